@@ -1,0 +1,103 @@
+using DataMesh.Events;
+using Microsoft.Extensions.Options;
+
+namespace DataMesh.Hosting;
+
+/// <summary>Checks <see cref="DataMeshOptions"/> at start; each failure names the setting by its configuration path.</summary>
+internal sealed class DataMeshOptionsValidator : IValidateOptions<DataMeshOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DataMeshOptions options)
+    {
+        var failures = new List<string>();
+        const string Kafka = DataMeshOptions.SectionName + ":Kafka:";
+        const string Store = DataMeshOptions.SectionName + ":SchemaStore:";
+        const string Events = DataMeshOptions.SectionName + ":Events:";
+
+        if (options.Kafka is null)
+        {
+            failures.Add($"{DataMeshOptions.SectionName}:Kafka is required.");
+        }
+        else
+        {
+            if (!string.IsNullOrWhiteSpace(options.Kafka.BootstrapServers))
+            {
+                foreach (var server in options.Kafka.BootstrapServers.Split(',', StringSplitOptions.TrimEntries))
+                {
+                    var colon = server.LastIndexOf(':');
+                    if (colon <= 0 || !ushort.TryParse(server.AsSpan(colon + 1), out var port) || port == 0)
+                    {
+                        failures.Add($"{Kafka}BootstrapServers: '{server}' is not host:port.");
+                    }
+                }
+            }
+            else if (options.Kafka.EmbeddedBrokers is < 1 or > 32)
+            {
+                failures.Add($"{Kafka}EmbeddedBrokers must be between 1 and 32; it is {options.Kafka.EmbeddedBrokers}.");
+            }
+
+            if (options.Kafka.RequestTimeout <= TimeSpan.Zero)
+            {
+                failures.Add($"{Kafka}RequestTimeout must be positive; it is {options.Kafka.RequestTimeout}.");
+            }
+
+            foreach (var key in options.Kafka.Settings.Keys)
+            {
+                if (key is "bootstrap.servers" or "enable.idempotence" or "enable.auto.commit")
+                {
+                    failures.Add($"{Kafka}Settings:{key} is managed by DataMesh and cannot be overridden.");
+                }
+            }
+        }
+
+        if (options.SchemaStore is null)
+        {
+            failures.Add($"{DataMeshOptions.SectionName}:SchemaStore is required.");
+        }
+        else
+        {
+            if (!Enum.IsDefined(options.SchemaStore.Kind))
+            {
+                failures.Add($"{Store}Kind must be one of {string.Join(", ", Enum.GetNames<SchemaStoreKind>())}.");
+            }
+            else if (options.SchemaStore.Kind == SchemaStoreKind.Kafka && !TopicNames.IsValid(options.SchemaStore.Topic ?? string.Empty, out var reason))
+            {
+                failures.Add($"{Store}Topic is not a valid topic name: {reason}.");
+            }
+            else if (options.SchemaStore.Kind == SchemaStoreKind.ConfluentSchemaRegistry)
+            {
+                if (string.IsNullOrWhiteSpace(options.SchemaStore.RegistryUrl))
+                {
+                    failures.Add($"{Store}RegistryUrl is required when {Store}Kind is ConfluentSchemaRegistry.");
+                }
+                else
+                {
+                    foreach (var url in options.SchemaStore.RegistryUrl.Split(',', StringSplitOptions.TrimEntries))
+                    {
+                        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                        {
+                            failures.Add($"{Store}RegistryUrl: '{url}' is not an http or https URL.");
+                        }
+                    }
+                }
+            }
+        }
+
+        if (options.Events is null)
+        {
+            failures.Add($"{DataMeshOptions.SectionName}:Events is required.");
+        }
+        else
+        {
+            try
+            {
+                options.Events.Validate();
+            }
+            catch (ArgumentException ex)
+            {
+                failures.Add($"{Events}{ex.Message}");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

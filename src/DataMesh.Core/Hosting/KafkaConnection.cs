@@ -1,0 +1,151 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using DataMesh.Kafka;
+
+namespace DataMesh.Hosting;
+
+/// <summary>How a topic keeps its records.</summary>
+public enum TopicRetention
+{
+    /// <summary>The cluster's default retention.</summary>
+    Default,
+
+    /// <summary>Compacted: the last record of each key is kept forever (positions, schema history, table topics).</summary>
+    Compacted,
+
+    /// <summary>Every record kept forever (the schema store's log).</summary>
+    Forever,
+}
+
+/// <summary>
+/// The Kafka cluster that DataMesh's clients use: the configured one, or the embedded cluster started on first
+/// use and stopped when this connection is disposed. It builds client settings with DataMesh's defaults and the
+/// user's <see cref="KafkaOptions.Settings"/>, and creates topics.
+/// </summary>
+public sealed class KafkaConnection : IDisposable
+{
+    private readonly KafkaOptions _options;
+    private readonly Lazy<EmbeddedKafkaCluster?> _embedded;
+
+    /// <summary>Creates a connection; the embedded cluster, if used, starts on first use.</summary>
+    /// <param name="options">The settings.</param>
+    public KafkaConnection(KafkaOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _embedded = new Lazy<EmbeddedKafkaCluster?>(
+            () => string.IsNullOrWhiteSpace(options.BootstrapServers) ? EmbeddedKafkaCluster.Start(options.EmbeddedBrokers) : null,
+            LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    /// <summary>Whether this connection runs the embedded cluster.</summary>
+    public bool IsEmbedded => string.IsNullOrWhiteSpace(_options.BootstrapServers);
+
+    /// <summary>The embedded cluster (started on first access), or null when a real cluster is configured.</summary>
+    public EmbeddedKafkaCluster? EmbeddedCluster => _embedded.Value;
+
+    /// <summary>The bootstrap servers of the cluster in use.</summary>
+    public string BootstrapServers => _embedded.Value?.BootstrapServers ?? _options.BootstrapServers!;
+
+    /// <summary>The settings this connection was made with.</summary>
+    public KafkaOptions Options => _options;
+
+    /// <summary>Settings for a producer that never loses or reorders what it was given: idempotent,
+    /// acknowledged by all in-sync replicas, then the user's settings.</summary>
+    public ProducerConfig CreateProducerConfig()
+    {
+        var config = new ProducerConfig
+        {
+            BootstrapServers = BootstrapServers,
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            MaxInFlight = 5,
+            LingerMs = 5,
+            MessageTimeoutMs = 0, // retry until delivered; a stored position never moves past an unacknowledged event
+            SocketTimeoutMs = Milliseconds(_options.RequestTimeout),
+        };
+        Apply(config);
+        return config;
+    }
+
+    /// <summary>Settings for a consumer that commits offsets only when told to.</summary>
+    /// <param name="groupId">The consumer group, or null for a consumer that only assigns partitions.</param>
+    public ConsumerConfig CreateConsumerConfig(string? groupId)
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = BootstrapServers,
+            GroupId = groupId ?? "datamesh-unused-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnablePartitionEof = false,
+            SocketTimeoutMs = Milliseconds(_options.RequestTimeout),
+        };
+        Apply(config);
+        return config;
+    }
+
+    /// <summary>Settings for an admin client.</summary>
+    public AdminClientConfig CreateAdminConfig()
+    {
+        var config = new AdminClientConfig { BootstrapServers = BootstrapServers, SocketTimeoutMs = Milliseconds(_options.RequestTimeout) };
+        Apply(config);
+        return config;
+    }
+
+    /// <summary>Creates a topic if it does not exist. On the embedded cluster through its native call; elsewhere
+    /// through the admin API, with the retention asked for.</summary>
+    /// <param name="topic">The topic.</param>
+    /// <param name="partitions">Its partition count when created.</param>
+    /// <param name="retention">How it keeps records when created.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>True when this call created it.</returns>
+    public async Task<bool> EnsureTopicAsync(string topic, int partitions, TopicRetention retention, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(topic);
+        ArgumentOutOfRangeException.ThrowIfLessThan(partitions, 1);
+        if (_embedded.Value is { } embedded)
+        {
+            return embedded.EnsureTopic(topic, partitions);
+        }
+
+        using var admin = new AdminClientBuilder(CreateAdminConfig()).Build();
+        var configs = retention switch
+        {
+            TopicRetention.Compacted => new Dictionary<string, string> { ["cleanup.policy"] = "compact" },
+            TopicRetention.Forever => new Dictionary<string, string> { ["cleanup.policy"] = "delete", ["retention.ms"] = "-1", ["retention.bytes"] = "-1" },
+            _ => null,
+        };
+        try
+        {
+            await admin.CreateTopicsAsync(
+                [new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = -1, Configs = configs }],
+                new CreateTopicsOptions { RequestTimeout = _options.RequestTimeout, OperationTimeout = _options.RequestTimeout }).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (CreateTopicsException ex) when (ex.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.TopicAlreadyExists))
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_embedded.IsValueCreated)
+        {
+            _embedded.Value?.Dispose();
+        }
+    }
+
+    private void Apply(ClientConfig config)
+    {
+        foreach (var (key, value) in _options.Settings)
+        {
+            config.Set(key, value);
+        }
+    }
+
+    private static int Milliseconds(TimeSpan span) => (int)Math.Clamp(span.TotalMilliseconds, 10, int.MaxValue);
+}

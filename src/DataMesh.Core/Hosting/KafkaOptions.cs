@@ -1,0 +1,25 @@
+namespace DataMesh.Hosting;
+
+/// <summary>Where DataMesh's Kafka is and how to reach it.</summary>
+public sealed class KafkaOptions
+{
+    /// <summary>
+    /// The cluster's bootstrap servers, <c>host:port</c> separated by commas. Leave empty to run the embedded
+    /// in-process cluster (librdkafka's mock cluster; see <see cref="DataMesh.Kafka.EmbeddedKafkaCluster"/>), which
+    /// keeps everything in memory and is meant for demos, tests and development.
+    /// </summary>
+    public string? BootstrapServers { get; set; }
+
+    /// <summary>Brokers of the embedded cluster, 1 to 32. Default 1. Used only when <see cref="BootstrapServers"/> is empty.</summary>
+    public int EmbeddedBrokers { get; set; } = 1;
+
+    /// <summary>
+    /// librdkafka settings applied to every client DataMesh creates, after its own defaults: TLS and SASL
+    /// (<c>security.protocol</c>, <c>ssl.ca.location</c>, <c>sasl.mechanism</c>, <c>sasl.username</c>,
+    /// <c>sasl.password</c> ...) or tuning (<c>linger.ms</c>, <c>compression.type</c> ...).
+    /// </summary>
+    public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>How long a client may wait for the cluster before DataMesh reports it unreachable. Default 30 seconds.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,635 @@
+using System.Globalization;
+using Avro;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DataMesh.Schemas;
+
+/// <summary>
+/// The embedded default <see cref="ISchemaStore"/>: schemas, versions and compatibility levels kept as records
+/// in a single-partition Kafka topic (default <c>_datamesh_schemas</c>), which is both the storage and the
+/// sequencer. Several processes may register at once, each with its own instance: they agree on every id and
+/// version without any protocol of their own.
+/// </summary>
+/// <remarks>
+/// <para>
+/// How: every instance reads the topic from offset 0, in offset order, and applies each record with the same
+/// deterministic rules (see the ids below). A registrant appends its registration record, learns the record's
+/// offset from the delivery report, reads the topic up to that offset, and so learns what every reader decided
+/// about the record: accepted with an id and version, a repeat of an existing version, or rejected because a
+/// concurrent registration that came first in the log made it incompatible.
+/// </para>
+/// <para>
+/// Ids: a schema's id is <c>offset + 1</c> of the first accepted registration record of that schema (by its
+/// canonical form: Avro's Parsing Canonical Form plus field and enum defaults and logical types), so ids are
+/// positive int32 values, unique because offsets are, and independent of hashes. A later registration of the
+/// same canonical schema, under any subject, gets the earlier id. Registering a schema the subject already has
+/// returns its id without writing anything.
+/// </para>
+/// <para>
+/// Reading to the end of the topic uses the consumer's <c>QueryWatermarkOffsets</c> (never the admin client's
+/// ListOffsets, which crashes on the embedded cluster). Every wait is bounded by
+/// <see cref="KafkaSchemaStoreOptions.Timeout"/> and fails with a <see cref="TimeoutException"/> that says what it
+/// waited for. All instances sharing a topic must run the same rules (the same DataMesh version of this type).
+/// </para>
+/// </remarks>
+public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposable
+{
+    private const string OriginHeader = "datamesh-origin";
+
+    private readonly string _topic;
+    private readonly TimeSpan _timeout;
+    private readonly ILogger _logger;
+    private readonly TopicPartition _partition;
+    private readonly IProducer<string?, byte[]> _producer;
+    private readonly IConsumer<Ignore, byte[]> _consumer;
+    private readonly byte[] _origin = Guid.NewGuid().ToByteArray();
+    private readonly Lock _gate = new();
+    private readonly SchemaLog _log = new();
+    private readonly Dictionary<long, SchemaLogOutcome> _ownOutcomes = [];
+    private readonly PriorityQueue<TaskCompletionSource, long> _waiters = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _watermarkGate = new();
+    private readonly Task _reader;
+    private TaskCompletionSource<long>? _nextWatermark;
+    private Task _watermarkQueries = Task.CompletedTask;
+    private long _position;
+    private Exception? _readerFault;
+    private int _disposed;
+
+    private KafkaSchemaStore(KafkaSchemaStoreOptions options, ILogger logger)
+    {
+        _topic = options.Topic;
+        _timeout = options.Timeout;
+        _logger = logger;
+        _partition = new TopicPartition(_topic, new Partition(0));
+        var bootstrap = options.ResolveBootstrapServers();
+
+        var producerConfig = new ProducerConfig(new Dictionary<string, string>(options.ClientSettings))
+        {
+            BootstrapServers = bootstrap,
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 2,
+            MessageTimeoutMs = (int)_timeout.TotalMilliseconds,
+        };
+        _producer = new ProducerBuilder<string?, byte[]>(producerConfig)
+            .SetLogHandler((_, m) => SchemaStoreLog.Client(_logger, m.Facility, m.Message))
+            .SetErrorHandler((_, e) => SchemaStoreLog.ConsumeError(_logger, _topic, e.Reason))
+            .Build();
+
+        var consumerConfig = new ConsumerConfig(new Dictionary<string, string>(options.ClientSettings))
+        {
+            BootstrapServers = bootstrap,
+            // Never joins or commits: the partition is assigned, and every instance reads from offset 0.
+            GroupId = "datamesh-schema-store-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            EnablePartitionEof = true,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            FetchWaitMaxMs = 20,
+        };
+        try
+        {
+            _consumer = new ConsumerBuilder<Ignore, byte[]>(consumerConfig)
+                .SetLogHandler((_, m) => SchemaStoreLog.Client(_logger, m.Facility, m.Message))
+                .SetErrorHandler((_, e) => SchemaStoreLog.ConsumeError(_logger, _topic, e.Reason))
+                .Build();
+            _consumer.Assign(new TopicPartitionOffset(_partition, Offset.Beginning));
+        }
+        catch
+        {
+            _producer.Dispose();
+            throw;
+        }
+
+        SchemaStoreLog.Started(_logger, _topic);
+        _reader = Task.Factory.StartNew(ReadLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    /// <summary>The schema topic.</summary>
+    public string Topic => _topic;
+
+    /// <summary>
+    /// Creates the schema topic if needed (see <see cref="KafkaSchemaStoreOptions.EmbeddedCluster"/>), checks that
+    /// it has one partition, starts reading it and returns once the store has read it to its current end.
+    /// </summary>
+    /// <param name="options">The settings.</param>
+    /// <param name="logger">A logger, or <see langword="null"/> for none.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>The started store; dispose it to stop it.</returns>
+    /// <exception cref="InvalidOperationException">The topic is missing or has more than one partition.</exception>
+    /// <exception cref="TimeoutException">The cluster did not answer within the timeout.</exception>
+    public static async Task<KafkaSchemaStore> CreateAsync(
+        KafkaSchemaStoreOptions options,
+        ILogger<KafkaSchemaStore>? logger = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        ILogger log = logger ?? (ILogger)NullLogger.Instance;
+        await EnsureTopicAsync(options, log, cancellationToken).ConfigureAwait(false);
+
+        var store = new KafkaSchemaStore(options, log);
+        try
+        {
+            await store.CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return store;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> RegisterAsync(string subject, Schema schema, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(subject);
+        ArgumentNullException.ThrowIfNull(schema);
+        ThrowIfDisposed();
+
+        var canonical = SchemaCanonicalForm.Of(schema);
+        if (TryFindOrPrecheck(subject, schema, canonical, out var id, out var problems))
+        {
+            return id;
+        }
+
+        if (problems.Count > 0)
+        {
+            // The local state may be behind: check again against the topic's end before refusing.
+            await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+            if (TryFindOrPrecheck(subject, schema, canonical, out id, out problems))
+            {
+                return id;
+            }
+
+            if (problems.Count > 0)
+            {
+                throw new SchemaIncompatibleException(subject, LevelOf(subject), problems);
+            }
+        }
+
+        var offset = await AppendAsync(subject, SchemaLog.EncodeRegistration(subject, schema), cancellationToken).ConfigureAwait(false);
+        await WaitForPositionAsync(offset + 1, cancellationToken).ConfigureAwait(false);
+
+        SchemaLogOutcome? outcome;
+        lock (_gate)
+        {
+            _ownOutcomes.Remove(offset, out outcome);
+        }
+
+        return outcome switch
+        {
+            SchemaLogOutcome.Registered registered => registered.Schema.Id,
+            SchemaLogOutcome.Incompatible incompatible =>
+                throw new SchemaIncompatibleException(incompatible.Subject, incompatible.Level, incompatible.Problems),
+            SchemaLogOutcome.Invalid invalid => throw new InvalidOperationException(
+                $"The schema store refused the registration for subject '{subject}': {invalid.Reason}."),
+            _ => throw new InvalidOperationException(
+                $"The schema store read topic '{_topic}' past offset {offset.ToString(CultureInfo.InvariantCulture)} " +
+                "without seeing its own registration record there."),
+        };
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<Schema> GetByIdAsync(int id, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(id, 1);
+        ThrowIfDisposed();
+        lock (_gate)
+        {
+            if (_log.TryGetById(id, out var known))
+            {
+                return known;
+            }
+        }
+
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            return _log.TryGetById(id, out var schema)
+                ? schema
+                : throw new KeyNotFoundException($"No schema has id {id.ToString(CultureInfo.InvariantCulture)} in schema topic '{_topic}'.");
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<RegisteredSchema?> GetLatestAsync(string subject, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(subject);
+        ThrowIfDisposed();
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            return _log.Latest(subject);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<RegisteredSchema>> GetVersionsAsync(string subject, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(subject);
+        ThrowIfDisposed();
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            return _log.Versions(subject);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<CompatibilityLevel> GetCompatibilityAsync(string? subject, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        return LevelOf(subject);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetCompatibilityAsync(string? subject, CompatibilityLevel level, CancellationToken cancellationToken = default)
+    {
+        if (subject is not null)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(subject);
+        }
+
+        if (!Enum.IsDefined(level))
+        {
+            throw new ArgumentOutOfRangeException(nameof(level), level, "Unknown compatibility level.");
+        }
+
+        ThrowIfDisposed();
+        var offset = await AppendAsync(subject, SchemaLog.EncodeConfig(subject, level), cancellationToken).ConfigureAwait(false);
+        await WaitForPositionAsync(offset + 1, cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            _ownOutcomes.Remove(offset);
+        }
+    }
+
+    /// <summary>Stops reading and closes the Kafka clients.</summary>
+    /// <returns>A task that completes when the clients are closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        Task watermarkQueries;
+        lock (_watermarkGate)
+        {
+            watermarkQueries = _watermarkQueries;
+        }
+
+        // The reader polls with a short timeout and a watermark query is bounded by the store's timeout.
+        await Task.WhenAll(_reader, watermarkQueries).WaitAsync(_timeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        FailWaiters(new ObjectDisposedException(nameof(KafkaSchemaStore)));
+        _consumer.Dispose();
+        _producer.Dispose();
+        _stop.Dispose();
+    }
+
+    /// <summary>Stops reading and closes the Kafka clients (blocks up to the store's timeout).</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private static async Task EnsureTopicAsync(KafkaSchemaStoreOptions options, ILogger logger, CancellationToken cancellationToken)
+    {
+        if (options.EmbeddedCluster is { } embedded && options.CreateTopic)
+        {
+            if (embedded.EnsureTopic(options.Topic, partitions: 1, replicationFactor: 1))
+            {
+                SchemaStoreLog.TopicCreated(logger, options.Topic);
+            }
+        }
+
+        var adminConfig = new AdminClientConfig(new Dictionary<string, string>(options.ClientSettings))
+        {
+            BootstrapServers = options.ResolveBootstrapServers(),
+        };
+        using var admin = new AdminClientBuilder(adminConfig)
+            .SetLogHandler((_, m) => SchemaStoreLog.Client(logger, m.Facility, m.Message))
+            .Build();
+
+        if (options.EmbeddedCluster is null && options.CreateTopic)
+        {
+            var spec = new TopicSpecification
+            {
+                Name = options.Topic,
+                NumPartitions = 1,
+                ReplicationFactor = options.ReplicationFactor,
+                Configs = new Dictionary<string, string>
+                {
+                    ["retention.ms"] = "-1",
+                    ["retention.bytes"] = "-1",
+                    ["cleanup.policy"] = "delete",
+                },
+            };
+            try
+            {
+                await admin.CreateTopicsAsync([spec], new CreateTopicsOptions { RequestTimeout = options.Timeout, OperationTimeout = options.Timeout })
+                    .WaitAsync(options.Timeout + TimeSpan.FromSeconds(1), cancellationToken)
+                    .ConfigureAwait(false);
+                SchemaStoreLog.TopicCreated(logger, options.Topic);
+            }
+            catch (CreateTopicsException e) when (e.Results.All(r => r.Error.Code is ErrorCode.TopicAlreadyExists or ErrorCode.NoError))
+            {
+                // Another instance created it first.
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException(
+                    $"Creating schema topic '{options.Topic}' did not complete within {options.Timeout}. On librdkafka's " +
+                    "mock cluster CreateTopics is not supported: set KafkaSchemaStoreOptions.EmbeddedCluster.", e);
+            }
+        }
+
+        var metadata = await Task.Run(() => admin.GetMetadata(options.Topic, options.Timeout), cancellationToken)
+            .WaitAsync(options.Timeout + TimeSpan.FromSeconds(1), cancellationToken)
+            .ConfigureAwait(false);
+        var topic = metadata.Topics.SingleOrDefault(t => t.Topic == options.Topic);
+        if (topic is null || topic.Error.Code != ErrorCode.NoError)
+        {
+            throw new InvalidOperationException(
+                $"Schema topic '{options.Topic}' is not available ({topic?.Error.Reason ?? "not in the metadata"}); " +
+                "create it with one partition or set KafkaSchemaStoreOptions.CreateTopic.");
+        }
+
+        if (topic.Partitions.Count != 1)
+        {
+            throw new InvalidOperationException(
+                $"Schema topic '{options.Topic}' has {topic.Partitions.Count.ToString(CultureInfo.InvariantCulture)} partitions; " +
+                "the schema store needs exactly one, since the topic's offsets order every registration.");
+        }
+    }
+
+    private bool TryFindOrPrecheck(string subject, Schema schema, string canonical, out int id, out IReadOnlyList<SchemaCompatibilityProblem> problems)
+    {
+        lock (_gate)
+        {
+            ThrowIfReaderFailed();
+            if (_log.Find(subject, canonical) is { } existing)
+            {
+                id = existing.Id;
+                problems = [];
+                return true;
+            }
+
+            id = 0;
+            problems = _log.Check(subject, schema);
+            return false;
+        }
+    }
+
+    private CompatibilityLevel LevelOf(string? subject)
+    {
+        lock (_gate)
+        {
+            return _log.LevelOf(subject);
+        }
+    }
+
+    private async Task<long> AppendAsync(string? key, byte[] value, CancellationToken cancellationToken)
+    {
+        var message = new Message<string?, byte[]>
+        {
+            Key = key,
+            Value = value,
+            Headers = new Headers { { OriginHeader, _origin } },
+        };
+        var delivery = await _producer.ProduceAsync(_partition, message, cancellationToken).ConfigureAwait(false);
+        if (delivery.Partition.Value != 0 || delivery.Offset.Value < 0)
+        {
+            throw new InvalidOperationException(
+                $"Schema topic '{_topic}' acknowledged a record without an offset (partition {delivery.Partition.Value.ToString(CultureInfo.InvariantCulture)}).");
+        }
+
+        return delivery.Offset.Value;
+    }
+
+    /// <summary>Reads the topic up to its end as of now (the high watermark queried after this call started).</summary>
+    private async Task CatchUpAsync(CancellationToken cancellationToken)
+    {
+        long high;
+        try
+        {
+            high = await NextHighWatermarkAsync().WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"The schema store could not query the end of topic '{_topic}' within {_timeout}.", e);
+        }
+
+        await WaitForPositionAsync(high, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Joins the next watermark query, which starts after this call: concurrent callers share one query at a time,
+    /// and no caller gets a watermark read before it asked.
+    /// </summary>
+    private Task<long> NextHighWatermarkAsync()
+    {
+        lock (_watermarkGate)
+        {
+            ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+            if (_nextWatermark is null)
+            {
+                _nextWatermark = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+                if (_watermarkQueries.IsCompleted)
+                {
+                    _watermarkQueries = Task.Run(RunWatermarkQueries);
+                }
+            }
+
+            return _nextWatermark.Task;
+        }
+    }
+
+    private void RunWatermarkQueries()
+    {
+        while (true)
+        {
+            TaskCompletionSource<long> next;
+            lock (_watermarkGate)
+            {
+                if (_nextWatermark is null || _stop.IsCancellationRequested)
+                {
+                    _nextWatermark?.TrySetException(new ObjectDisposedException(nameof(KafkaSchemaStore)));
+                    _nextWatermark = null;
+                    return;
+                }
+
+                next = _nextWatermark;
+                _nextWatermark = null;
+            }
+
+            try
+            {
+                next.TrySetResult(_consumer.QueryWatermarkOffsets(_partition, _timeout).High.Value);
+            }
+            catch (KafkaException e)
+            {
+                next.TrySetException(new InvalidOperationException(
+                    $"The schema store could not query the end of topic '{_topic}': {e.Error.Reason}.", e));
+            }
+        }
+    }
+
+    private async Task WaitForPositionAsync(long target, CancellationToken cancellationToken)
+    {
+        TaskCompletionSource waiter;
+        long position;
+        lock (_gate)
+        {
+            ThrowIfReaderFailed();
+            if (_position >= target)
+            {
+                return;
+            }
+
+            waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Enqueue(waiter, target);
+            position = _position;
+        }
+
+        try
+        {
+            await waiter.Task.WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            long now;
+            lock (_gate)
+            {
+                now = _position;
+            }
+
+            throw new TimeoutException(
+                $"The schema store did not read topic '{_topic}' up to offset {target.ToString(CultureInfo.InvariantCulture)} " +
+                $"within {_timeout} (it had read up to {position.ToString(CultureInfo.InvariantCulture)} when it started waiting, " +
+                $"{now.ToString(CultureInfo.InvariantCulture)} now).",
+                e);
+        }
+    }
+
+    private void ReadLoop()
+    {
+        var released = new List<TaskCompletionSource>();
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                ConsumeResult<Ignore, byte[]>? result;
+                try
+                {
+                    result = _consumer.Consume(TimeSpan.FromMilliseconds(100));
+                }
+                catch (ConsumeException e) when (!e.Error.IsFatal)
+                {
+                    SchemaStoreLog.ConsumeError(_logger, _topic, e.Error.Reason);
+                    continue;
+                }
+
+                if (result is null)
+                {
+                    continue;
+                }
+
+                lock (_gate)
+                {
+                    if (result.IsPartitionEOF)
+                    {
+                        _position = Math.Max(_position, result.Offset.Value);
+                    }
+                    else if (result.Offset.Value >= _position)
+                    {
+                        Apply(result);
+                        _position = result.Offset.Value + 1;
+                    }
+
+                    while (_waiters.TryPeek(out var waiter, out var target) && target <= _position)
+                    {
+                        _waiters.Dequeue();
+                        released.Add(waiter);
+                    }
+                }
+
+                foreach (var waiter in released)
+                {
+                    waiter.TrySetResult();
+                }
+
+                released.Clear();
+            }
+        }
+        catch (Exception e) when (e is KafkaException or InvalidOperationException)
+        {
+            SchemaStoreLog.ReaderFailed(_logger, _topic, e);
+            var fault = new InvalidOperationException($"The schema store stopped reading topic '{_topic}': {e.Message}", e);
+            lock (_gate)
+            {
+                _readerFault = fault;
+            }
+
+            FailWaiters(fault);
+        }
+    }
+
+    private void Apply(ConsumeResult<Ignore, byte[]> result)
+    {
+        var offset = result.Offset.Value;
+        var outcome = _log.Apply(offset, result.Message.Value ?? []);
+        switch (outcome)
+        {
+            case SchemaLogOutcome.Registered r:
+                SchemaStoreLog.Registered(_logger, offset, r.Schema.Subject, r.Schema.Version, r.Schema.Id);
+                break;
+            case SchemaLogOutcome.Incompatible i:
+                SchemaStoreLog.Rejected(_logger, offset, i.Subject);
+                break;
+            case SchemaLogOutcome.Invalid invalid:
+                SchemaStoreLog.Skipped(_logger, offset, invalid.Reason);
+                break;
+            default:
+                break;
+        }
+
+        if (result.Message.Headers is { } headers &&
+            headers.TryGetLastBytes(OriginHeader, out var origin) &&
+            origin.AsSpan().SequenceEqual(_origin))
+        {
+            _ownOutcomes[offset] = outcome;
+        }
+    }
+
+    private void FailWaiters(Exception exception)
+    {
+        List<TaskCompletionSource> failed;
+        lock (_gate)
+        {
+            failed = [.. _waiters.UnorderedItems.Select(w => w.Element)];
+            _waiters.Clear();
+        }
+
+        foreach (var waiter in failed)
+        {
+            waiter.TrySetException(exception);
+        }
+    }
+
+    private void ThrowIfReaderFailed()
+    {
+        if (_readerFault is not null)
+        {
+            throw new InvalidOperationException(_readerFault.Message, _readerFault);
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+}

@@ -1,5 +1,6 @@
 using DataMesh.Hosting;
 using DataMesh.Schemas;
+using DataMesh.Sources;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -11,7 +12,8 @@ public static class DataMeshServiceCollectionExtensions
 {
     /// <summary>
     /// Adds DataMesh's shared services: the Kafka connection (<see cref="KafkaConnection"/>; the embedded cluster
-    /// unless bootstrap servers are set), the schema store (<see cref="ISchemaStore"/>) and validated
+    /// unless bootstrap servers are set), the schema store (<see cref="ISchemaStore"/>), the sources' position
+    /// store (<see cref="PositionStore"/>) and validated
     /// <see cref="DataMeshOptions"/>. Options are checked when the host starts, with messages that name the setting.
     /// </summary>
     /// <param name="services">The services.</param>
@@ -30,6 +32,7 @@ public static class DataMeshServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DataMeshOptions>, DataMeshOptionsValidator>());
         services.TryAddSingleton(sp => new KafkaConnection(sp.GetRequiredService<IOptions<DataMeshOptions>>().Value.Kafka));
         services.TryAddSingleton<ISchemaStore, DeferredSchemaStore>();
+        services.TryAddSingleton(sp => new PositionStore(sp.GetRequiredService<KafkaConnection>()));
         return new DataMeshBuilder(services);
     }
 

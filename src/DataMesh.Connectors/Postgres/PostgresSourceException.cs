@@ -1,0 +1,28 @@
+namespace DataMesh.Connectors.Postgres;
+
+/// <summary>
+/// A PostgreSQL source cannot go on: a setting, a permission or the database's configuration is wrong, or a value
+/// cannot be carried. The message says what and how to fix it; retrying would not help.
+/// </summary>
+public sealed class PostgresSourceException : Exception
+{
+    /// <summary>Creates an exception.</summary>
+    public PostgresSourceException()
+    {
+    }
+
+    /// <summary>Creates an exception with a message.</summary>
+    /// <param name="message">What is wrong and how to fix it.</param>
+    public PostgresSourceException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an exception with a message and a cause.</summary>
+    /// <param name="message">What is wrong and how to fix it.</param>
+    /// <param name="innerException">The cause.</param>
+    public PostgresSourceException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

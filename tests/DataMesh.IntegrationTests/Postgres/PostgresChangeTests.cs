@@ -1,0 +1,140 @@
+using DataMesh.Connectors.Postgres;
+using DataMesh.IntegrationTests.Infrastructure;
+using DataMesh.Schemas;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit;
+
+namespace DataMesh.IntegrationTests.Postgres;
+
+/// <summary>Inserts, updates, deletes, truncates, before-images, TOAST and schema changes, through the connector on a real PostgreSQL 15.</summary>
+public sealed class PostgresChangeTests(PostgresServer server) : IClassFixture<PostgresServer>
+{
+    [Fact]
+    public async Task Operations_transactions_and_before_images_follow_the_contract()
+    {
+        await using var cdc = await PgCdc.CreateAsync(server, """
+            CREATE TABLE plain (id int PRIMARY KEY, name text NOT NULL, qty int);
+            CREATE TABLE fullrow (id int PRIMARY KEY, name text NOT NULL, qty int);
+            ALTER TABLE fullrow REPLICA IDENTITY FULL;
+            """);
+        await cdc.StartAsync();
+        await cdc.ExecuteAsync("""
+            BEGIN;
+            INSERT INTO plain VALUES (1, 'a', 10), (2, 'b', 20);
+            INSERT INTO fullrow VALUES (1, 'a', 10), (2, 'b', 20);
+            COMMIT;
+            UPDATE plain SET qty = 11 WHERE id = 1;
+            UPDATE fullrow SET qty = 11 WHERE id = 1;
+            UPDATE plain SET id = 3 WHERE id = 2;
+            UPDATE fullrow SET id = 3 WHERE id = 2;
+            DELETE FROM plain WHERE id = 1;
+            DELETE FROM fullrow WHERE id = 1;
+            TRUNCATE plain;
+            """);
+
+        // plain: c, c, u, (key change: d + tombstone + c), d + tombstone, t
+        var plain = await cdc.ReadAsync(cdc.Topic("plain"), 9);
+        Assert.Equal(["c", "c", "u", "d", null, "c", "d", null, "t"], plain.Select(r => r.Op));
+        Assert.Equal(plain[0].Source["txId"], plain[1].Source["txId"]);
+        Assert.Equal(plain[0].Source["commitLsn"], plain[1].Source["commitLsn"]);
+        Assert.True((long)plain[0].Source["lsn"] < (long)plain[1].Source["lsn"], "changes of one transaction keep their order and distinct LSNs");
+        Assert.Equal("public", plain[0].Source["schema"]);
+        Assert.Equal("plain", plain[0].Source["table"]);
+        Assert.Equal("postgresql", plain[0].Source["connector"]);
+        Assert.Null(plain[2].Before);
+        Assert.Equal(11, plain[2].After!["qty"]);
+        Assert.Equal(2, plain[3].Key!["id"]);
+        Assert.Null(plain[3].Before);
+        Assert.Null(plain[4].Value);
+        Assert.Equal(2, plain[4].Key!["id"]);
+        Assert.Equal(3, plain[5].Key!["id"]);
+        Assert.Equal("b", plain[5].After!["name"]);
+        Assert.Equal(1, plain[6].Key!["id"]);
+        Assert.Null(plain[8].Key);
+        Assert.Null(plain[8].Before);
+        Assert.Null(plain[8].After);
+
+        // fullrow: the same with whole before-images.
+        var full = await cdc.ReadAsync(cdc.Topic("fullrow"), 8);
+        Assert.Equal(["c", "c", "u", "d", null, "c", "d", null], full.Select(r => r.Op));
+        Assert.Equal(10, full[2].Before!["qty"]);
+        Assert.Equal("a", full[2].Before!["name"]);
+        Assert.Equal(11, full[2].After!["qty"]);
+        Assert.Equal("b", full[3].Before!["name"]);
+        Assert.Equal(20, full[3].Before!["qty"]);
+        Assert.Equal(11, full[6].Before!["qty"]);
+        Assert.Null(full[6].After);
+    }
+
+    [Fact]
+    public async Task Unchanged_TOASTed_values_are_the_real_value_with_full_identity_and_a_placeholder_otherwise()
+    {
+        await using var cdc = await PgCdc.CreateAsync(server, """
+            CREATE TABLE docs (id int PRIMARY KEY, body text, blob bytea, n int);
+            CREATE TABLE docs_full (id int PRIMARY KEY, body text, blob bytea, n int);
+            ALTER TABLE docs_full REPLICA IDENTITY FULL;
+            ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL, ALTER COLUMN blob SET STORAGE EXTERNAL;
+            ALTER TABLE docs_full ALTER COLUMN body SET STORAGE EXTERNAL, ALTER COLUMN blob SET STORAGE EXTERNAL;
+            """);
+        await cdc.StartAsync();
+        await cdc.ExecuteAsync("""
+            INSERT INTO docs SELECT 1, repeat('large ', 2000), decode(repeat('ab', 5000), 'hex'), 1;
+            INSERT INTO docs_full SELECT 1, repeat('large ', 2000), decode(repeat('ab', 5000), 'hex'), 1;
+            UPDATE docs SET n = 2;
+            UPDATE docs_full SET n = 2;
+            """);
+
+        var docs = await cdc.ReadAsync(cdc.Topic("docs"), 2);
+        Assert.Equal(12000, ((string)docs[0].After!["body"]).Length);
+        Assert.Equal(PostgresSourceOptions.DefaultUnavailableValuePlaceholder, docs[1].After!["body"]);
+        Assert.Equal(PostgresSourceOptions.DefaultUnavailableValuePlaceholder, System.Text.Encoding.UTF8.GetString((byte[])docs[1].After!["blob"]));
+        Assert.Equal(2, docs[1].After!["n"]);
+
+        var full = await cdc.ReadAsync(cdc.Topic("docs_full"), 2);
+        Assert.Equal(((string)full[0].After!["body"]), full[1].After!["body"]);
+        Assert.Equal(5000, ((byte[])full[1].After!["blob"]).Length);
+    }
+
+    [Fact]
+    public async Task A_schema_change_mid_stream_registers_a_new_version_without_a_restart()
+    {
+        await using var cdc = await PgCdc.CreateAsync(server, "CREATE TABLE items (id int PRIMARY KEY, name text, old int)");
+        await cdc.StartAsync();
+        await cdc.ExecuteAsync("INSERT INTO items VALUES (1, 'before', 7)");
+        await cdc.ExecuteAsync("ALTER TABLE items ADD COLUMN price numeric(8,2), DROP COLUMN old");
+        await cdc.ExecuteAsync("INSERT INTO items VALUES (2, 'after', 9.99)");
+        await cdc.ExecuteAsync("ALTER TABLE items ALTER COLUMN id TYPE bigint");
+        await cdc.ExecuteAsync("INSERT INTO items VALUES (3, 'wider', 1)");
+
+        var records = await cdc.ReadAsync(cdc.Topic("items"), 3);
+        Assert.Equal(7, records[0].After!["old"]);
+        Assert.DoesNotContain(records[1].After!.Schema.Fields, f => f.Name == "old");
+        Assert.Equal(999, ((global::Avro.AvroDecimal)records[1].After!["price"]).UnscaledValue);
+        Assert.Equal(3L, records[2].After!["id"]);
+        var versions = await cdc.Store.GetVersionsAsync(global::DataMesh.Events.TopicNames.ValueSubject(cdc.Topic("items")));
+        Assert.Equal(3, versions.Count);
+    }
+
+    [Fact]
+    public async Task An_incompatible_schema_change_stops_the_source_or_registers_under_NONE_per_policy()
+    {
+        await using var failing = await PgCdc.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY, a text)");
+        await failing.StartAsync();
+        await failing.ExecuteAsync("INSERT INTO t VALUES (1, 'x')");
+        await failing.ReadAsync(failing.Topic("t"), 1);
+        // A NOT NULL column without a default in the new reader: old data cannot be read with it (BACKWARD).
+        await failing.ExecuteAsync("ALTER TABLE t ADD COLUMN b int NOT NULL DEFAULT 0; INSERT INTO t VALUES (2, 'y', 5)");
+        var stopped = new TaskCompletionSource();
+        failing.Host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.Register(() => stopped.TrySetResult());
+        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(1, await failing.CountAsync(failing.Topic("t"), TimeSpan.FromMilliseconds(200)));
+
+        await using var accepting = await PgCdc.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY, a text)");
+        await accepting.StartAsync(o => o.IncompatibleSchemaChange = IncompatibleSchemaChangePolicy.NewVersionWithNone);
+        await accepting.ExecuteAsync("INSERT INTO t VALUES (1, 'x')");
+        await accepting.ExecuteAsync("ALTER TABLE t ADD COLUMN b int NOT NULL DEFAULT 0; INSERT INTO t VALUES (2, 'y', 5)");
+        var records = await accepting.ReadAsync(accepting.Topic("t"), 2);
+        Assert.Equal(5, records[1].After!["b"]);
+        Assert.Equal(CompatibilityLevel.None, await accepting.Store.GetCompatibilityAsync(global::DataMesh.Events.TopicNames.ValueSubject(accepting.Topic("t"))));
+    }
+}

@@ -91,6 +91,7 @@ internal sealed class DeferredSchemaStore : ISchemaStore, IAsyncDisposable
                         EmbeddedCluster = _kafka.EmbeddedCluster,
                         BootstrapServers = _kafka.IsEmbedded ? null : _kafka.BootstrapServers,
                         Timeout = _kafka.Options.RequestTimeout,
+                        CreateTopic = _kafka.Options.CreateTopics,
                     };
                     foreach (var (key, value) in _kafka.Options.Settings)
                     {

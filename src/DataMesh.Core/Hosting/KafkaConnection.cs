@@ -95,7 +95,7 @@ public sealed class KafkaConnection : IDisposable
     }
 
     /// <summary>Creates a topic if it does not exist. On the embedded cluster through its native call; elsewhere
-    /// through the admin API, with the retention asked for.</summary>
+    /// through the admin API, with the retention asked for. Does nothing when <see cref="KafkaOptions.CreateTopics"/> is off.</summary>
     /// <param name="topic">The topic.</param>
     /// <param name="partitions">Its partition count when created.</param>
     /// <param name="retention">How it keeps records when created.</param>
@@ -105,6 +105,11 @@ public sealed class KafkaConnection : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(topic);
         ArgumentOutOfRangeException.ThrowIfLessThan(partitions, 1);
+        if (!_options.CreateTopics)
+        {
+            return false;
+        }
+
         if (_embedded.Value is { } embedded)
         {
             return embedded.EnsureTopic(topic, partitions);

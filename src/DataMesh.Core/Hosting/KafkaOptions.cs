@@ -20,6 +20,13 @@ public sealed class KafkaOptions
     /// </summary>
     public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Whether DataMesh creates the topics it needs (table topics, positions, schemas) when they are missing. Turn it off
+    /// where the cluster's topics are managed elsewhere (no admin rights): the topics must then exist, or be created by
+    /// the brokers' auto-creation. Default true.
+    /// </summary>
+    public bool CreateTopics { get; set; } = true;
+
     /// <summary>How long a client may wait for the cluster before DataMesh reports it unreachable. Default 30 seconds.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -9,6 +9,7 @@ using DataMesh.Avro;
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
+using DataMesh;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -2,10 +2,11 @@ using DataMesh.Hosting;
 using DataMesh.Schemas;
 using DataMesh.Sources;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
-namespace Microsoft.Extensions.DependencyInjection;
+namespace DataMesh;
 
 /// <summary>Registers DataMesh in a service collection.</summary>
 public static class DataMeshServiceCollectionExtensions

@@ -1,0 +1,142 @@
+using System.Data.Common;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace DataMesh.Producer.Outbox;
+
+/// <summary>The outbox's SQL for one dialect and table. The table name is validated (it is spliced into statements);
+/// every value travels as a parameter.</summary>
+internal sealed partial class OutboxSql
+{
+    public OutboxSql(OutboxDialect dialect, string table)
+    {
+        if (!IsValidTableName(table))
+        {
+            throw new ArgumentException($"Outbox table name '{table}' is not an identifier or schema.identifier of letters, digits and '_'.", nameof(table));
+        }
+
+        if (dialect is not (OutboxDialect.PostgreSql or OutboxDialect.MySql))
+        {
+            throw new ArgumentOutOfRangeException(nameof(dialect), dialect, "Resolve OutboxDialect.Auto from the connection first.");
+        }
+
+        Dialect = dialect;
+        Table = table;
+        LeaseTable = table + "_lease";
+        if (dialect == OutboxDialect.PostgreSql)
+        {
+            Create = $"""
+                CREATE TABLE IF NOT EXISTS {table} (
+                    sequence BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    id UUID NOT NULL,
+                    topic VARCHAR(249) NOT NULL,
+                    aggregate_id TEXT NULL,
+                    event_key BYTEA NULL,
+                    event_type VARCHAR(512) NOT NULL,
+                    payload BYTEA NOT NULL,
+                    headers TEXT NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL
+                )
+                """;
+            Select = $"SELECT sequence, id, topic, event_key, payload, headers, created_at FROM {table} ORDER BY sequence LIMIT @limit FOR UPDATE SKIP LOCKED";
+        }
+        else
+        {
+            Create = $"""
+                CREATE TABLE IF NOT EXISTS {table} (
+                    sequence BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                    id CHAR(36) NOT NULL,
+                    topic VARCHAR(249) NOT NULL,
+                    aggregate_id VARCHAR(1024) NULL,
+                    event_key VARBINARY(8192) NULL,
+                    event_type VARCHAR(512) NOT NULL,
+                    payload LONGBLOB NOT NULL,
+                    headers TEXT NOT NULL,
+                    created_at DATETIME(6) NOT NULL
+                ) ENGINE=InnoDB;
+                CREATE TABLE IF NOT EXISTS {LeaseTable} (
+                    name VARCHAR(64) NOT NULL PRIMARY KEY,
+                    owner VARCHAR(64) NULL,
+                    expires_at DATETIME(6) NOT NULL
+                ) ENGINE=InnoDB;
+                INSERT IGNORE INTO {LeaseTable} (name, owner, expires_at) VALUES ('relay', NULL, '1970-01-02 00:00:00')
+                """;
+            Select = $"SELECT sequence, id, topic, event_key, payload, headers, created_at FROM {table} ORDER BY sequence LIMIT @limit";
+        }
+
+        Insert = $"INSERT INTO {table} (id, topic, aggregate_id, event_key, event_type, payload, headers, created_at) " +
+            "VALUES (@id, @topic, @aggregate_id, @event_key, @event_type, @payload, @headers, @created_at)";
+        // One relay at a time keeps the order per key: a transaction-scoped advisory lock on PostgreSQL, a lease row on MySQL.
+        TryLock = $"SELECT pg_try_advisory_xact_lock(hashtext('datamesh_outbox:{table}'))";
+        AcquireLease = $"UPDATE {LeaseTable} SET owner = @owner, expires_at = DATE_ADD(NOW(6), INTERVAL @micros MICROSECOND) " +
+            "WHERE name = 'relay' AND (owner = @owner OR owner IS NULL OR expires_at < NOW(6))";
+        ReleaseLease = $"UPDATE {LeaseTable} SET owner = NULL WHERE name = 'relay' AND owner = @owner";
+    }
+
+    public OutboxDialect Dialect { get; }
+
+    public string Table { get; }
+
+    public string LeaseTable { get; }
+
+    public string Create { get; }
+
+    public string Insert { get; }
+
+    public string Select { get; }
+
+    public string TryLock { get; }
+
+    public string AcquireLease { get; }
+
+    public string ReleaseLease { get; }
+
+    public string Delete(int count)
+    {
+        var sql = new StringBuilder($"DELETE FROM {Table} WHERE sequence IN (");
+        for (var i = 0; i < count; i++)
+        {
+            sql.Append(i == 0 ? "@s0" : $", @s{i}");
+        }
+
+        return sql.Append(')').ToString();
+    }
+
+    public static bool IsValidTableName(string? table) => table is not null && TableName().IsMatch(table);
+
+    /// <summary>The dialect of a connection or data source, from its type's name.</summary>
+    public static OutboxDialect Detect(OutboxDialect configured, object connection)
+    {
+        if (configured != OutboxDialect.Auto)
+        {
+            return configured;
+        }
+
+        var name = connection.GetType().FullName ?? string.Empty;
+        if (name.Contains("Npgsql", StringComparison.OrdinalIgnoreCase))
+        {
+            return OutboxDialect.PostgreSql;
+        }
+
+        if (name.Contains("MySql", StringComparison.OrdinalIgnoreCase) || name.Contains("MariaDb", StringComparison.OrdinalIgnoreCase))
+        {
+            return OutboxDialect.MySql;
+        }
+
+        throw new NotSupportedException(
+            $"The outbox supports PostgreSQL and MySQL/MariaDB; the connection is a {name}. Set DataMesh:Producer:Outbox:Dialect if it speaks one of them.");
+    }
+
+    public static DbParameter Parameter(DbCommand command, string name, object? value, System.Data.DbType type)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.DbType = type;
+        parameter.Value = value ?? DBNull.Value;
+        command.Parameters.Add(parameter);
+        return parameter;
+    }
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")]
+    private static partial Regex TableName();
+}

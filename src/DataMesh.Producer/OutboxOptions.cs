@@ -1,0 +1,64 @@
+using System.Data.Common;
+
+namespace DataMesh.Producer;
+
+/// <summary>The SQL dialect of the outbox table.</summary>
+public enum OutboxDialect
+{
+    /// <summary>Chosen from the connection's type: Npgsql is PostgreSQL, MySqlConnector (or MySql.Data) is MySQL.</summary>
+    Auto,
+
+    /// <summary>PostgreSQL 12 or later.</summary>
+    PostgreSql,
+
+    /// <summary>MySQL 8 or MariaDB 10.6 or later.</summary>
+    MySql,
+}
+
+/// <summary>
+/// Settings of the transactional outbox: the table that
+/// <see cref="IEventEmitter.EmitAsync{TEvent}(TEvent, DbTransaction, CancellationToken)"/> writes to and the relay
+/// that publishes its rows. See <see cref="OutboxTable"/> for the table's layout.
+/// </summary>
+public sealed class OutboxOptions
+{
+    /// <summary>The outbox table, optionally schema-qualified (<c>app.datamesh_outbox</c>). Default <c>datamesh_outbox</c>.</summary>
+    public string Table { get; set; } = "datamesh_outbox";
+
+    /// <summary>The SQL dialect. Default <see cref="OutboxDialect.Auto"/>.</summary>
+    public OutboxDialect Dialect { get; set; } = OutboxDialect.Auto;
+
+    /// <summary>
+    /// Opens connections for the relay and for creating the table at start (an <c>NpgsqlDataSource</c> or a
+    /// <c>MySqlDataSource</c>); null when the application only writes to the outbox and a CDC connector publishes it.
+    /// </summary>
+    public Func<IServiceProvider, DbDataSource>? DataSource { get; set; }
+
+    /// <summary>Whether the relay runs (a hosted service that publishes the table's rows). Set by <see cref="UseRelay"/>.</summary>
+    public bool RelayEnabled { get; set; }
+
+    /// <summary>Whether the table (and, on MySQL, its lease table) is created at start when missing; needs <see cref="DataSource"/>. Default true.</summary>
+    public bool CreateTable { get; set; } = true;
+
+    /// <summary>The most rows the relay reads, publishes and deletes at a time. Default 200.</summary>
+    public int BatchSize { get; set; } = 200;
+
+    /// <summary>How long the relay waits after finding the table empty. Default 200 milliseconds.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How long a relay's lease on a MySQL/MariaDB outbox lasts unless renewed (each batch renews it). Default 30 seconds.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Runs the relay: publish the outbox table's rows in sequence order, and delete each only after Kafka acknowledged it.</summary>
+    /// <param name="dataSource">Gives the relay its connections: return a shared data source (e.g. one registered in the
+    /// container, <c>sp =&gt; sp.GetRequiredService&lt;NpgsqlDataSource&gt;()</c>); the producer calls it at start and
+    /// for the relay, and never disposes what it returns.</param>
+    /// <returns>These options.</returns>
+    public OutboxOptions UseRelay(Func<IServiceProvider, DbDataSource> dataSource)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        DataSource = dataSource;
+        RelayEnabled = true;
+        return this;
+    }
+}

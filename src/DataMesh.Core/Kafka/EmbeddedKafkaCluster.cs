@@ -32,7 +32,10 @@ namespace DataMesh.Kafka;
 /// <item><description>the admin client's <c>ListOffsetsAsync</c> and <c>ListConsumerGroupOffsetsAsync</c> crash the
 /// process: never call them against this cluster (use <c>QueryWatermarkOffsets</c> and <c>Committed</c>);</description></item>
 /// <item><description>transactions are not isolated: do not rely on <c>read_committed</c> to hide aborted records;</description></item>
-/// <item><description>topics created here carry no configuration (retention, compaction): nothing is deleted or compacted;</description></item>
+/// <item><description>topics created here carry no configuration (retention, compaction): nothing is compacted;</description></item>
+/// <item><description>each partition keeps at most 5 MB (or 100,000 produce batches) of records; older records are dropped
+/// from its start, as retention would (a limit compiled into librdkafka's mock). Spread large volumes over more
+/// partitions, read while writing, or use a real cluster; a consumer with <c>auto.offset.reset=error</c> notices a gap;</description></item>
 /// <item><description>a broker that is down does not move partition leadership: its partitions are unavailable until it
 /// is up again, whatever the replication factor.</description></item>
 /// </list>

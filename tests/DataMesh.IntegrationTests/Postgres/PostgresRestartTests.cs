@@ -22,7 +22,10 @@ public sealed class PostgresRestartTests(PostgresServer server) : IClassFixture<
         var topic = TopicNames.ForTable("dm", "killed", "public", "kv");
         cluster.CreateTopic(KafkaSchemaStoreOptions.DefaultTopic, 1);
         cluster.CreateTopic(PositionStore.DefaultTopic, 1);
-        cluster.CreateTopic(topic, 1);
+        // The embedded cluster keeps at most 5 MB per partition (librdkafka's mock drops older records): 16 partitions
+        // hold every event of this workload. Keys keep their partition, so per-key order is kept.
+        const int Partitions = 16;
+        cluster.CreateTopic(topic, Partitions);
 
         var random = new Random(20261126);
         var workload = Task.Run(() => WorkloadAsync(setup.ConnectionString, changes: 200_000, keys: 5_000, seed: 7));
@@ -45,8 +48,10 @@ public sealed class PostgresRestartTests(PostgresServer server) : IClassFixture<
             await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { BootstrapServers = cluster.BootstrapServers, CreateTopic = false });
             var state = new Dictionary<int, long>();
             long read = 0;
-            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(kafka.CreateConsumerConfig(null)).Build();
-            consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+            var config = kafka.CreateConsumerConfig(null);
+            config.AutoOffsetReset = AutoOffsetReset.Error; // a record dropped before it was read fails the test instead of hiding
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config).Build();
+            consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
             var deadline = DateTime.UtcNow.AddMinutes(5);
             while (!Same(state, expected))
             {

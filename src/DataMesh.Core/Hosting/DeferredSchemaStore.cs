@@ -11,7 +11,7 @@ namespace DataMesh.Hosting;
 /// The <see cref="ISchemaStore"/> that DataMesh registers: the configured store, opened on first use (opening
 /// the Kafka store reads its topic, which is asynchronous work no constructor should do).
 /// </summary>
-internal sealed class DeferredSchemaStore : ISchemaStore, IAsyncDisposable
+internal sealed class DeferredSchemaStore : ISchemaStore, IAsyncDisposable, IDisposable
 {
     private readonly IOptions<DataMeshOptions> _options;
     private readonly KafkaConnection _kafka;
@@ -56,6 +56,12 @@ internal sealed class DeferredSchemaStore : ISchemaStore, IAsyncDisposable
                 break;
         }
 
+        _gate.Dispose();
+    }
+
+    public void Dispose()
+    {
+        (_store as IDisposable)?.Dispose();
         _gate.Dispose();
     }
 

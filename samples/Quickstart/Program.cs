@@ -1,77 +1,91 @@
-// DataMesh quickstart: change events written through the event contract to the embedded Kafka cluster,
-// then read back and decoded by an independent decoder (Apache.Avro's generic reader) with the schemas
-// fetched from the schema store by the id in each message. Everything printed below happened.
-using System.Buffers;
+// DataMesh quickstart: change data capture from PostgreSQL into Kafka, decoded back.
+//
+//   ./build.sh demo
+//
+// starts a throwaway PostgreSQL 15 and runs this program with DATAMESH_PG_CONNECTION set. The program hosts a
+// PostgreSQL source (logical replication, pgoutput) on the embedded Kafka cluster, writes rows into a table, and
+// prints the change events as a consumer reads them from the table's topic, decoded by an independent decoder
+// (Apache.Avro's generic reader) with the schemas fetched from the schema store by the id in each message.
+// Everything printed below happened.
 using Avro.Generic;
 using Avro.IO;
 using Confluent.Kafka;
+using DataMesh;
 using DataMesh.Avro;
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
-using DataMesh;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
+
+var server = Environment.GetEnvironmentVariable("DATAMESH_PG_CONNECTION");
+if (string.IsNullOrWhiteSpace(server))
+{
+    Console.Error.WriteLine("DATAMESH_PG_CONNECTION is not set: run ./build.sh demo, which starts PostgreSQL and sets it.");
+    return 2;
+}
+
+// A database of its own, so that the demo can run again and again.
+const string Database = "datamesh_quickstart";
+await ExecuteAsync(server, $"DROP DATABASE IF EXISTS {Database} WITH (FORCE)");
+await ExecuteAsync(server, $"CREATE DATABASE {Database}");
+var shop = new NpgsqlConnectionStringBuilder(server) { Database = Database }.ConnectionString;
+await ExecuteAsync(shop, """
+    CREATE TABLE orders (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        customer text NOT NULL,
+        total numeric(10,2),
+        status text NOT NULL DEFAULT 'placed',
+        placed_at timestamptz NOT NULL DEFAULT now());
+    ALTER TABLE orders REPLICA IDENTITY FULL;
+    """);
 
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.Services.AddDataMesh(builder.Configuration.GetSection(DataMeshOptions.SectionName), o => o.Events.TopicPrefix = "demo");
+builder.Logging.AddFilter("DataMesh", LogLevel.Information);
+builder.Logging.AddFilter("DataMesh.Schemas", LogLevel.Warning);
+builder.Services.AddDataMesh(o => o.Events.TopicPrefix = "demo")
+    .AddPostgresSource("shop", o =>
+    {
+        o.ConnectionString = shop;
+        o.SlotName = "datamesh_quickstart";
+        o.IncludeTables.Add("public.orders");
+    });
 using var host = builder.Build();
 await host.StartAsync();
-
 var kafka = host.Services.GetRequiredService<KafkaConnection>();
 var store = host.Services.GetRequiredService<ISchemaStore>();
 Console.WriteLine($"Kafka: {(kafka.IsEmbedded ? "embedded cluster" : "cluster")} at {kafka.BootstrapServers}");
 
-// A table as a connector would describe it: names that are not valid Avro names still give a valid schema.
-var table = new TableDescription("public", "orders",
-[
-    new("id", DataType.Of(DataTypeKind.Int64, "bigint"), IsNullable: false),
-    new("customer-name", DataType.Of(DataTypeKind.String, "text"), IsNullable: false),
-    new("total", DataType.DecimalOf(12, 2, "numeric(12,2)"), IsNullable: true),
-    new("placed_at", DataType.Of(DataTypeKind.Timestamp, "timestamptz"), IsNullable: false),
-], keyColumns: ["id"]);
-var schemas = ChangeEventSchemas.Build(table, new SourceDescription("postgresql", "shop", [new SourceField("lsn", SourceFieldType.NullableLong)]), new ChangeEventOptions { TopicPrefix = "demo" });
-var keyId = await store.RegisterAsync(schemas.KeySubject, schemas.KeySchema!);
-var valueId = await store.RegisterAsync(schemas.ValueSubject, schemas.EnvelopeSchema);
-Console.WriteLine($"Topic {schemas.Topic}: key schema id {keyId}, envelope schema id {valueId}");
-await kafka.EnsureTopicAsync(schemas.Topic, partitions: 3, TopicRetention.Compacted, CancellationToken.None);
-
-var encoder = new ChangeEventEncoder(schemas, keyId, valueId);
-var placed = new DateTimeOffset(2026, 11, 26, 9, 30, 0, TimeSpan.Zero);
-object?[] v1 = [1001L, "Ada Lovelace", 12.50m, placed];
-object?[] v2 = [1001L, "Ada Lovelace", 99.95m, placed];
-var events = new (ChangeOperation Op, object?[]? Before, object?[]? After, long Lsn)[]
+// A new slot captures what happens after it exists: wait until the source streams.
+while (await ScalarAsync(shop, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'datamesh_quickstart' AND active") == 0)
 {
-    (ChangeOperation.Create, null, v1, 0x1_6B3740),
-    (ChangeOperation.Update, v1, v2, 0x1_6B3920),
-    (ChangeOperation.Delete, v2, null, 0x1_6B3A08),
-};
-
-using (var producer = new ProducerBuilder<byte[]?, byte[]?>(kafka.CreateProducerConfig()).Build())
-{
-    foreach (var (op, before, after, lsn) in events)
-    {
-        var key = new ArrayBufferWriter<byte>();
-        encoder.WriteKey(key, (after ?? before)!);
-        var value = new ArrayBufferWriter<byte>();
-        var source = new SourceValues { TimestampMs = placed.ToUnixTimeMilliseconds(), Database = "shop", Schema = "public", Table = "orders", TransactionId = 750, Position = [lsn] };
-        encoder.WriteValue(value, op, before, after, source, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        await producer.ProduceAsync(schemas.Topic, new Message<byte[]?, byte[]?> { Key = key.WrittenSpan.ToArray(), Value = value.WrittenSpan.ToArray() });
-        if (op == ChangeOperation.Delete && schemas.Options.Tombstones)
-        {
-            await producer.ProduceAsync(schemas.Topic, new Message<byte[]?, byte[]?> { Key = key.WrittenSpan.ToArray(), Value = null });
-        }
-    }
+    await Task.Delay(100);
 }
 
-Console.WriteLine($"Produced {events.Length} change events and 1 tombstone; reading them back:");
+Console.WriteLine("PostgreSQL source 'shop' is streaming; writing rows:");
+string[] statements =
+[
+    "INSERT INTO orders (customer, total) VALUES ('Ada Lovelace', 12.50), ('Grace Hopper', 99.95)",
+    "UPDATE orders SET status = 'shipped', total = 14.00 WHERE customer = 'Ada Lovelace'",
+    "DELETE FROM orders WHERE customer = 'Grace Hopper'",
+];
+foreach (var statement in statements)
+{
+    Console.WriteLine($"  SQL> {statement}");
+    await ExecuteAsync(shop, statement);
+}
+
+var topic = TopicNames.ForTable("demo", "shop", "public", "orders");
+Console.WriteLine($"Reading topic {topic}:");
+const int Expected = 5; // 2 creates, 1 update, 1 delete and its tombstone
 using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(kafka.CreateConsumerConfig(groupId: "quickstart")).Build();
-consumer.Subscribe(schemas.Topic);
+consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
 var received = 0;
-var deadline = DateTime.UtcNow.AddSeconds(30);
-while (received < events.Length + 1 && DateTime.UtcNow < deadline)
+var deadline = DateTime.UtcNow.AddSeconds(60);
+while (received < Expected && DateTime.UtcNow < deadline)
 {
     var result = consumer.Consume(TimeSpan.FromMilliseconds(250));
     if (result is null)
@@ -80,41 +94,64 @@ while (received < events.Length + 1 && DateTime.UtcNow < deadline)
     }
 
     received++;
-    var keyText = await DecodeAsync(result.Message.Key);
+    var key = await DecodeAsync(result.Message.Key);
     if (result.Message.Value is null)
     {
-        Console.WriteLine($"  p{result.Partition.Value}@{result.Offset.Value} key={keyText} value=null (tombstone)");
+        Console.WriteLine($"  offset {result.Offset.Value}: key {Show(key)} -> tombstone (compaction drops the row)");
         continue;
     }
 
-    var envelope = (GenericRecord)(await DecodeRecordAsync(result.Message.Value));
+    var envelope = (await DecodeAsync(result.Message.Value))!;
     var source = (GenericRecord)envelope["source"];
-    Console.WriteLine($"  p{result.Partition.Value}@{result.Offset.Value} key={keyText} op={envelope["op"]} lsn={source["lsn"]}");
-    Console.WriteLine($"      before={Show(envelope["before"])}");
-    Console.WriteLine($"      after ={Show(envelope["after"])}");
+    Console.WriteLine($"  offset {result.Offset.Value}: op={envelope["op"]} key {Show(key)} txId={source["txId"]} lsn={new NpgsqlTypes.NpgsqlLogSequenceNumber((ulong)(long)source["lsn"])}");
+    Console.WriteLine($"      before: {Show(envelope["before"])}");
+    Console.WriteLine($"      after:  {Show(envelope["after"])}");
 }
 
-consumer.Close();
 await host.StopAsync();
-Console.WriteLine(received == events.Length + 1 ? "Quickstart done: every event came back decoded." : $"Only {received} of {events.Length + 1} records came back.");
-return received == events.Length + 1 ? 0 : 1;
+NpgsqlConnection.ClearAllPools();
+await ExecuteAsync(server, "SELECT pg_drop_replication_slot('datamesh_quickstart')");
+await ExecuteAsync(server, $"DROP DATABASE IF EXISTS {Database} WITH (FORCE)");
+Console.WriteLine(received == Expected
+    ? $"Quickstart done: all {Expected} records arrived and decoded."
+    : $"Only {received} of {Expected} records arrived within 60 s.");
+return received == Expected ? 0 : 1;
 
-async Task<object> DecodeRecordAsync(byte[] message)
+async Task<GenericRecord?> DecodeAsync(byte[]? message)
 {
+    if (message is null)
+    {
+        return null;
+    }
+
     ConfluentWireFormat.ReadHeader(message, out var schemaId, out _);
     var schema = await store.GetByIdAsync(schemaId);
-    var reader = new GenericDatumReader<object>(schema, schema);
+    var reader = new GenericDatumReader<GenericRecord>(schema, schema);
     return reader.Read(null!, new BinaryDecoder(new MemoryStream(message, ConfluentWireFormat.HeaderLength, message.Length - ConfluentWireFormat.HeaderLength)));
 }
-
-async Task<string> DecodeAsync(byte[]? message) => message is null ? "null" : Show(await DecodeRecordAsync(message));
 
 static string Show(object? value) => value switch
 {
     null => "null",
     GenericRecord record => "{" + string.Join(", ", record.Schema.Fields.Select(f => $"{AvroNames.OriginalName(f)}: {Show(record[f.Name])}")) + "}",
     Avro.AvroDecimal d => d.ToString(),
-    DateTime dt => dt.ToString("O"),
+    DateTime dt => dt.ToString("yyyy-MM-dd HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
     string s => $"\"{s}\"",
-    _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "",
+    _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty,
 };
+
+static async Task ExecuteAsync(string connectionString, string sql)
+{
+    await using var connection = new NpgsqlConnection(connectionString);
+    await connection.OpenAsync();
+    await using var command = new NpgsqlCommand(sql, connection);
+    await command.ExecuteNonQueryAsync();
+}
+
+static async Task<long> ScalarAsync(string connectionString, string sql)
+{
+    await using var connection = new NpgsqlConnection(connectionString);
+    await connection.OpenAsync();
+    await using var command = new NpgsqlCommand(sql, connection);
+    return (long)(await command.ExecuteScalarAsync())!;
+}

@@ -53,7 +53,7 @@ public enum DataTypeKind
     /// Avro <c>long</c> marked <c>"dm.type":"duration-micros"</c>.</summary>
     DurationMicros,
 
-    /// <summary>A time of day with a UTC offset (PostgreSQL <c>timetz</c>). Avro <c>string</c>, ISO-8601 <c>HH:mm:ss.ffffff+hh:mm</c>.</summary>
+    /// <summary>A time of day with a UTC offset (PostgreSQL <c>timetz</c>). Avro <c>string</c> as PostgreSQL prints it, e.g. <c>12:34:56.789+05:30</c>.</summary>
     TimeWithOffset,
 
     /// <summary>A date and time without a time zone (PostgreSQL <c>timestamp</c>, MySQL <c>DATETIME</c>).

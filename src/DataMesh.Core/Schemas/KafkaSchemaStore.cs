@@ -297,6 +297,9 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     }
 
     /// <summary>Stops reading and closes the Kafka clients (blocks up to the store's timeout).</summary>
+    /// <remarks>Blocking here is deliberate, for <c>using</c> and containers that dispose synchronously: the work waited for
+    /// is bounded (the reader polls with a short timeout, watermark queries with the store's) and every await inside
+    /// <see cref="DisposeAsync"/> uses <c>ConfigureAwait(false)</c>, so no synchronization context can deadlock it.</remarks>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private static async Task EnsureTopicAsync(KafkaSchemaStoreOptions options, ILogger logger, CancellationToken cancellationToken)

@@ -182,8 +182,15 @@ internal sealed class PgCdc : IAsyncDisposable
         return await Task.Run(() =>
         {
             using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(Kafka.CreateConsumerConfig(null)).Build();
-            var watermarks = consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10));
-            return (int)(watermarks.High.Value - watermarks.Low.Value);
+            try
+            {
+                var watermarks = consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10));
+                return (int)(watermarks.High.Value - watermarks.Low.Value);
+            }
+            catch (KafkaException ex) when (ex.Error.Code is ErrorCode.Local_UnknownPartition or ErrorCode.Local_UnknownTopic or ErrorCode.UnknownTopicOrPart)
+            {
+                return 0; // the source never created the topic: nothing was produced to it
+            }
         });
     }
 

@@ -1,0 +1,281 @@
+using System.Globalization;
+using System.Text;
+using DataMesh.Connectors.MySql.Schema;
+using DataMesh.Events;
+
+namespace DataMesh.Connectors.MySql.Binlog;
+
+/// <summary>How one column's binlog bytes become a value: the decoder to use and what it needs.</summary>
+internal enum ValueDecoder : byte
+{
+    SignedInt,
+    UnsignedInt,
+    UnsignedInt64,
+    Float,
+    Double,
+    Decimal,
+    Boolean,
+    Bits,
+    Year,
+    Date,
+    Time,
+    Time2,
+    DateTime,
+    DateTime2,
+    Timestamp,
+    Timestamp2,
+    Text,
+    Bytes,
+    Enum,
+    Set,
+    JsonBinary,
+    JsonText,
+    Geometry,
+}
+
+/// <summary>One column's decoding plan: its binlog layout, its decoder, its Avro shape.</summary>
+internal sealed class ColumnPlan
+{
+    public required string Name { get; init; }
+
+    public required BinlogColumn Binlog { get; init; }
+
+    public required ValueDecoder Decoder { get; init; }
+
+    public required DataTypeKind Kind { get; init; }
+
+    /// <summary>Whether the Avro field is a union with null.</summary>
+    public required bool Nullable { get; init; }
+
+    public MySqlCharset Charset { get; init; }
+
+    /// <summary>ENUM labels or SET members, UTF-8.</summary>
+    public byte[][] Labels { get; init; } = [];
+
+    public int Precision { get; init; }
+
+    public int Scale { get; init; }
+
+    /// <summary>The bits of a BIT column.</summary>
+    public int BitLength { get; init; }
+
+    /// <summary>The length prefix of strings and blobs: 0 for fixed-size values.</summary>
+    public int LengthPrefix { get; init; }
+}
+
+/// <summary>
+/// A TABLE_MAP bound to the schema the connector tracks for its table: checked once (column count, each column's
+/// type and parameters), then used to decode every row of every rows event that refers to the map. A mismatch
+/// (a schema that DDL tracking got wrong, or a corrupt map) is an error naming the table and the column, never a
+/// wrong mapping.
+/// </summary>
+internal sealed class TableBinding
+{
+    private TableBinding(TableMapEvent map, MySqlTable table, ColumnPlan[] columns)
+    {
+        Map = map;
+        Table = table;
+        Columns = columns;
+    }
+
+    public TableMapEvent Map { get; }
+
+    public MySqlTable Table { get; }
+
+    public ColumnPlan[] Columns { get; }
+
+    /// <summary>Binds a map to a tracked table.</summary>
+    /// <exception cref="BinlogFormatException">The map does not fit the table.</exception>
+    public static TableBinding Create(TableMapEvent map, MySqlTable table, bool mariaDb)
+    {
+        var name = $"`{map.Database}`.`{map.Table}`";
+        if (map.Columns.Length != table.Columns.Count)
+        {
+            throw new BinlogFormatException("TABLE_MAP", "column_count", BinlogEventHeader.Length,
+                $"the TABLE_MAP of {name} has {map.Columns.Length} columns but the tracked schema has {table.Columns.Count} ({string.Join(", ", table.Columns.Select(c => c.Name))}): the schema history does not match the binlog");
+        }
+
+        var plans = new ColumnPlan[map.Columns.Length];
+        for (var i = 0; i < plans.Length; i++)
+        {
+            var column = table.Columns[i];
+            var binlog = map.Columns[i];
+            string Problem(string what) =>
+                $"column {i + 1} '{column.Name}' of {name} is {column.DatabaseType} in the tracked schema but the TABLE_MAP {what}: the schema history does not match the binlog";
+            if (!column.Accepts(binlog.Type, mariaDb))
+            {
+                throw new BinlogFormatException("TABLE_MAP", "column_types", BinlogEventHeader.Length, Problem($"has binlog type {binlog.Type}"));
+            }
+
+            if (map.ColumnNames is { } names && !string.Equals(names[i], column.Name, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new BinlogFormatException("TABLE_MAP", "column_name", BinlogEventHeader.Length, Problem($"names it '{names[i]}'"));
+            }
+
+            if (map.Unsigned is { } unsigned && binlog.IsNumeric && binlog.Type != MySqlColumnType.NewDecimal && binlog.Type != MySqlColumnType.Float
+                && binlog.Type != MySqlColumnType.Double && unsigned[i] != column.Unsigned)
+            {
+                throw new BinlogFormatException("TABLE_MAP", "signedness", BinlogEventHeader.Length, Problem(unsigned[i] ? "says UNSIGNED" : "says SIGNED"));
+            }
+
+            if (binlog.Type == MySqlColumnType.NewDecimal && (binlog.Meta != column.Precision || binlog.Meta2 != column.Scale))
+            {
+                throw new BinlogFormatException("TABLE_MAP", "metadata", BinlogEventHeader.Length, Problem($"has DECIMAL({binlog.Meta},{binlog.Meta2})"));
+            }
+
+            if (binlog.Type is MySqlColumnType.Time2 or MySqlColumnType.DateTime2 or MySqlColumnType.Timestamp2 && binlog.Meta != column.Fsp)
+            {
+                throw new BinlogFormatException("TABLE_MAP", "metadata", BinlogEventHeader.Length, Problem($"has {binlog.Meta} fractional digits"));
+            }
+
+            if (binlog.Type == MySqlColumnType.Bit && binlog.Meta != column.Length)
+            {
+                throw new BinlogFormatException("TABLE_MAP", "metadata", BinlogEventHeader.Length, Problem($"has BIT({binlog.Meta})"));
+            }
+
+            if (map.Nullable.Length > i && map.Nullable[i] && !column.Nullable)
+            {
+                throw new BinlogFormatException("TABLE_MAP", "null_bitmap", BinlogEventHeader.Length, Problem("says it admits NULL"));
+            }
+
+            plans[i] = Plan(column, binlog, map, i);
+        }
+
+        return new TableBinding(map, table, plans);
+    }
+
+    /// <summary>The table a TABLE_MAP describes by itself, from its optional metadata (<c>binlog_row_metadata=FULL</c>
+    /// gives names, signedness, charsets and ENUM/SET values; without it columns are named <c>@1</c>, <c>@2</c> ...).</summary>
+    public static MySqlTable DescribeFromMap(TableMapEvent map, bool mariaDb)
+    {
+        var columns = new MySqlColumn[map.Columns.Length];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            var binlog = map.Columns[i];
+            var collation = map.Collations.Length > i ? map.Collations[i] : 0;
+            var charset = collation == 0 ? "utf8mb4" : CharsetName(MySqlCharsets.FromCollationId(collation), collation);
+            var binary = charset == "binary";
+            var unsigned = map.Unsigned is { } u && u[i];
+            var column = new MySqlColumn
+            {
+                Name = map.ColumnNames?[i] ?? "@" + (i + 1).ToString(CultureInfo.InvariantCulture),
+                TypeName = "int",
+                Nullable = map.Nullable[i],
+                Unsigned = unsigned,
+            };
+            columns[i] = binlog.Type switch
+            {
+                MySqlColumnType.Tiny => column with { TypeName = "tinyint" },
+                MySqlColumnType.Short => column with { TypeName = "smallint" },
+                MySqlColumnType.Int24 => column with { TypeName = "mediumint" },
+                MySqlColumnType.Long => column,
+                MySqlColumnType.LongLong => column with { TypeName = "bigint" },
+                MySqlColumnType.Float => column with { TypeName = "float", Unsigned = false },
+                MySqlColumnType.Double => column with { TypeName = "double", Unsigned = false },
+                MySqlColumnType.NewDecimal => column with { TypeName = "decimal", Precision = binlog.Meta, Scale = binlog.Meta2, Unsigned = false },
+                MySqlColumnType.Bit => column with { TypeName = "bit", Length = binlog.Meta, Unsigned = false },
+                MySqlColumnType.Year => column with { TypeName = "year", Unsigned = false },
+                MySqlColumnType.Date or MySqlColumnType.NewDate => column with { TypeName = "date", Unsigned = false },
+                MySqlColumnType.Time or MySqlColumnType.Time2 => column with { TypeName = "time", Fsp = binlog.Meta, Unsigned = false },
+                MySqlColumnType.DateTime or MySqlColumnType.DateTime2 => column with { TypeName = "datetime", Fsp = binlog.Meta, Unsigned = false },
+                MySqlColumnType.Timestamp or MySqlColumnType.Timestamp2 => column with { TypeName = "timestamp", Fsp = binlog.Meta, Unsigned = false },
+                MySqlColumnType.String => column with { TypeName = binary ? "binary" : "char", Length = binlog.Meta, Charset = charset, Unsigned = false },
+                MySqlColumnType.VarChar or MySqlColumnType.VarString => column with { TypeName = binary ? "varbinary" : "varchar", Length = binlog.Meta, Charset = charset, Unsigned = false },
+                MySqlColumnType.Blob or MySqlColumnType.TinyBlob or MySqlColumnType.MediumBlob or MySqlColumnType.LongBlob => column with
+                {
+                    TypeName = (binlog.Meta, binary) switch
+                    {
+                        (1, true) => "tinyblob",
+                        (2, true) => "blob",
+                        (3, true) => "mediumblob",
+                        (_, true) => "longblob",
+                        (1, false) => "tinytext",
+                        (2, false) => "text",
+                        (3, false) => "mediumtext",
+                        _ => "longtext",
+                    },
+                    Charset = charset,
+                    Unsigned = false,
+                },
+                MySqlColumnType.Enum => column with { TypeName = "enum", Labels = map.EnumValues?[i] ?? Numbered(binlog.Meta == 1 ? 255 : 65535), Charset = charset, Unsigned = false },
+                MySqlColumnType.Set => column with { TypeName = "set", Labels = map.SetValues?[i] ?? Numbered(binlog.Meta * 8), Charset = charset, Unsigned = false },
+                MySqlColumnType.Json => column with { TypeName = "json", Unsigned = false },
+                MySqlColumnType.Geometry => column with { TypeName = "geometry", Unsigned = false },
+                _ => throw new BinlogFormatException("TABLE_MAP", "column_types", BinlogEventHeader.Length, $"column {i + 1} of `{map.Database}`.`{map.Table}` has binlog type {binlog.Type}, which has no mapping"),
+            };
+        }
+
+        var key = map.PrimaryKey is { } pk ? pk.Select(k => columns[k].Name).ToArray() : [];
+        return new MySqlTable { Database = map.Database, Name = map.Table, Columns = columns, PrimaryKey = key };
+
+        static string CharsetName(MySqlCharset? charset, int collation) => charset switch
+        {
+            MySqlCharset.Binary => "binary",
+            MySqlCharset.Latin1 => "latin1",
+            MySqlCharset.Ascii => "ascii",
+            MySqlCharset.Ucs2 => "ucs2",
+            MySqlCharset.Utf16 => "utf16",
+            MySqlCharset.Utf16Le => "utf16le",
+            MySqlCharset.Utf32 => "utf32",
+            MySqlCharset.Utf8 => "utf8mb4",
+            _ => "collation" + collation.ToString(CultureInfo.InvariantCulture),
+        };
+
+        static string[] Numbered(int count) => Enumerable.Range(1, count).Select(n => n.ToString(CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    private static ColumnPlan Plan(MySqlColumn column, BinlogColumn binlog, TableMapEvent map, int index)
+    {
+        var type = column.ToDataType();
+        var charset = column.BinlogCharset;
+        var decoder = binlog.Type switch
+        {
+            MySqlColumnType.Tiny or MySqlColumnType.Short or MySqlColumnType.Int24 or MySqlColumnType.Long =>
+                column.Unsigned ? ValueDecoder.UnsignedInt : ValueDecoder.SignedInt,
+            MySqlColumnType.LongLong => column.Unsigned ? ValueDecoder.UnsignedInt64 : ValueDecoder.SignedInt,
+            MySqlColumnType.Float => ValueDecoder.Float,
+            MySqlColumnType.Double => ValueDecoder.Double,
+            MySqlColumnType.NewDecimal => ValueDecoder.Decimal,
+            MySqlColumnType.Bit => binlog.Meta == 1 ? ValueDecoder.Boolean : ValueDecoder.Bits,
+            MySqlColumnType.Year => ValueDecoder.Year,
+            MySqlColumnType.Date or MySqlColumnType.NewDate => ValueDecoder.Date,
+            MySqlColumnType.Time => ValueDecoder.Time,
+            MySqlColumnType.Time2 => ValueDecoder.Time2,
+            MySqlColumnType.DateTime => ValueDecoder.DateTime,
+            MySqlColumnType.DateTime2 => ValueDecoder.DateTime2,
+            MySqlColumnType.Timestamp => ValueDecoder.Timestamp,
+            MySqlColumnType.Timestamp2 => ValueDecoder.Timestamp2,
+            MySqlColumnType.Enum => ValueDecoder.Enum,
+            MySqlColumnType.Set => ValueDecoder.Set,
+            MySqlColumnType.Json => ValueDecoder.JsonBinary,
+            MySqlColumnType.Geometry => ValueDecoder.Geometry,
+            _ when type.Kind == DataTypeKind.Json => ValueDecoder.JsonText,
+            _ when charset == MySqlCharset.Binary || type.Kind == DataTypeKind.Bytes => ValueDecoder.Bytes,
+            _ => ValueDecoder.Text,
+        };
+        var prefix = binlog.Type switch
+        {
+            MySqlColumnType.String or MySqlColumnType.VarChar or MySqlColumnType.VarString => binlog.Meta > 255 ? 2 : 1,
+            MySqlColumnType.Blob or MySqlColumnType.TinyBlob or MySqlColumnType.MediumBlob or MySqlColumnType.LongBlob
+                or MySqlColumnType.Json or MySqlColumnType.Geometry => binlog.Meta,
+            _ => 0,
+        };
+        var labels = column.TypeName is "enum" or "set"
+            ? (map.EnumValues?[index] ?? map.SetValues?[index] ?? column.Labels).Select(l => Encoding.UTF8.GetBytes(l)).ToArray()
+            : [];
+        return new ColumnPlan
+        {
+            Name = column.Name,
+            Binlog = binlog,
+            Decoder = decoder,
+            Kind = type.Kind,
+            Nullable = column.Nullable,
+            Charset = charset,
+            Labels = labels,
+            Precision = column.Precision,
+            Scale = column.Scale,
+            BitLength = column.Length,
+            LengthPrefix = prefix,
+        };
+    }
+}

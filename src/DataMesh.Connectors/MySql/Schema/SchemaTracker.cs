@@ -1,0 +1,346 @@
+namespace DataMesh.Connectors.MySql.Schema;
+
+/// <summary>One table's new state after a DDL statement: <see cref="Table"/> null when it was dropped (or renamed away).</summary>
+/// <param name="Database">The table's database.</param>
+/// <param name="Name">The table's name.</param>
+/// <param name="Table">The new state, or null.</param>
+internal sealed record TableChange(string Database, string Name, MySqlTable? Table);
+
+/// <summary>
+/// The schema of every table as of the binlog position being read: loaded from <c>information_schema</c> (or the
+/// schema history) at start, then changed by each DDL statement in the order the binlog gives them.
+/// </summary>
+internal sealed class SchemaTracker
+{
+    private readonly Dictionary<(string Database, string Table), MySqlTable> _tables = [];
+    private readonly Dictionary<string, string> _databaseCharsets = new(StringComparer.Ordinal);
+
+    /// <summary>The server's default character set, for databases of unknown charset.</summary>
+    public string ServerCharset { get; set; } = "utf8mb4";
+
+    /// <summary>Bumped on every change; bindings made before are stale.</summary>
+    public int Version { get; private set; }
+
+    public IEnumerable<MySqlTable> Tables => _tables.Values;
+
+    public IReadOnlyDictionary<string, string> DatabaseCharsets => _databaseCharsets;
+
+    public MySqlTable? Find(string database, string table) => _tables.GetValueOrDefault((database, table));
+
+    public void Put(MySqlTable table)
+    {
+        _tables[(table.Database, table.Name)] = table;
+        Version++;
+    }
+
+    public void Remove(string database, string table)
+    {
+        if (_tables.Remove((database, table)))
+        {
+            Version++;
+        }
+    }
+
+    public void SetDatabaseCharset(string database, string? charset)
+    {
+        if (charset is null)
+        {
+            _databaseCharsets.Remove(database);
+        }
+        else
+        {
+            _databaseCharsets[database] = charset;
+        }
+    }
+
+    /// <summary>Replaces everything with <paramref name="tables"/> (a restart from the schema history).</summary>
+    public void Reset(IEnumerable<MySqlTable> tables, IReadOnlyDictionary<string, string> databaseCharsets)
+    {
+        _tables.Clear();
+        _databaseCharsets.Clear();
+        foreach (var table in tables)
+        {
+            _tables[(table.Database, table.Name)] = table;
+        }
+
+        foreach (var (database, charset) in databaseCharsets)
+        {
+            _databaseCharsets[database] = charset;
+        }
+
+        Version++;
+    }
+
+    /// <summary>Applies a statement.</summary>
+    /// <param name="statement">The parsed statement.</param>
+    /// <param name="defaultDatabase">The QUERY event's default database, or null.</param>
+    /// <returns>The tables it changed.</returns>
+    /// <exception cref="DdlParseException">The statement changes a table this tracker does not know, or a column it does not have.</exception>
+    public IReadOnlyList<TableChange> Apply(DdlStatement statement, string? defaultDatabase)
+    {
+        var changes = new List<TableChange>();
+        switch (statement)
+        {
+            case CreateTableStatement create:
+            {
+                var name = Qualify(create.Table, defaultDatabase);
+                if (create.IfNotExists && _tables.ContainsKey((name.Database!, name.Name)))
+                {
+                    break;
+                }
+
+                var charset = create.DefaultCharset ?? DatabaseCharset(name.Database!);
+                var columns = create.Columns.Select(c => Resolve(c, charset)).ToList();
+                var key = create.PrimaryKey.Select(k => columns.First(c => string.Equals(c.Name, k, StringComparison.OrdinalIgnoreCase)).Name).ToList();
+                columns = columns.Select(c => key.Contains(c.Name, StringComparer.OrdinalIgnoreCase) ? c with { Nullable = false } : c).ToList();
+                Store(changes, new MySqlTable { Database = name.Database!, Name = name.Name, Columns = columns, PrimaryKey = key, DefaultCharset = charset });
+                break;
+            }
+
+            case CreateTableLikeStatement like:
+            {
+                var name = Qualify(like.Table, defaultDatabase);
+                if (like.IfNotExists && _tables.ContainsKey((name.Database!, name.Name)))
+                {
+                    break;
+                }
+
+                var source = Require(Qualify(like.Source, defaultDatabase));
+                Store(changes, source with { Database = name.Database!, Name = name.Name });
+                break;
+            }
+
+            case DropTablesStatement drop:
+                foreach (var table in drop.Tables)
+                {
+                    var name = Qualify(table, defaultDatabase);
+                    if (_tables.Remove((name.Database!, name.Name)))
+                    {
+                        changes.Add(new TableChange(name.Database!, name.Name, null));
+                    }
+                }
+
+                break;
+            case RenameTablesStatement rename:
+                foreach (var (from, to) in rename.Renames)
+                {
+                    var source = Qualify(from, defaultDatabase);
+                    var target = Qualify(to, defaultDatabase);
+                    var table = Require(source);
+                    _tables.Remove((source.Database!, source.Name));
+                    changes.Add(new TableChange(source.Database!, source.Name, null));
+                    Store(changes, table with { Database = target.Database!, Name = target.Name });
+                }
+
+                break;
+            case AlterTableStatement alter:
+                ApplyAlter(alter, defaultDatabase, changes);
+                break;
+            case DatabaseStatement database when database.Dropped:
+                _databaseCharsets.Remove(database.Database);
+                foreach (var key in _tables.Keys.Where(k => k.Database == database.Database).ToList())
+                {
+                    _tables.Remove(key);
+                    changes.Add(new TableChange(key.Database, key.Table, null));
+                }
+
+                break;
+            case DatabaseStatement database:
+                if (database.DefaultCharset is not null)
+                {
+                    _databaseCharsets[database.Database] = database.DefaultCharset;
+                }
+
+                break;
+        }
+
+        if (changes.Count > 0)
+        {
+            Version++;
+        }
+
+        return changes;
+    }
+
+    private void ApplyAlter(AlterTableStatement alter, string? defaultDatabase, List<TableChange> changes)
+    {
+        var name = Qualify(alter.Table, defaultDatabase);
+        var table = Require(name);
+        var columns = table.Columns.ToList();
+        var key = table.PrimaryKey.ToList();
+        var charset = table.DefaultCharset ?? DatabaseCharset(name.Database!);
+        var target = name;
+        foreach (var action in alter.Actions)
+        {
+            switch (action)
+            {
+                case AddColumnAction add:
+                    if (IndexOf(columns, add.Definition.Column.Name) >= 0)
+                    {
+                        if (add.IfNotExists)
+                        {
+                            continue;
+                        }
+
+                        throw new DdlParseException($"ALTER TABLE {name} adds column '{add.Definition.Column.Name}', which the tracked schema already has");
+                    }
+
+                    columns.Insert(Place(columns, add.Placement, columns.Count, name), Resolve(add.Definition, charset));
+                    break;
+                case DropColumnAction drop:
+                    var dropAt = IndexOf(columns, drop.Name);
+                    if (dropAt < 0)
+                    {
+                        if (drop.IfExists)
+                        {
+                            continue;
+                        }
+
+                        throw new DdlParseException($"ALTER TABLE {name} drops column '{drop.Name}', which the tracked schema does not have");
+                    }
+
+                    columns.RemoveAt(dropAt);
+                    key.RemoveAll(k => string.Equals(k, drop.Name, StringComparison.OrdinalIgnoreCase));
+                    break;
+                case ChangeColumnAction change:
+                    var at = IndexOf(columns, change.OldName);
+                    if (at < 0)
+                    {
+                        if (change.IfExists)
+                        {
+                            continue;
+                        }
+
+                        throw new DdlParseException($"ALTER TABLE {name} changes column '{change.OldName}', which the tracked schema does not have");
+                    }
+
+                    var resolved = Resolve(change.Definition, charset);
+                    var inKey = key.FindIndex(k => string.Equals(k, change.OldName, StringComparison.OrdinalIgnoreCase));
+                    if (inKey >= 0)
+                    {
+                        key[inKey] = resolved.Name;
+                        resolved = resolved with { Nullable = false };
+                    }
+
+                    columns.RemoveAt(at);
+                    columns.Insert(change.Placement.First || change.Placement.After is not null ? Place(columns, change.Placement, at, name) : at, resolved);
+                    break;
+                case RenameColumnAction rename:
+                    var renameAt = IndexOf(columns, rename.OldName);
+                    if (renameAt < 0)
+                    {
+                        throw new DdlParseException($"ALTER TABLE {name} renames column '{rename.OldName}', which the tracked schema does not have");
+                    }
+
+                    columns[renameAt] = columns[renameAt] with { Name = rename.NewName };
+                    var keyAt = key.FindIndex(k => string.Equals(k, rename.OldName, StringComparison.OrdinalIgnoreCase));
+                    if (keyAt >= 0)
+                    {
+                        key[keyAt] = rename.NewName;
+                    }
+
+                    break;
+                case AddPrimaryKeyAction primary:
+                    key = primary.Columns.Select(c =>
+                    {
+                        var index = IndexOf(columns, c);
+                        return index >= 0 ? columns[index].Name : throw new DdlParseException($"ALTER TABLE {name} adds a primary key on column '{c}', which the tracked schema does not have");
+                    }).ToList();
+                    for (var i = 0; i < columns.Count; i++)
+                    {
+                        if (key.Contains(columns[i].Name, StringComparer.OrdinalIgnoreCase))
+                        {
+                            columns[i] = columns[i] with { Nullable = false };
+                        }
+                    }
+
+                    break;
+                case DropPrimaryKeyAction:
+                    key.Clear();
+                    break;
+                case RenameTableAction renameTable:
+                    target = Qualify(renameTable.NewName, name.Database);
+                    break;
+                case ConvertCharsetAction convert:
+                    charset = convert.Charset;
+                    for (var i = 0; i < columns.Count; i++)
+                    {
+                        if ((columns[i].IsCharacter || columns[i].TypeName is "enum" or "set") && columns[i].Charset != "binary")
+                        {
+                            columns[i] = columns[i] with { Charset = convert.Charset };
+                        }
+                    }
+
+                    break;
+                case DefaultCharsetAction defaultCharset:
+                    charset = defaultCharset.Charset;
+                    break;
+            }
+        }
+
+        var updated = table with { Database = target.Database!, Name = target.Name, Columns = columns, PrimaryKey = key, DefaultCharset = charset };
+        if (target != name)
+        {
+            _tables.Remove((name.Database!, name.Name));
+            changes.Add(new TableChange(name.Database!, name.Name, null));
+        }
+
+        Store(changes, updated);
+    }
+
+    private static int Place(List<MySqlColumn> columns, ColumnPlacement placement, int fallback, TableName table)
+    {
+        if (placement.First)
+        {
+            return 0;
+        }
+
+        if (placement.After is { } after)
+        {
+            var index = IndexOf(columns, after);
+            return index >= 0 ? index + 1 : throw new DdlParseException($"ALTER TABLE {table} places a column after '{after}', which the tracked schema does not have");
+        }
+
+        return fallback;
+    }
+
+    private static int IndexOf(List<MySqlColumn> columns, string name) =>
+        columns.FindIndex(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    private static MySqlColumn Resolve(ColumnDefinition definition, string tableCharset)
+    {
+        var column = definition.Column;
+        if (column.Charset is null && (column.IsCharacter || column.TypeName is "enum" or "set"))
+        {
+            return column with { Charset = tableCharset };
+        }
+
+        if (column.TypeName == "json")
+        {
+            // MariaDB's JSON is LONGTEXT utf8mb4 with a json_valid check; MySQL's is binary JSON. Both are JSON text to us.
+            return column with { IsJson = true, Charset = "utf8mb4" };
+        }
+
+        return column;
+    }
+
+    private string DatabaseCharset(string database) => _databaseCharsets.GetValueOrDefault(database) ?? ServerCharset;
+
+    private static TableName Qualify(TableName name, string? defaultDatabase)
+    {
+        var qualified = name.Qualify(defaultDatabase);
+        return qualified.Database is null
+            ? throw new DdlParseException($"table {name} has no database and the statement has no default database")
+            : qualified;
+    }
+
+    private MySqlTable Require(TableName name) =>
+        _tables.GetValueOrDefault((name.Database!, name.Name))
+        ?? throw new DdlParseException($"the statement changes table {name}, which the tracked schema does not have (was it created before the schema history began?)");
+
+    private void Store(List<TableChange> changes, MySqlTable table)
+    {
+        _tables[(table.Database, table.Name)] = table;
+        changes.Add(new TableChange(table.Database, table.Name, table));
+    }
+}

@@ -1,0 +1,180 @@
+using Avro.Generic;
+using Avro.IO;
+using Confluent.Kafka;
+using DataMesh.Avro;
+using DataMesh.Events;
+using DataMesh.Hosting;
+using DataMesh.IntegrationTests.Infrastructure;
+using DataMesh.Connectors.MySql;
+using DataMesh.Schemas;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MySqlConnector;
+
+namespace DataMesh.IntegrationTests.MySql;
+
+/// <summary>One decoded record of a table topic (Apache.Avro's generic reader with the writer schema from the store).</summary>
+internal sealed record MySqlRecord(GenericRecord? Key, GenericRecord? Value, long Offset)
+{
+    public string? Op => Value?["op"] as string;
+
+    public GenericRecord? After => Value?["after"] as GenericRecord;
+
+    public GenericRecord? Before => Value?["before"] as GenericRecord;
+
+    public GenericRecord Source => (GenericRecord)Value!["source"];
+}
+
+/// <summary>
+/// A MySQL source on its own throwaway MariaDB database, run by a host with the embedded Kafka cluster (kept across
+/// host restarts), and a reader that decodes its topics independently of the connector.
+/// </summary>
+internal sealed class MySqlCdc : IAsyncDisposable
+{
+    private readonly MariaDbServer _server;
+    private readonly TemporaryMariaDbDatabase _database;
+    private IHost? _host;
+
+    private MySqlCdc(MariaDbServer server, TemporaryMariaDbDatabase database)
+    {
+        _server = server;
+        _database = database;
+        SourceName = UniqueName.Create("my").Replace("_", "-", StringComparison.Ordinal);
+        Kafka = new KafkaConnection(new KafkaOptions { RequestTimeout = TimeSpan.FromSeconds(20) });
+    }
+
+    public string SourceName { get; }
+
+    public string Database => _database.Name;
+
+    public KafkaConnection Kafka { get; }
+
+    public ISchemaStore Store => _host!.Services.GetRequiredService<ISchemaStore>();
+
+    public static async Task<MySqlCdc> CreateAsync(MariaDbServer server, string setupSql)
+    {
+        var database = await server.CreateDatabaseAsync("mycdc");
+        var cdc = new MySqlCdc(server, database);
+        if (setupSql.Length > 0)
+        {
+            await cdc.ExecuteAsync(setupSql);
+        }
+
+        return cdc;
+    }
+
+    public string Topic(string table) => TopicNames.ForTable("dm", SourceName, Database, table);
+
+    public async Task StartAsync(Action<MySqlSourceOptions>? configure = null)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Information);
+        builder.Services.AddSingleton(Kafka);
+        builder.Services.AddDataMesh(o => o.Kafka.RequestTimeout = TimeSpan.FromSeconds(20))
+            .AddMySqlSource(SourceName, o =>
+            {
+                o.ConnectionString = _server.ConnectionString;
+                o.Databases.Add(Database);
+                o.HeartbeatInterval = TimeSpan.FromSeconds(1);
+                o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
+                o.ReconnectDelay = TimeSpan.FromMilliseconds(100);
+                o.MaxReconnectDelay = TimeSpan.FromSeconds(1);
+                configure?.Invoke(o);
+            });
+        _host = builder.Build();
+        await _host.StartAsync();
+    }
+
+    public async Task StopAsync()
+    {
+        if (_host is { } host)
+        {
+            _host = null;
+            await host.StopAsync();
+            host.Dispose();
+        }
+    }
+
+    /// <summary>Waits until the source saved a position (it is streaming and caught up with what it read).</summary>
+    public async Task<string> WaitForSavedPositionAsync(Func<string, bool>? accept = null, TimeSpan? timeout = null)
+    {
+        using var positions = new DataMesh.Sources.PositionStore(Kafka);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var stored = await positions.LoadAsync(SourceName, CancellationToken.None);
+            if (stored is not null && (accept is null || accept(stored)))
+            {
+                return stored;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"source {SourceName} saved no {(accept is null ? string.Empty : "matching ")}position; last: {stored ?? "none"}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    public async Task ExecuteAsync(string sql)
+    {
+        await using var connection = await _database.OpenConnectionAsync();
+        await using var command = new MySqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Reads a topic from its start until <paramref name="count"/> records (tombstones included) arrived.</summary>
+    public async Task<List<MySqlRecord>> ReadAsync(string topic, int count, TimeSpan? timeout = null)
+    {
+        var store = Store;
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        var raw = await Task.Run(() =>
+        {
+            var messages = new List<ConsumeResult<byte[]?, byte[]?>>();
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(Kafka.CreateConsumerConfig(groupId: null)).Build();
+            consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+            while (messages.Count < count && DateTime.UtcNow < deadline)
+            {
+                var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+                if (result is not null && !result.IsPartitionEOF)
+                {
+                    messages.Add(result);
+                }
+            }
+
+            return messages;
+        });
+
+        var records = new List<MySqlRecord>();
+        foreach (var message in raw)
+        {
+            records.Add(new MySqlRecord(await DecodeAsync(store, message.Message.Key), await DecodeAsync(store, message.Message.Value), message.Offset.Value));
+        }
+
+        return records;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        Kafka.Dispose();
+        await _database.DisposeAsync();
+    }
+
+    private static async Task<GenericRecord?> DecodeAsync(ISchemaStore store, byte[]? bytes)
+    {
+        if (bytes is null)
+        {
+            return null;
+        }
+
+        ConfluentWireFormat.ReadHeader(bytes, out var id, out _);
+        var schema = await store.GetByIdAsync(id);
+        var reader = new GenericDatumReader<GenericRecord>(schema, schema);
+        using var stream = new MemoryStream(bytes, ConfluentWireFormat.HeaderLength, bytes.Length - ConfluentWireFormat.HeaderLength);
+        return reader.Read(null!, new BinaryDecoder(stream));
+    }
+}

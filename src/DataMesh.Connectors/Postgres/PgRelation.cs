@@ -42,26 +42,33 @@ internal sealed class PgRelation
     /// <summary>Builds the neutral description of a relation from its RELATION message and what the catalog says now.</summary>
     /// <remarks>
     /// Names, types and order come from the message, which is exact for the stream's position. NOT NULL and the primary
-    /// key come from the catalog, which may already be ahead of the stream: they are used only when the catalog's
-    /// columns are the message's columns; otherwise every column is nullable and the key is the replica identity.
+    /// key come from the catalog, which may already be ahead of the stream (a migration applied while the source was
+    /// behind), so they are matched by column name and a column is never tightened: a column that was nullable in the
+    /// relation's previous description stays nullable, and a NULL met in a column described as NOT NULL relaxes it
+    /// (see <paramref name="relaxed"/>).
     /// </remarks>
-    public static TableDescription Describe(RelationMessage message, CatalogColumns catalog, PgColumnType[] types)
+    /// <param name="message">The RELATION message.</param>
+    /// <param name="catalog">The table's columns in the catalog now.</param>
+    /// <param name="types">The resolved column types, in message order.</param>
+    /// <param name="previous">The relation's previous description in this run, if any.</param>
+    /// <param name="relaxed">Columns that met a NULL while described as NOT NULL.</param>
+    public static TableDescription Describe(RelationMessage message, CatalogColumns catalog, PgColumnType[] types, TableDescription? previous, IReadOnlySet<string> relaxed)
     {
-        var names = message.Columns.Select(c => c.Name).ToArray();
-        var current = catalog.Names.SequenceEqual(names, StringComparer.Ordinal);
-        var columns = new ColumnDescription[names.Length];
-        for (var i = 0; i < names.Length; i++)
+        var notNull = new Dictionary<string, bool>(StringComparer.Ordinal);
+        for (var i = 0; i < catalog.Names.Count; i++)
         {
-            columns[i] = new ColumnDescription(names[i], types[i].DataType, IsNullable: !(current && catalog.NotNull[i]));
+            notNull[catalog.Names[i]] = catalog.NotNull[i];
         }
 
+        var names = message.Columns.Select(c => c.Name).ToArray();
+        var present = names.ToHashSet(StringComparer.Ordinal);
         IReadOnlyList<string> key = [];
-        if (current && message.ReplicaIdentity == 'i' && catalog.IdentityIndex.Count > 0)
+        if (message.ReplicaIdentity == 'i' && catalog.IdentityIndex.Count > 0 && catalog.IdentityIndex.All(present.Contains))
         {
             // REPLICA IDENTITY USING INDEX: deletes carry only that index's columns, so it is the key.
             key = catalog.IdentityIndex;
         }
-        else if (current && catalog.PrimaryKey.Count > 0)
+        else if (catalog.PrimaryKey.Count > 0 && catalog.PrimaryKey.All(present.Contains))
         {
             key = catalog.PrimaryKey;
         }
@@ -70,15 +77,19 @@ internal sealed class PgRelation
             key = message.Columns.Where(c => c.IsKey).Select(c => c.Name).ToArray();
         }
 
-        // A key column travels in the key record, which cannot hold a NULL: key columns are NOT NULL in PostgreSQL too.
-        for (var i = 0; i < columns.Length; i++)
+        var columns = new ColumnDescription[names.Length];
+        for (var i = 0; i < names.Length; i++)
         {
-            if (key.Contains(columns[i].Name))
-            {
-                columns[i] = columns[i] with { IsNullable = false };
-            }
+            var name = names[i];
+            var wasNullable = previous?.Columns.FirstOrDefault(c => c.Name == name) is { IsNullable: true };
+            var nullable = !key.Contains(name) && (wasNullable || relaxed.Contains(name) || !notNull.GetValueOrDefault(name));
+            columns[i] = new ColumnDescription(name, types[i].DataType, nullable);
         }
 
         return new TableDescription(message.Namespace, message.Name, columns, key);
     }
+
+    /// <summary>Whether two descriptions give the same schemas.</summary>
+    public static bool SameShape(TableDescription a, TableDescription b) =>
+        a.Schema == b.Schema && a.Name == b.Name && a.Columns.SequenceEqual(b.Columns) && a.KeyColumns.SequenceEqual(b.KeyColumns);
 }

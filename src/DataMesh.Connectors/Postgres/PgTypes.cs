@@ -76,9 +76,7 @@ internal sealed record PgColumnType(DataType DataType, PgValueKind ValueKind, Pg
             "oid" or "xid" or "cid" => Simple(DataTypeKind.Int64, type.Name, PgValueKind.UInt32),
             "float4" => Simple(DataTypeKind.Float32, "real", PgValueKind.Float4),
             "float8" => Simple(DataTypeKind.Float64, "double precision", PgValueKind.Float8),
-            "numeric" when typeModifier >= 4 => new PgColumnType(
-                DataType.DecimalOf(((typeModifier - 4) >> 16) & 0xFFFF, (typeModifier - 4) & 0xFFFF, $"numeric({((typeModifier - 4) >> 16) & 0xFFFF},{(typeModifier - 4) & 0xFFFF})"),
-                PgValueKind.Numeric),
+            "numeric" when typeModifier >= 4 => Numeric(typeModifier),
             "numeric" => Simple(DataTypeKind.VariableDecimal, "numeric", PgValueKind.Numeric),
             "money" => new PgColumnType(DataType.DecimalOf(19, moneyScale, "money"), PgValueKind.Money),
             "text" or "varchar" or "bpchar" or "name" or "char" => Simple(DataTypeKind.String, TextName(type.Name, typeModifier), PgValueKind.PassThrough),
@@ -96,6 +94,20 @@ internal sealed record PgColumnType(DataType DataType, PgValueKind ValueKind, Pg
             "varbit" => Simple(DataTypeKind.Bits, typeModifier > 0 ? $"varbit({typeModifier})" : "varbit", PgValueKind.PassThrough),
             _ => Text(display),
         };
+    }
+
+    /// <summary>numeric(p,s): PostgreSQL 15 allows a negative scale (rounding left of the point) and a scale above the
+    /// precision; both map to an Avro decimal that holds every value exactly.</summary>
+    private static PgColumnType Numeric(int typeModifier)
+    {
+        var precision = ((typeModifier - 4) >> 16) & 0xFFFF;
+        var scale = ((typeModifier - 4) & 0x7FF) ^ 0x400;
+        scale -= 0x400; // an 11-bit signed field
+        var name = $"numeric({precision},{scale})";
+        var type = scale < 0 ? DataType.DecimalOf(precision - scale, 0, name)
+            : scale > precision ? DataType.DecimalOf(scale, scale, name)
+            : DataType.DecimalOf(precision, scale, name);
+        return new PgColumnType(type, PgValueKind.Numeric);
     }
 
     private static PgColumnType Simple(DataTypeKind kind, string name, PgValueKind valueKind) => new(DataType.Of(kind, name), valueKind);

@@ -441,7 +441,9 @@ internal static class PgValueWriter
         var body = text[1..^1];
         if (body.Length > 0 && body[0] == (byte)'{')
         {
-            throw new FormatException("a multi-dimensional array value has no Avro array form; the column's type should be declared with one dimension.");
+            throw new FormatException(
+                "a multi-dimensional array value: PostgreSQL does not enforce an array column's dimensions, and this column's Avro type is a one-dimensional array. " +
+                "Exclude the table, or change the column to a type that holds the nesting (jsonb, or text)");
         }
 
         var element = type.Element!;

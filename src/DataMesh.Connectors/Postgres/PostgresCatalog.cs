@@ -34,9 +34,9 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
         }
 
         var encoding = await ScalarAsync<string>("SHOW server_encoding", cancellationToken).ConfigureAwait(false);
-        if (encoding is not ("UTF8" or "SQL_ASCII"))
+        if (encoding is not "UTF8")
         {
-            throw new PostgresSourceException($"PostgreSQL source '{sourceName}': the database's encoding is {encoding}; the connector needs UTF8.");
+            throw new PostgresSourceException($"PostgreSQL source '{sourceName}': the database's encoding is {encoding}; the connector needs UTF8 (text values travel as Avro strings, which are UTF-8).");
         }
 
         var command = new NpgsqlCommand("SELECT current_user, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user", connection);
@@ -64,8 +64,7 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
             ORDER BY n.nspname, c.relname
             """;
-        var include = options.IncludeTables.Select(Pattern).ToArray();
-        var exclude = options.ExcludeTables.Select(Pattern).ToArray();
+        var filter = new TableFilter(options);
         var tables = new List<CapturedTable>();
         var denied = new List<string>();
         var command = new NpgsqlCommand(Sql, connection);
@@ -76,7 +75,7 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var table = new CapturedTable(reader.GetFieldValue<uint>(0), reader.GetString(1), reader.GetString(2), reader.GetChar(3), reader.GetBoolean(4));
-                if ((include.Length > 0 && !include.Any(p => p.IsMatch(table.QualifiedName))) || exclude.Any(p => p.IsMatch(table.QualifiedName)))
+                if (!filter.Captures(table.Schema, table.Name))
                 {
                     continue;
                 }
@@ -131,14 +130,23 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
         {
             if (!manage)
             {
-                throw new PostgresSourceException($"PostgreSQL source '{sourceName}': publication '{publication}' does not exist and ManagePublication is off. Run CREATE PUBLICATION {publication} FOR TABLE {list};");
+                throw new PostgresSourceException(
+                    $"PostgreSQL source '{sourceName}': publication '{publication}' does not exist and ManagePublication is off. " +
+                    $"Run CREATE PUBLICATION {CapturedTable.Quote(publication)} FOR TABLE {list} WITH (publish_via_partition_root = true);");
             }
 
-            await ExecuteAsync($"CREATE PUBLICATION {CapturedTable.Quote(publication)} FOR TABLE {list}", cancellationToken).ConfigureAwait(false);
+            // Changes of a partitioned table's partitions are published as the partitioned table's own.
+            await ExecuteAsync($"CREATE PUBLICATION {CapturedTable.Quote(publication)} FOR TABLE {list} WITH (publish_via_partition_root = true)", cancellationToken).ConfigureAwait(false);
             return true;
         }
 
-        if (allTables.Value || !manage)
+        if (!manage)
+        {
+            return false;
+        }
+
+        await ExecuteAsync($"ALTER PUBLICATION {CapturedTable.Quote(publication)} SET (publish_via_partition_root = true)", cancellationToken).ConfigureAwait(false);
+        if (allTables.Value)
         {
             return false;
         }
@@ -202,7 +210,7 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
             SELECT a.attname, a.attnotnull,
                    COALESCE((SELECT k.ord FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum), 0)::int,
                    COALESCE((SELECT k.ord FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) WHERE i.indrelid = a.attrelid AND i.indisreplident AND k.attnum = a.attnum), 0)::int
-            FROM pg_attribute a WHERE a.attrelid = @r AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+            FROM pg_attribute a WHERE a.attrelid = @r AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum
             """;
         var names = new List<string>();
         var notNull = new List<bool>();
@@ -285,6 +293,20 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
         var command = new NpgsqlCommand(sql, connection);
         await using var commandScope = command.ConfigureAwait(false);
         return (T)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+}
+
+/// <summary>The include and exclude patterns of a source (<c>schema.table</c>, <c>*</c> and <c>?</c> wildcards).</summary>
+internal sealed class TableFilter(PostgresSourceOptions options)
+{
+    private readonly Regex[] _include = options.IncludeTables.Select(Pattern).ToArray();
+    private readonly Regex[] _exclude = options.ExcludeTables.Select(Pattern).ToArray();
+
+    public bool Captures(string schema, string table)
+    {
+        var name = schema + "." + table;
+        return (_include.Length == 0 || _include.Any(p => p.IsMatch(name))) && !_exclude.Any(p => p.IsMatch(name));
     }
 
     private static Regex Pattern(string pattern)

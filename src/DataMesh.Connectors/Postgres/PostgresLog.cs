@@ -41,6 +41,9 @@ internal static partial class PostgresLog
     [LoggerMessage(1011, LogLevel.Warning, "PostgreSQL source '{Source}': replication slot '{Slot}' is active for PID {Pid}; waiting for it to be released")]
     public static partial void SlotBusy(ILogger logger, string source, string slot, int pid);
 
+    [LoggerMessage(1013, LogLevel.Warning, "PostgreSQL source '{Source}' added new tables to its publication: {Tables}; their changes are captured from now on (earlier rows need a snapshot)")]
+    public static partial void TablesAdded(ILogger logger, string source, string tables);
+
     [LoggerMessage(1012, LogLevel.Debug, "PostgreSQL source '{Source}' truncate of {Table}")]
     public static partial void Truncated(ILogger logger, string source, string table);
 }

@@ -42,7 +42,12 @@ internal sealed class PostgresSource : IAsyncDisposable
     private NpgsqlConnection? _meta;
     private PostgresCatalog? _catalog;
     private LogicalReplicationConnection? _replication;
-    private HashSet<uint> _capturedOids = [];
+    private readonly HashSet<uint> _ignored = [];
+    private readonly Dictionary<uint, HashSet<string>> _relaxed = [];
+    private readonly Dictionary<string, string> _topicOwners = new(StringComparer.Ordinal);
+    private TableFilter? _filter;
+    private HashSet<uint> _published = [];
+    private string _publication = string.Empty;
     private string _database = string.Empty;
     private int _moneyScale = 2;
     private BeginMessage _transaction;
@@ -84,7 +89,9 @@ internal sealed class PostgresSource : IAsyncDisposable
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
         var tables = await _catalog.ResolveTablesAsync(_options, cancellationToken).ConfigureAwait(false);
-        _capturedOids = tables.Select(t => t.Oid).ToHashSet();
+        _filter = new TableFilter(_options);
+        _published = tables.Select(t => t.Oid).ToHashSet();
+        _publication = publication;
         _moneyScale = await _catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
         if (await _catalog.EnsurePublicationAsync(publication, tables, _options.ManagePublication, cancellationToken).ConfigureAwait(false))
         {
@@ -117,6 +124,15 @@ internal sealed class PostgresSource : IAsyncDisposable
             from = "new slot";
             PostgresLog.SlotCreated(_logger, _name, slot, Lsn(start));
         }
+        else if (stored is { } position && existing.Value.ConfirmedFlush > position)
+        {
+            // DataMesh stores a position before it confirms it to the slot, so the slot can only be behind the stored
+            // position. Ahead of it, something else moved the slot (or the positions topic is an older copy): the
+            // changes in between can no longer be streamed.
+            throw new PostgresSourceException(
+                $"PostgreSQL source '{_name}': replication slot '{slot}' is confirmed up to {Lsn(existing.Value.ConfirmedFlush)}, beyond the stored position {Lsn(position)}; " +
+                "the changes in between were consumed by something else and cannot be streamed again. Reset the stored position to continue from the slot (and take a snapshot).");
+        }
         else
         {
             start = Math.Max(stored ?? 0, existing.Value.ConfirmedFlush);
@@ -134,8 +150,11 @@ internal sealed class PostgresSource : IAsyncDisposable
     {
         var replicationSlot = new Npgsql.Replication.PgOutput.PgOutputReplicationSlot(new ReplicationSlotOptions(slot, new NpgsqlLogSequenceNumber(start)));
         var pluginOptions = new Dictionary<string, string?> { ["proto_version"] = "1", ["publication_names"] = CapturedTable.Quote(publication) };
-        var stream = _replication!.StartLogicalReplication(replicationSlot, cancellationToken, new NpgsqlLogSequenceNumber(start), pluginOptions);
-        var enumerator = stream.GetAsyncEnumerator(cancellationToken);
+        // The stream has a token of its own, cancelled whenever this method ends: a read left in flight by a failure
+        // elsewhere (a heartbeat, a position save, a faulted sink) must not wait for the next message of an idle server.
+        using var streaming = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var stream = _replication!.StartLogicalReplication(replicationSlot, streaming.Token, new NpgsqlLogSequenceNumber(start), pluginOptions);
+        var enumerator = stream.GetAsyncEnumerator(streaming.Token);
         Task<bool>? pending = null;
         try
         {
@@ -149,7 +168,8 @@ internal sealed class PostgresSource : IAsyncDisposable
         }
         finally
         {
-            // The enumerator cannot be disposed while a MoveNextAsync is in flight: let it end (cancelled or failed) first.
+            // The enumerator cannot be disposed while a MoveNextAsync is in flight: cancel it and let it end first.
+            await streaming.CancelAsync().ConfigureAwait(false);
             if (pending is not null)
             {
                 try
@@ -183,8 +203,11 @@ internal sealed class PostgresSource : IAsyncDisposable
             if (!pending.IsCompleted)
             {
                 var wait = Math.Max(1, (int)(Min(nextCommit, nextHeartbeat) - DateTime.UtcNow).TotalMilliseconds);
-                var delay = Task.Delay(wait, cancellationToken);
-                if (await Task.WhenAny(pending, delay).ConfigureAwait(false) != pending)
+                using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var delay = Task.Delay(wait, delayCancel.Token);
+                var first = await Task.WhenAny(pending, delay).ConfigureAwait(false);
+                await delayCancel.CancelAsync().ConfigureAwait(false);
+                if (first != pending)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     if (DateTime.UtcNow >= nextHeartbeat)
@@ -213,6 +236,13 @@ internal sealed class PostgresSource : IAsyncDisposable
             _metrics.ServerWalEnd = Math.Max(_metrics.ServerWalEnd, (ulong)message.WalEnd);
             var lsn = (ulong)message.WalStart;
             await HandleAsync(_message.AsMemory(0, length), lsn, cancellationToken).ConfigureAwait(false);
+            if (_message.Length > 4 * 1024 * 1024)
+            {
+                // One huge value (a large TOASTed row) does not pin a huge buffer for the rest of the run.
+                ArrayPool<byte>.Shared.Return(_message);
+                _message = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            }
+
             setPending(enumerator.MoveNextAsync().AsTask());
             if (DateTime.UtcNow >= nextCommit)
             {
@@ -229,6 +259,11 @@ internal sealed class PostgresSource : IAsyncDisposable
         {
             if (length == _message.Length)
             {
+                if (_message.Length >= Array.MaxLength / 2)
+                {
+                    throw new PostgresSourceException($"PostgreSQL source '{_name}': a pgoutput message is larger than {_message.Length} bytes, more than the connector can hold.");
+                }
+
                 var larger = ArrayPool<byte>.Shared.Rent(_message.Length * 2);
                 _message.AsSpan().CopyTo(larger);
                 ArrayPool<byte>.Shared.Return(_message);
@@ -249,7 +284,7 @@ internal sealed class PostgresSource : IAsyncDisposable
     {
         if (message.IsEmpty)
         {
-            throw new FormatException($"Empty pgoutput message at LSN {Lsn(lsn)}.");
+            throw new FormatException("an empty pgoutput message");
         }
 
         try
@@ -297,17 +332,48 @@ internal sealed class PostgresSource : IAsyncDisposable
 
     private async Task OnRelationAsync(RelationMessage relation, CancellationToken cancellationToken)
     {
+        if (!_filter!.Captures(relation.Namespace, relation.Name))
+        {
+            // A publication for all tables (or one managed elsewhere) also sends tables this source does not capture.
+            _ignored.Add(relation.RelationId);
+            _relations.Remove(relation.RelationId);
+            return;
+        }
+
+        _ignored.Remove(relation.RelationId);
+        try
+        {
+            await DescribeAsync(relation, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new PostgresSourceException($"PostgreSQL source '{_name}': table {relation.Namespace}.{relation.Name} cannot be described as change events: {ex.Message}", ex);
+        }
+    }
+
+    private async Task DescribeAsync(RelationMessage relation, CancellationToken cancellationToken)
+    {
         var types = await _catalog!.GetTypesAsync(relation.Columns.Select(c => c.TypeOid), cancellationToken).ConfigureAwait(false);
         var columnTypes = relation.Columns.Select(c => PgColumnType.Resolve(c.TypeOid, c.TypeModifier, types, _moneyScale)).ToArray();
         var catalog = await _catalog.GetColumnsAsync(relation.RelationId, cancellationToken).ConfigureAwait(false);
-        var table = PgRelation.Describe(relation, catalog, columnTypes);
-        if (_relations.TryGetValue(relation.RelationId, out var known) && known.Schemas.Table.Equals(table) && SameColumns(known.Schemas.Table, table))
+        _relations.TryGetValue(relation.RelationId, out var known);
+        var relaxed = _relaxed.TryGetValue(relation.RelationId, out var set) ? set : [];
+        var table = PgRelation.Describe(relation, catalog, columnTypes, known?.Schemas.Table, relaxed);
+        if (known is not null && PgRelation.SameShape(known.Schemas.Table, table))
         {
-            _relations[relation.RelationId] = new PgRelation(relation, known.Schemas, columnTypes, known.KeySchemaId, known.ValueSchemaId, known.Captured);
+            _relations[relation.RelationId] = new PgRelation(relation, known.Schemas, columnTypes, known.KeySchemaId, known.ValueSchemaId, captured: true);
             return;
         }
 
         var schemas = ChangeEventSchemas.Build(table, Description(_name), _events);
+        var qualified = $"{relation.Namespace}.{relation.Name}";
+        if (_topicOwners.TryGetValue(schemas.Topic, out var owner) && owner != qualified)
+        {
+            throw new PostgresSourceException(
+                $"PostgreSQL source '{_name}': tables {owner} and {qualified} map to the same topic '{schemas.Topic}'; exclude one of them or rename it.");
+        }
+
+        _topicOwners[schemas.Topic] = qualified;
         var keyId = schemas.KeySchema is null ? 0 : await RegisterAsync(schemas.KeySubject, schemas.KeySchema, table, cancellationToken).ConfigureAwait(false);
         var valueId = await RegisterAsync(schemas.ValueSubject, schemas.EnvelopeSchema, table, cancellationToken).ConfigureAwait(false);
         if (_ensuredTopics.Add(schemas.Topic))
@@ -315,12 +381,9 @@ internal sealed class PostgresSource : IAsyncDisposable
             await _kafka.EnsureTopicAsync(schemas.Topic, _options.TopicPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
         }
 
-        _relations[relation.RelationId] = new PgRelation(relation, schemas, columnTypes, keyId, valueId, _capturedOids.Contains(relation.RelationId));
-        PostgresLog.SchemaRegistered(_logger, _name, $"{relation.Namespace}.{relation.Name}", keyId, valueId, schemas.Topic);
+        _relations[relation.RelationId] = new PgRelation(relation, schemas, columnTypes, keyId, valueId, captured: true);
+        PostgresLog.SchemaRegistered(_logger, _name, qualified, keyId, valueId, schemas.Topic);
     }
-
-    private static bool SameColumns(TableDescription a, TableDescription b) =>
-        a.Columns.SequenceEqual(b.Columns) && a.KeyColumns.SequenceEqual(b.KeyColumns);
 
     private async Task<int> RegisterAsync(string subject, global::Avro.Schema schema, TableDescription table, CancellationToken cancellationToken)
     {
@@ -346,15 +409,46 @@ internal sealed class PostgresSource : IAsyncDisposable
     {
         var row = _row;
         row.Parse(message.Span);
+        if (_ignored.Contains(row.RelationId))
+        {
+            return;
+        }
+
         if (!_relations.TryGetValue(row.RelationId, out var relation))
         {
             throw new FormatException($"a {row.Kind} for relation {row.RelationId}, which no RELATION message described.");
         }
 
-        if (!relation.Captured)
+        while (true)
         {
-            return;
+            try
+            {
+                await EmitRowAsync(relation, row, message, lsn, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (NullInNotNullColumnException ex)
+            {
+                // The catalog said NOT NULL, but this change (older than a migration, say) has a NULL: the column becomes
+                // nullable in a new schema version (a compatible change) and the row is written again. A part of the
+                // row's events already produced may repeat, which at-least-once allows.
+                if (!_relaxed.TryGetValue(row.RelationId, out var relaxed))
+                {
+                    _relaxed[row.RelationId] = relaxed = new HashSet<string>(StringComparer.Ordinal);
+                }
+
+                if (!relaxed.Add(ex.Column))
+                {
+                    throw;
+                }
+
+                await DescribeAsync(relation.Message, cancellationToken).ConfigureAwait(false);
+                relation = _relations[row.RelationId];
+            }
         }
+    }
+
+    private async Task EmitRowAsync(PgRelation relation, RowMessage row, ReadOnlyMemory<byte> message, ulong lsn, CancellationToken cancellationToken)
+    {
 
         var columns = relation.ColumnTypes.Length;
         if ((row.HasNew && row.New.Count != columns) || (row.OldKind != '\0' && row.Old.Count != columns))
@@ -402,7 +496,7 @@ internal sealed class PostgresSource : IAsyncDisposable
     {
         foreach (var id in truncate.RelationIds)
         {
-            if (!_relations.TryGetValue(id, out var relation) || !relation.Captured)
+            if (_ignored.Contains(id) || !_relations.TryGetValue(id, out var relation))
             {
                 continue;
             }
@@ -417,7 +511,7 @@ internal sealed class PostgresSource : IAsyncDisposable
             writer.WriteUnionIndex(1);
             writer.WriteLong(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
             writer.Flush();
-            await _sink!.ProduceAsync(relation.Schemas.Topic, null, _value.WrittenSpan.ToArray(), cancellationToken).ConfigureAwait(false);
+            await _sink!.ProduceAsync(relation.Schemas.Topic, null, _value.WrittenSpan.ToArray(), cancellationToken, partition: 0).ConfigureAwait(false);
             _metrics.Produced(3);
             PostgresLog.Truncated(_logger, _name, relation.QualifiedName);
         }
@@ -455,7 +549,17 @@ internal sealed class PostgresSource : IAsyncDisposable
             _metrics.OldestPendingCommitMs = source.CommitMs;
         }
 
-        await _sink.ProduceAsync(relation.Schemas.Topic, key, _value.WrittenSpan.ToArray(), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Events without a key all go to partition 0, so that they keep their order.
+            await _sink.ProduceAsync(relation.Schemas.Topic, key, _value.WrittenSpan.ToArray(), cancellationToken, key is null ? 0 : null).ConfigureAwait(false);
+        }
+        catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!PostgresSourceService.IsTransient(ex))
+        {
+            throw new PostgresSourceException(
+                $"PostgreSQL source '{_name}': Kafka refused the {operation} event of table {relation.QualifiedName} at LSN {Lsn(source.Lsn)} ({_value.WrittenCount} bytes) for topic '{relation.Schemas.Topic}': {ex.Error.Reason}. " +
+                "For a record too large, raise the producer's message.max.bytes (DataMesh:Kafka:Settings) and the topic's max.message.bytes.", ex);
+        }
         _metrics.Produced((int)operation switch { 0 => 0, 1 => 1, 2 => 2, _ => 4 });
         _lastTombstoneKey = key;
     }
@@ -500,7 +604,12 @@ internal sealed class PostgresSource : IAsyncDisposable
             case TupleValueKind.Null:
                 if (!nullable)
                 {
-                    throw ColumnError(relation, column, lsn, "PostgreSQL sent NULL for a column declared NOT NULL (or a key column)", null);
+                    if (relation.KeyIndexes.Contains(column))
+                    {
+                        throw ColumnError(relation, column, lsn, "PostgreSQL sent NULL for a key column", null);
+                    }
+
+                    throw new NullInNotNullColumnException(relation.Message.Columns[column].Name);
                 }
 
                 writer.WriteUnionIndex(0);
@@ -584,7 +693,19 @@ internal sealed class PostgresSource : IAsyncDisposable
     {
         if (!string.IsNullOrWhiteSpace(_options.HeartbeatActionQuery))
         {
-            await _catalog!.ExecuteAsync(_options.HeartbeatActionQuery, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _catalog!.ExecuteAsync(_options.HeartbeatActionQuery, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (!PostgresSourceService.IsTransient(ex))
+            {
+                throw new PostgresSourceException($"PostgreSQL source '{_name}': HeartbeatActionQuery failed: {ex.MessageText} ({ex.SqlState}).", ex);
+            }
+        }
+
+        if (_options.ManagePublication)
+        {
+            await RefreshTablesAsync(cancellationToken).ConfigureAwait(false);
         }
 
         // Idle (no transaction open, nothing in flight, no message waiting): everything the server has sent is
@@ -598,6 +719,35 @@ internal sealed class PostgresSource : IAsyncDisposable
         }
 
         await CommitAcknowledgedAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Adds tables created since the start that the patterns select to the publication (changes are published from then on).</summary>
+    private async Task RefreshTablesAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<CapturedTable> tables;
+        try
+        {
+            tables = await _catalog!.ResolveTablesAsync(_options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresSourceException)
+        {
+            // A table that cannot be captured as it is now (dropped, no replica identity yet) is checked again at the
+            // next heartbeat; the tables already published keep streaming.
+            return;
+        }
+
+        if (tables.All(t => _published.Contains(t.Oid)) && tables.Count == _published.Count)
+        {
+            return;
+        }
+
+        var added = tables.Where(t => !_published.Contains(t.Oid)).Select(t => t.QualifiedName).ToList();
+        await _catalog.EnsurePublicationAsync(_publication, tables, manage: true, cancellationToken).ConfigureAwait(false);
+        _published = tables.Select(t => t.Oid).ToHashSet();
+        if (added.Count > 0)
+        {
+            PostgresLog.TablesAdded(_logger, _name, string.Join(", ", added));
+        }
     }
 
     private async Task CommitAcknowledgedAsync(CancellationToken cancellationToken)
@@ -655,9 +805,12 @@ internal sealed class PostgresSource : IAsyncDisposable
 
             if (DateTime.UtcNow >= deadline)
             {
+                // Transient: a connector that just died holds its slot until PostgreSQL notices (wal_sender_timeout), so the
+                // hosted service retries with backoff and logs this message each time.
                 throw new PostgresSourceException(
                     $"PostgreSQL source '{_name}': replication slot '{slot}' is active for PID {pid}: another connector (or replica) is streaming from it. " +
-                    "Stop it, or give this source another SlotName.");
+                    "Stop it, or give this source another SlotName.",
+                    isTransient: true);
             }
 
             if (!logged)
@@ -686,7 +839,7 @@ internal sealed class PostgresSource : IAsyncDisposable
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or OverflowException or InvalidOperationException)
         {
-            throw new PostgresSourceException($"The stored position '{json}' is not a PostgreSQL position ({{\"lsn\":\"X/Y\"}}): {ex.Message}", ex);
+            throw new PostgresSourceException($"The stored position '{json}' of this PostgreSQL source is not a PostgreSQL position ({{\"lsn\":\"X/Y\"}}): {ex.Message}", ex);
         }
     }
 
@@ -723,4 +876,10 @@ internal sealed class PostgresSource : IAsyncDisposable
 
         public long CommitMs { get; } = (transaction.CommitTimeMicros + PostgresEpochMicros) / 1000;
     }
+}
+
+/// <summary>A NULL met in a column described as NOT NULL; the source relaxes the column and writes the row again.</summary>
+internal sealed class NullInNotNullColumnException(string column) : Exception($"NULL in column '{column}', described as NOT NULL")
+{
+    public string Column { get; } = column;
 }

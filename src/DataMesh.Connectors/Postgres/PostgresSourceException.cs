@@ -2,7 +2,7 @@ namespace DataMesh.Connectors.Postgres;
 
 /// <summary>
 /// A PostgreSQL source cannot go on: a setting, a permission or the database's configuration is wrong, or a value
-/// cannot be carried. The message says what and how to fix it; retrying would not help.
+/// cannot be carried. The message says what and how to fix it; retrying would not help, unless <see cref="IsTransient"/>.
 /// </summary>
 public sealed class PostgresSourceException : Exception
 {
@@ -17,6 +17,18 @@ public sealed class PostgresSourceException : Exception
         : base(message)
     {
     }
+
+    internal PostgresSourceException(string message, bool isTransient)
+        : base(message)
+    {
+        IsTransient = isTransient;
+    }
+
+    /// <summary>
+    /// Whether the condition may clear by itself (a replication slot still held by a connection that died), so that the
+    /// hosted service retries with backoff instead of stopping.
+    /// </summary>
+    public bool IsTransient { get; }
 
     /// <summary>Creates an exception with a message and a cause.</summary>
     /// <param name="message">What is wrong and how to fix it.</param>

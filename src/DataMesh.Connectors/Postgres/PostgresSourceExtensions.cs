@@ -43,6 +43,12 @@ public static class PostgresSourceExtensions
 
     private static OptionsBuilder<PostgresSourceOptions> Register(DataMeshBuilder builder, string name)
     {
+        if (builder.Services.Any(d => d.ServiceType == typeof(PostgresSourceName) && Equals(d.ImplementationInstance, new PostgresSourceName(name))))
+        {
+            throw new ArgumentException($"A PostgreSQL source named '{name}' is already added; each source needs a name of its own (its topics and position are keyed by it).", nameof(name));
+        }
+
+        builder.Services.AddSingleton(new PostgresSourceName(name));
         var options = builder.Services.AddOptions<PostgresSourceOptions>(name);
         options.ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<PostgresSourceOptions>>(new PostgresSourceOptionsValidator(name));
@@ -64,3 +70,6 @@ public static class PostgresSourceExtensions
         }
     }
 }
+
+/// <summary>Marks a registered source name, so that a name cannot be added twice.</summary>
+internal sealed record PostgresSourceName(string Name);

@@ -35,7 +35,7 @@ internal sealed class PostgresSourceService(
             while (true)
             {
                 var source = new PostgresSource(name, settings, dataMesh.Value.Events, kafka, schemas, positions, _logger, metrics);
-                var streamed = false;
+                var progress = metrics.AcknowledgedLsn;
                 try
                 {
                     await using (source.ConfigureAwait(false))
@@ -49,18 +49,18 @@ internal sealed class PostgresSourceService(
                 {
                     return;
                 }
-                catch (PostgresSourceException ex)
-                {
-                    PostgresLog.Fatal(_logger, ex, name, ex.Message);
-                    throw;
-                }
                 catch (Exception ex) when (IsTransient(ex))
                 {
-                    streamed = metrics.AcknowledgedLsn > 0;
-                    attempt = streamed && attempt > 3 ? 1 : attempt + 1;
+                    // An attempt that moved the position forward starts the backoff over.
+                    attempt = metrics.AcknowledgedLsn > progress ? 1 : attempt + 1;
                     var delay = Backoff(settings, attempt);
                     PostgresLog.Retrying(_logger, ex, name, attempt, delay);
                     await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    PostgresLog.Fatal(_logger, ex, name, ex.Message);
+                    throw;
                 }
             }
         }
@@ -73,10 +73,17 @@ internal sealed class PostgresSourceService(
         }
     }
 
+    /// <summary>Whether a failure may clear by itself, so that reconnecting with backoff is the right answer.</summary>
     internal static bool IsTransient(Exception ex) => ex switch
     {
+        PostgresSourceException source => source.IsTransient,
         PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState is "57P01" or "57P02" or "57P03" or "53300" or "55006" or "40001" or "40P01",
-        NpgsqlException or IOException or SocketException or TimeoutException or Confluent.Kafka.KafkaException => true,
+        Confluent.Kafka.KafkaException kafka => !kafka.Error.IsFatal && kafka.Error.Code is not (
+            Confluent.Kafka.ErrorCode.MsgSizeTooLarge or
+            Confluent.Kafka.ErrorCode.TopicAuthorizationFailed or Confluent.Kafka.ErrorCode.ClusterAuthorizationFailed or
+            Confluent.Kafka.ErrorCode.TopicException or Confluent.Kafka.ErrorCode.InvalidRecord or Confluent.Kafka.ErrorCode.RecordListTooLarge or
+            Confluent.Kafka.ErrorCode.SaslAuthenticationFailed or Confluent.Kafka.ErrorCode.Local_Authentication),
+        NpgsqlException or IOException or SocketException or TimeoutException => true,
         _ => ex.InnerException is { } inner && IsTransient(inner),
     };
 

@@ -218,6 +218,9 @@ public sealed class ChangeEventEncoder
             case (DataTypeKind.UInt64, ulong u): writer.WriteDecimal(new BigInteger(u), 20); break;
             case (DataTypeKind.Float32, float f): writer.WriteFloat(f); break;
             case (DataTypeKind.Float64, double d): writer.WriteDouble(d); break;
+            case (DataTypeKind.Decimal, BigInteger unscaledDigits) when decimals == DecimalHandling.String:
+                writer.WriteString(ScaledText(unscaledDigits, type.Scale));
+                break;
             case (DataTypeKind.Decimal or DataTypeKind.VariableDecimal, _) when decimals == DecimalHandling.String:
                 writer.WriteString(DecimalText(value));
                 break;
@@ -306,6 +309,14 @@ public sealed class ChangeEventEncoder
         string s => throw new FormatException($"'{s}' is not a decimal number."),
         _ => throw new ArgumentException($"a decimal column cannot take a value of type {value.GetType().Name}."),
     };
+
+    /// <summary>The decimal text of an unscaled value at a scale: 1234 at scale 2 is 12.34.</summary>
+    private static string ScaledText(BigInteger unscaled, int scale)
+    {
+        var digits = BigInteger.Abs(unscaled).ToString(CultureInfo.InvariantCulture).PadLeft(scale + 1, '0');
+        var text = scale == 0 ? digits : string.Concat(digits.AsSpan(0, digits.Length - scale), ".", digits.AsSpan(digits.Length - scale));
+        return unscaled.Sign < 0 ? "-" + text : text;
+    }
 
     private static bool IsSpecial(string text) => text is "NaN" or "Infinity" or "-Infinity";
 

@@ -42,7 +42,7 @@ internal sealed class DataMeshOptionsValidator : IValidateOptions<DataMeshOption
 
             foreach (var key in options.Kafka.Settings.Keys)
             {
-                if (key is "bootstrap.servers" or "enable.idempotence" or "enable.auto.commit")
+                if (key is "bootstrap.servers" or "enable.idempotence" or "enable.auto.commit" or "acks" or "request.required.acks" or "enable.auto.offset.store")
                 {
                     failures.Add($"{Kafka}Settings:{key} is managed by DataMesh and cannot be overridden.");
                 }

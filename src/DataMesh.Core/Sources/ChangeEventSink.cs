@@ -53,31 +53,49 @@ public sealed class ChangeEventSink<TPosition> : IDisposable
     /// <param name="topic">The topic.</param>
     /// <param name="key">The framed key, or null.</param>
     /// <param name="value">The framed value, or null for a tombstone.</param>
-    /// <param name="cancellationToken">Cancels a wait for room.</param>
-    public async ValueTask ProduceAsync(string topic, byte[]? key, byte[]? value, CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Cancels a wait for room (the event is then not produced).</param>
+    /// <param name="partition">A partition to produce to, or null to let the key choose (the producer's partitioner).</param>
+    public async ValueTask ProduceAsync(string topic, byte[]? key, byte[]? value, CancellationToken cancellationToken, int? partition = null)
     {
         ThrowIfFaulted();
         var epoch = _current;
         var message = new Message<byte[]?, byte[]?> { Key = key, Value = value };
+        var target = partition is { } p ? new TopicPartition(topic, p) : null;
         Interlocked.Increment(ref epoch.Outstanding);
-        while (true)
+        var produced = false;
+        try
         {
-            try
+            while (true)
             {
-                _producer.Produce(topic, message, epoch.Handler);
-                Interlocked.Increment(ref _produced);
-                return;
+                try
+                {
+                    if (target is null)
+                    {
+                        _producer.Produce(topic, message, epoch.Handler);
+                    }
+                    else
+                    {
+                        _producer.Produce(target, message, epoch.Handler);
+                    }
+
+                    produced = true;
+                    Interlocked.Increment(ref _produced);
+                    return;
+                }
+                catch (ProduceException<byte[]?, byte[]?> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    // librdkafka's queue is the memory bound: wait for deliveries to make room.
+                    await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+                    ThrowIfFaulted();
+                }
             }
-            catch (ProduceException<byte[]?, byte[]?> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+        }
+        finally
+        {
+            if (!produced)
             {
-                // librdkafka's queue is the memory bound: wait for deliveries to make room.
-                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
-                ThrowIfFaulted();
-            }
-            catch
-            {
+                // Not handed to Kafka (an error, or cancelled while waiting for room): no delivery report will count it down.
                 Interlocked.Decrement(ref epoch.Outstanding);
-                throw;
             }
         }
     }

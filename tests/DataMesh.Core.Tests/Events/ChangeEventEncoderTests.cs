@@ -149,6 +149,19 @@ public sealed class ChangeEventEncoderTests
     }
 
     [Theory]
+    [InlineData("1234", 2, "12.34")]
+    [InlineData("-5", 2, "-0.05")]
+    [InlineData("7", 0, "7")]
+    public void DecimalHandling_String_writes_unscaled_BigIntegers_at_the_columns_scale(string unscaled, int scale, string expected)
+    {
+        var table = new TableDescription("public", "t", [new("n", DataType.DecimalOf(10, scale, $"numeric(10,{scale})"), false)], []);
+        var encoder = new ChangeEventEncoder(ChangeEventSchemas.Build(table, Source, new ChangeEventOptions { DecimalHandling = DecimalHandling.String }), 1, 2);
+        var output = new ArrayBufferWriter<byte>();
+        encoder.WriteValue(output, ChangeOperation.Create, null, [BigInteger.Parse(unscaled, System.Globalization.CultureInfo.InvariantCulture)], new SourceValues { Database = "db", Position = [null, 0L] }, 0);
+        Assert.Equal(expected, ((GenericRecord)Read(encoder.Schemas.EnvelopeSchema, output.WrittenSpan[5..].ToArray())["after"])["n"]);
+    }
+
+    [Theory]
     [InlineData(0, "NaN", "has no Avro decimal form; set DecimalHandling.String")]
     [InlineData(0, "1.005", "more than 2 digits after the point")]
     [InlineData(0, "12345.1", "digits")]

@@ -36,7 +36,14 @@ internal sealed class ConnectorProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static ConnectorProcess Start(string bootstrapServers, string sourceName, string slot, string tablePattern, string connectionString)
+    public static ConnectorProcess Start(string bootstrapServers, string sourceName, string slot, string tablePattern, string connectionString) =>
+        StartWith(["pg", bootstrapServers, sourceName, slot, tablePattern, connectionString]);
+
+    /// <summary>Starts a MySQL/MariaDB source capturing <paramref name="database"/>.</summary>
+    public static ConnectorProcess StartMySql(string bootstrapServers, string sourceName, string database, string connectionString) =>
+        StartWith(["mysql", bootstrapServers, sourceName, database, connectionString]);
+
+    private static ConnectorProcess StartWith(string[] arguments)
     {
         var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");
         if (!File.Exists(host))
@@ -45,7 +52,8 @@ internal sealed class ConnectorProcess : IDisposable
         }
 
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { host, bootstrapServers, sourceName, slot, tablePattern, connectionString })
+        start.ArgumentList.Add(host);
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }

@@ -1,12 +1,12 @@
-// DataMesh quickstart: change data capture from PostgreSQL into Kafka, decoded back.
+// DataMesh quickstart: change data capture from PostgreSQL and MariaDB into Kafka, decoded back.
 //
 //   ./build.sh demo
 //
-// starts a throwaway PostgreSQL 15 and runs this program with DATAMESH_PG_CONNECTION set. The program hosts a
-// PostgreSQL source (logical replication, pgoutput) on the embedded Kafka cluster, writes rows into a table, and
-// prints the change events as a consumer reads them from the table's topic, decoded by an independent decoder
-// (Apache.Avro's generic reader) with the schemas fetched from the schema store by the id in each message.
-// Everything printed below happened.
+// starts a throwaway PostgreSQL 15 and MariaDB 10.11 and runs this program with DATAMESH_PG_CONNECTION and
+// DATAMESH_MARIADB_CONNECTION set. The program hosts a PostgreSQL source (logical replication, pgoutput) and a MariaDB
+// source (binlog) on the embedded Kafka cluster, writes rows into a table of each, and prints the change events as a
+// consumer reads them from the tables' topics, decoded by an independent decoder (Apache.Avro's generic reader) with
+// the schemas fetched from the schema store by the id in each message. Everything printed below happened.
 using Avro.Generic;
 using Avro.IO;
 using Confluent.Kafka;
@@ -18,12 +18,14 @@ using DataMesh.Schemas;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MySqlConnector;
 using Npgsql;
 
 var server = Environment.GetEnvironmentVariable("DATAMESH_PG_CONNECTION");
-if (string.IsNullOrWhiteSpace(server))
+var mariaDb = Environment.GetEnvironmentVariable("DATAMESH_MARIADB_CONNECTION");
+if (string.IsNullOrWhiteSpace(server) || string.IsNullOrWhiteSpace(mariaDb))
 {
-    Console.Error.WriteLine("DATAMESH_PG_CONNECTION is not set: run ./build.sh demo, which starts PostgreSQL and sets it.");
+    Console.Error.WriteLine("DATAMESH_PG_CONNECTION and DATAMESH_MARIADB_CONNECTION must be set: run ./build.sh demo, which starts the servers and sets them.");
     return 2;
 }
 
@@ -41,6 +43,10 @@ await ExecuteAsync(shop, """
         placed_at timestamptz NOT NULL DEFAULT now());
     ALTER TABLE orders REPLICA IDENTITY FULL;
     """);
+await MySqlExecuteAsync(mariaDb, $"DROP DATABASE IF EXISTS {Database}");
+await MySqlExecuteAsync(mariaDb, $"CREATE DATABASE {Database}");
+var warehouse = new MySqlConnectionStringBuilder(mariaDb) { Database = Database }.ConnectionString;
+await MySqlExecuteAsync(warehouse, "CREATE TABLE stock (sku VARCHAR(20) PRIMARY KEY, name VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL, qty INT UNSIGNED NOT NULL, price DECIMAL(10,2))");
 
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -52,6 +58,11 @@ builder.Services.AddDataMesh(o => o.Events.TopicPrefix = "demo")
         o.ConnectionString = shop;
         o.SlotName = "datamesh_quickstart";
         o.IncludeTables.Add("public.orders");
+    })
+    .AddMySqlSource("warehouse", o =>
+    {
+        o.ConnectionString = warehouse;
+        o.Databases.Add(Database);
     });
 using var host = builder.Build();
 await host.StartAsync();
@@ -78,44 +89,76 @@ foreach (var statement in statements)
     await ExecuteAsync(shop, statement);
 }
 
-var topic = TopicNames.ForTable("demo", "shop", "public", "orders");
-Console.WriteLine($"Reading topic {topic}:");
-const int Expected = 5; // 2 creates, 1 update, 1 delete and its tombstone
-using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(kafka.CreateConsumerConfig(groupId: "quickstart")).Build();
-consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-var received = 0;
-var deadline = DateTime.UtcNow.AddSeconds(60);
-while (received < Expected && DateTime.UtcNow < deadline)
+// 2 creates, 1 update, 1 delete and its tombstone
+var pgReceived = await ShowTopicAsync(TopicNames.ForTable("demo", "shop", "public", "orders"), 5);
+
+// The MariaDB source starts at the binlog's current position: wait until it streams (a Binlog Dump thread is open).
+while (await MySqlScalarAsync(mariaDb, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'") == 0)
 {
-    var result = consumer.Consume(TimeSpan.FromMilliseconds(250));
-    if (result is null)
-    {
-        continue;
-    }
-
-    received++;
-    var key = await DecodeAsync(result.Message.Key);
-    if (result.Message.Value is null)
-    {
-        Console.WriteLine($"  offset {result.Offset.Value}: key {Show(key)} -> tombstone (compaction drops the row)");
-        continue;
-    }
-
-    var envelope = (await DecodeAsync(result.Message.Value))!;
-    var source = (GenericRecord)envelope["source"];
-    Console.WriteLine($"  offset {result.Offset.Value}: op={envelope["op"]} key {Show(key)} txId={source["txId"]} lsn={new NpgsqlTypes.NpgsqlLogSequenceNumber((ulong)(long)source["lsn"])}");
-    Console.WriteLine($"      before: {Show(envelope["before"])}");
-    Console.WriteLine($"      after:  {Show(envelope["after"])}");
+    await Task.Delay(100);
 }
+
+Console.WriteLine("MariaDB source 'warehouse' is streaming; writing rows:");
+string[] mariaStatements =
+[
+    "INSERT INTO stock VALUES ('PEN-1', 'Füller ✒', 120, 4.99), ('INK-7', 'Tinte', 40, NULL)",
+    "UPDATE stock SET qty = qty - 20, price = 5.49 WHERE sku = 'PEN-1'",
+    "DELETE FROM stock WHERE sku = 'INK-7'",
+];
+foreach (var statement in mariaStatements)
+{
+    Console.WriteLine($"  SQL> {statement}");
+    await MySqlExecuteAsync(warehouse, statement);
+}
+
+var mariaReceived = await ShowTopicAsync(TopicNames.ForTable("demo", "warehouse", Database, "stock"), 5);
 
 await host.StopAsync();
 NpgsqlConnection.ClearAllPools();
 await ExecuteAsync(server, "SELECT pg_drop_replication_slot('datamesh_quickstart')");
 await ExecuteAsync(server, $"DROP DATABASE IF EXISTS {Database} WITH (FORCE)");
-Console.WriteLine(received == Expected
-    ? $"Quickstart done: all {Expected} records arrived and decoded."
-    : $"Only {received} of {Expected} records arrived within 60 s.");
-return received == Expected ? 0 : 1;
+await MySqlExecuteAsync(mariaDb, $"DROP DATABASE IF EXISTS {Database}");
+var done = pgReceived == 5 && mariaReceived == 5;
+Console.WriteLine(done
+    ? "Quickstart done: every change of both databases arrived and decoded."
+    : $"Only {pgReceived} of 5 PostgreSQL and {mariaReceived} of 5 MariaDB records arrived within 60 s.");
+return done ? 0 : 1;
+
+async Task<int> ShowTopicAsync(string topic, int expected)
+{
+    Console.WriteLine($"Reading topic {topic}:");
+    using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(kafka.CreateConsumerConfig(groupId: "quickstart")).Build();
+    consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+    var received = 0;
+    var deadline = DateTime.UtcNow.AddSeconds(60);
+    while (received < expected && DateTime.UtcNow < deadline)
+    {
+        var result = consumer.Consume(TimeSpan.FromMilliseconds(250));
+        if (result is null)
+        {
+            continue;
+        }
+
+        received++;
+        var key = await DecodeAsync(result.Message.Key);
+        if (result.Message.Value is null)
+        {
+            Console.WriteLine($"  offset {result.Offset.Value}: key {Show(key)} -> tombstone (compaction drops the row)");
+            continue;
+        }
+
+        var envelope = (await DecodeAsync(result.Message.Value))!;
+        var source = (GenericRecord)envelope["source"];
+        var position = source.Schema.Fields.Any(f => f.Name == "lsn")
+            ? $"lsn={new NpgsqlTypes.NpgsqlLogSequenceNumber((ulong)(long)source["lsn"])}"
+            : string.Join(' ', source.Schema.Fields.Where(f => f.Name is "file" or "pos" or "gtid").Select(f => $"{f.Name}={source[f.Name]}"));
+        Console.WriteLine($"  offset {result.Offset.Value}: op={envelope["op"]} key {Show(key)} txId={source["txId"]} {position}");
+        Console.WriteLine($"      before: {Show(envelope["before"])}");
+        Console.WriteLine($"      after:  {Show(envelope["after"])}");
+    }
+
+    return received;
+}
 
 async Task<GenericRecord?> DecodeAsync(byte[]? message)
 {
@@ -154,4 +197,20 @@ static async Task<long> ScalarAsync(string connectionString, string sql)
     await connection.OpenAsync();
     await using var command = new NpgsqlCommand(sql, connection);
     return (long)(await command.ExecuteScalarAsync())!;
+}
+
+static async Task MySqlExecuteAsync(string connectionString, string sql)
+{
+    await using var connection = new MySqlConnection(connectionString);
+    await connection.OpenAsync();
+    await using var command = new MySqlCommand(sql, connection);
+    await command.ExecuteNonQueryAsync();
+}
+
+static async Task<long> MySqlScalarAsync(string connectionString, string sql)
+{
+    await using var connection = new MySqlConnection(connectionString);
+    await connection.OpenAsync();
+    await using var command = new MySqlCommand(sql, connection);
+    return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -43,50 +43,15 @@ public sealed class PositionStore : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(sourceName);
         await EnsureTopicAsync(cancellationToken).ConfigureAwait(false);
         var key = Encoding.UTF8.GetBytes(sourceName);
-        var timeout = _kafka.Options.RequestTimeout;
-        return await Task.Factory.StartNew(
-            () =>
+        string? position = null;
+        await TopicReader.ReadToEndAsync(_kafka, Topic, "positions", message =>
+        {
+            if (message.Key.AsSpan().SequenceEqual(key))
             {
-                using var consumer = new ConsumerBuilder<byte[], byte[]?>(_kafka.CreateConsumerConfig(groupId: null)).Build();
-                var partition = new TopicPartition(Topic, 0);
-                var watermarks = consumer.QueryWatermarkOffsets(partition, timeout);
-                string? position = null;
-                if (watermarks.High.Value <= watermarks.Low.Value)
-                {
-                    return position;
-                }
-
-                consumer.Assign(new TopicPartitionOffset(partition, watermarks.Low));
-                var deadline = DateTime.UtcNow + timeout;
-                while (true)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
-                    if (result is null)
-                    {
-                        if (DateTime.UtcNow > deadline)
-                        {
-                            throw new TimeoutException($"Reading positions from topic '{Topic}' did not reach its end (offset {watermarks.High.Value}) within {timeout}.");
-                        }
-
-                        continue;
-                    }
-
-                    deadline = DateTime.UtcNow + timeout;
-                    if (result.Message.Key.AsSpan().SequenceEqual(key))
-                    {
-                        position = result.Message.Value is null ? null : Encoding.UTF8.GetString(result.Message.Value);
-                    }
-
-                    if (result.Offset.Value >= watermarks.High.Value - 1)
-                    {
-                        return position;
-                    }
-                }
-            },
-            cancellationToken,
-            TaskCreationOptions.LongRunning,
-            TaskScheduler.Default).ConfigureAwait(false);
+                position = message.Value is null ? null : Encoding.UTF8.GetString(message.Value);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        return position;
     }
 
     /// <summary>Saves a source's position and waits until Kafka acknowledged it.</summary>

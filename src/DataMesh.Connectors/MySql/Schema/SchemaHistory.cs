@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Confluent.Kafka;
 using DataMesh.Hosting;
+using DataMesh.Sources;
 
 namespace DataMesh.Connectors.MySql.Schema;
 
@@ -83,54 +84,15 @@ internal sealed class SchemaHistory : IDisposable
     public async Task<List<SchemaHistoryRecord>> LoadAsync(string source, CancellationToken cancellationToken)
     {
         await _kafka.EnsureTopicAsync(_topic, 1, TopicRetention.Compacted, cancellationToken).ConfigureAwait(false);
-        var timeout = _kafka.Options.RequestTimeout;
-        return await Task.Factory.StartNew(
-            () =>
+        var records = new List<SchemaHistoryRecord>();
+        await TopicReader.ReadToEndAsync(_kafka, _topic, "the schema history", message =>
+        {
+            if (message.Value is { } value && JsonSerializer.Deserialize<SchemaHistoryRecord>(value, Json) is { } record && record.Source == source)
             {
-                var records = new List<SchemaHistoryRecord>();
-                using var consumer = new ConsumerBuilder<byte[], byte[]?>(_kafka.CreateConsumerConfig(groupId: null)).Build();
-                var partition = new TopicPartition(_topic, 0);
-                var watermarks = consumer.QueryWatermarkOffsets(partition, timeout);
-                if (watermarks.High.Value <= watermarks.Low.Value)
-                {
-                    return records;
-                }
-
-                consumer.Assign(new TopicPartitionOffset(partition, watermarks.Low));
-                var deadline = DateTime.UtcNow + timeout;
-                while (true)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
-                    if (result is null)
-                    {
-                        if (DateTime.UtcNow > deadline)
-                        {
-                            throw new TimeoutException($"Reading the schema history topic '{_topic}' did not reach its end (offset {watermarks.High.Value}) within {timeout}.");
-                        }
-
-                        continue;
-                    }
-
-                    deadline = DateTime.UtcNow + timeout;
-                    if (result.Message.Value is { } value)
-                    {
-                        var record = JsonSerializer.Deserialize<SchemaHistoryRecord>(value, Json);
-                        if (record is not null && record.Source == source)
-                        {
-                            records.Add(record);
-                        }
-                    }
-
-                    if (result.Offset.Value >= watermarks.High.Value - 1)
-                    {
-                        return records;
-                    }
-                }
-            },
-            cancellationToken,
-            TaskCreationOptions.LongRunning,
-            TaskScheduler.Default).ConfigureAwait(false);
+                records.Add(record);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        return records;
     }
 
     /// <summary>Rebuilds the schema as of a position from a source's records.</summary>

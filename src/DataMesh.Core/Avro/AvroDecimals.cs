@@ -12,7 +12,11 @@ internal static class AvroDecimals
     /// <summary>The largest precision whose bound 10^p fits in <see cref="UInt128"/> with room for a sign.</summary>
     private const int MaxInt128Precision = 38;
 
+    /// <summary>The largest precision whose bound 10^p fits a <see cref="long"/>.</summary>
+    private const int MaxInt64Precision = 18;
+
     private static readonly UInt128[] Pow10 = CreatePow10();
+    private static readonly ulong[] Pow10UInt64 = CreatePow10UInt64();
     private static readonly BigInteger[] BigPow10 = CreateBigPow10();
 
     public static void CheckPrecisionAndScale(int precision, int scale)
@@ -72,6 +76,49 @@ internal static class AvroDecimals
         }
 
         unscaled = negative ? -(Int128)magnitude : (Int128)magnitude;
+        return true;
+    }
+
+    /// <summary>
+    /// The unscaled value of <paramref name="value"/> at <paramref name="scale"/> as a <see cref="long"/>, for the common
+    /// case of a value whose scale is at most <paramref name="scale"/> and whose unscaled value fits 63 bits and the
+    /// precision; <see langword="false"/> for everything else (use <see cref="TryGetUnscaled"/>, which also reports errors).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool TryGetUnscaledInt64(decimal value, int precision, int scale, out long unscaled)
+    {
+        unscaled = 0;
+        if ((uint)(precision - 1) >= MaxInt64Precision || (uint)scale > (uint)precision)
+        {
+            return false;
+        }
+
+        Span<int> bits = stackalloc int[4];
+        decimal.GetBits(value, bits);
+        var valueScale = (bits[3] >> 16) & 0xFF;
+        if (bits[2] != 0 || valueScale > scale)
+        {
+            return false;
+        }
+
+        var magnitude = ((ulong)(uint)bits[1] << 32) | (uint)bits[0];
+        if (valueScale < scale)
+        {
+            var factor = Pow10UInt64[scale - valueScale];
+            if (magnitude > ulong.MaxValue / factor)
+            {
+                return false;
+            }
+
+            magnitude *= factor;
+        }
+
+        if (magnitude >= Pow10UInt64[precision])
+        {
+            return false;
+        }
+
+        unscaled = bits[3] < 0 ? -(long)magnitude : (long)magnitude;
         return true;
     }
 
@@ -205,6 +252,18 @@ internal static class AvroDecimals
     private static UInt128[] CreatePow10()
     {
         var table = new UInt128[MaxInt128Precision + 1];
+        table[0] = 1;
+        for (var i = 1; i < table.Length; i++)
+        {
+            table[i] = table[i - 1] * 10;
+        }
+
+        return table;
+    }
+
+    private static ulong[] CreatePow10UInt64()
+    {
+        var table = new ulong[20];
         table[0] = 1;
         for (var i = 1; i < table.Length; i++)
         {

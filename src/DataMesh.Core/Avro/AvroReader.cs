@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Unicode;
 
@@ -143,11 +144,12 @@ public ref struct AvroReader
 
     /// <summary>Reads a string as UTF-8 bytes, validated as well-formed UTF-8.</summary>
     /// <returns>A slice of the input (no copy).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> ReadStringUtf8()
     {
         var start = _position;
         var value = ReadLengthPrefixed("string");
-        if (!Utf8.IsValid(value))
+        if (!IsValidUtf8(value))
         {
             throw InvalidUtf8(start, value);
         }
@@ -161,7 +163,7 @@ public ref struct AvroReader
     {
         var start = _position;
         var value = ReadLengthPrefixed("string");
-        if (!Utf8.IsValid(value))
+        if (!IsValidUtf8(value))
         {
             throw InvalidUtf8(start, value);
         }
@@ -188,13 +190,14 @@ public ref struct AvroReader
     /// <summary>Reads an enum symbol index and checks it against the number of symbols.</summary>
     /// <param name="symbolCount">The number of symbols in the schema.</param>
     /// <returns>The zero-based symbol index.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int ReadEnum(int symbolCount)
     {
         var start = _position;
         var index = ReadInt();
         if ((uint)index >= (uint)symbolCount)
         {
-            throw Error(start, AvroReader.Format("enum index {0} is out of range for {1} symbols", index, symbolCount));
+            throw IndexOutOfRange(start, "enum index {0} is out of range for {1} symbols", index, symbolCount);
         }
 
         return index;
@@ -203,13 +206,14 @@ public ref struct AvroReader
     /// <summary>Reads a union branch index and checks it against the number of branches.</summary>
     /// <param name="branchCount">The number of branches in the union.</param>
     /// <returns>The zero-based branch index.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int ReadUnionIndex(int branchCount)
     {
         var start = _position;
         var index = ReadInt();
         if ((uint)index >= (uint)branchCount)
         {
-            throw Error(start, AvroReader.Format("union index {0} is out of range for {1} branches", index, branchCount));
+            throw IndexOutOfRange(start, "union index {0} is out of range for {1} branches", index, branchCount);
         }
 
         return index;
@@ -267,7 +271,13 @@ public ref struct AvroReader
     public decimal ReadDecimal(int scale)
     {
         var start = _position;
-        return ToDecimal(start, ReadLengthPrefixed("decimal"), scale);
+        var bytes = ReadLengthPrefixed("decimal");
+        if ((uint)scale <= 28 && bytes.Length <= 8)
+        {
+            return SmallDecimal(bytes, scale);
+        }
+
+        return ToDecimal(start, bytes, scale);
     }
 
     /// <summary>Reads a <c>decimal</c> logical value on <c>fixed</c> as a <see cref="decimal"/>.</summary>
@@ -278,7 +288,13 @@ public ref struct AvroReader
     public decimal ReadDecimalFixed(int size, int scale)
     {
         var start = _position;
-        return ToDecimal(start, ReadFixed(size), scale);
+        var bytes = ReadFixed(size);
+        if ((uint)scale <= 28 && bytes.Length <= 8)
+        {
+            return SmallDecimal(bytes, scale);
+        }
+
+        return ToDecimal(start, bytes, scale);
     }
 
     /// <summary>Reads the unscaled value of a <c>decimal</c> logical value on <c>bytes</c>, of any precision (allocates).</summary>
@@ -414,7 +430,27 @@ public ref struct AvroReader
         return offset;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ReadOnlySpan<byte> ReadLengthPrefixed(string what)
+    {
+        // Fast path: a one-byte, non-negative length (up to 63 bytes) that the data holds.
+        var pos = _position;
+        if ((uint)pos < (uint)_data.Length)
+        {
+            uint b = _data[pos];
+            var length = (int)(b >> 1);
+            if ((b & 0x81) == 0 && length <= _data.Length - pos - 1)
+            {
+                _position = pos + 1 + length;
+                return _data.Slice(pos + 1, length);
+            }
+        }
+
+        return ReadLengthPrefixedSlow(what);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ReadOnlySpan<byte> ReadLengthPrefixedSlow(string what)
     {
         var start = _position;
         var length = ReadLong();
@@ -446,6 +482,74 @@ public ref struct AvroReader
         return new DateTime(ticks, kind);
     }
 
+    /// <summary>Converts at most 8 big-endian two's-complement bytes and a scale of at most 28 to a <see cref="decimal"/>.</summary>
+    private static decimal SmallDecimal(ReadOnlySpan<byte> bytes, int scale)
+    {
+        long unscaled = 0;
+        if (!bytes.IsEmpty)
+        {
+            unscaled = (sbyte)bytes[0];
+            for (var i = 1; i < bytes.Length; i++)
+            {
+                unscaled = (unscaled << 8) | bytes[i];
+            }
+        }
+
+        var magnitude = unscaled < 0 ? (ulong)-unscaled : (ulong)unscaled;
+        return new decimal((int)(uint)magnitude, (int)(uint)(magnitude >> 32), 0, unscaled < 0, (byte)scale);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="value"/> is well-formed UTF-8: short all-ASCII strings are checked inline, the rest by
+    /// the vectorized <see cref="Utf8.IsValid(ReadOnlySpan{byte})"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsValidUtf8(ReadOnlySpan<byte> value)
+    {
+        ref var p = ref MemoryMarshal.GetReference(value);
+        var n = value.Length;
+        if (n >= 8)
+        {
+            if (n <= 32)
+            {
+                var acc = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, n - 8));
+                for (var i = 0; i < n - 8; i += 8)
+                {
+                    acc |= Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i));
+                }
+
+                if ((acc & 0x8080_8080_8080_8080) == 0)
+                {
+                    return true;
+                }
+            }
+        }
+        else if (n >= 4)
+        {
+            if (((Unsafe.ReadUnaligned<uint>(ref p) | Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref p, n - 4))) & 0x8080_8080) == 0)
+            {
+                return true;
+            }
+        }
+        else if (n >= 2)
+        {
+            if (((Unsafe.ReadUnaligned<ushort>(ref p) | Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, n - 2))) & 0x8080) == 0)
+            {
+                return true;
+            }
+        }
+        else if (n == 0 || p < 0x80)
+        {
+            return true;
+        }
+
+        return Utf8.IsValid(value);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private readonly AvroFormatException IndexOutOfRange(int start, string format, int index, int count) =>
+        Error(start, AvroReader.Format(format, index, count));
+
     private readonly decimal ToDecimal(int start, ReadOnlySpan<byte> bytes, int scale)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(scale);
@@ -463,6 +567,12 @@ public ref struct AvroReader
         var data = _data;
         var pos = _position;
         var start = pos;
+        if (TryDecodeVarint8(data, pos, out var raw, out var length) && length <= 5 && raw >> 32 == 0)
+        {
+            _position = pos + length;
+            return (int)((uint)raw >> 1) ^ -(int)((uint)raw & 1);
+        }
+
         uint result = 0;
         for (var shift = 0; ; shift += 7)
         {
@@ -516,6 +626,12 @@ public ref struct AvroReader
         var data = _data;
         var pos = _position;
         var start = pos;
+        if (TryDecodeVarint8(data, pos, out var raw, out var length))
+        {
+            _position = pos + length;
+            return raw;
+        }
+
         ulong result = 0;
         for (var shift = 0; ; shift += 7)
         {
@@ -544,5 +660,32 @@ public ref struct AvroReader
         }
 
         throw Error(start, "long varint is longer than 10 bytes or overflows 64 bits");
+    }
+
+    /// <summary>
+    /// Decodes a varint of at most 8 bytes with one 8-byte load, when 8 bytes remain at <paramref name="pos"/>;
+    /// <see langword="false"/> otherwise (longer, truncated or near the end: the byte loop handles those).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryDecodeVarint8(ReadOnlySpan<byte> data, int pos, out ulong value, out int length)
+    {
+        if (data.Length - pos >= 8)
+        {
+            var x = BinaryPrimitives.ReadUInt64LittleEndian(data.Slice(pos, 8));
+            var stops = ~x & 0x8080_8080_8080_8080;
+            if (stops != 0)
+            {
+                length = (BitOperations.TrailingZeroCount(stops) + 1) >> 3;
+                x &= (stops ^ (stops - 1)) & 0x7F7F_7F7F_7F7F_7F7F;
+                x = (x & 0x007F_007F_007F_007F) | ((x & 0x7F00_7F00_7F00_7F00) >> 1);
+                x = (x & 0x0000_3FFF_0000_3FFF) | ((x & 0x3FFF_0000_3FFF_0000) >> 2);
+                value = (x & 0x0FFF_FFFF) | ((x & 0x0FFF_FFFF_0000_0000) >> 4);
+                return true;
+            }
+        }
+
+        value = 0;
+        length = 0;
+        return false;
     }
 }

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 using System.Text.Unicode;
 
@@ -105,6 +107,7 @@ public ref struct AvroWriter
 
     /// <summary>Writes a float as 4 bytes, IEEE 754 little-endian (NaN payloads and -0.0 are kept bit for bit).</summary>
     /// <param name="value">The value.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteFloat(float value)
     {
         Ensure(4);
@@ -114,6 +117,7 @@ public ref struct AvroWriter
 
     /// <summary>Writes a double as 8 bytes, IEEE 754 little-endian (NaN payloads and -0.0 are kept bit for bit).</summary>
     /// <param name="value">The value.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteDouble(double value)
     {
         Ensure(8);
@@ -138,37 +142,24 @@ public ref struct AvroWriter
     /// <exception cref="ArgumentException"><paramref name="value"/> contains a lone surrogate, which UTF-8 cannot encode.</exception>
     public void WriteString(scoped ReadOnlySpan<char> value)
     {
-        // Fast path: transcode first, straight after room for the length, and fill the length in afterwards. Up to 21
-        // chars need at most 63 bytes, whose length is one varint byte; up to 2730 chars need at most 8190 bytes, whose
-        // length is at most two (when it turns out to be one, the bytes move back by one).
-        if (value.Length <= 2730)
+        // Fast path: transcode straight after room for the length and fill the length in afterwards. Up to 63 chars
+        // the room is one byte, right for an ASCII string (as many bytes as chars); from 64 to 2730 chars (at most 8190
+        // bytes) it is two, always right. A 22-to-63-char string that turns out longer than 63 bytes moves by one.
+        var length = value.Length;
+        if (length <= 2730)
         {
-            var reserved = value.Length <= 21 ? 1 : 2;
-            Ensure(reserved + (value.Length * 3));
-            var destination = _span[(_buffered + reserved)..];
-            if (Utf8.FromUtf16(value, destination, out _, out var written, replaceInvalidSequences: false) != System.Buffers.OperationStatus.Done)
+            Ensure(2 + (length * 3));
+            var offset = length <= 63 ? 1 : 2;
+            ref var start = ref Unsafe.Add(ref MemoryMarshal.GetReference(_span), _buffered);
+            var ascii = NarrowAscii(ref MemoryMarshal.GetReference(value), length, ref Unsafe.Add(ref start, offset));
+            if (ascii == length && offset == 1)
             {
-                throw InvalidUtf16(nameof(value));
+                start = (byte)(length << 1);
+                _buffered += 1 + length;
+                return;
             }
 
-            var zigZag = written << 1;
-            if (zigZag < 0x80)
-            {
-                if (reserved == 2)
-                {
-                    destination[..written].CopyTo(_span[(_buffered + 1)..]);
-                }
-
-                _span[_buffered] = (byte)zigZag;
-                _buffered += 1 + written;
-            }
-            else
-            {
-                _span[_buffered] = (byte)(zigZag | 0x80);
-                _span[_buffered + 1] = (byte)(zigZag >> 7);
-                _buffered += 2 + written;
-            }
-
+            FinishString(value, ascii, offset);
             return;
         }
 
@@ -223,6 +214,7 @@ public ref struct AvroWriter
 
     /// <summary>Writes an enum symbol by its zero-based index in the schema's symbol list (an int).</summary>
     /// <param name="index">The symbol index.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteEnum(int index)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
@@ -231,6 +223,7 @@ public ref struct AvroWriter
 
     /// <summary>Writes the zero-based index of the union branch whose value follows (an int).</summary>
     /// <param name="index">The branch index.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WriteUnionIndex(int index)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(index);
@@ -329,6 +322,12 @@ public ref struct AvroWriter
     /// digits than <paramref name="precision"/> allows.</exception>
     public void WriteDecimal(decimal value, int precision, int scale)
     {
+        if (AvroDecimals.TryGetUnscaledInt64(value, precision, scale, out var small))
+        {
+            WriteDecimalInt64(small);
+            return;
+        }
+
         if (!AvroDecimals.TryGetUnscaled(value, precision, scale, out var unscaled))
         {
             WriteDecimal(AvroDecimals.GetUnscaledBig(value, precision, scale), precision);
@@ -513,16 +512,171 @@ public ref struct AvroWriter
             Grow(MaxVarLongLength);
         }
 
-        var span = _span;
-        var i = _buffered;
+        if (value < 0x80)
+        {
+            Unsafe.Add(ref MemoryMarshal.GetReference(_span), _buffered) = (byte)value;
+            _buffered++;
+            return;
+        }
+
+        WriteVarULongMultiByte(value);
+    }
+
+    /// <summary>Writes a varint of 2 or more bytes; at least <see cref="MaxVarLongLength"/> bytes must be free in the span.</summary>
+    private void WriteVarULongMultiByte(ulong value)
+    {
+        ref var destination = ref Unsafe.Add(ref MemoryMarshal.GetReference(_span), _buffered);
+        if (value < 1UL << 56)
+        {
+            // Spread the 7-bit groups into the low 7 bits of 8 bytes, then set the continuation bit on all but the last
+            // used byte, and store all 8 at once (there is room for 10); only the used bytes are counted.
+            var x = (value & 0x0FFF_FFFF) | ((value & 0x00FF_FFFF_F000_0000) << 4);
+            x = (x & 0x0000_3FFF_0000_3FFF) | ((x & 0x0FFF_C000_0FFF_C000) << 2);
+            x = (x & 0x007F_007F_007F_007F) | ((x & 0x3F80_3F80_3F80_3F80) << 1);
+            var length = ((64 - BitOperations.LeadingZeroCount(value)) + 6) / 7;
+            x |= 0x8080_8080_8080_8080 & ((1UL << ((length - 1) * 8)) - 1);
+            Unsafe.WriteUnaligned(ref destination, BitConverter.IsLittleEndian ? x : BinaryPrimitives.ReverseEndianness(x));
+            _buffered += length;
+            return;
+        }
+
+        var i = 0;
         while (value >= 0x80)
         {
-            span[i++] = (byte)(value | 0x80);
+            Unsafe.Add(ref destination, i++) = (byte)(value | 0x80);
             value >>= 7;
         }
 
-        span[i++] = (byte)value;
-        _buffered = i;
+        Unsafe.Add(ref destination, i++) = (byte)value;
+        _buffered += i;
+    }
+
+    /// <summary>Writes a decimal's unscaled value that fits a long: its minimal big-endian two's-complement bytes after their length.</summary>
+    private void WriteDecimalInt64(long unscaled)
+    {
+        Ensure(9);
+        var length = (72 - BitOperations.LeadingZeroCount((ulong)(unscaled ^ (unscaled >> 63)))) >> 3;
+        var span = _span.Slice(_buffered, 9);
+        span[0] = (byte)(length << 1);
+        BinaryPrimitives.WriteInt64BigEndian(span[1..], unscaled << (64 - (8 * length)));
+        _buffered += 1 + length;
+    }
+
+    /// <summary>
+    /// Copies the leading ASCII chars of a string to bytes and returns how many it copied (it stops at the first
+    /// non-ASCII char). <paramref name="destination"/> must have room for <paramref name="length"/> bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int NarrowAscii(ref char source, int length, ref byte destination)
+    {
+        var i = 0;
+        ref var source16 = ref Unsafe.As<char, ushort>(ref source);
+        if (Vector128.IsHardwareAccelerated && length >= 8)
+        {
+            var nonAscii = Vector128.Create((ushort)0xFF80);
+            var last = length - 8;
+            while (true)
+            {
+                var chars = Vector128.LoadUnsafe(ref source16, (nuint)i);
+                if ((chars & nonAscii) != Vector128<ushort>.Zero)
+                {
+                    break;
+                }
+
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, i), Vector128.Narrow(chars, chars).AsUInt64().ToScalar());
+                if (i == last)
+                {
+                    return length;
+                }
+
+                // The last block may overlap the one before; the overlap is written twice with the same bytes.
+                i = Math.Min(i + 8, last);
+            }
+        }
+
+        if (BitConverter.IsLittleEndian)
+        {
+            for (; i + 4 <= length; i += 4)
+            {
+                var four = Unsafe.ReadUnaligned<ulong>(ref Unsafe.As<ushort, byte>(ref Unsafe.Add(ref source16, i)));
+                if ((four & 0xFF80_FF80_FF80_FF80) != 0)
+                {
+                    break;
+                }
+
+                var packed = (uint)(four & 0xFF) | (uint)((four >> 8) & 0xFF00) | (uint)((four >> 16) & 0xFF_0000) | (uint)((four >> 24) & 0xFF00_0000);
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, i), packed);
+            }
+
+            if (i < length && i > length - 4 && length >= 4)
+            {
+                // All chars so far were ASCII: the last 4, overlapping the block before.
+                var four = Unsafe.ReadUnaligned<ulong>(ref Unsafe.As<ushort, byte>(ref Unsafe.Add(ref source16, length - 4)));
+                if ((four & 0xFF80_FF80_FF80_FF80) == 0)
+                {
+                    var packed = (uint)(four & 0xFF) | (uint)((four >> 8) & 0xFF00) | (uint)((four >> 16) & 0xFF_0000) | (uint)((four >> 24) & 0xFF00_0000);
+                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, length - 4), packed);
+                    return length;
+                }
+            }
+        }
+
+        for (; i < length; i++)
+        {
+            var c = Unsafe.Add(ref source16, i);
+            if (c >= 0x80)
+            {
+                break;
+            }
+
+            Unsafe.Add(ref destination, i) = (byte)c;
+        }
+
+        return i;
+    }
+
+    /// <summary>
+    /// Finishes the fast path of <see cref="WriteString(ReadOnlySpan{char})"/>: transcodes the chars after the ASCII
+    /// prefix already written at <paramref name="offset"/> and writes the length in front, moving the bytes by one when
+    /// a one-byte room turns out too small.
+    /// </summary>
+    private void FinishString(scoped ReadOnlySpan<char> value, int ascii, int offset)
+    {
+        var destination = _span[(_buffered + offset)..];
+        var written = ascii;
+        if (ascii != value.Length)
+        {
+            written += TranscodeNonAscii(value[ascii..], destination[ascii..]);
+        }
+
+        var zigZag = written << 1;
+        if (zigZag < 0x80)
+        {
+            _span[_buffered] = (byte)zigZag;
+            _buffered += 1 + written;
+            return;
+        }
+
+        if (offset == 1)
+        {
+            destination[..written].CopyTo(_span[(_buffered + 2)..]);
+        }
+
+        _span[_buffered] = (byte)(zigZag | 0x80);
+        _span[_buffered + 1] = (byte)(zigZag >> 7);
+        _buffered += 2 + written;
+    }
+
+    /// <summary>Transcodes the rest of a string from its first non-ASCII char; throws on a lone surrogate.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int TranscodeNonAscii(scoped ReadOnlySpan<char> value, Span<byte> destination)
+    {
+        if (Utf8.FromUtf16(value, destination, out _, out var written, replaceInvalidSequences: false) != System.Buffers.OperationStatus.Done)
+        {
+            throw InvalidUtf16(nameof(value));
+        }
+
+        return written;
     }
 
     private void WriteSignExtended(scoped ReadOnlySpan<byte> minimal, int size, bool negative)

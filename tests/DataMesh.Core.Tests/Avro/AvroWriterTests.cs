@@ -70,6 +70,30 @@ public sealed class AvroWriterTests
     }
 
     [Fact]
+    public void Strings_of_every_short_length_with_non_ASCII_anywhere_encode_as_UTF8()
+    {
+        // The writer copies ASCII runs in blocks; a non-ASCII character at any position of a short string, followed by
+        // any number of ASCII characters, must still come out as exactly UTF-8 with the right length prefix.
+        foreach (var special in new[] { "ü", "€", "😀", "ß" })
+        {
+            for (var length = 0; length <= 80; length++)
+            {
+                for (var at = 0; at <= length; at += Math.Max(1, length / 7))
+                {
+                    var text = new string('a', at) + special + new string('b', length - at);
+                    var expected = new System.IO.MemoryStream();
+                    new global::Avro.IO.BinaryEncoder(expected).WriteString(text);
+                    Assert.Equal(Convert.ToHexString(expected.ToArray()), Convert.ToHexString(Bytes((ref AvroWriter w) => w.WriteString(text))));
+                    var reader = new AvroReader(Bytes((ref AvroWriter w) => w.WriteString(text)));
+                    Assert.Equal(text, reader.ReadString());
+                }
+            }
+        }
+
+        Assert.Equal("Zürich", new AvroReader(Bytes((ref AvroWriter w) => w.WriteString("Zürich"))).ReadString());
+    }
+
+    [Fact]
     public void Lone_surrogates_are_refused_not_replaced()
     {
         Assert.Throws<ArgumentException>(() => Bytes((ref AvroWriter w) => w.WriteString("a\uD800b")));

@@ -1,0 +1,32 @@
+using DataMesh.Pipelines;
+using DataMesh.Schemas;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace DataMesh.Hosting;
+
+/// <summary>Adds pipelines to a DataMesh host.</summary>
+public static class PipelineBuilderExtensions
+{
+    /// <summary>
+    /// Adds a Kafka-to-Kafka pipeline that runs as a hosted service, on the builder's Kafka connection and schema store.
+    /// </summary>
+    /// <param name="builder">The DataMesh builder.</param>
+    /// <param name="configure">Sets the pipeline's <see cref="PipelineOptions"/>; they are validated here.</param>
+    /// <returns>The builder.</returns>
+    /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
+    public static DataMeshBuilder AddPipeline(this DataMeshBuilder builder, Action<PipelineOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new PipelineOptions();
+        configure(options);
+        options.Validate();
+        builder.Services.AddHostedService(sp => new PipelineHostedService(new KafkaPipeline(
+            options,
+            sp.GetRequiredService<KafkaConnection>(),
+            sp.GetRequiredService<ISchemaStore>(),
+            sp.GetService<ILogger<KafkaPipeline>>())));
+        return builder;
+    }
+}

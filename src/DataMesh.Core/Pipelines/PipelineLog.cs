@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace DataMesh.Pipelines;
+
+/// <summary>The pipeline runtime's log messages (event ids 5000-5099). Never a record's content.</summary>
+internal static partial class PipelineLog
+{
+    [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' started: {Sources} -> {Target}, group '{Group}'")]
+    public static partial void Started(ILogger logger, string pipeline, string sources, string target, string group);
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' stopped after {Records} records")]
+    public static partial void Stopped(ILogger logger, string pipeline, long records);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' planned schema {SchemaId} ({Schema}): {Stages} stages, output schema {OutputSchema}")]
+    public static partial void Planned(ILogger logger, string pipeline, int schemaId, string schema, int stages, string outputSchema);
+
+    [LoggerMessage(EventId = 5003, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}' dead-lettered {Topic}[{Partition}]@{Offset} at stage '{Stage}': {Reason}")]
+    public static partial void DeadLettered(ILogger logger, string pipeline, string topic, int partition, long offset, string stage, string reason);
+
+    [LoggerMessage(EventId = 5004, Level = LogLevel.Error, Message = "Pipeline '{Pipeline}' stopped on {Topic}[{Partition}]@{Offset} at stage '{Stage}': {Reason}")]
+    public static partial void StoppedOnError(ILogger logger, string pipeline, string topic, int partition, long offset, string stage, string reason);
+
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Debug, Message = "Pipeline '{Pipeline}' committed {Count} partition offsets")]
+    public static partial void Committed(ILogger logger, string pipeline, int count);
+
+    [LoggerMessage(EventId = 5006, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}' could not commit offsets: {Reason}")]
+    public static partial void CommitFailed(ILogger logger, string pipeline, string reason);
+
+    [LoggerMessage(EventId = 5007, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' partitions revoked: {Partitions}")]
+    public static partial void Revoked(ILogger logger, string pipeline, string partitions);
+
+    [LoggerMessage(EventId = 5008, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}' Kafka consumer error: {Reason}")]
+    public static partial void ConsumerError(ILogger logger, string pipeline, string reason);
+}

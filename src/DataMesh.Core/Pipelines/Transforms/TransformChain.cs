@@ -1,0 +1,153 @@
+using System.Buffers;
+using DataMesh.Avro;
+
+namespace DataMesh.Pipelines.Transforms;
+
+/// <summary>An ordered list of transforms, planned together per input schema into a <see cref="PlannedChain"/>.</summary>
+public sealed class TransformChain
+{
+    /// <summary>Creates a chain.</summary>
+    /// <param name="transforms">The transforms, in the order they run; may be empty (records pass unchanged).</param>
+    public TransformChain(IEnumerable<Transform> transforms)
+    {
+        ArgumentNullException.ThrowIfNull(transforms);
+        Transforms = [.. transforms];
+        foreach (var transform in Transforms)
+        {
+            ArgumentNullException.ThrowIfNull(transform, nameof(transforms));
+        }
+    }
+
+    /// <summary>The transforms, in order.</summary>
+    public IReadOnlyList<Transform> Transforms { get; }
+
+    /// <summary>Plans every transform in turn, each for the output schema of the one before.</summary>
+    /// <param name="input">The schema of the records entering the chain.</param>
+    /// <returns>The planned chain.</returns>
+    /// <exception cref="TransformPlanException">A transform does not apply (its message names it).</exception>
+    /// <exception cref="Filtering.FilterExpressionException">A filter names a missing field or compares with the wrong type.</exception>
+    public PlannedChain Plan(global::Avro.RecordSchema input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var stages = new List<PlannedTransform>(Transforms.Count);
+        var schema = input;
+        foreach (var transform in Transforms)
+        {
+            var planned = transform.Plan(schema);
+            schema = planned.OutputSchema;
+
+            // Adjacent row rewrites (project, rename, mask, cast, add) become one pass over the record.
+            if (stages.Count > 0 && stages[^1] is PlannedRowTransform previous && planned is PlannedRowTransform next
+                && previous.FuseWith(next, new FusedTransform(previous.Transform, next.Transform)) is { } fused)
+            {
+                stages[^1] = fused;
+            }
+            else
+            {
+                stages.Add(planned);
+            }
+        }
+
+        return new PlannedChain(input, schema, stages);
+    }
+}
+
+/// <summary>Row rewrites fused into one plan; its name lists them.</summary>
+internal sealed class FusedTransform(Transform first, Transform second) : Transform
+{
+    public override string Name => first.Name + " + " + second.Name;
+
+    public override PlannedTransform Plan(global::Avro.RecordSchema input)
+    {
+        var a = first.Plan(input);
+        var b = second.Plan(a.OutputSchema);
+        return a is PlannedRowTransform ra && b is PlannedRowTransform rb && ra.FuseWith(rb, this) is { } fused
+            ? fused
+            : throw new TransformPlanException($"{Name}: the transforms cannot be fused for {input.Fullname}.");
+    }
+}
+
+/// <summary>
+/// A chain planned for one input schema. <see cref="Execute"/> is thread-safe and allocates nothing per record in steady
+/// state: intermediate results go to per-thread scratch buffers, and stages that only decide (filter, route) read the
+/// bytes in place.
+/// </summary>
+public sealed class PlannedChain
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? s_scratchA;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? s_scratchB;
+
+    private readonly PlannedTransform[] _stages;
+    private readonly int _lastWriter;
+    private readonly bool _lastWriterIsLastStage;
+
+    internal PlannedChain(global::Avro.RecordSchema input, global::Avro.RecordSchema output, List<PlannedTransform> stages)
+    {
+        InputSchema = input;
+        OutputSchema = output;
+        _stages = [.. stages];
+        _lastWriter = Array.FindLastIndex(_stages, s => !s.PassesBytesThrough);
+        _lastWriterIsLastStage = _lastWriter == _stages.Length - 1;
+    }
+
+    /// <summary>The schema of the records entering the chain.</summary>
+    public global::Avro.RecordSchema InputSchema { get; }
+
+    /// <summary>The schema of the records leaving the chain.</summary>
+    public global::Avro.RecordSchema OutputSchema { get; }
+
+    /// <summary>The planned stages, in order.</summary>
+    public IReadOnlyList<PlannedTransform> Stages => _stages;
+
+    /// <summary>Runs the chain on one record.</summary>
+    /// <param name="input">One datum of <see cref="InputSchema"/> (without the Confluent header).</param>
+    /// <param name="output">Receives one datum of <see cref="OutputSchema"/> when the outcome is <see cref="TransformOutcome.Emit"/>.</param>
+    /// <param name="context">Per-record state (the target topic set by a route).</param>
+    /// <returns>What became of the record.</returns>
+    /// <exception cref="TransformException">A stage rejected the record; <see cref="TransformException.Stage"/> names it.</exception>
+    public TransformOutcome Execute(ReadOnlySpan<byte> input, IBufferWriter<byte> output, ref RecordContext context)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var current = input;
+        var scratch = s_scratchA ??= new ArrayBufferWriter<byte>(4096);
+        var spare = s_scratchB ??= new ArrayBufferWriter<byte>(4096);
+        for (var i = 0; i < _stages.Length; i++)
+        {
+            var stage = _stages[i];
+            TransformOutcome outcome;
+            try
+            {
+                if (stage is PassThroughTransform decider)
+                {
+                    outcome = decider.Decide(current, ref context);
+                }
+                else if (i == _lastWriter && _lastWriterIsLastStage)
+                {
+                    return stage.Execute(current, output, ref context);
+                }
+                else
+                {
+                    scratch.ResetWrittenCount();
+                    outcome = stage.Execute(current, scratch, ref context);
+                    current = scratch.WrittenSpan;
+                    (scratch, spare) = (spare, scratch);
+                }
+            }
+            catch (Exception e) when (e is AvroFormatException or TransformException or ArgumentException or OverflowException or InvalidOperationException)
+            {
+                throw new TransformException($"{stage.Transform.Name}: {e.Message}", e) { Stage = stage.Transform.Name };
+            }
+
+            if (outcome != TransformOutcome.Emit)
+            {
+                return outcome;
+            }
+        }
+
+        output.Write(current);
+        return TransformOutcome.Emit;
+    }
+}

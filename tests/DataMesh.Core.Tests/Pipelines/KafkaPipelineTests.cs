@@ -1,0 +1,313 @@
+using System.Buffers;
+using System.Text;
+using Confluent.Kafka;
+using DataMesh.Avro;
+using DataMesh.Events;
+using DataMesh.Hosting;
+using DataMesh.Pipelines;
+using DataMesh.Pipelines.Transforms;
+using DataMesh.Schemas;
+using Xunit;
+
+namespace DataMesh.Tests.Pipelines;
+
+/// <summary>The Kafka-to-Kafka runtime on the embedded cluster: transforms, dead letters, commits and restarts.</summary>
+public sealed class KafkaPipelineTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    private readonly string _suffix = Guid.NewGuid().ToString("N");
+    private readonly KafkaConnection _kafka = new(new KafkaOptions());
+    private readonly ChangeEventSchemas _schemas = PipelineTestData.SchemasOf();
+    private KafkaSchemaStore _store = null!;
+    private int _keyId;
+    private int _valueId;
+
+    private string Source => "pipeline-src-" + _suffix;
+
+    private string Target => "pipeline-dst-" + _suffix;
+
+    public async Task InitializeAsync()
+    {
+        _kafka.EmbeddedCluster!.CreateTopic(Source, 2);
+        _store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _kafka.EmbeddedCluster, Topic = "_schemas-" + _suffix });
+        _keyId = await _store.RegisterAsync(_schemas.KeySubject, _schemas.KeySchema!);
+        _valueId = await _store.RegisterAsync(_schemas.ValueSubject, _schemas.EnvelopeSchema);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _store.DisposeAsync();
+        _kafka.Dispose();
+    }
+
+    private PipelineOptions Options(string name)
+    {
+        var options = new PipelineOptions { Name = name, TargetTopic = Target, GroupId = "group-" + _suffix, CommitInterval = TimeSpan.FromMilliseconds(200) };
+        options.SourceTopics.Add(Source);
+
+        // The embedded cluster does not let a closed member leave its group: a short session lets the next run join soon.
+        options.ConsumerSettings["session.timeout.ms"] = "6000";
+        options.ConsumerSettings["heartbeat.interval.ms"] = "500";
+        options.Transforms.Add(Transform.Filter("op == 'd' or quantity > 0"));
+        options.Transforms.Add(Transform.Unwrap());
+        options.Transforms.Add(Transform.Mask(new MaskOptions(), "email"));
+        return options;
+    }
+
+    private async Task ProduceAsync(IEnumerable<(byte[] Key, byte[]? Value)> records)
+    {
+        using var producer = new ProducerBuilder<byte[], byte[]?>(_kafka.CreateProducerConfig()).Build();
+        var failed = 0;
+        foreach (var (key, value) in records)
+        {
+            producer.Produce(Source, new Message<byte[], byte[]?> { Key = key, Value = value }, report =>
+            {
+                if (report.Error.IsError)
+                {
+                    Interlocked.Increment(ref failed);
+                }
+            });
+        }
+
+        await Task.Run(() => producer.Flush(Patience));
+        Assert.Equal(0, failed);
+    }
+
+    private (byte[] Key, byte[]? Value) Event(ChangeOperation op, long id, string status = "NEW", int? quantity = null)
+    {
+        var encoder = new ChangeEventEncoder(_schemas, _keyId, _valueId);
+        var row = PipelineTestData.Row(id, status: status, quantity: quantity ?? (int)(id % 4));
+        var key = new ArrayBufferWriter<byte>();
+        encoder.WriteKey(key, row);
+        var value = new ArrayBufferWriter<byte>();
+        encoder.WriteValue(value, op, op == ChangeOperation.Delete ? row : null, op == ChangeOperation.Delete ? null : row,
+            new SourceValues { TimestampMs = 1, Database = "shop", Schema = "public", Table = "orders", Position = [1L] }, 2);
+        return (key.WrittenSpan.ToArray(), value.WrittenSpan.ToArray());
+    }
+
+    private List<ConsumeResult<byte[], byte[]?>> ReadAll(string topic, int atLeast)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]?>(_kafka.CreateConsumerConfig(null)).Build();
+        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+        var results = new List<ConsumeResult<byte[], byte[]?>>();
+        var deadline = DateTime.UtcNow + Patience;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { Message: not null } result)
+            {
+                results.Add(result);
+                continue;
+            }
+
+            // Caught up with what the consumer has fetched: done when the partition holds nothing more.
+            var end = consumer.QueryWatermarkOffsets(new TopicPartition(topic, 0), TimeSpan.FromSeconds(10)).High.Value;
+            if (results.Count >= atLeast && (results.Count == 0 ? 0 : results[^1].Offset.Value + 1) >= end)
+            {
+                return results;
+            }
+        }
+
+        throw new TimeoutException($"'{topic}' holds {results.Count} records after {Patience}; expected at least {atLeast}.");
+    }
+
+    [Fact]
+    public async Task Records_are_transformed_poison_is_dead_lettered_and_a_restart_resumes_from_the_committed_offsets()
+    {
+        var poison = new byte[ConfluentWireFormat.HeaderLength + 2];
+        ConfluentWireFormat.WriteHeader(poison, _valueId);
+        poison[^2] = 0xFF;
+        var unknownSchema = new byte[ConfluentWireFormat.HeaderLength + 1];
+        ConfluentWireFormat.WriteHeader(unknownSchema, 999_999);
+        var first = Enumerable.Range(1, 20).Select(i => Event(ChangeOperation.Create, i)).ToList();
+        first.Add(Event(ChangeOperation.Delete, 1));
+        first.Add((Encoding.UTF8.GetBytes("poison"), poison));
+        first.Add((Encoding.UTF8.GetBytes("unknown"), unknownSchema));
+        await ProduceAsync(first);
+
+        // 15 creates have quantity > 0 (ids not divisible by 4), the delete becomes a tombstone.
+        using (var cts = new CancellationTokenSource())
+        {
+            var pipeline = new KafkaPipeline(Options("first"), _kafka, _store);
+            var run = pipeline.RunAsync(cts.Token);
+            var target = ReadAll(Target, 16);
+            var dead = ReadAll(Target + ".dlq", 2);
+            await cts.CancelAsync();
+            await run;
+
+            Assert.Equal(16, target.Count);
+            var tombstone = Assert.Single(target, r => r.Message.Value is null);
+            Assert.Equal(Event(ChangeOperation.Delete, 1).Key, tombstone.Message.Key);
+            foreach (var record in target.Where(r => r.Message.Value is not null))
+            {
+                var value = record.Message.Value!;
+                ConfluentWireFormat.ReadHeader(value, out var id, out _);
+                var schema = (global::Avro.RecordSchema)await _store.GetByIdAsync(id);
+                var row = PipelineTestData.Decode(schema, value[ConfluentWireFormat.HeaderLength..]);
+                Assert.Equal("***", row["email"]);
+                Assert.NotEqual(0, (int)row["quantity"]);
+                Assert.Equal(Event(ChangeOperation.Create, (long)row["id"]).Key, record.Message.Key);
+            }
+
+            Assert.Equal(15, target.Select(r => r.Message.Key).Distinct(new BytesComparer()).Count());
+            var poisoned = Assert.Single(dead, r => Encoding.UTF8.GetString(r.Message.Key) == "poison");
+            Assert.Equal(poison, poisoned.Message.Value);
+            Assert.StartsWith("filter(", Header(poisoned, DeadLetterHeaders.Stage), StringComparison.Ordinal);
+            Assert.Equal(Source, Header(poisoned, DeadLetterHeaders.Topic));
+            Assert.Equal("first", Header(poisoned, DeadLetterHeaders.Pipeline));
+            Assert.True(long.TryParse(Header(poisoned, DeadLetterHeaders.Offset), out _));
+            Assert.True(int.TryParse(Header(poisoned, DeadLetterHeaders.Partition), out _));
+            var unknown = Assert.Single(dead, r => Encoding.UTF8.GetString(r.Message.Key) == "unknown");
+            Assert.Equal("schema", Header(unknown, DeadLetterHeaders.Stage));
+            Assert.Contains("999999", Header(unknown, DeadLetterHeaders.Reason), StringComparison.Ordinal);
+        }
+
+        // A new run of the same group starts after the committed offsets: only the new records arrive.
+        await ProduceAsync(Enumerable.Range(21, 4).Select(i => Event(ChangeOperation.Create, i)));
+        using (var cts = new CancellationTokenSource())
+        {
+            var pipeline = new KafkaPipeline(Options("second"), _kafka, _store);
+            var run = pipeline.RunAsync(cts.Token);
+            var target = ReadAll(Target, 19);
+            await cts.CancelAsync();
+            await run;
+
+            Assert.Equal(19, ReadAll(Target, 19).Count);
+            Assert.Equal(2, ReadAll(Target + ".dlq", 2).Count);
+            Assert.Equal(4, pipeline.RecordsRead);
+        }
+    }
+
+    [Fact]
+    public async Task Under_stop_a_rejected_record_stops_the_pipeline_and_is_not_committed()
+    {
+        var poison = new byte[ConfluentWireFormat.HeaderLength + 2];
+        ConfluentWireFormat.WriteHeader(poison, _valueId);
+        poison[^2] = 0xFF;
+        await ProduceAsync([Event(ChangeOperation.Create, 1), (Encoding.UTF8.GetBytes("poison"), poison)]);
+        var options = Options("stop");
+        options.OnError = ErrorHandling.Stop;
+
+        var e = await Assert.ThrowsAsync<PipelineException>(() => new KafkaPipeline(options, _kafka, _store).RunAsync(CancellationToken.None));
+        Assert.Contains("filter(", e.Message, StringComparison.Ordinal);
+
+        // The same group meets the poison again after a restart.
+        var again = await Assert.ThrowsAsync<PipelineException>(() => new KafkaPipeline(options, _kafka, _store).RunAsync(CancellationToken.None));
+        Assert.Contains("filter(", again.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_new_schema_version_mid_stream_is_planned_without_a_restart()
+    {
+        var v2Table = new TableDescription("public", "orders", [.. PipelineTestData.Orders.Columns, new ColumnDescription("vip", DataType.Of(DataTypeKind.Boolean, "boolean"), true)], ["id"]);
+        var v2 = PipelineTestData.SchemasOf(v2Table);
+        var v2Id = await _store.RegisterAsync(v2.ValueSubject, v2.EnvelopeSchema);
+        var v2Encoder = new ChangeEventEncoder(v2, _keyId, v2Id);
+        var records = new List<(byte[] Key, byte[]? Value)> { Event(ChangeOperation.Create, 1), Event(ChangeOperation.Create, 2) };
+        for (var id = 3; id <= 4; id++)
+        {
+            var value = new ArrayBufferWriter<byte>();
+            v2Encoder.WriteValue(value, ChangeOperation.Create, null, [.. PipelineTestData.Row(id, quantity: 1), true],
+                new SourceValues { TimestampMs = 1, Database = "shop", Schema = "public", Table = "orders", Position = [1L] }, 2);
+            records.Add((Event(ChangeOperation.Create, id).Key, value.WrittenSpan.ToArray()));
+        }
+
+        await ProduceAsync(records);
+        using var cts = new CancellationTokenSource();
+        var run = new KafkaPipeline(Options("evolving"), _kafka, _store).RunAsync(cts.Token);
+        var target = ReadAll(Target, 4);
+        await cts.CancelAsync();
+        await run;
+
+        var rows = new Dictionary<long, global::Avro.Generic.GenericRecord>();
+        foreach (var record in target)
+        {
+            var value = record.Message.Value!;
+            ConfluentWireFormat.ReadHeader(value, out var id, out _);
+            var row = PipelineTestData.Decode((global::Avro.RecordSchema)await _store.GetByIdAsync(id), value[ConfluentWireFormat.HeaderLength..]);
+            rows[(long)row["id"]] = row;
+        }
+
+        Assert.Equal([1L, 2L, 3L, 4L], rows.Keys.Order());
+        Assert.False(rows[1].Schema.TryGetField("vip", out _));
+        Assert.Equal(true, rows[4]["vip"]);
+        Assert.Equal(2, (await _store.GetVersionsAsync(Target + "-value")).Count);
+    }
+
+    [Fact]
+    public async Task Stopped_at_random_points_the_target_still_converges_to_the_last_change_of_every_key()
+    {
+        // 1,000 keys, each created then updated twice; the target's last record of a key must be its last change.
+        var events = new List<(byte[] Key, byte[]? Value)>();
+        for (var round = 1; round <= 3; round++)
+        {
+            for (var id = 1; id <= 1000; id++)
+            {
+                events.Add(Event(round == 1 ? ChangeOperation.Create : ChangeOperation.Update, id, "S" + round, quantity: 1));
+            }
+        }
+
+        await ProduceAsync(events);
+        var random = new Random(1234);
+        for (var stop = 0; stop < 3; stop++)
+        {
+            // Three runs stopped after a random number of records each (plus what they read before the stop lands),
+            // far fewer than the 3,000 records, so each run has records to read.
+            var at = random.Next(1, 200);
+            using var cts = new CancellationTokenSource();
+            var pipeline = new KafkaPipeline(Options("stopping"), _kafka, _store);
+            var run = pipeline.RunAsync(cts.Token);
+            var deadline = DateTime.UtcNow + Patience;
+            while (pipeline.RecordsRead < at && !run.IsCompleted && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(1);
+            }
+
+            await cts.CancelAsync();
+            await run;
+        }
+
+        using (var cts = new CancellationTokenSource())
+        {
+            var run = new KafkaPipeline(Options("final"), _kafka, _store).RunAsync(cts.Token);
+            var last = new Dictionary<long, string>();
+            var deadline = DateTime.UtcNow + Patience;
+            while (DateTime.UtcNow < deadline && (last.Count < 1000 || last.Values.Any(v => v != "S3")))
+            {
+                last.Clear();
+                foreach (var record in ReadAll(Target, 1))
+                {
+                    var value = record.Message.Value!;
+                    ConfluentWireFormat.ReadHeader(value, out var id, out _);
+                    var row = PipelineTestData.Decode((global::Avro.RecordSchema)await _store.GetByIdAsync(id), value[ConfluentWireFormat.HeaderLength..]);
+                    last[(long)row["id"]] = (string)row["status"];
+                }
+            }
+
+            await cts.CancelAsync();
+            await run;
+            Assert.Equal(Enumerable.Range(1, 1000).Select(i => (long)i), last.Keys.Order());
+            Assert.All(last.Values, status => Assert.Equal("S3", status));
+        }
+    }
+
+    [Fact]
+    public void Settings_are_validated_with_their_names()
+    {
+        Assert.Contains("Name", Assert.Throws<ArgumentException>(() => new PipelineOptions().Validate()).Message, StringComparison.Ordinal);
+        var options = new PipelineOptions { Name = "p", TargetTopic = "t" };
+        Assert.Contains("SourceTopics", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
+        options.SourceTopics.Add("t");
+        Assert.Contains("differ from its source topics", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
+    }
+
+    private static string Header(ConsumeResult<byte[], byte[]?> record, string name) =>
+        Encoding.UTF8.GetString(record.Message.Headers.GetLastBytes(name));
+
+    private sealed class BytesComparer : IEqualityComparer<byte[]>
+    {
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => obj.Length == 0 ? 0 : obj[^1];
+    }
+}

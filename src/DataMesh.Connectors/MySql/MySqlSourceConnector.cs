@@ -202,6 +202,7 @@ internal sealed class MySqlSourceConnector : IDisposable
                 var read = connection.ReadEventAsync(silence.Token);
                 if (read.IsCompletedSuccessfully)
                 {
+                    // Already completed: reading the result does not block (the fast path of a buffered event).
                     data = read.Result;
                 }
                 else

@@ -54,6 +54,7 @@ internal sealed class PostgresSource : IAsyncDisposable
     private bool _inTransaction;
     private ulong _lastCheckpoint;
     private ulong _stored;
+    private byte[]? _lastKey;
 
     public PostgresSource(string name, PostgresSourceOptions options, ChangeEventOptions events, KafkaConnection kafka, ISchemaStore schemas, PositionStore positions, ILogger logger, PostgresMetrics metrics)
     {
@@ -466,7 +467,7 @@ internal sealed class PostgresSource : IAsyncDisposable
                 // The key changed: the old key is deleted (and tombstoned) and the new key created, so that keyed and
                 // compacted consumers drop the old row. With REPLICA IDENTITY FULL the delete carries the whole old row.
                 await EmitAsync(relation, ChangeOperation.Delete, message, keyFrom: row.Old, before: row.OldKind == 'O' ? row.Old : null, after: null, fallback: null, source, cancellationToken).ConfigureAwait(false);
-                await TombstoneAsync(relation, message, cancellationToken).ConfigureAwait(false);
+                await TombstoneAsync(relation, cancellationToken).ConfigureAwait(false);
                 await EmitAsync(relation, ChangeOperation.Create, message, keyFrom: row.New, before: null, after: row.New, fallback: row.OldKind == 'O' ? row.Old : null, source, cancellationToken).ConfigureAwait(false);
                 break;
             case PgOutputKind.Update:
@@ -474,7 +475,7 @@ internal sealed class PostgresSource : IAsyncDisposable
                 break;
             case PgOutputKind.Delete:
                 await EmitAsync(relation, ChangeOperation.Delete, message, keyFrom: row.Old, before: row.OldKind == 'O' ? row.Old : null, after: null, fallback: null, source, cancellationToken).ConfigureAwait(false);
-                await TombstoneAsync(relation, message, cancellationToken).ConfigureAwait(false);
+                await TombstoneAsync(relation, cancellationToken).ConfigureAwait(false);
                 break;
         }
     }
@@ -561,16 +562,14 @@ internal sealed class PostgresSource : IAsyncDisposable
                 "For a record too large, raise the producer's message.max.bytes (DataMesh:Kafka:Settings) and the topic's max.message.bytes.", ex);
         }
         _metrics.Produced((int)operation switch { 0 => 0, 1 => 1, 2 => 2, _ => 4 });
-        _lastTombstoneKey = key;
+        _lastKey = key;
     }
 
-    private byte[]? _lastTombstoneKey;
-
-    private ValueTask TombstoneAsync(PgRelation relation, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    /// <summary>A tombstone for the key of the delete just produced (its Kafka key), unless tombstones are off.</summary>
+    private ValueTask TombstoneAsync(PgRelation relation, CancellationToken cancellationToken)
     {
-        _ = message;
-        return _events.Tombstones && _lastTombstoneKey is not null
-            ? _sink!.ProduceAsync(relation.Schemas.Topic, _lastTombstoneKey, null, cancellationToken)
+        return _events.Tombstones && _lastKey is not null
+            ? _sink!.ProduceAsync(relation.Schemas.Topic, _lastKey, null, cancellationToken)
             : ValueTask.CompletedTask;
     }
 

@@ -1,0 +1,130 @@
+using System.Buffers;
+
+namespace DataMesh.Pipelines.Sinks;
+
+/// <summary>
+/// Records handed to a <see cref="PipelineSink"/> in one call, in source order. The batch and its buffer are reused by
+/// the runtime after <see cref="PipelineSink.WriteAsync"/> returns: a sink must copy what it keeps.
+/// </summary>
+public sealed class SinkBatch
+{
+    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+    private Entry[] _entries = new Entry[256];
+    private string?[] _rejections = new string?[256];
+    private int _rejected;
+
+    /// <summary>The number of records.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The number of records rejected so far by <see cref="Reject"/>.</summary>
+    public int RejectedCount => _rejected;
+
+    /// <summary>The record at <paramref name="index"/>.</summary>
+    /// <param name="index">0 to <see cref="Count"/> - 1.</param>
+    public SinkRecord this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+            return new SinkRecord(in _entries[index], _buffer.WrittenSpan);
+        }
+    }
+
+    /// <summary>
+    /// Refuses one record on its own merits (a value that does not fit, a missing key). The runtime dead-letters it with
+    /// <paramref name="reason"/> and the sink's name as the stage, or stops the pipeline; the other records count as written.
+    /// </summary>
+    /// <param name="index">The record.</param>
+    /// <param name="reason">Why, naming the field or column: it goes to the <c>dm.dlq.reason</c> header and the log.</param>
+    public void Reject(int index, string reason)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        if (_rejections[index] is null)
+        {
+            _rejected++;
+        }
+
+        _rejections[index] = reason;
+    }
+
+    /// <summary>Why the record at <paramref name="index"/> was rejected, or null.</summary>
+    /// <param name="index">The record.</param>
+    /// <returns>The reason given to <see cref="Reject"/>, or null.</returns>
+    public string? GetRejection(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+        return _rejections[index];
+    }
+
+    /// <summary>The buffer the runtime writes record bytes to.</summary>
+    internal ArrayBufferWriter<byte> Buffer => _buffer;
+
+    internal ref Entry EntryAt(int index) => ref _entries[index];
+
+    internal void Clear()
+    {
+        _buffer.ResetWrittenCount();
+        Array.Clear(_entries, 0, Count);
+        ClearRejections();
+        Count = 0;
+    }
+
+    internal void ClearRejections()
+    {
+        if (_rejected > 0)
+        {
+            Array.Clear(_rejections, 0, Count);
+            _rejected = 0;
+        }
+    }
+
+    /// <summary>Appends a record whose bytes were already written to <see cref="Buffer"/> at the positions in <paramref name="entry"/>.</summary>
+    internal void Add(in Entry entry)
+    {
+        if (Count == _entries.Length)
+        {
+            Array.Resize(ref _entries, Count * 2);
+            Array.Resize(ref _rejections, Count * 2);
+        }
+
+        _entries[Count++] = entry;
+    }
+
+    /// <summary>Appends a record, copying its bytes (for tests and tools).</summary>
+    internal void Add(string topic, ReadOnlySpan<byte> key, bool hasKey, ReadOnlySpan<byte> value, global::Avro.RecordSchema? valueSchema, SourcePartition source, long sourceOffset, int valueSchemaId = 0)
+    {
+        var entry = new Entry { Topic = topic, Source = source, SourceOffset = sourceOffset, KeyLength = -1, ValueLength = -1, ValueSchema = valueSchema, ValueSchemaId = valueSchemaId };
+        if (hasKey)
+        {
+            entry.KeyStart = _buffer.WrittenCount;
+            entry.KeyLength = key.Length;
+            _buffer.Write(key);
+        }
+
+        if (valueSchema is not null)
+        {
+            entry.ValueStart = _buffer.WrittenCount;
+            entry.ValueLength = value.Length;
+            _buffer.Write(value);
+        }
+
+        Add(in entry);
+    }
+
+    /// <summary>Where a record of the batch lives and what it is.</summary>
+    internal struct Entry
+    {
+        public string Topic;
+        public int KeyStart;
+        public int KeyLength; // -1: no key
+        public int ValueStart;
+        public int ValueLength; // -1: tombstone
+        public int HeadersStart;
+        public int HeadersLength;
+        public global::Avro.RecordSchema? ValueSchema;
+        public int ValueSchemaId;
+        public SourcePartition Source;
+        public long SourceOffset;
+    }
+}

@@ -121,7 +121,7 @@ internal sealed class PipelineSuite : IBenchmarkSuite
             producer.Flush(TimeSpan.FromMinutes(5));
         }
 
-        var options = new PipelineOptions { Name = "bench", TargetTopic = "bench-dst-" + suffix, TargetPartitions = Partitions, MaxInFlight = 50_000 };
+        var options = new PipelineOptions { Name = "bench", TargetTopic = "bench-dst-" + suffix, TargetPartitions = Partitions };
         options.SourceTopics.Add("bench-src-" + suffix);
         foreach (var transform in PipelineBenchmarks.Chain.Transforms)
         {

@@ -1,10 +1,10 @@
-using System.Buffers;
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
-using DataMesh.Avro;
 using DataMesh.Hosting;
+using DataMesh.Pipelines.Sinks;
 using DataMesh.Pipelines.Transforms;
 using DataMesh.Schemas;
 using Microsoft.Extensions.Logging;
@@ -13,38 +13,51 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace DataMesh.Pipelines;
 
 /// <summary>
-/// A pipeline from Kafka topics through transforms to Kafka topics, at least once: a consumer group reads the source
-/// topics, each record's schema is looked up by its id and the transform chain planned once per schema (a new schema
-/// version is planned when it first arrives, without a restart), the output schema is registered under
-/// <c>&lt;target&gt;-value</c>, and records are written with the Confluent header and the original key by an idempotent
-/// producer. A source offset is committed only after the target acknowledged every record before it (or the record was
-/// filtered out or dead-lettered), so a restart resumes from the committed offsets and may repeat records, never skip them.
+/// A pipeline from Kafka topics through transforms to a sink (a Kafka topic by default, or a database table, a file),
+/// at least once: a consumer group reads the source topics; each record's schema is looked up by its id and the
+/// transform chain planned once per schema (a new schema version is planned when it first arrives, without a restart);
+/// workers transform records in parallel and hand them to the sink in batches. A source offset is committed only after
+/// the sink wrote every record before it (or the record was filtered out or dead-lettered), so a restart resumes from the
+/// committed offsets and may repeat records, never skip them.
 /// </summary>
 /// <remarks>
-/// One task reads all assigned partitions in order and hands records to the producer, which keeps the order of each key
-/// (records of one key stay in one source partition and go to one target partition). At most
-/// <see cref="PipelineOptions.MaxInFlight"/> records wait for acknowledgement; reading pauses beyond that. Tombstones
-/// (null values) go to the target topic unchanged. Records that are not in the Confluent wire format, whose schema cannot
-/// be found or planned, or that a transform rejects go to the dead-letter topic (see <see cref="DeadLetterHeaders"/>) or
-/// stop the pipeline (<see cref="PipelineOptions.OnError"/>).
+/// <para>
+/// One consumer thread reads the assigned partitions and frames each record (length-prefixed, with its partition and
+/// offset) into the <see cref="System.IO.Pipelines.Pipe"/> of the worker that owns its partition. Each partition belongs
+/// to one worker, so records of one partition (and of one key) are transformed and written in order; partitions are
+/// processed in parallel by <see cref="PipelineOptions.Workers"/> workers. A full pipe
+/// (<see cref="PipelineOptions.WorkerBufferBytes"/>) makes the consumer wait: memory stays bounded.
+/// </para>
+/// <para>
+/// Records that are not in the Confluent wire format, whose schema cannot be found or planned, that a transform or the
+/// sink rejects go to the dead-letter topic (see <see cref="DeadLetterHeaders"/>) or stop the pipeline
+/// (<see cref="PipelineOptions.OnError"/>). Tombstones (null values) go to the sink as deletes of their key.
+/// </para>
 /// </remarks>
 public sealed class KafkaPipeline
 {
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
+    private const int FramesPerFlush = 256;
 
     private readonly PipelineOptions _options;
     private readonly KafkaConnection _kafka;
     private readonly ISchemaStore _schemas;
+    private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly TransformChain _chain;
-    private readonly Dictionary<int, SchemaPlan> _plans = [];
-    private readonly Dictionary<TopicPartition, PartitionTracker> _trackers = [];
-    private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
-    private readonly ArrayBufferWriter<byte> _scratch = new(4096);
-    private SemaphoreSlim? _slots;
+    private readonly ConcurrentDictionary<int, SchemaPlan> _plans = new();
+    private readonly ConcurrentDictionary<int, global::Avro.RecordSchema?> _rawSchemas = new();
+    private readonly Dictionary<TopicPartition, SourcePartition> _partitionsByName = [];
+    private readonly KeyValuePair<string, object?> _pipelineTag;
+    private SourcePartition[] _partitions = [];
+    private PipelineWorker[] _workers = [];
+    private Task[] _workerTasks = [];
+    private IProducer<byte[]?, byte[]?>? _deadLetters;
+    private CancellationTokenSource? _sinkStop;
     private Exception? _fault;
     private long _records;
+    private long _lag;
 
     /// <summary>Creates a pipeline; nothing connects until <see cref="RunAsync"/>.</summary>
     /// <param name="options">The settings (validated here).</param>
@@ -53,16 +66,35 @@ public sealed class KafkaPipeline
     /// <param name="logger">A logger, or null.</param>
     /// <exception cref="ArgumentException">A setting is invalid.</exception>
     public KafkaPipeline(PipelineOptions options, KafkaConnection kafka, ISchemaStore schemas, ILogger<KafkaPipeline>? logger = null)
+        : this(options, kafka, schemas, NullLoggerFactory.Instance, logger)
+    {
+    }
+
+    /// <summary>Creates a pipeline whose sink logs through <paramref name="loggerFactory"/>; nothing connects until <see cref="RunAsync"/>.</summary>
+    /// <param name="options">The settings (validated here).</param>
+    /// <param name="kafka">The Kafka connection.</param>
+    /// <param name="schemas">The schema store that holds the source schemas and receives the output schemas.</param>
+    /// <param name="loggerFactory">Creates the pipeline's and the sink's loggers.</param>
+    /// <exception cref="ArgumentException">A setting is invalid.</exception>
+    public KafkaPipeline(PipelineOptions options, KafkaConnection kafka, ISchemaStore schemas, ILoggerFactory loggerFactory)
+        : this(options, kafka, schemas, loggerFactory, null)
+    {
+    }
+
+    private KafkaPipeline(PipelineOptions options, KafkaConnection kafka, ISchemaStore schemas, ILoggerFactory loggerFactory, ILogger? logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(kafka);
         ArgumentNullException.ThrowIfNull(schemas);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
         options.Validate();
         _options = options;
         _kafka = kafka;
         _schemas = schemas;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _loggerFactory = loggerFactory;
+        _logger = logger ?? loggerFactory.CreateLogger<KafkaPipeline>();
         _chain = new TransformChain(options.Transforms);
+        _pipelineTag = new("pipeline", options.Name);
     }
 
     /// <summary>The settings.</summary>
@@ -71,299 +103,394 @@ public sealed class KafkaPipeline
     /// <summary>The number of records read so far.</summary>
     public long RecordsRead => Interlocked.Read(ref _records);
 
+    /// <summary>Records in the assigned source partitions not read yet (high watermark minus position), as last measured; refreshed every <see cref="PipelineOptions.CommitInterval"/>.</summary>
+    public long Lag => Interlocked.Read(ref _lag);
+
+    internal PipelineSink Sink { get; private set; } = null!;
+
+    internal string? DefaultTopic => string.IsNullOrWhiteSpace(_options.TargetTopic) ? null : _options.TargetTopic;
+
+    internal bool IsFaulted => Volatile.Read(ref _fault) is not null;
+
     /// <summary>
-    /// Runs until <paramref name="cancellationToken"/> is cancelled, then drains: waits (up to 30 s) for the target to
-    /// acknowledge what was sent, commits the offsets of what is done, and leaves the group.
+    /// Runs until <paramref name="cancellationToken"/> is cancelled, then drains: the workers finish the records read (the
+    /// sink has up to 30 s), the offsets of what is done are committed, and the consumer leaves the group.
     /// </summary>
     /// <param name="cancellationToken">Stops the pipeline gracefully.</param>
     /// <returns>A task that completes when the pipeline has stopped.</returns>
-    /// <exception cref="PipelineException">A record was rejected under <see cref="ErrorHandling.Stop"/>, or the target failed.</exception>
+    /// <exception cref="PipelineException">A record was rejected under <see cref="ErrorHandling.Stop"/>, or the sink failed past its retries.</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        await EnsureTopicAsync(_options.TargetTopic, cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref _fault, null);
+        using var sinkStop = new CancellationTokenSource();
+        _sinkStop = sinkStop;
         if (_options.OnError == ErrorHandling.DeadLetter)
         {
-            await EnsureTopicAsync(_options.EffectiveDeadLetterTopic, cancellationToken).ConfigureAwait(false);
+            await _kafka.EnsureTopicAsync(_options.EffectiveDeadLetterTopic, _options.TargetPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
         }
 
-        using var slots = new SemaphoreSlim(_options.MaxInFlight, _options.MaxInFlight);
-        _slots = slots;
-        using var producer = new ProducerBuilder<byte[]?, byte[]?>(_kafka.CreateProducerConfig()).Build();
-        var consumerConfig = _kafka.CreateConsumerConfig(_options.EffectiveGroupId);
-        foreach (var (name, value) in _options.ConsumerSettings)
+        if (_options.Sink is null)
         {
-            consumerConfig.Set(name, value);
+            await _kafka.EnsureTopicAsync(_options.TargetTopic!, _options.TargetPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
         }
 
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
-            .SetErrorHandler((_, error) => PipelineLog.ConsumerError(_logger, _options.Name, error.Reason))
-            .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, producer, partitions))
-            .Build();
-        consumer.Subscribe(_options.SourceTopics);
-        PipelineLog.Started(_logger, _options.Name, string.Join(", ", _options.SourceTopics), _options.TargetTopic, _options.EffectiveGroupId);
+        Sink = _options.Sink ?? new KafkaSink(new KafkaSinkOptions { Partitions = _options.TargetPartitions });
+        await Sink.StartAsync(new SinkContext(_options.Name, _schemas, _kafka, _loggerFactory), cancellationToken).ConfigureAwait(false);
+        using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(_kafka.CreateProducerConfig()).Build();
+        _deadLetters = deadLetters;
+        _workers = [.. Enumerable.Range(0, _options.Workers).Select(i => new PipelineWorker(this, i, _options.WorkerBufferBytes, _options.MaxBatchSize))];
+        _workerTasks = [.. _workers.Select(w => Task.Run(w.RunAsync, CancellationToken.None))];
+        PipelineMetrics.Register(this);
+        PipelineLog.Started(_logger, _options.Name, string.Join(", ", _options.SourceTopics), DefaultTopic ?? "(source topics)", Sink.Name, _options.EffectiveGroupId, _options.Workers);
         try
         {
-            // The blocking Consume runs on a task of its own.
-            await Task.Factory.StartNew(() => ReadAsync(consumer, producer, cancellationToken), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
+            // The blocking Consume runs on a thread of its own.
+            await Task.Factory.StartNew(() => ConsumeAsync(cancellationToken), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
                 .Unwrap().ConfigureAwait(false);
         }
         finally
         {
-            producer.Flush(DrainTimeout);
-            Commit(consumer, null);
-            consumer.Close();
+            PipelineMetrics.Unregister(this);
+            if (_options.Sink is null)
+            {
+                await Sink.DisposeAsync().ConfigureAwait(false);
+            }
+
+            deadLetters.Flush(DrainTimeout);
+            _deadLetters = null;
             PipelineLog.Stopped(_logger, _options.Name, RecordsRead);
         }
 
         ThrowIfFaulted();
     }
 
-    private async Task ReadAsync(IConsumer<byte[]?, byte[]?> consumer, IProducer<byte[]?, byte[]?> producer, CancellationToken cancellationToken)
+    private async Task ConsumeAsync(CancellationToken cancellationToken)
+    {
+        var keys = new StagingDeserializer();
+        var values = new StagingDeserializer();
+        var consumerConfig = _kafka.CreateConsumerConfig(_options.EffectiveGroupId);
+        foreach (var (name, value) in _options.ConsumerSettings)
+        {
+            consumerConfig.Set(name, value);
+        }
+
+        using var consumer = new ConsumerBuilder<int, int>(consumerConfig)
+            .SetKeyDeserializer(keys)
+            .SetValueDeserializer(values)
+            .SetErrorHandler((_, error) => PipelineLog.ConsumerError(_logger, _options.Name, error.Reason))
+            .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
+            .Build();
+        consumer.Subscribe(_options.SourceTopics);
+        try
+        {
+            await ReadAsync(consumer, keys, values, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Drain: the workers finish what was read; the sink gets DrainTimeout, then is cancelled.
+            foreach (var worker in _workers)
+            {
+                await worker.Writer.CompleteAsync().ConfigureAwait(false);
+            }
+
+            _sinkStop!.CancelAfter(DrainTimeout);
+            await Task.WhenAll(_workerTasks).ConfigureAwait(false);
+            Commit(consumer, null);
+            consumer.Close();
+        }
+    }
+
+    private async Task ReadAsync(IConsumer<int, int> consumer, StagingDeserializer keys, StagingDeserializer values, CancellationToken cancellationToken)
     {
         var nextCommit = Stopwatch.GetTimestamp() + (long)(_options.CommitInterval.TotalSeconds * Stopwatch.Frequency);
-        while (!cancellationToken.IsCancellationRequested)
+        var framed = 0;
+        while (!cancellationToken.IsCancellationRequested && !IsFaulted)
         {
-            ThrowIfFaulted();
             if (Stopwatch.GetTimestamp() >= nextCommit)
             {
+                await FlushAsync().ConfigureAwait(false);
                 Commit(consumer, null);
+                MeasureLag(consumer);
                 nextCommit = Stopwatch.GetTimestamp() + (long)(_options.CommitInterval.TotalSeconds * Stopwatch.Frequency);
             }
 
+            ConsumeResult<int, int>? result;
             try
             {
-                // Backpressure: wait for a slot, i.e. for the target to acknowledge older records.
-                if (!await _slots!.WaitAsync(PollTimeout, cancellationToken).ConfigureAwait(false))
-                {
-                    continue;
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            ConsumeResult<byte[]?, byte[]?>? result;
-            try
-            {
-                result = consumer.Consume(PollTimeout);
+                result = consumer.Consume(framed == 0 ? PollTimeout : TimeSpan.Zero);
             }
             catch (ConsumeException e)
             {
-                _slots.Release();
                 PipelineLog.ConsumerError(_logger, _options.Name, e.Error.Reason);
                 continue;
             }
 
             if (result?.Message is null)
             {
-                _slots.Release();
+                if (framed > 0)
+                {
+                    await FlushAsync().ConfigureAwait(false);
+                    framed = 0;
+                }
+
                 continue;
             }
 
             Interlocked.Increment(ref _records);
-            PipelineMetrics.InFlight.Add(1);
-            if (!_trackers.TryGetValue(result.TopicPartition, out var tracker))
+            var partition = GetPartition(result.TopicPartition);
+            partition.Read(result.Offset.Value);
+            var worker = _workers[partition.Worker];
+            Frames.Write(worker.Writer, partition.Slot, result.Offset.Value, keys.Staged(result.Message.Key), result.Message.Key >= 0, values.Staged(result.Message.Value), result.Message.Value >= 0);
+            worker.Dirty = true;
+            if (++framed >= FramesPerFlush)
             {
-                tracker = new PartitionTracker();
-                _trackers[result.TopicPartition] = tracker;
+                await FlushAsync().ConfigureAwait(false);
+                framed = 0;
             }
-
-            tracker.Read(result.Offset.Value);
-            await ProcessAsync(result, tracker, producer, cancellationToken).ConfigureAwait(false);
         }
+
+        await FlushAsync().ConfigureAwait(false);
     }
 
-    private async Task ProcessAsync(ConsumeResult<byte[]?, byte[]?> result, PartitionTracker tracker, IProducer<byte[]?, byte[]?> producer, CancellationToken cancellationToken)
+    /// <summary>Hands the framed records to the workers; waits while a worker's pipe is full (backpressure).</summary>
+    private async ValueTask FlushAsync()
     {
-        var message = result.Message;
-        if (message.Value is null)
+        foreach (var worker in _workers)
         {
-            Send(producer, _options.TargetTopic, message.Key, null, null, result, tracker, "tombstone");
-            return;
-        }
-
-        if (!ConfluentWireFormat.TryReadHeader(message.Value, out var schemaId, out _))
-        {
-            Reject(producer, result, tracker, "schema", "the value is not in the Confluent wire format (magic byte 0 and a 4-byte schema id)");
-            return;
-        }
-
-        var plan = await GetPlanAsync(schemaId, cancellationToken).ConfigureAwait(false);
-        if (plan.Chain is not { } chain)
-        {
-            Reject(producer, result, tracker, "schema", plan.Error!);
-            return;
-        }
-
-        var context = default(RecordContext);
-        TransformOutcome outcome;
-        var started = Stopwatch.GetTimestamp();
-        _scratch.ResetWrittenCount();
-        try
-        {
-            outcome = chain.Execute(message.Value.AsSpan(ConfluentWireFormat.HeaderLength), _scratch, ref context);
-        }
-        catch (TransformException e)
-        {
-            Reject(producer, result, tracker, e.Stage ?? "transform", e.Message);
-            return;
-        }
-        finally
-        {
-            PipelineMetrics.TransformDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("pipeline", _options.Name));
-        }
-
-        switch (outcome)
-        {
-            case TransformOutcome.Drop:
-                PipelineMetrics.Count(_options.Name, "dropped");
-                Done(tracker, result.Offset.Value);
-                return;
-            case TransformOutcome.Tombstone:
-                Send(producer, context.Topic ?? _options.TargetTopic, message.Key, null, null, result, tracker, "tombstone");
-                return;
-        }
-
-        var topic = context.Topic ?? _options.TargetTopic;
-        int outputId;
-        try
-        {
-            if (context.Topic is not null)
+            if (worker.Dirty)
             {
-                await EnsureTopicAsync(topic, cancellationToken).ConfigureAwait(false);
+                worker.Dirty = false;
+                await worker.Writer.FlushAsync().ConfigureAwait(false);
             }
-
-            outputId = await GetOutputIdAsync(plan, topic, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SchemaIncompatibleException or KafkaException or TimeoutException)
-        {
-            Reject(producer, result, tracker, "schema", $"the output schema cannot be registered for '{topic}': {e.Message}");
-            return;
-        }
-
-        var value = new byte[ConfluentWireFormat.HeaderLength + _scratch.WrittenCount];
-        ConfluentWireFormat.WriteHeader(value, outputId);
-        _scratch.WrittenSpan.CopyTo(value.AsSpan(ConfluentWireFormat.HeaderLength));
-        Send(producer, topic, message.Key, value, null, result, tracker, "emitted");
     }
 
-    private void Reject(IProducer<byte[]?, byte[]?> producer, ConsumeResult<byte[]?, byte[]?> result, PartitionTracker tracker, string stage, string reason)
+    private SourcePartition GetPartition(TopicPartition topicPartition)
+    {
+        if (!_partitionsByName.TryGetValue(topicPartition, out var partition))
+        {
+            var slot = _partitions.Length;
+            partition = new SourcePartition(topicPartition.Topic, topicPartition.Partition.Value) { Slot = slot, Worker = slot % _workers.Length };
+            _partitionsByName[topicPartition] = partition;
+            Volatile.Write(ref _partitions, [.. _partitions, partition]);
+        }
+
+        return partition;
+    }
+
+    internal SourcePartition PartitionAt(int slot) => Volatile.Read(ref _partitions)[slot];
+
+    internal bool TryGetPlan(int schemaId, out SchemaPlan plan) => _plans.TryGetValue(schemaId, out plan!);
+
+    internal bool TryGetRawSchema(int schemaId, out global::Avro.RecordSchema? schema) => _rawSchemas.TryGetValue(schemaId, out schema);
+
+    /// <summary>Looks a schema up (once) and plans the chain for it, or keeps why it cannot.</summary>
+    internal async ValueTask LoadSchemaAsync(bool plan, int schemaId)
+    {
+        global::Avro.Schema? schema = null;
+        string? error = null;
+        try
+        {
+            schema = await _schemas.GetByIdAsync(schemaId, _sinkStop!.Token).ConfigureAwait(false);
+        }
+        catch (KeyNotFoundException e)
+        {
+            error = $"schema {schemaId}: {e.Message}";
+        }
+
+        if (!plan)
+        {
+            _rawSchemas.TryAdd(schemaId, schema as global::Avro.RecordSchema);
+            return;
+        }
+
+        if (_plans.ContainsKey(schemaId))
+        {
+            return;
+        }
+
+        SchemaPlan result;
+        if (schema is null)
+        {
+            result = new SchemaPlan(null, error);
+        }
+        else if (schema is not global::Avro.RecordSchema record)
+        {
+            result = new SchemaPlan(null, $"schema {schemaId} is a {schema.Tag}, not a record");
+        }
+        else
+        {
+            try
+            {
+                var chain = _chain.Plan(record);
+                PipelineLog.Planned(_logger, _options.Name, schemaId, record.Fullname, chain.Stages.Count, chain.OutputSchema.Fullname);
+                result = new SchemaPlan(chain, null);
+            }
+            catch (Exception e) when (e is TransformPlanException or FormatException)
+            {
+                result = new SchemaPlan(null, $"schema {schemaId}: {e.Message}");
+            }
+        }
+
+        _plans.TryAdd(schemaId, result);
+    }
+
+    /// <summary>Writes a batch through the sink, trying again with backoff when it fails.</summary>
+    internal async Task WriteAsync(SinkBatch batch)
+    {
+        if (batch.Count > 0)
+        {
+            var attempt = 0;
+            var delay = TimeSpan.FromMilliseconds(200);
+            while (true)
+            {
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    await Sink.WriteAsync(batch, _sinkStop!.Token).ConfigureAwait(false);
+                    PipelineMetrics.StageDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _pipelineTag, new("stage", "sink"));
+                    break;
+                }
+                catch (Exception e) when (e is not PipelineException && !_sinkStop!.IsCancellationRequested)
+                {
+                    if (attempt++ >= _options.SinkRetries)
+                    {
+                        var first = batch[0];
+                        throw new PipelineException(
+                            $"Pipeline '{_options.Name}': sink '{Sink.Name}' failed {attempt} times on a batch of {batch.Count} records from {first.SourceTopic}[{first.SourcePartition}]@{first.SourceOffset}: {e.Message}", e);
+                    }
+
+                    PipelineLog.SinkRetry(_logger, _options.Name, Sink.Name, batch.Count, attempt, delay.TotalMilliseconds, e.Message);
+                    await Task.Delay(delay, _sinkStop.Token).ConfigureAwait(false);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                    batch.ClearRejections();
+                }
+            }
+        }
+
+        PipelineMetrics.StageDuration.Record(Stopwatch.GetElapsedTime(0, batch.TransformTicks).TotalSeconds, _pipelineTag, new("stage", "transform"));
+    }
+
+    /// <summary>A batch is written and its dead letters acknowledged: its offsets are done.</summary>
+    internal void Completed(SinkBatch batch)
+    {
+        foreach (var (partition, offset) in batch.Progress)
+        {
+            partition.Done(offset);
+        }
+
+        var tombstones = 0;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (batch[i].IsTombstone)
+            {
+                tombstones++;
+            }
+        }
+
+        PipelineMetrics.Count(_pipelineTag, "emitted", batch.Count - batch.RejectedCount - tombstones);
+        PipelineMetrics.Count(_pipelineTag, "tombstone", tombstones);
+        PipelineMetrics.Count(_pipelineTag, "dropped", batch.Dropped);
+        PipelineMetrics.Count(_pipelineTag, "dead_lettered", batch.DeadLettered);
+    }
+
+    /// <summary>Sends the source record of <paramref name="frame"/> to the dead-letter topic (or stops the pipeline).</summary>
+    internal void DeadLetter(ReadOnlySpan<byte> frame, SourcePartition partition, long offset, string stage, string reason, SinkBatch batch)
     {
         if (_options.OnError == ErrorHandling.Stop)
         {
-            PipelineLog.StoppedOnError(_logger, _options.Name, result.Topic, result.Partition.Value, result.Offset.Value, stage, reason);
-            throw new PipelineException($"Pipeline '{_options.Name}' stopped on {result.Topic}[{result.Partition.Value}]@{result.Offset.Value} at stage '{stage}': {reason}");
+            PipelineLog.StoppedOnError(_logger, _options.Name, partition.Topic, partition.Partition, offset, stage, reason);
+            throw new PipelineException($"Pipeline '{_options.Name}' stopped on {partition.Topic}[{partition.Partition}]@{offset} at stage '{stage}': {reason}");
         }
 
-        PipelineLog.DeadLettered(_logger, _options.Name, result.Topic, result.Partition.Value, result.Offset.Value, stage, reason);
+        PipelineLog.DeadLettered(_logger, _options.Name, partition.Topic, partition.Partition, offset, stage, reason);
+        Frames.Read(frame, out _, out _, out var key, out var hasKey, out var value, out var hasValue);
         var headers = new Headers
         {
             { DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(reason.Length > 2000 ? reason[..2000] : reason) },
             { DeadLetterHeaders.Stage, Encoding.UTF8.GetBytes(stage) },
             { DeadLetterHeaders.Pipeline, Encoding.UTF8.GetBytes(_options.Name) },
-            { DeadLetterHeaders.Topic, Encoding.UTF8.GetBytes(result.Topic) },
-            { DeadLetterHeaders.Partition, Encoding.UTF8.GetBytes(result.Partition.Value.ToString(CultureInfo.InvariantCulture)) },
-            { DeadLetterHeaders.Offset, Encoding.UTF8.GetBytes(result.Offset.Value.ToString(CultureInfo.InvariantCulture)) },
+            { DeadLetterHeaders.Topic, Encoding.UTF8.GetBytes(partition.Topic) },
+            { DeadLetterHeaders.Partition, Encoding.UTF8.GetBytes(partition.Partition.ToString(CultureInfo.InvariantCulture)) },
+            { DeadLetterHeaders.Offset, Encoding.UTF8.GetBytes(offset.ToString(CultureInfo.InvariantCulture)) },
         };
-        Send(producer, _options.EffectiveDeadLetterTopic, result.Message.Key, result.Message.Value, headers, result, tracker, "dead_lettered");
+        var message = new Message<byte[]?, byte[]?> { Key = hasKey ? key.ToArray() : null, Value = hasValue ? value.ToArray() : null, Headers = headers };
+        batch.DeadLetters.Add();
+        batch.DeadLettered++;
+        _deadLetters!.Produce(_options.EffectiveDeadLetterTopic, message, batch.DeadLetters.Handler);
     }
 
-    private void Send(IProducer<byte[]?, byte[]?> producer, string topic, byte[]? key, byte[]? value, Headers? headers, ConsumeResult<byte[]?, byte[]?> result, PartitionTracker tracker, string outcome)
+    internal void Fail(Exception e)
     {
-        var offset = result.Offset.Value;
-        producer.Produce(topic, new Message<byte[]?, byte[]?> { Key = key, Value = value, Headers = headers }, report =>
+        var fault = e as PipelineException ?? new PipelineException($"Pipeline '{_options.Name}' failed: {e.Message}", e);
+        if (Interlocked.CompareExchange(ref _fault, fault, null) is null)
         {
-            if (report.Error.IsError)
+            _sinkStop?.Cancel();
+        }
+    }
+
+    private void MeasureLag(IConsumer<int, int> consumer)
+    {
+        long lag = 0;
+        foreach (var topicPartition in consumer.Assignment)
+        {
+            var watermarks = consumer.GetWatermarkOffsets(topicPartition);
+            if (watermarks.High.Value < 0)
             {
-                Interlocked.CompareExchange(ref _fault, new PipelineException($"Pipeline '{_options.Name}' could not write to '{topic}': {report.Error.Reason}"), null);
-                return;
+                continue;
             }
 
-            PipelineMetrics.Count(_options.Name, outcome);
-            Done(tracker, offset);
-        });
-    }
-
-    private void Done(PartitionTracker tracker, long offset)
-    {
-        tracker.Done(offset);
-        PipelineMetrics.InFlight.Add(-1);
-        _slots!.Release();
-    }
-
-    private async ValueTask<SchemaPlan> GetPlanAsync(int schemaId, CancellationToken cancellationToken)
-    {
-        if (_plans.TryGetValue(schemaId, out var plan))
-        {
-            return plan;
-        }
-
-        try
-        {
-            var schema = await _schemas.GetByIdAsync(schemaId, cancellationToken).ConfigureAwait(false);
-            if (schema is not global::Avro.RecordSchema record)
+            var next = _partitionsByName.TryGetValue(topicPartition, out var partition) && partition.LastRead >= 0 ? partition.LastRead + 1 : consumer.Position(topicPartition).Value;
+            if (next >= 0)
             {
-                plan = new SchemaPlan(null, $"schema {schemaId} is a {schema.Tag}, not a record");
-            }
-            else
-            {
-                var chain = _chain.Plan(record);
-                PipelineLog.Planned(_logger, _options.Name, schemaId, record.Fullname, chain.Stages.Count, chain.OutputSchema.Fullname);
-                plan = new SchemaPlan(chain, null);
+                lag += Math.Max(0, watermarks.High.Value - next);
             }
         }
-        catch (Exception e) when (e is KeyNotFoundException or TransformPlanException or FormatException)
-        {
-            plan = new SchemaPlan(null, $"schema {schemaId}: {e.Message}");
-        }
 
-        _plans[schemaId] = plan;
-        return plan;
+        Interlocked.Exchange(ref _lag, lag);
     }
 
-    private async ValueTask<int> GetOutputIdAsync(SchemaPlan plan, string topic, CancellationToken cancellationToken)
-    {
-        if (plan.OutputIds.TryGetValue(topic, out var id))
-        {
-            return id;
-        }
-
-        id = await _schemas.RegisterAsync(topic + "-value", plan.Chain!.OutputSchema, cancellationToken).ConfigureAwait(false);
-        plan.OutputIds[topic] = id;
-        return id;
-    }
-
-    private async ValueTask EnsureTopicAsync(string topic, CancellationToken cancellationToken)
-    {
-        if (_topics.Add(topic))
-        {
-            await _kafka.EnsureTopicAsync(topic, _options.TargetPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private void OnRevoked(IConsumer<byte[]?, byte[]?> consumer, IProducer<byte[]?, byte[]?> producer, List<TopicPartitionOffset> partitions)
+    private void OnRevoked(IConsumer<int, int> consumer, List<TopicPartitionOffset> partitions)
     {
         PipelineLog.Revoked(_logger, _options.Name, string.Join(", ", partitions.Select(p => p.TopicPartition.ToString())));
-        producer.Flush(DrainTimeout);
         var revoked = partitions.Select(p => p.TopicPartition).ToHashSet();
-        Commit(consumer, revoked);
-        foreach (var partition in revoked)
+        foreach (var worker in _workers)
         {
-            _trackers.Remove(partition);
+            if (worker.Dirty)
+            {
+                worker.Dirty = false;
+                worker.Writer.FlushAsync().AsTask().GetAwaiter().GetResult();
+            }
+        }
+
+        // Wait (bounded) until the workers are done with what was read from these partitions, then commit it.
+        var deadline = Stopwatch.GetTimestamp() + (long)(DrainTimeout.TotalSeconds * Stopwatch.Frequency);
+        while (!IsFaulted && Stopwatch.GetTimestamp() < deadline
+            && revoked.Any(p => _partitionsByName.TryGetValue(p, out var partition) && !partition.Drained))
+        {
+            Thread.Sleep(10);
+        }
+
+        Commit(consumer, revoked);
+        foreach (var topicPartition in revoked)
+        {
+            if (_partitionsByName.TryGetValue(topicPartition, out var partition))
+            {
+                partition.Reset();
+            }
         }
     }
 
-    private void Commit(IConsumer<byte[]?, byte[]?> consumer, HashSet<TopicPartition>? only)
+    private void Commit(IConsumer<int, int> consumer, HashSet<TopicPartition>? only)
     {
         var offsets = new List<TopicPartitionOffset>();
-        var taken = new List<PartitionTracker>();
-        foreach (var (partition, tracker) in _trackers)
+        var taken = new List<SourcePartition>();
+        foreach (var (topicPartition, partition) in _partitionsByName)
         {
-            if ((only is null || only.Contains(partition)) && tracker.TryTakeCommit(out var offset))
+            if ((only is null || only.Contains(topicPartition)) && partition.TryTakeCommit(out var offset))
             {
-                offsets.Add(new TopicPartitionOffset(partition, offset));
-                taken.Add(tracker);
+                offsets.Add(new TopicPartitionOffset(topicPartition, offset));
+                taken.Add(partition);
             }
         }
 
@@ -392,13 +519,11 @@ public sealed class KafkaPipeline
         }
     }
 
-    /// <summary>The plan of one source schema id, or why there is none; output schema ids by target topic.</summary>
-    private sealed class SchemaPlan(PlannedChain? chain, string? error)
+    /// <summary>The plan of one source schema id, or why there is none.</summary>
+    internal sealed class SchemaPlan(PlannedChain? chain, string? error)
     {
         public PlannedChain? Chain { get; } = chain;
 
         public string? Error { get; } = error;
-
-        public Dictionary<string, int> OutputIds { get; } = new(StringComparer.Ordinal);
     }
 }

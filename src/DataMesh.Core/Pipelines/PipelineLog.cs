@@ -5,8 +5,8 @@ namespace DataMesh.Pipelines;
 /// <summary>The pipeline runtime's log messages (event ids 5000-5099). Never a record's content.</summary>
 internal static partial class PipelineLog
 {
-    [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' started: {Sources} -> {Target}, group '{Group}'")]
-    public static partial void Started(ILogger logger, string pipeline, string sources, string target, string group);
+    [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' started: {Sources} -> {Target} via sink '{Sink}', group '{Group}', {Workers} workers")]
+    public static partial void Started(ILogger logger, string pipeline, string sources, string target, string sink, string group, int workers);
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' stopped after {Records} records")]
     public static partial void Stopped(ILogger logger, string pipeline, long records);
@@ -31,4 +31,7 @@ internal static partial class PipelineLog
 
     [LoggerMessage(EventId = 5008, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}' Kafka consumer error: {Reason}")]
     public static partial void ConsumerError(ILogger logger, string pipeline, string reason);
+
+    [LoggerMessage(EventId = 5009, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}': sink '{Sink}' failed a batch of {Count} records (attempt {Attempt}), trying again in {DelayMs} ms: {Reason}")]
+    public static partial void SinkRetry(ILogger logger, string pipeline, string sink, int count, int attempt, double delayMs, string reason);
 }

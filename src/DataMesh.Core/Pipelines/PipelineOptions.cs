@@ -12,7 +12,7 @@ public enum ErrorHandling
     Stop,
 }
 
-/// <summary>Settings of one Kafka-to-Kafka pipeline.</summary>
+/// <summary>Settings of one pipeline: Kafka source topics, transforms, and a sink (a Kafka topic by default).</summary>
 public sealed class PipelineOptions
 {
     /// <summary>The pipeline's name, used in logs, metrics and dead-letter headers.</summary>
@@ -24,8 +24,20 @@ public sealed class PipelineOptions
     /// <summary>The consumer group; offsets are committed to it. Defaults to <c>datamesh-pipeline-&lt;Name&gt;</c>.</summary>
     public string? GroupId { get; set; }
 
-    /// <summary>The topic records go to unless a route transform names another.</summary>
-    public string TargetTopic { get; set; } = string.Empty;
+    /// <summary>
+    /// The topic records go to unless a route transform names another. Required with the default Kafka sink; with another
+    /// <see cref="Sink"/> it is the records' logical destination (a database sink maps it to a table) and defaults to the
+    /// topic each record was read from.
+    /// </summary>
+    public string? TargetTopic { get; set; }
+
+    /// <summary>
+    /// Where records go: null (the default) for a <see cref="Sinks.KafkaSink"/> writing to <see cref="TargetTopic"/>
+    /// (created with <see cref="TargetPartitions"/> partitions), or any <see cref="Sinks.PipelineSink"/>, for example a
+    /// database table or a JSON Lines file. The pipeline starts the sink on each run; the application owns (disposes) a
+    /// sink it sets here.
+    /// </summary>
+    public Sinks.PipelineSink? Sink { get; set; }
 
     /// <summary>The transforms, in order.</summary>
     public IList<Transform> Transforms { get; } = [];
@@ -33,14 +45,29 @@ public sealed class PipelineOptions
     /// <summary>What happens to a record that cannot be transformed or written; <see cref="ErrorHandling.DeadLetter"/> by default.</summary>
     public ErrorHandling OnError { get; set; }
 
-    /// <summary>The dead-letter topic; defaults to <c>&lt;TargetTopic&gt;.dlq</c>.</summary>
+    /// <summary>The dead-letter topic; defaults to <c>&lt;TargetTopic&gt;.dlq</c>, or <c>&lt;Name&gt;.dlq</c> without a target topic.</summary>
     public string? DeadLetterTopic { get; set; }
 
     /// <summary>Partitions of the target and dead-letter topics when the pipeline creates them; 1 by default.</summary>
     public int TargetPartitions { get; set; } = 1;
 
-    /// <summary>The most records read but not yet acknowledged by the target; reading waits beyond it. 10 000 by default.</summary>
-    public int MaxInFlight { get; set; } = 10_000;
+    /// <summary>
+    /// Workers that transform and write records in parallel; each source partition is given to one worker, so the order of
+    /// each partition (and so of each key) is kept. The processor count, at most 8, by default.
+    /// </summary>
+    public int Workers { get; set; } = Math.Clamp(Environment.ProcessorCount, 1, 8);
+
+    /// <summary>The most records a worker hands to the sink in one batch; 1 000 by default.</summary>
+    public int MaxBatchSize { get; set; } = 1_000;
+
+    /// <summary>
+    /// The bytes of records read and waiting in a worker's pipe; reading pauses beyond it (backpressure), so memory stays
+    /// bounded by about <c>Workers × (WorkerBufferBytes + 2 batches)</c>. 4 MiB by default.
+    /// </summary>
+    public int WorkerBufferBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>How many times a batch that the sink failed is tried again (with backoff, from 200 ms doubling to 10 s) before the pipeline stops; 5 by default.</summary>
+    public int SinkRetries { get; set; } = 5;
 
     /// <summary>How often processed offsets are committed; 1 second by default. Offsets are also committed on stop and on rebalance.</summary>
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromSeconds(1);
@@ -52,7 +79,7 @@ public sealed class PipelineOptions
     public string EffectiveGroupId => GroupId ?? "datamesh-pipeline-" + Name;
 
     /// <summary>The dead-letter topic, with its default.</summary>
-    public string EffectiveDeadLetterTopic => DeadLetterTopic ?? TargetTopic + ".dlq";
+    public string EffectiveDeadLetterTopic => DeadLetterTopic ?? (string.IsNullOrWhiteSpace(TargetTopic) ? Name : TargetTopic) + ".dlq";
 
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentException">A setting is missing or out of range; the message names it.</exception>
@@ -68,19 +95,24 @@ public sealed class PipelineOptions
             throw new ArgumentException($"PipelineOptions.SourceTopics of pipeline '{Name}' must name at least one topic, and no empty one.");
         }
 
-        if (string.IsNullOrWhiteSpace(TargetTopic))
+        if (Sink is null && string.IsNullOrWhiteSpace(TargetTopic))
         {
-            throw new ArgumentException($"PipelineOptions.TargetTopic of pipeline '{Name}' is required.");
+            throw new ArgumentException($"PipelineOptions.TargetTopic of pipeline '{Name}' is required with the default Kafka sink.");
         }
 
-        if (SourceTopics.Contains(TargetTopic) || SourceTopics.Contains(EffectiveDeadLetterTopic))
+        if ((Sink is null && SourceTopics.Contains(TargetTopic!)) || SourceTopics.Contains(EffectiveDeadLetterTopic))
         {
             throw new ArgumentException($"PipelineOptions.TargetTopic and DeadLetterTopic of pipeline '{Name}' must differ from its source topics.");
         }
 
-        if (MaxInFlight < 1 || TargetPartitions < 1)
+        if (TargetPartitions < 1 || Workers < 1 || MaxBatchSize < 1 || SinkRetries < 0)
         {
-            throw new ArgumentException($"PipelineOptions.MaxInFlight and TargetPartitions of pipeline '{Name}' must be at least 1.");
+            throw new ArgumentException($"PipelineOptions.TargetPartitions, Workers and MaxBatchSize of pipeline '{Name}' must be at least 1, and SinkRetries at least 0.");
+        }
+
+        if (WorkerBufferBytes < 64 * 1024)
+        {
+            throw new ArgumentException($"PipelineOptions.WorkerBufferBytes of pipeline '{Name}' must be at least 65536, not {WorkerBufferBytes}.");
         }
 
         if (CommitInterval <= TimeSpan.Zero)

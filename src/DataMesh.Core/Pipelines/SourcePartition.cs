@@ -15,6 +15,9 @@ internal sealed class SourcePartition(string topic, int partition)
 
     public int Partition { get; } = partition;
 
+    /// <summary>The partition's index in the pipeline's table, carried in each frame.</summary>
+    public int Slot { get; init; }
+
     /// <summary>The worker that processes this partition's records (fixed for the pipeline's life, so order is kept).</summary>
     public int Worker { get; init; }
 

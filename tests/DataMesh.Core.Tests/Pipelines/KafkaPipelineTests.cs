@@ -5,6 +5,7 @@ using DataMesh.Avro;
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Pipelines;
+using DataMesh.Pipelines.Sinks;
 using DataMesh.Pipelines.Transforms;
 using DataMesh.Schemas;
 using Xunit;
@@ -257,7 +258,9 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
             using var cts = new CancellationTokenSource();
             var pipeline = new KafkaPipeline(Options("stopping"), _kafka, _store);
             var run = pipeline.RunAsync(cts.Token);
-            var deadline = DateTime.UtcNow + Patience;
+
+            // A run that finds nothing left to read (an earlier one read to the end before its stop landed) stops after 5 s.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
             while (pipeline.RecordsRead < at && !run.IsCompleted && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(1);
@@ -288,6 +291,167 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
             await run;
             Assert.Equal(Enumerable.Range(1, 1000).Select(i => (long)i), last.Keys.Order());
             Assert.All(last.Values, status => Assert.Equal("S3", status));
+        }
+    }
+
+    [Fact]
+    public async Task A_record_the_sink_rejects_is_dead_lettered_as_it_was_read_and_the_others_are_written_in_key_order()
+    {
+        // Two rounds over 200 keys on two source partitions and two workers; the sink refuses id 7 of the second round.
+        var events = new List<(byte[] Key, byte[]? Value)>();
+        for (var round = 1; round <= 2; round++)
+        {
+            events.AddRange(Enumerable.Range(1, 200).Select(id => Event(round == 1 ? ChangeOperation.Create : ChangeOperation.Update, id, "S" + round, quantity: 1)));
+        }
+
+        await ProduceAsync(events);
+        var sink = new RecordingSink(r => r.Status == "S2" && r.Id == 7 ? "column 'status' is too long for table 'orders'" : null);
+        var options = Options("rejecting");
+        options.Sink = sink;
+        options.Workers = 2;
+        options.MaxBatchSize = 16;
+        using var cts = new CancellationTokenSource();
+        var run = new KafkaPipeline(options, _kafka, _store).RunAsync(cts.Token);
+        var dead = ReadAll(Target + ".dlq", 1);
+        await WaitUntil(() => sink.Count >= 399, run);
+        await cts.CancelAsync();
+        await run;
+
+        var rejected = Assert.Single(dead);
+        Assert.Equal(events[206].Key, rejected.Message.Key);
+        Assert.Equal(events[206].Value, rejected.Message.Value);
+        Assert.Equal("recording", Header(rejected, DeadLetterHeaders.Stage));
+        Assert.Contains("column 'status'", Header(rejected, DeadLetterHeaders.Reason), StringComparison.Ordinal);
+        var byKey = sink.Records.GroupBy(r => r.Id).ToDictionary(g => g.Key, g => g.Select(r => r.Status).ToList());
+        Assert.Equal(200, byKey.Count);
+        Assert.All(byKey, pair => Assert.Equal(pair.Key == 7 ? ["S1"] : ["S1", "S2"], pair.Value));
+        Assert.All(sink.Records.GroupBy(r => r.Partition), g => Assert.Equal(g.Select(r => r.Offset).Order(), g.Select(r => r.Offset)));
+    }
+
+    [Fact]
+    public async Task A_failing_sink_is_tried_again_then_stops_the_pipeline_and_nothing_it_failed_is_committed()
+    {
+        await ProduceAsync(Enumerable.Range(1, 50).Select(id => Event(ChangeOperation.Create, id, quantity: 1)));
+
+        // Fails twice, then works: the retries hide it.
+        var flaky = new RecordingSink(_ => null) { Failures = 2 };
+        var options = Options("flaky");
+        options.Sink = flaky;
+        using (var cts = new CancellationTokenSource())
+        {
+            var run = new KafkaPipeline(options, _kafka, _store).RunAsync(cts.Token);
+            await WaitUntil(() => flaky.Count >= 50, run);
+            await cts.CancelAsync();
+            await run;
+        }
+
+        Assert.Equal(2, flaky.Attempts - flaky.Successes);
+
+        // Always fails: after SinkRetries the pipeline stops with the sink's error, and commits nothing new.
+        await ProduceAsync(Enumerable.Range(51, 10).Select(id => Event(ChangeOperation.Create, id, quantity: 1)));
+        var broken = new RecordingSink(_ => null) { Failures = int.MaxValue };
+        options.Sink = broken;
+        options.SinkRetries = 1;
+        var e = await Assert.ThrowsAsync<PipelineException>(() => new KafkaPipeline(options, _kafka, _store).RunAsync(CancellationToken.None));
+        Assert.Contains("sink 'recording' failed 2 times", e.Message, StringComparison.Ordinal);
+        Assert.Contains("connection refused", e.Message, StringComparison.Ordinal);
+
+        var healed = new RecordingSink(_ => null);
+        options.Sink = healed;
+        using (var cts = new CancellationTokenSource())
+        {
+            var run = new KafkaPipeline(options, _kafka, _store).RunAsync(cts.Token);
+            await WaitUntil(() => healed.Records.Select(r => r.Id).Distinct().Count() >= 10, run);
+            await cts.CancelAsync();
+            await run;
+        }
+
+        Assert.Equal(Enumerable.Range(51, 10).Select(i => (long)i), healed.Records.Select(r => r.Id).Distinct().Order());
+    }
+
+    private static async Task WaitUntil(Func<bool> condition, Task? run = null)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!condition())
+        {
+            if (run is { IsCompleted: true })
+            {
+                await run; // a pipeline that stopped on its own: its error says why
+                Assert.Fail("The pipeline stopped before the condition became true.");
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "The condition did not become true in time.");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>A sink that keeps what it is given, rejects what <c>reject</c> names, and fails its first <c>Failures</c> calls.</summary>
+    private sealed class RecordingSink(Func<(long Id, string Status), string?> reject) : PipelineSink
+    {
+        private readonly List<(long Id, string Status, int Partition, long Offset)> _records = [];
+
+        public int Failures { get; set; }
+
+        public int Attempts { get; private set; }
+
+        public int Successes { get; private set; }
+
+        public override string Name => "recording";
+
+        public int Count
+        {
+            get
+            {
+                lock (_records)
+                {
+                    return _records.Count;
+                }
+            }
+        }
+
+        public List<(long Id, string Status, int Partition, long Offset)> Records
+        {
+            get
+            {
+                lock (_records)
+                {
+                    return [.. _records];
+                }
+            }
+        }
+
+        public override ValueTask WriteAsync(SinkBatch batch, CancellationToken cancellationToken)
+        {
+            lock (_records)
+            {
+                if (Attempts++ < Failures)
+                {
+                    throw new InvalidOperationException("connection refused");
+                }
+
+                Successes++;
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    var record = batch[i];
+                    if (record.IsTombstone)
+                    {
+                        continue;
+                    }
+
+                    var row = PipelineTestData.Decode(record.ValueSchema!, record.Value.ToArray());
+                    var id = (long)row["id"];
+                    var status = (string)row["status"];
+                    if (reject((id, status)) is { } reason)
+                    {
+                        batch.Reject(i, reason);
+                        continue;
+                    }
+
+                    _records.Add((id, status, record.SourcePartition, record.SourceOffset));
+                }
+            }
+
+            return ValueTask.CompletedTask;
         }
     }
 

@@ -62,8 +62,46 @@ public sealed class SinkBatch
 
     internal ref Entry EntryAt(int index) => ref _entries[index];
 
+    /// <summary>The last offset taken into this batch per source partition, including records dropped or dead-lettered.</summary>
+    internal List<(SourcePartition Partition, long Offset)> Progress { get; } = [];
+
+    /// <summary>Dead letters sent for this batch's records, to be acknowledged before its offsets count as done.</summary>
+    internal DeliveryCounter DeadLetters { get; } = new();
+
+    /// <summary>The position in the worker's pipe of the batch's first frame.</summary>
+    internal long StartPosition { get; set; }
+
+    /// <summary>Records dropped by a filter, tombstones and dead letters, for the metrics.</summary>
+    internal int Dropped { get; set; }
+
+    internal int DeadLettered { get; set; }
+
+    /// <summary>Time spent in the transform chain for this batch, in <see cref="System.Diagnostics.Stopwatch"/> ticks.</summary>
+    internal long TransformTicks { get; set; }
+
+    /// <summary>Notes that every record of <paramref name="partition"/> up to <paramref name="offset"/> is in this batch.</summary>
+    internal void Taken(SourcePartition partition, long offset)
+    {
+        var progress = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Progress);
+        for (var i = progress.Length - 1; i >= 0; i--)
+        {
+            if (ReferenceEquals(progress[i].Partition, partition))
+            {
+                progress[i].Offset = offset;
+                return;
+            }
+        }
+
+        Progress.Add((partition, offset));
+    }
+
     internal void Clear()
     {
+        Progress.Clear();
+        DeadLetters.Reset();
+        Dropped = 0;
+        DeadLettered = 0;
+        TransformTicks = 0;
         _buffer.ResetWrittenCount();
         Array.Clear(_entries, 0, Count);
         ClearRejections();
@@ -126,5 +164,7 @@ public sealed class SinkBatch
         public int ValueSchemaId;
         public SourcePartition Source;
         public long SourceOffset;
+        public long FramePosition; // where the source record's frame is in the worker's pipe, for dead letters
+        public int FrameLength;
     }
 }

@@ -1,0 +1,363 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using DataMesh.Avro;
+using DataMesh.Pipelines.Sinks;
+using DataMesh.Pipelines.Transforms;
+
+namespace DataMesh.Pipelines;
+
+/// <summary>
+/// One worker of a pipeline: reads the frames of its source partitions from its <see cref="Pipe"/>, runs the transform
+/// chain into a batch, and hands batches to the sink, one at a time, while it fills the next. A frame's bytes stay in
+/// the pipe (not consumed) until its batch is done, so that a record the sink rejects can be dead-lettered as it was
+/// read, and the pipe's size bounds what is read but not done (the consumer waits when it is full).
+/// </summary>
+internal sealed class PipelineWorker
+{
+    private readonly KafkaPipeline _owner;
+    private readonly Pipe _pipe;
+    private readonly int _maxBatch;
+    private SinkBatch _current = new();
+    private SinkBatch _spare = new();
+    private SinkBatch? _writing;
+    private Task? _write;
+    private long _consumed;
+    private long _processed;
+    private byte[] _scratch = new byte[4096];
+
+    public PipelineWorker(KafkaPipeline owner, int index, int bufferBytes, int maxBatch)
+    {
+        _owner = owner;
+        Index = index;
+        _maxBatch = maxBatch;
+        _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: bufferBytes, resumeWriterThreshold: bufferBytes / 2, useSynchronizationContext: false, minimumSegmentSize: 16 * 1024));
+    }
+
+    public int Index { get; }
+
+    public PipeWriter Writer => _pipe.Writer;
+
+    /// <summary>Whether frames were written since the last flush (set and cleared by the consumer).</summary>
+    public bool Dirty { get; set; }
+
+    public async Task RunAsync()
+    {
+        var reader = _pipe.Reader;
+        try
+        {
+            while (!_owner.IsFaulted)
+            {
+                ReadResult read;
+                var pending = reader.ReadAsync();
+                if (!pending.IsCompleted && _write is { } write)
+                {
+                    // Nothing new to read: wake up when the batch being written is done, to mark it done.
+                    if (write.IsCompleted)
+                    {
+                        reader.CancelPendingRead();
+                        read = await pending.ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        var readTask = pending.AsTask();
+                        if (await Task.WhenAny(readTask, write).ConfigureAwait(false) != readTask)
+                        {
+                            reader.CancelPendingRead();
+                        }
+
+                        read = await readTask.ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    read = await pending.ConfigureAwait(false);
+                }
+
+                var buffer = read.Buffer;
+                if (_write is { IsCompleted: true })
+                {
+                    await CompleteWriteAsync(buffer).ConfigureAwait(false);
+                }
+
+                var unprocessed = buffer.Slice(_processed - _consumed);
+                while (!_owner.IsFaulted)
+                {
+                    var length = Frames.PeekLength(unprocessed);
+                    if (length == 0 || unprocessed.Length < length)
+                    {
+                        break;
+                    }
+
+                    var frame = unprocessed.Slice(0, length);
+                    var need = TryProcess(Span(frame), _processed, length, out var schemaId);
+                    while (need != Need.Nothing)
+                    {
+                        await _owner.LoadSchemaAsync(need == Need.Plan, schemaId).ConfigureAwait(false);
+                        need = TryProcess(Span(frame), _processed, length, out schemaId);
+                    }
+
+                    _processed += length;
+                    unprocessed = unprocessed.Slice(length);
+                    if (_current.Count >= _maxBatch)
+                    {
+                        if (_write is not null)
+                        {
+                            await CompleteWriteAsync(buffer).ConfigureAwait(false);
+                        }
+
+                        Submit();
+                    }
+                }
+
+                if (_current.Progress.Count > 0 && _write is null)
+                {
+                    Submit();
+                }
+
+                if (read.IsCompleted)
+                {
+                    // The consumer stopped: finish what was read.
+                    if (_write is not null)
+                    {
+                        await CompleteWriteAsync(buffer).ConfigureAwait(false);
+                    }
+
+                    if (_current.Progress.Count > 0)
+                    {
+                        Submit();
+                        await CompleteWriteAsync(buffer).ConfigureAwait(false);
+                    }
+
+                    reader.AdvanceTo(buffer.End);
+                    break;
+                }
+
+                var oldest = _writing?.StartPosition ?? (_current.Progress.Count > 0 ? _current.StartPosition : _processed);
+                reader.AdvanceTo(buffer.GetPosition(oldest - _consumed), buffer.End);
+                _consumed = oldest;
+            }
+        }
+        catch (Exception e)
+        {
+            _owner.Fail(e);
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private ReadOnlySpan<byte> Span(in ReadOnlySequence<byte> frame)
+    {
+        if (frame.IsSingleSegment)
+        {
+            return frame.FirstSpan;
+        }
+
+        if (_scratch.Length < frame.Length)
+        {
+            _scratch = new byte[Math.Max((int)frame.Length, _scratch.Length * 2)];
+        }
+
+        frame.CopyTo(_scratch);
+        return _scratch.AsSpan(0, (int)frame.Length);
+    }
+
+    private void Submit()
+    {
+        var batch = _current;
+        _current = _spare;
+        _spare = null!;
+        _writing = batch;
+        _write = _owner.WriteAsync(batch);
+    }
+
+    /// <summary>Waits for the batch being written, dead-letters what the sink rejected, and marks its offsets done.</summary>
+    private async ValueTask CompleteWriteAsync(ReadOnlySequence<byte> buffer)
+    {
+        var batch = _writing!;
+        await _write!.ConfigureAwait(false);
+        if (batch.RejectedCount > 0)
+        {
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (batch.GetRejection(i) is { } reason)
+                {
+                    ref var entry = ref batch.EntryAt(i);
+                    var frame = buffer.Slice(entry.FramePosition - _consumed, entry.FrameLength);
+                    _owner.DeadLetter(Span(frame), entry.Source, entry.SourceOffset, _owner.Sink.Name, reason, batch);
+                }
+            }
+        }
+
+        await batch.DeadLetters.WaitAsync().ConfigureAwait(false);
+        _owner.Completed(batch);
+        batch.Clear();
+        _spare = batch;
+        _writing = null;
+        _write = null;
+    }
+
+    private Need TryProcess(ReadOnlySpan<byte> frame, long position, int length, out int schemaId)
+    {
+        schemaId = 0;
+        Frames.Read(frame, out var slot, out var offset, out var key, out var hasKey, out var value, out var hasValue);
+        var partition = _owner.PartitionAt(slot);
+        var batch = _current;
+        var entry = new SinkBatch.Entry
+        {
+            Topic = _owner.DefaultTopic ?? partition.Topic,
+            Source = partition,
+            SourceOffset = offset,
+            FramePosition = position,
+            FrameLength = length,
+            KeyLength = -1,
+            ValueLength = -1,
+        };
+
+        if (!hasValue)
+        {
+            AddKey(batch, ref entry, key, hasKey);
+            Take(batch, in entry);
+            return Need.Nothing;
+        }
+
+        if (!ConfluentWireFormat.TryReadHeader(value, out var id, out var payload))
+        {
+            Reject(frame, in entry, "schema", "the value is not in the Confluent wire format (magic byte 0 and a 4-byte schema id)");
+            return Need.Nothing;
+        }
+
+        if (!_owner.TryGetPlan(id, out var plan))
+        {
+            schemaId = id;
+            return Need.Plan;
+        }
+
+        if (plan.Chain is not { } chain)
+        {
+            Reject(frame, in entry, "schema", plan.Error!);
+            return Need.Nothing;
+        }
+
+        var output = batch.Buffer;
+        var start = output.WrittenCount;
+        var context = default(RecordContext);
+        TransformOutcome outcome;
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            outcome = chain.Execute(payload, output, ref context);
+        }
+        catch (TransformException e)
+        {
+            Reject(frame, in entry, e.Stage ?? "transform", e.Message);
+            return Need.Nothing;
+        }
+        finally
+        {
+            batch.TransformTicks += Stopwatch.GetTimestamp() - started;
+        }
+
+        if (context.Topic is { } routed)
+        {
+            entry.Topic = routed;
+        }
+
+        switch (outcome)
+        {
+            case TransformOutcome.Drop:
+                batch.Dropped++;
+                batch.Taken(partition, offset);
+                return Need.Nothing;
+            case TransformOutcome.Tombstone:
+                AddKey(batch, ref entry, key, hasKey);
+                Take(batch, in entry);
+                return Need.Nothing;
+        }
+
+        if (context.IsRaw)
+        {
+            // The outbox router: [framed value][key][headers JSON], the value with its own schema id.
+            var framed = output.WrittenSpan.Slice(start, context.RawValueLength);
+            if (!ConfluentWireFormat.TryReadHeader(framed, out var rawId, out _))
+            {
+                Reject(frame, in entry, "schema", "the routed payload is not in the Confluent wire format (magic byte 0 and a 4-byte schema id)");
+                return Need.Nothing;
+            }
+
+            if (!_owner.TryGetRawSchema(rawId, out var rawSchema))
+            {
+                schemaId = rawId;
+                return Need.RawSchema;
+            }
+
+            if (rawSchema is null)
+            {
+                Reject(frame, in entry, "schema", $"schema {rawId} of the routed payload is not a record schema in the schema store");
+                return Need.Nothing;
+            }
+
+            entry.ValueStart = start + ConfluentWireFormat.HeaderLength;
+            entry.ValueLength = context.RawValueLength - ConfluentWireFormat.HeaderLength;
+            entry.ValueSchema = rawSchema;
+            entry.ValueSchemaId = rawId;
+            entry.KeyStart = start + context.RawValueLength;
+            entry.KeyLength = context.RawKeyLength;
+            entry.HeadersStart = entry.KeyStart + Math.Max(context.RawKeyLength, 0);
+            entry.HeadersLength = context.RawHeadersLength;
+        }
+        else
+        {
+            entry.ValueStart = start;
+            entry.ValueLength = output.WrittenCount - start;
+            entry.ValueSchema = chain.OutputSchema;
+            AddKey(batch, ref entry, key, hasKey);
+        }
+
+        Take(batch, in entry);
+        return Need.Nothing;
+    }
+
+    private static void AddKey(SinkBatch batch, ref SinkBatch.Entry entry, ReadOnlySpan<byte> key, bool hasKey)
+    {
+        if (hasKey)
+        {
+            entry.KeyStart = batch.Buffer.WrittenCount;
+            entry.KeyLength = key.Length;
+            batch.Buffer.Write(key);
+        }
+    }
+
+    private static void Take(SinkBatch batch, in SinkBatch.Entry entry)
+    {
+        if (batch.Progress.Count == 0)
+        {
+            batch.StartPosition = entry.FramePosition;
+        }
+
+        batch.Add(in entry);
+        batch.Taken(entry.Source, entry.SourceOffset);
+    }
+
+    private void Reject(ReadOnlySpan<byte> frame, in SinkBatch.Entry entry, string stage, string reason)
+    {
+        var batch = _current;
+        if (batch.Progress.Count == 0)
+        {
+            batch.StartPosition = entry.FramePosition;
+        }
+
+        _owner.DeadLetter(frame, entry.Source, entry.SourceOffset, stage, reason, batch);
+        batch.Taken(entry.Source, entry.SourceOffset);
+    }
+
+    /// <summary>What a record waits for before it can be processed.</summary>
+    private enum Need
+    {
+        Nothing,
+        Plan,
+        RawSchema,
+    }
+}

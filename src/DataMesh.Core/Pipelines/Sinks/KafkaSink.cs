@@ -1,0 +1,255 @@
+using System.Text.Json;
+using Confluent.Kafka;
+using DataMesh.Avro;
+using DataMesh.Hosting;
+using DataMesh.Schemas;
+
+namespace DataMesh.Pipelines.Sinks;
+
+/// <summary>
+/// Writes records to Kafka topics (each record's <see cref="SinkRecord.Topic"/>) in the Confluent wire format, with an
+/// idempotent producer (<c>acks=all</c>): the key as it was read, the value framed with its output schema's id (the schema
+/// is registered under <c>&lt;topic&gt;-value</c> the first time), tombstones as null values. A topic is created with
+/// <see cref="KafkaSinkOptions.Partitions"/> partitions when first used (unless the connection's
+/// <see cref="KafkaOptions.CreateTopics"/> is off). A batch returns when Kafka acknowledged every record of it.
+/// </summary>
+/// <remarks>
+/// A value whose schema cannot be registered for its topic (it breaks the subject's compatibility level) is rejected
+/// with the reason, so it goes to the dead-letter topic. A failed delivery fails the batch, which the runtime retries
+/// (a retry may repeat records already written: at least once).
+/// </remarks>
+public sealed class KafkaSink : PipelineSink
+{
+    private readonly KafkaSinkOptions _options;
+    private readonly Dictionary<(global::Avro.RecordSchema Schema, string Topic), int> _ids = [];
+    private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _setup = new(1, 1);
+    private SinkContext? _context;
+    private KafkaConnection? _kafka;
+    private IProducer<byte[]?, byte[]?>? _producer;
+
+    /// <summary>Creates a Kafka sink; it connects when the pipeline starts it.</summary>
+    /// <param name="options">The settings, or null for the defaults.</param>
+    /// <exception cref="ArgumentException">A setting is out of range.</exception>
+    public KafkaSink(KafkaSinkOptions? options = null)
+    {
+        _options = options ?? new KafkaSinkOptions();
+        _options.Validate();
+    }
+
+    /// <inheritdoc />
+    public override string Name => "kafka";
+
+    /// <inheritdoc />
+    public override ValueTask StartAsync(SinkContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        _context = context;
+        _kafka = _options.Connection ?? context.Kafka;
+        _producer ??= new ProducerBuilder<byte[]?, byte[]?>(_kafka.CreateProducerConfig()).Build();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask WriteAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var producer = _producer ?? throw new InvalidOperationException("The Kafka sink was not started.");
+        await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
+        var delivery = new Delivery(batch.Count);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (batch.GetRejection(i) is not null)
+            {
+                delivery.Skip();
+                continue;
+            }
+
+            var message = ToMessage(batch[i]);
+            producer.Produce(batch[i].Topic, message, delivery.Handler);
+        }
+
+        await delivery.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override ValueTask DisposeAsync()
+    {
+        _producer?.Flush(TimeSpan.FromSeconds(10));
+        _producer?.Dispose();
+        _producer = null;
+        _setup.Dispose();
+        return base.DisposeAsync();
+    }
+
+    /// <summary>Creates the batch's new topics and registers its new output schemas (rare: once per topic and schema).</summary>
+    private async ValueTask PrepareAsync(SinkBatch batch, CancellationToken cancellationToken)
+    {
+        List<int>? pending = null;
+        lock (_ids)
+        {
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var record = batch[i];
+                if (!_topics.Contains(record.Topic) || (record.ValueSchema is { } schema && record.ValueSchemaId == 0 && !_ids.ContainsKey((schema, record.Topic))))
+                {
+                    (pending ??= []).Add(i);
+                }
+            }
+        }
+
+        if (pending is null)
+        {
+            return;
+        }
+
+        await _setup.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            foreach (var i in pending)
+            {
+                var (topic, schema, framed) = Describe(batch, i);
+                if (!Contains(topic))
+                {
+                    await _kafka!.EnsureTopicAsync(topic, _options.Partitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
+                    lock (_ids)
+                    {
+                        _topics.Add(topic);
+                    }
+                }
+
+                if (schema is null || framed || TryGetId(schema, topic, out _))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var id = await _context!.Schemas.RegisterAsync(topic + "-value", schema, cancellationToken).ConfigureAwait(false);
+                    lock (_ids)
+                    {
+                        _ids[(schema, topic)] = id;
+                    }
+                }
+                catch (SchemaIncompatibleException e)
+                {
+                    batch.Reject(i, $"the output schema {schema.Fullname} cannot be registered for '{topic}': {e.Message}");
+                }
+            }
+        }
+        finally
+        {
+            _setup.Release();
+        }
+    }
+
+    private static (string Topic, global::Avro.RecordSchema? Schema, bool Framed) Describe(SinkBatch batch, int index)
+    {
+        var record = batch[index];
+        return (record.Topic, record.ValueSchema, record.ValueSchemaId != 0);
+    }
+
+    private bool Contains(string topic)
+    {
+        lock (_ids)
+        {
+            return _topics.Contains(topic);
+        }
+    }
+
+    private bool TryGetId(global::Avro.RecordSchema schema, string topic, out int id)
+    {
+        lock (_ids)
+        {
+            return _ids.TryGetValue((schema, topic), out id);
+        }
+    }
+
+    private Message<byte[]?, byte[]?> ToMessage(SinkRecord record)
+    {
+        byte[]? value = null;
+        if (!record.IsTombstone)
+        {
+            var id = record.ValueSchemaId;
+            if (id == 0 && !TryGetId(record.ValueSchema!, record.Topic, out id))
+            {
+                throw new InvalidOperationException($"No schema id for {record.ValueSchema!.Fullname} on '{record.Topic}'.");
+            }
+
+            value = new byte[ConfluentWireFormat.HeaderLength + record.Value.Length];
+            ConfluentWireFormat.WriteHeader(value, id);
+            record.Value.CopyTo(value.AsSpan(ConfluentWireFormat.HeaderLength));
+        }
+
+        return new Message<byte[]?, byte[]?>
+        {
+            Key = record.HasKey ? record.Key.ToArray() : null,
+            Value = value,
+            Headers = record.HeadersJson.IsEmpty ? null : ToHeaders(record.HeadersJson),
+        };
+    }
+
+    private static Headers ToHeaders(ReadOnlySpan<byte> json)
+    {
+        var headers = new Headers();
+        var reader = new Utf8JsonReader(json);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.GetString()!;
+            reader.Read();
+            headers.Add(name, reader.TokenType == JsonTokenType.Null ? null : System.Text.Encoding.UTF8.GetBytes(reader.TokenType == JsonTokenType.String ? reader.GetString()! : System.Text.Encoding.UTF8.GetString(reader.ValueSpan)));
+        }
+
+        return headers;
+    }
+
+    /// <summary>Counts a batch's acknowledgements; one object and one handler per batch.</summary>
+    private sealed class Delivery
+    {
+        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _remaining;
+        private Exception? _error;
+
+        public Delivery(int count)
+        {
+            _remaining = count;
+            Handler = OnDelivered;
+            if (count == 0)
+            {
+                _done.TrySetResult();
+            }
+        }
+
+        public Action<DeliveryReport<byte[]?, byte[]?>> Handler { get; }
+
+        public Task Task => _done.Task;
+
+        public void Skip() => Arrive();
+
+        private void OnDelivered(DeliveryReport<byte[]?, byte[]?> report)
+        {
+            if (report.Error.IsError)
+            {
+                Interlocked.CompareExchange(ref _error, new KafkaException(report.Error), null);
+            }
+
+            Arrive();
+        }
+
+        private void Arrive()
+        {
+            if (Interlocked.Decrement(ref _remaining) == 0)
+            {
+                if (_error is { } error)
+                {
+                    _done.TrySetException(error);
+                }
+                else
+                {
+                    _done.TrySetResult();
+                }
+            }
+        }
+    }
+}

@@ -15,7 +15,7 @@ namespace DataMesh.Avro;
 /// <c>-Infinity</c> as strings; decimal as a string with the exact digits and the schema's scale (<c>"-12.30"</c>);
 /// <c>date</c> as <c>yyyy-MM-dd</c>; <c>time-millis</c>/<c>time-micros</c> as <c>HH:mm:ss.ffffff</c>;
 /// <c>timestamp-*</c> as ISO-8601 UTC with microseconds (<c>2026-01-02T03:04:05.000006Z</c>), <c>local-timestamp-*</c>
-/// the same without <c>Z</c>; <c>uuid</c> as its string (on fixed(16): the RFC 4122 text); DataMesh's
+/// the same without <c>Z</c>; <c>uuid</c> as its string; DataMesh's
 /// <c>io.datamesh.data.VariableScaleDecimal</c> record as a decimal string. Other logical types as their underlying type.
 /// </remarks>
 internal sealed class AvroJsonWriter
@@ -111,7 +111,6 @@ internal sealed class AvroJsonWriter
             "timestamp-micros" when baseSchema.Tag == global::Avro.Schema.Type.Long => new TimestampNode(TimeSpan.TicksPerMicrosecond, utc: true),
             "local-timestamp-millis" when baseSchema.Tag == global::Avro.Schema.Type.Long => new TimestampNode(TimeSpan.TicksPerMillisecond, utc: false),
             "local-timestamp-micros" when baseSchema.Tag == global::Avro.Schema.Type.Long => new TimestampNode(TimeSpan.TicksPerMicrosecond, utc: false),
-            "uuid" when fixedSize == 16 => UuidFixedNode.Instance,
             _ => Build(baseSchema, records),
         };
     }
@@ -422,18 +421,6 @@ internal sealed class AvroJsonWriter
 
             Span<byte> text = stackalloc byte[32];
             new DateTime(ticks, DateTimeKind.Utc).TryFormat(text, out var length, utc ? "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'" : "yyyy-MM-dd'T'HH:mm:ss.ffffff", CultureInfo.InvariantCulture);
-            json.WriteStringValue(text[..length]);
-        }
-    }
-
-    private sealed class UuidFixedNode : Node
-    {
-        public static readonly UuidFixedNode Instance = new();
-
-        public override void Write(Utf8JsonWriter json, ref AvroReader reader, int depth)
-        {
-            Span<byte> text = stackalloc byte[36];
-            reader.ReadUuidFixed().TryFormat(text, out var length, "D");
             json.WriteStringValue(text[..length]);
         }
     }

@@ -31,6 +31,12 @@ public abstract class PlannedTransform
     /// </summary>
     public virtual bool PassesBytesThrough => false;
 
+    /// <summary>
+    /// Whether <see cref="Execute"/> writes a raw record ([framed value][key][headers JSON], described by
+    /// <see cref="RecordContext.IsRaw"/> and its lengths) instead of a datum of <see cref="OutputSchema"/>: the outbox router.
+    /// </summary>
+    internal virtual bool EmitsRawRecords => false;
+
     /// <summary>Runs the transform on one record.</summary>
     /// <param name="input">One datum of <see cref="InputSchema"/>.</param>
     /// <param name="output">Receives one datum of <see cref="OutputSchema"/> when the outcome is <see cref="TransformOutcome.Emit"/>; nothing otherwise.</param>

@@ -22,6 +22,12 @@ public abstract class Transform
     /// <exception cref="TransformPlanException">The transform does not apply to this schema (a missing field, a wrong type).</exception>
     public abstract PlannedTransform Plan(global::Avro.RecordSchema input);
 
+    /// <summary>
+    /// Whether the transform's plans emit raw records (see <see cref="RecordContext.IsRaw"/>) instead of datums of their
+    /// output schema: the outbox router. Such a transform must be the last of its chain.
+    /// </summary>
+    internal virtual bool EmitsRawRecords => false;
+
     /// <inheritdoc />
     public override string ToString() => Name;
 
@@ -128,6 +134,24 @@ public abstract class Transform
     /// <param name="deletes">What deletes become.</param>
     /// <returns>The transform.</returns>
     public static Transform Unwrap(DeleteHandling deletes = DeleteHandling.Tombstone) => new UnwrapTransform(deletes);
+
+    /// <summary>
+    /// Publishes the events of an outbox table (the Producer SDK's <c>OutboxTable</c>) captured by a source connector, like
+    /// Debezium's outbox event router: each insert (or snapshot read) of a row becomes the record it holds, with the
+    /// <c>payload</c> column as the value (verbatim: it carries its own schema id), <c>event_key</c> as the key (none when
+    /// null), <c>headers</c> as the headers (plus <c>ce_id</c> and <c>ce_type</c> from <c>id</c> and <c>event_type</c> when
+    /// absent), sent to the topic in <c>topic</c>. Deletes and truncates are dropped (the table is cleaned by deletes);
+    /// updates are dropped or rejected (<see cref="OutboxRouterOptions.Updates"/>). It must be the last transform of a chain.
+    /// </summary>
+    /// <param name="options">Column names and what updates become; the defaults match <c>OutboxTable</c>.</param>
+    /// <returns>The transform.</returns>
+    /// <exception cref="ArgumentException">A column setting is empty, or two settings name the same column.</exception>
+    public static Transform OutboxRouter(OutboxRouterOptions? options = null)
+    {
+        options ??= new OutboxRouterOptions();
+        options.Validate();
+        return new OutboxRouterTransform(options);
+    }
 
     private static string[] CheckNames(string[] names)
     {

@@ -8,18 +8,33 @@ public sealed class TransformChain
 {
     /// <summary>Creates a chain.</summary>
     /// <param name="transforms">The transforms, in the order they run; may be empty (records pass unchanged).</param>
+    /// <exception cref="ArgumentException">A transform follows the outbox router, which must be the last.</exception>
     public TransformChain(IEnumerable<Transform> transforms)
     {
         ArgumentNullException.ThrowIfNull(transforms);
         Transforms = [.. transforms];
-        foreach (var transform in Transforms)
+        for (var i = 0; i < Transforms.Count; i++)
         {
-            ArgumentNullException.ThrowIfNull(transform, nameof(transforms));
+            ArgumentNullException.ThrowIfNull(Transforms[i], nameof(transforms));
+            if (i < Transforms.Count - 1 && Transforms[i].EmitsRawRecords)
+            {
+                throw new ArgumentException(AfterRawMessage(i), nameof(transforms));
+            }
         }
+
+        EmitsRawRecords = Transforms.Count > 0 && Transforms[^1].EmitsRawRecords;
     }
 
     /// <summary>The transforms, in order.</summary>
     public IReadOnlyList<Transform> Transforms { get; }
+
+    /// <summary>
+    /// Whether the chain ends with the outbox router, so that every record it emits is raw: [framed value][key][headers
+    /// JSON] described by <see cref="RecordContext.IsRaw"/> and its lengths, with its own schema id and its topic in
+    /// <see cref="RecordContext.Topic"/>. Known before planning, so that the runtime can set itself up (no output schema
+    /// to register, no default target needed).
+    /// </summary>
+    internal bool EmitsRawRecords { get; }
 
     /// <summary>Plans every transform in turn, each for the output schema of the one before.</summary>
     /// <param name="input">The schema of the records entering the chain.</param>
@@ -31,8 +46,15 @@ public sealed class TransformChain
         ArgumentNullException.ThrowIfNull(input);
         var stages = new List<PlannedTransform>(Transforms.Count);
         var schema = input;
-        foreach (var transform in Transforms)
+        for (var i = 0; i < Transforms.Count; i++)
         {
+            var transform = Transforms[i];
+            if (i < Transforms.Count - 1 && transform.EmitsRawRecords)
+            {
+                // The constructor refuses such a chain already; kept here so that planning never runs a stage on raw bytes.
+                throw new TransformPlanException(AfterRawMessage(i));
+            }
+
             var planned = transform.Plan(schema);
             schema = planned.OutputSchema;
 
@@ -50,6 +72,10 @@ public sealed class TransformChain
 
         return new PlannedChain(input, schema, stages);
     }
+
+    private string AfterRawMessage(int index) =>
+        $"{Transforms[index].Name} must be the last transform of a chain: it emits complete records (value, key, headers and topic of the outbox row), "
+        + $"which no transform can read; move '{Transforms[index + 1].Name}' before it.";
 }
 
 /// <summary>Row rewrites fused into one plan; its name lists them.</summary>
@@ -91,7 +117,16 @@ public sealed class PlannedChain
         _stages = [.. stages];
         _lastWriter = Array.FindLastIndex(_stages, s => !s.PassesBytesThrough);
         _lastWriterIsLastStage = _lastWriter == _stages.Length - 1;
+        EmitsRawRecords = _stages.Length > 0 && _stages[^1].EmitsRawRecords;
     }
+
+    /// <summary>
+    /// Whether the chain ends with the outbox router. Then, when <see cref="Execute"/> returns
+    /// <see cref="TransformOutcome.Emit"/>, the context has <see cref="RecordContext.IsRaw"/> set and the output holds
+    /// [value in the Confluent wire format, with its own schema id][key][headers JSON] of the lengths in the context;
+    /// <see cref="OutputSchema"/> then describes none of it and must not be registered.
+    /// </summary>
+    internal bool EmitsRawRecords { get; }
 
     /// <summary>The schema of the records entering the chain.</summary>
     public global::Avro.RecordSchema InputSchema { get; }

@@ -149,9 +149,15 @@ internal sealed class TableSinkEngine : IAsyncDisposable
                     last[AvroValues.Identity(operation.Table.Schema + "\u001D" + operation.Table.Name, operation.Key)] = operation;
                 }
             }
-            catch (Exception e) when (e is SinkValueException or AvroFormatException or RejectException)
+            catch (Exception e) when (e is SinkValueException or AvroFormatException or RejectException or OverflowException or NotSupportedException)
             {
-                var reason = e is AvroFormatException ? "the value is malformed Avro: " + e.Message : e.Message;
+                // A record that cannot be decoded or represented is refused on its own merits; retrying it would not help.
+                var reason = e switch
+                {
+                    AvroFormatException => "the record is malformed Avro: " + e.Message,
+                    OverflowException or NotSupportedException => $"table {_dialect.Display(TableOf(record.Topic))}: a value cannot be represented: {e.Message}",
+                    _ => e.Message,
+                };
                 Reject(batch, i, reason);
             }
         }

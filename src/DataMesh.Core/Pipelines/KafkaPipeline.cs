@@ -110,6 +110,9 @@ public sealed class KafkaPipeline
 
     internal string? DefaultTopic => string.IsNullOrWhiteSpace(_options.TargetTopic) ? null : _options.TargetTopic;
 
+    /// <summary>Whether source tombstones are dropped: after the outbox router they are deletes of published outbox rows, not events.</summary>
+    internal bool DropsTombstones => _chain.EmitsRawRecords;
+
     internal bool IsFaulted => Volatile.Read(ref _fault) is not null;
 
     /// <summary>

@@ -216,6 +216,12 @@ internal sealed class PipelineWorker
             ValueLength = -1,
         };
 
+        if (!hasValue && _owner.DropsTombstones)
+        {
+            Dropped(batch, in entry);
+            return Need.Nothing;
+        }
+
         if (!hasValue)
         {
             AddKey(batch, ref entry, key, hasKey);
@@ -268,8 +274,7 @@ internal sealed class PipelineWorker
         switch (outcome)
         {
             case TransformOutcome.Drop:
-                batch.Dropped++;
-                batch.Taken(partition, offset);
+                Dropped(batch, in entry);
                 return Need.Nothing;
             case TransformOutcome.Tombstone:
                 AddKey(batch, ref entry, key, hasKey);
@@ -338,6 +343,17 @@ internal sealed class PipelineWorker
         }
 
         batch.Add(in entry);
+        batch.Taken(entry.Source, entry.SourceOffset);
+    }
+
+    private static void Dropped(SinkBatch batch, in SinkBatch.Entry entry)
+    {
+        if (batch.Progress.Count == 0)
+        {
+            batch.StartPosition = entry.FramePosition;
+        }
+
+        batch.Dropped++;
         batch.Taken(entry.Source, entry.SourceOffset);
     }
 

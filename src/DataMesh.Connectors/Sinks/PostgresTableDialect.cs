@@ -1,0 +1,407 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace DataMesh.Connectors.Sinks;
+
+/// <summary>
+/// PostgreSQL statements of the table sink. Upserts go through a binary COPY into a temporary staging table and one
+/// <c>INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE</c>; deletes are <c>DELETE ... WHERE (k1, k2) IN (...)</c>.
+/// Exact values travel as text (decimals, UUIDs, JSON) and are cast to the column's type by the server.
+/// </summary>
+internal sealed class PostgresTableDialect : ITableDialect
+{
+    private const string Stage = "pg_temp.dm_sink_stage";
+    private const string Probe = "pg_temp.dm_sink_probe";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly bool _ownsDataSource;
+    private readonly int _timeoutSeconds;
+    private readonly int _maxRows;
+
+    public PostgresTableDialect(TableSinkOptions options)
+    {
+        if (options.DataSource is { } dataSource)
+        {
+            _dataSource = dataSource as NpgsqlDataSource
+                ?? throw new ArgumentException($"{nameof(PostgresTableSinkOptions)}.{nameof(TableSinkOptions.DataSource)}: a {dataSource.GetType().Name} is not an NpgsqlDataSource.");
+        }
+        else
+        {
+            try
+            {
+                _dataSource = NpgsqlDataSource.Create(options.ConnectionString!);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"{nameof(PostgresTableSinkOptions)}.{nameof(TableSinkOptions.ConnectionString)}: {e.Message}", e);
+            }
+
+            _ownsDataSource = true;
+        }
+
+        _timeoutSeconds = (int)Math.Ceiling(options.CommandTimeout.TotalSeconds);
+        _maxRows = options.MaxRowsPerStatement;
+    }
+
+    public string Product => "PostgreSQL";
+
+    public StringComparer ColumnComparer => StringComparer.Ordinal;
+
+    public int MaxIdentifierLength => 63;
+
+    public string Describe()
+    {
+        var builder = new NpgsqlConnectionStringBuilder(_dataSource.ConnectionString);
+        return string.Create(CultureInfo.InvariantCulture, $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}");
+    }
+
+    public string Display(TableName name) => Sql(name);
+
+    public async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
+        await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+    public async ValueTask<TableInfo?> LoadTableAsync(DbConnection connection, TableName name, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand(
+            """
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL), t.typcategory = 'S',
+                   coalesce(a.attnum = ANY (i.indkey), false)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            JOIN pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+            WHERE c.relname = @table AND n.nspname = coalesce(@schema, current_schema()) AND c.relkind IN ('r', 'p')
+            ORDER BY a.attnum
+            """,
+            (NpgsqlConnection)connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.CommandTimeout = _timeoutSeconds;
+        command.Parameters.Add(new NpgsqlParameter("table", NpgsqlDbType.Text) { Value = name.Name });
+        command.Parameters.Add(new NpgsqlParameter("schema", NpgsqlDbType.Text) { Value = (object?)name.Schema ?? DBNull.Value });
+        var columns = new Dictionary<string, TableColumn>(StringComparer.Ordinal);
+        var key = new List<string>();
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var column = new TableColumn(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3));
+                columns[column.Name] = column;
+                if (reader.GetBoolean(4))
+                {
+                    key.Add(column.Name);
+                }
+            }
+        }
+
+        return columns.Count == 0 ? null : new TableInfo(name, Sql(name), Display(name), columns, [.. key]);
+    }
+
+    public async ValueTask CreateTableAsync(DbConnection connection, TableName name, IReadOnlyList<SinkColumn> columns, IReadOnlyList<string> key, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder("CREATE TABLE IF NOT EXISTS ").Append(Sql(name)).Append(" (");
+        foreach (var column in columns)
+        {
+            sql.Append(Quote(column.Name)).Append(' ').Append(ColumnType(column));
+            if (key.Contains(column.Name, StringComparer.Ordinal))
+            {
+                sql.Append(" NOT NULL");
+            }
+
+            sql.Append(", ");
+        }
+
+        sql.Append("PRIMARY KEY (").AppendJoin(", ", key.Select(Quote)).Append("))");
+        await ExecuteAsync((NpgsqlConnection)connection, null, sql.ToString(), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask AddColumnsAsync(DbConnection connection, TableInfo table, IReadOnlyList<SinkColumn> columns, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder("ALTER TABLE ").Append(table.Sql).Append(' ')
+            .AppendJoin(", ", columns.Select(c => "ADD COLUMN IF NOT EXISTS " + Quote(c.Name) + " " + ColumnType(c)));
+        await ExecuteAsync((NpgsqlConnection)connection, null, sql.ToString(), cancellationToken).ConfigureAwait(false);
+    }
+
+    public object? ToParameter(SinkColumn column, object? value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        switch (column.Kind)
+        {
+            case SinkKind.Time:
+                var micros = (long)value;
+                if (micros is < 0 or > 86_400_000_000L)
+                {
+                    throw new SinkValueException(column.Name, string.Create(CultureInfo.InvariantCulture, $"time of day {micros} µs is outside 00:00 to 24:00"));
+                }
+
+                return TimeSpan.FromTicks(micros * TimeSpan.TicksPerMicrosecond);
+            case SinkKind.Timestamp or SinkKind.LocalTimestamp:
+                var kind = column.Kind == SinkKind.Timestamp ? DateTimeKind.Utc : DateTimeKind.Unspecified;
+                return (long)value switch
+                {
+                    long.MaxValue => DateTime.SpecifyKind(DateTime.MaxValue, kind), // Npgsql writes infinity
+                    long.MinValue => DateTime.SpecifyKind(DateTime.MinValue, kind), // and -infinity
+                    var units => ToDateTime(column, units, kind),
+                };
+            case SinkKind.Duration:
+                return TimeSpan.FromTicks(checked((long)value * TimeSpan.TicksPerMicrosecond));
+            case SinkKind.Array:
+                var items = (object?[])value;
+                return column.ElementKind switch
+                {
+                    SinkKind.Boolean => items.Select(i => (bool?)i).ToArray(),
+                    SinkKind.Int32 => items.Select(i => (int?)i).ToArray(),
+                    SinkKind.Int64 => items.Select(i => (long?)i).ToArray(),
+                    SinkKind.Float32 => items.Select(i => (float?)i).ToArray(),
+                    SinkKind.Float64 => items.Select(i => (double?)i).ToArray(),
+                    _ => items.Select(i => (string?)i).ToArray(),
+                };
+            default:
+                return value;
+        }
+    }
+
+    public async ValueTask DeleteAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] key, IReadOnlyList<object?[]> keys, CancellationToken cancellationToken)
+    {
+        for (var start = 0; start < keys.Count; start += _maxRows)
+        {
+            var count = Math.Min(_maxRows, keys.Count - start);
+            var command = new NpgsqlCommand { Connection = (NpgsqlConnection)connection, Transaction = (NpgsqlTransaction)transaction, CommandTimeout = _timeoutSeconds };
+            await using var commandScope = command.ConfigureAwait(false);
+            var sql = new StringBuilder("DELETE FROM ").Append(table.Sql).Append(" WHERE (")
+                .AppendJoin(", ", key.Select(k => Quote(k.Name))).Append(") IN (");
+            for (var r = 0; r < count; r++)
+            {
+                sql.Append(r == 0 ? "(" : ", (");
+                for (var k = 0; k < key.Length; k++)
+                {
+                    var name = "p" + command.Parameters.Count.ToString(CultureInfo.InvariantCulture);
+                    command.Parameters.Add(new NpgsqlParameter(name, StageType(key[k]).DbType) { Value = keys[start + r][k] ?? DBNull.Value });
+                    sql.Append(k == 0 ? string.Empty : ", ").Append(Expression(key[k], table.Columns[key[k].Name], "@" + name));
+                }
+
+                sql.Append(')');
+            }
+
+            command.CommandText = sql.Append(')').ToString();
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask UpsertAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken)
+    {
+        var npgsql = (NpgsqlConnection)connection;
+        var tx = (NpgsqlTransaction)transaction;
+        await StageAsync(npgsql, tx, columns, rows, cancellationToken).ConfigureAwait(false);
+        var sql = new StringBuilder("INSERT INTO ").Append(table.Sql).Append(" (")
+            .AppendJoin(", ", columns.Select(c => Quote(c.Name))).Append(") SELECT ")
+            .AppendJoin(", ", columns.Select((c, i) => Expression(c, table.Columns[c.Name], "s.c" + i.ToString(CultureInfo.InvariantCulture))))
+            .Append(" FROM ").Append(Stage).Append(" s ON CONFLICT (").AppendJoin(", ", table.PrimaryKey.Select(Quote)).Append(')');
+        var updates = columns.Where(c => !table.PrimaryKey.Contains(c.Name, StringComparer.Ordinal)).Select(c => Quote(c.Name) + " = EXCLUDED." + Quote(c.Name)).ToList();
+        sql.Append(updates.Count == 0 ? " DO NOTHING" : " DO UPDATE SET ").AppendJoin(", ", updates);
+        sql.Append("; DROP TABLE ").Append(Stage);
+        await ExecuteAsync(npgsql, tx, sql.ToString(), cancellationToken).ConfigureAwait(false);
+    }
+
+    public bool IsDataError(Exception exception) =>
+        exception is PostgresException { SqlState: var state } && (state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("23", StringComparison.Ordinal));
+
+    public async ValueTask<string> DescribeDataErrorAsync(TableInfo table, SinkColumn[] columns, object?[] row, Exception exception, CancellationToken cancellationToken)
+    {
+        var error = (PostgresException)exception;
+        var column = error.ColumnName;
+        if (column is null && error.SqlState.StartsWith("22", StringComparison.Ordinal))
+        {
+            column = await ProbeAsync(table, columns, row, cancellationToken).ConfigureAwait(false);
+        }
+
+        var builder = new StringBuilder("table ").Append(table.Display);
+        if (column is not null)
+        {
+            builder.Append(", column \"").Append(column).Append('"');
+            if (table.Columns.TryGetValue(column, out var info))
+            {
+                builder.Append(" (").Append(info.Type).Append(')');
+            }
+        }
+
+        builder.Append(": ").Append(error.MessageText);
+        if (error.ConstraintName is { } constraint)
+        {
+            builder.Append(" (constraint ").Append(constraint).Append(')');
+        }
+
+        return builder.Append(" [SQLSTATE ").Append(error.SqlState).Append(']').ToString();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_ownsDataSource)
+        {
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    private static string Sql(TableName name) => name.Schema is null ? Quote(name.Name) : Quote(name.Schema) + "." + Quote(name.Name);
+
+    /// <summary>The column type a created table gets for a field (docs/pipelines.md, "Database sinks").</summary>
+    private static string ColumnType(SinkColumn column) => column.Kind switch
+    {
+        SinkKind.Boolean => "boolean",
+        SinkKind.Int32 => "integer",
+        SinkKind.Int64 => "bigint",
+        SinkKind.Float32 => "real",
+        SinkKind.Float64 => "double precision",
+        SinkKind.Decimal when column.Precision is >= 1 and <= 1000 && column.Scale >= 0 && column.Scale <= column.Precision =>
+            string.Create(CultureInfo.InvariantCulture, $"numeric({column.Precision},{column.Scale})"),
+        SinkKind.Decimal or SinkKind.VariableDecimal => "numeric",
+        SinkKind.String or SinkKind.Enum => "text",
+        SinkKind.Uuid => "uuid",
+        SinkKind.Json or SinkKind.Document => "jsonb",
+        SinkKind.Bytes or SinkKind.Fixed => "bytea",
+        SinkKind.Date => "date",
+        SinkKind.Time => "time",
+        SinkKind.Timestamp => "timestamptz",
+        SinkKind.LocalTimestamp => "timestamp",
+        SinkKind.Duration => "interval",
+        SinkKind.Array => StageType(column).Sql,
+        _ => throw new NotSupportedException($"column \"{column.Name}\": no PostgreSQL type for {column.Kind}"),
+    };
+
+    /// <summary>The staging column's type (and the parameters' type): what the value travels as.</summary>
+    private static (string Sql, NpgsqlDbType DbType) StageType(SinkColumn column) => column.Kind switch
+    {
+        SinkKind.Boolean => ("boolean", NpgsqlDbType.Boolean),
+        SinkKind.Int32 or SinkKind.Date => ("integer", NpgsqlDbType.Integer),
+        SinkKind.Int64 => ("bigint", NpgsqlDbType.Bigint),
+        SinkKind.Float32 => ("real", NpgsqlDbType.Real),
+        SinkKind.Float64 => ("double precision", NpgsqlDbType.Double),
+        SinkKind.Bytes or SinkKind.Fixed => ("bytea", NpgsqlDbType.Bytea),
+        SinkKind.Time => ("time", NpgsqlDbType.Time),
+        SinkKind.Timestamp => ("timestamptz", NpgsqlDbType.TimestampTz),
+        SinkKind.LocalTimestamp => ("timestamp", NpgsqlDbType.Timestamp),
+        SinkKind.Duration => ("interval", NpgsqlDbType.Interval),
+        SinkKind.Array => column.ElementKind switch
+        {
+            SinkKind.Boolean => ("boolean[]", NpgsqlDbType.Array | NpgsqlDbType.Boolean),
+            SinkKind.Int32 => ("integer[]", NpgsqlDbType.Array | NpgsqlDbType.Integer),
+            SinkKind.Int64 => ("bigint[]", NpgsqlDbType.Array | NpgsqlDbType.Bigint),
+            SinkKind.Float32 => ("real[]", NpgsqlDbType.Array | NpgsqlDbType.Real),
+            SinkKind.Float64 => ("double precision[]", NpgsqlDbType.Array | NpgsqlDbType.Double),
+            _ => ("text[]", NpgsqlDbType.Array | NpgsqlDbType.Text),
+        },
+        _ => ("text", NpgsqlDbType.Text),
+    };
+
+    /// <summary>The SQL that turns a staged value or parameter into the target column's value.</summary>
+    private static string Expression(SinkColumn column, TableColumn target, string source)
+    {
+        if (column.Kind == SinkKind.Date)
+        {
+            return $"CASE {source} WHEN 2147483647 THEN 'infinity'::date WHEN -2147483648 THEN '-infinity'::date ELSE DATE '1970-01-01' + {source} END";
+        }
+
+        return StageType(column).DbType == NpgsqlDbType.Text && !target.IsString ? $"CAST({source} AS {target.BaseType})" : source;
+    }
+
+    private static DateTime ToDateTime(SinkColumn column, long micros, DateTimeKind kind)
+    {
+        const long MinMicros = -62_135_596_800_000_000L;
+        const long MaxMicros = 253_402_300_799_999_999L;
+        if (micros is < MinMicros or > MaxMicros)
+        {
+            throw new SinkValueException(column.Name, string.Create(CultureInfo.InvariantCulture, $"timestamp {micros} µs from 1970 is outside years 1 to 9999"));
+        }
+
+        return new DateTime(DateTime.UnixEpoch.Ticks + (micros * TimeSpan.TicksPerMicrosecond), kind);
+    }
+
+    private async ValueTask StageAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken)
+    {
+        var create = new StringBuilder("CREATE TEMP TABLE ").Append(Stage["pg_temp.".Length..]).Append(" (")
+            .AppendJoin(", ", columns.Select((c, i) => "c" + i.ToString(CultureInfo.InvariantCulture) + " " + StageType(c).Sql))
+            .Append(") ON COMMIT DROP");
+        await ExecuteAsync(connection, transaction, create.ToString(), cancellationToken).ConfigureAwait(false);
+        var copy = "COPY " + Stage + " (" + string.Join(", ", columns.Select((_, i) => "c" + i.ToString(CultureInfo.InvariantCulture))) + ") FROM STDIN (FORMAT BINARY)";
+        var types = columns.Select(c => StageType(c).DbType).ToArray();
+        var importer = await connection.BeginBinaryImportAsync(copy, cancellationToken).ConfigureAwait(false);
+        await using var importerScope = importer.ConfigureAwait(false);
+        importer.Timeout = TimeSpan.FromSeconds(_timeoutSeconds);
+        foreach (var row in rows)
+        {
+            await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < row.Length; i++)
+            {
+                if (row[i] is null)
+                {
+                    await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await importer.WriteAsync(row[i], types[i], cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Finds the column whose value the table's column type refuses: each value is assigned alone to an unconstrained copy of the table.</summary>
+    private async ValueTask<string?> ProbeAsync(TableInfo table, SinkColumn[] columns, object?[] row, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var connectionScope = connection.ConfigureAwait(false);
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionScope = transaction.ConfigureAwait(false);
+            await ExecuteAsync(connection, transaction,
+                "CREATE TEMP TABLE " + Probe["pg_temp.".Length..] + " ON COMMIT DROP AS SELECT " + string.Join(", ", columns.Select(c => Quote(c.Name))) + " FROM " + table.Sql + " WITH NO DATA",
+                cancellationToken).ConfigureAwait(false);
+            await StageAsync(connection, transaction, columns, [row], cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < columns.Length; i++)
+            {
+                if (row[i] is null)
+                {
+                    continue;
+                }
+
+                await transaction.SaveAsync("dm_probe", cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await ExecuteAsync(connection, transaction,
+                        "INSERT INTO " + Probe + " (" + Quote(columns[i].Name) + ") SELECT " + Expression(columns[i], table.Columns[columns[i].Name], "s.c" + i.ToString(CultureInfo.InvariantCulture)) + " FROM " + Stage + " s",
+                        cancellationToken).ConfigureAwait(false);
+                    await transaction.ReleaseAsync("dm_probe", cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException e) when (IsDataError(e))
+                {
+                    return columns[i].Name;
+                }
+            }
+
+            return null;
+        }
+        catch (PostgresException)
+        {
+            return null; // The probe is a help for the message; the rejection stands without it.
+        }
+    }
+
+    private async ValueTask ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand(sql, connection, transaction) { CommandTimeout = _timeoutSeconds };
+        await using var commandScope = command.ConfigureAwait(false);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

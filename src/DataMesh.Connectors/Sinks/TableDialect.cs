@@ -1,0 +1,70 @@
+using System.Data.Common;
+
+namespace DataMesh.Connectors.Sinks;
+
+/// <summary>A target table's name: an optional schema (PostgreSQL) or database (MySQL), and the table.</summary>
+internal readonly record struct TableName(string? Schema, string Name);
+
+/// <summary>A target column as the database describes it.</summary>
+/// <param name="Name">The column name.</param>
+/// <param name="Type">The full type (<c>character varying(5)</c>, <c>decimal(10,2)</c>).</param>
+/// <param name="BaseType">The type without modifiers (PostgreSQL: for casts of text values).</param>
+/// <param name="IsString">Whether the type is a string type, which text values are assigned to without a cast.</param>
+internal sealed record TableColumn(string Name, string Type, string BaseType, bool IsString);
+
+/// <summary>A target table as loaded from the catalog.</summary>
+internal sealed class TableInfo(TableName name, string sql, string display, Dictionary<string, TableColumn> columns, string[] primaryKey)
+{
+    public TableName Name { get; } = name;
+
+    /// <summary>The quoted, qualified name for SQL.</summary>
+    public string Sql { get; } = sql;
+
+    /// <summary>The name for messages.</summary>
+    public string Display { get; } = display;
+
+    public Dictionary<string, TableColumn> Columns { get; } = columns;
+
+    public string[] PrimaryKey { get; } = primaryKey;
+}
+
+/// <summary>What differs between PostgreSQL and MySQL: catalog queries, DDL, set-based statements and error classes.</summary>
+internal interface ITableDialect : IAsyncDisposable
+{
+    /// <summary>"PostgreSQL" or "MySQL".</summary>
+    string Product { get; }
+
+    /// <summary>How the database compares column names.</summary>
+    StringComparer ColumnComparer { get; }
+
+    int MaxIdentifierLength { get; }
+
+    /// <summary>Where the sink writes, for the log (host, port, database; never a password).</summary>
+    string Describe();
+
+    string Display(TableName name);
+
+    ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken);
+
+    ValueTask<TableInfo?> LoadTableAsync(DbConnection connection, TableName name, CancellationToken cancellationToken);
+
+    /// <summary>Creates a table (if it does not exist) with the row's columns, key columns NOT NULL and the primary key.</summary>
+    ValueTask CreateTableAsync(DbConnection connection, TableName name, IReadOnlyList<SinkColumn> columns, IReadOnlyList<string> key, CancellationToken cancellationToken);
+
+    /// <summary>Adds nullable columns (a column that another writer added meanwhile is not an error).</summary>
+    ValueTask AddColumnsAsync(DbConnection connection, TableInfo table, IReadOnlyList<SinkColumn> columns, CancellationToken cancellationToken);
+
+    /// <summary>Converts a neutral value (see <see cref="RowPlan"/>) to the value the statements bind.</summary>
+    /// <exception cref="SinkValueException">The value cannot be stored by this database.</exception>
+    object? ToParameter(SinkColumn column, object? value);
+
+    ValueTask DeleteAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] key, IReadOnlyList<object?[]> keys, CancellationToken cancellationToken);
+
+    ValueTask UpsertAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken);
+
+    /// <summary>Whether <paramref name="exception"/> is about the data (a value that does not fit, a constraint) rather than the connection or the schema.</summary>
+    bool IsDataError(Exception exception);
+
+    /// <summary>The reason for rejecting one row that failed with a data error, naming the table, the column when it can be found, and the cause.</summary>
+    ValueTask<string> DescribeDataErrorAsync(TableInfo table, SinkColumn[] columns, object?[] row, Exception exception, CancellationToken cancellationToken);
+}

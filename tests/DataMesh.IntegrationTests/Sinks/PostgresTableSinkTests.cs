@@ -1,0 +1,105 @@
+using DataMesh.Connectors.Sinks;
+using DataMesh.IntegrationTests.Infrastructure;
+using DataMesh.Pipelines.Sinks;
+using Npgsql;
+using Xunit;
+
+namespace DataMesh.IntegrationTests.Sinks;
+
+/// <summary>The PostgreSQL table sink against the throwaway PostgreSQL 15.</summary>
+public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, IClassFixture<PostgresServer>
+{
+    protected override PipelineSink CreateSink(SchemaEvolution evolution, string? table = null) =>
+        new PostgresTableSink(new PostgresTableSinkOptions { ConnectionString = pg.ConnectionString, SchemaEvolution = evolution, Table = table });
+
+    protected override Task ExecuteAsync(string sql) => pg.ExecuteAsync(sql);
+
+    protected override async Task<List<object?[]>> QueryAsync(string sql)
+    {
+        await using var connection = await pg.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand("SET TIME ZONE 'UTC'; " + sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<object?[]>();
+        while (await reader.ReadAsync())
+        {
+            var row = new object?[reader.FieldCount];
+            reader.GetValues(row!);
+            rows.Add(row);
+        }
+
+        return rows;
+    }
+
+    protected override string Q(string identifier) => "\"" + identifier + "\"";
+
+    protected override string VarChar(int length) => $"varchar({length})";
+
+    protected override async Task ReadAllTypesAsync(string table)
+    {
+        var rows = await QueryAsync($"""
+            SELECT b, i, l, f, d, s, "by", dec::text, decf::text, dt, tm, tms, ts, tsm, lts, u, e, arr::text, m::text, j::text, dur, n, n2, "order-id"
+            FROM "{table}"
+            """);
+        var row = Assert.Single(rows);
+        Assert.Equal(true, row[0]);
+        Assert.Equal(-123_456, row[1]);
+        Assert.Equal(long.MinValue + 1, row[2]);
+        Assert.Equal(0.1f, row[3]);
+        Assert.Equal(Math.PI, row[4]);
+        Assert.Equal(SampleString, row[5]);
+        Assert.Equal(SampleBytes, row[6]);
+        Assert.Equal(SampleDecimal, row[7]);
+        Assert.Equal("-12345.6789", row[8]);
+        Assert.Equal(new DateOnly(2024, 2, 29), row[9]);
+        Assert.Equal(TimeOnly.FromTimeSpan(SampleTime), row[10]);
+        Assert.Equal(new TimeOnly(23, 59, 59, 999), row[11]);
+        Assert.Equal(SampleTimestamp, row[12]);
+        Assert.Equal(DateTimeKind.Utc, ((DateTime)row[12]!).Kind);
+        Assert.Equal(DateTime.UnixEpoch.AddTicks(1_700_000_000_123 * TimeSpan.TicksPerMillisecond), row[13]);
+        Assert.Equal(SampleLocalTimestamp, row[14]);
+        Assert.Equal(SampleUuid, row[15]);
+        Assert.Equal("happy", row[16]);
+        Assert.Equal("{1,NULL,3}", row[17]);
+        Assert.Equal(NormalizeJson("""{"a":1}"""), NormalizeJson(row[18]));
+        Assert.Equal(NormalizeJson("""{"k":[1,2]}"""), NormalizeJson(row[19]));
+        Assert.Equal(SampleDuration, row[20]);
+        Assert.Equal(DBNull.Value, row[21]);
+        Assert.Equal(7, row[22]);
+        Assert.Equal("A-1", row[23]);
+
+        var types = (await QueryAsync($"""
+            SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+            FROM pg_attribute a WHERE a.attrelid = '"{table}"'::regclass AND a.attnum > 0
+            """))[0][0];
+        Assert.Equal(
+            "id bigint, b boolean, i integer, l bigint, f real, d double precision, s text, by bytea, dec numeric(38,10), decf numeric(18,4), "
+            + "dt date, tm time without time zone, tms time without time zone, ts timestamp with time zone, tsm timestamp with time zone, "
+            + "lts timestamp without time zone, u uuid, e text, arr integer[], m jsonb, j jsonb, dur interval, n text, n2 integer, order-id text",
+            types);
+    }
+
+    [Fact]
+    public async Task Infinite_dates_and_timestamps_and_24_00_travel_to_PostgreSQL()
+    {
+        var table = NewTable();
+        var schema = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":"long"},
+              {"name":"dt","type":{"type":"int","logicalType":"date"}},
+              {"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}},
+              {"name":"tm","type":{"type":"long","logicalType":"time-micros"}}]}
+            """);
+        await using var sink = CreateSink(SchemaEvolution.CreateTable);
+        await sink.StartAsync(Kit.Context, CancellationToken.None);
+        var batch = Kit.Batch(TopicOf(table))
+            .Upsert(Key(1), schema, SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(1); w.WriteInt(int.MaxValue); w.WriteLong(long.MaxValue); w.WriteLong(86_400_000_000); }))
+            .Upsert(Key(2), schema, SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(2); w.WriteInt(int.MinValue); w.WriteLong(long.MinValue); w.WriteLong(0); }))
+            .Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal(0, batch.RejectedCount);
+        var rows = await QueryAsync($"""SELECT dt::text, ts::text, tm::text FROM "{table}" ORDER BY id""");
+        Assert.Equal(["infinity", "infinity", "24:00:00"], rows[0]);
+        Assert.Equal(["-infinity", "-infinity", "00:00:00"], rows[1]);
+    }
+}

@@ -18,6 +18,10 @@ namespace DataMesh.Connectors.MySql;
 /// </summary>
 internal sealed class KafkaChangeEmitter : IBinlogHandler
 {
+    /// <summary>Records up to this length go to Kafka in arrays reused per length (at most 2 MB of arrays per cache); longer
+    /// ones in a new array each, whose cost is small next to the record's.</summary>
+    private const int MaxCachedLength = 2048;
+
     private readonly string _source;
     private readonly MySqlSourceOptions _options;
     private readonly ChangeEventOptions _events;
@@ -31,9 +35,11 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
     private readonly Dictionary<MySqlTable, TableTopic> _topics = new(ReferenceEqualityComparer.Instance);
     private readonly List<Pending> _pending = [];
     private readonly ArrayBufferWriter<byte> _encoded = new(1 << 16);
-    private readonly Dictionary<int, byte[]> _keys = [];
-    private readonly Dictionary<int, byte[]> _values = [];
+    private readonly byte[]?[] _keys = new byte[]?[MaxCachedLength + 1];
+    private readonly byte[]?[] _values = new byte[]?[MaxCachedLength + 1];
     private long _rowsSinceFlush;
+    private long _timestampPosition = -1;
+    private long _timestampMs;
 
     public KafkaChangeEmitter(MySqlSourceOptions options, ChangeEventOptions events, ISchemaStore schemas, KafkaConnection kafka, ChangeEventSink<MySqlPosition> sink, SchemaHistory history, ILogger logger, MySqlMetrics metrics)
     {
@@ -65,7 +71,14 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
         var keyStart = _encoded.WrittenCount;
         var keyLength = topic.Writer.WriteKey(_encoded, 0, change) ? _encoded.WrittenCount - keyStart : -1;
         var valueStart = _encoded.WrittenCount;
-        topic.Writer.WriteEnvelope(_encoded, 0, change, transaction, Processor?.Decoder.File ?? string.Empty, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        if (change.Position != _timestampPosition)
+        {
+            // The envelope's ts_ms (when the connector processed the change), read once per rows event.
+            _timestampPosition = change.Position;
+            _timestampMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        }
+
+        topic.Writer.WriteEnvelope(_encoded, 0, change, transaction, Processor?.Decoder.File ?? string.Empty, _timestampMs);
         _pending.Add(new Pending(topic, keyStart, keyLength, valueStart, _encoded.WrittenCount - valueStart, null, null, -1));
         if (change.Kind == RowsKind.Delete && keyLength >= 0 && _events.Tombstones)
         {
@@ -201,22 +214,23 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
     }
 
     /// <summary>An exact-length array holding an encoded record with its schema id, reused for the next record of the same
-    /// length once the Kafka client has copied it.</summary>
-    private byte[]? Copy(Dictionary<int, byte[]> cache, int start, int length, int schemaId)
+    /// length once the Kafka client has copied it (it copies during Produce, and the sink's delivery reports keep no
+    /// reference to it).</summary>
+    private byte[]? Copy(byte[]?[] cache, int start, int length, int schemaId)
     {
         if (length < 0)
         {
             return null;
         }
 
-        if (!cache.TryGetValue(length, out var array))
+        byte[] array;
+        if (length > MaxCachedLength)
         {
-            if (cache.Count > 4096)
-            {
-                cache.Clear();
-            }
-
-            cache[length] = array = new byte[length];
+            array = new byte[length];
+        }
+        else
+        {
+            array = cache[length] ??= new byte[length];
         }
 
         _encoded.WrittenSpan.Slice(start, length).CopyTo(array);

@@ -18,6 +18,10 @@ namespace DataMesh.Connectors.MySql;
 /// </summary>
 internal sealed class KafkaChangeEmitter : IBinlogHandler
 {
+    /// <summary>Records up to this length go to Kafka in arrays reused per length (at most 2 MB of arrays per cache); longer
+    /// ones in a new array each, whose cost is small next to the record's.</summary>
+    private const int MaxCachedLength = 2048;
+
     private readonly string _source;
     private readonly MySqlSourceOptions _options;
     private readonly ChangeEventOptions _events;
@@ -31,9 +35,11 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
     private readonly Dictionary<MySqlTable, TableTopic> _topics = new(ReferenceEqualityComparer.Instance);
     private readonly List<Pending> _pending = [];
     private readonly ArrayBufferWriter<byte> _encoded = new(1 << 16);
-    private readonly Dictionary<int, byte[]> _keys = [];
-    private readonly Dictionary<int, byte[]> _values = [];
+    private readonly byte[]?[] _keys = new byte[]?[MaxCachedLength + 1];
+    private readonly byte[]?[] _values = new byte[]?[MaxCachedLength + 1];
     private long _rowsSinceFlush;
+    private long _timestampPosition = -1;
+    private long _timestampMs;
 
     public KafkaChangeEmitter(MySqlSourceOptions options, ChangeEventOptions events, ISchemaStore schemas, KafkaConnection kafka, ChangeEventSink<MySqlPosition> sink, SchemaHistory history, ILogger logger, MySqlMetrics metrics)
     {
@@ -65,11 +71,18 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
         var keyStart = _encoded.WrittenCount;
         var keyLength = topic.Writer.WriteKey(_encoded, 0, change) ? _encoded.WrittenCount - keyStart : -1;
         var valueStart = _encoded.WrittenCount;
-        topic.Writer.WriteEnvelope(_encoded, 0, change, transaction, Processor?.Decoder.File ?? string.Empty, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        _pending.Add(new Pending(topic, keyStart, keyLength, valueStart, _encoded.WrittenCount - valueStart, null, null));
+        if (change.Position != _timestampPosition)
+        {
+            // The envelope's ts_ms (when the connector processed the change), read once per rows event.
+            _timestampPosition = change.Position;
+            _timestampMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        }
+
+        topic.Writer.WriteEnvelope(_encoded, 0, change, transaction, Processor?.Decoder.File ?? string.Empty, _timestampMs);
+        _pending.Add(new Pending(topic, keyStart, keyLength, valueStart, _encoded.WrittenCount - valueStart, null, null, -1));
         if (change.Kind == RowsKind.Delete && keyLength >= 0 && _events.Tombstones)
         {
-            _pending.Add(new Pending(topic, keyStart, keyLength, 0, -1, null, null));
+            _pending.Add(new Pending(topic, keyStart, keyLength, 0, -1, null, null, -1));
         }
 
         _rowsSinceFlush++;
@@ -88,7 +101,7 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
             MariaDb = processor.IsMariaDb,
         };
         LastCommitted = position;
-        _pending.Add(new Pending(null, 0, -1, 0, -1, position, null));
+        _pending.Add(new Pending(null, 0, -1, 0, -1, position, null, -1));
         _metrics.Transaction();
     }
 
@@ -116,7 +129,25 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
             Tables = change.Changes.Where(c => c.Table is not null).Select(c => c.Table!).ToList(),
             Dropped = change.Changes.Where(c => c.Table is null).Select(c => $"{c.Database}.{c.Name}").ToList(),
         };
-        _pending.Add(new Pending(null, 0, -1, 0, -1, null, record));
+        _pending.Add(new Pending(null, 0, -1, 0, -1, null, record, -1));
+    }
+
+    public void OnTruncate(MySqlTable table, long position, TransactionState transaction)
+    {
+        var file = Processor?.Decoder.File ?? string.Empty;
+        if (_events.Tombstones)
+        {
+            // With tombstones the connector creates table topics compacted, and Kafka refuses records without a key there.
+            MySqlLog.TruncateNotEmitted(_logger, _source, table.Database, table.Name, file, position);
+            return;
+        }
+
+        // No key (a truncate concerns every row): to partition 0, like every other keyless event, so it keeps its order there.
+        var topic = Topic(table);
+        var valueStart = _encoded.WrittenCount;
+        topic.Writer.WriteTruncate(_encoded, 0, transaction, file, position, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        _pending.Add(new Pending(topic, 0, -1, valueStart, _encoded.WrittenCount - valueStart, null, null, 0));
+        MySqlLog.Truncated(_logger, _source, table.Database, table.Name, file, position);
     }
 
     public void OnDdlSkipped(string statement, string? file, long position, string reason) =>
@@ -149,7 +180,7 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
 
                 var key = Copy(_keys, pending.KeyStart, pending.KeyLength, topic.KeyId);
                 var value = Copy(_values, pending.ValueStart, pending.ValueLength, topic.ValueId);
-                await _sink.ProduceAsync(topic.Schemas.Topic, key, value, cancellationToken).ConfigureAwait(false);
+                await _sink.ProduceAsync(topic.Schemas.Topic, key, value, cancellationToken, pending.Partition < 0 ? null : pending.Partition).ConfigureAwait(false);
             }
         }
 
@@ -183,22 +214,23 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
     }
 
     /// <summary>An exact-length array holding an encoded record with its schema id, reused for the next record of the same
-    /// length once the Kafka client has copied it.</summary>
-    private byte[]? Copy(Dictionary<int, byte[]> cache, int start, int length, int schemaId)
+    /// length once the Kafka client has copied it (it copies during Produce, and the sink's delivery reports keep no
+    /// reference to it).</summary>
+    private byte[]? Copy(byte[]?[] cache, int start, int length, int schemaId)
     {
         if (length < 0)
         {
             return null;
         }
 
-        if (!cache.TryGetValue(length, out var array))
+        byte[] array;
+        if (length > MaxCachedLength)
         {
-            if (cache.Count > 4096)
-            {
-                cache.Clear();
-            }
-
-            cache[length] = array = new byte[length];
+            array = new byte[length];
+        }
+        else
+        {
+            array = cache[length] ??= new byte[length];
         }
 
         _encoded.WrittenSpan.Slice(start, length).CopyTo(array);
@@ -237,8 +269,9 @@ internal sealed class KafkaChangeEmitter : IBinlogHandler
         MySqlLog.TableRegistered(_logger, _source, $"`{schemas.Table.Schema}`.`{schemas.Table.Name}`", schemas.Topic, topic.KeyId, topic.ValueId);
     }
 
-    /// <summary>A record to produce (offsets into the encoded buffer; length -1 for no key or a tombstone), a checkpoint, or a history record.</summary>
-    private readonly record struct Pending(TableTopic? Topic, int KeyStart, int KeyLength, int ValueStart, int ValueLength, MySqlPosition? Position, SchemaHistoryRecord? History);
+    /// <summary>A record to produce (offsets into the encoded buffer; length -1 for no key or a tombstone; partition -1 to let
+    /// the key choose), a checkpoint, or a history record.</summary>
+    private readonly record struct Pending(TableTopic? Topic, int KeyStart, int KeyLength, int ValueStart, int ValueLength, MySqlPosition? Position, SchemaHistoryRecord? History, int Partition);
 
     private sealed class TableTopic(ChangeEventSchemas schemas, EnvelopeWriter writer)
     {

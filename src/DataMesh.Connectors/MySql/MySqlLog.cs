@@ -40,4 +40,10 @@ internal static partial class MySqlLog
 
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "MySQL source '{Source}': table `{Database}`.`{Table}` was not in the tracked schema; described it from its TABLE_MAP (binlog_row_metadata=FULL)")]
     public static partial void TableFromMap(ILogger logger, string source, string database, string table);
+
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Information, Message = "MySQL source '{Source}': table `{Database}`.`{Table}` truncated at {File}:{Position}")]
+    public static partial void Truncated(ILogger logger, string source, string database, string table, string file, long position);
+
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "MySQL source '{Source}': table `{Database}`.`{Table}` truncated at {File}:{Position}; no truncate event, because its topic is compacted (Events.Tombstones) and Kafka refuses records without a key there")]
+    public static partial void TruncateNotEmitted(ILogger logger, string source, string database, string table, string file, long position);
 }

@@ -32,6 +32,7 @@ internal sealed class MySqlSourceConnector : IDisposable
     private readonly ReplicationConnectionSettings _settings;
     private readonly string _connectionString;
     private Task? _saving;
+    private MySqlPosition? _unsaved;
 
     public MySqlSourceConnector(MySqlSourceOptions options, ChangeEventOptions events, KafkaConnection kafka, ISchemaStore schemas, ILogger logger)
     {
@@ -116,10 +117,16 @@ internal sealed class MySqlSourceConnector : IDisposable
                 }
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested)
         {
+            // A stop, whatever the cancelled read or write threw: store what Kafka acknowledged before leaving.
             await StopAsync(sink).ConfigureAwait(false);
-            throw;
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+
+            throw new OperationCanceledException($"MySQL source '{_options.Name}' stopped.", ex, cancellationToken);
         }
         catch (Exception ex)
         {
@@ -257,7 +264,8 @@ internal sealed class MySqlSourceConnector : IDisposable
     }
 
     /// <summary>Saves the latest acknowledged position without waiting for the save itself: the next call waits for the
-    /// previous save, so saves never overlap and the stream never waits on one.</summary>
+    /// previous save, so saves never overlap and the stream never waits on one. A position taken from the sink stays due
+    /// until a save of it (or a later one) succeeded.</summary>
     private async Task SaveAcknowledgedAsync(ChangeEventSink<MySqlPosition> sink, CancellationToken cancellationToken, bool wait = false)
     {
         sink.ThrowIfFaulted();
@@ -274,10 +282,17 @@ internal sealed class MySqlSourceConnector : IDisposable
 
         if (sink.TryTakeAcknowledged(out var position))
         {
-            _saving = SaveAsync(position, cancellationToken);
+            _unsaved = position;
+        }
+
+        if (_unsaved is { } due)
+        {
+            _saving = SaveAsync(due, cancellationToken);
             if (wait)
             {
-                await SaveAcknowledgedAsync(sink, cancellationToken, wait: true).ConfigureAwait(false);
+                saving = _saving;
+                _saving = null;
+                await saving.ConfigureAwait(false);
             }
         }
     }
@@ -286,20 +301,57 @@ internal sealed class MySqlSourceConnector : IDisposable
     {
         await _positions.SaveAsync(_options.Name, position.ToJson(), cancellationToken).ConfigureAwait(false);
         SavedPosition = position;
+        if (ReferenceEquals(_unsaved, position))
+        {
+            _unsaved = null;
+        }
+
         MySqlLog.PositionSaved(_logger, _options.Name, position.ToString());
     }
 
+    /// <summary>On a stop: waits (bounded by the Kafka request timeout) until Kafka acknowledged or failed every event
+    /// handed to it, then stores the position after the last transaction whose events, and all before them, were
+    /// acknowledged. A save in flight when the stop came (its token is the cancelled one) is replaced by a new one.</summary>
     private async Task StopAsync(ChangeEventSink<MySqlPosition> sink)
     {
         using var timeout = new CancellationTokenSource(_kafka.Options.RequestTimeout);
+        if (_saving is { } saving)
+        {
+            _saving = null;
+            try
+            {
+                await saving.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or Confluent.Kafka.KafkaException)
+            {
+                // Its position is still due (_unsaved): saved below.
+            }
+        }
+
         try
         {
-            await sink.FlushAsync(timeout.Token).ConfigureAwait(false);
-            await SaveAcknowledgedAsync(sink, timeout.Token, wait: true).ConfigureAwait(false);
+            try
+            {
+                await sink.FlushAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?>)
+            {
+                // A failed delivery: what was acknowledged before it can still be stored.
+            }
+
+            if (sink.TryTakeAcknowledged(out var position))
+            {
+                _unsaved = position;
+            }
+
+            if (_unsaved is { } due)
+            {
+                await SaveAsync(due, timeout.Token).ConfigureAwait(false);
+            }
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or Confluent.Kafka.KafkaException)
         {
-            // Whatever Kafka did not acknowledge in time is read again on the next start.
+            // Whatever was not acknowledged or stored in time is read again on the next start.
         }
 
         MySqlLog.Stopped(_logger, _options.Name, SavedPosition?.ToString() ?? "(none saved)");

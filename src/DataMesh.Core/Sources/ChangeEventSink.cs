@@ -22,6 +22,7 @@ public sealed class ChangeEventSink<TPosition> : IDisposable
     private readonly Queue<Epoch> _closed = new();
     private readonly Stack<Epoch> _pool = new();
     private readonly TimeSpan _flushTimeout;
+    private readonly Message<byte[]?, byte[]?> _message = new();
     private Epoch _current;
     private volatile ProduceException<byte[]?, byte[]?>? _fault;
     private long _produced;
@@ -34,6 +35,9 @@ public sealed class ChangeEventSink<TPosition> : IDisposable
     {
         ArgumentNullException.ThrowIfNull(kafka);
         var config = kafka.CreateProducerConfig();
+        // Delivery reports carry the outcome only (all the sink reads): the client then reads no headers, timestamp or
+        // status back per message, and keeps no reference to the key and value arrays (callers may reuse them).
+        config.DeliveryReportFields = "none";
         configure?.Invoke(config);
         _producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
         _flushTimeout = kafka.Options.RequestTimeout;
@@ -59,7 +63,11 @@ public sealed class ChangeEventSink<TPosition> : IDisposable
     {
         ThrowIfFaulted();
         var epoch = _current;
-        var message = new Message<byte[]?, byte[]?> { Key = key, Value = value };
+        // One message for every event: the client copies key and value during Produce and keeps no reference to the
+        // message (nor, with outcome-only delivery reports, to the arrays); ProduceAsync is called by one loop only.
+        var message = _message;
+        message.Key = key;
+        message.Value = value;
         var target = partition is { } p ? new TopicPartition(topic, p) : null;
         Interlocked.Increment(ref epoch.Outstanding);
         var produced = false;

@@ -112,4 +112,38 @@ public sealed class MySqlConnectorTests(MariaDbServer server) : IClassFixture<Ma
             Assert.True(seen[i] > seen[i - 1] || seen.Take(i).Contains(seen[i]), $"record {i} ({seen[i]}) comes after {seen[i - 1]}");
         }
     }
+
+    [Fact]
+    public async Task A_graceful_stop_stores_the_position_after_the_last_acknowledged_transaction()
+    {
+        await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE t (id INT PRIMARY KEY)");
+        // No periodic saves and no heartbeats while the test runs: only the first start's position and what the stop
+        // stores can be in the offsets topic.
+        void Quiet(DataMesh.Connectors.MySql.MySqlSourceOptions o)
+        {
+            o.PositionSaveInterval = TimeSpan.FromHours(1);
+            o.HeartbeatInterval = TimeSpan.FromMinutes(10);
+        }
+
+        await cdc.StartAsync(Quiet);
+        await cdc.WaitForSavedPositionAsync();
+        const int count = 20;
+        for (var i = 0; i < count; i++)
+        {
+            await cdc.ExecuteAsync($"INSERT INTO t VALUES ({i})");
+        }
+
+        var (file, position) = await server.GetBinlogPositionAsync();
+        await cdc.ReadAsync(cdc.Topic("t"), count);
+        await cdc.StopAsync();
+
+        var stored = DataMesh.Connectors.MySql.MySqlPosition.FromJson(await cdc.WaitForSavedPositionAsync());
+        Assert.True(stored.IsAtOrAfter(file, position), $"stored {stored}, the last transaction ends at {file}:{position}");
+
+        // A restart delivers what comes next and repeats nothing that was acknowledged before the stop.
+        await cdc.StartAsync(Quiet);
+        await cdc.ExecuteAsync($"INSERT INTO t VALUES ({count})");
+        var records = await cdc.ReadAsync(cdc.Topic("t"), count + 1);
+        Assert.Equal(Enumerable.Range(0, count + 1), records.Select(r => (int)r.After!["id"]));
+    }
 }

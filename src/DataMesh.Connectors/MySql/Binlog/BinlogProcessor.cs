@@ -112,6 +112,15 @@ internal interface IBinlogHandler
 
     /// <summary>The server sent a heartbeat: nothing new to read.</summary>
     void OnHeartbeat();
+
+    /// <summary>A captured table was truncated (TRUNCATE TABLE, logged as a statement; called before the commit of its
+    /// event group). Its schema is unchanged.</summary>
+    /// <param name="table">The table, as tracked.</param>
+    /// <param name="position">The QUERY event's start position.</param>
+    /// <param name="transaction">The statement's transaction (its GTID, server and thread).</param>
+    void OnTruncate(MySqlTable table, long position, TransactionState transaction)
+    {
+    }
 }
 
 /// <summary>
@@ -318,6 +327,16 @@ internal sealed class BinlogProcessor
         if (changes.Count > 0)
         {
             _handler.OnSchemaChange(new SchemaChange(sql, database, changes, Decoder.File, position));
+        }
+
+        if (statement is TruncateTableStatement truncate && _schema.Resolve(truncate.Table, database) is { } table && _captured(table.Database, table.Name))
+        {
+            if (KeepQueries)
+            {
+                _transaction.Query = Encoding.UTF8.GetBytes(sql);
+            }
+
+            _handler.OnTruncate(table, position, _transaction);
         }
     }
 

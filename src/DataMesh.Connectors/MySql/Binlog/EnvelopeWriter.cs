@@ -91,6 +91,52 @@ internal sealed class EnvelopeWriter
         WriteImage(ref writer, change.Rows, change.Before, columns);
         WriteImage(ref writer, change.Rows, change.After, columns);
 
+        WriteSource(ref writer, transaction, file, change.Position, change.Row);
+        WriteMissing(ref writer, change.Before);
+        WriteMissing(ref writer, change.After);
+
+        writer.WriteStringUtf8(change.Kind switch
+        {
+            RowsKind.Insert => "c"u8,
+            RowsKind.Update => "u"u8,
+            _ => "d"u8,
+        });
+        writer.WriteUnionIndex(1);
+        writer.WriteLong(timestampMs);
+        writer.Flush();
+    }
+
+    /// <summary>Writes the envelope (framed) of a truncate: no before or after image, <c>op</c> <c>t</c>, the source block at
+    /// the TRUNCATE statement's QUERY event (row 0, no missing columns).</summary>
+    public void WriteTruncate(IBufferWriter<byte> output, int valueSchemaId, TransactionState transaction, string file, long position, long timestampMs)
+    {
+        ConfluentWireFormat.WriteHeader(output, valueSchemaId);
+        var writer = new AvroWriter(output);
+        writer.WriteUnionIndex(0);
+        writer.WriteUnionIndex(0);
+        WriteSource(ref writer, transaction, file, position, 0);
+        writer.WriteUnionIndex(0);
+        writer.WriteUnionIndex(0);
+        writer.WriteStringUtf8(ChangeOperation.Truncate.ToUtf8Code());
+        writer.WriteUnionIndex(1);
+        writer.WriteLong(timestampMs);
+        writer.Flush();
+    }
+
+    /// <summary>The names of the columns missing from an image, comma-separated, or null when none is.</summary>
+    public string? MissingColumns(RowImage? image)
+    {
+        if (image is null || image.MissingCount == 0)
+        {
+            return null;
+        }
+
+        return string.Join(",", Schemas.Table.Columns.Where((_, i) => image.State(i) == CellState.Missing).Select(c => c.Name));
+    }
+
+    /// <summary>The source block up to (not including) the missing-column fields.</summary>
+    private void WriteSource(ref AvroWriter writer, TransactionState transaction, string file, long position, long row)
+    {
         writer.WriteStringUtf8(VersionUtf8);
         writer.WriteStringUtf8(ConnectorUtf8);
         writer.WriteStringUtf8(_nameUtf8);
@@ -108,35 +154,12 @@ internal sealed class EnvelopeWriter
         }
 
         writer.WriteStringUtf8(_fileUtf8);
-        writer.WriteLong(change.Position);
-        writer.WriteLong(change.Row);
+        writer.WriteLong(position);
+        writer.WriteLong(row);
         writer.WriteLong(transaction.ServerId);
         WriteNullableUtf8(ref writer, transaction.GtidUtf8, transaction.Gtid is not null);
         WriteNullableLong(ref writer, transaction.ThreadId == 0 ? null : transaction.ThreadId);
         WriteNullableUtf8(ref writer, transaction.Query, transaction.Query.Length > 0);
-        WriteMissing(ref writer, change.Before);
-        WriteMissing(ref writer, change.After);
-
-        writer.WriteStringUtf8(change.Kind switch
-        {
-            RowsKind.Insert => "c"u8,
-            RowsKind.Update => "u"u8,
-            _ => "d"u8,
-        });
-        writer.WriteUnionIndex(1);
-        writer.WriteLong(timestampMs);
-        writer.Flush();
-    }
-
-    /// <summary>The names of the columns missing from an image, comma-separated, or null when none is.</summary>
-    public string? MissingColumns(RowImage? image)
-    {
-        if (image is null || image.MissingCount == 0)
-        {
-            return null;
-        }
-
-        return string.Join(",", Schemas.Table.Columns.Where((_, i) => image.State(i) == CellState.Missing).Select(c => c.Name));
     }
 
     private void WriteImage(ref AvroWriter writer, ReadOnlySpan<byte> rows, RowImage? image, ColumnPlan[] columns)

@@ -27,6 +27,42 @@ internal sealed class SchemaTracker
 
     public MySqlTable? Find(string database, string table) => _tables.GetValueOrDefault((database, table));
 
+    /// <summary>
+    /// The tracked table a statement names (qualified with the event's default database when it names none), or null.
+    /// The exact name wins; else the one table whose database and name match ignoring case (servers with
+    /// <c>lower_case_table_names</c> 1 or 2 accept any case in statements, and a statement the server logged named an
+    /// existing table, so a unique case-insensitive match is that table).
+    /// </summary>
+    public MySqlTable? Resolve(TableName name, string? defaultDatabase)
+    {
+        var qualified = name.Qualify(defaultDatabase);
+        if (qualified.Database is null)
+        {
+            return null;
+        }
+
+        if (_tables.TryGetValue((qualified.Database, qualified.Name), out var exact))
+        {
+            return exact;
+        }
+
+        MySqlTable? match = null;
+        foreach (var ((database, table), value) in _tables)
+        {
+            if (string.Equals(database, qualified.Database, StringComparison.OrdinalIgnoreCase) && string.Equals(table, qualified.Name, StringComparison.OrdinalIgnoreCase))
+            {
+                if (match is not null)
+                {
+                    return null;
+                }
+
+                match = value;
+            }
+        }
+
+        return match;
+    }
+
     public void Put(MySqlTable table)
     {
         _tables[(table.Database, table.Name)] = table;

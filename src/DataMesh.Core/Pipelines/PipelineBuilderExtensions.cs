@@ -9,7 +9,9 @@ namespace DataMesh.Hosting;
 public static class PipelineBuilderExtensions
 {
     /// <summary>
-    /// Adds a Kafka-to-Kafka pipeline that runs as a hosted service, on the builder's Kafka connection and schema store.
+    /// Adds a pipeline that runs as a hosted service, on the builder's Kafka connection and schema store: source topics,
+    /// transforms, and a sink (<see cref="PipelineOptions.Sink"/>; a Kafka topic by default). A sink set in the options is
+    /// disposed when the host stops.
     /// </summary>
     /// <param name="builder">The DataMesh builder.</param>
     /// <param name="configure">Sets the pipeline's <see cref="PipelineOptions"/>; they are validated here.</param>
@@ -26,7 +28,7 @@ public static class PipelineBuilderExtensions
             options,
             sp.GetRequiredService<KafkaConnection>(),
             sp.GetRequiredService<ISchemaStore>(),
-            sp.GetService<ILogger<KafkaPipeline>>())));
+            sp.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance)));
         return builder;
     }
 }

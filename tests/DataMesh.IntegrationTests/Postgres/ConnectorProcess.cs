@@ -43,6 +43,10 @@ internal sealed class ConnectorProcess : IDisposable
     public static ConnectorProcess StartMySql(string bootstrapServers, string sourceName, string database, string connectionString) =>
         StartWith(["mysql", bootstrapServers, sourceName, database, connectionString]);
 
+    /// <summary>Starts the customers pipeline (<c>CustomersPipeline</c>) from <paramref name="sourceTopic"/> into a PostgreSQL table.</summary>
+    public static ConnectorProcess StartPipeline(string bootstrapServers, string name, string sourceTopic, string sinkConnectionString, string sinkTable) =>
+        StartWith(["pipeline", bootstrapServers, name, sourceTopic, sinkConnectionString, sinkTable]);
+
     private static ConnectorProcess StartWith(string[] arguments)
     {
         var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");

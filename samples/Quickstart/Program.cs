@@ -1,4 +1,5 @@
-// DataMesh quickstart: change data capture from PostgreSQL and MariaDB into Kafka, decoded back.
+// DataMesh quickstart: change data capture from PostgreSQL and MariaDB into Kafka, decoded back, and a pipeline from
+// the PostgreSQL topic (filter, unwrap, keep, mask) into a PostgreSQL table.
 //
 //   ./build.sh demo
 //
@@ -6,14 +7,21 @@
 // DATAMESH_MARIADB_CONNECTION set. The program hosts a PostgreSQL source (logical replication, pgoutput) and a MariaDB
 // source (binlog) on the embedded Kafka cluster, writes rows into a table of each, and prints the change events as a
 // consumer reads them from the tables' topics, decoded by an independent decoder (Apache.Avro's generic reader) with
-// the schemas fetched from the schema store by the id in each message. Everything printed below happened.
+// the schemas fetched from the schema store by the id in each message. A pipeline reads the orders topic, drops test
+// orders, flattens the envelope, keeps four columns, hashes the customer's name, and upserts the rows into the table
+// orders_clean; the program prints the sink table until it equals that projection of the source table. Everything
+// printed below happened.
 using Avro.Generic;
 using Avro.IO;
 using Confluent.Kafka;
+using System.Security.Cryptography;
+using System.Text;
 using DataMesh;
 using DataMesh.Avro;
+using DataMesh.Connectors.Sinks;
 using DataMesh.Events;
 using DataMesh.Hosting;
+using DataMesh.Pipelines.Transforms;
 using DataMesh.Schemas;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -48,6 +56,8 @@ await MySqlExecuteAsync(mariaDb, $"CREATE DATABASE {Database}");
 var warehouse = new MySqlConnectionStringBuilder(mariaDb) { Database = Database }.ConnectionString;
 await MySqlExecuteAsync(warehouse, "CREATE TABLE stock (sku VARCHAR(20) PRIMARY KEY, name VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL, qty INT UNSIGNED NOT NULL, price DECIMAL(10,2))");
 
+var ordersTopic = TopicNames.ForTable("demo", "shop", "public", "orders");
+var hashKey = "quickstart-demo-key-not-a-secret"u8.ToArray();
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Logging.AddFilter("DataMesh", LogLevel.Information);
@@ -63,10 +73,24 @@ builder.Services.AddDataMesh(o => o.Events.TopicPrefix = "demo")
     {
         o.ConnectionString = warehouse;
         o.Databases.Add(Database);
+    })
+    .AddPipeline(p =>
+    {
+        // demo.shop.public.orders -> drop test orders -> flat row -> four columns -> customer hashed -> table orders_clean
+        p.Name = "orders-clean";
+        p.SourceTopics.Add(ordersTopic);
+        p.Transforms.Add(Transform.Filter("status != 'test'"));
+        p.Transforms.Add(Transform.Unwrap());
+        p.Transforms.Add(Transform.Keep("id", "customer", "total", "status"));
+        p.Transforms.Add(Transform.Mask(new MaskOptions { Mode = MaskMode.Hash, HashKey = hashKey }, "customer"));
+        p.Sink = new PostgresTableSink(new PostgresTableSinkOptions { ConnectionString = shop, Table = "orders_clean", SchemaEvolution = SchemaEvolution.CreateTable });
     });
 using var host = builder.Build();
-await host.StartAsync();
 var kafka = host.Services.GetRequiredService<KafkaConnection>();
+
+// The pipeline subscribes to the orders topic: create it first, so that the subscription finds it at once.
+await kafka.EnsureTopicAsync(ordersTopic, 1, TopicRetention.Compacted, CancellationToken.None);
+await host.StartAsync();
 var store = host.Services.GetRequiredService<ISchemaStore>();
 Console.WriteLine($"Kafka: {(kafka.IsEmbedded ? "embedded cluster" : "cluster")} at {kafka.BootstrapServers}");
 
@@ -82,6 +106,7 @@ string[] statements =
     "INSERT INTO orders (customer, total) VALUES ('Ada Lovelace', 12.50), ('Grace Hopper', 99.95)",
     "UPDATE orders SET status = 'shipped', total = 14.00 WHERE customer = 'Ada Lovelace'",
     "DELETE FROM orders WHERE customer = 'Grace Hopper'",
+    "INSERT INTO orders (customer, total, status) VALUES ('QA robot', 1.00, 'test'), ('Alan Turing', 42.00, 'placed')",
 ];
 foreach (var statement in statements)
 {
@@ -89,8 +114,9 @@ foreach (var statement in statements)
     await ExecuteAsync(shop, statement);
 }
 
-// 2 creates, 1 update, 1 delete and its tombstone
-var pgReceived = await ShowTopicAsync(TopicNames.ForTable("demo", "shop", "public", "orders"), 5);
+// 2 creates, 1 update, 1 delete and its tombstone, 2 creates
+var pgReceived = await ShowTopicAsync(ordersTopic, 7);
+var pipelineCaughtUp = await ShowSinkAsync();
 
 // The MariaDB source starts at the binlog's current position: wait until it streams (a Binlog Dump thread is open).
 while (await MySqlScalarAsync(mariaDb, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'") == 0)
@@ -118,11 +144,49 @@ NpgsqlConnection.ClearAllPools();
 await ExecuteAsync(server, "SELECT pg_drop_replication_slot('datamesh_quickstart')");
 await ExecuteAsync(server, $"DROP DATABASE IF EXISTS {Database} WITH (FORCE)");
 await MySqlExecuteAsync(mariaDb, $"DROP DATABASE IF EXISTS {Database}");
-var done = pgReceived == 5 && mariaReceived == 5;
+var done = pgReceived == 7 && mariaReceived == 5 && pipelineCaughtUp;
 Console.WriteLine(done
-    ? "Quickstart done: every change of both databases arrived and decoded."
-    : $"Only {pgReceived} of 5 PostgreSQL and {mariaReceived} of 5 MariaDB records arrived within 60 s.");
+    ? "Quickstart done: every change of both databases arrived and decoded, and the pipeline's sink table equals its projection of the source."
+    : $"Only {pgReceived} of 7 PostgreSQL and {mariaReceived} of 5 MariaDB records arrived within 60 s, or the sink table did not catch up (caught up: {pipelineCaughtUp}).");
 return done ? 0 : 1;
+
+// Prints the pipeline's sink table until it equals the projection of the source table: test orders filtered out,
+// four columns, customer as HMAC-SHA256 hex.
+async Task<bool> ShowSinkAsync()
+{
+    Console.WriteLine("Pipeline 'orders-clean': orders topic -> filter(status != 'test') -> unwrap -> keep(id, customer, total, status) -> mask(customer, HMAC-SHA256) -> PostgreSQL table orders_clean");
+    var expected = new List<string>();
+    foreach (var row in await QueryAsync(shop, "SELECT id, customer, total, status FROM orders WHERE status <> 'test' ORDER BY id"))
+    {
+        expected.Add($"{row[0]} | {Convert.ToHexStringLower(HMACSHA256.HashData(hashKey, Encoding.UTF8.GetBytes((string)row[1]!)))} | {row[2]} | {row[3]}");
+    }
+
+    var deadline = DateTime.UtcNow.AddSeconds(60);
+    var shown = -1;
+    while (DateTime.UtcNow < deadline)
+    {
+        var actual = await ScalarAsync(shop, "SELECT count(*) FROM pg_tables WHERE tablename = 'orders_clean'") == 0
+            ? []
+            : (await QueryAsync(shop, "SELECT id, customer, total, status FROM orders_clean ORDER BY id")).Select(r => $"{r[0]} | {r[1]} | {r[2]} | {r[3]}").ToList();
+        if (actual.Count != shown)
+        {
+            Console.WriteLine($"  sink table orders_clean: {actual.Count} rows");
+            shown = actual.Count;
+        }
+
+        if (actual.SequenceEqual(expected))
+        {
+            Console.WriteLine($"  caught up: orders_clean equals the source's projection ({actual.Count} rows; the test order was filtered out, the deleted order removed):");
+            actual.ForEach(r => Console.WriteLine($"    {r}"));
+            return true;
+        }
+
+        await Task.Delay(200);
+    }
+
+    Console.WriteLine($"  orders_clean did not catch up within 60 s; expected:\n    {string.Join("\n    ", expected)}");
+    return false;
+}
 
 async Task<int> ShowTopicAsync(string topic, int expected)
 {
@@ -171,6 +235,27 @@ async Task<GenericRecord?> DecodeAsync(byte[]? message)
     var schema = await store.GetByIdAsync(schemaId);
     var reader = new GenericDatumReader<GenericRecord>(schema, schema);
     return reader.Read(null!, new BinaryDecoder(new MemoryStream(message, ConfluentWireFormat.HeaderLength, message.Length - ConfluentWireFormat.HeaderLength)));
+}
+
+static async Task<List<object?[]>> QueryAsync(string connectionString, string sql)
+{
+    await using var connection = new NpgsqlConnection(connectionString);
+    await connection.OpenAsync();
+    await using var command = new NpgsqlCommand(sql, connection);
+    await using var reader = await command.ExecuteReaderAsync();
+    var rows = new List<object?[]>();
+    while (await reader.ReadAsync())
+    {
+        var row = new object?[reader.FieldCount];
+        for (var i = 0; i < row.Length; i++)
+        {
+            row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+        }
+
+        rows.Add(row);
+    }
+
+    return rows;
 }
 
 static string Show(object? value) => value switch

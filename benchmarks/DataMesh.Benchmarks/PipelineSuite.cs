@@ -14,7 +14,7 @@ namespace DataMesh.Benchmarks;
 /// The pipeline suite: (1) a filter + project + mask + rename chain over a 20-column change event, DataMesh's planned
 /// chain over spans against the same chain on Apache.Avro's GenericRecord, with the memory diagnoser; (2) the same chain
 /// in a <see cref="KafkaPipeline"/> from one embedded-Kafka topic to another, for 1,000,000 records (<c>--records N</c>
-/// changes the count, <c>--no-kafka</c> skips it). The last line is the result of (1).
+/// changes the count, <c>--no-kafka</c> skips it, <c>--kafka-only</c> skips (1)). The last line is the result of (1).
 /// </summary>
 internal sealed class PipelineSuite : IBenchmarkSuite
 {
@@ -26,12 +26,17 @@ internal sealed class PipelineSuite : IBenchmarkSuite
     {
         var records = 1_000_000;
         var kafka = true;
+        var chain = true;
         var rest = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
             if (args[i] == "--no-kafka")
             {
                 kafka = false;
+            }
+            else if (args[i] == "--kafka-only")
+            {
+                chain = false;
             }
             else if (args[i] == "--records" && i + 1 < args.Length)
             {
@@ -41,6 +46,12 @@ internal sealed class PipelineSuite : IBenchmarkSuite
             {
                 rest.Add(args[i]);
             }
+        }
+
+        if (!chain)
+        {
+            RunKafka(records).GetAwaiter().GetResult();
+            return 0;
         }
 
         var summary = BenchmarkRunner.Run<PipelineBenchmarks>(BenchmarkConfig.Short(), [.. rest]);

@@ -21,7 +21,7 @@ namespace DataMesh.Pipelines.Sinks;
 public sealed class KafkaSink : PipelineSink
 {
     private readonly KafkaSinkOptions _options;
-    private readonly Dictionary<(global::Avro.RecordSchema Schema, string Topic), int> _ids = [];
+    private readonly Dictionary<(global::Avro.RecordSchema Schema, string Topic), int> _ids = new(SchemaTopicComparer.Instance);
     private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _setup = new(1, 1);
     private SinkContext? _context;
@@ -57,6 +57,7 @@ public sealed class KafkaSink : PipelineSink
         var producer = _producer ?? throw new InvalidOperationException("The Kafka sink was not started.");
         await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
         var delivery = new Delivery(batch.Count);
+        var last = new LastId();
         for (var i = 0; i < batch.Count; i++)
         {
             if (batch.GetRejection(i) is not null)
@@ -65,8 +66,8 @@ public sealed class KafkaSink : PipelineSink
                 continue;
             }
 
-            var message = ToMessage(batch[i]);
-            producer.Produce(batch[i].Topic, message, delivery.Handler);
+            var record = batch[i];
+            producer.Produce(record.Topic, ToMessage(record, ref last), delivery.Handler);
         }
 
         await delivery.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -88,12 +89,24 @@ public sealed class KafkaSink : PipelineSink
         List<int>? pending = null;
         lock (_ids)
         {
+            global::Avro.RecordSchema? lastSchema = null;
+            string? lastTopic = null;
             for (var i = 0; i < batch.Count; i++)
             {
                 var record = batch[i];
+                if (ReferenceEquals(record.ValueSchema, lastSchema) && ReferenceEquals(record.Topic, lastTopic))
+                {
+                    continue;
+                }
+
                 if (!_topics.Contains(record.Topic) || (record.ValueSchema is { } schema && record.ValueSchemaId == 0 && !_ids.ContainsKey((schema, record.Topic))))
                 {
                     (pending ??= []).Add(i);
+                }
+                else
+                {
+                    lastSchema = record.ValueSchema;
+                    lastTopic = record.Topic;
                 }
             }
         }
@@ -165,15 +178,27 @@ public sealed class KafkaSink : PipelineSink
         }
     }
 
-    private Message<byte[]?, byte[]?> ToMessage(SinkRecord record)
+    private Message<byte[]?, byte[]?> ToMessage(SinkRecord record, ref LastId last)
     {
         byte[]? value = null;
         if (!record.IsTombstone)
         {
             var id = record.ValueSchemaId;
-            if (id == 0 && !TryGetId(record.ValueSchema!, record.Topic, out id))
+            if (id == 0)
             {
-                throw new InvalidOperationException($"No schema id for {record.ValueSchema!.Fullname} on '{record.Topic}'.");
+                // Records of a batch mostly share their schema and topic: look the id up when they change.
+                if (!ReferenceEquals(last.Schema, record.ValueSchema) || !ReferenceEquals(last.Topic, record.Topic))
+                {
+                    if (!TryGetId(record.ValueSchema!, record.Topic, out last.Id))
+                    {
+                        throw new InvalidOperationException($"No schema id for {record.ValueSchema!.Fullname} on '{record.Topic}'.");
+                    }
+
+                    last.Schema = record.ValueSchema;
+                    last.Topic = record.Topic;
+                }
+
+                id = last.Id;
             }
 
             value = new byte[ConfluentWireFormat.HeaderLength + record.Value.Length];
@@ -202,6 +227,26 @@ public sealed class KafkaSink : PipelineSink
         }
 
         return headers;
+    }
+
+    /// <summary>The schema id of the previous record of a batch.</summary>
+    private struct LastId
+    {
+        public global::Avro.RecordSchema? Schema;
+        public string? Topic;
+        public int Id;
+    }
+
+    /// <summary>Schemas by reference (Avro's own equality compares them field by field), topics by value.</summary>
+    private sealed class SchemaTopicComparer : IEqualityComparer<(global::Avro.RecordSchema Schema, string Topic)>
+    {
+        public static readonly SchemaTopicComparer Instance = new();
+
+        public bool Equals((global::Avro.RecordSchema Schema, string Topic) x, (global::Avro.RecordSchema Schema, string Topic) y) =>
+            ReferenceEquals(x.Schema, y.Schema) && string.Equals(x.Topic, y.Topic, StringComparison.Ordinal);
+
+        public int GetHashCode((global::Avro.RecordSchema Schema, string Topic) obj) =>
+            HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj.Schema), StringComparer.Ordinal.GetHashCode(obj.Topic));
     }
 
     /// <summary>Counts a batch's acknowledgements; one object and one handler per batch.</summary>

@@ -58,6 +58,7 @@ public sealed class KafkaPipeline
     private Exception? _fault;
     private long _records;
     private long _lag;
+    private long _nextHousekeeping;
 
     /// <summary>Creates a pipeline; nothing connects until <see cref="RunAsync"/>.</summary>
     /// <param name="options">The settings (validated here).</param>
@@ -205,16 +206,17 @@ public sealed class KafkaPipeline
 
     private async Task ReadAsync(IConsumer<int, int> consumer, StagingDeserializer keys, StagingDeserializer values, CancellationToken cancellationToken)
     {
-        var nextCommit = Stopwatch.GetTimestamp() + (long)(_options.CommitInterval.TotalSeconds * Stopwatch.Frequency);
+        _nextHousekeeping = Stopwatch.GetTimestamp() + (long)(_options.CommitInterval.TotalSeconds * Stopwatch.Frequency);
         var framed = 0;
+        var framedBytes = 0L;
         while (!cancellationToken.IsCancellationRequested && !IsFaulted)
         {
-            if (Stopwatch.GetTimestamp() >= nextCommit)
+            if (Stopwatch.GetTimestamp() >= _nextHousekeeping)
             {
-                await FlushAsync().ConfigureAwait(false);
-                Commit(consumer, null);
-                MeasureLag(consumer);
-                nextCommit = Stopwatch.GetTimestamp() + (long)(_options.CommitInterval.TotalSeconds * Stopwatch.Frequency);
+                await FlushAsync(consumer, cancellationToken).ConfigureAwait(false);
+                framed = 0;
+                framedBytes = 0;
+                Housekeep(consumer);
             }
 
             ConsumeResult<int, int>? result;
@@ -232,39 +234,111 @@ public sealed class KafkaPipeline
             {
                 if (framed > 0)
                 {
-                    await FlushAsync().ConfigureAwait(false);
+                    await FlushAsync(consumer, cancellationToken).ConfigureAwait(false);
                     framed = 0;
+                    framedBytes = 0;
                 }
 
                 continue;
             }
 
-            Interlocked.Increment(ref _records);
-            var partition = GetPartition(result.TopicPartition);
-            partition.Read(result.Offset.Value);
-            var worker = _workers[partition.Worker];
-            Frames.Write(worker.Writer, partition.Slot, result.Offset.Value, keys.Staged(result.Message.Key), result.Message.Key >= 0, values.Staged(result.Message.Value), result.Message.Value >= 0);
-            worker.Dirty = true;
-            if (++framed >= FramesPerFlush)
+            // Flush every 256 records, or sooner for large ones: a pipe holds at most a quarter of its size beyond its limit.
+            framedBytes += Frame(result, keys, values);
+            if (++framed >= FramesPerFlush || framedBytes >= _options.WorkerBufferBytes / 4)
             {
-                await FlushAsync().ConfigureAwait(false);
+                await FlushAsync(consumer, cancellationToken).ConfigureAwait(false);
                 framed = 0;
+                framedBytes = 0;
             }
         }
 
-        await FlushAsync().ConfigureAwait(false);
+        await FlushAsync(consumer, CancellationToken.None).ConfigureAwait(false);
     }
 
-    /// <summary>Hands the framed records to the workers; waits while a worker's pipe is full (backpressure).</summary>
-    private async ValueTask FlushAsync()
+    /// <summary>Copies one record into the pipe of the worker that owns its partition; returns the frame's length.</summary>
+    private int Frame(ConsumeResult<int, int> result, StagingDeserializer keys, StagingDeserializer values)
     {
+        Interlocked.Increment(ref _records);
+        var partition = GetPartition(result.TopicPartition);
+        partition.Read(result.Offset.Value);
+        var worker = _workers[partition.Worker];
+        var key = keys.Staged(result.Message.Key);
+        var value = values.Staged(result.Message.Value);
+        Frames.Write(worker.Writer, partition.Slot, result.Offset.Value, key, result.Message.Key >= 0, value, result.Message.Value >= 0);
+        worker.Dirty = true;
+        return Frames.Overhead + key.Length + value.Length;
+    }
+
+    /// <summary>Commits what is done and measures the lag, every <see cref="PipelineOptions.CommitInterval"/>.</summary>
+    private void Housekeep(IConsumer<int, int> consumer)
+    {
+        Commit(consumer, null);
+        MeasureLag(consumer);
+        _nextHousekeeping = Stopwatch.GetTimestamp() + (long)(_options.CommitInterval.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    /// <summary>
+    /// Hands the framed records to the workers. When a worker's pipe is full (backpressure), the assigned partitions are
+    /// paused while it drains, and the consumer goes on polling — so that it stays in its group, serves rebalances, commits
+    /// and measures the lag — without reading more (a record fetched before the pause is sought back to, and read again
+    /// after the resume).
+    /// </summary>
+    private async ValueTask FlushAsync(IConsumer<int, int> consumer, CancellationToken cancellationToken)
+    {
+        List<Task>? full = null;
         foreach (var worker in _workers)
         {
             if (worker.Dirty)
             {
                 worker.Dirty = false;
-                await worker.Writer.FlushAsync().ConfigureAwait(false);
+                var flush = worker.Writer.FlushAsync(CancellationToken.None);
+                if (!flush.IsCompleted)
+                {
+                    (full ??= []).Add(flush.AsTask());
+                }
             }
+        }
+
+        if (full is null)
+        {
+            return;
+        }
+
+        var paused = consumer.Assignment;
+        consumer.Pause(paused);
+        try
+        {
+            var drained = Task.WhenAll(full);
+            while (!drained.IsCompleted && !IsFaulted && !cancellationToken.IsCancellationRequested)
+            {
+                if (Stopwatch.GetTimestamp() >= _nextHousekeeping)
+                {
+                    Housekeep(consumer);
+                }
+
+                try
+                {
+                    if (consumer.Consume(TimeSpan.FromMilliseconds(20)) is { Message: not null } result)
+                    {
+                        // Fetched before the pause: put it back (a seek drops what was fetched from there on); read again after the resume.
+                        consumer.Seek(result.TopicPartitionOffset);
+                    }
+                }
+                catch (ConsumeException e)
+                {
+                    PipelineLog.ConsumerError(_logger, _options.Name, e.Error.Reason);
+                }
+            }
+
+            // A stopped pipeline does not wait for its pipes here: the workers finish them after the writers complete.
+            if (drained.IsCompleted)
+            {
+                await drained.ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            consumer.Resume(consumer.Assignment);
         }
     }
 

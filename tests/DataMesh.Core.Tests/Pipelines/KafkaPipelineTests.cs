@@ -369,6 +369,34 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         Assert.Equal(Enumerable.Range(51, 10).Select(i => (long)i), healed.Records.Select(r => r.Id).Distinct().Order());
     }
 
+    [Fact]
+    public async Task Records_larger_than_a_workers_buffer_pass_through_with_backpressure_and_the_lag_is_measured()
+    {
+        // 40 records of ~100 KB each through one worker whose pipe pauses the consumer at 64 KB.
+        var big = new string('x', 100_000);
+        await ProduceAsync(Enumerable.Range(1, 40).Select(id => Event(ChangeOperation.Create, id, big + id, quantity: 1)));
+        var sink = new RecordingSink(_ => null) { Gate = new TaskCompletionSource() };
+        var options = Options("big");
+        options.Sink = sink;
+        options.Workers = 1;
+        options.WorkerBufferBytes = 64 * 1024;
+        options.MaxBatchSize = 3;
+        using var cts = new CancellationTokenSource();
+        var pipeline = new KafkaPipeline(options, _kafka, _store);
+        var run = pipeline.RunAsync(cts.Token);
+
+        // The sink holds the first batch: the pipe fills, the consumer stops reading, and the lag shows what is left.
+        await WaitUntil(() => pipeline.Lag >= 30, run);
+        Assert.True(pipeline.RecordsRead <= 10, $"{pipeline.RecordsRead} records were read past a full 64 KB pipe");
+        sink.Gate.SetResult();
+        await WaitUntil(() => sink.Count >= 40, run);
+        await WaitUntil(() => pipeline.Lag == 0, run);
+        await cts.CancelAsync();
+        await run;
+        Assert.Equal(Enumerable.Range(1, 40).Select(id => (long)id), sink.Records.Select(r => r.Id).Order());
+        Assert.All(sink.Records, r => Assert.Equal(big + r.Id, r.Status));
+    }
+
     private static async Task WaitUntil(Func<bool> condition, Task? run = null)
     {
         var deadline = DateTime.UtcNow + Patience;
@@ -391,6 +419,9 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         private readonly List<(long Id, string Status, int Partition, long Offset)> _records = [];
 
         public int Failures { get; set; }
+
+        /// <summary>When set, every write waits for it first (a sink that holds the pipeline back).</summary>
+        public TaskCompletionSource? Gate { get; set; }
 
         public int Attempts { get; private set; }
 
@@ -420,7 +451,17 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
             }
         }
 
-        public override ValueTask WriteAsync(SinkBatch batch, CancellationToken cancellationToken)
+        public override async ValueTask WriteAsync(SinkBatch batch, CancellationToken cancellationToken)
+        {
+            if (Gate is { } gate)
+            {
+                await gate.Task.WaitAsync(cancellationToken);
+            }
+
+            Write(batch);
+        }
+
+        private void Write(SinkBatch batch)
         {
             lock (_records)
             {
@@ -450,8 +491,6 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
                     _records.Add((id, status, record.SourcePartition, record.SourceOffset));
                 }
             }
-
-            return ValueTask.CompletedTask;
         }
     }
 

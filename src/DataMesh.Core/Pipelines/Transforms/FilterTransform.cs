@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using DataMesh.Pipelines.Filtering;
 
 namespace DataMesh.Pipelines.Transforms;
@@ -43,6 +44,7 @@ internal sealed class PlannedFilter(Transform transform, global::Avro.RecordSche
 {
     private const int StackContainers = 16;
 
+    [SkipLocalsInit]
     public override TransformOutcome Decide(ReadOnlySpan<byte> input, ref RecordContext context)
     {
         var rented = RangeBuffer.RentIfLarge(rangeCount);

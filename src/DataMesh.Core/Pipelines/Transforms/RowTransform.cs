@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using DataMesh.Avro;
 
@@ -120,6 +121,7 @@ internal sealed class PlannedRowTransform : PlannedTransform
         return new PlannedRowTransform(fused, InputSchema, next.OutputSchema, _shape, _inputPlan, _rowPlan, ops);
     }
 
+    [SkipLocalsInit]
     public override TransformOutcome Execute(ReadOnlySpan<byte> input, IBufferWriter<byte> output, ref RecordContext context)
     {
         var writer = new AvroWriter(output);
@@ -171,6 +173,7 @@ internal sealed class PlannedRowTransform : PlannedTransform
     }
 
     /// <summary>Writes the output row; returns the length of the input row.</summary>
+    [SkipLocalsInit]
     private int WriteRow(ref AvroWriter writer, scoped ReadOnlySpan<byte> row, scoped EnvelopeView envelope)
     {
         var rented = RangeBuffer.RentIfLarge(_rowPlan.FieldCount);

@@ -50,6 +50,74 @@ internal sealed class FieldRangeFinder
     /// <summary>The ranges of every field; returns the record's length.</summary>
     public int GetFieldRanges(ReadOnlySpan<byte> datum, Span<Range> ranges) => GetFieldRanges(datum, ranges, _steps.Length);
 
+    /// <summary>
+    /// Like <see cref="GetFieldRanges(ReadOnlySpan{byte}, Span{Range}, int)"/> on an envelope, also recording into
+    /// <paramref name="images"/> the field ranges of the <c>before</c> and <c>after</c> rows it walks past.
+    /// </summary>
+    public int GetFieldRanges(ReadOnlySpan<byte> datum, Span<Range> ranges, int count, scoped SharedImages images)
+    {
+        var steps = _steps;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)count, (uint)steps.Length, nameof(count));
+        ranges = ranges[..count];
+        var position = 0;
+        for (var i = 0; i < ranges.Length; i++)
+        {
+            var start = position;
+            var slot = images.SlotOf(i);
+            if (slot >= 0 && (uint)position < (uint)datum.Length)
+            {
+                var index = datum[position];
+                if (index == images.RowBranch(slot) << 1)
+                {
+                    var length = images.Row!.TryGetFieldRanges(datum[(position + 1)..], images.Ranges(slot));
+                    if (length < 0)
+                    {
+                        throw Malformed(datum);
+                    }
+
+                    images.Set(slot, SharedImages.Present, position + 1, length);
+                    position += 1 + length;
+                    ranges[i] = new Range(start, position);
+                    continue;
+                }
+
+                if (index == (1 - images.RowBranch(slot)) << 1)
+                {
+                    images.Set(slot, SharedImages.Null, 0, 0);
+                }
+            }
+
+            if (!TrySkip(in steps[i], datum, ref position))
+            {
+                throw Malformed(datum);
+            }
+
+            ranges[i] = new Range(start, position);
+        }
+
+        return position;
+    }
+
+    /// <summary>The ranges of every field; returns the record's length, or -1 when the bytes are malformed.</summary>
+    public int TryGetFieldRanges(ReadOnlySpan<byte> datum, Span<Range> ranges)
+    {
+        var steps = _steps;
+        ranges = ranges[..steps.Length];
+        var position = 0;
+        for (var i = 0; i < ranges.Length; i++)
+        {
+            var start = position;
+            if (!TrySkip(in steps[i], datum, ref position))
+            {
+                return -1;
+            }
+
+            ranges[i] = new Range(start, position);
+        }
+
+        return position;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private AvroFormatException Malformed(ReadOnlySpan<byte> datum)
     {

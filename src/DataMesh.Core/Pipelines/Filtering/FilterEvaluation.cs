@@ -42,9 +42,17 @@ internal ref struct FilterContext
     private readonly Span<Range> _ranges;
     private readonly Span<int> _state;
     private readonly Span<int> _base;
+    private readonly SharedImages _images;
 
     public FilterContext(ReadOnlySpan<byte> input, Container[] containers, Span<Range> ranges, Span<int> state, Span<int> bases)
+        : this(input, containers, ranges, state, bases, default)
     {
+    }
+
+    /// <summary>A context that records the envelope's row ranges into <paramref name="images"/> while walking the root, and reads them back for the rows.</summary>
+    public FilterContext(ReadOnlySpan<byte> input, Container[] containers, Span<Range> ranges, Span<int> state, Span<int> bases, SharedImages images)
+    {
+        _images = images;
         _input = input;
         _containers = containers;
         _ranges = ranges;
@@ -79,7 +87,15 @@ internal ref struct FilterContext
         var ranges = _ranges.Slice(container.RangeOffset, container.Plan.FieldCount);
         if (container.Parent < 0)
         {
-            Walk(container, _input, ranges);
+            if (_images.IsActive)
+            {
+                container.Plan.GetFieldRanges(_input, ranges, container.Needed, _images);
+            }
+            else
+            {
+                Walk(container, _input, ranges);
+            }
+
             _base[index] = 0;
             _state[index] = Present;
             return true;
@@ -89,6 +105,16 @@ internal ref struct FilterContext
         {
             _state[index] = Absent;
             return false;
+        }
+
+        if (_images.IsActive && container.Parent == 0 && container.RecordBranch >= 0 && _images.SlotOf(container.Field) is var slot and >= 0
+            && _images.State(slot) == SharedImages.Present && _images.Ranges(slot).Length == ranges.Length)
+        {
+            // The root's walk recorded this row's ranges.
+            _images.Ranges(slot)[..container.Needed].CopyTo(ranges);
+            _base[index] = _images.Start(slot);
+            _state[index] = Present;
+            return true;
         }
 
         var offset = _base[container.Parent] + _ranges[_containers[container.Parent].RangeOffset + container.Field].Start.Value;

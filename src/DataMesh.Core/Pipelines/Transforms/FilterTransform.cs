@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using DataMesh.Pipelines.Filtering;
 
 namespace DataMesh.Pipelines.Transforms;
@@ -43,7 +44,11 @@ internal sealed class PlannedFilter(Transform transform, global::Avro.RecordSche
 {
     private const int StackContainers = 16;
 
-    public override TransformOutcome Decide(ReadOnlySpan<byte> input, ref RecordContext context)
+    public override TransformOutcome Decide(ReadOnlySpan<byte> input, ref RecordContext context) => Decide(input, ref context, default);
+
+    /// <summary>Decides, recording the envelope's row ranges into <paramref name="images"/> when it is active.</summary>
+    [SkipLocalsInit]
+    public TransformOutcome Decide(ReadOnlySpan<byte> input, ref RecordContext context, scoped SharedImages images)
     {
         var rented = RangeBuffer.RentIfLarge(rangeCount);
         Span<Range> ranges = rented is null ? stackalloc Range[RangeBuffer.StackLimit] : rented;
@@ -51,7 +56,7 @@ internal sealed class PlannedFilter(Transform transform, global::Avro.RecordSche
         Span<int> ints = rentedInts is null ? stackalloc int[StackContainers * 2] : rentedInts;
         try
         {
-            var filterContext = new FilterContext(input, containers, ranges, ints[..containers.Length], ints.Slice(containers.Length, containers.Length));
+            var filterContext = new FilterContext(input, containers, ranges, ints[..containers.Length], ints.Slice(containers.Length, containers.Length), images);
             return predicate.Evaluate(ref filterContext) ? TransformOutcome.Emit : TransformOutcome.Drop;
         }
         finally

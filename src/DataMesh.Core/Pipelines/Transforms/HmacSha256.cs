@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
 namespace DataMesh.Pipelines.Transforms;
@@ -15,18 +16,6 @@ internal sealed class HmacSha256
 {
     private const int BlockSize = 64;
     private const int MaxFastLength = 55 + BlockSize;
-
-    private static readonly uint[] K =
-    [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ];
 
     private static readonly uint[] Initial = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
@@ -105,53 +94,295 @@ internal sealed class HmacSha256
         }
     }
 
-    [SkipLocalsInit]
-    private static unsafe void Compress(Span<uint> state, ReadOnlySpan<byte> block)
+    /// <summary>One SHA-256 compression of a 64-byte block into <paramref name="state"/>, unrolled, with the message schedule in 16 locals.</summary>
+    private static void Compress(Span<uint> state, ReadOnlySpan<byte> block)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(block.Length, BlockSize);
         ArgumentOutOfRangeException.ThrowIfLessThan(state.Length, 8);
-        var w = stackalloc uint[64];
-        fixed (byte* input = block)
-        fixed (uint* k = K)
-        fixed (uint* st = state)
-        {
-            for (var i = 0; i < 16; i++)
-            {
-                w[i] = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<uint>(input + (i * 4)));
-            }
-
-            for (var i = 16; i < 64; i++)
-            {
-                var x = w[i - 15];
-                var y = w[i - 2];
-                var s0 = BitOperations.RotateRight(x, 7) ^ BitOperations.RotateRight(x, 18) ^ (x >> 3);
-                var s1 = BitOperations.RotateRight(y, 17) ^ BitOperations.RotateRight(y, 19) ^ (y >> 10);
-                w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-            }
-
-            uint a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
-            for (var i = 0; i < 64; i++)
-            {
-                var t1 = h + (BitOperations.RotateRight(e, 6) ^ BitOperations.RotateRight(e, 11) ^ BitOperations.RotateRight(e, 25)) + ((e & f) ^ (~e & g)) + k[i] + w[i];
-                var t2 = (BitOperations.RotateRight(a, 2) ^ BitOperations.RotateRight(a, 13) ^ BitOperations.RotateRight(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-                h = g;
-                g = f;
-                f = e;
-                e = d + t1;
-                d = c;
-                c = b;
-                b = a;
-                a = t1 + t2;
-            }
-
-            st[0] += a;
-            st[1] += b;
-            st[2] += c;
-            st[3] += d;
-            st[4] += e;
-            st[5] += f;
-            st[6] += g;
-            st[7] += h;
-        }
+        ref var input = ref MemoryMarshal.GetReference(block);
+        var w0 = Load(ref input, 0);
+        var w1 = Load(ref input, 4);
+        var w2 = Load(ref input, 8);
+        var w3 = Load(ref input, 12);
+        var w4 = Load(ref input, 16);
+        var w5 = Load(ref input, 20);
+        var w6 = Load(ref input, 24);
+        var w7 = Load(ref input, 28);
+        var w8 = Load(ref input, 32);
+        var w9 = Load(ref input, 36);
+        var w10 = Load(ref input, 40);
+        var w11 = Load(ref input, 44);
+        var w12 = Load(ref input, 48);
+        var w13 = Load(ref input, 52);
+        var w14 = Load(ref input, 56);
+        var w15 = Load(ref input, 60);
+        uint a = state[0], b = state[1], c = state[2], d = state[3], e = state[4], f = state[5], g = state[6], h = state[7];
+        h += BigSigma1(e) + (g ^ (e & (f ^ g))) + 0x428a2f98u + w0;
+        d += h;
+        h += BigSigma0(a) + ((a & b) | (c & (a | b)));
+        g += BigSigma1(d) + (f ^ (d & (e ^ f))) + 0x71374491u + w1;
+        c += g;
+        g += BigSigma0(h) + ((h & a) | (b & (h | a)));
+        f += BigSigma1(c) + (e ^ (c & (d ^ e))) + 0xb5c0fbcfu + w2;
+        b += f;
+        f += BigSigma0(g) + ((g & h) | (a & (g | h)));
+        e += BigSigma1(b) + (d ^ (b & (c ^ d))) + 0xe9b5dba5u + w3;
+        a += e;
+        e += BigSigma0(f) + ((f & g) | (h & (f | g)));
+        d += BigSigma1(a) + (c ^ (a & (b ^ c))) + 0x3956c25bu + w4;
+        h += d;
+        d += BigSigma0(e) + ((e & f) | (g & (e | f)));
+        c += BigSigma1(h) + (b ^ (h & (a ^ b))) + 0x59f111f1u + w5;
+        g += c;
+        c += BigSigma0(d) + ((d & e) | (f & (d | e)));
+        b += BigSigma1(g) + (a ^ (g & (h ^ a))) + 0x923f82a4u + w6;
+        f += b;
+        b += BigSigma0(c) + ((c & d) | (e & (c | d)));
+        a += BigSigma1(f) + (h ^ (f & (g ^ h))) + 0xab1c5ed5u + w7;
+        e += a;
+        a += BigSigma0(b) + ((b & c) | (d & (b | c)));
+        h += BigSigma1(e) + (g ^ (e & (f ^ g))) + 0xd807aa98u + w8;
+        d += h;
+        h += BigSigma0(a) + ((a & b) | (c & (a | b)));
+        g += BigSigma1(d) + (f ^ (d & (e ^ f))) + 0x12835b01u + w9;
+        c += g;
+        g += BigSigma0(h) + ((h & a) | (b & (h | a)));
+        f += BigSigma1(c) + (e ^ (c & (d ^ e))) + 0x243185beu + w10;
+        b += f;
+        f += BigSigma0(g) + ((g & h) | (a & (g | h)));
+        e += BigSigma1(b) + (d ^ (b & (c ^ d))) + 0x550c7dc3u + w11;
+        a += e;
+        e += BigSigma0(f) + ((f & g) | (h & (f | g)));
+        d += BigSigma1(a) + (c ^ (a & (b ^ c))) + 0x72be5d74u + w12;
+        h += d;
+        d += BigSigma0(e) + ((e & f) | (g & (e | f)));
+        c += BigSigma1(h) + (b ^ (h & (a ^ b))) + 0x80deb1feu + w13;
+        g += c;
+        c += BigSigma0(d) + ((d & e) | (f & (d | e)));
+        b += BigSigma1(g) + (a ^ (g & (h ^ a))) + 0x9bdc06a7u + w14;
+        f += b;
+        b += BigSigma0(c) + ((c & d) | (e & (c | d)));
+        a += BigSigma1(f) + (h ^ (f & (g ^ h))) + 0xc19bf174u + w15;
+        e += a;
+        a += BigSigma0(b) + ((b & c) | (d & (b | c)));
+        w0 += Sigma1(w14) + w9 + Sigma0(w1);
+        h += BigSigma1(e) + (g ^ (e & (f ^ g))) + 0xe49b69c1u + w0;
+        d += h;
+        h += BigSigma0(a) + ((a & b) | (c & (a | b)));
+        w1 += Sigma1(w15) + w10 + Sigma0(w2);
+        g += BigSigma1(d) + (f ^ (d & (e ^ f))) + 0xefbe4786u + w1;
+        c += g;
+        g += BigSigma0(h) + ((h & a) | (b & (h | a)));
+        w2 += Sigma1(w0) + w11 + Sigma0(w3);
+        f += BigSigma1(c) + (e ^ (c & (d ^ e))) + 0x0fc19dc6u + w2;
+        b += f;
+        f += BigSigma0(g) + ((g & h) | (a & (g | h)));
+        w3 += Sigma1(w1) + w12 + Sigma0(w4);
+        e += BigSigma1(b) + (d ^ (b & (c ^ d))) + 0x240ca1ccu + w3;
+        a += e;
+        e += BigSigma0(f) + ((f & g) | (h & (f | g)));
+        w4 += Sigma1(w2) + w13 + Sigma0(w5);
+        d += BigSigma1(a) + (c ^ (a & (b ^ c))) + 0x2de92c6fu + w4;
+        h += d;
+        d += BigSigma0(e) + ((e & f) | (g & (e | f)));
+        w5 += Sigma1(w3) + w14 + Sigma0(w6);
+        c += BigSigma1(h) + (b ^ (h & (a ^ b))) + 0x4a7484aau + w5;
+        g += c;
+        c += BigSigma0(d) + ((d & e) | (f & (d | e)));
+        w6 += Sigma1(w4) + w15 + Sigma0(w7);
+        b += BigSigma1(g) + (a ^ (g & (h ^ a))) + 0x5cb0a9dcu + w6;
+        f += b;
+        b += BigSigma0(c) + ((c & d) | (e & (c | d)));
+        w7 += Sigma1(w5) + w0 + Sigma0(w8);
+        a += BigSigma1(f) + (h ^ (f & (g ^ h))) + 0x76f988dau + w7;
+        e += a;
+        a += BigSigma0(b) + ((b & c) | (d & (b | c)));
+        w8 += Sigma1(w6) + w1 + Sigma0(w9);
+        h += BigSigma1(e) + (g ^ (e & (f ^ g))) + 0x983e5152u + w8;
+        d += h;
+        h += BigSigma0(a) + ((a & b) | (c & (a | b)));
+        w9 += Sigma1(w7) + w2 + Sigma0(w10);
+        g += BigSigma1(d) + (f ^ (d & (e ^ f))) + 0xa831c66du + w9;
+        c += g;
+        g += BigSigma0(h) + ((h & a) | (b & (h | a)));
+        w10 += Sigma1(w8) + w3 + Sigma0(w11);
+        f += BigSigma1(c) + (e ^ (c & (d ^ e))) + 0xb00327c8u + w10;
+        b += f;
+        f += BigSigma0(g) + ((g & h) | (a & (g | h)));
+        w11 += Sigma1(w9) + w4 + Sigma0(w12);
+        e += BigSigma1(b) + (d ^ (b & (c ^ d))) + 0xbf597fc7u + w11;
+        a += e;
+        e += BigSigma0(f) + ((f & g) | (h & (f | g)));
+        w12 += Sigma1(w10) + w5 + Sigma0(w13);
+        d += BigSigma1(a) + (c ^ (a & (b ^ c))) + 0xc6e00bf3u + w12;
+        h += d;
+        d += BigSigma0(e) + ((e & f) | (g & (e | f)));
+        w13 += Sigma1(w11) + w6 + Sigma0(w14);
+        c += BigSigma1(h) + (b ^ (h & (a ^ b))) + 0xd5a79147u + w13;
+        g += c;
+        c += BigSigma0(d) + ((d & e) | (f & (d | e)));
+        w14 += Sigma1(w12) + w7 + Sigma0(w15);
+        b += BigSigma1(g) + (a ^ (g & (h ^ a))) + 0x06ca6351u + w14;
+        f += b;
+        b += BigSigma0(c) + ((c & d) | (e & (c | d)));
+        w15 += Sigma1(w13) + w8 + Sigma0(w0);
+        a += BigSigma1(f) + (h ^ (f & (g ^ h))) + 0x14292967u + w15;
+        e += a;
+        a += BigSigma0(b) + ((b & c) | (d & (b | c)));
+        w0 += Sigma1(w14) + w9 + Sigma0(w1);
+        h += BigSigma1(e) + (g ^ (e & (f ^ g))) + 0x27b70a85u + w0;
+        d += h;
+        h += BigSigma0(a) + ((a & b) | (c & (a | b)));
+        w1 += Sigma1(w15) + w10 + Sigma0(w2);
+        g += BigSigma1(d) + (f ^ (d & (e ^ f))) + 0x2e1b2138u + w1;
+        c += g;
+        g += BigSigma0(h) + ((h & a) | (b & (h | a)));
+        w2 += Sigma1(w0) + w11 + Sigma0(w3);
+        f += BigSigma1(c) + (e ^ (c & (d ^ e))) + 0x4d2c6dfcu + w2;
+        b += f;
+        f += BigSigma0(g) + ((g & h) | (a & (g | h)));
+        w3 += Sigma1(w1) + w12 + Sigma0(w4);
+        e += BigSigma1(b) + (d ^ (b & (c ^ d))) + 0x53380d13u + w3;
+        a += e;
+        e += BigSigma0(f) + ((f & g) | (h & (f | g)));
+        w4 += Sigma1(w2) + w13 + Sigma0(w5);
+        d += BigSigma1(a) + (c ^ (a & (b ^ c))) + 0x650a7354u + w4;
+        h += d;
+        d += BigSigma0(e) + ((e & f) | (g & (e | f)));
+        w5 += Sigma1(w3) + w14 + Sigma0(w6);
+        c += BigSigma1(h) + (b ^ (h & (a ^ b))) + 0x766a0abbu + w5;
+        g += c;
+        c += BigSigma0(d) + ((d & e) | (f & (d | e)));
+        w6 += Sigma1(w4) + w15 + Sigma0(w7);
+        b += BigSigma1(g) + (a ^ (g & (h ^ a))) + 0x81c2c92eu + w6;
+        f += b;
+        b += BigSigma0(c) + ((c & d) | (e & (c | d)));
+        w7 += Sigma1(w5) + w0 + Sigma0(w8);
+        a += BigSigma1(f) + (h ^ (f & (g ^ h))) + 0x92722c85u + w7;
+        e += a;
+        a += BigSigma0(b) + ((b & c) | (d & (b | c)));
+        w8 += Sigma1(w6) + w1 + Sigma0(w9);
+        h += BigSigma1(e) + (g ^ (e & (f ^ g))) + 0xa2bfe8a1u + w8;
+        d += h;
+        h += BigSigma0(a) + ((a & b) | (c & (a | b)));
+        w9 += Sigma1(w7) + w2 + Sigma0(w10);
+        g += BigSigma1(d) + (f ^ (d & (e ^ f))) + 0xa81a664bu + w9;
+        c += g;
+        g += BigSigma0(h) + ((h & a) | (b & (h | a)));
+        w10 += Sigma1(w8) + w3 + Sigma0(w11);
+        f += BigSigma1(c) + (e ^ (c & (d ^ e))) + 0xc24b8b70u + w10;
+        b += f;
+        f += BigSigma0(g) + ((g & h) | (a & (g | h)));
+        w11 += Sigma1(w9) + w4 + Sigma0(w12);
+        e += BigSigma1(b) + (d ^ (b & (c ^ d))) + 0xc76c51a3u + w11;
+        a += e;
+        e += BigSigma0(f) + ((f & g) | (h & (f | g)));
+        w12 += Sigma1(w10) + w5 + Sigma0(w13);
+        d += BigSigma1(a) + (c ^ (a & (b ^ c))) + 0xd192e819u + w12;
+        h += d;
+        d += BigSigma0(e) + ((e & f) | (g & (e | f)));
+        w13 += Sigma1(w11) + w6 + Sigma0(w14);
+        c += BigSigma1(h) + (b ^ (h & (a ^ b))) + 0xd6990624u + w13;
+        g += c;
+        c += BigSigma0(d) + ((d & e) | (f & (d | e)));
+        w14 += Sigma1(w12) + w7 + Sigma0(w15);
+        b += BigSigma1(g) + (a ^ (g & (h ^ a))) + 0xf40e3585u + w14;
+        f += b;
+        b += BigSigma0(c) + ((c & d) | (e & (c | d)));
+        w15 += Sigma1(w13) + w8 + Sigma0(w0);
+        a += BigSigma1(f) + (h ^ (f & (g ^ h))) + 0x106aa070u + w15;
+        e += a;
+        a += BigSigma0(b) + ((b & c) | (d & (b | c)));
+        w0 += Sigma1(w14) + w9 + Sigma0(w1);
+        h += BigSigma1(e) + (g ^ (e & (f ^ g))) + 0x19a4c116u + w0;
+        d += h;
+        h += BigSigma0(a) + ((a & b) | (c & (a | b)));
+        w1 += Sigma1(w15) + w10 + Sigma0(w2);
+        g += BigSigma1(d) + (f ^ (d & (e ^ f))) + 0x1e376c08u + w1;
+        c += g;
+        g += BigSigma0(h) + ((h & a) | (b & (h | a)));
+        w2 += Sigma1(w0) + w11 + Sigma0(w3);
+        f += BigSigma1(c) + (e ^ (c & (d ^ e))) + 0x2748774cu + w2;
+        b += f;
+        f += BigSigma0(g) + ((g & h) | (a & (g | h)));
+        w3 += Sigma1(w1) + w12 + Sigma0(w4);
+        e += BigSigma1(b) + (d ^ (b & (c ^ d))) + 0x34b0bcb5u + w3;
+        a += e;
+        e += BigSigma0(f) + ((f & g) | (h & (f | g)));
+        w4 += Sigma1(w2) + w13 + Sigma0(w5);
+        d += BigSigma1(a) + (c ^ (a & (b ^ c))) + 0x391c0cb3u + w4;
+        h += d;
+        d += BigSigma0(e) + ((e & f) | (g & (e | f)));
+        w5 += Sigma1(w3) + w14 + Sigma0(w6);
+        c += BigSigma1(h) + (b ^ (h & (a ^ b))) + 0x4ed8aa4au + w5;
+        g += c;
+        c += BigSigma0(d) + ((d & e) | (f & (d | e)));
+        w6 += Sigma1(w4) + w15 + Sigma0(w7);
+        b += BigSigma1(g) + (a ^ (g & (h ^ a))) + 0x5b9cca4fu + w6;
+        f += b;
+        b += BigSigma0(c) + ((c & d) | (e & (c | d)));
+        w7 += Sigma1(w5) + w0 + Sigma0(w8);
+        a += BigSigma1(f) + (h ^ (f & (g ^ h))) + 0x682e6ff3u + w7;
+        e += a;
+        a += BigSigma0(b) + ((b & c) | (d & (b | c)));
+        w8 += Sigma1(w6) + w1 + Sigma0(w9);
+        h += BigSigma1(e) + (g ^ (e & (f ^ g))) + 0x748f82eeu + w8;
+        d += h;
+        h += BigSigma0(a) + ((a & b) | (c & (a | b)));
+        w9 += Sigma1(w7) + w2 + Sigma0(w10);
+        g += BigSigma1(d) + (f ^ (d & (e ^ f))) + 0x78a5636fu + w9;
+        c += g;
+        g += BigSigma0(h) + ((h & a) | (b & (h | a)));
+        w10 += Sigma1(w8) + w3 + Sigma0(w11);
+        f += BigSigma1(c) + (e ^ (c & (d ^ e))) + 0x84c87814u + w10;
+        b += f;
+        f += BigSigma0(g) + ((g & h) | (a & (g | h)));
+        w11 += Sigma1(w9) + w4 + Sigma0(w12);
+        e += BigSigma1(b) + (d ^ (b & (c ^ d))) + 0x8cc70208u + w11;
+        a += e;
+        e += BigSigma0(f) + ((f & g) | (h & (f | g)));
+        w12 += Sigma1(w10) + w5 + Sigma0(w13);
+        d += BigSigma1(a) + (c ^ (a & (b ^ c))) + 0x90befffau + w12;
+        h += d;
+        d += BigSigma0(e) + ((e & f) | (g & (e | f)));
+        w13 += Sigma1(w11) + w6 + Sigma0(w14);
+        c += BigSigma1(h) + (b ^ (h & (a ^ b))) + 0xa4506cebu + w13;
+        g += c;
+        c += BigSigma0(d) + ((d & e) | (f & (d | e)));
+        w14 += Sigma1(w12) + w7 + Sigma0(w15);
+        b += BigSigma1(g) + (a ^ (g & (h ^ a))) + 0xbef9a3f7u + w14;
+        f += b;
+        b += BigSigma0(c) + ((c & d) | (e & (c | d)));
+        w15 += Sigma1(w13) + w8 + Sigma0(w0);
+        a += BigSigma1(f) + (h ^ (f & (g ^ h))) + 0xc67178f2u + w15;
+        e += a;
+        a += BigSigma0(b) + ((b & c) | (d & (b | c)));
+        state[0] += a;
+        state[1] += b;
+        state[2] += c;
+        state[3] += d;
+        state[4] += e;
+        state[5] += f;
+        state[6] += g;
+        state[7] += h;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Load(ref byte input, int offset)
+    {
+        var value = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref input, offset));
+        return BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Sigma0(uint x) => BitOperations.RotateRight(x, 7) ^ BitOperations.RotateRight(x, 18) ^ (x >> 3);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint Sigma1(uint x) => BitOperations.RotateRight(x, 17) ^ BitOperations.RotateRight(x, 19) ^ (x >> 10);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint BigSigma0(uint x) => BitOperations.RotateRight(x, 2) ^ BitOperations.RotateRight(x, 13) ^ BitOperations.RotateRight(x, 22);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint BigSigma1(uint x) => BitOperations.RotateRight(x, 6) ^ BitOperations.RotateRight(x, 11) ^ BitOperations.RotateRight(x, 25);
 }

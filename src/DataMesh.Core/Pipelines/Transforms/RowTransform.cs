@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using DataMesh.Avro;
 
@@ -120,7 +121,17 @@ internal sealed class PlannedRowTransform : PlannedTransform
         return new PlannedRowTransform(fused, InputSchema, next.OutputSchema, _shape, _inputPlan, _rowPlan, ops);
     }
 
-    public override TransformOutcome Execute(ReadOnlySpan<byte> input, IBufferWriter<byte> output, ref RecordContext context)
+    /// <summary>The range finder of the row; a chain shares it with a filter before this rewrite (see <see cref="SharedImages"/>).</summary>
+    internal FieldRangeFinder RowPlan => _rowPlan;
+
+    /// <summary>The envelope's shape when the rewrite can take its row ranges from a <see cref="SharedImages"/>: the contract's layout, no envelope values read.</summary>
+    internal EnvelopeShape? SharedShape => _shape is not null && _shape.Before == 0 && _shape.After == 1 && !_readsEnvelope ? _shape : null;
+
+    public override TransformOutcome Execute(ReadOnlySpan<byte> input, IBufferWriter<byte> output, ref RecordContext context) => Execute(input, output, ref context, default);
+
+    /// <summary>Runs the rewrite, taking the rows' field ranges from <paramref name="images"/> where a filter recorded them.</summary>
+    [SkipLocalsInit]
+    public TransformOutcome Execute(ReadOnlySpan<byte> input, IBufferWriter<byte> output, ref RecordContext context, scoped SharedImages images)
     {
         var writer = new AvroWriter(output);
         if (_shape is null)
@@ -130,8 +141,18 @@ internal sealed class PlannedRowTransform : PlannedTransform
         else if (_shape.Before == 0 && _shape.After == 1 && !_readsEnvelope)
         {
             // The contract's layout: before, after, then the rest, which is copied without being walked.
-            var position = WriteImage(ref writer, input, 0, _shape.BeforeRowBranch, default);
-            position += WriteImage(ref writer, input[position..], 0, _shape.AfterRowBranch, default);
+            int position;
+            if (images.IsActive && images.State(0) != SharedImages.Unknown && images.State(1) != SharedImages.Unknown)
+            {
+                position = WriteSharedImage(ref writer, input, images, 0, 0);
+                position = WriteSharedImage(ref writer, input, images, 1, position);
+            }
+            else
+            {
+                position = WriteImage(ref writer, input, 0, _shape.BeforeRowBranch, default);
+                position += WriteImage(ref writer, input[position..], 0, _shape.AfterRowBranch, default);
+            }
+
             writer.WriteRaw(input[position..]);
         }
         else
@@ -156,6 +177,28 @@ internal sealed class PlannedRowTransform : PlannedTransform
         return TransformOutcome.Emit;
     }
 
+    /// <summary>Writes one image whose ranges a filter recorded; returns where the input image ends.</summary>
+    private int WriteSharedImage(ref AvroWriter writer, scoped ReadOnlySpan<byte> input, scoped SharedImages images, int slot, int imageStart)
+    {
+        if (images.State(slot) == SharedImages.Null)
+        {
+            // Recorded only for the one-byte union index.
+            writer.WriteUnionIndex(0);
+            return imageStart + 1;
+        }
+
+        writer.WriteUnionIndex(1);
+        var start = images.Start(slot);
+        var row = input.Slice(start, images.Length(slot));
+        ReadOnlySpan<Range> ranges = images.Ranges(slot);
+        foreach (var op in _ops)
+        {
+            op.Write(ref writer, row, ranges, default);
+        }
+
+        return start + row.Length;
+    }
+
     /// <summary>Writes one image (a union of null and the row) as <c>["null", row]</c>; returns the length of the input image.</summary>
     private int WriteImage(ref AvroWriter writer, scoped ReadOnlySpan<byte> image, int start, int rowBranch, scoped EnvelopeView envelope)
     {
@@ -171,6 +214,7 @@ internal sealed class PlannedRowTransform : PlannedTransform
     }
 
     /// <summary>Writes the output row; returns the length of the input row.</summary>
+    [SkipLocalsInit]
     private int WriteRow(ref AvroWriter writer, scoped ReadOnlySpan<byte> row, scoped EnvelopeView envelope)
     {
         var rented = RangeBuffer.RentIfLarge(_rowPlan.FieldCount);

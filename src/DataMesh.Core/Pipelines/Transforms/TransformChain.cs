@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using DataMesh.Avro;
 
 namespace DataMesh.Pipelines.Transforms;
@@ -100,6 +101,9 @@ internal sealed class FusedTransform(Transform first, Transform second) : Transf
 /// </summary>
 public sealed class PlannedChain
 {
+    /// <summary>The most row fields whose ranges a filter shares with the next rewrite (on the stack).</summary>
+    private const int MaxSharedFields = 64;
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? s_scratchA;
 
@@ -110,6 +114,12 @@ public sealed class PlannedChain
     private readonly int _lastWriter;
     private readonly bool _lastWriterIsLastStage;
 
+    /// <summary>The index of a filter whose next stage is an envelope row rewrite that takes the rows' ranges from it (see <see cref="SharedImages"/>), or -1.</summary>
+    private readonly int _shareAt = -1;
+    private readonly int _shareNext = -1;
+    private readonly EnvelopeShape? _shareShape;
+    private readonly FieldRangeFinder? _shareRow;
+
     internal PlannedChain(global::Avro.RecordSchema input, global::Avro.RecordSchema output, List<PlannedTransform> stages)
     {
         InputSchema = input;
@@ -118,6 +128,18 @@ public sealed class PlannedChain
         _lastWriter = Array.FindLastIndex(_stages, s => !s.PassesBytesThrough);
         _lastWriterIsLastStage = _lastWriter == _stages.Length - 1;
         EmitsRawRecords = _stages.Length > 0 && _stages[^1].EmitsRawRecords;
+        for (var i = 0; i + 1 < _stages.Length; i++)
+        {
+            if (_stages[i] is PlannedFilter filter && _stages[i + 1] is PlannedRowTransform { SharedShape: { } shape } row
+                && ReferenceEquals(filter.InputSchema, row.InputSchema) && row.RowPlan.FieldCount <= MaxSharedFields)
+            {
+                _shareAt = i;
+                _shareNext = i + 1;
+                _shareShape = shape;
+                _shareRow = row.RowPlan;
+                break;
+            }
+        }
     }
 
     /// <summary>
@@ -143,9 +165,14 @@ public sealed class PlannedChain
     /// <param name="context">Per-record state (the target topic set by a route).</param>
     /// <returns>What became of the record.</returns>
     /// <exception cref="TransformException">A stage rejected the record; <see cref="TransformException.Stage"/> names it.</exception>
+    [SkipLocalsInit]
     public TransformOutcome Execute(ReadOnlySpan<byte> input, IBufferWriter<byte> output, ref RecordContext context)
     {
         ArgumentNullException.ThrowIfNull(output);
+        var rowFields = _shareRow?.FieldCount ?? 0;
+        Span<Range> rows = _shareAt >= 0 ? stackalloc Range[MaxSharedFields * 2] : default;
+        Span<int> info = _shareAt >= 0 ? stackalloc int[6] : default;
+        var images = _shareAt >= 0 ? new SharedImages(_shareShape!, _shareRow!, rows[..rowFields], rows.Slice(MaxSharedFields, rowFields), info) : default;
         var current = input;
         var scratch = s_scratchA ??= new ArrayBufferWriter<byte>(4096);
         var spare = s_scratchB ??= new ArrayBufferWriter<byte>(4096);
@@ -157,16 +184,16 @@ public sealed class PlannedChain
             {
                 if (stage is PassThroughTransform decider)
                 {
-                    outcome = decider.Decide(current, ref context);
+                    outcome = i == _shareAt ? ((PlannedFilter)decider).Decide(current, ref context, images) : decider.Decide(current, ref context);
                 }
                 else if (i == _lastWriter && _lastWriterIsLastStage)
                 {
-                    return stage.Execute(current, output, ref context);
+                    return i == _shareNext ? ((PlannedRowTransform)stage).Execute(current, output, ref context, images) : stage.Execute(current, output, ref context);
                 }
                 else
                 {
                     scratch.ResetWrittenCount();
-                    outcome = stage.Execute(current, scratch, ref context);
+                    outcome = i == _shareNext ? ((PlannedRowTransform)stage).Execute(current, scratch, ref context, images) : stage.Execute(current, scratch, ref context);
                     current = scratch.WrittenSpan;
                     (scratch, spare) = (spare, scratch);
                 }

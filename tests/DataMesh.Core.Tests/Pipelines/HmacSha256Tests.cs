@@ -7,16 +7,22 @@ namespace DataMesh.Tests.Pipelines;
 public sealed class HmacSha256Tests
 {
     [Theory]
-    [InlineData(16)]
-    [InlineData(32)]
-    [InlineData(64)]
-    [InlineData(100)]
-    public void Matches_the_framework_for_every_length(int keyLength)
+    [InlineData(16, false)]
+    [InlineData(32, false)]
+    [InlineData(64, false)]
+    [InlineData(100, false)]
+    [InlineData(16, true)]
+    [InlineData(32, true)]
+    [InlineData(64, true)]
+    [InlineData(100, true)]
+    public void Matches_the_framework_for_every_length(int keyLength, bool native)
     {
+        // This machine (Debian, libcrypto 3) has OpenSSL's SHA256_Transform: the native path must be tested, not skipped.
+        Assert.True(NativeSha256.IsAvailable, "OpenSSL's SHA256_Transform did not load");
         var random = new Random(keyLength);
         var key = new byte[keyLength];
         random.NextBytes(key);
-        var hmac = new HmacSha256(key);
+        var hmac = new HmacSha256(key, native);
         var actual = new byte[32];
         for (var length = 0; length <= 300; length++)
         {

@@ -8,8 +8,10 @@ namespace DataMesh.Pipelines.Transforms;
 
 /// <summary>
 /// HMAC-SHA256 (RFC 2104, FIPS 180-4) for one key, with the SHA-256 states after the inner and outer key blocks computed
-/// once, so that hashing a short value costs two or three compressions and no native call. Values up to 55 bytes take
-/// this path; longer ones use <see cref="HMACSHA256.HashData(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/>.
+/// once, so that hashing a short value costs two or three compressions. A compression runs through OpenSSL's
+/// <c>SHA256_Transform</c> (the CPU's SHA instructions) when <see cref="NativeSha256"/> is available, else in managed
+/// code. Values up to 119 bytes take this path; longer ones use
+/// <see cref="HMACSHA256.HashData(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte})"/>.
 /// Both give the same result (the tests check it against the framework for every length from 0 to 300 bytes).
 /// </summary>
 internal sealed class HmacSha256
@@ -22,10 +24,20 @@ internal sealed class HmacSha256
     private readonly byte[] _key;
     private readonly uint[] _inner = new uint[8];
     private readonly uint[] _outer = new uint[8];
+    private readonly bool _native;
 
-    public HmacSha256(byte[] key)
+    /// <summary>Prepares the HMAC of one key.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="native">Whether compressions go through OpenSSL; null (the default) when it is available.</param>
+    public HmacSha256(byte[] key, bool? native = null)
     {
         _key = key;
+        _native = native ?? NativeSha256.IsAvailable;
+        if (_native && !NativeSha256.IsAvailable)
+        {
+            throw new PlatformNotSupportedException("OpenSSL's SHA256_Transform (libcrypto.so.3) is not available here.");
+        }
+
         Span<byte> block = stackalloc byte[BlockSize];
         block.Clear();
         if (key.Length > BlockSize)
@@ -44,14 +56,14 @@ internal sealed class HmacSha256
         }
 
         Initial.CopyTo(_inner, 0);
-        Compress(_inner, pad);
+        Compress(_inner, pad, false);
         for (var i = 0; i < BlockSize; i++)
         {
             pad[i] = (byte)(block[i] ^ 0x5c);
         }
 
         Initial.CopyTo(_outer, 0);
-        Compress(_outer, pad);
+        Compress(_outer, pad, false);
     }
 
     /// <summary>Writes the 32-byte HMAC of <paramref name="message"/> to <paramref name="destination"/>.</summary>
@@ -72,10 +84,10 @@ internal sealed class HmacSha256
         block[message.Length] = 0x80;
         var blocks = message.Length <= 55 ? 1 : 2;
         BinaryPrimitives.WriteUInt64BigEndian(block.Slice((blocks * BlockSize) - 8, 8), (ulong)(BlockSize + message.Length) * 8);
-        Compress(state, block[..BlockSize]);
+        Compress(state, block[..BlockSize], _native);
         if (blocks == 2)
         {
-            Compress(state, block.Slice(BlockSize, BlockSize));
+            Compress(state, block.Slice(BlockSize, BlockSize), _native);
         }
 
         block[..BlockSize].Clear();
@@ -87,15 +99,27 @@ internal sealed class HmacSha256
         block[32] = 0x80;
         BinaryPrimitives.WriteUInt64BigEndian(block.Slice(56, 8), (BlockSize + 32) * 8);
         _outer.CopyTo(state);
-        Compress(state, block[..BlockSize]);
+        Compress(state, block[..BlockSize], _native);
         for (var i = 0; i < 8; i++)
         {
             BinaryPrimitives.WriteUInt32BigEndian(destination.Slice(i * 4, 4), state[i]);
         }
     }
 
+    private static void Compress(Span<uint> state, ReadOnlySpan<byte> block, bool native)
+    {
+        if (native)
+        {
+            NativeSha256.Compress(state, block);
+        }
+        else
+        {
+            Compress(state, block);
+        }
+    }
+
     /// <summary>One SHA-256 compression of a 64-byte block into <paramref name="state"/>, unrolled, with the message schedule in 16 locals.</summary>
-    private static void Compress(Span<uint> state, ReadOnlySpan<byte> block)
+    internal static void Compress(Span<uint> state, ReadOnlySpan<byte> block)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(block.Length, BlockSize);
         ArgumentOutOfRangeException.ThrowIfLessThan(state.Length, 8);

@@ -39,6 +39,7 @@ public sealed class KafkaPipeline
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private const int FramesPerFlush = 256;
+    private static readonly TimeSpan BackpressurePatience = TimeSpan.FromMilliseconds(250);
 
     private readonly PipelineOptions _options;
     private readonly KafkaConnection _kafka;
@@ -142,7 +143,7 @@ public sealed class KafkaPipeline
         await Sink.StartAsync(new SinkContext(_options.Name, _schemas, _kafka, _loggerFactory), cancellationToken).ConfigureAwait(false);
         using var deadLetters = new ProducerBuilder<byte[]?, byte[]?>(_kafka.CreateProducerConfig()).Build();
         _deadLetters = deadLetters;
-        _workers = [.. Enumerable.Range(0, _options.Workers).Select(i => new PipelineWorker(this, i, _options.WorkerBufferBytes, _options.MaxBatchSize))];
+        _workers = [.. Enumerable.Range(0, _options.Workers).Select(i => new PipelineWorker(this, i, _options.WorkerBufferBytes, _options.MaxBatchSize, Math.Max(1, Sink.MaxBatchesInFlight)))];
         _workerTasks = [.. _workers.Select(w => Task.Run(w.RunAsync, CancellationToken.None))];
         PipelineMetrics.Register(this);
         PipelineLog.Started(_logger, _options.Name, string.Join(", ", _options.SourceTopics), DefaultTopic ?? "(source topics)", Sink.Name, _options.EffectiveGroupId, _options.Workers);
@@ -270,16 +271,16 @@ public sealed class KafkaPipeline
     }
 
     /// <summary>Commits what is done and measures the lag, every <see cref="PipelineOptions.CommitInterval"/>.</summary>
-    private void Housekeep(IConsumer<int, int> consumer)
+    private void Housekeep(IConsumer<int, int> consumer, bool paused = false)
     {
         Commit(consumer, null);
-        MeasureLag(consumer);
+        MeasureLag(consumer, paused);
         _nextHousekeeping = Stopwatch.GetTimestamp() + (long)(_options.CommitInterval.TotalSeconds * Stopwatch.Frequency);
     }
 
     /// <summary>
-    /// Hands the framed records to the workers. When a worker's pipe is full (backpressure), the assigned partitions are
-    /// paused while it drains, and the consumer goes on polling — so that it stays in its group, serves rebalances, commits
+    /// Hands the framed records to the workers. When a worker's pipe is full (backpressure) for more than 250 ms, the
+    /// assigned partitions are paused while it drains, and the consumer goes on polling — so that it stays in its group, serves rebalances, commits
     /// and measures the lag — without reading more (a record fetched before the pause is sought back to, and read again
     /// after the resume).
     /// </summary>
@@ -304,16 +305,23 @@ public sealed class KafkaPipeline
             return;
         }
 
+        // Most waits are short: wait a little before pausing (a pause drops what was fetched, to be fetched again).
+        var drained = Task.WhenAll(full);
+        if (await Task.WhenAny(drained, Task.Delay(BackpressurePatience, cancellationToken)).ConfigureAwait(false) == drained)
+        {
+            await drained.ConfigureAwait(false);
+            return;
+        }
+
         var paused = consumer.Assignment;
         consumer.Pause(paused);
         try
         {
-            var drained = Task.WhenAll(full);
             while (!drained.IsCompleted && !IsFaulted && !cancellationToken.IsCancellationRequested)
             {
                 if (Stopwatch.GetTimestamp() >= _nextHousekeeping)
                 {
-                    Housekeep(consumer);
+                    Housekeep(consumer, paused: true);
                 }
 
                 try
@@ -506,22 +514,39 @@ public sealed class KafkaPipeline
         }
     }
 
-    private void MeasureLag(IConsumer<int, int> consumer)
+    /// <summary>
+    /// Sums high watermark minus position over the assigned partitions. The watermarks are those librdkafka caches with
+    /// each fetch; paused partitions are not fetched, so then they are asked of the brokers (the consumer is idle anyway).
+    /// </summary>
+    private void MeasureLag(IConsumer<int, int> consumer, bool paused)
     {
         long lag = 0;
         foreach (var topicPartition in consumer.Assignment)
         {
-            var watermarks = consumer.GetWatermarkOffsets(topicPartition);
+            WatermarkOffsets watermarks;
+            try
+            {
+                watermarks = paused ? consumer.QueryWatermarkOffsets(topicPartition, TimeSpan.FromMilliseconds(500)) : consumer.GetWatermarkOffsets(topicPartition);
+            }
+            catch (KafkaException)
+            {
+                watermarks = consumer.GetWatermarkOffsets(topicPartition);
+            }
+
             if (watermarks.High.Value < 0)
             {
                 continue;
             }
 
+            // Nothing read from the partition yet: its position is not known before the first fetch, so count it all
+            // from the low watermark (an over-estimate when the group committed an offset, until the first record).
             var next = _partitionsByName.TryGetValue(topicPartition, out var partition) && partition.LastRead >= 0 ? partition.LastRead + 1 : consumer.Position(topicPartition).Value;
-            if (next >= 0)
+            if (next < 0)
             {
-                lag += Math.Max(0, watermarks.High.Value - next);
+                next = Math.Max(0, watermarks.Low.Value);
             }
+
+            lag += Math.Max(0, watermarks.High.Value - next);
         }
 
         Interlocked.Exchange(ref _lag, lag);

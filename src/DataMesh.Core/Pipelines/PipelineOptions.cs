@@ -62,9 +62,10 @@ public sealed class PipelineOptions
 
     /// <summary>
     /// The bytes of records read and waiting in a worker's pipe; reading pauses beyond it (backpressure), so memory stays
-    /// bounded by about <c>Workers × (WorkerBufferBytes + 2 batches)</c>. 4 MiB by default.
+    /// bounded by about <c>Workers × WorkerBufferBytes</c>, plus the batches' output. A frame stays in the pipe until its
+    /// batch is written, so this also bounds what a worker can have in flight to the sink. 8 MiB by default.
     /// </summary>
-    public int WorkerBufferBytes { get; set; } = 4 * 1024 * 1024;
+    public int WorkerBufferBytes { get; set; } = 8 * 1024 * 1024;
 
     /// <summary>How many times a batch that the sink failed is tried again (with backoff, from 200 ms doubling to 10 s) before the pipeline stops; 5 by default.</summary>
     public int SinkRetries { get; set; } = 5;

@@ -9,7 +9,8 @@ namespace DataMesh.Pipelines;
 
 /// <summary>
 /// One worker of a pipeline: reads the frames of its source partitions from its <see cref="Pipe"/>, runs the transform
-/// chain into a batch, and hands batches to the sink, one at a time, while it fills the next. A frame's bytes stay in
+/// chain into a batch, and hands batches to the sink in order — up to the sink's
+/// <see cref="PipelineSink.MaxBatchesInFlight"/> at once — while it fills the next. A frame's bytes stay in
 /// the pipe (not consumed) until its batch is done, so that a record the sink rejects can be dead-lettered as it was
 /// read, and the pipe's size bounds what is read but not done (the consumer waits when it is full).
 /// </summary>
@@ -18,19 +19,20 @@ internal sealed class PipelineWorker
     private readonly KafkaPipeline _owner;
     private readonly Pipe _pipe;
     private readonly int _maxBatch;
+    private readonly int _maxInFlight;
+    private readonly Queue<(SinkBatch Batch, Task Write)> _writing = new();
+    private readonly Stack<SinkBatch> _spare = new();
     private SinkBatch _current = new();
-    private SinkBatch _spare = new();
-    private SinkBatch? _writing;
-    private Task? _write;
     private long _consumed;
     private long _processed;
     private byte[] _scratch = new byte[4096];
 
-    public PipelineWorker(KafkaPipeline owner, int index, int bufferBytes, int maxBatch)
+    public PipelineWorker(KafkaPipeline owner, int index, int bufferBytes, int maxBatch, int maxInFlight)
     {
         _owner = owner;
         Index = index;
         _maxBatch = maxBatch;
+        _maxInFlight = maxInFlight;
         _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: bufferBytes, resumeWriterThreshold: bufferBytes / 2, useSynchronizationContext: false, minimumSegmentSize: 16 * 1024));
     }
 
@@ -50,8 +52,9 @@ internal sealed class PipelineWorker
             {
                 ReadResult read;
                 var pending = reader.ReadAsync();
-                if (!pending.IsCompleted && _write is { } write)
+                if (!pending.IsCompleted && _writing.TryPeek(out var oldest))
                 {
+                    var write = oldest.Write;
                     // Nothing new to read: wake up when the batch being written is done, to mark it done.
                     if (write.IsCompleted)
                     {
@@ -75,7 +78,7 @@ internal sealed class PipelineWorker
                 }
 
                 var buffer = read.Buffer;
-                if (_write is { IsCompleted: true })
+                while (_writing.TryPeek(out var done) && done.Write.IsCompleted)
                 {
                     await CompleteWriteAsync(buffer).ConfigureAwait(false);
                 }
@@ -101,7 +104,7 @@ internal sealed class PipelineWorker
                     unprocessed = unprocessed.Slice(length);
                     if (_current.Count >= _maxBatch)
                     {
-                        if (_write is not null)
+                        while (_writing.Count >= _maxInFlight)
                         {
                             await CompleteWriteAsync(buffer).ConfigureAwait(false);
                         }
@@ -110,7 +113,7 @@ internal sealed class PipelineWorker
                     }
                 }
 
-                if (_current.Progress.Count > 0 && _write is null)
+                if (_current.Progress.Count > 0 && _writing.Count < _maxInFlight)
                 {
                     Submit();
                 }
@@ -118,14 +121,18 @@ internal sealed class PipelineWorker
                 if (read.IsCompleted)
                 {
                     // The consumer stopped: finish what was read.
-                    if (_write is not null)
-                    {
-                        await CompleteWriteAsync(buffer).ConfigureAwait(false);
-                    }
-
                     if (_current.Progress.Count > 0)
                     {
+                        while (_writing.Count >= _maxInFlight)
+                        {
+                            await CompleteWriteAsync(buffer).ConfigureAwait(false);
+                        }
+
                         Submit();
+                    }
+
+                    while (_writing.Count > 0)
+                    {
                         await CompleteWriteAsync(buffer).ConfigureAwait(false);
                     }
 
@@ -133,9 +140,9 @@ internal sealed class PipelineWorker
                     break;
                 }
 
-                var oldest = _writing?.StartPosition ?? (_current.Progress.Count > 0 ? _current.StartPosition : _processed);
-                reader.AdvanceTo(buffer.GetPosition(oldest - _consumed), buffer.End);
-                _consumed = oldest;
+                var keep = _writing.TryPeek(out var head) ? head.Batch.StartPosition : _current.Progress.Count > 0 ? _current.StartPosition : _processed;
+                reader.AdvanceTo(buffer.GetPosition(keep - _consumed), buffer.End);
+                _consumed = keep;
             }
         }
         catch (Exception e)
@@ -164,20 +171,19 @@ internal sealed class PipelineWorker
         return _scratch.AsSpan(0, (int)frame.Length);
     }
 
+    /// <summary>Hands the batch being filled to the sink (in order after the batches already written) and starts a new one.</summary>
     private void Submit()
     {
         var batch = _current;
-        _current = _spare;
-        _spare = null!;
-        _writing = batch;
-        _write = _owner.WriteAsync(batch);
+        _current = _spare.TryPop(out var spare) ? spare : new SinkBatch();
+        _writing.Enqueue((batch, _owner.WriteAsync(batch)));
     }
 
-    /// <summary>Waits for the batch being written, dead-letters what the sink rejected, and marks its offsets done.</summary>
+    /// <summary>Waits for the oldest batch being written, dead-letters what the sink rejected, and marks its offsets done.</summary>
     private async ValueTask CompleteWriteAsync(ReadOnlySequence<byte> buffer)
     {
-        var batch = _writing!;
-        await _write!.ConfigureAwait(false);
+        var (batch, write) = _writing.Peek();
+        await write.ConfigureAwait(false);
         if (batch.RejectedCount > 0)
         {
             for (var i = 0; i < batch.Count; i++)
@@ -194,9 +200,8 @@ internal sealed class PipelineWorker
         await batch.DeadLetters.WaitAsync().ConfigureAwait(false);
         _owner.Completed(batch);
         batch.Clear();
-        _spare = batch;
-        _writing = null;
-        _write = null;
+        _writing.Dequeue();
+        _spare.Push(batch);
     }
 
     private Need TryProcess(ReadOnlySpan<byte> frame, long position, int length, out int schemaId)

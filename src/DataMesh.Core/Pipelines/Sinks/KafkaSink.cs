@@ -24,6 +24,7 @@ public sealed class KafkaSink : PipelineSink
     private readonly Dictionary<(global::Avro.RecordSchema Schema, string Topic), int> _ids = new(SchemaTopicComparer.Instance);
     private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _setup = new(1, 1);
+    private readonly SemaphoreSlim _order = new(1, 1);
     private SinkContext? _context;
     private KafkaConnection? _kafka;
     private IProducer<byte[]?, byte[]?>? _producer;
@@ -40,6 +41,9 @@ public sealed class KafkaSink : PipelineSink
     /// <inheritdoc />
     public override string Name => "kafka";
 
+    /// <summary>32: batches are produced in the order they are handed over (one at a time), then acknowledged in the background.</summary>
+    public override int MaxBatchesInFlight => 32;
+
     /// <inheritdoc />
     public override ValueTask StartAsync(SinkContext context, CancellationToken cancellationToken)
     {
@@ -55,19 +59,31 @@ public sealed class KafkaSink : PipelineSink
     {
         ArgumentNullException.ThrowIfNull(batch);
         var producer = _producer ?? throw new InvalidOperationException("The Kafka sink was not started.");
-        await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
-        var delivery = new Delivery(batch.Count);
-        var last = new LastId();
-        for (var i = 0; i < batch.Count; i++)
-        {
-            if (batch.GetRejection(i) is not null)
-            {
-                delivery.Skip();
-                continue;
-            }
+        Delivery delivery;
 
-            var record = batch[i];
-            producer.Produce(record.Topic, ToMessage(record, ref last), delivery.Handler);
+        // Batches are produced one at a time, in the order of the calls (the semaphore queues waiters in order), so that
+        // a batch still preparing (a new topic or schema) is not overtaken by the next.
+        await _order.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
+            delivery = new Delivery(batch.Count);
+            var last = new LastId();
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (batch.GetRejection(i) is not null)
+                {
+                    delivery.Skip();
+                    continue;
+                }
+
+                var record = batch[i];
+                producer.Produce(record.Topic, ToMessage(record, ref last), delivery.Handler);
+            }
+        }
+        finally
+        {
+            _order.Release();
         }
 
         await delivery.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -80,6 +96,7 @@ public sealed class KafkaSink : PipelineSink
         _producer?.Dispose();
         _producer = null;
         _setup.Dispose();
+        _order.Dispose();
         return base.DisposeAsync();
     }
 

@@ -8,8 +8,10 @@ namespace DataMesh.Pipelines.Sinks;
 /// <remarks>
 /// <para>
 /// <b>Order and concurrency.</b> Records of one source partition arrive in order, in one batch after another, and the
-/// runtime never calls <see cref="WriteAsync"/> for a partition's next batch before the previous one returned. Batches of
-/// different partitions may be written concurrently (one per pipeline worker), so a sink must be thread-safe.
+/// runtime, by default, never calls <see cref="WriteAsync"/> for a partition's next batch before the previous one returned. Batches of
+/// different partitions may be written concurrently (one per pipeline worker), so a sink must be thread-safe. A sink
+/// whose <see cref="MaxBatchesInFlight"/> is above 1 is also given a partition's next batches before the earlier ones
+/// returned, and must write them in the order of the calls.
 /// </para>
 /// <para>
 /// <b>Errors.</b> A record that the sink refuses on its own merits (a value that does not fit a column, a missing key)
@@ -23,6 +25,13 @@ public abstract class PipelineSink : IAsyncDisposable
 {
     /// <summary>The sink's name in logs, metrics and the <c>dm.dlq.stage</c> header of records it rejects.</summary>
     public abstract string Name { get; }
+
+    /// <summary>
+    /// How many batches of one worker the sink may be writing at once; 1 by default: the next batch of a partition is
+    /// handed over only when the previous one is durable. A sink that keeps the order in which batches are handed to it
+    /// even while earlier ones are still in flight (as a Kafka producer does) may allow more, to overlap round trips.
+    /// </summary>
+    public virtual int MaxBatchesInFlight => 1;
 
     /// <summary>Called once before the first batch: connect, check or create what the sink needs.</summary>
     /// <param name="context">The pipeline's name, schema store, Kafka connection and logging.</param>

@@ -218,6 +218,15 @@ internal static class AvroValues
 
                     builder.Append(']');
                     break;
+                // Exact forms: the default ones drop fractions of a second (DateTime, TimeOnly); strings are length-prefixed so
+                // that no content can look like a separator.
+                case DateTime dateTime: builder.Append(dateTime.ToString("O", CultureInfo.InvariantCulture)); break;
+                case DateTimeOffset dateTimeOffset: builder.Append(dateTimeOffset.ToString("O", CultureInfo.InvariantCulture)); break;
+                case TimeOnly time: builder.Append(time.Ticks.ToString(CultureInfo.InvariantCulture)); break;
+                case TimeSpan span: builder.Append(span.Ticks.ToString(CultureInfo.InvariantCulture)); break;
+                case double number: builder.Append(number.ToString("R", CultureInfo.InvariantCulture)); break;
+                case float number: builder.Append(number.ToString("R", CultureInfo.InvariantCulture)); break;
+                case string text: builder.Append(text.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(text); break;
                 case IFormattable formattable: builder.Append(formattable.ToString(null, CultureInfo.InvariantCulture)); break;
                 default: builder.Append(value); break;
             }

@@ -146,7 +146,15 @@ internal sealed class TableSinkEngine : IAsyncDisposable
             {
                 if (DecodeOne(record, i) is { } operation)
                 {
-                    last[AvroValues.Identity(operation.Table.Schema + "\u001D" + operation.Table.Name, operation.Key)] = operation;
+                    var identity = AvroValues.Identity(operation.Table.Schema + "\u001D" + operation.Table.Name, operation.Key);
+                    if (last.TryGetValue(identity, out var earlier))
+                    {
+                        // Superseded in this batch: if the table refuses the last record, these are dead-lettered with it.
+                        operation.Superseded = earlier.Superseded ?? [];
+                        operation.Superseded.Add(earlier.Index);
+                    }
+
+                    last[identity] = operation;
                 }
             }
             catch (Exception e) when (e is SinkValueException or AvroFormatException or RejectException or OverflowException or NotSupportedException)
@@ -179,6 +187,15 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     private Operation? DecodeOne(SinkRecord record, int index)
     {
         var table = TableOf(record.Topic);
+        if (!record.IsTombstone && record.ValueSchema is { } schema
+            && _valuePlans.GetOrAdd(schema, static s => new ValuePlan(s)) is { Envelope: { } truncateEnvelope }
+            && ReadOp(record.Value, schema, truncateEnvelope.Op) == "t")
+        {
+            // A truncate has no key (MySQL's) or an empty one: it is skipped before the key is required.
+            SinkLog.TruncateSkipped(_logger, Name, _dialect.Display(table), record.SourceTopic, record.SourcePartition, record.SourceOffset);
+            return null;
+        }
+
         if (!record.HasKey)
         {
             throw new RejectException($"table {_dialect.Display(table)}: the record has no key; a table sink needs the primary key to upsert or delete");
@@ -325,6 +342,18 @@ internal sealed class TableSinkEngine : IAsyncDisposable
         return new TableName(_options.Schema, name);
     });
 
+    /// <summary>The envelope's op, read by skipping the fields before it.</summary>
+    private static string ReadOp(ReadOnlySpan<byte> value, global::Avro.RecordSchema schema, int opField)
+    {
+        var reader = new AvroReader(value);
+        for (var f = 0; f < opField; f++)
+        {
+            AvroValues.Skip(ref reader, schema.Fields[f].Schema);
+        }
+
+        return reader.ReadString();
+    }
+
     private void Reject(SinkBatch batch, int index, string reason)
     {
         batch.Reject(index, reason);
@@ -383,6 +412,12 @@ internal sealed class TableSinkEngine : IAsyncDisposable
                     var values = operation.Values ?? operation.Key;
                     var reason = await _dialect.DescribeDataErrorAsync(info, columns, values, e, cancellationToken).ConfigureAwait(false);
                     Reject(batch, operation.Index, reason);
+                    var refused = batch[operation.Index];
+                    foreach (var index in operation.Superseded ?? [])
+                    {
+                        // Never applied: a later record of the same key stood for it and was refused. Dead-lettered, not lost.
+                        Reject(batch, index, $"not applied: the later record of the same key in its batch ({refused.SourceTopic}[{refused.SourcePartition.ToString(CultureInfo.InvariantCulture)}]@{refused.SourceOffset.ToString(CultureInfo.InvariantCulture)}) was refused: {reason}");
+                    }
                 }
             }
         }
@@ -501,7 +536,11 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     private sealed record KeySchema(RowPlan? Plan, string? Error);
 
     /// <summary>One record reduced to what it does: an upsert of <see cref="Values"/>, or a delete of <see cref="Key"/> when <see cref="Row"/> is null.</summary>
-    private sealed record Operation(int Index, TableName Table, RowPlan KeyPlan, object?[] Key, RowPlan? Row, object?[]? Values);
+    private sealed record Operation(int Index, TableName Table, RowPlan KeyPlan, object?[] Key, RowPlan? Row, object?[]? Values)
+    {
+        /// <summary>Earlier records of the same key in the batch that this one replaces.</summary>
+        public List<int>? Superseded { get; set; }
+    }
 
     /// <summary>The final operations on one table, grouped by key schema (deletes) and row schema (upserts).</summary>
     private sealed class TableWork(TableName name)

@@ -115,6 +115,9 @@ public sealed class KafkaPipeline
     /// <summary>Whether source tombstones are dropped: after the outbox router they are deletes of published outbox rows, not events.</summary>
     internal bool DropsTombstones => _chain.EmitsRawRecords;
 
+    /// <summary>Cancelled when the sink's drain time is over, or when the pipeline failed.</summary>
+    internal CancellationToken StopToken => _sinkStop!.Token;
+
     internal bool IsFaulted => Volatile.Read(ref _fault) is not null;
 
     /// <summary>
@@ -253,7 +256,7 @@ public sealed class KafkaPipeline
             }
         }
 
-        await FlushAsync(consumer, CancellationToken.None).ConfigureAwait(false);
+        // What is framed but not flushed reaches the workers when the pipes' writers complete (on stop).
     }
 
     /// <summary>Copies one record into the pipe of the worker that owns its partition; returns the frame's length.</summary>
@@ -438,7 +441,9 @@ public sealed class KafkaPipeline
                 }
                 catch (Exception e) when (e is not PipelineException && !_sinkStop!.IsCancellationRequested)
                 {
-                    if (attempt++ >= _options.SinkRetries)
+                    // With several batches in flight, later batches may already be written: a retry of this one would put
+                    // its records after theirs. Stop instead; a restart replays from the committed offsets, in order.
+                    if (attempt++ >= _options.SinkRetries || Sink.MaxBatchesInFlight > 1)
                     {
                         var first = batch[0];
                         throw new PipelineException(
@@ -556,17 +561,27 @@ public sealed class KafkaPipeline
     {
         PipelineLog.Revoked(_logger, _options.Name, string.Join(", ", partitions.Select(p => p.TopicPartition.ToString())));
         var revoked = partitions.Select(p => p.TopicPartition).ToHashSet();
-        foreach (var worker in _workers)
+        // Wait (bounded) until the workers are done with what was read from these partitions, then commit it.
+        var deadline = Stopwatch.GetTimestamp() + (long)(DrainTimeout.TotalSeconds * Stopwatch.Frequency);
+        using (var flushing = new CancellationTokenSource(DrainTimeout))
         {
-            if (worker.Dirty)
+            foreach (var worker in _workers)
             {
-                worker.Dirty = false;
-                worker.Writer.FlushAsync().AsTask().GetAwaiter().GetResult();
+                if (worker.Dirty)
+                {
+                    worker.Dirty = false;
+                    try
+                    {
+                        worker.Writer.FlushAsync(flushing.Token).AsTask().GetAwaiter().GetResult();
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // The pipe stayed full past the deadline: what is done is committed below, the rest is read again.
+                    }
+                }
             }
         }
 
-        // Wait (bounded) until the workers are done with what was read from these partitions, then commit it.
-        var deadline = Stopwatch.GetTimestamp() + (long)(DrainTimeout.TotalSeconds * Stopwatch.Frequency);
         while (!IsFaulted && Stopwatch.GetTimestamp() < deadline
             && revoked.Any(p => _partitionsByName.TryGetValue(p, out var partition) && !partition.Drained))
         {
@@ -587,9 +602,11 @@ public sealed class KafkaPipeline
     {
         var offsets = new List<TopicPartitionOffset>();
         var taken = new List<SourcePartition>();
+        var assigned = only ?? [.. consumer.Assignment];
         foreach (var (topicPartition, partition) in _partitionsByName)
         {
-            if ((only is null || only.Contains(topicPartition)) && partition.TryTakeCommit(out var offset))
+            // Only partitions this consumer owns: one revoked after a drain that timed out is another member's now.
+            if (assigned.Contains(topicPartition) && partition.TryTakeCommit(out var offset))
             {
                 offsets.Add(new TopicPartitionOffset(topicPartition, offset));
                 taken.Add(partition);

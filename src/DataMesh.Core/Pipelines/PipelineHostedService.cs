@@ -4,17 +4,15 @@ namespace DataMesh.Pipelines;
 
 /// <summary>
 /// Runs one <see cref="KafkaPipeline"/> for the lifetime of the host; on stop the pipeline drains and commits, then the
-/// sink given in its options is disposed (the host owns it).
+/// sink given in its options is disposed (the host owns it) — after the run has ended, never while it drains.
 /// </summary>
 internal sealed class PipelineHostedService(KafkaPipeline pipeline) : BackgroundService
 {
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => pipeline.RunAsync(stoppingToken);
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
-            await base.StopAsync(cancellationToken).ConfigureAwait(false);
+            await pipeline.RunAsync(stoppingToken).ConfigureAwait(false);
         }
         finally
         {

@@ -197,7 +197,7 @@ internal sealed class PipelineWorker
             }
         }
 
-        await batch.DeadLetters.WaitAsync().ConfigureAwait(false);
+        await batch.DeadLetters.WaitAsync().WaitAsync(_owner.StopToken).ConfigureAwait(false);
         _owner.Completed(batch);
         batch.Clear();
         _writing.Dequeue();

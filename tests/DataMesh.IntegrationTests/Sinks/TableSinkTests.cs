@@ -245,6 +245,46 @@ public abstract class TableSinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Records_a_refused_last_record_stood_for_are_dead_lettered_with_it()
+    {
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id bigint NOT NULL PRIMARY KEY, nick {VarChar(5)})");
+        await using var sink = await StartAsync(SchemaEvolution.None, table);
+
+        // Key 4: a valid record, then one that does not fit; only the last of a key is applied, so both are refused.
+        var batch = Kit.Batch("t").Upsert(Key(4), RowSchema, Row(4, "okay")).Upsert(Key(4), RowSchema, Row(4, "much too long")).Upsert(Key(5), RowSchema, Row(5, "five")).Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal([(5L, "five")], await RowsAsync(table));
+        Assert.Contains("nick", batch.GetRejection(1)!, StringComparison.Ordinal);
+        Assert.StartsWith("not applied: the later record of the same key", batch.GetRejection(0)!, StringComparison.Ordinal);
+        Assert.Null(batch.GetRejection(2));
+    }
+
+    [Fact]
+    public async Task Timestamp_keys_that_differ_below_a_second_stay_distinct_rows()
+    {
+        var table = NewTable();
+        var keyId = await Kit.RegisterAsync("sinktest-tskey", SinkTestKit.Schema("""{"type":"record","name":"TsKey","namespace":"sinktest","fields":[{"name":"id","type":{"type":"long","logicalType":"timestamp-micros"}}]}"""));
+        var rowSchema = SinkTestKit.Schema("""{"type":"record","name":"TsValue","namespace":"sinktest","fields":[{"name":"id","type":{"type":"long","logicalType":"timestamp-micros"}},{"name":"nick","type":["null","string"],"default":null}]}""");
+        const long At = 1_767_268_800_000_000; // 2026-01-01T12:00:00Z in microseconds
+        byte[] TsKey(long micros) => SinkTestKit.Key(keyId, (ref AvroWriter w) => w.WriteLong(micros));
+        byte[] TsRow(long micros, string nick) => SinkTestKit.Datum((ref AvroWriter w) =>
+        {
+            w.WriteLong(micros);
+            w.WriteUnionIndex(1);
+            w.WriteString(nick);
+        });
+
+        await using var sink = await StartAsync(SchemaEvolution.CreateTable);
+        var batch = Kit.Batch(TopicOf(table)).Upsert(TsKey(At + 100_000), rowSchema, TsRow(At + 100_000, "a")).Upsert(TsKey(At + 200_000), rowSchema, TsRow(At + 200_000, "b")).Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        AssertNoRejections(batch);
+        Assert.Equal(["a", "b"], (await QueryAsync($"SELECT nick FROM {Q(table)} ORDER BY id")).Select(r => (string)r[0]!));
+    }
+
+    [Fact]
     public async Task Change_event_envelopes_are_applied_and_truncates_skipped()
     {
         var table = NewTable();
@@ -290,6 +330,7 @@ public abstract class TableSinkTests : IAsyncLifetime
             .Upsert(Key(3), envelope, Event("d", 3, null, "three"))
             .Tombstone(Key(3))
             .Upsert(Key(4), envelope, Event("t", null, null, null))
+            .Upsert(null, envelope, Event("t", null, null, null)) // MySQL's truncates have no key
             .Batch;
         await sink.WriteAsync(batch, CancellationToken.None);
 

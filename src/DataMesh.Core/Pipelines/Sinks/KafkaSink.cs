@@ -14,9 +14,10 @@ namespace DataMesh.Pipelines.Sinks;
 /// <see cref="KafkaOptions.CreateTopics"/> is off). A batch returns when Kafka acknowledged every record of it.
 /// </summary>
 /// <remarks>
-/// A value whose schema cannot be registered for its topic (it breaks the subject's compatibility level) is rejected
-/// with the reason, so it goes to the dead-letter topic. A failed delivery fails the batch, which the runtime retries
-/// (a retry may repeat records already written: at least once).
+/// A value whose schema cannot be registered for its topic (it breaks the subject's compatibility level), or that the
+/// client refuses before sending (too large), is rejected with the reason, so it goes to the dead-letter topic. A full
+/// client queue waits. A failed delivery (after the client's own retries) fails the batch, and, because later batches may
+/// already be written, stops the pipeline: a restart replays from the committed offsets, in order (at least once).
 /// </remarks>
 public sealed class KafkaSink : PipelineSink
 {
@@ -41,7 +42,10 @@ public sealed class KafkaSink : PipelineSink
     /// <inheritdoc />
     public override string Name => "kafka";
 
-    /// <summary>32: batches are produced in the order they are handed over (one at a time), then acknowledged in the background.</summary>
+    /// <summary>
+    /// 32: batches are produced in the order they are handed over (one at a time), then acknowledged in the background.
+    /// So a failed delivery (after the client's own retries) stops the pipeline instead of retrying one batch out of order.
+    /// </summary>
     public override int MaxBatchesInFlight => 32;
 
     /// <inheritdoc />
@@ -78,7 +82,27 @@ public sealed class KafkaSink : PipelineSink
                 }
 
                 var record = batch[i];
-                producer.Produce(record.Topic, ToMessage(record, ref last), delivery.Handler);
+                var message = ToMessage(record, ref last);
+                while (true)
+                {
+                    try
+                    {
+                        producer.Produce(record.Topic, message, delivery.Handler);
+                        break;
+                    }
+                    catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                    {
+                        // The client's queue is full: its background thread makes room as deliveries arrive (backpressure).
+                        Thread.Sleep(5);
+                    }
+                    catch (ProduceException<byte[]?, byte[]?> e) when (!e.Error.IsFatal)
+                    {
+                        // Refused before it was sent (too large, invalid): this record only.
+                        batch.Reject(i, $"Kafka refused the record for '{record.Topic}': {e.Error.Reason}");
+                        delivery.Skip();
+                        break;
+                    }
+                }
             }
         }
         finally

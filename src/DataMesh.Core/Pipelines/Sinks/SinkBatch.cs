@@ -8,7 +8,8 @@ namespace DataMesh.Pipelines.Sinks;
 /// </summary>
 public sealed class SinkBatch
 {
-    private readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
+    private const int KeptCapacity = 1024 * 1024;
+    private ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     private Entry[] _entries = new Entry[256];
     private string?[] _rejections = new string?[256];
     private int _rejected;
@@ -102,7 +103,15 @@ public sealed class SinkBatch
         Dropped = 0;
         DeadLettered = 0;
         TransformTicks = 0;
-        _buffer.ResetWrittenCount();
+        if (_buffer.Capacity > KeptCapacity)
+        {
+            // A burst of large records: do not keep its buffer in every spare batch.
+            _buffer = new ArrayBufferWriter<byte>(64 * 1024);
+        }
+        else
+        {
+            _buffer.ResetWrittenCount();
+        }
         Array.Clear(_entries, 0, Count);
         ClearRejections();
         Count = 0;

@@ -171,9 +171,11 @@ internal sealed class PostgresTableDialect : ITableDialect
 
     public async ValueTask DeleteAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] key, IReadOnlyList<object?[]> keys, CancellationToken cancellationToken)
     {
-        for (var start = 0; start < keys.Count; start += _maxRows)
+        // PostgreSQL takes at most 65,535 parameters per statement.
+        var perStatement = Math.Max(1, Math.Min(_maxRows, 65_000 / key.Length));
+        for (var start = 0; start < keys.Count; start += perStatement)
         {
-            var count = Math.Min(_maxRows, keys.Count - start);
+            var count = Math.Min(perStatement, keys.Count - start);
             var command = new NpgsqlCommand { Connection = (NpgsqlConnection)connection, Transaction = (NpgsqlTransaction)transaction, CommandTimeout = _timeoutSeconds };
             await using var commandScope = command.ConfigureAwait(false);
             var sql = new StringBuilder("DELETE FROM ").Append(table.Sql).Append(" WHERE (")

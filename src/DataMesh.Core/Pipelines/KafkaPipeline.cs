@@ -60,6 +60,8 @@ public sealed class KafkaPipeline
     private long _records;
     private long _lag;
     private long _nextHousekeeping;
+    private StagingDeserializer? _keys;
+    private StagingDeserializer? _values;
 
     /// <summary>Creates a pipeline; nothing connects until <see cref="RunAsync"/>.</summary>
     /// <param name="options">The settings (validated here).</param>
@@ -174,8 +176,8 @@ public sealed class KafkaPipeline
 
     private async Task ConsumeAsync(CancellationToken cancellationToken)
     {
-        var keys = new StagingDeserializer();
-        var values = new StagingDeserializer();
+        var keys = _keys = new StagingDeserializer();
+        var values = _values = new StagingDeserializer();
         var consumerConfig = _kafka.CreateConsumerConfig(_options.EffectiveGroupId);
         foreach (var (name, value) in _options.ConsumerSettings)
         {
@@ -331,8 +333,17 @@ public sealed class KafkaPipeline
                 {
                     if (consumer.Consume(TimeSpan.FromMilliseconds(20)) is { Message: not null } result)
                     {
-                        // Fetched before the pause: put it back (a seek drops what was fetched from there on); read again after the resume.
-                        consumer.Seek(result.TopicPartitionOffset);
+                        try
+                        {
+                            // Fetched before the pause: put it back (a seek drops what was fetched from there on); read again after the resume.
+                            consumer.Seek(result.TopicPartitionOffset);
+                        }
+                        catch (KafkaException e)
+                        {
+                            // Not put back: it is consumed, so it must be framed (past the pipe's limit) rather than skipped.
+                            PipelineLog.ConsumerError(_logger, _options.Name, e.Error.Reason);
+                            Frame(result, _keys!, _values!);
+                        }
                     }
                 }
                 catch (ConsumeException e)
@@ -377,13 +388,24 @@ public sealed class KafkaPipeline
     {
         global::Avro.Schema? schema = null;
         string? error = null;
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            schema = await _schemas.GetByIdAsync(schemaId, _sinkStop!.Token).ConfigureAwait(false);
-        }
-        catch (KeyNotFoundException e)
-        {
-            error = $"schema {schemaId}: {e.Message}";
+            try
+            {
+                schema = await _schemas.GetByIdAsync(schemaId, _sinkStop!.Token).ConfigureAwait(false);
+                break;
+            }
+            catch (KeyNotFoundException e)
+            {
+                error = $"schema {schemaId}: {e.Message}";
+                break;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && attempt < 5)
+            {
+                // The schema store is unreachable for a moment (a registry restart): try again, then fail the pipeline.
+                PipelineLog.SchemaRetry(_logger, _options.Name, schemaId, attempt, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 << attempt), _sinkStop!.Token).ConfigureAwait(false);
+            }
         }
 
         if (!plan)

@@ -34,4 +34,7 @@ internal static partial class PipelineLog
 
     [LoggerMessage(EventId = 5009, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}': sink '{Sink}' failed a batch of {Count} records (attempt {Attempt}), trying again in {DelayMs} ms: {Reason}")]
     public static partial void SinkRetry(ILogger logger, string pipeline, string sink, int count, int attempt, double delayMs, string reason);
+
+    [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}' could not read schema {SchemaId} (attempt {Attempt}), trying again: {Reason}")]
+    public static partial void SchemaRetry(ILogger logger, string pipeline, int schemaId, int attempt, string reason);
 }

@@ -2,7 +2,7 @@ using Confluent.Kafka;
 
 namespace DataMesh.Pipelines;
 
-/// <summary>Counts Kafka deliveries that must be acknowledged before something else may happen (dead letters of a batch).</summary>
+/// <summary>Counts Kafka deliveries that must be acknowledged before something else may happen (a batch written by the Kafka sink, the dead letters of a batch).</summary>
 internal sealed class DeliveryCounter
 {
     private readonly Lock _lock = new();

@@ -491,17 +491,8 @@ public sealed class KafkaPipeline
             partition.Done(offset);
         }
 
-        var tombstones = 0;
-        for (var i = 0; i < batch.Count; i++)
-        {
-            if (batch[i].IsTombstone)
-            {
-                tombstones++;
-            }
-        }
-
-        PipelineMetrics.Count(_pipelineTag, "emitted", batch.Count - batch.RejectedCount - tombstones);
-        PipelineMetrics.Count(_pipelineTag, "tombstone", tombstones);
+        PipelineMetrics.Count(_pipelineTag, "emitted", batch.Count - batch.RejectedCount - batch.Tombstones);
+        PipelineMetrics.Count(_pipelineTag, "tombstone", batch.Tombstones);
         PipelineMetrics.Count(_pipelineTag, "dropped", batch.Dropped);
         PipelineMetrics.Count(_pipelineTag, "dead_lettered", batch.DeadLettered);
     }
@@ -594,6 +585,9 @@ public sealed class KafkaPipeline
                     worker.Dirty = false;
                     try
                     {
+                        // Blocking on purpose: librdkafka calls this handler synchronously on the consumer's thread (which
+                        // does nothing else meanwhile) and the partitions must be drained before it returns; the wait is
+                        // bounded by the token, and the pipe's flush needs no synchronization context.
                         worker.Writer.FlushAsync(flushing.Token).AsTask().GetAwaiter().GetResult();
                     }
                     catch (OperationCanceledException)

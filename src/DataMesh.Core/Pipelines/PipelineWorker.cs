@@ -342,36 +342,26 @@ internal sealed class PipelineWorker
 
     private static void Take(SinkBatch batch, in SinkBatch.Entry entry)
     {
-        if (batch.Progress.Count == 0)
+        if (entry.ValueLength < 0)
         {
-            batch.StartPosition = entry.FramePosition;
+            batch.Tombstones++;
         }
 
         batch.Add(in entry);
-        batch.Taken(entry.Source, entry.SourceOffset);
+        batch.Taken(entry.Source, entry.SourceOffset, entry.FramePosition);
     }
 
     private static void Dropped(SinkBatch batch, in SinkBatch.Entry entry)
     {
-        if (batch.Progress.Count == 0)
-        {
-            batch.StartPosition = entry.FramePosition;
-        }
-
         batch.Dropped++;
-        batch.Taken(entry.Source, entry.SourceOffset);
+        batch.Taken(entry.Source, entry.SourceOffset, entry.FramePosition);
     }
 
     private void Reject(ReadOnlySpan<byte> frame, in SinkBatch.Entry entry, string stage, string reason)
     {
         var batch = _current;
-        if (batch.Progress.Count == 0)
-        {
-            batch.StartPosition = entry.FramePosition;
-        }
-
         _owner.DeadLetter(frame, entry.Source, entry.SourceOffset, stage, reason, batch);
-        batch.Taken(entry.Source, entry.SourceOffset);
+        batch.Taken(entry.Source, entry.SourceOffset, entry.FramePosition);
     }
 
     /// <summary>What a record waits for before it can be processed.</summary>

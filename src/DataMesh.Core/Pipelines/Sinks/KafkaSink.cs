@@ -63,7 +63,7 @@ public sealed class KafkaSink : PipelineSink
     {
         ArgumentNullException.ThrowIfNull(batch);
         var producer = _producer ?? throw new InvalidOperationException("The Kafka sink was not started.");
-        Delivery delivery;
+        var delivery = new DeliveryCounter();
 
         // Batches are produced one at a time, in the order of the calls (the semaphore queues waiters in order), so that
         // a batch still preparing (a new topic or schema) is not overtaken by the next.
@@ -71,13 +71,11 @@ public sealed class KafkaSink : PipelineSink
         try
         {
             await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
-            delivery = new Delivery(batch.Count);
             var last = new LastId();
             for (var i = 0; i < batch.Count; i++)
             {
                 if (batch.GetRejection(i) is not null)
                 {
-                    delivery.Skip();
                     continue;
                 }
 
@@ -88,6 +86,7 @@ public sealed class KafkaSink : PipelineSink
                     try
                     {
                         producer.Produce(record.Topic, message, delivery.Handler);
+                        delivery.Add(); // after Produce: a report that comes first only takes the count below zero for a moment
                         break;
                     }
                     catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
@@ -99,7 +98,6 @@ public sealed class KafkaSink : PipelineSink
                     {
                         // Refused before it was sent (too large, invalid): this record only.
                         batch.Reject(i, $"Kafka refused the record for '{record.Topic}': {e.Error.Reason}");
-                        delivery.Skip();
                         break;
                     }
                 }
@@ -110,7 +108,7 @@ public sealed class KafkaSink : PipelineSink
             _order.Release();
         }
 
-        await delivery.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await delivery.WaitAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -288,54 +286,5 @@ public sealed class KafkaSink : PipelineSink
 
         public int GetHashCode((global::Avro.RecordSchema Schema, string Topic) obj) =>
             HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj.Schema), StringComparer.Ordinal.GetHashCode(obj.Topic));
-    }
-
-    /// <summary>Counts a batch's acknowledgements; one object and one handler per batch.</summary>
-    private sealed class Delivery
-    {
-        private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _remaining;
-        private Exception? _error;
-
-        public Delivery(int count)
-        {
-            _remaining = count;
-            Handler = OnDelivered;
-            if (count == 0)
-            {
-                _done.TrySetResult();
-            }
-        }
-
-        public Action<DeliveryReport<byte[]?, byte[]?>> Handler { get; }
-
-        public Task Task => _done.Task;
-
-        public void Skip() => Arrive();
-
-        private void OnDelivered(DeliveryReport<byte[]?, byte[]?> report)
-        {
-            if (report.Error.IsError)
-            {
-                Interlocked.CompareExchange(ref _error, new KafkaException(report.Error), null);
-            }
-
-            Arrive();
-        }
-
-        private void Arrive()
-        {
-            if (Interlocked.Decrement(ref _remaining) == 0)
-            {
-                if (_error is { } error)
-                {
-                    _done.TrySetException(error);
-                }
-                else
-                {
-                    _done.TrySetResult();
-                }
-            }
-        }
     }
 }

@@ -77,12 +77,22 @@ public sealed class SinkBatch
 
     internal int DeadLettered { get; set; }
 
+    internal int Tombstones { get; set; }
+
     /// <summary>Time spent in the transform chain for this batch, in <see cref="System.Diagnostics.Stopwatch"/> ticks.</summary>
     internal long TransformTicks { get; set; }
 
-    /// <summary>Notes that every record of <paramref name="partition"/> up to <paramref name="offset"/> is in this batch.</summary>
-    internal void Taken(SourcePartition partition, long offset)
+    /// <summary>
+    /// Notes that every record of <paramref name="partition"/> up to <paramref name="offset"/> is in this batch (written,
+    /// dropped or dead-lettered); the first one taken gives the batch its <see cref="StartPosition"/> in the pipe.
+    /// </summary>
+    internal void Taken(SourcePartition partition, long offset, long framePosition)
     {
+        if (Progress.Count == 0)
+        {
+            StartPosition = framePosition;
+        }
+
         var progress = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Progress);
         for (var i = progress.Length - 1; i >= 0; i--)
         {
@@ -102,6 +112,7 @@ public sealed class SinkBatch
         DeadLetters.Reset();
         Dropped = 0;
         DeadLettered = 0;
+        Tombstones = 0;
         TransformTicks = 0;
         if (_buffer.Capacity > KeptCapacity)
         {

@@ -225,8 +225,8 @@ internal sealed class MySqlSuite : IBenchmarkSuite
     {
         using var kafka = new KafkaConnection(new KafkaOptions());
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = kafka.EmbeddedCluster });
-        var options = new MySqlSourceOptions { Name = "bench", ConnectionString = connectionString, PositionSaveInterval = TimeSpan.FromMilliseconds(50), UseGtid = false };
-        options.Databases.Add(database);
+        var options = new MySqlSourceOptions { ConnectionString = connectionString, PositionSaveInterval = TimeSpan.FromMilliseconds(50), UseGtid = false };
+        options.IncludeTables.Add(database + ".*");
         await using (var sql = new MySqlConnection(connectionString))
         {
             await sql.OpenAsync();
@@ -237,18 +237,20 @@ internal sealed class MySqlSuite : IBenchmarkSuite
             await positions.SaveAsync("bench", new MySqlPosition { File = file, Position = 4 }.ToJson(), CancellationToken.None);
         }
 
-        using var connector = new MySqlSourceConnector(options, new ChangeEventOptions(), kafka, store, NullLogger.Instance);
+        await using var connector = new MySqlBinlogConnector("bench", options, kafka, NullLogger.Instance);
+        using var positionStore = new PositionStore(kafka);
+        var runtime = new SourceRuntime<MySqlPosition>("bench", connector, options, new ChangeEventOptions(), kafka, store, positionStore, null, NullLogger.Instance);
         using var stop = new CancellationTokenSource();
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
-        var running = Task.Run(() => connector.RunAsync(stop.Token));
+        var running = Task.Run(() => runtime.RunAsync(stop.Token));
         var first = TimeSpan.Zero;
-        while (connector.SavedPosition is not { } saved || !saved.IsAtOrAfter(file, end))
+        while (runtime.StoredPosition is not { } saved || !saved.IsAtOrAfter(file, end))
         {
-            if (first == TimeSpan.Zero && connector.Produced > 0)
+            if (first == TimeSpan.Zero && runtime.Produced > 0)
             {
                 first = clock.Elapsed;
                 Console.WriteLine($"# e2e: first record handed to Kafka after {first.TotalSeconds:F3} s (start-up: positions, schema history, schema registration)");
@@ -281,9 +283,9 @@ internal sealed class MySqlSuite : IBenchmarkSuite
             // stopped
         }
 
-        if (connector.Produced < rows)
+        if (runtime.Produced < rows)
         {
-            throw new InvalidOperationException($"the connector produced {connector.Produced} records for {rows} rows");
+            throw new InvalidOperationException($"the connector produced {runtime.Produced} records for {rows} rows");
         }
 
         return measurement;
@@ -378,30 +380,44 @@ internal sealed class MySqlSuite : IBenchmarkSuite
             $"{Rows} rows in {Seconds:F3} s = {RowsPerSecond:F0} rows/s, cpu {CpuMs:F0} ms ({CpuMsPer1k:F3} ms per 1k rows), {BytesPerRow:F2} B allocated per row, peak working set {PeakMb:F0} MB");
     }
 
-    /// <summary>Encodes every row's key and envelope into a reused buffer, as the connector does before Kafka.</summary>
-    private sealed class EncodingHandler(List<(int Key, int Value)>? sizes) : IBinlogHandler
+    /// <summary>Hands every row to the source runtime's encoder (keys, envelopes, key changes) as the connector does before
+    /// Kafka, discarding the encoded records after each row (or, when sizes are wanted, recording their sizes).</summary>
+    private sealed class EncodingHandler : IBinlogHandler
     {
-        private readonly RowEncoder _rows = new(DecimalHandling.Precise);
-        private readonly ArrayBufferWriter<byte> _buffer = new(4096);
-        private readonly Dictionary<MySqlTable, EnvelopeWriter> _writers = new(ReferenceEqualityComparer.Instance);
+        private readonly List<(int Key, int Value)>? _sizes;
+        private readonly SourceContext<MySqlPosition> _context;
+        private readonly BinlogEmitter _emitter;
 
-        public BinlogProcessor? Processor { get; set; }
+        public EncodingHandler(List<(int Key, int Value)>? sizes)
+        {
+            _sizes = sizes;
+            _context = new EncodingHost(MySqlSourceFields.Describe("bench"), new ChangeEventOptions()).Context<MySqlPosition>();
+            _emitter = new BinlogEmitter("bench", new MySqlSourceOptions(), _context, null!, NullLogger.Instance);
+        }
+
+        public BinlogProcessor? Processor
+        {
+            get => _emitter.Processor;
+            set => _emitter.Processor = value;
+        }
 
         public long Rows { get; private set; }
 
         public void OnRow(scoped in RowChange change, TransactionState transaction)
         {
-            if (!_writers.TryGetValue(change.Binding.Table, out var writer))
+            _emitter.OnRow(change, transaction);
+            if (_sizes is null)
             {
-                var schemas = ChangeEventSchemas.Build(change.Binding.Table.ToDescription(), MySqlSourceFields.Describe("bench"));
-                _writers[change.Binding.Table] = writer = new EnvelopeWriter(schemas, _rows);
+                _context.DiscardPending();
+            }
+            else
+            {
+                foreach (var record in _context.TakeEncoded())
+                {
+                    _sizes.Add((record.Key?.Length ?? 0, record.Value?.Length ?? 0));
+                }
             }
 
-            _buffer.ResetWrittenCount();
-            writer.WriteKey(_buffer, 1, change);
-            var key = _buffer.WrittenCount;
-            writer.WriteEnvelope(_buffer, 2, change, transaction, Processor!.Decoder.File!, 0);
-            sizes?.Add((key, _buffer.WrittenCount - key));
             Rows++;
         }
 

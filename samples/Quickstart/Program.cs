@@ -72,7 +72,7 @@ builder.Services.AddDataMesh(o => o.Events.TopicPrefix = "demo")
     .AddMySqlSource("warehouse", o =>
     {
         o.ConnectionString = warehouse;
-        o.Databases.Add(Database);
+        o.IncludeTables.Add(Database + ".*");
     })
     .AddPipeline(p =>
     {

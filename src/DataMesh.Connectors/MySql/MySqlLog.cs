@@ -8,7 +8,7 @@ internal static partial class MySqlLog
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "MySQL source '{Source}' starting at {Position} (server {ServerVersion})")]
     public static partial void Starting(ILogger logger, string source, string position, string serverVersion);
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "MySQL source '{Source}' has no stored position: starting at the server's current position {Position} with the schema of {Tables} tables from information_schema")]
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "MySQL source '{Source}' has no stored position: starting at the server's current position {Position} with the schema of {Tables} tables from information_schema; changes made before now are not captured (on the embedded Kafka cluster positions are lost when the process ends)")]
     public static partial void FirstStart(ILogger logger, string source, string position, int tables);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "MySQL source '{Source}' restored the schema of {Tables} tables as of {Position} from the schema history")]
@@ -17,8 +17,6 @@ internal static partial class MySqlLog
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "MySQL source '{Source}' connected to {Host}:{Port} as replica {ServerId} ({AuthPlugin}, TLS {Tls}), dumping from {Position}")]
     public static partial void Connected(ILogger logger, string source, string host, int port, uint serverId, string authPlugin, bool tls, string position);
 
-    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "MySQL source '{Source}' lost its connection ({Reason}); reconnecting in {Delay} from {Position}")]
-    public static partial void Reconnecting(ILogger logger, string source, string reason, TimeSpan delay, string position, Exception exception);
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "MySQL source '{Source}': DDL at {File}:{Position} changed {Tables}")]
     public static partial void SchemaChanged(ILogger logger, string source, string? file, long position, string tables);
@@ -26,17 +24,9 @@ internal static partial class MySqlLog
     [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "MySQL source '{Source}' skipped a DDL statement at {File}:{Position} that it cannot apply ({Reason}); SkipUnparseableDdl is set")]
     public static partial void DdlSkipped(ILogger logger, string source, string? file, long position, string reason);
 
-    [LoggerMessage(EventId = 2007, Level = LogLevel.Debug, Message = "MySQL source '{Source}' saved position {Position}")]
-    public static partial void PositionSaved(ILogger logger, string source, string position);
 
-    [LoggerMessage(EventId = 2008, Level = LogLevel.Critical, Message = "MySQL source '{Source}' stopped")]
-    public static partial void Failed(ILogger logger, string source, Exception exception);
 
-    [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "MySQL source '{Source}' stopped at {Position}")]
-    public static partial void Stopped(ILogger logger, string source, string position);
 
-    [LoggerMessage(EventId = 2010, Level = LogLevel.Information, Message = "MySQL source '{Source}' registered schemas of table {Table} on topic '{Topic}' (key id {KeyId}, value id {ValueId})")]
-    public static partial void TableRegistered(ILogger logger, string source, string table, string topic, int keyId, int valueId);
 
     [LoggerMessage(EventId = 2011, Level = LogLevel.Warning, Message = "MySQL source '{Source}': table `{Database}`.`{Table}` was not in the tracked schema; described it from its TABLE_MAP (binlog_row_metadata=FULL)")]
     public static partial void TableFromMap(ILogger logger, string source, string database, string table);

@@ -1,41 +1,24 @@
 using DataMesh.Events;
+using DataMesh.Sources;
 
 namespace DataMesh.Connectors.Postgres;
 
 /// <summary>A relation as the stream describes it: its last RELATION message, schemas and registered ids.</summary>
 internal sealed class PgRelation
 {
-    public PgRelation(RelationMessage message, ChangeEventSchemas schemas, PgColumnType[] columnTypes, int keySchemaId, int valueSchemaId, bool captured)
+    public PgRelation(RelationMessage message, SourceTable table, PgColumnType[] columnTypes)
     {
         Message = message;
-        Schemas = schemas;
+        Table = table;
         ColumnTypes = columnTypes;
-        KeySchemaId = keySchemaId;
-        ValueSchemaId = valueSchemaId;
-        Captured = captured;
-        Encoder = new ChangeEventEncoder(schemas, keySchemaId, valueSchemaId);
-        Nullable = schemas.Table.Columns.Select(c => c.IsNullable).ToArray();
-        KeyIndexes = [.. schemas.KeyColumnIndexes];
     }
 
     public RelationMessage Message { get; }
 
-    public ChangeEventSchemas Schemas { get; }
-
-    public ChangeEventEncoder Encoder { get; }
+    /// <summary>The runtime's table (schemas, ids, topic).</summary>
+    public SourceTable Table { get; }
 
     public PgColumnType[] ColumnTypes { get; }
-
-    public bool[] Nullable { get; }
-
-    public int[] KeyIndexes { get; }
-
-    public int KeySchemaId { get; }
-
-    public int ValueSchemaId { get; }
-
-    /// <summary>Whether the include/exclude settings select this table (a publication for all tables sends others too).</summary>
-    public bool Captured { get; }
 
     public string QualifiedName => $"{Message.Namespace}.{Message.Name}";
 
@@ -88,8 +71,4 @@ internal sealed class PgRelation
 
         return new TableDescription(message.Namespace, message.Name, columns, key);
     }
-
-    /// <summary>Whether two descriptions give the same schemas.</summary>
-    public static bool SameShape(TableDescription a, TableDescription b) =>
-        a.Schema == b.Schema && a.Name == b.Name && a.Columns.SequenceEqual(b.Columns) && a.KeyColumns.SequenceEqual(b.KeyColumns);
 }

@@ -1,5 +1,4 @@
-using System.Text;
-using System.Text.RegularExpressions;
+using DataMesh.Sources;
 using Npgsql;
 
 namespace DataMesh.Connectors.Postgres;
@@ -64,7 +63,7 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
             ORDER BY n.nspname, c.relname
             """;
-        var filter = new TableFilter(options);
+        var filter = new TableFilter(options, PostgresConnector.SystemSchemas);
         var tables = new List<CapturedTable>();
         var denied = new List<string>();
         var command = new NpgsqlCommand(Sql, connection);
@@ -293,30 +292,5 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
         var command = new NpgsqlCommand(sql, connection);
         await using var commandScope = command.ConfigureAwait(false);
         return (T)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-    }
-
-}
-
-/// <summary>The include and exclude patterns of a source (<c>schema.table</c>, <c>*</c> and <c>?</c> wildcards).</summary>
-internal sealed class TableFilter(PostgresSourceOptions options)
-{
-    private readonly Regex[] _include = options.IncludeTables.Select(Pattern).ToArray();
-    private readonly Regex[] _exclude = options.ExcludeTables.Select(Pattern).ToArray();
-
-    public bool Captures(string schema, string table)
-    {
-        var name = schema + "." + table;
-        return (_include.Length == 0 || _include.Any(p => p.IsMatch(name))) && !_exclude.Any(p => p.IsMatch(name));
-    }
-
-    private static Regex Pattern(string pattern)
-    {
-        var builder = new StringBuilder("^");
-        foreach (var c in pattern)
-        {
-            builder.Append(c switch { '*' => ".*", '?' => ".", _ => Regex.Escape(c.ToString()) });
-        }
-
-        return new Regex(builder.Append('$').ToString(), RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
     }
 }

@@ -17,23 +17,11 @@ internal static partial class PostgresLog
     [LoggerMessage(1003, LogLevel.Information, "PostgreSQL source '{Source}' streaming from {Lsn} ({From})")]
     public static partial void Streaming(ILogger logger, string source, string lsn, string from);
 
-    [LoggerMessage(1004, LogLevel.Information, "PostgreSQL source '{Source}' table {Table}: key schema id {KeyId}, envelope schema id {ValueId}, topic '{Topic}'")]
-    public static partial void SchemaRegistered(ILogger logger, string source, string table, int keyId, int valueId, string topic);
 
-    [LoggerMessage(1005, LogLevel.Warning, "PostgreSQL source '{Source}' table {Table}: the new schema is incompatible with subject '{Subject}' ({Reason}); policy NewVersionWithNone set the subject to NONE and registered it")]
-    public static partial void IncompatibleSchemaAccepted(ILogger logger, string source, string table, string subject, string reason);
 
-    [LoggerMessage(1006, LogLevel.Debug, "PostgreSQL source '{Source}' stored and confirmed position {Lsn}")]
-    public static partial void PositionStored(ILogger logger, string source, string lsn);
 
-    [LoggerMessage(1007, LogLevel.Warning, "PostgreSQL source '{Source}' failed (attempt {Attempt}); reconnecting in {Delay}")]
-    public static partial void Retrying(ILogger logger, Exception exception, string source, int attempt, TimeSpan delay);
 
-    [LoggerMessage(1008, LogLevel.Critical, "PostgreSQL source '{Source}' stopped: {Reason}")]
-    public static partial void Fatal(ILogger logger, Exception exception, string source, string reason);
 
-    [LoggerMessage(1009, LogLevel.Information, "PostgreSQL source '{Source}' stopped at position {Lsn}")]
-    public static partial void Stopped(ILogger logger, string source, string lsn);
 
     [LoggerMessage(1010, LogLevel.Debug, "PostgreSQL source '{Source}' heartbeat: idle, slot moved to {Lsn}")]
     public static partial void Heartbeat(ILogger logger, string source, string lsn);

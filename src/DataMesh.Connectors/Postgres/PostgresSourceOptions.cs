@@ -1,21 +1,9 @@
 namespace DataMesh.Connectors.Postgres;
 
-/// <summary>What a PostgreSQL source does when a table's new schema breaks its subject's compatibility level.</summary>
-public enum IncompatibleSchemaChangePolicy
+/// <summary>Settings of one PostgreSQL source (logical replication with pgoutput). The settings every source has
+/// (tables, partitions, intervals, retries, policies) are in <see cref="SourceOptions"/>.</summary>
+public sealed class PostgresSourceOptions : SourceOptions
 {
-    /// <summary>Stop the connector with an error that names the field and the rule (the default).</summary>
-    Fail,
-
-    /// <summary>Set the subject's compatibility level to NONE, register the schema as a new version, log a warning and go on.</summary>
-    NewVersionWithNone,
-}
-
-/// <summary>Settings of one PostgreSQL source (logical replication with pgoutput).</summary>
-public sealed class PostgresSourceOptions
-{
-    /// <summary>The default text that stands for an unchanged TOASTed value PostgreSQL did not send.</summary>
-    public const string DefaultUnavailableValuePlaceholder = "__datamesh_unavailable_value";
-
     /// <summary>An Npgsql connection string. The user needs the REPLICATION attribute and SELECT on the captured tables
     /// (and ownership of them or CREATE on the database to create the publication). Required.</summary>
     public string ConnectionString { get; set; } = string.Empty;
@@ -32,57 +20,26 @@ public sealed class PostgresSourceOptions
     /// <summary>Create the publication when it is missing, and keep its table list equal to the captured tables. Default true.</summary>
     public bool ManagePublication { get; set; } = true;
 
-    /// <summary>Tables to capture, as <c>schema.table</c> patterns where <c>*</c> matches any run of characters and <c>?</c> one
-    /// character (<c>public.*</c>, <c>sales.order_*</c>). Empty: every table outside the system schemas.</summary>
-    public IList<string> IncludeTables { get; } = [];
-
-    /// <summary>Tables not to capture, as patterns like <see cref="IncludeTables"/>.</summary>
-    public IList<string> ExcludeTables { get; } = [];
-
-    /// <summary>Partitions of the table topics the connector creates. Default 1.</summary>
-    public int TopicPartitions { get; set; } = 1;
-
-    /// <summary>How often acknowledged positions are stored and confirmed to the slot. Default 1 second.</summary>
-    public TimeSpan CommitInterval { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>How often, when idle, the slot is moved to the server's position (so WAL does not pile up on idle or
-    /// filtered databases) and <see cref="HeartbeatActionQuery"/> runs. Default 10 seconds.</summary>
-    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>An optional statement run at each heartbeat, e.g. an upsert into a heartbeat table that is part of the
-    /// publication, so that a database with no captured traffic still produces changes. Default none.</summary>
+    /// <summary>An optional statement run at each heartbeat (<see cref="SourceOptions.HeartbeatInterval"/>), e.g. an upsert
+    /// into a heartbeat table that is part of the publication, so that a database with no captured traffic still produces
+    /// changes. Default none.</summary>
     public string? HeartbeatActionQuery { get; set; }
-
-    /// <summary>What to do when a table's new schema is incompatible with its subject. Default <see cref="IncompatibleSchemaChangePolicy.Fail"/>.</summary>
-    public IncompatibleSchemaChangePolicy IncompatibleSchemaChange { get; set; } = IncompatibleSchemaChangePolicy.Fail;
-
-    /// <summary>
-    /// The value of a column whose unchanged TOASTed value PostgreSQL did not send (an UPDATE that did not touch a large
-    /// value, on a table without REPLICA IDENTITY FULL). Text-like columns carry this text, bytea columns its UTF-8 bytes;
-    /// for other types the connector stops and asks for REPLICA IDENTITY FULL. With REPLICA IDENTITY FULL the real value is
-    /// always sent. Default <c>__datamesh_unavailable_value</c>.
-    /// </summary>
-    public string UnavailableValuePlaceholder { get; set; } = DefaultUnavailableValuePlaceholder;
 
     /// <summary>How long to wait for a slot held by another connection (e.g. a connector that just died) before refusing. Default 15 seconds.</summary>
     public TimeSpan SlotBusyTimeout { get; set; } = TimeSpan.FromSeconds(15);
-
-    /// <summary>The first delay before reconnecting after a transient failure; it doubles up to <see cref="MaxRetryDelay"/>. Default 1 second.</summary>
-    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>The longest delay between reconnection attempts. Default 30 seconds.</summary>
-    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>How long a graceful stop waits for Kafka to acknowledge what was produced. Default 30 seconds.</summary>
-    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     internal string Slot(string sourceName) => SlotName ?? "datamesh_" + Identifier(sourceName);
 
     internal string Publication(string sourceName) => PublicationName ?? "datamesh_" + Identifier(sourceName);
 
-    /// <summary>Checks the settings; each message names the setting.</summary>
-    internal IEnumerable<string> Validate(string sourceName)
+    /// <inheritdoc />
+    public override IEnumerable<string> Validate(string sourceName)
     {
+        foreach (var problem in base.Validate(sourceName))
+        {
+            yield return problem;
+        }
+
         var prefix = $"PostgreSQL source '{sourceName}': ";
         if (string.IsNullOrWhiteSpace(ConnectionString))
         {
@@ -114,35 +71,9 @@ public sealed class PostgresSourceOptions
             }
         }
 
-        foreach (var pattern in IncludeTables.Concat(ExcludeTables))
+        if (SlotBusyTimeout <= TimeSpan.Zero)
         {
-            if (string.IsNullOrWhiteSpace(pattern) || pattern.Count(c => c == '.') != 1)
-            {
-                yield return prefix + $"table pattern '{pattern}' must have the form schema.table (wildcards * and ? allowed).";
-            }
-        }
-
-        if (TopicPartitions is < 1 or > 10_000)
-        {
-            yield return prefix + $"TopicPartitions must be between 1 and 10000; it is {TopicPartitions}.";
-        }
-
-        foreach (var (setting, value) in new[] { ("CommitInterval", CommitInterval), ("HeartbeatInterval", HeartbeatInterval), ("SlotBusyTimeout", SlotBusyTimeout), ("RetryDelay", RetryDelay), ("MaxRetryDelay", MaxRetryDelay), ("ShutdownTimeout", ShutdownTimeout) })
-        {
-            if (value <= TimeSpan.Zero)
-            {
-                yield return prefix + $"{setting} must be positive; it is {value}.";
-            }
-        }
-
-        if (!Enum.IsDefined(IncompatibleSchemaChange))
-        {
-            yield return prefix + $"IncompatibleSchemaChange must be one of {string.Join(", ", Enum.GetNames<IncompatibleSchemaChangePolicy>())}.";
-        }
-
-        if (string.IsNullOrEmpty(UnavailableValuePlaceholder))
-        {
-            yield return prefix + "UnavailableValuePlaceholder must not be empty.";
+            yield return prefix + $"SlotBusyTimeout must be positive; it is {SlotBusyTimeout}.";
         }
     }
 

@@ -411,6 +411,11 @@ public ref struct AvroWriter
         WriteBigIntegerBytes(unscaled, length);
     }
 
+    /// <summary>Writes a big-endian two's-complement number as Avro <c>bytes</c> (a <c>decimal</c>'s unscaled value) in its
+    /// shortest form: leading bytes that only repeat the sign are dropped.</summary>
+    /// <param name="bigEndian">The number's bytes.</param>
+    public void WriteTwosComplement(scoped ReadOnlySpan<byte> bigEndian) => WriteBytes(bigEndian[AvroDecimals.RedundantSignBytes(bigEndian)..]);
+
     /// <summary>Writes a <c>uuid</c> logical value on <c>string</c>: the canonical 36-character lower-case form.</summary>
     /// <param name="value">The value.</param>
     public void WriteUuid(Guid value)

@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Collections;
 using System.Globalization;
 using System.Numerics;
+using System.Text;
 using DataMesh.Avro;
+using DataMesh.Sources;
 
 namespace DataMesh.Events;
 
@@ -28,6 +30,7 @@ namespace DataMesh.Events;
 public sealed class ChangeEventEncoder
 {
     private readonly ChangeEventSchemas _schemas;
+    private readonly SourceTable _table;
 
     /// <summary>Creates an encoder for registered schemas.</summary>
     /// <param name="schemas">The table's schemas.</param>
@@ -37,6 +40,7 @@ public sealed class ChangeEventEncoder
     {
         ArgumentNullException.ThrowIfNull(schemas);
         _schemas = schemas;
+        _table = new SourceTable(new SourceTableInfo(schemas.Table, schemas.Table.Schema, null), schemas);
         KeySchemaId = keySchemaId;
         ValueSchemaId = valueSchemaId;
     }
@@ -66,9 +70,14 @@ public sealed class ChangeEventEncoder
         CheckWidth(row, "key row");
         ConfluentWireFormat.WriteHeader(output, KeySchemaId);
         var writer = new AvroWriter(output);
-        foreach (var index in _schemas.KeyColumnIndexes)
+        var image = new ObjectRowImage(_schemas, row);
+        try
         {
-            WriteColumn(ref writer, index, row[index]);
+            EnvelopeWriter.WriteKey(ref writer, _table, image, image, hasFallback: false);
+        }
+        catch (SourceValueException ex)
+        {
+            throw new ArgumentException(ex.Message, ex);
         }
 
         writer.Flush();
@@ -85,14 +94,32 @@ public sealed class ChangeEventEncoder
     public void WriteValue(IBufferWriter<byte> output, ChangeOperation operation, IReadOnlyList<object?>? before, IReadOnlyList<object?>? after, in SourceValues source, long timestampMs)
     {
         ArgumentNullException.ThrowIfNull(output);
+        if (before is not null)
+        {
+            CheckWidth(before, "before");
+        }
+
+        if (after is not null)
+        {
+            CheckWidth(after, "after");
+        }
+
         ConfluentWireFormat.WriteHeader(output, ValueSchemaId);
         var writer = new AvroWriter(output);
-        WriteRow(ref writer, before, "before");
-        WriteRow(ref writer, after, "after");
+        var beforeImage = new ObjectRowImage(_schemas, before ?? []);
+        var afterImage = new ObjectRowImage(_schemas, after ?? []);
+        try
+        {
+            EnvelopeWriter.WriteRow(ref writer, _table, before is not null, beforeImage, beforeImage, hasFallback: false);
+            EnvelopeWriter.WriteRow(ref writer, _table, after is not null, afterImage, afterImage, hasFallback: false);
+        }
+        catch (SourceValueException ex)
+        {
+            throw new ArgumentException(ex.Message, ex);
+        }
+
         WriteSource(ref writer, source);
-        writer.WriteStringUtf8(operation.ToUtf8Code());
-        writer.WriteUnionIndex(1);
-        writer.WriteLong(timestampMs);
+        EnvelopeWriter.WriteTail(ref writer, operation, timestampMs);
         writer.Flush();
     }
 
@@ -102,24 +129,10 @@ public sealed class ChangeEventEncoder
     public void WriteSource(ref AvroWriter writer, in SourceValues source)
     {
         var description = _schemas.Source;
-        writer.WriteString(ChangeEventSchemas.LibraryVersion);
-        writer.WriteString(description.Connector);
-        writer.WriteString(description.Name);
-        writer.WriteLong(source.TimestampMs);
-        writer.WriteString(source.Snapshot ?? "false");
-        writer.WriteString(source.Database ?? throw new ArgumentException("SourceValues.Database is required.", nameof(source)));
-        WriteNullableString(ref writer, source.Schema);
-        WriteNullableString(ref writer, source.Table);
-        if (source.TransactionId is { } txId)
-        {
-            writer.WriteUnionIndex(1);
-            writer.WriteLong(txId);
-        }
-        else
-        {
-            writer.WriteUnionIndex(0);
-        }
-
+        EnvelopeWriter.WriteCommonSource(ref writer, Encoding.UTF8.GetBytes(description.Connector), Encoding.UTF8.GetBytes(description.Name), source.TimestampMs,
+            source.Snapshot switch { null or "false" => SnapshotMarker.None, "true" => SnapshotMarker.Snapshot, "last" => SnapshotMarker.Last, "incremental" => SnapshotMarker.Incremental, _ => throw new ArgumentException($"SourceValues.Snapshot '{source.Snapshot}' is not one of false, true, last, incremental.", nameof(source)) },
+            Encoding.UTF8.GetBytes(source.Database ?? throw new ArgumentException("SourceValues.Database is required.", nameof(source))),
+            source.Schema is null ? null : Encoding.UTF8.GetBytes(source.Schema), source.Table is null ? null : Encoding.UTF8.GetBytes(source.Table), source.TransactionId);
         var fields = description.PositionFields;
         var values = source.Position ?? [];
         if (values.Count != fields.Count)
@@ -143,22 +156,6 @@ public sealed class ChangeEventEncoder
         }
     }
 
-    private void WriteRow(ref AvroWriter writer, IReadOnlyList<object?>? row, string field)
-    {
-        if (row is null)
-        {
-            writer.WriteUnionIndex(0);
-            return;
-        }
-
-        CheckWidth(row, field);
-        writer.WriteUnionIndex(1);
-        for (var i = 0; i < row.Count; i++)
-        {
-            WriteColumn(ref writer, i, row[i]);
-        }
-    }
-
     private void CheckWidth(IReadOnlyList<object?> row, string what)
     {
         if (row.Count != _schemas.Table.Columns.Count)
@@ -167,48 +164,7 @@ public sealed class ChangeEventEncoder
         }
     }
 
-    private void WriteColumn(ref AvroWriter writer, int index, object? value)
-    {
-        var column = _schemas.Table.Columns[index];
-        try
-        {
-            if (column.IsNullable)
-            {
-                if (value is null)
-                {
-                    writer.WriteUnionIndex(0);
-                    return;
-                }
-
-                writer.WriteUnionIndex(1);
-            }
-            else if (value is null)
-            {
-                throw new ArgumentException("NULL in a NOT NULL column.");
-            }
-
-            WriteValue(ref writer, column.Type, value, _schemas.Options.DecimalHandling);
-        }
-        catch (Exception ex) when (ex is ArgumentException or OverflowException or FormatException)
-        {
-            throw new ArgumentException($"Column '{column.Name}' ({column.Type.DatabaseType}) of table '{_schemas.Table.Schema}.{_schemas.Table.Name}': {ex.Message}", ex);
-        }
-    }
-
-    private static void WriteNullableString(ref AvroWriter writer, string? value)
-    {
-        if (value is null)
-        {
-            writer.WriteUnionIndex(0);
-        }
-        else
-        {
-            writer.WriteUnionIndex(1);
-            writer.WriteString(value);
-        }
-    }
-
-    private static void WriteValue(ref AvroWriter writer, DataType type, object value, DecimalHandling decimals)
+    internal static void WriteValue(ref AvroWriter writer, DataType type, object value, DecimalHandling decimals)
     {
         switch (type.Kind, value)
         {
@@ -383,6 +339,18 @@ public sealed class ChangeEventEncoder
         scale = fraction.Length;
         return true;
     }
+}
+
+/// <summary>A row of .NET values (see <see cref="ChangeEventEncoder"/>'s remarks) as a row image.</summary>
+internal readonly ref struct ObjectRowImage(ChangeEventSchemas schemas, IReadOnlyList<object?> row) : IRowImage
+{
+    private readonly ChangeEventSchemas _schemas = schemas;
+    private readonly IReadOnlyList<object?> _row = row;
+
+    public ColumnValueState State(int column) => _row[column] is null ? ColumnValueState.Null : ColumnValueState.Value;
+
+    public void WriteValue(ref AvroWriter writer, int column) =>
+        ChangeEventEncoder.WriteValue(ref writer, _schemas.Table.Columns[column].Type, _row[column]!, _schemas.Options.DecimalHandling);
 }
 
 /// <summary>A geometry value: OGC well-known binary and, if known, its spatial reference id.</summary>

@@ -34,6 +34,7 @@ public static class DataMeshServiceCollectionExtensions
         services.TryAddSingleton(sp => new KafkaConnection(sp.GetRequiredService<IOptions<DataMeshOptions>>().Value.Kafka));
         services.TryAddSingleton<ISchemaStore, DeferredSchemaStore>();
         services.TryAddSingleton(sp => new PositionStore(sp.GetRequiredService<KafkaConnection>()));
+        services.TryAddSingleton<SourceMonitor>();
         return new DataMeshBuilder(services);
     }
 

@@ -76,11 +76,11 @@ internal sealed class MySqlCdc : IAsyncDisposable
             .AddMySqlSource(SourceName, o =>
             {
                 o.ConnectionString = _server.ConnectionString;
-                o.Databases.Add(Database);
+                o.IncludeTables.Add(Database + ".*");
                 o.HeartbeatInterval = TimeSpan.FromSeconds(1);
                 o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
-                o.ReconnectDelay = TimeSpan.FromMilliseconds(100);
-                o.MaxReconnectDelay = TimeSpan.FromSeconds(1);
+                o.RetryDelay = TimeSpan.FromMilliseconds(100);
+                o.MaxRetryDelay = TimeSpan.FromSeconds(1);
                 configure?.Invoke(o);
             });
         _host = builder.Build();

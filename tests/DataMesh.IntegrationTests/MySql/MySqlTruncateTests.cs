@@ -13,7 +13,7 @@ public sealed class MySqlTruncateTests(MariaDbServer server) : IClassFixture<Mar
         await using var other = await server.CreateDatabaseAsync("myother");
         await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE orders (id INT PRIMARY KEY, item VARCHAR(20)); CREATE TABLE parts (id INT PRIMARY KEY)");
         await server.ExecuteAsync($"CREATE TABLE `{other.Name}`.orders (id INT PRIMARY KEY)");
-        await cdc.StartAsync(o => o.Events = new ChangeEventOptions { Tombstones = false });
+        await cdc.StartAsync();
         await cdc.WaitForSavedPositionAsync();
 
         await cdc.ExecuteAsync("INSERT INTO orders VALUES (1, 'a'), (2, 'b'); INSERT INTO parts VALUES (1)");
@@ -53,17 +53,17 @@ public sealed class MySqlTruncateTests(MariaDbServer server) : IClassFixture<Mar
         await cdc.StopAsync();
         await cdc.ExecuteAsync("TRUNCATE orders");
         await cdc.ExecuteAsync("INSERT INTO orders VALUES (6, 'f', 'n6')");
-        await cdc.StartAsync(o => o.Events = new ChangeEventOptions { Tombstones = false });
+        await cdc.StartAsync();
         records = await cdc.ReadAsync(cdc.Topic("orders"), 9);
         Assert.Equal(["t", "c"], records.Skip(7).Select(r => r.Op));
         Assert.Equal("n6", records[8].After!["note"]);
     }
 
     [Fact]
-    public async Task With_compacted_topics_a_truncate_is_not_emitted_and_the_stream_goes_on()
+    public async Task With_EmitTruncates_off_a_truncate_is_not_emitted_and_the_stream_goes_on()
     {
         await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE items (id INT PRIMARY KEY)");
-        await cdc.StartAsync();
+        await cdc.StartAsync(o => o.Events = new ChangeEventOptions { EmitTruncates = false });
         await cdc.WaitForSavedPositionAsync();
 
         await cdc.ExecuteAsync("INSERT INTO items VALUES (1)");

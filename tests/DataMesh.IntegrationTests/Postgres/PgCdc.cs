@@ -83,7 +83,7 @@ internal sealed class PgCdc : IAsyncDisposable
             {
                 o.ConnectionString = ConnectionString;
                 o.SlotName = Slot;
-                o.CommitInterval = TimeSpan.FromMilliseconds(200);
+                o.PositionSaveInterval = TimeSpan.FromMilliseconds(200);
                 o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
                 o.RetryDelay = TimeSpan.FromMilliseconds(200);
                 o.MaxRetryDelay = TimeSpan.FromSeconds(2);
@@ -127,7 +127,7 @@ internal sealed class PgCdc : IAsyncDisposable
 
     public async Task<T?> ScalarAsync<T>(string sql)
     {
-        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString) { Options = PostgresSource.SessionOptions }.ConnectionString);
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString) { Options = PostgresConnector.SessionOptions }.ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         var value = await command.ExecuteScalarAsync();

@@ -1,4 +1,4 @@
-using DataMesh.Connectors.Postgres;
+using DataMesh.Events;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Schemas;
 using Microsoft.Extensions.DependencyInjection;
@@ -86,8 +86,8 @@ public sealed class PostgresChangeTests(PostgresServer server) : IClassFixture<P
 
         var docs = await cdc.ReadAsync(cdc.Topic("docs"), 2);
         Assert.Equal(12000, ((string)docs[0].After!["body"]).Length);
-        Assert.Equal(PostgresSourceOptions.DefaultUnavailableValuePlaceholder, docs[1].After!["body"]);
-        Assert.Equal(PostgresSourceOptions.DefaultUnavailableValuePlaceholder, System.Text.Encoding.UTF8.GetString((byte[])docs[1].After!["blob"]));
+        Assert.Equal(ChangeEventOptions.DefaultUnavailableValuePlaceholder, docs[1].After!["body"]);
+        Assert.Equal(ChangeEventOptions.DefaultUnavailableValuePlaceholder, System.Text.Encoding.UTF8.GetString((byte[])docs[1].After!["blob"]));
         Assert.Equal(2, docs[1].After!["n"]);
 
         var full = await cdc.ReadAsync(cdc.Topic("docs_full"), 2);

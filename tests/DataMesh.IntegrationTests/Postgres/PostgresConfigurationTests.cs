@@ -1,9 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using DataMesh.Connectors.Postgres;
-using DataMesh.Hosting;
 using DataMesh.IntegrationTests.Infrastructure;
-using DataMesh.Schemas;
 using DataMesh.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -85,7 +83,7 @@ public sealed class PostgresConfigurationTests(PostgresServer server) : IClassFi
     {
         await using var cdc = await PgCdc.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY)");
         using var provider = Services();
-        await provider.GetRequiredService<PositionStore>().SaveAsync(cdc.SourceName, PostgresSource.FormatPosition(0x1_0000_0000), CancellationToken.None);
+        await provider.GetRequiredService<PositionStore>().SaveAsync(cdc.SourceName, new PostgresPosition(0x1_0000_0000).ToJson(), CancellationToken.None);
         var ex = await FailAsync(cdc, cdc.ConnectionString, provider: provider);
         Assert.Contains($"replication slot '{cdc.Slot}' does not exist, but position 1/0 is stored", ex.Message, StringComparison.Ordinal);
     }
@@ -130,18 +128,16 @@ public sealed class PostgresConfigurationTests(PostgresServer server) : IClassFi
         return services.BuildServiceProvider();
     }
 
-    private static async Task<PostgresSourceException> FailAsync(PgCdc cdc, string connectionString, Action<PostgresSourceOptions>? configure = null, ServiceProvider? provider = null)
+    private static async Task<SourceStatus> FailAsync(PgCdc cdc, string connectionString, Action<PostgresSourceOptions>? configure = null, ServiceProvider? provider = null)
     {
         using var owned = provider is null ? Services() : null;
         var services = provider ?? owned!;
         var options = new PostgresSourceOptions { ConnectionString = connectionString, SlotName = cdc.Slot };
         configure?.Invoke(options);
-        var source = new PostgresSource(cdc.SourceName, options, new Events.ChangeEventOptions(), services.GetRequiredService<KafkaConnection>(),
-            services.GetRequiredService<ISchemaStore>(), services.GetRequiredService<PositionStore>(), NullLogger.Instance, new PostgresMetrics("config-test-" + Guid.NewGuid()));
-        await using (source)
+        var connector = new PostgresConnector(cdc.SourceName, options, NullLogger.Instance);
+        await using (connector)
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            return await Assert.ThrowsAsync<PostgresSourceException>(() => source.RunAsync(timeout.Token));
+            return await SourceRunner.RunUntilStoppedOrRetryingAsync(cdc.SourceName, connector, options, services);
         }
     }
 

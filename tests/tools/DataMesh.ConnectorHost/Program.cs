@@ -36,7 +36,7 @@ if (kind == "pg")
         o.SlotName = rest[2];
         o.IncludeTables.Add(rest[3]);
         o.ConnectionString = rest[4];
-        o.CommitInterval = TimeSpan.FromMilliseconds(100);
+        o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
         o.RetryDelay = TimeSpan.FromMilliseconds(200);
         o.MaxRetryDelay = TimeSpan.FromSeconds(2);
     });
@@ -63,11 +63,11 @@ else
 {
     dataMesh.AddMySqlSource(rest[1], o =>
     {
-        o.Databases.Add(rest[2]);
+        o.IncludeTables.Add(rest[2] + ".*");
         o.ConnectionString = rest[3];
         o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
-        o.ReconnectDelay = TimeSpan.FromMilliseconds(200);
-        o.MaxReconnectDelay = TimeSpan.FromSeconds(2);
+        o.RetryDelay = TimeSpan.FromMilliseconds(200);
+        o.MaxRetryDelay = TimeSpan.FromSeconds(2);
     });
 }
 

@@ -19,6 +19,11 @@ internal sealed class RowEncoder
 
     public RowEncoder(DecimalHandling decimals) => _decimalsAsText = decimals == DecimalHandling.String;
 
+    /// <summary>Writes one column's value (no union branch) from a row image; the runtime has checked it is present and not NULL.</summary>
+    /// <exception cref="FormatException">A value that is not valid for its column.</exception>
+    public void WriteValue(ref AvroWriter writer, ReadOnlySpan<byte> rows, RowImage image, ColumnPlan plan, int index) =>
+        WriteValue(ref writer, image.Cell(rows, index), plan);
+
     /// <summary>Writes the row record's fields for every column.</summary>
     /// <exception cref="BinlogFormatException">A value that is not valid for its column.</exception>
     public void WriteRow(ref AvroWriter writer, ReadOnlySpan<byte> rows, RowImage image, ColumnPlan[] columns)
@@ -180,7 +185,7 @@ internal sealed class RowEncoder
 
             Span<byte> bytes = stackalloc byte[16];
             BinaryPrimitives.WriteInt128BigEndian(bytes, unscaled);
-            writer.WriteBytes(bytes[AvroDecimals.RedundantSignBytes(bytes)..]);
+            writer.WriteTwosComplement(bytes);
             return;
         }
 
@@ -200,7 +205,7 @@ internal sealed class RowEncoder
         Span<byte> bytes = stackalloc byte[9];
         bytes[0] = 0;
         BinaryPrimitives.WriteUInt64BigEndian(bytes[1..], value);
-        writer.WriteBytes(bytes[AvroDecimals.RedundantSignBytes(bytes)..]);
+        writer.WriteTwosComplement(bytes);
     }
 
     private void WriteText(ref AvroWriter writer, ReadOnlySpan<byte> payload, MySqlCharset charset)

@@ -2,9 +2,10 @@ namespace DataMesh.Pipelines.Transforms;
 
 /// <summary>
 /// The positions of a change-event envelope's fields (<c>before</c>, <c>after</c>, <c>source</c>, <c>op</c>), found in
-/// a record schema that has the shape <see cref="Events.ChangeEventSchemas"/> builds.
+/// a record schema that has the shape <see cref="Events.ChangeEventSchemas"/> builds. Public for sinks in other packages
+/// (the table sinks read envelopes directly).
 /// </summary>
-internal sealed class EnvelopeShape
+public sealed class EnvelopeShape
 {
     private EnvelopeShape(global::Avro.RecordSchema row, int before, int after, int beforeRowBranch, int afterRowBranch, int source, int op)
     {
@@ -17,10 +18,13 @@ internal sealed class EnvelopeShape
         Op = op;
     }
 
+    /// <summary>The row record of <c>before</c> and <c>after</c>.</summary>
     public global::Avro.RecordSchema Row { get; }
 
+    /// <summary>The position of <c>before</c>.</summary>
     public int Before { get; }
 
+    /// <summary>The position of <c>after</c>.</summary>
     public int After { get; }
 
     /// <summary>The union branch of <c>before</c> that holds the row (the other is null).</summary>
@@ -32,9 +36,12 @@ internal sealed class EnvelopeShape
     /// <summary>The position of <c>source</c>, or -1.</summary>
     public int Source { get; }
 
+    /// <summary>The position of <c>op</c>.</summary>
     public int Op { get; }
 
     /// <summary>Recognises an envelope: <c>before</c> and <c>after</c> are unions of null and the same record, and <c>op</c> is a string.</summary>
+    /// <param name="schema">A record schema.</param>
+    /// <returns>The shape, or null when the schema is not an envelope.</returns>
     public static EnvelopeShape? Detect(global::Avro.RecordSchema schema)
     {
         if (!schema.TryGetField("before", out var before) || !schema.TryGetField("after", out var after) || !schema.TryGetField("op", out var op)

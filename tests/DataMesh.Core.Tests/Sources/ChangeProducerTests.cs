@@ -6,7 +6,7 @@ using Xunit;
 
 namespace DataMesh.Tests.Sources;
 
-public sealed class ChangeEventSinkTests
+public sealed class ChangeProducerTests
 {
     [Fact]
     public async Task A_checkpoint_is_acknowledged_only_after_every_event_before_it()
@@ -15,17 +15,17 @@ public sealed class ChangeEventSinkTests
         var cluster = kafka.EmbeddedCluster!;
         var topic = "sink-" + Guid.NewGuid().ToString("N");
         cluster.CreateTopic(topic, 3);
-        using var sink = new ChangeEventSink<long>(kafka);
+        using var sink = new ChangeProducer<string>(kafka);
 
         Assert.False(sink.TryTakeAcknowledged(out _));
         // The only broker is down: nothing can be acknowledged, so no checkpoint may be taken.
         cluster.SetBrokerDown(1);
         for (var i = 0; i < 50; i++)
         {
-            await sink.ProduceAsync(topic, Encoding.UTF8.GetBytes("k" + (i % 7)), Encoding.UTF8.GetBytes("v" + i), CancellationToken.None);
+            await sink.ProduceAsync(topic, Encoding.UTF8.GetBytes("k" + (i % 7)), Encoding.UTF8.GetBytes("v" + i), null, CancellationToken.None);
         }
 
-        sink.Checkpoint(100);
+        sink.Checkpoint("100");
         await Task.Delay(500);
         Assert.False(sink.TryTakeAcknowledged(out _));
         Assert.Equal(50, sink.InFlight);
@@ -33,13 +33,13 @@ public sealed class ChangeEventSinkTests
         cluster.SetBrokerUp(1);
         for (var i = 50; i < 80; i++)
         {
-            await sink.ProduceAsync(topic, null, Encoding.UTF8.GetBytes("v" + i), CancellationToken.None);
+            await sink.ProduceAsync(topic, null, Encoding.UTF8.GetBytes("v" + i), null, CancellationToken.None);
         }
 
-        sink.Checkpoint(200);
+        sink.Checkpoint("200");
         await sink.FlushAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
         Assert.True(sink.TryTakeAcknowledged(out var position));
-        Assert.Equal(200, position);
+        Assert.Equal("200", position);
         Assert.False(sink.TryTakeAcknowledged(out _));
         Assert.Equal(80, sink.Acknowledged);
 
@@ -57,6 +57,47 @@ public sealed class ChangeEventSinkTests
         }
 
         Assert.Equal(Enumerable.Range(0, 80).Select(i => "v" + i).Order(), seen.Order());
+    }
+
+    [Fact]
+    public async Task Checkpoints_wait_in_bounded_memory_while_Kafka_is_away_and_empty_ones_cost_nothing()
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        var cluster = kafka.EmbeddedCluster!;
+        var topic = "bounded-" + Guid.NewGuid().ToString("N");
+        cluster.CreateTopic(topic, 1);
+        using var producer = new ChangeProducer<string>(kafka);
+        cluster.SetBrokerDown(1);
+
+        // A log of transactions that capture nothing: each checkpoint replaces the last one's position.
+        for (var i = 0; i < 100_000; i++)
+        {
+            producer.Checkpoint("empty" + i);
+        }
+
+        Assert.Equal(0, producer.OpenCheckpoints);
+        Assert.True(producer.TryTakeAcknowledged(out var position));
+        Assert.Equal("empty99999", position);
+
+        // Transactions with records: at most MaxOpenCheckpoints groups wait; later positions go to the group being filled.
+        for (var i = 0; i < 3 * ChangeProducer<string>.MaxOpenCheckpoints; i++)
+        {
+            await producer.ProduceAsync(topic, null, Encoding.UTF8.GetBytes("v" + i), null, CancellationToken.None);
+            producer.Checkpoint("t" + i);
+            producer.Checkpoint("t" + i + "-after-an-empty-one");
+        }
+
+        Assert.Equal(ChangeProducer<string>.MaxOpenCheckpoints, producer.OpenCheckpoints);
+        Assert.False(producer.TryTakeAcknowledged(out _));
+
+        cluster.SetBrokerUp(1);
+        await producer.FlushAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+        Assert.True(producer.TryTakeAcknowledged(out position));
+        // The last checkpoint was absorbed by the group being filled: it becomes safe once that group is closed.
+        producer.CloseAbsorbed();
+        Assert.True(producer.TryTakeAcknowledged(out position));
+        Assert.Equal($"t{(3 * ChangeProducer<string>.MaxOpenCheckpoints) - 1}-after-an-empty-one", position);
+        Assert.Equal(0, producer.OpenCheckpoints);
     }
 
     [Fact]

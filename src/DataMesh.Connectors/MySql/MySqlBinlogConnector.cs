@@ -1,0 +1,288 @@
+using System.Globalization;
+using System.Net.Sockets;
+using DataMesh.Connectors.MySql.Binlog;
+using DataMesh.Connectors.MySql.Protocol;
+using DataMesh.Connectors.MySql.Schema;
+using DataMesh.Events;
+using DataMesh.Hosting;
+using DataMesh.Sources;
+using Microsoft.Extensions.Logging;
+using MySqlConnector;
+
+namespace DataMesh.Connectors.MySql;
+
+/// <summary>
+/// The MySQL/MariaDB connector on the source runtime: finds where to start (the runtime's position and the schema
+/// history as of it, or on a first start the server's current position and <c>information_schema</c>), streams the
+/// binlog with <see cref="ReplicationConnection"/> and hands every row change, truncate, transaction end and DDL to the
+/// runtime. A broken connection is a transient error: the runtime restarts it from the last acknowledged position,
+/// and the schema is restored from the history as of that position.
+/// </summary>
+internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
+{
+    private readonly string _name;
+    private readonly MySqlSourceOptions _options;
+    private readonly ILogger _logger;
+    private readonly SchemaHistory _history;
+    private readonly ReplicationConnectionSettings _settings;
+    private readonly string _connectionString;
+    private bool _checked;
+    private bool _mariaDb;
+    private string _serverVersion = string.Empty;
+
+    public MySqlBinlogConnector(string name, MySqlSourceOptions options, KafkaConnection kafka, ILogger logger)
+    {
+        _name = name;
+        _options = options;
+        _logger = logger;
+        _history = new SchemaHistory(kafka, options.HistoryTopic);
+        var builder = new MySqlConnectionStringBuilder(options.ConnectionString);
+        _connectionString = builder.ConnectionString;
+        _settings = new ReplicationConnectionSettings(builder.Server.Split(',')[0].Trim(), (int)builder.Port, builder.UserID, builder.Password)
+        {
+            Tls = builder.SslMode switch
+            {
+                MySqlSslMode.None => TlsMode.None,
+                MySqlSslMode.Preferred => TlsMode.Preferred,
+                MySqlSslMode.Required => TlsMode.Required,
+                MySqlSslMode.VerifyCA => TlsMode.VerifyCA,
+                _ => TlsMode.VerifyFull,
+            },
+            ServerRsaPublicKey = string.IsNullOrEmpty(builder.ServerRsaPublicKeyFile) ? null : File.ReadAllText(builder.ServerRsaPublicKeyFile),
+            AllowPublicKeyRetrieval = builder.AllowPublicKeyRetrieval,
+            ConnectTimeout = TimeSpan.FromSeconds(Math.Max(1, builder.ConnectionTimeout)),
+        };
+    }
+
+    public override string Kind => "mysql";
+
+    public override IReadOnlyList<SourceField> PositionFields => MySqlSourceFields.Fields;
+
+    /// <summary>The position after the last transaction read by the current run (not yet necessarily acknowledged).</summary>
+    public MySqlPosition? Position { get; private set; }
+
+    public override string FormatPosition(MySqlPosition position) => position.ToJson();
+
+    public override MySqlPosition ParsePosition(string text)
+    {
+        try
+        {
+            return MySqlPosition.FromJson(text);
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            throw new SourceException($"The stored position '{text}' of MySQL source '{_name}' is not a MySQL position: {ex.Message}. Reset the stored position to start afresh.", isTransient: false, ex);
+        }
+    }
+
+    public override string Describe(MySqlPosition position) => position.ToString();
+
+    public override bool? IsTransient(Exception exception) => exception switch
+    {
+        MySqlReplicationException replication => !replication.IsPositionPurged && replication.ErrorCode is 1040 or 1053 or 1159 or 1161 or 2002 or 2003 or 2006 or 2013 or 1927 or 4031,
+        MySqlSchemaException or BinlogFormatException => false,
+        MySqlException mysql => mysql.IsTransient || mysql.ErrorCode is MySqlErrorCode.UnableToConnectToHost,
+        EndOfStreamException or SocketException => true,
+        _ => null,
+    };
+
+    public override async Task RunAsync(SourceContext<MySqlPosition> context, MySqlPosition? start, CancellationToken cancellationToken)
+    {
+        if (!_checked)
+        {
+            (_serverVersion, _mariaDb) = await CheckServerAsync(cancellationToken).ConfigureAwait(false);
+            _checked = true;
+        }
+
+        var schema = new SchemaTracker();
+        var emitter = new BinlogEmitter(_name, _options, context, _history, _logger);
+        MySqlPosition from;
+        if (start is null)
+        {
+            from = await FirstStartAsync(schema, cancellationToken).ConfigureAwait(false);
+            // Nothing comes before the first start's position: it can be stored at once, so that a restart before the
+            // first transaction resumes here with the schema snapshot taken for it.
+            context.Checkpoint(from);
+        }
+        else
+        {
+            from = start;
+            var records = await _history.LoadAsync(_name, cancellationToken).ConfigureAwait(false);
+            if (!SchemaHistory.TryRestore(records, from, schema))
+            {
+                throw new MySqlSchemaException($"MySQL source '{_name}' resumes from {from} but the schema history topic '{_options.HistoryTopic}' has no snapshot at or before it; the table schemas as of that position cannot be known. Reset the stored position to start afresh (and take a snapshot).");
+            }
+
+            MySqlLog.SchemaRestored(_logger, _name, schema.Tables.Count(), from.ToString());
+        }
+
+        Position = from;
+        MySqlLog.Starting(_logger, _name, from.ToString(), _serverVersion);
+        await emitter.RegisterAllAsync(schema, cancellationToken).ConfigureAwait(false);
+        await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await StreamAsync(from, schema, emitter, context, cancellationToken).ConfigureAwait(false);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        _history.Dispose();
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task StreamAsync(MySqlPosition from, SchemaTracker schema, BinlogEmitter emitter, SourceContext<MySqlPosition> context, CancellationToken cancellationToken)
+    {
+        var serverId = _options.EffectiveServerId(_name);
+        var connection = await ReplicationConnection.OpenAsync(_settings, cancellationToken).ConfigureAwait(false);
+        await using var disposeConnection = connection.ConfigureAwait(false);
+        var checksum = (await connection.QueryAsync("SELECT @@global.binlog_checksum", cancellationToken).ConfigureAwait(false))[0][0];
+        await connection.QueryAsync("SET @master_binlog_checksum = @@global.binlog_checksum", cancellationToken).ConfigureAwait(false);
+        var heartbeatNanos = (long)_options.HeartbeatInterval.TotalMilliseconds * 1_000_000;
+        await connection.QueryAsync(string.Create(CultureInfo.InvariantCulture, $"SET @master_heartbeat_period = {heartbeatNanos}"), cancellationToken).ConfigureAwait(false);
+        var useGtid = _options.UseGtid && !string.IsNullOrEmpty(from.Gtid);
+        if (connection.IsMariaDb)
+        {
+            await connection.QueryAsync("SET @mariadb_slave_capability = 4", cancellationToken).ConfigureAwait(false);
+            if (useGtid)
+            {
+                var state = MariaDbGtidPosition.Parse(from.Gtid).ToString();
+                await connection.QueryAsync($"SET @slave_connect_state = '{state}'", cancellationToken).ConfigureAwait(false);
+                await connection.QueryAsync("SET @slave_gtid_strict_mode = 0", cancellationToken).ConfigureAwait(false);
+                await connection.QueryAsync("SET @slave_gtid_ignore_duplicates = 0", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await connection.RegisterReplicaAsync(serverId, Environment.MachineName, cancellationToken).ConfigureAwait(false);
+        if (useGtid && connection.IsMariaDb)
+        {
+            await connection.StartBinlogDumpAsync(string.Empty, 4, serverId, nonBlocking: false, cancellationToken).ConfigureAwait(false);
+        }
+        else if (useGtid)
+        {
+            await connection.StartBinlogDumpGtidAsync(serverId, string.Empty, 4, MySqlGtidSet.Parse(from.Gtid).Encode(), nonBlocking: false, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await connection.StartBinlogDumpAsync(from.File, from.Position, serverId, nonBlocking: false, cancellationToken).ConfigureAwait(false);
+        }
+
+        MySqlLog.Connected(_logger, _name, _settings.Host, _settings.Port, serverId, connection.AuthPlugin, connection.IsEncrypted, from.ToString());
+        var decoder = new BinlogDecoder(from.File, checksum is "CRC32" ? 4 : 0);
+        decoder.Reset(from.File, from.Position, checksum is "CRC32" ? 4 : 0);
+        var processor = new BinlogProcessor(decoder, schema, emitter, _options.Captures)
+        {
+            SkipUnparseableDdl = _options.SkipUnparseableDdl,
+            KeepQueries = _options.IncludeQuery,
+            MariaDbPosition = from.MariaDb ? MariaDbGtidPosition.Parse(from.Gtid) : new MariaDbGtidPosition(),
+            MySqlGtids = !from.MariaDb && from.Gtid is not null ? MySqlGtidSet.Parse(from.Gtid) : new MySqlGtidSet(),
+        };
+        emitter.Processor = processor;
+        using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        while (true)
+        {
+            silence.CancelAfter(_options.HeartbeatInterval * 3);
+            ReadOnlyMemory<byte> data;
+            try
+            {
+                var read = connection.ReadEventAsync(silence.Token);
+                // A completed read (a buffered event) is taken without an await; otherwise the read is awaited.
+                data = read.IsCompletedSuccessfully ? read.Result : await read.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"MySQL source '{_name}': the server sent nothing, not even a heartbeat, for {_options.HeartbeatInterval * 3}.");
+            }
+
+            if (data.IsEmpty)
+            {
+                throw new EndOfStreamException($"MySQL source '{_name}': the server ended the binlog stream.");
+            }
+
+            try
+            {
+                processor.Process(data.Span);
+            }
+            catch (SourceValueException ex)
+            {
+                throw new MySqlSchemaException($"MySQL source '{_name}': {ex.Message} (rows event before {decoder.File}:{decoder.NextPosition})", ex);
+            }
+
+            context.ReportProgress(processor.Transaction.TimestampMs);
+            if (context.HasPending)
+            {
+                await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            if (emitter.LastCommitted is { } committed)
+            {
+                Position = committed;
+            }
+        }
+    }
+
+    private async Task<(string Version, bool MariaDb)> CheckServerAsync(CancellationToken cancellationToken)
+    {
+        var connection = new MySqlConnection(_connectionString);
+        await using var disposeConnection = connection.ConfigureAwait(false);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        using var command = new MySqlCommand("SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image", connection);
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var version = reader.GetString(0);
+        if (Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture) != 1)
+        {
+            throw new MySqlReplicationException($"The server of MySQL source '{_name}' has no binlog: start it with log_bin (see docs/mysql.md).");
+        }
+
+        if (!string.Equals(reader.GetString(2), "ROW", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new MySqlReplicationException($"The server of MySQL source '{_name}' has binlog_format={reader.GetString(2)}; the connector needs ROW (see docs/mysql.md).");
+        }
+
+        return (version, version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>A first start: the server's current position, and the schema of every table from information_schema as
+    /// the history's snapshot at it.</summary>
+    private async Task<MySqlPosition> FirstStartAsync(SchemaTracker schema, CancellationToken cancellationToken)
+    {
+        var connection = new MySqlConnection(_connectionString);
+        await using var disposeConnection = connection.ConfigureAwait(false);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var (tables, databases, serverCharset) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken).ConfigureAwait(false);
+        string file;
+        long offset;
+        using (var command = new MySqlCommand("SHOW MASTER STATUS", connection))
+        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw new MySqlReplicationException($"SHOW MASTER STATUS returned nothing for MySQL source '{_name}': is the binlog on?");
+            }
+
+            file = reader.GetString(0);
+            offset = Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture);
+        }
+
+        string? gtid;
+        using (var command = new MySqlCommand(_mariaDb ? "SELECT @@gtid_binlog_pos" : "SELECT IF(@@gtid_mode = 'ON', @@gtid_executed, NULL)", connection))
+        {
+            gtid = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+        }
+
+        var start = new MySqlPosition { File = file, Position = offset, Gtid = string.IsNullOrWhiteSpace(gtid) ? null : gtid.Replace("\n", string.Empty, StringComparison.Ordinal), MariaDb = _mariaDb };
+        schema.ServerCharset = serverCharset;
+        schema.Reset(tables, databases);
+        await _history.AppendAsync(new SchemaHistoryRecord
+        {
+            Source = _name,
+            File = file,
+            Position = offset,
+            Snapshot = true,
+            Tables = tables,
+            DatabaseCharsets = databases,
+            ServerCharset = serverCharset,
+        }, cancellationToken).ConfigureAwait(false);
+        MySqlLog.FirstStart(_logger, _name, start.ToString(), tables.Count);
+        return start;
+    }
+}

@@ -1,0 +1,494 @@
+using DataMesh.Avro;
+using DataMesh.Events;
+using Microsoft.Extensions.Logging;
+
+namespace DataMesh.Sources;
+
+/// <summary>
+/// What a connector hands its changes to during one run (<see cref="SourceConnector{TPosition}.RunAsync"/>): it describes
+/// tables (<see cref="Table"/>), writes each change while the log's bytes are in hand (<see cref="Insert"/>,
+/// <see cref="Update"/>, <see cref="Delete"/>, <see cref="Read"/>, <see cref="Truncate"/>), marks transaction ends
+/// (<see cref="Checkpoint"/>) and then produces what it wrote (<see cref="FlushAsync"/>). The runtime owns everything
+/// else: the envelope and the key, key changes, the partition, schemas and topics, positions stored only after Kafka
+/// acknowledged everything before them, metrics and health.
+/// </summary>
+/// <remarks>
+/// <para>Not thread-safe: one connector loop calls it. The write methods are synchronous and allocate nothing per row;
+/// they encode into a buffer that <see cref="FlushAsync"/> empties, in the order written.</para>
+/// <para>Keys: an update or a delete is keyed by its before image when that image holds the key columns (so a key
+/// change is seen), else by its after image. An update whose key changed becomes a delete under the old key, a tombstone
+/// (unless <see cref="ChangeEventOptions.Tombstones"/> is off) and a create under the new key. Events of a table without a
+/// key, and truncates, go to partition 0 of the table's topic, so they keep their log order.</para>
+/// <para>Images: the envelope's <c>before</c> is written only from a complete image (a key-only image keys the change
+/// but gives <c>before = null</c>); a column missing from the after image is taken from the before image, then the
+/// table's <see cref="MissingValuePolicy"/> applies.</para>
+/// </remarks>
+/// <typeparam name="TPosition">The connector's position type.</typeparam>
+public sealed class SourceContext<TPosition>
+    where TPosition : class
+{
+    /// <summary>Records up to this length go to Kafka in arrays reused per length; longer ones in a new array each.</summary>
+    private const int MaxCachedLength = 2048;
+
+    private readonly ISourceHost _runtime;
+    private readonly ChangeProducer<TPosition>? _producer;
+    private readonly RecordBuffer _buffer = new();
+    private readonly List<Pending> _pending = [];
+    private readonly Dictionary<(string Schema, string Name), SourceTable> _tables = [];
+    private readonly Dictionary<string, string> _topicOwners = new(StringComparer.Ordinal);
+    private readonly byte[]?[] _keys = new byte[]?[MaxCachedLength + 1];
+    private readonly byte[]?[] _values = new byte[]?[MaxCachedLength + 1];
+    private long _nowTick = -1;
+    private long _nowMs;
+
+    /// <summary>Creates a context.</summary>
+    /// <param name="runtime">The runtime (or, for tests and benchmarks, a host without Kafka).</param>
+    /// <param name="producer">The producer; null for a context that only encodes (<see cref="TakeEncoded"/>).</param>
+    internal SourceContext(ISourceHost runtime, ChangeProducer<TPosition>? producer)
+    {
+        _runtime = runtime;
+        _producer = producer;
+    }
+
+    /// <summary>The source's name.</summary>
+    public string SourceName => _runtime.Name;
+
+    /// <summary>The change-event contract's settings of this source.</summary>
+    public ChangeEventOptions Events => _runtime.Events;
+
+    /// <summary>The source's logger.</summary>
+    public ILogger Logger => _runtime.Logger;
+
+    /// <summary>Whether changes were written and not yet handed to Kafka by <see cref="FlushAsync"/>.</summary>
+    public bool HasPending => _pending.Count > 0;
+
+    /// <summary>Records handed to Kafka and not yet acknowledged.</summary>
+    public long InFlight => _producer?.InFlight ?? 0;
+
+    /// <summary>The last checkpoint handed over by <see cref="FlushAsync"/>, or null.</summary>
+    public TPosition? LastCheckpoint { get; private set; }
+
+    /// <summary>Describes a table: builds its schemas (registered and its topic created at the first
+    /// <see cref="FlushAsync"/> that produces to it, or by <see cref="RegisterAsync"/>). The same description gives the same
+    /// instance; a changed one a new instance (a new schema version).</summary>
+    /// <param name="info">The table.</param>
+    /// <returns>The table's handle.</returns>
+    /// <exception cref="SourceException">Two tables map to one topic, or the table cannot be described as change events.</exception>
+    public SourceTable Table(SourceTableInfo info)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        var id = (info.Table.Schema, info.Table.Name);
+        if (_tables.TryGetValue(id, out var known) && SourceTable.SameShape(known.Info, info))
+        {
+            return known;
+        }
+
+        ChangeEventSchemas schemas;
+        try
+        {
+            schemas = ChangeEventSchemas.Build(info.Table, _runtime.Description, _runtime.Events);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new SourceException($"Source '{SourceName}': table {info.Table.Schema}.{info.Table.Name} cannot be described as change events: {ex.Message}", isTransient: false, ex);
+        }
+
+        var qualified = $"{info.Table.Schema}.{info.Table.Name}";
+        if (_topicOwners.TryGetValue(schemas.Topic, out var owner) && owner != qualified)
+        {
+            throw new SourceException(
+                $"Source '{SourceName}': tables {owner} and {qualified} map to the same topic '{schemas.Topic}'; exclude one of them (ExcludeTables) or rename it.",
+                isTransient: false);
+        }
+
+        _topicOwners[schemas.Topic] = qualified;
+        var table = new SourceTable(info, schemas);
+        _tables[id] = table;
+        return table;
+    }
+
+    /// <summary>Registers a table's schemas (following <see cref="SourceOptions.IncompatibleSchemaChange"/>) and creates its
+    /// topic, if not done yet.</summary>
+    /// <param name="table">The table.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public ValueTask RegisterAsync(SourceTable table, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return table.IsRegistered ? ValueTask.CompletedTask : new ValueTask(_runtime.RegisterAsync(table, cancellationToken));
+    }
+
+    /// <summary>Writes an insert.</summary>
+    /// <typeparam name="TImage">The connector's row image type.</typeparam>
+    /// <typeparam name="TBlock">The connector's source block type.</typeparam>
+    /// <param name="table">The table.</param>
+    /// <param name="after">The new row.</param>
+    /// <param name="block">The source block's per-event values.</param>
+    public void Insert<TImage, TBlock>(SourceTable table, scoped in TImage after, scoped in TBlock block)
+        where TImage : IRowImage, allows ref struct
+        where TBlock : ISourceBlock, allows ref struct
+    {
+        var mark = Mark();
+        try
+        {
+            Write(table, ChangeOperation.Create, after, beforePresent: false, after, afterPresent: true, after, hasFallback: false, block, SnapshotMarker.None, keyFromBefore: false);
+        }
+        catch
+        {
+            Rewind(mark);
+            throw;
+        }
+    }
+
+    /// <summary>Writes a snapshot row (<c>op = r</c>).</summary>
+    /// <typeparam name="TImage">The connector's row image type.</typeparam>
+    /// <typeparam name="TBlock">The connector's source block type.</typeparam>
+    /// <param name="table">The table.</param>
+    /// <param name="row">The row.</param>
+    /// <param name="block">The source block's per-event values.</param>
+    /// <param name="snapshot">The <c>source.snapshot</c> marker.</param>
+    public void Read<TImage, TBlock>(SourceTable table, scoped in TImage row, scoped in TBlock block, SnapshotMarker snapshot = SnapshotMarker.Snapshot)
+        where TImage : IRowImage, allows ref struct
+        where TBlock : ISourceBlock, allows ref struct
+    {
+        var mark = Mark();
+        try
+        {
+            Write(table, ChangeOperation.Read, row, beforePresent: false, row, afterPresent: true, row, hasFallback: false, block, snapshot, keyFromBefore: false);
+        }
+        catch
+        {
+            Rewind(mark);
+            throw;
+        }
+    }
+
+    /// <summary>Writes an update; a changed key becomes delete, tombstone and create.</summary>
+    /// <typeparam name="TImage">The connector's row image type.</typeparam>
+    /// <typeparam name="TBlock">The connector's source block type.</typeparam>
+    /// <param name="table">The table.</param>
+    /// <param name="before">The old row, whole or only its key columns (the others <see cref="ColumnValueState.Missing"/>).</param>
+    /// <param name="hasBefore">Whether the log carried an old row at all.</param>
+    /// <param name="after">The new row.</param>
+    /// <param name="block">The source block's per-event values.</param>
+    public void Update<TImage, TBlock>(SourceTable table, scoped in TImage before, bool hasBefore, scoped in TImage after, scoped in TBlock block)
+        where TImage : IRowImage, allows ref struct
+        where TBlock : ISourceBlock, allows ref struct
+    {
+        var mark = Mark();
+        try
+        {
+            var keyed = hasBefore && EnvelopeWriter.HasKey(table, before);
+            if (keyed && KeyChanged(table, before, after))
+            {
+                var complete = EnvelopeWriter.IsComplete(table, before);
+                Write(table, ChangeOperation.Delete, before, beforePresent: complete, after, afterPresent: false, before, hasFallback: false, block, SnapshotMarker.None, keyFromBefore: true);
+                Tombstone(table);
+                Write(table, ChangeOperation.Create, before, beforePresent: false, after, afterPresent: true, before, hasFallback: true, block, SnapshotMarker.None, keyFromBefore: false);
+                return;
+            }
+
+            var full = hasBefore && EnvelopeWriter.IsComplete(table, before);
+            Write(table, ChangeOperation.Update, before, beforePresent: full, after, afterPresent: true, before, hasFallback: hasBefore, block, SnapshotMarker.None, keyFromBefore: keyed);
+        }
+        catch
+        {
+            Rewind(mark);
+            throw;
+        }
+    }
+
+    /// <summary>Writes a delete (and its tombstone unless <see cref="ChangeEventOptions.Tombstones"/> is off).</summary>
+    /// <typeparam name="TImage">The connector's row image type.</typeparam>
+    /// <typeparam name="TBlock">The connector's source block type.</typeparam>
+    /// <param name="table">The table.</param>
+    /// <param name="before">The old row, whole or only its key columns.</param>
+    /// <param name="block">The source block's per-event values.</param>
+    public void Delete<TImage, TBlock>(SourceTable table, scoped in TImage before, scoped in TBlock block)
+        where TImage : IRowImage, allows ref struct
+        where TBlock : ISourceBlock, allows ref struct
+    {
+        var mark = Mark();
+        try
+        {
+            var complete = EnvelopeWriter.IsComplete(table, before);
+            Write(table, ChangeOperation.Delete, before, beforePresent: complete, before, afterPresent: false, before, hasFallback: false, block, SnapshotMarker.None, keyFromBefore: true);
+            Tombstone(table);
+        }
+        catch
+        {
+            Rewind(mark);
+            throw;
+        }
+    }
+
+    /// <summary>Writes a truncate (<c>op = t</c>, no key, partition 0), unless <see cref="ChangeEventOptions.EmitTruncates"/> is off.</summary>
+    /// <typeparam name="TBlock">The connector's source block type.</typeparam>
+    /// <param name="table">The table.</param>
+    /// <param name="block">The source block's per-event values.</param>
+    public void Truncate<TBlock>(SourceTable table, scoped in TBlock block)
+        where TBlock : ISourceBlock, allows ref struct
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        if (!_runtime.Events.EmitTruncates)
+        {
+            return;
+        }
+
+        var valueStart = _buffer.Written;
+        ConfluentWireFormat.WriteHeader(_buffer, 0);
+        var writer = new AvroWriter(_buffer);
+        writer.WriteUnionIndex(0);
+        writer.WriteUnionIndex(0);
+        EnvelopeWriter.WriteSource(ref writer, table, block, SnapshotMarker.None);
+        EnvelopeWriter.WriteTail(ref writer, ChangeOperation.Truncate, Now());
+        writer.Flush();
+        _pending.Add(new Pending(table, ChangeOperation.Truncate, 0, -1, valueStart, _buffer.Written - valueStart, 0, null, null));
+    }
+
+    /// <summary>Marks the position after everything written so far (a transaction's end): once Kafka acknowledged all of
+    /// it, the position may be stored, and a restart resumes there.</summary>
+    /// <param name="position">The position.</param>
+    public void Checkpoint(TPosition position)
+    {
+        ArgumentNullException.ThrowIfNull(position);
+        _pending.Add(new Pending(null, default, 0, -1, 0, -1, -1, position, null));
+    }
+
+    /// <summary>Runs <paramref name="action"/> during the next <see cref="FlushAsync"/>, after the records written before
+    /// this call were handed to Kafka and before the ones written after it (e.g. appending a DDL statement to a schema
+    /// history in log order).</summary>
+    /// <param name="action">The action.</param>
+    public void InOrder(Func<CancellationToken, Task> action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        _pending.Add(new Pending(null, default, 0, -1, 0, -1, -1, null, action));
+    }
+
+    /// <summary>Hands everything written so far to Kafka, in order: registers new tables' schemas and creates their
+    /// topics, produces the records (waiting for room while Kafka is slow or away: the backpressure that stops the
+    /// connector reading its log), and passes checkpoints on.</summary>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        var producer = _producer ?? throw new InvalidOperationException("This context only encodes; it has no producer.");
+        _runtime.ReportAlive();
+        for (var i = 0; i < _pending.Count; i++)
+        {
+            var pending = _pending[i];
+            if (pending.Action is { } action)
+            {
+                await action(cancellationToken).ConfigureAwait(false);
+            }
+            else if (pending.Checkpoint is { } position)
+            {
+                producer.Checkpoint(position);
+                LastCheckpoint = position;
+                _runtime.Metrics?.Transaction();
+            }
+            else
+            {
+                var table = pending.Table!;
+                if (!table.IsRegistered)
+                {
+                    await _runtime.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
+                }
+
+                var key = Copy(_keys, pending.KeyStart, pending.KeyLength, table.KeySchemaId);
+                var value = Copy(_values, pending.ValueStart, pending.ValueLength, table.ValueSchemaId);
+                try
+                {
+                    await producer.ProduceAsync(table.Topic, key, value, pending.Partition < 0 ? null : pending.Partition, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!SourceErrors.IsTransient(ex) && key is null && pending.Operation == ChangeOperation.Truncate)
+                {
+                    throw new SourceException(
+                        $"Source '{SourceName}': Kafka refused the truncate event of table {table.QualifiedName} for topic '{table.Topic}': {ex.Error.Reason}. " +
+                        "A compacted topic refuses records without a key: set DataMesh:Events:EmitTruncates to false (or the source's Events.EmitTruncates), or make the topic not compacted.",
+                        isTransient: false, ex);
+                }
+                catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!SourceErrors.IsTransient(ex))
+                {
+                    throw new SourceException(
+                        $"Source '{SourceName}': Kafka refused a record of table {table.QualifiedName} for topic '{table.Topic}' ({(value?.Length ?? 0) + (key?.Length ?? 0)} bytes): {ex.Error.Reason}. " +
+                        "For a record too large, raise the producer's message.max.bytes (DataMesh:Kafka:Settings) and the topic's max.message.bytes.",
+                        isTransient: false, ex);
+                }
+
+                _runtime.Metrics?.Event(value is null ? -1 : (int)pending.Operation);
+            }
+        }
+
+        _pending.Clear();
+        _buffer.Clear();
+        producer.CloseAbsorbed();
+    }
+
+    /// <summary>Tells the runtime the connector is alive (it read from its log, a heartbeat included) for the stall
+    /// watchdog. <see cref="FlushAsync"/> says it too.</summary>
+    public void ReportAlive() => _runtime.ReportAlive();
+
+    /// <summary>Tells the runtime how far the log has been read, for the lag metrics (and that the connector is alive).</summary>
+    /// <param name="commitTimestampMs">The commit time of the last change read, in Unix milliseconds (0 if unknown).</param>
+    /// <param name="bytesBehind">How many log bytes the server has written beyond the last acknowledged position, if known.</param>
+    public void ReportProgress(long commitTimestampMs, long? bytesBehind = null)
+    {
+        _runtime.ReportAlive();
+        _runtime.Metrics?.Progress(commitTimestampMs, bytesBehind);
+    }
+
+    /// <summary>The records written so far, framed with their tables' schema ids (registering tables through the host), and
+    /// forgets them; checkpoints and actions are dropped. For tests and benchmarks of connectors.</summary>
+    internal List<EncodedRecord> TakeEncoded()
+    {
+        var records = new List<EncodedRecord>();
+        foreach (var pending in _pending)
+        {
+            if (pending.Table is not { } table)
+            {
+                continue;
+            }
+
+            if (!table.IsRegistered)
+            {
+                _runtime.RegisterAsync(table, CancellationToken.None).GetAwaiter().GetResult();
+            }
+
+            var key = pending.KeyLength < 0 ? null : _buffer.WrittenSpan.Slice(pending.KeyStart, pending.KeyLength).ToArray();
+            var value = pending.ValueLength < 0 ? null : _buffer.WrittenSpan.Slice(pending.ValueStart, pending.ValueLength).ToArray();
+            if (key is not null)
+            {
+                ConfluentWireFormat.WriteHeader(key, table.KeySchemaId);
+            }
+
+            if (value is not null)
+            {
+                ConfluentWireFormat.WriteHeader(value, table.ValueSchemaId);
+            }
+
+            records.Add(new EncodedRecord(table, pending.Operation, key, value, pending.Partition < 0 ? null : pending.Partition));
+        }
+
+        DiscardPending();
+        return records;
+    }
+
+    /// <summary>Forgets what was written and not flushed (the runtime calls it before a retry).</summary>
+    internal void DiscardPending()
+    {
+        _pending.Clear();
+        _buffer.Clear();
+    }
+
+    private (int Buffer, int Pending) Mark() => (_buffer.Written, _pending.Count);
+
+    private void Rewind((int Buffer, int Pending) mark)
+    {
+        _buffer.Rewind(mark.Buffer);
+        _pending.RemoveRange(mark.Pending, _pending.Count - mark.Pending);
+    }
+
+    private bool KeyChanged<TImage>(SourceTable table, scoped in TImage before, scoped in TImage after)
+        where TImage : IRowImage, allows ref struct
+    {
+        var start = _buffer.Written;
+        var writer = new AvroWriter(_buffer);
+        EnvelopeWriter.WriteKey(ref writer, table, before, before, hasFallback: false);
+        writer.Flush();
+        var middle = _buffer.Written;
+        writer = new AvroWriter(_buffer);
+        EnvelopeWriter.WriteKey(ref writer, table, after, before, hasFallback: true);
+        writer.Flush();
+        var span = _buffer.WrittenSpan;
+        var changed = !span[start..middle].SequenceEqual(span[middle..]);
+        _buffer.Rewind(start);
+        return changed;
+    }
+
+    private void Write<TImage, TBlock>(SourceTable table, ChangeOperation operation, scoped in TImage before, bool beforePresent, scoped in TImage after, bool afterPresent, scoped in TImage fallback, bool hasFallback, scoped in TBlock block, SnapshotMarker snapshot, bool keyFromBefore)
+        where TImage : IRowImage, allows ref struct
+        where TBlock : ISourceBlock, allows ref struct
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var keyStart = _buffer.Written;
+        var keyLength = -1;
+        if (table.HasKey)
+        {
+            ConfluentWireFormat.WriteHeader(_buffer, 0);
+            var keyWriter = new AvroWriter(_buffer);
+            if (keyFromBefore)
+            {
+                EnvelopeWriter.WriteKey(ref keyWriter, table, before, before, hasFallback: false);
+            }
+            else
+            {
+                EnvelopeWriter.WriteKey(ref keyWriter, table, after, fallback, hasFallback);
+            }
+
+            keyWriter.Flush();
+            keyLength = _buffer.Written - keyStart;
+        }
+
+        var valueStart = _buffer.Written;
+        ConfluentWireFormat.WriteHeader(_buffer, 0);
+        var writer = new AvroWriter(_buffer);
+        EnvelopeWriter.WriteRow(ref writer, table, beforePresent, before, before, hasFallback: false);
+        EnvelopeWriter.WriteRow(ref writer, table, afterPresent, after, fallback, hasFallback);
+        EnvelopeWriter.WriteSource(ref writer, table, block, snapshot);
+        EnvelopeWriter.WriteTail(ref writer, operation, Now());
+        writer.Flush();
+        _pending.Add(new Pending(table, operation, keyStart, keyLength, valueStart, _buffer.Written - valueStart, table.HasKey ? -1 : 0, null, null));
+    }
+
+    /// <summary>A tombstone under the key of the delete just written.</summary>
+    private void Tombstone(SourceTable table)
+    {
+        if (!_runtime.Events.Tombstones || !table.HasKey)
+        {
+            return;
+        }
+
+        var delete = _pending[^1];
+        _pending.Add(delete with { ValueStart = 0, ValueLength = -1 });
+    }
+
+    /// <summary>The envelope's <c>ts_ms</c>: the clock read at most once per tick of <see cref="Environment.TickCount64"/>.</summary>
+    private long Now()
+    {
+        if (_runtime.FixedTimestampMs is { } fixedMs)
+        {
+            return fixedMs;
+        }
+
+        var tick = Environment.TickCount64;
+        if (tick != _nowTick)
+        {
+            _nowTick = tick;
+            _nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        }
+
+        return _nowMs;
+    }
+
+    /// <summary>An exact-length array holding an encoded record with its schema id, reused for the next record of the same
+    /// length once the Kafka client has copied it (it copies during Produce, and outcome-only delivery reports keep no
+    /// reference to it).</summary>
+    private byte[]? Copy(byte[]?[] cache, int start, int length, int schemaId)
+    {
+        if (length < 0)
+        {
+            return null;
+        }
+
+        var array = length > MaxCachedLength ? new byte[length] : cache[length] ??= new byte[length];
+        _buffer.WrittenSpan.Slice(start, length).CopyTo(array);
+        ConfluentWireFormat.WriteHeader(array, schemaId);
+        return array;
+    }
+
+    /// <summary>An encoded record (<see cref="TakeEncoded"/>).</summary>
+    internal sealed record EncodedRecord(SourceTable Table, ChangeOperation Operation, byte[]? Key, byte[]? Value, int? Partition);
+
+    /// <summary>A record (offsets into the buffer; length -1 for no key or a tombstone; partition -1 to let the key choose),
+    /// a checkpoint, or an action.</summary>
+    private readonly record struct Pending(SourceTable? Table, ChangeOperation Operation, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int Partition, TPosition? Checkpoint, Func<CancellationToken, Task>? Action);
+}

@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace DataMesh.Sources;
+
+/// <summary>Where a source is in its life.</summary>
+public enum SourceState
+{
+    /// <summary>Not running (stopped gracefully, or not started yet).</summary>
+    Stopped,
+
+    /// <summary>Loading its position and connecting.</summary>
+    Starting,
+
+    /// <summary>Reading its log.</summary>
+    Running,
+
+    /// <summary>Waiting to retry after a transient failure (<see cref="SourceStatus.Message"/> says which).</summary>
+    Retrying,
+
+    /// <summary>Running, but Kafka has not acknowledged for <see cref="SourceOptions.StallTimeout"/>, or the log reader was
+    /// silent that long.</summary>
+    Stalled,
+
+    /// <summary>Stopped by a fatal error (<see cref="SourceStatus.Message"/> says what to do).</summary>
+    Failed,
+}
+
+/// <summary>A snapshot of one source's state, for health checks, status pages and tools. Holds no secret and no row
+/// content: messages are the runtime's own, with connection strings never included.</summary>
+/// <param name="Name">The source's name.</param>
+/// <param name="Connector">The connector kind.</param>
+/// <param name="State">Its state.</param>
+/// <param name="Message">Why it is retrying, stalled or failed; null otherwise.</param>
+/// <param name="StoredPosition">The last stored position, as the connector describes it; null before the first.</param>
+/// <param name="Produced">Records handed to Kafka since the start.</param>
+/// <param name="InFlight">Records not yet acknowledged.</param>
+/// <param name="Retries">Retries since the start.</param>
+/// <param name="LastActivity">When the connector last read its log or flushed.</param>
+public sealed record SourceStatus(string Name, string Connector, SourceState State, string? Message, string? StoredPosition, long Produced, long InFlight, int Retries, DateTimeOffset? LastActivity);
+
+/// <summary>The states of the sources of this process (registered by <c>AddDataMesh</c>).</summary>
+public sealed class SourceMonitor
+{
+    private readonly ConcurrentDictionary<string, Func<SourceStatus>> _sources = new(StringComparer.Ordinal);
+
+    /// <summary>Every source's current status, by name.</summary>
+    public IReadOnlyList<SourceStatus> Sources => _sources.Values.Select(s => s()).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
+
+    /// <summary>One source's status, or null.</summary>
+    /// <param name="name">The source's name.</param>
+    public SourceStatus? Get(string name) => _sources.TryGetValue(name, out var status) ? status() : null;
+
+    internal void Add(string name, Func<SourceStatus> status) => _sources[name] = status;
+}
+
+/// <summary>
+/// A health check over every source of the process: <c>Unhealthy</c> when one failed, <c>Degraded</c> when one is
+/// retrying or stalled, <c>Healthy</c> otherwise; the data holds each source's state and message. Add it with
+/// <c>services.AddHealthChecks().AddCheck&lt;SourceHealthCheck&gt;("datamesh-sources")</c>.
+/// </summary>
+/// <param name="monitor">The sources.</param>
+public sealed class SourceHealthCheck(SourceMonitor monitor) : IHealthCheck
+{
+    /// <inheritdoc />
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var sources = monitor.Sources;
+        var data = sources.ToDictionary(s => s.Name, s => (object)(s.Message is null ? s.State.ToString() : $"{s.State}: {s.Message}"), StringComparer.Ordinal);
+        var failed = sources.Where(s => s.State == SourceState.Failed).ToList();
+        if (failed.Count > 0)
+        {
+            return Task.FromResult(HealthCheckResult.Unhealthy($"{failed.Count} source(s) failed: {string.Join("; ", failed.Select(s => $"{s.Name}: {s.Message}"))}", data: data));
+        }
+
+        var troubled = sources.Where(s => s.State is SourceState.Retrying or SourceState.Stalled).ToList();
+        return Task.FromResult(troubled.Count > 0
+            ? HealthCheckResult.Degraded($"{string.Join("; ", troubled.Select(s => $"{s.Name} {s.State.ToString().ToLowerInvariant()}: {s.Message}"))}", data: data)
+            : HealthCheckResult.Healthy($"{sources.Count} source(s) running", data));
+    }
+}

@@ -1,0 +1,125 @@
+using System.Text;
+using DataMesh.Events;
+
+namespace DataMesh.Sources;
+
+/// <summary>What the runtime does with a column that a row image lacks (<see cref="ColumnValueState.Missing"/>) and that
+/// the change's other image does not hold either.</summary>
+public enum MissingValuePolicy
+{
+    /// <summary>Stop the source with an error naming the table, the column and <see cref="SourceTableInfo.MissingValueHint"/>.</summary>
+    Fail,
+
+    /// <summary>Text and bytes columns carry <see cref="ChangeEventOptions.UnavailableValuePlaceholder"/> (table sinks keep
+    /// the column's stored value when they meet it); other columns stop the source as <see cref="Fail"/> does.</summary>
+    Placeholder,
+}
+
+/// <summary>How a connector describes one of its tables to the runtime: the table, where it lives for the envelope's
+/// <c>source</c> block, and what to do with values the log does not carry.</summary>
+/// <param name="Table">Columns, types and key.</param>
+/// <param name="Database">The <c>source.db</c> value (PostgreSQL: the database; MySQL: the table's database).</param>
+/// <param name="Schema">The <c>source.schema</c> value (PostgreSQL: the table's schema; null where the database has none).</param>
+public sealed record SourceTableInfo(TableDescription Table, string Database, string? Schema)
+{
+    /// <summary>What to do with a value the log did not carry. Default <see cref="MissingValuePolicy.Fail"/>.</summary>
+    public MissingValuePolicy MissingValues { get; init; } = MissingValuePolicy.Fail;
+
+    /// <summary>What the user can do so that the log carries every value (e.g. <c>ALTER TABLE t REPLICA IDENTITY FULL</c>),
+    /// appended to the error a missing value raises.</summary>
+    public string? MissingValueHint { get; init; }
+}
+
+/// <summary>
+/// A table as the source runtime writes it: its schemas, registered schema ids and the constant parts of its envelopes.
+/// Obtained from <see cref="SourceContext{TPosition}.Table"/>; one instance per table version (a schema change gives a new
+/// one). Registration with the schema store and the topic's creation happen on first use.
+/// </summary>
+public sealed class SourceTable
+{
+    internal SourceTable(SourceTableInfo info, ChangeEventSchemas schemas)
+    {
+        Info = info;
+        Schemas = schemas;
+        var table = schemas.Table;
+        Nullable = table.Columns.Select(c => c.IsNullable).ToArray();
+        KeyIndexes = [.. schemas.KeyColumnIndexes];
+        KeyPositions = new int[table.Columns.Count];
+        Array.Fill(KeyPositions, -1);
+        for (var i = 0; i < KeyIndexes.Length; i++)
+        {
+            KeyPositions[KeyIndexes[i]] = i;
+        }
+
+        PlaceholderAllowed = table.Columns.Select(c => info.MissingValues == MissingValuePolicy.Placeholder && c.Type.Kind is
+            DataTypeKind.String or DataTypeKind.Json or DataTypeKind.Text or DataTypeKind.Interval or DataTypeKind.Bits or
+            DataTypeKind.TimeWithOffset or DataTypeKind.Bytes ||
+            (info.MissingValues == MissingValuePolicy.Placeholder && c.Type.Kind is DataTypeKind.Decimal or DataTypeKind.VariableDecimal &&
+             schemas.Options.DecimalHandling == DecimalHandling.String)).ToArray();
+        PlaceholderUtf8 = Encoding.UTF8.GetBytes(schemas.Options.UnavailableValuePlaceholder);
+        NameUtf8 = Encoding.UTF8.GetBytes(schemas.Source.Name);
+        ConnectorUtf8 = Encoding.UTF8.GetBytes(schemas.Source.Connector);
+        DatabaseUtf8 = Encoding.UTF8.GetBytes(info.Database);
+        SchemaUtf8 = info.Schema is null ? null : Encoding.UTF8.GetBytes(info.Schema);
+        TableUtf8 = Encoding.UTF8.GetBytes(table.Name);
+        QualifiedName = $"{table.Schema}.{table.Name}";
+    }
+
+    /// <summary>The connector's description.</summary>
+    public SourceTableInfo Info { get; }
+
+    /// <summary>The table's schemas and topic.</summary>
+    public ChangeEventSchemas Schemas { get; }
+
+    /// <summary>The table's topic.</summary>
+    public string Topic => Schemas.Topic;
+
+    /// <summary><c>schema.table</c> (MySQL: <c>database.table</c>), for messages.</summary>
+    public string QualifiedName { get; }
+
+    /// <summary>Whether the table has a key (events of a keyless table have a null Kafka key and go to partition 0).</summary>
+    public bool HasKey => KeyIndexes.Length > 0;
+
+    /// <summary>The key schema's id (0 until registered, and for keyless tables).</summary>
+    public int KeySchemaId { get; internal set; }
+
+    /// <summary>The envelope schema's id (0 until registered).</summary>
+    public int ValueSchemaId { get; internal set; }
+
+    /// <summary>Whether the schemas are registered and the topic exists.</summary>
+    public bool IsRegistered { get; internal set; }
+
+    internal bool[] Nullable { get; }
+
+    internal int[] KeyIndexes { get; }
+
+    /// <summary>For each column its position in the key, or -1.</summary>
+    internal int[] KeyPositions { get; }
+
+    internal bool[] PlaceholderAllowed { get; }
+
+    internal byte[] PlaceholderUtf8 { get; }
+
+    internal byte[] NameUtf8 { get; }
+
+    internal byte[] ConnectorUtf8 { get; }
+
+    internal byte[] DatabaseUtf8 { get; }
+
+    internal byte[]? SchemaUtf8 { get; }
+
+    internal byte[] TableUtf8 { get; }
+
+    /// <summary>Whether two descriptions give the same schemas (names, types, nullability, key, and source block).</summary>
+    internal static bool SameShape(SourceTableInfo a, SourceTableInfo b)
+    {
+        if (a.Database != b.Database || a.Schema != b.Schema || a.MissingValues != b.MissingValues || a.MissingValueHint != b.MissingValueHint)
+        {
+            return false;
+        }
+
+        var x = a.Table;
+        var y = b.Table;
+        return x.Schema == y.Schema && x.Name == y.Name && x.Columns.SequenceEqual(y.Columns) && x.KeyColumns.SequenceEqual(y.KeyColumns);
+    }
+}

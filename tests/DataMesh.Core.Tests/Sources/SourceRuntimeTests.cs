@@ -1,0 +1,194 @@
+using DataMesh.Avro;
+using DataMesh.Events;
+using DataMesh.Hosting;
+using DataMesh.Schemas;
+using DataMesh.Sources;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace DataMesh.Tests.Sources;
+
+/// <summary>The source runtime with a scripted connector on the embedded cluster: retries from the acknowledged
+/// position, fatal errors as an outcome (never an exception), and a graceful stop that stores the last acknowledged
+/// position.</summary>
+public sealed class SourceRuntimeTests
+{
+    [Fact]
+    public async Task A_transient_failure_restarts_the_connector_from_the_last_acknowledged_position()
+    {
+        await using var fixture = await Fixture.CreateAsync();
+        var connector = new ScriptedConnector
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                if (attempt == 1)
+                {
+                    await fixture.WriteAsync(context, 1, 10, cancellationToken);
+                    await WaitUntil(() => context.InFlight == 0);
+                    throw new IOException("connection reset by peer");
+                }
+
+                Assert.Equal("10", start);
+                await fixture.WriteAsync(context, 11, 20, cancellationToken);
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            },
+        };
+        var (runtime, monitor) = fixture.Runtime(connector);
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        await WaitUntil(() => runtime.StoredPosition == "20");
+        Assert.Equal(1, monitor.Get("src")!.Retries);
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+        Assert.Equal("20", await fixture.Positions.LoadAsync("src", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_fatal_error_is_an_outcome_with_its_message_and_what_was_acknowledged_before_it_is_stored()
+    {
+        await using var fixture = await Fixture.CreateAsync();
+        var connector = new ScriptedConnector
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                await fixture.WriteAsync(context, 1, 5, cancellationToken);
+                throw new SourceException("table t: what went wrong; what to do", isTransient: false);
+            },
+        };
+        var (runtime, monitor) = fixture.Runtime(connector);
+        Assert.Equal(SourceOutcome.Failed, await runtime.RunAsync(CancellationToken.None));
+        var status = monitor.Get("src")!;
+        Assert.Equal(SourceState.Failed, status.State);
+        Assert.Equal("table t: what went wrong; what to do", status.Message);
+        Assert.Equal("5", await fixture.Positions.LoadAsync("src", CancellationToken.None));
+        var health = await new SourceHealthCheck(monitor).CheckHealthAsync(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext());
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, health.Status);
+    }
+
+    [Fact]
+    public async Task A_stop_while_Kafka_is_away_stores_only_what_was_acknowledged_and_a_restart_resumes_there()
+    {
+        await using var fixture = await Fixture.CreateAsync();
+        string? stored = null;
+        var connector = new ScriptedConnector
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                await fixture.WriteAsync(context, 1, 3, cancellationToken);
+                await WaitUntil(() => stored == "3");
+                fixture.Kafka.EmbeddedCluster!.SetBrokerDown(1);
+                await fixture.WriteAsync(context, 4, 6, cancellationToken);
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            },
+        };
+        var (runtime, _) = fixture.Runtime(connector, o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        await WaitUntil(() => (stored = runtime.StoredPosition) == "3");
+        await Task.Delay(1000);
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+        fixture.Kafka.EmbeddedCluster!.SetBrokerUp(1);
+        Assert.Equal("3", await fixture.Positions.LoadAsync("src", CancellationToken.None));
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(20);
+        }
+    }
+
+    private sealed class Fixture : IAsyncDisposable
+    {
+        private static readonly TableDescription Table = new("s", "t", [new("id", DataType.Of(DataTypeKind.Int32, "int"), false)], ["id"]);
+
+        private Fixture(KafkaConnection kafka, KafkaSchemaStore schemas)
+        {
+            Kafka = kafka;
+            Schemas = schemas;
+            Positions = new PositionStore(kafka, "positions-" + Guid.NewGuid().ToString("N"));
+        }
+
+        public KafkaConnection Kafka { get; }
+
+        public KafkaSchemaStore Schemas { get; }
+
+        public PositionStore Positions { get; }
+
+        public static async Task<Fixture> CreateAsync()
+        {
+            var kafka = new KafkaConnection(new KafkaOptions { RequestTimeout = TimeSpan.FromSeconds(5) });
+            var schemas = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = kafka.EmbeddedCluster, Topic = "schemas-" + Guid.NewGuid().ToString("N") });
+            return new Fixture(kafka, schemas);
+        }
+
+        public (SourceRuntime<string> Runtime, SourceMonitor Monitor) Runtime(ScriptedConnector connector, Action<TestOptions>? configure = null)
+        {
+            var options = new TestOptions { PositionSaveInterval = TimeSpan.FromMilliseconds(50), RetryDelay = TimeSpan.FromMilliseconds(50), MaxRetryDelay = TimeSpan.FromMilliseconds(100) };
+            configure?.Invoke(options);
+            var monitor = new SourceMonitor();
+            return (new SourceRuntime<string>("src", connector, options, new ChangeEventOptions { TopicPrefix = "rt" + Guid.NewGuid().ToString("N")[..8] }, Kafka, Schemas, Positions, monitor, NullLogger.Instance), monitor);
+        }
+
+        /// <summary>Inserts ids <paramref name="from"/>..<paramref name="to"/>, a transaction each, checkpointed by the id.</summary>
+        public async Task WriteAsync(SourceContext<string> context, int from, int to, CancellationToken cancellationToken)
+        {
+            var table = context.Table(new SourceTableInfo(Table, "db", "s"));
+            for (var id = from; id <= to; id++)
+            {
+                context.Insert(table, new IdRow(id), new Block());
+                context.Checkpoint(id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                await context.FlushAsync(cancellationToken);
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Positions.Dispose();
+            await Schemas.DisposeAsync();
+            Kafka.Dispose();
+        }
+    }
+
+    private sealed class TestOptions : SourceOptions;
+
+    private sealed class ScriptedConnector : SourceConnector<string>
+    {
+        private int _attempt;
+
+        public required Func<SourceContext<string>, string?, int, CancellationToken, Task> Script { get; init; }
+
+        public override string Kind => "test";
+
+        public override IReadOnlyList<SourceField> PositionFields { get; } = [];
+
+        public override Task RunAsync(SourceContext<string> context, string? start, CancellationToken cancellationToken) =>
+            Script(context, start, ++_attempt, cancellationToken);
+
+        public override string FormatPosition(string position) => position;
+
+        public override string ParsePosition(string text) => text;
+    }
+
+    private readonly struct IdRow(int id) : IRowImage
+    {
+        public ColumnValueState State(int column) => ColumnValueState.Value;
+
+        public void WriteValue(ref AvroWriter writer, int column) => writer.WriteInt(id);
+    }
+
+    private readonly struct Block : ISourceBlock
+    {
+        public long CommitTimestampMs => 1;
+
+        public long? TransactionId => null;
+
+        public void WritePositionFields(ref AvroWriter writer)
+        {
+        }
+    }
+}

@@ -49,6 +49,9 @@ public sealed class OutboxOptions
     /// <summary>How long a relay's lease on a MySQL/MariaDB outbox lasts unless renewed (each batch renews it). Default 30 seconds.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long the relay's Kafka producer tries to deliver a row before giving up. Default 10 seconds.</summary>
+    public TimeSpan DeliveryTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Runs the relay: publish the outbox table's rows in sequence order, and delete each only after Kafka acknowledged it.</summary>
     /// <param name="dataSource">Gives the relay its connections: return a shared data source (e.g. one registered in the
     /// container, <c>sp =&gt; sp.GetRequiredService&lt;NpgsqlDataSource&gt;()</c>); the producer calls it at start and

@@ -1,7 +1,10 @@
 using System.Data.Common;
+using Confluent.Kafka;
 using DataMesh.Hosting;
+using DataMesh.Kafka;
 using DataMesh.Producer;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using MySqlConnector;
 using Npgsql;
 using Xunit;
@@ -96,6 +99,77 @@ public sealed class OutboxTests
         }
     }
 
+    /// <summary>
+    /// Relay A hands rows 1..3 of key k to Kafka, which refuses the request; A's client tries again only 4 s later, longer
+    /// than A's hold on the outbox (a 2 s lease on MySQL; on PostgreSQL the server ends a transaction left idle for 1.5 s,
+    /// as production servers are often told to with <c>idle_in_transaction_session_timeout</c>). Relay B takes over, publishes
+    /// rows 1..3 and the newer rows 4..5. A's stalled rows must not land after them: Kafka's last word on k must be row 5.
+    /// </summary>
+    [Theory]
+    [InlineData(OutboxDialect.PostgreSql)]
+    [InlineData(OutboxDialect.MySql)]
+    public async Task A_relay_stalled_by_Kafka_past_its_lease_never_lands_an_older_row_after_a_newer_one_of_the_same_key(OutboxDialect dialect)
+    {
+        await using var dataSource = DataSource(dialect);
+        await using var relaySource = DataSource(dialect, dialect == OutboxDialect.PostgreSql ? "Options=-c idle_in_transaction_session_timeout=1500" : null);
+        var suffix = Guid.NewGuid().ToString("N")[..12];
+        var table = "outbox_" + suffix;
+        var topic = "outbox.stall." + suffix;
+        var schemas = "_schemas_" + suffix;
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        IHost Relay() => ProducerFixture.Build(
+            o =>
+            {
+                o.AddEvent<AccountEvent>(topic);
+                o.Outbox.Table = table;
+                o.Outbox.PollInterval = TimeSpan.FromMilliseconds(50);
+                o.Outbox.LeaseDuration = TimeSpan.FromSeconds(2);
+                o.Outbox.DeliveryTimeout = TimeSpan.FromSeconds(1);
+                o.Outbox.UseRelay(_ => relaySource);
+                // After a refused produce request the client waits 4 s before it sends the rows again: a stall past the lease.
+                o.KafkaSettings["retry.backoff.ms"] = "4000";
+                o.KafkaSettings["retry.backoff.max.ms"] = "4000";
+            },
+            kafka,
+            schemas);
+        try
+        {
+            using var a = Relay();
+            using var b = Relay();
+            await a.StartAsync();
+            var emitter = a.Services.GetRequiredService<IEventEmitter>();
+            await EmitInTransactionAsync(dataSource, emitter, ("warm", 0));
+            await WaitForEmptyAsync(dataSource, table);
+            await b.StartAsync();
+
+            // The next produce request, the batch of rows 1..3, is refused with a retriable error.
+            kafka.EmbeddedCluster!.PushRequestErrors(KafkaApiKey.Produce, ErrorCode.NotEnoughReplicas);
+            await EmitInTransactionAsync(dataSource, emitter, ("k", 1), ("k", 2), ("k", 3));
+            await WaitForEmptyAsync(dataSource, table);
+            await EmitInTransactionAsync(dataSource, emitter, ("k", 4), ("k", 5));
+            await WaitForEmptyAsync(dataSource, table);
+            // Stopping waits for whatever either relay still has in flight.
+            await b.StopAsync();
+            await a.StopAsync();
+
+            var messages = ProducerFixture.Read(kafka, topic, (int)ProducerFixture.Count(kafka, topic, 3), 3);
+            var k = messages
+                .Where(m => System.Text.Encoding.UTF8.GetString(m.Message.Key!, 6, m.Message.Key!.Length - 6) == "k")
+                .OrderBy(m => m.Offset.Value)
+                .Select(m => DeliveryTests.SequenceOf(m.Message.Value!))
+                .ToList();
+            // At least once: every row is there.
+            Assert.Equal([1, 2, 3, 4, 5], k.Distinct().Order());
+            // In order: never an older row after a newer one.
+            Assert.True(k.SequenceEqual(k.Order()), $"Kafka holds key k's rows in the order {string.Join(", ", k)}.");
+        }
+        finally
+        {
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}");
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}_lease");
+        }
+    }
+
     [Theory]
     [InlineData(OutboxDialect.PostgreSql)]
     [InlineData(OutboxDialect.MySql)]
@@ -128,13 +202,18 @@ public sealed class OutboxTests
         }
     }
 
-    private static DbDataSource DataSource(OutboxDialect dialect)
+    private static DbDataSource DataSource(OutboxDialect dialect, string? settings = null)
     {
         var variable = dialect == OutboxDialect.PostgreSql ? "DATAMESH_PG_CONNECTION" : "DATAMESH_MARIADB_CONNECTION";
         var connectionString = Environment.GetEnvironmentVariable(variable);
         if (string.IsNullOrEmpty(connectionString))
         {
             Assert.Fail($"{variable} is not set: run the tests with ./build.sh test, or start the servers with ./build.sh servers and source the env.sh it prints.");
+        }
+
+        if (settings is not null)
+        {
+            connectionString += ";" + settings;
         }
 
         return dialect == OutboxDialect.PostgreSql ? NpgsqlDataSource.Create(connectionString) : new MySqlDataSource(connectionString);
@@ -155,6 +234,18 @@ public sealed class OutboxTests
         }
 
         Assert.Fail($"The relay did not empty {table} within a minute.");
+    }
+
+    private static async Task EmitInTransactionAsync(DbDataSource dataSource, IEventEmitter emitter, params (string Account, int Sequence)[] events)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        foreach (var (account, sequence) in events)
+        {
+            await emitter.EmitAsync(new AccountEvent(account, sequence, sequence), transaction);
+        }
+
+        await transaction.CommitAsync();
     }
 
     private static async Task ExecuteAsync(DbDataSource dataSource, string sql)

@@ -37,7 +37,7 @@ public sealed class OutboxOptions
     /// <summary>Whether the relay runs (a hosted service that publishes the table's rows). Set by <see cref="UseRelay"/>.</summary>
     public bool RelayEnabled { get; set; }
 
-    /// <summary>Whether the table (and, on MySQL, its lease table) is created at start when missing; needs <see cref="DataSource"/>. Default true.</summary>
+    /// <summary>Whether the table and its lease table are created at start when missing; needs <see cref="DataSource"/>. Default true.</summary>
     public bool CreateTable { get; set; } = true;
 
     /// <summary>The most rows the relay reads, publishes and deletes at a time. Default 200.</summary>
@@ -46,8 +46,20 @@ public sealed class OutboxOptions
     /// <summary>How long the relay waits after finding the table empty. Default 200 milliseconds.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>How long a relay's lease on a MySQL/MariaDB outbox lasts unless renewed (each batch renews it). Default 30 seconds.</summary>
+    /// <summary>
+    /// How long a relay's lease on the table (a row of <c>&lt;table&gt;_lease</c>) lasts unless renewed; the relay renews it
+    /// before each batch and while it waits for Kafka, and another relay takes the table over once it has expired.
+    /// Default 30 seconds.
+    /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long the relay's Kafka producer tries to deliver a row (its <c>message.timeout.ms</c>) before giving it back as
+    /// failed; the row stays in the table and is published again. At most half of <see cref="LeaseDuration"/> (checked at
+    /// start): the relay hands a row to Kafka only while its lease has this long left and a quarter of the lease more, so that
+    /// a stalled row has failed before another relay can take the lease and publish newer rows of its key. Default 10 seconds.
+    /// </summary>
+    public TimeSpan DeliveryTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Runs the relay: publish the outbox table's rows in sequence order, and delete each only after Kafka acknowledged it.</summary>
     /// <param name="dataSource">Gives the relay its connections: return a shared data source (e.g. one registered in the

@@ -17,20 +17,20 @@ namespace DataMesh.Producer;
 /// <item><term><c>headers</c></term><description>a JSON object of the Kafka headers, name to string value.</description></item>
 /// <item><term><c>created_at</c></term><description>when the event was emitted, UTC; the Kafka timestamp.</description></item>
 /// </list>
-/// On MySQL/MariaDB a second table, <c>&lt;table&gt;_lease</c>, holds the relay's lease.
+/// A second table, <c>&lt;table&gt;_lease</c>, holds the relay's lease (one row: <c>name</c>, <c>owner</c>, <c>expires_at</c>).
 /// </summary>
 public static class OutboxTable
 {
     /// <summary>The default table name.</summary>
     public const string DefaultName = "datamesh_outbox";
 
-    /// <summary>The statements that create the table (and, on MySQL, its lease table) when missing.</summary>
+    /// <summary>The statements that create the table and its lease table when missing.</summary>
     /// <param name="dialect">PostgreSQL or MySQL.</param>
     /// <param name="table">The table name, optionally schema-qualified.</param>
     /// <returns>The SQL, statements separated by semicolons.</returns>
     public static string CreateSql(OutboxDialect dialect, string table = DefaultName) => new OutboxSql(dialect, table).Create;
 
-    /// <summary>Creates the table (and, on MySQL, its lease table) when missing.</summary>
+    /// <summary>Creates the table and its lease table when missing.</summary>
     /// <param name="connection">An open connection.</param>
     /// <param name="dialect">The dialect, or <see cref="OutboxDialect.Auto"/> to choose it from the connection's type.</param>
     /// <param name="table">The table name, optionally schema-qualified.</param>

@@ -1,7 +1,13 @@
 using System.Data.Common;
+using Confluent.Kafka;
 using DataMesh.Hosting;
+using DataMesh.Kafka;
 using DataMesh.Producer;
+using DataMesh.Producer.Outbox;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using MySqlConnector;
 using Npgsql;
 using Xunit;
@@ -96,6 +102,161 @@ public sealed class OutboxTests
         }
     }
 
+    /// <summary>
+    /// Relay A hands rows 1..3 of key k to Kafka, which refuses the request; A's client tries again only 4 s later, longer
+    /// than A's hold on the outbox (a 2 s lease; on PostgreSQL the old advisory lock lasted as long as the batch's transaction,
+    /// which the server here ends after 1.5 s idle, as production servers are often told to with
+    /// <c>idle_in_transaction_session_timeout</c>). Relay B may take over and publish rows 1..3 and the newer rows 4..5;
+    /// A's stalled rows must not land after them: Kafka's last word on k must be row 5. In the second case A also loses
+    /// its database (a network partition), so that it cannot keep its lease: B takes over while A's rows are in flight.
+    /// </summary>
+    [Theory]
+    [InlineData(OutboxDialect.PostgreSql, false)]
+    [InlineData(OutboxDialect.PostgreSql, true)]
+    [InlineData(OutboxDialect.MySql, false)]
+    [InlineData(OutboxDialect.MySql, true)]
+    public async Task A_relay_stalled_by_Kafka_past_its_lease_never_lands_an_older_row_after_a_newer_one_of_the_same_key(OutboxDialect dialect, bool databaseLostToo)
+    {
+        await using var dataSource = DataSource(dialect);
+        var (host, port) = ServerOf(dialect);
+        await using var partition = new FreezableTcpProxy(host, port);
+        await using var sourceA = DataSource(dialect, endIdleTransactions: true, port: partition.Port);
+        await using var sourceB = DataSource(dialect, endIdleTransactions: true);
+        var suffix = Guid.NewGuid().ToString("N")[..12];
+        var table = "outbox_" + suffix;
+        var topic = "outbox.stall." + suffix;
+        var schemas = "_schemas_" + suffix;
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        IHost Relay(DbDataSource source, LogCollector logs) => ProducerFixture.Build(
+            o =>
+            {
+                o.AddEvent<AccountEvent>(topic);
+                o.Outbox.Table = table;
+                o.Outbox.PollInterval = TimeSpan.FromMilliseconds(50);
+                o.Outbox.LeaseDuration = TimeSpan.FromSeconds(2);
+                o.Outbox.DeliveryTimeout = TimeSpan.FromSeconds(1);
+                o.Outbox.UseRelay(_ => source);
+                // After a refused produce request the client waits 4 s before it sends the rows again: a stall past the lease.
+                o.KafkaSettings["retry.backoff.ms"] = "4000";
+                o.KafkaSettings["retry.backoff.max.ms"] = "4000";
+            },
+            kafka,
+            schemas,
+            logs);
+        try
+        {
+            var logsA = new LogCollector();
+            var logsB = new LogCollector();
+            using var a = Relay(sourceA, logsA);
+            using var b = Relay(sourceB, logsB);
+            await a.StartAsync();
+            var emitter = a.Services.GetRequiredService<IEventEmitter>();
+            await EmitInTransactionAsync(dataSource, emitter, ("warm", 0));
+            await WaitForEmptyAsync(dataSource, table);
+            await b.StartAsync();
+
+            // The next produce request, A's batch of rows 1..3, is refused with a retriable error.
+            kafka.EmbeddedCluster!.PushRequestErrors(KafkaApiKey.Produce, ErrorCode.NotEnoughReplicas);
+            await EmitInTransactionAsync(dataSource, emitter, ("k", 1), ("k", 2), ("k", 3));
+            if (databaseLostToo)
+            {
+                await Task.Delay(500);
+                partition.Freeze();
+            }
+
+            await WaitForEmptyAsync(dataSource, table);
+            await EmitInTransactionAsync(dataSource, emitter, ("k", 4), ("k", 5));
+            await WaitForEmptyAsync(dataSource, table);
+            partition.Thaw();
+            // Stopping waits for whatever either relay still has in flight.
+            await b.StopAsync();
+            await a.StopAsync();
+
+            var messages = ProducerFixture.Read(kafka, topic, (int)ProducerFixture.Count(kafka, topic, 3), 3);
+            var k = messages
+                .Where(m => System.Text.Encoding.UTF8.GetString(m.Message.Key!, 6, m.Message.Key!.Length - 6) == "k")
+                .OrderBy(m => m.Offset.Value)
+                .Select(m => DeliveryTests.SequenceOf(m.Message.Value!))
+                .ToList();
+            // At least once: every row is there.
+            Assert.Equal([1, 2, 3, 4, 5], k.Distinct().Order());
+            // In order: never an older row after a newer one.
+            Assert.True(k.SequenceEqual(k.Order()), $"Kafka holds key k's rows in the order {string.Join(", ", k)}.");
+            // A's stalled batch was given back within the delivery timeout and reported (3022), not left in flight. While A could
+            // reach its database it kept the lease; when it could not, B took it over (3025).
+            Assert.Contains(logsA.Entries, e => e.Id.Id == 3022);
+            Assert.Equal(databaseLostToo, logsB.Entries.Any(e => e.Id.Id == 3025));
+        }
+        finally
+        {
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}");
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}_lease");
+        }
+    }
+
+    [Theory]
+    [InlineData(OutboxDialect.PostgreSql)]
+    [InlineData(OutboxDialect.MySql)]
+    public async Task A_relay_whose_expired_lease_was_taken_cannot_renew_it_and_takes_it_back_only_under_a_new_token(OutboxDialect dialect)
+    {
+        await using var dataSource = DataSource(dialect);
+        var table = "outbox_" + Guid.NewGuid().ToString("N")[..12];
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await OutboxTable.EnsureCreatedAsync(connection, dialect, table);
+        try
+        {
+            var sql = new OutboxSql(dialect, table);
+            var duration = TimeSpan.FromMilliseconds(500);
+            var a = new OutboxLease(sql, duration, "a", NullLogger.Instance);
+            var b = new OutboxLease(sql, duration, "b", NullLogger.Instance);
+            Assert.True(await a.AcquireOrRenewAsync(connection, default));
+            var first = a.Token;
+            Assert.False(await b.AcquireOrRenewAsync(connection, default));
+            Assert.InRange(a.Remaining, TimeSpan.Zero, duration);
+
+            // Expired but not taken: nobody else can have published meanwhile, so the holder keeps it, under the same token.
+            await Task.Delay(duration * 2);
+            Assert.True(await a.RenewAsync(connection, null, default));
+            Assert.Equal(first, a.Token);
+
+            // Expired and taken: the old holder's renewal (alone, or fencing its delete in a transaction) matches nothing.
+            await Task.Delay(duration * 2);
+            Assert.True(await b.AcquireOrRenewAsync(connection, default));
+            Assert.False(await a.RenewAsync(connection, null, default));
+            Assert.Null(a.Token);
+            Assert.Equal(TimeSpan.Zero, a.Remaining);
+            Assert.False(await a.AcquireOrRenewAsync(connection, default));
+
+            // Released: taken back at once, under a new token.
+            await b.ReleaseAsync(connection, default);
+            Assert.True(await a.AcquireOrRenewAsync(connection, default));
+            Assert.NotEqual(first, a.Token);
+        }
+        finally
+        {
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}");
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}_lease");
+        }
+    }
+
+    [Fact]
+    public async Task A_relay_delivery_timeout_over_half_the_lease_stops_the_host_at_start_naming_both_settings()
+    {
+        using var host = ProducerFixture.Build(o =>
+        {
+            o.AddEvent<AccountEvent>();
+            o.Outbox.LeaseDuration = TimeSpan.FromSeconds(30);
+            o.Outbox.DeliveryTimeout = TimeSpan.FromSeconds(20);
+            o.Outbox.UseRelay(_ => throw new InvalidOperationException("Not reached: the options are validated first."));
+        });
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(
+            "DataMesh:Producer:Outbox:DeliveryTimeout (00:00:20) must be at most half of DataMesh:Producer:Outbox:LeaseDuration (00:00:30)",
+            ex.Message,
+            StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(OutboxDialect.PostgreSql)]
     [InlineData(OutboxDialect.MySql)]
@@ -128,7 +289,49 @@ public sealed class OutboxTests
         }
     }
 
-    private static DbDataSource DataSource(OutboxDialect dialect)
+    /// <param name="dialect">The database.</param>
+    /// <param name="endIdleTransactions">On PostgreSQL, have the server end a transaction left idle for 1.5 s.</param>
+    /// <param name="port">A port on 127.0.0.1 to connect to instead of the server's (a proxy's), or null.</param>
+    private static DbDataSource DataSource(OutboxDialect dialect, bool endIdleTransactions = false, int? port = null)
+    {
+        if (dialect == OutboxDialect.PostgreSql)
+        {
+            var postgres = new NpgsqlConnectionStringBuilder(ConnectionString(dialect));
+            if (port is { } proxy)
+            {
+                (postgres.Host, postgres.Port) = ("127.0.0.1", proxy);
+            }
+
+            if (endIdleTransactions)
+            {
+                postgres.Options = "-c idle_in_transaction_session_timeout=1500";
+            }
+
+            return NpgsqlDataSource.Create(postgres.ConnectionString);
+        }
+
+        var mySql = new MySqlConnectionStringBuilder(ConnectionString(dialect));
+        if (port is { } mySqlProxy)
+        {
+            (mySql.Server, mySql.Port) = ("127.0.0.1", (uint)mySqlProxy);
+        }
+
+        return new MySqlDataSource(mySql.ConnectionString);
+    }
+
+    private static (string Host, int Port) ServerOf(OutboxDialect dialect)
+    {
+        if (dialect == OutboxDialect.PostgreSql)
+        {
+            var postgres = new NpgsqlConnectionStringBuilder(ConnectionString(dialect));
+            return (postgres.Host!, postgres.Port);
+        }
+
+        var mySql = new MySqlConnectionStringBuilder(ConnectionString(dialect));
+        return (mySql.Server, (int)mySql.Port);
+    }
+
+    private static string ConnectionString(OutboxDialect dialect)
     {
         var variable = dialect == OutboxDialect.PostgreSql ? "DATAMESH_PG_CONNECTION" : "DATAMESH_MARIADB_CONNECTION";
         var connectionString = Environment.GetEnvironmentVariable(variable);
@@ -137,7 +340,7 @@ public sealed class OutboxTests
             Assert.Fail($"{variable} is not set: run the tests with ./build.sh test, or start the servers with ./build.sh servers and source the env.sh it prints.");
         }
 
-        return dialect == OutboxDialect.PostgreSql ? NpgsqlDataSource.Create(connectionString) : new MySqlDataSource(connectionString);
+        return connectionString;
     }
 
     private static async Task WaitForEmptyAsync(DbDataSource dataSource, string table)
@@ -155,6 +358,18 @@ public sealed class OutboxTests
         }
 
         Assert.Fail($"The relay did not empty {table} within a minute.");
+    }
+
+    private static async Task EmitInTransactionAsync(DbDataSource dataSource, IEventEmitter emitter, params (string Account, int Sequence)[] events)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        foreach (var (account, sequence) in events)
+        {
+            await emitter.EmitAsync(new AccountEvent(account, sequence, sequence), transaction);
+        }
+
+        await transaction.CommitAsync();
     }
 
     private static async Task ExecuteAsync(DbDataSource dataSource, string sql)

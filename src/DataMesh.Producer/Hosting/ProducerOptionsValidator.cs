@@ -77,6 +77,23 @@ internal sealed class ProducerOptionsValidator(IOptions<DataMeshOptions> dataMes
 
             Positive(failures, "Outbox:PollInterval", outbox.PollInterval);
             Positive(failures, "Outbox:LeaseDuration", outbox.LeaseDuration);
+            Positive(failures, "Outbox:DeliveryTimeout", outbox.DeliveryTimeout);
+            if (outbox.RelayEnabled && outbox.DeliveryTimeout > outbox.LeaseDuration / 2)
+            {
+                failures.Add(
+                    $"{Path}Outbox:DeliveryTimeout ({outbox.DeliveryTimeout}) must be at most half of {Path}Outbox:LeaseDuration ({outbox.LeaseDuration}): " +
+                    "the relay hands a row to Kafka only while its lease has DeliveryTimeout and a quarter of LeaseDuration left, so that a stalled " +
+                    "send fails before another relay can take the lease. Lower DeliveryTimeout or raise LeaseDuration.");
+            }
+
+            foreach (var linger in new[] { "linger.ms", "queue.buffering.max.ms" })
+            {
+                if (outbox.RelayEnabled && options.KafkaSettings.TryGetValue(linger, out var text)
+                    && double.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms >= outbox.DeliveryTimeout.TotalMilliseconds)
+                {
+                    failures.Add($"{Path}KafkaSettings:{linger} ({text}) must be shorter than {Path}Outbox:DeliveryTimeout ({outbox.DeliveryTimeout}), the relay's message.timeout.ms.");
+                }
+            }
         }
 
         if (options.EventTypes.Count == 0)

@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
+using DataMesh.Hosting;
 using DataMesh.Producer.Emitting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -11,28 +12,45 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace DataMesh.Producer.Outbox;
 
 /// <summary>
-/// Publishes the outbox table's rows: reads a batch in <c>sequence</c> order, produces each row through the emitter
-/// (same idempotent producer, so order per key is kept), waits until Kafka acknowledged them and only then deletes them.
-/// At-least-once: a crash between the acknowledgement and the delete publishes those rows again, with the same
-/// <c>ce_id</c>. One relay works at a time on a table: on PostgreSQL the batch's transaction holds an advisory lock and
-/// reads with <c>FOR UPDATE SKIP LOCKED</c>; on MySQL/MariaDB a lease row, renewed with every batch, names the holder.
+/// Publishes the outbox table's rows: takes the table's lease (<see cref="OutboxLease"/>), reads a batch in <c>sequence</c>
+/// order, hands the rows to an idempotent Kafka producer of its own (so order per key is kept), waits until Kafka acknowledged
+/// or gave back every one of them, and deletes the acknowledged prefix in a transaction fenced by the lease.
 /// </summary>
+/// <remarks>
+/// <para>One relay publishes a table at a time, and never two at once, whatever Kafka does: the relay's producer gives every
+/// row back as failed after <see cref="OutboxOptions.DeliveryTimeout"/> (<c>message.timeout.ms</c>), and a row is handed over
+/// only while the lease has that long left and a quarter of <see cref="OutboxOptions.LeaseDuration"/> more
+/// (<see cref="HandOverFloor"/>; the lease is renewed first when it has less). So every row this relay handed over has been
+/// acknowledged or has failed before another relay can take the lease, and a stalled row can never land after a newer row
+/// that the next holder publishes. While it waits for Kafka the relay renews the lease, so that it keeps it as long as it
+/// can reach the database; the delivery timeout is for when it cannot.</para>
+/// <para>At-least-once: a row is deleted only after Kafka acknowledged it and every row before it, and only if the lease is
+/// still this relay's (the delete's transaction renews it first, locking the lease row). A crash, a failure or a lost lease
+/// between the acknowledgement and the delete publishes those rows again, with the same <c>ce_id</c>.</para>
+/// </remarks>
 internal sealed class OutboxRelay : BackgroundService
 {
     private readonly EventEmitter _emitter;
+    private readonly KafkaConnection _kafka;
     private readonly OutboxOptions _options;
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
-    private readonly string _owner = Environment.MachineName + ":" + Guid.NewGuid().ToString("N")[..12];
-    private bool _leaseHeld;
+    private readonly string _name = Environment.MachineName[..Math.Min(30, Environment.MachineName.Length)] + ":" + Guid.NewGuid().ToString("N")[..12];
+    private volatile bool _kafkaFatal;
 
-    public OutboxRelay(EventEmitter emitter, IServiceProvider services, ILogger<OutboxRelay>? logger = null)
+    public OutboxRelay(EventEmitter emitter, KafkaConnection kafka, IServiceProvider services, ILogger<OutboxRelay>? logger = null)
     {
         _emitter = emitter;
+        _kafka = kafka;
         _options = emitter.Options.Outbox;
         _services = services;
         _logger = logger ?? NullLogger<OutboxRelay>.Instance;
     }
+
+    /// <summary>The least lease time left at which a row may still be handed to Kafka: the delivery timeout, within which the
+    /// producer acknowledges the row or gives it back, and a quarter of the lease for the report to arrive (librdkafka scans for
+    /// timed-out messages about once a second), for the clocks' drift and for pauses of this process.</summary>
+    private TimeSpan HandOverFloor => _options.DeliveryTimeout + (_options.LeaseDuration / 4);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -45,7 +63,9 @@ internal sealed class OutboxRelay : BackgroundService
         var dataSource = _options.DataSource?.Invoke(_services)
             ?? throw new InvalidOperationException("The outbox relay needs DataMesh:Producer:Outbox:DataSource (o.Outbox.UseRelay(...)).");
         var sql = new OutboxSql(OutboxSql.Detect(_options.Dialect, dataSource), _options.Table);
-        ProducerLog.RelayStarted(_logger, sql.Table, sql.Dialect, _owner);
+        var lease = new OutboxLease(sql, _options.LeaseDuration, _name, _logger);
+        ProducerLog.RelayStarted(_logger, sql.Table, sql.Dialect, _name);
+        IProducer<byte[], byte[]>? producer = null;
         var failures = 0;
         try
         {
@@ -54,16 +74,22 @@ internal sealed class OutboxRelay : BackgroundService
                 int relayed;
                 try
                 {
-                    relayed = sql.Dialect == OutboxDialect.PostgreSql
-                        ? await RelayPostgresAsync(dataSource, sql, stoppingToken).ConfigureAwait(false)
-                        : await RelayMySqlAsync(dataSource, sql, stoppingToken).ConfigureAwait(false);
+                    if (producer is null || _kafkaFatal)
+                    {
+                        // Between batches nothing is in flight: a producer that had a fatal error can be replaced.
+                        producer?.Dispose();
+                        _kafkaFatal = false;
+                        producer = CreateProducer();
+                    }
+
+                    relayed = await RelayBatchAsync(dataSource, sql, lease, producer, stoppingToken).ConfigureAwait(false);
                     failures = 0;
                 }
                 catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
                 {
                     break;
                 }
-                catch (Exception ex) when (ex is DbException or EventDeliveryException or InvalidOperationException or TimeoutException)
+                catch (Exception ex) when (ex is DbException or KafkaException or EventDeliveryException or InvalidOperationException or TimeoutException)
                 {
                     var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(failures++, 10))));
                     ProducerLog.RelayFailed(_logger, sql.Table, delay, ex);
@@ -83,106 +109,98 @@ internal sealed class OutboxRelay : BackgroundService
         }
         finally
         {
-            if (sql.Dialect == OutboxDialect.MySql && _leaseHeld)
-            {
-                await ReleaseLeaseAsync(dataSource, sql).ConfigureAwait(false);
-            }
+            // A batch returns only once every row it handed over was acknowledged or given back: the lease can be freed.
+            await ReleaseLeaseAsync(dataSource, sql, lease).ConfigureAwait(false);
+            producer?.Dispose();
         }
     }
 
-    private async Task<int> RelayPostgresAsync(DbDataSource dataSource, OutboxSql sql, CancellationToken cancellationToken)
+    private IProducer<byte[], byte[]> CreateProducer()
     {
-        var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        var config = _kafka.CreateProducerConfig();
+        foreach (var (key, value) in _emitter.Options.KafkaSettings)
         {
-            var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
-            await using (transaction.ConfigureAwait(false))
-            {
-                var locked = await ScalarAsync(connection, transaction, sql.TryLock, null, cancellationToken).ConfigureAwait(false);
-                if (locked is not true)
-                {
-                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return 0;
-                }
-
-                var (published, failure) = await PublishBatchAsync(connection, transaction, sql, cancellationToken).ConfigureAwait(false);
-                // The deletes of what was acknowledged are committed even when a later row failed.
-                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-                return failure is null ? published : throw failure;
-            }
+            config.Set(key, value);
         }
+
+        // Every row is acknowledged or given back within DeliveryTimeout, before the lease can pass (see HandOverFloor).
+        config.MessageTimeoutMs = (int)Math.Clamp(_options.DeliveryTimeout.TotalMilliseconds, 1, int.MaxValue);
+        config.QueueBufferingMaxMessages = Math.Max(config.QueueBufferingMaxMessages ?? 100_000, _options.BatchSize + 1);
+        config.DeliveryReportFields = "none";
+        return new ProducerBuilder<byte[], byte[]>(config)
+            .SetErrorHandler((_, error) => _kafkaFatal |= error.IsFatal)
+            .SetLogHandler((_, message) => ProducerLog.Client(_logger, message.Facility, message.Message))
+            .Build();
     }
 
-    private async Task<int> RelayMySqlAsync(DbDataSource dataSource, OutboxSql sql, CancellationToken cancellationToken)
+    /// <summary>One batch: returns the number of rows published, or throws the first failure once every row handed over was
+    /// acknowledged or given back and the acknowledged prefix deleted.</summary>
+    private async Task<int> RelayBatchAsync(DbDataSource dataSource, OutboxSql sql, OutboxLease lease, IProducer<byte[], byte[]> producer, CancellationToken stoppingToken)
     {
-        var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await dataSource.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            if (!await RenewLeaseAsync(connection, sql, cancellationToken).ConfigureAwait(false))
+            if (!await lease.AcquireOrRenewAsync(connection, stoppingToken).ConfigureAwait(false))
             {
                 return 0;
             }
 
-            var (published, failure) = await PublishBatchAsync(connection, null, sql, cancellationToken).ConfigureAwait(false);
-            return failure is null ? published : throw failure;
+            var rows = await ReadBatchAsync(connection, sql, stoppingToken).ConfigureAwait(false);
+            if (rows.Count == 0)
+            {
+                return 0;
+            }
+
+            var deliveries = new List<Task<Error>>(rows.Count);
+            Exception? failure = null;
+            try
+            {
+                await HandOverAsync(connection, sql, lease, producer, rows, deliveries, stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is KafkaException or ArgumentException)
+            {
+                // The producer refused a row (a bad topic name ...): the rows before it are waited for all the same.
+                failure = ex;
+            }
+
+            // Whatever happened, and even when stopping, wait for what was handed over: it may still reach Kafka until then.
+            await WaitForDeliveriesAsync(connection, sql, lease, deliveries).ConfigureAwait(false);
+            var acknowledged = 0;
+            while (acknowledged < deliveries.Count && !deliveries[acknowledged].Result.IsError)
+            {
+                acknowledged++;
+            }
+
+            if (acknowledged < deliveries.Count)
+            {
+                var row = rows[acknowledged];
+                var error = deliveries[acknowledged].Result;
+                failure ??= new EventDeliveryException(
+                    row.Id,
+                    row.Topic,
+                    EventDeliveryFailure.Kafka,
+                    $"Kafka did not acknowledge row {row.Sequence} of outbox table {sql.Table} (event {row.Id}, topic '{row.Topic}'): " +
+                    $"{error.Code}: {error.Reason} (DataMesh:Producer:Outbox:DeliveryTimeout is {_options.DeliveryTimeout}). " +
+                    "It stays in the table and is published again, with the rows after it.",
+                    new KafkaException(error));
+            }
+
+            // Only the acknowledged prefix is deleted, so that the rest is published again in order.
+            if (acknowledged > 0)
+            {
+                await DeleteAsync(connection, sql, lease, rows, acknowledged).ConfigureAwait(false);
+            }
+
+            return failure is null ? acknowledged : throw failure;
         }
     }
 
-    private async Task<bool> RenewLeaseAsync(DbConnection connection, OutboxSql sql, CancellationToken cancellationToken)
+    private async Task<List<Row>> ReadBatchAsync(DbConnection connection, OutboxSql sql, CancellationToken cancellationToken)
     {
-        var command = connection.CreateCommand();
-        await using (command.ConfigureAwait(false))
-        {
-            command.CommandText = sql.AcquireLease;
-            OutboxSql.Parameter(command, "@owner", _owner, DbType.String);
-            OutboxSql.Parameter(command, "@micros", (long)_options.LeaseDuration.TotalMicroseconds, DbType.Int64);
-            var held = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
-            if (held && !_leaseHeld)
-            {
-                ProducerLog.LeaseAcquired(_logger, _owner, sql.Table);
-            }
-            else if (!held && _leaseHeld)
-            {
-                ProducerLog.LeaseLost(_logger, _owner, sql.Table);
-            }
-
-            _leaseHeld = held;
-            return held;
-        }
-    }
-
-    private async Task ReleaseLeaseAsync(DbDataSource dataSource, OutboxSql sql)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            var connection = await dataSource.OpenConnectionAsync(timeout.Token).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
-            {
-                var command = connection.CreateCommand();
-                await using (command.ConfigureAwait(false))
-                {
-                    command.CommandText = sql.ReleaseLease;
-                    OutboxSql.Parameter(command, "@owner", _owner, DbType.String);
-                    await command.ExecuteNonQueryAsync(timeout.Token).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is DbException or OperationCanceledException)
-        {
-            // The lease expires by itself after LeaseDuration.
-            ProducerLog.RelayFailed(_logger, sql.Table, _options.LeaseDuration, ex);
-        }
-    }
-
-    /// <summary>Reads a batch, publishes it in sequence order, waits for every acknowledgement, deletes what was acknowledged.</summary>
-    private async Task<(int Rows, Exception? Failure)> PublishBatchAsync(DbConnection connection, DbTransaction? transaction, OutboxSql sql, CancellationToken cancellationToken)
-    {
-        var rows = new List<(long Sequence, Guid Id, RawMessage Message)>();
+        var rows = new List<Row>();
         var select = connection.CreateCommand();
         await using (select.ConfigureAwait(false))
         {
-            select.Transaction = transaction;
             select.CommandText = sql.Select;
             OutboxSql.Parameter(select, "@limit", _options.BatchSize, DbType.Int32);
             var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -195,79 +213,137 @@ internal sealed class OutboxRelay : BackgroundService
                         Guid guid => guid,
                         var other => Guid.Parse(Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture)!),
                     };
-                    var key = reader.IsDBNull(3) ? null : (byte[])reader.GetValue(3);
-                    var created = DateTime.SpecifyKind(reader.GetDateTime(6), DateTimeKind.Utc);
-                    rows.Add((reader.GetInt64(0), id, new RawMessage(reader.GetString(2), key, (byte[])reader.GetValue(4), ParseHeaders(reader.GetString(5)), created)));
+                    var message = new Message<byte[], byte[]>
+                    {
+                        Key = reader.IsDBNull(3) ? null! : (byte[])reader.GetValue(3),
+                        Value = (byte[])reader.GetValue(4),
+                        Headers = ParseHeaders(reader.GetString(5)),
+                        Timestamp = new Timestamp(DateTime.SpecifyKind(reader.GetDateTime(6), DateTimeKind.Utc)),
+                    };
+                    rows.Add(new Row(reader.GetInt64(0), id, reader.GetString(2), message));
                 }
             }
         }
 
-        if (rows.Count == 0)
-        {
-            return (0, null);
-        }
-
-        // Hand every row to the producer first (in order), then wait: the batch travels together.
-        var sends = new List<Task>(rows.Count);
-        foreach (var (_, id, message) in rows)
-        {
-            sends.Add(_emitter.EmitRawAsync(message, id, cancellationToken).AsTask());
-        }
-
-        var acknowledged = 0;
-        Exception? failure = null;
-        foreach (var send in sends)
-        {
-            try
-            {
-                await send.WaitAsync(cancellationToken).ConfigureAwait(false);
-                acknowledged++;
-            }
-            catch (EventDeliveryException ex)
-            {
-                failure = ex;
-                break;
-            }
-        }
-
-        if (sql.Dialect == OutboxDialect.MySql && acknowledged > 0 && !await RenewLeaseAsync(connection, sql, cancellationToken).ConfigureAwait(false))
-        {
-            // Another relay took over while this batch was in flight; it may send these rows again (same ce_id).
-            ProducerLog.LeaseLost(_logger, _owner, sql.Table);
-        }
-
-        // Only the acknowledged prefix is deleted, so that the rest is published again in order.
-        if (acknowledged > 0)
-        {
-            var delete = connection.CreateCommand();
-            await using (delete.ConfigureAwait(false))
-            {
-                delete.Transaction = transaction;
-                delete.CommandText = sql.Delete(acknowledged);
-                for (var i = 0; i < acknowledged; i++)
-                {
-                    OutboxSql.Parameter(delete, $"@s{i}", rows[i].Sequence, DbType.Int64);
-                }
-
-                await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            _emitter.Metrics.Relayed.Add(acknowledged);
-            ProducerLog.Relayed(_logger, acknowledged, sql.Table, rows[0].Sequence, rows[acknowledged - 1].Sequence);
-        }
-
-        return (rows.Count, failure);
+        return rows;
     }
 
-    private static async Task<object?> ScalarAsync(DbConnection connection, DbTransaction? transaction, string text, Action<DbCommand>? parameters, CancellationToken cancellationToken)
+    /// <summary>Hands rows to the producer in sequence order while the lease leaves <see cref="HandOverFloor"/> for each, renewing
+    /// it when it has less. Stops at the first row it cannot hand over: when stopping, or when the lease cannot be renewed.</summary>
+    private async Task HandOverAsync(DbConnection connection, OutboxSql sql, OutboxLease lease, IProducer<byte[], byte[]> producer, List<Row> rows, List<Task<Error>> deliveries, CancellationToken stoppingToken)
     {
-        var command = connection.CreateCommand();
-        await using (command.ConfigureAwait(false))
+        foreach (var row in rows)
         {
-            command.Transaction = transaction;
-            command.CommandText = text;
-            parameters?.Invoke(command);
-            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            if (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            if (lease.Remaining < HandOverFloor
+                && (!await TryRenewAsync(connection, sql, lease).ConfigureAwait(false) || lease.Remaining < HandOverFloor))
+            {
+                return;
+            }
+
+            var delivery = new TaskCompletionSource<Error>(TaskCreationOptions.RunContinuationsAsynchronously);
+            producer.Produce(row.Topic, row.Message, report => delivery.TrySetResult(report.Error));
+            deliveries.Add(delivery.Task);
+        }
+    }
+
+    /// <summary>Waits until every row handed over was acknowledged or given back (within <see cref="OutboxOptions.DeliveryTimeout"/>),
+    /// renewing the lease meanwhile, so that no other relay starts while a row of this one may still reach Kafka.</summary>
+    private async Task WaitForDeliveriesAsync(DbConnection connection, OutboxSql sql, OutboxLease lease, List<Task<Error>> deliveries)
+    {
+        var all = Task.WhenAll(deliveries);
+        while (await Task.WhenAny(all, Task.Delay(_options.LeaseDuration / 4)).ConfigureAwait(false) != all)
+        {
+            // If the database cannot be reached, the delivery timeout ends the wait before the lease runs out.
+            await TryRenewAsync(connection, sql, lease).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Renews the lease, giving up after a quarter of it; false when it was lost or could not be renewed.</summary>
+    private async Task<bool> TryRenewAsync(DbConnection connection, OutboxSql sql, OutboxLease lease)
+    {
+        var patience = _options.LeaseDuration / 4;
+        using var timeout = new CancellationTokenSource(patience);
+        try
+        {
+            return await lease.RenewAsync(connection, null, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DbException or OperationCanceledException)
+        {
+            ProducerLog.RelayFailed(_logger, sql.Table, patience, ex);
+            return false;
+        }
+    }
+
+    /// <summary>Deletes the acknowledged rows in a transaction that first renews the lease, locking its row: if another relay
+    /// has taken the lease, nothing is deleted (the new holder publishes those rows again, with the same <c>ce_id</c>).</summary>
+    private async Task DeleteAsync(DbConnection connection, OutboxSql sql, OutboxLease lease, List<Row> rows, int count)
+    {
+        // Not the stopping token: what Kafka acknowledged is deleted even when the host stops.
+        using var timeout = new CancellationTokenSource(_options.LeaseDuration);
+        try
+        {
+            var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, timeout.Token).ConfigureAwait(false);
+            await using (transaction.ConfigureAwait(false))
+            {
+                if (!await lease.RenewAsync(connection, transaction, timeout.Token).ConfigureAwait(false))
+                {
+                    await transaction.RollbackAsync(timeout.Token).ConfigureAwait(false);
+                    return;
+                }
+
+                var delete = connection.CreateCommand();
+                await using (delete.ConfigureAwait(false))
+                {
+                    delete.Transaction = transaction;
+                    delete.CommandText = sql.Delete(count);
+                    for (var i = 0; i < count; i++)
+                    {
+                        OutboxSql.Parameter(delete, $"@s{i}", rows[i].Sequence, DbType.Int64);
+                    }
+
+                    await delete.ExecuteNonQueryAsync(timeout.Token).ConfigureAwait(false);
+                }
+
+                await transaction.CommitAsync(timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException ex) when (timeout.IsCancellationRequested)
+        {
+            throw new TimeoutException(
+                $"Deleting the published rows {rows[0].Sequence}-{rows[count - 1].Sequence} of outbox table {sql.Table} took longer than " +
+                $"DataMesh:Producer:Outbox:LeaseDuration ({_options.LeaseDuration}); they stay in the table and are published again.",
+                ex);
+        }
+
+        _emitter.Metrics.Relayed.Add(count);
+        ProducerLog.Relayed(_logger, count, sql.Table, rows[0].Sequence, rows[count - 1].Sequence);
+    }
+
+    private async Task ReleaseLeaseAsync(DbDataSource dataSource, OutboxSql sql, OutboxLease lease)
+    {
+        if (lease.Token is null)
+        {
+            return;
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            var connection = await dataSource.OpenConnectionAsync(timeout.Token).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                await lease.ReleaseAsync(connection, timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is DbException or OperationCanceledException)
+        {
+            // The lease expires by itself after LeaseDuration.
+            ProducerLog.RelayFailed(_logger, sql.Table, _options.LeaseDuration, ex);
         }
     }
 
@@ -282,4 +358,7 @@ internal sealed class OutboxRelay : BackgroundService
 
         return headers;
     }
+
+    /// <summary>A row read from the outbox table, as the message to produce.</summary>
+    private sealed record Row(long Sequence, Guid Id, string Topic, Message<byte[], byte[]> Message);
 }

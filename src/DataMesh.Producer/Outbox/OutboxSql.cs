@@ -23,6 +23,7 @@ internal sealed partial class OutboxSql
         Dialect = dialect;
         Table = table;
         LeaseTable = table + "_lease";
+        string now, later;
         if (dialect == OutboxDialect.PostgreSql)
         {
             Create = $"""
@@ -36,9 +37,16 @@ internal sealed partial class OutboxSql
                     payload BYTEA NOT NULL,
                     headers TEXT NOT NULL,
                     created_at TIMESTAMPTZ NOT NULL
-                )
+                );
+                CREATE TABLE IF NOT EXISTS {LeaseTable} (
+                    name VARCHAR(64) NOT NULL PRIMARY KEY,
+                    owner VARCHAR(64) NULL,
+                    expires_at TIMESTAMPTZ NOT NULL
+                );
+                INSERT INTO {LeaseTable} (name, owner, expires_at) VALUES ('relay', NULL, '1970-01-02 00:00:00+00') ON CONFLICT (name) DO NOTHING
                 """;
-            Select = $"SELECT sequence, id, topic, event_key, payload, headers, created_at FROM {table} ORDER BY sequence LIMIT @limit FOR UPDATE SKIP LOCKED";
+            now = "clock_timestamp()";
+            later = "clock_timestamp() + @micros * INTERVAL '1 microsecond'";
         }
         else
         {
@@ -61,16 +69,18 @@ internal sealed partial class OutboxSql
                 ) ENGINE=InnoDB;
                 INSERT IGNORE INTO {LeaseTable} (name, owner, expires_at) VALUES ('relay', NULL, '1970-01-02 00:00:00')
                 """;
-            Select = $"SELECT sequence, id, topic, event_key, payload, headers, created_at FROM {table} ORDER BY sequence LIMIT @limit";
+            now = "NOW(6)";
+            later = "DATE_ADD(NOW(6), INTERVAL @micros MICROSECOND)";
         }
 
+        Select = $"SELECT sequence, id, topic, event_key, payload, headers, created_at FROM {table} ORDER BY sequence LIMIT @limit";
         Insert = $"INSERT INTO {table} (id, topic, aggregate_id, event_key, event_type, payload, headers, created_at) " +
             "VALUES (@id, @topic, @aggregate_id, @event_key, @event_type, @payload, @headers, @created_at)";
-        // One relay at a time keeps the order per key: a transaction-scoped advisory lock on PostgreSQL, a lease row on MySQL.
-        TryLock = $"SELECT pg_try_advisory_xact_lock(hashtext('datamesh_outbox:{table}'))";
-        AcquireLease = $"UPDATE {LeaseTable} SET owner = @owner, expires_at = DATE_ADD(NOW(6), INTERVAL @micros MICROSECOND) " +
-            "WHERE name = 'relay' AND (owner = @owner OR owner IS NULL OR expires_at < NOW(6))";
-        ReleaseLease = $"UPDATE {LeaseTable} SET owner = NULL WHERE name = 'relay' AND owner = @owner";
+        // One relay at a time keeps the order per key: the lease row names its holder by a token that is new at every
+        // acquisition (see OutboxLease). Times are the database's, so that the relays' clocks need not agree.
+        AcquireLease = $"UPDATE {LeaseTable} SET owner = @token, expires_at = {later} WHERE name = 'relay' AND (owner IS NULL OR expires_at < {now})";
+        RenewLease = $"UPDATE {LeaseTable} SET expires_at = {later} WHERE name = 'relay' AND owner = @token";
+        ReleaseLease = $"UPDATE {LeaseTable} SET owner = NULL WHERE name = 'relay' AND owner = @token";
     }
 
     public OutboxDialect Dialect { get; }
@@ -85,10 +95,14 @@ internal sealed partial class OutboxSql
 
     public string Select { get; }
 
-    public string TryLock { get; }
-
+    /// <summary>Takes the lease when it is free or expired, under a new token (<c>@token</c>) for <c>@micros</c> microseconds.</summary>
     public string AcquireLease { get; }
 
+    /// <summary>Extends the lease by <c>@micros</c> microseconds if it is still held under <c>@token</c>: whether expired or
+    /// not, nobody else can have held it since, as taking it writes a new token.</summary>
+    public string RenewLease { get; }
+
+    /// <summary>Frees the lease if it is still held under <c>@token</c>.</summary>
     public string ReleaseLease { get; }
 
     public string Delete(int count)

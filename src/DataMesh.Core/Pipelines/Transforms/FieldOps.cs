@@ -118,7 +118,7 @@ internal enum ValueKind
 }
 
 /// <summary>Replaces a value by the keyed hash (HMAC-SHA256) of its bytes, as lowercase hex or base64 text; null stays null.</summary>
-internal sealed class HashOp(int index, ValueLayout layout, HmacSha256 hmac, bool base64) : FieldOp
+internal sealed class HashOp(int index, ValueLayout layout, KeyedHash hmac, bool base64) : FieldOp
 {
     private const int MemoLimit = 64;
 

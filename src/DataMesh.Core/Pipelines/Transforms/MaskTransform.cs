@@ -27,7 +27,7 @@ internal sealed class MaskTransform(IReadOnlyList<string> fields, MaskOptions op
 
                 fieldJson["type"] = layout.IsNullable ? new JsonArray { "null", "string" } : "string";
                 SetNullDefault(fieldJson, layout.IsNullable);
-                masked[field.Pos] = new OutputField(fieldJson, new HashOp(field.Pos, layout, new HmacSha256(options.HashKey!.Value.ToArray()), options.HashFormat == HashFormat.Base64));
+                masked[field.Pos] = new OutputField(fieldJson, new HashOp(field.Pos, layout, new KeyedHash(options.HashKey!.Value.Span), options.HashFormat == HashFormat.Base64));
             }
             else if (layout.Kind == ValueKind.String)
             {

@@ -193,6 +193,50 @@ public sealed class EmbeddedKafkaCluster : IDisposable
         }
     }
 
+    /// <summary>
+    /// Deletes the records of a partition before <paramref name="beforeOffset"/>, as retention (or the mock's 5 MB limit)
+    /// would: the partition's low watermark moves to the first kept record. For tests of what DataMesh does when records
+    /// it needed are gone.
+    /// </summary>
+    /// <param name="topic">The topic.</param>
+    /// <param name="partition">The partition.</param>
+    /// <param name="beforeOffset">The first offset to keep, at most the partition's high watermark.</param>
+    /// <exception cref="InvalidOperationException">The mock refused (unknown topic or partition, offset out of range).</exception>
+    internal void DeleteRecords(string topic, int partition, long beforeOffset)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ErrorCode error;
+        lock (_gate)
+        {
+            error = _native.PartitionDeleteRecords(Cluster(), topic, partition, beforeOffset);
+        }
+
+        if (error != ErrorCode.NoError)
+        {
+            throw new InvalidOperationException(
+                $"The embedded Kafka cluster could not delete the records of '{topic}' [{partition.ToString(CultureInfo.InvariantCulture)}] " +
+                $"before offset {beforeOffset.ToString(CultureInfo.InvariantCulture)}: {error}.");
+        }
+    }
+
+    /// <summary>Deletes a topic, its records and its committed offsets (a topic of the same name can then be created anew).</summary>
+    /// <param name="topic">The topic.</param>
+    /// <exception cref="InvalidOperationException">The mock refused (unknown topic).</exception>
+    internal void DeleteTopic(string topic)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ErrorCode error;
+        lock (_gate)
+        {
+            error = _native.TopicDelete(Cluster(), topic);
+        }
+
+        if (error != ErrorCode.NoError)
+        {
+            throw new InvalidOperationException($"The embedded Kafka cluster could not delete topic '{topic}': {error}.");
+        }
+    }
+
     /// <summary>Stops the brokers and frees the cluster. Clients still connected see their connections close.</summary>
     public void Dispose()
     {

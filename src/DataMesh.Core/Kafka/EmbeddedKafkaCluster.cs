@@ -34,8 +34,10 @@ namespace DataMesh.Kafka;
 /// <item><description>transactions are not isolated: do not rely on <c>read_committed</c> to hide aborted records;</description></item>
 /// <item><description>topics created here carry no configuration (retention, compaction): nothing is compacted;</description></item>
 /// <item><description>each partition keeps at most 5 MB (or 100,000 produce batches) of records; older records are dropped
-/// from its start, as retention would (a limit compiled into librdkafka's mock). Spread large volumes over more
-/// partitions, read while writing, or use a real cluster; a consumer with <c>auto.offset.reset=error</c> notices a gap;</description></item>
+/// from its start, as retention would (a limit compiled into librdkafka's mock: <c>rd_kafka_mock_partition_init</c> sets it
+/// and no exported function changes it). Spread large volumes over more partitions, read while writing, or use a real
+/// cluster; a consumer with <c>auto.offset.reset=error</c> notices a gap. DataMesh's pipelines, position store and schema
+/// store stop with an error naming the lost offsets rather than read past them;</description></item>
 /// <item><description>a broker that is down does not move partition leadership: its partitions are unavailable until it
 /// is up again, whatever the replication factor.</description></item>
 /// </list>

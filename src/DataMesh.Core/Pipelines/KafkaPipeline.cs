@@ -631,6 +631,12 @@ public sealed class KafkaPipeline
             Thread.Sleep(10);
         }
 
+        var undrained = revoked.Where(p => _partitionsByName.TryGetValue(p, out var partition) && !partition.Drained).ToList();
+        if (undrained.Count > 0)
+        {
+            PipelineLog.DrainTimedOut(_logger, _options.Name, string.Join(", ", undrained.Select(static p => $"{p.Topic}[{p.Partition.Value}]")), DrainTimeout.TotalSeconds);
+        }
+
         Commit(consumer, revoked);
         foreach (var topicPartition in revoked)
         {

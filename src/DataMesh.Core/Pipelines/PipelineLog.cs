@@ -43,4 +43,7 @@ internal static partial class PipelineLog
 
     [LoggerMessage(EventId = 5012, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' partitions assigned: {Partitions}")]
     public static partial void Assigned(ILogger logger, string pipeline, string partitions);
+
+    [LoggerMessage(EventId = 5013, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}': revoked partitions {Partitions} were not written within the {Seconds} s drain; what was read of them and not handed to the sink is dropped, and their next owner reads it again from the committed offset")]
+    public static partial void DrainTimedOut(ILogger logger, string pipeline, string partitions, double seconds);
 }

@@ -543,6 +543,7 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         Assert.True(repeated.All(blocked.Contains),
             $"offsets written twice beyond A's blocked batch [{string.Join(", ", blocked.Order())}]: [{string.Join(", ", repeated.Where(o => !blocked.Contains(o)))}]");
         Assert.All(all.GroupBy(w => w.Offset), g => Assert.InRange(g.Count(), 1, 2));
+        Assert.Contains(logs.WithId(5013), e => e.Message.Contains($"{Source}[0]", StringComparison.Ordinal));
     }
 
     private static int Calls(List<(string Member, int Call, long Offset)> writes, string member)

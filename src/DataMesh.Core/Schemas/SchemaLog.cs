@@ -102,21 +102,11 @@ internal sealed class SchemaLog
     /// <summary>A random id base for a new store, from 2^20 to 2^30, leaving room for 2^30 offsets.</summary>
     public static int NewIdBase() => RandomNumberGenerator.GetInt32(1 << 20, 1 << 30);
 
-    public static byte[] EncodeGenesis(Guid store, int idBase)
+    public static byte[] EncodeGenesis(Guid store, int idBase) => Encode("genesis", json =>
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteNumber("format", Format);
-            json.WriteString("kind", "genesis");
-            json.WriteString("store", store.ToString("D"));
-            json.WriteNumber("idBase", idBase);
-            json.WriteEndObject();
-        }
-
-        return buffer.ToArray();
-    }
+        json.WriteString("store", store.ToString("D"));
+        json.WriteNumber("idBase", idBase);
+    });
 
     /// <summary>Reads the store's UUID from a genesis record, or null if <paramref name="value"/> is not one.</summary>
     public static Guid? ReadGenesisStore(ReadOnlySpan<byte> value) =>
@@ -138,37 +128,17 @@ internal sealed class SchemaLog
         }
     }
 
-    public static byte[] EncodeRegistration(string subject, Schema schema)
+    public static byte[] EncodeRegistration(string subject, Schema schema) => Encode("register", json =>
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteNumber("format", Format);
-            json.WriteString("kind", "register");
-            json.WriteString("subject", subject);
-            json.WriteString("schema", schema.ToString());
-            json.WriteEndObject();
-        }
+        json.WriteString("subject", subject);
+        json.WriteString("schema", schema.ToString());
+    });
 
-        return buffer.ToArray();
-    }
-
-    public static byte[] EncodeConfig(string? subject, CompatibilityLevel level)
+    public static byte[] EncodeConfig(string? subject, CompatibilityLevel level) => Encode("config", json =>
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            json.WriteNumber("format", Format);
-            json.WriteString("kind", "config");
-            json.WriteString("subject", subject);
-            json.WriteString("level", SchemaIncompatibleException.LevelName(level));
-            json.WriteEndObject();
-        }
-
-        return buffer.ToArray();
-    }
+        json.WriteString("subject", subject);
+        json.WriteString("level", SchemaIncompatibleException.LevelName(level));
+    });
 
     public static bool TryParseLevel(string? name, out CompatibilityLevel level)
     {
@@ -342,6 +312,21 @@ internal sealed class SchemaLog
         "Restore the topic from a copy; or, if no data encoded with its ids is left, delete the topic so that a new store (with new ids) is created. " +
         "A schema topic must keep every record (cleanup.policy=delete, retention.ms=-1, retention.bytes=-1, never compacted, as DataMesh creates it), " +
         "and in production it must be on a real Kafka cluster (DataMesh:Kafka:BootstrapServers)";
+
+    private static byte[] Encode(string kind, Action<Utf8JsonWriter> fields)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("format", Format);
+            json.WriteString("kind", kind);
+            fields(json);
+            json.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
 
     private static Record Parse(long offset, ReadOnlySpan<byte> value, out SchemaLogOutcome.Invalid? invalid)
     {

@@ -377,12 +377,7 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         // 40 records of ~100 KB each through one worker whose pipe pauses the consumer at 64 KB.
         var big = new string('x', 100_000);
         await ProduceAsync(Enumerable.Range(1, 40).Select(id => Event(ChangeOperation.Create, id, big + id, quantity: 1)));
-        var sink = new RecordingSink(_ => null) { Gate = new TaskCompletionSource() };
-        var options = Options("big");
-        options.Sink = sink;
-        options.Workers = 1;
-        options.WorkerBufferBytes = 64 * 1024;
-        options.MaxBatchSize = 3;
+        var (options, sink, gate) = HeldBehindASmallPipe("big");
         using var cts = new CancellationTokenSource();
         var pipeline = new KafkaPipeline(options, _kafka, _store);
         var run = pipeline.RunAsync(cts.Token);
@@ -390,7 +385,7 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         // The sink holds the first batch: the pipe fills, the consumer stops reading, and the lag shows what is left.
         await WaitUntil(() => pipeline.Lag >= 30, run);
         Assert.True(pipeline.RecordsRead <= 10, $"{pipeline.RecordsRead} records were read past a full 64 KB pipe");
-        sink.Gate.SetResult();
+        gate.SetResult();
         await WaitUntil(() => sink.Count >= 40, run);
         await WaitUntil(() => pipeline.Lag == 0, run);
         await cts.CancelAsync();
@@ -407,22 +402,11 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         var options = Options("truncated");
         var first = new RecordingSink(_ => null);
         options.Sink = first;
-        using (var cts = new CancellationTokenSource())
-        {
-            var run = new KafkaPipeline(options, _kafka, _store).RunAsync(cts.Token);
-            await WaitUntil(() => first.Count >= 12, run);
-            await cts.CancelAsync();
-            await run;
-        }
+        await RunUntil(options, () => first.Count >= 12);
 
         var big = new string('x', 100_000);
         await ProduceAsync(Enumerable.Range(100, 80).Select(id => Event(ChangeOperation.Create, id, big, quantity: 1)), partition: 0);
-        long low;
-        using (var probe = new ConsumerBuilder<byte[], byte[]>(_kafka.CreateConsumerConfig(null)).Build())
-        {
-            low = probe.QueryWatermarkOffsets(new TopicPartition(Source, 0), Patience).Low.Value;
-        }
-
+        var low = FirstOffset(0);
         Assert.True(low > 12, $"the partition still starts at {low}: nothing was dropped");
 
         // The same group stops with the range it lost; it writes nothing from after the gap.
@@ -444,13 +428,7 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         options.GroupId = "fresh-" + _suffix;
         var fresh = new RecordingSink(_ => null);
         options.Sink = fresh;
-        using (var cts = new CancellationTokenSource())
-        {
-            var run = new KafkaPipeline(options, _kafka, _store).RunAsync(cts.Token);
-            await WaitUntil(() => fresh.Count >= 92 - low, run);
-            await cts.CancelAsync();
-            await run;
-        }
+        await RunUntil(options, () => fresh.Count >= 92 - low);
 
         Assert.Equal(low, fresh.Records.Where(r => r.Partition == 0).Min(r => r.Offset));
     }
@@ -460,12 +438,7 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
     {
         var big = new string('x', 10_000);
         await ProduceAsync(Enumerable.Range(1, 40).Select(id => Event(ChangeOperation.Create, id, big + id, quantity: 1)), partition: 0);
-        var sink = new RecordingSink(_ => null) { Gate = new TaskCompletionSource() };
-        var options = Options("dropped-while-paused");
-        options.Sink = sink;
-        options.Workers = 1;
-        options.WorkerBufferBytes = 64 * 1024;
-        options.MaxBatchSize = 3;
+        var (options, sink, gate) = HeldBehindASmallPipe("dropped-while-paused");
         var logs = new LogRecorder();
         var pipeline = new KafkaPipeline(options, _kafka, _store, logs);
         using var cts = new CancellationTokenSource();
@@ -476,14 +449,10 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         var read = pipeline.RecordsRead;
         Assert.True(read < 35, $"{read} records were read past a full 64 KB pipe");
         _kafka.EmbeddedCluster!.DeleteRecords(Source, 0, 35);
-        long low;
-        using (var probe = new ConsumerBuilder<byte[], byte[]>(_kafka.CreateConsumerConfig(null)).Build())
-        {
-            low = probe.QueryWatermarkOffsets(new TopicPartition(Source, 0), Patience).Low.Value;
-        }
+        var low = FirstOffset(0);
 
         Assert.InRange(low, read + 1, 35);
-        sink.Gate.SetResult();
+        gate.SetResult();
 
         var e = await Assert.ThrowsAsync<PipelineException>(() => run.WaitAsync(TimeSpan.FromSeconds(60)));
         Assert.Contains($"{Source}[0]", e.Message, StringComparison.Ordinal);
@@ -546,6 +515,23 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         Assert.Contains(logs.WithId(5013), e => e.Message.Contains($"{Source}[0]", StringComparison.Ordinal));
     }
 
+    /// <summary>Runs a pipeline until <paramref name="condition"/> holds, then stops it.</summary>
+    private async Task RunUntil(PipelineOptions options, Func<bool> condition)
+    {
+        using var cts = new CancellationTokenSource();
+        var run = new KafkaPipeline(options, _kafka, _store).RunAsync(cts.Token);
+        await WaitUntil(condition, run);
+        await cts.CancelAsync();
+        await run;
+    }
+
+    /// <summary>The low watermark of a source partition: its first offset still in the log.</summary>
+    private long FirstOffset(int partition)
+    {
+        using var probe = new ConsumerBuilder<byte[], byte[]>(_kafka.CreateConsumerConfig(null)).Build();
+        return probe.QueryWatermarkOffsets(new TopicPartition(Source, partition), Patience).Low.Value;
+    }
+
     private static int Calls(List<(string Member, int Call, long Offset)> writes, string member)
     {
         lock (writes)
@@ -592,6 +578,19 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
                 await gate.Task.WaitAsync(cancellationToken);
             }
         }
+    }
+
+    /// <summary>One worker with a 64 KB pipe and batches of 3, writing to a sink that holds every write until its gate opens.</summary>
+    private (PipelineOptions Options, RecordingSink Sink, TaskCompletionSource Gate) HeldBehindASmallPipe(string name)
+    {
+        var gate = new TaskCompletionSource();
+        var sink = new RecordingSink(_ => null) { Gate = gate };
+        var options = Options(name);
+        options.Sink = sink;
+        options.Workers = 1;
+        options.WorkerBufferBytes = 64 * 1024;
+        options.MaxBatchSize = 3;
+        return (options, sink, gate);
     }
 
     private static async Task WaitUntil(Func<bool> condition, Task? run = null)

@@ -4,6 +4,7 @@ using DataMesh.Sources;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace DataMesh;
@@ -31,7 +32,9 @@ public static class DataMeshServiceCollectionExtensions
 
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DataMeshOptions>, DataMeshOptionsValidator>());
-        services.TryAddSingleton(sp => new KafkaConnection(sp.GetRequiredService<IOptions<DataMeshOptions>>().Value.Kafka));
+        services.TryAddSingleton(sp => new KafkaConnection(
+            sp.GetRequiredService<IOptions<DataMeshOptions>>().Value.Kafka,
+            sp.GetService<ILoggerFactory>()?.CreateLogger<KafkaConnection>()));
         services.TryAddSingleton<ISchemaStore, DeferredSchemaStore>();
         services.TryAddSingleton(sp => new PositionStore(sp.GetRequiredService<KafkaConnection>()));
         services.TryAddSingleton<SourceMonitor>();

@@ -1,6 +1,8 @@
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using DataMesh.Kafka;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DataMesh.Hosting;
 
@@ -30,11 +32,33 @@ public sealed class KafkaConnection : IDisposable
     /// <summary>Creates a connection; the embedded cluster, if used, starts on first use.</summary>
     /// <param name="options">The settings.</param>
     public KafkaConnection(KafkaOptions options)
+        : this(options, null)
+    {
+    }
+
+    /// <summary>
+    /// Creates a connection that logs through <paramref name="logger"/>; the embedded cluster, if used, starts on first
+    /// use, with a warning that it keeps nothing beyond the process and at most 5 MB per partition.
+    /// </summary>
+    /// <param name="options">The settings.</param>
+    /// <param name="logger">A logger, or null.</param>
+    public KafkaConnection(KafkaOptions options, ILogger<KafkaConnection>? logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
+        ILogger log = logger ?? (ILogger)NullLogger.Instance;
         _embedded = new Lazy<EmbeddedKafkaCluster?>(
-            () => string.IsNullOrWhiteSpace(options.BootstrapServers) ? EmbeddedKafkaCluster.Start(options.EmbeddedBrokers) : null,
+            () =>
+            {
+                if (!string.IsNullOrWhiteSpace(options.BootstrapServers))
+                {
+                    return null;
+                }
+
+                var cluster = EmbeddedKafkaCluster.Start(options.EmbeddedBrokers);
+                HostingLog.EmbeddedClusterStarted(log, cluster.BrokerCount, cluster.BootstrapServers);
+                return cluster;
+            },
             LazyThreadSafetyMode.ExecutionAndPublication);
     }
 

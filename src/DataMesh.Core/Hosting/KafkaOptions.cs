@@ -6,7 +6,8 @@ public sealed class KafkaOptions
     /// <summary>
     /// The cluster's bootstrap servers, <c>host:port</c> separated by commas. Leave empty to run the embedded
     /// in-process cluster (librdkafka's mock cluster; see <see cref="DataMesh.Kafka.EmbeddedKafkaCluster"/>), which
-    /// keeps everything in memory and is meant for demos, tests and development.
+    /// keeps everything in memory (topics, schemas, source positions and consumer offsets are lost when the process ends)
+    /// and at most 5 MB per partition, and is meant for demos, tests and development: it logs a warning when it starts.
     /// </summary>
     public string? BootstrapServers { get; set; }
 

@@ -34,8 +34,10 @@ namespace DataMesh.Kafka;
 /// <item><description>transactions are not isolated: do not rely on <c>read_committed</c> to hide aborted records;</description></item>
 /// <item><description>topics created here carry no configuration (retention, compaction): nothing is compacted;</description></item>
 /// <item><description>each partition keeps at most 5 MB (or 100,000 produce batches) of records; older records are dropped
-/// from its start, as retention would (a limit compiled into librdkafka's mock). Spread large volumes over more
-/// partitions, read while writing, or use a real cluster; a consumer with <c>auto.offset.reset=error</c> notices a gap;</description></item>
+/// from its start, as retention would (a limit compiled into librdkafka's mock: <c>rd_kafka_mock_partition_init</c> sets it
+/// and no exported function changes it). Spread large volumes over more partitions, read while writing, or use a real
+/// cluster; a consumer with <c>auto.offset.reset=error</c> notices a gap. DataMesh's pipelines, position store and schema
+/// store stop with an error naming the lost offsets rather than read past them;</description></item>
 /// <item><description>a broker that is down does not move partition leadership: its partitions are unavailable until it
 /// is up again, whatever the replication factor.</description></item>
 /// </list>
@@ -190,6 +192,50 @@ public sealed class EmbeddedKafkaCluster : IDisposable
         lock (_gate)
         {
             _native.ClearRequestErrors(Cluster(), (short)apiKey);
+        }
+    }
+
+    /// <summary>
+    /// Deletes the records of a partition before <paramref name="beforeOffset"/>, as retention (or the mock's 5 MB limit)
+    /// would: the partition's low watermark moves to the first kept record. For tests of what DataMesh does when records
+    /// it needed are gone.
+    /// </summary>
+    /// <param name="topic">The topic.</param>
+    /// <param name="partition">The partition.</param>
+    /// <param name="beforeOffset">The first offset to keep, at most the partition's high watermark.</param>
+    /// <exception cref="InvalidOperationException">The mock refused (unknown topic or partition, offset out of range).</exception>
+    internal void DeleteRecords(string topic, int partition, long beforeOffset)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ErrorCode error;
+        lock (_gate)
+        {
+            error = _native.PartitionDeleteRecords(Cluster(), topic, partition, beforeOffset);
+        }
+
+        if (error != ErrorCode.NoError)
+        {
+            throw new InvalidOperationException(
+                $"The embedded Kafka cluster could not delete the records of '{topic}' [{partition.ToString(CultureInfo.InvariantCulture)}] " +
+                $"before offset {beforeOffset.ToString(CultureInfo.InvariantCulture)}: {error}.");
+        }
+    }
+
+    /// <summary>Deletes a topic, its records and its committed offsets (a topic of the same name can then be created anew).</summary>
+    /// <param name="topic">The topic.</param>
+    /// <exception cref="InvalidOperationException">The mock refused (unknown topic).</exception>
+    internal void DeleteTopic(string topic)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(topic);
+        ErrorCode error;
+        lock (_gate)
+        {
+            error = _native.TopicDelete(Cluster(), topic);
+        }
+
+        if (error != ErrorCode.NoError)
+        {
+            throw new InvalidOperationException($"The embedded Kafka cluster could not delete topic '{topic}': {error}.");
         }
     }
 

@@ -38,6 +38,10 @@ internal sealed unsafe class LibRdKafkaMock
     private readonly delegate* unmanaged[Cdecl]<nint, short, nuint, int*, void> _pushRequestErrorsArray;
     private readonly delegate* unmanaged[Cdecl]<nint, short, void> _clearRequestErrors;
 
+    // Newer exports (librdkafka 2.13+), bound when present: the cluster works without them.
+    private readonly delegate* unmanaged[Cdecl]<nint, byte*, int, long, int> _partitionDeleteRecords;
+    private readonly delegate* unmanaged[Cdecl]<nint, byte*, int> _topicDelete;
+
     private LibRdKafkaMock(nint library, string path)
     {
         LibraryPath = path;
@@ -55,6 +59,8 @@ internal sealed unsafe class LibRdKafkaMock
         _brokerSetRtt = (delegate* unmanaged[Cdecl]<nint, int, int, int>)Export(library, path, "rd_kafka_mock_broker_set_rtt");
         _pushRequestErrorsArray = (delegate* unmanaged[Cdecl]<nint, short, nuint, int*, void>)Export(library, path, "rd_kafka_mock_push_request_errors_array");
         _clearRequestErrors = (delegate* unmanaged[Cdecl]<nint, short, void>)Export(library, path, "rd_kafka_mock_clear_request_errors");
+        _partitionDeleteRecords = (delegate* unmanaged[Cdecl]<nint, byte*, int, long, int>)OptionalExport(library, "rd_kafka_mock_partition_delete_records");
+        _topicDelete = (delegate* unmanaged[Cdecl]<nint, byte*, int>)OptionalExport(library, "rd_kafka_mock_topic_delete");
     }
 
     /// <summary>The path of the librdkafka build the functions were bound from.</summary>
@@ -136,6 +142,36 @@ internal sealed unsafe class LibRdKafkaMock
 
     public void ClearRequestErrors(nint cluster, short apiKey) => _clearRequestErrors(cluster, apiKey);
 
+    /// <summary>Deletes the records of a partition before <paramref name="beforeOffset"/>, as retention would: the log then starts there.</summary>
+    public ErrorCode PartitionDeleteRecords(nint cluster, string topic, int partition, long beforeOffset)
+    {
+        if (_partitionDeleteRecords == null)
+        {
+            throw Missing("rd_kafka_mock_partition_delete_records");
+        }
+
+        var name = ToUtf8Z(topic);
+        fixed (byte* p = name)
+        {
+            return (ErrorCode)_partitionDeleteRecords(cluster, p, partition, beforeOffset);
+        }
+    }
+
+    /// <summary>Deletes a topic with its records and committed offsets.</summary>
+    public ErrorCode TopicDelete(nint cluster, string topic)
+    {
+        if (_topicDelete == null)
+        {
+            throw Missing("rd_kafka_mock_topic_delete");
+        }
+
+        var name = ToUtf8Z(topic);
+        fixed (byte* p = name)
+        {
+            return (ErrorCode)_topicDelete(cluster, p);
+        }
+    }
+
     private void SetConf(nint conf, string name, string value)
     {
         var n = ToUtf8Z(name);
@@ -204,6 +240,12 @@ internal sealed unsafe class LibRdKafkaMock
 
         return address;
     }
+
+    private static nint OptionalExport(nint library, string name) =>
+        NativeLibrary.TryGetExport(library, name, out var address) ? address : 0;
+
+    private NotSupportedException Missing(string name) =>
+        new($"The librdkafka build at '{LibraryPath}' (librdkafka {Library.VersionString}) does not export '{name}'.");
 
     private static byte[] ToUtf8Z(string value)
     {

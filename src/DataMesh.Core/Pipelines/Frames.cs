@@ -6,24 +6,28 @@ namespace DataMesh.Pipelines;
 
 /// <summary>
 /// The frames that carry records from the consumer to a worker through its <see cref="System.IO.Pipelines.Pipe"/>:
-/// <c>[int32 length of the rest][int32 partition slot][int64 offset][int32 key length or -1][key][int32 value length or -1][value]</c>,
-/// little-endian.
+/// <c>[int32 length of the rest][int32 partition slot][int32 partition generation][int64 offset][int32 key length or -1][key][int32 value length or -1][value]</c>,
+/// little-endian. The generation is the partition's <see cref="SourcePartition.Generation"/> when the record was read: a
+/// frame of an older generation was read before the partition was revoked, and is never handed to the sink.
 /// </summary>
 internal static class Frames
 {
     /// <summary>The bytes of a frame besides its key and value.</summary>
-    public const int Overhead = 4 + 4 + 8 + 4 + 4;
+    public const int Overhead = 4 + 4 + 4 + 8 + 4 + 4;
 
-    public static void Write(IBufferWriter<byte> output, int slot, long offset, ReadOnlySpan<byte> key, bool hasKey, ReadOnlySpan<byte> value, bool hasValue)
+    private const int KeyAt = 4 + 4 + 4 + 8 + 4;
+
+    public static void Write(IBufferWriter<byte> output, int slot, int generation, long offset, ReadOnlySpan<byte> key, bool hasKey, ReadOnlySpan<byte> value, bool hasValue)
     {
         var length = Overhead + key.Length + value.Length;
         var span = output.GetSpan(length);
         BinaryPrimitives.WriteInt32LittleEndian(span, length - 4);
         BinaryPrimitives.WriteInt32LittleEndian(span[4..], slot);
-        BinaryPrimitives.WriteInt64LittleEndian(span[8..], offset);
-        BinaryPrimitives.WriteInt32LittleEndian(span[16..], hasKey ? key.Length : -1);
-        key.CopyTo(span[20..]);
-        var at = 20 + key.Length;
+        BinaryPrimitives.WriteInt32LittleEndian(span[8..], generation);
+        BinaryPrimitives.WriteInt64LittleEndian(span[12..], offset);
+        BinaryPrimitives.WriteInt32LittleEndian(span[(KeyAt - 4)..], hasKey ? key.Length : -1);
+        key.CopyTo(span[KeyAt..]);
+        var at = KeyAt + key.Length;
         BinaryPrimitives.WriteInt32LittleEndian(span[at..], hasValue ? value.Length : -1);
         value.CopyTo(span[(at + 4)..]);
         output.Advance(length);
@@ -42,14 +46,15 @@ internal static class Frames
         return BinaryPrimitives.ReadInt32LittleEndian(prefix) + 4;
     }
 
-    public static void Read(ReadOnlySpan<byte> frame, out int slot, out long offset, out ReadOnlySpan<byte> key, out bool hasKey, out ReadOnlySpan<byte> value, out bool hasValue)
+    public static void Read(ReadOnlySpan<byte> frame, out int slot, out int generation, out long offset, out ReadOnlySpan<byte> key, out bool hasKey, out ReadOnlySpan<byte> value, out bool hasValue)
     {
         slot = BinaryPrimitives.ReadInt32LittleEndian(frame[4..]);
-        offset = BinaryPrimitives.ReadInt64LittleEndian(frame[8..]);
-        var keyLength = BinaryPrimitives.ReadInt32LittleEndian(frame[16..]);
+        generation = BinaryPrimitives.ReadInt32LittleEndian(frame[8..]);
+        offset = BinaryPrimitives.ReadInt64LittleEndian(frame[12..]);
+        var keyLength = BinaryPrimitives.ReadInt32LittleEndian(frame[(KeyAt - 4)..]);
         hasKey = keyLength >= 0;
-        key = hasKey ? frame.Slice(20, keyLength) : default;
-        var at = 20 + Math.Max(keyLength, 0);
+        key = hasKey ? frame.Slice(KeyAt, keyLength) : default;
+        var at = KeyAt + Math.Max(keyLength, 0);
         var valueLength = BinaryPrimitives.ReadInt32LittleEndian(frame[at..]);
         hasValue = valueLength >= 0;
         value = hasValue ? frame.Slice(at + 4, valueLength) : default;

@@ -33,11 +33,17 @@ namespace DataMesh.Pipelines;
 /// sink rejects go to the dead-letter topic (see <see cref="DeadLetterHeaders"/>) or stop the pipeline
 /// (<see cref="PipelineOptions.OnError"/>). Tombstones (null values) go to the sink as deletes of their key.
 /// </para>
+/// <para>
+/// Nothing is skipped silently: a partition the group has no committed offset for starts from its earliest record; a
+/// committed offset (or the next offset to read) that is no longer in the log, because retention or the embedded
+/// cluster's 5 MB limit per partition deleted the records, stops the pipeline with a <see cref="PipelineException"/>
+/// naming the partition and the lost range. After a rebalance whose drain timed out, what was read from a revoked
+/// partition is dropped, never handed to the sink, and read again by the partition's next owner.
+/// </para>
 /// </remarks>
 public sealed class KafkaPipeline
 {
     private static readonly TimeSpan PollTimeout = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private const int FramesPerFlush = 256;
     private static readonly TimeSpan BackpressurePatience = TimeSpan.FromMilliseconds(250);
 
@@ -112,6 +118,9 @@ public sealed class KafkaPipeline
 
     internal PipelineSink Sink { get; private set; } = null!;
 
+    /// <summary>How long the sink gets to finish what was read, on stop and on a rebalance (30 s; shorter in tests).</summary>
+    internal TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     internal string? DefaultTopic => string.IsNullOrWhiteSpace(_options.TargetTopic) ? null : _options.TargetTopic;
 
     /// <summary>Whether source tombstones are dropped: after the outbox router they are deletes of published outbox rows, not events.</summary>
@@ -124,11 +133,14 @@ public sealed class KafkaPipeline
 
     /// <summary>
     /// Runs until <paramref name="cancellationToken"/> is cancelled, then drains: the workers finish the records read (the
-    /// sink has up to 30 s), the offsets of what is done are committed, and the consumer leaves the group.
+    /// sink has up to 30 s), the offsets of what is done are committed, and the consumer leaves the group. A group with no
+    /// committed offset for a partition starts from the partition's earliest record.
     /// </summary>
     /// <param name="cancellationToken">Stops the pipeline gracefully.</param>
     /// <returns>A task that completes when the pipeline has stopped.</returns>
-    /// <exception cref="PipelineException">A record was rejected under <see cref="ErrorHandling.Stop"/>, or the sink failed past its retries.</exception>
+    /// <exception cref="PipelineException">A record was rejected under <see cref="ErrorHandling.Stop"/>, the sink failed past its retries, or
+    /// records of a source partition were deleted before the pipeline read them (a committed offset below the partition's first offset):
+    /// the pipeline stops (logged, event id 5011) rather than skip them.</exception>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         Volatile.Write(ref _fault, null);
@@ -184,10 +196,14 @@ public sealed class KafkaPipeline
             consumerConfig.Set(name, value);
         }
 
+        // Never jump over records silently: a partition of the group with no committed offset is started from its earliest
+        // record when assigned (OnAssigned); a committed or current offset that is no longer in the log is an error.
+        consumerConfig.AutoOffsetReset = AutoOffsetReset.Error;
         using var consumer = new ConsumerBuilder<int, int>(consumerConfig)
             .SetKeyDeserializer(keys)
             .SetValueDeserializer(values)
             .SetErrorHandler((_, error) => PipelineLog.ConsumerError(_logger, _options.Name, error.Reason))
+            .SetPartitionsAssignedHandler((c, partitions) => OnAssigned(c, partitions))
             .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
             .Build();
         consumer.Subscribe(_options.SourceTopics);
@@ -232,7 +248,7 @@ public sealed class KafkaPipeline
             }
             catch (ConsumeException e)
             {
-                PipelineLog.ConsumerError(_logger, _options.Name, e.Error.Reason);
+                OnConsumeError(consumer, e);
                 continue;
             }
 
@@ -270,7 +286,7 @@ public sealed class KafkaPipeline
         var worker = _workers[partition.Worker];
         var key = keys.Staged(result.Message.Key);
         var value = values.Staged(result.Message.Value);
-        Frames.Write(worker.Writer, partition.Slot, result.Offset.Value, key, result.Message.Key >= 0, value, result.Message.Value >= 0);
+        Frames.Write(worker.Writer, partition.Slot, partition.Generation, result.Offset.Value, key, result.Message.Key >= 0, value, result.Message.Value >= 0);
         worker.Dirty = true;
         return Frames.Overhead + key.Length + value.Length;
     }
@@ -348,7 +364,7 @@ public sealed class KafkaPipeline
                 }
                 catch (ConsumeException e)
                 {
-                    PipelineLog.ConsumerError(_logger, _options.Name, e.Error.Reason);
+                    OnConsumeError(consumer, e);
                 }
             }
 
@@ -445,38 +461,44 @@ public sealed class KafkaPipeline
         _plans.TryAdd(schemaId, result);
     }
 
-    /// <summary>Writes a batch through the sink, trying again with backoff when it fails.</summary>
+    /// <summary>
+    /// Writes a batch through the sink, trying again with backoff when it fails. Before each attempt the records of
+    /// partitions revoked since they were read are taken out: they are never handed to the sink once revoked.
+    /// </summary>
     internal async Task WriteAsync(SinkBatch batch)
     {
-        if (batch.Count > 0)
+        var attempt = 0;
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
         {
-            var attempt = 0;
-            var delay = TimeSpan.FromMilliseconds(200);
-            while (true)
+            batch.RemoveRevoked();
+            if (batch.Count == 0)
             {
-                var started = Stopwatch.GetTimestamp();
-                try
-                {
-                    await Sink.WriteAsync(batch, _sinkStop!.Token).ConfigureAwait(false);
-                    PipelineMetrics.StageDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _pipelineTag, new("stage", "sink"));
-                    break;
-                }
-                catch (Exception e) when (e is not PipelineException && !_sinkStop!.IsCancellationRequested)
-                {
-                    // With several batches in flight, later batches may already be written: a retry of this one would put
-                    // its records after theirs. Stop instead; a restart replays from the committed offsets, in order.
-                    if (attempt++ >= _options.SinkRetries || Sink.MaxBatchesInFlight > 1)
-                    {
-                        var first = batch[0];
-                        throw new PipelineException(
-                            $"Pipeline '{_options.Name}': sink '{Sink.Name}' failed {attempt} times on a batch of {batch.Count} records from {first.SourceTopic}[{first.SourcePartition}]@{first.SourceOffset}: {e.Message}", e);
-                    }
+                break;
+            }
 
-                    PipelineLog.SinkRetry(_logger, _options.Name, Sink.Name, batch.Count, attempt, delay.TotalMilliseconds, e.Message);
-                    await Task.Delay(delay, _sinkStop.Token).ConfigureAwait(false);
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
-                    batch.ClearRejections();
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await Sink.WriteAsync(batch, _sinkStop!.Token).ConfigureAwait(false);
+                PipelineMetrics.StageDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, _pipelineTag, new("stage", "sink"));
+                break;
+            }
+            catch (Exception e) when (e is not PipelineException && !_sinkStop!.IsCancellationRequested)
+            {
+                // With several batches in flight, later batches may already be written: a retry of this one would put
+                // its records after theirs. Stop instead; a restart replays from the committed offsets, in order.
+                if (attempt++ >= _options.SinkRetries || Sink.MaxBatchesInFlight > 1)
+                {
+                    var first = batch[0];
+                    throw new PipelineException(
+                        $"Pipeline '{_options.Name}': sink '{Sink.Name}' failed {attempt} times on a batch of {batch.Count} records from {first.SourceTopic}[{first.SourcePartition}]@{first.SourceOffset}: {e.Message}", e);
                 }
+
+                PipelineLog.SinkRetry(_logger, _options.Name, Sink.Name, batch.Count, attempt, delay.TotalMilliseconds, e.Message);
+                await Task.Delay(delay, _sinkStop.Token).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+                batch.ClearRejections();
             }
         }
 
@@ -486,9 +508,9 @@ public sealed class KafkaPipeline
     /// <summary>A batch is written and its dead letters acknowledged: its offsets are done.</summary>
     internal void Completed(SinkBatch batch)
     {
-        foreach (var (partition, offset) in batch.Progress)
+        foreach (var (partition, generation, offset) in batch.Progress)
         {
-            partition.Done(offset);
+            partition.Done(offset, generation);
         }
 
         PipelineMetrics.Count(_pipelineTag, "emitted", batch.Count - batch.RejectedCount - batch.Tombstones);
@@ -507,7 +529,7 @@ public sealed class KafkaPipeline
         }
 
         PipelineLog.DeadLettered(_logger, _options.Name, partition.Topic, partition.Partition, offset, stage, reason);
-        Frames.Read(frame, out _, out _, out var key, out var hasKey, out var value, out var hasValue);
+        Frames.Read(frame, out _, out _, out _, out var key, out var hasKey, out var value, out var hasValue);
         var headers = new Headers
         {
             { DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(reason.Length > 2000 ? reason[..2000] : reason) },
@@ -526,6 +548,11 @@ public sealed class KafkaPipeline
     internal void Fail(Exception e)
     {
         var fault = e as PipelineException ?? new PipelineException($"Pipeline '{_options.Name}' failed: {e.Message}", e);
+        Fail(fault);
+    }
+
+    private void Fail(PipelineException fault)
+    {
         if (Interlocked.CompareExchange(ref _fault, fault, null) is null)
         {
             _sinkStop?.Cancel();
@@ -604,14 +631,129 @@ public sealed class KafkaPipeline
             Thread.Sleep(10);
         }
 
+        var undrained = revoked.Where(p => _partitionsByName.TryGetValue(p, out var partition) && !partition.Drained).ToList();
+        if (undrained.Count > 0)
+        {
+            PipelineLog.DrainTimedOut(_logger, _options.Name, string.Join(", ", undrained.Select(static p => $"{p.Topic}[{p.Partition.Value}]")), DrainTimeout.TotalSeconds);
+        }
+
         Commit(consumer, revoked);
         foreach (var topicPartition in revoked)
         {
             if (_partitionsByName.TryGetValue(topicPartition, out var partition))
             {
-                partition.Reset();
+                // What a drain that timed out left behind is stale: the workers drop it rather than hand it to the sink
+                // while the partition's new owner writes the same keys.
+                partition.Revoke();
             }
         }
+    }
+
+    /// <summary>
+    /// Chooses where each newly assigned partition starts: at the group's committed offset, or at the earliest record still
+    /// in the partition when the group has none (a new group, or a partition new to it). A committed offset that is no
+    /// longer in the log (deleted by retention, or past the embedded cluster's 5 MB per partition) stops the pipeline.
+    /// </summary>
+    private List<TopicPartitionOffset> OnAssigned(IConsumer<int, int> consumer, List<TopicPartition> partitions)
+    {
+        var timeout = _kafka.Options.RequestTimeout;
+        List<TopicPartitionOffset> committed;
+        try
+        {
+            committed = consumer.Committed(partitions, timeout);
+        }
+        catch (KafkaException e)
+        {
+            Fail(new PipelineException(
+                $"Pipeline '{_options.Name}' could not read the offsets group '{_options.EffectiveGroupId}' committed for " +
+                $"{string.Join(", ", partitions.Select(static p => $"{p.Topic}[{p.Partition.Value}]"))}: {e.Error.Reason}. It stops rather than guess where to resume; start it again once the group coordinator answers.", e));
+            return [.. partitions.Select(p => new TopicPartitionOffset(p, Offset.Unset))];
+        }
+
+        var starts = new List<TopicPartitionOffset>(committed.Count);
+        foreach (var tpo in committed)
+        {
+            if (tpo.Offset.Value < 0)
+            {
+                starts.Add(new TopicPartitionOffset(tpo.TopicPartition, Offset.Beginning));
+                continue;
+            }
+
+            try
+            {
+                var watermarks = consumer.QueryWatermarkOffsets(tpo.TopicPartition, timeout);
+                if (tpo.Offset.Value < watermarks.Low.Value || tpo.Offset.Value > watermarks.High.Value)
+                {
+                    StopOnLostRecords(tpo.TopicPartition, tpo.Offset.Value, watermarks, committed: true);
+                }
+            }
+            catch (KafkaException)
+            {
+                // Not known now: a committed offset out of the log still stops the pipeline when it is fetched (auto.offset.reset=error).
+            }
+
+            starts.Add(tpo);
+        }
+
+        PipelineLog.Assigned(_logger, _options.Name, string.Join(", ", starts.Select(static s => $"{s.Topic}[{s.Partition.Value}] " +
+            (s.Offset == Offset.Beginning ? "from its earliest record (nothing committed)" : $"from committed offset {s.Offset.Value}"))));
+        return starts;
+    }
+
+    /// <summary>A consumer error: records the pipeline had not read yet were deleted (it stops), or a transient error (logged).</summary>
+    private void OnConsumeError(IConsumer<int, int> consumer, ConsumeException e)
+    {
+        if (e.Error.Code is not (ErrorCode.Local_AutoOffsetReset or ErrorCode.OffsetOutOfRange) || e.ConsumerRecord?.TopicPartition is not { } topicPartition)
+        {
+            PipelineLog.ConsumerError(_logger, _options.Name, e.Error.Reason);
+            return;
+        }
+
+        WatermarkOffsets? watermarks = null;
+        try
+        {
+            watermarks = consumer.QueryWatermarkOffsets(topicPartition, _kafka.Options.RequestTimeout);
+        }
+        catch (KafkaException)
+        {
+            // The range cannot be named; the pipeline stops all the same.
+        }
+
+        StopOnLostRecords(topicPartition, e.ConsumerRecord.Offset.Value, watermarks, committed: false, e.Error.Reason);
+    }
+
+    /// <summary>Stops the pipeline because the offset it was to read from <paramref name="topicPartition"/> is no longer in the log.</summary>
+    private void StopOnLostRecords(TopicPartition topicPartition, long from, WatermarkOffsets? watermarks, bool committed, string? reason = null)
+    {
+        var group = _options.EffectiveGroupId;
+        var partition = $"{topicPartition.Topic}[{topicPartition.Partition.Value}]";
+        var where = committed ? $"Group '{group}' committed offset {from}" : from >= 0 ? $"It was to read offset {from} next" : $"It has no offset to read from ({reason})";
+        string lost;
+        if (watermarks is null)
+        {
+            lost = $"; that offset is no longer in the log ({reason}), and the partition's first offset could not be queried";
+        }
+        else if (from >= 0 && from < watermarks.Low.Value)
+        {
+            lost = $", but the partition now starts at offset {watermarks.Low.Value}: offsets {from} to {watermarks.Low.Value - 1} are gone " +
+                "(deleted by the topic's retention, or dropped by the embedded Kafka cluster, which keeps at most 5 MB per partition)";
+        }
+        else
+        {
+            lost = $", but the partition now holds offsets {watermarks.Low.Value} to {watermarks.High.Value - 1} only: the topic was deleted and created again, or lost records";
+        }
+
+        var message =
+            $"Pipeline '{_options.Name}' stopped: records of {partition} were lost before it read them. {where}{lost}. " +
+            $"Nothing of {partition} past the gap was written or committed. To accept the loss and go on from the partition's first record, " +
+            $"move group '{group}' to the earliest offset of {topicPartition.Topic} (kafka-consumer-groups --reset-offsets --to-earliest), or give the pipeline a new GroupId; " +
+            "to avoid it, keep records longer than the pipeline may be stopped, and in production use a real Kafka cluster (DataMesh:Kafka:BootstrapServers) rather than the embedded one.";
+        if (!IsFaulted)
+        {
+            PipelineLog.RecordsLost(_logger, _options.Name, topicPartition.Topic, topicPartition.Partition.Value, message);
+        }
+
+        Fail(new PipelineException(message));
     }
 
     private void Commit(IConsumer<int, int> consumer, HashSet<TopicPartition>? only)

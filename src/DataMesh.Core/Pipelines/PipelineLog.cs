@@ -37,4 +37,13 @@ internal static partial class PipelineLog
 
     [LoggerMessage(EventId = 5010, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}' could not read schema {SchemaId} (attempt {Attempt}), trying again: {Reason}")]
     public static partial void SchemaRetry(ILogger logger, string pipeline, int schemaId, int attempt, string reason);
+
+    [LoggerMessage(EventId = 5011, Level = LogLevel.Error, Message = "Pipeline '{Pipeline}' lost records of {Topic}[{Partition}] and stops: {Reason}")]
+    public static partial void RecordsLost(ILogger logger, string pipeline, string topic, int partition, string reason);
+
+    [LoggerMessage(EventId = 5012, Level = LogLevel.Information, Message = "Pipeline '{Pipeline}' partitions assigned: {Partitions}")]
+    public static partial void Assigned(ILogger logger, string pipeline, string partitions);
+
+    [LoggerMessage(EventId = 5013, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}': revoked partitions {Partitions} were not written within the {Seconds} s drain; what was read of them and not handed to the sink is dropped, and their next owner reads it again from the committed offset")]
+    public static partial void DrainTimedOut(ILogger logger, string pipeline, string partitions, double seconds);
 }

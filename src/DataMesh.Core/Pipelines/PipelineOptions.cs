@@ -73,7 +73,11 @@ public sealed class PipelineOptions
     /// <summary>How often processed offsets are committed; 1 second by default. Offsets are also committed on stop and on rebalance.</summary>
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>librdkafka settings for the pipeline's consumer, applied over DataMesh's (for example <c>session.timeout.ms</c>).</summary>
+    /// <summary>
+    /// librdkafka settings for the pipeline's consumer, applied over DataMesh's (for example <c>session.timeout.ms</c>).
+    /// <c>auto.offset.reset</c> is the pipeline's own: a partition without a committed offset starts from its earliest
+    /// record, and a committed offset no longer in the log stops the pipeline.
+    /// </summary>
     public IDictionary<string, string> ConsumerSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>The consumer group, with its default.</summary>
@@ -114,6 +118,13 @@ public sealed class PipelineOptions
         if (WorkerBufferBytes < 64 * 1024)
         {
             throw new ArgumentException($"PipelineOptions.WorkerBufferBytes of pipeline '{Name}' must be at least 65536, not {WorkerBufferBytes}.");
+        }
+
+        if (ConsumerSettings.ContainsKey("auto.offset.reset"))
+        {
+            throw new ArgumentException(
+                $"PipelineOptions.ConsumerSettings of pipeline '{Name}' must not set auto.offset.reset: the pipeline starts a partition the group has " +
+                "no offset for from its earliest record, and stops when records it had not read were deleted (docs/pipelines.md).");
         }
 
         if (CommitInterval <= TimeSpan.Zero)

@@ -207,13 +207,20 @@ internal sealed class PipelineWorker
     private Need TryProcess(ReadOnlySpan<byte> frame, long position, int length, out int schemaId)
     {
         schemaId = 0;
-        Frames.Read(frame, out var slot, out var offset, out var key, out var hasKey, out var value, out var hasValue);
+        Frames.Read(frame, out var slot, out var generation, out var offset, out var key, out var hasKey, out var value, out var hasValue);
         var partition = _owner.PartitionAt(slot);
+        if (generation != partition.Generation)
+        {
+            // Read before the partition was revoked: its new owner reads it again from the committed offset.
+            return Need.Nothing;
+        }
+
         var batch = _current;
         var entry = new SinkBatch.Entry
         {
             Topic = _owner.DefaultTopic ?? partition.Topic,
             Source = partition,
+            Generation = generation,
             SourceOffset = offset,
             FramePosition = position,
             FrameLength = length,
@@ -348,20 +355,20 @@ internal sealed class PipelineWorker
         }
 
         batch.Add(in entry);
-        batch.Taken(entry.Source, entry.SourceOffset, entry.FramePosition);
+        batch.Taken(entry.Source, entry.Generation, entry.SourceOffset, entry.FramePosition);
     }
 
     private static void Dropped(SinkBatch batch, in SinkBatch.Entry entry)
     {
         batch.Dropped++;
-        batch.Taken(entry.Source, entry.SourceOffset, entry.FramePosition);
+        batch.Taken(entry.Source, entry.Generation, entry.SourceOffset, entry.FramePosition);
     }
 
     private void Reject(ReadOnlySpan<byte> frame, in SinkBatch.Entry entry, string stage, string reason)
     {
         var batch = _current;
         _owner.DeadLetter(frame, entry.Source, entry.SourceOffset, stage, reason, batch);
-        batch.Taken(entry.Source, entry.SourceOffset, entry.FramePosition);
+        batch.Taken(entry.Source, entry.Generation, entry.SourceOffset, entry.FramePosition);
     }
 
     /// <summary>What a record waits for before it can be processed.</summary>

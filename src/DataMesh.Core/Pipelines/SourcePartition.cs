@@ -5,8 +5,16 @@ namespace DataMesh.Pipelines;
 /// (by the consumer) and the last offset done (written by the sink, dropped or dead-lettered, in order, by the one worker
 /// that owns the partition). The committable offset is the last done + 1.
 /// </summary>
+/// <remarks>
+/// Each assignment of the partition to this pipeline is a <see cref="Generation"/>: a revocation starts the next one.
+/// Records are framed with the generation they were read in; the workers drop frames of an older generation instead
+/// of handing them to the sink (the partition's new owner reads them again from the committed offset), and progress of
+/// an older generation is ignored, so that a batch finished after the revocation never moves the committable offset.
+/// </remarks>
 internal sealed class SourcePartition(string topic, int partition)
 {
+    private readonly Lock _gate = new();
+    private int _generation;
     private long _lastRead = -1;
     private long _lastDone = -1;
     private long _committed = -1;
@@ -21,6 +29,9 @@ internal sealed class SourcePartition(string topic, int partition)
     /// <summary>The worker that processes this partition's records (fixed for the pipeline's life, so order is kept).</summary>
     public int Worker { get; init; }
 
+    /// <summary>The current assignment of the partition; frames and progress of an older one are stale.</summary>
+    public int Generation => Volatile.Read(ref _generation);
+
     public long LastRead => Volatile.Read(ref _lastRead);
 
     /// <summary>Whether every record read has been done.</summary>
@@ -28,37 +39,59 @@ internal sealed class SourcePartition(string topic, int partition)
 
     public void Read(long offset) => Volatile.Write(ref _lastRead, offset);
 
-    /// <summary>Records that every record up to <paramref name="offset"/> is done (called in offset order).</summary>
-    public void Done(long offset)
+    /// <summary>
+    /// Records that every record up to <paramref name="offset"/> is done (called in offset order), unless it was read in
+    /// an older <paramref name="generation"/> than the current one.
+    /// </summary>
+    public void Done(long offset, int generation)
     {
-        if (offset > Volatile.Read(ref _lastDone))
+        lock (_gate)
         {
-            Volatile.Write(ref _lastDone, offset);
+            if (generation == _generation && offset > _lastDone)
+            {
+                Volatile.Write(ref _lastDone, offset);
+            }
         }
     }
 
     /// <summary>The offset to commit (last done + 1) when it moved since the last commit.</summary>
     public bool TryTakeCommit(out long offset)
     {
-        offset = Volatile.Read(ref _lastDone) + 1;
-        if (offset <= 0 || offset <= _committed)
+        lock (_gate)
         {
-            return false;
-        }
+            offset = _lastDone + 1;
+            if (offset <= 0 || offset <= _committed)
+            {
+                return false;
+            }
 
-        _committed = offset;
-        return true;
+            _committed = offset;
+            return true;
+        }
     }
 
     /// <summary>Forgets the last commit, so that the next attempt commits again (after a failed commit).</summary>
-    public void CommitFailed() => _committed = -1;
-
-    /// <summary>Starts over after the partition was assigned again: the consumer resumes from the committed offset.</summary>
-    public void Reset()
+    public void CommitFailed()
     {
-        Volatile.Write(ref _lastRead, -1);
-        Volatile.Write(ref _lastDone, -1);
-        _committed = -1;
+        lock (_gate)
+        {
+            _committed = -1;
+        }
+    }
+
+    /// <summary>
+    /// Ends the current generation after the partition was revoked (and drained as far as the drain timeout allowed): what
+    /// is still read but not done is stale, and a later assignment starts over from the committed offset.
+    /// </summary>
+    public void Revoke()
+    {
+        lock (_gate)
+        {
+            Volatile.Write(ref _generation, _generation + 1);
+            Volatile.Write(ref _lastRead, -1);
+            Volatile.Write(ref _lastDone, -1);
+            _committed = -1;
+        }
     }
 
     public override string ToString() => $"{Topic}[{Partition}]";

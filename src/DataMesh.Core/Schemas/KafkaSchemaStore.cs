@@ -22,11 +22,21 @@ namespace DataMesh.Schemas;
 /// concurrent registration that came first in the log made it incompatible.
 /// </para>
 /// <para>
-/// Ids: a schema's id is <c>offset + 1</c> of the first accepted registration record of that schema (by its
+/// Ids: a schema's id is <c>base + offset</c> of the first accepted registration record of that schema (by its
 /// canonical form: Avro's Parsing Canonical Form plus field and enum defaults and logical types), so ids are
 /// positive int32 values, unique because offsets are, and independent of hashes. A later registration of the
 /// same canonical schema, under any subject, gets the earlier id. Registering a schema the subject already has
-/// returns its id without writing anything.
+/// returns its id without writing anything. The base comes from the topic's first record, a genesis record written
+/// by the instance that found the topic empty: a random store UUID and a random base from 2^20 to 2^30, so that a
+/// topic deleted and created again is a new store whose ids do not meet the old ones (an old id is then unknown, an
+/// error, never another schema). A topic written before genesis records has base 1 (ids are offset + 1).
+/// </para>
+/// <para>
+/// Integrity: the store reads the log whole from offset 0 and refuses it (every call then fails with an
+/// <see cref="InvalidOperationException"/> that says what happened and what to do) when offsets are missing — the topic
+/// does not start at 0, or has a gap: retention, compaction, or the embedded cluster's 5 MB per partition deleted
+/// records — and when the topic went back or belongs to another store: it was deleted and created again while the store
+/// ran. Records stamped by another store (an instance still on the old topic) are not applied.
 /// </para>
 /// <para>
 /// Reading to the end of the topic uses the consumer's <c>QueryWatermarkOffsets</c> (never the admin client's
@@ -38,6 +48,7 @@ namespace DataMesh.Schemas;
 public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposable
 {
     private const string OriginHeader = "datamesh-origin";
+    private const string GenesisKey = "(genesis)";
 
     private readonly string _topic;
     private readonly TimeSpan _timeout;
@@ -45,6 +56,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private readonly TopicPartition _partition;
     private readonly IProducer<string?, byte[]> _producer;
     private readonly IConsumer<Ignore, byte[]> _consumer;
+    private readonly ConsumerConfig _consumerConfig;
     private readonly byte[] _origin = Guid.NewGuid().ToByteArray();
     private readonly Lock _gate = new();
     private readonly SchemaLog _log = new();
@@ -88,9 +100,11 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             EnableAutoCommit = false,
             EnableAutoOffsetStore = false,
             EnablePartitionEof = true,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
+            // An offset that is no longer in the log (the topic was deleted and created again) is an error, never a jump.
+            AutoOffsetReset = AutoOffsetReset.Error,
             FetchWaitMaxMs = 20,
         };
+        _consumerConfig = consumerConfig;
         try
         {
             _consumer = new ConsumerBuilder<Ignore, byte[]>(consumerConfig)
@@ -135,7 +149,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         var store = new KafkaSchemaStore(options, log);
         try
         {
-            await store.CatchUpAsync(cancellationToken).ConfigureAwait(false);
+            await store.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -174,7 +188,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             }
         }
 
-        var offset = await AppendAsync(subject, SchemaLog.EncodeRegistration(subject, schema), cancellationToken).ConfigureAwait(false);
+        var offset = await AppendAsync(subject, SchemaLog.EncodeRegistration(subject, schema), stamped: true, cancellationToken).ConfigureAwait(false);
         await WaitForPositionAsync(offset + 1, cancellationToken).ConfigureAwait(false);
 
         SchemaLogOutcome? outcome;
@@ -197,12 +211,15 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     }
 
     /// <inheritdoc />
+    /// <exception cref="KeyNotFoundException">No schema has the id; the message says when the id cannot come from this store.</exception>
+    /// <exception cref="InvalidOperationException">The store stopped: its topic lost records or was created again.</exception>
     public async ValueTask<Schema> GetByIdAsync(int id, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(id, 1);
         ThrowIfDisposed();
         lock (_gate)
         {
+            ThrowIfReaderFailed();
             if (_log.TryGetById(id, out var known))
             {
                 return known;
@@ -212,9 +229,17 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         await CatchUpAsync(cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
-            return _log.TryGetById(id, out var schema)
-                ? schema
-                : throw new KeyNotFoundException($"No schema has id {id.ToString(CultureInfo.InvariantCulture)} in schema topic '{_topic}'.");
+            if (_log.TryGetById(id, out var schema))
+            {
+                return schema;
+            }
+
+            var text = id.ToString(CultureInfo.InvariantCulture);
+            throw new KeyNotFoundException(_log.CouldHaveIssued(id)
+                ? $"No schema has id {text} in schema topic '{_topic}'."
+                : $"No schema has id {text} in schema topic '{_topic}', and this store never gave it: its ids start at " +
+                  $"{_log.IdBase.ToString(CultureInfo.InvariantCulture)} (store {StoreName}). The id comes from another schema store — " +
+                  "for example from before the topic was deleted and created again, whose schemas are gone.");
         }
     }
 
@@ -264,7 +289,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
 
         ThrowIfDisposed();
-        var offset = await AppendAsync(subject, SchemaLog.EncodeConfig(subject, level), cancellationToken).ConfigureAwait(false);
+        var offset = await AppendAsync(subject, SchemaLog.EncodeConfig(subject, level), stamped: true, cancellationToken).ConfigureAwait(false);
         await WaitForPositionAsync(offset + 1, cancellationToken).ConfigureAwait(false);
         lock (_gate)
         {
@@ -372,6 +397,31 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
     }
 
+    private string StoreName => _log.StoreId?.ToString("D") ?? "written before store identities";
+
+    /// <summary>Starts a new store in an empty topic (its genesis record), then reads the topic to its end.</summary>
+    private async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (await QueryEndAsync(cancellationToken).ConfigureAwait(false) == 0)
+        {
+            // Instances that start at once each write one; the one at offset 0 wins, the others are ignored by every reader.
+            await AppendAsync(GenesisKey, SchemaLog.EncodeGenesis(Guid.NewGuid(), SchemaLog.NewIdBase()), stamped: false, cancellationToken).ConfigureAwait(false);
+        }
+
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_log.StoreId is { } store)
+            {
+                SchemaStoreLog.Loaded(_logger, _topic, store, _log.IdBase, _position);
+            }
+            else
+            {
+                SchemaStoreLog.LoadedLegacy(_logger, _topic, _position);
+            }
+        }
+    }
+
     private bool TryFindOrPrecheck(string subject, Schema schema, string canonical, out int id, out IReadOnlyList<SchemaCompatibilityProblem> problems)
     {
         lock (_gate)
@@ -398,14 +448,22 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
     }
 
-    private async Task<long> AppendAsync(string? key, byte[] value, CancellationToken cancellationToken)
+    /// <summary>Appends a record (stamped with the store's UUID unless it is a genesis record) and returns its offset.</summary>
+    private async Task<long> AppendAsync(string? key, byte[] value, bool stamped, CancellationToken cancellationToken)
     {
-        var message = new Message<string?, byte[]>
+        var headers = new Headers { { OriginHeader, _origin } };
+        if (stamped)
         {
-            Key = key,
-            Value = value,
-            Headers = new Headers { { OriginHeader, _origin } },
-        };
+            lock (_gate)
+            {
+                if (_log.StoreId is { } store)
+                {
+                    headers.Add(SchemaLog.StoreHeader, store.ToByteArray());
+                }
+            }
+        }
+
+        var message = new Message<string?, byte[]> { Key = key, Value = value, Headers = headers };
         var delivery = await _producer.ProduceAsync(_partition, message, cancellationToken).ConfigureAwait(false);
         if (delivery.Partition.Value != 0 || delivery.Offset.Value < 0)
         {
@@ -419,17 +477,34 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     /// <summary>Reads the topic up to its end as of now (the high watermark queried after this call started).</summary>
     private async Task CatchUpAsync(CancellationToken cancellationToken)
     {
-        long high;
+        var high = await QueryEndAsync(cancellationToken).ConfigureAwait(false);
+        long position;
+        lock (_gate)
+        {
+            position = _position;
+        }
+
+        if (high < position)
+        {
+            Fault(new InvalidOperationException(
+                $"The schema store stopped reading topic '{_topic}': it now ends at offset {high.ToString(CultureInfo.InvariantCulture)}, before the " +
+                $"{position.ToString(CultureInfo.InvariantCulture)} records this store read from it: {SchemaLog.Recreated}."));
+        }
+
+        await WaitForPositionAsync(high, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The topic's high watermark, queried after this call started.</summary>
+    private async Task<long> QueryEndAsync(CancellationToken cancellationToken)
+    {
         try
         {
-            high = await NextHighWatermarkAsync().WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
+            return await NextHighWatermarkAsync().WaitAsync(_timeout, cancellationToken).ConfigureAwait(false);
         }
         catch (TimeoutException e)
         {
             throw new TimeoutException($"The schema store could not query the end of topic '{_topic}' within {_timeout}.", e);
         }
-
-        await WaitForPositionAsync(high, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -526,12 +601,23 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         var released = new List<TaskCompletionSource>();
         try
         {
-            while (!_stop.IsCancellationRequested)
+            while (!_stop.IsCancellationRequested && Volatile.Read(ref _readerFault) is null)
             {
                 ConsumeResult<Ignore, byte[]>? result;
                 try
                 {
                     result = _consumer.Consume(TimeSpan.FromMilliseconds(100));
+                }
+                catch (ConsumeException e) when (e.Error.Code is ErrorCode.Local_AutoOffsetReset or ErrorCode.OffsetOutOfRange)
+                {
+                    long position;
+                    lock (_gate)
+                    {
+                        position = _position;
+                    }
+
+                    throw new InvalidOperationException(
+                        $"offset {position.ToString(CultureInfo.InvariantCulture)}, the next to read, is no longer in the topic ({e.Error.Reason}): {SchemaLog.Recreated}", e);
                 }
                 catch (ConsumeException e) when (!e.Error.IsFatal)
                 {
@@ -539,22 +625,29 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
                     continue;
                 }
 
-                if (result is null)
+                if (result is null || Volatile.Read(ref _readerFault) is not null)
                 {
                     continue;
+                }
+
+                if (!result.IsPartitionEOF && IsForeign(result, out var foreignStore))
+                {
+                    // Before the lock: this may read the topic's first record. It throws when this store is the one out of date.
+                    CheckStillCurrent(result.Offset.Value, foreignStore);
                 }
 
                 lock (_gate)
                 {
                     if (result.IsPartitionEOF)
                     {
-                        _position = Math.Max(_position, result.Offset.Value);
+                        _log.End(result.Offset.Value);
                     }
-                    else if (result.Offset.Value >= _position)
+                    else
                     {
                         Apply(result);
-                        _position = result.Offset.Value + 1;
                     }
+
+                    _position = _log.Position;
 
                     while (_waiters.TryPeek(out var waiter, out var target) && target <= _position)
                     {
@@ -573,23 +666,88 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
         catch (Exception e) when (e is KafkaException or InvalidOperationException)
         {
-            SchemaStoreLog.ReaderFailed(_logger, _topic, e);
-            var fault = new InvalidOperationException($"The schema store stopped reading topic '{_topic}': {e.Message}", e);
-            lock (_gate)
+            Fault(new InvalidOperationException($"The schema store stopped reading topic '{_topic}': {e.Message}", e));
+        }
+    }
+
+    /// <summary>Stops the store for good: every waiting and later call fails with <paramref name="fault"/>.</summary>
+    private void Fault(InvalidOperationException fault)
+    {
+        lock (_gate)
+        {
+            if (_readerFault is not null)
             {
-                _readerFault = fault;
+                return;
             }
 
-            FailWaiters(fault);
+            _readerFault = fault;
+        }
+
+        SchemaStoreLog.ReaderFailed(_logger, _topic, fault);
+        FailWaiters(fault);
+    }
+
+    /// <summary>Whether the record is stamped by another store than the one this store loaded (or not stamped, in a stamped log).</summary>
+    private bool IsForeign(ConsumeResult<Ignore, byte[]> result, out Guid? store)
+    {
+        store = StoreOf(result);
+        lock (_gate)
+        {
+            // Offset 0 and genesis records carry no stamp; they are judged by the log itself.
+            return result.Offset.Value > 0 && _log.StoreId is not null && store != _log.StoreId && SchemaLog.ReadGenesisStore(result.Message.Value ?? []) is null;
+        }
+    }
+
+    private static Guid? StoreOf(ConsumeResult<Ignore, byte[]> result) =>
+        result.Message.Headers is { } headers && headers.TryGetLastBytes(SchemaLog.StoreHeader, out var bytes) && bytes.Length == 16 ? new Guid(bytes) : null;
+
+    /// <summary>
+    /// A record of another store: either an instance still on an old copy of the topic wrote it (every reader skips it),
+    /// or this store is the one on an old copy. Offset 0 of the topic as it is now decides.
+    /// </summary>
+    private void CheckStillCurrent(long offset, Guid? foreign)
+    {
+        var config = new ConsumerConfig(new Dictionary<string, string>(_consumerConfig)) { GroupId = "datamesh-schema-store-" + Guid.NewGuid().ToString("N"), EnablePartitionEof = false };
+        Guid? current = null;
+        using (var probe = new ConsumerBuilder<Ignore, byte[]>(config).SetLogHandler((_, m) => SchemaStoreLog.Client(_logger, m.Facility, m.Message)).Build())
+        {
+            probe.Assign(new TopicPartitionOffset(_partition, 0));
+            try
+            {
+                if (probe.Consume(_timeout) is { Offset.Value: 0 } first)
+                {
+                    current = SchemaLog.ReadGenesisStore(first.Message.Value ?? []);
+                }
+            }
+            catch (ConsumeException)
+            {
+                // Offset 0 is gone: the topic is not the one this store loaded.
+            }
+        }
+
+        Guid? loaded;
+        lock (_gate)
+        {
+            loaded = _log.StoreId;
+        }
+
+        if (current != loaded)
+        {
+            throw new InvalidOperationException(
+                $"the record at offset {offset.ToString(CultureInfo.InvariantCulture)} belongs to store {foreign?.ToString("D") ?? "(unstamped)"}, and the topic now starts " +
+                $"{(current is { } c ? $"store {c:D}" : "without a genesis record")}, not store {loaded:D} that this instance loaded: {SchemaLog.Recreated}");
         }
     }
 
     private void Apply(ConsumeResult<Ignore, byte[]> result)
     {
         var offset = result.Offset.Value;
-        var outcome = _log.Apply(offset, result.Message.Value ?? []);
+        var outcome = _log.Apply(offset, result.Message.Value ?? [], StoreOf(result));
         switch (outcome)
         {
+            case SchemaLogOutcome.Foreign foreign:
+                SchemaStoreLog.Skipped(_logger, offset, $"written by another schema store ({foreign.Store?.ToString("D") ?? "unstamped"}), an instance still on an earlier copy of the topic");
+                break;
             case SchemaLogOutcome.Registered r:
                 SchemaStoreLog.Registered(_logger, offset, r.Schema.Subject, r.Schema.Version, r.Schema.Id);
                 break;

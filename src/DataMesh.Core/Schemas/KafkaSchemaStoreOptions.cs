@@ -22,7 +22,10 @@ public sealed class KafkaSchemaStoreOptions
     /// </summary>
     public EmbeddedKafkaCluster? EmbeddedCluster { get; set; }
 
-    /// <summary>The schema topic; it must have exactly one partition. Default <c>_datamesh_schemas</c>.</summary>
+    /// <summary>
+    /// The schema topic; it must have exactly one partition and keep every record (never compacted, no retention): ids are
+    /// its offsets, and the store refuses a topic that lost records. Default <c>_datamesh_schemas</c>.
+    /// </summary>
     public string Topic { get; set; } = DefaultTopic;
 
     /// <summary>

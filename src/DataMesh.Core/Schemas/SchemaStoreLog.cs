@@ -28,4 +28,10 @@ internal static partial class SchemaStoreLog
 
     [LoggerMessage(EventId = 4107, Level = LogLevel.Information, Message = "Schema topic '{Topic}' created")]
     public static partial void TopicCreated(ILogger logger, string topic);
+
+    [LoggerMessage(EventId = 4108, Level = LogLevel.Information, Message = "Schema topic '{Topic}' is store {Store}: ids from {IdBase}, {Records} records read")]
+    public static partial void Loaded(ILogger logger, string topic, Guid store, int idBase, long records);
+
+    [LoggerMessage(EventId = 4109, Level = LogLevel.Warning, Message = "Schema topic '{Topic}' ({Records} records) was written by an earlier DataMesh, without a store identity: its ids are offset + 1, so a copy of the topic deleted and created again would give the same ids to other schemas")]
+    public static partial void LoadedLegacy(ILogger logger, string topic, long records);
 }

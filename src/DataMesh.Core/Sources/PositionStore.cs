@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using DataMesh.Hosting;
@@ -8,7 +9,9 @@ namespace DataMesh.Sources;
 /// Keeps each source's position in a compacted, single-partition Kafka topic (default <c>_datamesh_offsets</c>):
 /// the record key is the source's name, the value its position as the connector serialises it (JSON text by
 /// convention). The last record of a key is the position; a connector saves a position only after Kafka
-/// acknowledged every event before it, so a restart never skips a change.
+/// acknowledged every event before it, so a restart never skips a change. A topic whose oldest records were deleted
+/// (retention, or the embedded cluster's 5 MB per partition) cannot tell "never saved" from "deleted":
+/// <see cref="LoadAsync"/> then fails for a source it holds no record of, rather than return no position.
 /// </summary>
 public sealed class PositionStore : IDisposable
 {
@@ -38,19 +41,46 @@ public sealed class PositionStore : IDisposable
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The position, or null when none was saved (or it was reset).</returns>
     /// <exception cref="TimeoutException">The topic could not be read within the connection's request timeout.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// The topic holds no record of the source and no longer starts at offset 0: its oldest records were deleted (on the
+    /// embedded cluster, which keeps at most 5 MB per partition and compacts nothing, by positions saved after them), so
+    /// the source's position may have been among them. A source is never started from "no position" on a guess: reset
+    /// its position with <see cref="SaveAsync"/> and null to start it afresh on purpose.
+    /// </exception>
     public async Task<string?> LoadAsync(string sourceName, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(sourceName);
         await EnsureTopicAsync(cancellationToken).ConfigureAwait(false);
         var key = Encoding.UTF8.GetBytes(sourceName);
         string? position = null;
+        var found = false;
         await TopicReader.ReadToEndAsync(_kafka, Topic, "positions", message =>
         {
             if (message.Key.AsSpan().SequenceEqual(key))
             {
+                found = true;
                 position = message.Value is null ? null : Encoding.UTF8.GetString(message.Value);
             }
         }, cancellationToken).ConfigureAwait(false);
+
+        if (!found)
+        {
+            // Asked after the read: records deleted while it ran count too. Compaction keeps the first offset at 0, so a
+            // first offset above it means records were deleted outright (retention, or the embedded cluster's limit).
+            var first = await FirstOffsetAsync(cancellationToken).ConfigureAwait(false);
+            if (first > 0)
+            {
+                throw new InvalidOperationException(
+                    $"The position of source '{sourceName}' cannot be known: topic '{Topic}' holds no record of it, and no longer starts at offset 0 " +
+                    $"(its first record is at offset {first.ToString(CultureInfo.InvariantCulture)}), so its last position may have been among the deleted records. " +
+                    "On the embedded Kafka cluster, which keeps at most 5 MB per partition and compacts nothing, positions saved later pushed them out; " +
+                    "on a real cluster, the topic lost records to retention (it must be compacted, without time or size retention). " +
+                    "Starting the source without its position could skip or repeat changes, so it does not start. " +
+                    $"To start it afresh on purpose (from its database's current state, with a new snapshot), reset its position: PositionStore.SaveAsync(\"{sourceName}\", null). " +
+                    "To keep positions, use a real Kafka cluster (DataMesh:Kafka:BootstrapServers).");
+            }
+        }
+
         return position;
     }
 
@@ -77,6 +107,15 @@ public sealed class PositionStore : IDisposable
         _producer?.Dispose();
         _init.Dispose();
     }
+
+    private Task<long> FirstOffsetAsync(CancellationToken cancellationToken) =>
+        Task.Run(
+            () =>
+            {
+                using var consumer = new ConsumerBuilder<Ignore, Ignore>(_kafka.CreateConsumerConfig(groupId: null)).Build();
+                return consumer.QueryWatermarkOffsets(new TopicPartition(Topic, 0), _kafka.Options.RequestTimeout).Low.Value;
+            },
+            cancellationToken);
 
     private async Task EnsureTopicAsync(CancellationToken cancellationToken)
     {

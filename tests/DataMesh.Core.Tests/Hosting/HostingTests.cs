@@ -4,6 +4,7 @@ using DataMesh.Schemas;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Xunit;
 
@@ -30,6 +31,42 @@ public sealed class HostingTests
         Assert.Equal(id, await store.RegisterAsync(schemas.ValueSubject, schemas.EnvelopeSchema));
         Assert.Equal(schemas.EnvelopeSchema.Fullname, ((global::Avro.RecordSchema)await store.GetByIdAsync(id)).Fullname);
         await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task The_embedded_cluster_warns_once_at_start_that_it_keeps_nothing_beyond_the_process_and_5_MB_per_partition()
+    {
+        var logs = new LogRecorder();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logs);
+        builder.Services.AddDataMesh(o => o.SchemaStore.Topic = "_schemas_" + Guid.NewGuid().ToString("N"));
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        var kafka = host.Services.GetRequiredService<KafkaConnection>();
+        Assert.NotNull(kafka.EmbeddedCluster);
+        _ = kafka.BootstrapServers;
+        await host.Services.GetRequiredService<ISchemaStore>().GetCompatibilityAsync(null);
+        await host.StopAsync();
+
+        var warning = Assert.Single(logs.WithId(4000));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal(typeof(KafkaConnection).FullName, warning.Category);
+        foreach (var expected in new[] { kafka.BootstrapServers, "in memory", "lost when the process ends", "topics, schemas, source positions and consumer offsets", "at most 5 MB", "DataMesh:Kafka:BootstrapServers" })
+        {
+            Assert.Contains(expected, warning.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_real_cluster_gets_no_embedded_cluster_warning()
+    {
+        var logs = new LogRecorder();
+        using var kafka = new KafkaConnection(new KafkaOptions { BootstrapServers = "kafka1:9092" }, logs.CreateLogger<KafkaConnection>());
+        Assert.Null(kafka.EmbeddedCluster);
+        Assert.Equal("kafka1:9092", kafka.BootstrapServers);
+        Assert.Empty(logs.Entries);
     }
 
     [Fact]

@@ -248,6 +248,48 @@ public sealed class EmbeddedKafkaClusterTests
         Assert.Equal("значение", Encoding.UTF8.GetString(result.Message.Value));
     }
 
+    [Fact]
+    public async Task Records_past_5_MB_are_dropped_from_the_start_and_a_consumer_with_reset_error_reports_the_gap()
+    {
+        using var cluster = EmbeddedKafkaCluster.Start();
+        var topic = NewTopic("limit");
+        cluster.CreateTopic(topic, 1);
+        var partition = new TopicPartition(topic, 0);
+        using (var producer = Producer(cluster))
+        {
+            // 8 MB in 80 records of 100 KB, each acknowledged before the next (one record per produce request).
+            var value = new string('x', 100_000);
+            for (var i = 0; i < 80; i++)
+            {
+                await producer.ProduceAsync(partition, new Message<string, string> { Key = "k", Value = value }).WaitAsync(Wait);
+            }
+        }
+
+        using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = cluster.BootstrapServers,
+            GroupId = "dm-test-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            AutoOffsetReset = AutoOffsetReset.Error,
+        }).SetLogHandler(static (_, _) => { }).Build();
+        var watermarks = consumer.QueryWatermarkOffsets(partition, Wait);
+        Assert.Equal(80, watermarks.High.Value);
+        Assert.InRange(watermarks.Low.Value, 20, 40); // about 5 MB kept
+
+        // Reading from an offset that was dropped fails (no silent jump to the low watermark).
+        consumer.Assign(new TopicPartitionOffset(partition, 10));
+        var error = Assert.Throws<ConsumeException>(() => consumer.Consume(Wait));
+        Assert.Equal(ErrorCode.Local_AutoOffsetReset, error.Error.Code);
+        Assert.Equal(partition, error.ConsumerRecord.TopicPartition);
+        Assert.Equal(10, error.ConsumerRecord.Offset.Value);
+
+        cluster.DeleteRecords(topic, 0, 79);
+        Assert.Equal(79, consumer.QueryWatermarkOffsets(partition, Wait).Low.Value);
+        cluster.DeleteTopic(topic);
+        cluster.CreateTopic(topic, 1);
+        Assert.Equal(0, consumer.QueryWatermarkOffsets(partition, Wait).High.Value);
+    }
+
     private static string? FindOnPath(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
             .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)

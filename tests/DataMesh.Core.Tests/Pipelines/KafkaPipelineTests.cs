@@ -8,6 +8,7 @@ using DataMesh.Pipelines;
 using DataMesh.Pipelines.Sinks;
 using DataMesh.Pipelines.Transforms;
 using DataMesh.Schemas;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace DataMesh.Tests.Pipelines;
@@ -56,13 +57,14 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         return options;
     }
 
-    private async Task ProduceAsync(IEnumerable<(byte[] Key, byte[]? Value)> records)
+    private async Task ProduceAsync(IEnumerable<(byte[] Key, byte[]? Value)> records, int? partition = null)
     {
         using var producer = new ProducerBuilder<byte[], byte[]?>(_kafka.CreateProducerConfig()).Build();
         var failed = 0;
+        var destination = partition is { } p ? new TopicPartition(Source, p) : new TopicPartition(Source, Partition.Any);
         foreach (var (key, value) in records)
         {
-            producer.Produce(Source, new Message<byte[], byte[]?> { Key = key, Value = value }, report =>
+            producer.Produce(destination, new Message<byte[], byte[]?> { Key = key, Value = value }, report =>
             {
                 if (report.Error.IsError)
                 {
@@ -375,12 +377,7 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         // 40 records of ~100 KB each through one worker whose pipe pauses the consumer at 64 KB.
         var big = new string('x', 100_000);
         await ProduceAsync(Enumerable.Range(1, 40).Select(id => Event(ChangeOperation.Create, id, big + id, quantity: 1)));
-        var sink = new RecordingSink(_ => null) { Gate = new TaskCompletionSource() };
-        var options = Options("big");
-        options.Sink = sink;
-        options.Workers = 1;
-        options.WorkerBufferBytes = 64 * 1024;
-        options.MaxBatchSize = 3;
+        var (options, sink, gate) = HeldBehindASmallPipe("big");
         using var cts = new CancellationTokenSource();
         var pipeline = new KafkaPipeline(options, _kafka, _store);
         var run = pipeline.RunAsync(cts.Token);
@@ -388,13 +385,212 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         // The sink holds the first batch: the pipe fills, the consumer stops reading, and the lag shows what is left.
         await WaitUntil(() => pipeline.Lag >= 30, run);
         Assert.True(pipeline.RecordsRead <= 10, $"{pipeline.RecordsRead} records were read past a full 64 KB pipe");
-        sink.Gate.SetResult();
+        gate.SetResult();
         await WaitUntil(() => sink.Count >= 40, run);
         await WaitUntil(() => pipeline.Lag == 0, run);
         await cts.CancelAsync();
         await run;
         Assert.Equal(Enumerable.Range(1, 40).Select(id => (long)id), sink.Records.Select(r => r.Id).Order());
         Assert.All(sink.Records, r => Assert.Equal(big + r.Id, r.Status));
+    }
+
+    [Fact]
+    public async Task A_group_whose_committed_offset_was_dropped_by_the_5_MB_limit_stops_naming_the_lost_range_instead_of_resuming_past_it()
+    {
+        // A group commits offset 12 of partition 0; then 8 MB are written to it, past the embedded cluster's 5 MB.
+        await ProduceAsync(Enumerable.Range(1, 12).Select(id => Event(ChangeOperation.Create, id, quantity: 1)), partition: 0);
+        var options = Options("truncated");
+        var first = new RecordingSink(_ => null);
+        options.Sink = first;
+        await RunUntil(options, () => first.Count >= 12);
+
+        var big = new string('x', 100_000);
+        await ProduceAsync(Enumerable.Range(100, 80).Select(id => Event(ChangeOperation.Create, id, big, quantity: 1)), partition: 0);
+        var low = FirstOffset(0);
+        Assert.True(low > 12, $"the partition still starts at {low}: nothing was dropped");
+
+        // The same group stops with the range it lost; it writes nothing from after the gap.
+        var logs = new LogRecorder();
+        var second = new RecordingSink(_ => null);
+        options.Sink = second;
+        var e = await Assert.ThrowsAsync<PipelineException>(() => new KafkaPipeline(options, _kafka, _store, logs).RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60)));
+        foreach (var expected in new[] { $"{Source}[0]", "committed offset 12", $"starts at offset {low}", $"offsets 12 to {low - 1}", options.EffectiveGroupId, "BootstrapServers" })
+        {
+            Assert.Contains(expected, e.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Empty(second.Records);
+        var logged = Assert.Single(logs.WithId(5011));
+        Assert.Equal(LogLevel.Error, logged.Level);
+        Assert.Contains($"offsets 12 to {low - 1}", logged.Message, StringComparison.Ordinal);
+
+        // A new group has nothing committed: it starts from the earliest record still there (documented).
+        options.GroupId = "fresh-" + _suffix;
+        var fresh = new RecordingSink(_ => null);
+        options.Sink = fresh;
+        await RunUntil(options, () => fresh.Count >= 92 - low);
+
+        Assert.Equal(low, fresh.Records.Where(r => r.Partition == 0).Min(r => r.Offset));
+    }
+
+    [Fact]
+    public async Task Records_dropped_while_the_pipeline_waits_on_its_sink_stop_it_instead_of_being_skipped()
+    {
+        var big = new string('x', 10_000);
+        await ProduceAsync(Enumerable.Range(1, 40).Select(id => Event(ChangeOperation.Create, id, big + id, quantity: 1)), partition: 0);
+        var (options, sink, gate) = HeldBehindASmallPipe("dropped-while-paused");
+        var logs = new LogRecorder();
+        var pipeline = new KafkaPipeline(options, _kafka, _store, logs);
+        using var cts = new CancellationTokenSource();
+        var run = pipeline.RunAsync(cts.Token);
+
+        // The sink holds the first batch: the pipe fills and the consumer pauses, short of the end of the partition.
+        await WaitUntil(() => pipeline.Lag >= 25, run);
+        var read = pipeline.RecordsRead;
+        Assert.True(read < 35, $"{read} records were read past a full 64 KB pipe");
+        _kafka.EmbeddedCluster!.DeleteRecords(Source, 0, 35);
+        var low = FirstOffset(0);
+
+        Assert.InRange(low, read + 1, 35);
+        gate.SetResult();
+
+        var e = await Assert.ThrowsAsync<PipelineException>(() => run.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"{Source}[0]", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"starts at offset {low}", e.Message, StringComparison.Ordinal);
+        Assert.Contains($" to {low - 1} ", e.Message, StringComparison.Ordinal);
+        Assert.Single(logs.WithId(5011));
+        Assert.All(sink.Records, r => Assert.True(r.Offset < read, $"offset {r.Offset} was written after the gap"));
+    }
+
+    [Fact]
+    public async Task After_a_rebalance_drain_times_out_the_revoked_partitions_frames_are_never_handed_to_the_sink()
+    {
+        // 50 records on partition 0. Member A's sink blocks on its first batch; its other frames wait in its pipe.
+        await ProduceAsync(Enumerable.Range(1, 50).Select(id => Event(ChangeOperation.Create, id, quantity: 1)), partition: 0);
+        var writes = new List<(string Member, int Call, long Offset)>();
+        var gate = new TaskCompletionSource();
+        var logs = new LogRecorder();
+        PipelineOptions Member(string name, TaskCompletionSource? memberGate)
+        {
+            var options = Options("rebalanced");
+            options.Sink = new CallRecordingSink(name, writes, memberGate);
+            options.Workers = 1;
+            options.MaxBatchSize = 5;
+            return options;
+        }
+
+        var a = new KafkaPipeline(Member("a", gate), _kafka, _store, logs) { DrainTimeout = TimeSpan.FromSeconds(1) };
+        var b = new KafkaPipeline(Member("b", null), _kafka, _store, logs) { DrainTimeout = TimeSpan.FromSeconds(1) };
+        using var stopA = new CancellationTokenSource();
+        using var stopB = new CancellationTokenSource();
+        var runA = a.RunAsync(stopA.Token);
+        await WaitUntil(() => a.RecordsRead == 50 && Calls(writes, "a") == 1, runA);
+
+        // B joins: A's partitions are revoked; A's drain times out on its blocked sink, and the partition moves on
+        // (to B, or back to A under a new generation), whose owner reads it again from the committed offset.
+        var runB = b.RunAsync(stopB.Token);
+        await WaitUntil(() => logs.WithId(5007).Any(), runA);
+        var revoked = DateTime.UtcNow;
+        await WaitUntil(() => Count(writes, "b") >= 50 || DateTime.UtcNow - revoked > TimeSpan.FromSeconds(10), runB);
+
+        // Now A's sink lets its blocked batch through: what A still held of the revoked generation must not follow it.
+        gate.SetResult();
+        await WaitUntil(() => Distinct(writes) == 50, runA);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await stopA.CancelAsync();
+        await stopB.CancelAsync();
+        await Task.WhenAll(runA, runB);
+
+        List<(string Member, int Call, long Offset)> all;
+        lock (writes)
+        {
+            all = [.. writes];
+        }
+
+        var blocked = all.Where(w => w.Member == "a" && w.Call == 1).Select(w => w.Offset).ToHashSet();
+        var repeated = all.GroupBy(w => w.Offset).Where(g => g.Count() > 1).Select(g => g.Key).Order().ToList();
+        Assert.True(repeated.All(blocked.Contains),
+            $"offsets written twice beyond A's blocked batch [{string.Join(", ", blocked.Order())}]: [{string.Join(", ", repeated.Where(o => !blocked.Contains(o)))}]");
+        Assert.All(all.GroupBy(w => w.Offset), g => Assert.InRange(g.Count(), 1, 2));
+        Assert.Contains(logs.WithId(5013), e => e.Message.Contains($"{Source}[0]", StringComparison.Ordinal));
+    }
+
+    /// <summary>Runs a pipeline until <paramref name="condition"/> holds, then stops it.</summary>
+    private async Task RunUntil(PipelineOptions options, Func<bool> condition)
+    {
+        using var cts = new CancellationTokenSource();
+        var run = new KafkaPipeline(options, _kafka, _store).RunAsync(cts.Token);
+        await WaitUntil(condition, run);
+        await cts.CancelAsync();
+        await run;
+    }
+
+    /// <summary>The low watermark of a source partition: its first offset still in the log.</summary>
+    private long FirstOffset(int partition)
+    {
+        using var probe = new ConsumerBuilder<byte[], byte[]>(_kafka.CreateConsumerConfig(null)).Build();
+        return probe.QueryWatermarkOffsets(new TopicPartition(Source, partition), Patience).Low.Value;
+    }
+
+    private static int Calls(List<(string Member, int Call, long Offset)> writes, string member)
+    {
+        lock (writes)
+        {
+            return writes.Where(w => w.Member == member).Select(w => w.Call).DefaultIfEmpty().Max();
+        }
+    }
+
+    private static int Count(List<(string Member, int Call, long Offset)> writes, string member)
+    {
+        lock (writes)
+        {
+            return writes.Count(w => w.Member == member);
+        }
+    }
+
+    private static int Distinct(List<(string Member, int Call, long Offset)> writes)
+    {
+        lock (writes)
+        {
+            return writes.Select(w => w.Offset).Distinct().Count();
+        }
+    }
+
+    /// <summary>A sink that logs the source offsets of every call (numbered from 1) to a log shared by several members; its first call waits for <c>gate</c>.</summary>
+    private sealed class CallRecordingSink(string member, List<(string Member, int Call, long Offset)> writes, TaskCompletionSource? gate) : PipelineSink
+    {
+        private int _calls;
+
+        public override string Name => "calls-" + member;
+
+        public override async ValueTask WriteAsync(SinkBatch batch, CancellationToken cancellationToken)
+        {
+            var call = Interlocked.Increment(ref _calls);
+            var offsets = Enumerable.Range(0, batch.Count).Select(i => batch[i].SourceOffset).ToList();
+            lock (writes)
+            {
+                // Logged when handed over: a batch handed to the sink counts even while the sink still holds it.
+                writes.AddRange(offsets.Select(o => (member, call, o)));
+            }
+
+            if (call == 1 && gate is not null)
+            {
+                await gate.Task.WaitAsync(cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>One worker with a 64 KB pipe and batches of 3, writing to a sink that holds every write until its gate opens.</summary>
+    private (PipelineOptions Options, RecordingSink Sink, TaskCompletionSource Gate) HeldBehindASmallPipe(string name)
+    {
+        var gate = new TaskCompletionSource();
+        var sink = new RecordingSink(_ => null) { Gate = gate };
+        var options = Options(name);
+        options.Sink = sink;
+        options.Workers = 1;
+        options.WorkerBufferBytes = 64 * 1024;
+        options.MaxBatchSize = 3;
+        return (options, sink, gate);
     }
 
     private static async Task WaitUntil(Func<bool> condition, Task? run = null)
@@ -502,6 +698,9 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         Assert.Contains("SourceTopics", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
         options.SourceTopics.Add("t");
         Assert.Contains("differ from its source topics", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
+        options.SourceTopics[0] = "s";
+        options.ConsumerSettings["auto.offset.reset"] = "latest";
+        Assert.Contains("must not set auto.offset.reset", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
     }
 
     private static string Header(ConsumeResult<byte[], byte[]?> record, string name) =>

@@ -1,6 +1,7 @@
 using Avro;
 using DataMesh.Kafka;
 using DataMesh.Schemas;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace DataMesh.Tests.Schemas;
@@ -32,8 +33,9 @@ public sealed class KafkaSchemaStoreTests : IDisposable
         var id1 = await store.RegisterAsync("orders-value", v1);
         var id2 = await store.RegisterAsync("orders-value", v2);
 
-        Assert.Equal(1, id1); // the first record of the topic: offset 0 + 1
-        Assert.Equal(2, id2);
+        // The store's id base + the record's offset: offset 0 is the store's genesis record, the first registration is at 1.
+        Assert.InRange(id1, (1 << 20) + 1, (1 << 30) + 1);
+        Assert.Equal(id1 + 1, id2);
         Assert.Equal(id1, await store.RegisterAsync("orders-value", Schema.Parse(v1.ToString())));
         // The same schema under another subject shares the id.
         Assert.Equal(id2, await store.RegisterAsync("orders-copy-value", v2));
@@ -183,6 +185,108 @@ public sealed class KafkaSchemaStoreTests : IDisposable
                 await store.DisposeAsync();
             }
         }
+    }
+
+    [Fact]
+    public async Task A_topic_whose_first_records_were_deleted_is_refused_at_load_naming_the_missing_offsets()
+    {
+        await using (var store = await NewStore())
+        {
+            await store.RegisterAsync("a-value", Record("A", Id));
+            await store.RegisterAsync("b-value", Record("B", Id));
+            await store.RegisterAsync("c-value", Record("C", Id));
+        }
+
+        // Retention, or the embedded cluster past 5 MB, deletes the oldest records: the genesis and A's registration.
+        _cluster.DeleteRecords(_topic, 0, 2);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(NewStore);
+        foreach (var expected in new[] { $"topic '{_topic}'", "does not start at offset 0: offsets 0 to 1 are missing", "5 MB per partition", "refuses", "retention.ms=-1" })
+        {
+            Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_topic_deleted_and_created_again_gives_other_ids_and_stops_the_store_still_running_on_the_old_one()
+    {
+        var logs = new LogRecorder();
+        await using var old = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _cluster, Topic = _topic }, logs.CreateLogger<KafkaSchemaStore>());
+        var orderV1 = await old.RegisterAsync("orders-value", Record("Order", Id));
+        var customer = await old.RegisterAsync("customers-value", Record("Customer", Id));
+
+        _cluster.DeleteTopic(_topic);
+        _cluster.CreateTopic(_topic, 1);
+
+        // A new instance on the new topic is a new store: the same registrations get ids the old store never gave.
+        await using var renewed = await NewStore();
+        var renewedCustomer = await renewed.RegisterAsync("customers-value", Record("Customer", Id));
+        var renewedOrder = await renewed.RegisterAsync("orders-value", Record("Order", Id, Optional("note")));
+        Assert.Empty(new[] { renewedCustomer, renewedOrder }.Intersect([orderV1, customer]));
+        var unknown = await Assert.ThrowsAsync<KeyNotFoundException>(async () => await renewed.GetByIdAsync(orderV1));
+        Assert.Contains("this store never gave it", unknown.Message, StringComparison.Ordinal);
+        Assert.Contains("deleted and created again", unknown.Message, StringComparison.Ordinal);
+
+        // The instance still on the old topic stops instead of reading the new store's records as its own.
+        var stopped = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (DateTime.UtcNow < deadline)
+            {
+                await old.GetLatestAsync("orders-value");
+                await Task.Delay(100);
+            }
+        });
+        Assert.Contains("deleted and created again", stopped.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await old.GetByIdAsync(orderV1));
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await old.RegisterAsync("orders-value", Record("Order", Id, Optional("other"))));
+        Assert.Contains(logs.Entries, e => e.EventId == 4105);
+
+        // The new store is not disturbed by the old one's attempts.
+        Assert.Equal(renewedOrder, (await renewed.GetLatestAsync("orders-value"))!.Id);
+    }
+
+    [Fact]
+    public async Task A_registration_stamped_by_another_store_is_skipped_by_every_instance()
+    {
+        await using var store = await NewStore();
+        var a = await store.RegisterAsync("a-value", Record("A", Id));
+
+        // An instance still on an earlier copy of the topic (deleted and created again) appends a registration of its store.
+        using (var producer = new Confluent.Kafka.ProducerBuilder<string, byte[]>(new Confluent.Kafka.ProducerConfig { BootstrapServers = _cluster.BootstrapServers }).Build())
+        {
+            await producer.ProduceAsync(_topic, new Confluent.Kafka.Message<string, byte[]>
+            {
+                Key = "b-value",
+                Value = SchemaLog.EncodeRegistration("b-value", Record("B", Id)),
+                Headers = new Confluent.Kafka.Headers { { SchemaLog.StoreHeader, Guid.NewGuid().ToByteArray() } },
+            });
+        }
+
+        Assert.Null(await store.GetLatestAsync("b-value"));
+        await using var other = await NewStore();
+        Assert.Null(await other.GetLatestAsync("b-value"));
+        Assert.Equal(a, (await other.GetLatestAsync("a-value"))!.Id);
+
+        // Neither instance stopped: a registration after the foreign record is applied by both.
+        var b = await other.RegisterAsync("b-value", Record("B", Id));
+        Assert.Equal(b, (await store.GetLatestAsync("b-value"))!.Id);
+    }
+
+    [Fact]
+    public async Task A_topic_written_before_store_identities_keeps_its_offset_plus_one_ids()
+    {
+        _cluster.CreateTopic(_topic, 1);
+        using (var producer = new Confluent.Kafka.ProducerBuilder<string, byte[]>(new Confluent.Kafka.ProducerConfig { BootstrapServers = _cluster.BootstrapServers }).Build())
+        {
+            await producer.ProduceAsync(_topic, new Confluent.Kafka.Message<string, byte[]> { Key = "old-value", Value = SchemaLog.EncodeRegistration("old-value", Record("Old", Id)) });
+        }
+
+        await using var store = await NewStore();
+        Assert.Equal(1, (await store.GetLatestAsync("old-value"))!.Id);
+        Assert.Equal(2, await store.RegisterAsync("new-value", Record("New", Id)));
+        await using var other = await NewStore();
+        Assert.Equal(2, (await other.GetLatestAsync("new-value"))!.Id);
     }
 
     [Fact]

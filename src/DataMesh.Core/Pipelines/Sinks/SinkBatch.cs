@@ -63,8 +63,8 @@ public sealed class SinkBatch
 
     internal ref Entry EntryAt(int index) => ref _entries[index];
 
-    /// <summary>The last offset taken into this batch per source partition, including records dropped or dead-lettered.</summary>
-    internal List<(SourcePartition Partition, long Offset)> Progress { get; } = [];
+    /// <summary>The last offset taken into this batch per source partition and generation, including records dropped or dead-lettered.</summary>
+    internal List<(SourcePartition Partition, int Generation, long Offset)> Progress { get; } = [];
 
     /// <summary>Dead letters sent for this batch's records, to be acknowledged before its offsets count as done.</summary>
     internal DeliveryCounter DeadLetters { get; } = new();
@@ -83,10 +83,11 @@ public sealed class SinkBatch
     internal long TransformTicks { get; set; }
 
     /// <summary>
-    /// Notes that every record of <paramref name="partition"/> up to <paramref name="offset"/> is in this batch (written,
-    /// dropped or dead-lettered); the first one taken gives the batch its <see cref="StartPosition"/> in the pipe.
+    /// Notes that every record of <paramref name="partition"/> (read in <paramref name="generation"/>) up to
+    /// <paramref name="offset"/> is in this batch (written, dropped or dead-lettered); the first one taken gives the batch
+    /// its <see cref="StartPosition"/> in the pipe.
     /// </summary>
-    internal void Taken(SourcePartition partition, long offset, long framePosition)
+    internal void Taken(SourcePartition partition, int generation, long offset, long framePosition)
     {
         if (Progress.Count == 0)
         {
@@ -96,14 +97,62 @@ public sealed class SinkBatch
         var progress = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Progress);
         for (var i = progress.Length - 1; i >= 0; i--)
         {
-            if (ReferenceEquals(progress[i].Partition, partition))
+            if (ReferenceEquals(progress[i].Partition, partition) && progress[i].Generation == generation)
             {
                 progress[i].Offset = offset;
                 return;
             }
         }
 
-        Progress.Add((partition, offset));
+        Progress.Add((partition, generation, offset));
+    }
+
+    /// <summary>
+    /// Takes out the records of partitions revoked since they were read (an older <see cref="SourcePartition.Generation"/>),
+    /// with their progress: they are not handed to the sink and not committed; the partition's new owner reads them again.
+    /// Called before each hand-over to the sink, so it is cheap when nothing was revoked.
+    /// </summary>
+    /// <returns>The number of records taken out.</returns>
+    internal int RemoveRevoked()
+    {
+        var stale = false;
+        foreach (var (partition, generation, _) in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Progress))
+        {
+            stale |= generation != partition.Generation;
+        }
+
+        if (!stale)
+        {
+            return 0;
+        }
+
+        Progress.RemoveAll(static p => p.Generation != p.Partition.Generation);
+        var kept = 0;
+        _rejected = 0;
+        for (var i = 0; i < Count; i++)
+        {
+            ref var entry = ref _entries[i];
+            if (entry.Generation != entry.Source.Generation)
+            {
+                if (entry.ValueLength < 0)
+                {
+                    Tombstones--;
+                }
+
+                continue;
+            }
+
+            _entries[kept] = entry;
+            _rejections[kept] = _rejections[i];
+            _rejected += _rejections[kept] is null ? 0 : 1;
+            kept++;
+        }
+
+        var removed = Count - kept;
+        Array.Clear(_entries, kept, removed);
+        Array.Clear(_rejections, kept, removed);
+        Count = kept;
+        return removed;
     }
 
     internal void Clear()
@@ -152,7 +201,7 @@ public sealed class SinkBatch
     /// <summary>Appends a record, copying its bytes (for tests and tools).</summary>
     internal void Add(string topic, ReadOnlySpan<byte> key, bool hasKey, ReadOnlySpan<byte> value, global::Avro.RecordSchema? valueSchema, SourcePartition source, long sourceOffset, int valueSchemaId = 0)
     {
-        var entry = new Entry { Topic = topic, Source = source, SourceOffset = sourceOffset, KeyLength = -1, ValueLength = -1, ValueSchema = valueSchema, ValueSchemaId = valueSchemaId };
+        var entry = new Entry { Topic = topic, Source = source, Generation = source.Generation, SourceOffset = sourceOffset, KeyLength = -1, ValueLength = -1, ValueSchema = valueSchema, ValueSchemaId = valueSchemaId };
         if (hasKey)
         {
             entry.KeyStart = _buffer.WrittenCount;
@@ -183,6 +232,7 @@ public sealed class SinkBatch
         public global::Avro.RecordSchema? ValueSchema;
         public int ValueSchemaId;
         public SourcePartition Source;
+        public int Generation; // the generation of Source the record was read in
         public long SourceOffset;
         public long FramePosition; // where the source record's frame is in the worker's pipe, for dead letters
         public int FrameLength;

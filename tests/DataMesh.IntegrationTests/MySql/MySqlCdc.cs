@@ -1,7 +1,4 @@
-using Avro.Generic;
-using Avro.IO;
 using Confluent.Kafka;
-using DataMesh.Avro;
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.IntegrationTests.Infrastructure;
@@ -13,18 +10,6 @@ using Microsoft.Extensions.Logging;
 using MySqlConnector;
 
 namespace DataMesh.IntegrationTests.MySql;
-
-/// <summary>One decoded record of a table topic (Apache.Avro's generic reader with the writer schema from the store).</summary>
-internal sealed record MySqlRecord(GenericRecord? Key, GenericRecord? Value, long Offset)
-{
-    public string? Op => Value?["op"] as string;
-
-    public GenericRecord? After => Value?["after"] as GenericRecord;
-
-    public GenericRecord? Before => Value?["before"] as GenericRecord;
-
-    public GenericRecord Source => (GenericRecord)Value!["source"];
-}
 
 /// <summary>
 /// A MySQL source on its own throwaway MariaDB database, run by a host with the embedded Kafka cluster (kept across
@@ -127,7 +112,7 @@ internal sealed class MySqlCdc : IAsyncDisposable
     }
 
     /// <summary>Reads a topic from its start until <paramref name="count"/> records (tombstones included) arrived.</summary>
-    public async Task<List<MySqlRecord>> ReadAsync(string topic, int count, TimeSpan? timeout = null)
+    public async Task<List<CdcRecord>> ReadAsync(string topic, int count, TimeSpan? timeout = null)
     {
         var store = Store;
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
@@ -148,10 +133,10 @@ internal sealed class MySqlCdc : IAsyncDisposable
             return messages;
         });
 
-        var records = new List<MySqlRecord>();
+        var records = new List<CdcRecord>();
         foreach (var message in raw)
         {
-            records.Add(new MySqlRecord(await DecodeAsync(store, message.Message.Key), await DecodeAsync(store, message.Message.Value), message.Offset.Value));
+            records.Add(new CdcRecord(await CdcRecord.DecodeAsync(store, message.Message.Key), await CdcRecord.DecodeAsync(store, message.Message.Value), message.Offset.Value, message.Partition.Value));
         }
 
         return records;
@@ -162,19 +147,5 @@ internal sealed class MySqlCdc : IAsyncDisposable
         await StopAsync();
         Kafka.Dispose();
         await _database.DisposeAsync();
-    }
-
-    private static async Task<GenericRecord?> DecodeAsync(ISchemaStore store, byte[]? bytes)
-    {
-        if (bytes is null)
-        {
-            return null;
-        }
-
-        ConfluentWireFormat.ReadHeader(bytes, out var id, out _);
-        var schema = await store.GetByIdAsync(id);
-        var reader = new GenericDatumReader<GenericRecord>(schema, schema);
-        using var stream = new MemoryStream(bytes, ConfluentWireFormat.HeaderLength, bytes.Length - ConfluentWireFormat.HeaderLength);
-        return reader.Read(null!, new BinaryDecoder(stream));
     }
 }

@@ -1,7 +1,4 @@
-using Avro.Generic;
-using Avro.IO;
 using Confluent.Kafka;
-using DataMesh.Avro;
 using DataMesh.Connectors.Postgres;
 using DataMesh.Events;
 using DataMesh.Hosting;
@@ -13,18 +10,6 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace DataMesh.IntegrationTests.Postgres;
-
-/// <summary>One decoded record of a table topic: key and value decoded by Apache.Avro's generic reader.</summary>
-internal sealed record CdcRecord(GenericRecord? Key, GenericRecord? Value, long Offset, int Partition)
-{
-    public string? Op => Value?["op"] as string;
-
-    public GenericRecord? After => Value?["after"] as GenericRecord;
-
-    public GenericRecord? Before => Value?["before"] as GenericRecord;
-
-    public GenericRecord Source => (GenericRecord)Value!["source"];
-}
 
 /// <summary>
 /// A PostgreSQL source on its own throwaway database, running in a host with the embedded Kafka cluster, and a reader
@@ -166,8 +151,8 @@ internal sealed class PgCdc : IAsyncDisposable
         foreach (var record in raw)
         {
             decoded.Add(new CdcRecord(
-                await DecodeAsync(store, record.Message.Key),
-                await DecodeAsync(store, record.Message.Value),
+                await CdcRecord.DecodeAsync(store, record.Message.Key),
+                await CdcRecord.DecodeAsync(store, record.Message.Value),
                 record.Offset.Value,
                 record.Partition.Value));
         }
@@ -192,31 +177,6 @@ internal sealed class PgCdc : IAsyncDisposable
                 return 0; // the source never created the topic: nothing was produced to it
             }
         });
-    }
-
-    public static async Task<GenericRecord?> DecodeAsync(ISchemaStore store, byte[]? message, Func<global::Avro.Schema, global::Avro.Schema>? adjust = null)
-    {
-        if (message is null)
-        {
-            return null;
-        }
-
-        ConfluentWireFormat.ReadHeader(message, out var id, out _);
-        var schema = await store.GetByIdAsync(id);
-        if (adjust is not null)
-        {
-            schema = adjust(schema);
-        }
-
-        var reader = new GenericDatumReader<GenericRecord>(schema, schema);
-        using var stream = new MemoryStream(message, ConfluentWireFormat.HeaderLength, message.Length - ConfluentWireFormat.HeaderLength);
-        var value = reader.Read(null!, new BinaryDecoder(stream));
-        if (stream.Position != stream.Length)
-        {
-            throw new InvalidDataException($"{stream.Length - stream.Position} bytes left after decoding a record of schema {id}.");
-        }
-
-        return value;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using DataMesh.Events;
+using DataMesh.IntegrationTests.Conformance;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Kafka;
 using DataMesh.Schemas;
@@ -27,7 +28,7 @@ public sealed class PostgresLargeTransactionTests(PostgresServer server, Xunit.A
         cluster.CreateTopic(PositionStore.DefaultTopic, 1);
         cluster.CreateTopic(topic, Partitions);
 
-        using var process = ConnectorProcess.Start(cluster.BootstrapServers, "big", setup.Slot, "public.big", setup.ConnectionString);
+        using var process = ConnectorProcess.StartSource("postgres", cluster.BootstrapServers, "big", PostgresConformance.SourceSettings(setup.ConnectionString, setup.Slot, ["public.big"]));
         await setup.WaitUntilStreamingAsync();
         var baseline = process.PeakResidentBytes();
         await setup.ExecuteAsync($"INSERT INTO big SELECT g, repeat('x', 40) FROM generate_series(1, {Rows}) g");

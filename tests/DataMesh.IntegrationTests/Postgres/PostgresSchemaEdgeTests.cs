@@ -251,8 +251,8 @@ internal static class EdgeRead
         foreach (var record in raw)
         {
             decoded.Add(new CdcRecord(
-                await PgCdc.DecodeAsync(cdc.Store, record.Message.Key),
-                await PgCdc.DecodeAsync(cdc.Store, record.Message.Value),
+                await CdcRecord.DecodeAsync(cdc.Store, record.Message.Key),
+                await CdcRecord.DecodeAsync(cdc.Store, record.Message.Value),
                 record.Offset.Value,
                 record.Partition.Value));
         }

@@ -107,7 +107,7 @@ public sealed class PostgresTypesTests(PostgresServer server) : IClassFixture<Po
         {
             if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
             {
-                list.Add((await PgCdc.DecodeAsync(cdc.Store, result.Message.Value, WithoutLogicalTypes))!);
+                list.Add((await CdcRecord.DecodeAsync(cdc.Store, result.Message.Value, WithoutLogicalTypes))!);
             }
         }
 

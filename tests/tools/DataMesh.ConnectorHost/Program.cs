@@ -1,52 +1,60 @@
-// Runs one source against an existing Kafka cluster until killed:
-//   DataMesh.ConnectorHost [pg] <bootstrap servers> <source name> <slot> <table pattern> <connection string>
-//   DataMesh.ConnectorHost mysql <bootstrap servers> <source name> <database> <connection string>
+// Runs one source or pipeline against an existing Kafka cluster until killed (SIGKILL) or stopped (SIGTERM):
+//   DataMesh.ConnectorHost source <postgres|mysql> <bootstrap servers> <source name> [<option>=<value> ...]
+//     (the options are the source's configuration keys, e.g. SlotName=s IncludeTables:0=public.kv, bound strictly:
+//     a key the source's options do not have stops the host)
 //   DataMesh.ConnectorHost pipeline <bootstrap servers> <pipeline name> <source topic> <sink connection string> <sink table>
 //     (the customers pipeline of tests/DataMesh.IntegrationTests/Pipelines: filter, unwrap, mask, drop, into a PostgreSQL table)
 // The topics (schemas, positions, history, the tables') must exist: the embedded test cluster cannot create topics
-// for another process.
+// for another process. With DATAMESH_HOST_MEMORY_REPORT_MS set, the host writes
+// "memory managed=<bytes after a full GC> rss=<resident bytes>" to standard output at that interval.
+using System.Globalization;
 using DataMesh;
 using DataMesh.Connectors.Sinks;
 using DataMesh.Hosting;
 using DataMesh.Pipelines.Transforms;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-var kind = args.Length > 0 && args[0] is "pg" or "mysql" or "pipeline" ? args[0] : "pg";
-var rest = args.Length > 0 && args[0] is "pg" or "mysql" or "pipeline" ? args[1..] : args;
-if ((kind is "pg" or "pipeline" && rest.Length != 5) || (kind == "mysql" && rest.Length != 4))
+if (!(args is ["source", _, _, _, ..] || args is ["pipeline", _, _, _, _, _]))
 {
-    Console.Error.WriteLine("usage: DataMesh.ConnectorHost [pg] <bootstrap servers> <source name> <slot> <table pattern> <connection string>");
-    Console.Error.WriteLine("       DataMesh.ConnectorHost mysql <bootstrap servers> <source name> <database> <connection string>");
+    Console.Error.WriteLine("usage: DataMesh.ConnectorHost source <postgres|mysql> <bootstrap servers> <source name> [<option>=<value> ...]");
+    Console.Error.WriteLine("       DataMesh.ConnectorHost pipeline <bootstrap servers> <pipeline name> <source topic> <sink connection string> <sink table>");
     return 2;
 }
 
 var builder = Host.CreateApplicationBuilder();
 builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+var bootstrap = args[0] == "source" ? args[2] : args[1];
 var dataMesh = builder.Services.AddDataMesh(o =>
 {
-    o.Kafka.BootstrapServers = rest[0];
+    o.Kafka.BootstrapServers = bootstrap;
     o.Kafka.CreateTopics = false;
 });
-if (kind == "pg")
+if (args[0] == "source")
 {
-    dataMesh.AddPostgresSource(rest[1], o =>
+    var settings = new Dictionary<string, string?>(StringComparer.Ordinal);
+    foreach (var setting in args[4..])
     {
-        o.SlotName = rest[2];
-        o.IncludeTables.Add(rest[3]);
-        o.ConnectionString = rest[4];
-        o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
-        o.RetryDelay = TimeSpan.FromMilliseconds(200);
-        o.MaxRetryDelay = TimeSpan.FromSeconds(2);
-    });
+        var equals = setting.IndexOf('=', StringComparison.Ordinal);
+        if (equals <= 0)
+        {
+            Console.Error.WriteLine($"'{setting}' is not <option>=<value>.");
+            return 2;
+        }
+
+        settings[setting[..equals]] = setting[(equals + 1)..];
+    }
+
+    ConnectorHostSources.Add(dataMesh, args[1], args[3], settings);
 }
-else if (kind == "pipeline")
+else
 {
     dataMesh.AddPipeline(p =>
     {
-        p.Name = rest[1];
-        p.SourceTopics.Add(rest[2]);
+        p.Name = args[2];
+        p.SourceTopics.Add(args[3]);
         p.CommitInterval = TimeSpan.FromMilliseconds(200);
         p.ConsumerSettings["session.timeout.ms"] = "6000";
         p.ConsumerSettings["heartbeat.interval.ms"] = "500";
@@ -56,24 +64,59 @@ else if (kind == "pipeline")
             p.Transforms.Add(transform);
         }
 
-        p.Sink = new PostgresTableSink(new PostgresTableSinkOptions { ConnectionString = rest[3], Table = rest[4], SchemaEvolution = SchemaEvolution.CreateAndAddColumns });
-    });
-}
-else
-{
-    dataMesh.AddMySqlSource(rest[1], o =>
-    {
-        o.IncludeTables.Add(rest[2] + ".*");
-        o.ConnectionString = rest[3];
-        o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
-        o.RetryDelay = TimeSpan.FromMilliseconds(200);
-        o.MaxRetryDelay = TimeSpan.FromSeconds(2);
+        p.Sink = new PostgresTableSink(new PostgresTableSinkOptions { ConnectionString = args[4], Table = args[5], SchemaEvolution = SchemaEvolution.CreateAndAddColumns });
     });
 }
 
 using var host = builder.Build();
+using var stopReports = new CancellationTokenSource();
+var reports = int.TryParse(Environment.GetEnvironmentVariable("DATAMESH_HOST_MEMORY_REPORT_MS"), CultureInfo.InvariantCulture, out var every) && every > 0
+    ? ReportMemoryAsync(TimeSpan.FromMilliseconds(every), stopReports.Token)
+    : Task.CompletedTask;
 await host.RunAsync();
+await stopReports.CancelAsync();
+await reports;
 return 0;
+
+static async Task ReportMemoryAsync(TimeSpan every, CancellationToken cancellationToken)
+{
+    try
+    {
+        while (true)
+        {
+            await Task.Delay(every, cancellationToken);
+            var managed = GC.GetTotalMemory(forceFullCollection: true);
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"memory managed={managed} rss={Environment.WorkingSet}"));
+        }
+    }
+    catch (OperationCanceledException)
+    {
+    }
+}
+
+/// <summary>
+/// Adds a source with options given as configuration keys (<c>SlotName</c>, <c>IncludeTables:0</c> ...), bound strictly:
+/// the one place where the connector host, and the conformance suite's in-process hosts, register a source.
+/// </summary>
+public static class ConnectorHostSources
+{
+    /// <summary>The kinds of source: <c>postgres</c> (<c>AddPostgresSource</c>) and <c>mysql</c> (<c>AddMySqlSource</c>).</summary>
+    public static IReadOnlyList<string> Kinds { get; } = ["postgres", "mysql"];
+
+    /// <summary>Adds source <paramref name="name"/> of <paramref name="kind"/>; a key its options do not have fails the host's start.</summary>
+    public static DataMeshBuilder Add(DataMeshBuilder builder, string kind, string name, IReadOnlyDictionary<string, string?> settings)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        static void Strict(BinderOptions o) => o.ErrorOnUnknownConfiguration = true;
+        return kind switch
+        {
+            "postgres" => builder.AddPostgresSource(name, o => configuration.Bind(o, Strict)),
+            "mysql" => builder.AddMySqlSource(name, o => configuration.Bind(o, Strict)),
+            _ => throw new ArgumentException($"Unknown source kind '{kind}'; known: {string.Join(", ", Kinds)}.", nameof(kind)),
+        };
+    }
+}
 
 /// <summary>The pipeline the integration tests check: internal customers filtered out, the flat row, e-mail hashed, region dropped.</summary>
 public static class CustomersPipeline

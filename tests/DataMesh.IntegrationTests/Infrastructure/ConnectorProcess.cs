@@ -1,0 +1,156 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+
+namespace DataMesh.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A source or pipeline in a process of its own (tests/tools/DataMesh.ConnectorHost), so that a test can kill it
+/// (SIGKILL) anywhere and measure its memory apart from the test's.
+/// </summary>
+internal sealed class ConnectorProcess : IDisposable
+{
+    private static readonly ConcurrentQueue<string> Log = new();
+    private readonly ConcurrentQueue<string> _log = new();
+    private readonly Process _process;
+    private MemoryReport? _memory;
+
+    private ConnectorProcess(Process process)
+    {
+        _process = process;
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.BeginErrorReadLine();
+        _process.BeginOutputReadLine();
+    }
+
+    /// <summary>The last lines the connector processes wrote (warnings and errors), for failure messages.</summary>
+    public static string RecentLog => string.Join('\n', Log.TakeLast(40));
+
+    /// <summary>The last lines this process wrote.</summary>
+    public string RecentLines => string.Join('\n', _log.TakeLast(40));
+
+    public int Id => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The last memory report of a process started with <c>reportMemoryEvery</c>, or null before the first.</summary>
+    public MemoryReport? LastMemoryReport => Volatile.Read(ref _memory);
+
+    /// <summary>
+    /// Starts source <paramref name="name"/> of <paramref name="kind"/> (<c>postgres</c>, <c>mysql</c>: see
+    /// <c>ConnectorHostSources</c>) with its options as configuration keys; the topics it writes must exist.
+    /// </summary>
+    public static ConnectorProcess StartSource(string kind, string bootstrapServers, string name, IReadOnlyDictionary<string, string?> settings, TimeSpan? reportMemoryEvery = null) =>
+        StartWith(["source", kind, bootstrapServers, name, .. settings.Select(s => $"{s.Key}={s.Value}")], reportMemoryEvery);
+
+    /// <summary>Starts the customers pipeline (<c>CustomersPipeline</c>) from <paramref name="sourceTopic"/> into a PostgreSQL table.</summary>
+    public static ConnectorProcess StartPipeline(string bootstrapServers, string name, string sourceTopic, string sinkConnectionString, string sinkTable) =>
+        StartWith(["pipeline", bootstrapServers, name, sourceTopic, sinkConnectionString, sinkTable], null);
+
+    private static ConnectorProcess StartWith(string[] arguments, TimeSpan? reportMemoryEvery)
+    {
+        var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");
+        if (!File.Exists(host))
+        {
+            throw new FileNotFoundException($"The connector host was not built next to the tests: {host}");
+        }
+
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add(host);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        if (reportMemoryEvery is { } every)
+        {
+            start.Environment["DATAMESH_HOST_MEMORY_REPORT_MS"] = ((int)every.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        }
+
+        return new ConnectorProcess(Process.Start(start) ?? throw new InvalidOperationException("Could not start the connector host."));
+    }
+
+    /// <summary>Kills the process at once (SIGKILL): no flush, no graceful stop, as a crash would.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+    }
+
+    /// <summary>The process's peak resident memory so far (VmHWM), in bytes.</summary>
+    public long PeakResidentBytes() => ProcStatus("VmHWM:");
+
+    /// <summary>The process's resident memory now (VmRSS), in bytes.</summary>
+    public long ResidentBytes() => ProcStatus("VmRSS:");
+
+    /// <summary>Waits for the next memory report after now (the host takes it after a full garbage collection).</summary>
+    public async Task<MemoryReport> NextMemoryReportAsync(TimeSpan timeout)
+    {
+        var after = DateTime.UtcNow;
+        var deadline = after + timeout;
+        while (LastMemoryReport is not { } report || report.At <= after)
+        {
+            if (DateTime.UtcNow > deadline || HasExited)
+            {
+                throw new TimeoutException($"The connector process sent no memory report within {timeout} (exited: {HasExited}); its log:\n{RecentLog}");
+            }
+
+            await Task.Delay(50);
+        }
+
+        return LastMemoryReport!;
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
+    private long ProcStatus(string field)
+    {
+        foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+        {
+            if (line.StartsWith(field, StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+            }
+        }
+
+        throw new InvalidOperationException($"{field} not found in /proc/{_process.Id}/status.");
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        if (line.StartsWith("memory managed=", StringComparison.Ordinal))
+        {
+            var parts = line.Split(' ');
+            Volatile.Write(ref _memory, new MemoryReport(
+                long.Parse(parts[1]["managed=".Length..], CultureInfo.InvariantCulture),
+                long.Parse(parts[2]["rss=".Length..], CultureInfo.InvariantCulture),
+                DateTime.UtcNow));
+            return;
+        }
+
+        foreach (var log in (ReadOnlySpan<ConcurrentQueue<string>>)[Log, _log])
+        {
+            log.Enqueue($"[{_process.Id}] {line}");
+            while (log.Count > 400)
+            {
+                log.TryDequeue(out _);
+            }
+        }
+    }
+}
+
+/// <summary>A connector process's memory: managed heap after a full collection, and resident set, at a time.</summary>
+internal sealed record MemoryReport(long ManagedBytes, long ResidentBytes, DateTime At);

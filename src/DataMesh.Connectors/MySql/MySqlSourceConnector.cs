@@ -362,7 +362,7 @@ internal sealed class MySqlSourceConnector : IDisposable
         var connection = new MySqlConnection(_connectionString);
         await using var disposeConnection = connection.ConfigureAwait(false);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        using var command = new MySqlCommand("SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image", connection);
+        using var command = new MySqlCommand("SELECT VERSION(), @@log_bin, @@binlog_format, @@global.binlog_row_image", connection);
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         var version = reader.GetString(0);
@@ -374,6 +374,11 @@ internal sealed class MySqlSourceConnector : IDisposable
         if (!string.Equals(reader.GetString(2), "ROW", StringComparison.OrdinalIgnoreCase))
         {
             throw new MySqlReplicationException($"The server of MySQL source '{_options.Name}' has binlog_format={reader.GetString(2)}; the connector needs ROW (see docs/mysql.md).");
+        }
+
+        if (!string.Equals(reader.GetString(3), "FULL", StringComparison.OrdinalIgnoreCase))
+        {
+            MySqlLog.RowImageNotFull(_logger, _options.Name, reader.GetString(3));
         }
 
         return (version, version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase));

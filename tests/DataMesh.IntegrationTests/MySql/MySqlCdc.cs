@@ -75,16 +75,25 @@ internal sealed class MySqlCdc : IAsyncDisposable
         builder.Services.AddDataMesh(o => o.Kafka.RequestTimeout = TimeSpan.FromSeconds(20))
             .AddMySqlSource(SourceName, o =>
             {
-                o.ConnectionString = _server.ConnectionString;
-                o.Databases.Add(Database);
-                o.HeartbeatInterval = TimeSpan.FromSeconds(1);
-                o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
-                o.ReconnectDelay = TimeSpan.FromMilliseconds(100);
-                o.MaxReconnectDelay = TimeSpan.FromSeconds(1);
+                Configure(o);
                 configure?.Invoke(o);
             });
         _host = builder.Build();
         await _host.StartAsync();
+    }
+
+    /// <summary>Runs the source's connector without a host, so that the test sees the error that stops it and what it logs.</summary>
+    public async Task RunConnectorAsync(ILogger logger, CancellationToken cancellationToken)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton(Kafka);
+        services.AddDataMesh(o => o.Kafka.RequestTimeout = TimeSpan.FromSeconds(20));
+        await using var provider = services.BuildServiceProvider();
+        var options = new MySqlSourceOptions { Name = SourceName };
+        Configure(options);
+        using var connector = new MySqlSourceConnector(options, new ChangeEventOptions(), Kafka, provider.GetRequiredService<ISchemaStore>(), logger);
+        await connector.RunAsync(cancellationToken);
     }
 
     public async Task StopAsync()
@@ -162,6 +171,16 @@ internal sealed class MySqlCdc : IAsyncDisposable
         await StopAsync();
         Kafka.Dispose();
         await _database.DisposeAsync();
+    }
+
+    private void Configure(MySqlSourceOptions o)
+    {
+        o.ConnectionString = _server.ConnectionString;
+        o.Databases.Add(Database);
+        o.HeartbeatInterval = TimeSpan.FromSeconds(1);
+        o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
+        o.ReconnectDelay = TimeSpan.FromMilliseconds(100);
+        o.MaxReconnectDelay = TimeSpan.FromSeconds(1);
     }
 
     private static async Task<GenericRecord?> DecodeAsync(ISchemaStore store, byte[]? bytes)

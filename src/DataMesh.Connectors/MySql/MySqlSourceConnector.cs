@@ -193,6 +193,7 @@ internal sealed class MySqlSourceConnector : IDisposable
         {
             SkipUnparseableDdl = _options.SkipUnparseableDdl,
             KeepQueries = _options.IncludeQuery,
+            PreparedXa = new PreparedXaTransactions { MaxBytes = _options.MaxPreparedXaBytes },
             MariaDbPosition = from.MariaDb ? MariaDbGtidPosition.Parse(from.Gtid) : new MariaDbGtidPosition(),
             MySqlGtids = !from.MariaDb && from.Gtid is not null ? MySqlGtidSet.Parse(from.Gtid) : new MySqlGtidSet(),
         };

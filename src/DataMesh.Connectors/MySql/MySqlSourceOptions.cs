@@ -6,6 +6,8 @@ namespace DataMesh.Connectors.MySql;
 /// <summary>Settings of one MySQL/MariaDB source connector (<c>AddMySqlSource</c>).</summary>
 public sealed class MySqlSourceOptions
 {
+    internal const long DefaultMaxPreparedXaBytes = 64L << 20;
+
     /// <summary>The source's logical name: the second part of its topics and its key in the offsets topic. Required.</summary>
     public string Name { get; set; } = string.Empty;
 
@@ -48,6 +50,11 @@ public sealed class MySqlSourceOptions
     /// <summary>Whether the statement behind each row (MariaDB's ANNOTATE_ROWS, <c>binlog_annotate_row_events</c>) goes
     /// into <c>source.query</c>. Default false: statements may hold data that the table filters would hide.</summary>
     public bool IncludeQuery { get; set; }
+
+    /// <summary>The most bytes of row events of prepared XA transactions held in memory from their XA PREPARE to their
+    /// XA COMMIT or XA ROLLBACK (all such transactions together); more stops the source rather than deliver rows that
+    /// may be rolled back. Default 64 MiB.</summary>
+    public long MaxPreparedXaBytes { get; set; } = DefaultMaxPreparedXaBytes;
 
     /// <summary>The compacted topic of the schema history. Default <c>_datamesh_mysql_history</c>.</summary>
     public string HistoryTopic { get; set; } = "_datamesh_mysql_history";
@@ -113,6 +120,11 @@ public sealed class MySqlSourceOptions
         if (string.IsNullOrWhiteSpace(HistoryTopic) || !TopicNames.IsValid(HistoryTopic, out _))
         {
             throw new ArgumentException($"MySqlSourceOptions.{nameof(HistoryTopic)} '{HistoryTopic}' of source '{Name}' is not a valid topic name.", nameof(HistoryTopic));
+        }
+
+        if (MaxPreparedXaBytes < 1 << 20)
+        {
+            throw new ArgumentException($"MySqlSourceOptions.{nameof(MaxPreparedXaBytes)} of source '{Name}' must be at least 1 MiB (1048576).", nameof(MaxPreparedXaBytes));
         }
 
         if (TopicPartitions < 1)

@@ -130,6 +130,26 @@ public sealed class DecoderFixtureTests
     }
 
     [Fact]
+    public void Prepared_XA_rows_beyond_the_limit_stop_the_processor_naming_the_setting()
+    {
+        var processor = new BinlogProcessor(new BinlogDecoder(File, 0), new DataMesh.Connectors.MySql.Schema.SchemaTracker(), new RecordingHandler(), static (_, _) => true)
+        {
+            PreparedXa = new PreparedXaTransactions { MaxBytes = 100 },
+        };
+        var error = Assert.Throws<MySqlReplicationException>(() =>
+        {
+            foreach (var (_, data) in Events())
+            {
+                processor.Process(data);
+            }
+        });
+
+        Assert.Contains("MaxPreparedXaBytes", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"Binlog {File}:", error.Message, StringComparison.Ordinal);
+        Assert.Contains("at most 100 bytes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_row_image_without_every_column_stops_the_processor_naming_table_position_columns_and_the_setting()
     {
         var processor = BinlogEvents.Processor(new RecordingHandler(), allowPartialRowImages: false);

@@ -32,13 +32,11 @@ internal sealed record PreparedXa(string Xid, List<HeldRowsEvent> Events, MySqlP
 /// </summary>
 internal sealed class PreparedXaTransactions
 {
-    /// <summary>The default of <see cref="MaxBytes"/>: 64 MiB.</summary>
-    public const long DefaultMaxBytes = 64L << 20;
-
     private readonly List<PreparedXa> _prepared = [];
 
-    /// <summary>The most bytes of row events held, prepared transactions and the one being read together.</summary>
-    public long MaxBytes { get; init; } = DefaultMaxBytes;
+    /// <summary>The most bytes of row events held, prepared transactions and the one being read together
+    /// (<see cref="MySqlSourceOptions.MaxPreparedXaBytes"/>, 64 MiB by default).</summary>
+    public long MaxBytes { get; init; } = MySqlSourceOptions.DefaultMaxPreparedXaBytes;
 
     /// <summary>The bytes of row events of prepared transactions held now.</summary>
     public long Bytes { get; private set; }
@@ -61,7 +59,7 @@ internal sealed class PreparedXaTransactions
         throw new MySqlReplicationException(
             $"Binlog {file}:{position}: an XA transaction has {current + more} bytes of row events on captured tables and {_prepared.Count} prepared XA transactions hold {Bytes} bytes more; "
             + $"the source holds at most {MaxBytes} bytes of the rows of XA transactions from their XA PREPARE to their XA COMMIT (docs/mysql.md, XA transactions) and stopped rather than deliver rows that may be rolled back. "
-            + "Keep XA transactions on captured tables smaller, or commit or roll back the prepared ones sooner (XA RECOVER lists them).");
+            + "Raise MySqlSourceOptions.MaxPreparedXaBytes (a restart reads the PREPARE again), or keep XA transactions on captured tables smaller and resolve prepared ones sooner (XA RECOVER lists them).");
     }
 
     /// <summary>Holds a prepared transaction; one with the same XID (a PREPARE read again) is replaced.</summary>

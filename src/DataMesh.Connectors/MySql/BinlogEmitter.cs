@@ -63,16 +63,8 @@ internal sealed class BinlogEmitter : IBinlogHandler
 
     public void OnCommit(TransactionState transaction)
     {
-        var processor = Processor!;
-        var decoder = processor.Decoder;
-        var gtid = processor.IsMariaDb ? processor.MariaDbPosition.ToString() : processor.MySqlGtids.ToString();
-        var position = new MySqlPosition
-        {
-            File = decoder.File ?? string.Empty,
-            Position = decoder.NextPosition,
-            Gtid = gtid.Length == 0 ? null : gtid,
-            MariaDb = processor.IsMariaDb,
-        };
+        // After the transaction, or held back at an unresolved XA PREPARE (BinlogProcessor.RestartPosition).
+        var position = Processor!.RestartPosition;
         LastCommitted = position;
         _context.Checkpoint(position);
     }
@@ -112,6 +104,9 @@ internal sealed class BinlogEmitter : IBinlogHandler
 
     public void OnDdlSkipped(string statement, string? file, long position, string reason) =>
         MySqlLog.DdlSkipped(_logger, _source, file, position, reason);
+
+    public void OnXaCommitWithoutPrepare(string xid, string? file, long position) =>
+        MySqlLog.XaCommitWithoutPrepare(_logger, _source, xid, file, position);
 
     public void OnHeartbeat() => _context.ReportAlive();
 

@@ -41,7 +41,10 @@ public sealed record BinlogRowChange(
 /// <summary>
 /// Reads row changes from binlog files on disk with the same parser as the connector (CRC32 checked, every column
 /// type decoded): for tests, recovery and tooling. Table schemas come from the DDL in the files and, for tables
-/// created before them, from the TABLE_MAP's optional metadata (<c>binlog_row_metadata=FULL</c>).
+/// created before them, from the TABLE_MAP's optional metadata (<c>binlog_row_metadata=FULL</c>). Unlike the
+/// connector, it hands out rows logged with <c>binlog_row_image=MINIMAL</c> or <c>NOBLOB</c>, their absent columns
+/// <see cref="MissingValue.Instance"/>. The rows of an XA transaction come at its XA COMMIT (none if it was rolled back
+/// or its outcome is not in the files).
 /// </summary>
 public static class BinlogFileReader
 {
@@ -56,12 +59,14 @@ public static class BinlogFileReader
         ArgumentNullException.ThrowIfNull(paths);
         var schema = new SchemaTracker();
         var collector = new Collector();
+        // One processor for every file: an XA transaction prepared in one file may commit in a later one.
+        var decoder = new BinlogDecoder(null, 0);
+        var processor = new BinlogProcessor(decoder, schema, collector, static (_, _) => true) { SkipUnparseableDdl = true, AllowPartialRowImages = true };
+        collector.Processor = processor;
         foreach (var path in paths)
         {
             var name = Path.GetFileName(path);
-            var decoder = new BinlogDecoder(name, 0);
-            var processor = new BinlogProcessor(decoder, schema, collector, static (_, _) => true) { SkipUnparseableDdl = true };
-            collector.Processor = processor;
+            decoder.Reset(name, 4, 0);
             var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.Asynchronous | FileOptions.SequentialScan);
             await using (stream.ConfigureAwait(false))
             {

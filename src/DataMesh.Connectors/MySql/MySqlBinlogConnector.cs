@@ -172,6 +172,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         {
             SkipUnparseableDdl = _options.SkipUnparseableDdl,
             KeepQueries = _options.IncludeQuery,
+            PreparedXa = new PreparedXaTransactions { MaxBytes = _options.MaxPreparedXaBytes },
             MariaDbPosition = from.MariaDb ? MariaDbGtidPosition.Parse(from.Gtid) : new MariaDbGtidPosition(),
             MySqlGtids = !from.MariaDb && from.Gtid is not null ? MySqlGtidSet.Parse(from.Gtid) : new MySqlGtidSet(),
         };
@@ -224,7 +225,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         var connection = new MySqlConnection(_connectionString);
         await using var disposeConnection = connection.ConfigureAwait(false);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        using var command = new MySqlCommand("SELECT VERSION(), @@log_bin, @@binlog_format, @@binlog_row_image", connection);
+        using var command = new MySqlCommand("SELECT VERSION(), @@log_bin, @@binlog_format, @@global.binlog_row_image", connection);
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         var version = reader.GetString(0);
@@ -236,6 +237,11 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         if (!string.Equals(reader.GetString(2), "ROW", StringComparison.OrdinalIgnoreCase))
         {
             throw new MySqlReplicationException($"The server of MySQL source '{_name}' has binlog_format={reader.GetString(2)}; the connector needs ROW (see docs/mysql.md).");
+        }
+
+        if (!string.Equals(reader.GetString(3), "FULL", StringComparison.OrdinalIgnoreCase))
+        {
+            MySqlLog.RowImageNotFull(_logger, _name, reader.GetString(3));
         }
 
         return (version, version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase));

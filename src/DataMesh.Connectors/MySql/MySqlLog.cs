@@ -36,4 +36,10 @@ internal static partial class MySqlLog
 
     [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "MySQL source '{Source}': table `{Database}`.`{Table}` truncated at {File}:{Position}; no truncate event, because its topic is compacted (Events.Tombstones) and Kafka refuses records without a key there")]
     public static partial void TruncateNotEmitted(ILogger logger, string source, string database, string table, string file, long position);
+
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Warning, Message = "MySQL source '{Source}': XA COMMIT of {Xid} at {File}:{Position}, whose XA PREPARE came before the position the source started from; its row changes on captured tables, if any, are not in the stream")]
+    public static partial void XaCommitWithoutPrepare(ILogger logger, string source, string xid, string? file, long position);
+
+    [LoggerMessage(EventId = 2015, Level = LogLevel.Warning, Message = "MySQL source '{Source}': the server has binlog_row_image={RowImage}; rows logged without whole images stop the source. Run SET GLOBAL binlog_row_image=FULL and set it in the server's configuration (a session can still set its own; see docs/mysql.md)")]
+    public static partial void RowImageNotFull(ILogger logger, string source, string rowImage);
 }

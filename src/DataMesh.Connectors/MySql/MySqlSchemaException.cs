@@ -2,8 +2,9 @@ namespace DataMesh.Connectors.MySql;
 
 /// <summary>
 /// A DDL statement in the binlog that the connector cannot apply to the table schemas it tracks (a statement it
-/// cannot parse, or one about a table or column it does not know). The connector stops rather than map columns
-/// wrongly; the message gives the statement's binlog position.
+/// cannot parse, or one about a table or column it does not know), or a row whose image lacks columns
+/// (<c>binlog_row_image=MINIMAL</c> or <c>NOBLOB</c>). The connector stops rather than map columns wrongly or fill
+/// them in; the message gives the binlog position and what to do.
 /// </summary>
 public sealed class MySqlSchemaException : Exception
 {

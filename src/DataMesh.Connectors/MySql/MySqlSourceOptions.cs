@@ -11,6 +11,8 @@ public sealed class MySqlSourceOptions : SourceOptions
     /// <summary>System databases, never captured.</summary>
     internal static readonly IReadOnlyList<string> SystemDatabases = ["mysql", "information_schema", "performance_schema", "sys"];
 
+    internal const long DefaultMaxPreparedXaBytes = 64L << 20;
+
     private Sources.TableFilter? _filter;
 
     /// <summary>Creates options with the MySQL defaults.</summary>
@@ -36,6 +38,11 @@ public sealed class MySqlSourceOptions : SourceOptions
     /// <summary>Whether the statement behind each row (MariaDB's ANNOTATE_ROWS, <c>binlog_annotate_row_events</c>) goes
     /// into <c>source.query</c>. Default false: statements may hold data that the table filters would hide.</summary>
     public bool IncludeQuery { get; set; }
+
+    /// <summary>The most bytes of row events of prepared XA transactions held in memory from their XA PREPARE to their
+    /// XA COMMIT or XA ROLLBACK (all such transactions together); more stops the source rather than deliver rows that
+    /// may be rolled back. Default 64 MiB.</summary>
+    public long MaxPreparedXaBytes { get; set; } = DefaultMaxPreparedXaBytes;
 
     /// <summary>The compacted topic of the schema history. Default <c>_datamesh_mysql_history</c>.</summary>
     public string HistoryTopic { get; set; } = "_datamesh_mysql_history";
@@ -83,6 +90,11 @@ public sealed class MySqlSourceOptions : SourceOptions
         if (string.IsNullOrWhiteSpace(HistoryTopic) || !DataMesh.Events.TopicNames.IsValid(HistoryTopic, out _))
         {
             yield return prefix + $"{nameof(HistoryTopic)} '{HistoryTopic}' is not a valid topic name.";
+        }
+
+        if (MaxPreparedXaBytes < 1 << 20)
+        {
+            yield return prefix + $"{nameof(MaxPreparedXaBytes)} must be at least 1 MiB (1048576); it is {MaxPreparedXaBytes}.";
         }
     }
 

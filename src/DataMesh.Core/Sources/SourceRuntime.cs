@@ -71,6 +71,9 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
     public SourceState State => _state;
 
+    /// <summary>The error that stopped the source, if one did (for tests).</summary>
+    public Exception? FatalError { get; private set; }
+
     /// <summary>The last stored position (for tests and benchmarks).</summary>
     public TPosition? StoredPosition => _stored;
 
@@ -220,6 +223,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
     private SourceOutcome Fail(Exception ex)
     {
+        FatalError = ex;
         _state = SourceState.Failed;
         _message = ex.Message;
         SourceLog.Fatal(Logger, ex, Name, ex.Message, _options.OnFatalError == FatalErrorPolicy.StopHost

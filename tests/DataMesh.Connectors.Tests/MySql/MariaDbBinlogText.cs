@@ -124,6 +124,9 @@ internal static partial class MariaDbBinlogText
 
                 var width = ((members.Length + 7) / 8) * 8;
                 return "b'" + Convert.ToString((long)bits, 2).PadLeft(width, '0') + "'";
+            case "binary":
+                // mariadb-binlog prints the bytes the binlog holds: a BINARY(n) value without its trailing zero bytes.
+                return Quoted(((byte[])value).AsSpan().TrimEnd((byte)0).ToArray());
             case "geometry" or "point":
                 var geometry = (GeometryValue)value;
                 var srid = BitConverter.GetBytes(geometry.Srid ?? 0);

@@ -60,16 +60,32 @@ internal sealed class MySqlCdc : IAsyncDisposable
         builder.Services.AddDataMesh(o => o.Kafka.RequestTimeout = TimeSpan.FromSeconds(20))
             .AddMySqlSource(SourceName, o =>
             {
-                o.ConnectionString = _server.ConnectionString;
-                o.IncludeTables.Add(Database + ".*");
-                o.HeartbeatInterval = TimeSpan.FromSeconds(1);
-                o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
-                o.RetryDelay = TimeSpan.FromMilliseconds(100);
-                o.MaxRetryDelay = TimeSpan.FromSeconds(1);
+                Configure(o);
                 configure?.Invoke(o);
             });
         _host = builder.Build();
         await _host.StartAsync();
+    }
+
+    /// <summary>Runs the source's connector without a host, so that the test sees the error that stops it and what it logs.</summary>
+    public async Task RunConnectorAsync(ILogger logger, CancellationToken cancellationToken)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton(Kafka);
+        services.AddDataMesh(o => o.Kafka.RequestTimeout = TimeSpan.FromSeconds(20));
+        await using var provider = services.BuildServiceProvider();
+        var options = new MySqlSourceOptions();
+        Configure(options);
+        await using var connector = new MySqlBinlogConnector(SourceName, options, Kafka, logger);
+        var runtime = new DataMesh.Sources.SourceRuntime<MySqlPosition>(SourceName, connector, options, new ChangeEventOptions(), Kafka,
+            provider.GetRequiredService<ISchemaStore>(), provider.GetRequiredService<DataMesh.Sources.PositionStore>(), null, logger);
+        if (await runtime.RunAsync(cancellationToken) == DataMesh.Sources.SourceOutcome.Failed)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(runtime.FatalError!);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     public async Task StopAsync()
@@ -147,5 +163,15 @@ internal sealed class MySqlCdc : IAsyncDisposable
         await StopAsync();
         Kafka.Dispose();
         await _database.DisposeAsync();
+    }
+
+    private void Configure(MySqlSourceOptions o)
+    {
+        o.ConnectionString = _server.ConnectionString;
+        o.IncludeTables.Add(Database + ".*");
+        o.HeartbeatInterval = TimeSpan.FromSeconds(1);
+        o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
+        o.RetryDelay = TimeSpan.FromMilliseconds(100);
+        o.MaxRetryDelay = TimeSpan.FromSeconds(1);
     }
 }

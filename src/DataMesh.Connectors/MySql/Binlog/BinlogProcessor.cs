@@ -72,9 +72,14 @@ internal sealed class TransactionState
 
     public long Rows { get; set; }
 
+    /// <summary>Whether the transaction is an XA transaction being prepared (MariaDB's FL_PREPARED_XA, MySQL's
+    /// <c>XA START</c>): its rows are held until its outcome.</summary>
+    public bool Xa { get; set; }
+
     public void Clear()
     {
         Active = false;
+        Xa = false;
         Gtid = null;
         GtidUtf8 = [];
         Sequence = null;
@@ -121,6 +126,15 @@ internal interface IBinlogHandler
     void OnTruncate(MySqlTable table, long position, TransactionState transaction)
     {
     }
+
+    /// <summary>An XA COMMIT came for an XA transaction whose XA PREPARE was not read (it came before the position the
+    /// source started from): its row changes, if it had any on captured tables, are not in the stream.</summary>
+    /// <param name="xid">The XID.</param>
+    /// <param name="file">The binlog file of the XA COMMIT.</param>
+    /// <param name="position">Its position.</param>
+    void OnXaCommitWithoutPrepare(string xid, string? file, long position)
+    {
+    }
 }
 
 /// <summary>
@@ -128,6 +142,13 @@ internal interface IBinlogHandler
 /// GTIDs and BEGIN/COMMIT/XID mark transactions (their order is the binlog's, which is commit order), TABLE_MAPs are
 /// bound to the tracked schema, rows are cut into images, DDL in QUERY events changes the tracked schema.
 /// </summary>
+/// <remarks>
+/// An XA transaction reaches the binlog at its XA PREPARE, before its outcome: its rows events are held
+/// (<see cref="PreparedXaTransactions"/>) and handed out at its XA COMMIT, in the commit's place and with the commit's
+/// GTID, or dropped at its XA ROLLBACK. Until then <see cref="RestartPosition"/> does not move past the PREPARE.
+/// A row image that lacks columns (<c>binlog_row_image=MINIMAL</c> or <c>NOBLOB</c>) stops the processor with a
+/// <see cref="MySqlSchemaException"/> unless <see cref="AllowPartialRowImages"/> is set.
+/// </remarks>
 internal sealed class BinlogProcessor
 {
     private readonly SchemaTracker _schema;
@@ -137,6 +158,8 @@ internal sealed class BinlogProcessor
     private readonly RowImage _before = new();
     private readonly RowImage _after = new();
     private readonly TransactionState _transaction = new();
+    private readonly List<HeldRowsEvent> _xaEvents = [];
+    private long _xaBytes;
 
     public BinlogProcessor(BinlogDecoder decoder, SchemaTracker schema, IBinlogHandler handler, Func<string, string, bool> captured)
     {
@@ -163,7 +186,24 @@ internal sealed class BinlogProcessor
     /// <summary>Whether ANNOTATE_ROWS statements are kept for the envelope's <c>query</c>.</summary>
     public bool KeepQueries { get; init; }
 
+    /// <summary>Whether a row image that lacks columns (<c>binlog_row_image=MINIMAL</c> or <c>NOBLOB</c>) is handed out
+    /// with them marked <see cref="CellState.Missing"/> (tools reading binlog files) instead of stopping with a
+    /// <see cref="MySqlSchemaException"/> (the default: a change event needs whole rows).</summary>
+    public bool AllowPartialRowImages { get; init; }
+
+    /// <summary>The XA transactions prepared and not yet resolved, with their held rows.</summary>
+    public PreparedXaTransactions PreparedXa { get; init; } = new();
+
     public TransactionState Transaction => _transaction;
+
+    /// <summary>
+    /// Where a restart may resume after what was read so far: after the last event read (the decoder's file and next
+    /// position, the GTID state after the last committed transaction), unless an XA transaction with rows of captured
+    /// tables is prepared and unresolved; then the start of the earliest such XA PREPARE's event group with the GTID
+    /// state before it, so that a restart reads the PREPARE again (and delivers what came after it again: at least
+    /// once). Positions stored must come from here.
+    /// </summary>
+    public MySqlPosition RestartPosition => PreparedXa.RestartPosition ?? PositionAt(Decoder.File ?? string.Empty, Decoder.NextPosition);
 
     /// <summary>Reads one event.</summary>
     /// <exception cref="BinlogFormatException">Bytes that cannot be decoded, with their position.</exception>
@@ -181,6 +221,7 @@ internal sealed class BinlogProcessor
                     _transaction.MariaDbGtid = gtid.Gtid;
                     _transaction.Sequence = (long)gtid.Sequence;
                     _transaction.Standalone = gtid.IsStandalone;
+                    _transaction.Xa = gtid.IsPreparedXa;
                     _transaction.Gtid = gtid.Gtid.ToString();
                     _transaction.GtidUtf8 = Encoding.ASCII.GetBytes(_transaction.Gtid);
                     break;
@@ -202,6 +243,9 @@ internal sealed class BinlogProcessor
                 case BinlogEventType.Xid:
                     XidEvent.Parse(e.Body);
                     Commit();
+                    break;
+                case BinlogEventType.XaPrepare:
+                    ProcessXaPrepare(e);
                     break;
                 case BinlogEventType.WriteRowsV1 or BinlogEventType.UpdateRowsV1 or BinlogEventType.DeleteRowsV1
                     or BinlogEventType.WriteRowsV2 or BinlogEventType.UpdateRowsV2 or BinlogEventType.DeleteRowsV2:
@@ -243,7 +287,7 @@ internal sealed class BinlogProcessor
 
     private void Begin(BinlogEvent e)
     {
-        _transaction.Clear();
+        ClearTransaction();
         _transaction.Active = true;
         _transaction.ServerId = e.Header.ServerId;
         _transaction.TimestampMs = e.Header.Timestamp * 1000L;
@@ -273,8 +317,33 @@ internal sealed class BinlogProcessor
 
         if (query.IsRollback)
         {
-            _transaction.Clear();
+            ClearTransaction();
             return;
+        }
+
+        var xa = XaStatement.Parse(query.Query, out var xid);
+        switch (xa)
+        {
+            case XaStatementKind.Start:
+                if (!_transaction.Active)
+                {
+                    Begin(e);
+                }
+
+                _transaction.ThreadId = query.ThreadId;
+                _transaction.Xa = true;
+                return;
+            case XaStatementKind.Commit or XaStatementKind.Rollback:
+                // The outcome of a prepared XA transaction, in an event group of its own.
+                if (!_transaction.Active)
+                {
+                    Begin(e);
+                }
+
+                _transaction.ThreadId = query.ThreadId;
+                ResolveXa(xid!, xa == XaStatementKind.Commit, e.Position);
+                Commit();
+                return;
         }
 
         var sql = Encoding.UTF8.GetString(query.Query);
@@ -342,6 +411,13 @@ internal sealed class BinlogProcessor
 
     private void Commit()
     {
+        AdvanceGtidState();
+        _handler.OnCommit(_transaction);
+        ClearTransaction();
+    }
+
+    private void AdvanceGtidState()
+    {
         if (_transaction.MariaDbGtid is { } mariaDb)
         {
             MariaDbPosition.Set(mariaDb);
@@ -350,9 +426,76 @@ internal sealed class BinlogProcessor
         {
             MySqlGtids.Add(source, gno);
         }
+    }
 
-        _handler.OnCommit(_transaction);
+    private void ClearTransaction()
+    {
         _transaction.Clear();
+        _xaEvents.Clear();
+        _xaBytes = 0;
+    }
+
+    /// <summary>A position with the GTID state after the last committed transaction.</summary>
+    private MySqlPosition PositionAt(string file, long position)
+    {
+        var gtid = IsMariaDb ? MariaDbPosition.ToString() : MySqlGtids.ToString();
+        return new MySqlPosition { File = file, Position = position, Gtid = gtid.Length == 0 ? null : gtid, MariaDb = IsMariaDb };
+    }
+
+    private void ProcessXaPrepare(BinlogEvent e)
+    {
+        var prepare = XaPrepareEvent.Parse(e.Body);
+        if (prepare.OnePhase)
+        {
+            // MySQL's XA COMMIT ... ONE PHASE: an ordinary commit.
+            DeliverHeld(_xaEvents, e.Position);
+            Commit();
+            return;
+        }
+
+        // The GTID state is still the one before this group: a restart from the group's start reads it again.
+        var start = PositionAt(_transaction.BeginFile ?? Decoder.File ?? string.Empty, _transaction.BeginPosition);
+        PreparedXa.Add(new PreparedXa(prepare.Xid, [.. _xaEvents], start));
+        AdvanceGtidState();
+        ClearTransaction();
+    }
+
+    private void ResolveXa(string xid, bool commit, long position)
+    {
+        if (!PreparedXa.TryTake(xid, out var prepared))
+        {
+            if (commit)
+            {
+                _handler.OnXaCommitWithoutPrepare(xid, Decoder.File, position);
+            }
+
+            return;
+        }
+
+        if (commit)
+        {
+            DeliverHeld(prepared.Events, position);
+        }
+    }
+
+    /// <summary>Hands out held rows events as the current transaction's, at <paramref name="position"/> (the event that
+    /// commits them), rows numbered through the whole transaction.</summary>
+    private void DeliverHeld(List<HeldRowsEvent> events, long position)
+    {
+        var query = _transaction.Query;
+        var row = 0;
+        foreach (var held in events)
+        {
+            var rows = RowsEvent.Parse(held.Body, held.Type, held.TableIdLength);
+            if (KeepQueries)
+            {
+                _transaction.Query = held.Query;
+            }
+
+            DeliverRows(rows, held.Map, BinlogEventTypes.Name((byte)held.Type), position, ref row);
+        }
+
+        _transaction.Query = query;
     }
 
     private void ProcessRows(BinlogEvent e)
@@ -370,10 +513,26 @@ internal sealed class BinlogProcessor
             throw new BinlogFormatException(name, "column_count", BinlogEventHeader.Length, $"the rows event has {rows.ColumnCount} columns but the TABLE_MAP of `{map.Database}`.`{map.Table}` has {map.Columns.Length}");
         }
 
+        if (_transaction.Xa)
+        {
+            // Not committed yet: held as bytes until the XA COMMIT (or dropped at the XA ROLLBACK).
+            var held = new HeldRowsEvent(map, e.Type, Decoder.TableIdLength, e.Body.ToArray(), KeepQueries ? _transaction.Query : []);
+            PreparedXa.EnsureRoom(_xaBytes, held.Size, Decoder.File, e.Position);
+            _xaEvents.Add(held);
+            _xaBytes += held.Size;
+            return;
+        }
+
+        var row = 0;
+        DeliverRows(rows, map, name, e.Position, ref row);
+    }
+
+    private void DeliverRows(RowsEvent rows, TableMapEvent map, string name, long position, ref int row)
+    {
         var binding = Bind(map);
         var data = rows.Rows;
         var offset = 0;
-        var index = 0;
+        var first = row;
         while (offset < data.Length)
         {
             RowImage? before = null;
@@ -390,14 +549,45 @@ internal sealed class BinlogProcessor
                 after = _after;
             }
 
+            if (!AllowPartialRowImages && ((before?.MissingCount ?? 0) + (after?.MissingCount ?? 0)) > 0)
+            {
+                throw PartialImage(rows.Kind, binding, before, after, position);
+            }
+
             _transaction.Rows++;
-            _handler.OnRow(new RowChange(rows.Kind, binding, data, before, after, index++, e.Position), _transaction);
+            _handler.OnRow(new RowChange(rows.Kind, binding, data, before, after, row++, position), _transaction);
         }
 
-        if (index == 0)
+        if (row == first)
         {
             throw new BinlogFormatException(name, "rows", rows.RowsOffset, "the rows event has no rows");
         }
+    }
+
+    private MySqlSchemaException PartialImage(RowsKind kind, TableBinding binding, RowImage? before, RowImage? after, long position)
+    {
+        var lacks = new List<string>(2);
+        if (before is { IsComplete: false })
+        {
+            lacks.Add($"{string.Join(", ", before.MissingColumns(binding.Columns))} in its before image");
+        }
+
+        if (after is { IsComplete: false })
+        {
+            lacks.Add($"{string.Join(", ", after.MissingColumns(binding.Columns))} in its after image");
+        }
+
+        var statement = kind switch { RowsKind.Insert => "an INSERT", RowsKind.Update => "an UPDATE", _ => "a DELETE" };
+        return new MySqlSchemaException(
+            $"Binlog {Decoder.File}:{position}: {statement} of `{binding.Map.Database}`.`{binding.Map.Table}` lacks columns {string.Join(" and ", lacks)}: "
+            + "the server logged it with binlog_row_image=MINIMAL or NOBLOB, and a change event needs whole rows (its key comes from the before image, its values from both). "
+            + "Run SET GLOBAL binlog_row_image=FULL and set binlog_row_image=FULL in the server's configuration; a session can set its own binlog_row_image too, "
+            + "so make sure no application sets it. Rows already logged without whole images cannot be completed from the binlog: "
+            + "after the change, reset this source's stored position (start afresh) to go on.")
+        {
+            File = Decoder.File,
+            Position = position,
+        };
     }
 
     private TableBinding Bind(TableMapEvent map)

@@ -175,6 +175,24 @@ internal static class CellValues
     /// <summary>The payload of a string, blob, JSON or geometry cell: the bytes after its length prefix.</summary>
     public static ReadOnlySpan<byte> Payload(ReadOnlySpan<byte> cell, int lengthPrefix) => cell[lengthPrefix..];
 
+    /// <summary>A BINARY(n) value whole: the binlog stores it without its trailing 0x00 bytes (the binary character set's
+    /// pad character, stripped like the spaces of a CHAR), so the zeros are put back up to <paramref name="length"/> bytes.</summary>
+    /// <param name="payload">The value's bytes from the binlog.</param>
+    /// <param name="length">The column's length in bytes (<see cref="ColumnPlan.BinaryLength"/>; 0 leaves the value as it is).</param>
+    /// <param name="scratch">Room for <paramref name="length"/> bytes, used when the value is shorter.</param>
+    public static ReadOnlySpan<byte> PadBinary(ReadOnlySpan<byte> payload, int length, Span<byte> scratch)
+    {
+        if (payload.Length >= length)
+        {
+            return payload;
+        }
+
+        var padded = scratch[..length];
+        payload.CopyTo(padded);
+        padded[payload.Length..].Clear();
+        return padded;
+    }
+
     /// <summary>An ENUM cell's index: 1-based, 0 for the empty error value.</summary>
     public static int ReadEnumIndex(ReadOnlySpan<byte> cell) => cell.Length == 1 ? cell[0] : BinaryPrimitives.ReadUInt16LittleEndian(cell);
 
@@ -227,7 +245,16 @@ internal static class CellValues
             case ValueDecoder.Timestamp: return ReadTimestamp(cell);
             case ValueDecoder.Timestamp2: return ReadTimestamp2(cell, plan.Binlog.Meta);
             case ValueDecoder.Text: return MySqlCharsets.ToString(plan.Charset, Payload(cell, plan.LengthPrefix));
-            case ValueDecoder.Bytes: return Payload(cell, plan.LengthPrefix).ToArray();
+            case ValueDecoder.Bytes:
+                var bytes = Payload(cell, plan.LengthPrefix);
+                if (bytes.Length >= plan.BinaryLength)
+                {
+                    return bytes.ToArray();
+                }
+
+                var padded = new byte[plan.BinaryLength];
+                PadBinary(bytes, padded.Length, padded);
+                return padded;
             case ValueDecoder.JsonText:
                 var json = Payload(cell, plan.LengthPrefix);
                 return MySqlCharsets.ToString(plan.Charset == MySqlCharset.Binary ? MySqlCharset.Utf8 : plan.Charset, json);

@@ -10,6 +10,12 @@ internal readonly struct MariaDbGtidEvent
     /// <summary>FL_DDL: the group holds DDL.</summary>
     public const byte DdlFlag = 32;
 
+    /// <summary>FL_PREPARED_XA: the group is an XA transaction's XA PREPARE (it ends with XA_PREPARE, not COMMIT).</summary>
+    public const byte PreparedXaFlag = 64;
+
+    /// <summary>FL_COMPLETED_XA: the group is the XA COMMIT or XA ROLLBACK of a prepared XA transaction.</summary>
+    public const byte CompletedXaFlag = 128;
+
     private MariaDbGtidEvent(ulong sequence, uint domain, uint serverId, byte flags)
     {
         Sequence = sequence;
@@ -27,6 +33,9 @@ internal readonly struct MariaDbGtidEvent
     public byte Flags { get; }
 
     public bool IsStandalone => (Flags & StandaloneFlag) != 0;
+
+    /// <summary>Whether the group is an XA PREPARE: its rows are not committed yet.</summary>
+    public bool IsPreparedXa => (Flags & PreparedXaFlag) != 0;
 
     public MariaDbGtid Gtid => new(Domain, ServerId, Sequence);
 

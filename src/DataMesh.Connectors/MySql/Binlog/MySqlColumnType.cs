@@ -41,9 +41,19 @@ internal enum MySqlColumnType : byte
 /// fractional digits; <see cref="Meta2"/>: a decimal's scale).</summary>
 internal readonly record struct BinlogColumn(MySqlColumnType Type, int Meta, int Meta2)
 {
-    /// <summary>Whether SIGNEDNESS metadata covers this column.</summary>
-    public bool IsNumeric => Type is MySqlColumnType.Tiny or MySqlColumnType.Short or MySqlColumnType.Int24 or MySqlColumnType.Long
-        or MySqlColumnType.LongLong or MySqlColumnType.NewDecimal or MySqlColumnType.Float or MySqlColumnType.Double or MySqlColumnType.Decimal;
+    /// <summary>Whether the SIGNEDNESS optional metadata has a bit for this column: the integer types, YEAR, FLOAT, DOUBLE,
+    /// DECIMAL and NEWDECIMAL. Both servers count YEAR: MySQL by <c>has_signedess_information_type</c>
+    /// (sql/field_common_properties.h), MariaDB because its YEAR field is an unsigned TINYINT
+    /// (<c>Field_year : Field_tiny</c>, whose <c>binlog_type_info</c> carries a signedness); MariaDB sets YEAR's bit, MySQL
+    /// clears it. A decoder that skips YEAR reads every later column's bit from its neighbour.</summary>
+    public bool HasSignedness => Type is MySqlColumnType.Tiny or MySqlColumnType.Short or MySqlColumnType.Int24 or MySqlColumnType.Long
+        or MySqlColumnType.LongLong or MySqlColumnType.Year or MySqlColumnType.NewDecimal or MySqlColumnType.Float or MySqlColumnType.Double
+        or MySqlColumnType.Decimal;
+
+    /// <summary>Whether the column is an integer whose UNSIGNED attribute changes how its bytes read (not YEAR, whose
+    /// signedness bit means nothing).</summary>
+    public bool IsInteger => Type is MySqlColumnType.Tiny or MySqlColumnType.Short or MySqlColumnType.Int24 or MySqlColumnType.Long
+        or MySqlColumnType.LongLong;
 
     /// <summary>Whether charset metadata covers this column (character columns other than ENUM and SET).</summary>
     public bool IsCharacter => Type is MySqlColumnType.VarChar or MySqlColumnType.VarString or MySqlColumnType.String or MySqlColumnType.Blob

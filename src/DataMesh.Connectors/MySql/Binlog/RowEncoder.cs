@@ -138,7 +138,18 @@ internal sealed class RowEncoder
             case ValueDecoder.JsonText:
                 WriteText(ref writer, CellValues.Payload(cell, plan.LengthPrefix), plan.Charset == MySqlCharset.Binary ? MySqlCharset.Utf8 : plan.Charset);
                 break;
-            case ValueDecoder.Bytes: writer.WriteBytes(CellValues.Payload(cell, plan.LengthPrefix)); break;
+            case ValueDecoder.Bytes:
+                var bytes = CellValues.Payload(cell, plan.LengthPrefix);
+                if (bytes.Length < plan.BinaryLength)
+                {
+                    WriteBinary(ref writer, bytes, plan.BinaryLength);
+                }
+                else
+                {
+                    writer.WriteBytes(bytes);
+                }
+
+                break;
             case ValueDecoder.JsonBinary:
                 _scratch.ResetWrittenCount();
                 MySqlJsonBinary.ToText(CellValues.Payload(cell, plan.LengthPrefix), _scratch);
@@ -198,6 +209,13 @@ internal sealed class RowEncoder
         {
             writer.WriteDecimal(big, plan.Precision);
         }
+    }
+
+    /// <summary>A BINARY(n) value that the binlog shortened, with its trailing zero bytes back (n is at most 255).</summary>
+    private static void WriteBinary(ref AvroWriter writer, ReadOnlySpan<byte> bytes, int length)
+    {
+        Span<byte> scratch = stackalloc byte[length];
+        writer.WriteBytes(CellValues.PadBinary(bytes, length, scratch));
     }
 
     private static void WriteUnsigned64(ref AvroWriter writer, ulong value)

@@ -38,6 +38,21 @@ internal sealed class RowImage
     /// <summary>How many columns are missing from the image.</summary>
     public int MissingCount { get; private set; }
 
+    /// <summary>Whether the image has every column (<c>binlog_row_image=FULL</c>).</summary>
+    public bool IsComplete => MissingCount == 0;
+
+    /// <summary>The names of the columns missing from the image, in column order.</summary>
+    public IEnumerable<string> MissingColumns(ColumnPlan[] columns)
+    {
+        for (var i = 0; i < ColumnCount; i++)
+        {
+            if (_states[i] == CellState.Missing)
+            {
+                yield return columns[i].Name;
+            }
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public CellState State(int column) => _states[column];
 

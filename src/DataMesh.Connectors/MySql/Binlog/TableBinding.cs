@@ -61,6 +61,11 @@ internal sealed class ColumnPlan
 
     /// <summary>The length prefix of strings and blobs: 0 for fixed-size values.</summary>
     public int LengthPrefix { get; init; }
+
+    /// <summary>BINARY(n): n, the length in bytes every value has (the binlog drops its trailing 0x00 bytes); 0 for other
+    /// columns. CHAR(n) of a character set loses its trailing spaces in the binlog as in a SELECT (without
+    /// PAD_CHAR_TO_FULL_LENGTH), and is not padded back.</summary>
+    public int BinaryLength { get; init; }
 }
 
 /// <summary>
@@ -112,8 +117,7 @@ internal sealed class TableBinding
                 throw new BinlogFormatException("TABLE_MAP", "column_name", BinlogEventHeader.Length, Problem($"names it '{names[i]}'"));
             }
 
-            if (map.Unsigned is { } unsigned && binlog.IsNumeric && binlog.Type != MySqlColumnType.NewDecimal && binlog.Type != MySqlColumnType.Float
-                && binlog.Type != MySqlColumnType.Double && unsigned[i] != column.Unsigned)
+            if (map.Unsigned is { } unsigned && binlog.IsInteger && unsigned[i] != column.Unsigned)
             {
                 throw new BinlogFormatException("TABLE_MAP", "signedness", BinlogEventHeader.Length, Problem(unsigned[i] ? "says UNSIGNED" : "says SIGNED"));
             }
@@ -276,6 +280,7 @@ internal sealed class TableBinding
             Scale = column.Scale,
             BitLength = column.Length,
             LengthPrefix = prefix,
+            BinaryLength = binlog.Type == MySqlColumnType.String && decoder == ValueDecoder.Bytes ? binlog.Meta : 0,
         };
     }
 }

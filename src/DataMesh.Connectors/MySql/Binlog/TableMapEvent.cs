@@ -42,7 +42,8 @@ internal sealed class TableMapEvent
 
     public bool[] Nullable { get; }
 
-    /// <summary>UNSIGNED of each column (false for non-numeric ones), or null without optional metadata.</summary>
+    /// <summary>UNSIGNED of each column (false for columns without a signedness bit, see
+    /// <see cref="BinlogColumn.HasSignedness"/>), or null without optional metadata.</summary>
     public bool[]? Unsigned { get; private set; }
 
     /// <summary>Column names (<c>binlog_row_metadata=FULL</c>), or null.</summary>
@@ -203,14 +204,14 @@ internal sealed class TableMapEvent
                 var bit = 0;
                 for (var i = 0; i < Columns.Length; i++)
                 {
-                    if (!Columns[i].IsNumeric)
+                    if (!Columns[i].HasSignedness)
                     {
                         continue;
                     }
 
                     if ((bit >> 3) >= reader.Remaining)
                     {
-                        throw reader.Error("signedness", "truncated: fewer bits than numeric columns");
+                        throw reader.Error("signedness", "truncated: fewer bits than columns with a signedness (numbers and YEAR)");
                     }
 
                     unsigned[i] = (reader.Data[bit >> 3] & (0x80 >> (bit & 7))) != 0;

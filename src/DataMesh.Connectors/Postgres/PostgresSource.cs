@@ -46,8 +46,7 @@ internal sealed class PostgresSource : IAsyncDisposable
     private readonly Dictionary<uint, HashSet<string>> _relaxed = [];
     private readonly Dictionary<string, string> _topicOwners = new(StringComparer.Ordinal);
     private TableFilter? _filter;
-    private HashSet<uint> _published = [];
-    private string _publication = string.Empty;
+    private PublicationManager? _tables;
     private string _database = string.Empty;
     private int _moneyScale = 2;
     private BeginMessage _transaction;
@@ -89,15 +88,10 @@ internal sealed class PostgresSource : IAsyncDisposable
         _database = _meta.Database;
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
-        var tables = await _catalog.ResolveTablesAsync(_options, cancellationToken).ConfigureAwait(false);
         _filter = new TableFilter(_options);
-        _published = tables.Select(t => t.Oid).ToHashSet();
-        _publication = publication;
         _moneyScale = await _catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
-        if (await _catalog.EnsurePublicationAsync(publication, tables, _options.ManagePublication, cancellationToken).ConfigureAwait(false))
-        {
-            PostgresLog.PublicationSet(_logger, _name, publication, tables.Count);
-        }
+        _tables = new PublicationManager(_name, _options, _catalog, _logger);
+        await _tables.StartAsync(publication, cancellationToken).ConfigureAwait(false);
 
         var stored = ParsePosition(await _positions.LoadAsync(_name, cancellationToken).ConfigureAwait(false));
         var existing = await WaitForSlotAsync(slot, cancellationToken).ConfigureAwait(false);
@@ -220,6 +214,7 @@ internal sealed class PostgresSource : IAsyncDisposable
                     if (DateTime.UtcNow >= nextCommit)
                     {
                         await CommitAcknowledgedAsync(cancellationToken).ConfigureAwait(false);
+                        await _tables!.RefreshIfDueAsync(cancellationToken).ConfigureAwait(false);
                         nextCommit = DateTime.UtcNow + _options.CommitInterval;
                     }
 
@@ -248,6 +243,7 @@ internal sealed class PostgresSource : IAsyncDisposable
             if (DateTime.UtcNow >= nextCommit)
             {
                 await CommitAcknowledgedAsync(cancellationToken).ConfigureAwait(false);
+                await _tables!.RefreshIfDueAsync(cancellationToken).ConfigureAwait(false);
                 nextCommit = DateTime.UtcNow + _options.CommitInterval;
             }
         }
@@ -702,11 +698,6 @@ internal sealed class PostgresSource : IAsyncDisposable
             }
         }
 
-        if (_options.ManagePublication)
-        {
-            await RefreshTablesAsync(cancellationToken).ConfigureAwait(false);
-        }
-
         // Idle (no transaction open, nothing in flight, no message waiting): everything the server has sent is
         // processed and acknowledged, so the slot may move to the last position the server reported.
         var received = (ulong)_replication!.LastReceivedLsn;
@@ -718,35 +709,6 @@ internal sealed class PostgresSource : IAsyncDisposable
         }
 
         await CommitAcknowledgedAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Adds tables created since the start that the patterns select to the publication (changes are published from then on).</summary>
-    private async Task RefreshTablesAsync(CancellationToken cancellationToken)
-    {
-        IReadOnlyList<CapturedTable> tables;
-        try
-        {
-            tables = await _catalog!.ResolveTablesAsync(_options, cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresSourceException)
-        {
-            // A table that cannot be captured as it is now (dropped, no replica identity yet) is checked again at the
-            // next heartbeat; the tables already published keep streaming.
-            return;
-        }
-
-        if (tables.All(t => _published.Contains(t.Oid)) && tables.Count == _published.Count)
-        {
-            return;
-        }
-
-        var added = tables.Where(t => !_published.Contains(t.Oid)).Select(t => t.QualifiedName).ToList();
-        await _catalog.EnsurePublicationAsync(_publication, tables, manage: true, cancellationToken).ConfigureAwait(false);
-        _published = tables.Select(t => t.Oid).ToHashSet();
-        if (added.Count > 0)
-        {
-            PostgresLog.TablesAdded(_logger, _name, string.Join(", ", added));
-        }
     }
 
     private async Task CommitAcknowledgedAsync(CancellationToken cancellationToken)

@@ -10,6 +10,9 @@ internal sealed record CapturedTable(uint Oid, string Schema, string Name, char 
 
     public string Quoted => $"{Quote(Schema)}.{Quote(Name)}";
 
+    /// <summary>Whether updates and deletes can be published: a primary key, or REPLICA IDENTITY FULL or USING INDEX.</summary>
+    public bool HasReplicaIdentity => ReplicaIdentity is 'f' or 'i' || (ReplicaIdentity == 'd' && HasPrimaryKey);
+
     public static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }
 
@@ -54,40 +57,9 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
     /// <summary>The tables the include and exclude patterns select, each checked for SELECT and a replica identity.</summary>
     public async Task<IReadOnlyList<CapturedTable>> ResolveTablesAsync(PostgresSourceOptions options, CancellationToken cancellationToken)
     {
-        const string Sql = """
-            SELECT c.oid, n.nspname, c.relname, c.relreplident,
-                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
-                   has_table_privilege(current_user, c.oid, 'SELECT')
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
-            ORDER BY n.nspname, c.relname
-            """;
-        var filter = new TableFilter(options, PostgresConnector.SystemSchemas);
-        var tables = new List<CapturedTable>();
-        var denied = new List<string>();
-        var command = new NpgsqlCommand(Sql, connection);
-        await using (command.ConfigureAwait(false))
-        {
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                var table = new CapturedTable(reader.GetFieldValue<uint>(0), reader.GetString(1), reader.GetString(2), reader.GetChar(3), reader.GetBoolean(4));
-                if (!filter.Captures(table.Schema, table.Name))
-                {
-                    continue;
-                }
-
-                if (!reader.GetBoolean(5))
-                {
-                    denied.Add(table.Quoted);
-                }
-
-                tables.Add(table);
-            }
-        }
-
+        var listed = await ListTablesAsync(new TableFilter(options, PostgresConnector.SystemSchemas), cancellationToken).ConfigureAwait(false);
+        var tables = listed.Select(t => t.Table).ToList();
+        var denied = listed.Where(t => !t.CanSelect).Select(t => t.Table.Quoted).ToList();
         if (tables.Count == 0)
         {
             throw new PostgresSourceException(
@@ -100,7 +72,7 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
                 $"PostgreSQL source '{sourceName}': user '{connection.UserName}' lacks SELECT on {string.Join(", ", denied)}. Run GRANT SELECT ON {string.Join(", ", denied)} TO {CapturedTable.Quote(connection.UserName ?? "user")};");
         }
 
-        var unidentified = tables.Where(t => t.ReplicaIdentity == 'n' || (t.ReplicaIdentity == 'd' && !t.HasPrimaryKey)).ToList();
+        var unidentified = tables.Where(t => !t.HasReplicaIdentity).ToList();
         if (unidentified.Count > 0)
         {
             throw new PostgresSourceException(
@@ -111,19 +83,108 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
         return tables;
     }
 
-    /// <summary>Creates the publication or sets its tables to exactly <paramref name="tables"/>.</summary>
-    /// <returns>True when the publication changed.</returns>
-    public async Task<bool> EnsurePublicationAsync(string publication, IReadOnlyList<CapturedTable> tables, bool manage, CancellationToken cancellationToken)
+    /// <summary>The tables <paramref name="filter"/> selects, unchecked, each with whether the user may SELECT it.</summary>
+    public async Task<IReadOnlyList<(CapturedTable Table, bool CanSelect)>> ListTablesAsync(TableFilter filter, CancellationToken cancellationToken)
     {
-        bool? allTables = null;
-        var lookup = new NpgsqlCommand("SELECT puballtables FROM pg_publication WHERE pubname = @p", connection);
-        await using (lookup.ConfigureAwait(false))
+        const string Sql = """
+            SELECT c.oid, n.nspname, c.relname, c.relreplident,
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
+                   has_table_privilege(current_user, c.oid, 'SELECT')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+            ORDER BY n.nspname, c.relname
+            """;
+        var tables = new List<(CapturedTable, bool)>();
+        var command = new NpgsqlCommand(Sql, connection);
+        await using (command.ConfigureAwait(false))
         {
-            var command = lookup;
-            command.Parameters.AddWithValue("p", publication);
-            allTables = (bool?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var table = new CapturedTable(reader.GetFieldValue<uint>(0), reader.GetString(1), reader.GetString(2), reader.GetChar(3), reader.GetBoolean(4));
+                if (filter.Captures(table.Schema, table.Name))
+                {
+                    tables.Add((table, reader.GetBoolean(5)));
+                }
+            }
         }
 
+        return tables;
+    }
+
+    /// <summary>The user's name, whether it is a superuser, and the connection's current schema (null when the search path has none).</summary>
+    public async Task<(string User, bool Superuser, string? Schema)> RoleAsync(CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand("SELECT current_user, rolsuper, current_schema() FROM pg_roles WHERE rolname = current_user", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return (reader.GetString(0), reader.GetBoolean(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+    }
+
+    /// <summary>Null when the publication does not exist, else whether it is FOR ALL TABLES.</summary>
+    public async Task<bool?> PublicationForAllTablesAsync(string publication, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand("SELECT puballtables FROM pg_publication WHERE pubname = @p", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.AddWithValue("p", publication);
+        return (bool?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The tables in the publication's table list, by oid.</summary>
+    public async Task<Dictionary<uint, (string Schema, string Name)>> PublicationTablesAsync(string publication, CancellationToken cancellationToken)
+    {
+        var tables = new Dictionary<uint, (string, string)>();
+        var command = new NpgsqlCommand(
+            "SELECT c.oid, n.nspname, c.relname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = @p",
+            connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.AddWithValue("p", publication);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            tables[reader.GetFieldValue<uint>(0)] = (reader.GetString(1), reader.GetString(2));
+        }
+
+        return tables;
+    }
+
+    /// <summary>
+    /// Whether event trigger <paramref name="name"/> and function <paramref name="schema"/>.<paramref name="name"/>() exist:
+    /// null when not, true when their comment starts with <paramref name="marker"/>, false when it does not.
+    /// </summary>
+    public async Task<(bool? Trigger, bool? Function)> DescribedObjectsAsync(string schema, string name, string marker, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand(
+            """
+            SELECT (SELECT coalesce(starts_with(obj_description(e.oid, 'pg_event_trigger'), @m), false) FROM pg_event_trigger e WHERE e.evtname = @n),
+                   (SELECT coalesce(starts_with(obj_description(p.oid, 'pg_proc'), @m), false) FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace
+                    WHERE p.proname = @n AND s.nspname = @s AND p.pronargs = 0)
+            """,
+            connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.AddWithValue("n", name);
+        command.Parameters.AddWithValue("s", schema);
+        command.Parameters.AddWithValue("m", marker);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return (reader.IsDBNull(0) ? null : reader.GetBoolean(0), reader.IsDBNull(1) ? null : reader.GetBoolean(1));
+    }
+
+    /// <summary>
+    /// Creates the publication with <paramref name="tables"/>, or adds those it lacks and drops the tables
+    /// <paramref name="filter"/> no longer selects. A table that the filter selects and that is not in <paramref name="tables"/>
+    /// (created since they were listed, and added by the source's event trigger) stays.
+    /// </summary>
+    /// <returns>True when the publication changed.</returns>
+    public async Task<bool> EnsurePublicationAsync(string publication, IReadOnlyList<CapturedTable> tables, TableFilter filter, bool manage, CancellationToken cancellationToken)
+    {
+        var allTables = await PublicationForAllTablesAsync(publication, cancellationToken).ConfigureAwait(false);
         var list = string.Join(", ", tables.Select(t => t.Quoted));
         if (allTables is null)
         {
@@ -150,27 +211,20 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
             return false;
         }
 
-        var current = new HashSet<uint>();
-        var members = new NpgsqlCommand("SELECT prrelid FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid WHERE p.pubname = @p", connection);
-        await using (members.ConfigureAwait(false))
+        var current = await PublicationTablesAsync(publication, cancellationToken).ConfigureAwait(false);
+        var missing = tables.Where(t => !current.ContainsKey(t.Oid)).Select(t => t.Quoted).ToList();
+        var stale = current.Values.Where(t => !filter.Captures(t.Schema, t.Name)).Select(t => $"{CapturedTable.Quote(t.Schema)}.{CapturedTable.Quote(t.Name)}").ToList();
+        if (missing.Count > 0)
         {
-            var command = members;
-            command.Parameters.AddWithValue("p", publication);
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                current.Add(reader.GetFieldValue<uint>(0));
-            }
+            await ExecuteAsync($"ALTER PUBLICATION {CapturedTable.Quote(publication)} ADD TABLE {string.Join(", ", missing)}", cancellationToken).ConfigureAwait(false);
         }
 
-        if (current.SetEquals(tables.Select(t => t.Oid)))
+        if (stale.Count > 0)
         {
-            return false;
+            await ExecuteAsync($"ALTER PUBLICATION {CapturedTable.Quote(publication)} DROP TABLE {string.Join(", ", stale)}", cancellationToken).ConfigureAwait(false);
         }
 
-        await ExecuteAsync($"ALTER PUBLICATION {CapturedTable.Quote(publication)} SET TABLE {list}", cancellationToken).ConfigureAwait(false);
-        return true;
+        return missing.Count + stale.Count > 0;
     }
 
     /// <summary>The slot's state: null when missing; refuses a slot of another plugin or database.</summary>
@@ -277,6 +331,17 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
     {
         var command = new NpgsqlCommand(sql, connection);
         return ExecuteAndDisposeAsync(command, cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="sql"/> (several statements) in one transaction.</summary>
+    public async Task ExecuteInTransactionAsync(string sql, CancellationToken cancellationToken)
+    {
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (transaction.ConfigureAwait(false))
+        {
+            await ExecuteAndDisposeAsync(new NpgsqlCommand(sql, connection, transaction), cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static async Task ExecuteAndDisposeAsync(NpgsqlCommand command, CancellationToken cancellationToken)

@@ -34,9 +34,8 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     private NpgsqlConnection? _meta;
     private PostgresCatalog? _catalog;
     private LogicalReplicationConnection? _replication;
-    private HashSet<uint> _published = [];
     private TableFilter? _filter;
-    private string _publication = string.Empty;
+    private PublicationManager? _tables;
     private string _database = string.Empty;
     private int _moneyScale = 2;
     private BeginMessage _transaction;
@@ -56,6 +55,9 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
 
     public override IReadOnlyList<SourceField> PositionFields => PgSourceBlock.Fields;
 
+    /// <summary>How often the stream loop asks the publication manager whether a look for new tables is due.</summary>
+    private static readonly TimeSpan TableCheckInterval = TimeSpan.FromMilliseconds(500);
+
     /// <summary>The session settings under which pgoutput's text values have the forms <see cref="PgValueWriter"/> reads.</summary>
     internal static string SessionOptions => "-c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex";
 
@@ -65,7 +67,11 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
 
     public override string Describe(PostgresPosition position) => position.ToString();
 
-    public override bool? IsTransient(Exception exception) => exception switch
+    public override bool? IsTransient(Exception exception) => IsTransientError(exception);
+
+    /// <summary>Whether a PostgreSQL error may clear by itself (connection loss, shutdown, too many connections, a
+    /// serialization failure ...); null when it is not PostgreSQL's.</summary>
+    internal static bool? IsTransientError(Exception exception) => exception switch
     {
         PostgresSourceException source => source.IsTransient,
         PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState is "57P01" or "57P02" or "57P03" or "53300" or "55006" or "40001" or "40P01",
@@ -100,15 +106,10 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _database = _meta.Database;
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
-        var tables = await _catalog.ResolveTablesAsync(_options, cancellationToken).ConfigureAwait(false);
         _filter = new TableFilter(_options, SystemSchemas);
-        _published = tables.Select(t => t.Oid).ToHashSet();
-        _publication = publication;
         _moneyScale = await _catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
-        if (await _catalog.EnsurePublicationAsync(publication, tables, _options.ManagePublication, cancellationToken).ConfigureAwait(false))
-        {
-            PostgresLog.PublicationSet(_logger, _name, publication, tables.Count);
-        }
+        _tables = new PublicationManager(_name, _options, _catalog, _logger);
+        await _tables.StartAsync(publication, cancellationToken).ConfigureAwait(false);
 
         var existing = await WaitForSlotAsync(slot, cancellationToken).ConfigureAwait(false);
         _replication = new LogicalReplicationConnection(builder.ConnectionString);
@@ -224,12 +225,20 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     private async Task PumpAsync(IAsyncEnumerator<XLogDataMessage> enumerator, Func<Task<bool>> getPending, Action<Task<bool>> setPending, string slot, CancellationToken cancellationToken)
     {
         var nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
+        var nextTableCheck = DateTime.UtcNow + TableCheckInterval;
         while (true)
         {
+            if (DateTime.UtcNow >= nextTableCheck)
+            {
+                // The publication manager decides whether a look for new tables is due (busy or idle stream alike).
+                await _tables!.RefreshIfDueAsync(cancellationToken).ConfigureAwait(false);
+                nextTableCheck = DateTime.UtcNow + TableCheckInterval;
+            }
+
             var pending = getPending();
             if (!pending.IsCompleted)
             {
-                var wait = Math.Max(1, (int)(nextHeartbeat - DateTime.UtcNow).TotalMilliseconds);
+                var wait = Math.Max(1, (int)((nextHeartbeat < nextTableCheck ? nextHeartbeat : nextTableCheck) - DateTime.UtcNow).TotalMilliseconds);
                 using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var delay = Task.Delay(wait, delayCancel.Token);
                 var first = await Task.WhenAny(pending, delay).ConfigureAwait(false);
@@ -237,8 +246,12 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                 if (first != pending)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    await HeartbeatAsync(pending, cancellationToken).ConfigureAwait(false);
-                    nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
+                    if (DateTime.UtcNow >= nextHeartbeat)
+                    {
+                        await HeartbeatAsync(pending, cancellationToken).ConfigureAwait(false);
+                        nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
+                    }
+
                     continue;
                 }
             }
@@ -474,15 +487,10 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
             {
                 await _catalog!.ExecuteAsync(_options.HeartbeatActionQuery, cancellationToken).ConfigureAwait(false);
             }
-            catch (PostgresException ex) when (IsTransient(ex) != true)
+            catch (PostgresException ex) when (IsTransientError(ex) != true)
             {
                 throw new PostgresSourceException($"PostgreSQL source '{_name}': HeartbeatActionQuery failed: {ex.MessageText} ({ex.SqlState}).", ex);
             }
-        }
-
-        if (_options.ManagePublication)
-        {
-            await RefreshTablesAsync(cancellationToken).ConfigureAwait(false);
         }
 
         // Idle (no transaction open, nothing in flight, no message waiting): everything the server has sent is
@@ -494,35 +502,6 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
             _lastCheckpoint = received;
             await context.FlushAsync(cancellationToken).ConfigureAwait(false);
             PostgresLog.Heartbeat(_logger, _name, PostgresPosition.Format(received));
-        }
-    }
-
-    /// <summary>Adds tables created since the start that the patterns select to the publication (changes are published from then on).</summary>
-    private async Task RefreshTablesAsync(CancellationToken cancellationToken)
-    {
-        IReadOnlyList<CapturedTable> tables;
-        try
-        {
-            tables = await _catalog!.ResolveTablesAsync(_options, cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresSourceException)
-        {
-            // A table that cannot be captured as it is now (dropped, no replica identity yet) is checked again at the
-            // next heartbeat; the tables already published keep streaming.
-            return;
-        }
-
-        if (tables.All(t => _published.Contains(t.Oid)) && tables.Count == _published.Count)
-        {
-            return;
-        }
-
-        var added = tables.Where(t => !_published.Contains(t.Oid)).Select(t => t.QualifiedName).ToList();
-        await _catalog.EnsurePublicationAsync(_publication, tables, manage: true, cancellationToken).ConfigureAwait(false);
-        _published = tables.Select(t => t.Oid).ToHashSet();
-        if (added.Count > 0)
-        {
-            PostgresLog.TablesAdded(_logger, _name, string.Join(", ", added));
         }
     }
 

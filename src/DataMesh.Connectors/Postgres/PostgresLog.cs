@@ -32,6 +32,21 @@ internal static partial class PostgresLog
     [LoggerMessage(1013, LogLevel.Warning, "PostgreSQL source '{Source}' added new tables to its publication: {Tables}; their changes are captured from now on (earlier rows need a snapshot)")]
     public static partial void TablesAdded(ILogger logger, string source, string tables);
 
+    [LoggerMessage(1014, LogLevel.Warning, "PostgreSQL source '{Source}' does not capture table {Table}: {Reason} (looked at again every {Interval})")]
+    public static partial void TableNotCaptured(ILogger logger, string source, string table, string reason, TimeSpan interval);
+
+    [LoggerMessage(1015, LogLevel.Information, "PostgreSQL source '{Source}' installed event trigger '{Trigger}' (function {Function}): new tables that match its patterns join publication '{Publication}' as they are created, and are captured from their first row")]
+    public static partial void EventTriggerInstalled(ILogger logger, string source, string trigger, string function, string publication);
+
+    [LoggerMessage(EventId = 1016, Message = "PostgreSQL source '{Source}' looks for new tables every {Interval}: changes made to a new table before it joins publication '{Publication}' are not captured. {Advice}")]
+    public static partial void PollingForNewTables(ILogger logger, LogLevel level, string source, TimeSpan interval, string publication, string advice);
+
+    [LoggerMessage(1017, LogLevel.Information, "PostgreSQL source '{Source}': tables {Tables} joined publication '{Publication}' when they were created (event trigger)")]
+    public static partial void TablesJoined(ILogger logger, string source, string tables, string publication);
+
+    [LoggerMessage(1018, LogLevel.Information, "PostgreSQL source '{Source}' removed its event trigger '{Trigger}' of publication '{Publication}' (NewTables is Poll, or the publication is not managed by the source)")]
+    public static partial void EventTriggerRemoved(ILogger logger, string source, string trigger, string publication);
+
     [LoggerMessage(1012, LogLevel.Debug, "PostgreSQL source '{Source}' truncate of {Table}")]
     public static partial void Truncated(ILogger logger, string source, string table);
 }

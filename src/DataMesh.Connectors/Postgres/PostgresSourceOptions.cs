@@ -1,5 +1,26 @@
 namespace DataMesh.Connectors.Postgres;
 
+/// <summary>How a PostgreSQL source adds tables created while it runs (that its patterns select) to its publication.</summary>
+public enum NewTableCapture
+{
+    /// <summary><see cref="EventTrigger"/> when the source's user is a superuser, else <see cref="Poll"/> with a warning at start (the default).</summary>
+    Automatic,
+
+    /// <summary>
+    /// An event trigger named after the publication adds each new table that has a replica identity to the publication in
+    /// the transaction that creates it, so its changes are captured from the first row, also when a script drops and
+    /// re-creates a table. Needs a superuser (PostgreSQL lets only superusers create event triggers) and
+    /// <see cref="PostgresSourceOptions.ManagePublication"/>; the source refuses to start otherwise.
+    /// </summary>
+    EventTrigger,
+
+    /// <summary>
+    /// The source looks for new tables every <see cref="PostgresSourceOptions.NewTablePollInterval"/> and adds them then:
+    /// changes made to a new table before it joins the publication are not captured. A trigger installed earlier is removed.
+    /// </summary>
+    Poll,
+}
+
 /// <summary>Settings of one PostgreSQL source (logical replication with pgoutput). The settings every source has
 /// (tables, partitions, intervals, retries, policies) are in <see cref="SourceOptions"/>.</summary>
 public sealed class PostgresSourceOptions : SourceOptions
@@ -19,6 +40,18 @@ public sealed class PostgresSourceOptions : SourceOptions
 
     /// <summary>Create the publication when it is missing, and keep its table list equal to the captured tables. Default true.</summary>
     public bool ManagePublication { get; set; } = true;
+
+    /// <summary>
+    /// How tables created while the source runs join the publication (with <see cref="ManagePublication"/>). Default
+    /// <see cref="NewTableCapture.Automatic"/>: an event trigger when the user is a superuser, polling otherwise.
+    /// </summary>
+    public NewTableCapture NewTables { get; set; } = NewTableCapture.Automatic;
+
+    /// <summary>
+    /// How often the source looks for new tables when it polls (<see cref="NewTableCapture.Poll"/>, or no superuser). With the
+    /// event trigger it looks every <see cref="SourceOptions.HeartbeatInterval"/>, to warn about tables it cannot capture. Default 2 seconds.
+    /// </summary>
+    public TimeSpan NewTablePollInterval { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>An optional statement run at each heartbeat (<see cref="SourceOptions.HeartbeatInterval"/>), e.g. an upsert
     /// into a heartbeat table that is part of the publication, so that a database with no captured traffic still produces
@@ -74,6 +107,20 @@ public sealed class PostgresSourceOptions : SourceOptions
         if (SlotBusyTimeout <= TimeSpan.Zero)
         {
             yield return prefix + $"SlotBusyTimeout must be positive; it is {SlotBusyTimeout}.";
+        }
+
+        if (NewTablePollInterval <= TimeSpan.Zero)
+        {
+            yield return prefix + $"NewTablePollInterval must be positive; it is {NewTablePollInterval}.";
+        }
+
+        if (!Enum.IsDefined(NewTables))
+        {
+            yield return prefix + $"NewTables must be one of {string.Join(", ", Enum.GetNames<NewTableCapture>())}.";
+        }
+        else if (NewTables == NewTableCapture.EventTrigger && !ManagePublication)
+        {
+            yield return prefix + "NewTables is EventTrigger, but ManagePublication is off: the trigger adds tables to the publication the source manages. Turn ManagePublication on, or set NewTables to Poll.";
         }
     }
 

@@ -222,6 +222,41 @@ internal sealed class MySqlTableDialect : ITableDialect
         }
     }
 
+    public async ValueTask<bool[]> ExistsAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] key, IReadOnlyList<object?[]> keys, CancellationToken cancellationToken)
+    {
+        // One SELECT a key, joined by UNION ALL: each compares a parameter with the column as DeleteAsync's IN list does
+        // (a derived table of parameters would compare under the connection's collation instead of the column's).
+        var exists = new bool[keys.Count];
+        var perStatement = Math.Max(1, Math.Min(_maxRows, 60_000 / key.Length));
+        for (var start = 0; start < keys.Count; start += perStatement)
+        {
+            var count = Math.Min(perStatement, keys.Count - start);
+            var command = new MySqlCommand { Connection = (MySqlConnection)connection, Transaction = (MySqlTransaction)transaction, CommandTimeout = _timeoutSeconds };
+            await using var commandScope = command.ConfigureAwait(false);
+            var sql = new StringBuilder();
+            for (var r = 0; r < count; r++)
+            {
+                sql.Append(r == 0 ? "SELECT " : " UNION ALL SELECT ").Append((start + r).ToString(CultureInfo.InvariantCulture)).Append(" FROM ").Append(table.Sql).Append(" WHERE ");
+                for (var k = 0; k < key.Length; k++)
+                {
+                    var name = "@p" + command.Parameters.Count.ToString(CultureInfo.InvariantCulture);
+                    command.Parameters.AddWithValue(name, keys[start + r][k] ?? DBNull.Value);
+                    sql.Append(k == 0 ? string.Empty : " AND ").Append(Quote(key[k].Name)).Append(" = ").Append(name);
+                }
+            }
+
+            command.CommandText = sql.ToString();
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                exists[Convert.ToInt32(reader.GetValue(0), CultureInfo.InvariantCulture)] = true;
+            }
+        }
+
+        return exists;
+    }
+
     public async ValueTask UpsertAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken)
     {
         var head = new StringBuilder("INSERT INTO ").Append(table.Sql).Append(" (").AppendJoin(", ", columns.Select(c => Quote(c.Name))).Append(") VALUES ").ToString();

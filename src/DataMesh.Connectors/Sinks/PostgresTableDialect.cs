@@ -198,6 +198,45 @@ internal sealed class PostgresTableDialect : ITableDialect
         }
     }
 
+    public async ValueTask<bool[]> ExistsAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] key, IReadOnlyList<object?[]> keys, CancellationToken cancellationToken)
+    {
+        var exists = new bool[keys.Count];
+        var perStatement = Math.Max(1, Math.Min(_maxRows, 65_000 / key.Length));
+        for (var start = 0; start < keys.Count; start += perStatement)
+        {
+            var count = Math.Min(perStatement, keys.Count - start);
+            var command = new NpgsqlCommand { Connection = (NpgsqlConnection)connection, Transaction = (NpgsqlTransaction)transaction, CommandTimeout = _timeoutSeconds };
+            await using var commandScope = command.ConfigureAwait(false);
+            var sql = new StringBuilder("SELECT s.o FROM (VALUES ");
+            for (var r = 0; r < count; r++)
+            {
+                sql.Append(r == 0 ? "(" : ", (").Append((start + r).ToString(CultureInfo.InvariantCulture));
+                for (var k = 0; k < key.Length; k++)
+                {
+                    var name = "p" + command.Parameters.Count.ToString(CultureInfo.InvariantCulture);
+                    command.Parameters.Add(new NpgsqlParameter(name, StageType(key[k]).DbType) { Value = keys[start + r][k] ?? DBNull.Value });
+                    sql.Append(", ").Append(Expression(key[k], table.Columns[key[k].Name], "@" + name));
+                }
+
+                sql.Append(')');
+            }
+
+            sql.Append(") AS s (o").AppendJoin(string.Empty, key.Select((_, k) => ", c" + k.ToString(CultureInfo.InvariantCulture)))
+                .Append(") JOIN ").Append(table.Sql).Append(" AS t ON ")
+                .AppendJoin(" AND ", key.Select((c, k) => "t." + Quote(c.Name) + " = s.c" + k.ToString(CultureInfo.InvariantCulture)))
+                .Append(" FOR UPDATE OF t");
+            command.CommandText = sql.ToString();
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                exists[reader.GetInt32(0)] = true;
+            }
+        }
+
+        return exists;
+    }
+
     public async ValueTask UpsertAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken)
     {
         var npgsql = (NpgsqlConnection)connection;

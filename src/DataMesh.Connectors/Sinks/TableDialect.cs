@@ -60,6 +60,10 @@ internal interface ITableDialect : IAsyncDisposable
 
     ValueTask DeleteAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] key, IReadOnlyList<object?[]> keys, CancellationToken cancellationToken);
 
+    /// <summary>For each key (values of <paramref name="key"/>'s columns, as <see cref="ToParameter"/> made them): whether the table has that row.
+    /// Compares as <see cref="DeleteAsync"/> does; PostgreSQL also locks the rows found until the transaction ends.</summary>
+    ValueTask<bool[]> ExistsAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] key, IReadOnlyList<object?[]> keys, CancellationToken cancellationToken);
+
     ValueTask UpsertAsync(DbConnection connection, DbTransaction transaction, TableInfo table, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken);
 
     /// <summary>Whether <paramref name="exception"/> is about the data (a value that does not fit, a constraint) rather than the connection or the schema.</summary>

@@ -15,7 +15,9 @@ namespace DataMesh.Connectors.Sinks;
 /// The database-neutral part of the table sinks: decodes a batch (keys in the Confluent wire format, flat rows or
 /// change-event envelopes, tombstones), reduces it to the last operation per (table, key), evolves tables, and applies
 /// the operations in one transaction through an <see cref="ITableDialect"/>; on a data error it writes row by row and
-/// rejects the rows at fault.
+/// rejects the rows at fault. A value equal to <see cref="TableSinkOptions.UnavailableValuePlaceholder"/> is one the
+/// source did not send: its column is left as it is in the target (filled from an earlier record of the key in the same
+/// batch when there is one), and a row that is not in the target yet is refused.
 /// </summary>
 internal sealed class TableSinkEngine : IAsyncDisposable
 {
@@ -27,6 +29,8 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     private readonly ConcurrentDictionary<string, TableName> _tableNames = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<TableName, TableInfo> _tables = new();
     private readonly SemaphoreSlim _ddl = new(1, 1);
+    private readonly string? _placeholder;
+    private readonly byte[]? _placeholderBytes;
     private SinkContext? _context;
     private ILogger _logger = NullLogger.Instance;
 
@@ -36,6 +40,8 @@ internal sealed class TableSinkEngine : IAsyncDisposable
         _options = options;
         _dialect = dialect;
         _metrics = new SinkMetrics(name);
+        _placeholder = options.UnavailableValuePlaceholder;
+        _placeholderBytes = _placeholder is null ? null : Encoding.UTF8.GetBytes(_placeholder);
     }
 
     public string Name { get; }
@@ -149,6 +155,18 @@ internal sealed class TableSinkEngine : IAsyncDisposable
                     var identity = AvroValues.Identity(operation.Table.Schema + "\u001D" + operation.Table.Name, operation.Key);
                     if (last.TryGetValue(identity, out var earlier))
                     {
+                        if (operation.Unavailable is not null)
+                        {
+                            if (earlier.Row is null)
+                            {
+                                // Deleted earlier in the batch and not created again: the values this record lacks are unknown.
+                                // The delete stays the key's last operation.
+                                throw new RejectException($"table {_dialect.Display(operation.Table)}: {DescribeUnavailable(operation)} and an earlier record of its batch deleted the row");
+                            }
+
+                            FillFrom(operation, earlier);
+                        }
+
                         // Superseded in this batch: if the table refuses the last record, these are dead-lettered with it.
                         operation.Superseded = earlier.Superseded ?? [];
                         operation.Superseded.Add(earlier.Index);
@@ -305,8 +323,73 @@ internal sealed class TableSinkEngine : IAsyncDisposable
             throw new RejectException($"table {_dialect.Display(table)}: the row has no field for key column \"{missing}\"");
         }
 
-        return new Operation(index, table, keyPlan, ConvertAll(table, keyPlan.Columns, key), rowPlan, ConvertAll(table, rowPlan.Columns, row));
+        var unavailable = UnavailableColumns(rowPlan, row);
+        if (unavailable is not null)
+        {
+            foreach (var u in unavailable)
+            {
+                if (keyPlan.IndexOf(rowPlan.Columns[u].Name, _dialect.ColumnComparer) >= 0)
+                {
+                    throw new RejectException($"table {_dialect.Display(table)}, key column \"{rowPlan.Columns[u].Name}\": the value is the unavailable-value placeholder, so the row cannot be found by its key");
+                }
+            }
+        }
+
+        return new Operation(index, table, keyPlan, ConvertAll(table, keyPlan.Columns, key), rowPlan, ConvertAll(table, rowPlan.Columns, row)) { Unavailable = unavailable };
     }
+
+    /// <summary>The columns whose value is the placeholder of a value the source did not send, or null when there is none.</summary>
+    private int[]? UnavailableColumns(RowPlan plan, object?[] row)
+    {
+        if (_placeholder is null)
+        {
+            return null;
+        }
+
+        List<int>? unavailable = null;
+        for (var i = 0; i < row.Length; i++)
+        {
+            var matches = row[i] switch
+            {
+                string text => plan.Columns[i].Kind is SinkKind.String or SinkKind.Json && string.Equals(text, _placeholder, StringComparison.Ordinal),
+                byte[] bytes => plan.Columns[i].Kind == SinkKind.Bytes && bytes.AsSpan().SequenceEqual(_placeholderBytes),
+                _ => false,
+            };
+            if (matches)
+            {
+                (unavailable ??= []).Add(i);
+            }
+        }
+
+        return unavailable?.ToArray();
+    }
+
+    /// <summary>Takes the values <paramref name="operation"/> lacks from the earlier upsert of the same key that it supersedes.</summary>
+    private void FillFrom(Operation operation, Operation earlier)
+    {
+        var row = operation.Row!;
+        var values = operation.Values!;
+        var remaining = new List<int>();
+        foreach (var u in operation.Unavailable!)
+        {
+            var column = row.Columns[u];
+            var e = earlier.Row!.IndexOf(column.Name, _dialect.ColumnComparer);
+            if (e >= 0 && earlier.Row.Columns[e].Kind == column.Kind && (earlier.Unavailable is null || !earlier.Unavailable.Contains(e)))
+            {
+                values[u] = earlier.Values![e];
+            }
+            else
+            {
+                remaining.Add(u);
+            }
+        }
+
+        operation.Unavailable = remaining.Count == 0 ? null : [.. remaining];
+    }
+
+    private string DescribeUnavailable(Operation operation) =>
+        $"the record does not carry the value of {string.Join(", ", operation.Unavailable!.Select(u => "\"" + operation.Row!.Columns[u].Name + "\""))} " +
+        $"(it has the placeholder '{_placeholder}' of a value the source did not send: PostgreSQL sends an unchanged TOASTed value only under REPLICA IDENTITY FULL)";
 
     private void CheckEnd(ref AvroReader reader, TableName table, string what)
     {
@@ -378,8 +461,10 @@ internal sealed class TableSinkEngine : IAsyncDisposable
         {
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using var transactionScope = transaction.ConfigureAwait(false);
-            var counts = await ApplyOperationsAsync(connection, transaction, tables, cancellationToken).ConfigureAwait(false);
+            var absent = new List<(Operation, TableInfo)>();
+            var counts = await ApplyOperationsAsync(connection, transaction, tables, absent, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            RejectAbsent(batch, absent);
             return counts;
         }
         catch (Exception e) when (_dialect.IsDataError(e))
@@ -401,23 +486,18 @@ internal sealed class TableSinkEngine : IAsyncDisposable
                     await using var transactionScope = transaction.ConfigureAwait(false);
                     var single = new TableWork(table.Name);
                     single.Add(operation);
-                    var (u, d) = await ApplyOperationsAsync(connection, transaction, [(single, info)], cancellationToken).ConfigureAwait(false);
+                    var absent = new List<(Operation, TableInfo)>();
+                    var (u, d) = await ApplyOperationsAsync(connection, transaction, [(single, info)], absent, cancellationToken).ConfigureAwait(false);
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    RejectAbsent(batch, absent);
                     upserted += u;
                     deleted += d;
                 }
                 catch (Exception e) when (_dialect.IsDataError(e))
                 {
-                    var columns = operation.Row?.Columns ?? operation.KeyPlan.Columns;
-                    var values = operation.Values ?? operation.Key;
+                    var (columns, values) = operation.Row is null ? (operation.KeyPlan.Columns, operation.Key) : (operation.Columns, operation.WrittenValues());
                     var reason = await _dialect.DescribeDataErrorAsync(info, columns, values, e, cancellationToken).ConfigureAwait(false);
-                    Reject(batch, operation.Index, reason);
-                    var refused = batch[operation.Index];
-                    foreach (var index in operation.Superseded ?? [])
-                    {
-                        // Never applied: a later record of the same key stood for it and was refused. Dead-lettered, not lost.
-                        Reject(batch, index, $"not applied: the later record of the same key in its batch ({refused.SourceTopic}[{refused.SourcePartition.ToString(CultureInfo.InvariantCulture)}]@{refused.SourceOffset.ToString(CultureInfo.InvariantCulture)}) was refused: {reason}");
-                    }
+                    RejectWithSuperseded(batch, operation, reason);
                 }
             }
         }
@@ -425,8 +505,35 @@ internal sealed class TableSinkEngine : IAsyncDisposable
         return (upserted, deleted);
     }
 
+    /// <summary>Rejects a record with <paramref name="reason"/>, and the earlier records of its key in the batch that it stood for.</summary>
+    private void RejectWithSuperseded(SinkBatch batch, Operation operation, string reason)
+    {
+        Reject(batch, operation.Index, reason);
+        var refused = batch[operation.Index];
+        foreach (var index in operation.Superseded ?? [])
+        {
+            // Never applied: a later record of the same key stood for it and was refused. Dead-lettered, not lost.
+            Reject(batch, index, $"not applied: the later record of the same key in its batch ({refused.SourceTopic}[{refused.SourcePartition.ToString(CultureInfo.InvariantCulture)}]@{refused.SourceOffset.ToString(CultureInfo.InvariantCulture)}) was refused: {reason}");
+        }
+    }
+
+    /// <summary>Rejects the records that lacked values of a row the target does not have (after their transaction committed).</summary>
+    private void RejectAbsent(SinkBatch batch, List<(Operation Operation, TableInfo Table)> absent)
+    {
+        foreach (var (operation, table) in absent)
+        {
+            RejectWithSuperseded(batch, operation,
+                $"table {table.Display}: the row is not in the target and {DescribeUnavailable(operation)}; the sink writes neither the placeholder nor NULL in its place. " +
+                "Run ALTER TABLE ... REPLICA IDENTITY FULL; on the source table so that such values are sent, and copy the row (a snapshot) before replaying this record.");
+        }
+    }
+
+    /// <summary>
+    /// Applies the deletes and upserts of <paramref name="tables"/> in <paramref name="transaction"/>. Upserts that lack values
+    /// (<see cref="Operation.Unavailable"/>) of rows the target does not have are not written but added to <paramref name="absent"/>.
+    /// </summary>
     private async ValueTask<(int Upserted, int Deleted)> ApplyOperationsAsync(
-        DbConnection connection, DbTransaction transaction, List<(TableWork Work, TableInfo Info)> tables, CancellationToken cancellationToken)
+        DbConnection connection, DbTransaction transaction, List<(TableWork Work, TableInfo Info)> tables, List<(Operation, TableInfo)> absent, CancellationToken cancellationToken)
     {
         var upserted = 0;
         var deleted = 0;
@@ -438,9 +545,24 @@ internal sealed class TableSinkEngine : IAsyncDisposable
                 deleted += keys.Count;
             }
 
-            foreach (var (rowPlan, rows) in table.Upserts)
+            foreach (var group in table.Upserts)
             {
-                await _dialect.UpsertAsync(connection, transaction, info, rowPlan.Columns, rows.Select(o => o.Values!).ToList(), cancellationToken).ConfigureAwait(false);
+                var rows = group.Operations;
+                if (group.Unavailable.Length > 0)
+                {
+                    // Only rows the target has are updated, without the columns whose values the records lack.
+                    var keyIndexes = info.PrimaryKey.Select(k => group.Row.IndexOf(k, _dialect.ColumnComparer)).ToArray();
+                    var keyColumns = keyIndexes.Select(k => group.Row.Columns[k]).ToArray();
+                    var exists = await _dialect.ExistsAsync(connection, transaction, info, keyColumns, rows.Select(o => keyIndexes.Select(k => o.Values![k]).ToArray()).ToList(), cancellationToken).ConfigureAwait(false);
+                    absent.AddRange(rows.Where((_, i) => !exists[i]).Select(o => (o, info)));
+                    rows = rows.Where((_, i) => exists[i]).ToList();
+                    if (rows.Count == 0)
+                    {
+                        continue;
+                    }
+                }
+
+                await _dialect.UpsertAsync(connection, transaction, info, group.Columns, rows.Select(o => o.WrittenValues()).ToList(), cancellationToken).ConfigureAwait(false);
                 upserted += rows.Count;
             }
         }
@@ -474,7 +596,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
                 return null; // Only deletes, and no table: nothing to delete.
             }
 
-            var (rowPlan, _) = work.Upserts[0];
+            var rowPlan = work.Upserts[0].Row;
             var keyPlan = work.KeyPlan;
             await _ddl.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
@@ -540,6 +662,28 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     {
         /// <summary>Earlier records of the same key in the batch that this one replaces.</summary>
         public List<int>? Superseded { get; set; }
+
+        /// <summary>Indexes of <see cref="Row"/>'s columns whose values the source did not send (sorted), or null.</summary>
+        public int[]? Unavailable { get; set; }
+
+        /// <summary>The columns an upsert writes: the row's, without <see cref="Unavailable"/>.</summary>
+        public SinkColumn[] Columns => Unavailable is null ? Row!.Columns : Row!.Columns.Where((_, i) => !Unavailable.Contains(i)).ToArray();
+
+        /// <summary>The values of <see cref="Columns"/>.</summary>
+        public object?[] WrittenValues() => Unavailable is null ? Values! : Values!.Where((_, i) => !Unavailable.Contains(i)).ToArray();
+    }
+
+    /// <summary>Upserts of one row schema that lack the same columns (none, usually).</summary>
+    private sealed class UpsertGroup(RowPlan row, int[] unavailable, SinkColumn[] columns)
+    {
+        public RowPlan Row { get; } = row;
+
+        public int[] Unavailable { get; } = unavailable;
+
+        /// <summary>The columns written.</summary>
+        public SinkColumn[] Columns { get; } = columns;
+
+        public List<Operation> Operations { get; } = [];
     }
 
     /// <summary>The final operations on one table, grouped by key schema (deletes) and row schema (upserts).</summary>
@@ -553,7 +697,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
 
         public List<(RowPlan Key, List<Operation> Operations)> Deletes { get; } = [];
 
-        public List<(RowPlan Row, List<Operation> Operations)> Upserts { get; } = [];
+        public List<UpsertGroup> Upserts { get; } = [];
 
         public int Count => _all.Count;
 
@@ -565,11 +709,22 @@ internal sealed class TableSinkEngine : IAsyncDisposable
             if (operation.Row is null)
             {
                 GroupOf(Deletes, operation.KeyPlan).Add(operation);
+                return;
             }
-            else
+
+            var unavailable = operation.Unavailable ?? [];
+            foreach (var group in Upserts)
             {
-                GroupOf(Upserts, operation.Row).Add(operation);
+                if (ReferenceEquals(group.Row, operation.Row) && group.Unavailable.AsSpan().SequenceEqual(unavailable))
+                {
+                    group.Operations.Add(operation);
+                    return;
+                }
             }
+
+            var added = new UpsertGroup(operation.Row, unavailable, operation.Columns);
+            added.Operations.Add(operation);
+            Upserts.Add(added);
         }
 
         private static List<Operation> GroupOf(List<(RowPlan, List<Operation>)> groups, RowPlan plan)

@@ -35,6 +35,16 @@ public abstract class TableSinkOptions
     /// <summary>The most rows in one statement (multi-row insert or delete); larger batches take several statements in the same transaction. Default 1,000; 1 to 10,000.</summary>
     public int MaxRowsPerStatement { get; set; } = 1000;
 
+    /// <summary>
+    /// The text that stands for a value the source did not send: a PostgreSQL source puts it in place of an unchanged TOASTed
+    /// value (<see cref="Events.ChangeEventOptions.UnavailableValuePlaceholder"/>; an UPDATE that did not touch a large value of a
+    /// table without <c>REPLICA IDENTITY FULL</c>). A string or JSON column whose value is exactly this text, or a bytes column
+    /// whose value is exactly its UTF-8 bytes, is left as it is in the target row; a row that is not in the target yet is
+    /// refused (dead-lettered) rather than written with the placeholder or NULL. Set it to the source's placeholder if that
+    /// was changed; <see langword="null"/> writes every value as it is. Default <c>__datamesh_unavailable_value</c>.
+    /// </summary>
+    public string? UnavailableValuePlaceholder { get; set; } = Events.ChangeEventOptions.DefaultUnavailableValuePlaceholder;
+
     /// <summary>Checks the settings.</summary>
     /// <param name="typeName">The options type, for messages.</param>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
@@ -72,6 +82,11 @@ public abstract class TableSinkOptions
         if (CommandTimeout < TimeSpan.FromSeconds(1) || CommandTimeout > TimeSpan.FromDays(1))
         {
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"{typeName}.CommandTimeout: {CommandTimeout} is outside 1 second to 1 day."));
+        }
+
+        if (UnavailableValuePlaceholder is { Length: 0 })
+        {
+            throw new ArgumentException($"{typeName}.UnavailableValuePlaceholder: the placeholder is empty, which would match every empty string; set it to the source's placeholder, or null to write every value as it is.");
         }
 
         if (MaxRowsPerStatement is < 1 or > 10_000)

@@ -5,6 +5,7 @@ using DataMesh.Connectors.Sinks;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.IntegrationTests.Postgres;
 using DataMesh.Pipelines;
+using DataMesh.Pipelines.Transforms;
 using Npgsql;
 using Xunit;
 
@@ -84,6 +85,105 @@ public sealed class PostgresPipelineTests(PostgresServer server) : IClassFixture
             process.Kill();
             process.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task An_update_of_another_column_leaves_TOASTed_values_intact_in_the_sink_table()
+    {
+        // REPLICA IDENTITY DEFAULT: PostgreSQL does not send the unchanged TOASTed body and data of an update of the title.
+        await using var cdc = await PgCdc.CreateAsync(server, "CREATE TABLE docs (id int PRIMARY KEY, title text NOT NULL, body text, data bytea)");
+        await using var sinkDatabase = await server.CreateDatabaseAsync("sink");
+        var sinkConnection = server.ConnectionStringFor(sinkDatabase.Name);
+        await cdc.StartAsync();
+
+        // The same topic into two tables: after Transform.Unwrap (flat rows) and as the envelopes themselves.
+        using var stop = new CancellationTokenSource();
+        var runs = new List<Task>();
+        var sinks = new List<PostgresTableSink>();
+        foreach (var (table, unwrap) in new[] { ("docs_flat", true), ("docs_envelope", false) })
+        {
+            var options = new PipelineOptions { Name = table + "-" + Guid.NewGuid().ToString("N")[..8], CommitInterval = TimeSpan.FromMilliseconds(200) };
+            options.SourceTopics.Add(cdc.Topic("docs"));
+            if (unwrap)
+            {
+                options.Transforms.Add(Transform.Unwrap());
+            }
+
+            var sink = new PostgresTableSink(new PostgresTableSinkOptions { ConnectionString = sinkConnection, Table = table, SchemaEvolution = SchemaEvolution.CreateTable });
+            sinks.Add(sink);
+            options.Sink = sink;
+            runs.Add(new KafkaPipeline(options, cdc.Kafka, cdc.Store).RunAsync(stop.Token));
+        }
+
+        try
+        {
+            // 20 KB of random hex and 10 KB of random bytes per row: both stored out of line (TOASTed).
+            await cdc.ExecuteAsync("""
+                INSERT INTO docs SELECT i, 'title ' || i, (SELECT string_agg(md5(random()::text || i || g), '') FROM generate_series(1, 640) g),
+                    (SELECT decode(string_agg(md5(random()::text || i || g), ''), 'hex') FROM generate_series(1, 640) g)
+                FROM generate_series(1, 3) i;
+                """);
+            await cdc.ExecuteAsync("UPDATE docs SET title = 'changed ' || id WHERE id IN (1, 2)");
+            Assert.Equal(3L, await cdc.ScalarAsync<long>("SELECT count(*) FROM docs WHERE length(body) = 20480 AND length(data) = 10240"));
+
+            var expected = await DocsAsync(cdc.ConnectionString, "docs");
+            Assert.Equal(3, expected.Count);
+            foreach (var table in new[] { "docs_flat", "docs_envelope" })
+            {
+                var deadline = DateTime.UtcNow + Patience;
+                List<string> actual = [];
+                while (DateTime.UtcNow < deadline)
+                {
+                    Assert.False(runs.Any(r => r.IsCompleted), "a pipeline stopped on its own");
+                    actual = await DocsAsync(sinkConnection, table);
+                    if (actual.Count == 3 && actual.Count(r => r.Contains("|changed ", StringComparison.Ordinal)) == 2)
+                    {
+                        break;
+                    }
+
+                    await Task.Delay(200);
+                }
+
+                Assert.Equal(expected, actual);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            foreach (var run in runs)
+            {
+                await run;
+            }
+
+            foreach (var sink in sinks)
+            {
+                await sink.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>id, title, an MD5 of the body and of the data (and their lengths), ordered by id; empty while the table is missing.</summary>
+    private static async Task<List<string>> DocsAsync(string connectionString, string table)
+    {
+        var rows = new List<string>();
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            $"SELECT id || '|' || title || '|' || length(body) || ':' || md5(body) || '|' || length(data) || ':' || md5(data) FROM {table} ORDER BY id", connection);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                rows.Add(reader.IsDBNull(0) ? "(a null column)" : reader.GetString(0));
+            }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            // The sink has not created it yet.
+        }
+
+        return rows;
     }
 
     /// <summary>

@@ -42,6 +42,9 @@ internal sealed class PgCdc : IAsyncDisposable
 
     public IHost Host => _host!;
 
+    /// <summary>What the hosts this instance started logged (Information and above).</summary>
+    public LogCollector Logs { get; } = new();
+
     public static async Task<PgCdc> CreateAsync(PostgresServer server, string setupSql)
     {
         var database = await server.CreateDatabaseAsync("cdc");
@@ -57,7 +60,9 @@ internal sealed class PgCdc : IAsyncDisposable
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Warning);
+        builder.Logging.AddProvider(Logs);
         if (sharedKafka is not null)
         {
             builder.Services.AddSingleton(sharedKafka);

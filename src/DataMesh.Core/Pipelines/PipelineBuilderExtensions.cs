@@ -1,9 +1,10 @@
+using DataMesh.Hosting;
 using DataMesh.Pipelines;
 using DataMesh.Schemas;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace DataMesh.Hosting;
+namespace DataMesh;
 
 /// <summary>Adds pipelines to a DataMesh host.</summary>
 public static class PipelineBuilderExtensions
@@ -24,11 +25,14 @@ public static class PipelineBuilderExtensions
         var options = new PipelineOptions();
         configure(options);
         options.Validate();
-        builder.Services.AddHostedService(sp => new PipelineHostedService(new KafkaPipeline(
-            options,
-            sp.GetRequiredService<KafkaConnection>(),
-            sp.GetRequiredService<ISchemaStore>(),
-            sp.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance)));
+        builder.Services.AddHostedService(sp =>
+        {
+            var loggers = sp.GetService<ILoggerFactory>() ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+            return new PipelineHostedService(
+                new KafkaPipeline(options, sp.GetRequiredService<KafkaConnection>(), sp.GetRequiredService<ISchemaStore>(), loggers),
+                sp.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>(),
+                loggers.CreateLogger("DataMesh.Pipelines." + options.Name));
+        });
         return builder;
     }
 }

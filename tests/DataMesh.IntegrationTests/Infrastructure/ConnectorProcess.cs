@@ -71,6 +71,15 @@ internal sealed class ConnectorProcess : IDisposable
         return new ConnectorProcess(Process.Start(start) ?? throw new InvalidOperationException("Could not start the connector host."));
     }
 
+    /// <summary>Waits for the process to end on its own; returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        _process.WaitForExit(); // the output of a process that ended is read to its end
+        return _process.ExitCode;
+    }
+
     /// <summary>Kills the process at once (SIGKILL): no flush, no graceful stop, as a crash would.</summary>
     public void Kill()
     {

@@ -76,7 +76,7 @@ var reports = int.TryParse(Environment.GetEnvironmentVariable("DATAMESH_HOST_MEM
 await host.RunAsync();
 await stopReports.CancelAsync();
 await reports;
-return 0;
+return Environment.ExitCode; // 1 when a source or pipeline stopped the host with a fatal error
 
 static async Task ReportMemoryAsync(TimeSpan every, CancellationToken cancellationToken)
 {

@@ -328,6 +328,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         var acknowledged = -1L;
         var acknowledgedAt = DateTime.UtcNow;
         var stalled = false;
+        Task? saving = null;
         using var timer = new PeriodicTimer(_stored is null ? TimeSpan.FromMilliseconds(Math.Min(100, _options.PositionSaveInterval.TotalMilliseconds)) : _options.PositionSaveInterval);
         var fast = _stored is null;
         try
@@ -341,13 +342,15 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     fast = false;
                 }
 
-                try
+                // A store waits for Kafka, which may be away: it runs on its own and the watchdog below goes on.
+                if (saving is null || saving.IsCompleted)
                 {
-                    await StoreAcknowledgedAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    SourceLog.StoreFailed(Logger, ex, Name, _acknowledged is null ? "none" : _connector.Describe(_acknowledged));
+                    if (saving is { IsFaulted: true } failed && failed.Exception!.InnerException is { } error and not OperationCanceledException)
+                    {
+                        SourceLog.StoreFailed(Logger, error, Name, _acknowledged is null ? "none" : _connector.Describe(_acknowledged));
+                    }
+
+                    saving = StoreAcknowledgedAsync(cancellationToken);
                 }
 
                 // The watchdog: Kafka silent while records wait, or the log reader silent.
@@ -395,6 +398,18 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         }
         catch (OperationCanceledException)
         {
+        }
+
+        if (saving is not null)
+        {
+            try
+            {
+                await saving.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or Confluent.Kafka.KafkaException)
+            {
+                // Stopping: the stop stores what Kafka acknowledged.
+            }
         }
     }
 

@@ -92,6 +92,43 @@ public sealed class SourceRuntimeTests
         Assert.Equal("3", await fixture.Positions.LoadAsync("src", CancellationToken.None));
     }
 
+    [Fact]
+    public async Task A_source_whose_records_Kafka_does_not_acknowledge_is_reported_stalled_then_running_again()
+    {
+        await using var fixture = await Fixture.CreateAsync();
+        var connector = new ScriptedConnector
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                await fixture.WriteAsync(context, 1, 1, cancellationToken);
+                await WaitUntil(() => context.InFlight == 0);
+                fixture.Kafka.EmbeddedCluster!.SetBrokerDown(1);
+                await fixture.WriteAsync(context, 2, 2, cancellationToken);
+                while (true)
+                {
+                    context.ReportAlive();
+                    await Task.Delay(100, cancellationToken);
+                }
+            },
+        };
+        var (runtime, monitor) = fixture.Runtime(connector, o =>
+        {
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(100);
+            o.StallTimeout = TimeSpan.FromSeconds(1);
+        });
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        await WaitUntil(() => monitor.Get("src")!.State == SourceState.Stalled);
+        Assert.Contains("Kafka has acknowledged nothing", monitor.Get("src")!.Message, StringComparison.Ordinal);
+        var health = await new SourceHealthCheck(monitor).CheckHealthAsync(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext());
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, health.Status);
+
+        fixture.Kafka.EmbeddedCluster!.SetBrokerUp(1);
+        await WaitUntil(() => monitor.Get("src")!.State == SourceState.Running);
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);

@@ -107,12 +107,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         else
         {
             from = start;
-            var records = await _history.LoadAsync(_name, cancellationToken).ConfigureAwait(false);
-            if (!SchemaHistory.TryRestore(records, from, schema))
-            {
-                throw new MySqlSchemaException($"MySQL source '{_name}' resumes from {from} but the schema history topic '{_options.HistoryTopic}' has no snapshot at or before it; the table schemas as of that position cannot be known. Reset the stored position to start afresh (and take a snapshot).");
-            }
-
+            await _history.RestoreAsync(_name, from, schema, cancellationToken).ConfigureAwait(false);
             MySqlLog.SchemaRestored(_logger, _name, schema.Tables.Count(), from.ToString());
         }
 
@@ -248,7 +243,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
     }
 
     /// <summary>A first start: the server's current position, and the schema of every table from information_schema as
-    /// the history's snapshot at it.</summary>
+    /// the history's snapshot at it (in parts: <see cref="SchemaHistory.AppendSnapshotAsync"/>).</summary>
     private async Task<MySqlPosition> FirstStartAsync(SchemaTracker schema, CancellationToken cancellationToken)
     {
         var connection = new MySqlConnection(_connectionString);
@@ -278,16 +273,9 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         var start = new MySqlPosition { File = file, Position = offset, Gtid = string.IsNullOrWhiteSpace(gtid) ? null : gtid.Replace("\n", string.Empty, StringComparison.Ordinal), MariaDb = _mariaDb };
         schema.ServerCharset = serverCharset;
         schema.Reset(tables, databases);
-        await _history.AppendAsync(new SchemaHistoryRecord
-        {
-            Source = _name,
-            File = file,
-            Position = offset,
-            Snapshot = true,
-            Tables = tables,
-            DatabaseCharsets = databases,
-            ServerCharset = serverCharset,
-        }, cancellationToken).ConfigureAwait(false);
+        // Every table, captured or not: a table renamed into the captured set (RENAME TABLE) needs its columns. In parts of
+        // bounded size, so that a server with many tables does not make a record larger than Kafka takes.
+        await _history.AppendSnapshotAsync(_name, file, offset, tables, databases, serverCharset, cancellationToken).ConfigureAwait(false);
         MySqlLog.FirstStart(_logger, _name, start.ToString(), tables.Count);
         return start;
     }

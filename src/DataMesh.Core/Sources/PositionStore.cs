@@ -54,7 +54,7 @@ public sealed class PositionStore : IDisposable
         var key = Encoding.UTF8.GetBytes(sourceName);
         string? position = null;
         var found = false;
-        await TopicReader.ReadToEndAsync(_kafka, Topic, "positions", message =>
+        var first = await TopicReader.ReadToEndAsync(_kafka, Topic, "positions", message =>
         {
             if (message.Key.AsSpan().SequenceEqual(key))
             {
@@ -63,22 +63,18 @@ public sealed class PositionStore : IDisposable
             }
         }, cancellationToken).ConfigureAwait(false);
 
-        if (!found)
+        // Compaction keeps the first offset at 0, so a first offset above it means records were deleted outright (retention,
+        // or the embedded cluster's limit), before or while the read ran.
+        if (!found && first > 0)
         {
-            // Asked after the read: records deleted while it ran count too. Compaction keeps the first offset at 0, so a
-            // first offset above it means records were deleted outright (retention, or the embedded cluster's limit).
-            var first = await FirstOffsetAsync(cancellationToken).ConfigureAwait(false);
-            if (first > 0)
-            {
-                throw new InvalidOperationException(
-                    $"The position of source '{sourceName}' cannot be known: topic '{Topic}' holds no record of it, and no longer starts at offset 0 " +
-                    $"(its first record is at offset {first.ToString(CultureInfo.InvariantCulture)}), so its last position may have been among the deleted records. " +
-                    "On the embedded Kafka cluster, which keeps at most 5 MB per partition and compacts nothing, positions saved later pushed them out; " +
-                    "on a real cluster, the topic lost records to retention (it must be compacted, without time or size retention). " +
-                    "Starting the source without its position could skip or repeat changes, so it does not start. " +
-                    $"To start it afresh on purpose (from its database's current state, with a new snapshot), reset its position: PositionStore.SaveAsync(\"{sourceName}\", null). " +
-                    "To keep positions, use a real Kafka cluster (DataMesh:Kafka:BootstrapServers).");
-            }
+            throw new InvalidOperationException(
+                $"The position of source '{sourceName}' cannot be known: topic '{Topic}' holds no record of it, and no longer starts at offset 0 " +
+                $"(its first record is at offset {first.ToString(CultureInfo.InvariantCulture)}), so its last position may have been among the deleted records. " +
+                "On the embedded Kafka cluster, which keeps at most 5 MB per partition and compacts nothing, positions saved later pushed them out; " +
+                "on a real cluster, the topic lost records to retention (it must be compacted, without time or size retention). " +
+                "Starting the source without its position could skip or repeat changes, so it does not start. " +
+                $"To start it afresh on purpose (from its database's current state, with a new snapshot), reset its position: PositionStore.SaveAsync(\"{sourceName}\", null). " +
+                "To keep positions, use a real Kafka cluster (DataMesh:Kafka:BootstrapServers).");
         }
 
         return position;
@@ -107,15 +103,6 @@ public sealed class PositionStore : IDisposable
         _producer?.Dispose();
         _init.Dispose();
     }
-
-    private Task<long> FirstOffsetAsync(CancellationToken cancellationToken) =>
-        Task.Run(
-            () =>
-            {
-                using var consumer = new ConsumerBuilder<Ignore, Ignore>(_kafka.CreateConsumerConfig(groupId: null)).Build();
-                return consumer.QueryWatermarkOffsets(new TopicPartition(Topic, 0), _kafka.Options.RequestTimeout).Low.Value;
-            },
-            cancellationToken);
 
     private async Task EnsureTopicAsync(CancellationToken cancellationToken)
     {

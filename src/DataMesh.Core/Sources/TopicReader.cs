@@ -5,6 +5,12 @@ namespace DataMesh.Sources;
 
 /// <summary>Reads partition 0 of a topic from its first to its last record, as stores kept in a topic do at start (positions,
 /// schemas, a connector's schema history).</summary>
+/// <remarks>
+/// A store must know whether it read everything ever written to it. Compaction removes older records of a key but keeps
+/// the partition's first offset at 0; records deleted outright (time or size retention on a real cluster, the embedded
+/// cluster's 5 MB per partition) move the first offset above 0. <see cref="ReadToEndAsync"/> therefore returns the first
+/// offset, so that a store refuses what it cannot know rather than read a trimmed topic as if it were whole.
+/// </remarks>
 public static class TopicReader
 {
     /// <summary>
@@ -17,47 +23,84 @@ public static class TopicReader
     /// <param name="what">What the topic holds, for messages.</param>
     /// <param name="onRecord">Called for each record.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
-    /// <returns>Completes after the last record.</returns>
-    public static Task ReadToEndAsync(KafkaConnection kafka, string topic, string what, Action<Message<byte[], byte[]?>> onRecord, CancellationToken cancellationToken)
+    /// <returns>
+    /// The partition's first offset, as of the end of the read: 0 when no record was ever deleted from the partition (only
+    /// compacted), so the read saw the latest record of every key ever written; above 0 when records before it were deleted
+    /// (retention, the embedded cluster's limit), before or while the read ran (the read then goes on from the new first
+    /// record rather than fail). A store that finds nothing of what it looks for must not take a first offset above 0 for
+    /// "never written".
+    /// </returns>
+    public static Task<long> ReadToEndAsync(KafkaConnection kafka, string topic, string what, Action<Message<byte[], byte[]?>> onRecord, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(kafka);
         var timeout = kafka.Options.RequestTimeout;
         return Task.Factory.StartNew(
             () =>
             {
-                using var consumer = new ConsumerBuilder<byte[], byte[]?>(kafka.CreateConsumerConfig(groupId: null)).Build();
+                var config = kafka.CreateConsumerConfig(groupId: null);
+                // A read that falls behind the first offset (records deleted while it ran) must be told, not moved silently.
+                config.AutoOffsetReset = AutoOffsetReset.Error;
+                using var consumer = new ConsumerBuilder<byte[], byte[]?>(config).Build();
                 var partition = new TopicPartition(topic, 0);
                 var watermarks = consumer.QueryWatermarkOffsets(partition, timeout);
-                if (watermarks.High.Value <= watermarks.Low.Value)
+                var first = watermarks.Low.Value;
+                if (watermarks.High.Value > watermarks.Low.Value)
                 {
-                    return;
+                    first = Math.Max(first, Read(consumer, partition, watermarks, timeout, topic, what, onRecord, cancellationToken));
                 }
 
-                consumer.Assign(new TopicPartitionOffset(partition, watermarks.Low));
-                var deadline = DateTime.UtcNow + timeout;
-                while (true)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
-                    if (result is null)
-                    {
-                        if (DateTime.UtcNow > deadline)
-                        {
-                            throw new TimeoutException($"Reading {what} from topic '{topic}' did not reach its end (offset {watermarks.High.Value}) within {timeout}.");
-                        }
-
-                        continue;
-                    }
-
-                    deadline = DateTime.UtcNow + timeout;
-                    onRecord(result.Message);
-                    if (result.Offset.Value >= watermarks.High.Value - 1)
-                    {
-                        return;
-                    }
-                }
+                // Asked after the read: records deleted while it ran count too.
+                return Math.Max(first, consumer.QueryWatermarkOffsets(partition, timeout).Low.Value);
             },
             cancellationToken,
             TaskCreationOptions.LongRunning,
             TaskScheduler.Default);
+    }
+
+    /// <summary>Reads from the low to the high watermark; returns the first offset read from (higher than the low watermark
+    /// when the records ahead of the read were deleted while it ran).</summary>
+    private static long Read(IConsumer<byte[], byte[]?> consumer, TopicPartition partition, WatermarkOffsets watermarks, TimeSpan timeout, string topic, string what, Action<Message<byte[], byte[]?>> onRecord, CancellationToken cancellationToken)
+    {
+        var first = watermarks.Low.Value;
+        consumer.Assign(new TopicPartitionOffset(partition, watermarks.Low));
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            ConsumeResult<byte[], byte[]?>? result;
+            try
+            {
+                result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+            }
+            catch (ConsumeException ex) when (ex.Error.Code is ErrorCode.Local_AutoOffsetReset or ErrorCode.OffsetOutOfRange)
+            {
+                // The records ahead were deleted while the read ran: go on from the new first record, and say so.
+                first = consumer.QueryWatermarkOffsets(partition, timeout).Low.Value;
+                if (first >= watermarks.High.Value)
+                {
+                    return first;
+                }
+
+                consumer.Assign(new TopicPartitionOffset(partition, first));
+                continue;
+            }
+
+            if (result is null)
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"Reading {what} from topic '{topic}' did not reach its end (offset {watermarks.High.Value}) within {timeout}.");
+                }
+
+                continue;
+            }
+
+            deadline = DateTime.UtcNow + timeout;
+            onRecord(result.Message);
+            if (result.Offset.Value >= watermarks.High.Value - 1)
+            {
+                return first;
+            }
+        }
     }
 }

@@ -113,10 +113,13 @@ internal static partial class KafkaAdmin
 
     /// <summary>Whether an error means that the cluster did not answer (a timeout, no connection), not that it refused.</summary>
     /// <param name="exception">The error.</param>
-    public static bool IsNoAnswer(Exception exception) => exception is TimeoutException or KafkaException
+    public static bool IsNoAnswer(Exception exception) => exception switch
     {
-        Error.Code: ErrorCode.Local_TimedOut or ErrorCode.RequestTimedOut or ErrorCode.Local_Transport or ErrorCode.Local_AllBrokersDown or
-            ErrorCode.Local_Resolve or ErrorCode.NetworkException,
+        TimeoutException => true,
+        CreateTopicsException create => create.Results.Any(r => r.Error.Code == ErrorCode.RequestTimedOut),
+        KafkaException kafka => kafka.Error.Code is ErrorCode.Local_TimedOut or ErrorCode.RequestTimedOut or ErrorCode.Local_Transport or
+            ErrorCode.Local_AllBrokersDown or ErrorCode.Local_Resolve or ErrorCode.NetworkException,
+        _ => false,
     };
 
     /// <summary>Whether a topic error is the cluster's refusal, which retrying does not change.</summary>

@@ -16,10 +16,10 @@ internal enum SourceOutcome
 }
 
 /// <summary>
-/// Runs one connector: loads its stored position (retried while Kafka does not answer), runs it with retries (jittered exponential backoff; a transient error
-/// restarts it from the last position Kafka acknowledged, with the producer drained or replaced so nothing of the failed
-/// attempt is acknowledged later), stores acknowledged positions on a keeper task, watches for stalls, and on a stop or a
-/// fatal error waits (bounded) for Kafka and stores the last acknowledged position. It never throws but on cancellation
+/// Runs one connector: loads its stored position (retried while Kafka does not answer), runs it with retries (jittered
+/// exponential backoff; a transient error restarts it from the last position Kafka acknowledged, with the producer drained
+/// or replaced so nothing of the failed attempt is acknowledged later), stores acknowledged positions on a keeper task,
+/// watches for stalls, and on a stop or a fatal error waits (bounded) for Kafka and stores the last acknowledged position. It never throws but on cancellation
 /// of nothing: every outcome is a <see cref="SourceOutcome"/>.
 /// </summary>
 /// <typeparam name="TPosition">The connector's position.</typeparam>

@@ -11,4 +11,7 @@ internal static partial class HostingLog
         "and each partition keeps at most 5 MB (its oldest records are dropped past that). It is meant for demos, tests and development; " +
         "in production set DataMesh:Kafka:BootstrapServers to a real Kafka cluster")]
     public static partial void EmbeddedClusterStarted(ILogger logger, int brokers, string bootstrapServers);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Debug, Message = "Kafka admin client ({Facility}): {Message}")]
+    public static partial void AdminClient(ILogger logger, string facility, string message);
 }

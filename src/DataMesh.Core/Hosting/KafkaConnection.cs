@@ -27,6 +27,7 @@ public enum TopicRetention
 public sealed class KafkaConnection : IDisposable
 {
     private readonly KafkaOptions _options;
+    private readonly ILogger _logger;
     private readonly Lazy<EmbeddedKafkaCluster?> _embedded;
 
     /// <summary>Creates a connection; the embedded cluster, if used, starts on first use.</summary>
@@ -47,6 +48,7 @@ public sealed class KafkaConnection : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         ILogger log = logger ?? (ILogger)NullLogger.Instance;
+        _logger = log;
         _embedded = new Lazy<EmbeddedKafkaCluster?>(
             () =>
             {
@@ -125,6 +127,10 @@ public sealed class KafkaConnection : IDisposable
     /// <param name="retention">How it keeps records when created.</param>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>True when this call created it.</returns>
+    /// <exception cref="TimeoutException">The cluster did not answer within <see cref="KafkaOptions.RequestTimeout"/>: no
+    /// broker at the bootstrap servers, or only the admin API (then the message says to create the topics beforehand and
+    /// turn <see cref="KafkaOptions.CreateTopics"/> off). The message names the servers and the settings to check.</exception>
+    /// <exception cref="InvalidOperationException">The cluster refused to create the topic (authorisation, policy).</exception>
     public async Task<bool> EnsureTopicAsync(string topic, int partitions, TopicRetention retention, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(topic);
@@ -139,24 +145,19 @@ public sealed class KafkaConnection : IDisposable
             return embedded.EnsureTopic(topic, partitions);
         }
 
-        using var admin = new AdminClientBuilder(CreateAdminConfig()).Build();
         var configs = retention switch
         {
             TopicRetention.Compacted => new Dictionary<string, string> { ["cleanup.policy"] = "compact" },
             TopicRetention.Forever => new Dictionary<string, string> { ["cleanup.policy"] = "delete", ["retention.ms"] = "-1", ["retention.bytes"] = "-1" },
             _ => null,
         };
-        try
-        {
-            await admin.CreateTopicsAsync(
-                [new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = -1, Configs = configs }],
-                new CreateTopicsOptions { RequestTimeout = _options.RequestTimeout, OperationTimeout = _options.RequestTimeout }).WaitAsync(cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (CreateTopicsException ex) when (ex.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.TopicAlreadyExists))
-        {
-            return false;
-        }
+        return await KafkaAdmin.CreateTopicAsync(
+            CreateAdminConfig(),
+            _options.Settings,
+            new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = -1, Configs = configs },
+            _options.RequestTimeout,
+            _logger,
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -2,6 +2,7 @@ using System.Globalization;
 using Avro;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
+using DataMesh.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -341,10 +342,6 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         {
             BootstrapServers = options.ResolveBootstrapServers(),
         };
-        using var admin = new AdminClientBuilder(adminConfig)
-            .SetLogHandler((_, m) => SchemaStoreLog.Client(logger, m.Facility, m.Message))
-            .Build();
-
         if (options.EmbeddedCluster is null && options.CreateTopic)
         {
             var spec = new TopicSpecification
@@ -359,28 +356,29 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
                     ["cleanup.policy"] = "delete",
                 },
             };
-            try
+
+            // Another instance may have created it first: that is no error.
+            if (await KafkaAdmin.CreateTopicAsync(adminConfig, options.ClientSettings, spec, options.Timeout, logger, cancellationToken).ConfigureAwait(false))
             {
-                await admin.CreateTopicsAsync([spec], new CreateTopicsOptions { RequestTimeout = options.Timeout, OperationTimeout = options.Timeout })
-                    .WaitAsync(options.Timeout + TimeSpan.FromSeconds(1), cancellationToken)
-                    .ConfigureAwait(false);
                 SchemaStoreLog.TopicCreated(logger, options.Topic);
-            }
-            catch (CreateTopicsException e) when (e.Results.All(r => r.Error.Code is ErrorCode.TopicAlreadyExists or ErrorCode.NoError))
-            {
-                // Another instance created it first.
-            }
-            catch (TimeoutException e)
-            {
-                throw new TimeoutException(
-                    $"Creating schema topic '{options.Topic}' did not complete within {options.Timeout}. On librdkafka's " +
-                    "mock cluster CreateTopics is not supported: set KafkaSchemaStoreOptions.EmbeddedCluster.", e);
             }
         }
 
-        var metadata = await Task.Run(() => admin.GetMetadata(options.Topic, options.Timeout), cancellationToken)
-            .WaitAsync(options.Timeout + TimeSpan.FromSeconds(1), cancellationToken)
-            .ConfigureAwait(false);
+        using var admin = new AdminClientBuilder(adminConfig)
+            .SetLogHandler((_, m) => SchemaStoreLog.Client(logger, m.Facility, m.Message))
+            .Build();
+        Metadata metadata;
+        try
+        {
+            metadata = await Task.Run(() => admin.GetMetadata(options.Topic, options.Timeout), cancellationToken)
+                .WaitAsync(options.Timeout + TimeSpan.FromSeconds(1), cancellationToken)
+                .ConfigureAwait(false);
+        }
+        catch (Exception e) when (KafkaAdmin.IsNoAnswer(e) && !cancellationToken.IsCancellationRequested)
+        {
+            throw KafkaAdmin.NoAnswer(adminConfig.BootstrapServers, $"reading the metadata of schema topic '{options.Topic}'", options.Timeout, null, options.ClientSettings, e);
+        }
+
         var topic = metadata.Topics.SingleOrDefault(t => t.Topic == options.Topic);
         if (topic is null || topic.Error.Code != ErrorCode.NoError)
         {

@@ -40,9 +40,11 @@ public sealed class PositionStore : IDisposable
     /// <param name="sourceName">The source's name.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>The position, or null when none was saved (or it was reset).</returns>
-    /// <exception cref="TimeoutException">The topic could not be read within the connection's request timeout.</exception>
+    /// <exception cref="TimeoutException">The topic could not be read within the connection's request timeout; when no broker
+    /// answered, the message names the bootstrap servers and the settings to check.</exception>
     /// <exception cref="InvalidOperationException">
-    /// The topic holds no record of the source and no longer starts at offset 0: its oldest records were deleted (on the
+    /// The topic does not exist (with <see cref="KafkaOptions.CreateTopics"/> off); or it holds no record of the source and
+    /// no longer starts at offset 0: its oldest records were deleted (on the
     /// embedded cluster, which keeps at most 5 MB per partition and compacts nothing, by positions saved after them), so
     /// the source's position may have been among them. A source is never started from "no position" on a guess: reset
     /// its position with <see cref="SaveAsync"/> and null to start it afresh on purpose.
@@ -54,14 +56,30 @@ public sealed class PositionStore : IDisposable
         var key = Encoding.UTF8.GetBytes(sourceName);
         string? position = null;
         var found = false;
-        var first = await TopicReader.ReadToEndAsync(_kafka, Topic, "positions", message =>
+        long first;
+        try
         {
-            if (message.Key.AsSpan().SequenceEqual(key))
+            first = await TopicReader.ReadToEndAsync(_kafka, Topic, "positions", message =>
             {
-                found = true;
-                position = message.Value is null ? null : Encoding.UTF8.GetString(message.Value);
-            }
-        }, cancellationToken).ConfigureAwait(false);
+                if (message.Key.AsSpan().SequenceEqual(key))
+                {
+                    found = true;
+                    position = message.Value is null ? null : Encoding.UTF8.GetString(message.Value);
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KafkaException ex) when (KafkaAdmin.IsNoAnswer(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            throw KafkaAdmin.NoAnswer(_kafka.BootstrapServers, $"reading source positions from topic '{Topic}'", _kafka.Options.RequestTimeout, null, _kafka.Options.Settings, ex);
+        }
+        catch (KafkaException ex) when (ex.Error.Code is ErrorCode.Local_UnknownPartition or ErrorCode.Local_UnknownTopic or ErrorCode.UnknownTopicOrPart)
+        {
+            throw new InvalidOperationException(
+                $"Topic '{Topic}' of the source positions does not exist on Kafka at {_kafka.BootstrapServers} ({ex.Error.Reason}). " +
+                "Create it with 1 partition and cleanup.policy=compact (no time or size retention)" +
+                (_kafka.Options.CreateTopics ? "; it may have been deleted since DataMesh created it." : ", or turn DataMesh:Kafka:CreateTopics on."),
+                ex);
+        }
 
         // Compaction keeps the first offset at 0, so a first offset above it means records were deleted outright (retention,
         // or the embedded cluster's limit), before or while the read ran.

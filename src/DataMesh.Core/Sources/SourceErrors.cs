@@ -1,5 +1,7 @@
 using System.Net.Sockets;
 using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using DataMesh.Hosting;
 
 namespace DataMesh.Sources;
 
@@ -7,15 +9,16 @@ namespace DataMesh.Sources;
 public static class SourceErrors
 {
     /// <summary>Whether an error may clear by itself, so that retrying with backoff is the right answer. A
-    /// <see cref="SourceException"/> says so itself; Kafka errors are transient unless fatal or about the request itself
-    /// (authorisation, a record too large, an invalid record); network errors and timeouts are transient; otherwise the
-    /// inner exception decides.</summary>
+    /// <see cref="SourceException"/> says so itself; Kafka errors are transient unless fatal, about the request itself
+    /// (authorisation, a record too large, an invalid record) or the cluster's refusal to create a topic (authorisation,
+    /// policy); network errors and timeouts are transient; otherwise the inner exception decides.</summary>
     /// <param name="exception">The error.</param>
     /// <returns>True when transient.</returns>
     public static bool IsTransient(Exception exception) => exception switch
     {
         null => false,
         SourceException source => source.IsTransient,
+        CreateTopicsException create => !create.Results.Any(r => KafkaAdmin.IsRefusal(r.Error.Code)),
         KafkaException kafka => !kafka.Error.IsFatal && kafka.Error.Code is not (
             ErrorCode.MsgSizeTooLarge or ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed or
             ErrorCode.GroupAuthorizationFailed or ErrorCode.TransactionalIdAuthorizationFailed or

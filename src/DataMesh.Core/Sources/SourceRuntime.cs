@@ -16,10 +16,10 @@ internal enum SourceOutcome
 }
 
 /// <summary>
-/// Runs one connector: loads its stored position, runs it with retries (jittered exponential backoff; a transient error
-/// restarts it from the last position Kafka acknowledged, with the producer drained or replaced so nothing of the failed
-/// attempt is acknowledged later), stores acknowledged positions on a keeper task, watches for stalls, and on a stop or a
-/// fatal error waits (bounded) for Kafka and stores the last acknowledged position. It never throws but on cancellation
+/// Runs one connector: loads its stored position (retried while Kafka does not answer), runs it with retries (jittered
+/// exponential backoff; a transient error restarts it from the last position Kafka acknowledged, with the producer drained
+/// or replaced so nothing of the failed attempt is acknowledged later), stores acknowledged positions on a keeper task,
+/// watches for stalls, and on a stop or a fatal error waits (bounded) for Kafka and stores the last acknowledged position. It never throws but on cancellation
 /// of nothing: every outcome is a <see cref="SourceOutcome"/>.
 /// </summary>
 /// <typeparam name="TPosition">The connector's position.</typeparam>
@@ -88,15 +88,24 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         Task? keeper = null;
         try
         {
-            TPosition? start;
-            try
+            TPosition? start = null;
+            for (var loadAttempt = 1; ; loadAttempt++)
             {
-                var text = await _positions.LoadAsync(Name, cancellationToken).ConfigureAwait(false);
-                start = text is null ? null : _connector.ParsePosition(text);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException && !IsTransient(ex))
-            {
-                return Fail(ex);
+                try
+                {
+                    var text = await _positions.LoadAsync(Name, cancellationToken).ConfigureAwait(false);
+                    start = text is null ? null : _connector.ParsePosition(text);
+                    break;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException && IsTransient(ex))
+                {
+                    // Kafka away at start (down, restarting, not reachable yet) is usually transient: retried like a connector's failure.
+                    await RetryDelayAsync(ex, loadAttempt, "its stored position (not loaded yet)", cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    return Fail(ex);
+                }
             }
 
             _stored = start;
@@ -131,13 +140,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     await DrainOrReplaceProducerAsync(cancellationToken).ConfigureAwait(false);
                     start = _acknowledged ?? start;
                     attempt = !ReferenceEquals(_acknowledged, acknowledgedBefore) ? 1 : attempt + 1;
-                    _retries++;
-                    Metrics?.Retry();
-                    var delay = Backoff(attempt);
-                    _state = SourceState.Retrying;
-                    _message = ex.Message;
-                    SourceLog.Retrying(Logger, ex, Name, attempt, ex.Message, start is null ? "the connector's own start" : _connector.Describe(start), delay);
-                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                    await RetryDelayAsync(ex, attempt, start is null ? "the connector's own start" : _connector.Describe(start), cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception ex)
                 {
@@ -411,6 +414,18 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 // Stopping: the stop stores what Kafka acknowledged.
             }
         }
+    }
+
+    /// <summary>Reports a transient failure (state, metrics, a Warning with its message) and waits out the backoff.</summary>
+    private Task RetryDelayAsync(Exception ex, int attempt, string position, CancellationToken cancellationToken)
+    {
+        _retries++;
+        Metrics?.Retry();
+        var delay = Backoff(attempt);
+        _state = SourceState.Retrying;
+        _message = ex.Message;
+        SourceLog.Retrying(Logger, ex, Name, attempt, ex.Message, position, delay);
+        return Task.Delay(delay, cancellationToken);
     }
 
     private TimeSpan Backoff(int attempt)

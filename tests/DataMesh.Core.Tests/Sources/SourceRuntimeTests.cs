@@ -193,7 +193,7 @@ public sealed class SourceRuntimeTests
 
     private sealed class TestOptions : SourceOptions;
 
-    private sealed class ScriptedConnector : SourceConnector<string>
+    internal sealed class ScriptedConnector : SourceConnector<string>
     {
         private int _attempt;
 
@@ -211,14 +211,14 @@ public sealed class SourceRuntimeTests
         public override string ParsePosition(string text) => text;
     }
 
-    private readonly struct IdRow(int id) : IRowImage
+    internal readonly struct IdRow(int id) : IRowImage
     {
         public ColumnValueState State(int column) => ColumnValueState.Value;
 
         public void WriteValue(ref AvroWriter writer, int column) => writer.WriteInt(id);
     }
 
-    private readonly struct Block : ISourceBlock
+    internal readonly struct Block : ISourceBlock
     {
         public long CommitTimestampMs => 1;
 

@@ -172,14 +172,38 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
             MySqlGtids = !from.MariaDb && from.Gtid is not null ? MySqlGtidSet.Parse(from.Gtid) : new MySqlGtidSet(),
         };
         emitter.Processor = processor;
-        using var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            await ReadLoopAsync(connection, processor, decoder, emitter, context, () =>
+            {
+                // Only the wait for the server counts, never the time spent producing (Kafka may be slow): a timer that fired
+                // during a flush is replaced, and every read starts a new one.
+                if (!silence.TryReset())
+                {
+                    silence.Dispose();
+                    silence = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                }
+
+                silence.CancelAfter(_options.HeartbeatInterval * 3);
+                return silence.Token;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            silence.Dispose();
+        }
+    }
+
+    private async Task ReadLoopAsync(ReplicationConnection connection, BinlogProcessor processor, BinlogDecoder decoder, BinlogEmitter emitter, SourceContext<MySqlPosition> context, Func<CancellationToken> silenceToken, CancellationToken cancellationToken)
+    {
         while (true)
         {
-            silence.CancelAfter(_options.HeartbeatInterval * 3);
+            var silence = silenceToken();
             ReadOnlyMemory<byte> data;
             try
             {
-                var read = connection.ReadEventAsync(silence.Token);
+                var read = connection.ReadEventAsync(silence);
                 // A completed read (a buffered event) is taken without an await; otherwise the read is awaited.
                 data = read.IsCompletedSuccessfully ? read.Result : await read.ConfigureAwait(false);
             }
@@ -249,9 +273,42 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         var connection = new MySqlConnection(_connectionString);
         await using var disposeConnection = connection.ConfigureAwait(false);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var (tables, databases, serverCharset) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken).ConfigureAwait(false);
+        // No lock is taken: the schema is read before and after the position, and the position is used only when both reads
+        // agree (no DDL ran around it). A DDL in between makes it try again (DDL is rare; a few tries are enough).
+        for (var attempt = 1; ; attempt++)
+        {
+            var (tables, databases, serverCharset) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken).ConfigureAwait(false);
+            var start = await CurrentPositionAsync(connection, cancellationToken).ConfigureAwait(false);
+            var (after, afterDatabases, _) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken).ConfigureAwait(false);
+            if (System.Text.Json.JsonSerializer.Serialize(tables) != System.Text.Json.JsonSerializer.Serialize(after) ||
+                !databases.OrderBy(d => d.Key).SequenceEqual(afterDatabases.OrderBy(d => d.Key)))
+            {
+                if (attempt >= 5)
+                {
+                    throw new SourceException($"MySQL source '{_name}': the table schemas kept changing while the first start read them and the server's position ({attempt} tries); it tries again shortly.", isTransient: true);
+                }
+
+                continue;
+            }
+
+            schema.ServerCharset = serverCharset;
+            schema.Reset(tables, databases);
+            // Every table, captured or not: a table renamed into the captured set (RENAME TABLE) needs its columns. In parts of
+            // bounded size, so that a server with many tables does not make a record larger than Kafka takes.
+            await _history.AppendSnapshotAsync(_name, start.File, start.Position, tables, databases, serverCharset, cancellationToken).ConfigureAwait(false);
+            MySqlLog.FirstStart(_logger, _name, start.ToString(), tables.Count);
+            return start;
+        }
+    }
+
+    /// <summary>The server's binlog file, position and the GTID state there, read consistently: MySQL's SHOW MASTER STATUS
+    /// gives its executed GTID set in the same row; MariaDB's BINLOG_GTID_POS gives the GTID position of that file and
+    /// position (a separate read of @@gtid_binlog_pos could include a transaction committed after them).</summary>
+    private async Task<MySqlPosition> CurrentPositionAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    {
         string file;
         long offset;
+        string? gtid = null;
         using (var command = new MySqlCommand("SHOW MASTER STATUS", connection))
         using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -262,21 +319,20 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
 
             file = reader.GetString(0);
             offset = Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture);
+            if (!_mariaDb && reader.FieldCount > 4 && !reader.IsDBNull(4))
+            {
+                gtid = reader.GetString(4);
+            }
         }
 
-        string? gtid;
-        using (var command = new MySqlCommand(_mariaDb ? "SELECT @@gtid_binlog_pos" : "SELECT IF(@@gtid_mode = 'ON', @@gtid_executed, NULL)", connection))
+        if (_mariaDb)
         {
+            using var command = new MySqlCommand("SELECT BINLOG_GTID_POS(@file, @position)", connection);
+            command.Parameters.AddWithValue("@file", file);
+            command.Parameters.AddWithValue("@position", offset);
             gtid = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
         }
 
-        var start = new MySqlPosition { File = file, Position = offset, Gtid = string.IsNullOrWhiteSpace(gtid) ? null : gtid.Replace("\n", string.Empty, StringComparison.Ordinal), MariaDb = _mariaDb };
-        schema.ServerCharset = serverCharset;
-        schema.Reset(tables, databases);
-        // Every table, captured or not: a table renamed into the captured set (RENAME TABLE) needs its columns. In parts of
-        // bounded size, so that a server with many tables does not make a record larger than Kafka takes.
-        await _history.AppendSnapshotAsync(_name, file, offset, tables, databases, serverCharset, cancellationToken).ConfigureAwait(false);
-        MySqlLog.FirstStart(_logger, _name, start.ToString(), tables.Count);
-        return start;
+        return new MySqlPosition { File = file, Position = offset, Gtid = string.IsNullOrWhiteSpace(gtid) ? null : gtid.Replace("\n", string.Empty, StringComparison.Ordinal), MariaDb = _mariaDb };
     }
 }

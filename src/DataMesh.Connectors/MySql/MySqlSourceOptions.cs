@@ -14,6 +14,7 @@ public sealed class MySqlSourceOptions : SourceOptions
     internal const long DefaultMaxPreparedXaBytes = 64L << 20;
 
     private Sources.TableFilter? _filter;
+    private Dictionary<(string, string), bool>? _captures;
 
     /// <summary>Creates options with the MySQL defaults.</summary>
     public MySqlSourceOptions() => HeartbeatInterval = TimeSpan.FromSeconds(5);
@@ -98,9 +99,23 @@ public sealed class MySqlSourceOptions : SourceOptions
         }
     }
 
-    /// <summary>Whether a table is captured.</summary>
-    internal bool Captures(string database, string table) =>
-        (_filter ??= new Sources.TableFilter(this, SystemDatabases)).Captures(database, table);
+    /// <summary>Whether a table is captured (remembered per table: asked for every rows event).</summary>
+    internal bool Captures(string database, string table)
+    {
+        _captures ??= [];
+        if (!_captures.TryGetValue((database, table), out var captured))
+        {
+            captured = (_filter ??= new Sources.TableFilter(this, SystemDatabases)).Captures(database, table);
+            if (_captures.Count > 65_536)
+            {
+                _captures.Clear();
+            }
+
+            _captures[(database, table)] = captured;
+        }
+
+        return captured;
+    }
 
     /// <summary>The server id to register with.</summary>
     internal uint EffectiveServerId(string sourceName)

@@ -135,7 +135,7 @@ internal static class PgValueWriter
         {
             if (scale > type.Scale)
             {
-                throw new FormatException($"'{Encoding.UTF8.GetString(text)}' has more than {type.Scale} digits after the point.");
+                throw new FormatException($"a value has more than {type.Scale} digits after the point.");
             }
 
             unscaled *= BigInteger.Pow(10, type.Scale - scale);
@@ -576,7 +576,7 @@ internal static class PgValueWriter
             return default!;
         }
 
-        var shown = Encoding.UTF8.GetString(text[..Math.Min(text.Length, 80)]);
-        throw new FormatException($"'{shown}{(text.Length > 80 ? "..." : string.Empty)}' is not a valid {type} value.");
+        // The value itself is not shown: messages reach logs and status, where row content must not.
+        throw new FormatException($"a {text.Length}-byte value is not a valid {type} value.");
     }
 }

@@ -129,7 +129,7 @@ public sealed class ChangeEventEncoder
     public void WriteSource(ref AvroWriter writer, in SourceValues source)
     {
         var description = _schemas.Source;
-        EnvelopeWriter.WriteCommonSource(ref writer, Encoding.UTF8.GetBytes(description.Connector), Encoding.UTF8.GetBytes(description.Name), source.TimestampMs,
+        EnvelopeWriter.WriteCommonSource(ref writer, _table.ConnectorUtf8, _table.NameUtf8, source.TimestampMs,
             source.Snapshot switch { null or "false" => SnapshotMarker.None, "true" => SnapshotMarker.Snapshot, "last" => SnapshotMarker.Last, "incremental" => SnapshotMarker.Incremental, _ => throw new ArgumentException($"SourceValues.Snapshot '{source.Snapshot}' is not one of false, true, last, incremental.", nameof(source)) },
             Encoding.UTF8.GetBytes(source.Database ?? throw new ArgumentException("SourceValues.Database is required.", nameof(source))),
             source.Schema is null ? null : Encoding.UTF8.GetBytes(source.Schema), source.Table is null ? null : Encoding.UTF8.GetBytes(source.Table), source.TransactionId);

@@ -84,6 +84,9 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     /// <summary>Whether a delivery failed.</summary>
     public bool IsFaulted => _fault is not null;
 
+    /// <summary>The delivery error that faulted the producer, or null.</summary>
+    public ProduceException<byte[]?, byte[]?>? Fault => _fault;
+
     /// <summary>Hands one record to Kafka. Completes at once unless the client's queue is full, then waits for room.</summary>
     /// <param name="topic">The topic.</param>
     /// <param name="key">The framed key, or null.</param>
@@ -146,6 +149,7 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     public void Checkpoint(TPosition position)
     {
         ArgumentNullException.ThrowIfNull(position);
+        ThrowIfFaulted();
         var epoch = _current;
         lock (_closed)
         {
@@ -180,13 +184,15 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     }
 
     /// <summary>Closes the group being filled if it holds a position taken while too many groups waited and there is room
-    /// now (the source calls it when it has nothing else to do).</summary>
-    public void CloseAbsorbed()
+    /// now (the source calls it when it has nothing else to do), or whatever the room when <paramref name="force"/> (after
+    /// a drain, when nothing waits any more).</summary>
+    /// <param name="force">Close even when <see cref="MaxOpenCheckpoints"/> groups wait.</param>
+    public void CloseAbsorbed(bool force = false)
     {
         var epoch = _current;
         lock (_closed)
         {
-            if (epoch.Position is null || _closed.Count >= MaxOpenCheckpoints)
+            if (epoch.Position is null || (_closed.Count >= MaxOpenCheckpoints && !force))
             {
                 return;
             }

@@ -51,7 +51,7 @@ internal static class EnvelopeWriter
     {
         foreach (var index in table.KeyIndexes)
         {
-            WriteColumn(ref writer, table, index, image, fallback, hasFallback);
+            WriteColumn(ref writer, table, index, image, fallback, hasFallback, keyColumn: true);
         }
     }
 
@@ -117,14 +117,14 @@ internal static class EnvelopeWriter
         writer.WriteLong(timestampMs);
     }
 
-    private static void WriteColumn<TImage>(ref AvroWriter writer, SourceTable table, int column, scoped in TImage image, scoped in TImage fallback, bool hasFallback)
+    private static void WriteColumn<TImage>(ref AvroWriter writer, SourceTable table, int column, scoped in TImage image, scoped in TImage fallback, bool hasFallback, bool keyColumn = false)
         where TImage : IRowImage, allows ref struct
     {
         var state = image.State(column);
         var nullable = table.Nullable[column];
         if (state == ColumnValueState.Missing && hasFallback && fallback.State(column) != ColumnValueState.Missing)
         {
-            WriteColumn(ref writer, table, column, fallback, fallback, hasFallback: false);
+            WriteColumn(ref writer, table, column, fallback, fallback, hasFallback: false, keyColumn);
             return;
         }
 
@@ -155,6 +155,14 @@ internal static class EnvelopeWriter
 
                 return;
             default:
+                if (keyColumn)
+                {
+                    // Never a placeholder in a key: the change would be keyed to a row that does not exist.
+                    throw new SourceValueException(table, column,
+                        "the log did not carry this key column's value in this change (the log's key, its replica identity, differs from the table's key)" +
+                        (table.Info.MissingValueHint is { } keyHint ? "; " + keyHint : string.Empty), null);
+                }
+
                 if (!table.PlaceholderAllowed[column])
                 {
                     throw new SourceValueException(table, column,

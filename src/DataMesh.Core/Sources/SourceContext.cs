@@ -33,6 +33,7 @@ public sealed class SourceContext<TPosition>
     private readonly ISourceHost _runtime;
     private readonly ChangeProducer<TPosition>? _producer;
     private readonly RecordBuffer _buffer = new();
+    private readonly RecordBuffer _scratch = new();
     private readonly List<Pending> _pending = [];
     private readonly Dictionary<(string Schema, string Name), SourceTable> _tables = [];
     private readonly Dictionary<string, string> _topicOwners = new(StringComparer.Ordinal);
@@ -178,8 +179,18 @@ public sealed class SourceContext<TPosition>
         try
         {
             var keyed = hasBefore && EnvelopeWriter.HasKey(table, before);
-            if (keyed && KeyChanged(table, before, after))
+            if (keyed)
             {
+                // The record's key from the before image, written once; the after image's key compared with it.
+                var (keyStart, keyLength) = WriteKeyFrame(table, before, before, hasFallback: false);
+                if (SameKey(table, keyStart, keyLength, after, before))
+                {
+                    var whole = EnvelopeWriter.IsComplete(table, before);
+                    WriteEnvelope(table, ChangeOperation.Update, before, whole, after, afterPresent: true, before, hasFallback: true, block, SnapshotMarker.None, keyStart, keyLength);
+                    return;
+                }
+
+                _buffer.Rewind(keyStart);
                 var complete = EnvelopeWriter.IsComplete(table, before);
                 Write(table, ChangeOperation.Delete, before, beforePresent: complete, after, afterPresent: false, before, hasFallback: false, block, SnapshotMarker.None, keyFromBefore: true);
                 Tombstone(table);
@@ -299,15 +310,16 @@ public sealed class SourceContext<TPosition>
                 {
                     await producer.ProduceAsync(table.Topic, key, value, pending.Partition < 0 ? null : pending.Partition, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!SourceErrors.IsTransient(ex) && key is null && pending.Operation == ChangeOperation.Truncate)
+                catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!producer.IsFaulted && !SourceErrors.IsTransient(ex) && key is null && pending.Operation == ChangeOperation.Truncate)
                 {
                     throw new SourceException(
                         $"Source '{SourceName}': Kafka refused the truncate event of table {table.QualifiedName} for topic '{table.Topic}': {ex.Error.Reason}. " +
                         "A compacted topic refuses records without a key: set DataMesh:Events:EmitTruncates to false (or the source's Events.EmitTruncates), or make the topic not compacted.",
                         isTransient: false, ex);
                 }
-                catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!SourceErrors.IsTransient(ex))
+                catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!producer.IsFaulted && !SourceErrors.IsTransient(ex))
                 {
+                    // Refused at once, for this record (a failed delivery of an earlier one is reported by the runtime with its topic).
                     throw new SourceException(
                         $"Source '{SourceName}': Kafka refused a record of table {table.QualifiedName} for topic '{table.Topic}' ({(value?.Length ?? 0) + (key?.Length ?? 0)} bytes): {ex.Error.Reason}. " +
                         "For a record too large, raise the producer's message.max.bytes (DataMesh:Kafka:Settings) and the topic's max.message.bytes.",
@@ -387,21 +399,33 @@ public sealed class SourceContext<TPosition>
         _pending.RemoveRange(mark.Pending, _pending.Count - mark.Pending);
     }
 
-    private bool KeyChanged<TImage>(SourceTable table, scoped in TImage before, scoped in TImage after)
+    /// <summary>Whether the key of <paramref name="after"/> (missing columns from <paramref name="fallback"/>) equals the key
+    /// record written at <paramref name="keyStart"/>.</summary>
+    private bool SameKey<TImage>(SourceTable table, int keyStart, int keyLength, scoped in TImage after, scoped in TImage fallback)
         where TImage : IRowImage, allows ref struct
     {
-        var start = _buffer.Written;
-        var writer = new AvroWriter(_buffer);
-        EnvelopeWriter.WriteKey(ref writer, table, before, before, hasFallback: false);
+        _scratch.Clear();
+        var writer = new AvroWriter(_scratch);
+        EnvelopeWriter.WriteKey(ref writer, table, after, fallback, hasFallback: true);
         writer.Flush();
-        var middle = _buffer.Written;
-        writer = new AvroWriter(_buffer);
-        EnvelopeWriter.WriteKey(ref writer, table, after, before, hasFallback: true);
-        writer.Flush();
-        var span = _buffer.WrittenSpan;
-        var changed = !span[start..middle].SequenceEqual(span[middle..]);
-        _buffer.Rewind(start);
-        return changed;
+        return _buffer.WrittenSpan.Slice(keyStart + ConfluentWireFormat.HeaderLength, keyLength - ConfluentWireFormat.HeaderLength).SequenceEqual(_scratch.WrittenSpan);
+    }
+
+    /// <summary>Writes a key record (framed) from an image; (start, -1) for a table without a key.</summary>
+    private (int Start, int Length) WriteKeyFrame<TImage>(SourceTable table, scoped in TImage image, scoped in TImage fallback, bool hasFallback)
+        where TImage : IRowImage, allows ref struct
+    {
+        var keyStart = _buffer.Written;
+        if (!table.HasKey)
+        {
+            return (keyStart, -1);
+        }
+
+        ConfluentWireFormat.WriteHeader(_buffer, 0);
+        var keyWriter = new AvroWriter(_buffer);
+        EnvelopeWriter.WriteKey(ref keyWriter, table, image, fallback, hasFallback);
+        keyWriter.Flush();
+        return (keyStart, _buffer.Written - keyStart);
     }
 
     private void Write<TImage, TBlock>(SourceTable table, ChangeOperation operation, scoped in TImage before, bool beforePresent, scoped in TImage after, bool afterPresent, scoped in TImage fallback, bool hasFallback, scoped in TBlock block, SnapshotMarker snapshot, bool keyFromBefore)
@@ -409,25 +433,17 @@ public sealed class SourceContext<TPosition>
         where TBlock : ISourceBlock, allows ref struct
     {
         ArgumentNullException.ThrowIfNull(table);
-        var keyStart = _buffer.Written;
-        var keyLength = -1;
-        if (table.HasKey)
-        {
-            ConfluentWireFormat.WriteHeader(_buffer, 0);
-            var keyWriter = new AvroWriter(_buffer);
-            if (keyFromBefore)
-            {
-                EnvelopeWriter.WriteKey(ref keyWriter, table, before, before, hasFallback: false);
-            }
-            else
-            {
-                EnvelopeWriter.WriteKey(ref keyWriter, table, after, fallback, hasFallback);
-            }
+        var (keyStart, keyLength) = keyFromBefore
+            ? WriteKeyFrame(table, before, before, hasFallback: false)
+            : WriteKeyFrame(table, after, fallback, hasFallback);
+        WriteEnvelope(table, operation, before, beforePresent, after, afterPresent, fallback, hasFallback, block, snapshot, keyStart, keyLength);
+    }
 
-            keyWriter.Flush();
-            keyLength = _buffer.Written - keyStart;
-        }
-
+    /// <summary>Writes an envelope (framed) after its key and adds the record.</summary>
+    private void WriteEnvelope<TImage, TBlock>(SourceTable table, ChangeOperation operation, scoped in TImage before, bool beforePresent, scoped in TImage after, bool afterPresent, scoped in TImage fallback, bool hasFallback, scoped in TBlock block, SnapshotMarker snapshot, int keyStart, int keyLength)
+        where TImage : IRowImage, allows ref struct
+        where TBlock : ISourceBlock, allows ref struct
+    {
         var valueStart = _buffer.Written;
         ConfluentWireFormat.WriteHeader(_buffer, 0);
         var writer = new AvroWriter(_buffer);

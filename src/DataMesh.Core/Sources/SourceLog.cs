@@ -37,4 +37,7 @@ internal static partial class SourceLog
 
     [LoggerMessage(7010, LogLevel.Error, "Source '{Source}' could not store position {Position}; it is stored with the next one")]
     public static partial void StoreFailed(ILogger logger, Exception exception, string source, string position);
+
+    [LoggerMessage(7011, LogLevel.Warning, "Source '{Source}' could not close its connections cleanly")]
+    public static partial void DisposeFailed(ILogger logger, Exception exception, string source);
 }

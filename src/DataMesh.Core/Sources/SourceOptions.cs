@@ -104,9 +104,9 @@ public abstract class SourceOptions
             (nameof(MaxRetryDelay), MaxRetryDelay), (nameof(ShutdownTimeout), ShutdownTimeout), (nameof(StallTimeout), EffectiveStallTimeout),
         })
         {
-            if (value <= TimeSpan.Zero)
+            if (value < TimeSpan.FromMilliseconds(1) || value > TimeSpan.FromDays(1))
             {
-                yield return prefix + $"{setting} must be positive; it is {value}.";
+                yield return prefix + $"{setting} must be between 1 ms and 1 day; it is {value}.";
             }
         }
 

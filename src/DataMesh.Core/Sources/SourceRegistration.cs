@@ -116,7 +116,15 @@ public static class SourceRegistration
             {
                 if (connector is not null)
                 {
-                    await connector.DisposeAsync().ConfigureAwait(false);
+                    try
+                    {
+                        await connector.DisposeAsync().ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        // Closing connections after the run: nothing to save any more; never a reason to end the host.
+                        SourceLog.DisposeFailed(logger, ex, name);
+                    }
                 }
             }
 

@@ -40,6 +40,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private long _producedBefore;
     private volatile SourceState _state = SourceState.Stopped;
     private volatile string? _message;
+    private volatile CancellationTokenSource? _attemptStop;
     private int _retries;
 
     public SourceRuntime(string name, SourceConnector<TPosition> connector, SourceOptions options, ChangeEventOptions events, KafkaConnection kafka, ISchemaStore schemas, PositionStore positions, SourceMonitor? monitor, ILogger logger)
@@ -117,13 +118,17 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             {
                 var context = new SourceContext<TPosition>(this, _producer);
                 var acknowledgedBefore = _acknowledged;
+                // The keeper cancels an attempt whose producer failed: a delivery error is reported even while the log is idle.
+                using var attemptStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                _attemptStop = attemptStop;
                 try
                 {
                     _state = SourceState.Running;
                     _message = null;
                     ReportAlive();
-                    await _connector.RunAsync(context, start, cancellationToken).ConfigureAwait(false);
+                    await _connector.RunAsync(context, start, attemptStop.Token).ConfigureAwait(false);
                     cancellationToken.ThrowIfCancellationRequested();
+                    _producer.ThrowIfFaulted();
                     throw new SourceException($"Source '{Name}': the connector ended its run without being stopped.", isTransient: true);
                 }
                 catch (Exception ex) when (cancellationToken.IsCancellationRequested)
@@ -133,50 +138,59 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     context.DiscardPending();
                     break;
                 }
-                catch (Exception ex) when (IsTransient(ex))
+                catch (Exception thrown)
                 {
                     context.DiscardPending();
+                    var ex = _producer.Fault is { } fault && (attemptStop.IsCancellationRequested || thrown is Confluent.Kafka.KafkaException) ? DeliveryError(fault) : thrown;
+                    if (!IsTransient(ex))
+                    {
+                        // The state first: whatever the wait for Kafka below does, the source is failed.
+                        MarkFailed(ex);
+                        await FinishAsync(keeperStop, keeper).ConfigureAwait(false);
+                        keeper = null;
+                        return Fail(ex);
+                    }
+
                     // Restart from what Kafka acknowledged, with nothing of this attempt left to be acknowledged later.
-                    await DrainOrReplaceProducerAsync(cancellationToken).ConfigureAwait(false);
-                    start = _acknowledged ?? start;
+                    start = await DrainOrReplaceProducerAsync(start, cancellationToken).ConfigureAwait(false);
                     attempt = !ReferenceEquals(_acknowledged, acknowledgedBefore) ? 1 : attempt + 1;
                     await RetryDelayAsync(ex, attempt, start is null ? "the connector's own start" : _connector.Describe(start), cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception ex)
+                finally
                 {
-                    context.DiscardPending();
-                    await FinishAsync().ConfigureAwait(false);
-                    return Fail(ex);
+                    _attemptStop = null;
                 }
             }
 
-            await FinishAsync().ConfigureAwait(false);
+            await FinishAsync(keeperStop, keeper).ConfigureAwait(false);
+            keeper = null;
             _state = SourceState.Stopped;
             SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored));
             return SourceOutcome.Stopped;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            await FinishAsync().ConfigureAwait(false);
+            await FinishAsync(keeperStop, keeper).ConfigureAwait(false);
+            keeper = null;
             _state = SourceState.Stopped;
             SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored));
             return SourceOutcome.Stopped;
         }
         catch (Exception ex)
         {
+            MarkFailed(ex);
             return Fail(ex);
         }
         finally
         {
-            await keeperStop.CancelAsync().ConfigureAwait(false);
-            if (keeper is not null)
-            {
-                await keeper.ConfigureAwait(false);
-            }
-
+            await StopKeeperAsync(keeperStop, keeper).ConfigureAwait(false);
             _producer?.Dispose();
             _producer = null;
-            Metrics?.Remove();
+            if (_state != SourceState.Failed)
+            {
+                // A failed source keeps reporting state 5 while the host goes on (OnFatalError = StopSource).
+                Metrics?.Remove();
+            }
         }
     }
 
@@ -224,20 +238,41 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
     private bool IsTransient(Exception ex) => _connector.IsTransient(ex) ?? SourceErrors.IsTransient(ex);
 
-    private SourceOutcome Fail(Exception ex)
+    /// <summary>The error of a failed delivery, naming the topic it was for and what to do.</summary>
+    private SourceException DeliveryError(Confluent.Kafka.ProduceException<byte[]?, byte[]?> fault)
+    {
+        var topic = fault.DeliveryResult?.Topic ?? "a table topic";
+        var hint = fault.Error.Code == Confluent.Kafka.ErrorCode.InvalidRecord
+            ? " A compacted topic refuses records without a key (truncate events, keyless tables): make the topic not compacted, or set Events.EmitTruncates to false."
+            : fault.Error.Code is Confluent.Kafka.ErrorCode.MsgSizeTooLarge or Confluent.Kafka.ErrorCode.RecordListTooLarge
+                ? " Raise the producer's message.max.bytes (DataMesh:Kafka:Settings) and the topic's max.message.bytes."
+                : string.Empty;
+        return new SourceException($"Source '{Name}': Kafka refused a record for topic '{topic}': {fault.Error.Reason}.{hint}", SourceErrors.IsTransient(fault), fault);
+    }
+
+    /// <summary>Sets the failed state, before anything that may wait.</summary>
+    private void MarkFailed(Exception ex)
     {
         FatalError = ex;
-        _state = SourceState.Failed;
         _message = ex.Message;
+        _state = SourceState.Failed;
+    }
+
+    private SourceOutcome Fail(Exception ex)
+    {
+        MarkFailed(ex);
         SourceLog.Fatal(Logger, ex, Name, ex.Message, _options.OnFatalError == FatalErrorPolicy.StopHost
             ? "stopping the host with exit code 1; set OnFatalError to StopSource to keep the other sources running"
             : "this source stays stopped; the host and the other sources go on");
         return SourceOutcome.Failed;
     }
 
-    /// <summary>Waits (bounded) for Kafka to acknowledge what the failed attempt produced; replaces the producer when it
-    /// cannot (Kafka away) or it failed, so that no record of the attempt is acknowledged after the restart.</summary>
-    private async Task DrainOrReplaceProducerAsync(CancellationToken cancellationToken)
+    /// <summary>Waits (bounded) for Kafka to acknowledge what the failed attempt produced, then takes the last acknowledged
+    /// position as the restart point; replaces the producer when it cannot drain (Kafka away) or it failed, so that no record
+    /// of the attempt is acknowledged after the restart. Taking the position and replacing the producer happen under the
+    /// store lock, so the keeper cannot take a later position of the old producer afterwards.</summary>
+    /// <returns>Where the next attempt starts.</returns>
+    private async Task<TPosition?> DrainOrReplaceProducerAsync(TPosition? start, CancellationToken cancellationToken)
     {
         var producer = _producer!;
         var drained = false;
@@ -256,45 +291,89 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             }
         }
 
-        await StoreAcknowledgedAsync(cancellationToken).ConfigureAwait(false);
-        if (!drained)
+        await _storeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            _producedBefore += producer.Produced;
-            _producer = new ChangeProducer<TPosition>(_kafka);
-            producer.Dispose();
+            if (drained)
+            {
+                // Everything produced is acknowledged: a position the filling group absorbed is safe too.
+                producer.CloseAbsorbed(force: true);
+            }
+
+            if (producer.TryTakeAcknowledged(out var position))
+            {
+                _acknowledged = position;
+            }
+
+            if (!drained)
+            {
+                _producedBefore += producer.Produced;
+                _producer = new ChangeProducer<TPosition>(_kafka);
+                producer.Dispose();
+            }
         }
+        finally
+        {
+            _storeLock.Release();
+        }
+
+        // Stored by the keeper (bounded by its own wait); the restart does not wait for Kafka to take it.
+        return _acknowledged ?? start;
     }
 
-    /// <summary>On a stop or a fatal error: waits for Kafka (bounded by <see cref="SourceOptions.ShutdownTimeout"/>) and
-    /// stores the last acknowledged position.</summary>
-    private async Task FinishAsync()
+    /// <summary>On a stop or a fatal error: stops the keeper, waits for Kafka (bounded by
+    /// <see cref="SourceOptions.ShutdownTimeout"/>) and stores the last acknowledged position (bounded by the Kafka request
+    /// timeout): never longer, whatever Kafka does.</summary>
+    private async Task FinishAsync(CancellationTokenSource keeperStop, Task? keeper)
     {
+        await StopKeeperAsync(keeperStop, keeper).ConfigureAwait(false);
         if (_producer is not { } producer)
         {
             return;
         }
 
-        using var timeout = new CancellationTokenSource(_options.ShutdownTimeout);
+        using (var timeout = new CancellationTokenSource(_options.ShutdownTimeout))
+        {
+            try
+            {
+                await producer.FlushAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                SourceLog.StopTimedOut(Logger, Name, producer.InFlight, _options.ShutdownTimeout);
+            }
+            catch (Confluent.Kafka.KafkaException)
+            {
+                // A failed delivery: what was acknowledged before it is stored below.
+            }
+        }
+
+        using var storing = new CancellationTokenSource(_kafka.Options.RequestTimeout);
         try
         {
-            await producer.FlushAsync(timeout.Token).ConfigureAwait(false);
+            await StoreAcknowledgedAsync(storing.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or Confluent.Kafka.KafkaException or TimeoutException or InvalidOperationException)
         {
-            SourceLog.StopTimedOut(Logger, Name, producer.InFlight, _options.ShutdownTimeout);
+            // Not stored: the next start repeats from the previous stored position.
         }
-        catch (Confluent.Kafka.KafkaException)
+    }
+
+    /// <summary>Stops the keeper and waits for it (its store in flight is cancelled).</summary>
+    private static async Task StopKeeperAsync(CancellationTokenSource keeperStop, Task? keeper)
+    {
+        await keeperStop.CancelAsync().ConfigureAwait(false);
+        if (keeper is null)
         {
-            // A failed delivery: what was acknowledged before it is stored below.
+            return;
         }
 
         try
         {
-            await StoreAcknowledgedAsync(timeout.IsCancellationRequested ? CancellationToken.None : timeout.Token).ConfigureAwait(false);
+            await keeper.ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or Confluent.Kafka.KafkaException or TimeoutException)
+        catch (OperationCanceledException)
         {
-            // Not stored: the next start repeats from the previous stored position.
         }
     }
 
@@ -356,8 +435,14 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     saving = StoreAcknowledgedAsync(cancellationToken);
                 }
 
-                // The watchdog: Kafka silent while records wait, or the log reader silent.
+                // A failed delivery ends the attempt, even while the connector waits on an idle log.
                 var producer = _producer;
+                if (producer is { IsFaulted: true } && _attemptStop is { } attemptStop)
+                {
+                    await attemptStop.CancelAsync().ConfigureAwait(false);
+                }
+
+                // The watchdog: Kafka silent while records wait, or the log reader silent.
                 var now = DateTime.UtcNow;
                 if (producer is null || producer.InFlight == 0 || producer.Acknowledged != acknowledged)
                 {
@@ -375,7 +460,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     reason = $"the log reader has been silent for more than {_options.EffectiveStallTimeout.TotalSeconds:0} s (no change, no heartbeat)";
                 }
 
-                if (reason is not null && _state is SourceState.Running or SourceState.Stalled)
+                if (reason is not null && _state is SourceState.Running or SourceState.Stalled && _state != SourceState.Failed)
                 {
                     if (!stalled)
                     {

@@ -129,6 +129,62 @@ public sealed class SourceRuntimeTests
         Assert.Equal(SourceOutcome.Stopped, await run);
     }
 
+    [Fact]
+    public async Task A_stop_while_a_position_store_waits_for_an_absent_Kafka_ends_within_its_timeouts()
+    {
+        await using var fixture = await Fixture.CreateAsync();
+        var connector = new ScriptedConnector
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                await fixture.WriteAsync(context, 1, 3, cancellationToken);
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            },
+        };
+        var (runtime, _) = fixture.Runtime(connector, o =>
+        {
+            o.PositionSaveInterval = TimeSpan.FromSeconds(2);
+            o.ShutdownTimeout = TimeSpan.FromSeconds(1);
+        });
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        await WaitUntil(() => runtime.StoredPosition is not null);
+        // Kafka goes away while the keeper's next store (of "3") is due: that store waits for it.
+        fixture.Kafka.EmbeddedCluster!.SetBrokerDown(1);
+        await Task.Delay(2500);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await stop.CancelAsync();
+        var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20)));
+        Assert.Same(run, finished);
+        Assert.Equal(SourceOutcome.Stopped, await run);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"the stop took {clock.Elapsed}");
+        fixture.Kafka.EmbeddedCluster!.SetBrokerUp(1);
+    }
+
+    [Fact]
+    public async Task A_delivery_Kafka_refuses_stops_the_source_even_while_its_log_is_idle()
+    {
+        await using var fixture = await Fixture.CreateAsync();
+        var connector = new ScriptedConnector
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                await fixture.WriteAsync(context, 1, 1, cancellationToken);
+                await WaitUntil(() => context.InFlight == 0);
+                fixture.Kafka.EmbeddedCluster!.PushRequestErrors(DataMesh.Kafka.KafkaApiKey.Produce, Confluent.Kafka.ErrorCode.TopicAuthorizationFailed);
+                await fixture.WriteAsync(context, 2, 2, cancellationToken);
+                await Task.Delay(Timeout.Infinite, cancellationToken); // an idle log: no further produce would report it
+            },
+        };
+        var (runtime, monitor) = fixture.Runtime(connector);
+        var run = runtime.RunAsync(CancellationToken.None);
+        var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30)));
+        Assert.Same(run, finished);
+        Assert.Equal(SourceOutcome.Failed, await run);
+        Assert.Contains("Kafka refused a record for topic", monitor.Get("src")!.Message, StringComparison.Ordinal);
+        Assert.Equal("1", await fixture.Positions.LoadAsync("src", CancellationToken.None));
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);

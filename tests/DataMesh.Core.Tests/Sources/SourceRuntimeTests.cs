@@ -165,18 +165,21 @@ public sealed class SourceRuntimeTests
     public async Task A_delivery_Kafka_refuses_stops_the_source_even_while_its_log_is_idle()
     {
         await using var fixture = await Fixture.CreateAsync();
+        SourceRuntime<string>? started = null;
         var connector = new ScriptedConnector
         {
             Script = async (context, start, attempt, cancellationToken) =>
             {
                 await fixture.WriteAsync(context, 1, 1, cancellationToken);
-                await WaitUntil(() => context.InFlight == 0);
+                // The position store produces too: the pushed error must meet the data record, not the store of "1".
+                await WaitUntil(() => context.InFlight == 0 && started?.StoredPosition == "1");
                 fixture.Kafka.EmbeddedCluster!.PushRequestErrors(DataMesh.Kafka.KafkaApiKey.Produce, Confluent.Kafka.ErrorCode.TopicAuthorizationFailed);
                 await fixture.WriteAsync(context, 2, 2, cancellationToken);
                 await Task.Delay(Timeout.Infinite, cancellationToken); // an idle log: no further produce would report it
             },
         };
         var (runtime, monitor) = fixture.Runtime(connector);
+        started = runtime;
         var run = runtime.RunAsync(CancellationToken.None);
         var finished = await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30)));
         Assert.Same(run, finished);

@@ -68,9 +68,9 @@ public sealed class MySqlSchemaHistoryTests(MariaDbServer server) : IClassFixtur
         await cdc.ExecuteAsync("ALTER TABLE wide_000 ADD COLUMN added INT");
         await cdc.ExecuteAsync("INSERT INTO wide_000 (id, added) VALUES (3, 7)");
         await cdc.StartAsync();
-        var stopped = Assert.Single(await cdc.ReadAsync(cdc.Topic("wide_150"), 1));
+        var stopped = Assert.Single(await cdc.ReadAsync(cdc.Topic("wide_150"), 1, TimeSpan.FromMinutes(2)));
         Assert.Equal("while stopped", stopped.After![Column(1)]);
-        var altered = Assert.Single(await cdc.ReadAsync(cdc.Topic("wide_000"), 1));
+        var altered = Assert.Single(await cdc.ReadAsync(cdc.Topic("wide_000"), 1, TimeSpan.FromMinutes(2)));
         Assert.Equal(7, altered.After!["added"]);
     }
 

@@ -29,6 +29,7 @@ public sealed class KafkaConnection : IDisposable
     private readonly KafkaOptions _options;
     private readonly ILogger _logger;
     private readonly Lazy<EmbeddedKafkaCluster?> _embedded;
+    private readonly Lazy<IAdminClient> _metadata;
 
     /// <summary>Creates a connection; the embedded cluster, if used, starts on first use.</summary>
     /// <param name="options">The settings.</param>
@@ -62,6 +63,7 @@ public sealed class KafkaConnection : IDisposable
                 return cluster;
             },
             LazyThreadSafetyMode.ExecutionAndPublication);
+        _metadata = new Lazy<IAdminClient>(() => new AdminClientBuilder(CreateAdminConfig()).SetLogHandler((_, _) => { }).Build(), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>Whether this connection runs the embedded cluster.</summary>
@@ -169,10 +171,10 @@ public sealed class KafkaConnection : IDisposable
     public async Task<int> PartitionCountAsync(string topic, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(topic);
-        using var admin = new AdminClientBuilder(CreateAdminConfig()).SetLogHandler((_, _) => { }).Build();
         try
         {
-            var metadata = await Task.Run(() => admin.GetMetadata(topic, _options.RequestTimeout), cancellationToken).ConfigureAwait(false);
+            // One admin client for every such question (a source registers hundreds of tables at its first start).
+            var metadata = await Task.Run(() => _metadata.Value.GetMetadata(topic, _options.RequestTimeout), cancellationToken).ConfigureAwait(false);
             var described = metadata.Topics.FirstOrDefault(t => t.Topic == topic);
             if (described is { Error.IsError: false, Partitions.Count: > 0 })
             {
@@ -190,6 +192,11 @@ public sealed class KafkaConnection : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        if (_metadata.IsValueCreated)
+        {
+            _metadata.Value.Dispose();
+        }
+
         if (_embedded.IsValueCreated)
         {
             _embedded.Value?.Dispose();

@@ -363,6 +363,7 @@ public sealed class SourceContext<TPosition>
 
             if (!table.IsRegistered)
             {
+                // Blocking is acceptable here: TakeEncoded serves tests and benchmarks (no synchronization context), never the runtime.
                 _runtime.RegisterAsync(table, CancellationToken.None).GetAwaiter().GetResult();
             }
 

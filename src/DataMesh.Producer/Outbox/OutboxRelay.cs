@@ -166,6 +166,7 @@ internal sealed class OutboxRelay : BackgroundService
             // Whatever happened, and even when stopping, wait for what was handed over: it may still reach Kafka until then.
             await WaitForDeliveriesAsync(connection, sql, lease, deliveries).ConfigureAwait(false);
             var acknowledged = 0;
+            // Every delivery task has completed (awaited just above): .Result reads it without blocking.
             while (acknowledged < deliveries.Count && !deliveries[acknowledged].Result.IsError)
             {
                 acknowledged++;

@@ -69,14 +69,7 @@ public sealed class SourceRuntimeTests
     public async Task A_stopped_source_still_reports_every_record_it_produced()
     {
         await using var fixture = await Fixture.CreateAsync();
-        var connector = new ScriptedConnector
-        {
-            Script = async (context, start, attempt, cancellationToken) =>
-            {
-                await fixture.WriteAsync(context, 1, 10, cancellationToken);
-                await Task.Delay(Timeout.Infinite, cancellationToken);
-            },
-        };
+        var connector = fixture.WriteThenIdle(1, 10);
         var (runtime, monitor) = fixture.Runtime(connector);
         using var stop = new CancellationTokenSource();
         var run = runtime.RunAsync(stop.Token);
@@ -155,14 +148,7 @@ public sealed class SourceRuntimeTests
     public async Task A_stop_while_a_position_store_waits_for_an_absent_Kafka_ends_within_its_timeouts()
     {
         await using var fixture = await Fixture.CreateAsync();
-        var connector = new ScriptedConnector
-        {
-            Script = async (context, start, attempt, cancellationToken) =>
-            {
-                await fixture.WriteAsync(context, 1, 3, cancellationToken);
-                await Task.Delay(Timeout.Infinite, cancellationToken);
-            },
-        };
+        var connector = fixture.WriteThenIdle(1, 3);
         var (runtime, _) = fixture.Runtime(connector, o =>
         {
             o.PositionSaveInterval = TimeSpan.FromSeconds(2);
@@ -253,6 +239,16 @@ public sealed class SourceRuntimeTests
         }
 
         /// <summary>Inserts ids <paramref name="from"/>..<paramref name="to"/>, a transaction each, checkpointed by the id.</summary>
+        /// <summary>A connector that writes rows <paramref name="from"/> to <paramref name="to"/>, then idles until stopped.</summary>
+        public ScriptedConnector WriteThenIdle(int from, int to) => new()
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                await WriteAsync(context, from, to, cancellationToken);
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            },
+        };
+
         public async Task WriteAsync(SourceContext<string> context, int from, int to, CancellationToken cancellationToken)
         {
             var table = context.Table(new SourceTableInfo(Table, "db", "s"));

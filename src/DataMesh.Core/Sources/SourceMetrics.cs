@@ -11,6 +11,7 @@ namespace DataMesh.Sources;
 /// <c>datamesh.source.positions.stored</c>, <c>datamesh.source.in_flight</c> (records not yet acknowledged),
 /// <c>datamesh.source.lag.time</c> (seconds from the commit of the last change read to now, while it is not acknowledged),
 /// <c>datamesh.source.lag.bytes</c> (log bytes beyond the acknowledged position, where the connector knows it) and
+/// <c>datamesh.source.snapshot.rows</c> (snapshot rows emitted, by <c>datamesh.table</c>) and
 /// <c>datamesh.source.state</c> (0 stopped, 1 starting, 2 running, 3 retrying, 4 stalled, 5 failed).
 /// </summary>
 internal sealed class SourceMetrics
@@ -23,6 +24,7 @@ internal sealed class SourceMetrics
     private static readonly Counter<long> Transactions = Meter.CreateCounter<long>("datamesh.source.transactions", "{transaction}", "Checkpoints (transaction ends) passed to Kafka.");
     private static readonly Counter<long> Retries = Meter.CreateCounter<long>("datamesh.source.retries", "{retry}", "Retries after transient failures.");
     private static readonly Counter<long> Stored = Meter.CreateCounter<long>("datamesh.source.positions.stored", "{position}", "Positions stored after Kafka acknowledged everything before them.");
+    private static readonly Counter<long> SnapshotRowCount = Meter.CreateCounter<long>("datamesh.source.snapshot.rows", "{row}", "Snapshot rows emitted, by table.");
     private static readonly ConcurrentDictionary<SourceMetrics, bool> Live = new();
 
     private readonly KeyValuePair<string, object?>[] _tags;
@@ -57,6 +59,8 @@ internal sealed class SourceMetrics
     public void Retry() => Retries.Add(1, _tags);
 
     public void PositionStored() => Stored.Add(1, _tags);
+
+    public void SnapshotRows(string table, long rows) => SnapshotRowCount.Add(rows, [_tags[0], _tags[1], new("datamesh.table", table)]);
 
     public void Progress(long commitTimestampMs, long? bytesBehind)
     {

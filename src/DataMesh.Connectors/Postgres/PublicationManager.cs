@@ -33,12 +33,12 @@ namespace DataMesh.Connectors.Postgres;
 /// publications have a trigger each.
 /// </para>
 /// </remarks>
-internal sealed class PublicationManager(string sourceName, PostgresSourceOptions options, PostgresCatalog catalog, ILogger logger)
+internal sealed class PublicationManager(string sourceName, PostgresSourceOptions options, PostgresCatalog catalog, ILogger logger, IReadOnlyList<string> ownTables)
 {
     /// <summary>How a trigger and function of DataMesh are told from objects of the same name that are not.</summary>
     private const string Marker = "DataMesh:";
 
-    private readonly TableFilter _filter = new(options, PostgresConnector.SystemSchemas);
+    private readonly TableFilter _filter = new(options, PostgresConnector.SystemSchemas, ownTables);
     private readonly Dictionary<uint, string> _skipped = [];
     private HashSet<uint> _known = [];
     private string _publication = string.Empty;
@@ -57,7 +57,7 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
     public async Task StartAsync(string publication, CancellationToken cancellationToken)
     {
         _publication = publication;
-        var tables = await catalog.ResolveTablesAsync(options, cancellationToken).ConfigureAwait(false);
+        var tables = await catalog.ResolveTablesAsync(options, _filter, cancellationToken).ConfigureAwait(false);
         if (await catalog.EnsurePublicationAsync(publication, tables, _filter, options.ManagePublication, cancellationToken).ConfigureAwait(false))
         {
             PostgresLog.PublicationSet(logger, sourceName, publication, tables.Count);

@@ -265,6 +265,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         }
 
         _host.Metrics?.SnapshotRows(chunk.Table.QualifiedName, emitted);
+        SnapshotLog.Chunk(_logger, _source, chunk.Table.QualifiedName, chunk.Progress.After, chunk.Read.Rows, emitted, chunk.Read.LastKey);
         if (done)
         {
             SnapshotLog.TableDone(_logger, _source, chunk.Table.QualifiedName, chunk.Progress.Rows + emitted);

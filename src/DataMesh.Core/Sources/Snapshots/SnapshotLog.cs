@@ -28,4 +28,7 @@ internal static partial class SnapshotLog
 
     [LoggerMessage(7107, LogLevel.Warning, "Source '{Source}' snapshot of {Table}: the log has not reached the chunk's high watermark after {Waited} (low watermark seen: {LowSeen}); is the watermark table {WatermarkTable} captured, and is the log reader behind?")]
     public static partial void WatermarkLate(ILogger logger, string source, string table, TimeSpan waited, string watermarkTable, bool lowSeen);
+
+    [LoggerMessage(7108, LogLevel.Debug, "Source '{Source}' snapshot of {Table}: chunk after {After} read {Read} rows, emitted {Emitted}, last key {Last}")]
+    public static partial void Chunk(ILogger logger, string source, string table, string? after, int read, int emitted, string? last);
 }

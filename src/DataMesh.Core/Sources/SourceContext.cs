@@ -34,7 +34,6 @@ public sealed class SourceContext<TPosition>
     private readonly ISourceHost _runtime;
     private readonly ChangeProducer<SourceCheckpoint<TPosition>>? _producer;
     private readonly SnapshotEngine? _snapshots;
-    private readonly RecordBuffer _scratch = new();
     private readonly RecordBuffer _buffer = new();
     private readonly RecordBuffer _scratch = new();
     private readonly List<Pending> _pending = [];

@@ -98,8 +98,29 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         var table = request.Table.Schemas.Table;
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
-        var described = await DescribeAsync(connection, table.Schema, table.Name, cancellationToken).ConfigureAwait(false)
-            ?? throw new PostgresSourceException($"PostgreSQL source '{_source}': table {table.Schema}.{table.Name} disappeared during its snapshot.", isTransient: true);
+        // One short transaction: the ACCESS SHARE lock the read takes anyway, taken first, keeps the table's definition
+        // from the description to the read (an ALTER waits for it; a change committed before it is seen and the chunk is read again).
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transactionScope = transaction.ConfigureAwait(false);
+        var lockTable = new NpgsqlCommand($"LOCK TABLE {Quote(table.Schema)}.{Quote(table.Name)} IN ACCESS SHARE MODE", connection, transaction);
+        await using (lockTable.ConfigureAwait(false))
+        {
+            try
+            {
+                await lockTable.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                return SnapshotChunkRead.Changed; // dropped (or renamed) since its description: described again, and skipped if gone
+            }
+        }
+
+        var described = await DescribeAsync(connection, table.Schema, table.Name, cancellationToken).ConfigureAwait(false);
+        if (described is null || !writer.Matches(described.Info))
+        {
+            return SnapshotChunkRead.Changed;
+        }
+
         var keyTypes = request.KeyColumns.Select(k => described.Types[described.Info.Table.IndexOf(k)]).ToList();
         var sql = new StringBuilder("SELECT ");
         // Aliased: an output column named like a key column would make ORDER BY sort by its text.
@@ -129,7 +150,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
 
         sql.Append(" ORDER BY ").AppendJoin(", ", request.KeyColumns.Select(Quote)).Append(" LIMIT ").Append(request.Limit);
-        var command = new NpgsqlCommand(sql.ToString(), connection);
+        var command = new NpgsqlCommand(sql.ToString(), connection, transaction);
         await using var commandScope = command.ConfigureAwait(false);
         foreach (var value in after ?? [])
         {
@@ -166,6 +187,8 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
             // The last row's key, in text: the next chunk casts it back to the key's types.
             lastKey = rows == 0 ? null : JsonSerializer.Serialize(keyIndexes.Select(i => values[i]).ToArray());
+            await reader.DisposeAsync().ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SyntaxError or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedFunction && request.Condition is not null)
         {

@@ -493,6 +493,12 @@ public sealed class SourceContext<TPosition>
     /// <summary>At a chunk's high watermark: its rows whose keys the log did not change in the window, now, in key order.</summary>
     private void Emit(SnapshotChunk chunk)
     {
+        if (chunk.Stale)
+        {
+            chunk.Retry(); // the log changed the table's definition inside the window: read under the new one
+            return;
+        }
+
         var emitted = 0;
         if (!chunk.Truncated)
         {
@@ -525,6 +531,12 @@ public sealed class SourceContext<TPosition>
     private void Seen<TImage>(SnapshotChunk chunk, SourceTable table, scoped in TImage image, scoped in TImage fallback, bool hasFallback)
         where TImage : IRowImage, allows ref struct
     {
+        if (!chunk.SameShapeAs(table))
+        {
+            chunk.Stale = true;
+            return;
+        }
+
         foreach (var index in chunk.MatchIndexes)
         {
             if (image.State(index) == ColumnValueState.Missing && (!hasFallback || fallback.State(index) == ColumnValueState.Missing))

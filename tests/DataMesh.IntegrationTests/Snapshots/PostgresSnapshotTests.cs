@@ -16,18 +16,27 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
     private const int Partitions = 8;
 
     [Fact]
-    public async Task A_table_with_rows_before_the_start_is_snapshotted_while_a_writer_changes_it_and_the_topic_equals_the_table()
+    public Task A_table_with_rows_before_the_start_is_snapshotted_while_a_writer_changes_it_and_the_topic_equals_the_table() =>
+        SnapshotUnderWriterAsync(schemaChanges: false);
+
+    [Fact]
+    public Task Schema_changes_during_a_snapshot_add_and_drop_a_column_and_widen_the_key_and_the_topic_still_equals_the_table() =>
+        SnapshotUnderWriterAsync(schemaChanges: true);
+
+    private async Task SnapshotUnderWriterAsync(bool schemaChanges)
     {
         await using var cdc = await PgCdc.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY, v bigint NOT NULL, note text); INSERT INTO t SELECT g, g, 'n' || g FROM generate_series(1, 20000) g");
-        await cdc.StartAsync(o =>
-        {
-            o.TopicPartitions = Partitions;
-            o.Snapshot.ChunkSize = 500;
-        });
+        await cdc.StartAsync(
+            o =>
+            {
+                o.TopicPartitions = Partitions;
+                o.Snapshot.ChunkSize = 500;
+            },
+            waitForSnapshot: false);
 
         // A writer changes random rows (updates, deletes, inserts, key changes) all through the snapshot.
         using var stopWriter = new CancellationTokenSource();
-        var writes = Task.Run(() => WriteAsync(cdc.ConnectionString, stopWriter.Token));
+        var writes = Task.Run(() => WriteAsync(cdc.ConnectionString, schemaChanges, stopWriter.Token));
         var monitor = cdc.Host.Services.GetRequiredService<SourceMonitor>();
         var deadline = DateTime.UtcNow.AddMinutes(3);
         var started = false;
@@ -41,16 +50,16 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
         await stopWriter.CancelAsync();
         var written = await writes;
         output.WriteLine($"{written} changes written during the snapshot");
-        Assert.True(written > 100, $"only {written} changes were written during the snapshot");
+        Assert.True(written > (schemaChanges ? 300 : 100), $"only {written} changes were written during the snapshot");
 
         // Every change reaches the topic; rebuilt from it (last value per key, deletes removing) the table is exact.
         var expected = await TableAsync(cdc.ConnectionString);
         var records = await ReadAllAsync(cdc);
-        var rebuilt = new Dictionary<int, (long, string?)>();
+        var rebuilt = new Dictionary<long, (long, string?)>();
         var reads = 0;
         foreach (var record in records)
         {
-            var id = (int)record.Key!["id"];
+            var id = Convert.ToInt64(record.Key!["id"], System.Globalization.CultureInfo.InvariantCulture);
             if (record.Value is null || record.Op == "d")
             {
                 rebuilt.Remove(id);
@@ -68,7 +77,7 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
         Assert.Equal(expected.Count, rebuilt.Count);
     }
 
-    private static async Task<int> WriteAsync(string connectionString, CancellationToken cancellationToken)
+    private static async Task<int> WriteAsync(string connectionString, bool schemaChanges, CancellationToken cancellationToken)
     {
         var random = new Random(11);
         await using var connection = new NpgsqlConnection(connectionString);
@@ -83,12 +92,19 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
         while (!cancellationToken.IsCancellationRequested)
         {
             var id = random.Next(1, 20001);
-            var sql = random.Next(10) switch
+            var sql = (schemaChanges, count) switch
             {
-                < 5 => $"UPDATE t SET v = v + 1, note = 'u{count}' WHERE id = {id}",
-                < 7 => $"DELETE FROM t WHERE id = {id}",
-                < 9 => $"INSERT INTO t VALUES ({next++}, {count}, 'i{count}')",
-                _ => $"UPDATE t SET id = {next++} WHERE id = {id}",
+                // Between the chunks' descriptions, reads and windows: a column comes, the key widens, the column goes.
+                (true, 100) => "ALTER TABLE t ADD COLUMN extra int DEFAULT 7",
+                (true, 200) => "ALTER TABLE t ALTER COLUMN id TYPE bigint",
+                (true, 300) => "ALTER TABLE t DROP COLUMN extra",
+                _ => random.Next(10) switch
+                {
+                    < 5 => $"UPDATE t SET v = v + 1, note = 'u{count}' WHERE id = {id}",
+                    < 7 => $"DELETE FROM t WHERE id = {id}",
+                    < 9 => $"INSERT INTO t (id, v, note) VALUES ({next++}, {count}, 'i{count}')",
+                    _ => $"UPDATE t SET id = {next++} WHERE id = {id}",
+                },
             };
             await using var command = new NpgsqlCommand(sql, connection);
             await command.ExecuteNonQueryAsync(CancellationToken.None); // a lock timeout would throw: the snapshot takes no lock
@@ -98,16 +114,16 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
         return count;
     }
 
-    private static async Task<Dictionary<int, (long, string?)>> TableAsync(string connectionString)
+    private static async Task<Dictionary<long, (long, string?)>> TableAsync(string connectionString)
     {
-        var rows = new Dictionary<int, (long, string?)>();
+        var rows = new Dictionary<long, (long, string?)>();
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand("SELECT id, v, note FROM t", connection);
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
-            rows[reader.GetInt32(0)] = (reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+            rows[Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture)] = (reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2));
         }
 
         return rows;

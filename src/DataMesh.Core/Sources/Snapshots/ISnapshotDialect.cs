@@ -41,7 +41,9 @@ public interface ISnapshotDialect : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the work.</param>
     Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken);
 
-    /// <summary>Reads the next chunk: the rows whose key (the <paramref name="request"/>'s key columns, compared as a row
+    /// <summary>Reads the next chunk: first, in the read's own transaction and under a lock that keeps the table's
+    /// definition (PostgreSQL: ACCESS SHARE), checks that the table still has the chunk's shape
+    /// (<see cref="SnapshotRowWriter.Matches"/>) and returns <see cref="SnapshotChunkRead.Changed"/> when not; then the rows whose key (the <paramref name="request"/>'s key columns, compared as a row
     /// value) is greater than <see cref="SnapshotChunkRequest.After"/>, in key order, at most
     /// <see cref="SnapshotChunkRequest.Limit"/>, that also satisfy <see cref="SnapshotChunkRequest.Condition"/>; hands each to
     /// <paramref name="writer"/>. One short read: no lock held after it, no long transaction.</summary>
@@ -75,4 +77,13 @@ public sealed record SnapshotChunkRequest(SourceTable Table, IReadOnlyList<strin
 /// <summary>What a chunk read gave.</summary>
 /// <param name="Rows">Rows read.</param>
 /// <param name="LastKey">The last row's key in the dialect's form, or null when none.</param>
-public readonly record struct SnapshotChunkRead(int Rows, string? LastKey);
+public readonly record struct SnapshotChunkRead(int Rows, string? LastKey)
+{
+    /// <summary>The table no longer has the shape the chunk was described with (a schema change came between the
+    /// description and the read; see <see cref="SnapshotRowWriter.Matches"/>): nothing was read, the runtime describes
+    /// the table again and reads the chunk again.</summary>
+    public static SnapshotChunkRead Changed { get; } = new(0, null) { TableChanged = true };
+
+    /// <summary>Whether the read was refused because the table changed (<see cref="Changed"/>).</summary>
+    public bool TableChanged { get; private init; }
+}

@@ -7,8 +7,10 @@ namespace DataMesh.Sources;
 /// </summary>
 internal sealed class SnapshotChunk
 {
-    private readonly TaskCompletionSource<bool> _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<ChunkOutcome> _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _ready;
+    private SourceTable? _shapeChecked;
+    private bool _sameShape;
 
     public SnapshotChunk(SourceTable table, int[] matchIndexes, ISnapshotDialect dialect, SnapshotMarker marker, SnapshotTableProgress progress)
     {
@@ -53,6 +55,10 @@ internal sealed class SnapshotChunk
     /// <summary>The log truncated the table inside the window: every row of the chunk is stale.</summary>
     public bool Truncated { get; set; }
 
+    /// <summary>The log changed the table's definition inside the window (an event of another shape): the rows were read
+    /// under a definition the log has left, and their keys may not compare; the chunk is read again.</summary>
+    public bool Stale { get; set; }
+
     /// <summary>Whether the log thread saw the low watermark.</summary>
     public bool WindowOpen { get; set; }
 
@@ -60,8 +66,8 @@ internal sealed class SnapshotChunk
 
     public bool IsReady => _ready;
 
-    /// <summary>Completes with true when the chunk's rows were emitted at its high watermark, false when abandoned.</summary>
-    public Task<bool> Completed => _completed.Task;
+    /// <summary>Completes when the chunk's rows were emitted at its high watermark, when it must be read again, or when abandoned.</summary>
+    public Task<ChunkOutcome> Completed => _completed.Task;
 
     /// <summary>The read is done (called by the worker before it writes the high watermark).</summary>
     public void SetReady(SnapshotChunkRead read)
@@ -70,9 +76,25 @@ internal sealed class SnapshotChunk
         _ready = true;
     }
 
-    public void Complete() => _completed.TrySetResult(true);
+    public void Complete() => _completed.TrySetResult(ChunkOutcome.Emitted);
 
-    public void Abandon() => _completed.TrySetResult(false);
+    /// <summary>Read the chunk again (the same progress), e.g. after <see cref="Stale"/>.</summary>
+    public void Retry() => _completed.TrySetResult(ChunkOutcome.ReadAgain);
+
+    public void Abandon() => _completed.TrySetResult(ChunkOutcome.Abandoned);
+
+    /// <summary>Whether the log's description of the table (on the log thread) has the shape the rows were read with;
+    /// compared once per description instance.</summary>
+    public bool SameShapeAs(SourceTable logTable)
+    {
+        if (!ReferenceEquals(logTable, _shapeChecked))
+        {
+            _sameShape = ReferenceEquals(logTable, Table) || SourceTable.SameShape(logTable.Info, Table.Info);
+            _shapeChecked = logTable;
+        }
+
+        return _sameShape;
+    }
 
     /// <summary>A row's ranges in <see cref="Buffer"/>: the match key, the Kafka key (length -1: none), the envelope.</summary>
     public readonly record struct Row(int MatchStart, int MatchLength, int KeyStart, int KeyLength, int ValueStart, int ValueLength);
@@ -97,4 +119,17 @@ internal sealed class SnapshotChunk
 
         public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
+}
+
+/// <summary>How a chunk ended.</summary>
+internal enum ChunkOutcome
+{
+    /// <summary>Its rows were emitted at its high watermark; the table's progress moved on.</summary>
+    Emitted,
+
+    /// <summary>Not emitted: read it again from the same progress.</summary>
+    ReadAgain,
+
+    /// <summary>The attempt ended (or the snapshot was cancelled): the worker stops.</summary>
+    Abandoned,
 }

@@ -265,7 +265,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         }
 
         _host.Metrics?.SnapshotRows(chunk.Table.QualifiedName, emitted);
-        SnapshotLog.Chunk(_logger, _source, chunk.Table.QualifiedName, chunk.Progress.After, chunk.Read.Rows, emitted, chunk.Read.LastKey);
+        SnapshotLog.Chunk(_logger, _source, chunk.Table.QualifiedName, chunk.Read.Rows, emitted);
         if (done)
         {
             SnapshotLog.TableDone(_logger, _source, chunk.Table.QualifiedName, chunk.Progress.Rows + emitted);
@@ -418,7 +418,8 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     return;
                 }
 
-                await _host.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
+                // Not registered here: the chunk's rows register their schema when flushed, in the log's order, so a
+                // snapshot never registers a definition ahead of changes the log has still to bring.
                 estimate ??= await _dialect.EstimateRowsAsync(table, cancellationToken).ConfigureAwait(false);
                 var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress);
                 lock (_lock)
@@ -430,11 +431,27 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 await _dialect.WriteWatermarkAsync(_source, chunk.LowWatermark, cancellationToken).ConfigureAwait(false);
                 var keyColumns = match.Select(i => info.Table.Columns[i].Name).ToList();
                 var read = await _dialect.ReadChunkAsync(new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition), chunk.Writer, cancellationToken).ConfigureAwait(false);
+                if (read.TableChanged)
+                {
+                    // A schema change between the description and the read: forget the chunk (its low watermark, if the
+                    // log brings it, is ignored), describe the table again and read the chunk again.
+                    Forget(chunk);
+                    SnapshotLog.TableChanged(_logger, _source, qualified);
+                    continue;
+                }
+
                 chunk.SetReady(read);
                 await _dialect.WriteWatermarkAsync(_source, chunk.HighWatermark, cancellationToken).ConfigureAwait(false);
-                if (!await WaitAsync(chunk, qualified, cancellationToken).ConfigureAwait(false))
+                var outcome = await WaitAsync(chunk, qualified, cancellationToken).ConfigureAwait(false);
+                if (outcome == ChunkOutcome.Abandoned)
                 {
-                    return; // abandoned: a new attempt reads it again from the acknowledged progress
+                    return; // a new attempt reads it again from the acknowledged progress
+                }
+
+                if (outcome == ChunkOutcome.ReadAgain)
+                {
+                    SnapshotLog.TableChanged(_logger, _source, qualified);
+                    continue;
                 }
 
                 if (DateTime.UtcNow >= nextReport)
@@ -468,7 +485,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     }
 
     /// <summary>Waits for the log to reach the chunk's high watermark; warns every minute while it has not.</summary>
-    private async Task<bool> WaitAsync(SnapshotChunk chunk, string table, CancellationToken cancellationToken)
+    private async Task<ChunkOutcome> WaitAsync(SnapshotChunk chunk, string table, CancellationToken cancellationToken)
     {
         var waited = TimeSpan.Zero;
         while (true)
@@ -484,6 +501,24 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             waited += TimeSpan.FromMinutes(1);
             SnapshotLog.WatermarkLate(_logger, _source, table, waited, $"{_dialect.Tables.Schema}.{_dialect.Tables.Watermark}", chunk.WindowOpen);
         }
+    }
+
+    /// <summary>Drops a chunk that will get no high watermark: its watermarks, its window if open.</summary>
+    private void Forget(SnapshotChunk chunk)
+    {
+        lock (_lock)
+        {
+            _byWatermark.Remove(chunk.LowWatermark);
+            _byWatermark.Remove(chunk.HighWatermark);
+            var id = (chunk.Table.Schemas.Table.Schema, chunk.Table.Schemas.Table.Name);
+            if (_windows.TryGetValue(id, out var open) && ReferenceEquals(open, chunk))
+            {
+                _windows.Remove(id);
+                _openWindows = _windows.Count;
+            }
+        }
+
+        chunk.Abandon();
     }
 
     private void Remove(SnapshotTableProgress progress)

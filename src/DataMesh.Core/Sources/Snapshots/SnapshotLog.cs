@@ -29,6 +29,10 @@ internal static partial class SnapshotLog
     [LoggerMessage(7107, LogLevel.Warning, "Source '{Source}' snapshot of {Table}: the log has not reached the chunk's high watermark after {Waited} (low watermark seen: {LowSeen}); is the watermark table {WatermarkTable} captured, and is the log reader behind?")]
     public static partial void WatermarkLate(ILogger logger, string source, string table, TimeSpan waited, string watermarkTable, bool lowSeen);
 
-    [LoggerMessage(7108, LogLevel.Debug, "Source '{Source}' snapshot of {Table}: chunk after {After} read {Read} rows, emitted {Emitted}, last key {Last}")]
-    public static partial void Chunk(ILogger logger, string source, string table, string? after, int read, int emitted, string? last);
+    // No key values: a key may hold data a mask transform hides downstream.
+    [LoggerMessage(7108, LogLevel.Debug, "Source '{Source}' snapshot of {Table}: chunk read {Read} rows, emitted {Emitted} (the log changed the others inside the window)")]
+    public static partial void Chunk(ILogger logger, string source, string table, int read, int emitted);
+
+    [LoggerMessage(7109, LogLevel.Information, "Source '{Source}' snapshot of {Table}: the table's definition changed while a chunk was read; describing it again and reading the chunk again")]
+    public static partial void TableChanged(ILogger logger, string source, string table);
 }

@@ -14,6 +14,16 @@ public sealed class SnapshotRowWriter
 
     internal SnapshotRowWriter(SnapshotChunk chunk) => _chunk = chunk;
 
+    /// <summary>Whether <paramref name="current"/> (the table as the dialect describes it now, under the read's lock)
+    /// has the shape this chunk's rows are encoded with: same columns, types, nullability and key. When not, the dialect
+    /// reads nothing and returns <see cref="SnapshotChunkRead.Changed"/>.</summary>
+    /// <param name="current">The table now.</param>
+    public bool Matches(SourceTableInfo current)
+    {
+        ArgumentNullException.ThrowIfNull(current);
+        return SourceTable.SameShape(_chunk.Table.Info, current);
+    }
+
     /// <summary>Encodes one row of the chunk.</summary>
     /// <typeparam name="TImage">The dialect's row image.</typeparam>
     /// <param name="row">The row, every column present.</param>

@@ -116,12 +116,6 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _database = _meta.Database;
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
-        if (_snapshots is { } snapshots)
-        {
-            // The snapshots' own tables exist before the publication is set up, so that it captures them.
-            await snapshots.PrepareAsync(cancellationToken).ConfigureAwait(false);
-        }
-
         _filter = new TableFilter(_options, SystemSchemas, OwnTables());
         _moneyScale = await _catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
         _tables = new PublicationManager(_name, _options, _catalog, _logger, OwnTables());
@@ -169,6 +163,14 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _lastCheckpoint = from;
         Volatile.Write(ref _storedLsn, Math.Max(Volatile.Read(ref _storedLsn), from));
         PostgresLog.Streaming(_logger, _name, PostgresPosition.Format(from), origin);
+        if (_snapshots is { } snapshots)
+        {
+            // After the checks of the user's own setup (SELECT, REPLICATION, the slot): the snapshots' own tables, created
+            // when missing and added to the publication (when DataMesh maintains it) before any watermark is written.
+            await snapshots.PrepareAsync(cancellationToken).ConfigureAwait(false);
+            await _tables.AddOwnTablesAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         // The slot exists: whatever is written from now on reaches this stream, snapshot watermarks included.
         context.StreamingStarted();
         await StreamAsync(slot, publication, from, cancellationToken).ConfigureAwait(false);

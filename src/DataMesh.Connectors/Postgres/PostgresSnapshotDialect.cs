@@ -37,14 +37,42 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     public async Task PrepareAsync(CancellationToken cancellationToken)
     {
-        var sql = new StringBuilder();
-        sql.Append($"CREATE TABLE IF NOT EXISTS {Quote(Tables.Schema)}.{Quote(Tables.Watermark)} (source text PRIMARY KEY, watermark text NOT NULL);");
+        await CreateIfMissingAsync(Tables.Watermark, "(source text PRIMARY KEY, watermark text NOT NULL)", "INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
         if (Tables.Signal is { } signal)
         {
-            sql.Append($"CREATE TABLE IF NOT EXISTS {Quote(Tables.Schema)}.{Quote(signal)} (id text PRIMARY KEY, type text NOT NULL, data text);");
+            await CreateIfMissingAsync(signal, "(id text PRIMARY KEY, type text NOT NULL, data text)", "SELECT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Creates one of the snapshots' tables when it does not exist (an existing one needs no CREATE privilege).</summary>
+    private async Task CreateIfMissingAsync(string name, string columns, string privileges, string setting, CancellationToken cancellationToken)
+    {
+        var qualified = $"{Quote(Tables.Schema)}.{Quote(name)}";
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
+        await using (exists.ConfigureAwait(false))
+        {
+            exists.Parameters.Add(new NpgsqlParameter { Value = qualified });
+            if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
+            {
+                return;
+            }
         }
 
-        await ExecuteAsync(sql.ToString(), [], cancellationToken).ConfigureAwait(false);
+        var create = new NpgsqlCommand($"CREATE TABLE IF NOT EXISTS {qualified} {columns}", connection);
+        await using var createScope = create.ConfigureAwait(false);
+        try
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new PostgresSourceException(
+                $"PostgreSQL source '{_source}': the snapshots' table {Tables.Schema}.{name} does not exist and user '{connection.UserName}' may not create it ({ex.MessageText}). " +
+                $"Create it as its owner: CREATE TABLE {qualified} {columns}; GRANT {privileges} ON {qualified} TO {Quote(connection.UserName ?? "the_user")}; " +
+                $"or set Snapshot:{setting} to a table in a schema the user may create in.", ex);
+        }
     }
 
     public Task WriteWatermarkAsync(string source, string watermark, CancellationToken cancellationToken) =>

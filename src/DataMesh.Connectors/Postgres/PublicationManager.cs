@@ -109,6 +109,11 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
     public Task RefreshIfDueAsync(CancellationToken cancellationToken) =>
         _maintain && DateTime.UtcNow >= _next ? RefreshAsync(cancellationToken) : Task.CompletedTask;
 
+    /// <summary>Adds the source's own tables (the snapshots' watermark and signal tables), just created, when DataMesh
+    /// maintains the publication; a publication the user maintains must list them.</summary>
+    public Task AddOwnTablesAsync(CancellationToken cancellationToken) =>
+        _maintain && ownTables.Count > 0 ? RefreshAsync(cancellationToken) : Task.CompletedTask;
+
     /// <summary>Adds the selected tables the publication lacks, one by one, and warns once about each that cannot be captured.</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {

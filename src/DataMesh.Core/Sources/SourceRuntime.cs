@@ -124,7 +124,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 snapshots.Restore(_stored?.Snapshot ?? SnapshotState.Empty);
                 if (_stored is null && _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition)
                 {
-                    await snapshots.RequestInitialAsync(cancellationToken).ConfigureAwait(false);
+                    snapshots.RequestInitial();
                 }
             }
 

@@ -102,7 +102,7 @@ internal sealed class PgCdc : IAsyncDisposable
 
         // And until the initial snapshot (of the tables as they were at start) is done: what the test writes next is the log's.
         var snapshots = _host!.Services.GetRequiredService<SourceMonitor>().Snapshots(SourceName);
-        while (waitForSnapshot && snapshots is { Progress.Count: > 0 })
+        while (waitForSnapshot && snapshots is { IsIdle: false })
         {
             if (DateTime.UtcNow > deadline)
             {

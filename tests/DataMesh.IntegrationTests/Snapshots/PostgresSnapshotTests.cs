@@ -39,10 +39,8 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
         var writes = Task.Run(() => WriteAsync(cdc.ConnectionString, schemaChanges, stopWriter.Token));
         var monitor = cdc.Host.Services.GetRequiredService<SourceMonitor>();
         var deadline = DateTime.UtcNow.AddMinutes(3);
-        var started = false;
-        while (!started || monitor.Snapshots(cdc.SourceName) is not { Progress.Count: 0 })
+        while (monitor.Snapshots(cdc.SourceName) is not { IsIdle: true })
         {
-            started |= monitor.Snapshots(cdc.SourceName) is { Progress.Count: > 0 };
             Assert.True(DateTime.UtcNow < deadline, $"the snapshot did not finish: {string.Join(", ", monitor.Snapshots(cdc.SourceName)?.Progress.Select(p => $"{p.Table} {p.Rows}") ?? [])}");
             await Task.Delay(200);
         }
@@ -73,7 +71,10 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
         Assert.True(reads > 15000, $"{reads} snapshot rows; log:\n{string.Join("\n", cdc.Logs.Entries.Where(e => e.Id.Id >= 7000).Select(e => $"{e.Level} {e.Id.Id} {e.Message}"))}");
         var wrong = expected.Where(e => !rebuilt.TryGetValue(e.Key, out var v) || v != e.Value).Select(e => e.Key)
             .Concat(rebuilt.Keys.Where(k => !expected.ContainsKey(k))).Take(20).ToList();
-        Assert.True(wrong.Count == 0, $"{wrong.Count}+ rows differ, e.g. ids {string.Join(", ", wrong)}");
+        Assert.True(wrong.Count == 0, $"{wrong.Count}+ rows differ, e.g. ids {string.Join(", ", wrong)}:\n" + string.Join("\n", wrong.Take(5).Select(id =>
+            $"id {id}: table {(expected.TryGetValue(id, out var e) ? e.ToString() : "none")}, topic {(rebuilt.TryGetValue(id, out var r) ? r.ToString() : "none")}; history: " +
+            string.Join(" | ", records.Where(x => Convert.ToInt64(x.Key!["id"], System.Globalization.CultureInfo.InvariantCulture) == id)
+                .Select(x => $"{x.Op ?? "tombstone"}@{x.Partition}:{x.Offset} {(x.After is { } a ? $"v={a["v"]} note={a["note"]}" : "")} schema={x.After?.Schema.Fields.Count}")))));
         Assert.Equal(expected.Count, rebuilt.Count);
     }
 

@@ -58,6 +58,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     public IReadOnlyList<SnapshotTableStatus> Progress =>
         _state.Tables.Select(t => new SnapshotTableStatus(t.QualifiedName, t.Rows, t.Condition, _running.Contains(t.QualifiedName), _state.Paused)).ToList();
 
+    /// <inheritdoc />
+    public bool IsIdle => _state.IsIdle;
+
     /// <summary>Sets the state read from the stored position, at start.</summary>
     public void Restore(SnapshotState state)
     {
@@ -84,7 +87,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 }
             }
 
-            ResetLocked(acknowledged with { Tables = tables, Paused = _state.Paused });
+            ResetLocked(acknowledged with { Tables = tables, Paused = _state.Paused, InitialPending = acknowledged.InitialPending || _state.InitialPending });
         }
     }
 
@@ -121,12 +124,30 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         }
     }
 
-    /// <summary>Snapshots every captured table when nothing is stored yet (the initial snapshot).</summary>
-    public async Task RequestInitialAsync(CancellationToken cancellationToken)
+    /// <summary>Snapshots every captured table when nothing is stored yet (the initial snapshot): the tables are listed
+    /// once the connector streams (after its own checks), and the request travels with the checkpoints until then.</summary>
+    public void RequestInitial()
     {
-        await _dialect.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            _state = _state with { InitialPending = true };
+        }
+    }
+
+    /// <summary>Lists the tables of a pending initial snapshot (on the scheduler, once streaming).</summary>
+    private async Task ListInitialAsync(CancellationToken cancellationToken)
+    {
+        if (!_state.InitialPending)
+        {
+            return;
+        }
+
         var tables = await _dialect.ListTablesAsync(cancellationToken).ConfigureAwait(false);
         Add(tables.Select(t => (t.Table.Schema, t.Table.Name)), condition: null, initial: true);
+        lock (_lock)
+        {
+            _state = _state with { InitialPending = false };
+        }
     }
 
     /// <inheritdoc />
@@ -343,6 +364,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         try
         {
             await _dialect.PrepareAsync(cancellationToken).ConfigureAwait(false);
+            await ListInitialAsync(cancellationToken).ConfigureAwait(false);
             var workers = new List<Task>();
             while (!cancellationToken.IsCancellationRequested)
             {
@@ -547,6 +569,10 @@ public interface ISnapshotControl
 {
     /// <summary>The tables still to read, with their progress.</summary>
     IReadOnlyList<SnapshotTableStatus> Progress { get; }
+
+    /// <summary>Whether nothing is left to snapshot: no table to read, no initial snapshot waiting to list its tables,
+    /// not paused.</summary>
+    bool IsIdle { get; }
 
     /// <summary>Snapshots tables (<c>schema.table</c>; MySQL <c>database.table</c>), all rows or those matching a SQL
     /// condition, interleaved with the log. A table already being read is left as it is.</summary>

@@ -18,22 +18,23 @@ internal sealed record SnapshotTableProgress(string Schema, string Name, string?
     public string QualifiedName => $"{Schema}.{Name}";
 }
 
-/// <summary>A source's snapshot state: the tables still to read (in order) and whether it is paused. Immutable: the log
-/// thread captures it with each checkpoint, so a stored position carries the snapshot progress Kafka acknowledged.</summary>
-internal sealed record SnapshotState(ImmutableList<SnapshotTableProgress> Tables, bool Paused)
+/// <summary>A source's snapshot state: the tables still to read (in order), whether it is paused, and whether the initial
+/// snapshot is yet to list its tables. Immutable: the log thread captures it with each checkpoint, so a stored position
+/// carries the snapshot progress Kafka acknowledged.</summary>
+internal sealed record SnapshotState(ImmutableList<SnapshotTableProgress> Tables, bool Paused, bool InitialPending = false)
 {
     public static readonly SnapshotState Empty = new([], false);
 
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
-    public bool IsIdle => Tables.IsEmpty && !Paused;
+    public bool IsIdle => Tables.IsEmpty && !Paused && !InitialPending;
 
-    public string ToJson() => JsonSerializer.Serialize(new Stored(Tables.ToArray(), Paused ? true : null), Json);
+    public string ToJson() => JsonSerializer.Serialize(new Stored(Tables.ToArray(), Paused ? true : null, InitialPending ? true : null), Json);
 
     public static SnapshotState FromJson(JsonElement element)
     {
         var stored = element.Deserialize<Stored>(Json) ?? throw new JsonException("null snapshot state");
-        return new SnapshotState([.. stored.Tables ?? []], stored.Paused ?? false);
+        return new SnapshotState([.. stored.Tables ?? []], stored.Paused ?? false, stored.InitialPending ?? false);
     }
 
     /// <summary>The state with one table's progress replaced (or removed when <paramref name="progress"/> is null).</summary>
@@ -48,5 +49,5 @@ internal sealed record SnapshotState(ImmutableList<SnapshotTableProgress> Tables
         return this with { Tables = progress is null ? Tables.RemoveAt(index) : Tables.SetItem(index, progress) };
     }
 
-    private sealed record Stored(SnapshotTableProgress[]? Tables, bool? Paused);
+    private sealed record Stored(SnapshotTableProgress[]? Tables, bool? Paused, bool? InitialPending);
 }

@@ -376,11 +376,12 @@ public sealed class SourceContext<TPosition>
                     await _runtime.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
                 }
 
+                var partition = pending.Partition >= 0 || pending.KeyLength < 0 ? Math.Max(0, pending.Partition) : table.PartitionOf(_buffer.WrittenSpan.Slice(pending.KeyStart, pending.KeyLength));
                 var key = Copy(_keys, pending.KeyStart, pending.KeyLength, table.KeySchemaId);
                 var value = Copy(_values, pending.ValueStart, pending.ValueLength, table.ValueSchemaId);
                 try
                 {
-                    await producer.ProduceAsync(table.Topic, key, value, pending.Partition < 0 ? null : pending.Partition, cancellationToken).ConfigureAwait(false);
+                    await producer.ProduceAsync(table.Topic, key, value, partition, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!producer.IsFaulted && !SourceErrors.IsTransient(ex) && key is null && pending.Operation == ChangeOperation.Truncate)
                 {

@@ -32,7 +32,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private readonly ISchemaStore _schemas;
     private readonly PositionStore _positions;
     private readonly SemaphoreSlim _storeLock = new(1, 1);
-    private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _topics = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _registering = new(1, 1);
     private volatile ChangeProducer<SourceCheckpoint<TPosition>>? _producer;
     private SourceCheckpoint<TPosition>? _acknowledged;
@@ -242,11 +242,15 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         }
 
         table.ValueSchemaId = await RegisterAsync(table, schemas.ValueSubject, schemas.EnvelopeSchema, cancellationToken).ConfigureAwait(false);
-        if (_topics.Add(schemas.Topic))
+        if (!_topics.TryGetValue(schemas.Topic, out var partitions))
         {
             await _kafka.EnsureTopicAsync(schemas.Topic, _options.TopicPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
+            // Keyed events are partitioned by the runtime (see SourceTable.PartitionOf): it needs the topic's real count.
+            partitions = await _kafka.PartitionCountAsync(schemas.Topic, cancellationToken).ConfigureAwait(false);
+            _topics[schemas.Topic] = partitions;
         }
 
+        table.Partitions = partitions;
         table.IsRegistered = true;
         SourceLog.TableRegistered(Logger, Name, table.QualifiedName, schemas.Topic, table.KeySchemaId, table.ValueSchemaId);
     }

@@ -276,13 +276,27 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     }
 
     /// <summary>The log thread emitted a chunk's rows at its high watermark: the table's progress moves on.</summary>
-    public void Emitted(SnapshotChunk chunk, int emitted)
+    /// <param name="chunk">The chunk.</param>
+    /// <param name="emitted">Rows emitted.</param>
+    /// <param name="recheck">Keys to read again (their log events in the window lacked a column), or null.</param>
+    public void Emitted(SnapshotChunk chunk, int emitted, List<string>? recheck)
     {
-        var done = chunk.Read.Rows < _options.ChunkSize || chunk.Read.LastKey is null;
+        var progress = chunk.Progress;
+        var keys = chunk.Request?.Keys;
+        var rangeDone = keys is null ? chunk.Read.Rows < _options.ChunkSize || chunk.Read.LastKey is null : progress.RangeDone;
+        // A recheck chunk read the first keys of the list: what is left, plus what this window asks to read again.
+        IEnumerable<string> left = keys is null ? progress.Recheck ?? [] : (progress.Recheck ?? []).Skip(keys.Count);
+        var pending = left.Concat(recheck ?? []).Distinct(StringComparer.Ordinal).ToArray();
+        var done = rangeDone && pending.Length == 0;
         lock (_lock)
         {
-            var progress = chunk.Progress;
-            _state = _state.With(progress, done ? null : progress with { After = chunk.Read.LastKey, Rows = progress.Rows + emitted });
+            _state = _state.With(progress, done ? null : progress with
+            {
+                After = keys is null ? chunk.Read.LastKey ?? progress.After : progress.After,
+                Rows = progress.Rows + emitted,
+                RangeDone = rangeDone,
+                Recheck = pending.Length == 0 ? null : pending,
+            });
         }
 
         _host.Metrics?.SnapshotRows(chunk.Table.QualifiedName, emitted);
@@ -452,7 +466,12 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
                 await _dialect.WriteWatermarkAsync(_source, chunk.LowWatermark, cancellationToken).ConfigureAwait(false);
                 var keyColumns = match.Select(i => info.Table.Columns[i].Name).ToList();
-                var read = await _dialect.ReadChunkAsync(new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition), chunk.Writer, cancellationToken).ConfigureAwait(false);
+                // The range first; then the keys whose rows windows dropped for events that lacked a column.
+                var request = progress.RangeDone && progress.Recheck is { Length: > 0 } recheck
+                    ? new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition, recheck.Take(_options.ChunkSize).ToArray())
+                    : new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition);
+                chunk.Request = request;
+                var read = await _dialect.ReadChunkAsync(request, chunk.Writer, cancellationToken).ConfigureAwait(false);
                 if (read.TableChanged)
                 {
                     // A schema change between the description and the read: forget the chunk (its low watermark, if the

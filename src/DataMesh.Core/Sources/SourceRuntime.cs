@@ -59,6 +59,8 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         if (connector.CreateSnapshotDialect() is { } dialect)
         {
             Snapshots = new SnapshotEngine(name, options.Snapshot, dialect, this, logger);
+            var engine = Snapshots;
+            Metrics.SnapshotProgress = () => engine.Progress;
         }
 
         monitor?.Add(name, Status, Snapshots);

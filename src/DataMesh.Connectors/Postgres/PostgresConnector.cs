@@ -31,6 +31,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     private readonly RowMessage _row = new();
     private byte[] _message = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private SourceContext<PostgresPosition>? _context;
+    private PostgresSnapshotDialect? _snapshots;
     private NpgsqlConnection? _meta;
     private PostgresCatalog? _catalog;
     private LogicalReplicationConnection? _replication;
@@ -60,6 +61,15 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
 
     /// <summary>The session settings under which pgoutput's text values have the forms <see cref="PgValueWriter"/> reads.</summary>
     internal static string SessionOptions => "-c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex";
+
+    /// <summary>How a table is described to the runtime (the log and the snapshots alike).</summary>
+    internal static SourceTableInfo TableInfo(TableDescription description, string database, string schema, string name) => new(description, database, schema)
+    {
+        MissingValues = MissingValuePolicy.Placeholder,
+        MissingValueHint = $"PostgreSQL sends an unchanged TOASTed value only with REPLICA IDENTITY FULL: run ALTER TABLE {CapturedTable.Quote(schema)}.{CapturedTable.Quote(name)} REPLICA IDENTITY FULL;",
+    };
+
+    public override ISnapshotDialect? CreateSnapshotDialect() => _snapshots = new PostgresSnapshotDialect(_name, _options);
 
     public override string FormatPosition(PostgresPosition position) => position.ToJson();
 
@@ -106,9 +116,9 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _database = _meta.Database;
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
-        _filter = new TableFilter(_options, SystemSchemas);
+        _filter = new TableFilter(_options, SystemSchemas, OwnTables());
         _moneyScale = await _catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
-        _tables = new PublicationManager(_name, _options, _catalog, _logger);
+        _tables = new PublicationManager(_name, _options, _catalog, _logger, OwnTables());
         await _tables.StartAsync(publication, cancellationToken).ConfigureAwait(false);
 
         var existing = await WaitForSlotAsync(slot, cancellationToken).ConfigureAwait(false);
@@ -153,6 +163,16 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _lastCheckpoint = from;
         Volatile.Write(ref _storedLsn, Math.Max(Volatile.Read(ref _storedLsn), from));
         PostgresLog.Streaming(_logger, _name, PostgresPosition.Format(from), origin);
+        if (_snapshots is { } snapshots)
+        {
+            // After the checks of the user's own setup (SELECT, REPLICATION, the slot): the snapshots' own tables, created
+            // when missing and added to the publication (when DataMesh maintains it) before any watermark is written.
+            await snapshots.PrepareAsync(cancellationToken).ConfigureAwait(false);
+            await _tables.AddOwnTablesAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // The slot exists: whatever is written from now on reaches this stream, snapshot watermarks included.
+        context.StreamingStarted();
         await StreamAsync(slot, publication, from, cancellationToken).ConfigureAwait(false);
     }
 
@@ -163,6 +183,10 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _message = [];
         await base.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>The snapshots' watermark and signal tables, captured whatever the patterns say.</summary>
+    private IReadOnlyList<string> OwnTables() =>
+        _snapshots?.Tables is { } own ? [own.Schema + "." + own.Watermark, .. own.Signal is { } signal ? [own.Schema + "." + signal] : Array.Empty<string>()] : [];
 
     private async Task CloseAsync()
     {
@@ -388,11 +412,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _relations.TryGetValue(relation.RelationId, out var known);
         var relaxed = _relaxed.TryGetValue(relation.RelationId, out var set) ? set : [];
         var description = PgRelation.Describe(relation, catalog, columnTypes, known?.Table.Schemas.Table, relaxed);
-        var table = _context!.Table(new SourceTableInfo(description, _database, relation.Namespace)
-        {
-            MissingValues = MissingValuePolicy.Placeholder,
-            MissingValueHint = $"PostgreSQL sends an unchanged TOASTed value only with REPLICA IDENTITY FULL: run ALTER TABLE {CapturedTable.Quote(relation.Namespace)}.{CapturedTable.Quote(relation.Name)} REPLICA IDENTITY FULL;",
-        });
+        var table = _context!.Table(TableInfo(description, _database, relation.Namespace, relation.Name));
         await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
         _relations[relation.RelationId] = new PgRelation(relation, table, columnTypes);
     }

@@ -4,6 +4,7 @@ using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Schemas;
+using DataMesh.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -56,7 +57,7 @@ internal sealed class PgCdc : IAsyncDisposable
     public string Topic(string table, string schema = "public") => TopicNames.ForTable("dm", SourceName, schema, table);
 
     /// <summary>Builds and starts the host running the source; <paramref name="configure"/> changes the source's options.</summary>
-    public async Task StartAsync(Action<PostgresSourceOptions>? configure = null, Action<DataMeshOptions>? dataMesh = null, KafkaConnection? sharedKafka = null)
+    public async Task StartAsync(Action<PostgresSourceOptions>? configure = null, Action<DataMeshOptions>? dataMesh = null, KafkaConnection? sharedKafka = null, bool waitForSnapshot = true)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
@@ -81,11 +82,12 @@ internal sealed class PgCdc : IAsyncDisposable
             });
         _host = builder.Build();
         await _host.StartAsync();
-        await WaitUntilStreamingAsync();
+        await WaitUntilStreamingAsync(waitForSnapshot);
     }
 
     /// <summary>Waits until the source streams from its slot (changes made before that are not captured by a new slot).</summary>
-    public async Task WaitUntilStreamingAsync()
+    /// <param name="waitForSnapshot">Whether to wait for the initial snapshot to end too.</param>
+    public async Task WaitUntilStreamingAsync(bool waitForSnapshot = true)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
         // Active with a confirmed position: while the slot is being created it is active with no consistent point yet.
@@ -97,6 +99,18 @@ internal sealed class PgCdc : IAsyncDisposable
             }
 
             await Task.Delay(100);
+        }
+
+        // And until the initial snapshot (of the tables as they were at start) is done: what the test writes next is the log's.
+        var snapshots = _host!.Services.GetRequiredService<SourceMonitor>().Snapshots(SourceName);
+        while (waitForSnapshot && snapshots is { IsIdle: false })
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The initial snapshot of source '{SourceName}' did not end within 60 s: {string.Join(", ", snapshots.Progress)}.");
+            }
+
+            await Task.Delay(50);
         }
     }
 

@@ -1,0 +1,355 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using DataMesh.Avro;
+using DataMesh.Events;
+using DataMesh.Sources;
+using Npgsql;
+
+namespace DataMesh.Connectors.Postgres;
+
+/// <summary>
+/// DBLog snapshots on PostgreSQL: the watermark table is an ordinary table in the publication; a chunk is one
+/// <c>SELECT col::text ... WHERE (key) &gt; (last key) ORDER BY key LIMIT n</c> in its own short transaction, under the same
+/// session settings as the replication connection, so every value has the exact text form pgoutput sends and goes through
+/// the same <see cref="PgValueWriter"/> as the log's. Row-value comparison uses the primary key's index; no lock is held
+/// beyond the read's own ACCESS SHARE.
+/// </summary>
+internal sealed class PostgresSnapshotDialect : ISnapshotDialect
+{
+    private readonly string _source;
+    private readonly PostgresSourceOptions _options;
+    private readonly string _connectionString;
+
+    public PostgresSnapshotDialect(string source, PostgresSourceOptions options)
+    {
+        _source = source;
+        _options = options;
+        var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? PostgresConnector.SessionOptions : builder.Options + " " + PostgresConnector.SessionOptions;
+        builder.ApplicationName = "datamesh-" + source + "-snapshot";
+        _connectionString = builder.ConnectionString;
+        var (schema, watermark) = Split(options.Snapshot.WatermarkTable);
+        Tables = new SnapshotTables(schema, watermark, options.Snapshot.SignalTable is { } signal ? Split(signal).Name : null);
+    }
+
+    public SnapshotTables Tables { get; }
+
+    public async Task PrepareAsync(CancellationToken cancellationToken)
+    {
+        await CreateIfMissingAsync(Tables.Watermark, "(source text PRIMARY KEY, watermark text NOT NULL)", "INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
+        if (Tables.Signal is { } signal)
+        {
+            await CreateIfMissingAsync(signal, "(id text PRIMARY KEY, type text NOT NULL, data text)", "SELECT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Creates one of the snapshots' tables when it does not exist (an existing one needs no CREATE privilege).</summary>
+    private async Task CreateIfMissingAsync(string name, string columns, string privileges, string setting, CancellationToken cancellationToken)
+    {
+        var qualified = $"{Quote(Tables.Schema)}.{Quote(name)}";
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
+        await using (exists.ConfigureAwait(false))
+        {
+            exists.Parameters.Add(new NpgsqlParameter { Value = qualified });
+            if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
+            {
+                return;
+            }
+        }
+
+        var create = new NpgsqlCommand($"CREATE TABLE IF NOT EXISTS {qualified} {columns}", connection);
+        await using var createScope = create.ConfigureAwait(false);
+        try
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new PostgresSourceException(
+                $"PostgreSQL source '{_source}': the snapshots' table {Tables.Schema}.{name} does not exist and user '{connection.UserName}' may not create it ({ex.MessageText}). " +
+                $"Create it as its owner: CREATE TABLE {qualified} {columns}; GRANT {privileges} ON {qualified} TO {Quote(connection.UserName ?? "the_user")}; " +
+                $"or set Snapshot:{setting} to a table in a schema the user may create in.", ex);
+        }
+    }
+
+    public Task WriteWatermarkAsync(string source, string watermark, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            $"INSERT INTO {Quote(Tables.Schema)}.{Quote(Tables.Watermark)} (source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET watermark = EXCLUDED.watermark",
+            [source, watermark], cancellationToken);
+
+    public async Task<IReadOnlyList<SourceTableInfo>> ListTablesAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var catalog = new PostgresCatalog(connection, _source);
+        var tables = await catalog.ResolveTablesAsync(_options, new TableFilter(_options, PostgresConnector.SystemSchemas), cancellationToken).ConfigureAwait(false);
+        var infos = new List<SourceTableInfo>();
+        foreach (var table in tables)
+        {
+            if (table.Schema == Tables.Schema && (table.Name == Tables.Watermark || table.Name == Tables.Signal))
+            {
+                continue;
+            }
+
+            if (await DescribeAsync(connection, table.Schema, table.Name, cancellationToken).ConfigureAwait(false) is { } info)
+            {
+                infos.Add(info.Info);
+            }
+        }
+
+        return infos;
+    }
+
+    public async Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        return (await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false))?.Info;
+    }
+
+    public async Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand("SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.Add(new NpgsqlParameter { Value = table.Schemas.Table.Schema });
+        command.Parameters.Add(new NpgsqlParameter { Value = table.Schemas.Table.Name });
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long rows && rows >= 0 ? rows : null;
+    }
+
+    public async Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken)
+    {
+        var table = request.Table.Schemas.Table;
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        // One short transaction: the ACCESS SHARE lock the read takes anyway, taken first, keeps the table's definition
+        // from the description to the read (an ALTER waits for it; a change committed before it is seen and the chunk is read again).
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transactionScope = transaction.ConfigureAwait(false);
+        var lockTable = new NpgsqlCommand($"LOCK TABLE {Quote(table.Schema)}.{Quote(table.Name)} IN ACCESS SHARE MODE", connection, transaction);
+        await using (lockTable.ConfigureAwait(false))
+        {
+            try
+            {
+                await lockTable.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                return SnapshotChunkRead.Changed; // dropped (or renamed) since its description: described again, and skipped if gone
+            }
+        }
+
+        var described = await DescribeAsync(connection, table.Schema, table.Name, cancellationToken).ConfigureAwait(false);
+        if (described is null || !writer.Matches(described.Info))
+        {
+            return SnapshotChunkRead.Changed;
+        }
+
+        var keyTypes = request.KeyColumns.Select(k => described.Types[described.Info.Table.IndexOf(k)]).ToList();
+        var sql = new StringBuilder("SELECT ");
+        // Aliased: an output column named like a key column would make ORDER BY sort by its text.
+        sql.AppendJoin(", ", table.Columns.Select((c, i) => $"{Quote(c.Name)}::text AS c{i}"));
+        sql.Append($" FROM {Quote(table.Schema)}.{Quote(table.Name)}");
+        var conditions = new List<string>();
+        var after = request.After is null || request.Keys is not null ? null : JsonSerializer.Deserialize<string[]>(request.After);
+        var parameters = new List<string?>();
+        if (request.Keys is { } keys)
+        {
+            // Rows to read again, by key: (k1, k2) IN (($1::t1, $2::t2), ...).
+            var tuples = new List<string>();
+            foreach (var key in keys)
+            {
+                var keyValues = JsonSerializer.Deserialize<string[]>(key);
+                if (keyValues is null || keyValues.Length != request.KeyColumns.Count)
+                {
+                    throw new PostgresSourceException($"PostgreSQL source '{_source}': a key to read again of {table.Schema}.{table.Name} has {keyValues?.Length ?? 0} values for {request.KeyColumns.Count} key columns; cancel and request the snapshot again.");
+                }
+
+                tuples.Add("(" + string.Join(", ", keyTypes.Select((t, i) => $"${parameters.Count + i + 1}::{t}")) + ")");
+                parameters.AddRange(keyValues);
+            }
+
+            conditions.Add("(" + string.Join(", ", request.KeyColumns.Select(Quote)) + ") IN (" + string.Join(", ", tuples) + ")");
+        }
+
+        if (after is not null)
+        {
+            if (after.Length != request.KeyColumns.Count)
+            {
+                throw new PostgresSourceException($"PostgreSQL source '{_source}': the snapshot progress of {table.Schema}.{table.Name} has {after.Length} key values for {request.KeyColumns.Count} key columns; cancel and request the snapshot again.");
+            }
+
+            // A row value comparison, which PostgreSQL answers from the key's index.
+            conditions.Add("(" + string.Join(", ", request.KeyColumns.Select(Quote)) + ") > (" + string.Join(", ", keyTypes.Select((t, i) => $"${i + 1}::{t}")) + ")");
+            parameters.AddRange(after);
+        }
+
+        if (request.Condition is { } condition)
+        {
+            conditions.Add("(" + condition + ")");
+        }
+
+        if (conditions.Count > 0)
+        {
+            sql.Append(" WHERE ").AppendJoin(" AND ", conditions);
+        }
+
+        sql.Append(" ORDER BY ").AppendJoin(", ", request.KeyColumns.Select(Quote)).Append(" LIMIT ").Append(request.Limit);
+        var command = new NpgsqlCommand(sql.ToString(), connection, transaction);
+        await using var commandScope = command.ConfigureAwait(false);
+        foreach (var value in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        }
+
+        var columnTypes = described.ColumnTypes;
+        var keyIndexes = request.KeyColumns.Select(table.IndexOf).ToArray();
+        var values = new string?[table.Columns.Count];
+        var scratch = ArrayPool<byte>.Shared.Rent(1024);
+        var rows = 0;
+        string? lastKey = null;
+        try
+        {
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                for (var i = 0; i < values.Length; i++)
+                {
+                    values[i] = reader.IsDBNull(i) ? null : reader.GetString(i);
+                }
+
+                var longest = values.Max(v => v is null ? 0 : Encoding.UTF8.GetMaxByteCount(v.Length));
+                if (longest > scratch.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(scratch);
+                    scratch = ArrayPool<byte>.Shared.Rent(longest);
+                }
+
+                // The row's key in text (JSON): a later chunk casts it back to the key's types.
+                lastKey = JsonSerializer.Serialize(keyIndexes.Select(i => values[i]).ToArray());
+                writer.Row(new PgTextRowImage(values, columnTypes, scratch, request.Table.Schemas.Options.DecimalHandling), lastKey);
+                rows++;
+            }
+
+            await reader.DisposeAsync().ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SyntaxError or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedFunction && request.Condition is not null)
+        {
+            throw new PostgresSourceException($"PostgreSQL source '{_source}': the snapshot condition '{request.Condition}' on {table.Schema}.{table.Name} is not valid SQL: {ex.MessageText}", ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+
+        return new SnapshotChunkRead(rows, lastKey);
+    }
+
+    public void WritePositionFields(ref AvroWriter writer)
+    {
+        // No log position: lsn and commitLsn null.
+        writer.WriteUnionIndex(0);
+        writer.WriteUnionIndex(0);
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static string Quote(string identifier) => CapturedTable.Quote(identifier);
+
+    private static (string Schema, string Name) Split(string table)
+    {
+        var dot = table.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? ("public", table) : (table[..dot], table[(dot + 1)..]);
+    }
+
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    private async Task ExecuteAsync(string sql, object[] parameters, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand(sql, connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        foreach (var parameter in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = parameter });
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A table described from the catalog exactly as the log's RELATION message would describe it now.</summary>
+    private async Task<Described?> DescribeAsync(NpgsqlConnection connection, string schema, string name, CancellationToken cancellationToken)
+    {
+        const string Sql = """
+            SELECT c.oid, c.relreplident, a.attname, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod),
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident) AND a.attnum = ANY (i.indkey))
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+            WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            ORDER BY a.attnum
+            """;
+        uint oid = 0;
+        var identity = 'd';
+        var columns = new List<RelationColumn>();
+        var formats = new List<string>();
+        var command = new NpgsqlCommand(Sql, connection);
+        await using (command.ConfigureAwait(false))
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = schema });
+            command.Parameters.Add(new NpgsqlParameter { Value = name });
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                oid = reader.GetFieldValue<uint>(0);
+                identity = reader.GetChar(1);
+                columns.Add(new RelationColumn(reader.GetString(2), reader.GetFieldValue<uint>(3), reader.GetInt32(4), reader.GetBoolean(6) || identity == 'f'));
+                formats.Add(reader.GetString(5));
+            }
+        }
+
+        if (columns.Count == 0)
+        {
+            return null;
+        }
+
+        var catalog = new PostgresCatalog(connection, _source);
+        var types = await catalog.GetTypesAsync(columns.Select(c => c.TypeOid), cancellationToken).ConfigureAwait(false);
+        var moneyScale = await catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
+        var columnTypes = columns.Select(c => PgColumnType.Resolve(c.TypeOid, c.TypeModifier, types, moneyScale)).ToArray();
+        var catalogColumns = await catalog.GetColumnsAsync(oid, cancellationToken).ConfigureAwait(false);
+        var message = new RelationMessage(oid, schema, name, identity, columns);
+        var description = PgRelation.Describe(message, catalogColumns, columnTypes, previous: null, relaxed: new HashSet<string>());
+        return new Described(PostgresConnector.TableInfo(description, connection.Database, schema, name), columnTypes, formats);
+    }
+
+    private sealed record Described(SourceTableInfo Info, PgColumnType[] ColumnTypes, IReadOnlyList<string> Types);
+}
+
+/// <summary>A row read as text (every column cast to <c>text</c>) as a row image: the same forms pgoutput sends.</summary>
+internal readonly ref struct PgTextRowImage(string?[] values, PgColumnType[] types, byte[] scratch, DecimalHandling decimals) : IRowImage
+{
+    private readonly string?[] _values = values;
+    private readonly PgColumnType[] _types = types;
+    private readonly byte[] _scratch = scratch;
+    private readonly DecimalHandling _decimals = decimals;
+
+    public ColumnValueState State(int column) => _values[column] is null ? ColumnValueState.Null : ColumnValueState.Value;
+
+    public void WriteValue(ref AvroWriter writer, int column)
+    {
+        var length = Encoding.UTF8.GetBytes(_values[column], _scratch);
+        PgValueWriter.Write(ref writer, _types[column], _scratch.AsSpan(0, length), _decimals);
+    }
+}

@@ -1,0 +1,91 @@
+using DataMesh.Avro;
+
+namespace DataMesh.Sources;
+
+/// <summary>
+/// What the source runtime's snapshots (DBLog) need of one database: the watermark and signal tables, and chunked reads
+/// in key order. A connector that supports snapshots returns one from <see cref="SourceConnector{TPosition}.CreateSnapshotDialect"/>;
+/// it must also capture the watermark and signal tables (<see cref="SnapshotTables"/>) and hand their changes to the
+/// context like any other table's (the runtime recognises them and never produces them).
+/// </summary>
+public interface ISnapshotDialect : IAsyncDisposable
+{
+    /// <summary>The watermark and signal tables, as the log names them.</summary>
+    SnapshotTables Tables { get; }
+
+    /// <summary>Creates the watermark table (and the signal table, if named) when missing: watermark table
+    /// <c>(source varchar PRIMARY KEY, watermark varchar)</c>, signal table <c>(id varchar PRIMARY KEY, type varchar, data text)</c>.</summary>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    Task PrepareAsync(CancellationToken cancellationToken);
+
+    /// <summary>Writes (inserts or updates, and commits) the row of <paramref name="source"/> in the watermark table with
+    /// <paramref name="watermark"/>, so that the change appears in the log.</summary>
+    /// <param name="source">The source's name (the row's key).</param>
+    /// <param name="watermark">The watermark.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    Task WriteWatermarkAsync(string source, string watermark, CancellationToken cancellationToken);
+
+    /// <summary>The captured tables (for a snapshot of every table), described as the log would describe them now.</summary>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    Task<IReadOnlyList<SourceTableInfo>> ListTablesAsync(CancellationToken cancellationToken);
+
+    /// <summary>Describes one table now (a snapshot of some tables, and each chunk's fresh description).</summary>
+    /// <param name="schema">Its schema (MySQL: database).</param>
+    /// <param name="name">Its name.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <returns>The description, or null when the table does not exist or is not captured.</returns>
+    Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken);
+
+    /// <summary>A cheap estimate of a table's row count (statistics), or null.</summary>
+    /// <param name="table">The table.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken);
+
+    /// <summary>Reads the next chunk: first, in the read's own transaction and under a lock that keeps the table's
+    /// definition (PostgreSQL: ACCESS SHARE), checks that the table still has the chunk's shape
+    /// (<see cref="SnapshotRowWriter.Matches"/>) and returns <see cref="SnapshotChunkRead.Changed"/> when not; then the rows whose key (the <paramref name="request"/>'s key columns, compared as a row
+    /// value) is greater than <see cref="SnapshotChunkRequest.After"/>, in key order, at most
+    /// <see cref="SnapshotChunkRequest.Limit"/>, that also satisfy <see cref="SnapshotChunkRequest.Condition"/>; hands each to
+    /// <paramref name="writer"/>. One short read: no lock held after it, no long transaction.</summary>
+    /// <param name="request">The chunk.</param>
+    /// <param name="writer">Takes each row.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The rows read and the last row's key in the dialect's own form (what <see cref="SnapshotChunkRequest.After"/>
+    /// takes), null when none was read.</returns>
+    Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken);
+
+    /// <summary>Writes the connector's position fields of the <c>source</c> block of a snapshot row (no log position:
+    /// nullable fields null, others their zero).</summary>
+    /// <param name="writer">The writer.</param>
+    void WritePositionFields(ref AvroWriter writer);
+}
+
+/// <summary>The watermark and signal tables of a source.</summary>
+/// <param name="Schema">Their schema (PostgreSQL) or database (MySQL).</param>
+/// <param name="Watermark">The watermark table.</param>
+/// <param name="Signal">The signal table, or null.</param>
+public sealed record SnapshotTables(string Schema, string Watermark, string? Signal);
+
+/// <summary>One chunk to read.</summary>
+/// <param name="Table">The table, as described for this chunk.</param>
+/// <param name="KeyColumns">The columns the table is read by (its key, or the unique key named for it), in order.</param>
+/// <param name="After">The last key already read, in the dialect's form, or null for the first chunk.</param>
+/// <param name="Limit">At most this many rows.</param>
+/// <param name="Condition">A SQL condition the rows must also satisfy (on-demand snapshots of some rows), or null.</param>
+/// <param name="Keys">When not null, read the rows of these keys (each in the dialect's form, as
+/// <see cref="SnapshotRowWriter.Row"/> was given it), in key order, instead of the range after <paramref name="After"/>.</param>
+public sealed record SnapshotChunkRequest(SourceTable Table, IReadOnlyList<string> KeyColumns, string? After, int Limit, string? Condition, IReadOnlyList<string>? Keys = null);
+
+/// <summary>What a chunk read gave.</summary>
+/// <param name="Rows">Rows read.</param>
+/// <param name="LastKey">The last row's key in the dialect's form, or null when none.</param>
+public readonly record struct SnapshotChunkRead(int Rows, string? LastKey)
+{
+    /// <summary>The table no longer has the shape the chunk was described with (a schema change came between the
+    /// description and the read; see <see cref="SnapshotRowWriter.Matches"/>): nothing was read, the runtime describes
+    /// the table again and reads the chunk again.</summary>
+    public static SnapshotChunkRead Changed { get; } = new(0, null) { TableChanged = true };
+
+    /// <summary>Whether the read was refused because the table changed (<see cref="Changed"/>).</summary>
+    public bool TableChanged { get; private init; }
+}

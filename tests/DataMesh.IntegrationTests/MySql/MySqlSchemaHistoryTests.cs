@@ -33,7 +33,8 @@ public sealed class MySqlSchemaHistoryTests(MariaDbServer server) : IClassFixtur
         }
 
         await using var cdc = await MySqlCdc.CreateAsync(server, setup.ToString());
-        await cdc.StartAsync();
+        // The schema history is under test: no snapshot of the 300 (empty) tables.
+        await cdc.StartAsync(o => o.Snapshot.Initial = InitialSnapshot.None);
         await cdc.WaitForSavedPositionAsync();
         await cdc.ExecuteAsync($"INSERT INTO wide_299 (id, {Column(19)}) VALUES (1, 'first')");
         var first = Assert.Single(await cdc.ReadAsync(cdc.Topic("wide_299"), 1));

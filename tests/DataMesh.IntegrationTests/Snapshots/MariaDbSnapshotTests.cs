@@ -192,27 +192,9 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
         // Every change reaches the topic; rebuilt from it (last value per key, deletes removing) the table is exact.
         var expected = await TableAsync(cdc, composite);
         var records = await ReadAllAsync(cdc, cdc.Topic("t"), Partitions);
-        var rebuilt = new Dictionary<string, (long, string?)>();
-        var reads = 0;
-        foreach (var (record, _) in records)
-        {
-            var key = (composite ? record.Key!["tenant"] + "|" : string.Empty) + Convert.ToString(record.Key!["id"], CultureInfo.InvariantCulture);
-            if (record.Value is null || record.Op == "d")
-            {
-                rebuilt.Remove(key);
-                continue;
-            }
-
-            reads += record.Op == "r" ? 1 : 0;
-            rebuilt[key] = ((long)record.After!["v"], (string?)record.After!["note"]);
-        }
-
+        var reads = TopicState.AssertRebuilds(records.Select(r => r.Record).ToList(), expected,
+            key => (composite ? key["tenant"] + "|" : string.Empty) + Convert.ToString(key["id"], CultureInfo.InvariantCulture));
         Assert.True(reads > 15000, $"{reads} snapshot rows; log:\n{string.Join("\n", cdc.Logs.Entries.Where(e => e.Id.Id >= 7000).Select(e => $"{e.Level} {e.Id.Id} {e.Message}"))}");
-        var wrong = expected.Where(e => !rebuilt.TryGetValue(e.Key, out var v) || v != e.Value).Select(e => e.Key)
-            .Concat(rebuilt.Keys.Where(k => !expected.ContainsKey(k))).Take(20).ToList();
-        Assert.True(wrong.Count == 0, $"{wrong.Count}+ rows differ, e.g. {string.Join(", ", wrong)}:\n" + string.Join("\n", wrong.Take(5).Select(key =>
-            $"{key}: table {(expected.TryGetValue(key, out var e) ? e.ToString() : "none")}, topic {(rebuilt.TryGetValue(key, out var r) ? r.ToString() : "none")}")));
-        Assert.Equal(expected.Count, rebuilt.Count);
     }
 
     private static async Task<int> WriteAsync(MySqlCdc cdc, bool composite, CancellationToken cancellationToken)
@@ -316,34 +298,6 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
         return global::Avro.Schema.Parse(json!.ToJsonString());
     }
 
-    /// <summary>Every record of a topic, per partition in order, once it has been quiet for <paramref name="quiet"/> (3 s;
-    /// 10 s for the first record).</summary>
-    private static async Task<List<(CdcRecord Record, Message<byte[]?, byte[]?> Message)>> ReadAllAsync(MySqlCdc cdc, string topic, int partitions, TimeSpan? quiet = null, Func<global::Avro.Schema, global::Avro.Schema>? adjust = null, TimeSpan? first = null)
-    {
-        var raw = await Task.Run(() =>
-        {
-            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(cdc.Kafka.CreateConsumerConfig(null)).Build();
-            consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
-            var records = new List<ConsumeResult<byte[]?, byte[]?>>();
-            var until = DateTime.UtcNow + (first ?? TimeSpan.FromSeconds(10));
-            while (DateTime.UtcNow < until)
-            {
-                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } result)
-                {
-                    records.Add(result);
-                    until = DateTime.UtcNow + (quiet ?? TimeSpan.FromSeconds(3));
-                }
-            }
-
-            return records;
-        });
-
-        var decoded = new List<(CdcRecord, Message<byte[]?, byte[]?>)>(raw.Count);
-        foreach (var record in raw)
-        {
-            decoded.Add((new CdcRecord(await CdcRecord.DecodeAsync(cdc.Store, record.Message.Key, adjust), await CdcRecord.DecodeAsync(cdc.Store, record.Message.Value, adjust), record.Offset.Value, record.Partition.Value), record.Message));
-        }
-
-        return decoded;
-    }
+    private static Task<List<(CdcRecord Record, Message<byte[]?, byte[]?> Message)>> ReadAllAsync(MySqlCdc cdc, string topic, int partitions, TimeSpan? quiet = null, Func<global::Avro.Schema, global::Avro.Schema>? adjust = null, TimeSpan? first = null) =>
+        TopicState.ReadAsync(cdc.Kafka, cdc.Store, topic, partitions, quiet, adjust, first);
 }

@@ -316,11 +316,7 @@ internal static class CellValues
     /// <exception cref="FormatException">Not a datetime of that form.</exception>
     public static int WriteDateTime2(ReadOnlySpan<byte> text, int fsp, Span<byte> cell)
     {
-        var at = 0;
-        var (year, month, day) = ParseDate(text, ref at);
-        Expect(text, ref at, (byte)' ');
-        var (hours, minutes, seconds, micros) = ParseTime(text, ref at, maxHourDigits: 2);
-        End(text, at);
+        var (year, month, day, hours, minutes, seconds, micros) = ParseDateTime(text);
         var ymd = (((long)year * 13 + month) << 5) | (long)day;
         var hms = ((long)hours << 12) | ((long)minutes << 6) | (long)seconds;
         WriteBigEndian((ymd << 17 | hms) + 0x8000000000L, cell[..5]);
@@ -333,11 +329,7 @@ internal static class CellValues
     /// <exception cref="FormatException">Not a datetime of that form.</exception>
     public static int WriteTimestamp2(ReadOnlySpan<byte> text, int fsp, Span<byte> cell)
     {
-        var at = 0;
-        var (year, month, day) = ParseDate(text, ref at);
-        Expect(text, ref at, (byte)' ');
-        var (hours, minutes, seconds, micros) = ParseTime(text, ref at, maxHourDigits: 2);
-        End(text, at);
+        var (year, month, day, hours, minutes, seconds, micros) = ParseDateTime(text);
         long epochSeconds = 0;
         if (year != 0 || month != 0 || day != 0)
         {
@@ -426,6 +418,17 @@ internal static class CellValues
             bytes[i] = (byte)value;
             value >>= 8;
         }
+    }
+
+    /// <summary><c>YYYY-MM-DD hh:mm:ss[.f]</c>, the whole text.</summary>
+    private static (int Year, int Month, int Day, int Hours, int Minutes, int Seconds, int Micros) ParseDateTime(ReadOnlySpan<byte> text)
+    {
+        var at = 0;
+        var (year, month, day) = ParseDate(text, ref at);
+        Expect(text, ref at, (byte)' ');
+        var (hours, minutes, seconds, micros) = ParseTime(text, ref at, maxHourDigits: 2);
+        End(text, at);
+        return (year, month, day, hours, minutes, seconds, micros);
     }
 
     private static (int Year, int Month, int Day) ParseDate(ReadOnlySpan<byte> text, ref int at)

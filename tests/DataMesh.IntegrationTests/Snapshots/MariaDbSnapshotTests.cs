@@ -19,6 +19,15 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
 {
     private const int Partitions = 8;
 
+    /// <summary>A column of every type the connector maps.</summary>
+    private const string EveryType = """
+        id INT PRIMARY KEY, ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, mi MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED,
+        bi BIGINT, bu BIGINT UNSIGNED, de DECIMAL(65,30), d2 DECIMAL(10,2), f FLOAT, dbl DOUBLE, b1 BIT(1), b9 BIT(9), y YEAR,
+        d DATE, t0 TIME, t6 TIME(6), dt0 DATETIME, dt3 DATETIME(3), ts TIMESTAMP(6) NULL, c CHAR(10) CHARACTER SET latin1,
+        vc VARCHAR(100), vu VARCHAR(10) CHARACTER SET utf16, tx TEXT, mt MEDIUMTEXT CHARACTER SET latin1, bn BINARY(5),
+        vb VARBINARY(10), bl BLOB, lb LONGBLOB, e ENUM('x','y'), s SET('a','b','c'), j JSON, g GEOMETRY, p POINT
+        """;
+
     /// <summary>Tenants whose order under utf8mb4_general_ci (accents and case ignored) is not their bytes' order.</summary>
     private static readonly string[] Tenants = ["ábc", "alpha", "Beta", "delta", "ÉCOLE", "Ñandú", "Zulu", "zz"];
 
@@ -79,13 +88,6 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
     [Fact]
     public async Task A_snapshot_row_is_byte_identical_to_the_binlog_row_of_the_same_data()
     {
-        const string Columns = """
-            id INT PRIMARY KEY, ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, mi MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED,
-            bi BIGINT, bu BIGINT UNSIGNED, de DECIMAL(65,30), d2 DECIMAL(10,2), f FLOAT, dbl DOUBLE, b1 BIT(1), b9 BIT(9), y YEAR,
-            d DATE, t0 TIME, t6 TIME(6), dt0 DATETIME, dt3 DATETIME(3), ts TIMESTAMP(6) NULL, c CHAR(10) CHARACTER SET latin1,
-            vc VARCHAR(100), vu VARCHAR(10) CHARACTER SET utf16, tx TEXT, mt MEDIUMTEXT CHARACTER SET latin1, bn BINARY(5),
-            vb VARBINARY(10), bl BLOB, lb LONGBLOB, e ENUM('x','y'), s SET('a','b','c'), j JSON, g GEOMETRY, p POINT
-            """;
         const string Edge = """
             (1, -128, 255, -32768, 16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615,
              -12345678901234567890123456789012345.123456789012345678901234567890, -99999999.99, 1.2345678, 0.30000000000000004,
@@ -99,7 +101,7 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
              '2024-01-02 03:04:05.678', '2024-01-02 03:04:05.678901', 'abc', 'text', 'x', 'long text', 'latin', x'0102030405', x'0a0b', x'',
              x'00', 'y', '', '[]', POINT(0, 0), POINT(3, 4))
             """;
-        await using var cdc = await MySqlCdc.CreateAsync(server, $"SET SESSION sql_mode = '', time_zone = '+00:00'; CREATE TABLE every ({Columns}); INSERT INTO every VALUES {Edge}, {nulls}, {Usual}");
+        await using var cdc = await MySqlCdc.CreateAsync(server, $"SET SESSION sql_mode = '', time_zone = '+00:00'; CREATE TABLE every ({EveryType}); INSERT INTO every VALUES {Edge}, {nulls}, {Usual}");
         await cdc.StartAsync(o => o.Snapshot.ChunkSize = 2);
 
         // The binlog's rows of the same data: the before images of their deletes.
@@ -117,6 +119,25 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
             var differ = read.Record.After!.Schema.Fields.Where(f => !Equals(Encode(read.Record.After!, f.Name), Encode(deleted.Record.Before!, f.Name))).Select(f => f.Name).ToList();
             Assert.True(snapshot.SequenceEqual(binlog), $"row {id}: the snapshot's and the binlog's bytes differ in {string.Join(", ", differ)}");
         }
+    }
+
+    [Fact]
+    public async Task The_snapshots_describe_a_table_exactly_as_the_binlogs_schema_tracker_does_from_its_DDL()
+    {
+        var create = $"CREATE TABLE every ({EveryType}, UNIQUE KEY u (i, vc))";
+        await using var cdc = await MySqlCdc.CreateAsync(server, create);
+        var options = new DataMesh.Connectors.MySql.MySqlSourceOptions { ConnectionString = new MySqlConnectionStringBuilder(server.ConnectionString) { Database = cdc.Database }.ConnectionString };
+        await using var dialect = new DataMesh.Connectors.MySql.MySqlSnapshotDialect("shapes", options);
+        var described = await dialect.DescribeTableAsync(cdc.Database, "every", CancellationToken.None);
+
+        var tracker = new DataMesh.Connectors.MySql.Schema.SchemaTracker();
+        tracker.SetDatabaseCharset(cdc.Database, "utf8mb4");
+        var tracked = Assert.Single(tracker.Apply(DataMesh.Connectors.MySql.Schema.DdlParser.Parse(create), cdc.Database)).Table!;
+        var logged = DataMesh.Connectors.MySql.MySqlBinlogConnector.TableInfo(tracked);
+        Assert.NotNull(described);
+        Assert.Equal(logged.Table.Columns, described.Table.Columns);
+        Assert.Equal(logged.Table.KeyColumns, described.Table.KeyColumns);
+        Assert.True(DataMesh.Sources.SourceTable.SameShape(logged, described));
     }
 
     [Fact]

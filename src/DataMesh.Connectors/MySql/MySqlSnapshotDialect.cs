@@ -173,7 +173,16 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
         var command = new MySqlCommand { Connection = connection };
         await using var commandScope = command.ConfigureAwait(false);
         var conditions = new List<string>();
-        if (request.After is { } after)
+        if (request.Keys is { } again)
+        {
+            // Rows to read again, by key: (a = ? AND b = ?) OR ...
+            conditions.Add("(" + string.Join(" OR ", again.Select((key, n) =>
+            {
+                var values = ParseKey(key, keyColumns.Length, table.Schema, table.Name);
+                return "(" + string.Join(" AND ", keyColumns.Select((k, i) => $"{k.Sql} = {k.Parameter(command, $"@r{n}_{i}", values[i])}")) + ")";
+            })) + ")");
+        }
+        else if (request.After is { } after)
         {
             conditions.Add(After(keyColumns, ParseKey(after, keyColumns.Length, table.Schema, table.Name), command));
         }
@@ -194,6 +203,7 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
         var rows = new SelectedRowImage(plans, keys);
         var encoder = new RowEncoder(request.Table.Schemas.Options.DecimalHandling);
         var count = 0;
+        string? lastKey = null;
         try
         {
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -202,7 +212,8 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     rows.Read(reader);
-                    writer.Row(new BinlogRowImage(rows.Rows, rows.Image, plans, encoder));
+                    lastKey = FormatKey(rows, keyColumns);
+                    writer.Row(new BinlogRowImage(rows.Rows, rows.Image, plans, encoder), lastKey);
                     count++;
                 }
             }
@@ -218,7 +229,7 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
             throw new MySqlSchemaException($"MySQL source '{_source}': a row of `{table.Schema}`.`{table.Name}` read by the snapshot cannot be encoded: {ex.Message}", ex);
         }
 
-        return new SnapshotChunkRead(count, count == 0 ? null : FormatKey(rows, keyColumns));
+        return new SnapshotChunkRead(count, lastKey);
     }
 
     public void WritePositionFields(ref AvroWriter writer)
@@ -280,7 +291,7 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
             : throw new MySqlSchemaException($"MySQL source '{_source}': the snapshot progress of `{database}`.`{table}` has {values?.Length ?? 0} key values for {count} key columns; cancel and request the snapshot again.");
     }
 
-    /// <summary>The last row's key, as the JSON array of its values' texts (Base64 for text and binary strings).</summary>
+    /// <summary>A row's key, as the JSON array of its values' texts (Base64 for text and binary strings).</summary>
     private static string FormatKey(SelectedRowImage rows, KeyColumn[] keys) =>
         JsonSerializer.Serialize(keys.Select((k, i) => k.IsString ? Convert.ToBase64String(rows.KeyValue(i)) : Encoding.ASCII.GetString(rows.KeyValue(i))).ToArray());
 

@@ -160,6 +160,33 @@ public sealed class KafkaConnection : IDisposable
             cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The number of partitions of an existing topic, from the cluster's metadata.</summary>
+    /// <param name="topic">The topic.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>Its partition count.</returns>
+    /// <exception cref="InvalidOperationException">The topic does not exist, or the cluster did not describe it within
+    /// <see cref="KafkaOptions.RequestTimeout"/>; the message names the topic and the servers.</exception>
+    public async Task<int> PartitionCountAsync(string topic, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(topic);
+        using var admin = new AdminClientBuilder(CreateAdminConfig()).SetLogHandler((_, _) => { }).Build();
+        try
+        {
+            var metadata = await Task.Run(() => admin.GetMetadata(topic, _options.RequestTimeout), cancellationToken).ConfigureAwait(false);
+            var described = metadata.Topics.FirstOrDefault(t => t.Topic == topic);
+            if (described is { Error.IsError: false, Partitions.Count: > 0 })
+            {
+                return described.Partitions.Count;
+            }
+
+            throw new InvalidOperationException($"Kafka at {BootstrapServers} does not describe topic '{topic}' ({described?.Error.Reason ?? "not in the metadata"}); does it exist, and may this client describe it?");
+        }
+        catch (KafkaException ex)
+        {
+            throw new InvalidOperationException($"Kafka at {BootstrapServers} did not describe topic '{topic}' within {_options.RequestTimeout.TotalSeconds:0.#} s: {ex.Error.Reason}.", ex);
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -376,11 +376,12 @@ public sealed class SourceContext<TPosition>
                     await _runtime.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
                 }
 
+                var partition = pending.Partition >= 0 || pending.KeyLength < 0 ? Math.Max(0, pending.Partition) : table.PartitionOf(_buffer.WrittenSpan.Slice(pending.KeyStart, pending.KeyLength));
                 var key = Copy(_keys, pending.KeyStart, pending.KeyLength, table.KeySchemaId);
                 var value = Copy(_values, pending.ValueStart, pending.ValueLength, table.ValueSchemaId);
                 try
                 {
-                    await producer.ProduceAsync(table.Topic, key, value, pending.Partition < 0 ? null : pending.Partition, cancellationToken).ConfigureAwait(false);
+                    await producer.ProduceAsync(table.Topic, key, value, partition, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!producer.IsFaulted && !SourceErrors.IsTransient(ex) && key is null && pending.Operation == ChangeOperation.Truncate)
                 {
@@ -500,14 +501,22 @@ public sealed class SourceContext<TPosition>
         }
 
         var emitted = 0;
+        List<string>? recheck = null;
         if (!chunk.Truncated)
         {
             var seen = chunk.Seen.GetAlternateLookup<ReadOnlySpan<byte>>();
+            var incomplete = chunk.Incomplete.GetAlternateLookup<ReadOnlySpan<byte>>();
             var rows = chunk.Buffer.WrittenSpan;
             foreach (var row in chunk.Rows)
             {
-                if (seen.Contains(rows.Slice(row.MatchStart, row.MatchLength)))
+                var match = rows.Slice(row.MatchStart, row.MatchLength);
+                if (seen.Contains(match))
                 {
+                    if (chunk.Incomplete.Count > 0 && incomplete.Contains(match))
+                    {
+                        (recheck ??= []).Add(row.DialectKey);
+                    }
+
                     continue;
                 }
 
@@ -524,7 +533,7 @@ public sealed class SourceContext<TPosition>
             }
         }
 
-        _snapshots!.Emitted(chunk, emitted);
+        _snapshots!.Emitted(chunk, emitted, recheck);
     }
 
     /// <summary>Records the snapshot key of a log event's row inside a chunk's window.</summary>
@@ -553,7 +562,17 @@ public sealed class SourceContext<TPosition>
         }
 
         writer.Flush();
-        chunk.Seen.Add(_scratch.WrittenSpan.ToArray());
+        var match = _scratch.WrittenSpan.ToArray();
+        chunk.Seen.Add(match);
+        for (var i = 0; i < table.Schemas.Table.Columns.Count; i++)
+        {
+            if (image.State(i) == ColumnValueState.Missing && (!hasFallback || fallback.State(i) == ColumnValueState.Missing))
+            {
+                // The event carries a placeholder for this column: the chunk's real value must still arrive, later.
+                chunk.Incomplete.Add(match);
+                break;
+            }
+        }
     }
 
     /// <summary>A text column's value of a row, or null.</summary>

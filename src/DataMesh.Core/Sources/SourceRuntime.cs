@@ -32,7 +32,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private readonly ISchemaStore _schemas;
     private readonly PositionStore _positions;
     private readonly SemaphoreSlim _storeLock = new(1, 1);
-    private readonly HashSet<string> _topics = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _topics = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _registering = new(1, 1);
     private volatile ChangeProducer<SourceCheckpoint<TPosition>>? _producer;
     private SourceCheckpoint<TPosition>? _acknowledged;
@@ -59,6 +59,8 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         if (connector.CreateSnapshotDialect() is { } dialect)
         {
             Snapshots = new SnapshotEngine(name, options.Snapshot, dialect, this, logger);
+            var engine = Snapshots;
+            Metrics.SnapshotProgress = () => engine.Progress;
         }
 
         monitor?.Add(name, Status, Snapshots);
@@ -203,8 +205,13 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         finally
         {
             await StopKeeperAsync(keeperStop, keeper).ConfigureAwait(false);
-            _producer?.Dispose();
-            _producer = null;
+            if (_producer is { } producer)
+            {
+                // Its count stays in Produced (and the status) after the run.
+                _producer = null;
+                _producedBefore += producer.Produced;
+                producer.Dispose();
+            }
             if (_state != SourceState.Failed)
             {
                 // A failed source keeps reporting state 5 while the host goes on (OnFatalError = StopSource).
@@ -242,11 +249,15 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         }
 
         table.ValueSchemaId = await RegisterAsync(table, schemas.ValueSubject, schemas.EnvelopeSchema, cancellationToken).ConfigureAwait(false);
-        if (_topics.Add(schemas.Topic))
+        if (!_topics.TryGetValue(schemas.Topic, out var partitions))
         {
             await _kafka.EnsureTopicAsync(schemas.Topic, _options.TopicPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
+            // Keyed events are partitioned by the runtime (see SourceTable.PartitionOf): it needs the topic's real count.
+            partitions = await _kafka.PartitionCountAsync(schemas.Topic, cancellationToken).ConfigureAwait(false);
+            _topics[schemas.Topic] = partitions;
         }
 
+        table.Partitions = partitions;
         table.IsRegistered = true;
         SourceLog.TableRegistered(Logger, Name, table.QualifiedName, schemas.Topic, table.KeySchemaId, table.ValueSchemaId);
     }

@@ -80,6 +80,16 @@ public sealed class SourceTable
     /// <summary>Whether the table has a key (events of a keyless table have a null Kafka key and go to partition 0).</summary>
     public bool HasKey => KeyIndexes.Length > 0;
 
+    /// <summary>Partitions of the table's topic (0 until registered).</summary>
+    public int Partitions { get; internal set; }
+
+    /// <summary>The partition of a keyed event: a hash (XxHash3) of the key's Avro body without its schema id, modulo
+    /// <see cref="Partitions"/>. So a key keeps its partition, and its events their order, across key schema versions
+    /// (a key column widened from int to bigint gets a new schema id, and the same body).</summary>
+    /// <param name="framedKey">The key as produced (Confluent framing, then the Avro body).</param>
+    internal int PartitionOf(ReadOnlySpan<byte> framedKey) =>
+        Partitions <= 1 ? 0 : (int)(System.IO.Hashing.XxHash3.HashToUInt64(framedKey[Avro.ConfluentWireFormat.HeaderLength..]) % (ulong)Partitions);
+
     /// <summary>The key schema's id (0 until registered, and for keyless tables).</summary>
     public int KeySchemaId { get; internal set; }
 

@@ -90,7 +90,8 @@ internal sealed class PgCdc : IAsyncDisposable
     public async Task WaitUntilStreamingAsync(bool waitForSnapshot = true)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (await ScalarAsync<bool?>($"SELECT active FROM pg_replication_slots WHERE slot_name = '{Slot}'") != true)
+        // Active with a confirmed position: while the slot is being created it is active with no consistent point yet.
+        while (await ScalarAsync<bool?>($"SELECT active AND confirmed_flush_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = '{Slot}'") != true)
         {
             if (DateTime.UtcNow > deadline)
             {

@@ -1,3 +1,4 @@
+using Confluent.Kafka;
 using DataMesh.Events;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Schemas;
@@ -93,6 +94,47 @@ public sealed class PostgresChangeTests(PostgresServer server) : IClassFixture<P
         var full = await cdc.ReadAsync(cdc.Topic("docs_full"), 2);
         Assert.Equal(((string)full[0].After!["body"]), full[1].After!["body"]);
         Assert.Equal(5000, ((byte[])full[1].After!["blob"]).Length);
+    }
+
+    [Fact]
+    public async Task A_key_keeps_its_partition_when_the_key_column_widens_so_its_events_stay_in_order()
+    {
+        const int Partitions = 16;
+        await using var cdc = await PgCdc.CreateAsync(server, "CREATE TABLE k (id int PRIMARY KEY, v int)");
+        await cdc.StartAsync(o => o.TopicPartitions = Partitions);
+        await cdc.ExecuteAsync("INSERT INTO k SELECT g, 0 FROM generate_series(1, 20) g");
+        // The key's schema changes (int -> long, a new schema id in every key's first bytes): the keys must not move.
+        await cdc.ExecuteAsync("ALTER TABLE k ALTER COLUMN id TYPE bigint");
+        await cdc.ExecuteAsync("UPDATE k SET v = 1");
+
+        var records = await Task.Run(() =>
+        {
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(cdc.Kafka.CreateConsumerConfig(null)).Build();
+            consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(cdc.Topic("k"), p, Offset.Beginning)));
+            var all = new List<ConsumeResult<byte[]?, byte[]?>>();
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (all.Count < 40 && DateTime.UtcNow < deadline)
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
+                {
+                    all.Add(result);
+                }
+            }
+
+            return all;
+        });
+        Assert.Equal(40, records.Count);
+        var partitions = new Dictionary<long, HashSet<int>>();
+        foreach (var record in records)
+        {
+            var key = await CdcRecord.DecodeAsync(cdc.Store, record.Message.Key);
+            var id = Convert.ToInt64(key!["id"], System.Globalization.CultureInfo.InvariantCulture);
+            (partitions.TryGetValue(id, out var set) ? set : partitions[id] = []).Add(record.Partition.Value);
+        }
+
+        var moved = partitions.Where(p => p.Value.Count > 1).Select(p => $"{p.Key}: {string.Join("/", p.Value)}").ToList();
+        Assert.True(moved.Count == 0, $"keys in two partitions (their order lost): {string.Join(", ", moved)}");
+        Assert.True(partitions.Values.Select(p => p.Single()).Distinct().Count() > 1, "every key went to one partition");
     }
 
     [Fact]

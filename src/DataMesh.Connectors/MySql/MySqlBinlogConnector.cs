@@ -26,6 +26,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
     private readonly SchemaHistory _history;
     private readonly ReplicationConnectionSettings _settings;
     private readonly string _connectionString;
+    private MySqlSnapshotDialect? _snapshots;
     private bool _checked;
     private bool _mariaDb;
     private string _serverVersion = string.Empty;
@@ -61,6 +62,22 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
     /// <summary>The position after the last transaction read by the current run (not yet necessarily acknowledged).</summary>
     public MySqlPosition? Position { get; private set; }
 
+    /// <summary>How a table is described to the runtime (the log and the snapshots alike).</summary>
+    internal static SourceTableInfo TableInfo(MySqlTable table) => new(table.ToDescription(), table.Database, null)
+    {
+        MissingValues = MissingValuePolicy.Fail,
+        MissingValueHint = "the binlog left it out (binlog_row_image is MINIMAL or NOBLOB for the session that wrote it); " +
+            "run SET GLOBAL binlog_row_image = FULL; and make sure no session sets it otherwise (see docs/mysql.md)",
+    };
+
+    public override ISnapshotDialect? CreateSnapshotDialect()
+    {
+        _snapshots = new MySqlSnapshotDialect(_name, _options);
+        // The watermark and signal tables reach the runtime through the binlog like any captured table.
+        _options.CaptureAlways(_snapshots.OwnTables);
+        return _snapshots;
+    }
+
     public override string FormatPosition(MySqlPosition position) => position.ToJson();
 
     public override MySqlPosition ParsePosition(string text)
@@ -92,6 +109,13 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         {
             (_serverVersion, _mariaDb) = await CheckServerAsync(cancellationToken).ConfigureAwait(false);
             _checked = true;
+        }
+
+        if (_snapshots is { } snapshots)
+        {
+            // After the checks of the server's setup: the snapshots' own tables, created when missing before the schema is
+            // read (a first start's schema has them; otherwise the binlog brings their CREATE TABLE).
+            await snapshots.PrepareAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var schema = new SchemaTracker();
@@ -161,6 +185,8 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         }
 
         MySqlLog.Connected(_logger, _name, _settings.Host, _settings.Port, serverId, connection.AuthPlugin, connection.IsEncrypted, from.ToString());
+        // The dump runs from the position: whatever is committed from now on reaches this stream, snapshot watermarks included.
+        context.StreamingStarted();
         var decoder = new BinlogDecoder(from.File, checksum is "CRC32" ? 4 : 0);
         decoder.Reset(from.File, from.Position, checksum is "CRC32" ? 4 : 0);
         var processor = new BinlogProcessor(decoder, schema, emitter, _options.Captures)

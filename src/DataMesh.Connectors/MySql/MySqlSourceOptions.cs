@@ -15,6 +15,7 @@ public sealed class MySqlSourceOptions : SourceOptions
 
     private Sources.TableFilter? _filter;
     private Dictionary<(string, string), bool>? _captures;
+    private IReadOnlyList<string> _always = [];
 
     /// <summary>Creates options with the MySQL defaults.</summary>
     public MySqlSourceOptions() => HeartbeatInterval = TimeSpan.FromSeconds(5);
@@ -105,7 +106,7 @@ public sealed class MySqlSourceOptions : SourceOptions
         _captures ??= [];
         if (!_captures.TryGetValue((database, table), out var captured))
         {
-            captured = (_filter ??= new Sources.TableFilter(this, SystemDatabases)).Captures(database, table);
+            captured = (_filter ??= new Sources.TableFilter(this, SystemDatabases, _always)).Captures(database, table);
             if (_captures.Count > 65_536)
             {
                 _captures.Clear();
@@ -115,6 +116,15 @@ public sealed class MySqlSourceOptions : SourceOptions
         }
 
         return captured;
+    }
+
+    /// <summary>Captures <paramref name="tables"/> (<c>database.table</c>: the snapshots' watermark and signal tables)
+    /// whatever the patterns say.</summary>
+    internal void CaptureAlways(IReadOnlyList<string> tables)
+    {
+        _always = tables;
+        _filter = null;
+        _captures = null;
     }
 
     /// <summary>The server id to register with.</summary>

@@ -1,4 +1,3 @@
-using Confluent.Kafka;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.IntegrationTests.Postgres;
 using DataMesh.Sources;
@@ -53,29 +52,8 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
         // Every change reaches the topic; rebuilt from it (last value per key, deletes removing) the table is exact.
         var expected = await TableAsync(cdc.ConnectionString);
         var records = await ReadAllAsync(cdc);
-        var rebuilt = new Dictionary<long, (long, string?)>();
-        var reads = 0;
-        foreach (var record in records)
-        {
-            var id = Convert.ToInt64(record.Key!["id"], System.Globalization.CultureInfo.InvariantCulture);
-            if (record.Value is null || record.Op == "d")
-            {
-                rebuilt.Remove(id);
-                continue;
-            }
-
-            reads += record.Op == "r" ? 1 : 0;
-            rebuilt[id] = ((long)record.After!["v"], (string?)record.After!["note"]);
-        }
-
+        var reads = TopicState.AssertRebuilds(records, expected, key => Convert.ToInt64(key["id"], System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(reads > 15000, $"{reads} snapshot rows; log:\n{string.Join("\n", cdc.Logs.Entries.Where(e => e.Id.Id >= 7000).Select(e => $"{e.Level} {e.Id.Id} {e.Message}"))}");
-        var wrong = expected.Where(e => !rebuilt.TryGetValue(e.Key, out var v) || v != e.Value).Select(e => e.Key)
-            .Concat(rebuilt.Keys.Where(k => !expected.ContainsKey(k))).Take(20).ToList();
-        Assert.True(wrong.Count == 0, $"{wrong.Count}+ rows differ, e.g. ids {string.Join(", ", wrong)}:\n" + string.Join("\n", wrong.Take(5).Select(id =>
-            $"id {id}: table {(expected.TryGetValue(id, out var e) ? e.ToString() : "none")}, topic {(rebuilt.TryGetValue(id, out var r) ? r.ToString() : "none")}; history: " +
-            string.Join(" | ", records.Where(x => Convert.ToInt64(x.Key!["id"], System.Globalization.CultureInfo.InvariantCulture) == id)
-                .Select(x => $"{x.Op ?? "tombstone"}@{x.Partition}:{x.Offset} {(x.After is { } a ? $"v={a["v"]} note={a["note"]}" : "")} schema={x.After?.Schema.Fields.Count}")))));
-        Assert.Equal(expected.Count, rebuilt.Count);
     }
 
     private static async Task<int> WriteAsync(string connectionString, bool schemaChanges, CancellationToken cancellationToken)
@@ -131,32 +109,6 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
     }
 
     /// <summary>Every record of the table's topic, per partition in order, once the topic has been quiet for 3 s.</summary>
-    private static async Task<List<CdcRecord>> ReadAllAsync(PgCdc cdc)
-    {
-        var raw = await Task.Run(() =>
-        {
-            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(cdc.Kafka.CreateConsumerConfig(null)).Build();
-            consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(cdc.Topic("t"), p, Offset.Beginning)));
-            var records = new List<ConsumeResult<byte[]?, byte[]?>>();
-            var quiet = DateTime.UtcNow.AddSeconds(3);
-            while (DateTime.UtcNow < quiet)
-            {
-                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
-                {
-                    records.Add(result);
-                    quiet = DateTime.UtcNow.AddSeconds(3);
-                }
-            }
-
-            return records;
-        });
-
-        var decoded = new List<CdcRecord>(raw.Count);
-        foreach (var record in raw)
-        {
-            decoded.Add(new CdcRecord(await CdcRecord.DecodeAsync(cdc.Store, record.Message.Key), await CdcRecord.DecodeAsync(cdc.Store, record.Message.Value), record.Offset.Value, record.Partition.Value));
-        }
-
-        return decoded;
-    }
+    private static async Task<List<CdcRecord>> ReadAllAsync(PgCdc cdc) =>
+        (await TopicState.ReadAsync(cdc.Kafka, cdc.Store, cdc.Topic("t"), Partitions)).Select(r => r.Record).ToList();
 }

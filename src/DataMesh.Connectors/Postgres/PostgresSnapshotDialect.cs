@@ -10,10 +10,10 @@ namespace DataMesh.Connectors.Postgres;
 
 /// <summary>
 /// DBLog snapshots on PostgreSQL: the watermark table is an ordinary table in the publication; a chunk is one
-/// <c>SELECT col::text ... WHERE (key) &gt; (last key) ORDER BY key LIMIT n</c> in its own short transaction, under the same
-/// session settings as the replication connection, so every value has the exact text form pgoutput sends and goes through
-/// the same <see cref="PgValueWriter"/> as the log's. Row-value comparison uses the primary key's index; no lock is held
-/// beyond the read's own ACCESS SHARE.
+/// <c>SELECT col, ... WHERE (key) &gt; (last key) ORDER BY key LIMIT n</c> in its own short transaction, its values in the
+/// text format under the same session settings as the replication connection, so every value has the exact text form
+/// pgoutput sends and goes through the same <see cref="PgValueWriter"/> as the log's. Row-value comparison uses the
+/// primary key's index; no lock is held beyond the read's own ACCESS SHARE.
 /// </summary>
 internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 {
@@ -151,8 +151,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
         var keyTypes = request.KeyColumns.Select(k => described.Types[described.Info.Table.IndexOf(k)]).ToList();
         var sql = new StringBuilder("SELECT ");
-        // Aliased: an output column named like a key column would make ORDER BY sort by its text.
-        sql.AppendJoin(", ", table.Columns.Select((c, i) => $"{Quote(c.Name)}::text AS c{i}"));
+        sql.AppendJoin(", ", table.Columns.Select(c => Quote(c.Name)));
         sql.Append($" FROM {Quote(table.Schema)}.{Quote(table.Name)}");
         var conditions = new List<string>();
         var after = request.After is null ? null : JsonSerializer.Deserialize<string[]>(request.After);
@@ -178,7 +177,9 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
 
         sql.Append(" ORDER BY ").AppendJoin(", ", request.KeyColumns.Select(Quote)).Append(" LIMIT ").Append(request.Limit);
-        var command = new NpgsqlCommand(sql.ToString(), connection, transaction);
+        // Every value in the text format, which is its type's output function: what pgoutput sends. (A cast to text is not:
+        // boolean::text is 'true' where the output is 't', bpchar::text drops the padding, inet::text adds the mask.)
+        var command = new NpgsqlCommand(sql.ToString(), connection, transaction) { AllResultTypesAreUnknown = true };
         await using var commandScope = command.ConfigureAwait(false);
         foreach (var value in after ?? [])
         {
@@ -316,7 +317,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     private sealed record Described(SourceTableInfo Info, PgColumnType[] ColumnTypes, IReadOnlyList<string> Types);
 }
 
-/// <summary>A row read as text (every column cast to <c>text</c>) as a row image: the same forms pgoutput sends.</summary>
+/// <summary>A row read in the text format (each type's output function) as a row image: the same forms pgoutput sends.</summary>
 internal readonly ref struct PgTextRowImage(string?[] values, PgColumnType[] types, byte[] scratch, DecimalHandling decimals) : IRowImage
 {
     private readonly string?[] _values = values;

@@ -446,6 +446,19 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress);
                 lock (_lock)
                 {
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        // The attempt ended while described (Reset cancels it under this lock): the next attempt's worker
+                        // reads the table; a chunk of this one would open a window beside its.
+                        return;
+                    }
+
+                    if (_state.Paused || !ReferenceEquals(_state.Tables.FirstOrDefault(t => t.Schema == schema && t.Name == name), progress))
+                    {
+                        // Cancelled, paused or requested anew while described: no chunk of the old progress after that.
+                        continue;
+                    }
+
                     _byWatermark[chunk.LowWatermark] = chunk;
                     _byWatermark[chunk.HighWatermark] = chunk;
                 }
@@ -499,7 +512,11 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         {
             lock (_lock)
             {
-                _running.Remove(qualified);
+                if (!cancellationToken.IsCancellationRequested)
+                {
+                    // A worker of an ended attempt leaves the table alone: Reset cleared it, and the next attempt's worker holds it.
+                    _running.Remove(qualified);
+                }
             }
 
             Wake();

@@ -121,6 +121,47 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long rows && rows >= 0 ? rows : null;
     }
 
+    public async Task<string?> CheckKeyAsync(SourceTable table, IReadOnlyList<string> keyColumns, CancellationToken cancellationToken)
+    {
+        // Unique: a valid unique index, neither partial nor on expressions, whose key columns are all named (its INCLUDE
+        // columns do not count). NOT NULL: every named column.
+        const string Sql = """
+            SELECT EXISTS (
+                       SELECT 1 FROM pg_index i
+                       WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+                         AND (SELECT bool_and(a.attname = ANY ($3)) FROM pg_attribute a
+                              WHERE a.attrelid = c.oid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))),
+                   coalesce((SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a
+                             WHERE a.attrelid = c.oid AND a.attname = ANY ($3) AND NOT a.attnotnull), '')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = $2
+            """;
+        var name = table.Schemas.Table;
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand(Sql, connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.Add(new NpgsqlParameter { Value = name.Schema });
+        command.Parameters.Add(new NpgsqlParameter { Value = name.Name });
+        command.Parameters.Add(new NpgsqlParameter { Value = keyColumns.ToArray() });
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null; // dropped since described: the next description says so
+        }
+
+        var unique = reader.GetBoolean(0);
+        var nullable = reader.GetString(1);
+        var named = string.Join(", ", keyColumns);
+        return (unique, nullable.Length == 0) switch
+        {
+            (true, true) => null,
+            (false, _) => $"Snapshot:KeyColumns names ({named}), which holds no unique index's columns (rows sharing a value would be skipped); name the columns of a unique index whose columns are NOT NULL",
+            _ => $"Snapshot:KeyColumns names ({named}), of which {nullable} may be NULL (rows with a NULL key would be skipped); make them NOT NULL or name another unique key",
+        };
+    }
+
     public async Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken)
     {
         var table = request.Table.Schemas.Table;

@@ -411,6 +411,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         var started = DateTime.UtcNow;
         var nextReport = started + TimeSpan.FromSeconds(10);
         long? estimate = null;
+        var keyChecked = false;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -440,6 +441,20 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     return;
                 }
 
+                var keyColumns = match.Select(i => info.Table.Columns[i].Name).ToList();
+                if (!keyChecked && _options.KeyColumns.ContainsKey(qualified))
+                {
+                    // A named key must be unique and NOT NULL, or the reads after a key would skip rows.
+                    if (await _dialect.CheckKeyAsync(table, keyColumns, cancellationToken).ConfigureAwait(false) is { } problem)
+                    {
+                        SnapshotLog.TableSkipped(_logger, _source, qualified, problem);
+                        Remove(progress);
+                        return;
+                    }
+
+                    keyChecked = true;
+                }
+
                 // Not registered here: the chunk's rows register their schema when flushed, in the log's order, so a
                 // snapshot never registers a definition ahead of changes the log has still to bring.
                 estimate ??= await _dialect.EstimateRowsAsync(table, cancellationToken).ConfigureAwait(false);
@@ -464,7 +479,6 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 }
 
                 await _dialect.WriteWatermarkAsync(_source, chunk.LowWatermark, cancellationToken).ConfigureAwait(false);
-                var keyColumns = match.Select(i => info.Table.Columns[i].Name).ToList();
                 var read = await _dialect.ReadChunkAsync(new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition), chunk.Writer, cancellationToken).ConfigureAwait(false);
                 if (read.TableChanged)
                 {

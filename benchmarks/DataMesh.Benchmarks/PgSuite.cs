@@ -119,7 +119,9 @@ internal sealed class PgSuite : IBenchmarkSuite
         cluster.CreateTopic(topic, Partitions);
         var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-        foreach (var argument in new[] { host, cluster.BootstrapServers, "bench", "bench_ours", "public.bench", connectionString })
+        // The settings the host gave the source before it took option=value pairs: fast position saves and retries.
+        foreach (var argument in new[] { host, "source", "postgres", cluster.BootstrapServers, "bench", "SlotName=bench_ours", "IncludeTables:0=public.bench",
+                     "ConnectionString=" + connectionString, "PositionSaveInterval=00:00:00.100", "RetryDelay=00:00:00.200", "MaxRetryDelay=00:00:02" })
         {
             start.ArgumentList.Add(argument);
         }

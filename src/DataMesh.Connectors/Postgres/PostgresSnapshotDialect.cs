@@ -195,7 +195,27 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         sql.AppendJoin(", ", table.Columns.Select(c => Quote(c.Name)));
         sql.Append($" FROM {Quote(table.Schema)}.{Quote(table.Name)}");
         var conditions = new List<string>();
-        var after = request.After is null ? null : JsonSerializer.Deserialize<string[]>(request.After);
+        var after = request.After is null || request.Keys is not null ? null : JsonSerializer.Deserialize<string[]>(request.After);
+        var parameters = new List<string?>();
+        if (request.Keys is { } keys)
+        {
+            // Rows to read again, by key: (k1, k2) IN (($1::t1, $2::t2), ...).
+            var tuples = new List<string>();
+            foreach (var key in keys)
+            {
+                var keyValues = JsonSerializer.Deserialize<string[]>(key);
+                if (keyValues is null || keyValues.Length != request.KeyColumns.Count)
+                {
+                    throw new PostgresSourceException($"PostgreSQL source '{_source}': a key to read again of {table.Schema}.{table.Name} has {keyValues?.Length ?? 0} values for {request.KeyColumns.Count} key columns; cancel and request the snapshot again.");
+                }
+
+                tuples.Add("(" + string.Join(", ", keyTypes.Select((t, i) => $"${parameters.Count + i + 1}::{t}")) + ")");
+                parameters.AddRange(keyValues);
+            }
+
+            conditions.Add("(" + string.Join(", ", request.KeyColumns.Select(Quote)) + ") IN (" + string.Join(", ", tuples) + ")");
+        }
+
         if (after is not null)
         {
             if (after.Length != request.KeyColumns.Count)
@@ -205,6 +225,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
             // A row value comparison, which PostgreSQL answers from the key's index.
             conditions.Add("(" + string.Join(", ", request.KeyColumns.Select(Quote)) + ") > (" + string.Join(", ", keyTypes.Select((t, i) => $"${i + 1}::{t}")) + ")");
+            parameters.AddRange(after);
         }
 
         if (request.Condition is { } condition)
@@ -222,7 +243,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         // boolean::text is 'true' where the output is 't', bpchar::text drops the padding, inet::text adds the mask.)
         var command = new NpgsqlCommand(sql.ToString(), connection, transaction) { AllResultTypesAreUnknown = true };
         await using var commandScope = command.ConfigureAwait(false);
-        foreach (var value in after ?? [])
+        foreach (var value in parameters)
         {
             command.Parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
         }
@@ -251,12 +272,12 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
                     scratch = ArrayPool<byte>.Shared.Rent(longest);
                 }
 
-                writer.Row(new PgTextRowImage(values, columnTypes, scratch, request.Table.Schemas.Options.DecimalHandling));
+                // The row's key in text (JSON): a later chunk casts it back to the key's types.
+                lastKey = JsonSerializer.Serialize(keyIndexes.Select(i => values[i]).ToArray());
+                writer.Row(new PgTextRowImage(values, columnTypes, scratch, request.Table.Schemas.Options.DecimalHandling), lastKey);
                 rows++;
             }
 
-            // The last row's key, in text: the next chunk casts it back to the key's types.
-            lastKey = rows == 0 ? null : JsonSerializer.Serialize(keyIndexes.Select(i => values[i]).ToArray());
             await reader.DisposeAsync().ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -501,14 +501,22 @@ public sealed class SourceContext<TPosition>
         }
 
         var emitted = 0;
+        List<string>? recheck = null;
         if (!chunk.Truncated)
         {
             var seen = chunk.Seen.GetAlternateLookup<ReadOnlySpan<byte>>();
+            var incomplete = chunk.Incomplete.GetAlternateLookup<ReadOnlySpan<byte>>();
             var rows = chunk.Buffer.WrittenSpan;
             foreach (var row in chunk.Rows)
             {
-                if (seen.Contains(rows.Slice(row.MatchStart, row.MatchLength)))
+                var match = rows.Slice(row.MatchStart, row.MatchLength);
+                if (seen.Contains(match))
                 {
+                    if (chunk.Incomplete.Count > 0 && incomplete.Contains(match))
+                    {
+                        (recheck ??= []).Add(row.DialectKey);
+                    }
+
                     continue;
                 }
 
@@ -525,7 +533,7 @@ public sealed class SourceContext<TPosition>
             }
         }
 
-        _snapshots!.Emitted(chunk, emitted);
+        _snapshots!.Emitted(chunk, emitted, recheck);
     }
 
     /// <summary>Records the snapshot key of a log event's row inside a chunk's window.</summary>
@@ -554,7 +562,17 @@ public sealed class SourceContext<TPosition>
         }
 
         writer.Flush();
-        chunk.Seen.Add(_scratch.WrittenSpan.ToArray());
+        var match = _scratch.WrittenSpan.ToArray();
+        chunk.Seen.Add(match);
+        for (var i = 0; i < table.Schemas.Table.Columns.Count; i++)
+        {
+            if (image.State(i) == ColumnValueState.Missing && (!hasFallback || fallback.State(i) == ColumnValueState.Missing))
+            {
+                // The event carries a placeholder for this column: the chunk's real value must still arrive, later.
+                chunk.Incomplete.Add(match);
+                break;
+            }
+        }
     }
 
     /// <summary>A text column's value of a row, or null.</summary>

@@ -59,6 +59,8 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         if (connector.CreateSnapshotDialect() is { } dialect)
         {
             Snapshots = new SnapshotEngine(name, options.Snapshot, dialect, this, logger);
+            var engine = Snapshots;
+            Metrics.SnapshotProgress = () => engine.Progress;
         }
 
         monitor?.Add(name, Status, Snapshots);
@@ -203,8 +205,13 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         finally
         {
             await StopKeeperAsync(keeperStop, keeper).ConfigureAwait(false);
-            _producer?.Dispose();
-            _producer = null;
+            if (_producer is { } producer)
+            {
+                // Its count stays in Produced (and the status) after the run.
+                _producer = null;
+                _producedBefore += producer.Produced;
+                producer.Dispose();
+            }
             if (_state != SourceState.Failed)
             {
                 // A failed source keeps reporting state 5 while the host goes on (OnFatalError = StopSource).

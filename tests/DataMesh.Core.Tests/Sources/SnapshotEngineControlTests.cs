@@ -121,7 +121,7 @@ public sealed class SnapshotEngineControlTests
             if (Engine!.OnWatermark(watermark) is { } chunk)
             {
                 Emitted++;
-                Engine.Emitted(chunk, chunk.Read.Rows);
+                Engine.Emitted(chunk, chunk.Read.Rows, recheck: null);
             }
 
             return Task.CompletedTask;

@@ -66,6 +66,28 @@ public sealed class SourceRuntimeTests
     }
 
     [Fact]
+    public async Task A_stopped_source_still_reports_every_record_it_produced()
+    {
+        await using var fixture = await Fixture.CreateAsync();
+        var connector = new ScriptedConnector
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                await fixture.WriteAsync(context, 1, 10, cancellationToken);
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            },
+        };
+        var (runtime, monitor) = fixture.Runtime(connector);
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        await WaitUntil(() => runtime.StoredPosition == "10");
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+        Assert.Equal(10, runtime.Produced);
+        Assert.Equal(10, monitor.Get("src")!.Produced);
+    }
+
+    [Fact]
     public async Task A_stop_while_Kafka_is_away_stores_only_what_was_acknowledged_and_a_restart_resumes_there()
     {
         await using var fixture = await Fixture.CreateAsync();

@@ -82,7 +82,9 @@ internal sealed class PostgresConformance(PostgresServer server) : SqlConformanc
         await using var connection = await PostgresServer.OpenConnectionAsync(ConnectionString);
         while (true)
         {
-            await using var command = new NpgsqlCommand("SELECT active FROM pg_replication_slots WHERE slot_name = @slot", connection);
+            // Active and with a confirmed position: while CREATE_REPLICATION_SLOT waits for running transactions (other
+            // tests') the slot is active with no consistent point yet, and a change committed then is not in it.
+            await using var command = new NpgsqlCommand("SELECT active AND confirmed_flush_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = @slot", connection);
             command.Parameters.AddWithValue("slot", Slot);
             if (await command.ExecuteScalarAsync() is true)
             {

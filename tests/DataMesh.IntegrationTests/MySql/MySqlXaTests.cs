@@ -92,12 +92,37 @@ public sealed class MySqlXaTests(MariaDbServer server) : IClassFixture<MariaDbSe
     internal static string NewXid() => "dm-" + Guid.NewGuid().ToString("N");
 
     /// <summary>Runs <paramref name="sql"/> in XA transaction <paramref name="xid"/>, prepares it and disconnects (a pooled
-    /// session kept alive would keep the prepared transaction attached to it); returns the PREPARE's GTID.</summary>
+    /// session kept alive would keep the prepared transaction attached to it), then waits until the server has ended that
+    /// session; returns the PREPARE's GTID.</summary>
+    /// <remarks>Closing a connection only sends COM_QUIT: the server ends the session later, on its own thread. Until then
+    /// the prepared transaction is still attached to it, and an XA COMMIT or XA ROLLBACK from another connection fails
+    /// with XAER_NOTA (Unknown XID) — under load, even after another statement ran in between. The server detaches it
+    /// before it removes the session from its thread list (<c>unlink_thd</c>: <c>THD::cleanup</c>, then the erase), so a
+    /// session gone from <c>information_schema.PROCESSLIST</c> has let go of its XID.</remarks>
     internal static async Task<string> PrepareAsync(string connectionString, string xid, string sql)
     {
         var unpooled = new MySqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString;
-        await using var connection = await MariaDbServer.OpenConnectionAsync(unpooled);
-        return await MariaDbServer.ScalarAsync<string>(connection, $"XA START '{xid}'; {sql}; XA END '{xid}'; XA PREPARE '{xid}'; SELECT @@last_gtid");
+        string gtid;
+        long session;
+        await using (var connection = await MariaDbServer.OpenConnectionAsync(unpooled))
+        {
+            session = await MariaDbServer.ScalarAsync<long>(connection, $"XA START '{xid}'; {sql}; XA END '{xid}'; XA PREPARE '{xid}'; SELECT CAST(CONNECTION_ID() AS SIGNED)");
+            gtid = await MariaDbServer.ScalarAsync<string>(connection, "SELECT @@last_gtid");
+        }
+
+        await using var other = await MariaDbServer.OpenConnectionAsync(connectionString);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (await MariaDbServer.ScalarAsync<long>(other, $"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {session}") > 0)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the session {session} that prepared XA transaction '{xid}' was still open on the server 30 s after it disconnected");
+            }
+
+            await Task.Delay(10);
+        }
+
+        return gtid;
     }
 
     private Task<string> PrepareAsync(MySqlCdc cdc, string xid, string sql) => PrepareAsync(server.ConnectionStringFor(cdc.Database), xid, sql);

@@ -90,7 +90,8 @@ internal sealed class PgCdc : IAsyncDisposable
     public async Task WaitUntilStreamingAsync(bool waitForSnapshot = true)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (await ScalarAsync<bool?>($"SELECT active FROM pg_replication_slots WHERE slot_name = '{Slot}'") != true)
+        // Active with a confirmed position: while the slot is being created it is active with no consistent point yet.
+        while (await ScalarAsync<bool?>($"SELECT active AND confirmed_flush_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = '{Slot}'") != true)
         {
             if (DateTime.UtcNow > deadline)
             {
@@ -101,7 +102,8 @@ internal sealed class PgCdc : IAsyncDisposable
         }
 
         // And until the initial snapshot (of the tables as they were at start) is done: what the test writes next is the log's.
-        var snapshots = _host!.Services.GetRequiredService<SourceMonitor>().Snapshots(SourceName);
+        // (A source this instance did not start, e.g. in a connector process on its slot, is not watched.)
+        var snapshots = _host?.Services.GetRequiredService<SourceMonitor>().Snapshots(SourceName);
         while (waitForSnapshot && snapshots is { IsIdle: false })
         {
             if (DateTime.UtcNow > deadline)

@@ -80,7 +80,9 @@ public sealed record SnapshotTables(string Schema, string Watermark, string? Sig
 /// <param name="After">The last key already read, in the dialect's form, or null for the first chunk.</param>
 /// <param name="Limit">At most this many rows.</param>
 /// <param name="Condition">A SQL condition the rows must also satisfy (on-demand snapshots of some rows), or null.</param>
-public sealed record SnapshotChunkRequest(SourceTable Table, IReadOnlyList<string> KeyColumns, string? After, int Limit, string? Condition);
+/// <param name="Keys">When not null, read the rows of these keys (each in the dialect's form, as
+/// <see cref="SnapshotRowWriter.Row"/> was given it), in key order, instead of the range after <paramref name="After"/>.</param>
+public sealed record SnapshotChunkRequest(SourceTable Table, IReadOnlyList<string> KeyColumns, string? After, int Limit, string? Condition, IReadOnlyList<string>? Keys = null);
 
 /// <summary>What a chunk read gave.</summary>
 /// <param name="Rows">Rows read.</param>

@@ -52,6 +52,13 @@ internal sealed class SnapshotChunk
     /// <summary>Keys (match bytes) the log changed inside the window.</summary>
     public HashSet<byte[]> Seen { get; } = new(ByteArrayComparer.Instance);
 
+    /// <summary>Keys (match bytes) whose log events inside the window lacked a column (an unchanged TOASTed value): their
+    /// rows are read again later, so that the real value arrives after those events.</summary>
+    public HashSet<byte[]> Incomplete { get; } = new(ByteArrayComparer.Instance);
+
+    /// <summary>The request this chunk read.</summary>
+    public SnapshotChunkRequest? Request { get; set; }
+
     /// <summary>The log truncated the table inside the window: every row of the chunk is stale.</summary>
     public bool Truncated { get; set; }
 
@@ -97,7 +104,7 @@ internal sealed class SnapshotChunk
     }
 
     /// <summary>A row's ranges in <see cref="Buffer"/>: the match key, the Kafka key (length -1: none), the envelope.</summary>
-    public readonly record struct Row(int MatchStart, int MatchLength, int KeyStart, int KeyLength, int ValueStart, int ValueLength);
+    public readonly record struct Row(int MatchStart, int MatchLength, int KeyStart, int KeyLength, int ValueStart, int ValueLength, string DialectKey);
 
     /// <summary>Compares byte arrays by content.</summary>
     public sealed class ByteArrayComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>

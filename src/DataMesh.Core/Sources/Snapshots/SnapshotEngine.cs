@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using DataMesh.Events;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private readonly Dictionary<string, SnapshotChunk> _byWatermark = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Schema, string Name), SnapshotChunk> _windows = [];
     private readonly HashSet<string> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TableClock> _clocks = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0);
     private volatile SnapshotState _state = SnapshotState.Empty;
     private CancellationTokenSource? _attempt;
@@ -55,8 +57,28 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     public Exception? Fault => _fault;
 
     /// <inheritdoc />
-    public IReadOnlyList<SnapshotTableStatus> Progress =>
-        _state.Tables.Select(t => new SnapshotTableStatus(t.QualifiedName, t.Rows, t.Condition, _running.Contains(t.QualifiedName), _state.Paused)).ToList();
+    public IReadOnlyList<SnapshotTableStatus> Progress
+    {
+        get
+        {
+            var state = _state;
+            var now = DateTime.UtcNow;
+            return state.Tables.Select(t =>
+            {
+                var clock = _clocks.GetValueOrDefault(t.QualifiedName);
+                var rate = clock is null ? 0 : Math.Max(0, t.Rows - clock.RowsAtStart) / Math.Max(0.001, (now - clock.Started).TotalSeconds);
+                var estimate = clock?.Estimate is { } e ? Math.Max(e, t.Rows) : (long?)null;
+                TimeSpan? left = estimate is { } total && rate > 0 ? TimeSpan.FromSeconds((total - t.Rows) / rate) : null;
+                bool reading;
+                lock (_lock)
+                {
+                    reading = _running.Contains(t.QualifiedName);
+                }
+
+                return new SnapshotTableStatus(t.QualifiedName, t.Rows, t.Condition, reading, state.Paused, estimate, rate, left);
+            }).ToList();
+        }
+    }
 
     /// <inheritdoc />
     public bool IsIdle => _state.IsIdle;
@@ -276,13 +298,27 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     }
 
     /// <summary>The log thread emitted a chunk's rows at its high watermark: the table's progress moves on.</summary>
-    public void Emitted(SnapshotChunk chunk, int emitted)
+    /// <param name="chunk">The chunk.</param>
+    /// <param name="emitted">Rows emitted.</param>
+    /// <param name="recheck">Keys to read again (their log events in the window lacked a column), or null.</param>
+    public void Emitted(SnapshotChunk chunk, int emitted, List<string>? recheck)
     {
-        var done = chunk.Read.Rows < _options.ChunkSize || chunk.Read.LastKey is null;
+        var progress = chunk.Progress;
+        var keys = chunk.Request?.Keys;
+        var rangeDone = keys is null ? chunk.Read.Rows < _options.ChunkSize || chunk.Read.LastKey is null : progress.RangeDone;
+        // A recheck chunk read the first keys of the list: what is left, plus what this window asks to read again.
+        IEnumerable<string> left = keys is null ? progress.Recheck ?? [] : (progress.Recheck ?? []).Skip(keys.Count);
+        var pending = left.Concat(recheck ?? []).Distinct(StringComparer.Ordinal).ToArray();
+        var done = rangeDone && pending.Length == 0;
         lock (_lock)
         {
-            var progress = chunk.Progress;
-            _state = _state.With(progress, done ? null : progress with { After = chunk.Read.LastKey, Rows = progress.Rows + emitted });
+            _state = _state.With(progress, done ? null : progress with
+            {
+                After = keys is null ? chunk.Read.LastKey ?? progress.After : progress.After,
+                Rows = progress.Rows + emitted,
+                RangeDone = rangeDone,
+                Recheck = pending.Length == 0 ? null : pending,
+            });
         }
 
         _host.Metrics?.SnapshotRows(chunk.Table.QualifiedName, emitted);
@@ -408,8 +444,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private async Task ReadTableAsync(string schema, string name, CancellationToken cancellationToken)
     {
         var qualified = $"{schema}.{name}";
-        var started = DateTime.UtcNow;
-        var nextReport = started + TimeSpan.FromSeconds(10);
+        var nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         long? estimate = null;
         var keyChecked = false;
         try
@@ -457,7 +492,12 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
                 // Not registered here: the chunk's rows register their schema when flushed, in the log's order, so a
                 // snapshot never registers a definition ahead of changes the log has still to bring.
-                estimate ??= await _dialect.EstimateRowsAsync(table, cancellationToken).ConfigureAwait(false);
+                if (estimate is null)
+                {
+                    // The rate counts from here: rows emitted before a restart are not this run's.
+                    estimate = await _dialect.EstimateRowsAsync(table, cancellationToken).ConfigureAwait(false) ?? -1;
+                    _clocks[qualified] = new TableClock(DateTime.UtcNow, progress.Rows, estimate < 0 ? null : estimate);
+                }
                 var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress);
                 lock (_lock)
                 {
@@ -479,7 +519,12 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 }
 
                 await _dialect.WriteWatermarkAsync(_source, chunk.LowWatermark, cancellationToken).ConfigureAwait(false);
-                var read = await _dialect.ReadChunkAsync(new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition), chunk.Writer, cancellationToken).ConfigureAwait(false);
+                // The range first; then the keys whose rows windows dropped for events that lacked a column.
+                var request = progress.RangeDone && progress.Recheck is { Length: > 0 } recheck
+                    ? new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition, recheck.Take(_options.ChunkSize).ToArray())
+                    : new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition);
+                chunk.Request = request;
+                var read = await _dialect.ReadChunkAsync(request, chunk.Writer, cancellationToken).ConfigureAwait(false);
                 if (read.TableChanged)
                 {
                     // A schema change between the description and the read: forget the chunk (its low watermark, if the
@@ -503,13 +548,10 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     continue;
                 }
 
-                if (DateTime.UtcNow >= nextReport)
+                if (DateTime.UtcNow >= nextReport && Progress.FirstOrDefault(p => p.Table == qualified) is { } status)
                 {
                     nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-                    var done = progress.Rows + read.Rows;
-                    var rate = done / Math.Max(0.001, (DateTime.UtcNow - started).TotalSeconds);
-                    var left = estimate is { } total && rate > 0 ? TimeSpan.FromSeconds(Math.Max(0, total - done) / rate) : (TimeSpan?)null;
-                    SnapshotLog.Progress(_logger, _source, qualified, done, estimate, rate, left);
+                    SnapshotLog.Progress(_logger, _source, qualified, status.Rows, status.EstimatedRows, status.RowsPerSecond, status.TimeLeft);
                 }
             }
         }
@@ -627,4 +669,10 @@ public interface ISnapshotControl
 /// <param name="Condition">Its condition, or null.</param>
 /// <param name="Reading">Whether a worker reads it now.</param>
 /// <param name="Paused">Whether the snapshot is paused.</param>
-public sealed record SnapshotTableStatus(string Table, long Rows, string? Condition, bool Reading, bool Paused);
+/// <param name="EstimatedRows">The table's row count as the database estimates it (statistics), or null.</param>
+/// <param name="RowsPerSecond">Rows emitted per second since this run started reading the table.</param>
+/// <param name="TimeLeft">The estimated time left at that rate, or null.</param>
+public sealed record SnapshotTableStatus(string Table, long Rows, string? Condition, bool Reading, bool Paused, long? EstimatedRows = null, double RowsPerSecond = 0, TimeSpan? TimeLeft = null);
+
+/// <summary>When this run started reading a table, its rows emitted then, and its estimated size.</summary>
+internal sealed record TableClock(DateTime Started, long RowsAtStart, long? Estimate);

@@ -27,9 +27,12 @@ public sealed class SnapshotRowWriter
     /// <summary>Encodes one row of the chunk.</summary>
     /// <typeparam name="TImage">The dialect's row image.</typeparam>
     /// <param name="row">The row, every column present.</param>
-    public void Row<TImage>(scoped in TImage row)
+    /// <param name="key">The row's key in the dialect's form (what <see cref="SnapshotChunkRequest.After"/> and
+    /// <see cref="SnapshotChunkRequest.Keys"/> take): kept in case the row has to be read again.</param>
+    public void Row<TImage>(scoped in TImage row, string key)
         where TImage : IRowImage, allows ref struct
     {
+        ArgumentNullException.ThrowIfNull(key);
         var chunk = _chunk;
         var table = chunk.Table;
         var buffer = chunk.Buffer;
@@ -61,7 +64,7 @@ public sealed class SnapshotRowWriter
         EnvelopeWriter.WriteSource(ref writer, table, block, chunk.Marker);
         EnvelopeWriter.WriteTail(ref writer, ChangeOperation.Read, chunk.ReadAtMs);
         writer.Flush();
-        chunk.Rows.Add(new SnapshotChunk.Row(matchStart, keyStart - matchStart, keyStart, keyLength, valueStart, buffer.Written - valueStart));
+        chunk.Rows.Add(new SnapshotChunk.Row(matchStart, keyStart - matchStart, keyStart, keyLength, valueStart, buffer.Written - valueStart, key));
     }
 
     /// <summary>The source block of a snapshot row: read time as the commit time, no transaction, the dialect's zero position.</summary>

@@ -13,7 +13,10 @@ namespace DataMesh.Sources;
 /// <param name="Condition">A SQL condition on the rows, or null for all of them.</param>
 /// <param name="Initial">Whether it belongs to the initial snapshot (<c>source.snapshot = true</c>) rather than an on-demand one
 /// (<c>incremental</c>).</param>
-internal sealed record SnapshotTableProgress(string Schema, string Name, string? After, long Rows, string? Condition, bool Initial)
+/// <param name="RangeDone">Whether the key range has been read to its end (what is left is <paramref name="Recheck"/>).</param>
+/// <param name="Recheck">Keys (the dialect's form) to read again: a chunk dropped their rows for a log event in its window
+/// that did not carry every column (PostgreSQL's unchanged TOASTed values), so the real values still have to arrive.</param>
+internal sealed record SnapshotTableProgress(string Schema, string Name, string? After, long Rows, string? Condition, bool Initial, bool RangeDone = false, string[]? Recheck = null)
 {
     public string QualifiedName => $"{Schema}.{Name}";
 }

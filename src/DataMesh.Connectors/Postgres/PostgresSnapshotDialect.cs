@@ -10,10 +10,10 @@ namespace DataMesh.Connectors.Postgres;
 
 /// <summary>
 /// DBLog snapshots on PostgreSQL: the watermark table is an ordinary table in the publication; a chunk is one
-/// <c>SELECT col::text ... WHERE (key) &gt; (last key) ORDER BY key LIMIT n</c> in its own short transaction, under the same
-/// session settings as the replication connection, so every value has the exact text form pgoutput sends and goes through
-/// the same <see cref="PgValueWriter"/> as the log's. Row-value comparison uses the primary key's index; no lock is held
-/// beyond the read's own ACCESS SHARE.
+/// <c>SELECT col, ... WHERE (key) &gt; (last key) ORDER BY key LIMIT n</c> in its own short transaction, its values in the
+/// text format under the same session settings as the replication connection, so every value has the exact text form
+/// pgoutput sends and goes through the same <see cref="PgValueWriter"/> as the log's. Row-value comparison uses the
+/// primary key's index; no lock is held beyond the read's own ACCESS SHARE.
 /// </summary>
 internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 {
@@ -121,6 +121,47 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long rows && rows >= 0 ? rows : null;
     }
 
+    public async Task<string?> CheckKeyAsync(SourceTable table, IReadOnlyList<string> keyColumns, CancellationToken cancellationToken)
+    {
+        // Unique: a valid unique index, neither partial nor on expressions, whose key columns are all named (its INCLUDE
+        // columns do not count). NOT NULL: every named column.
+        const string Sql = """
+            SELECT EXISTS (
+                       SELECT 1 FROM pg_index i
+                       WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+                         AND (SELECT bool_and(a.attname = ANY ($3)) FROM pg_attribute a
+                              WHERE a.attrelid = c.oid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))),
+                   coalesce((SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a
+                             WHERE a.attrelid = c.oid AND a.attname = ANY ($3) AND NOT a.attnotnull), '')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = $2
+            """;
+        var name = table.Schemas.Table;
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand(Sql, connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.Add(new NpgsqlParameter { Value = name.Schema });
+        command.Parameters.Add(new NpgsqlParameter { Value = name.Name });
+        command.Parameters.Add(new NpgsqlParameter { Value = keyColumns.ToArray() });
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null; // dropped since described: the next description says so
+        }
+
+        var unique = reader.GetBoolean(0);
+        var nullable = reader.GetString(1);
+        var named = string.Join(", ", keyColumns);
+        return (unique, nullable.Length == 0) switch
+        {
+            (true, true) => null,
+            (false, _) => $"Snapshot:KeyColumns names ({named}), which holds no unique index's columns (rows sharing a value would be skipped); name the columns of a unique index whose columns are NOT NULL",
+            _ => $"Snapshot:KeyColumns names ({named}), of which {nullable} may be NULL (rows with a NULL key would be skipped); make them NOT NULL or name another unique key",
+        };
+    }
+
     public async Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken)
     {
         var table = request.Table.Schemas.Table;
@@ -151,8 +192,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
         var keyTypes = request.KeyColumns.Select(k => described.Types[described.Info.Table.IndexOf(k)]).ToList();
         var sql = new StringBuilder("SELECT ");
-        // Aliased: an output column named like a key column would make ORDER BY sort by its text.
-        sql.AppendJoin(", ", table.Columns.Select((c, i) => $"{Quote(c.Name)}::text AS c{i}"));
+        sql.AppendJoin(", ", table.Columns.Select(c => Quote(c.Name)));
         sql.Append($" FROM {Quote(table.Schema)}.{Quote(table.Name)}");
         var conditions = new List<string>();
         var after = request.After is null || request.Keys is not null ? null : JsonSerializer.Deserialize<string[]>(request.After);
@@ -199,7 +239,9 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
 
         sql.Append(" ORDER BY ").AppendJoin(", ", request.KeyColumns.Select(Quote)).Append(" LIMIT ").Append(request.Limit);
-        var command = new NpgsqlCommand(sql.ToString(), connection, transaction);
+        // Every value in the text format, which is its type's output function: what pgoutput sends. (A cast to text is not:
+        // boolean::text is 'true' where the output is 't', bpchar::text drops the padding, inet::text adds the mask.)
+        var command = new NpgsqlCommand(sql.ToString(), connection, transaction) { AllResultTypesAreUnknown = true };
         await using var commandScope = command.ConfigureAwait(false);
         foreach (var value in parameters)
         {
@@ -337,7 +379,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     private sealed record Described(SourceTableInfo Info, PgColumnType[] ColumnTypes, IReadOnlyList<string> Types);
 }
 
-/// <summary>A row read as text (every column cast to <c>text</c>) as a row image: the same forms pgoutput sends.</summary>
+/// <summary>A row read in the text format (each type's output function) as a row image: the same forms pgoutput sends.</summary>
 internal readonly ref struct PgTextRowImage(string?[] values, PgColumnType[] types, byte[] scratch, DecimalHandling decimals) : IRowImage
 {
     private readonly string?[] _values = values;

@@ -102,7 +102,8 @@ internal sealed class PgCdc : IAsyncDisposable
         }
 
         // And until the initial snapshot (of the tables as they were at start) is done: what the test writes next is the log's.
-        var snapshots = _host!.Services.GetRequiredService<SourceMonitor>().Snapshots(SourceName);
+        // (A source this instance did not start, e.g. in a connector process on its slot, is not watched.)
+        var snapshots = _host?.Services.GetRequiredService<SourceMonitor>().Snapshots(SourceName);
         while (waitForSnapshot && snapshots is { IsIdle: false })
         {
             if (DateTime.UtcNow > deadline)

@@ -41,6 +41,14 @@ public interface ISnapshotDialect : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the work.</param>
     Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken);
 
+    /// <summary>Why the columns named for a table in <see cref="SnapshotOptions.KeyColumns"/> cannot order its chunks, or null
+    /// when they can: they must hold a unique key and be NOT NULL, else the reads after a key skip the rows that share it
+    /// or whose key is NULL. The runtime refuses the table with the reason. The default checks nothing.</summary>
+    /// <param name="table">The table, as described for the snapshot.</param>
+    /// <param name="keyColumns">The named columns, in order.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    Task<string?> CheckKeyAsync(SourceTable table, IReadOnlyList<string> keyColumns, CancellationToken cancellationToken) => Task.FromResult<string?>(null);
+
     /// <summary>Reads the next chunk: first, in the read's own transaction and under a lock that keeps the table's
     /// definition (PostgreSQL: ACCESS SHARE), checks that the table still has the chunk's shape
     /// (<see cref="SnapshotRowWriter.Matches"/>) and returns <see cref="SnapshotChunkRead.Changed"/> when not; then the rows whose key (the <paramref name="request"/>'s key columns, compared as a row

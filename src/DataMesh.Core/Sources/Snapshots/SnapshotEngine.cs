@@ -446,6 +446,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         var qualified = $"{schema}.{name}";
         var nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         long? estimate = null;
+        var keyChecked = false;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -475,6 +476,20 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     return;
                 }
 
+                var keyColumns = match.Select(i => info.Table.Columns[i].Name).ToList();
+                if (!keyChecked && _options.KeyColumns.ContainsKey(qualified))
+                {
+                    // A named key must be unique and NOT NULL, or the reads after a key would skip rows.
+                    if (await _dialect.CheckKeyAsync(table, keyColumns, cancellationToken).ConfigureAwait(false) is { } problem)
+                    {
+                        SnapshotLog.TableSkipped(_logger, _source, qualified, problem);
+                        Remove(progress);
+                        return;
+                    }
+
+                    keyChecked = true;
+                }
+
                 // Not registered here: the chunk's rows register their schema when flushed, in the log's order, so a
                 // snapshot never registers a definition ahead of changes the log has still to bring.
                 if (estimate is null)
@@ -486,12 +501,24 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress);
                 lock (_lock)
                 {
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        // The attempt ended while described (Reset cancels it under this lock): the next attempt's worker
+                        // reads the table; a chunk of this one would open a window beside its.
+                        return;
+                    }
+
+                    if (_state.Paused || !ReferenceEquals(_state.Tables.FirstOrDefault(t => t.Schema == schema && t.Name == name), progress))
+                    {
+                        // Cancelled, paused or requested anew while described: no chunk of the old progress after that.
+                        continue;
+                    }
+
                     _byWatermark[chunk.LowWatermark] = chunk;
                     _byWatermark[chunk.HighWatermark] = chunk;
                 }
 
                 await _dialect.WriteWatermarkAsync(_source, chunk.LowWatermark, cancellationToken).ConfigureAwait(false);
-                var keyColumns = match.Select(i => info.Table.Columns[i].Name).ToList();
                 // The range first; then the keys whose rows windows dropped for events that lacked a column.
                 var request = progress.RangeDone && progress.Recheck is { Length: > 0 } recheck
                     ? new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition, recheck.Take(_options.ChunkSize).ToArray())
@@ -541,7 +568,11 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         {
             lock (_lock)
             {
-                _running.Remove(qualified);
+                if (!cancellationToken.IsCancellationRequested)
+                {
+                    // A worker of an ended attempt leaves the table alone: Reset cleared it, and the next attempt's worker holds it.
+                    _running.Remove(qualified);
+                }
             }
 
             Wake();

@@ -402,6 +402,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             await _dialect.PrepareAsync(cancellationToken).ConfigureAwait(false);
             await ListInitialAsync(cancellationToken).ConfigureAwait(false);
             var workers = new List<Task>();
+            // One wait at a time, kept until it completes: a wait left behind when a worker ended first would take the
+            // next wake-up (a request, a resume) from the wait that follows, and the request would go unseen.
+            Task? wake = null;
             while (!cancellationToken.IsCancellationRequested)
             {
                 workers.RemoveAll(w => w.IsCompleted);
@@ -428,7 +431,13 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 }
 
                 // Wake on a request, a control change, or a worker that ended.
-                await Task.WhenAny([_wake.WaitAsync(cancellationToken), .. workers]).ConfigureAwait(false);
+                wake ??= _wake.WaitAsync(cancellationToken);
+                await Task.WhenAny([wake, .. workers]).ConfigureAwait(false);
+                if (wake.IsCompleted)
+                {
+                    await wake.ConfigureAwait(false); // a cancelled wait ends the scheduler
+                    wake = null;
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

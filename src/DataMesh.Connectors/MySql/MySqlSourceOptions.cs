@@ -58,6 +58,12 @@ public sealed class MySqlSourceOptions : SourceOptions
         }
 
         var prefix = $"MySQL source '{sourceName}': ";
+        if (Snapshot is { Watermarks: SnapshotWatermarks.ReadOnly })
+        {
+            yield return prefix + "Snapshot:Watermarks is ReadOnly, which MySQL and MariaDB do not have (read-only watermarks need PostgreSQL 13 or later). " +
+                $"Set it to Table (the default): chunks are marked by rows of Snapshot:WatermarkTable ({Snapshot.WatermarkTable}).";
+        }
+
         if (string.IsNullOrWhiteSpace(ConnectionString))
         {
             yield return prefix + $"{nameof(ConnectionString)} is required.";

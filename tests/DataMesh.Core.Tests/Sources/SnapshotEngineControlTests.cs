@@ -142,7 +142,7 @@ public sealed class SnapshotEngineControlTests
 
         public Task PrepareAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public Task WriteWatermarkAsync(string source, string watermark, CancellationToken cancellationToken)
+        public Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken)
         {
             Watermarks.Enqueue(watermark);
             if (Engine!.OnWatermark(watermark) is { } chunk)

@@ -6,7 +6,8 @@ using Xunit.Abstractions;
 namespace DataMesh.IntegrationTests.Snapshots;
 
 /// <summary>DBLog snapshots on the real PostgreSQL 15: existing rows arrive as <c>r</c> events interleaved with the log,
-/// without locks, and the topic rebuilds the table exactly while a writer changes it.</summary>
+/// without locks, and the topic rebuilds the table exactly while a writer changes it; with watermark rows and with
+/// read-only watermarks (nothing written to the database).</summary>
 public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelper output) : IClassFixture<PostgresServer>
 {
     private const int Partitions = 8;
@@ -19,7 +20,15 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
     public Task Schema_changes_during_a_snapshot_add_and_drop_a_column_and_widen_the_key_and_the_topic_still_equals_the_table() =>
         SnapshotUnderWriterAsync(schemaChanges: true);
 
-    private async Task SnapshotUnderWriterAsync(bool schemaChanges)
+    [Fact]
+    public Task A_read_only_snapshot_under_a_writer_rebuilds_the_table_exactly_and_creates_no_watermark_table() =>
+        SnapshotUnderWriterAsync(schemaChanges: false, SnapshotWatermarks.ReadOnly);
+
+    [Fact]
+    public Task A_read_only_snapshot_through_schema_changes_rebuilds_the_table_exactly() =>
+        SnapshotUnderWriterAsync(schemaChanges: true, SnapshotWatermarks.ReadOnly);
+
+    private async Task SnapshotUnderWriterAsync(bool schemaChanges, SnapshotWatermarks watermarks = SnapshotWatermarks.Table)
     {
         await using var cdc = await PgCdc.CreateAsync(server, $"CREATE TABLE t ({SnapshotTestKit.TableColumns}); INSERT INTO t SELECT g, g, 'n' || g FROM generate_series(1, 20000) g");
         await cdc.StartAsync(
@@ -27,6 +36,7 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
             {
                 o.TopicPartitions = Partitions;
                 o.Snapshot.ChunkSize = 500;
+                o.Snapshot.Watermarks = watermarks;
             },
             waitForSnapshot: false);
 
@@ -42,5 +52,9 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
         // Every change reaches the topic; rebuilt from it (last value per key, deletes removing) the table is exact.
         var reads = await SnapshotTestKit.AssertTopicEqualsTableAsync(cdc.ConnectionString, await SnapshotTestKit.ReadToMarkerAsync(cdc.Kafka, cdc.Store, cdc.Topic("t"), Partitions, cdc.ConnectionString));
         Assert.True(reads > 15000, $"{reads} snapshot rows; log:\n{SnapshotTestKit.SnapshotLog(cdc)}");
+        if (watermarks == SnapshotWatermarks.ReadOnly)
+        {
+            await SnapshotTestKit.AssertNoWatermarkTableAsync(cdc);
+        }
     }
 }

@@ -15,7 +15,8 @@ namespace DataMesh.Sources;
 /// position carries the snapshot progress Kafka acknowledged: a restart resumes from the last emitted chunk.
 /// </summary>
 /// <remarks>Threads: workers run on their own tasks; <see cref="OnWatermark"/>, <see cref="WindowFor"/> and
-/// <see cref="Current"/> are called by the log thread; the control methods by anyone. State changes take a lock.</remarks>
+/// <see cref="Current"/> are called by the log thread (and <see cref="OnWatermark"/> by a worker for a read-only low
+/// watermark); the control methods by anyone. State changes take a lock.</remarks>
 internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 {
     private readonly string _source;
@@ -253,8 +254,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         }
     }
 
-    /// <summary>A watermark row of this source came through the log. A low watermark opens its chunk's window; a high
-    /// watermark closes it and returns the chunk, whose rows the caller emits now.</summary>
+    /// <summary>The log reached a watermark of this source (a row of the watermark table, or a read-only watermark the
+    /// connector recognised; a read-only low watermark is opened by the worker itself). A low watermark opens its chunk's
+    /// window; a high watermark closes it and returns the chunk, whose rows the caller emits now.</summary>
     public SnapshotChunk? OnWatermark(string watermark)
     {
         lock (_lock)
@@ -527,7 +529,15 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     _byWatermark[chunk.HighWatermark] = chunk;
                 }
 
-                await _dialect.WriteWatermarkAsync(_source, chunk.LowWatermark, cancellationToken).ConfigureAwait(false);
+                if (_options.Watermarks == SnapshotWatermarks.ReadOnly)
+                {
+                    // No log event brings a read-only low watermark: the window opens here, so every log event the log thread
+                    // handles from now on is in it; the dialect's low watermark then waits until every transaction the log
+                    // handled before is visible to the read (ISnapshotDialect's remarks).
+                    OnWatermark(chunk.LowWatermark);
+                }
+
+                await _dialect.TakeWatermarkAsync(_source, chunk.LowWatermark, WatermarkKind.Low, cancellationToken).ConfigureAwait(false);
                 // The range first; then the keys whose rows windows dropped for events that lacked a column.
                 var request = progress.RangeDone && progress.Recheck is { Length: > 0 } recheck
                     ? new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition, recheck.Take(_options.ChunkSize).ToArray())
@@ -544,7 +554,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 }
 
                 chunk.SetReady(read);
-                await _dialect.WriteWatermarkAsync(_source, chunk.HighWatermark, cancellationToken).ConfigureAwait(false);
+                await _dialect.TakeWatermarkAsync(_source, chunk.HighWatermark, WatermarkKind.High, cancellationToken).ConfigureAwait(false);
                 var outcome = await WaitAsync(chunk, qualified, cancellationToken).ConfigureAwait(false);
                 if (outcome == ChunkOutcome.Abandoned)
                 {
@@ -603,7 +613,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
             cancellationToken.ThrowIfCancellationRequested();
             waited += TimeSpan.FromMinutes(1);
-            SnapshotLog.WatermarkLate(_logger, _source, table, waited, $"{_dialect.Tables.Schema}.{_dialect.Tables.Watermark}", chunk.WindowOpen);
+            SnapshotLog.WatermarkLate(_logger, _source, table, waited, chunk.WindowOpen, _dialect.Tables.Watermark is { } watermarks
+                ? $"is the watermark table {_dialect.Tables.Schema}.{watermarks} captured, and is the log reader behind?"
+                : "is the log reader behind?");
         }
     }
 

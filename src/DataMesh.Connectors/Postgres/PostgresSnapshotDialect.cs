@@ -20,6 +20,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     private readonly string _source;
     private readonly PostgresSourceOptions _options;
     private readonly string _connectionString;
+    private readonly TableFilter _filter;
 
     public PostgresSnapshotDialect(string source, PostgresSourceOptions options)
     {
@@ -31,13 +32,16 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         _connectionString = builder.ConnectionString;
         var (schema, watermark) = Split(options.Snapshot.WatermarkTable);
         Tables = new SnapshotTables(schema, watermark, options.Snapshot.SignalTable is { } signal ? Split(signal).Name : null);
+        // Its own filter (the options' one caches per table for the log thread); the snapshots' tables are not snapshotted.
+        _filter = new TableFilter(options, PostgresConnector.SystemSchemas);
     }
 
     public SnapshotTables Tables { get; }
 
     public async Task PrepareAsync(CancellationToken cancellationToken)
     {
-        await CreateIfMissingAsync(Tables.Watermark, "(source text PRIMARY KEY, watermark text NOT NULL)", "INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
+        // SELECT too: INSERT ... ON CONFLICT DO UPDATE reads the conflict target, and the publication takes only readable tables.
+        await CreateIfMissingAsync(Tables.Watermark, "(source text PRIMARY KEY, watermark text NOT NULL)", "SELECT, INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
         if (Tables.Signal is { } signal)
         {
             await CreateIfMissingAsync(signal, "(id text PRIMARY KEY, type text NOT NULL, data text)", "SELECT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);
@@ -85,7 +89,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         var catalog = new PostgresCatalog(connection, _source);
-        var tables = await catalog.ResolveTablesAsync(_options, new TableFilter(_options, PostgresConnector.SystemSchemas), cancellationToken).ConfigureAwait(false);
+        var tables = await catalog.ResolveTablesAsync(_options, _filter, cancellationToken).ConfigureAwait(false);
         var infos = new List<SourceTableInfo>();
         foreach (var table in tables)
         {
@@ -105,6 +109,11 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     public async Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken)
     {
+        if (!_filter.Captures(schema, name) || (schema == Tables.Schema && (name == Tables.Watermark || name == Tables.Signal)))
+        {
+            return null; // not captured: the log does not bring its changes, so the snapshot must not bring its rows
+        }
+
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         return (await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false))?.Info;

@@ -28,6 +28,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     private readonly PostgresSourceOptions _options;
     private readonly ILogger _logger;
     private readonly string _connectionString;
+    private readonly TableFilter _filter;
     private int _walBlockSize;
     private long _walSegmentSize;
 
@@ -44,6 +45,8 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         var readOnly = options.Snapshot.Watermarks == SnapshotWatermarks.ReadOnly;
         ReadOnly = readOnly ? new ReadOnlyWatermarks() : null;
         Tables = new SnapshotTables(schema, readOnly ? null : watermark, options.Snapshot.SignalTable is { } signal ? Split(signal).Name : null);
+        // Its own filter (the options' one caches per table for the log thread); the snapshots' tables are not snapshotted.
+        _filter = new TableFilter(options, PostgresConnector.SystemSchemas);
     }
 
     public SnapshotTables Tables { get; }
@@ -59,7 +62,8 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
             return;
         }
 
-        await CreateIfMissingAsync(Tables.Watermark!, "(source text PRIMARY KEY, watermark text NOT NULL)", "INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
+        // SELECT too: INSERT ... ON CONFLICT DO UPDATE reads the conflict target, and the publication takes only readable tables.
+        await CreateIfMissingAsync(Tables.Watermark!, "(source text PRIMARY KEY, watermark text NOT NULL)", "SELECT, INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
         if (Tables.Signal is { } signal)
         {
             await CreateIfMissingAsync(signal, SignalColumns, "SELECT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);
@@ -193,7 +197,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         var catalog = new PostgresCatalog(connection, _source);
-        var tables = await catalog.ResolveTablesAsync(_options, new TableFilter(_options, PostgresConnector.SystemSchemas), cancellationToken).ConfigureAwait(false);
+        var tables = await catalog.ResolveTablesAsync(_options, _filter, cancellationToken).ConfigureAwait(false);
         var infos = new List<SourceTableInfo>();
         foreach (var table in tables)
         {
@@ -213,6 +217,11 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     public async Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken)
     {
+        if (!_filter.Captures(schema, name) || (schema == Tables.Schema && (name == Tables.Watermark || name == Tables.Signal)))
+        {
+            return null; // not captured: the log does not bring its changes, so the snapshot must not bring its rows
+        }
+
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         return (await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false))?.Info;

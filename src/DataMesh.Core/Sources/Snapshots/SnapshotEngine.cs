@@ -458,6 +458,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         var nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         long? estimate = null;
         var keyChecked = false;
+        SourceTable? previous = null;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -477,7 +478,11 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     return;
                 }
 
-                var table = new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
+                // The last chunk's table while the shape holds: its schemas are registered once, not once per chunk.
+                var table = previous is not null && SourceTable.SameShape(previous.Info, info)
+                    ? previous
+                    : new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
+                previous = table;
                 var match = MatchIndexes(info.Table);
                 if (match is null)
                 {

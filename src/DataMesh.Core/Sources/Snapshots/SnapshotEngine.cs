@@ -7,8 +7,9 @@ namespace DataMesh.Sources;
 
 /// <summary>
 /// DBLog (Andreakis &amp; Papapanagiotou 2020, Algorithm 1) in the source runtime. Workers (at most
-/// <see cref="SnapshotOptions.ParallelTables"/>, a table each) repeat for every chunk: write a low watermark, read the
-/// next chunk in key order after the last key emitted, write a high watermark. The log thread, through the
+/// <see cref="SnapshotOptions.ParallelTables"/>, a table each) repeat for every chunk: take a low watermark, read the
+/// next chunk in key order after the last key emitted, take a high watermark (rows of the watermark table, or read-only
+/// watermarks the connector recognises in its log: <see cref="ISnapshotDialect"/>). The log thread, through the
 /// <see cref="SourceContext{TPosition}"/>, forwards every log event as usual; between a chunk's watermarks it records the
 /// keys the log changed in the chunk's table; at the high watermark it emits the chunk's other rows (<c>op = r</c>) right
 /// there in the log's order, and the table's progress moves on. The progress travels with each checkpoint, so a stored
@@ -277,7 +278,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
             if (!chunk.IsReady)
             {
-                // The worker writes the high watermark only after the read: this cannot be; be safe and read the chunk again.
+                // The worker takes the high watermark only after the read: this cannot be; be safe and read the chunk again.
                 chunk.Abandon();
                 return null;
             }

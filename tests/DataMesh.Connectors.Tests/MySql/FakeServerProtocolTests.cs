@@ -126,7 +126,7 @@ public sealed class FakeServerProtocolTests
     }
 
     private static ReplicationConnectionSettings Settings(FakeMySqlServer server) =>
-        new("127.0.0.1", server.Port, "repl", Password) { Tls = TlsMode.None, ConnectTimeout = TimeSpan.FromSeconds(10) };
+        new("127.0.0.1", server.Port, "repl", Password) { Tls = TlsMode.None, ConnectTimeout = TimeSpan.FromSeconds(30) }; // the whole suite on a loaded 2-core machine once took over 10 s for the TLS handshake
 
     private sealed class CollectingHandler : RecordingHandler
     {

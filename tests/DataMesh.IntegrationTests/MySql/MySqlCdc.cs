@@ -51,11 +51,17 @@ internal sealed class MySqlCdc : IAsyncDisposable
 
     public string Topic(string table) => TopicNames.ForTable("dm", SourceName, Database, table);
 
-    public async Task StartAsync(Action<MySqlSourceOptions>? configure = null)
+    public async Task StartAsync(Action<MySqlSourceOptions>? configure = null, ILoggerProvider? logs = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Information);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        }
+
         builder.Services.AddSingleton(Kafka);
         builder.Services.AddDataMesh(o => o.Kafka.RequestTimeout = TimeSpan.FromSeconds(20))
             .AddMySqlSource(SourceName, o =>

@@ -60,6 +60,7 @@ internal sealed class MySqlCdc : IAsyncDisposable
         {
             builder.Logging.AddProvider(logs);
             builder.Logging.SetMinimumLevel(LogLevel.Trace);
+            builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Information);
         }
 
         builder.Services.AddSingleton(Kafka);

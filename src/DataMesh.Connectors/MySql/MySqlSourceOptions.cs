@@ -81,7 +81,7 @@ public sealed class MySqlSourceOptions : SourceOptions
             }
             catch (ArgumentException ex)
             {
-                problem = prefix + $"{nameof(ConnectionString)} is not a valid connection string: {ex.Message}";
+                problem = prefix + $"{nameof(ConnectionString)} is not a valid connection string: {ConnectionStringErrors.Redact(ex.Message, ConnectionString)}";
             }
 
             if (problem is not null)

@@ -115,12 +115,21 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString);
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? SessionOptions : builder.Options + " " + SessionOptions;
         builder.ApplicationName ??= "datamesh-" + _name;
+        PostgresTls.Secure(builder);
         var slot = _options.Slot(_name);
         var publication = _options.Publication(_name);
-        PostgresLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, slot, publication);
+        PostgresLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, builder.SslMode.ToString(), slot, publication);
 
         _meta = new NpgsqlConnection(builder.ConnectionString);
-        await _meta.OpenAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _meta.OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (PostgresTls.Explain(ex, _name, builder) is { } explained)
+        {
+            throw explained;
+        }
+
         _database = _meta.Database;
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
@@ -131,7 +140,15 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
 
         var existing = await WaitForSlotAsync(slot, cancellationToken).ConfigureAwait(false);
         _replication = new LogicalReplicationConnection(builder.ConnectionString);
-        await _replication.Open(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _replication.Open(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (PostgresTls.Explain(ex, _name, builder) is { } explained)
+        {
+            throw explained;
+        }
+
         ulong from;
         string origin;
         if (existing is null)

@@ -5,8 +5,8 @@ namespace DataMesh.Connectors.Postgres;
 /// <summary>The PostgreSQL source's log messages (event ids 1000-1099). No password and no row value is ever logged.</summary>
 internal static partial class PostgresLog
 {
-    [LoggerMessage(1000, LogLevel.Information, "PostgreSQL source '{Source}' connecting to {Host}:{Port}/{Database} as '{User}' (slot '{Slot}', publication '{Publication}')")]
-    public static partial void Connecting(ILogger logger, string source, string? host, int port, string? database, string? user, string slot, string publication);
+    [LoggerMessage(1000, LogLevel.Information, "PostgreSQL source '{Source}' connecting to {Host}:{Port}/{Database} as '{User}' (SSL Mode {SslMode}, slot '{Slot}', publication '{Publication}')")]
+    public static partial void Connecting(ILogger logger, string source, string? host, int port, string? database, string? user, string sslMode, string slot, string publication);
 
     [LoggerMessage(1001, LogLevel.Information, "PostgreSQL source '{Source}' created replication slot '{Slot}' (consistent at {Lsn})")]
     public static partial void SlotCreated(ILogger logger, string source, string slot, string lsn);

@@ -40,6 +40,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? PostgresConnector.SessionOptions : builder.Options + " " + PostgresConnector.SessionOptions;
         builder.ApplicationName = "datamesh-" + source + "-snapshot";
+        PostgresTls.Secure(builder);
         _connectionString = builder.ConnectionString;
         var (schema, watermark) = Split(options.Snapshot.WatermarkTable);
         var readOnly = options.Snapshot.Watermarks == SnapshotWatermarks.ReadOnly;

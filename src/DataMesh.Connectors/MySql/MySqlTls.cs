@@ -48,22 +48,9 @@ internal static class MySqlTls
     /// <summary>What in the connection string's TLS settings the source refuses, each with what to set instead.</summary>
     public static IEnumerable<string> Problems(MySqlConnectionStringBuilder builder)
     {
-        // MySqlConnector sends the password itself to a server that asks for it (mysql_clear_password, caching_sha2's full
-        // path) over TLS that it did not verify, and a man in the middle can always ask: such a setting is refused for a
-        // server that is not on this machine. The replication client alone would refuse at that point, but the source's
-        // MySqlConnector connections would not.
-        if (builder.SslMode is MySqlSslMode.Preferred or MySqlSslMode.Required && builder.Password.Length > 0 && !IsLocal(builder.Server))
+        foreach (var problem in UnverifiedServerProblems(builder))
         {
-            var mode = builder.ContainsKey("SslMode") ? $"SslMode={builder.SslMode}" : "SslMode=Preferred (the default)";
-            yield return $"ConnectionString has {mode}, which encrypts without checking the server's certificate; over such a channel a man in the middle " +
-                "can ask for the password in clear, and MySqlConnector would send it. Set SslMode=VerifyFull with SslCa=<PEM file of the CA that signed " +
-                "the server's certificate> (unless the system trusts that CA; VerifyCA skips the host-name check), or SslMode=None on a network you trust " +
-                "(the password then travels only as a challenge response, the data unencrypted). See docs/mysql.md, TLS.";
-        }
-
-        if (builder.SslMode is MySqlSslMode.Preferred or MySqlSslMode.Required && !string.IsNullOrEmpty(builder.SslCa))
-        {
-            yield return $"ConnectionString sets SslCa, but SslMode={builder.SslMode} does not check the certificate against it: set SslMode=VerifyFull (or VerifyCA).";
+            yield return problem;
         }
 
         if (string.IsNullOrEmpty(builder.SslCert) != string.IsNullOrEmpty(builder.SslKey))
@@ -84,6 +71,29 @@ internal static class MySqlTls
         {
             yield return "ConnectionString sets CertificateStoreLocation, TlsVersion or TlsCipherSuites, which the binlog client does not support: " +
                 "give the client certificate as SslCert and SslKey (PEM) or CertificateFile (PKCS #12); the TLS versions and ciphers are the system's.";
+        }
+    }
+
+    /// <summary>What every MySqlConnector connection of DataMesh refuses (sources and table sinks): a password that could reach
+    /// a server whose certificate is not checked, and a CA that the mode does not check against.</summary>
+    public static IEnumerable<string> UnverifiedServerProblems(MySqlConnectionStringBuilder builder)
+    {
+        // MySqlConnector sends the password itself to a server that asks for it (mysql_clear_password, caching_sha2's full
+        // path) over TLS that it did not verify, and a man in the middle can always ask: such a setting is refused for a
+        // server that is not on this machine. The replication client alone would refuse at that point, but MySqlConnector
+        // connections (a source's queries, a table sink's writes) would not.
+        if (builder.SslMode is MySqlSslMode.Preferred or MySqlSslMode.Required && builder.Password.Length > 0 && !IsLocal(builder.Server))
+        {
+            var mode = builder.ContainsKey("SslMode") ? $"SslMode={builder.SslMode}" : "SslMode=Preferred (the default)";
+            yield return $"ConnectionString has {mode}, which encrypts without checking the server's certificate; over such a channel a man in the middle " +
+                "can ask for the password in clear, and MySqlConnector would send it. Set SslMode=VerifyFull with SslCa=<PEM file of the CA that signed " +
+                "the server's certificate> (unless the system trusts that CA; VerifyCA skips the host-name check), or SslMode=None on a network you trust " +
+                "(the password then travels only as a challenge response, the data unencrypted). See docs/mysql.md, TLS.";
+        }
+
+        if (builder.SslMode is MySqlSslMode.Preferred or MySqlSslMode.Required && !string.IsNullOrEmpty(builder.SslCa))
+        {
+            yield return $"ConnectionString sets SslCa, but SslMode={builder.SslMode} does not check the certificate against it: set SslMode=VerifyFull (or VerifyCA).";
         }
     }
 

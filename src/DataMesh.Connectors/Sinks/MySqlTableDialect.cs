@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Text;
+using DataMesh.Connectors.MySql;
 using MySqlConnector;
 
 namespace DataMesh.Connectors.Sinks;
@@ -39,15 +40,24 @@ internal sealed class MySqlTableDialect : ITableDialect
         }
         else
         {
+            MySqlConnectionStringBuilder builder;
             try
             {
-                _dataSource = new MySqlDataSource(options.ConnectionString!);
+                builder = new MySqlConnectionStringBuilder(options.ConnectionString!);
             }
             catch (ArgumentException e)
             {
                 // Not chained: the driver's message may name a part of an unquoted password.
                 throw new ArgumentException($"{nameof(MySqlTableSinkOptions)}.{nameof(TableSinkOptions.ConnectionString)}: {ConnectionStringErrors.Redact(e.Message, options.ConnectionString)}");
             }
+
+            // The same refusal as the MySQL source's: no password to a server whose certificate is not checked.
+            if (MySqlTls.UnverifiedServerProblems(builder).FirstOrDefault() is { } problem)
+            {
+                throw new ArgumentException($"{nameof(MySqlTableSinkOptions)}.{problem}");
+            }
+
+            _dataSource = new MySqlDataSource(builder.ConnectionString);
 
             _ownsDataSource = true;
         }

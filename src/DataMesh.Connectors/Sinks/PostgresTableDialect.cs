@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Text;
+using DataMesh.Connectors.Postgres;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -32,7 +33,10 @@ internal sealed class PostgresTableDialect : ITableDialect
         {
             try
             {
-                _dataSource = NpgsqlDataSource.Create(options.ConnectionString!);
+                // The same protection as the PostgreSQL source's: no password in clear to a server that is not verified.
+                var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString!);
+                PostgresTls.Secure(builder);
+                _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
             }
             catch (ArgumentException e)
             {
@@ -46,6 +50,9 @@ internal sealed class PostgresTableDialect : ITableDialect
         _timeoutSeconds = (int)Math.Ceiling(options.CommandTimeout.TotalSeconds);
         _maxRows = options.MaxRowsPerStatement;
     }
+
+    /// <summary>The data source's connection string (without the password), as the sink connects with it.</summary>
+    internal string ConnectionString => _dataSource.ConnectionString;
 
     public string Product => "PostgreSQL";
 

@@ -35,7 +35,7 @@ public sealed class ReplicationTlsTests : IDisposable
         var mode = Enum.Parse<TlsMode>(sslMode);
         await using var server = new FakeMySqlServer(Password, fullAuthentication: true, offerTls: true);
         var error = await Assert.ThrowsAsync<MySqlReplicationException>(() => ReplicationConnection.OpenAsync(Settings(server) with { Tls = mode }, CancellationToken.None));
-        await server.Served.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.Served.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.DoesNotContain("tls-clear", server.Seen);
         Assert.Contains($"not verified (SslMode={mode})", error.Message, StringComparison.Ordinal);
@@ -48,7 +48,7 @@ public sealed class ReplicationTlsTests : IDisposable
     {
         await using var server = new FakeMySqlServer(Password, fullAuthentication: false, offerTls: true) { SwitchToClearPassword = true };
         var error = await Assert.ThrowsAsync<MySqlReplicationException>(() => ReplicationConnection.OpenAsync(Settings(server) with { Tls = TlsMode.Required }, CancellationToken.None));
-        await server.Served.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.Served.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Contains("clear-password-refused", server.Seen);
         Assert.Contains("mysql_clear_password", error.Message, StringComparison.Ordinal);
@@ -61,7 +61,7 @@ public sealed class ReplicationTlsTests : IDisposable
     {
         await using var server = new FakeMySqlServer(Password, fullAuthentication: false, offerTls: false) { SwitchToClearPassword = true };
         var error = await Assert.ThrowsAsync<MySqlReplicationException>(() => ReplicationConnection.OpenAsync(Settings(server) with { Tls = TlsMode.None }, CancellationToken.None));
-        await server.Served.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.Served.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Contains("clear-password-refused", server.Seen);
         Assert.Contains("has no TLS", error.Message, StringComparison.Ordinal);
@@ -95,7 +95,7 @@ public sealed class ReplicationTlsTests : IDisposable
         await using (var server = new FakeMySqlServer(Password, fullAuthentication: true, offerTls: true) { Certificate = certificate })
         {
             var error = await Assert.ThrowsAsync<MySqlReplicationException>(() => ReplicationConnection.OpenAsync(Settings(server) with { Tls = TlsMode.VerifyFull, CaFile = _caFile }, CancellationToken.None));
-            await server.Served.WaitAsync(TimeSpan.FromSeconds(10));
+            await server.Served.WaitAsync(TimeSpan.FromSeconds(30));
 
             Assert.Equal(["ssl-request"], server.Seen); // no handshake response, so no user name and no scramble
             Assert.Contains("the certificate is for 'db.example.com', '10.1.2.3', not for '127.0.0.1'", error.Message, StringComparison.Ordinal);
@@ -119,7 +119,7 @@ public sealed class ReplicationTlsTests : IDisposable
         var expired = _certificates.Server(_ca, ["127.0.0.1"], DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddHours(-1));
         await using var server = new FakeMySqlServer(Password, fullAuthentication: true, offerTls: true) { Certificate = expired };
         var error = await Assert.ThrowsAsync<MySqlReplicationException>(() => ReplicationConnection.OpenAsync(Settings(server) with { Tls = mode, CaFile = _caFile }, CancellationToken.None));
-        await server.Served.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.Served.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(["ssl-request"], server.Seen);
         Assert.Contains("CN=127.0.0.1' is valid from", error.Message, StringComparison.Ordinal);
@@ -135,7 +135,7 @@ public sealed class ReplicationTlsTests : IDisposable
         var other = _certificates.Ca("Some other CA");
         await using var server = new FakeMySqlServer(Password, fullAuthentication: true, offerTls: true) { Certificate = _certificates.Server(other, ["127.0.0.1"]) };
         var error = await Assert.ThrowsAsync<MySqlReplicationException>(() => ReplicationConnection.OpenAsync(Settings(server) with { Tls = mode, CaFile = _caFile }, CancellationToken.None));
-        await server.Served.WaitAsync(TimeSpan.FromSeconds(10));
+        await server.Served.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(["ssl-request"], server.Seen);
         Assert.Contains("(issued by 'CN=Some other CA') is not signed by a CA of SslCa", error.Message, StringComparison.Ordinal);
@@ -193,5 +193,5 @@ public sealed class ReplicationTlsTests : IDisposable
     /// <summary>Settings of a server that is not on this machine (<see cref="ReplicationConnectionSettings.Local"/> is false),
     /// as a server on the network would be.</summary>
     private static ReplicationConnectionSettings Settings(FakeMySqlServer server) =>
-        new("127.0.0.1", server.Port, "repl", Password) { ConnectTimeout = TimeSpan.FromSeconds(10) };
+        new("127.0.0.1", server.Port, "repl", Password) { ConnectTimeout = TimeSpan.FromSeconds(30) }; // a loaded 2-core machine took over 10 s for a TLS handshake
 }

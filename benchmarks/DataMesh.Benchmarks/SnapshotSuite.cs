@@ -31,7 +31,8 @@ namespace DataMesh.Benchmarks;
 /// the same window, alternated.
 /// Options: <c>--rows N</c> (default 5,000,000), <c>--runs N</c> (default 3), <c>--only pg|mysql</c>,
 /// <c>--load-seconds S</c> (default 15; 0 skips the writer), <c>--partitions N</c> (default 256: the embedded cluster keeps
-/// at most 5 MB per partition), <c>--chunk-size N</c> (the snapshot's chunk size; default the product's default).
+/// at most 5 MB per partition), <c>--chunk-size N</c> (the snapshot's chunk size; default the product's default),
+/// <c>--ours-only</c> (runs of ours alone, no peers, no writer, no result line: for profiling).
 /// </summary>
 internal sealed class SnapshotSuite : IBenchmarkSuite
 {
@@ -44,7 +45,8 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
             Runs: Option(args, "--runs", 3),
             LoadSeconds: Option(args, "--load-seconds", 15),
             Partitions: Option(args, "--partitions", 256),
-            ChunkSize: Option(args, "--chunk-size", 0) is > 0 and var chunk ? chunk : null);
+            ChunkSize: Option(args, "--chunk-size", 0) is > 0 and var chunk ? chunk : null,
+            OursOnly: args.Contains("--ours-only"));
         var onlyIndex = Array.IndexOf(args, "--only");
         var only = onlyIndex >= 0 && onlyIndex + 1 < args.Length ? args[onlyIndex + 1] : null;
         return RunAsync(settings, only).GetAwaiter().GetResult();
@@ -97,7 +99,7 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
 }
 
 /// <summary>The suite's options.</summary>
-internal sealed record SnapshotBenchSettings(int Rows, int Runs, int LoadSeconds, int Partitions, int? ChunkSize);
+internal sealed record SnapshotBenchSettings(int Rows, int Runs, int LoadSeconds, int Partitions, int? ChunkSize, bool OursOnly);
 
 /// <summary>One database of the suite: its table, its raw read, its source, its writer.</summary>
 /// <typeparam name="TPosition">The source's position.</typeparam>
@@ -148,7 +150,7 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
         {
             // Ours first in odd runs (the first run records the sizes the ceiling sends), last in even ones.
             var order = run % 2 == 1 ? new[] { 0, 1, 2 } : [2, 1, 0];
-            foreach (var side in order)
+            foreach (var side in settings.OursOnly ? [0] : order)
             {
                 switch (side)
                 {
@@ -165,6 +167,11 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
                         break;
                 }
             }
+        }
+
+        if (settings.OursOnly)
+        {
+            return (label, Invariant($"# {label}: ours {Median(ours.Select(o => o.RowsPerSecond)):F0} rows/s ({Range(ours.Select(o => o.RowsPerSecond))}), no peers run"), double.NaN);
         }
 
         var alone = new List<double>();

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using DataMesh.Avro;
@@ -20,6 +21,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     private readonly string _source;
     private readonly PostgresSourceOptions _options;
     private readonly string _connectionString;
+    private readonly ConcurrentDictionary<(string Schema, string Name), (string Fingerprint, Described Described)> _described = new();
 
     public PostgresSnapshotDialect(string source, PostgresSourceOptions options)
     {
@@ -107,7 +109,8 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
-        return (await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false))?.Info;
+        var fingerprint = await FingerprintAsync(connection, null, schema, name, cancellationToken).ConfigureAwait(false);
+        return fingerprint is null ? null : (await DescribeAsync(connection, schema, name, fingerprint, cancellationToken).ConfigureAwait(false))?.Info;
     }
 
     public async Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken)
@@ -171,20 +174,18 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         // from the description to the read (an ALTER waits for it; a change committed before it is seen and the chunk is read again).
         var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using var transactionScope = transaction.ConfigureAwait(false);
-        var lockTable = new NpgsqlCommand($"LOCK TABLE {Quote(table.Schema)}.{Quote(table.Name)} IN ACCESS SHARE MODE", connection, transaction);
-        await using (lockTable.ConfigureAwait(false))
+        string? fingerprint;
+        try
         {
-            try
-            {
-                await lockTable.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
-            {
-                return SnapshotChunkRead.Changed; // dropped (or renamed) since its description: described again, and skipped if gone
-            }
+            fingerprint = await FingerprintAsync(connection, transaction, table.Schema, table.Name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return SnapshotChunkRead.Changed; // dropped (or renamed) since its description: described again, and skipped if gone
         }
 
-        var described = await DescribeAsync(connection, table.Schema, table.Name, cancellationToken).ConfigureAwait(false);
+        // Under the lock: the definition the rows are read with. Described again only when its catalog rows changed.
+        var described = fingerprint is null ? null : await DescribeAsync(connection, table.Schema, table.Name, fingerprint, cancellationToken).ConfigureAwait(false);
         if (described is null || !writer.Matches(described.Info))
         {
             return SnapshotChunkRead.Changed;
@@ -329,6 +330,76 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
 
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The versions of the catalog rows a description is made of, or null when the table does not exist: the table's
+    /// <c>pg_class</c> row, its <c>pg_attribute</c> rows (dropped ones too), its <c>pg_index</c> rows, the <c>pg_type</c> rows of
+    /// its columns' types and of every element and base type they reach, with their schemas' <c>pg_namespace</c> rows,
+    /// each as its oid or number and its <c>xmin</c>, and <c>lc_monetary</c> (the money type's scale). Any change to one of
+    /// these rows writes a new version with a new <c>xmin</c>, so an equal fingerprint means the same description. One
+    /// round trip, with the chunk's <c>LOCK TABLE</c> when <paramref name="transaction"/> is given.
+    /// </summary>
+    private static async Task<string?> FingerprintAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string schema, string name, CancellationToken cancellationToken)
+    {
+        const string Sql = """
+            WITH RECURSIVE rel AS (
+                SELECT c.oid, c.xmin FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),
+            types (oid) AS (
+                SELECT a.atttypid FROM pg_attribute a JOIN rel ON a.attrelid = rel.oid WHERE a.attnum > 0
+                UNION
+                SELECT u.oid FROM types JOIN pg_type t ON t.oid = types.oid CROSS JOIN LATERAL unnest(ARRAY[t.typelem, t.typbasetype]) AS u (oid) WHERE u.oid <> 0)
+            SELECT concat_ws('/', rel.oid, rel.xmin,
+                   (SELECT string_agg(a.attnum || ':' || a.xmin, ',' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = rel.oid AND a.attnum > 0),
+                   (SELECT string_agg(i.indexrelid || ':' || i.xmin, ',' ORDER BY i.indexrelid) FROM pg_index i WHERE i.indrelid = rel.oid),
+                   (SELECT string_agg(t.oid || ':' || t.xmin || ':' || n.oid || ':' || n.xmin, ',' ORDER BY t.oid)
+                    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM types)),
+                   current_setting('lc_monetary'))
+            FROM rel
+            """;
+        var batch = new NpgsqlBatch(connection, transaction);
+        await using var batchScope = batch.ConfigureAwait(false);
+        if (transaction is not null)
+        {
+            // The ACCESS SHARE lock the read takes anyway, taken first: it keeps the table's definition until the commit.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"LOCK TABLE {Quote(schema)}.{Quote(name)} IN ACCESS SHARE MODE"));
+        }
+
+        var fingerprint = new NpgsqlBatchCommand(Sql);
+        fingerprint.Parameters.Add(new NpgsqlParameter { Value = schema });
+        fingerprint.Parameters.Add(new NpgsqlParameter { Value = name });
+        batch.BatchCommands.Add(fingerprint);
+        var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        string? result = null;
+        do
+        {
+            if (reader.FieldCount > 0 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                result = reader.GetString(0);
+            }
+        }
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+
+        return result;
+    }
+
+    /// <summary>The table's description, from the cache when its catalog rows are those of <paramref name="fingerprint"/>
+    /// (taken before, so that a change between the two is seen at the next check), else from the catalog.</summary>
+    private async Task<Described?> DescribeAsync(NpgsqlConnection connection, string schema, string name, string fingerprint, CancellationToken cancellationToken)
+    {
+        if (_described.TryGetValue((schema, name), out var cached) && cached.Fingerprint == fingerprint)
+        {
+            return cached.Described;
+        }
+
+        var described = await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false);
+        if (described is not null)
+        {
+            _described[(schema, name)] = (fingerprint, described);
+        }
+
+        return described;
     }
 
     /// <summary>A table described from the catalog exactly as the log's RELATION message would describe it now.</summary>

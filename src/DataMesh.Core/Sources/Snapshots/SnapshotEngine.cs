@@ -447,6 +447,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         var nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         long? estimate = null;
         var keyChecked = false;
+        SourceTable? table = null;
+        int[] match = [];
+        List<string> keyColumns = [];
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -458,36 +461,43 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     return; // done, cancelled or paused: the scheduler starts it again when resumed
                 }
 
-                var info = await _dialect.DescribeTableAsync(schema, name, cancellationToken).ConfigureAwait(false);
-                if (info is null)
+                if (table is null)
                 {
-                    SnapshotLog.TableSkipped(_logger, _source, qualified, "it does not exist or is not captured");
-                    Remove(progress);
-                    return;
-                }
-
-                var table = new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
-                var match = MatchIndexes(info.Table);
-                if (match is null)
-                {
-                    SnapshotLog.TableSkipped(_logger, _source, qualified,
-                        $"it has no primary key; name a unique key for it in Snapshot:KeyColumns (\"{qualified}\": [\"column\", ...])");
-                    Remove(progress);
-                    return;
-                }
-
-                var keyColumns = match.Select(i => info.Table.Columns[i].Name).ToList();
-                if (!keyChecked && _options.KeyColumns.ContainsKey(qualified))
-                {
-                    // A named key must be unique and NOT NULL, or the reads after a key would skip rows.
-                    if (await _dialect.CheckKeyAsync(table, keyColumns, cancellationToken).ConfigureAwait(false) is { } problem)
+                    // Described for the first chunk, and again only when a read found the table changed (the dialect checks
+                    // each chunk's shape under the read's lock) or the log did (a window saw another shape).
+                    var info = await _dialect.DescribeTableAsync(schema, name, cancellationToken).ConfigureAwait(false);
+                    if (info is null)
                     {
-                        SnapshotLog.TableSkipped(_logger, _source, qualified, problem);
+                        SnapshotLog.TableSkipped(_logger, _source, qualified, "it does not exist or is not captured");
                         Remove(progress);
                         return;
                     }
 
-                    keyChecked = true;
+                    var described = new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
+                    if (MatchIndexes(info.Table) is not { } indexes)
+                    {
+                        SnapshotLog.TableSkipped(_logger, _source, qualified,
+                            $"it has no primary key; name a unique key for it in Snapshot:KeyColumns (\"{qualified}\": [\"column\", ...])");
+                        Remove(progress);
+                        return;
+                    }
+
+                    keyColumns = indexes.Select(i => info.Table.Columns[i].Name).ToList();
+                    if (!keyChecked && _options.KeyColumns.ContainsKey(qualified))
+                    {
+                        // A named key must be unique and NOT NULL, or the reads after a key would skip rows.
+                        if (await _dialect.CheckKeyAsync(described, keyColumns, cancellationToken).ConfigureAwait(false) is { } problem)
+                        {
+                            SnapshotLog.TableSkipped(_logger, _source, qualified, problem);
+                            Remove(progress);
+                            return;
+                        }
+
+                        keyChecked = true;
+                    }
+
+                    table = described;
+                    match = indexes;
                 }
 
                 // Not registered here: the chunk's rows register their schema when flushed, in the log's order, so a
@@ -531,6 +541,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     // log brings it, is ignored), describe the table again and read the chunk again.
                     Forget(chunk);
                     SnapshotLog.TableChanged(_logger, _source, qualified);
+                    table = null;
                     continue;
                 }
 
@@ -545,6 +556,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 if (outcome == ChunkOutcome.ReadAgain)
                 {
                     SnapshotLog.TableChanged(_logger, _source, qualified);
+                    table = null;
                     continue;
                 }
 

@@ -253,6 +253,7 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
             await StartedAsync(runtime, running);
             var process = Process.GetCurrentProcess();
             var cpu = process.TotalProcessorTime;
+            var allocated = GC.GetTotalAllocatedBytes(precise: false);
             var clock = Stopwatch.StartNew();
             while (runtime.Produced < settings.Rows || runtime.InFlight > 0)
             {
@@ -261,6 +262,7 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
             }
 
             clock.Stop();
+            allocated = GC.GetTotalAllocatedBytes(precise: false) - allocated;
             process.Refresh();
             var cpuMs = (process.TotalProcessorTime - cpu).TotalMilliseconds;
             if (!runtime.Snapshots!.IsIdle)
@@ -271,7 +273,7 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
             await stop.CancelAsync();
             await running;
             Verify(kafka, sizes);
-            return new Measured(settings.Rows, clock.Elapsed.TotalSeconds, cpuMs, loadAverage);
+            return new Measured(settings.Rows, clock.Elapsed.TotalSeconds, cpuMs, loadAverage, allocated);
         }
         finally
         {
@@ -459,6 +461,7 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
+        var allocated = GC.GetTotalAllocatedBytes(precise: false);
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < sizes.Count; i++)
         {
@@ -490,18 +493,18 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
             throw new InvalidOperationException($"the Kafka ceiling delivered {delivered} and failed {failed} of {settings.Rows} messages");
         }
 
-        return new Measured(delivered, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, loadAverage);
+        return new Measured(delivered, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, loadAverage, GC.GetTotalAllocatedBytes(precise: false) - allocated);
     }
 
     /// <summary>One timed run.</summary>
-    private sealed record Measured(long Rows, double Seconds, double CpuMs, string LoadAverage)
+    private sealed record Measured(long Rows, double Seconds, double CpuMs, string LoadAverage, long AllocatedBytes = 0)
     {
         public double RowsPerSecond => Rows / Seconds;
 
         public double CpuMsPer1k => CpuMs / Rows * 1000;
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"{Rows} rows in {Seconds:F2} s = {RowsPerSecond:F0} rows/s, cpu of this process {CpuMsPer1k:F2} ms per 1k rows (load average {LoadAverage})");
+            $"{Rows} rows in {Seconds:F2} s = {RowsPerSecond:F0} rows/s, cpu of this process {CpuMsPer1k:F2} ms per 1k rows, {(double)AllocatedBytes / Rows:F0} B allocated per row (load average {LoadAverage})");
     }
 
     /// <summary>Warnings and errors of the source to stderr.</summary>

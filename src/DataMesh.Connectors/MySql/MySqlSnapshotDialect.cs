@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
@@ -224,7 +226,9 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
         var rows = new SelectedRowImage(plans, keys);
         var encoder = new RowEncoder(request.Table.Schemas.Options.DecimalHandling);
         var count = 0;
-        string? lastKey = null;
+        var key = new ArrayBufferWriter<byte>(256);
+        var json = new Utf8JsonWriter(key);
+        await using var jsonScope = json.ConfigureAwait(false);
         try
         {
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -233,8 +237,8 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     rows.Read(reader);
-                    lastKey = FormatKey(rows, keyColumns);
-                    writer.Row(new BinlogRowImage(rows.Rows, rows.Image, plans, encoder), lastKey);
+                    FormatKey(rows, keyColumns, key, json);
+                    writer.Row(new BinlogRowImage(rows.Rows, rows.Image, plans, encoder), key.WrittenSpan);
                     count++;
                 }
             }
@@ -250,7 +254,7 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
             throw new MySqlSchemaException($"MySQL source '{_source}': a row of `{table.Schema}`.`{table.Name}` read by the snapshot cannot be encoded: {ex.Message}", ex);
         }
 
-        return new SnapshotChunkRead(count, lastKey);
+        return new SnapshotChunkRead(count, count == 0 ? null : Encoding.UTF8.GetString(key.WrittenSpan));
     }
 
     public void WritePositionFields(ref AvroWriter writer)
@@ -312,9 +316,34 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
             : throw new MySqlSchemaException($"MySQL source '{_source}': the snapshot progress of `{database}`.`{table}` has {values?.Length ?? 0} key values for {count} key columns; cancel and request the snapshot again.");
     }
 
-    /// <summary>A row's key, as the JSON array of its values' texts (Base64 for text and binary strings).</summary>
-    private static string FormatKey(SelectedRowImage rows, KeyColumn[] keys) =>
-        JsonSerializer.Serialize(keys.Select((k, i) => k.IsString ? Convert.ToBase64String(rows.KeyValue(i)) : Encoding.ASCII.GetString(rows.KeyValue(i))).ToArray());
+    /// <summary>Writes a row's key into <paramref name="key"/> (UTF-8): the JSON array of its values' texts (Base64 for text and binary strings).</summary>
+    private static void FormatKey(SelectedRowImage rows, KeyColumn[] keys, ArrayBufferWriter<byte> key, Utf8JsonWriter json)
+    {
+        key.ResetWrittenCount();
+        json.Reset(key);
+        json.WriteStartArray();
+        Span<byte> base64 = stackalloc byte[256];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var value = rows.KeyValue(i);
+            if (!keys[i].IsString)
+            {
+                json.WriteStringValue(value); // ASCII: the number's or the temporal value's text
+            }
+            else if (Base64.GetMaxEncodedToUtf8Length(value.Length) <= base64.Length)
+            {
+                Base64.EncodeToUtf8(value, base64, out _, out var written);
+                json.WriteStringValue(base64[..written]);
+            }
+            else
+            {
+                json.WriteStringValue(Convert.ToBase64String(value));
+            }
+        }
+
+        json.WriteEndArray();
+        json.Flush();
+    }
 
     private async Task<MySqlConnection> OpenAsync(CancellationToken cancellationToken)
     {

@@ -251,31 +251,29 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
         var columnTypes = described.ColumnTypes;
         var keyIndexes = request.KeyColumns.Select(table.IndexOf).ToArray();
-        var values = new string?[table.Columns.Count];
-        var scratch = ArrayPool<byte>.Shared.Rent(1024);
+        var row = new PgTextRow(table.Columns.Count);
+        var keyText = new ArrayBufferWriter<byte>(256);
+        var json = new Utf8JsonWriter(keyText);
         var rows = 0;
-        string? lastKey = null;
         try
         {
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using var readerScope = reader.ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                for (var i = 0; i < values.Length; i++)
-                {
-                    values[i] = reader.IsDBNull(i) ? null : reader.GetString(i);
-                }
-
-                var longest = values.Max(v => v is null ? 0 : Encoding.UTF8.GetMaxByteCount(v.Length));
-                if (longest > scratch.Length)
-                {
-                    ArrayPool<byte>.Shared.Return(scratch);
-                    scratch = ArrayPool<byte>.Shared.Rent(longest);
-                }
-
+                row.Read(reader);
                 // The row's key in text (JSON): a later chunk casts it back to the key's types.
-                lastKey = JsonSerializer.Serialize(keyIndexes.Select(i => values[i]).ToArray());
-                writer.Row(new PgTextRowImage(values, columnTypes, scratch, request.Table.Schemas.Options.DecimalHandling), lastKey);
+                keyText.ResetWrittenCount();
+                json.Reset(keyText);
+                json.WriteStartArray();
+                foreach (var index in keyIndexes)
+                {
+                    row.WriteJson(json, index);
+                }
+
+                json.WriteEndArray();
+                json.Flush();
+                writer.Row(new PgTextRowImage(row, columnTypes, request.Table.Schemas.Options.DecimalHandling), keyText.WrittenSpan);
                 rows++;
             }
 
@@ -288,9 +286,11 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(scratch);
+            await json.DisposeAsync().ConfigureAwait(false);
+            row.Dispose();
         }
 
+        var lastKey = rows == 0 ? null : Encoding.UTF8.GetString(keyText.WrittenSpan);
         return new SnapshotChunkRead(rows, lastKey);
     }
 
@@ -450,19 +450,89 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     private sealed record Described(SourceTableInfo Info, PgColumnType[] ColumnTypes, IReadOnlyList<string> Types);
 }
 
-/// <summary>A row read in the text format (each type's output function) as a row image: the same forms pgoutput sends.</summary>
-internal readonly ref struct PgTextRowImage(string?[] values, PgColumnType[] types, byte[] scratch, DecimalHandling decimals) : IRowImage
+/// <summary>
+/// The values of one row read in the text format (each type's output function: the forms pgoutput sends), as UTF-8 in one
+/// reused buffer: read once per row without a string per value. Valid until the next <see cref="Read"/>.
+/// </summary>
+internal sealed class PgTextRow(int columns) : IDisposable
 {
-    private readonly string?[] _values = values;
+    private readonly int[] _starts = new int[columns];
+    private readonly int[] _lengths = new int[columns];
+    private char[] _chars = ArrayPool<char>.Shared.Rent(256);
+    private byte[] _bytes = ArrayPool<byte>.Shared.Rent(1024);
+
+    /// <summary>Reads the reader's current row.</summary>
+    public void Read(NpgsqlDataReader reader)
+    {
+        var used = 0;
+        for (var i = 0; i < _starts.Length; i++)
+        {
+            if (reader.IsDBNull(i))
+            {
+                _lengths[i] = -1;
+                continue;
+            }
+
+            var length = (int)reader.GetChars(i, 0, null, 0, 0);
+            if (length > _chars.Length)
+            {
+                ArrayPool<char>.Shared.Return(_chars);
+                _chars = ArrayPool<char>.Shared.Rent(length);
+            }
+
+            reader.GetChars(i, 0, _chars, 0, length);
+            var room = used + Encoding.UTF8.GetMaxByteCount(length);
+            if (room > _bytes.Length)
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(room);
+                _bytes.AsSpan(0, used).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_bytes);
+                _bytes = larger;
+            }
+
+            _starts[i] = used;
+            _lengths[i] = Encoding.UTF8.GetBytes(_chars.AsSpan(0, length), _bytes.AsSpan(used));
+            used += _lengths[i];
+        }
+    }
+
+    /// <summary>Whether a column is NULL.</summary>
+    public bool IsNull(int column) => _lengths[column] < 0;
+
+    /// <summary>A column's text, as UTF-8.</summary>
+    public ReadOnlySpan<byte> Value(int column) => _bytes.AsSpan(_starts[column], _lengths[column]);
+
+    /// <summary>Writes a column's text as a JSON string (null when NULL).</summary>
+    public void WriteJson(Utf8JsonWriter json, int column)
+    {
+        if (IsNull(column))
+        {
+            json.WriteNullValue();
+        }
+        else
+        {
+            json.WriteStringValue(Value(column));
+        }
+    }
+
+    public void Dispose()
+    {
+        ArrayPool<char>.Shared.Return(_chars);
+        ArrayPool<byte>.Shared.Return(_bytes);
+        _chars = [];
+        _bytes = [];
+    }
+}
+
+/// <summary>A row read in the text format as a row image: the same forms pgoutput sends, through the log's own
+/// <see cref="PgValueWriter"/>.</summary>
+internal readonly ref struct PgTextRowImage(PgTextRow row, PgColumnType[] types, DecimalHandling decimals) : IRowImage
+{
+    private readonly PgTextRow _row = row;
     private readonly PgColumnType[] _types = types;
-    private readonly byte[] _scratch = scratch;
     private readonly DecimalHandling _decimals = decimals;
 
-    public ColumnValueState State(int column) => _values[column] is null ? ColumnValueState.Null : ColumnValueState.Value;
+    public ColumnValueState State(int column) => _row.IsNull(column) ? ColumnValueState.Null : ColumnValueState.Value;
 
-    public void WriteValue(ref AvroWriter writer, int column)
-    {
-        var length = Encoding.UTF8.GetBytes(_values[column], _scratch);
-        PgValueWriter.Write(ref writer, _types[column], _scratch.AsSpan(0, length), _decimals);
-    }
+    public void WriteValue(ref AvroWriter writer, int column) => PgValueWriter.Write(ref writer, _types[column], _row.Value(column), _decimals);
 }

@@ -515,7 +515,7 @@ public sealed class SourceContext<TPosition>
                 {
                     if (chunk.Incomplete.Count > 0 && incomplete.Contains(match))
                     {
-                        (recheck ??= []).Add(row.DialectKey);
+                        (recheck ??= []).Add(row.DialectKey(rows));
                     }
 
                     continue;

@@ -12,8 +12,28 @@ internal sealed class SnapshotChunk
     private SourceTable? _shapeChecked;
     private bool _sameShape;
 
-    public SnapshotChunk(SourceTable table, int[] matchIndexes, ISnapshotDialect dialect, SnapshotMarker marker, SnapshotTableProgress progress)
+    /// <param name="table">The table, as described for the chunk.</param>
+    /// <param name="matchIndexes">The snapshot key's columns.</param>
+    /// <param name="dialect">The dialect.</param>
+    /// <param name="marker">The <c>snapshot</c> field of its rows.</param>
+    /// <param name="progress">The table's progress before it.</param>
+    /// <param name="previous">A chunk of the same worker that is done with (emitted, or to be read again): its buffers are
+    /// reused, so that a worker does not allocate a chunk's worth of memory for every chunk.</param>
+    public SnapshotChunk(SourceTable table, int[] matchIndexes, ISnapshotDialect dialect, SnapshotMarker marker, SnapshotTableProgress progress, SnapshotChunk? previous = null)
     {
+        if (previous is not null)
+        {
+            Buffer = previous.Buffer;
+            Buffer.Rewind(0);
+            Rows = previous.Rows;
+            Rows.Clear();
+        }
+        else
+        {
+            Buffer = new RecordBuffer();
+            Rows = [];
+        }
+
         Table = table;
         MatchIndexes = matchIndexes;
         Dialect = dialect;
@@ -45,9 +65,9 @@ internal sealed class SnapshotChunk
 
     public SnapshotRowWriter Writer { get; }
 
-    public RecordBuffer Buffer { get; } = new();
+    public RecordBuffer Buffer { get; }
 
-    public List<Row> Rows { get; } = [];
+    public List<Row> Rows { get; }
 
     /// <summary>Keys (match bytes) the log changed inside the window.</summary>
     public HashSet<byte[]> Seen { get; } = new(ByteArrayComparer.Instance);
@@ -103,8 +123,13 @@ internal sealed class SnapshotChunk
         return _sameShape;
     }
 
-    /// <summary>A row's ranges in <see cref="Buffer"/>: the match key, the Kafka key (length -1: none), the envelope.</summary>
-    public readonly record struct Row(int MatchStart, int MatchLength, int KeyStart, int KeyLength, int ValueStart, int ValueLength, string DialectKey);
+    /// <summary>A row's ranges in <see cref="Buffer"/>: the match key, the Kafka key (length -1: none), the envelope, the
+    /// dialect's key (UTF-8).</summary>
+    public readonly record struct Row(int MatchStart, int MatchLength, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int DialectKeyStart, int DialectKeyLength)
+    {
+        /// <summary>The row's key in the dialect's form (what <see cref="SnapshotChunkRequest.Keys"/> takes).</summary>
+        public string DialectKey(ReadOnlySpan<byte> buffer) => System.Text.Encoding.UTF8.GetString(buffer.Slice(DialectKeyStart, DialectKeyLength));
+    }
 
     /// <summary>Compares byte arrays by content.</summary>
     public sealed class ByteArrayComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>

@@ -448,6 +448,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         long? estimate = null;
         var keyChecked = false;
         SourceTable? table = null;
+        SnapshotChunk? done = null; // the last chunk emitted or to be read again: the next one reuses its buffers
         int[] match = [];
         List<string> keyColumns = [];
         try
@@ -508,7 +509,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     estimate = await _dialect.EstimateRowsAsync(table, cancellationToken).ConfigureAwait(false) ?? -1;
                     _clocks[qualified] = new TableClock(DateTime.UtcNow, progress.Rows, estimate < 0 ? null : estimate);
                 }
-                var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress);
+                var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress, done);
                 lock (_lock)
                 {
                     if (cancellationToken.IsCancellationRequested)
@@ -552,6 +553,8 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 {
                     return; // a new attempt reads it again from the acknowledged progress
                 }
+
+                done = chunk;
 
                 if (outcome == ChunkOutcome.ReadAgain)
                 {

@@ -2,6 +2,7 @@ using DataMesh.Connectors.Postgres;
 using DataMesh.Events;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Sources;
+using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
 namespace DataMesh.IntegrationTests.Snapshots;
@@ -49,14 +50,14 @@ public sealed class PostgresSnapshotDefinitionTests(PostgresServer server) : ICl
         ];
         var options = new PostgresSourceOptions { ConnectionString = connectionString };
         options.IncludeTables.Add("public.t");
-        await using var dialect = new PostgresSnapshotDialect("src", options);
+        await using var dialect = new PostgresSnapshotDialect("src", options, NullLogger.Instance);
         var before = (await dialect.DescribeTableAsync("public", "t", CancellationToken.None))!;
         Assert.Equal(50, (await ReadAsync(dialect, before)).Rows);
         var refused = 0;
         foreach (var change in changes)
         {
             await ExecuteAsync(connectionString, change);
-            await using var fresh = new PostgresSnapshotDialect("src", options);
+            await using var fresh = new PostgresSnapshotDialect("src", options, NullLogger.Instance);
             var now = (await fresh.DescribeTableAsync("public", "t", CancellationToken.None))!;
             var changed = !SourceTable.SameShape(before, now);
             var read = await ReadAsync(dialect, before);

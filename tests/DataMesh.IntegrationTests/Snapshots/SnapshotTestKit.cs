@@ -42,6 +42,10 @@ internal static class SnapshotTestKit
         }
     }
 
+    /// <summary>Asserts that the source's database has no watermark table (read-only watermarks create nothing).</summary>
+    public static async Task AssertNoWatermarkTableAsync(PgCdc cdc) =>
+        Assert.Equal(0L, await cdc.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname = 'datamesh_watermarks'"));
+
     /// <summary>Waits until <paramref name="done"/> holds, or fails with <paramref name="what"/>.</summary>
     public static async Task WaitUntilAsync(Func<bool> done, TimeSpan timeout, Func<string> what)
     {

@@ -599,14 +599,18 @@ internal sealed class PgTextRow(int columns) : IDisposable
                 continue;
             }
 
-            var length = (int)reader.GetChars(i, 0, null, 0, 0);
-            if (length > _chars.Length)
+            // One pass: read into the buffer, and only a value that fills it is read on into a larger one (asking for the
+            // length first decoded every value twice).
+            var length = (int)reader.GetChars(i, 0, _chars, 0, _chars.Length);
+            while (length == _chars.Length)
             {
+                var larger = ArrayPool<char>.Shared.Rent(_chars.Length * 2);
+                _chars.AsSpan(0, length).CopyTo(larger);
                 ArrayPool<char>.Shared.Return(_chars);
-                _chars = ArrayPool<char>.Shared.Rent(length);
+                _chars = larger;
+                length += (int)reader.GetChars(i, length, _chars, length, _chars.Length - length);
             }
 
-            reader.GetChars(i, 0, _chars, 0, length);
             var room = used + Encoding.UTF8.GetMaxByteCount(length);
             if (room > _bytes.Length)
             {

@@ -17,23 +17,10 @@ internal sealed class SnapshotChunk
     /// <param name="dialect">The dialect.</param>
     /// <param name="marker">The <c>snapshot</c> field of its rows.</param>
     /// <param name="progress">The table's progress before it.</param>
-    /// <param name="previous">A chunk of the same worker that is done with (emitted, or to be read again): its buffers are
-    /// reused, so that a worker does not allocate a chunk's worth of memory for every chunk.</param>
-    public SnapshotChunk(SourceTable table, int[] matchIndexes, ISnapshotDialect dialect, SnapshotMarker marker, SnapshotTableProgress progress, SnapshotChunk? previous = null)
+    /// <param name="storage">The memory its rows are encoded into (empty).</param>
+    public SnapshotChunk(SourceTable table, int[] matchIndexes, ISnapshotDialect dialect, SnapshotMarker marker, SnapshotTableProgress progress, SnapshotChunkStorage storage)
     {
-        if (previous is not null)
-        {
-            Buffer = previous.Buffer;
-            Buffer.Rewind(0);
-            Rows = previous.Rows;
-            Rows.Clear();
-        }
-        else
-        {
-            Buffer = new RecordBuffer();
-            Rows = [];
-        }
-
+        Storage = storage;
         Table = table;
         MatchIndexes = matchIndexes;
         Dialect = dialect;
@@ -65,9 +52,13 @@ internal sealed class SnapshotChunk
 
     public SnapshotRowWriter Writer { get; }
 
-    public RecordBuffer Buffer { get; }
+    /// <summary>The memory of its rows (<see cref="Buffer"/>, <see cref="Rows"/>), given back to the engine when they were
+    /// handed to Kafka or are not emitted.</summary>
+    public SnapshotChunkStorage Storage { get; }
 
-    public List<Row> Rows { get; }
+    public RecordBuffer Buffer => Storage.Buffer;
+
+    public List<Row> Rows => Storage.Rows;
 
     /// <summary>Keys (match bytes) the log changed inside the window.</summary>
     public HashSet<byte[]> Seen { get; } = new(ByteArrayComparer.Instance);
@@ -164,4 +155,24 @@ internal enum ChunkOutcome
 
     /// <summary>The attempt ended (or the snapshot was cancelled): the worker stops.</summary>
     Abandoned,
+}
+
+/// <summary>
+/// The memory of one chunk's rows: the encoded rows and their ranges. A worker takes one from the engine for each chunk
+/// (<see cref="SnapshotEngine.RentStorage"/>); it goes back (<see cref="SnapshotEngine.Return"/>) when the chunk's rows were
+/// handed to Kafka (the context produces them from this buffer, without a copy), or when they are not emitted. So a
+/// snapshot holds a few chunks' worth of memory, not a new one for every chunk.
+/// </summary>
+internal sealed class SnapshotChunkStorage
+{
+    public RecordBuffer Buffer { get; } = new();
+
+    public List<SnapshotChunk.Row> Rows { get; } = [];
+
+    /// <summary>Empties it for the next chunk.</summary>
+    public void Clear()
+    {
+        Buffer.Rewind(0);
+        Rows.Clear();
+    }
 }

@@ -31,6 +31,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private readonly HashSet<string> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TableClock> _clocks = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0);
+    private readonly ConcurrentBag<SnapshotChunkStorage> _storage = [];
     private volatile SnapshotState _state = SnapshotState.Empty;
     private CancellationTokenSource? _attempt;
     private Task? _scheduler;
@@ -461,7 +462,6 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         var keyChecked = false;
         SourceTable? table = null;
         SourceTable? previous = null; // the last description, kept while the shape holds (one schema registration)
-        SnapshotChunk? done = null; // the last chunk emitted or to be read again: the next one reuses its buffers
         int[] match = [];
         List<string> keyColumns = [];
         try
@@ -525,7 +525,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     estimate = await _dialect.EstimateRowsAsync(table, cancellationToken).ConfigureAwait(false) ?? -1;
                     _clocks[qualified] = new TableClock(DateTime.UtcNow, progress.Rows, estimate < 0 ? null : estimate);
                 }
-                var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress, done);
+                var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress, RentStorage());
                 lock (_lock)
                 {
                     if (cancellationToken.IsCancellationRequested)
@@ -538,6 +538,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     if (_state.Paused || !ReferenceEquals(_state.Tables.FirstOrDefault(t => t.Schema == schema && t.Name == name), progress))
                     {
                         // Cancelled, paused or requested anew while described: no chunk of the old progress after that.
+                        Return(chunk);
                         continue;
                     }
 
@@ -565,6 +566,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     // A schema change between the description and the read: forget the chunk (its low watermark, if the
                     // log brings it, is ignored), describe the table again and read the chunk again.
                     Forget(chunk);
+                    Return(chunk); // never emitted: the log thread reaches its window at most
                     SnapshotLog.TableChanged(_logger, _source, qualified);
                     table = null;
                     continue;
@@ -577,8 +579,6 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 {
                     return; // a new attempt reads it again from the acknowledged progress
                 }
-
-                done = chunk;
 
                 if (outcome == ChunkOutcome.ReadAgain)
                 {
@@ -612,9 +612,32 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     // A worker of an ended attempt leaves the table alone: Reset cleared it, and the next attempt's worker holds it.
                     _running.Remove(qualified);
                 }
+
+                if (_running.Count == 0)
+                {
+                    _storage.Clear(); // no table is read: the chunks' memory goes
+                }
             }
 
             Wake();
+        }
+    }
+
+    /// <summary>Memory for a chunk's rows: a returned one, else a new one.</summary>
+    internal SnapshotChunkStorage RentStorage() => _storage.TryTake(out var storage) ? storage : new SnapshotChunkStorage();
+
+    /// <summary>A chunk's rows were handed to Kafka, or will not be emitted: its memory serves another chunk. Kept for at
+    /// most two chunks per table being read (one being read, one being produced); dropped when no table is being read.</summary>
+    internal void Return(SnapshotChunk chunk)
+    {
+        chunk.Storage.Clear();
+        lock (_lock)
+        {
+            // Under the lock that the last worker's end clears them under: none is kept once no table is read.
+            if (_running.Count > 0 && _storage.Count < 2 * _options.ParallelTables)
+            {
+                _storage.Add(chunk.Storage);
+            }
         }
     }
 

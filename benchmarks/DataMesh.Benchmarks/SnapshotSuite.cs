@@ -29,7 +29,10 @@ namespace DataMesh.Benchmarks;
 /// in even ones); the lines give medians with (min-max). Then the source database's extra load: the rows/s of a writer
 /// (single-row INSERTs into another table of the same database, one connection) alone and while a snapshot runs, each for
 /// the same window, alternated.
-/// Options: <c>--rows N</c> (default 5,000,000), <c>--runs N</c> (default 3), <c>--only pg|mysql</c>,
+/// The result line of each database: <c>snapshot-pg: ours=&lt;median&gt; peer=&lt;median&gt; ratio=&lt;median of the per-run
+/// ratios&gt; (n=…, min=…, max=…)</c>, rows/s, then the ranges, the two limits apart, the CPU time per row and the writer's
+/// rates. The CPU model and the load average are printed first (and the load average with every run).
+/// Options: <c>--rows N</c> (default 5,000,000, or <c>DATAMESH_SNAPSHOT_ROWS</c>), <c>--runs N</c> (default 5), <c>--only pg|mysql</c>,
 /// <c>--load-seconds S</c> (default 15; 0 skips the writer), <c>--partitions N</c> (default 256: the embedded cluster keeps
 /// at most 5 MB per partition), <c>--chunk-size N</c> (the snapshot's chunk size; default the product's default),
 /// <c>--ours-only</c> (runs of ours alone, no peers, no writer, no result line: for profiling).
@@ -41,8 +44,8 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
     public int Run(string[] args)
     {
         var settings = new SnapshotBenchSettings(
-            Rows: Option(args, "--rows", 5_000_000),
-            Runs: Option(args, "--runs", 3),
+            Rows: Option(args, "--rows", int.TryParse(Environment.GetEnvironmentVariable("DATAMESH_SNAPSHOT_ROWS"), NumberStyles.None, CultureInfo.InvariantCulture, out var rows) ? rows : 5_000_000),
+            Runs: Option(args, "--runs", 5),
             LoadSeconds: Option(args, "--load-seconds", 15),
             Partitions: Option(args, "--partitions", 256),
             ChunkSize: Option(args, "--chunk-size", 0) is > 0 and var chunk ? chunk : null,
@@ -55,6 +58,7 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
     private static async Task<int> RunAsync(SnapshotBenchSettings settings, string? only)
     {
         var lines = new List<(string Label, string Line, double Ratio)>();
+        Console.WriteLine(Invariant($"# snapshot: {settings.Rows} rows, {settings.Runs} alternated runs; cpu: {CpuModel()} x {Environment.ProcessorCount}; load average {SnapshotBench<Connectors.Postgres.PostgresPosition>.LoadAverage()}"));
         if (only is null or "pg")
         {
             var pg = Environment.GetEnvironmentVariable("DATAMESH_PG_CONNECTION");
@@ -90,6 +94,11 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"snapshot: {string.Join(" ", lines.Select(l => $"{l.Label}_ratio={l.Ratio:F2}"))} (goal >= 0.6; {settings.Rows} rows, {settings.Runs} runs)"));
         return 0;
     }
+
+    /// <summary>The CPU model, from /proc/cpuinfo.</summary>
+    private static string CpuModel() => File.Exists("/proc/cpuinfo")
+        ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
+        : "unknown";
 
     private static int Option(string[] args, string name, int fallback)
     {
@@ -202,14 +211,15 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
 
         var peers = raw.Zip(ceiling, (r, c) => Math.Min(r.RowsPerSecond, c.RowsPerSecond)).ToList();
         var ratios = ours.Zip(peers, (o, p) => o.RowsPerSecond / p).ToList();
-        var ratio = Median(ours.Select(o => o.RowsPerSecond)) / Median(peers);
-        var line = Invariant($"snapshot-{label}: ours={Median(ours.Select(o => o.RowsPerSecond)):F0} rows/s ({Range(ours.Select(o => o.RowsPerSecond))}) ")
-            + Invariant($"peer={Median(peers):F0} rows/s ({Range(peers)}; raw read {Median(raw.Select(r => r.RowsPerSecond)):F0} ({Range(raw.Select(r => r.RowsPerSecond))}), ")
-            + Invariant($"Kafka ceiling {Median(ceiling.Select(c => c.RowsPerSecond)):F0} ({Range(ceiling.Select(c => c.RowsPerSecond))})) ")
-            + Invariant($"ratio={ratio:F2} (per run {string.Join(", ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))}) ")
+        // The ratio of each run (ours against the lower limit of the same run), and their median.
+        var ratio = Median(ratios);
+        var line = Invariant($"snapshot-{label}: ours={Median(ours.Select(o => o.RowsPerSecond)):F0} peer={Median(peers):F0} ratio={ratio:F2} ")
+            + Invariant($"(n={ratios.Count}, min={ratios.Min():F2}, max={ratios.Max():F2}) rows/s; ours {Range(ours.Select(o => o.RowsPerSecond))}, peer {Range(peers)} ")
+            + Invariant($"(raw read {Median(raw.Select(r => r.RowsPerSecond)):F0} {Range(raw.Select(r => r.RowsPerSecond))}, ")
+            + Invariant($"Kafka ceiling {Median(ceiling.Select(c => c.RowsPerSecond)):F0} {Range(ceiling.Select(c => c.RowsPerSecond))}); ")
             + Invariant($"cpu_per_1k_rows: ours={Median(ours.Select(o => o.CpuMsPer1k)):F2} ms ceiling={Median(ceiling.Select(c => c.CpuMsPer1k)):F2} ms")
             + (alone.Count > 0
-                ? Invariant($" writer: alone={Median(alone):F0} rows/s ({Range(alone)}) during_snapshot={Median(during):F0} rows/s ({Range(during)}) snapshot_meanwhile={Median(snapshotUnderLoad):F0} rows/s")
+                ? Invariant($"; writer: alone={Median(alone):F0} rows/s {Range(alone)}, during_snapshot={Median(during):F0} rows/s {Range(during)} ({(Median(during) / Median(alone)) - 1:P0}), snapshot_meanwhile={Median(snapshotUnderLoad):F0} rows/s")
                 : string.Empty);
         return (label, line, ratio);
     }

@@ -1,6 +1,10 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using DataMesh.Avro;
 using DataMesh.Connectors.MySql.Binlog;
 using DataMesh.Connectors.MySql.Schema;
@@ -20,7 +24,7 @@ namespace DataMesh.Connectors.MySql;
 /// <c>&gt;</c> and <c>ORDER BY</c> agree. Values are read in forms that map exactly to the binlog's bytes
 /// (<see cref="SelectedRowImage"/>) and encoded by the log's own <see cref="RowEncoder"/>.
 /// </summary>
-internal sealed class MySqlSnapshotDialect : ISnapshotDialect
+internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
 {
     /// <summary>The database of the snapshots' tables when neither the setting nor the connection string names one.</summary>
     internal const string DefaultDatabase = "datamesh";
@@ -31,6 +35,7 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
     private readonly string _source;
     private readonly TableFilter _filter;
     private readonly string _connectionString;
+    private readonly ConcurrentDictionary<(string Database, string Name), DescribedTable> _described = new();
     private readonly string _watermark;
     private volatile bool _fullRowImage = true;
 
@@ -107,9 +112,24 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
 
     public async Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken)
     {
+        if (!Captures(schema, name))
+        {
+            return null;
+        }
+
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
-        return (await DescribeAsync(connection, schema, name, null, cancellationToken).ConfigureAwait(false)) is { } table ? MySqlBinlogConnector.TableInfo(table) : null;
+        string fingerprint;
+        try
+        {
+            fingerprint = await FingerprintAsync(connection, schema, name, lockTable: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MySqlException ex) when (ex.ErrorCode == MySqlErrorCode.NoSuchTable)
+        {
+            return null;
+        }
+
+        return (await DescribeAsync(connection, schema, name, fingerprint, cancellationToken).ConfigureAwait(false))?.Info;
     }
 
     public async Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken)
@@ -130,35 +150,35 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
 
-        // One short transaction, a consistent read (no row lock). Its first statement opens the table, which takes the
-        // shared metadata lock every read takes, held to the commit: the definition read next is the one the rows are read
-        // under (an ALTER waits for the commit; one committed before is seen, and the chunk is described and read again).
-        // UTC: TIMESTAMP values are read and compared as UTC text; no PAD_CHAR_TO_FULL_LENGTH: CHAR values as the binlog has them.
+        // One short transaction, a consistent read (no row lock). Its first read opens the table, which takes the shared
+        // metadata lock every read takes, held to the commit: the definition read next is the one the rows are read under
+        // (an ALTER waits for the commit; one committed before is seen, and the chunk is described and read again).
         // A transaction object, so that an error or a cancellation rolls it back before the connection goes back to the pool.
-        await ExecuteAsync(connection, "SET SESSION time_zone = '+00:00', SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', '')", cancellationToken).ConfigureAwait(false);
         var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, isReadOnly: true, cancellationToken).ConfigureAwait(false);
         await using var transactionScope = transaction.ConfigureAwait(false);
+        string fingerprint;
         try
         {
-            await ExecuteAsync(connection, $"SELECT 1 FROM {qualified} LIMIT 0", cancellationToken).ConfigureAwait(false);
+            fingerprint = await FingerprintAsync(connection, table.Schema, table.Name, lockTable: true, cancellationToken).ConfigureAwait(false);
         }
         catch (MySqlException ex) when (ex.ErrorCode == MySqlErrorCode.NoSuchTable)
         {
             return SnapshotChunkRead.Changed; // dropped (or renamed) since its description: described again, and skipped if gone
         }
 
-        var collations = new Dictionary<(string, string, string), string>();
-        var described = await DescribeAsync(connection, table.Schema, table.Name, collations, cancellationToken).ConfigureAwait(false);
-        if (described is null || !writer.Matches(MySqlBinlogConnector.TableInfo(described)))
+        // Under the lock: the definition the rows are read with. Described again (information_schema) only when it changed.
+        var cached = Captures(table.Schema, table.Name) ? await DescribeAsync(connection, table.Schema, table.Name, fingerprint, cancellationToken).ConfigureAwait(false) : null;
+        if (cached is null || !writer.Matches(cached.Info))
         {
             return SnapshotChunkRead.Changed;
         }
 
+        var described = cached.Table;
         var plans = TableBinding.PlanSelected(described);
         var keys = request.KeyColumns.Select(described.IndexOf).ToArray();
         var keyColumns = keys.Select(k => new KeyColumn(
             described.Columns[k], plans[k], $"{qualified}.{Quote(described.Columns[k].Name)}",
-            collations.GetValueOrDefault((described.Database, described.Name, described.Columns[k].Name)))).ToArray();
+            cached.Collations.GetValueOrDefault((described.Database, described.Name, described.Columns[k].Name)))).ToArray();
         if (keyColumns.FirstOrDefault(k => k.Column.Nullable) is { } nullable)
         {
             throw new MySqlSchemaException(
@@ -166,9 +186,12 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
                 $"Name NOT NULL columns of a unique key in Snapshot:KeyColumns (\"{table.Schema}.{table.Name}\").");
         }
 
-        if (!keys.Select(k => described.Columns[k].Name).SequenceEqual(described.PrimaryKey, StringComparer.OrdinalIgnoreCase))
+        var keyNames = string.Join(",", keys.Select(k => described.Columns[k].Name));
+        if (!keys.Select(k => described.Columns[k].Name).SequenceEqual(described.PrimaryKey, StringComparer.OrdinalIgnoreCase) && cached.UniqueKey != keyNames)
         {
+            // Checked once per description: its fingerprint holds the table's indexes.
             await CheckUniqueAsync(connection, described, keyColumns, cancellationToken).ConfigureAwait(false);
+            cached.UniqueKey = keyNames;
         }
 
         var sql = new StringBuilder("SELECT ");
@@ -207,7 +230,9 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
         var rows = new SelectedRowImage(plans, keys);
         var encoder = new RowEncoder(request.Table.Schemas.Options.DecimalHandling);
         var count = 0;
-        string? lastKey = null;
+        var key = new ArrayBufferWriter<byte>(256);
+        var json = new Utf8JsonWriter(key);
+        await using var jsonScope = json.ConfigureAwait(false);
         try
         {
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -216,8 +241,8 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     rows.Read(reader);
-                    lastKey = FormatKey(rows, keyColumns);
-                    writer.Row(new BinlogRowImage(rows.Rows, rows.Image, plans, encoder), lastKey);
+                    FormatKey(rows, keyColumns, key, json);
+                    writer.Row(new BinlogRowImage(rows.Rows, rows.Image, plans, encoder), key.WrittenSpan);
                     count++;
                 }
             }
@@ -233,7 +258,7 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
             throw new MySqlSchemaException($"MySQL source '{_source}': a row of `{table.Schema}`.`{table.Name}` read by the snapshot cannot be encoded: {ex.Message}", ex);
         }
 
-        return new SnapshotChunkRead(count, lastKey);
+        return new SnapshotChunkRead(count, count == 0 ? null : Encoding.UTF8.GetString(key.WrittenSpan));
     }
 
     public void WritePositionFields(ref AvroWriter writer)
@@ -295,9 +320,34 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
             : throw new MySqlSchemaException($"MySQL source '{_source}': the snapshot progress of `{database}`.`{table}` has {values?.Length ?? 0} key values for {count} key columns; cancel and request the snapshot again.");
     }
 
-    /// <summary>A row's key, as the JSON array of its values' texts (Base64 for text and binary strings).</summary>
-    private static string FormatKey(SelectedRowImage rows, KeyColumn[] keys) =>
-        JsonSerializer.Serialize(keys.Select((k, i) => k.IsString ? Convert.ToBase64String(rows.KeyValue(i)) : Encoding.ASCII.GetString(rows.KeyValue(i))).ToArray());
+    /// <summary>Writes a row's key into <paramref name="key"/> (UTF-8): the JSON array of its values' texts (Base64 for text and binary strings).</summary>
+    private static void FormatKey(SelectedRowImage rows, KeyColumn[] keys, ArrayBufferWriter<byte> key, Utf8JsonWriter json)
+    {
+        key.ResetWrittenCount();
+        json.Reset(key);
+        json.WriteStartArray();
+        Span<byte> base64 = stackalloc byte[256];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var value = rows.KeyValue(i);
+            if (!keys[i].IsString)
+            {
+                json.WriteStringValue(value); // ASCII: the number's or the temporal value's text
+            }
+            else if (Base64.GetMaxEncodedToUtf8Length(value.Length) <= base64.Length)
+            {
+                Base64.EncodeToUtf8(value, base64, out _, out var written);
+                json.WriteStringValue(base64[..written]);
+            }
+            else
+            {
+                json.WriteStringValue(Convert.ToBase64String(value));
+            }
+        }
+
+        json.WriteEndArray();
+        json.Flush();
+    }
 
     private async Task<MySqlConnection> OpenAsync(CancellationToken cancellationToken)
     {
@@ -321,17 +371,71 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A table as the binlog connector's schema would describe it (from <c>information_schema</c>, like its first
-    /// start), or null when it does not exist or is not captured.</summary>
-    private async Task<MySqlTable?> DescribeAsync(MySqlConnection connection, string database, string name, Dictionary<(string, string, string), string>? collations, CancellationToken cancellationToken)
+    /// <summary>
+    /// The table's definition as the server gives it (<c>SHOW CREATE TABLE</c> without its <c>AUTO_INCREMENT</c> counter, with
+    /// <c>SHOW CREATE DATABASE</c> and the server's character set): everything a description is made of, in one round trip.
+    /// With <paramref name="lockTable"/>, the session's settings for a chunk's read come first, and then a <c>SELECT</c> of
+    /// the table: the chunk's transaction takes the table's shared metadata lock, held to its commit, before the definition
+    /// is read.
+    /// </summary>
+    /// <exception cref="MySqlException">The table does not exist (<see cref="MySqlErrorCode.NoSuchTable"/>).</exception>
+    private static async Task<string> FingerprintAsync(MySqlConnection connection, string database, string name, bool lockTable, CancellationToken cancellationToken)
     {
-        if (!Captures(database, name))
+        var qualified = $"{Quote(database)}.{Quote(name)}";
+        // UTC: TIMESTAMP values are read and compared as UTC text; no PAD_CHAR_TO_FULL_LENGTH: CHAR values as the binlog has them.
+        var sql = (lockTable ? $"SET SESSION time_zone = '+00:00', SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', ''); SELECT 1 FROM {qualified} LIMIT 0; " : string.Empty)
+            + $"SHOW CREATE TABLE {qualified}; SHOW CREATE DATABASE {Quote(database)}; SELECT @@character_set_server";
+        var command = new MySqlCommand(sql, connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        var text = new StringBuilder();
+        do
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                for (var i = 0; i < reader.FieldCount; i++)
+                {
+                    text.Append(reader.GetValue(i)).Append('\n');
+                }
+            }
+        }
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+
+        return AutoIncrement().Replace(text.ToString(), string.Empty);
+    }
+
+    /// <summary>The table's description, from the cache when its definition is <paramref name="fingerprint"/> (read before, so
+    /// that a change between the two is seen at the next check), else from <c>information_schema</c> as the binlog connector's
+    /// schema would describe it (like its first start); null when the table does not exist.</summary>
+    private async Task<DescribedTable?> DescribeAsync(MySqlConnection connection, string database, string name, string fingerprint, CancellationToken cancellationToken)
+    {
+        if (_described.TryGetValue((database, name), out var cached) && cached.Fingerprint == fingerprint)
+        {
+            return cached;
+        }
+
+        var collations = new Dictionary<(string, string, string), string>();
+        var (tables, _, _) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken, (database, name), collations).ConfigureAwait(false);
+        if (tables.FirstOrDefault(t => t.Database == database && t.Name == name) is not { } table)
         {
             return null;
         }
 
-        var (tables, _, _) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken, (database, name), collations).ConfigureAwait(false);
-        return tables.FirstOrDefault(t => t.Database == database && t.Name == name);
+        var described = new DescribedTable(fingerprint, table, MySqlBinlogConnector.TableInfo(table), collations);
+        _described[(database, name)] = described;
+        return described;
+    }
+
+    /// <summary>The <c>AUTO_INCREMENT=n</c> table option of <c>SHOW CREATE TABLE</c>: the next value, which every insert moves.</summary>
+    [GeneratedRegex(@" AUTO_INCREMENT=\d+")]
+    private static partial Regex AutoIncrement();
+
+    /// <summary>A table as described for a definition (<see cref="Fingerprint"/>).</summary>
+    private sealed record DescribedTable(string Fingerprint, MySqlTable Table, SourceTableInfo Info, Dictionary<(string, string, string), string> Collations)
+    {
+        /// <summary>The key columns (comma-separated) found to hold a unique index under this definition, or null.</summary>
+        public string? UniqueKey { get; set; }
     }
 
     /// <summary>Checks that key columns named in Snapshot:KeyColumns hold a unique index's columns: otherwise rows that share

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using DataMesh.Avro;
@@ -28,6 +29,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     private readonly PostgresSourceOptions _options;
     private readonly ILogger _logger;
     private readonly string _connectionString;
+    private readonly ConcurrentDictionary<(string Schema, string Name), (string Fingerprint, Described Described)> _described = new();
     private readonly TableFilter _filter;
     private int _walBlockSize;
     private long _walSegmentSize;
@@ -225,7 +227,8 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
-        return (await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false))?.Info;
+        var fingerprint = await FingerprintAsync(connection, null, schema, name, cancellationToken).ConfigureAwait(false);
+        return fingerprint is null ? null : (await DescribeAsync(connection, schema, name, fingerprint, cancellationToken).ConfigureAwait(false))?.Info;
     }
 
     public async Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken)
@@ -289,20 +292,18 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         // from the description to the read (an ALTER waits for it; a change committed before it is seen and the chunk is read again).
         var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using var transactionScope = transaction.ConfigureAwait(false);
-        var lockTable = new NpgsqlCommand($"LOCK TABLE {Quote(table.Schema)}.{Quote(table.Name)} IN ACCESS SHARE MODE", connection, transaction);
-        await using (lockTable.ConfigureAwait(false))
+        string? fingerprint;
+        try
         {
-            try
-            {
-                await lockTable.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
-            {
-                return SnapshotChunkRead.Changed; // dropped (or renamed) since its description: described again, and skipped if gone
-            }
+            fingerprint = await FingerprintAsync(connection, transaction, table.Schema, table.Name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return SnapshotChunkRead.Changed; // dropped (or renamed) since its description: described again, and skipped if gone
         }
 
-        var described = await DescribeAsync(connection, table.Schema, table.Name, cancellationToken).ConfigureAwait(false);
+        // Under the lock: the definition the rows are read with. Described again only when its catalog rows changed.
+        var described = fingerprint is null ? null : await DescribeAsync(connection, table.Schema, table.Name, fingerprint, cancellationToken).ConfigureAwait(false);
         if (described is null || !writer.Matches(described.Info))
         {
             return SnapshotChunkRead.Changed;
@@ -368,31 +369,29 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
         var columnTypes = described.ColumnTypes;
         var keyIndexes = request.KeyColumns.Select(table.IndexOf).ToArray();
-        var values = new string?[table.Columns.Count];
-        var scratch = ArrayPool<byte>.Shared.Rent(1024);
+        var row = new PgTextRow(table.Columns.Count);
+        var keyText = new ArrayBufferWriter<byte>(256);
+        var json = new Utf8JsonWriter(keyText);
         var rows = 0;
-        string? lastKey = null;
         try
         {
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using var readerScope = reader.ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                for (var i = 0; i < values.Length; i++)
-                {
-                    values[i] = reader.IsDBNull(i) ? null : reader.GetString(i);
-                }
-
-                var longest = values.Max(v => v is null ? 0 : Encoding.UTF8.GetMaxByteCount(v.Length));
-                if (longest > scratch.Length)
-                {
-                    ArrayPool<byte>.Shared.Return(scratch);
-                    scratch = ArrayPool<byte>.Shared.Rent(longest);
-                }
-
+                row.Read(reader);
                 // The row's key in text (JSON): a later chunk casts it back to the key's types.
-                lastKey = JsonSerializer.Serialize(keyIndexes.Select(i => values[i]).ToArray());
-                writer.Row(new PgTextRowImage(values, columnTypes, scratch, request.Table.Schemas.Options.DecimalHandling), lastKey);
+                keyText.ResetWrittenCount();
+                json.Reset(keyText);
+                json.WriteStartArray();
+                foreach (var index in keyIndexes)
+                {
+                    row.WriteJson(json, index);
+                }
+
+                json.WriteEndArray();
+                json.Flush();
+                writer.Row(new PgTextRowImage(row, columnTypes, request.Table.Schemas.Options.DecimalHandling), keyText.WrittenSpan);
                 rows++;
             }
 
@@ -405,9 +404,11 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(scratch);
+            await json.DisposeAsync().ConfigureAwait(false);
+            row.Dispose();
         }
 
+        var lastKey = rows == 0 ? null : Encoding.UTF8.GetString(keyText.WrittenSpan);
         return new SnapshotChunkRead(rows, lastKey);
     }
 
@@ -455,6 +456,76 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
 
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The versions of the catalog rows a description is made of, or null when the table does not exist: the table's
+    /// <c>pg_class</c> row, its <c>pg_attribute</c> rows (dropped ones too), its <c>pg_index</c> rows, the <c>pg_type</c> rows of
+    /// its columns' types and of every element and base type they reach, with their schemas' <c>pg_namespace</c> rows,
+    /// each as its oid or number and its <c>xmin</c>, and <c>lc_monetary</c> (the money type's scale). Any change to one of
+    /// these rows writes a new version with a new <c>xmin</c>, so an equal fingerprint means the same description. One
+    /// round trip, with the chunk's <c>LOCK TABLE</c> when <paramref name="transaction"/> is given.
+    /// </summary>
+    private static async Task<string?> FingerprintAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string schema, string name, CancellationToken cancellationToken)
+    {
+        const string Sql = """
+            WITH RECURSIVE rel AS (
+                SELECT c.oid, c.xmin FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),
+            types (oid) AS (
+                SELECT a.atttypid FROM pg_attribute a JOIN rel ON a.attrelid = rel.oid WHERE a.attnum > 0
+                UNION
+                SELECT u.oid FROM types JOIN pg_type t ON t.oid = types.oid CROSS JOIN LATERAL unnest(ARRAY[t.typelem, t.typbasetype]) AS u (oid) WHERE u.oid <> 0)
+            SELECT concat_ws('/', rel.oid, rel.xmin,
+                   (SELECT string_agg(a.attnum || ':' || a.xmin, ',' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = rel.oid AND a.attnum > 0),
+                   (SELECT string_agg(i.indexrelid || ':' || i.xmin, ',' ORDER BY i.indexrelid) FROM pg_index i WHERE i.indrelid = rel.oid),
+                   (SELECT string_agg(t.oid || ':' || t.xmin || ':' || n.oid || ':' || n.xmin, ',' ORDER BY t.oid)
+                    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM types)),
+                   current_setting('lc_monetary'))
+            FROM rel
+            """;
+        var batch = new NpgsqlBatch(connection, transaction);
+        await using var batchScope = batch.ConfigureAwait(false);
+        if (transaction is not null)
+        {
+            // The ACCESS SHARE lock the read takes anyway, taken first: it keeps the table's definition until the commit.
+            batch.BatchCommands.Add(new NpgsqlBatchCommand($"LOCK TABLE {Quote(schema)}.{Quote(name)} IN ACCESS SHARE MODE"));
+        }
+
+        var fingerprint = new NpgsqlBatchCommand(Sql);
+        fingerprint.Parameters.Add(new NpgsqlParameter { Value = schema });
+        fingerprint.Parameters.Add(new NpgsqlParameter { Value = name });
+        batch.BatchCommands.Add(fingerprint);
+        var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        string? result = null;
+        do
+        {
+            if (reader.FieldCount > 0 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                result = reader.GetString(0);
+            }
+        }
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+
+        return result;
+    }
+
+    /// <summary>The table's description, from the cache when its catalog rows are those of <paramref name="fingerprint"/>
+    /// (taken before, so that a change between the two is seen at the next check), else from the catalog.</summary>
+    private async Task<Described?> DescribeAsync(NpgsqlConnection connection, string schema, string name, string fingerprint, CancellationToken cancellationToken)
+    {
+        if (_described.TryGetValue((schema, name), out var cached) && cached.Fingerprint == fingerprint)
+        {
+            return cached.Described;
+        }
+
+        var described = await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false);
+        if (described is not null)
+        {
+            _described[(schema, name)] = (fingerprint, described);
+        }
+
+        return described;
     }
 
     /// <summary>A table described from the catalog exactly as the log's RELATION message would describe it now.</summary>
@@ -505,19 +576,93 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     private sealed record Described(SourceTableInfo Info, PgColumnType[] ColumnTypes, IReadOnlyList<string> Types);
 }
 
-/// <summary>A row read in the text format (each type's output function) as a row image: the same forms pgoutput sends.</summary>
-internal readonly ref struct PgTextRowImage(string?[] values, PgColumnType[] types, byte[] scratch, DecimalHandling decimals) : IRowImage
+/// <summary>
+/// The values of one row read in the text format (each type's output function: the forms pgoutput sends), as UTF-8 in one
+/// reused buffer: read once per row without a string per value. Valid until the next <see cref="Read"/>.
+/// </summary>
+internal sealed class PgTextRow(int columns) : IDisposable
 {
-    private readonly string?[] _values = values;
+    private readonly int[] _starts = new int[columns];
+    private readonly int[] _lengths = new int[columns];
+    private char[] _chars = ArrayPool<char>.Shared.Rent(256);
+    private byte[] _bytes = ArrayPool<byte>.Shared.Rent(1024);
+
+    /// <summary>Reads the reader's current row.</summary>
+    public void Read(NpgsqlDataReader reader)
+    {
+        var used = 0;
+        for (var i = 0; i < _starts.Length; i++)
+        {
+            if (reader.IsDBNull(i))
+            {
+                _lengths[i] = -1;
+                continue;
+            }
+
+            // One pass: read into the buffer, and only a value that fills it is read on into a larger one (asking for the
+            // length first decoded every value twice).
+            var length = (int)reader.GetChars(i, 0, _chars, 0, _chars.Length);
+            while (length == _chars.Length)
+            {
+                var larger = ArrayPool<char>.Shared.Rent(_chars.Length * 2);
+                _chars.AsSpan(0, length).CopyTo(larger);
+                ArrayPool<char>.Shared.Return(_chars);
+                _chars = larger;
+                length += (int)reader.GetChars(i, length, _chars, length, _chars.Length - length);
+            }
+
+            var room = used + Encoding.UTF8.GetMaxByteCount(length);
+            if (room > _bytes.Length)
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(room);
+                _bytes.AsSpan(0, used).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_bytes);
+                _bytes = larger;
+            }
+
+            _starts[i] = used;
+            _lengths[i] = Encoding.UTF8.GetBytes(_chars.AsSpan(0, length), _bytes.AsSpan(used));
+            used += _lengths[i];
+        }
+    }
+
+    /// <summary>Whether a column is NULL.</summary>
+    public bool IsNull(int column) => _lengths[column] < 0;
+
+    /// <summary>A column's text, as UTF-8.</summary>
+    public ReadOnlySpan<byte> Value(int column) => _bytes.AsSpan(_starts[column], _lengths[column]);
+
+    /// <summary>Writes a column's text as a JSON string (null when NULL).</summary>
+    public void WriteJson(Utf8JsonWriter json, int column)
+    {
+        if (IsNull(column))
+        {
+            json.WriteNullValue();
+        }
+        else
+        {
+            json.WriteStringValue(Value(column));
+        }
+    }
+
+    public void Dispose()
+    {
+        ArrayPool<char>.Shared.Return(_chars);
+        ArrayPool<byte>.Shared.Return(_bytes);
+        _chars = [];
+        _bytes = [];
+    }
+}
+
+/// <summary>A row read in the text format as a row image: the same forms pgoutput sends, through the log's own
+/// <see cref="PgValueWriter"/>.</summary>
+internal readonly ref struct PgTextRowImage(PgTextRow row, PgColumnType[] types, DecimalHandling decimals) : IRowImage
+{
+    private readonly PgTextRow _row = row;
     private readonly PgColumnType[] _types = types;
-    private readonly byte[] _scratch = scratch;
     private readonly DecimalHandling _decimals = decimals;
 
-    public ColumnValueState State(int column) => _values[column] is null ? ColumnValueState.Null : ColumnValueState.Value;
+    public ColumnValueState State(int column) => _row.IsNull(column) ? ColumnValueState.Null : ColumnValueState.Value;
 
-    public void WriteValue(ref AvroWriter writer, int column)
-    {
-        var length = Encoding.UTF8.GetBytes(_values[column], _scratch);
-        PgValueWriter.Write(ref writer, _types[column], _scratch.AsSpan(0, length), _decimals);
-    }
+    public void WriteValue(ref AvroWriter writer, int column) => PgValueWriter.Write(ref writer, _types[column], _row.Value(column), _decimals);
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using DataMesh.Avro;
 using DataMesh.Events;
 using Microsoft.Extensions.Logging;
@@ -37,6 +36,7 @@ public sealed class SourceContext<TPosition>
     private readonly RecordBuffer _buffer = new();
     private readonly RecordBuffer _scratch = new();
     private readonly List<Pending> _pending = [];
+    private readonly List<SnapshotChunk> _chunks = [];
     private readonly Dictionary<(string Schema, string Name), SourceTable> _tables = [];
     private readonly Dictionary<string, string> _topicOwners = new(StringComparer.Ordinal);
     private readonly byte[]?[] _keys = new byte[]?[MaxCachedLength + 1];
@@ -390,9 +390,10 @@ public sealed class SourceContext<TPosition>
                     await _runtime.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
                 }
 
-                var partition = pending.Partition >= 0 || pending.KeyLength < 0 ? Math.Max(0, pending.Partition) : table.PartitionOf(_buffer.WrittenSpan.Slice(pending.KeyStart, pending.KeyLength));
-                var key = Copy(_keys, pending.KeyStart, pending.KeyLength, table.KeySchemaId);
-                var value = Copy(_values, pending.ValueStart, pending.ValueLength, table.ValueSchemaId);
+                var source = (pending.Source ?? _buffer).WrittenSpan;
+                var partition = pending.Partition >= 0 || pending.KeyLength < 0 ? Math.Max(0, pending.Partition) : table.PartitionOf(source.Slice(pending.KeyStart, pending.KeyLength));
+                var key = Copy(_keys, source, pending.KeyStart, pending.KeyLength, table.KeySchemaId);
+                var value = Copy(_values, source, pending.ValueStart, pending.ValueLength, table.ValueSchemaId);
                 try
                 {
                     await producer.ProduceAsync(table.Topic, key, value, partition, cancellationToken).ConfigureAwait(false);
@@ -419,6 +420,7 @@ public sealed class SourceContext<TPosition>
 
         _pending.Clear();
         _buffer.Clear();
+        ReturnChunks();
         producer.CloseAbsorbed();
     }
 
@@ -453,8 +455,9 @@ public sealed class SourceContext<TPosition>
                 _runtime.RegisterAsync(table, CancellationToken.None).GetAwaiter().GetResult();
             }
 
-            var key = pending.KeyLength < 0 ? null : _buffer.WrittenSpan.Slice(pending.KeyStart, pending.KeyLength).ToArray();
-            var value = pending.ValueLength < 0 ? null : _buffer.WrittenSpan.Slice(pending.ValueStart, pending.ValueLength).ToArray();
+            var source = (pending.Source ?? _buffer).WrittenSpan;
+            var key = pending.KeyLength < 0 ? null : source.Slice(pending.KeyStart, pending.KeyLength).ToArray();
+            var value = pending.ValueLength < 0 ? null : source.Slice(pending.ValueStart, pending.ValueLength).ToArray();
             if (key is not null)
             {
                 ConfluentWireFormat.WriteHeader(key, table.KeySchemaId);
@@ -477,6 +480,18 @@ public sealed class SourceContext<TPosition>
     {
         _pending.Clear();
         _buffer.Clear();
+        ReturnChunks();
+    }
+
+    /// <summary>The chunks whose rows were pending are produced (or dropped): their memory goes back to the engine.</summary>
+    private void ReturnChunks()
+    {
+        foreach (var chunk in _chunks)
+        {
+            _snapshots!.Return(chunk);
+        }
+
+        _chunks.Clear();
     }
 
     /// <summary>A row of the watermark or signal table came through the log: it moves the snapshots on, and is not produced.</summary>
@@ -509,6 +524,7 @@ public sealed class SourceContext<TPosition>
         if (chunk.Stale)
         {
             chunk.Retry(); // the log changed the table's definition inside the window: read under the new one
+            _snapshots!.Return(chunk);
             return;
         }
 
@@ -526,26 +542,29 @@ public sealed class SourceContext<TPosition>
                 {
                     if (chunk.Incomplete.Count > 0 && incomplete.Contains(match))
                     {
-                        (recheck ??= []).Add(row.DialectKey);
+                        (recheck ??= []).Add(row.DialectKey(rows));
                     }
 
                     continue;
                 }
 
-                var keyStart = _buffer.Written;
-                if (row.KeyLength >= 0)
-                {
-                    _buffer.Write(rows.Slice(row.KeyStart, row.KeyLength));
-                }
-
-                var valueStart = _buffer.Written;
-                _buffer.Write(rows.Slice(row.ValueStart, row.ValueLength));
-                _pending.Add(new Pending(chunk.Table, ChangeOperation.Read, keyStart, row.KeyLength, valueStart, row.ValueLength, chunk.Table.HasKey ? -1 : 0, null, null));
+                // Produced from the chunk's buffer, which goes back to the engine after the flush.
+                _pending.Add(new Pending(chunk.Table, ChangeOperation.Read, row.KeyStart, row.KeyLength, row.ValueStart, row.ValueLength, chunk.Table.HasKey ? -1 : 0, null, null, chunk.Buffer));
                 emitted++;
             }
         }
 
+        // Rows referenced by pending records are read until the flush: the worker's next chunk gets other memory.
+        var held = emitted > 0;
         _snapshots!.Emitted(chunk, emitted, recheck);
+        if (held)
+        {
+            _chunks.Add(chunk);
+        }
+        else
+        {
+            _snapshots.Return(chunk);
+        }
     }
 
     /// <summary>Records the snapshot key of a log event's row inside a chunk's window.</summary>
@@ -702,7 +721,7 @@ public sealed class SourceContext<TPosition>
     /// <summary>An exact-length array holding an encoded record with its schema id, reused for the next record of the same
     /// length once the Kafka client has copied it (it copies during Produce, and outcome-only delivery reports keep no
     /// reference to it).</summary>
-    private byte[]? Copy(byte[]?[] cache, int start, int length, int schemaId)
+    private static byte[]? Copy(byte[]?[] cache, ReadOnlySpan<byte> source, int start, int length, int schemaId)
     {
         if (length < 0)
         {
@@ -710,7 +729,7 @@ public sealed class SourceContext<TPosition>
         }
 
         var array = length > MaxCachedLength ? new byte[length] : cache[length] ??= new byte[length];
-        _buffer.WrittenSpan.Slice(start, length).CopyTo(array);
+        source.Slice(start, length).CopyTo(array);
         ConfluentWireFormat.WriteHeader(array, schemaId);
         return array;
     }
@@ -718,7 +737,7 @@ public sealed class SourceContext<TPosition>
     /// <summary>An encoded record (<see cref="TakeEncoded"/>).</summary>
     internal sealed record EncodedRecord(SourceTable Table, ChangeOperation Operation, byte[]? Key, byte[]? Value, int? Partition);
 
-    /// <summary>A record (offsets into the buffer; length -1 for no key or a tombstone; partition -1 to let the key choose),
-    /// a checkpoint, or an action.</summary>
-    private readonly record struct Pending(SourceTable? Table, ChangeOperation Operation, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int Partition, SourceCheckpoint<TPosition>? Checkpoint, Func<CancellationToken, Task>? Action);
+    /// <summary>A record (offsets into <see cref="Source"/>, or into the context's buffer when null; length -1 for no key or a
+    /// tombstone; partition -1 to let the key choose), a checkpoint, or an action.</summary>
+    private readonly record struct Pending(SourceTable? Table, ChangeOperation Operation, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int Partition, SourceCheckpoint<TPosition>? Checkpoint, Func<CancellationToken, Task>? Action, RecordBuffer? Source = null);
 }

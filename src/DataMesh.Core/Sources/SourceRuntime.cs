@@ -92,6 +92,9 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     /// <summary>Records handed to Kafka since the start (for tests and benchmarks).</summary>
     public long Produced => _producedBefore + (_producer?.Produced ?? 0);
 
+    /// <summary>Records of the current producer handed to Kafka and not yet acknowledged (for tests and benchmarks).</summary>
+    public long InFlight => _producer?.InFlight ?? 0;
+
     /// <summary>Runs until <paramref name="cancellationToken"/> stops it or a fatal error does.</summary>
     public async Task<SourceOutcome> RunAsync(CancellationToken cancellationToken)
     {

@@ -48,7 +48,8 @@ public interface ISnapshotDialect : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the work.</param>
     Task<IReadOnlyList<SourceTableInfo>> ListTablesAsync(CancellationToken cancellationToken);
 
-    /// <summary>Describes one table now (a snapshot of some tables, and each chunk's fresh description).</summary>
+    /// <summary>Describes one table now (a snapshot of some tables; a table's first chunk, and the next one after a chunk
+    /// found the table changed).</summary>
     /// <param name="schema">Its schema (MySQL: database).</param>
     /// <param name="name">Its name.</param>
     /// <param name="cancellationToken">Cancels the work.</param>

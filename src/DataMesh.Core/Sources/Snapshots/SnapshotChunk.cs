@@ -12,8 +12,15 @@ internal sealed class SnapshotChunk
     private SourceTable? _shapeChecked;
     private bool _sameShape;
 
-    public SnapshotChunk(SourceTable table, int[] matchIndexes, ISnapshotDialect dialect, SnapshotMarker marker, SnapshotTableProgress progress)
+    /// <param name="table">The table, as described for the chunk.</param>
+    /// <param name="matchIndexes">The snapshot key's columns.</param>
+    /// <param name="dialect">The dialect.</param>
+    /// <param name="marker">The <c>snapshot</c> field of its rows.</param>
+    /// <param name="progress">The table's progress before it.</param>
+    /// <param name="storage">The memory its rows are encoded into (empty).</param>
+    public SnapshotChunk(SourceTable table, int[] matchIndexes, ISnapshotDialect dialect, SnapshotMarker marker, SnapshotTableProgress progress, SnapshotChunkStorage storage)
     {
+        Storage = storage;
         Table = table;
         MatchIndexes = matchIndexes;
         Dialect = dialect;
@@ -45,9 +52,13 @@ internal sealed class SnapshotChunk
 
     public SnapshotRowWriter Writer { get; }
 
-    public RecordBuffer Buffer { get; } = new();
+    /// <summary>The memory of its rows (<see cref="Buffer"/>, <see cref="Rows"/>), given back to the engine when they were
+    /// handed to Kafka or are not emitted.</summary>
+    public SnapshotChunkStorage Storage { get; }
 
-    public List<Row> Rows { get; } = [];
+    public RecordBuffer Buffer => Storage.Buffer;
+
+    public List<Row> Rows => Storage.Rows;
 
     /// <summary>Keys (match bytes) the log changed inside the window.</summary>
     public HashSet<byte[]> Seen { get; } = new(ByteArrayComparer.Instance);
@@ -103,8 +114,13 @@ internal sealed class SnapshotChunk
         return _sameShape;
     }
 
-    /// <summary>A row's ranges in <see cref="Buffer"/>: the match key, the Kafka key (length -1: none), the envelope.</summary>
-    public readonly record struct Row(int MatchStart, int MatchLength, int KeyStart, int KeyLength, int ValueStart, int ValueLength, string DialectKey);
+    /// <summary>A row's ranges in <see cref="Buffer"/>: the match key, the Kafka key (length -1: none), the envelope, the
+    /// dialect's key (UTF-8).</summary>
+    public readonly record struct Row(int MatchStart, int MatchLength, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int DialectKeyStart, int DialectKeyLength)
+    {
+        /// <summary>The row's key in the dialect's form (what <see cref="SnapshotChunkRequest.Keys"/> takes).</summary>
+        public string DialectKey(ReadOnlySpan<byte> buffer) => System.Text.Encoding.UTF8.GetString(buffer.Slice(DialectKeyStart, DialectKeyLength));
+    }
 
     /// <summary>Compares byte arrays by content.</summary>
     public sealed class ByteArrayComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
@@ -139,4 +155,24 @@ internal enum ChunkOutcome
 
     /// <summary>The attempt ended (or the snapshot was cancelled): the worker stops.</summary>
     Abandoned,
+}
+
+/// <summary>
+/// The memory of one chunk's rows: the encoded rows and their ranges. A worker takes one from the engine for each chunk
+/// (<see cref="SnapshotEngine.RentStorage"/>); it goes back (<see cref="SnapshotEngine.Return"/>) when the chunk's rows were
+/// handed to Kafka (the context produces them from this buffer, without a copy), or when they are not emitted. So a
+/// snapshot holds a few chunks' worth of memory, not a new one for every chunk.
+/// </summary>
+internal sealed class SnapshotChunkStorage
+{
+    public RecordBuffer Buffer { get; } = new();
+
+    public List<SnapshotChunk.Row> Rows { get; } = [];
+
+    /// <summary>Empties it for the next chunk.</summary>
+    public void Clear()
+    {
+        Buffer.Rewind(0);
+        Rows.Clear();
+    }
 }

@@ -31,6 +31,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private readonly HashSet<string> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TableClock> _clocks = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0);
+    private readonly ConcurrentBag<SnapshotChunkStorage> _storage = [];
     private volatile SnapshotState _state = SnapshotState.Empty;
     private CancellationTokenSource? _attempt;
     private Task? _scheduler;
@@ -459,7 +460,10 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         var nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         long? estimate = null;
         var keyChecked = false;
-        SourceTable? previous = null;
+        SourceTable? table = null;
+        SourceTable? previous = null; // the last description, kept while the shape holds (one schema registration)
+        int[] match = [];
+        List<string> keyColumns = [];
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -471,40 +475,46 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     return; // done, cancelled or paused: the scheduler starts it again when resumed
                 }
 
-                var info = await _dialect.DescribeTableAsync(schema, name, cancellationToken).ConfigureAwait(false);
-                if (info is null)
+                if (table is null)
                 {
-                    SnapshotLog.TableSkipped(_logger, _source, qualified, "it does not exist or is not captured");
-                    Remove(progress);
-                    return;
-                }
-
-                // The last chunk's table while the shape holds: its schemas are registered once, not once per chunk.
-                var table = previous is not null && SourceTable.SameShape(previous.Info, info)
-                    ? previous
-                    : new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
-                previous = table;
-                var match = MatchIndexes(info.Table);
-                if (match is null)
-                {
-                    SnapshotLog.TableSkipped(_logger, _source, qualified,
-                        $"it has no primary key; name a unique key for it in Snapshot:KeyColumns (\"{qualified}\": [\"column\", ...])");
-                    Remove(progress);
-                    return;
-                }
-
-                var keyColumns = match.Select(i => info.Table.Columns[i].Name).ToList();
-                if (!keyChecked && _options.KeyColumns.ContainsKey(qualified))
-                {
-                    // A named key must be unique and NOT NULL, or the reads after a key would skip rows.
-                    if (await _dialect.CheckKeyAsync(table, keyColumns, cancellationToken).ConfigureAwait(false) is { } problem)
+                    // Described for the first chunk, and again only when a read found the table changed (the dialect checks
+                    // each chunk's shape under the read's lock) or the log did (a window saw another shape).
+                    var info = await _dialect.DescribeTableAsync(schema, name, cancellationToken).ConfigureAwait(false);
+                    if (info is null)
                     {
-                        SnapshotLog.TableSkipped(_logger, _source, qualified, problem);
+                        SnapshotLog.TableSkipped(_logger, _source, qualified, "it does not exist or is not captured");
                         Remove(progress);
                         return;
                     }
 
-                    keyChecked = true;
+                    // The last description while the shape holds: its schemas are registered once, not once per description.
+                    var described = previous is not null && SourceTable.SameShape(previous.Info, info)
+                        ? previous
+                        : new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
+                    if (MatchIndexes(info.Table) is not { } indexes)
+                    {
+                        SnapshotLog.TableSkipped(_logger, _source, qualified,
+                            $"it has no primary key; name a unique key for it in Snapshot:KeyColumns (\"{qualified}\": [\"column\", ...])");
+                        Remove(progress);
+                        return;
+                    }
+
+                    keyColumns = indexes.Select(i => info.Table.Columns[i].Name).ToList();
+                    if (!keyChecked && _options.KeyColumns.ContainsKey(qualified))
+                    {
+                        // A named key must be unique and NOT NULL, or the reads after a key would skip rows.
+                        if (await _dialect.CheckKeyAsync(described, keyColumns, cancellationToken).ConfigureAwait(false) is { } problem)
+                        {
+                            SnapshotLog.TableSkipped(_logger, _source, qualified, problem);
+                            Remove(progress);
+                            return;
+                        }
+
+                        keyChecked = true;
+                    }
+
+                    table = previous = described;
+                    match = indexes;
                 }
 
                 // Not registered here: the chunk's rows register their schema when flushed, in the log's order, so a
@@ -515,7 +525,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     estimate = await _dialect.EstimateRowsAsync(table, cancellationToken).ConfigureAwait(false) ?? -1;
                     _clocks[qualified] = new TableClock(DateTime.UtcNow, progress.Rows, estimate < 0 ? null : estimate);
                 }
-                var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress);
+                var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress, RentStorage());
                 lock (_lock)
                 {
                     if (cancellationToken.IsCancellationRequested)
@@ -528,6 +538,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     if (_state.Paused || !ReferenceEquals(_state.Tables.FirstOrDefault(t => t.Schema == schema && t.Name == name), progress))
                     {
                         // Cancelled, paused or requested anew while described: no chunk of the old progress after that.
+                        Return(chunk);
                         continue;
                     }
 
@@ -555,7 +566,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     // A schema change between the description and the read: forget the chunk (its low watermark, if the
                     // log brings it, is ignored), describe the table again and read the chunk again.
                     Forget(chunk);
+                    Return(chunk); // never emitted: the log thread reaches its window at most
                     SnapshotLog.TableChanged(_logger, _source, qualified);
+                    table = null;
                     continue;
                 }
 
@@ -570,6 +583,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 if (outcome == ChunkOutcome.ReadAgain)
                 {
                     SnapshotLog.TableChanged(_logger, _source, qualified);
+                    table = null;
                     continue;
                 }
 
@@ -598,9 +612,32 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     // A worker of an ended attempt leaves the table alone: Reset cleared it, and the next attempt's worker holds it.
                     _running.Remove(qualified);
                 }
+
+                if (_running.Count == 0)
+                {
+                    _storage.Clear(); // no table is read: the chunks' memory goes
+                }
             }
 
             Wake();
+        }
+    }
+
+    /// <summary>Memory for a chunk's rows: a returned one, else a new one.</summary>
+    internal SnapshotChunkStorage RentStorage() => _storage.TryTake(out var storage) ? storage : new SnapshotChunkStorage();
+
+    /// <summary>A chunk's rows were handed to Kafka, or will not be emitted: its memory serves another chunk. Kept for at
+    /// most two chunks per table being read (one being read, one being produced); dropped when no table is being read.</summary>
+    internal void Return(SnapshotChunk chunk)
+    {
+        chunk.Storage.Clear();
+        lock (_lock)
+        {
+            // Under the lock that the last worker's end clears them under: none is kept once no table is read.
+            if (_running.Count > 0 && _storage.Count < 2 * _options.ParallelTables)
+            {
+                _storage.Add(chunk.Storage);
+            }
         }
     }
 

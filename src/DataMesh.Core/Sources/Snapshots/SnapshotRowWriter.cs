@@ -1,3 +1,4 @@
+using System.Buffers;
 using DataMesh.Avro;
 using DataMesh.Events;
 
@@ -28,11 +29,10 @@ public sealed class SnapshotRowWriter
     /// <typeparam name="TImage">The dialect's row image.</typeparam>
     /// <param name="row">The row, every column present.</param>
     /// <param name="key">The row's key in the dialect's form (what <see cref="SnapshotChunkRequest.After"/> and
-    /// <see cref="SnapshotChunkRequest.Keys"/> take): kept in case the row has to be read again.</param>
-    public void Row<TImage>(scoped in TImage row, string key)
+    /// <see cref="SnapshotChunkRequest.Keys"/> take), as UTF-8: kept (copied) in case the row has to be read again.</param>
+    public void Row<TImage>(scoped in TImage row, ReadOnlySpan<byte> key)
         where TImage : IRowImage, allows ref struct
     {
-        ArgumentNullException.ThrowIfNull(key);
         var chunk = _chunk;
         var table = chunk.Table;
         var buffer = chunk.Buffer;
@@ -64,7 +64,9 @@ public sealed class SnapshotRowWriter
         EnvelopeWriter.WriteSource(ref writer, table, block, chunk.Marker);
         EnvelopeWriter.WriteTail(ref writer, ChangeOperation.Read, chunk.ReadAtMs);
         writer.Flush();
-        chunk.Rows.Add(new SnapshotChunk.Row(matchStart, keyStart - matchStart, keyStart, keyLength, valueStart, buffer.Written - valueStart, key));
+        var dialectKeyStart = buffer.Written;
+        buffer.Write(key);
+        chunk.Rows.Add(new SnapshotChunk.Row(matchStart, keyStart - matchStart, keyStart, keyLength, valueStart, dialectKeyStart - valueStart, dialectKeyStart, key.Length));
     }
 
     /// <summary>The source block of a snapshot row: read time as the commit time, no transaction, the dialect's zero position.</summary>

@@ -88,7 +88,7 @@ public sealed class PostgresSnapshotDefinitionTests(PostgresServer server) : ICl
         // By its key (the primary key as it is now), else by id.
         var keyColumns = info.Table.KeyColumns.Count > 0 ? info.Table.KeyColumns.ToArray() : new[] { "id" };
         var match = keyColumns.Select(info.Table.IndexOf).ToArray();
-        var chunk = new SnapshotChunk(table, match, dialect, SnapshotMarker.Snapshot, new SnapshotTableProgress("public", "t", null, 0, null, true));
+        var chunk = new SnapshotChunk(table, match, dialect, SnapshotMarker.Snapshot, new SnapshotTableProgress("public", "t", null, 0, null, true), new SnapshotChunkStorage());
         return dialect.ReadChunkAsync(new SnapshotChunkRequest(table, keyColumns, null, 1000, null), chunk.Writer, CancellationToken.None);
     }
 }

@@ -43,8 +43,8 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
     [Fact]
     public async Task Keys_of_every_type_and_composite_keys_are_read_in_chunks_in_key_order_and_the_topics_equal_the_tables()
     {
-        await using var cdc = await PgCdc.CreateAsync(server, string.Join(";\n", Tables.Select(t => t.SetupSql)));
-        await cdc.StartAsync(
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, string.Join(";\n", Tables.Select(t => t.SetupSql)));
+        await db.StartAsync(
             o =>
             {
                 o.TopicPartitions = 1;
@@ -54,31 +54,32 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
             waitForSnapshot: false);
 
         using var stopWriter = new CancellationTokenSource();
-        var writes = Task.Run(() => WriteAsync(cdc.ConnectionString, stopWriter.Token));
+        var writes = Task.Run(() => WriteAsync(db.Cdc.ConnectionString, stopWriter.Token));
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await SnapshotTestKit.WaitIdleAsync(cdc, TimeSpan.FromSeconds(60));
+        await SnapshotTestKit.WaitIdleAsync(db, TimeSpan.FromSeconds(60));
         await stopWriter.CancelAsync();
         var written = await writes;
         output.WriteLine($"snapshot of {Tables.Length} tables in {clock.Elapsed.TotalSeconds:0.0} s; {written} changes written meanwhile");
 
         // Every row once more through the log: its key as the log encodes it.
-        await cdc.ExecuteAsync(string.Join(";\n", Tables.Select(t => $"UPDATE {t.Name} SET note = note || '+'")));
+        await db.ExecuteAsync(string.Join(";\n", Tables.Select(t => $"UPDATE {t.Name} SET note = note || '+'")));
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var table in Tables)
         {
-            counts[cdc.Topic(table.Name)] = (int)(await cdc.ScalarAsync<long>($"SELECT count(*) FROM {table.Name}"));
+            counts[db.Topic(table.Name)] = (int)await db.ScalarAsync<long>($"SELECT count(*) FROM {table.Name}");
         }
 
         // Read until every row's last update arrived.
-        var topics = await SnapshotTestKit.ReadAllAsync(cdc.Kafka, cdc.Store, [.. counts.Keys], partitions: 1, withoutLogicalTypes: true,
+        var topics = await SnapshotTestKit.ReadAllAsync(db.Kafka, db.Store, [.. counts.Keys], partitions: 1, withoutLogicalTypes: true,
             until: all => all.All(t => t.Value.Count(r => r.Op == "u" && ((string?)r.After!["note"])?.EndsWith('+') == true) >= counts[t.Key]));
         var problems = new List<string>();
         var reads = 0;
         foreach (var table in Tables)
         {
-            var records = topics[cdc.Topic(table.Name)];
+            var records = topics[db.Topic(table.Name)];
             reads += records.Count(r => r.Op == "r");
-            var rebuilt = SnapshotTestKit.Rebuild(records, SnapshotTestKit.KeyOf);
+            var keyOf = SnapshotTestKit.Columns(table.Key.Split(", "));
+            var rebuilt = SnapshotTestKit.Rebuild(records, keyOf);
             var duplicated = rebuilt.GroupBy(r => (int)r.Value["v"]).Where(g => g.Count() > 1).Select(g => $"v={g.Key} under keys {string.Join(" and ", g.Select(r => r.Key))}").ToList();
             if (duplicated.Count > 0)
             {
@@ -86,7 +87,7 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
                 continue;
             }
 
-            var expected = await RowsAsync(cdc.ConnectionString, table.Name);
+            var expected = await RowsAsync(db.Cdc.ConnectionString, table.Name);
             var actual = rebuilt.Values.ToDictionary(r => (int)r["v"], r => (string?)r["note"]);
             var wrong = expected.Where(e => !actual.TryGetValue(e.Key, out var note) || note != e.Value).Select(e => e.Key).Concat(actual.Keys.Where(v => !expected.ContainsKey(v))).ToList();
             output.WriteLine($"{table.Name}: {records.Count(r => r.Op == "r")} snapshot rows, {records.Count} records, {expected.Count} rows in the table");
@@ -94,11 +95,11 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
             {
                 problems.Add($"{table.Name}: {wrong.Count} of {expected.Count} rows differ, e.g. " + string.Join("; ", wrong.Take(3).Select(v =>
                     $"v={v}: table {(expected.TryGetValue(v, out var e) ? e : "none")}, topic {(actual.TryGetValue(v, out var a) ? a : "none")}; history: " +
-                    string.Join(" | ", records.Where(r => (r.After ?? r.Before) is { } image && (int)image["v"] == v).Select(r => $"{r.Op} {SnapshotTestKit.KeyOf(r)} {r.After?["note"]}")))));
+                    string.Join(" | ", records.Where(r => (r.After ?? r.Before) is { } image && (int)image["v"] == v).Select(r => $"{r.Op} {keyOf(r.Key!)} {r.After?["note"]}")))));
             }
         }
 
-        Assert.True(problems.Count == 0, string.Join("\n", problems) + "\n" + SnapshotTestKit.SnapshotLog(cdc));
+        Assert.True(problems.Count == 0, string.Join("\n", problems) + "\n" + SnapshotTestKit.SnapshotLog(db));
 
         // The writer changes a row now and then: most rows arrive as snapshot reads (those it changed inside a chunk's window by the log).
         var initial = Tables.Sum(t => Math.Min(t.Values, Rows));
@@ -109,10 +110,10 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
     public async Task Every_type_reads_in_a_snapshot_exactly_as_the_log_sends_it()
     {
         // The rows of the log's type test, snapshotted, then updated in place so that the log sends each again.
-        await using var cdc = await PgCdc.CreateAsync(server, PostgresTypesTests.Setup + ";\n" + string.Join(";\n", PostgresTypesTests.Rows));
-        await cdc.StartAsync(o => o.TopicPartitions = 1);
-        await cdc.ExecuteAsync("UPDATE everything SET id = id");
-        var records = await SnapshotTestKit.ReadAllAsync(cdc, "everything", partitions: 1, withoutLogicalTypes: true, until: r => r.Count(x => x.Op == "u") >= PostgresTypesTests.Rows.Length);
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, PostgresTypesTests.Setup + ";\n" + string.Join(";\n", PostgresTypesTests.Rows));
+        await db.StartAsync(o => o.TopicPartitions = 1);
+        await db.ExecuteAsync("UPDATE everything SET id = id");
+        var records = await SnapshotTestKit.ReadAllAsync(db, "everything", partitions: 1, withoutLogicalTypes: true, until: r => r.Count(x => x.Op == "u") >= PostgresTypesTests.Rows.Length);
         var reads = records.Where(r => r.Op == "r").ToDictionary(r => (long)r.After!["id"], r => r.After!);
         var updates = records.Where(r => r.Op == "u").ToDictionary(r => (long)r.After!["id"], r => r.After!);
         Assert.Equal(PostgresTypesTests.Rows.Length, reads.Count);

@@ -39,20 +39,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         _history = new SchemaHistory(kafka, options.HistoryTopic);
         var builder = new MySqlConnectionStringBuilder(options.ConnectionString);
         _connectionString = builder.ConnectionString;
-        _settings = new ReplicationConnectionSettings(builder.Server.Split(',')[0].Trim(), (int)builder.Port, builder.UserID, builder.Password)
-        {
-            Tls = builder.SslMode switch
-            {
-                MySqlSslMode.None => TlsMode.None,
-                MySqlSslMode.Preferred => TlsMode.Preferred,
-                MySqlSslMode.Required => TlsMode.Required,
-                MySqlSslMode.VerifyCA => TlsMode.VerifyCA,
-                _ => TlsMode.VerifyFull,
-            },
-            ServerRsaPublicKey = string.IsNullOrEmpty(builder.ServerRsaPublicKeyFile) ? null : File.ReadAllText(builder.ServerRsaPublicKeyFile),
-            AllowPublicKeyRetrieval = builder.AllowPublicKeyRetrieval,
-            ConnectTimeout = TimeSpan.FromSeconds(Math.Max(1, builder.ConnectionTimeout)),
-        };
+        _settings = MySqlTls.ReplicationSettings(builder);
     }
 
     public override string Kind => "mysql";
@@ -105,6 +92,11 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
 
     public override async Task RunAsync(SourceContext<MySqlPosition> context, MySqlPosition? start, CancellationToken cancellationToken)
     {
+        // The replication client connects first: it checks the server's certificate before it sends any credential and never
+        // sends the password itself over an unverified channel, so a server it refuses never sees MySqlConnector's login
+        // either (with VerifyCA/VerifyFull MySqlConnector sends its password scramble before it checks the certificate).
+        var connection = await ReplicationConnection.OpenAsync(_settings, cancellationToken).ConfigureAwait(false);
+        await using var disposeConnection = connection.ConfigureAwait(false);
         if (!_checked)
         {
             (_serverVersion, _mariaDb) = await CheckServerAsync(cancellationToken).ConfigureAwait(false);
@@ -139,7 +131,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         MySqlLog.Starting(_logger, _name, from.ToString(), _serverVersion);
         await emitter.RegisterAllAsync(schema, cancellationToken).ConfigureAwait(false);
         await context.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await StreamAsync(from, schema, emitter, context, cancellationToken).ConfigureAwait(false);
+        await StreamAsync(connection, from, schema, emitter, context, cancellationToken).ConfigureAwait(false);
     }
 
     public override async ValueTask DisposeAsync()
@@ -148,11 +140,9 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task StreamAsync(MySqlPosition from, SchemaTracker schema, BinlogEmitter emitter, SourceContext<MySqlPosition> context, CancellationToken cancellationToken)
+    private async Task StreamAsync(ReplicationConnection connection, MySqlPosition from, SchemaTracker schema, BinlogEmitter emitter, SourceContext<MySqlPosition> context, CancellationToken cancellationToken)
     {
         var serverId = _options.EffectiveServerId(_name);
-        var connection = await ReplicationConnection.OpenAsync(_settings, cancellationToken).ConfigureAwait(false);
-        await using var disposeConnection = connection.ConfigureAwait(false);
         var checksum = (await connection.QueryAsync("SELECT @@global.binlog_checksum", cancellationToken).ConfigureAwait(false))[0][0];
         await connection.QueryAsync("SET @master_binlog_checksum = @@global.binlog_checksum", cancellationToken).ConfigureAwait(false);
         var heartbeatNanos = (long)_options.HeartbeatInterval.TotalMilliseconds * 1_000_000;
@@ -184,7 +174,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
             await connection.StartBinlogDumpAsync(from.File, from.Position, serverId, nonBlocking: false, cancellationToken).ConfigureAwait(false);
         }
 
-        MySqlLog.Connected(_logger, _name, _settings.Host, _settings.Port, serverId, connection.AuthPlugin, connection.IsEncrypted, from.ToString());
+        MySqlLog.Connected(_logger, _name, _settings.Host, _settings.Port, serverId, connection.AuthPlugin, connection.TlsDescription, from.ToString());
         // The dump runs from the position: whatever is committed from now on reaches this stream, snapshot watermarks included.
         context.StreamingStarted();
         var decoder = new BinlogDecoder(from.File, checksum is "CRC32" ? 4 : 0);

@@ -15,7 +15,7 @@ internal static partial class MySqlLog
     public static partial void SchemaRestored(ILogger logger, string source, int tables, string position);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "MySQL source '{Source}' connected to {Host}:{Port} as replica {ServerId} ({AuthPlugin}, TLS {Tls}), dumping from {Position}")]
-    public static partial void Connected(ILogger logger, string source, string host, int port, uint serverId, string authPlugin, bool tls, string position);
+    public static partial void Connected(ILogger logger, string source, string host, int port, uint serverId, string authPlugin, string tls, string position);
 
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "MySQL source '{Source}': DDL at {File}:{Position} changed {Tables}")]

@@ -31,6 +31,7 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
     private readonly string _source;
     private readonly TableFilter _filter;
     private readonly string _connectionString;
+    private readonly string _watermark;
     private volatile bool _fullRowImage = true;
 
     public MySqlSnapshotDialect(string source, MySqlSourceOptions options)
@@ -47,6 +48,7 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
         _connectionString = builder.ConnectionString;
         var defaultDatabase = string.IsNullOrEmpty(builder.Database) ? DefaultDatabase : builder.Database;
         var (database, watermark) = Split(options.Snapshot.WatermarkTable, defaultDatabase);
+        _watermark = watermark;
         Tables = new SnapshotTables(database, watermark, options.Snapshot.SignalTable is { } signal ? Split(signal, database).Name : null);
         // Its own filter (the options' one caches per table for the log thread); the snapshots' tables are not snapshotted.
         _filter = new TableFilter(options, MySqlSourceOptions.SystemDatabases);
@@ -55,18 +57,20 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
     public SnapshotTables Tables { get; }
 
     /// <summary>The snapshots' own tables as <c>database.table</c>, captured whatever the table patterns say.</summary>
-    public IReadOnlyList<string> OwnTables => [Tables.Schema + "." + Tables.Watermark, .. Tables.Signal is { } signal ? [Tables.Schema + "." + signal] : Array.Empty<string>()];
+    public IReadOnlyList<string> OwnTables => [Tables.Schema + "." + _watermark, .. Tables.Signal is { } signal ? [Tables.Schema + "." + signal] : Array.Empty<string>()];
 
     public async Task PrepareAsync(CancellationToken cancellationToken)
     {
-        await CreateIfMissingAsync(Tables.Watermark, WatermarkColumns, "INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
+        await CreateIfMissingAsync(_watermark, WatermarkColumns, "INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
         if (Tables.Signal is { } signal)
         {
             await CreateIfMissingAsync(signal, SignalColumns, "INSERT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);
         }
     }
 
-    public async Task WriteWatermarkAsync(string source, string watermark, CancellationToken cancellationToken)
+    /// <summary>Writes the watermark row (MySQL and MariaDB have table watermarks only: their options refuse
+    /// <see cref="SnapshotWatermarks.ReadOnly"/>).</summary>
+    public async Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken)
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
@@ -83,7 +87,7 @@ internal sealed class MySqlSnapshotDialect : ISnapshotDialect
             }
         }
 
-        var command = new MySqlCommand($"INSERT INTO {Quote(Tables.Schema)}.{Quote(Tables.Watermark)} (`source`, `watermark`) VALUES (@source, @watermark) ON DUPLICATE KEY UPDATE `watermark` = VALUES(`watermark`)", connection);
+        var command = new MySqlCommand($"INSERT INTO {Quote(Tables.Schema)}.{Quote(_watermark)} (`source`, `watermark`) VALUES (@source, @watermark) ON DUPLICATE KEY UPDATE `watermark` = VALUES(`watermark`)", connection);
         await using var commandScope = command.ConfigureAwait(false);
         command.Parameters.AddWithValue("@source", source);
         command.Parameters.AddWithValue("@watermark", watermark);

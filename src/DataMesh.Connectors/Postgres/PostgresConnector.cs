@@ -59,6 +59,13 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     /// <summary>How often the stream loop asks the publication manager whether a look for new tables is due.</summary>
     private static readonly TimeSpan TableCheckInterval = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>How often an idle stream looks whether the server's position passed a read-only high watermark.</summary>
+    private static readonly TimeSpan IdleWatermarkInterval = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Read-only watermarks: above this many delivered transactions, the stream loop forgets those a snapshot
+    /// shows ended (at most once a second).</summary>
+    private const int DeliveredToForget = 1024;
+
     /// <summary>The session settings under which pgoutput's text values have the forms <see cref="PgValueWriter"/> reads.</summary>
     internal static string SessionOptions => "-c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex";
 
@@ -69,7 +76,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         MissingValueHint = $"PostgreSQL sends an unchanged TOASTed value only with REPLICA IDENTITY FULL: run ALTER TABLE {CapturedTable.Quote(schema)}.{CapturedTable.Quote(name)} REPLICA IDENTITY FULL;",
     };
 
-    public override ISnapshotDialect? CreateSnapshotDialect() => _snapshots = new PostgresSnapshotDialect(_name, _options);
+    public override ISnapshotDialect? CreateSnapshotDialect() => _snapshots = new PostgresSnapshotDialect(_name, _options, _logger);
 
     public override string FormatPosition(PostgresPosition position) => position.ToJson();
 
@@ -101,18 +108,28 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     {
         await CloseAsync().ConfigureAwait(false);
         _context = context;
+        _snapshots?.ReadOnly?.ClearHigh(); // their chunks are abandoned: the new attempt reads them again
         _relations.Clear();
         _ignored.Clear();
         _inTransaction = false;
         var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString);
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? SessionOptions : builder.Options + " " + SessionOptions;
         builder.ApplicationName ??= "datamesh-" + _name;
+        PostgresTls.Secure(builder);
         var slot = _options.Slot(_name);
         var publication = _options.Publication(_name);
-        PostgresLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, slot, publication);
+        PostgresLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, builder.SslMode.ToString(), slot, publication);
 
         _meta = new NpgsqlConnection(builder.ConnectionString);
-        await _meta.OpenAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _meta.OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (PostgresTls.Explain(ex, _name, builder) is { } explained)
+        {
+            throw explained;
+        }
+
         _database = _meta.Database;
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
@@ -123,7 +140,15 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
 
         var existing = await WaitForSlotAsync(slot, cancellationToken).ConfigureAwait(false);
         _replication = new LogicalReplicationConnection(builder.ConnectionString);
-        await _replication.Open(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _replication.Open(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (PostgresTls.Explain(ex, _name, builder) is { } explained)
+        {
+            throw explained;
+        }
+
         ulong from;
         string origin;
         if (existing is null)
@@ -184,9 +209,11 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
-    /// <summary>The snapshots' watermark and signal tables, captured whatever the patterns say.</summary>
+    /// <summary>The snapshots' watermark (none with read-only watermarks) and signal tables, captured whatever the patterns say.</summary>
     private IReadOnlyList<string> OwnTables() =>
-        _snapshots?.Tables is { } own ? [own.Schema + "." + own.Watermark, .. own.Signal is { } signal ? [own.Schema + "." + signal] : Array.Empty<string>()] : [];
+        _snapshots?.Tables is { } own
+            ? [.. new[] { own.Watermark, own.Signal }.OfType<string>().Select(table => own.Schema + "." + table)]
+            : [];
 
     private async Task CloseAsync()
     {
@@ -250,6 +277,8 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     {
         var nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
         var nextTableCheck = DateTime.UtcNow + TableCheckInterval;
+        var nextForget = DateTime.UtcNow;
+        var readOnly = _snapshots?.ReadOnly;
         while (true)
         {
             if (DateTime.UtcNow >= nextTableCheck)
@@ -259,10 +288,21 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                 nextTableCheck = DateTime.UtcNow + TableCheckInterval;
             }
 
+            if (readOnly is { DeliveredCount: > DeliveredToForget } && DateTime.UtcNow >= nextForget)
+            {
+                readOnly.Forget(PgSnapshot.Parse(await _catalog!.CurrentSnapshotAsync(cancellationToken).ConfigureAwait(false)));
+                nextForget = DateTime.UtcNow + TimeSpan.FromSeconds(1);
+            }
+
             var pending = getPending();
             if (!pending.IsCompleted)
             {
                 var wait = Math.Max(1, (int)((nextHeartbeat < nextTableCheck ? nextHeartbeat : nextTableCheck) - DateTime.UtcNow).TotalMilliseconds);
+                if (readOnly is { HasHighWatermarks: true })
+                {
+                    wait = Math.Min(wait, (int)IdleWatermarkInterval.TotalMilliseconds);
+                }
+
                 using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var delay = Task.Delay(wait, delayCancel.Token);
                 var first = await Task.WhenAny(pending, delay).ConfigureAwait(false);
@@ -270,6 +310,11 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                 if (first != pending)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    if (readOnly is { HasHighWatermarks: true } && !_inTransaction)
+                    {
+                        await PassIdleAsync(readOnly, cancellationToken).ConfigureAwait(false);
+                    }
+
                     if (DateTime.UtcNow >= nextHeartbeat)
                     {
                         await HeartbeatAsync(pending, cancellationToken).ConfigureAwait(false);
@@ -342,11 +387,22 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
             {
                 case PgOutputKind.Begin:
                     _transaction = BeginMessage.Parse(message.Span);
+                    if (_snapshots?.ReadOnly is { } readOnly)
+                    {
+                        // Before its events: a transaction whose commit record starts at or past a high watermark was not
+                        // visible to that chunk's read, and every one that was came before it.
+                        Pass(readOnly.Passed(_transaction.FinalLsn));
+                        readOnly.Begin(_transaction.Xid);
+                    }
+
                     _inTransaction = true;
                     break;
                 case PgOutputKind.Commit:
                     var commit = CommitMessage.Parse(message.Span);
                     _inTransaction = false;
+                    // After its events and before its checkpoint (which then carries the chunks' progress): every transaction
+                    // whose commit record ends at or before this one's end has come.
+                    Pass(_snapshots?.ReadOnly?.Passed(commit.EndLsn));
                     if (commit.EndLsn > _lastCheckpoint)
                     {
                         context.Checkpoint(new PostgresPosition(commit.EndLsn));
@@ -494,6 +550,33 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
 
             _context!.Truncate(relation.Table, new PgSourceBlock(_transaction, lsn));
             PostgresLog.Truncated(_logger, _name, relation.QualifiedName);
+        }
+    }
+
+    /// <summary>The log passed these read-only high watermarks: their chunks' rows are written here.</summary>
+    private void Pass(List<string>? watermarks)
+    {
+        if (watermarks is null)
+        {
+            return;
+        }
+
+        foreach (var watermark in watermarks)
+        {
+            _context!.Watermark(watermark);
+        }
+    }
+
+    /// <summary>Read-only watermarks on an idle stream (no transaction open, no message waiting): the server's keepalives
+    /// say how far it has decoded and sent the WAL; every high watermark up to there is passed (<see cref="ReadOnlyWatermarks"/>).
+    /// The chunks' rows go to Kafka now, with their progress at the last position.</summary>
+    private async Task PassIdleAsync(ReadOnlyWatermarks readOnly, CancellationToken cancellationToken)
+    {
+        if (readOnly.Passed((ulong)_replication!.LastReceivedLsn) is { } passed)
+        {
+            Pass(passed);
+            _context!.Checkpoint(new PostgresPosition(_lastCheckpoint));
+            await _context.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using DataMesh.Avro;
 using DataMesh.Events;
 using DataMesh.Sources;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace DataMesh.Connectors.Postgres;
@@ -13,36 +14,107 @@ namespace DataMesh.Connectors.Postgres;
 /// <c>SELECT col, ... WHERE (key) &gt; (last key) ORDER BY key LIMIT n</c> in its own short transaction, its values in the
 /// text format under the same session settings as the replication connection, so every value has the exact text form
 /// pgoutput sends and goes through the same <see cref="PgValueWriter"/> as the log's. Row-value comparison uses the
-/// primary key's index; no lock is held beyond the read's own ACCESS SHARE.
+/// primary key's index; no lock is held beyond the read's own ACCESS SHARE. With read-only watermarks nothing is written:
+/// see <see cref="ReadOnlyWatermarks"/>.
 /// </summary>
 internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 {
+    private const string SignalColumns = "(id text PRIMARY KEY, type text NOT NULL, data text)";
+
+    /// <summary>How often a read-only low watermark looks again at transactions delivered but not yet visible.</summary>
+    private static readonly TimeSpan InvisibleRetry = TimeSpan.FromMilliseconds(20);
+
     private readonly string _source;
     private readonly PostgresSourceOptions _options;
+    private readonly ILogger _logger;
     private readonly string _connectionString;
+    private readonly TableFilter _filter;
+    private int _walBlockSize;
+    private long _walSegmentSize;
 
-    public PostgresSnapshotDialect(string source, PostgresSourceOptions options)
+    public PostgresSnapshotDialect(string source, PostgresSourceOptions options, ILogger logger)
     {
         _source = source;
         _options = options;
+        _logger = logger;
         var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? PostgresConnector.SessionOptions : builder.Options + " " + PostgresConnector.SessionOptions;
         builder.ApplicationName = "datamesh-" + source + "-snapshot";
+        PostgresTls.Secure(builder);
         _connectionString = builder.ConnectionString;
         var (schema, watermark) = Split(options.Snapshot.WatermarkTable);
-        Tables = new SnapshotTables(schema, watermark, options.Snapshot.SignalTable is { } signal ? Split(signal).Name : null);
+        var readOnly = options.Snapshot.Watermarks == SnapshotWatermarks.ReadOnly;
+        ReadOnly = readOnly ? new ReadOnlyWatermarks() : null;
+        Tables = new SnapshotTables(schema, readOnly ? null : watermark, options.Snapshot.SignalTable is { } signal ? Split(signal).Name : null);
+        // Its own filter (the options' one caches per table for the log thread); the snapshots' tables are not snapshotted.
+        _filter = new TableFilter(options, PostgresConnector.SystemSchemas);
     }
 
     public SnapshotTables Tables { get; }
 
+    /// <summary>The state of read-only watermarks, which the connector's log thread shares, or null with table watermarks.</summary>
+    public ReadOnlyWatermarks? ReadOnly { get; }
+
     public async Task PrepareAsync(CancellationToken cancellationToken)
     {
-        await CreateIfMissingAsync(Tables.Watermark, "(source text PRIMARY KEY, watermark text NOT NULL)", "INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
+        if (ReadOnly is not null)
+        {
+            await PrepareReadOnlyAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // SELECT too: INSERT ... ON CONFLICT DO UPDATE reads the conflict target, and the publication takes only readable tables.
+        await CreateIfMissingAsync(Tables.Watermark!, "(source text PRIMARY KEY, watermark text NOT NULL)", "SELECT, INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
         if (Tables.Signal is { } signal)
         {
-            await CreateIfMissingAsync(signal, "(id text PRIMARY KEY, type text NOT NULL, data text)", "SELECT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);
+            await CreateIfMissingAsync(signal, SignalColumns, "SELECT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Read-only watermarks create nothing: the server must have <c>pg_current_snapshot()</c> (13 or later), the
+    /// signal table, if named, must exist; the WAL's page and segment sizes are read for <see cref="ReadOnlyWatermarks.RecordEnd"/>.
+    /// With synchronous standbys, the running transactions count as delivered (<see cref="ReadOnlyWatermarks.Seed"/>).</summary>
+    private async Task PrepareReadOnlyAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        if (ReadOnlyRefusal(_source, connection.PostgreSqlVersion, $"{connection.Host}:{connection.Port}") is { } refusal)
+        {
+            throw new PostgresSourceException(refusal);
+        }
+
+        var command = new NpgsqlCommand(
+            "SELECT current_setting('wal_block_size')::int, pg_size_bytes(current_setting('wal_segment_size')), current_setting('synchronous_standby_names') <> '', pg_current_snapshot()::text",
+            connection);
+        await using (command.ConfigureAwait(false))
+        {
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            _walBlockSize = reader.GetInt32(0);
+            _walSegmentSize = reader.GetInt64(1);
+            if (reader.GetBoolean(2))
+            {
+                ReadOnly!.Seed(PgSnapshot.Parse(reader.GetString(3)));
+            }
+        }
+
+        if (Tables.Signal is { } name)
+        {
+            var signal = $"{Quote(Tables.Schema)}.{Quote(name)}";
+            if (!await ExistsAsync(connection, signal, cancellationToken).ConfigureAwait(false))
+            {
+                throw new PostgresSourceException(
+                    $"PostgreSQL source '{_source}': the signal table {Tables.Schema}.{name} (Snapshot:SignalTable) does not exist, and with Snapshot:Watermarks = ReadOnly the source creates nothing. " +
+                    $"Create it as its owner: CREATE TABLE {signal} {SignalColumns}; GRANT SELECT ON {signal} TO {Quote(connection.UserName ?? "the_user")}; (and add it to the publication if you manage it), or unset Snapshot:SignalTable.");
+            }
+        }
+    }
+
+    /// <summary>Why a server cannot take read-only watermarks (before 13 it has no <c>pg_current_snapshot()</c>), or null.</summary>
+    internal static string? ReadOnlyRefusal(string source, Version version, string server) => version.Major >= 13 ? null :
+        $"PostgreSQL source '{source}': Snapshot:Watermarks is ReadOnly, which needs PostgreSQL 13 or later (pg_current_snapshot()); {server} runs {version}. " +
+        "Set Snapshot:Watermarks to Table (the default), which writes its watermarks to Snapshot:WatermarkTable.";
 
     /// <summary>Creates one of the snapshots' tables when it does not exist (an existing one needs no CREATE privilege).</summary>
     private async Task CreateIfMissingAsync(string name, string columns, string privileges, string setting, CancellationToken cancellationToken)
@@ -50,14 +122,9 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         var qualified = $"{Quote(Tables.Schema)}.{Quote(name)}";
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
-        var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
-        await using (exists.ConfigureAwait(false))
+        if (await ExistsAsync(connection, qualified, cancellationToken).ConfigureAwait(false))
         {
-            exists.Parameters.Add(new NpgsqlParameter { Value = qualified });
-            if (await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
-            {
-                return;
-            }
+            return;
         }
 
         var create = new NpgsqlCommand($"CREATE TABLE IF NOT EXISTS {qualified} {columns}", connection);
@@ -75,17 +142,63 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
     }
 
-    public Task WriteWatermarkAsync(string source, string watermark, CancellationToken cancellationToken) =>
-        ExecuteAsync(
-            $"INSERT INTO {Quote(Tables.Schema)}.{Quote(Tables.Watermark)} (source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET watermark = EXCLUDED.watermark",
-            [source, watermark], cancellationToken);
+    public Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken) => ReadOnly switch
+    {
+        null => ExecuteAsync(
+            $"INSERT INTO {Quote(Tables.Schema)}.{Quote(Tables.Watermark!)} (source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET watermark = EXCLUDED.watermark",
+            [source, watermark], cancellationToken),
+        _ when kind == WatermarkKind.Low => ReadOnlyLowAsync(ReadOnly, cancellationToken),
+        _ => ReadOnlyHighAsync(ReadOnly, watermark, cancellationToken),
+    };
+
+    /// <summary>A read-only low watermark (the chunk's window is open): returns once every transaction the log delivered
+    /// before is visible to a snapshot taken now, so to the chunk's read after it (<see cref="ReadOnlyWatermarks"/>).</summary>
+    private async Task ReadOnlyLowAsync(ReadOnlyWatermarks readOnly, CancellationToken cancellationToken)
+    {
+        var mark = readOnly.Mark();
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand("SELECT pg_current_snapshot()::text", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        var waited = TimeSpan.Zero;
+        var warn = TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            var snapshot = PgSnapshot.Parse((string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
+            var invisible = readOnly.InvisibleBefore(snapshot, mark);
+            if (invisible.Count == 0)
+            {
+                return;
+            }
+
+            if (waited >= warn)
+            {
+                PostgresLog.DeliveredNotVisible(_logger, _source, string.Join(", ", invisible.Select(snapshot.Widen)), waited);
+                warn += TimeSpan.FromMinutes(1);
+            }
+
+            await Task.Delay(InvisibleRetry, cancellationToken).ConfigureAwait(false);
+            waited += InvisibleRetry;
+        }
+    }
+
+    /// <summary>A read-only high watermark (the chunk's read is done): the WAL position now, which the log must pass.</summary>
+    private async Task ReadOnlyHighAsync(ReadOnlyWatermarks readOnly, string watermark, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        var insert = (NpgsqlTypes.NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        readOnly.AddHigh(watermark, ReadOnlyWatermarks.RecordEnd((ulong)insert, _walBlockSize, _walSegmentSize));
+    }
 
     public async Task<IReadOnlyList<SourceTableInfo>> ListTablesAsync(CancellationToken cancellationToken)
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         var catalog = new PostgresCatalog(connection, _source);
-        var tables = await catalog.ResolveTablesAsync(_options, new TableFilter(_options, PostgresConnector.SystemSchemas), cancellationToken).ConfigureAwait(false);
+        var tables = await catalog.ResolveTablesAsync(_options, _filter, cancellationToken).ConfigureAwait(false);
         var infos = new List<SourceTableInfo>();
         foreach (var table in tables)
         {
@@ -105,6 +218,11 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     public async Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken)
     {
+        if (!_filter.Captures(schema, name) || (schema == Tables.Schema && (name == Tables.Watermark || name == Tables.Signal)))
+        {
+            return null; // not captured: the log does not bring its changes, so the snapshot must not bring its rows
+        }
+
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         return (await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false))?.Info;
@@ -315,6 +433,14 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         return connection;
+    }
+
+    private static async Task<bool> ExistsAsync(NpgsqlConnection connection, string qualified, CancellationToken cancellationToken)
+    {
+        var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
+        await using var scope = exists.ConfigureAwait(false);
+        exists.Parameters.Add(new NpgsqlParameter { Value = qualified });
+        return await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
     }
 
     private async Task ExecuteAsync(string sql, object[] parameters, CancellationToken cancellationToken)

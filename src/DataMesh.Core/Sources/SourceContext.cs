@@ -328,6 +328,20 @@ public sealed class SourceContext<TPosition>
         _pending.Add(new Pending(null, default, 0, -1, 0, -1, -1, new SourceCheckpoint<TPosition>(position, _snapshots?.Current), null));
     }
 
+    /// <summary>The log has passed a snapshot watermark that the connector recognises in its own log rather than as a row
+    /// of the watermark table (<see cref="SnapshotWatermarks.ReadOnly"/>, see <see cref="ISnapshotDialect"/>): a high
+    /// watermark closes its chunk's window and writes the chunk's rows here, in the log's order, after everything written
+    /// so far. A watermark the runtime no longer waits for (of an earlier attempt) is ignored.</summary>
+    /// <param name="watermark">The watermark.</param>
+    public void Watermark(string watermark)
+    {
+        ArgumentNullException.ThrowIfNull(watermark);
+        if (_snapshots?.OnWatermark(watermark) is { } chunk)
+        {
+            Emit(chunk);
+        }
+    }
+
     /// <summary>Tells the runtime the connector now streams its log: snapshot watermarks written from now on will be read
     /// (the runtime starts the snapshot workers then). Call it once per run, when the log stream has started.</summary>
     public void StreamingStarted() => _snapshots?.StreamingStarted();
@@ -481,10 +495,7 @@ public sealed class SourceContext<TPosition>
                 return; // another source's watermark
             }
 
-            if (snapshots.OnWatermark(watermark) is { } chunk)
-            {
-                Emit(chunk);
-            }
+            Watermark(watermark);
         }
         else if (ReadString(table, row, "id") is { } id && ReadString(table, row, "type") is { } type)
         {

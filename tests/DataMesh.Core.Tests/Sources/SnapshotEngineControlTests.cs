@@ -99,6 +99,25 @@ public sealed class SnapshotEngineControlTests
         Assert.Equal(rounds * tables.Length * ScriptedDialect.Chunks, dialect.Emitted);
     }
 
+    [Theory]
+    [InlineData("""{"data-collections": ["public.t"], "additional-conditions": [{"data-collection": "public.t"}]}""")]
+    [InlineData("""{"data-collections": ["public.t"], "additional-conditions": {"public.t": "id > 1"}}""")]
+    [InlineData("""{"data-collections": [1]}""")]
+    [InlineData("""{"data-collections": ["public.t"], "type": 1}""")]
+    [InlineData("""["public.t"]""")]
+    public async Task An_execute_snapshot_signal_of_the_wrong_shape_is_refused_with_a_warning_and_requests_nothing(string data)
+    {
+        // The log thread hands the signal row over: an exception here would stop the source at this row, and at the same
+        // row again after every restart.
+        var logs = new LogRecorder();
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, logs.CreateLogger("test"));
+        engine.OnSignal("s1", "execute-snapshot", data);
+
+        Assert.True(engine.IsIdle);
+        var refused = Assert.Single(logs.WithId(7106));
+        Assert.Contains("s1", refused.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>An engine on <paramref name="dialect"/> asked for <c>public.t</c>, streaming, its worker describing the table.</summary>
     private static async Task<(SnapshotEngine Engine, ScriptedDialect Dialect)> StartAsync(ScriptedDialect dialect)
     {
@@ -145,7 +164,7 @@ public sealed class SnapshotEngineControlTests
 
         public Task PrepareAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public Task WriteWatermarkAsync(string source, string watermark, CancellationToken cancellationToken)
+        public Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken)
         {
             Watermarks.Enqueue(watermark);
             if (Engine!.OnWatermark(watermark) is { } chunk)

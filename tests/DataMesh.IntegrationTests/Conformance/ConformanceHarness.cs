@@ -44,14 +44,15 @@ internal sealed class ConformanceHarness : IAsyncDisposable
 
     public EmbeddedKafkaCluster Cluster => Kafka.EmbeddedCluster!;
 
-    /// <summary>The last warnings and errors of the in-process hosts and connector processes, for failure messages.</summary>
+    /// <summary>The last log lines of the in-process hosts (DataMesh's from information up, others' warnings and errors) and
+    /// of the connector processes, for failure messages.</summary>
     public string SourceLog
     {
         get
         {
             lock (_processes)
             {
-                return string.Join('\n', [.. _log.TakeLast(40), .. _processes.TakeLast(3).Select(p => p.RecentLines)]);
+                return string.Join('\n', [.. _log.TakeLast(80), .. _processes.TakeLast(3).Select(p => p.RecentLines)]);
             }
         }
     }
@@ -74,7 +75,7 @@ internal sealed class ConformanceHarness : IAsyncDisposable
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
-        builder.Logging.AddProvider(new QueueLoggerProvider(_log)).SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddProvider(new QueueLoggerProvider(_log)).SetMinimumLevel(LogLevel.Information);
         builder.Services.AddSingleton(Kafka);
         ConnectorHostSources.Add(builder.Services.AddDataMesh(), _driver.Kind, request.Name, _driver.Settings(request));
         var host = builder.Build();
@@ -165,7 +166,9 @@ internal sealed class ConformanceHarness : IAsyncDisposable
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+        // DataMesh's own information lines too (starts, resumes, registrations): a failure message then shows how far
+        // each run got, not only that it went quiet.
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= (category.StartsWith("DataMesh", StringComparison.Ordinal) ? LogLevel.Information : LogLevel.Warning);
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {

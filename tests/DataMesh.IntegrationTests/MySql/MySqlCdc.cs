@@ -63,12 +63,20 @@ internal sealed class MySqlCdc : IAsyncDisposable
     /// <param name="configure">Changes the options.</param>
     /// <param name="waitForSnapshot">Whether to wait until the source stored its first position and its initial snapshot
     /// (of the tables as they were at start) is done, so that what the test writes next is the log's.</param>
-    public async Task StartAsync(Action<MySqlSourceOptions>? configure = null, bool waitForSnapshot = true)
+    /// <param name="logs">Also receives every log line, at every level.</param>
+    public async Task StartAsync(Action<MySqlSourceOptions>? configure = null, bool waitForSnapshot = true, ILoggerProvider? logs = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.TimestampFormat = "HH:mm:ss.fff ").SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddProvider(Logs);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Trace);
+            builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Information);
+        }
+
         builder.Services.AddSingleton(Kafka);
         builder.Services.AddDataMesh(o => o.Kafka.RequestTimeout = TimeSpan.FromSeconds(20))
             .AddMySqlSource(SourceName, o =>

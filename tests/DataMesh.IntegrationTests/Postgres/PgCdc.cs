@@ -61,13 +61,19 @@ internal sealed class PgCdc : IAsyncDisposable
     public string Topic(string table, string schema = "public") => TopicNames.ForTable("dm", SourceName, schema, table);
 
     /// <summary>Builds and starts the host running the source; <paramref name="configure"/> changes the source's options.</summary>
-    public async Task StartAsync(Action<PostgresSourceOptions>? configure = null, Action<DataMeshOptions>? dataMesh = null, KafkaConnection? sharedKafka = null, bool waitForSnapshot = true)
+    public async Task StartAsync(Action<PostgresSourceOptions>? configure = null, Action<DataMeshOptions>? dataMesh = null, KafkaConnection? sharedKafka = null, bool waitForSnapshot = true, ILoggerProvider? logs = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Warning);
         builder.Logging.AddProvider(Logs);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        }
+
         if (sharedKafka is not null)
         {
             builder.Services.AddSingleton(sharedKafka);

@@ -16,7 +16,14 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
     private const int Partitions = 4;
 
     [Fact]
-    public async Task Updates_that_leave_a_TOASTed_column_unchanged_inside_windows_never_lose_its_real_value()
+    public Task Updates_that_leave_a_TOASTed_column_unchanged_inside_windows_never_lose_its_real_value() =>
+        UpdatesLeaveToastedValuesAsync(SnapshotWatermarks.Table);
+
+    [Fact]
+    public Task Updates_that_leave_a_TOASTed_column_unchanged_inside_read_only_windows_never_lose_its_real_value() =>
+        UpdatesLeaveToastedValuesAsync(SnapshotWatermarks.ReadOnly);
+
+    private async Task UpdatesLeaveToastedValuesAsync(SnapshotWatermarks watermarks)
     {
         // Bodies of 2.5 kB of hex digits, stored out of line (TOAST, not compressed): 5 MB in all, well within the
         // embedded cluster's 5 MB per partition over 4 partitions (the reader checks that no partition was trimmed).
@@ -30,6 +37,7 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
             {
                 o.TopicPartitions = Partitions;
                 o.Snapshot.ChunkSize = 200;
+                o.Snapshot.Watermarks = watermarks;
             },
             waitForSnapshot: false);
 
@@ -88,5 +96,10 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
             $"{id}: " + string.Join(" | ", records.Where(r => (int)r.Key!["id"] == id).Select(r => $"{r.Op}@{r.Partition}:{r.Offset} v={r.After!["v"]} body={((string?)r.After!["body"])?.Length}")))) +
             "\nsnapshot log:\n" + SnapshotTestKit.SnapshotLog(db));
         Assert.True(wrong.Count == 0, $"{wrong.Count} rows have a wrong v (e.g. ids {string.Join(", ", wrong.Take(10))})");
+        Assert.True(records.Count(r => r.Op == "r") >= Rows / 2, $"only {records.Count(r => r.Op == "r")} snapshot rows");
+        if (watermarks == SnapshotWatermarks.ReadOnly)
+        {
+            await SnapshotTestKit.AssertNoWatermarkTableAsync(db);
+        }
     }
 }

@@ -15,10 +15,12 @@ internal static class SnapshotScenarios
     /// <paramref name="slices"/> equal parts of its time. Once the snapshot is done and the log caught up, the table rebuilt
     /// from the topic (last value per key, deletes removing) has the table's checksum. <paramref name="alongside"/>, if
     /// given, runs from the writer's start until the snapshot is done (then it is cancelled), e.g. to sample lock views.
+    /// <paramref name="configure"/>, if given, changes the source's options after the scenario's own.
     /// </summary>
     public static async Task SnapshotUnderWriterAsync(
         SnapshotDatabase db, WrittenTable table, int rows, int chunkSize, int partitions, ITestOutputHelper output,
-        int slices = 4, IReadOnlyList<string>? schemaChanges = null, TimeSpan? timeout = null, Func<WrittenTable.Writer, CancellationToken, Task>? alongside = null)
+        int slices = 4, IReadOnlyList<string>? schemaChanges = null, TimeSpan? timeout = null, Func<WrittenTable.Writer, CancellationToken, Task>? alongside = null,
+        Action<SourceOptions>? configure = null)
     {
         var clock = Stopwatch.StartNew();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
@@ -29,6 +31,7 @@ internal static class SnapshotScenarios
             {
                 o.TopicPartitions = partitions;
                 o.Snapshot.ChunkSize = chunkSize;
+                configure?.Invoke(o);
             },
             waitForSnapshot: false);
 

@@ -36,6 +36,10 @@ internal static class SnapshotTestKit
         }
     }
 
+    /// <summary>Asserts that the source's database has no watermark table (read-only watermarks create nothing).</summary>
+    public static async Task AssertNoWatermarkTableAsync(SnapshotDatabase db) =>
+        Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM information_schema.tables WHERE table_name = 'datamesh_watermarks' AND table_schema = '{db.Schema}'"));
+
     /// <summary>Waits until <paramref name="done"/> holds, or fails with <paramref name="what"/>.</summary>
     public static async Task WaitUntilAsync(Func<bool> done, TimeSpan timeout, Func<string> what)
     {

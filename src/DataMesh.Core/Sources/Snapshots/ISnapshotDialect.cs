@@ -3,27 +3,46 @@ using DataMesh.Avro;
 namespace DataMesh.Sources;
 
 /// <summary>
-/// What the source runtime's snapshots (DBLog) need of one database: the watermark and signal tables, and chunked reads
-/// in key order. A connector that supports snapshots returns one from <see cref="SourceConnector{TPosition}.CreateSnapshotDialect"/>;
-/// it must also capture the watermark and signal tables (<see cref="SnapshotTables"/>) and hand their changes to the
-/// context like any other table's (the runtime recognises them and never produces them).
+/// What the source runtime's snapshots (DBLog) need of one database: the watermarks that mark each chunk's window in the
+/// log, the signal table, and chunked reads in key order. A connector that supports snapshots returns one from
+/// <see cref="SourceConnector{TPosition}.CreateSnapshotDialect"/>; it must also capture the watermark and signal tables
+/// (<see cref="SnapshotTables"/>) and hand their changes to the context like any other table's (the runtime recognises
+/// them and never produces them).
 /// </summary>
+/// <remarks>
+/// <para>One window per chunk, one state machine in the runtime: the window opens at the low watermark, the log's events of
+/// the chunk's table inside it drop the chunk's rows of their keys, and at the high watermark the chunk's other rows are
+/// emitted. The dialect decides how a watermark is taken (<see cref="TakeWatermarkAsync"/>) and how the log shows it,
+/// after <see cref="SnapshotOptions.Watermarks"/>:</para>
+/// <para><see cref="SnapshotWatermarks.Table"/>: a row of the watermark table, written (and committed) when taken; the
+/// log brings it back as a change of that table and the context recognises it.</para>
+/// <para><see cref="SnapshotWatermarks.ReadOnly"/>: nothing is written. No log event brings the low watermark: the runtime
+/// opens the window itself before taking it, and the dialect's low watermark returns only once every transaction the log
+/// delivered before is visible to the chunk's read. The high watermark is a position taken after the read; the connector
+/// reports it (<see cref="SourceContext{TPosition}.Watermark"/>) when its log has passed every transaction the read could
+/// see, and before any event of a transaction it could not.</para>
+/// </remarks>
 public interface ISnapshotDialect : IAsyncDisposable
 {
     /// <summary>The watermark and signal tables, as the log names them.</summary>
     SnapshotTables Tables { get; }
 
     /// <summary>Creates the watermark table (and the signal table, if named) when missing: watermark table
-    /// <c>(source varchar PRIMARY KEY, watermark varchar)</c>, signal table <c>(id varchar PRIMARY KEY, type varchar, data text)</c>.</summary>
+    /// <c>(source varchar PRIMARY KEY, watermark varchar)</c>, signal table <c>(id varchar PRIMARY KEY, type varchar, data text)</c>.
+    /// With <see cref="SnapshotWatermarks.ReadOnly"/> nothing is created: it checks that the server can take read-only
+    /// watermarks and that the signal table, if named, exists.</summary>
     /// <param name="cancellationToken">Cancels the work.</param>
     Task PrepareAsync(CancellationToken cancellationToken);
 
-    /// <summary>Writes (inserts or updates, and commits) the row of <paramref name="source"/> in the watermark table with
-    /// <paramref name="watermark"/>, so that the change appears in the log.</summary>
+    /// <summary>Takes a chunk's low watermark (before its read) or high watermark (after it). Table watermarks: writes
+    /// (inserts or updates, and commits) the row of <paramref name="source"/> in the watermark table with
+    /// <paramref name="watermark"/>, so that the change appears in the log. Read-only watermarks: see the remarks of
+    /// <see cref="ISnapshotDialect"/>.</summary>
     /// <param name="source">The source's name (the row's key).</param>
     /// <param name="watermark">The watermark.</param>
+    /// <param name="kind">Low or high.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
-    Task WriteWatermarkAsync(string source, string watermark, CancellationToken cancellationToken);
+    Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken);
 
     /// <summary>The captured tables (for a snapshot of every table), described as the log would describe them now.</summary>
     /// <param name="cancellationToken">Cancels the work.</param>
@@ -70,9 +89,19 @@ public interface ISnapshotDialect : IAsyncDisposable
 
 /// <summary>The watermark and signal tables of a source.</summary>
 /// <param name="Schema">Their schema (PostgreSQL) or database (MySQL).</param>
-/// <param name="Watermark">The watermark table.</param>
+/// <param name="Watermark">The watermark table, or null with <see cref="SnapshotWatermarks.ReadOnly"/> (none).</param>
 /// <param name="Signal">The signal table, or null.</param>
-public sealed record SnapshotTables(string Schema, string Watermark, string? Signal);
+public sealed record SnapshotTables(string Schema, string? Watermark, string? Signal);
+
+/// <summary>Which of a chunk's two watermarks.</summary>
+public enum WatermarkKind
+{
+    /// <summary>Taken before the chunk's read: opens its window.</summary>
+    Low,
+
+    /// <summary>Taken after the chunk's read: closes its window, where the chunk's rows are emitted.</summary>
+    High,
+}
 
 /// <summary>One chunk to read.</summary>
 /// <param name="Table">The table, as described for this chunk.</param>

@@ -76,7 +76,7 @@ internal sealed class SnapshotChunk
     /// <summary>Completes when the chunk's rows were emitted at its high watermark, when it must be read again, or when abandoned.</summary>
     public Task<ChunkOutcome> Completed => _completed.Task;
 
-    /// <summary>The read is done (called by the worker before it writes the high watermark).</summary>
+    /// <summary>The read is done (called by the worker before it takes the high watermark).</summary>
     public void SetReady(SnapshotChunkRead read)
     {
         Read = read;

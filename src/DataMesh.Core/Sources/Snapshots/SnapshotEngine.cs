@@ -7,15 +7,17 @@ namespace DataMesh.Sources;
 
 /// <summary>
 /// DBLog (Andreakis &amp; Papapanagiotou 2020, Algorithm 1) in the source runtime. Workers (at most
-/// <see cref="SnapshotOptions.ParallelTables"/>, a table each) repeat for every chunk: write a low watermark, read the
-/// next chunk in key order after the last key emitted, write a high watermark. The log thread, through the
+/// <see cref="SnapshotOptions.ParallelTables"/>, a table each) repeat for every chunk: take a low watermark, read the
+/// next chunk in key order after the last key emitted, take a high watermark (rows of the watermark table, or read-only
+/// watermarks the connector recognises in its log: <see cref="ISnapshotDialect"/>). The log thread, through the
 /// <see cref="SourceContext{TPosition}"/>, forwards every log event as usual; between a chunk's watermarks it records the
 /// keys the log changed in the chunk's table; at the high watermark it emits the chunk's other rows (<c>op = r</c>) right
 /// there in the log's order, and the table's progress moves on. The progress travels with each checkpoint, so a stored
 /// position carries the snapshot progress Kafka acknowledged: a restart resumes from the last emitted chunk.
 /// </summary>
 /// <remarks>Threads: workers run on their own tasks; <see cref="OnWatermark"/>, <see cref="WindowFor"/> and
-/// <see cref="Current"/> are called by the log thread; the control methods by anyone. State changes take a lock.</remarks>
+/// <see cref="Current"/> are called by the log thread (and <see cref="OnWatermark"/> by a worker for a read-only low
+/// watermark); the control methods by anyone. State changes take a lock.</remarks>
 internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 {
     private readonly string _source;
@@ -253,8 +255,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         }
     }
 
-    /// <summary>A watermark row of this source came through the log. A low watermark opens its chunk's window; a high
-    /// watermark closes it and returns the chunk, whose rows the caller emits now.</summary>
+    /// <summary>The log reached a watermark of this source (a row of the watermark table, or a read-only watermark the
+    /// connector recognised; a read-only low watermark is opened by the worker itself). A low watermark opens its chunk's
+    /// window; a high watermark closes it and returns the chunk, whose rows the caller emits now.</summary>
     public SnapshotChunk? OnWatermark(string watermark)
     {
         lock (_lock)
@@ -275,7 +278,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
             if (!chunk.IsReady)
             {
-                // The worker writes the high watermark only after the read: this cannot be; be safe and read the chunk again.
+                // The worker takes the high watermark only after the read: this cannot be; be safe and read the chunk again.
                 chunk.Abandon();
                 return null;
             }
@@ -456,6 +459,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         var nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         long? estimate = null;
         var keyChecked = false;
+        SourceTable? previous = null;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -475,7 +479,11 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     return;
                 }
 
-                var table = new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
+                // The last chunk's table while the shape holds: its schemas are registered once, not once per chunk.
+                var table = previous is not null && SourceTable.SameShape(previous.Info, info)
+                    ? previous
+                    : new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
+                previous = table;
                 var match = MatchIndexes(info.Table);
                 if (match is null)
                 {
@@ -527,7 +535,15 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     _byWatermark[chunk.HighWatermark] = chunk;
                 }
 
-                await _dialect.WriteWatermarkAsync(_source, chunk.LowWatermark, cancellationToken).ConfigureAwait(false);
+                if (_options.Watermarks == SnapshotWatermarks.ReadOnly)
+                {
+                    // No log event brings a read-only low watermark: the window opens here, so every log event the log thread
+                    // handles from now on is in it; the dialect's low watermark then waits until every transaction the log
+                    // handled before is visible to the read (ISnapshotDialect's remarks).
+                    OnWatermark(chunk.LowWatermark);
+                }
+
+                await _dialect.TakeWatermarkAsync(_source, chunk.LowWatermark, WatermarkKind.Low, cancellationToken).ConfigureAwait(false);
                 // The range first; then the keys whose rows windows dropped for events that lacked a column.
                 var request = progress.RangeDone && progress.Recheck is { Length: > 0 } recheck
                     ? new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition, recheck.Take(_options.ChunkSize).ToArray())
@@ -544,7 +560,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 }
 
                 chunk.SetReady(read);
-                await _dialect.WriteWatermarkAsync(_source, chunk.HighWatermark, cancellationToken).ConfigureAwait(false);
+                await _dialect.TakeWatermarkAsync(_source, chunk.HighWatermark, WatermarkKind.High, cancellationToken).ConfigureAwait(false);
                 var outcome = await WaitAsync(chunk, qualified, cancellationToken).ConfigureAwait(false);
                 if (outcome == ChunkOutcome.Abandoned)
                 {
@@ -603,7 +619,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
             cancellationToken.ThrowIfCancellationRequested();
             waited += TimeSpan.FromMinutes(1);
-            SnapshotLog.WatermarkLate(_logger, _source, table, waited, $"{_dialect.Tables.Schema}.{_dialect.Tables.Watermark}", chunk.WindowOpen);
+            SnapshotLog.WatermarkLate(_logger, _source, table, waited, chunk.WindowOpen, _dialect.Tables.Watermark is { } watermarks
+                ? $"is the watermark table {_dialect.Tables.Schema}.{watermarks} captured, and is the log reader behind?"
+                : "is the log reader behind?");
         }
     }
 

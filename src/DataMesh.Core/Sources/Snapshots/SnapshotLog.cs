@@ -26,8 +26,8 @@ internal static partial class SnapshotLog
     [LoggerMessage(7106, LogLevel.Warning, "Source '{Source}' signal {Id} refused: {Reason}")]
     public static partial void SignalRefused(ILogger logger, string source, string id, string reason);
 
-    [LoggerMessage(7107, LogLevel.Warning, "Source '{Source}' snapshot of {Table}: the log has not reached the chunk's high watermark after {Waited} (low watermark seen: {LowSeen}); is the watermark table {WatermarkTable} captured, and is the log reader behind?")]
-    public static partial void WatermarkLate(ILogger logger, string source, string table, TimeSpan waited, string watermarkTable, bool lowSeen);
+    [LoggerMessage(7107, LogLevel.Warning, "Source '{Source}' snapshot of {Table}: the log has not reached the chunk's high watermark after {Waited} (low watermark seen: {LowSeen}); {Question}")]
+    public static partial void WatermarkLate(ILogger logger, string source, string table, TimeSpan waited, bool lowSeen, string question);
 
     // No key values: a key may hold data a mask transform hides downstream.
     [LoggerMessage(7108, LogLevel.Debug, "Source '{Source}' snapshot of {Table}: chunk read {Read} rows, emitted {Emitted} (the log changed the others inside the window)")]

@@ -13,6 +13,19 @@ public enum InitialSnapshot
     None,
 }
 
+/// <summary>How a snapshot marks each chunk's window (between its low and high watermark) in the log.</summary>
+public enum SnapshotWatermarks
+{
+    /// <summary>Rows written to <see cref="SnapshotOptions.WatermarkTable"/> (created when missing) before and after each chunk's
+    /// read; their changes come back through the log and open and close the window (the default; every connector).</summary>
+    Table,
+
+    /// <summary>Nothing is created or written in the source database: the connector recognises each window in its log from
+    /// what the read itself observed (PostgreSQL 13 or later: the transactions <c>pg_current_snapshot()</c> shows and the WAL
+    /// position). Not available on MySQL/MariaDB. See <c>docs/postgres.md</c>.</summary>
+    ReadOnly,
+}
+
 /// <summary>
 /// Full-state capture after DBLog: snapshots read each table in key order, chunk by chunk, interleaved with the live log
 /// through watermarks, without locks. See <c>docs/snapshots.md</c>.
@@ -28,8 +41,14 @@ public sealed class SnapshotOptions
     /// <summary>How many tables are read at once. Default 2.</summary>
     public int ParallelTables { get; set; } = 2;
 
+    /// <summary>How each chunk's window is marked in the log: watermark rows (<see cref="SnapshotWatermarks.Table"/>, the
+    /// default) or, writing nothing to the source database, the connector's own log positions
+    /// (<see cref="SnapshotWatermarks.ReadOnly"/>, PostgreSQL 13 or later).</summary>
+    public SnapshotWatermarks Watermarks { get; set; } = SnapshotWatermarks.Table;
+
     /// <summary>The watermark table in the source database, created when missing: one row per source, updated twice per
-    /// chunk. Default <c>datamesh_watermarks</c> (in the connection's default schema or database).</summary>
+    /// chunk. Default <c>datamesh_watermarks</c> (in the connection's default schema or database). Not used with
+    /// <see cref="SnapshotWatermarks.ReadOnly"/>.</summary>
     public string WatermarkTable { get; set; } = "datamesh_watermarks";
 
     /// <summary>The signal table in the source database (columns <c>id</c>, <c>type</c>, <c>data</c> as JSON, after
@@ -48,6 +67,11 @@ public sealed class SnapshotOptions
         if (!Enum.IsDefined(Initial))
         {
             yield return prefix + $"Snapshot:Initial must be one of {string.Join(", ", Enum.GetNames<InitialSnapshot>())}.";
+        }
+
+        if (!Enum.IsDefined(Watermarks))
+        {
+            yield return prefix + $"Snapshot:Watermarks must be one of {string.Join(", ", Enum.GetNames<SnapshotWatermarks>())}; it is {(int)Watermarks}.";
         }
 
         if (ChunkSize is < 1 or > 1_000_000)

@@ -54,6 +54,8 @@ internal sealed class ReadOnlyWatermarks
     private readonly object _lock = new();
     private readonly Dictionary<uint, long> _delivered = [];
     private readonly List<(string Watermark, ulong Position)> _high = [];
+    private readonly List<(ulong Position, TaskCompletionSource Handled)> _handledWaits = [];
+    private ulong _handled;
     private long _sequence;
     private volatile int _deliveredCount;
     private volatile int _highCount;
@@ -72,6 +74,44 @@ internal sealed class ReadOnlyWatermarks
             _delivered[xid] = ++_sequence;
             _deliveredCount = _delivered.Count;
         }
+    }
+
+    /// <summary>The log handled a transaction's COMMIT, whose record ends at <paramref name="endLsn"/> (the log thread):
+    /// every transaction whose commit record ends there or before has been delivered.</summary>
+    public void Committed(ulong endLsn)
+    {
+        lock (_lock)
+        {
+            _handled = Math.Max(_handled, endLsn);
+            for (var i = _handledWaits.Count - 1; i >= 0; i--)
+            {
+                if (_handledWaits[i].Position <= _handled)
+                {
+                    _handledWaits[i].Handled.TrySetResult();
+                    _handledWaits.RemoveAt(i);
+                }
+            }
+        }
+    }
+
+    /// <summary>Returns once the log has handled a COMMIT ending at or past <paramref name="position"/> (a WAL record end,
+    /// <see cref="RecordEnd"/>): every transaction committed before then has been delivered (a table watermark's low
+    /// watermark, whose own commit ends there or before).</summary>
+    public async Task WaitHandledAsync(ulong position, CancellationToken cancellationToken)
+    {
+        TaskCompletionSource handled;
+        lock (_lock)
+        {
+            if (_handled >= position)
+            {
+                return;
+            }
+
+            handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _handledWaits.Add((position, handled));
+        }
+
+        await handled.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Counts every running transaction of <paramref name="snapshot"/> as delivered before every chunk (see the

@@ -28,10 +28,19 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
         new("k_bigint", "k bigint", "k", "(n - 30)::bigint * 4294967311"),
         new("k_numeric", "k numeric", "k", "(n - 30) * 1.25 + CASE WHEN n % 3 = 0 THEN 0.000 ELSE 0 END"),
         new("k_text", "k text COLLATE \"en-x-icu\"", "k", "(ARRAY['a', 'B', 'é', 'Z ', ' z', 'ö''x', '\"q\"', 'b'])[1 + n % 8] || n"),
+        new("k_varchar", "k varchar(20)", "k", "(ARRAY['a', 'B', 'é', 'Z ', ' z'])[1 + n % 5] || n"),
+        new("k_real", "k real", "k", "((n - 30) * 0.25)::real", Extra: "('NaN', 1000001, 'x'), ('Infinity', 1000002, 'x'), ('-Infinity', 1000003, 'x')"),
+        new("k_double", "k double precision", "k", "(n - 30) * 0.1::float8", Extra: "('NaN', 1000001, 'x'), ('Infinity', 1000002, 'x'), ('-Infinity', 1000003, 'x')"),
+        new("k_oid", "k oid", "k", "(n * 100003)::oid", Extra: "(4294967295, 1000001, 'x')"),
         new("k_char", "k char(8)", "k", "('c' || n)::char(8)"),
         new("k_uuid", "k uuid", "k", "md5(n::text)::uuid"),
         new("k_date", "k date", "k", "date '2000-01-01' + (n - 30) * 30000", Extra: "('infinity', 1000001, 'x'), ('-infinity', 1000002, 'x')"),
         new("k_timestamp", "k timestamp", "k", "timestamp '2000-01-01' + (n - 30) * interval '12345 hours 6 minutes 7.654321 seconds'", Extra: "('infinity', 1000001, 'x'), ('-infinity', 1000002, 'x')"),
+        new("k_time", "k time", "k", "time '00:00' + n * interval '1.000001 seconds'", Extra: "('24:00', 1000001, 'x')"),
+        new("k_timetz", "k timetz", "k", "((time '00:00' + n * interval '3 seconds')::text || (ARRAY['+02', '-05:30', '+00'])[1 + n % 3])::timetz"),
+        new("k_interval", "k interval", "k", "(n - 30) * interval '1 day 1 hour 1.5 seconds'"),
+        new("k_inet", "k inet", "k", "('10.0.' || n / 256 || '.' || n % 256)::inet", Extra: "('::1', 1000001, 'x'), ('192.168.0.0/16', 1000002, 'x')"),
+        new("k_enum", "k label", "k", "(enum_range(NULL::label))[1 + n % 12]", Values: 12),
         new("k_timestamptz", "k timestamptz", "k", "timestamptz '2000-01-01 00:00:00+00' + (n - 30) * interval '1234 hours 0.000001 seconds'", Extra: "('infinity', 1000001, 'x'), ('-infinity', 1000002, 'x')"),
         new("k_bytea", "k bytea", "k", "int4send(n - 30) || decode(md5(n::text), 'hex')"),
         new("k_bool", "k bool", "k", "n % 2 = 0", Values: 2),
@@ -43,7 +52,9 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
     [Fact]
     public async Task Keys_of_every_type_and_composite_keys_are_read_in_chunks_in_key_order_and_the_topics_equal_the_tables()
     {
-        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, string.Join(";\n", Tables.Select(t => t.SetupSql)));
+        // An enum's order is its labels' declaration order, not their text's.
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, "CREATE TYPE label AS ENUM ('z1', 'a2', 'y3', 'b4', 'x5', 'c6', 'w7', 'd8', 'v9', 'e10', 'u11', 'f12');\n" +
+            string.Join(";\n", Tables.Select(t => t.SetupSql)));
         await db.StartAsync(
             o =>
             {

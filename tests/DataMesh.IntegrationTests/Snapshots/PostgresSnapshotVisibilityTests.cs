@@ -9,16 +9,19 @@ namespace DataMesh.IntegrationTests.Snapshots;
 /// <summary>
 /// PostgreSQL writes a commit to the WAL (and logical decoding sends it) before the transaction leaves the process array,
 /// when it becomes visible to new snapshots; with synchronous replication it waits for the standby in between, for as
-/// long as the standby takes. A read-only snapshot's read in that gap does not see a change the log already delivered:
-/// its chunk must wait, not emit the older row after the newer change.
+/// long as the standby takes. A snapshot's read in that gap does not see a change the log already delivered (before the
+/// chunk's low watermark, a watermark row or a read-only one): its chunk must wait, not emit the older row after the newer
+/// change.
 /// </summary>
 /// <remarks>Changes the server's <c>synchronous_standby_names</c> (to a standby that never comes) and
 /// <c>synchronous_commit</c> (to <c>local</c>, so that no other session waits), so it runs alone.</remarks>
 [Collection(ServerRestartCollection.Name)]
-public sealed class PostgresReadOnlyVisibilityTests(PostgresServer server, ITestOutputHelper output) : IClassFixture<PostgresServer>
+public sealed class PostgresSnapshotVisibilityTests(PostgresServer server, ITestOutputHelper output) : IClassFixture<PostgresServer>
 {
-    [Fact]
-    public async Task A_change_the_log_delivered_while_its_commit_waits_for_a_synchronous_standby_holds_the_chunk_until_it_is_visible()
+    [Theory]
+    [InlineData(SnapshotWatermarks.Table)]
+    [InlineData(SnapshotWatermarks.ReadOnly)]
+    public async Task A_change_the_log_delivered_while_its_commit_waits_for_a_synchronous_standby_holds_the_chunk_until_it_is_visible(SnapshotWatermarks watermarks)
     {
         var table = WrittenTable.ById;
         await using var db = await PostgresSnapshotDatabase.CreateAsync(server);
@@ -26,7 +29,7 @@ public sealed class PostgresReadOnlyVisibilityTests(PostgresServer server, ITest
         await db.StartAsync(o =>
         {
             o.Snapshot.Initial = InitialSnapshot.None;
-            o.Snapshot.Watermarks = SnapshotWatermarks.ReadOnly;
+            o.Snapshot.Watermarks = watermarks;
         });
         Task<int>? waiting = null;
         try

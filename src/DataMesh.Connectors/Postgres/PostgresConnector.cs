@@ -405,7 +405,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                     // After its events and before its checkpoint (which then carries the chunks' progress): every transaction
                     // whose commit record ends at or before this one's end has come.
                     Pass(_snapshots?.Delivered.Passed(commit.EndLsn));
-                    _snapshots?.Delivered.Committed(commit.EndLsn);
+                    _snapshots?.Delivered.Committed(_transaction.Xid);
                     if (commit.EndLsn > _lastCheckpoint)
                     {
                         context.Checkpoint(new PostgresPosition(commit.EndLsn));

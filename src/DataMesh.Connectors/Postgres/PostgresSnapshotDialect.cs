@@ -183,26 +183,43 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     /// </summary>
     private async Task TableLowAsync(string source, string watermark, CancellationToken cancellationToken)
     {
-        ulong position;
+        Task handled;
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            var insert = new NpgsqlCommand(WatermarkSql, connection);
-            await using (insert.ConfigureAwait(false))
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionScope = transaction.ConfigureAwait(false);
+            var insert = new NpgsqlCommand(WatermarkSql + " RETURNING txid_current()", connection, transaction);
+            await using var insertScope = insert.ConfigureAwait(false);
+            insert.Parameters.Add(new NpgsqlParameter { Value = source });
+            insert.Parameters.Add(new NpgsqlParameter { Value = watermark });
+            // The log's BEGIN carries the 32-bit xid; the wait is registered before the commit, which the log cannot pass first.
+            var xid = unchecked((uint)(long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
+            handled = Delivered.WaitCommitAsync(xid);
+            try
             {
-                insert.Parameters.Add(new NpgsqlParameter { Value = source });
-                insert.Parameters.Add(new NpgsqlParameter { Value = watermark });
-                await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
-
-            // The watermark's commit record ends at or before the insert position now.
-            var command = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()", connection);
-            await using var commandScope = command.ConfigureAwait(false);
-            var lsn = (NpgsqlTypes.NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-            position = ReadOnlyWatermarks.RecordEnd((ulong)lsn, _walBlockSize, _walSegmentSize);
+            catch
+            {
+                Delivered.ForgetCommitWait(xid);
+                throw;
+            }
         }
 
-        await Delivered.WaitHandledAsync(position, cancellationToken).ConfigureAwait(false);
+        for (var waited = TimeSpan.FromMinutes(1); ; waited += TimeSpan.FromMinutes(1))
+        {
+            try
+            {
+                await handled.WaitAsync(TimeSpan.FromMinutes(1), cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (TimeoutException)
+            {
+                PostgresLog.LowWatermarkLate(_logger, _source, waited, $"{Tables.Schema}.{Tables.Watermark}");
+            }
+        }
+
         await WaitVisibleAsync(Delivered.Mark(), cancellationToken).ConfigureAwait(false);
     }
 

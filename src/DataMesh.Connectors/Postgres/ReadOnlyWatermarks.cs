@@ -54,8 +54,8 @@ internal sealed class ReadOnlyWatermarks
     private readonly object _lock = new();
     private readonly Dictionary<uint, long> _delivered = [];
     private readonly List<(string Watermark, ulong Position)> _high = [];
-    private readonly List<(ulong Position, TaskCompletionSource Handled)> _handledWaits = [];
-    private ulong _handled;
+    private readonly Dictionary<uint, TaskCompletionSource> _commitWaits = [];
+    private volatile int _commitWaitCount;
     private long _sequence;
     private volatile int _deliveredCount;
     private volatile int _highCount;
@@ -76,42 +76,46 @@ internal sealed class ReadOnlyWatermarks
         }
     }
 
-    /// <summary>The log handled a transaction's COMMIT, whose record ends at <paramref name="endLsn"/> (the log thread):
-    /// every transaction whose commit record ends there or before has been delivered.</summary>
-    public void Committed(ulong endLsn)
+    /// <summary>Registers a wait for the log to handle the COMMIT of transaction <paramref name="xid"/> (a low watermark
+    /// row's, registered before its commit): the returned task completes then, when every transaction committed before it
+    /// has been delivered.</summary>
+    public Task WaitCommitAsync(uint xid)
     {
         lock (_lock)
         {
-            _handled = Math.Max(_handled, endLsn);
-            for (var i = _handledWaits.Count - 1; i >= 0; i--)
-            {
-                if (_handledWaits[i].Position <= _handled)
-                {
-                    _handledWaits[i].Handled.TrySetResult();
-                    _handledWaits.RemoveAt(i);
-                }
-            }
+            var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _commitWaits[xid] = handled;
+            _commitWaitCount = _commitWaits.Count;
+            return handled.Task;
         }
     }
 
-    /// <summary>Returns once the log has handled a COMMIT ending at or past <paramref name="position"/> (a WAL record end,
-    /// <see cref="RecordEnd"/>): every transaction committed before then has been delivered (a table watermark's low
-    /// watermark, whose own commit ends there or before).</summary>
-    public async Task WaitHandledAsync(ulong position, CancellationToken cancellationToken)
+    /// <summary>Forgets the wait for <paramref name="xid"/> (its transaction did not commit).</summary>
+    public void ForgetCommitWait(uint xid)
     {
-        TaskCompletionSource handled;
         lock (_lock)
         {
-            if (_handled >= position)
-            {
-                return;
-            }
+            _commitWaits.Remove(xid);
+            _commitWaitCount = _commitWaits.Count;
+        }
+    }
 
-            handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _handledWaits.Add((position, handled));
+    /// <summary>The log handled the COMMIT of transaction <paramref name="xid"/> (the log thread).</summary>
+    public void Committed(uint xid)
+    {
+        if (_commitWaitCount == 0)
+        {
+            return;
         }
 
-        await handled.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            if (_commitWaits.Remove(xid, out var handled))
+            {
+                _commitWaitCount = _commitWaits.Count;
+                handled.TrySetResult();
+            }
+        }
     }
 
     /// <summary>Counts every running transaction of <paramref name="snapshot"/> as delivered before every chunk (see the

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using DataMesh.IntegrationTests.Infrastructure;
 using MySqlConnector;
 using Npgsql;
@@ -162,7 +161,7 @@ public sealed class MariaDbSnapshotLockTests(MariaDbServer server, ITestOutputHe
     {
         // Thread 0 is the server's own (InnoDB's purge of the writer's deleted rows takes MDL_SHARED): no session's.
         const string Locks = """
-            SELECT m.THREAD_ID, m.LOCK_MODE, m.LOCK_TIME_MS, UTC_TIMESTAMP(6), COALESCE(LEFT(p.INFO, 100), p.COMMAND, '-')
+            SELECT m.THREAD_ID, m.LOCK_MODE, m.LOCK_TIME_MS, COALESCE(LEFT(p.INFO, 100), p.COMMAND, '-')
             FROM information_schema.METADATA_LOCK_INFO m LEFT JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID
             WHERE m.TABLE_SCHEMA = DATABASE() AND m.TABLE_NAME = 't' AND m.THREAD_ID NOT IN (0, @writer, CONNECTION_ID());
             SHOW ENGINE INNODB STATUS
@@ -186,9 +185,20 @@ public sealed class MariaDbSnapshotLockTests(MariaDbServer server, ITestOutputHe
                 var before = timeline[^1].Progress;
                 await using (var reader = await command.ExecuteReaderAsync(CancellationToken.None))
                 {
+                    var locks = new List<(long Thread, string Mode, long HeldMs, string What)>();
                     while (await reader.ReadAsync(CancellationToken.None))
                     {
-                        SampleMetadataLock(reader, before, timeline, samples);
+                        locks.Add((reader.GetInt64(0), reader.GetString(1), Convert.ToInt64(reader.GetValue(2), System.Globalization.CultureInfo.InvariantCulture), reader.GetString(3)));
+                    }
+
+                    // Read back by now: the lock times were measured before this moment, so each lock was granted before
+                    // (now - its time). (The statement's own start, e.g. UTC_TIMESTAMP(), is earlier than the measurement by
+                    // as long as the server took to fill the view: under load a grant time from it came out tens of ms too
+                    // early, and a lock taken after the progress moved seemed held while it moved.)
+                    var read = DateTime.UtcNow;
+                    foreach (var held in locks)
+                    {
+                        SampleMetadataLock(held, read, before, timeline, samples);
                     }
 
                     await reader.NextResultAsync(CancellationToken.None);
@@ -207,15 +217,13 @@ public sealed class MariaDbSnapshotLockTests(MariaDbServer server, ITestOutputHe
         }
     }
 
-    /// <summary>Classifies one metadata lock: its mode, and whether the progress moved on while it was held (between the
-    /// first sample after its grant and the one that saw it).</summary>
-    private static void SampleMetadataLock(DbDataReader reader, long progress, List<(DateTime At, long Progress)> timeline, LockSamples samples)
+    /// <summary>Classifies one metadata lock, seen held for <c>HeldMs</c> by a sample read back at <paramref name="read"/>:
+    /// its mode, and whether the progress moved on while it was held (between the first sample surely after its grant and
+    /// the one that saw it).</summary>
+    private static void SampleMetadataLock((long Thread, string Mode, long HeldMs, string What) held, DateTime read, long progress, List<(DateTime At, long Progress)> timeline, LockSamples samples)
     {
-        var thread = reader.GetInt64(0);
-        var mode = reader.GetString(1);
-        var heldMs = Convert.ToInt64(reader.GetValue(2), System.Globalization.CultureInfo.InvariantCulture);
-        var granted = DateTime.SpecifyKind(reader.GetDateTime(3), DateTimeKind.Utc).AddMilliseconds(-heldMs);
-        var what = reader.GetString(4);
+        var (thread, mode, heldMs, what) = held;
+        var granted = read.AddMilliseconds(-heldMs);
         samples.LongestMs = Math.Max(samples.LongestMs, heldMs);
         if (mode is not ("MDL_SHARED_READ" or "MDL_SHARED_HIGH_PRIO"))
         {

@@ -352,8 +352,8 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
         }
     }
 
-    /// <summary>The database's current MVCC snapshot, <c>pg_current_snapshot()</c> (PostgreSQL 13 or later), as text.</summary>
-    public Task<string> CurrentSnapshotAsync(CancellationToken cancellationToken) => ScalarAsync<string>("SELECT pg_current_snapshot()::text", cancellationToken);
+    /// <summary>The database's current MVCC snapshot as text (<see cref="PostgresSnapshotDialect.CurrentSnapshot"/>).</summary>
+    public Task<string> CurrentSnapshotAsync(CancellationToken cancellationToken) => ScalarAsync<string>($"SELECT {PostgresSnapshotDialect.CurrentSnapshot(connection)}::text", cancellationToken);
 
     private async Task<T> ScalarAsync<T>(string sql, CancellationToken cancellationToken)
     {

@@ -279,6 +279,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         var nextTableCheck = DateTime.UtcNow + TableCheckInterval;
         var nextForget = DateTime.UtcNow;
         var readOnly = _snapshots?.ReadOnly;
+        var delivered = _snapshots?.Delivered;
         while (true)
         {
             if (DateTime.UtcNow >= nextTableCheck)
@@ -288,9 +289,9 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                 nextTableCheck = DateTime.UtcNow + TableCheckInterval;
             }
 
-            if (readOnly is { DeliveredCount: > DeliveredToForget } && DateTime.UtcNow >= nextForget)
+            if (delivered is { DeliveredCount: > DeliveredToForget } && DateTime.UtcNow >= nextForget)
             {
-                readOnly.Forget(PgSnapshot.Parse(await _catalog!.CurrentSnapshotAsync(cancellationToken).ConfigureAwait(false)));
+                delivered.Forget(PgSnapshot.Parse(await _catalog!.CurrentSnapshotAsync(cancellationToken).ConfigureAwait(false)));
                 nextForget = DateTime.UtcNow + TimeSpan.FromSeconds(1);
             }
 
@@ -387,12 +388,13 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
             {
                 case PgOutputKind.Begin:
                     _transaction = BeginMessage.Parse(message.Span);
-                    if (_snapshots?.ReadOnly is { } readOnly)
+                    if (_snapshots?.Delivered is { } delivered)
                     {
-                        // Before its events: a transaction whose commit record starts at or past a high watermark was not
-                        // visible to that chunk's read, and every one that was came before it.
-                        Pass(readOnly.Passed(_transaction.FinalLsn));
-                        readOnly.Begin(_transaction.Xid);
+                        // Before its events: a transaction whose commit record starts at or past a read-only high watermark
+                        // was not visible to that chunk's read, and every one that was came before it. Delivered: a low
+                        // watermark waits until it is visible before its chunk's read.
+                        Pass(delivered.Passed(_transaction.FinalLsn));
+                        delivered.Begin(_transaction.Xid);
                     }
 
                     _inTransaction = true;
@@ -402,7 +404,8 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                     _inTransaction = false;
                     // After its events and before its checkpoint (which then carries the chunks' progress): every transaction
                     // whose commit record ends at or before this one's end has come.
-                    Pass(_snapshots?.ReadOnly?.Passed(commit.EndLsn));
+                    Pass(_snapshots?.Delivered.Passed(commit.EndLsn));
+                    _snapshots?.Delivered.Committed(_transaction.Xid);
                     if (commit.EndLsn > _lastCheckpoint)
                     {
                         context.Checkpoint(new PostgresPosition(commit.EndLsn));

@@ -47,8 +47,11 @@ internal static partial class PostgresLog
     [LoggerMessage(1018, LogLevel.Information, "PostgreSQL source '{Source}' removed its event trigger '{Trigger}' of publication '{Publication}' (NewTables is Poll, or the publication is not managed by the source)")]
     public static partial void EventTriggerRemoved(ILogger logger, string source, string trigger, string publication);
 
-    [LoggerMessage(1019, LogLevel.Warning, "PostgreSQL source '{Source}' snapshot: transactions {Xids} reached the log but are still not visible to new snapshots after {Waited} (is a commit waiting for a synchronous standby?); the next chunk waits for them (read-only watermarks)")]
+    [LoggerMessage(1019, LogLevel.Warning, "PostgreSQL source '{Source}' snapshot: transactions {Xids} reached the log but are still not visible to new snapshots after {Waited} (is a commit waiting for a synchronous standby?); the next chunk waits for them")]
     public static partial void DeliveredNotVisible(ILogger logger, string source, string xids, TimeSpan waited);
+
+    [LoggerMessage(1020, LogLevel.Warning, "PostgreSQL source '{Source}' snapshot: the log has not reached a low watermark row after {Waited}; the chunk waits for it (is the watermark table {Table} in the publication, and is the log reader behind?)")]
+    public static partial void LowWatermarkLate(ILogger logger, string source, TimeSpan waited, string table);
 
     [LoggerMessage(1012, LogLevel.Debug, "PostgreSQL source '{Source}' truncate of {Table}")]
     public static partial void Truncated(ILogger logger, string source, string table);

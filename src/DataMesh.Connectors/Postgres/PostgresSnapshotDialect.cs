@@ -16,13 +16,14 @@ namespace DataMesh.Connectors.Postgres;
 /// text format under the same session settings as the replication connection, so every value has the exact text form
 /// pgoutput sends and goes through the same <see cref="PgValueWriter"/> as the log's. Row-value comparison uses the
 /// primary key's index; no lock is held beyond the read's own ACCESS SHARE. With read-only watermarks nothing is written:
-/// see <see cref="ReadOnlyWatermarks"/>.
+/// see <see cref="ReadOnlyWatermarks"/>. Either way a chunk is read only once every transaction the log delivered before its
+/// low watermark is visible (commit order is not visibility order: see <see cref="ReadOnlyWatermarks"/>'s remarks).
 /// </summary>
 internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 {
     private const string SignalColumns = "(id text PRIMARY KEY, type text NOT NULL, data text)";
 
-    /// <summary>How often a read-only low watermark looks again at transactions delivered but not yet visible.</summary>
+    /// <summary>How often a low watermark looks again at transactions delivered but not yet visible.</summary>
     private static readonly TimeSpan InvisibleRetry = TimeSpan.FromMilliseconds(20);
 
     private readonly string _source;
@@ -46,7 +47,8 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         _connectionString = builder.ConnectionString;
         var (schema, watermark) = Split(options.Snapshot.WatermarkTable);
         var readOnly = options.Snapshot.Watermarks == SnapshotWatermarks.ReadOnly;
-        ReadOnly = readOnly ? new ReadOnlyWatermarks() : null;
+        Delivered = new ReadOnlyWatermarks();
+        ReadOnly = readOnly ? Delivered : null;
         Tables = new SnapshotTables(schema, readOnly ? null : watermark, options.Snapshot.SignalTable is { } signal ? Split(signal).Name : null);
         // Its own filter (the options' one caches per table for the log thread); the snapshots' tables are not snapshotted.
         _filter = new TableFilter(options, PostgresConnector.SystemSchemas);
@@ -57,12 +59,22 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     /// <summary>The state of read-only watermarks, which the connector's log thread shares, or null with table watermarks.</summary>
     public ReadOnlyWatermarks? ReadOnly { get; }
 
+    /// <summary>The transactions the log delivered and the commits it handled, which the connector's log thread keeps for
+    /// every low watermark, read-only or not (<see cref="ReadOnly"/> is this same object in read-only mode).</summary>
+    public ReadOnlyWatermarks Delivered { get; }
+
     public async Task PrepareAsync(CancellationToken cancellationToken)
     {
         if (ReadOnly is not null)
         {
             await PrepareReadOnlyAsync(cancellationToken).ConfigureAwait(false);
             return;
+        }
+
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await ReadWalAsync(connection, cancellationToken).ConfigureAwait(false);
         }
 
         // SELECT too: INSERT ... ON CONFLICT DO UPDATE reads the conflict target, and the publication takes only readable tables.
@@ -85,22 +97,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
             throw new PostgresSourceException(refusal);
         }
 
-        var command = new NpgsqlCommand(
-            "SELECT current_setting('wal_block_size')::int, pg_size_bytes(current_setting('wal_segment_size')), current_setting('synchronous_standby_names') <> '', pg_current_snapshot()::text",
-            connection);
-        await using (command.ConfigureAwait(false))
-        {
-            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using var readerScope = reader.ConfigureAwait(false);
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            _walBlockSize = reader.GetInt32(0);
-            _walSegmentSize = reader.GetInt64(1);
-            if (reader.GetBoolean(2))
-            {
-                ReadOnly!.Seed(PgSnapshot.Parse(reader.GetString(3)));
-            }
-        }
-
+        await ReadWalAsync(connection, cancellationToken).ConfigureAwait(false);
         if (Tables.Signal is { } name)
         {
             var signal = $"{Quote(Tables.Schema)}.{Quote(name)}";
@@ -112,6 +109,30 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
             }
         }
     }
+
+    /// <summary>Reads the WAL's page and segment sizes (for <see cref="ReadOnlyWatermarks.RecordEnd"/>); with synchronous
+    /// standbys, the running transactions count as delivered (<see cref="ReadOnlyWatermarks.Seed"/>).</summary>
+    private async Task ReadWalAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand(
+            $"SELECT current_setting('wal_block_size')::int, pg_size_bytes(current_setting('wal_segment_size')), current_setting('synchronous_standby_names') <> '', {CurrentSnapshot(connection)}::text",
+            connection);
+        await using var scope = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        _walBlockSize = reader.GetInt32(0);
+        _walSegmentSize = reader.GetInt64(1);
+        if (reader.GetBoolean(2))
+        {
+            Delivered.Seed(PgSnapshot.Parse(reader.GetString(3)));
+        }
+    }
+
+    /// <summary>The SQL function of the current MVCC snapshot: <c>pg_current_snapshot()</c> from PostgreSQL 13 on,
+    /// <c>txid_current_snapshot()</c> (the same text) before.</summary>
+    internal static string CurrentSnapshot(NpgsqlConnection connection) =>
+        connection.PostgreSqlVersion.Major >= 13 ? "pg_current_snapshot()" : "txid_current_snapshot()";
 
     /// <summary>Why a server cannot take read-only watermarks (before 13 it has no <c>pg_current_snapshot()</c>), or null.</summary>
     internal static string? ReadOnlyRefusal(string source, Version version, string server) => version.Major >= 13 ? null :
@@ -146,28 +167,78 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     public Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken) => ReadOnly switch
     {
-        null => ExecuteAsync(
-            $"INSERT INTO {Quote(Tables.Schema)}.{Quote(Tables.Watermark!)} (source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET watermark = EXCLUDED.watermark",
-            [source, watermark], cancellationToken),
-        _ when kind == WatermarkKind.Low => ReadOnlyLowAsync(ReadOnly, cancellationToken),
+        null when kind == WatermarkKind.Low => TableLowAsync(source, watermark, cancellationToken),
+        null => ExecuteAsync(WatermarkSql, [source, watermark], cancellationToken),
+        _ when kind == WatermarkKind.Low => WaitVisibleAsync(ReadOnly.Mark(), cancellationToken),
         _ => ReadOnlyHighAsync(ReadOnly, watermark, cancellationToken),
     };
 
-    /// <summary>A read-only low watermark (the chunk's window is open): returns once every transaction the log delivered
-    /// before is visible to a snapshot taken now, so to the chunk's read after it (<see cref="ReadOnlyWatermarks"/>).</summary>
-    private async Task ReadOnlyLowAsync(ReadOnlyWatermarks readOnly, CancellationToken cancellationToken)
+    private string WatermarkSql =>
+        $"INSERT INTO {Quote(Tables.Schema)}.{Quote(Tables.Watermark!)} (source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET watermark = EXCLUDED.watermark";
+
+    /// <summary>
+    /// A low watermark row: written, then, once the log has handled its commit (so every transaction committed before it,
+    /// whose events precede the chunk's window), returns when each transaction the log delivered so far is visible to a
+    /// snapshot taken now, so to the chunk's read after it. Without that wait a transaction whose commit the log delivered
+    /// before the watermark but which had not yet left the process array (for microseconds, or while a synchronous standby
+    /// acknowledges it) is missing from the read, whose older row would then be emitted after the transaction's change.
+    /// </summary>
+    private async Task TableLowAsync(string source, string watermark, CancellationToken cancellationToken)
     {
-        var mark = readOnly.Mark();
+        Task handled;
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionScope = transaction.ConfigureAwait(false);
+            var insert = new NpgsqlCommand(WatermarkSql + " RETURNING txid_current()", connection, transaction);
+            await using var insertScope = insert.ConfigureAwait(false);
+            insert.Parameters.Add(new NpgsqlParameter { Value = source });
+            insert.Parameters.Add(new NpgsqlParameter { Value = watermark });
+            // The log's BEGIN carries the 32-bit xid; the wait is registered before the commit, which the log cannot pass first.
+            var xid = unchecked((uint)(long)(await insert.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
+            handled = Delivered.WaitCommitAsync(xid);
+            try
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                Delivered.ForgetCommitWait(xid);
+                throw;
+            }
+        }
+
+        for (var waited = TimeSpan.FromMinutes(1); ; waited += TimeSpan.FromMinutes(1))
+        {
+            try
+            {
+                await handled.WaitAsync(TimeSpan.FromMinutes(1), cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (TimeoutException)
+            {
+                PostgresLog.LowWatermarkLate(_logger, _source, waited, $"{Tables.Schema}.{Tables.Watermark}");
+            }
+        }
+
+        await WaitVisibleAsync(Delivered.Mark(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Returns once every transaction the log delivered up to <paramref name="mark"/> is visible to a snapshot taken
+    /// now, so to the chunk's read after it (<see cref="ReadOnlyWatermarks"/>).</summary>
+    private async Task WaitVisibleAsync(long mark, CancellationToken cancellationToken)
+    {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
-        var command = new NpgsqlCommand("SELECT pg_current_snapshot()::text", connection);
+        var command = new NpgsqlCommand($"SELECT {CurrentSnapshot(connection)}::text", connection);
         await using var commandScope = command.ConfigureAwait(false);
         var waited = TimeSpan.Zero;
         var warn = TimeSpan.FromSeconds(10);
         while (true)
         {
             var snapshot = PgSnapshot.Parse((string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
-            var invisible = readOnly.InvisibleBefore(snapshot, mark);
+            var invisible = Delivered.InvisibleBefore(snapshot, mark);
             if (invisible.Count == 0)
             {
                 return;

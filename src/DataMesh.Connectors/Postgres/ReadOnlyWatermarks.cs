@@ -54,6 +54,8 @@ internal sealed class ReadOnlyWatermarks
     private readonly object _lock = new();
     private readonly Dictionary<uint, long> _delivered = [];
     private readonly List<(string Watermark, ulong Position)> _high = [];
+    private readonly Dictionary<uint, TaskCompletionSource> _commitWaits = [];
+    private volatile int _commitWaitCount;
     private long _sequence;
     private volatile int _deliveredCount;
     private volatile int _highCount;
@@ -71,6 +73,48 @@ internal sealed class ReadOnlyWatermarks
         {
             _delivered[xid] = ++_sequence;
             _deliveredCount = _delivered.Count;
+        }
+    }
+
+    /// <summary>Registers a wait for the log to handle the COMMIT of transaction <paramref name="xid"/> (a low watermark
+    /// row's, registered before its commit): the returned task completes then, when every transaction committed before it
+    /// has been delivered.</summary>
+    public Task WaitCommitAsync(uint xid)
+    {
+        lock (_lock)
+        {
+            var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _commitWaits[xid] = handled;
+            _commitWaitCount = _commitWaits.Count;
+            return handled.Task;
+        }
+    }
+
+    /// <summary>Forgets the wait for <paramref name="xid"/> (its transaction did not commit).</summary>
+    public void ForgetCommitWait(uint xid)
+    {
+        lock (_lock)
+        {
+            _commitWaits.Remove(xid);
+            _commitWaitCount = _commitWaits.Count;
+        }
+    }
+
+    /// <summary>The log handled the COMMIT of transaction <paramref name="xid"/> (the log thread).</summary>
+    public void Committed(uint xid)
+    {
+        if (_commitWaitCount == 0)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_commitWaits.Remove(xid, out var handled))
+            {
+                _commitWaitCount = _commitWaits.Count;
+                handled.TrySetResult();
+            }
         }
     }
 

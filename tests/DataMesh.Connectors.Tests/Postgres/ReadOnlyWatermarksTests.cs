@@ -63,6 +63,23 @@ public sealed class ReadOnlyWatermarksTests
         Assert.Throws<FormatException>(() => PgSnapshot.Parse(text));
 
     [Fact]
+    public async Task A_watermark_rows_low_watermark_waits_until_the_log_handled_its_transactions_commit()
+    {
+        var watermarks = new ReadOnlyWatermarks();
+        var waiting = watermarks.WaitCommitAsync(700);
+        watermarks.Committed(699);
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted);
+        watermarks.Committed(700);
+        await waiting.WaitAsync(TimeSpan.FromSeconds(5));
+
+        var forgotten = watermarks.WaitCommitAsync(800);
+        watermarks.ForgetCommitWait(800);
+        watermarks.Committed(800);
+        Assert.False(forgotten.IsCompleted);
+    }
+
+    [Fact]
     public void A_high_watermark_is_passed_at_its_position_or_beyond_and_only_once()
     {
         var watermarks = new ReadOnlyWatermarks();

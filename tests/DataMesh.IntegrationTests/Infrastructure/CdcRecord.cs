@@ -16,11 +16,32 @@ internal sealed record CdcRecord(GenericRecord? Key, GenericRecord? Value, long 
 
     public GenericRecord Source => (GenericRecord)Value!["source"];
 
+    /// <summary>The message's key as it was in the topic (Confluent framing included), when the reader kept it.</summary>
+    public byte[]? KeyBytes { get; init; }
+
+    /// <summary>The message's value as it was in the topic (Confluent framing included), when the reader kept it.</summary>
+    public byte[]? ValueBytes { get; init; }
+
     /// <summary>
     /// Decodes a Confluent-framed Avro record with the writer schema its id names in <paramref name="store"/>
     /// (independently of the connector's own code), or null for null (a tombstone's value, a keyless record's key).
     /// </summary>
-    public static async Task<GenericRecord?> DecodeAsync(ISchemaStore store, byte[]? message, Func<global::Avro.Schema, global::Avro.Schema>? adjust = null)
+    public static Task<GenericRecord?> DecodeAsync(ISchemaStore store, byte[]? message, Func<global::Avro.Schema, global::Avro.Schema>? adjust = null) =>
+        new CdcDecoder(store, adjust).DecodeAsync(message).AsTask();
+}
+
+/// <summary>Decodes Confluent-framed Avro records like <see cref="CdcRecord.DecodeAsync"/>, with one reader per schema id
+/// kept for the records that follow (a reader per record costs more than the record when a topic has a million).</summary>
+/// <param name="store">The schemas, by id.</param>
+/// <param name="adjust">Changes each writer schema before it is used, or null.</param>
+/// <param name="project">The schema to read each (adjusted) writer schema's records into, leaving fields out (Avro's
+/// schema resolution skips them), or null to read them whole.</param>
+internal sealed class CdcDecoder(ISchemaStore store, Func<global::Avro.Schema, global::Avro.Schema>? adjust = null, Func<global::Avro.Schema, global::Avro.Schema>? project = null)
+{
+    private readonly Dictionary<int, GenericDatumReader<GenericRecord>> _readers = [];
+
+    /// <summary>The record, or null for null. Not thread-safe.</summary>
+    public async ValueTask<GenericRecord?> DecodeAsync(byte[]? message)
     {
         if (message is null)
         {
@@ -28,13 +49,17 @@ internal sealed record CdcRecord(GenericRecord? Key, GenericRecord? Value, long 
         }
 
         ConfluentWireFormat.ReadHeader(message, out var id, out _);
-        var schema = await store.GetByIdAsync(id);
-        if (adjust is not null)
+        if (!_readers.TryGetValue(id, out var reader))
         {
-            schema = adjust(schema);
+            var schema = await store.GetByIdAsync(id);
+            if (adjust is not null)
+            {
+                schema = adjust(schema);
+            }
+
+            _readers[id] = reader = new GenericDatumReader<GenericRecord>(schema, project?.Invoke(schema) ?? schema);
         }
 
-        var reader = new GenericDatumReader<GenericRecord>(schema, schema);
         using var stream = new MemoryStream(message, ConfluentWireFormat.HeaderLength, message.Length - ConfluentWireFormat.HeaderLength);
         var value = reader.Read(null!, new BinaryDecoder(stream));
         if (stream.Position != stream.Length)

@@ -50,7 +50,11 @@ internal sealed class PgCdc : IAsyncDisposable
     {
         var database = await server.CreateDatabaseAsync("cdc");
         var cdc = new PgCdc(server, database, "src", UniqueName.Create("slot"));
-        await cdc.ExecuteAsync(setupSql);
+        if (setupSql.Length > 0)
+        {
+            await cdc.ExecuteAsync(setupSql);
+        }
+
         return cdc;
     }
 

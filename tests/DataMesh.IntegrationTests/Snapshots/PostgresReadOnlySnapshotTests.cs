@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using DataMesh.IntegrationTests.Infrastructure;
-using DataMesh.IntegrationTests.Postgres;
 using Npgsql;
 using Xunit;
 using Xunit.Abstractions;
@@ -21,11 +20,13 @@ public sealed class PostgresReadOnlySnapshotTests(PostgresServer server, ITestOu
     {
         const int Rows = 5000;
         const string Signals = "datamesh_signals";
+        var table = WrittenTable.ById;
         var role = UniqueName.Create("cdc_ro");
         // The owner makes the table, the signal table and the publication; the source's user gets REPLICATION and SELECT:
         // no CREATE on the database or any schema (PostgreSQL 15 gives PUBLIC none on schema public), no INSERT anywhere.
-        await using var cdc = await PgCdc.CreateAsync(server, $"""
-            CREATE TABLE t ({SnapshotTestKit.TableColumns}); INSERT INTO t SELECT g, g, 'n' || g FROM generate_series(1, {Rows}) g;
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server);
+        await db.ExecuteAsync($"""
+            {table.CreateSql(db, Rows)};
             CREATE TABLE {Signals} (id text PRIMARY KEY, type text NOT NULL, data text);
             CREATE PUBLICATION ro_pub FOR TABLE t, {Signals};
             CREATE ROLE {role} LOGIN REPLICATION PASSWORD 'pw';
@@ -33,9 +34,9 @@ public sealed class PostgresReadOnlySnapshotTests(PostgresServer server, ITestOu
             """);
         try
         {
-            var sourceUser = new NpgsqlConnectionStringBuilder(cdc.ConnectionString) { Username = role, Password = "pw" }.ConnectionString;
-            Assert.False(await cdc.ScalarAsync<bool>($"SELECT has_database_privilege('{role}', current_database(), 'CREATE') OR has_schema_privilege('{role}', 'public', 'CREATE') OR has_table_privilege('{role}', 't', 'INSERT') OR has_table_privilege('{role}', '{Signals}', 'INSERT')"));
-            await cdc.StartAsync(o =>
+            var sourceUser = new NpgsqlConnectionStringBuilder(db.Cdc.ConnectionString) { Username = role, Password = "pw" }.ConnectionString;
+            Assert.False(await db.ScalarAsync<bool>($"SELECT has_database_privilege('{role}', current_database(), 'CREATE') OR has_schema_privilege('{role}', 'public', 'CREATE') OR has_table_privilege('{role}', 't', 'INSERT') OR has_table_privilege('{role}', '{Signals}', 'INSERT')"));
+            await db.Cdc.StartAsync(o =>
             {
                 o.ConnectionString = sourceUser;
                 o.ManagePublication = false;
@@ -48,24 +49,24 @@ public sealed class PostgresReadOnlySnapshotTests(PostgresServer server, ITestOu
             });
 
             // A writer changes random rows (updates, deletes, inserts, key changes) while the owner's signal starts the snapshot.
-            using var stopWriter = new CancellationTokenSource();
-            var writes = Task.Run(() => SnapshotTestKit.WriteAsync(cdc.ConnectionString, Rows, schemaChanges: false, stopWriter.Token));
-            await cdc.ExecuteAsync($$"""INSERT INTO {{Signals}} VALUES ('s1', 'execute-snapshot', '{"data-collections": ["public.t"]}')""");
-            await SnapshotTestKit.WaitUntilAsync(() => !SnapshotTestKit.Snapshots(cdc).IsIdle, TimeSpan.FromSeconds(20), () => "the signal did not start a snapshot\n" + SnapshotTestKit.SnapshotLog(cdc));
-            await SnapshotTestKit.WaitIdleAsync(cdc, TimeSpan.FromMinutes(2));
-            await stopWriter.CancelAsync();
-            var written = await writes;
+            await using var writer = await table.StartWriterAsync(db, Rows);
+            var started = Stopwatch.GetTimestamp();
+            await db.ExecuteAsync($$"""INSERT INTO {{Signals}} VALUES ('s1', 'execute-snapshot', '{"data-collections": ["public.t"]}')""");
+            await SnapshotTestKit.WaitUntilAsync(() => !db.Snapshots.IsIdle, TimeSpan.FromSeconds(20), () => "the signal did not start a snapshot\n" + SnapshotTestKit.SnapshotLog(db));
+            await SnapshotTestKit.WaitIdleAsync(db, TimeSpan.FromMinutes(2));
+            var ended = Stopwatch.GetTimestamp();
+            var written = await writer.StopAsync();
             output.WriteLine($"{written} changes written during the snapshot");
-            Assert.True(written > 100, $"only {written} changes were written during the snapshot");
+            writer.AssertWroteThroughout(started, ended, slices: 4);
 
-            var reads = await SnapshotTestKit.AssertTopicEqualsTableAsync(cdc.ConnectionString, await SnapshotTestKit.ReadToMarkerAsync(cdc.Kafka, cdc.Store, cdc.Topic("t"), Partitions, cdc.ConnectionString));
-            Assert.True(reads > Rows / 2, $"{reads} snapshot rows; log:\n{SnapshotTestKit.SnapshotLog(cdc)}");
-            await SnapshotTestKit.AssertNoWatermarkTableAsync(cdc);
+            var compared = await SnapshotTestKit.AssertTopicEqualsTableAsync(db, table, TableTopic.Of(db, "t", Partitions));
+            Assert.True(compared.Reads > Rows / 2, $"{compared.Reads} snapshot rows; log:\n{SnapshotTestKit.SnapshotLog(db)}");
+            await SnapshotTestKit.AssertNoWatermarkTableAsync(db);
         }
         finally
         {
-            await cdc.StopAsync();
-            await cdc.ExecuteAsync($"DROP PUBLICATION IF EXISTS ro_pub; DROP OWNED BY {role}; DROP ROLE {role}");
+            await db.Cdc.StopAsync();
+            await db.ExecuteAsync($"DROP PUBLICATION IF EXISTS ro_pub; DROP OWNED BY {role}; DROP ROLE {role}");
         }
     }
 
@@ -74,8 +75,10 @@ public sealed class PostgresReadOnlySnapshotTests(PostgresServer server, ITestOu
     {
         // 40 chunks and no other transaction: each window closes on the WAL position the server reports, not on a later change.
         const int Rows = 10_000;
-        await using var cdc = await PgCdc.CreateAsync(server, $"CREATE TABLE t ({SnapshotTestKit.TableColumns}); INSERT INTO t SELECT g, g, 'n' || g FROM generate_series(1, {Rows}) g");
-        await cdc.StartAsync(o =>
+        var table = WrittenTable.ById;
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server);
+        await db.ExecuteAsync(table.CreateSql(db, Rows));
+        await db.StartAsync(o =>
         {
             o.TopicPartitions = Partitions;
             o.Snapshot.Initial = InitialSnapshot.None;
@@ -83,12 +86,12 @@ public sealed class PostgresReadOnlySnapshotTests(PostgresServer server, ITestOu
             o.Snapshot.Watermarks = SnapshotWatermarks.ReadOnly;
         });
         var watch = Stopwatch.StartNew();
-        SnapshotTestKit.Snapshots(cdc).Request(["public.t"]);
-        await SnapshotTestKit.WaitIdleAsync(cdc, TimeSpan.FromMinutes(2));
+        db.Snapshots.Request(["public.t"]);
+        await SnapshotTestKit.WaitIdleAsync(db, TimeSpan.FromMinutes(2));
         output.WriteLine($"{Rows / 250} chunks in {watch.Elapsed.TotalSeconds:F2} s, {watch.Elapsed.TotalMilliseconds / (Rows / 250):F0} ms each");
 
-        var reads = await SnapshotTestKit.AssertTopicEqualsTableAsync(cdc.ConnectionString, await SnapshotTestKit.ReadToMarkerAsync(cdc.Kafka, cdc.Store, cdc.Topic("t"), Partitions, cdc.ConnectionString));
-        Assert.Equal(Rows, reads);
-        await SnapshotTestKit.AssertNoWatermarkTableAsync(cdc);
+        var compared = await SnapshotTestKit.AssertTopicEqualsTableAsync(db, table, TableTopic.Of(db, "t", Partitions));
+        Assert.Equal(Rows, compared.Reads);
+        await SnapshotTestKit.AssertNoWatermarkTableAsync(db);
     }
 }

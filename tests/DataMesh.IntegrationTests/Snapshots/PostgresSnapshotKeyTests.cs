@@ -28,10 +28,19 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
         new("k_bigint", "k bigint", "k", "(n - 30)::bigint * 4294967311"),
         new("k_numeric", "k numeric", "k", "(n - 30) * 1.25 + CASE WHEN n % 3 = 0 THEN 0.000 ELSE 0 END"),
         new("k_text", "k text COLLATE \"en-x-icu\"", "k", "(ARRAY['a', 'B', 'é', 'Z ', ' z', 'ö''x', '\"q\"', 'b'])[1 + n % 8] || n"),
+        new("k_varchar", "k varchar(20)", "k", "(ARRAY['a', 'B', 'é', 'Z ', ' z'])[1 + n % 5] || n"),
+        new("k_real", "k real", "k", "((n - 30) * 0.25)::real", Extra: "('NaN', 1000001, 'x'), ('Infinity', 1000002, 'x'), ('-Infinity', 1000003, 'x')"),
+        new("k_double", "k double precision", "k", "(n - 30) * 0.1::float8", Extra: "('NaN', 1000001, 'x'), ('Infinity', 1000002, 'x'), ('-Infinity', 1000003, 'x')"),
+        new("k_oid", "k oid", "k", "(n * 100003)::oid", Extra: "(4294967295, 1000001, 'x')"),
         new("k_char", "k char(8)", "k", "('c' || n)::char(8)"),
         new("k_uuid", "k uuid", "k", "md5(n::text)::uuid"),
         new("k_date", "k date", "k", "date '2000-01-01' + (n - 30) * 30000", Extra: "('infinity', 1000001, 'x'), ('-infinity', 1000002, 'x')"),
         new("k_timestamp", "k timestamp", "k", "timestamp '2000-01-01' + (n - 30) * interval '12345 hours 6 minutes 7.654321 seconds'", Extra: "('infinity', 1000001, 'x'), ('-infinity', 1000002, 'x')"),
+        new("k_time", "k time", "k", "time '00:00' + n * interval '1.000001 seconds'", Extra: "('24:00', 1000001, 'x')"),
+        new("k_timetz", "k timetz", "k", "((time '00:00' + n * interval '3 seconds')::text || (ARRAY['+02', '-05:30', '+00'])[1 + n % 3])::timetz"),
+        new("k_interval", "k interval", "k", "(n - 30) * interval '1 day 1 hour 1.5 seconds'"),
+        new("k_inet", "k inet", "k", "('10.0.' || n / 256 || '.' || n % 256)::inet", Extra: "('::1', 1000001, 'x'), ('192.168.0.0/16', 1000002, 'x')"),
+        new("k_enum", "k label", "k", "(enum_range(NULL::label))[1 + n % 12]", Values: 12),
         new("k_timestamptz", "k timestamptz", "k", "timestamptz '2000-01-01 00:00:00+00' + (n - 30) * interval '1234 hours 0.000001 seconds'", Extra: "('infinity', 1000001, 'x'), ('-infinity', 1000002, 'x')"),
         new("k_bytea", "k bytea", "k", "int4send(n - 30) || decode(md5(n::text), 'hex')"),
         new("k_bool", "k bool", "k", "n % 2 = 0", Values: 2),
@@ -43,8 +52,10 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
     [Fact]
     public async Task Keys_of_every_type_and_composite_keys_are_read_in_chunks_in_key_order_and_the_topics_equal_the_tables()
     {
-        await using var cdc = await PgCdc.CreateAsync(server, string.Join(";\n", Tables.Select(t => t.SetupSql)));
-        await cdc.StartAsync(
+        // An enum's order is its labels' declaration order, not their text's.
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, "CREATE TYPE label AS ENUM ('z1', 'a2', 'y3', 'b4', 'x5', 'c6', 'w7', 'd8', 'v9', 'e10', 'u11', 'f12');\n" +
+            string.Join(";\n", Tables.Select(t => t.SetupSql)));
+        await db.StartAsync(
             o =>
             {
                 o.TopicPartitions = 1;
@@ -54,31 +65,32 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
             waitForSnapshot: false);
 
         using var stopWriter = new CancellationTokenSource();
-        var writes = Task.Run(() => WriteAsync(cdc.ConnectionString, stopWriter.Token));
+        var writes = Task.Run(() => WriteAsync(db.Cdc.ConnectionString, stopWriter.Token));
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        await SnapshotTestKit.WaitIdleAsync(cdc, TimeSpan.FromSeconds(60));
+        await SnapshotTestKit.WaitIdleAsync(db, TimeSpan.FromSeconds(60));
         await stopWriter.CancelAsync();
         var written = await writes;
         output.WriteLine($"snapshot of {Tables.Length} tables in {clock.Elapsed.TotalSeconds:0.0} s; {written} changes written meanwhile");
 
         // Every row once more through the log: its key as the log encodes it.
-        await cdc.ExecuteAsync(string.Join(";\n", Tables.Select(t => $"UPDATE {t.Name} SET note = note || '+'")));
+        await db.ExecuteAsync(string.Join(";\n", Tables.Select(t => $"UPDATE {t.Name} SET note = note || '+'")));
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var table in Tables)
         {
-            counts[cdc.Topic(table.Name)] = (int)(await cdc.ScalarAsync<long>($"SELECT count(*) FROM {table.Name}"));
+            counts[db.Topic(table.Name)] = (int)await db.ScalarAsync<long>($"SELECT count(*) FROM {table.Name}");
         }
 
         // Read until every row's last update arrived.
-        var topics = await SnapshotTestKit.ReadAllAsync(cdc.Kafka, cdc.Store, [.. counts.Keys], partitions: 1, withoutLogicalTypes: true,
+        var topics = await SnapshotTestKit.ReadAllAsync(db.Kafka, db.Store, [.. counts.Keys], partitions: 1, withoutLogicalTypes: true,
             until: all => all.All(t => t.Value.Count(r => r.Op == "u" && ((string?)r.After!["note"])?.EndsWith('+') == true) >= counts[t.Key]));
         var problems = new List<string>();
         var reads = 0;
         foreach (var table in Tables)
         {
-            var records = topics[cdc.Topic(table.Name)];
+            var records = topics[db.Topic(table.Name)];
             reads += records.Count(r => r.Op == "r");
-            var rebuilt = SnapshotTestKit.Rebuild(records, SnapshotTestKit.KeyOf);
+            var keyOf = SnapshotTestKit.Columns(table.Key.Split(", "));
+            var rebuilt = SnapshotTestKit.Rebuild(records, keyOf);
             var duplicated = rebuilt.GroupBy(r => (int)r.Value["v"]).Where(g => g.Count() > 1).Select(g => $"v={g.Key} under keys {string.Join(" and ", g.Select(r => r.Key))}").ToList();
             if (duplicated.Count > 0)
             {
@@ -86,7 +98,7 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
                 continue;
             }
 
-            var expected = await RowsAsync(cdc.ConnectionString, table.Name);
+            var expected = await RowsAsync(db.Cdc.ConnectionString, table.Name);
             var actual = rebuilt.Values.ToDictionary(r => (int)r["v"], r => (string?)r["note"]);
             var wrong = expected.Where(e => !actual.TryGetValue(e.Key, out var note) || note != e.Value).Select(e => e.Key).Concat(actual.Keys.Where(v => !expected.ContainsKey(v))).ToList();
             output.WriteLine($"{table.Name}: {records.Count(r => r.Op == "r")} snapshot rows, {records.Count} records, {expected.Count} rows in the table");
@@ -94,11 +106,11 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
             {
                 problems.Add($"{table.Name}: {wrong.Count} of {expected.Count} rows differ, e.g. " + string.Join("; ", wrong.Take(3).Select(v =>
                     $"v={v}: table {(expected.TryGetValue(v, out var e) ? e : "none")}, topic {(actual.TryGetValue(v, out var a) ? a : "none")}; history: " +
-                    string.Join(" | ", records.Where(r => (r.After ?? r.Before) is { } image && (int)image["v"] == v).Select(r => $"{r.Op} {SnapshotTestKit.KeyOf(r)} {r.After?["note"]}")))));
+                    string.Join(" | ", records.Where(r => (r.After ?? r.Before) is { } image && (int)image["v"] == v).Select(r => $"{r.Op} {keyOf(r.Key!)} {r.After?["note"]}")))));
             }
         }
 
-        Assert.True(problems.Count == 0, string.Join("\n", problems) + "\n" + SnapshotTestKit.SnapshotLog(cdc));
+        Assert.True(problems.Count == 0, string.Join("\n", problems) + "\n" + SnapshotTestKit.SnapshotLog(db));
 
         // The writer changes a row now and then: most rows arrive as snapshot reads (those it changed inside a chunk's window by the log).
         var initial = Tables.Sum(t => Math.Min(t.Values, Rows));
@@ -109,10 +121,10 @@ public sealed class PostgresSnapshotKeyTests(PostgresServer server, ITestOutputH
     public async Task Every_type_reads_in_a_snapshot_exactly_as_the_log_sends_it()
     {
         // The rows of the log's type test, snapshotted, then updated in place so that the log sends each again.
-        await using var cdc = await PgCdc.CreateAsync(server, PostgresTypesTests.Setup + ";\n" + string.Join(";\n", PostgresTypesTests.Rows));
-        await cdc.StartAsync(o => o.TopicPartitions = 1);
-        await cdc.ExecuteAsync("UPDATE everything SET id = id");
-        var records = await SnapshotTestKit.ReadAllAsync(cdc, "everything", partitions: 1, withoutLogicalTypes: true, until: r => r.Count(x => x.Op == "u") >= PostgresTypesTests.Rows.Length);
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, PostgresTypesTests.Setup + ";\n" + string.Join(";\n", PostgresTypesTests.Rows));
+        await db.StartAsync(o => o.TopicPartitions = 1);
+        await db.ExecuteAsync("UPDATE everything SET id = id");
+        var records = await SnapshotTestKit.ReadAllAsync(db, "everything", partitions: 1, withoutLogicalTypes: true, until: r => r.Count(x => x.Op == "u") >= PostgresTypesTests.Rows.Length);
         var reads = records.Where(r => r.Op == "r").ToDictionary(r => (long)r.After!["id"], r => r.After!);
         var updates = records.Where(r => r.Op == "u").ToDictionary(r => (long)r.After!["id"], r => r.After!);
         Assert.Equal(PostgresTypesTests.Rows.Length, reads.Count);

@@ -1,5 +1,4 @@
 using DataMesh.IntegrationTests.Infrastructure;
-using DataMesh.IntegrationTests.Postgres;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Xunit;
@@ -26,22 +25,22 @@ public sealed class PostgresSnapshotKeylessTests(PostgresServer server, ITestOut
     [Fact]
     public async Task A_table_without_a_primary_key_is_refused_with_what_to_set_and_the_other_tables_are_snapshotted()
     {
-        await using var cdc = await PgCdc.CreateAsync(server, Setup);
-        await cdc.StartAsync(o => o.TopicPartitions = 1);
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, Setup);
+        await db.StartAsync(o => o.TopicPartitions = 1);
 
-        var refused = cdc.Logs.Entries.Where(e => e.Id.Id == 7103).ToList();
-        Assert.True(refused.Count == 1 && refused[0].Level == LogLevel.Error, "expected one error 7103, got:\n" + SnapshotTestKit.SnapshotLog(cdc));
+        var refused = db.Logs.Entries.Where(e => e.Id.Id == 7103).ToList();
+        Assert.True(refused.Count == 1 && refused[0].Level == LogLevel.Error, "expected one error 7103, got:\n" + SnapshotTestKit.SnapshotLog(db));
         Assert.Contains("public.nokey", refused[0].Message, StringComparison.Ordinal);
         Assert.Contains("Snapshot:KeyColumns", refused[0].Message, StringComparison.Ordinal);
-        Assert.Equal(0, await cdc.CountAsync(cdc.Topic("nokey"), TimeSpan.Zero));
-        Assert.Equal(10, (await SnapshotTestKit.ReadAllAsync(cdc, "keyed", partitions: 1, until: r => r.Count >= 10)).Count(r => r.Op == "r"));
+        Assert.Equal(0, await db.Cdc.CountAsync(db.Topic("nokey"), TimeSpan.Zero));
+        Assert.Equal(10, (await SnapshotTestKit.ReadAllAsync(db, "keyed", partitions: 1, until: r => r.Count >= 10)).Count(r => r.Op == "r"));
     }
 
     [Fact]
     public async Task A_table_without_a_primary_key_is_snapshotted_by_the_unique_key_named_for_it_and_the_topic_equals_the_table()
     {
-        await using var cdc = await PgCdc.CreateAsync(server, Setup);
-        await cdc.StartAsync(
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, Setup);
+        await db.StartAsync(
             o =>
             {
                 o.TopicPartitions = 1;
@@ -51,34 +50,26 @@ public sealed class PostgresSnapshotKeylessTests(PostgresServer server, ITestOut
             waitForSnapshot: false);
 
         using var stop = new CancellationTokenSource();
-        var writes = Task.Run(() => WriteAsync(cdc.ConnectionString, stop.Token));
-        await SnapshotTestKit.WaitIdleAsync(cdc, TimeSpan.FromSeconds(30));
+        var writes = Task.Run(() => WriteAsync(db.Cdc.ConnectionString, stop.Token));
+        await SnapshotTestKit.WaitIdleAsync(db, TimeSpan.FromSeconds(30));
         await stop.CancelAsync();
         var written = await writes;
 
-        await cdc.ExecuteAsync("INSERT INTO nokey VALUES ('marker', 0, 'marker', 0, NULL)");
-        var records = await SnapshotTestKit.ReadAllAsync(cdc, "nokey", partitions: 1, until: r => r.Any(x => (string?)x.After?["code"] == "marker"));
+        await db.ExecuteAsync("INSERT INTO nokey VALUES ('marker', 0, 'marker', 0, NULL)");
+        var records = await SnapshotTestKit.ReadAllAsync(db, "nokey", partitions: 1, until: r => r.Any(x => (string?)x.After?["code"] == "marker"));
         var reads = records.Count(r => r.Op == "r");
-        output.WriteLine($"{reads} snapshot rows, {records.Count} records; {written} changes written during the snapshot; {cdc.Logs.Entries.Count(e => e.Id.Id == 7109)} chunks read again");
-        Assert.DoesNotContain(cdc.Logs.Entries, e => e.Id.Id == 7103);
+        output.WriteLine($"{reads} snapshot rows, {records.Count} records; {written} changes written during the snapshot; {db.Logs.Entries.Count(e => e.Id.Id == 7109)} chunks read again");
+        Assert.DoesNotContain(db.Logs.Entries, e => e.Id.Id == 7103);
 
         // Keyless records: rebuilt by the unique column from the images (before: the row that goes; after: the row now).
-        var rebuilt = new Dictionary<string, (int, string?)>(StringComparer.Ordinal);
+        var rebuilt = new TopicTable<(int, string?)>(SnapshotTestKit.Columns("code"), (after, _) => ((int)after["v"], (string?)after["note"]));
         foreach (var record in records)
         {
-            if (record.Before is { } before)
-            {
-                rebuilt.Remove((string)before["code"]);
-            }
-
-            if (record.After is { } after)
-            {
-                rebuilt[(string)after["code"]] = ((int)after["v"], (string?)after["note"]);
-            }
+            rebuilt.Apply(record);
         }
 
         var expected = new Dictionary<string, (int, string?)>(StringComparer.Ordinal);
-        await using (var connection = await PostgresServer.OpenConnectionAsync(cdc.ConnectionString))
+        await using (var connection = await PostgresServer.OpenConnectionAsync(db.Cdc.ConnectionString))
         await using (var command = new NpgsqlCommand("SELECT code, v, note FROM nokey", connection))
         await using (var reader = await command.ExecuteReaderAsync())
         {
@@ -88,9 +79,9 @@ public sealed class PostgresSnapshotKeylessTests(PostgresServer server, ITestOut
             }
         }
 
-        SnapshotTestKit.AssertSame(expected, rebuilt, code => string.Join(" | ", records.Where(r => (string?)r.Before?["code"] == code || (string?)r.After?["code"] == code)
+        SnapshotTestKit.AssertSame(expected, rebuilt.Rows, code => string.Join(" | ", records.Where(r => (string?)r.Before?["code"] == code || (string?)r.After?["code"] == code)
             .Select(r => $"{r.Op}@{r.Offset} {r.Before?["code"]}->{r.After?["code"]} {r.After?["note"]}")));
-        Assert.True(reads > Rows / 4, $"{reads} snapshot rows\n{SnapshotTestKit.SnapshotLog(cdc)}");
+        Assert.True(reads > Rows / 4, $"{reads} snapshot rows\n{SnapshotTestKit.SnapshotLog(db)}");
     }
 
     [Theory]
@@ -98,8 +89,8 @@ public sealed class PostgresSnapshotKeylessTests(PostgresServer server, ITestOut
     [InlineData("maybe")] // unique, but NULL in some rows: those never compare greater than a key read
     public async Task A_key_named_for_a_table_without_a_primary_key_is_refused_unless_it_is_unique_and_not_null(string column)
     {
-        await using var cdc = await PgCdc.CreateAsync(server, Setup);
-        await cdc.StartAsync(
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, Setup);
+        await db.StartAsync(
             o =>
             {
                 o.TopicPartitions = 1;
@@ -107,13 +98,13 @@ public sealed class PostgresSnapshotKeylessTests(PostgresServer server, ITestOut
                 o.Snapshot.KeyColumns["public.nokey"] = [column];
             });
 
-        var reads = (await SnapshotTestKit.ReadAllAsync(cdc, "nokey", partitions: 1, settle: TimeSpan.FromSeconds(1))).Count(r => r.Op == "r");
-        var refused = cdc.Logs.Entries.Where(e => e.Id.Id == 7103).ToList();
-        Assert.True(refused.Count == 1 && reads == 0, $"{reads} of {Rows} rows snapshotted by ({column}); log:\n{SnapshotTestKit.SnapshotLog(cdc)}");
+        var reads = (await SnapshotTestKit.ReadAllAsync(db, "nokey", partitions: 1, settle: TimeSpan.FromSeconds(1))).Count(r => r.Op == "r");
+        var refused = db.Logs.Entries.Where(e => e.Id.Id == 7103).ToList();
+        Assert.True(refused.Count == 1 && reads == 0, $"{reads} of {Rows} rows snapshotted by ({column}); log:\n{SnapshotTestKit.SnapshotLog(db)}");
         Assert.Contains("public.nokey", refused[0].Message, StringComparison.Ordinal);
         Assert.Contains("Snapshot:KeyColumns", refused[0].Message, StringComparison.Ordinal);
         Assert.Contains(column, refused[0].Message, StringComparison.Ordinal);
-        Assert.Equal(10, (await SnapshotTestKit.ReadAllAsync(cdc, "keyed", partitions: 1, until: r => r.Count >= 10)).Count(r => r.Op == "r"));
+        Assert.Equal(10, (await SnapshotTestKit.ReadAllAsync(db, "keyed", partitions: 1, until: r => r.Count >= 10)).Count(r => r.Op == "r"));
     }
 
     /// <summary>Changes random rows of <c>nokey</c> (updates, deletes, inserts, changes of the unique column) until cancelled.</summary>

@@ -1,9 +1,6 @@
-using Confluent.Kafka;
+using System.Globalization;
 using DataMesh.Events;
 using DataMesh.IntegrationTests.Infrastructure;
-using DataMesh.IntegrationTests.Postgres;
-using DataMesh.Sources;
-using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Xunit;
 using Xunit.Abstractions;
@@ -29,13 +26,13 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
     private async Task UpdatesLeaveToastedValuesAsync(SnapshotWatermarks watermarks)
     {
         // Bodies of 2.5 kB of hex digits, stored out of line (TOAST, not compressed): 5 MB in all, well within the
-        // embedded cluster's 5 MB per partition over 4 partitions (the test checks that no partition was trimmed).
-        await using var cdc = await PgCdc.CreateAsync(server, $"""
+        // embedded cluster's 5 MB per partition over 4 partitions (the reader checks that no partition was trimmed).
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, $"""
             CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL, body text);
             ALTER TABLE t ALTER COLUMN body SET STORAGE EXTERNAL;
             INSERT INTO t SELECT g, 0, (SELECT string_agg(md5(g::text || '-' || s), '') FROM generate_series(1, 80) s) FROM generate_series(1, {Rows}) g;
             """);
-        await cdc.StartAsync(
+        await db.StartAsync(
             o =>
             {
                 o.TopicPartitions = Partitions;
@@ -49,7 +46,7 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
         var writes = Task.Run(async () =>
         {
             var random = new Random(5);
-            await using var connection = new NpgsqlConnection(cdc.ConnectionString);
+            await using var connection = new NpgsqlConnection(db.Cdc.ConnectionString);
             await connection.OpenAsync();
             var count = 0;
             while (!stopWriter.IsCancellationRequested)
@@ -61,13 +58,7 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
 
             return count;
         });
-        var monitor = cdc.Host.Services.GetRequiredService<SourceMonitor>();
-        var deadline = DateTime.UtcNow.AddMinutes(3);
-        while (monitor.Snapshots(cdc.SourceName) is not { IsIdle: true })
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the snapshot did not finish");
-            await Task.Delay(100);
-        }
+        await SnapshotTestKit.WaitIdleAsync(db, TimeSpan.FromMinutes(3));
 
         await stopWriter.CancelAsync();
         var written = await writes;
@@ -76,7 +67,7 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
 
         // Rebuilt as a table sink does: the placeholder keeps the column's earlier value.
         var expected = new Dictionary<int, (int, string)>();
-        await using (var connection = new NpgsqlConnection(cdc.ConnectionString))
+        await using (var connection = new NpgsqlConnection(db.Cdc.ConnectionString))
         {
             await connection.OpenAsync();
             await using var command = new NpgsqlCommand("SELECT id, v, body FROM t", connection);
@@ -87,66 +78,28 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
             }
         }
 
-        var rebuilt = new Dictionary<int, (int V, string? Body)>();
-        var records = await ReadAllAsync(cdc);
+        // The writer stopped: its last updates arrived once the topic stood still for 3 s.
+        var records = await SnapshotTestKit.ReadAllAsync(db, "t", Partitions, settle: TimeSpan.FromSeconds(3));
+        var rebuilt = new TopicTable<(int V, string? Body)>(SnapshotTestKit.Columns("id"), (after, earlier) =>
+        {
+            var body = (string?)after["body"];
+            return ((int)after["v"], body == ChangeEventOptions.DefaultUnavailableValuePlaceholder ? earlier.Body : body);
+        });
         foreach (var record in records)
         {
-            var id = (int)record.Key!["id"];
-            var v = (int)record.After!["v"];
-            var body = (string?)record.After!["body"];
-            if (body == ChangeEventOptions.DefaultUnavailableValuePlaceholder)
-            {
-                body = rebuilt.TryGetValue(id, out var earlier) ? earlier.Body : null;
-            }
-
-            rebuilt[id] = (v, body);
+            rebuilt.Apply(record);
         }
 
-        var lost = expected.Where(e => !rebuilt.TryGetValue(e.Key, out var r) || r.Body != e.Value.Item2).Select(e => e.Key).ToList();
-        var wrong = expected.Where(e => rebuilt.TryGetValue(e.Key, out var r) && r.V != e.Value.Item1).Select(e => e.Key).ToList();
+        var lost = expected.Where(e => !rebuilt.Rows.TryGetValue(e.Key.ToString(CultureInfo.InvariantCulture), out var r) || r.Body != e.Value.Item2).Select(e => e.Key).ToList();
+        var wrong = expected.Where(e => rebuilt.Rows.TryGetValue(e.Key.ToString(CultureInfo.InvariantCulture), out var r) && r.V != e.Value.Item1).Select(e => e.Key).ToList();
         Assert.True(lost.Count == 0, $"{lost.Count} rows lost their body (e.g. ids {string.Join(", ", lost.Take(10))}); histories:\n" + string.Join("\n", lost.Take(3).Select(id =>
             $"{id}: " + string.Join(" | ", records.Where(r => (int)r.Key!["id"] == id).Select(r => $"{r.Op}@{r.Partition}:{r.Offset} v={r.After!["v"]} body={((string?)r.After!["body"])?.Length}")))) +
-            "\nsnapshot log:\n" + string.Join("\n", cdc.Logs.Entries.Where(e => e.Id.Id >= 7000).Select(e => $"{e.Level} {e.Id.Id} {e.Message}")));
+            "\nsnapshot log:\n" + SnapshotTestKit.SnapshotLog(db));
         Assert.True(wrong.Count == 0, $"{wrong.Count} rows have a wrong v (e.g. ids {string.Join(", ", wrong.Take(10))})");
         Assert.True(records.Count(r => r.Op == "r") >= Rows / 2, $"only {records.Count(r => r.Op == "r")} snapshot rows");
         if (watermarks == SnapshotWatermarks.ReadOnly)
         {
-            await SnapshotTestKit.AssertNoWatermarkTableAsync(cdc);
+            await SnapshotTestKit.AssertNoWatermarkTableAsync(db);
         }
-    }
-
-    private static async Task<List<CdcRecord>> ReadAllAsync(PgCdc cdc)
-    {
-        var raw = await Task.Run(() =>
-        {
-            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(cdc.Kafka.CreateConsumerConfig(null)).Build();
-            foreach (var partition in Enumerable.Range(0, Partitions))
-            {
-                var low = consumer.QueryWatermarkOffsets(new TopicPartition(cdc.Topic("t"), partition), TimeSpan.FromSeconds(10)).Low;
-                Assert.True(low.Value <= 0, $"partition {partition} was trimmed (its first offset is {low}): the test's data exceeds the embedded cluster's limit");
-            }
-
-            consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(cdc.Topic("t"), p, Offset.Beginning)));
-            var records = new List<ConsumeResult<byte[]?, byte[]?>>();
-            var quiet = DateTime.UtcNow.AddSeconds(3);
-            while (DateTime.UtcNow < quiet)
-            {
-                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
-                {
-                    records.Add(result);
-                    quiet = DateTime.UtcNow.AddSeconds(3);
-                }
-            }
-
-            return records;
-        });
-
-        var decoded = new List<CdcRecord>(raw.Count);
-        foreach (var record in raw)
-        {
-            decoded.Add(new CdcRecord(await CdcRecord.DecodeAsync(cdc.Store, record.Message.Key), await CdcRecord.DecodeAsync(cdc.Store, record.Message.Value), record.Offset.Value, record.Partition.Value));
-        }
-
-        return decoded;
     }
 }

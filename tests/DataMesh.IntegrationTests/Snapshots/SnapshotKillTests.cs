@@ -3,9 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
-using DataMesh.Events;
 using DataMesh.Hosting;
-using DataMesh.IntegrationTests.Conformance;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Schemas;
 using DataMesh.Sources;
@@ -19,78 +17,79 @@ namespace DataMesh.IntegrationTests.Snapshots;
 /// in the middle of the initial snapshot of a 30,000-row table while a writer changes it, after the stored position
 /// carries some chunks' progress; restarted, it resumes after the last stored chunk (every row it reads, known by its
 /// read time, has a key after the stored progress), and once done, the table rebuilt from the topic equals the table.
+/// Run on PostgreSQL and MariaDB by the classes at the end.
 /// </summary>
-public sealed class PostgresSnapshotKillTests(PostgresServer server, ITestOutputHelper output) : IClassFixture<PostgresServer>
+public abstract class SnapshotKillTests : SnapshotDatabaseTests
 {
-    private const int Rows = 30_000;
-
-    private const int Partitions = 8;
-
-    private const int ChunkSize = 1000;
+    private protected SnapshotKillTests(Func<Task<SnapshotDatabase>> create, ITestOutputHelper output)
+        : base(create, output)
+    {
+    }
 
     [Fact]
     public async Task A_snapshot_killed_with_SIGKILL_resumes_from_its_last_stored_chunk_and_the_topic_equals_the_table()
     {
-        await using var database = await server.CreateDatabaseAsync("snap");
-        await using (var connection = await database.OpenConnectionAsync())
-        await using (var setup = new Npgsql.NpgsqlCommand($"CREATE TABLE t ({SnapshotTestKit.TableColumns}); INSERT INTO t SELECT g, g, 'n' || g FROM generate_series(1, {Rows}) g", connection))
-        {
-            await setup.ExecuteNonQueryAsync();
-        }
+        const int Rows = 30_000;
+        const int Partitions = 8;
+        const int ChunkSize = 1000;
+        var table = WrittenTable.ById;
+        await using var db = await CreateDatabaseAsync();
+        await db.ExecuteAsync(table.CreateSql(db, Rows));
 
         using var kafka = new KafkaConnection(new KafkaOptions { RequestTimeout = TimeSpan.FromSeconds(20) });
-        var source = UniqueName.Create("src");
-        var topic = TopicNames.ForTable("dm", source, "public", "t");
-        kafka.EmbeddedCluster!.EnsureTopic(KafkaSchemaStoreOptions.DefaultTopic, 1);
-        kafka.EmbeddedCluster.EnsureTopic(PositionStore.DefaultTopic, 1);
-        kafka.EmbeddedCluster.EnsureTopic(topic, Partitions);
+        foreach (var service in db.ServiceTopics)
+        {
+            kafka.EmbeddedCluster!.EnsureTopic(service, 1);
+        }
+
+        kafka.EmbeddedCluster!.EnsureTopic(db.Topic("t"), Partitions);
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = kafka.EmbeddedCluster, CreateTopic = false });
-        var settings = PostgresConformance.SourceSettings(database.ConnectionString, UniqueName.Create("slot"), includeTables: []);
+        var settings = db.ProcessSettings();
         settings["TopicPartitions"] = Partitions.ToString(CultureInfo.InvariantCulture);
         settings["Snapshot:ChunkSize"] = ChunkSize.ToString(CultureInfo.InvariantCulture);
 
         var clock = Stopwatch.StartNew();
-        using var positions = new StoredPositions(kafka, source);
-        var process = ConnectorProcess.StartSource("postgres", kafka.BootstrapServers, source, settings);
-        // The writer from the start: what it commits before the slot exists is in the table before the snapshot reads it.
-        using var stopWriter = new CancellationTokenSource();
-        var writes = Task.Run(() => SnapshotTestKit.WriteAsync(database.ConnectionString, Rows, schemaChanges: false, stopWriter.Token, TimeSpan.FromMilliseconds(1)));
+        using var positions = new StoredPositions(kafka, db.SourceName);
+        var process = ConnectorProcess.StartSource(db.Kind, kafka.BootstrapServers, db.SourceName, settings);
+        // The writer from the start: what it commits before the source streams is in the table before the snapshot reads it.
+        var writer = await table.StartWriterAsync(db, Rows, pause: TimeSpan.FromMilliseconds(1));
         try
         {
             // Killed mid-snapshot, once a stored position carries some chunks' progress.
-            await SnapshotTestKit.WaitUntilAsync(() => positions.Poll() is { Rows: > 0 } || process.HasExited, TimeSpan.FromSeconds(30), () => $"stored progress {positions.Last}; the source's log:\n{process.RecentLines}");
+            await SnapshotTestKit.WaitUntilAsync(() => positions.Poll() is { Rows: > 0 } || process.HasExited, TimeSpan.FromSeconds(60), () => $"stored progress {positions.Last}; the source's log:\n{process.RecentLines}");
             Assert.False(process.HasExited, $"the source ended by itself:\n{process.RecentLines}");
             process.Kill();
             var killedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var stored = positions.ReadToEnd()!;
-            output.WriteLine($"killed after {clock.Elapsed.TotalSeconds:0.0} s with {stored.Rows} rows of progress stored, up to id {stored.After}");
+            Output.WriteLine($"{db.Server}: killed after {clock.Elapsed.TotalSeconds:0.0} s with {stored.Rows} rows of progress stored, up to id {stored.After}");
             Assert.True(stored.Rows < Rows - 5000, $"the snapshot was nearly done ({stored.Rows} rows) when killed: the test proves little");
 
             // Restarted: it resumes from the stored progress and finishes (the stored position carries no snapshot then).
             process.Dispose();
-            process = ConnectorProcess.StartSource("postgres", kafka.BootstrapServers, source, settings);
-            await SnapshotTestKit.WaitUntilAsync(() => positions.Poll() is { Snapshot: false } || process.HasExited, TimeSpan.FromSeconds(60), () => $"the snapshot did not finish: stored progress {positions.Last}; the source's log:\n{process.RecentLines}");
+            process = ConnectorProcess.StartSource(db.Kind, kafka.BootstrapServers, db.SourceName, settings);
+            await SnapshotTestKit.WaitUntilAsync(() => positions.Poll() is { Snapshot: false } || process.HasExited, TimeSpan.FromSeconds(90), () => $"the snapshot did not finish: stored progress {positions.Last}; the source's log:\n{process.RecentLines}");
             Assert.False(process.HasExited, $"the source ended by itself:\n{process.RecentLines}");
-            await stopWriter.CancelAsync();
-            var written = await writes;
+            var written = await writer.StopAsync();
 
-            // The log caught up: the table rebuilt from the topic equals the table.
-            var records = await SnapshotTestKit.ReadToMarkerAsync(kafka, store, topic, Partitions, database.ConnectionString);
-            output.WriteLine($"the connector processes' warnings:\n{ConnectorProcess.RecentLog}");
-            var reads = await SnapshotTestKit.AssertTopicEqualsTableAsync(database.ConnectionString, records);
-
-            // Resumed: the rows the restarted source read (a snapshot row's source.ts_ms is its chunk's read time) start
-            // right after the stored progress's last key, not at the table's start.
-            var resumed = records.Where(r => r.Op == "r" && (long)r.Source["ts_ms"] > killedAt).Select(r => (int)r.After!["id"]).ToList();
-            output.WriteLine($"done after {clock.Elapsed.TotalSeconds:0.0} s: {reads} snapshot rows in the topic, {resumed.Count} read after the restart from id {(resumed.Count == 0 ? "-" : resumed.Min())}; {written} changes written");
+            // The log caught up: the table rebuilt from the topic equals the table. Resumed: the rows the restarted source
+            // read (a snapshot row's source.ts_ms is its chunk's read time) start right after the stored progress's last
+            // key, not at the table's start.
+            var resumed = new List<int>();
+            var compared = await SnapshotTestKit.AssertTopicEqualsTableAsync(db, table, new TableTopic(kafka, store, db.Topic("t"), Partitions), r =>
+            {
+                if (r.Op == "r" && (long)r.Source["ts_ms"] > killedAt)
+                {
+                    resumed.Add((int)r.After!["id"]);
+                }
+            });
+            Output.WriteLine($"the connector processes' warnings:\n{ConnectorProcess.RecentLog}");
+            Output.WriteLine($"{db.Server}: done after {clock.Elapsed.TotalSeconds:0.0} s: {compared.Reads} snapshot rows in the topic, {resumed.Count} read after the restart from id {(resumed.Count == 0 ? "-" : resumed.Min())}; {written} changes written; {compared.Checksum}");
             Assert.True(resumed.Count > 0 && resumed.Min() > stored.After && resumed.Min() <= stored.After + ChunkSize,
                 $"the restarted source read {resumed.Count} rows from id {(resumed.Count == 0 ? "-" : resumed.Min())}; the stored progress ended at id {stored.After}");
         }
         finally
         {
-            await stopWriter.CancelAsync();
-            await writes.ContinueWith(_ => { }, TaskScheduler.Default);
-
+            await writer.DisposeAsync();
             process.Dispose();
         }
     }
@@ -159,3 +158,9 @@ public sealed class PostgresSnapshotKillTests(PostgresServer server, ITestOutput
     /// <summary>A stored position: whether it carries a running snapshot, the rows it emitted and the last id it emitted.</summary>
     private sealed record Stored(bool Snapshot, long Rows, int After);
 }
+
+public sealed class PostgresSnapshotKillTests(PostgresServer server, ITestOutputHelper output)
+    : SnapshotKillTests(async () => await PostgresSnapshotDatabase.CreateAsync(server), output), IClassFixture<PostgresServer>;
+
+public sealed class MariaDbSnapshotKillTests(MariaDbServer server, ITestOutputHelper output)
+    : SnapshotKillTests(async () => await MariaDbSnapshotDatabase.CreateAsync(server), output), IClassFixture<MariaDbServer>;

@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace DataMesh.IntegrationTests.Snapshots;
+
+/// <summary>The snapshot scenario that several test classes run on PostgreSQL and MariaDB, written once against
+/// <see cref="SnapshotDatabase"/>.</summary>
+internal static class SnapshotScenarios
+{
+    /// <summary>
+    /// The table <paramref name="table"/> with <paramref name="rows"/> rows before the start (loaded in one statement) is
+    /// snapshotted in chunks of <paramref name="chunkSize"/> while a writer changes random rows as fast as it can (updates,
+    /// deletes, inserts, key changes; <paramref name="schemaChanges"/> among them) all through the snapshot, checked in
+    /// <paramref name="slices"/> equal parts of its time. Once the snapshot is done and the log caught up, the table rebuilt
+    /// from the topic (last value per key, deletes removing) has the table's checksum. <paramref name="alongside"/>, if
+    /// given, runs from the writer's start until the snapshot is done (then it is cancelled), e.g. to sample lock views.
+    /// <paramref name="configure"/>, if given, changes the source's options after the scenario's own.
+    /// </summary>
+    public static async Task SnapshotUnderWriterAsync(
+        SnapshotDatabase db, WrittenTable table, int rows, int chunkSize, int partitions, ITestOutputHelper output,
+        int slices = 4, IReadOnlyList<string>? schemaChanges = null, TimeSpan? timeout = null, Func<WrittenTable.Writer, CancellationToken, Task>? alongside = null,
+        Action<SourceOptions>? configure = null)
+    {
+        var clock = Stopwatch.StartNew();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        await db.ExecuteAsync(table.CreateSql(db, rows));
+        var loaded = clock.Elapsed;
+        await db.StartAsync(
+            o =>
+            {
+                o.TopicPartitions = partitions;
+                o.Snapshot.ChunkSize = chunkSize;
+                configure?.Invoke(o);
+            },
+            waitForSnapshot: false);
+
+        await using var writer = await table.StartWriterAsync(db, rows, schemaChanges: schemaChanges);
+        var started = Stopwatch.GetTimestamp();
+        using var stop = new CancellationTokenSource();
+        var beside = Task.Run(() => alongside?.Invoke(writer, stop.Token) ?? Task.CompletedTask);
+        await SnapshotTestKit.WaitIdleAsync(db, timeout ?? TimeSpan.FromMinutes(3));
+        var ended = Stopwatch.GetTimestamp();
+        await stop.CancelAsync();
+        await beside;
+        var written = await writer.StopAsync();
+        var snapshot = Stopwatch.GetElapsedTime(started, ended);
+        output.WriteLine($"{db.Server}: {rows} rows loaded in {loaded.TotalSeconds:0.0} s; snapshot in chunks of {chunkSize} in {snapshot.TotalSeconds:0.0} s " +
+            $"({rows / snapshot.TotalSeconds:0} rows/s) while {written} changes were written ({written / snapshot.TotalSeconds:0}/s)");
+        writer.AssertWroteThroughout(started, ended, slices);
+        Assert.True(written > 100 * ((schemaChanges?.Count ?? 0) + 1), $"only {written} changes were written during the snapshot");
+
+        // Every change reaches the topic; rebuilt from it (last value per key, deletes removing) the table is exact.
+        var compared = await SnapshotTestKit.AssertTopicEqualsTableAsync(db, table, TableTopic.Of(db, "t", partitions), timeout: timeout);
+        output.WriteLine($"{db.Server}: {compared.Records} records ({compared.Reads} snapshot rows) read in {compared.Read.TotalSeconds:0.0} s, compared in {compared.Compared.TotalSeconds:0.0} s: " +
+            $"topic and table both {compared.Checksum}; {clock.Elapsed.TotalSeconds:0} s in all, {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:0} s of CPU in the test process " +
+            "(the source, the embedded Kafka cluster, the writer and the reader; with other tests' when they run alongside)");
+        Assert.True(compared.Reads > rows * 3 / 4, $"{compared.Reads} snapshot rows for {rows} rows; log:\n{SnapshotTestKit.SnapshotLog(db)}");
+    }
+}

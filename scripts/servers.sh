@@ -12,6 +12,14 @@
 # passwords on 127.0.0.1 (replication connections too); MariaDB with a ROW/FULL binlog with full row
 # metadata, GTID strict mode, server_id 1, a small fast InnoDB. Everything is in config files in the folder
 # so that scripts/pg-ctl.sh and scripts/mariadb-ctl.sh restart the servers exactly as they were started.
+#
+# TLS: both servers offer TLS with a certificate for IP 127.0.0.1 (and no host name, so that `localhost`
+# is a wrong host name for VerifyFull) signed by a throwaway CA in $DATAMESH_TLS_DIR (ca.pem, ca.key:
+# tests sign their own client certificates with it). User `datamesh_cert` (password DATAMESH_TLS_PASSWORD)
+# must present a client certificate with CN=datamesh_cert signed by that CA (MariaDB REQUIRE SUBJECT,
+# PostgreSQL hostssl ... clientcert=verify-full). DATAMESH_PG_CONNECTION and DATAMESH_MARIADB_CONNECTION
+# turn TLS off (SSL Mode=Disable, SslMode=None), so that every other test and benchmark runs as before; the
+# TLS tests set their own SslMode.
 
 DM_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DM_PG_BIN="${DATAMESH_PG_BIN:-/usr/lib/postgresql/15/bin}"
@@ -80,6 +88,36 @@ EOF
 
 dm_random_password() { python3 -c 'import secrets; print(secrets.token_hex(12))'; }
 
+# A throwaway CA and a server certificate for IP 127.0.0.1 (serverAuth), in $DM_ROOT/tls.
+dm_make_tls() {
+    local tls="$DM_ROOT/tls"
+    mkdir -p "$tls"
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/ca.key" -out "$tls/ca.pem" -days 30 \
+            -subj "/CN=DataMesh throwaway test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+        openssl req -newkey rsa:2048 -nodes -keyout "$tls/server.key" -out "$tls/server.csr" -subj "/CN=127.0.0.1" &&
+        printf '%s\n' "subjectAltName=IP:127.0.0.1" "extendedKeyUsage=serverAuth" \
+            "keyUsage=critical,digitalSignature,keyEncipherment" "basicConstraints=critical,CA:FALSE" >"$tls/server.ext" &&
+        openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+            -out "$tls/server.pem" -days 30 -extfile "$tls/server.ext"
+    } >"$tls/openssl.log" 2>&1 || { cat "$tls/openssl.log" >&2; dm_die "openssl could not make the test certificates"; }
+    chmod 755 "$tls"
+    chmod 644 "$tls/ca.pem" "$tls/server.pem"
+    export DATAMESH_TLS_DIR="$tls" DATAMESH_TLS_USER="datamesh_cert"
+    DATAMESH_TLS_PASSWORD="$(dm_random_password)"
+    export DATAMESH_TLS_PASSWORD
+}
+
+# Copies the server certificate, its key and the CA into a server's folder, owned by the server's user.
+dm_install_tls() {
+    local dir="$1" owner="$2"
+    mkdir -p "$dir"
+    cp "$DATAMESH_TLS_DIR/ca.pem" "$DATAMESH_TLS_DIR/server.pem" "$DATAMESH_TLS_DIR/server.key" "$dir/"
+    chmod 600 "$dir/server.key"
+    [[ $EUID -ne 0 ]] || chown -R "$owner:" "$dir"
+}
+
 # Runs a command as the owner of the PostgreSQL files (postgres when we are root: PostgreSQL refuses root).
 dm_as_pg() { if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
@@ -94,14 +132,20 @@ dm_start_postgres() {
         || { tail -n 20 "$dir/initdb.log" >&2; dm_die "initdb failed (log above)"; }
 
     # Connections only from 127.0.0.1 with a password, replication connections too; the socket (in our own
-    # folder) is trusted so that this script can create the user.
+    # folder) is trusted so that this script can create the user. $DATAMESH_TLS_USER connects only over TLS
+    # with a client certificate whose CN is its name (mTLS), and a password.
     dm_as_pg tee "$data/pg_hba.conf" >/dev/null <<EOF
-# TYPE  DATABASE     USER  ADDRESS        METHOD
-local   all          all                  trust
-local   replication  all                  trust
-host    all          all   127.0.0.1/32   scram-sha-256
-host    replication  all   127.0.0.1/32   scram-sha-256
+# TYPE    DATABASE     USER  ADDRESS        METHOD
+local     all          all                  trust
+local     replication  all                  trust
+hostssl   all          $DATAMESH_TLS_USER  127.0.0.1/32   scram-sha-256  clientcert=verify-full
+hostssl   replication  $DATAMESH_TLS_USER  127.0.0.1/32   scram-sha-256  clientcert=verify-full
+host      all          $DATAMESH_TLS_USER  127.0.0.1/32   reject
+host      replication  $DATAMESH_TLS_USER  127.0.0.1/32   reject
+host      all          all   127.0.0.1/32   scram-sha-256
+host      replication  all   127.0.0.1/32   scram-sha-256
 EOF
+    dm_install_tls "$dir/tls" postgres
     echo "include 'datamesh.conf'" | dm_as_pg tee -a "$data/postgresql.conf" >/dev/null
 
     export DATAMESH_PG_BIN="$DM_PG_BIN" DATAMESH_PG_DATA="$data" DATAMESH_PG_LOG="$dir/postgresql.log"
@@ -123,6 +167,10 @@ synchronous_commit = on
 shared_buffers = 128MB
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
+ssl = on
+ssl_cert_file = '$dir/tls/server.pem'
+ssl_key_file = '$dir/tls/server.key'
+ssl_ca_file = '$dir/tls/ca.pem'
 EOF
         dm_as_pg truncate -s 0 "$DATAMESH_PG_LOG" 2>/dev/null || true
         if "$DM_SCRIPTS/pg-ctl.sh" start 2>"$dir/start.err"; then break; fi
@@ -140,11 +188,12 @@ EOF
         || dm_die "could not create the datamesh user and database in PostgreSQL"
 CREATE ROLE datamesh WITH LOGIN SUPERUSER REPLICATION CREATEDB CREATEROLE PASSWORD '$password';
 CREATE DATABASE datamesh OWNER datamesh;
+CREATE ROLE $DATAMESH_TLS_USER WITH LOGIN SUPERUSER REPLICATION PASSWORD '$DATAMESH_TLS_PASSWORD';
 EOF
     "$DM_PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -d datamesh -U datamesh -t 10 \
         || dm_die "PostgreSQL does not answer on 127.0.0.1:$port"
 
-    export DATAMESH_PG_CONNECTION="Host=127.0.0.1;Port=$port;Username=datamesh;Password=$password;Database=datamesh"
+    export DATAMESH_PG_CONNECTION="Host=127.0.0.1;Port=$port;Username=datamesh;Password=$password;Database=datamesh;SSL Mode=Disable"
     export DATAMESH_PG_PORT="$port" DATAMESH_PG_SOCKET_DIR="$dir" DATAMESH_PG_CTL_COMMAND="$DM_SCRIPTS/pg-ctl.sh"
     dm_log "PostgreSQL $(dm_as_pg "$DM_PG_BIN/postgres" --version | awk '{print $3}') ready on 127.0.0.1:$port in $(($(dm_now_ms) - start_ms)) ms"
 }
@@ -183,7 +232,12 @@ innodb-log-file-size = 32M
 innodb-flush-log-at-trx-commit = 2
 innodb-doublewrite = 0
 performance-schema = OFF
+# TLS for the TLS tests (the client certificate of $DATAMESH_TLS_USER is checked against ssl-ca).
+ssl-ca = $dir/tls/ca.pem
+ssl-cert = $dir/tls/server.pem
+ssl-key = $dir/tls/server.key
 EOF
+    dm_install_tls "$dir/tls" mysql
     [[ $EUID -ne 0 ]] || chown -R mysql: "$dir"
     mariadb-install-db --defaults-file="$config" "${install_user[@]}" --skip-test-db \
         --auth-root-authentication-method=socket --auth-root-socket-user="$(id -un)" >"$dir/install.log" 2>&1 \
@@ -212,12 +266,14 @@ CREATE USER 'datamesh'@'localhost' IDENTIFIED BY '$password';
 -- ALL PRIVILEGES on *.* includes REPLICATION SLAVE, REPLICATION CLIENT (BINLOG MONITOR) and SLAVE MONITOR.
 GRANT ALL PRIVILEGES ON *.* TO 'datamesh'@'%' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO 'datamesh'@'localhost' WITH GRANT OPTION;
+CREATE USER '$DATAMESH_TLS_USER'@'%' IDENTIFIED BY '$DATAMESH_TLS_PASSWORD' REQUIRE SUBJECT '/CN=$DATAMESH_TLS_USER';
+GRANT ALL PRIVILEGES ON *.* TO '$DATAMESH_TLS_USER'@'%';
 CREATE DATABASE datamesh;
 EOF
     MYSQL_PWD="$password" mariadb-admin --no-defaults --protocol=TCP --host=127.0.0.1 --port="$port" \
         --user=datamesh status >/dev/null || dm_die "the datamesh user cannot log in to MariaDB on 127.0.0.1:$port"
 
-    export DATAMESH_MARIADB_CONNECTION="Server=127.0.0.1;Port=$port;User ID=datamesh;Password=$password;Database=datamesh"
+    export DATAMESH_MARIADB_CONNECTION="Server=127.0.0.1;Port=$port;User ID=datamesh;Password=$password;Database=datamesh;SslMode=None"
     export DATAMESH_MARIADB_PORT="$port" DATAMESH_MARIADB_BINLOG_DIR="$dir/binlog" \
         DATAMESH_MARIADB_LOG="$dir/mariadbd.log" DATAMESH_MARIADB_SOCKET="$dir/mariadbd.sock" \
         DATAMESH_MARIADB_CTL_COMMAND="$DM_SCRIPTS/mariadb-ctl.sh"
@@ -232,6 +288,7 @@ dm_start_servers() {
     setsid "$DM_SCRIPTS/stop-servers.sh" --when-gone "$$" "$DM_ROOT" </dev/null >/dev/null 2>&1 &
     DM_WATCHDOG_PID=$!
 
+    dm_make_tls
     dm_start_postgres
     dm_start_mariadb
 

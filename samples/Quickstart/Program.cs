@@ -1,11 +1,16 @@
-// DataMesh quickstart: change data capture from PostgreSQL and MariaDB into Kafka, decoded back, and a pipeline from
-// the PostgreSQL topic (filter, unwrap, keep, mask) into a PostgreSQL table.
+// DataMesh quickstart: change data capture from PostgreSQL and MariaDB into Kafka, decoded back, a snapshot of the rows
+// a table held before the source started, and a pipeline from the PostgreSQL topic (filter, unwrap, keep, mask) into a
+// PostgreSQL table.
 //
 //   ./build.sh demo
 //
 // starts a throwaway PostgreSQL 15 and MariaDB 10.11 and runs this program with DATAMESH_PG_CONNECTION and
 // DATAMESH_MARIADB_CONNECTION set. The program hosts a PostgreSQL source (logical replication, pgoutput) and a MariaDB
-// source (binlog) on the embedded Kafka cluster, writes rows into a table of each, and prints the change events as a
+// source (binlog) on the embedded Kafka cluster. The PostgreSQL table customers holds 200,000 rows before the source
+// starts: the source's initial snapshot reads them while it streams (DBLog: chunks in key order between watermarks, no
+// locks; see docs/snapshots.md), and the program draws its progress from ISnapshotControl.Progress as a bar (in place
+// on a terminal, a line a second when the output is redirected), then counts the records in the table's topic. Then it
+// writes rows into a table of each database and prints the change events as a
 // consumer reads them from the tables' topics, decoded by an independent decoder (Apache.Avro's generic reader) with
 // the schemas fetched from the schema store by the id in each message. A pipeline reads the orders topic, drops test
 // orders, flattens the envelope, keeps four columns, hashes the customer's name, and upserts the rows into the table
@@ -23,6 +28,7 @@ using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Pipelines.Transforms;
 using DataMesh.Schemas;
+using DataMesh.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -51,13 +57,32 @@ await ExecuteAsync(shop, """
         placed_at timestamptz NOT NULL DEFAULT now());
     ALTER TABLE orders REPLICA IDENTITY FULL;
     """);
+// Rows that are there before the source starts: its initial snapshot reads them. ANALYZE gives the table the statistics
+// that the snapshot's estimated row count (and so the bar's percentage and time left) comes from.
+const int Customers = 200_000;
+const int CustomerPartitions = 12;
+await ExecuteAsync(shop, $"""
+    CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, city text NOT NULL, since date NOT NULL);
+    INSERT INTO customers
+        SELECT n, 'customer ' || n, (ARRAY['Lisbon', 'Oslo', 'Quito', 'Hanoi'])[1 + n % 4], DATE '2020-01-01' + n % 1500
+        FROM generate_series(1, {Customers}) n;
+    ANALYZE customers;
+    """);
 await MySqlExecuteAsync(mariaDb, $"DROP DATABASE IF EXISTS {Database}");
 await MySqlExecuteAsync(mariaDb, $"CREATE DATABASE {Database}");
 var warehouse = new MySqlConnectionStringBuilder(mariaDb) { Database = Database }.ConnectionString;
 await MySqlExecuteAsync(warehouse, "CREATE TABLE stock (sku VARCHAR(20) PRIMARY KEY, name VARCHAR(100) CHARACTER SET utf8mb4 NOT NULL, qty INT UNSIGNED NOT NULL, price DECIMAL(10,2))");
 
 var ordersTopic = TopicNames.ForTable("demo", "shop", "public", "orders");
+var customersTopic = TopicNames.ForTable("demo", "shop", "public", "customers");
 var hashKey = "quickstart-demo-key-not-a-secret"u8.ToArray();
+// On a terminal the snapshot's progress bar stays on the last line while the program and the console logger write above it.
+var console = Console.IsOutputRedirected ? null : new StatusLine(Console.Out);
+if (console is not null)
+{
+    Console.SetOut(console);
+}
+
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Logging.AddFilter("DataMesh", LogLevel.Information);
@@ -68,6 +93,7 @@ builder.Services.AddDataMesh(o => o.Events.TopicPrefix = "demo")
         o.ConnectionString = shop;
         o.SlotName = "datamesh_quickstart";
         o.IncludeTables.Add("public.orders");
+        o.IncludeTables.Add("public.customers");
     })
     .AddMySqlSource("warehouse", o =>
     {
@@ -88,8 +114,10 @@ builder.Services.AddDataMesh(o => o.Events.TopicPrefix = "demo")
 using var host = builder.Build();
 var kafka = host.Services.GetRequiredService<KafkaConnection>();
 
-// The pipeline subscribes to the orders topic: create it first, so that the subscription finds it at once.
+// The pipeline subscribes to the orders topic: create it first, so that the subscription finds it at once. The embedded
+// cluster keeps at most 5 MB per partition: the customers topic gets enough partitions for the snapshot's records.
 await kafka.EnsureTopicAsync(ordersTopic, 1, TopicRetention.Compacted, CancellationToken.None);
+await kafka.EnsureTopicAsync(customersTopic, CustomerPartitions, TopicRetention.Default, CancellationToken.None);
 await host.StartAsync();
 var store = host.Services.GetRequiredService<ISchemaStore>();
 Console.WriteLine($"Kafka: {(kafka.IsEmbedded ? "embedded cluster" : "cluster")} at {kafka.BootstrapServers}");
@@ -99,6 +127,11 @@ while (await ScalarAsync(shop, "SELECT count(*) FROM pg_replication_slots WHERE 
 {
     await Task.Delay(100);
 }
+
+// The initial snapshot (Snapshot:Initial = WhenNoPosition, the default) runs while the source streams: show it, and wait
+// for it, so that the rows written below arrive as live changes after it.
+var monitor = host.Services.GetRequiredService<SourceMonitor>();
+var snapshotted = await ShowSnapshotAsync(monitor.Snapshots("shop")!, "public.customers", customersTopic, Customers);
 
 Console.WriteLine("PostgreSQL source 'shop' is streaming; writing rows:");
 string[] statements =
@@ -118,8 +151,10 @@ foreach (var statement in statements)
 var pgReceived = await ShowTopicAsync(ordersTopic, 7);
 var pipelineCaughtUp = await ShowSinkAsync();
 
-// The MariaDB source starts at the binlog's current position: wait until it streams (a Binlog Dump thread is open).
-while (await MySqlScalarAsync(mariaDb, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'") == 0)
+// The MariaDB source starts at the binlog's current position: wait until it streams (a Binlog Dump thread is open) and
+// its initial snapshot (of the empty table stock) is done.
+while (await MySqlScalarAsync(mariaDb, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'") == 0
+    || monitor.Snapshots("warehouse") is not { IsIdle: true })
 {
     await Task.Delay(100);
 }
@@ -144,11 +179,79 @@ NpgsqlConnection.ClearAllPools();
 await ExecuteAsync(server, "SELECT pg_drop_replication_slot('datamesh_quickstart')");
 await ExecuteAsync(server, $"DROP DATABASE IF EXISTS {Database} WITH (FORCE)");
 await MySqlExecuteAsync(mariaDb, $"DROP DATABASE IF EXISTS {Database}");
-var done = pgReceived == 7 && mariaReceived == 5 && pipelineCaughtUp;
+var done = snapshotted && pgReceived == 7 && mariaReceived == 5 && pipelineCaughtUp;
 Console.WriteLine(done
     ? "Quickstart done: every change of both databases arrived and decoded, and the pipeline's sink table equals its projection of the source."
-    : $"Only {pgReceived} of 7 PostgreSQL and {mariaReceived} of 5 MariaDB records arrived within 60 s, or the sink table did not catch up (caught up: {pipelineCaughtUp}).");
+    : $"Only {pgReceived} of 7 PostgreSQL and {mariaReceived} of 5 MariaDB records arrived within 60 s, or the sink table did not catch up (caught up: {pipelineCaughtUp}), or the snapshot did not read every row (read: {snapshotted}).");
 return done ? 0 : 1;
+
+// Draws the progress of a source's snapshot of one table (ISnapshotControl.Progress: rows done, the estimated rows, the
+// rate, the time left) until the snapshot is idle, then counts the records in the table's topic: one per row.
+async Task<bool> ShowSnapshotAsync(ISnapshotControl snapshots, string table, string topic, long rows)
+{
+    Console.WriteLine($"PostgreSQL source 'shop' is streaming and snapshots the {rows:N0} rows already in {table} (ISnapshotControl.Progress):");
+    var started = DateTime.UtcNow;
+    var nextLine = started;
+    while (!snapshots.IsIdle && DateTime.UtcNow - started < TimeSpan.FromMinutes(5))
+    {
+        if (snapshots.Progress.FirstOrDefault(t => t.Table == table) is { } status)
+        {
+            var line = Bar(status.Table, status.Rows, status.EstimatedRows,
+                $"{status.RowsPerSecond:N0} rows/s{(status.TimeLeft is { } left ? $", {Math.Ceiling(left.TotalSeconds):N0} s left" : "")}");
+            if (console is not null)
+            {
+                console.Status = line;
+            }
+            else if (status.Rows > 0 && DateTime.UtcNow >= nextLine)
+            {
+                Console.WriteLine(line);
+                nextLine = DateTime.UtcNow.AddSeconds(1);
+            }
+        }
+
+        await Task.Delay(100);
+    }
+
+    // The table left Progress: its last chunk was emitted. Kafka acknowledges its records shortly after.
+    var elapsed = DateTime.UtcNow - started;
+    using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(kafka.CreateConsumerConfig(groupId: "quickstart")).Build();
+    var partitions = Enumerable.Range(0, CustomerPartitions).Select(p => new TopicPartition(topic, p)).ToList();
+    List<WatermarkOffsets> marks;
+    var deadline = DateTime.UtcNow.AddSeconds(30);
+    while ((marks = partitions.Select(p => consumer.QueryWatermarkOffsets(p, TimeSpan.FromSeconds(5))).ToList()).Sum(m => m.High - m.Low) != rows
+        && DateTime.UtcNow < deadline)
+    {
+        await Task.Delay(200);
+    }
+
+    var records = marks.Sum(m => m.High - m.Low);
+    var complete = records == rows && marks.All(m => m.Low == 0);
+    if (console is not null)
+    {
+        console.Status = null;
+    }
+
+    Console.WriteLine(Bar(table, records, rows, $"in {elapsed.TotalSeconds:N1} s, {records / elapsed.TotalSeconds:N0} rows/s"));
+    Console.WriteLine(complete
+        ? $"  topic {topic}: {records:N0} records in {partitions.Count} partitions, each from offset 0, for the table's {rows:N0} rows"
+        : $"  topic {topic}: {records:N0} records for the table's {rows:N0} rows within 30 s of the snapshot's end (first offsets: {string.Join(", ", marks.Select(m => m.Low.Value))})");
+    return complete;
+}
+
+// One line of the progress bar: the table, the bar and the percentage (when the database estimates the table's size),
+// the rows done, and more.
+static string Bar(string table, long done, long? estimated, string more)
+{
+    const int Width = 20;
+    if (estimated is not > 0)
+    {
+        return $"  {table} [{new string('?', Width)}] {done:N0} rows, {more}";
+    }
+
+    var fraction = Math.Min(1, (double)done / estimated.Value);
+    var filled = (int)(fraction * Width);
+    return $"  {table} [{new string('#', filled)}{new string('.', Width - filled)}] {fraction * 100,3:F0}% {done:N0} of {estimated:N0} rows, {more}";
+}
 
 // Prints the pipeline's sink table until it equals the projection of the source table: test orders filtered out,
 // four columns, customer as HMAC-SHA256 hex.
@@ -298,4 +401,70 @@ static async Task<long> MySqlScalarAsync(string connectionString, string sql)
     await connection.OpenAsync();
     await using var command = new MySqlCommand(sql, connection);
     return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>The console on a terminal, with a status line (the progress bar) kept below everything written: each write
+/// (the program's, the console logger's) clears the status line first and draws it again once a line is complete.</summary>
+internal sealed class StatusLine(TextWriter terminal) : TextWriter
+{
+    private readonly Lock _gate = new();
+    private string? _status;
+    private bool _atLineStart = true;
+
+    public override Encoding Encoding => terminal.Encoding;
+
+    /// <summary>The status line drawn in place (null: none).</summary>
+    public string? Status
+    {
+        set
+        {
+            lock (_gate)
+            {
+                // One line, never wrapped: a wrapped line would not be cleared by the next draw.
+                if (value is not null && Console.WindowWidth is > 1 and var width && value.Length >= width)
+                {
+                    value = value[..(width - 1)];
+                }
+
+                if (value == _status)
+                {
+                    return;
+                }
+
+                if (_atLineStart)
+                {
+                    terminal.Write("\r\e[K" + value);
+                    terminal.Flush();
+                }
+
+                _status = value;
+            }
+        }
+    }
+
+    public override void Write(char value) => Write(value.ToString());
+
+    public override void Write(char[] buffer, int index, int count) => Write(new string(buffer, index, count));
+
+    public override void WriteLine(string? value) => Write(value + NewLine);
+
+    public override void Write(string? value)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            terminal.Write(_atLineStart && _status is not null ? "\r\e[K" + value : value);
+            _atLineStart = value[^1] == '\n';
+            if (_atLineStart && _status is not null)
+            {
+                terminal.Write(_status);
+            }
+
+            terminal.Flush();
+        }
+    }
 }

@@ -114,8 +114,14 @@ internal sealed class BinlogEmitter : IBinlogHandler
     /// restarts), so that schemas and topics exist before the first change.</summary>
     public async Task RegisterAllAsync(SchemaTracker schema, CancellationToken cancellationToken)
     {
+        var own = _context.SnapshotTables;
         foreach (var table in schema.Tables.Where(t => _options.Captures(t.Database, t.Name)).ToList())
         {
+            if (own is not null && table.Database == own.Schema && (table.Name == own.Watermark || table.Name == own.Signal))
+            {
+                continue; // the snapshots' own tables: read from the binlog, never produced
+            }
+
             await _context.RegisterAsync(Table(table), cancellationToken).ConfigureAwait(false);
         }
     }
@@ -129,12 +135,7 @@ internal sealed class BinlogEmitter : IBinlogHandler
                 _tables.Clear();
             }
 
-            described = _context.Table(new SourceTableInfo(table.ToDescription(), table.Database, null)
-            {
-                MissingValues = MissingValuePolicy.Fail,
-                MissingValueHint = "the binlog left it out (binlog_row_image is MINIMAL or NOBLOB for the session that wrote it); " +
-                    "run SET GLOBAL binlog_row_image = FULL; and make sure no session sets it otherwise (see docs/mysql.md)",
-            });
+            described = _context.Table(MySqlBinlogConnector.TableInfo(table));
             _tables[table] = described;
         }
 

@@ -26,6 +26,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
     private readonly SchemaHistory _history;
     private readonly ReplicationConnectionSettings _settings;
     private readonly string _connectionString;
+    private MySqlSnapshotDialect? _snapshots;
     private bool _checked;
     private bool _mariaDb;
     private string _serverVersion = string.Empty;
@@ -38,20 +39,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         _history = new SchemaHistory(kafka, options.HistoryTopic);
         var builder = new MySqlConnectionStringBuilder(options.ConnectionString);
         _connectionString = builder.ConnectionString;
-        _settings = new ReplicationConnectionSettings(builder.Server.Split(',')[0].Trim(), (int)builder.Port, builder.UserID, builder.Password)
-        {
-            Tls = builder.SslMode switch
-            {
-                MySqlSslMode.None => TlsMode.None,
-                MySqlSslMode.Preferred => TlsMode.Preferred,
-                MySqlSslMode.Required => TlsMode.Required,
-                MySqlSslMode.VerifyCA => TlsMode.VerifyCA,
-                _ => TlsMode.VerifyFull,
-            },
-            ServerRsaPublicKey = string.IsNullOrEmpty(builder.ServerRsaPublicKeyFile) ? null : File.ReadAllText(builder.ServerRsaPublicKeyFile),
-            AllowPublicKeyRetrieval = builder.AllowPublicKeyRetrieval,
-            ConnectTimeout = TimeSpan.FromSeconds(Math.Max(1, builder.ConnectionTimeout)),
-        };
+        _settings = MySqlTls.ReplicationSettings(builder);
     }
 
     public override string Kind => "mysql";
@@ -60,6 +48,22 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
 
     /// <summary>The position after the last transaction read by the current run (not yet necessarily acknowledged).</summary>
     public MySqlPosition? Position { get; private set; }
+
+    /// <summary>How a table is described to the runtime (the log and the snapshots alike).</summary>
+    internal static SourceTableInfo TableInfo(MySqlTable table) => new(table.ToDescription(), table.Database, null)
+    {
+        MissingValues = MissingValuePolicy.Fail,
+        MissingValueHint = "the binlog left it out (binlog_row_image is MINIMAL or NOBLOB for the session that wrote it); " +
+            "run SET GLOBAL binlog_row_image = FULL; and make sure no session sets it otherwise (see docs/mysql.md)",
+    };
+
+    public override ISnapshotDialect? CreateSnapshotDialect()
+    {
+        _snapshots = new MySqlSnapshotDialect(_name, _options);
+        // The watermark and signal tables reach the runtime through the binlog like any captured table.
+        _options.CaptureAlways(_snapshots.OwnTables);
+        return _snapshots;
+    }
 
     public override string FormatPosition(MySqlPosition position) => position.ToJson();
 
@@ -88,10 +92,22 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
 
     public override async Task RunAsync(SourceContext<MySqlPosition> context, MySqlPosition? start, CancellationToken cancellationToken)
     {
+        // The replication client connects first: it checks the server's certificate before it sends any credential and never
+        // sends the password itself over an unverified channel, so a server it refuses never sees MySqlConnector's login
+        // either (with VerifyCA/VerifyFull MySqlConnector sends its password scramble before it checks the certificate).
+        var connection = await ReplicationConnection.OpenAsync(_settings, cancellationToken).ConfigureAwait(false);
+        await using var disposeConnection = connection.ConfigureAwait(false);
         if (!_checked)
         {
             (_serverVersion, _mariaDb) = await CheckServerAsync(cancellationToken).ConfigureAwait(false);
             _checked = true;
+        }
+
+        if (_snapshots is { } snapshots)
+        {
+            // After the checks of the server's setup: the snapshots' own tables, created when missing before the schema is
+            // read (a first start's schema has them; otherwise the binlog brings their CREATE TABLE).
+            await snapshots.PrepareAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var schema = new SchemaTracker();
@@ -115,7 +131,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         MySqlLog.Starting(_logger, _name, from.ToString(), _serverVersion);
         await emitter.RegisterAllAsync(schema, cancellationToken).ConfigureAwait(false);
         await context.FlushAsync(cancellationToken).ConfigureAwait(false);
-        await StreamAsync(from, schema, emitter, context, cancellationToken).ConfigureAwait(false);
+        await StreamAsync(connection, from, schema, emitter, context, cancellationToken).ConfigureAwait(false);
     }
 
     public override async ValueTask DisposeAsync()
@@ -124,11 +140,9 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task StreamAsync(MySqlPosition from, SchemaTracker schema, BinlogEmitter emitter, SourceContext<MySqlPosition> context, CancellationToken cancellationToken)
+    private async Task StreamAsync(ReplicationConnection connection, MySqlPosition from, SchemaTracker schema, BinlogEmitter emitter, SourceContext<MySqlPosition> context, CancellationToken cancellationToken)
     {
         var serverId = _options.EffectiveServerId(_name);
-        var connection = await ReplicationConnection.OpenAsync(_settings, cancellationToken).ConfigureAwait(false);
-        await using var disposeConnection = connection.ConfigureAwait(false);
         var checksum = (await connection.QueryAsync("SELECT @@global.binlog_checksum", cancellationToken).ConfigureAwait(false))[0][0];
         await connection.QueryAsync("SET @master_binlog_checksum = @@global.binlog_checksum", cancellationToken).ConfigureAwait(false);
         var heartbeatNanos = (long)_options.HeartbeatInterval.TotalMilliseconds * 1_000_000;
@@ -160,7 +174,9 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
             await connection.StartBinlogDumpAsync(from.File, from.Position, serverId, nonBlocking: false, cancellationToken).ConfigureAwait(false);
         }
 
-        MySqlLog.Connected(_logger, _name, _settings.Host, _settings.Port, serverId, connection.AuthPlugin, connection.IsEncrypted, from.ToString());
+        MySqlLog.Connected(_logger, _name, _settings.Host, _settings.Port, serverId, connection.AuthPlugin, connection.TlsDescription, from.ToString());
+        // The dump runs from the position: whatever is committed from now on reaches this stream, snapshot watermarks included.
+        context.StreamingStarted();
         var decoder = new BinlogDecoder(from.File, checksum is "CRC32" ? 4 : 0);
         decoder.Reset(from.File, from.Position, checksum is "CRC32" ? 4 : 0);
         var processor = new BinlogProcessor(decoder, schema, emitter, _options.Captures)

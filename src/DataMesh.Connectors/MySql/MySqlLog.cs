@@ -8,14 +8,14 @@ internal static partial class MySqlLog
     [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "MySQL source '{Source}' starting at {Position} (server {ServerVersion})")]
     public static partial void Starting(ILogger logger, string source, string position, string serverVersion);
 
-    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "MySQL source '{Source}' has no stored position: starting at the server's current position {Position} with the schema of {Tables} tables from information_schema; changes made before now are not captured (on the embedded Kafka cluster positions are lost when the process ends)")]
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Warning, Message = "MySQL source '{Source}' has no stored position: starting at the server's current position {Position} with the schema of {Tables} tables from information_schema; changes made before now are not in the log it reads, the rows already there come from the initial snapshot unless Snapshot:Initial is None (on the embedded Kafka cluster positions are lost when the process ends)")]
     public static partial void FirstStart(ILogger logger, string source, string position, int tables);
 
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "MySQL source '{Source}' restored the schema of {Tables} tables as of {Position} from the schema history")]
     public static partial void SchemaRestored(ILogger logger, string source, int tables, string position);
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "MySQL source '{Source}' connected to {Host}:{Port} as replica {ServerId} ({AuthPlugin}, TLS {Tls}), dumping from {Position}")]
-    public static partial void Connected(ILogger logger, string source, string host, int port, uint serverId, string authPlugin, bool tls, string position);
+    public static partial void Connected(ILogger logger, string source, string host, int port, uint serverId, string authPlugin, string tls, string position);
 
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "MySQL source '{Source}': DDL at {File}:{Position} changed {Tables}")]

@@ -15,13 +15,16 @@ public sealed class MySqlSourceOptions : SourceOptions
 
     private Sources.TableFilter? _filter;
     private Dictionary<(string, string), bool>? _captures;
+    private IReadOnlyList<string> _always = [];
 
     /// <summary>Creates options with the MySQL defaults.</summary>
     public MySqlSourceOptions() => HeartbeatInterval = TimeSpan.FromSeconds(5);
 
-    /// <summary>A MySqlConnector connection string (Server, Port, User ID, Password, SslMode, ServerRSAPublicKeyFile,
-    /// AllowPublicKeyRetrieval, Connection Timeout). The user needs REPLICATION SLAVE, REPLICATION CLIENT (MariaDB:
-    /// BINLOG MONITOR) and SELECT. Required.</summary>
+    /// <summary>A MySqlConnector connection string (Server, Port, User ID, Password, SslMode, SslCa, SslCert, SslKey,
+    /// CertificateFile, CertificatePassword, ServerRSAPublicKeyFile, AllowPublicKeyRetrieval, Connection Timeout). The user
+    /// needs REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG MONITOR) and SELECT. Required. For a server that is not
+    /// on this machine, <c>SslMode=VerifyFull</c> (or <c>VerifyCA</c>) or <c>SslMode=None</c> must be set: <c>Preferred</c>
+    /// (the default) and <c>Required</c> do not check the server's certificate and are refused (see docs/mysql.md, TLS).</summary>
     public string ConnectionString { get; set; } = string.Empty;
 
     /// <summary>The server id this client registers with, unique among the server's replicas. 0 (the default)
@@ -57,6 +60,12 @@ public sealed class MySqlSourceOptions : SourceOptions
         }
 
         var prefix = $"MySQL source '{sourceName}': ";
+        if (Snapshot is { Watermarks: SnapshotWatermarks.ReadOnly })
+        {
+            yield return prefix + "Snapshot:Watermarks is ReadOnly, which MySQL and MariaDB do not have (read-only watermarks need PostgreSQL 13 or later). " +
+                $"Set it to Table (the default): chunks are marked by rows of Snapshot:WatermarkTable ({Snapshot.WatermarkTable}).";
+        }
+
         if (string.IsNullOrWhiteSpace(ConnectionString))
         {
             yield return prefix + $"{nameof(ConnectionString)} is required.";
@@ -64,6 +73,7 @@ public sealed class MySqlSourceOptions : SourceOptions
         else
         {
             string? problem = null;
+            List<string> tlsProblems = [];
             try
             {
                 var builder = new MySqlConnectionStringBuilder(ConnectionString);
@@ -71,15 +81,24 @@ public sealed class MySqlSourceOptions : SourceOptions
                 {
                     problem = prefix + $"{nameof(ConnectionString)} needs Server and User ID.";
                 }
+                else
+                {
+                    tlsProblems = [.. MySqlTls.Problems(builder).Select(p => prefix + p)];
+                }
             }
             catch (ArgumentException ex)
             {
-                problem = prefix + $"{nameof(ConnectionString)} is not a valid connection string: {ex.Message}";
+                problem = prefix + $"{nameof(ConnectionString)} is not a valid connection string: {ConnectionStringErrors.Redact(ex.Message, ConnectionString)}";
             }
 
             if (problem is not null)
             {
                 yield return problem;
+            }
+
+            foreach (var tls in tlsProblems)
+            {
+                yield return tls;
             }
         }
 
@@ -105,7 +124,7 @@ public sealed class MySqlSourceOptions : SourceOptions
         _captures ??= [];
         if (!_captures.TryGetValue((database, table), out var captured))
         {
-            captured = (_filter ??= new Sources.TableFilter(this, SystemDatabases)).Captures(database, table);
+            captured = (_filter ??= new Sources.TableFilter(this, SystemDatabases, _always)).Captures(database, table);
             if (_captures.Count > 65_536)
             {
                 _captures.Clear();
@@ -115,6 +134,15 @@ public sealed class MySqlSourceOptions : SourceOptions
         }
 
         return captured;
+    }
+
+    /// <summary>Captures <paramref name="tables"/> (<c>database.table</c>: the snapshots' watermark and signal tables)
+    /// whatever the patterns say.</summary>
+    internal void CaptureAlways(IReadOnlyList<string> tables)
+    {
+        _always = tables;
+        _filter = null;
+        _captures = null;
     }
 
     /// <summary>The server id to register with.</summary>

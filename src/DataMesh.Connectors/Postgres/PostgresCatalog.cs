@@ -55,9 +55,9 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
     }
 
     /// <summary>The tables the include and exclude patterns select, each checked for SELECT and a replica identity.</summary>
-    public async Task<IReadOnlyList<CapturedTable>> ResolveTablesAsync(PostgresSourceOptions options, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<CapturedTable>> ResolveTablesAsync(PostgresSourceOptions options, TableFilter filter, CancellationToken cancellationToken)
     {
-        var listed = await ListTablesAsync(new TableFilter(options, PostgresConnector.SystemSchemas), cancellationToken).ConfigureAwait(false);
+        var listed = await ListTablesAsync(filter, cancellationToken).ConfigureAwait(false);
         var tables = listed.Select(t => t.Table).ToList();
         var denied = listed.Where(t => !t.CanSelect).Select(t => t.Table.Quoted).ToList();
         if (tables.Count == 0)
@@ -351,6 +351,9 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The database's current MVCC snapshot, <c>pg_current_snapshot()</c> (PostgreSQL 13 or later), as text.</summary>
+    public Task<string> CurrentSnapshotAsync(CancellationToken cancellationToken) => ScalarAsync<string>("SELECT pg_current_snapshot()::text", cancellationToken);
 
     private async Task<T> ScalarAsync<T>(string sql, CancellationToken cancellationToken)
     {

@@ -31,6 +31,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     private readonly RowMessage _row = new();
     private byte[] _message = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private SourceContext<PostgresPosition>? _context;
+    private PostgresSnapshotDialect? _snapshots;
     private NpgsqlConnection? _meta;
     private PostgresCatalog? _catalog;
     private LogicalReplicationConnection? _replication;
@@ -58,8 +59,24 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     /// <summary>How often the stream loop asks the publication manager whether a look for new tables is due.</summary>
     private static readonly TimeSpan TableCheckInterval = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>How often an idle stream looks whether the server's position passed a read-only high watermark.</summary>
+    private static readonly TimeSpan IdleWatermarkInterval = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Read-only watermarks: above this many delivered transactions, the stream loop forgets those a snapshot
+    /// shows ended (at most once a second).</summary>
+    private const int DeliveredToForget = 1024;
+
     /// <summary>The session settings under which pgoutput's text values have the forms <see cref="PgValueWriter"/> reads.</summary>
     internal static string SessionOptions => "-c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex";
+
+    /// <summary>How a table is described to the runtime (the log and the snapshots alike).</summary>
+    internal static SourceTableInfo TableInfo(TableDescription description, string database, string schema, string name) => new(description, database, schema)
+    {
+        MissingValues = MissingValuePolicy.Placeholder,
+        MissingValueHint = $"PostgreSQL sends an unchanged TOASTed value only with REPLICA IDENTITY FULL: run ALTER TABLE {CapturedTable.Quote(schema)}.{CapturedTable.Quote(name)} REPLICA IDENTITY FULL;",
+    };
+
+    public override ISnapshotDialect? CreateSnapshotDialect() => _snapshots = new PostgresSnapshotDialect(_name, _options, _logger);
 
     public override string FormatPosition(PostgresPosition position) => position.ToJson();
 
@@ -91,29 +108,47 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     {
         await CloseAsync().ConfigureAwait(false);
         _context = context;
+        _snapshots?.ReadOnly?.ClearHigh(); // their chunks are abandoned: the new attempt reads them again
         _relations.Clear();
         _ignored.Clear();
         _inTransaction = false;
         var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString);
         builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? SessionOptions : builder.Options + " " + SessionOptions;
         builder.ApplicationName ??= "datamesh-" + _name;
+        PostgresTls.Secure(builder);
         var slot = _options.Slot(_name);
         var publication = _options.Publication(_name);
-        PostgresLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, slot, publication);
+        PostgresLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, builder.SslMode.ToString(), slot, publication);
 
         _meta = new NpgsqlConnection(builder.ConnectionString);
-        await _meta.OpenAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _meta.OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (PostgresTls.Explain(ex, _name, builder) is { } explained)
+        {
+            throw explained;
+        }
+
         _database = _meta.Database;
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
-        _filter = new TableFilter(_options, SystemSchemas);
+        _filter = new TableFilter(_options, SystemSchemas, OwnTables());
         _moneyScale = await _catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
-        _tables = new PublicationManager(_name, _options, _catalog, _logger);
+        _tables = new PublicationManager(_name, _options, _catalog, _logger, OwnTables());
         await _tables.StartAsync(publication, cancellationToken).ConfigureAwait(false);
 
         var existing = await WaitForSlotAsync(slot, cancellationToken).ConfigureAwait(false);
         _replication = new LogicalReplicationConnection(builder.ConnectionString);
-        await _replication.Open(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _replication.Open(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (PostgresTls.Explain(ex, _name, builder) is { } explained)
+        {
+            throw explained;
+        }
+
         ulong from;
         string origin;
         if (existing is null)
@@ -153,6 +188,16 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _lastCheckpoint = from;
         Volatile.Write(ref _storedLsn, Math.Max(Volatile.Read(ref _storedLsn), from));
         PostgresLog.Streaming(_logger, _name, PostgresPosition.Format(from), origin);
+        if (_snapshots is { } snapshots)
+        {
+            // After the checks of the user's own setup (SELECT, REPLICATION, the slot): the snapshots' own tables, created
+            // when missing and added to the publication (when DataMesh maintains it) before any watermark is written.
+            await snapshots.PrepareAsync(cancellationToken).ConfigureAwait(false);
+            await _tables.AddOwnTablesAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // The slot exists: whatever is written from now on reaches this stream, snapshot watermarks included.
+        context.StreamingStarted();
         await StreamAsync(slot, publication, from, cancellationToken).ConfigureAwait(false);
     }
 
@@ -163,6 +208,12 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _message = [];
         await base.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>The snapshots' watermark (none with read-only watermarks) and signal tables, captured whatever the patterns say.</summary>
+    private IReadOnlyList<string> OwnTables() =>
+        _snapshots?.Tables is { } own
+            ? [.. new[] { own.Watermark, own.Signal }.OfType<string>().Select(table => own.Schema + "." + table)]
+            : [];
 
     private async Task CloseAsync()
     {
@@ -226,6 +277,8 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     {
         var nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
         var nextTableCheck = DateTime.UtcNow + TableCheckInterval;
+        var nextForget = DateTime.UtcNow;
+        var readOnly = _snapshots?.ReadOnly;
         while (true)
         {
             if (DateTime.UtcNow >= nextTableCheck)
@@ -235,10 +288,21 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                 nextTableCheck = DateTime.UtcNow + TableCheckInterval;
             }
 
+            if (readOnly is { DeliveredCount: > DeliveredToForget } && DateTime.UtcNow >= nextForget)
+            {
+                readOnly.Forget(PgSnapshot.Parse(await _catalog!.CurrentSnapshotAsync(cancellationToken).ConfigureAwait(false)));
+                nextForget = DateTime.UtcNow + TimeSpan.FromSeconds(1);
+            }
+
             var pending = getPending();
             if (!pending.IsCompleted)
             {
                 var wait = Math.Max(1, (int)((nextHeartbeat < nextTableCheck ? nextHeartbeat : nextTableCheck) - DateTime.UtcNow).TotalMilliseconds);
+                if (readOnly is { HasHighWatermarks: true })
+                {
+                    wait = Math.Min(wait, (int)IdleWatermarkInterval.TotalMilliseconds);
+                }
+
                 using var delayCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 var delay = Task.Delay(wait, delayCancel.Token);
                 var first = await Task.WhenAny(pending, delay).ConfigureAwait(false);
@@ -246,6 +310,11 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                 if (first != pending)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    if (readOnly is { HasHighWatermarks: true } && !_inTransaction)
+                    {
+                        await PassIdleAsync(readOnly, cancellationToken).ConfigureAwait(false);
+                    }
+
                     if (DateTime.UtcNow >= nextHeartbeat)
                     {
                         await HeartbeatAsync(pending, cancellationToken).ConfigureAwait(false);
@@ -318,11 +387,22 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
             {
                 case PgOutputKind.Begin:
                     _transaction = BeginMessage.Parse(message.Span);
+                    if (_snapshots?.ReadOnly is { } readOnly)
+                    {
+                        // Before its events: a transaction whose commit record starts at or past a high watermark was not
+                        // visible to that chunk's read, and every one that was came before it.
+                        Pass(readOnly.Passed(_transaction.FinalLsn));
+                        readOnly.Begin(_transaction.Xid);
+                    }
+
                     _inTransaction = true;
                     break;
                 case PgOutputKind.Commit:
                     var commit = CommitMessage.Parse(message.Span);
                     _inTransaction = false;
+                    // After its events and before its checkpoint (which then carries the chunks' progress): every transaction
+                    // whose commit record ends at or before this one's end has come.
+                    Pass(_snapshots?.ReadOnly?.Passed(commit.EndLsn));
                     if (commit.EndLsn > _lastCheckpoint)
                     {
                         context.Checkpoint(new PostgresPosition(commit.EndLsn));
@@ -388,11 +468,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _relations.TryGetValue(relation.RelationId, out var known);
         var relaxed = _relaxed.TryGetValue(relation.RelationId, out var set) ? set : [];
         var description = PgRelation.Describe(relation, catalog, columnTypes, known?.Table.Schemas.Table, relaxed);
-        var table = _context!.Table(new SourceTableInfo(description, _database, relation.Namespace)
-        {
-            MissingValues = MissingValuePolicy.Placeholder,
-            MissingValueHint = $"PostgreSQL sends an unchanged TOASTed value only with REPLICA IDENTITY FULL: run ALTER TABLE {CapturedTable.Quote(relation.Namespace)}.{CapturedTable.Quote(relation.Name)} REPLICA IDENTITY FULL;",
-        });
+        var table = _context!.Table(TableInfo(description, _database, relation.Namespace, relation.Name));
         await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
         _relations[relation.RelationId] = new PgRelation(relation, table, columnTypes);
     }
@@ -474,6 +550,33 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
 
             _context!.Truncate(relation.Table, new PgSourceBlock(_transaction, lsn));
             PostgresLog.Truncated(_logger, _name, relation.QualifiedName);
+        }
+    }
+
+    /// <summary>The log passed these read-only high watermarks: their chunks' rows are written here.</summary>
+    private void Pass(List<string>? watermarks)
+    {
+        if (watermarks is null)
+        {
+            return;
+        }
+
+        foreach (var watermark in watermarks)
+        {
+            _context!.Watermark(watermark);
+        }
+    }
+
+    /// <summary>Read-only watermarks on an idle stream (no transaction open, no message waiting): the server's keepalives
+    /// say how far it has decoded and sent the WAL; every high watermark up to there is passed (<see cref="ReadOnlyWatermarks"/>).
+    /// The chunks' rows go to Kafka now, with their progress at the last position.</summary>
+    private async Task PassIdleAsync(ReadOnlyWatermarks readOnly, CancellationToken cancellationToken)
+    {
+        if (readOnly.Passed((ulong)_replication!.LastReceivedLsn) is { } passed)
+        {
+            Pass(passed);
+            _context!.Checkpoint(new PostgresPosition(_lastCheckpoint));
+            await _context.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -5,8 +5,8 @@ namespace DataMesh.Connectors.Postgres;
 /// <summary>The PostgreSQL source's log messages (event ids 1000-1099). No password and no row value is ever logged.</summary>
 internal static partial class PostgresLog
 {
-    [LoggerMessage(1000, LogLevel.Information, "PostgreSQL source '{Source}' connecting to {Host}:{Port}/{Database} as '{User}' (slot '{Slot}', publication '{Publication}')")]
-    public static partial void Connecting(ILogger logger, string source, string? host, int port, string? database, string? user, string slot, string publication);
+    [LoggerMessage(1000, LogLevel.Information, "PostgreSQL source '{Source}' connecting to {Host}:{Port}/{Database} as '{User}' (SSL Mode {SslMode}, slot '{Slot}', publication '{Publication}')")]
+    public static partial void Connecting(ILogger logger, string source, string? host, int port, string? database, string? user, string sslMode, string slot, string publication);
 
     [LoggerMessage(1001, LogLevel.Information, "PostgreSQL source '{Source}' created replication slot '{Slot}' (consistent at {Lsn})")]
     public static partial void SlotCreated(ILogger logger, string source, string slot, string lsn);
@@ -46,6 +46,9 @@ internal static partial class PostgresLog
 
     [LoggerMessage(1018, LogLevel.Information, "PostgreSQL source '{Source}' removed its event trigger '{Trigger}' of publication '{Publication}' (NewTables is Poll, or the publication is not managed by the source)")]
     public static partial void EventTriggerRemoved(ILogger logger, string source, string trigger, string publication);
+
+    [LoggerMessage(1019, LogLevel.Warning, "PostgreSQL source '{Source}' snapshot: transactions {Xids} reached the log but are still not visible to new snapshots after {Waited} (is a commit waiting for a synchronous standby?); the next chunk waits for them (read-only watermarks)")]
+    public static partial void DeliveredNotVisible(ILogger logger, string source, string xids, TimeSpan waited);
 
     [LoggerMessage(1012, LogLevel.Debug, "PostgreSQL source '{Source}' truncate of {Table}")]
     public static partial void Truncated(ILogger logger, string source, string table);

@@ -87,7 +87,7 @@ public sealed class PostgresSourceOptions : SourceOptions
             }
             catch (ArgumentException ex)
             {
-                error = prefix + "ConnectionString is not a valid Npgsql connection string: " + ex.Message;
+                error = prefix + "ConnectionString is not a valid Npgsql connection string: " + ConnectionStringErrors.Redact(ex.Message, ConnectionString);
             }
 
             if (error is not null)

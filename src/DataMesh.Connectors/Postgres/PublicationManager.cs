@@ -33,12 +33,12 @@ namespace DataMesh.Connectors.Postgres;
 /// publications have a trigger each.
 /// </para>
 /// </remarks>
-internal sealed class PublicationManager(string sourceName, PostgresSourceOptions options, PostgresCatalog catalog, ILogger logger)
+internal sealed class PublicationManager(string sourceName, PostgresSourceOptions options, PostgresCatalog catalog, ILogger logger, IReadOnlyList<string> ownTables)
 {
     /// <summary>How a trigger and function of DataMesh are told from objects of the same name that are not.</summary>
     private const string Marker = "DataMesh:";
 
-    private readonly TableFilter _filter = new(options, PostgresConnector.SystemSchemas);
+    private readonly TableFilter _filter = new(options, PostgresConnector.SystemSchemas, ownTables);
     private readonly Dictionary<uint, string> _skipped = [];
     private HashSet<uint> _known = [];
     private string _publication = string.Empty;
@@ -57,7 +57,7 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
     public async Task StartAsync(string publication, CancellationToken cancellationToken)
     {
         _publication = publication;
-        var tables = await catalog.ResolveTablesAsync(options, cancellationToken).ConfigureAwait(false);
+        var tables = await catalog.ResolveTablesAsync(options, _filter, cancellationToken).ConfigureAwait(false);
         if (await catalog.EnsurePublicationAsync(publication, tables, _filter, options.ManagePublication, cancellationToken).ConfigureAwait(false))
         {
             PostgresLog.PublicationSet(logger, sourceName, publication, tables.Count);
@@ -108,6 +108,11 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
     /// <summary>Looks for new tables when the interval has passed since the last look.</summary>
     public Task RefreshIfDueAsync(CancellationToken cancellationToken) =>
         _maintain && DateTime.UtcNow >= _next ? RefreshAsync(cancellationToken) : Task.CompletedTask;
+
+    /// <summary>Adds the source's own tables (the snapshots' watermark and signal tables), just created, when DataMesh
+    /// maintains the publication; a publication the user maintains must list them.</summary>
+    public Task AddOwnTablesAsync(CancellationToken cancellationToken) =>
+        _maintain && ownTables.Count > 0 ? RefreshAsync(cancellationToken) : Task.CompletedTask;
 
     /// <summary>Adds the selected tables the publication lacks, one by one, and warns once about each that cannot be captured.</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)

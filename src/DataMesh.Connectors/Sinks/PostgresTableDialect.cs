@@ -36,7 +36,8 @@ internal sealed class PostgresTableDialect : ITableDialect
             }
             catch (ArgumentException e)
             {
-                throw new ArgumentException($"{nameof(PostgresTableSinkOptions)}.{nameof(TableSinkOptions.ConnectionString)}: {e.Message}", e);
+                // Not chained: the driver's message may name a part of an unquoted password.
+                throw new ArgumentException($"{nameof(PostgresTableSinkOptions)}.{nameof(TableSinkOptions.ConnectionString)}: {ConnectionStringErrors.Redact(e.Message, options.ConnectionString)}");
             }
 
             _ownsDataSource = true;

@@ -117,7 +117,8 @@ internal static class EnvelopeWriter
         writer.WriteLong(timestampMs);
     }
 
-    private static void WriteColumn<TImage>(ref AvroWriter writer, SourceTable table, int column, scoped in TImage image, scoped in TImage fallback, bool hasFallback, bool keyColumn = false)
+    /// <summary>Writes one column of an image (union branch and value), a missing one taken from <paramref name="fallback"/> when <paramref name="hasFallback"/>; a key column never takes the unavailable-value placeholder.</summary>
+    public static void WriteColumn<TImage>(ref AvroWriter writer, SourceTable table, int column, scoped in TImage image, scoped in TImage fallback, bool hasFallback, bool keyColumn = false)
         where TImage : IRowImage, allows ref struct
     {
         var state = image.State(column);

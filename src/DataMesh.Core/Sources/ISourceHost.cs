@@ -18,6 +18,9 @@ internal interface ISourceHost
 
     SourceMetrics? Metrics { get; }
 
+    /// <summary>The snapshot engine, when the connector supports snapshots.</summary>
+    SnapshotEngine? Snapshots { get; }
+
     /// <summary>The envelopes' <c>ts_ms</c> for tests comparing bytes; null to read the clock.</summary>
     long? FixedTimestampMs { get; }
 
@@ -42,6 +45,8 @@ internal sealed class EncodingHost(SourceDescription description, ChangeEventOpt
     public SourceDescription Description { get; } = description;
 
     public SourceMetrics? Metrics => null;
+
+    public SnapshotEngine? Snapshots => null;
 
     public long? FixedTimestampMs { get; init; }
 

@@ -60,6 +60,10 @@ public abstract class SourceConnector<TPosition> : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the work.</param>
     public virtual ValueTask OnPositionStoredAsync(TPosition position, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
+    /// <summary>The connector's snapshot dialect (DBLog, see <c>docs/snapshots.md</c>), or null when it cannot snapshot.
+    /// Called once per run of the source; the runtime disposes it.</summary>
+    public virtual ISnapshotDialect? CreateSnapshotDialect() => null;
+
     /// <inheritdoc />
     public virtual ValueTask DisposeAsync()
     {

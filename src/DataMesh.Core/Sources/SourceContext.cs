@@ -1,3 +1,4 @@
+using System.Buffers;
 using DataMesh.Avro;
 using DataMesh.Events;
 using Microsoft.Extensions.Logging;
@@ -31,7 +32,8 @@ public sealed class SourceContext<TPosition>
     private const int MaxCachedLength = 2048;
 
     private readonly ISourceHost _runtime;
-    private readonly ChangeProducer<TPosition>? _producer;
+    private readonly ChangeProducer<SourceCheckpoint<TPosition>>? _producer;
+    private readonly SnapshotEngine? _snapshots;
     private readonly RecordBuffer _buffer = new();
     private readonly RecordBuffer _scratch = new();
     private readonly List<Pending> _pending = [];
@@ -45,11 +47,16 @@ public sealed class SourceContext<TPosition>
     /// <summary>Creates a context.</summary>
     /// <param name="runtime">The runtime (or, for tests and benchmarks, a host without Kafka).</param>
     /// <param name="producer">The producer; null for a context that only encodes (<see cref="TakeEncoded"/>).</param>
-    internal SourceContext(ISourceHost runtime, ChangeProducer<TPosition>? producer)
+    internal SourceContext(ISourceHost runtime, ChangeProducer<SourceCheckpoint<TPosition>>? producer)
     {
         _runtime = runtime;
         _producer = producer;
+        _snapshots = runtime.Snapshots;
     }
+
+    /// <summary>The watermark and signal tables of the source's snapshots, which the connector must capture (and hand to
+    /// this context like any other table's changes), or null when the connector does not snapshot.</summary>
+    public SnapshotTables? SnapshotTables => _snapshots?.Tables;
 
     /// <summary>The source's name.</summary>
     public string SourceName => _runtime.Name;
@@ -104,6 +111,11 @@ public sealed class SourceContext<TPosition>
 
         _topicOwners[schemas.Topic] = qualified;
         var table = new SourceTable(info, schemas);
+        if (_snapshots?.Tables is { } own && info.Table.Schema == own.Schema)
+        {
+            table.Role = info.Table.Name == own.Watermark ? TableRole.Watermark : info.Table.Name == own.Signal ? TableRole.Signal : TableRole.Data;
+        }
+
         _tables[id] = table;
         return table;
     }
@@ -128,6 +140,12 @@ public sealed class SourceContext<TPosition>
         where TImage : IRowImage, allows ref struct
         where TBlock : ISourceBlock, allows ref struct
     {
+        if (table.Role != TableRole.Data)
+        {
+            OnControlRow(table, after);
+            return;
+        }
+
         var mark = Mark();
         try
         {
@@ -137,6 +155,11 @@ public sealed class SourceContext<TPosition>
         {
             Rewind(mark);
             throw;
+        }
+
+        if (_snapshots is { HasOpenWindows: true } && _snapshots.WindowFor(table.Schemas.Table.Schema, table.Schemas.Table.Name) is { } chunk)
+        {
+            Seen(chunk, table, after, after, hasFallback: false);
         }
     }
 
@@ -175,6 +198,12 @@ public sealed class SourceContext<TPosition>
         where TImage : IRowImage, allows ref struct
         where TBlock : ISourceBlock, allows ref struct
     {
+        if (table.Role != TableRole.Data)
+        {
+            OnControlRow(table, after);
+            return;
+        }
+
         var mark = Mark();
         try
         {
@@ -206,6 +235,19 @@ public sealed class SourceContext<TPosition>
             Rewind(mark);
             throw;
         }
+        finally
+        {
+            // Inside a snapshot chunk's window: the rows of both keys are the log's now (a key change deletes the old one).
+            if (_snapshots is { HasOpenWindows: true } && _snapshots.WindowFor(table.Schemas.Table.Schema, table.Schemas.Table.Name) is { } chunk)
+            {
+                if (hasBefore)
+                {
+                    Seen(chunk, table, before, before, hasFallback: false);
+                }
+
+                Seen(chunk, table, after, before, hasBefore);
+            }
+        }
     }
 
     /// <summary>Writes a delete (and its tombstone unless <see cref="ChangeEventOptions.Tombstones"/> is off).</summary>
@@ -218,6 +260,11 @@ public sealed class SourceContext<TPosition>
         where TImage : IRowImage, allows ref struct
         where TBlock : ISourceBlock, allows ref struct
     {
+        if (table.Role != TableRole.Data)
+        {
+            return;
+        }
+
         var mark = Mark();
         try
         {
@@ -230,6 +277,11 @@ public sealed class SourceContext<TPosition>
             Rewind(mark);
             throw;
         }
+
+        if (_snapshots is { HasOpenWindows: true } && _snapshots.WindowFor(table.Schemas.Table.Schema, table.Schemas.Table.Name) is { } chunk)
+        {
+            Seen(chunk, table, before, before, hasFallback: false);
+        }
     }
 
     /// <summary>Writes a truncate (<c>op = t</c>, no key, partition 0), unless <see cref="ChangeEventOptions.EmitTruncates"/> is off.</summary>
@@ -240,6 +292,16 @@ public sealed class SourceContext<TPosition>
         where TBlock : ISourceBlock, allows ref struct
     {
         ArgumentNullException.ThrowIfNull(table);
+        if (table.Role != TableRole.Data)
+        {
+            return;
+        }
+
+        if (_snapshots is { HasOpenWindows: true } && _snapshots.WindowFor(table.Schemas.Table.Schema, table.Schemas.Table.Name) is { } chunk)
+        {
+            chunk.Truncated = true; // every row the chunk read is stale now
+        }
+
         if (!_runtime.Events.EmitTruncates)
         {
             return;
@@ -262,8 +324,27 @@ public sealed class SourceContext<TPosition>
     public void Checkpoint(TPosition position)
     {
         ArgumentNullException.ThrowIfNull(position);
-        _pending.Add(new Pending(null, default, 0, -1, 0, -1, -1, position, null));
+        // The snapshot progress as of this position travels with it: stored together once Kafka acknowledged both.
+        _pending.Add(new Pending(null, default, 0, -1, 0, -1, -1, new SourceCheckpoint<TPosition>(position, _snapshots?.Current), null));
     }
+
+    /// <summary>The log has passed a snapshot watermark that the connector recognises in its own log rather than as a row
+    /// of the watermark table (<see cref="SnapshotWatermarks.ReadOnly"/>, see <see cref="ISnapshotDialect"/>): a high
+    /// watermark closes its chunk's window and writes the chunk's rows here, in the log's order, after everything written
+    /// so far. A watermark the runtime no longer waits for (of an earlier attempt) is ignored.</summary>
+    /// <param name="watermark">The watermark.</param>
+    public void Watermark(string watermark)
+    {
+        ArgumentNullException.ThrowIfNull(watermark);
+        if (_snapshots?.OnWatermark(watermark) is { } chunk)
+        {
+            Emit(chunk);
+        }
+    }
+
+    /// <summary>Tells the runtime the connector now streams its log: snapshot watermarks written from now on will be read
+    /// (the runtime starts the snapshot workers then). Call it once per run, when the log stream has started.</summary>
+    public void StreamingStarted() => _snapshots?.StreamingStarted();
 
     /// <summary>Runs <paramref name="action"/> during the next <see cref="FlushAsync"/>, after the records written before
     /// this call were handed to Kafka and before the ones written after it (e.g. appending a DDL statement to a schema
@@ -283,6 +364,11 @@ public sealed class SourceContext<TPosition>
     {
         var producer = _producer ?? throw new InvalidOperationException("This context only encodes; it has no producer.");
         _runtime.ReportAlive();
+        if (_snapshots?.Fault is { } fault)
+        {
+            throw fault is SourceException ? fault : new SourceException(fault.Message, SourceErrors.IsTransient(fault), fault);
+        }
+
         for (var i = 0; i < _pending.Count; i++)
         {
             var pending = _pending[i];
@@ -293,7 +379,7 @@ public sealed class SourceContext<TPosition>
             else if (pending.Checkpoint is { } position)
             {
                 producer.Checkpoint(position);
-                LastCheckpoint = position;
+                LastCheckpoint = position.Position;
                 _runtime.Metrics?.Transaction();
             }
             else
@@ -391,6 +477,132 @@ public sealed class SourceContext<TPosition>
     {
         _pending.Clear();
         _buffer.Clear();
+    }
+
+    /// <summary>A row of the watermark or signal table came through the log: it moves the snapshots on, and is not produced.</summary>
+    private void OnControlRow<TImage>(SourceTable table, scoped in TImage row)
+        where TImage : IRowImage, allows ref struct
+    {
+        if (_snapshots is not { } snapshots)
+        {
+            return;
+        }
+
+        if (table.Role == TableRole.Watermark)
+        {
+            if (ReadString(table, row, "source") != SourceName || ReadString(table, row, "watermark") is not { } watermark)
+            {
+                return; // another source's watermark
+            }
+
+            Watermark(watermark);
+        }
+        else if (ReadString(table, row, "id") is { } id && ReadString(table, row, "type") is { } type)
+        {
+            snapshots.OnSignal(id, type, ReadString(table, row, "data"));
+        }
+    }
+
+    /// <summary>At a chunk's high watermark: its rows whose keys the log did not change in the window, now, in key order.</summary>
+    private void Emit(SnapshotChunk chunk)
+    {
+        if (chunk.Stale)
+        {
+            chunk.Retry(); // the log changed the table's definition inside the window: read under the new one
+            return;
+        }
+
+        var emitted = 0;
+        List<string>? recheck = null;
+        if (!chunk.Truncated)
+        {
+            var seen = chunk.Seen.GetAlternateLookup<ReadOnlySpan<byte>>();
+            var incomplete = chunk.Incomplete.GetAlternateLookup<ReadOnlySpan<byte>>();
+            var rows = chunk.Buffer.WrittenSpan;
+            foreach (var row in chunk.Rows)
+            {
+                var match = rows.Slice(row.MatchStart, row.MatchLength);
+                if (seen.Contains(match))
+                {
+                    if (chunk.Incomplete.Count > 0 && incomplete.Contains(match))
+                    {
+                        (recheck ??= []).Add(row.DialectKey);
+                    }
+
+                    continue;
+                }
+
+                var keyStart = _buffer.Written;
+                if (row.KeyLength >= 0)
+                {
+                    _buffer.Write(rows.Slice(row.KeyStart, row.KeyLength));
+                }
+
+                var valueStart = _buffer.Written;
+                _buffer.Write(rows.Slice(row.ValueStart, row.ValueLength));
+                _pending.Add(new Pending(chunk.Table, ChangeOperation.Read, keyStart, row.KeyLength, valueStart, row.ValueLength, chunk.Table.HasKey ? -1 : 0, null, null));
+                emitted++;
+            }
+        }
+
+        _snapshots!.Emitted(chunk, emitted, recheck);
+    }
+
+    /// <summary>Records the snapshot key of a log event's row inside a chunk's window.</summary>
+    private void Seen<TImage>(SnapshotChunk chunk, SourceTable table, scoped in TImage image, scoped in TImage fallback, bool hasFallback)
+        where TImage : IRowImage, allows ref struct
+    {
+        if (!chunk.SameShapeAs(table))
+        {
+            chunk.Stale = true;
+            return;
+        }
+
+        foreach (var index in chunk.MatchIndexes)
+        {
+            if (image.State(index) == ColumnValueState.Missing && (!hasFallback || fallback.State(index) == ColumnValueState.Missing))
+            {
+                return; // the image does not hold the whole key (a key-only before image of another key shape)
+            }
+        }
+
+        _scratch.Clear();
+        var writer = new AvroWriter(_scratch);
+        foreach (var index in chunk.MatchIndexes)
+        {
+            EnvelopeWriter.WriteColumn(ref writer, table, index, image, fallback, hasFallback);
+        }
+
+        writer.Flush();
+        var match = _scratch.WrittenSpan.ToArray();
+        chunk.Seen.Add(match);
+        for (var i = 0; i < table.Schemas.Table.Columns.Count; i++)
+        {
+            if (image.State(i) == ColumnValueState.Missing && (!hasFallback || fallback.State(i) == ColumnValueState.Missing))
+            {
+                // The event carries a placeholder for this column: the chunk's real value must still arrive, later.
+                chunk.Incomplete.Add(match);
+                break;
+            }
+        }
+    }
+
+    /// <summary>A text column's value of a row, or null.</summary>
+    private string? ReadString<TImage>(SourceTable table, scoped in TImage row, string column)
+        where TImage : IRowImage, allows ref struct
+    {
+        var index = table.Schemas.Table.IndexOf(column);
+        if (index < 0 || row.State(index) != ColumnValueState.Value)
+        {
+            return null;
+        }
+
+        _scratch.Clear();
+        var writer = new AvroWriter(_scratch);
+        row.WriteValue(ref writer, index);
+        writer.Flush();
+        var reader = new AvroReader(_scratch.WrittenSpan);
+        return reader.ReadString();
     }
 
     private (int Buffer, int Pending) Mark() => (_buffer.Written, _pending.Count);
@@ -508,5 +720,5 @@ public sealed class SourceContext<TPosition>
 
     /// <summary>A record (offsets into the buffer; length -1 for no key or a tombstone; partition -1 to let the key choose),
     /// a checkpoint, or an action.</summary>
-    private readonly record struct Pending(SourceTable? Table, ChangeOperation Operation, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int Partition, TPosition? Checkpoint, Func<CancellationToken, Task>? Action);
+    private readonly record struct Pending(SourceTable? Table, ChangeOperation Operation, int KeyStart, int KeyLength, int ValueStart, int ValueLength, int Partition, SourceCheckpoint<TPosition>? Checkpoint, Func<CancellationToken, Task>? Action);
 }

@@ -11,6 +11,7 @@ namespace DataMesh.Sources;
 /// <c>datamesh.source.positions.stored</c>, <c>datamesh.source.in_flight</c> (records not yet acknowledged),
 /// <c>datamesh.source.lag.time</c> (seconds from the commit of the last change read to now, while it is not acknowledged),
 /// <c>datamesh.source.lag.bytes</c> (log bytes beyond the acknowledged position, where the connector knows it) and
+/// <c>datamesh.source.snapshot.rows</c> (snapshot rows emitted, by <c>datamesh.table</c>) and
 /// <c>datamesh.source.state</c> (0 stopped, 1 starting, 2 running, 3 retrying, 4 stalled, 5 failed).
 /// </summary>
 internal sealed class SourceMetrics
@@ -23,6 +24,7 @@ internal sealed class SourceMetrics
     private static readonly Counter<long> Transactions = Meter.CreateCounter<long>("datamesh.source.transactions", "{transaction}", "Checkpoints (transaction ends) passed to Kafka.");
     private static readonly Counter<long> Retries = Meter.CreateCounter<long>("datamesh.source.retries", "{retry}", "Retries after transient failures.");
     private static readonly Counter<long> Stored = Meter.CreateCounter<long>("datamesh.source.positions.stored", "{position}", "Positions stored after Kafka acknowledged everything before them.");
+    private static readonly Counter<long> SnapshotRowCount = Meter.CreateCounter<long>("datamesh.source.snapshot.rows", "{row}", "Snapshot rows emitted, by table.");
     private static readonly ConcurrentDictionary<SourceMetrics, bool> Live = new();
 
     private readonly KeyValuePair<string, object?>[] _tags;
@@ -38,7 +40,14 @@ internal sealed class SourceMetrics
         Meter.CreateObservableGauge("datamesh.source.lag.time", () => Live.Keys.Select(m => new Measurement<double>(m.LagSeconds(), m._tags)), "s", "Seconds from the commit of the last change read to now, while it is not acknowledged.");
         Meter.CreateObservableGauge("datamesh.source.lag.bytes", () => Live.Keys.Where(m => Interlocked.Read(ref m._bytesBehind) >= 0).Select(m => new Measurement<long>(Interlocked.Read(ref m._bytesBehind), m._tags)), "By", "Log bytes the server has written beyond the last acknowledged position.");
         Meter.CreateObservableGauge("datamesh.source.state", () => Live.Keys.Select(m => new Measurement<int>((int)m._state(), m._tags)), "{state}", "0 stopped, 1 starting, 2 running, 3 retrying, 4 stalled, 5 failed.");
+        Meter.CreateObservableGauge("datamesh.source.snapshot.rows.done", () => Snapshot<long>(m => m.Rows), "{row}", "Rows a running snapshot has emitted, by table.");
+        Meter.CreateObservableGauge("datamesh.source.snapshot.rows.estimated", () => Snapshot(m => m.EstimatedRows), "{row}", "The table's estimated row count (database statistics), by table.");
+        Meter.CreateObservableGauge("datamesh.source.snapshot.rate", () => Snapshot<double>(m => m.RowsPerSecond), "{row}/s", "Rows per second of a running snapshot, by table.");
+        Meter.CreateObservableGauge("datamesh.source.snapshot.time_left", () => Snapshot(m => m.TimeLeft?.TotalSeconds), "s", "Estimated seconds until a running snapshot has read its table.");
     }
+
+    /// <summary>The snapshot tables' progress (set by the runtime when the connector snapshots).</summary>
+    public Func<IReadOnlyList<SnapshotTableStatus>>? SnapshotProgress { get; set; }
 
     public SourceMetrics(string connector, string source, Func<long> inFlight, Func<SourceState> state)
     {
@@ -57,6 +66,14 @@ internal sealed class SourceMetrics
     public void Retry() => Retries.Add(1, _tags);
 
     public void PositionStored() => Stored.Add(1, _tags);
+
+    public void SnapshotRows(string table, long rows) => SnapshotRowCount.Add(rows, [_tags[0], _tags[1], new("datamesh.table", table)]);
+
+    private static IEnumerable<Measurement<T>> Snapshot<T>(Func<SnapshotTableStatus, T?> value)
+        where T : struct =>
+        Live.Keys.Where(m => m.SnapshotProgress is not null).SelectMany(m => m.SnapshotProgress!()
+            .Where(t => value(t) is not null)
+            .Select(t => new Measurement<T>(value(t)!.Value, [m._tags[0], m._tags[1], new("datamesh.table", t.Table)])));
 
     public void Progress(long commitTimestampMs, long? bytesBehind)
     {

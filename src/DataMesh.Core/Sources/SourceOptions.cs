@@ -73,6 +73,9 @@ public abstract class SourceOptions
     /// <summary>What a fatal error does. Default <see cref="FatalErrorPolicy.StopHost"/>.</summary>
     public FatalErrorPolicy OnFatalError { get; set; } = FatalErrorPolicy.StopHost;
 
+    /// <summary>Snapshots of the tables' existing rows (DBLog), where the connector supports them.</summary>
+    public SnapshotOptions Snapshot { get; set; } = new();
+
     /// <summary>The change-event contract's settings for this source; null to use <c>DataMeshOptions.Events</c>.</summary>
     public ChangeEventOptions? Events { get; set; }
 
@@ -128,6 +131,11 @@ public abstract class SourceOptions
         if (!Enum.IsDefined(OnFatalError))
         {
             yield return prefix + $"{nameof(OnFatalError)} must be one of {string.Join(", ", Enum.GetNames<FatalErrorPolicy>())}.";
+        }
+
+        foreach (var problem in Snapshot?.Validate(prefix) ?? [prefix + "Snapshot must not be null."])
+        {
+            yield return problem;
         }
 
         string? eventsProblem = null;

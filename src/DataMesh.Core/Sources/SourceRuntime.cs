@@ -33,9 +33,10 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private readonly PositionStore _positions;
     private readonly SemaphoreSlim _storeLock = new(1, 1);
     private readonly Dictionary<string, int> _topics = new(StringComparer.Ordinal);
-    private volatile ChangeProducer<TPosition>? _producer;
-    private TPosition? _acknowledged;
-    private TPosition? _stored;
+    private readonly SemaphoreSlim _registering = new(1, 1);
+    private volatile ChangeProducer<SourceCheckpoint<TPosition>>? _producer;
+    private SourceCheckpoint<TPosition>? _acknowledged;
+    private SourceCheckpoint<TPosition>? _stored;
     private long _lastAliveTicks = DateTime.UtcNow.Ticks;
     private long _producedBefore;
     private volatile SourceState _state = SourceState.Stopped;
@@ -55,7 +56,14 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         Logger = logger;
         Description = new SourceDescription(connector.Kind, name, connector.PositionFields);
         Metrics = new SourceMetrics(connector.Kind, name, () => _producer?.InFlight ?? 0, () => _state);
-        monitor?.Add(name, Status);
+        if (connector.CreateSnapshotDialect() is { } dialect)
+        {
+            Snapshots = new SnapshotEngine(name, options.Snapshot, dialect, this, logger);
+            var engine = Snapshots;
+            Metrics.SnapshotProgress = () => engine.Progress;
+        }
+
+        monitor?.Add(name, Status, Snapshots);
     }
 
     public string Name { get; }
@@ -76,7 +84,10 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     public Exception? FatalError { get; private set; }
 
     /// <summary>The last stored position (for tests and benchmarks).</summary>
-    public TPosition? StoredPosition => _stored;
+    public TPosition? StoredPosition => _stored?.Position;
+
+    /// <summary>The snapshot engine, when the connector supports snapshots.</summary>
+    public SnapshotEngine? Snapshots { get; }
 
     /// <summary>Records handed to Kafka since the start (for tests and benchmarks).</summary>
     public long Produced => _producedBefore + (_producer?.Produced ?? 0);
@@ -95,7 +106,8 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 try
                 {
                     var text = await _positions.LoadAsync(Name, cancellationToken).ConfigureAwait(false);
-                    start = text is null ? null : _connector.ParsePosition(text);
+                    _stored = text is null ? null : SourceCheckpoint<TPosition>.Parse(text, _connector);
+                    start = _stored?.Position;
                     break;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException && IsTransient(ex))
@@ -109,14 +121,23 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 }
             }
 
-            _stored = start;
+            if (Snapshots is { } snapshots)
+            {
+                snapshots.Restore(_stored?.Snapshot ?? SnapshotState.Empty);
+                if (_stored is null && _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition)
+                {
+                    snapshots.RequestInitial();
+                }
+            }
+
             SourceLog.Starting(Logger, Name, _connector.Kind, start is null ? "no stored position" : _connector.Describe(start));
-            _producer = new ChangeProducer<TPosition>(_kafka);
+            _producer = new ChangeProducer<SourceCheckpoint<TPosition>>(_kafka);
             keeper = KeepAsync(keeperStop.Token);
             var attempt = 0;
             while (true)
             {
                 var context = new SourceContext<TPosition>(this, _producer);
+                Snapshots?.Reset(_acknowledged?.Snapshot ?? _stored?.Snapshot ?? SnapshotState.Empty);
                 var acknowledgedBefore = _acknowledged;
                 // The keeper cancels an attempt whose producer failed: a delivery error is reported even while the log is idle.
                 using var attemptStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -165,7 +186,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             await FinishAsync(keeperStop, keeper).ConfigureAwait(false);
             keeper = null;
             _state = SourceState.Stopped;
-            SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored));
+            SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored.Position));
             return SourceOutcome.Stopped;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -173,7 +194,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             await FinishAsync(keeperStop, keeper).ConfigureAwait(false);
             keeper = null;
             _state = SourceState.Stopped;
-            SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored));
+            SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored.Position));
             return SourceOutcome.Stopped;
         }
         catch (Exception ex)
@@ -196,11 +217,30 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 // A failed source keeps reporting state 5 while the host goes on (OnFatalError = StopSource).
                 Metrics?.Remove();
             }
+
+            if (Snapshots is { } engine)
+            {
+                await engine.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
     /// <summary>Registers a table's schemas and creates its topic.</summary>
     public async Task RegisterAsync(SourceTable table, CancellationToken cancellationToken)
+    {
+        // The log thread and the snapshot workers register tables.
+        await _registering.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await RegisterLockedAsync(table, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _registering.Release();
+        }
+    }
+
+    private async Task RegisterLockedAsync(SourceTable table, CancellationToken cancellationToken)
     {
         var schemas = table.Schemas;
         if (schemas.KeySchema is { } keySchema)
@@ -317,7 +357,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             if (!drained)
             {
                 _producedBefore += producer.Produced;
-                _producer = new ChangeProducer<TPosition>(_kafka);
+                _producer = new ChangeProducer<SourceCheckpoint<TPosition>>(_kafka);
                 producer.Dispose();
             }
         }
@@ -327,7 +367,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         }
 
         // Stored by the keeper (bounded by its own wait); the restart does not wait for Kafka to take it.
-        return _acknowledged ?? start;
+        return _acknowledged?.Position ?? start;
     }
 
     /// <summary>On a stop or a fatal error: stops the keeper, waits for Kafka (bounded by
@@ -399,11 +439,11 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
             if (_acknowledged is { } acknowledged && !ReferenceEquals(acknowledged, _stored))
             {
-                await _positions.SaveAsync(Name, _connector.FormatPosition(acknowledged), cancellationToken).ConfigureAwait(false);
+                await _positions.SaveAsync(Name, acknowledged.Format(_connector), cancellationToken).ConfigureAwait(false);
                 _stored = acknowledged;
                 Metrics?.PositionStored();
-                SourceLog.PositionStored(Logger, Name, _connector.Describe(acknowledged));
-                await _connector.OnPositionStoredAsync(acknowledged, cancellationToken).ConfigureAwait(false);
+                SourceLog.PositionStored(Logger, Name, _connector.Describe(acknowledged.Position));
+                await _connector.OnPositionStoredAsync(acknowledged.Position, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -438,7 +478,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 {
                     if (saving is { IsFaulted: true } failed && failed.Exception!.InnerException is { } error and not OperationCanceledException)
                     {
-                        SourceLog.StoreFailed(Logger, error, Name, _acknowledged is null ? "none" : _connector.Describe(_acknowledged));
+                        SourceLog.StoreFailed(Logger, error, Name, _acknowledged is null ? "none" : _connector.Describe(_acknowledged.Position));
                     }
 
                     saving = StoreAcknowledgedAsync(cancellationToken);
@@ -533,7 +573,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     {
         var producer = _producer;
         var stored = _stored;
-        return new SourceStatus(Name, _connector.Kind, _state, _message, stored is null ? null : _connector.Describe(stored),
+        return new SourceStatus(Name, _connector.Kind, _state, _message, stored is null ? null : _connector.Describe(stored.Position),
             _producedBefore + (producer?.Produced ?? 0), producer?.InFlight ?? 0, _retries,
             new DateTimeOffset(Interlocked.Read(ref _lastAliveTicks), TimeSpan.Zero));
     }

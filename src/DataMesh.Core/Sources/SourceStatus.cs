@@ -43,6 +43,7 @@ public sealed record SourceStatus(string Name, string Connector, SourceState Sta
 public sealed class SourceMonitor
 {
     private readonly ConcurrentDictionary<string, Func<SourceStatus>> _sources = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ISnapshotControl> _snapshots = new(StringComparer.Ordinal);
 
     /// <summary>Every source's current status, by name.</summary>
     public IReadOnlyList<SourceStatus> Sources => _sources.Values.Select(s => s()).OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
@@ -51,7 +52,19 @@ public sealed class SourceMonitor
     /// <param name="name">The source's name.</param>
     public SourceStatus? Get(string name) => _sources.TryGetValue(name, out var status) ? status() : null;
 
-    internal void Add(string name, Func<SourceStatus> status) => _sources[name] = status;
+    /// <summary>The snapshot control of a source, or null when it has none (its connector does not support snapshots, or it
+    /// is not running).</summary>
+    /// <param name="name">The source's name.</param>
+    public ISnapshotControl? Snapshots(string name) => _snapshots.GetValueOrDefault(name);
+
+    internal void Add(string name, Func<SourceStatus> status, ISnapshotControl? snapshots = null)
+    {
+        _sources[name] = status;
+        if (snapshots is not null)
+        {
+            _snapshots[name] = snapshots;
+        }
+    }
 }
 
 /// <summary>

@@ -99,6 +99,9 @@ public sealed class SourceTable
     /// <summary>Whether the schemas are registered and the topic exists.</summary>
     public bool IsRegistered { get; internal set; }
 
+    /// <summary>A table of the source's own (snapshot watermarks, signals): read from the log, never produced.</summary>
+    internal TableRole Role { get; set; }
+
     internal bool[] Nullable { get; }
 
     internal int[] KeyIndexes { get; }
@@ -132,4 +135,17 @@ public sealed class SourceTable
         var y = b.Table;
         return x.Schema == y.Schema && x.Name == y.Name && x.Columns.SequenceEqual(y.Columns) && x.KeyColumns.SequenceEqual(y.KeyColumns);
     }
+}
+
+/// <summary>What the runtime does with a table's changes.</summary>
+internal enum TableRole
+{
+    /// <summary>Produced to its topic.</summary>
+    Data,
+
+    /// <summary>The snapshot watermark table: its rows open and close chunk windows.</summary>
+    Watermark,
+
+    /// <summary>The signal table: its inserted rows control snapshots.</summary>
+    Signal,
 }

@@ -14,17 +14,21 @@ public sealed class TableFilter
     private readonly Regex[] _include;
     private readonly Regex[] _exclude;
     private readonly HashSet<string> _systemSchemas;
+    private readonly HashSet<string> _always;
 
     /// <summary>Creates a filter.</summary>
     /// <param name="options">The source's options.</param>
     /// <param name="systemSchemas">Schemas never captured (the database's own).</param>
-    public TableFilter(SourceOptions options, IEnumerable<string> systemSchemas)
+    /// <param name="always"><c>schema.table</c> names captured whatever the patterns say (the snapshots' watermark and
+    /// signal tables), or null.</param>
+    public TableFilter(SourceOptions options, IEnumerable<string> systemSchemas, IEnumerable<string>? always = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(systemSchemas);
         _include = options.IncludeTables.Select(Compile).ToArray();
         _exclude = options.ExcludeTables.Select(Compile).ToArray();
         _systemSchemas = new HashSet<string>(systemSchemas, StringComparer.Ordinal);
+        _always = new HashSet<string>(always ?? [], StringComparer.Ordinal);
     }
 
     /// <summary>Whether the filter selects a table.</summary>
@@ -38,6 +42,11 @@ public sealed class TableFilter
         }
 
         var name = schema + "." + table;
+        if (_always.Contains(name))
+        {
+            return true;
+        }
+
         return (_include.Length == 0 || _include.Any(r => r.IsMatch(name))) && !_exclude.Any(r => r.IsMatch(name));
     }
 

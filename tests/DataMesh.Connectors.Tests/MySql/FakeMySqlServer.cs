@@ -12,7 +12,9 @@ namespace DataMesh.Tests.MySql;
 /// A protocol-level stand-in for a MySQL 8 server (a <see cref="TcpListener"/> on port 0), for the paths that the
 /// MariaDB 10.11 of the test harness cannot exercise: <c>caching_sha2_password</c> (fast path, full path with the
 /// server's RSA key, full path over TLS), <c>COM_BINLOG_DUMP_GTID</c>, and v2 row events. Its bytes follow the
-/// documented client/server protocol (Protocol::HandshakeV10, AuthMoreData, the binlog event layouts).
+/// documented client/server protocol (Protocol::HandshakeV10, AuthMoreData, AuthSwitchRequest, the binlog event layouts).
+/// Over TLS it presents <see cref="Certificate"/> (a self-signed one when null), and can ask for a client certificate or
+/// switch to <c>mysql_clear_password</c> as a server behind PAM or LDAP (or a man in the middle) would.
 /// </summary>
 internal sealed class FakeMySqlServer : IAsyncDisposable
 {
@@ -20,6 +22,7 @@ internal sealed class FakeMySqlServer : IAsyncDisposable
     private const uint ProtocolCapabilities = 0x1 | 0x200 | 0x8000 | 0x80000 | 0x200000 | 0x2000 | 0x20000;
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly Task _serve;
+    private RSA? _key;
 
     public FakeMySqlServer(string password, bool fullAuthentication, bool offerTls, Func<Stream, Task>? afterAuthentication = null)
     {
@@ -41,7 +44,21 @@ internal sealed class FakeMySqlServer : IAsyncDisposable
 
     public Func<Stream, Task>? AfterAuthentication { get; }
 
-    public RSA Key { get; } = RSA.Create(2048);
+    /// <summary>The TLS certificate with its key; null for a self-signed one.</summary>
+    public X509Certificate2? Certificate { get; init; }
+
+    /// <summary>Whether the server asks for a client certificate (seen as "client-cert=subject").</summary>
+    public bool RequireClientCertificate { get; init; }
+
+    /// <summary>Whether the server answers the handshake response with a switch to mysql_clear_password (seen as
+    /// "clear-password" when the password arrived, "clear-password-refused" when the client closed instead).</summary>
+    public bool SwitchToClearPassword { get; init; }
+
+    /// <summary>Ends when the server has served its one client.</summary>
+    public Task Served => _serve;
+
+    /// <summary>The server's RSA key for caching_sha2_password's full path without TLS (made when first used: it is slow to make).</summary>
+    public RSA Key => _key ??= RSA.Create(2048);
 
     public string PublicKeyPem => Key.ExportSubjectPublicKeyInfoPem();
 
@@ -62,7 +79,7 @@ internal sealed class FakeMySqlServer : IAsyncDisposable
             // the listener was stopped
         }
 
-        Key.Dispose();
+        _key?.Dispose();
     }
 
     public static async Task WritePacketAsync(Stream stream, byte sequence, byte[] payload)
@@ -100,9 +117,17 @@ internal sealed class FakeMySqlServer : IAsyncDisposable
             if ((capabilities & 0x800) != 0)
             {
                 Seen.Add("ssl-request");
-                var tls = new SslStream(stream);
-                using var certificate = SelfSigned();
-                await tls.AuthenticateAsServerAsync(certificate);
+                var tls = new SslStream(stream, false, (_, certificate, _, _) =>
+                {
+                    if (certificate is not null)
+                    {
+                        Seen.Add("client-cert=" + certificate.Subject);
+                    }
+
+                    return true;
+                });
+                using var selfSigned = Certificate is null ? SelfSigned() : null;
+                await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = Certificate ?? selfSigned, ClientCertificateRequired = RequireClientCertificate });
                 stream = tls;
                 (sequence, response) = await ReadPacketAsync(stream);
             }
@@ -112,6 +137,25 @@ internal sealed class FakeMySqlServer : IAsyncDisposable
             var auth = response.AsSpan(at + 1, authLength).ToArray();
             var plugin = ReadNullTerminated(response, at + 1 + authLength, out _);
             Seen.Add($"user={user} plugin={plugin}");
+            if (SwitchToClearPassword)
+            {
+                await WritePacketAsync(stream, ++sequence, [0xFE, .. Encoding.ASCII.GetBytes("mysql_clear_password"), 0]);
+                byte[] clear;
+                try
+                {
+                    (sequence, clear) = await ReadPacketAsync(stream);
+                }
+                catch (Exception ex) when (ex is IOException or EndOfStreamException)
+                {
+                    Seen.Add("clear-password-refused");
+                    return;
+                }
+
+                Seen.Add("clear-password");
+                await WritePacketAsync(stream, ++sequence, Encoding.UTF8.GetString(clear.AsSpan(0, clear.Length - 1)) == Password ? Ok() : Error(1045, "28000", "Access denied"));
+                return;
+            }
+
             var expected = Scramble(Password, Nonce);
             if (!auth.AsSpan().SequenceEqual(expected))
             {
@@ -163,7 +207,7 @@ internal sealed class FakeMySqlServer : IAsyncDisposable
                 await next2(stream);
             }
         }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or CryptographicException)
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or CryptographicException or System.Security.Authentication.AuthenticationException)
         {
             Failure = ex;
         }

@@ -45,6 +45,9 @@ internal sealed class PostgresConformance(PostgresServer server) : SqlConformanc
             settings["IncompatibleSchemaChange"] = "NewVersionWithNone";
         }
 
+        // The suite checks what the log delivers, event by event: no initial snapshot (tests/.../Snapshots checks those).
+        settings["Snapshot:Initial"] = "None";
+
         // Truncates need nothing: publications publish them by default, and the source writes them to partition 0 of
         // topics it creates without compaction.
         return settings;

@@ -16,6 +16,14 @@ public static class ServerEnvironment
     public const string MariaDbBinlogDirectory = "DATAMESH_MARIADB_BINLOG_DIR";
     public const string MariaDbControl = "DATAMESH_MARIADB_CTL_COMMAND";
 
+    /// <summary>The folder of the servers' throwaway CA (ca.pem, ca.key) and server certificate (for IP 127.0.0.1).</summary>
+    public const string TlsDirectory = "DATAMESH_TLS_DIR";
+
+    /// <summary>The user of both servers that must present a client certificate with CN=its name, signed by that CA.</summary>
+    public const string TlsUser = "DATAMESH_TLS_USER";
+
+    public const string TlsPassword = "DATAMESH_TLS_PASSWORD";
+
     /// <summary>The value of <paramref name="name"/>; throws when it is missing or empty.</summary>
     public static string Require(string name)
     {

@@ -11,12 +11,12 @@ namespace DataMesh.IntegrationTests.Infrastructure;
 internal static class SourceRunner
 {
     /// <summary>Runs until the source fails (fatal) or waits to retry (transient); returns its status then.</summary>
-    public static async Task<SourceStatus> RunUntilStoppedOrRetryingAsync<TPosition>(string name, SourceConnector<TPosition> connector, SourceOptions options, IServiceProvider services, TimeSpan? timeout = null)
+    public static async Task<SourceStatus> RunUntilStoppedOrRetryingAsync<TPosition>(string name, SourceConnector<TPosition> connector, SourceOptions options, IServiceProvider services, TimeSpan? timeout = null, Microsoft.Extensions.Logging.ILogger? logger = null)
         where TPosition : class
     {
         var monitor = new SourceMonitor();
         var runtime = new SourceRuntime<TPosition>(name, connector, options, services.GetRequiredService<IOptions<DataMeshOptions>>().Value.Events,
-            services.GetRequiredService<KafkaConnection>(), services.GetRequiredService<ISchemaStore>(), services.GetRequiredService<PositionStore>(), monitor, NullLogger.Instance);
+            services.GetRequiredService<KafkaConnection>(), services.GetRequiredService<ISchemaStore>(), services.GetRequiredService<PositionStore>(), monitor, logger ?? NullLogger.Instance);
         using var stop = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(90));
         var run = runtime.RunAsync(stop.Token);
         while (!run.IsCompleted)

@@ -37,6 +37,14 @@ internal sealed class MySqlCdc : IAsyncDisposable
 
     public ISchemaStore Store => _host!.Services.GetRequiredService<ISchemaStore>();
 
+    public IHost Host => _host!;
+
+    /// <summary>What the hosts this instance started logged (Information and above).</summary>
+    public LogCollector Logs { get; } = new();
+
+    /// <summary>The source's snapshots.</summary>
+    public DataMesh.Sources.ISnapshotControl Snapshots => _host!.Services.GetRequiredService<DataMesh.Sources.SourceMonitor>().Snapshots(SourceName)!;
+
     public static async Task<MySqlCdc> CreateAsync(MariaDbServer server, string setupSql)
     {
         var database = await server.CreateDatabaseAsync("mycdc");
@@ -51,11 +59,24 @@ internal sealed class MySqlCdc : IAsyncDisposable
 
     public string Topic(string table) => TopicNames.ForTable("dm", SourceName, Database, table);
 
-    public async Task StartAsync(Action<MySqlSourceOptions>? configure = null)
+    /// <summary>Builds and starts the host running the source; <paramref name="configure"/> changes the source's options.</summary>
+    /// <param name="configure">Changes the options.</param>
+    /// <param name="waitForSnapshot">Whether to wait until the source stored its first position and its initial snapshot
+    /// (of the tables as they were at start) is done, so that what the test writes next is the log's.</param>
+    /// <param name="logs">Also receives every log line, at every level.</param>
+    public async Task StartAsync(Action<MySqlSourceOptions>? configure = null, bool waitForSnapshot = true, ILoggerProvider? logs = null)
     {
-        var builder = Host.CreateApplicationBuilder();
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddSimpleConsole(o => o.TimestampFormat = "HH:mm:ss.fff ").SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddProvider(Logs);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Trace);
+            builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Information);
+        }
+
         builder.Services.AddSingleton(Kafka);
         builder.Services.AddDataMesh(o => o.Kafka.RequestTimeout = TimeSpan.FromSeconds(20))
             .AddMySqlSource(SourceName, o =>
@@ -65,7 +86,31 @@ internal sealed class MySqlCdc : IAsyncDisposable
             });
         _host = builder.Build();
         await _host.StartAsync();
+        if (waitForSnapshot)
+        {
+            await WaitForSnapshotAsync();
+        }
     }
+
+    /// <summary>Waits until the source stored a position (a first start stores its position before it streams; the
+    /// initial snapshot is requested before that), then until no snapshot is left to read.</summary>
+    public async Task WaitForSnapshotAsync(TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        await WaitForSavedPositionAsync(timeout: timeout);
+        while (!Snapshots.IsIdle)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The snapshot of source '{SourceName}' did not end: {string.Join(", ", Snapshots.Progress)}.");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>A connection to the test's database.</summary>
+    public Task<MySqlConnection> OpenConnectionAsync() => _database.OpenConnectionAsync();
 
     /// <summary>Runs the source's connector without a host, so that the test sees the error that stops it and what it logs.</summary>
     public async Task RunConnectorAsync(ILogger logger, CancellationToken cancellationToken)

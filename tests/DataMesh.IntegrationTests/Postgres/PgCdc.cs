@@ -4,6 +4,7 @@ using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Schemas;
+using DataMesh.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -56,13 +57,19 @@ internal sealed class PgCdc : IAsyncDisposable
     public string Topic(string table, string schema = "public") => TopicNames.ForTable("dm", SourceName, schema, table);
 
     /// <summary>Builds and starts the host running the source; <paramref name="configure"/> changes the source's options.</summary>
-    public async Task StartAsync(Action<PostgresSourceOptions>? configure = null, Action<DataMeshOptions>? dataMesh = null, KafkaConnection? sharedKafka = null)
+    public async Task StartAsync(Action<PostgresSourceOptions>? configure = null, Action<DataMeshOptions>? dataMesh = null, KafkaConnection? sharedKafka = null, bool waitForSnapshot = true, ILoggerProvider? logs = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Warning);
         builder.Logging.AddProvider(Logs);
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        }
+
         if (sharedKafka is not null)
         {
             builder.Services.AddSingleton(sharedKafka);
@@ -81,11 +88,12 @@ internal sealed class PgCdc : IAsyncDisposable
             });
         _host = builder.Build();
         await _host.StartAsync();
-        await WaitUntilStreamingAsync();
+        await WaitUntilStreamingAsync(waitForSnapshot);
     }
 
     /// <summary>Waits until the source streams from its slot (changes made before that are not captured by a new slot).</summary>
-    public async Task WaitUntilStreamingAsync()
+    /// <param name="waitForSnapshot">Whether to wait for the initial snapshot to end too.</param>
+    public async Task WaitUntilStreamingAsync(bool waitForSnapshot = true)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
         // Active with a confirmed position: while the slot is being created it is active with no consistent point yet.
@@ -97,6 +105,19 @@ internal sealed class PgCdc : IAsyncDisposable
             }
 
             await Task.Delay(100);
+        }
+
+        // And until the initial snapshot (of the tables as they were at start) is done: what the test writes next is the log's.
+        // (A source this instance did not start, e.g. in a connector process on its slot, is not watched.)
+        var snapshots = _host?.Services.GetRequiredService<SourceMonitor>().Snapshots(SourceName);
+        while (waitForSnapshot && snapshots is { IsIdle: false })
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The initial snapshot of source '{SourceName}' did not end within 60 s: {string.Join(", ", snapshots.Progress)}.");
+            }
+
+            await Task.Delay(50);
         }
     }
 

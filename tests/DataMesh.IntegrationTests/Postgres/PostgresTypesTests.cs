@@ -12,7 +12,7 @@ namespace DataMesh.IntegrationTests.Postgres;
 /// </summary>
 public sealed class PostgresTypesTests(PostgresServer server) : IClassFixture<PostgresServer>
 {
-    private const string Setup = """
+    internal const string Setup = """
         CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
         CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
         CREATE TYPE pair AS (a int, b text);
@@ -23,7 +23,7 @@ public sealed class PostgresTypesTests(PostgresServer server) : IClassFixture<Po
             ia int[], ta text[], na numeric[], e mood, dom posint, comp pair, o oid, x xml, pt point, rng int4range);
         """;
 
-    private static readonly string[] Rows =
+    internal static readonly string[] Rows =
     [
         """
         INSERT INTO everything VALUES (1, -32768, 2147483647, -1234567890.12, '0.000000000000000000000000000000000000001234567890123456789',

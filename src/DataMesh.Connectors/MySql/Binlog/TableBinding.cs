@@ -142,7 +142,7 @@ internal sealed class TableBinding
                 throw new BinlogFormatException("TABLE_MAP", "null_bitmap", BinlogEventHeader.Length, Problem("says it admits NULL"));
             }
 
-            plans[i] = Plan(column, binlog, map, i);
+            plans[i] = Plan(column, binlog, map.EnumValues?[i] ?? map.SetValues?[i] ?? column.Labels);
         }
 
         return new TableBinding(map, table, plans);
@@ -228,7 +228,54 @@ internal sealed class TableBinding
         static string[] Numbered(int count) => Enumerable.Range(1, count).Select(n => n.ToString(CultureInfo.InvariantCulture)).ToArray();
     }
 
-    private static ColumnPlan Plan(MySqlColumn column, BinlogColumn binlog, TableMapEvent map, int index)
+    /// <summary>
+    /// The plans of a table's columns as a TABLE_MAP of the table would give them, for rows read by a SELECT (snapshots):
+    /// such rows are put in the binlog's row-image forms (<see cref="SelectedRowImage"/>) and decode exactly like the log's.
+    /// Integers, decimals, BIT, YEAR, ENUM and SET have the binlog's types and sizes; temporal columns the fractional
+    /// forms (TIME2, DATETIME2, TIMESTAMP2); strings and blobs a length prefix of the binlog's sizes; JSON is read as the
+    /// server's text (MariaDB's JSON is text in the binlog too).
+    /// </summary>
+    public static ColumnPlan[] PlanSelected(MySqlTable table)
+    {
+        var plans = new ColumnPlan[table.Columns.Count];
+        for (var i = 0; i < plans.Length; i++)
+        {
+            var column = table.Columns[i];
+            var binlog = column.TypeName switch
+            {
+                "tinyint" => new BinlogColumn(MySqlColumnType.Tiny, 0, 0),
+                "smallint" => new BinlogColumn(MySqlColumnType.Short, 0, 0),
+                "mediumint" => new BinlogColumn(MySqlColumnType.Int24, 0, 0),
+                "int" => new BinlogColumn(MySqlColumnType.Long, 0, 0),
+                "bigint" => new BinlogColumn(MySqlColumnType.LongLong, 0, 0),
+                "float" => new BinlogColumn(MySqlColumnType.Float, 4, 0),
+                "double" => new BinlogColumn(MySqlColumnType.Double, 8, 0),
+                "decimal" => new BinlogColumn(MySqlColumnType.NewDecimal, column.Precision, column.Scale),
+                "bit" => new BinlogColumn(MySqlColumnType.Bit, column.Length, 0),
+                "year" => new BinlogColumn(MySqlColumnType.Year, 0, 0),
+                "date" => new BinlogColumn(MySqlColumnType.Date, 0, 0),
+                "time" => new BinlogColumn(MySqlColumnType.Time2, column.Fsp, 0),
+                "datetime" => new BinlogColumn(MySqlColumnType.DateTime2, column.Fsp, 0),
+                "timestamp" => new BinlogColumn(MySqlColumnType.Timestamp2, column.Fsp, 0),
+                // The most bytes a value may take (n characters of at most 4 bytes, or n bytes): a BINARY(n) is padded to n.
+                "char" or "binary" => new BinlogColumn(MySqlColumnType.String, column.Charset == "binary" ? column.Length : column.Length * 4, 0),
+                "varchar" or "varbinary" => new BinlogColumn(MySqlColumnType.VarChar, column.Charset == "binary" ? column.Length : column.Length * 4, 0),
+                "tinytext" or "tinyblob" => new BinlogColumn(MySqlColumnType.Blob, 1, 0),
+                "text" or "blob" => new BinlogColumn(MySqlColumnType.Blob, 2, 0),
+                "mediumtext" or "mediumblob" => new BinlogColumn(MySqlColumnType.Blob, 3, 0),
+                "longtext" or "longblob" or "json" => new BinlogColumn(MySqlColumnType.Blob, 4, 0),
+                "enum" => new BinlogColumn(MySqlColumnType.Enum, column.Labels.Count > 255 ? 2 : 1, 0),
+                "set" => new BinlogColumn(MySqlColumnType.Set, (column.Labels.Count + 7) / 8 > 4 ? 8 : (column.Labels.Count + 7) / 8, 0),
+                _ when column.IsGeometry => new BinlogColumn(MySqlColumnType.Geometry, 4, 0),
+                _ => throw new NotSupportedException($"column '{column.Name}' of `{table.Database}`.`{table.Name}` has type '{column.DatabaseType}', which the MySQL connector does not map (see docs/type-mapping.md)"),
+            };
+            plans[i] = Plan(column, binlog, column.Labels);
+        }
+
+        return plans;
+    }
+
+    private static ColumnPlan Plan(MySqlColumn column, BinlogColumn binlog, IReadOnlyList<string> labelTexts)
     {
         var type = column.ToDataType();
         var charset = column.BinlogCharset;
@@ -264,9 +311,7 @@ internal sealed class TableBinding
                 or MySqlColumnType.Json or MySqlColumnType.Geometry => binlog.Meta,
             _ => 0,
         };
-        var labels = column.TypeName is "enum" or "set"
-            ? (map.EnumValues?[index] ?? map.SetValues?[index] ?? column.Labels).Select(l => Encoding.UTF8.GetBytes(l)).ToArray()
-            : [];
+        var labels = column.TypeName is "enum" or "set" ? labelTexts.Select(l => Encoding.UTF8.GetBytes(l)).ToArray() : [];
         return new ColumnPlan
         {
             Name = column.Name,

@@ -86,12 +86,27 @@ internal static class Authentication
     }
 
     /// <summary>The first auth response for <paramref name="plugin"/>.</summary>
-    public static byte[] InitialResponse(string plugin, string password, ReadOnlySpan<byte> nonce, bool tls) => plugin switch
+    /// <param name="plugin">The plugin the server asks for.</param>
+    /// <param name="password">The password.</param>
+    /// <param name="nonce">The server's nonce.</param>
+    /// <param name="channel">Whether the password itself may be sent (mysql_clear_password), and if not, why.</param>
+    public static byte[] InitialResponse(string plugin, string password, ReadOnlySpan<byte> nonce, PasswordChannel channel) => plugin switch
     {
         NativePassword => NativeScramble(password, nonce),
         CachingSha2Password => CachingSha2Scramble(password, nonce),
-        ClearPassword when tls => ClearText(password),
-        ClearPassword => throw new MySqlReplicationException("The server asks for mysql_clear_password, which sends the password in the clear; the replication client sends it only over TLS (set SslMode=Required)."),
-        _ => throw new MySqlReplicationException($"The server asks for authentication plugin '{plugin}'; the replication client speaks {NativePassword}, {CachingSha2Password} and {ClearPassword} (over TLS)."),
+        ClearPassword when channel.MayRevealPassword => ClearText(password),
+        ClearPassword => throw new MySqlReplicationException(
+            $"The server asks for mysql_clear_password, which sends the password itself, and {channel.Reason}: a man in the middle would get the password, so the replication client did not send it. " +
+            "Set SslMode=VerifyFull with SslCa=<PEM file of the CA that signed the server's certificate> (or VerifyCA)."),
+        _ => throw new MySqlReplicationException($"The server asks for authentication plugin '{plugin}'; the replication client speaks {NativePassword}, {CachingSha2Password} and {ClearPassword} (over TLS with a verified certificate)."),
     };
+
+    /// <summary>Whether the password itself may be sent on a channel: over TLS whose server certificate was verified, or to a
+    /// server on this machine; <see cref="Reason"/> says why not.</summary>
+    /// <param name="MayRevealPassword">Whether it may.</param>
+    /// <param name="Reason">Why not (for the refusal), or null.</param>
+    internal readonly record struct PasswordChannel(bool MayRevealPassword, string? Reason)
+    {
+        public static PasswordChannel Trusted => new(true, null);
+    }
 }

@@ -3,33 +3,58 @@ using System.Buffers.Binary;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace DataMesh.Connectors.MySql.Protocol;
 
-/// <summary>How the replication client uses TLS.</summary>
+/// <summary>How the replication client uses TLS: MySqlConnector's <c>SslMode</c>, with the same meaning.</summary>
 internal enum TlsMode
 {
     /// <summary>Never.</summary>
     None,
 
-    /// <summary>When the server offers it, without checking its certificate.</summary>
+    /// <summary>When the server offers it, without checking its certificate: the password itself is never sent over it.</summary>
     Preferred,
 
-    /// <summary>Always, without checking the certificate.</summary>
+    /// <summary>Always, without checking the certificate: the password itself is never sent over it.</summary>
     Required,
 
-    /// <summary>Always, checking the certificate chain but not the host name.</summary>
+    /// <summary>Always, checking that a trusted CA (<c>SslCa</c>, else the system's) signed the certificate, not the host name.</summary>
     VerifyCA,
 
-    /// <summary>Always, checking the chain and the host name.</summary>
+    /// <summary>Always, checking the chain and that the certificate names the host.</summary>
     VerifyFull,
 }
 
-/// <summary>What the replication client connects with.</summary>
+/// <summary>What the replication client connects with. <see cref="ToString"/> shows no secret.</summary>
 internal sealed record ReplicationConnectionSettings(string Host, int Port, string User, string Password)
 {
     public TlsMode Tls { get; init; } = TlsMode.Preferred;
+
+    /// <summary>A PEM file of the CAs that may sign the server's certificate (<c>SslCa</c>); null for the system's CAs.</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>The client certificate (PEM, <c>SslCert</c>) with <see cref="ClientKeyFile"/>, for servers that require one.</summary>
+    public string? ClientCertificateFile { get; init; }
+
+    /// <summary>The client certificate's private key (PEM, unencrypted, <c>SslKey</c>).</summary>
+    public string? ClientKeyFile { get; init; }
+
+    /// <summary>A PKCS #12 file with the client certificate and its key (<c>CertificateFile</c>), the alternative to the PEM pair.</summary>
+    public string? ClientPkcs12File { get; init; }
+
+    /// <summary>The password of <see cref="ClientPkcs12File"/> (<c>CertificatePassword</c>).</summary>
+    public string? ClientPkcs12Password { get; init; }
+
+    /// <summary>Whether revocation is checked online for a certificate verified against the system's CAs
+    /// (<see cref="TlsMode.VerifyFull"/> without <c>SkipCertificateRevocationCheck</c>, as MySqlConnector does).</summary>
+    public bool CheckRevocation { get; init; }
+
+    /// <summary>Whether the server is on this machine (a loopback address), where no network man in the middle can be:
+    /// the password may then be sent as the server asks over any channel, as MySqlConnector does.</summary>
+    public bool Local { get; init; }
 
     /// <summary>The server's RSA public key (PEM) for caching_sha2_password's full path without TLS, or null.</summary>
     public string? ServerRsaPublicKey { get; init; }
@@ -39,8 +64,8 @@ internal sealed record ReplicationConnectionSettings(string Host, int Port, stri
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Checks the server certificate for <see cref="TlsMode.VerifyCA"/> and <see cref="TlsMode.VerifyFull"/>; null for the system's check.</summary>
-    public RemoteCertificateValidationCallback? CertificateValidation { get; init; }
+    /// <summary>The user, the server and the TLS mode: never the password or a key.</summary>
+    public override string ToString() => $"{User}@{Host}:{Port} (SslMode={Tls})";
 }
 
 /// <summary>
@@ -59,11 +84,15 @@ internal sealed class ReplicationConnection : IAsyncDisposable
 
     private readonly PacketChannel _channel;
 
-    private ReplicationConnection(PacketChannel channel, InitialHandshakePacket handshake, string authPlugin)
+    private readonly X509Certificate2Collection? _certificates;
+
+    private ReplicationConnection(PacketChannel channel, InitialHandshakePacket handshake, string authPlugin, bool serverVerified, X509Certificate2Collection? certificates)
     {
         _channel = channel;
         Handshake = handshake;
         AuthPlugin = authPlugin;
+        ServerVerified = serverVerified;
+        _certificates = certificates;
     }
 
     public InitialHandshakePacket Handshake { get; }
@@ -76,6 +105,14 @@ internal sealed class ReplicationConnection : IAsyncDisposable
     public string AuthPlugin { get; }
 
     public bool IsEncrypted => _channel.IsEncrypted;
+
+    /// <summary>Whether the channel is TLS whose server certificate was verified (<see cref="TlsMode.VerifyCA"/> or <see cref="TlsMode.VerifyFull"/>).</summary>
+    public bool ServerVerified { get; }
+
+    /// <summary>How the channel is protected, for the log: "off", or the TLS version and whether the certificate was verified.</summary>
+    public string TlsDescription => _channel.TlsStream is { } tls
+        ? $"{tls.SslProtocol}, {(ServerVerified ? "server certificate verified" : "server certificate not verified")}"
+        : "off";
 
     public long BytesReceived => _channel.BytesReceived;
 
@@ -261,7 +298,19 @@ internal sealed class ReplicationConnection : IAsyncDisposable
         throw new BinlogFormatException("binlog stream packet", "status", 0, $"0x{(span.Length == 0 ? 0 : span[0]):X2} is not the status of a binlog stream packet (0x00 event, 0xFE end, 0xFF error)");
     }
 
-    public ValueTask DisposeAsync() => _channel.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _channel.DisposeAsync().ConfigureAwait(false);
+        DisposeAll(_certificates);
+    }
+
+    private static void DisposeAll(X509Certificate2Collection? certificates)
+    {
+        foreach (var certificate in certificates ?? [])
+        {
+            certificate.Dispose();
+        }
+    }
 
     private static async Task<ReplicationConnection> HandshakeAsync(PacketChannel channel, ReplicationConnectionSettings settings, CancellationToken cancellationToken)
     {
@@ -279,30 +328,72 @@ internal sealed class ReplicationConnection : IAsyncDisposable
         var serverTls = (handshake.Capabilities & ClientCapabilities.Ssl) != 0;
         if (settings.Tls is not TlsMode.None and not TlsMode.Preferred && !serverTls)
         {
-            throw new MySqlReplicationException($"TLS is required (SslMode={settings.Tls}) but {settings.Host}:{settings.Port} does not offer it.");
+            throw new MySqlReplicationException($"TLS is required (SslMode={settings.Tls}) but {settings.Host}:{settings.Port} does not offer it: configure the server's ssl_cert and ssl_key, or set SslMode=None on a network you trust.");
         }
 
+        var verified = false;
+        X509Certificate2Collection? certificates = null;
         if (settings.Tls != TlsMode.None && serverTls)
         {
             capabilities |= ClientCapabilities.Ssl;
-            await channel.WritePayloadAsync(BuildSslRequest(capabilities), cancellationToken).ConfigureAwait(false);
+            certificates = LoadCertificates(settings, out var roots, out var client);
+            string? problem = null;
+            var verify = settings.Tls is TlsMode.VerifyCA or TlsMode.VerifyFull;
             var options = new SslClientAuthenticationOptions
             {
                 TargetHost = settings.Host,
                 EnabledSslProtocols = SslProtocols.None,
-                RemoteCertificateValidationCallback = settings.Tls switch
+                CertificateRevocationCheckMode = verify && roots is null && settings.CheckRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck,
+                ClientCertificates = client is null ? null : [client],
+                RemoteCertificateValidationCallback = (_, certificate, chain, errors) =>
                 {
-                    TlsMode.Preferred or TlsMode.Required => (_, _, _, _) => true,
-                    TlsMode.VerifyCA => settings.CertificateValidation ?? ((_, _, _, errors) => (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) == System.Net.Security.SslPolicyErrors.None),
-                    _ => settings.CertificateValidation,
+                    if (!verify)
+                    {
+                        return true; // Preferred, Required: encrypted, not verified (the password itself is then never sent)
+                    }
+
+                    problem = ServerCertificateCheck.Problem(certificate, chain, errors, roots, settings.Tls == TlsMode.VerifyFull, settings.Host);
+                    return problem is null;
                 },
             };
-            await channel.UpgradeToTlsAsync(options, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await channel.WritePayloadAsync(BuildSslRequest(capabilities), cancellationToken).ConfigureAwait(false);
+                await channel.UpgradeToTlsAsync(options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AuthenticationException ex) when (problem is not null)
+            {
+                DisposeAll(certificates);
+                throw new MySqlReplicationException($"The TLS certificate of {settings.Host}:{settings.Port} is refused (SslMode={settings.Tls}): {problem}. No credential was sent.", ex);
+            }
+            catch
+            {
+                DisposeAll(certificates);
+                throw;
+            }
+
+            verified = verify;
         }
 
+        try
+        {
+            var plugin = await AuthenticateAsync(channel, settings, handshake, capabilities, mayRevealPassword: verified || settings.Local, cancellationToken).ConfigureAwait(false);
+            return new ReplicationConnection(channel, handshake, plugin, verified, certificates);
+        }
+        catch
+        {
+            DisposeAll(certificates);
+            throw;
+        }
+    }
+
+    /// <summary>Authenticates; returns the plugin that did. The password itself (not a scramble of it) is sent only when
+    /// <paramref name="mayRevealPassword"/>: over TLS whose certificate was verified, or to a server on this machine.</summary>
+    private static async Task<string> AuthenticateAsync(PacketChannel channel, ReplicationConnectionSettings settings, InitialHandshakePacket handshake, ulong capabilities, bool mayRevealPassword, CancellationToken cancellationToken)
+    {
         var plugin = handshake.AuthPluginName;
         var nonce = handshake.Nonce;
-        var response = Authentication.InitialResponse(plugin, settings.Password, nonce, channel.IsEncrypted);
+        var response = Authentication.InitialResponse(plugin, settings.Password, nonce, PasswordChannel(channel, settings, mayRevealPassword));
         await channel.WritePayloadAsync(BuildHandshakeResponse(capabilities, settings.User, response, plugin), cancellationToken).ConfigureAwait(false);
         while (true)
         {
@@ -316,17 +407,17 @@ internal sealed class ReplicationConnection : IAsyncDisposable
             switch (span[0])
             {
                 case 0x00:
-                    return new ReplicationConnection(channel, handshake, plugin);
+                    return plugin;
                 case 0xFF:
                     throw ErrorPacket.Create(span).ToException($"Authenticating as '{settings.User}' with {plugin}");
                 case 0xFE:
                     var request = AuthSwitchRequestPacket.Create(span);
                     plugin = request.PluginName;
                     nonce = request.Data;
-                    await channel.WritePayloadAsync(Authentication.InitialResponse(plugin, settings.Password, nonce, channel.IsEncrypted), cancellationToken).ConfigureAwait(false);
+                    await channel.WritePayloadAsync(Authentication.InitialResponse(plugin, settings.Password, nonce, PasswordChannel(channel, settings, mayRevealPassword)), cancellationToken).ConfigureAwait(false);
                     break;
                 case 0x01 when plugin == Authentication.CachingSha2Password:
-                    await ContinueCachingSha2Async(channel, settings, nonce, reply[1..], cancellationToken).ConfigureAwait(false);
+                    await ContinueCachingSha2Async(channel, settings, nonce, reply[1..], mayRevealPassword, cancellationToken).ConfigureAwait(false);
                     break;
                 default:
                     throw new BinlogFormatException("authentication", "header", 0, $"unexpected packet 0x{span[0]:X2} during {plugin} authentication");
@@ -334,7 +425,7 @@ internal sealed class ReplicationConnection : IAsyncDisposable
         }
     }
 
-    private static async Task ContinueCachingSha2Async(PacketChannel channel, ReplicationConnectionSettings settings, byte[] nonce, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    private static async Task ContinueCachingSha2Async(PacketChannel channel, ReplicationConnectionSettings settings, byte[] nonce, ReadOnlyMemory<byte> data, bool mayRevealPassword, CancellationToken cancellationToken)
     {
         if (data.Length == 1 && data.Span[0] == Authentication.FastAuthSuccess)
         {
@@ -345,6 +436,14 @@ internal sealed class ReplicationConnection : IAsyncDisposable
         {
             if (channel.IsEncrypted)
             {
+                // Over TLS the server takes only the password itself.
+                if (!mayRevealPassword)
+                {
+                    throw new MySqlReplicationException(
+                        $"{settings.Host}:{settings.Port} asks for caching_sha2_password's full authentication of '{settings.User}', which sends the password itself, and its TLS certificate was not verified (SslMode={settings.Tls}): " +
+                        "a man in the middle would get the password, so the replication client did not send it. Set SslMode=VerifyFull with SslCa=<PEM file of the CA that signed the server's certificate> (or VerifyCA).");
+                }
+
                 await channel.WritePayloadAsync(Authentication.ClearText(settings.Password), cancellationToken).ConfigureAwait(false);
                 return;
             }
@@ -354,7 +453,7 @@ internal sealed class ReplicationConnection : IAsyncDisposable
             {
                 if (!settings.AllowPublicKeyRetrieval)
                 {
-                    throw new MySqlReplicationException($"caching_sha2_password needs the full authentication for '{settings.User}' and the connection has no TLS: use TLS (SslMode=Required), give the server's RSA public key (ServerRSAPublicKeyFile), or allow AllowPublicKeyRetrieval=true.");
+                    throw new MySqlReplicationException($"caching_sha2_password needs the full authentication for '{settings.User}' and the connection has no TLS: use TLS with a verified certificate (SslMode=VerifyFull and SslCa), give the server's RSA public key (ServerRSAPublicKeyFile), or allow AllowPublicKeyRetrieval=true (open to a man in the middle).");
                 }
 
                 await channel.WritePayloadAsync(new[] { Authentication.RequestPublicKey }, cancellationToken).ConfigureAwait(false);
@@ -377,6 +476,69 @@ internal sealed class ReplicationConnection : IAsyncDisposable
         }
 
         throw new BinlogFormatException("auth more data", "status", 1, $"unexpected caching_sha2_password status {(data.Length == 0 ? "(empty)" : data.Span[0].ToString(System.Globalization.CultureInfo.InvariantCulture))}");
+    }
+
+    /// <summary>Whether mysql_clear_password may send the password on this channel, and if not, why (for the refusal).</summary>
+    private static Authentication.PasswordChannel PasswordChannel(PacketChannel channel, ReplicationConnectionSettings settings, bool mayRevealPassword) =>
+        mayRevealPassword && (channel.IsEncrypted || settings.Local)
+            ? Authentication.PasswordChannel.Trusted
+            : new Authentication.PasswordChannel(false, channel.IsEncrypted
+                ? $"the TLS certificate of {settings.Host}:{settings.Port} was not verified (SslMode={settings.Tls})"
+                : $"the connection to {settings.Host}:{settings.Port} has no TLS");
+
+    /// <summary>The CAs of SslCa and the client certificate, read anew for each connection (renewed files are picked up).</summary>
+    private static X509Certificate2Collection? LoadCertificates(ReplicationConnectionSettings settings, out X509Certificate2Collection? roots, out X509Certificate2? client)
+    {
+        roots = null;
+        client = null;
+        var all = new X509Certificate2Collection();
+        try
+        {
+            if (settings.CaFile is { Length: > 0 } caFile && settings.Tls is TlsMode.VerifyCA or TlsMode.VerifyFull)
+            {
+                roots = [];
+                roots.ImportFromPemFile(caFile);
+                all.AddRange(roots);
+                if (roots.Count == 0)
+                {
+                    throw new MySqlReplicationException($"SslCa '{caFile}' holds no PEM certificate (-----BEGIN CERTIFICATE-----).");
+                }
+            }
+
+            if (settings.ClientCertificateFile is { Length: > 0 } certificateFile)
+            {
+                client = X509Certificate2.CreateFromPemFile(certificateFile, settings.ClientKeyFile);
+                if (OperatingSystem.IsWindows())
+                {
+                    // Schannel cannot use an ephemeral key: through PKCS #12, as MySqlConnector does.
+                    using var ephemeral = client;
+                    client = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
+                }
+
+                all.Add(client);
+            }
+            else if (settings.ClientPkcs12File is { Length: > 0 } pkcs12)
+            {
+                client = X509CertificateLoader.LoadPkcs12FromFile(pkcs12, settings.ClientPkcs12Password);
+                all.Add(client);
+                if (!client.HasPrivateKey)
+                {
+                    throw new MySqlReplicationException($"CertificateFile '{pkcs12}' has no private key: it must be a PKCS #12 (.pfx) file with the certificate and its key.");
+                }
+            }
+
+            return all.Count == 0 ? null : all;
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            DisposeAll(all);
+            throw new MySqlReplicationException($"The TLS files of the connection string cannot be read (SslCa, SslCert and SslKey are PEM files, CertificateFile a PKCS #12 file): {ex.Message}", ex);
+        }
+        catch
+        {
+            DisposeAll(all);
+            throw;
+        }
     }
 
     private static byte[] BuildSslRequest(ulong capabilities)

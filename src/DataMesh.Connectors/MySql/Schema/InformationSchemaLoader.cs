@@ -3,28 +3,36 @@ using MySqlConnector;
 
 namespace DataMesh.Connectors.MySql.Schema;
 
-/// <summary>Reads the schema of every table (system databases aside) and each database's default charset from
-/// <c>information_schema</c>, through MySqlConnector.</summary>
+/// <summary>Reads the schema of every table (system databases aside), or of one table, and each database's default charset
+/// from <c>information_schema</c>, through MySqlConnector.</summary>
 internal static partial class InformationSchemaLoader
 {
-    public static async Task<(List<MySqlTable> Tables, Dictionary<string, string> DatabaseCharsets, string ServerCharset)> LoadAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    /// <summary>Reads the tables' schemas.</summary>
+    /// <param name="connection">An open connection (its transaction, if any, is used).</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <param name="only">One table to read (and its database), or null for every table.</param>
+    /// <param name="collations">When given, receives each character column's collation.</param>
+    public static async Task<(List<MySqlTable> Tables, Dictionary<string, string> DatabaseCharsets, string ServerCharset)> LoadAsync(
+        MySqlConnection connection, CancellationToken cancellationToken, (string Database, string Table)? only = null, Dictionary<(string Database, string Table, string Column), string>? collations = null)
     {
         const string system = "('mysql','information_schema','performance_schema','sys')";
+        string Only(string schema, string? table) => only is null ? string.Empty : $" AND {schema} = @database" + (table is null ? string.Empty : $" AND {table} = @table");
         var serverCharset = (string)(await ScalarAsync(connection, "SELECT @@character_set_server", cancellationToken).ConfigureAwait(false))!;
         var databases = new Dictionary<string, string>(StringComparer.Ordinal);
-        await ReadAsync(connection, $"SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN {system}",
-            r => databases[r.GetString(0)] = r.GetString(1), cancellationToken).ConfigureAwait(false);
+        await ReadAsync(connection, $"SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN {system}{Only("SCHEMA_NAME", null)}",
+            r => databases[r.GetString(0)] = r.GetString(1), cancellationToken, only).ConfigureAwait(false);
 
         var tableCharsets = new Dictionary<(string, string), string>();
         await ReadAsync(connection,
-            "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, c.CHARACTER_SET_NAME FROM information_schema.TABLES t JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION WHERE t.TABLE_SCHEMA NOT IN " + system,
-            r => tableCharsets[(r.GetString(0), r.GetString(1))] = r.GetString(2), cancellationToken).ConfigureAwait(false);
+            "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, c.CHARACTER_SET_NAME FROM information_schema.TABLES t JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION WHERE t.TABLE_SCHEMA NOT IN " + system + Only("t.TABLE_SCHEMA", "t.TABLE_NAME")
+                + (only is null ? string.Empty : " AND t.TABLE_TYPE <> 'VIEW'"),
+            r => tableCharsets[(r.GetString(0), r.GetString(1))] = r.GetString(2), cancellationToken, only).ConfigureAwait(false);
 
         var jsonColumns = new HashSet<(string, string, string)>();
         try
         {
             await ReadAsync(connection,
-                $"SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CHECK_CLAUSE LIKE 'json_valid(%' AND CONSTRAINT_SCHEMA NOT IN {system}",
+                $"SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CHECK_CLAUSE LIKE 'json_valid(%' AND CONSTRAINT_SCHEMA NOT IN {system}{Only("CONSTRAINT_SCHEMA", "TABLE_NAME")}",
                 r =>
                 {
                     var match = JsonCheck().Match(r.GetString(2));
@@ -33,7 +41,8 @@ internal static partial class InformationSchemaLoader
                         jsonColumns.Add((r.GetString(0), r.GetString(1), match.Groups[1].Value.Replace("``", "`", StringComparison.Ordinal)));
                     }
                 },
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken,
+                only).ConfigureAwait(false);
         }
         catch (MySqlException)
         {
@@ -42,7 +51,7 @@ internal static partial class InformationSchemaLoader
 
         var keys = new Dictionary<(string, string), List<string>>();
         await ReadAsync(connection,
-            $"SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE INDEX_NAME = 'PRIMARY' AND TABLE_SCHEMA NOT IN {system} ORDER BY TABLE_SCHEMA, TABLE_NAME, SEQ_IN_INDEX",
+            $"SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE INDEX_NAME = 'PRIMARY' AND TABLE_SCHEMA NOT IN {system}{Only("TABLE_SCHEMA", "TABLE_NAME")} ORDER BY TABLE_SCHEMA, TABLE_NAME, SEQ_IN_INDEX",
             r =>
             {
                 var key = (r.GetString(0), r.GetString(1));
@@ -53,14 +62,18 @@ internal static partial class InformationSchemaLoader
 
                 list.Add(r.GetString(2));
             },
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            only).ConfigureAwait(false);
 
         var columns = new Dictionary<(string, string), List<MySqlColumn>>();
         var order = new List<(string, string)>();
         await ReadAsync(connection,
-            "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.IS_NULLABLE, c.COLUMN_TYPE, c.CHARACTER_SET_NAME, c.DATA_TYPE FROM information_schema.COLUMNS c "
-            + "JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
-            + $"WHERE t.TABLE_TYPE <> 'VIEW' AND c.TABLE_SCHEMA NOT IN {system} ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
+            "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.IS_NULLABLE, c.COLUMN_TYPE, c.CHARACTER_SET_NAME, c.DATA_TYPE, c.COLLATION_NAME FROM information_schema.COLUMNS c "
+            // One table: looked up by name (a join with TABLES makes the server scan it); a view has no TABLES row above.
+            + (only is null
+                ? $"JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME WHERE t.TABLE_TYPE <> 'VIEW' AND c.TABLE_SCHEMA NOT IN {system}"
+                : "WHERE c.TABLE_SCHEMA = @database AND c.TABLE_NAME = @table")
+            + " ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
             r =>
             {
                 var key = (r.GetString(0), r.GetString(1));
@@ -76,6 +89,11 @@ internal static partial class InformationSchemaLoader
                 }
 
                 var charset = r.IsDBNull(5) ? null : r.GetString(5);
+                if (collations is not null && !r.IsDBNull(7))
+                {
+                    collations[(key.Item1, key.Item2, name)] = r.GetString(7);
+                }
+
                 column = column with { Nullable = r.GetString(3) == "YES", Charset = column.Charset ?? charset };
                 if (column.TypeName is "binary" or "varbinary" or "tinyblob" or "blob" or "mediumblob" or "longblob")
                 {
@@ -95,9 +113,10 @@ internal static partial class InformationSchemaLoader
 
                 list.Add(column);
             },
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            only).ConfigureAwait(false);
 
-        var tables = order.Select(key => new MySqlTable
+        var tables = order.Where(key => only is null || tableCharsets.ContainsKey(key)).Select(key => new MySqlTable
         {
             Database = key.Item1,
             Name = key.Item2,
@@ -114,9 +133,15 @@ internal static partial class InformationSchemaLoader
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task ReadAsync(MySqlConnection connection, string sql, Action<MySqlDataReader> row, CancellationToken cancellationToken)
+    private static async Task ReadAsync(MySqlConnection connection, string sql, Action<MySqlDataReader> row, CancellationToken cancellationToken, (string Database, string Table)? only = null)
     {
         using var command = new MySqlCommand(sql, connection);
+        if (only is { } table)
+        {
+            command.Parameters.AddWithValue("@database", table.Database);
+            command.Parameters.AddWithValue("@table", table.Table);
+        }
+
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

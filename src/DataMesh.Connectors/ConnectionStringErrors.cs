@@ -1,0 +1,42 @@
+using System.Text.RegularExpressions;
+
+namespace DataMesh.Connectors;
+
+/// <summary>
+/// A driver's error about a connection string it cannot parse, without any part of the password: an unquoted password
+/// with ';' or '=' parses as further keys and values, which MySqlConnector and Npgsql name in their errors.
+/// </summary>
+internal static partial class ConnectionStringErrors
+{
+    private const string Hidden = "***";
+
+    /// <summary>The message with every key and value that follows the password in <paramref name="connectionString"/>
+    /// (the password, and whatever may be the rest of it) replaced by ***.</summary>
+    public static string Redact(string message, string? connectionString)
+    {
+        if (string.IsNullOrEmpty(connectionString) || PasswordKey().Match(connectionString) is not { Success: true } match)
+        {
+            return message;
+        }
+
+        var suspects = connectionString[(match.Index + match.Length)..]
+            .Split([';', '='], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(token => token.Trim('"', '\''))
+            .Where(token => token.Length > 0)
+            .OrderByDescending(token => token.Length);
+        foreach (var token in suspects)
+        {
+            // Quoted as the drivers quote names ('key'), and any longer token wherever it appears.
+            message = message.Replace($"'{token}'", $"'{Hidden}'", StringComparison.OrdinalIgnoreCase);
+            if (token.Length >= 3)
+            {
+                message = message.Replace(token, Hidden, StringComparison.OrdinalIgnoreCase);
+            }
+        }
+
+        return message;
+    }
+
+    [GeneratedRegex(@"(?:^|;)\s*(?:password|pwd)\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex PasswordKey();
+}

@@ -1,0 +1,523 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using DataMesh.Avro;
+using DataMesh.Events;
+using DataMesh.Sources;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace DataMesh.Connectors.Postgres;
+
+/// <summary>
+/// DBLog snapshots on PostgreSQL: the watermark table is an ordinary table in the publication; a chunk is one
+/// <c>SELECT col, ... WHERE (key) &gt; (last key) ORDER BY key LIMIT n</c> in its own short transaction, its values in the
+/// text format under the same session settings as the replication connection, so every value has the exact text form
+/// pgoutput sends and goes through the same <see cref="PgValueWriter"/> as the log's. Row-value comparison uses the
+/// primary key's index; no lock is held beyond the read's own ACCESS SHARE. With read-only watermarks nothing is written:
+/// see <see cref="ReadOnlyWatermarks"/>.
+/// </summary>
+internal sealed class PostgresSnapshotDialect : ISnapshotDialect
+{
+    private const string SignalColumns = "(id text PRIMARY KEY, type text NOT NULL, data text)";
+
+    /// <summary>How often a read-only low watermark looks again at transactions delivered but not yet visible.</summary>
+    private static readonly TimeSpan InvisibleRetry = TimeSpan.FromMilliseconds(20);
+
+    private readonly string _source;
+    private readonly PostgresSourceOptions _options;
+    private readonly ILogger _logger;
+    private readonly string _connectionString;
+    private readonly TableFilter _filter;
+    private int _walBlockSize;
+    private long _walSegmentSize;
+
+    public PostgresSnapshotDialect(string source, PostgresSourceOptions options, ILogger logger)
+    {
+        _source = source;
+        _options = options;
+        _logger = logger;
+        var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? PostgresConnector.SessionOptions : builder.Options + " " + PostgresConnector.SessionOptions;
+        builder.ApplicationName = "datamesh-" + source + "-snapshot";
+        PostgresTls.Secure(builder);
+        _connectionString = builder.ConnectionString;
+        var (schema, watermark) = Split(options.Snapshot.WatermarkTable);
+        var readOnly = options.Snapshot.Watermarks == SnapshotWatermarks.ReadOnly;
+        ReadOnly = readOnly ? new ReadOnlyWatermarks() : null;
+        Tables = new SnapshotTables(schema, readOnly ? null : watermark, options.Snapshot.SignalTable is { } signal ? Split(signal).Name : null);
+        // Its own filter (the options' one caches per table for the log thread); the snapshots' tables are not snapshotted.
+        _filter = new TableFilter(options, PostgresConnector.SystemSchemas);
+    }
+
+    public SnapshotTables Tables { get; }
+
+    /// <summary>The state of read-only watermarks, which the connector's log thread shares, or null with table watermarks.</summary>
+    public ReadOnlyWatermarks? ReadOnly { get; }
+
+    public async Task PrepareAsync(CancellationToken cancellationToken)
+    {
+        if (ReadOnly is not null)
+        {
+            await PrepareReadOnlyAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // SELECT too: INSERT ... ON CONFLICT DO UPDATE reads the conflict target, and the publication takes only readable tables.
+        await CreateIfMissingAsync(Tables.Watermark!, "(source text PRIMARY KEY, watermark text NOT NULL)", "SELECT, INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
+        if (Tables.Signal is { } signal)
+        {
+            await CreateIfMissingAsync(signal, SignalColumns, "SELECT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Read-only watermarks create nothing: the server must have <c>pg_current_snapshot()</c> (13 or later), the
+    /// signal table, if named, must exist; the WAL's page and segment sizes are read for <see cref="ReadOnlyWatermarks.RecordEnd"/>.
+    /// With synchronous standbys, the running transactions count as delivered (<see cref="ReadOnlyWatermarks.Seed"/>).</summary>
+    private async Task PrepareReadOnlyAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        if (ReadOnlyRefusal(_source, connection.PostgreSqlVersion, $"{connection.Host}:{connection.Port}") is { } refusal)
+        {
+            throw new PostgresSourceException(refusal);
+        }
+
+        var command = new NpgsqlCommand(
+            "SELECT current_setting('wal_block_size')::int, pg_size_bytes(current_setting('wal_segment_size')), current_setting('synchronous_standby_names') <> '', pg_current_snapshot()::text",
+            connection);
+        await using (command.ConfigureAwait(false))
+        {
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            _walBlockSize = reader.GetInt32(0);
+            _walSegmentSize = reader.GetInt64(1);
+            if (reader.GetBoolean(2))
+            {
+                ReadOnly!.Seed(PgSnapshot.Parse(reader.GetString(3)));
+            }
+        }
+
+        if (Tables.Signal is { } name)
+        {
+            var signal = $"{Quote(Tables.Schema)}.{Quote(name)}";
+            if (!await ExistsAsync(connection, signal, cancellationToken).ConfigureAwait(false))
+            {
+                throw new PostgresSourceException(
+                    $"PostgreSQL source '{_source}': the signal table {Tables.Schema}.{name} (Snapshot:SignalTable) does not exist, and with Snapshot:Watermarks = ReadOnly the source creates nothing. " +
+                    $"Create it as its owner: CREATE TABLE {signal} {SignalColumns}; GRANT SELECT ON {signal} TO {Quote(connection.UserName ?? "the_user")}; (and add it to the publication if you manage it), or unset Snapshot:SignalTable.");
+            }
+        }
+    }
+
+    /// <summary>Why a server cannot take read-only watermarks (before 13 it has no <c>pg_current_snapshot()</c>), or null.</summary>
+    internal static string? ReadOnlyRefusal(string source, Version version, string server) => version.Major >= 13 ? null :
+        $"PostgreSQL source '{source}': Snapshot:Watermarks is ReadOnly, which needs PostgreSQL 13 or later (pg_current_snapshot()); {server} runs {version}. " +
+        "Set Snapshot:Watermarks to Table (the default), which writes its watermarks to Snapshot:WatermarkTable.";
+
+    /// <summary>Creates one of the snapshots' tables when it does not exist (an existing one needs no CREATE privilege).</summary>
+    private async Task CreateIfMissingAsync(string name, string columns, string privileges, string setting, CancellationToken cancellationToken)
+    {
+        var qualified = $"{Quote(Tables.Schema)}.{Quote(name)}";
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        if (await ExistsAsync(connection, qualified, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var create = new NpgsqlCommand($"CREATE TABLE IF NOT EXISTS {qualified} {columns}", connection);
+        await using var createScope = create.ConfigureAwait(false);
+        try
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new PostgresSourceException(
+                $"PostgreSQL source '{_source}': the snapshots' table {Tables.Schema}.{name} does not exist and user '{connection.UserName}' may not create it ({ex.MessageText}). " +
+                $"Create it as its owner: CREATE TABLE {qualified} {columns}; GRANT {privileges} ON {qualified} TO {Quote(connection.UserName ?? "the_user")}; " +
+                $"or set Snapshot:{setting} to a table in a schema the user may create in.", ex);
+        }
+    }
+
+    public Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken) => ReadOnly switch
+    {
+        null => ExecuteAsync(
+            $"INSERT INTO {Quote(Tables.Schema)}.{Quote(Tables.Watermark!)} (source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET watermark = EXCLUDED.watermark",
+            [source, watermark], cancellationToken),
+        _ when kind == WatermarkKind.Low => ReadOnlyLowAsync(ReadOnly, cancellationToken),
+        _ => ReadOnlyHighAsync(ReadOnly, watermark, cancellationToken),
+    };
+
+    /// <summary>A read-only low watermark (the chunk's window is open): returns once every transaction the log delivered
+    /// before is visible to a snapshot taken now, so to the chunk's read after it (<see cref="ReadOnlyWatermarks"/>).</summary>
+    private async Task ReadOnlyLowAsync(ReadOnlyWatermarks readOnly, CancellationToken cancellationToken)
+    {
+        var mark = readOnly.Mark();
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand("SELECT pg_current_snapshot()::text", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        var waited = TimeSpan.Zero;
+        var warn = TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            var snapshot = PgSnapshot.Parse((string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
+            var invisible = readOnly.InvisibleBefore(snapshot, mark);
+            if (invisible.Count == 0)
+            {
+                return;
+            }
+
+            if (waited >= warn)
+            {
+                PostgresLog.DeliveredNotVisible(_logger, _source, string.Join(", ", invisible.Select(snapshot.Widen)), waited);
+                warn += TimeSpan.FromMinutes(1);
+            }
+
+            await Task.Delay(InvisibleRetry, cancellationToken).ConfigureAwait(false);
+            waited += InvisibleRetry;
+        }
+    }
+
+    /// <summary>A read-only high watermark (the chunk's read is done): the WAL position now, which the log must pass.</summary>
+    private async Task ReadOnlyHighAsync(ReadOnlyWatermarks readOnly, string watermark, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        var insert = (NpgsqlTypes.NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        readOnly.AddHigh(watermark, ReadOnlyWatermarks.RecordEnd((ulong)insert, _walBlockSize, _walSegmentSize));
+    }
+
+    public async Task<IReadOnlyList<SourceTableInfo>> ListTablesAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var catalog = new PostgresCatalog(connection, _source);
+        var tables = await catalog.ResolveTablesAsync(_options, _filter, cancellationToken).ConfigureAwait(false);
+        var infos = new List<SourceTableInfo>();
+        foreach (var table in tables)
+        {
+            if (table.Schema == Tables.Schema && (table.Name == Tables.Watermark || table.Name == Tables.Signal))
+            {
+                continue;
+            }
+
+            if (await DescribeAsync(connection, table.Schema, table.Name, cancellationToken).ConfigureAwait(false) is { } info)
+            {
+                infos.Add(info.Info);
+            }
+        }
+
+        return infos;
+    }
+
+    public async Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken)
+    {
+        if (!_filter.Captures(schema, name) || (schema == Tables.Schema && (name == Tables.Watermark || name == Tables.Signal)))
+        {
+            return null; // not captured: the log does not bring its changes, so the snapshot must not bring its rows
+        }
+
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        return (await DescribeAsync(connection, schema, name, cancellationToken).ConfigureAwait(false))?.Info;
+    }
+
+    public async Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand("SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.Add(new NpgsqlParameter { Value = table.Schemas.Table.Schema });
+        command.Parameters.Add(new NpgsqlParameter { Value = table.Schemas.Table.Name });
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long rows && rows >= 0 ? rows : null;
+    }
+
+    public async Task<string?> CheckKeyAsync(SourceTable table, IReadOnlyList<string> keyColumns, CancellationToken cancellationToken)
+    {
+        // Unique: a valid unique index, neither partial nor on expressions, whose key columns are all named (its INCLUDE
+        // columns do not count). NOT NULL: every named column.
+        const string Sql = """
+            SELECT EXISTS (
+                       SELECT 1 FROM pg_index i
+                       WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+                         AND (SELECT bool_and(a.attname = ANY ($3)) FROM pg_attribute a
+                              WHERE a.attrelid = c.oid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))),
+                   coalesce((SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_attribute a
+                             WHERE a.attrelid = c.oid AND a.attname = ANY ($3) AND NOT a.attnotnull), '')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = $2
+            """;
+        var name = table.Schemas.Table;
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand(Sql, connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.Add(new NpgsqlParameter { Value = name.Schema });
+        command.Parameters.Add(new NpgsqlParameter { Value = name.Name });
+        command.Parameters.Add(new NpgsqlParameter { Value = keyColumns.ToArray() });
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null; // dropped since described: the next description says so
+        }
+
+        var unique = reader.GetBoolean(0);
+        var nullable = reader.GetString(1);
+        var named = string.Join(", ", keyColumns);
+        return (unique, nullable.Length == 0) switch
+        {
+            (true, true) => null,
+            (false, _) => $"Snapshot:KeyColumns names ({named}), which holds no unique index's columns (rows sharing a value would be skipped); name the columns of a unique index whose columns are NOT NULL",
+            _ => $"Snapshot:KeyColumns names ({named}), of which {nullable} may be NULL (rows with a NULL key would be skipped); make them NOT NULL or name another unique key",
+        };
+    }
+
+    public async Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken)
+    {
+        var table = request.Table.Schemas.Table;
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        // One short transaction: the ACCESS SHARE lock the read takes anyway, taken first, keeps the table's definition
+        // from the description to the read (an ALTER waits for it; a change committed before it is seen and the chunk is read again).
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transactionScope = transaction.ConfigureAwait(false);
+        var lockTable = new NpgsqlCommand($"LOCK TABLE {Quote(table.Schema)}.{Quote(table.Name)} IN ACCESS SHARE MODE", connection, transaction);
+        await using (lockTable.ConfigureAwait(false))
+        {
+            try
+            {
+                await lockTable.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                return SnapshotChunkRead.Changed; // dropped (or renamed) since its description: described again, and skipped if gone
+            }
+        }
+
+        var described = await DescribeAsync(connection, table.Schema, table.Name, cancellationToken).ConfigureAwait(false);
+        if (described is null || !writer.Matches(described.Info))
+        {
+            return SnapshotChunkRead.Changed;
+        }
+
+        var keyTypes = request.KeyColumns.Select(k => described.Types[described.Info.Table.IndexOf(k)]).ToList();
+        var sql = new StringBuilder("SELECT ");
+        sql.AppendJoin(", ", table.Columns.Select(c => Quote(c.Name)));
+        sql.Append($" FROM {Quote(table.Schema)}.{Quote(table.Name)}");
+        var conditions = new List<string>();
+        var after = request.After is null || request.Keys is not null ? null : JsonSerializer.Deserialize<string[]>(request.After);
+        var parameters = new List<string?>();
+        if (request.Keys is { } keys)
+        {
+            // Rows to read again, by key: (k1, k2) IN (($1::t1, $2::t2), ...).
+            var tuples = new List<string>();
+            foreach (var key in keys)
+            {
+                var keyValues = JsonSerializer.Deserialize<string[]>(key);
+                if (keyValues is null || keyValues.Length != request.KeyColumns.Count)
+                {
+                    throw new PostgresSourceException($"PostgreSQL source '{_source}': a key to read again of {table.Schema}.{table.Name} has {keyValues?.Length ?? 0} values for {request.KeyColumns.Count} key columns; cancel and request the snapshot again.");
+                }
+
+                tuples.Add("(" + string.Join(", ", keyTypes.Select((t, i) => $"${parameters.Count + i + 1}::{t}")) + ")");
+                parameters.AddRange(keyValues);
+            }
+
+            conditions.Add("(" + string.Join(", ", request.KeyColumns.Select(Quote)) + ") IN (" + string.Join(", ", tuples) + ")");
+        }
+
+        if (after is not null)
+        {
+            if (after.Length != request.KeyColumns.Count)
+            {
+                throw new PostgresSourceException($"PostgreSQL source '{_source}': the snapshot progress of {table.Schema}.{table.Name} has {after.Length} key values for {request.KeyColumns.Count} key columns; cancel and request the snapshot again.");
+            }
+
+            // A row value comparison, which PostgreSQL answers from the key's index.
+            conditions.Add("(" + string.Join(", ", request.KeyColumns.Select(Quote)) + ") > (" + string.Join(", ", keyTypes.Select((t, i) => $"${i + 1}::{t}")) + ")");
+            parameters.AddRange(after);
+        }
+
+        if (request.Condition is { } condition)
+        {
+            conditions.Add("(" + condition + ")");
+        }
+
+        if (conditions.Count > 0)
+        {
+            sql.Append(" WHERE ").AppendJoin(" AND ", conditions);
+        }
+
+        sql.Append(" ORDER BY ").AppendJoin(", ", request.KeyColumns.Select(Quote)).Append(" LIMIT ").Append(request.Limit);
+        // Every value in the text format, which is its type's output function: what pgoutput sends. (A cast to text is not:
+        // boolean::text is 'true' where the output is 't', bpchar::text drops the padding, inet::text adds the mask.)
+        var command = new NpgsqlCommand(sql.ToString(), connection, transaction) { AllResultTypesAreUnknown = true };
+        await using var commandScope = command.ConfigureAwait(false);
+        foreach (var value in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        }
+
+        var columnTypes = described.ColumnTypes;
+        var keyIndexes = request.KeyColumns.Select(table.IndexOf).ToArray();
+        var values = new string?[table.Columns.Count];
+        var scratch = ArrayPool<byte>.Shared.Rent(1024);
+        var rows = 0;
+        string? lastKey = null;
+        try
+        {
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                for (var i = 0; i < values.Length; i++)
+                {
+                    values[i] = reader.IsDBNull(i) ? null : reader.GetString(i);
+                }
+
+                var longest = values.Max(v => v is null ? 0 : Encoding.UTF8.GetMaxByteCount(v.Length));
+                if (longest > scratch.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(scratch);
+                    scratch = ArrayPool<byte>.Shared.Rent(longest);
+                }
+
+                // The row's key in text (JSON): a later chunk casts it back to the key's types.
+                lastKey = JsonSerializer.Serialize(keyIndexes.Select(i => values[i]).ToArray());
+                writer.Row(new PgTextRowImage(values, columnTypes, scratch, request.Table.Schemas.Options.DecimalHandling), lastKey);
+                rows++;
+            }
+
+            await reader.DisposeAsync().ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SyntaxError or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedFunction && request.Condition is not null)
+        {
+            throw new PostgresSourceException($"PostgreSQL source '{_source}': the snapshot condition '{request.Condition}' on {table.Schema}.{table.Name} is not valid SQL: {ex.MessageText}", ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+
+        return new SnapshotChunkRead(rows, lastKey);
+    }
+
+    public void WritePositionFields(ref AvroWriter writer)
+    {
+        // No log position: lsn and commitLsn null.
+        writer.WriteUnionIndex(0);
+        writer.WriteUnionIndex(0);
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static string Quote(string identifier) => CapturedTable.Quote(identifier);
+
+    private static (string Schema, string Name) Split(string table)
+    {
+        var dot = table.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? ("public", table) : (table[..dot], table[(dot + 1)..]);
+    }
+
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    private static async Task<bool> ExistsAsync(NpgsqlConnection connection, string qualified, CancellationToken cancellationToken)
+    {
+        var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
+        await using var scope = exists.ConfigureAwait(false);
+        exists.Parameters.Add(new NpgsqlParameter { Value = qualified });
+        return await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true;
+    }
+
+    private async Task ExecuteAsync(string sql, object[] parameters, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var scope = connection.ConfigureAwait(false);
+        var command = new NpgsqlCommand(sql, connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        foreach (var parameter in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = parameter });
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A table described from the catalog exactly as the log's RELATION message would describe it now.</summary>
+    private async Task<Described?> DescribeAsync(NpgsqlConnection connection, string schema, string name, CancellationToken cancellationToken)
+    {
+        const string Sql = """
+            SELECT c.oid, c.relreplident, a.attname, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod),
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident) AND a.attnum = ANY (i.indkey))
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+            WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            ORDER BY a.attnum
+            """;
+        uint oid = 0;
+        var identity = 'd';
+        var columns = new List<RelationColumn>();
+        var formats = new List<string>();
+        var command = new NpgsqlCommand(Sql, connection);
+        await using (command.ConfigureAwait(false))
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = schema });
+            command.Parameters.Add(new NpgsqlParameter { Value = name });
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                oid = reader.GetFieldValue<uint>(0);
+                identity = reader.GetChar(1);
+                columns.Add(new RelationColumn(reader.GetString(2), reader.GetFieldValue<uint>(3), reader.GetInt32(4), reader.GetBoolean(6) || identity == 'f'));
+                formats.Add(reader.GetString(5));
+            }
+        }
+
+        if (columns.Count == 0)
+        {
+            return null;
+        }
+
+        var catalog = new PostgresCatalog(connection, _source);
+        var types = await catalog.GetTypesAsync(columns.Select(c => c.TypeOid), cancellationToken).ConfigureAwait(false);
+        var moneyScale = await catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
+        var columnTypes = columns.Select(c => PgColumnType.Resolve(c.TypeOid, c.TypeModifier, types, moneyScale)).ToArray();
+        var catalogColumns = await catalog.GetColumnsAsync(oid, cancellationToken).ConfigureAwait(false);
+        var message = new RelationMessage(oid, schema, name, identity, columns);
+        var description = PgRelation.Describe(message, catalogColumns, columnTypes, previous: null, relaxed: new HashSet<string>());
+        return new Described(PostgresConnector.TableInfo(description, connection.Database, schema, name), columnTypes, formats);
+    }
+
+    private sealed record Described(SourceTableInfo Info, PgColumnType[] ColumnTypes, IReadOnlyList<string> Types);
+}
+
+/// <summary>A row read in the text format (each type's output function) as a row image: the same forms pgoutput sends.</summary>
+internal readonly ref struct PgTextRowImage(string?[] values, PgColumnType[] types, byte[] scratch, DecimalHandling decimals) : IRowImage
+{
+    private readonly string?[] _values = values;
+    private readonly PgColumnType[] _types = types;
+    private readonly byte[] _scratch = scratch;
+    private readonly DecimalHandling _decimals = decimals;
+
+    public ColumnValueState State(int column) => _values[column] is null ? ColumnValueState.Null : ColumnValueState.Value;
+
+    public void WriteValue(ref AvroWriter writer, int column)
+    {
+        var length = Encoding.UTF8.GetBytes(_values[column], _scratch);
+        PgValueWriter.Write(ref writer, _types[column], _scratch.AsSpan(0, length), _decimals);
+    }
+}

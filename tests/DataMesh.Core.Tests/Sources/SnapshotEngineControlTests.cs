@@ -1,0 +1,210 @@
+using System.Collections.Concurrent;
+using DataMesh.Avro;
+using DataMesh.Events;
+using DataMesh.Sources;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace DataMesh.Tests.Sources;
+
+/// <summary>
+/// The snapshot engine's control against a scripted dialect whose log is the test: every watermark written reaches the
+/// engine at once, as the log thread would bring it. (The real databases' behaviour is in the integration tests'
+/// Snapshots folder; this one stops a worker at a chosen point, which a real database cannot.)
+/// </summary>
+public sealed class SnapshotEngineControlTests
+{
+    private static readonly EncodingHost Host = new(new SourceDescription("test", "src", [new SourceField("pos", SourceFieldType.Long)]), new ChangeEventOptions());
+
+    [Fact]
+    public async Task A_cancel_while_a_chunk_is_being_described_stops_it_before_its_watermarks()
+    {
+        // The worker has taken the table's progress and describes the table for its first chunk; the snapshot is cancelled.
+        var (engine, dialect) = await StartAsync(new ScriptedDialect());
+        await using var disposeEngine = engine;
+        engine.Cancel();
+        dialect.Open(1);
+
+        // No chunk of the cancelled snapshot may be read or emitted after the cancel.
+        await Task.Delay(500);
+        Assert.True(engine.IsIdle);
+        Assert.Empty(dialect.Watermarks);
+        Assert.Equal(0, dialect.Emitted);
+    }
+
+    [Fact]
+    public async Task A_pause_while_a_chunk_is_being_described_stops_it_before_its_watermarks_and_a_resume_reads_it()
+    {
+        var (engine, dialect) = await StartAsync(new ScriptedDialect());
+        await using var disposeEngine = engine;
+        engine.Pause();
+        dialect.Open(1);
+        await Task.Delay(500);
+        Assert.Empty(dialect.Watermarks);
+        Assert.Equal(0, dialect.Emitted);
+
+        engine.Resume();
+        await WaitIdleAsync(engine);
+        Assert.Equal(ScriptedDialect.Chunks, dialect.Emitted);
+    }
+
+    [Fact]
+    public async Task A_worker_of_an_ended_attempt_reads_no_chunk_and_never_lets_a_second_worker_read_its_table()
+    {
+        // The attempt ends (a transient error) while its worker describes the table; the next attempt, from the same
+        // acknowledged progress, streams and its worker describes the table too.
+        var (engine, dialect) = await StartAsync(new ScriptedDialect { GatedDescriptions = 2 });
+        await using var disposeEngine = engine;
+        engine.Reset(engine.Current);
+        engine.StreamingStarted();
+        await dialect.Describing(2);
+
+        // The old worker's description answers: it must neither read a chunk (its window would overlap the new
+        // worker's, and a change in one would be missed by the other) nor, ending, free the table for a third worker.
+        dialect.Open(1);
+        await Task.Delay(500);
+        Assert.Empty(dialect.Watermarks);
+
+        dialect.Open(2);
+        await WaitIdleAsync(engine);
+        Assert.Equal(ScriptedDialect.Chunks, dialect.Emitted);
+    }
+
+    [Fact]
+    public async Task A_request_made_just_as_workers_end_is_never_lost_by_the_scheduler()
+    {
+        // Each round four workers read a table each and end, and the next requests follow at once: a wake-up the scheduler
+        // does not see (a signal taken by a wait it no longer waits on) leaves a requested table unread for ever.
+        const int Rounds = 500;
+        string[] tables = ["public.t1", "public.t2", "public.t3", "public.t4"];
+        var dialect = new ScriptedDialect { GatedDescriptions = 0 };
+        var engine = new SnapshotEngine("src", new SnapshotOptions { ChunkSize = 10, ParallelTables = tables.Length }, dialect, Host, NullLogger.Instance);
+        await using var disposeEngine = engine;
+        dialect.Engine = engine;
+        engine.StreamingStarted();
+        for (var round = 1; round <= Rounds; round++)
+        {
+            engine.Request(tables);
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            while (!engine.IsIdle)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"round {round}: requested tables were not read within 5 s ({string.Join(", ", engine.Progress)})");
+                await Task.Delay(1);
+            }
+        }
+
+        Assert.Equal(Rounds * tables.Length * ScriptedDialect.Chunks, dialect.Emitted);
+    }
+
+    [Theory]
+    [InlineData("""{"data-collections": ["public.t"], "additional-conditions": [{"data-collection": "public.t"}]}""")]
+    [InlineData("""{"data-collections": ["public.t"], "additional-conditions": {"public.t": "id > 1"}}""")]
+    [InlineData("""{"data-collections": [1]}""")]
+    [InlineData("""{"data-collections": ["public.t"], "type": 1}""")]
+    [InlineData("""["public.t"]""")]
+    public async Task An_execute_snapshot_signal_of_the_wrong_shape_is_refused_with_a_warning_and_requests_nothing(string data)
+    {
+        // The log thread hands the signal row over: an exception here would stop the source at this row, and at the same
+        // row again after every restart.
+        var logs = new LogRecorder();
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, logs.CreateLogger("test"));
+        engine.OnSignal("s1", "execute-snapshot", data);
+
+        Assert.True(engine.IsIdle);
+        var refused = Assert.Single(logs.WithId(7106));
+        Assert.Contains("s1", refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>An engine on <paramref name="dialect"/> asked for <c>public.t</c>, streaming, its worker describing the table.</summary>
+    private static async Task<(SnapshotEngine Engine, ScriptedDialect Dialect)> StartAsync(ScriptedDialect dialect)
+    {
+        var engine = new SnapshotEngine("src", new SnapshotOptions { ChunkSize = 10 }, dialect, Host, NullLogger.Instance);
+        dialect.Engine = engine;
+        engine.Request(["public.t"]);
+        engine.StreamingStarted();
+        await dialect.Describing(1);
+        return (engine, dialect);
+    }
+
+    private static async Task WaitIdleAsync(SnapshotEngine engine)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!engine.IsIdle)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the snapshot did not finish: {string.Join(", ", engine.Progress)}");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>One table <c>public.t (id int primary key)</c> of <see cref="Chunks"/> chunks; the first
+    /// <see cref="GatedDescriptions"/> descriptions wait for their gate (<see cref="Open"/>), even when cancelled, like a
+    /// query that was answered before its cancel arrived; each watermark goes to the engine at once, and a chunk closed by
+    /// its high watermark is emitted.</summary>
+    private sealed class ScriptedDialect : ISnapshotDialect
+    {
+        public const int Chunks = 3;
+
+        private readonly TaskCompletionSource[] _describing = [.. Enumerable.Range(0, 4).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously))];
+        private readonly TaskCompletionSource[] _gates = [.. Enumerable.Range(0, 4).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously))];
+        private int _describes;
+        private int _emitted;
+
+        public SnapshotEngine? Engine { get; set; }
+
+        public int GatedDescriptions { get; init; } = 1;
+
+        public ConcurrentQueue<string> Watermarks { get; } = new();
+
+        public int Emitted => _emitted;
+
+        public SnapshotTables Tables { get; } = new("public", "wm", null);
+
+        public Task PrepareAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken)
+        {
+            Watermarks.Enqueue(watermark);
+            if (Engine!.OnWatermark(watermark) is { } chunk)
+            {
+                Interlocked.Increment(ref _emitted);
+                Engine.Emitted(chunk, chunk.Read.Rows, recheck: null);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        public Task<IReadOnlyList<SourceTableInfo>> ListTablesAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<SourceTableInfo>>([Info]);
+
+        public async Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken)
+        {
+            var n = Interlocked.Increment(ref _describes);
+            if (n <= GatedDescriptions)
+            {
+                _describing[n - 1].SetResult();
+                await _gates[n - 1].Task;
+            }
+
+            return name == "t" ? Info : new(new TableDescription(schema, name, Info.Table.Columns, Info.Table.KeyColumns), "db", schema);
+        }
+
+        /// <summary>Completes when description <paramref name="n"/> (from 1) started.</summary>
+        public Task Describing(int n) => _describing[n - 1].Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        /// <summary>Lets description <paramref name="n"/> (from 1) answer.</summary>
+        public void Open(int n) => _gates[n - 1].SetResult();
+
+        public Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken) => Task.FromResult<long?>(null);
+
+        public Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken)
+        {
+            var chunk = request.After is null ? 1 : int.Parse(request.After, System.Globalization.CultureInfo.InvariantCulture) + 1;
+            return Task.FromResult(new SnapshotChunkRead(chunk < Chunks ? request.Limit : 0, chunk.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        public void WritePositionFields(ref AvroWriter writer) => writer.WriteLong(0);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+        private static SourceTableInfo Info { get; } = new(new TableDescription("public", "t", [new("id", DataType.Of(DataTypeKind.Int32, "int"), false)], ["id"]), "db", "public");
+    }
+}

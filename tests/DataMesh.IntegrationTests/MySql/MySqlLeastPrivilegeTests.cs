@@ -1,6 +1,5 @@
 using DataMesh.Connectors.MySql;
 using DataMesh.IntegrationTests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using MySqlConnector;
 using Xunit;
 
@@ -53,13 +52,8 @@ public sealed class MySqlLeastPrivilegeTests(MariaDbServer server) : IClassFixtu
         {
             var options = new MySqlSourceOptions();
             Configure(options, cdc, user, password);
-            var services = new ServiceCollection().AddLogging();
-            services.AddSingleton(cdc.Kafka);
-            services.AddDataMesh();
-            await using var provider = services.BuildServiceProvider();
-            await using var connector = new MySqlBinlogConnector(cdc.SourceName, options, cdc.Kafka, _scan);
 
-            var status = await SourceRunner.RunUntilStoppedOrRetryingAsync(cdc.SourceName, connector, options, provider, logger: _scan);
+            var status = await cdc.RunUntilStoppedAsync(options, _scan);
             _scan.Add(status.ToString());
 
             Assert.Equal(DataMesh.Sources.SourceState.Failed, status.State);

@@ -30,6 +30,7 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
     private bool _checked;
     private bool _mariaDb;
     private string _serverVersion = string.Empty;
+    private string _grantee = "the user";
 
     public MySqlBinlogConnector(string name, MySqlSourceOptions options, KafkaConnection kafka, ILogger logger)
     {
@@ -160,7 +161,16 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
             }
         }
 
-        await connection.RegisterReplicaAsync(serverId, Environment.MachineName, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await connection.RegisterReplicaAsync(serverId, Environment.MachineName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MySqlReplicationException ex) when (ex.ErrorCode is (int)MySqlErrorCode.SpecifiedAccessDeniedError or (int)MySqlErrorCode.AccessDenied)
+        {
+            throw new MySqlReplicationException(
+                $"MySQL source '{_name}': user {_grantee} lacks REPLICATION SLAVE, which reading the binlog needs ({ex.Message}). Run GRANT REPLICATION SLAVE ON *.* TO {_grantee};", ex);
+        }
+
         if (useGtid && connection.IsMariaDb)
         {
             await connection.StartBinlogDumpAsync(string.Empty, 4, serverId, nonBlocking: false, cancellationToken).ConfigureAwait(false);
@@ -279,8 +289,102 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
             MySqlLog.RowImageNotFull(_logger, _name, reader.GetString(3));
         }
 
+        await reader.DisposeAsync().ConfigureAwait(false);
+        await CheckPrivilegesAsync(connection, cancellationToken).ConfigureAwait(false);
         return (version, version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>
+    /// Refuses, with the GRANT to run, a user without REPLICATION CLIENT (BINLOG MONITOR on MariaDB 10.5+: the binlog
+    /// position) or without SELECT on a captured table it can name: each table an include pattern names, and the tables of
+    /// a pattern's database the user sees (a table the user has no privilege on at all is invisible to it). REPLICATION
+    /// SLAVE shows in no statement: its absence is reported when the binlog client registers (<see cref="StreamAsync"/>).
+    /// </summary>
+    private async Task CheckPrivilegesAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    {
+        using (var command = new MySqlCommand("SELECT CURRENT_USER()", connection))
+        {
+            var user = Convert.ToString(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) ?? string.Empty;
+            var at = user.LastIndexOf('@');
+            _grantee = at < 0 ? QuoteAccount(user) : QuoteAccount(user[..at]) + "@" + QuoteAccount(user[(at + 1)..]);
+        }
+
+        try
+        {
+            using var command = new MySqlCommand("SHOW MASTER STATUS", connection);
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+            }
+        }
+        catch (MySqlException ex) when (ex.ErrorCode == MySqlErrorCode.SpecifiedAccessDeniedError)
+        {
+            throw new MySqlReplicationException(
+                $"MySQL source '{_name}': user {_grantee} lacks REPLICATION CLIENT (named BINLOG MONITOR on MariaDB 10.5 and later), which reading the binlog position needs. " +
+                $"Run GRANT REPLICATION CLIENT ON *.* TO {_grantee};", ex);
+        }
+
+        var denied = new List<string>();
+        foreach (var table in await NamedTablesAsync(connection, cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                using var probe = new MySqlCommand($"SELECT 1 FROM {table} LIMIT 0", connection);
+                await probe.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (MySqlException ex) when (ex.ErrorCode is MySqlErrorCode.TableAccessDenied or MySqlErrorCode.ColumnAccessDenied or MySqlErrorCode.DatabaseAccessDenied)
+            {
+                denied.Add(table);
+            }
+            catch (MySqlException ex) when (ex.ErrorCode is MySqlErrorCode.NoSuchTable or MySqlErrorCode.UnknownDatabase)
+            {
+                // Created later: the binlog brings its CREATE TABLE.
+            }
+        }
+
+        if (denied.Count > 0)
+        {
+            throw new MySqlReplicationException(
+                $"MySQL source '{_name}': user {_grantee} lacks SELECT on {string.Join(", ", denied)}, which the source reads (schemas, snapshots). " +
+                $"Run {string.Join(" ", denied.Select(t => $"GRANT SELECT ON {t} TO {_grantee};"))}");
+        }
+    }
+
+    /// <summary>The captured tables the include patterns name or the user sees in a database a pattern names, quoted.</summary>
+    private async Task<List<string>> NamedTablesAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    {
+        var filter = new TableFilter(_options, MySqlSourceOptions.SystemDatabases);
+        var tables = new SortedSet<(string Database, string Table)>();
+        foreach (var pattern in _options.IncludeTables)
+        {
+            var dot = pattern.IndexOf('.', StringComparison.Ordinal);
+            var (database, table) = dot < 0 ? (pattern, "*") : (pattern[..dot], pattern[(dot + 1)..]);
+            if (database.AsSpan().IndexOfAny('*', '?') >= 0)
+            {
+                continue;
+            }
+
+            if (table.AsSpan().IndexOfAny('*', '?') < 0)
+            {
+                tables.Add((database, table));
+            }
+
+            using var command = new MySqlCommand("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = @database AND TABLE_NAME LIKE @table AND TABLE_TYPE = 'BASE TABLE'", connection);
+            command.Parameters.AddWithValue("@database", database);
+            command.Parameters.AddWithValue("@table", TableFilter.ToLike(table));
+            using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                tables.Add((database, reader.GetString(0)));
+            }
+        }
+
+        return [.. tables.Where(t => filter.Captures(t.Database, t.Table)).Select(t => $"{QuoteName(t.Database)}.{QuoteName(t.Table)}")];
+    }
+
+    private static string QuoteName(string name) => "`" + name.Replace("`", "``", StringComparison.Ordinal) + "`";
+
+    private static string QuoteAccount(string name) => "'" + name.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     /// <summary>A first start: the server's current position, and the schema of every table from information_schema as
     /// the history's snapshot at it (in parts: <see cref="SchemaHistory.AppendSnapshotAsync"/>).</summary>

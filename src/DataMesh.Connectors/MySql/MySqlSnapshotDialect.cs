@@ -66,7 +66,7 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
 
     public async Task PrepareAsync(CancellationToken cancellationToken)
     {
-        await CreateIfMissingAsync(_watermark, WatermarkColumns, "INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
+        await CreateIfMissingAsync(_watermark, WatermarkColumns, "SELECT, INSERT, UPDATE", nameof(SnapshotOptions.WatermarkTable), cancellationToken).ConfigureAwait(false);
         if (Tables.Signal is { } signal)
         {
             await CreateIfMissingAsync(signal, SignalColumns, "INSERT", nameof(SnapshotOptions.SignalTable), cancellationToken).ConfigureAwait(false);

@@ -110,6 +110,11 @@ internal static class PgValueWriter
             scale = text.Length - point - 1;
         }
 
+        if (type.Kind == DataTypeKind.Decimal && scale > type.Scale)
+        {
+            throw new FormatException($"a value of {type.DatabaseType} has more than {type.Scale} digits after the point.");
+        }
+
         if (type.Kind == DataTypeKind.VariableDecimal)
         {
             writer.WriteInt(scale);
@@ -118,13 +123,21 @@ internal static class PgValueWriter
         // decimal holds up to 28 significant digits exactly; wider values go through BigInteger.
         if (text.Length <= 29 && Utf8Parser.TryParse(text, out decimal value, out var used) && used == text.Length)
         {
-            if (type.Kind == DataTypeKind.VariableDecimal)
+            try
             {
-                writer.WriteDecimal(value, 38, scale);
+                if (type.Kind == DataTypeKind.VariableDecimal)
+                {
+                    writer.WriteDecimal(value, 38, scale);
+                }
+                else
+                {
+                    writer.WriteDecimal(value, type.Precision, type.Scale);
+                }
             }
-            else
+            catch (ArgumentException)
             {
-                writer.WriteDecimal(value, type.Precision, type.Scale);
+                // Never the value in the message: it reaches logs and status.
+                throw new FormatException($"a value of {type.DatabaseType} does not fit its precision and scale.");
             }
 
             return;
@@ -133,13 +146,15 @@ internal static class PgValueWriter
         var unscaled = ParseUnscaled(text, point);
         if (type.Kind == DataTypeKind.Decimal)
         {
-            if (scale > type.Scale)
-            {
-                throw new FormatException($"a value has more than {type.Scale} digits after the point.");
-            }
-
             unscaled *= BigInteger.Pow(10, type.Scale - scale);
-            writer.WriteDecimal(unscaled, type.Precision);
+            try
+            {
+                writer.WriteDecimal(unscaled, type.Precision);
+            }
+            catch (ArgumentException)
+            {
+                throw new FormatException($"a value of {type.DatabaseType} has more than {type.Precision} digits.");
+            }
         }
         else
         {

@@ -272,7 +272,7 @@ internal static class AvroValues
 
     private static string ReadVariableDecimal(ref AvroReader reader)
     {
-        var scale = reader.ReadInt();
+        var scale = reader.ReadDecimalScale();
         var unscaled = reader.ReadDecimalUnscaled();
         return DecimalText(unscaled, scale);
     }

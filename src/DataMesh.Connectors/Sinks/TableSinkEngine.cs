@@ -136,13 +136,22 @@ internal sealed class TableSinkEngine : IAsyncDisposable
             return;
         }
 
+        AddKeySchema(id, schema);
+    }
+
+    /// <summary>Keeps the key schema with id <paramref name="id"/> (looked up in the schema store, or given by the decoding fuzz tests).</summary>
+    internal void AddKeySchema(int id, global::Avro.Schema schema)
+    {
         _keySchemas[id] = schema is global::Avro.RecordSchema record
             ? new KeySchema(new RowPlan(record), null)
             : new KeySchema(null, $"the key's schema (id {id.ToString(CultureInfo.InvariantCulture)}) is a {schema.Tag}, not a record of key columns");
     }
 
-    /// <summary>Decodes every record and keeps the last operation per (table, key); rejects what cannot be decoded.</summary>
-    private Dictionary<TableName, TableWork> Decode(SinkBatch batch)
+    /// <summary>
+    /// Decodes every record and keeps the last operation per (table, key); rejects what cannot be decoded. Throws only for
+    /// a fault of the sink itself: a record's bytes are refused with <see cref="SinkBatch.Reject"/>, whatever they hold.
+    /// </summary>
+    internal Dictionary<TableName, TableWork> Decode(SinkBatch batch)
     {
         var last = new Dictionary<string, Operation>(StringComparer.Ordinal);
         for (var i = 0; i < batch.Count; i++)
@@ -658,7 +667,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     private sealed record KeySchema(RowPlan? Plan, string? Error);
 
     /// <summary>One record reduced to what it does: an upsert of <see cref="Values"/>, or a delete of <see cref="Key"/> when <see cref="Row"/> is null.</summary>
-    private sealed record Operation(int Index, TableName Table, RowPlan KeyPlan, object?[] Key, RowPlan? Row, object?[]? Values)
+    internal sealed record Operation(int Index, TableName Table, RowPlan KeyPlan, object?[] Key, RowPlan? Row, object?[]? Values)
     {
         /// <summary>Earlier records of the same key in the batch that this one replaces.</summary>
         public List<int>? Superseded { get; set; }
@@ -674,7 +683,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     }
 
     /// <summary>Upserts of one row schema that lack the same columns (none, usually).</summary>
-    private sealed class UpsertGroup(RowPlan row, int[] unavailable, SinkColumn[] columns)
+    internal sealed class UpsertGroup(RowPlan row, int[] unavailable, SinkColumn[] columns)
     {
         public RowPlan Row { get; } = row;
 
@@ -687,7 +696,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     }
 
     /// <summary>The final operations on one table, grouped by key schema (deletes) and row schema (upserts).</summary>
-    private sealed class TableWork(TableName name)
+    internal sealed class TableWork(TableName name)
     {
         private readonly List<Operation> _all = [];
 

@@ -354,7 +354,7 @@ internal sealed class AvroJsonWriter
         public override void Write(Utf8JsonWriter json, ref AvroReader reader, int depth)
         {
             var start = reader.Position;
-            var actualScale = scale >= 0 ? scale : reader.ReadInt();
+            var actualScale = scale >= 0 ? scale : reader.ReadDecimalScale();
             var unscaled = fixedSize >= 0 ? reader.ReadFixed(fixedSize) : reader.ReadBytes();
             WriteDecimal(json, unscaled, actualScale, in reader, start);
         }

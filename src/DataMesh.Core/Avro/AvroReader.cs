@@ -22,6 +22,9 @@ namespace DataMesh.Avro;
 [SkipLocalsInit]
 public ref struct AvroReader
 {
+    /// <summary>The largest scale <see cref="ReadDecimalScale"/> accepts: 16,383, PostgreSQL's largest numeric scale (MySQL's is 30).</summary>
+    public const int MaxDecimalScale = 16_383;
+
     private const int MaxUuidStringLength = 68;
 
     private readonly ReadOnlySpan<byte> _data;
@@ -185,6 +188,24 @@ public ref struct AvroReader
         var value = _data.Slice(_position, size);
         _position += size;
         return value;
+    }
+
+    /// <summary>
+    /// Reads the scale of a variable-scale decimal (the <c>scale</c> field of DataMesh's
+    /// <c>io.datamesh.data.VariableScaleDecimal</c> record) and checks it is from 0 to <see cref="MaxDecimalScale"/>, so that
+    /// malformed bytes cannot make a reader write billions of zeros.
+    /// </summary>
+    /// <returns>The scale.</returns>
+    public int ReadDecimalScale()
+    {
+        var start = _position;
+        var scale = ReadInt();
+        if ((uint)scale > MaxDecimalScale)
+        {
+            throw Error(start, Format("decimal scale {0} is not from 0 to {1}", scale, MaxDecimalScale));
+        }
+
+        return scale;
     }
 
     /// <summary>Reads an enum symbol index and checks it against the number of symbols.</summary>

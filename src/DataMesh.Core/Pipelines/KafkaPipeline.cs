@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
+using DataMesh.Avro;
 using DataMesh.Hosting;
 using DataMesh.Pipelines.Sinks;
 using DataMesh.Pipelines.Transforms;
@@ -34,6 +35,12 @@ namespace DataMesh.Pipelines;
 /// (<see cref="PipelineOptions.OnError"/>). Tombstones (null values) go to the sink as deletes of their key.
 /// </para>
 /// <para>
+/// When the transforms mask columns, the columns are masked wherever the pipeline sends them: a key that is an Avro record
+/// holding a masked column gets the column masked (hashed, so that equal keys stay equal and keep their partition), and
+/// dead letters hold the record masked (<see cref="DeadLetterHeaders.Masked"/>), the original going only to
+/// <see cref="PipelineOptions.UnmaskedDeadLetterTopic"/> when it is set.
+/// </para>
+/// <para>
 /// Nothing is skipped silently: a partition the group has no committed offset for starts from its earliest record; a
 /// committed offset (or the next offset to read) that is no longer in the log, because retention or the embedded
 /// cluster's 5 MB limit per partition deleted the records, stops the pipeline with a <see cref="PipelineException"/>
@@ -55,6 +62,8 @@ public sealed class KafkaPipeline
     private readonly TransformChain _chain;
     private readonly ConcurrentDictionary<int, SchemaPlan> _plans = new();
     private readonly ConcurrentDictionary<int, global::Avro.RecordSchema?> _rawSchemas = new();
+    private readonly IReadOnlyList<MaskedColumn> _masked;
+    private readonly ConcurrentDictionary<int, RecordMasking> _keyMaskings = new();
     private readonly Dictionary<TopicPartition, SourcePartition> _partitionsByName = [];
     private readonly KeyValuePair<string, object?> _pipelineTag;
     private SourcePartition[] _partitions = [];
@@ -104,6 +113,7 @@ public sealed class KafkaPipeline
         _loggerFactory = loggerFactory;
         _logger = logger ?? loggerFactory.CreateLogger<KafkaPipeline>();
         _chain = new TransformChain(options.Transforms);
+        _masked = _chain.MaskedColumns;
         _pipelineTag = new("pipeline", options.Name);
     }
 
@@ -131,6 +141,9 @@ public sealed class KafkaPipeline
 
     internal bool IsFaulted => Volatile.Read(ref _fault) is not null;
 
+    /// <summary>Whether the transforms mask columns, which keys and dead letters must then have masked too.</summary>
+    internal bool MasksColumns => _masked.Count > 0;
+
     /// <summary>
     /// Runs until <paramref name="cancellationToken"/> is cancelled, then drains: the workers finish the records read (the
     /// sink has up to 30 s), the offsets of what is done are committed, and the consumer leaves the group. A group with no
@@ -149,6 +162,10 @@ public sealed class KafkaPipeline
         if (_options.OnError == ErrorHandling.DeadLetter)
         {
             await _kafka.EnsureTopicAsync(_options.EffectiveDeadLetterTopic, _options.TargetPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
+            if (MasksColumns && _options.UnmaskedDeadLetterTopic is { } unmasked)
+            {
+                await _kafka.EnsureTopicAsync(unmasked, _options.TargetPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         if (_options.Sink is null)
@@ -399,29 +416,94 @@ public sealed class KafkaPipeline
 
     internal bool TryGetRawSchema(int schemaId, out global::Avro.RecordSchema? schema) => _rawSchemas.TryGetValue(schemaId, out schema);
 
+    internal bool TryGetKeyMasking(int keySchemaId, out RecordMasking masking) => _keyMaskings.TryGetValue(keySchemaId, out masking!);
+
+    /// <summary>Looks a key schema up (once) and plans the masking of its masked columns, or keeps why it cannot.</summary>
+    internal async ValueTask LoadKeyMaskingAsync(int keySchemaId)
+    {
+        if (_keyMaskings.ContainsKey(keySchemaId))
+        {
+            return;
+        }
+
+        RecordMasking masking;
+        try
+        {
+            var schema = await WithRetriesAsync(token => _schemas.GetByIdAsync(keySchemaId, token), keySchemaId).ConfigureAwait(false);
+
+            // A key that is not a record has no column names: it travels as it was read (documented).
+            masking = schema is global::Avro.RecordSchema record ? await PlanMaskingAsync(record, isKey: true, keySchemaId).ConfigureAwait(false) : RecordMasking.AsRead;
+        }
+        catch (KeyNotFoundException e)
+        {
+            masking = RecordMasking.Failed($"the key's schema {keySchemaId} is unknown to the schema store ({e.Message}); the pipeline masks columns, so it cannot send a key it cannot read");
+        }
+
+        _keyMaskings.TryAdd(keySchemaId, masking);
+    }
+
+    /// <summary>Registers the masked schema of <paramref name="masking"/> for <paramref name="topic"/> (once), or keeps why it cannot be.</summary>
+    internal async ValueTask RegisterMaskedAsync(RecordMasking masking, string topic, int schemaId)
+    {
+        if (masking.Chain is not { } chain || masking.Ids.ContainsKey(topic))
+        {
+            return;
+        }
+
+        (int Id, string? Error) registered;
+        try
+        {
+            registered = (await WithRetriesAsync(token => _schemas.RegisterAsync(masking.Subject(topic), chain.OutputSchema, token), schemaId).ConfigureAwait(false), null);
+        }
+        catch (SchemaIncompatibleException e)
+        {
+            registered = (0, $"the masked schema {chain.OutputSchema.Fullname} cannot be registered for '{topic}': {e.Message}");
+        }
+
+        masking.Ids.TryAdd(topic, registered);
+    }
+
+    /// <summary>Plans the masking of a key or source schema, and registers its masked schema for the dead-letter topic.</summary>
+    private async ValueTask<RecordMasking> PlanMaskingAsync(global::Avro.RecordSchema record, bool isKey, int schemaId)
+    {
+        var masking = RecordMasking.Plan(_masked, record, isKey);
+        if (_options.OnError == ErrorHandling.DeadLetter)
+        {
+            await RegisterMaskedAsync(masking, _options.EffectiveDeadLetterTopic, schemaId).ConfigureAwait(false);
+        }
+
+        return masking;
+    }
+
+    /// <summary>Calls the schema store, trying again while it is unreachable for a moment (a registry restart), then failing the pipeline.</summary>
+    private async ValueTask<T> WithRetriesAsync<T>(Func<CancellationToken, ValueTask<T>> call, int schemaId)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call(_sinkStop!.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not (OperationCanceledException or KeyNotFoundException or SchemaIncompatibleException) && attempt < 5)
+            {
+                PipelineLog.SchemaRetry(_logger, _options.Name, schemaId, attempt, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 << attempt), _sinkStop!.Token).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>Looks a schema up (once) and plans the chain for it, or keeps why it cannot.</summary>
     internal async ValueTask LoadSchemaAsync(bool plan, int schemaId)
     {
         global::Avro.Schema? schema = null;
         string? error = null;
-        for (var attempt = 1; ; attempt++)
+        try
         {
-            try
-            {
-                schema = await _schemas.GetByIdAsync(schemaId, _sinkStop!.Token).ConfigureAwait(false);
-                break;
-            }
-            catch (KeyNotFoundException e)
-            {
-                error = $"schema {schemaId}: {e.Message}";
-                break;
-            }
-            catch (Exception e) when (e is not OperationCanceledException && attempt < 5)
-            {
-                // The schema store is unreachable for a moment (a registry restart): try again, then fail the pipeline.
-                PipelineLog.SchemaRetry(_logger, _options.Name, schemaId, attempt, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(200 << attempt), _sinkStop!.Token).ConfigureAwait(false);
-            }
+            schema = await WithRetriesAsync(token => _schemas.GetByIdAsync(schemaId, token), schemaId).ConfigureAwait(false);
+        }
+        catch (KeyNotFoundException e)
+        {
+            error = $"schema {schemaId}: {e.Message}";
         }
 
         if (!plan)
@@ -456,6 +538,14 @@ public sealed class KafkaPipeline
             {
                 result = new SchemaPlan(null, $"schema {schemaId}: {e.Message}");
             }
+        }
+
+        if (MasksColumns)
+        {
+            // Dead letters hold the record as read: mask its columns as the chain would.
+            result.DeadLetterMasking = schema is global::Avro.RecordSchema read
+                ? await PlanMaskingAsync(read, isKey: false, schemaId).ConfigureAwait(false)
+                : RecordMasking.Failed(result.Error ?? $"schema {schemaId} is not a record");
         }
 
         _plans.TryAdd(schemaId, result);
@@ -530,19 +620,86 @@ public sealed class KafkaPipeline
 
         PipelineLog.DeadLettered(_logger, _options.Name, partition.Topic, partition.Partition, offset, stage, reason);
         Frames.Read(frame, out _, out _, out _, out var key, out var hasKey, out var value, out var hasValue);
-        var headers = new Headers
-        {
-            { DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(reason.Length > 2000 ? reason[..2000] : reason) },
-            { DeadLetterHeaders.Stage, Encoding.UTF8.GetBytes(stage) },
-            { DeadLetterHeaders.Pipeline, Encoding.UTF8.GetBytes(_options.Name) },
-            { DeadLetterHeaders.Topic, Encoding.UTF8.GetBytes(partition.Topic) },
-            { DeadLetterHeaders.Partition, Encoding.UTF8.GetBytes(partition.Partition.ToString(CultureInfo.InvariantCulture)) },
-            { DeadLetterHeaders.Offset, Encoding.UTF8.GetBytes(offset.ToString(CultureInfo.InvariantCulture)) },
-        };
-        var message = new Message<byte[]?, byte[]?> { Key = hasKey ? key.ToArray() : null, Value = hasValue ? value.ToArray() : null, Headers = headers };
-        batch.DeadLetters.Add();
         batch.DeadLettered++;
-        _deadLetters!.Produce(_options.EffectiveDeadLetterTopic, message, batch.DeadLetters.Handler);
+        if (!MasksColumns)
+        {
+            ProduceDeadLetter(_options.EffectiveDeadLetterTopic, hasKey ? key.ToArray() : null, hasValue ? value.ToArray() : null, DeadLetterHeadersOf(partition, offset, stage, reason), batch);
+            return;
+        }
+
+        if (_options.UnmaskedDeadLetterTopic is { } unmasked)
+        {
+            ProduceDeadLetter(unmasked, hasKey ? key.ToArray() : null, hasValue ? value.ToArray() : null, DeadLetterHeadersOf(partition, offset, stage, reason), batch);
+        }
+
+        // What cannot be masked is left out rather than sent in clear.
+        var maskedKey = hasKey ? MaskForDeadLetter(key, isKey: true) : null;
+        var maskedValue = hasValue ? MaskForDeadLetter(value, isKey: false) : null;
+        var headers = DeadLetterHeadersOf(partition, offset, stage, reason);
+        headers.Add(DeadLetterHeaders.Masked, "true"u8.ToArray());
+        var withheld = (hasKey && maskedKey is null, hasValue && maskedValue is null) switch
+        {
+            (true, true) => "key,value",
+            (true, false) => "key",
+            (false, true) => "value",
+            _ => null,
+        };
+        if (withheld is not null)
+        {
+            headers.Add(DeadLetterHeaders.Withheld, Encoding.UTF8.GetBytes(withheld));
+        }
+
+        ProduceDeadLetter(_options.EffectiveDeadLetterTopic, maskedKey, maskedValue, headers, batch);
+    }
+
+    private Headers DeadLetterHeadersOf(SourcePartition partition, long offset, string stage, string reason) => new()
+    {
+        { DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(reason.Length > 2000 ? reason[..2000] : reason) },
+        { DeadLetterHeaders.Stage, Encoding.UTF8.GetBytes(stage) },
+        { DeadLetterHeaders.Pipeline, Encoding.UTF8.GetBytes(_options.Name) },
+        { DeadLetterHeaders.Topic, Encoding.UTF8.GetBytes(partition.Topic) },
+        { DeadLetterHeaders.Partition, Encoding.UTF8.GetBytes(partition.Partition.ToString(CultureInfo.InvariantCulture)) },
+        { DeadLetterHeaders.Offset, Encoding.UTF8.GetBytes(offset.ToString(CultureInfo.InvariantCulture)) },
+    };
+
+    private void ProduceDeadLetter(string topic, byte[]? key, byte[]? value, Headers headers, SinkBatch batch)
+    {
+        batch.DeadLetters.Add();
+        _deadLetters!.Produce(topic, new Message<byte[]?, byte[]?> { Key = key, Value = value, Headers = headers }, batch.DeadLetters.Handler);
+    }
+
+    /// <summary>
+    /// A dead letter's key or value with the masked columns masked, framed with the masked schema's id for the dead-letter
+    /// topic; as read when its schema has no masked column (or, for a key, when it is not Avro: it has no columns); null when
+    /// it cannot be masked (not Avro, an unknown schema, malformed bytes).
+    /// </summary>
+    private byte[]? MaskForDeadLetter(ReadOnlySpan<byte> bytes, bool isKey)
+    {
+        if (!ConfluentWireFormat.TryReadHeader(bytes, out var id, out var datum))
+        {
+            return isKey ? bytes.ToArray() : null;
+        }
+
+        var masking = isKey
+            ? _keyMaskings.TryGetValue(id, out var keyMasking) ? keyMasking : null
+            : _plans.TryGetValue(id, out var plan) ? plan.DeadLetterMasking : null;
+        if (masking is null || masking.Error is not null)
+        {
+            return null;
+        }
+
+        if (masking.Chain is null)
+        {
+            return bytes.ToArray();
+        }
+
+        if (!masking.Ids.TryGetValue(_options.EffectiveDeadLetterTopic, out var registered) || registered.Error is not null)
+        {
+            return null;
+        }
+
+        var output = new System.Buffers.ArrayBufferWriter<byte>(bytes.Length + 64);
+        return masking.TryWrite(datum, registered.Id, output, out _) ? output.WrittenSpan.ToArray() : null;
     }
 
     internal void Fail(Exception e)
@@ -802,5 +959,8 @@ public sealed class KafkaPipeline
         public PlannedChain? Chain { get; } = chain;
 
         public string? Error { get; } = error;
+
+        /// <summary>With masks: how dead letters of this schema are masked (or why they cannot be). Null without masks.</summary>
+        public RecordMasking? DeadLetterMasking { get; set; }
     }
 }

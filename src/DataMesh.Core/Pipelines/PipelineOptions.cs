@@ -45,8 +45,20 @@ public sealed class PipelineOptions
     /// <summary>What happens to a record that cannot be transformed or written; <see cref="ErrorHandling.DeadLetter"/> by default.</summary>
     public ErrorHandling OnError { get; set; }
 
-    /// <summary>The dead-letter topic; defaults to <c>&lt;TargetTopic&gt;.dlq</c>, or <c>&lt;Name&gt;.dlq</c> without a target topic.</summary>
+    /// <summary>
+    /// The dead-letter topic; defaults to <c>&lt;TargetTopic&gt;.dlq</c>, or <c>&lt;Name&gt;.dlq</c> without a target topic. In a
+    /// pipeline whose transforms mask columns, dead letters hold the record masked (key and value), or leave out what cannot be
+    /// masked (see <see cref="DeadLetterHeaders.Withheld"/>).
+    /// </summary>
     public string? DeadLetterTopic { get; set; }
+
+    /// <summary>
+    /// Only for a pipeline whose transforms mask columns: a topic that also receives every dead letter exactly as it was
+    /// read, unmasked, so that it can be replayed after a fix. It holds the personal data the masks hide: restrict who may
+    /// read it (Kafka ACLs) as for the source topics, and keep it no longer than needed (<c>retention.ms</c>). Null (the
+    /// default) keeps no unmasked copy. Without masks it is not used: the dead-letter topic holds the records as read.
+    /// </summary>
+    public string? UnmaskedDeadLetterTopic { get; set; }
 
     /// <summary>Partitions of the target and dead-letter topics when the pipeline creates them; 1 by default.</summary>
     public int TargetPartitions { get; set; } = 1;
@@ -108,6 +120,13 @@ public sealed class PipelineOptions
         if ((Sink is null && SourceTopics.Contains(TargetTopic!)) || SourceTopics.Contains(EffectiveDeadLetterTopic))
         {
             throw new ArgumentException($"PipelineOptions.TargetTopic and DeadLetterTopic of pipeline '{Name}' must differ from its source topics.");
+        }
+
+        if (UnmaskedDeadLetterTopic is { } unmasked
+            && (string.IsNullOrWhiteSpace(unmasked) || SourceTopics.Contains(unmasked) || unmasked == TargetTopic || unmasked == EffectiveDeadLetterTopic))
+        {
+            throw new ArgumentException(
+                $"PipelineOptions.UnmaskedDeadLetterTopic of pipeline '{Name}' must be a topic of its own, not empty and not a source, target or dead-letter topic: it holds records unmasked.");
         }
 
         if (TargetPartitions < 1 || Workers < 1 || MaxBatchSize < 1 || SinkRetries < 0)

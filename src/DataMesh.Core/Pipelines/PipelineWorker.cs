@@ -27,6 +27,9 @@ internal sealed class PipelineWorker
     private long _processed;
     private byte[] _scratch = new byte[4096];
 
+    /// <summary>With <see cref="Need.MaskedKeyId"/>: the topic the masked key schema is to be registered for.</summary>
+    private string? _pendingTopic;
+
     public PipelineWorker(KafkaPipeline owner, int index, int bufferBytes, int maxBatch, int maxInFlight)
     {
         _owner = owner;
@@ -96,7 +99,7 @@ internal sealed class PipelineWorker
                     var need = TryProcess(Span(frame), _processed, length, out var schemaId);
                     while (need != Need.Nothing)
                     {
-                        await _owner.LoadSchemaAsync(need == Need.Plan, schemaId).ConfigureAwait(false);
+                        await LoadAsync(need, schemaId).ConfigureAwait(false);
                         need = TryProcess(Span(frame), _processed, length, out schemaId);
                     }
 
@@ -152,6 +155,20 @@ internal sealed class PipelineWorker
         finally
         {
             await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private ValueTask LoadAsync(Need need, int schemaId)
+    {
+        switch (need)
+        {
+            case Need.KeyMasking:
+                return _owner.LoadKeyMaskingAsync(schemaId);
+            case Need.MaskedKeyId:
+                _owner.TryGetKeyMasking(schemaId, out var masking);
+                return _owner.RegisterMaskedAsync(masking, _pendingTopic!, schemaId);
+            default:
+                return _owner.LoadSchemaAsync(need == Need.Plan, schemaId);
         }
     }
 
@@ -234,11 +251,16 @@ internal sealed class PipelineWorker
             return Need.Nothing;
         }
 
+        // With masks, the key's schema tells which of its columns to mask: known before anything is written.
+        if (hasKey && _owner.MasksColumns && ConfluentWireFormat.TryReadHeader(key, out var keySchemaId, out _) && !_owner.TryGetKeyMasking(keySchemaId, out _))
+        {
+            schemaId = keySchemaId;
+            return Need.KeyMasking;
+        }
+
         if (!hasValue)
         {
-            AddKey(batch, ref entry, key, hasKey);
-            Take(batch, in entry);
-            return Need.Nothing;
+            return AddKeyAndTake(frame, batch, ref entry, key, hasKey, out schemaId);
         }
 
         if (!ConfluentWireFormat.TryReadHeader(value, out var id, out var payload))
@@ -289,9 +311,7 @@ internal sealed class PipelineWorker
                 Dropped(batch, in entry);
                 return Need.Nothing;
             case TransformOutcome.Tombstone:
-                AddKey(batch, ref entry, key, hasKey);
-                Take(batch, in entry);
-                return Need.Nothing;
+                return AddKeyAndTake(frame, batch, ref entry, key, hasKey, out schemaId);
         }
 
         if (context.IsRaw)
@@ -330,21 +350,68 @@ internal sealed class PipelineWorker
             entry.ValueStart = start;
             entry.ValueLength = output.WrittenCount - start;
             entry.ValueSchema = chain.OutputSchema;
-            AddKey(batch, ref entry, key, hasKey);
+            return AddKeyAndTake(frame, batch, ref entry, key, hasKey, out schemaId);
         }
 
         Take(batch, in entry);
         return Need.Nothing;
     }
 
-    private static void AddKey(SinkBatch batch, ref SinkBatch.Entry entry, ReadOnlySpan<byte> key, bool hasKey)
+    /// <summary>
+    /// Adds the record's key (with its masked columns masked, when the chain masks columns of the key) and takes the record;
+    /// or rejects the record when its key cannot be masked; or asks for the masked key schema's id for the record's topic.
+    /// </summary>
+    private Need AddKeyAndTake(ReadOnlySpan<byte> frame, SinkBatch batch, ref SinkBatch.Entry entry, ReadOnlySpan<byte> key, bool hasKey, out int schemaId)
     {
-        if (hasKey)
+        schemaId = 0;
+        if (!hasKey)
         {
-            entry.KeyStart = batch.Buffer.WrittenCount;
-            entry.KeyLength = key.Length;
-            batch.Buffer.Write(key);
+            Take(batch, in entry);
+            return Need.Nothing;
         }
+
+        var buffer = batch.Buffer;
+        if (!_owner.MasksColumns || !ConfluentWireFormat.TryReadHeader(key, out var keySchemaId, out var datum)
+            || !_owner.TryGetKeyMasking(keySchemaId, out var masking) || ReferenceEquals(masking, RecordMasking.AsRead))
+        {
+            // No mask, or a key that is not an Avro record with a masked column: as it was read.
+            entry.KeyStart = buffer.WrittenCount;
+            entry.KeyLength = key.Length;
+            buffer.Write(key);
+            Take(batch, in entry);
+            return Need.Nothing;
+        }
+
+        if (masking.Error is { } error)
+        {
+            Reject(frame, in entry, "key", error);
+            return Need.Nothing;
+        }
+
+        if (!masking.Ids.TryGetValue(entry.Topic, out var registered))
+        {
+            _pendingTopic = entry.Topic;
+            schemaId = keySchemaId;
+            return Need.MaskedKeyId;
+        }
+
+        if (registered.Error is { } unregistered)
+        {
+            Reject(frame, in entry, "key", unregistered);
+            return Need.Nothing;
+        }
+
+        var start = buffer.WrittenCount;
+        if (!masking.TryWrite(datum, registered.Id, buffer, out var reason))
+        {
+            Reject(frame, in entry, "key", "the key cannot be masked: " + reason);
+            return Need.Nothing;
+        }
+
+        entry.KeyStart = start;
+        entry.KeyLength = buffer.WrittenCount - start;
+        Take(batch, in entry);
+        return Need.Nothing;
     }
 
     private static void Take(SinkBatch batch, in SinkBatch.Entry entry)
@@ -377,5 +444,11 @@ internal sealed class PipelineWorker
         Nothing,
         Plan,
         RawSchema,
+
+        /// <summary>The masking of a key schema (the chain masks columns).</summary>
+        KeyMasking,
+
+        /// <summary>The id of a masked key schema for the record's topic.</summary>
+        MaskedKeyId,
     }
 }

@@ -247,23 +247,31 @@ internal sealed class SchemaLog
     private SchemaLogOutcome ApplyRegistration(long offset, string subject, string schemaText)
     {
         Schema schema;
+        string canonical;
+        CompatibilityLevel level;
+        IReadOnlyList<SchemaCompatibilityProblem> problems;
         try
         {
-            schema = Schema.Parse(schemaText);
+            // Apache.Avro returns null for some JSON it does not recognise as a schema.
+            schema = Schema.Parse(schemaText) ?? throw new SchemaParseException("it is not a schema");
+            canonical = SchemaCanonicalForm.Of(schema);
+            if (Find(subject, canonical) is { } existing)
+            {
+                return new SchemaLogOutcome.Registered(existing);
+            }
+
+            level = LevelOf(subject);
+            problems = SchemaCompatibility.Check(level, schema, Versions(subject));
         }
-        catch (SchemaParseException e)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return new SchemaLogOutcome.Invalid($"the schema at offset {offset.ToString(CultureInfo.InvariantCulture)} does not parse: {e.Message}");
+            // Any client that may write the topic can forge a record, and Apache.Avro is not hardened: on hostile text its
+            // parser throws its own exceptions, its JSON reader's, ArgumentException, InvalidCastException,
+            // NullReferenceException..., and what it parses may print as invalid JSON (found by SchemaLogFuzzTests).
+            // Whatever is thrown, the record is skipped: the log goes on.
+            return new SchemaLogOutcome.Invalid($"the schema at offset {offset.ToString(CultureInfo.InvariantCulture)} does not parse or cannot be checked: {e.Message}");
         }
 
-        var canonical = SchemaCanonicalForm.Of(schema);
-        if (Find(subject, canonical) is { } existing)
-        {
-            return new SchemaLogOutcome.Registered(existing);
-        }
-
-        var level = LevelOf(subject);
-        var problems = SchemaCompatibility.Check(level, schema, Versions(subject));
         if (problems.Count > 0)
         {
             return new SchemaLogOutcome.Incompatible(subject, level, problems);
@@ -352,8 +360,9 @@ internal sealed class SchemaLog
                 String(root, "store"),
                 root.TryGetProperty("idBase", out var b) && b.TryGetInt32(out var idBase) ? idBase : 0);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-8, met when it is read.
             invalid = new SchemaLogOutcome.Invalid($"record at offset {offset.ToString(CultureInfo.InvariantCulture)} is not JSON: {e.Message}");
             return default;
         }

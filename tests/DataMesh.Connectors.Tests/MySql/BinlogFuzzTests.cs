@@ -5,105 +5,73 @@ namespace DataMesh.Tests.MySql;
 
 /// <summary>
 /// Random and mutated real events through the whole parser (framing, CRC, every event type, TABLE_MAP binding, rows
-/// of every column type): the only exceptions allowed are the documented ones (<see cref="BinlogFormatException"/>,
-/// <see cref="MySqlSchemaException"/>). Bounded in the suite; set DATAMESH_FUZZ_ITERATIONS for a longer run.
+/// of every column type), with the shared harness (<see cref="Fuzz"/>): the only exceptions allowed are the documented
+/// ones (<see cref="BinlogFormatException"/>, <see cref="MySqlSchemaException"/>).
 /// </summary>
 public sealed class BinlogFuzzTests
 {
-    private static readonly int Iterations = int.TryParse(Environment.GetEnvironmentVariable("DATAMESH_FUZZ_ITERATIONS"), out var n) ? n : 3000;
+    private static readonly Type[] Documented = [typeof(BinlogFormatException), typeof(MySqlSchemaException)];
 
     [Fact]
     public void Mutated_real_events_give_only_documented_errors()
     {
         var events = BinlogEvents.Workload();
-        var random = new Random(20240601);
-        var failures = 0;
-        for (var iteration = 0; iteration < Iterations; iteration++)
-        {
-            var processor = BinlogEvents.Processor(new RecordingHandler());
-            var target = random.Next(1, events.Count);
-            var checksumOff = random.Next(2) == 0;
-            for (var i = 0; i < events.Count; i++)
+        var run = Fuzz.Run(
+            "binlog events",
+            seed: 20240601,
+            iterations: 3000,
+            random =>
             {
-                var data = events[i];
-                if (i == target)
+                var target = random.Next(1, events.Count);
+                var data = Fuzz.Mutate(events[target], random);
+                if (random.Next(2) == 0 && data.Length >= 23)
                 {
-                    data = Mutate(data, random);
-                    if (checksumOff && data.Length >= 23)
-                    {
-                        // Re-frame with a valid CRC so the mutation reaches the event parsers instead of stopping at the checksum.
-                        data = MalformedBinlogTests.Reframe(data.AsSpan(0, data.Length - 4).ToArray());
-                    }
+                    // Re-frame with a valid CRC so the mutation reaches the event parsers instead of stopping at the checksum.
+                    data = MalformedBinlogTests.Reframe(data.AsSpan(0, data.Length - 4).ToArray());
                 }
 
-                try
+                return (Target: target, Data: data);
+            },
+            input =>
+            {
+                var processor = BinlogEvents.Processor(new RecordingHandler());
+                for (var i = 0; i < events.Count; i++)
                 {
-                    processor.Process(data);
+                    processor.Process(i == input.Target ? input.Data : events[i]);
                 }
-                catch (Exception ex) when (ex is BinlogFormatException or MySqlSchemaException)
-                {
-                    failures++;
-                    break;
-                }
-                catch (Exception ex)
-                {
-                    Assert.Fail($"iteration {iteration}, event {i} (type {data.ElementAtOrDefault(4)}): {ex.GetType().Name}: {ex.Message}\n{ex.StackTrace}");
-                }
-            }
-        }
+            },
+            input => $"event {input.Target} (type {input.Data.ElementAtOrDefault(4)}): {Convert.ToHexString(input.Data)}",
+            Documented);
 
-        Assert.True(failures > Iterations / 10, $"only {failures} of {Iterations} mutations were detected");
+        Assert.True(run.Refused > run.Iterations / 10, $"only {run.Refused} of {run.Iterations} mutations were detected");
     }
 
     [Fact]
     public void Random_bytes_give_only_documented_errors()
     {
-        var random = new Random(7);
         var events = BinlogEvents.Workload();
-        for (var iteration = 0; iteration < Iterations; iteration++)
-        {
-            var processor = BinlogEvents.Processor(new RecordingHandler());
-            processor.Process(events[0]);
-            var length = random.Next(0, 200);
-            var data = new byte[length];
-            random.NextBytes(data);
-            if (length >= 23 && random.Next(2) == 0)
+        Fuzz.Bytes(
+            "random binlog events",
+            seed: 7,
+            iterations: 3000,
+            random =>
             {
-                data[4] = (byte)random.Next(0, 40);
-                data = MalformedBinlogTests.Reframe(data.AsSpan(0, length - 4).ToArray());
-            }
-
-            try
-            {
-                processor.Process(data);
-            }
-            catch (Exception ex) when (ex is BinlogFormatException or MySqlSchemaException)
-            {
-            }
-        }
-    }
-
-    private static byte[] Mutate(byte[] data, Random random)
-    {
-        var copy = (byte[])data.Clone();
-        switch (random.Next(4))
-        {
-            case 0:
-                for (var i = random.Next(1, 4); i > 0; i--)
+                var data = new byte[random.Next(0, 200)];
+                random.NextBytes(data);
+                if (data.Length >= 23 && random.Next(2) == 0)
                 {
-                    copy[random.Next(copy.Length)] ^= (byte)(1 << random.Next(8));
+                    data[4] = (byte)random.Next(0, 40);
+                    data = MalformedBinlogTests.Reframe(data.AsSpan(0, data.Length - 4).ToArray());
                 }
 
-                return copy;
-            case 1:
-                return copy.AsSpan(0, random.Next(copy.Length)).ToArray();
-            case 2:
-                copy[random.Next(19, Math.Max(20, copy.Length))] = (byte)random.Next(256);
-                return copy;
-            default:
-                var extra = new byte[random.Next(1, 16)];
-                random.NextBytes(extra);
-                return [.. copy, .. extra];
-        }
+                return data;
+            },
+            data =>
+            {
+                var processor = BinlogEvents.Processor(new RecordingHandler());
+                processor.Process(events[0]);
+                processor.Process(data);
+            },
+            Documented);
     }
 }

@@ -3,14 +3,31 @@ using Microsoft.Extensions.Logging;
 
 namespace DataMesh.IntegrationTests.Infrastructure;
 
-/// <summary>Collects the log messages of a host (Information and above), for assertions on what a source reports.</summary>
+/// <summary>
+/// Collects the log messages of a host (Information and above), for assertions on what a source reports, and every line
+/// at every level it is given (with its exception), for <see cref="AssertNoSecret"/>: the test hosts (<c>PgCdc</c>,
+/// <c>MySqlCdc</c>) give it their Debug lines too and check it when they are disposed, so no integration test that runs a
+/// host passes while a password of the test servers appears in what the host logged.
+/// </summary>
 public sealed class LogCollector : ILoggerProvider
 {
+    private readonly SecretScan _scan = new();
+
     public ConcurrentQueue<(LogLevel Level, EventId Id, string Message)> Entries { get; } = new();
 
     /// <summary>The messages at <paramref name="level"/> that contain every one of <paramref name="parts"/>.</summary>
     public List<string> Find(LogLevel level, params string[] parts) =>
         Entries.Where(e => e.Level == level && parts.All(p => e.Message.Contains(p, StringComparison.Ordinal))).Select(e => e.Message).ToList();
+
+    /// <summary>Fails when a line the host logged, at any level, or its exception holds a password of the test servers.</summary>
+    /// <param name="more">Other passwords to look for (a test's own users).</param>
+    public void AssertNoSecret(params string[] more)
+    {
+        if (_scan.Texts.Count > 0)
+        {
+            _scan.AssertNoSecret(more);
+        }
+    }
 
     public ILogger CreateLogger(string categoryName) => new Collector(this);
 
@@ -23,13 +40,15 @@ public sealed class LogCollector : ILoggerProvider
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (IsEnabled(logLevel))
+            var message = formatter(state, exception);
+            owner._scan.Log(logLevel, eventId, message, exception, (m, _) => m);
+            if (logLevel >= LogLevel.Information)
             {
-                owner.Entries.Enqueue((logLevel, eventId, formatter(state, exception)));
+                owner.Entries.Enqueue((logLevel, eventId, message));
             }
         }
     }

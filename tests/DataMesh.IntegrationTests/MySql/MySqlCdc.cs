@@ -70,6 +70,7 @@ internal sealed class MySqlCdc : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.TimestampFormat = "HH:mm:ss.fff ").SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddProvider(Logs);
+        builder.Logging.AddFilter<LogCollector>(null, LogLevel.Debug); // the secret check reads every line
         if (logs is not null)
         {
             builder.Logging.AddProvider(logs);
@@ -131,6 +132,20 @@ internal sealed class MySqlCdc : IAsyncDisposable
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>
+    /// Runs a connector with <paramref name="options"/> (not the test's: another user, TLS...) on the real runtime until it
+    /// fails or retries, without a host, logging to <paramref name="logger"/>; returns the status then.
+    /// </summary>
+    public async Task<DataMesh.Sources.SourceStatus> RunUntilStoppedAsync(MySqlSourceOptions options, ILogger logger)
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddSingleton(Kafka);
+        services.AddDataMesh();
+        await using var provider = services.BuildServiceProvider();
+        await using var connector = new MySqlBinlogConnector(SourceName, options, Kafka, logger);
+        return await SourceRunner.RunUntilStoppedOrRetryingAsync(SourceName, connector, options, provider, logger: logger);
     }
 
     public async Task StopAsync()
@@ -208,6 +223,7 @@ internal sealed class MySqlCdc : IAsyncDisposable
         await StopAsync();
         Kafka.Dispose();
         await _database.DisposeAsync();
+        Logs.AssertNoSecret();
     }
 
     private void Configure(MySqlSourceOptions o)

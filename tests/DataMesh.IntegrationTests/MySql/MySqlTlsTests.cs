@@ -2,7 +2,6 @@ using DataMesh.Connectors.MySql;
 using DataMesh.Connectors.MySql.Protocol;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Tests.Tls;
-using Microsoft.Extensions.DependencyInjection;
 using MySqlConnector;
 using Xunit;
 
@@ -103,13 +102,8 @@ public sealed class MySqlTlsTests(MariaDbServer server) : IClassFixture<MariaDbS
             ConnectionString = Tls(server.ConnectionString, "localhost", MySqlSslMode.VerifyFull, Ca),
             IncludeTables = { cdc.Database + ".*" },
         };
-        var services = new ServiceCollection().AddLogging();
-        services.AddSingleton(cdc.Kafka);
-        services.AddDataMesh();
-        await using var provider = services.BuildServiceProvider();
-        await using var connector = new MySqlBinlogConnector(cdc.SourceName, options, cdc.Kafka, _scan);
 
-        var status = await SourceRunner.RunUntilStoppedOrRetryingAsync(cdc.SourceName, connector, options, provider, logger: _scan);
+        var status = await cdc.RunUntilStoppedAsync(options, _scan);
         _scan.Add(status.ToString());
 
         Assert.Equal(DataMesh.Sources.SourceState.Failed, status.State);

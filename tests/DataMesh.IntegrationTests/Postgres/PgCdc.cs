@@ -68,6 +68,7 @@ internal sealed class PgCdc : IAsyncDisposable
         builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Warning);
         builder.Logging.AddProvider(Logs);
+        builder.Logging.AddFilter<LogCollector>(null, LogLevel.Debug); // the secret check reads every line
         if (logs is not null)
         {
             builder.Logging.AddProvider(logs);
@@ -228,5 +229,6 @@ internal sealed class PgCdc : IAsyncDisposable
 
         await _server.DropReplicationSlotIfExistsAsync(Slot);
         await _database.DisposeAsync();
+        Logs.AssertNoSecret();
     }
 }

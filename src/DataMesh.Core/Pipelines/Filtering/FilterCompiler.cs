@@ -32,8 +32,8 @@ internal sealed class FilterCompiler
 
     public Predicate Compile(FilterNode node) => node switch
     {
-        AndNode and => new AndPredicate(Compile(and.Left), Compile(and.Right)),
-        OrNode or => new OrPredicate(Compile(or.Left), Compile(or.Right)),
+        AndNode and => new AndPredicate([.. and.Terms.Select(Compile)]),
+        OrNode or => new OrPredicate([.. or.Terms.Select(Compile)]),
         NotNode not => new NotPredicate(Compile(not.Operand)),
         ConstantNode constant => new ConstantPredicate(constant.Value),
         IsNullNode isNull => Negate(new IsNullPredicate(Resolve(isNull.Path)), isNull.Negated),
@@ -49,14 +49,8 @@ internal sealed class FilterCompiler
     private Predicate CompileIn(InNode node)
     {
         var accessor = Resolve(node.Path);
-        Predicate? result = null;
-        foreach (var value in node.Values)
-        {
-            var equal = CompileCompare(accessor, CompareOp.Eq, value, node.Path);
-            result = result is null ? equal : new OrPredicate(result, equal);
-        }
-
-        return result!;
+        var equalities = node.Values.Select(value => CompileCompare(accessor, CompareOp.Eq, value, node.Path)).ToArray();
+        return equalities.Length == 1 ? equalities[0] : new OrPredicate(equalities);
     }
 
     private Predicate CompileTest(FieldTestNode node)

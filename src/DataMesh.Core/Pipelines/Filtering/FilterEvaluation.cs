@@ -169,14 +169,38 @@ internal abstract class Predicate
     public abstract bool Evaluate(ref FilterContext context);
 }
 
-internal sealed class AndPredicate(Predicate left, Predicate right) : Predicate
+/// <summary>Holds when every term holds; evaluated left to right, stopping at the first that does not.</summary>
+internal sealed class AndPredicate(Predicate[] terms) : Predicate
 {
-    public override bool Evaluate(ref FilterContext context) => left.Evaluate(ref context) && right.Evaluate(ref context);
+    public override bool Evaluate(ref FilterContext context)
+    {
+        foreach (var term in terms)
+        {
+            if (!term.Evaluate(ref context))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }
 
-internal sealed class OrPredicate(Predicate left, Predicate right) : Predicate
+/// <summary>Holds when a term holds; evaluated left to right, stopping at the first that does.</summary>
+internal sealed class OrPredicate(Predicate[] terms) : Predicate
 {
-    public override bool Evaluate(ref FilterContext context) => left.Evaluate(ref context) || right.Evaluate(ref context);
+    public override bool Evaluate(ref FilterContext context)
+    {
+        foreach (var term in terms)
+        {
+            if (term.Evaluate(ref context))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }
 
 internal sealed class NotPredicate(Predicate operand) : Predicate

@@ -7,6 +7,15 @@ namespace DataMesh.Pipelines.Filtering;
 /// </summary>
 public sealed class FilterExpression
 {
+    /// <summary>The longest expression <see cref="Parse"/> accepts, in characters: 65,536.</summary>
+    public const int MaxLength = 65_536;
+
+    /// <summary>
+    /// The deepest nesting <see cref="Parse"/> accepts: 64 levels of parentheses and <c>not</c> (each counts one level). A
+    /// chain of <c>and</c>/<c>or</c> terms is one level however long it is.
+    /// </summary>
+    public const int MaxDepth = 64;
+
     private FilterExpression(string text, FilterNode root)
     {
         Text = text;

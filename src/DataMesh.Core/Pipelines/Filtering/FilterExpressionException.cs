@@ -33,7 +33,7 @@ public sealed class FilterExpressionException : FormatException
     /// <param name="column">The 1-based column of the mistake.</param>
     /// <param name="expression">The expression text.</param>
     public FilterExpressionException(string reason, int column, string expression)
-        : base(string.Create(CultureInfo.InvariantCulture, $"Filter expression, column {column}: {reason} (in \"{expression}\")"))
+        : base(Format(reason, column, expression))
     {
         Reason = reason;
         Column = column;
@@ -48,4 +48,19 @@ public sealed class FilterExpressionException : FormatException
 
     /// <summary>The expression text.</summary>
     public string Expression { get; } = string.Empty;
+
+    /// <summary>The message: the expression is quoted whole up to 200 characters, else 200 characters around <paramref name="column"/>, with its length.</summary>
+    private static string Format(string reason, int column, string expression)
+    {
+        const int Quoted = 200;
+        if (expression.Length <= Quoted)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"Filter expression, column {column}: {reason} (in \"{expression}\")");
+        }
+
+        var start = Math.Clamp(column - 1 - (Quoted / 2), 0, expression.Length - Quoted);
+        var before = start > 0 ? "…" : string.Empty;
+        var after = start + Quoted < expression.Length ? "…" : string.Empty;
+        return string.Create(CultureInfo.InvariantCulture, $"Filter expression, column {column}: {reason} (in \"{before}{expression.AsSpan(start, Quoted)}{after}\", {expression.Length:N0} characters)");
+    }
 }

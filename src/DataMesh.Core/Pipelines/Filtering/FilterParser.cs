@@ -15,13 +15,17 @@ namespace DataMesh.Pipelines.Filtering;
 /// path    := name ("." name)*
 /// literal := number | 'string' | true | false | null
 /// </code>
-/// Keywords are case-insensitive; strings use single quotes, with <c>''</c> for a quote.
+/// Keywords are case-insensitive; strings use single quotes, with <c>''</c> for a quote. A chain of <c>and</c> (or
+/// <c>or</c>) terms becomes one node with every term, so that planning and evaluation recurse only as deep as the
+/// parentheses and <c>not</c>s, which <see cref="FilterExpression.MaxDepth"/> bounds; <see cref="FilterExpression.MaxLength"/>
+/// bounds the text. Hostile input is refused with a <see cref="FilterExpressionException"/>, never a stack overflow.
 /// </summary>
 internal sealed class FilterParser
 {
     private readonly string _text;
     private readonly List<Token> _tokens;
     private int _next;
+    private int _depth;
 
     private FilterParser(string text)
     {
@@ -31,6 +35,14 @@ internal sealed class FilterParser
 
     public static FilterNode Parse(string text)
     {
+        if (text.Length > FilterExpression.MaxLength)
+        {
+            throw new FilterExpressionException(
+                string.Create(CultureInfo.InvariantCulture, $"the expression is {text.Length:N0} characters long, longer than FilterExpression.MaxLength ({FilterExpression.MaxLength:N0} characters); filter on fewer values, or split it into several filters"),
+                FilterExpression.MaxLength + 1,
+                text);
+        }
+
         var parser = new FilterParser(text);
         if (parser.Peek.Kind == TokenKind.End)
         {
@@ -63,36 +75,80 @@ internal sealed class FilterParser
 
     private FilterNode ParseOr()
     {
-        var left = ParseAnd();
-        while (TakeKeyword("or"))
+        var first = ParseAnd();
+        if (!Peek.IsKeyword("or"))
         {
-            left = new OrNode(left, ParseAnd());
+            return first;
         }
 
-        return left;
+        var terms = new List<FilterNode> { first };
+        while (TakeKeyword("or"))
+        {
+            terms.Add(ParseAnd());
+        }
+
+        return new OrNode(terms);
     }
 
     private FilterNode ParseAnd()
     {
-        var left = ParseUnary();
-        while (TakeKeyword("and"))
+        var first = ParseUnary();
+        if (!Peek.IsKeyword("and"))
         {
-            left = new AndNode(left, ParseUnary());
+            return first;
         }
 
-        return left;
+        var terms = new List<FilterNode> { first };
+        while (TakeKeyword("and"))
+        {
+            terms.Add(ParseUnary());
+        }
+
+        return new AndNode(terms);
     }
 
-    private FilterNode ParseUnary() => TakeKeyword("not") ? new NotNode(ParseUnary()) : ParsePrimary();
+    private FilterNode ParseUnary()
+    {
+        // A loop, not a recursion: each 'not' is one level of depth.
+        var nots = 0;
+        while (Peek.IsKeyword("not"))
+        {
+            Enter(Peek.Column);
+            _next++;
+            nots++;
+        }
+
+        var node = ParsePrimary();
+        _depth -= nots;
+        for (var i = 0; i < nots; i++)
+        {
+            node = new NotNode(node);
+        }
+
+        return node;
+    }
+
+    /// <summary>Goes one level deeper (a parenthesis or a 'not' at <paramref name="column"/>), refusing to pass <see cref="FilterExpression.MaxDepth"/>.</summary>
+    private void Enter(int column)
+    {
+        if (++_depth > FilterExpression.MaxDepth)
+        {
+            throw Error(
+                string.Create(CultureInfo.InvariantCulture, $"the expression nests deeper than FilterExpression.MaxDepth ({FilterExpression.MaxDepth}) levels of parentheses and 'not'; write it with fewer levels"),
+                column);
+        }
+    }
 
     private FilterNode ParsePrimary()
     {
         var token = Peek;
         if (token.Kind == TokenKind.LeftParen)
         {
+            Enter(token.Column);
             _next++;
             var inner = ParseOr();
             Expect(TokenKind.RightParen, "')'");
+            _depth--;
             return inner;
         }
 

@@ -38,9 +38,11 @@ internal sealed record FieldPath(IReadOnlyList<string> Steps, int Column)
 /// <summary>A node of a parsed filter expression.</summary>
 internal abstract record FilterNode;
 
-internal sealed record AndNode(FilterNode Left, FilterNode Right) : FilterNode;
+/// <summary>Two or more terms joined by <c>and</c>.</summary>
+internal sealed record AndNode(IReadOnlyList<FilterNode> Terms) : FilterNode;
 
-internal sealed record OrNode(FilterNode Left, FilterNode Right) : FilterNode;
+/// <summary>Two or more terms joined by <c>or</c>.</summary>
+internal sealed record OrNode(IReadOnlyList<FilterNode> Terms) : FilterNode;
 
 internal sealed record NotNode(FilterNode Operand) : FilterNode;
 

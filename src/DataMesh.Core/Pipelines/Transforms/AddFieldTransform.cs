@@ -19,6 +19,9 @@ internal sealed class AddFieldTransform : RowTransform
         _envelopePath = envelopePath;
     }
 
+    /// <summary>The name of the field it appends.</summary>
+    internal string Field => _field;
+
     public override string Name => _envelopePath is null ? $"add({_field} = {_constant})" : $"add({_field} = {_envelopePath})";
 
     public static AddFieldTransform Constant(string field, object value)

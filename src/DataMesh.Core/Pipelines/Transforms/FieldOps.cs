@@ -267,7 +267,8 @@ internal sealed class CastOp(int index, ValueLayout layout, ValueKind target, st
                 switch (target)
                 {
                     case ValueKind.Int when v is < int.MinValue or > int.MaxValue:
-                        throw Fail(string.Create(CultureInfo.InvariantCulture, $"{v} does not fit an int"));
+                        // Never the value itself: messages reach logs, dead-letter headers and errors, where masked values must not.
+                        throw Fail(v < 0 ? "the value does not fit an int (it is below -2147483648)" : "the value does not fit an int (it is above 2147483647)");
                     case ValueKind.Int:
                         writer.WriteInt((int)v);
                         return;

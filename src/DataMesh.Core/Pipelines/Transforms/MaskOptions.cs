@@ -29,7 +29,11 @@ public sealed class MaskOptions
     /// <summary>The text that replaces redacted strings; <c>***</c> by default.</summary>
     public string Replacement { get; init; } = "***";
 
-    /// <summary>The secret key of the keyed hash (at least 16 bytes); required for <see cref="MaskMode.Hash"/>. Keep it out of source code.</summary>
+    /// <summary>
+    /// The secret key of the keyed hash (at least 16 bytes); required for <see cref="MaskMode.Hash"/>. Keep it out of source
+    /// code. Under <see cref="MaskMode.Redact"/> it is needed when a redacted column is part of the Kafka key: the key's column
+    /// is then replaced by its keyed hash, so that records keep distinct keys (and their partitions).
+    /// </summary>
     public ReadOnlyMemory<byte>? HashKey { get; init; }
 
     /// <summary>How hashes are written; hex by default.</summary>
@@ -40,6 +44,11 @@ public sealed class MaskOptions
         if (Mode == MaskMode.Hash && (HashKey is not { } key || key.Length < 16))
         {
             throw new ArgumentException("MaskOptions.HashKey must hold a secret of at least 16 bytes for MaskMode.Hash.");
+        }
+
+        if (HashKey is { Length: < 16 })
+        {
+            throw new ArgumentException("MaskOptions.HashKey must hold a secret of at least 16 bytes, or be left unset.");
         }
 
         ArgumentNullException.ThrowIfNull(Replacement);

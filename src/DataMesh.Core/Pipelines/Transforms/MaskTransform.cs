@@ -6,6 +6,12 @@ namespace DataMesh.Pipelines.Transforms;
 /// <summary>Masks personal data: redacts fields, or replaces them with a keyed hash.</summary>
 internal sealed class MaskTransform(IReadOnlyList<string> fields, MaskOptions options) : RowTransform
 {
+    /// <summary>The masked fields, as named at this transform's place in its chain.</summary>
+    internal IReadOnlyList<string> Fields => fields;
+
+    /// <summary>How the fields are masked.</summary>
+    internal MaskOptions Options => options;
+
     public override string Name => (options.Mode == MaskMode.Hash ? "mask-hash(" : "mask-redact(") + string.Join(", ", fields) + ")";
 
     protected override List<OutputField> PlanRow(global::Avro.RecordSchema row, global::Avro.RecordSchema? envelope)

@@ -5,6 +5,9 @@ namespace DataMesh.Pipelines.Transforms;
 /// <summary>Renames fields; the values are untouched, and a renamed field loses its original-column-name property.</summary>
 internal sealed class RenameTransform(IReadOnlyList<KeyValuePair<string, string>> renames) : RowTransform
 {
+    /// <summary>The renames, old name to new name, in order.</summary>
+    internal IReadOnlyList<KeyValuePair<string, string>> Renames => renames;
+
     public override string Name => "rename(" + string.Join(", ", renames.Select(r => r.Key + " -> " + r.Value)) + ")";
 
     protected override List<OutputField> PlanRow(global::Avro.RecordSchema row, global::Avro.RecordSchema? envelope)

@@ -15,6 +15,9 @@ internal sealed class RouteTransform(string path, string template) : Transform
 {
     public const string Placeholder = "{value}";
 
+    /// <summary>The field path whose value names the topic.</summary>
+    internal string Path => path;
+
     public override string Name => $"route({path} -> {template})";
 
     public override PlannedTransform Plan(global::Avro.RecordSchema input)

@@ -9,7 +9,8 @@ public sealed class TransformChain
 {
     /// <summary>Creates a chain.</summary>
     /// <param name="transforms">The transforms, in the order they run; may be empty (records pass unchanged).</param>
-    /// <exception cref="ArgumentException">A transform follows the outbox router, which must be the last.</exception>
+    /// <exception cref="ArgumentException">A transform follows the outbox router, which must be the last; or a route names topics
+    /// after a column that a mask after it masks (the topic names would carry the values in clear).</exception>
     public TransformChain(IEnumerable<Transform> transforms)
     {
         ArgumentNullException.ThrowIfNull(transforms);
@@ -24,6 +25,7 @@ public sealed class TransformChain
         }
 
         EmitsRawRecords = Transforms.Count > 0 && Transforms[^1].EmitsRawRecords;
+        MaskedColumns = MaskLineage.Trace(Transforms);
     }
 
     /// <summary>The transforms, in order.</summary>
@@ -36,6 +38,9 @@ public sealed class TransformChain
     /// to register, no default target needed).
     /// </summary>
     internal bool EmitsRawRecords { get; }
+
+    /// <summary>The columns of the records entering the chain that its masks mask (empty without masks): the runtime masks them in keys and dead letters too.</summary>
+    internal IReadOnlyList<MaskedColumn> MaskedColumns { get; }
 
     /// <summary>Plans every transform in turn, each for the output schema of the one before.</summary>
     /// <param name="input">The schema of the records entering the chain.</param>

@@ -39,6 +39,7 @@ internal sealed class CommitLogSegmentReader : IDisposable
     private readonly List<CommitLogSection> _sections = [];
     private readonly SectionCodecs.Codec _codec;
     private readonly Aes? _aes;
+    private readonly Crc32 _crc = new();
     private byte[]? _plaintext;
     private byte[]? _chunk;
 
@@ -196,11 +197,11 @@ internal sealed class CommitLogSegmentReader : IDisposable
         }
 
         var mutation = payload.Slice(start + 8, size);
-        var crc = new Crc32();
-        crc.Append(payload.Slice(start, 4));
-        crc.Append(mutation);
+        _crc.Reset();
+        _crc.Append(payload.Slice(start, 4));
+        _crc.Append(mutation);
         var expected = BinaryPrimitives.ReadUInt32BigEndian(payload[(start + 8 + size)..]);
-        var actual = crc.GetCurrentHashAsUInt32();
+        var actual = _crc.GetCurrentHashAsUInt32();
         if (expected != actual)
         {
             throw Error(CommitLogError.Corrupt, offset, $"mutation CRC mismatch in the entry of {size} bytes: the entry says 0x{expected:X8}, its bytes give 0x{actual:X8}");

@@ -152,6 +152,24 @@ public sealed class CommitLogFixtureTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_value_changed_under_valid_crcs_changes_the_hash_so_the_hash_check_can_fail()
+    {
+        const string version = "4.0.11-encrypted";
+        const string file = "CommitLog-7-1699285478684.log";
+        var expected = CassandraFixtures.Expected(version);
+        var mutations = SegmentWriter.Mutations(file, File.ReadAllBytes(CassandraFixtures.Segment(version, file)));
+        // The last byte of a Standard1 mutation ends its partition; the one before is its cell value's last byte.
+        var changed = mutations.FindLastIndex(m => Connectors.Cassandra.Mutations.MutationDecoder.TryReadFirstTableId(m, out var id) && id == expected.TableId && m[^2] != 0);
+        mutations[changed][^2] ^= 0x01;
+        var segment = SegmentWriter.Plain(7, 1699285478684, [mutations]);
+
+        var read = SegmentsRead.Read([(file, segment)], new CassandraSchema(CassandraFixtures.Standard1(expected.TableId)), new CommitLogReaderOptions());
+
+        Assert.Equal(expected.Cells, read.Cells);
+        Assert.NotEqual(expected.Hash, read.Hash);
+    }
+
+    [Fact]
     public void A_segment_read_without_the_key_of_its_alias_says_which_alias_to_configure()
     {
         var path = CassandraFixtures.Segment("3.4-encrypted", "CommitLog-6-1480001790338.log");

@@ -51,4 +51,7 @@ internal enum CommitLogEnd
 
     /// <summary>An entry of size 0: the rest of the section is unwritten.</summary>
     ZeroSize,
+
+    /// <summary>The next section ends beyond the durable offset the reader was given.</summary>
+    DurableOffset,
 }

@@ -35,6 +35,7 @@ internal sealed class CommitLogSegmentReader : IDisposable
     private const int MinimumMutationSize = 10;
 
     private readonly ReadOnlyMemory<byte> _data;
+    private readonly long _durableOffset;
     private readonly CommitLogReaderOptions _options;
     private readonly List<CommitLogSection> _sections = [];
     private readonly SectionCodecs.Codec _codec;
@@ -56,11 +57,14 @@ internal sealed class CommitLogSegmentReader : IDisposable
     /// <param name="segment">The segment's file name, for errors.</param>
     /// <param name="data">The segment's bytes.</param>
     /// <param name="options">Keys and limits, or null for the defaults.</param>
+    /// <param name="durableOffset">Where the durable data end (a CDC index's offset): no section that ends beyond it is
+    /// read. <see cref="long.MaxValue"/> to read all.</param>
     /// <exception cref="CommitLogFormatException">An unreadable header, an unknown version, compressor, cipher or key.</exception>
-    public CommitLogSegmentReader(string segment, ReadOnlyMemory<byte> data, CommitLogReaderOptions? options = null)
+    public CommitLogSegmentReader(string segment, ReadOnlyMemory<byte> data, CommitLogReaderOptions? options = null, long durableOffset = long.MaxValue)
     {
         Segment = segment;
         _data = data;
+        _durableOffset = durableOffset;
         _options = options ?? new CommitLogReaderOptions();
         Descriptor = CommitLogDescriptor.Read(data.Span, segment);
         _next = Descriptor.HeaderLength;
@@ -219,6 +223,13 @@ internal sealed class CommitLogSegmentReader : IDisposable
         var data = _data.Span;
         var marker = _next;
         var logicalStart = _sections.Count == 0 ? Descriptor.HeaderLength : _payloadLogicalStart + (_payloadEnd - _payloadStart);
+        if (logicalStart >= _durableOffset)
+        {
+            End = CommitLogEnd.DurableOffset;
+            EndOffset = marker;
+            return;
+        }
+
         if (data.Length - marker < MarkerLength)
         {
             End = CommitLogEnd.FileEnd;
@@ -247,6 +258,14 @@ internal sealed class CommitLogSegmentReader : IDisposable
             throw Error(CommitLogError.Corrupt, marker, $"the sync marker points to {next}, before the end of its own section header at {minimum}", fileOffset: true);
         }
 
+        if (!Decoded && next > _durableOffset)
+        {
+            // The marker is written before the section's data are flushed and the index updated: not durable yet.
+            End = CommitLogEnd.DurableOffset;
+            EndOffset = marker;
+            return;
+        }
+
         _truncatedSection = next > data.Length;
         _next = next;
         if (!Decoded)
@@ -272,6 +291,13 @@ internal sealed class CommitLogSegmentReader : IDisposable
         if (length < 0 || length > _options.MaxSectionLength)
         {
             throw Error(CommitLogError.Corrupt, marker + MarkerLength, $"the section declares {length} uncompressed bytes (the limit is MaxSectionLength, {_options.MaxSectionLength})", fileOffset: true);
+        }
+
+        if (logicalStart + MarkerLength + length > _durableOffset)
+        {
+            End = CommitLogEnd.DurableOffset;
+            EndOffset = marker;
+            return;
         }
 
         EnsureCapacity(ref _plaintext, length);

@@ -23,7 +23,12 @@ public sealed class CommitLogThroughputTests(ITestOutputHelper output)
         const int written = 75_011;
         var decoder = new MutationDecoder(new CassandraSchema(CassandraFixtures.Standard1(CassandraFixtures.Expected(version).TableId)));
         var hash = new CellHash();
-        Run(file, data, decoder, ref hash, out _);
+        // Warm up long enough for tiered compilation to reach its optimised code on a busy machine.
+        var warmUp = Stopwatch.StartNew();
+        while (warmUp.ElapsedMilliseconds < 1000)
+        {
+            Run(file, data, decoder, ref hash, out _);
+        }
 
         var mutations = Run(file, data, decoder, ref hash, out var allocated);
 
@@ -40,7 +45,7 @@ public sealed class CommitLogThroughputTests(ITestOutputHelper output)
         clock.Stop();
         cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         var seconds = clock.Elapsed.TotalSeconds;
-        output.WriteLine($"indication ({Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}, process CPU {cpu.TotalSeconds:F2} s in {seconds:F2} s wall): {rounds * (double)written / seconds / 1e6:F1} MB/s of segment, {total / seconds:F0} mutations/s, {allocated} bytes allocated while reading and decoding {mutations} mutations (the reader's construction not counted)");
+        output.WriteLine($"indication ({Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}, process CPU {cpu.TotalSeconds:F2} s in {seconds:F2} s wall): {rounds * (double)written / seconds / 1e6:F1} MB/s of segment, {total / seconds:F0} mutations/s ({total / cpu.TotalSeconds:F0} per CPU-second), {allocated} bytes allocated while reading and decoding {mutations} mutations (the reader's construction not counted)");
         Assert.InRange(allocated, 0, 1024);
 
         var framing = Stopwatch.StartNew();

@@ -119,9 +119,21 @@ internal static class CqlValues
             case CqlKind.Uuid or CqlKind.Timeuuid:
                 return ReadUuid(value);
             case CqlKind.Timestamp:
-                return DateTimeOffset.UnixEpoch.AddMilliseconds(ReadTimestamp(value));
+            {
+                var milliseconds = ReadTimestamp(value);
+                return milliseconds is >= -62_135_596_800_000 and <= 253_402_300_799_999
+                    ? DateTimeOffset.UnixEpoch.AddMilliseconds(milliseconds)
+                    : throw new FormatException($"timestamp {milliseconds} ms is outside years 1–9999 (use {nameof(ReadTimestamp)} for the raw value)");
+            }
+
             case CqlKind.Date:
-                return DateOnly.FromDayNumber(checked(DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + ReadDate(value)));
+            {
+                var day = (long)DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + ReadDate(value);
+                return day is >= 0 and <= 3_652_058
+                    ? DateOnly.FromDayNumber((int)day)
+                    : throw new FormatException($"date {ReadDate(value)} days from 1970-01-01 is outside years 1–9999 (use {nameof(ReadDate)} for the raw value)");
+            }
+
             case CqlKind.Time:
                 var nanos = ReadTime(value);
                 return nanos is < 0 or >= 86_400_000_000_000 ? throw new FormatException($"time {nanos} ns is not within a day") : TimeSpan.FromTicks(nanos / 100);

@@ -50,7 +50,6 @@ public sealed class CommitLogFormatException : FormatException
         Error = error;
         Segment = segment;
         Offset = offset;
-        Detail = detail;
     }
 
     /// <summary>What kind of problem this is.</summary>
@@ -62,7 +61,4 @@ public sealed class CommitLogFormatException : FormatException
     /// <summary>Where the problem is: a file offset, or for an entry of a compressed or encrypted segment its logical
     /// offset (see the message); -1 when unknown.</summary>
     public long Offset { get; } = -1;
-
-    /// <summary>The message without the segment and offset.</summary>
-    internal string? Detail { get; }
 }

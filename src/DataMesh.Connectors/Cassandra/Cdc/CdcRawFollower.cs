@@ -47,8 +47,9 @@ internal sealed class CdcRawFollower
         var position = after;
         foreach (var (id, version, path) in Segments())
         {
-            if (id < after.SegmentId)
+            if (id < after.SegmentId || (id == after.SegmentId && _completed.TryGetValue(id, out var done) && after.Offset >= done.End))
             {
+                // Handed over before, or completed and read to its end: nothing new can come from it.
                 continue;
             }
 

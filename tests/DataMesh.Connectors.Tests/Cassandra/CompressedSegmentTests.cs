@@ -55,6 +55,43 @@ public sealed class CompressedSegmentTests
         Assert.Equal((expected.Cells, expected.Hash), (read.Cells, read.Hash));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_durable_offset_in_logical_terms_stops_a_compressed_or_encrypted_segment_after_the_sections_before_it(bool encrypted)
+    {
+        var mutations = SegmentWriter.Mutations(Name, File.ReadAllBytes(CassandraFixtures.Segment(Version, Name)));
+        var key = RandomNumberGenerator.GetBytes(16);
+        List<IEnumerable<byte[]>> sections = [mutations.Take(3), mutations.Skip(3).Take(100), mutations.Skip(103)];
+        var segment = encrypted
+            ? SegmentWriter.Encrypted(7, 1699285478684, key, RandomNumberGenerator.GetBytes(16), "k", sections)
+            : SegmentWriter.Compressed(7, 1699285478684, "ZstdCompressor", sections);
+        var options = new CommitLogReaderOptions();
+        options.EncryptionKeys["k"] = key;
+        long secondEnd;
+        using (var whole = new CommitLogSegmentReader(Name, segment, options))
+        {
+            while (whole.TryReadEntry(out _))
+            {
+            }
+
+            secondEnd = whole.Sections[1].LogicalStart + 8 + whole.Sections[1].Length;
+        }
+
+        using var reader = new CommitLogSegmentReader(Name, segment, options, durableOffset: secondEnd);
+        var entries = 0;
+        long last = 0;
+        while (reader.TryReadEntry(out var entry))
+        {
+            entries++;
+            last = entry.End;
+        }
+
+        Assert.Equal(103, entries);
+        Assert.Equal(secondEnd, last);
+        Assert.Equal(CommitLogEnd.DurableOffset, reader.End);
+    }
+
     [Fact]
     public void A_corrupt_compressed_section_names_the_file_offset_of_its_data()
     {

@@ -1,0 +1,175 @@
+using System.Globalization;
+using DataMesh.Connectors.Cassandra.CommitLog;
+
+namespace DataMesh.Connectors.Cassandra.Cdc;
+
+/// <summary>Receives one entry of a <c>cdc_raw</c> segment; the entry is valid during the call only.</summary>
+/// <param name="segment">The segment's file name.</param>
+/// <param name="entry">The entry.</param>
+internal delegate void CdcEntryHandler(string segment, in CommitLogEntry entry);
+
+/// <summary>
+/// Follows a node's <c>cdc_raw</c> directory: the segments that held mutations of tables with <c>cdc = true</c>, in
+/// segment-id order, each read up to the durable offset of its <c>_cdc.idx</c> and again as that offset grows, until
+/// the index says <c>COMPLETED</c>. Segments of Cassandra 3.x (commit-log version 6) have no index: the node moves them
+/// to <c>cdc_raw</c> only once finished, so they are read whole. A segment (and its index) is deleted only once the
+/// position stored after Kafka acknowledged its events is past its last entry, unless <see cref="KeepSegments"/>: until
+/// then it counts against the node's <c>cdc_total_space</c>, and writes to CDC tables fail when that is full.
+/// </summary>
+/// <remarks>Not thread-safe: one follower per directory, polled by one loop. Every segment is read from its start
+/// on each poll that finds it grown (at most <c>commitlog_segment_size</c>, 32 MiB by default); entries at or before
+/// the given position are skipped, so a restart from a stored position repeats nothing that was acknowledged.</remarks>
+internal sealed class CdcRawFollower
+{
+    private readonly string _directory;
+    private readonly CommitLogReaderOptions _options;
+
+    /// <summary>Completed segments read to their end: id → the end of their last entry (their header's end if none).</summary>
+    private readonly Dictionary<long, (string Path, long End)> _completed = [];
+
+    public CdcRawFollower(string directory, CommitLogReaderOptions? options = null)
+    {
+        _directory = directory;
+        _options = options ?? new CommitLogReaderOptions();
+    }
+
+    /// <summary>Keep segments after their events were acknowledged (an operator or another consumer deletes them).</summary>
+    public bool KeepSegments { get; init; }
+
+    /// <summary>Reads what became durable after <paramref name="after"/> and hands each entry over in order.</summary>
+    /// <param name="after">The position of the last entry already handled (the stored position), or id 0 to start at
+    /// the oldest segment.</param>
+    /// <param name="handler">Receives each entry.</param>
+    /// <returns>The position of the last entry handed over (<paramref name="after"/> if none).</returns>
+    /// <exception cref="CommitLogFormatException">A segment that cannot be read; the message names it and the offset.</exception>
+    public CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler)
+    {
+        var position = after;
+        foreach (var (id, version, path) in Segments())
+        {
+            if (id < after.SegmentId || (id == after.SegmentId && _completed.TryGetValue(id, out var done) && after.Offset >= done.End))
+            {
+                // Handed over before, or completed and read to its end: nothing new can come from it.
+                continue;
+            }
+
+            CdcIndex index;
+            var indexPath = CdcIndex.PathOf(path);
+            if (File.Exists(indexPath))
+            {
+                if (!CdcIndex.TryParse(ReadText(indexPath), out index))
+                {
+                    break;
+                }
+            }
+            else if (version == CommitLogDescriptor.Version30)
+            {
+                index = new CdcIndex(long.MaxValue, Completed: true);
+            }
+            else
+            {
+                // Cassandra 4.0 writes the index at the segment's first sync: nothing is durable yet.
+                break;
+            }
+
+            var name = Path.GetFileName(path);
+            var skipThrough = id == after.SegmentId ? after.Offset : 0;
+            using (var reader = new CommitLogSegmentReader(name, File.ReadAllBytes(path), _options, index.Offset))
+            {
+                while (reader.TryReadEntry(out var entry))
+                {
+                    if (entry.End > skipThrough)
+                    {
+                        handler(name, entry);
+                        position = entry.Position;
+                    }
+                }
+
+                if (index.Completed)
+                {
+                    _completed[id] = (path, reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader));
+                }
+            }
+
+            if (!index.Completed)
+            {
+                break;
+            }
+        }
+
+        return position;
+    }
+
+    /// <summary>Deletes the completed segments (and their indexes) whose every entry is at or before the acknowledged
+    /// position, unless <see cref="KeepSegments"/>.</summary>
+    /// <returns>The segments deleted.</returns>
+    public IReadOnlyList<string> DeleteAcknowledged(CommitLogPosition acknowledged)
+    {
+        List<string> deleted = [];
+        foreach (var (id, (path, end)) in _completed.OrderBy(pair => pair.Key).ToList())
+        {
+            if (id > acknowledged.SegmentId || (id == acknowledged.SegmentId && acknowledged.Offset < end))
+            {
+                break;
+            }
+
+            if (!KeepSegments)
+            {
+                File.Delete(path);
+                File.Delete(CdcIndex.PathOf(path));
+                deleted.Add(Path.GetFileName(path));
+            }
+
+            _completed.Remove(id);
+        }
+
+        return deleted;
+    }
+
+    private static long LastEnd(CommitLogSegmentReader reader)
+    {
+        // The end of the last entry: the last section with entries ends where its entries do.
+        for (var i = reader.Sections.Count - 1; i >= 0; i--)
+        {
+            var section = reader.Sections[i];
+            if (section.Entries > 0)
+            {
+                return section.LogicalStart + 8 + section.Length;
+            }
+        }
+
+        return reader.Descriptor.HeaderLength;
+    }
+
+    /// <summary>The segment files of the directory, by id: <c>CommitLog-&lt;version&gt;-&lt;id&gt;.log</c>.</summary>
+    private IEnumerable<(long Id, int Version, string Path)> Segments()
+    {
+        List<(long, int, string)> segments = [];
+        foreach (var path in Directory.EnumerateFiles(_directory, "CommitLog-*.log"))
+        {
+            var parts = Path.GetFileNameWithoutExtension(path).Split('-');
+            if (parts.Length == 3
+                && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var version)
+                && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                segments.Add((id, version, path));
+            }
+        }
+
+        return segments.OrderBy(s => s.Item1);
+    }
+
+    private static string ReadText(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            return reader.ReadToEnd();
+        }
+        catch (FileNotFoundException)
+        {
+            return string.Empty;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+using System.Text;
+
+namespace DataMesh.Connectors.Cassandra.Schema;
+
+/// <summary>Where a column sits in its table.</summary>
+internal enum CassandraColumnKind
+{
+    PartitionKey,
+    Clustering,
+    Static,
+    Regular,
+}
+
+/// <summary>One column of a <see cref="CassandraTable"/>.</summary>
+internal sealed class CassandraColumn
+{
+    public CassandraColumn(string name, CqlType type, CassandraColumnKind kind, int position, bool isDropped = false)
+    {
+        Name = name;
+        Utf8Name = Encoding.UTF8.GetBytes(name);
+        Type = type;
+        Kind = kind;
+        Position = position;
+        IsDropped = isDropped;
+    }
+
+    public string Name { get; }
+
+    /// <summary>The name as mutations carry it.</summary>
+    public byte[] Utf8Name { get; }
+
+    public CqlType Type { get; }
+
+    public CassandraColumnKind Kind { get; }
+
+    /// <summary>The column's index in <see cref="CassandraTable.Columns"/> (-1 for a dropped column).</summary>
+    public int Position { get; }
+
+    /// <summary>A dropped column: older mutations may still carry cells of it, which a reader skips.</summary>
+    public bool IsDropped { get; }
+
+    public override string ToString() => $"{Name} {Type}";
+}
+
+/// <summary>
+/// A table as the commit-log reader needs it: its id (the UUID every partition update starts with), its partition key
+/// and clustering columns in order, its static and regular columns, and the columns dropped from it (older mutations
+/// still name them).
+/// </summary>
+internal sealed class CassandraTable
+{
+    private readonly CassandraColumn[] _byName;
+
+    /// <summary>Creates a table.</summary>
+    /// <param name="id">The table id (<c>system_schema.tables.id</c>).</param>
+    /// <param name="keyspace">The keyspace.</param>
+    /// <param name="name">The table's name.</param>
+    /// <param name="columns">The columns: name, CQL type and kind; partition key and clustering columns in key order.</param>
+    /// <param name="userTypes">The keyspace's user-defined types, by lower-case name.</param>
+    /// <param name="dropped">Dropped columns and their types.</param>
+    /// <exception cref="FormatException">A type that cannot be parsed, no partition key.</exception>
+    public CassandraTable(Guid id, string keyspace, string name, IEnumerable<(string Name, string Type, CassandraColumnKind Kind)> columns,
+        IReadOnlyDictionary<string, CqlType>? userTypes = null, IEnumerable<(string Name, string Type)>? dropped = null)
+    {
+        Id = id;
+        Keyspace = keyspace;
+        Name = name;
+        List<CassandraColumn> all = [];
+        foreach (var (columnName, type, kind) in columns)
+        {
+            CqlType parsed;
+            try
+            {
+                parsed = CqlType.Parse(type, userTypes);
+            }
+            catch (FormatException ex)
+            {
+                throw new FormatException($"table {keyspace}.{name}, column '{columnName}': {ex.Message}", ex);
+            }
+
+            if (kind is CassandraColumnKind.PartitionKey or CassandraColumnKind.Clustering)
+            {
+                parsed = parsed.AsFrozen();
+            }
+
+            all.Add(new CassandraColumn(columnName, parsed, kind, all.Count));
+        }
+
+        Columns = all;
+        PartitionKey = [.. all.Where(c => c.Kind == CassandraColumnKind.PartitionKey)];
+        Clustering = [.. all.Where(c => c.Kind == CassandraColumnKind.Clustering)];
+        if (PartitionKey.Count == 0)
+        {
+            throw new FormatException($"table {keyspace}.{name} has no partition key column");
+        }
+
+        var droppedColumns = (dropped ?? []).Select(d => new CassandraColumn(d.Name, CqlType.Parse(d.Type, userTypes), CassandraColumnKind.Regular, -1, isDropped: true));
+        _byName = [.. all.Where(c => c.Kind is CassandraColumnKind.Static or CassandraColumnKind.Regular), .. droppedColumns];
+    }
+
+    public Guid Id { get; }
+
+    public string Keyspace { get; }
+
+    public string Name { get; }
+
+    public string QualifiedName => $"{Keyspace}.{Name}";
+
+    /// <summary>All columns: partition key, clustering, static and regular, in the order given.</summary>
+    public IReadOnlyList<CassandraColumn> Columns { get; }
+
+    public IReadOnlyList<CassandraColumn> PartitionKey { get; }
+
+    public IReadOnlyList<CassandraColumn> Clustering { get; }
+
+    /// <summary>The static or regular column (or dropped one) a mutation names.</summary>
+    public CassandraColumn? FindColumn(ReadOnlySpan<byte> utf8Name)
+    {
+        foreach (var column in _byName)
+        {
+            if (utf8Name.SequenceEqual(column.Utf8Name))
+            {
+                return column;
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The tables a reader can decode, by table id.</summary>
+internal sealed class CassandraSchema
+{
+    private readonly Dictionary<Guid, CassandraTable> _tables = [];
+
+    public CassandraSchema(params IEnumerable<CassandraTable> tables)
+    {
+        foreach (var table in tables)
+        {
+            _tables[table.Id] = table;
+        }
+    }
+
+    public bool TryGetTable(Guid id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CassandraTable? table) => _tables.TryGetValue(id, out table);
+}

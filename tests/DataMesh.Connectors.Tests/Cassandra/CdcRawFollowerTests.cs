@@ -1,0 +1,171 @@
+using DataMesh.Connectors.Cassandra.Cdc;
+using DataMesh.Connectors.Cassandra.CommitLog;
+using DataMesh.Connectors.Cassandra.Mutations;
+using DataMesh.Connectors.Cassandra.Schema;
+using Xunit;
+
+namespace DataMesh.Tests.Cassandra;
+
+/// <summary>
+/// A <c>cdc_raw</c> directory filled the way a Cassandra 4.0 node fills it (the segment pre-sized and written section by
+/// section, its <c>_cdc.idx</c> rewritten after each sync, emptied while rewritten, <c>COMPLETED</c> at the end), with the
+/// real mutations of the 4.0.11 fixture segment: every entry is handed over once, in order, and a segment is deleted
+/// only once acknowledged past its last entry.
+/// </summary>
+public sealed class CdcRawFollowerTests : IDisposable
+{
+    private const string Version = "4.0.11-encrypted";
+    private readonly string _directory = Directory.CreateTempSubdirectory("datamesh-cdc-raw-").FullName;
+    private readonly List<byte[]> _mutations = SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(CassandraFixtures.Segment(Version, "CommitLog-7-1699285478684.log")));
+
+    [Fact]
+    public void A_segment_is_read_as_its_cdc_index_grows_and_every_entry_is_handed_over_once()
+    {
+        var whole = SegmentWriter.Plain(7, 100, [_mutations.Take(3), _mutations.Skip(3).Take(150), _mutations.Skip(153)]);
+        var ends = SectionEnds(whole);
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        var follower = new CdcRawFollower(_directory);
+        var collected = new Collected(CassandraFixtures.Expected(Version).TableId);
+        var position = new CommitLogPosition(0, 0);
+
+        // Created and linked, not yet synced: no index.
+        File.WriteAllBytes(path, Prefix(whole, 0));
+        position = follower.Poll(position, collected.Add);
+        Assert.Equal(0, collected.Entries);
+
+        foreach (var (end, completed) in new[] { (ends[0], false), (ends[1], false), (ends[2], true) })
+        {
+            File.WriteAllBytes(path, Prefix(whole, end));
+            File.WriteAllText(CdcIndex.PathOf(path), string.Empty);
+            Assert.Equal(position, follower.Poll(position, collected.Add));
+            File.WriteAllText(CdcIndex.PathOf(path), completed ? $"{end}\nCOMPLETED" : $"{end}");
+            position = follower.Poll(position, collected.Add);
+            Assert.Equal(end, position.Offset);
+        }
+
+        Assert.Equal(358, collected.Entries);
+        var expected = CassandraFixtures.Expected(Version);
+        Assert.Equal((expected.Cells, expected.Hash), (collected.Hash.Cells, collected.Hash.Hash));
+        Assert.Equal(new CommitLogPosition(100, ends[2]), position);
+        Assert.Equal(position, follower.Poll(position, collected.Add));
+        Assert.Equal(358, collected.Entries);
+    }
+
+    [Fact]
+    public void A_restart_from_a_stored_position_repeats_nothing_before_it()
+    {
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, SegmentWriter.Plain(7, 100, [_mutations]));
+        File.WriteAllText(CdcIndex.PathOf(path), $"{SectionEnds(File.ReadAllBytes(path))[0]}\nCOMPLETED");
+        var first = new Collected(Guid.Empty);
+        // The first run handed over everything, but Kafka acknowledged only the first 100 entries' events.
+        new CdcRawFollower(_directory).Poll(new CommitLogPosition(0, 0), (segment, in entry) =>
+        {
+            if (first.Entries < 100)
+            {
+                first.Add(segment, entry);
+            }
+        });
+        Assert.Equal(100, first.Entries);
+
+        var resumed = new Collected(Guid.Empty);
+        var afterHundred = first.LastPosition;
+        new CdcRawFollower(_directory).Poll(afterHundred, resumed.Add);
+
+        Assert.Equal(258, resumed.Entries);
+        Assert.Equal(afterHundred.Offset, resumed.FirstOffset);
+    }
+
+    [Fact]
+    public void Segments_are_deleted_only_when_acknowledged_past_their_last_entry_unless_kept()
+    {
+        var first = Path.Combine(_directory, "CommitLog-7-100.log");
+        var second = Path.Combine(_directory, "CommitLog-7-101.log");
+        File.WriteAllBytes(first, SegmentWriter.Plain(7, 100, [_mutations.Take(10)], size: 1 << 16));
+        File.WriteAllBytes(second, SegmentWriter.Plain(7, 101, [_mutations.Skip(10).Take(10)], size: 1 << 16));
+        File.WriteAllText(CdcIndex.PathOf(first), "65536\nCOMPLETED");
+        File.WriteAllText(CdcIndex.PathOf(second), "65536\nCOMPLETED");
+        var follower = new CdcRawFollower(_directory);
+        var collected = new Collected(Guid.Empty);
+        var last = follower.Poll(new CommitLogPosition(0, 0), collected.Add);
+        Assert.Equal(20, collected.Entries);
+
+        Assert.Empty(follower.DeleteAcknowledged(collected.Positions[8]));
+        Assert.Equal(["CommitLog-7-100.log"], follower.DeleteAcknowledged(collected.Positions[12]));
+        Assert.False(File.Exists(first));
+        Assert.False(File.Exists(CdcIndex.PathOf(first)));
+        Assert.True(File.Exists(second));
+        Assert.Equal(["CommitLog-7-101.log"], follower.DeleteAcknowledged(last));
+        Assert.Empty(Directory.GetFiles(_directory));
+
+        File.WriteAllBytes(first, SegmentWriter.Plain(7, 100, [_mutations.Take(10)], size: 1 << 16));
+        File.WriteAllText(CdcIndex.PathOf(first), "65536\nCOMPLETED");
+        var keeping = new CdcRawFollower(_directory) { KeepSegments = true };
+        var end = keeping.Poll(new CommitLogPosition(0, 0), new Collected(Guid.Empty).Add);
+        Assert.Empty(keeping.DeleteAcknowledged(end));
+        Assert.True(File.Exists(first));
+    }
+
+    [Fact]
+    public void A_cassandra_3_segment_has_no_index_and_is_read_whole_but_a_4_0_one_waits_for_its_index()
+    {
+        File.WriteAllBytes(Path.Combine(_directory, "CommitLog-6-100.log"), SegmentWriter.Plain(6, 100, [_mutations.Take(5)], size: 1 << 16));
+        File.WriteAllBytes(Path.Combine(_directory, "CommitLog-7-101.log"), SegmentWriter.Plain(7, 101, [_mutations.Take(5)], size: 1 << 16));
+        var collected = new Collected(Guid.Empty);
+
+        var position = new CdcRawFollower(_directory).Poll(new CommitLogPosition(0, 0), collected.Add);
+
+        Assert.Equal(5, collected.Entries);
+        Assert.Equal(100, position.SegmentId);
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private static byte[] Prefix(byte[] whole, int end)
+    {
+        var file = new byte[whole.Length];
+        whole.AsSpan(0, end).CopyTo(file);
+        return file;
+    }
+
+    private static int[] SectionEnds(byte[] segment)
+    {
+        using var reader = new CommitLogSegmentReader("x.log", segment);
+        while (reader.TryReadEntry(out _))
+        {
+        }
+
+        return [.. reader.Sections.Where(s => s.Entries > 0).Select(s => s.Next)];
+    }
+
+    private sealed class Collected(Guid table)
+    {
+        private readonly MutationDecoder _decoder = new(new CassandraSchema(CassandraFixtures.Standard1(table)));
+        public CellHash Hash;
+
+        public int Entries { get; private set; }
+
+        public long FirstOffset { get; private set; } = -1;
+
+        public List<CommitLogPosition> Positions { get; } = [];
+
+        public CommitLogPosition LastPosition => Positions[^1];
+
+        public void Add(string segment, in CommitLogEntry entry)
+        {
+            if (Positions.Count > 0)
+            {
+                Assert.True(entry.Position > Positions[^1]);
+            }
+
+            Entries++;
+            if (FirstOffset < 0)
+            {
+                FirstOffset = entry.Offset;
+            }
+
+            Positions.Add(entry.Position);
+            _decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref Hash);
+        }
+    }
+}

@@ -14,6 +14,28 @@ public sealed class MySqlTableSinkTests(MariaDbServer db) : TableSinkTests, ICla
 
     protected override Task ExecuteAsync(string sql) => db.ExecuteAsync(sql);
 
+    private readonly List<string> _logins = [];
+
+    protected override PipelineSink CreateSink(string connectionString, string table) =>
+        new MySqlTableSink(new MySqlTableSinkOptions { ConnectionString = connectionString, Table = table });
+
+    protected override async Task<string> LoginWithGrantsAsync(string table, string? without)
+    {
+        var login = "sink_" + Guid.NewGuid().ToString("N")[..12];
+        _logins.Add(login);
+        var grants = string.Join(", ", new[] { "SELECT", "INSERT", "UPDATE", "DELETE" }.Where(g => g != without));
+        await db.ExecuteAsync($"CREATE USER '{login}'@'%' IDENTIFIED BY 'pw'; GRANT {grants} ON `{db.Database}`.`{table}` TO '{login}'@'%'");
+        return new MySqlConnectionStringBuilder(db.ConnectionString) { UserID = login, Password = "pw" }.ConnectionString;
+    }
+
+    protected override async Task DropLoginsAsync()
+    {
+        foreach (var login in _logins)
+        {
+            await db.ExecuteAsync($"DROP USER '{login}'@'%'");
+        }
+    }
+
     protected override async Task<List<object?[]>> QueryAsync(string sql)
     {
         await using var connection = await db.OpenConnectionAsync();

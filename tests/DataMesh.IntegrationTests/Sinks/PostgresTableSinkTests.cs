@@ -14,6 +14,28 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
 
     protected override Task ExecuteAsync(string sql) => pg.ExecuteAsync(sql);
 
+    private readonly List<string> _logins = [];
+
+    protected override PipelineSink CreateSink(string connectionString, string table) =>
+        new PostgresTableSink(new PostgresTableSinkOptions { ConnectionString = connectionString, Table = table });
+
+    protected override async Task<string> LoginWithGrantsAsync(string table, string? without)
+    {
+        var login = "sink_" + Guid.NewGuid().ToString("N")[..12];
+        _logins.Add(login);
+        var grants = string.Join(", ", new[] { "SELECT", "INSERT", "UPDATE", "DELETE" }.Where(g => g != without));
+        await pg.ExecuteAsync($"CREATE ROLE {login} LOGIN PASSWORD 'pw'; GRANT {grants} ON \"{table}\" TO {login}");
+        return new NpgsqlConnectionStringBuilder(pg.ConnectionString) { Username = login, Password = "pw" }.ConnectionString;
+    }
+
+    protected override async Task DropLoginsAsync()
+    {
+        foreach (var login in _logins)
+        {
+            await pg.ExecuteAsync($"DROP OWNED BY {login}; DROP ROLE {login}");
+        }
+    }
+
     protected override async Task<List<object?[]>> QueryAsync(string sql)
     {
         await using var connection = await pg.OpenConnectionAsync();

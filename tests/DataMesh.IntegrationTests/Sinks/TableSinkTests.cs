@@ -43,8 +43,19 @@ public abstract class TableSinkTests : IAsyncLifetime
             await ExecuteAsync("DROP TABLE IF EXISTS " + Q(table));
         }
 
+        await DropLoginsAsync();
         await Kit.DisposeAsync();
     }
+
+    /// <summary>Creates a login that holds exactly the grants docs/pipelines.md lists for <see cref="SchemaEvolution.None"/>
+    /// on <paramref name="table"/>, less the privilege <paramref name="without"/>; returns its connection string.</summary>
+    protected abstract Task<string> LoginWithGrantsAsync(string table, string? without);
+
+    /// <summary>Drops the logins <see cref="LoginWithGrantsAsync"/> made (after the tables).</summary>
+    protected abstract Task DropLoginsAsync();
+
+    /// <summary>A sink writing <paramref name="table"/> as the login of <paramref name="connectionString"/>.</summary>
+    protected abstract PipelineSink CreateSink(string connectionString, string table);
 
     /// <summary>A sink on the test database; the caller disposes it.</summary>
     protected abstract PipelineSink CreateSink(SchemaEvolution evolution, string? table = null);
@@ -116,6 +127,42 @@ public abstract class TableSinkTests : IAsyncLifetime
         await sink.WriteAsync(second, CancellationToken.None);
         AssertNoRejections(second);
         Assert.Equal([(1L, "one"), (2L, "TWO")], await RowsAsync(table));
+    }
+
+    [Fact]
+    public async Task A_login_with_only_the_documented_grants_inserts_updates_and_deletes()
+    {
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id bigint NOT NULL PRIMARY KEY, nick {VarChar(20)})");
+        await using var sink = CreateSink(await LoginWithGrantsAsync(table, without: null), table);
+        await sink.StartAsync(Kit.Context, CancellationToken.None);
+
+        var first = Kit.Batch("grants").Upsert(Key(1), RowSchema, Row(1, "one")).Upsert(Key(2), RowSchema, Row(2, "two")).Batch;
+        await sink.WriteAsync(first, CancellationToken.None);
+        AssertNoRejections(first);
+        var second = Kit.Batch("grants").Upsert(Key(2), RowSchema, Row(2, "TWO")).Tombstone(Key(1)).Batch;
+        await sink.WriteAsync(second, CancellationToken.None);
+        AssertNoRejections(second);
+        Assert.Equal([(2L, "TWO")], await RowsAsync(table));
+    }
+
+    [Theory]
+    [InlineData("DELETE")]
+    [InlineData("UPDATE")]
+    public async Task A_login_missing_a_documented_grant_fails_the_batch_naming_the_table(string without)
+    {
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id bigint NOT NULL PRIMARY KEY, nick {VarChar(20)})");
+        await ExecuteAsync($"INSERT INTO {Q(table)} (id, nick) VALUES (1, 'one')");
+        await using var sink = CreateSink(await LoginWithGrantsAsync(table, without), table);
+        await sink.StartAsync(Kit.Context, CancellationToken.None);
+
+        var batch = without == "DELETE"
+            ? Kit.Batch("grants").Tombstone(Key(1)).Batch
+            : Kit.Batch("grants").Upsert(Key(1), RowSchema, Row(1, "ONE")).Batch;
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () => await sink.WriteAsync(batch, CancellationToken.None));
+        Assert.Contains(table, error.ToString(), StringComparison.Ordinal);
+        Assert.Equal([(1L, "one")], await RowsAsync(table));
     }
 
     [Fact]

@@ -7,9 +7,9 @@ namespace DataMesh.Tests.Cassandra;
 
 /// <summary>
 /// The real commit-log segments of shared/fixtures/cassandra (written by Cassandra 3.0.13, 3.0.29, 3.4 and 4.0.11; see
-/// its README): found in a <c>shared/fixtures/cassandra</c> folder beside the repository or above it (the main
-/// checkout's <c>../shared</c>, a worktree's <c>/work/shared</c>, CI's copy beside its clone), or where
-/// DATAMESH_CASSANDRA_FIXTURES says. A missing folder fails the tests; it never skips them.
+/// its README, which gives their provenance and Apache-2.0 licence): the repository's unmodified copy in
+/// <c>tests/DataMesh.Connectors.Tests/Fixtures/cassandra</c>, else a <c>shared/fixtures/cassandra</c> folder beside the
+/// repository or above it, or where DATAMESH_CASSANDRA_FIXTURES says. A missing folder fails the tests; it never skips them.
 /// </summary>
 internal static class CassandraFixtures
 {
@@ -62,6 +62,13 @@ internal static class CassandraFixtures
         if (!string.IsNullOrEmpty(configured))
         {
             return System.IO.Directory.Exists(configured) ? configured : throw new DirectoryNotFoundException($"DATAMESH_CASSANDRA_FIXTURES={configured} does not exist");
+        }
+
+        // The repository's copy (Fixtures/cassandra, copied to the output folder), so that a clone alone runs these tests.
+        var copied = Path.Combine(AppContext.BaseDirectory, "Fixtures", "cassandra");
+        if (System.IO.Directory.Exists(Path.Combine(copied, "legacy-commitlog")))
+        {
+            return copied;
         }
 
         foreach (var start in new[] { SourceDirectory(), AppContext.BaseDirectory })

@@ -69,6 +69,8 @@ run_tests() {
     fi
     dm_log "build finished in $((SECONDS - start)) s"
 
+    # Every log line of the integration tests' hosts and connector processes goes here; scanned for passwords below.
+    export DATAMESH_TEST_LOGS="$results/logs"
     for project in "${projects[@]}"; do
         name="$(basename "$project" .csproj)"
         names+=("$name")
@@ -84,6 +86,9 @@ run_tests() {
         dotnet "${args[@]}" "$@" || code=$?
         echo "$code $((SECONDS - start))" >"$results/$name/exit-code"
     done
+
+    names+=(SecretScan)
+    python3 "$REPO/scripts/scan-secrets.py" "$results" || true
 
     dm_log "results in $results"
     echo

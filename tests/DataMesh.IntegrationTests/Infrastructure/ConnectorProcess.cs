@@ -140,6 +140,7 @@ internal sealed class ConnectorProcess : IDisposable
             return;
         }
 
+        SuiteLog.Write(line);
         if (line.StartsWith("memory managed=", StringComparison.Ordinal))
         {
             var parts = line.Split(' ');

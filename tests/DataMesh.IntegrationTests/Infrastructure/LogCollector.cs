@@ -9,9 +9,11 @@ namespace DataMesh.IntegrationTests.Infrastructure;
 /// <c>MySqlCdc</c>) give it their Debug lines too and check it when they are disposed, so no integration test that runs a
 /// host passes while a password of the test servers appears in what the host logged.
 /// </summary>
-public sealed class LogCollector : ILoggerProvider
+/// <param name="toSuiteLog">Whether the lines also go to the suite's log that <c>./build.sh test</c> scans for passwords
+/// (false only for lines a test plants to show that a check fails).</param>
+public sealed class LogCollector(bool toSuiteLog = true) : ILoggerProvider
 {
-    private readonly SecretScan _scan = new();
+    private readonly SecretScan _scan = new(toSuiteLog);
 
     public ConcurrentQueue<(LogLevel Level, EventId Id, string Message)> Entries { get; } = new();
 

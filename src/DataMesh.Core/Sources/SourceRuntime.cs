@@ -126,11 +126,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
             if (Snapshots is { } snapshots)
             {
-                snapshots.Restore(_stored?.Snapshot ?? SnapshotState.Empty);
-                if (_stored is null && _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition)
-                {
-                    snapshots.RequestInitial();
-                }
+                snapshots.Restore(_stored?.Snapshot ?? SnapshotState.Empty, requestInitial: _stored is null && _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition);
             }
 
             SourceLog.Starting(Logger, Name, _connector.Kind, start is null ? "no stored position" : _connector.Describe(start));

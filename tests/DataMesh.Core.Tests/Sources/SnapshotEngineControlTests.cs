@@ -79,6 +79,7 @@ public sealed class SnapshotEngineControlTests
         string[] tables = ["public.t1", "public.t2", "public.t3", "public.t4"];
         var dialect = new ScriptedDialect { GatedDescriptions = 0 };
         var engine = new SnapshotEngine("src", new SnapshotOptions { ChunkSize = 10, ParallelTables = tables.Length }, dialect, Host, NullLogger.Instance);
+        engine.Restore(SnapshotState.Empty); // as the runtime does at start
         await using var disposeEngine = engine;
         dialect.Engine = engine;
         engine.StreamingStarted();
@@ -111,6 +112,7 @@ public sealed class SnapshotEngineControlTests
         // row again after every restart.
         var logs = new LogRecorder();
         await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, logs.CreateLogger("test"));
+        engine.Restore(SnapshotState.Empty);
         engine.OnSignal("s1", "execute-snapshot", data);
 
         Assert.True(engine.IsIdle);
@@ -118,10 +120,27 @@ public sealed class SnapshotEngineControlTests
         Assert.Contains("s1", refused.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_engine_is_not_idle_before_its_source_restored_what_it_stored_nor_while_an_initial_snapshot_waits()
+    {
+        // Right after a host starts, the source is still reading its stored position: whether a snapshot is due is not known
+        // yet, and a caller waiting for "idle" must not take that moment for "done" (MariaDB tests did, once the start took
+        // a little longer).
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, NullLogger.Instance);
+        Assert.False(engine.IsIdle);
+        engine.Restore(SnapshotState.Empty, requestInitial: true);
+        Assert.False(engine.IsIdle);
+
+        await using var nothingDue = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, NullLogger.Instance);
+        nothingDue.Restore(SnapshotState.Empty);
+        Assert.True(nothingDue.IsIdle);
+    }
+
     /// <summary>An engine on <paramref name="dialect"/> asked for <c>public.t</c>, streaming, its worker describing the table.</summary>
     private static async Task<(SnapshotEngine Engine, ScriptedDialect Dialect)> StartAsync(ScriptedDialect dialect)
     {
         var engine = new SnapshotEngine("src", new SnapshotOptions { ChunkSize = 10 }, dialect, Host, NullLogger.Instance);
+        engine.Restore(SnapshotState.Empty); // as the runtime does at start
         dialect.Engine = engine;
         engine.Request(["public.t"]);
         engine.StreamingStarted();

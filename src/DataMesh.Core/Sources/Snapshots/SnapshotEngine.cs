@@ -33,6 +33,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private readonly SemaphoreSlim _wake = new(0);
     private readonly ConcurrentBag<SnapshotChunkStorage> _storage = [];
     private volatile SnapshotState _state = SnapshotState.Empty;
+    private volatile bool _restored; // until the source read its stored state, what is due is not known: not idle
     private CancellationTokenSource? _attempt;
     private Task? _scheduler;
     private volatile int _openWindows;
@@ -84,14 +85,16 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public bool IsIdle => _state.IsIdle;
+    public bool IsIdle => _restored && _state.IsIdle;
 
-    /// <summary>Sets the state read from the stored position, at start.</summary>
-    public void Restore(SnapshotState state)
+    /// <summary>Sets the state read from the stored position, at start; with <paramref name="requestInitial"/>, the initial
+    /// snapshot is requested in the same step (so the engine never looks idle in between).</summary>
+    public void Restore(SnapshotState state, bool requestInitial = false)
     {
         lock (_lock)
         {
-            _state = state;
+            _state = requestInitial ? state with { InitialPending = true } : state;
+            _restored = true;
         }
     }
 
@@ -146,16 +149,6 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             _attempt = new CancellationTokenSource();
             var token = _attempt.Token;
             _scheduler = Task.Run(() => ScheduleAsync(token), CancellationToken.None);
-        }
-    }
-
-    /// <summary>Snapshots every captured table when nothing is stored yet (the initial snapshot): the tables are listed
-    /// once the connector streams (after its own checks), and the request travels with the checkpoints until then.</summary>
-    public void RequestInitial()
-    {
-        lock (_lock)
-        {
-            _state = _state with { InitialPending = true };
         }
     }
 
@@ -707,8 +700,8 @@ public interface ISnapshotControl
     /// <summary>The tables still to read, with their progress.</summary>
     IReadOnlyList<SnapshotTableStatus> Progress { get; }
 
-    /// <summary>Whether nothing is left to snapshot: no table to read, no initial snapshot waiting to list its tables,
-    /// not paused.</summary>
+    /// <summary>Whether nothing is left to snapshot: the source has read its stored state at start, and there is no table to
+    /// read, no initial snapshot waiting to list its tables, and no pause.</summary>
     bool IsIdle { get; }
 
     /// <summary>Snapshots tables (<c>schema.table</c>; MySQL <c>database.table</c>), all rows or those matching a SQL

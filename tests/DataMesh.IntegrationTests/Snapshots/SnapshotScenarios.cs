@@ -29,6 +29,8 @@ internal static class SnapshotScenarios
         // The writer first: on a quiet machine a small table's snapshot can end before a writer started after the source
         // wrote anything (MariaDB: 20,000 rows "in 0.0 s" with no change written).
         await using var writer = await table.StartWriterAsync(db, rows, schemaChanges: schemaChanges);
+        // From the source's start: a MariaDB start that waits for the first stored position can outlast a small snapshot.
+        var started = Stopwatch.GetTimestamp();
         await db.StartAsync(
             o =>
             {
@@ -37,7 +39,6 @@ internal static class SnapshotScenarios
                 configure?.Invoke(o);
             },
             waitForSnapshot: false);
-        var started = Stopwatch.GetTimestamp();
         using var stop = new CancellationTokenSource();
         var beside = Task.Run(() => alongside?.Invoke(writer, stop.Token) ?? Task.CompletedTask);
         await SnapshotTestKit.WaitIdleAsync(db, timeout ?? TimeSpan.FromMinutes(3));

@@ -26,7 +26,7 @@ public abstract class SnapshotLockTests : SnapshotDatabaseTests
         await using var db = await CreateDatabaseAsync();
         await PrepareAsync(db);
         var samples = new LockSamples();
-        await SnapshotScenarios.SnapshotUnderWriterAsync(db, WrittenTable.ById, rows: 10_000, chunkSize: 250, partitions: 8, Output, alongside: (writer, stop) =>
+        await SnapshotScenarios.SnapshotUnderWriterAsync(db, WrittenTable.ById, rows: 10_000, chunkSize: 100, partitions: 8, Output, alongside: (writer, stop) =>
             SampleAsync(db, writer.SessionId, () => db.Snapshots.Progress.Sum(p => p.Rows), samples, stop));
         Output.WriteLine($"{db.Server}: {samples.Count} samples, {samples.SharedReads} saw a chunk's shared read lock, the longest held for {samples.LongestMs} ms");
 

@@ -136,6 +136,37 @@ public sealed class SnapshotEngineControlTests
         Assert.True(nothingDue.IsIdle);
     }
 
+    [Fact]
+    public async Task The_next_chunk_is_read_while_the_log_has_still_to_bring_the_previous_chunks_high_watermark()
+    {
+        var (engine, log) = await StartQueuedAsync();
+        await using var disposeEngine = engine;
+
+        // Nothing reached the log thread yet: chunk 1 is read and closed, chunk 2 read ahead and closed, and no third one.
+        await log.WaitForWatermarksAsync(4);
+        await Task.Delay(300);
+        Assert.Equal(4, log.Watermarks.Count);
+
+        await log.DeliverUntilIdleAsync(engine);
+        Assert.Equal([(null, "1"), ("1", "2"), ("2", "3"), ("3", "4"), ("4", "5")], log.EmittedRanges);
+        Assert.Equal(4 * 10 + 0, log.EmittedRows);
+    }
+
+    [Fact]
+    public async Task A_chunk_read_ahead_of_one_the_log_did_not_emit_is_not_emitted_and_no_range_is_skipped()
+    {
+        // Chunk 2 is read ahead; the log then finds chunk 1's window stale (the table's definition changed in it) and reads
+        // it again. Chunk 2, whose range starts after chunk 1's rows, must not be emitted when the log reaches its high
+        // watermark right after: it would move the table's progress past rows that never arrived.
+        var (engine, log) = await StartQueuedAsync();
+        await using var disposeEngine = engine;
+        await log.WaitForWatermarksAsync(4);
+        log.StaleWindows = 1;
+
+        await log.DeliverUntilIdleAsync(engine);
+        Assert.Equal([(null, "1"), ("1", "2"), ("2", "3"), ("3", "4"), ("4", "5")], log.EmittedRanges);
+    }
+
     /// <summary>An engine on <paramref name="dialect"/> asked for <c>public.t</c>, streaming, its worker describing the table.</summary>
     private static async Task<(SnapshotEngine Engine, ScriptedDialect Dialect)> StartAsync(ScriptedDialect dialect)
     {
@@ -156,6 +187,115 @@ public sealed class SnapshotEngineControlTests
             Assert.True(DateTime.UtcNow < deadline, $"the snapshot did not finish: {string.Join(", ", engine.Progress)}");
             await Task.Delay(10);
         }
+    }
+
+    /// <summary>An engine asked for <c>public.t</c> on a dialect whose log is a queue the test delivers.</summary>
+    private static async Task<(SnapshotEngine Engine, QueuedLogDialect Log)> StartQueuedAsync()
+    {
+        var log = new QueuedLogDialect();
+        var engine = new SnapshotEngine("src", new SnapshotOptions { ChunkSize = 10 }, log, Host, NullLogger.Instance);
+        engine.Restore(SnapshotState.Empty);
+        engine.Request(["public.t"]);
+        engine.StreamingStarted();
+        await Task.Yield();
+        return (engine, log);
+    }
+
+    /// <summary>One table <c>public.t</c> of five chunks (the last one empty) whose watermarks wait in a queue until the test
+    /// delivers them, as a log that is behind would; a delivered high watermark emits its chunk as the source context does
+    /// (a stale window reads its chunk again).</summary>
+    private sealed class QueuedLogDialect : ISnapshotDialect
+    {
+        private readonly ConcurrentQueue<string> _log = new();
+
+        public ConcurrentQueue<string> Watermarks { get; } = new();
+
+        /// <summary>The ranges (after, last key) of the chunks emitted, in order.</summary>
+        public List<(string? After, string? Last)> EmittedRanges { get; } = [];
+
+        public int EmittedRows { get; private set; }
+
+        /// <summary>How many of the next windows the log finds stale at their low watermark.</summary>
+        public int StaleWindows { get; set; }
+
+        public SnapshotTables Tables { get; } = new("public", "wm", null);
+
+        public Task PrepareAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken)
+        {
+            Watermarks.Enqueue(watermark);
+            _log.Enqueue(watermark);
+            return Task.CompletedTask;
+        }
+
+        public async Task WaitForWatermarksAsync(int count)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (Watermarks.Count < count)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{Watermarks.Count} watermarks taken, not {count}");
+                await Task.Delay(5);
+            }
+        }
+
+        /// <summary>Delivers the log (on the test's thread, as the log thread would, without waiting between watermarks)
+        /// until the snapshot is done.</summary>
+        public async Task DeliverUntilIdleAsync(SnapshotEngine engine)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!engine.IsIdle)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"the snapshot did not finish: {string.Join(", ", engine.Progress)}");
+                while (_log.TryDequeue(out var watermark))
+                {
+                    var chunk = engine.OnWatermark(watermark);
+                    if (watermark.StartsWith("L-", StringComparison.Ordinal) && StaleWindows > 0 && engine.WindowFor("public", "t") is { } open)
+                    {
+                        StaleWindows--;
+                        open.Stale = true;
+                    }
+
+                    if (chunk is null)
+                    {
+                        continue;
+                    }
+
+                    if (chunk.Stale)
+                    {
+                        chunk.Retry();
+                    }
+                    else
+                    {
+                        EmittedRanges.Add((chunk.Request!.After, chunk.Read.LastKey));
+                        EmittedRows += chunk.Read.Rows;
+                        engine.Emitted(chunk, chunk.Read.Rows, recheck: null);
+                    }
+
+                    engine.Return(chunk);
+                }
+
+                await Task.Delay(5);
+            }
+        }
+
+        public Task<IReadOnlyList<SourceTableInfo>> ListTablesAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<SourceTableInfo>>([]);
+
+        public Task<SourceTableInfo?> DescribeTableAsync(string schema, string name, CancellationToken cancellationToken)
+            => Task.FromResult<SourceTableInfo?>(new(new TableDescription(schema, name, [new("id", DataType.Of(DataTypeKind.Int32, "int"), false)], ["id"]), "db", schema));
+
+        public Task<long?> EstimateRowsAsync(SourceTable table, CancellationToken cancellationToken) => Task.FromResult<long?>(null);
+
+        public Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken)
+        {
+            // Chunks 1 to 4 are full; chunk 5 is empty (the range's end).
+            var chunk = request.After is null ? 1 : int.Parse(request.After, System.Globalization.CultureInfo.InvariantCulture) + 1;
+            return Task.FromResult(new SnapshotChunkRead(chunk < 5 ? request.Limit : 0, chunk.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        public void WritePositionFields(ref AvroWriter writer) => writer.WriteLong(0);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     /// <summary>One table <c>public.t (id int primary key)</c> of <see cref="Chunks"/> chunks; the first

@@ -2,13 +2,13 @@ using System.Collections;
 using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
-using DataMesh.Avro;
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
 using DataMesh.Sources;
 using Microsoft.Extensions.Logging;
 using static System.FormattableString;
+using static DataMesh.Benchmarks.BenchStats;
 
 namespace DataMesh.Benchmarks;
 
@@ -58,7 +58,7 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
     private static async Task<int> RunAsync(SnapshotBenchSettings settings, string? only)
     {
         var lines = new List<(string Label, string Line, double Ratio)>();
-        Console.WriteLine(Invariant($"# snapshot: {settings.Rows} rows, {settings.Runs} alternated runs; cpu: {CpuModel()} x {Environment.ProcessorCount}; load average {SnapshotBench<Connectors.Postgres.PostgresPosition>.LoadAverage()}"));
+        Console.WriteLine(Invariant($"# snapshot: {settings.Rows} rows, {settings.Runs} alternated runs; cpu: {CpuModel()} x {Environment.ProcessorCount}; load average {LoadAverage()}"));
         if (only is null or "pg")
         {
             var pg = Environment.GetEnvironmentVariable("DATAMESH_PG_CONNECTION");
@@ -68,7 +68,7 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
                 return 1;
             }
 
-            await using var database = new PgSnapshotDatabase(pg);
+            await using var database = new PgBenchDatabase(pg);
             lines.Add(await new SnapshotBench<Connectors.Postgres.PostgresPosition>(database, settings).RunAsync());
         }
 
@@ -81,7 +81,7 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
                 return 1;
             }
 
-            await using var database = new MySqlSnapshotDatabase(mysql);
+            await using var database = new MySqlBenchDatabase(mysql);
             lines.Add(await new SnapshotBench<Connectors.MySql.MySqlPosition>(database, settings).RunAsync());
         }
 
@@ -95,11 +95,6 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
         return 0;
     }
 
-    /// <summary>The CPU model, from /proc/cpuinfo.</summary>
-    private static string CpuModel() => File.Exists("/proc/cpuinfo")
-        ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
-        : "unknown";
-
     private static int Option(string[] args, string name, int fallback)
     {
         var index = Array.IndexOf(args, name);
@@ -110,35 +105,8 @@ internal sealed class SnapshotSuite : IBenchmarkSuite
 /// <summary>The suite's options.</summary>
 internal sealed record SnapshotBenchSettings(int Rows, int Runs, int LoadSeconds, int Partitions, int? ChunkSize, bool OursOnly);
 
-/// <summary>One database of the suite: its table, its raw read, its source, its writer.</summary>
-/// <typeparam name="TPosition">The source's position.</typeparam>
-internal interface ISnapshotDatabase<TPosition> : IAsyncDisposable
-    where TPosition : class
-{
-    /// <summary>The label of the result line (<c>pg</c>, <c>mysql</c>).</summary>
-    string Label { get; }
-
-    /// <summary>The topic of the table.</summary>
-    string Topic { get; }
-
-    /// <summary>Creates the database, the table with <paramref name="rows"/> rows and the writer's table.</summary>
-    Task LoadAsync(int rows);
-
-    /// <summary>Reads every row of the table raw; returns how many.</summary>
-    Task<long> ReadRawAsync();
-
-    /// <summary>The source (connector and options) that snapshots the table on its first start.</summary>
-    (SourceConnector<TPosition> Connector, SourceOptions Options) CreateSource(KafkaConnection kafka, SnapshotBenchSettings settings, ILogger logger);
-
-    /// <summary>Cleans up after a run of the source (its replication slot).</summary>
-    Task AfterSourceAsync();
-
-    /// <summary>Inserts rows into the writer's table, one per transaction, until cancelled; returns how many.</summary>
-    Task<long> WriteAsync(CancellationToken cancellationToken);
-}
-
 /// <summary>The measurements of one database, alternated.</summary>
-internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> database, SnapshotBenchSettings settings)
+internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> database, SnapshotBenchSettings settings)
     where TPosition : class
 {
     private static readonly ILogger Logger = new StderrLogger();
@@ -230,21 +198,6 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
         return measured;
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-    }
-
-    private static string Range(IEnumerable<double> values)
-    {
-        var list = values.ToList();
-        return string.Create(CultureInfo.InvariantCulture, $"{list.Min():F0}-{list.Max():F0}");
-    }
-
-    /// <summary>The 1-minute load average now.</summary>
-    internal static string LoadAverage() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
-
     /// <summary>Ours: the source's first start on a fresh cluster, from the snapshot's first read of the table until Kafka
     /// acknowledged every row; then the topic is read back and checked.</summary>
     private async Task<Measured> OursAsync(List<(int Partition, int Key, int Value)>? sizes)
@@ -253,7 +206,7 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
         using var kafka = new KafkaConnection(new KafkaOptions());
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = kafka.EmbeddedCluster });
         using var positions = new PositionStore(kafka);
-        var (connector, options) = database.CreateSource(kafka, settings, Logger);
+        var (connector, options) = database.CreateSource(kafka, settings.Partitions, settings.ChunkSize, snapshot: true, Logger);
         await using var scope = connector;
         var runtime = new SourceRuntime<TPosition>("bench", connector, options, new ChangeEventOptions(), kafka, store, positions, null, Logger);
         using var stop = new CancellationTokenSource();
@@ -300,7 +253,7 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
         using var kafka = new KafkaConnection(new KafkaOptions());
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = kafka.EmbeddedCluster });
         using var positions = new PositionStore(kafka);
-        var (connector, options) = database.CreateSource(kafka, settings, Logger);
+        var (connector, options) = database.CreateSource(kafka, settings.Partitions, settings.ChunkSize, snapshot: true, Logger);
         await using var scope = connector;
         var runtime = new SourceRuntime<TPosition>("bench", connector, options, new ChangeEventOptions(), kafka, store, positions, null, Logger);
         using var stop = new CancellationTokenSource();
@@ -382,7 +335,7 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
         {
             var result = consumer.Consume(TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException($"{database.Topic}: no record after {read} of {rows}");
             var key = result.Message.Key ?? throw new InvalidOperationException($"{database.Topic}: a record without a key at {result.TopicPartitionOffset}");
-            var id = ReadAvroLong(key.AsSpan(ConfluentWireFormat.HeaderLength));
+            var id = BenchStats.ReadKeyId(key);
             if (id < 1 || id > rows || seen[(int)id])
             {
                 throw new InvalidOperationException($"{database.Topic}: key {id} at {result.TopicPartitionOffset} is out of range or seen twice");
@@ -391,21 +344,6 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
             seen[(int)id] = true;
             sizes?.Add((result.Partition.Value, key.Length, result.Message.Value?.Length ?? 0));
         }
-    }
-
-    private static long ReadAvroLong(ReadOnlySpan<byte> bytes)
-    {
-        ulong value = 0;
-        for (var i = 0; i < 10; i++)
-        {
-            value |= (ulong)(bytes[i] & 0x7F) << (7 * i);
-            if ((bytes[i] & 0x80) == 0)
-            {
-                return (long)(value >> 1) ^ -(long)(value & 1);
-            }
-        }
-
-        throw new FormatException("a key that is not an Avro long");
     }
 
     private async Task<Measured> RawAsync()
@@ -515,22 +453,5 @@ internal sealed class SnapshotBench<TPosition>(ISnapshotDatabase<TPosition> data
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
             $"{Rows} rows in {Seconds:F2} s = {RowsPerSecond:F0} rows/s, cpu of this process {CpuMsPer1k:F2} ms per 1k rows, {(double)AllocatedBytes / Rows:F0} B allocated per row (load average {LoadAverage})");
-    }
-
-    /// <summary>Warnings and errors of the source to stderr.</summary>
-    private sealed class StderrLogger : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (IsEnabled(logLevel))
-            {
-                Console.Error.WriteLine($"[{logLevel}] {formatter(state, exception)}{(exception is null ? string.Empty : " " + exception.Message)}");
-            }
-        }
     }
 }

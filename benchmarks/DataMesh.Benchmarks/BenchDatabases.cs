@@ -10,8 +10,52 @@ using Npgsql;
 
 namespace DataMesh.Benchmarks;
 
-/// <summary>The snapshot suite's PostgreSQL: a database of its own with <c>orders</c> and the writer's table.</summary>
-internal sealed class PgSnapshotDatabase : ISnapshotDatabase<PostgresPosition>
+/// <summary>One database of the snapshot and latency suites: its <c>orders</c> table, its raw read, its source, its writers.</summary>
+/// <typeparam name="TPosition">The source's position.</typeparam>
+internal interface IBenchDatabase<TPosition> : IAsyncDisposable
+    where TPosition : class
+{
+    /// <summary>The label of the result line (<c>pg</c>, <c>mysql</c>).</summary>
+    string Label { get; }
+
+    /// <summary>The topic of the table.</summary>
+    string Topic { get; }
+
+    /// <summary>Creates the database, the table with <paramref name="rows"/> rows and the writer's table.</summary>
+    Task LoadAsync(int rows);
+
+    /// <summary>Reads every row of the table raw; returns how many.</summary>
+    Task<long> ReadRawAsync();
+
+    /// <summary>The source (connector and options) of the table, with the product's defaults but for these.</summary>
+    /// <param name="kafka">The cluster.</param>
+    /// <param name="partitions">The table topic's partitions.</param>
+    /// <param name="chunkSize">The snapshot's chunk size, or null for the default.</param>
+    /// <param name="snapshot">Whether it snapshots the table on its first start (else it streams the log only).</param>
+    /// <param name="logger">Its logger.</param>
+    (SourceConnector<TPosition> Connector, SourceOptions Options) CreateSource(KafkaConnection kafka, int partitions, int? chunkSize, bool snapshot, ILogger logger);
+
+    /// <summary>Cleans up after a run of the source (its replication slot).</summary>
+    Task AfterSourceAsync();
+
+    /// <summary>Inserts rows into the writer's table, one per transaction, until cancelled; returns how many.</summary>
+    Task<long> WriteAsync(CancellationToken cancellationToken);
+
+    /// <summary>A connection that inserts rows into <c>orders</c>.</summary>
+    Task<IOrdersWriter> OpenOrdersWriterAsync();
+}
+
+/// <summary>Inserts rows into <c>orders</c>.</summary>
+internal interface IOrdersWriter : IAsyncDisposable
+{
+    /// <summary>Inserts the orders <paramref name="firstId"/> to <paramref name="firstId"/> + <paramref name="count"/> - 1
+    /// in one statement, committed on its own.</summary>
+    Task InsertAsync(long firstId, int count);
+}
+
+
+/// <summary>The snapshot and latency suites' PostgreSQL: a database of its own with <c>orders</c> and the writer's table.</summary>
+internal sealed class PgBenchDatabase : IBenchDatabase<PostgresPosition>
 {
     private const string Slot = "snapbench";
     private const string Columns = "id, customer, status, amount, created, note";
@@ -21,7 +65,7 @@ internal sealed class PgSnapshotDatabase : ISnapshotDatabase<PostgresPosition>
     private readonly string _connection;
     private bool _created;
 
-    public PgSnapshotDatabase(string admin)
+    public PgBenchDatabase(string admin)
     {
         _admin = admin;
         _connection = new NpgsqlConnectionStringBuilder(admin) { Database = _database }.ConnectionString;
@@ -66,14 +110,12 @@ internal sealed class PgSnapshotDatabase : ISnapshotDatabase<PostgresPosition>
         return rows;
     });
 
-    public (SourceConnector<PostgresPosition> Connector, SourceOptions Options) CreateSource(KafkaConnection kafka, SnapshotBenchSettings settings, ILogger logger)
+    public (SourceConnector<PostgresPosition> Connector, SourceOptions Options) CreateSource(KafkaConnection kafka, int partitions, int? chunkSize, bool snapshot, ILogger logger)
     {
-        var options = new PostgresSourceOptions { ConnectionString = _connection, SlotName = Slot, TopicPartitions = settings.Partitions };
+        var options = new PostgresSourceOptions { ConnectionString = _connection, SlotName = Slot, TopicPartitions = partitions };
         options.IncludeTables.Add("public.orders");
-        if (settings.ChunkSize is { } chunk)
-        {
-            options.Snapshot.ChunkSize = chunk;
-        }
+        options.Snapshot.ChunkSize = chunkSize ?? options.Snapshot.ChunkSize;
+        options.Snapshot.Initial = snapshot ? InitialSnapshot.WhenNoPosition : InitialSnapshot.None;
 
         return (new PostgresConnector("bench", options, logger), options);
     }
@@ -103,16 +145,19 @@ internal sealed class PgSnapshotDatabase : ISnapshotDatabase<PostgresPosition>
         var customer = command.Parameters.Add(new NpgsqlParameter<int> { Value = 0 });
         var amount = command.Parameters.Add(new NpgsqlParameter<decimal> { Value = 0m });
         await command.PrepareAsync(CancellationToken.None);
-        long written = 0;
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            customer.Value = (int)(written % 9973);
-            amount.Value = written % 100000 / 100m;
-            await command.ExecuteNonQueryAsync(CancellationToken.None);
-            written++;
-        }
+        return await WriteLoop.RunAsync(command, customer, amount, cancellationToken);
+    }
 
-        return written;
+    public async Task<IOrdersWriter> OpenOrdersWriterAsync()
+    {
+        var connection = new NpgsqlConnection(_connection);
+        await connection.OpenAsync();
+        var command = new NpgsqlCommand(
+            "INSERT INTO orders SELECT g, g % 9973, 'NEW', (g % 100000) / 100.0, localtimestamp, 'latency' FROM generate_series($1::bigint, $2::bigint) g", connection);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = 0 });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = 0 });
+        await command.PrepareAsync();
+        return new PgOrdersWriter(connection, command);
     }
 
     public async ValueTask DisposeAsync()
@@ -133,8 +178,25 @@ internal sealed class PgSnapshotDatabase : ISnapshotDatabase<PostgresPosition>
     }
 }
 
-/// <summary>The snapshot suite's MariaDB: a database of its own with <c>orders</c> and the writer's table.</summary>
-internal sealed class MySqlSnapshotDatabase(string admin) : ISnapshotDatabase<MySqlPosition>
+/// <summary>Inserts orders with one prepared statement.</summary>
+internal sealed class PgOrdersWriter(NpgsqlConnection connection, NpgsqlCommand command) : IOrdersWriter
+{
+    public async Task InsertAsync(long firstId, int count)
+    {
+        ((NpgsqlParameter<long>)command.Parameters[0]).TypedValue = firstId;
+        ((NpgsqlParameter<long>)command.Parameters[1]).TypedValue = firstId + count - 1;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await command.DisposeAsync();
+        await connection.DisposeAsync();
+    }
+}
+
+/// <summary>The snapshot and latency suites' MariaDB: a database of its own with <c>orders</c> and the writer's table.</summary>
+internal sealed class MySqlBenchDatabase(string admin) : IBenchDatabase<MySqlPosition>
 {
     private const string Columns = "id, customer, status, amount, created, note";
 
@@ -192,14 +254,12 @@ internal sealed class MySqlSnapshotDatabase(string admin) : ISnapshotDatabase<My
         return rows;
     });
 
-    public (SourceConnector<MySqlPosition> Connector, SourceOptions Options) CreateSource(KafkaConnection kafka, SnapshotBenchSettings settings, ILogger logger)
+    public (SourceConnector<MySqlPosition> Connector, SourceOptions Options) CreateSource(KafkaConnection kafka, int partitions, int? chunkSize, bool snapshot, ILogger logger)
     {
-        var options = new MySqlSourceOptions { ConnectionString = admin, TopicPartitions = settings.Partitions };
+        var options = new MySqlSourceOptions { ConnectionString = admin, TopicPartitions = partitions };
         options.IncludeTables.Add(_database + ".orders");
-        if (settings.ChunkSize is { } chunk)
-        {
-            options.Snapshot.ChunkSize = chunk;
-        }
+        options.Snapshot.ChunkSize = chunkSize ?? options.Snapshot.ChunkSize;
+        options.Snapshot.Initial = snapshot ? InitialSnapshot.WhenNoPosition : InitialSnapshot.None;
 
         return (new MySqlBinlogConnector("bench", options, kafka, logger), options);
     }
@@ -214,16 +274,14 @@ internal sealed class MySqlSnapshotDatabase(string admin) : ISnapshotDatabase<My
         var customer = command.Parameters.AddWithValue("@customer", 0);
         var amount = command.Parameters.AddWithValue("@amount", 0m);
         await command.PrepareAsync(CancellationToken.None);
-        long written = 0;
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            customer.Value = (int)(written % 9973);
-            amount.Value = written % 100000 / 100m;
-            await command.ExecuteNonQueryAsync(CancellationToken.None);
-            written++;
-        }
+        return await WriteLoop.RunAsync(command, customer, amount, cancellationToken);
+    }
 
-        return written;
+    public async Task<IOrdersWriter> OpenOrdersWriterAsync()
+    {
+        var connection = new MySqlConnection(admin);
+        await connection.OpenAsync();
+        return new MySqlOrdersWriter(connection, _database);
     }
 
     public async ValueTask DisposeAsync()
@@ -240,5 +298,37 @@ internal sealed class MySqlSnapshotDatabase(string admin) : ISnapshotDatabase<My
     {
         await using var command = new MySqlCommand(sql, connection) { CommandTimeout = 1800 };
         await command.ExecuteNonQueryAsync();
+    }
+}
+
+/// <summary>Inserts orders with MariaDB's sequence engine (a statement per call: the range is in the table's name).</summary>
+internal sealed class MySqlOrdersWriter(MySqlConnection connection, string database) : IOrdersWriter
+{
+    public async Task InsertAsync(long firstId, int count)
+    {
+        await using var command = new MySqlCommand(
+            string.Create(CultureInfo.InvariantCulture, $"INSERT INTO `{database}`.orders SELECT seq, seq % 9973, 'NEW', (seq % 100000) / 100, NOW(6), 'latency' FROM seq_{firstId}_to_{firstId + count - 1}"),
+            connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public ValueTask DisposeAsync() => connection.DisposeAsync();
+}
+
+/// <summary>The writer's loop of both databases: single-row inserts with a prepared command until cancelled.</summary>
+internal static class WriteLoop
+{
+    public static async Task<long> RunAsync(System.Data.Common.DbCommand command, System.Data.Common.DbParameter customer, System.Data.Common.DbParameter amount, CancellationToken cancellationToken)
+    {
+        long written = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            customer.Value = (int)(written % 9973);
+            amount.Value = written % 100000 / 100m;
+            await command.ExecuteNonQueryAsync(CancellationToken.None);
+            written++;
+        }
+
+        return written;
     }
 }

@@ -649,13 +649,13 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
 /// <summary>
 /// The values of one row read in the text format (each type's output function: the forms pgoutput sends), as UTF-8 in one
-/// reused buffer: read once per row without a string per value. Valid until the next <see cref="Read"/>.
+/// reused buffer: each value's bytes as the server sent them (Npgsql's client encoding is UTF-8), copied once, with no
+/// string or character decoding per value. Valid until the next <see cref="Read"/>.
 /// </summary>
 internal sealed class PgTextRow(int columns) : IDisposable
 {
     private readonly int[] _starts = new int[columns];
     private readonly int[] _lengths = new int[columns];
-    private char[] _chars = ArrayPool<char>.Shared.Rent(256);
     private byte[] _bytes = ArrayPool<byte>.Shared.Rent(1024);
 
     /// <summary>Reads the reader's current row.</summary>
@@ -670,30 +670,31 @@ internal sealed class PgTextRow(int columns) : IDisposable
                 continue;
             }
 
-            // One pass: read into the buffer, and only a value that fills it is read on into a larger one (asking for the
-            // length first decoded every value twice).
-            var length = (int)reader.GetChars(i, 0, _chars, 0, _chars.Length);
-            while (length == _chars.Length)
+            // The raw bytes of the value (Npgsql gives any column's bytes as a stream), read until the stream ends.
+            using var stream = reader.GetStream(i);
+            var length = 0;
+            while (true)
             {
-                var larger = ArrayPool<char>.Shared.Rent(_chars.Length * 2);
-                _chars.AsSpan(0, length).CopyTo(larger);
-                ArrayPool<char>.Shared.Return(_chars);
-                _chars = larger;
-                length += (int)reader.GetChars(i, length, _chars, length, _chars.Length - length);
-            }
+                if (used + length == _bytes.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(_bytes.Length * 2);
+                    _bytes.AsSpan(0, used + length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(_bytes);
+                    _bytes = larger;
+                }
 
-            var room = used + Encoding.UTF8.GetMaxByteCount(length);
-            if (room > _bytes.Length)
-            {
-                var larger = ArrayPool<byte>.Shared.Rent(room);
-                _bytes.AsSpan(0, used).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(_bytes);
-                _bytes = larger;
+                var read = stream.Read(_bytes.AsSpan(used + length));
+                if (read == 0)
+                {
+                    break;
+                }
+
+                length += read;
             }
 
             _starts[i] = used;
-            _lengths[i] = Encoding.UTF8.GetBytes(_chars.AsSpan(0, length), _bytes.AsSpan(used));
-            used += _lengths[i];
+            _lengths[i] = length;
+            used += length;
         }
     }
 
@@ -718,9 +719,7 @@ internal sealed class PgTextRow(int columns) : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<char>.Shared.Return(_chars);
         ArrayPool<byte>.Shared.Return(_bytes);
-        _chars = [];
         _bytes = [];
     }
 }

@@ -113,6 +113,17 @@ internal sealed class SchemaRegistryApi
             json.WriteEndArray();
         }, ct));
 
+    /// <summary>
+    /// <c>GET /associations/resources/{name}</c>: <c>[]</c>. DataMesh associates no subject with a topic, so clients whose
+    /// subject name strategy asks for associations (Confluent's serializers from 2.12 do) fall back to the topic name strategy.
+    /// </summary>
+    public Task GetAssociationsAsync(HttpContext context) => RunAsync(context, ct =>
+        WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            json.WriteEndArray();
+        }, ct));
+
     /// <summary><c>GET /subjects</c>: <c>["a-value", ...]</c>.</summary>
     public Task GetSubjectsAsync(HttpContext context) => RunAsync(context, async ct =>
     {

@@ -13,6 +13,7 @@ internal static class SchemaRegistryEndpoints
         group.MapGet("/schemas/ids/{id}/schema", (RequestDelegate)api.GetRawSchemaByIdAsync);
         group.MapGet("/schemas/ids/{id}/versions", (RequestDelegate)api.GetVersionsOfIdAsync);
         group.MapGet("/schemas/types", (RequestDelegate)api.GetSchemaTypesAsync);
+        group.MapGet("/associations/resources/{**resource}", (RequestDelegate)api.GetAssociationsAsync);
         group.MapGet("/subjects", (RequestDelegate)api.GetSubjectsAsync);
         group.MapPost("/subjects/{subject}", (RequestDelegate)api.LookUpAsync);
         group.MapGet("/subjects/{subject}/versions", (RequestDelegate)api.GetVersionNumbersAsync);

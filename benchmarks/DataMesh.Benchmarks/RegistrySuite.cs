@@ -53,7 +53,7 @@ internal sealed class RegistrySuite : IBenchmarkSuite
         for (var i = 0; i < 100; i++)
         {
             var fields = string.Join(",", Enumerable.Range(0, 10).Select(f => $$"""{"name":"f{{f}}","type":["null","string"],"default":null}"""));
-            ids.Add(await store.RegisterAsync($"bench{i}-value", Avro.Schema.Parse($$"""{"type":"record","name":"R{{i}}","namespace":"bench","fields":[{"name":"id","type":"long"},{{fields}}]}""")));
+            ids.Add(await store.RegisterAsync($"bench{i}-value", global::Avro.Schema.Parse($$"""{"type":"record","name":"R{{i}}","namespace":"bench","fields":[{"name":"id","type":"long"},{{fields}}]}""")));
         }
 
         var builder = WebApplication.CreateSlimBuilder();

@@ -210,6 +210,21 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         AssertError(await SendAsync(HttpMethod.Post, "subjects/orders-value", Body(V2)), HttpStatusCode.NotFound, 40403);
     }
 
+    [Fact]
+    public async Task Subjects_with_slashes_and_other_escaped_characters_round_trip_and_blank_ones_are_42208()
+    {
+        var subject = "pg.shop/public orders-välue";
+        var escaped = Uri.EscapeDataString(subject);
+        var id = await RegisterAsync(escaped, V1);
+        Assert.Equal([subject], (await SendAsync(HttpMethod.Get, "subjects")).Json.EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(subject, (await SendAsync(HttpMethod.Get, $"subjects/{escaped}/versions/latest")).Json.GetProperty("subject").GetString());
+        Assert.Equal(id, (await _host.Store.GetLatestAsync(subject))!.Id);
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/%20/versions"), HttpStatusCode.UnprocessableEntity, 42208, "Invalid subject");
+        AssertError(await SendAsync(HttpMethod.Post, "subjects/%09/versions", Body(V1)), HttpStatusCode.UnprocessableEntity, 42208);
+        AssertError(await SendAsync(HttpMethod.Put, "config/%20", """{"compatibility":"FULL"}"""), HttpStatusCode.UnprocessableEntity, 42208);
+    }
+
     [Theory]
     [InlineData("subjects/orders-value/versions")]
     [InlineData("subjects/orders-value")]

@@ -413,10 +413,18 @@ internal sealed class SchemaRegistryApi
     /// <summary>The route's subject; Kestrel leaves <c>%2F</c> encoded in paths, so a subject with '/' arrives as it was sent.</summary>
     private static string Subject(HttpContext context) => OptionalSubject(context) ?? throw SchemaRegistryError.SubjectNotFound(string.Empty);
 
-    private static string? OptionalSubject(HttpContext context) =>
-        context.Request.RouteValues["subject"] is string subject
-            ? subject.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase)
-            : null;
+    private static string? OptionalSubject(HttpContext context)
+    {
+        if (context.Request.RouteValues["subject"] is not string subject)
+        {
+            return null;
+        }
+
+        subject = subject.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+        return string.IsNullOrWhiteSpace(subject) || subject.Any(char.IsControl)
+            ? throw SchemaRegistryError.InvalidSubject(subject)
+            : subject;
+    }
 
     private static bool IsTrue(HttpContext context, string parameter) =>
         context.Request.Query.TryGetValue(parameter, out var values) && string.Equals(values.ToString(), "true", StringComparison.OrdinalIgnoreCase);

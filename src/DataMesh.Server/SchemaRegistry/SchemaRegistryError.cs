@@ -49,6 +49,9 @@ internal sealed class SchemaRegistryError : Exception
     public static SchemaRegistryError InvalidCompatibilityLevel(string? level) =>
         new(422, 42203, $"Invalid compatibility level '{level}'. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive.");
 
+    public static SchemaRegistryError InvalidSubject(string subject) =>
+        new(422, 42208, $"Invalid subject '{subject}': a subject must not be blank or contain control characters.");
+
     public static SchemaRegistryError NotPermitted(string reason) => new(422, 42205, "Operation not permitted: " + reason);
 
     public static SchemaRegistryError Incompatible(string details) => new(409, 409, "Schema being registered is incompatible with an earlier schema; " + details);

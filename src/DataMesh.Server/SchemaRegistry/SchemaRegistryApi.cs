@@ -552,8 +552,10 @@ internal sealed class SchemaRegistryApi
             error = SchemaRegistryError.Timeout(e.Message);
             ServerLog.StoreFailed(_logger, context.Request.Method, Route(context), error.ErrorCode, e);
         }
-        catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException or NotSupportedException or KeyNotFoundException or ArgumentException or HttpRequestException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // The store's own failures: stopped (its topic lost records), disposed, a remote registry's error, a schema it
+            // holds that does not parse. The client gets Confluent's shape; the log gets the exception.
             error = SchemaRegistryError.Store(e.Message);
             ServerLog.StoreFailed(_logger, context.Request.Method, Route(context), error.ErrorCode, e);
         }

@@ -118,6 +118,32 @@ public sealed class ConfluentClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Over_the_Confluent_store_the_API_serves_the_remote_registry_and_refuses_deletes_saying_where_to_delete()
+    {
+        // A second API whose store is ConfluentSchemaRegistryStore, pointed at the first API (over the embedded store).
+        using var remote = new ConfluentSchemaRegistryStore(new SchemaRegistryConfig { Url = _host.Url });
+        await using var app = RegistryHost.Build(remote, null);
+        await app.StartAsync();
+        var url = app.Urls.Single();
+        using var client = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = url });
+
+        var id = await client.RegisterSchemaAsync("orders-value", new RegistrySchema(V1, SchemaType.Avro));
+        Assert.Equal(id, (await _host.Store.GetLatestAsync("orders-value"))!.Id);
+        Assert.Equal("Order", AvroSchema.Parse((await client.GetSchemaAsync(id)).SchemaString).Name);
+        Assert.Equal(["orders-value"], await client.GetAllSubjectsAsync());
+        Assert.Equal(409, (await Assert.ThrowsAsync<SchemaRegistryException>(() => client.RegisterSchemaAsync("orders-value", new RegistrySchema(Breaking, SchemaType.Avro)))).ErrorCode);
+
+        using var http = new HttpClient();
+        using var delete = await http.DeleteAsync(url + "/subjects/orders-value/versions/1");
+        Assert.Equal(System.Net.HttpStatusCode.UnprocessableEntity, delete.StatusCode);
+        using var error = JsonDocument.Parse(await delete.Content.ReadAsStringAsync());
+        Assert.Equal(42205, error.RootElement.GetProperty("error_code").GetInt32());
+        Assert.Contains("Delete it at the registry itself", error.RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal([1], await client.GetSubjectVersionsAsync("orders-value"));
+        await app.StopAsync();
+    }
+
+    [Fact]
     public async Task AvroDeserializer_decodes_the_change_events_DataMesh_wrote_as_DataMesh_reads_them()
     {
         var source = new SourceDescription("postgresql", "shop", [new SourceField("lsn", SourceFieldType.NullableLong)]);

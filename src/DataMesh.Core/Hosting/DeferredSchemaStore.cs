@@ -38,6 +38,15 @@ internal sealed class DeferredSchemaStore : ISchemaStore, IAsyncDisposable, IDis
     public async ValueTask<IReadOnlyList<RegisteredSchema>> GetVersionsAsync(string subject, CancellationToken cancellationToken = default) =>
         await (await OpenAsync(cancellationToken).ConfigureAwait(false)).GetVersionsAsync(subject, cancellationToken).ConfigureAwait(false);
 
+    public async ValueTask<IReadOnlyList<string>> GetSubjectsAsync(CancellationToken cancellationToken = default) =>
+        await (await OpenAsync(cancellationToken).ConfigureAwait(false)).GetSubjectsAsync(cancellationToken).ConfigureAwait(false);
+
+    public async ValueTask<RegisteredSchema?> FindAsync(string subject, AvroSchema schema, CancellationToken cancellationToken = default) =>
+        await (await OpenAsync(cancellationToken).ConfigureAwait(false)).FindAsync(subject, schema, cancellationToken).ConfigureAwait(false);
+
+    public async ValueTask<bool> DeleteVersionAsync(string subject, int version, CancellationToken cancellationToken = default) =>
+        await (await OpenAsync(cancellationToken).ConfigureAwait(false)).DeleteVersionAsync(subject, version, cancellationToken).ConfigureAwait(false);
+
     public async ValueTask<CompatibilityLevel> GetCompatibilityAsync(string? subject, CancellationToken cancellationToken = default) =>
         await (await OpenAsync(cancellationToken).ConfigureAwait(false)).GetCompatibilityAsync(subject, cancellationToken).ConfigureAwait(false);
 

@@ -137,6 +137,38 @@ public sealed class ConfluentSchemaRegistryStore : ISchemaStore, IDisposable
     }
 
     /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<string>> GetSubjectsAsync(CancellationToken cancellationToken = default)
+    {
+        var subjects = await _client.GetAllSubjectsAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        return [.. subjects.Order(StringComparer.Ordinal)];
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<RegisteredSchema?> FindAsync(string subject, AvroSchema schema, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(subject);
+        ArgumentNullException.ThrowIfNull(schema);
+        try
+        {
+            var found = await _client.LookupSchemaAsync(subject, new RegistrySchema(schema.ToString(), SchemaType.Avro), ignoreDeletedSchemas: true, normalize: false)
+                .WaitAsync(cancellationToken).ConfigureAwait(false);
+            return ToRegistered(found);
+        }
+        catch (SchemaRegistryException e) when (e.ErrorCode is SubjectNotFound or SchemaNotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="NotSupportedException">Always: Confluent.SchemaRegistry's client has no delete.</exception>
+    public ValueTask<bool> DeleteVersionAsync(string subject, int version, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException(
+            $"The Confluent Schema Registry store cannot delete version {version.ToString(CultureInfo.InvariantCulture)} of subject '{subject}': " +
+            "Confluent.SchemaRegistry's client has no delete operation. Delete it at the registry itself " +
+            $"(DELETE <registry url>/subjects/{Uri.EscapeDataString(subject)}/versions/{version.ToString(CultureInfo.InvariantCulture)}).");
+
+    /// <inheritdoc />
     public async ValueTask<CompatibilityLevel> GetCompatibilityAsync(string? subject, CancellationToken cancellationToken = default)
     {
         if (subject is not null)

@@ -43,6 +43,33 @@ public interface ISchemaStore
     /// <returns>The versions.</returns>
     ValueTask<IReadOnlyList<RegisteredSchema>> GetVersionsAsync(string subject, CancellationToken cancellationToken = default);
 
+    /// <summary>Gets every subject that has at least one version, in ordinal order.</summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The subjects.</returns>
+    ValueTask<IReadOnlyList<string>> GetSubjectsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Finds the version of <paramref name="subject"/> that holds <paramref name="schema"/> (the same schema, compared
+    /// by canonical form), without registering anything.
+    /// </summary>
+    /// <param name="subject">The subject.</param>
+    /// <param name="schema">The schema to look for.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The version, or <see langword="null"/> when the subject does not hold the schema.</returns>
+    ValueTask<RegisteredSchema?> FindAsync(string subject, Schema schema, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes version <paramref name="version"/> of <paramref name="subject"/> (a soft delete, as Confluent Schema
+    /// Registry's): the version is no longer listed, looked up or checked against, its number is never given again, and
+    /// its schema id still resolves, since data encoded with it may remain.
+    /// </summary>
+    /// <param name="subject">The subject.</param>
+    /// <param name="version">The version number.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns><see langword="true"/> if the version was deleted; <see langword="false"/> if the subject has no such version.</returns>
+    /// <exception cref="NotSupportedException">The store cannot delete versions; the message says where to do it instead.</exception>
+    ValueTask<bool> DeleteVersionAsync(string subject, int version, CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Gets the compatibility level in force for <paramref name="subject"/> (its own, else the default), or the
     /// default level when <paramref name="subject"/> is <see langword="null"/>.

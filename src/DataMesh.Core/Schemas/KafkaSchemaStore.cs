@@ -269,6 +269,60 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     }
 
     /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<string>> GetSubjectsAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            return _log.Subjects();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<RegisteredSchema?> FindAsync(string subject, Schema schema, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(subject);
+        ArgumentNullException.ThrowIfNull(schema);
+        ThrowIfDisposed();
+        var canonical = SchemaCanonicalForm.Of(schema);
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            return _log.Find(subject, canonical);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Appends a delete record to the schema topic; every instance applies it at its offset.</remarks>
+    public async ValueTask<bool> DeleteVersionAsync(string subject, int version, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(subject);
+        ArgumentOutOfRangeException.ThrowIfLessThan(version, 1);
+        ThrowIfDisposed();
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            ThrowIfReaderFailed();
+            if (!_log.HasVersion(subject, version))
+            {
+                return false;
+            }
+        }
+
+        var offset = await AppendAsync(subject, SchemaLog.EncodeDelete(subject, version), stamped: true, cancellationToken).ConfigureAwait(false);
+        await WaitForPositionAsync(offset + 1, cancellationToken).ConfigureAwait(false);
+        SchemaLogOutcome? outcome;
+        lock (_gate)
+        {
+            _ownOutcomes.Remove(offset, out outcome);
+        }
+
+        // Invalid: a concurrent delete of the same version came first in the log.
+        return outcome is SchemaLogOutcome.Deleted;
+    }
+
+    /// <inheritdoc />
     public async ValueTask<CompatibilityLevel> GetCompatibilityAsync(string? subject, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
@@ -751,6 +805,9 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
                 break;
             case SchemaLogOutcome.Incompatible i:
                 SchemaStoreLog.Rejected(_logger, offset, i.Subject);
+                break;
+            case SchemaLogOutcome.Deleted d:
+                SchemaStoreLog.Deleted(_logger, offset, d.Subject, d.Version);
                 break;
             case SchemaLogOutcome.Invalid invalid:
                 SchemaStoreLog.Skipped(_logger, offset, invalid.Reason);

@@ -17,6 +17,9 @@ internal abstract record SchemaLogOutcome
     /// <summary>A record that could not be applied (unparsable, unknown kind, id space exhausted).</summary>
     public sealed record Invalid(string Reason) : SchemaLogOutcome;
 
+    /// <summary>A version of a subject deleted (soft: its id still resolves).</summary>
+    public sealed record Deleted(string Subject, int Version) : SchemaLogOutcome;
+
     /// <summary>A compatibility level set.</summary>
     public sealed record ConfigApplied : SchemaLogOutcome;
 
@@ -42,6 +45,10 @@ internal abstract record SchemaLogOutcome
 /// <item><description><c>{"format":1,"kind":"genesis","store":UUID,"idBase":N}</c>, at offset 0 only</description></item>
 /// <item><description><c>{"format":1,"kind":"register","subject":S,"schema":JSON}</c></description></item>
 /// <item><description><c>{"format":1,"kind":"config","subject":S or null,"level":"BACKWARD"}</c></description></item>
+/// <item><description><c>{"format":1,"kind":"delete","subject":S,"version":N}</c>: deletes version N of S if S has it
+/// (else the record is <see cref="SchemaLogOutcome.Invalid"/> and changes nothing). A deleted version is no longer listed,
+/// found or checked against; its number is never given again; its id still resolves. A later registration of the same
+/// schema makes a new version with the same id.</description></item>
 /// </list>
 /// <para>
 /// The log must be read whole, from offset 0, without gaps: an id is an offset, so a log missing records (deleted by
@@ -64,7 +71,7 @@ internal abstract record SchemaLogOutcome
 /// the outcome is that version (idempotent registration; no new version);</description></item>
 /// <item><description>else <c>X</c> is checked against <c>S</c>'s versions at <c>S</c>'s level as it stands at <c>o</c>
 /// (the last config record before <c>o</c>); on problems the record is rejected and changes nothing;</description></item>
-/// <item><description>else <c>X</c> becomes <c>S</c>'s next version. Its id is the id of the first accepted registration
+/// <item><description>else <c>X</c> becomes <c>S</c>'s next version (one more than the highest it ever had, deleted or not). Its id is the id of the first accepted registration
 /// (in any subject) with the same canonical form, or, if there is none, <c>base + o</c>: offsets in one partition are
 /// unique, so ids are unique, positive, and need no coordination. Offsets whose id would pass <see cref="int.MaxValue"/>
 /// are rejected (the Confluent wire format has 32-bit ids).</description></item>
@@ -138,6 +145,12 @@ internal sealed class SchemaLog
     {
         json.WriteString("subject", subject);
         json.WriteString("level", SchemaIncompatibleException.LevelName(level));
+    });
+
+    public static byte[] EncodeDelete(string subject, int version) => Encode("delete", json =>
+    {
+        json.WriteString("subject", subject);
+        json.WriteNumber("version", version);
     });
 
     public static bool TryParseLevel(string? name, out CompatibilityLevel level)
@@ -220,12 +233,22 @@ internal sealed class SchemaLog
                 }
 
                 return new SchemaLogOutcome.ConfigApplied();
+            case "delete" when record.Subject is not null && record.Version >= 1:
+                return ApplyDelete(offset, record.Subject, record.Version);
             default:
                 return new SchemaLogOutcome.Invalid($"record at offset {offset.ToString(CultureInfo.InvariantCulture)} has an unknown kind '{record.Kind}' or lacks fields");
         }
     }
 
     public bool TryGetById(int id, out Schema schema) => _byId.TryGetValue(id, out schema!);
+
+    /// <summary>The subjects that have at least one version, in ordinal order.</summary>
+    public IReadOnlyList<string> Subjects() =>
+        [.. _subjects.Where(s => s.Value.Versions.Count > 0).Select(s => s.Key).Order(StringComparer.Ordinal)];
+
+    /// <summary>Whether <paramref name="subject"/> has version <paramref name="version"/> (not deleted).</summary>
+    public bool HasVersion(string subject, int version) =>
+        _subjects.TryGetValue(subject, out var s) && s.Versions.Exists(v => v.Version == version);
 
     public RegisteredSchema? Latest(string subject) =>
         _subjects.TryGetValue(subject, out var s) && s.Versions.Count > 0 ? s.Versions[^1] : null;
@@ -297,10 +320,33 @@ internal sealed class SchemaLog
             _subjects.Add(subject, state);
         }
 
-        var registered = new RegisteredSchema(subject, state.Versions.Count + 1, id, _byId[id]);
+        state.LastVersion++;
+        var registered = new RegisteredSchema(subject, state.LastVersion, id, _byId[id]);
         state.Versions.Add(registered);
         state.ByCanonical.Add(canonical, registered);
         return new SchemaLogOutcome.Registered(registered);
+    }
+
+    private SchemaLogOutcome ApplyDelete(long offset, string subject, int version)
+    {
+        if (!_subjects.TryGetValue(subject, out var state) || state.Versions.FindIndex(v => v.Version == version) is var index && index < 0)
+        {
+            return new SchemaLogOutcome.Invalid(
+                $"the delete at offset {offset.ToString(CultureInfo.InvariantCulture)} names version {version.ToString(CultureInfo.InvariantCulture)} of subject '{subject}', which it does not have");
+        }
+
+        var deleted = state.Versions[index];
+        state.Versions.RemoveAt(index);
+        foreach (var (canonical, registered) in state.ByCanonical)
+        {
+            if (registered == deleted)
+            {
+                state.ByCanonical.Remove(canonical);
+                break;
+            }
+        }
+
+        return new SchemaLogOutcome.Deleted(subject, version);
     }
 
     private static InvalidOperationException Missing(long from, long to) =>
@@ -358,7 +404,8 @@ internal sealed class SchemaLog
                 String(root, "schema"),
                 String(root, "level"),
                 String(root, "store"),
-                root.TryGetProperty("idBase", out var b) && b.TryGetInt32(out var idBase) ? idBase : 0);
+                root.TryGetProperty("idBase", out var b) && b.TryGetInt32(out var idBase) ? idBase : 0,
+                root.TryGetProperty("version", out var v) && v.TryGetInt32(out var version) ? version : 0);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
@@ -372,12 +419,15 @@ internal sealed class SchemaLog
     }
 
     /// <summary>The fields of one record of the log.</summary>
-    private readonly record struct Record(string? Kind, string? Subject, string? Schema, string? Level, string? Store, int IdBase);
+    private readonly record struct Record(string? Kind, string? Subject, string? Schema, string? Level, string? Store, int IdBase, int Version);
 
     private sealed class Subject
     {
         public List<RegisteredSchema> Versions { get; } = [];
 
         public Dictionary<string, RegisteredSchema> ByCanonical { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The highest version the subject ever had, deleted or not; 0 before its first.</summary>
+        public int LastVersion { get; set; }
     }
 }

@@ -34,4 +34,7 @@ internal static partial class SchemaStoreLog
 
     [LoggerMessage(EventId = 4109, Level = LogLevel.Warning, Message = "Schema topic '{Topic}' ({Records} records) was written by an earlier DataMesh, without a store identity: its ids are offset + 1, so a copy of the topic deleted and created again would give the same ids to other schemas")]
     public static partial void LoadedLegacy(ILogger logger, string topic, long records);
+
+    [LoggerMessage(EventId = 4110, Level = LogLevel.Information, Message = "Schema log offset {Offset}: subject '{Subject}' version {Version} deleted")]
+    public static partial void Deleted(ILogger logger, long offset, string subject, int version);
 }

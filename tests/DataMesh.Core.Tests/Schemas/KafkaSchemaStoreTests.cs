@@ -90,6 +90,39 @@ public sealed class KafkaSchemaStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_version_deleted_through_one_instance_is_gone_in_every_instance_and_its_id_still_resolves()
+    {
+        await using var first = await NewStore();
+        await using var second = await NewStore();
+        var id1 = await first.RegisterAsync("orders-value", Record("Order", Id));
+        var id2 = await first.RegisterAsync("orders-value", Record("Order", Id, Optional("note")));
+        await first.RegisterAsync("other-value", Record("Other", Id));
+
+        Assert.True(await second.DeleteVersionAsync("orders-value", 1));
+        Assert.False(await first.DeleteVersionAsync("orders-value", 1));
+        Assert.False(await first.DeleteVersionAsync("missing-value", 1));
+
+        foreach (var store in new[] { first, second })
+        {
+            Assert.Equal([2], (await store.GetVersionsAsync("orders-value")).Select(v => v.Version));
+            Assert.Equal(SchemaCanonicalForm.Of(Record("Order", Id)), SchemaCanonicalForm.Of(await store.GetByIdAsync(id1)));
+            Assert.Null(await store.FindAsync("orders-value", Record("Order", Id)));
+            Assert.Equal(2, (await store.FindAsync("orders-value", Record("Order", Id, Optional("note"))))!.Version);
+            Assert.Equal(["orders-value", "other-value"], await store.GetSubjectsAsync());
+        }
+
+        Assert.True(await first.DeleteVersionAsync("orders-value", 2));
+        Assert.Equal(["other-value"], await second.GetSubjectsAsync());
+        Assert.Null(await second.GetLatestAsync("orders-value"));
+        Assert.Equal(id2, await second.RegisterAsync("orders-value", Record("Order", Id, Optional("note"))));
+        Assert.Equal(3, (await first.GetLatestAsync("orders-value"))!.Version);
+
+        // A new instance replays the deletes to the same state.
+        await using var third = await NewStore();
+        Assert.Equal([(3, id2)], (await third.GetVersionsAsync("orders-value")).Select(v => (v.Version, v.Id)));
+    }
+
+    [Fact]
     public async Task A_new_instance_replays_the_log_to_the_same_ids()
     {
         int id;

@@ -10,6 +10,53 @@ public sealed class SchemaLogTests
         Schema.Parse($$"""{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}{{extraFields}}]}""");
 
     [Fact]
+    public void A_deleted_version_leaves_the_subject_keeps_its_id_and_its_number_is_never_given_again()
+    {
+        var records = new List<(long Offset, byte[] Value)>
+        {
+            (0, SchemaLog.EncodeRegistration("a", Order())),
+            (1, SchemaLog.EncodeRegistration("a", Order(""",{"name":"note","type":["null","string"],"default":null}"""))),
+            (2, SchemaLog.EncodeDelete("a", 1)),
+            (3, SchemaLog.EncodeDelete("a", 1)),                                                // already deleted: no effect
+            (4, SchemaLog.EncodeDelete("missing", 1)),                                          // no such subject
+            (5, SchemaLog.EncodeDelete("a", 2)),
+            (6, SchemaLog.EncodeRegistration("a", Order())),                                   // again: same id, version 3
+            (7, """{"format":1,"kind":"delete","subject":"a"}"""u8.ToArray()),                 // no version
+        };
+
+        var state = new SchemaLog();
+        var outcomes = records.Select(r => state.Apply(r.Offset, r.Value)).ToList();
+        Assert.Equal(new SchemaLogOutcome.Deleted("a", 1), outcomes[2]);
+        Assert.IsType<SchemaLogOutcome.Invalid>(outcomes[3]);
+        Assert.IsType<SchemaLogOutcome.Invalid>(outcomes[4]);
+        Assert.Equal(new SchemaLogOutcome.Deleted("a", 2), outcomes[5]);
+        var again = Assert.IsType<SchemaLogOutcome.Registered>(outcomes[6]).Schema;
+        Assert.Equal((1, 3), (again.Id, again.Version));
+        Assert.IsType<SchemaLogOutcome.Invalid>(outcomes[7]);
+
+        Assert.Equal([3], state.Versions("a").Select(v => v.Version));
+        Assert.Equal(["a"], state.Subjects());
+        Assert.True(state.TryGetById(2, out _));
+        Assert.False(state.HasVersion("a", 2));
+        Assert.Null(state.Find("a", SchemaCanonicalForm.Of(Order(""",{"name":"note","type":["null","string"],"default":null}"""))));
+    }
+
+    [Fact]
+    public void Deleted_versions_are_not_checked_against_and_a_subject_without_versions_is_not_listed()
+    {
+        var state = new SchemaLog();
+        state.Apply(0, SchemaLog.EncodeRegistration("a", Order()));
+        state.Apply(1, SchemaLog.EncodeRegistration("b", Order()));
+        state.Apply(2, SchemaLog.EncodeDelete("a", 1));
+        Assert.Equal(["b"], state.Subjects());
+        Assert.Null(state.Latest("a"));
+
+        // Without version 1 there is nothing to be compatible with: a breaking schema is accepted as version 2.
+        var accepted = Assert.IsType<SchemaLogOutcome.Registered>(state.Apply(3, SchemaLog.EncodeRegistration("a", Order(""",{"name":"x","type":"int"}""")))).Schema;
+        Assert.Equal(2, accepted.Version);
+    }
+
+    [Fact]
     public void Replay_of_a_log_without_genesis_is_deterministic_ids_are_offset_plus_one_and_duplicates_resolve_to_the_first_id()
     {
         var records = new List<(long Offset, byte[] Value)>

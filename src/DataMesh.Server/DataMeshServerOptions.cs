@@ -1,0 +1,38 @@
+namespace DataMesh;
+
+/// <summary>
+/// Settings of DataMesh's HTTP face (<see cref="DataMeshServerServiceCollectionExtensions.AddDataMeshServer(Microsoft.Extensions.DependencyInjection.IServiceCollection, Action{DataMeshServerOptions}?)"/>),
+/// bound from the <c>DataMesh:Server</c> configuration section or set in code, and checked when the host starts.
+/// </summary>
+public sealed class DataMeshServerOptions
+{
+    /// <summary>The configuration section the server binds by default.</summary>
+    public const string SectionName = "DataMesh:Server";
+
+    /// <summary>The Schema Registry REST API's settings.</summary>
+    public SchemaRegistryApiOptions SchemaRegistry { get; set; } = new();
+}
+
+/// <summary>Settings of the Confluent-compatible Schema Registry REST API.</summary>
+public sealed class SchemaRegistryApiOptions
+{
+    /// <summary>Whether <c>MapDataMesh()</c> maps the Schema Registry API. Default <see langword="true"/>.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// The path the API is mapped under: empty (the default) maps <c>/subjects</c>, <c>/schemas/ids/{id}</c> ... at the
+    /// root, as Schema Registry clients expect of a URL without a path; <c>/registry</c> maps <c>/registry/subjects</c> ...,
+    /// for clients given <c>http://host/registry</c>. Starts with <c>/</c> and does not end with one.
+    /// </summary>
+    public string PathPrefix { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Refuses every change (registering, deleting, setting compatibility) with Confluent's error 42205, "operation not
+    /// permitted", so that clients can read and decode but only DataMesh itself registers schemas. Default
+    /// <see langword="false"/>.
+    /// </summary>
+    public bool ReadOnly { get; set; }
+
+    /// <summary>The largest request body accepted, in bytes (a schema with its JSON wrapping). Default 1 MiB.</summary>
+    public int MaxRequestBytes { get; set; } = 1 << 20;
+}

@@ -1,0 +1,582 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using DataMesh.Schemas;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using AvroSchema = Avro.Schema;
+
+namespace DataMesh.Server.SchemaRegistry;
+
+/// <summary>
+/// The handlers of the Confluent-compatible Schema Registry REST API, over whichever <see cref="ISchemaStore"/> is
+/// registered. Request and response bodies, status codes and error codes follow Confluent's documented API; every
+/// response is <c>application/vnd.schemaregistry.v1+json</c>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Thread-safe: one instance serves every request. Schemas by id are immutable in every store, so the body of
+/// <c>GET /schemas/ids/{id}</c> is kept once made (up to <see cref="MaxCachedBodies"/> ids).
+/// </para>
+/// <para>
+/// Where DataMesh differs from Confluent's registry: Avro only (<c>schemaType</c> other than AVRO, and schema references,
+/// are refused as invalid, 42201); <c>GET /config/{subject}</c> answers the level in force for the subject (its own, else
+/// the default, as Confluent's <c>defaultToGlobal=true</c>); deletes are soft only (<c>permanent=true</c> is refused,
+/// 42205); <c>deleted=true</c> listings are not supported (deleted versions are not listed).
+/// </para>
+/// </remarks>
+internal sealed class SchemaRegistryApi
+{
+    /// <summary>Confluent's media type for the API's requests and responses.</summary>
+    public const string ContentType = "application/vnd.schemaregistry.v1+json";
+
+    /// <summary>How many <c>GET /schemas/ids/{id}</c> bodies are kept.</summary>
+    public const int MaxCachedBodies = 10_000;
+
+    private readonly ISchemaStore _store;
+    private readonly SchemaRegistryApiOptions _options;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<int, byte[]> _bodiesById = new();
+
+    public SchemaRegistryApi(ISchemaStore store, IOptions<DataMeshServerOptions> options, ILogger<SchemaRegistryApi>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(options);
+        _store = store;
+        _options = options.Value.SchemaRegistry;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+    }
+
+    /// <summary>Says at start where the API is and over which store.</summary>
+    public void LogMapped() =>
+        ServerLog.RegistryMapped(_logger, _options.PathPrefix ?? string.Empty, _store.GetType().Name, _options.ReadOnly ? ", read-only" : string.Empty);
+
+    /// <summary><c>GET /schemas/ids/{id}</c>: <c>{"schema": "..."}</c>.</summary>
+    public Task GetSchemaByIdAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var id = ParseId(context);
+        if (!_bodiesById.TryGetValue(id, out var body))
+        {
+            var schema = await GetByIdAsync(id, ct).ConfigureAwait(false);
+            body = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["schema"] = schema.ToString() });
+            if (_bodiesById.Count < MaxCachedBodies)
+            {
+                _bodiesById.TryAdd(id, body);
+            }
+        }
+
+        await WriteAsync(context, body, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /schemas/ids/{id}/schema</c>: the schema itself.</summary>
+    public Task GetRawSchemaByIdAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var schema = await GetByIdAsync(ParseId(context), ct).ConfigureAwait(false);
+        await WriteAsync(context, System.Text.Encoding.UTF8.GetBytes(schema.ToString()), ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /schemas/ids/{id}/versions</c>: <c>[{"subject": "...", "version": N}]</c>, every subject version with the id.</summary>
+    public Task GetVersionsOfIdAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var id = ParseId(context);
+        await GetByIdAsync(id, ct).ConfigureAwait(false);
+        var found = new List<RegisteredSchema>();
+        foreach (var subject in await _store.GetSubjectsAsync(ct).ConfigureAwait(false))
+        {
+            found.AddRange((await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false)).Where(v => v.Id == id));
+        }
+
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            foreach (var version in found)
+            {
+                json.WriteStartObject();
+                json.WriteString("subject", version.Subject);
+                json.WriteNumber("version", version.Version);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /schemas/types</c>: <c>["AVRO"]</c>.</summary>
+    public Task GetSchemaTypesAsync(HttpContext context) => RunAsync(context, ct =>
+        WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            json.WriteStringValue("AVRO");
+            json.WriteEndArray();
+        }, ct));
+
+    /// <summary>
+    /// <c>GET /associations/resources/{name}</c>: <c>[]</c>. DataMesh associates no subject with a topic, so clients whose
+    /// subject name strategy asks for associations (Confluent's serializers from 2.12 do) fall back to the topic name strategy.
+    /// </summary>
+    public Task GetAssociationsAsync(HttpContext context) => RunAsync(context, ct =>
+        WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            json.WriteEndArray();
+        }, ct));
+
+    /// <summary><c>GET /subjects</c>: <c>["a-value", ...]</c>.</summary>
+    public Task GetSubjectsAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var subjects = await _store.GetSubjectsAsync(ct).ConfigureAwait(false);
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            foreach (var subject in subjects)
+            {
+                json.WriteStringValue(subject);
+            }
+
+            json.WriteEndArray();
+        }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /subjects/{subject}/versions</c>: <c>[1, 2, ...]</c>; 40401 when the subject has none.</summary>
+    public Task GetVersionNumbersAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var subject = Subject(context);
+        var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
+        if (versions.Count == 0)
+        {
+            throw SchemaRegistryError.SubjectNotFound(subject);
+        }
+
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            foreach (var version in versions)
+            {
+                json.WriteNumberValue(version.Version);
+            }
+
+            json.WriteEndArray();
+        }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /subjects/{subject}/versions/{version|latest}</c>: <c>{"subject", "id", "version", "schema"}</c>.</summary>
+    public Task GetVersionAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var registered = await ResolveVersionAsync(Subject(context), context, ct).ConfigureAwait(false);
+        await WriteJsonAsync(context, json => WriteRegistered(json, registered), ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /subjects/{subject}/versions/{version|latest}/schema</c>: the schema itself.</summary>
+    public Task GetRawVersionAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var registered = await ResolveVersionAsync(Subject(context), context, ct).ConfigureAwait(false);
+        await WriteAsync(context, System.Text.Encoding.UTF8.GetBytes(registered.Schema.ToString()), ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>DELETE /subjects/{subject}/versions/{version|latest}</c>: the deleted version's number (a soft delete).</summary>
+    public Task DeleteVersionAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        EnsureWritable("deleting a version");
+        if (IsTrue(context, "permanent"))
+        {
+            throw SchemaRegistryError.NotPermitted("DataMesh deletes versions softly only (the schema id keeps resolving, since data may be encoded with it); leave out permanent=true.");
+        }
+
+        var subject = Subject(context);
+        var registered = await ResolveVersionAsync(subject, context, ct).ConfigureAwait(false);
+        bool deleted;
+        try
+        {
+            deleted = await _store.DeleteVersionAsync(subject, registered.Version, ct).ConfigureAwait(false);
+        }
+        catch (NotSupportedException e)
+        {
+            throw SchemaRegistryError.NotPermitted(e.Message);
+        }
+
+        if (!deleted)
+        {
+            throw SchemaRegistryError.VersionNotFound(subject, registered.Version);
+        }
+
+        ServerLog.Deleted(_logger, subject, registered.Version);
+        await WriteJsonAsync(context, json => json.WriteNumberValue(registered.Version), ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>POST /subjects/{subject}/versions</c> with <c>{"schema": "..."}</c>: registers, answers <c>{"id": N}</c>; 409 when incompatible.</summary>
+    public Task RegisterAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        EnsureWritable("registering a schema");
+        var subject = Subject(context);
+        var schema = await ReadSchemaAsync(context, ct).ConfigureAwait(false);
+        int id;
+        try
+        {
+            id = await _store.RegisterAsync(subject, schema, ct).ConfigureAwait(false);
+        }
+        catch (SchemaIncompatibleException e)
+        {
+            throw SchemaRegistryError.Incompatible(e.Message);
+        }
+
+        ServerLog.Registered(_logger, subject, id);
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteNumber("id", id);
+            json.WriteEndObject();
+        }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>POST /subjects/{subject}</c> with <c>{"schema": "..."}</c>: the version holding the schema; 40401 or 40403 when none.</summary>
+    public Task LookUpAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var subject = Subject(context);
+        var schema = await ReadSchemaAsync(context, ct).ConfigureAwait(false);
+        var found = await _store.FindAsync(subject, schema, ct).ConfigureAwait(false);
+        if (found is null)
+        {
+            throw await _store.GetLatestAsync(subject, ct).ConfigureAwait(false) is null
+                ? SchemaRegistryError.SubjectNotFound(subject)
+                : SchemaRegistryError.SchemaNotFound($"not found under subject '{subject}'; it");
+        }
+
+        await WriteJsonAsync(context, json => WriteRegistered(json, found), ct).ConfigureAwait(false);
+    });
+
+    /// <summary>
+    /// <c>POST /compatibility/subjects/{subject}/versions/{version|latest}</c>: <c>{"is_compatible": bool}</c> against that
+    /// version at the subject's level (<c>"messages"</c> too with <c>verbose=true</c>).
+    /// </summary>
+    public Task CheckCompatibilityAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var subject = Subject(context);
+        var schema = await ReadSchemaAsync(context, ct).ConfigureAwait(false);
+        var against = await ResolveVersionAsync(subject, context, ct).ConfigureAwait(false);
+        await WriteCompatibilityAsync(context, subject, schema, [against], ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>POST /compatibility/subjects/{subject}/versions</c>: as registration would check, against the versions its level names.</summary>
+    public Task CheckCompatibilityWithAllAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var subject = Subject(context);
+        var schema = await ReadSchemaAsync(context, ct).ConfigureAwait(false);
+        var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
+        await WriteCompatibilityAsync(context, subject, schema, versions, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /config</c> and <c>GET /config/{subject}</c>: <c>{"compatibilityLevel": "BACKWARD"}</c>.</summary>
+    public Task GetConfigAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var subject = OptionalSubject(context);
+        var level = await _store.GetCompatibilityAsync(subject, ct).ConfigureAwait(false);
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("compatibilityLevel", LevelName(level));
+            json.WriteEndObject();
+        }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>PUT /config</c> and <c>PUT /config/{subject}</c> with <c>{"compatibility": "FULL"}</c>: echoes it; 42203 for an unknown level.</summary>
+    public Task SetConfigAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        EnsureWritable("setting a compatibility level");
+        var subject = OptionalSubject(context);
+        using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
+        if (body.RootElement.ValueKind != JsonValueKind.Object ||
+            !body.RootElement.TryGetProperty("compatibility", out var value) ||
+            value.ValueKind != JsonValueKind.String)
+        {
+            throw SchemaRegistryError.InvalidCompatibilityLevel(null);
+        }
+
+        var text = value.GetString();
+        if (!TryParseLevel(text, out var level))
+        {
+            throw SchemaRegistryError.InvalidCompatibilityLevel(text);
+        }
+
+        await _store.SetCompatibilityAsync(subject, level, ct).ConfigureAwait(false);
+        ServerLog.CompatibilitySet(_logger, subject is null ? "the default" : $"subject '{subject}'", LevelName(level));
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("compatibility", LevelName(level));
+            json.WriteEndObject();
+        }, ct).ConfigureAwait(false);
+    });
+
+    internal static string LevelName(CompatibilityLevel level) => level switch
+    {
+        CompatibilityLevel.None => "NONE",
+        CompatibilityLevel.Backward => "BACKWARD",
+        CompatibilityLevel.Forward => "FORWARD",
+        CompatibilityLevel.Full => "FULL",
+        CompatibilityLevel.BackwardTransitive => "BACKWARD_TRANSITIVE",
+        CompatibilityLevel.ForwardTransitive => "FORWARD_TRANSITIVE",
+        CompatibilityLevel.FullTransitive => "FULL_TRANSITIVE",
+        _ => throw new ArgumentOutOfRangeException(nameof(level), level, "Unknown compatibility level."),
+    };
+
+    internal static bool TryParseLevel(string? text, out CompatibilityLevel level)
+    {
+        foreach (var candidate in Enum.GetValues<CompatibilityLevel>())
+        {
+            if (string.Equals(text, LevelName(candidate), StringComparison.OrdinalIgnoreCase))
+            {
+                level = candidate;
+                return true;
+            }
+        }
+
+        level = default;
+        return false;
+    }
+
+    private async Task WriteCompatibilityAsync(HttpContext context, string subject, AvroSchema schema, IReadOnlyCollection<RegisteredSchema> against, CancellationToken ct)
+    {
+        var level = await _store.GetCompatibilityAsync(subject, ct).ConfigureAwait(false);
+        var problems = SchemaCompatibility.Check(level, schema, against);
+        var verbose = IsTrue(context, "verbose");
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteBoolean("is_compatible", problems.Count == 0);
+            if (verbose)
+            {
+                json.WriteStartArray("messages");
+                foreach (var problem in problems)
+                {
+                    json.WriteStringValue($"{problem.Message} (version {problem.Version.ToString(CultureInfo.InvariantCulture)}, {LevelName(problem.Direction)})");
+                }
+
+                json.WriteEndArray();
+            }
+
+            json.WriteEndObject();
+        }, ct).ConfigureAwait(false);
+    }
+
+    private async Task<AvroSchema> GetByIdAsync(int id, CancellationToken ct)
+    {
+        try
+        {
+            return await _store.GetByIdAsync(id, ct).ConfigureAwait(false);
+        }
+        catch (KeyNotFoundException)
+        {
+            throw SchemaRegistryError.SchemaNotFound(id.ToString(CultureInfo.InvariantCulture));
+        }
+    }
+
+    /// <summary>The subject's version named by the route's <c>{version}</c>: a number from 1, <c>latest</c> or <c>-1</c>.</summary>
+    private async Task<RegisteredSchema> ResolveVersionAsync(string subject, HttpContext context, CancellationToken ct)
+    {
+        var text = context.Request.RouteValues["version"] as string ?? string.Empty;
+        int? number = null;
+        if (!text.Equals("latest", StringComparison.OrdinalIgnoreCase) && text != "-1")
+        {
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) || parsed < 1)
+            {
+                throw SchemaRegistryError.InvalidVersion(text);
+            }
+
+            number = parsed;
+        }
+
+        var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
+        if (versions.Count == 0)
+        {
+            throw SchemaRegistryError.SubjectNotFound(subject);
+        }
+
+        if (number is null)
+        {
+            return versions.MaxBy(v => v.Version)!;
+        }
+
+        return versions.FirstOrDefault(v => v.Version == number) ?? throw SchemaRegistryError.VersionNotFound(subject, number.Value);
+    }
+
+    private static int ParseId(HttpContext context)
+    {
+        var text = context.Request.RouteValues["id"] as string ?? string.Empty;
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id >= 1
+            ? id
+            : throw SchemaRegistryError.SchemaNotFound($"'{text}' (ids are positive 32-bit integers)");
+    }
+
+    /// <summary>The route's subject; Kestrel leaves <c>%2F</c> encoded in paths, so a subject with '/' arrives as it was sent.</summary>
+    private static string Subject(HttpContext context) => OptionalSubject(context) ?? throw SchemaRegistryError.SubjectNotFound(string.Empty);
+
+    private static string? OptionalSubject(HttpContext context)
+    {
+        if (context.Request.RouteValues["subject"] is not string subject)
+        {
+            return null;
+        }
+
+        subject = subject.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+        return string.IsNullOrWhiteSpace(subject) || subject.Any(char.IsControl)
+            ? throw SchemaRegistryError.InvalidSubject(subject)
+            : subject;
+    }
+
+    private static bool IsTrue(HttpContext context, string parameter) =>
+        context.Request.Query.TryGetValue(parameter, out var values) && string.Equals(values.ToString(), "true", StringComparison.OrdinalIgnoreCase);
+
+    private void EnsureWritable(string what)
+    {
+        if (_options.ReadOnly)
+        {
+            throw SchemaRegistryError.NotPermitted($"{what} is refused: the API is read-only (DataMesh:Server:SchemaRegistry:ReadOnly).");
+        }
+    }
+
+    /// <summary>Reads a request body <c>{"schema": "...", "schemaType": "AVRO", "references": []}</c> and parses its Avro schema.</summary>
+    private async Task<AvroSchema> ReadSchemaAsync(HttpContext context, CancellationToken ct)
+    {
+        using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
+        var root = body.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("schema", out var schemaText) || schemaText.ValueKind != JsonValueKind.String)
+        {
+            throw SchemaRegistryError.InvalidSchema("the request body must be a JSON object with the schema as a string in \"schema\".");
+        }
+
+        if (root.TryGetProperty("schemaType", out var type) && type.ValueKind != JsonValueKind.Null &&
+            !string.Equals(type.GetString(), "AVRO", StringComparison.OrdinalIgnoreCase))
+        {
+            throw SchemaRegistryError.InvalidSchema($"schema type '{type}' is not supported; this registry holds Avro schemas only (schemaType AVRO).");
+        }
+
+        if (root.TryGetProperty("references", out var references) && references.ValueKind == JsonValueKind.Array && references.GetArrayLength() > 0)
+        {
+            throw SchemaRegistryError.InvalidSchema("schema references are not supported; send the schema with its named types inline.");
+        }
+
+        try
+        {
+            // Apache.Avro returns null for some JSON it does not take as a schema, and throws its own exceptions, its JSON
+            // reader's and others on text it cannot parse.
+            return AvroSchema.Parse(schemaText.GetString()) ?? throw new FormatException("it is not an Avro schema");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw SchemaRegistryError.InvalidSchema(e.Message);
+        }
+    }
+
+    private async Task<JsonDocument> ReadBodyAsync(HttpContext context, CancellationToken ct)
+    {
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = _options.MaxRequestBytes;
+        }
+
+        if (context.Request.ContentLength > _options.MaxRequestBytes)
+        {
+            throw new SchemaRegistryError(413, 413, $"The request body is larger than {_options.MaxRequestBytes.ToString(CultureInfo.InvariantCulture)} bytes (DataMesh:Server:SchemaRegistry:MaxRequestBytes).");
+        }
+
+        try
+        {
+            return await JsonDocument.ParseAsync(context.Request.Body, default, ct).ConfigureAwait(false);
+        }
+        catch (JsonException e)
+        {
+            throw SchemaRegistryError.InvalidSchema("the request body is not JSON: " + e.Message);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw new SchemaRegistryError(413, 413, $"The request body is larger than {_options.MaxRequestBytes.ToString(CultureInfo.InvariantCulture)} bytes (DataMesh:Server:SchemaRegistry:MaxRequestBytes).");
+        }
+    }
+
+    private static void WriteRegistered(Utf8JsonWriter json, RegisteredSchema registered)
+    {
+        json.WriteStartObject();
+        json.WriteString("subject", registered.Subject);
+        json.WriteNumber("version", registered.Version);
+        json.WriteNumber("id", registered.Id);
+        json.WriteString("schema", registered.Schema.ToString());
+        json.WriteEndObject();
+    }
+
+    private static Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write, CancellationToken ct)
+    {
+        context.Response.ContentType = ContentType;
+        using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            write(json);
+        }
+
+        return context.Response.BodyWriter.FlushAsync(ct).AsTask();
+    }
+
+    private static Task WriteAsync(HttpContext context, byte[] body, CancellationToken ct)
+    {
+        context.Response.ContentType = ContentType;
+        context.Response.ContentLength = body.Length;
+        return context.Response.Body.WriteAsync(body, ct).AsTask();
+    }
+
+    /// <summary>Runs a handler; an error becomes Confluent's error body, a store's failure 50001 (50002 for a timeout).</summary>
+    private async Task RunAsync(HttpContext context, Func<CancellationToken, Task> handler)
+    {
+        var ct = context.RequestAborted;
+        SchemaRegistryError error;
+        try
+        {
+            await handler(ct).ConfigureAwait(false);
+            return;
+        }
+        catch (SchemaRegistryError e)
+        {
+            error = e;
+            if (e.ErrorCode == 42205)
+            {
+                ServerLog.Refused(_logger, context.Request.Method, Route(context), e.Message);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The client went away: nobody is left to answer.
+            return;
+        }
+        catch (TimeoutException e)
+        {
+            error = SchemaRegistryError.Timeout(e.Message);
+            ServerLog.StoreFailed(_logger, context.Request.Method, Route(context), error.ErrorCode, e);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The store's own failures: stopped (its topic lost records), disposed, a remote registry's error, a schema it
+            // holds that does not parse. The client gets Confluent's shape; the log gets the exception.
+            error = SchemaRegistryError.Store(e.Message);
+            ServerLog.StoreFailed(_logger, context.Request.Method, Route(context), error.ErrorCode, e);
+        }
+
+        if (context.Response.HasStarted)
+        {
+            context.Abort();
+            return;
+        }
+
+        context.Response.Clear();
+        context.Response.StatusCode = error.Status;
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteNumber("error_code", error.ErrorCode);
+            json.WriteString("message", error.Message);
+            json.WriteEndObject();
+        }, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private static string Route(HttpContext context) =>
+        (context.GetEndpoint() as Microsoft.AspNetCore.Routing.RouteEndpoint)?.RoutePattern.RawText ?? context.Request.Path.ToString();
+}

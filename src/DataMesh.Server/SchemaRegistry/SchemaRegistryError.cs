@@ -1,0 +1,62 @@
+using System.Globalization;
+
+namespace DataMesh.Server.SchemaRegistry;
+
+/// <summary>
+/// An answer of the Schema Registry API that is an error, in Confluent's shape: an HTTP status and
+/// <c>{"error_code": N, "message": "..."}</c>, where N is Confluent's documented code (the status, or the status and
+/// two more digits).
+/// </summary>
+internal sealed class SchemaRegistryError : Exception
+{
+    public SchemaRegistryError(int status, int errorCode, string message)
+        : base(message)
+    {
+        Status = status;
+        ErrorCode = errorCode;
+    }
+
+    public SchemaRegistryError()
+    {
+    }
+
+    public SchemaRegistryError(string message)
+        : base(message)
+    {
+    }
+
+    public SchemaRegistryError(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public int Status { get; } = 500;
+
+    public int ErrorCode { get; } = 50001;
+
+    public static SchemaRegistryError SubjectNotFound(string subject) => new(404, 40401, $"Subject '{subject}' not found.");
+
+    public static SchemaRegistryError VersionNotFound(string subject, int version) =>
+        new(404, 40402, $"Version {version.ToString(CultureInfo.InvariantCulture)} not found (subject '{subject}').");
+
+    public static SchemaRegistryError SchemaNotFound(string what) => new(404, 40403, $"Schema {what} not found.");
+
+    public static SchemaRegistryError InvalidSchema(string reason) => new(422, 42201, "Invalid schema: " + reason);
+
+    public static SchemaRegistryError InvalidVersion(string version) =>
+        new(422, 42202, $"The specified version '{version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\".");
+
+    public static SchemaRegistryError InvalidCompatibilityLevel(string? level) =>
+        new(422, 42203, $"Invalid compatibility level '{level}'. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive.");
+
+    public static SchemaRegistryError InvalidSubject(string subject) =>
+        new(422, 42208, $"Invalid subject '{subject}': a subject must not be blank or contain control characters.");
+
+    public static SchemaRegistryError NotPermitted(string reason) => new(422, 42205, "Operation not permitted: " + reason);
+
+    public static SchemaRegistryError Incompatible(string details) => new(409, 409, "Schema being registered is incompatible with an earlier schema; " + details);
+
+    public static SchemaRegistryError Store(string message) => new(500, 50001, "Error in the backend data store: " + message);
+
+    public static SchemaRegistryError Timeout(string message) => new(500, 50002, "Operation timed out: " + message);
+}

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace DataMesh.Server;
+
+/// <summary>Log messages of DataMesh's HTTP face (event ids 8000-8099). Never a request body, a schema's text or a credential.</summary>
+internal static partial class ServerLog
+{
+    [LoggerMessage(EventId = 8000, Level = LogLevel.Information, Message = "Schema Registry API mapped at '{Prefix}/' over {Store}{Mode}")]
+    public static partial void RegistryMapped(ILogger logger, string prefix, string store, string mode);
+
+    [LoggerMessage(EventId = 8001, Level = LogLevel.Information, Message = "Schema Registry API: subject '{Subject}' registered schema id {Id}")]
+    public static partial void Registered(ILogger logger, string subject, int id);
+
+    [LoggerMessage(EventId = 8002, Level = LogLevel.Information, Message = "Schema Registry API: subject '{Subject}' version {Version} deleted")]
+    public static partial void Deleted(ILogger logger, string subject, int version);
+
+    [LoggerMessage(EventId = 8003, Level = LogLevel.Information, Message = "Schema Registry API: compatibility of {Scope} set to {Level}")]
+    public static partial void CompatibilitySet(ILogger logger, string scope, string level);
+
+    [LoggerMessage(EventId = 8004, Level = LogLevel.Error, Message = "Schema Registry API: {Method} {Route} failed in the schema store (error {ErrorCode})")]
+    public static partial void StoreFailed(ILogger logger, string method, string route, int errorCode, Exception exception);
+
+    [LoggerMessage(EventId = 8005, Level = LogLevel.Warning, Message = "Schema Registry API: {Method} {Route} refused: {Reason}")]
+    public static partial void Refused(ILogger logger, string method, string route, string reason);
+}

@@ -1,0 +1,315 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using DataMesh.Schemas;
+using Xunit;
+
+namespace DataMesh.Server.Tests;
+
+/// <summary>
+/// Every endpoint of the Schema Registry API over plain HTTP: Confluent's JSON shapes, its content type, and each
+/// error with Confluent's status and error code.
+/// </summary>
+public sealed class SchemaRegistryApiTests : IAsyncLifetime
+{
+    private const string V1 = """{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"long"}]}""";
+    private const string V2 = """{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"long"},{"name":"note","type":["null","string"],"default":null}]}""";
+    private const string Breaking = """{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"long"},{"name":"total","type":"double"}]}""";
+
+    private RegistryHost _host = null!;
+    private HttpClient _http = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = await RegistryHost.StartAsync();
+        _http = new HttpClient { BaseAddress = new Uri(_host.Url + "/") };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _host.DisposeAsync();
+    }
+
+    private static string Body(string schema) => JsonSerializer.Serialize(new { schema });
+
+    private async Task<(HttpStatusCode Status, JsonElement Json)> SendAsync(HttpMethod method, string path, string? body = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = new StringContent(body, Encoding.UTF8);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/vnd.schemaregistry.v1+json");
+        }
+
+        using var response = await _http.SendAsync(request);
+        Assert.Equal("application/vnd.schemaregistry.v1+json", response.Content.Headers.ContentType?.MediaType);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    private static void AssertError((HttpStatusCode Status, JsonElement Json) answer, HttpStatusCode status, int code, string? messagePart = null)
+    {
+        Assert.Equal(status, answer.Status);
+        Assert.Equal(code, answer.Json.GetProperty("error_code").GetInt32());
+        var message = answer.Json.GetProperty("message").GetString();
+        Assert.False(string.IsNullOrWhiteSpace(message));
+        if (messagePart is not null)
+        {
+            Assert.Contains(messagePart, message, StringComparison.Ordinal);
+        }
+    }
+
+    private async Task<int> RegisterAsync(string subject, string schema)
+    {
+        var answer = await SendAsync(HttpMethod.Post, $"subjects/{subject}/versions", Body(schema));
+        Assert.Equal(HttpStatusCode.OK, answer.Status);
+        return answer.Json.GetProperty("id").GetInt32();
+    }
+
+    [Fact]
+    public async Task Registration_lookup_and_reads_answer_in_Confluent_shapes()
+    {
+        var id1 = await RegisterAsync("orders-value", V1);
+        var id2 = await RegisterAsync("orders-value", V2);
+        Assert.NotEqual(id1, id2);
+        Assert.Equal(id1, await RegisterAsync("orders-value", V1));
+        Assert.Equal(id2, await RegisterAsync("copy-value", V2));
+
+        var byId = await SendAsync(HttpMethod.Get, $"schemas/ids/{id2}");
+        Assert.Equal(HttpStatusCode.OK, byId.Status);
+        Assert.Equal(SchemaCanonicalForm.Of(global::Avro.Schema.Parse(V2)), SchemaCanonicalForm.Of(global::Avro.Schema.Parse(byId.Json.GetProperty("schema").GetString())));
+        // Served twice (the second from the kept body), the same.
+        Assert.Equal(byId.Json.GetRawText(), (await SendAsync(HttpMethod.Get, $"schemas/ids/{id2}")).Json.GetRawText());
+
+        var raw = await SendAsync(HttpMethod.Get, $"schemas/ids/{id1}/schema");
+        Assert.Equal("record", raw.Json.GetProperty("type").GetString());
+        Assert.Equal("Order", raw.Json.GetProperty("name").GetString());
+
+        var usedBy = await SendAsync(HttpMethod.Get, $"schemas/ids/{id2}/versions");
+        Assert.Equal(
+            [("copy-value", 1), ("orders-value", 2)],
+            usedBy.Json.EnumerateArray().Select(e => (e.GetProperty("subject").GetString()!, e.GetProperty("version").GetInt32())));
+
+        Assert.Equal(["copy-value", "orders-value"], (await SendAsync(HttpMethod.Get, "subjects")).Json.EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal([1, 2], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(["AVRO"], (await SendAsync(HttpMethod.Get, "schemas/types")).Json.EnumerateArray().Select(e => e.GetString()));
+
+        foreach (var version in new[] { "latest", "-1", "2" })
+        {
+            var latest = await SendAsync(HttpMethod.Get, $"subjects/orders-value/versions/{version}");
+            Assert.Equal(HttpStatusCode.OK, latest.Status);
+            Assert.Equal("orders-value", latest.Json.GetProperty("subject").GetString());
+            Assert.Equal(2, latest.Json.GetProperty("version").GetInt32());
+            Assert.Equal(id2, latest.Json.GetProperty("id").GetInt32());
+            Assert.Contains("note", latest.Json.GetProperty("schema").GetString(), StringComparison.Ordinal);
+        }
+
+        var rawVersion = await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/1/schema");
+        Assert.Single(rawVersion.Json.GetProperty("fields").EnumerateArray());
+
+        // Looked up by a differently written but identical schema (whitespace, attribute order).
+        var found = await SendAsync(HttpMethod.Post, "subjects/orders-value", Body("""{ "namespace":"shop", "name":"Order", "type":"record", "fields":[ {"type":"long","name":"id"} ] }"""));
+        Assert.Equal(HttpStatusCode.OK, found.Status);
+        Assert.Equal((1, id1, "orders-value"), (found.Json.GetProperty("version").GetInt32(), found.Json.GetProperty("id").GetInt32(), found.Json.GetProperty("subject").GetString()));
+    }
+
+    [Fact]
+    public async Task Compatibility_checks_and_config_answer_as_Confluent_does()
+    {
+        await RegisterAsync("orders-value", V1);
+
+        var ok = await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions/latest", Body(V2));
+        Assert.Equal(HttpStatusCode.OK, ok.Status);
+        Assert.True(ok.Json.GetProperty("is_compatible").GetBoolean());
+        Assert.False(ok.Json.TryGetProperty("messages", out _));
+
+        var bad = await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions/1?verbose=true", Body(Breaking));
+        Assert.Equal(HttpStatusCode.OK, bad.Status);
+        Assert.False(bad.Json.GetProperty("is_compatible").GetBoolean());
+        Assert.Contains("field 'total' was added without a default", bad.Json.GetProperty("messages")[0].GetString(), StringComparison.Ordinal);
+        Assert.False((await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions", Body(Breaking))).Json.GetProperty("is_compatible").GetBoolean());
+
+        Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, "config")).Json.GetProperty("compatibilityLevel").GetString());
+        var set = await SendAsync(HttpMethod.Put, "config/orders-value", """{"compatibility":"none"}""");
+        Assert.Equal(HttpStatusCode.OK, set.Status);
+        Assert.Equal("NONE", set.Json.GetProperty("compatibility").GetString());
+        Assert.Equal("NONE", (await SendAsync(HttpMethod.Get, "config/orders-value")).Json.GetProperty("compatibilityLevel").GetString());
+        Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, "config")).Json.GetProperty("compatibilityLevel").GetString());
+        // A subject without a level of its own answers the default.
+        Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, "config/other-value")).Json.GetProperty("compatibilityLevel").GetString());
+
+        Assert.True((await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions/latest", Body(Breaking))).Json.GetProperty("is_compatible").GetBoolean());
+        Assert.NotEqual(0, await RegisterAsync("orders-value", Breaking));
+
+        Assert.Equal("FULL", (await SendAsync(HttpMethod.Put, "config", """{"compatibility":"FULL"}""")).Json.GetProperty("compatibility").GetString());
+        Assert.Equal(CompatibilityLevel.Full, await _host.Store.GetCompatibilityAsync(null));
+    }
+
+    [Fact]
+    public async Task A_deleted_version_is_gone_from_the_subject_but_its_id_still_resolves()
+    {
+        var id1 = await RegisterAsync("orders-value", V1);
+        var id2 = await RegisterAsync("orders-value", V2);
+
+        var deleted = await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/1");
+        Assert.Equal(HttpStatusCode.OK, deleted.Status);
+        Assert.Equal(1, deleted.Json.GetInt32());
+        Assert.Equal([2], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/1"), HttpStatusCode.NotFound, 40402);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, $"schemas/ids/{id1}")).Status);
+        AssertError(await SendAsync(HttpMethod.Post, "subjects/orders-value", Body(V1)), HttpStatusCode.NotFound, 40403);
+
+        Assert.Equal(2, (await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/latest")).Json.GetInt32());
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, $"schemas/ids/{id2}")).Status);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions"), HttpStatusCode.NotFound, 40401);
+        Assert.DoesNotContain("orders-value", (await SendAsync(HttpMethod.Get, "subjects")).Json.EnumerateArray().Select(e => e.GetString()));
+
+        // Registered again: the same id, and a new version number (numbers are never given twice).
+        Assert.Equal(id1, await RegisterAsync("orders-value", V1));
+        var again = await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/latest");
+        Assert.Equal((3, id1), (again.Json.GetProperty("version").GetInt32(), again.Json.GetProperty("id").GetInt32()));
+    }
+
+    [Fact]
+    public async Task Schema_ids_errors_are_40403()
+    {
+        await RegisterAsync("orders-value", V1);
+        AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/7"), HttpStatusCode.NotFound, 40403, "Schema 7 not found");
+        AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/7/schema"), HttpStatusCode.NotFound, 40403);
+        AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/7/versions"), HttpStatusCode.NotFound, 40403);
+        AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/0"), HttpStatusCode.NotFound, 40403);
+        AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/abc"), HttpStatusCode.NotFound, 40403, "'abc'");
+        AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/99999999999"), HttpStatusCode.NotFound, 40403);
+    }
+
+    [Fact]
+    public async Task Subject_and_version_errors_are_40401_40402_and_42202()
+    {
+        await RegisterAsync("orders-value", V1);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/missing-value/versions"), HttpStatusCode.NotFound, 40401, "Subject 'missing-value' not found");
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/missing-value/versions/latest"), HttpStatusCode.NotFound, 40401);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/missing-value/versions/1/schema"), HttpStatusCode.NotFound, 40401);
+        AssertError(await SendAsync(HttpMethod.Delete, "subjects/missing-value/versions/1"), HttpStatusCode.NotFound, 40401);
+        AssertError(await SendAsync(HttpMethod.Post, "subjects/missing-value", Body(V1)), HttpStatusCode.NotFound, 40401);
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/missing-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40401);
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/2"), HttpStatusCode.NotFound, 40402, "Version 2 not found");
+        AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/2"), HttpStatusCode.NotFound, 40402);
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions/2", Body(V2)), HttpStatusCode.NotFound, 40402);
+
+        foreach (var version in new[] { "0", "-2", "first", "2147483648", "1.5" })
+        {
+            AssertError(await SendAsync(HttpMethod.Get, $"subjects/orders-value/versions/{version}"), HttpStatusCode.UnprocessableEntity, 42202, $"'{version}'");
+            AssertError(await SendAsync(HttpMethod.Delete, $"subjects/orders-value/versions/{version}"), HttpStatusCode.UnprocessableEntity, 42202);
+            AssertError(await SendAsync(HttpMethod.Post, $"compatibility/subjects/orders-value/versions/{version}", Body(V2)), HttpStatusCode.UnprocessableEntity, 42202);
+        }
+
+        // The schema is not the subject's: 40403.
+        AssertError(await SendAsync(HttpMethod.Post, "subjects/orders-value", Body(V2)), HttpStatusCode.NotFound, 40403);
+    }
+
+    [Fact]
+    public async Task Subjects_with_slashes_and_other_escaped_characters_round_trip_and_blank_ones_are_42208()
+    {
+        var subject = "pg.shop/public orders-välue";
+        var escaped = Uri.EscapeDataString(subject);
+        var id = await RegisterAsync(escaped, V1);
+        Assert.Equal([subject], (await SendAsync(HttpMethod.Get, "subjects")).Json.EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(subject, (await SendAsync(HttpMethod.Get, $"subjects/{escaped}/versions/latest")).Json.GetProperty("subject").GetString());
+        Assert.Equal(id, (await _host.Store.GetLatestAsync(subject))!.Id);
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/%20/versions"), HttpStatusCode.UnprocessableEntity, 42208, "Invalid subject");
+        AssertError(await SendAsync(HttpMethod.Post, "subjects/%09/versions", Body(V1)), HttpStatusCode.UnprocessableEntity, 42208);
+        AssertError(await SendAsync(HttpMethod.Put, "config/%20", """{"compatibility":"FULL"}"""), HttpStatusCode.UnprocessableEntity, 42208);
+    }
+
+    [Theory]
+    [InlineData("subjects/orders-value/versions")]
+    [InlineData("subjects/orders-value")]
+    [InlineData("compatibility/subjects/orders-value/versions/latest")]
+    [InlineData("compatibility/subjects/orders-value/versions")]
+    public async Task Invalid_schemas_are_42201_and_change_nothing(string path)
+    {
+        await RegisterAsync("orders-value", V1);
+        string[] bodies =
+        [
+            "not json",
+            "[1]",
+            """{"schema":42}""",
+            """{"nothing":"here"}""",
+            Body("""{"type":"record","name":"X"}"""),
+            Body("""{"type":"nonsense"}"""),
+            Body("{"),
+            JsonSerializer.Serialize(new { schema = V2, schemaType = "PROTOBUF" }),
+            JsonSerializer.Serialize(new { schema = V2, references = new[] { new { name = "a", subject = "b", version = 1 } } }),
+        ];
+        foreach (var body in bodies)
+        {
+            AssertError(await SendAsync(HttpMethod.Post, path, body), HttpStatusCode.UnprocessableEntity, 42201, "Invalid schema");
+        }
+
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+        // An explicit AVRO type is fine.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "subjects/orders-value/versions", JsonSerializer.Serialize(new { schema = V2, schemaType = "AVRO" }))).Status);
+    }
+
+    [Fact]
+    public async Task An_incompatible_schema_is_409_with_the_field_and_rule_and_adds_no_version()
+    {
+        await RegisterAsync("orders-value", V1);
+        AssertError(
+            await SendAsync(HttpMethod.Post, "subjects/orders-value/versions", Body(Breaking)),
+            HttpStatusCode.Conflict,
+            409,
+            "field 'total' was added without a default");
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+    }
+
+    [Theory]
+    [InlineData("config")]
+    [InlineData("config/orders-value")]
+    public async Task Unknown_compatibility_levels_are_42203(string path)
+    {
+        foreach (var body in new[] { """{"compatibility":"SIDEWAYS"}""", """{"compatibility":null}""", """{"compatibilityLevel":"FULL"}""", "{}", """{"compatibility":3}""" })
+        {
+            AssertError(await SendAsync(HttpMethod.Put, path, body), HttpStatusCode.UnprocessableEntity, 42203, "Invalid compatibility level");
+        }
+
+        AssertError(await SendAsync(HttpMethod.Put, path, "no json"), HttpStatusCode.UnprocessableEntity, 42201);
+        Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, path)).Json.GetProperty("compatibilityLevel").GetString());
+    }
+
+    [Fact]
+    public async Task A_permanent_delete_is_refused_with_42205()
+    {
+        await RegisterAsync("orders-value", V1);
+        AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/1?permanent=true"), HttpStatusCode.UnprocessableEntity, 42205, "softly only");
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+    }
+
+    [Fact]
+    public async Task A_store_that_failed_answers_50001_and_the_server_logs_it_without_the_schema()
+    {
+        var id = await RegisterAsync("orders-value", V1);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, $"schemas/ids/{id}")).Status);
+        await _host.Store.DisposeAsync();
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects"), HttpStatusCode.InternalServerError, 50001, "Error in the backend data store");
+        AssertError(await SendAsync(HttpMethod.Post, "subjects/orders-value/versions", Body(V2)), HttpStatusCode.InternalServerError, 50001);
+        Assert.Contains(_host.Logs.Lines, l => l.Id.Id == 8004 && l.Message.Contains("POST /subjects/{subject}/versions", StringComparison.Ordinal));
+        // A body served before the failure stays served: ids never change.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, $"schemas/ids/{id}")).Status);
+        Assert.DoesNotContain(_host.Logs.Lines, l => l.Message.Contains("\"fields\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_oversized_body_is_refused_with_413()
+    {
+        var huge = Body("""{"type":"record","name":"Big","fields":[""" + string.Join(",", Enumerable.Range(0, 40_000).Select(i => $$"""{"name":"f{{i}}","type":"long"}""")) + "]}");
+        Assert.True(huge.Length > 1 << 20);
+        AssertError(await SendAsync(HttpMethod.Post, "subjects/big-value/versions", huge), HttpStatusCode.RequestEntityTooLarge, 413, "MaxRequestBytes");
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/big-value/versions"), HttpStatusCode.NotFound, 40401);
+    }
+}

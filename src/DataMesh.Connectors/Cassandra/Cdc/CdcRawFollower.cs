@@ -40,11 +40,14 @@ internal sealed class CdcRawFollower
     /// <param name="after">The position of the last entry already handled (the stored position), or id 0 to start at
     /// the oldest segment.</param>
     /// <param name="handler">Receives each entry.</param>
+    /// <param name="maxEntries">Stop after handing over this many entries (the next poll goes on from the position
+    /// returned): a bound on what one poll makes its caller hold.</param>
     /// <returns>The position of the last entry handed over (<paramref name="after"/> if none).</returns>
     /// <exception cref="CommitLogFormatException">A segment that cannot be read; the message names it and the offset.</exception>
-    public CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler)
+    public CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries = int.MaxValue)
     {
         var position = after;
+        var handed = 0;
         foreach (var (id, version, path) in Segments())
         {
             if (id < after.SegmentId || (id == after.SegmentId && _completed.TryGetValue(id, out var done) && after.Offset >= done.End))
@@ -82,6 +85,11 @@ internal sealed class CdcRawFollower
                     {
                         handler(name, entry);
                         position = entry.Position;
+                        if (++handed >= maxEntries)
+                        {
+                            // Not read to its end: not recorded as completed, the next poll reads on from here.
+                            return position;
+                        }
                     }
                 }
 

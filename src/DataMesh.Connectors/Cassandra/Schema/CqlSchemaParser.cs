@@ -543,7 +543,7 @@ internal static class CqlSchemaParser
         public string Describe()
         {
             var start = tokens[0].Offset;
-            var end = tokens.Count > 6 ? tokens[6].Offset : text.Length;
+            var end = tokens.Count > 8 ? tokens[8].Offset : text.Length;
             return $"CQL entry {entry} ('{text[start..end].Trim()} …')";
         }
 

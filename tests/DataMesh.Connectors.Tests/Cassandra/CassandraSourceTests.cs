@@ -116,6 +116,42 @@ public sealed class CassandraSourceTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_segment_stays_in_cdc_raw_until_a_position_past_it_is_stored_after_kafka_acknowledged_its_events()
+    {
+        var first = new CdcRawWriter(_directory, 7, 500, [Enumerable.Range(1, 5).Select(i => Insert(i, 1, i))]);
+        first.Sync(1, completed: true);
+        var options = Options(OrdersTable());
+        options.PositionSaveInterval = TimeSpan.FromSeconds(30); // the first position is stored at once, the next one not for 30 s
+        var runtime = await RuntimeAsync(options);
+        using (var stop = new CancellationTokenSource())
+        {
+            var run = runtime.RunAsync(stop.Token);
+            await WaitForStoredAsync(runtime, 500, first.End(1));
+            await WaitUntilAsync(() => !File.Exists(first.Path), "the first segment to be deleted once its position was stored");
+
+            var second = new CdcRawWriter(_directory, 7, 501, [Enumerable.Range(6, 5).Select(i => Insert(i, 1, i))]);
+            second.Sync(1, completed: true);
+            await ReadAsync(Topic("shop", "orders"), 10);
+            await Task.Delay(500);
+
+            // Read, produced and acknowledged, but its position is not stored yet: a crash now would read it again.
+            Assert.True(File.Exists(second.Path));
+            await stop.CancelAsync();
+            Assert.Equal(SourceOutcome.Stopped, await run);
+            Assert.True(File.Exists(second.Path));
+            Assert.Contains("\"segment\":501", await _positions.LoadAsync("cass", CancellationToken.None), StringComparison.Ordinal);
+
+            // The next run finds the stored position past it, and deletes it.
+            runtime = await RuntimeAsync(options);
+            using var again = new CancellationTokenSource();
+            run = runtime.RunAsync(again.Token);
+            await WaitUntilAsync(() => !File.Exists(second.Path), "the second segment to be deleted after the restart");
+            await again.CancelAsync();
+            await run;
+        }
+    }
+
+    [Fact]
     public async Task Inserts_updates_row_and_partition_deletions_static_rows_and_dropped_columns_become_documented_events()
     {
         var mutations = new[]

@@ -52,6 +52,36 @@ public sealed class CdcRawFollowerTests : IDisposable
     }
 
     [Fact]
+    public void Polls_bounded_to_some_entries_hand_over_every_entry_once_and_complete_the_segment_only_at_its_end()
+    {
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, SegmentWriter.Plain(7, 100, [_mutations.Take(200), _mutations.Skip(200)]));
+        var end = SectionEnds(File.ReadAllBytes(path))[^1];
+        File.WriteAllText(CdcIndex.PathOf(path), $"{end}\nCOMPLETED");
+        var follower = new CdcRawFollower(_directory);
+        var collected = new Collected(CassandraFixtures.Expected(Version).TableId);
+        var position = new CommitLogPosition(0, 0);
+        var polls = 0;
+        while (true)
+        {
+            var next = follower.Poll(position, collected.Add, maxEntries: 100);
+            if (next == position)
+            {
+                break;
+            }
+
+            polls++;
+            Assert.Empty(follower.DeleteAcknowledged(next == new CommitLogPosition(100, end) ? position : next));
+            position = next;
+        }
+
+        Assert.Equal((4, 358), (polls, collected.Entries));
+        var expected = CassandraFixtures.Expected(Version);
+        Assert.Equal((expected.Cells, expected.Hash), (collected.Hash.Cells, collected.Hash.Hash));
+        Assert.Equal(["CommitLog-7-100.log"], follower.DeleteAcknowledged(position));
+    }
+
+    [Fact]
     public void A_restart_from_a_stored_position_repeats_nothing_before_it()
     {
         var path = Path.Combine(_directory, "CommitLog-7-100.log");

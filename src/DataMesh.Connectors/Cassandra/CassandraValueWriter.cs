@@ -241,15 +241,17 @@ internal static class CassandraValueWriter
     }
 
     /// <summary>ISO-8601 text of a duration: <c>P14M3DT0.000000005S</c>, with a leading <c>-</c> when negative (CQL
-    /// durations have one sign for all three parts).</summary>
+    /// durations have one sign for all three parts; should they differ, each part carries its own).</summary>
     public static string Iso(CqlDuration duration)
     {
-        var negative = duration.Months < 0 || duration.Days < 0 || duration.Nanoseconds < 0;
-        var months = Math.Abs((long)duration.Months);
-        var days = Math.Abs((long)duration.Days);
-        var nanos = BigInteger.Abs(duration.Nanoseconds);
-        var seconds = BigInteger.DivRem(nanos, 1_000_000_000, out var fraction);
-        return string.Create(CultureInfo.InvariantCulture, $"{(negative ? "-" : string.Empty)}P{months}M{days}DT{seconds}.{fraction:D9}S");
+        var negative = duration.Months <= 0 && duration.Days <= 0 && duration.Nanoseconds <= 0;
+        var sign = negative && (duration.Months < 0 || duration.Days < 0 || duration.Nanoseconds < 0) ? "-" : string.Empty;
+        var months = negative ? -(long)duration.Months : duration.Months;
+        var days = negative ? -(long)duration.Days : duration.Days;
+        var nanos = negative ? -(BigInteger)duration.Nanoseconds : duration.Nanoseconds;
+        var seconds = BigInteger.DivRem(BigInteger.Abs(nanos), 1_000_000_000, out var fraction);
+        var secondsSign = nanos.Sign < 0 ? "-" : string.Empty;
+        return string.Create(CultureInfo.InvariantCulture, $"{sign}P{months}M{days}DT{secondsSign}{seconds}.{fraction:D9}S");
     }
 
     private static void WriteScalar(Utf8JsonWriter json, CqlType type, ReadOnlySpan<byte> value)

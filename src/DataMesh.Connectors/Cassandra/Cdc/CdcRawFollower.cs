@@ -27,6 +27,10 @@ internal sealed class CdcRawFollower
     /// <summary>Completed segments read to their end: id → the end of their last entry (their header's end if none).</summary>
     private readonly Dictionary<long, (string Path, long End)> _completed = [];
 
+    /// <summary>The segment last read to its durable offset (not completed), that offset, and the position the poll
+    /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
+    private (long Id, long Durable, CommitLogPosition Returned)? _readThrough;
+
     public CdcRawFollower(string directory, CommitLogReaderOptions? options = null)
     {
         _directory = directory;
@@ -75,6 +79,12 @@ internal sealed class CdcRawFollower
                 break;
             }
 
+            if (!index.Completed && _readThrough is { } through && through.Id == id && through.Durable == index.Offset && through.Returned == after)
+            {
+                // The index has not moved since this segment was read to it: nothing new (a node syncs every 10 s by default).
+                break;
+            }
+
             var name = Path.GetFileName(path);
             var skipThrough = id == after.SegmentId ? after.Offset : 0;
             using (var reader = new CommitLogSegmentReader(name, File.ReadAllBytes(path), _options, index.Offset))
@@ -101,6 +111,7 @@ internal sealed class CdcRawFollower
 
             if (!index.Completed)
             {
+                _readThrough = (id, index.Offset, position);
                 break;
             }
         }

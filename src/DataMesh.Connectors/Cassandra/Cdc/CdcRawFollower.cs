@@ -46,7 +46,8 @@ internal sealed class CdcRawFollower
     /// <param name="handler">Receives each entry.</param>
     /// <param name="maxEntries">Stop after handing over this many entries (the next poll goes on from the position
     /// returned): a bound on what one poll makes its caller hold.</param>
-    /// <returns>The position of the last entry handed over (<paramref name="after"/> if none).</returns>
+    /// <returns>The position of the last entry handed over, or the end of the last completed segment read when that is
+    /// later (a segment without entries); <paramref name="after"/> if neither.</returns>
     /// <exception cref="CommitLogFormatException">A segment that cannot be read; the message names it and the offset.</exception>
     public CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries = int.MaxValue)
     {
@@ -105,7 +106,14 @@ internal sealed class CdcRawFollower
 
                 if (index.Completed)
                 {
-                    _completed[id] = (path, reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader));
+                    var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
+                    _completed[id] = (path, end);
+                    if (new CommitLogPosition(id, end) > position)
+                    {
+                        // A completed segment without entries (a closing one): the position passes it, so that once
+                        // stored it lets the segment be deleted.
+                        position = new CommitLogPosition(id, end);
+                    }
                 }
             }
 

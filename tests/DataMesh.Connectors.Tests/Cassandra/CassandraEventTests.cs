@@ -47,6 +47,29 @@ public sealed class CassandraEventTests
             lines);
     }
 
+    [Fact]
+    public void A_deletion_of_every_row_under_a_clustering_prefix_is_a_delete_keyed_by_the_prefix_with_the_rest_null()
+    {
+        var id = Guid.Parse("0d4b2c3b-0000-4000-8000-00000000000c");
+        var table = Assert.Single(CqlSchemaParser.Parse([$"CREATE TABLE shop.lines (id int, a int, b text, v int, PRIMARY KEY ((id), a, b)) WITH id = {id} AND cdc = true"])).Table;
+        const long t0 = 1_700_000_000_000_000;
+        const int l0 = 1_700_000_000;
+        // DELETE FROM shop.lines WHERE id = 1 AND a = 3: both bounds are the prefix (3), inclusive.
+        var mutation = new MutationWriter().UVInt(1).Partition(id, MutationWriter.Int(1), 0, t0, MutationWriter.DeletionTimeEpoch, 0).Columns("v")
+            .Byte(0x02).Byte(1).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(t0, l0)
+            .Byte(0x02).Byte(6).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(t0, l0)
+            .Byte(0x01).ToArray();
+        var host = new EncodingHost(new SourceDescription("cassandra", "cass", CassandraSourceBlock.Fields), new ChangeEventOptions());
+        var context = host.Context<CassandraPosition>();
+        var writer = new CassandraEventWriter(context, "node1", t => context.Table(CassandraConnector.TableInfo(t)));
+        writer.Begin("CommitLog-7-1.log", 1, 500);
+
+        Assert.Equal(MutationOutcome.Decoded, new MutationDecoder(new CassandraSchema(table)).Decode(mutation, "CommitLog-7-1.log", 36, ref writer));
+        writer.End();
+
+        Assert.Equal(["d key={id=1, a=3, b=null}", "tombstone key={id=1, a=3, b=null}"], context.TakeEncoded().Select(r => Describe(r)));
+    }
+
     private static string Describe(SourceContext<CassandraPosition>.EncodedRecord record)
     {
         var key = Decode(record.Table.Schemas.KeySchema!, record.Key!);

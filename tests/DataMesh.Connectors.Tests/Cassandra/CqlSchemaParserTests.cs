@@ -80,6 +80,28 @@ public sealed class CqlSchemaParserTests
     }
 
     [Fact]
+    public void The_source_options_bind_from_configuration_strictly()
+    {
+        var configuration = Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), new Dictionary<string, string?>
+        {
+            ["CdcRawDirectory"] = Path.GetTempPath(),
+            ["Node"] = "node1",
+            ["Tables:0"] = "CREATE TABLE ks.t (id int PRIMARY KEY) WITH id = 5a1c395e-b41f-11e5-9f22-ba0be0483c18 AND cdc = true",
+            ["EncryptionKeys:key1"] = CassandraFixtures.Testing1KeyHex,
+            ["KeepSegments"] = "true",
+            ["PollInterval"] = "00:00:01",
+        }).Build();
+        var options = new CassandraSourceOptions();
+
+        Microsoft.Extensions.Configuration.ConfigurationBinder.Bind(configuration, options, o => o.ErrorOnUnknownConfiguration = true);
+
+        Assert.Empty(options.Validate("node1"));
+        Assert.Equal(("node1", true, TimeSpan.FromSeconds(1)), (options.Node, options.KeepSegments, options.PollInterval));
+        Assert.Equal(16, options.Keys()["KEY1"].Length);
+        Assert.Single(options.ParseTables());
+    }
+
+    [Fact]
     public void The_source_options_say_what_is_missing_at_start()
     {
         var options = new CassandraSourceOptions { CdcRawDirectory = "/no/such/cdc_raw" };

@@ -70,6 +70,28 @@ public sealed class CassandraEventTests
         Assert.Equal(["d key={id=1, a=3, b=null}", "tombstone key={id=1, a=3, b=null}"], context.TakeEncoded().Select(r => Describe(r)));
     }
 
+    [Fact]
+    public void A_composite_partition_key_keys_its_events_by_each_of_its_columns()
+    {
+        var id = Guid.Parse("0d4b2c3b-0000-4000-8000-00000000000d");
+        var table = Assert.Single(CqlSchemaParser.Parse([$"CREATE TABLE shop.stock (region text, sku int, qty int, PRIMARY KEY ((region, sku))) WITH id = {id} AND cdc = true"])).Table;
+        const long t0 = 1_700_000_000_000_000;
+        // The partition key of ('eu', 7): per component a uint16 length, the bytes and an end-of-component byte.
+        byte[] key = [0, 2, (byte)'e', (byte)'u', 0, 0, 4, 0, 0, 0, 7, 0];
+        var mutation = new MutationWriter().UVInt(1).Partition(id, key, 0, t0, MutationWriter.DeletionTimeEpoch, 0).Columns("qty")
+            .Byte(0x24).Timestamp(t0).Byte(0x08).Raw(MutationWriter.Int(12)) // no clustering columns: no clustering header
+            .Byte(0x01).ToArray();
+        var host = new EncodingHost(new SourceDescription("cassandra", "cass", CassandraSourceBlock.Fields), new ChangeEventOptions());
+        var context = host.Context<CassandraPosition>();
+        var writer = new CassandraEventWriter(context, "node1", t => context.Table(CassandraConnector.TableInfo(t)));
+        writer.Begin("CommitLog-7-1.log", 1, 500);
+
+        new MutationDecoder(new CassandraSchema(table)).Decode(mutation, "CommitLog-7-1.log", 36, ref writer);
+        writer.End();
+
+        Assert.Equal(["c key={region=eu, sku=7} after={region=eu, sku=7, qty=12}"], context.TakeEncoded().Select(r => Describe(r)));
+    }
+
     private static string Describe(SourceContext<CassandraPosition>.EncodedRecord record)
     {
         var key = Decode(record.Table.Schemas.KeySchema!, record.Key!);

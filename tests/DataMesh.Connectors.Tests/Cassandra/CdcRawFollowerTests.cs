@@ -52,6 +52,59 @@ public sealed class CdcRawFollowerTests : IDisposable
     }
 
     [Fact]
+    public void Polls_bounded_to_some_entries_hand_over_every_entry_once_and_complete_the_segment_only_at_its_end()
+    {
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, SegmentWriter.Plain(7, 100, [_mutations.Take(200), _mutations.Skip(200)]));
+        var end = SectionEnds(File.ReadAllBytes(path))[^1];
+        File.WriteAllText(CdcIndex.PathOf(path), $"{end}\nCOMPLETED");
+        var follower = new CdcRawFollower(_directory);
+        var collected = new Collected(CassandraFixtures.Expected(Version).TableId);
+        var position = new CommitLogPosition(0, 0);
+        var polls = 0;
+        while (true)
+        {
+            var next = follower.Poll(position, collected.Add, maxEntries: 100);
+            if (next == position)
+            {
+                break;
+            }
+
+            polls++;
+            Assert.Empty(follower.DeleteAcknowledged(next == new CommitLogPosition(100, end) ? position : next));
+            position = next;
+        }
+
+        Assert.Equal((4, 358), (polls, collected.Entries));
+        var expected = CassandraFixtures.Expected(Version);
+        Assert.Equal((expected.Cells, expected.Hash), (collected.Hash.Cells, collected.Hash.Hash));
+        Assert.Equal(["CommitLog-7-100.log"], follower.DeleteAcknowledged(position));
+    }
+
+    [Fact]
+    public void A_segment_whose_cdc_index_has_not_moved_is_not_read_again()
+    {
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        var whole = SegmentWriter.Plain(7, 100, [_mutations.Take(100), _mutations.Skip(100)]);
+        var ends = SectionEnds(whole);
+        File.WriteAllBytes(path, whole);
+        File.WriteAllText(CdcIndex.PathOf(path), $"{ends[0]}");
+        var follower = new CdcRawFollower(_directory);
+        var collected = new Collected(CassandraFixtures.Expected(Version).TableId);
+        var position = follower.Poll(new CommitLogPosition(0, 0), collected.Add);
+        Assert.Equal(100, collected.Entries);
+
+        // Were the file read again, its zeroed header would fail: an idle follower does not re-read up to 32 MiB per poll.
+        File.WriteAllBytes(path, new byte[whole.Length]);
+        Assert.Equal(position, follower.Poll(position, collected.Add));
+
+        File.WriteAllBytes(path, whole);
+        File.WriteAllText(CdcIndex.PathOf(path), $"{ends[1]}\nCOMPLETED");
+        Assert.Equal(new CommitLogPosition(100, ends[1]), follower.Poll(position, collected.Add));
+        Assert.Equal(358, collected.Entries);
+    }
+
+    [Fact]
     public void A_restart_from_a_stored_position_repeats_nothing_before_it()
     {
         var path = Path.Combine(_directory, "CommitLog-7-100.log");

@@ -100,8 +100,9 @@ static async Task ReportMemoryAsync(TimeSpan every, CancellationToken cancellati
 /// </summary>
 public static class ConnectorHostSources
 {
-    /// <summary>The kinds of source: <c>postgres</c> (<c>AddPostgresSource</c>) and <c>mysql</c> (<c>AddMySqlSource</c>).</summary>
-    public static IReadOnlyList<string> Kinds { get; } = ["postgres", "mysql"];
+    /// <summary>The kinds of source: <c>postgres</c> (<c>AddPostgresSource</c>), <c>mysql</c> (<c>AddMySqlSource</c>) and
+    /// <c>cassandra</c> (<c>AddCassandraSource</c>).</summary>
+    public static IReadOnlyList<string> Kinds { get; } = ["postgres", "mysql", "cassandra"];
 
     /// <summary>Adds source <paramref name="name"/> of <paramref name="kind"/>; a key its options do not have fails the host's start.</summary>
     public static DataMeshBuilder Add(DataMeshBuilder builder, string kind, string name, IReadOnlyDictionary<string, string?> settings)
@@ -113,6 +114,7 @@ public static class ConnectorHostSources
         {
             "postgres" => builder.AddPostgresSource(name, o => configuration.Bind(o, Strict)),
             "mysql" => builder.AddMySqlSource(name, o => configuration.Bind(o, Strict)),
+            "cassandra" => builder.AddCassandraSource(name, o => configuration.Bind(o, Strict)),
             _ => throw new ArgumentException($"Unknown source kind '{kind}'; known: {string.Join(", ", Kinds)}.", nameof(kind)),
         };
     }

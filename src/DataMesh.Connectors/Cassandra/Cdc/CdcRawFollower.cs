@@ -27,6 +27,10 @@ internal sealed class CdcRawFollower
     /// <summary>Completed segments read to their end: id → the end of their last entry (their header's end if none).</summary>
     private readonly Dictionary<long, (string Path, long End)> _completed = [];
 
+    /// <summary>The segment last read to its durable offset (not completed), that offset, and the position the poll
+    /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
+    private (long Id, long Durable, CommitLogPosition Returned)? _readThrough;
+
     public CdcRawFollower(string directory, CommitLogReaderOptions? options = null)
     {
         _directory = directory;
@@ -40,11 +44,15 @@ internal sealed class CdcRawFollower
     /// <param name="after">The position of the last entry already handled (the stored position), or id 0 to start at
     /// the oldest segment.</param>
     /// <param name="handler">Receives each entry.</param>
-    /// <returns>The position of the last entry handed over (<paramref name="after"/> if none).</returns>
+    /// <param name="maxEntries">Stop after handing over this many entries (the next poll goes on from the position
+    /// returned): a bound on what one poll makes its caller hold.</param>
+    /// <returns>The position of the last entry handed over, or the end of the last completed segment read when that is
+    /// later (a segment without entries); <paramref name="after"/> if neither.</returns>
     /// <exception cref="CommitLogFormatException">A segment that cannot be read; the message names it and the offset.</exception>
-    public CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler)
+    public CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries = int.MaxValue)
     {
         var position = after;
+        var handed = 0;
         foreach (var (id, version, path) in Segments())
         {
             if (id < after.SegmentId || (id == after.SegmentId && _completed.TryGetValue(id, out var done) && after.Offset >= done.End))
@@ -72,6 +80,12 @@ internal sealed class CdcRawFollower
                 break;
             }
 
+            if (!index.Completed && _readThrough is { } through && through.Id == id && through.Durable == index.Offset && through.Returned == after)
+            {
+                // The index has not moved since this segment was read to it: nothing new (a node syncs every 10 s by default).
+                break;
+            }
+
             var name = Path.GetFileName(path);
             var skipThrough = id == after.SegmentId ? after.Offset : 0;
             using (var reader = new CommitLogSegmentReader(name, File.ReadAllBytes(path), _options, index.Offset))
@@ -82,17 +96,30 @@ internal sealed class CdcRawFollower
                     {
                         handler(name, entry);
                         position = entry.Position;
+                        if (++handed >= maxEntries)
+                        {
+                            // Not read to its end: not recorded as completed, the next poll reads on from here.
+                            return position;
+                        }
                     }
                 }
 
                 if (index.Completed)
                 {
-                    _completed[id] = (path, reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader));
+                    var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
+                    _completed[id] = (path, end);
+                    if (new CommitLogPosition(id, end) > position)
+                    {
+                        // A completed segment without entries (a closing one): the position passes it, so that once
+                        // stored it lets the segment be deleted.
+                        position = new CommitLogPosition(id, end);
+                    }
                 }
             }
 
             if (!index.Completed)
             {
+                _readThrough = (id, index.Offset, position);
                 break;
             }
         }

@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace DataMesh.Connectors.Cassandra;
+
+/// <summary>Log messages of the Cassandra connector (event ids 2400-2499). No cell value is logged.</summary>
+internal static partial class CassandraLog
+{
+    [LoggerMessage(EventId = 2400, Level = LogLevel.Information, Message = "Cassandra source '{Source}' reading {Directory} of node {Node} from {Position} ({Origin}); tables {Tables}")]
+    public static partial void Starting(ILogger logger, string source, string directory, string node, string position, string origin, string tables);
+
+    [LoggerMessage(EventId = 2401, Level = LogLevel.Information, Message = "Cassandra source '{Source}' deleted {Count} acknowledged segment(s) from cdc_raw: {Segments}")]
+    public static partial void SegmentsDeleted(ILogger logger, string source, int count, string segments);
+
+    [LoggerMessage(EventId = 2402, Level = LogLevel.Debug, Message = "Cassandra source '{Source}' skipped the mutation at {Segment}:{Offset} of table id {TableId}, which is not among the captured tables")]
+    public static partial void UnknownTable(ILogger logger, string source, string segment, long offset, Guid tableId);
+
+    [LoggerMessage(EventId = 2403, Level = LogLevel.Debug, Message = "Cassandra source '{Source}' read {Entries} commit-log entries up to {Position}, {Events} events")]
+    public static partial void Read(ILogger logger, string source, int entries, string position, long events);
+}

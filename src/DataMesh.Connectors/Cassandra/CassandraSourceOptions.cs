@@ -1,0 +1,132 @@
+using System.Globalization;
+using DataMesh.Connectors.Cassandra.Schema;
+
+namespace DataMesh;
+
+/// <summary>
+/// Settings of one Cassandra source (<c>AddCassandraSource</c>): one node's <c>cdc_raw</c> directory, the CQL statements
+/// that describe its tables, and the keys of encrypted segments. The settings every source has (tables as
+/// <c>keyspace.table</c> patterns, partitions, intervals, retries, policies) are in <see cref="SourceOptions"/>. See
+/// <c>docs/cassandra.md</c>.
+/// </summary>
+public sealed class CassandraSourceOptions : SourceOptions
+{
+    /// <summary>The node's <c>cdc_raw</c> directory (<c>cdc_raw_directory</c> in <c>cassandra.yaml</c>, by default
+    /// <c>$CASSANDRA_HOME/data/cdc_raw</c>). Required; the source reads and (unless <see cref="KeepSegments"/>) deletes
+    /// its segments, so it needs read, write and delete rights there.</summary>
+    public string CdcRawDirectory { get; set; } = string.Empty;
+
+    /// <summary>The node's name, stored with the position (positions are per node: segment ids and offsets mean nothing
+    /// on another node). Default: this machine's name. A stored position of another node stops the source.</summary>
+    public string? Node { get; set; }
+
+    /// <summary>
+    /// The CQL statements that describe the captured tables, as <c>DESCRIBE TABLE keyspace.table WITH INTERNALS</c> prints
+    /// them: <c>CREATE TYPE</c> for the user-defined types they use, <c>CREATE TABLE keyspace.table (…) WITH id = … AND cdc =
+    /// true</c> (the id is required: a commit log names tables by id), and for each dropped column
+    /// <c>ALTER TABLE keyspace.table ADD column type</c> (unless <c>CREATE TABLE</c> declares it) followed by
+    /// <c>ALTER TABLE keyspace.table DROP column</c>, so that older mutations that still carry its cells can be read.
+    /// Each entry may hold several statements separated by <c>;</c>. Required: at least one table.
+    /// </summary>
+    public IList<string> Tables { get; } = [];
+
+    /// <summary>The raw AES keys of encrypted segments (<c>transparent_data_encryption_options</c>), as hex, by key alias
+    /// (e.g. <c>testing:1</c>; case-insensitive). .NET cannot open the node's JCEKS keystore: export each key's bytes with
+    /// the JDK (see docs/cassandra.md). Plain and compressed segments need none.</summary>
+    public IDictionary<string, string> EncryptionKeys { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Keep segments in <c>cdc_raw</c> after their events were acknowledged (another consumer or an operator
+    /// deletes them). Default false: a segment and its <c>_cdc.idx</c> are deleted once Kafka acknowledged every event of
+    /// it and its position is stored, so the node's <c>cdc_total_space</c> does not fill (when it does, writes to CDC
+    /// tables fail).</summary>
+    public bool KeepSegments { get; set; }
+
+    /// <summary>How often <c>cdc_raw</c> is looked at for new segments and grown <c>_cdc.idx</c> offsets while nothing new
+    /// was found. Default 250 ms.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The node's name: <see cref="Node"/> or this machine's.</summary>
+    internal string EffectiveNode => string.IsNullOrWhiteSpace(Node) ? Environment.MachineName : Node;
+
+    /// <summary>The tables the statements declare.</summary>
+    /// <exception cref="FormatException">A statement that is not valid.</exception>
+    internal IReadOnlyList<CqlTableDefinition> ParseTables() => CqlSchemaParser.Parse(Tables);
+
+    /// <summary>The encryption keys as bytes.</summary>
+    internal Dictionary<string, byte[]> Keys() =>
+        EncryptionKeys.ToDictionary(k => k.Key, k => Convert.FromHexString(k.Value.Replace(" ", string.Empty, StringComparison.Ordinal)), StringComparer.OrdinalIgnoreCase);
+
+    /// <inheritdoc />
+    public override IEnumerable<string> Validate(string sourceName)
+    {
+        foreach (var problem in base.Validate(sourceName))
+        {
+            yield return problem;
+        }
+
+        var prefix = $"Cassandra source '{sourceName}': ";
+        if (string.IsNullOrWhiteSpace(CdcRawDirectory))
+        {
+            yield return prefix + $"{nameof(CdcRawDirectory)} is required: the node's cdc_raw directory (cdc_raw_directory in cassandra.yaml).";
+        }
+        else if (!Directory.Exists(CdcRawDirectory))
+        {
+            yield return prefix + $"{nameof(CdcRawDirectory)} '{CdcRawDirectory}' does not exist: give the node's cdc_raw directory (cdc_raw_directory in cassandra.yaml), and set cdc_enabled: true there.";
+        }
+
+        if (PollInterval < TimeSpan.FromMilliseconds(1) || PollInterval > TimeSpan.FromMinutes(10))
+        {
+            yield return prefix + $"{nameof(PollInterval)} must be between 1 ms and 10 minutes; it is {PollInterval}.";
+        }
+
+        foreach (var (alias, hex) in EncryptionKeys)
+        {
+            byte[]? key = null;
+            try
+            {
+                key = Convert.FromHexString((hex ?? string.Empty).Replace(" ", string.Empty, StringComparison.Ordinal));
+            }
+            catch (FormatException)
+            {
+            }
+
+            if (key is null || key.Length is not (16 or 24 or 32))
+            {
+                yield return prefix + $"{nameof(EncryptionKeys)} entry '{alias}' must be an AES key of 16, 24 or 32 bytes written as hex (its text is not shown here).";
+            }
+        }
+
+        string? tablesProblem = null;
+        IReadOnlyList<CqlTableDefinition> tables = [];
+        if (Tables.Count == 0)
+        {
+            tablesProblem = prefix + $"{nameof(Tables)} is empty: give the CREATE TABLE statement of each captured table (DESCRIBE TABLE keyspace.table WITH INTERNALS prints it, with its id).";
+        }
+        else
+        {
+            try
+            {
+                tables = ParseTables();
+            }
+            catch (FormatException ex)
+            {
+                tablesProblem = prefix + $"{nameof(Tables)}: {ex.Message}";
+            }
+        }
+
+        if (tablesProblem is not null)
+        {
+            yield return tablesProblem;
+        }
+
+        foreach (var table in tables.Where(t => !t.Cdc))
+        {
+            yield return prefix + $"{nameof(Tables)}: table {table.Table.QualifiedName} does not say WITH cdc = true: its mutations do not reach cdc_raw. Run ALTER TABLE {table.Table.QualifiedName} WITH cdc = true; and give the statement with it.";
+        }
+
+        foreach (var table in tables.Where(t => t.CompactStorage))
+        {
+            yield return prefix + string.Create(CultureInfo.InvariantCulture, $"{nameof(Tables)}: table {table.Table.QualifiedName} uses COMPACT STORAGE, which this source does not capture (run ALTER TABLE … DROP COMPACT STORAGE on Cassandra 3.0.16+/3.11.2+).");
+        }
+    }
+}

@@ -34,9 +34,6 @@ namespace DataMesh.Connectors.CockroachDb;
 /// </remarks>
 internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition>
 {
-    /// <summary>Rows written between two hand-overs to Kafka inside one resolved interval.</summary>
-    private const int FlushEvery = 1024;
-
     private readonly string _name;
     private readonly CockroachDbSourceOptions _options;
     private readonly ILogger _logger;
@@ -255,7 +252,6 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     {
         var context = _context!;
         var scanning = initialScan;
-        var written = 0;
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var value = reader.GetFieldValue<byte[]>(2);
@@ -272,18 +268,14 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 await context.FlushAsync(cancellationToken).ConfigureAwait(false);
                 context.ReportProgress(Hlc.WallNanos(resolved) / 1_000_000);
                 CockroachDbLog.Resolved(_logger, _name, resolved);
-                written = 0;
                 continue;
             }
 
             var tableName = reader.GetString(0);
             var key = reader.IsDBNull(1) ? [] : reader.GetFieldValue<byte[]>(1);
             await OnRowAsync(tableName, key, value, scanning ? cursor : null, cancellationToken).ConfigureAwait(false);
-            if (++written >= FlushEvery)
-            {
-                await context.FlushAsync(cancellationToken).ConfigureAwait(false);
-                written = 0;
-            }
+            // Handed to Kafka at once (the producer batches): a change does not wait for the next resolved timestamp.
+            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
         throw new IOException($"CockroachDB ended the changefeed of source '{_name}' without an error.");

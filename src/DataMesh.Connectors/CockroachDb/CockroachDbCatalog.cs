@@ -48,8 +48,9 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
         return tables;
     }
 
-    /// <summary>Describes a table: its visible columns in order with types mapped like PostgreSQL's
-    /// (<c>docs/type-mapping.md</c>), and its primary key.</summary>
+    /// <summary>Describes a table: its columns in order with types mapped like PostgreSQL's (<c>docs/type-mapping.md</c>),
+    /// and its primary key. Hidden columns are included: a table declared without a primary key has CockroachDB's hidden
+    /// <c>rowid</c> as its key, and its changefeed rows carry it.</summary>
     public async Task<(TableDescription Description, PgColumnType[] Types)> DescribeAsync(string schema, string table, CancellationToken cancellationToken)
     {
         var columns = new List<ColumnDescription>();
@@ -57,7 +58,7 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
         var command = new NpgsqlCommand(
             "SELECT column_name::STRING, ordinal_position::STRING, data_type::STRING, udt_name::STRING, is_nullable::STRING, numeric_precision::STRING, " +
             "numeric_scale::STRING, character_maximum_length::STRING, crdb_sql_type::STRING FROM information_schema.columns " +
-            "WHERE table_schema = $1 AND table_name = $2 AND is_hidden = 'NO' ORDER BY ordinal_position", connection);
+            "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position", connection);
         await using (command.ConfigureAwait(false))
         {
             command.Parameters.Add(new NpgsqlParameter { Value = schema });
@@ -94,8 +95,6 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
             }
         }
 
-        // Every CockroachDB table has a primary key (a hidden rowid when none is declared; it is then not a visible column).
-        key.RemoveAll(k => !columns.Exists(c => c.Name == k));
         return (new TableDescription(schema, table, columns, key), [.. types]);
     }
 

@@ -279,6 +279,18 @@ public sealed class CockroachDbSourceTests
     }
 
     [Fact]
+    public async Task A_password_login_works_and_the_password_is_never_logged()
+    {
+        await using var cdc = new CrdbCdc(password: "crdb-Secret-42");
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        Assert.Equal("c", (await cdc.ReadAsync("items", 1))[0].Op);
+        Assert.NotEmpty(cdc.Logs.Find(LogLevel.Information, "connecting to 127.0.0.1"));
+        // (CrdbCdc.DisposeAsync asserts that no log line holds the password.)
+    }
+
+    [Fact]
     public async Task Options_are_checked_at_start_and_name_the_setting()
     {
         await using var cdc = new CrdbCdc();

@@ -51,14 +51,20 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
     /// <summary>Describes a table: its columns in order with types mapped like PostgreSQL's (<c>docs/type-mapping.md</c>),
     /// and its primary key. Hidden columns are included: a table declared without a primary key has CockroachDB's hidden
     /// <c>rowid</c> as its key, and its changefeed rows carry it.</summary>
-    public async Task<(TableDescription Description, PgColumnType[] Types)> DescribeAsync(string schema, string table, CancellationToken cancellationToken)
+    /// <param name="schema">The table's schema.</param>
+    /// <param name="table">The table.</param>
+    /// <param name="asOf">An HLC to read the catalog as of (<c>AS OF SYSTEM TIME</c>), or null for now.</param>
+    /// <param name="cancellationToken">Cancels the queries.</param>
+    public async Task<(TableDescription Description, PgColumnType[] Types)> DescribeAsync(string schema, string table, string? asOf, CancellationToken cancellationToken)
     {
+        // An HLC checked by Hlc.IsValid (digits and one point) is safe in the statement's text.
+        var at = asOf is not null && Hlc.IsValid(asOf) ? $" AS OF SYSTEM TIME '{asOf}'" : string.Empty;
         var columns = new List<ColumnDescription>();
         var types = new List<PgColumnType>();
         var command = new NpgsqlCommand(
             "SELECT column_name::STRING, ordinal_position::STRING, data_type::STRING, udt_name::STRING, is_nullable::STRING, numeric_precision::STRING, " +
-            "numeric_scale::STRING, character_maximum_length::STRING, crdb_sql_type::STRING FROM information_schema.columns " +
-            "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position", connection);
+            "numeric_scale::STRING, character_maximum_length::STRING, crdb_sql_type::STRING FROM information_schema.columns" + at +
+            " WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position", connection);
         await using (command.ConfigureAwait(false))
         {
             command.Parameters.Add(new NpgsqlParameter { Value = schema });
@@ -81,8 +87,8 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
         var key = new List<string>();
         var keyCommand = new NpgsqlCommand(
             "SELECT k.column_name::STRING FROM information_schema.table_constraints c JOIN information_schema.key_column_usage k " +
-            "ON k.constraint_schema = c.constraint_schema AND k.constraint_name = c.constraint_name AND k.table_name = c.table_name " +
-            "WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = $1 AND c.table_name = $2 ORDER BY k.ordinal_position", connection);
+            "ON k.constraint_schema = c.constraint_schema AND k.constraint_name = c.constraint_name AND k.table_name = c.table_name" + at +
+            " WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = $1 AND c.table_name = $2 ORDER BY k.ordinal_position", connection);
         await using (keyCommand.ConfigureAwait(false))
         {
             keyCommand.Parameters.Add(new NpgsqlParameter { Value = schema });

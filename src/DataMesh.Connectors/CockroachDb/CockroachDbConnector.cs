@@ -38,6 +38,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private readonly CockroachDbSourceOptions _options;
     private readonly ILogger _logger;
     private readonly Dictionary<string, CockroachDbTable> _tables = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<CockroachDbTable>> _versions = new(StringComparer.Ordinal);
     private readonly ArrayBufferWriter<byte> _scratch = new(256);
     private SourceContext<CockroachDbPosition>? _context;
     private NpgsqlDataSource? _dataSource;
@@ -170,7 +171,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                     isTransient: false);
             }
 
-            await DescribeAsync(schema, name, cancellationToken).ConfigureAwait(false);
+            await DescribeAsync(schema, name, asOf: null, cancellationToken).ConfigureAwait(false);
         }
 
         if (_tables.Count == 0)
@@ -181,14 +182,21 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
     }
 
-    private async Task<CockroachDbTable> DescribeAsync(string schema, string name, CancellationToken cancellationToken)
+    private async Task<CockroachDbTable> DescribeAsync(string schema, string name, string? asOf, CancellationToken cancellationToken)
     {
-        var (description, types) = await _catalog!.DescribeAsync(schema, name, cancellationToken).ConfigureAwait(false);
+        var (description, types) = await _catalog!.DescribeAsync(schema, name, asOf, cancellationToken).ConfigureAwait(false);
         var table = _context!.Table(new SourceTableInfo(description, _database, schema));
         await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
         var columns = description.Columns.Select(c => c.Name).ToArray();
         var key = description.KeyColumns.Select(k => Array.IndexOf(columns, k)).ToArray();
-        return _tables[name] = new CockroachDbTable(table, types, columns, key);
+        var described = new CockroachDbTable(table, types, columns, key);
+        if (!_versions.TryGetValue(name, out var versions))
+        {
+            _versions[name] = versions = [];
+        }
+
+        versions.Add(described);
+        return _tables[name] = described;
     }
 
     private string Statement(string cursor, bool initialScan)
@@ -316,16 +324,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         var mvcc = root.TryGetProperty("mvcc_timestamp", out var m) ? m.GetString() : null;
         if (after.ValueKind == JsonValueKind.Object && !SameShape(table, after))
         {
-            // A column was added or dropped: schema_change_policy backfill re-emits every row in the new shape.
-            CockroachDbLog.SchemaChanged(_logger, _name, table.Table.QualifiedName, updated);
-            table = await DescribeAsync(table.Table.Schemas.Table.Schema, table.Name, cancellationToken).ConfigureAwait(false);
-            if (!SameShape(table, after))
-            {
-                throw new SourceException(
-                    $"CockroachDB source '{_name}': a row of table {table.Table.QualifiedName} at {updated} has columns ({string.Join(", ", after.EnumerateObject().Select(p => p.Name))}) " +
-                    $"that information_schema.columns does not show ({string.Join(", ", table.Columns)}).",
-                    isTransient: true);
-            }
+            table = await ShapeOfAsync(table, after, updated, cancellationToken).ConfigureAwait(false);
         }
 
         var keyElement = keyDocument?.RootElement ?? default;
@@ -361,6 +360,37 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         {
             throw new SourceException($"CockroachDB source '{_name}': {ex.Message} (change at {updated})", isTransient: false, ex);
         }
+    }
+
+    /// <summary>
+    /// The table version a row's columns belong to. A column added or dropped makes CockroachDB (schema_change_policy
+    /// backfill) emit every row again in the new shape; rows of other keys in the old shape may still follow within the
+    /// same resolved interval (no order across keys), and a restart from a cursor before the change replays old-shape
+    /// rows. So: a version seen before with these columns, or else the table as the catalog showed it at the row's
+    /// <c>updated</c> time (<c>AS OF SYSTEM TIME</c>), registered like any new schema version.
+    /// </summary>
+    private async Task<CockroachDbTable> ShapeOfAsync(CockroachDbTable current, JsonElement row, string updated, CancellationToken cancellationToken)
+    {
+        var versions = _versions[current.Name];
+        foreach (var version in versions)
+        {
+            if (SameShape(version, row))
+            {
+                return _tables[current.Name] = version;
+            }
+        }
+
+        CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
+        var described = await DescribeAsync(current.Table.Schemas.Table.Schema, current.Name, updated, cancellationToken).ConfigureAwait(false);
+        if (!SameShape(described, row))
+        {
+            throw new SourceException(
+                $"CockroachDB source '{_name}': a row of table {current.Table.QualifiedName} at {updated} has columns ({string.Join(", ", row.EnumerateObject().Select(p => p.Name))}) " +
+                $"that information_schema.columns as of that time does not show ({string.Join(", ", described.Columns)}).",
+                isTransient: false);
+        }
+
+        return described;
     }
 
     private static bool SameShape(CockroachDbTable table, JsonElement row)

@@ -255,6 +255,33 @@ public sealed class CockroachDbSourceTests
     }
 
     [Fact]
+    public async Task Rows_replayed_in_the_shape_before_a_schema_change_are_written_with_the_schema_of_their_time()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+        await cdc.StopAsync();
+        // While the source is stopped: a change in the old shape, then a column added (backfill), then a new-shape row.
+        cdc.Server.Upsert("items", """{"id": 3, "name": "old shape", "qty": 3}""");
+        cdc.Server.AlterTable("items", t => t with { Columns = [.. t.Columns, new FakeColumn("note", "text", "text", "STRING")] },
+            row => { row["note"] = "n"; return row; });
+        cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2, "note": "new"}""");
+
+        await cdc.StartAsync(); // from the stored position: the old-shape row of id 3 comes first, the catalog is already new
+        cdc.Server.Resolve();
+        var records = await cdc.ReadAsync("items", 5);
+        Assert.Equal([1L, 3L], records.Take(2).Select(r => (long)r.Key!["id"]));
+        Assert.False(records[1].After!.Schema.TryGetField("note", out _));
+        Assert.All(records.Skip(2), r => Assert.True(r.After!.Schema.TryGetField("note", out _)));
+        Assert.Equal("new", records[4].After!["note"]);
+        Assert.Contains(cdc.Server.Statements, s => s.Contains("AS OF SYSTEM TIME", StringComparison.Ordinal));
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
+    [Fact]
     public async Task A_schema_change_with_policy_stop_stops_the_source_with_a_clear_error()
     {
         await using var cdc = new CrdbCdc();

@@ -35,7 +35,8 @@ namespace DataMesh.IntegrationTests.CockroachDb;
 /// as of the cursor (<c>create-changefeed</c> option <c>initial_scan</c>); a cursor older than the GC threshold fails with
 /// "batch timestamp … must be after replica GC threshold …" (<c>create-changefeed</c>, "Start a changefeed at a
 /// cursor": the cursor must be within <c>gc.ttlseconds</c>); <c>schema_change_policy='stop'</c> ends the feed with
-/// "schema change occurred at …" (<c>changefeed-messages</c>, "Schema changes").</para>
+/// "schema change occurred at …" (<c>changefeed-messages</c>, "Schema changes"). Catalog queries with
+/// <c>AS OF SYSTEM TIME</c> see the table's definition of that time (<c>as-of-system-time</c> page).</para>
 /// </summary>
 internal sealed class FakeCockroachServer : IAsyncDisposable
 {
@@ -49,6 +50,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private readonly Task _accept;
     private readonly object _lock = new();
     private readonly Dictionary<(string Schema, string Name), FakeTable> _tables = [];
+    private readonly List<(long Hlc, FakeTable Table)> _history = [];
     private readonly List<FeedEvent> _log = [];
     private readonly ConcurrentDictionary<int, Session> _sessions = new();
     private readonly ConcurrentBag<Task> _served = [];
@@ -91,6 +93,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         lock (_lock)
         {
             _tables[(table.Schema, table.Name)] = table;
+            _history.Add((NextHlc(), table));
         }
     }
 
@@ -122,6 +125,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             var changed = change(old);
             _tables[(old.Schema, old.Name)] = changed;
             var hlc = NextHlc();
+            _history.Add((hlc, changed));
             foreach (var session in _sessions.Values)
             {
                 if (session.Feed is { StopOnSchemaChange: true } feed && feed.Tables.Contains(old.Name))
@@ -531,6 +535,11 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private (string[] Columns, List<string?[]> Rows)? Answer(string sql, List<string?>? parameters)
     {
         string? Parameter(int i) => parameters is { } p && p.Count > i ? p[i] : null;
+        // AS OF SYSTEM TIME '<hlc>': the catalog as it was then (the table's latest definition at or before it).
+        long? asOf = Regex.Match(sql, @"AS OF SYSTEM TIME '(?<t>\d+)") is { Success: true } aost ? long.Parse(aost.Groups["t"].Value, CultureInfo.InvariantCulture) : null;
+        FakeTable? TableAt(string? schema, string? name) => asOf is { } at
+            ? _history.LastOrDefault(h => h.Table.Schema == schema && h.Table.Name == name && h.Hlc <= at).Table
+            : _tables.GetValueOrDefault((schema ?? string.Empty, name ?? string.Empty));
         lock (_lock)
         {
             if (sql.Contains("version()", StringComparison.Ordinal))
@@ -550,7 +559,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
             if (sql.Contains("information_schema.columns", StringComparison.Ordinal))
             {
-                var table = _tables.GetValueOrDefault((Parameter(0) ?? string.Empty, Parameter(1) ?? string.Empty));
+                var table = TableAt(Parameter(0), Parameter(1));
                 var rows = table?.Columns.Select((c, i) => new string?[]
                 {
                     c.Name, (i + 1).ToString(CultureInfo.InvariantCulture), c.DataType, c.UdtName, c.Nullable ? "YES" : "NO",
@@ -562,7 +571,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
             if (sql.Contains("PRIMARY KEY", StringComparison.Ordinal))
             {
-                var table = _tables.GetValueOrDefault((Parameter(0) ?? string.Empty, Parameter(1) ?? string.Empty));
+                var table = TableAt(Parameter(0), Parameter(1));
                 return (["column_name"], table?.Key.Select(k => new string?[] { k }).ToList() ?? []);
             }
         }

@@ -104,6 +104,19 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     /// <summary>Commits a delete of the row with key <paramref name="key"/> (a JSON array).</summary>
     public long Delete(string table, string key) => Change(table, null, key);
 
+    /// <summary>Appends changefeed rows already in their JSON form (key array, wrapped value) without keeping table state:
+    /// for benchmarks, where building the rows must not be what is measured.</summary>
+    public void AppendRaw(string table, IReadOnlyList<(string Key, string Value)> rows)
+    {
+        lock (_lock)
+        {
+            foreach (var (key, value) in rows)
+            {
+                Publish(new FeedEvent(NextHlc(), table, key, value), _log.Count);
+            }
+        }
+    }
+
     /// <summary>Emits a resolved timestamp now (every change before it was sent) to every running changefeed.</summary>
     public long Resolve()
     {

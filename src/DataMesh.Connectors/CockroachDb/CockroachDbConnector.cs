@@ -34,6 +34,9 @@ namespace DataMesh.Connectors.CockroachDb;
 /// </remarks>
 internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition>
 {
+    /// <summary>Rows written before they are handed to Kafka while more rows are already waiting.</summary>
+    private const int FlushEvery = 512;
+
     private readonly string _name;
     private readonly CockroachDbSourceOptions _options;
     private readonly ILogger _logger;
@@ -227,6 +230,31 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
     }
 
+    /// <summary>Flushes while a read is in flight; if the flush fails, the read is cancelled (Npgsql's CancelRequest, then
+    /// a broken connection after its Cancellation Timeout) and awaited first, so that the reader is idle when the feed is
+    /// ended.</summary>
+    private static async Task FlushWhileReadingAsync(SourceContext<CockroachDbPosition> context, Task<bool> read, CancellationTokenSource reads, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await reads.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await read.WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or NpgsqlException or IOException or TimeoutException or PostgresException)
+            {
+                // the flush's error is the one reported
+            }
+
+            throw;
+        }
+    }
+
     /// <summary>Ends a changefeed that may still be streaming, without waiting on its endless rows: a read whose token is
     /// cancelled as soon as it has to wait makes Npgsql send a CancelRequest and, if CockroachDB does not end the query
     /// within the Cancellation Timeout, break the connection. Only then is the reader disposed (disposing a reader
@@ -260,8 +288,24 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     {
         var context = _context!;
         var scanning = initialScan;
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        var unflushed = 0;
+        using var reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        while (true)
         {
+            var next = reader.ReadAsync(reads.Token);
+            if (!next.IsCompleted && context.HasPending)
+            {
+                // Nothing more has arrived: what was written goes to Kafka now, while the read waits (a change never waits
+                // for the next resolved timestamp; a busy feed is handed over in batches).
+                await FlushWhileReadingAsync(context, next, reads, cancellationToken).ConfigureAwait(false);
+                unflushed = 0;
+            }
+
+            if (!await next.ConfigureAwait(false))
+            {
+                break;
+            }
+
             var value = reader.GetFieldValue<byte[]>(2);
             if (reader.IsDBNull(0))
             {
@@ -274,6 +318,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
                 context.Checkpoint(new CockroachDbPosition(resolved));
                 await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                unflushed = 0;
                 context.ReportProgress(Hlc.WallNanos(resolved) / 1_000_000);
                 CockroachDbLog.Resolved(_logger, _name, resolved);
                 continue;
@@ -282,8 +327,11 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             var tableName = reader.GetString(0);
             var key = reader.IsDBNull(1) ? [] : reader.GetFieldValue<byte[]>(1);
             await OnRowAsync(tableName, key, value, scanning ? cursor : null, cancellationToken).ConfigureAwait(false);
-            // Handed to Kafka at once (the producer batches): a change does not wait for the next resolved timestamp.
-            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+            if (++unflushed >= FlushEvery)
+            {
+                await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                unflushed = 0;
+            }
         }
 
         throw new IOException($"CockroachDB ended the changefeed of source '{_name}' without an error.");

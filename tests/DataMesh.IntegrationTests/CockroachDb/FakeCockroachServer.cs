@@ -509,11 +509,16 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         await reply.SendAsync(stream);
         try
         {
-            await foreach (var change in feed.Rows.Reader.ReadAllAsync(_stop.Token))
+            // Like a server's send buffer: the rows ready now go out in one write.
+            var rows = new MessageWriter();
+            while (await feed.Rows.Reader.WaitToReadAsync(_stop.Token))
             {
-                var row = new MessageWriter();
-                DataRow(row, [change.Table is null ? null : Encoding.UTF8.GetBytes(change.Table), change.Key is null ? null : Encoding.UTF8.GetBytes(change.Key), Encoding.UTF8.GetBytes(change.Value)], formats, [25, 17, 17]);
-                await row.SendAsync(stream);
+                for (var n = 0; n < 512 && feed.Rows.Reader.TryRead(out var change); n++)
+                {
+                    DataRow(rows, [change.Table is null ? null : Encoding.UTF8.GetBytes(change.Table), change.Key is null ? null : Encoding.UTF8.GetBytes(change.Key), Encoding.UTF8.GetBytes(change.Value)], formats, [25, 17, 17]);
+                }
+
+                await rows.SendAsync(stream);
             }
         }
         catch (FakeServerError error)

@@ -43,6 +43,7 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
             o.ConnectionString = server.ConnectionString;
             o.Snapshot.Initial = InitialSnapshot.None;
             o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
+            o.TopicPartitions = Environment.GetEnvironmentVariable("DATAMESH_BENCH_PARTITIONS") is { } p ? int.Parse(p, CultureInfo.InvariantCulture) : 1;
         });
         using var host = builder.Build();
         await host.StartAsync();
@@ -53,6 +54,7 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
         }
 
         // Ours: every row, then a resolved timestamp; done when that position is stored (everything before it acknowledged).
+        var cursor = server.Now;
         var watch = Stopwatch.StartNew();
         server.AppendRaw("bench", rows);
         var resolved = server.Resolve();
@@ -111,6 +113,27 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
 
         var peer = watch.Elapsed.TotalSeconds;
         await host.StopAsync();
+
+        // What the fake itself can send: a bare Npgsql reader replaying the same rows from the same cursor (no Kafka).
+        watch.Restart();
+        var dataSource = new Npgsql.NpgsqlDataSourceBuilder(server.ConnectionString);
+        dataSource.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
+        await using (var source = dataSource.Build())
+        await using (var connection = await source.OpenConnectionAsync())
+        await using (var command = new Npgsql.NpgsqlCommand($"CREATE CHANGEFEED FOR TABLE bench WITH updated, cursor = '{FakeCockroachServer.Hlc(cursor)}', initial_scan = 'no'", connection) { CommandTimeout = 0 })
+        {
+            var reader = await command.ExecuteReaderAsync();
+            var read = 0;
+            while (read < count && await reader.ReadAsync())
+            {
+                _ = reader.GetFieldValue<byte[]>(2);
+                read++;
+            }
+
+            command.Cancel();
+        }
+
+        var fake = watch.Elapsed.TotalSeconds;
         var oursRate = count / ours;
         var peerRate = count / peer;
         Console.WriteLine();
@@ -118,6 +141,7 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
         Console.WriteLine("|---|---:|---:|---:|");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| fake CockroachDB -> CockroachDB source -> embedded Kafka (acknowledged, position stored) | {count} | {ours:F2} | {oursRate:F0} |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare idempotent producer, same messages -> embedded Kafka (acknowledged) | {count} | {peer:F2} | {peerRate:F0} |"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| the fake alone: a bare Npgsql reader of the same rows (no Kafka) | {count} | {fake:F2} | {count / fake:F0} |"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cockroachdb: ours={oursRate:F0} rows/s peer={peerRate:F0} rows/s ratio={oursRate / peerRate:F2}"));
         return 0;
     }

@@ -1,5 +1,5 @@
 // Runs one source or pipeline against an existing Kafka cluster until killed (SIGKILL) or stopped (SIGTERM):
-//   DataMesh.ConnectorHost source <postgres|mysql> <bootstrap servers> <source name> [<option>=<value> ...]
+//   DataMesh.ConnectorHost source <postgres|mysql|cockroachdb> <bootstrap servers> <source name> [<option>=<value> ...]
 //     (the options are the source's configuration keys, e.g. SlotName=s IncludeTables:0=public.kv, bound strictly:
 //     a key the source's options do not have stops the host)
 //   DataMesh.ConnectorHost pipeline <bootstrap servers> <pipeline name> <source topic> <sink connection string> <sink table>
@@ -18,7 +18,7 @@ using Microsoft.Extensions.Logging;
 
 if (!(args is ["source", _, _, _, ..] || args is ["pipeline", _, _, _, _, _]))
 {
-    Console.Error.WriteLine("usage: DataMesh.ConnectorHost source <postgres|mysql> <bootstrap servers> <source name> [<option>=<value> ...]");
+    Console.Error.WriteLine("usage: DataMesh.ConnectorHost source <postgres|mysql|cockroachdb> <bootstrap servers> <source name> [<option>=<value> ...]");
     Console.Error.WriteLine("       DataMesh.ConnectorHost pipeline <bootstrap servers> <pipeline name> <source topic> <sink connection string> <sink table>");
     return 2;
 }
@@ -100,9 +100,9 @@ static async Task ReportMemoryAsync(TimeSpan every, CancellationToken cancellati
 /// </summary>
 public static class ConnectorHostSources
 {
-    /// <summary>The kinds of source: <c>postgres</c> (<c>AddPostgresSource</c>), <c>mysql</c> (<c>AddMySqlSource</c>) and
-    /// <c>cassandra</c> (<c>AddCassandraSource</c>).</summary>
-    public static IReadOnlyList<string> Kinds { get; } = ["postgres", "mysql", "cassandra"];
+    /// <summary>The kinds of source: <c>postgres</c> (<c>AddPostgresSource</c>), <c>mysql</c> (<c>AddMySqlSource</c>),
+    /// <c>cassandra</c> (<c>AddCassandraSource</c>), <c>cockroachdb</c> (<c>AddCockroachDbSource</c>).</summary>
+    public static IReadOnlyList<string> Kinds { get; } = ["postgres", "mysql", "cassandra", "cockroachdb"];
 
     /// <summary>Adds source <paramref name="name"/> of <paramref name="kind"/>; a key its options do not have fails the host's start.</summary>
     public static DataMeshBuilder Add(DataMeshBuilder builder, string kind, string name, IReadOnlyDictionary<string, string?> settings)
@@ -115,6 +115,7 @@ public static class ConnectorHostSources
             "postgres" => builder.AddPostgresSource(name, o => configuration.Bind(o, Strict)),
             "mysql" => builder.AddMySqlSource(name, o => configuration.Bind(o, Strict)),
             "cassandra" => builder.AddCassandraSource(name, o => configuration.Bind(o, Strict)),
+            "cockroachdb" => builder.AddCockroachDbSource(name, o => configuration.Bind(o, Strict)),
             _ => throw new ArgumentException($"Unknown source kind '{kind}'; known: {string.Join(", ", Kinds)}.", nameof(kind)),
         };
     }

@@ -1,0 +1,493 @@
+using System.Buffers;
+using System.Data;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using DataMesh.Connectors.Postgres;
+using DataMesh.Events;
+using DataMesh.Sources;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace DataMesh.Connectors.CockroachDb;
+
+/// <summary>
+/// The CockroachDB connector on the source runtime: a sinkless changefeed (<c>CREATE CHANGEFEED FOR … WITH updated,
+/// resolved, diff, mvcc_timestamp, format='json', envelope='wrapped'</c>, no <c>INTO</c>) read over pgwire on a
+/// dedicated connection with no command timeout. Its rows are (table, key, value); a NULL table is a resolved timestamp
+/// (<c>changefeed-for</c> / <c>create-changefeed</c> pages, "sinkless changefeeds").
+/// </summary>
+/// <remarks>
+/// <para>Positions: CockroachDB promises that after a resolved timestamp no change at or before it follows
+/// (<c>changefeed-messages</c>, "Resolved messages"). Each resolved row is a checkpoint after the rows before it, so the
+/// runtime stores it only once Kafka acknowledged them; a restart passes it as <c>cursor</c> and CockroachDB repeats the
+/// changes after it (duplicates are allowed, gaps never).</para>
+/// <para>Order: within one resolved interval CockroachDB gives no order across keys, only per key
+/// (<c>changefeed-messages</c>, "Ordering guarantees"); rows are produced in the order received, which keeps the per-key order.</para>
+/// <para>Initial state: on a first start (no stored position, <see cref="InitialSnapshot.WhenNoPosition"/>) the connector
+/// reads the cluster's clock and starts with <c>cursor</c> = that time and <c>initial_scan='yes'</c>, so the scan is of
+/// the rows as of that time and every scan row has <c>updated</c> at or before it: those become <c>op = r</c>.</para>
+/// <para>Stop: the reader's cancellation makes Npgsql send a CancelRequest (CockroachDB's way to end a sinkless
+/// changefeed besides closing the connection) and, if the server does not answer within the connection's
+/// <c>Cancellation Timeout</c>, break the connection; the connection is then closed.</para>
+/// </remarks>
+internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition>
+{
+    /// <summary>Rows written before they are handed to Kafka while more rows are already waiting.</summary>
+    private const int FlushEvery = 512;
+
+    private readonly string _name;
+    private readonly CockroachDbSourceOptions _options;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, CockroachDbTable> _tables = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<CockroachDbTable>> _versions = new(StringComparer.Ordinal);
+    private readonly ArrayBufferWriter<byte> _scratch = new(256);
+    private SourceContext<CockroachDbPosition>? _context;
+    private NpgsqlDataSource? _dataSource;
+    private NpgsqlConnection? _meta;
+    private NpgsqlConnection? _feed;
+    private CockroachDbCatalog? _catalog;
+    private string _database = string.Empty;
+
+    public CockroachDbConnector(string name, CockroachDbSourceOptions options, ILogger logger)
+    {
+        _name = name;
+        _options = options;
+        _logger = logger;
+    }
+
+    public override string Kind => "cockroachdb";
+
+    public override IReadOnlyList<SourceField> PositionFields => CockroachDbSourceBlock.Fields;
+
+    public override string FormatPosition(CockroachDbPosition position) => position.ToJson();
+
+    public override CockroachDbPosition ParsePosition(string text) => CockroachDbPosition.Parse(text);
+
+    public override string Describe(CockroachDbPosition position) => position.ToString();
+
+    public override bool? IsTransient(Exception exception) => exception switch
+    {
+        PostgresException pg when IsExpiredCursor(pg) || IsSchemaChangeStop(pg) => false,
+        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState is "40001" or "57P01" or "57014" or "53300",
+        _ => PostgresConnector.IsTransientError(exception),
+    };
+
+    /// <summary>The connections the connector opens: no pooling (each connection is its own), no type loading (Npgsql
+    /// would otherwise query CockroachDB's pg_type at each open; the connector reads only text and bytes), no command
+    /// timeout (a changefeed never ends), and the application name <c>datamesh-&lt;source&gt;</c> unless set.</summary>
+    internal static NpgsqlDataSource DataSource(string connectionString, string sourceName)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.ConnectionStringBuilder.Pooling = false;
+        builder.ConnectionStringBuilder.CommandTimeout = 0;
+        builder.ConnectionStringBuilder.ApplicationName ??= "datamesh-" + sourceName;
+        builder.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
+        return builder.Build();
+    }
+
+    public override async Task RunAsync(SourceContext<CockroachDbPosition> context, CockroachDbPosition? start, CancellationToken cancellationToken)
+    {
+        await CloseAsync().ConfigureAwait(false);
+        _context = context;
+        _tables.Clear();
+        _dataSource = DataSource(_options.ConnectionString, _name);
+        var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString);
+        CockroachDbLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, builder.SslMode.ToString());
+        _meta = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        _database = _meta.Database;
+        _catalog = new CockroachDbCatalog(_meta, _name);
+        var version = await _catalog.VersionAsync(cancellationToken).ConfigureAwait(false);
+        if (!version.StartsWith("CockroachDB", StringComparison.Ordinal))
+        {
+            throw new SourceException($"CockroachDB source '{_name}': the server at {builder.Host}:{builder.Port} is not CockroachDB (version() says '{version}'). Point ConnectionString at a CockroachDB node, or use AddPostgresSource for PostgreSQL.", isTransient: false);
+        }
+
+        CockroachDbLog.Connected(_logger, _name, version);
+        await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
+
+        var initialScan = start is null && _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition;
+        var cursor = start?.Resolved ?? await _catalog.NowAsync(cancellationToken).ConfigureAwait(false);
+        var from = start is null ? "the cluster's clock" : "stored position";
+        while (true)
+        {
+            context.StreamingStarted();
+            try
+            {
+                await StreamAsync(cursor, from, initialScan, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (PostgresException ex) when (IsExpiredCursor(ex))
+            {
+                if (_options.ExpiredCursor != ExpiredCursorPolicy.Rescan)
+                {
+                    throw new SourceException(
+                        $"CockroachDB source '{_name}': CockroachDB refused the stored position {cursor} as the changefeed's cursor: {ex.MessageText}. " +
+                        "The changes since then were garbage-collected (the tables' gc.ttlseconds is shorter than the source was away). " +
+                        "Reset the stored position to start afresh with an initial scan, or set ExpiredCursor to Rescan (rows deleted in the gap are then not seen as deletes); " +
+                        "raise gc.ttlseconds (ALTER TABLE … CONFIGURE ZONE USING gc.ttlseconds = …) so it does not happen again.",
+                        isTransient: false, ex);
+                }
+
+                CockroachDbLog.Rescanning(_logger, _name, cursor, ex.MessageText);
+                await CloseFeedAsync().ConfigureAwait(false);
+                cursor = await _catalog.NowAsync(cancellationToken).ConfigureAwait(false);
+                from = "rescan after an expired cursor";
+                initialScan = true;
+            }
+            catch (PostgresException ex) when (IsSchemaChangeStop(ex))
+            {
+                throw new SourceException(
+                    $"CockroachDB source '{_name}': CockroachDB stopped the changefeed at a schema change ({ex.MessageText}) because SchemaChangePolicy is Stop. " +
+                    "Set SchemaChangePolicy to Backfill to follow schema changes (rows are emitted again in their new shape), or reset the stored position after the change.",
+                    isTransient: false, ex);
+            }
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await CloseAsync().ConfigureAwait(false);
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static bool IsExpiredCursor(PostgresException ex) =>
+        ex.MessageText.Contains("gc threshold", StringComparison.OrdinalIgnoreCase) || ex.MessageText.Contains("do the targets exist", StringComparison.OrdinalIgnoreCase);
+
+    private static bool IsSchemaChangeStop(PostgresException ex) => ex.MessageText.Contains("schema change occurred", StringComparison.OrdinalIgnoreCase);
+
+    private async Task DescribeTablesAsync(CancellationToken cancellationToken)
+    {
+        var filter = new TableFilter(_options, CockroachDbCatalog.SystemSchemas);
+        foreach (var (schema, name) in await _catalog!.TablesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (CockroachDbCatalog.SystemSchemas.Contains(schema) || !filter.Captures(schema, name))
+            {
+                continue;
+            }
+
+            if (_tables.TryGetValue(name, out var other))
+            {
+                throw new SourceException(
+                    $"CockroachDB source '{_name}': tables {other.Table.QualifiedName} and {schema}.{name} have the same name; a changefeed names its rows' table without the schema. Exclude one of them (ExcludeTables), or capture them with two sources.",
+                    isTransient: false);
+            }
+
+            await DescribeAsync(schema, name, asOf: null, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_tables.Count == 0)
+        {
+            throw new SourceException(
+                $"CockroachDB source '{_name}': no table of database '{_database}' matches IncludeTables ({string.Join(", ", _options.IncludeTables.DefaultIfEmpty("every table"))}) and ExcludeTables; a changefeed needs at least one.",
+                isTransient: false);
+        }
+    }
+
+    private async Task<CockroachDbTable> DescribeAsync(string schema, string name, string? asOf, CancellationToken cancellationToken)
+    {
+        var (description, types) = await _catalog!.DescribeAsync(schema, name, asOf, cancellationToken).ConfigureAwait(false);
+        var table = _context!.Table(new SourceTableInfo(description, _database, schema));
+        await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
+        var columns = description.Columns.Select(c => c.Name).ToArray();
+        var key = description.KeyColumns.Select(k => Array.IndexOf(columns, k)).ToArray();
+        var described = new CockroachDbTable(table, types, columns, key);
+        if (!_versions.TryGetValue(name, out var versions))
+        {
+            _versions[name] = versions = [];
+        }
+
+        versions.Add(described);
+        return _tables[name] = described;
+    }
+
+    private string Statement(string cursor, bool initialScan)
+    {
+        var targets = string.Join(", ", _tables.Values.Select(t => $"{Quote(_database)}.{Quote(t.Table.Schemas.Table.Schema)}.{Quote(t.Name)}"));
+        var resolved = ((long)Math.Max(1, _options.ResolvedInterval.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
+        var policy = _options.SchemaChangePolicy == CockroachDbSchemaChangePolicy.Stop ? "stop" : "backfill";
+        return $"CREATE CHANGEFEED FOR TABLE {targets} WITH updated, resolved = '{resolved}', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped', " +
+            $"schema_change_policy = '{policy}', cursor = '{cursor}', initial_scan = '{(initialScan ? "yes" : "no")}'";
+    }
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    private async Task StreamAsync(string cursor, string from, bool initialScan, CancellationToken cancellationToken)
+    {
+        CockroachDbLog.Starting(_logger, _name, _tables.Count, cursor, from, initialScan);
+        _feed = await _dataSource!.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var command = new NpgsqlCommand(Statement(cursor, initialScan), _feed) { CommandTimeout = 0 };
+        await using var commandScope = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleResult, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ReadFeedAsync(reader, cursor, initialScan, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await EndFeedAsync(reader).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Flushes while a read is in flight; if the flush fails, the read is cancelled (Npgsql's CancelRequest, then
+    /// a broken connection after its Cancellation Timeout) and awaited first, so that the reader is idle when the feed is
+    /// ended.</summary>
+    private static async Task FlushWhileReadingAsync(SourceContext<CockroachDbPosition> context, Task<bool> read, CancellationTokenSource reads, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await reads.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await read.WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or NpgsqlException or IOException or TimeoutException or PostgresException)
+            {
+                // the flush's error is the one reported
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Ends a changefeed that may still be streaming, without waiting on its endless rows: a read whose token is
+    /// cancelled as soon as it has to wait makes Npgsql send a CancelRequest and, if CockroachDB does not end the query
+    /// within the Cancellation Timeout, break the connection. Only then is the reader disposed (disposing a reader
+    /// consumes its remaining rows, which a changefeed never ends).</summary>
+    private static async Task EndFeedAsync(NpgsqlDataReader reader)
+    {
+        try
+        {
+            using var end = new CancellationTokenSource(TimeSpan.FromMilliseconds(1));
+            while (await reader.ReadAsync(end.Token).ConfigureAwait(false))
+            {
+                // rows already received after the failure or the stop: dropped, the next run reads them again
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or NpgsqlException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // the feed ended (cancelled, broken, or failed before)
+        }
+
+        try
+        {
+            await reader.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // the connection is closed right after
+        }
+    }
+
+    private async Task ReadFeedAsync(NpgsqlDataReader reader, string cursor, bool initialScan, CancellationToken cancellationToken)
+    {
+        var context = _context!;
+        var scanning = initialScan;
+        var unflushed = 0;
+        using var reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        while (true)
+        {
+            var next = reader.ReadAsync(reads.Token);
+            if (!next.IsCompleted && context.HasPending)
+            {
+                // Nothing more has arrived: what was written goes to Kafka now, while the read waits (a change never waits
+                // for the next resolved timestamp; a busy feed is handed over in batches).
+                await FlushWhileReadingAsync(context, next, reads, cancellationToken).ConfigureAwait(false);
+                unflushed = 0;
+            }
+
+            if (!await next.ConfigureAwait(false))
+            {
+                break;
+            }
+
+            var value = reader.GetFieldValue<byte[]>(2);
+            if (reader.IsDBNull(0))
+            {
+                var resolved = Resolved(value);
+                if (scanning && Hlc.Compare(resolved, cursor) >= 0)
+                {
+                    scanning = false;
+                    CockroachDbLog.ScanDone(_logger, _name, resolved);
+                }
+
+                context.Checkpoint(new CockroachDbPosition(resolved));
+                await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                unflushed = 0;
+                context.ReportProgress(Hlc.WallNanos(resolved) / 1_000_000);
+                CockroachDbLog.Resolved(_logger, _name, resolved);
+                continue;
+            }
+
+            var tableName = reader.GetString(0);
+            var key = reader.IsDBNull(1) ? [] : reader.GetFieldValue<byte[]>(1);
+            await OnRowAsync(tableName, key, value, scanning ? cursor : null, cancellationToken).ConfigureAwait(false);
+            if (++unflushed >= FlushEvery)
+            {
+                await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                unflushed = 0;
+            }
+        }
+
+        throw new IOException($"CockroachDB ended the changefeed of source '{_name}' without an error.");
+    }
+
+    private string Resolved(byte[] value)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(value);
+            if (document.RootElement.TryGetProperty("resolved", out var resolved) && resolved.GetString() is { } text && Hlc.IsValid(text))
+            {
+                return text;
+            }
+        }
+        catch (JsonException)
+        {
+            // reported below
+        }
+
+        throw new SourceException($"CockroachDB source '{_name}': a changefeed row with a NULL table is not a resolved timestamp ({{\"resolved\":\"…\"}}): {Excerpt(value)}", isTransient: false);
+    }
+
+    private async Task OnRowAsync(string tableName, byte[] key, byte[] value, string? scanCursor, CancellationToken cancellationToken)
+    {
+        if (!_tables.TryGetValue(tableName, out var table))
+        {
+            throw new SourceException($"CockroachDB source '{_name}': the changefeed sent a row of table '{tableName}', which the source did not ask for.", isTransient: false);
+        }
+
+        using var document = JsonDocument.Parse(value);
+        using var keyDocument = key.Length == 0 ? null : JsonDocument.Parse(key);
+        var root = document.RootElement;
+        var after = root.TryGetProperty("after", out var a) ? a : default;
+        var before = root.TryGetProperty("before", out var b) ? b : default;
+        var updated = root.TryGetProperty("updated", out var u) && u.GetString() is { } hlc ? hlc
+            : throw new SourceException($"CockroachDB source '{_name}': a changefeed row of table {tableName} has no 'updated' timestamp; the changefeed must be created WITH updated.", isTransient: false);
+        var mvcc = root.TryGetProperty("mvcc_timestamp", out var m) ? m.GetString() : null;
+        if (after.ValueKind == JsonValueKind.Object && !SameShape(table, after))
+        {
+            table = await ShapeOfAsync(table, after, updated, cancellationToken).ConfigureAwait(false);
+        }
+
+        var keyElement = keyDocument?.RootElement ?? default;
+        var decimals = _context!.Events.DecimalHandling;
+        var block = new CockroachDbSourceBlock(updated, mvcc);
+        try
+        {
+            var afterImage = new CockroachDbRowImage(table, after, keyElement, _scratch, decimals);
+            var beforeImage = new CockroachDbRowImage(table, before, keyElement, _scratch, decimals);
+            var hasBefore = before.ValueKind == JsonValueKind.Object;
+            if (after.ValueKind != JsonValueKind.Object)
+            {
+                _context.Delete(table.Table, beforeImage, block);
+            }
+            else if (scanCursor is not null && !hasBefore && Hlc.Compare(updated, scanCursor) <= 0)
+            {
+                _context.Read(table.Table, afterImage, block);
+            }
+            else if (hasBefore)
+            {
+                _context.Update(table.Table, beforeImage, hasBefore: true, afterImage, block);
+            }
+            else
+            {
+                _context.Insert(table.Table, afterImage, block);
+            }
+        }
+        catch (FormatException ex)
+        {
+            throw new SourceException($"CockroachDB source '{_name}': cannot read the change of table {table.Table.QualifiedName} at {updated}: {ex.Message}", isTransient: false, ex);
+        }
+        catch (SourceValueException ex)
+        {
+            throw new SourceException($"CockroachDB source '{_name}': {ex.Message} (change at {updated})", isTransient: false, ex);
+        }
+    }
+
+    /// <summary>
+    /// The table version a row's columns belong to. A column added or dropped makes CockroachDB (schema_change_policy
+    /// backfill) emit every row again in the new shape; rows of other keys in the old shape may still follow within the
+    /// same resolved interval (no order across keys), and a restart from a cursor before the change replays old-shape
+    /// rows. So: a version seen before with these columns, or else the table as the catalog showed it at the row's
+    /// <c>updated</c> time (<c>AS OF SYSTEM TIME</c>), registered like any new schema version.
+    /// </summary>
+    private async Task<CockroachDbTable> ShapeOfAsync(CockroachDbTable current, JsonElement row, string updated, CancellationToken cancellationToken)
+    {
+        var versions = _versions[current.Name];
+        foreach (var version in versions)
+        {
+            if (SameShape(version, row))
+            {
+                return _tables[current.Name] = version;
+            }
+        }
+
+        CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
+        var described = await DescribeAsync(current.Table.Schemas.Table.Schema, current.Name, updated, cancellationToken).ConfigureAwait(false);
+        if (!SameShape(described, row))
+        {
+            throw new SourceException(
+                $"CockroachDB source '{_name}': a row of table {current.Table.QualifiedName} at {updated} has columns ({string.Join(", ", row.EnumerateObject().Select(p => p.Name))}) " +
+                $"that information_schema.columns as of that time does not show ({string.Join(", ", described.Columns)}).",
+                isTransient: false);
+        }
+
+        return described;
+    }
+
+    private static bool SameShape(CockroachDbTable table, JsonElement row)
+    {
+        var count = 0;
+        foreach (var property in row.EnumerateObject())
+        {
+            if (Array.IndexOf(table.Columns, property.Name) < 0)
+            {
+                return false;
+            }
+
+            count++;
+        }
+
+        return count == table.Columns.Length;
+    }
+
+    private static string Excerpt(byte[] value) => value.Length <= 200 ? Encoding.UTF8.GetString(value) : Encoding.UTF8.GetString(value, 0, 200) + "…";
+
+    private async Task CloseFeedAsync()
+    {
+        if (_feed is { } feed)
+        {
+            _feed = null;
+            try
+            {
+                await feed.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
+            {
+                // A connection broken by the failure that ended the feed: nothing of it is needed any more.
+            }
+        }
+    }
+
+    private async Task CloseAsync()
+    {
+        await CloseFeedAsync().ConfigureAwait(false);
+        if (_meta is not null)
+        {
+            await _meta.DisposeAsync().ConfigureAwait(false);
+            _meta = null;
+        }
+
+        if (_dataSource is not null)
+        {
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+            _dataSource = null;
+        }
+    }
+}

@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace DataMesh.Connectors.CockroachDb;
+
+/// <summary>The CockroachDB source's log messages (event ids 1400-1499). No password and no row value is ever logged.</summary>
+internal static partial class CockroachDbLog
+{
+    [LoggerMessage(1400, LogLevel.Information, "CockroachDB source '{Source}' connecting to {Host}:{Port}/{Database} as '{User}' (SSL Mode {SslMode})")]
+    public static partial void Connecting(ILogger logger, string source, string? host, int port, string? database, string? user, string sslMode);
+
+    [LoggerMessage(1401, LogLevel.Information, "CockroachDB source '{Source}' connected to {Version}")]
+    public static partial void Connected(ILogger logger, string source, string version);
+
+    [LoggerMessage(1402, LogLevel.Information, "CockroachDB source '{Source}' starting a changefeed on {Count} tables from cursor {Cursor} ({From}, initial scan {InitialScan})")]
+    public static partial void Starting(ILogger logger, string source, int count, string cursor, string from, bool initialScan);
+
+    [LoggerMessage(1403, LogLevel.Debug, "CockroachDB source '{Source}' resolved timestamp {Resolved}")]
+    public static partial void Resolved(ILogger logger, string source, string resolved);
+
+    [LoggerMessage(1404, LogLevel.Information, "CockroachDB source '{Source}': table {Table} changed shape at {Hlc} (schema_change_policy backfill re-emits its rows as updates); registering its new schema")]
+    public static partial void SchemaChanged(ILogger logger, string source, string table, string hlc);
+
+    [LoggerMessage(1405, LogLevel.Warning, "CockroachDB source '{Source}': the stored position {Cursor} is older than the garbage-collection threshold ({Reason}); ExpiredCursor is Rescan, so a new initial scan starts now. Rows deleted since {Cursor} are not seen as deletes")]
+    public static partial void Rescanning(ILogger logger, string source, string cursor, string reason);
+
+    [LoggerMessage(1406, LogLevel.Information, "CockroachDB source '{Source}': initial scan done at {Resolved}")]
+    public static partial void ScanDone(ILogger logger, string source, string resolved);
+}

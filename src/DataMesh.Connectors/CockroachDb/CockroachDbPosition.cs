@@ -1,0 +1,67 @@
+using System.Text.Json;
+using DataMesh.Sources;
+
+namespace DataMesh.Connectors.CockroachDb;
+
+/// <summary>A CockroachDB source's position: the last resolved timestamp whose earlier changes Kafka acknowledged, as
+/// CockroachDB prints an HLC (<c>wall_nanos.logical</c>, e.g. <c>1532377312562986715.0000000000</c>), which is also the form
+/// of the changefeed's <c>cursor</c> option. Stored as <c>{"resolved":"…"}</c>.</summary>
+/// <param name="Resolved">The HLC.</param>
+internal sealed record CockroachDbPosition(string Resolved)
+{
+    public string ToJson() => JsonSerializer.Serialize(new Dictionary<string, string> { ["resolved"] = Resolved });
+
+    public override string ToString() => Resolved;
+
+    /// <summary>The HLC's wall time in nanoseconds since the Unix epoch.</summary>
+    public long WallNanos => Hlc.WallNanos(Resolved);
+
+    public static CockroachDbPosition Parse(string json)
+    {
+        string? resolved = null;
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            resolved = document.RootElement.GetProperty("resolved").GetString();
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw Invalid(json, ex.Message, ex);
+        }
+
+        return resolved is not null && Hlc.IsValid(resolved) ? new CockroachDbPosition(resolved) : throw Invalid(json, "'resolved' is not an HLC", null);
+    }
+
+    private static SourceException Invalid(string json, string reason, Exception? inner) =>
+        new($"The stored position '{json}' of this CockroachDB source is not a CockroachDB position ({{\"resolved\":\"<wall nanos>.<logical>\"}}): {reason}. Reset the stored position to start afresh.", isTransient: false, inner);
+}
+
+/// <summary>CockroachDB's hybrid-logical-clock timestamps in their decimal text form <c>wall_nanos.logical</c>.</summary>
+internal static class Hlc
+{
+    public static bool IsValid(string text)
+    {
+        var point = text.IndexOf('.', StringComparison.Ordinal);
+        var wall = point < 0 ? text : text[..point];
+        return wall.Length is > 0 and <= 19 && wall.All(char.IsAsciiDigit) && (point < 0 || (point < text.Length - 1 && text[(point + 1)..].All(char.IsAsciiDigit)));
+    }
+
+    public static long WallNanos(string text)
+    {
+        var point = text.IndexOf('.', StringComparison.Ordinal);
+        return long.Parse(point < 0 ? text : text[..point], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Orders two HLCs (wall time, then the logical part).</summary>
+    public static int Compare(string a, string b)
+    {
+        var byWall = WallNanos(a).CompareTo(WallNanos(b));
+        return byWall != 0 ? byWall : Logical(a).CompareTo(Logical(b));
+    }
+
+    private static decimal Logical(string text)
+    {
+        var point = text.IndexOf('.', StringComparison.Ordinal);
+        return point < 0 ? 0 : decimal.Parse("0" + text[point..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

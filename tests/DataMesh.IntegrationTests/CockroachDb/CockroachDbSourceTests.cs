@@ -1,0 +1,335 @@
+using Avro.Generic;
+using DataMesh.Events;
+using DataMesh.Sources;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace DataMesh.IntegrationTests.CockroachDb;
+
+/// <summary>
+/// The CockroachDB source against <see cref="FakeCockroachServer"/>, a pgwire fake that answers as CockroachDB's
+/// documentation describes sinkless changefeeds (the shapes and the page each follows are in the fake's summary): no
+/// CockroachDB server can be installed here.
+/// </summary>
+public sealed class CockroachDbSourceTests
+{
+    private static readonly FakeTable Items = new("public", "items",
+        [new("id", "bigint", "int8", "INT8", Nullable: false), new("name", "text", "text", "STRING"), new("qty", "bigint", "int8", "INT8")], ["id"]);
+
+    [Fact]
+    public async Task Inserts_updates_and_deletes_become_c_u_d_with_before_from_diff_after_the_initial_scan()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.Upsert("items", """{"id": 1, "name": "there before", "qty": 1}""");
+        await cdc.StartAsync();
+        var inserted = cdc.Server.Upsert("items", """{"id": 2, "name": "two", "qty": 2}""");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "two!", "qty": null}""");
+        cdc.Server.Delete("items", "[2]");
+        cdc.Server.Resolve();
+
+        var records = await cdc.ReadAsync("items", 5);
+        Assert.Equal(["r", "c", "u", "d", null], records.Select(r => r.Op));
+        Assert.Equal("there before", records[0].After!["name"]);
+        Assert.Equal(2L, records[1].Key!["id"]);
+        Assert.Equal("two", records[2].Before!["name"]);
+        Assert.Equal("two!", records[2].After!["name"]);
+        Assert.Null(records[2].After!["qty"]);
+        Assert.Equal("two!", records[3].Before!["name"]);
+        Assert.Null(records[3].After);
+        Assert.Null(records[4].Value); // the tombstone
+        var source = records[1].Source;
+        Assert.Equal("cockroachdb", source["connector"]);
+        Assert.Equal("defaultdb", source["db"]);
+        Assert.Equal("items", source["table"]);
+        Assert.Equal(FakeCockroachServer.Hlc(inserted), source["hlc"]);
+        Assert.Equal(FakeCockroachServer.Hlc(inserted), source["mvcc"]);
+        Assert.Equal(inserted / 1_000_000, (long)source["ts_ms"]);
+        Assert.Equal("true", records[0].Source["snapshot"]?.ToString());
+
+        var feed = Assert.Single(cdc.Server.Statements, s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal));
+        Assert.Contains("WITH updated, resolved = '1000ms', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped'", feed, StringComparison.Ordinal);
+        Assert.Contains("initial_scan = 'yes'", feed, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Every_CockroachDB_type_maps_like_PostgreSQL()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(new FakeTable("public", "types",
+        [
+            new("id", "bigint", "int8", "INT8", Nullable: false), new("i2", "smallint", "int2", "INT2"), new("i4", "integer", "int4", "INT4"),
+            new("f4", "real", "float4", "FLOAT4"), new("f8", "double precision", "float8", "FLOAT8"),
+            new("dec", "numeric", "numeric", "DECIMAL(10,2)", Precision: 10, Scale: 2), new("vdec", "numeric", "numeric", "DECIMAL"),
+            new("s", "text", "text", "STRING"), new("vc", "character varying", "varchar", "VARCHAR(5)", Length: 5),
+            new("coll", "text", "text", "STRING COLLATE de"), new("by", "bytea", "bytea", "BYTES"), new("ok", "boolean", "bool", "BOOL"),
+            new("d", "date", "date", "DATE"), new("t", "time without time zone", "time", "TIME"), new("ttz", "time with time zone", "timetz", "TIMETZ"),
+            new("ts", "timestamp without time zone", "timestamp", "TIMESTAMP"), new("tstz", "timestamp with time zone", "timestamptz", "TIMESTAMPTZ"),
+            new("iv", "interval", "interval", "INTERVAL"), new("u", "uuid", "uuid", "UUID"), new("j", "jsonb", "jsonb", "JSONB"),
+            new("ip", "inet", "inet", "INET"), new("ints", "ARRAY", "_int8", "INT8[]"), new("strs", "ARRAY", "_text", "STRING[]"),
+            new("e", "USER-DEFINED", "mood", "mood"), new("bits", "bit", "bit", "BIT(4)", Length: 4),
+        ], ["id"]));
+        await cdc.StartAsync();
+        cdc.Server.Upsert("types", """
+            {"id": 1, "i2": 7, "i4": 42, "f4": 2.5, "f8": "NaN", "dec": 12.34, "vdec": 1.000, "s": "héllo", "vc": "abc", "coll": "straße",
+             "by": "\\x0102ff", "ok": true, "d": "2024-02-29", "t": "12:34:56.789", "ttz": "12:34:56+05:30",
+             "ts": "2024-02-29T12:34:56.123456", "tstz": "2024-02-29T12:34:56.123456Z", "iv": "1 year 2 mons 3 days 04:05:06.5",
+             "u": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "j": {"a": [1, 2]}, "ip": "192.168.0.1/24", "ints": [1, null, 3],
+             "strs": ["a", "b,c"], "e": "happy", "bits": "1010"}
+            """);
+        cdc.Server.Resolve();
+
+        var after = (await cdc.ReadAsync("types", 1))[0].After!;
+        Assert.Equal(7, after["i2"]);
+        Assert.Equal(42, after["i4"]);
+        Assert.Equal(2.5f, after["f4"]);
+        Assert.True(double.IsNaN((double)after["f8"]));
+        Assert.Equal(12.34m, DecimalOf(after["dec"]));
+        Assert.Equal("héllo", after["s"]);
+        Assert.Equal("abc", after["vc"]);
+        Assert.Equal("straße", after["coll"]);
+        Assert.Equal(new byte[] { 1, 2, 0xff }, after["by"]);
+        Assert.Equal(true, after["ok"]);
+        // Apache.Avro's generic reader gives the logical types as .NET values.
+        Assert.Equal(new DateTime(2024, 2, 29), (DateTime)after["d"]);
+        Assert.Equal(new TimeSpan(0, 12, 34, 56, 789), (TimeSpan)after["t"]);
+        Assert.Equal("12:34:56+05:30", after["ttz"]);
+        var expected = new DateTime(2024, 2, 29, 12, 34, 56, DateTimeKind.Utc).AddTicks(1_234_560);
+        Assert.Equal(expected.Ticks, ((DateTime)after["ts"]).Ticks);
+        Assert.Equal(expected.Ticks, ((DateTime)after["tstz"]).ToUniversalTime().Ticks);
+        Assert.Equal("P1Y2M3DT4H5M6.5S", after["iv"]);
+        Assert.Equal("6ba7b810-9dad-11d1-80b4-00c04fd430c8", after["u"].ToString());
+        Assert.Equal("""{"a":[1,2]}""", after["j"]);
+        Assert.Equal("192.168.0.1/24", after["ip"]);
+        Assert.Equal(new object?[] { 1L, null, 3L }, ((System.Collections.IEnumerable)after["ints"]).Cast<object?>());
+        Assert.Equal(new object?[] { "a", "b,c" }, ((System.Collections.IEnumerable)after["strs"]).Cast<object?>());
+        Assert.Equal("happy", after["e"]);
+        Assert.Equal("1010", after["bits"]);
+        var vdec = (GenericRecord)after["vdec"];
+        Assert.Equal(3, vdec["scale"]);
+    }
+
+    [Fact]
+    public async Task A_decimal_NaN_travels_as_text_with_DecimalHandling_String()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(new FakeTable("public", "d", [new("id", "bigint", "int8", "INT8", Nullable: false), new("v", "numeric", "numeric", "DECIMAL")], ["id"]));
+        await cdc.StartAsync(o => o.Events = new ChangeEventOptions { DecimalHandling = DecimalHandling.String });
+        cdc.Server.Upsert("d", """{"id": 1, "v": "NaN"}""");
+        cdc.Server.Upsert("d", """{"id": 2, "v": "-Infinity"}""");
+        cdc.Server.Upsert("d", """{"id": 3, "v": 1.50}""");
+        cdc.Server.Resolve();
+        Assert.Equal(["NaN", "-Infinity", "1.50"], (await cdc.ReadAsync("d", 3)).Select(r => r.After!["v"]));
+    }
+
+    [Fact]
+    public async Task A_restart_resumes_with_cursor_at_the_last_resolved_timestamp_Kafka_acknowledged()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+        cdc.Server.Upsert("items", """{"id": 2, "name": "not yet resolved", "qty": 2}""");
+        await cdc.ReadAsync("items", 2);
+        await cdc.StopAsync();
+        Assert.Equal(resolved, CrdbCdc.StoredHlc(cdc.Status!.StoredPosition!));
+        Assert.Equal(0, cdc.Server.RunningFeeds);
+
+        cdc.Server.Upsert("items", """{"id": 3, "name": "while stopped", "qty": 3}""");
+        await cdc.StartAsync();
+        cdc.Server.Resolve();
+        var records = await cdc.ReadAsync("items", 4);
+        // Row 2 came after the stored position: it comes again (a duplicate is allowed); row 1 does not; no scan.
+        Assert.Equal([1L, 2L, 2L, 3L], records.Select(r => (long)r.Key!["id"]));
+        Assert.Equal(["c", "c", "c", "c"], records.Select(r => r.Op));
+        var second = cdc.Server.Statements.Where(s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal)).Last();
+        Assert.Contains($"cursor = '{FakeCockroachServer.Hlc(resolved)}', initial_scan = 'no'", second, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_stored_position_is_never_past_a_change_Kafka_has_not_acknowledged()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        var change = cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        await cdc.ReadAsync("items", 1);
+        await Task.Delay(500); // several save intervals: without a resolved timestamp there is nothing to store
+        Assert.True(cdc.Status!.StoredPosition is null || CrdbCdc.StoredHlc(cdc.Status.StoredPosition) < change);
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+    }
+
+    [Fact]
+    public async Task An_expired_cursor_is_refused_with_what_to_do()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+        await cdc.StopAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        cdc.Server.GcThreshold = cdc.Server.Now;
+
+        await cdc.StartAsync(waitForFeed: false);
+        await CrdbCdc.WaitAsync(() => cdc.Status?.State == SourceState.Failed, "the source to fail");
+        var message = cdc.Status!.Message!;
+        Assert.Contains("must be after replica GC threshold", message, StringComparison.Ordinal);
+        Assert.Contains("gc.ttlseconds", message, StringComparison.Ordinal);
+        Assert.Contains("Reset the stored position", message, StringComparison.Ordinal);
+        Assert.Contains("ExpiredCursor to Rescan", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_expired_cursor_with_Rescan_scans_again_and_says_deletes_were_lost()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2}""");
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+        await cdc.StopAsync();
+        cdc.Server.Delete("items", "[1]");
+        cdc.Server.GcThreshold = cdc.Server.Now;
+
+        await cdc.StartAsync(o => o.ExpiredCursor = ExpiredCursorPolicy.Rescan);
+        var records = await cdc.ReadAsync("items", 3);
+        Assert.Equal("r", records[2].Op);
+        Assert.Equal(2L, records[2].Key!["id"]);
+        Assert.Single(cdc.Logs.Find(LogLevel.Warning, "older than the garbage-collection threshold", "not seen as deletes"));
+    }
+
+    [Fact]
+    public async Task A_connection_dropped_mid_stream_resumes_from_the_stored_position_without_a_gap()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        for (var i = 1; i <= 50; i++)
+        {
+            cdc.Server.Upsert("items", $$"""{"id": {{i}}, "name": "n", "qty": {{i}}}""");
+            if (i % 10 == 0)
+            {
+                cdc.Server.Resolve();
+            }
+        }
+
+        await cdc.ReadAsync("items", 50);
+        cdc.Server.DropFeedConnections();
+        for (var i = 51; i <= 60; i++)
+        {
+            cdc.Server.Upsert("items", $$"""{"id": {{i}}, "name": "n", "qty": {{i}}}""");
+        }
+
+        await CrdbCdc.WaitAsync(() => cdc.Server.Statements.Count(s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal)) == 2 && cdc.Server.RunningFeeds == 1, "the changefeed to be created again");
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+        var count = (await cdc.ReadAsync("items", 60)).Count;
+        var all = await cdc.ReadAsync("items", count);
+        Assert.Equal(Enumerable.Range(1, 60).Select(i => (long)i), all.Select(r => (long)r.Key!["id"]).Distinct().Order());
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
+    [Fact]
+    public async Task A_column_added_with_backfill_registers_a_new_schema_and_re_emits_the_rows_as_updates()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        cdc.Server.AlterTable("items", t => t with { Columns = [.. t.Columns, new FakeColumn("price", "numeric", "numeric", "DECIMAL(8,2)", Precision: 8, Scale: 2)] },
+            row => { row["price"] = 0.5m; return row; });
+        cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2, "price": 9.99}""");
+        cdc.Server.Resolve();
+
+        var records = await cdc.ReadAsync("items", 3);
+        Assert.Equal(["c", "u", "c"], records.Select(r => r.Op));
+        Assert.Equal(0.5m, DecimalOf(records[1].After!["price"]));
+        Assert.Equal(9.99m, DecimalOf(records[2].After!["price"]));
+        Assert.Single(cdc.Logs.Find(LogLevel.Information, "changed shape", "backfill"));
+    }
+
+    [Fact]
+    public async Task Rows_replayed_in_the_shape_before_a_schema_change_are_written_with_the_schema_of_their_time()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+        await cdc.StopAsync();
+        // While the source is stopped: a change in the old shape, then a column added (backfill), then a new-shape row.
+        cdc.Server.Upsert("items", """{"id": 3, "name": "old shape", "qty": 3}""");
+        cdc.Server.AlterTable("items", t => t with { Columns = [.. t.Columns, new FakeColumn("note", "text", "text", "STRING")] },
+            row => { row["note"] = "n"; return row; });
+        cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2, "note": "new"}""");
+
+        await cdc.StartAsync(); // from the stored position: the old-shape row of id 3 comes first, the catalog is already new
+        cdc.Server.Resolve();
+        var records = await cdc.ReadAsync("items", 5);
+        Assert.Equal([1L, 3L], records.Take(2).Select(r => (long)r.Key!["id"]));
+        Assert.False(records[1].After!.Schema.TryGetField("note", out _));
+        Assert.All(records.Skip(2), r => Assert.True(r.After!.Schema.TryGetField("note", out _)));
+        Assert.Equal("new", records[4].After!["note"]);
+        Assert.Contains(cdc.Server.Statements, s => s.Contains("AS OF SYSTEM TIME", StringComparison.Ordinal));
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
+    [Fact]
+    public async Task A_schema_change_with_policy_stop_stops_the_source_with_a_clear_error()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync(o => o.SchemaChangePolicy = CockroachDbSchemaChangePolicy.Stop);
+        Assert.Contains("schema_change_policy = 'stop'", cdc.Server.Statements.Last(), StringComparison.Ordinal);
+        cdc.Server.AlterTable("items", t => t with { Columns = [.. t.Columns, new FakeColumn("x", "bigint", "int8", "INT8")] }, row => row);
+        await CrdbCdc.WaitAsync(() => cdc.Status?.State == SourceState.Failed, "the source to fail");
+        Assert.Contains("schema change occurred", cdc.Status!.Message, StringComparison.Ordinal);
+        Assert.Contains("SchemaChangePolicy to Backfill", cdc.Status.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stopping_the_source_cancels_the_changefeed_query()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        await cdc.StopAsync();
+        Assert.Equal(0, cdc.Server.RunningFeeds);
+        Assert.True(cdc.Server.Cancels >= 1, "the stop sent no CancelRequest");
+    }
+
+    [Fact]
+    public async Task A_password_login_works_and_the_password_is_never_logged()
+    {
+        await using var cdc = new CrdbCdc(password: "crdb-Secret-42");
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        Assert.Equal("c", (await cdc.ReadAsync("items", 1))[0].Op);
+        Assert.NotEmpty(cdc.Logs.Find(LogLevel.Information, "connecting to 127.0.0.1"));
+        // (CrdbCdc.DisposeAsync asserts that no log line holds the password.)
+    }
+
+    [Fact]
+    public async Task Options_are_checked_at_start_and_name_the_setting()
+    {
+        await using var cdc = new CrdbCdc();
+        var ex = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
+            cdc.StartAsync(o => { o.ConnectionString = string.Empty; o.ResolvedInterval = TimeSpan.Zero; }, waitForFeed: false));
+        Assert.Contains("CockroachDB source 'src': ConnectionString is required.", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ResolvedInterval must be between 1 ms and 1 hour", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static decimal DecimalOf(object value)
+    {
+        var avro = (global::Avro.AvroDecimal)value;
+        return (decimal)avro;
+    }
+}

@@ -76,7 +76,9 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
     /// <summary>The connections the connector opens: no pooling (each connection is its own), no type loading (Npgsql
     /// would otherwise query CockroachDB's pg_type at each open; the connector reads only text and bytes), no command
-    /// timeout (a changefeed never ends), and the application name <c>datamesh-&lt;source&gt;</c> unless set.</summary>
+    /// timeout (a changefeed never ends), and the application name <c>datamesh-&lt;source&gt;</c> unless set. TLS as the
+    /// PostgreSQL source's (<see cref="PostgresTls"/>): to a remote server whose certificate is not verified, the password
+    /// is never sent in clear (CockroachDB's password authentication is a clear-text password over the channel).</summary>
     internal static NpgsqlDataSource DataSource(string connectionString, string sourceName)
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
@@ -84,6 +86,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         builder.ConnectionStringBuilder.CommandTimeout = 0;
         builder.ConnectionStringBuilder.ApplicationName ??= "datamesh-" + sourceName;
         builder.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
+        PostgresTls.Secure(builder.ConnectionStringBuilder);
         return builder.Build();
     }
 

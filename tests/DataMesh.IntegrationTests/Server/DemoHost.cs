@@ -107,6 +107,9 @@ internal sealed class DemoHost : IAsyncDisposable
         builder.Services.AddDataMeshServer(configure);
         _app = builder.Build();
         _app.MapDataMesh();
+        // As the demo: orders in one compacted partition (its events in order), customers in 12 (the snapshot's records spread).
+        await Kafka.EnsureTopicAsync(Topics[0], 1, TopicRetention.Compacted, CancellationToken.None);
+        await Kafka.EnsureTopicAsync(Topics[1], 12, TopicRetention.Default, CancellationToken.None);
         await _app.StartAsync();
         Url = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
     }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # DataMesh: build, test, demo and benchmarks against real throwaway servers.
 #
-#   ./build.sh test [dotnet test options]   install what is missing, start PostgreSQL 15 and MariaDB 10.11,
-#                                           build DataMesh.sln once, run every tests/*/*.csproj, count the
+#   ./build.sh test [dotnet test options]   install what is missing (tests/node's packages with npm ci), start
+#                                           PostgreSQL 15 and MariaDB 10.11, build DataMesh.sln once, run every
+#                                           tests/*/*.csproj, count the
 #                                           TRX results; the last line is "N passed, N failed"
 #   ./build.sh demo [args]                  start the servers, run samples/Quickstart
 #   ./build.sh bench NAME [args]            start the servers, run benchmarks/DataMesh.Benchmarks -- NAME;
@@ -36,7 +37,7 @@ usage: ./build.sh COMMAND
   bench NAME [args]            start the servers and run benchmarks/DataMesh.Benchmarks -- NAME [args]
   servers                      start the servers, print their DATAMESH_* environment, wait for Ctrl-C
 
-Missing packages (postgresql, mariadb-server, kcat, python3) are installed with apt-get when run as root.
+Missing packages (postgresql, mariadb-server, kcat, python3, nodejs, npm) are installed with apt-get when run as root.
 Tests restart the servers with scripts/pg-ctl.sh and scripts/mariadb-ctl.sh.
 EOF
 }
@@ -60,6 +61,11 @@ run_tests() {
     local projects=() names=() project name
     mapfile -t projects < <(find tests -mindepth 2 -maxdepth 2 -name '*.csproj' | LC_ALL=C sort)
     ((${#projects[@]} > 0)) || dm_die "no test project under tests/"
+
+    # tests/node's packages, exactly as package-lock.json pins them; a failure here fails the tests that need them.
+    dm_log "installing the Node client of the tests (npm ci in tests/node)"
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error >&2) \
+        || dm_log "npm ci in tests/node failed: the Node client tests will fail saying so"
 
     dm_log "building DataMesh.sln ($CONFIGURATION)"
     local built=1 start=$SECONDS

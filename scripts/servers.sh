@@ -42,6 +42,8 @@ dm_ensure_prerequisites() {
     done
     command -v kcat >/dev/null || missing+=(kcat)
     command -v python3 >/dev/null || missing+=(python3)
+    # The Node client of the tests (tests/node: kafkajs, @kafkajs/confluent-schema-registry, installed by npm ci).
+    command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 
     if ((${#missing[@]} > 0)); then
         local sudo=()

@@ -1,3 +1,4 @@
+using DataMesh.Server.Metrics;
 using DataMesh.Server.SchemaRegistry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
@@ -10,8 +11,9 @@ namespace DataMesh;
 public static class DataMeshEndpointRouteBuilderExtensions
 {
     /// <summary>
-    /// Maps every part of DataMesh's HTTP face that is enabled in <see cref="DataMeshServerOptions"/>: today the
-    /// Confluent-compatible Schema Registry REST API (<see cref="SchemaRegistryApiOptions"/>). Call
+    /// Maps every part of DataMesh's HTTP face that is enabled in <see cref="DataMeshServerOptions"/>: the
+    /// Confluent-compatible Schema Registry REST API (<see cref="SchemaRegistryApiOptions"/>) and DataMesh's metrics in
+    /// Prometheus' text format (<see cref="PrometheusEndpointOptions"/>; their meters are listened to from this call on). Call
     /// <see cref="DataMeshServerServiceCollectionExtensions.AddDataMeshServer(IServiceCollection, Action{DataMeshServerOptions}?)"/>
     /// first.
     /// </summary>
@@ -33,6 +35,11 @@ public static class DataMeshEndpointRouteBuilderExtensions
             var api = endpoints.ServiceProvider.GetRequiredService<SchemaRegistryApi>();
             SchemaRegistryEndpoints.Map(group.MapGroup(options.SchemaRegistry.PathPrefix ?? string.Empty), api);
             api.LogMapped();
+        }
+
+        if (options.Prometheus.Enabled)
+        {
+            PrometheusEndpoint.Map(group, options.Prometheus.Path);
         }
 
         return group;

@@ -11,6 +11,22 @@ public sealed class DataMeshServerOptions
 
     /// <summary>The Schema Registry REST API's settings.</summary>
     public SchemaRegistryApiOptions SchemaRegistry { get; set; } = new();
+
+    /// <summary>The Prometheus scraping endpoint's settings.</summary>
+    public PrometheusEndpointOptions Prometheus { get; set; } = new();
+}
+
+/// <summary>
+/// Settings of the endpoint that serves DataMesh's metrics (every meter of
+/// <see cref="DataMeshMeterProviderBuilderExtensions.AddDataMeshInstrumentation"/>) in Prometheus' text format.
+/// </summary>
+public sealed class PrometheusEndpointOptions
+{
+    /// <summary>Whether <c>MapDataMesh()</c> maps the endpoint. Default <see langword="true"/>.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The endpoint's path. Default <c>/metrics</c>. Starts with <c>/</c> and does not end with one.</summary>
+    public string Path { get; set; } = "/metrics";
 }
 
 /// <summary>Settings of the Confluent-compatible Schema Registry REST API.</summary>

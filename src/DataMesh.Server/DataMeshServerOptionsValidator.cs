@@ -16,8 +16,7 @@ internal sealed class DataMeshServerOptionsValidator : IValidateOptions<DataMesh
         }
 
         var prefix = options.SchemaRegistry.PathPrefix ?? string.Empty;
-        if (prefix.Length > 0 && (!prefix.StartsWith('/') || prefix.EndsWith('/') || prefix.Contains("//", StringComparison.Ordinal) ||
-            prefix.Any(c => char.IsWhiteSpace(c) || c is '?' or '#' or '{' or '}')))
+        if (prefix.Length > 0 && !IsPath(prefix))
         {
             failures.Add($"{Registry}PathPrefix must be empty or a path like '/registry' (a leading '/', no trailing '/', no spaces, '?', '#' or braces); it is '{prefix}'.");
         }
@@ -27,6 +26,19 @@ internal sealed class DataMeshServerOptionsValidator : IValidateOptions<DataMesh
             failures.Add($"{Registry}MaxRequestBytes must be between 1024 and 67108864 (64 MiB); it is {options.SchemaRegistry.MaxRequestBytes}.");
         }
 
+        if (options.Prometheus is null)
+        {
+            failures.Add($"{DataMeshServerOptions.SectionName}:Prometheus is required.");
+        }
+        else if (options.Prometheus.Enabled && !IsPath(options.Prometheus.Path ?? string.Empty))
+        {
+            failures.Add($"{DataMeshServerOptions.SectionName}:Prometheus:Path must be a path like '/metrics' (a leading '/', no trailing '/', no spaces, '?', '#' or braces); it is '{options.Prometheus.Path}'.");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    private static bool IsPath(string path) =>
+        path.Length > 1 && path.StartsWith('/') && !path.EndsWith('/') && !path.Contains("//", StringComparison.Ordinal) &&
+        !path.Any(c => char.IsWhiteSpace(c) || c is '?' or '#' or '{' or '}');
 }

@@ -1,5 +1,6 @@
 using DataMesh.Schemas;
 using DataMesh.Server;
+using DataMesh.Server.Metrics;
 using DataMesh.Server.SchemaRegistry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,9 +13,10 @@ namespace DataMesh;
 public static class DataMeshServerServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the services behind <see cref="DataMeshEndpointRouteBuilderExtensions.MapDataMesh"/>: today the
+    /// Adds the services behind <see cref="DataMeshEndpointRouteBuilderExtensions.MapDataMesh"/>: the
     /// Confluent-compatible Schema Registry REST API, over the <see cref="ISchemaStore"/> registered in the container
-    /// (by <c>AddDataMesh()</c>, or your own). Options are checked when the host starts.
+    /// (by <c>AddDataMesh()</c>, or your own), and the Prometheus endpoint of DataMesh's metrics (on a meter provider of
+    /// its own). Options are checked when the host starts.
     /// </summary>
     /// <param name="services">The services.</param>
     /// <param name="configure">Sets options in code, or null.</param>
@@ -31,6 +33,7 @@ public static class DataMeshServerServiceCollectionExtensions
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DataMeshServerOptions>, DataMeshServerOptionsValidator>());
         services.TryAddSingleton<SchemaRegistryApi>();
+        services.TryAddSingleton<PrometheusEndpoint>();
         return services;
     }
 

@@ -85,7 +85,7 @@ public sealed class ServerHostingTests
     }
 
     /// <summary>A store no test calls: hosts built only to check their options.</summary>
-    private sealed class UnusedStore : ISchemaStore
+    internal sealed class UnusedStore : ISchemaStore
     {
         public ValueTask<int> RegisterAsync(string subject, global::Avro.Schema schema, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 

@@ -23,7 +23,7 @@ namespace DataMesh.Benchmarks;
 /// written must arrive (the suite throws otherwise). The rates run in one source start, lowest first, and the runs
 /// alternate the databases. Per rate the line is <c>latency-pg: p50_ms=… p99_ms=… max_ms=… rate=…</c> with the medians of
 /// the runs and the p99's range; then the highest rate sustained (achieved within 5 % of the target) with a median p99
-/// under 100 ms. Options: <c>--rates 1000,10000</c>, <c>--seconds S</c> (measured window per rate, default 10),
+/// under 100 ms, it and every lower rate tried. Options: <c>--rates 1000,10000</c>, <c>--seconds S</c> (measured window per rate, default 10),
 /// <c>--warmup S</c> (default 3), <c>--runs N</c> (default 3), <c>--partitions N</c> (default 8), <c>--only pg|mysql</c>.
 /// </summary>
 internal sealed class LatencySuite : IBenchmarkSuite
@@ -33,7 +33,7 @@ internal sealed class LatencySuite : IBenchmarkSuite
     public int Run(string[] args)
     {
         var settings = new LatencySettings(
-            Rates: [.. (Option(args, "--rates") ?? "1000,10000").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture))],
+            Rates: [.. (Option(args, "--rates") ?? "1000,10000").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).Distinct().Order()],
             Seconds: int.Parse(Option(args, "--seconds") ?? "10", CultureInfo.InvariantCulture),
             Warmup: int.Parse(Option(args, "--warmup") ?? "3", CultureInfo.InvariantCulture),
             Runs: int.Parse(Option(args, "--runs") ?? "3", CultureInfo.InvariantCulture),
@@ -157,19 +157,23 @@ internal sealed class LatencyBench<TPosition>(IBenchDatabase<TPosition> database
 
     public IEnumerable<string> Report()
     {
+        // Sustained: every rate up to it (in the order tried, lowest first) held its rate with a median p99 under 100 ms;
+        // a rate that passes above one that failed does not count.
         var sustained = 0;
+        var failed = false;
         foreach (var (rate, windows) in _windows)
         {
             var p99 = Median(windows.Select(w => w.P99));
             Console.WriteLine(Invariant($"latency-{Label}: p50_ms={Median(windows.Select(w => w.P50)):F1} p99_ms={p99:F1} max_ms={Median(windows.Select(w => w.Max)):F1} rate={rate} ")
                 + Invariant($"(n={windows.Count} runs; p99 {Range(windows.Select(w => w.P99), "F1")}, max {Range(windows.Select(w => w.Max), "F1")}; achieved {Median(windows.Select(w => w.Achieved)):F0}/s {Range(windows.Select(w => w.Achieved))}; {windows.Sum(w => w.Rows)} rows, every one arrived)"));
-            if (p99 < 100 && Median(windows.Select(w => w.Achieved)) >= rate * 0.95)
+            failed |= !(p99 < 100 && Median(windows.Select(w => w.Achieved)) >= rate * 0.95);
+            if (!failed)
             {
-                sustained = Math.Max(sustained, rate);
+                sustained = rate;
             }
         }
 
-        Console.WriteLine(Invariant($"latency-{Label}: max_rate_p99_under_100ms={sustained} (of the rates tried: {string.Join(", ", settings.Rates)})"));
+        Console.WriteLine(Invariant($"latency-{Label}: max_rate_p99_under_100ms={sustained} (it and every lower rate tried; rates tried: {string.Join(", ", settings.Rates)})"));
         var at1000 = _windows.TryGetValue(1000, out var w1000) ? Invariant($"{Median(w1000.Select(w => w.P99)):F1}") : "-";
         return [Invariant($"{Label}_p99_ms_at_1000={at1000} {Label}_max_rate={sustained}")];
     }

@@ -41,15 +41,8 @@ internal sealed class SnapshotChunk
 
     public SnapshotMarker Marker { get; }
 
-    /// <summary>The table's progress this chunk was read from: for a chunk read ahead, the progress before its predecessor,
-    /// with <see cref="SnapshotTableProgress.After"/> moved to the predecessor's last key (its rows and recheck keys are
-    /// the table's current progress when it is emitted, see <see cref="SnapshotEngine.Emitted"/>).</summary>
+    /// <summary>The table's progress before this chunk.</summary>
     public SnapshotTableProgress Progress { get; }
-
-    /// <summary>For a chunk read ahead (after its predecessor's high watermark was taken, before the log reached it): how
-    /// the predecessor ended. The log reaches the predecessor's high watermark first; unless it was emitted there, this
-    /// chunk's range starts after rows that never arrived, and it must not be emitted either.</summary>
-    public Task<ChunkOutcome>? Predecessor { get; init; }
 
     public string LowWatermark { get; }
 

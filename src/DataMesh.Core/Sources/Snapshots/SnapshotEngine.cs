@@ -281,14 +281,6 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             _byWatermark.Remove(chunk.HighWatermark);
             _windows.Remove(id);
             _openWindows = _windows.Count;
-            if (chunk.Predecessor is { } predecessor && !(predecessor.IsCompletedSuccessfully && predecessor.Result == ChunkOutcome.Emitted))
-            {
-                // Read ahead of a chunk the log did not emit (read again, or abandoned): its range starts after rows that
-                // never arrived. Emitted, it would move the table's progress past them. Its worker reads it again.
-                chunk.Retry();
-                return null;
-            }
-
             return chunk;
         }
     }
@@ -308,37 +300,29 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     /// <param name="recheck">Keys to read again (their log events in the window lacked a column), or null.</param>
     public void Emitted(SnapshotChunk chunk, int emitted, List<string>? recheck)
     {
+        var progress = chunk.Progress;
         var keys = chunk.Request?.Keys;
-        var rangeDone = false;
-        var done = false;
-        long rows = 0;
+        var rangeDone = keys is null ? chunk.Read.Rows < _options.ChunkSize || chunk.Read.LastKey is null : progress.RangeDone;
+        // A recheck chunk read the first keys of the list: what is left, plus what this window asks to read again.
+        IEnumerable<string> left = keys is null ? progress.Recheck ?? [] : (progress.Recheck ?? []).Skip(keys.Count);
+        var pending = left.Concat(recheck ?? []).Distinct(StringComparer.Ordinal).ToArray();
+        var done = rangeDone && pending.Length == 0;
         lock (_lock)
         {
-            // From the table's progress now, not the one the chunk was read from: a chunk read ahead was read before its
-            // predecessor was emitted, and the predecessor's rows and recheck keys are in the progress since.
-            if (_state.Tables.FirstOrDefault(t => t.Schema == chunk.Progress.Schema && t.Name == chunk.Progress.Name) is { } progress)
+            _state = _state.With(progress, done ? null : progress with
             {
-                rangeDone = keys is null ? chunk.Read.Rows < _options.ChunkSize || chunk.Read.LastKey is null : progress.RangeDone;
-                // A recheck chunk read the first keys of the list: what is left, plus what this window asks to read again.
-                IEnumerable<string> left = keys is null ? progress.Recheck ?? [] : (progress.Recheck ?? []).Skip(keys.Count);
-                var pending = left.Concat(recheck ?? []).Distinct(StringComparer.Ordinal).ToArray();
-                done = rangeDone && pending.Length == 0;
-                rows = progress.Rows + emitted;
-                _state = _state.With(progress, done ? null : progress with
-                {
-                    After = keys is null ? chunk.Read.LastKey ?? progress.After : progress.After,
-                    Rows = rows,
-                    RangeDone = rangeDone,
-                    Recheck = pending.Length == 0 ? null : pending,
-                });
-            }
+                After = keys is null ? chunk.Read.LastKey ?? progress.After : progress.After,
+                Rows = progress.Rows + emitted,
+                RangeDone = rangeDone,
+                Recheck = pending.Length == 0 ? null : pending,
+            });
         }
 
         _host.Metrics?.SnapshotRows(chunk.Table.QualifiedName, emitted);
         SnapshotLog.Chunk(_logger, _source, chunk.Table.QualifiedName, chunk.Read.Rows, emitted);
         if (done)
         {
-            SnapshotLog.TableDone(_logger, _source, chunk.Table.QualifiedName, rows);
+            SnapshotLog.TableDone(_logger, _source, chunk.Table.QualifiedName, chunk.Progress.Rows + emitted);
         }
 
         chunk.Complete();
@@ -563,56 +547,43 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     OnWatermark(chunk.LowWatermark);
                 }
 
+                await _dialect.TakeWatermarkAsync(_source, chunk.LowWatermark, WatermarkKind.Low, cancellationToken).ConfigureAwait(false);
                 // The range first; then the keys whose rows windows dropped for events that lacked a column.
                 var request = progress.RangeDone && progress.Recheck is { Length: > 0 } recheck
                     ? new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition, recheck.Take(_options.ChunkSize).ToArray())
                     : new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition);
-                if (!await ReadBetweenWatermarksAsync(chunk, request, cancellationToken).ConfigureAwait(false))
+                chunk.Request = request;
+                var read = await _dialect.ReadChunkAsync(request, chunk.Writer, cancellationToken).ConfigureAwait(false);
+                if (read.TableChanged)
                 {
-                    // A schema change between the description and the read: describe the table again and read the chunk again.
+                    // A schema change between the description and the read: forget the chunk (its low watermark, if the
+                    // log brings it, is ignored), describe the table again and read the chunk again.
+                    Forget(chunk);
+                    Return(chunk); // never emitted: the log thread reaches its window at most
                     SnapshotLog.TableChanged(_logger, _source, qualified);
                     table = null;
                     continue;
                 }
 
-                // While the log brings this chunk's high watermark, the next chunk is read (ReadAheadAsync); each chunk ends
-                // before the one read after it.
-                while (true)
+                chunk.SetReady(read);
+                await _dialect.TakeWatermarkAsync(_source, chunk.HighWatermark, WatermarkKind.High, cancellationToken).ConfigureAwait(false);
+                var outcome = await WaitAsync(chunk, qualified, cancellationToken).ConfigureAwait(false);
+                if (outcome == ChunkOutcome.Abandoned)
                 {
-                    var next = await ReadAheadAsync(chunk, cancellationToken).ConfigureAwait(false);
-                    var outcome = await WaitAsync(chunk, qualified, cancellationToken).ConfigureAwait(false);
-                    if (outcome != ChunkOutcome.Emitted && next is { Chunk: { } unread })
-                    {
-                        // Read after rows that were not emitted: never emitted either (OnWatermark refuses it, should the log
-                        // reach it first), and read again from the table's progress.
-                        Forget(unread);
-                        Return(unread);
-                    }
+                    return; // a new attempt reads it again from the acknowledged progress
+                }
 
-                    if (outcome == ChunkOutcome.Abandoned)
-                    {
-                        return; // a new attempt reads it again from the acknowledged progress
-                    }
+                if (outcome == ChunkOutcome.ReadAgain)
+                {
+                    SnapshotLog.TableChanged(_logger, _source, qualified);
+                    table = null;
+                    continue;
+                }
 
-                    if (outcome == ChunkOutcome.ReadAgain || next.TableChanged)
-                    {
-                        SnapshotLog.TableChanged(_logger, _source, qualified);
-                        table = null;
-                        break;
-                    }
-
-                    if (DateTime.UtcNow >= nextReport && Progress.FirstOrDefault(p => p.Table == qualified) is { } status)
-                    {
-                        nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-                        SnapshotLog.Progress(_logger, _source, qualified, status.Rows, status.EstimatedRows, status.RowsPerSecond, status.TimeLeft);
-                    }
-
-                    if (next.Chunk is null)
-                    {
-                        break; // the next chunk starts from the table's progress
-                    }
-
-                    chunk = next.Chunk;
+                if (DateTime.UtcNow >= nextReport && Progress.FirstOrDefault(p => p.Table == qualified) is { } status)
+                {
+                    nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+                    SnapshotLog.Progress(_logger, _source, qualified, status.Rows, status.EstimatedRows, status.RowsPerSecond, status.TimeLeft);
                 }
             }
         }
@@ -645,76 +616,18 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         }
     }
 
-    /// <summary>Takes the chunk's low watermark, reads its rows and takes its high watermark; false, with the chunk forgotten,
-    /// when the table's shape changed between its description and the read (nothing was read).</summary>
-    private async Task<bool> ReadBetweenWatermarksAsync(SnapshotChunk chunk, SnapshotChunkRequest request, CancellationToken cancellationToken)
-    {
-        await _dialect.TakeWatermarkAsync(_source, chunk.LowWatermark, WatermarkKind.Low, cancellationToken).ConfigureAwait(false);
-        chunk.Request = request;
-        var read = await _dialect.ReadChunkAsync(request, chunk.Writer, cancellationToken).ConfigureAwait(false);
-        if (read.TableChanged)
-        {
-            // Its low watermark, if the log brings it, is ignored; never emitted: the log thread reaches its window at most.
-            Forget(chunk);
-            Return(chunk);
-            return false;
-        }
-
-        chunk.SetReady(read);
-        await _dialect.TakeWatermarkAsync(_source, chunk.HighWatermark, WatermarkKind.High, cancellationToken).ConfigureAwait(false);
-        return true;
-    }
-
-    /// <summary>
-    /// Reads the chunk after <paramref name="chunk"/> while the log has still to bring <paramref name="chunk"/>'s high
-    /// watermark, so that the worker's reads and watermarks overlap the log's delay instead of following it. Its low
-    /// watermark comes after the predecessor's high one, so the two windows never overlap in the log; its range starts after
-    /// the predecessor's last key, and it is emitted only if the predecessor was (<see cref="SnapshotChunk.Predecessor"/>).
-    /// None when the predecessor was the range's last or a recheck chunk, with read-only watermarks (a window opens when
-    /// its worker reads, not in the log's order), or when the snapshot is paused, cancelled or requested anew.
-    /// </summary>
-    private async Task<(SnapshotChunk? Chunk, bool TableChanged)> ReadAheadAsync(SnapshotChunk chunk, CancellationToken cancellationToken)
-    {
-        if (_options.Watermarks == SnapshotWatermarks.ReadOnly || chunk.Request is not { Keys: null } request
-            || chunk.Read.Rows < _options.ChunkSize || chunk.Read.LastKey is not { } last)
-        {
-            return (null, false);
-        }
-
-        var progress = chunk.Progress with { After = last };
-        var next = new SnapshotChunk(chunk.Table, chunk.MatchIndexes, _dialect, chunk.Marker, progress, RentStorage()) { Predecessor = chunk.Completed };
-        lock (_lock)
-        {
-            // Cancelled, paused, or the table's snapshot ended or was requested anew (another condition or kind): not read.
-            var current = _state.Tables.FirstOrDefault(t => t.Schema == progress.Schema && t.Name == progress.Name);
-            if (cancellationToken.IsCancellationRequested || _state.Paused || current is null
-                || current.Condition != progress.Condition || current.Initial != progress.Initial || chunk.Completed.IsCompleted)
-            {
-                Return(next);
-                return (null, false);
-            }
-
-            _byWatermark[next.LowWatermark] = next;
-            _byWatermark[next.HighWatermark] = next;
-        }
-
-        return await ReadBetweenWatermarksAsync(next, request with { After = last }, cancellationToken).ConfigureAwait(false)
-            ? (next, false)
-            : (null, true);
-    }
-
     /// <summary>Memory for a chunk's rows: a returned one, else a new one.</summary>
     internal SnapshotChunkStorage RentStorage() => _storage.TryTake(out var storage) ? storage : new SnapshotChunkStorage();
 
     /// <summary>A chunk's rows were handed to Kafka, or will not be emitted: its memory serves another chunk. Kept for at
-    /// most three chunks per table being read (one being read ahead, one waiting for its high watermark, one being produced); dropped when no table is being read.</summary>
+    /// most two chunks per table being read (one being read, one being produced); dropped when no table is being read.</summary>
     internal void Return(SnapshotChunk chunk)
     {
         chunk.Storage.Clear();
         lock (_lock)
         {
             // Under the lock that the last worker's end clears them under: none is kept once no table is read.
-            if (_running.Count > 0 && _storage.Count < 3 * _options.ParallelTables)
+            if (_running.Count > 0 && _storage.Count < 2 * _options.ParallelTables)
             {
                 _storage.Add(chunk.Storage);
             }

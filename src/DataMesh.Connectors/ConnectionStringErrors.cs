@@ -37,6 +37,26 @@ internal static partial class ConnectionStringErrors
         return message;
     }
 
+    /// <summary>Why <paramref name="connectionString"/> is missing or not a valid Npgsql connection string (the driver's
+    /// error, redacted), or null when it parses; each reason starts with <paramref name="prefix"/>.</summary>
+    public static string? CheckNpgsql(string prefix, string? connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            return prefix + "ConnectionString is required.";
+        }
+
+        try
+        {
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return prefix + "ConnectionString is not a valid Npgsql connection string: " + Redact(ex.Message, connectionString);
+        }
+    }
+
     [GeneratedRegex(@"(?:^|;)\s*(?:password|pwd)\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex PasswordKey();
 }

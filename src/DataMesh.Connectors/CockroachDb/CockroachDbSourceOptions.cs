@@ -54,26 +54,9 @@ public sealed class CockroachDbSourceOptions : SourceOptions
         }
 
         var prefix = $"CockroachDB source '{sourceName}': ";
-        if (string.IsNullOrWhiteSpace(ConnectionString))
+        if (Connectors.ConnectionStringErrors.CheckNpgsql(prefix, ConnectionString) is { } connectionStringProblem)
         {
-            yield return prefix + "ConnectionString is required.";
-        }
-        else
-        {
-            string? error = null;
-            try
-            {
-                _ = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
-            }
-            catch (ArgumentException ex)
-            {
-                error = prefix + "ConnectionString is not a valid Npgsql connection string: " + Connectors.ConnectionStringErrors.Redact(ex.Message, ConnectionString);
-            }
-
-            if (error is not null)
-            {
-                yield return error;
-            }
+            yield return connectionStringProblem;
         }
 
         if (ResolvedInterval < TimeSpan.FromMilliseconds(1) || ResolvedInterval > TimeSpan.FromHours(1))

@@ -74,26 +74,9 @@ public sealed class PostgresSourceOptions : SourceOptions
         }
 
         var prefix = $"PostgreSQL source '{sourceName}': ";
-        if (string.IsNullOrWhiteSpace(ConnectionString))
+        if (ConnectionStringErrors.CheckNpgsql(prefix, ConnectionString) is { } connectionStringProblem)
         {
-            yield return prefix + "ConnectionString is required.";
-        }
-        else
-        {
-            string? error = null;
-            try
-            {
-                _ = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
-            }
-            catch (ArgumentException ex)
-            {
-                error = prefix + "ConnectionString is not a valid Npgsql connection string: " + ConnectionStringErrors.Redact(ex.Message, ConnectionString);
-            }
-
-            if (error is not null)
-            {
-                yield return error;
-            }
+            yield return connectionStringProblem;
         }
 
         foreach (var (setting, value) in new[] { ("SlotName", Slot(sourceName)), ("PublicationName", Publication(sourceName)) })

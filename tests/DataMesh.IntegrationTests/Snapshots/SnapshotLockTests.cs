@@ -7,8 +7,8 @@ using Xunit.Abstractions;
 namespace DataMesh.IntegrationTests.Snapshots;
 
 /// <summary>
-/// A snapshot takes no lock a writer could wait for and keeps no transaction open: while it reads 10,000 rows in chunks of
-/// 250, a writer whose lock waits fail after 1 s never times out, and the server's lock views, sampled all along by the
+/// A snapshot takes no lock a writer could wait for and keeps no transaction open: while it reads 20,000 rows in chunks of
+/// 100, a writer whose lock waits fail after 1 s never times out, and the server's lock views, sampled all along by the
 /// subclass of each server, show the other sessions holding nothing on the table but a shared read, only while a chunk is
 /// read (a chunk's read ends before its rows are emitted: a lock on the table held while the snapshot's progress moved on
 /// spans chunks), and the writer never waiting.
@@ -26,7 +26,7 @@ public abstract class SnapshotLockTests : SnapshotDatabaseTests
         await using var db = await CreateDatabaseAsync();
         await PrepareAsync(db);
         var samples = new LockSamples();
-        await SnapshotScenarios.SnapshotUnderWriterAsync(db, WrittenTable.ById, rows: 10_000, chunkSize: 100, partitions: 8, Output, alongside: (writer, stop) =>
+        await SnapshotScenarios.SnapshotUnderWriterAsync(db, WrittenTable.ById, rows: 20_000, chunkSize: 100, partitions: 8, Output, alongside: (writer, stop) =>
             SampleAsync(db, writer.SessionId, () => db.Snapshots.Progress.Sum(p => p.Rows), samples, stop));
         Output.WriteLine($"{db.Server}: {samples.Count} samples, {samples.SharedReads} saw a chunk's shared read lock, the longest held for {samples.LongestMs} ms");
 

@@ -48,7 +48,7 @@ internal static class SnapshotScenarios
         var written = await writer.StopAsync();
         var snapshot = Stopwatch.GetElapsedTime(started, ended);
         output.WriteLine($"{db.Server}: {rows} rows loaded in {loaded.TotalSeconds:0.0} s; snapshot in chunks of {chunkSize} in {snapshot.TotalSeconds:0.0} s " +
-            $"({rows / snapshot.TotalSeconds:0} rows/s) while {written} changes were written ({written / snapshot.TotalSeconds:0}/s)");
+            $"({rows / snapshot.TotalSeconds:0} rows/s) while {written} changes were written ({written / snapshot.TotalSeconds:0}/s); " + writer.DescribeStalls(started));
         writer.AssertWroteThroughout(started, ended, slices);
         Assert.True(written > 100 * ((schemaChanges?.Count ?? 0) + 1), $"only {written} changes were written during the snapshot");
 

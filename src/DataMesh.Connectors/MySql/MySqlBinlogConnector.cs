@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Net.Sockets;
+using DataMesh.Connectors.Leases;
 using DataMesh.Connectors.MySql.Binlog;
 using DataMesh.Connectors.MySql.Protocol;
 using DataMesh.Connectors.MySql.Schema;
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Sources;
+using DataMesh.Sources.Leases;
 using Microsoft.Extensions.Logging;
 using MySqlConnector;
 
@@ -64,6 +66,30 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         // The watermark and signal tables reach the runtime through the binlog like any captured table.
         _options.CaptureAlways(_snapshots.OwnTables);
         return _snapshots;
+    }
+
+    /// <summary>A <c>GET_LOCK</c> lock (server-wide, named after the source) on a connection of its own
+    /// (<c>datamesh-&lt;source&gt;-lease</c>), opened after the replication client checked the server.</summary>
+    public override ISourceLease? CreateLease(string sourceName)
+    {
+        var builder = new MySqlConnectionStringBuilder(_connectionString) { ApplicationName = "datamesh-" + sourceName + "-lease", Pooling = false };
+        var connectionString = builder.ConnectionString;
+        var name = SessionLockLease.NameFor(sourceName, 64);
+        return new SessionLockLease(
+            $"MySQL lock '{name}' (GET_LOCK) on {builder.Server}",
+            name,
+            async cancellationToken =>
+            {
+                // The replication client checks the server's certificate before any credential is sent (see RunAsync):
+                // MySqlConnector would send its password scramble first.
+                var check = await ReplicationConnection.OpenAsync(_settings, cancellationToken).ConfigureAwait(false);
+                await check.DisposeAsync().ConfigureAwait(false);
+                return await DbConnections.OpenAsync(new MySqlConnection(connectionString), cancellationToken).ConfigureAwait(false);
+            },
+            "SELECT GET_LOCK(@name, 0)",
+            "SELECT IS_USED_LOCK(@name) = CONNECTION_ID()",
+            "SELECT RELEASE_LOCK(@name)",
+            _ => null);
     }
 
     public override string FormatPosition(MySqlPosition position) => position.ToJson();

@@ -349,20 +349,7 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
         json.Flush();
     }
 
-    private async Task<MySqlConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        var connection = new MySqlConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
+    private Task<MySqlConnection> OpenAsync(CancellationToken cancellationToken) => DbConnections.OpenAsync(new MySqlConnection(_connectionString), cancellationToken);
 
     private static async Task ExecuteAsync(MySqlConnection connection, string sql, CancellationToken cancellationToken)
     {

@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Net.Sockets;
+using DataMesh.Connectors.Leases;
 using DataMesh.Events;
 using DataMesh.Sources;
+using DataMesh.Sources.Leases;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Npgsql.Replication;
@@ -77,6 +79,24 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     };
 
     public override ISnapshotDialect? CreateSnapshotDialect() => _snapshots = new PostgresSnapshotDialect(_name, _options, _logger);
+
+    /// <summary>A session advisory lock, per database, on a connection of its own (<c>datamesh-&lt;source&gt;-lease</c>).</summary>
+    public override ISourceLease? CreateLease(string sourceName)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString) { ApplicationName = "datamesh-" + sourceName + "-lease", Pooling = false };
+        PostgresTls.Secure(builder);
+        var connectionString = builder.ConnectionString;
+        var name = SessionLockLease.NameFor(sourceName, 200);
+        // hashtextextended (PostgreSQL 11+) keys the lock by the name's 64-bit hash; the session holds at most this one.
+        return new SessionLockLease(
+            $"PostgreSQL advisory lock on hashtextextended('{name}', 0) in database {builder.Database}",
+            name,
+            async cancellationToken => await DbConnections.OpenAsync(new NpgsqlConnection(connectionString), cancellationToken).ConfigureAwait(false),
+            "SELECT pg_try_advisory_lock(hashtextextended(@name, 0))",
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted)",
+            "SELECT pg_advisory_unlock(hashtextextended(@name, 0))",
+            ex => PostgresTls.Explain(ex, _name, builder));
+    }
 
     public override string FormatPosition(PostgresPosition position) => position.ToJson();
 

@@ -500,12 +500,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         return dot < 0 ? ("public", table) : (table[..dot], table[(dot + 1)..]);
     }
 
-    private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        var connection = new NpgsqlConnection(_connectionString);
-        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return connection;
-    }
+    private Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken) => DbConnections.OpenAsync(new NpgsqlConnection(_connectionString), cancellationToken);
 
     private static async Task<bool> ExistsAsync(NpgsqlConnection connection, string qualified, CancellationToken cancellationToken)
     {

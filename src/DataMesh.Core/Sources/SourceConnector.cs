@@ -64,6 +64,12 @@ public abstract class SourceConnector<TPosition> : IAsyncDisposable
     /// Called once per run of the source; the runtime disposes it.</summary>
     public virtual ISnapshotDialect? CreateSnapshotDialect() => null;
 
+    /// <summary>The lease that makes one process at a time the reader of this source (see <see cref="Leases.ISourceLease"/>),
+    /// or null when the connector has none (then two processes with the same source both read it). Called once per run of
+    /// the source when <see cref="SourceOptions.UseLease"/> is on.</summary>
+    /// <param name="sourceName">The source's name, which names the lease.</param>
+    public virtual Leases.ISourceLease? CreateLease(string sourceName) => null;
+
     /// <inheritdoc />
     public virtual ValueTask DisposeAsync()
     {

@@ -40,4 +40,16 @@ internal static partial class SourceLog
 
     [LoggerMessage(7011, LogLevel.Warning, "Source '{Source}' could not close its connections cleanly")]
     public static partial void DisposeFailed(ILogger logger, Exception exception, string source);
+
+    [LoggerMessage(7012, LogLevel.Information, "Source '{Source}' standing by: another process holds its lease ({Lease}); it takes over when that one stops or dies")]
+    public static partial void StandingBy(ILogger logger, string source, string lease);
+
+    [LoggerMessage(7013, LogLevel.Information, "Source '{Source}' took its lease ({Lease}) after {Waited}")]
+    public static partial void LeaseTaken(ILogger logger, string source, string lease, TimeSpan waited);
+
+    [LoggerMessage(7014, LogLevel.Warning, "Source '{Source}' lost its lease ({Lease}): it stopped reading and stores no position until it holds the lease again")]
+    public static partial void LeaseLost(ILogger logger, string source, string lease);
+
+    [LoggerMessage(7015, LogLevel.Warning, "Source '{Source}' could not check or take its lease ({Lease}): {Reason}; trying again")]
+    public static partial void LeaseError(ILogger logger, Exception exception, string source, string lease, string reason);
 }

@@ -76,6 +76,15 @@ public abstract class SourceOptions
     /// <summary>Snapshots of the tables' existing rows (DBLog), where the connector supports them.</summary>
     public SnapshotOptions Snapshot { get; set; } = new();
 
+    /// <summary>Whether the source takes its connector's lease (see <see cref="DataMesh.Sources.Leases.ISourceLease"/>) before it reads, so that
+    /// of several processes running the same source exactly one reads it and the others stand by to take over from the
+    /// stored position. Default true; connectors without a lease (see the connector's documentation) ignore it.</summary>
+    public bool UseLease { get; set; } = true;
+
+    /// <summary>How often the holder checks its lease (stopping at once when it was lost) and a standby process tries to take
+    /// it. Default 1 second: a standby takes over about this long after the holder died.</summary>
+    public TimeSpan LeaseCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The change-event contract's settings for this source; null to use <c>DataMeshOptions.Events</c>.</summary>
     public ChangeEventOptions? Events { get; set; }
 
@@ -105,6 +114,7 @@ public abstract class SourceOptions
         {
             (nameof(PositionSaveInterval), PositionSaveInterval), (nameof(HeartbeatInterval), HeartbeatInterval), (nameof(RetryDelay), RetryDelay),
             (nameof(MaxRetryDelay), MaxRetryDelay), (nameof(ShutdownTimeout), ShutdownTimeout), (nameof(StallTimeout), EffectiveStallTimeout),
+            (nameof(LeaseCheckInterval), LeaseCheckInterval),
         })
         {
             if (value < TimeSpan.FromMilliseconds(1) || value > TimeSpan.FromDays(1))

@@ -1,6 +1,7 @@
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
+using DataMesh.Sources.Leases;
 using Microsoft.Extensions.Logging;
 
 namespace DataMesh.Sources;
@@ -43,6 +44,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private volatile string? _message;
     private volatile CancellationTokenSource? _attemptStop;
     private int _retries;
+    private volatile bool _fenced;
 
     public SourceRuntime(string name, SourceConnector<TPosition> connector, SourceOptions options, ChangeEventOptions events, KafkaConnection kafka, ISchemaStore schemas, PositionStore positions, SourceMonitor? monitor, ILogger logger)
     {
@@ -95,11 +97,92 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     /// <summary>Records of the current producer handed to Kafka and not yet acknowledged (for tests and benchmarks).</summary>
     public long InFlight => _producer?.InFlight ?? 0;
 
-    /// <summary>Runs until <paramref name="cancellationToken"/> stops it or a fatal error does.</summary>
+    /// <summary>Runs until <paramref name="cancellationToken"/> stops it or a fatal error does. With a lease
+    /// (<see cref="SourceOptions.UseLease"/> and a connector that has one), each term of reading starts by taking the lease
+    /// (standing by while another process holds it) and ends when the lease is lost: then nothing more is stored, and the
+    /// source stands by again.</summary>
     public async Task<SourceOutcome> RunAsync(CancellationToken cancellationToken)
     {
         _state = SourceState.Starting;
+        ISourceLease? lease = null;
+        try
+        {
+            lease = _options.UseLease ? _connector.CreateLease(Name) : null;
+            while (true)
+            {
+                using var lost = new CancellationTokenSource();
+                using var watchStop = new CancellationTokenSource();
+                Task? watching = null;
+                if (lease is not null)
+                {
+                    await AcquireLeaseAsync(lease, cancellationToken).ConfigureAwait(false);
+                    _fenced = false;
+                    watching = WatchLeaseAsync(lease, lost, watchStop.Token);
+                }
+
+                SourceOutcome? outcome;
+                try
+                {
+                    outcome = await RunTermAsync(lost.Token, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await watchStop.CancelAsync().ConfigureAwait(false);
+                    if (watching is not null)
+                    {
+                        await watching.ConfigureAwait(false);
+                    }
+                }
+
+                if (outcome is { } ended)
+                {
+                    return ended;
+                }
+
+                // The lease was lost (logged by the watcher): what this term read is abandoned, the next term starts from
+                // the stored position once the lease is held again.
+                _acknowledged = null;
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _state = SourceState.Stopped;
+            SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored.Position));
+            return SourceOutcome.Stopped;
+        }
+        catch (Exception ex)
+        {
+            MarkFailed(ex);
+            return Fail(ex);
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                await ReleaseLeaseAsync(lease).ConfigureAwait(false);
+            }
+
+            if (_state != SourceState.Failed)
+            {
+                // A failed source keeps reporting state 5 while the host goes on (OnFatalError = StopSource).
+                Metrics?.Remove();
+            }
+
+            if (Snapshots is { } engine)
+            {
+                await engine.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One term of reading: loads the stored position, runs the connector with retries until a stop, a fatal
+    /// error or the loss of the lease (<paramref name="leaseLost"/>; then it returns null, having stored nothing after the
+    /// loss).</summary>
+    private async Task<SourceOutcome?> RunTermAsync(CancellationToken leaseLost, CancellationToken cancellationToken)
+    {
+        _state = SourceState.Starting;
         using var keeperStop = new CancellationTokenSource();
+        using var term = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, leaseLost);
         Task? keeper = null;
         try
         {
@@ -108,7 +191,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             {
                 try
                 {
-                    var text = await _positions.LoadAsync(Name, cancellationToken).ConfigureAwait(false);
+                    var text = await _positions.LoadAsync(Name, term.Token).ConfigureAwait(false);
                     _stored = text is null ? null : SourceCheckpoint<TPosition>.Parse(text, _connector);
                     start = _stored?.Position;
                     break;
@@ -116,7 +199,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 catch (Exception ex) when (ex is not OperationCanceledException && IsTransient(ex))
                 {
                     // Kafka away at start (down, restarting, not reachable yet) is usually transient: retried like a connector's failure.
-                    await RetryDelayAsync(ex, loadAttempt, "its stored position (not loaded yet)", cancellationToken).ConfigureAwait(false);
+                    await RetryDelayAsync(ex, loadAttempt, "its stored position (not loaded yet)", term.Token).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -139,7 +222,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 Snapshots?.Reset(_acknowledged?.Snapshot ?? _stored?.Snapshot ?? SnapshotState.Empty);
                 var acknowledgedBefore = _acknowledged;
                 // The keeper cancels an attempt whose producer failed: a delivery error is reported even while the log is idle.
-                using var attemptStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                using var attemptStop = CancellationTokenSource.CreateLinkedTokenSource(term.Token);
                 _attemptStop = attemptStop;
                 try
                 {
@@ -147,13 +230,13 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     _message = null;
                     ReportAlive();
                     await _connector.RunAsync(context, start, attemptStop.Token).ConfigureAwait(false);
-                    cancellationToken.ThrowIfCancellationRequested();
+                    term.Token.ThrowIfCancellationRequested();
                     _producer.ThrowIfFaulted();
                     throw new SourceException($"Source '{Name}': the connector ended its run without being stopped.", isTransient: true);
                 }
-                catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+                catch (Exception ex) when (term.IsCancellationRequested)
                 {
-                    // A stop, whatever the cancelled read or write threw.
+                    // A stop or the loss of the lease, whatever the cancelled read or write threw.
                     _ = ex;
                     context.DiscardPending();
                     break;
@@ -172,14 +255,22 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     }
 
                     // Restart from what Kafka acknowledged, with nothing of this attempt left to be acknowledged later.
-                    start = await DrainOrReplaceProducerAsync(start, cancellationToken).ConfigureAwait(false);
+                    start = await DrainOrReplaceProducerAsync(start, term.Token).ConfigureAwait(false);
                     attempt = !ReferenceEquals(_acknowledged, acknowledgedBefore) ? 1 : attempt + 1;
-                    await RetryDelayAsync(ex, attempt, start is null ? "the connector's own start" : _connector.Describe(start), cancellationToken).ConfigureAwait(false);
+                    await RetryDelayAsync(ex, attempt, start is null ? "the connector's own start" : _connector.Describe(start), term.Token).ConfigureAwait(false);
                 }
                 finally
                 {
                     _attemptStop = null;
                 }
+            }
+
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                // The lease was lost: nothing more is stored (the new holder goes on from the stored position).
+                await StopKeeperAsync(keeperStop, keeper).ConfigureAwait(false);
+                keeper = null;
+                return null;
             }
 
             await FinishAsync(keeperStop, keeper).ConfigureAwait(false);
@@ -188,18 +279,20 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored.Position));
             return SourceOutcome.Stopped;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (term.IsCancellationRequested)
         {
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                await StopKeeperAsync(keeperStop, keeper).ConfigureAwait(false);
+                keeper = null;
+                return null;
+            }
+
             await FinishAsync(keeperStop, keeper).ConfigureAwait(false);
             keeper = null;
             _state = SourceState.Stopped;
             SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored.Position));
             return SourceOutcome.Stopped;
-        }
-        catch (Exception ex)
-        {
-            MarkFailed(ex);
-            return Fail(ex);
         }
         finally
         {
@@ -211,17 +304,103 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 _producedBefore += producer.Produced;
                 producer.Dispose();
             }
-            if (_state != SourceState.Failed)
+        }
+    }
+
+    /// <summary>Takes the lease, standing by (state <see cref="SourceState.Standby"/>, checking every
+    /// <see cref="SourceOptions.LeaseCheckInterval"/>) while another process holds it; a failed attempt (the database away)
+    /// is logged and tried again.</summary>
+    private async Task AcquireLeaseAsync(ISourceLease lease, CancellationToken cancellationToken)
+    {
+        var waiting = System.Diagnostics.Stopwatch.StartNew();
+        var standingBy = false;
+        while (true)
+        {
+            try
             {
-                // A failed source keeps reporting state 5 while the host goes on (OnFatalError = StopSource).
-                Metrics?.Remove();
+                if (await lease.TryAcquireAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    SourceLog.LeaseTaken(Logger, Name, lease.Description, waiting.Elapsed);
+                    return;
+                }
+
+                if (!standingBy)
+                {
+                    SourceLog.StandingBy(Logger, Name, lease.Description);
+                    standingBy = true;
+                }
+
+                _state = SourceState.Standby;
+                _message = $"another process holds the lease ({lease.Description})";
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && !IsTransient(ex))
+            {
+                // A wrong password, a refused certificate: stopping the source says so, where retrying would hide it.
+                throw;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                SourceLog.LeaseError(Logger, ex, Name, lease.Description, ex.Message);
+                _state = SourceState.Retrying;
+                _message = $"could not take the lease ({lease.Description}): {ex.Message}";
             }
 
-            if (Snapshots is { } engine)
+            await Task.Delay(_options.LeaseCheckInterval * (0.8 + (Random.Shared.NextDouble() * 0.4)), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Checks the lease every <see cref="SourceOptions.LeaseCheckInterval"/> until stopped; when it is lost (or
+    /// cannot be checked: its session is then as good as gone), fences the source (no position stored from then on) and
+    /// cancels <paramref name="lost"/>, which ends the term.</summary>
+    private async Task WatchLeaseAsync(ISourceLease lease, CancellationTokenSource lost, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
             {
-                await engine.DisposeAsync().ConfigureAwait(false);
+                await Task.Delay(_options.LeaseCheckInterval, cancellationToken).ConfigureAwait(false);
+                bool held;
+                try
+                {
+                    held = await lease.IsHeldAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    SourceLog.LeaseError(Logger, ex, Name, lease.Description, ex.Message);
+                    held = false;
+                }
+
+                if (!held)
+                {
+                    _fenced = true;
+                    SourceLog.LeaseLost(Logger, Name, lease.Description);
+                    _state = SourceState.Standby;
+                    _message = $"lost the lease ({lease.Description})";
+                    await lost.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
             }
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Releases the lease (bounded by the Kafka request timeout) and closes its session.</summary>
+    private async Task ReleaseLeaseAsync(ISourceLease lease)
+    {
+        using var timeout = new CancellationTokenSource(_kafka.Options.RequestTimeout);
+        try
+        {
+            await lease.ReleaseAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Closing its session below frees it anyway.
+            SourceLog.LeaseError(Logger, ex, Name, lease.Description, ex.Message);
+        }
+
+        await lease.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>Registers a table's schemas and creates its topic.</summary>
@@ -434,6 +613,12 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             if (_producer is { } producer && producer.TryTakeAcknowledged(out var position))
             {
                 _acknowledged = position;
+            }
+
+            if (_fenced)
+            {
+                // The lease was lost: another process may hold it and store its own positions.
+                return;
             }
 
             if (_acknowledged is { } acknowledged && !ReferenceEquals(acknowledged, _stored))

@@ -24,6 +24,10 @@ public enum SourceState
 
     /// <summary>Stopped by a fatal error (<see cref="SourceStatus.Message"/> says what to do).</summary>
     Failed,
+
+    /// <summary>Standing by: another process holds the source's lease (<see cref="SourceOptions.UseLease"/>) and reads it;
+    /// this one takes over, from the stored position, when that one stops or dies.</summary>
+    Standby,
 }
 
 /// <summary>A snapshot of one source's state, for health checks, status pages and tools. Holds no secret and no row

@@ -351,7 +351,7 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     }
 
     /// <summary>Reads the table's topic until every committed change of <paramref name="workload"/> arrived as <see cref="VersionedWorkload.Check"/> says, or fails.</summary>
-    private static async Task VerifyAsync(ConformanceHarness harness, string table, VersionedWorkload workload, TimeSpan timeout, string what)
+    internal static async Task VerifyAsync(ConformanceHarness harness, string table, VersionedWorkload workload, TimeSpan timeout, string what)
     {
         Assert.True(workload.Changes > 0, $"{what}: the workload committed no change (no statement reported an affected row), so the check would prove nothing.");
         using var tail = await harness.TailAsync(table);

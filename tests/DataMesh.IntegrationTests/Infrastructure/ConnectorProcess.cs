@@ -14,6 +14,7 @@ internal sealed class ConnectorProcess : IDisposable
     private readonly ConcurrentQueue<string> _log = new();
     private readonly Process _process;
     private MemoryReport? _memory;
+    private string? _state;
 
     private ConnectorProcess(Process process)
     {
@@ -41,14 +42,18 @@ internal sealed class ConnectorProcess : IDisposable
     /// Starts source <paramref name="name"/> of <paramref name="kind"/> (<c>postgres</c>, <c>mysql</c>: see
     /// <c>ConnectorHostSources</c>) with its options as configuration keys; the topics it writes must exist.
     /// </summary>
-    public static ConnectorProcess StartSource(string kind, string bootstrapServers, string name, IReadOnlyDictionary<string, string?> settings, TimeSpan? reportMemoryEvery = null) =>
-        StartWith(["source", kind, bootstrapServers, name, .. settings.Select(s => $"{s.Key}={s.Value}")], reportMemoryEvery);
+    public static ConnectorProcess StartSource(string kind, string bootstrapServers, string name, IReadOnlyDictionary<string, string?> settings, TimeSpan? reportMemoryEvery = null, TimeSpan? reportStatusEvery = null) =>
+        StartWith(["source", kind, bootstrapServers, name, .. settings.Select(s => $"{s.Key}={s.Value}")], reportMemoryEvery, reportStatusEvery);
+
+    /// <summary>The state of the source in the last status report (a process started with <c>reportStatusEvery</c>), or
+    /// null before the first.</summary>
+    public string? LastState => Volatile.Read(ref _state);
 
     /// <summary>Starts the customers pipeline (<c>CustomersPipeline</c>) from <paramref name="sourceTopic"/> into a PostgreSQL table.</summary>
     public static ConnectorProcess StartPipeline(string bootstrapServers, string name, string sourceTopic, string sinkConnectionString, string sinkTable) =>
-        StartWith(["pipeline", bootstrapServers, name, sourceTopic, sinkConnectionString, sinkTable], null);
+        StartWith(["pipeline", bootstrapServers, name, sourceTopic, sinkConnectionString, sinkTable], null, null);
 
-    private static ConnectorProcess StartWith(string[] arguments, TimeSpan? reportMemoryEvery)
+    private static ConnectorProcess StartWith(string[] arguments, TimeSpan? reportMemoryEvery, TimeSpan? reportStatusEvery)
     {
         var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");
         if (!File.Exists(host))
@@ -66,6 +71,11 @@ internal sealed class ConnectorProcess : IDisposable
         if (reportMemoryEvery is { } every)
         {
             start.Environment["DATAMESH_HOST_MEMORY_REPORT_MS"] = ((int)every.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (reportStatusEvery is { } status)
+        {
+            start.Environment["DATAMESH_HOST_STATUS_MS"] = ((int)status.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         }
 
         return new ConnectorProcess(Process.Start(start) ?? throw new InvalidOperationException("Could not start the connector host."));
@@ -148,6 +158,12 @@ internal sealed class ConnectorProcess : IDisposable
                 long.Parse(parts[1]["managed=".Length..], CultureInfo.InvariantCulture),
                 long.Parse(parts[2]["rss=".Length..], CultureInfo.InvariantCulture),
                 DateTime.UtcNow));
+            return;
+        }
+
+        if (line.StartsWith("status ", StringComparison.Ordinal))
+        {
+            Volatile.Write(ref _state, line[(line.LastIndexOf(' ') + 1)..]);
             return;
         }
 

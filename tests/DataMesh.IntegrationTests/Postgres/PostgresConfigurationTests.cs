@@ -74,7 +74,13 @@ public sealed class PostgresConfigurationTests(PostgresServer server) : IClassFi
         await using var cdc = await PgCdc.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY)");
         await cdc.StartAsync();
         var pid = await cdc.ScalarAsync<int>($"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{cdc.Slot}'");
-        var ex = await FailAsync(cdc, cdc.ConnectionString, o => o.SlotBusyTimeout = TimeSpan.FromSeconds(1));
+        // Without its lease (UseLease), as a process of another deployment, or anything else holding the slot, would be: with
+        // it, a second process of the same source stands by instead (tests/.../Leases).
+        var ex = await FailAsync(cdc, cdc.ConnectionString, o =>
+        {
+            o.SlotBusyTimeout = TimeSpan.FromSeconds(1);
+            o.UseLease = false;
+        });
         Assert.Contains($"replication slot '{cdc.Slot}' is active for PID {pid}", ex.Message, StringComparison.Ordinal);
     }
 

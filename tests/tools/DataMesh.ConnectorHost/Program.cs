@@ -7,12 +7,15 @@
 // The topics (schemas, positions, history, the tables') must exist: the embedded test cluster cannot create topics
 // for another process. With DATAMESH_HOST_MEMORY_REPORT_MS set, the host writes
 // "memory managed=<bytes after a full GC> rss=<resident bytes>" to standard output at that interval.
+// With DATAMESH_HOST_STATUS_MS set, it writes "status <source> <state>" for each source at that interval.
 using System.Globalization;
 using DataMesh;
 using DataMesh.Connectors.Sinks;
 using DataMesh.Hosting;
 using DataMesh.Pipelines.Transforms;
+using DataMesh.Sources;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -73,9 +76,13 @@ using var stopReports = new CancellationTokenSource();
 var reports = int.TryParse(Environment.GetEnvironmentVariable("DATAMESH_HOST_MEMORY_REPORT_MS"), CultureInfo.InvariantCulture, out var every) && every > 0
     ? ReportMemoryAsync(TimeSpan.FromMilliseconds(every), stopReports.Token)
     : Task.CompletedTask;
+var statuses = int.TryParse(Environment.GetEnvironmentVariable("DATAMESH_HOST_STATUS_MS"), CultureInfo.InvariantCulture, out var statusEvery) && statusEvery > 0
+    ? ReportStatusAsync(host.Services.GetRequiredService<SourceMonitor>(), TimeSpan.FromMilliseconds(statusEvery), stopReports.Token)
+    : Task.CompletedTask;
 await host.RunAsync();
 await stopReports.CancelAsync();
 await reports;
+await statuses;
 return Environment.ExitCode; // 1 when a source or pipeline stopped the host with a fatal error
 
 static async Task ReportMemoryAsync(TimeSpan every, CancellationToken cancellationToken)
@@ -87,6 +94,24 @@ static async Task ReportMemoryAsync(TimeSpan every, CancellationToken cancellati
             await Task.Delay(every, cancellationToken);
             var managed = GC.GetTotalMemory(forceFullCollection: true);
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"memory managed={managed} rss={Environment.WorkingSet}"));
+        }
+    }
+    catch (OperationCanceledException)
+    {
+    }
+}
+
+static async Task ReportStatusAsync(SourceMonitor monitor, TimeSpan every, CancellationToken cancellationToken)
+{
+    try
+    {
+        while (true)
+        {
+            await Task.Delay(every, cancellationToken);
+            foreach (var source in monitor.Sources)
+            {
+                Console.Out.WriteLine($"status {source.Name} {source.State}");
+            }
         }
     }
     catch (OperationCanceledException)

@@ -100,15 +100,53 @@ internal static class BenchHarness
     public static void PrintResults(params BenchPairs[] pairs)
     {
         Console.WriteLine();
-        foreach (var steady in pairs.Select(p => p.SteadyLine()).OfType<string>())
+        foreach (var pair in pairs)
         {
-            Console.WriteLine(steady);
+            if (pair.SteadyLine() is { } steady)
+            {
+                Console.WriteLine(steady);
+            }
+            else if (!pair.Ours.Concat(pair.Peer).All(s => double.IsNaN(s.Steady)))
+            {
+                Console.WriteLine($"# {pair.Name}-steady: too few position samples between 20 % and 80 % of the records in some run (runs too short?)");
+            }
         }
 
         foreach (var pair in pairs)
         {
             Console.WriteLine(pair.Line());
         }
+    }
+
+    /// <summary>The pairs of a BenchmarkDotNet summary: per launch, the median time per operation of
+    /// <paramref name="oursMethod"/> and of <paramref name="peerMethod"/> as operations per second, paired by launch.</summary>
+    public static BenchPairs FromSummary(BenchmarkDotNet.Reports.Summary summary, string name, string oursMethod, string peerMethod)
+    {
+        List<BenchSample> PerLaunch(string method)
+        {
+            var report = summary.Reports.SingleOrDefault(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method && r.ResultStatistics is not null)
+                ?? throw new InvalidOperationException($"{name}: no result for {method}; see the BenchmarkDotNet log above");
+            var results = report.AllMeasurements
+                .Where(m => m.IterationMode == BenchmarkDotNet.Engines.IterationMode.Workload && m.IterationStage == BenchmarkDotNet.Engines.IterationStage.Result)
+                .ToList();
+            var launches = results.GroupBy(m => m.LaunchIndex).Select(g => g.ToList()).ToList();
+            var launchCount = report.BenchmarkCase.Job.Run.LaunchCount;
+            if (launches.Count == 1 && launchCount > 1 && results.Count % launchCount == 0)
+            {
+                // The in-process toolchain numbers every launch's measurements alike; they come in launch order.
+                launches = [.. results.Chunk(results.Count / launchCount).Select(c => c.ToList())];
+            }
+
+            return [.. launches.Select(l => new BenchSample(1e9 / Median(l.Select(m => m.Nanoseconds / m.Operations))))];
+        }
+
+        var pairs = new BenchPairs(name, PerLaunch(oursMethod), PerLaunch(peerMethod));
+        for (var i = 0; i < pairs.Ours.Count; i++)
+        {
+            Console.WriteLine(Invariant($"# {name} launch {i + 1}: ours {pairs.Ours[i].Rate:F0}/s, peer {(i < pairs.Peer.Count ? pairs.Peer[i].Rate : double.NaN):F0}/s (medians of the launch's iterations)"));
+        }
+
+        return pairs;
     }
 
     /// <summary>Throws unless <paramref name="counted"/> equals <paramref name="expected"/>: what a run counted must be what

@@ -54,37 +54,15 @@ internal sealed class PipelineSuite : IBenchmarkSuite
             return 0;
         }
 
+        BenchHarness.PrintMachine("pipeline", "start");
         var summary = BenchmarkRunner.Run<PipelineBenchmarks>(BenchmarkConfig.Short(), [.. rest]);
-        double? ours = null;
-        double? peer = null;
-        foreach (var report in summary.Reports)
-        {
-            var mean = report.ResultStatistics?.Mean;
-            switch (report.BenchmarkCase.Descriptor.WorkloadMethod.Name)
-            {
-                case nameof(PipelineBenchmarks.DataMeshChain):
-                    ours = mean;
-                    break;
-                case nameof(PipelineBenchmarks.ApacheAvroChain):
-                    peer = mean;
-                    break;
-            }
-        }
-
         if (kafka)
         {
             RunKafka(records).GetAwaiter().GetResult();
         }
 
-        if (ours is not { } oursNs || peer is not { } peerNs)
-        {
-            Console.WriteLine("pipeline: benchmark failed; see the BenchmarkDotNet log above");
-            return 1;
-        }
-
-        var oursRate = 1e9 / oursNs;
-        var peerRate = 1e9 / peerNs;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pipeline: ours={oursRate:F0} records/s peer={peerRate:F0} records/s ratio={oursRate / peerRate:F2}"));
+        BenchHarness.PrintMachine("pipeline", "end");
+        BenchHarness.PrintResults(BenchHarness.FromSummary(summary, "pipeline", nameof(PipelineBenchmarks.DataMeshChain), nameof(PipelineBenchmarks.ApacheAvroChain)));
         return 0;
     }
 
@@ -174,6 +152,9 @@ internal sealed class PipelineSuite : IBenchmarkSuite
         await run;
         var processed = Interlocked.Read(ref done);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"pipeline kafka: {processed} of {records} records in {seconds:F2} s = {processed / seconds:F0} records/s, CPU {cpuMs * 1000 / Math.Max(1, processed):F1} us per record ({Partitions} partitions, embedded cluster in process; group join {first.TotalSeconds:F1} s not counted)"));
+            $"# pipeline kafka: {processed} of {records} records in {seconds:F2} s = {processed / seconds:F0} records/s, CPU {cpuMs * 1000 / Math.Max(1, processed):F1} us per record ({Partitions} partitions, embedded cluster in process; group join {first.TotalSeconds:F1} s not counted)"));
+        BenchHarness.Expect("pipeline kafka: records the pipeline counted", processed, records);
+        using var watermarks = new Watermarks(connection.BootstrapServers, options.TargetTopic, Partitions);
+        BenchHarness.Expect("pipeline kafka: the target topic's high watermarks summed", watermarks.Sum(), records);
     }
 }

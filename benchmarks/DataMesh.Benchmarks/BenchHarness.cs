@@ -126,15 +126,24 @@ internal static class BenchHarness
         {
             var report = summary.Reports.SingleOrDefault(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method && r.ResultStatistics is not null)
                 ?? throw new InvalidOperationException($"{name}: no result for {method}; see the BenchmarkDotNet log above");
-            var results = report.AllMeasurements
-                .Where(m => m.IterationMode == BenchmarkDotNet.Engines.IterationMode.Workload && m.IterationStage == BenchmarkDotNet.Engines.IterationStage.Result)
-                .ToList();
-            var launches = results.GroupBy(m => m.LaunchIndex).Select(g => g.ToList()).ToList();
-            var launchCount = report.BenchmarkCase.Job.Run.LaunchCount;
-            if (launches.Count == 1 && launchCount > 1 && results.Count % launchCount == 0)
+            // A launch's results are one contiguous run of Workload/Result measurements (the in-process toolchain numbers
+            // every launch's measurements alike, so LaunchIndex cannot tell them apart).
+            var launches = new List<List<BenchmarkDotNet.Reports.Measurement>>();
+            var inResults = false;
+            foreach (var m in report.AllMeasurements)
             {
-                // The in-process toolchain numbers every launch's measurements alike; they come in launch order.
-                launches = [.. results.Chunk(results.Count / launchCount).Select(c => c.ToList())];
+                var result = m.IterationMode == BenchmarkDotNet.Engines.IterationMode.Workload && m.IterationStage == BenchmarkDotNet.Engines.IterationStage.Result;
+                if (result && !inResults)
+                {
+                    launches.Add([]);
+                }
+
+                if (result)
+                {
+                    launches[^1].Add(m);
+                }
+
+                inResults = result;
             }
 
             return [.. launches.Select(l => new BenchSample(1e9 / Median(l.Select(m => m.Nanoseconds / m.Operations))))];

@@ -25,8 +25,8 @@ namespace DataMesh.Benchmarks;
 /// kind of cluster (the embedded one, in process), until every delivery report arrived.</item>
 /// </list>
 /// Each run of ours is checked: the topic holds exactly one record for every row (every key once, none missing, no
-/// partition truncated), or the suite throws. The runs are repeated and alternated (ours first in odd repetitions, last
-/// in even ones); the lines give medians with (min-max). Then the source database's extra load: the rows/s of a writer
+/// partition truncated), or the suite throws. The runs are repeated and alternated by <see cref="BenchHarness"/> (ours
+/// first in odd repetitions, last in even ones); the lines give medians with (min-max). Then the source database's extra load: the rows/s of a writer
 /// (single-row INSERTs into another table of the same database, one connection) alone and while a snapshot runs, each for
 /// the same window, alternated.
 /// The result line of each database: <c>snapshot-pg: ours=&lt;median&gt; peer=&lt;median&gt; ratio=&lt;median of the per-run
@@ -123,79 +123,57 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
         var raw = new List<Measured>();
         var ceiling = new List<Measured>();
         List<(int Partition, int Key, int Value)>? sizes = null;
-        for (var run = 1; run <= settings.Runs; run++)
+        // Ours first in odd runs (the first run records the sizes the ceiling sends), last in even ones.
+        var oursSide = new BenchSide("ours (snapshot -> Kafka, acknowledged)", async _ =>
         {
-            // Ours first in odd runs (the first run records the sizes the ceiling sends), last in even ones.
-            var order = run % 2 == 1 ? new[] { 0, 1, 2 } : [2, 1, 0];
-            foreach (var side in settings.OursOnly ? [0] : order)
-            {
-                switch (side)
-                {
-                    case 0:
-                        var recorded = sizes is null ? new List<(int, int, int)>(rows) : null;
-                        ours.Add(Print(label, run, "ours (snapshot -> Kafka, acknowledged)", await OursAsync(recorded)));
-                        sizes ??= recorded;
-                        break;
-                    case 1:
-                        raw.Add(Print(label, run, "raw read", await RawAsync()));
-                        break;
-                    default:
-                        ceiling.Add(Print(label, run, "Kafka ceiling (bare producer)", await CeilingAsync(sizes!)));
-                        break;
-                }
-            }
-        }
-
+            var recorded = sizes is null ? new List<(int, int, int)>(rows) : null;
+            var measured = await OursAsync(recorded);
+            sizes ??= recorded;
+            ours.Add(measured);
+            return measured.Sample();
+        });
+        var rawSide = new BenchSide("raw read", async _ => Add(raw, await RawAsync()));
+        var ceilingSide = new BenchSide("Kafka ceiling (bare producer)", async _ => Add(ceiling, await CeilingAsync(sizes!)));
+        var runs = await BenchHarness.AlternateAsync($"snapshot-{label}", settings.Runs, oursSide, settings.OursOnly ? [] : [rawSide, ceilingSide]);
         if (settings.OursOnly)
         {
             return (label, Invariant($"# {label}: ours {Median(ours.Select(o => o.RowsPerSecond)):F0} rows/s ({Range(ours.Select(o => o.RowsPerSecond))}), no peers run"), double.NaN);
         }
 
-        var alone = new List<double>();
-        var during = new List<double>();
         var snapshotUnderLoad = new List<double>();
-        for (var run = 1; settings.LoadSeconds > 0 && run <= settings.Runs; run++)
-        {
-            foreach (var side in run % 2 == 1 ? new[] { 0, 1 } : [1, 0])
-            {
-                if (side == 0)
+        var writers = settings.LoadSeconds > 0
+            ? (await BenchHarness.AlternateAsync($"snapshot-{label}-writer", settings.Runs,
+                new BenchSide("writer during the snapshot", async _ =>
                 {
-                    var loadAverage = LoadAverage();
+                    var (writer, snapshot) = await UnderLoadAsync();
+                    snapshotUnderLoad.Add(snapshot);
+                    return new BenchSample(writer, Detail: Invariant($"snapshot meanwhile {snapshot:F0} rows/s"));
+                }),
+                new BenchSide("writer alone", async _ =>
+                {
                     using var window = new CancellationTokenSource(TimeSpan.FromSeconds(settings.LoadSeconds));
                     var clock = Stopwatch.StartNew();
                     var written = await database.WriteAsync(window.Token);
-                    alone.Add(written / clock.Elapsed.TotalSeconds);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# {label} load run {run}: writer alone {written} rows in {clock.Elapsed.TotalSeconds:F1} s = {alone[^1]:F0} rows/s (load average {loadAverage})"));
-                }
-                else
-                {
-                    var (writer, snapshot, loadAverage) = await UnderLoadAsync();
-                    during.Add(writer);
-                    snapshotUnderLoad.Add(snapshot);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# {label} load run {run}: writer during the snapshot {writer:F0} rows/s, snapshot meanwhile {snapshot:F0} rows/s (load average {loadAverage})"));
-                }
-            }
-        }
+                    return new BenchSample(written / clock.Elapsed.TotalSeconds, Detail: Invariant($"{written} rows in {clock.Elapsed.TotalSeconds:F1} s"));
+                })))[0]
+            : null;
 
-        var peers = raw.Zip(ceiling, (r, c) => Math.Min(r.RowsPerSecond, c.RowsPerSecond)).ToList();
-        var ratios = ours.Zip(peers, (o, p) => o.RowsPerSecond / p).ToList();
-        // The ratio of each run (ours against the lower limit of the same run), and their median.
-        var ratio = Median(ratios);
-        var line = Invariant($"snapshot-{label}: ours={Median(ours.Select(o => o.RowsPerSecond)):F0} peer={Median(peers):F0} ratio={ratio:F2} ")
-            + Invariant($"(n={ratios.Count}, min={ratios.Min():F2}, max={ratios.Max():F2}) rows/s; ours {Range(ours.Select(o => o.RowsPerSecond))}, peer {Range(peers)} ")
+        // The peer of each run is the lower of its two limits; the ratio of each run is ours against it.
+        var pairs = new BenchPairs($"snapshot-{label}", runs[0].Ours, [.. runs[0].Peer.Zip(runs[1].Peer, (r, c) => r.Rate <= c.Rate ? r : c)]);
+        var line = pairs.Line() + Invariant($" rows/s; ours {Range(ours.Select(o => o.RowsPerSecond))}, peer {Range(pairs.Peer.Select(p => p.Rate))} ")
             + Invariant($"(raw read {Median(raw.Select(r => r.RowsPerSecond)):F0} {Range(raw.Select(r => r.RowsPerSecond))}, ")
             + Invariant($"Kafka ceiling {Median(ceiling.Select(c => c.RowsPerSecond)):F0} {Range(ceiling.Select(c => c.RowsPerSecond))}); ")
             + Invariant($"cpu_per_1k_rows: ours={Median(ours.Select(o => o.CpuMsPer1k)):F2} ms ceiling={Median(ceiling.Select(c => c.CpuMsPer1k)):F2} ms")
-            + (alone.Count > 0
-                ? Invariant($"; writer: alone={Median(alone):F0} rows/s {Range(alone)}, during_snapshot={Median(during):F0} rows/s {Range(during)} ({(Median(during) / Median(alone)) - 1:P0}), snapshot_meanwhile={Median(snapshotUnderLoad):F0} rows/s")
-                : string.Empty);
-        return (label, line, ratio);
+            + (writers is null
+                ? string.Empty
+                : Invariant($"; writer: alone={Median(writers.Peer.Select(p => p.Rate)):F0} rows/s {Range(writers.Peer.Select(p => p.Rate))}, during_snapshot={Median(writers.Ours.Select(o => o.Rate)):F0} rows/s {Range(writers.Ours.Select(o => o.Rate))} ({(Median(writers.Ours.Select(o => o.Rate)) / Median(writers.Peer.Select(p => p.Rate))) - 1:P0}), snapshot_meanwhile={Median(snapshotUnderLoad):F0} rows/s"));
+        return (label, line, pairs.Ratio);
     }
 
-    private static Measured Print(string label, int run, string what, Measured measured)
+    private static BenchSample Add(List<Measured> list, Measured measured)
     {
-        Console.WriteLine($"# {label} run {run}, {what}: {measured}");
-        return measured;
+        list.Add(measured);
+        return measured.Sample();
     }
 
     /// <summary>Ours: the source's first start on a fresh cluster, from the snapshot's first read of the table until Kafka
@@ -247,9 +225,8 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
     }
 
     /// <summary>The writer during a snapshot: from the snapshot's first read, for the load window; then the source stops.</summary>
-    private async Task<(double Writer, double Snapshot, string LoadAverage)> UnderLoadAsync()
+    private async Task<(double Writer, double Snapshot)> UnderLoadAsync()
     {
-        var loadAverage = LoadAverage();
         using var kafka = new KafkaConnection(new KafkaOptions());
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = kafka.EmbeddedCluster });
         using var positions = new PositionStore(kafka);
@@ -272,7 +249,7 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
                 Console.WriteLine($"# {database.Label}: the snapshot ended inside the load window; its rate is over the whole window");
             }
 
-            return (written / seconds, (runtime.Produced - produced) / seconds, loadAverage);
+            return (written / seconds, (runtime.Produced - produced) / seconds);
         }
         finally
         {
@@ -450,6 +427,8 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
         public double RowsPerSecond => Rows / Seconds;
 
         public double CpuMsPer1k => CpuMs / Rows * 1000;
+
+        public BenchSample Sample() => new(RowsPerSecond, Detail: ToString());
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
             $"{Rows} rows in {Seconds:F2} s = {RowsPerSecond:F0} rows/s, cpu of this process {CpuMsPer1k:F2} ms per 1k rows, {(double)AllocatedBytes / Rows:F0} B allocated per row (load average {LoadAverage})");

@@ -261,3 +261,56 @@ internal sealed class Watermarks(string bootstrapServers, string topic, int part
 
     public void Dispose() => _consumer.Dispose();
 }
+
+/// <summary>What the Kafka ceilings share: payloads of given sizes, and a bare producer sending them until every one was
+/// acknowledged.</summary>
+internal static class KafkaCeiling
+{
+    /// <summary>A random-filled array of each size (one per distinct size, shared by the messages of that size).</summary>
+    public static Func<int, byte[]> Payloads()
+    {
+        var buffers = new Dictionary<int, byte[]>();
+        return size =>
+        {
+            if (!buffers.TryGetValue(size, out var buffer))
+            {
+                buffers[size] = buffer = new byte[size];
+                Random.Shared.NextBytes(buffer);
+            }
+
+            return buffer;
+        };
+    }
+
+    /// <summary>Produces <paramref name="message"/>(i) to <paramref name="target"/>(i) for every i below
+    /// <paramref name="count"/>, polling while the client's queue is full, then polls until every delivery report arrived.</summary>
+    /// <returns>How many failed.</returns>
+    public static long ProduceAll(IProducer<byte[], byte[]> producer, int count, Func<int, TopicPartition> target, Func<int, Message<byte[], byte[]>> message)
+    {
+        long delivered = 0;
+        long failed = 0;
+        Action<DeliveryReport<byte[], byte[]>> report = r => Interlocked.Increment(ref r.Error.IsError ? ref failed : ref delivered);
+        for (var i = 0; i < count; i++)
+        {
+            while (true)
+            {
+                try
+                {
+                    producer.Produce(target(i), message(i), report);
+                    break;
+                }
+                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    producer.Poll(TimeSpan.FromMilliseconds(1));
+                }
+            }
+        }
+
+        while (Interlocked.Read(ref delivered) + Interlocked.Read(ref failed) < count)
+        {
+            producer.Poll(TimeSpan.FromMilliseconds(5));
+        }
+
+        return Interlocked.Read(ref failed);
+    }
+}

@@ -123,33 +123,12 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
         await kafka.EnsureTopicAsync(Topic, Partitions, TopicRetention.Default, CancellationToken.None);
         var config = ChangeProducerConfig.Create(kafka);
         Console.WriteLine($"# cockroachdb ceiling producer (the source runtime's settings): {BenchHarness.DeliveryReports(config)}");
-        var failed = 0;
         var watch = Stopwatch.StartNew();
+        long failed;
         using (var producer = new ProducerBuilder<byte[], byte[]>(config).Build())
         {
-            foreach (var message in messages)
-            {
-                while (true)
-                {
-                    try
-                    {
-                        producer.Produce(Topic, message, report =>
-                        {
-                            if (report.Error.IsError)
-                            {
-                                Interlocked.Increment(ref failed);
-                            }
-                        });
-                        break;
-                    }
-                    catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                    {
-                        producer.Poll(TimeSpan.FromMilliseconds(10));
-                    }
-                }
-            }
-
-            producer.Flush(TimeSpan.FromMinutes(5));
+            var target = new TopicPartition(Topic, Partition.Any);
+            failed = KafkaCeiling.ProduceAll(producer, messages.Count, _ => target, i => messages[i]);
         }
 
         watch.Stop();

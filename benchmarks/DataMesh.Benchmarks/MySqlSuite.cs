@@ -338,66 +338,23 @@ internal sealed class MySqlSuite : IBenchmarkSuite
         using var kafka = new KafkaConnection(new KafkaOptions());
         const string topic = "bench-ceiling";
         await kafka.EnsureTopicAsync(topic, partitions, TopicRetention.Default, CancellationToken.None);
-        var buffers = new Dictionary<int, byte[]>();
-        byte[] Buffer(int size)
-        {
-            if (!buffers.TryGetValue(size, out var buffer))
-            {
-                buffers[size] = buffer = new byte[size];
-                Random.Shared.NextBytes(buffer);
-            }
-
-            return buffer;
-        }
-
+        var payload = KafkaCeiling.Payloads();
         var targets = Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, p)).ToArray();
-        var messages = sizes.Select(s => new Message<byte[], byte[]> { Key = Buffer(s.Key), Value = Buffer(s.Value) }).ToArray();
+        var messages = sizes.Select(s => new Message<byte[], byte[]> { Key = payload(s.Key), Value = payload(s.Value) }).ToArray();
         var config = ChangeProducerConfig.Create(kafka);
         Console.WriteLine($"# mysql-e2e ceiling producer: {BenchHarness.DeliveryReports(config)}");
         using var watermarks = new Watermarks(kafka.BootstrapServers, topic, partitions);
-        long delivered = 0;
-        long failed = 0;
-        Action<DeliveryReport<byte[], byte[]>> report = r =>
-        {
-            if (r.Error.IsError)
-            {
-                Interlocked.Increment(ref failed);
-            }
-            else
-            {
-                Interlocked.Increment(ref delivered);
-            }
-        };
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
         double steady;
+        long failed;
         await using (var sampler = new ProgressSampler(watermarks.Sum))
         {
             using var producer = new ProducerBuilder<byte[], byte[]>(config).Build();
-            for (var i = 0; i < messages.Length; i++)
-            {
-                while (true)
-                {
-                    try
-                    {
-                        producer.Produce(targets[sizes[i].Partition], messages[i], report);
-                        break;
-                    }
-                    catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                    {
-                        producer.Poll(TimeSpan.FromMilliseconds(1));
-                    }
-                }
-            }
-
-            while (Interlocked.Read(ref delivered) + Interlocked.Read(ref failed) < messages.Length)
-            {
-                producer.Poll(TimeSpan.FromMilliseconds(5));
-            }
-
+            failed = KafkaCeiling.ProduceAll(producer, messages.Length, i => targets[sizes[i].Partition], i => messages[i]);
             clock.Stop();
             steady = sampler.SteadyRate(messages.Length);
         }

@@ -350,77 +350,35 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
         using var kafka = new KafkaConnection(new KafkaOptions());
         const string Topic = "bench-ceiling";
         await kafka.EnsureTopicAsync(Topic, settings.Partitions, TopicRetention.Default, CancellationToken.None);
-        var buffers = new Dictionary<int, byte[]>();
-        byte[] Buffer(int size)
-        {
-            if (!buffers.TryGetValue(size, out var buffer))
-            {
-                buffers[size] = buffer = new byte[size];
-                Random.Shared.NextBytes(buffer);
-            }
-
-            return buffer;
-        }
-
+        var payload = KafkaCeiling.Payloads();
         var targets = Enumerable.Range(0, settings.Partitions).Select(p => new TopicPartition(Topic, p)).ToArray();
-        var keys = sizes.Select(s => Buffer(s.Key)).ToArray();
-        var values = sizes.Select(s => Buffer(s.Value)).ToArray();
-        // The settings ChangeProducer gives the runtime's producer: DataMesh's idempotent defaults, outcome-only delivery
-        // reports and a 32 MiB client queue.
-        var config = kafka.CreateProducerConfig();
-        config.DeliveryReportFields = "none";
-        config.QueueBufferingMaxKbytes = 32 * 1024;
+        var keys = sizes.Select(s => payload(s.Key)).ToArray();
+        var values = sizes.Select(s => payload(s.Value)).ToArray();
+        // The settings ChangeProducer gives the runtime's producer.
+        var config = ChangeProducerConfig.Create(kafka);
+        Console.WriteLine($"# {database.Label} Kafka ceiling producer (the source runtime's settings): {BenchHarness.DeliveryReports(config)}");
         using var producer = new ProducerBuilder<byte[], byte[]>(config).Build();
-        long delivered = 0;
-        long failed = 0;
-        Action<DeliveryReport<byte[], byte[]>> report = r =>
-        {
-            if (r.Error.IsError)
-            {
-                Interlocked.Increment(ref failed);
-            }
-            else
-            {
-                Interlocked.Increment(ref delivered);
-            }
-        };
         var message = new Message<byte[], byte[]>();
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
         var allocated = GC.GetTotalAllocatedBytes(precise: false);
         var clock = Stopwatch.StartNew();
-        for (var i = 0; i < sizes.Count; i++)
+        var failed = KafkaCeiling.ProduceAll(producer, sizes.Count, i => targets[sizes[i].Partition], i =>
         {
             message.Key = keys[i];
             message.Value = values[i];
-            while (true)
-            {
-                try
-                {
-                    producer.Produce(targets[sizes[i].Partition], message, report);
-                    break;
-                }
-                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    producer.Poll(TimeSpan.FromMilliseconds(1));
-                }
-            }
-        }
-
-        while (Interlocked.Read(ref delivered) + Interlocked.Read(ref failed) < sizes.Count)
-        {
-            producer.Poll(TimeSpan.FromMilliseconds(5));
-        }
-
+            return message;
+        });
         clock.Stop();
         process.Refresh();
-        if (failed > 0 || delivered != settings.Rows)
+        BenchHarness.Expect("the Kafka ceiling: messages that failed", failed, 0);
+        using (var watermarks = new Watermarks(kafka.BootstrapServers, Topic, settings.Partitions))
         {
-            throw new InvalidOperationException($"the Kafka ceiling delivered {delivered} and failed {failed} of {settings.Rows} messages");
+            BenchHarness.Expect("the Kafka ceiling: the topic's high watermarks summed", watermarks.Sum(), settings.Rows);
         }
 
-        return new Measured(delivered, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, loadAverage, GC.GetTotalAllocatedBytes(precise: false) - allocated);
+        return new Measured(sizes.Count, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, loadAverage, GC.GetTotalAllocatedBytes(precise: false) - allocated);
     }
 
     /// <summary>One timed run.</summary>

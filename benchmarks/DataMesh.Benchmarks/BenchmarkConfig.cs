@@ -5,14 +5,14 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 namespace DataMesh.Benchmarks;
 
-/// <summary>The shared short configuration: in-process (no generated project to build), few iterations, artifacts in the temp folder.</summary>
+/// <summary>The shared short configuration: in-process (no generated project to build), 3 launches (the suites take the median of each launch's iterations, and the median of those), few iterations, artifacts in the temp folder.</summary>
 internal static class BenchmarkConfig
 {
     public static IConfig Short() =>
         DefaultConfig.Instance
             .AddJob(Job.Default
                 .WithToolchain(InProcessEmitToolchain.Instance)
-                .WithLaunchCount(1)
+                .WithLaunchCount(3)
                 .WithWarmupCount(3)
                 .WithIterationCount(10)
                 .WithIterationTime(TimeInterval.FromMilliseconds(250))

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
+using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.IntegrationTests.CockroachDb;
 using DataMesh.Sources;
@@ -11,20 +12,23 @@ using Microsoft.Extensions.Logging;
 namespace DataMesh.Benchmarks;
 
 /// <summary>
-/// <c>./build.sh bench cockroachdb [rows]</c>: changefeed rows per second from the pgwire fake of CockroachDB (no server
-/// can be installed here; <c>tests/DataMesh.IntegrationTests/CockroachDb/FakeCockroachServer.cs</c>) through the source,
-/// in-process, into the embedded Kafka cluster until the position after the last row is stored (so every row was
-/// acknowledged), against the Kafka ceiling: a bare idempotent producer sending the same number of messages of the same
-/// sizes (the changefeed's key and value JSON) to the same cluster. The last line is
-/// <c>cockroachdb: ours=… peer=… ratio=…</c>. The fake's own pgwire writing is part of "ours".
+/// <c>./build.sh bench cockroachdb [--rows N] [--runs N]</c>: changefeed rows per second from the pgwire fake of CockroachDB
+/// (no server can be installed here; <c>tests/DataMesh.IntegrationTests/CockroachDb/FakeCockroachServer.cs</c>) through the
+/// source, in-process, into the embedded Kafka cluster, from the source's launch (host start) until Kafka acknowledged every
+/// row (then the position after the last row must be stored, untimed), against the Kafka ceiling: a bare producer with the source runtime's
+/// producer settings, launched, sending the same number of messages of the same sizes (the changefeed's key and value
+/// JSON) to the same cluster until every one was acknowledged. Both topics' high watermarks must sum to the rows. Runs
+/// alternated by <see cref="BenchHarness"/> (default 5). The fake's own pgwire writing is part of "ours".
 /// </summary>
 internal sealed class CockroachDbSuite : IBenchmarkSuite
 {
+    private const int Partitions = 1;
+
     public string Name => "cockroachdb";
 
-    public int Run(string[] args) => RunAsync(args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200_000).GetAwaiter().GetResult();
+    public int Run(string[] args) => RunAsync(BenchHarness.Option(args, "--rows", 200_000), BenchHarness.Runs(args)).GetAwaiter().GetResult();
 
-    private static async Task<int> RunAsync(int count)
+    private static async Task<int> RunAsync(int count, int runs)
     {
         var rows = new List<(string Key, string Value)>(count);
         for (var i = 0; i < count; i++)
@@ -33,6 +37,19 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
             rows.Add(($"[{i}]", $$"""{"after":{"id":{{i}},"v":{{i}},"note":"order note number {{i}}"},"before":null,"updated":"{{hlc}}","mvcc_timestamp":"{{hlc}}"}"""));
         }
 
+        var messages = rows.Select(r => new Message<byte[], byte[]> { Key = System.Text.Encoding.UTF8.GetBytes(r.Key), Value = System.Text.Encoding.UTF8.GetBytes(r.Value) }).ToList();
+        var pairs = await BenchHarness.AlternateAsync("cockroachdb", runs,
+            new BenchSide("ours", _ => OursAsync(rows)),
+            new BenchSide("cockroachdb", _ => CeilingAsync(messages)));
+        BenchHarness.PrintResults([.. pairs]);
+        return 0;
+    }
+
+    /// <summary>Ours: a fresh fake and host; from the host's start (the rows are appended to the changefeed when it runs)
+    /// until the topic's high watermarks sum to the rows (every row acknowledged); then it must store the position after
+    /// the last row (not timed).</summary>
+    private static async Task<BenchSample> OursAsync(List<(string Key, string Value)> rows)
+    {
         await using var server = new FakeCockroachServer();
         server.CreateTable(new FakeTable("public", "bench",
             [new("id", "bigint", "int8", "INT8", Nullable: false), new("v", "bigint", "int8", "INT8", Nullable: false), new("note", "text", "text", "STRING", Nullable: false)], ["id"]));
@@ -42,107 +59,82 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
         {
             o.ConnectionString = server.ConnectionString;
             o.Snapshot.Initial = InitialSnapshot.None;
-            o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
-            o.TopicPartitions = Environment.GetEnvironmentVariable("DATAMESH_BENCH_PARTITIONS") is { } p ? int.Parse(p, CultureInfo.InvariantCulture) : 1;
+            o.TopicPartitions = Partitions;
         });
         using var host = builder.Build();
+        var kafka = host.Services.GetRequiredService<KafkaConnection>();
+        var watch = Stopwatch.StartNew();
         await host.StartAsync();
         var monitor = host.Services.GetRequiredService<SourceMonitor>();
+        // A first start without a snapshot streams from the changefeed's start: the rows are appended once it runs.
         while (server.RunningFeeds == 0)
         {
-            await Task.Delay(10);
+            await Task.Delay(5);
         }
 
-        // Ours: every row, then a resolved timestamp; done when that position is stored (everything before it acknowledged).
-        var cursor = server.Now;
-        var watch = Stopwatch.StartNew();
         server.AppendRaw("bench", rows);
         var resolved = server.Resolve();
-        while (monitor.Get("bench")?.StoredPosition is not { } stored || long.Parse(stored.Split('.')[0], CultureInfo.InvariantCulture) < resolved)
+        using var watermarks = new Watermarks(kafka.BootstrapServers, TopicNames.ForTable("dm", "bench", "public", "bench"), Partitions);
+        while (Acknowledged(watermarks) < rows.Count)
         {
             if (watch.Elapsed > TimeSpan.FromMinutes(10))
             {
-                throw new TimeoutException($"The source did not store position {resolved} within 10 minutes: {monitor.Get("bench")}");
+                throw new TimeoutException($"count check failed: the topic holds {Acknowledged(watermarks)} of {rows.Count} records after 10 minutes: {monitor.Get("bench")}");
             }
 
             await Task.Delay(5);
         }
 
-        var ours = watch.Elapsed.TotalSeconds;
-        Console.Error.WriteLine($"cockroachdb: source stored the position after {count:N0} rows in {ours:F2} s");
+        watch.Stop();
+        BenchHarness.Expect("cockroachdb ours: the topic's high watermarks summed", watermarks.Sum(), rows.Count);
+        var saving = Stopwatch.StartNew();
+        while (monitor.Get("bench")?.StoredPosition is not { } stored || long.Parse(stored.Split('.')[0], CultureInfo.InvariantCulture) < resolved)
+        {
+            // Not timed: the position after the last row is stored at the next save (PositionSaveInterval, default 1 s).
+            if (saving.Elapsed > TimeSpan.FromMinutes(1))
+            {
+                throw new TimeoutException($"The source did not store position {resolved} within a minute of the last acknowledgement: {monitor.Get("bench")}");
+            }
 
-        // The peer: a bare producer, same cluster, same message sizes.
-        var kafka = host.Services.GetRequiredService<KafkaConnection>();
-        var config = kafka.CreateProducerConfig();
-        config.EnableIdempotence = true;
-        config.Acks = Acks.All;
-        config.LingerMs = 5;
+            await Task.Delay(5);
+        }
+
+        await host.StopAsync();
+        return new BenchSample(rows.Count / watch.Elapsed.TotalSeconds);
+    }
+
+    private static long Acknowledged(Watermarks watermarks)
+    {
+        try
+        {
+            return watermarks.Sum();
+        }
+        catch (KafkaException)
+        {
+            return 0; // the topic is not there yet
+        }
+    }
+
+    /// <summary>The ceiling: a bare producer with the runtime's settings on a fresh cluster, same messages.</summary>
+    private static async Task<BenchSample> CeilingAsync(List<Message<byte[], byte[]>> messages)
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        const string Topic = "bench.peer";
+        await kafka.EnsureTopicAsync(Topic, Partitions, TopicRetention.Default, CancellationToken.None);
+        var config = ChangeProducerConfig.Create(kafka);
+        Console.WriteLine($"# cockroachdb ceiling producer (the source runtime's settings): {BenchHarness.DeliveryReports(config)}");
+        var watch = Stopwatch.StartNew();
+        long failed;
         using (var producer = new ProducerBuilder<byte[], byte[]>(config).Build())
         {
-            var messages = rows.Select(r => new Message<byte[], byte[]> { Key = System.Text.Encoding.UTF8.GetBytes(r.Key), Value = System.Text.Encoding.UTF8.GetBytes(r.Value) }).ToList();
-            var failed = 0;
-            watch.Restart();
-            foreach (var message in messages)
-            {
-                while (true)
-                {
-                    try
-                    {
-                        producer.Produce("bench.peer", message, report =>
-                        {
-                            if (report.Error.IsError)
-                            {
-                                Interlocked.Increment(ref failed);
-                            }
-                        });
-                        break;
-                    }
-                    catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                    {
-                        producer.Poll(TimeSpan.FromMilliseconds(10));
-                    }
-                }
-            }
-
-            producer.Flush(TimeSpan.FromMinutes(5));
-            if (failed > 0)
-            {
-                throw new InvalidOperationException($"{failed} peer messages failed");
-            }
+            var target = new TopicPartition(Topic, Partition.Any);
+            failed = KafkaCeiling.ProduceAll(producer, messages.Count, _ => target, i => messages[i]);
         }
 
-        var peer = watch.Elapsed.TotalSeconds;
-        await host.StopAsync();
-
-        // What the fake itself can send: a bare Npgsql reader replaying the same rows from the same cursor (no Kafka).
-        watch.Restart();
-        var dataSource = new Npgsql.NpgsqlDataSourceBuilder(server.ConnectionString);
-        dataSource.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
-        await using (var source = dataSource.Build())
-        await using (var connection = await source.OpenConnectionAsync())
-        await using (var command = new Npgsql.NpgsqlCommand($"CREATE CHANGEFEED FOR TABLE bench WITH updated, cursor = '{FakeCockroachServer.Hlc(cursor)}', initial_scan = 'no'", connection) { CommandTimeout = 0 })
-        {
-            var reader = await command.ExecuteReaderAsync();
-            var read = 0;
-            while (read < count && await reader.ReadAsync())
-            {
-                _ = reader.GetFieldValue<byte[]>(2);
-                read++;
-            }
-
-            command.Cancel();
-        }
-
-        var fake = watch.Elapsed.TotalSeconds;
-        var oursRate = count / ours;
-        var peerRate = count / peer;
-        Console.WriteLine();
-        Console.WriteLine("| path | rows | seconds | rows/s |");
-        Console.WriteLine("|---|---:|---:|---:|");
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| fake CockroachDB -> CockroachDB source -> embedded Kafka (acknowledged, position stored) | {count} | {ours:F2} | {oursRate:F0} |"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare idempotent producer, same messages -> embedded Kafka (acknowledged) | {count} | {peer:F2} | {peerRate:F0} |"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| the fake alone: a bare Npgsql reader of the same rows (no Kafka) | {count} | {fake:F2} | {count / fake:F0} |"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cockroachdb: ours={oursRate:F0} rows/s peer={peerRate:F0} rows/s ratio={oursRate / peerRate:F2}"));
-        return 0;
+        watch.Stop();
+        BenchHarness.Expect("cockroachdb ceiling: messages that failed", failed, 0);
+        using var watermarks = new Watermarks(kafka.BootstrapServers, Topic, Partitions);
+        BenchHarness.Expect("cockroachdb ceiling: the topic's high watermarks summed", watermarks.Sum(), messages.Count);
+        return new BenchSample(messages.Count / watch.Elapsed.TotalSeconds);
     }
 }

@@ -16,17 +16,20 @@ using MySqlConnector;
 namespace DataMesh.Benchmarks;
 
 /// <summary>
-/// The MySQL/MariaDB binlog suite, on one binlog of at least a million row changes written by the MariaDB that
-/// <c>./build.sh bench mysql</c> starts:
+/// The MySQL/MariaDB binlog suite, on one binlog of row changes (<c>--rows N</c>, default 1,000,000) written by the
+/// MariaDB that <c>./build.sh bench mysql</c> starts, each line <c>--runs N</c> (default 5) alternated runs of ours and the
+/// peer by <see cref="BenchHarness"/>:
 /// <list type="bullet">
 /// <item><c>mysql</c>: our replication client streams the binlog from the server and turns every row into typed values
 /// and an Avro envelope (no Kafka), against the server's own decoder, <c>mariadb-binlog --read-from-remote-server
-/// --verbose --base64-output=DECODE-ROWS</c> to /dev/null. Allocation per row is measured over the whole stream.</item>
-/// <item><c>mysql-e2e</c>: the connector end to end into the embedded Kafka cluster until Kafka acknowledged every
-/// row, against the Kafka ceiling: the same number of pre-encoded messages of the same sizes from a bare Confluent
-/// producer to the same cluster.</item>
+/// --verbose --base64-output=DECODE-ROWS</c>, whose output this process reads and counts (<c>### INSERT INTO</c> lines).
+/// Both must count every row. Allocation per row is measured over the whole stream.</item>
+/// <item><c>mysql-e2e</c>: the connector (the product's defaults, but for <c>--partitions N</c> topic partitions, default
+/// 32: the embedded cluster keeps 5 MB per partition) from the runtime's launch until Kafka acknowledged every row, against
+/// the Kafka ceiling: a bare Confluent producer with the runtime's producer settings, launched, sending as many messages
+/// of the sizes ours produced (read back from ours' first run) to the same partitions, until every one was acknowledged.
+/// Both topics' high watermarks must sum to the rows. Steady-state rates from the topics' high watermarks.</item>
 /// </list>
-/// Options: <c>--rows N</c> (default 1 000 000), <c>--runs N</c> runs of each side of each line, alternated, best kept (default 3).
 /// </summary>
 internal sealed class MySqlSuite : IBenchmarkSuite
 {
@@ -34,8 +37,9 @@ internal sealed class MySqlSuite : IBenchmarkSuite
 
     public int Run(string[] args)
     {
-        var rows = Option(args, "--rows", 1_000_000);
-        var runs = Option(args, "--runs", 3);
+        var rows = BenchHarness.Option(args, "--rows", 1_000_000);
+        var runs = BenchHarness.Runs(args);
+        var partitions = BenchHarness.Option(args, "--partitions", 32);
         var connectionString = Environment.GetEnvironmentVariable("DATAMESH_MARIADB_CONNECTION");
         if (string.IsNullOrEmpty(connectionString))
         {
@@ -43,10 +47,10 @@ internal sealed class MySqlSuite : IBenchmarkSuite
             return 1;
         }
 
-        return RunAsync(connectionString, rows, runs).GetAwaiter().GetResult();
+        return RunAsync(connectionString, rows, runs, partitions).GetAwaiter().GetResult();
     }
 
-    private static async Task<int> RunAsync(string connectionString, int rows, int runs)
+    private static async Task<int> RunAsync(string connectionString, int rows, int runs, int partitions)
     {
         var builder = new MySqlConnectionStringBuilder(connectionString);
         var database = "bench_" + Guid.NewGuid().ToString("N")[..12];
@@ -54,33 +58,21 @@ internal sealed class MySqlSuite : IBenchmarkSuite
         try
         {
             Console.WriteLine($"# binlog {file}: {rows} row changes in {database}, ending at {end}");
-            var sizes = new List<(int Key, int Value)>(rows);
-            Measurement? ours = null;
-            Measurement? peer = null;
-            for (var run = 0; run < runs; run++)
-            {
-                var o = await DecodeAsync(builder, file, database, run == 0 ? sizes : null);
-                Console.WriteLine($"# ours run {run + 1}: {o}");
-                ours = ours is null || o.Seconds < ours.Seconds ? o : ours;
-                var p = await MariaDbBinlogAsync(builder, file, rows);
-                Console.WriteLine($"# peer run {run + 1}: {p}");
-                peer = peer is null || p.Seconds < peer.Seconds ? p : peer;
-            }
+            var decode = await BenchHarness.AlternateAsync("mysql", runs,
+                new BenchSide("ours", _ => DecodeAsync(builder, file, database, rows)),
+                new BenchSide("mysql", _ => MariaDbBinlogAsync(builder, file, rows)));
 
-            Measurement? e2e = null;
-            Measurement? ceiling = null;
-            for (var run = 0; run < runs; run++)
-            {
-                var o = await EndToEndAsync(connectionString, database, file, end, rows);
-                Console.WriteLine($"# ours e2e run {run + 1}: {o}");
-                e2e = e2e is null || o.Seconds < e2e.Seconds ? o : e2e;
-                var p = await KafkaCeilingAsync(sizes);
-                Console.WriteLine($"# peer e2e run {run + 1} (bare producer, pre-encoded): {p}");
-                ceiling = ceiling is null || p.Seconds < ceiling.Seconds ? p : ceiling;
-            }
-
-            Console.WriteLine(Line("mysql-e2e", e2e!, ceiling!));
-            Console.WriteLine(Line("mysql", ours!, peer!));
+            List<(int Partition, int Key, int Value)>? sizes = null;
+            var e2e = await BenchHarness.AlternateAsync("mysql-e2e", runs,
+                new BenchSide("ours", async _ =>
+                {
+                    var recorded = sizes is null ? new List<(int, int, int)>(rows) : null;
+                    var sample = await EndToEndAsync(connectionString, database, file, end, rows, partitions, recorded);
+                    sizes ??= recorded;
+                    return sample;
+                }),
+                new BenchSide("mysql-e2e", _ => KafkaCeilingAsync(sizes ?? throw new InvalidOperationException("the ceiling runs after ours' first run, which records the sizes"), partitions)));
+            BenchHarness.PrintResults(e2e[0], decode[0]);
             return 0;
         }
         finally
@@ -90,9 +82,6 @@ internal sealed class MySqlSuite : IBenchmarkSuite
             await new MySqlCommand($"DROP DATABASE IF EXISTS `{database}`", connection).ExecuteNonQueryAsync();
         }
     }
-
-    private static string Line(string name, Measurement ours, Measurement peer) => string.Create(CultureInfo.InvariantCulture,
-        $"{name}: ours={ours.RowsPerSecond:F0} rows/s peer={peer.RowsPerSecond:F0} rows/s ratio={ours.RowsPerSecond / peer.RowsPerSecond:F2} cpu_per_1k_rows: ours={ours.CpuMsPer1k:F3} ms peer={peer.CpuMsPer1k:F3} ms alloc_per_row: ours={ours.BytesPerRow:F2} B peer={peer.BytesPerRow:F2} B peak_mem: ours={ours.PeakMb:F0} MB peer={peer.PeakMb:F0} MB");
 
     /// <summary>Writes the bench table's rows in transactions of 10 000 into a fresh binlog file, then closes it.</summary>
     private static async Task<(string File, long End)> LoadAsync(string connectionString, string database, int rows)
@@ -139,7 +128,7 @@ internal sealed class MySqlSuite : IBenchmarkSuite
     }
 
     /// <summary>Ours: stream the file from the server, decode every row into typed values and an Avro key and envelope.</summary>
-    private static async Task<Measurement> DecodeAsync(MySqlConnectionStringBuilder builder, string file, string database, List<(int Key, int Value)>? sizes)
+    private static async Task<BenchSample> DecodeAsync(MySqlConnectionStringBuilder builder, string file, string database, int rows)
     {
         var settings = new ReplicationConnectionSettings(builder.Server, (int)builder.Port, builder.UserID, builder.Password) { Tls = TlsMode.None };
         var schema = new SchemaTracker();
@@ -151,7 +140,7 @@ internal sealed class MySqlSuite : IBenchmarkSuite
             schema.Reset(tables, databases);
         }
 
-        var handler = new EncodingHandler(sizes);
+        var handler = new EncodingHandler();
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
@@ -180,25 +169,30 @@ internal sealed class MySqlSuite : IBenchmarkSuite
         clock.Stop();
         var bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
         process.Refresh();
-        return new Measurement(handler.Rows, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, bytes, process.PeakWorkingSet64);
+        BenchHarness.Expect("ours: rows decoded and encoded", handler.Rows, rows);
+        return new Measurement(handler.Rows, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, bytes, process.PeakWorkingSet64).Sample();
     }
 
-    /// <summary>The peer: the server's own decoder reading the same file from the server, its output discarded. Its CPU
-    /// time and peak memory come from GNU time (/usr/bin/time) when the machine has it.</summary>
-    private static async Task<Measurement> MariaDbBinlogAsync(MySqlConnectionStringBuilder builder, string file, int rows)
+    /// <summary>The peer: the server's own decoder reading the same file from the server; this process reads its output and
+    /// counts the rows (<c>### INSERT INTO</c> lines). Its CPU time and peak memory come from GNU time (/usr/bin/time) when
+    /// the machine has it.</summary>
+    private static async Task<BenchSample> MariaDbBinlogAsync(MySqlConnectionStringBuilder builder, string file, int rows)
     {
         var usage = Path.GetTempFileName();
-        var command = $"mariadb-binlog --no-defaults --read-from-remote-server --host={builder.Server} --port={builder.Port} --user={builder.UserID} --verbose --base64-output=DECODE-ROWS {file} > /dev/null";
+        var command = $"mariadb-binlog --no-defaults --read-from-remote-server --host={builder.Server} --port={builder.Port} --user={builder.UserID} --verbose --base64-output=DECODE-ROWS {file}";
         var timed = File.Exists("/usr/bin/time");
         var start = new ProcessStartInfo("/bin/sh")
         {
             ArgumentList = { "-c", timed ? $"exec /usr/bin/time -f '%U %S %M' -o {usage} {command}" : "exec " + command },
             UseShellExecute = false,
+            RedirectStandardOutput = true,
         };
         start.Environment["MYSQL_PWD"] = builder.Password;
         var clock = Stopwatch.StartNew();
+        long counted;
         using (var process = Process.Start(start)!)
         {
+            counted = await CountAsync(process.StandardOutput.BaseStream, "\n### INSERT INTO "u8.ToArray());
             await process.WaitForExitAsync();
             clock.Stop();
             if (process.ExitCode != 0)
@@ -217,16 +211,44 @@ internal sealed class MySqlSuite : IBenchmarkSuite
         }
 
         File.Delete(usage);
-        return new Measurement(rows, clock.Elapsed.TotalSeconds, cpu, 0, peak);
+        BenchHarness.Expect("mariadb-binlog: rows printed (### INSERT INTO)", counted, rows);
+        return new Measurement(rows, clock.Elapsed.TotalSeconds, cpu, 0, peak).Sample();
     }
 
-    /// <summary>Ours end to end: the connector from the file's start into the embedded cluster until every row is acknowledged.</summary>
-    private static async Task<Measurement> EndToEndAsync(string connectionString, string database, string file, long end, int rows)
+    /// <summary>The occurrences of <paramref name="pattern"/> in a stream read to its end.</summary>
+    private static async Task<long> CountAsync(Stream stream, byte[] pattern)
+    {
+        var buffer = new byte[1 << 16];
+        var kept = 0; // the last pattern.Length - 1 bytes of the previous read, kept in front of the next
+        long count = 0;
+        int read;
+        while ((read = await stream.ReadAsync(buffer.AsMemory(kept))) > 0)
+        {
+            var span = buffer.AsSpan(0, kept + read);
+            for (var at = span.IndexOf(pattern); at >= 0; at = span.IndexOf(pattern))
+            {
+                count++;
+                span = span[(at + pattern.Length)..];
+            }
+
+            kept = Math.Min(span.Length, pattern.Length - 1);
+            span[^kept..].CopyTo(buffer);
+        }
+
+        return count;
+    }
+
+    /// <summary>Ours end to end: the connector from the runtime's launch (reading positions and schema history, connecting,
+    /// registering schemas) into the embedded cluster until Kafka acknowledged every row; then the topic's high watermarks
+    /// must sum to the rows. <paramref name="sizes"/>, when given, receives each record's partition and sizes, read back.</summary>
+    private static async Task<BenchSample> EndToEndAsync(string connectionString, string database, string file, long end, int rows, int partitions, List<(int Partition, int Key, int Value)>? sizes)
     {
         using var kafka = new KafkaConnection(new KafkaOptions());
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = kafka.EmbeddedCluster });
-        var options = new MySqlSourceOptions { ConnectionString = connectionString, PositionSaveInterval = TimeSpan.FromMilliseconds(50), UseGtid = false };
+        // The product's defaults (position saves included) but for the partitions, and no GTIDs (the binlog file is named).
+        var options = new MySqlSourceOptions { ConnectionString = connectionString, UseGtid = false, TopicPartitions = partitions };
         options.IncludeTables.Add(database + ".*");
+        var topic = TopicNames.ForTable("dm", "bench", database, "orders");
         await using (var sql = new MySqlConnection(connectionString))
         {
             await sql.OpenAsync();
@@ -237,42 +259,46 @@ internal sealed class MySqlSuite : IBenchmarkSuite
             await positions.SaveAsync("bench", new MySqlPosition { File = file, Position = 4 }.ToJson(), CancellationToken.None);
         }
 
+        Console.WriteLine($"# mysql-e2e ours producer (the runtime's): {BenchHarness.DeliveryReports(ChangeProducerConfig.Create(kafka))}");
         await using var connector = new MySqlBinlogConnector("bench", options, kafka, NullLogger.Instance);
         using var positionStore = new PositionStore(kafka);
         var runtime = new SourceRuntime<MySqlPosition>("bench", connector, options, new ChangeEventOptions(), kafka, store, positionStore, null, NullLogger.Instance);
         using var stop = new CancellationTokenSource();
+        using var watermarks = new Watermarks(kafka.BootstrapServers, topic, partitions);
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
         var running = Task.Run(() => runtime.RunAsync(stop.Token));
-        var first = TimeSpan.Zero;
-        while (runtime.StoredPosition is not { } saved || !saved.IsAtOrAfter(file, end))
+        Measurement measurement;
+        double steady;
+        await using (var sampler = new ProgressSampler(watermarks.Sum))
         {
-            if (first == TimeSpan.Zero && runtime.Produced > 0)
+            var first = TimeSpan.Zero;
+            while (runtime.Produced < rows || runtime.InFlight > 0)
             {
-                first = clock.Elapsed;
-                Console.WriteLine($"# e2e: first record handed to Kafka after {first.TotalSeconds:F3} s (start-up: positions, schema history, schema registration)");
+                if (first == TimeSpan.Zero && runtime.Produced > 0)
+                {
+                    first = clock.Elapsed;
+                }
+
+                if (running.IsCompleted)
+                {
+                    await running;
+                    throw new InvalidOperationException($"the connector stopped after producing {runtime.Produced} of {rows} records");
+                }
+
+                await Task.Delay(5);
             }
 
-            if (running.IsCompleted)
-            {
-                await running;
-                throw new InvalidOperationException("the connector stopped before reaching the end of the bench binlog");
-            }
-
-            await Task.Delay(10);
+            clock.Stop();
+            steady = sampler.SteadyRate(rows);
+            process.Refresh();
+            Console.WriteLine($"# mysql-e2e: first record handed to Kafka after {first.TotalSeconds:F3} s (start-up: positions, schema history, schema registration), the last acknowledged after {clock.Elapsed.TotalSeconds:F3} s");
+            measurement = new Measurement(rows, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, GC.GetTotalAllocatedBytes(precise: true) - allocated, process.PeakWorkingSet64);
         }
 
-        clock.Stop();
-        process.Refresh();
-
-        // The same window as the peer's: from the first record handed to the producer until the last is acknowledged (and
-        // here also stored as the position). Start-up (connecting, schema history, registering schemas) is printed above
-        // and left out, as the peer's client start-up is; its CPU stays in the CPU figure.
-        Console.WriteLine($"# e2e: all {rows} rows acknowledged and the position stored after {clock.Elapsed.TotalSeconds:F3} s in all, {(clock.Elapsed - first).TotalSeconds:F3} s after the first record");
-        var measurement = new Measurement(rows, (clock.Elapsed - first).TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, GC.GetTotalAllocatedBytes(precise: true) - allocated, process.PeakWorkingSet64);
         await stop.CancelAsync();
         try
         {
@@ -283,87 +309,60 @@ internal sealed class MySqlSuite : IBenchmarkSuite
             // stopped
         }
 
-        if (runtime.Produced < rows)
+        BenchHarness.Expect("mysql-e2e ours: records produced", runtime.Produced, rows);
+        BenchHarness.Expect("mysql-e2e ours: the topic's high watermarks summed", watermarks.Sum(), rows);
+        if (sizes is not null)
         {
-            throw new InvalidOperationException($"the connector produced {runtime.Produced} records for {rows} rows");
+            ReadSizes(kafka, topic, partitions, rows, sizes);
         }
 
-        return measurement;
+        return measurement.Sample(steady);
     }
 
-    /// <summary>The Kafka ceiling: the same number of messages of the same key and value sizes, pre-encoded, from a bare producer.</summary>
-    private static async Task<Measurement> KafkaCeilingAsync(List<(int Key, int Value)> sizes)
+    /// <summary>Reads <paramref name="topic"/> back from the beginning: every record's partition, key and value sizes.</summary>
+    private static void ReadSizes(KafkaConnection kafka, string topic, int partitions, int rows, List<(int Partition, int Key, int Value)> sizes)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(kafka.CreateConsumerConfig(null)).Build();
+        consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        while (sizes.Count < rows)
+        {
+            var result = consumer.Consume(TimeSpan.FromSeconds(30)) ?? throw new InvalidOperationException($"count check failed: {topic} gave no record after {sizes.Count} of {rows} (a partition truncated? raise --partitions)");
+            sizes.Add((result.Partition.Value, result.Message.Key?.Length ?? 0, result.Message.Value?.Length ?? 0));
+        }
+    }
+
+    /// <summary>The Kafka ceiling: a bare producer with the runtime's settings, launched, sending the same number of messages
+    /// of the same key and value sizes to the same partitions, pre-encoded, until every one was acknowledged.</summary>
+    private static async Task<BenchSample> KafkaCeilingAsync(List<(int Partition, int Key, int Value)> sizes, int partitions)
     {
         using var kafka = new KafkaConnection(new KafkaOptions());
         const string topic = "bench-ceiling";
-        await kafka.EnsureTopicAsync(topic, 1, TopicRetention.Default, CancellationToken.None);
-        var buffers = new Dictionary<int, byte[]>();
-        byte[] Buffer(int size)
-        {
-            if (!buffers.TryGetValue(size, out var buffer))
-            {
-                buffers[size] = buffer = new byte[size];
-                Random.Shared.NextBytes(buffer);
-            }
-
-            return buffer;
-        }
-
-        var messages = sizes.Select(s => new Message<byte[], byte[]> { Key = Buffer(s.Key), Value = Buffer(s.Value) }).ToArray();
-        using var producer = new ProducerBuilder<byte[], byte[]>(kafka.CreateProducerConfig()).Build();
-        long delivered = 0;
-        long failed = 0;
-        Action<DeliveryReport<byte[], byte[]>> report = r =>
-        {
-            if (r.Error.IsError)
-            {
-                Interlocked.Increment(ref failed);
-            }
-            else
-            {
-                Interlocked.Increment(ref delivered);
-            }
-        };
+        await kafka.EnsureTopicAsync(topic, partitions, TopicRetention.Default, CancellationToken.None);
+        var payload = KafkaCeiling.Payloads();
+        var targets = Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, p)).ToArray();
+        var messages = sizes.Select(s => new Message<byte[], byte[]> { Key = payload(s.Key), Value = payload(s.Value) }).ToArray();
+        var config = ChangeProducerConfig.Create(kafka);
+        Console.WriteLine($"# mysql-e2e ceiling producer: {BenchHarness.DeliveryReports(config)}");
+        using var watermarks = new Watermarks(kafka.BootstrapServers, topic, partitions);
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
-        foreach (var message in messages)
+        double steady;
+        long failed;
+        await using (var sampler = new ProgressSampler(watermarks.Sum))
         {
-            while (true)
-            {
-                try
-                {
-                    producer.Produce(topic, message, report);
-                    break;
-                }
-                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    producer.Poll(TimeSpan.FromMilliseconds(1));
-                }
-            }
+            using var producer = new ProducerBuilder<byte[], byte[]>(config).Build();
+            failed = KafkaCeiling.ProduceAll(producer, messages.Length, i => targets[sizes[i].Partition], i => messages[i]);
+            clock.Stop();
+            steady = sampler.SteadyRate(messages.Length);
         }
 
-        while (Interlocked.Read(ref delivered) + Interlocked.Read(ref failed) < messages.Length)
-        {
-            producer.Poll(TimeSpan.FromMilliseconds(5));
-        }
-
-        clock.Stop();
         process.Refresh();
-        if (failed > 0)
-        {
-            throw new InvalidOperationException($"{failed} messages failed");
-        }
-
-        return new Measurement(messages.Length, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, GC.GetTotalAllocatedBytes(precise: true) - allocated, process.PeakWorkingSet64);
-    }
-
-    private static int Option(string[] args, string name, int fallback)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
+        BenchHarness.Expect("mysql-e2e ceiling: messages that failed", failed, 0);
+        BenchHarness.Expect("mysql-e2e ceiling: the topic's high watermarks summed", watermarks.Sum(), sizes.Count);
+        return new Measurement(messages.Length, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, GC.GetTotalAllocatedBytes(precise: true) - allocated, process.PeakWorkingSet64).Sample(steady);
     }
 
     private sealed record Measurement(long Rows, double Seconds, double CpuMs, long AllocatedBytes, long PeakBytes)
@@ -376,21 +375,19 @@ internal sealed class MySqlSuite : IBenchmarkSuite
 
         public double PeakMb => PeakBytes / 1048576.0;
 
-        public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"{Rows} rows in {Seconds:F3} s = {RowsPerSecond:F0} rows/s, cpu {CpuMs:F0} ms ({CpuMsPer1k:F3} ms per 1k rows), {BytesPerRow:F2} B allocated per row, peak working set {PeakMb:F0} MB");
+        public BenchSample Sample(double steady = double.NaN) => new(RowsPerSecond, steady, string.Create(CultureInfo.InvariantCulture,
+            $"{Rows} rows in {Seconds:F3} s, cpu {CpuMs:F0} ms ({CpuMsPer1k:F3} ms per 1k rows), {BytesPerRow:F2} B allocated per row, peak working set {PeakMb:F0} MB"));
     }
 
     /// <summary>Hands every row to the source runtime's encoder (keys, envelopes, key changes) as the connector does before
-    /// Kafka, discarding the encoded records after each row (or, when sizes are wanted, recording their sizes).</summary>
+    /// Kafka, discarding the encoded records after each row.</summary>
     private sealed class EncodingHandler : IBinlogHandler
     {
-        private readonly List<(int Key, int Value)>? _sizes;
         private readonly SourceContext<MySqlPosition> _context;
         private readonly BinlogEmitter _emitter;
 
-        public EncodingHandler(List<(int Key, int Value)>? sizes)
+        public EncodingHandler()
         {
-            _sizes = sizes;
             _context = new EncodingHost(MySqlSourceFields.Describe("bench"), new ChangeEventOptions()).Context<MySqlPosition>();
             _emitter = new BinlogEmitter("bench", new MySqlSourceOptions(), _context, null!, NullLogger.Instance);
         }
@@ -406,17 +403,7 @@ internal sealed class MySqlSuite : IBenchmarkSuite
         public void OnRow(scoped in RowChange change, TransactionState transaction)
         {
             _emitter.OnRow(change, transaction);
-            if (_sizes is null)
-            {
-                _context.DiscardPending();
-            }
-            else
-            {
-                foreach (var record in _context.TakeEncoded())
-                {
-                    _sizes.Add((record.Key?.Length ?? 0, record.Value?.Length ?? 0));
-                }
-            }
+            _context.DiscardPending();
 
             Rows++;
         }

@@ -1,54 +1,73 @@
 using System.Diagnostics;
 using System.Globalization;
-using Confluent.Kafka;
 using DataMesh.Events;
+using DataMesh.Hosting;
 using DataMesh.Kafka;
 using DataMesh.Schemas;
 using DataMesh.Sources;
 using Npgsql;
+using static System.FormattableString;
 
 namespace DataMesh.Benchmarks;
 
 /// <summary>
-/// PostgreSQL end to end: the same 1 million single-row changes (500k inserts, then 500k updates, 100 statements per
-/// transaction) read from two pgoutput slots, by our connector (a process of its own, producing to the embedded Kafka,
-/// counted when Kafka holds every event) and by <c>pg_recvlogical</c> writing to /dev/null (the raw limit of the log).
+/// PostgreSQL end to end: the same single-row changes (<c>--changes N</c>, default 1,000,000: half inserts, then as many
+/// updates, 100 statements per transaction), written once and read <c>--runs N</c> times (default 5) by each side from a
+/// copy of one pgoutput slot made before the workload, alternated by <see cref="BenchHarness"/>:
+/// <list type="bullet">
+/// <item>ours: the connector (a process of its own, with the product's defaults, producing to the embedded Kafka in this
+/// process), from its launch until the topic's high watermarks sum to the changes;</item>
+/// <item><c>pg</c>: <c>pg_recvlogical</c> writing to /dev/null (the raw limit of the log), from its launch until it exits
+/// at the end LSN, which its slot must then have confirmed;</item>
+/// <item><c>pg-dotnet</c>: Npgsql's pgoutput replication API into objects, produced with Confluent's AvroSerializer
+/// (<see cref="PgDotnetPeer"/>), from its connection's open until every record was acknowledged.</item>
+/// </list>
+/// Steady-state rates from positions sampled every 50 ms: the topics' high watermarks (ours, pg-dotnet) and the walsender's
+/// <c>sent_lsn</c> (pg_recvlogical; the LSN's share of the workload's WAL times the changes).
 /// Needs DATAMESH_PG_CONNECTION and DATAMESH_PG_BIN, which <c>./build.sh bench pg</c> sets.
 /// </summary>
 internal sealed class PgSuite : IBenchmarkSuite
 {
     private const int Partitions = 32; // the embedded cluster keeps 5 MB per partition
+    private const string Publication = "datamesh_bench";
 
     public string Name => "pg";
 
-    public int Run(string[] args) => RunAsync(args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000).GetAwaiter().GetResult();
+    public int Run(string[] args) => RunAsync(BenchHarness.Option(args, "--changes", 1_000_000), BenchHarness.Runs(args)).GetAwaiter().GetResult();
 
-    private static async Task<int> RunAsync(int changes)
+    private static async Task<int> RunAsync(int changes, int runs)
     {
         var admin = Environment.GetEnvironmentVariable("DATAMESH_PG_CONNECTION") ?? throw new InvalidOperationException("DATAMESH_PG_CONNECTION is not set: run ./build.sh bench pg");
         var bin = Environment.GetEnvironmentVariable("DATAMESH_PG_BIN") ?? throw new InvalidOperationException("DATAMESH_PG_BIN is not set: run ./build.sh bench pg");
         var database = "bench_" + Guid.NewGuid().ToString("N")[..8];
         await ExecuteAsync(admin, $"CREATE DATABASE {database}");
         var connection = new NpgsqlConnectionStringBuilder(admin) { Database = database }.ConnectionString;
+        var template = database + "_template"; // slot names are the server's, not the database's: named after the database
         try
         {
-            await ExecuteAsync(connection, "CREATE TABLE bench (id int PRIMARY KEY, v bigint NOT NULL, note text NOT NULL); CREATE PUBLICATION datamesh_bench FOR TABLE bench");
-            await ExecuteAsync(connection, "SELECT pg_create_logical_replication_slot('bench_ours', 'pgoutput')");
-            await ExecuteAsync(connection, "SELECT pg_create_logical_replication_slot('bench_peer', 'pgoutput')");
+            await ExecuteAsync(connection, $"CREATE TABLE bench (id int PRIMARY KEY, v bigint NOT NULL, note text NOT NULL); CREATE PUBLICATION {Publication} FOR TABLE bench");
+            await ExecuteAsync(connection, $"SELECT pg_create_logical_replication_slot('{template}', 'pgoutput')");
+            var startLsn = await LsnAsync(connection, $"SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '{template}'");
             Console.Error.WriteLine($"pg: writing {changes:N0} single-row changes...");
-            var end = await WorkloadAsync(connection, changes);
+            var (lastTransaction, end) = await WorkloadAsync(connection, changes);
+            Console.WriteLine($"# pg: {changes} changes from {startLsn} to {end} in {database}, {runs} alternated runs of each side, each from a fresh copy of slot {template}");
 
-            var peer = await PeerAsync(bin, connection, end);
-            var ours = await OursAsync(connection, changes);
+            using (var kafka = new KafkaConnection(new KafkaOptions()))
+            {
+                Console.WriteLine($"# pg ours producer (the source runtime's, in the connector process): {BenchHarness.DeliveryReports(ChangeProducerConfig.Create(kafka))}");
+            }
 
-            var oursRate = changes / ours.Seconds;
-            var peerRate = changes / peer.Seconds;
-            Console.WriteLine();
-            Console.WriteLine($"| reader | changes | seconds | changes/s | CPU ms per 1k changes | of them, second half | peak RSS |");
-            Console.WriteLine($"|---|---:|---:|---:|---:|---:|---:|");
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| DataMesh connector -> embedded Kafka (acknowledged) | {changes} | {ours.Seconds:F2} | {oursRate:F0} | {ours.CpuMs * 1000 / changes:F1} | {ours.SecondHalfCpuMsPer1k:F1} | {ours.PeakBytes / 1048576} MB |"));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| pg_recvlogical -> /dev/null | {changes} | {peer.Seconds:F2} | {peerRate:F0} | {peer.CpuMs * 1000 / changes:F1} | | {peer.PeakBytes / 1048576} MB |"));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pg: ours={oursRate:F0} changes/s peer={peerRate:F0} changes/s ratio={oursRate / peerRate:F2}"));
+            var ours = new BenchSide("ours", round => WithSlotAsync(connection, template, $"{database}_ours_{round}", slot => OursAsync(connection, slot, changes)));
+            var dotnet = new BenchSide("pg-dotnet", round => WithSlotAsync(connection, template, $"{database}_dotnet_{round}", async slot =>
+            {
+                var (decoded, held, steady, seconds) = await PgDotnetPeer.RunAsync(connection, slot, Publication, lastTransaction, Partitions, changes);
+                BenchHarness.Expect("pg-dotnet: rows decoded", decoded, changes);
+                BenchHarness.Expect("pg-dotnet: the topic's high watermarks summed", held, changes);
+                return new BenchSample(changes / seconds, steady);
+            }));
+            var recvlogical = new BenchSide("pg", round => WithSlotAsync(connection, template, $"{database}_recvlogical_{round}", slot => PeerAsync(bin, connection, slot, startLsn, end, changes)));
+            var pairs = await BenchHarness.AlternateAsync("pg", runs, ours, dotnet, recvlogical);
+            BenchHarness.PrintResults([.. pairs]);
             return 0;
         }
         finally
@@ -64,8 +83,30 @@ internal sealed class PgSuite : IBenchmarkSuite
         }
     }
 
-    private static async Task<string> WorkloadAsync(string connectionString, int changes)
+    /// <summary>Runs <paramref name="run"/> on a copy of the template slot (at the workload's start), then drops the copy.</summary>
+    private static async Task<BenchSample> WithSlotAsync(string connectionString, string template, string slot, Func<string, Task<BenchSample>> run)
     {
+        await ExecuteAsync(connectionString, $"SELECT pg_copy_logical_replication_slot('{template}', '{slot}')");
+        try
+        {
+            return await run(slot);
+        }
+        finally
+        {
+            for (var wait = 0; wait < 100 && await ScalarAsync(connectionString, $"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active") > 0; wait++)
+            {
+                await Task.Delay(100);
+            }
+
+            await ExecuteAsync(connectionString, $"SELECT pg_drop_replication_slot('{slot}')");
+        }
+    }
+
+    /// <summary>Writes the changes; returns the WAL position before the last transaction (the first commit at or past it is
+    /// the last one) and after it (pg_recvlogical's end position).</summary>
+    private static async Task<(NpgsqlTypes.NpgsqlLogSequenceNumber LastTransaction, NpgsqlTypes.NpgsqlLogSequenceNumber End)> WorkloadAsync(string connectionString, int changes)
+    {
+        var lastTransaction = default(NpgsqlTypes.NpgsqlLogSequenceNumber);
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         var inserts = changes / 2;
@@ -74,6 +115,11 @@ internal sealed class PgSuite : IBenchmarkSuite
             var count = phase == 0 ? inserts : changes - inserts;
             for (var start = 0; start < count; start += 100)
             {
+                if (phase == 1 && start + 100 >= count)
+                {
+                    lastTransaction = await LsnAsync(connectionString, "SELECT pg_current_wal_lsn()");
+                }
+
                 await using var transaction = await connection.BeginTransactionAsync();
                 var batch = new NpgsqlBatch(connection, transaction);
                 for (var i = start; i < Math.Min(start + 100, count); i++)
@@ -88,38 +134,50 @@ internal sealed class PgSuite : IBenchmarkSuite
             }
         }
 
-        await using var command = new NpgsqlCommand("SELECT pg_current_wal_lsn()::text", connection);
-        return (string)(await command.ExecuteScalarAsync())!;
+        return (lastTransaction, await LsnAsync(connectionString, "SELECT pg_current_wal_lsn()"));
     }
 
-    private static async Task<(double Seconds, double CpuMs, long PeakBytes)> PeerAsync(string bin, string connectionString, string endLsn)
+    /// <summary>pg_recvlogical from its launch until it exits at the end LSN; its slot must have confirmed the end LSN.</summary>
+    private static async Task<BenchSample> PeerAsync(string bin, string connectionString, string slot, NpgsqlTypes.NpgsqlLogSequenceNumber startLsn, NpgsqlTypes.NpgsqlLogSequenceNumber endLsn, int changes)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         var start = new ProcessStartInfo(Path.Combine(bin, "pg_recvlogical")) { UseShellExecute = false, RedirectStandardError = true };
         foreach (var argument in new[] { "-h", builder.Host!, "-p", builder.Port.ToString(CultureInfo.InvariantCulture), "-U", builder.Username!, "-d", builder.Database!,
-                     "--slot", "bench_peer", "--start", "--endpos", endLsn, "-o", "proto_version=1", "-o", "publication_names=datamesh_bench", "-f", "/dev/null", "--no-loop" })
+                     "--slot", slot, "--start", "--endpos", endLsn.ToString(), "-o", "proto_version=1", "-o", "publication_names=" + Publication, "-f", "/dev/null", "--no-loop" })
         {
             start.ArgumentList.Add(argument);
         }
 
         start.Environment["PGPASSWORD"] = builder.Password ?? string.Empty;
+        await using var positions = new NpgsqlConnection(connectionString);
+        await positions.OpenAsync();
+        await using var sent = new NpgsqlCommand($"SELECT (r.sent_lsn - '{startLsn}'::pg_lsn)::bigint FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '{slot}'", positions);
+        var walBytes = (double)((ulong)endLsn - (ulong)startLsn);
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
-        var (cpu, peak) = await WatchAsync(process, () => process.HasExited);
-        watch.Stop();
+        double steady;
+        double cpu;
+        long peak;
+        await using (var sampler = new ProgressSampler(() => sent.ExecuteScalar() is long bytes ? (long)(bytes / walBytes * changes) : throw new InvalidOperationException("no walsender yet")))
+        {
+            (cpu, peak) = await WatchAsync(process, () => process.HasExited);
+            watch.Stop();
+            steady = sampler.SteadyRate(changes);
+        }
+
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException($"pg_recvlogical failed: {await process.StandardError.ReadToEndAsync()}");
         }
 
-        Console.Error.WriteLine($"pg: pg_recvlogical read to {endLsn} in {watch.Elapsed.TotalSeconds:F2} s");
-        return (watch.Elapsed.TotalSeconds, cpu, peak);
+        var confirmed = await LsnAsync(connectionString, $"SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'");
+        BenchHarness.Expect($"pg_recvlogical: slot {slot} confirmed {confirmed}, at or past the end LSN {endLsn}", confirmed >= endLsn ? 1 : 0, 1);
+        return new BenchSample(changes / watch.Elapsed.TotalSeconds, steady, Invariant($"cpu {cpu * 1000 / changes:F1} ms per 1k changes, peak RSS {peak / 1048576} MB"));
     }
 
-    /// <summary>Ours, with the CPU time per 1k changes of the window's second half (from the first count at or past half the
-    /// changes): what a change costs once the process is warm, without the start-up work (JIT, first registrations) that
-    /// falls into the window's first seconds.</summary>
-    private static async Task<(double Seconds, double CpuMs, double SecondHalfCpuMsPer1k, long PeakBytes)> OursAsync(string connectionString, int changes)
+    /// <summary>Ours: the connector from its launch, with the product's defaults, until the topic's high watermarks sum to
+    /// the changes (every change acknowledged by Kafka); then they must equal them.</summary>
+    private static async Task<BenchSample> OursAsync(string connectionString, string slot, int changes)
     {
         using var cluster = EmbeddedKafkaCluster.Start();
         var topic = TopicNames.ForTable("dm", "bench", "public", "bench");
@@ -128,37 +186,33 @@ internal sealed class PgSuite : IBenchmarkSuite
         cluster.CreateTopic(topic, Partitions);
         var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-        // The settings the host gave the source before it took option=value pairs: fast position saves and retries.
-        foreach (var argument in new[] { host, "source", "postgres", cluster.BootstrapServers, "bench", "SlotName=bench_ours", "IncludeTables:0=public.bench",
-                     "ConnectionString=" + connectionString, "PositionSaveInterval=00:00:00.100", "RetryDelay=00:00:00.200", "MaxRetryDelay=00:00:02",
+        foreach (var argument in new[] { host, "source", "postgres", cluster.BootstrapServers, "bench", "SlotName=" + slot, "IncludeTables:0=public.bench",
+                     "ConnectionString=" + connectionString,
                      // The log is measured: the rows the workload left in the table are not snapshotted (the default at a first start).
                      "Snapshot:Initial=None" })
         {
             start.ArgumentList.Add(argument);
         }
 
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = cluster.BootstrapServers, GroupId = "bench" }).Build();
+        using var watermarks = new Watermarks(cluster.BootstrapServers, topic, Partitions);
+        using var progress = new Watermarks(cluster.BootstrapServers, topic, Partitions);
+        var watch = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
         try
         {
-            var watch = Stopwatch.StartNew();
-            var startCpu = 0.0;
+            await using var sampler = new ProgressSampler(progress.Sum);
             long produced = 0;
-            long halfProduced = -1;
-            var halfCpu = 0.0;
+            var last = (Count: 0L, At: TimeSpan.Zero);
             var (cpu, peak) = await WatchAsync(process, () =>
             {
-                produced = Enumerable.Range(0, Partitions).Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10)).High.Value);
-                if (produced == 0)
+                produced = watermarks.Sum();
+                if (produced > last.Count)
                 {
-                    // Not streaming yet: the clock starts with the first event in Kafka.
-                    watch.Restart();
-                    startCpu = CpuMs(process.Id);
+                    last = (produced, watch.Elapsed);
                 }
-                else if (halfProduced < 0 && produced >= changes / 2 && produced < changes)
+                else if (watch.Elapsed - last.At > TimeSpan.FromMinutes(2))
                 {
-                    halfProduced = produced;
-                    halfCpu = CpuMs(process.Id);
+                    throw new InvalidOperationException($"count check failed: the topic holds {produced} records of {changes} and has not grown for 2 minutes");
                 }
 
                 return produced >= changes || process.HasExited;
@@ -169,20 +223,22 @@ internal sealed class PgSuite : IBenchmarkSuite
                 throw new InvalidOperationException($"The connector exited with code {process.ExitCode}.");
             }
 
-            if (produced != changes)
-            {
-                throw new InvalidOperationException($"The topic holds {produced:N0} records for {changes:N0} changes.");
-            }
-
-            Console.Error.WriteLine($"pg: the connector streamed {changes:N0} changes into Kafka in {watch.Elapsed.TotalSeconds:F2} s");
-            var secondHalf = halfProduced < 0 ? double.NaN : (cpu - halfCpu) * 1000 / (changes - halfProduced);
-            return (watch.Elapsed.TotalSeconds, cpu - startCpu, secondHalf, peak);
+            BenchHarness.Expect("ours: the topic's high watermarks summed", watermarks.Sum(), changes);
+            return new BenchSample(changes / watch.Elapsed.TotalSeconds, sampler.SteadyRate(changes), Invariant($"cpu {cpu * 1000 / changes:F1} ms per 1k changes, peak RSS {peak / 1048576} MB"));
         }
         finally
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
         }
+    }
+
+    private static async Task<NpgsqlTypes.NpgsqlLogSequenceNumber> LsnAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (NpgsqlTypes.NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync())!;
     }
 
     /// <summary>Polls a process's CPU time and peak resident memory until <paramref name="done"/>.</summary>

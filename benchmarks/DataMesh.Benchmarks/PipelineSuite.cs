@@ -14,7 +14,9 @@ namespace DataMesh.Benchmarks;
 /// The pipeline suite: (1) a filter + project + mask + rename chain over a 20-column change event, DataMesh's planned
 /// chain over spans against the same chain on Apache.Avro's GenericRecord, with the memory diagnoser; (2) the same chain
 /// in a <see cref="KafkaPipeline"/> from one embedded-Kafka topic to another, for 1,000,000 records (<c>--records N</c>
-/// changes the count, <c>--no-kafka</c> skips it, <c>--kafka-only</c> skips (1)). The last line is the result of (1).
+/// changes the count, <c>--no-kafka</c> skips it, <c>--kafka-only</c> skips (1)), checked: the pipeline counted every
+/// record and the target topic's high watermarks sum to them. The last line is the result of (1): 3 launches, per launch
+/// the median of its iterations, paired by launch (<see cref="BenchHarness.FromSummary"/>).
 /// </summary>
 internal sealed class PipelineSuite : IBenchmarkSuite
 {
@@ -54,37 +56,15 @@ internal sealed class PipelineSuite : IBenchmarkSuite
             return 0;
         }
 
+        BenchHarness.PrintMachine("pipeline", "start");
         var summary = BenchmarkRunner.Run<PipelineBenchmarks>(BenchmarkConfig.Short(), [.. rest]);
-        double? ours = null;
-        double? peer = null;
-        foreach (var report in summary.Reports)
-        {
-            var mean = report.ResultStatistics?.Mean;
-            switch (report.BenchmarkCase.Descriptor.WorkloadMethod.Name)
-            {
-                case nameof(PipelineBenchmarks.DataMeshChain):
-                    ours = mean;
-                    break;
-                case nameof(PipelineBenchmarks.ApacheAvroChain):
-                    peer = mean;
-                    break;
-            }
-        }
-
         if (kafka)
         {
             RunKafka(records).GetAwaiter().GetResult();
         }
 
-        if (ours is not { } oursNs || peer is not { } peerNs)
-        {
-            Console.WriteLine("pipeline: benchmark failed; see the BenchmarkDotNet log above");
-            return 1;
-        }
-
-        var oursRate = 1e9 / oursNs;
-        var peerRate = 1e9 / peerNs;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pipeline: ours={oursRate:F0} records/s peer={peerRate:F0} records/s ratio={oursRate / peerRate:F2}"));
+        BenchHarness.PrintMachine("pipeline", "end");
+        BenchHarness.PrintResults(BenchHarness.FromSummary(summary, "pipeline", nameof(PipelineBenchmarks.DataMeshChain), nameof(PipelineBenchmarks.ApacheAvroChain)));
         return 0;
     }
 
@@ -174,6 +154,9 @@ internal sealed class PipelineSuite : IBenchmarkSuite
         await run;
         var processed = Interlocked.Read(ref done);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"pipeline kafka: {processed} of {records} records in {seconds:F2} s = {processed / seconds:F0} records/s, CPU {cpuMs * 1000 / Math.Max(1, processed):F1} us per record ({Partitions} partitions, embedded cluster in process; group join {first.TotalSeconds:F1} s not counted)"));
+            $"# pipeline kafka: {processed} of {records} records in {seconds:F2} s = {processed / seconds:F0} records/s, CPU {cpuMs * 1000 / Math.Max(1, processed):F1} us per record ({Partitions} partitions, embedded cluster in process; group join {first.TotalSeconds:F1} s not counted)"));
+        BenchHarness.Expect("pipeline kafka: records the pipeline counted", processed, records);
+        using var watermarks = new Watermarks(connection.BootstrapServers, options.TargetTopic, Partitions);
+        BenchHarness.Expect("pipeline kafka: the target topic's high watermarks summed", watermarks.Sum(), records);
     }
 }

@@ -19,11 +19,12 @@ namespace DataMesh.Benchmarks;
 
 /// <summary>
 /// The producer SDK against the raw Confluent.Kafka producer with Confluent's AvroSerializer (the peer a .NET user would
-/// take), both producing a 10-field event to the embedded cluster with the same producer settings (idempotent, acks=all,
-/// linger 5 ms), the same headers (CloudEvents id, type, source, time, specversion) and a string key (ours Avro-framed,
+/// take), both producing a 10-field event to the embedded cluster with the same producer settings (the SDK's, printed:
+/// idempotent, acks=all, linger 5 ms, delivery reports with the outcome only), the same headers (CloudEvents id, type, source, time, specversion) and a string key (ours Avro-framed,
 /// the peer's UTF-8). BenchmarkDotNet's memory diagnoser gives managed bytes per emit (every thread, so the Kafka
 /// client's delivery reports count on both sides); a "floor" case produces prebuilt byte arrays with the raw client, to
-/// show what the client itself allocates. A timed run then gives events/s for ours and the peer.
+/// show what the client itself allocates. Timed runs (<c>--events N</c>, default 200,000; <c>--runs N</c> alternated by
+/// <see cref="BenchHarness"/>) then give events/s for ours and the peer, each checked against the topic's high watermarks.
 /// </summary>
 internal sealed class ProducerSuite : IBenchmarkSuite
 {
@@ -31,7 +32,10 @@ internal sealed class ProducerSuite : IBenchmarkSuite
 
     public int Run(string[] args)
     {
-        var summary = BenchmarkRunner.Run<ProducerBenchmarks>(BenchmarkConfig.Short(), args);
+        var events = BenchHarness.Option(args, "--events", 200_000);
+        var runs = BenchHarness.Runs(args);
+        var bdnArgs = args.Where((a, i) => a is not ("--events" or "--runs") && (i == 0 || args[i - 1] is not ("--events" or "--runs"))).ToArray();
+        var summary = BenchmarkRunner.Run<ProducerBenchmarks>(BenchmarkConfig.Short(), bdnArgs);
         if (summary.Reports.Length != 3 || summary.Reports.Any(r => r.ResultStatistics is null))
         {
             Console.WriteLine("producer: benchmark failed; see the BenchmarkDotNet log above");
@@ -41,37 +45,28 @@ internal sealed class ProducerSuite : IBenchmarkSuite
         foreach (var report in summary.Reports)
         {
             var bytes = report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"producer: {report.BenchmarkCase.Descriptor.WorkloadMethod.Name}: {report.ResultStatistics?.Mean:F0} ns/emit, {bytes} B allocated/emit"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# producer: {report.BenchmarkCase.Descriptor.WorkloadMethod.Name}: {report.ResultStatistics?.Median:F0} ns/emit (median), {bytes} B allocated/emit"));
         }
 
-        // Throughput: the same work as the benchmarks, longer, with a window of outstanding emits; alternated, best of 3.
-        const int Events = 200_000;
+        var emit = BenchHarness.FromSummary(summary, "producer-emit", nameof(ProducerBenchmarks.Ours), nameof(ProducerBenchmarks.Peer));
+
+        // Throughput: the same work as the benchmarks, longer, with a window of outstanding emits; alternated by the harness.
         var benchmarks = new ProducerBenchmarks();
         benchmarks.Setup();
         try
         {
-            double ours = 0;
-            double peer = 0;
-            for (var round = 0; round < 3; round++)
-            {
-                peer = Math.Max(peer, Rate(Events, () => benchmarks.PeerWindowAsync(Events).GetAwaiter().GetResult()));
-                ours = Math.Max(ours, Rate(Events, () => benchmarks.OursWindowAsync(Events).GetAwaiter().GetResult()));
-            }
-
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"producer: ours={ours:F0} events/s peer={peer:F0} events/s ratio={ours / peer:F2}"));
+            Console.WriteLine($"# producer ours (the SDK's producer): {BenchHarness.DeliveryReports(benchmarks.OursConfig)}");
+            Console.WriteLine($"# producer peer (Confluent producer + AvroSerializer): {BenchHarness.DeliveryReports(benchmarks.PeerConfig)}");
+            var pairs = BenchHarness.AlternateAsync("producer", runs,
+                new BenchSide("ours", _ => benchmarks.TimedAsync(benchmarks.OursTopic, events, benchmarks.OursWindowAsync)),
+                new BenchSide("producer", _ => benchmarks.TimedAsync(benchmarks.PeerTopic, events, benchmarks.PeerWindowAsync))).GetAwaiter().GetResult();
+            BenchHarness.PrintResults(emit, pairs[0]);
             return 0;
         }
         finally
         {
             benchmarks.Cleanup();
         }
-    }
-
-    private static double Rate(int events, Action run)
-    {
-        var watch = Stopwatch.StartNew();
-        run();
-        return events / watch.Elapsed.TotalSeconds;
     }
 }
 
@@ -174,6 +169,7 @@ public class ProducerBenchmarks
     private const int Batch = 1000;
     private const int Window = 5000;
     private const string Source = "bench";
+    private const int Partitions = 3;
 
     private KafkaConnection _kafka = null!;
     private KafkaSchemaStore _store = null!;
@@ -199,23 +195,24 @@ public class ProducerBenchmarks
     {
         _kafka = new KafkaConnection(new KafkaOptions());
         _store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _kafka.EmbeddedCluster, Topic = "_bench_schemas" });
-        var options = new ProducerOptions { Source = Source, QueueCapacity = 10_000, TopicPartitions = 3 };
+        var options = new ProducerOptions { Source = Source, QueueCapacity = 10_000, TopicPartitions = Partitions };
         options.AddEvent<BenchOrderPlaced>("bench.ours");
         _emitter = new EventEmitter(Options.Create(options), Options.Create(new DataMeshOptions()), _kafka, _store);
         await _emitter.StartAsync(CancellationToken.None);
 
         _peerTopic = "bench.peer";
         _rawTopic = "bench.floor";
-        await _kafka.EnsureTopicAsync(_peerTopic, 3, TopicRetention.Default, CancellationToken.None);
-        await _kafka.EnsureTopicAsync(_rawTopic, 3, TopicRetention.Default, CancellationToken.None);
+        await _kafka.EnsureTopicAsync(_peerTopic, Partitions, TopicRetention.Default, CancellationToken.None);
+        await _kafka.EnsureTopicAsync(_rawTopic, Partitions, TopicRetention.Default, CancellationToken.None);
         var registry = new InProcessSchemaRegistry();
-        _peer = new ProducerBuilder<string, BenchOrderPlacedRecord>(_kafka.CreateProducerConfig())
+        // The peer gets the SDK's producer settings (delivery reports with the outcome only among them).
+        OursConfig = _emitter.CreateProducerConfig();
+        PeerConfig = _emitter.CreateProducerConfig();
+        _peer = new ProducerBuilder<string, BenchOrderPlacedRecord>(PeerConfig)
             .SetValueSerializer(new AvroSerializer<BenchOrderPlacedRecord>(registry, new AvroSerializerConfig { AutoRegisterSchemas = true }))
             .Build();
-        // The client as the SDK configures it (delivery reports with the outcome only), so that the floor is what it allocates by itself.
-        var floorConfig = _kafka.CreateProducerConfig();
-        floorConfig.DeliveryReportFields = "none";
-        _raw = new ProducerBuilder<byte[], byte[]>(floorConfig).Build();
+        // The client as the SDK configures it, so that the floor is what it allocates by itself.
+        _raw = new ProducerBuilder<byte[], byte[]>(_emitter.CreateProducerConfig()).Build();
 
         var customer = Guid.NewGuid();
         var placedAt = new DateTime(2025, 1, 2, 3, 4, 5, DateTimeKind.Utc);
@@ -247,6 +244,37 @@ public class ProducerBenchmarks
         _rawHandler = _ => Interlocked.Increment(ref _rawAcknowledged);
         await OursAsync();
         await PeerAsync();
+    }
+
+    /// <summary>The SDK's producer settings.</summary>
+    internal ProducerConfig OursConfig { get; private set; } = null!;
+
+    /// <summary>The peer's producer settings (the SDK's).</summary>
+    internal ProducerConfig PeerConfig { get; private set; } = null!;
+
+    /// <summary>The SDK's topic.</summary>
+    internal string OursTopic => "bench.ours";
+
+    /// <summary>The peer's topic.</summary>
+    internal string PeerTopic => _peerTopic;
+
+    /// <summary>Emits <paramref name="events"/> with <paramref name="run"/>, timed from the first emit until the last was
+    /// acknowledged; the topic's high watermarks must have grown by <paramref name="events"/>.</summary>
+    internal async Task<BenchSample> TimedAsync(string topic, int events, Func<int, Task> run)
+    {
+        using var watermarks = new Watermarks(_kafka.BootstrapServers, topic, Partitions);
+        var before = watermarks.Sum();
+        var watch = Stopwatch.StartNew();
+        double steady;
+        await using (var sampler = new ProgressSampler(() => watermarks.Sum() - before))
+        {
+            await run(events);
+            watch.Stop();
+            steady = sampler.SteadyRate(events);
+        }
+
+        BenchHarness.Expect($"{topic}: the growth of the topic's high watermarks summed", watermarks.Sum() - before, events);
+        return new BenchSample(events / watch.Elapsed.TotalSeconds, steady);
     }
 
     [GlobalCleanup]

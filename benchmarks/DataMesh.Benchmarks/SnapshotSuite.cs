@@ -14,8 +14,8 @@ namespace DataMesh.Benchmarks;
 
 /// <summary>
 /// DBLog snapshots (issue 11) on PostgreSQL and MariaDB: the initial snapshot of one table of 5 million rows
-/// (<c>orders</c>: bigint key, int, text, numeric, timestamp, nullable text) into the embedded Kafka, timed from the moment
-/// the snapshot starts reading the table until Kafka acknowledged every row, against the lower of two limits measured in
+/// (<c>orders</c>: bigint key, int, text, numeric, timestamp, nullable text) into the embedded Kafka, timed from the source's
+/// launch until Kafka acknowledged every row, against the lower of two limits measured in
 /// the same run on the same rows:
 /// <list type="bullet">
 /// <item>the raw read: PostgreSQL <c>COPY (SELECT ...) TO STDOUT (FORMAT binary)</c> through Npgsql's binary export, rows
@@ -25,8 +25,8 @@ namespace DataMesh.Benchmarks;
 /// kind of cluster (the embedded one, in process), until every delivery report arrived.</item>
 /// </list>
 /// Each run of ours is checked: the topic holds exactly one record for every row (every key once, none missing, no
-/// partition truncated), or the suite throws. The runs are repeated and alternated (ours first in odd repetitions, last
-/// in even ones); the lines give medians with (min-max). Then the source database's extra load: the rows/s of a writer
+/// partition truncated), or the suite throws. The runs are repeated and alternated by <see cref="BenchHarness"/> (ours
+/// first in odd repetitions, last in even ones); the lines give medians with (min-max). Then the source database's extra load: the rows/s of a writer
 /// (single-row INSERTs into another table of the same database, one connection) alone and while a snapshot runs, each for
 /// the same window, alternated.
 /// The result line of each database: <c>snapshot-pg: ours=&lt;median&gt; peer=&lt;median&gt; ratio=&lt;median of the per-run
@@ -123,83 +123,61 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
         var raw = new List<Measured>();
         var ceiling = new List<Measured>();
         List<(int Partition, int Key, int Value)>? sizes = null;
-        for (var run = 1; run <= settings.Runs; run++)
+        // Ours first in odd runs (the first run records the sizes the ceiling sends), last in even ones.
+        var oursSide = new BenchSide("ours (snapshot -> Kafka, acknowledged)", async _ =>
         {
-            // Ours first in odd runs (the first run records the sizes the ceiling sends), last in even ones.
-            var order = run % 2 == 1 ? new[] { 0, 1, 2 } : [2, 1, 0];
-            foreach (var side in settings.OursOnly ? [0] : order)
-            {
-                switch (side)
-                {
-                    case 0:
-                        var recorded = sizes is null ? new List<(int, int, int)>(rows) : null;
-                        ours.Add(Print(label, run, "ours (snapshot -> Kafka, acknowledged)", await OursAsync(recorded)));
-                        sizes ??= recorded;
-                        break;
-                    case 1:
-                        raw.Add(Print(label, run, "raw read", await RawAsync()));
-                        break;
-                    default:
-                        ceiling.Add(Print(label, run, "Kafka ceiling (bare producer)", await CeilingAsync(sizes!)));
-                        break;
-                }
-            }
-        }
-
+            var recorded = sizes is null ? new List<(int, int, int)>(rows) : null;
+            var measured = await OursAsync(recorded);
+            sizes ??= recorded;
+            ours.Add(measured);
+            return measured.Sample();
+        });
+        var rawSide = new BenchSide("raw read", async _ => Add(raw, await RawAsync()));
+        var ceilingSide = new BenchSide("Kafka ceiling (bare producer)", async _ => Add(ceiling, await CeilingAsync(sizes!)));
+        var runs = await BenchHarness.AlternateAsync($"snapshot-{label}", settings.Runs, oursSide, settings.OursOnly ? [] : [rawSide, ceilingSide]);
         if (settings.OursOnly)
         {
             return (label, Invariant($"# {label}: ours {Median(ours.Select(o => o.RowsPerSecond)):F0} rows/s ({Range(ours.Select(o => o.RowsPerSecond))}), no peers run"), double.NaN);
         }
 
-        var alone = new List<double>();
-        var during = new List<double>();
         var snapshotUnderLoad = new List<double>();
-        for (var run = 1; settings.LoadSeconds > 0 && run <= settings.Runs; run++)
-        {
-            foreach (var side in run % 2 == 1 ? new[] { 0, 1 } : [1, 0])
-            {
-                if (side == 0)
+        var writers = settings.LoadSeconds > 0
+            ? (await BenchHarness.AlternateAsync($"snapshot-{label}-writer", settings.Runs,
+                new BenchSide("writer during the snapshot", async _ =>
                 {
-                    var loadAverage = LoadAverage();
+                    var (writer, snapshot) = await UnderLoadAsync();
+                    snapshotUnderLoad.Add(snapshot);
+                    return new BenchSample(writer, Detail: Invariant($"snapshot meanwhile {snapshot:F0} rows/s"));
+                }),
+                new BenchSide("writer alone", async _ =>
+                {
                     using var window = new CancellationTokenSource(TimeSpan.FromSeconds(settings.LoadSeconds));
                     var clock = Stopwatch.StartNew();
                     var written = await database.WriteAsync(window.Token);
-                    alone.Add(written / clock.Elapsed.TotalSeconds);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# {label} load run {run}: writer alone {written} rows in {clock.Elapsed.TotalSeconds:F1} s = {alone[^1]:F0} rows/s (load average {loadAverage})"));
-                }
-                else
-                {
-                    var (writer, snapshot, loadAverage) = await UnderLoadAsync();
-                    during.Add(writer);
-                    snapshotUnderLoad.Add(snapshot);
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# {label} load run {run}: writer during the snapshot {writer:F0} rows/s, snapshot meanwhile {snapshot:F0} rows/s (load average {loadAverage})"));
-                }
-            }
-        }
+                    return new BenchSample(written / clock.Elapsed.TotalSeconds, Detail: Invariant($"{written} rows in {clock.Elapsed.TotalSeconds:F1} s"));
+                })))[0]
+            : null;
 
-        var peers = raw.Zip(ceiling, (r, c) => Math.Min(r.RowsPerSecond, c.RowsPerSecond)).ToList();
-        var ratios = ours.Zip(peers, (o, p) => o.RowsPerSecond / p).ToList();
-        // The ratio of each run (ours against the lower limit of the same run), and their median.
-        var ratio = Median(ratios);
-        var line = Invariant($"snapshot-{label}: ours={Median(ours.Select(o => o.RowsPerSecond)):F0} peer={Median(peers):F0} ratio={ratio:F2} ")
-            + Invariant($"(n={ratios.Count}, min={ratios.Min():F2}, max={ratios.Max():F2}) rows/s; ours {Range(ours.Select(o => o.RowsPerSecond))}, peer {Range(peers)} ")
+        // The peer of each run is the lower of its two limits; the ratio of each run is ours against it.
+        var pairs = new BenchPairs($"snapshot-{label}", runs[0].Ours, [.. runs[0].Peer.Zip(runs[1].Peer, (r, c) => r.Rate <= c.Rate ? r : c)]);
+        var line = pairs.Line() + Invariant($" rows/s; ours {Range(ours.Select(o => o.RowsPerSecond))}, peer {Range(pairs.Peer.Select(p => p.Rate))} ")
             + Invariant($"(raw read {Median(raw.Select(r => r.RowsPerSecond)):F0} {Range(raw.Select(r => r.RowsPerSecond))}, ")
             + Invariant($"Kafka ceiling {Median(ceiling.Select(c => c.RowsPerSecond)):F0} {Range(ceiling.Select(c => c.RowsPerSecond))}); ")
             + Invariant($"cpu_per_1k_rows: ours={Median(ours.Select(o => o.CpuMsPer1k)):F2} ms ceiling={Median(ceiling.Select(c => c.CpuMsPer1k)):F2} ms")
-            + (alone.Count > 0
-                ? Invariant($"; writer: alone={Median(alone):F0} rows/s {Range(alone)}, during_snapshot={Median(during):F0} rows/s {Range(during)} ({(Median(during) / Median(alone)) - 1:P0}), snapshot_meanwhile={Median(snapshotUnderLoad):F0} rows/s")
-                : string.Empty);
-        return (label, line, ratio);
+            + (writers is null
+                ? string.Empty
+                : Invariant($"; writer: alone={Median(writers.Peer.Select(p => p.Rate)):F0} rows/s {Range(writers.Peer.Select(p => p.Rate))}, during_snapshot={Median(writers.Ours.Select(o => o.Rate)):F0} rows/s {Range(writers.Ours.Select(o => o.Rate))} ({(Median(writers.Ours.Select(o => o.Rate)) / Median(writers.Peer.Select(p => p.Rate))) - 1:P0}), snapshot_meanwhile={Median(snapshotUnderLoad):F0} rows/s"));
+        return (label, line, pairs.Ratio);
     }
 
-    private static Measured Print(string label, int run, string what, Measured measured)
+    private static BenchSample Add(List<Measured> list, Measured measured)
     {
-        Console.WriteLine($"# {label} run {run}, {what}: {measured}");
-        return measured;
+        list.Add(measured);
+        return measured.Sample();
     }
 
-    /// <summary>Ours: the source's first start on a fresh cluster, from the snapshot's first read of the table until Kafka
-    /// acknowledged every row; then the topic is read back and checked.</summary>
+    /// <summary>Ours: the source's first start on a fresh cluster, from its launch until Kafka acknowledged every row; then
+    /// the topic is read back and checked.</summary>
     private async Task<Measured> OursAsync(List<(int Partition, int Key, int Value)>? sizes)
     {
         var loadAverage = LoadAverage();
@@ -210,14 +188,16 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
         await using var scope = connector;
         var runtime = new SourceRuntime<TPosition>("bench", connector, options, new ChangeEventOptions(), kafka, store, positions, null, Logger);
         using var stop = new CancellationTokenSource();
+        // From the source's launch (as the peers from theirs): its start-up before the first chunk is in the window.
+        var process = Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
+        var allocated = GC.GetTotalAllocatedBytes(precise: false);
+        var clock = Stopwatch.StartNew();
         var running = Task.Run(() => runtime.RunAsync(stop.Token));
         try
         {
             await StartedAsync(runtime, running);
-            var process = Process.GetCurrentProcess();
-            var cpu = process.TotalProcessorTime;
-            var allocated = GC.GetTotalAllocatedBytes(precise: false);
-            var clock = Stopwatch.StartNew();
+            Console.WriteLine(Invariant($"# {database.Label}: the snapshot read its first chunk {clock.Elapsed.TotalSeconds:F3} s after the source's launch"));
             while (runtime.Produced < settings.Rows || runtime.InFlight > 0)
             {
                 Check(runtime, running);
@@ -247,9 +227,8 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
     }
 
     /// <summary>The writer during a snapshot: from the snapshot's first read, for the load window; then the source stops.</summary>
-    private async Task<(double Writer, double Snapshot, string LoadAverage)> UnderLoadAsync()
+    private async Task<(double Writer, double Snapshot)> UnderLoadAsync()
     {
-        var loadAverage = LoadAverage();
         using var kafka = new KafkaConnection(new KafkaOptions());
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = kafka.EmbeddedCluster });
         using var positions = new PositionStore(kafka);
@@ -272,7 +251,7 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
                 Console.WriteLine($"# {database.Label}: the snapshot ended inside the load window; its rate is over the whole window");
             }
 
-            return (written / seconds, (runtime.Produced - produced) / seconds, loadAverage);
+            return (written / seconds, (runtime.Produced - produced) / seconds);
         }
         finally
         {
@@ -371,77 +350,35 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
         using var kafka = new KafkaConnection(new KafkaOptions());
         const string Topic = "bench-ceiling";
         await kafka.EnsureTopicAsync(Topic, settings.Partitions, TopicRetention.Default, CancellationToken.None);
-        var buffers = new Dictionary<int, byte[]>();
-        byte[] Buffer(int size)
-        {
-            if (!buffers.TryGetValue(size, out var buffer))
-            {
-                buffers[size] = buffer = new byte[size];
-                Random.Shared.NextBytes(buffer);
-            }
-
-            return buffer;
-        }
-
+        var payload = KafkaCeiling.Payloads();
         var targets = Enumerable.Range(0, settings.Partitions).Select(p => new TopicPartition(Topic, p)).ToArray();
-        var keys = sizes.Select(s => Buffer(s.Key)).ToArray();
-        var values = sizes.Select(s => Buffer(s.Value)).ToArray();
-        // The settings ChangeProducer gives the runtime's producer: DataMesh's idempotent defaults, outcome-only delivery
-        // reports and a 32 MiB client queue.
-        var config = kafka.CreateProducerConfig();
-        config.DeliveryReportFields = "none";
-        config.QueueBufferingMaxKbytes = 32 * 1024;
+        var keys = sizes.Select(s => payload(s.Key)).ToArray();
+        var values = sizes.Select(s => payload(s.Value)).ToArray();
+        // The settings ChangeProducer gives the runtime's producer.
+        var config = ChangeProducerConfig.Create(kafka);
+        Console.WriteLine($"# {database.Label} Kafka ceiling producer (the source runtime's settings): {BenchHarness.DeliveryReports(config)}");
         using var producer = new ProducerBuilder<byte[], byte[]>(config).Build();
-        long delivered = 0;
-        long failed = 0;
-        Action<DeliveryReport<byte[], byte[]>> report = r =>
-        {
-            if (r.Error.IsError)
-            {
-                Interlocked.Increment(ref failed);
-            }
-            else
-            {
-                Interlocked.Increment(ref delivered);
-            }
-        };
         var message = new Message<byte[], byte[]>();
         var process = Process.GetCurrentProcess();
         GC.Collect();
         var cpu = process.TotalProcessorTime;
         var allocated = GC.GetTotalAllocatedBytes(precise: false);
         var clock = Stopwatch.StartNew();
-        for (var i = 0; i < sizes.Count; i++)
+        var failed = KafkaCeiling.ProduceAll(producer, sizes.Count, i => targets[sizes[i].Partition], i =>
         {
             message.Key = keys[i];
             message.Value = values[i];
-            while (true)
-            {
-                try
-                {
-                    producer.Produce(targets[sizes[i].Partition], message, report);
-                    break;
-                }
-                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    producer.Poll(TimeSpan.FromMilliseconds(1));
-                }
-            }
-        }
-
-        while (Interlocked.Read(ref delivered) + Interlocked.Read(ref failed) < sizes.Count)
-        {
-            producer.Poll(TimeSpan.FromMilliseconds(5));
-        }
-
+            return message;
+        });
         clock.Stop();
         process.Refresh();
-        if (failed > 0 || delivered != settings.Rows)
+        BenchHarness.Expect("the Kafka ceiling: messages that failed", failed, 0);
+        using (var watermarks = new Watermarks(kafka.BootstrapServers, Topic, settings.Partitions))
         {
-            throw new InvalidOperationException($"the Kafka ceiling delivered {delivered} and failed {failed} of {settings.Rows} messages");
+            BenchHarness.Expect("the Kafka ceiling: the topic's high watermarks summed", watermarks.Sum(), settings.Rows);
         }
 
-        return new Measured(delivered, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, loadAverage, GC.GetTotalAllocatedBytes(precise: false) - allocated);
+        return new Measured(sizes.Count, clock.Elapsed.TotalSeconds, (process.TotalProcessorTime - cpu).TotalMilliseconds, loadAverage, GC.GetTotalAllocatedBytes(precise: false) - allocated);
     }
 
     /// <summary>One timed run.</summary>
@@ -450,6 +387,8 @@ internal sealed class SnapshotBench<TPosition>(IBenchDatabase<TPosition> databas
         public double RowsPerSecond => Rows / Seconds;
 
         public double CpuMsPer1k => CpuMs / Rows * 1000;
+
+        public BenchSample Sample() => new(RowsPerSecond, Detail: ToString());
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
             $"{Rows} rows in {Seconds:F2} s = {RowsPerSecond:F0} rows/s, cpu of this process {CpuMsPer1k:F2} ms per 1k rows, {(double)AllocatedBytes / Rows:F0} B allocated per row (load average {LoadAverage})");

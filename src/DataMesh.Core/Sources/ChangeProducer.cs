@@ -45,16 +45,7 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     public ChangeProducer(KafkaConnection kafka, Action<ProducerConfig>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(kafka);
-        var config = kafka.CreateProducerConfig();
-        // Delivery reports carry the outcome only (all this type reads): the client then reads no headers, timestamp or
-        // status back per message, and keeps no reference to the key and value arrays (callers may reuse them).
-        config.DeliveryReportFields = "none";
-        if (!kafka.Options.Settings.ContainsKey("queue.buffering.max.kbytes"))
-        {
-            // The memory bound while Kafka is away (librdkafka's default is 1 GiB).
-            config.QueueBufferingMaxKbytes = 32 * 1024;
-        }
-
+        var config = ChangeProducerConfig.Create(kafka);
         configure?.Invoke(config);
         _producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
         _current = Rent();
@@ -308,5 +299,27 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
         public Epoch(ChangeProducer<TPosition> producer) => Handler = report => producer.OnDelivery(this, report);
 
         public Action<DeliveryReport<byte[]?, byte[]?>> Handler { get; }
+    }
+}
+
+/// <summary>The settings of <see cref="ChangeProducer{TPosition}"/>.</summary>
+internal static class ChangeProducerConfig
+{
+    /// <summary>The producer settings of the source runtime (before a connector's own changes): DataMesh's idempotent
+    /// defaults, outcome-only delivery reports and a 32 MiB client queue. The benchmarks give their peers these.</summary>
+    /// <param name="kafka">The cluster.</param>
+    public static ProducerConfig Create(KafkaConnection kafka)
+    {
+        var config = kafka.CreateProducerConfig();
+        // Delivery reports carry the outcome only (all this type reads): the client then reads no headers, timestamp or
+        // status back per message, and keeps no reference to the key and value arrays (callers may reuse them).
+        config.DeliveryReportFields = "none";
+        if (!kafka.Options.Settings.ContainsKey("queue.buffering.max.kbytes"))
+        {
+            // The memory bound while Kafka is away (librdkafka's default is 1 GiB).
+            config.QueueBufferingMaxKbytes = 32 * 1024;
+        }
+
+        return config;
     }
 }

@@ -52,7 +52,8 @@ internal sealed partial class EventEmitter
 
     public long DeliveredCount => Interlocked.Read(ref _delivered);
 
-    private IProducer<byte[], byte[]> CreateProducer()
+    /// <summary>The settings of the emitter's Kafka producer (the benchmarks give their peer the same).</summary>
+    internal ProducerConfig CreateProducerConfig()
     {
         var config = _kafka.CreateProducerConfig();
         foreach (var (key, value) in _options.KafkaSettings)
@@ -65,11 +66,14 @@ internal sealed partial class EventEmitter
         config.QueueBufferingMaxMessages = Math.Max(config.QueueBufferingMaxMessages ?? 100_000, _options.QueueCapacity + 1);
         // Delivery reports carry the outcome only: the client then keeps no reference to the (reused) key and value arrays.
         config.DeliveryReportFields = "none";
-        return new ProducerBuilder<byte[], byte[]>(config)
+        return config;
+    }
+
+    private IProducer<byte[], byte[]> CreateProducer() =>
+        new ProducerBuilder<byte[], byte[]>(CreateProducerConfig())
             .SetErrorHandler((_, error) => OnKafkaError(error))
             .SetLogHandler((_, message) => ProducerLog.Client(_logger, message.Facility, message.Message))
             .Build();
-    }
 
     /// <summary>The single sender: hands queued events to the Kafka client in queue order.</summary>
     private async Task SendLoopAsync(CancellationToken cancellationToken)

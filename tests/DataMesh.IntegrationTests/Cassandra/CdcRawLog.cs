@@ -79,6 +79,29 @@ internal sealed class CdcRawLog
         }
     }
 
+    /// <summary>The segment written last and its durable offset (the end of its last section).</summary>
+    public (long Segment, int Offset) Durable
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return (_id, _position);
+            }
+        }
+    }
+
+    /// <summary>Completes the segment being written (<c>COMPLETED</c> in its index), as a node's shutdown or the next
+    /// segment does; the next <see cref="Sync"/> starts a new one.</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            Complete();
+            _path = null;
+        }
+    }
+
     private void Create()
     {
         _id++;

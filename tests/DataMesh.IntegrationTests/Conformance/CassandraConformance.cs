@@ -22,6 +22,9 @@ public sealed class CassandraConformanceTests(ITestOutputHelper output)
 internal sealed class CassandraConformance : ConformanceDriver
 {
     private const string Keyspace = "conf";
+
+    /// <summary>64 KiB segments (a node's are 32 MiB): the kill check crosses several, each deleted once acknowledged.</summary>
+    private const int SegmentSize = 64 * 1024;
     private readonly Dictionary<string, CqlTable> _tables = new(StringComparer.Ordinal);
     private string? _directory;
     private CdcRawLog? _log;
@@ -45,7 +48,7 @@ internal sealed class CassandraConformance : ConformanceDriver
     public override Task InitializeAsync()
     {
         _directory = Directory.CreateTempSubdirectory("datamesh-conf-cdc-raw-").FullName;
-        _log = new CdcRawLog(_directory);
+        _log = new CdcRawLog(_directory, SegmentSize);
         return Task.CompletedTask;
     }
 

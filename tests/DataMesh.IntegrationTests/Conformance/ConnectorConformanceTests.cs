@@ -364,8 +364,8 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
             await killsOver.CancelAsync();
             await writing;
             output.WriteLine($"{plan.Kills} kills in {clock.Elapsed.TotalSeconds:0.0} s; {workload.Changes} changes in {workload.Transactions} transactions over {workload.Committed.Count} keys");
-            await VerifyAsync(harness, Table, workload, TimeSpan.FromMinutes(2), $"{workload.Changes} changes committed across {plan.Kills} kills of the connector");
-            output.WriteLine($"all arrived after {clock.Elapsed.TotalSeconds:0.0} s");
+            var records = await VerifyAsync(harness, Table, workload, TimeSpan.FromMinutes(2), $"{workload.Changes} changes committed across {plan.Kills} kills of the connector");
+            output.WriteLine($"all arrived after {clock.Elapsed.TotalSeconds:0.0} s, in {records} records (repeats and tombstones included)");
         }
         finally
         {
@@ -374,7 +374,8 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     }
 
     /// <summary>Reads the table's topic until every committed change of <paramref name="workload"/> arrived as <see cref="VersionedWorkload.Check"/> says, or fails.</summary>
-    private static async Task VerifyAsync(ConformanceHarness harness, string table, VersionedWorkload workload, TimeSpan timeout, string what)
+    /// <returns>The records read.</returns>
+    private static async Task<long> VerifyAsync(ConformanceHarness harness, string table, VersionedWorkload workload, TimeSpan timeout, string what)
     {
         Assert.True(workload.Changes > 0, $"{what}: the workload committed no change (no statement reported an affected row), so the check would prove nothing.");
         using var tail = await harness.TailAsync(table);
@@ -388,6 +389,8 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
                 check.Add(record);
             }
         }
+
+        return check.Records;
     }
 
     /// <summary>Per key, the after image of its first create or update.</summary>

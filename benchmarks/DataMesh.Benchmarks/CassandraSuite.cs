@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Confluent.Kafka;
 using DataMesh.Connectors.Cassandra.CommitLog;
 using DataMesh.Connectors.Cassandra.Mutations;
@@ -22,8 +21,9 @@ namespace DataMesh.Benchmarks;
 /// <item>decode: the segment read (CRCs checked) and every mutation decoded, again and again in one thread: mutations/s, MB/s
 /// of written segment bytes, bytes allocated per mutation (after warm-up);</item>
 /// <item>end to end: the segment's mutations repeated <c>repeats</c> times into a <c>cdc_raw</c> directory as a 4.0 node
-/// writes it (<see cref="CdcRawLog"/>, 32 MiB segments), read by the Cassandra source in-process into the embedded Kafka
-/// cluster until the position after the last mutation is stored (every event acknowledged), against the Kafka ceiling:
+/// writes it (<see cref="CdcRawLog"/>, 32 MiB segments) and moved into <c>cdc_raw</c> once the source runs, read by the
+/// Cassandra source in-process into the embedded Kafka cluster until the position after the last mutation is stored
+/// (every event acknowledged), against the Kafka ceiling:
 /// a bare idempotent producer sending one message per event, each the bytes of the mutation it came from.</item>
 /// </list>
 /// The last line is <c>cassandra: ours=… peer=… ratio=… decode=… MB/s=… allocated=…</c>.
@@ -52,9 +52,11 @@ internal sealed class CassandraSuite : IBenchmarkSuite
         var captured = mutations.Where(m => IsOf(m, tableId)).ToList();
         var events = captured.Count * repeats;
         var directory = Directory.CreateTempSubdirectory("datamesh-bench-cdc-raw-").FullName;
+        var staging = Directory.CreateTempSubdirectory("datamesh-bench-commitlog-").FullName;
         try
         {
-            var log = new CdcRawLog(directory, 32 << 20);
+            // Written first into a directory of their own, moved into cdc_raw once the source runs (as a node links them).
+            var log = new CdcRawLog(staging, 32 << 20);
             for (var r = 0; r < repeats; r++)
             {
                 foreach (var section in mutations.Chunk(100))
@@ -65,7 +67,7 @@ internal sealed class CassandraSuite : IBenchmarkSuite
 
             var (lastSegment, lastOffset) = log.Durable;
             log.Close();
-            Console.Error.WriteLine($"cassandra: {mutations.Count * repeats:N0} mutations ({events:N0} of the captured table) in {log.Segments} segment(s) in {directory}");
+            Console.Error.WriteLine($"cassandra: {mutations.Count * repeats:N0} mutations ({events:N0} of the captured table) in {log.Segments} segment(s)");
 
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
@@ -81,8 +83,19 @@ internal sealed class CassandraSuite : IBenchmarkSuite
             });
             using var host = builder.Build();
             var monitor = host.Services.GetRequiredService<SourceMonitor>();
-            var watch = Stopwatch.StartNew();
             await host.StartAsync();
+            while (monitor.Get("bench")?.State != SourceState.Running)
+            {
+                await Task.Delay(5);
+            }
+
+            // Ours: from the segments' arrival in cdc_raw until the position after the last mutation is stored.
+            var watch = Stopwatch.StartNew();
+            foreach (var file in Directory.GetFiles(staging).OrderBy(f => f.EndsWith(".log", StringComparison.Ordinal) ? 0 : 1))
+            {
+                File.Move(file, Path.Combine(directory, Path.GetFileName(file)));
+            }
+
             while (monitor.Get("bench")?.StoredPosition is not { } stored || !Reached(stored, lastSegment, lastOffset))
             {
                 if (watch.Elapsed > TimeSpan.FromMinutes(10))
@@ -114,6 +127,7 @@ internal sealed class CassandraSuite : IBenchmarkSuite
         finally
         {
             Directory.Delete(directory, recursive: true);
+            Directory.Delete(staging, recursive: true);
         }
     }
 
@@ -203,11 +217,12 @@ internal sealed class CassandraSuite : IBenchmarkSuite
     /// then the table id, most significant half first.</summary>
     private static bool IsOf(byte[] mutation, Guid id) => mutation.Length > 17 && mutation.AsSpan(1, 16).SequenceEqual(id.ToByteArray(bigEndian: true));
 
+    /// <summary>Whether a stored position as the source's status shows it (<c>node@segment:offset</c>) is at or after the
+    /// given one.</summary>
     private static bool Reached(string stored, long segment, int offset)
     {
-        using var position = JsonDocument.Parse(stored);
-        var storedSegment = position.RootElement.GetProperty("segment").GetInt64();
-        return storedSegment > segment || (storedSegment == segment && position.RootElement.GetProperty("offset").GetInt64() >= offset);
+        var log = CommitLogPosition.Parse(stored[(stored.LastIndexOf('@') + 1)..]);
+        return log >= new CommitLogPosition(segment, offset);
     }
 
     /// <summary>Counts rows and cells, so that the decoding is not optimised away.</summary>

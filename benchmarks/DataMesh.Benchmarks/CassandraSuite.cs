@@ -110,7 +110,7 @@ internal sealed class CassandraSuite : IBenchmarkSuite
             Console.Error.WriteLine($"cassandra: source stored the position after {events:N0} events in {ours:F2} s");
 
             var kafka = host.Services.GetRequiredService<KafkaConnection>();
-            var peer = Peer(kafka, captured, repeats);
+            var peer = BareProducer.Send(kafka, "bench.peer", [.. Enumerable.Repeat(captured, repeats).SelectMany(m => m).Select(m => new Message<byte[], byte[]> { Key = m.AsSpan(1, 16).ToArray(), Value = m })]);
             await host.StopAsync();
 
             var oursRate = events / ours;
@@ -172,45 +172,6 @@ internal sealed class CassandraSuite : IBenchmarkSuite
 
         written = reader.Sections.Count == 0 ? 0 : reader.Sections[^1].Next;
         return count;
-    }
-
-    private static double Peer(KafkaConnection kafka, List<byte[]> captured, int repeats)
-    {
-        var config = kafka.CreateProducerConfig();
-        config.EnableIdempotence = true;
-        config.Acks = Acks.All;
-        config.LingerMs = 5;
-        using var producer = new ProducerBuilder<byte[], byte[]>(config).Build();
-        var failed = 0;
-        var watch = Stopwatch.StartNew();
-        for (var r = 0; r < repeats; r++)
-        {
-            foreach (var mutation in captured)
-            {
-                var message = new Message<byte[], byte[]> { Key = mutation.AsSpan(1, 16).ToArray(), Value = mutation };
-                while (true)
-                {
-                    try
-                    {
-                        producer.Produce("bench.peer", message, report =>
-                        {
-                            if (report.Error.IsError)
-                            {
-                                Interlocked.Increment(ref failed);
-                            }
-                        });
-                        break;
-                    }
-                    catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                    {
-                        producer.Poll(TimeSpan.FromMilliseconds(10));
-                    }
-                }
-            }
-        }
-
-        producer.Flush(TimeSpan.FromMinutes(5));
-        return failed > 0 ? throw new InvalidOperationException($"{failed} peer messages failed") : watch.Elapsed.TotalSeconds;
     }
 
     /// <summary>Whether a mutation's (first) partition update is of table <paramref name="id"/>: its count is one byte (1),

@@ -73,45 +73,7 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
 
         // The peer: a bare producer, same cluster, same message sizes.
         var kafka = host.Services.GetRequiredService<KafkaConnection>();
-        var config = kafka.CreateProducerConfig();
-        config.EnableIdempotence = true;
-        config.Acks = Acks.All;
-        config.LingerMs = 5;
-        using (var producer = new ProducerBuilder<byte[], byte[]>(config).Build())
-        {
-            var messages = rows.Select(r => new Message<byte[], byte[]> { Key = System.Text.Encoding.UTF8.GetBytes(r.Key), Value = System.Text.Encoding.UTF8.GetBytes(r.Value) }).ToList();
-            var failed = 0;
-            watch.Restart();
-            foreach (var message in messages)
-            {
-                while (true)
-                {
-                    try
-                    {
-                        producer.Produce("bench.peer", message, report =>
-                        {
-                            if (report.Error.IsError)
-                            {
-                                Interlocked.Increment(ref failed);
-                            }
-                        });
-                        break;
-                    }
-                    catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                    {
-                        producer.Poll(TimeSpan.FromMilliseconds(10));
-                    }
-                }
-            }
-
-            producer.Flush(TimeSpan.FromMinutes(5));
-            if (failed > 0)
-            {
-                throw new InvalidOperationException($"{failed} peer messages failed");
-            }
-        }
-
-        var peer = watch.Elapsed.TotalSeconds;
+        var peer = BareProducer.Send(kafka, "bench.peer", [.. rows.Select(r => new Message<byte[], byte[]> { Key = System.Text.Encoding.UTF8.GetBytes(r.Key), Value = System.Text.Encoding.UTF8.GetBytes(r.Value) })]);
         await host.StopAsync();
 
         // What the fake itself can send: a bare Npgsql reader replaying the same rows from the same cursor (no Kafka).

@@ -35,6 +35,10 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     {
         await _driver.InitializeAsync();
         _harness = new ConformanceHarness(_driver);
+        if (_driver.Lacks.TryGetValue(Capability.Transactions, out var why))
+        {
+            _output.WriteLine($"{_driver.Kind}: each change is committed as a transaction of its own ({Capability.Transactions}: {why})");
+        }
     }
 
     public async Task DisposeAsync()
@@ -364,8 +368,8 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
             await killsOver.CancelAsync();
             await writing;
             output.WriteLine($"{plan.Kills} kills in {clock.Elapsed.TotalSeconds:0.0} s; {workload.Changes} changes in {workload.Transactions} transactions over {workload.Committed.Count} keys");
-            var records = await VerifyAsync(harness, Table, workload, TimeSpan.FromMinutes(2), $"{workload.Changes} changes committed across {plan.Kills} kills of the connector");
-            output.WriteLine($"all arrived after {clock.Elapsed.TotalSeconds:0.0} s, in {records} records (repeats and tombstones included)");
+            var check = await VerifyAsync(harness, Table, workload, TimeSpan.FromMinutes(2), $"{workload.Changes} changes committed across {plan.Kills} kills of the connector");
+            output.WriteLine($"all arrived after {clock.Elapsed.TotalSeconds:0.0} s, in {check.Records} records ({check.Repeats} of them repeats)");
         }
         finally
         {
@@ -374,8 +378,8 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     }
 
     /// <summary>Reads the table's topic until every committed change of <paramref name="workload"/> arrived as <see cref="VersionedWorkload.Check"/> says, or fails.</summary>
-    /// <returns>The records read.</returns>
-    private static async Task<long> VerifyAsync(ConformanceHarness harness, string table, VersionedWorkload workload, TimeSpan timeout, string what)
+    /// <returns>The check, with what it counted.</returns>
+    private static async Task<VersionedWorkload.Check> VerifyAsync(ConformanceHarness harness, string table, VersionedWorkload workload, TimeSpan timeout, string what)
     {
         Assert.True(workload.Changes > 0, $"{what}: the workload committed no change (no statement reported an affected row), so the check would prove nothing.");
         using var tail = await harness.TailAsync(table);
@@ -390,7 +394,7 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
             }
         }
 
-        return check.Records;
+        return check;
     }
 
     /// <summary>Per key, the after image of its first create or update.</summary>

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using DataMesh.Events;
 using DataMesh.IntegrationTests.CockroachDb;
-using Xunit;
 using Xunit.Abstractions;
 
 namespace DataMesh.IntegrationTests.Conformance;
@@ -69,17 +68,10 @@ internal sealed class CockroachDbConformance : ConformanceDriver
         return settings;
     }
 
-    /// <summary>The first start reads the cluster's clock and creates the changefeed with that cursor: once it runs, every
-    /// later change is in it.</summary>
-    public override async Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (Server.RunningFeeds == 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' started no changefeed within {timeout}; its log:\n{harness.SourceLog}");
-            await Task.Delay(50);
-        }
-    }
+    /// <summary>The first start reads the cluster's clock and stores it as its position before it creates the changefeed
+    /// with that cursor: from then on every change is captured, across restarts and kills.</summary>
+    public override Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout) =>
+        WaitForStoredPositionAsync(source, harness, timeout);
 
     public override Task CreateTableAsync(string table, IReadOnlyList<Column> columns, bool captured = true)
     {

@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using DataMesh.Schemas;
 using DataMesh.Sources;
+using Xunit;
 
 namespace DataMesh.IntegrationTests.Conformance;
 
@@ -46,6 +47,19 @@ internal abstract class ConformanceDriver : IAsyncDisposable
 
     /// <summary>Waits until a source that starts for the first time captures every change committed from now on.</summary>
     public abstract Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout);
+
+    /// <summary>Waits until the source stored a position: a connector that stores its first start's position before it
+    /// streams captures, across restarts and kills, everything committed after that.</summary>
+    protected static async Task WaitForStoredPositionAsync(string source, ConformanceHarness harness, TimeSpan timeout)
+    {
+        using var positions = new PositionStore(harness.Kafka);
+        var deadline = DateTime.UtcNow + timeout;
+        while (await positions.LoadAsync(source, CancellationToken.None) is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' stored no position within {timeout}; its log:\n{harness.SourceLog}");
+            await Task.Delay(100);
+        }
+    }
 
     /// <summary>Creates a table; one that is not <paramref name="captured"/> is one the source must not capture.</summary>
     public abstract Task CreateTableAsync(string table, IReadOnlyList<Column> columns, bool captured = true);

@@ -113,6 +113,13 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         var initialScan = start is null && _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition;
         var cursor = start?.Resolved ?? await _catalog.NowAsync(cancellationToken).ConfigureAwait(false);
         var from = start is null ? "the cluster's clock" : "stored position";
+        if (start is null && !initialScan)
+        {
+            // Nothing before the first start's cursor is wanted: it can be stored at once, so that a restart before the
+            // first resolved timestamp resumes there instead of at a later clock reading (the changes in between would be lost).
+            context.Checkpoint(new CockroachDbPosition(cursor));
+            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
         while (true)
         {
             context.StreamingStarted();

@@ -161,16 +161,21 @@ internal static class SegmentWriter
         return mutations;
     }
 
-    private static void WriteMarker(Stream file, long id, int next)
+    /// <summary>A sync marker at offset <paramref name="marker"/> of segment <paramref name="id"/>: the offset of the next
+    /// marker, then the CRC of the segment id (low, then high 32 bits) and the marker's offset.</summary>
+    public static byte[] Marker(long id, int marker, int next)
     {
-        var marker = (int)file.Length;
-        WriteInt(file, next);
-        Span<byte> bytes = stackalloc byte[12];
-        BinaryPrimitives.WriteInt32BigEndian(bytes, (int)(id & 0xFFFFFFFF));
-        BinaryPrimitives.WriteInt32BigEndian(bytes[4..], (int)(id >>> 32));
-        BinaryPrimitives.WriteInt32BigEndian(bytes[8..], marker);
-        WriteInt(file, (int)Crc32.HashToUInt32(bytes));
+        var bytes = new byte[8];
+        Span<byte> covered = stackalloc byte[12];
+        BinaryPrimitives.WriteInt32BigEndian(covered, (int)(id & 0xFFFFFFFF));
+        BinaryPrimitives.WriteInt32BigEndian(covered[4..], (int)(id >>> 32));
+        BinaryPrimitives.WriteInt32BigEndian(covered[8..], marker);
+        BinaryPrimitives.WriteInt32BigEndian(bytes, next);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(4), Crc32.HashToUInt32(covered));
+        return bytes;
     }
+
+    private static void WriteMarker(Stream file, long id, int next) => file.Write(Marker(id, (int)file.Length, next));
 
     private static void WriteInt(Stream stream, int value)
     {

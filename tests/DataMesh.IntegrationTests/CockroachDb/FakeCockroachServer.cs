@@ -37,6 +37,10 @@ namespace DataMesh.IntegrationTests.CockroachDb;
 /// cursor": the cursor must be within <c>gc.ttlseconds</c>); <c>schema_change_policy='stop'</c> ends the feed with
 /// "schema change occurred at …" (<c>changefeed-messages</c>, "Schema changes"). Catalog queries with
 /// <c>AS OF SYSTEM TIME</c> see the table's definition of that time (<c>as-of-system-time</c> page).</para>
+/// <para>Delivery is at-least-once as documented (<c>changefeed-messages</c>, "Ordering and delivery guarantees",
+/// "Duplicate messages"): a changefeed started at a cursor sends every change after it, those an earlier feed already
+/// sent included; with <see cref="EmitResolved"/> each feed gets a resolved timestamp at its <c>resolved</c> interval, after
+/// every change before it.</para>
 /// </summary>
 internal sealed class FakeCockroachServer : IAsyncDisposable
 {
@@ -74,6 +78,12 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     /// <summary>Changes older than this HLC are garbage-collected: a cursor before it is refused.</summary>
     public long GcThreshold { get; set; }
 
+    /// <summary>
+    /// Whether each changefeed gets a resolved timestamp on its own at the interval of its <c>resolved</c> option, as
+    /// CockroachDB sends them (<c>changefeed-messages</c>, "Resolved messages"); off, they come only from <see cref="Resolve"/>.
+    /// </summary>
+    public bool EmitResolved { get; set; }
+
     /// <summary>The statements received, in order (catalog queries and CREATE CHANGEFEED).</summary>
     public ConcurrentQueue<string> Statements { get; } = new();
 
@@ -103,6 +113,47 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
     /// <summary>Commits a delete of the row with key <paramref name="key"/> (a JSON array).</summary>
     public long Delete(string table, string key) => Change(table, null, key);
+
+    /// <summary>Commits an UPDATE that changes a row's primary key: in one transaction (one HLC) a delete of the old key and
+    /// an insert of the new, which is how a changefeed shows it (two keys: <c>changefeed-messages</c>, "Delete messages"; the
+    /// delete has the old row as <c>before</c>).</summary>
+    public long ChangeKey(string table, string oldKey, string row)
+    {
+        lock (_lock)
+        {
+            var hlc = NextHlc();
+            Change(table, null, oldKey, hlc);
+            Change(table, JsonNode.Parse(row)!.AsObject(), null, hlc);
+            return hlc;
+        }
+    }
+
+    /// <summary>The current rows of a table (copies), by key array.</summary>
+    public Dictionary<string, JsonObject> RowsOf(string table)
+    {
+        lock (_lock)
+        {
+            return Table(table).Rows.ToDictionary(r => r.Key, r => (JsonObject)r.Value.DeepClone(), StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>The names of a table's columns now, in order.</summary>
+    public IReadOnlyList<string> ColumnsOf(string table)
+    {
+        lock (_lock)
+        {
+            return [.. Table(table).Columns.Select(c => c.Name)];
+        }
+    }
+
+    /// <summary>The primary-key columns of a table.</summary>
+    public IReadOnlyList<string> KeyOf(string table)
+    {
+        lock (_lock)
+        {
+            return Table(table).Key;
+        }
+    }
 
     /// <summary>Appends changefeed rows already in their JSON form (key array, wrapped value) without keeping table state:
     /// for benchmarks, where building the rows must not be what is measured.</summary>
@@ -207,14 +258,14 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private FakeTable Table(string name) =>
         _tables.Values.FirstOrDefault(t => t.Name == name) ?? throw new InvalidOperationException($"The fake has no table {name}.");
 
-    private long Change(string tableName, JsonObject? row, string? deleteKey)
+    private long Change(string tableName, JsonObject? row, string? deleteKey, long? at = null)
     {
         lock (_lock)
         {
             var table = Table(tableName);
             var key = deleteKey ?? new JsonArray(table.Key.Select(k => row![k]?.DeepClone()).ToArray()).ToJsonString();
             table.Rows.TryGetValue(key, out var before);
-            var hlc = NextHlc();
+            var hlc = at ?? NextHlc();
             if (row is null)
             {
                 table.Rows.Remove(key);
@@ -507,6 +558,8 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         }
 
         await reply.SendAsync(stream);
+        using var stopResolving = new CancellationTokenSource();
+        var resolving = EmitResolved ? ResolveEveryAsync(feed, stopResolving.Token) : Task.CompletedTask;
         try
         {
             // Like a server's send buffer: the rows ready now go out in one write.
@@ -529,9 +582,33 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         finally
         {
             session.Feed = null;
+            await stopResolving.CancelAsync();
+            await resolving;
         }
 
         return true;
+    }
+
+    /// <summary>A resolved timestamp to one feed at its <c>resolved</c> interval: under the lock, after every change
+    /// published to it before, so that nothing at or before it follows (<c>changefeed-messages</c>, "Resolved messages").</summary>
+    private async Task ResolveEveryAsync(Feed feed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(feed.ResolvedInterval, cancellationToken);
+                lock (_lock)
+                {
+                    var hlc = NextHlc();
+                    feed.Rows.Writer.TryWrite(new FeedEvent(hlc, null, null, $"{{\"resolved\":\"{Hlc(hlc)}\"}}"));
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the feed ended
+        }
     }
 
     private static Feed ParseFeed(string sql)
@@ -547,7 +624,10 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         long? cursor = Regex.Match(options, @"cursor\s*=\s*'(?<c>\d+)(\.\d+)?'") is { Success: true } c ? long.Parse(c.Groups["c"].Value, CultureInfo.InvariantCulture) : null;
         var scan = Regex.Match(options, @"initial_scan\s*=\s*'(?<s>\w+)'") is { Success: true } s ? s.Groups["s"].Value == "yes" : cursor is null;
         var stop = Regex.IsMatch(options, @"schema_change_policy\s*=\s*'stop'");
-        return new Feed(tables, cursor, scan, stop);
+        var resolved = Regex.Match(options, @"resolved\s*=\s*'(?<n>\d+)(?<unit>ms|s)'") is { Success: true } r
+            ? TimeSpan.FromMilliseconds(int.Parse(r.Groups["n"].Value, CultureInfo.InvariantCulture) * (r.Groups["unit"].Value == "s" ? 1000 : 1))
+            : TimeSpan.FromSeconds(1);
+        return new Feed(tables, cursor, scan, stop) { ResolvedInterval = resolved };
     }
 
     private (string[] Columns, List<string?[]> Rows)? Answer(string sql, List<string?>? parameters)
@@ -692,6 +772,8 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
     private sealed record Feed(HashSet<string> Tables, long? Cursor, bool InitialScan, bool StopOnSchemaChange)
     {
+        public TimeSpan ResolvedInterval { get; init; } = TimeSpan.FromSeconds(1);
+
         public Channel<FeedEvent> Rows { get; } = Channel.CreateUnbounded<FeedEvent>();
     }
 

@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using DataMesh.Schemas;
 using DataMesh.Sources;
+using Xunit;
 
 namespace DataMesh.IntegrationTests.Conformance;
 
@@ -15,6 +16,22 @@ internal abstract class ConformanceDriver : IAsyncDisposable
 {
     /// <summary>The connector host's name for the source (<c>ConnectorHostSources.Kinds</c>).</summary>
     public abstract string Kind { get; }
+
+    /// <summary>
+    /// What the connector's database cannot do that some checks need, each with the reason: a check that needs one is
+    /// reported as skipped with that reason (<see cref="Require"/>). Empty: every check applies.
+    /// </summary>
+    public virtual IReadOnlyDictionary<Capability, string> Lacks { get; } = new Dictionary<Capability, string>();
+
+    /// <summary>Skips the running check, with the driver's reason, when the connector lacks <paramref name="capability"/>.</summary>
+    /// <exception cref="ConformanceSkipException">It lacks it.</exception>
+    public void Require(Capability capability)
+    {
+        if (Lacks.TryGetValue(capability, out var reason))
+        {
+            throw new ConformanceSkipException($"{Kind}: no {capability}: {reason}");
+        }
+    }
 
     /// <summary>Topics the source reads or writes besides its tables' (schemas, positions, history): another process cannot create them.</summary>
     public virtual IReadOnlyList<string> ServiceTopics => [KafkaSchemaStoreOptions.DefaultTopic, PositionStore.DefaultTopic];
@@ -31,6 +48,19 @@ internal abstract class ConformanceDriver : IAsyncDisposable
     /// <summary>Waits until a source that starts for the first time captures every change committed from now on.</summary>
     public abstract Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout);
 
+    /// <summary>Waits until the source stored a position: a connector that stores its first start's position before it
+    /// streams captures, across restarts and kills, everything committed after that.</summary>
+    protected static async Task WaitForStoredPositionAsync(string source, ConformanceHarness harness, TimeSpan timeout)
+    {
+        using var positions = new PositionStore(harness.Kafka);
+        var deadline = DateTime.UtcNow + timeout;
+        while (await positions.LoadAsync(source, CancellationToken.None) is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' stored no position within {timeout}; its log:\n{harness.SourceLog}");
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Creates a table; one that is not <paramref name="captured"/> is one the source must not capture.</summary>
     public abstract Task CreateTableAsync(string table, IReadOnlyList<Column> columns, bool captured = true);
 
@@ -40,8 +70,18 @@ internal abstract class ConformanceDriver : IAsyncDisposable
     /// <summary>Empties a table with the database's truncate statement.</summary>
     public abstract Task TruncateAsync(string table);
 
-    /// <summary>A connection that commits row changes to one table.</summary>
-    public abstract Task<IChangeWriter> OpenWriterAsync(string table);
+    /// <summary>
+    /// A connection that commits row changes to one table: several changes in one transaction, or, when the connector
+    /// lacks <see cref="Capability.Transactions"/>, each change in a transaction of its own, in order.
+    /// </summary>
+    public async Task<IChangeWriter> OpenWriterAsync(string table)
+    {
+        var writer = await OpenTableWriterAsync(table);
+        return Lacks.ContainsKey(Capability.Transactions) ? new OneByOneWriter(writer) : writer;
+    }
+
+    /// <summary>A connection that commits row changes to one table, several in one transaction.</summary>
+    protected abstract Task<IChangeWriter> OpenTableWriterAsync(string table);
 
     public abstract ValueTask DisposeAsync();
 }
@@ -98,6 +138,24 @@ internal interface IChangeWriter : IAsyncDisposable
     Task<int[]> CommitAsync(IReadOnlyList<RowChange> changes);
 }
 
+/// <summary>Commits each change of a transaction as a transaction of its own, in order: for a database whose log shows only a
+/// key's last state per transaction, or has no multi-change transactions.</summary>
+internal sealed class OneByOneWriter(IChangeWriter inner) : IChangeWriter
+{
+    public async Task<int[]> CommitAsync(IReadOnlyList<RowChange> changes)
+    {
+        var affected = new int[changes.Count];
+        for (var i = 0; i < changes.Count; i++)
+        {
+            affected[i] = (await inner.CommitAsync([changes[i]]))[0];
+        }
+
+        return affected;
+    }
+
+    public ValueTask DisposeAsync() => inner.DisposeAsync();
+}
+
 /// <summary>A driver for a SQL database reached through ADO.NET: it renders the statements, the base runs them.</summary>
 internal abstract class SqlConformanceDriver : ConformanceDriver
 {
@@ -123,7 +181,7 @@ internal abstract class SqlConformanceDriver : ConformanceDriver
 
     public override Task TruncateAsync(string table) => ExecuteAsync($"TRUNCATE TABLE {Quote(table)}", captured: true);
 
-    public override async Task<IChangeWriter> OpenWriterAsync(string table) => new Writer(this, table, await OpenAsync(captured: !IsUncaptured(table)));
+    protected override async Task<IChangeWriter> OpenTableWriterAsync(string table) => new Writer(this, table, await OpenAsync(captured: !IsUncaptured(table)));
 
     /// <summary>
     /// Whether the provider's <see cref="DbBatchCommand.RecordsAffected"/> counts each statement's rows; when not, the

@@ -2,7 +2,6 @@ using System.Data.Common;
 using System.Globalization;
 using DataMesh.Events;
 using DataMesh.IntegrationTests.Infrastructure;
-using DataMesh.Sources;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -58,16 +57,8 @@ internal sealed class MariaDbConformance(MariaDbServer server) : SqlConformanceD
     };
 
     /// <summary>The first start stores the server's position before it streams: everything committed after that is captured.</summary>
-    public override async Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout)
-    {
-        using var positions = new PositionStore(harness.Kafka);
-        var deadline = DateTime.UtcNow + timeout;
-        while (await positions.LoadAsync(source, CancellationToken.None) is null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' stored no position within {timeout}; its log:\n{harness.SourceLog}");
-            await Task.Delay(100);
-        }
-    }
+    public override Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout) =>
+        WaitForStoredPositionAsync(source, harness, timeout);
 
     public override async ValueTask DisposeAsync()
     {

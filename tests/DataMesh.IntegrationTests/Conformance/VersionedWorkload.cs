@@ -96,6 +96,9 @@ internal sealed class VersionedWorkload(int keys, int seed)
 
         public long Records { get; private set; }
 
+        /// <summary>Records of an event that had arrived before (a version, or a delete of a version, seen again).</summary>
+        public long Repeats { get; private set; }
+
         public void Add(CdcRecord record)
         {
             Records++;
@@ -126,6 +129,10 @@ internal sealed class VersionedWorkload(int keys, int seed)
             if (state.Seen.Add(identity))
             {
                 state.First.Add(identity);
+            }
+            else
+            {
+                Repeats++;
             }
         }
 

@@ -309,7 +309,7 @@ internal static partial class DefinitionValidator
                 var node = reader.Entry("dead_letter_topic")!.Value;
                 if (!TopicNames.IsValid(deadLetterTopic, out var reason))
                 {
-                    problems.Add(reader.PathOf("dead_letter_topic"), node, $"'{deadLetterTopic}' is not a valid topic name: {reason}");
+                    problems.Add(reader.PathOf("dead_letter_topic"), node, TopicProblem(deadLetterTopic, reason));
                 }
                 else if (topics.Any(t => t.Topic == deadLetterTopic) || deadLetterTopic == sink?.Topic)
                 {
@@ -433,7 +433,7 @@ internal static partial class DefinitionValidator
             {
                 if (!TopicNames.IsValid(topic, out var reason))
                 {
-                    problems.Add(path, node, $"'{topic}' is not a valid topic name: {reason}");
+                    problems.Add(path, node, TopicProblem(topic, reason));
                     continue;
                 }
 
@@ -517,7 +517,7 @@ internal static partial class DefinitionValidator
             var topic = kafka.String("topic", "is required: the topic records are written to");
             if (topic is not null && !TopicNames.IsValid(topic, out var reason))
             {
-                problems.Add(kafka.PathOf("topic"), kafka.Entry("topic")!.Value, $"'{topic}' is not a valid topic name: {reason}");
+                problems.Add(kafka.PathOf("topic"), kafka.Entry("topic")!.Value, TopicProblem(topic, reason));
             }
 
             return new SinkDefinition(SinkKind.Kafka, topic, kafka.Number("partitions", 1, 10_000), null);
@@ -585,13 +585,16 @@ internal static partial class DefinitionValidator
                     }
                     catch (TransformPlanException ex)
                     {
-                        problems.Add(transform.Path, transform.Node, $"{ex.Message} (in the schema of {input.Topic})");
+                        problems.Add(transform.Path, transform.Node, $"{ex.Message.TrimEnd('.')} (in the schema of {input.Topic})");
                         break;
                     }
                 }
             }
         }
     }
+
+    private static string TopicProblem(string topic, string? reason) =>
+        reason is not null && reason.Contains(" is not a valid topic name", StringComparison.Ordinal) ? reason : $"'{topic}' is not a valid topic name: {reason}";
 
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", RegexOptions.CultureInvariant)]
     private static partial Regex SourceName();

@@ -2,7 +2,8 @@ namespace DataMesh;
 
 /// <summary>
 /// The valid name nearest to a mistyped one, for "did you mean" hints in messages (definitions, filters, transforms):
-/// the candidate with the smallest edit distance (Levenshtein, case-insensitive), if it is close enough to be a likely typo.
+/// the candidate with the smallest edit distance (case-insensitive, a swap of neighbours counting one), if it is close
+/// enough to be a likely typo.
 /// </summary>
 internal static class NearestName
 {
@@ -35,9 +36,11 @@ internal static class NearestName
     public static string Hint(string name, IEnumerable<string> candidates) =>
         Find(name, candidates) is { } nearest ? $"; did you mean '{nearest}'?" : string.Empty;
 
-    /// <summary>The Levenshtein distance between two names, ignoring case.</summary>
+    /// <summary>The edit distance between two names, ignoring case: insertions, deletions, substitutions and swaps of two
+    /// neighbouring characters (<c>emial</c> is one edit from <c>email</c>), each counting one.</summary>
     internal static int Distance(string a, string b)
     {
+        var beforePrevious = new int[b.Length + 1];
         var previous = new int[b.Length + 1];
         var current = new int[b.Length + 1];
         for (var j = 0; j <= b.Length; j++)
@@ -50,13 +53,19 @@ internal static class NearestName
             current[0] = i;
             for (var j = 1; j <= b.Length; j++)
             {
-                var cost = char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1;
+                var cost = Same(a[i - 1], b[j - 1]) ? 0 : 1;
                 current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+                if (i > 1 && j > 1 && Same(a[i - 1], b[j - 2]) && Same(a[i - 2], b[j - 1]))
+                {
+                    current[j] = Math.Min(current[j], beforePrevious[j - 2] + 1);
+                }
             }
 
-            (previous, current) = (current, previous);
+            (beforePrevious, previous, current) = (previous, current, beforePrevious);
         }
 
         return previous[b.Length];
     }
+
+    private static bool Same(char x, char y) => char.ToLowerInvariant(x) == char.ToLowerInvariant(y);
 }

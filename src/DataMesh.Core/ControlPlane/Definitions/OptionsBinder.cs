@@ -261,6 +261,9 @@ internal sealed partial class OptionsBinder(ProblemList problems, SecretReferenc
         return ok;
     }
 
+    /// <summary>The snake_case names of the settings an options type binds (for the JSON Schema's test).</summary>
+    internal static IEnumerable<string> SettingNames(Type type) => Bindable(type).Select(p => ScalarConverter.SnakeCase(p.Name));
+
     private static bool IsNested(Type type) =>
         type.IsClass && type != typeof(string) && !type.IsAbstract && type.GetConstructor(Type.EmptyTypes) is not null
         && !typeof(System.Collections.IEnumerable).IsAssignableFrom(type);
@@ -274,6 +277,6 @@ internal sealed partial class OptionsBinder(ProblemList problems, SecretReferenc
     [GeneratedRegex(@"^(?<setting>[A-Z][A-Za-z0-9]*(?:[:.][A-Z][A-Za-z0-9]*)*)(?=[\s:;,.(]|$)", RegexOptions.CultureInvariant)]
     private static partial Regex LeadingSetting();
 
-    [GeneratedRegex(@"\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+(?:[:.][A-Z][A-Za-z0-9]*)*\b", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"\b(?:[A-Z][a-z0-9]+(?:[:.][A-Z][A-Za-z0-9]*)+|[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+(?:[:.][A-Z][A-Za-z0-9]*)*)\b", RegexOptions.CultureInvariant)]
     private static partial Regex PascalName();
 }

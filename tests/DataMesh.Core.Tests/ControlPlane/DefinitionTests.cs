@@ -74,7 +74,7 @@ public sealed class DefinitionTests
         var lines = await DefinitionTestSupport.LinesAsync("shop.yaml", text, DefinitionTestSupport.OrdersStore());
 
         // The orders pipeline plans (filter, unwrap, keep, mask, rename); only billing's table has no schema in this store.
-        Assert.Equal(["shop.yaml:47:14: pipelines[1].tables[0]: no value schema is registered for topic 'dm.billing.billing.invoices' (subject dm.billing.billing.invoices-value)"], lines);
+        Assert.Equal(["shop.yaml:48:14: pipelines[1].tables[0]: no value schema is registered for topic 'dm.billing.billing.invoices' (subject dm.billing.billing.invoices-value)"], lines);
     }
 
     [Fact]

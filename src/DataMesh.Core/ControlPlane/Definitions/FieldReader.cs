@@ -48,16 +48,27 @@ internal sealed class FieldReader
 
     public void Missing(string key, string reason) => _problems.Add(PathOf(key), Mapping, reason);
 
+    /// <summary>The field's entry, or null when it is absent or null (reported as missing when <paramref name="required"/> says why it is needed).</summary>
+    private MappingEntry? Present(string key, string? required)
+    {
+        if (Entry(key) is { Value: not ScalarNode { IsNull: true } } entry)
+        {
+            return entry;
+        }
+
+        if (required is not null)
+        {
+            Missing(key, required);
+        }
+
+        return null;
+    }
+
     /// <summary>A string field with its references resolved; null when absent (reported when <paramref name="required"/>) or wrong.</summary>
     public string? String(string key, string? required = null)
     {
-        if (Entry(key) is not { } entry || entry.Value is ScalarNode { IsNull: true })
+        if (Present(key, required) is not { } entry)
         {
-            if (required is not null)
-            {
-                Missing(key, required);
-            }
-
             return null;
         }
 
@@ -77,7 +88,7 @@ internal sealed class FieldReader
     public T? Value<T>(string key)
         where T : struct
     {
-        if (Entry(key) is not { } entry || entry.Value is ScalarNode { IsNull: true })
+        if (Present(key, null) is not { } entry)
         {
             return null;
         }
@@ -120,13 +131,8 @@ internal sealed class FieldReader
     /// <summary>A list of strings, with each item's node and path; null when absent or not a list.</summary>
     public List<(string Text, ScalarNode Node, string Path)>? Strings(string key, string? required = null)
     {
-        if (Entry(key) is not { } entry || entry.Value is ScalarNode { IsNull: true })
+        if (Present(key, required) is not { } entry)
         {
-            if (required is not null)
-            {
-                Missing(key, required);
-            }
-
             return null;
         }
 

@@ -12,6 +12,18 @@ namespace DataMesh.ControlPlane.Definitions;
 /// </summary>
 internal static partial class ScalarConverter
 {
+    /// <summary>The parsers of the scalar types other than enums.</summary>
+    private static readonly Dictionary<Type, Func<string, (bool, object?)>> Parsers = new()
+    {
+        [typeof(string)] = text => (true, text),
+        [typeof(bool)] = text => (bool.TryParse(text, out var b), b),
+        [typeof(int)] = text => (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i), i),
+        [typeof(uint)] = text => (uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var u), u),
+        [typeof(long)] = text => (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l), l),
+        [typeof(double)] = text => (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d), d),
+        [typeof(TimeSpan)] = text => (TryParseDuration(text, out var t), t),
+    };
+
     public static string SnakeCase(string pascal)
     {
         var builder = new StringBuilder(pascal.Length + 4);
@@ -36,8 +48,7 @@ internal static partial class ScalarConverter
     public static bool IsScalar(Type type)
     {
         type = Nullable.GetUnderlyingType(type) ?? type;
-        return type == typeof(string) || type == typeof(bool) || type == typeof(int) || type == typeof(uint) || type == typeof(long)
-            || type == typeof(double) || type == typeof(TimeSpan) || type.IsEnum;
+        return Parsers.ContainsKey(type) || type.IsEnum;
     }
 
     /// <summary>Converts <paramref name="text"/>; on failure <paramref name="reason"/> says what was expected (quoting the
@@ -59,53 +70,23 @@ internal static partial class ScalarConverter
         }
 
         type = underlying ?? type;
-        var ok = true;
-        if (type == typeof(string))
+        bool ok;
+        if (type.IsEnum)
         {
-            value = text;
-        }
-        else if (type == typeof(bool))
-        {
-            ok = bool.TryParse(text, out var b);
-            value = b;
-        }
-        else if (type == typeof(int))
-        {
-            ok = int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i);
-            value = i;
-        }
-        else if (type == typeof(uint))
-        {
-            ok = uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var u);
-            value = u;
-        }
-        else if (type == typeof(long))
-        {
-            ok = long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l);
-            value = l;
-        }
-        else if (type == typeof(double))
-        {
-            ok = double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d);
-            value = d;
-        }
-        else if (type == typeof(TimeSpan))
-        {
-            ok = TryParseDuration(text, out var t);
-            value = t;
-        }
-        else if (type.IsEnum)
-        {
-            var names = Enum.GetNames(type);
-            var match = names.FirstOrDefault(n => string.Equals(SnakeCase(n), text, StringComparison.Ordinal));
-            ok = match is not null;
-            value = match is null ? null : Enum.Parse(type, match);
-            if (!ok)
+            var match = Enum.GetNames(type).FirstOrDefault(n => string.Equals(SnakeCase(n), text, StringComparison.Ordinal));
+            if (match is null)
             {
                 var snake = EnumNames(type);
-                reason = $"must be one of {string.Join(", ", snake)}{(quote ? $", not '{text}'" : string.Empty)}{(quote ? NearestName.Hint(text, snake) : string.Empty)}";
+                reason = $"must be one of {string.Join(", ", snake)}{(quote ? $", not '{text}'" + NearestName.Hint(text, snake) : string.Empty)}";
                 return false;
             }
+
+            value = Enum.Parse(type, match);
+            ok = true;
+        }
+        else if (Parsers.TryGetValue(type, out var parse))
+        {
+            (ok, value) = parse(text);
         }
         else
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 
@@ -18,8 +19,14 @@ internal sealed class DefinitionSyntaxException(string reason, int line, int col
 /// </summary>
 internal sealed class DefinitionReader
 {
+    /// <summary>The most nodes a file may expand to through its aliases (a "billion laughs" file is refused, not expanded).</summary>
+    internal const long MaxExpandedNodes = 1_000_000;
+
     private readonly Parser _parser;
-    private readonly Dictionary<string, DefinitionNode> _anchors = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (DefinitionNode Node, long Weight)> _anchors = new(StringComparer.Ordinal);
+
+    /// <summary>The nodes read so far, each alias counting the nodes it stands for.</summary>
+    private long _expanded;
 
     private DefinitionReader(string text) => _parser = new Parser(new StringReader(text));
 
@@ -63,10 +70,17 @@ internal sealed class DefinitionReader
     {
         if (_parser.TryConsume<AnchorAlias>(out var alias))
         {
-            return _anchors.TryGetValue(alias.Value.Value, out var anchored)
-                ? anchored
-                : throw new DefinitionSyntaxException($"the alias *{alias.Value.Value} names no anchor before it", (int)alias.Start.Line, (int)alias.Start.Column);
+            if (!_anchors.TryGetValue(alias.Value.Value, out var anchored))
+            {
+                throw new DefinitionSyntaxException($"the alias *{alias.Value.Value} names no anchor before it", (int)alias.Start.Line, (int)alias.Start.Column);
+            }
+
+            Count(anchored.Weight, alias.Start);
+            return anchored.Node;
         }
+
+        var before = _expanded;
+        Count(1, _parser.Current?.Start ?? Mark.Empty);
 
         DefinitionNode node;
         AnchorName anchor;
@@ -114,10 +128,22 @@ internal sealed class DefinitionReader
 
         if (!anchor.IsEmpty)
         {
-            _anchors[anchor.Value] = node;
+            _anchors[anchor.Value] = (node, _expanded - before);
         }
 
         return node;
+    }
+
+    private void Count(long nodes, Mark at)
+    {
+        _expanded += nodes;
+        if (_expanded > MaxExpandedNodes)
+        {
+            throw new DefinitionSyntaxException(
+                string.Create(CultureInfo.InvariantCulture, $"the file expands to more than {MaxExpandedNodes:N0} values through its aliases; a definition needs far fewer"),
+                (int)at.Line,
+                (int)at.Column);
+        }
     }
 
     /// <summary>YamlDotNet's message without the "(Line: 1, Col: 2, Idx: 3) - (...): " it starts with.</summary>

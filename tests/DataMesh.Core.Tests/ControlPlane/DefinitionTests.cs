@@ -195,6 +195,15 @@ public sealed class DefinitionTests
             Assert.Equal(64, (await RunAsync()).Code);
             Assert.Equal(64, (await RunAsync("validate")).Code);
             Assert.Equal(64, (await RunAsync("lint", valid)).Code);
+            Assert.Equal(64, (await RunAsync("validate", valid, "--schema-registry", "localhost:8081")).Code);
+
+            // A registry that cannot be reached is not a verdict on the file: exit 1, naming the registry without credentials.
+            var pipeline = Path.Combine(folder.FullName, "pipeline.yaml");
+            await File.WriteAllTextAsync(pipeline, "pipelines:\n  - name: p\n    source_topics: [orders]\n    sink:\n      kafka: {topic: out}\n");
+            var unreachable = await RunAsync("validate", pipeline, "--schema-registry", "http://user:registry-secret@127.0.0.1:1");
+            Assert.Equal((1, string.Empty), (unreachable.Code, unreachable.Output));
+            Assert.StartsWith("datamesh: the schema registry at http://127.0.0.1:1 could not be read", unreachable.Error, StringComparison.Ordinal);
+            Assert.DoesNotContain("registry-secret", unreachable.Error, StringComparison.Ordinal);
             foreach (var later in new[] { "plan", "apply", "status", "pause", "resume", "snapshot", "delete", "run" })
             {
                 var result = await RunAsync(later, valid);

@@ -105,7 +105,8 @@ internal static class CliCommands
             {
                 // The URL may carry credentials (user:password@host): name only its scheme, host and port.
                 var uri = new Uri(args[3]);
-                await error.WriteLineAsync($"datamesh: the schema registry at {uri.Scheme}://{uri.Host}:{uri.Port} could not be read ({ex.GetType().Name}); is it running?").ConfigureAwait(false);
+                var detail = uri.UserInfo.Length == 0 ? $"{ex.GetType().Name}: {ex.Message}" : ex.GetType().Name;
+                await error.WriteLineAsync($"datamesh: the schema registry at {uri.Scheme}://{uri.Host}:{uri.Port} could not be read ({detail}); is it running?").ConfigureAwait(false);
                 return RegistryUnreadable;
             }
         }

@@ -67,26 +67,33 @@ internal static class DefinitionTestSupport
             [TopicNames.ValueSubject("dm.shop.public.orders")] = PipelineTestData.SchemasOf().EnvelopeSchema,
         });
 
-    /// <summary>A read-only store of fixed schemas, standing for a registry whose subjects a source registered.</summary>
+    /// <summary>A read-only store of fixed schemas (version 1 of each subject, ids from 1 in subject order), standing for a
+    /// registry whose subjects a source registered.</summary>
     private sealed class FixedSchemaStore(Dictionary<string, global::Avro.Schema> subjects) : ISchemaStore
     {
+        private readonly RegisteredSchema[] _schemas =
+            [.. subjects.OrderBy(s => s.Key, StringComparer.Ordinal).Select((s, i) => new RegisteredSchema(s.Key, 1, i + 1, s.Value))];
+
         public ValueTask<int> RegisterAsync(string subject, global::Avro.Schema schema, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-        public ValueTask<global::Avro.Schema> GetByIdAsync(int id, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<global::Avro.Schema> GetByIdAsync(int id, CancellationToken cancellationToken = default) =>
+            _schemas.FirstOrDefault(s => s.Id == id) is { } found ? ValueTask.FromResult(found.Schema) : throw new KeyNotFoundException($"No schema has id {id}.");
 
         public ValueTask<RegisteredSchema?> GetLatestAsync(string subject, CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(subjects.TryGetValue(subject, out var schema) ? new RegisteredSchema(subject, 1, 1, schema) : null);
+            ValueTask.FromResult(_schemas.FirstOrDefault(s => s.Subject == subject));
 
-        public ValueTask<IReadOnlyList<RegisteredSchema>> GetVersionsAsync(string subject, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<IReadOnlyList<RegisteredSchema>> GetVersionsAsync(string subject, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult<IReadOnlyList<RegisteredSchema>>([.. _schemas.Where(s => s.Subject == subject)]);
 
         public ValueTask<IReadOnlyList<string>> GetSubjectsAsync(CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult<IReadOnlyList<string>>([.. subjects.Keys.Order(StringComparer.Ordinal)]);
+            ValueTask.FromResult<IReadOnlyList<string>>([.. _schemas.Select(s => s.Subject)]);
 
-        public ValueTask<RegisteredSchema?> FindAsync(string subject, global::Avro.Schema schema, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<RegisteredSchema?> FindAsync(string subject, global::Avro.Schema schema, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(_schemas.FirstOrDefault(s => s.Subject == subject && s.Schema.Equals(schema)));
 
         public ValueTask<bool> DeleteVersionAsync(string subject, int version, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
-        public ValueTask<CompatibilityLevel> GetCompatibilityAsync(string? subject, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<CompatibilityLevel> GetCompatibilityAsync(string? subject, CancellationToken cancellationToken = default) => ValueTask.FromResult(CompatibilityLevel.Backward);
 
         public ValueTask SetCompatibilityAsync(string? subject, CompatibilityLevel level, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }

@@ -6,6 +6,10 @@ using DataMesh.ControlPlane.Definitions;
 using DataMesh.Pipelines;
 using DataMesh.Schemas;
 using Json.Schema;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Xunit;
 
 namespace DataMesh.Tests.ControlPlane;
@@ -214,6 +218,30 @@ public sealed class DefinitionTests
         finally
         {
             folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_tool_checks_tables_and_columns_against_a_schema_registry()
+    {
+        var app = DataMesh.Server.Tests.RegistryHost.Build(DefinitionTestSupport.OrdersStore(), configure: null);
+        await using (app.ConfigureAwait(false))
+        {
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+            var url = address + app.Services.GetRequiredService<IOptions<DataMeshServerOptions>>().Value.SchemaRegistry.PathPrefix;
+            System.Environment.SetEnvironmentVariable("SHOP_PG_PASSWORD", DefinitionTestSupport.ShopPassword);
+            foreach (var name in new[] { "58-schema-unknown-columns", "59-schema-not-registered" })
+            {
+                var file = Path.Combine(AppContext.BaseDirectory, "ControlPlane", "Invalid", name + ".yaml");
+                var (code, output, error) = await RunAsync("validate", file, "--schema-registry", url);
+
+                var expected = await File.ReadAllLinesAsync(Path.ChangeExtension(file, ".expected"));
+                Assert.True(code == 2, $"exit {code.ToString(CultureInfo.InvariantCulture)}: {error}");
+                Assert.Equal(expected.Select(line => file + line[line.IndexOf(':', StringComparison.Ordinal)..]), output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            }
+
+            await app.StopAsync();
         }
     }
 

@@ -147,7 +147,7 @@ internal sealed class FilterCompiler
         {
             var name = path.Steps[i];
             var field = Layouts.Find(schema, name) ?? throw Error(
-                $"'{string.Join('.', path.Steps.Take(i + 1))}' is not a field (the record {schema.Name} has: {string.Join(", ", schema.Fields.Select(f => f.Name))})",
+                $"'{string.Join('.', path.Steps.Take(i + 1))}' is not a field (the record {schema.Name} has: {string.Join(", ", schema.Fields.Select(f => f.Name))}){NearestName.Hint(name, schema.Fields.Select(f => f.Name))}",
                 path.Column);
             if (i == path.Steps.Count - 1)
             {

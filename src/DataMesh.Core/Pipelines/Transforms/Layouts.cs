@@ -77,6 +77,6 @@ internal static class Layouts
     public static global::Avro.Field Require(global::Avro.RecordSchema record, string name, string transform)
     {
         return Find(record, name) ?? throw new TransformPlanException(
-            $"{transform}: the record {record.Fullname} has no field '{name}' (fields: {string.Join(", ", record.Fields.Select(f => f.Name))}).");
+            $"{transform}: the record {record.Fullname} has no field '{name}' (fields: {string.Join(", ", record.Fields.Select(f => f.Name))}){(NearestName.Hint(name, record.Fields.Select(f => f.Name)) is { Length: > 0 } hint ? hint : ".")}");
     }
 }

@@ -1,0 +1,3 @@
+using DataMesh.Cli;
+
+return await CliCommands.RunAsync(args, Console.Out, Console.Error, CancellationToken.None).ConfigureAwait(false);

@@ -1,0 +1,64 @@
+using System.Globalization;
+
+namespace DataMesh;
+
+/// <summary>One thing wrong with a definition file.</summary>
+/// <param name="Path">Where, as a path into the file: <c>pipelines[0].transforms[2].filter</c>; <c>(syntax)</c> for a file
+/// that is not well-formed.</param>
+/// <param name="Reason">What is wrong and, where it helps, the nearest valid name. Never a secret's value.</param>
+/// <param name="Line">The 1-based line in the file.</param>
+/// <param name="Column">The 1-based column in the file.</param>
+public sealed record DefinitionProblem(string Path, string Reason, int Line, int Column)
+{
+    /// <summary><c>line:column: path: reason</c>.</summary>
+    /// <returns>The problem as one line.</returns>
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Line}:{Column}: {Path}: {Reason}");
+}
+
+/// <summary>The outcome of validating a definition file: the definition when it is valid, else every problem found.</summary>
+/// <param name="Definition">The definition; null when <see cref="Problems"/> is not empty.</param>
+/// <param name="Problems">Every problem, in the order of the file.</param>
+public sealed record DefinitionValidation(DataMeshDefinition? Definition, IReadOnlyList<DefinitionProblem> Problems)
+{
+    /// <summary>Whether the file is valid.</summary>
+    public bool IsValid => Problems.Count == 0;
+}
+
+/// <summary>What a definition is validated against.</summary>
+public sealed class DefinitionValidationOptions
+{
+    /// <summary>
+    /// The source types whose settings can be checked (the connectors' <c>ConnectorSourceTypes.All</c>). A source whose
+    /// type is one of the five known names but not listed here is checked for its name, type and tables only.
+    /// </summary>
+    public IList<ISourceType> SourceTypes { get; } = [];
+
+    /// <summary>
+    /// The schema store holding the sources' registered schemas, or null. With one, each pipeline's source topics must have
+    /// a registered value schema, and its transforms (filter fields, columns kept, renamed, masked, cast) are planned
+    /// against the latest version, so a misspelt column is reported with the nearest name.
+    /// </summary>
+    public Schemas.ISchemaStore? SchemaStore { get; set; }
+
+    /// <summary>Resolves <c>${config:Key}</c> references; null to report them as unresolvable.</summary>
+    public Microsoft.Extensions.Configuration.IConfiguration? Configuration { get; set; }
+
+    /// <summary>Resolves <c>${env:NAME}</c> references; <see cref="Environment.GetEnvironmentVariable(string)"/> by default.</summary>
+    public Func<string, string?> EnvironmentVariables { get; set; } = Environment.GetEnvironmentVariable;
+}
+
+/// <summary>Reads and validates definition files (<c>docs/definitions.md</c>).</summary>
+public static class DefinitionFile
+{
+    /// <summary>Validates a definition, reporting every problem at once.</summary>
+    /// <param name="text">The file's text, YAML or JSON.</param>
+    /// <param name="options">What it is validated against.</param>
+    /// <param name="cancellationToken">Cancels the schema store's look-ups.</param>
+    /// <returns>The definition, or the problems.</returns>
+    public static async ValueTask<DefinitionValidation> ValidateAsync(string text, DefinitionValidationOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(options);
+        return await ControlPlane.Definitions.DefinitionValidator.ValidateAsync(text, options, cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace DataMesh.ControlPlane.Definitions;
+
+/// <summary>
+/// Converts a definition's scalar values to the types of the options they are bound to, and names options the way
+/// definitions write them: <c>snake_case</c> keys (<c>ConnectionString</c> is <c>connection_string</c>) and enum values
+/// (<c>WhenNoPosition</c> is <c>when_no_position</c>). Durations are <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>2h</c>,
+/// <c>1d</c> or <c>hh:mm:ss</c>.
+/// </summary>
+internal static partial class ScalarConverter
+{
+    /// <summary>The parsers of the scalar types other than enums.</summary>
+    private static readonly Dictionary<Type, Func<string, (bool, object?)>> Parsers = new()
+    {
+        [typeof(string)] = text => (true, text),
+        [typeof(bool)] = text => (bool.TryParse(text, out var b), b),
+        [typeof(int)] = text => (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i), i),
+        [typeof(uint)] = text => (uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var u), u),
+        [typeof(long)] = text => (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l), l),
+        [typeof(double)] = text => (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d), d),
+        [typeof(TimeSpan)] = text => (TryParseDuration(text, out var t), t),
+    };
+
+    public static string SnakeCase(string pascal)
+    {
+        var builder = new StringBuilder(pascal.Length + 4);
+        for (var i = 0; i < pascal.Length; i++)
+        {
+            var c = pascal[i];
+            if (char.IsUpper(c) && i > 0
+                && (char.IsLower(pascal[i - 1]) || char.IsDigit(pascal[i - 1]) || (i + 1 < pascal.Length && char.IsLower(pascal[i + 1]) && char.IsUpper(pascal[i - 1]))))
+            {
+                builder.Append('_');
+            }
+
+            builder.Append(char.ToLowerInvariant(c));
+        }
+
+        return builder.ToString();
+    }
+
+    public static string[] EnumNames(Type enumType) => Enum.GetNames(enumType).Select(SnakeCase).ToArray();
+
+    /// <summary>Whether values of <paramref name="type"/> are written as one scalar.</summary>
+    public static bool IsScalar(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        return Parsers.ContainsKey(type) || type.IsEnum;
+    }
+
+    /// <summary>Converts <paramref name="text"/>; on failure <paramref name="reason"/> says what was expected (quoting the
+    /// value only when <paramref name="quote"/>).</summary>
+    public static bool TryConvert(string text, bool isNull, Type type, bool quote, out object? value, out string reason)
+    {
+        value = null;
+        reason = string.Empty;
+        var underlying = Nullable.GetUnderlyingType(type);
+        if (isNull)
+        {
+            if (underlying is not null || type == typeof(string))
+            {
+                return true;
+            }
+
+            reason = $"must be {Expected(type)}, not null";
+            return false;
+        }
+
+        type = underlying ?? type;
+        bool ok;
+        if (type.IsEnum)
+        {
+            var match = Enum.GetNames(type).FirstOrDefault(n => string.Equals(SnakeCase(n), text, StringComparison.Ordinal));
+            if (match is null)
+            {
+                var snake = EnumNames(type);
+                reason = $"must be one of {string.Join(", ", snake)}{(quote ? $", not '{text}'" + NearestName.Hint(text, snake) : string.Empty)}";
+                return false;
+            }
+
+            value = Enum.Parse(type, match);
+            ok = true;
+        }
+        else if (Parsers.TryGetValue(type, out var parse))
+        {
+            (ok, value) = parse(text);
+        }
+        else
+        {
+            throw new InvalidOperationException($"{type} is not a scalar setting type.");
+        }
+
+        if (!ok)
+        {
+            value = null;
+            reason = $"must be {Expected(type)}{(quote ? $", not '{text}'" : string.Empty)}";
+        }
+
+        return ok;
+    }
+
+    /// <summary>What a value of <paramref name="type"/> looks like, for messages.</summary>
+    public static string Expected(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        return type == typeof(string) ? "a string"
+            : type == typeof(bool) ? "true or false"
+            : type == typeof(int) || type == typeof(long) ? "a whole number"
+            : type == typeof(uint) ? "a whole number from 0"
+            : type == typeof(double) ? "a number"
+            : type == typeof(TimeSpan) ? "a duration such as 500ms, 30s, 5m, 2h, 1d or 00:00:30"
+            : type.IsEnum ? "one of " + string.Join(", ", EnumNames(type))
+            : type.Name;
+    }
+
+    public static bool TryParseDuration(string text, out TimeSpan value)
+    {
+        if (Duration().Match(text) is { Success: true } match)
+        {
+            var number = double.Parse(match.Groups["n"].Value, CultureInfo.InvariantCulture);
+            var milliseconds = match.Groups["u"].Value switch
+            {
+                "ms" => number,
+                "s" => number * 1_000,
+                "m" => number * 60_000,
+                "h" => number * 3_600_000,
+                _ => number * 86_400_000,
+            };
+            value = TimeSpan.FromMilliseconds(milliseconds);
+            return true;
+        }
+
+        return TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out value);
+    }
+
+    [GeneratedRegex(@"^(?<n>[0-9]+(\.[0-9]+)?)(?<u>ms|s|m|h|d)$", RegexOptions.CultureInvariant)]
+    private static partial Regex Duration();
+}

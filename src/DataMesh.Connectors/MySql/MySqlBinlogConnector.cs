@@ -74,9 +74,10 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
     {
         var builder = new MySqlConnectionStringBuilder(_connectionString) { ApplicationName = "datamesh-" + sourceName + "-lease", Pooling = false };
         var connectionString = builder.ConnectionString;
-        var name = SessionLockLease.NameFor(sourceName, 64);
+        var name = SessionLockLease.NameFor(sourceName, hashed: true);
+        var idle = (long)Math.Ceiling(SessionLockLease.IdleTimeout(_options.LeaseCheckInterval).TotalSeconds);
         return new SessionLockLease(
-            $"MySQL lock '{name}' (GET_LOCK) on {builder.Server}",
+            $"MySQL lock '{name}' (GET_LOCK; the name's SHA-256) on {builder.Server}",
             name,
             async cancellationToken =>
             {
@@ -89,6 +90,8 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
             "SELECT GET_LOCK(@name, 0)",
             "SELECT IS_USED_LOCK(@name) = CONNECTION_ID()",
             "SELECT RELEASE_LOCK(@name)",
+            // A dead holder's session (no clean close) ends after this long idle, freeing the lock.
+            $"SET SESSION wait_timeout = {idle}",
             _ => null);
     }
 

@@ -86,7 +86,8 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString) { ApplicationName = "datamesh-" + sourceName + "-lease", Pooling = false };
         PostgresTls.Secure(builder);
         var connectionString = builder.ConnectionString;
-        var name = SessionLockLease.NameFor(sourceName, 200);
+        var name = SessionLockLease.NameFor(sourceName, hashed: false);
+        var idle = (long)SessionLockLease.IdleTimeout(_options.LeaseCheckInterval).TotalMilliseconds;
         // hashtextextended (PostgreSQL 11+) keys the lock by the name's 64-bit hash; the session holds at most this one.
         return new SessionLockLease(
             $"PostgreSQL advisory lock on hashtextextended('{name}', 0) in database {builder.Database}",
@@ -95,6 +96,10 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
             "SELECT pg_try_advisory_lock(hashtextextended(@name, 0))",
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted)",
             "SELECT pg_advisory_unlock(hashtextextended(@name, 0))",
+            // Keepalives and idle_session_timeout (set only where it exists: PostgreSQL 14+) end a dead holder's session on the
+            // server's side.
+            $"SELECT set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '5', false), set_config('tcp_keepalives_count', '3', false), " +
+            $"CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('idle_session_timeout', '{idle}', false) END",
             ex => PostgresTls.Explain(ex, _name, builder));
     }
 

@@ -45,6 +45,8 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private volatile CancellationTokenSource? _attemptStop;
     private int _retries;
     private volatile bool _fenced;
+    private ISourceLease? _lease;
+    private volatile CancellationTokenSource? _termLost;
 
     public SourceRuntime(string name, SourceConnector<TPosition> connector, SourceOptions options, ChangeEventOptions events, KafkaConnection kafka, ISchemaStore schemas, PositionStore positions, SourceMonitor? monitor, ILogger logger)
     {
@@ -108,6 +110,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         try
         {
             lease = _options.UseLease ? _connector.CreateLease(Name) : null;
+            _lease = lease;
             while (true)
             {
                 using var lost = new CancellationTokenSource();
@@ -116,6 +119,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 if (lease is not null)
                 {
                     await AcquireLeaseAsync(lease, cancellationToken).ConfigureAwait(false);
+                    _termLost = lost;
                     _fenced = false;
                     watching = WatchLeaseAsync(lease, lost, watchStop.Token);
                 }
@@ -127,6 +131,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 }
                 finally
                 {
+                    _termLost = null;
                     await watchStop.CancelAsync().ConfigureAwait(false);
                     if (watching is not null)
                     {
@@ -139,9 +144,10 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     return ended;
                 }
 
-                // The lease was lost (logged by the watcher): what this term read is abandoned, the next term starts from
-                // the stored position once the lease is held again.
+                // The lease was lost (logged by the watcher): what this term read is abandoned (the snapshot's chunks too),
+                // the next term starts from the stored position once the lease is held again.
                 _acknowledged = null;
+                Snapshots?.Suspend();
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -176,8 +182,8 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     }
 
     /// <summary>One term of reading: loads the stored position, runs the connector with retries until a stop, a fatal
-    /// error or the loss of the lease (<paramref name="leaseLost"/>; then it returns null, having stored nothing after the
-    /// loss).</summary>
+    /// error or the loss of the lease (<paramref name="leaseLost"/>; then it returns null, storing nothing once the loss
+    /// was found).</summary>
     private async Task<SourceOutcome?> RunTermAsync(CancellationToken leaseLost, CancellationToken cancellationToken)
     {
         _state = SourceState.Starting;
@@ -359,30 +365,62 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             while (true)
             {
                 await Task.Delay(_options.LeaseCheckInterval, cancellationToken).ConfigureAwait(false);
-                bool held;
-                try
+                if (!await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))
                 {
-                    held = await lease.IsHeldAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    SourceLog.LeaseError(Logger, ex, Name, lease.Description, ex.Message);
-                    held = false;
-                }
-
-                if (!held)
-                {
-                    _fenced = true;
-                    SourceLog.LeaseLost(Logger, Name, lease.Description);
-                    _state = SourceState.Standby;
-                    _message = $"lost the lease ({lease.Description})";
-                    await lost.CancelAsync().ConfigureAwait(false);
+                    await LoseLeaseAsync(lease, lost).ConfigureAwait(false);
                     return;
                 }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+        }
+        catch (Exception ex)
+        {
+            // Whatever ended the watcher, the term must not go on unwatched.
+            SourceLog.LeaseError(Logger, ex, Name, lease.Description, ex.Message);
+            await LoseLeaseAsync(lease, lost).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Whether the lease is still held, asked with a bounded wait (twice the check interval, at least 5 s): a check
+    /// that fails or does not answer in time counts as lost.</summary>
+    private async Task<bool> IsLeaseHeldAsync(ISourceLease lease, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(5).Ticks, _options.LeaseCheckInterval.Ticks * 2)));
+        try
+        {
+            return await lease.IsHeldAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            SourceLog.LeaseError(Logger, ex, Name, lease.Description, timeout.IsCancellationRequested ? "the check did not answer in time" : ex.Message);
+            return false;
+        }
+    }
+
+    /// <summary>Fences the source (no position stored from now on) and ends the term (<paramref name="lost"/>).</summary>
+    private async Task LoseLeaseAsync(ISourceLease lease, CancellationTokenSource? lost)
+    {
+        if (!_fenced)
+        {
+            _fenced = true;
+            SourceLog.LeaseLost(Logger, Name, lease.Description);
+        }
+
+        _state = SourceState.Standby;
+        _message = $"lost the lease ({lease.Description})";
+        if (lost is not null)
+        {
+            try
+            {
+                await lost.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The term already ended.
+            }
         }
     }
 
@@ -400,7 +438,14 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             SourceLog.LeaseError(Logger, ex, Name, lease.Description, ex.Message);
         }
 
-        await lease.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await lease.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            SourceLog.LeaseError(Logger, ex, Name, lease.Description, ex.Message);
+        }
     }
 
     /// <summary>Registers a table's schemas and creates its topic.</summary>
@@ -618,6 +663,14 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             if (_fenced)
             {
                 // The lease was lost: another process may hold it and store its own positions.
+                return;
+            }
+
+            if (_lease is { } lease && _acknowledged is { } toStore && !ReferenceEquals(toStore, _stored) && !await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))
+            {
+                // Asked right before the store (the watcher may not have looked yet): a position stored after the lease
+                // passed to another process could move that process's next start past changes it has not delivered.
+                await LoseLeaseAsync(lease, _termLost).ConfigureAwait(false);
                 return;
             }
 

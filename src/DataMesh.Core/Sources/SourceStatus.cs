@@ -73,7 +73,7 @@ public sealed class SourceMonitor
 
 /// <summary>
 /// A health check over every source of the process: <c>Unhealthy</c> when one failed, <c>Degraded</c> when one is
-/// retrying or stalled, <c>Healthy</c> otherwise; the data holds each source's state and message. Add it with
+/// retrying or stalled, <c>Healthy</c> otherwise (standbys named apart); the data holds each source's state and message. Add it with
 /// <c>services.AddHealthChecks().AddCheck&lt;SourceHealthCheck&gt;("datamesh-sources")</c>.
 /// </summary>
 /// <param name="monitor">The sources.</param>
@@ -93,6 +93,15 @@ public sealed class SourceHealthCheck(SourceMonitor monitor) : IHealthCheck
         var troubled = sources.Where(s => s.State is SourceState.Retrying or SourceState.Stalled).ToList();
         return Task.FromResult(troubled.Count > 0
             ? HealthCheckResult.Degraded($"{string.Join("; ", troubled.Select(s => $"{s.Name} {s.State.ToString().ToLowerInvariant()}: {s.Message}"))}", data: data)
-            : HealthCheckResult.Healthy($"{sources.Count} source(s) running", data));
+            : HealthCheckResult.Healthy(Healthy(sources), data));
+    }
+
+    /// <summary>A standby is healthy (another process reads its source) and said apart from the sources this one reads.</summary>
+    private static string Healthy(IReadOnlyList<SourceStatus> sources)
+    {
+        var standby = sources.Where(s => s.State == SourceState.Standby).Select(s => s.Name).ToList();
+        return standby.Count == 0
+            ? $"{sources.Count} source(s) running"
+            : $"{sources.Count - standby.Count} source(s) running, {standby.Count} standing by (another process holds their lease): {string.Join(", ", standby)}";
     }
 }

@@ -204,7 +204,7 @@ public sealed class MariaDbLeaseFailoverTests(MariaDbServer server, ITestOutputH
 {
     private protected override async Task<bool> KillLeaseSessionAsync(string source)
     {
-        var holder = await server.ScalarAsync<object?>($"SELECT IS_USED_LOCK('datamesh-source:{source}')");
+        var holder = await server.ScalarAsync<object?>($"SELECT IS_USED_LOCK('{DataMesh.Connectors.Leases.SessionLockLease.NameFor(source, hashed: true)}')");
         if (holder is null or DBNull)
         {
             return false;

@@ -1,16 +1,17 @@
 namespace DataMesh.Sources.Leases;
 
 /// <summary>
-/// A claim, held in the source's own database, that makes one process at a time the reader of a source: two processes
-/// running the same source definition never read its log at once. The runtime takes the lease before it loads the stored
-/// position (so a process that takes over starts where the former owner's acknowledged position was stored), checks it
-/// every <see cref="SourceOptions.LeaseCheckInterval"/> while it reads (which also keeps the lease's session from idling
-/// out), stops reading and stores nothing more the moment it is lost, and releases it on a stop. The lease lives in a
-/// database session of its own: when the process dies (kill -9 included) the server ends the session and the lease is
-/// free at once.
+/// A claim, held in the source's own database, that makes one process at a time the reader of a source. The runtime takes
+/// the lease before it loads the stored position (so a process that takes over starts where the former owner's
+/// acknowledged position was stored), checks it every <see cref="SourceOptions.LeaseCheckInterval"/> while it reads (which
+/// also keeps the lease's session from idling out) and right before each position it stores, stops reading and stores
+/// nothing more once it finds it lost, and releases it on a stop. The lease lives in a database session of its own: when
+/// the process dies (kill -9 included) the server ends the session and the lease is free at once. There is no fencing
+/// epoch yet: between the loss and its next check a former holder may still hand Kafka what it reads (see
+/// <c>docs/sources.md</c>).
 /// </summary>
-/// <remarks>A connector offers one by overriding <see cref="SourceConnector{TPosition}.CreateLease"/>. Implementations need
-/// not be thread-safe: the runtime calls one method at a time.</remarks>
+/// <remarks>A connector offers one by overriding <see cref="SourceConnector{TPosition}.CreateLease"/>. Implementations must
+/// be thread-safe: the runtime's lease watcher and its position store may ask <see cref="IsHeldAsync"/> at once.</remarks>
 public interface ISourceLease : IAsyncDisposable
 {
     /// <summary>What the lease is, for logs and status, e.g. <c>MariaDB lock 'datamesh-source:orders'</c>; no secret.</summary>

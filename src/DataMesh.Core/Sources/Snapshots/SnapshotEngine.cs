@@ -33,6 +33,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private readonly SemaphoreSlim _wake = new(0);
     private readonly ConcurrentBag<SnapshotChunkStorage> _storage = [];
     private volatile SnapshotState _state = SnapshotState.Empty;
+    private readonly List<(List<(string, string)> Tables, string? Condition)> _early = [];
     private volatile bool _restored; // until the source read its stored state, what is due is not known: not idle
     private CancellationTokenSource? _attempt;
     private Task? _scheduler;
@@ -91,10 +92,30 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     /// snapshot is requested in the same step (so the engine never looks idle in between).</summary>
     public void Restore(SnapshotState state, bool requestInitial = false)
     {
+        List<(List<(string, string)> Tables, string? Condition)> early;
         lock (_lock)
         {
             _state = requestInitial ? state with { InitialPending = true } : state;
             _restored = true;
+            early = [.. _early];
+            _early.Clear();
+        }
+
+        // Requests made before the stored state was known (at start, or while the source stood by for its lease).
+        foreach (var (tables, condition) in early)
+        {
+            Add(tables, condition, initial: false);
+        }
+    }
+
+    /// <summary>The source lost its lease and stands by: the chunks under way are abandoned and nothing is scheduled until
+    /// <see cref="Restore"/> (with the state the next holder stored); requests made meanwhile are kept for then.</summary>
+    public void Suspend()
+    {
+        lock (_lock)
+        {
+            ResetLocked(_state);
+            _restored = false;
         }
     }
 
@@ -134,6 +155,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         _openWindows = 0;
         _running.Clear();
         _state = state;
+        _fault = null; // surfaced by the attempt it ended; the next one starts clean
     }
 
     /// <summary>The connector streams its log: watermarks written from now on will be read.</summary>
@@ -182,6 +204,17 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
             var dot = table.IndexOf('.', StringComparison.Ordinal);
             names.Add((table[..dot], table[(dot + 1)..]));
+        }
+
+        lock (_lock)
+        {
+            if (!_restored)
+            {
+                // The stored state is not known yet (starting, or standing by for the lease): added once it is.
+                _early.Add((names, condition));
+                SnapshotLog.Control(_logger, _source, $"requested {string.Join(", ", names.Select(n => $"{n.Item1}.{n.Item2}"))} (kept until the source reads)");
+                return;
+            }
         }
 
         Add(names, condition, initial: false);

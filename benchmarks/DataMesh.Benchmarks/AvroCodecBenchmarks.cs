@@ -175,25 +175,17 @@ public class AvroCodecBenchmarks
         w.WriteInt(row.Quantity);
         w.WriteDecimal(row.Price, 12, 2);
         w.WriteTimestampMicros(row.CreatedAt);
+        w.WriteUnionIndex(row.UpdatedAt.HasValue ? 1 : 0); // ["null", …]: the value follows only when present
         if (row.UpdatedAt is { } updated)
         {
-            w.WriteUnionIndex(1);
             w.WriteTimestampMicros(updated);
-        }
-        else
-        {
-            w.WriteUnionIndex(0);
         }
 
         WriteNullable(ref w, row.Note);
+        w.WriteUnionIndex(row.Discount.HasValue ? 1 : 0); // ["null", …]: the value follows only when present
         if (row.Discount is { } discount)
         {
-            w.WriteUnionIndex(1);
             w.WriteDouble(discount);
-        }
-        else
-        {
-            w.WriteUnionIndex(0);
         }
 
         w.WriteBoolean(row.IsGift);
@@ -201,25 +193,17 @@ public class AvroCodecBenchmarks
         w.WriteString(row.Country);
         WriteNullable(ref w, row.City);
         w.WriteDouble(row.WeightKg);
+        w.WriteUnionIndex(row.WarehouseId.HasValue ? 1 : 0); // ["null", …]: the value follows only when present
         if (row.WarehouseId is { } warehouse)
         {
-            w.WriteUnionIndex(1);
             w.WriteInt(warehouse);
-        }
-        else
-        {
-            w.WriteUnionIndex(0);
         }
 
         w.WriteLong(row.Lsn);
+        w.WriteUnionIndex(row.ShippedAt.HasValue ? 1 : 0); // ["null", …]: the value follows only when present
         if (row.ShippedAt is { } shipped)
         {
-            w.WriteUnionIndex(1);
             w.WriteLong(shipped);
-        }
-        else
-        {
-            w.WriteUnionIndex(0);
         }
 
         w.WriteString(row.Currency);

@@ -1,44 +1,63 @@
 using System.Globalization;
+using System.Text.Json;
+using DataMesh.Hosting;
+using DataMesh.Schemas;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace DataMesh.Cli;
 
 /// <summary>
 /// The <c>datamesh</c> tool's commands. Exit codes, for scripts and CI: 0 the command succeeded; 2 the definition has
-/// problems (one line each on standard output, <c>FILE:line:column: path: reason</c>); 1 the schema registry named by
-/// <c>--schema-registry</c> could not be read; 3 the command is not implemented yet; 64 bad usage or a file that cannot
-/// be read (the usage on standard error). See <c>docs/definitions.md</c>.
+/// problems (one line each on standard output, <c>FILE:line:column: path: reason</c>); 1 the cluster, the schema
+/// registry or the operation failed (one line on standard error); 64 bad usage or a file that cannot be read (the usage
+/// on standard error). See <c>docs/definitions.md</c>.
 /// </summary>
 internal static class CliCommands
 {
     public const int Ok = 0;
-    public const int RegistryUnreadable = 1;
+    public const int Failed = 1;
     public const int Invalid = 2;
-    public const int NotImplemented = 3;
     public const int Usage = 64;
 
-    private static readonly string[] Later = ["plan", "apply", "status", "pause", "resume", "snapshot", "delete", "run"];
+    private static readonly string[] Commands = ["validate", "plan", "apply", "status", "pause", "resume", "snapshot", "delete", "run"];
 
     private const string UsageText = """
-        usage: datamesh COMMAND FILE
+        usage: datamesh COMMAND FILE [OPTIONS]
 
           validate FILE [--schema-registry URL]
                           check a definition file (YAML or JSON); exit 0 when it is valid, 2 with one line per problem
                           (FILE:line:column: path: reason); with a Confluent-compatible schema registry, also check the
                           pipelines' tables, columns and filters against the registered schemas (exit 1 if it cannot be read)
-          plan FILE       not implemented yet (exit 3)
-          apply FILE      not implemented yet (exit 3)
-          status FILE     not implemented yet (exit 3)
-          pause FILE      not implemented yet (exit 3)
-          resume FILE     not implemented yet (exit 3)
-          snapshot FILE   not implemented yet (exit 3)
-          delete FILE     not implemented yet (exit 3)
-          run FILE        not implemented yet (exit 3)
+          plan FILE       show what apply would create, update, restart and stop; changes nothing
+          apply FILE      create and update what the plan lists, then record the definition: runners start what is new,
+                          restart only what changed and stop what is gone
+          status FILE [--json]
+                          the applied definition's sources and pipelines: state on each runner, last error, snapshot
+                          progress, pipeline lag
+          pause FILE [--only COMPONENT,...]     stop the file's sources and pipelines (positions and offsets kept)
+          resume FILE [--only COMPONENT,...]    start them again; also restarts failed ones
+          snapshot FILE [--source NAME] [--tables T,...] [--condition SQL]
+                          capture the current rows of the sources' tables (interleaved with the log, after DBLog)
+          delete FILE [--with-resources]        stop everything the file declares; with --with-resources also delete
+                          its topics, consumer groups and stored positions
+          run FILE        host everything the file declares: apply it, then run its sources and pipelines, following
+                          later applies, until Ctrl-C; several runs of one file share the work
+
+        Every command but validate takes --kafka HOST:PORT (or DataMesh:Kafka:BootstrapServers in appsettings.json);
+        run without it starts the embedded cluster and prints its address for the other commands. Components are
+        source/NAME or pipeline/NAME. --schema-registry URL keeps schemas in a Confluent-compatible registry;
+        --state-topic NAME moves the controller's state (default datamesh.controller).
 
         Secrets in a definition are references: ${env:NAME} (an environment variable) or ${config:Key} (a key of
         appsettings.json in the current directory, or an environment variable DATAMESH__Section__Key). The format is in
         docs/definitions.md.
         """;
+
+    private static readonly HashSet<string> Flags = ["--json", "--with-resources"];
+    private static readonly HashSet<string> Valued = ["--schema-registry", "--kafka", "--state-topic", "--only", "--source", "--tables", "--condition"];
 
     /// <summary>Runs the command in <paramref name="args"/>, writing results to <paramref name="output"/> and usage to <paramref name="error"/>.</summary>
     /// <returns>The exit code.</returns>
@@ -50,29 +69,32 @@ internal static class CliCommands
             return Ok;
         }
 
-        var withRegistry = args.Length == 4 && args[0] == "validate" && args[2] == "--schema-registry";
-        if ((args.Length != 2 && !withRegistry) || (args[0] != "validate" && !Later.Contains(args[0])))
+        if (Parse(args) is not { } parsed)
         {
             var problem = args.Length == 0 ? "no command given"
-                : args[0] != "validate" && !Later.Contains(args[0]) ? $"unknown command '{args[0]}'"
-                : $"'{args[0]}' takes one definition file{(args[0] == "validate" ? " (and --schema-registry URL)" : string.Empty)}";
-            await error.WriteLineAsync($"datamesh: {problem}").ConfigureAwait(false);
-            await error.WriteLineAsync(UsageText).ConfigureAwait(false);
-            return Usage;
+                : !Commands.Contains(args[0]) ? $"unknown command '{args[0]}'"
+                : $"'{args[0]}' takes one definition file and the options below; '{string.Join(' ', args.Skip(1))}' is not that";
+            return await UsageAsync(error, problem).ConfigureAwait(false);
         }
 
-        var (command, file) = (args[0], args[1]);
-        if (withRegistry && !(Uri.TryCreate(args[3], UriKind.Absolute, out var url) && url.Scheme is "http" or "https"))
+        var (command, file, options) = parsed;
+        if (options.TryGetValue("--schema-registry", out var registryUrl) && !(Uri.TryCreate(registryUrl, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"))
         {
-            await error.WriteLineAsync("datamesh: --schema-registry needs a URL such as http://localhost:8081").ConfigureAwait(false);
-            await error.WriteLineAsync(UsageText).ConfigureAwait(false);
-            return Usage;
+            return await UsageAsync(error, "--schema-registry needs a URL such as http://localhost:8081").ConfigureAwait(false);
         }
 
-        if (command != "validate")
+        var allowed = command switch
         {
-            await error.WriteLineAsync($"datamesh: '{command}' is not implemented yet; only 'validate' is (issue 12).").ConfigureAwait(false);
-            return NotImplemented;
+            "validate" => new[] { "--schema-registry" },
+            "status" => ["--kafka", "--schema-registry", "--state-topic", "--json"],
+            "pause" or "resume" => ["--kafka", "--schema-registry", "--state-topic", "--only"],
+            "snapshot" => ["--kafka", "--schema-registry", "--state-topic", "--source", "--tables", "--condition"],
+            "delete" => ["--kafka", "--schema-registry", "--state-topic", "--with-resources"],
+            _ => ["--kafka", "--schema-registry", "--state-topic"],
+        };
+        if (options.Keys.FirstOrDefault(o => !allowed.Contains(o)) is { } extra)
+        {
+            return await UsageAsync(error, $"'{command}' does not take {extra}").ConfigureAwait(false);
         }
 
         string text;
@@ -82,19 +104,58 @@ internal static class CliCommands
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            await error.WriteLineAsync($"datamesh: cannot read '{file}': {ex.Message}").ConfigureAwait(false);
-            await error.WriteLineAsync(UsageText).ConfigureAwait(false);
-            return Usage;
+            return await UsageAsync(error, $"cannot read '{file}': {ex.Message}").ConfigureAwait(false);
         }
 
-        var options = new DefinitionValidationOptions { Configuration = Configuration() };
+        return command == "validate"
+            ? await ValidateAsync(file, text, registryUrl, output, error, cancellationToken).ConfigureAwait(false)
+            : await ControlAsync(command, file, text, options, output, error, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static (string Command, string File, Dictionary<string, string> Options)? Parse(string[] args)
+    {
+        if (args.Length < 2 || !Commands.Contains(args[0]) || args[1].StartsWith("--", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 2; i < args.Length; i++)
+        {
+            if (Flags.Contains(args[i]) && !options.ContainsKey(args[i]))
+            {
+                options[args[i]] = "true";
+            }
+            else if (Valued.Contains(args[i]) && i + 1 < args.Length && !options.ContainsKey(args[i]))
+            {
+                options[args[i]] = args[++i];
+            }
+            else
+            {
+                return null;
+            }
+        }
+
+        return (args[0], args[1], options);
+    }
+
+    private static async Task<int> UsageAsync(TextWriter error, string problem)
+    {
+        await error.WriteLineAsync($"datamesh: {problem}").ConfigureAwait(false);
+        await error.WriteLineAsync(UsageText).ConfigureAwait(false);
+        return Usage;
+    }
+
+    private static async Task<int> ValidateAsync(string file, string text, string? registryUrl, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        var options = new DefinitionValidationOptions { Configuration = Configuration(null) };
         foreach (var type in ConnectorSourceTypes.All)
         {
             options.SourceTypes.Add(type);
         }
 
         DefinitionValidation validation;
-        using (var registry = withRegistry ? Registry(args[3]) : null)
+        using (var registry = registryUrl is null ? null : Registry(registryUrl))
         {
             options.SchemaStore = registry;
             try
@@ -103,21 +164,14 @@ internal static class CliCommands
             }
             catch (Exception ex) when (registry is not null && ex is not OperationCanceledException)
             {
-                // The URL may carry credentials (user:password@host): name only its scheme, host and port.
-                var uri = new Uri(args[3]);
-                var detail = uri.UserInfo.Length == 0 ? $"{ex.GetType().Name}: {ex.Message}" : ex.GetType().Name;
-                await error.WriteLineAsync($"datamesh: the schema registry at {uri.Scheme}://{uri.Host}:{uri.Port} could not be read ({detail}); is it running?").ConfigureAwait(false);
-                return RegistryUnreadable;
+                await error.WriteLineAsync($"datamesh: the schema registry at {Redacted(registryUrl!)} could not be read ({Detail(registryUrl!, ex)}); is it running?").ConfigureAwait(false);
+                return Failed;
             }
         }
 
         if (!validation.IsValid)
         {
-            foreach (var problem in validation.Problems)
-            {
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{file}:{problem}")).ConfigureAwait(false);
-            }
-
+            await WriteProblemsAsync(file, validation.Problems, output).ConfigureAwait(false);
             return Invalid;
         }
 
@@ -127,17 +181,256 @@ internal static class CliCommands
         return Ok;
     }
 
-    private static Schemas.ConfluentSchemaRegistryStore Registry(string url) =>
+    private static async Task<int> ControlAsync(string command, string file, string text, Dictionary<string, string> options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        var configuration = Configuration(options);
+        if (command != "run" && string.IsNullOrWhiteSpace(configuration["DataMesh:Kafka:BootstrapServers"]))
+        {
+            await error.WriteLineAsync($"datamesh: '{command}' needs a Kafka cluster: --kafka HOST:PORT (for the embedded cluster, the address 'datamesh run' printed)").ConfigureAwait(false);
+            return Usage;
+        }
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = new ConfigurationManager(), DisableDefaults = true });
+        builder.Configuration.AddConfiguration(configuration);
+        builder.Logging.ClearProviders();
+        if (command == "run")
+        {
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
+        }
+
+        var controllerOptions = new DataMeshControllerOptions { Configuration = configuration };
+        if (options.TryGetValue("--state-topic", out var stateTopic))
+        {
+            controllerOptions.StateTopic = stateTopic;
+        }
+
+        foreach (var type in ConnectorSourceTypes.All)
+        {
+            controllerOptions.SourceTypes.Add(type);
+        }
+
+        var dataMesh = builder.Services.AddDataMesh(configuration.GetSection("DataMesh"));
+        if (command == "run")
+        {
+            dataMesh.AddDefinitionRunner(o =>
+            {
+                o.StateTopic = controllerOptions.StateTopic;
+                o.Configuration = configuration;
+                foreach (var type in controllerOptions.SourceTypes)
+                {
+                    o.SourceTypes.Add(type);
+                }
+            });
+        }
+
+        using var host = builder.Build();
+        try
+        {
+            var kafka = host.Services.GetRequiredService<KafkaConnection>();
+            using var controller = new DataMeshController(kafka, host.Services.GetRequiredService<ISchemaStore>(), controllerOptions);
+            return command switch
+            {
+                "plan" => await PlanAsync(controller, text, output, cancellationToken).ConfigureAwait(false),
+                "apply" => await ApplyAsync(controller, text, output, cancellationToken).ConfigureAwait(false),
+                "status" => await StatusAsync(controller, options.ContainsKey("--json"), output, cancellationToken).ConfigureAwait(false),
+                "pause" or "resume" => await PauseAsync(controller, command, text, options, output, cancellationToken).ConfigureAwait(false),
+                "snapshot" => await SnapshotAsync(controller, text, options, output, cancellationToken).ConfigureAwait(false),
+                "delete" => await DeleteAsync(controller, text, options.ContainsKey("--with-resources"), output, cancellationToken).ConfigureAwait(false),
+                _ => await RunHostAsync(host, controller, kafka, text, output, cancellationToken).ConfigureAwait(false),
+            };
+        }
+        catch (DefinitionInvalidException ex)
+        {
+            await WriteProblemsAsync(file, ex.Problems, output).ConfigureAwait(false);
+            return Invalid;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await error.WriteLineAsync($"datamesh: {command} failed: {ex.Message}").ConfigureAwait(false);
+            return Failed;
+        }
+    }
+
+    private static async Task<int> PlanAsync(DataMeshController controller, string text, TextWriter output, CancellationToken cancellationToken)
+    {
+        var plan = await controller.PlanAsync(text, cancellationToken).ConfigureAwait(false);
+        await output.WriteLineAsync(plan.ToString()).ConfigureAwait(false);
+        return Ok;
+    }
+
+    private static async Task<int> ApplyAsync(DataMeshController controller, string text, TextWriter output, CancellationToken cancellationToken)
+    {
+        var plan = await controller.ApplyAsync(text, new Progress(output), cancellationToken).ConfigureAwait(false);
+        await output.WriteLineAsync(plan.HasChanges
+            ? string.Create(CultureInfo.InvariantCulture, $"Applied: generation {plan.Generation}.")
+            : "No changes: everything is as the file declares.").ConfigureAwait(false);
+        return Ok;
+    }
+
+    private static async Task<int> StatusAsync(DataMeshController controller, bool json, TextWriter output, CancellationToken cancellationToken)
+    {
+        var status = await controller.GetStatusAsync(cancellationToken).ConfigureAwait(false);
+        if (json)
+        {
+            await output.WriteLineAsync(JsonSerializer.Serialize(status, Json)).ConfigureAwait(false);
+            return Ok;
+        }
+
+        if (status.Generation == 0)
+        {
+            await output.WriteLineAsync("Nothing is applied.").ConfigureAwait(false);
+            return Ok;
+        }
+
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"Generation {status.Generation}, applied {status.AppliedAt:u}")).ConfigureAwait(false);
+        foreach (var component in status.Components)
+        {
+            var runners = component.Runners.Count == 0 ? "no runner reports it"
+                : string.Join("; ", component.Runners.Select(r => $"{r.Runner} {r.State}{(r.Current ? string.Empty : " (an older version)")}{(r.Message is null ? string.Empty : ": " + r.Message)}"));
+            var lag = component.Lag is { } l ? string.Create(CultureInfo.InvariantCulture, $", lag {l}") : string.Empty;
+            await output.WriteLineAsync($"{component.Component}: {component.Desired}{lag}; {runners}").ConfigureAwait(false);
+            foreach (var table in component.Runners.SelectMany(r => r.Snapshot))
+            {
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"  snapshot {table.Table}: {table.Rows} rows{(table.EstimatedRows is { } e ? $" of about {e}" : string.Empty)}{(table.Reading ? ", reading" : string.Empty)}{(table.Paused ? ", paused" : string.Empty)}")).ConfigureAwait(false);
+            }
+        }
+
+        return Ok;
+    }
+
+    private static async Task<int> PauseAsync(DataMeshController controller, string command, string text, Dictionary<string, string> options, TextWriter output, CancellationToken cancellationToken)
+    {
+        var components = options.TryGetValue("--only", out var only)
+            ? only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList()
+            : await ComponentsAsync(text, cancellationToken).ConfigureAwait(false);
+        if (command == "pause")
+        {
+            await controller.PauseAsync(components, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await controller.ResumeAsync(components, cancellationToken).ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync($"{(command == "pause" ? "Paused" : "Resumed")}: {string.Join(", ", components)}").ConfigureAwait(false);
+        return Ok;
+    }
+
+    private static async Task<int> SnapshotAsync(DataMeshController controller, string text, Dictionary<string, string> options, TextWriter output, CancellationToken cancellationToken)
+    {
+        var tables = options.TryGetValue("--tables", out var list) ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+        var sources = options.TryGetValue("--source", out var source)
+            ? [source]
+            : (await ComponentsAsync(text, cancellationToken).ConfigureAwait(false)).Where(c => c.StartsWith("source/", StringComparison.Ordinal)).Select(c => c["source/".Length..]).ToList();
+        foreach (var name in sources)
+        {
+            await controller.RequestSnapshotAsync(name, tables, options.GetValueOrDefault("--condition"), cancellationToken).ConfigureAwait(false);
+            await output.WriteLineAsync($"Snapshot asked of source {name}{(tables.Length > 0 ? " (" + string.Join(", ", tables) + ")" : string.Empty)}; 'datamesh status' shows its progress.").ConfigureAwait(false);
+        }
+
+        return Ok;
+    }
+
+    private static async Task<int> DeleteAsync(DataMeshController controller, string text, bool withResources, TextWriter output, CancellationToken cancellationToken)
+    {
+        var result = await controller.DeleteAsync(text, withResources, cancellationToken).ConfigureAwait(false);
+        foreach (var change in result.Changes)
+        {
+            await output.WriteLineAsync(change.ToString()).ConfigureAwait(false);
+        }
+
+        foreach (var note in result.Notes)
+        {
+            await output.WriteLineAsync("Note: " + note).ConfigureAwait(false);
+        }
+
+        return Ok;
+    }
+
+    private static async Task<int> RunHostAsync(IHost host, DataMeshController controller, KafkaConnection kafka, string text, TextWriter output, CancellationToken cancellationToken)
+    {
+        if (kafka.IsEmbedded)
+        {
+            await output.WriteLineAsync($"Embedded Kafka at {kafka.BootstrapServers}: give --kafka {kafka.BootstrapServers} to plan, apply, status and the other commands while this runs.").ConfigureAwait(false);
+        }
+
+        var plan = await controller.ApplyAsync(text, new Progress(output), cancellationToken).ConfigureAwait(false);
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"Applied generation {plan.Generation}; running until Ctrl-C.")).ConfigureAwait(false);
+        await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        return Environment.ExitCode;
+    }
+
+    private static async Task<List<string>> ComponentsAsync(string text, CancellationToken cancellationToken)
+    {
+        var options = new DefinitionValidationOptions();
+        var validation = await DefinitionFile.ValidateAsync(text, options, cancellationToken).ConfigureAwait(false);
+        if (!validation.IsValid)
+        {
+            throw new DefinitionInvalidException(validation.Problems);
+        }
+
+        return [.. validation.Definition!.Sources.Select(s => "source/" + s.Name), .. validation.Definition.Pipelines.Select(p => "pipeline/" + p.Name)];
+    }
+
+    private static async Task WriteProblemsAsync(string file, IEnumerable<DefinitionProblem> problems, TextWriter output)
+    {
+        foreach (var problem in problems)
+        {
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{file}:{problem}")).ConfigureAwait(false);
+        }
+    }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
+
+    private static ConfluentSchemaRegistryStore Registry(string url) =>
         new(new Confluent.SchemaRegistry.SchemaRegistryConfig { Url = url, RequestTimeoutMs = 10_000 });
+
+    /// <summary>The URL without credentials (user:password@host): its scheme, host and port.</summary>
+    private static string Redacted(string url)
+    {
+        var uri = new Uri(url);
+        return $"{uri.Scheme}://{uri.Host}:{uri.Port}";
+    }
+
+    private static string Detail(string url, Exception ex) => new Uri(url).UserInfo.Length == 0 ? $"{ex.GetType().Name}: {ex.Message}" : ex.GetType().Name;
 
     private static string Count(int count, string what) =>
         string.Create(CultureInfo.InvariantCulture, $"{count} {what}{(count == 1 ? string.Empty : "s")}");
 
-    /// <summary>What <c>${config:Key}</c> reads: appsettings.json in the current directory, then DATAMESH__ environment variables.</summary>
-    private static IConfiguration Configuration() =>
-        new ConfigurationBuilder()
+    /// <summary>appsettings.json in the current directory, then DATAMESH__ environment variables, then the command line's
+    /// --kafka and --schema-registry. What <c>${config:Key}</c> reads too.</summary>
+    private static IConfiguration Configuration(Dictionary<string, string>? options)
+    {
+        var overrides = new Dictionary<string, string?>(StringComparer.Ordinal);
+        if (options?.GetValueOrDefault("--kafka") is { } kafka)
+        {
+            overrides["DataMesh:Kafka:BootstrapServers"] = kafka;
+        }
+
+        if (options?.GetValueOrDefault("--schema-registry") is { } registry)
+        {
+            overrides["DataMesh:SchemaStore:Kind"] = nameof(SchemaStoreKind.ConfluentSchemaRegistry);
+            overrides["DataMesh:SchemaStore:RegistryUrl"] = registry;
+        }
+
+        return new ConfigurationBuilder()
             .SetBasePath(Directory.GetCurrentDirectory())
             .AddJsonFile("appsettings.json", optional: true)
             .AddEnvironmentVariables("DATAMESH__")
+            .AddInMemoryCollection(overrides)
             .Build();
+    }
+
+    /// <summary>Prints each change as apply makes it.</summary>
+    private sealed class Progress(TextWriter output) : IProgress<PlanChange>
+    {
+        public void Report(PlanChange value)
+        {
+            if (value.Action != PlanAction.Unchanged)
+            {
+                output.WriteLine(value.ToString());
+            }
+        }
+    }
 }

@@ -1,29 +1,50 @@
+using DataMesh.Connectors.Cassandra;
+using DataMesh.Connectors.CockroachDb;
 using DataMesh.Connectors.MySql;
 using DataMesh.Connectors.Postgres;
+using DataMesh.Sources;
 
 namespace DataMesh;
 
 /// <summary>
 /// The source types of this package for definition files (<c>docs/definitions.md</c>): <c>postgres</c>, <c>mysql</c>,
 /// <c>mariadb</c>, <c>cockroachdb</c> and <c>cassandra</c>. Each binds a definition's source settings to its connector's
-/// options, so that a definition is checked by the same <c>Validate</c> as a source added in code.
+/// options, so that a definition is checked by the same <c>Validate</c> as a source added in code, and runs such a
+/// source for the definition runner (<c>datamesh run</c>).
 /// </summary>
 public static class ConnectorSourceTypes
 {
     /// <summary>Every source type of the package.</summary>
     public static IReadOnlyList<ISourceType> All { get; } =
     [
-        new SourceType("postgres", () => new PostgresSourceOptions()),
-        new SourceType("mysql", () => new MySqlSourceOptions()),
-        new SourceType("mariadb", () => new MySqlSourceOptions()),
-        new SourceType("cockroachdb", () => new CockroachDbSourceOptions()),
-        new SourceType("cassandra", () => new CassandraSourceOptions()),
+        new SourceType<PostgresSourceOptions, PostgresPosition>("postgres", PostgresSourceExtensions.Create, PostgresResources),
+        new SourceType<MySqlSourceOptions, MySqlPosition>("mysql", MySqlSourceExtensions.Create, null),
+        new SourceType<MySqlSourceOptions, MySqlPosition>("mariadb", MySqlSourceExtensions.Create, null),
+        new SourceType<CockroachDbSourceOptions, CockroachDbPosition>("cockroachdb", CockroachDbSourceExtensions.Create, null),
+        new SourceType<CassandraSourceOptions, CassandraPosition>("cassandra", CassandraSourceExtensions.Create, null),
     ];
 
-    private sealed class SourceType(string name, Func<SourceOptions> create) : ISourceType
+    private static IEnumerable<SourceResource> PostgresResources(string name, PostgresSourceOptions options) =>
+    [
+        new("replication slot", options.Slot(name), "created by the source at its first start; kept when the source is deleted (drop it with SELECT pg_drop_replication_slot(...))"),
+        new("publication", options.Publication(name), "created or extended by the source at start; kept when the source is deleted"),
+    ];
+
+    private sealed class SourceType<TOptions, TPosition>(
+        string name,
+        Func<IServiceProvider, string, TOptions, SourceConnector<TPosition>> create,
+        Func<string, TOptions, IEnumerable<SourceResource>>? resources) : ISourceType
+        where TOptions : SourceOptions, new()
+        where TPosition : class
     {
         public string Name => name;
 
-        public SourceOptions CreateOptions() => create();
+        public SourceOptions CreateOptions() => new TOptions();
+
+        public IReadOnlyList<SourceResource> Resources(string sourceName, SourceOptions options) =>
+            resources is null ? [] : [.. resources(sourceName, (TOptions)options)];
+
+        public Task<bool> RunAsync(IServiceProvider services, string sourceName, SourceOptions options, CancellationToken cancellationToken) =>
+            SourceRegistration.RunAsync(services, sourceName, (TOptions)options, create, cancellationToken);
     }
 }

@@ -38,8 +38,11 @@ public static class CassandraSourceExtensions
 
     private static DataMeshBuilder AddCassandraSource(this DataMeshBuilder builder, string name, Action<Microsoft.Extensions.Options.OptionsBuilder<CassandraSourceOptions>> configure)
     {
-        builder.AddSource<CassandraSourceOptions, CassandraPosition>(name, configure, (services, sourceName, options) =>
-            new CassandraConnector(sourceName, options, (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Connectors.Cassandra." + sourceName)));
+        builder.AddSource<CassandraSourceOptions, CassandraPosition>(name, configure, Create);
         return builder;
     }
+
+    /// <summary>Creates the connector of a source (shared by <c>Add*Source</c> and the definition runner's source type).</summary>
+    internal static SourceConnector<CassandraPosition> Create(IServiceProvider services, string sourceName, CassandraSourceOptions options) =>
+        new CassandraConnector(sourceName, options, (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Connectors.Cassandra." + sourceName));
 }

@@ -37,8 +37,11 @@ public static class CockroachDbSourceExtensions
 
     private static DataMeshBuilder AddCockroachDbSource(this DataMeshBuilder builder, string name, Action<Microsoft.Extensions.Options.OptionsBuilder<CockroachDbSourceOptions>> configure)
     {
-        builder.AddSource<CockroachDbSourceOptions, CockroachDbPosition>(name, configure, (services, sourceName, options) =>
-            new CockroachDbConnector(sourceName, options, (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Connectors.CockroachDb." + sourceName)));
+        builder.AddSource<CockroachDbSourceOptions, CockroachDbPosition>(name, configure, Create);
         return builder;
     }
+
+    /// <summary>Creates the connector of a source (shared by <c>Add*Source</c> and the definition runner's source type).</summary>
+    internal static SourceConnector<CockroachDbPosition> Create(IServiceProvider services, string sourceName, CockroachDbSourceOptions options) =>
+        new CockroachDbConnector(sourceName, options, (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Connectors.CockroachDb." + sourceName));
 }

@@ -39,9 +39,12 @@ public static class MySqlSourceExtensions
 
     private static DataMeshBuilder AddMySqlSource(this DataMeshBuilder builder, string name, Action<OptionsBuilder<MySqlSourceOptions>> configure)
     {
-        builder.AddSource<MySqlSourceOptions, MySqlPosition>(name, configure, (services, sourceName, options) =>
-            new MySqlBinlogConnector(sourceName, options, services.GetRequiredService<KafkaConnection>(),
-                (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Connectors.MySql." + sourceName)));
+        builder.AddSource<MySqlSourceOptions, MySqlPosition>(name, configure, Create);
         return builder;
     }
+
+    /// <summary>Creates the connector of a source (shared by <c>Add*Source</c> and the definition runner's source type).</summary>
+    internal static SourceConnector<MySqlPosition> Create(IServiceProvider services, string sourceName, MySqlSourceOptions options) =>
+        new MySqlBinlogConnector(sourceName, options, services.GetRequiredService<KafkaConnection>(),
+            (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Connectors.MySql." + sourceName));
 }

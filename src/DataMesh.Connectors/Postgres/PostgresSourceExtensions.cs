@@ -36,8 +36,11 @@ public static class PostgresSourceExtensions
 
     private static DataMeshBuilder AddPostgresSource(this DataMeshBuilder builder, string name, Action<Microsoft.Extensions.Options.OptionsBuilder<PostgresSourceOptions>> configure)
     {
-        builder.AddSource<PostgresSourceOptions, PostgresPosition>(name, configure, (services, sourceName, options) =>
-            new PostgresConnector(sourceName, options, (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Connectors.Postgres." + sourceName)));
+        builder.AddSource<PostgresSourceOptions, PostgresPosition>(name, configure, Create);
         return builder;
     }
+
+    /// <summary>Creates the connector of a source (shared by <c>Add*Source</c> and the definition runner's source type).</summary>
+    internal static SourceConnector<PostgresPosition> Create(IServiceProvider services, string sourceName, PostgresSourceOptions options) =>
+        new PostgresConnector(sourceName, options, (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Connectors.Postgres." + sourceName));
 }

@@ -153,6 +153,18 @@ public sealed class KafkaConnection : IDisposable
             TopicRetention.Forever => new Dictionary<string, string> { ["cleanup.policy"] = "delete", ["retention.ms"] = "-1", ["retention.bytes"] = "-1" },
             _ => null,
         };
+        return await CreateTopicAsync(topic, partitions, configs, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Creates a topic with the given configuration if it does not exist (the embedded cluster keeps no
+    /// configuration); what <see cref="EnsureTopicAsync"/> does, for the controller's planned topics.</summary>
+    internal async Task<bool> CreateTopicAsync(string topic, int partitions, Dictionary<string, string>? configs, CancellationToken cancellationToken)
+    {
+        if (_embedded.Value is { } embedded)
+        {
+            return embedded.EnsureTopic(topic, partitions);
+        }
+
         return await KafkaAdmin.CreateTopicAsync(
             CreateAdminConfig(),
             _options.Settings,
@@ -161,6 +173,24 @@ public sealed class KafkaConnection : IDisposable
             _logger,
             cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Every topic of the cluster with its partition count, from one metadata request (which creates nothing).</summary>
+    /// <exception cref="InvalidOperationException">The cluster did not answer within <see cref="KafkaOptions.RequestTimeout"/>.</exception>
+    internal async Task<IReadOnlyDictionary<string, int>> ListTopicsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var metadata = await Task.Run(() => _metadata.Value.GetMetadata(_options.RequestTimeout), cancellationToken).ConfigureAwait(false);
+            return metadata.Topics.Where(t => !t.Error.IsError).ToDictionary(t => t.Topic, t => t.Partitions.Count, StringComparer.Ordinal);
+        }
+        catch (KafkaException ex)
+        {
+            throw new InvalidOperationException($"Kafka at {BootstrapServers} did not list its topics within {_options.RequestTimeout.TotalSeconds:0.#} s: {ex.Error.Reason}.", ex);
+        }
+    }
+
+    /// <summary>The connection's shared admin client (describe and alter topics); owned by the connection.</summary>
+    internal IAdminClient Admin => _metadata.Value;
 
     /// <summary>The number of partitions of an existing topic, from the cluster's metadata.</summary>
     /// <param name="topic">The topic.</param>

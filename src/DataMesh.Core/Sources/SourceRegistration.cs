@@ -80,6 +80,67 @@ public static class SourceRegistration
         }
     }
 
+    /// <summary>
+    /// Runs a source on the source runtime until <paramref name="cancellationToken"/> is cancelled or the source fails:
+    /// what the hosted service of <see cref="AddSource{TOptions, TPosition}"/> does, for a host that starts and stops sources
+    /// itself (the definition runner). Never lets an exception escape; the connector is disposed at the end.
+    /// </summary>
+    /// <typeparam name="TOptions">The connector's options.</typeparam>
+    /// <typeparam name="TPosition">The connector's position.</typeparam>
+    /// <param name="services">The host's services (a DataMesh host: Kafka connection, schema store, position store).</param>
+    /// <param name="name">The source's name.</param>
+    /// <param name="options">Its validated options.</param>
+    /// <param name="create">Creates the connector.</param>
+    /// <param name="cancellationToken">Stops the source.</param>
+    /// <returns>True when the source stopped because it was asked to; false when it failed (the error is logged and in
+    /// <see cref="SourceMonitor"/>'s status).</returns>
+    public static async Task<bool> RunAsync<TOptions, TPosition>(IServiceProvider services, string name, TOptions options, Func<IServiceProvider, string, TOptions, SourceConnector<TPosition>> create, CancellationToken cancellationToken)
+        where TOptions : SourceOptions
+        where TPosition : class
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(create);
+        var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+        var dataMesh = services.GetRequiredService<IOptions<DataMeshOptions>>().Value;
+        SourceOutcome outcome;
+        SourceConnector<TPosition>? connector = null;
+        var logger = loggers.CreateLogger("DataMesh.Sources." + name);
+        try
+        {
+            connector = create(services, name, options);
+            var runtime = new SourceRuntime<TPosition>(name, connector, options, dataMesh.Events, services.GetRequiredService<KafkaConnection>(),
+                services.GetRequiredService<ISchemaStore>(), services.GetRequiredService<PositionStore>(), services.GetService<SourceMonitor>(), logger);
+            outcome = await runtime.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            SourceLog.Fatal(logger, ex, name, ex.Message, "could not be started");
+            outcome = SourceOutcome.Failed;
+        }
+        catch (Exception)
+        {
+            outcome = SourceOutcome.Stopped;
+        }
+        finally
+        {
+            if (connector is not null)
+            {
+                try
+                {
+                    await connector.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // Closing connections after the run: nothing to save any more; never a reason to end the host.
+                    SourceLog.DisposeFailed(logger, ex, name);
+                }
+            }
+        }
+
+        return outcome != SourceOutcome.Failed;
+    }
+
     /// <summary>Runs one source; never lets an exception escape. A fatal error under <see cref="FatalErrorPolicy.StopHost"/>
     /// sets exit code 1 and stops the host gracefully.</summary>
     private sealed class SourceService<TOptions, TPosition>(IServiceProvider services, string name, Func<IServiceProvider, string, TOptions, SourceConnector<TPosition>> create) : BackgroundService
@@ -90,45 +151,9 @@ public static class SourceRegistration
         {
             // Let the host finish starting before the source's first (possibly blocking) Kafka and database calls.
             await Task.Yield();
-            var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
             var options = services.GetRequiredService<IOptionsMonitor<TOptions>>().Get(name);
-            var dataMesh = services.GetRequiredService<IOptions<DataMeshOptions>>().Value;
-            SourceOutcome outcome;
-            SourceConnector<TPosition>? connector = null;
-            var logger = loggers.CreateLogger("DataMesh.Sources." + name);
-            try
-            {
-                connector = create(services, name, options);
-                var runtime = new SourceRuntime<TPosition>(name, connector, options, dataMesh.Events, services.GetRequiredService<KafkaConnection>(),
-                    services.GetRequiredService<ISchemaStore>(), services.GetRequiredService<PositionStore>(), services.GetService<SourceMonitor>(), logger);
-                outcome = await runtime.RunAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
-            {
-                SourceLog.Fatal(logger, ex, name, ex.Message, "could not be started");
-                outcome = SourceOutcome.Failed;
-            }
-            catch (Exception)
-            {
-                outcome = SourceOutcome.Stopped;
-            }
-            finally
-            {
-                if (connector is not null)
-                {
-                    try
-                    {
-                        await connector.DisposeAsync().ConfigureAwait(false);
-                    }
-                    catch (Exception ex)
-                    {
-                        // Closing connections after the run: nothing to save any more; never a reason to end the host.
-                        SourceLog.DisposeFailed(logger, ex, name);
-                    }
-                }
-            }
-
-            if (outcome == SourceOutcome.Failed && options.OnFatalError == FatalErrorPolicy.StopHost)
+            var stopped = await RunAsync(services, name, options, create, stoppingToken).ConfigureAwait(false);
+            if (!stopped && options.OnFatalError == FatalErrorPolicy.StopHost)
             {
                 if (Environment.ExitCode == 0)
                 {

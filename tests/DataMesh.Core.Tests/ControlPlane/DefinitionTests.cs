@@ -208,12 +208,17 @@ public sealed class DefinitionTests
             Assert.Equal((1, string.Empty), (unreachable.Code, unreachable.Output));
             Assert.StartsWith("datamesh: the schema registry at http://127.0.0.1:1 could not be read", unreachable.Error, StringComparison.Ordinal);
             Assert.DoesNotContain("registry-secret", unreachable.Error, StringComparison.Ordinal);
-            foreach (var later in new[] { "plan", "apply", "status", "pause", "resume", "snapshot", "delete", "run" })
+            foreach (var command in new[] { "plan", "apply", "status", "pause", "resume", "snapshot", "delete" })
             {
-                var result = await RunAsync(later, valid);
-                Assert.Equal(3, result.Code);
-                Assert.Contains("not implemented yet", result.Error, StringComparison.Ordinal);
+                // Without a cluster there is nothing to act on: the embedded one would end with the command.
+                var result = await RunAsync(command, valid);
+                Assert.Equal((64, string.Empty), (result.Code, result.Output));
+                Assert.Equal($"datamesh: '{command}' needs a Kafka cluster: --kafka HOST:PORT (for the embedded cluster, the address 'datamesh run' printed)\n", result.Error);
             }
+
+            Assert.Equal(64, (await RunAsync("plan", valid, "--with-resources")).Code);
+            Assert.Equal(64, (await RunAsync("status", valid, "--kafka")).Code);
+            Assert.Equal(64, (await RunAsync("apply", "--kafka", "x:1")).Code);
         }
         finally
         {

@@ -22,7 +22,20 @@ public sealed record DefinitionValidation(DataMeshDefinition? Definition, IReadO
 {
     /// <summary>Whether the file is valid.</summary>
     public bool IsValid => Problems.Count == 0;
+
+    /// <summary>What running the definition needs beyond the model: the sources' bound options (secrets resolved) and the
+    /// pipelines' transforms; null when the file is not valid.</summary>
+    internal DefinitionParts? Parts { get; init; }
 }
+
+/// <summary>What running a valid definition needs beyond its model. Holds resolved secrets: never logged or stored.</summary>
+/// <param name="Sources">Each source's type (null when none was given for its name) and options, by source name.</param>
+/// <param name="Transforms">Each pipeline's transforms, by pipeline name.</param>
+/// <param name="LiteralSecrets">The settings holding a secret written in the file rather than referenced.</param>
+internal sealed record DefinitionParts(
+    IReadOnlyDictionary<string, (ISourceType? Type, SourceOptions Options)> Sources,
+    IReadOnlyDictionary<string, IReadOnlyList<Pipelines.Transforms.Transform>> Transforms,
+    IReadOnlyList<DefinitionProblem> LiteralSecrets);
 
 /// <summary>What a definition is validated against.</summary>
 public sealed class DefinitionValidationOptions

@@ -69,7 +69,13 @@ internal static partial class DefinitionValidator
         var result = problems.Result();
         return result.Count > 0
             ? new DefinitionValidation(null, result)
-            : new DefinitionValidation(new DataMeshDefinition([.. sources.Select(s => s.Definition)], [.. pipelines.Select(p => p.Definition)], settings), result);
+            : new DefinitionValidation(new DataMeshDefinition([.. sources.Select(s => s.Definition)], [.. pipelines.Select(p => p.Definition)], settings), result)
+            {
+                Parts = new DefinitionParts(
+                    sources.ToDictionary(s => s.Definition.Name, s => (s.Type, s.Options), StringComparer.Ordinal),
+                    pipelines.ToDictionary(p => p.Definition.Name, p => (IReadOnlyList<Transform>)[.. p.Transforms.Select(t => t.Transform)], StringComparer.Ordinal),
+                    [.. secrets.LiteralSecrets]),
+            };
     }
 
     /// <summary>Writes every scalar under <paramref name="node"/> to <paramref name="flat"/> by its path (<c>a:b:0</c>), as written.</summary>
@@ -189,7 +195,7 @@ internal static partial class DefinitionValidator
             {
                 var definition = new SourceDefinition(name, type ?? string.Empty, [.. sourceOptions.IncludeTables], [.. sourceOptions.ExcludeTables],
                     sourceOptions.Snapshot?.Initial ?? InitialSnapshot.WhenNoPosition, flat);
-                read.Add(new ReadSource(definition, sourceOptions, sourceOptions.Events?.TopicPrefix ?? settings.TopicPrefix));
+                read.Add(new ReadSource(definition, sourceType, sourceOptions, sourceOptions.Events?.TopicPrefix ?? settings.TopicPrefix));
             }
         }
 
@@ -603,7 +609,7 @@ internal static partial class DefinitionValidator
     private static partial Regex PipelineName();
 
     /// <summary>A source read from the file, with the options its settings were bound to.</summary>
-    private sealed record ReadSource(SourceDefinition Definition, SourceOptions Options, string TopicPrefix);
+    private sealed record ReadSource(SourceDefinition Definition, ISourceType? Type, SourceOptions Options, string TopicPrefix);
 
     /// <summary>A topic a pipeline reads, and where the file names it.</summary>
     private sealed record InputTopic(string Topic, string Path, DefinitionNode Node, ReadSource? Source, string? Table);

@@ -3,8 +3,9 @@ namespace DataMesh;
 /// <summary>
 /// A kind of source that definition files can declare (<c>type: postgres</c>): it gives the options object a source's
 /// settings are bound to, so that a definition is checked by the same rules as a source configured in code
-/// (<see cref="SourceOptions.Validate(string)"/>). Each connector package implements one per source type; Core, which
-/// cannot reference the connectors, validates through this interface. See <c>docs/definitions.md</c>.
+/// (<see cref="SourceOptions.Validate(string)"/>), names what such a source keeps in its database, and runs one for the
+/// definition runner (<c>datamesh run</c>). Each connector package implements one per source type; Core, which cannot
+/// reference the connectors, validates, plans and runs through this interface. See <c>docs/definitions.md</c>.
 /// </summary>
 public interface ISourceType
 {
@@ -16,4 +17,26 @@ public interface ISourceType
     /// their snake_case names (<c>ConnectionString</c> is <c>connection_string</c>).</summary>
     /// <returns>The options.</returns>
     SourceOptions CreateOptions();
+
+    /// <summary>What a source of this type creates in its database (a PostgreSQL replication slot and publication), for
+    /// <c>datamesh plan</c>; empty when it creates nothing there.</summary>
+    /// <param name="sourceName">The source's name.</param>
+    /// <param name="options">Its options, from <see cref="CreateOptions"/>.</param>
+    /// <returns>The resources.</returns>
+    IReadOnlyList<SourceResource> Resources(string sourceName, SourceOptions options);
+
+    /// <summary>Runs a source of this type on the source runtime until cancelled or failed (see
+    /// <see cref="Sources.SourceRegistration.RunAsync{TOptions, TPosition}"/>).</summary>
+    /// <param name="services">A DataMesh host's services.</param>
+    /// <param name="sourceName">The source's name.</param>
+    /// <param name="options">Its validated options, from <see cref="CreateOptions"/>.</param>
+    /// <param name="cancellationToken">Stops the source.</param>
+    /// <returns>True when it stopped because it was asked to; false when it failed.</returns>
+    Task<bool> RunAsync(IServiceProvider services, string sourceName, SourceOptions options, CancellationToken cancellationToken);
 }
+
+/// <summary>Something a source creates in its database, listed by <c>datamesh plan</c>.</summary>
+/// <param name="Kind">What it is (<c>replication slot</c>).</param>
+/// <param name="Name">Its name.</param>
+/// <param name="Note">When it is created and what deleting the source does to it.</param>
+public sealed record SourceResource(string Kind, string Name, string Note);

@@ -12,6 +12,12 @@ namespace DataMesh.ControlPlane.Definitions;
 /// </summary>
 internal sealed partial class SecretReferences(DefinitionValidationOptions options, ProblemList problems)
 {
+    private readonly List<DefinitionProblem> _literal = [];
+
+    /// <summary>The settings that hold a secret written in the file rather than referenced: a controller that keeps
+    /// definitions in Kafka refuses them (<c>datamesh apply</c>).</summary>
+    public IReadOnlyList<DefinitionProblem> LiteralSecrets => _literal;
+
     /// <summary>Whether <paramref name="key"/> names a setting whose value is a secret (<c>password</c>, <c>hash_key</c>,
     /// <c>sasl.password</c>, <c>encryption_keys</c> ...).</summary>
     public static bool IsSecretKey(string key) => SecretKey().IsMatch(key);
@@ -26,6 +32,13 @@ internal sealed partial class SecretReferences(DefinitionValidationOptions optio
         if (!text.Contains("${", StringComparison.Ordinal))
         {
             Guard(key, text);
+            if (text.Length > 0 && (IsSecretKey(key) || ConnectionStringPassword().Matches(text).Any(m => m.Groups["value"].Value.Trim().Trim('"', '\'').Length > 0)))
+            {
+                _literal.Add(new DefinitionProblem(path,
+                    "holds a secret written in the file; the controller keeps applied definitions in Kafka, so a secret must be a reference: write ${env:NAME} or ${config:Key}",
+                    node.Line, node.Column));
+            }
+
             return text;
         }
 

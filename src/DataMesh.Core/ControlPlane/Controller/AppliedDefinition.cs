@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using DataMesh.Events;
+
+namespace DataMesh.ControlPlane.Controller;
+
+/// <summary>A source or pipeline of a definition, as the controller plans and a runner runs it.</summary>
+/// <param name="Key">Its key: <c>source/NAME</c> or <c>pipeline/NAME</c>.</param>
+/// <param name="Hash">The hash of everything it runs with (settings as written, secret references unresolved): a component
+/// whose hash is unchanged is not touched by an apply.</param>
+/// <param name="Source">The source, for a source.</param>
+/// <param name="Pipeline">The pipeline, for a pipeline.</param>
+internal sealed record Component(string Key, string Hash, SourceDefinition? Source, PipelineDefinition? Pipeline)
+{
+    public string Name => Source?.Name ?? Pipeline!.Name;
+}
+
+/// <summary>A definition read for the controller: validated (with the same messages as <c>datamesh validate</c>), refused
+/// when it holds a literal secret (the controller keeps the text in Kafka), and split into components.</summary>
+internal sealed class AppliedDefinition
+{
+    private AppliedDefinition(string text, DataMeshDefinition definition, DefinitionParts parts)
+    {
+        Text = text;
+        Definition = definition;
+        Parts = parts;
+        Components = [.. definition.Sources.Select(SourceComponent), .. definition.Pipelines.Select(PipelineComponent)];
+    }
+
+    public string Text { get; }
+
+    public DataMeshDefinition Definition { get; }
+
+    public DefinitionParts Parts { get; }
+
+    public IReadOnlyList<Component> Components { get; }
+
+    public static string SourceKey(string name) => "source/" + name;
+
+    public static string PipelineKey(string name) => "pipeline/" + name;
+
+    /// <summary>Validates <paramref name="text"/>.</summary>
+    /// <exception cref="DefinitionInvalidException">It has problems, or a literal secret.</exception>
+    public static async Task<AppliedDefinition> ReadAsync(string text, DataMeshControllerOptions options, CancellationToken cancellationToken)
+    {
+        var validationOptions = new DefinitionValidationOptions { Configuration = options.Configuration };
+        foreach (var type in options.SourceTypes)
+        {
+            validationOptions.SourceTypes.Add(type);
+        }
+
+        var validation = await DefinitionFile.ValidateAsync(text, validationOptions, cancellationToken).ConfigureAwait(false);
+        if (!validation.IsValid)
+        {
+            throw new DefinitionInvalidException(validation.Problems);
+        }
+
+        var parts = validation.Parts!;
+        if (parts.LiteralSecrets.Count > 0)
+        {
+            throw new DefinitionInvalidException(parts.LiteralSecrets);
+        }
+
+        var missing = parts.Sources.Where(s => s.Value.Type is null).Select(s => s.Key).ToList();
+        if (missing.Count > 0)
+        {
+            var source = validation.Definition!.Sources.First(s => s.Name == missing[0]);
+            throw new InvalidOperationException($"Source '{source.Name}' has type '{source.Type}', and no such source type is registered with the controller (DataMeshControllerOptions.SourceTypes).");
+        }
+
+        return new AppliedDefinition(text, validation.Definition!, parts);
+    }
+
+    /// <summary>The topic prefix a source's table topics take.</summary>
+    public string TopicPrefix(string source) => Parts.Sources[source].Options.Events?.TopicPrefix ?? Definition.Settings.TopicPrefix;
+
+    /// <summary>The partitions of a source's table topics: its own <c>topic_partitions</c>, else the settings'.</summary>
+    public int TopicPartitions(SourceDefinition source) =>
+        source.Settings.ContainsKey("topic_partitions") ? Parts.Sources[source.Name].Options.TopicPartitions : Definition.Settings.TopicPartitions;
+
+    /// <summary>The topics of the tables a source names exactly (patterns with wildcards find their tables at run time).</summary>
+    public IEnumerable<string> TableTopics(SourceDefinition source) =>
+        source.IncludeTables
+            .Where(t => t.IndexOfAny(['*', '?']) < 0 && t.Contains('.', StringComparison.Ordinal))
+            .Select(t => TopicNames.ForTable(TopicPrefix(source.Name), source.Name, t[..t.IndexOf('.', StringComparison.Ordinal)], t[(t.IndexOf('.', StringComparison.Ordinal) + 1)..]));
+
+    private Component SourceComponent(SourceDefinition source)
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"{source.Type}\n{TopicPrefix(source.Name)}\n{TopicPartitions(source)}\n");
+        Append(text, source.Settings);
+        return new Component(SourceKey(source.Name), Hash(text), source, null);
+    }
+
+    private Component PipelineComponent(PipelineDefinition pipeline)
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture,
+            $"{string.Join(',', pipeline.SourceTopics)}\n{pipeline.Sink}\n{Definition.Settings.TopicPartitions}\n{pipeline.Workers}\n{pipeline.GroupId}\n{pipeline.OnError}\n{pipeline.DeadLetterTopic}\n{pipeline.MaxBatchSize}\n{pipeline.SinkRetries}\n{pipeline.CommitInterval}\n");
+        foreach (var transform in pipeline.Transforms)
+        {
+            text.Append(transform.Kind).Append('\n');
+            Append(text, transform.Settings);
+        }
+
+        return new Component(PipelineKey(pipeline.Name), Hash(text), null, pipeline);
+    }
+
+    private static void Append(StringBuilder text, IReadOnlyDictionary<string, string> settings)
+    {
+        foreach (var (key, value) in settings.OrderBy(s => s.Key, StringComparer.Ordinal))
+        {
+            text.Append(key).Append('=').Append(value).Append('\n');
+        }
+    }
+
+    private static string Hash(StringBuilder text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
+}

@@ -1,0 +1,560 @@
+using System.Globalization;
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using DataMesh.ControlPlane.Controller;
+using DataMesh.Events;
+using DataMesh.Hosting;
+using DataMesh.Schemas;
+using DataMesh.Sources;
+
+namespace DataMesh;
+
+/// <summary>
+/// The control plane's controller: plans what a definition needs against what exists, applies it as the smallest change,
+/// and records what runners run (pause, resume, snapshot, delete) in its state topic, which every runner
+/// (<c>datamesh run</c>) watches. It holds no state of its own: any number of controllers (CLI invocations, the HTTP API)
+/// can act on one cluster, and a controller killed in the middle of an apply leaves what it created, which the next
+/// apply finds and keeps. See <c>docs/definitions.md</c>.
+/// </summary>
+public sealed class DataMeshController : IDisposable
+{
+    private readonly KafkaConnection _kafka;
+    private readonly ISchemaStore _schemas;
+    private readonly DataMeshControllerOptions _options;
+    private readonly ControllerStore _store;
+
+    /// <summary>Creates a controller on a cluster and a schema store.</summary>
+    /// <param name="kafka">The cluster holding the topics and the controller's state.</param>
+    /// <param name="schemas">The schema store whose subjects' compatibility the settings set.</param>
+    /// <param name="options">The controller's settings (the source types above all).</param>
+    /// <exception cref="ArgumentException">A setting is invalid.</exception>
+    public DataMeshController(KafkaConnection kafka, ISchemaStore schemas, DataMeshControllerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(kafka);
+        ArgumentNullException.ThrowIfNull(schemas);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _kafka = kafka;
+        _schemas = schemas;
+        _options = options;
+        _store = new ControllerStore(kafka, options.StateTopic);
+    }
+
+    /// <summary>Computes what applying <paramref name="definitionText"/> would change, changing nothing.</summary>
+    /// <param name="definitionText">A definition file's text (YAML or JSON).</param>
+    /// <param name="cancellationToken">Cancels the plan.</param>
+    /// <returns>The plan.</returns>
+    /// <exception cref="DefinitionInvalidException">The definition has problems, or holds a secret written in the file.</exception>
+    public async Task<DataMeshPlan> PlanAsync(string definitionText, CancellationToken cancellationToken = default)
+    {
+        var definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken).ConfigureAwait(false);
+        var state = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var (plan, _) = await PlanAsync(definition, state, cancellationToken).ConfigureAwait(false);
+        return plan;
+    }
+
+    /// <summary>
+    /// Applies <paramref name="definitionText"/>: creates and updates the resources the plan lists, then records the
+    /// definition, upon which runners start what is new, restart what changed and stop what is gone; what is unchanged is
+    /// not touched. Safe to repeat: a second apply of the same file changes nothing.
+    /// </summary>
+    /// <param name="definitionText">A definition file's text.</param>
+    /// <param name="progress">Told each change as it is made, or null.</param>
+    /// <param name="cancellationToken">Cancels the apply; what was done is kept, and the next apply finds it.</param>
+    /// <returns>The plan that was applied.</returns>
+    /// <exception cref="DefinitionInvalidException">The definition has problems, or holds a secret written in the file.</exception>
+    public async Task<DataMeshPlan> ApplyAsync(string definitionText, IProgress<PlanChange>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken).ConfigureAwait(false);
+        var state = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var (plan, steps) = await PlanAsync(definition, state, cancellationToken).ConfigureAwait(false);
+        foreach (var (change, execute) in steps)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (execute is not null)
+            {
+                await execute(cancellationToken).ConfigureAwait(false);
+            }
+
+            progress?.Report(change);
+        }
+
+        var unchanged = state.Definition is { } applied && applied.Text == definition.Text;
+        if (!unchanged)
+        {
+            var record = new DefinitionRecord(plan.Generation, DateTimeOffset.UtcNow, definition.Text, definition.Components.ToDictionary(c => c.Key, c => c.Hash, StringComparer.Ordinal));
+            await _store.WriteAsync(ControllerStore.DefinitionKey, record, cancellationToken).ConfigureAwait(false);
+        }
+
+        return plan;
+    }
+
+    /// <summary>Pauses sources or pipelines of the applied definition: runners stop them (a source's position and a
+    /// pipeline's offsets are kept) until <see cref="ResumeAsync"/>.</summary>
+    /// <param name="components">The components, as <c>source/NAME</c> or <c>pipeline/NAME</c>.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="ArgumentException">A component is not in the applied definition.</exception>
+    public async Task PauseAsync(IEnumerable<string> components, CancellationToken cancellationToken = default)
+    {
+        foreach (var component in await KnownAsync(components, cancellationToken).ConfigureAwait(false))
+        {
+            await _store.WriteAsync("paused/" + component, new { paused_at = DateTimeOffset.UtcNow }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Resumes paused components, and restarts failed ones.</summary>
+    /// <param name="components">The components, as <c>source/NAME</c> or <c>pipeline/NAME</c>.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="ArgumentException">A component is not in the applied definition.</exception>
+    public async Task ResumeAsync(IEnumerable<string> components, CancellationToken cancellationToken = default)
+    {
+        foreach (var component in await KnownAsync(components, cancellationToken).ConfigureAwait(false))
+        {
+            await _store.WriteAsync("paused/" + component, null, cancellationToken).ConfigureAwait(false);
+            await _store.WriteAsync("restart/" + component, new RestartRecord(Guid.NewGuid().ToString("n")), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Asks for a snapshot of a source's tables (all its tables when <paramref name="tables"/> is empty), after
+    /// DBLog: the runner holding the source hands it to the source's snapshot engine, which interleaves it with the log.</summary>
+    /// <param name="source">The source's name.</param>
+    /// <param name="tables">The tables, as <c>schema.table</c>; empty for every captured table.</param>
+    /// <param name="condition">A condition on the rows (SQL), or null for every row.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="ArgumentException">The source is not in the applied definition.</exception>
+    public async Task RequestSnapshotAsync(string source, IReadOnlyList<string> tables, string? condition = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        await KnownAsync([AppliedDefinition.SourceKey(source)], cancellationToken).ConfigureAwait(false);
+        await _store.WriteAsync("snapshot/" + source, new SnapshotRequestRecord(Guid.NewGuid().ToString("n"), [.. tables], condition, DateTimeOffset.UtcNow), cancellationToken)
+            .ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes the applied definition: every runner stops its sources and pipelines. With
+    /// <paramref name="withResources"/>, also deletes the topics the definition named (table topics of exact tables, sink
+    /// and dead-letter topics), the pipelines' consumer groups and the sources' stored positions, so that the same
+    /// definition applied again starts from scratch. A source's database resources (a PostgreSQL slot) are kept and listed.
+    /// </summary>
+    /// <param name="definitionText">The definition to delete; it must declare every component of the applied definition.</param>
+    /// <param name="withResources">Whether to delete the resources too.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>What was deleted and kept, as a plan.</returns>
+    /// <exception cref="InvalidOperationException">Nothing is applied, or the applied definition declares components the file does not.</exception>
+    public async Task<DataMeshPlan> DeleteAsync(string definitionText, bool withResources, CancellationToken cancellationToken = default)
+    {
+        var definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken).ConfigureAwait(false);
+        var state = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (state.Definition is not { } applied)
+        {
+            throw new InvalidOperationException($"Nothing is applied on this cluster (the state topic '{_options.StateTopic}' holds no definition).");
+        }
+
+        var others = applied.Components.Keys.Except(definition.Components.Select(c => c.Key)).ToList();
+        if (others.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"The applied definition also declares {string.Join(", ", others)}, which this file does not; apply a file without the components to stop, or delete with the applied file.");
+        }
+
+        var changes = new List<PlanChange>();
+        var notes = new List<string>();
+        await _store.WriteAsync(ControllerStore.DefinitionKey, null, cancellationToken).ConfigureAwait(false);
+        foreach (var key in state.Paused.Select(p => "paused/" + p).Concat(state.Restarts.Keys.Select(r => "restart/" + r)).Concat(state.Snapshots.Keys.Select(s => "snapshot/" + s)))
+        {
+            await _store.WriteAsync(key, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        changes.AddRange(definition.Components.Select(c => new PlanChange(PlanAction.Stop, c.Key[..c.Key.IndexOf('/', StringComparison.Ordinal)], c.Name, "stopped by every runner")));
+        if (!withResources)
+        {
+            notes.Add("Topics, consumer groups and stored positions are kept; delete with --with-resources to remove them.");
+            return new DataMeshPlan(changes, notes, applied.Generation);
+        }
+
+        var topics = new List<string>();
+        var positions = new PositionStore(_kafka);
+        foreach (var source in definition.Definition.Sources)
+        {
+            topics.AddRange(definition.TableTopics(source));
+            await positions.SaveAsync(source.Name, null, cancellationToken).ConfigureAwait(false);
+            changes.Add(new PlanChange(PlanAction.Delete, "position", source.Name, "forgotten: the source starts from scratch if applied again"));
+            foreach (var resource in definition.Parts.Sources[source.Name].Type!.Resources(source.Name, definition.Parts.Sources[source.Name].Options))
+            {
+                changes.Add(new PlanChange(PlanAction.Unchanged, resource.Kind, resource.Name, "kept: " + resource.Note));
+            }
+        }
+
+        foreach (var pipeline in definition.Definition.Pipelines)
+        {
+            topics.AddRange(PipelineTopics(pipeline, definition).Select(t => t.Name));
+        }
+
+        var existing = await _kafka.ListTopicsAsync(cancellationToken).ConfigureAwait(false);
+        topics = [.. topics.Distinct().Where(existing.ContainsKey)];
+        var groups = definition.Definition.Pipelines.Select(GroupOf).ToList();
+        if (_kafka.IsEmbedded)
+        {
+            notes.Add("The embedded cluster cannot delete topics or consumer groups; they end with the process that hosts it.");
+            changes.AddRange(topics.Select(t => new PlanChange(PlanAction.Unchanged, "topic", t, "kept (embedded cluster)")));
+        }
+        else
+        {
+            if (topics.Count > 0)
+            {
+                await _kafka.Admin.DeleteTopicsAsync(topics, new DeleteTopicsOptions { RequestTimeout = _kafka.Options.RequestTimeout }).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            changes.AddRange(topics.Select(t => new PlanChange(PlanAction.Delete, "topic", t, string.Empty)));
+            try
+            {
+                await _kafka.Admin.DeleteGroupsAsync(groups, new DeleteGroupsOptions { RequestTimeout = _kafka.Options.RequestTimeout }).WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (DeleteGroupsException ex) when (ex.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.GroupIdNotFound))
+            {
+                // Groups never created: nothing to delete.
+            }
+
+            changes.AddRange(groups.Select(g => new PlanChange(PlanAction.Delete, "consumer group", g, string.Empty)));
+        }
+
+        return new DataMeshPlan(changes, notes, applied.Generation);
+    }
+
+    /// <summary>The state of every component of the applied definition: what is wanted (running or paused), what each
+    /// runner reports (state, last error, snapshot progress) and, for pipelines, the consumer group's lag.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The status; <see cref="DataMeshStatus.Generation"/> 0 when nothing is applied.</returns>
+    public async Task<DataMeshStatus> GetStatusAsync(CancellationToken cancellationToken = default)
+    {
+        var state = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var reports = await _store.ReadStatusAsync(cancellationToken).ConfigureAwait(false);
+        if (state.Definition is not { } applied)
+        {
+            return new DataMeshStatus(0, null, []);
+        }
+
+        AppliedDefinition? definition = null;
+        try
+        {
+            definition = await AppliedDefinition.ReadAsync(applied.Text, _options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is DefinitionInvalidException or InvalidOperationException)
+        {
+            // A reference this process cannot resolve: the status is still known, the lag is not.
+        }
+
+        var existing = await _kafka.ListTopicsAsync(cancellationToken).ConfigureAwait(false);
+        var components = new List<ComponentStatus>();
+        foreach (var (key, hash) in applied.Components.OrderBy(c => c.Key, StringComparer.Ordinal))
+        {
+            var runners = reports.Where(r => r.Component == key)
+                .Select(r => new RunnerReport(r.Runner, r.State, r.Message, r.UpdatedAt, r.Hash == hash, r.Snapshot ?? []))
+                .OrderBy(r => r.Runner, StringComparer.Ordinal)
+                .ToList();
+            long? lag = null;
+            if (definition?.Components.FirstOrDefault(c => c.Key == key)?.Pipeline is { } pipeline)
+            {
+                lag = await LagAsync(GroupOf(pipeline), pipeline.SourceTopics, existing, cancellationToken).ConfigureAwait(false);
+            }
+
+            components.Add(new ComponentStatus(key, state.Paused.Contains(key) ? "paused" : "running", runners, lag));
+        }
+
+        return new DataMeshStatus(applied.Generation, applied.AppliedAt, components);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _store.Dispose();
+
+    private static string GroupOf(PipelineDefinition pipeline) => pipeline.GroupId ?? "datamesh-pipeline-" + pipeline.Name;
+
+    private static IEnumerable<(string Name, int Partitions, string Role)> PipelineTopics(PipelineDefinition pipeline, AppliedDefinition definition)
+    {
+        if (pipeline.Sink.Kind != SinkKind.Kafka)
+        {
+            if (pipeline.OnError == Pipelines.ErrorHandling.DeadLetter)
+            {
+                yield return (pipeline.DeadLetterTopic ?? pipeline.Name + ".dlq", definition.Definition.Settings.TopicPartitions, "dead letters of pipeline " + pipeline.Name);
+            }
+
+            yield break;
+        }
+
+        var partitions = pipeline.Sink.Partitions ?? definition.Definition.Settings.TopicPartitions;
+        yield return (pipeline.Sink.Topic!, partitions, "sink of pipeline " + pipeline.Name);
+        if (pipeline.OnError == Pipelines.ErrorHandling.DeadLetter)
+        {
+            yield return (pipeline.DeadLetterTopic ?? pipeline.Sink.Topic + ".dlq", partitions, "dead letters of pipeline " + pipeline.Name);
+        }
+    }
+
+    private async Task<List<string>> KnownAsync(IEnumerable<string> components, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(components);
+        var state = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var known = state.Definition?.Components.Keys.ToList() ?? [];
+        var list = components.ToList();
+        foreach (var component in list)
+        {
+            if (!known.Contains(component))
+            {
+                throw new ArgumentException(known.Count == 0
+                    ? $"'{component}' is not applied: nothing is (apply a definition first)."
+                    : $"'{component}' is not in the applied definition{NearestName.Hint(component, known)} (its components: {string.Join(", ", known)}).", nameof(components));
+            }
+        }
+
+        return list;
+    }
+
+    private async Task<(DataMeshPlan Plan, List<(PlanChange Change, Func<CancellationToken, Task>? Execute)> Steps)> PlanAsync(
+        AppliedDefinition definition, ControllerState state, CancellationToken cancellationToken)
+    {
+        var steps = new List<(PlanChange, Func<CancellationToken, Task>?)>();
+        var notes = new List<string>();
+        var settings = definition.Definition.Settings;
+        var existing = await _kafka.ListTopicsAsync(cancellationToken).ConfigureAwait(false);
+        var applied = state.Definition?.Components ?? [];
+        var wanted = new List<(string Topic, int Partitions, Dictionary<string, string> Configs, string Role)>();
+
+        string? ComponentChange(Component component, out PlanAction action)
+        {
+            if (!applied.TryGetValue(component.Key, out var hash))
+            {
+                action = PlanAction.Create;
+                return null;
+            }
+
+            action = hash == component.Hash ? PlanAction.Unchanged : PlanAction.Restart;
+            return null;
+        }
+
+        foreach (var component in definition.Components)
+        {
+            ComponentChange(component, out var action);
+            if (component.Source is { } source)
+            {
+                var (type, options) = definition.Parts.Sources[source.Name];
+                var detail = action switch
+                {
+                    PlanAction.Create => $"{source.Type}, tables {Tables(source)}, initial snapshot {source.InitialSnapshot}",
+                    PlanAction.Restart => "settings changed: this source restarts from its stored position; its pipelines are not touched",
+                    _ => string.Empty,
+                };
+                steps.Add((new PlanChange(action, "source", source.Name, detail), null));
+                foreach (var resource in type!.Resources(source.Name, options))
+                {
+                    steps.Add((new PlanChange(action == PlanAction.Create ? PlanAction.Create : PlanAction.Unchanged, resource.Kind, resource.Name, resource.Note), null));
+                }
+
+                var configs = new Dictionary<string, string>(StringComparer.Ordinal) { ["cleanup.policy"] = settings.Compaction ? "compact" : "delete" };
+                if (settings.Retention is { } retention)
+                {
+                    configs["retention.ms"] = retention == Timeout.InfiniteTimeSpan ? "-1" : ((long)retention.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+                }
+
+                foreach (var topic in definition.TableTopics(source))
+                {
+                    wanted.Add((topic, definition.TopicPartitions(source), configs, "table topic of source " + source.Name));
+                }
+            }
+            else
+            {
+                var pipeline = component.Pipeline!;
+                var detail = action switch
+                {
+                    PlanAction.Create => $"{string.Join(", ", pipeline.SourceTopics)} -> {string.Join(" -> ", pipeline.Transforms.Select(t => t.Description))}{(pipeline.Transforms.Count > 0 ? " -> " : string.Empty)}{Sink(pipeline.Sink)}",
+                    PlanAction.Restart => "settings or transforms changed: this pipeline restarts from its group's committed offsets; its source is not touched (no new snapshot)",
+                    _ => string.Empty,
+                };
+                steps.Add((new PlanChange(action, "pipeline", pipeline.Name, detail), null));
+                steps.Add((new PlanChange(action == PlanAction.Create ? PlanAction.Create : PlanAction.Unchanged, "consumer group", GroupOf(pipeline), "joined by the runners of this pipeline"), null));
+                var configs = new Dictionary<string, string>(StringComparer.Ordinal) { ["cleanup.policy"] = "delete" };
+                if (settings.Retention is { } retention)
+                {
+                    configs["retention.ms"] = retention == Timeout.InfiniteTimeSpan ? "-1" : ((long)retention.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+                }
+
+                foreach (var (topic, partitions, role) in PipelineTopics(pipeline, definition))
+                {
+                    wanted.Add((topic, partitions, configs, role));
+                }
+            }
+        }
+
+        foreach (var gone in applied.Keys.Except(definition.Components.Select(c => c.Key)).Order(StringComparer.Ordinal))
+        {
+            var slash = gone.IndexOf('/', StringComparison.Ordinal);
+            steps.Add((new PlanChange(PlanAction.Stop, gone[..slash], gone[(slash + 1)..],
+                "no longer declared: runners stop it; its topics, consumer group and position are kept (datamesh delete --with-resources removes them)"), null));
+        }
+
+        // Asked of the planned topics that exist, or of any topic: a cluster that does not answer has no admin API (the
+        // embedded cluster reached over TCP), and the runners' sources and pipelines create their topics themselves.
+        var toDescribe = wanted.Select(w => w.Topic).Where(existing.ContainsKey).DefaultIfEmpty(existing.Keys.FirstOrDefault()).OfType<string>();
+        var described = _kafka.IsEmbedded ? [] : await DescribeConfigsAsync(toDescribe, cancellationToken).ConfigureAwait(false);
+        var adminless = !_kafka.IsEmbedded && described is null;
+        if (_kafka.IsEmbedded || adminless)
+        {
+            notes.Add(_kafka.IsEmbedded
+                ? "The embedded cluster keeps no topic configuration: compaction and retention are planned but not applied there."
+                : $"Kafka at {_kafka.BootstrapServers} has no admin API (DescribeConfigs got no answer; the embedded cluster reached over TCP has none): " +
+                    "compaction and retention are not checked, and new topics are created by the runners' sources and pipelines as they start.");
+            described ??= [];
+        }
+
+        foreach (var (topic, partitions, configs, role) in wanted.DistinctBy(w => w.Topic))
+        {
+            if (!existing.TryGetValue(topic, out var has))
+            {
+                steps.Add((new PlanChange(PlanAction.Create, "topic", topic, $"{role}; {partitions} partition{(partitions == 1 ? string.Empty : "s")}, {Describe(configs)}"),
+                    adminless ? null : ct => _kafka.CreateTopicAsync(topic, partitions, _kafka.IsEmbedded ? null : configs, ct)));
+                continue;
+            }
+
+            var differences = new List<string>();
+            Func<CancellationToken, Task>? update = null;
+            if (has < partitions)
+            {
+                differences.Add($"partitions {has} -> {partitions} (keys already written stay where they are: per-key order holds for new records only)");
+                update = _kafka.IsEmbedded ? null : ct => _kafka.Admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = topic, IncreaseTo = partitions }]).WaitAsync(ct);
+                if (_kafka.IsEmbedded)
+                {
+                    notes.Add($"Topic '{topic}' has {has} partitions and cannot grow on the embedded cluster.");
+                    differences.Clear();
+                }
+            }
+            else if (has > partitions)
+            {
+                notes.Add($"Topic '{topic}' has {has} partitions, more than the {partitions} wanted; Kafka cannot remove partitions, so it keeps them.");
+            }
+
+            if (described!.TryGetValue(topic, out var current))
+            {
+                var alter = configs.Where(c => current.GetValueOrDefault(c.Key) != c.Value).ToList();
+                if (alter.Count > 0)
+                {
+                    differences.AddRange(alter.Select(a => $"{a.Key} {current.GetValueOrDefault(a.Key) ?? "(unset)"} -> {a.Value}"));
+                    var partitionUpdate = update;
+                    update = async ct =>
+                    {
+                        if (partitionUpdate is not null)
+                        {
+                            await partitionUpdate(ct).ConfigureAwait(false);
+                        }
+
+                        await _kafka.Admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+                        {
+                            [new ConfigResource { Type = ResourceType.Topic, Name = topic }] = [.. alter.Select(a => new ConfigEntry { Name = a.Key, Value = a.Value, IncrementalOperation = AlterConfigOpType.Set })],
+                        }).WaitAsync(ct).ConfigureAwait(false);
+                    };
+                }
+            }
+
+            steps.Add((differences.Count == 0
+                ? new PlanChange(PlanAction.Unchanged, "topic", topic, role)
+                : new PlanChange(PlanAction.Update, "topic", topic, string.Join("; ", differences)), update));
+        }
+
+        if (settings.Compatibility is { } level)
+        {
+            foreach (var (topic, _, _, role) in wanted.Where(w => w.Role.StartsWith("table topic", StringComparison.Ordinal)))
+            {
+                foreach (var subject in new[] { TopicNames.KeySubject(topic), TopicNames.ValueSubject(topic) })
+                {
+                    var current = await _schemas.GetCompatibilityAsync(subject, cancellationToken).ConfigureAwait(false);
+                    steps.Add(current == level
+                        ? (new PlanChange(PlanAction.Unchanged, "subject", subject, "compatibility " + level), null)
+                        : (new PlanChange(PlanAction.Update, "subject", subject, $"compatibility {current} -> {level}"),
+                            ct => _schemas.SetCompatibilityAsync(subject, level, ct).AsTask()));
+                }
+            }
+        }
+
+        var generation = (state.Definition?.Generation ?? 0) + (state.Definition?.Text == definition.Text ? 0 : 1);
+        return (new DataMeshPlan([.. steps.Select(s => s.Item1)], notes, generation), steps);
+    }
+
+    private async Task<Dictionary<string, Dictionary<string, string>>?> DescribeConfigsAsync(IEnumerable<string> topics, CancellationToken cancellationToken)
+    {
+        var resources = topics.Distinct().Select(t => new ConfigResource { Type = ResourceType.Topic, Name = t }).ToList();
+        if (resources.Count == 0)
+        {
+            return [];
+        }
+
+        List<DescribeConfigsResult> results;
+        try
+        {
+            results = await _kafka.Admin.DescribeConfigsAsync(resources, new DescribeConfigsOptions { RequestTimeout = TimeSpan.FromSeconds(Math.Min(5, _kafka.Options.RequestTimeout.TotalSeconds)) })
+                .WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (KafkaException)
+        {
+            // A cluster without the admin API (the embedded cluster reached over TCP, some proxies).
+            return null;
+        }
+
+        return results.ToDictionary(r => r.ConfigResource.Name, r => r.Entries.ToDictionary(e => e.Key, e => e.Value.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+    }
+
+    private async Task<long?> LagAsync(string group, IReadOnlyList<string> topics, IReadOnlyDictionary<string, int> existing, CancellationToken cancellationToken)
+    {
+        var partitions = topics.Where(existing.ContainsKey).SelectMany(t => Enumerable.Range(0, existing[t]).Select(p => new TopicPartition(t, p))).ToList();
+        if (partitions.Count == 0)
+        {
+            return 0;
+        }
+
+        return await Task.Run(
+            () =>
+            {
+                var config = _kafka.CreateConsumerConfig(group);
+                config.EnableAutoCommit = false;
+                using var consumer = new ConsumerBuilder<Ignore, Ignore>(config).SetLogHandler((_, _) => { }).Build();
+                var committed = consumer.Committed(partitions, _kafka.Options.RequestTimeout);
+                long lag = 0;
+                foreach (var offset in committed)
+                {
+                    var marks = consumer.QueryWatermarkOffsets(offset.TopicPartition, _kafka.Options.RequestTimeout);
+                    var from = offset.Offset.IsSpecial ? marks.Low.Value : Math.Max(offset.Offset.Value, marks.Low.Value);
+                    lag += Math.Max(0, marks.High.Value - from);
+                }
+
+                return lag;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string Tables(SourceDefinition source) =>
+        (source.IncludeTables.Count == 0 ? "every table" : string.Join(", ", source.IncludeTables)) +
+        (source.ExcludeTables.Count == 0 ? string.Empty : " except " + string.Join(", ", source.ExcludeTables));
+
+    private static string Sink(SinkDefinition sink) => sink.Kind == SinkKind.Kafka ? "topic " + sink.Topic : "JSON Lines " + sink.Path;
+
+    private static string Describe(Dictionary<string, string> configs) => string.Join(", ", configs.Select(c => $"{c.Key}={c.Value}"));
+}
+
+/// <summary>The state of an applied definition (<c>datamesh status</c>).</summary>
+/// <param name="Generation">The applied definition's generation; 0 when nothing is applied.</param>
+/// <param name="AppliedAt">When it was applied.</param>
+/// <param name="Components">Its sources and pipelines.</param>
+public sealed record DataMeshStatus(long Generation, DateTimeOffset? AppliedAt, IReadOnlyList<ComponentStatus> Components);
+
+/// <summary>The state of one source or pipeline.</summary>
+/// <param name="Component"><c>source/NAME</c> or <c>pipeline/NAME</c>.</param>
+/// <param name="Desired"><c>running</c> or <c>paused</c>.</param>
+/// <param name="Runners">What each runner that runs it reports (a source runs on one runner and waits on the others).</param>
+/// <param name="Lag">For a pipeline, the records of its source topics its group has not committed yet; null for a source.</param>
+public sealed record ComponentStatus(string Component, string Desired, IReadOnlyList<RunnerReport> Runners, long? Lag);
+
+/// <summary>What one runner reports about a component.</summary>
+/// <param name="Runner">The runner (<see cref="DataMeshControllerOptions.RunnerId"/>).</param>
+/// <param name="State"><c>running</c>, <c>standby</c> (a source another runner holds), <c>starting</c>, <c>retrying</c>,
+/// <c>failed</c>, <c>paused</c> or <c>stopped</c>.</param>
+/// <param name="Message">The last error or what it waits for; never a secret.</param>
+/// <param name="UpdatedAt">When it reported.</param>
+/// <param name="Current">Whether it runs the applied definition's version of the component.</param>
+/// <param name="Snapshot">A source's snapshot progress per table.</param>
+public sealed record RunnerReport(string Runner, string State, string? Message, DateTimeOffset UpdatedAt, bool Current, IReadOnlyList<SnapshotTableStatus> Snapshot);

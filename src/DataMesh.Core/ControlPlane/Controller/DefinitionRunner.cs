@@ -1,0 +1,324 @@
+using Confluent.Kafka;
+using DataMesh.Events;
+using DataMesh.Hosting;
+using DataMesh.Pipelines;
+using DataMesh.Pipelines.Sinks;
+using DataMesh.Schemas;
+using DataMesh.Sources;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace DataMesh.ControlPlane.Controller;
+
+/// <summary>
+/// Runs what the controller's state declares (<c>datamesh run</c>): reads the state topic every
+/// <see cref="DataMeshControllerOptions.PollInterval"/>, starts the sources and pipelines of the applied definition that
+/// are not paused, restarts exactly those whose settings changed (by their hash), stops those removed or paused, hands
+/// snapshot requests to the source it holds, and reports each component's state to the status topic. Any number of
+/// runners can run one definition: a source runs on the runner that holds its lease and waits on the others; a pipeline
+/// runs on every runner, its consumer group sharing the partitions. Secret references are resolved here, in the runner's
+/// own environment; they are never written anywhere.
+/// </summary>
+internal sealed class DefinitionRunner(IServiceProvider services, DataMeshControllerOptions options) : BackgroundService
+{
+    private readonly Dictionary<string, Running> _running = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _handledSnapshots = new(StringComparer.Ordinal);
+    private readonly ILogger _logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Runner");
+    private readonly Dictionary<string, (string State, string? Message, string Hash, DateTimeOffset At)> _reported = new(StringComparer.Ordinal);
+    private AppliedDefinition? _definition;
+    private long _generation = -1;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        var kafka = services.GetRequiredService<KafkaConnection>();
+        using var store = new ControllerStore(kafka, options.StateTopic);
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    var state = await store.ReadAsync(stoppingToken).ConfigureAwait(false);
+                    await ReconcileAsync(state, store, stoppingToken).ConfigureAwait(false);
+                    await ReportAsync(store, stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                {
+                    ControllerLog.StateUnreadable(_logger, options.RunnerId, ex.Message);
+                }
+
+                await Task.Delay(options.PollInterval, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // stopping
+        }
+        finally
+        {
+            foreach (var key in _running.Keys.ToList())
+            {
+                await StopAsync(key, "stopped (the runner stops)").ConfigureAwait(false);
+            }
+
+            using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            foreach (var key in _reported.Keys)
+            {
+                try
+                {
+                    await store.DeleteStatusAsync(key, options.RunnerId, cleanup.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is KafkaException or OperationCanceledException or InvalidOperationException or TimeoutException)
+                {
+                    // The report ages out as stale; nothing else depends on it.
+                }
+            }
+        }
+    }
+
+        private async Task ReconcileAsync(ControllerState state, ControllerStore store, CancellationToken cancellationToken)
+    {
+        if (state.Definition is null)
+        {
+            _definition = null;
+            _generation = 0;
+        }
+        else if (state.Definition.Generation != _generation)
+        {
+            try
+            {
+                _definition = await AppliedDefinition.ReadAsync(state.Definition.Text, options, cancellationToken).ConfigureAwait(false);
+                ControllerLog.Generation(_logger, options.RunnerId, state.Definition.Generation, _definition.Components.Count);
+            }
+            catch (Exception ex) when (ex is DefinitionInvalidException or InvalidOperationException)
+            {
+                // A secret reference this runner cannot resolve, a source type it does not know: keep what runs.
+                ControllerLog.DefinitionRefused(_logger, options.RunnerId, state.Definition.Generation, ex.Message);
+                _generation = state.Definition.Generation;
+                return;
+            }
+
+            _generation = state.Definition.Generation;
+        }
+
+        var wanted = (_definition?.Components ?? []).Where(c => !state.Paused.Contains(c.Key)).ToDictionary(c => c.Key, StringComparer.Ordinal);
+        foreach (var (key, running) in _running.ToList())
+        {
+            if (!wanted.TryGetValue(key, out var component))
+            {
+                await StopAsync(key, state.Paused.Contains(key) ? "paused" : "stopped (no longer declared)").ConfigureAwait(false);
+            }
+            else if (component.Hash != running.Component.Hash)
+            {
+                await StopAsync(key, "restarting with its changed settings").ConfigureAwait(false);
+            }
+            else if (state.Restarts.GetValueOrDefault(key) is { } restart && restart != running.RestartId)
+            {
+                await StopAsync(key, "restarting (resume)").ConfigureAwait(false);
+            }
+        }
+
+        foreach (var (key, component) in wanted)
+        {
+            if (!_running.ContainsKey(key))
+            {
+                Start(component, state.Restarts.GetValueOrDefault(key));
+            }
+        }
+
+        foreach (var (source, request) in state.Snapshots)
+        {
+            if (_handledSnapshots.Contains(request.Id)
+                || !_running.TryGetValue(AppliedDefinition.SourceKey(source), out var running)
+                || services.GetService<SourceMonitor>() is not { } monitor
+                || monitor.Get(source)?.State != SourceState.Running
+                || monitor.Snapshots(source) is not { } snapshots)
+            {
+                continue;
+            }
+
+            var tables = request.Tables.Count > 0 ? request.Tables : running.Component.Source!.IncludeTables.ToList();
+            snapshots.Request(tables, request.Condition);
+            _handledSnapshots.Add(request.Id);
+            ControllerLog.SnapshotRequested(_logger, options.RunnerId, request.Id, source, tables.Count == 0 ? "every table" : string.Join(", ", tables));
+            await store.WriteAsync("snapshot/" + source, null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Start(Component component, string? restartId)
+    {
+        var stop = new CancellationTokenSource();
+        var running = new Running(component, restartId, stop);
+        running.Task = Task.Run(() => RunAsync(running, stop.Token), CancellationToken.None);
+        _running[component.Key] = running;
+        ControllerLog.Component(_logger, options.RunnerId, component.Key, "started");
+    }
+
+    private async Task RunAsync(Running running, CancellationToken cancellationToken)
+    {
+        var component = running.Component;
+        var definition = _definition!;
+        try
+        {
+            if (component.Source is { } source)
+            {
+                var (type, sourceOptions) = definition.Parts.Sources[source.Name];
+                sourceOptions.Events ??= new ChangeEventOptions { TopicPrefix = definition.Definition.Settings.TopicPrefix };
+                sourceOptions.TopicPartitions = definition.TopicPartitions(source);
+                if (!await type!.RunAsync(services, source.Name, sourceOptions, cancellationToken).ConfigureAwait(false))
+                {
+                    running.Fail(services.GetService<SourceMonitor>()?.Get(source.Name)?.Message ?? "the source failed; its log says why");
+                }
+            }
+            else
+            {
+                var pipeline = component.Pipeline!;
+                var pipelineOptions = PipelineOptionsOf(pipeline, definition);
+                try
+                {
+                    var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+                    var kafkaPipeline = new KafkaPipeline(pipelineOptions, services.GetRequiredService<KafkaConnection>(), services.GetRequiredService<ISchemaStore>(), loggers);
+                    running.Pipeline = kafkaPipeline;
+                    await kafkaPipeline.RunAsync(cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (pipelineOptions.Sink is { } sink)
+                    {
+                        await sink.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopped
+        }
+        catch (Exception ex)
+        {
+            running.Fail(ex.Message);
+            ControllerLog.ComponentFailed(_logger, ex, options.RunnerId, component.Key, ex.Message);
+        }
+    }
+
+    /// <summary>A pipeline's options from its definition: the same settings a pipeline built in code takes.</summary>
+    internal static PipelineOptions PipelineOptionsOf(PipelineDefinition pipeline, AppliedDefinition definition)
+    {
+        var result = new PipelineOptions
+        {
+            Name = pipeline.Name,
+            GroupId = pipeline.GroupId,
+            OnError = pipeline.OnError,
+            DeadLetterTopic = pipeline.DeadLetterTopic,
+            TargetPartitions = pipeline.Sink.Partitions ?? definition.Definition.Settings.TopicPartitions,
+        };
+        foreach (var topic in pipeline.SourceTopics)
+        {
+            result.SourceTopics.Add(topic);
+        }
+
+        foreach (var transform in definition.Parts.Transforms[pipeline.Name])
+        {
+            result.Transforms.Add(transform);
+        }
+
+        if (pipeline.Sink.Kind == SinkKind.Kafka)
+        {
+            result.TargetTopic = pipeline.Sink.Topic;
+        }
+        else
+        {
+            result.Sink = new JsonLinesSink(new JsonLinesSinkOptions { Path = pipeline.Sink.Path! });
+        }
+
+        result.Workers = pipeline.Workers ?? result.Workers;
+        result.MaxBatchSize = pipeline.MaxBatchSize ?? result.MaxBatchSize;
+        result.SinkRetries = pipeline.SinkRetries ?? result.SinkRetries;
+        result.CommitInterval = pipeline.CommitInterval ?? result.CommitInterval;
+        result.Validate();
+        return result;
+    }
+
+    private async Task StopAsync(string key, string why)
+    {
+        if (!_running.Remove(key, out var running))
+        {
+            return;
+        }
+
+        await running.Stop.CancelAsync().ConfigureAwait(false);
+        await running.Task!.ConfigureAwait(false);
+        running.Stop.Dispose();
+        ControllerLog.Component(_logger, options.RunnerId, key, why);
+    }
+
+    private async Task ReportAsync(ControllerStore store, CancellationToken cancellationToken)
+    {
+        var monitor = services.GetService<SourceMonitor>();
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (key, running) in _running)
+        {
+            string state;
+            string? message = running.Failure;
+            List<SnapshotTableStatus>? snapshot = null;
+            if (running.Failure is not null)
+            {
+                state = "failed";
+            }
+            else if (running.Component.Source is { } source)
+            {
+                var status = monitor?.Get(source.Name);
+                state = status is null ? "starting" : status.State.ToString().ToLowerInvariant();
+                message = status?.Message;
+                snapshot = monitor?.Snapshots(source.Name)?.Progress.ToList();
+            }
+            else
+            {
+                state = running.Task!.IsCompleted ? "stopped" : "running";
+            }
+
+            var changed = !_reported.TryGetValue(key, out var last) || last.State != state || last.Message != message || last.Hash != running.Component.Hash || now - last.At >= options.StatusInterval;
+            if (!changed)
+            {
+                continue;
+            }
+
+            try
+            {
+                await store.WriteStatusAsync(new StatusRecord(key, options.RunnerId, state, message, running.Component.Hash, now, snapshot is { Count: > 0 } ? snapshot : null), cancellationToken)
+                    .ConfigureAwait(false);
+                _reported[key] = (state, message, running.Component.Hash, now);
+            }
+            catch (Exception ex) when (ex is KafkaException or InvalidOperationException or TimeoutException)
+            {
+                ControllerLog.StatusUnwritten(_logger, options.RunnerId, key, ex.Message);
+            }
+        }
+
+        foreach (var key in _reported.Keys.Except(_running.Keys).ToList())
+        {
+            await store.DeleteStatusAsync(key, options.RunnerId, cancellationToken).ConfigureAwait(false);
+            _reported.Remove(key);
+        }
+    }
+
+    private sealed class Running(Component component, string? restartId, CancellationTokenSource stop)
+    {
+        public Component Component { get; } = component;
+
+        public string? RestartId { get; } = restartId;
+
+        public CancellationTokenSource Stop { get; } = stop;
+
+        public Task? Task { get; set; }
+
+        public KafkaPipeline? Pipeline { get; set; }
+
+        public string? Failure { get; private set; }
+
+        public void Fail(string message) => Failure = message;
+    }
+}

@@ -1,0 +1,281 @@
+using Confluent.Kafka;
+using DataMesh.Hosting;
+using DataMesh.IntegrationTests.Infrastructure;
+using DataMesh.Schemas;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace DataMesh.IntegrationTests.ControlPlane;
+
+/// <summary>
+/// The controller and a definition runner against real PostgreSQL and MariaDB with the embedded Kafka cluster: plan
+/// lists what a definition needs, apply creates it and the runner runs it, and each later apply touches only what
+/// changed — a changed transform restarts its pipeline and nothing else, a changed source setting restarts that source and
+/// nothing else, an unchanged apply changes nothing, a removed pipeline stops; pause, resume and delete act on the runner.
+/// What a runner started and stopped is read from its log (events 9001), so that "not touched" is observed, not assumed.
+/// </summary>
+public sealed class ControllerTests(PostgresServer postgres, MariaDbServer mariaDb) : IClassFixture<PostgresServer>, IClassFixture<MariaDbServer>
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Plan_and_apply_against_PostgreSQL_then_an_update_touches_only_what_changed()
+    {
+        var source = UniqueName.Create("ctl");
+        await using var table = await postgres.CreateTableAsync("id int PRIMARY KEY, qty int NOT NULL", "ctl");
+        await postgres.ExecuteAsync($"INSERT INTO \"{table.Name}\" VALUES (1, 5), (2, 20)");
+        var runner = await Runner.StartAsync(new() { ["Pg"] = postgres.ConnectionString });
+        try
+        {
+            string Definition(string filter, bool withAll) => $$"""
+                sources:
+                  - name: {{source}}
+                    type: postgres
+                    connection_string: "${config:Pg}"
+                    include_tables: [public.{{table.Name}}]
+                pipelines:
+                  - name: {{source}}-big
+                    source: {{source}}
+                    tables: [public.{{table.Name}}]
+                    transforms:
+                      - filter: "{{filter}}"
+                    sink:
+                      kafka: {topic: {{source}}.big}
+                """ + (withAll ? $$"""
+
+                  - name: {{source}}-all
+                    source: {{source}}
+                    tables: [public.{{table.Name}}]
+                    transforms:
+                      - unwrap:
+                    sink:
+                      kafka: {topic: {{source}}.all}
+                """ : string.Empty);
+
+            var v1 = Definition("qty >= 10", withAll: true);
+            var plan = await runner.Controller.PlanAsync(v1);
+            var tableTopic = $"dm.{source}.public.{table.Name}";
+            Assert.Equal(
+                [
+                    $"+ source {source}", $"+ replication slot datamesh_{source.Replace('-', '_')}", $"+ publication datamesh_{source.Replace('-', '_')}",
+                    $"+ pipeline {source}-big", $"+ consumer group datamesh-pipeline-{source}-big",
+                    $"+ pipeline {source}-all", $"+ consumer group datamesh-pipeline-{source}-all",
+                    $"+ topic {tableTopic}", $"+ topic {source}.big", $"+ topic {source}.big.dlq", $"+ topic {source}.all", $"+ topic {source}.all.dlq",
+                ],
+                plan.Changes.Select(Short));
+            Assert.DoesNotContain(postgres.ConnectionString, plan.ToString(), StringComparison.Ordinal);
+
+            await runner.Controller.ApplyAsync(v1);
+            await runner.WaitForRecordsAsync($"{source}.big", 1);
+            await runner.WaitForRecordsAsync($"{source}.all", 2);
+            Assert.False((await runner.Controller.PlanAsync(v1)).HasChanges);
+
+            // A changed filter: only its pipeline restarts (from its committed offsets); the source keeps reading.
+            var v2 = Definition("qty >= 1", withAll: true);
+            plan = await runner.Controller.PlanAsync(v2);
+            Assert.Equal([$"-/+ pipeline {source}-big"], plan.Changes.Where(c => c.Action != PlanAction.Unchanged).Select(Short));
+            await runner.Controller.ApplyAsync(v2);
+            await runner.WaitForLogAsync($"pipeline/{source}-big started", 2);
+            await postgres.ExecuteAsync($"INSERT INTO \"{table.Name}\" VALUES (3, 7)");
+            await runner.WaitForRecordsAsync($"{source}.big", 2);
+            await runner.WaitForRecordsAsync($"{source}.all", 3);
+            Assert.Equal(1, runner.Count($"source/{source} started"));
+            Assert.Equal(1, runner.Count($"pipeline/{source}-all started"));
+
+            // A pipeline no longer declared stops; the others are not touched.
+            var v3 = Definition("qty >= 1", withAll: false);
+            plan = await runner.Controller.PlanAsync(v3);
+            Assert.Equal([$"- pipeline {source}-all"], plan.Changes.Where(c => c.Action != PlanAction.Unchanged).Select(Short));
+            await runner.Controller.ApplyAsync(v3);
+            await runner.WaitForLogAsync($"pipeline/{source}-all stopped (no longer declared)", 1);
+            Assert.Equal(1, runner.Count($"source/{source} started"));
+            Assert.Equal(2, runner.Count($"pipeline/{source}-big started"));
+
+            // Pause and resume the source; the status says what the runner runs.
+            await runner.Controller.PauseAsync([$"source/{source}"]);
+            await runner.WaitForLogAsync($"source/{source} paused", 1);
+            await postgres.ExecuteAsync($"INSERT INTO \"{table.Name}\" VALUES (4, 40)");
+            await runner.Controller.ResumeAsync([$"source/{source}"]);
+            await runner.WaitForRecordsAsync($"{source}.big", 3);
+            var status = await WaitForAsync(async () => await runner.Controller.GetStatusAsync() is { } s && s.Components.All(c => c.Runners.Any(r => r.State == "running" && r.Current)) ? s : null);
+            Assert.Equal([$"pipeline/{source}-big", $"source/{source}"], status.Components.Select(c => c.Component));
+            Assert.Equal(0, status.Components[0].Lag);
+
+            var deleted = await runner.Controller.DeleteAsync(v3, withResources: true);
+            Assert.Contains(deleted.Changes, c => c is { Action: PlanAction.Delete, Kind: "position" } && c.Name == source);
+            await runner.WaitForLogAsync($"source/{source} stopped (no longer declared)", 1);
+            await runner.WaitForLogAsync($"pipeline/{source}-big stopped (no longer declared)", 1);
+            Assert.Equal(0, (await runner.Controller.GetStatusAsync()).Generation);
+            runner.Logs.AssertNoSecret();
+        }
+        finally
+        {
+            await runner.DisposeAsync();
+            await DropSourceObjectsAsync(source);
+        }
+    }
+
+    [Fact]
+    public async Task A_changed_MariaDB_source_restarts_alone_and_its_pipeline_is_not_touched()
+    {
+        var source = UniqueName.Create("ctlm");
+        await using var database = await mariaDb.CreateDatabaseAsync("ctl");
+        await using (var connection = await database.OpenConnectionAsync())
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL); INSERT INTO items VALUES (1, 'a'), (2, 'b');";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var runner = await Runner.StartAsync(new() { ["Maria"] = database.ConnectionString });
+        string Definition(string heartbeat) => $$"""
+            sources:
+              - name: {{source}}
+                type: mariadb
+                connection_string: "${config:Maria}"
+                include_tables: [{{database.Name}}.items]
+                heartbeat_interval: {{heartbeat}}
+            pipelines:
+              - name: {{source}}-items
+                source: {{source}}
+                tables: [{{database.Name}}.items]
+                transforms:
+                  - unwrap:
+                sink:
+                  kafka: {topic: {{source}}.items}
+            """;
+
+        await runner.Controller.ApplyAsync(Definition("10s"));
+        await runner.WaitForRecordsAsync($"{source}.items", 2);
+        var plan = await runner.Controller.PlanAsync(Definition("5s"));
+        Assert.Equal([$"-/+ source {source}"], plan.Changes.Where(c => c.Action != PlanAction.Unchanged).Select(Short));
+        await runner.Controller.ApplyAsync(Definition("5s"));
+        await runner.WaitForLogAsync($"source/{source} started", 2);
+        await using (var connection = await database.OpenConnectionAsync())
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "INSERT INTO items VALUES (3, 'c')";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await runner.WaitForRecordsAsync($"{source}.items", 3);
+        Assert.Equal(1, runner.Count($"pipeline/{source}-items started"));
+        await runner.Controller.DeleteAsync(Definition("5s"), withResources: false);
+        await runner.WaitForLogAsync($"source/{source} stopped (no longer declared)", 1);
+        runner.Logs.AssertNoSecret();
+    }
+
+    /// <summary>The change as plan prints it, up to its detail, with single spaces: <c>+ topic x</c>.</summary>
+    private static string Short(PlanChange change) => string.Join(' ', change.ToString().Split(':')[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+
+    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe)
+        where T : class
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (true)
+        {
+            if (await probe() is { } value)
+            {
+                return value;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(200);
+        }
+    }
+
+    private async Task DropSourceObjectsAsync(string source)
+    {
+        var name = "datamesh_" + source.Replace('-', '_');
+        await postgres.DropReplicationSlotIfExistsAsync(name);
+        await postgres.ExecuteAsync($"DROP EVENT TRIGGER IF EXISTS \"{name}\"; DROP FUNCTION IF EXISTS public.\"{name}\"(); DROP PUBLICATION IF EXISTS \"{name}\"");
+    }
+
+    /// <summary>A host with the embedded cluster and a definition runner, and a controller on the same cluster.</summary>
+    private sealed class Runner : IAsyncDisposable
+    {
+        private readonly IHost _host;
+
+        private Runner(IHost host, DataMeshController controller, LogCollector logs)
+        {
+            _host = host;
+            Controller = controller;
+            Logs = logs;
+        }
+
+        public DataMeshController Controller { get; }
+
+        public LogCollector Logs { get; }
+
+        public static async Task<Runner> StartAsync(Dictionary<string, string?> secrets)
+        {
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection(secrets).Build();
+            var logs = new LogCollector();
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Logging.AddProvider(logs);
+            builder.Services.AddDataMesh().AddDefinitionRunner(o => Configure(o, configuration));
+            var host = builder.Build();
+            await host.StartAsync();
+            var options = new DataMeshControllerOptions();
+            Configure(options, configuration);
+            return new Runner(host, new DataMeshController(host.Services.GetRequiredService<KafkaConnection>(), host.Services.GetRequiredService<ISchemaStore>(), options), logs);
+        }
+
+        public int Count(string message) => Logs.Entries.Count(e => e.Id.Id == 9001 && e.Message.EndsWith(message, StringComparison.Ordinal));
+
+        public async Task WaitForLogAsync(string message, int count)
+        {
+            var deadline = DateTime.UtcNow + Wait;
+            while (Count(message) < count)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"the runner did not log '{message}' {count} time(s) within {Wait.TotalSeconds} s; it logged:\n" +
+                    string.Join('\n', Logs.Entries.Where(e => e.Id.Id >= 9000 && e.Id.Id < 9100).Select(e => e.Message)));
+                await Task.Delay(100);
+            }
+        }
+
+        /// <summary>Waits until <paramref name="topic"/> holds at least <paramref name="count"/> records.</summary>
+        public async Task WaitForRecordsAsync(string topic, long count)
+        {
+            var kafka = _host.Services.GetRequiredService<KafkaConnection>();
+            var config = kafka.CreateConsumerConfig(groupId: null);
+            using var consumer = new ConsumerBuilder<Ignore, Ignore>(config).Build();
+            var deadline = DateTime.UtcNow + Wait;
+            long held = 0;
+            while (DateTime.UtcNow < deadline)
+            {
+                var partitions = (await kafka.ListTopicsAsync(CancellationToken.None)).GetValueOrDefault(topic);
+                held = Enumerable.Range(0, partitions).Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(5)).High.Value);
+                if (held >= count)
+                {
+                    return;
+                }
+
+                await Task.Delay(200);
+            }
+
+            Assert.Fail($"topic '{topic}' held {held} records, not {count}, after {Wait.TotalSeconds} s; the runner logged:\n" +
+                string.Join('\n', Logs.Entries.Where(e => e.Level >= LogLevel.Warning || (e.Id.Id >= 9000 && e.Id.Id < 9100)).Select(e => e.Message).TakeLast(30)));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Controller.Dispose();
+            await _host.StopAsync();
+            _host.Dispose();
+        }
+
+        private static void Configure(DataMeshControllerOptions options, IConfiguration configuration)
+        {
+            options.Configuration = configuration;
+            options.PollInterval = TimeSpan.FromMilliseconds(200);
+            foreach (var type in ConnectorSourceTypes.All)
+            {
+                options.SourceTypes.Add(type);
+            }
+        }
+    }
+}

@@ -154,6 +154,11 @@ internal static class CliCommands
             options.SourceTypes.Add(type);
         }
 
+        foreach (var type in ConnectorSinkTypes.All)
+        {
+            options.SinkTypes.Add(type);
+        }
+
         DefinitionValidation validation;
         using (var registry = registryUrl is null ? null : Registry(registryUrl))
         {
@@ -209,6 +214,11 @@ internal static class CliCommands
             controllerOptions.SourceTypes.Add(type);
         }
 
+        foreach (var type in ConnectorSinkTypes.All)
+        {
+            controllerOptions.SinkTypes.Add(type);
+        }
+
         var dataMesh = builder.Services.AddDataMesh(configuration.GetSection("DataMesh"));
         if (command == "run")
         {
@@ -219,6 +229,11 @@ internal static class CliCommands
                 foreach (var type in controllerOptions.SourceTypes)
                 {
                     o.SourceTypes.Add(type);
+                }
+
+                foreach (var type in controllerOptions.SinkTypes)
+                {
+                    o.SinkTypes.Add(type);
                 }
             });
         }

@@ -36,6 +36,11 @@ internal static class DefinitionTestSupport
             options.SourceTypes.Add(type);
         }
 
+        foreach (var type in ConnectorSinkTypes.All)
+        {
+            options.SinkTypes.Add(type);
+        }
+
         return options;
     }
 

@@ -276,6 +276,11 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
             {
                 options.SourceTypes.Add(type);
             }
+
+            foreach (var type in ConnectorSinkTypes.All)
+            {
+                options.SinkTypes.Add(type);
+            }
         }
     }
 }

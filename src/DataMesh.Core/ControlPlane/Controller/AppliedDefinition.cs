@@ -50,6 +50,11 @@ internal sealed class AppliedDefinition
             validationOptions.SourceTypes.Add(type);
         }
 
+        foreach (var type in options.SinkTypes)
+        {
+            validationOptions.SinkTypes.Add(type);
+        }
+
         var validation = await DefinitionFile.ValidateAsync(text, validationOptions, cancellationToken).ConfigureAwait(false);
         if (!validation.IsValid)
         {
@@ -98,6 +103,7 @@ internal sealed class AppliedDefinition
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture,
             $"{string.Join(',', pipeline.SourceTopics)}\n{pipeline.Sink}\n{Definition.Settings.TopicPartitions}\n{pipeline.Workers}\n{pipeline.GroupId}\n{pipeline.OnError}\n{pipeline.DeadLetterTopic}\n{pipeline.MaxBatchSize}\n{pipeline.SinkRetries}\n{pipeline.CommitInterval}\n");
+        Append(text, pipeline.Sink.Settings);
         foreach (var transform in pipeline.Transforms)
         {
             text.Append(transform.Kind).Append('\n');

@@ -531,7 +531,12 @@ public sealed class DataMeshController : IDisposable
         (source.IncludeTables.Count == 0 ? "every table" : string.Join(", ", source.IncludeTables)) +
         (source.ExcludeTables.Count == 0 ? string.Empty : " except " + string.Join(", ", source.ExcludeTables));
 
-    private static string Sink(SinkDefinition sink) => sink.Kind == SinkKind.Kafka ? "topic " + sink.Topic : "JSON Lines " + sink.Path;
+    private static string Sink(SinkDefinition sink) => sink.Kind switch
+    {
+        SinkKind.Kafka => "topic " + sink.Topic,
+        SinkKind.Table => $"{sink.Type} {sink.Settings.GetValueOrDefault("table") ?? "(table named by each topic)"}",
+        _ => "JSON Lines " + sink.Path,
+    };
 
     private static string Describe(Dictionary<string, string> configs) => string.Join(", ", configs.Select(c => $"{c.Key}={c.Value}"));
 }

@@ -12,6 +12,9 @@ public sealed class DataMeshControllerOptions
     /// <summary>The source types definitions may use (the connectors' <c>ConnectorSourceTypes.All</c>).</summary>
     public IList<ISourceType> SourceTypes { get; } = [];
 
+    /// <summary>The table sink types definitions may use (the connectors' <c>ConnectorSinkTypes.All</c>).</summary>
+    public IList<ISinkType> SinkTypes { get; } = [];
+
     /// <summary>What <c>${config:Key}</c> references resolve against; null to resolve only <c>${env:NAME}</c>.</summary>
     public IConfiguration? Configuration { get; set; }
 

@@ -229,6 +229,11 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         {
             result.TargetTopic = pipeline.Sink.Topic;
         }
+        else if (pipeline.Sink.Kind == SinkKind.Table)
+        {
+            var (type, options) = definition.Parts.Sinks[pipeline.Name];
+            result.Sink = type.Create(options);
+        }
         else
         {
             result.Sink = new JsonLinesSink(new JsonLinesSinkOptions { Path = pipeline.Sink.Path! });

@@ -31,10 +31,12 @@ public sealed record DefinitionValidation(DataMeshDefinition? Definition, IReadO
 /// <summary>What running a valid definition needs beyond its model. Holds resolved secrets: never logged or stored.</summary>
 /// <param name="Sources">Each source's type (null when none was given for its name) and options, by source name.</param>
 /// <param name="Transforms">Each pipeline's transforms, by pipeline name.</param>
+/// <param name="Sinks">Each pipeline with a table sink: its type and bound options (secrets resolved), by pipeline name.</param>
 /// <param name="LiteralSecrets">The settings holding a secret written in the file rather than referenced.</param>
 internal sealed record DefinitionParts(
     IReadOnlyDictionary<string, (ISourceType? Type, SourceOptions Options)> Sources,
     IReadOnlyDictionary<string, IReadOnlyList<Pipelines.Transforms.Transform>> Transforms,
+    IReadOnlyDictionary<string, (ISinkType Type, object Options)> Sinks,
     IReadOnlyList<DefinitionProblem> LiteralSecrets);
 
 /// <summary>What a definition is validated against.</summary>
@@ -45,6 +47,10 @@ public sealed class DefinitionValidationOptions
     /// type is one of the five known names but not listed here is checked for its name, type and tables only.
     /// </summary>
     public IList<ISourceType> SourceTypes { get; } = [];
+
+    /// <summary>The table sink types pipelines may declare besides <c>kafka</c> and <c>json_lines</c> (the connectors'
+    /// <c>ConnectorSinkTypes.All</c>).</summary>
+    public IList<ISinkType> SinkTypes { get; } = [];
 
     /// <summary>
     /// The schema store holding the sources' registered schemas, or null. With one, each pipeline's source topics must have

@@ -55,7 +55,7 @@ internal static partial class DefinitionValidator
         var top = new FieldReader(mapping, string.Empty, "a definition", TopFields, problems, secrets);
         var settings = ReadSettings(top, problems, secrets);
         var sources = ReadSources(top, settings, options, problems, secrets);
-        var pipelines = ReadPipelines(top, sources, problems, secrets);
+        var pipelines = ReadPipelines(top, sources, options, problems, secrets);
         if (top.Entry("sources") is null && top.Entry("pipelines") is null)
         {
             problems.Add("(file)", mapping, "a definition declares sources, pipelines or both; this one has neither");
@@ -74,6 +74,7 @@ internal static partial class DefinitionValidator
                 Parts = new DefinitionParts(
                     sources.ToDictionary(s => s.Definition.Name, s => (s.Type, s.Options), StringComparer.Ordinal),
                     pipelines.ToDictionary(p => p.Definition.Name, p => (IReadOnlyList<Transform>)[.. p.Transforms.Select(t => t.Transform)], StringComparer.Ordinal),
+                    pipelines.Where(p => p.TableSink is not null).ToDictionary(p => p.Definition.Name, p => p.TableSink!.Value, StringComparer.Ordinal),
                     [.. secrets.LiteralSecrets]),
             };
     }
@@ -274,7 +275,7 @@ internal static partial class DefinitionValidator
         return sequence.Items;
     }
 
-    private static List<ReadPipeline> ReadPipelines(FieldReader top, List<ReadSource> sources, ProblemList problems, SecretReferences secrets)
+    private static List<ReadPipeline> ReadPipelines(FieldReader top, List<ReadSource> sources, DefinitionValidationOptions options, ProblemList problems, SecretReferences secrets)
     {
         var read = new List<ReadPipeline>();
         if (Items(top, "pipelines", "a list of pipelines", problems) is not { } items)
@@ -297,7 +298,7 @@ internal static partial class DefinitionValidator
             var name = ReadName(mapping, path, "pipeline", PipelineName(), names, problems);
             var (source, tables, topics) = ReadInputs(reader, sources, problems);
             var transforms = ReadTransforms(reader, problems, secrets);
-            var sink = ReadSink(reader, problems, secrets);
+            var (sink, tableSink) = ReadSink(reader, options, problems, secrets);
             var workers = reader.Number("workers", 1, 1024);
             var maxBatchSize = reader.Number("max_batch_size", 1);
             var sinkRetries = reader.Number("sink_retries", 0);
@@ -356,7 +357,7 @@ internal static partial class DefinitionValidator
 
             var definition = new PipelineDefinition(name, source, tables, [.. topics.Select(t => t.Topic)], [.. transforms.Select(t => t.Definition)], sink,
                 workers, groupId, onError, deadLetterTopic, maxBatchSize, sinkRetries, commitInterval);
-            read.Add(new ReadPipeline(definition, topics, transforms));
+            read.Add(new ReadPipeline(definition, topics, transforms, tableSink));
         }
 
         return read;
@@ -485,13 +486,15 @@ internal static partial class DefinitionValidator
         return transforms;
     }
 
-    private static SinkDefinition? ReadSink(FieldReader reader, ProblemList problems, SecretReferences secrets)
+    private static (SinkDefinition? Sink, (ISinkType Type, object Options)? Table) ReadSink(FieldReader reader, DefinitionValidationOptions options, ProblemList problems, SecretReferences secrets)
     {
-        const string Kinds = "kafka: {topic: ...} or json_lines: {path: ...}";
+        string[] sinkKinds = [.. SinkKinds, .. options.SinkTypes.Select(t => t.Name)];
+        string[] described = ["kafka: {topic: ...}", "json_lines: {path: ...}", .. options.SinkTypes.Select(t => t.Name + ": {...}")];
+        var kinds = string.Join(", ", described[..^1]) + " or " + described[^1];
         if (reader.Entry("sink") is not { } entry || entry.Value is ScalarNode { IsNull: true })
         {
-            reader.Missing("sink", $"is required: {Kinds}");
-            return null;
+            reader.Missing("sink", $"is required: {kinds}");
+            return (null, null);
         }
 
         var path = reader.PathOf("sink");
@@ -499,22 +502,41 @@ internal static partial class DefinitionValidator
         {
             problems.Add(path, entry.Value, entry.Value is MappingNode { Entries.Count: > 1 }
                 ? $"a pipeline has one sink; this one names {string.Join(" and ", ((MappingNode)entry.Value).Entries.Select(e => e.Key))}"
-                : $"must be {Kinds}, not {entry.Value.Describe()}");
-            return null;
+                : $"must be {kinds}, not {entry.Value.Describe()}");
+            return (null, null);
         }
 
         var kind = mapping.Entries[0];
         var kindPath = path + "." + kind.Key;
-        if (!SinkKinds.Contains(kind.Key))
+        if (!sinkKinds.Contains(kind.Key))
         {
-            problems.Add(kindPath, kind.Line, kind.Column, $"there is no sink '{kind.Key}'{NearestName.Hint(kind.Key, SinkKinds)} (the sinks: {string.Join(", ", SinkKinds)})");
-            return null;
+            problems.Add(kindPath, kind.Line, kind.Column, $"there is no sink '{kind.Key}'{NearestName.Hint(kind.Key, sinkKinds)} (the sinks: {string.Join(", ", sinkKinds)})");
+            return (null, null);
         }
 
         if (kind.Value is not MappingNode settings)
         {
-            problems.Add(kindPath, kind.Value, $"must be a mapping of the sink's settings ({(kind.Key == "kafka" ? "topic, partitions" : "path")}), not {kind.Value.Describe()}");
-            return null;
+            problems.Add(kindPath, kind.Value, $"must be a mapping of the sink's settings ({(kind.Key == "kafka" ? "topic, partitions" : kind.Key == "json_lines" ? "path" : "connection_string, table ...")}), not {kind.Value.Describe()}");
+            return (null, null);
+        }
+
+        if (options.SinkTypes.FirstOrDefault(t => t.Name == kind.Key) is { } sinkType)
+        {
+            var sinkOptions = sinkType.CreateOptions();
+            var binder = new OptionsBinder(problems, secrets);
+            var before = problems.Count;
+            binder.Bind(sinkOptions, settings, kindPath, [], $"the {kind.Key} sink");
+            if (problems.Count == before)
+            {
+                foreach (var message in sinkType.Validate(sinkOptions))
+                {
+                    binder.Report(message, kind.Key, kindPath, settings);
+                }
+            }
+
+            var flat = new Dictionary<string, string>(StringComparer.Ordinal);
+            Flatten(settings, string.Empty, flat);
+            return (new SinkDefinition(SinkKind.Table, null, null, null) { Type = kind.Key, Settings = flat }, (sinkType, sinkOptions));
         }
 
         if (kind.Key == "kafka")
@@ -526,7 +548,7 @@ internal static partial class DefinitionValidator
                 problems.Add(kafka.PathOf("topic"), kafka.Entry("topic")!.Value, TopicProblem(topic, reason));
             }
 
-            return new SinkDefinition(SinkKind.Kafka, topic, kafka.Number("partitions", 1, 10_000), null);
+            return (new SinkDefinition(SinkKind.Kafka, topic, kafka.Number("partitions", 1, 10_000), null), null);
         }
 
         var jsonLines = new FieldReader(settings, kindPath, "the json_lines sink", ["path"], problems, secrets);
@@ -543,7 +565,7 @@ internal static partial class DefinitionValidator
             }
         }
 
-        return new SinkDefinition(SinkKind.JsonLines, null, null, file);
+        return (new SinkDefinition(SinkKind.JsonLines, null, null, file), null);
     }
 
     private static async ValueTask CheckSchemasAsync(ISchemaStore store, List<ReadPipeline> pipelines, List<ReadSource> sources, ProblemList problems, CancellationToken cancellationToken)
@@ -614,7 +636,7 @@ internal static partial class DefinitionValidator
     /// <summary>A topic a pipeline reads, and where the file names it.</summary>
     private sealed record InputTopic(string Topic, string Path, DefinitionNode Node, ReadSource? Source, string? Table);
 
-    private sealed record ReadPipeline(PipelineDefinition Definition, List<InputTopic> Topics, List<ReadTransform> Transforms);
+    private sealed record ReadPipeline(PipelineDefinition Definition, List<InputTopic> Topics, List<ReadTransform> Transforms, (ISinkType Type, object Options)? TableSink);
 
     /// <summary>The options of a source type that no <see cref="ISourceType"/> was given for: the settings every source has.</summary>
     private sealed class UncheckedSourceOptions : SourceOptions;

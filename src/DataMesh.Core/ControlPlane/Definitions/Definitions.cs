@@ -88,6 +88,9 @@ public enum SinkKind
 
     /// <summary>A JSON Lines file (<c>sink: {json_lines: {path: ...}}</c>).</summary>
     JsonLines,
+
+    /// <summary>A database table of a table sink type (<c>sink: {postgres_table: {connection_string: ..., table: ...}}</c>; see <see cref="ISinkType"/>).</summary>
+    Table,
 }
 
 /// <summary>A pipeline's sink.</summary>
@@ -95,4 +98,24 @@ public enum SinkKind
 /// <param name="Topic">The Kafka sink's topic (<see cref="PipelineOptions.TargetTopic"/>).</param>
 /// <param name="Partitions">The Kafka sink topic's partitions; null for <see cref="DefinitionSettings.TopicPartitions"/>.</param>
 /// <param name="Path">The JSON Lines sink's file or template (<c>JsonLinesSinkOptions.Path</c>).</param>
-public sealed record SinkDefinition(SinkKind Kind, string? Topic, int? Partitions, string? Path);
+public sealed record SinkDefinition(SinkKind Kind, string? Topic, int? Partitions, string? Path)
+{
+    /// <summary>A table sink's type (<c>postgres_table</c>); null for the others.</summary>
+    public string? Type { get; init; }
+
+    /// <summary>A table sink's settings as written, flattened like <see cref="SourceDefinition.Settings"/>, secret
+    /// references unresolved; empty for the others.</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = NoSettings;
+
+    private static IReadOnlyDictionary<string, string> NoSettings { get; } = new Dictionary<string, string>();
+
+    /// <summary>Whether <paramref name="other"/> is the same sink, settings compared by value.</summary>
+    /// <param name="other">The other sink.</param>
+    /// <returns>True when equal.</returns>
+    public bool Equals(SinkDefinition? other) =>
+        other is not null && Kind == other.Kind && Topic == other.Topic && Partitions == other.Partitions && Path == other.Path && Type == other.Type
+        && Settings.Count == other.Settings.Count && Settings.All(s => other.Settings.TryGetValue(s.Key, out var value) && value == s.Value);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Kind, Topic, Partitions, Path, Type, Settings.Count);
+}

@@ -1,6 +1,7 @@
 // DataMesh quickstart: change data capture from PostgreSQL and MariaDB into Kafka, decoded back, a snapshot of the rows
 // a table held before the source started, and a pipeline from the PostgreSQL topic (filter, unwrap, keep, mask) into a
-// PostgreSQL table.
+// PostgreSQL table — the sources and the pipeline declared in quickstart.yaml, applied by the controller and run by the
+// definition runner, as `datamesh run` does.
 //
 //   ./build.sh demo
 //
@@ -23,10 +24,8 @@ using System.Security.Cryptography;
 using System.Text;
 using DataMesh;
 using DataMesh.Avro;
-using DataMesh.Connectors.Sinks;
 using DataMesh.Events;
 using DataMesh.Hosting;
-using DataMesh.Pipelines.Transforms;
 using DataMesh.Schemas;
 using DataMesh.Sources;
 using Microsoft.Extensions.DependencyInjection;
@@ -83,33 +82,38 @@ if (console is not null)
     Console.SetOut(console);
 }
 
+// The sources and the pipeline are declared in quickstart.yaml; its secrets are references to these variables.
+Environment.SetEnvironmentVariable("QUICKSTART_SHOP", shop);
+Environment.SetEnvironmentVariable("QUICKSTART_WAREHOUSE", warehouse);
+Environment.SetEnvironmentVariable("QUICKSTART_MASK_KEY", Encoding.UTF8.GetString(hashKey));
+var controllerOptions = new DataMeshControllerOptions { StateTopic = "quickstart.controller" };
+foreach (var type in ConnectorSourceTypes.All)
+{
+    controllerOptions.SourceTypes.Add(type);
+}
+
+foreach (var type in ConnectorSinkTypes.All)
+{
+    controllerOptions.SinkTypes.Add(type);
+}
+
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Logging.AddFilter("DataMesh", LogLevel.Information);
 builder.Logging.AddFilter("DataMesh.Schemas", LogLevel.Warning);
 builder.Services.AddDataMesh(o => o.Events.TopicPrefix = "demo")
-    .AddPostgresSource("shop", o =>
+    .AddDefinitionRunner(o =>
     {
-        o.ConnectionString = shop;
-        o.SlotName = "datamesh_quickstart";
-        o.IncludeTables.Add("public.orders");
-        o.IncludeTables.Add("public.customers");
-    })
-    .AddMySqlSource("warehouse", o =>
-    {
-        o.ConnectionString = warehouse;
-        o.IncludeTables.Add(Database + ".*");
-    })
-    .AddPipeline(p =>
-    {
-        // demo.shop.public.orders -> drop test orders -> flat row -> four columns -> customer hashed -> table orders_clean
-        p.Name = "orders-clean";
-        p.SourceTopics.Add(ordersTopic);
-        p.Transforms.Add(Transform.Filter("status != 'test'"));
-        p.Transforms.Add(Transform.Unwrap());
-        p.Transforms.Add(Transform.Keep("id", "customer", "total", "status"));
-        p.Transforms.Add(Transform.Mask(new MaskOptions { Mode = MaskMode.Hash, HashKey = hashKey }, "customer"));
-        p.Sink = new PostgresTableSink(new PostgresTableSinkOptions { ConnectionString = shop, Table = "orders_clean", SchemaEvolution = SchemaEvolution.CreateTable });
+        o.StateTopic = controllerOptions.StateTopic;
+        foreach (var type in controllerOptions.SourceTypes)
+        {
+            o.SourceTypes.Add(type);
+        }
+
+        foreach (var type in controllerOptions.SinkTypes)
+        {
+            o.SinkTypes.Add(type);
+        }
     });
 using var host = builder.Build();
 var kafka = host.Services.GetRequiredService<KafkaConnection>();
@@ -120,6 +124,14 @@ await kafka.EnsureTopicAsync(ordersTopic, 1, TopicRetention.Compacted, Cancellat
 await kafka.EnsureTopicAsync(customersTopic, CustomerPartitions, TopicRetention.Default, CancellationToken.None);
 await host.StartAsync();
 var store = host.Services.GetRequiredService<ISchemaStore>();
+using (var controller = new DataMeshController(kafka, store, controllerOptions))
+{
+    // What `datamesh apply` does: the plan, then the definition recorded for the runner, which starts what it declares.
+    var definition = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "quickstart.yaml"));
+    Console.WriteLine("Applying quickstart.yaml:");
+    Console.WriteLine((await controller.ApplyAsync(definition)).ToString());
+}
+
 Console.WriteLine($"Kafka: {(kafka.IsEmbedded ? "embedded cluster" : "cluster")} at {kafka.BootstrapServers}");
 
 // A new slot captures what happens after it exists: wait until the source streams.

@@ -104,6 +104,16 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
             Assert.Equal([$"pipeline/{source}-big", $"source/{source}"], status.Components.Select(c => c.Component));
             Assert.Equal(0, status.Components[0].Lag);
 
+            // A schema change the pipeline cannot run on (its filter's column is dropped) is refused before it reaches
+            // Kafka: the source stops and says which pipeline and field; the pipeline is not touched.
+            await postgres.ExecuteAsync($"ALTER TABLE \"{table.Name}\" DROP COLUMN qty; INSERT INTO \"{table.Name}\" VALUES (5)");
+            var refused = await WaitForAsync(async () => (await runner.Controller.GetStatusAsync()).Components.Single(c => c.Component == $"source/{source}").Runners.SingleOrDefault(r => r.State == "failed"));
+            var message = refused.Message ?? string.Empty;
+            Assert.Contains($"is refused: pipeline '{source}-big' cannot run on it: transforms[0] filter(qty >= 1)", message, StringComparison.Ordinal);
+            Assert.Contains("'qty'", message[message.IndexOf("transforms[0]", StringComparison.Ordinal)..], StringComparison.Ordinal);
+            Assert.Equal(3, await runner.RecordsAsync($"{source}.big"));
+            Assert.Equal(2, runner.Count($"pipeline/{source}-big started"));
+
             var deleted = await runner.Controller.DeleteAsync(v3, withResources: true);
             Assert.Contains(deleted.Changes, c => c is { Action: PlanAction.Delete, Kind: "position" } && c.Name == source);
             await runner.WaitForLogAsync($"source/{source} stopped (no longer declared)", 1);
@@ -237,18 +247,23 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
             }
         }
 
+        /// <summary>The records <paramref name="topic"/> holds.</summary>
+        public async Task<long> RecordsAsync(string topic)
+        {
+            var kafka = _host.Services.GetRequiredService<KafkaConnection>();
+            using var consumer = new ConsumerBuilder<Ignore, Ignore>(kafka.CreateConsumerConfig(groupId: null)).Build();
+            var partitions = (await kafka.ListTopicsAsync(CancellationToken.None)).GetValueOrDefault(topic);
+            return Enumerable.Range(0, partitions).Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(5)).High.Value);
+        }
+
         /// <summary>Waits until <paramref name="topic"/> holds at least <paramref name="count"/> records.</summary>
         public async Task WaitForRecordsAsync(string topic, long count)
         {
-            var kafka = _host.Services.GetRequiredService<KafkaConnection>();
-            var config = kafka.CreateConsumerConfig(groupId: null);
-            using var consumer = new ConsumerBuilder<Ignore, Ignore>(config).Build();
             var deadline = DateTime.UtcNow + Wait;
             long held = 0;
             while (DateTime.UtcNow < deadline)
             {
-                var partitions = (await kafka.ListTopicsAsync(CancellationToken.None)).GetValueOrDefault(topic);
-                held = Enumerable.Range(0, partitions).Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(5)).High.Value);
+                held = await RecordsAsync(topic);
                 if (held >= count)
                 {
                     return;

@@ -168,7 +168,8 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 var (type, sourceOptions) = definition.Parts.Sources[source.Name];
                 sourceOptions.Events ??= new ChangeEventOptions { TopicPrefix = definition.Definition.Settings.TopicPrefix };
                 sourceOptions.TopicPartitions = definition.TopicPartitions(source);
-                if (!await type!.RunAsync(services, source.Name, sourceOptions, cancellationToken).ConfigureAwait(false))
+                var guarded = new GuardedServices(services, new PipelineSchemaGuard(services.GetRequiredService<ISchemaStore>(), () => _definition));
+                if (!await type!.RunAsync(guarded, source.Name, sourceOptions, cancellationToken).ConfigureAwait(false))
                 {
                     running.Fail(services.GetService<SourceMonitor>()?.Get(source.Name)?.Message ?? "the source failed; its log says why");
                 }

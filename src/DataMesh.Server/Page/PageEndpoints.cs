@@ -25,12 +25,17 @@ internal static class PageEndpoints
     public static void Map(IEndpointRouteBuilder endpoints, string path, string apiPrefix)
     {
         var files = Types.Keys.ToFrozenDictionary(name => name, name => Load(name, apiPrefix));
+        // One route matches both "/ui" and "/ui/"; the page's relative links need the slash.
         endpoints.MapGet(path, context =>
         {
-            context.Response.Redirect(path + "/");
-            return Task.CompletedTask;
+            if (context.Request.Path.Value?.EndsWith('/') != true)
+            {
+                context.Response.Redirect(context.Request.PathBase + path + "/");
+                return Task.CompletedTask;
+            }
+
+            return WriteAsync(context, "index.html", files["index.html"]);
         });
-        endpoints.MapGet(path + "/", context => WriteAsync(context, "index.html", files["index.html"]));
         foreach (var name in new[] { "app.js", "app.css" })
         {
             endpoints.MapGet(path + "/" + name, context => WriteAsync(context, name, files[name]));

@@ -43,7 +43,9 @@
     const count = editor.value.split("\n").length;
     const lines = [];
     for (let i = 1; i <= count; i++) {
-      lines.push(el("span", { className: badLines.has(i) ? "bad" : "", textContent: (badLines.has(i) ? "! " : "") + i + "\n" }));
+      const line = el("span", { className: badLines.has(i) ? "bad" : "", textContent: (badLines.has(i) ? "! " : "") + i });
+      line.dataset.line = i;
+      lines.push(line);
     }
     gutter.replaceChildren(...lines);
     gutter.scrollTop = editor.scrollTop;

@@ -273,6 +273,11 @@ internal static class CliCommands
                 {
                     o.Controller.Settings.SourceTypes.Add(type);
                 }
+
+                foreach (var type in controllerOptions.SinkTypes)
+                {
+                    o.Controller.Settings.SinkTypes.Add(type);
+                }
             });
         }
 

@@ -47,9 +47,9 @@ public sealed class ControllerApiOptions
     public int MaxRequestBytes { get; set; } = 1 << 20;
 
     /// <summary>
-    /// The controller's settings: the state topic, and the source types definitions may use (the connectors'
-    /// <c>ConnectorSourceTypes.All</c>; the server does not reference the connectors itself). Give the same settings as the
-    /// host's <c>AddDefinitionRunner(...)</c>.
+    /// The controller's settings: the state topic, and the source and table sink types definitions may use (the connectors'
+    /// <c>ConnectorSourceTypes.All</c> and <c>ConnectorSinkTypes.All</c>; the server does not reference the connectors
+    /// itself). Give the same settings as the host's <c>AddDefinitionRunner(...)</c>.
     /// </summary>
     public DataMeshControllerOptions Settings { get; set; } = new();
 }

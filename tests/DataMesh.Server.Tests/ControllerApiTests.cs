@@ -44,8 +44,20 @@ public sealed class ControllerApiTests
         Assert.StartsWith("pipelines[0]", sinc.GetProperty("path").GetString(), StringComparison.Ordinal);
         Assert.Contains("did you mean 'sink'?", sinc.GetProperty("reason").GetString(), StringComparison.Ordinal);
 
-        // The same problems, in the same words, as DefinitionFile.ValidateAsync (what `datamesh validate` prints).
-        var expected = await DefinitionFile.ValidateAsync(Invalid, new DefinitionValidationOptions());
+        // The same problems, in the same words, as `datamesh validate` prints: DefinitionFile.ValidateAsync with the connectors' types.
+        var cli = new DefinitionValidationOptions();
+        foreach (var type in ConnectorSourceTypes.All)
+        {
+            cli.SourceTypes.Add(type);
+        }
+
+        foreach (var type in ConnectorSinkTypes.All)
+        {
+            cli.SinkTypes.Add(type);
+        }
+
+        var expected = await DefinitionFile.ValidateAsync(Invalid, cli);
+        Assert.Contains(expected.Problems, p => p.Reason.Contains("postgres_table", StringComparison.Ordinal));
         Assert.Equal(expected.Problems.Select(p => (p.Path, p.Reason, p.Line, p.Column)),
             problems.Select(p => (p.GetProperty("path").GetString()!, p.GetProperty("reason").GetString()!, p.GetProperty("line").GetInt32(), p.GetProperty("column").GetInt32())));
 

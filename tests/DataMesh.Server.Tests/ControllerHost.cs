@@ -14,7 +14,7 @@ namespace DataMesh.Server.Tests;
 /// <summary>
 /// What <c>datamesh run FILE --http 127.0.0.1:PORT</c> hosts, in the test process: DataMesh on its own embedded Kafka
 /// cluster, the definition runner, and the server (Schema Registry API, controller API, page) on Kestrel at 127.0.0.1
-/// (a free port). The source types are the connectors', as the CLI gives them.
+/// (a free port). The source and sink types are the connectors', as the CLI gives them.
 /// </summary>
 internal sealed class ControllerHost : IAsyncDisposable
 {
@@ -52,12 +52,22 @@ internal sealed class ControllerHost : IAsyncDisposable
             {
                 o.SourceTypes.Add(type);
             }
+
+            foreach (var type in ConnectorSinkTypes.All)
+            {
+                o.SinkTypes.Add(type);
+            }
         });
         builder.Services.AddDataMeshServer(o =>
         {
             foreach (var type in ConnectorSourceTypes.All)
             {
                 o.Controller.Settings.SourceTypes.Add(type);
+            }
+
+            foreach (var type in ConnectorSinkTypes.All)
+            {
+                o.Controller.Settings.SinkTypes.Add(type);
             }
 
             configure?.Invoke(o);

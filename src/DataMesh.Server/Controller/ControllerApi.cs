@@ -121,6 +121,11 @@ internal sealed class ControllerApi : IDisposable
             options.SourceTypes.Add(type);
         }
 
+        foreach (var type in _options.Settings.SinkTypes)
+        {
+            options.SinkTypes.Add(type);
+        }
+
         var validation = await DefinitionFile.ValidateAsync(text, options, ct).ConfigureAwait(false);
         await WriteAsync(context, 200, new ValidationBody(
             validation.IsValid, validation.Problems, validation.Definition?.Sources.Count ?? 0, validation.Definition?.Pipelines.Count ?? 0), ct).ConfigureAwait(false);

@@ -37,7 +37,7 @@ usage: ./build.sh COMMAND
   bench NAME [args]            start the servers and run benchmarks/DataMesh.Benchmarks -- NAME [args]
   servers                      start the servers, print their DATAMESH_* environment, wait for Ctrl-C
 
-Missing packages (postgresql, mariadb-server, kcat, python3, nodejs, npm) are installed with apt-get when run as root.
+Missing packages (postgresql, mariadb-server, kcat, python3, nodejs, npm, chromium) are installed with apt-get when run as root.
 Tests restart the servers with scripts/pg-ctl.sh and scripts/mariadb-ctl.sh.
 EOF
 }

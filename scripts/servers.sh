@@ -44,6 +44,8 @@ dm_ensure_prerequisites() {
     command -v python3 >/dev/null || missing+=(python3)
     # The Node client of the tests (tests/node: kafkajs, @kafkajs/confluent-schema-registry, installed by npm ci).
     command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+    # The page test's headless browser (tests/DataMesh.Server.Tests/PageTests.cs; Microsoft.Playwright drives it by path).
+    [[ -x /usr/lib/chromium/chromium ]] || missing+=(chromium)
 
     if ((${#missing[@]} > 0)); then
         local sudo=()

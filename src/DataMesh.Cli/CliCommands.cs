@@ -2,6 +2,10 @@ using System.Globalization;
 using System.Text.Json;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -43,8 +47,12 @@ internal static class CliCommands
                           capture the current rows of the sources' tables (interleaved with the log, after DBLog)
           delete FILE [--with-resources]        stop everything the file declares; with --with-resources also delete
                           its topics, consumer groups and stored positions
-          run FILE        host everything the file declares: apply it, then run its sources and pipelines, following
-                          later applies, until Ctrl-C; several runs of one file share the work
+          run FILE [--http ADDRESS]
+                          host everything the file declares: apply it, then run its sources and pipelines, following
+                          later applies, until Ctrl-C; several runs of one file share the work. With --http
+                          (e.g. 127.0.0.1:8080), also serve the Schema Registry API, the controller's API (/api) and
+                          its web page (/ui/) at that address; without a bearer token
+                          (DataMesh:Server:Controller:BearerToken) the API answers only requests over loopback
 
         Every command but validate takes --kafka HOST:PORT (or DataMesh:Kafka:BootstrapServers in appsettings.json);
         run without it starts the embedded cluster and prints its address for the other commands. Components are
@@ -57,7 +65,7 @@ internal static class CliCommands
         """;
 
     private static readonly HashSet<string> Flags = ["--json", "--with-resources"];
-    private static readonly HashSet<string> Valued = ["--schema-registry", "--kafka", "--state-topic", "--only", "--source", "--tables", "--condition"];
+    private static readonly HashSet<string> Valued = ["--schema-registry", "--kafka", "--state-topic", "--only", "--source", "--tables", "--condition", "--http"];
 
     /// <summary>Runs the command in <paramref name="args"/>, writing results to <paramref name="output"/> and usage to <paramref name="error"/>.</summary>
     /// <returns>The exit code.</returns>
@@ -90,11 +98,22 @@ internal static class CliCommands
             "pause" or "resume" => ["--kafka", "--schema-registry", "--state-topic", "--only"],
             "snapshot" => ["--kafka", "--schema-registry", "--state-topic", "--source", "--tables", "--condition"],
             "delete" => ["--kafka", "--schema-registry", "--state-topic", "--with-resources"],
+            "run" => ["--kafka", "--schema-registry", "--state-topic", "--http"],
             _ => ["--kafka", "--schema-registry", "--state-topic"],
         };
         if (options.Keys.FirstOrDefault(o => !allowed.Contains(o)) is { } extra)
         {
             return await UsageAsync(error, $"'{command}' does not take {extra}").ConfigureAwait(false);
+        }
+
+        if (options.TryGetValue("--http", out var http))
+        {
+            if (HttpUrl(http) is not { } httpUrl)
+            {
+                return await UsageAsync(error, $"--http needs an address such as 127.0.0.1:8080 or http://0.0.0.0:8080; '{http}' is not one").ConfigureAwait(false);
+            }
+
+            options["--http"] = httpUrl;
         }
 
         string text;
@@ -195,7 +214,10 @@ internal static class CliCommands
             return Usage;
         }
 
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = new ConfigurationManager(), DisableDefaults = true });
+        var httpUrl = options.GetValueOrDefault("--http");
+        IHostApplicationBuilder builder = httpUrl is null
+            ? Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = new ConfigurationManager(), DisableDefaults = true })
+            : WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = Directory.GetCurrentDirectory() });
         builder.Configuration.AddConfiguration(configuration);
         builder.Logging.ClearProviders();
         if (command == "run")
@@ -238,7 +260,33 @@ internal static class CliCommands
             });
         }
 
-        using var host = builder.Build();
+        if (builder is WebApplicationBuilder web)
+        {
+            // The same process serves the Schema Registry API, the controller's API and its page (docs/server.md).
+            web.WebHost.UseKestrelCore().UseUrls(httpUrl!);
+            web.Services.AddRoutingCore();
+            web.Services.AddDataMeshServer(configuration.GetSection(DataMeshServerOptions.SectionName), o =>
+            {
+                o.Controller.Settings.StateTopic = controllerOptions.StateTopic;
+                o.Controller.Settings.Configuration = configuration;
+                foreach (var type in controllerOptions.SourceTypes)
+                {
+                    o.Controller.Settings.SourceTypes.Add(type);
+                }
+
+                foreach (var type in controllerOptions.SinkTypes)
+                {
+                    o.Controller.Settings.SinkTypes.Add(type);
+                }
+            });
+        }
+
+        using var host = builder switch
+        {
+            WebApplicationBuilder webBuilder => MapServer(webBuilder.Build()),
+            HostApplicationBuilder hostBuilder => hostBuilder.Build(),
+            _ => throw new InvalidOperationException("unreachable"),
+        };
         try
         {
             var kafka = host.Services.GetRequiredService<KafkaConnection>();
@@ -371,9 +419,43 @@ internal static class CliCommands
         }
 
         var plan = await controller.ApplyAsync(text, new Progress(output), cancellationToken).ConfigureAwait(false);
+        await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (host.Services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses is { Count: > 0 } addresses)
+        {
+            var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DataMeshServerOptions>>().Value;
+            foreach (var address in addresses)
+            {
+                await output.WriteLineAsync($"Serving at {address}: the page {address}{options.Controller.PagePath}/, the controller's API {address}{options.Controller.PathPrefix}, the Schema Registry API {address}{options.SchemaRegistry.PathPrefix}/").ConfigureAwait(false);
+            }
+        }
+
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"Applied generation {plan.Generation}; running until Ctrl-C.")).ConfigureAwait(false);
-        await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
         return Environment.ExitCode;
+    }
+
+    private static WebApplication MapServer(WebApplication app)
+    {
+        app.MapDataMesh();
+        return app;
+    }
+
+    /// <summary><c>HOST:PORT</c> or an <c>http://HOST:PORT</c> URL, as Kestrel takes it; null when it is neither.</summary>
+    internal static string? HttpUrl(string address)
+    {
+        var url = address.Contains("://", StringComparison.Ordinal) ? address : "http://" + address;
+        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.AbsolutePath == "/" &&
+            uri.UserInfo.Length == 0 && uri.Query.Length == 0 && uri.Fragment.Length == 0
+            ? $"http://{uri.Authority}"
+            : null;
     }
 
     private static async Task<List<string>> ComponentsAsync(string text, CancellationToken cancellationToken)

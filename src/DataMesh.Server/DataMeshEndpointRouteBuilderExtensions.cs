@@ -1,8 +1,16 @@
+using System.Net;
+using DataMesh.Server;
+using DataMesh.Server.Controller;
 using DataMesh.Server.Metrics;
+using DataMesh.Server.Page;
 using DataMesh.Server.SchemaRegistry;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace DataMesh;
@@ -13,7 +21,8 @@ public static class DataMeshEndpointRouteBuilderExtensions
     /// <summary>
     /// Maps every part of DataMesh's HTTP face that is enabled in <see cref="DataMeshServerOptions"/>: the
     /// Confluent-compatible Schema Registry REST API (<see cref="SchemaRegistryApiOptions"/>) and DataMesh's metrics in
-    /// Prometheus' text format (<see cref="PrometheusEndpointOptions"/>; their meters are listened to from this call on). Call
+    /// Prometheus' text format (<see cref="PrometheusEndpointOptions"/>; their meters are listened to from this call on), and the
+    /// controller's API and web page (<see cref="ControllerApiOptions"/>; when the host has a <see cref="Hosting.KafkaConnection"/>). Call
     /// <see cref="DataMeshServerServiceCollectionExtensions.AddDataMeshServer(IServiceCollection, Action{DataMeshServerOptions}?)"/>
     /// first.
     /// </summary>
@@ -42,6 +51,57 @@ public static class DataMeshEndpointRouteBuilderExtensions
             PrometheusEndpoint.Map(group, options.Prometheus.Path);
         }
 
+        if (options.Controller.Enabled)
+        {
+            MapController(endpoints, group, options.Controller);
+        }
+
         return group;
+    }
+
+    private static void MapController(IEndpointRouteBuilder endpoints, RouteGroupBuilder group, ControllerApiOptions options)
+    {
+        var api = endpoints.ServiceProvider.GetRequiredService<ControllerApi>();
+        if (!api.CanMap)
+        {
+            ServerLog.ControllerNotMapped(api.Logger);
+            return;
+        }
+
+        ControllerEndpoints.Map(group.MapGroup(options.PathPrefix), api);
+        var page = string.IsNullOrEmpty(options.PagePath) ? null : options.PagePath;
+        if (page is not null)
+        {
+            PageEndpoints.Map(group, page, options.PathPrefix);
+        }
+
+        ServerLog.ControllerMapped(api.Logger, options.PathPrefix, page is null ? "(none)" : page + "/",
+            api.Authorization.HasToken ? "every request needs the bearer token" : "no bearer token is configured, so only requests over loopback are answered");
+        if (!api.Authorization.HasToken && endpoints.ServiceProvider.GetService<IHostApplicationLifetime>() is { } lifetime)
+        {
+            // Where the server listens is known once it started.
+            lifetime.ApplicationStarted.Register(() =>
+            {
+                var addresses = endpoints.ServiceProvider.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+                if (addresses.Any(a => !IsLoopback(a)))
+                {
+                    ServerLog.ControllerLoopbackOnly(api.Logger, string.Join(", ", addresses));
+                }
+            });
+        }
+    }
+
+    private static bool IsLoopback(string address)
+    {
+        try
+        {
+            var host = BindingAddress.Parse(address).Host.Trim('[', ']');
+            return host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
+                (IPAddress.TryParse(host, out var ip) && ControllerAuthorization.IsLoopback(ip));
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
     }
 }

@@ -14,6 +14,44 @@ public sealed class DataMeshServerOptions
 
     /// <summary>The Prometheus scraping endpoint's settings.</summary>
     public PrometheusEndpointOptions Prometheus { get; set; } = new();
+
+    /// <summary>The controller's API and web page.</summary>
+    public ControllerApiOptions Controller { get; set; } = new();
+}
+
+/// <summary>
+/// Settings of the controller's HTTP API (validate, plan, apply, pause, resume, snapshot, delete and status of the definition
+/// applied on the host's cluster) and of the web page over it. Both are mapped when the host has a <see cref="Hosting.KafkaConnection"/>
+/// (<c>AddDataMesh()</c>); see <c>docs/server.md</c>.
+/// </summary>
+public sealed class ControllerApiOptions
+{
+    /// <summary>Whether <c>MapDataMesh()</c> maps the controller's API and page. Default <see langword="true"/>.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The path the API is mapped under. Default <c>/api</c>. Starts with <c>/</c> and does not end with one.</summary>
+    public string PathPrefix { get; set; } = "/api";
+
+    /// <summary>The web page's path. Default <c>/ui</c>; null or empty: no page. Starts with <c>/</c> and does not end with one.</summary>
+    public string? PagePath { get; set; } = "/ui";
+
+    /// <summary>
+    /// The token every API request must present as <c>Authorization: Bearer TOKEN</c> (16 characters or more), or null.
+    /// Without one, the API answers only requests that arrive over loopback (127.0.0.1, ::1), and says so at start.
+    /// Set it from configuration (<c>DataMesh:Server:Controller:BearerToken</c>, e.g. the environment variable
+    /// <c>DATAMESH__DataMesh__Server__Controller__BearerToken</c> for <c>datamesh run</c>), never in a definition file.
+    /// </summary>
+    public string? BearerToken { get; set; }
+
+    /// <summary>The largest definition accepted, in bytes. Default 1 MiB.</summary>
+    public int MaxRequestBytes { get; set; } = 1 << 20;
+
+    /// <summary>
+    /// The controller's settings: the state topic, and the source and table sink types definitions may use (the connectors'
+    /// <c>ConnectorSourceTypes.All</c> and <c>ConnectorSinkTypes.All</c>; the server does not reference the connectors
+    /// itself). Give the same settings as the host's <c>AddDefinitionRunner(...)</c>.
+    /// </summary>
+    public DataMeshControllerOptions Settings { get; set; } = new();
 }
 
 /// <summary>

@@ -35,6 +35,51 @@ internal sealed class DataMeshServerOptionsValidator : IValidateOptions<DataMesh
             failures.Add($"{DataMeshServerOptions.SectionName}:Prometheus:Path must be a path like '/metrics' (a leading '/', no trailing '/', no spaces, '?', '#' or braces); it is '{options.Prometheus.Path}'.");
         }
 
+        const string Controller = DataMeshServerOptions.SectionName + ":Controller:";
+        if (options.Controller is null)
+        {
+            failures.Add($"{DataMeshServerOptions.SectionName}:Controller is required.");
+        }
+        else if (options.Controller.Enabled)
+        {
+            if (!IsPath(options.Controller.PathPrefix ?? string.Empty))
+            {
+                failures.Add($"{Controller}PathPrefix must be a path like '/api' (a leading '/', no trailing '/', no spaces, '?', '#' or braces); it is '{options.Controller.PathPrefix}'.");
+            }
+
+            if (!string.IsNullOrEmpty(options.Controller.PagePath) && !IsPath(options.Controller.PagePath))
+            {
+                failures.Add($"{Controller}PagePath must be empty or a path like '/ui' (a leading '/', no trailing '/', no spaces, '?', '#' or braces); it is '{options.Controller.PagePath}'.");
+            }
+
+            if (options.Controller.BearerToken is { } token && (token.Length < 16 || token.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))
+            {
+                // Never the token itself: it is a secret.
+                failures.Add($"{Controller}BearerToken must be 16 characters or more, without spaces; the one set has {token.Length}.");
+            }
+
+            if (options.Controller.MaxRequestBytes is < 1024 or > 64 << 20)
+            {
+                failures.Add($"{Controller}MaxRequestBytes must be between 1024 and 67108864 (64 MiB); it is {options.Controller.MaxRequestBytes}.");
+            }
+
+            if (options.Controller.Settings is null)
+            {
+                failures.Add($"{Controller}Settings is required.");
+            }
+            else
+            {
+                try
+                {
+                    options.Controller.Settings.Validate();
+                }
+                catch (ArgumentException ex)
+                {
+                    failures.Add($"{Controller}Settings: {ex.Message}");
+                }
+            }
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

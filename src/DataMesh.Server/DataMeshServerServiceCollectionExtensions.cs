@@ -1,5 +1,6 @@
 using DataMesh.Schemas;
 using DataMesh.Server;
+using DataMesh.Server.Controller;
 using DataMesh.Server.Metrics;
 using DataMesh.Server.SchemaRegistry;
 using Microsoft.Extensions.Configuration;
@@ -16,7 +17,8 @@ public static class DataMeshServerServiceCollectionExtensions
     /// Adds the services behind <see cref="DataMeshEndpointRouteBuilderExtensions.MapDataMesh"/>: the
     /// Confluent-compatible Schema Registry REST API, over the <see cref="ISchemaStore"/> registered in the container
     /// (by <c>AddDataMesh()</c>, or your own), and the Prometheus endpoint of DataMesh's metrics (on a meter provider of
-    /// its own). Options are checked when the host starts.
+    /// its own), and the controller's API and web page over the host's <see cref="Hosting.KafkaConnection"/> (when it has one). Options
+    /// are checked when the host starts.
     /// </summary>
     /// <param name="services">The services.</param>
     /// <param name="configure">Sets options in code, or null.</param>
@@ -34,6 +36,7 @@ public static class DataMeshServerServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DataMeshServerOptions>, DataMeshServerOptionsValidator>());
         services.TryAddSingleton<SchemaRegistryApi>();
         services.TryAddSingleton<PrometheusEndpoint>();
+        services.TryAddSingleton<ControllerApi>();
         return services;
     }
 

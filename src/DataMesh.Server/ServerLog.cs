@@ -22,4 +22,22 @@ internal static partial class ServerLog
 
     [LoggerMessage(EventId = 8005, Level = LogLevel.Warning, Message = "Schema Registry API: {Method} {Route} refused: {Reason}")]
     public static partial void Refused(ILogger logger, string method, string route, string reason);
+
+    [LoggerMessage(EventId = 8010, Level = LogLevel.Information, Message = "Controller API mapped at '{Prefix}/', web page at '{Page}': {Access}")]
+    public static partial void ControllerMapped(ILogger logger, string prefix, string page, string access);
+
+    [LoggerMessage(EventId = 8011, Level = LogLevel.Warning, Message = "Controller API: no bearer token is configured and the server listens on {Addresses}: only requests over loopback are answered, others get 401; set DataMesh:Server:Controller:BearerToken to open it")]
+    public static partial void ControllerLoopbackOnly(ILogger logger, string addresses);
+
+    [LoggerMessage(EventId = 8012, Level = LogLevel.Information, Message = "Controller API not mapped: the host has no KafkaConnection (call services.AddDataMesh())")]
+    public static partial void ControllerNotMapped(ILogger logger);
+
+    [LoggerMessage(EventId = 8013, Level = LogLevel.Information, Message = "Controller API: {Change} ({What})")]
+    public static partial void ControllerChanged(ILogger logger, string change, string what);
+
+    [LoggerMessage(EventId = 8014, Level = LogLevel.Warning, Message = "Controller API: {Method} {Route} refused: {Reason}")]
+    public static partial void ControllerRefused(ILogger logger, string method, string route, string reason);
+
+    [LoggerMessage(EventId = 8015, Level = LogLevel.Error, Message = "Controller API: {Method} {Route} failed")]
+    public static partial void ControllerFailed(ILogger logger, string method, string route, Exception exception);
 }

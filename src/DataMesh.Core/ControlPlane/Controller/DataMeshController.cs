@@ -264,6 +264,16 @@ public sealed class DataMeshController : IDisposable
         return new DataMeshStatus(applied.Generation, applied.AppliedAt, components);
     }
 
+    /// <summary>The applied definition's text as it was applied (references such as <c>${env:NAME}</c> as written, never
+    /// their values), or null when nothing is applied.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The applied definition, or null.</returns>
+    public async Task<DataMeshAppliedDefinition?> GetAppliedDefinitionAsync(CancellationToken cancellationToken = default)
+    {
+        var state = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return state.Definition is { } applied ? new DataMeshAppliedDefinition(applied.Generation, applied.AppliedAt, applied.Text) : null;
+    }
+
     /// <inheritdoc />
     public void Dispose() => _store.Dispose();
 
@@ -546,6 +556,12 @@ public sealed class DataMeshController : IDisposable
 /// <param name="AppliedAt">When it was applied.</param>
 /// <param name="Components">Its sources and pipelines.</param>
 public sealed record DataMeshStatus(long Generation, DateTimeOffset? AppliedAt, IReadOnlyList<ComponentStatus> Components);
+
+/// <summary>The definition applied on a cluster (<see cref="DataMeshController.GetAppliedDefinitionAsync"/>).</summary>
+/// <param name="Generation">Its generation.</param>
+/// <param name="AppliedAt">When it was applied.</param>
+/// <param name="Text">The file's text as applied: secrets are references, as the controller accepts no other.</param>
+public sealed record DataMeshAppliedDefinition(long Generation, DateTimeOffset AppliedAt, string Text);
 
 /// <summary>The state of one source or pipeline.</summary>
 /// <param name="Component"><c>source/NAME</c> or <c>pipeline/NAME</c>.</param>

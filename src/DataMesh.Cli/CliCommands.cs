@@ -352,6 +352,12 @@ internal static class CliCommands
                 : string.Join("; ", component.Runners.Select(r => $"{r.Runner} {r.State}{(r.Current ? string.Empty : " (an older version)")}{(r.Message is null ? string.Empty : ": " + r.Message)}"));
             var lag = component.Lag is { } l ? string.Create(CultureInfo.InvariantCulture, $", lag {l}") : string.Empty;
             await output.WriteLineAsync($"{component.Component}: {component.Desired}{lag}; {runners}").ConfigureAwait(false);
+            foreach (var runner in component.Runners.Where(r => r.Tables.Count > 0 || r.Position is not null))
+            {
+                await output.WriteLineAsync($"  registered by {runner.Runner}: position {runner.Position ?? "(none stored yet)"}; " +
+                    string.Join(", ", runner.Tables.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Topic} (schema {t.ValueSchemaId}, v{t.ValueSchemaVersion})")))).ConfigureAwait(false);
+            }
+
             foreach (var table in component.Runners.SelectMany(r => r.Snapshot))
             {
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,

@@ -529,13 +529,16 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     /// <summary>Reads the topic up to its end as of now (the high watermark queried after this call started).</summary>
     private async Task CatchUpAsync(CancellationToken cancellationToken)
     {
-        var high = await QueryEndAsync(cancellationToken).ConfigureAwait(false);
+        // The position first, then the end: the reader may read records written meanwhile (a concurrent register), so a
+        // position read after the end was queried can be past it without anything having been lost; a position read
+        // before can only be past the end if the topic lost records.
         long position;
         lock (_gate)
         {
             position = _position;
         }
 
+        var high = await QueryEndAsync(cancellationToken).ConfigureAwait(false);
         if (high < position)
         {
             Fault(new InvalidOperationException(

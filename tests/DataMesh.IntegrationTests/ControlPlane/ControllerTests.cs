@@ -103,6 +103,9 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
             var status = await WaitForAsync(async () => await runner.Controller.GetStatusAsync() is { } s && s.Components.All(c => c.Runners.Any(r => r.State == "running" && r.Current)) ? s : null);
             Assert.Equal([$"pipeline/{source}-big", $"source/{source}"], status.Components.Select(c => c.Component));
             Assert.Equal(0, status.Components[0].Lag);
+            var registered = Assert.Single(status.Components[1].Runners);
+            Assert.NotNull(registered.Position);
+            Assert.Contains(registered.Tables, t => t.Topic == tableTopic && t.ValueSchemaVersion == 1);
 
             // A schema change the pipeline cannot run on (its filter's column is dropped) is refused before it reaches
             // Kafka: the source stops and says which pipeline and field; the pipeline is not touched.

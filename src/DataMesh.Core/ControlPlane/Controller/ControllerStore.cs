@@ -21,7 +21,8 @@ internal sealed record SnapshotRequestRecord(string Id, List<string> Tables, str
 /// <summary>A restart asked for with <c>datamesh resume</c> (a failed component starts again).</summary>
 internal sealed record RestartRecord(string Id);
 
-/// <summary>What one runner reports about one component it runs.</summary>
+/// <summary>What one runner reports about one component it runs; for the source it holds, the source's registration:
+/// its stored position and its tables with their value schemas.</summary>
 internal sealed record StatusRecord(
     string Component,
     string Runner,
@@ -29,7 +30,9 @@ internal sealed record StatusRecord(
     string? Message,
     string Hash,
     DateTimeOffset UpdatedAt,
-    List<SnapshotTableStatus>? Snapshot);
+    List<SnapshotTableStatus>? Snapshot,
+    string? Position = null,
+    List<TableRegistration>? Tables = null);
 
 /// <summary>The controller's state, read from its topic.</summary>
 internal sealed class ControllerState
@@ -66,6 +69,8 @@ internal sealed class ControllerStore(KafkaConnection kafka, string topic) : IDi
         var config = kafka.CreateProducerConfig();
         config.Acks = Acks.All;
         config.EnableIdempotence = true;
+        // Unlike positions, a controller record that Kafka cannot take is an error to report, not a wait without end.
+        config.MessageTimeoutMs = (int)Math.Min(int.MaxValue, kafka.Options.RequestTimeout.TotalMilliseconds);
         return new ProducerBuilder<string, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
     });
 

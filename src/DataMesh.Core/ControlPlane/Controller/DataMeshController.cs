@@ -125,6 +125,14 @@ public sealed class DataMeshController : IDisposable
     public async Task RequestSnapshotAsync(string source, IReadOnlyList<string> tables, string? condition = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tables);
+        foreach (var table in tables)
+        {
+            if (TableFilter.Check(table) is { } reason)
+            {
+                throw new ArgumentException($"Table '{table}' cannot be snapshotted: {reason}", nameof(tables));
+            }
+        }
+
         await KnownAsync([AppliedDefinition.SourceKey(source)], cancellationToken).ConfigureAwait(false);
         await _store.WriteAsync("snapshot/" + source, new SnapshotRequestRecord(Guid.NewGuid().ToString("n"), [.. tables], condition, DateTimeOffset.UtcNow), cancellationToken)
             .ConfigureAwait(false);
@@ -249,7 +257,7 @@ public sealed class DataMeshController : IDisposable
         foreach (var (key, hash) in applied.Components.OrderBy(c => c.Key, StringComparer.Ordinal))
         {
             var runners = reports.Where(r => r.Component == key)
-                .Select(r => new RunnerReport(r.Runner, r.State, r.Message, r.UpdatedAt, r.Hash == hash, r.Snapshot ?? []))
+                .Select(r => new RunnerReport(r.Runner, r.State, r.Message, r.UpdatedAt, r.Hash == hash, r.Snapshot ?? [], r.Position, r.Tables ?? []))
                 .OrderBy(r => r.Runner, StringComparer.Ordinal)
                 .ToList();
             long? lag = null;
@@ -578,4 +586,21 @@ public sealed record ComponentStatus(string Component, string Desired, IReadOnly
 /// <param name="UpdatedAt">When it reported.</param>
 /// <param name="Current">Whether it runs the applied definition's version of the component.</param>
 /// <param name="Snapshot">A source's snapshot progress per table.</param>
-public sealed record RunnerReport(string Runner, string State, string? Message, DateTimeOffset UpdatedAt, bool Current, IReadOnlyList<SnapshotTableStatus> Snapshot);
+/// <param name="Position">The position the source stored last (for the runner that holds it); null for a pipeline.</param>
+/// <param name="Tables">The source's registered tables: each table topic with its latest value schema (for the runner
+/// that holds it); empty for a pipeline.</param>
+public sealed record RunnerReport(
+    string Runner,
+    string State,
+    string? Message,
+    DateTimeOffset UpdatedAt,
+    bool Current,
+    IReadOnlyList<SnapshotTableStatus> Snapshot,
+    string? Position,
+    IReadOnlyList<TableRegistration> Tables);
+
+/// <summary>A table a source captures, as its runner registers it.</summary>
+/// <param name="Topic">The table's topic.</param>
+/// <param name="ValueSchemaId">The id of the topic's latest value schema.</param>
+/// <param name="ValueSchemaVersion">Its version in the subject.</param>
+public sealed record TableRegistration(string Topic, int ValueSchemaId, int ValueSchemaVersion);

@@ -28,7 +28,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
     private readonly ILogger _logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Runner");
     private readonly Dictionary<string, (string State, string? Message, string Hash, DateTimeOffset At)> _reported = new(StringComparer.Ordinal);
     private AppliedDefinition? _definition;
-    private long _generation = -1;
+    private (long Generation, DateTimeOffset AppliedAt) _generation = (-1, default);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -84,9 +84,9 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         if (state.Definition is null)
         {
             _definition = null;
-            _generation = 0;
+            _generation = (0, default);
         }
-        else if (state.Definition.Generation != _generation)
+        else if ((state.Definition.Generation, state.Definition.AppliedAt) != _generation)
         {
             try
             {
@@ -96,12 +96,22 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             catch (Exception ex) when (ex is DefinitionInvalidException or InvalidOperationException)
             {
                 // A secret reference this runner cannot resolve, a source type it does not know: keep what runs.
+                // What runs here and changed or went in the new generation stops: no old transform beside new ones.
                 ControllerLog.DefinitionRefused(_logger, options.RunnerId, state.Definition.Generation, ex.Message);
-                _generation = state.Definition.Generation;
+                _generation = (state.Definition.Generation, state.Definition.AppliedAt);
+                foreach (var (key, running) in _running.ToList())
+                {
+                    if (state.Definition.Components.GetValueOrDefault(key) != running.Component.Hash)
+                    {
+                        await StopAsync(key, "stopped: the applied definition's new version cannot run here").ConfigureAwait(false);
+                    }
+                }
+
+                _definition = null;
                 return;
             }
 
-            _generation = state.Definition.Generation;
+            _generation = (state.Definition.Generation, state.Definition.AppliedAt);
         }
 
         var wanted = (_definition?.Components ?? []).Where(c => !state.Paused.Contains(c.Key)).ToDictionary(c => c.Key, StringComparer.Ordinal);
@@ -141,9 +151,18 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             }
 
             var tables = request.Tables.Count > 0 ? request.Tables : running.Component.Source!.IncludeTables.ToList();
-            snapshots.Request(tables, request.Condition);
             _handledSnapshots.Add(request.Id);
-            ControllerLog.SnapshotRequested(_logger, options.RunnerId, request.Id, source, tables.Count == 0 ? "every table" : string.Join(", ", tables));
+            try
+            {
+                snapshots.Request(tables, request.Condition);
+                ControllerLog.SnapshotRequested(_logger, options.RunnerId, request.Id, source, tables.Count == 0 ? "every table" : string.Join(", ", tables));
+            }
+            catch (ArgumentException ex)
+            {
+                running.Note = $"snapshot {request.Id} was refused: {ex.Message}";
+                ControllerLog.ComponentFailed(_logger, ex, options.RunnerId, running.Component.Key, ex.Message);
+            }
+
             await store.WriteAsync("snapshot/" + source, null, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -270,6 +289,8 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             string state;
             string? message = running.Failure;
             List<SnapshotTableStatus>? snapshot = null;
+            string? position = null;
+            List<TableRegistration>? tables = null;
             if (running.Failure is not null)
             {
                 state = "failed";
@@ -278,15 +299,29 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             {
                 var status = monitor?.Get(source.Name);
                 state = status is null ? "starting" : status.State.ToString().ToLowerInvariant();
-                message = status?.Message;
+                message = status?.Message ?? running.Note;
                 snapshot = monitor?.Snapshots(source.Name)?.Progress.ToList();
+                if (status?.State == SourceState.Running)
+                {
+                    position = status.StoredPosition;
+                    try
+                    {
+                        tables = await TablesAsync(source, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        // The schema store cannot be read now: the registration waits for the next report.
+                        ControllerLog.StatusUnwritten(_logger, options.RunnerId, key, ex.Message);
+                    }
+                }
             }
             else
             {
                 state = running.Task!.IsCompleted ? "stopped" : "running";
             }
 
-            var changed = !_reported.TryGetValue(key, out var last) || last.State != state || last.Message != message || last.Hash != running.Component.Hash || now - last.At >= options.StatusInterval;
+            var registration = $"{running.Component.Hash}/{position}/{string.Join(',', tables?.Select(t => t.ValueSchemaId) ?? [])}";
+            var changed = !_reported.TryGetValue(key, out var last) || last.State != state || last.Message != message || last.Hash != registration || now - last.At >= options.StatusInterval;
             if (!changed)
             {
                 continue;
@@ -294,9 +329,9 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
 
             try
             {
-                await store.WriteStatusAsync(new StatusRecord(key, options.RunnerId, state, message, running.Component.Hash, now, snapshot is { Count: > 0 } ? snapshot : null), cancellationToken)
+                await store.WriteStatusAsync(new StatusRecord(key, options.RunnerId, state, message, running.Component.Hash, now, snapshot is { Count: > 0 } ? snapshot : null, position, tables), cancellationToken)
                     .ConfigureAwait(false);
-                _reported[key] = (state, message, running.Component.Hash, now);
+                _reported[key] = (state, message, registration, now);
             }
             catch (Exception ex) when (ex is KafkaException or InvalidOperationException or TimeoutException)
             {
@@ -309,6 +344,24 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             await store.DeleteStatusAsync(key, options.RunnerId, cancellationToken).ConfigureAwait(false);
             _reported.Remove(key);
         }
+    }
+
+    /// <summary>The tables of a source the schema store holds value schemas for: the topics under the source's prefix.</summary>
+    private async Task<List<TableRegistration>> TablesAsync(SourceDefinition source, CancellationToken cancellationToken)
+    {
+        var schemas = services.GetRequiredService<ISchemaStore>();
+        var prefix = TopicNames.ForTable(_definition!.TopicPrefix(source.Name), source.Name, "s", "t")[..^"s.t".Length];
+        var tables = new List<TableRegistration>();
+        foreach (var subject in (await schemas.GetSubjectsAsync(cancellationToken).ConfigureAwait(false)).Order(StringComparer.Ordinal))
+        {
+            if (subject.StartsWith(prefix, StringComparison.Ordinal) && subject.EndsWith("-value", StringComparison.Ordinal)
+                && await schemas.GetLatestAsync(subject, cancellationToken).ConfigureAwait(false) is { } latest)
+            {
+                tables.Add(new TableRegistration(subject[..^"-value".Length], latest.Id, latest.Version));
+            }
+        }
+
+        return tables;
     }
 
     private sealed class Running(Component component, string? restartId, CancellationTokenSource stop)
@@ -324,6 +377,9 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         public KafkaPipeline? Pipeline { get; set; }
 
         public string? Failure { get; private set; }
+
+        /// <summary>The last error that did not stop the component (a refused snapshot request).</summary>
+        public string? Note { get; set; }
 
         public void Fail(string message) => Failure = message;
     }

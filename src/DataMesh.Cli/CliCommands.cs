@@ -466,7 +466,17 @@ internal static class CliCommands
 
     private static async Task<List<string>> ComponentsAsync(string text, CancellationToken cancellationToken)
     {
-        var options = new DefinitionValidationOptions();
+        var options = new DefinitionValidationOptions { Configuration = Configuration(null) };
+        foreach (var type in ConnectorSourceTypes.All)
+        {
+            options.SourceTypes.Add(type);
+        }
+
+        foreach (var type in ConnectorSinkTypes.All)
+        {
+            options.SinkTypes.Add(type);
+        }
+
         var validation = await DefinitionFile.ValidateAsync(text, options, cancellationToken).ConfigureAwait(false);
         if (!validation.IsValid)
         {

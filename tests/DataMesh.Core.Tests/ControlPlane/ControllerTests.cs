@@ -43,6 +43,13 @@ public sealed class ControllerTests
         }
 
         Assert.Equal(0, (await controller.GetStatusAsync()).Generation);
+
+        // A password beside a reference, or under another of its names, is as literal.
+        foreach (var connection in new[] { "Host=${env:HOME};Username=u;Password=hunter2-secret", "Host=db;Username=u;PSW=hunter2-secret" })
+        {
+            var refused = await Assert.ThrowsAsync<DefinitionInvalidException>(() => controller.PlanAsync(text.Replace("Host=db;Username=u;Password=hunter2-secret", connection, StringComparison.Ordinal)));
+            Assert.Equal("sources[0].connection_string", Assert.Single(refused.Problems).Path);
+        }
     }
 
     [Fact]

@@ -180,8 +180,30 @@ public sealed class DataMeshController : IDisposable
             return new DataMeshPlan(changes, notes, applied.Generation);
         }
 
+        // The resources of what is applied, once no runner runs it any more: a source still running would store its
+        // position again, a producer would create a deleted topic again, and a group with members cannot be deleted.
+        definition = await AppliedDefinition.ReadAsync(applied.Text, _options, cancellationToken).ConfigureAwait(false);
+        var deadline = DateTimeOffset.UtcNow + StopWait;
+        while (true)
+        {
+            var running = (await _store.ReadStatusAsync(cancellationToken).ConfigureAwait(false))
+                .Where(r => applied.Components.ContainsKey(r.Component) && IsLive(r)).Select(r => $"{r.Component} on {r.Runner}").ToList();
+            if (running.Count == 0)
+            {
+                break;
+            }
+
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                notes.Add($"Runners still ran {string.Join(", ", running)} after {StopWait.TotalSeconds:0} s: topics, consumer groups and positions are kept; run delete --with-resources again once they stopped.");
+                return new DataMeshPlan(changes, notes, applied.Generation);
+            }
+
+            await Task.Delay(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+        }
+
         var topics = new List<string>();
-        var positions = new PositionStore(_kafka);
+        using var positions = new PositionStore(_kafka);
         foreach (var source in definition.Definition.Sources)
         {
             topics.AddRange(definition.TableTopics(source));
@@ -216,7 +238,10 @@ public sealed class DataMeshController : IDisposable
             changes.AddRange(topics.Select(t => new PlanChange(PlanAction.Delete, "topic", t, string.Empty)));
             try
             {
-                await _kafka.Admin.DeleteGroupsAsync(groups, new DeleteGroupsOptions { RequestTimeout = _kafka.Options.RequestTimeout }).WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (groups.Count > 0)
+                {
+                    await _kafka.Admin.DeleteGroupsAsync(groups, new DeleteGroupsOptions { RequestTimeout = _kafka.Options.RequestTimeout }).WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
             }
             catch (DeleteGroupsException ex) when (ex.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.GroupIdNotFound))
             {
@@ -257,7 +282,8 @@ public sealed class DataMeshController : IDisposable
         foreach (var (key, hash) in applied.Components.OrderBy(c => c.Key, StringComparer.Ordinal))
         {
             var runners = reports.Where(r => r.Component == key)
-                .Select(r => new RunnerReport(r.Runner, r.State, r.Message, r.UpdatedAt, r.Hash == hash, r.Snapshot ?? [], r.Position, r.Tables ?? []))
+                .Select(r => new RunnerReport(r.Runner, IsLive(r) ? r.State : "unreachable", IsLive(r) ? r.Message : $"no report since {r.UpdatedAt:u} (the runner ended without saying so)",
+                    r.UpdatedAt, r.Hash == hash, r.Snapshot ?? [], r.Position, r.Tables ?? []))
                 .OrderBy(r => r.Runner, StringComparer.Ordinal)
                 .ToList();
             long? lag = null;
@@ -284,6 +310,12 @@ public sealed class DataMeshController : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _store.Dispose();
+
+    /// <summary>How long a delete with resources waits for the runners to stop what it deletes (a pipeline drains for up to 30 s).</summary>
+    private static readonly TimeSpan StopWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>Whether a runner's report is recent: runners report at least every <see cref="DataMeshControllerOptions.StatusInterval"/>.</summary>
+    private bool IsLive(StatusRecord report) => DateTimeOffset.UtcNow - report.UpdatedAt <= 3 * _options.StatusInterval;
 
     private static string GroupOf(PipelineDefinition pipeline) => pipeline.GroupId ?? "datamesh-pipeline-" + pipeline.Name;
 

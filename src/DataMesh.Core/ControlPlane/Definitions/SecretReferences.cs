@@ -29,16 +29,16 @@ internal sealed partial class SecretReferences(DefinitionValidationOptions optio
     public string? Resolve(ScalarNode node, string path, string key)
     {
         var text = node.Text;
+        if (IsLiteralSecret(key, text))
+        {
+            _literal.Add(new DefinitionProblem(path,
+                "holds a secret written in the file; the controller keeps applied definitions in Kafka, so a secret must be a reference: write ${env:NAME} or ${config:Key}",
+                node.Line, node.Column));
+        }
+
         if (!text.Contains("${", StringComparison.Ordinal))
         {
             Guard(key, text);
-            if (text.Length > 0 && (IsSecretKey(key) || ConnectionStringPassword().Matches(text).Any(m => m.Groups["value"].Value.Trim().Trim('"', '\'').Length > 0)))
-            {
-                _literal.Add(new DefinitionProblem(path,
-                    "holds a secret written in the file; the controller keeps applied definitions in Kafka, so a secret must be a reference: write ${env:NAME} or ${config:Key}",
-                    node.Line, node.Column));
-            }
-
             return text;
         }
 
@@ -109,6 +109,12 @@ internal sealed partial class SecretReferences(DefinitionValidationOptions optio
     }
 
     /// <summary>Hands the secrets in a resolved value to the problem list.</summary>
+    /// <summary>Whether <paramref name="text"/> holds a secret as written rather than as a reference: a password-like
+    /// setting with anything outside its references, or a connection string whose password is not a reference.</summary>
+    private static bool IsLiteralSecret(string key, string text) =>
+        (IsSecretKey(key) && Reference().Replace(text, string.Empty).Trim().Length > 0)
+        || ConnectionStringPassword().Matches(text).Any(m => m.Groups["value"].Value.Trim().Trim('"', '\'') is { Length: > 0 } value && !value.Contains("${", StringComparison.Ordinal));
+
     private void Guard(string key, string value)
     {
         if (IsSecretKey(key))
@@ -125,6 +131,9 @@ internal sealed partial class SecretReferences(DefinitionValidationOptions optio
     [GeneratedRegex(@"pass(word)?|pwd|secret|token|credential|hash_key|encryption_key|user_info|api_key", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex SecretKey();
 
-    [GeneratedRegex(@"(?:^|;)\s*(?:password|pwd)\s*=\s*(?<value>""[^""]*""|'[^']*'|[^;]*)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:^|;)\s*(?:password|pwd|psw)\s*=\s*(?<value>""[^""]*""|'[^']*'|[^;]*)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex ConnectionStringPassword();
+
+    [GeneratedRegex(@"\$\{[^}]*\}", RegexOptions.CultureInvariant)]
+    private static partial Regex Reference();
 }

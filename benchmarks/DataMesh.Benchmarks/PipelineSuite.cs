@@ -80,37 +80,7 @@ internal sealed class PipelineSuite : IBenchmarkSuite
         var cluster = connection.EmbeddedCluster!;
         cluster.CreateTopic("bench-src-" + suffix, Partitions);
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = cluster, Topic = "_schemas-" + suffix });
-        var schemas = ChangeEventSchemas.Build(PipelineBenchmarks.Table, new SourceDescription("postgresql", "shop", []));
-        var encoder = new ChangeEventEncoder(schemas, await store.RegisterAsync(schemas.KeySubject, schemas.KeySchema!), await store.RegisterAsync(schemas.ValueSubject, schemas.EnvelopeSchema));
-
-        using (var producer = new ProducerBuilder<byte[], byte[]>(connection.CreateProducerConfig()).Build())
-        {
-            var key = new System.Buffers.ArrayBufferWriter<byte>();
-            var value = new System.Buffers.ArrayBufferWriter<byte>();
-            var source = new SourceValues { TimestampMs = 1, Database = "shop", Schema = "public", Table = "orders", Position = [] };
-            for (var i = 0; i < records; i++)
-            {
-                var row = PipelineBenchmarks.Row(i, "NEW");
-                key.ResetWrittenCount();
-                value.ResetWrittenCount();
-                encoder.WriteKey(key, row);
-                encoder.WriteValue(value, ChangeOperation.Create, null, row, source, 2);
-                while (true)
-                {
-                    try
-                    {
-                        producer.Produce("bench-src-" + suffix, new Message<byte[], byte[]> { Key = key.WrittenSpan.ToArray(), Value = value.WrittenSpan.ToArray() });
-                        break;
-                    }
-                    catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                    {
-                        producer.Poll(TimeSpan.FromMilliseconds(50));
-                    }
-                }
-            }
-
-            producer.Flush(TimeSpan.FromMinutes(5));
-        }
+        await FillAsync(connection, store, "bench-src-" + suffix, records);
 
         var options = new PipelineOptions { Name = "bench", TargetTopic = "bench-dst-" + suffix, TargetPartitions = Partitions };
         options.SourceTopics.Add("bench-src-" + suffix);
@@ -158,5 +128,42 @@ internal sealed class PipelineSuite : IBenchmarkSuite
         BenchHarness.Expect("pipeline kafka: records the pipeline counted", processed, records);
         using var watermarks = new Watermarks(connection.BootstrapServers, options.TargetTopic, Partitions);
         BenchHarness.Expect("pipeline kafka: the target topic's high watermarks summed", watermarks.Sum(), records);
+    }
+
+    /// <summary>Produces <paramref name="records"/> create events of the benchmark's 20-column table (distinct keys, their
+    /// schemas registered in <paramref name="store"/>) to <paramref name="topic"/>, and waits until all are acknowledged.</summary>
+    internal static async Task FillAsync(KafkaConnection connection, ISchemaStore store, string topic, int records)
+    {
+        var schemas = ChangeEventSchemas.Build(PipelineBenchmarks.Table, new SourceDescription("postgresql", "shop", []));
+        var encoder = new ChangeEventEncoder(schemas, await store.RegisterAsync(schemas.KeySubject, schemas.KeySchema!), await store.RegisterAsync(schemas.ValueSubject, schemas.EnvelopeSchema));
+
+        using (var producer = new ProducerBuilder<byte[], byte[]>(connection.CreateProducerConfig()).Build())
+        {
+            var key = new System.Buffers.ArrayBufferWriter<byte>();
+            var value = new System.Buffers.ArrayBufferWriter<byte>();
+            var source = new SourceValues { TimestampMs = 1, Database = "shop", Schema = "public", Table = "orders", Position = [] };
+            for (var i = 0; i < records; i++)
+            {
+                var row = PipelineBenchmarks.Row(i, "NEW");
+                key.ResetWrittenCount();
+                value.ResetWrittenCount();
+                encoder.WriteKey(key, row);
+                encoder.WriteValue(value, ChangeOperation.Create, null, row, source, 2);
+                while (true)
+                {
+                    try
+                    {
+                        producer.Produce(topic, new Message<byte[], byte[]> { Key = key.WrittenSpan.ToArray(), Value = value.WrittenSpan.ToArray() });
+                        break;
+                    }
+                    catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                    {
+                        producer.Poll(TimeSpan.FromMilliseconds(50));
+                    }
+                }
+            }
+
+            producer.Flush(TimeSpan.FromMinutes(5));
+        }
     }
 }

@@ -5,20 +5,22 @@ using System.Globalization;
 namespace DataMesh.IntegrationTests.Infrastructure;
 
 /// <summary>
-/// A source or pipeline in a process of its own (tests/tools/DataMesh.ConnectorHost), so that a test can kill it
-/// (SIGKILL) anywhere and measure its memory apart from the test's.
+/// A source or pipeline in a process of its own (tests/tools/DataMesh.ConnectorHost), or a <c>datamesh run</c> runner
+/// (src/DataMesh.Cli), so that a test can kill it (SIGKILL) anywhere and measure its memory apart from the test's.
 /// </summary>
 internal sealed class ConnectorProcess : IDisposable
 {
     private static readonly ConcurrentQueue<string> Log = new();
     private readonly ConcurrentQueue<string> _log = new();
     private readonly Process _process;
+    private readonly Action<ConnectorProcess, string>? _onLine;
     private MemoryReport? _memory;
     private string? _state;
 
-    private ConnectorProcess(Process process)
+    private ConnectorProcess(Process process, Action<ConnectorProcess, string>? onLine)
     {
         _process = process;
+        _onLine = onLine;
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.BeginErrorReadLine();
@@ -53,12 +55,25 @@ internal sealed class ConnectorProcess : IDisposable
     public static ConnectorProcess StartPipeline(string bootstrapServers, string name, string sourceTopic, string sinkConnectionString, string sinkTable) =>
         StartWith(["pipeline", bootstrapServers, name, sourceTopic, sinkConnectionString, sinkTable], null, null);
 
-    private static ConnectorProcess StartWith(string[] arguments, TimeSpan? reportMemoryEvery, TimeSpan? reportStatusEvery)
+    /// <summary>
+    /// Starts <c>datamesh run <paramref name="definitionFile"/> --kafka <paramref name="bootstrapServers"/></c> (the tool
+    /// built next to the tests) with <paramref name="environment"/> added to its environment (the definition's
+    /// <c>${env:NAME}</c> secrets) and <paramref name="options"/> after the command's; <paramref name="onLine"/> sees each
+    /// line it writes, as it arrives.
+    /// </summary>
+    public static ConnectorProcess StartRunner(string definitionFile, string bootstrapServers, IReadOnlyDictionary<string, string> environment, Action<ConnectorProcess, string>? onLine = null, IReadOnlyList<string>? options = null) =>
+        StartWith("datamesh.dll", ["run", definitionFile, "--kafka", bootstrapServers, .. options ?? []], null, null, environment, onLine);
+
+    private static ConnectorProcess StartWith(string[] arguments, TimeSpan? reportMemoryEvery, TimeSpan? reportStatusEvery) =>
+        StartWith("DataMesh.ConnectorHost.dll", arguments, reportMemoryEvery, reportStatusEvery, null, null);
+
+    private static ConnectorProcess StartWith(string program, string[] arguments, TimeSpan? reportMemoryEvery, TimeSpan? reportStatusEvery,
+        IReadOnlyDictionary<string, string>? environment, Action<ConnectorProcess, string>? onLine)
     {
-        var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");
+        var host = Path.Combine(AppContext.BaseDirectory, program);
         if (!File.Exists(host))
         {
-            throw new FileNotFoundException($"The connector host was not built next to the tests: {host}");
+            throw new FileNotFoundException($"{program} was not built next to the tests: {host}");
         }
 
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
@@ -78,7 +93,12 @@ internal sealed class ConnectorProcess : IDisposable
             start.Environment["DATAMESH_HOST_STATUS_MS"] = ((int)status.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         }
 
-        return new ConnectorProcess(Process.Start(start) ?? throw new InvalidOperationException("Could not start the connector host."));
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
+        return new ConnectorProcess(Process.Start(start) ?? throw new InvalidOperationException($"Could not start {program}."), onLine);
     }
 
     /// <summary>Waits for the process to end on its own; returns its exit code.</summary>
@@ -151,6 +171,7 @@ internal sealed class ConnectorProcess : IDisposable
         }
 
         SuiteLog.Write(line);
+        _onLine?.Invoke(this, line);
         if (line.StartsWith("memory managed=", StringComparison.Ordinal))
         {
             var parts = line.Split(' ');

@@ -83,6 +83,14 @@ internal sealed class ControllerHost : IAsyncDisposable
     public Task CreateTopicAsync(string topic) =>
         Services.GetRequiredService<KafkaConnection>().EnsureTopicAsync(topic, 1, TopicRetention.Default, CancellationToken.None);
 
+    /// <summary>Writes a record of raw bytes (not a change event) to <paramref name="topic"/>: a poison record for a pipeline.</summary>
+    public async Task ProducePoisonAsync(string topic)
+    {
+        var kafka = Services.GetRequiredService<KafkaConnection>();
+        using var producer = new Confluent.Kafka.ProducerBuilder<byte[], byte[]>(kafka.CreateProducerConfig()).Build();
+        await producer.ProduceAsync(topic, new Confluent.Kafka.Message<byte[], byte[]> { Key = [1], Value = "not a change event"u8.ToArray() });
+    }
+
     public async Task<(int Status, JsonElement Body, string Text)> SendAsync(HttpMethod method, string path, string? body = null, string? token = null)
     {
         using var request = new HttpRequestMessage(method, path);

@@ -91,6 +91,11 @@ public sealed class PageTests(ITestOutputHelper output)
         await Assertions.Expect(row.Locator("td.state")).ToHaveTextAsync("running", new() { Timeout = 60_000 });
         await Assertions.Expect(row.Locator("td.lag")).ToHaveTextAsync("0");
         await Assertions.Expect(page.Locator("#summary")).ToContainTextAsync("Generation 1");
+        await Assertions.Expect(row.Locator("td.dead-letters")).ToHaveTextAsync("0");
+
+        // A record the pipeline cannot read goes to its dead-letter topic, and the page counts it.
+        await host.ProducePoisonAsync("orders");
+        await Assertions.Expect(row.Locator("td.dead-letters")).ToHaveTextAsync("1", new() { Timeout = 60_000 });
         await page.ScreenshotAsync(new() { Path = Path.Combine(shots, "3-running.png"), FullPage = true });
 
         // Pause from the page, then the row says so.

@@ -74,6 +74,7 @@ public sealed class KafkaPipeline
     private Exception? _fault;
     private long _records;
     private long _lag;
+    private long _deadLettered;
     private long _nextHousekeeping;
     private StagingDeserializer? _keys;
     private StagingDeserializer? _values;
@@ -122,6 +123,9 @@ public sealed class KafkaPipeline
 
     /// <summary>The number of records read so far.</summary>
     public long RecordsRead => Interlocked.Read(ref _records);
+
+    /// <summary>The number of records sent to the dead-letter topic so far (counted once their batch is written).</summary>
+    public long DeadLettered => Interlocked.Read(ref _deadLettered);
 
     /// <summary>Records in the assigned source partitions not read yet (high watermark minus position), as last measured; refreshed every <see cref="PipelineOptions.CommitInterval"/>.</summary>
     public long Lag => Interlocked.Read(ref _lag);
@@ -607,6 +611,7 @@ public sealed class KafkaPipeline
         PipelineMetrics.Count(_pipelineTag, "tombstone", batch.Tombstones);
         PipelineMetrics.Count(_pipelineTag, "dropped", batch.Dropped);
         PipelineMetrics.Count(_pipelineTag, "dead_lettered", batch.DeadLettered);
+        Interlocked.Add(ref _deadLettered, batch.DeadLettered);
     }
 
     /// <summary>Sends the source record of <paramref name="frame"/> to the dead-letter topic (or stops the pipeline).</summary>

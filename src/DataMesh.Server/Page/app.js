@@ -153,6 +153,11 @@
     return "waiting";
   }
 
+  function deadLettersOf(component) {
+    const counts = component.runners.map((r) => r.dead_lettered).filter((n) => typeof n === "number");
+    return counts.length === 0 ? "" : String(counts.reduce((a, b) => a + b, 0));
+  }
+
   function snapshotOf(component) {
     const tables = component.runners.flatMap((r) => r.snapshot || []);
     if (!tables.length) return "";
@@ -189,6 +194,7 @@
         el("td", { textContent: c.desired }),
         el("td", { className: "state state-" + state, textContent: state, title: runners || "no runner reports it yet" }),
         el("td", { className: "num lag", textContent: c.lag === null || c.lag === undefined ? "" : String(c.lag) }),
+        el("td", { className: "num dead-letters", textContent: deadLettersOf(c) }),
         el("td", {}, snapshotOf(c)),
         el("td", { className: "message", textContent: messages.join("; ") }),
         actions);
@@ -200,7 +206,7 @@
     const body = $("components").tBodies[0];
     // Keep the focused button's row focused across a refresh.
     const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
-    body.replaceChildren(...(rows.length ? rows : [el("tr", { className: "empty" }, el("td", { colSpan: 7, textContent: "Nothing is applied." }))]));
+    body.replaceChildren(...(rows.length ? rows : [el("tr", { className: "empty" }, el("td", { colSpan: 8, textContent: "Nothing is applied." }))]));
     if (focused) { const again = body.querySelector(`button[aria-label="${CSS.escape(focused)}"]`); if (again) again.focus(); }
     $("summary").textContent = status.generation
       ? `Generation ${status.generation}, applied ${new Date(status.applied_at).toLocaleString()}; updated ${new Date().toLocaleTimeString()}`

@@ -14,7 +14,7 @@ internal static partial class ControllerLog
     [LoggerMessage(EventId = 9002, Level = LogLevel.Error, Message = "Runner {Runner}: {Component} failed: {Reason}; it stays stopped until the definition changes or 'datamesh resume' restarts it")]
     public static partial void ComponentFailed(ILogger logger, Exception? exception, string runner, string component, string reason);
 
-    [LoggerMessage(EventId = 9003, Level = LogLevel.Error, Message = "Runner {Runner}: generation {Generation} of the applied definition cannot run here: {Reason}; what runs keeps running")]
+    [LoggerMessage(EventId = 9003, Level = LogLevel.Error, Message = "Runner {Runner}: generation {Generation} of the applied definition cannot run here: {Reason}; this runner stops what it runs until a version it can run is applied")]
     public static partial void DefinitionRefused(ILogger logger, string runner, long generation, string reason);
 
     [LoggerMessage(EventId = 9004, Level = LogLevel.Warning, Message = "Runner {Runner}: the controller's state could not be read ({Reason}); trying again")]

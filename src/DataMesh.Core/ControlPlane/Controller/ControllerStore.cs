@@ -32,7 +32,9 @@ internal sealed record StatusRecord(
     DateTimeOffset UpdatedAt,
     List<SnapshotTableStatus>? Snapshot,
     string? Position = null,
-    List<TableRegistration>? Tables = null);
+    List<TableRegistration>? Tables = null,
+    long? RecordsRead = null,
+    long? DeadLettered = null);
 
 /// <summary>The controller's state, read from its topic.</summary>
 internal sealed class ControllerState

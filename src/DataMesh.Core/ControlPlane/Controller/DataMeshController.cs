@@ -283,7 +283,7 @@ public sealed class DataMeshController : IDisposable
         {
             var runners = reports.Where(r => r.Component == key)
                 .Select(r => new RunnerReport(r.Runner, IsLive(r) ? r.State : "unreachable", IsLive(r) ? r.Message : $"no report since {r.UpdatedAt:u} (the runner ended without saying so)",
-                    r.UpdatedAt, r.Hash == hash, r.Snapshot ?? [], r.Position, r.Tables ?? []))
+                    r.UpdatedAt, r.Hash == hash, r.Snapshot ?? [], r.Position, r.Tables ?? [], r.RecordsRead, r.DeadLettered))
                 .OrderBy(r => r.Runner, StringComparer.Ordinal)
                 .ToList();
             long? lag = null;
@@ -621,6 +621,8 @@ public sealed record ComponentStatus(string Component, string Desired, IReadOnly
 /// <param name="Position">The position the source stored last (for the runner that holds it); null for a pipeline.</param>
 /// <param name="Tables">The source's registered tables: each table topic with its latest value schema (for the runner
 /// that holds it); empty for a pipeline.</param>
+/// <param name="RecordsRead">For a pipeline, the records this runner read since the pipeline started here.</param>
+/// <param name="DeadLettered">For a pipeline, the records this runner sent to the dead-letter topic since it started here.</param>
 public sealed record RunnerReport(
     string Runner,
     string State,
@@ -629,7 +631,9 @@ public sealed record RunnerReport(
     bool Current,
     IReadOnlyList<SnapshotTableStatus> Snapshot,
     string? Position,
-    IReadOnlyList<TableRegistration> Tables);
+    IReadOnlyList<TableRegistration> Tables,
+    long? RecordsRead = null,
+    long? DeadLettered = null);
 
 /// <summary>A table a source captures, as its runner registers it.</summary>
 /// <param name="Topic">The table's topic.</param>

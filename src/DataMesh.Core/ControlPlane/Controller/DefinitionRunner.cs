@@ -79,7 +79,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         }
     }
 
-        private async Task ReconcileAsync(ControllerState state, ControllerStore store, CancellationToken cancellationToken)
+    private async Task ReconcileAsync(ControllerState state, ControllerStore store, CancellationToken cancellationToken)
     {
         if (state.Definition is null)
         {
@@ -95,8 +95,9 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             }
             catch (Exception ex) when (ex is DefinitionInvalidException or InvalidOperationException)
             {
-                // A secret reference this runner cannot resolve, a source type it does not know: keep what runs.
-                // What runs here and changed or went in the new generation stops: no old transform beside new ones.
+                // A secret reference this runner cannot resolve, a source type it does not know: this runner runs nothing
+                // until a version it can run is applied (what changed stops now, the rest at the next pass), so that no
+                // old transform runs beside the new ones elsewhere; the other runners go on.
                 ControllerLog.DefinitionRefused(_logger, options.RunnerId, state.Definition.Generation, ex.Message);
                 _generation = (state.Definition.Generation, state.Definition.AppliedAt);
                 foreach (var (key, running) in _running.ToList())
@@ -170,7 +171,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
     private void Start(Component component, string? restartId)
     {
         var stop = new CancellationTokenSource();
-        var running = new Running(component, restartId, stop);
+        var running = new Running(component, _definition!, restartId, stop);
         running.Task = Task.Run(() => RunAsync(running, stop.Token), CancellationToken.None);
         _running[component.Key] = running;
         ControllerLog.Component(_logger, options.RunnerId, component.Key, "started");
@@ -179,7 +180,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
     private async Task RunAsync(Running running, CancellationToken cancellationToken)
     {
         var component = running.Component;
-        var definition = _definition!;
+        var definition = running.Definition;
         try
         {
             if (component.Source is { } source)
@@ -291,6 +292,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             List<SnapshotTableStatus>? snapshot = null;
             string? position = null;
             List<TableRegistration>? tables = null;
+            long? recordsRead = null, deadLettered = null;
             if (running.Failure is not null)
             {
                 state = "failed";
@@ -306,7 +308,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                     position = status.StoredPosition;
                     try
                     {
-                        tables = await TablesAsync(source, cancellationToken).ConfigureAwait(false);
+                        tables = await TablesAsync(source, running.Definition, cancellationToken).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
@@ -318,9 +320,10 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             else
             {
                 state = running.Task!.IsCompleted ? "stopped" : "running";
+                (recordsRead, deadLettered) = running.Pipeline is { } pipeline ? (pipeline.RecordsRead, pipeline.DeadLettered) : (0L, 0L);
             }
 
-            var registration = $"{running.Component.Hash}/{position}/{string.Join(',', tables?.Select(t => t.ValueSchemaId) ?? [])}";
+            var registration = $"{running.Component.Hash}/{position}/{string.Join(',', tables?.Select(t => t.ValueSchemaId) ?? [])}/{deadLettered}";
             var changed = !_reported.TryGetValue(key, out var last) || last.State != state || last.Message != message || last.Hash != registration || now - last.At >= options.StatusInterval;
             if (!changed)
             {
@@ -329,7 +332,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
 
             try
             {
-                await store.WriteStatusAsync(new StatusRecord(key, options.RunnerId, state, message, running.Component.Hash, now, snapshot is { Count: > 0 } ? snapshot : null, position, tables), cancellationToken)
+                await store.WriteStatusAsync(new StatusRecord(key, options.RunnerId, state, message, running.Component.Hash, now, snapshot is { Count: > 0 } ? snapshot : null, position, tables, recordsRead, deadLettered), cancellationToken)
                     .ConfigureAwait(false);
                 _reported[key] = (state, message, registration, now);
             }
@@ -347,10 +350,10 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
     }
 
     /// <summary>The tables of a source the schema store holds value schemas for: the topics under the source's prefix.</summary>
-    private async Task<List<TableRegistration>> TablesAsync(SourceDefinition source, CancellationToken cancellationToken)
+    private async Task<List<TableRegistration>> TablesAsync(SourceDefinition source, AppliedDefinition definition, CancellationToken cancellationToken)
     {
         var schemas = services.GetRequiredService<ISchemaStore>();
-        var prefix = TopicNames.ForTable(_definition!.TopicPrefix(source.Name), source.Name, "s", "t")[..^"s.t".Length];
+        var prefix = TopicNames.ForTable(definition.TopicPrefix(source.Name), source.Name, "s", "t")[..^"s.t".Length];
         var tables = new List<TableRegistration>();
         foreach (var subject in (await schemas.GetSubjectsAsync(cancellationToken).ConfigureAwait(false)).Order(StringComparer.Ordinal))
         {
@@ -364,9 +367,12 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         return tables;
     }
 
-    private sealed class Running(Component component, string? restartId, CancellationTokenSource stop)
+    private sealed class Running(Component component, AppliedDefinition definition, string? restartId, CancellationTokenSource stop)
     {
         public Component Component { get; } = component;
+
+        /// <summary>The definition it was started from (the runner's may change while it starts).</summary>
+        public AppliedDefinition Definition { get; } = definition;
 
         public string? RestartId { get; } = restartId;
 

@@ -87,15 +87,7 @@ Environment.SetEnvironmentVariable("QUICKSTART_SHOP", shop);
 Environment.SetEnvironmentVariable("QUICKSTART_WAREHOUSE", warehouse);
 Environment.SetEnvironmentVariable("QUICKSTART_MASK_KEY", Encoding.UTF8.GetString(hashKey));
 var controllerOptions = new DataMeshControllerOptions { StateTopic = "quickstart.controller" };
-foreach (var type in ConnectorSourceTypes.All)
-{
-    controllerOptions.SourceTypes.Add(type);
-}
-
-foreach (var type in ConnectorSinkTypes.All)
-{
-    controllerOptions.SinkTypes.Add(type);
-}
+controllerOptions.AddConnectorTypes();
 
 var builder = Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -105,15 +97,7 @@ builder.Services.AddDataMesh(o => o.Events.TopicPrefix = "demo")
     .AddDefinitionRunner(o =>
     {
         o.StateTopic = controllerOptions.StateTopic;
-        foreach (var type in controllerOptions.SourceTypes)
-        {
-            o.SourceTypes.Add(type);
-        }
-
-        foreach (var type in controllerOptions.SinkTypes)
-        {
-            o.SinkTypes.Add(type);
-        }
+        o.AddConnectorTypes();
     });
 using var host = builder.Build();
 var kafka = host.Services.GetRequiredService<KafkaConnection>();

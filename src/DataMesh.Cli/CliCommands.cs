@@ -168,15 +168,7 @@ internal static class CliCommands
     private static async Task<int> ValidateAsync(string file, string text, string? registryUrl, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var options = new DefinitionValidationOptions { Configuration = Configuration(null) };
-        foreach (var type in ConnectorSourceTypes.All)
-        {
-            options.SourceTypes.Add(type);
-        }
-
-        foreach (var type in ConnectorSinkTypes.All)
-        {
-            options.SinkTypes.Add(type);
-        }
+        options.AddConnectorTypes();
 
         DefinitionValidation validation;
         using (var registry = registryUrl is null ? null : Registry(registryUrl))
@@ -231,15 +223,7 @@ internal static class CliCommands
             controllerOptions.StateTopic = stateTopic;
         }
 
-        foreach (var type in ConnectorSourceTypes.All)
-        {
-            controllerOptions.SourceTypes.Add(type);
-        }
-
-        foreach (var type in ConnectorSinkTypes.All)
-        {
-            controllerOptions.SinkTypes.Add(type);
-        }
+        controllerOptions.AddConnectorTypes();
 
         var dataMesh = builder.Services.AddDataMesh(configuration.GetSection("DataMesh"));
         if (command == "run")
@@ -248,15 +232,7 @@ internal static class CliCommands
             {
                 o.StateTopic = controllerOptions.StateTopic;
                 o.Configuration = configuration;
-                foreach (var type in controllerOptions.SourceTypes)
-                {
-                    o.SourceTypes.Add(type);
-                }
-
-                foreach (var type in controllerOptions.SinkTypes)
-                {
-                    o.SinkTypes.Add(type);
-                }
+                o.AddConnectorTypes();
             });
         }
 
@@ -269,15 +245,7 @@ internal static class CliCommands
             {
                 o.Controller.Settings.StateTopic = controllerOptions.StateTopic;
                 o.Controller.Settings.Configuration = configuration;
-                foreach (var type in controllerOptions.SourceTypes)
-                {
-                    o.Controller.Settings.SourceTypes.Add(type);
-                }
-
-                foreach (var type in controllerOptions.SinkTypes)
-                {
-                    o.Controller.Settings.SinkTypes.Add(type);
-                }
+                o.Controller.Settings.AddConnectorTypes();
             });
         }
 
@@ -467,15 +435,7 @@ internal static class CliCommands
     private static async Task<List<string>> ComponentsAsync(string text, CancellationToken cancellationToken)
     {
         var options = new DefinitionValidationOptions { Configuration = Configuration(null) };
-        foreach (var type in ConnectorSourceTypes.All)
-        {
-            options.SourceTypes.Add(type);
-        }
-
-        foreach (var type in ConnectorSinkTypes.All)
-        {
-            options.SinkTypes.Add(type);
-        }
+        options.AddConnectorTypes();
 
         var validation = await DefinitionFile.ValidateAsync(text, options, cancellationToken).ConfigureAwait(false);
         if (!validation.IsValid)

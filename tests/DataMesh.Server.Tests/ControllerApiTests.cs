@@ -46,15 +46,7 @@ public sealed class ControllerApiTests
 
         // The same problems, in the same words, as `datamesh validate` prints: DefinitionFile.ValidateAsync with the connectors' types.
         var cli = new DefinitionValidationOptions();
-        foreach (var type in ConnectorSourceTypes.All)
-        {
-            cli.SourceTypes.Add(type);
-        }
-
-        foreach (var type in ConnectorSinkTypes.All)
-        {
-            cli.SinkTypes.Add(type);
-        }
+        cli.AddConnectorTypes();
 
         var expected = await DefinitionFile.ValidateAsync(Invalid, cli);
         Assert.Contains(expected.Problems, p => p.Reason.Contains("postgres_table", StringComparison.Ordinal));

@@ -48,27 +48,11 @@ internal sealed class ControllerHost : IAsyncDisposable
         {
             o.PollInterval = TimeSpan.FromMilliseconds(250);
             o.StatusInterval = TimeSpan.FromSeconds(1);
-            foreach (var type in ConnectorSourceTypes.All)
-            {
-                o.SourceTypes.Add(type);
-            }
-
-            foreach (var type in ConnectorSinkTypes.All)
-            {
-                o.SinkTypes.Add(type);
-            }
+            o.AddConnectorTypes();
         });
         builder.Services.AddDataMeshServer(o =>
         {
-            foreach (var type in ConnectorSourceTypes.All)
-            {
-                o.Controller.Settings.SourceTypes.Add(type);
-            }
-
-            foreach (var type in ConnectorSinkTypes.All)
-            {
-                o.Controller.Settings.SinkTypes.Add(type);
-            }
+            o.Controller.Settings.AddConnectorTypes();
 
             configure?.Invoke(o);
         });

@@ -99,10 +99,7 @@ public sealed class ControllerTests
     private static DataMeshController Controller(KafkaConnection kafka)
     {
         var options = new DataMeshControllerOptions();
-        foreach (var type in ConnectorSourceTypes.All)
-        {
-            options.SourceTypes.Add(type);
-        }
+        options.AddConnectorTypes();
 
         return new DataMeshController(kafka, DefinitionTestSupport.OrdersStore(), options);
     }

@@ -31,15 +31,7 @@ internal static class DefinitionTestSupport
             Configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Secrets:LedgerPassword"] = LedgerPassword }).Build(),
             SchemaStore = store,
         };
-        foreach (var type in ConnectorSourceTypes.All)
-        {
-            options.SourceTypes.Add(type);
-        }
-
-        foreach (var type in ConnectorSinkTypes.All)
-        {
-            options.SinkTypes.Add(type);
-        }
+        options.AddConnectorTypes();
 
         return options;
     }

@@ -290,15 +290,7 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
         {
             options.Configuration = configuration;
             options.PollInterval = TimeSpan.FromMilliseconds(200);
-            foreach (var type in ConnectorSourceTypes.All)
-            {
-                options.SourceTypes.Add(type);
-            }
-
-            foreach (var type in ConnectorSinkTypes.All)
-            {
-                options.SinkTypes.Add(type);
-            }
+            options.AddConnectorTypes();
         }
     }
 }

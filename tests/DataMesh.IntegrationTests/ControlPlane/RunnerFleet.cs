@@ -71,10 +71,7 @@ internal sealed class RunnerFleet : IDisposable
         cluster.EnsureTopic(StateTopic, 1);
         cluster.EnsureTopic(StateTopic + ".status", 1);
         var options = new DataMeshControllerOptions { StateTopic = StateTopic };
-        foreach (var type in ConnectorSourceTypes.All)
-        {
-            options.SourceTypes.Add(type);
-        }
+        options.AddConnectorTypes();
 
         await using var store = await DataMesh.Schemas.KafkaSchemaStore.CreateAsync(new DataMesh.Schemas.KafkaSchemaStoreOptions { EmbeddedCluster = cluster, CreateTopic = false });
         using var controller = new DataMeshController(_kafka, store, options);

@@ -38,9 +38,9 @@ internal static class CliCommands
           plan FILE       show what apply would create, update, restart and stop; changes nothing
           apply FILE      create and update what the plan lists, then record the definition: runners start what is new,
                           restart only what changed and stop what is gone
-          status FILE [--json]
+          status [FILE] [--json]
                           the applied definition's sources and pipelines: state on each runner, last error, snapshot
-                          progress, pipeline lag
+                          progress, pipeline lag (FILE is not needed: status reads what is applied)
           pause FILE [--only COMPONENT,...]     stop the file's sources and pipelines (positions and offsets kept)
           resume FILE [--only COMPONENT,...]    start them again; also restarts failed ones
           snapshot FILE [--source NAME] [--tables T,...] [--condition SQL]
@@ -116,10 +116,13 @@ internal static class CliCommands
             options["--http"] = httpUrl;
         }
 
-        string text;
+        string text = string.Empty;
         try
         {
-            text = await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false);
+            if (file is not null)
+            {
+                text = await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -127,19 +130,21 @@ internal static class CliCommands
         }
 
         return command == "validate"
-            ? await ValidateAsync(file, text, registryUrl, output, error, cancellationToken).ConfigureAwait(false)
+            ? await ValidateAsync(file!, text, registryUrl, output, error, cancellationToken).ConfigureAwait(false)
             : await ControlAsync(command, file, text, options, output, error, cancellationToken).ConfigureAwait(false);
     }
 
-    private static (string Command, string File, Dictionary<string, string> Options)? Parse(string[] args)
+    /// <summary>The command, its file (null for a status without one: it reads the applied definition) and its options.</summary>
+    private static (string Command, string? File, Dictionary<string, string> Options)? Parse(string[] args)
     {
-        if (args.Length < 2 || !Commands.Contains(args[0]) || args[1].StartsWith("--", StringComparison.Ordinal))
+        var withoutFile = args is ["status", ..] && (args.Length == 1 || args[1].StartsWith("--", StringComparison.Ordinal));
+        if (!withoutFile && (args.Length < 2 || !Commands.Contains(args[0]) || args[1].StartsWith("--", StringComparison.Ordinal)))
         {
             return null;
         }
 
         var options = new Dictionary<string, string>(StringComparer.Ordinal);
-        for (var i = 2; i < args.Length; i++)
+        for (var i = withoutFile ? 1 : 2; i < args.Length; i++)
         {
             if (Flags.Contains(args[i]) && !options.ContainsKey(args[i]))
             {
@@ -155,7 +160,7 @@ internal static class CliCommands
             }
         }
 
-        return (args[0], args[1], options);
+        return (args[0], withoutFile ? null : args[1], options);
     }
 
     private static async Task<int> UsageAsync(TextWriter error, string problem)
@@ -197,7 +202,7 @@ internal static class CliCommands
         return Ok;
     }
 
-    private static async Task<int> ControlAsync(string command, string file, string text, Dictionary<string, string> options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> ControlAsync(string command, string? file, string text, Dictionary<string, string> options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var configuration = Configuration(options);
         if (command != "run" && string.IsNullOrWhiteSpace(configuration["DataMesh:Kafka:BootstrapServers"]))
@@ -272,7 +277,7 @@ internal static class CliCommands
         }
         catch (DefinitionInvalidException ex)
         {
-            await WriteProblemsAsync(file, ex.Problems, output).ConfigureAwait(false);
+            await WriteProblemsAsync(file ?? "(applied definition)", ex.Problems, output).ConfigureAwait(false);
             return Invalid;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

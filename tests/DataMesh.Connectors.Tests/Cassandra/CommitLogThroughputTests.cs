@@ -30,7 +30,16 @@ public sealed class CommitLogThroughputTests(ITestOutputHelper output)
             Run(file, data, decoder, ref hash, out _);
         }
 
-        var mutations = Run(file, data, decoder, ref hash, out var allocated);
+        // A per-mutation allocation shows in every pass; a one-off one (ArrayPool refilling a bucket the GC trimmed on a
+        // busy machine, a lazily built cache) does not, so the least of five passes is what is asserted.
+        var passes = new long[5];
+        var mutations = 0;
+        for (var i = 0; i < passes.Length; i++)
+        {
+            mutations = Run(file, data, decoder, ref hash, out passes[i]);
+        }
+
+        var allocated = passes.Min();
 
         var rounds = 0;
         long total = 0;
@@ -45,7 +54,7 @@ public sealed class CommitLogThroughputTests(ITestOutputHelper output)
         clock.Stop();
         cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         var seconds = clock.Elapsed.TotalSeconds;
-        output.WriteLine($"indication ({Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}, process CPU {cpu.TotalSeconds:F2} s in {seconds:F2} s wall): {rounds * (double)written / seconds / 1e6:F1} MB/s of segment, {total / seconds:F0} mutations/s ({total / cpu.TotalSeconds:F0} per CPU-second), {allocated} bytes allocated while reading and decoding {mutations} mutations (the reader's construction not counted)");
+        output.WriteLine($"indication ({Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}, process CPU {cpu.TotalSeconds:F2} s in {seconds:F2} s wall): {rounds * (double)written / seconds / 1e6:F1} MB/s of segment, {total / seconds:F0} mutations/s ({total / cpu.TotalSeconds:F0} per CPU-second), {allocated} bytes allocated while reading and decoding {mutations} mutations (least of five passes: {string.Join(", ", passes)}; the reader's construction not counted)");
         Assert.InRange(allocated, 0, 1024);
 
         var framing = Stopwatch.StartNew();

@@ -1,4 +1,9 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using DataMesh.ControlPlane.Controller;
 using DataMesh.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Xunit;
 
 namespace DataMesh.Tests.ControlPlane;
@@ -96,10 +101,129 @@ public sealed class ControllerTests
         Assert.StartsWith("'pipeline/frist' is not in the applied definition; did you mean 'pipeline/first'?", unknown.Message, StringComparison.Ordinal);
     }
 
-    private static DataMeshController Controller(KafkaConnection kafka)
+    [Fact]
+    public async Task Applies_and_what_a_runner_starts_pauses_and_runs_are_on_the_control_plane_meter()
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        kafka.EmbeddedCluster!.CreateTopic("in.one", 1);
+        kafka.EmbeddedCluster.CreateTopic("in.two", 1);
+        var stateTopic = "datamesh.controller.metrics-" + Guid.NewGuid().ToString("N")[..8];
+        var runner = "runner-" + Guid.NewGuid().ToString("N")[..8];
+        var measured = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "DataMesh.ControlPlane")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        void Measured(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var tagged = tags.ToArray().ToDictionary(t => t.Key, t => t.Value?.ToString());
+            if (tagged.GetValueOrDefault("datamesh.runner") != runner && tagged.GetValueOrDefault("datamesh.state_topic") != stateTopic)
+            {
+                return; // another test's controller or runner
+            }
+
+            var key = instrument.Name + "|" + string.Join(",", tagged.Where(t => t.Key is not ("datamesh.runner" or "datamesh.state_topic")).OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => t.Value));
+            if (instrument is ObservableGauge<long> or ObservableGauge<int>)
+            {
+                measured[key] = value;
+            }
+            else
+            {
+                measured.AddOrUpdate(key, value, (_, sum) => sum + value);
+            }
+        }
+
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Measured(instrument, value, tags));
+        listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Measured(instrument, value, tags));
+        listener.Start();
+
+        using var controller = Controller(kafka, stateTopic);
+        await controller.ApplyAsync(Pipelines);
+        await controller.ApplyAsync(Pipelines);
+        await Assert.ThrowsAsync<DefinitionInvalidException>(() => controller.ApplyAsync("pipelines: [{name: broken}]"));
+        Assert.Equal((1, 1, 1), (measured.GetValueOrDefault("datamesh.controller.applies|applied"), measured.GetValueOrDefault("datamesh.controller.applies|unchanged"), measured.GetValueOrDefault("datamesh.controller.applies|refused")));
+
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSingleton(kafka);
+        builder.Services.AddDataMesh().AddDefinitionRunner(o =>
+        {
+            o.AddConnectorTypes();
+            o.StateTopic = stateTopic;
+            o.RunnerId = runner;
+            o.PollInterval = TimeSpan.FromMilliseconds(200);
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            async Task WaitFor(string what, Func<bool> done)
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(60);
+                while (!done())
+                {
+                    Assert.True(DateTime.UtcNow < deadline, $"{what} was not measured; measured: {string.Join("; ", measured.OrderBy(m => m.Key, StringComparer.Ordinal))}");
+                    listener.RecordObservableInstruments();
+                    await Task.Delay(100);
+                }
+            }
+
+            await WaitFor("generation 1 with two running pipelines", () =>
+                measured.GetValueOrDefault("datamesh.runner.generation|") == 1 && measured.GetValueOrDefault("datamesh.runner.components|running") == 2);
+            Assert.Equal(1, measured["datamesh.runner.component.changes|started,pipeline/first"]);
+            Assert.Equal(1, measured["datamesh.runner.component.changes|started,pipeline/second"]);
+            Assert.Equal(0, measured["datamesh.runner.components|failed"]);
+
+            await controller.PauseAsync(["pipeline/second"]);
+            await WaitFor("pipeline/second paused", () =>
+                measured.GetValueOrDefault("datamesh.runner.component.changes|paused,pipeline/second") == 1 && measured.GetValueOrDefault("datamesh.runner.components|running") == 1);
+            Assert.False(measured.ContainsKey("datamesh.runner.component.changes|paused,pipeline/first"));
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+
+        Assert.Equal(1, measured["datamesh.runner.component.changes|stopped,pipeline/first"]);
+    }
+
+    [Fact]
+    public async Task Two_snapshot_requests_made_before_a_runner_reads_them_are_both_kept_and_one_handled_leaves_the_other()
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        var stateTopic = "datamesh.controller.snapshots-" + Guid.NewGuid().ToString("N")[..8];
+        using var controller = Controller(kafka, stateTopic);
+        using var store = new ControllerStore(kafka, stateTopic);
+        await store.WriteAsync(ControllerStore.DefinitionKey, new DefinitionRecord(1, DateTimeOffset.UtcNow, "sources: []", new() { ["source/shop"] = "h" }), CancellationToken.None);
+
+        await controller.RequestSnapshotAsync("shop", ["public.orders"]);
+        await controller.RequestSnapshotAsync("shop", ["public.customers"], "id > 10");
+        var state = await store.ReadAsync(CancellationToken.None);
+        Assert.Equal([["public.orders"], ["public.customers"]], state.Snapshots.Values.OrderBy(r => r.RequestedAt).Select(r => r.Tables));
+        Assert.All(state.Snapshots.Keys, k => Assert.Equal("shop", ControllerState.SnapshotSource(k)));
+
+        // The runner that handled the first removes that request only.
+        var first = state.Snapshots.Single(r => r.Value.Tables[0] == "public.orders").Key;
+        await store.WriteAsync("snapshot/" + first, null, CancellationToken.None);
+        var left = Assert.Single((await store.ReadAsync(CancellationToken.None)).Snapshots.Values);
+        Assert.Equal(["public.customers"], left.Tables);
+        Assert.Equal("id > 10", left.Condition);
+
+        // 'datamesh status' needs no file: it reads what is applied.
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        Assert.Equal(0, await DataMesh.Cli.CliCommands.RunAsync(["status", "--kafka", kafka.EmbeddedCluster!.BootstrapServers, "--state-topic", stateTopic], output, error, CancellationToken.None));
+        Assert.StartsWith("Generation 1, applied ", output.ToString(), StringComparison.Ordinal);
+    }
+
+    private static DataMeshController Controller(KafkaConnection kafka, string? stateTopic = null)
     {
         var options = new DataMeshControllerOptions();
         options.AddConnectorTypes();
+        options.StateTopic = stateTopic ?? options.StateTopic;
 
         return new DataMeshController(kafka, DefinitionTestSupport.OrdersStore(), options);
     }

@@ -110,6 +110,15 @@ internal sealed class MySqlCdc : IAsyncDisposable
         }
     }
 
+    /// <summary>For a failing assertion's message: the running source's status and the last lines its host logged.</summary>
+    public string Diagnose(int lines = 30)
+    {
+        var status = _host?.Services.GetRequiredService<DataMesh.Sources.SourceMonitor>().Get(SourceName)?.ToString() ?? "host not running";
+        var log = Logs.Entries.ToArray();
+        return $"source status: {status}; last {Math.Min(lines, log.Length)} of {log.Length} log lines:" + Environment.NewLine +
+            string.Join(Environment.NewLine, log.TakeLast(lines).Select(e => $"  {e.Level} [{e.Id.Id}] {e.Message}"));
+    }
+
     /// <summary>A connection to the test's database.</summary>
     public Task<MySqlConnection> OpenConnectionAsync() => _database.OpenConnectionAsync();
 

@@ -30,6 +30,7 @@ public sealed class MySqlLeastPrivilegeTests(MariaDbServer server) : IClassFixtu
             await cdc.ExecuteAsync("INSERT INTO t VALUES (2, 'after')");
 
             var records = await cdc.ReadAsync(cdc.Topic("t"), 2);
+            Assert.True(records.Count == 2, $"{records.Count} of 2 records arrived. {cdc.Diagnose()}");
             Assert.Equal(["before", "after"], records.Select(r => r.After!["v"]));
             await cdc.StopAsync();
             _scan.AssertNoSecret(password);

@@ -45,13 +45,21 @@ internal sealed class ControllerState
 
     public Dictionary<string, string> Restarts { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Snapshot requests not handled yet, by their key after <c>snapshot/</c>: <c>SOURCE/ID</c>, one per request, so
+    /// that a second request never replaces a first one no runner has read yet, and a runner removes only what it handled.</summary>
     public Dictionary<string, SnapshotRequestRecord> Snapshots { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The source a snapshot request is for, from its key in <see cref="Snapshots"/>.</summary>
+    public static string SnapshotSource(string key) => key.LastIndexOf('/') is var slash and > 0 ? key[..slash] : key;
+
+    /// <summary>The key (after <c>snapshot/</c>) of a request for <paramref name="source"/>.</summary>
+    public static string SnapshotKey(string source, string id) => source + "/" + id;
 }
 
 /// <summary>
 /// Keeps the controller's state in a compacted topic of one partition (<see cref="DataMeshControllerOptions.StateTopic"/>):
 /// key <c>definition</c> holds the applied definition; <c>paused/COMPONENT</c>, <c>restart/COMPONENT</c> and
-/// <c>snapshot/SOURCE</c> what <c>pause</c>, <c>resume</c> and <c>snapshot</c> asked for (a tombstone undoes one). The
+/// <c>snapshot/SOURCE/ID</c> what <c>pause</c>, <c>resume</c> and <c>snapshot</c> asked for (a tombstone undoes one). The
 /// runners' reports go to a topic of their own (<c>STATE_TOPIC.status</c>), so that they never push the state out of a
 /// bounded topic. Every process reads the same topics: the state survives a restart of every process.
 /// </summary>

@@ -65,7 +65,17 @@ public sealed class DataMeshController : IDisposable
     /// <exception cref="DefinitionInvalidException">The definition has problems, or holds a secret written in the file.</exception>
     public async Task<DataMeshPlan> ApplyAsync(string definitionText, IProgress<PlanChange>? progress = null, CancellationToken cancellationToken = default)
     {
-        var definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken).ConfigureAwait(false);
+        AppliedDefinition definition;
+        try
+        {
+            definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DefinitionInvalidException)
+        {
+            ControlPlaneMetrics.Applied(_options.StateTopic, "refused");
+            throw;
+        }
+
         var state = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
         var (plan, steps) = await PlanAsync(definition, state, cancellationToken).ConfigureAwait(false);
         foreach (var (change, execute) in steps)
@@ -86,6 +96,7 @@ public sealed class DataMeshController : IDisposable
             await _store.WriteAsync(ControllerStore.DefinitionKey, record, cancellationToken).ConfigureAwait(false);
         }
 
+        ControlPlaneMetrics.Applied(_options.StateTopic, unchanged ? "unchanged" : "applied");
         return plan;
     }
 
@@ -134,7 +145,8 @@ public sealed class DataMeshController : IDisposable
         }
 
         await KnownAsync([AppliedDefinition.SourceKey(source)], cancellationToken).ConfigureAwait(false);
-        await _store.WriteAsync("snapshot/" + source, new SnapshotRequestRecord(Guid.NewGuid().ToString("n"), [.. tables], condition, DateTimeOffset.UtcNow), cancellationToken)
+        var id = Guid.NewGuid().ToString("n");
+        await _store.WriteAsync("snapshot/" + ControllerState.SnapshotKey(source, id), new SnapshotRequestRecord(id, [.. tables], condition, DateTimeOffset.UtcNow), cancellationToken)
             .ConfigureAwait(false);
     }
 

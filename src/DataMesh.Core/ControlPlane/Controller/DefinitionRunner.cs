@@ -29,26 +29,34 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
     private readonly Dictionary<string, (string State, string? Message, string Hash, DateTimeOffset At)> _reported = new(StringComparer.Ordinal);
     private AppliedDefinition? _definition;
     private (long Generation, DateTimeOffset AppliedAt) _generation = (-1, default);
+    private volatile RunnerCounts _counts = new(-1, 0, 0);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
         var kafka = services.GetRequiredService<KafkaConnection>();
         using var store = new ControllerStore(kafka, options.StateTopic);
+        ControlPlaneMetrics.Observe(options.RunnerId, () => _counts);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                var pass = System.Diagnostics.Stopwatch.StartNew();
                 try
                 {
                     var state = await store.ReadAsync(stoppingToken).ConfigureAwait(false);
                     await ReconcileAsync(state, store, stoppingToken).ConfigureAwait(false);
                     await ReportAsync(store, stoppingToken).ConfigureAwait(false);
+                    ControlPlaneMetrics.Reconciled(options.RunnerId, pass.Elapsed);
                 }
                 catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
                 {
+                    ControlPlaneMetrics.StateError(options.RunnerId);
                     ControllerLog.StateUnreadable(_logger, options.RunnerId, ex.Message);
                 }
+
+                var failed = _running.Values.Count(r => r.Failure is not null);
+                _counts = new RunnerCounts(_generation.Generation, _running.Count - failed, failed);
 
                 await Task.Delay(options.PollInterval, stoppingToken).ConfigureAwait(false);
             }
@@ -61,8 +69,10 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         {
             foreach (var key in _running.Keys.ToList())
             {
-                await StopAsync(key, "stopped (the runner stops)").ConfigureAwait(false);
+                await StopAsync(key, "stopped (the runner stops)", "stopped").ConfigureAwait(false);
             }
+
+            ControlPlaneMetrics.Forget(options.RunnerId);
 
             using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             foreach (var key in _reported.Keys)
@@ -104,7 +114,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 {
                     if (state.Definition.Components.GetValueOrDefault(key) != running.Component.Hash)
                     {
-                        await StopAsync(key, "stopped: the applied definition's new version cannot run here").ConfigureAwait(false);
+                        await StopAsync(key, "stopped: the applied definition's new version cannot run here", "stopped").ConfigureAwait(false);
                     }
                 }
 
@@ -120,15 +130,15 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         {
             if (!wanted.TryGetValue(key, out var component))
             {
-                await StopAsync(key, state.Paused.Contains(key) ? "paused" : "stopped (no longer declared)").ConfigureAwait(false);
+                await StopAsync(key, state.Paused.Contains(key) ? "paused" : "stopped (no longer declared)", state.Paused.Contains(key) ? "paused" : "stopped").ConfigureAwait(false);
             }
             else if (component.Hash != running.Component.Hash)
             {
-                await StopAsync(key, "restarting with its changed settings").ConfigureAwait(false);
+                await StopAsync(key, "restarting with its changed settings", "restarted").ConfigureAwait(false);
             }
             else if (state.Restarts.GetValueOrDefault(key) is { } restart && restart != running.RestartId)
             {
-                await StopAsync(key, "restarting (resume)").ConfigureAwait(false);
+                await StopAsync(key, "restarting (resume)", "restarted").ConfigureAwait(false);
             }
         }
 
@@ -140,8 +150,9 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             }
         }
 
-        foreach (var (source, request) in state.Snapshots)
+        foreach (var (key, request) in state.Snapshots.OrderBy(r => r.Value.RequestedAt))
         {
+            var source = ControllerState.SnapshotSource(key);
             if (_handledSnapshots.Contains(request.Id)
                 || !_running.TryGetValue(AppliedDefinition.SourceKey(source), out var running)
                 || services.GetService<SourceMonitor>() is not { } monitor
@@ -164,7 +175,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 ControllerLog.ComponentFailed(_logger, ex, options.RunnerId, running.Component.Key, ex.Message);
             }
 
-            await store.WriteAsync("snapshot/" + source, null, cancellationToken).ConfigureAwait(false);
+            await store.WriteAsync("snapshot/" + key, null, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -174,6 +185,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         var running = new Running(component, _definition!, restartId, stop);
         running.Task = Task.Run(() => RunAsync(running, stop.Token), CancellationToken.None);
         _running[component.Key] = running;
+        ControlPlaneMetrics.ComponentChanged(options.RunnerId, component.Key, "started");
         ControllerLog.Component(_logger, options.RunnerId, component.Key, "started");
     }
 
@@ -192,6 +204,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 if (!await type!.RunAsync(guarded, source.Name, sourceOptions, cancellationToken).ConfigureAwait(false))
                 {
                     running.Fail(services.GetService<SourceMonitor>()?.Get(source.Name)?.Message ?? "the source failed; its log says why");
+                    ControlPlaneMetrics.ComponentChanged(options.RunnerId, component.Key, "failed");
                 }
             }
             else
@@ -221,6 +234,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         catch (Exception ex)
         {
             running.Fail(ex.Message);
+            ControlPlaneMetrics.ComponentChanged(options.RunnerId, component.Key, "failed");
             ControllerLog.ComponentFailed(_logger, ex, options.RunnerId, component.Key, ex.Message);
         }
     }
@@ -268,7 +282,8 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         return result;
     }
 
-    private async Task StopAsync(string key, string why)
+    /// <summary>Stops a component; <paramref name="change"/> is what the metrics count (stopped, paused, restarted).</summary>
+    private async Task StopAsync(string key, string why, string change)
     {
         if (!_running.Remove(key, out var running))
         {
@@ -278,6 +293,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         await running.Stop.CancelAsync().ConfigureAwait(false);
         await running.Task!.ConfigureAwait(false);
         running.Stop.Dispose();
+        ControlPlaneMetrics.ComponentChanged(options.RunnerId, key, change);
         ControllerLog.Component(_logger, options.RunnerId, key, why);
     }
 

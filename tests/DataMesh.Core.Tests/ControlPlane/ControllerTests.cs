@@ -219,6 +219,42 @@ public sealed class ControllerTests
         Assert.StartsWith("Generation 1, applied ", output.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Plan_and_apply_refuse_a_pipeline_whose_transforms_cannot_run_on_its_topics_registered_schema_and_skip_topics_without_one()
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        using var controller = Controller(kafka, "datamesh.controller.schemas-" + Guid.NewGuid().ToString("N")[..8]);
+        const string text = """
+            pipelines:
+              - name: big-orders
+                source_topics: [dm.shop.public.orders]
+                transforms:
+                  - filter: "quantity >= 10"
+                  - unwrap: {deletes: drop}
+                  - keep: [id, quantitty]
+                sink:
+                  kafka: {topic: big-orders}
+              - name: not-registered-yet
+                source_topics: [dm.shop.public.customers]
+                transforms:
+                  - keep: [anything]
+                sink:
+                  kafka: {topic: customers-copy}
+            """;
+
+        foreach (var attempt in new Func<Task>[] { () => controller.PlanAsync(text), () => controller.ApplyAsync(text) })
+        {
+            var refused = await Assert.ThrowsAsync<DefinitionInvalidException>(attempt);
+            var problem = Assert.Single(refused.Problems);
+            Assert.Equal("pipelines[0].transforms[2].keep", problem.Path);
+            Assert.Contains("quantitty", problem.Reason, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, (await controller.GetStatusAsync()).Generation);
+        var applied = await controller.ApplyAsync(text.Replace("quantitty", "quantity", StringComparison.Ordinal));
+        Assert.Equal(1, applied.Generation);
+    }
+
     private static DataMeshController Controller(KafkaConnection kafka, string? stateTopic = null)
     {
         var options = new DataMeshControllerOptions();

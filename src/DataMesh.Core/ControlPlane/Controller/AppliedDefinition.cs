@@ -40,11 +40,12 @@ internal sealed class AppliedDefinition
 
     public static string PipelineKey(string name) => "pipeline/" + name;
 
-    /// <summary>Validates <paramref name="text"/>.</summary>
+    /// <summary>Validates <paramref name="text"/>; with <paramref name="schemas"/>, also plans each pipeline's transforms
+    /// against the latest value schema of each of its topics that has one (what plan and apply check; a runner does not).</summary>
     /// <exception cref="DefinitionInvalidException">It has problems, or a literal secret.</exception>
-    public static async Task<AppliedDefinition> ReadAsync(string text, DataMeshControllerOptions options, CancellationToken cancellationToken)
+    public static async Task<AppliedDefinition> ReadAsync(string text, DataMeshControllerOptions options, CancellationToken cancellationToken, Schemas.ISchemaStore? schemas = null)
     {
-        var validationOptions = new DefinitionValidationOptions { Configuration = options.Configuration };
+        var validationOptions = new DefinitionValidationOptions { Configuration = options.Configuration, SchemaStore = schemas, RequireSchemas = false };
         foreach (var type in options.SourceTypes)
         {
             validationOptions.SourceTypes.Add(type);

@@ -47,7 +47,7 @@ public sealed class DataMeshController : IDisposable
     /// <exception cref="DefinitionInvalidException">The definition has problems, or holds a secret written in the file.</exception>
     public async Task<DataMeshPlan> PlanAsync(string definitionText, CancellationToken cancellationToken = default)
     {
-        var definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken).ConfigureAwait(false);
+        var definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken, _schemas).ConfigureAwait(false);
         var state = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
         var (plan, _) = await PlanAsync(definition, state, cancellationToken).ConfigureAwait(false);
         return plan;
@@ -68,7 +68,7 @@ public sealed class DataMeshController : IDisposable
         AppliedDefinition definition;
         try
         {
-            definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken).ConfigureAwait(false);
+            definition = await AppliedDefinition.ReadAsync(definitionText, _options, cancellationToken, _schemas).ConfigureAwait(false);
         }
         catch (DefinitionInvalidException)
         {

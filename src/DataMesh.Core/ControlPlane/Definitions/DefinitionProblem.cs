@@ -59,6 +59,13 @@ public sealed class DefinitionValidationOptions
     /// </summary>
     public Schemas.ISchemaStore? SchemaStore { get; set; }
 
+    /// <summary>
+    /// With a <see cref="SchemaStore"/>: whether a pipeline's topic with no registered value schema is a problem (true, the
+    /// default, as <c>datamesh validate --schema-registry</c> reports it), or is skipped and only the topics that have one
+    /// are checked (false: what the controller does, since a new source registers its tables' schemas when it first runs).
+    /// </summary>
+    public bool RequireSchemas { get; set; } = true;
+
     /// <summary>Resolves <c>${config:Key}</c> references; null to report them as unresolvable.</summary>
     public Microsoft.Extensions.Configuration.IConfiguration? Configuration { get; set; }
 

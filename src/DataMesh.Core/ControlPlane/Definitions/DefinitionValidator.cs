@@ -63,7 +63,7 @@ internal static partial class DefinitionValidator
 
         if (options.SchemaStore is { } store)
         {
-            await CheckSchemasAsync(store, pipelines, sources, problems, cancellationToken).ConfigureAwait(false);
+            await CheckSchemasAsync(store, options.RequireSchemas, pipelines, sources, problems, cancellationToken).ConfigureAwait(false);
         }
 
         var result = problems.Result();
@@ -568,7 +568,7 @@ internal static partial class DefinitionValidator
         return (new SinkDefinition(SinkKind.JsonLines, null, null, file), null);
     }
 
-    private static async ValueTask CheckSchemasAsync(ISchemaStore store, List<ReadPipeline> pipelines, List<ReadSource> sources, ProblemList problems, CancellationToken cancellationToken)
+    private static async ValueTask CheckSchemasAsync(ISchemaStore store, bool requireSchemas, List<ReadPipeline> pipelines, List<ReadSource> sources, ProblemList problems, CancellationToken cancellationToken)
     {
         IReadOnlyList<string>? subjects = null;
         foreach (var pipeline in pipelines)
@@ -576,6 +576,11 @@ internal static partial class DefinitionValidator
             foreach (var input in pipeline.Topics)
             {
                 var latest = await store.GetLatestAsync(TopicNames.ValueSubject(input.Topic), cancellationToken).ConfigureAwait(false);
+                if (latest is null && !requireSchemas)
+                {
+                    continue;
+                }
+
                 if (latest is null)
                 {
                     subjects ??= await store.GetSubjectsAsync(cancellationToken).ConfigureAwait(false);

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using DataMesh.Connectors.Cassandra;
 using DataMesh.Connectors.Cassandra.CommitLog;
 using DataMesh.Sources;
 using Xunit;

@@ -61,7 +61,7 @@ public sealed partial class CassandraSourceTests
     public async Task A_copy_arriving_after_the_window_is_published_again_under_one_and_dropped_under_quorum(CassandraConsistencyLevel level, int expected)
     {
         using var copies = new CopyCounter();
-        var time = new ManualTime();
+        var time = new ManualClock();
         var nodes = NodeDirectories(ThreeNodes);
         var write = Insert(1, 1, 10);
         new CdcRawWriter(nodes[0], 7, 100, [[write]]).Sync(1, completed: true);
@@ -168,18 +168,6 @@ public sealed partial class CassandraSourceTests
         options.Replicas.ConsistencyLevel = level;
         options.Tables.Add(OrdersTable());
         return options;
-    }
-
-    /// <summary>A clock that moves only when told.</summary>
-    private sealed class ManualTime : TimeProvider
-    {
-        private long _ticks = TimeSpan.TicksPerDay;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => Interlocked.Read(ref _ticks);
-
-        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
     }
 
     /// <summary>Listens to the connector's copy counters of source <c>cass</c>.</summary>

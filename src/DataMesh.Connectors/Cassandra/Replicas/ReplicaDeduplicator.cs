@@ -114,7 +114,7 @@ internal sealed class ReplicaDeduplicator
             return CopyDecision.Publish;
         }
 
-        update.Holds.Add((node, entryStart));
+        (update.Holds ??= []).Add((node, entryStart));
         Hold(node, entryStart, 1);
         return CopyDecision.Hold;
     }
@@ -158,12 +158,17 @@ internal sealed class ReplicaDeduplicator
 
     private void ReleaseHolds(Update update)
     {
+        if (update.Holds is null)
+        {
+            return;
+        }
+
         foreach (var (node, at) in update.Holds)
         {
             Hold(node, at, -1);
         }
 
-        update.Holds.Clear();
+        update.Holds = null;
     }
 
     private void Hold(int node, CommitLogPosition at, int change)
@@ -195,7 +200,7 @@ internal sealed class ReplicaDeduplicator
 
         public LinkedListNode<Update>? Age { get; set; }
 
-        /// <summary>The copies that hold a node's position while the update waits for more.</summary>
-        public List<(int Node, CommitLogPosition At)> Holds { get; } = [];
+        /// <summary>The copies that hold a node's position while the update waits for more (none under ONE).</summary>
+        public List<(int Node, CommitLogPosition At)>? Holds { get; set; }
     }
 }

@@ -144,11 +144,16 @@ public sealed class CassandraSourceOptions : SourceOptions
                 yield return problem;
             }
         }
-        else if (string.IsNullOrWhiteSpace(CdcRawDirectory))
+        else if (Replicas.ConsistencyLevel != CassandraConsistencyLevel.One || Replicas.ReplicationFactor is not null)
+        {
+            yield return prefix + $"{nameof(Replicas)} is set but {nameof(Nodes)} is not: replica de-duplication needs one source reading every node's cdc_raw (give them in {nameof(Nodes)}); a source of one node publishes every copy it reads.";
+        }
+
+        if (Nodes.Count == 0 && string.IsNullOrWhiteSpace(CdcRawDirectory))
         {
             yield return prefix + $"{nameof(CdcRawDirectory)} is required: the node's cdc_raw directory (cdc_raw_directory in cassandra.yaml).";
         }
-        else if (!Directory.Exists(CdcRawDirectory))
+        else if (Nodes.Count == 0 && !Directory.Exists(CdcRawDirectory))
         {
             yield return prefix + $"{nameof(CdcRawDirectory)} '{CdcRawDirectory}' does not exist: give the node's cdc_raw directory (cdc_raw_directory in cassandra.yaml), and set cdc_enabled: true there.";
         }

@@ -146,6 +146,10 @@ public sealed partial class CassandraSourceTests
         Assert.Contains(problems, p => p.Contains("Nodes is set, and so is CdcRawDirectory or Node", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("Replicas:ConsistencyLevel Three needs 3 copies of each write, but the replication factor is 2", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("Replicas:Window must be between 1 second and 24 hours", StringComparison.Ordinal));
+
+        var one = Options(OrdersTable());
+        one.Replicas.ConsistencyLevel = CassandraConsistencyLevel.Quorum;
+        Assert.Contains(one.Validate("cass"), p => p.Contains("Replicas is set but Nodes is not", StringComparison.Ordinal));
     }
 
     private string[] NodeDirectories(string[] names) =>
@@ -180,7 +184,7 @@ public sealed partial class CassandraSourceTests
         {
             _listener.InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Name == "DataMesh.Connectors" && instrument.Name.StartsWith("datamesh.source.cassandra.", StringComparison.Ordinal))
+                if (instrument.Meter.Name == "DataMesh.Connectors.Cassandra" && instrument.Name.StartsWith("datamesh.source.cassandra.", StringComparison.Ordinal))
                 {
                     listener.EnableMeasurementEvents(instrument);
                 }

@@ -3,7 +3,8 @@ using System.Diagnostics.Metrics;
 namespace DataMesh.Connectors.Cassandra.Replicas;
 
 /// <summary>
-/// Replica de-duplication's measurements on the <c>DataMesh.Connectors</c> meter, tagged <c>datamesh.connector</c>
+/// Replica de-duplication's measurements on the <c>DataMesh.Connectors.Cassandra</c> meter (beside the sinks'
+/// <c>DataMesh.Connectors.Sinks</c>; <c>AddDataMeshInstrumentation</c> exports both), tagged <c>datamesh.connector</c>
 /// (cassandra) and <c>datamesh.source</c>: <c>datamesh.source.cassandra.copies</c> (partition-update copies read, by
 /// <c>datamesh.outcome</c>: <c>published</c>, <c>duplicate</c> — dropped because the update was published —, <c>held</c> —
 /// waiting for more copies), <c>datamesh.source.cassandra.updates.expired</c> (updates forgotten before enough copies
@@ -12,9 +13,13 @@ namespace DataMesh.Connectors.Cassandra.Replicas;
 /// </summary>
 internal sealed class ReplicaMetrics
 {
-    private static readonly Counter<long> Copies = ConnectorsMeter.Meter.CreateCounter<long>("datamesh.source.cassandra.copies", "{copy}", "Copies of partition updates read from the replicas' commit logs, by outcome.");
-    private static readonly Counter<long> ExpiredUpdates = ConnectorsMeter.Meter.CreateCounter<long>("datamesh.source.cassandra.updates.expired", "{update}", "Partition updates forgotten before their copies reached the consistency level: not published.");
-    private static readonly Counter<long> EvictedUpdates = ConnectorsMeter.Meter.CreateCounter<long>("datamesh.source.cassandra.updates.evicted", "{update}", "Partition updates forgotten before their window ended because MaxEntries were remembered.");
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "DataMesh.Connectors.Cassandra";
+
+    private static readonly Meter Meter = new(MeterName, typeof(ReplicaMetrics).Assembly.GetName().Version?.ToString());
+    private static readonly Counter<long> Copies = Meter.CreateCounter<long>("datamesh.source.cassandra.copies", "{copy}", "Copies of partition updates read from the replicas' commit logs, by outcome.");
+    private static readonly Counter<long> ExpiredUpdates = Meter.CreateCounter<long>("datamesh.source.cassandra.updates.expired", "{update}", "Partition updates forgotten before their copies reached the consistency level: not published.");
+    private static readonly Counter<long> EvictedUpdates = Meter.CreateCounter<long>("datamesh.source.cassandra.updates.evicted", "{update}", "Partition updates forgotten before their window ended because MaxEntries were remembered.");
 
     private readonly KeyValuePair<string, object?>[] _tags;
     private readonly KeyValuePair<string, object?>[][] _byOutcome;

@@ -22,7 +22,7 @@ public sealed class MetricsTests
             .Select(f => (string)f.GetRawConstantValue()!)
             .Order(StringComparer.Ordinal)
             .ToList();
-        Assert.Equal(5, declared.Count);
+        Assert.Equal(6, declared.Count);
         Assert.Equal(declared, DataMeshMeters.Names.Order(StringComparer.Ordinal));
     }
 

@@ -1,6 +1,9 @@
+using System.IO.Hashing;
+using System.Text;
 using DataMesh.Connectors.Cassandra.Cdc;
 using DataMesh.Connectors.Cassandra.CommitLog;
 using DataMesh.Connectors.Cassandra.Mutations;
+using DataMesh.Connectors.Cassandra.Replicas;
 using DataMesh.Connectors.Cassandra.Schema;
 using DataMesh.Events;
 using DataMesh.Sources;
@@ -10,10 +13,12 @@ namespace DataMesh.Connectors.Cassandra;
 
 /// <summary>
 /// The Cassandra connector on the source runtime: follows one node's <c>cdc_raw</c> directory (<see cref="CdcRawFollower"/>),
-/// decodes the mutations of the tables declared in <see cref="CassandraSourceOptions.Tables"/> and hands each row to the
-/// runtime (<see cref="CassandraEventWriter"/>). A position is the node and the end of the last mutation handed over; the
-/// runtime stores it only after Kafka acknowledged everything before it, and only then (<see cref="OnPositionStoredAsync"/>)
-/// may the segments wholly before it be deleted from <c>cdc_raw</c>.
+/// or several nodes' (<see cref="CassandraSourceOptions.Nodes"/>) with their copies of each write de-duplicated
+/// (<see cref="ReplicaDeduplicator"/>), decodes the mutations of the tables declared in
+/// <see cref="CassandraSourceOptions.Tables"/> and hands each row to the runtime (<see cref="CassandraEventWriter"/>). A
+/// position is, per node, the end of the last mutation handed over (or the start of its oldest copy still waiting for the
+/// consistency level); the runtime stores it only after Kafka acknowledged everything before it, and only then
+/// (<see cref="OnPositionStoredAsync"/>) may the segments wholly before it be deleted from <c>cdc_raw</c>.
 /// </summary>
 internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
 {
@@ -21,17 +26,29 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
     /// hundreds of thousands).</summary>
     internal const int MaxEntriesPerPoll = 20_000;
 
+    /// <summary>The column after a clustered table's own that holds a range deletion's start bound (JSON; null in every
+    /// other event). docs/cassandra.md, "Range deletions".</summary>
+    internal const string RangeStartColumn = "_range_start";
+
+    /// <summary>The column that holds a range deletion's end bound.</summary>
+    internal const string RangeEndColumn = "_range_end";
+
     private readonly string _name;
     private readonly CassandraSourceOptions _options;
     private readonly ILogger _logger;
-    private CommitLogPosition _stored;
+    private readonly TimeProvider _time;
+    private readonly IReadOnlyList<(string Name, string Directory)> _nodes;
+    private readonly CommitLogPosition[] _stored;
     private readonly Lock _storedLock = new();
 
-    public CassandraConnector(string name, CassandraSourceOptions options, ILogger logger)
+    public CassandraConnector(string name, CassandraSourceOptions options, ILogger logger, TimeProvider? time = null)
     {
         _name = name;
         _options = options;
         _logger = logger;
+        _time = time ?? TimeProvider.System;
+        _nodes = options.NodeDirectories;
+        _stored = new CommitLogPosition[_nodes.Count];
     }
 
     public override string Kind => "cassandra";
@@ -56,9 +73,12 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
     {
         lock (_storedLock)
         {
-            if (position.Log > _stored)
+            for (var i = 0; i < _nodes.Count; i++)
             {
-                _stored = position.Log;
+                if (position.Of(_nodes[i].Name) is { } log && log > _stored[i])
+                {
+                    _stored[i] = log;
+                }
             }
         }
 
@@ -66,26 +86,53 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
     }
 
     /// <summary>How a table is described to the runtime: the key is the partition key and the clustering columns; the
-    /// clustering columns are nullable when the table has them (a partition deletion, a prefix deletion and the static row
-    /// leave some null); every other column is nullable.</summary>
+    /// clustering columns are nullable when the table has them (a partition deletion, a prefix deletion, a range deletion
+    /// and the static row leave some null); every other column is nullable. A table with clustering columns has two more,
+    /// <see cref="RangeStartColumn"/> and <see cref="RangeEndColumn"/> (JSON text), set only in range deletions.</summary>
     internal static SourceTableInfo TableInfo(CassandraTable table)
     {
         var keyCount = table.PartitionKey.Count + table.Clustering.Count;
         var columns = table.Columns.Select(c => new ColumnDescription(c.Name, CassandraValueWriter.TypeOf(c.Type), c.Kind != CassandraColumnKind.PartitionKey)).ToList();
+        if (table.Clustering.Count > 0)
+        {
+            columns.Add(new ColumnDescription(RangeStartColumn, DataType.Of(DataTypeKind.Json, "range bound"), IsNullable: true));
+            columns.Add(new ColumnDescription(RangeEndColumn, DataType.Of(DataTypeKind.Json, "range bound"), IsNullable: true));
+        }
+
         return new SourceTableInfo(new TableDescription(table.Keyspace, table.Name, columns, [.. table.Columns.Take(keyCount).Select(c => c.Name)]), table.Keyspace, null);
+    }
+
+    /// <summary>Where each node starts: its stored position, or its oldest segment.</summary>
+    private CommitLogPosition[] Starts(CassandraPosition? start)
+    {
+        var replicas = _options.Nodes.Count > 0;
+        var starts = new CommitLogPosition[_nodes.Count];
+        if (start is null)
+        {
+            return starts;
+        }
+
+        var names = _nodes.Select(n => n.Name).ToList();
+        var stored = start.Nodes.Select(n => n.Node).ToList();
+        if (start.IsReplicas != replicas || !stored.Order(StringComparer.Ordinal).SequenceEqual(names, StringComparer.Ordinal))
+        {
+            throw new SourceException(
+                $"Cassandra source '{_name}': the stored position {start} is of node(s) {string.Join(", ", stored)}, but this source reads {string.Join(", ", names)} ({(replicas ? "Nodes" : "Node")}). " +
+                "Segment ids and offsets belong to one node: give each node (or each set of nodes) its own source name, or reset the stored position to start afresh.",
+                isTransient: false);
+        }
+
+        for (var i = 0; i < starts.Length; i++)
+        {
+            starts[i] = start.Of(names[i])!.Value;
+        }
+
+        return starts;
     }
 
     public override async Task RunAsync(SourceContext<CassandraPosition> context, CassandraPosition? start, CancellationToken cancellationToken)
     {
-        var node = _options.EffectiveNode;
-        if (start is not null && start.Node != node)
-        {
-            throw new SourceException(
-                $"Cassandra source '{_name}': the stored position {start} is of node '{start.Node}', but this source reads node '{node}' (Node). " +
-                "Segment ids and offsets belong to one node: give each node its own source name, or reset the stored position to start afresh.",
-                isTransient: false);
-        }
-
+        var read = Starts(start);
         var filter = new TableFilter(_options, ["system", "system_schema", "system_auth", "system_distributed", "system_traces", "system_views", "system_virtual_schema"]);
         var definitions = _options.ParseTables().Where(t => filter.Captures(t.Table.Keyspace, t.Table.Name)).ToList();
         var readerOptions = new CommitLogReaderOptions();
@@ -94,10 +141,8 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             readerOptions.EncryptionKeys[alias] = key;
         }
 
-        var decoder = new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table)));
-        var follower = new CdcRawFollower(_options.CdcRawDirectory, readerOptions) { KeepSegments = _options.KeepSegments };
         var tables = new Dictionary<CassandraTable, SourceTable>();
-        var writer = new CassandraEventWriter(context, node, table =>
+        var writer = new CassandraEventWriter(context, _nodes[0].Name, table =>
         {
             if (!tables.TryGetValue(table, out var described))
             {
@@ -107,44 +152,58 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             return described;
         });
 
-        var position = start?.Log ?? new CommitLogPosition(0, 0);
+        var replicas = _options.Nodes.Count > 0;
+        var required = _options.Replicas.RequiredCopies(_nodes.Count);
+        var metrics = replicas ? new ReplicaMetrics(_name) : null;
+        var reader = new EntryReader(this, new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table))), writer,
+            replicas ? new ReplicaDeduplicator(_nodes.Count, required, _options.Replicas.Window, _options.Replicas.MaxEntries, _time) : null, metrics);
+        var followers = _nodes.Select(n => new CdcRawFollower(n.Directory, readerOptions) { KeepSegments = _options.KeepSegments }).ToArray();
         lock (_storedLock)
         {
-            _stored = position > _stored ? position : _stored;
+            for (var i = 0; i < read.Length; i++)
+            {
+                _stored[i] = read[i] > _stored[i] ? read[i] : _stored[i];
+            }
         }
 
-        CassandraLog.Starting(_logger, _name, _options.CdcRawDirectory, node, position.ToString(), start is null ? "no stored position: the oldest segment in cdc_raw" : "stored position",
-            string.Join(", ", definitions.Select(d => d.Table.QualifiedName)));
+        var tableNames = string.Join(", ", definitions.Select(d => d.Table.QualifiedName));
+        for (var i = 0; i < _nodes.Count; i++)
+        {
+            CassandraLog.Starting(_logger, _name, _nodes[i].Directory, _nodes[i].Name, read[i].ToString(), start is null ? "no stored position: the oldest segment in cdc_raw" : "stored position", tableNames);
+        }
+
+        if (replicas)
+        {
+            CassandraLog.Replicas(_logger, _name, _nodes.Count, required, _options.Replicas.ConsistencyLevel, _options.Replicas.Window, _options.Replicas.MaxEntries);
+        }
+
+        var last = start;
+        var perNode = Math.Max(1, MaxEntriesPerPoll / _nodes.Count);
         context.StreamingStarted();
         while (!cancellationToken.IsCancellationRequested)
         {
             var entries = 0;
-            var read = follower.Poll(position, (string segment, in CommitLogEntry entry) =>
+            var full = false;
+            for (var i = 0; i < _nodes.Count; i++)
             {
-                entries++;
-                writer.Begin(segment, entry.SegmentId, entry.End);
-                MutationOutcome outcome;
-                try
-                {
-                    outcome = decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref writer);
-                    writer.End();
-                }
-                catch (FormatException ex) when (ex is not CommitLogFormatException)
-                {
-                    throw new SourceException($"Cassandra source '{_name}': a value in commit-log segment {segment} at offset {entry.Offset} cannot be read: {ex.Message}", isTransient: false, ex);
-                }
+                var before = reader.Entries;
+                reader.Node = i;
+                read[i] = followers[i].Poll(read[i], reader.Handle, perNode);
+                entries += (int)(reader.Entries - before);
+                full |= reader.Entries - before >= perNode;
+            }
 
-                if (outcome == MutationOutcome.UnknownTable)
-                {
-                    CassandraLog.UnknownTable(_logger, _name, segment, entry.Offset, decoder.UnknownTableId);
-                }
-            }, MaxEntriesPerPoll);
-
-            if (read != position)
+            var position = Position(read, reader.Deduplicator);
+            if (position != last)
             {
-                position = read;
-                context.Checkpoint(new CassandraPosition(node, position));
+                last = position;
+                context.Checkpoint(position);
                 CassandraLog.Read(_logger, _name, entries, position.ToString(), writer.Events);
+            }
+
+            if (reader.Deduplicator is { } dedup && metrics!.Report(dedup) is > 0 and var expired)
+            {
+                CassandraLog.Expired(_logger, _name, expired, dedup.Required, dedup.Window);
             }
 
             if (context.HasPending)
@@ -152,23 +211,135 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 await context.FlushAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            CommitLogPosition stored;
-            lock (_storedLock)
+            for (var i = 0; i < _nodes.Count; i++)
             {
-                stored = _stored;
-            }
+                CommitLogPosition stored;
+                lock (_storedLock)
+                {
+                    stored = _stored[i];
+                }
 
-            var deleted = follower.DeleteAcknowledged(stored);
-            if (deleted.Count > 0)
-            {
-                CassandraLog.SegmentsDeleted(_logger, _name, deleted.Count, string.Join(", ", deleted));
+                var deleted = followers[i].DeleteAcknowledged(stored);
+                if (deleted.Count > 0)
+                {
+                    CassandraLog.SegmentsDeleted(_logger, _name, deleted.Count, string.Join(", ", deleted));
+                }
             }
 
             context.ReportProgress(0);
-            if (entries < MaxEntriesPerPoll)
+            if (!full)
             {
                 await Task.Delay(_options.PollInterval, cancellationToken).ConfigureAwait(false);
             }
+        }
+
+        CassandraPosition Position(CommitLogPosition[] read, ReplicaDeduplicator? deduplicator)
+        {
+            if (!replicas)
+            {
+                return new CassandraPosition(_nodes[0].Name, read[0]);
+            }
+
+            // Forget what the window has passed first: an update that can no longer be published holds nothing.
+            deduplicator!.Expire();
+            return new CassandraPosition([.. _nodes.Select((n, i) => (Node: n.Name, Log: deduplicator.SafePosition(i, read[i])))], replicas: true);
+        }
+    }
+
+    /// <summary>Hands each entry of a poll to the decoder and the event writer; for several nodes, first to the
+    /// deduplicator, partition update by partition update, so that only the copies that reach the consistency level are
+    /// written (from the copy that reached it: its node, segment and offset are the event's).</summary>
+    private sealed class EntryReader(CassandraConnector connector, MutationDecoder decoder, CassandraEventWriter eventWriter, ReplicaDeduplicator? deduplicator, ReplicaMetrics? metrics)
+    {
+        private readonly byte[][] _nodeNames = [.. connector._nodes.Select(n => Encoding.UTF8.GetBytes(n.Name))];
+        private readonly List<bool> _publish = [];
+        private NoHandler _scan;
+
+        public ReplicaDeduplicator? Deduplicator => deduplicator;
+
+        /// <summary>The node being polled (its index).</summary>
+        public int Node { get; set; }
+
+        /// <summary>Entries handled since created.</summary>
+        public long Entries { get; private set; }
+
+        public void Handle(string segment, in CommitLogEntry entry)
+        {
+            Entries++;
+            var writer = eventWriter;
+            try
+            {
+                if (deduplicator is null)
+                {
+                    writer.Begin(segment, entry.SegmentId, entry.End);
+                    Report(segment, entry.Offset, decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref writer));
+                    writer.End();
+                    return;
+                }
+
+                // First the digests: which partition updates this copy publishes.
+                if (!Report(segment, entry.Offset, decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref _scan)))
+                {
+                    return;
+                }
+
+                _publish.Clear();
+                var any = false;
+                for (var i = 0; i < decoder.PartitionCount; i++)
+                {
+                    var (start, length) = decoder.PartitionBytes(i);
+                    var decision = deduplicator.Observe(XxHash128.HashToUInt128(entry.Mutation.Slice(start, length)), Node, new CommitLogPosition(entry.SegmentId, entry.Offset));
+                    metrics!.Copy(decision);
+                    _publish.Add(decision == CopyDecision.Publish);
+                    any |= decision == CopyDecision.Publish;
+                }
+
+                if (any)
+                {
+                    writer.Begin(segment, entry.SegmentId, entry.End, _nodeNames[Node], _publish);
+                    decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref writer);
+                    writer.End();
+                }
+            }
+            catch (FormatException ex) when (ex is not CommitLogFormatException)
+            {
+                throw new SourceException($"Cassandra source '{connector._name}': a value in commit-log segment {segment} of node {connector._nodes[Node].Name} at offset {entry.Offset} cannot be read: {ex.Message}", isTransient: false, ex);
+            }
+        }
+
+        private bool Report(string segment, long offset, MutationOutcome outcome)
+        {
+            if (outcome == MutationOutcome.UnknownTable)
+            {
+                CassandraLog.UnknownTable(connector._logger, connector._name, segment, offset, decoder.UnknownTableId);
+                return false;
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>A handler that takes nothing: decoding with it finds the partition updates' bytes.</summary>
+    private struct NoHandler : IMutationHandler
+    {
+        public readonly void OnPartition(in PartitionUpdate partition)
+        {
+        }
+
+        public readonly void OnRow(in RowHeader row)
+        {
+        }
+
+        public readonly void OnComplexDeletion(in RowHeader row, CassandraColumn column, DeletionTime deletion)
+        {
+        }
+
+        public readonly void OnCell(in RowHeader row, in Cell cell)
+        {
+        }
+
+        public readonly void OnRangeTombstone(in RangeTombstoneMarker marker)
+        {
         }
     }
 }

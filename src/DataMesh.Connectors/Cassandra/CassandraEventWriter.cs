@@ -1,4 +1,7 @@
+using System.Buffers;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using DataMesh.Avro;
 using DataMesh.Connectors.Cassandra.Mutations;
 using DataMesh.Connectors.Cassandra.Schema;
@@ -45,7 +48,9 @@ internal readonly ref struct CassandraSourceBlock : ISourceBlock
 /// INSERT's primary-key liveness), an update (<c>u</c>: it has cells but no liveness, as UPDATE writes it) or a delete
 /// (<c>d</c>: a row deletion), keyed by the partition key and clustering columns; a partition deletion and a deletion of
 /// all rows under a clustering prefix as a delete whose key has the clustering columns after the prefix null; the static
-/// row as an update whose key has all clustering columns null. <c>before</c> is always null: a commit log has no old row.
+/// row as an update whose key has all clustering columns null; a range deletion of a clustering slice as a delete keyed
+/// by the clustering values its bounds share, whose <c>before</c> holds the bounds in the range columns
+/// (<see cref="CassandraConnector.RangeStartColumn"/>). Otherwise <c>before</c> is null: a commit log has no old row.
 /// </summary>
 internal sealed class CassandraEventWriter : IMutationHandler
 {
@@ -55,17 +60,25 @@ internal sealed class CassandraEventWriter : IMutationHandler
     private readonly CassandraRow _row = new();
     private SourceTable? _table;
     private PendingRow _pending;
-    private byte[]? _rangeStartPrefix;
+    private readonly ArrayBufferWriter<byte> _json = new();
+    private List<byte[]?>? _rangeStart;
+    private bool _rangeStartInclusive;
+    private byte[]? _rangeStartJson;
     private DeletionTime _rangeDeletion;
     private long _segment;
     private long _offset;
     private string _segmentName = string.Empty;
+    private byte[] _eventNode;
+    private IReadOnlyList<bool>? _publish;
+    private int _partitionIndex;
+    private bool _skipping;
 
     public CassandraEventWriter(SourceContext<CassandraPosition> context, string node, Func<CassandraTable, SourceTable> tables)
     {
         _context = context;
         _tables = tables;
         _node = Encoding.UTF8.GetBytes(node);
+        _eventNode = _node;
         _row.Decimals = context.Events.DecimalHandling;
     }
 
@@ -73,13 +86,24 @@ internal sealed class CassandraEventWriter : IMutationHandler
     public long Events { get; private set; }
 
     /// <summary>Starts a mutation at <paramref name="offset"/> (its entry's end) of segment <paramref name="segment"/>.</summary>
-    public void Begin(string segmentName, long segment, long offset)
+    /// <param name="segmentName">The segment's file name, for errors.</param>
+    /// <param name="segment">The segment id.</param>
+    /// <param name="offset">The end of the mutation's entry.</param>
+    /// <param name="node">The node whose commit log holds it (UTF-8), if not the one given when created.</param>
+    /// <param name="publish">Which of its partition updates to write (the others are skipped), if not all.</param>
+    public void Begin(string segmentName, long segment, long offset, byte[]? node = null, IReadOnlyList<bool>? publish = null)
     {
         _segmentName = segmentName;
         _segment = segment;
         _offset = offset;
+        _eventNode = node ?? _node;
+        _publish = publish;
+        _partitionIndex = -1;
+        _skipping = false;
         _pending = default;
         _table = null;
+        _rangeStart = null;
+        _rangeStartJson = null;
     }
 
     /// <summary>Writes the mutation's last row.</summary>
@@ -88,9 +112,18 @@ internal sealed class CassandraEventWriter : IMutationHandler
     public void OnPartition(in PartitionUpdate partition)
     {
         FlushRow();
+        _partitionIndex++;
+        _skipping = _publish is not null && !_publish[_partitionIndex];
+        if (_skipping)
+        {
+            return; // a copy of an update published before, or one waiting for more copies
+        }
+
         var table = partition.Table;
         _table = _tables(table);
         _row.Reset(table);
+        _rangeStart = null;
+        _rangeStartJson = null;
         for (var i = 0; i < table.PartitionKey.Count; i++)
         {
             if (!partition.TryGetKeyComponent(i, out var component))
@@ -115,6 +148,11 @@ internal sealed class CassandraEventWriter : IMutationHandler
 
     public void OnRow(in RowHeader row)
     {
+        if (_skipping)
+        {
+            return;
+        }
+
         FlushRow();
         var table = row.Table;
         _row.NextRow();
@@ -130,6 +168,11 @@ internal sealed class CassandraEventWriter : IMutationHandler
 
     public void OnComplexDeletion(in RowHeader row, CassandraColumn column, DeletionTime deletion)
     {
+        if (_skipping)
+        {
+            return;
+        }
+
         if (!column.IsDropped)
         {
             _row.Replace(column);
@@ -139,6 +182,11 @@ internal sealed class CassandraEventWriter : IMutationHandler
 
     public void OnCell(in RowHeader row, in Cell cell)
     {
+        if (_skipping)
+        {
+            return;
+        }
+
         if (cell.Column.IsDropped)
         {
             return; // a dropped column's cells, written before it was dropped
@@ -150,60 +198,130 @@ internal sealed class CassandraEventWriter : IMutationHandler
 
     public void OnRangeTombstone(in RangeTombstoneMarker marker)
     {
-        FlushRow();
-        var table = marker.Table;
-        if (marker.IsBoundary)
+        if (_skipping)
         {
-            throw Unsupported(table, "a range deletion whose bounds touch another range deletion");
-        }
-
-        if (marker.Kind is BoundKind.InclusiveStart or BoundKind.ExclusiveStart)
-        {
-            _rangeStartPrefix = marker.Kind == BoundKind.InclusiveStart ? Prefix(marker.Prefix) : null;
-            _rangeDeletion = marker.Deletion;
             return;
         }
 
-        // The end: a deletion of every row under a clustering prefix (DELETE … WHERE pk = … AND ck1 = …) has equal inclusive
-        // bounds; a slice (ck > …, ck < …) has no key to stand for it.
-        if (marker.Kind != BoundKind.InclusiveEnd || _rangeStartPrefix is null || !Prefix(marker.Prefix).AsSpan().SequenceEqual(_rangeStartPrefix))
+        FlushRow();
+        var table = marker.Table;
+        if (marker.Kind is BoundKind.InclusiveStart or BoundKind.ExclusiveStart)
         {
-            throw Unsupported(table, "a range deletion of a clustering slice (DELETE … WHERE ck > … or ck < …)");
+            OpenRange(table, marker.Prefix, inclusive: marker.Kind == BoundKind.InclusiveStart, marker.Deletion);
+            return;
         }
 
-        for (var i = 0; i < table.Clustering.Count; i++)
+        if (_rangeStart is null)
         {
-            var isNull = i >= marker.Prefix.Count || marker.Prefix.IsNull(i);
-            _row.SetKey(table.PartitionKey.Count + i, isNull ? default : marker.Prefix[i], isNull);
+            // MutationDecoder refuses an end without a start; kept as a guard.
+            throw new FormatException($"a range deletion of table {table.QualifiedName} ends without a start");
         }
 
-        _rangeStartPrefix = null;
-        Delete(_rangeDeletion.MarkedForDeleteAt);
+        // An end, or a boundary: the end of one range and the start of the next (two range deletions that touch).
+        var endInclusive = marker.Kind is BoundKind.InclusiveEnd or BoundKind.InclusiveEndExclusiveStart;
+        var start = _rangeStart;
+        var startPrefix = _rangeStartJson!;
+        var end = Bound(marker.Prefix);
+        if (_rangeStartInclusive && endInclusive && start.Count == end.Count && Shared(start, end) == start.Count)
+        {
+            // Equal inclusive bounds: every row under a clustering prefix (DELETE … WHERE pk = … AND ck1 = …), keyed by it.
+            SetClusteringKey(table, start, start.Count);
+            Delete(_rangeDeletion.MarkedForDeleteAt);
+        }
+        else
+        {
+            // A slice (ck > …, ck <= …): keyed by the clustering values both bounds share, the bounds in the range columns.
+            SetClusteringKey(table, start, Shared(start, end));
+            _row.SetRange(startPrefix, BoundJson(table, end, endInclusive ? "<=" : "<"));
+            _context.Delete(_table!, new CassandraRowImage(_row, keyOnly: false), new CassandraSourceBlock(_eventNode, _segment, _offset, _rangeDeletion.MarkedForDeleteAt));
+            _row.ClearRange();
+            Events++;
+        }
+
+        _rangeStart = null;
+        _rangeStartJson = null;
+        if (marker.IsBoundary)
+        {
+            OpenRange(table, marker.Prefix, inclusive: marker.Kind == BoundKind.ExclusiveEndInclusiveStart, marker.Deletion);
+        }
     }
 
-    private SourceException Unsupported(CassandraTable table, string what) => new(
-        $"Cassandra source '{_context.SourceName}': table {table.QualifiedName} has {what} in commit-log segment {_segmentName} before offset {_offset}; " +
-        "no change event can stand for it, so the source stops rather than leave it out. Exclude the table (ExcludeTables) to go on without it.",
-        isTransient: false);
-
-    private static byte[] Prefix(ClusteringValues prefix)
+    private void OpenRange(CassandraTable table, ClusteringValues prefix, bool inclusive, DeletionTime deletion)
     {
-        using var stream = new MemoryStream();
+        _rangeStart = Bound(prefix);
+        _rangeStartInclusive = inclusive;
+        _rangeStartJson = BoundJson(table, _rangeStart, inclusive ? ">=" : ">");
+        _rangeDeletion = deletion;
+    }
+
+    private void SetClusteringKey(CassandraTable table, List<byte[]?> values, int count)
+    {
+        for (var i = 0; i < table.Clustering.Count; i++)
+        {
+            var value = i < count ? values[i] : null;
+            _row.SetKey(table.PartitionKey.Count + i, value, value is null);
+        }
+    }
+
+    /// <summary>A bound's clustering values, copied (null for a null value).</summary>
+    private static List<byte[]?> Bound(ClusteringValues prefix)
+    {
+        var values = new List<byte[]?>(prefix.Count);
         for (var i = 0; i < prefix.Count; i++)
         {
-            var value = prefix[i];
-            stream.WriteByte(prefix.IsNull(i) ? (byte)0 : (byte)1);
-            stream.Write(BitConverter.GetBytes(value.Length));
-            stream.Write(value);
+            values.Add(prefix.IsNull(i) ? null : prefix[i].ToArray());
         }
 
-        return stream.ToArray();
+        return values;
+    }
+
+    /// <summary>How many leading clustering values two bounds share.</summary>
+    private static int Shared(List<byte[]?> start, List<byte[]?> end)
+    {
+        var shared = 0;
+        while (shared < start.Count && shared < end.Count && start[shared] is { } a && end[shared] is { } b && a.AsSpan().SequenceEqual(b))
+        {
+            shared++;
+        }
+
+        return shared;
+    }
+
+    /// <summary>A bound as JSON: <c>{"method":"&gt;=","values":{"ck1":…}}</c>, the values in the forms of the type map
+    /// (docs/cassandra.md); no values for an open end (the partition's first or last row).</summary>
+    private byte[] BoundJson(CassandraTable table, List<byte[]?> values, string method)
+    {
+        _json.ResetWrittenCount();
+        using (var json = new Utf8JsonWriter(_json, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            json.WriteStartObject();
+            json.WriteString("method", method);
+            json.WriteStartObject("values");
+            for (var i = 0; i < values.Count; i++)
+            {
+                var column = table.Clustering[i];
+                json.WritePropertyName(column.Name);
+                if (values[i] is { } value)
+                {
+                    CassandraValueWriter.WriteJson(json, column.Type, value);
+                }
+                else
+                {
+                    json.WriteNullValue();
+                }
+            }
+
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        return _json.WrittenSpan.ToArray();
     }
 
     private void Delete(long timestampMicros)
     {
         var image = new CassandraRowImage(_row, keyOnly: true);
-        _context.Delete(_table!, image, new CassandraSourceBlock(_node, _segment, _offset, timestampMicros));
+        _context.Delete(_table!, image, new CassandraSourceBlock(_eventNode, _segment, _offset, timestampMicros));
         Events++;
     }
 
@@ -216,7 +334,7 @@ internal sealed class CassandraEventWriter : IMutationHandler
 
         var pending = _pending;
         _pending = default;
-        var block = new CassandraSourceBlock(_node, _segment, _offset, pending.Timestamp == long.MinValue ? pending.Deletion?.MarkedForDeleteAt ?? 0 : pending.Timestamp);
+        var block = new CassandraSourceBlock(_eventNode, _segment, _offset, pending.Timestamp == long.MinValue ? pending.Deletion?.MarkedForDeleteAt ?? 0 : pending.Timestamp);
         if (pending.Deletion is not null && !pending.IsStatic)
         {
             _context.Delete(_table!, new CassandraRowImage(_row, keyOnly: true), block);

@@ -21,6 +21,8 @@ internal sealed class CassandraRow
     private int _used;
     private ColumnSlot[] _slots = [];
     private readonly List<CellSlot> _cells = [];
+    private byte[]? _rangeStart;
+    private byte[]? _rangeEnd;
 
     /// <summary>The table whose row this is.</summary>
     public CassandraTable? Table { get; private set; }
@@ -40,6 +42,7 @@ internal sealed class CassandraRow
         Array.Clear(_slots);
         _cells.Clear();
         _used = 0;
+        ClearRange();
     }
 
     /// <summary>Starts the next row of the same partition: the partition-key values stay, the rest is unwritten.</summary>
@@ -59,6 +62,21 @@ internal sealed class CassandraRow
 
         _cells.Clear();
         _used = keep;
+        ClearRange();
+    }
+
+    /// <summary>Sets the bounds of a range deletion (<see cref="CassandraConnector.RangeStartColumn"/>, JSON).</summary>
+    public void SetRange(byte[] start, byte[] end)
+    {
+        _rangeStart = start;
+        _rangeEnd = end;
+    }
+
+    /// <summary>Clears the bounds of a range deletion.</summary>
+    public void ClearRange()
+    {
+        _rangeStart = null;
+        _rangeEnd = null;
     }
 
     /// <summary>Whether any non-key column was written.</summary>
@@ -100,11 +118,27 @@ internal sealed class CassandraRow
     }
 
     /// <summary>A column's state: a column the mutation did not write is null (docs/cassandra.md).</summary>
-    public ColumnValueState State(int column) => _slots[column].State == SlotState.Value ? ColumnValueState.Value : ColumnValueState.Null;
+    public ColumnValueState State(int column)
+    {
+        var count = Table!.Columns.Count;
+        if (column >= count)
+        {
+            // The range columns after the table's (tables with clustering columns only).
+            return (column == count ? _rangeStart : _rangeEnd) is null ? ColumnValueState.Null : ColumnValueState.Value;
+        }
+
+        return _slots[column].State == SlotState.Value ? ColumnValueState.Value : ColumnValueState.Null;
+    }
 
     public void WriteValue(ref AvroWriter writer, int column)
     {
         var table = Table!;
+        if (column >= table.Columns.Count)
+        {
+            writer.WriteStringUtf8(column == table.Columns.Count ? _rangeStart : _rangeEnd);
+            return;
+        }
+
         var type = table.Columns[column].Type;
         var slot = _slots[column];
         if (!type.IsMultiCell)
@@ -215,7 +249,8 @@ internal sealed class CassandraRow
 /// <summary>A <see cref="CassandraRow"/> as the runtime reads it: columns the mutation did not write are null
 /// (docs/cassandra.md: a commit log holds what a write wrote, not the row).</summary>
 /// <param name="row">The row.</param>
-/// <param name="keyOnly">Only the key columns (the image that keys a delete): the others are missing.</param>
+/// <param name="keyOnly">Only the key columns (the image that keys a delete): the others are missing. A range deletion's
+/// image is whole (its range columns set, the other columns null), so that the delete's <c>before</c> carries the range.</param>
 internal readonly struct CassandraRowImage(CassandraRow row, bool keyOnly) : IRowImage
 {
     public ColumnValueState State(int column)

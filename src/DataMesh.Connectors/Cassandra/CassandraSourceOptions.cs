@@ -16,6 +16,17 @@ public sealed class CassandraSourceOptions : SourceOptions
     /// its segments, so it needs read, write and delete rights there.</summary>
     public string CdcRawDirectory { get; set; } = string.Empty;
 
+    /// <summary>
+    /// The <c>cdc_raw</c> directories of several nodes, by node name, for a source that reads the replicas of one cluster
+    /// (a shared volume on which each node's <c>cdc_raw</c> is mounted) and publishes each write once
+    /// (<see cref="Replicas"/>). Instead of <see cref="CdcRawDirectory"/> and <see cref="Node"/>. The position holds each
+    /// node's segment and offset. See docs/cassandra.md, "Replica de-duplication".
+    /// </summary>
+    public IDictionary<string, string> Nodes { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>How the copies of a write read from <see cref="Nodes"/> are de-duplicated.</summary>
+    public CassandraReplicaOptions Replicas { get; } = new();
+
     /// <summary>The node's name, stored with the position (positions are per node: segment ids and offsets mean nothing
     /// on another node). Default: this machine's name. A stored position of another node stops the source.</summary>
     public string? Node { get; set; }
@@ -48,6 +59,11 @@ public sealed class CassandraSourceOptions : SourceOptions
     /// <summary>The node's name: <see cref="Node"/> or this machine's.</summary>
     internal string EffectiveNode => string.IsNullOrWhiteSpace(Node) ? Environment.MachineName : Node;
 
+    /// <summary>The nodes read, by name: <see cref="Nodes"/> in name order, or the one node.</summary>
+    internal IReadOnlyList<(string Name, string Directory)> NodeDirectories => Nodes.Count > 0
+        ? [.. Nodes.OrderBy(n => n.Key, StringComparer.Ordinal).Select(n => (n.Key, n.Value))]
+        : [(EffectiveNode, CdcRawDirectory)];
+
     /// <summary>The tables the statements declare.</summary>
     /// <exception cref="FormatException">A statement that is not valid.</exception>
     internal IReadOnlyList<CqlTableDefinition> ParseTables() => CqlSchemaParser.Parse(Tables);
@@ -55,6 +71,62 @@ public sealed class CassandraSourceOptions : SourceOptions
     /// <summary>The encryption keys as bytes.</summary>
     internal Dictionary<string, byte[]> Keys() =>
         EncryptionKeys.ToDictionary(k => k.Key, k => Convert.FromHexString(k.Value.Replace(" ", string.Empty, StringComparison.Ordinal)), StringComparer.OrdinalIgnoreCase);
+
+    private IEnumerable<string> ValidateNodes(string prefix)
+    {
+        if (!string.IsNullOrWhiteSpace(CdcRawDirectory) || !string.IsNullOrWhiteSpace(Node))
+        {
+            yield return prefix + $"{nameof(Nodes)} is set, and so is {nameof(CdcRawDirectory)} or {nameof(Node)}: give each node's cdc_raw directory in {nameof(Nodes)} (node name → directory) and leave the other two unset.";
+        }
+
+        if (Nodes.Count > 64)
+        {
+            yield return prefix + $"{nameof(Nodes)} names {Nodes.Count} nodes; one source reads at most 64.";
+        }
+
+        foreach (var (node, directory) in Nodes)
+        {
+            if (string.IsNullOrWhiteSpace(node))
+            {
+                yield return prefix + $"{nameof(Nodes)} has an entry without a node name.";
+            }
+            else if (string.IsNullOrWhiteSpace(directory) || !Directory.Exists(directory))
+            {
+                yield return prefix + $"{nameof(Nodes)}:{node} '{directory}' does not exist: give node {node}'s cdc_raw directory as this process sees it (a mounted volume), with cdc_enabled: true on the node.";
+            }
+        }
+
+        var duplicates = Nodes.GroupBy(n => Path.GetFullPath(string.IsNullOrWhiteSpace(n.Value) ? "." : n.Value)).Where(g => g.Count() > 1).Select(g => string.Join(", ", g.Select(n => n.Key)));
+        foreach (var same in duplicates)
+        {
+            yield return prefix + $"{nameof(Nodes)}: nodes {same} have the same directory; each node has its own cdc_raw.";
+        }
+
+        var factor = Replicas.ReplicationFactor ?? Nodes.Count;
+        if (factor < 1)
+        {
+            yield return prefix + $"{nameof(Replicas)}:{nameof(CassandraReplicaOptions.ReplicationFactor)} must be at least 1; it is {factor}.";
+        }
+        else
+        {
+            var required = Replicas.RequiredCopies(Nodes.Count);
+            if (required > factor || required > Nodes.Count)
+            {
+                yield return prefix + string.Create(CultureInfo.InvariantCulture,
+                    $"{nameof(Replicas)}:{nameof(CassandraReplicaOptions.ConsistencyLevel)} {Replicas.ConsistencyLevel} needs {required} copies of each write, but the replication factor is {factor} and {Nodes.Count} node(s) are read: nothing could be published.");
+            }
+        }
+
+        if (Replicas.Window < TimeSpan.FromSeconds(1) || Replicas.Window > TimeSpan.FromHours(24))
+        {
+            yield return prefix + $"{nameof(Replicas)}:{nameof(CassandraReplicaOptions.Window)} must be between 1 second and 24 hours; it is {Replicas.Window}.";
+        }
+
+        if (Replicas.MaxEntries is < 1_000 or > 100_000_000)
+        {
+            yield return prefix + string.Create(CultureInfo.InvariantCulture, $"{nameof(Replicas)}:{nameof(CassandraReplicaOptions.MaxEntries)} must be between 1000 and 100000000; it is {Replicas.MaxEntries}.");
+        }
+    }
 
     /// <inheritdoc />
     public override IEnumerable<string> Validate(string sourceName)
@@ -65,11 +137,23 @@ public sealed class CassandraSourceOptions : SourceOptions
         }
 
         var prefix = $"Cassandra source '{sourceName}': ";
-        if (string.IsNullOrWhiteSpace(CdcRawDirectory))
+        if (Nodes.Count > 0)
+        {
+            foreach (var problem in ValidateNodes(prefix))
+            {
+                yield return problem;
+            }
+        }
+        else if (Replicas.ConsistencyLevel != CassandraConsistencyLevel.One || Replicas.ReplicationFactor is not null)
+        {
+            yield return prefix + $"{nameof(Replicas)} is set but {nameof(Nodes)} is not: replica de-duplication needs one source reading every node's cdc_raw (give them in {nameof(Nodes)}); a source of one node publishes every copy it reads.";
+        }
+
+        if (Nodes.Count == 0 && string.IsNullOrWhiteSpace(CdcRawDirectory))
         {
             yield return prefix + $"{nameof(CdcRawDirectory)} is required: the node's cdc_raw directory (cdc_raw_directory in cassandra.yaml).";
         }
-        else if (!Directory.Exists(CdcRawDirectory))
+        else if (Nodes.Count == 0 && !Directory.Exists(CdcRawDirectory))
         {
             yield return prefix + $"{nameof(CdcRawDirectory)} '{CdcRawDirectory}' does not exist: give the node's cdc_raw directory (cdc_raw_directory in cassandra.yaml), and set cdc_enabled: true there.";
         }
@@ -122,6 +206,14 @@ public sealed class CassandraSourceOptions : SourceOptions
         foreach (var table in tables.Where(t => !t.Cdc))
         {
             yield return prefix + $"{nameof(Tables)}: table {table.Table.QualifiedName} does not say WITH cdc = true: its mutations do not reach cdc_raw. Run ALTER TABLE {table.Table.QualifiedName} WITH cdc = true; and give the statement with it.";
+        }
+
+        foreach (var table in tables.Where(t => t.Table.Clustering.Count > 0))
+        {
+            foreach (var column in table.Table.Columns.Where(c => c.Name is Connectors.Cassandra.CassandraConnector.RangeStartColumn or Connectors.Cassandra.CassandraConnector.RangeEndColumn))
+            {
+                yield return prefix + $"{nameof(Tables)}: table {table.Table.QualifiedName} has a column named '{column.Name}', the name of the column that carries a range deletion's bounds in its events; this source cannot capture it.";
+            }
         }
 
         foreach (var table in tables.Where(t => t.CompactStorage))

@@ -23,5 +23,5 @@ public static class DataMeshMeterProviderBuilderExtensions
 /// <summary>The names of DataMesh's meters (each package's <c>MeterName</c> constant; a test checks that none is missing).</summary>
 internal static class DataMeshMeters
 {
-    public static IReadOnlyList<string> Names { get; } = ["DataMesh.Sources", "DataMesh.Pipelines", "DataMesh.ControlPlane", "DataMesh.Connectors.Sinks", "DataMesh.Producer"];
+    public static IReadOnlyList<string> Names { get; } = ["DataMesh.Sources", "DataMesh.Pipelines", "DataMesh.ControlPlane", "DataMesh.Connectors.Sinks", "DataMesh.Connectors.Cassandra", "DataMesh.Producer"];
 }

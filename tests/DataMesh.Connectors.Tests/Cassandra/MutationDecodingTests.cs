@@ -85,7 +85,8 @@ public sealed class MutationDecodingTests
                 $"  c_list[{ListPath1}] ts=20 = 30",
                 "row ('c', 2023-11-14T22:13:20.000Z) deleted ts=30 at=7",
                 "marker InclusiveStart ('d') ts=40 at=8",
-                "marker InclusiveEnd ('f') ts=40 at=8",
+                "marker InclusiveEnd ('d') ts=40 at=8",
+                "marker InclusiveStart ('f') ts=40 at=8",
                 "marker ExclusiveEndInclusiveStart ('g', 2023-11-14T22:13:20.000Z) ts=41 at=9 closes ts=40 at=8",
                 "marker InclusiveEnd () ts=41 at=9",
             ],
@@ -118,6 +119,39 @@ public sealed class MutationDecodingTests
         Assert.DoesNotContain("  c5 ", rows, StringComparison.Ordinal);
         Assert.DoesNotContain("  c65 ", rows, StringComparison.Ordinal);
         Assert.Contains("  c69 ts=0 = 69", rows, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("end", 1, "a range tombstone end bound (InclusiveEnd) without a range deletion open")]
+    [InlineData("boundary", 1, "a range tombstone boundary bound (ExclusiveEndInclusiveStart) without a range deletion open")]
+    [InlineData("start", 2, "a range tombstone start bound (ExclusiveStart) while another range deletion is open")]
+    [InlineData("unclosed", 2, "the partition ends inside a range deletion (its start bound is 11 bytes earlier): its end bound is missing")]
+    [InlineData("kind", 1, "3 is not a range tombstone bound kind")]
+    [InlineData("size", 1, "a bound of 3 clustering values, but table ks.composite has 1 clustering columns")]
+    public void Range_tombstone_markers_out_of_order_or_malformed_name_the_segment_and_offset(string what, int marker, string message)
+    {
+        var writer = new MutationWriter().UVInt(1).Partition(CompositeId, [0, 4, 0, 0, 0, 1, 0, 0, 1, (byte)'x', 0], 0x00, T0, L0, 0).Columns("v");
+        var markersAt = writer.ToArray().Length;
+        MutationWriter Marker(int kind, int size = 1) => writer.Byte(0x02).Byte(kind).Short(size).ClusteringHeader().Raw(MutationWriter.Int(5)).Deletion(T0, L0);
+        switch (what)
+        {
+            case "end": Marker(6); break;
+            case "boundary": Marker(2).Deletion(T0, L0); break;
+            case "start": Marker(1); Marker(7); break;
+            case "unclosed": Marker(1); break;
+            case "kind": Marker(3); break;
+            case "size": Marker(1, size: 3); break;
+        }
+
+        var mutation = writer.Byte(0x01).ToArray();
+        var handler = new RecordingHandler(T0, L0);
+        var error = Assert.Throws<CommitLogFormatException>(() => new MutationDecoder(new CassandraSchema(Composite())).Decode(mutation, "CommitLog-6-9.log", 1000, ref handler));
+
+        Assert.Equal(CommitLogError.Corrupt, error.Error);
+        // The offset of the field that is wrong (the kind, the size, or the partition's end): a marker is 11 bytes here.
+        var at = 1000 + markersAt + ((marker - 1) * 11) + (what is "kind" or "start" or "end" or "boundary" ? 1 : what == "size" ? 2 : 0);
+        Assert.Equal(at, error.Offset);
+        Assert.Equal($"commit-log segment CommitLog-6-9.log, byte {at}: mutation byte {at - 1000}: {message}", error.Message);
     }
 
     [Fact]
@@ -265,9 +299,11 @@ public sealed class MutationDecodingTests
         // Row 3: a row deletion, no columns.
         w.Byte(0x10).ClusteringHeader().VText("c").Raw(MutationWriter.Long(ck2)).Deletion(T0 + 30, L0 + 7).UVInt((1UL << Regulars.Length) - 1);
 
-        // A range deletion [d, f], then a boundary at (g, ck2) and an end with an empty prefix.
+        // Every row under ck1 = 'd' ([d, d]), a range deletion from [f] to a boundary at (g, ck2), and a second range from
+        // there to an end with an empty prefix (the partition's last row).
         w.Byte(0x02).Byte(1).Short(1).ClusteringHeader().VText("d").Deletion(T0 + 40, L0 + 8);
-        w.Byte(0x02).Byte(6).Short(1).ClusteringHeader().VText("f").Deletion(T0 + 40, L0 + 8);
+        w.Byte(0x02).Byte(6).Short(1).ClusteringHeader().VText("d").Deletion(T0 + 40, L0 + 8);
+        w.Byte(0x02).Byte(1).Short(1).ClusteringHeader().VText("f").Deletion(T0 + 40, L0 + 8);
         w.Byte(0x02).Byte(2).Short(2).ClusteringHeader().VText("g").Raw(MutationWriter.Long(ck2)).Deletion(T0 + 40, L0 + 8).Deletion(T0 + 41, L0 + 9);
         w.Byte(0x02).Byte(6).Short(0).Deletion(T0 + 41, L0 + 9);
         return w.Byte(0x01).ToArray();

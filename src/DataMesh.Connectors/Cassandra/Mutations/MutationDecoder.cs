@@ -40,11 +40,19 @@ internal sealed class MutationDecoder
     private CassandraColumn[] _regulars = new CassandraColumn[8];
     private int[] _present = new int[8];
     private int[] _clustering = new int[8];
+    private int[] _bounds = new int[8];
 
     public MutationDecoder(CassandraSchema schema)
     {
         _schema = schema;
     }
+
+    /// <summary>The partition updates the last <see cref="Decode{THandler}"/> decoded.</summary>
+    public int PartitionCount { get; private set; }
+
+    /// <summary>Where partition update <paramref name="index"/> of the last decoded mutation is in it: from its table id to
+    /// its end, every byte of it (key, content, timestamps), as copies from different replicas agree on.</summary>
+    public (int Start, int Length) PartitionBytes(int index) => (_bounds[2 * index], _bounds[(2 * index) + 1]);
 
     /// <summary>The table id that made the last <see cref="Decode{THandler}"/> return <see cref="MutationOutcome.UnknownTable"/>.</summary>
     public Guid UnknownTableId { get; private set; }
@@ -78,6 +86,7 @@ internal sealed class MutationDecoder
         where THandler : IMutationHandler, allows ref struct
     {
         var reader = new MutationReader(mutation, segment, offset);
+        PartitionCount = 0;
         var count = reader.ReadCount("partition update count", 19);
         if (count == 0)
         {
@@ -100,6 +109,10 @@ internal sealed class MutationDecoder
             }
 
             DecodePartition(ref reader, table, ref handler);
+            EnsureCapacity(ref _bounds, 2 * (i + 1));
+            _bounds[2 * i] = idAt;
+            _bounds[(2 * i) + 1] = reader.Position - idAt;
+            PartitionCount = i + 1;
         }
 
         if (reader.Remaining != 0)
@@ -187,6 +200,7 @@ internal sealed class MutationDecoder
             reader.ReadUnsignedVInt("row estimate");
         }
 
+        var openRange = -1; // the offset of the marker that opened the range deletion not yet closed
         while (true)
         {
             var rowAt = reader.Position;
@@ -198,13 +212,19 @@ internal sealed class MutationDecoder
                     throw reader.Error(rowAt, $"end-of-partition flags 0x{rowFlags:X2} have other bits set");
                 }
 
+                if (openRange >= 0)
+                {
+                    throw reader.Error(rowAt, $"the partition ends inside a range deletion (its start bound is {rowAt - openRange} bytes earlier): its end bound is missing");
+                }
+
                 return;
             }
 
             var extended = (rowFlags & Extended) != 0 ? reader.ReadByte("row extended flags") : 0;
             if ((rowFlags & IsMarker) != 0)
             {
-                DecodeMarker(ref reader, table, header, ref handler);
+                var opens = DecodeMarker(ref reader, table, header, openRange >= 0, ref handler);
+                openRange = opens ? rowAt : -1;
                 continue;
             }
 
@@ -327,7 +347,10 @@ internal sealed class MutationDecoder
         handler.OnCell(row, new Cell(column, flags, timestamp, ttl, localDeletionTime, path, value));
     }
 
-    private void DecodeMarker<THandler>(ref MutationReader reader, CassandraTable table, Header header, ref THandler handler)
+    /// <summary>Decodes a range-tombstone marker and checks that it opens a range only when none is open and closes one only
+    /// when one is.</summary>
+    /// <returns>Whether a range is open after it (a start or a boundary).</returns>
+    private bool DecodeMarker<THandler>(ref MutationReader reader, CassandraTable table, Header header, bool isOpen, ref THandler handler)
         where THandler : IMutationHandler, allows ref struct
     {
         var kindAt = reader.Position;
@@ -335,6 +358,14 @@ internal sealed class MutationDecoder
         if (kind is 3 or 4 or > 7)
         {
             throw reader.Error(kindAt, $"{kind} is not a range tombstone bound kind");
+        }
+
+        var opens = (BoundKind)kind is BoundKind.InclusiveStart or BoundKind.ExclusiveStart;
+        if (opens == isOpen)
+        {
+            throw reader.Error(kindAt, opens
+                ? $"a range tombstone start bound ({(BoundKind)kind}) while another range deletion is open"
+                : $"a range tombstone {((BoundKind)kind is BoundKind.ExclusiveEnd or BoundKind.InclusiveEnd ? "end" : "boundary")} bound ({(BoundKind)kind}) without a range deletion open");
         }
 
         var sizeAt = reader.Position;
@@ -352,6 +383,7 @@ internal sealed class MutationDecoder
             ? new RangeTombstoneMarker(table, boundKind, prefix, ReadDeletion(ref reader, header, "range tombstone start deletion"), first)
             : new RangeTombstoneMarker(table, boundKind, prefix, first, null);
         handler.OnRangeTombstone(marker);
+        return opens || marker.IsBoundary;
     }
 
     /// <summary>Reads <paramref name="size"/> clustering values into <see cref="_clustering"/> (offset, length pairs; -1 for null).</summary>

@@ -49,6 +49,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private NpgsqlConnection? _feed;
     private CockroachDbCatalog? _catalog;
     private string _database = string.Empty;
+    private volatile AwaitedStore? _awaitedStore;
 
     public CockroachDbConnector(string name, CockroachDbSourceOptions options, ILogger logger)
     {
@@ -110,15 +111,15 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         CockroachDbLog.Connected(_logger, _name, version);
         await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
 
-        var initialScan = start is null && _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition;
+        var initialScan = start is null ? _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition : start.ScanPending;
         var cursor = start?.Resolved ?? await _catalog.NowAsync(cancellationToken).ConfigureAwait(false);
-        var from = start is null ? "the cluster's clock" : "stored position";
-        if (start is null && !initialScan)
+        var from = start is null ? "the cluster's clock" : start.ScanPending ? "stored position: an initial scan not finished" : "stored position";
+        if (start is null)
         {
-            // Nothing before the first start's cursor is wanted: it can be stored at once, so that a restart before the
-            // first resolved timestamp resumes there instead of at a later clock reading (the changes in between would be lost).
-            context.Checkpoint(new CockroachDbPosition(cursor));
-            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+            // The first start's cursor is stored before the changefeed starts, so that a restart before the first resolved
+            // timestamp resumes there instead of at a later clock reading: without a scan the changes in between would be
+            // lost; with one, a row the first scan emitted and that was deleted in between would never get its delete.
+            await StoreBeforeFeedAsync(context, new CockroachDbPosition(cursor, initialScan), cancellationToken).ConfigureAwait(false);
         }
         while (true)
         {
@@ -145,6 +146,8 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 cursor = await _catalog.NowAsync(cancellationToken).ConfigureAwait(false);
                 from = "rescan after an expired cursor";
                 initialScan = true;
+                // As at a first start: a restart during this scan scans again as of the same time.
+                await StoreBeforeFeedAsync(context, new CockroachDbPosition(cursor, ScanPending: true), cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException ex) when (IsSchemaChangeStop(ex))
             {
@@ -156,10 +159,44 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
     }
 
+    /// <summary>Called by the runtime's position keeper after a position was stored: ends <see cref="StoreBeforeFeedAsync"/>'s wait.</summary>
+    public override ValueTask OnPositionStoredAsync(CockroachDbPosition position, CancellationToken cancellationToken)
+    {
+        if (_awaitedStore is { } awaited && ReferenceEquals(awaited.Position, position))
+        {
+            awaited.Stored.TrySetResult();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     public override async ValueTask DisposeAsync()
     {
         await CloseAsync().ConfigureAwait(false);
         await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Marks <paramref name="position"/> as a checkpoint (nothing was written before it in this run, so Kafka has nothing to
+    /// acknowledge first) and waits until the runtime stored it: the changefeed that follows may emit scan rows, and a
+    /// restart must find this position, not an earlier one or none (then it would scan again at a later time, and a row the
+    /// first scan emitted and that was deleted in between would never get its delete).
+    /// </summary>
+    private async Task StoreBeforeFeedAsync(SourceContext<CockroachDbPosition> context, CockroachDbPosition position, CancellationToken cancellationToken)
+    {
+        var awaited = new AwaitedStore(position, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        _awaitedStore = awaited;
+        try
+        {
+            context.Checkpoint(position);
+            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+            CockroachDbLog.StoringStart(_logger, _name, position.ToString());
+            await awaited.Stored.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _awaitedStore = null;
+        }
     }
 
     private static bool IsExpiredCursor(PostgresException ex) =>
@@ -320,8 +357,15 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             if (reader.IsDBNull(0))
             {
                 var resolved = Resolved(value);
-                if (scanning && Hlc.Compare(resolved, cursor) >= 0)
+                if (scanning)
                 {
+                    if (Hlc.Compare(resolved, cursor) < 0)
+                    {
+                        // Before the scan's time: the scan is not finished, the stored position stays the unfinished scan.
+                        context.ReportAlive();
+                        continue;
+                    }
+
                     scanning = false;
                     CockroachDbLog.ScanDone(_logger, _name, resolved);
                 }
@@ -500,4 +544,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             _dataSource = null;
         }
     }
+
+    /// <summary>A position the connector waits to see stored (<see cref="StoreBeforeFeedAsync"/>).</summary>
+    private sealed record AwaitedStore(CockroachDbPosition Position, TaskCompletionSource Stored);
 }

@@ -25,4 +25,7 @@ internal static partial class CockroachDbLog
 
     [LoggerMessage(1406, LogLevel.Information, "CockroachDB source '{Source}': initial scan done at {Resolved}")]
     public static partial void ScanDone(ILogger logger, string source, string resolved);
+
+    [LoggerMessage(1407, LogLevel.Debug, "CockroachDB source '{Source}': waiting for its start position {Position} to be stored before the changefeed starts")]
+    public static partial void StoringStart(ILogger logger, string source, string position);
 }

@@ -3,15 +3,19 @@ using DataMesh.Sources;
 
 namespace DataMesh.Connectors.CockroachDb;
 
-/// <summary>A CockroachDB source's position: the last resolved timestamp whose earlier changes Kafka acknowledged, as
-/// CockroachDB prints an HLC (<c>wall_nanos.logical</c>, e.g. <c>1532377312562986715.0000000000</c>), which is also the form
-/// of the changefeed's <c>cursor</c> option. Stored as <c>{"resolved":"…"}</c>.</summary>
+/// <summary>A CockroachDB source's position: the changefeed's <c>cursor</c> for the next start, as CockroachDB prints an HLC
+/// (<c>wall_nanos.logical</c>, e.g. <c>1532377312562986715.0000000000</c>). Either the last resolved timestamp whose
+/// earlier changes Kafka acknowledged (stored as <c>{"resolved":"…"}</c>; a restart streams the changes after it), or,
+/// with <paramref name="ScanPending"/>, the time of an initial scan that has not finished (stored as
+/// <c>{"scanAt":"…"}</c>; a restart scans again as of that same time and then streams every change after it, so a row
+/// the first scan emitted and that was deleted since gets its delete).</summary>
 /// <param name="Resolved">The HLC.</param>
-internal sealed record CockroachDbPosition(string Resolved)
+/// <param name="ScanPending">Whether an initial scan as of <paramref name="Resolved"/> is not finished.</param>
+internal sealed record CockroachDbPosition(string Resolved, bool ScanPending = false)
 {
-    public string ToJson() => JsonSerializer.Serialize(new Dictionary<string, string> { ["resolved"] = Resolved });
+    public string ToJson() => JsonSerializer.Serialize(new Dictionary<string, string> { [ScanPending ? "scanAt" : "resolved"] = Resolved });
 
-    public override string ToString() => Resolved;
+    public override string ToString() => ScanPending ? $"initial scan at {Resolved} (not finished)" : Resolved;
 
     /// <summary>The HLC's wall time in nanoseconds since the Unix epoch.</summary>
     public long WallNanos => Hlc.WallNanos(Resolved);
@@ -19,21 +23,30 @@ internal sealed record CockroachDbPosition(string Resolved)
     public static CockroachDbPosition Parse(string json)
     {
         string? resolved = null;
+        var scanPending = false;
         try
         {
             using var document = JsonDocument.Parse(json);
-            resolved = document.RootElement.GetProperty("resolved").GetString();
+            if (document.RootElement.TryGetProperty("scanAt", out var scanAt))
+            {
+                resolved = scanAt.GetString();
+                scanPending = true;
+            }
+            else
+            {
+                resolved = document.RootElement.GetProperty("resolved").GetString();
+            }
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
         {
             throw Invalid(json, ex.Message, ex);
         }
 
-        return resolved is not null && Hlc.IsValid(resolved) ? new CockroachDbPosition(resolved) : throw Invalid(json, "'resolved' is not an HLC", null);
+        return resolved is not null && Hlc.IsValid(resolved) ? new CockroachDbPosition(resolved, scanPending) : throw Invalid(json, "'resolved' is not an HLC", null);
     }
 
     private static SourceException Invalid(string json, string reason, Exception? inner) =>
-        new($"The stored position '{json}' of this CockroachDB source is not a CockroachDB position ({{\"resolved\":\"<wall nanos>.<logical>\"}}): {reason}. Reset the stored position to start afresh.", isTransient: false, inner);
+        new($"The stored position '{json}' of this CockroachDB source is not a CockroachDB position ({{\"resolved\":\"<wall nanos>.<logical>\"}} or {{\"scanAt\":\"…\"}}): {reason}. Reset the stored position to start afresh.", isTransient: false, inner);
 }
 
 /// <summary>CockroachDB's hybrid-logical-clock timestamps in their decimal text form <c>wall_nanos.logical</c>.</summary>

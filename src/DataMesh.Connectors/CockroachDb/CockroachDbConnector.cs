@@ -172,8 +172,8 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     /// from), a stop or an error. The captured tables the position covers resume from its cursor (with a scan as of it when
     /// the position is an unfinished initial scan); the others (created, or first matched, after the position) are added
     /// as a sinkless changefeed cannot be altered: the changefeed of the covered tables runs on until a resolved timestamp
-    /// R at or after a clock reading taken when they were seen (so that they exist at R), its position is stored, it ends;
-    /// a changefeed of the added tables alone with <c>cursor</c> = R and <c>initial_scan = 'yes'</c> emits their rows as of
+    /// R at or after a clock reading taken when they were seen (so that they exist at R), it ends, and "R, adding these
+    /// tables" is stored; a changefeed of the added tables alone with <c>cursor</c> = R and <c>initial_scan = 'yes'</c> emits their rows as of
     /// R (as creates: the source never emitted them) and ends at its first resolved timestamp at or after R, dropping its
     /// changes after R; then one changefeed of all the tables resumes from R, which brings every change after R.
     /// </summary>
@@ -182,23 +182,33 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
         var covered = _tables.Values.Where(t => position.Tables is null || position.Tables.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
         var coveredNames = covered.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var added = _tables.Values.Where(t => !coveredNames.Contains(t.Name)).ToList();
-        _addedAt = added.Count == 0 ? null : await _catalog!.NowAsync(cancellationToken).ConfigureAwait(false);
+        _addedAt = null;
         _nextPoll = DateTime.UtcNow + _options.NewTablePollInterval;
         var cursor = position.Resolved;
-        if (covered.Count > 0)
+        var added = position.Adding is null ? [] : _tables.Values.Where(t => !coveredNames.Contains(t.Name) && position.Adding.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
+        if (added.Count == 0)
         {
-            CockroachDbLog.Starting(_logger, _name, covered.Count, cursor, from, position.ScanPending);
-            var plan = new FeedPlan(covered, cursor, position.ScanPending ? FeedScan.Snapshot : FeedScan.None);
-            cursor = await StreamAsync(plan, cancellationToken).ConfigureAwait(false);
             added = [.. _tables.Values.Where(t => !coveredNames.Contains(t.Name))];
-        }
-        else
-        {
-            // Nothing to resume: the added tables are scanned as of the time they were seen.
-            cursor = _addedAt!;
+            _addedAt = added.Count == 0 ? null : await _catalog!.NowAsync(cancellationToken).ConfigureAwait(false);
+            if (covered.Count > 0)
+            {
+                CockroachDbLog.Starting(_logger, _name, covered.Count, cursor, from, position.ScanPending);
+                var plan = new FeedPlan(covered, cursor, position.ScanPending ? FeedScan.Snapshot : FeedScan.None);
+                cursor = await StreamAsync(plan, cancellationToken).ConfigureAwait(false);
+                added = [.. _tables.Values.Where(t => !coveredNames.Contains(t.Name))];
+            }
+            else
+            {
+                // Nothing to resume: the added tables are scanned as of the time they were seen.
+                cursor = _addedAt!;
+            }
+
+            // Stored before the scan starts, as an initial scan's time is: a restart during it scans again as of the same
+            // time (then every change after it follows), so a row it emitted and that was deleted since gets its delete.
+            await StoreBeforeFeedAsync(_context!, new CockroachDbPosition(cursor, ScanPending: false, Names(covered), Names(added)), cancellationToken).ConfigureAwait(false);
         }
 
+        // else: an addition whose scan did not finish before a restart: the same scan again, as of the same time.
         CockroachDbLog.AddingTables(_logger, _name, string.Join(", ", added.Select(QualifiedName)), cursor);
         var next = new CockroachDbPosition(cursor, ScanPending: false, Names([.. covered, .. added]));
         await StreamAsync(new FeedPlan(added, cursor, FeedScan.Created) { Done = next }, cancellationToken).ConfigureAwait(false);

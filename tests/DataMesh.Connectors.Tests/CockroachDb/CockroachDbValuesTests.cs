@@ -58,6 +58,10 @@ public sealed class CockroachDbValuesTests
         Assert.Equal(resolved, CockroachDbPosition.Parse("""{"resolved":"1700000000000002000.0000000000","tables":["public.a"]}"""));
         Assert.NotEqual(resolved, new CockroachDbPosition(resolved.Resolved)); // a position of an earlier version: every table found
         Assert.Null(CockroachDbPosition.Parse("""{"resolved":"1700000000000002000.0000000000"}""").Tables);
+        var adding = resolved with { Adding = ["public.b"] };
+        Assert.Equal("""{"resolved":"1700000000000002000.0000000000","tables":["public.a"],"adding":["public.b"]}""", adding.ToJson());
+        Assert.Equal(adding, CockroachDbPosition.Parse(adding.ToJson()));
+        Assert.NotEqual(resolved, adding);
     }
 
     [Theory]

@@ -246,6 +246,39 @@ public sealed class CockroachDbSourceTests
         Assert.Equal(SourceState.Running, cdc.Status!.State);
     }
 
+    [Fact]
+    public async Task A_restart_during_the_scan_of_an_added_table_scans_it_again_as_of_the_same_time_so_a_row_deleted_meanwhile_gets_its_delete()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        void Configure(CockroachDbSourceOptions o)
+        {
+            o.Snapshot.Initial = InitialSnapshot.None;
+            o.NewTablePollInterval = TimeSpan.FromMilliseconds(50);
+        }
+
+        await cdc.StartAsync(Configure);
+        cdc.Server.CreateTable(Items with { Name = "late", Rows = [] });
+        cdc.Server.Upsert("late", """{"id": 1, "name": "a", "qty": 1}""");
+        await Task.Delay(100);
+        cdc.Server.Resolve(); // the poll finds the table
+        await CrdbCdc.WaitAsync(() => cdc.Logs.Find(LogLevel.Information, "found new tables").Count == 1, "the new table to be found");
+        cdc.Server.Resolve(); // the first changefeed ends here; the table alone is scanned as of this time
+        Assert.Equal("c", (await cdc.ReadAsync("late", 1))[0].Op);
+        Assert.Contains("adding public.late", cdc.Status!.StoredPosition, StringComparison.Ordinal);
+        await cdc.StopAsync(); // no resolved timestamp came after the scan: it is not finished
+
+        cdc.Server.Delete("late", "[1]");
+        await cdc.StartAsync(Configure);
+        cdc.Server.Resolve();
+        await CrdbCdc.WaitAsync(() => Feeds(cdc).Count == 4 && cdc.Server.RunningFeeds == 1, "the changefeed of both tables");
+        var late = await cdc.ReadAsync("late", 4);
+        Assert.Equal(["c", "c", "d", null], late.Select(r => r.Op));
+        Assert.Null(late[3].Value); // the tombstone: a compacted topic drops the row
+        var feeds = Feeds(cdc);
+        Assert.Equal(Cursor(feeds[1]), Cursor(feeds[2])); // the same scan time again
+    }
+
     private static List<string> Feeds(CrdbCdc cdc) => [.. cdc.Server.Statements.Where(s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal))];
 
     private static string Cursor(string feed) => System.Text.RegularExpressions.Regex.Match(feed, "cursor = '[^']+'").Value;

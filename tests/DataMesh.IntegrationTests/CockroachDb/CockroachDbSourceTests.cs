@@ -200,7 +200,7 @@ public sealed class CockroachDbSourceTests
         await cdc.StartAsync(o => { o.ResolvedInterval = TimeSpan.FromMilliseconds(50); o.NewTablePollInterval = TimeSpan.FromMilliseconds(100); });
         cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
         cdc.Server.CreateTable(Items with { Name = "late", Rows = [] });
-        cdc.Server.Upsert("late", """{"id": 1, "name": "before it was found", "qty": 1}""");
+        var written = cdc.Server.Upsert("late", """{"id": 1, "name": "before it was found", "qty": 1}""");
         await CrdbCdc.WaitAsync(() => Feeds(cdc).Count == 3 && cdc.Server.RunningFeeds == 1, "the changefeed of both tables");
         cdc.Server.Upsert("late", """{"id": 2, "name": "after", "qty": 2}""");
         cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2}""");
@@ -209,6 +209,8 @@ public sealed class CockroachDbSourceTests
         Assert.Equal(["c", "c"], late.Select(r => r.Op));
         Assert.Equal([1L, 2L], late.Select(r => (long)r.Key!["id"]));
         Assert.Equal("before it was found", late[0].After!["name"]);
+        Assert.Equal(FakeCockroachServer.Hlc(written), late[0].Source["mvcc"]); // its commit time; hlc is the scan's time
+        Assert.Equal("false", late[0].Source["snapshot"]?.ToString());
         var items = await cdc.ReadAsync("items", 2);
         Assert.Equal([1L, 2L], items.Select(r => (long)r.Key!["id"]));
         var feeds = Feeds(cdc);

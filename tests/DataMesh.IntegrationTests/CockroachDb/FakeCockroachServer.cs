@@ -534,7 +534,9 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             if (feed.InitialScan)
             {
                 // The rows as of the cursor: the fake replays its log up to there.
-                var state = new Dictionary<(string, string), string>();
+                // Each row with its own MVCC timestamp ("even during the changefeed's initial backfill", create-changefeed
+                // option mvcc_timestamp) and updated = the scan's time.
+                var state = new Dictionary<(string, string), (string After, long Hlc)>();
                 foreach (var change in _log.Where(c => c.Table is not null && c.Hlc <= start && feed.Tables.Contains(c.Table)))
                 {
                     var after = JsonNode.Parse(change.Value)!["after"];
@@ -544,13 +546,13 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
                     }
                     else
                     {
-                        state[(change.Table!, change.Key!)] = after.ToJsonString();
+                        state[(change.Table!, change.Key!)] = (after.ToJsonString(), change.Hlc);
                     }
                 }
 
-                foreach (var ((table, key), after) in state)
+                foreach (var ((table, key), (after, written)) in state)
                 {
-                    feed.Rows.Writer.TryWrite(new FeedEvent(start, table, key, $"{{\"after\":{after},\"before\":null,\"updated\":\"{Hlc(start)}\",\"mvcc_timestamp\":\"{Hlc(start)}\"}}"));
+                    feed.Rows.Writer.TryWrite(new FeedEvent(start, table, key, $"{{\"after\":{after},\"before\":null,\"updated\":\"{Hlc(start)}\",\"mvcc_timestamp\":\"{Hlc(written)}\"}}"));
                 }
             }
 

@@ -26,8 +26,11 @@ namespace DataMesh.Connectors.CockroachDb;
 /// <para>Order: within one resolved interval CockroachDB gives no order across keys, only per key
 /// (<c>changefeed-messages</c>, "Ordering guarantees"); rows are produced in the order received, which keeps the per-key order.</para>
 /// <para>Initial state: on a first start (no stored position, <see cref="InitialSnapshot.WhenNoPosition"/>) the connector
-/// reads the cluster's clock and starts with <c>cursor</c> = that time and <c>initial_scan='yes'</c>, so the scan is of
-/// the rows as of that time and every scan row has <c>updated</c> at or before it: those become <c>op = r</c>.</para>
+/// reads the cluster's clock, waits until "initial scan at that time, not finished" is stored, and starts with
+/// <c>cursor</c> = that time and <c>initial_scan='yes'</c>, so the scan is of the rows as of that time and every scan row
+/// has <c>updated</c> at or before it: those become <c>op = r</c>. A restart before the scan's resolved timestamp was
+/// stored runs the same scan again, then every change after its time (deletes included).</para>
+/// <para>Tables created while it runs: see <see cref="RunFromAsync"/>.</para>
 /// <para>Stop: the reader's cancellation makes Npgsql send a CancelRequest (CockroachDB's way to end a sinkless
 /// changefeed besides closing the connection) and, if the server does not answer within the connection's
 /// <c>Cancellation Timeout</c>, break the connection; the connection is then closed.</para>
@@ -49,6 +52,9 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private NpgsqlConnection? _feed;
     private CockroachDbCatalog? _catalog;
     private string _database = string.Empty;
+    private volatile AwaitedStore? _awaitedStore;
+    private string? _addedAt;
+    private DateTime _nextPoll;
 
     public CockroachDbConnector(string name, CockroachDbSourceOptions options, ILogger logger)
     {
@@ -110,41 +116,46 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         CockroachDbLog.Connected(_logger, _name, version);
         await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
 
-        var initialScan = start is null && _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition;
-        var cursor = start?.Resolved ?? await _catalog.NowAsync(cancellationToken).ConfigureAwait(false);
-        var from = start is null ? "the cluster's clock" : "stored position";
-        if (start is null && !initialScan)
+        var position = start;
+        var from = "stored position";
+        if (position is null)
         {
-            // Nothing before the first start's cursor is wanted: it can be stored at once, so that a restart before the
-            // first resolved timestamp resumes there instead of at a later clock reading (the changes in between would be lost).
-            context.Checkpoint(new CockroachDbPosition(cursor));
-            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+            // The first start's cursor is stored before the changefeed starts, so that a restart before the first resolved
+            // timestamp resumes there instead of at a later clock reading: without a scan the changes in between would be
+            // lost; with one, a row the first scan emitted and that was deleted in between would never get its delete.
+            var initialScan = _options.Snapshot.Initial == InitialSnapshot.WhenNoPosition;
+            position = new CockroachDbPosition(await _catalog.NowAsync(cancellationToken).ConfigureAwait(false), initialScan, Names(_tables.Values));
+            await StoreBeforeFeedAsync(context, position, cancellationToken).ConfigureAwait(false);
+            from = "the cluster's clock";
         }
+
+        context.StreamingStarted();
         while (true)
         {
-            context.StreamingStarted();
             try
             {
-                await StreamAsync(cursor, from, initialScan, cancellationToken).ConfigureAwait(false);
-                return;
+                position = await RunFromAsync(position, from, cancellationToken).ConfigureAwait(false);
+                from = "tables added";
             }
             catch (PostgresException ex) when (IsExpiredCursor(ex))
             {
                 if (_options.ExpiredCursor != ExpiredCursorPolicy.Rescan)
                 {
                     throw new SourceException(
-                        $"CockroachDB source '{_name}': CockroachDB refused the stored position {cursor} as the changefeed's cursor: {ex.MessageText}. " +
+                        $"CockroachDB source '{_name}': CockroachDB refused the stored position {position.Resolved} as the changefeed's cursor: {ex.MessageText}. " +
                         "The changes since then were garbage-collected (the tables' gc.ttlseconds is shorter than the source was away). " +
                         "Reset the stored position to start afresh with an initial scan, or set ExpiredCursor to Rescan (rows deleted in the gap are then not seen as deletes); " +
                         "raise gc.ttlseconds (ALTER TABLE … CONFIGURE ZONE USING gc.ttlseconds = …) so it does not happen again.",
                         isTransient: false, ex);
                 }
 
-                CockroachDbLog.Rescanning(_logger, _name, cursor, ex.MessageText);
+                CockroachDbLog.Rescanning(_logger, _name, position.Resolved, ex.MessageText);
                 await CloseFeedAsync().ConfigureAwait(false);
-                cursor = await _catalog.NowAsync(cancellationToken).ConfigureAwait(false);
+                await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
+                // As at a first start: a restart during this scan scans again as of the same time.
+                position = new CockroachDbPosition(await _catalog.NowAsync(cancellationToken).ConfigureAwait(false), ScanPending: true, Names(_tables.Values));
+                await StoreBeforeFeedAsync(context, position, cancellationToken).ConfigureAwait(false);
                 from = "rescan after an expired cursor";
-                initialScan = true;
             }
             catch (PostgresException ex) when (IsSchemaChangeStop(ex))
             {
@@ -156,10 +167,97 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
     }
 
+    /// <summary>
+    /// Runs the changefeed from <paramref name="position"/> until tables are added (then returns the position to go on
+    /// from), a stop or an error. The captured tables the position covers resume from its cursor (with a scan as of it when
+    /// the position is an unfinished initial scan); the others (created, or first matched, after the position) are added
+    /// as a sinkless changefeed cannot be altered: the changefeed of the covered tables runs on until a resolved timestamp
+    /// R at or after a clock reading taken when they were seen (so that they exist at R), it ends, and "R, adding these
+    /// tables" is stored; a changefeed of the added tables alone with <c>cursor</c> = R and <c>initial_scan = 'yes'</c> emits their rows as of
+    /// R (as creates: the source never emitted them) and ends at its first resolved timestamp at or after R, dropping its
+    /// changes after R; then one changefeed of all the tables resumes from R, which brings every change after R.
+    /// </summary>
+    private async Task<CockroachDbPosition> RunFromAsync(CockroachDbPosition position, string from, CancellationToken cancellationToken)
+    {
+        await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
+        var covered = _tables.Values.Where(t => position.Tables is null || position.Tables.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
+        var coveredNames = covered.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        _addedAt = null;
+        _nextPoll = DateTime.UtcNow + _options.NewTablePollInterval;
+        var cursor = position.Resolved;
+        var added = position.Adding is null ? [] : _tables.Values.Where(t => !coveredNames.Contains(t.Name) && position.Adding.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
+        if (added.Count == 0)
+        {
+            added = [.. _tables.Values.Where(t => !coveredNames.Contains(t.Name))];
+            _addedAt = added.Count == 0 ? null : await _catalog!.NowAsync(cancellationToken).ConfigureAwait(false);
+            if (covered.Count > 0)
+            {
+                CockroachDbLog.Starting(_logger, _name, covered.Count, cursor, from, position.ScanPending);
+                var plan = new FeedPlan(covered, cursor, position.ScanPending ? FeedScan.Snapshot : FeedScan.None);
+                cursor = await StreamAsync(plan, cancellationToken).ConfigureAwait(false);
+                added = [.. _tables.Values.Where(t => !coveredNames.Contains(t.Name))];
+            }
+            else
+            {
+                // Nothing to resume: the added tables are scanned as of the time they were seen.
+                cursor = _addedAt!;
+            }
+
+            // Stored before the scan starts, as an initial scan's time is: a restart during it scans again as of the same
+            // time (then every change after it follows), so a row it emitted and that was deleted since gets its delete.
+            await StoreBeforeFeedAsync(_context!, new CockroachDbPosition(cursor, ScanPending: false, Names(covered), Names(added)), cancellationToken).ConfigureAwait(false);
+        }
+
+        // else: an addition whose scan did not finish before a restart: the same scan again, as of the same time.
+        CockroachDbLog.AddingTables(_logger, _name, string.Join(", ", added.Select(QualifiedName)), cursor);
+        var next = new CockroachDbPosition(cursor, ScanPending: false, Names([.. covered, .. added]));
+        await StreamAsync(new FeedPlan(added, cursor, FeedScan.Created) { Done = next }, cancellationToken).ConfigureAwait(false);
+        return next;
+    }
+
+    /// <summary>The captured tables' names as a position records them, in ordinal order.</summary>
+    private static List<string> Names(IEnumerable<CockroachDbTable> tables) => [.. tables.Select(QualifiedName).Order(StringComparer.Ordinal)];
+
+    private static string QualifiedName(CockroachDbTable table) => table.Table.Schemas.Table.Schema + "." + table.Name;
+
+    /// <summary>Called by the runtime's position keeper after a position was stored: ends <see cref="StoreBeforeFeedAsync"/>'s wait.</summary>
+    public override ValueTask OnPositionStoredAsync(CockroachDbPosition position, CancellationToken cancellationToken)
+    {
+        if (_awaitedStore is { } awaited && ReferenceEquals(awaited.Position, position))
+        {
+            awaited.Stored.TrySetResult();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     public override async ValueTask DisposeAsync()
     {
         await CloseAsync().ConfigureAwait(false);
         await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Marks <paramref name="position"/> as a checkpoint (nothing was written before it in this run, so Kafka has nothing to
+    /// acknowledge first) and waits until the runtime stored it: the changefeed that follows may emit scan rows, and a
+    /// restart must find this position, not an earlier one or none (then it would scan again at a later time, and a row the
+    /// first scan emitted and that was deleted in between would never get its delete).
+    /// </summary>
+    private async Task StoreBeforeFeedAsync(SourceContext<CockroachDbPosition> context, CockroachDbPosition position, CancellationToken cancellationToken)
+    {
+        var awaited = new AwaitedStore(position, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        _awaitedStore = awaited;
+        try
+        {
+            context.Checkpoint(position);
+            await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+            CockroachDbLog.StoringStart(_logger, _name, position.ToString());
+            await awaited.Stored.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _awaitedStore = null;
+        }
     }
 
     private static bool IsExpiredCursor(PostgresException ex) =>
@@ -167,23 +265,12 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
     private static bool IsSchemaChangeStop(PostgresException ex) => ex.MessageText.Contains("schema change occurred", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>Lists the captured tables and describes them (again: the same description is the same table).</summary>
     private async Task DescribeTablesAsync(CancellationToken cancellationToken)
     {
-        var filter = new TableFilter(_options, CockroachDbCatalog.SystemSchemas);
-        foreach (var (schema, name) in await _catalog!.TablesAsync(cancellationToken).ConfigureAwait(false))
+        _tables.Clear();
+        foreach (var (schema, name) in await CapturedTablesAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (CockroachDbCatalog.SystemSchemas.Contains(schema) || !filter.Captures(schema, name))
-            {
-                continue;
-            }
-
-            if (_tables.TryGetValue(name, out var other))
-            {
-                throw new SourceException(
-                    $"CockroachDB source '{_name}': tables {other.Table.QualifiedName} and {schema}.{name} have the same name; a changefeed names its rows' table without the schema. Exclude one of them (ExcludeTables), or capture them with two sources.",
-                    isTransient: false);
-            }
-
             await DescribeAsync(schema, name, asOf: null, cancellationToken).ConfigureAwait(false);
         }
 
@@ -195,6 +282,55 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
     }
 
+    /// <summary>The tables of the catalog that the patterns capture; two with the same name are refused.</summary>
+    private async Task<List<(string Schema, string Name)>> CapturedTablesAsync(CancellationToken cancellationToken)
+    {
+        var filter = new TableFilter(_options, CockroachDbCatalog.SystemSchemas);
+        var captured = new List<(string Schema, string Name)>();
+        foreach (var (schema, name) in await _catalog!.TablesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (CockroachDbCatalog.SystemSchemas.Contains(schema) || !filter.Captures(schema, name))
+            {
+                continue;
+            }
+
+            if (captured.FirstOrDefault(c => c.Name == name) is { Schema: not null } other)
+            {
+                throw new SourceException(
+                    $"CockroachDB source '{_name}': tables {other.Schema}.{name} and {schema}.{name} have the same name; a changefeed names its rows' table without the schema. Exclude one of them (ExcludeTables), or capture them with two sources.",
+                    isTransient: false);
+            }
+
+            captured.Add((schema, name));
+        }
+
+        return captured;
+    }
+
+    /// <summary>Every <see cref="CockroachDbSourceOptions.NewTablePollInterval"/>, between rows of the changefeed: captured
+    /// tables the changefeed does not watch yet are described and the clock read (they exist at that time); the
+    /// changefeed then ends at its first resolved timestamp at or after it and the tables are added
+    /// (<see cref="RunFromAsync"/>).</summary>
+    private async Task PollForNewTablesAsync(CancellationToken cancellationToken)
+    {
+        _nextPoll = DateTime.UtcNow + _options.NewTablePollInterval;
+        var found = new List<string>();
+        foreach (var (schema, name) in await CapturedTablesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!_tables.ContainsKey(name))
+            {
+                await DescribeAsync(schema, name, asOf: null, cancellationToken).ConfigureAwait(false);
+                found.Add(schema + "." + name);
+            }
+        }
+
+        if (found.Count > 0)
+        {
+            _addedAt = await _catalog!.NowAsync(cancellationToken).ConfigureAwait(false);
+            CockroachDbLog.TablesFound(_logger, _name, string.Join(", ", found), _addedAt);
+        }
+    }
+
     private async Task<CockroachDbTable> DescribeAsync(string schema, string name, string? asOf, CancellationToken cancellationToken)
     {
         var (description, types) = await _catalog!.DescribeAsync(schema, name, asOf, cancellationToken).ConfigureAwait(false);
@@ -202,41 +338,46 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
         var columns = description.Columns.Select(c => c.Name).ToArray();
         var key = description.KeyColumns.Select(k => Array.IndexOf(columns, k)).ToArray();
-        var described = new CockroachDbTable(table, types, columns, key);
         if (!_versions.TryGetValue(name, out var versions))
         {
             _versions[name] = versions = [];
         }
 
-        versions.Add(described);
+        if (versions.FirstOrDefault(v => ReferenceEquals(v.Table, table)) is not { } described)
+        {
+            described = new CockroachDbTable(table, types, columns, key);
+            versions.Add(described);
+        }
+
         return _tables[name] = described;
     }
 
-    private string Statement(string cursor, bool initialScan)
+    private string Statement(FeedPlan plan)
     {
-        var targets = string.Join(", ", _tables.Values.Select(t => $"{Quote(_database)}.{Quote(t.Table.Schemas.Table.Schema)}.{Quote(t.Name)}"));
+        var targets = string.Join(", ", plan.Tables.Select(t => $"{Quote(_database)}.{Quote(t.Table.Schemas.Table.Schema)}.{Quote(t.Name)}"));
         var resolved = ((long)Math.Max(1, _options.ResolvedInterval.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
         var policy = _options.SchemaChangePolicy == CockroachDbSchemaChangePolicy.Stop ? "stop" : "backfill";
         return $"CREATE CHANGEFEED FOR TABLE {targets} WITH updated, resolved = '{resolved}', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped', " +
-            $"schema_change_policy = '{policy}', cursor = '{cursor}', initial_scan = '{(initialScan ? "yes" : "no")}'";
+            $"schema_change_policy = '{policy}', cursor = '{plan.Cursor}', initial_scan = '{(plan.Scan == FeedScan.None ? "no" : "yes")}'";
     }
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
-    private async Task StreamAsync(string cursor, string from, bool initialScan, CancellationToken cancellationToken)
+    /// <summary>Runs one changefeed until <see cref="ReadFeedAsync"/> ends it; returns the resolved timestamp it ended at.</summary>
+    private async Task<string> StreamAsync(FeedPlan plan, CancellationToken cancellationToken)
     {
-        CockroachDbLog.Starting(_logger, _name, _tables.Count, cursor, from, initialScan);
         _feed = await _dataSource!.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        var command = new NpgsqlCommand(Statement(cursor, initialScan), _feed) { CommandTimeout = 0 };
+        var command = new NpgsqlCommand(Statement(plan), _feed) { CommandTimeout = 0 };
         await using var commandScope = command.ConfigureAwait(false);
         var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleResult, cancellationToken).ConfigureAwait(false);
         try
         {
-            await ReadFeedAsync(reader, cursor, initialScan, cancellationToken).ConfigureAwait(false);
+            return await ReadFeedAsync(reader, plan, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             await EndFeedAsync(reader).ConfigureAwait(false);
+            await CloseFeedAsync().ConfigureAwait(false);
         }
     }
 
@@ -294,10 +435,19 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
     }
 
-    private async Task ReadFeedAsync(NpgsqlDataReader reader, string cursor, bool initialScan, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a changefeed. Its resolved timestamps are checkpoints of its tables, except during its scan (before a resolved
+    /// timestamp at or after the cursor: the stored position stays what it was) and in a changefeed of added tables
+    /// (<see cref="FeedScan.Created"/>), which ends at its first resolved timestamp at or after the cursor with the position
+    /// <see cref="FeedPlan.Done"/>. A changefeed of the covered tables looks for new tables and ends, after its checkpoint,
+    /// at the first resolved timestamp at or after the time they were seen.
+    /// </summary>
+    private async Task<string> ReadFeedAsync(NpgsqlDataReader reader, FeedPlan plan, CancellationToken cancellationToken)
     {
         var context = _context!;
-        var scanning = initialScan;
+        var cursor = plan.Cursor;
+        var scanning = plan.Scan != FeedScan.None;
+        var names = Names(plan.Tables);
         var unflushed = 0;
         using var reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)
@@ -320,23 +470,47 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             if (reader.IsDBNull(0))
             {
                 var resolved = Resolved(value);
-                if (scanning && Hlc.Compare(resolved, cursor) >= 0)
+                if (scanning)
                 {
+                    if (Hlc.Compare(resolved, cursor) < 0)
+                    {
+                        // Before the scan's time: the scan is not finished, the stored position stays what it was.
+                        context.ReportAlive();
+                        continue;
+                    }
+
                     scanning = false;
                     CockroachDbLog.ScanDone(_logger, _name, resolved);
                 }
 
-                context.Checkpoint(new CockroachDbPosition(resolved));
+                if (plan.Done is { } done)
+                {
+                    context.Checkpoint(done);
+                    await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    return resolved;
+                }
+
+                context.Checkpoint(new CockroachDbPosition(resolved, ScanPending: false, names));
                 await context.FlushAsync(cancellationToken).ConfigureAwait(false);
                 unflushed = 0;
                 context.ReportProgress(Hlc.WallNanos(resolved) / 1_000_000);
                 CockroachDbLog.Resolved(_logger, _name, resolved);
+                if (_addedAt is { } addedAt && Hlc.Compare(resolved, addedAt) >= 0)
+                {
+                    return resolved;
+                }
+
+                if (_addedAt is null && DateTime.UtcNow >= _nextPoll)
+                {
+                    await PollForNewTablesAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 continue;
             }
 
             var tableName = reader.GetString(0);
             var key = reader.IsDBNull(1) ? [] : reader.GetFieldValue<byte[]>(1);
-            await OnRowAsync(tableName, key, value, scanning ? cursor : null, cancellationToken).ConfigureAwait(false);
+            await OnRowAsync(tableName, key, value, scanning ? cursor : null, plan.Scan == FeedScan.Created, cancellationToken).ConfigureAwait(false);
             if (++unflushed >= FlushEvery)
             {
                 await context.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -365,7 +539,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         throw new SourceException($"CockroachDB source '{_name}': a changefeed row with a NULL table is not a resolved timestamp ({{\"resolved\":\"…\"}}): {Excerpt(value)}", isTransient: false);
     }
 
-    private async Task OnRowAsync(string tableName, byte[] key, byte[] value, string? scanCursor, CancellationToken cancellationToken)
+    private async Task OnRowAsync(string tableName, byte[] key, byte[] value, string? scanCursor, bool scanAsCreates, CancellationToken cancellationToken)
     {
         if (!_tables.TryGetValue(tableName, out var table))
         {
@@ -380,6 +554,13 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         var updated = root.TryGetProperty("updated", out var u) && u.GetString() is { } hlc ? hlc
             : throw new SourceException($"CockroachDB source '{_name}': a changefeed row of table {tableName} has no 'updated' timestamp; the changefeed must be created WITH updated.", isTransient: false);
         var mvcc = root.TryGetProperty("mvcc_timestamp", out var m) ? m.GetString() : null;
+        if (scanAsCreates && (scanCursor is null || Hlc.Compare(updated, scanCursor) > 0))
+        {
+            // A change after the scan of added tables: the changefeed of all the tables that follows, from the scan's
+            // cursor, brings it.
+            return;
+        }
+
         if (after.ValueKind == JsonValueKind.Object && !SameShape(table, after))
         {
             table = await ShapeOfAsync(table, after, updated, cancellationToken).ConfigureAwait(false);
@@ -397,7 +578,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             {
                 _context.Delete(table.Table, beforeImage, block);
             }
-            else if (scanCursor is not null && !hasBefore && Hlc.Compare(updated, scanCursor) <= 0)
+            else if (scanCursor is not null && !hasBefore && Hlc.Compare(updated, scanCursor) <= 0 && !scanAsCreates)
             {
                 _context.Read(table.Table, afterImage, block);
             }
@@ -499,5 +680,30 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             await _dataSource.DisposeAsync().ConfigureAwait(false);
             _dataSource = null;
         }
+    }
+
+    /// <summary>A position the connector waits to see stored (<see cref="StoreBeforeFeedAsync"/>).</summary>
+    private sealed record AwaitedStore(CockroachDbPosition Position, TaskCompletionSource Stored);
+
+    /// <summary>What a changefeed's scan rows are.</summary>
+    private enum FeedScan
+    {
+        /// <summary>No scan (<c>initial_scan = 'no'</c>).</summary>
+        None,
+
+        /// <summary>The initial scan: rows as of the cursor are snapshot reads (<c>op = r</c>).</summary>
+        Snapshot,
+
+        /// <summary>The scan of tables added after the position: rows as of the cursor are creates (<c>op = c</c>; the source
+        /// never emitted them), changes after the cursor are dropped (the next changefeed brings them), and the changefeed
+        /// ends at its first resolved timestamp at or after the cursor.</summary>
+        Created,
+    }
+
+    /// <summary>One changefeed: its tables, cursor and scan, and for <see cref="FeedScan.Created"/> the position stored when
+    /// its scan is done.</summary>
+    private sealed record FeedPlan(IReadOnlyList<CockroachDbTable> Tables, string Cursor, FeedScan Scan)
+    {
+        public CockroachDbPosition? Done { get; init; }
     }
 }

@@ -25,4 +25,13 @@ internal static partial class CockroachDbLog
 
     [LoggerMessage(1406, LogLevel.Information, "CockroachDB source '{Source}': initial scan done at {Resolved}")]
     public static partial void ScanDone(ILogger logger, string source, string resolved);
+
+    [LoggerMessage(1407, LogLevel.Debug, "CockroachDB source '{Source}': waiting for its start position {Position} to be stored before the changefeed starts")]
+    public static partial void StoringStart(ILogger logger, string source, string position);
+
+    [LoggerMessage(1408, LogLevel.Information, "CockroachDB source '{Source}' found new tables {Tables} at {Hlc}; its changefeed ends at the next resolved timestamp to add them")]
+    public static partial void TablesFound(ILogger logger, string source, string tables, string hlc);
+
+    [LoggerMessage(1409, LogLevel.Information, "CockroachDB source '{Source}' adding tables {Tables}: their rows as of {Cursor} (as creates), then one changefeed of every table from {Cursor}")]
+    public static partial void AddingTables(ILogger logger, string source, string tables, string cursor);
 }

@@ -45,6 +45,13 @@ public sealed class CockroachDbSourceOptions : SourceOptions
     /// <summary>The changefeed's <c>schema_change_policy</c>. Default <see cref="CockroachDbSchemaChangePolicy.Backfill"/>.</summary>
     public CockroachDbSchemaChangePolicy SchemaChangePolicy { get; set; } = CockroachDbSchemaChangePolicy.Backfill;
 
+    /// <summary>How often the source looks in <c>information_schema.tables</c> for tables that match
+    /// <see cref="SourceOptions.IncludeTables"/> and its changefeed does not watch yet (tables created while it runs). A table
+    /// found is added: its rows as of a resolved timestamp are emitted as creates, then one changefeed of every table
+    /// resumes from that timestamp (<c>docs/cockroachdb.md</c>, "Tables created while the source runs"). Default 2 seconds;
+    /// between 1 ms and 1 hour.</summary>
+    public TimeSpan NewTablePollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <inheritdoc />
     public override IEnumerable<string> Validate(string sourceName)
     {
@@ -62,6 +69,11 @@ public sealed class CockroachDbSourceOptions : SourceOptions
         if (ResolvedInterval < TimeSpan.FromMilliseconds(1) || ResolvedInterval > TimeSpan.FromHours(1))
         {
             yield return prefix + $"ResolvedInterval must be between 1 ms and 1 hour; it is {ResolvedInterval}.";
+        }
+
+        if (NewTablePollInterval < TimeSpan.FromMilliseconds(1) || NewTablePollInterval > TimeSpan.FromHours(1))
+        {
+            yield return prefix + $"NewTablePollInterval must be between 1 ms and 1 hour; it is {NewTablePollInterval}.";
         }
 
         if (!Enum.IsDefined(ExpiredCursor))

@@ -47,6 +47,23 @@ public sealed class CockroachDbValuesTests
         Assert.Throws<SourceException>(() => CockroachDbPosition.Parse("""{"resolved":"yesterday"}"""));
     }
 
+    [Fact]
+    public void An_unfinished_initial_scan_and_the_covered_tables_round_trip()
+    {
+        var scan = new CockroachDbPosition("1700000000000001000.0000000000", ScanPending: true, ["public.a", "public.b"]);
+        Assert.Equal("""{"scanAt":"1700000000000001000.0000000000","tables":["public.a","public.b"]}""", scan.ToJson());
+        Assert.Equal(scan, CockroachDbPosition.Parse(scan.ToJson()));
+        Assert.Equal("initial scan at 1700000000000001000.0000000000 (not finished) of 2 tables", scan.ToString());
+        var resolved = new CockroachDbPosition("1700000000000002000.0000000000", ScanPending: false, ["public.a"]);
+        Assert.Equal(resolved, CockroachDbPosition.Parse("""{"resolved":"1700000000000002000.0000000000","tables":["public.a"]}"""));
+        Assert.NotEqual(resolved, new CockroachDbPosition(resolved.Resolved)); // a position of an earlier version: every table found
+        Assert.Null(CockroachDbPosition.Parse("""{"resolved":"1700000000000002000.0000000000"}""").Tables);
+        var adding = resolved with { Adding = ["public.b"] };
+        Assert.Equal("""{"resolved":"1700000000000002000.0000000000","tables":["public.a"],"adding":["public.b"]}""", adding.ToJson());
+        Assert.Equal(adding, CockroachDbPosition.Parse(adding.ToJson()));
+        Assert.NotEqual(resolved, adding);
+    }
+
     [Theory]
     [InlineData("bigint", "int8", "INT8", null, null, null, "Int64")]
     [InlineData("numeric", "numeric", "DECIMAL(10,2)", 10, 2, null, "Decimal")]

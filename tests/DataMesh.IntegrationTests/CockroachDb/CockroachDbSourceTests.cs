@@ -149,6 +149,143 @@ public sealed class CockroachDbSourceTests
     }
 
     [Fact]
+    public async Task A_row_deleted_while_the_source_is_down_during_its_initial_scan_gets_its_delete_after_the_restart()
+    {
+        // A stop (or a crash) after scan rows went to Kafka and before the scan's resolved timestamp was stored: the restart
+        // must scan again as of the same time and then stream every change after it, or a row deleted in between stays in a
+        // compacted topic (and in table sinks) with no delete or tombstone.
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2}""");
+        await cdc.StartAsync();
+        Assert.Equal(["r", "r"], (await cdc.ReadAsync("items", 2)).Select(r => r.Op));
+        await cdc.StopAsync(); // no resolved timestamp came: the scan is not finished
+
+        cdc.Server.Delete("items", "[1]");
+        await cdc.StartAsync();
+        cdc.Server.Resolve();
+        var records = await cdc.ReadAsync("items", 6);
+        Assert.Equal(["r", "r", "r", "r", "d", null], records.Select(r => r.Op));
+        Assert.Equal(1L, records[4].Key!["id"]);
+        Assert.Null(records[5].Value); // the tombstone: a compacted topic drops row 1
+        var feeds = cdc.Server.Statements.Where(s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, feeds.Count);
+        var cursor = System.Text.RegularExpressions.Regex.Match(feeds[0], "cursor = '[^']+', initial_scan = 'yes'").Value;
+        Assert.NotEmpty(cursor);
+        Assert.Contains(cursor, feeds[1], StringComparison.Ordinal); // the same scan time again
+    }
+
+    [Fact]
+    public async Task A_stored_position_during_the_initial_scan_is_the_unfinished_scan_and_moves_only_at_a_resolved_timestamp_after_it()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        await cdc.StartAsync();
+        await cdc.ReadAsync("items", 1);
+        await Task.Delay(500); // several save intervals
+        Assert.StartsWith("initial scan at ", cdc.Status!.StoredPosition, StringComparison.Ordinal);
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+        Assert.DoesNotContain("scan", cdc.Status.StoredPosition, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_table_created_while_the_source_runs_is_added_with_its_rows_as_creates_and_the_other_tables_go_on_without_a_gap()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.EmitResolved = true;
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync(o => { o.ResolvedInterval = TimeSpan.FromMilliseconds(50); o.NewTablePollInterval = TimeSpan.FromMilliseconds(100); });
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        cdc.Server.CreateTable(Items with { Name = "late", Rows = [] });
+        var written = cdc.Server.Upsert("late", """{"id": 1, "name": "before it was found", "qty": 1}""");
+        await CrdbCdc.WaitAsync(() => Feeds(cdc).Count == 3 && cdc.Server.RunningFeeds == 1, "the changefeed of both tables");
+        cdc.Server.Upsert("late", """{"id": 2, "name": "after", "qty": 2}""");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2}""");
+
+        var late = await cdc.ReadAsync("late", 2);
+        Assert.Equal(["c", "c"], late.Select(r => r.Op));
+        Assert.Equal([1L, 2L], late.Select(r => (long)r.Key!["id"]));
+        Assert.Equal("before it was found", late[0].After!["name"]);
+        Assert.Equal(FakeCockroachServer.Hlc(written), late[0].Source["mvcc"]); // its commit time; hlc is the scan's time
+        Assert.Equal("false", late[0].Source["snapshot"]?.ToString());
+        var items = await cdc.ReadAsync("items", 2);
+        Assert.Equal([1L, 2L], items.Select(r => (long)r.Key!["id"]));
+        var feeds = Feeds(cdc);
+        // The table alone, scanned as of a resolved timestamp of the first changefeed; then both from that timestamp.
+        Assert.DoesNotContain("\"items\"", feeds[1], StringComparison.Ordinal);
+        Assert.Contains("\"late\"", feeds[1], StringComparison.Ordinal);
+        Assert.Contains("initial_scan = 'yes'", feeds[1], StringComparison.Ordinal);
+        Assert.Contains("\"items\"", feeds[2], StringComparison.Ordinal);
+        Assert.Contains("\"late\"", feeds[2], StringComparison.Ordinal);
+        Assert.Contains("initial_scan = 'no'", feeds[2], StringComparison.Ordinal);
+        Assert.Equal(Cursor(feeds[1]), Cursor(feeds[2]));
+        Assert.Single(cdc.Logs.Find(LogLevel.Information, "found new tables", "public.late"));
+    }
+
+    [Fact]
+    public async Task A_table_created_while_the_source_is_stopped_is_added_at_the_restart()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.EmitResolved = true;
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync(o => o.ResolvedInterval = TimeSpan.FromMilliseconds(50));
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        await cdc.WaitForStoredAsync(cdc.Server.Now);
+        await cdc.StopAsync();
+
+        cdc.Server.CreateTable(Items with { Name = "late", Rows = [] });
+        cdc.Server.Upsert("late", """{"id": 1, "name": "while stopped", "qty": 1}""");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "while stopped", "qty": 2}""");
+        await cdc.StartAsync(o => o.ResolvedInterval = TimeSpan.FromMilliseconds(50));
+        var late = await cdc.ReadAsync("late", 1);
+        Assert.Equal("c", late[0].Op);
+        Assert.Equal("while stopped", late[0].After!["name"]);
+        Assert.Equal([1L, 2L], (await cdc.ReadAsync("items", 2)).Select(r => (long)r.Key!["id"]));
+        await CrdbCdc.WaitAsync(() => cdc.Status?.StoredPosition?.EndsWith("of 2 tables", StringComparison.Ordinal) == true, "a position covering both tables");
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
+    [Fact]
+    public async Task A_restart_during_the_scan_of_an_added_table_scans_it_again_as_of_the_same_time_so_a_row_deleted_meanwhile_gets_its_delete()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        void Configure(CockroachDbSourceOptions o)
+        {
+            o.Snapshot.Initial = InitialSnapshot.None;
+            o.NewTablePollInterval = TimeSpan.FromMilliseconds(50);
+        }
+
+        await cdc.StartAsync(Configure);
+        cdc.Server.CreateTable(Items with { Name = "late", Rows = [] });
+        cdc.Server.Upsert("late", """{"id": 1, "name": "a", "qty": 1}""");
+        await Task.Delay(100);
+        cdc.Server.Resolve(); // the poll finds the table
+        await CrdbCdc.WaitAsync(() => cdc.Logs.Find(LogLevel.Information, "found new tables").Count == 1, "the new table to be found");
+        cdc.Server.Resolve(); // the first changefeed ends here; the table alone is scanned as of this time
+        Assert.Equal("c", (await cdc.ReadAsync("late", 1))[0].Op);
+        Assert.Contains("adding public.late", cdc.Status!.StoredPosition, StringComparison.Ordinal);
+        await cdc.StopAsync(); // no resolved timestamp came after the scan: it is not finished
+
+        cdc.Server.Delete("late", "[1]");
+        await cdc.StartAsync(Configure);
+        cdc.Server.Resolve();
+        await CrdbCdc.WaitAsync(() => Feeds(cdc).Count == 4 && cdc.Server.RunningFeeds == 1, "the changefeed of both tables");
+        var late = await cdc.ReadAsync("late", 4);
+        Assert.Equal(["c", "c", "d", null], late.Select(r => r.Op));
+        Assert.Null(late[3].Value); // the tombstone: a compacted topic drops the row
+        var feeds = Feeds(cdc);
+        Assert.Equal(Cursor(feeds[1]), Cursor(feeds[2])); // the same scan time again
+    }
+
+    private static List<string> Feeds(CrdbCdc cdc) => [.. cdc.Server.Statements.Where(s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal))];
+
+    private static string Cursor(string feed) => System.Text.RegularExpressions.Regex.Match(feed, "cursor = '[^']+'").Value;
+
+    [Fact]
     public async Task A_change_committed_while_a_first_started_source_is_down_before_any_resolved_timestamp_arrives_after_it_starts_again()
     {
         // Found by the conformance suite's kill check (a kill before the first resolved timestamp was stored): a first start

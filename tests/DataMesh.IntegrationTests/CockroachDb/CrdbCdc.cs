@@ -77,9 +77,10 @@ internal sealed class CrdbCdc : IAsyncDisposable
     public Task WaitForStoredAsync(long hlc) =>
         WaitAsync(() => Status?.StoredPosition is { } stored && StoredHlc(stored) >= hlc, $"a stored position at or after {hlc}");
 
-    /// <summary>The wall time of a stored position as the status shows it (the HLC, or its JSON).</summary>
+    /// <summary>The wall time of a stored position as the status shows it: its first HLC (<c>1700000000000001000.0000000000</c>,
+    /// <c>initial scan at …</c>, or its JSON).</summary>
     public static long StoredHlc(string stored) =>
-        long.Parse((stored.StartsWith('{') ? System.Text.Json.JsonDocument.Parse(stored).RootElement.GetProperty("resolved").GetString()! : stored).Split('.')[0], System.Globalization.CultureInfo.InvariantCulture);
+        long.Parse(System.Text.RegularExpressions.Regex.Match(stored, @"\d{10,}").Value, System.Globalization.CultureInfo.InvariantCulture);
 
     public static async Task WaitAsync(Func<bool> condition, string what, int seconds = 30)
     {

@@ -32,7 +32,9 @@ namespace DataMesh.IntegrationTests.CockroachDb;
 /// and for sinkless changefeeds <c>changefeed-for</c>: "resolved timestamps are rows with NULL table"). HLCs are the
 /// decimal <c>wall_nanos.logical</c> form (<c>1532377312562986715.0000000000</c>, <c>create-changefeed</c> option
 /// <c>cursor</c>). <c>cursor</c> emits changes after the cursor; <c>initial_scan='yes'</c> with a cursor scans the rows
-/// as of the cursor (<c>create-changefeed</c> option <c>initial_scan</c>); a cursor older than the GC threshold fails with
+/// as of the cursor, each with <c>updated</c> = the cursor, and then emits every change after it (<c>create-changefeed</c>
+/// options <c>cursor</c> and <c>initial_scan</c>: the initial scan is performed at the cursor timestamp); a cursor before
+/// a target table existed is refused ("do the targets exist at the specified cursor time?"); a cursor older than the GC threshold fails with
 /// "batch timestamp … must be after replica GC threshold …" (<c>create-changefeed</c>, "Start a changefeed at a
 /// cursor": the cursor must be within <c>gc.ttlseconds</c>); <c>schema_change_policy='stop'</c> ends the feed with
 /// "schema change occurred at …" (<c>changefeed-messages</c>, "Schema changes"). Catalog queries with
@@ -518,13 +520,23 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
                     WriteError(reply, "42P01", $"table \"{name}\" does not exist");
                     return false;
                 }
+
+                // A cursor before a target existed is refused (create-changefeed, option cursor: the targets must exist at
+                // the cursor's time).
+                if (feed.Cursor is { } at && _history.First(h => h.Table.Name == name).Hlc > at)
+                {
+                    WriteError(reply, "XXUUU", $"table \"{name}\" not found at {Hlc(at)}: do the targets exist at the specified cursor time {Hlc(at)}?");
+                    return false;
+                }
             }
 
             var start = feed.Cursor ?? Now;
             if (feed.InitialScan)
             {
                 // The rows as of the cursor: the fake replays its log up to there.
-                var state = new Dictionary<(string, string), string>();
+                // Each row with its own MVCC timestamp ("even during the changefeed's initial backfill", create-changefeed
+                // option mvcc_timestamp) and updated = the scan's time.
+                var state = new Dictionary<(string, string), (string After, long Hlc)>();
                 foreach (var change in _log.Where(c => c.Table is not null && c.Hlc <= start && feed.Tables.Contains(c.Table)))
                 {
                     var after = JsonNode.Parse(change.Value)!["after"];
@@ -534,13 +546,13 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
                     }
                     else
                     {
-                        state[(change.Table!, change.Key!)] = after.ToJsonString();
+                        state[(change.Table!, change.Key!)] = (after.ToJsonString(), change.Hlc);
                     }
                 }
 
-                foreach (var ((table, key), after) in state)
+                foreach (var ((table, key), (after, written)) in state)
                 {
-                    feed.Rows.Writer.TryWrite(new FeedEvent(start, table, key, $"{{\"after\":{after},\"before\":null,\"updated\":\"{Hlc(start)}\",\"mvcc_timestamp\":\"{Hlc(start)}\"}}"));
+                    feed.Rows.Writer.TryWrite(new FeedEvent(start, table, key, $"{{\"after\":{after},\"before\":null,\"updated\":\"{Hlc(start)}\",\"mvcc_timestamp\":\"{Hlc(written)}\"}}"));
                 }
             }
 

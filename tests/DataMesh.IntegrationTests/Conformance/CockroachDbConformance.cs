@@ -29,7 +29,6 @@ internal sealed class CockroachDbConformance : ConformanceDriver
         [Capability.KeylessTables] = "every CockroachDB table has a primary key: one declared without is keyed by the hidden rowid, which its changefeed rows carry",
         [Capability.ChangeColumnType] = "ALTER COLUMN TYPE rewrites the table (a new column swapped in), which the source does not follow (docs/cockroachdb.md, Limits)",
         [Capability.Truncate] = "a changefeed has no truncate message: TRUNCATE of a watched table ends it with an error (create-and-configure-changefeeds, Considerations)",
-        [Capability.TablesCreatedWhileRunning] = "the source creates its changefeed for the tables it finds at start; a table created later is taken at the next start (docs/cockroachdb.md, Limits)",
     };
 
     private FakeCockroachServer Server => _server ?? throw new InvalidOperationException("InitializeAsync first.");
@@ -49,6 +48,7 @@ internal sealed class CockroachDbConformance : ConformanceDriver
             ["ConnectionString"] = Server.ConnectionString,
             ["ResolvedInterval"] = "00:00:00.100",
             ["PositionSaveInterval"] = "00:00:00.100",
+            ["NewTablePollInterval"] = "00:00:00.200",
             ["RetryDelay"] = "00:00:00.200",
             ["MaxRetryDelay"] = "00:00:02",
             ["TopicPartitions"] = request.TopicPartitions.ToString(CultureInfo.InvariantCulture),

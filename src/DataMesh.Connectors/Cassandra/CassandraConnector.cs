@@ -87,7 +87,8 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         }
 
         var filter = new TableFilter(_options, ["system", "system_schema", "system_auth", "system_distributed", "system_traces", "system_views", "system_virtual_schema"]);
-        var definitions = _options.ParseTables().Where(t => filter.Captures(t.Table.Keyspace, t.Table.Name)).ToList();
+        var tableSource = new CassandraTableSource(_name, _options, filter, _logger);
+        var definitions = await tableSource.LoadAsync(cancellationToken).ConfigureAwait(false);
         var readerOptions = new CommitLogReaderOptions();
         foreach (var (alias, key) in _options.Keys())
         {
@@ -116,10 +117,15 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         CassandraLog.Starting(_logger, _name, _options.CdcRawDirectory, node, position.ToString(), start is null ? "no stored position: the oldest segment in cdc_raw" : "stored position",
             string.Join(", ", definitions.Select(d => d.Table.QualifiedName)));
         context.StreamingStarted();
+        CommitLogPosition? rereadAt = null;
         while (!cancellationToken.IsCancellationRequested)
         {
             var entries = 0;
-            var read = follower.Poll(position, (string segment, in CommitLogEntry entry) =>
+            var handled = position;
+            CommitLogPosition read;
+            try
+            {
+            read = follower.Poll(position, (string segment, in CommitLogEntry entry) =>
             {
                 entries++;
                 writer.Begin(segment, entry.SegmentId, entry.End);
@@ -133,12 +139,35 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 {
                     throw new SourceException($"Cassandra source '{_name}': a value in commit-log segment {segment} at offset {entry.Offset} cannot be read: {ex.Message}", isTransient: false, ex);
                 }
+                catch (CommitLogFormatException ex) when (ex.Error == CommitLogError.Unsupported && tableSource.FromSystemSchema && rereadAt != entry.Position)
+                {
+                    throw new CassandraSchemaChangedException(entry.Position, $"{ex.Message}", ex);
+                }
 
                 if (outcome == MutationOutcome.UnknownTable)
                 {
+                    if (tableSource.ShouldReread(decoder.UnknownTableId))
+                    {
+                        throw new CassandraSchemaChangedException(entry.Position, $"a mutation of table id {decoder.UnknownTableId}, which the schema read did not know");
+                    }
+
                     CassandraLog.UnknownTable(_logger, _name, segment, entry.Offset, decoder.UnknownTableId);
                 }
+
+                handled = entry.Position;
             }, MaxEntriesPerPoll);
+            }
+            catch (CassandraSchemaChangedException changed)
+            {
+                // The schema changed while the source ran: the entries before this one were handed over; read
+                // system_schema again and go on from this entry (once: the same error again stops the source).
+                tableSource.Rereading(changed.Message);
+                rereadAt = changed.At;
+                read = handled;
+                definitions = await tableSource.LoadAsync(cancellationToken).ConfigureAwait(false);
+                decoder = new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table)));
+                entries = MaxEntriesPerPoll;
+            }
 
             if (read != position)
             {

@@ -139,7 +139,12 @@ internal static class CqlValueCodec
             case CqlTypeId.Bigint or CqlTypeId.Counter:
                 return BinaryPrimitives.ReadInt64BigEndian(Fixed(ref reader, length, 8, column));
             case CqlTypeId.Timestamp:
-                return DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64BigEndian(Fixed(ref reader, length, 8, column)));
+            {
+                var milliseconds = BinaryPrimitives.ReadInt64BigEndian(Fixed(ref reader, length, 8, column));
+                return milliseconds is >= -62_135_596_800_000 and <= 253_402_300_799_999
+                    ? DateTimeOffset.FromUnixTimeMilliseconds(milliseconds)
+                    : throw reader.Error(column, $"timestamp {milliseconds} ms is outside years 1-9999");
+            }
             case CqlTypeId.Double:
                 return BinaryPrimitives.ReadDoubleBigEndian(Fixed(ref reader, length, 8, column));
             case CqlTypeId.Float:

@@ -45,12 +45,12 @@ internal sealed class CassandraTableSource
         }
 
         var schema = await ReadSystemSchemaAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var table in schema.Tables.Where(t => !t.Cdc))
+        foreach (var table in schema.CdcOff)
         {
-            CassandraSchemaLog.CdcOff(_logger, _sourceName, table.Table.QualifiedName);
+            CassandraSchemaLog.CdcOff(_logger, _sourceName, table);
         }
 
-        if (schema.Tables.FirstOrDefault(t => t.Cdc && t.CompactStorage) is { } compact)
+        if (schema.Tables.FirstOrDefault(t => t.CompactStorage) is { } compact)
         {
             throw new SourceException(
                 $"Cassandra source '{_sourceName}': table {compact.Table.QualifiedName} uses COMPACT STORAGE (system_schema.tables flags), which this source does not capture: run ALTER TABLE {compact.Table.QualifiedName} DROP COMPACT STORAGE (Cassandra 3.0.16+/3.11.2+), or exclude the table (ExcludeTables).",
@@ -58,7 +58,7 @@ internal sealed class CassandraTableSource
         }
 
         _allIds = schema.AllTableIds;
-        return [.. schema.Tables.Where(t => t.Cdc)];
+        return schema.Tables;
     }
 
     /// <summary>Whether a mutation of <paramref name="tableId"/>, which the tables do not hold, calls for reading
@@ -87,7 +87,7 @@ internal sealed class CassandraTableSource
             await using var disposeConnection = connection.ConfigureAwait(false);
             var schema = await SystemSchemaReader.ReadAsync(connection, _options.SchemaConnection.PageSize, (keyspace, table) => _filter.Captures(keyspace, table), cancellationToken).ConfigureAwait(false);
             CassandraSchemaLog.Read(_logger, _sourceName, settings.ToString(), connection.Authenticator ?? "no authentication",
-                schema.Tables.Count(t => t.Cdc), schema.AllTableIds.Count);
+                schema.Tables.Count, schema.AllTableIds.Count);
             return schema;
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

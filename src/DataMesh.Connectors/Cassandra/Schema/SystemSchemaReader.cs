@@ -3,10 +3,11 @@ using DataMesh.Connectors.Cassandra.Native;
 namespace DataMesh.Connectors.Cassandra.Schema;
 
 /// <summary>What <see cref="SystemSchemaReader"/> read: the captured tables, as <see cref="CqlSchemaParser"/> gives them
-/// from statements, every table id of the cluster, and the captured tables left out because CDC is off.</summary>
-/// <param name="Tables">The tables that <c>captures</c> selected, CDC on or off (callers refuse those without).</param>
+/// from statements, the selected tables left out because CDC is off, and every table id of the cluster.</summary>
+/// <param name="Tables">The tables that <c>captures</c> selected and that have CDC on.</param>
+/// <param name="CdcOff">The tables that <c>captures</c> selected but have CDC off (<c>keyspace.table</c>); not built.</param>
 /// <param name="AllTableIds">The ids of every table of every keyspace (system ones too).</param>
-internal sealed record SystemSchema(IReadOnlyList<CqlTableDefinition> Tables, IReadOnlySet<Guid> AllTableIds);
+internal sealed record SystemSchema(IReadOnlyList<CqlTableDefinition> Tables, IReadOnlyList<string> CdcOff, IReadOnlySet<Guid> AllTableIds);
 
 /// <summary>
 /// Reads tables from <c>system_schema</c> (Cassandra 3.0+) into the model the commit-log reader uses, the same one that
@@ -26,7 +27,8 @@ internal static class SystemSchemaReader
     /// <summary>Reads the schema.</summary>
     /// <param name="connection">An open connection.</param>
     /// <param name="pageSize">Rows per page.</param>
-    /// <param name="captures">Which tables (keyspace, table) to build; the others only give their ids.</param>
+    /// <param name="captures">Which tables (keyspace, table) to build (those with CDC on); the others only give their
+    /// ids.</param>
     /// <param name="cancellationToken">Cancels.</param>
     /// <exception cref="FormatException">A captured table whose columns cannot be read (a counter, an unknown type); the
     /// message names the table and column.</exception>
@@ -47,6 +49,7 @@ internal static class SystemSchemaReader
         var columnsByTable = columns.Rows.GroupBy(r => (Text(columns, r, "keyspace_name"), Text(columns, r, "table_name"))).ToDictionary(g => g.Key, g => g.ToList());
         var droppedByTable = dropped.Rows.GroupBy(r => (Text(dropped, r, "keyspace_name"), Text(dropped, r, "table_name"))).ToDictionary(g => g.Key, g => g.ToList());
         List<CqlTableDefinition> definitions = [];
+        List<string> cdcOff = [];
         foreach (var row in tables.Rows)
         {
             var keyspace = Text(tables, row, "keyspace_name");
@@ -55,6 +58,12 @@ internal static class SystemSchemaReader
             ids.Add(id);
             if (!captures(keyspace, name))
             {
+                continue;
+            }
+
+            if (!Cdc(tables, row))
+            {
+                cdcOff.Add($"{keyspace}.{name}");
                 continue;
             }
 
@@ -81,10 +90,10 @@ internal static class SystemSchemaReader
 
             // COMPACT STORAGE: a dense or super table, or one without the compound flag (a "static" compact table).
             var compact = flags.Contains("dense") || flags.Contains("super") || !flags.Contains("compound");
-            definitions.Add(new CqlTableDefinition(table, Cdc(tables, row), descending, compact));
+            definitions.Add(new CqlTableDefinition(table, Cdc: true, descending, compact));
         }
 
-        return new SystemSchema(definitions, ids);
+        return new SystemSchema(definitions, cdcOff, ids);
     }
 
     /// <summary>The table's <c>cdc</c> column (Cassandra 3.8+), else a <c>cdc</c> entry of its <c>extensions</c>.</summary>

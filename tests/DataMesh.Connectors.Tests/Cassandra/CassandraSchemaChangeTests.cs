@@ -38,18 +38,7 @@ public sealed class CassandraSchemaChangeTests : IAsyncDisposable
     public async Task A_column_added_and_a_table_created_while_the_source_runs_are_read_after_one_more_read_of_system_schema()
     {
         Schema(withNote: false, withAdded: false).AnswerOn(_server);
-        var options = new CassandraSourceOptions
-        {
-            CdcRawDirectory = _directory,
-            Node = "node1",
-            PollInterval = TimeSpan.FromMilliseconds(20),
-            PositionSaveInterval = TimeSpan.FromMilliseconds(50),
-        };
-        options.SchemaConnection.ContactPoint = _server.ContactPoint;
-        Assert.Empty(options.Validate("cass"));
-        _schemas = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _kafka.EmbeddedCluster, Topic = "schemas-" + Guid.NewGuid().ToString("N") });
-        var runtime = new SourceRuntime<CassandraPosition>("cass", new CassandraConnector("cass", options, NullLogger.Instance), options,
-            new ChangeEventOptions { TopicPrefix = _prefix }, _kafka, _schemas, _positions, null, NullLogger.Instance);
+        var runtime = await RuntimeAsync();
         using var stop = new CancellationTokenSource();
         var run = runtime.RunAsync(stop.Token);
         await WaitUntilAsync(() => _server.Queries(SystemSchemaReader.DroppedQuery) == 1, "the first read of system_schema (its last query)");
@@ -74,6 +63,20 @@ public sealed class CassandraSchemaChangeTests : IAsyncDisposable
         Assert.Equal(SourceOutcome.Stopped, await run);
     }
 
+    [Fact]
+    public async Task A_column_that_system_schema_still_does_not_know_after_reading_it_again_stops_the_source_naming_table_and_column()
+    {
+        Schema(withNote: false, withAdded: false).AnswerOn(_server);
+        var runtime = await RuntimeAsync();
+        var run = runtime.RunAsync(CancellationToken.None);
+        byte[][] mutations = [Insert(ItemsId, 1, 1, 10, note: "a column no schema has")];
+        new CdcRawWriter(_directory, 7, 100, [mutations]).Sync(1, completed: true);
+
+        Assert.Equal(SourceOutcome.Failed, await run.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("table shop.items has no regular column 'note'", runtime.FatalError!.Message, StringComparison.Ordinal);
+        Assert.Equal(2, _server.Queries(SystemSchemaReader.TablesQuery));
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
@@ -81,6 +84,22 @@ public sealed class CassandraSchemaChangeTests : IAsyncDisposable
         _schemas?.Dispose();
         _kafka.Dispose();
         Directory.Delete(_directory, recursive: true);
+    }
+
+    private async Task<SourceRuntime<CassandraPosition>> RuntimeAsync()
+    {
+        var options = new CassandraSourceOptions
+        {
+            CdcRawDirectory = _directory,
+            Node = "node1",
+            PollInterval = TimeSpan.FromMilliseconds(20),
+            PositionSaveInterval = TimeSpan.FromMilliseconds(50),
+        };
+        options.SchemaConnection.ContactPoint = _server.ContactPoint;
+        Assert.Empty(options.Validate("cass"));
+        _schemas = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _kafka.EmbeddedCluster, Topic = "schemas-" + Guid.NewGuid().ToString("N") });
+        return new SourceRuntime<CassandraPosition>("cass", new CassandraConnector("cass", options, NullLogger.Instance), options,
+            new ChangeEventOptions { TopicPrefix = _prefix }, _kafka, _schemas, _positions, null, NullLogger.Instance);
     }
 
     private static FakeSystemSchema Schema(bool withNote, bool withAdded)

@@ -1,5 +1,6 @@
 using DataMesh.Connectors.Cassandra.Schema;
 using DataMesh.Sources;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
@@ -158,6 +159,30 @@ public sealed class SystemSchemaTests : IAsyncDisposable
         Assert.Contains("SchemaConnection has a user, password or TLS but no ContactPoint", Assert.Single(half.Validate("cass")), StringComparison.Ordinal);
         Assert.Contains("or set SchemaConnection.ContactPoint to read them from system_schema", Assert.Single(none.Validate("cass")), StringComparison.Ordinal);
         Assert.Contains("SchemaConnection.TlsCaCertificate '/nonexistent/ca.pem' does not exist", Assert.Single(ca.Validate("cass")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_schema_connection_binds_from_configuration()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["CdcRawDirectory"] = Path.GetTempPath(),
+            ["SchemaConnection:ContactPoint"] = "cassandra-1:9142",
+            ["SchemaConnection:User"] = "cdc",
+            ["SchemaConnection:Password"] = "s3cret",
+            ["SchemaConnection:Tls"] = "true",
+            ["SchemaConnection:RequestTimeout"] = "00:00:05",
+            ["SchemaConnection:PageSize"] = "500",
+        }).Build();
+        var options = new CassandraSourceOptions();
+
+        Microsoft.Extensions.Configuration.ConfigurationBinder.Bind(configuration, options, o => o.ErrorOnUnknownConfiguration = true);
+
+        Assert.Empty(options.Validate("cass"));
+        var settings = options.SchemaConnection.Settings();
+        Assert.Equal(("cassandra-1", 9142, "cdc", true, TimeSpan.FromSeconds(5)), (settings.Host, settings.Port, settings.User, settings.Tls, settings.RequestTimeout));
+        Assert.Equal(500, options.SchemaConnection.PageSize);
+        Assert.DoesNotContain("s3cret", settings.ToString(), StringComparison.Ordinal);
     }
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();

@@ -125,37 +125,37 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             CommitLogPosition read;
             try
             {
-            read = follower.Poll(position, (string segment, in CommitLogEntry entry) =>
-            {
-                entries++;
-                writer.Begin(segment, entry.SegmentId, entry.End);
-                MutationOutcome outcome;
-                try
+                read = follower.Poll(position, (string segment, in CommitLogEntry entry) =>
                 {
-                    outcome = decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref writer);
-                    writer.End();
-                }
-                catch (FormatException ex) when (ex is not CommitLogFormatException)
-                {
-                    throw new SourceException($"Cassandra source '{_name}': a value in commit-log segment {segment} at offset {entry.Offset} cannot be read: {ex.Message}", isTransient: false, ex);
-                }
-                catch (CommitLogFormatException ex) when (ex.Error == CommitLogError.Unsupported && tableSource.FromSystemSchema && rereadAt != entry.Position)
-                {
-                    throw new CassandraSchemaChangedException(entry.Position, $"{ex.Message}", ex);
-                }
-
-                if (outcome == MutationOutcome.UnknownTable)
-                {
-                    if (tableSource.ShouldReread(decoder.UnknownTableId))
+                    entries++;
+                    writer.Begin(segment, entry.SegmentId, entry.End);
+                    MutationOutcome outcome;
+                    try
                     {
-                        throw new CassandraSchemaChangedException(entry.Position, $"a mutation of table id {decoder.UnknownTableId}, which the schema read did not know");
+                        outcome = decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref writer);
+                        writer.End();
+                    }
+                    catch (FormatException ex) when (ex is not CommitLogFormatException)
+                    {
+                        throw new SourceException($"Cassandra source '{_name}': a value in commit-log segment {segment} at offset {entry.Offset} cannot be read: {ex.Message}", isTransient: false, ex);
+                    }
+                    catch (CommitLogFormatException ex) when (ex.Error == CommitLogError.Unsupported && tableSource.FromSystemSchema && rereadAt != entry.Position)
+                    {
+                        throw new CassandraSchemaChangedException(entry.Position, ex.Message, ex);
                     }
 
-                    CassandraLog.UnknownTable(_logger, _name, segment, entry.Offset, decoder.UnknownTableId);
-                }
+                    if (outcome == MutationOutcome.UnknownTable)
+                    {
+                        if (tableSource.ShouldReread(decoder.UnknownTableId))
+                        {
+                            throw new CassandraSchemaChangedException(entry.Position, $"a mutation of table id {decoder.UnknownTableId}, which the schema read did not know");
+                        }
 
-                handled = entry.Position;
-            }, MaxEntriesPerPoll);
+                        CassandraLog.UnknownTable(_logger, _name, segment, entry.Offset, decoder.UnknownTableId);
+                    }
+
+                    handled = entry.Position;
+                }, MaxEntriesPerPoll);
             }
             catch (CassandraSchemaChangedException changed)
             {
@@ -166,7 +166,6 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 read = handled;
                 definitions = await tableSource.LoadAsync(cancellationToken).ConfigureAwait(false);
                 decoder = new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table)));
-                entries = MaxEntriesPerPoll;
             }
 
             if (read != position)

@@ -66,13 +66,7 @@ internal sealed class CassandraTableSource
     /// without CDC or not selected is known), and once per id.</summary>
     public bool ShouldReread(Guid tableId)
     {
-        if (!FromSystemSchema || _allIds.Contains(tableId) || !_reread.Add(tableId))
-        {
-            return false;
-        }
-
-        CassandraSchemaLog.Rereading(_logger, _sourceName, $"a mutation of table id {tableId}, which the schema read did not know");
-        return true;
+        return FromSystemSchema && !_allIds.Contains(tableId) && _reread.Add(tableId);
     }
 
     /// <summary>Logs why <c>system_schema</c> is read again for an error that may come of a changed table.</summary>

@@ -48,7 +48,9 @@ public sealed class CqlConnectionTests : IAsyncDisposable
         await using var connection = await CqlConnection.OpenAsync(Settings(server), CancellationToken.None);
 
         Assert.Null(connection.Authenticator);
-        Assert.Equal(1, (await connection.QueryAsync(Numbers, 100, CancellationToken.None)).Get<int>((await connection.QueryAsync(Numbers, 100, CancellationToken.None)).Rows[0], "n"));
+        var rows = await connection.QueryAsync(Numbers, 100, CancellationToken.None);
+        Assert.Equal(1, rows.Get<int>(Assert.Single(rows.Rows), "n"));
+        Assert.Equal(1, rows.Pages);
     }
 
     [Fact]

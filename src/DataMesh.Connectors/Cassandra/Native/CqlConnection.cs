@@ -154,7 +154,9 @@ internal sealed class CqlConnection : IAsyncDisposable
         {
             TargetHost = _settings.Host,
             EnabledSslProtocols = SslProtocols.None, // the system's choice: TLS 1.2 and 1.3
-            CertificateRevocationCheckMode = roots is null ? X509RevocationMode.Online : X509RevocationMode.NoCheck,
+            // As MySqlConnector by default: revocation is not checked (a node's CA seldom publishes lists it can reach,
+            // and an unreachable list would read as an untrusted chain).
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             CertificateChainPolicy = roots is null ? null : CustomRoots(roots),
             RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {
@@ -177,7 +179,7 @@ internal sealed class CqlConnection : IAsyncDisposable
         var policy = new X509ChainPolicy
         {
             TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck, // a private CA seldom publishes revocation lists
+            RevocationMode = X509RevocationMode.NoCheck,
         };
         policy.CustomTrustStore.AddRange(roots);
         return policy;

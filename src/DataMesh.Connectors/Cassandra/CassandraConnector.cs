@@ -134,7 +134,8 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
     {
         var read = Starts(start);
         var filter = new TableFilter(_options, ["system", "system_schema", "system_auth", "system_distributed", "system_traces", "system_views", "system_virtual_schema"]);
-        var definitions = _options.ParseTables().Where(t => filter.Captures(t.Table.Keyspace, t.Table.Name)).ToList();
+        var tableSource = new CassandraTableSource(_name, _options, filter, _logger);
+        var definitions = await tableSource.LoadAsync(cancellationToken).ConfigureAwait(false);
         var readerOptions = new CommitLogReaderOptions();
         foreach (var (alias, key) in _options.Keys())
         {
@@ -156,7 +157,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         var required = _options.Replicas.RequiredCopies(_nodes.Count);
         var metrics = replicas ? new ReplicaMetrics(_name) : null;
         var reader = new EntryReader(this, new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table))), writer,
-            replicas ? new ReplicaDeduplicator(_nodes.Count, required, _options.Replicas.Window, _options.Replicas.MaxEntries, _time) : null, metrics);
+            replicas ? new ReplicaDeduplicator(_nodes.Count, required, _options.Replicas.Window, _options.Replicas.MaxEntries, _time) : null, metrics, tableSource);
         var followers = _nodes.Select(n => new CdcRawFollower(n.Directory, readerOptions) { KeepSegments = _options.KeepSegments }).ToArray();
         lock (_storedLock)
         {
@@ -188,7 +189,22 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             {
                 var before = reader.Entries;
                 reader.Node = i;
-                read[i] = followers[i].Poll(read[i], reader.Handle, perNode);
+                reader.Handled = read[i];
+                try
+                {
+                    read[i] = followers[i].Poll(read[i], reader.Handle, perNode);
+                }
+                catch (CassandraSchemaChangedException changed)
+                {
+                    // The schema changed while the source ran: the entries before this one were handed over; read
+                    // system_schema again and go on from this entry (once: the same error again stops the source).
+                    tableSource.Rereading(changed.Message);
+                    reader.RereadAt = changed.At;
+                    read[i] = reader.Handled;
+                    definitions = await tableSource.LoadAsync(cancellationToken).ConfigureAwait(false);
+                    reader.Decoder = new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table)));
+                }
+
                 entries += (int)(reader.Entries - before);
                 full |= reader.Entries - before >= perNode;
             }
@@ -249,7 +265,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
     /// <summary>Hands each entry of a poll to the decoder and the event writer; for several nodes, first to the
     /// deduplicator, partition update by partition update, so that only the copies that reach the consistency level are
     /// written (from the copy that reached it: its node, segment and offset are the event's).</summary>
-    private sealed class EntryReader(CassandraConnector connector, MutationDecoder decoder, CassandraEventWriter eventWriter, ReplicaDeduplicator? deduplicator, ReplicaMetrics? metrics)
+    private sealed class EntryReader(CassandraConnector connector, MutationDecoder decoder, CassandraEventWriter eventWriter, ReplicaDeduplicator? deduplicator, ReplicaMetrics? metrics, CassandraTableSource tableSource)
     {
         private readonly byte[][] _nodeNames = [.. connector._nodes.Select(n => Encoding.UTF8.GetBytes(n.Name))];
         private readonly List<bool> _publish = [];
@@ -263,6 +279,19 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         /// <summary>Entries handled since created.</summary>
         public long Entries { get; private set; }
 
+        /// <summary>The decoder, replaced when <c>system_schema</c> is read again.</summary>
+        public MutationDecoder Decoder
+        {
+            get => decoder;
+            set => decoder = value;
+        }
+
+        /// <summary>Where the last entry of the node being polled that was handed over ends (set before each poll).</summary>
+        public CommitLogPosition Handled { get; set; }
+
+        /// <summary>The entry that last made the source read <c>system_schema</c> again: the same error there stops it.</summary>
+        public CommitLogPosition? RereadAt { get; set; }
+
         public void Handle(string segment, in CommitLogEntry entry)
         {
             Entries++;
@@ -272,14 +301,16 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 if (deduplicator is null)
                 {
                     writer.Begin(segment, entry.SegmentId, entry.End);
-                    Report(segment, entry.Offset, decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref writer));
+                    Report(segment, entry, decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref writer));
                     writer.End();
+                    Handled = entry.Position;
                     return;
                 }
 
                 // First the digests: which partition updates this copy publishes.
-                if (!Report(segment, entry.Offset, decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref _scan)))
+                if (!Report(segment, entry, decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref _scan)))
                 {
+                    Handled = entry.Position;
                     return;
                 }
 
@@ -300,6 +331,12 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                     decoder.Decode(entry.Mutation, segment, entry.Offset + 8, ref writer);
                     writer.End();
                 }
+
+                Handled = entry.Position;
+            }
+            catch (CommitLogFormatException ex) when (ex.Error == CommitLogError.Unsupported && tableSource.FromSystemSchema && RereadAt != entry.Position)
+            {
+                throw new CassandraSchemaChangedException(entry.Position, ex.Message, ex);
             }
             catch (FormatException ex) when (ex is not CommitLogFormatException)
             {
@@ -307,11 +344,16 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             }
         }
 
-        private bool Report(string segment, long offset, MutationOutcome outcome)
+        private bool Report(string segment, in CommitLogEntry entry, MutationOutcome outcome)
         {
             if (outcome == MutationOutcome.UnknownTable)
             {
-                CassandraLog.UnknownTable(connector._logger, connector._name, segment, offset, decoder.UnknownTableId);
+                if (tableSource.ShouldReread(decoder.UnknownTableId))
+                {
+                    throw new CassandraSchemaChangedException(entry.Position, $"a mutation of table id {decoder.UnknownTableId}, which the schema read did not know");
+                }
+
+                CassandraLog.UnknownTable(connector._logger, connector._name, segment, entry.Offset, decoder.UnknownTableId);
                 return false;
             }
 

@@ -37,9 +37,14 @@ public sealed class CassandraSourceOptions : SourceOptions
     /// true</c> (the id is required: a commit log names tables by id), and for each dropped column
     /// <c>ALTER TABLE keyspace.table ADD column type</c> (unless <c>CREATE TABLE</c> declares it) followed by
     /// <c>ALTER TABLE keyspace.table DROP column</c>, so that older mutations that still carry its cells can be read.
-    /// Each entry may hold several statements separated by <c>;</c>. Required: at least one table.
+    /// Each entry may hold several statements separated by <c>;</c>. Required, unless <see cref="SchemaConnection"/> is set.
     /// </summary>
     public IList<string> Tables { get; } = [];
+
+    /// <summary>Read the tables from <c>system_schema</c> instead of <see cref="Tables"/>: the node to ask and how (set
+    /// its <see cref="CassandraSchemaConnection.ContactPoint"/> to use it). Read at start and again when a mutation names
+    /// a table or column the schema read did not know.</summary>
+    public CassandraSchemaConnection SchemaConnection { get; } = new();
 
     /// <summary>The raw AES keys of encrypted segments (<c>transparent_data_encryption_options</c>), as hex, by key alias
     /// (e.g. <c>testing:1</c>; case-insensitive). .NET cannot open the node's JCEKS keystore: export each key's bytes with
@@ -180,11 +185,28 @@ public sealed class CassandraSourceOptions : SourceOptions
             }
         }
 
+        if (!SchemaConnection.IsSet && (!string.IsNullOrEmpty(SchemaConnection.User) || !string.IsNullOrEmpty(SchemaConnection.Password) || SchemaConnection.Tls))
+        {
+            yield return prefix + $"{nameof(SchemaConnection)} has a user, password or TLS but no {nameof(CassandraSchemaConnection.ContactPoint)}: set the node to read system_schema from, or remove the {nameof(SchemaConnection)} settings.";
+        }
+
         string? tablesProblem = null;
         IReadOnlyList<CqlTableDefinition> tables = [];
-        if (Tables.Count == 0)
+        if (SchemaConnection.IsSet)
         {
-            tablesProblem = prefix + $"{nameof(Tables)} is empty: give the CREATE TABLE statement of each captured table (DESCRIBE TABLE keyspace.table WITH INTERNALS prints it, with its id).";
+            if (Tables.Count > 0)
+            {
+                yield return prefix + $"{nameof(Tables)} and {nameof(SchemaConnection)}.{nameof(CassandraSchemaConnection.ContactPoint)} are both set: describe the tables one way, by CQL statements or from system_schema.";
+            }
+
+            foreach (var problem in SchemaConnection.Validate(prefix))
+            {
+                yield return problem;
+            }
+        }
+        else if (Tables.Count == 0)
+        {
+            tablesProblem = prefix + $"{nameof(Tables)} is empty: give the CREATE TABLE statement of each captured table (DESCRIBE TABLE keyspace.table WITH INTERNALS prints it, with its id), or set {nameof(SchemaConnection)}.{nameof(CassandraSchemaConnection.ContactPoint)} to read them from system_schema.";
         }
         else
         {

@@ -110,7 +110,7 @@ public sealed class CqlSchemaParserTests
             [
                 "Cassandra source 'node1': CdcRawDirectory '/no/such/cdc_raw' does not exist: give the node's cdc_raw directory (cdc_raw_directory in cassandra.yaml), and set cdc_enabled: true there.",
                 "Cassandra source 'node1': EncryptionKeys entry 'testing:1' must be an AES key of 16, 24 or 32 bytes written as hex (its text is not shown here).",
-                "Cassandra source 'node1': Tables is empty: give the CREATE TABLE statement of each captured table (DESCRIBE TABLE keyspace.table WITH INTERNALS prints it, with its id).",
+                "Cassandra source 'node1': Tables is empty: give the CREATE TABLE statement of each captured table (DESCRIBE TABLE keyspace.table WITH INTERNALS prints it, with its id), or set SchemaConnection.ContactPoint to read them from system_schema.",
             ],
             options.Validate("node1"));
 

@@ -37,10 +37,10 @@ internal sealed class CassandraConformance : ConformanceDriver
         [Capability.Transactions] = "a batch's statements on one partition become one mutation at one timestamp (a delete in it shadows its update): the commit log does not show each statement; each change is a statement of its own",
         [Capability.KeyUpdate] = "CQL cannot update a primary-key column",
         [Capability.KeylessTables] = "every Cassandra table has a partition key",
-        [Capability.AddDropColumn] = "the source reads its tables' schemas from the CREATE TABLE statements of its Tables setting at start; a column added or dropped while it runs is taken at the next start with the new statements",
+        [Capability.AddDropColumn] = "this driver gives the source its tables as CREATE TABLE statements (Tables), read at start; a column added or dropped while it runs is taken at the next start with the new statements. With SchemaConnection the source reads system_schema again when a mutation names an unknown column (CassandraSchemaChangeTests, against a fake node), which this driver does not run yet",
         [Capability.ChangeColumnType] = "CQL has no ALTER TABLE … ALTER … TYPE since Cassandra 3.0.11",
         [Capability.Truncate] = "TRUNCATE does not pass through the commit log (the node snapshots and discards the table's SSTables): there is nothing in cdc_raw to read",
-        [Capability.TablesCreatedWhileRunning] = "the source reads its tables' schemas from the CREATE TABLE statements of its Tables setting at start; a table created later is taken at the next start",
+        [Capability.TablesCreatedWhileRunning] = "this driver gives the source its tables as CREATE TABLE statements (Tables), read at start; a table created later is taken at the next start. With SchemaConnection the source reads system_schema again when a mutation names an unknown table id (CassandraSchemaChangeTests, against a fake node), which this driver does not run yet",
     };
 
     private CdcRawLog Log => _log ?? throw new InvalidOperationException("InitializeAsync first.");

@@ -253,6 +253,23 @@ public sealed class ControllerTests
         Assert.Equal(0, (await controller.GetStatusAsync()).Generation);
         var applied = await controller.ApplyAsync(text.Replace("quantitty", "quantity", StringComparison.Ordinal));
         Assert.Equal(1, applied.Generation);
+
+        // A topic another pipeline of the definition writes is not checked against its registered schema: the same
+        // apply may change what that pipeline writes.
+        const string chained = """
+            pipelines:
+              - name: writer
+                source_topics: [in.orders]
+                sink:
+                  kafka: {topic: dm.shop.public.orders}
+              - name: reader
+                source_topics: [dm.shop.public.orders]
+                transforms:
+                  - keep: [added_by_writer]
+                sink:
+                  kafka: {topic: reader-out}
+            """;
+        Assert.True((await controller.PlanAsync(chained)).HasChanges);
     }
 
     private static DataMeshController Controller(KafkaConnection kafka, string? stateTopic = null)

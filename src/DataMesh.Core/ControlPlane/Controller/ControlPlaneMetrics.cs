@@ -25,17 +25,17 @@ internal static class ControlPlaneMetrics
     private static readonly Counter<long> Changes = Meter.CreateCounter<long>("datamesh.runner.component.changes", "{change}", "Components started, restarted, stopped, paused or failed on a runner.");
     private static readonly Counter<long> StateErrors = Meter.CreateCounter<long>("datamesh.runner.state.errors", "{error}", "Passes where the controller's state could not be read or acted on.");
     private static readonly Histogram<double> Reconcile = Meter.CreateHistogram<double>("datamesh.runner.reconcile.duration", "s", "Seconds a runner's pass over the controller's state took.");
-    private static readonly ConcurrentDictionary<string, Func<RunnerCounts>> Runners = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<object, (string Runner, Func<RunnerCounts> Read)> Runners = new();
 
     static ControlPlaneMetrics()
     {
-        Meter.CreateObservableGauge("datamesh.runner.generation", () => Runners.Select(r => new Measurement<long>(r.Value().Generation, new KeyValuePair<string, object?>("datamesh.runner", r.Key))), "{generation}", "The generation of the applied definition a runner runs (-1 before it read the state, 0 when none is applied).");
+        Meter.CreateObservableGauge("datamesh.runner.generation", () => Runners.Values.Select(r => new Measurement<long>(r.Read().Generation, new KeyValuePair<string, object?>("datamesh.runner", r.Runner))), "{generation}", "The generation of the applied definition a runner runs (-1 before it read the state, 0 when none is applied).");
         Meter.CreateObservableGauge(
             "datamesh.runner.components",
-            () => Runners.SelectMany(r =>
+            () => Runners.Values.SelectMany(r =>
             {
-                var (_, running, failed) = r.Value();
-                var runner = new KeyValuePair<string, object?>("datamesh.runner", r.Key);
+                var (_, running, failed) = r.Read();
+                var runner = new KeyValuePair<string, object?>("datamesh.runner", r.Runner);
                 return new[] { new Measurement<int>(running, runner, new("datamesh.state", "running")), new Measurement<int>(failed, runner, new("datamesh.state", "failed")) };
             }),
             "{component}",
@@ -56,11 +56,12 @@ internal static class ControlPlaneMetrics
     /// <summary>Records how long a pass took.</summary>
     public static void Reconciled(string runner, TimeSpan took) => Reconcile.Record(took.TotalSeconds, new KeyValuePair<string, object?>("datamesh.runner", runner));
 
-    /// <summary>Observes a runner's generation and components until it is forgotten.</summary>
-    public static void Observe(string runner, Func<RunnerCounts> read) => Runners[runner] = read;
+    /// <summary>Observes a runner's generation and components until it is forgotten; by instance, so that two runners
+    /// given the same id in one process keep their own measurements (both tagged with the id).</summary>
+    public static void Observe(object owner, string runner, Func<RunnerCounts> read) => Runners[owner] = (runner, read);
 
     /// <summary>Stops observing a runner.</summary>
-    public static void Forget(string runner) => Runners.TryRemove(runner, out _);
+    public static void Forget(object owner) => Runners.TryRemove(owner, out _);
 }
 
 /// <summary>What a runner runs, as its last pass left it (replaced as a whole, read by the gauges' callbacks).</summary>

@@ -36,7 +36,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         await Task.Yield();
         var kafka = services.GetRequiredService<KafkaConnection>();
         using var store = new ControllerStore(kafka, options.StateTopic);
-        ControlPlaneMetrics.Observe(options.RunnerId, () => _counts);
+        ControlPlaneMetrics.Observe(this, options.RunnerId, () => _counts);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -72,7 +72,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 await StopAsync(key, "stopped (the runner stops)", "stopped").ConfigureAwait(false);
             }
 
-            ControlPlaneMetrics.Forget(options.RunnerId);
+            ControlPlaneMetrics.Forget(this);
 
             using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             foreach (var key in _reported.Keys)

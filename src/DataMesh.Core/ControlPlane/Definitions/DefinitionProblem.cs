@@ -62,7 +62,8 @@ public sealed class DefinitionValidationOptions
     /// <summary>
     /// With a <see cref="SchemaStore"/>: whether a pipeline's topic with no registered value schema is a problem (true, the
     /// default, as <c>datamesh validate --schema-registry</c> reports it), or is skipped and only the topics that have one
-    /// are checked (false: what the controller does, since a new source registers its tables' schemas when it first runs).
+    /// are checked (false: what the controller does, since a new source registers its tables' schemas when it first runs;
+    /// a topic another pipeline of the definition writes is then not checked either, since the definition may change it).
     /// </summary>
     public bool RequireSchemas { get; set; } = true;
 

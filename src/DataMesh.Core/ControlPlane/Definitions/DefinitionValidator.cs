@@ -571,10 +571,18 @@ internal static partial class DefinitionValidator
     private static async ValueTask CheckSchemasAsync(ISchemaStore store, bool requireSchemas, List<ReadPipeline> pipelines, List<ReadSource> sources, ProblemList problems, CancellationToken cancellationToken)
     {
         IReadOnlyList<string>? subjects = null;
+        // Without RequireSchemas (the controller), a topic another pipeline of the definition writes is not checked: its
+        // registered schema is that pipeline's output as it was, and the definition may be changing it.
+        var written = requireSchemas ? [] : pipelines.Where(p => p.Definition.Sink.Kind == SinkKind.Kafka).Select(p => p.Definition.Sink.Topic).ToHashSet(StringComparer.Ordinal);
         foreach (var pipeline in pipelines)
         {
             foreach (var input in pipeline.Topics)
             {
+                if (written.Contains(input.Topic))
+                {
+                    continue;
+                }
+
                 var latest = await store.GetLatestAsync(TopicNames.ValueSubject(input.Topic), cancellationToken).ConfigureAwait(false);
                 if (latest is null && !requireSchemas)
                 {

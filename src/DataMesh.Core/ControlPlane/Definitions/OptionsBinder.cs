@@ -219,6 +219,11 @@ internal sealed partial class OptionsBinder(ProblemList problems, SecretReferenc
             if (nested is null)
             {
                 nested = Activator.CreateInstance(type)!;
+                if (property.SetMethod?.IsPublic != true)
+                {
+                    throw new InvalidOperationException($"{property.DeclaringType}.{property.Name} is null and has no public setter: its owner must create it.");
+                }
+
                 property.SetValue(target, nested);
             }
 
@@ -271,8 +276,9 @@ internal sealed partial class OptionsBinder(ProblemList problems, SecretReferenc
     private static IEnumerable<PropertyInfo> Bindable(Type type) =>
         type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanRead && p.GetIndexParameters().Length == 0)
-            .Where(p => (ScalarConverter.IsScalar(p.PropertyType) || IsNested(p.PropertyType)) ? p.SetMethod?.IsPublic == true
-                : p.PropertyType == typeof(IList<string>) || p.PropertyType == typeof(IDictionary<string, string>) || p.PropertyType == typeof(IDictionary<string, IList<string>>));
+            .Where(p => ScalarConverter.IsScalar(p.PropertyType) ? p.SetMethod?.IsPublic == true
+                // A nested settings object: settable, or made by its owner (a get-only property, bound into in place).
+                : IsNested(p.PropertyType) || p.PropertyType == typeof(IList<string>) || p.PropertyType == typeof(IDictionary<string, string>) || p.PropertyType == typeof(IDictionary<string, IList<string>>));
 
     [GeneratedRegex(@"^(?<setting>[A-Z][A-Za-z0-9]*(?:[:.][A-Z][A-Za-z0-9]*)*)(?=[\s:;,.(]|$)", RegexOptions.CultureInvariant)]
     private static partial Regex LeadingSetting();

@@ -5,22 +5,33 @@ using DataMesh.Sources;
 
 namespace DataMesh.Benchmarks;
 
-/// <summary>The Kafka ceiling of a suite not yet on <see cref="BenchHarness"/> (cassandra): the source runtime's producer
-/// settings (<see cref="ChangeProducerConfig"/>) on the same cluster, sending messages built beforehand through the one
-/// ceiling loop (<see cref="KafkaCeiling"/>).</summary>
+/// <summary>The Kafka ceiling of the source suites that measure against one (cockroachdb, cassandra): a bare producer with
+/// the source runtime's producer settings (<see cref="ChangeProducerConfig"/>) on a fresh embedded cluster, sending the
+/// messages built beforehand through the one ceiling loop (<see cref="KafkaCeiling"/>); the count is checked against the
+/// topic's high watermarks.</summary>
 internal static class BareProducer
 {
-    /// <summary>Sends <paramref name="messages"/> to <paramref name="topic"/> and waits until Kafka acknowledged them all.</summary>
-    /// <returns>The seconds from the first send to the last acknowledgement.</returns>
-    /// <exception cref="InvalidOperationException">A message was not delivered.</exception>
-    public static double Send(KafkaConnection kafka, string topic, IReadOnlyList<Message<byte[], byte[]>> messages)
+    /// <summary>One run of the ceiling: from the first send to the last acknowledgement.</summary>
+    /// <exception cref="InvalidOperationException">A message was not delivered, or the topic does not hold them all.</exception>
+    public static async Task<BenchSample> RunAsync(string suite, IReadOnlyList<Message<byte[], byte[]>> messages, int partitions)
     {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        const string Topic = "bench.peer";
+        await kafka.EnsureTopicAsync(Topic, partitions, TopicRetention.Default, CancellationToken.None);
         var config = ChangeProducerConfig.Create(kafka);
-        Console.WriteLine($"# ceiling producer (the source runtime's settings): {BenchHarness.DeliveryReports(config)}");
-        using var producer = new ProducerBuilder<byte[], byte[]>(config).Build();
-        var target = new TopicPartition(topic, Partition.Any);
+        Console.WriteLine($"# {suite} ceiling producer (the source runtime's settings): {BenchHarness.DeliveryReports(config)}");
         var watch = Stopwatch.StartNew();
-        var failed = KafkaCeiling.ProduceAll(producer, messages.Count, _ => target, i => messages[i]);
-        return failed > 0 ? throw new InvalidOperationException($"{failed} of the ceiling's messages failed") : watch.Elapsed.TotalSeconds;
+        long failed;
+        using (var producer = new ProducerBuilder<byte[], byte[]>(config).Build())
+        {
+            var target = new TopicPartition(Topic, Partition.Any);
+            failed = KafkaCeiling.ProduceAll(producer, messages.Count, _ => target, i => messages[i]);
+        }
+
+        watch.Stop();
+        BenchHarness.Expect($"{suite} ceiling: messages that failed", failed, 0);
+        using var watermarks = new Watermarks(kafka.BootstrapServers, Topic, partitions);
+        BenchHarness.Expect($"{suite} ceiling: the topic's high watermarks summed", watermarks.Sum(), messages.Count);
+        return new BenchSample(messages.Count / watch.Elapsed.TotalSeconds);
     }
 }

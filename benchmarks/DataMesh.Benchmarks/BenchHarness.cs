@@ -259,6 +259,19 @@ internal sealed class Watermarks(string bootstrapServers, string topic, int part
         return sum;
     }
 
+    /// <summary>The sum, or 0 while the topic does not exist yet.</summary>
+    public long SumOrZero()
+    {
+        try
+        {
+            return Sum();
+        }
+        catch (KafkaException)
+        {
+            return 0;
+        }
+    }
+
     public void Dispose() => _consumer.Dispose();
 }
 

@@ -4,6 +4,7 @@ using Confluent.Kafka;
 using DataMesh.Connectors.Cassandra.CommitLog;
 using DataMesh.Connectors.Cassandra.Mutations;
 using DataMesh.Connectors.Cassandra.Schema;
+using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.IntegrationTests.Cassandra;
 using DataMesh.Sources;
@@ -15,47 +16,46 @@ using Microsoft.Extensions.Logging;
 namespace DataMesh.Benchmarks;
 
 /// <summary>
-/// <c>./build.sh bench cassandra [repeats] [decode seconds]</c>, over the real 4.0.11 segment of shared/fixtures/cassandra
+/// <c>./build.sh bench cassandra [--repeats N] [--runs N]</c>, over the real 4.0.11 segment of shared/fixtures/cassandra
 /// (no Cassandra server can run here):
 /// <list type="bullet">
-/// <item>decode: the segment read (CRCs checked) and every mutation decoded, again and again in one thread: mutations/s, MB/s
-/// of written segment bytes, bytes allocated per mutation (after warm-up);</item>
-/// <item>end to end: the segment's mutations repeated <c>repeats</c> times into a <c>cdc_raw</c> directory as a 4.0 node
-/// writes it (<see cref="CdcRawLog"/>, 32 MiB segments) and moved into <c>cdc_raw</c> once the source runs, read by the
-/// Cassandra source in-process into the embedded Kafka cluster until the position after the last mutation is stored
-/// (every event acknowledged), against the Kafka ceiling:
-/// a bare idempotent producer sending one message per event, each the bytes of the mutation it came from.</item>
+/// <item>decode: the segment read (CRCs checked) and every mutation decoded, again and again in one thread for 3 s after a
+/// 1 s warm-up: mutations/s, MB/s of written segment bytes, bytes allocated per mutation;</item>
+/// <item>end to end, on <see cref="BenchHarness"/> (runs alternated, medians): the segment's mutations repeated
+/// <c>repeats</c> times (default 200) into segments as a 4.0 node writes them (<see cref="CdcRawLog"/>, 32 MiB), moved
+/// into a fresh <c>cdc_raw</c> once a fresh host's source runs (its defaults, one partition), until the topic's high
+/// watermarks hold every event (acknowledged); then it must store the position after the last mutation (not timed).
+/// Against the Kafka ceiling (<see cref="BareProducer"/>): one message per event, each the bytes of the mutation it came
+/// from, keyed by its table id.</item>
 /// </list>
-/// The last line is <c>cassandra: ours=… peer=… ratio=… decode=… MB/s=… allocated=…</c>.
+/// The last line is <c>cassandra: ours=… peer=… ratio=… (n=…, …)</c>, after the decode line.
 /// </summary>
 internal sealed class CassandraSuite : IBenchmarkSuite
 {
     private const string Version = "4.0.11-encrypted";
     private const string File40 = "CommitLog-7-1699285478684.log";
+    private static readonly string Topic = TopicNames.ForTable("dm", "bench", "Keyspace1", "Standard1");
 
     public string Name => "cassandra";
 
-    public int Run(string[] args) => RunAsync(
-        args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200,
-        TimeSpan.FromSeconds(args.Length > 1 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 3)).GetAwaiter().GetResult();
+    public int Run(string[] args) => RunAsync(BenchHarness.Option(args, "--repeats", 200), BenchHarness.Runs(args)).GetAwaiter().GetResult();
 
-    private static async Task<int> RunAsync(int repeats, TimeSpan decodeFor)
+    private static async Task<int> RunAsync(int repeats, int runs)
     {
         var data = File.ReadAllBytes(CassandraFixtures.Segment(Version, File40));
         var tableId = CassandraFixtures.Expected(Version).TableId;
-        var (decodeRate, megabytes, allocated) = Decode(data, tableId, decodeFor);
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"cassandra: decoded {decodeRate:F0} mutations/s, {megabytes:F1} MB/s of segment, {allocated:F2} B allocated per mutation ({BenchStats.CpuModel()}, load {BenchStats.LoadAverage()})"));
+        var (decodeRate, megabytes, allocated) = Decode(data, tableId, TimeSpan.FromSeconds(3));
+        var decodeLine = string.Create(CultureInfo.InvariantCulture,
+            $"cassandra-decode: {decodeRate:F0} mutations/s, {megabytes:F1} MB/s of segment, {allocated:F2} B allocated per mutation ({BenchStats.CpuModel()}, load {BenchStats.LoadAverage()})");
+        Console.WriteLine("# " + decodeLine);
 
         // The fixture's mutations, repeated; those of Keyspace1.Standard1 (one row each) become events, the system tables' are skipped.
         var mutations = SegmentWriter.Mutations(File40, data);
         var captured = mutations.Where(m => IsOf(m, tableId)).ToList();
         var events = captured.Count * repeats;
-        var directory = Directory.CreateTempSubdirectory("datamesh-bench-cdc-raw-").FullName;
         var staging = Directory.CreateTempSubdirectory("datamesh-bench-commitlog-").FullName;
         try
         {
-            // Written first into a directory of their own, moved into cdc_raw once the source runs (as a node links them).
             var log = new CdcRawLog(staging, 32 << 20);
             for (var r = 0; r < repeats; r++)
             {
@@ -67,7 +67,34 @@ internal sealed class CassandraSuite : IBenchmarkSuite
 
             var (lastSegment, lastOffset) = log.Durable;
             log.Close();
-            Console.Error.WriteLine($"cassandra: {mutations.Count * repeats:N0} mutations ({events:N0} of the captured table) in {log.Segments} segment(s)");
+            Console.WriteLine($"# cassandra: {mutations.Count * repeats:N0} mutations ({events:N0} of the captured table) in {log.Segments} segment(s)");
+            var messages = Enumerable.Repeat(captured, repeats).SelectMany(m => m).Select(m => new Message<byte[], byte[]> { Key = m.AsSpan(1, 16).ToArray(), Value = m }).ToList();
+            var pairs = await BenchHarness.AlternateAsync("cassandra", runs,
+                new BenchSide("ours", _ => OursAsync(staging, tableId, events, lastSegment, lastOffset)),
+                new BenchSide("cassandra", _ => BareProducer.RunAsync("cassandra", messages, 1)));
+            Console.WriteLine();
+            Console.WriteLine(decodeLine);
+            BenchHarness.PrintResults([.. pairs]);
+            return 0;
+        }
+        finally
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    /// <summary>Ours: a fresh host and <c>cdc_raw</c>; from the segments' arrival until every event is acknowledged.</summary>
+    private static async Task<BenchSample> OursAsync(string staging, Guid tableId, int events, long lastSegment, int lastOffset)
+    {
+        var directory = Directory.CreateTempSubdirectory("datamesh-bench-cdc-raw-").FullName;
+        var arriving = Directory.CreateTempSubdirectory("datamesh-bench-arriving-").FullName;
+        try
+        {
+            // Copied beside cdc_raw first (not timed), moved in once the source runs, as a node links finished segments.
+            foreach (var file in Directory.GetFiles(staging))
+            {
+                File.Copy(file, Path.Combine(arriving, Path.GetFileName(file)));
+            }
 
             var builder = Host.CreateApplicationBuilder();
             builder.Logging.ClearProviders();
@@ -77,57 +104,54 @@ internal sealed class CassandraSuite : IBenchmarkSuite
                 o.CdcRawDirectory = directory;
                 o.Node = "bench";
                 o.Tables.Add($"CREATE TABLE \"Keyspace1\".\"Standard1\" (key ascii, col ascii, val blob, val0 blob, PRIMARY KEY (key, col)) WITH id = {tableId} AND cdc = true");
-                o.PollInterval = TimeSpan.FromMilliseconds(10);
-                o.PositionSaveInterval = TimeSpan.FromMilliseconds(100);
-                o.TopicPartitions = Environment.GetEnvironmentVariable("DATAMESH_BENCH_PARTITIONS") is { } p ? int.Parse(p, CultureInfo.InvariantCulture) : 1;
             });
             using var host = builder.Build();
             var monitor = host.Services.GetRequiredService<SourceMonitor>();
+            var kafka = host.Services.GetRequiredService<KafkaConnection>();
             await host.StartAsync();
             while (monitor.Get("bench")?.State != SourceState.Running)
             {
                 await Task.Delay(5);
             }
 
-            // Ours: from the segments' arrival in cdc_raw until the position after the last mutation is stored.
             var watch = Stopwatch.StartNew();
-            foreach (var file in Directory.GetFiles(staging).OrderBy(f => f.EndsWith(".log", StringComparison.Ordinal) ? 0 : 1))
+            foreach (var file in Directory.GetFiles(arriving).OrderBy(f => f.EndsWith(".log", StringComparison.Ordinal) ? 0 : 1))
             {
                 File.Move(file, Path.Combine(directory, Path.GetFileName(file)));
             }
 
-            while (monitor.Get("bench")?.StoredPosition is not { } stored || !Reached(stored, lastSegment, lastOffset))
+            using var watermarks = new Watermarks(kafka.BootstrapServers, Topic, 1);
+            while (watermarks.SumOrZero() < events)
             {
                 if (watch.Elapsed > TimeSpan.FromMinutes(10))
                 {
-                    throw new TimeoutException($"The source did not store position {lastSegment}:{lastOffset} within 10 minutes: {monitor.Get("bench")}");
+                    throw new TimeoutException($"count check failed: the topic holds {watermarks.SumOrZero()} of {events} events after 10 minutes: {monitor.Get("bench")}");
                 }
 
                 await Task.Delay(5);
             }
 
-            var ours = watch.Elapsed.TotalSeconds;
-            Console.Error.WriteLine($"cassandra: source stored the position after {events:N0} events in {ours:F2} s");
+            watch.Stop();
+            BenchHarness.Expect("cassandra ours: the topic's high watermarks summed", watermarks.Sum(), events);
+            var saving = Stopwatch.StartNew();
+            while (monitor.Get("bench")?.StoredPosition is not { } stored || !Reached(stored, lastSegment, lastOffset))
+            {
+                // Not timed: the position after the last mutation is stored at the next save (PositionSaveInterval).
+                if (saving.Elapsed > TimeSpan.FromMinutes(1))
+                {
+                    throw new TimeoutException($"The source did not store position {lastSegment}:{lastOffset} within a minute of the last acknowledgement: {monitor.Get("bench")}");
+                }
 
-            var kafka = host.Services.GetRequiredService<KafkaConnection>();
-            var peer = BareProducer.Send(kafka, "bench.peer", [.. Enumerable.Repeat(captured, repeats).SelectMany(m => m).Select(m => new Message<byte[], byte[]> { Key = m.AsSpan(1, 16).ToArray(), Value = m })]);
+                await Task.Delay(5);
+            }
+
             await host.StopAsync();
-
-            var oursRate = events / ours;
-            var peerRate = events / peer;
-            Console.WriteLine();
-            Console.WriteLine("| path | events | seconds | events/s |");
-            Console.WriteLine("|---|---:|---:|---:|");
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| cdc_raw (4.0.11 fixture repeated) -> Cassandra source -> embedded Kafka (acknowledged, position stored) | {events} | {ours:F2} | {oursRate:F0} |"));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| bare idempotent producer, one message per event (its mutation's bytes) -> embedded Kafka (acknowledged) | {events} | {peer:F2} | {peerRate:F0} |"));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"cassandra: ours={oursRate:F0} events/s peer={peerRate:F0} messages/s ratio={oursRate / peerRate:F2} decode={decodeRate:F0} mutations/s decode={megabytes:F1} MB/s allocated={allocated:F2} B/mutation"));
-            return 0;
+            return new BenchSample(events / watch.Elapsed.TotalSeconds);
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
-            Directory.Delete(staging, recursive: true);
+            Directory.Delete(arriving, recursive: true);
         }
     }
 

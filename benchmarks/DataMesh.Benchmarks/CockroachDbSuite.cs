@@ -40,7 +40,7 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
         var messages = rows.Select(r => new Message<byte[], byte[]> { Key = System.Text.Encoding.UTF8.GetBytes(r.Key), Value = System.Text.Encoding.UTF8.GetBytes(r.Value) }).ToList();
         var pairs = await BenchHarness.AlternateAsync("cockroachdb", runs,
             new BenchSide("ours", _ => OursAsync(rows)),
-            new BenchSide("cockroachdb", _ => CeilingAsync(messages)));
+            new BenchSide("cockroachdb", _ => BareProducer.RunAsync("cockroachdb", messages, Partitions)));
         BenchHarness.PrintResults([.. pairs]);
         return 0;
     }
@@ -75,11 +75,11 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
         server.AppendRaw("bench", rows);
         var resolved = server.Resolve();
         using var watermarks = new Watermarks(kafka.BootstrapServers, TopicNames.ForTable("dm", "bench", "public", "bench"), Partitions);
-        while (Acknowledged(watermarks) < rows.Count)
+        while (watermarks.SumOrZero() < rows.Count)
         {
             if (watch.Elapsed > TimeSpan.FromMinutes(10))
             {
-                throw new TimeoutException($"count check failed: the topic holds {Acknowledged(watermarks)} of {rows.Count} records after 10 minutes: {monitor.Get("bench")}");
+                throw new TimeoutException($"count check failed: the topic holds {watermarks.SumOrZero()} of {rows.Count} records after 10 minutes: {monitor.Get("bench")}");
             }
 
             await Task.Delay(5);
@@ -101,40 +101,5 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
 
         await host.StopAsync();
         return new BenchSample(rows.Count / watch.Elapsed.TotalSeconds);
-    }
-
-    private static long Acknowledged(Watermarks watermarks)
-    {
-        try
-        {
-            return watermarks.Sum();
-        }
-        catch (KafkaException)
-        {
-            return 0; // the topic is not there yet
-        }
-    }
-
-    /// <summary>The ceiling: a bare producer with the runtime's settings on a fresh cluster, same messages.</summary>
-    private static async Task<BenchSample> CeilingAsync(List<Message<byte[], byte[]>> messages)
-    {
-        using var kafka = new KafkaConnection(new KafkaOptions());
-        const string Topic = "bench.peer";
-        await kafka.EnsureTopicAsync(Topic, Partitions, TopicRetention.Default, CancellationToken.None);
-        var config = ChangeProducerConfig.Create(kafka);
-        Console.WriteLine($"# cockroachdb ceiling producer (the source runtime's settings): {BenchHarness.DeliveryReports(config)}");
-        var watch = Stopwatch.StartNew();
-        long failed;
-        using (var producer = new ProducerBuilder<byte[], byte[]>(config).Build())
-        {
-            var target = new TopicPartition(Topic, Partition.Any);
-            failed = KafkaCeiling.ProduceAll(producer, messages.Count, _ => target, i => messages[i]);
-        }
-
-        watch.Stop();
-        BenchHarness.Expect("cockroachdb ceiling: messages that failed", failed, 0);
-        using var watermarks = new Watermarks(kafka.BootstrapServers, Topic, Partitions);
-        BenchHarness.Expect("cockroachdb ceiling: the topic's high watermarks summed", watermarks.Sum(), messages.Count);
-        return new BenchSample(messages.Count / watch.Elapsed.TotalSeconds);
     }
 }

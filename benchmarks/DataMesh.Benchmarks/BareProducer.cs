@@ -8,7 +8,7 @@ namespace DataMesh.Benchmarks;
 /// <summary>The Kafka ceiling of the source suites that measure against one (cockroachdb, cassandra): a bare producer with
 /// the source runtime's producer settings (<see cref="ChangeProducerConfig"/>) on a fresh embedded cluster, sending the
 /// messages built beforehand through the one ceiling loop (<see cref="KafkaCeiling"/>); the count is checked against the
-/// topic's high watermarks.</summary>
+/// topic's high watermarks, which are also sampled for the steady-state rate (<see cref="ProgressSampler"/>).</summary>
 internal static class BareProducer
 {
     /// <summary>One run of the ceiling: from the first send to the last acknowledgement.</summary>
@@ -20,18 +20,24 @@ internal static class BareProducer
         await kafka.EnsureTopicAsync(Topic, partitions, TopicRetention.Default, CancellationToken.None);
         var config = ChangeProducerConfig.Create(kafka);
         Console.WriteLine($"# {suite} ceiling producer (the source runtime's settings): {BenchHarness.DeliveryReports(config)}");
+        using var watermarks = new Watermarks(kafka.BootstrapServers, Topic, partitions);
         var watch = Stopwatch.StartNew();
         long failed;
-        using (var producer = new ProducerBuilder<byte[], byte[]>(config).Build())
+        double steady;
+        await using (var sampler = new ProgressSampler(watermarks.Sum))
         {
-            var target = new TopicPartition(Topic, Partition.Any);
-            failed = KafkaCeiling.ProduceAll(producer, messages.Count, _ => target, i => messages[i]);
+            using (var producer = new ProducerBuilder<byte[], byte[]>(config).Build())
+            {
+                var target = new TopicPartition(Topic, Partition.Any);
+                failed = KafkaCeiling.ProduceAll(producer, messages.Count, _ => target, i => messages[i]);
+            }
+
+            watch.Stop();
+            steady = sampler.SteadyRate(messages.Count);
         }
 
-        watch.Stop();
         BenchHarness.Expect($"{suite} ceiling: messages that failed", failed, 0);
-        using var watermarks = new Watermarks(kafka.BootstrapServers, Topic, partitions);
         BenchHarness.Expect($"{suite} ceiling: the topic's high watermarks summed", watermarks.Sum(), messages.Count);
-        return new BenchSample(messages.Count / watch.Elapsed.TotalSeconds);
+        return new BenchSample(messages.Count / watch.Elapsed.TotalSeconds, steady);
     }
 }

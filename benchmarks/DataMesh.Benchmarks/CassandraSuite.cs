@@ -24,7 +24,9 @@ namespace DataMesh.Benchmarks;
 /// <item>end to end, on <see cref="BenchHarness"/> (runs alternated, medians): the segment's mutations repeated
 /// <c>repeats</c> times (default 200) into segments as a 4.0 node writes them (<see cref="CdcRawLog"/>, 32 MiB), moved
 /// into a fresh <c>cdc_raw</c> once a fresh host's source runs (its defaults, one partition), until the topic's high
-/// watermarks hold every event (acknowledged); then it must store the position after the last mutation (not timed).
+/// watermarks hold every event (acknowledged), the window including the table's registration at its first event (as a
+/// source's first start does); the steady-state rate (watermarks sampled, 20 % to 80 % of the events) is printed apart.
+/// Then it must store the position after the last mutation (not timed).
 /// Against the Kafka ceiling (<see cref="BareProducer"/>): one message per event, each the bytes of the mutation it came
 /// from, keyed by its table id.</item>
 /// </list>
@@ -114,24 +116,30 @@ internal sealed class CassandraSuite : IBenchmarkSuite
                 await Task.Delay(5);
             }
 
-            var watch = Stopwatch.StartNew();
-            foreach (var file in Directory.GetFiles(arriving).OrderBy(f => f.EndsWith(".log", StringComparison.Ordinal) ? 0 : 1))
-            {
-                File.Move(file, Path.Combine(directory, Path.GetFileName(file)));
-            }
-
             using var watermarks = new Watermarks(kafka.BootstrapServers, Topic, 1);
-            while (watermarks.SumOrZero() < events)
+            var watch = Stopwatch.StartNew();
+            double steady;
+            await using (var sampler = new ProgressSampler(watermarks.Sum))
             {
-                if (watch.Elapsed > TimeSpan.FromMinutes(10))
+                foreach (var file in Directory.GetFiles(arriving).OrderBy(f => f.EndsWith(".log", StringComparison.Ordinal) ? 0 : 1))
                 {
-                    throw new TimeoutException($"count check failed: the topic holds {watermarks.SumOrZero()} of {events} events after 10 minutes: {monitor.Get("bench")}");
+                    File.Move(file, Path.Combine(directory, Path.GetFileName(file)));
                 }
 
-                await Task.Delay(5);
+                while (watermarks.SumOrZero() < events)
+                {
+                    if (watch.Elapsed > TimeSpan.FromMinutes(10))
+                    {
+                        throw new TimeoutException($"count check failed: the topic holds {watermarks.SumOrZero()} of {events} events after 10 minutes: {monitor.Get("bench")}");
+                    }
+
+                    await Task.Delay(5);
+                }
+
+                watch.Stop();
+                steady = sampler.SteadyRate(events);
             }
 
-            watch.Stop();
             BenchHarness.Expect("cassandra ours: the topic's high watermarks summed", watermarks.Sum(), events);
             var saving = Stopwatch.StartNew();
             while (monitor.Get("bench")?.StoredPosition is not { } stored || !Reached(stored, lastSegment, lastOffset))
@@ -146,7 +154,7 @@ internal sealed class CassandraSuite : IBenchmarkSuite
             }
 
             await host.StopAsync();
-            return new BenchSample(events / watch.Elapsed.TotalSeconds);
+            return new BenchSample(events / watch.Elapsed.TotalSeconds, steady);
         }
         finally
         {

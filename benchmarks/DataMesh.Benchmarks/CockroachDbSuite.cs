@@ -72,20 +72,27 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
             await Task.Delay(5);
         }
 
-        server.AppendRaw("bench", rows);
-        var resolved = server.Resolve();
         using var watermarks = new Watermarks(kafka.BootstrapServers, TopicNames.ForTable("dm", "bench", "public", "bench"), Partitions);
-        while (watermarks.SumOrZero() < rows.Count)
+        double steady;
+        long resolved;
+        await using (var sampler = new ProgressSampler(watermarks.Sum))
         {
-            if (watch.Elapsed > TimeSpan.FromMinutes(10))
+            server.AppendRaw("bench", rows);
+            resolved = server.Resolve();
+            while (watermarks.SumOrZero() < rows.Count)
             {
-                throw new TimeoutException($"count check failed: the topic holds {watermarks.SumOrZero()} of {rows.Count} records after 10 minutes: {monitor.Get("bench")}");
+                if (watch.Elapsed > TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException($"count check failed: the topic holds {watermarks.SumOrZero()} of {rows.Count} records after 10 minutes: {monitor.Get("bench")}");
+                }
+
+                await Task.Delay(5);
             }
 
-            await Task.Delay(5);
+            watch.Stop();
+            steady = sampler.SteadyRate(rows.Count);
         }
 
-        watch.Stop();
         BenchHarness.Expect("cockroachdb ours: the topic's high watermarks summed", watermarks.Sum(), rows.Count);
         var saving = Stopwatch.StartNew();
         while (monitor.Get("bench")?.StoredPosition is not { } stored || long.Parse(stored.Split('.')[0], CultureInfo.InvariantCulture) < resolved)
@@ -100,6 +107,6 @@ internal sealed class CockroachDbSuite : IBenchmarkSuite
         }
 
         await host.StopAsync();
-        return new BenchSample(rows.Count / watch.Elapsed.TotalSeconds);
+        return new BenchSample(rows.Count / watch.Elapsed.TotalSeconds, steady);
     }
 }

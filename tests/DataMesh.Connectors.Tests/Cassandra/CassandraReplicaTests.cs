@@ -147,6 +147,12 @@ public sealed partial class CassandraSourceTests
         Assert.Contains(problems, p => p.Contains("Replicas:ConsistencyLevel Three needs 3 copies of each write, but the replication factor is 2", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("Replicas:Window must be between 1 second and 24 hours", StringComparison.Ordinal));
 
+        // Four nodes under Quorum: the default replication factor (4) would drop every write of an RF 3 keyspace.
+        var four = ReplicaOptions(NodeDirectories(["n1", "n2", "n3", "n4"]), CassandraConsistencyLevel.Quorum);
+        Assert.Contains(four.Validate("cass"), p => p.Contains("Replicas:ReplicationFactor is required with Replicas:ConsistencyLevel Quorum and 4 nodes", StringComparison.Ordinal));
+        four.Replicas.ReplicationFactor = 3;
+        Assert.Empty(four.Validate("cass"));
+
         var one = Options(OrdersTable());
         one.Replicas.ConsistencyLevel = CassandraConsistencyLevel.Quorum;
         Assert.Contains(one.Validate("cass"), p => p.Contains("Replicas is set but Nodes is not", StringComparison.Ordinal));

@@ -245,9 +245,12 @@ internal sealed class CassandraEventWriter : IMutationHandler
         else
         {
             // A slice (ck > …, ck <= …): keyed by the clustering values both bounds share, the bounds in the range columns.
-            SetClusteringKey(table, start, Shared(start, end));
+            // Sharing none, its key is the static row's (every clustering column null): no tombstone, which would erase
+            // the static row's latest value in a compacted topic.
+            var shared = Shared(start, end);
+            SetClusteringKey(table, start, shared);
             _row.SetRange(startPrefix, BoundJson(table, end, endInclusive ? "<=" : "<"));
-            _context.Delete(_table!, new CassandraRowImage(_row, keyOnly: false), new CassandraSourceBlock(_eventNode, _segment, _offset, _rangeDeletion.MarkedForDeleteAt));
+            _context.Delete(_table!, new CassandraRowImage(_row, keyOnly: false), new CassandraSourceBlock(_eventNode, _segment, _offset, _rangeDeletion.MarkedForDeleteAt), tombstone: shared > 0);
             _row.ClearRange();
             Events++;
         }

@@ -70,7 +70,9 @@ internal sealed class ReplicaDeduplicator
     /// <summary>Copies dropped because their update was published already.</summary>
     public long Duplicates { get; private set; }
 
-    /// <summary>Updates forgotten before enough copies arrived: their copies were dropped, nothing was published.</summary>
+    /// <summary>Updates forgotten before enough copies arrived: their copies were dropped. Either nothing was published,
+    /// or they were late copies of an update published before (after a restart, or after the window): the two cannot be
+    /// told apart.</summary>
     public long Expired { get; private set; }
 
     /// <summary>Updates forgotten early because <see cref="MaxEntries"/> were remembered (their later copies count as new).</summary>

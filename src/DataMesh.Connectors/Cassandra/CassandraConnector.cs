@@ -224,7 +224,17 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
 
             if (context.HasPending)
             {
-                await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                // Waiting for the sink (backpressure) is not reading: the replica window stands still meanwhile, or
+                // copies read before and after a long stall would no longer be matched (docs/cassandra.md).
+                reader.Deduplicator?.Pause();
+                try
+                {
+                    await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    reader.Deduplicator?.Resume();
+                }
             }
 
             for (var i = 0; i < _nodes.Count; i++)

@@ -50,7 +50,9 @@ internal readonly ref struct CassandraSourceBlock : ISourceBlock
 /// all rows under a clustering prefix as a delete whose key has the clustering columns after the prefix null; the static
 /// row as an update whose key has all clustering columns null; a range deletion of a clustering slice as a delete keyed
 /// by the clustering values its bounds share, whose <c>before</c> holds the bounds in the range columns
-/// (<see cref="CassandraConnector.RangeStartColumn"/>). Otherwise <c>before</c> is null: a commit log has no old row.
+/// (<see cref="CassandraConnector.RangeStartColumn"/>), the other columns null, written before the rows the partition
+/// update has inside the range (held until its end bound is read). Otherwise <c>before</c> is null: a commit log has no
+/// old row.
 /// </summary>
 internal sealed class CassandraEventWriter : IMutationHandler
 {
@@ -60,6 +62,8 @@ internal sealed class CassandraEventWriter : IMutationHandler
     private readonly CassandraRow _row = new();
     private SourceTable? _table;
     private PendingRow _pending;
+    private readonly List<(CassandraRow Row, PendingRow Pending)> _held = [];
+    private readonly Stack<CassandraRow> _spare = new();
     private readonly ArrayBufferWriter<byte> _json = new();
     private List<byte[]?>? _rangeStart;
     private bool _rangeStartInclusive;
@@ -101,17 +105,23 @@ internal sealed class CassandraEventWriter : IMutationHandler
         _partitionIndex = -1;
         _skipping = false;
         _pending = default;
+        ReleaseHeld();
         _table = null;
         _rangeStart = null;
         _rangeStartJson = null;
     }
 
     /// <summary>Writes the mutation's last row.</summary>
-    public void End() => FlushRow();
+    public void End()
+    {
+        FlushRow();
+        EmitHeld();
+    }
 
     public void OnPartition(in PartitionUpdate partition)
     {
         FlushRow();
+        EmitHeld();
         _partitionIndex++;
         _skipping = _publish is not null && !_publish[_partitionIndex];
         if (_skipping)
@@ -205,6 +215,10 @@ internal sealed class CassandraEventWriter : IMutationHandler
 
         FlushRow();
         var table = marker.Table;
+
+        // The deletion's image has the key and range columns only: not the cells of the row read before it.
+        _row.NextRow();
+        _row.ClearCells();
         if (marker.Kind is BoundKind.InclusiveStart or BoundKind.ExclusiveStart)
         {
             OpenRange(table, marker.Prefix, inclusive: marker.Kind == BoundKind.InclusiveStart, marker.Deletion);
@@ -231,15 +245,23 @@ internal sealed class CassandraEventWriter : IMutationHandler
         else
         {
             // A slice (ck > …, ck <= …): keyed by the clustering values both bounds share, the bounds in the range columns.
-            SetClusteringKey(table, start, Shared(start, end));
+            // Sharing none, its key is the static row's (every clustering column null): no tombstone, which would erase
+            // the static row's latest value in a compacted topic.
+            var shared = Shared(start, end);
+            SetClusteringKey(table, start, shared);
             _row.SetRange(startPrefix, BoundJson(table, end, endInclusive ? "<=" : "<"));
-            _context.Delete(_table!, new CassandraRowImage(_row, keyOnly: false), new CassandraSourceBlock(_eventNode, _segment, _offset, _rangeDeletion.MarkedForDeleteAt));
+            _context.Delete(_table!, new CassandraRowImage(_row, keyOnly: false), new CassandraSourceBlock(_eventNode, _segment, _offset, _rangeDeletion.MarkedForDeleteAt), tombstone: shared > 0);
             _row.ClearRange();
             Events++;
         }
 
         _rangeStart = null;
         _rangeStartJson = null;
+
+        // The rows read while the range was open come after its deletion, which they outlive (their cells are newer, or
+        // Cassandra would not have kept them in the same partition update): a consumer applying the deletion after them
+        // would delete them.
+        EmitHeld();
         if (marker.IsBoundary)
         {
             OpenRange(table, marker.Prefix, inclusive: marker.Kind == BoundKind.ExclusiveEndInclusiveStart, marker.Deletion);
@@ -334,19 +356,54 @@ internal sealed class CassandraEventWriter : IMutationHandler
 
         var pending = _pending;
         _pending = default;
+        if (_rangeStart is not null)
+        {
+            // Inside an open range deletion: held until the deletion is written (OnRangeTombstone).
+            var copy = _spare.Count > 0 ? _spare.Pop() : new CassandraRow();
+            copy.CopyFrom(_row);
+            _held.Add((copy, pending));
+            return;
+        }
+
+        Emit(_row, pending);
+    }
+
+    /// <summary>Writes the rows held while a range deletion was open, in the order read.</summary>
+    private void EmitHeld()
+    {
+        foreach (var (row, pending) in _held)
+        {
+            Emit(row, pending);
+        }
+
+        ReleaseHeld();
+    }
+
+    private void ReleaseHeld()
+    {
+        foreach (var (row, _) in _held)
+        {
+            _spare.Push(row);
+        }
+
+        _held.Clear();
+    }
+
+    private void Emit(CassandraRow row, PendingRow pending)
+    {
         var block = new CassandraSourceBlock(_eventNode, _segment, _offset, pending.Timestamp == long.MinValue ? pending.Deletion?.MarkedForDeleteAt ?? 0 : pending.Timestamp);
         if (pending.Deletion is not null && !pending.IsStatic)
         {
-            _context.Delete(_table!, new CassandraRowImage(_row, keyOnly: true), block);
+            _context.Delete(_table!, new CassandraRowImage(row, keyOnly: true), block);
             Events++;
         }
 
-        if (!_row.HasCells && pending.Liveness.IsEmpty)
+        if (!row.HasCells && pending.Liveness.IsEmpty)
         {
             return;
         }
 
-        var after = new CassandraRowImage(_row, keyOnly: false);
+        var after = new CassandraRowImage(row, keyOnly: false);
         if (!pending.Liveness.IsEmpty && !pending.IsStatic)
         {
             _context.Insert(_table!, after, block);

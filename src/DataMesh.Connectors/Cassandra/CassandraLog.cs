@@ -20,6 +20,6 @@ internal static partial class CassandraLog
     [LoggerMessage(EventId = 2404, Level = LogLevel.Information, Message = "Cassandra source '{Source}' de-duplicates the copies of {Nodes} nodes: publishes a partition update once {Required} node(s) had it ({Level}), remembers each for {Window} and at most {MaxEntries}")]
     public static partial void Replicas(ILogger logger, string source, int nodes, int required, CassandraConsistencyLevel level, TimeSpan window, int maxEntries);
 
-    [LoggerMessage(EventId = 2405, Level = LogLevel.Warning, Message = "Cassandra source '{Source}' dropped {Count} partition update(s) whose copies did not reach {Required} node(s) within {Window} (a write that failed its consistency level, a node down or far behind, or late copies of updates published before)")]
+    [LoggerMessage(EventId = 2405, Level = LogLevel.Warning, Message = "Cassandra source '{Source}' forgot {Count} partition update(s) whose copies did not reach {Required} node(s) within {Window}: not published, or a late copy of an update published before (re-read after a restart, a node far behind); a write not published failed its consistency level, or a node was down or far behind")]
     public static partial void Expired(ILogger logger, string source, long count, int required, TimeSpan window);
 }

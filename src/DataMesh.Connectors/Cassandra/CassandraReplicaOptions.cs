@@ -35,7 +35,7 @@ public sealed class CassandraReplicaOptions
     public CassandraConsistencyLevel ConsistencyLevel { get; set; } = CassandraConsistencyLevel.One;
 
     /// <summary>The keyspaces' replication factor, for <see cref="CassandraConsistencyLevel.Quorum"/> and
-    /// <see cref="CassandraConsistencyLevel.All"/>. Default: the number of <see cref="CassandraSourceOptions.Nodes"/>.</summary>
+    /// <see cref="CassandraConsistencyLevel.All"/>. Default: the number of <see cref="CassandraSourceOptions.Nodes"/>; required with those levels and more than 3 nodes.</summary>
     public int? ReplicationFactor { get; set; }
 
     /// <summary>How long a partition update is remembered after its first copy arrived. Copies arriving later count as a

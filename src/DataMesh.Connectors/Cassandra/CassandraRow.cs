@@ -65,6 +65,32 @@ internal sealed class CassandraRow
         ClearRange();
     }
 
+    /// <summary>Makes this row a copy of <paramref name="other"/> (a row held back while a range deletion is open).</summary>
+    public void CopyFrom(CassandraRow other)
+    {
+        Table = other.Table;
+        Decimals = other.Decimals;
+        if (_data.Length < other._used)
+        {
+            _data = new byte[other._used];
+        }
+
+        other._data.AsSpan(0, other._used).CopyTo(_data);
+        _used = other._used;
+        if (_slots.Length < other._slots.Length)
+        {
+            _slots = new ColumnSlot[other._slots.Length];
+        }
+
+        Array.Clear(_slots);
+        other._slots.AsSpan().CopyTo(_slots);
+        _cells.Clear();
+        _cells.AddRange(other._cells);
+        HasCells = other.HasCells;
+        _rangeStart = other._rangeStart;
+        _rangeEnd = other._rangeEnd;
+    }
+
     /// <summary>Sets the bounds of a range deletion (<see cref="CassandraConnector.RangeStartColumn"/>, JSON).</summary>
     public void SetRange(byte[] start, byte[] end)
     {

@@ -112,6 +112,12 @@ public sealed class CassandraSourceOptions : SourceOptions
         {
             yield return prefix + $"{nameof(Replicas)}:{nameof(CassandraReplicaOptions.ReplicationFactor)} must be at least 1; it is {factor}.";
         }
+        else if (Replicas.ReplicationFactor is null && Nodes.Count > 3 && Replicas.ConsistencyLevel is CassandraConsistencyLevel.Quorum or CassandraConsistencyLevel.All)
+        {
+            // The default (the number of nodes) is right only when every node has every write: with more nodes than the
+            // keyspaces' replication factor, Quorum/All would wait for copies no node writes and drop every write.
+            yield return prefix + $"{nameof(Replicas)}:{nameof(CassandraReplicaOptions.ReplicationFactor)} is required with {nameof(Replicas)}:{nameof(CassandraReplicaOptions.ConsistencyLevel)} {Replicas.ConsistencyLevel} and {Nodes.Count} nodes: give the keyspaces' replication factor (the default, the number of nodes, would make every write wait for copies that fewer replicas write, and drop it).";
+        }
         else
         {
             var required = Replicas.RequiredCopies(Nodes.Count);

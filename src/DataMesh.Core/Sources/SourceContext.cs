@@ -256,7 +256,9 @@ public sealed class SourceContext<TPosition>
     /// <param name="table">The table.</param>
     /// <param name="before">The old row, whole or only its key columns.</param>
     /// <param name="block">The source block's per-event values.</param>
-    public void Delete<TImage, TBlock>(SourceTable table, scoped in TImage before, scoped in TBlock block)
+    /// <param name="tombstone">False for a delete whose key does not name one row alone (a tombstone under it would
+    /// erase another event's latest value in a compacted topic): no tombstone even when they are on.</param>
+    public void Delete<TImage, TBlock>(SourceTable table, scoped in TImage before, scoped in TBlock block, bool tombstone = true)
         where TImage : IRowImage, allows ref struct
         where TBlock : ISourceBlock, allows ref struct
     {
@@ -270,7 +272,10 @@ public sealed class SourceContext<TPosition>
         {
             var complete = EnvelopeWriter.IsComplete(table, before);
             Write(table, ChangeOperation.Delete, before, beforePresent: complete, before, afterPresent: false, before, hasFallback: false, block, SnapshotMarker.None, keyFromBefore: true);
-            Tombstone(table);
+            if (tombstone)
+            {
+                Tombstone(table);
+            }
         }
         catch
         {

@@ -47,10 +47,8 @@ public sealed class CassandraEventTests
                 "tombstone key={id=42, ck1=d, ck2=null}",
                 "d key={id=42, ck1=null, ck2=null} before={id=42, _range_start={\"method\":\">=\",\"values\":{\"ck1\":\"f\"}}, "
                     + "_range_end={\"method\":\"<\",\"values\":{\"ck1\":\"g\",\"ck2\":\"2023-11-14T22:13:20.000Z\"}}}",
-                "tombstone key={id=42, ck1=null, ck2=null}",
                 "d key={id=42, ck1=null, ck2=null} before={id=42, _range_start={\"method\":\">=\",\"values\":{\"ck1\":\"g\",\"ck2\":\"2023-11-14T22:13:20.000Z\"}}, "
                     + "_range_end={\"method\":\"<=\",\"values\":{}}}",
-                "tombstone key={id=42, ck1=null, ck2=null}",
             ],
             lines);
     }
@@ -58,24 +56,77 @@ public sealed class CassandraEventTests
     [Fact]
     public void A_deletion_of_every_row_under_a_clustering_prefix_is_a_delete_keyed_by_the_prefix_with_the_rest_null()
     {
-        var id = Guid.Parse("0d4b2c3b-0000-4000-8000-00000000000c");
-        var table = Assert.Single(CqlSchemaParser.Parse([$"CREATE TABLE shop.lines (id int, a int, b text, v int, PRIMARY KEY ((id), a, b)) WITH id = {id} AND cdc = true"])).Table;
-        const long t0 = 1_700_000_000_000_000;
-        const int l0 = 1_700_000_000;
         // DELETE FROM shop.lines WHERE id = 1 AND a = 3: both bounds are the prefix (3), inclusive.
-        var mutation = new MutationWriter().UVInt(1).Partition(id, MutationWriter.Int(1), 0, t0, MutationWriter.DeletionTimeEpoch, 0).Columns("v")
-            .Byte(0x02).Byte(1).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(t0, l0)
-            .Byte(0x02).Byte(6).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(t0, l0)
+        var mutation = new MutationWriter().UVInt(1).Partition(LinesId, MutationWriter.Int(1), 0, T0, MutationWriter.DeletionTimeEpoch, 0).Columns("v")
+            .Byte(0x02).Byte(1).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(T0, L0)
+            .Byte(0x02).Byte(6).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(T0, L0)
             .Byte(0x01).ToArray();
+
+        Assert.Equal(["d key={id=1, a=3, b=null}", "tombstone key={id=1, a=3, b=null}"], DecodeLines(mutation));
+    }
+
+    [Fact]
+    public void A_range_or_prefix_deletion_after_a_row_carries_none_of_that_rows_cells()
+    {
+        // INSERT (1, 1, 'x', 5); DELETE … WHERE id = 1 AND a > 3 AND a < 9; INSERT (1, 1, 'x', 5); DELETE … WHERE id = 1 AND a = 4.
+        var mutation = new MutationWriter().UVInt(1).Partition(LinesId, MutationWriter.Int(1), 0, T0, MutationWriter.DeletionTimeEpoch, 0).Columns("v")
+            .Byte(0x24).ClusteringHeader().Raw(MutationWriter.Int(1)).VText("x").Timestamp(T0).Byte(0x08).Raw(MutationWriter.Int(5))
+            .Byte(0x02).Byte(7).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(T0, L0)
+            .Byte(0x02).Byte(0).Short(1).ClusteringHeader().Raw(MutationWriter.Int(9)).Deletion(T0, L0)
+            .Byte(0x24).ClusteringHeader().Raw(MutationWriter.Int(10)).VText("y").Timestamp(T0).Byte(0x08).Raw(MutationWriter.Int(6))
+            .Byte(0x02).Byte(1).Short(1).ClusteringHeader().Raw(MutationWriter.Int(14)).Deletion(T0, L0)
+            .Byte(0x02).Byte(6).Short(1).ClusteringHeader().Raw(MutationWriter.Int(14)).Deletion(T0, L0)
+            .Byte(0x01).ToArray();
+
+        Assert.Equal(
+            [
+                "c key={id=1, a=1, b=x} after={id=1, a=1, b=x, v=5}",
+                "d key={id=1, a=null, b=null} before={id=1, _range_start={\"method\":\">\",\"values\":{\"a\":3}}, _range_end={\"method\":\"<\",\"values\":{\"a\":9}}}",
+                "c key={id=1, a=10, b=y} after={id=1, a=10, b=y, v=6}",
+                "d key={id=1, a=14, b=null}",
+                "tombstone key={id=1, a=14, b=null}",
+            ],
+            DecodeLines(mutation));
+    }
+
+    [Fact]
+    public void A_row_written_inside_a_range_deletion_follows_the_deletion()
+    {
+        // BEGIN BATCH DELETE … WHERE id = 1 AND a > 3 AND a < 9; INSERT (1, 5, 'x', 7) USING TIMESTAMP later; APPLY BATCH:
+        // the row is between the range's bounds in the mutation; applied after the deletion, it must stay.
+        var mutation = new MutationWriter().UVInt(1).Partition(LinesId, MutationWriter.Int(1), 0, T0, MutationWriter.DeletionTimeEpoch, 0).Columns("v")
+            .Byte(0x02).Byte(7).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(T0, L0)
+            .Byte(0x24).ClusteringHeader().Raw(MutationWriter.Int(5)).VText("x").Timestamp(T0 + 10).Byte(0x08).Raw(MutationWriter.Int(7))
+            .Byte(0x24).ClusteringHeader().Raw(MutationWriter.Int(6)).VText("z").Timestamp(T0 + 10).Byte(0x08).Raw(MutationWriter.Int(8))
+            .Byte(0x02).Byte(0).Short(1).ClusteringHeader().Raw(MutationWriter.Int(9)).Deletion(T0, L0)
+            .Byte(0x24).ClusteringHeader().Raw(MutationWriter.Int(10)).VText("y").Timestamp(T0).Byte(0x08).Raw(MutationWriter.Int(6))
+            .Byte(0x01).ToArray();
+
+        Assert.Equal(
+            [
+                "d key={id=1, a=null, b=null} before={id=1, _range_start={\"method\":\">\",\"values\":{\"a\":3}}, _range_end={\"method\":\"<\",\"values\":{\"a\":9}}}",
+                "c key={id=1, a=5, b=x} after={id=1, a=5, b=x, v=7}",
+                "c key={id=1, a=6, b=z} after={id=1, a=6, b=z, v=8}",
+                "c key={id=1, a=10, b=y} after={id=1, a=10, b=y, v=6}",
+            ],
+            DecodeLines(mutation));
+    }
+
+    private static readonly Guid LinesId = Guid.Parse("0d4b2c3b-0000-4000-8000-00000000000c");
+    private const long T0 = 1_700_000_000_000_000;
+    private const int L0 = 1_700_000_000;
+
+    /// <summary>shop.lines (id, a, b, v; PRIMARY KEY ((id), a, b)): a mutation's events, described.</summary>
+    private static List<string> DecodeLines(byte[] mutation)
+    {
+        var table = Assert.Single(CqlSchemaParser.Parse([$"CREATE TABLE shop.lines (id int, a int, b text, v int, PRIMARY KEY ((id), a, b)) WITH id = {LinesId} AND cdc = true"])).Table;
         var host = new EncodingHost(new SourceDescription("cassandra", "cass", CassandraSourceBlock.Fields), new ChangeEventOptions());
         var context = host.Context<CassandraPosition>();
         var writer = new CassandraEventWriter(context, "node1", t => context.Table(CassandraConnector.TableInfo(t)));
         writer.Begin("CommitLog-7-1.log", 1, 500);
-
         Assert.Equal(MutationOutcome.Decoded, new MutationDecoder(new CassandraSchema(table)).Decode(mutation, "CommitLog-7-1.log", 36, ref writer));
         writer.End();
-
-        Assert.Equal(["d key={id=1, a=3, b=null}", "tombstone key={id=1, a=3, b=null}"], context.TakeEncoded().Select(r => Describe(r)));
+        return context.TakeEncoded().Select(r => Describe(r)).ToList();
     }
 
     [Fact]

@@ -252,7 +252,8 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
         using var stop = new CancellationTokenSource();
         var run = runtime.RunAsync(stop.Token);
 
-        var records = await ReadAsync(Topic("shop", "lines"), 4, exact: true);
+        // The slice sharing no clustering value has no tombstone: its key is the static row's (docs/cassandra.md).
+        var records = await ReadAsync(Topic("shop", "lines"), 3, exact: true);
 
         string Describe(Record r) => r.Value is null
             ? $"tombstone {r.Key!["id"]}/{r.Key!["a"] ?? "null"}/{r.Key!["b"] ?? "null"}"
@@ -260,7 +261,6 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
         Assert.Equal(
             [
                 """d 1/null/null ts=1700000000000 before=id=1 a=null b=null v=null _range_start={"method":">","values":{"a":3}} _range_end={"method":"<","values":{"a":9}} after=null""",
-                "tombstone 1/null/null",
                 """d 1/2/null ts=1700000000000 before=id=1 a=2 b=null v=null _range_start={"method":">=","values":{"a":2,"b":5}} _range_end={"method":"<=","values":{"a":2}} after=null""",
                 "tombstone 1/2/null",
             ],

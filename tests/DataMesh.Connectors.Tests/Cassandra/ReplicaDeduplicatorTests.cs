@@ -61,6 +61,33 @@ public sealed class ReplicaDeduplicatorTests
     }
 
     [Fact]
+    public void Under_quorum_a_stall_of_the_source_longer_than_the_window_between_two_copies_does_not_expire_the_update()
+    {
+        var dedup = new ReplicaDeduplicator(3, 2, TimeSpan.FromSeconds(10), 1000, _time);
+        Assert.Equal(CopyDecision.Hold, dedup.Observe(1, 0, At(1, 100)));
+        _time.Advance(TimeSpan.FromSeconds(5));
+
+        dedup.Pause(); // the source waits for the sink a minute
+        _time.Advance(TimeSpan.FromMinutes(1));
+        dedup.Expire();
+        dedup.Resume();
+        dedup.Expire();
+
+        Assert.Equal(CopyDecision.Publish, dedup.Observe(1, 1, At(2, 100)));
+        Assert.Equal(0L, dedup.Expired);
+
+        // Time while reading still counts: an update held 10 s of reading expires.
+        Assert.Equal(CopyDecision.Hold, dedup.Observe(2, 0, At(1, 200)));
+        _time.Advance(TimeSpan.FromSeconds(6));
+        dedup.Pause();
+        _time.Advance(TimeSpan.FromSeconds(30));
+        dedup.Resume();
+        _time.Advance(TimeSpan.FromSeconds(4));
+        dedup.Expire();
+        Assert.Equal((1L, At(1, 300)), (dedup.Expired, dedup.SafePosition(0, At(1, 300))));
+    }
+
+    [Fact]
     public void A_position_of_several_nodes_round_trips_and_one_node_keeps_its_stored_form()
     {
         var several = new CassandraPosition([("node1", At(100, 28)), ("node2", At(7, 0))], replicas: true);

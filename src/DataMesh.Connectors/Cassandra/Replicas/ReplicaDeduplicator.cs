@@ -21,7 +21,8 @@ internal enum CopyDecision
 /// content with every timestamp), counted per node, published once <see cref="Required"/> nodes had one, and dropped after
 /// that. An update is remembered for <see cref="Window"/> after its first copy arrived, and at most
 /// <see cref="MaxEntries"/> updates are remembered (the oldest is forgotten first): a copy arriving later is taken for a
-/// new update. docs/cassandra.md, "Replica de-duplication", says what that means for each level.
+/// new update. The window runs only while the source reads: time between <see cref="Pause"/> and <see cref="Resume"/>
+/// (the source waiting for the sink) does not count. docs/cassandra.md, "Replica de-duplication", says what that means for each level.
 /// </summary>
 /// <remarks>
 /// Positions: a copy that is held (its update not yet at the level) must be read again after a restart, so its node's
@@ -35,6 +36,8 @@ internal sealed class ReplicaDeduplicator
     private readonly LinkedList<Update> _byAge = [];
     private readonly SortedDictionary<CommitLogPosition, int>[] _holds;
     private readonly TimeProvider _time;
+    private long _paused;
+    private long _pausedAt = -1;
 
     /// <param name="nodes">How many nodes are read (node indexes 0 … nodes - 1; at most 64).</param>
     /// <param name="required">Copies needed to publish (1 for ONE, ⌊RF/2⌋ + 1 for QUORUM, RF for ALL).</param>
@@ -67,7 +70,9 @@ internal sealed class ReplicaDeduplicator
     /// <summary>Copies dropped because their update was published already.</summary>
     public long Duplicates { get; private set; }
 
-    /// <summary>Updates forgotten before enough copies arrived: their copies were dropped, nothing was published.</summary>
+    /// <summary>Updates forgotten before enough copies arrived: their copies were dropped. Either nothing was published,
+    /// or they were late copies of an update published before (after a restart, or after the window): the two cannot be
+    /// told apart.</summary>
     public long Expired { get; private set; }
 
     /// <summary>Updates forgotten early because <see cref="MaxEntries"/> were remembered (their later copies count as new).</summary>
@@ -77,7 +82,7 @@ internal sealed class ReplicaDeduplicator
     /// <paramref name="entryStart"/>.</summary>
     public CopyDecision Observe(UInt128 digest, int node, CommitLogPosition entryStart)
     {
-        var now = _time.GetTimestamp();
+        var now = Now();
         Expire(now);
         if (!_updates.TryGetValue(digest, out var update))
         {
@@ -120,7 +125,30 @@ internal sealed class ReplicaDeduplicator
     }
 
     /// <summary>Forgets the updates whose window has passed.</summary>
-    public void Expire() => Expire(_time.GetTimestamp());
+    public void Expire() => Expire(Now());
+
+    /// <summary>The source stops reading (it waits for the sink to take its events): the window stands still until
+    /// <see cref="Resume"/>, so that copies read before and after a stall are still matched.</summary>
+    public void Pause()
+    {
+        if (_pausedAt < 0)
+        {
+            _pausedAt = _time.GetTimestamp();
+        }
+    }
+
+    /// <summary>The source reads again: the window moves on from where <see cref="Pause"/> stopped it.</summary>
+    public void Resume()
+    {
+        if (_pausedAt >= 0)
+        {
+            _paused += _time.GetTimestamp() - _pausedAt;
+            _pausedAt = -1;
+        }
+    }
+
+    /// <summary>The clock's time less the time the source was paused.</summary>
+    private long Now() => (_pausedAt >= 0 ? _pausedAt : _time.GetTimestamp()) - _paused;
 
     /// <summary>The position node <paramref name="node"/> may be stored at: <paramref name="read"/>, or the start of its
     /// oldest held copy when that is earlier.</summary>

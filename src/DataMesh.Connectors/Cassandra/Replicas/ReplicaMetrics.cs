@@ -18,7 +18,7 @@ internal sealed class ReplicaMetrics
 
     private static readonly Meter Meter = new(MeterName, typeof(ReplicaMetrics).Assembly.GetName().Version?.ToString());
     private static readonly Counter<long> Copies = Meter.CreateCounter<long>("datamesh.source.cassandra.copies", "{copy}", "Copies of partition updates read from the replicas' commit logs, by outcome.");
-    private static readonly Counter<long> ExpiredUpdates = Meter.CreateCounter<long>("datamesh.source.cassandra.updates.expired", "{update}", "Partition updates forgotten before their copies reached the consistency level: not published.");
+    private static readonly Counter<long> ExpiredUpdates = Meter.CreateCounter<long>("datamesh.source.cassandra.updates.expired", "{update}", "Partition updates forgotten before their copies reached the consistency level: not published, or a late copy of an update published before (re-read after a restart, or read after the window).");
     private static readonly Counter<long> EvictedUpdates = Meter.CreateCounter<long>("datamesh.source.cassandra.updates.evicted", "{update}", "Partition updates forgotten before their window ended because MaxEntries were remembered.");
 
     private readonly KeyValuePair<string, object?>[] _tags;

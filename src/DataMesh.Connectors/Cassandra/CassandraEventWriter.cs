@@ -309,8 +309,9 @@ internal sealed class CassandraEventWriter : IMutationHandler
         return shared;
     }
 
-    /// <summary>A bound as JSON: <c>{"method":"&gt;=","values":{"ck1":…}}</c>, the values in the forms of the type map
-    /// (docs/cassandra.md); no values for an open end (the partition's first or last row).</summary>
+    /// <summary>A bound as JSON: <c>{"method":"&gt;=","values":{"ck1":…},"order":{"ck1":"asc"}}</c>, the values in the forms of
+    /// the type map (docs/cassandra.md), the method in the table's clustering order and the order of each value's column; no
+    /// values for an open end (the partition's first or last row).</summary>
     private byte[] BoundJson(CassandraTable table, List<byte[]?> values, string method)
     {
         _json.ResetWrittenCount();
@@ -331,6 +332,17 @@ internal sealed class CassandraEventWriter : IMutationHandler
                 {
                     json.WriteNullValue();
                 }
+            }
+
+            json.WriteEndObject();
+
+            // The methods follow the table's clustering order, as the log writes them: on a descending column "after 9"
+            // (">") means smaller values. Each bound says the order of its values, so that a consumer cannot take it the
+            // other way round.
+            json.WriteStartObject("order");
+            for (var i = 0; i < values.Count; i++)
+            {
+                json.WriteString(table.Clustering[i].Name, table.ClusteringDescending[i] ? "desc" : "asc");
             }
 
             json.WriteEndObject();

@@ -45,10 +45,10 @@ public sealed class CassandraEventTests
                 "tombstone key={id=42, ck1=c, ck2=2023-11-14T22:13:20.000000}",
                 "d key={id=42, ck1=d, ck2=null}",
                 "tombstone key={id=42, ck1=d, ck2=null}",
-                "d key={id=42, ck1=null, ck2=null} before={id=42, _range_start={\"method\":\">=\",\"values\":{\"ck1\":\"f\"}}, "
-                    + "_range_end={\"method\":\"<\",\"values\":{\"ck1\":\"g\",\"ck2\":\"2023-11-14T22:13:20.000Z\"}}}",
-                "d key={id=42, ck1=null, ck2=null} before={id=42, _range_start={\"method\":\">=\",\"values\":{\"ck1\":\"g\",\"ck2\":\"2023-11-14T22:13:20.000Z\"}}, "
-                    + "_range_end={\"method\":\"<=\",\"values\":{}}}",
+                "d key={id=42, ck1=null, ck2=null} before={id=42, _range_start={\"method\":\">=\",\"values\":{\"ck1\":\"f\"},\"order\":{\"ck1\":\"asc\"}}, "
+                    + "_range_end={\"method\":\"<\",\"values\":{\"ck1\":\"g\",\"ck2\":\"2023-11-14T22:13:20.000Z\"},\"order\":{\"ck1\":\"asc\",\"ck2\":\"asc\"}}}",
+                "d key={id=42, ck1=null, ck2=null} before={id=42, _range_start={\"method\":\">=\",\"values\":{\"ck1\":\"g\",\"ck2\":\"2023-11-14T22:13:20.000Z\"},\"order\":{\"ck1\":\"asc\",\"ck2\":\"asc\"}}, "
+                    + "_range_end={\"method\":\"<=\",\"values\":{},\"order\":{}}}",
             ],
             lines);
     }
@@ -81,7 +81,7 @@ public sealed class CassandraEventTests
         Assert.Equal(
             [
                 "c key={id=1, a=1, b=x} after={id=1, a=1, b=x, v=5}",
-                "d key={id=1, a=null, b=null} before={id=1, _range_start={\"method\":\">\",\"values\":{\"a\":3}}, _range_end={\"method\":\"<\",\"values\":{\"a\":9}}}",
+                "d key={id=1, a=null, b=null} before={id=1, _range_start={\"method\":\">\",\"values\":{\"a\":3},\"order\":{\"a\":\"asc\"}}, _range_end={\"method\":\"<\",\"values\":{\"a\":9},\"order\":{\"a\":\"asc\"}}}",
                 "c key={id=1, a=10, b=y} after={id=1, a=10, b=y, v=6}",
                 "d key={id=1, a=14, b=null}",
                 "tombstone key={id=1, a=14, b=null}",
@@ -104,7 +104,7 @@ public sealed class CassandraEventTests
 
         Assert.Equal(
             [
-                "d key={id=1, a=null, b=null} before={id=1, _range_start={\"method\":\">\",\"values\":{\"a\":3}}, _range_end={\"method\":\"<\",\"values\":{\"a\":9}}}",
+                "d key={id=1, a=null, b=null} before={id=1, _range_start={\"method\":\">\",\"values\":{\"a\":3},\"order\":{\"a\":\"asc\"}}, _range_end={\"method\":\"<\",\"values\":{\"a\":9},\"order\":{\"a\":\"asc\"}}}",
                 "c key={id=1, a=5, b=x} after={id=1, a=5, b=x, v=7}",
                 "c key={id=1, a=6, b=z} after={id=1, a=6, b=z, v=8}",
                 "c key={id=1, a=10, b=y} after={id=1, a=10, b=y, v=6}",

@@ -260,11 +260,47 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
             : $"{r.Value["op"]} {r.Key!["id"]}/{r.Key!["a"] ?? "null"}/{r.Key!["b"] ?? "null"} ts={((GenericRecord)r.Value["source"])["ts_ms"]} before={Row(r.Value["before"] as GenericRecord)} after={Row(r.Value["after"] as GenericRecord)}";
         Assert.Equal(
             [
-                """d 1/null/null ts=1700000000000 before=id=1 a=null b=null v=null _range_start={"method":">","values":{"a":3}} _range_end={"method":"<","values":{"a":9}} after=null""",
-                """d 1/2/null ts=1700000000000 before=id=1 a=2 b=null v=null _range_start={"method":">=","values":{"a":2,"b":5}} _range_end={"method":"<=","values":{"a":2}} after=null""",
+                """d 1/null/null ts=1700000000000 before=id=1 a=null b=null v=null _range_start={"method":">","values":{"a":3},"order":{"a":"asc"}} _range_end={"method":"<","values":{"a":9},"order":{"a":"asc"}} after=null""",
+                """d 1/2/null ts=1700000000000 before=id=1 a=2 b=null v=null _range_start={"method":">=","values":{"a":2,"b":5},"order":{"a":"asc","b":"asc"}} _range_end={"method":"<=","values":{"a":2},"order":{"a":"asc"}} after=null""",
                 "tombstone 1/2/null",
             ],
             records.Select(Describe));
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+    }
+
+    [Fact]
+    public async Task A_range_deletion_on_a_descending_clustering_column_names_the_order_of_each_bound_value()
+    {
+        // On CLUSTERING ORDER BY (a DESC) the log writes bounds in that order: DELETE … WHERE a > 3 AND a < 9 starts after 9
+        // and ends before 3. A consumer reading the methods in value order would delete the other side: the bounds say the order.
+        var table = "CREATE TABLE shop.lines (id int, a int, b int, v int, PRIMARY KEY (id, a, b)) WITH CLUSTERING ORDER BY (a DESC, b ASC) AND id = 0d4b2c3b-0000-4000-8000-00000000000b AND cdc = true";
+        var id = Guid.Parse("0d4b2c3b-0000-4000-8000-00000000000b");
+        MutationWriter Lines() => new MutationWriter().UVInt(1).Partition(id, MutationWriter.Int(1), 0, T0, MutationWriter.DeletionTimeEpoch, 0).Columns("v");
+        byte[][] mutations =
+        [
+            // DELETE FROM shop.lines WHERE id = 1 AND a > 3 AND a < 9: in clustering order, after 9 and before 3
+            Lines().Byte(0x02).Byte(7).Short(1).ClusteringHeader().Raw(MutationWriter.Int(9)).Deletion(T0 + 1, L0)
+                .Byte(0x02).Byte(0).Short(1).ClusteringHeader().Raw(MutationWriter.Int(3)).Deletion(T0 + 1, L0)
+                .Byte(0x01).ToArray(),
+            // DELETE FROM shop.lines WHERE id = 1 AND a = 2 AND b >= 5 (b ascending: to the end of a = 2)
+            Lines().Byte(0x02).Byte(1).Short(2).ClusteringHeader().Raw(MutationWriter.Int(2)).Raw(MutationWriter.Int(5)).Deletion(T0 + 2, L0)
+                .Byte(0x02).Byte(6).Short(1).ClusteringHeader().Raw(MutationWriter.Int(2)).Deletion(T0 + 2, L0)
+                .Byte(0x01).ToArray(),
+        ];
+        new CdcRawWriter(_directory, 7, 400, [mutations]).Sync(1, completed: true);
+
+        var runtime = await RuntimeAsync(Options(table));
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        var records = await ReadAsync(Topic("shop", "lines"), 3, exact: true);
+
+        Assert.Equal(
+            [
+                """_range_start={"method":">","values":{"a":9},"order":{"a":"desc"}} _range_end={"method":"<","values":{"a":3},"order":{"a":"desc"}}""",
+                """_range_start={"method":">=","values":{"a":2,"b":5},"order":{"a":"desc","b":"asc"}} _range_end={"method":"<=","values":{"a":2},"order":{"a":"desc"}}""",
+            ],
+            records.Where(r => r.Value is not null).Select(r => (GenericRecord)r.Value!["before"]).Select(b => $"_range_start={b["_range_start"]} _range_end={b["_range_end"]}"));
         await stop.CancelAsync();
         Assert.Equal(SourceOutcome.Stopped, await run);
     }

@@ -58,9 +58,13 @@ internal sealed class CassandraTable
     /// <param name="columns">The columns: name, CQL type and kind; partition key and clustering columns in key order.</param>
     /// <param name="userTypes">The keyspace's user-defined types, by lower-case name.</param>
     /// <param name="dropped">Dropped columns and their types.</param>
-    /// <exception cref="FormatException">A type that cannot be parsed, no partition key.</exception>
+    /// <param name="clusteringDescending">Per clustering column, whether <c>CLUSTERING ORDER BY</c> says <c>DESC</c>; null
+    /// when every one is ascending.</param>
+    /// <exception cref="FormatException">A type that cannot be parsed, no partition key, an order for another number of
+    /// clustering columns.</exception>
     public CassandraTable(Guid id, string keyspace, string name, IEnumerable<(string Name, string Type, CassandraColumnKind Kind)> columns,
-        IReadOnlyDictionary<string, CqlType>? userTypes = null, IEnumerable<(string Name, string Type)>? dropped = null)
+        IReadOnlyDictionary<string, CqlType>? userTypes = null, IEnumerable<(string Name, string Type)>? dropped = null,
+        IReadOnlyList<bool>? clusteringDescending = null)
     {
         Id = id;
         Keyspace = keyspace;
@@ -94,6 +98,13 @@ internal sealed class CassandraTable
             throw new FormatException($"table {keyspace}.{name} has no partition key column");
         }
 
+        if (clusteringDescending is not null && clusteringDescending.Count != Clustering.Count)
+        {
+            throw new FormatException($"table {keyspace}.{name} has {Clustering.Count} clustering column(s) but a clustering order for {clusteringDescending.Count}");
+        }
+
+        ClusteringDescending = clusteringDescending is null ? new bool[Clustering.Count] : [.. clusteringDescending];
+
         var droppedColumns = (dropped ?? []).Select(d => new CassandraColumn(d.Name, CqlType.Parse(d.Type, userTypes), CassandraColumnKind.Regular, -1, isDropped: true));
         _byName = [.. all.Where(c => c.Kind is CassandraColumnKind.Static or CassandraColumnKind.Regular), .. droppedColumns];
     }
@@ -112,6 +123,10 @@ internal sealed class CassandraTable
     public IReadOnlyList<CassandraColumn> PartitionKey { get; }
 
     public IReadOnlyList<CassandraColumn> Clustering { get; }
+
+    /// <summary>Per clustering column, whether the table orders it descending (<c>CLUSTERING ORDER BY (… DESC)</c>): the
+    /// commit log writes range bounds in this order.</summary>
+    public IReadOnlyList<bool> ClusteringDescending { get; }
 
     /// <summary>The static or regular column (or dropped one) a mutation names.</summary>
     public CassandraColumn? FindColumn(ReadOnlySpan<byte> utf8Name)

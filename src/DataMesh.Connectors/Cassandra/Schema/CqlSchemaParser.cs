@@ -5,9 +5,12 @@ namespace DataMesh.Connectors.Cassandra.Schema;
 /// <summary>A table declared by a <c>CREATE TABLE</c> statement: what the commit-log reader needs, and whether CDC is on.</summary>
 /// <param name="Table">The table (id, key, clustering, static and regular columns, dropped columns).</param>
 /// <param name="Cdc">Whether the statement says <c>WITH cdc = true</c>.</param>
-/// <param name="Descending">Per clustering column, whether <c>CLUSTERING ORDER BY</c> says <c>DESC</c>.</param>
 /// <param name="CompactStorage">Whether the statement says <c>WITH COMPACT STORAGE</c>.</param>
-internal sealed record CqlTableDefinition(CassandraTable Table, bool Cdc, IReadOnlyList<bool> Descending, bool CompactStorage);
+internal sealed record CqlTableDefinition(CassandraTable Table, bool Cdc, bool CompactStorage)
+{
+    /// <summary>Per clustering column, whether <c>CLUSTERING ORDER BY</c> says <c>DESC</c>.</summary>
+    public IReadOnlyList<bool> Descending => Table.ClusteringDescending;
+}
 
 /// <summary>
 /// A small, strict parser of the CQL statements that describe tables, as <c>DESCRIBE TABLE … WITH INTERNALS</c> prints
@@ -207,14 +210,14 @@ internal static class CqlSchemaParser
                 CassandraTable table;
                 try
                 {
-                    table = new CassandraTable(draft.Id, draft.Keyspace, draft.Name, draft.Columns.Select(c => (c.Name, c.Type, c.Kind)), TypesOf(draft.Keyspace), draft.Dropped.Select(d => (d.Name, d.Type)));
+                    table = new CassandraTable(draft.Id, draft.Keyspace, draft.Name, draft.Columns.Select(c => (c.Name, c.Type, c.Kind)), TypesOf(draft.Keyspace), draft.Dropped.Select(d => (d.Name, d.Type)), draft.Descending);
                 }
                 catch (FormatException ex)
                 {
                     throw new FormatException($"{draft.Statement}: {ex.Message}", ex);
                 }
 
-                tables.Add(new CqlTableDefinition(table, draft.Cdc, draft.Descending, draft.CompactStorage));
+                tables.Add(new CqlTableDefinition(table, draft.Cdc, draft.CompactStorage));
             }
 
             return tables;

@@ -81,7 +81,7 @@ internal static class SystemSchemaReader
             try
             {
                 table = new CassandraTable(id, keyspace, name, ordered.Select(c => (Text(columns, c.Row, "column_name"), Text(columns, c.Row, "type"), c.Kind)),
-                    userTypes.GetValueOrDefault(keyspace), droppedColumns);
+                    userTypes.GetValueOrDefault(keyspace), droppedColumns, descending);
             }
             catch (FormatException ex)
             {
@@ -90,7 +90,7 @@ internal static class SystemSchemaReader
 
             // COMPACT STORAGE: a dense or super table, or one without the compound flag (a "static" compact table).
             var compact = flags.Contains("dense") || flags.Contains("super") || !flags.Contains("compound");
-            definitions.Add(new CqlTableDefinition(table, Cdc: true, descending, compact));
+            definitions.Add(new CqlTableDefinition(table, Cdc: true, compact));
         }
 
         return new SystemSchema(definitions, cdcOff, ids);

@@ -17,7 +17,7 @@ public static class ConnectorSourceTypes
     /// <summary>Every source type of the package.</summary>
     public static IReadOnlyList<ISourceType> All { get; } =
     [
-        new SourceType<PostgresSourceOptions, PostgresPosition>("postgres", PostgresSourceExtensions.Create, PostgresResources),
+        new SourceType<PostgresSourceOptions, PostgresPosition>("postgres", PostgresSourceExtensions.Create, PostgresResources, PostgresResourceDeletion.DeleteAsync),
         new SourceType<MySqlSourceOptions, MySqlPosition>("mysql", MySqlSourceExtensions.Create, null),
         new SourceType<MySqlSourceOptions, MySqlPosition>("mariadb", MySqlSourceExtensions.Create, null),
         new SourceType<CockroachDbSourceOptions, CockroachDbPosition>("cockroachdb", CockroachDbSourceExtensions.Create, null),
@@ -26,14 +26,15 @@ public static class ConnectorSourceTypes
 
     private static IEnumerable<SourceResource> PostgresResources(string name, PostgresSourceOptions options) =>
     [
-        new("replication slot", options.Slot(name), "created by the source at its first start; kept when the source is deleted (drop it with SELECT pg_drop_replication_slot(...))"),
-        new("publication", options.Publication(name), "created or extended by the source at start; kept when the source is deleted"),
+        new("replication slot", options.Slot(name), "created by the source at its first start; dropped by delete --with-resources"),
+        new("publication", options.Publication(name), "created or extended by the source at start; dropped by delete --with-resources"),
     ];
 
     private sealed class SourceType<TOptions, TPosition>(
         string name,
         Func<IServiceProvider, string, TOptions, SourceConnector<TPosition>> create,
-        Func<string, TOptions, IEnumerable<SourceResource>>? resources) : ISourceType
+        Func<string, TOptions, IEnumerable<SourceResource>>? resources,
+        Func<string, TOptions, CancellationToken, Task<IReadOnlyList<SourceResourceDeletion>>>? delete = null) : ISourceType
         where TOptions : SourceOptions, new()
         where TPosition : class
     {
@@ -46,5 +47,8 @@ public static class ConnectorSourceTypes
 
         public Task<bool> RunAsync(IServiceProvider services, string sourceName, SourceOptions options, CancellationToken cancellationToken) =>
             SourceRegistration.RunAsync(services, sourceName, (TOptions)options, create, cancellationToken);
+
+        public Task<IReadOnlyList<SourceResourceDeletion>> DeleteResourcesAsync(string sourceName, SourceOptions options, CancellationToken cancellationToken) =>
+            delete is null ? Task.FromResult<IReadOnlyList<SourceResourceDeletion>>([]) : delete(sourceName, (TOptions)options, cancellationToken);
     }
 }

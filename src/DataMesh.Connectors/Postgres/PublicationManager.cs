@@ -233,6 +233,47 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
         return true;
     }
 
+    /// <summary>
+    /// Drops what the source made for <paramref name="publication"/> (<c>datamesh delete --with-resources</c>): its event
+    /// trigger and function when they are DataMesh's (they need a superuser, as they did to be made), then the publication.
+    /// </summary>
+    /// <returns>What was dropped, and what was kept with the reason.</returns>
+    public async Task<IReadOnlyList<SourceResourceDeletion>> DropAsync(string publication, CancellationToken cancellationToken)
+    {
+        _publication = publication;
+        List<SourceResourceDeletion> outcome = [];
+        var (_, superuser, schema) = await catalog.RoleAsync(cancellationToken).ConfigureAwait(false);
+        var name = TriggerName(publication);
+        if (schema is not null && await catalog.DescribedObjectsAsync(schema, name, Marker, cancellationToken).ConfigureAwait(false) is var ours && (ours.Trigger == true || ours.Function == true))
+        {
+            if (superuser)
+            {
+                await RemoveTriggerAsync(schema, cancellationToken).ConfigureAwait(false);
+                outcome.Add(new("event trigger", name, Deleted: true, "dropped, with its function"));
+            }
+            else
+            {
+                outcome.Add(new("event trigger", name, Deleted: false, $"kept: only a superuser may drop it (DROP EVENT TRIGGER {CapturedTable.Quote(name)}; DROP FUNCTION {CapturedTable.Quote(schema)}.{CapturedTable.Quote(name)}();)"));
+            }
+        }
+
+        if (await catalog.PublicationForAllTablesAsync(publication, cancellationToken).ConfigureAwait(false) is null)
+        {
+            outcome.Add(new("publication", publication, Deleted: false, "not found"));
+        }
+        else if (!options.ManagePublication)
+        {
+            outcome.Add(new("publication", publication, Deleted: false, "kept: made outside DataMesh (manage_publication is off)"));
+        }
+        else
+        {
+            await catalog.ExecuteInTransactionAsync($"DROP PUBLICATION IF EXISTS {CapturedTable.Quote(publication)}", cancellationToken).ConfigureAwait(false);
+            outcome.Add(new("publication", publication, Deleted: true, "dropped"));
+        }
+
+        return outcome;
+    }
+
     private async Task RemoveTriggerAsync(string schema, CancellationToken cancellationToken)
     {
         var name = TriggerName(_publication);

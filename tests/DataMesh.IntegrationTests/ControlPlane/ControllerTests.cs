@@ -119,6 +119,14 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
 
             var deleted = await runner.Controller.DeleteAsync(v3, withResources: true);
             Assert.Contains(deleted.Changes, c => c is { Action: PlanAction.Delete, Kind: "position" } && c.Name == source);
+
+            // What the source made in PostgreSQL goes too: a slot left behind keeps the server's WAL for ever.
+            var made = "datamesh_" + source.Replace('-', '_');
+            Assert.Contains($"- replication slot {made}", deleted.Changes.Select(Short));
+            Assert.Contains($"- publication {made}", deleted.Changes.Select(Short));
+            Assert.Equal(0L, await postgres.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{made}'"));
+            Assert.Equal(0L, await postgres.ScalarAsync<long>($"SELECT count(*) FROM pg_publication WHERE pubname = '{made}'"));
+            Assert.Equal(0L, await postgres.ScalarAsync<long>($"SELECT count(*) FROM pg_event_trigger WHERE evtname = '{made}'"));
             await runner.WaitForLogAsync($"source/{source} stopped (no longer declared)", 1);
             await runner.WaitForLogAsync($"pipeline/{source}-big stopped (no longer declared)", 1);
             Assert.Equal(0, (await runner.Controller.GetStatusAsync()).Generation);

@@ -154,7 +154,8 @@ public sealed class DataMeshController : IDisposable
     /// Deletes the applied definition: every runner stops its sources and pipelines. With
     /// <paramref name="withResources"/>, also deletes the topics the definition named (table topics of exact tables, sink
     /// and dead-letter topics), the pipelines' consumer groups and the sources' stored positions, so that the same
-    /// definition applied again starts from scratch. A source's database resources (a PostgreSQL slot) are kept and listed.
+    /// definition applied again starts from scratch, and what the sources made in their databases (a PostgreSQL slot,
+    /// publication and event trigger; <see cref="ISourceType.DeleteResourcesAsync"/>).
     /// </summary>
     /// <param name="definitionText">The definition to delete; it must declare every component of the applied definition.</param>
     /// <param name="withResources">Whether to delete the resources too.</param>
@@ -221,9 +222,21 @@ public sealed class DataMeshController : IDisposable
             topics.AddRange(definition.TableTopics(source));
             await positions.SaveAsync(source.Name, null, cancellationToken).ConfigureAwait(false);
             changes.Add(new PlanChange(PlanAction.Delete, "position", source.Name, "forgotten: the source starts from scratch if applied again"));
-            foreach (var resource in definition.Parts.Sources[source.Name].Type!.Resources(source.Name, definition.Parts.Sources[source.Name].Options))
+            var part = definition.Parts.Sources[source.Name];
+            try
             {
-                changes.Add(new PlanChange(PlanAction.Unchanged, resource.Kind, resource.Name, "kept: " + resource.Note));
+                foreach (var resource in await part.Type!.DeleteResourcesAsync(source.Name, part.Options, cancellationToken).ConfigureAwait(false))
+                {
+                    changes.Add(new PlanChange(resource.Deleted ? PlanAction.Delete : PlanAction.Unchanged, resource.Kind, resource.Name, resource.Note));
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // The database away or the right missing: the rest of the delete goes on, and the plan says what is left.
+                foreach (var resource in part.Type!.Resources(source.Name, part.Options))
+                {
+                    changes.Add(new PlanChange(PlanAction.Unchanged, resource.Kind, resource.Name, $"kept: could not be deleted ({ex.Message})"));
+                }
             }
         }
 

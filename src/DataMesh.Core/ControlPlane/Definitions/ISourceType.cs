@@ -33,6 +33,16 @@ public interface ISourceType
     /// <param name="cancellationToken">Stops the source.</param>
     /// <returns>True when it stopped because it was asked to; false when it failed.</returns>
     Task<bool> RunAsync(IServiceProvider services, string sourceName, SourceOptions options, CancellationToken cancellationToken);
+
+    /// <summary>Deletes what a source of this type made in its database (<see cref="Resources"/>), for
+    /// <c>datamesh delete --with-resources</c>, once no process runs the source; what it did not make (a slot or publication
+    /// created by someone else) is kept. The default deletes nothing.</summary>
+    /// <param name="sourceName">The source's name.</param>
+    /// <param name="options">Its options, from <see cref="CreateOptions"/>, with secret references resolved.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <returns>Each resource, deleted or kept with the reason.</returns>
+    Task<IReadOnlyList<SourceResourceDeletion>> DeleteResourcesAsync(string sourceName, SourceOptions options, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<SourceResourceDeletion>>([]);
 }
 
 /// <summary>Something a source creates in its database, listed by <c>datamesh plan</c>.</summary>
@@ -40,3 +50,10 @@ public interface ISourceType
 /// <param name="Name">Its name.</param>
 /// <param name="Note">When it is created and what deleting the source does to it.</param>
 public sealed record SourceResource(string Kind, string Name, string Note);
+
+/// <summary>What <see cref="ISourceType.DeleteResourcesAsync"/> did with one resource.</summary>
+/// <param name="Kind">What it is (<c>replication slot</c>).</param>
+/// <param name="Name">Its name.</param>
+/// <param name="Deleted">Whether it was deleted (false: kept or not found).</param>
+/// <param name="Note">What happened, or why it was kept and how to delete it.</param>
+public sealed record SourceResourceDeletion(string Kind, string Name, bool Deleted, string Note);

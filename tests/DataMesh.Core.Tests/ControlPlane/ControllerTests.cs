@@ -102,6 +102,18 @@ public sealed class ControllerTests
     }
 
     [Fact]
+    public async Task A_changed_default_partition_count_restarts_only_the_pipelines_that_run_with_it()
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        using var controller = Controller(kafka);
+        await controller.ApplyAsync(Pipelines);
+
+        // 'first' names its sink's partitions, so the default does not reach it; 'second' takes the default.
+        var plan = await controller.PlanAsync("settings:\n  topic_partitions: 3\n" + Pipelines);
+        Assert.Equal(["-/+ pipeline second"], plan.Changes.Where(c => c.Kind == "pipeline" && c.Action != PlanAction.Unchanged).Select(c => c.ToString().Split(':')[0]));
+    }
+
+    [Fact]
     public async Task Applies_and_what_a_runner_starts_pauses_and_runs_are_on_the_control_plane_meter()
     {
         using var kafka = new KafkaConnection(new KafkaOptions());

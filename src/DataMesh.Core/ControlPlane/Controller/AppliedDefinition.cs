@@ -103,7 +103,7 @@ internal sealed class AppliedDefinition
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture,
-            $"{string.Join(',', pipeline.SourceTopics)}\n{pipeline.Sink}\n{Definition.Settings.TopicPartitions}\n{pipeline.Workers}\n{pipeline.GroupId}\n{pipeline.OnError}\n{pipeline.DeadLetterTopic}\n{pipeline.MaxBatchSize}\n{pipeline.SinkRetries}\n{pipeline.CommitInterval}\n");
+            $"{string.Join(',', pipeline.SourceTopics)}\n{pipeline.Sink}\n{pipeline.Sink.Partitions ?? Definition.Settings.TopicPartitions}\n{pipeline.Workers}\n{pipeline.GroupId}\n{pipeline.OnError}\n{pipeline.DeadLetterTopic}\n{pipeline.MaxBatchSize}\n{pipeline.SinkRetries}\n{pipeline.CommitInterval}\n");
         Append(text, pipeline.Sink.Settings);
         foreach (var transform in pipeline.Transforms)
         {

@@ -29,6 +29,15 @@ public sealed class ChangeEventOptions
     /// </summary>
     public string UnavailableValuePlaceholder { get; set; } = DefaultUnavailableValuePlaceholder;
 
+    /// <summary>A copy of these settings under another topic prefix (a definition's sources take the host's settings
+    /// under the definition's prefix).</summary>
+    internal ChangeEventOptions WithTopicPrefix(string topicPrefix)
+    {
+        var copy = (ChangeEventOptions)MemberwiseClone();
+        copy.TopicPrefix = topicPrefix;
+        return copy;
+    }
+
     /// <summary>Checks the settings.</summary>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
     public void Validate()

@@ -114,6 +114,34 @@ public sealed class ControllerTests
     }
 
     [Fact]
+    public async Task A_runners_source_takes_the_hosts_change_event_settings_under_the_definitions_topic_prefix()
+    {
+        var options = new DataMeshControllerOptions();
+        options.AddConnectorTypes();
+        var text = """
+            settings: {topic_prefix: mesh}
+            sources:
+              - name: shop
+                type: postgres
+                connection_string: "Host=db;Username=u;Password=${env:HOME}"
+              - name: own
+                type: postgres
+                connection_string: "Host=db;Username=u;Password=${env:HOME}"
+                events: {topic_prefix: own, tombstones: true}
+            """;
+        var definition = await AppliedDefinition.ReadAsync(text, options, CancellationToken.None);
+        var host = new DataMesh.Events.ChangeEventOptions { TopicPrefix = "host", Tombstones = false, EmitTruncates = false, DecimalHandling = DataMesh.Events.DecimalHandling.String, UnavailableValuePlaceholder = "n/a" };
+
+        var shop = DefinitionRunner.SourceOptionsOf(definition.Definition.Sources[0], definition, host).Events!;
+        Assert.Equal(("mesh", false, false, DataMesh.Events.DecimalHandling.String, "n/a"), (shop.TopicPrefix, shop.Tombstones, shop.EmitTruncates, shop.DecimalHandling, shop.UnavailableValuePlaceholder));
+        Assert.Equal("host", host.TopicPrefix);
+
+        // A source that sets its own keeps them.
+        var own = DefinitionRunner.SourceOptionsOf(definition.Definition.Sources[1], definition, host).Events!;
+        Assert.Equal(("own", true), (own.TopicPrefix, own.Tombstones));
+    }
+
+    [Fact]
     public async Task Applies_and_what_a_runner_starts_pauses_and_runs_are_on_the_control_plane_meter()
     {
         using var kafka = new KafkaConnection(new KafkaOptions());

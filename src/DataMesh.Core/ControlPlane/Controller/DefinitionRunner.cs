@@ -8,6 +8,7 @@ using DataMesh.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DataMesh.ControlPlane.Controller;
@@ -197,9 +198,8 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         {
             if (component.Source is { } source)
             {
-                var (type, sourceOptions) = definition.Parts.Sources[source.Name];
-                sourceOptions.Events ??= new ChangeEventOptions { TopicPrefix = definition.Definition.Settings.TopicPrefix };
-                sourceOptions.TopicPartitions = definition.TopicPartitions(source);
+                var type = definition.Parts.Sources[source.Name].Type;
+                var sourceOptions = SourceOptionsOf(source, definition, services.GetService<IOptions<DataMeshOptions>>()?.Value.Events);
                 var guarded = new GuardedServices(services, new PipelineSchemaGuard(services.GetRequiredService<ISchemaStore>(), () => _definition));
                 if (!await type!.RunAsync(guarded, source.Name, sourceOptions, cancellationToken).ConfigureAwait(false))
                 {
@@ -237,6 +237,16 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             ControlPlaneMetrics.ComponentChanged(options.RunnerId, component.Key, "failed");
             ControllerLog.ComponentFailed(_logger, ex, options.RunnerId, component.Key, ex.Message);
         }
+    }
+
+    /// <summary>A source's options from its definition: the host's change-event settings (<c>DataMesh:Events</c>) under
+    /// the definition's topic prefix, unless the source sets its own, and the partitions of its topics.</summary>
+    internal static SourceOptions SourceOptionsOf(SourceDefinition source, AppliedDefinition definition, ChangeEventOptions? hostEvents)
+    {
+        var options = definition.Parts.Sources[source.Name].Options;
+        options.Events ??= (hostEvents ?? new ChangeEventOptions()).WithTopicPrefix(definition.Definition.Settings.TopicPrefix);
+        options.TopicPartitions = definition.TopicPartitions(source);
+        return options;
     }
 
     /// <summary>A pipeline's options from its definition: the same settings a pipeline built in code takes.</summary>

@@ -99,6 +99,12 @@ public sealed class ClientCertificateTests : IDisposable
         var (status, body, _) = await host.SendAsync(HttpMethod.Get, "/api/status");
         Assert.Equal(401, status);
         Assert.Contains("presented none", body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        using (var response = await host.Http.GetAsync("/api/status"))
+        {
+            // No token to ask for: the page shows no token form.
+            Assert.Empty(response.Headers.WwwAuthenticate);
+        }
+
         Assert.Contains(host.Logs.Lines, l => l.Id.Id == 8017 && l.Level == LogLevel.Warning && l.Message.Contains(host.Url, StringComparison.Ordinal));
     }
 

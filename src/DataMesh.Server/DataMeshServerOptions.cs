@@ -39,7 +39,8 @@ public sealed class ControllerApiOptions
 
     /// <summary>
     /// The token every API request must present as <c>Authorization: Bearer TOKEN</c> (16 characters or more), or null.
-    /// Without one, the API answers only requests that arrive over loopback (127.0.0.1, ::1), and says so at start.
+    /// Without one and without <see cref="ClientCertificates"/>, the API answers only requests that arrive over loopback
+    /// (127.0.0.1, ::1), and says so at start; with both, a request needs both.
     /// Set it from configuration (<c>DataMesh:Server:Controller:BearerToken</c>, e.g. the environment variable
     /// <c>DATAMESH__DataMesh__Server__Controller__BearerToken</c> for <c>datamesh run</c>), never in a definition file.
     /// </summary>

@@ -6,10 +6,13 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace DataMesh.Cli;
 
@@ -52,7 +55,9 @@ internal static class CliCommands
                           later applies, until Ctrl-C; several runs of one file share the work. With --http
                           (e.g. 127.0.0.1:8080), also serve the Schema Registry API, the controller's API (/api) and
                           its web page (/ui/) at that address; without a bearer token
-                          (DataMesh:Server:Controller:BearerToken) the API answers only requests over loopback
+                          (DataMesh:Server:Controller:BearerToken) or client certificates
+                          (DataMesh:Server:Controller:ClientCertificates:CaPaths) the API answers only requests over
+                          loopback. https://HOST:PORT serves TLS with Kestrel:Certificates:Default:Path (and KeyPath)
 
         Every command but validate takes --kafka HOST:PORT (or DataMesh:Kafka:BootstrapServers in appsettings.json);
         run without it starts the embedded cluster and prints its address for the other commands. Components are
@@ -110,7 +115,13 @@ internal static class CliCommands
         {
             if (HttpUrl(http) is not { } httpUrl)
             {
-                return await UsageAsync(error, $"--http needs an address such as 127.0.0.1:8080 or http://0.0.0.0:8080; '{http}' is not one").ConfigureAwait(false);
+                return await UsageAsync(error, $"--http needs an address such as 127.0.0.1:8080, http://0.0.0.0:8080 or https://0.0.0.0:8443; '{http}' is not one").ConfigureAwait(false);
+            }
+
+            if (httpUrl.StartsWith("https://", StringComparison.Ordinal) && Configuration(options).GetSection("Kestrel:Certificates:Default") is var certificate &&
+                string.IsNullOrWhiteSpace(certificate["Path"]) && string.IsNullOrWhiteSpace(certificate["Subject"]))
+            {
+                return await UsageAsync(error, "--http https://... needs the server's certificate: Kestrel:Certificates:Default:Path (a PEM certificate with Kestrel:Certificates:Default:KeyPath, or a .pfx with :Password) in appsettings.json or DATAMESH__Kestrel__Certificates__Default__Path").ConfigureAwait(false);
             }
 
             options["--http"] = httpUrl;
@@ -244,7 +255,25 @@ internal static class CliCommands
         if (builder is WebApplicationBuilder web)
         {
             // The same process serves the Schema Registry API, the controller's API and its page (docs/server.md).
-            web.WebHost.UseKestrelCore().UseUrls(httpUrl!);
+            // Kestrel's own settings (the "Kestrel" section: Certificates:Default for https://, EndpointDefaults, Limits ...).
+            web.WebHost.UseKestrelCore().UseKestrelHttpsConfiguration()
+                .ConfigureKestrel((context, kestrel) => kestrel.Configure(context.Configuration.GetSection("Kestrel")))
+                .UseUrls(httpUrl!);
+            web.Services.AddOptions<KestrelServerOptions>().Configure<IOptions<DataMeshServerOptions>>((kestrel, server) =>
+            {
+                if (server.Value.Controller is { Enabled: true, ClientCertificates.CaPaths.Count: > 0 })
+                {
+                    // Asked for in the handshake, never required there: the Schema Registry API, /metrics and the page need none,
+                    // and a request without one gets the API's 401 rather than a failed handshake. Any certificate passes the
+                    // handshake; the controller's API checks it against ClientCertificates (its CAs only, its revocation mode).
+                    kestrel.ConfigureHttpsDefaults(https =>
+                    {
+                        https.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                        https.AllowAnyClientCertificate();
+                        https.CheckCertificateRevocation = false;
+                    });
+                }
+            });
             web.Services.AddRoutingCore();
             web.Services.AddDataMeshServer(configuration.GetSection(DataMeshServerOptions.SectionName), o =>
             {
@@ -401,7 +430,7 @@ internal static class CliCommands
         await host.StartAsync(cancellationToken).ConfigureAwait(false);
         if (host.Services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses is { Count: > 0 } addresses)
         {
-            var options = host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DataMeshServerOptions>>().Value;
+            var options = host.Services.GetRequiredService<IOptions<DataMeshServerOptions>>().Value;
             foreach (var address in addresses)
             {
                 await output.WriteLineAsync($"Serving at {address}: the page {address}{options.Controller.PagePath}/, the controller's API {address}{options.Controller.PathPrefix}, the Schema Registry API {address}{options.SchemaRegistry.PathPrefix}/").ConfigureAwait(false);
@@ -427,13 +456,13 @@ internal static class CliCommands
         return app;
     }
 
-    /// <summary><c>HOST:PORT</c> or an <c>http://HOST:PORT</c> URL, as Kestrel takes it; null when it is neither.</summary>
+    /// <summary><c>HOST:PORT</c> or an <c>http://HOST:PORT</c> or <c>https://HOST:PORT</c> URL, as Kestrel takes it; null when it is none.</summary>
     internal static string? HttpUrl(string address)
     {
         var url = address.Contains("://", StringComparison.Ordinal) ? address : "http://" + address;
-        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.AbsolutePath == "/" &&
+        return Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps) && uri.AbsolutePath == "/" &&
             uri.UserInfo.Length == 0 && uri.Query.Length == 0 && uri.Fragment.Length == 0
-            ? $"http://{uri.Authority}"
+            ? $"{uri.Scheme}://{uri.Authority}"
             : null;
     }
 

@@ -75,17 +75,21 @@ public static class DataMeshEndpointRouteBuilderExtensions
             PageEndpoints.Map(group, page, options.PathPrefix);
         }
 
-        ServerLog.ControllerMapped(api.Logger, options.PathPrefix, page is null ? "(none)" : page + "/",
-            api.Authorization.HasToken ? "every request needs the bearer token" : "no bearer token is configured, so only requests over loopback are answered");
-        if (!api.Authorization.HasToken && endpoints.ServiceProvider.GetService<IHostApplicationLifetime>() is { } lifetime)
+        var authorization = api.Authorization;
+        ServerLog.ControllerMapped(api.Logger, options.PathPrefix, page is null ? "(none)" : page + "/", authorization.Describe());
+        if ((authorization.IsLoopbackOnly || authorization.Certificates is not null) && endpoints.ServiceProvider.GetService<IHostApplicationLifetime>() is { } lifetime)
         {
             // Where the server listens is known once it started.
             lifetime.ApplicationStarted.Register(() =>
             {
                 var addresses = endpoints.ServiceProvider.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-                if (addresses.Any(a => !IsLoopback(a)))
+                if (authorization.IsLoopbackOnly && addresses.Any(a => !IsLoopback(a)))
                 {
                     ServerLog.ControllerLoopbackOnly(api.Logger, string.Join(", ", addresses));
+                }
+                else if (authorization.Certificates is not null && addresses.Count > 0 && !addresses.Any(a => a.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+                {
+                    ServerLog.ControllerCertificatesWithoutHttps(api.Logger, string.Join(", ", addresses));
                 }
             });
         }

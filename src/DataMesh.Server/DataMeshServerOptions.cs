@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+
 namespace DataMesh;
 
 /// <summary>
@@ -37,11 +39,19 @@ public sealed class ControllerApiOptions
 
     /// <summary>
     /// The token every API request must present as <c>Authorization: Bearer TOKEN</c> (16 characters or more), or null.
-    /// Without one, the API answers only requests that arrive over loopback (127.0.0.1, ::1), and says so at start.
+    /// Without one and without <see cref="ClientCertificates"/>, the API answers only requests that arrive over loopback
+    /// (127.0.0.1, ::1), and says so at start; with both, a request needs both.
     /// Set it from configuration (<c>DataMesh:Server:Controller:BearerToken</c>, e.g. the environment variable
     /// <c>DATAMESH__DataMesh__Server__Controller__BearerToken</c> for <c>datamesh run</c>), never in a definition file.
     /// </summary>
     public string? BearerToken { get; set; }
+
+    /// <summary>
+    /// Client certificates (mutual TLS) for the API: when <see cref="ClientCertificateOptions.CaPaths"/> is set, every API
+    /// request must come over a TLS connection whose client certificate chains to one of those CAs. With
+    /// <see cref="BearerToken"/> set as well, a request needs both. Without either, the API answers loopback only.
+    /// </summary>
+    public ClientCertificateOptions ClientCertificates { get; set; } = new();
 
     /// <summary>The largest definition accepted, in bytes. Default 1 MiB.</summary>
     public int MaxRequestBytes { get; set; } = 1 << 20;
@@ -52,6 +62,52 @@ public sealed class ControllerApiOptions
     /// itself). Give the same settings as the host's <c>AddDefinitionRunner(...)</c>.
     /// </summary>
     public DataMeshControllerOptions Settings { get; set; } = new();
+}
+
+/// <summary>
+/// Which client certificates the controller's API accepts (<c>DataMesh:Server:Controller:ClientCertificates</c>), checked
+/// with <see cref="X509Chain"/> against the CAs given here only (not the
+/// machine's trust store). A certificate is accepted when it is valid now, chains to a root read from <see cref="CaPaths"/>,
+/// passes the <see cref="RevocationMode"/> check, has the client-authentication extended key usage (1.3.6.1.5.5.7.3.2) if
+/// it lists extended key usages at all, and, when <see cref="AllowedSubjects"/> or <see cref="AllowedThumbprints"/> is set,
+/// matches one of their entries. The server must ask for the certificate during the TLS handshake: Kestrel's
+/// <c>ClientCertificateMode.AllowCertificate</c> (see <c>docs/server.md</c>; <c>datamesh run --http https://...</c> sets it).
+/// </summary>
+public sealed class ClientCertificateOptions
+{
+    /// <summary>
+    /// PEM files (one or more <c>-----BEGIN CERTIFICATE-----</c> blocks each; relative paths from the current directory)
+    /// holding the CAs client certificates must chain to. Self-signed certificates in them are the trusted roots; the others
+    /// are intermediates used to build the chain. Empty (the default): no client certificate is asked for. The files are read
+    /// at start; a change needs a restart.
+    /// </summary>
+    public IList<string> CaPaths { get; } = [];
+
+    /// <summary>
+    /// When set (with or without <see cref="AllowedThumbprints"/>), only these certificates are accepted among those that
+    /// chain to <see cref="CaPaths"/>: an entry with <c>=</c> is a distinguished name compared with the certificate's subject
+    /// (<c>CN=deployer, O=Example</c>; spaces after commas do not matter, case does not), one without is compared with its
+    /// common name (<c>deployer</c>). An entry of either list accepts the certificate.
+    /// </summary>
+    public IList<string> AllowedSubjects { get; } = [];
+
+    /// <summary>
+    /// When set, certificates whose SHA-256 fingerprint is listed here are accepted among those that chain to
+    /// <see cref="CaPaths"/>: 64 hexadecimal digits, colons allowed (<c>openssl x509 -noout -fingerprint -sha256 -in client.pem</c>).
+    /// </summary>
+    public IList<string> AllowedThumbprints { get; } = [];
+
+    /// <summary>
+    /// How the revocation of the client certificate and its intermediates is checked. Default
+    /// <see cref="X509RevocationMode.Online"/> (as ASP.NET Core's certificate
+    /// authentication): each certificate's CRL distribution point is read, and a certificate whose revocation cannot be
+    /// checked (its CA publishes no CRL, or the CRL cannot be fetched) is refused. A private CA without CRLs needs
+    /// <see cref="X509RevocationMode.NoCheck"/>; <c>Offline</c> uses cached CRLs only.
+    /// </summary>
+    public X509RevocationMode RevocationMode { get; set; } = X509RevocationMode.Online;
+
+    /// <summary>Whether client certificates are required: <see cref="CaPaths"/> has a file.</summary>
+    internal bool IsConfigured => CaPaths.Count > 0;
 }
 
 /// <summary>

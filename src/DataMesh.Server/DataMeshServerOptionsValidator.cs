@@ -1,3 +1,4 @@
+using DataMesh.Server.Controller;
 using Microsoft.Extensions.Options;
 
 namespace DataMesh.Server;
@@ -56,6 +57,15 @@ internal sealed class DataMeshServerOptionsValidator : IValidateOptions<DataMesh
             {
                 // Never the token itself: it is a secret.
                 failures.Add($"{Controller}BearerToken must be 16 characters or more, without spaces; the one set has {token.Length}.");
+            }
+
+            if (options.Controller.ClientCertificates is null)
+            {
+                failures.Add($"{Controller}ClientCertificates is required.");
+            }
+            else
+            {
+                failures.AddRange(ClientCertificateTrust.Problems(options.Controller.ClientCertificates));
             }
 
             if (options.Controller.MaxRequestBytes is < 1024 or > 64 << 20)

@@ -26,7 +26,7 @@ internal static partial class ServerLog
     [LoggerMessage(EventId = 8010, Level = LogLevel.Information, Message = "Controller API mapped at '{Prefix}/', web page at '{Page}': {Access}")]
     public static partial void ControllerMapped(ILogger logger, string prefix, string page, string access);
 
-    [LoggerMessage(EventId = 8011, Level = LogLevel.Warning, Message = "Controller API: no bearer token is configured and the server listens on {Addresses}: only requests over loopback are answered, others get 401; set DataMesh:Server:Controller:BearerToken to open it")]
+    [LoggerMessage(EventId = 8011, Level = LogLevel.Warning, Message = "Controller API: no bearer token or client certificate is configured and the server listens on {Addresses}: only requests over loopback are answered, others get 401; set DataMesh:Server:Controller:BearerToken or ClientCertificates:CaPaths to open it")]
     public static partial void ControllerLoopbackOnly(ILogger logger, string addresses);
 
     [LoggerMessage(EventId = 8012, Level = LogLevel.Information, Message = "Controller API not mapped: the host has no KafkaConnection (call services.AddDataMesh())")]
@@ -40,4 +40,10 @@ internal static partial class ServerLog
 
     [LoggerMessage(EventId = 8015, Level = LogLevel.Error, Message = "Controller API: {Method} {Route} failed")]
     public static partial void ControllerFailed(ILogger logger, string method, string route, Exception exception);
+
+    [LoggerMessage(EventId = 8016, Level = LogLevel.Warning, Message = "Controller API: {Method} {Route} refused the client certificate '{Subject}' (SHA-256 {Thumbprint}): {Reason}")]
+    public static partial void ControllerCertificateRefused(ILogger logger, string method, string route, string subject, string thumbprint, string reason);
+
+    [LoggerMessage(EventId = 8017, Level = LogLevel.Warning, Message = "Controller API: client certificates are required but the server listens on {Addresses}, none over HTTPS: no request can present one unless a proxy forwards it (UseCertificateForwarding)")]
+    public static partial void ControllerCertificatesWithoutHttps(ILogger logger, string addresses);
 }

@@ -187,15 +187,15 @@ public sealed class ControllerApiTests
         await using var host = await ControllerHost.StartAsync();
         Assert.Contains(host.Logs.Lines, l => l.Id.Id == 8010 && l.Message.Contains("only requests over loopback are answered", StringComparison.Ordinal));
 
-        var authorization = new ControllerAuthorization(null);
+        using var authorization = new ControllerAuthorization(null);
         var remote = new DefaultHttpContext();
         remote.Connection.RemoteIpAddress = IPAddress.Parse("10.1.2.3");
-        Assert.Contains("BearerToken", authorization.Check(remote), StringComparison.Ordinal);
+        Assert.Contains("BearerToken", (await authorization.CheckAsync(remote))?.Reason, StringComparison.Ordinal);
         foreach (var loopback in new[] { "127.0.0.1", "::1", "::ffff:127.0.0.1" })
         {
             var local = new DefaultHttpContext();
             local.Connection.RemoteIpAddress = IPAddress.Parse(loopback);
-            Assert.Null(authorization.Check(local));
+            Assert.Null(await authorization.CheckAsync(local));
         }
     }
 

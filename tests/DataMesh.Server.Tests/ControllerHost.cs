@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using DataMesh.Hosting;
@@ -6,6 +7,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -37,11 +39,18 @@ internal sealed class ControllerHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<ControllerHost> StartAsync(Action<DataMeshServerOptions>? configure = null)
+    /// <summary>Starts the host; with <paramref name="serverCertificate"/>, over HTTPS and asking for client certificates as
+    /// docs/server.md tells hosts to (<c>ClientCertificateMode.AllowCertificate</c>, any certificate through the handshake).</summary>
+    public static async Task<ControllerHost> StartAsync(Action<DataMeshServerOptions>? configure = null, X509Certificate2? serverCertificate = null)
     {
         var logs = new LogRecorder();
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseKestrel(kestrel => kestrel.ConfigureHttpsDefaults(https =>
+        {
+            https.ServerCertificate = serverCertificate;
+            https.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+            https.AllowAnyClientCertificate();
+        })).UseUrls(serverCertificate is null ? "http://127.0.0.1:0" : "https://127.0.0.1:0");
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(logs);
         builder.Services.AddDataMesh().AddDefinitionRunner(o =>

@@ -16,7 +16,7 @@ namespace DataMesh.Server.Controller;
 /// The handlers of the controller's HTTP API over one <see cref="DataMeshController"/> on the host's cluster. Bodies are
 /// JSON in snake_case, as <c>datamesh status --json</c> prints; a definition is sent as the request body, as written in its
 /// file (YAML or JSON). Errors are <c>{"error": "...", "problems": [...]}</c>: 400 a definition with problems (each
-/// <c>{path, reason, line, column}</c>, the CLI's messages), 401 no or a wrong token, 404 an unknown component or nothing
+/// <c>{path, reason, line, column}</c>, the CLI's messages), 401 no or a wrong token or client certificate, 404 an unknown component or nothing
 /// applied, 413 a body over the limit, 500 anything else.
 /// </summary>
 /// <remarks>
@@ -55,7 +55,7 @@ internal sealed class ControllerApi : IDisposable
         _services = services;
         _options = options.Value.Controller;
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        _authorization = new ControllerAuthorization(_options.BearerToken);
+        _authorization = new ControllerAuthorization(_options.BearerToken, ClientCertificateTrust.Create(_options.ClientCertificates));
         _controller = new(() => new DataMeshController(
             services.GetRequiredService<KafkaConnection>(), services.GetRequiredService<ISchemaStore>(), _options.Settings));
     }
@@ -212,6 +212,7 @@ internal sealed class ControllerApi : IDisposable
         }
 
         _changes.Dispose();
+        _authorization.Dispose();
     }
 
     private Task ComponentChangeAsync(HttpContext context, string kind, string verb, Func<string, CancellationToken, Task> change) =>
@@ -276,11 +277,24 @@ internal sealed class ControllerApi : IDisposable
     private async Task RunAsync(HttpContext context, Func<CancellationToken, Task> handle)
     {
         var ct = context.RequestAborted;
-        if (_authorization.Check(context) is { } refusal)
+        if (await _authorization.CheckAsync(context).ConfigureAwait(false) is { } refusal)
         {
-            ServerLog.ControllerRefused(_logger, context.Request.Method, Route(context), refusal);
-            context.Response.Headers.WWWAuthenticate = "Bearer";
-            await WriteErrorAsync(context, 401, refusal, ct).ConfigureAwait(false);
+            if (refusal.Certificate is { } certificate)
+            {
+                ServerLog.ControllerCertificateRefused(_logger, context.Request.Method, Route(context), certificate.Subject, ClientCertificateTrust.Thumbprint(certificate), refusal.Reason);
+            }
+            else
+            {
+                ServerLog.ControllerRefused(_logger, context.Request.Method, Route(context), refusal.Reason);
+            }
+
+            // A client certificate has no HTTP authentication scheme: the challenge names the token's, when there is one to give.
+            if (_authorization.HasToken || _authorization.IsLoopbackOnly)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+            }
+
+            await WriteErrorAsync(context, 401, refusal.Reason, ct).ConfigureAwait(false);
             return;
         }
 

@@ -22,7 +22,8 @@
     const response = await fetch(api + path, { method, headers, body, cache: "no-store" });
     let json = null;
     try { json = await response.json(); } catch { /* an empty or non-JSON body */ }
-    if (response.status === 401) $("token-form").hidden = false;
+    // A token is asked for when the API challenges for one; a refused client certificate is the browser's to change.
+    if (response.status === 401 && (response.headers.get("WWW-Authenticate") || "").startsWith("Bearer")) $("token-form").hidden = false;
     return { status: response.status, ok: response.ok, json };
   }
 

@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using DataMesh.Cli;
+using Xunit;
+
+namespace DataMesh.Server.Tests;
+
+/// <summary>
+/// <c>datamesh run FILE --http ADDRESS</c>: the tool, as a process, serving the controller's API and page beside the runner;
+/// over <c>https://</c> with Kestrel's <c>Certificates:Default</c>, asking for client certificates when
+/// <c>ClientCertificates:CaPaths</c> is set.
+/// </summary>
+public sealed class CliRunHttpTests
+{
+    [Theory]
+    [InlineData("127.0.0.1:8080", "http://127.0.0.1:8080")]
+    [InlineData("http://0.0.0.0:0", "http://0.0.0.0:0")]
+    [InlineData("[::1]:9000", "http://[::1]:9000")]
+    [InlineData("https://127.0.0.1:8443", "https://127.0.0.1:8443")]
+    [InlineData("https://[::1]:0", "https://[::1]:0")]
+    [InlineData("ftp://127.0.0.1:21", null)]
+    [InlineData("http://u:p@127.0.0.1:1", null)]
+    [InlineData("https://u:p@127.0.0.1:1", null)]
+    [InlineData("127.0.0.1:8080/x", null)]
+    [InlineData("not an address", null)]
+    public void The_http_address_is_HOST_PORT_or_an_http_or_https_URL(string address, string? url) => Assert.Equal(url, CliCommands.HttpUrl(address));
+
+    [Fact]
+    public async Task Only_run_takes_http_and_a_bad_address_or_https_without_a_server_certificate_is_bad_usage()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(file, "pipelines: []");
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            Assert.Equal(CliCommands.Usage, await CliCommands.RunAsync(["plan", file, "--kafka", "127.0.0.1:1", "--http", "127.0.0.1:0"], output, error, CancellationToken.None));
+            Assert.Contains("'plan' does not take --http", error.ToString(), StringComparison.Ordinal);
+            Assert.Equal(CliCommands.Usage, await CliCommands.RunAsync(["run", file, "--http", "ftp://127.0.0.1:0"], output, error, CancellationToken.None));
+            Assert.Contains("--http needs an address such as 127.0.0.1:8080", error.ToString(), StringComparison.Ordinal);
+            Assert.Equal(CliCommands.Usage, await CliCommands.RunAsync(["run", file, "--http", "https://127.0.0.1:0"], output, error, CancellationToken.None));
+            Assert.Contains("needs the server's certificate: Kestrel:Certificates:Default:Path", error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Run_with_http_serves_the_status_of_what_it_runs_the_page_and_the_schema_registry_in_one_process()
+    {
+        var folder = Directory.CreateTempSubdirectory("datamesh-run-http-");
+        try
+        {
+            await using var run = await RunAsync(folder, "127.0.0.1:0", new Dictionary<string, string>());
+            using var http = new HttpClient { BaseAddress = new Uri(run.Url) };
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            string status;
+            do
+            {
+                status = await http.GetStringAsync("/api/status");
+                await Task.Delay(250);
+            }
+            while (!status.Contains("\"state\":\"running\"", StringComparison.Ordinal) && DateTime.UtcNow < deadline);
+            using var json = JsonDocument.Parse(status);
+            Assert.Equal("pipeline/copy", json.RootElement.GetProperty("components")[0].GetProperty("component").GetString());
+            Assert.Contains("\"state\":\"running\"", status, StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/ui/")).StatusCode);
+            Assert.Equal("[]", await http.GetStringAsync("/subjects"));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Run_with_https_and_a_client_CA_answers_the_API_to_its_certificates_only_and_the_registry_to_anyone()
+    {
+        var folder = Directory.CreateTempSubdirectory("datamesh-run-https-");
+        try
+        {
+            using var server = TestPki.Server();
+            using var ca = TestPki.Ca("DataMesh tests client CA");
+            using var client = TestPki.Issue(ca, "deployer");
+            using var otherCa = TestPki.Ca("Another CA");
+            using var foreign = TestPki.Issue(otherCa, "deployer");
+            var keyPem = Path.Combine(folder.FullName, "server.key");
+            await File.WriteAllTextAsync(keyPem, server.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+            var caPem = TestPki.WritePem(folder, "clients-ca.pem", ca);
+            await using var run = await RunAsync(folder, "https://127.0.0.1:0", new Dictionary<string, string>
+            {
+                ["DATAMESH__Kestrel__Certificates__Default__Path"] = TestPki.WritePem(folder, "server.pem", server),
+                ["DATAMESH__Kestrel__Certificates__Default__KeyPath"] = keyPem,
+                ["DATAMESH__DataMesh__Server__Controller__ClientCertificates__CaPaths__0"] = caPem,
+                ["DATAMESH__DataMesh__Server__Controller__ClientCertificates__RevocationMode"] = "NoCheck",
+            });
+            Assert.StartsWith("https://127.0.0.1:", run.Url, StringComparison.Ordinal);
+            Assert.Contains(run.Lines, l => l.Contains("every request needs a client certificate that chains to a CA of " + caPem, StringComparison.Ordinal));
+
+            using (var http = TestPki.Client(run.Url, server, client))
+            {
+                using var response = await http.GetAsync("/api/status");
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+
+            foreach (var presented in new[] { null, foreign })
+            {
+                using var http = TestPki.Client(run.Url, server, presented);
+                using var response = await http.GetAsync("/api/status");
+                Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+                Assert.Equal("[]", await http.GetStringAsync("/subjects"));
+            }
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Starts <c>datamesh run copy.yaml --http ADDRESS</c> in <paramref name="folder"/> and waits for its <c>Serving at</c> line.</summary>
+    private static async Task<RunningTool> RunAsync(DirectoryInfo folder, string address, Dictionary<string, string> environment)
+    {
+        var tool = Path.Combine(AppContext.BaseDirectory, "datamesh.dll");
+        Assert.True(File.Exists(tool), $"{tool} was not built beside the tests");
+        var file = Path.Combine(folder.FullName, "copy.yaml");
+        await File.WriteAllTextAsync(file, ControllerApiTests.Pipeline());
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = folder.FullName };
+        foreach (var argument in new[] { tool, "run", file, "--http", address })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        var process = Process.Start(start)!;
+        var lines = new List<string>();
+        string? url = null;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+            while (url is null && await process.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            {
+                lines.Add(line);
+                if (line.StartsWith("Serving at ", StringComparison.Ordinal))
+                {
+                    url = line.Split(' ')[2].TrimEnd(':'); // "Serving at http://127.0.0.1:PORT: the page ..."
+                }
+            }
+
+            Assert.True(url is not null, "no 'Serving at' line: " + string.Join('\n', lines));
+            return new RunningTool(process, url!, lines);
+        }
+        catch
+        {
+            await new RunningTool(process, string.Empty, lines).DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The tool's process, ended (with its children) when disposed.</summary>
+    private sealed record RunningTool(Process Process, string Url, List<string> Lines) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            Process.Kill(entireProcessTree: true);
+            await Process.WaitForExitAsync();
+            Process.Dispose();
+        }
+    }
+}

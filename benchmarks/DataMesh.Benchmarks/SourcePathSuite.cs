@@ -34,7 +34,7 @@ internal sealed class SourcePathSuite : IBenchmarkSuite
         Console.WriteLine(Invariant($"# sourcepath: {records:N0} records, key {messages[0].Key.Length} B, value {messages[0].Value.Length} B"));
         var pairs = BenchHarness.AlternateAsync("sourcepath", runs,
             new BenchSide("ours", _ => Task.FromResult(Ours(records))),
-            new BenchSide("bare", _ => Task.FromResult(Bare(messages)))).GetAwaiter().GetResult();
+            new BenchSide("sourcepath", _ => Task.FromResult(Bare(messages)))).GetAwaiter().GetResult();
         BenchHarness.PrintResults([.. pairs]);
         return 0;
     }

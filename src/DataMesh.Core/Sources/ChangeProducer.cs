@@ -10,11 +10,11 @@ namespace DataMesh.Sources;
 /// (per-partition) order follows the log.
 /// </summary>
 /// <remarks>
-/// <para>Threads: one source loop calls <see cref="ProduceAsync"/>, <see cref="Checkpoint"/> and <see cref="CloseAbsorbed"/>;
+/// <para>Threads: one source loop calls <see cref="ProduceAsync(TopicPartition, byte[], byte[], CancellationToken)"/>, <see cref="Checkpoint"/> and <see cref="CloseAbsorbed"/>;
 /// <see cref="TryTakeAcknowledged"/> may be called from another thread (the runtime's position keeper). Delivery reports
 /// arrive on librdkafka's thread and only count down.</para>
 /// <para>Memory is bounded while Kafka is away: the client's queue (<c>queue.buffering.max.kbytes</c>, 32 MiB unless set)
-/// makes <see cref="ProduceAsync"/> wait for room, so the source stops reading its log; and at most
+/// makes <see cref="ProduceAsync(TopicPartition, byte[], byte[], CancellationToken)"/> wait for room, so the source stops reading its log; and at most
 /// <see cref="MaxOpenCheckpoints"/> checkpoints wait for acknowledgement — beyond that a new checkpoint replaces the
 /// position of the group being filled, and a checkpoint with no record since the previous one replaces that one's
 /// position, so a log of empty or uncaptured transactions costs nothing.</para>
@@ -52,7 +52,7 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     }
 
     /// <summary>Records handed to Kafka so far.</summary>
-    public long Produced => Interlocked.Read(ref _produced);
+    public long Produced => Volatile.Read(ref _produced);
 
     /// <summary>Records Kafka acknowledged so far.</summary>
     public long Acknowledged => Interlocked.Read(ref _acknowledged);
@@ -84,7 +84,17 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     /// <param name="value">The framed value, or null for a tombstone.</param>
     /// <param name="partition">A partition, or null to let the key choose (the producer's partitioner).</param>
     /// <param name="cancellationToken">Cancels a wait for room (the record is then not produced).</param>
-    public async ValueTask ProduceAsync(string topic, byte[]? key, byte[]? value, int? partition, CancellationToken cancellationToken)
+    public ValueTask ProduceAsync(string topic, byte[]? key, byte[]? value, int? partition, CancellationToken cancellationToken) =>
+        ProduceAsync(new TopicPartition(topic, partition ?? Partition.Any), key, value, cancellationToken);
+
+    /// <summary>Hands one record to Kafka. Completes at once (synchronously, without allocating) unless the client's queue
+    /// is full, then waits for room.</summary>
+    /// <param name="target">The topic and partition (<see cref="Partition.Any"/> to let the key choose); read during the
+    /// call only, so callers may keep one instance per partition.</param>
+    /// <param name="key">The framed key, or null.</param>
+    /// <param name="value">The framed value, or null for a tombstone.</param>
+    /// <param name="cancellationToken">Cancels a wait for room (the record is then not produced).</param>
+    public ValueTask ProduceAsync(TopicPartition target, byte[]? key, byte[]? value, CancellationToken cancellationToken)
     {
         ThrowIfFaulted();
         var epoch = _current;
@@ -93,46 +103,26 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
         var message = _message;
         message.Key = key;
         message.Value = value;
+        // Counted before Produce: its delivery report may arrive before Produce returns.
         Interlocked.Increment(ref epoch.Outstanding);
-        var produced = false;
-        var wait = 1;
         try
         {
-            while (true)
-            {
-                try
-                {
-                    if (partition is { } p)
-                    {
-                        _producer.Produce(new TopicPartition(topic, p), message, epoch.Handler);
-                    }
-                    else
-                    {
-                        _producer.Produce(topic, message, epoch.Handler);
-                    }
-
-                    produced = true;
-                    epoch.Records++;
-                    Interlocked.Increment(ref _produced);
-                    return;
-                }
-                catch (ProduceException<byte[]?, byte[]?> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    // The client's queue is the memory bound: wait for deliveries to make room.
-                    await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
-                    wait = Math.Min(wait * 2, 50);
-                    ThrowIfFaulted();
-                }
-            }
+            _producer.Produce(target, message, epoch.Handler);
         }
-        finally
+        catch (ProduceException<byte[]?, byte[]?> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
         {
-            if (!produced)
-            {
-                // Not handed to Kafka (an error, or cancelled while waiting for room): no delivery report will count it down.
-                Interlocked.Decrement(ref epoch.Outstanding);
-            }
+            // The client's queue is the memory bound: wait for deliveries to make room (the wait owns the count now).
+            return WaitForRoomAsync(target, epoch, cancellationToken);
         }
+        catch
+        {
+            // Not handed to Kafka: no delivery report will count it down.
+            Interlocked.Decrement(ref epoch.Outstanding);
+            throw;
+        }
+
+        OnProduced(epoch);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Marks <paramref name="position"/> as reached once every record produced so far is acknowledged.</summary>
@@ -259,6 +249,50 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     {
         _producer.Flush(TimeSpan.Zero);
         _producer.Dispose();
+    }
+
+    /// <summary>Produces the record in <see cref="_message"/> once the client's queue has room; until then it is counted
+    /// in <paramref name="epoch"/> but not produced, and an error or a cancellation takes the count back.</summary>
+    private async ValueTask WaitForRoomAsync(TopicPartition target, Epoch epoch, CancellationToken cancellationToken)
+    {
+        var produced = false;
+        var wait = 1;
+        try
+        {
+            while (!produced)
+            {
+                await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                wait = Math.Min(wait * 2, 50);
+                ThrowIfFaulted();
+                try
+                {
+                    _producer.Produce(target, _message, epoch.Handler);
+                    produced = true;
+                }
+                catch (ProduceException<byte[]?, byte[]?> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    // Still full: wait longer.
+                }
+            }
+
+            OnProduced(epoch);
+        }
+        finally
+        {
+            if (!produced)
+            {
+                // Not handed to Kafka (an error, or cancelled while waiting for room): no delivery report will count it down.
+                Interlocked.Decrement(ref epoch.Outstanding);
+            }
+        }
+    }
+
+    /// <summary>A record handed to Kafka: counted in its group and in <see cref="Produced"/> (written by the source loop only,
+    /// read anywhere).</summary>
+    private void OnProduced(Epoch epoch)
+    {
+        epoch.Records++;
+        Volatile.Write(ref _produced, _produced + 1);
     }
 
     private Epoch Rent()

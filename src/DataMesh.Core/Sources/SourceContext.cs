@@ -401,7 +401,7 @@ public sealed class SourceContext<TPosition>
                 var value = Copy(_values, source, pending.ValueStart, pending.ValueLength, table.ValueSchemaId);
                 try
                 {
-                    await producer.ProduceAsync(table.Topic, key, value, partition, cancellationToken).ConfigureAwait(false);
+                    await producer.ProduceAsync(table.Target(partition), key, value, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Confluent.Kafka.ProduceException<byte[]?, byte[]?> ex) when (!producer.IsFaulted && !SourceErrors.IsTransient(ex) && key is null && pending.Operation == ChangeOperation.Truncate)
                 {

@@ -37,6 +37,8 @@ public sealed record SourceTableInfo(TableDescription Table, string Database, st
 /// </summary>
 public sealed class SourceTable
 {
+    private Confluent.Kafka.TopicPartition?[]? _targets;
+
     internal SourceTable(SourceTableInfo info, ChangeEventSchemas schemas)
     {
         Info = info;
@@ -82,6 +84,22 @@ public sealed class SourceTable
 
     /// <summary>Partitions of the table's topic (0 until registered).</summary>
     public int Partitions { get; internal set; }
+
+    /// <summary>The topic and partition a record goes to, one instance per partition for the table's life (the producer
+    /// reads it during Produce only): no allocation per record. Called by the source loop only.</summary>
+    /// <param name="partition">The partition.</param>
+    internal Confluent.Kafka.TopicPartition Target(int partition)
+    {
+        var targets = _targets;
+        if (targets is null || partition >= targets.Length)
+        {
+            var larger = new Confluent.Kafka.TopicPartition?[Math.Max(partition + 1, Partitions)];
+            targets?.CopyTo(larger, 0);
+            _targets = targets = larger;
+        }
+
+        return targets[partition] ??= new Confluent.Kafka.TopicPartition(Topic, partition);
+    }
 
     /// <summary>The partition of a keyed event: a hash (XxHash3) of the key's Avro body without its schema id, modulo
     /// <see cref="Partitions"/>. So a key keeps its partition, and its events their order, across key schema versions

@@ -82,6 +82,37 @@ public sealed class CdcRawFollowerTests : IDisposable
     }
 
     [Fact]
+    public void A_poll_stopped_after_some_entries_is_read_on_by_the_next_poll_from_its_position_without_reading_the_file_again()
+    {
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        var whole = SegmentWriter.Plain(7, 100, [_mutations.Take(200), _mutations.Skip(200)]);
+        var ends = SectionEnds(whole);
+        File.WriteAllBytes(path, whole);
+        File.WriteAllText(CdcIndex.PathOf(path), $"{ends[1]}\nCOMPLETED");
+        var follower = new CdcRawFollower(_directory);
+        var table = CassandraFixtures.Expected(Version).TableId;
+        var collected = new Collected(table);
+        var first = follower.Poll(new CommitLogPosition(0, 0), collected.Add, maxEntries: 100);
+        Assert.Equal(100, collected.Entries);
+
+        // Were the file read again, its zeroed header would fail: the poll from the position returned reads on.
+        File.WriteAllBytes(path, new byte[whole.Length]);
+        var second = follower.Poll(first, collected.Add, maxEntries: 100);
+        Assert.Equal(200, collected.Entries);
+
+        // From another position (a retry from an earlier one), the file is read again from its start.
+        File.WriteAllBytes(path, whole);
+        var again = new Collected(table);
+        Assert.Equal(second, follower.Poll(first, again.Add, maxEntries: 100));
+        Assert.Equal(collected.Positions.GetRange(100, 100), again.Positions);
+
+        Assert.Equal(new CommitLogPosition(100, ends[1]), follower.Poll(second, collected.Add));
+        Assert.Equal(358, collected.Entries);
+        var expected = CassandraFixtures.Expected(Version);
+        Assert.Equal((expected.Cells, expected.Hash), (collected.Hash.Cells, collected.Hash.Hash));
+    }
+
+    [Fact]
     public void A_segment_whose_cdc_index_has_not_moved_is_not_read_again()
     {
         var path = Path.Combine(_directory, "CommitLog-7-100.log");

@@ -259,6 +259,20 @@ internal sealed class Watermarks(string bootstrapServers, string topic, int part
         return sum;
     }
 
+    /// <summary>The records the partitions still hold, summed (high minus low watermark): less than <see cref="Sum"/> once the
+    /// embedded cluster dropped a partition's oldest records (it keeps 5 MB per partition).</summary>
+    public long Held()
+    {
+        long sum = 0;
+        for (var p = 0; p < partitions; p++)
+        {
+            var offsets = _consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10));
+            sum += offsets.High.Value - offsets.Low.Value;
+        }
+
+        return sum;
+    }
+
     /// <summary>The sum, or 0 while the topic does not exist yet.</summary>
     public long SumOrZero()
     {

@@ -264,7 +264,8 @@ internal sealed class PgSuite : IBenchmarkSuite
         return (cpu, peak);
     }
 
-    private static double CpuMs(int pid)
+    /// <summary>The user + system CPU time of process <paramref name="pid"/> so far, in milliseconds (<c>/proc/PID/stat</c>).</summary>
+    internal static double CpuMs(int pid)
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
@@ -272,7 +273,8 @@ internal sealed class PgSuite : IBenchmarkSuite
         return ticks * 10.0; // USER_HZ is 100 on Linux
     }
 
-    private static long PeakBytes(int pid)
+    /// <summary>The peak resident memory of process <paramref name="pid"/> (<c>VmHWM</c> of <c>/proc/PID/status</c>), in bytes.</summary>
+    internal static long PeakBytes(int pid)
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))
         {
@@ -285,7 +287,7 @@ internal sealed class PgSuite : IBenchmarkSuite
         return 0;
     }
 
-    private static async Task<long> ScalarAsync(string connectionString, string sql)
+    internal static async Task<long> ScalarAsync(string connectionString, string sql)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
@@ -293,7 +295,7 @@ internal sealed class PgSuite : IBenchmarkSuite
         return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
-    private static async Task ExecuteAsync(string connectionString, string sql)
+    internal static async Task ExecuteAsync(string connectionString, string sql)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();

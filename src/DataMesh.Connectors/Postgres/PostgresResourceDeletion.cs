@@ -6,9 +6,12 @@ namespace DataMesh.Connectors.Postgres;
 
 /// <summary>
 /// Drops what a PostgreSQL source made in its database, for <c>datamesh delete --with-resources</c>: its replication slot
-/// (which otherwise keeps the server's WAL for ever), its publication and its event trigger. Only what the source made:
-/// a slot with <see cref="PostgresSourceOptions.CreateSlot"/> off, or a publication with
-/// <see cref="PostgresSourceOptions.ManagePublication"/> off, was made by someone else and is kept.
+/// (which otherwise keeps the server's WAL for ever), its publication and its event trigger. Only what the source made
+/// under its own default names (<c>datamesh_&lt;source&gt;</c>): a slot or publication named in the options
+/// (<see cref="PostgresSourceOptions.SlotName"/>, <see cref="PostgresSourceOptions.PublicationName"/>) may be someone
+/// else's, as may one with <see cref="PostgresSourceOptions.CreateSlot"/> or
+/// <see cref="PostgresSourceOptions.ManagePublication"/> off or a <c>FOR ALL TABLES</c> publication; those are kept and
+/// listed with the statement to drop them. A step that fails is reported as kept with its reason; the others go on.
 /// </summary>
 internal static class PostgresResourceDeletion
 {
@@ -35,9 +38,28 @@ internal static class PostgresResourceDeletion
             throw explained;
         }
 
-        List<SourceResourceDeletion> outcome = [await DropSlotAsync(connection, options.Slot(sourceName), options.CreateSlot, cancellationToken).ConfigureAwait(false)];
-        var publications = new PublicationManager(sourceName, options, new PostgresCatalog(connection, sourceName), NullLogger.Instance, []);
-        outcome.AddRange(await publications.DropAsync(options.Publication(sourceName), cancellationToken).ConfigureAwait(false));
+        List<SourceResourceDeletion> outcome = [];
+        var slot = options.Slot(sourceName);
+        try
+        {
+            outcome.Add(await DropSlotAsync(connection, slot, ours: options.CreateSlot && options.SlotName is null, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+        {
+            outcome.Add(new("replication slot", slot, Deleted: false, $"kept: could not be dropped ({ex.Message})"));
+        }
+
+        var publication = options.Publication(sourceName);
+        try
+        {
+            var publications = new PublicationManager(sourceName, options, new PostgresCatalog(connection, sourceName), NullLogger.Instance, []);
+            outcome.AddRange(await publications.DropAsync(publication, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+        {
+            outcome.Add(new("publication", publication, Deleted: false, $"kept: could not be dropped ({ex.Message})"));
+        }
+
         return outcome;
     }
 
@@ -67,7 +89,8 @@ internal static class PostgresResourceDeletion
 
             if (!ours)
             {
-                return new(Kind, slot, Deleted: false, "kept: made outside DataMesh (create_slot is off)");
+                return new(Kind, slot, Deleted: false,
+                    $"kept: it may not be DataMesh's (slot_name set, or create_slot off); once nothing reads it, drop it with SELECT pg_drop_replication_slot('{slot}')");
             }
 
             if (activePid is { } pid)
@@ -92,7 +115,9 @@ internal static class PostgresResourceDeletion
                 }
                 catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.ObjectInUse or PostgresErrorCodes.UndefinedObject)
                 {
-                    // Taken again, or dropped by someone else, between the look and the drop: look again.
+                    // Taken again, or dropped by someone else, between the look and the drop: look again (the wait above
+                    // bounds a slot that stays in use).
+                    await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
                     continue;
                 }
             }

@@ -257,13 +257,16 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
             }
         }
 
-        if (await catalog.PublicationForAllTablesAsync(publication, cancellationToken).ConfigureAwait(false) is null)
+        var allTables = await catalog.PublicationForAllTablesAsync(publication, cancellationToken).ConfigureAwait(false);
+        if (allTables is null)
         {
             outcome.Add(new("publication", publication, Deleted: false, "not found"));
         }
-        else if (!options.ManagePublication)
+        else if (!options.ManagePublication || options.PublicationName is not null || allTables == true)
         {
-            outcome.Add(new("publication", publication, Deleted: false, "kept: made outside DataMesh (manage_publication is off)"));
+            // Named in the options, or FOR ALL TABLES (which the source never makes or changes): it may serve others.
+            outcome.Add(new("publication", publication, Deleted: false,
+                $"kept: it may not be DataMesh's (publication_name set, manage_publication off, or FOR ALL TABLES); drop it with DROP PUBLICATION {CapturedTable.Quote(publication)} once no one needs it"));
         }
         else
         {

@@ -143,32 +143,16 @@ internal sealed class ClientCertificateTrust : IDisposable
             return $"{which} is not for client authentication: its extended key usages do not include {ClientAuthentication}.";
         }
 
-        using (var chain = new X509Chain())
+        // Trust first, without revocation: a certificate that does not chain to the configured CAs is refused before any
+        // CRL address it names is fetched (an unauthenticated client must not make the server reach addresses it chose).
+        if (Build(certificate, now, X509RevocationMode.NoCheck, which) is { } untrusted)
         {
-            var policy = chain.ChainPolicy;
-            policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            policy.CustomTrustStore.AddRange(_roots);
-            policy.ExtraStore.AddRange(_intermediates);
-            policy.RevocationMode = _revocation;
-            policy.RevocationFlag = X509RevocationFlag.ExcludeRoot;
-            policy.ApplicationPolicy.Add(new Oid(ClientAuthentication));
-            policy.VerificationTime = now;
-            policy.VerificationTimeIgnored = false;
+            return untrusted;
+        }
 
-            // Certificates are not fetched from the addresses a client's certificate names; CRLs are, when RevocationMode is Online.
-            policy.DisableCertificateDownloads = true;
-            policy.UrlRetrievalTimeout = TimeSpan.FromSeconds(10);
-            try
-            {
-                if (!chain.Build(certificate))
-                {
-                    return $"{which} is refused: {Describe(chain)}.";
-                }
-            }
-            catch (CryptographicException ex)
-            {
-                return $"{which} could not be checked: {ex.Message}.";
-            }
+        if (_revocation != X509RevocationMode.NoCheck && Build(certificate, now, _revocation, which) is { } revoked)
+        {
+            return revoked;
         }
 
         if (IsRestricted && !_thumbprints.Contains(Thumbprint(certificate)) &&
@@ -179,6 +163,34 @@ internal sealed class ClientCertificateTrust : IDisposable
         }
 
         return null;
+    }
+
+    /// <summary>Builds the certificate's chain to the configured CAs only; null when it holds, else the reason.</summary>
+    private string? Build(X509Certificate2 certificate, DateTime now, X509RevocationMode revocation, string which)
+    {
+        using var chain = new X509Chain();
+        var policy = chain.ChainPolicy;
+        policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        policy.CustomTrustStore.AddRange(_roots);
+        policy.ExtraStore.AddRange(_intermediates);
+        policy.RevocationMode = revocation;
+        policy.RevocationFlag = X509RevocationFlag.ExcludeRoot;
+        policy.ApplicationPolicy.Add(new Oid(ClientAuthentication));
+        policy.VerificationTime = now;
+        policy.VerificationTimeIgnored = false;
+
+        // Certificates are not fetched from the addresses a client's certificate names; CRLs are, when RevocationMode is
+        // Online, and only for a chain already found to end at a configured CA.
+        policy.DisableCertificateDownloads = true;
+        policy.UrlRetrievalTimeout = TimeSpan.FromSeconds(10);
+        try
+        {
+            return chain.Build(certificate) ? null : $"{which} is refused: {Describe(chain)}.";
+        }
+        catch (CryptographicException ex)
+        {
+            return $"{which} could not be checked: {ex.Message}.";
+        }
     }
 
     public void Dispose()

@@ -140,6 +140,45 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
     }
 
     [Fact]
+    public async Task Delete_with_resources_keeps_a_slot_and_publication_named_in_the_definition()
+    {
+        // Named objects may be someone else's (a DBA's slot, a FOR ALL TABLES publication other subscribers read).
+        var source = UniqueName.Create("ctlk");
+        var named = "named_" + source.Replace('-', '_');
+        await postgres.ExecuteAsync($"SELECT pg_create_logical_replication_slot('{named}', 'pgoutput'); CREATE PUBLICATION \"{named}\" FOR ALL TABLES");
+        var runner = await Runner.StartAsync(new() { ["Pg"] = postgres.ConnectionString });
+        try
+        {
+            var text = $$"""
+                sources:
+                  - name: {{source}}
+                    type: postgres
+                    connection_string: "${config:Pg}"
+                    slot_name: {{named}}
+                    publication_name: {{named}}
+                """;
+            await runner.Controller.ApplyAsync(text);
+            await runner.WaitForLogAsync($"source/{source} started", 1);
+
+            var deleted = await runner.Controller.DeleteAsync(text, withResources: true);
+            var slot = Assert.Single(deleted.Changes, c => c.Kind == "replication slot");
+            var publication = Assert.Single(deleted.Changes, c => c.Kind == "publication");
+            Assert.Equal((PlanAction.Unchanged, named), (slot.Action, slot.Name));
+            Assert.StartsWith("kept: it may not be DataMesh's", slot.Detail, StringComparison.Ordinal);
+            Assert.Equal((PlanAction.Unchanged, named), (publication.Action, publication.Name));
+            Assert.StartsWith("kept: it may not be DataMesh's", publication.Detail, StringComparison.Ordinal);
+            Assert.Equal(1L, await postgres.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{named}'"));
+            Assert.Equal(1L, await postgres.ScalarAsync<long>($"SELECT count(*) FROM pg_publication WHERE pubname = '{named}'"));
+        }
+        finally
+        {
+            await runner.DisposeAsync();
+            await postgres.DropReplicationSlotIfExistsAsync(named);
+            await postgres.ExecuteAsync($"DROP PUBLICATION IF EXISTS \"{named}\"");
+        }
+    }
+
+    [Fact]
     public async Task A_changed_MariaDB_source_restarts_alone_and_its_pipeline_is_not_touched()
     {
         var source = UniqueName.Create("ctlm");

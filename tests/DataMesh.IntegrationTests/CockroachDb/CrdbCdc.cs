@@ -65,7 +65,14 @@ internal sealed class CrdbCdc : IAsyncDisposable
         _kafka ??= host.Services.GetRequiredService<KafkaConnection>();
         if (waitForFeed)
         {
-            await WaitAsync(() => Server.RunningFeeds > 0, "the changefeed to start");
+            try
+            {
+                await WaitAsync(() => Server.RunningFeeds > 0, "the changefeed to start");
+            }
+            catch (TimeoutException ex)
+            {
+                throw new TimeoutException($"{ex.Message} {Logs.Diagnose(Status?.ToString())}", ex);
+            }
         }
     }
 
@@ -74,8 +81,17 @@ internal sealed class CrdbCdc : IAsyncDisposable
     public Task<List<CdcRecord>> ReadAsync(string table, int count) => PgCdc.ReadAsync(Kafka, Store, Topic(table), count, TimeSpan.FromSeconds(30));
 
     /// <summary>Waits until the source stored a position at or after <paramref name="hlc"/>.</summary>
-    public Task WaitForStoredAsync(long hlc) =>
-        WaitAsync(() => Status?.StoredPosition is { } stored && StoredHlc(stored) >= hlc, $"a stored position at or after {hlc}");
+    public async Task WaitForStoredAsync(long hlc)
+    {
+        try
+        {
+            await WaitAsync(() => Status?.StoredPosition is { } stored && StoredHlc(stored) >= hlc, $"a stored position at or after {hlc}");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message} {Logs.Diagnose(Status?.ToString())}", ex);
+        }
+    }
 
     /// <summary>The wall time of a stored position as the status shows it: its first HLC (<c>1700000000000001000.0000000000</c>,
     /// <c>initial scan at …</c>, or its JSON).</summary>

@@ -21,6 +21,17 @@ public sealed class LogCollector(bool toSuiteLog = true) : ILoggerProvider
     public List<string> Find(LogLevel level, params string[] parts) =>
         Entries.Where(e => e.Level == level && parts.All(p => e.Message.Contains(p, StringComparison.Ordinal))).Select(e => e.Message).ToList();
 
+    /// <summary>A source's status and the last <paramref name="lines"/> log lines, for a failure message that says why a
+    /// wait timed out.</summary>
+    /// <param name="status">The source's status, or null.</param>
+    /// <param name="lines">How many of the last log lines.</param>
+    public string Diagnose(string? status, int lines = 30)
+    {
+        var log = Entries.ToArray();
+        return $"source status: {status ?? "none"}; last {Math.Min(lines, log.Length)} of {log.Length} log lines:" + Environment.NewLine +
+            string.Join(Environment.NewLine, log.TakeLast(lines).Select(e => $"  {e.Level} [{e.Id.Id}] {e.Message}"));
+    }
+
     /// <summary>Fails when a line the host logged, at any level, or its exception holds a password of the test servers.</summary>
     /// <param name="more">Other passwords to look for (a test's own users).</param>
     public void AssertNoSecret(params string[] more)

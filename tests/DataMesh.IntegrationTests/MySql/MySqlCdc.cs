@@ -114,9 +114,7 @@ internal sealed class MySqlCdc : IAsyncDisposable
     public string Diagnose(int lines = 30)
     {
         var status = _host?.Services.GetRequiredService<DataMesh.Sources.SourceMonitor>().Get(SourceName)?.ToString() ?? "host not running";
-        var log = Logs.Entries.ToArray();
-        return $"source status: {status}; last {Math.Min(lines, log.Length)} of {log.Length} log lines:" + Environment.NewLine +
-            string.Join(Environment.NewLine, log.TakeLast(lines).Select(e => $"  {e.Level} [{e.Id.Id}] {e.Message}"));
+        return Logs.Diagnose(status, lines);
     }
 
     /// <summary>A connection to the test's database.</summary>

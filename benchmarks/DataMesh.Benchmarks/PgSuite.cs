@@ -25,6 +25,12 @@ namespace DataMesh.Benchmarks;
 /// Steady-state rates from positions sampled every 50 ms: the topics' high watermarks (ours, pg-dotnet) and the walsender's
 /// <c>sent_lsn</c> (pg_recvlogical; the LSN's share of the workload's WAL times the changes).
 /// Needs DATAMESH_PG_CONNECTION and DATAMESH_PG_BIN, which <c>./build.sh bench pg</c> sets.
+/// <para>
+/// <c>--baseline-host PATH</c> compares two builds of the connector instead (issue 10's "no worse than before"): the only
+/// peer (named <c>pg</c>, so the result line is <c>pg: ours=... peer=...</c>) is <c>DataMesh.ConnectorHost.dll</c> at PATH, built from a commit before the source runtime (6b3582a), started
+/// with that host's positional command line (it fixes a 100 ms position-save interval and 200 ms–2 s retry delays, so
+/// ours gets the same three settings in this mode). Both sides use the same window and count check.
+/// </para>
 /// </summary>
 internal sealed class PgSuite : IBenchmarkSuite
 {
@@ -33,9 +39,21 @@ internal sealed class PgSuite : IBenchmarkSuite
 
     public string Name => "pg";
 
-    public int Run(string[] args) => RunAsync(BenchHarness.Option(args, "--changes", 1_000_000), BenchHarness.Runs(args)).GetAwaiter().GetResult();
+    public int Run(string[] args) => RunAsync(BenchHarness.Option(args, "--changes", 1_000_000), BenchHarness.Runs(args), BaselineHost(args)).GetAwaiter().GetResult();
 
-    private static async Task<int> RunAsync(int changes, int runs)
+    private static string? BaselineHost(string[] args)
+    {
+        var index = Array.IndexOf(args, "--baseline-host");
+        if (index < 0)
+        {
+            return null;
+        }
+
+        var path = index + 1 < args.Length ? Path.GetFullPath(args[index + 1]) : throw new ArgumentException("--baseline-host needs the path of a DataMesh.ConnectorHost.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException($"--baseline-host: {path} does not exist", path);
+    }
+
+    private static async Task<int> RunAsync(int changes, int runs, string? baselineHost)
     {
         var admin = Environment.GetEnvironmentVariable("DATAMESH_PG_CONNECTION") ?? throw new InvalidOperationException("DATAMESH_PG_CONNECTION is not set: run ./build.sh bench pg");
         var bin = Environment.GetEnvironmentVariable("DATAMESH_PG_BIN") ?? throw new InvalidOperationException("DATAMESH_PG_BIN is not set: run ./build.sh bench pg");
@@ -55,6 +73,15 @@ internal sealed class PgSuite : IBenchmarkSuite
             using (var kafka = new KafkaConnection(new KafkaOptions()))
             {
                 Console.WriteLine($"# pg ours producer (the source runtime's, in the connector process): {BenchHarness.DeliveryReports(ChangeProducerConfig.Create(kafka))}");
+            }
+
+            if (baselineHost is not null)
+            {
+                Console.WriteLine($"# pg baseline: {baselineHost}; both sides with a 100 ms position-save interval and 200 ms-2 s retry delays (the baseline host's fixed settings)");
+                var current = new BenchSide("ours", round => WithSlotAsync(connection, template, $"{database}_ours_{round}", slot => OursAsync(connection, slot, changes, null)));
+                var baseline = new BenchSide("pg", round => WithSlotAsync(connection, template, $"{database}_base_{round}", slot => OursAsync(connection, slot, changes, baselineHost)));
+                BenchHarness.PrintResults([.. await BenchHarness.AlternateAsync("pg", runs, current, baseline)]);
+                return 0;
             }
 
             var ours = new BenchSide("ours", round => WithSlotAsync(connection, template, $"{database}_ours_{round}", slot => OursAsync(connection, slot, changes)));
@@ -177,7 +204,9 @@ internal sealed class PgSuite : IBenchmarkSuite
 
     /// <summary>Ours: the connector from its launch, with the product's defaults, until the topic's high watermarks sum to
     /// the changes (every change acknowledged by Kafka); then they must equal them.</summary>
-    private static async Task<BenchSample> OursAsync(string connectionString, string slot, int changes)
+    /// <remarks>With <paramref name="compare"/> set (the <c>--baseline-host</c> mode), <c>null</c> runs this build's host and
+    /// a path runs that host, both with the baseline host's fixed settings.</remarks>
+    private static async Task<BenchSample> OursAsync(string connectionString, string slot, int changes, string? compare = "")
     {
         using var cluster = EmbeddedKafkaCluster.Start();
         var topic = TopicNames.ForTable("dm", "bench", "public", "bench");
@@ -186,10 +215,16 @@ internal sealed class PgSuite : IBenchmarkSuite
         cluster.CreateTopic(topic, Partitions);
         var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-        foreach (var argument in new[] { host, "source", "postgres", cluster.BootstrapServers, "bench", "SlotName=" + slot, "IncludeTables:0=public.bench",
-                     "ConnectionString=" + connectionString,
-                     // The log is measured: the rows the workload left in the table are not snapshotted (the default at a first start).
-                     "Snapshot:Initial=None" })
+        string[] arguments = compare switch
+        {
+            // The log is measured: the rows the workload left in the table are not snapshotted (the default at a first start).
+            "" => [host, "source", "postgres", cluster.BootstrapServers, "bench", "SlotName=" + slot, "IncludeTables:0=public.bench", "ConnectionString=" + connectionString, "Snapshot:Initial=None"],
+            null => [host, "source", "postgres", cluster.BootstrapServers, "bench", "SlotName=" + slot, "IncludeTables:0=public.bench", "ConnectionString=" + connectionString, "Snapshot:Initial=None",
+                "PositionSaveInterval=00:00:00.100", "RetryDelay=00:00:00.200", "MaxRetryDelay=00:00:02"],
+            // The host of 6b3582a: [pg] <bootstrap servers> <source name> <slot> <table pattern> <connection string>.
+            _ => [compare, cluster.BootstrapServers, "bench", slot, "public.bench", connectionString],
+        };
+        foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }

@@ -8,7 +8,8 @@ namespace DataMesh.Pipelines;
 /// The frames that carry records from the consumer to a worker through its <see cref="System.IO.Pipelines.Pipe"/>:
 /// <c>[int32 length of the rest][int32 partition slot][int32 partition generation][int64 offset][int32 key length or -1][key][int32 value length or -1][value]</c>,
 /// little-endian. The generation is the partition's <see cref="SourcePartition.Generation"/> when the record was read: a
-/// frame of an older generation was read before the partition was revoked, and is never handed to the sink.
+/// frame of an older generation was read before the partition was revoked, and is never handed to the sink. A key length
+/// of -2 (and no value) marks a record dropped by the epoch fence (<see cref="WriteFenced"/>): the worker only marks it done.
 /// </summary>
 internal static class Frames
 {
@@ -16,6 +17,8 @@ internal static class Frames
     public const int Overhead = 4 + 4 + 4 + 8 + 4 + 4;
 
     private const int KeyAt = 4 + 4 + 4 + 8 + 4;
+
+    private const int FencedKey = -2;
 
     public static void Write(IBufferWriter<byte> output, int slot, int generation, long offset, ReadOnlySpan<byte> key, bool hasKey, ReadOnlySpan<byte> value, bool hasValue)
     {
@@ -32,6 +35,22 @@ internal static class Frames
         value.CopyTo(span[(at + 4)..]);
         output.Advance(length);
     }
+
+    /// <summary>Writes the frame of a record the epoch fence drops: its offset only, so the worker marks it done in order.</summary>
+    public static void WriteFenced(IBufferWriter<byte> output, int slot, int generation, long offset)
+    {
+        var span = output.GetSpan(Overhead);
+        BinaryPrimitives.WriteInt32LittleEndian(span, Overhead - 4);
+        BinaryPrimitives.WriteInt32LittleEndian(span[4..], slot);
+        BinaryPrimitives.WriteInt32LittleEndian(span[8..], generation);
+        BinaryPrimitives.WriteInt64LittleEndian(span[12..], offset);
+        BinaryPrimitives.WriteInt32LittleEndian(span[(KeyAt - 4)..], FencedKey);
+        BinaryPrimitives.WriteInt32LittleEndian(span[KeyAt..], -1);
+        output.Advance(Overhead);
+    }
+
+    /// <summary>Whether the frame marks a record the epoch fence drops.</summary>
+    public static bool IsFenced(ReadOnlySpan<byte> frame) => BinaryPrimitives.ReadInt32LittleEndian(frame[(KeyAt - 4)..]) == FencedKey;
 
     /// <summary>The whole length of the frame at the start of <paramref name="buffer"/>, or 0 when its length prefix is not complete yet.</summary>
     public static int PeekLength(in ReadOnlySequence<byte> buffer)

@@ -8,6 +8,7 @@ using DataMesh.Hosting;
 using DataMesh.Pipelines.Sinks;
 using DataMesh.Pipelines.Transforms;
 using DataMesh.Schemas;
+using DataMesh.Sources.Leases;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -305,6 +306,26 @@ public sealed class KafkaPipeline
         var partition = GetPartition(result.TopicPartition);
         partition.Read(result.Offset.Value);
         var worker = _workers[partition.Worker];
+        if (result.Message.Headers is { Count: > 0 } headers && headers.TryGetLastBytes(LeaseFence.Header, out var stamp) && LeaseFence.TryRead(stamp, out var epoch))
+        {
+            if (epoch < partition.Epoch)
+            {
+                // Written by a source process after it lost its lease, and after the new holder's records: the new holder
+                // writes the same changes again from its stored position, so this older copy must not land after them.
+                if (partition.FencedEpoch != epoch)
+                {
+                    partition.FencedEpoch = epoch;
+                    PipelineLog.Fenced(_logger, _options.Name, partition.ToString(), result.Offset.Value, epoch, partition.Epoch);
+                }
+
+                Frames.WriteFenced(worker.Writer, partition.Slot, partition.Generation, result.Offset.Value);
+                worker.Dirty = true;
+                return Frames.Overhead;
+            }
+
+            partition.Epoch = epoch;
+        }
+
         var key = keys.Staged(result.Message.Key);
         var value = values.Staged(result.Message.Value);
         Frames.Write(worker.Writer, partition.Slot, partition.Generation, result.Offset.Value, key, result.Message.Key >= 0, value, result.Message.Value >= 0);
@@ -610,6 +631,7 @@ public sealed class KafkaPipeline
         PipelineMetrics.Count(_pipelineTag, "emitted", batch.Count - batch.RejectedCount - batch.Tombstones);
         PipelineMetrics.Count(_pipelineTag, "tombstone", batch.Tombstones);
         PipelineMetrics.Count(_pipelineTag, "dropped", batch.Dropped);
+        PipelineMetrics.Count(_pipelineTag, "fenced", batch.Fenced);
         PipelineMetrics.Count(_pipelineTag, "dead_lettered", batch.DeadLettered);
         Interlocked.Add(ref _deadLettered, batch.DeadLettered);
     }

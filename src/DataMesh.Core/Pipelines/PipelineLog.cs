@@ -49,4 +49,7 @@ internal static partial class PipelineLog
 
     [LoggerMessage(EventId = 5014, Level = LogLevel.Critical, Message = "Pipeline '{Pipeline}' stopped by an error: {Reason}; stopping the host with exit code 1")]
     public static partial void Fatal(ILogger logger, Exception exception, string pipeline, string reason);
+
+    [LoggerMessage(EventId = 5015, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}' drops records of {Partition} from offset {Offset}: they carry fencing epoch {Epoch}, written by a source process that had lost its lease to the writer of epoch {Latest}, whose records came first (the new holder writes those changes again)")]
+    public static partial void Fenced(ILogger logger, string pipeline, string partition, long offset, long epoch, long latest);
 }

@@ -232,6 +232,14 @@ internal sealed class PipelineWorker
             return Need.Nothing;
         }
 
+        if (Frames.IsFenced(frame))
+        {
+            // Dropped by the epoch fence (KafkaPipeline.Frame): done, in order, and counted.
+            _current.Fenced++;
+            _current.Taken(partition, generation, offset, position);
+            return Need.Nothing;
+        }
+
         var batch = _current;
         var entry = new SinkBatch.Entry
         {

@@ -39,6 +39,13 @@ internal sealed class SourcePartition(string topic, int partition)
 
     public void Read(long offset) => Volatile.Write(ref _lastRead, offset);
 
+    /// <summary>The highest fencing epoch (<c>datamesh.epoch</c> header) read in this assignment, or 0; read and written by
+    /// the consumer thread only.</summary>
+    public long Epoch { get; set; }
+
+    /// <summary>The epoch of the last record dropped as fenced (logged once per epoch); consumer thread only.</summary>
+    public long FencedEpoch { get; set; }
+
     /// <summary>
     /// Records that every record up to <paramref name="offset"/> is done (called in offset order), unless it was read in
     /// an older <paramref name="generation"/> than the current one.
@@ -88,6 +95,8 @@ internal sealed class SourcePartition(string topic, int partition)
         lock (_gate)
         {
             Volatile.Write(ref _generation, _generation + 1);
+            Epoch = 0;
+            FencedEpoch = 0;
             Volatile.Write(ref _lastRead, -1);
             Volatile.Write(ref _lastDone, -1);
             _committed = -1;

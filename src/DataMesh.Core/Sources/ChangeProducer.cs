@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using DataMesh.Hosting;
+using DataMesh.Sources.Leases;
 
 namespace DataMesh.Sources;
 
@@ -32,6 +33,7 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     private readonly Queue<Epoch> _closed = new();
     private readonly Stack<Epoch> _pool = new();
     private readonly Message<byte[]?, byte[]?> _message = new();
+    private readonly LeaseFence? _fence;
     private Epoch _current;
     private Epoch? _tail;
     private TPosition? _safe;
@@ -42,13 +44,22 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     /// <summary>Creates a producer on <paramref name="kafka"/>.</summary>
     /// <param name="kafka">The cluster.</param>
     /// <param name="configure">Changes to the producer settings (DataMesh's idempotent defaults first), or null.</param>
-    public ChangeProducer(KafkaConnection kafka, Action<ProducerConfig>? configure = null)
+    /// <param name="fence">The lease's fence of the term this producer writes for, or null (no lease): every record then
+    /// carries the term's epoch header (unless the fence says not to stamp), and none is handed to the client while the
+    /// fence is closed.</param>
+    public ChangeProducer(KafkaConnection kafka, Action<ProducerConfig>? configure = null, LeaseFence? fence = null)
     {
         ArgumentNullException.ThrowIfNull(kafka);
         var config = ChangeProducerConfig.Create(kafka);
         configure?.Invoke(config);
         _producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
         _current = Rent();
+        _fence = fence;
+        if (fence is { Stamp: true })
+        {
+            // One header list for every record: the client copies it during Produce.
+            _message.Headers = new Headers { { LeaseFence.Header, fence.EpochBytes } };
+        }
     }
 
     /// <summary>Records handed to Kafka so far.</summary>
@@ -97,6 +108,12 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     public ValueTask ProduceAsync(TopicPartition target, byte[]? key, byte[]? value, CancellationToken cancellationToken)
     {
         ThrowIfFaulted();
+        if (_fence is { IsOpen: false } fence)
+        {
+            // The lease's last confirmation is too old (the process may have been paused): ask again before handing anything over.
+            return FencedProduceAsync(fence, target, key, value, cancellationToken);
+        }
+
         var epoch = _current;
         // One message for every record: the client copies key and value during Produce and keeps no reference to the
         // message (nor, with outcome-only delivery reports, to the arrays); ProduceAsync is called by one loop only.
@@ -251,6 +268,13 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
         _producer.Dispose();
     }
 
+    /// <summary>Produces a record once the lease's fence is open again (or throws when the lease was lost).</summary>
+    private async ValueTask FencedProduceAsync(LeaseFence fence, TopicPartition target, byte[]? key, byte[]? value, CancellationToken cancellationToken)
+    {
+        await fence.WaitOpenAsync(cancellationToken).ConfigureAwait(false);
+        await ProduceAsync(target, key, value, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Produces the record in <see cref="_message"/> once the client's queue has room; until then it is counted
     /// in <paramref name="epoch"/> but not produced, and an error or a cancellation takes the count back.</summary>
     private async ValueTask WaitForRoomAsync(TopicPartition target, Epoch epoch, CancellationToken cancellationToken)
@@ -264,6 +288,11 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
                 await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
                 wait = Math.Min(wait * 2, 50);
                 ThrowIfFaulted();
+                if (_fence is { IsOpen: false } fence)
+                {
+                    await fence.WaitOpenAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 try
                 {
                     _producer.Produce(target, _message, epoch.Handler);

@@ -98,6 +98,44 @@ public sealed class PositionStore : IDisposable
         return position;
     }
 
+    /// <summary>
+    /// Takes the next fencing epoch of a source (called by the holder of its lease, once per term, before it produces): one
+    /// more than the last one taken, and at least the current Unix time in milliseconds (so that epochs still grow if the
+    /// record of the last one was deleted: the embedded cluster keeps 5 MB per partition), stored under key
+    /// <c>NAME.epoch</c> (source names have no '.') and acknowledged by Kafka before it is returned.
+    /// </summary>
+    /// <param name="sourceName">The source's name.</param>
+    /// <param name="cancellationToken">Cancels the read or the wait.</param>
+    /// <returns>The new epoch.</returns>
+    /// <exception cref="TimeoutException">The topic could not be read in time.</exception>
+    public async Task<long> NextEpochAsync(string sourceName, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(sourceName);
+        await EnsureTopicAsync(cancellationToken).ConfigureAwait(false);
+        var key = Encoding.UTF8.GetBytes(sourceName + ".epoch");
+        var last = 0L;
+        try
+        {
+            await TopicReader.ReadToEndAsync(_kafka, Topic, "positions", message =>
+            {
+                if (message.Key.AsSpan().SequenceEqual(key) && message.Value is { } value
+                    && long.TryParse(Encoding.UTF8.GetString(value), NumberStyles.None, CultureInfo.InvariantCulture, out var stored))
+                {
+                    last = Math.Max(last, stored);
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KafkaException ex) when (KafkaAdmin.IsNoAnswer(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            throw KafkaAdmin.NoAnswer(_kafka.BootstrapServers, $"reading source epochs from topic '{Topic}'", _kafka.Options.RequestTimeout, null, _kafka.Options.Settings, ex);
+        }
+
+        var epoch = Math.Max(last + 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var message = new Message<byte[], byte[]?> { Key = key, Value = Encoding.UTF8.GetBytes(epoch.ToString(CultureInfo.InvariantCulture)) };
+        await _producer!.ProduceAsync(new TopicPartition(Topic, 0), message, cancellationToken).ConfigureAwait(false);
+        return epoch;
+    }
+
     /// <summary>Saves a source's position and waits until Kafka acknowledged it.</summary>
     /// <param name="sourceName">The source's name.</param>
     /// <param name="position">The position, or null to reset it (the next start begins afresh).</param>

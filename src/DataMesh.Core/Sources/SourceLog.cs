@@ -52,4 +52,7 @@ internal static partial class SourceLog
 
     [LoggerMessage(7015, LogLevel.Warning, "Source '{Source}' could not check or take its lease ({Lease}): {Reason}; trying again")]
     public static partial void LeaseError(ILogger logger, Exception exception, string source, string lease, string reason);
+
+    [LoggerMessage(7016, LogLevel.Information, "Source '{Source}' writes with fencing epoch {Epoch} while it holds its lease ({Lease})")]
+    public static partial void EpochTaken(ILogger logger, string source, long epoch, string lease);
 }

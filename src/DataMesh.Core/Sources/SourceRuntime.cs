@@ -47,6 +47,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private volatile bool _fenced;
     private ISourceLease? _lease;
     private volatile CancellationTokenSource? _termLost;
+    private volatile LeaseFence? _fence;
 
     public SourceRuntime(string name, SourceConnector<TPosition> connector, SourceOptions options, ChangeEventOptions events, KafkaConnection kafka, ISchemaStore schemas, PositionStore positions, SourceMonitor? monitor, ILogger logger)
     {
@@ -200,6 +201,11 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     var text = await _positions.LoadAsync(Name, term.Token).ConfigureAwait(false);
                     _stored = text is null ? null : SourceCheckpoint<TPosition>.Parse(text, _connector);
                     start = _stored?.Position;
+                    if (_lease is { } lease)
+                    {
+                        _fence = await TakeEpochAsync(lease, term.Token).ConfigureAwait(false);
+                    }
+
                     break;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException && IsTransient(ex))
@@ -219,7 +225,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             }
 
             SourceLog.Starting(Logger, Name, _connector.Kind, start is null ? "no stored position" : _connector.Describe(start));
-            _producer = new ChangeProducer<SourceCheckpoint<TPosition>>(_kafka);
+            _producer = new ChangeProducer<SourceCheckpoint<TPosition>>(_kafka, fence: _fence);
             keeper = KeepAsync(keeperStop.Token);
             var attempt = 0;
             while (true)
@@ -365,11 +371,14 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             while (true)
             {
                 await Task.Delay(_options.LeaseCheckInterval, cancellationToken).ConfigureAwait(false);
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (!await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))
                 {
                     await LoseLeaseAsync(lease, lost).ConfigureAwait(false);
                     return;
                 }
+
+                _fence?.Confirmed(started);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -381,6 +390,43 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             SourceLog.LeaseError(Logger, ex, Name, lease.Description, ex.Message);
             await LoseLeaseAsync(lease, lost).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Takes the term's fencing epoch (stored, and acknowledged by Kafka, before anything is produced), then asks
+    /// the lease again: a holder that took an epoch but lost the lease before this check never produces with it, so every
+    /// epoch used was taken while its holder held the lease, and the next holder reads it and takes a higher one.</summary>
+    private async Task<LeaseFence> TakeEpochAsync(ISourceLease lease, CancellationToken cancellationToken)
+    {
+        var epoch = await _positions.NextEpochAsync(Name, cancellationToken).ConfigureAwait(false);
+        var fence = new LeaseFence(epoch, LeaseFence.ValidityFor(_options.LeaseCheckInterval), ConfirmLeaseAsync, _options.EpochHeader);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (!await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))
+        {
+            await LoseLeaseAsync(lease, _termLost).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        fence.Confirmed(started);
+        SourceLog.EpochTaken(Logger, Name, epoch, lease.Description);
+        return fence;
+    }
+
+    /// <summary>The fence's question, asked when a confirmation expired (the process may have been paused): whether the
+    /// lease is still held; when not, the term ends as when the watcher finds the loss.</summary>
+    private async Task<bool> ConfirmLeaseAsync(CancellationToken cancellationToken)
+    {
+        if (_lease is not { } lease || _fenced)
+        {
+            return false;
+        }
+
+        if (await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))
+        {
+            return true;
+        }
+
+        await LoseLeaseAsync(lease, _termLost).ConfigureAwait(false);
+        return false;
     }
 
     /// <summary>Whether the lease is still held, asked with a bounded wait (twice the check interval, at least 5 s): a check
@@ -580,7 +626,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             if (!drained)
             {
                 _producedBefore += producer.Produced;
-                _producer = new ChangeProducer<SourceCheckpoint<TPosition>>(_kafka);
+                _producer = new ChangeProducer<SourceCheckpoint<TPosition>>(_kafka, fence: _fence);
                 producer.Dispose();
             }
         }
@@ -666,6 +712,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 return;
             }
 
+            var checkStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             if (_lease is { } lease && _acknowledged is { } toStore && !ReferenceEquals(toStore, _stored) && !await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))
             {
                 // Asked right before the store (the watcher may not have looked yet): a position stored after the lease
@@ -676,6 +723,11 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
             if (_acknowledged is { } acknowledged && !ReferenceEquals(acknowledged, _stored))
             {
+                if (_lease is not null)
+                {
+                    _fence?.Confirmed(checkStarted);
+                }
+
                 await _positions.SaveAsync(Name, acknowledged.Format(_connector), cancellationToken).ConfigureAwait(false);
                 _stored = acknowledged;
                 Metrics?.PositionStored();

@@ -36,4 +36,34 @@ public sealed class PositionStoreTests
         await store.SaveAsync("pg1", null, CancellationToken.None);
         Assert.Null(await store.LoadAsync("pg1", CancellationToken.None));
     }
+
+    [Fact]
+    public async Task Fencing_epochs_grow_per_source_across_stores_and_never_fall_below_the_clock()
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        var topic = "positions-" + Guid.NewGuid().ToString("N");
+        long first, second, other;
+        var clock = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        using (var store = new PositionStore(kafka, topic))
+        {
+            first = await store.NextEpochAsync("pg1", CancellationToken.None);
+            second = await store.NextEpochAsync("pg1", CancellationToken.None);
+            other = await store.NextEpochAsync("pg2", CancellationToken.None);
+        }
+
+        Assert.True(first >= clock, $"epoch {first} is below the clock {clock}");
+        Assert.True(second > first, $"epoch {second} does not follow {first}");
+        Assert.True(other >= clock);
+
+        // A later process (a new store on the same topic) reads the last epoch and goes past it, even when the clock does
+        // not (a stored epoch in the future, as a clock set back would leave).
+        var future = DateTimeOffset.UtcNow.AddDays(1).ToUnixTimeMilliseconds();
+        using var producer = new Confluent.Kafka.ProducerBuilder<byte[], byte[]>(kafka.CreateProducerConfig()).Build();
+        await producer.ProduceAsync(topic, new Confluent.Kafka.Message<byte[], byte[]> { Key = "pg1.epoch"u8.ToArray(), Value = System.Text.Encoding.UTF8.GetBytes(future.ToString(System.Globalization.CultureInfo.InvariantCulture)) });
+        using var later = new PositionStore(kafka, topic);
+        Assert.Equal(future + 1, await later.NextEpochAsync("pg1", CancellationToken.None));
+
+        // The epoch records do not read as positions.
+        Assert.Null(await later.LoadAsync("pg1", CancellationToken.None));
+    }
 }

@@ -237,7 +237,12 @@ internal sealed class TopicTail : IDisposable
                 await CdcRecord.DecodeAsync(_store, message.Message.Key),
                 await CdcRecord.DecodeAsync(_store, message.Message.Value),
                 message.Offset.Value,
-                message.Partition.Value));
+                message.Partition.Value)
+            {
+                Epoch = message.Message.Headers?.TryGetLastBytes("datamesh.epoch", out var epoch) == true && epoch.Length == 8
+                    ? System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(epoch)
+                    : null,
+            });
         }
 
         return records;

@@ -16,6 +16,9 @@ internal sealed record CdcRecord(GenericRecord? Key, GenericRecord? Value, long 
 
     public GenericRecord Source => (GenericRecord)Value!["source"];
 
+    /// <summary>The writer's fencing epoch (header <c>datamesh.epoch</c>), when the record has one and the reader kept it.</summary>
+    public long? Epoch { get; init; }
+
     /// <summary>The message's key as it was in the topic (Confluent framing included), when the reader kept it.</summary>
     public byte[]? KeyBytes { get; init; }
 

@@ -120,6 +120,22 @@ internal sealed class ConnectorProcess : IDisposable
         }
     }
 
+    /// <summary>Freezes the process (SIGSTOP), as a long GC pause, a frozen VM or a debugger would: its sockets stay open.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>Lets a paused process go on (SIGCONT).</summary>
+    public void Resume() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        kill.WaitForExit();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {_process.Id} exited with {kill.ExitCode}.");
+        }
+    }
+
     /// <summary>The process's peak resident memory so far (VmHWM), in bytes.</summary>
     public long PeakResidentBytes() => ProcStatus("VmHWM:");
 

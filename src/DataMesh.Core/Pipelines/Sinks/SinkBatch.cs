@@ -75,6 +75,9 @@ public sealed class SinkBatch
     /// <summary>Records dropped by a filter, tombstones and dead letters, for the metrics.</summary>
     internal int Dropped { get; set; }
 
+    /// <summary>Records dropped by the epoch fence (written after their writer lost its source's lease), for the metrics.</summary>
+    internal int Fenced { get; set; }
+
     internal int DeadLettered { get; set; }
 
     internal int Tombstones { get; set; }
@@ -160,6 +163,7 @@ public sealed class SinkBatch
         Progress.Clear();
         DeadLetters.Reset();
         Dropped = 0;
+        Fenced = 0;
         DeadLettered = 0;
         Tombstones = 0;
         TransformTicks = 0;

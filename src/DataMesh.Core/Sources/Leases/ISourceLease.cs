@@ -6,9 +6,9 @@ namespace DataMesh.Sources.Leases;
 /// acknowledged position was stored), checks it every <see cref="SourceOptions.LeaseCheckInterval"/> while it reads (which
 /// also keeps the lease's session from idling out) and right before each position it stores, stops reading and stores
 /// nothing more once it finds it lost, and releases it on a stop. The lease lives in a database session of its own: when
-/// the process dies (kill -9 included) the server ends the session and the lease is free at once. There is no fencing
-/// epoch yet: between the loss and its next check a former holder may still hand Kafka what it reads (see
-/// <c>docs/sources.md</c>).
+/// the process dies (kill -9 included) the server ends the session and the lease is free at once. Each term of holding it
+/// has a fencing epoch (<see cref="LeaseFence"/>): records go to Kafka only while the last confirmation of the lease is
+/// recent, and carry the epoch so that consumers can drop a former holder's late ones (see <c>docs/sources.md</c>).
 /// </summary>
 /// <remarks>A connector offers one by overriding <see cref="SourceConnector{TPosition}.CreateLease"/>. Implementations must
 /// be thread-safe: the runtime's lease watcher and its position store may ask <see cref="IsHeldAsync"/> at once.</remarks>

@@ -43,6 +43,7 @@ public sealed class MariaDbLeaseFenceTests(MariaDbServer server, ITestOutputHelp
         var settings = new Dictionary<string, string?>(_driver.Settings(new SourceRequest(harness.Source) { TopicPartitions = 4 }), StringComparer.Ordinal)
         {
             ["LeaseCheckInterval"] = "00:00:00.250",
+            ["EpochHeader"] = "true",
         };
         using var frozen = ConnectorProcess.StartSource(_driver.Kind, harness.Kafka.BootstrapServers, harness.Source, settings, reportStatusEvery: TimeSpan.FromMilliseconds(50));
         await _driver.WaitUntilStreamingAsync(harness.Source, harness, TimeSpan.FromSeconds(60));

@@ -485,7 +485,12 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
         table.Partitions = partitions;
         table.IsRegistered = true;
-        Registered(new RegisteredTable(table.QualifiedName, schemas.Topic, schemas.KeySchema is null ? null : table.KeySchemaId, table.ValueSchemaId));
+        if (table.Role == TableRole.Data)
+        {
+            // The source's own tables (snapshot watermarks, signals) are read, never captured: not in its registration.
+            Registered(new RegisteredTable(table.QualifiedName, schemas.Topic, schemas.KeySchema is null ? null : table.KeySchemaId, table.ValueSchemaId));
+        }
+
         SourceLog.TableRegistered(Logger, Name, table.QualifiedName, schemas.Topic, table.KeySchemaId, table.ValueSchemaId);
     }
 

@@ -44,8 +44,9 @@ public enum SourceState
 public sealed record SourceStatus(string Name, string Connector, SourceState State, string? Message, string? StoredPosition, long Produced, long InFlight, int Retries, DateTimeOffset? LastActivity)
 {
     /// <summary>The tables the source has registered since it started, by table name: each registered when the source
-    /// first produces its events (not when it is matched), and registered again, replacing its entry, when its schema
-    /// changes. Empty before the first; kept after the source stops.</summary>
+    /// first meets it in its log or a snapshot (not when its pattern matches it), and registered again, replacing its
+    /// entry, when its schema changes. The source's own tables (snapshot watermarks, signals) are not in it. Empty before
+    /// the first; kept after the source stops.</summary>
     public IReadOnlyList<RegisteredTable> Tables { get; init; } = [];
 }
 

@@ -293,9 +293,23 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
     }
 
     /// <summary>Waits until the source's runner reports registered tables that <paramref name="done"/> accepts.</summary>
-    private static async Task<IReadOnlyList<TableRegistration>> RegisteredAsync(Runner runner, string source, Func<IReadOnlyList<TableRegistration>, bool> done) =>
-        await WaitForAsync(async () => (await runner.Controller.GetStatusAsync()).Components.SingleOrDefault(c => c.Component == $"source/{source}")?.Runners
-            .Select(r => r.Tables).FirstOrDefault(t => done(t)));
+    private static async Task<IReadOnlyList<TableRegistration>> RegisteredAsync(Runner runner, string source, Func<IReadOnlyList<TableRegistration>, bool> done)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (true)
+        {
+            var reports = (await runner.Controller.GetStatusAsync()).Components.SingleOrDefault(c => c.Component == $"source/{source}")?.Runners ?? [];
+            if (reports.Select(r => r.Tables).FirstOrDefault(t => done(t)) is { } tables)
+            {
+                return tables;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the runner did not report the registration waited for within {Wait.TotalSeconds} s; it reported: " +
+                string.Join("; ", reports.Select(r => $"{r.Runner} {r.State} {r.Message} [{string.Join(", ", r.Tables)}]")) + "; the runner logged:\n" +
+                string.Join('\n', runner.Logs.Entries.Where(e => e.Level >= LogLevel.Information).Select(e => e.Message).TakeLast(30)));
+            await Task.Delay(200);
+        }
+    }
 
     /// <summary>The change as plan prints it, up to its detail, with single spaces: <c>+ topic x</c>.</summary>
     private static string Short(PlanChange change) => string.Join(' ', change.ToString().Split(':')[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));

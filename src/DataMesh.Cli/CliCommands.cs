@@ -357,7 +357,11 @@ internal static class CliCommands
             foreach (var runner in component.Runners.Where(r => r.Tables.Count > 0 || r.Position is not null))
             {
                 await output.WriteLineAsync($"  registered by {runner.Runner}: position {runner.Position ?? "(none stored yet)"}; " +
-                    string.Join(", ", runner.Tables.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Topic} (schema {t.ValueSchemaId}, v{t.ValueSchemaVersion})")))).ConfigureAwait(false);
+                    (runner.Tables.Count == 0 ? "no table yet" : string.Create(CultureInfo.InvariantCulture, $"{runner.Tables.Count} table{(runner.Tables.Count == 1 ? string.Empty : "s")}"))).ConfigureAwait(false);
+                foreach (var table in runner.Tables)
+                {
+                    await output.WriteLineAsync(TableLine(table)).ConfigureAwait(false);
+                }
             }
 
             foreach (var table in component.Runners.SelectMany(r => r.Snapshot))
@@ -368,6 +372,15 @@ internal static class CliCommands
         }
 
         return Ok;
+    }
+
+    /// <summary>A registered table as <c>status</c> prints it: <c>    public.orders: topic dm.shop.public.orders, key schema 3, value schema 4 (v2)</c>.</summary>
+    internal static string TableLine(TableRegistration table)
+    {
+        var key = table.KeySchemaId is { } id ? "key schema " + id.ToString(CultureInfo.InvariantCulture)
+            : table.Table is null ? "key schema not reported" : "no key (keyless)";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"    {table.Table ?? "(table not reported)"}: topic {table.Topic}, {key}, value schema {table.ValueSchemaId} (v{table.ValueSchemaVersion})");
     }
 
     private static async Task<int> PauseAsync(DataMeshController controller, string command, string text, Dictionary<string, string> options, TextWriter output, CancellationToken cancellationToken)

@@ -35,6 +35,9 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private readonly SemaphoreSlim _storeLock = new(1, 1);
     private readonly Dictionary<string, int> _topics = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _registering = new(1, 1);
+    private readonly Dictionary<string, RegisteredTable> _registered = new(StringComparer.Ordinal);
+    private readonly Lock _registeredLock = new();
+    private IReadOnlyList<RegisteredTable>? _registeredList = [];
     private volatile ChangeProducer<SourceCheckpoint<TPosition>>? _producer;
     private SourceCheckpoint<TPosition>? _acknowledged;
     private SourceCheckpoint<TPosition>? _stored;
@@ -528,7 +531,37 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
         table.Partitions = partitions;
         table.IsRegistered = true;
+        if (table.Role == TableRole.Data)
+        {
+            // The source's own tables (snapshot watermarks, signals) are read, never captured: not in its registration.
+            Registered(new RegisteredTable(table.QualifiedName, schemas.Topic, schemas.KeySchema is null ? null : table.KeySchemaId, table.ValueSchemaId));
+        }
+
         SourceLog.TableRegistered(Logger, Name, table.QualifiedName, schemas.Topic, table.KeySchemaId, table.ValueSchemaId);
+    }
+
+    /// <summary>The tables registered so far, by name (what <see cref="SourceStatus.Tables"/> shows): built again only after
+    /// a registration, so a status read between registrations costs nothing. Thread-safe: tables are registered on the log
+    /// thread and the snapshot workers (one at a time, under <see cref="_registering"/>), the status is read by reporters.</summary>
+    public IReadOnlyList<RegisteredTable> RegisteredTables
+    {
+        get
+        {
+            lock (_registeredLock)
+            {
+                return _registeredList ??= [.. _registered.Values.OrderBy(t => t.Table, StringComparer.Ordinal)];
+            }
+        }
+    }
+
+    /// <summary>Records a registered table; a table registered again (its schema changed) replaces its entry.</summary>
+    private void Registered(RegisteredTable table)
+    {
+        lock (_registeredLock)
+        {
+            _registered[table.Table] = table;
+            _registeredList = null;
+        }
     }
 
     public void ReportAlive() => Interlocked.Exchange(ref _lastAliveTicks, DateTime.UtcNow.Ticks);
@@ -864,6 +897,9 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         var stored = _stored;
         return new SourceStatus(Name, _connector.Kind, _state, _message, stored is null ? null : _connector.Describe(stored.Position),
             _producedBefore + (producer?.Produced ?? 0), producer?.InFlight ?? 0, _retries,
-            new DateTimeOffset(Interlocked.Read(ref _lastAliveTicks), TimeSpan.Zero));
+            new DateTimeOffset(Interlocked.Read(ref _lastAliveTicks), TimeSpan.Zero))
+        {
+            Tables = RegisteredTables,
+        };
     }
 }

@@ -41,7 +41,22 @@ public enum SourceState
 /// <param name="InFlight">Records not yet acknowledged.</param>
 /// <param name="Retries">Retries since the start.</param>
 /// <param name="LastActivity">When the connector last read its log or flushed.</param>
-public sealed record SourceStatus(string Name, string Connector, SourceState State, string? Message, string? StoredPosition, long Produced, long InFlight, int Retries, DateTimeOffset? LastActivity);
+public sealed record SourceStatus(string Name, string Connector, SourceState State, string? Message, string? StoredPosition, long Produced, long InFlight, int Retries, DateTimeOffset? LastActivity)
+{
+    /// <summary>The tables the source has registered since it started, by table name: each registered when the source
+    /// first meets it in its log or a snapshot (not when its pattern matches it), and registered again, replacing its
+    /// entry, when its schema changes. The source's own tables (snapshot watermarks, signals) are not in it. Empty before
+    /// the first; kept after the source stops.</summary>
+    public IReadOnlyList<RegisteredTable> Tables { get; init; } = [];
+}
+
+/// <summary>A table a source registered: its topic and the schema ids its events are produced with.</summary>
+/// <param name="Table"><c>schema.table</c> (MySQL: <c>database.table</c>; Cassandra: <c>keyspace.table</c>).</param>
+/// <param name="Topic">The table's topic.</param>
+/// <param name="KeySchemaId">The id of its key schema (subject <c>TOPIC-key</c>); null for a keyless table, whose events
+/// have no key.</param>
+/// <param name="ValueSchemaId">The id of its value (envelope) schema (subject <c>TOPIC-value</c>).</param>
+public sealed record RegisteredTable(string Table, string Topic, int? KeySchemaId, int ValueSchemaId);
 
 /// <summary>The states of the sources of this process (registered by <c>AddDataMesh</c>).</summary>
 public sealed class SourceMonitor

@@ -312,6 +312,94 @@ public sealed class ControllerTests
         Assert.True((await controller.PlanAsync(chained)).HasChanges);
     }
 
+    [Fact]
+    public async Task Plan_lists_the_topics_of_the_tables_a_pattern_sources_runner_registered_and_leaves_later_ones_to_the_source()
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        var stateTopic = "datamesh.controller.patterns-" + Guid.NewGuid().ToString("N")[..8];
+        using var controller = Controller(kafka, stateTopic);
+        const string text = """
+            settings: {topic_partitions: 3}
+            sources:
+              - name: shop
+                type: postgres
+                connection_string: "Host=db;Username=u;Password=${env:HOME}"
+                include_tables: [public.customers, public.order*]
+                exclude_tables: [public.orders_archive]
+              - name: named
+                type: postgres
+                connection_string: "Host=db;Username=u;Password=${env:HOME}"
+                include_tables: [public.items]
+            """;
+        static IEnumerable<string> Topics(DataMeshPlan plan) => plan.Changes.Where(c => c.Kind == "topic").Select(c => c.ToString());
+
+        // Before any runner reports the source: its exact table only, and a note that says why.
+        var before = await controller.PlanAsync(text);
+        Assert.Equal(
+            [
+                "+   topic dm.shop.public.customers: table topic of source shop; 3 partitions, cleanup.policy=compact",
+                "+   topic dm.named.public.items: table topic of source named; 3 partitions, cleanup.policy=compact",
+            ],
+            Topics(before));
+        Assert.Contains("Source shop captures tables by pattern (public.customers, public.order* except public.orders_archive): no runner reports tables of it yet, so no topic of them is planned; the source creates each matched table's topic as it finds it.", before.Notes);
+        Assert.DoesNotContain(before.Notes, n => n.Contains("Source named", StringComparison.Ordinal));
+
+        // The runner holding the source reports what the source registered; an older report of a runner gone is not believed.
+        using var store = new ControllerStore(kafka, stateTopic);
+        await store.WriteStatusAsync(new StatusRecord("source/shop", "r1", "running", null, "h", DateTimeOffset.UtcNow, null, "0/16B3748",
+            [
+                new("dm.shop.public.customers", 1, 1, "public.customers", 2),
+                new("dm.shop.public.orders", 3, 2, "public.orders", 4),
+                new("dm.shop.public.order_lines", 5, 1, "public.order_lines", null),
+                new("dm.shop.public.orders_archive", 7, 1, "public.orders_archive", 8),
+                new("dm.shop.public.invoices", 9, 1, "public.invoices", 10),
+                new("dm.shop.public.order_notes", 11, 1),
+            ]), CancellationToken.None);
+        await store.WriteStatusAsync(new StatusRecord("source/shop", "r0", "running", null, "h", DateTimeOffset.UtcNow.AddHours(-1), null, null,
+            [new("dm.shop.public.order_gone", 12, 1, "public.order_gone", 13)]), CancellationToken.None);
+
+        var plan = await controller.PlanAsync(text);
+        Assert.Equal(
+            [
+                "+   topic dm.shop.public.customers: table topic of source shop; 3 partitions, cleanup.policy=compact",
+                "+   topic dm.shop.public.order_lines: table topic of source shop (table public.order_lines, registered by its runner); 3 partitions, cleanup.policy=compact",
+                "+   topic dm.shop.public.orders: table topic of source shop (table public.orders, registered by its runner); 3 partitions, cleanup.policy=compact",
+                "+   topic dm.named.public.items: table topic of source named; 3 partitions, cleanup.policy=compact",
+            ],
+            Topics(plan));
+        Assert.Contains("Source shop captures tables by pattern (public.customers, public.order* except public.orders_archive): the topics of the 2 tables its runner registered are planned; a table it matches later gets its topic from the source as the source finds it.", plan.Notes);
+
+        // Apply makes them as it makes the named tables' topics.
+        await controller.ApplyAsync(text);
+        Assert.Equal(3, await kafka.PartitionCountAsync("dm.shop.public.orders", CancellationToken.None));
+        Assert.All(Topics(await controller.PlanAsync(text)), t => Assert.StartsWith("=", t, StringComparison.Ordinal));
+
+        // 'datamesh status' prints the registration a line a table; --json gives the same fields.
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        Assert.Equal(0, await DataMesh.Cli.CliCommands.RunAsync(["status", "--kafka", kafka.EmbeddedCluster!.BootstrapServers, "--state-topic", stateTopic], output, error, CancellationToken.None));
+        var lines = output.ToString().Split(Environment.NewLine);
+        var registration = Array.IndexOf(lines, "  registered by r1: position 0/16B3748; 6 tables");
+        Assert.True(registration > 0, output.ToString());
+        Assert.Equal(
+            [
+                "    public.customers: topic dm.shop.public.customers, key schema 2, value schema 1 (v1)",
+                "    public.orders: topic dm.shop.public.orders, key schema 4, value schema 3 (v2)",
+                "    public.order_lines: topic dm.shop.public.order_lines, no key (keyless), value schema 5 (v1)",
+            ],
+            lines[(registration + 1)..(registration + 4)]);
+        Assert.Contains("    (table not reported): topic dm.shop.public.order_notes, key schema not reported, value schema 11 (v1)", lines);
+        output.GetStringBuilder().Clear();
+        Assert.Equal(0, await DataMesh.Cli.CliCommands.RunAsync(["status", "--json", "--kafka", kafka.EmbeddedCluster!.BootstrapServers, "--state-topic", stateTopic], output, error, CancellationToken.None));
+        var json = System.Text.Json.JsonDocument.Parse(output.ToString()).RootElement;
+        var orders = json.GetProperty("components").EnumerateArray().Single(c => c.GetProperty("component").GetString() == "source/shop")
+            .GetProperty("runners").EnumerateArray().Single(r => r.GetProperty("runner").GetString() == "r1")
+            .GetProperty("tables")[1];
+        Assert.Equal(("public.orders", "dm.shop.public.orders", 4, 3, 2),
+            (orders.GetProperty("table").GetString(), orders.GetProperty("topic").GetString(), orders.GetProperty("key_schema_id").GetInt32(),
+                orders.GetProperty("value_schema_id").GetInt32(), orders.GetProperty("value_schema_version").GetInt32()));
+    }
+
     private static DataMeshController Controller(KafkaConnection kafka, string? stateTopic = null)
     {
         var options = new DataMeshControllerOptions();

@@ -196,6 +196,62 @@ public sealed class SourceRuntimeTests
         Assert.Equal("1", await fixture.Positions.LoadAsync("src", CancellationToken.None));
     }
 
+    [Fact]
+    public async Task The_status_lists_each_registered_table_with_its_topic_and_schema_ids_and_a_schema_change_replaces_its_entry()
+    {
+        await using var fixture = await Fixture.CreateAsync();
+        var keyless = new TableDescription("s", "log", [new("id", DataType.Of(DataTypeKind.Int32, "int"), false)], []);
+        var wider = new TableDescription("s", "t", [new("id", DataType.Of(DataTypeKind.Int32, "int"), false), new("note", DataType.Of(DataTypeKind.String, "text"), true)], ["id"]);
+        var alter = new TaskCompletionSource();
+        var connector = new ScriptedConnector
+        {
+            Script = async (context, start, attempt, cancellationToken) =>
+            {
+                await fixture.WriteAsync(context, 1, 1, cancellationToken);
+                var log = context.Table(new SourceTableInfo(keyless, "db", "s"));
+                context.Insert(log, new IdRow(2), new Block());
+                context.Checkpoint("2");
+                await context.FlushAsync(cancellationToken);
+                await alter.Task.WaitAsync(cancellationToken);
+
+                // The table gains a column (ALTER TABLE ... ADD COLUMN): its next event registers the new schema.
+                var t = context.Table(new SourceTableInfo(wider, "db", "s"));
+                context.Insert(t, new IdThenNulls(3), new Block());
+                context.Checkpoint("3");
+                await context.FlushAsync(cancellationToken);
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            },
+        };
+        var (runtime, monitor) = fixture.Runtime(connector);
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        await WaitUntil(() => monitor.Get("src")!.Tables.Count == 2);
+
+        var tables = monitor.Get("src")!.Tables;
+        Assert.Same(tables, monitor.Get("src")!.Tables);
+        Assert.Equal(["s.log", "s.t"], tables.Select(t => t.Table));
+        var topic = tables[1].Topic;
+        Assert.EndsWith(".src.s.t", topic, StringComparison.Ordinal);
+        Assert.Equal((await fixture.Schemas.GetLatestAsync(topic + "-key"))!.Id, tables[1].KeySchemaId);
+        var first = (await fixture.Schemas.GetLatestAsync(topic + "-value"))!;
+        Assert.Equal(first.Id, tables[1].ValueSchemaId);
+        Assert.Null(tables[0].KeySchemaId);
+        Assert.Equal((await fixture.Schemas.GetLatestAsync(tables[0].Topic + "-value"))!.Id, tables[0].ValueSchemaId);
+
+        alter.SetResult();
+        await WaitUntil(() => monitor.Get("src")!.Tables[1].ValueSchemaId != first.Id);
+        var changed = monitor.Get("src")!.Tables;
+        Assert.Equal(["s.log", "s.t"], changed.Select(t => t.Table));
+        var second = (await fixture.Schemas.GetLatestAsync(topic + "-value"))!;
+        Assert.Equal((2, second.Id), (second.Version, changed[1].ValueSchemaId));
+        Assert.Equal(tables[1].KeySchemaId, changed[1].KeySchemaId);
+        Assert.Equal(tables[0], changed[0]);
+
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+        Assert.Equal(changed, monitor.Get("src")!.Tables);
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -291,6 +347,14 @@ public sealed class SourceRuntimeTests
     internal readonly struct IdRow(int id) : IRowImage
     {
         public ColumnValueState State(int column) => ColumnValueState.Value;
+
+        public void WriteValue(ref AvroWriter writer, int column) => writer.WriteInt(id);
+    }
+
+    /// <summary>A row whose first column is an int and whose other columns are NULL.</summary>
+    internal readonly struct IdThenNulls(int id) : IRowImage
+    {
+        public ColumnValueState State(int column) => column == 0 ? ColumnValueState.Value : ColumnValueState.Null;
 
         public void WriteValue(ref AvroWriter writer, int column) => writer.WriteInt(id);
     }

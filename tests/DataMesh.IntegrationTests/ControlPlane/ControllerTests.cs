@@ -228,6 +228,89 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
         runner.Logs.AssertNoSecret();
     }
 
+    [Fact]
+    public async Task A_running_source_registers_its_tables_with_their_schemas_a_new_column_shows_and_plan_lists_the_topics_its_pattern_matched()
+    {
+        var source = UniqueName.Create("reg");
+        var stem = UniqueName.Create("reg");
+        await postgres.ExecuteAsync($"CREATE TABLE \"{stem}_a\" (id int PRIMARY KEY, qty int NOT NULL); CREATE TABLE \"{stem}_b\" (id int PRIMARY KEY, name text); " +
+            $"INSERT INTO \"{stem}_a\" VALUES (1, 5); INSERT INTO \"{stem}_b\" VALUES (1, 'one')");
+        var runner = await Runner.StartAsync(new() { ["Pg"] = postgres.ConnectionString });
+        try
+        {
+            string Definition(string exclude) => $$"""
+                sources:
+                  - name: {{source}}
+                    type: postgres
+                    connection_string: "${config:Pg}"
+                    include_tables: ["public.{{stem}}_*"]{{exclude}}
+                """;
+            var text = Definition(string.Empty);
+            var topics = new[] { $"dm.{source}.public.{stem}_a", $"dm.{source}.public.{stem}_b" };
+
+            // Before the source runs, its tables are not known: plan says the source makes their topics.
+            var plan = await runner.Controller.PlanAsync(text);
+            Assert.DoesNotContain(plan.Changes, c => c.Kind == "topic");
+            Assert.Contains($"Source {source} captures tables by pattern (public.{stem}_*): no runner reports tables of it yet", string.Join('\n', plan.Notes), StringComparison.Ordinal);
+
+            // The running source registers each table it produces: the table, its topic, its key and value schemas.
+            await runner.Controller.ApplyAsync(text);
+            var registered = await RegisteredAsync(runner, source, tables => tables.Count == 2);
+            Assert.Equal([$"public.{stem}_a", $"public.{stem}_b"], registered.Select(t => t.Table));
+            Assert.Equal(topics, registered.Select(t => t.Topic));
+            foreach (var table in registered)
+            {
+                Assert.Equal((await runner.Schemas.GetLatestAsync(table.Topic + "-key"))!.Id, table.KeySchemaId);
+                Assert.Equal((await runner.Schemas.GetLatestAsync(table.Topic + "-value"))!.Id, table.ValueSchemaId);
+                Assert.Equal(1, table.ValueSchemaVersion);
+            }
+
+            // A new column and a change: the next report shows the table's new value schema.
+            var before = registered[0];
+            await postgres.ExecuteAsync($"ALTER TABLE \"{stem}_a\" ADD COLUMN note text; INSERT INTO \"{stem}_a\" VALUES (2, 7, 'wider')");
+            registered = await RegisteredAsync(runner, source, tables => tables.Count == 2 && tables[0].ValueSchemaId != before.ValueSchemaId);
+            var latest = (await runner.Schemas.GetLatestAsync(topics[0] + "-value"))!;
+            Assert.Equal((latest.Id, 2), (registered[0].ValueSchemaId, registered[0].ValueSchemaVersion));
+            Assert.Equal((before.Table, before.Topic, before.KeySchemaId), (registered[0].Table, registered[0].Topic, registered[0].KeySchemaId));
+
+            // Plan now lists the topics of the tables the pattern matched, with the partitions and compaction of named ones.
+            plan = await runner.Controller.PlanAsync(text);
+            Assert.Equal(topics.Select(t => "= topic " + t), plan.Changes.Where(c => c.Kind == "topic").Select(Short));
+            Assert.Equal($"table topic of source {source} (table public.{stem}_b, registered by its runner)", plan.Changes.Single(c => c.Name == topics[1]).Detail);
+            Assert.Contains($"the topics of the 2 tables its runner registered are planned; a table it matches later gets its topic from the source", string.Join('\n', plan.Notes), StringComparison.Ordinal);
+
+            // A version of the definition that no longer matches one of them plans the other only.
+            plan = await runner.Controller.PlanAsync(Definition($"\n    exclude_tables: [public.{stem}_b]"));
+            Assert.Equal([$"= topic {topics[0]}"], plan.Changes.Where(c => c.Kind == "topic").Select(Short));
+            runner.Logs.AssertNoSecret();
+        }
+        finally
+        {
+            await runner.DisposeAsync();
+            await DropSourceObjectsAsync(source);
+            await postgres.ExecuteAsync($"DROP TABLE IF EXISTS \"{stem}_a\", \"{stem}_b\"");
+        }
+    }
+
+    /// <summary>Waits until the source's runner reports registered tables that <paramref name="done"/> accepts.</summary>
+    private static async Task<IReadOnlyList<TableRegistration>> RegisteredAsync(Runner runner, string source, Func<IReadOnlyList<TableRegistration>, bool> done)
+    {
+        var deadline = DateTime.UtcNow + Wait;
+        while (true)
+        {
+            var reports = (await runner.Controller.GetStatusAsync()).Components.SingleOrDefault(c => c.Component == $"source/{source}")?.Runners ?? [];
+            if (reports.Select(r => r.Tables).FirstOrDefault(t => done(t)) is { } tables)
+            {
+                return tables;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the runner did not report the registration waited for within {Wait.TotalSeconds} s; it reported: " +
+                string.Join("; ", reports.Select(r => $"{r.Runner} {r.State} {r.Message} [{string.Join(", ", r.Tables)}]")) + "; the runner logged:\n" +
+                string.Join('\n', runner.Logs.Entries.Where(e => e.Level >= LogLevel.Information).Select(e => e.Message).TakeLast(30)));
+            await Task.Delay(200);
+        }
+    }
+
     /// <summary>The change as plan prints it, up to its detail, with single spaces: <c>+ topic x</c>.</summary>
     private static string Short(PlanChange change) => string.Join(' ', change.ToString().Split(':')[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
 
@@ -269,6 +352,8 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
         public DataMeshController Controller { get; }
 
         public LogCollector Logs { get; }
+
+        public ISchemaStore Schemas => _host.Services.GetRequiredService<ISchemaStore>();
 
         public static async Task<Runner> StartAsync(Dictionary<string, string?> secrets)
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using DataMesh.Events;
+using DataMesh.Sources;
 
 namespace DataMesh.ControlPlane.Controller;
 
@@ -90,6 +91,29 @@ internal sealed class AppliedDefinition
         source.IncludeTables
             .Where(t => t.IndexOfAny(['*', '?']) < 0 && t.Contains('.', StringComparison.Ordinal))
             .Select(t => TopicNames.ForTable(TopicPrefix(source.Name), source.Name, t[..t.IndexOf('.', StringComparison.Ordinal)], t[(t.IndexOf('.', StringComparison.Ordinal) + 1)..]));
+
+    /// <summary>Whether a source's tables are found at run time: it names no table (every table) or a pattern with a
+    /// wildcard.</summary>
+    public static bool MatchesByPattern(SourceDefinition source) =>
+        source.IncludeTables.Count == 0 || source.IncludeTables.Any(t => t.IndexOfAny(['*', '?']) >= 0);
+
+    /// <summary>The tables a source registered (from its runner's reports) that this definition's version of the source
+    /// captures too, with their topics: those under its topic prefix whose names its include and exclude patterns select,
+    /// ordered by topic. A table a report names without its table (a runner older than the registration) is left out, as
+    /// are the tables named exactly (<see cref="TableTopics"/> has them).</summary>
+    public List<(string Table, string Topic)> RegisteredTableTopics(SourceDefinition source, IEnumerable<TableRegistration> registered)
+    {
+        var prefix = TopicNames.ForTable(TopicPrefix(source.Name), source.Name, "s", "t")[..^"s.t".Length];
+        var filter = new TableFilter(Parts.Sources[source.Name].Options, []);
+        var named = TableTopics(source).ToHashSet(StringComparer.Ordinal);
+        return [.. registered
+            .Where(t => t.Table is { } name && name.IndexOf('.', StringComparison.Ordinal) is > 0 and var dot
+                && filter.Captures(name[..dot], name[(dot + 1)..])
+                && t.Topic.StartsWith(prefix, StringComparison.Ordinal) && !named.Contains(t.Topic))
+            .Select(t => (Table: t.Table!, t.Topic))
+            .DistinctBy(t => t.Topic)
+            .OrderBy(t => t.Topic, StringComparer.Ordinal)];
+    }
 
     private Component SourceComponent(SourceDefinition source)
     {

@@ -392,6 +392,7 @@ public sealed class DataMeshController : IDisposable
         var existing = await _kafka.ListTopicsAsync(cancellationToken).ConfigureAwait(false);
         var applied = state.Definition?.Components ?? [];
         var wanted = new List<(string Topic, int Partitions, Dictionary<string, string> Configs, string Role)>();
+        List<StatusRecord>? reports = null;
 
         string? ComponentChange(Component component, out PlanAction action)
         {
@@ -432,6 +433,22 @@ public sealed class DataMeshController : IDisposable
                 foreach (var topic in definition.TableTopics(source))
                 {
                     wanted.Add((topic, definition.TopicPartitions(source), configs, "table topic of source " + source.Name));
+                }
+
+                if (AppliedDefinition.MatchesByPattern(source))
+                {
+                    // What its patterns match is known once the source runs: the tables its runner registered (its latest
+                    // live report) are planned like named ones; the rest the source creates as it finds them.
+                    reports ??= await _store.ReadStatusAsync(cancellationToken).ConfigureAwait(false);
+                    var registered = definition.RegisteredTableTopics(source, reports.Where(r => r.Component == component.Key && IsLive(r)).SelectMany(r => r.Tables ?? []));
+                    foreach (var (table, topic) in registered)
+                    {
+                        wanted.Add((topic, definition.TopicPartitions(source), configs, $"table topic of source {source.Name} (table {table}, registered by its runner)"));
+                    }
+
+                    notes.Add(registered.Count > 0
+                        ? $"Source {source.Name} captures tables by pattern ({Tables(source)}): the topics of the {registered.Count} table{(registered.Count == 1 ? string.Empty : "s")} its runner registered are planned; a table it matches later gets its topic from the source as the source finds it."
+                        : $"Source {source.Name} captures tables by pattern ({Tables(source)}): no runner reports tables of it yet, so no topic of them is planned; the source creates each matched table's topic as it finds it.");
                 }
             }
             else
@@ -644,8 +661,8 @@ public sealed record ComponentStatus(string Component, string Desired, IReadOnly
 /// <param name="Current">Whether it runs the applied definition's version of the component.</param>
 /// <param name="Snapshot">A source's snapshot progress per table.</param>
 /// <param name="Position">The position the source stored last (for the runner that holds it); null for a pipeline.</param>
-/// <param name="Tables">The source's registered tables: each table topic with its latest value schema (for the runner
-/// that holds it); empty for a pipeline.</param>
+/// <param name="Tables">The tables the source registered (for the runner that holds it): each table with its topic and
+/// the key and value schemas it produces with; empty for a pipeline.</param>
 /// <param name="RecordsRead">For a pipeline, the records this runner read since the pipeline started here.</param>
 /// <param name="DeadLettered">For a pipeline, the records this runner sent to the dead-letter topic since it started here.</param>
 public sealed record RunnerReport(
@@ -660,8 +677,12 @@ public sealed record RunnerReport(
     long? RecordsRead = null,
     long? DeadLettered = null);
 
-/// <summary>A table a source captures, as its runner registers it.</summary>
+/// <summary>A table a source captures, as the source registered it (<see cref="SourceStatus.Tables"/>) and its
+/// runner reports it: registered when the source first produces its events, again when its schema changes.</summary>
 /// <param name="Topic">The table's topic.</param>
-/// <param name="ValueSchemaId">The id of the topic's latest value schema.</param>
-/// <param name="ValueSchemaVersion">Its version in the subject.</param>
-public sealed record TableRegistration(string Topic, int ValueSchemaId, int ValueSchemaVersion);
+/// <param name="ValueSchemaId">The id of the value schema the source produces the table's events with.</param>
+/// <param name="ValueSchemaVersion">Its version in the subject <c>TOPIC-value</c>; 0 when the subject no longer holds it.</param>
+/// <param name="Table">The table, as <c>schema.table</c> (MySQL: <c>database.table</c>); null in a report of a runner older
+/// than the source registration.</param>
+/// <param name="KeySchemaId">The id of its key schema; null for a keyless table (and in a report of an older runner).</param>
+public sealed record TableRegistration(string Topic, int ValueSchemaId, int ValueSchemaVersion, string? Table = null, int? KeySchemaId = null);

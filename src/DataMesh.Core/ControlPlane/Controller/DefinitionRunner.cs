@@ -334,7 +334,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                     position = status.StoredPosition;
                     try
                     {
-                        tables = await TablesAsync(source, running.Definition, cancellationToken).ConfigureAwait(false);
+                        tables = await RegistrationsAsync(status.Tables, services.GetRequiredService<ISchemaStore>(), running.ValueSchemaVersions, cancellationToken).ConfigureAwait(false);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException)
                     {
@@ -349,7 +349,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 (recordsRead, deadLettered) = running.Pipeline is { } pipeline ? (pipeline.RecordsRead, pipeline.DeadLettered) : (0L, 0L);
             }
 
-            var registration = $"{running.Component.Hash}/{position}/{string.Join(',', tables?.Select(t => t.ValueSchemaId) ?? [])}/{deadLettered}";
+            var registration = $"{running.Component.Hash}/{position}/{string.Join(',', tables?.Select(t => $"{t.Table}={t.KeySchemaId}:{t.ValueSchemaId}") ?? [])}/{deadLettered}";
             var changed = !_reported.TryGetValue(key, out var last) || last.State != state || last.Message != message || last.Hash != registration || now - last.At >= options.StatusInterval;
             if (!changed)
             {
@@ -375,19 +375,27 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         }
     }
 
-    /// <summary>The tables of a source the schema store holds value schemas for: the topics under the source's prefix.</summary>
-    private async Task<List<TableRegistration>> TablesAsync(SourceDefinition source, AppliedDefinition definition, CancellationToken cancellationToken)
+    /// <summary>The report of the tables a source registered (<see cref="SourceStatus.Tables"/>), each with the version of
+    /// its value schema in its subject: looked up in the schema store once per table and schema
+    /// (<paramref name="versions"/> keeps them for the component's run), so a report of unchanged tables asks nothing.</summary>
+    internal static async Task<List<TableRegistration>> RegistrationsAsync(IReadOnlyList<RegisteredTable> registered, ISchemaStore schemas, Dictionary<(string Topic, int Id), int> versions, CancellationToken cancellationToken)
     {
-        var schemas = services.GetRequiredService<ISchemaStore>();
-        var prefix = TopicNames.ForTable(definition.TopicPrefix(source.Name), source.Name, "s", "t")[..^"s.t".Length];
-        var tables = new List<TableRegistration>();
-        foreach (var subject in (await schemas.GetSubjectsAsync(cancellationToken).ConfigureAwait(false)).Order(StringComparer.Ordinal))
+        var tables = new List<TableRegistration>(registered.Count);
+        foreach (var table in registered)
         {
-            if (subject.StartsWith(prefix, StringComparison.Ordinal) && subject.EndsWith("-value", StringComparison.Ordinal)
-                && await schemas.GetLatestAsync(subject, cancellationToken).ConfigureAwait(false) is { } latest)
+            if (!versions.TryGetValue((table.Topic, table.ValueSchemaId), out var version))
             {
-                tables.Add(new TableRegistration(subject[..^"-value".Length], latest.Id, latest.Version));
+                var subject = TopicNames.ValueSubject(table.Topic);
+                version = await schemas.GetLatestAsync(subject, cancellationToken).ConfigureAwait(false) is { } latest && latest.Id == table.ValueSchemaId
+                    ? latest.Version
+                    : (await schemas.GetVersionsAsync(subject, cancellationToken).ConfigureAwait(false)).FirstOrDefault(v => v.Id == table.ValueSchemaId)?.Version ?? 0;
+                if (version > 0)
+                {
+                    versions[(table.Topic, table.ValueSchemaId)] = version;
+                }
             }
+
+            tables.Add(new TableRegistration(table.Topic, table.ValueSchemaId, version, table.Table, table.KeySchemaId));
         }
 
         return tables;
@@ -407,6 +415,9 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         public Task? Task { get; set; }
 
         public KafkaPipeline? Pipeline { get; set; }
+
+        /// <summary>For a source, the versions of its tables' value schemas, by topic and schema id (read by the reports).</summary>
+        public Dictionary<(string Topic, int Id), int> ValueSchemaVersions { get; } = [];
 
         public string? Failure { get; private set; }
 

@@ -75,7 +75,8 @@ internal static class PipelineTestData
 
     public static GenericRecord After(GenericRecord envelope) => (GenericRecord)envelope["after"];
 
-    /// <summary>The bytes <paramref name="once"/> allocates over 10,000 calls on this thread, after 100 to warm up. No Assert inside it: xunit's comparers allocate.</summary>
+    /// <summary>The bytes <paramref name="once"/> allocates over 10,000 calls on this thread in steady state (after 100 to warm
+    /// up; the least of up to 20 rounds). No Assert inside it: xunit's comparers allocate.</summary>
     public static long AllocatedBytes(Action once)
     {
         for (var i = 0; i < 100; i++)
@@ -83,12 +84,26 @@ internal static class PipelineTestData
             once();
         }
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 10_000; i++)
+        // Steady state: code still running at tier 0 (its tier-1 compile waits behind a loaded machine's other work) may
+        // box where tier 1 does not, so a round is measured again, after a pause, until one allocates nothing (at most
+        // 20 rounds). What allocates per call allocates in every round, so the least of them still shows it.
+        var least = long.MaxValue;
+        for (var round = 0; round < 20 && least > 0; round++)
         {
-            once();
+            if (round > 0)
+            {
+                Thread.Sleep(100);
+            }
+
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 10_000; i++)
+            {
+                once();
+            }
+
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        return least;
     }
 }

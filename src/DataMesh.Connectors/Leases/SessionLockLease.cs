@@ -13,7 +13,8 @@ namespace DataMesh.Connectors.Leases;
 /// would keep the lock after it was given up. The session is also set to end on the server's side when idle for a while
 /// (<c>sessionSql</c>): a holder whose host or network died leaves no clean close behind, and without it the server would
 /// keep the zombie session, and the lock, until TCP keepalive or <c>wait_timeout</c> noticed (hours by default). The
-/// runtime asks from two tasks (its watcher and its position store): the session is used by one at a time.
+/// runtime asks from three tasks (its watcher, its position store and its producer's gate): the session is used by one
+/// at a time.
 /// </summary>
 internal sealed class SessionLockLease : ISourceLease
 {

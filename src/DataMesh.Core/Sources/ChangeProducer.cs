@@ -105,6 +105,8 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     /// <param name="key">The framed key, or null.</param>
     /// <param name="value">The framed value, or null for a tombstone.</param>
     /// <param name="cancellationToken">Cancels a wait for room (the record is then not produced).</param>
+    /// <exception cref="OperationCanceledException">With a lease's fence whose last confirmation expired: the lease was
+    /// found lost (the record is not produced), or the wait was cancelled.</exception>
     public ValueTask ProduceAsync(TopicPartition target, byte[]? key, byte[]? value, CancellationToken cancellationToken)
     {
         ThrowIfFaulted();

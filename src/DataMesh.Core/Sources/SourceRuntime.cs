@@ -249,9 +249,10 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     _producer.ThrowIfFaulted();
                     throw new SourceException($"Source '{Name}': the connector ended its run without being stopped.", isTransient: true);
                 }
-                catch (Exception ex) when (term.IsCancellationRequested)
+                catch (Exception ex) when (term.IsCancellationRequested || _fenced)
                 {
-                    // A stop or the loss of the lease, whatever the cancelled read or write threw.
+                    // A stop or the loss of the lease, whatever the cancelled read or write threw. The fence is set before
+                    // the term's token is cancelled, so a producer that found the loss first (its gate throws) lands here too.
                     _ = ex;
                     context.DiscardPending();
                     break;
@@ -294,7 +295,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             SourceLog.Stopped(Logger, Name, _stored is null ? "none" : _connector.Describe(_stored.Position));
             return SourceOutcome.Stopped;
         }
-        catch (OperationCanceledException) when (term.IsCancellationRequested)
+        catch (OperationCanceledException) when (term.IsCancellationRequested || _fenced)
         {
             if (!cancellationToken.IsCancellationRequested)
             {
@@ -401,12 +402,13 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private async Task<LeaseFence> TakeEpochAsync(ISourceLease lease, CancellationToken cancellationToken)
     {
         var epoch = await _positions.NextEpochAsync(Name, cancellationToken).ConfigureAwait(false);
-        var fence = new LeaseFence(epoch, LeaseFence.ValidityFor(_options.LeaseCheckInterval), ConfirmLeaseAsync, _options.EpochHeader);
+        var fence = new LeaseFence(epoch, LeaseFence.ValidityFor(_options.LeaseCheckInterval, LeaseCheckTimeout), ConfirmLeaseAsync, _options.EpochHeader);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         if (!await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))
         {
+            // Never confirmed: the term ends as a lost lease (the fence is set, whether or not the token flipped yet).
             await LoseLeaseAsync(lease, _termLost).ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
+            throw new OperationCanceledException($"Source '{Name}' lost its lease while taking epoch {epoch}.");
         }
 
         fence.Confirmed(started);
@@ -432,12 +434,15 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         return false;
     }
 
+    /// <summary>How long a lease check may take before it counts as lost: twice the check interval, at least 5 s.</summary>
+    private TimeSpan LeaseCheckTimeout => TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(5).Ticks, _options.LeaseCheckInterval.Ticks * 2));
+
     /// <summary>Whether the lease is still held, asked with a bounded wait (twice the check interval, at least 5 s): a check
     /// that fails or does not answer in time counts as lost.</summary>
     private async Task<bool> IsLeaseHeldAsync(ISourceLease lease, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(5).Ticks, _options.LeaseCheckInterval.Ticks * 2)));
+        timeout.CancelAfter(LeaseCheckTimeout);
         try
         {
             return await lease.IsHeldAsync(timeout.Token).ConfigureAwait(false);
@@ -759,6 +764,12 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                 if (_lease is not null)
                 {
                     _fence?.Confirmed(checkStarted);
+                    if (_fence is { IsOpen: false })
+                    {
+                        // The check is older than the fence's validity (the process was paused since): not stored now; the
+                        // next store asks the lease again.
+                        return;
+                    }
                 }
 
                 await _positions.SaveAsync(Name, acknowledged.Format(_connector), cancellationToken).ConfigureAwait(false);

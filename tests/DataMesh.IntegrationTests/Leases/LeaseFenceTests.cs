@@ -58,6 +58,7 @@ public sealed class MariaDbLeaseFenceTests(MariaDbServer server, ITestOutputHelp
 
         // Frozen while it holds the lease: what it hands Kafka from now on can only be what it handed the client before.
         var beforeFreeze = MaxVersion(workload);
+        var frozenFor = System.Diagnostics.Stopwatch.StartNew();
         frozen.Pause();
         try
         {
@@ -71,7 +72,10 @@ public sealed class MariaDbLeaseFenceTests(MariaDbServer server, ITestOutputHelp
 
             // Changes the frozen process's binlog stream now holds unread, in its socket.
             await workload.RunAsync(writer, 300, maxBatch: 5);
-            await Task.Delay(1000);
+
+            // Frozen longer than its fence's validity (a check's 5 s timeout plus the 250 ms interval), as a holder whose
+            // session ended on its own would be; a shorter freeze after an operator's kill is what the gate does not cover.
+            await Task.Delay(TimeSpan.FromSeconds(7) - frozenFor.Elapsed is { Ticks: > 0 } rest ? rest : TimeSpan.Zero);
             frozen.Resume();
             await Task.Delay(3000);
             await workload.RunAsync(writer, 100, maxBatch: 5);
@@ -90,6 +94,10 @@ public sealed class MariaDbLeaseFenceTests(MariaDbServer server, ITestOutputHelp
             Assert.True(late.Count == 0, $"the frozen holder (epoch {first}) wrote {late.Count} changes committed after it was frozen, e.g. versions {string.Join(", ", late.Take(5).Select(Version))} (> {beforeFreeze}); log:\n{frozen.RecentLines}");
             Assert.Contains(records, r => r.Epoch > first && Version(r) > beforeFreeze);
             Assert.Contains("lost its lease", frozen.RecentLines, StringComparison.Ordinal);
+
+            // It lost its lease, not its life: it stands by (a failed source would have stopped the host).
+            await WaitForStateAsync(frozen, "Standby");
+            Assert.False(frozen.HasExited, $"the frozen holder exited after it woke up; log:\n{frozen.RecentLines}");
         }
         finally
         {

@@ -8,10 +8,12 @@ namespace DataMesh.Sources.Leases;
 /// nothing more once it finds it lost, and releases it on a stop. The lease lives in a database session of its own: when
 /// the process dies (kill -9 included) the server ends the session and the lease is free at once. Each term of holding it
 /// has a fencing epoch (<see cref="LeaseFence"/>): records go to Kafka only while the last confirmation of the lease is
-/// recent, and carry the epoch so that consumers can drop a former holder's late ones (see <c>docs/sources.md</c>).
+/// recent, and with <see cref="SourceOptions.EpochHeader"/> carry the epoch so that consumers can drop a former holder's
+/// late ones (see <c>docs/sources.md</c>).
 /// </summary>
 /// <remarks>A connector offers one by overriding <see cref="SourceConnector{TPosition}.CreateLease"/>. Implementations must
-/// be thread-safe: the runtime's lease watcher and its position store may ask <see cref="IsHeldAsync"/> at once.</remarks>
+/// be thread-safe: the runtime's lease watcher, its position store and its producer's gate may ask
+/// <see cref="IsHeldAsync"/> at once.</remarks>
 public interface ISourceLease : IAsyncDisposable
 {
     /// <summary>What the lease is, for logs and status, e.g. <c>MariaDB lock 'datamesh-source:orders'</c>; no secret.</summary>

@@ -7,18 +7,21 @@ namespace DataMesh.Sources.Leases;
 /// The holder's side of a lease's fence, for one term of holding it:
 /// <list type="bullet">
 /// <item>the term's <see cref="Epoch"/>, higher than every earlier term's (taken from the position store, see
-/// <see cref="PositionStore.NextEpochAsync"/>), stamped on every record as header <see cref="Header"/> so that a consumer
-/// can drop a record of an older term that arrives after one of a newer term in the same partition;</item>
+/// <see cref="PositionStore.NextEpochAsync"/>), stamped on every record as header <see cref="Header"/> when
+/// <see cref="Stamp"/> (<see cref="SourceOptions.EpochHeader"/>) so that a consumer can drop a record of an older term that
+/// arrives after one of a newer term in the same partition;</item>
 /// <item>a produce gate: a record is handed to Kafka only while the last confirmation of the lease is younger than
 /// <see cref="Validity"/>; past it, the producer asks the lease again (and stops on a loss) before it hands over anything.
 /// A holder paused (SIGSTOP, a long GC, a frozen VM) for longer than that therefore hands Kafka nothing it reads after the
 /// pause without first learning whether it still holds the lease.</item>
 /// </list>
 /// </summary>
-/// <remarks>The validity (three lease-check intervals) stays below the time a database takes to end a session that went
-/// quiet (ten intervals, at least 30 s: the session timeouts the leases set), so a new holder can only have the lease after
-/// the former holder's validity ran out. Records handed to the client before a pause may still be sent after it: those
-/// are what the epoch header lets consumers drop.</remarks>
+/// <remarks>The validity (<see cref="ValidityFor"/>, at most 20 s) stays below the time a server takes to end the session of
+/// a frozen holder on its own (ten check intervals and at least 30 s of idleness, or 25 s of TCP keepalives), so a successor
+/// that got the lease that way can only have it after the former holder's validity ran out. A session ended under a
+/// holder that runs (an operator's kill, a reset connection, a server restart) frees the lease at once: that holder goes on
+/// until its next check finds the loss. Records handed to the client before a pause may still be sent after it: those
+/// are what the epoch header, when on, lets consumers drop.</remarks>
 internal sealed class LeaseFence
 {
     /// <summary>The record header carrying the writer's epoch: 8 bytes, a big-endian signed integer.</summary>
@@ -58,8 +61,16 @@ internal sealed class LeaseFence
     /// <summary>Whether the last confirmation still lets records through.</summary>
     public bool IsOpen => Stopwatch.GetTimestamp() < Volatile.Read(ref _validUntil);
 
-    /// <summary>The validity for a lease checked every <paramref name="checkInterval"/>.</summary>
-    public static TimeSpan ValidityFor(TimeSpan checkInterval) => checkInterval * 3;
+    /// <summary>The longest validity: below the quickest way a quiet session of a frozen holder ends on its own (PostgreSQL's
+    /// TCP keepalives, 10 s + 3 × 5 s; the idle timeouts are at least 30 s), so a successor cannot hold the lease while the
+    /// former holder's last confirmation still lets records through.</summary>
+    public static readonly TimeSpan MaxValidity = TimeSpan.FromSeconds(20);
+
+    /// <summary>The validity for a lease checked every <paramref name="checkInterval"/> with checks that may take up to
+    /// <paramref name="checkTimeout"/>: three intervals, and at least a check's timeout plus an interval (so that a slow
+    /// check still confirms for a while), at most <see cref="MaxValidity"/>.</summary>
+    public static TimeSpan ValidityFor(TimeSpan checkInterval, TimeSpan checkTimeout) =>
+        TimeSpan.FromTicks(Math.Min(MaxValidity.Ticks, Math.Max(checkInterval.Ticks * 3, checkTimeout.Ticks + checkInterval.Ticks)));
 
     /// <summary>Reads an epoch header's value; false when it is not 8 bytes.</summary>
     public static bool TryRead(ReadOnlySpan<byte> value, out long epoch)
@@ -105,6 +116,12 @@ internal sealed class LeaseFence
             }
 
             Confirmed(started);
+            if (!IsOpen)
+            {
+                // Confirmed, but the check took longer than the validity (a stalled database or thread pool): ask again
+                // after a moment rather than in a tight loop.
+                await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 }

@@ -15,45 +15,32 @@ namespace DataMesh.IntegrationTests.Conformance;
 /// <see cref="Capability"/> its driver lacks) is reported as skipped with the driver's reason. Each test owns a database, a source name, an embedded Kafka cluster
 /// and its topics, all GUID-named.
 /// </summary>
-public abstract class ConnectorConformanceTests : IAsyncLifetime
+public abstract class ConnectorConformanceTests : HarnessTestBase
 {
     private const string Table = "kv";
     private static readonly TimeSpan Arrival = TimeSpan.FromSeconds(30);
-    private readonly ConformanceDriver _driver;
     private readonly ITestOutputHelper _output;
-    private ConformanceHarness? _harness;
 
     private protected ConnectorConformanceTests(ConformanceDriver driver, ITestOutputHelper output)
+        : base(driver)
     {
-        _driver = driver;
         _output = output;
     }
 
-    private ConformanceHarness H => _harness!;
+    private ConformanceHarness H => Harness;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        await _driver.InitializeAsync();
-        _harness = new ConformanceHarness(_driver);
-        if (_driver.Lacks.TryGetValue(Capability.Transactions, out var why))
+        await base.InitializeAsync();
+        if (Driver.Lacks.TryGetValue(Capability.Transactions, out var why))
         {
-            _output.WriteLine($"{_driver.Kind}: each change is committed as a transaction of its own ({Capability.Transactions}: {why})");
+            _output.WriteLine($"{Driver.Kind}: each change is committed as a transaction of its own ({Capability.Transactions}: {why})");
         }
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_harness is not null)
-        {
-            await _harness.DisposeAsync();
-        }
-
-        await _driver.DisposeAsync();
     }
 
     [ConformanceFact]
     public Task Every_committed_version_of_every_key_arrives_in_commit_order_across_20_kills() =>
-        KillsLoseNothingAsync(_driver, H, new KillPlan(), _output);
+        KillsLoseNothingAsync(Driver, H, new KillPlan(), _output);
 
     [ConformanceFact]
     public async Task Changes_made_while_the_source_is_stopped_arrive_after_it_starts_again()
@@ -89,11 +76,11 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     [ConformanceFact]
     public async Task A_key_change_is_a_delete_and_tombstone_of_the_old_key_then_a_create_of_the_new()
     {
-        _driver.Require(Capability.KeyUpdate);
+        Driver.Require(Capability.KeyUpdate);
         await H.CreateTableAsync(Table, VersionedWorkload.Columns);
         await H.StartInProcessAsync(new SourceRequest(H.Source));
-        await _driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
-        await using var writer = await _driver.OpenWriterAsync(Table);
+        await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
+        await using var writer = await Driver.OpenWriterAsync(Table);
         await writer.CommitAsync([new RowChange.Insert(("id", 4), ("v", 1L))]);
         await writer.CommitAsync([new RowChange.Update("id", 4, ("id", 40))]);
         await writer.CommitAsync([new RowChange.Insert(("id", 99), ("v", 2L))]);
@@ -105,12 +92,12 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     [ConformanceFact]
     public async Task Events_of_a_keyless_table_land_in_one_partition_in_commit_order()
     {
-        _driver.Require(Capability.KeylessTables);
+        Driver.Require(Capability.KeylessTables);
         const int Partitions = 4;
         await H.CreateTableAsync(Table, [new("id", ColumnType.Int32), new("v", ColumnType.Int64)], partitions: Partitions);
         await H.StartInProcessAsync(new SourceRequest(H.Source) { TopicPartitions = Partitions });
-        await _driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
-        await using var writer = await _driver.OpenWriterAsync(Table);
+        await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
+        await using var writer = await Driver.OpenWriterAsync(Table);
         var expected = new List<string>();
 
         // Transactions apart in time, while the source streams live (not catching up in one burst): a Kafka client's
@@ -143,16 +130,16 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     [ConformanceFact]
     public async Task Each_event_decodes_with_the_schema_it_was_written_with_across_added_and_dropped_columns()
     {
-        _driver.Require(Capability.AddDropColumn);
+        Driver.Require(Capability.AddDropColumn);
         const string S = "s";
         await H.CreateTableAsync(S, [new("id", ColumnType.Int32, Key: true), new("w", ColumnType.Int32), new("n", ColumnType.Int64), new("d", ColumnType.Text)]);
         await H.StartInProcessAsync(new SourceRequest(H.Source));
-        await _driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
-        await using var writer = await _driver.OpenWriterAsync(S);
+        await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
+        await using var writer = await Driver.OpenWriterAsync(S);
         await writer.CommitAsync([new RowChange.Insert(("id", 1), ("w", 10), ("n", 100L), ("d", "d1"))]);
-        await _driver.AlterTableAsync(S, new SchemaChange.AddColumn(new("a", ColumnType.Int32)));
+        await Driver.AlterTableAsync(S, new SchemaChange.AddColumn(new("a", ColumnType.Int32)));
         await writer.CommitAsync([new RowChange.Insert(("id", 2), ("w", 20), ("n", 200L), ("d", "d2"), ("a", 2))]);
-        await _driver.AlterTableAsync(S, new SchemaChange.DropColumn("d"));
+        await Driver.AlterTableAsync(S, new SchemaChange.DropColumn("d"));
         await writer.CommitAsync([new RowChange.Insert(("id", 3), ("w", 30), ("n", 300L), ("a", 3))]);
 
         var records = await H.ReadAsync(S, r => r.Any(x => (int?)x.Key?["id"] == 3), Arrival);
@@ -166,14 +153,14 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     [ConformanceFact]
     public async Task A_widened_column_is_a_compatible_schema_change_and_a_narrowed_one_stops_the_source_unless_accepted()
     {
-        _driver.Require(Capability.ChangeColumnType);
+        Driver.Require(Capability.ChangeColumnType);
         const string S = "s";
         await H.CreateTableAsync(S, [new("id", ColumnType.Int32, Key: true), new("w", ColumnType.Int32), new("n", ColumnType.Int64)]);
         var source = await H.StartInProcessAsync(new SourceRequest(H.Source));
-        await _driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
-        await using var writer = await _driver.OpenWriterAsync(S);
+        await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
+        await using var writer = await Driver.OpenWriterAsync(S);
         await writer.CommitAsync([new RowChange.Insert(("id", 1), ("w", 10), ("n", 100L))]);
-        await _driver.AlterTableAsync(S, new SchemaChange.ChangeType("w", ColumnType.Int64));
+        await Driver.AlterTableAsync(S, new SchemaChange.ChangeType("w", ColumnType.Int64));
         await writer.CommitAsync([new RowChange.Insert(("id", 4), ("w", 3_000_000_000L), ("n", 400L))]);
 
         var records = await H.ReadAsync(S, r => r.Any(x => (int?)x.Key?["id"] == 4), Arrival);
@@ -183,7 +170,7 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
         AssertRow(rows[4], ("id", 4), ("w", 3_000_000_000L), ("n", 400L));
 
         // Narrowing BIGINT to INT is incompatible (an int reader cannot read a long): by default the source stops ...
-        await _driver.AlterTableAsync(S, new SchemaChange.ChangeType("n", ColumnType.Int32));
+        await Driver.AlterTableAsync(S, new SchemaChange.ChangeType("n", ColumnType.Int32));
         await writer.CommitAsync([new RowChange.Insert(("id", 5), ("w", 5L), ("n", 5))]);
         var deadline = DateTime.UtcNow + Arrival;
         while (!source.Failed && DateTime.UtcNow < deadline)
@@ -209,14 +196,14 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     [ConformanceFact]
     public async Task A_truncate_arrives_as_a_truncate_event_in_commit_order()
     {
-        _driver.Require(Capability.Truncate);
+        Driver.Require(Capability.Truncate);
         await H.CreateTableAsync(Table, VersionedWorkload.Columns);
         await H.StartInProcessAsync(new SourceRequest(H.Source));
-        await _driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
-        await using var writer = await _driver.OpenWriterAsync(Table);
+        await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
+        await using var writer = await Driver.OpenWriterAsync(Table);
         await writer.CommitAsync([new RowChange.Insert(("id", 1), ("v", 1L))]);
         await writer.CommitAsync([new RowChange.Insert(("id", 2), ("v", 2L))]);
-        await _driver.TruncateAsync(Table);
+        await Driver.TruncateAsync(Table);
         await writer.CommitAsync([new RowChange.Insert(("id", 3), ("v", 3L))]);
 
         var records = await H.ReadAsync(Table, r => r.Any(x => (int?)x.Key?["id"] == 3), Arrival);
@@ -236,10 +223,10 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
         await H.CreateTableAsync(Noise, VersionedWorkload.Columns, captured: false);
         var request = new SourceRequest(H.Source);
         using var process = H.StartProcess(request, reportMemoryEvery: TimeSpan.FromMilliseconds(500));
-        await _driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
+        await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
         var workload = new VersionedWorkload(keys: 100, seed: 8);
-        await using var writer = await _driver.OpenWriterAsync(Table);
-        await using var noise = await _driver.OpenWriterAsync(Noise);
+        await using var writer = await Driver.OpenWriterAsync(Table);
+        await using var noise = await Driver.OpenWriterAsync(Noise);
         await workload.RunAsync(writer, changes: 100);
         await VerifyAsync(H, Table, workload, Arrival, "changes made before Kafka went down");
 
@@ -286,13 +273,13 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     [ConformanceFact]
     public async Task Rows_inserted_right_after_a_table_is_created_while_the_source_runs_all_arrive()
     {
-        _driver.Require(Capability.TablesCreatedWhileRunning);
+        Driver.Require(Capability.TablesCreatedWhileRunning);
         const string Late = "late";
         await H.CreateTableAsync(Table, VersionedWorkload.Columns);
         await H.StartInProcessAsync(new SourceRequest(H.Source));
-        await _driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
+        await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
         await H.CreateTableAsync(Late, VersionedWorkload.Columns);
-        await using var writer = await _driver.OpenWriterAsync(Late);
+        await using var writer = await Driver.OpenWriterAsync(Late);
         for (var id = 1; id <= 10; id++)
         {
             await writer.CommitAsync([new RowChange.Insert(("id", id), ("v", (long)id))]);
@@ -311,9 +298,9 @@ public abstract class ConnectorConformanceTests : IAsyncLifetime
     {
         await H.CreateTableAsync(Table, VersionedWorkload.Columns);
         var source = await H.StartInProcessAsync(new SourceRequest(H.Source));
-        await _driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
+        await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
         var workload = new VersionedWorkload(keys: 20, seed);
-        var writer = await _driver.OpenWriterAsync(Table);
+        var writer = await Driver.OpenWriterAsync(Table);
         await workload.RunAsync(writer, changes: 100);
         await VerifyAsync(H, Table, workload, Arrival, "changes made while the source ran");
         return (source, workload, writer);

@@ -14,34 +14,17 @@ namespace DataMesh.IntegrationTests.ControlPlane;
 /// the pipeline's partitions through its consumer group, with every change delivered once or more, in order per key.
 /// </summary>
 [Collection(ServerRestartCollection.Name)]
-public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper output) : IClassFixture<PostgresServer>, IAsyncLifetime
+public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper output)
+    : HarnessTestBase(new PostgresConformance(server)), IClassFixture<PostgresServer>
 {
     private const string Table = "kv";
     private const int Partitions = 4;
-    private readonly PostgresConformance _driver = new(server);
-    private ConformanceHarness? _harness;
-
-    public async Task InitializeAsync()
-    {
-        await _driver.InitializeAsync();
-        _harness = new ConformanceHarness(_driver);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_harness is not null)
-        {
-            await _harness.DisposeAsync();
-        }
-
-        await _driver.DisposeAsync();
-    }
 
     [Fact]
     public async Task Of_two_runners_of_one_definition_one_reads_and_killing_it_ten_times_under_load_loses_nothing()
     {
         const int kills = 10;
-        var harness = _harness!;
+        var harness = Harness;
         await harness.CreateTableAsync(Table, VersionedWorkload.Columns, partitions: Partitions);
         var (definition, environment) = Definition(harness, pipelineTopic: null);
         using var fleet = new RunnerFleet(harness.Kafka, definition, environment);
@@ -53,7 +36,7 @@ public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper ou
         await WaitUntilStreamingAsync(fleet);
 
         var workload = new VersionedWorkload(keys: 500, seed: 41);
-        await using var writer = await _driver.OpenWriterAsync(Table);
+        await using var writer = await Driver.OpenWriterAsync(Table);
         using var writingStop = new CancellationTokenSource();
         var writing = Task.Run(() => workload.RunAsync(writer, int.MaxValue, maxBatch: 10, pause: TimeSpan.FromMilliseconds(2), stop: writingStop.Token));
         var random = new Random(20261204);
@@ -87,7 +70,7 @@ public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper ou
     [Fact]
     public async Task A_pipeline_on_three_runners_with_one_killed_and_one_added_under_load_fills_its_sink_with_every_change_in_order_per_key()
     {
-        var harness = _harness!;
+        var harness = Harness;
         await harness.CreateTableAsync(Table, VersionedWorkload.Columns, partitions: Partitions);
         var sinkTopic = UniqueName.Create("sink");
         var (definition, environment) = Definition(harness, sinkTopic);
@@ -102,7 +85,7 @@ public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper ou
 
         await WaitUntilStreamingAsync(fleet);
         var workload = new VersionedWorkload(keys: 300, seed: 43);
-        await using var writer = await _driver.OpenWriterAsync(Table);
+        await using var writer = await Driver.OpenWriterAsync(Table);
         using var writingStop = new CancellationTokenSource();
         var writing = Task.Run(() => workload.RunAsync(writer, int.MaxValue, maxBatch: 10, pause: TimeSpan.FromMilliseconds(2), stop: writingStop.Token));
 
@@ -157,7 +140,7 @@ public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper ou
     {
         try
         {
-            await _driver.WaitUntilStreamingAsync(_harness!.Source, _harness, TimeSpan.FromSeconds(60));
+            await Driver.WaitUntilStreamingAsync(Harness.Source, Harness, TimeSpan.FromSeconds(60));
         }
         catch (Exception)
         {
@@ -166,7 +149,7 @@ public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper ou
         }
     }
 
-    private string ConnectionString() => _driver.Settings(new SourceRequest(_harness!.Source))["ConnectionString"]!;
+    private string ConnectionString() => Driver.Settings(new SourceRequest(Harness.Source))["ConnectionString"]!;
 
     /// <summary>A definition of the test's source (its connection string a <c>${env:NAME}</c> reference) and, with
     /// <paramref name="pipelineTopic"/>, a pipeline copying its table to that topic.</summary>
@@ -181,7 +164,7 @@ public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper ou
               - name: {{harness.Source}}
                 type: postgres
                 connection_string: "${env:{{variable}}}"
-                slot_name: {{_driver.Slot}}
+                slot_name: {{((PostgresConformance)Driver).Slot}}
                 include_tables: [public.{{Table}}]
                 position_save_interval: 100ms
                 retry_delay: 200ms

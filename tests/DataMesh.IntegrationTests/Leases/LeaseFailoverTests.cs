@@ -13,48 +13,30 @@ namespace DataMesh.IntegrationTests.Leases;
 /// order per key (repeats allowed). The fail-over times (kill to the standby reading) are printed as median, min and max.
 /// </summary>
 [Collection(ServerRestartCollection.Name)]
-public abstract class LeaseFailoverTests : IAsyncLifetime
+public abstract class LeaseFailoverTests : HarnessTestBase
 {
     private const string Table = "kv";
     private const int Kills = 10;
     private static readonly TimeSpan StatusEvery = TimeSpan.FromMilliseconds(50);
-    private readonly ConformanceDriver _driver;
     private readonly ITestOutputHelper _output;
-    private ConformanceHarness? _harness;
 
     private protected LeaseFailoverTests(ConformanceDriver driver, ITestOutputHelper output)
+        : base(driver)
     {
-        _driver = driver;
         _output = output;
-    }
-
-    public async Task InitializeAsync()
-    {
-        await _driver.InitializeAsync();
-        _harness = new ConformanceHarness(_driver);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_harness is not null)
-        {
-            await _harness.DisposeAsync();
-        }
-
-        await _driver.DisposeAsync();
     }
 
     [Fact]
     public async Task Of_two_processes_one_reads_and_killing_it_ten_times_under_load_hands_over_with_nothing_lost()
     {
-        var harness = _harness!;
+        var harness = Harness;
         await harness.CreateTableAsync(Table, VersionedWorkload.Columns, partitions: 4);
         var request = new SourceRequest(harness.Source) { TopicPartitions = 4 };
-        var settings = new Dictionary<string, string?>(_driver.Settings(request), StringComparer.Ordinal) { ["LeaseCheckInterval"] = "00:00:00.250" };
+        var settings = new Dictionary<string, string?>(Driver.Settings(request), StringComparer.Ordinal) { ["LeaseCheckInterval"] = "00:00:00.250" };
         var processes = new List<ConnectorProcess>();
         ConnectorProcess Start()
         {
-            var process = ConnectorProcess.StartSource(_driver.Kind, harness.Kafka.BootstrapServers, harness.Source, settings, reportStatusEvery: StatusEvery);
+            var process = ConnectorProcess.StartSource(Driver.Kind, harness.Kafka.BootstrapServers, harness.Source, settings, reportStatusEvery: StatusEvery);
             processes.Add(process);
             return process;
         }
@@ -64,7 +46,7 @@ public abstract class LeaseFailoverTests : IAsyncLifetime
         using var sampling = new CancellationTokenSource();
         try
         {
-            await _driver.WaitUntilStreamingAsync(harness.Source, harness, TimeSpan.FromSeconds(60));
+            await Driver.WaitUntilStreamingAsync(harness.Source, harness, TimeSpan.FromSeconds(60));
             var reader = await WaitForOneReaderAsync(live, TimeSpan.FromSeconds(60));
 
             // Never two readers: sampled all along from the processes' own status reports.
@@ -89,7 +71,7 @@ public abstract class LeaseFailoverTests : IAsyncLifetime
             });
 
             var workload = new VersionedWorkload(keys: 500, seed: 31);
-            await using var writer = await _driver.OpenWriterAsync(Table);
+            await using var writer = await Driver.OpenWriterAsync(Table);
             using var writingStop = new CancellationTokenSource();
             var writing = Task.Run(() => workload.RunAsync(writer, int.MaxValue, maxBatch: 10, pause: TimeSpan.FromMilliseconds(2), stop: writingStop.Token));
             var random = new Random(20261203);
@@ -119,7 +101,7 @@ public abstract class LeaseFailoverTests : IAsyncLifetime
             await sampling.CancelAsync();
             await sampler;
             failovers.Sort();
-            _output.WriteLine($"{_driver.Kind}: {failovers.Count} kills of the reading process; fail-over (kill to the standby reading, status every {StatusEvery.TotalMilliseconds:0} ms, lease checked every 250 ms) " +
+            _output.WriteLine($"{Driver.Kind}: {failovers.Count} kills of the reading process; fail-over (kill to the standby reading, status every {StatusEvery.TotalMilliseconds:0} ms, lease checked every 250 ms) " +
                 $"median {failovers[failovers.Count / 2]:0} ms, min {failovers[0]:0} ms, max {failovers[^1]:0} ms; {workload.Changes} changes in {workload.Transactions} transactions");
             Assert.True(both.Count == 0, "two processes read the source at once: " + string.Join("; ", both.Take(10)));
             Assert.Equal(Kills, failovers.Count);
@@ -141,12 +123,12 @@ public abstract class LeaseFailoverTests : IAsyncLifetime
     [Fact]
     public async Task A_source_whose_lease_session_is_killed_stops_reading_takes_the_lease_again_and_loses_nothing()
     {
-        var harness = _harness!;
+        var harness = Harness;
         await harness.CreateTableAsync(Table, VersionedWorkload.Columns);
         await harness.StartInProcessAsync(new SourceRequest(harness.Source));
-        await _driver.WaitUntilStreamingAsync(harness.Source, harness, TimeSpan.FromSeconds(60));
+        await Driver.WaitUntilStreamingAsync(harness.Source, harness, TimeSpan.FromSeconds(60));
         var workload = new VersionedWorkload(keys: 200, seed: 37);
-        await using var writer = await _driver.OpenWriterAsync(Table);
+        await using var writer = await Driver.OpenWriterAsync(Table);
         using var writingStop = new CancellationTokenSource();
         var writing = Task.Run(() => workload.RunAsync(writer, int.MaxValue, maxBatch: 10, pause: TimeSpan.FromMilliseconds(2), stop: writingStop.Token));
         var retaken = new List<double>();
@@ -164,7 +146,7 @@ public abstract class LeaseFailoverTests : IAsyncLifetime
             retaken.Add(clock.Elapsed.TotalMilliseconds);
         }
 
-        _output.WriteLine($"{_driver.Kind}: the lease's session killed 3 times; a new one existed, 1 s after each kill, within {string.Join(", ", retaken.Select(ms => $"{ms:0} ms"))} more");
+        _output.WriteLine($"{Driver.Kind}: the lease's session killed 3 times; a new one existed, 1 s after each kill, within {string.Join(", ", retaken.Select(ms => $"{ms:0} ms"))} more");
 
         await Task.Delay(1000);
         await writingStop.CancelAsync();

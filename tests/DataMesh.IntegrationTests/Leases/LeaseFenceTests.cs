@@ -13,46 +13,29 @@ namespace DataMesh.IntegrationTests.Leases;
 /// change committed before it was frozen, the new holder's records carry a higher epoch, and every change arrives.
 /// </summary>
 [Collection(ServerRestartCollection.Name)]
-public sealed class MariaDbLeaseFenceTests(MariaDbServer server, ITestOutputHelper output) : IClassFixture<MariaDbServer>, IAsyncLifetime
+public sealed class MariaDbLeaseFenceTests(MariaDbServer server, ITestOutputHelper output)
+    : HarnessTestBase(new MariaDbConformance(server)), IClassFixture<MariaDbServer>
 {
     private const string Table = "kv";
-    private readonly MariaDbConformance _driver = new(server);
-    private ConformanceHarness? _harness;
-
-    public async Task InitializeAsync()
-    {
-        await _driver.InitializeAsync();
-        _harness = new ConformanceHarness(_driver);
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_harness is not null)
-        {
-            await _harness.DisposeAsync();
-        }
-
-        await _driver.DisposeAsync();
-    }
 
     [Fact]
     public async Task A_holder_frozen_past_its_lease_writes_nothing_it_read_after_the_freeze_and_its_successor_writes_a_higher_epoch()
     {
-        var harness = _harness!;
+        var harness = Harness;
         await harness.CreateTableAsync(Table, VersionedWorkload.Columns, partitions: 4);
-        var settings = new Dictionary<string, string?>(_driver.Settings(new SourceRequest(harness.Source) { TopicPartitions = 4 }), StringComparer.Ordinal)
+        var settings = new Dictionary<string, string?>(Driver.Settings(new SourceRequest(harness.Source) { TopicPartitions = 4 }), StringComparer.Ordinal)
         {
             ["LeaseCheckInterval"] = "00:00:00.250",
             ["EpochHeader"] = "true",
         };
-        using var frozen = ConnectorProcess.StartSource(_driver.Kind, harness.Kafka.BootstrapServers, harness.Source, settings, reportStatusEvery: TimeSpan.FromMilliseconds(50));
-        await _driver.WaitUntilStreamingAsync(harness.Source, harness, TimeSpan.FromSeconds(60));
+        using var frozen = ConnectorProcess.StartSource(Driver.Kind, harness.Kafka.BootstrapServers, harness.Source, settings, reportStatusEvery: TimeSpan.FromMilliseconds(50));
+        await Driver.WaitUntilStreamingAsync(harness.Source, harness, TimeSpan.FromSeconds(60));
         await WaitForStateAsync(frozen, "Running");
-        using var successor = ConnectorProcess.StartSource(_driver.Kind, harness.Kafka.BootstrapServers, harness.Source, settings, reportStatusEvery: TimeSpan.FromMilliseconds(50));
+        using var successor = ConnectorProcess.StartSource(Driver.Kind, harness.Kafka.BootstrapServers, harness.Source, settings, reportStatusEvery: TimeSpan.FromMilliseconds(50));
         await WaitForStateAsync(successor, "Standby");
 
         var workload = new VersionedWorkload(keys: 200, seed: 41);
-        await using var writer = await _driver.OpenWriterAsync(Table);
+        await using var writer = await Driver.OpenWriterAsync(Table);
         await workload.RunAsync(writer, 300, maxBatch: 5);
         await Task.Delay(500);
 

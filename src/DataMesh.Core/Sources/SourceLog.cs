@@ -55,4 +55,7 @@ internal static partial class SourceLog
 
     [LoggerMessage(7016, LogLevel.Information, "Source '{Source}' writes with fencing epoch {Epoch} while it holds its lease ({Lease})")]
     public static partial void EpochTaken(ILogger logger, string source, long epoch, string lease);
+
+    [LoggerMessage(7017, LogLevel.Warning, "Source '{Source}' last confirmed its lease ({Lease}) {Since} ago, longer than the fence's {Validity} (the process may have been paused, or its checks stall): nothing is produced until the lease is confirmed again")]
+    public static partial void LeaseConfirmationExpired(ILogger logger, string source, string lease, TimeSpan since, TimeSpan validity);
 }

@@ -51,6 +51,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private ISourceLease? _lease;
     private volatile CancellationTokenSource? _termLost;
     private volatile LeaseFence? _fence;
+    private long _gateLogged;
 
     public SourceRuntime(string name, SourceConnector<TPosition> connector, SourceOptions options, ChangeEventOptions events, KafkaConnection kafka, ISchemaStore schemas, PositionStore positions, SourceMonitor? monitor, ILogger logger)
     {
@@ -423,6 +424,13 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         if (_lease is not { } lease || _fenced)
         {
             return false;
+        }
+
+        if (_fence is { } fence && System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref _gateLogged)) >= fence.Validity)
+        {
+            // Once per validity at most: a stalled check makes the producer ask again every 50 ms.
+            Volatile.Write(ref _gateLogged, System.Diagnostics.Stopwatch.GetTimestamp());
+            SourceLog.LeaseConfirmationExpired(Logger, Name, lease.Description, fence.SinceConfirmed, fence.Validity);
         }
 
         if (await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))

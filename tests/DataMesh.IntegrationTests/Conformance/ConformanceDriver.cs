@@ -48,6 +48,10 @@ internal abstract class ConformanceDriver : IAsyncDisposable
     /// <summary>Waits until a source that starts for the first time captures every change committed from now on.</summary>
     public abstract Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout);
 
+    /// <summary>What the database says about the source's reading of its log (for failure messages); empty when the driver
+    /// has nothing to say.</summary>
+    public virtual Task<string> DescribeLogReaderAsync() => Task.FromResult(string.Empty);
+
     /// <summary>Waits until the source stored a position: a connector that stores its first start's position before it
     /// streams captures, across restarts and kills, everything committed after that.</summary>
     protected static async Task WaitForStoredPositionAsync(string source, ConformanceHarness harness, TimeSpan timeout)

@@ -4,6 +4,7 @@ using DataMesh.Hosting;
 using DataMesh.IntegrationTests.Infrastructure;
 using DataMesh.Kafka;
 using DataMesh.Schemas;
+using DataMesh.Sources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -189,6 +190,9 @@ internal sealed class InProcessSource(IHost host)
     public bool Failed => !Stopped && host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
 
     public bool Stopped { get; private set; }
+
+    /// <summary>The source's status as its host reports it (state, produced, in flight, stored position).</summary>
+    public SourceStatus? Status(string name) => host.Services.GetService<SourceMonitor>()?.Get(name);
 
     /// <summary>Stops the source gracefully, as a host's shutdown does.</summary>
     public async Task StopAsync()

@@ -276,7 +276,7 @@ public abstract class ConnectorConformanceTests : HarnessTestBase
         Driver.Require(Capability.TablesCreatedWhileRunning);
         const string Late = "late";
         await H.CreateTableAsync(Table, VersionedWorkload.Columns);
-        await H.StartInProcessAsync(new SourceRequest(H.Source));
+        var source = await H.StartInProcessAsync(new SourceRequest(H.Source));
         await Driver.WaitUntilStreamingAsync(H.Source, H, TimeSpan.FromSeconds(60));
         await H.CreateTableAsync(Late, VersionedWorkload.Columns);
         await using var writer = await Driver.OpenWriterAsync(Late);
@@ -287,9 +287,18 @@ public abstract class ConnectorConformanceTests : HarnessTestBase
 
         var wait = TimeSpan.FromSeconds(20);
         var records = await H.ReadAsync(Late, r => r.Count >= 10, wait);
-        Assert.True(
-            records.Count == 10,
-            $"{records.Count} of the 10 rows inserted right after CREATE TABLE arrived within {wait}: [{string.Join(", ", records.Select(Describe))}]; source log:\n{H.SourceLog}");
+        if (records.Count != 10)
+        {
+            // Say where they are: not produced, produced but not read, or only late; and what the database's side did.
+            var status = source.Status(H.Source);
+            var inTopic = H.Count(Late);
+            var reader = await Driver.DescribeLogReaderAsync();
+            var later = await H.ReadAsync(Late, r => r.Count >= 10, TimeSpan.FromSeconds(40));
+            Assert.Fail(
+                $"{records.Count} of the 10 rows inserted right after CREATE TABLE arrived within {wait}: [{string.Join(", ", records.Select(Describe))}]; " +
+                $"{inTopic} records were in the topic then, {later.Count} after 40 s more; source status then: {status} (tables: {string.Join(", ", status?.Tables.Select(t => t.Table) ?? [])})\nlog reader:\n{reader}\nsource log:\n{H.SourceLog}");
+        }
+
         Assert.Equal(Enumerable.Range(1, 10).Select(i => $"c {i} v{i}"), records.Select(Describe));
     }
 

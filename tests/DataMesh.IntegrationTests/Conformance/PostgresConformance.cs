@@ -96,6 +96,32 @@ internal sealed class PostgresConformance(PostgresServer server) : SqlConformanc
         }
     }
 
+    /// <summary>The slot, its walsender's progress against the server's WAL, and what every session of the test's database waits
+    /// for.</summary>
+    public override async Task<string> DescribeLogReaderAsync()
+    {
+        await using var connection = await PostgresServer.OpenConnectionAsync(ConnectionString);
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT format('server WAL at %s; slot %s active=%s (pid %s) restart %s confirmed %s', pg_current_wal_lsn(), s.slot_name, s.active, s.active_pid, s.restart_lsn, s.confirmed_flush_lsn)
+                   || coalesce(format('; walsender %s sent %s written %s flushed %s', r.state, r.sent_lsn, r.write_lsn, r.flush_lsn), '; no walsender')
+              FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = @slot
+            UNION ALL
+            SELECT format('session %s (%s) %s, waits for %s/%s: %s', pid, application_name, state, wait_event_type, wait_event, left(query, 120))
+              FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+            """,
+            connection);
+        command.Parameters.AddWithValue("slot", Slot);
+        var lines = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            lines.Add(reader.GetString(0));
+        }
+
+        return string.Join('\n', lines);
+    }
+
     public override async ValueTask DisposeAsync()
     {
         if (_database is not null)

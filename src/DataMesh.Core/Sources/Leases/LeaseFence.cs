@@ -58,6 +58,16 @@ internal sealed class LeaseFence
     /// <summary>How long a confirmation lets records through.</summary>
     public TimeSpan Validity { get; }
 
+    /// <summary>How long ago the last confirming check started (<see cref="TimeSpan.MaxValue"/> before the first).</summary>
+    public TimeSpan SinceConfirmed
+    {
+        get
+        {
+            var until = Volatile.Read(ref _validUntil);
+            return until == 0 ? TimeSpan.MaxValue : Stopwatch.GetElapsedTime(until - (long)(Validity.TotalSeconds * Stopwatch.Frequency));
+        }
+    }
+
     /// <summary>Whether the last confirmation still lets records through.</summary>
     public bool IsOpen => Stopwatch.GetTimestamp() < Volatile.Read(ref _validUntil);
 

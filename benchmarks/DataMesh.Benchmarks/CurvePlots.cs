@@ -17,10 +17,11 @@ internal static class CurvePlots
     private const int Height = 560;
 
     /// <summary>Draws the rows/s of <paramref name="curve"/>: the median rate from the first acknowledged row to the last,
-    /// its min-max band, and the median from launch; log axes where the values span a decade or more.</summary>
-    public static void Write(Curve curve, IReadOnlyDictionary<CurvePoint, PointResult> results, string folder)
+    /// its min-max band, and the median from launch; log axes where the values span a decade or more. <paramref name="database"/>
+    /// names the source's database in the title.</summary>
+    public static void Write(Curve curve, IReadOnlyDictionary<CurvePoint, PointResult> results, string folder, string database)
     {
-        var model = Model(curve.Title + ": rows/s, PostgreSQL source -> embedded Kafka", Subtitle(curve, results));
+        var model = Model(curve.Title + $": rows/s, {database} source -> embedded Kafka", Subtitle(curve, results));
         var points = curve.Points.Select(p => (p.X, Result: results[p.Point])).ToList();
         model.Axes.Add(XAxis(curve));
         var values = points.SelectMany(p => new[] { p.Result.RateMin, p.Result.RateMax, p.Result.LaunchRate }).Where(double.IsFinite).ToList();
@@ -35,8 +36,8 @@ internal static class CurvePlots
         Export(model, Path.Combine(folder, curve.File));
     }
 
-    /// <summary>Draws the connector's peak resident set against the transaction size.</summary>
-    public static void WriteMemory(Curve curve, IReadOnlyDictionary<CurvePoint, PointResult> results, string folder)
+    /// <summary>Draws the connector's peak resident set against the transaction size into <paramref name="file"/>.</summary>
+    public static void WriteMemory(Curve curve, IReadOnlyDictionary<CurvePoint, PointResult> results, string folder, string file)
     {
         var model = Model("Memory: the connector's peak working set against transaction size", Subtitle(curve, results));
         var points = curve.Points.Select(p => (p.X, Result: results[p.Point])).ToList();
@@ -47,14 +48,14 @@ internal static class CurvePlots
         band.Points2.AddRange(points.Select(p => new DataPoint(p.X, p.Result.PeakMbMax)));
         model.Series.Add(band);
         model.Series.Add(Line("median peak resident set of the connector process", OxyColors.Firebrick, LineStyle.Solid, points.Select(p => new DataPoint(p.X, p.Result.PeakMb))));
-        Export(model, Path.Combine(folder, "curve-memory.png"));
+        Export(model, Path.Combine(folder, file));
     }
 
-    /// <summary>The Markdown table of a curve.</summary>
-    public static string Table(Curve curve, IReadOnlyDictionary<CurvePoint, PointResult> results)
+    /// <summary>The Markdown table of a curve; <paramref name="logReader"/> names the server process's CPU time.</summary>
+    public static string Table(Curve curve, IReadOnlyDictionary<CurvePoint, PointResult> results, string logReader)
     {
         var table = new StringBuilder();
-        table.AppendLine(Invariant($"| {curve.Key} | columns | value | rows/tx | partitions | rows | rows/s (first to last ack) | min-max | rows/s from launch | payload MB/s | CPU ms per 1k rows: connector / walsender / Kafka | peak RSS MiB (min-max) | held | load |"));
+        table.AppendLine(Invariant($"| {curve.Key} | columns | value | rows/tx | partitions | rows | rows/s (first to last ack) | min-max | rows/s from launch | payload MB/s | CPU ms per 1k rows: connector / {logReader} / Kafka | peak RSS MiB (min-max) | held | load |"));
         table.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---|---:|---|");
         foreach (var (label, _, point) in curve.Points)
         {

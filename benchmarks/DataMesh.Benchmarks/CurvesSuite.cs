@@ -1,31 +1,35 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using DataMesh.Events;
 using DataMesh.Kafka;
 using DataMesh.Schemas;
 using DataMesh.Sources;
-using Npgsql;
 using static System.FormattableString;
 using static DataMesh.Benchmarks.BenchStats;
 
 namespace DataMesh.Benchmarks;
 
 /// <summary>
-/// Scaling curves of the PostgreSQL source end to end (issue 16, part 5): rows/s against row width, value size,
-/// transaction size and the topic's partitions, and the connector's peak memory against transaction size.
+/// Scaling curves of the PostgreSQL source, or with <c>--source mariadb</c> the MySQL source on MariaDB, end to end
+/// (issue 16, part 5): rows/s against row width, value size, transaction size and the topic's partitions, and the
+/// connector's peak memory against transaction size.
 /// <para>
 /// A point is a table <c>curve (id bigint PRIMARY KEY, c1 text, …)</c> of <c>columns - 1</c> text columns of
 /// <c>value</c> characters each (hex of md5 sums: PostgreSQL's pglz does not shrink them), written by one server-side
-/// <c>DO</c> loop that commits every <c>transaction</c> rows, after the slot was made. Each of <c>--runs N</c> runs
-/// (default 3) starts the connector (<c>tests/tools/DataMesh.ConnectorHost</c>, a process of its own, the product's
-/// defaults) on a copy of that slot, into a fresh embedded cluster whose table topic has <c>partitions</c> partitions, and
-/// ends when the topic's high watermarks sum to the rows written (every row acknowledged); then they must equal them.
+/// loop that commits every <c>transaction</c> rows (PostgreSQL: a <c>DO</c> block, after the slot was made; MariaDB: a
+/// <c>BEGIN NOT ATOMIC</c> block, <c>MEDIUMTEXT</c> columns, after the binlog's position was read). Each of <c>--runs N</c>
+/// runs (default 3) starts the connector (<c>tests/tools/DataMesh.ConnectorHost</c>, a process of its own, the product's
+/// defaults) into a fresh embedded cluster whose table topic has <c>partitions</c> partitions, reading the point's rows and
+/// no others (PostgreSQL: on a copy of that slot; MariaDB: from that position and the schema there, stored in the cluster
+/// as the source's first start stores them; see <see cref="ICurveDatabase"/>), and ends when the topic's high watermarks
+/// sum to the rows written (every row acknowledged); then they must equal them.
 /// </para>
 /// <para>
 /// Two rates per run: from the first acknowledged row to the last (the curve: the connector's start-up, about a second
 /// that no parameter moves, is left out) and from launch. Memory is the connector process's peak resident set
-/// (<c>VmHWM</c>, the peak working set; the embedded Kafka runs in this process, not the connector's).
+/// (<c>VmHWM</c>, the peak working set; the embedded Kafka runs in this process, not the connector's). The CPU time beside
+/// the connector's is the slot's walsender (PostgreSQL) or the whole <c>mariadbd</c> (its binlog dump thread is not told
+/// apart).
 /// </para>
 /// <para>
 /// Row counts follow a byte budget (64 MiB of estimated Kafka records per point, 200,000 rows and 30,000 transactions
@@ -35,9 +39,11 @@ namespace DataMesh.Benchmarks;
 /// below 16 partitions the cluster drops the oldest records after acknowledging them: its count check is the high
 /// watermarks, which that retention does not lower, and the records still held are printed.
 /// </para>
-/// Options: <c>--quick</c> (a tenth of the rows, one run), <c>--scale F</c> (the rows times F), <c>--runs N</c>, <c>--only width,value,transaction,partitions</c>,
-/// <c>--out DIR</c> (default <c>docs/img</c> of the repository; <c>--quick</c>: a folder under /tmp). Needs
-/// DATAMESH_PG_CONNECTION, which <c>./build.sh bench curves</c> sets.
+/// Options: <c>--source postgres|mariadb</c> (default postgres), <c>--quick</c> (a tenth of the rows, one run),
+/// <c>--scale F</c> (the rows times F), <c>--runs N</c>, <c>--only width,value,transaction,partitions</c>,
+/// <c>--out DIR</c> (default <c>docs/img</c> of the repository; <c>--quick</c>: a folder under /tmp). MariaDB's result
+/// lines, PNGs and tables are named <c>curves-mariadb-*</c> and <c>curve-mariadb-*.png</c>, beside PostgreSQL's. Needs
+/// DATAMESH_PG_CONNECTION or DATAMESH_MARIADB_CONNECTION, which <c>./build.sh bench curves</c> sets.
 /// </summary>
 internal sealed class CurvesSuite : IBenchmarkSuite
 {
@@ -62,9 +68,18 @@ internal sealed class CurvesSuite : IBenchmarkSuite
         var scale = Value(args, "--scale") is { } factor ? double.Parse(factor, CultureInfo.InvariantCulture) : quick ? 0.1 : 1.0;
         var only = Value(args, "--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var output = Value(args, "--out") ?? (quick ? Path.Combine(Path.GetTempPath(), "datamesh-curves-quick") : Path.Combine(RepositoryRoot(), "docs", "img"));
-        var admin = Environment.GetEnvironmentVariable("DATAMESH_PG_CONNECTION") ?? throw new InvalidOperationException("DATAMESH_PG_CONNECTION is not set: run ./build.sh bench curves");
+        var source = Value(args, "--source") ?? "postgres";
+        if (source is not ("postgres" or "mariadb"))
+        {
+            Console.Error.WriteLine($"curves: --source {source} is neither postgres nor mariadb");
+            return 2;
+        }
 
-        var curves = Curves(scale).Where(c => only is null || only.Contains(c.Key, StringComparer.OrdinalIgnoreCase)).ToList();
+        ICurveDatabase database = source == "postgres"
+            ? new PgCurveDatabase(Environment.GetEnvironmentVariable("DATAMESH_PG_CONNECTION") ?? throw new InvalidOperationException("DATAMESH_PG_CONNECTION is not set: run ./build.sh bench curves"))
+            : new MariaDbCurveDatabase(Environment.GetEnvironmentVariable("DATAMESH_MARIADB_CONNECTION") ?? throw new InvalidOperationException("DATAMESH_MARIADB_CONNECTION is not set: run ./build.sh bench curves --source mariadb"));
+
+        var curves = Curves(scale, database.PlotPrefix).Where(c => only is null || only.Contains(c.Key, StringComparer.OrdinalIgnoreCase)).ToList();
         if (curves.Count == 0)
         {
             Console.Error.WriteLine("curves: --only names none of width, value, transaction, partitions");
@@ -73,7 +88,7 @@ internal sealed class CurvesSuite : IBenchmarkSuite
 
         var points = curves.SelectMany(c => c.Points.Select(p => p.Point)).Distinct().ToList();
         BenchHarness.PrintMachine("curves", "start");
-        Console.WriteLine(Invariant($"# curves: {points.Count} points (a point shared by curves is measured once), {runs} run(s) each; PostgreSQL source -> embedded Kafka, the connector with its defaults"));
+        Console.WriteLine(Invariant($"# curves: {points.Count} points (a point shared by curves is measured once), {runs} run(s) each; {database.Title} source -> embedded Kafka, the connector with its defaults"));
         foreach (var point in points)
         {
             Console.WriteLine(Invariant($"# curves point {point}: {point.Rows} rows, about {point.EstimatedRecordBytes} B per Kafka record, {point.BytesPerPartition / 1048576.0:F1} MB per partition{(point.Fits ? string.Empty : " (over the embedded cluster's 5 MB: its oldest records are dropped after they were acknowledged)")}"));
@@ -83,7 +98,7 @@ internal sealed class CurvesSuite : IBenchmarkSuite
         var results = new Dictionary<CurvePoint, PointResult>();
         foreach (var point in points)
         {
-            results[point] = await MeasurePointAsync(admin, point, runs);
+            results[point] = await MeasurePointAsync(database, point, runs);
         }
 
         BenchHarness.PrintMachine("curves", "end");
@@ -94,19 +109,19 @@ internal sealed class CurvesSuite : IBenchmarkSuite
         {
             foreach (var (label, _, point) in curve.Points)
             {
-                Console.WriteLine(results[point].Line($"curves-{curve.Key}-{label}"));
+                Console.WriteLine(results[point].Line($"{database.ResultPrefix}-{curve.Key}-{label}", database.LogReader));
             }
 
-            CurvePlots.Write(curve, results, output);
-            tables.Append(CurvePlots.Table(curve, results));
+            CurvePlots.Write(curve, results, output, database.Title);
+            tables.Append(CurvePlots.Table(curve, results, database.LogReader));
         }
 
         if (curves.Any(c => c.Key == "transaction"))
         {
-            CurvePlots.WriteMemory(curves.Single(c => c.Key == "transaction"), results, output);
+            CurvePlots.WriteMemory(curves.Single(c => c.Key == "transaction"), results, output, database.PlotPrefix + "-memory.png");
         }
 
-        var tablesPath = Path.Combine(output, "curves-tables.md");
+        var tablesPath = Path.Combine(output, database.ResultPrefix + "-tables.md");
         await File.WriteAllTextAsync(tablesPath, tables.ToString());
         Console.WriteLine();
         Console.Write(tables);
@@ -115,8 +130,8 @@ internal sealed class CurvesSuite : IBenchmarkSuite
     }
 
     /// <summary>The four curves; the baseline (3 columns, 100 B values, 100 rows per transaction, 32 partitions) is a
-    /// point of each.</summary>
-    private static List<Curve> Curves(double scale)
+    /// point of each. The PNGs' names begin with <paramref name="plotPrefix"/>.</summary>
+    private static List<Curve> Curves(double scale, string plotPrefix)
     {
         CurvePoint Point(int columns = BaselineColumns, int value = BaselineValue, int transaction = BaselineTransaction, int partitions = BaselinePartitions)
         {
@@ -129,111 +144,74 @@ internal sealed class CurvesSuite : IBenchmarkSuite
 
         return
         [
-            new("width", "Row width", "columns per row (id bigint + text columns of 100 B)", "curve-width.png", 10,
+            new("width", "Row width", "columns per row (id bigint + text columns of 100 B)", plotPrefix + "-width.png", 10,
                 [.. new[] { 3, 30, 300 }.Select(c => (c.ToString(CultureInfo.InvariantCulture), (double)c, Point(columns: c)))]),
-            new("value", "Value size", "bytes per text value (2 per row)", "curve-value.png", 10,
+            new("value", "Value size", "bytes per text value (2 per row)", plotPrefix + "-value.png", 10,
                 [("100B", 100, Point()), ("1KB", 1_000, Point(value: 1_000)), ("10KB", 10_000, Point(value: 10_000)), ("100KB", 100_000, Point(value: 100_000))]),
-            new("transaction", "Transaction size", "rows per transaction", "curve-transaction.png", 10,
+            new("transaction", "Transaction size", "rows per transaction", plotPrefix + "-transaction.png", 10,
                 [.. new[] { 1, 10, 100, 1_000, 10_000, 100_000 }.Select(t => (t >= 1000 ? (t / 1000).ToString(CultureInfo.InvariantCulture) + "k" : t.ToString(CultureInfo.InvariantCulture), (double)t, Point(transaction: t)))]),
-            new("partitions", "Partitions", "partitions of the table topic", "curve-partitions.png", 2,
+            new("partitions", "Partitions", "partitions of the table topic", plotPrefix + "-partitions.png", 2,
                 [.. new[] { 1, 2, 4, 8, 16, 32 }.Select(p => (p.ToString(CultureInfo.InvariantCulture), (double)p, Point(partitions: p) with { Rows = Point().Rows }))]),
         ];
     }
 
-    /// <summary>Creates the point's database, table, publication and slot, writes its rows, and runs the connector
-    /// <paramref name="runs"/> times, each on a copy of the slot.</summary>
-    private static async Task<PointResult> MeasurePointAsync(string admin, CurvePoint point, int runs)
+    /// <summary>Creates the point's database and table, writes its rows, and runs the connector <paramref name="runs"/>
+    /// times, each readied by <see cref="ICurveTable.PrepareRunAsync"/> to read those rows.</summary>
+    private static async Task<PointResult> MeasurePointAsync(ICurveDatabase database, CurvePoint point, int runs)
     {
-        var database = "curves_" + Guid.NewGuid().ToString("N")[..8];
-        var connection = new NpgsqlConnectionStringBuilder(admin) { Database = database }.ConnectionString;
-        var template = database + "_template";
-        await PgSuite.ExecuteAsync(admin, $"CREATE DATABASE {database}");
-        try
-        {
-            var columns = string.Join(", ", Enumerable.Range(1, point.Columns - 1).Select(c => $"c{c} text NOT NULL"));
-            await PgSuite.ExecuteAsync(connection, $"CREATE TABLE curve (id bigint PRIMARY KEY, {columns}); CREATE PUBLICATION datamesh_bench FOR TABLE curve");
-            await PgSuite.ExecuteAsync(connection, $"SELECT pg_create_logical_replication_slot('{template}', 'pgoutput')");
-            var write = Stopwatch.StartNew();
-            await PgSuite.ExecuteAsync(connection, WriteSql(point));
-            Console.WriteLine(Invariant($"# curves {point}: wrote {point.Rows} rows in {write.Elapsed.TotalSeconds:F1} s (load average {LoadAverage()})"));
+        await using var table = await database.CreateAsync(point);
+        var write = Stopwatch.StartNew();
+        await table.WriteAsync(point);
+        Console.WriteLine(Invariant($"# curves {point}: wrote {point.Rows} rows in {write.Elapsed.TotalSeconds:F1} s (load average {LoadAverage()})"));
 
-            var samples = new List<RunSample>();
-            var failures = new List<string>();
-            for (var run = 1; run <= runs; run++)
+        var samples = new List<RunSample>();
+        var failures = new List<string>();
+        for (var run = 1; run <= runs; run++)
+        {
+            var name = $"run{run}_{failures.Count}";
+            var load = LoadAverage();
+            try
             {
-                var slot = $"{database}_run{run}_{failures.Count}";
-                var load = LoadAverage();
-                await PgSuite.ExecuteAsync(connection, $"SELECT pg_copy_logical_replication_slot('{template}', '{slot}')");
+                RunSample sample;
                 try
                 {
-                    RunSample sample;
-                    try
-                    {
-                        sample = await RunOnceAsync(connection, slot, point);
-                    }
-                    catch (InvalidOperationException ex) when (failures.Count < MaxFailures)
-                    {
-                        // A failed run (a count check, a connector that exited) is printed, counted in the result line and
-                        // run again on a fresh copy of the slot; the suite fails past MaxFailures in one point.
-                        failures.Add(ex.Message);
-                        Console.WriteLine(Invariant($"# curves {point} run {run} FAILED, run again: {ex.Message} (load average {load})"));
-                        run--;
-                        continue;
-                    }
-
-                    samples.Add(sample with { Load = load });
-                    Console.WriteLine(Invariant($"# curves {point} run {run}: {sample.Rate:F0} rows/s first to last acknowledged, {sample.LaunchRate:F0} rows/s from launch ({sample.FirstAckSeconds:F2} s to the first); cpu per 1k rows from the first to the last acknowledged: connector {sample.Window.Connector:F1} ms, walsender {sample.Window.Walsender:F1} ms, this process (embedded Kafka) {sample.Window.Bench:F1} ms; connector cpu from launch {sample.CpuMs / 1000:F1} s; peak RSS {sample.PeakBytes / 1048576} MB; the topic holds {sample.Held} of {point.Rows} (load average {load})"));
+                    sample = await RunOnceAsync(database, table, name, point);
                 }
-                finally
+                catch (InvalidOperationException ex) when (failures.Count < MaxFailures)
                 {
-                    await DropSlotAsync(connection, slot);
+                    // A failed run (a count check, a connector that exited) is printed, counted in the result line and
+                    // run again, readied afresh; the suite fails past MaxFailures in one point.
+                    failures.Add(ex.Message);
+                    Console.WriteLine(Invariant($"# curves {point} run {run} FAILED, run again: {ex.Message} (load average {load})"));
+                    run--;
+                    continue;
                 }
+
+                samples.Add(sample with { Load = load });
+                Console.WriteLine(Invariant($"# curves {point} run {run}: {sample.Rate:F0} rows/s first to last acknowledged, {sample.LaunchRate:F0} rows/s from launch ({sample.FirstAckSeconds:F2} s to the first); cpu per 1k rows from the first to the last acknowledged: connector {sample.Window.Connector:F1} ms, {database.LogReader} {sample.Window.Walsender:F1} ms, this process (embedded Kafka) {sample.Window.Bench:F1} ms; connector cpu from launch {sample.CpuMs / 1000:F1} s; peak RSS {sample.PeakBytes / 1048576} MB; the topic holds {sample.Held} of {point.Rows} (load average {load})"));
             }
-
-            return new PointResult(point, samples, failures);
+            finally
+            {
+                await table.FinishRunAsync(name);
+            }
         }
-        finally
-        {
-            await DropSlotAsync(connection, template);
-            await PgSuite.ExecuteAsync(admin, $"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-        }
-    }
 
-    /// <summary>One <c>DO</c> block inserting the point's rows, committing every <see cref="CurvePoint.Transaction"/> rows.
-    /// A row's values are windows of one string of md5 sums (hex), at a different offset per column.</summary>
-    private static string WriteSql(CurvePoint point)
-    {
-        var sums = (point.Value / 32) + 2; // enough for the value at any offset up to 32
-        var values = string.Join(", ", Enumerable.Range(1, point.Columns - 1).Select(c => Invariant($"substr(b, {1 + ((c * 7) % 32)}, {point.Value})")));
-        return Invariant($"""
-            DO $$
-            DECLARE lo bigint := 0;
-            BEGIN
-              WHILE lo < {point.Rows} LOOP
-                INSERT INTO curve
-                SELECT g, {values}
-                FROM (SELECT g, (SELECT string_agg(md5((g * 1000003 + i)::text), '') FROM generate_series(1, {sums}) i) AS b
-                      FROM generate_series(lo, LEAST(lo + {point.Transaction}, {point.Rows}) - 1) g) s;
-                COMMIT;
-                lo := lo + {point.Transaction};
-              END LOOP;
-            END $$
-            """);
+        return new PointResult(point, samples, failures);
     }
 
     /// <summary>The connector from its launch until the topic's high watermarks sum to the point's rows; they must then
     /// equal them, and, where the point fits the embedded cluster, the topic must still hold them all.</summary>
-    private static async Task<RunSample> RunOnceAsync(string connectionString, string slot, CurvePoint point)
+    private static async Task<RunSample> RunOnceAsync(ICurveDatabase database, ICurveTable table, string run, CurvePoint point)
     {
         using var cluster = EmbeddedKafkaCluster.Start();
-        var topic = TopicNames.ForTable("dm", "bench", "public", "curve");
+        var topic = table.Topic;
         cluster.CreateTopic(KafkaSchemaStoreOptions.DefaultTopic, 1);
         cluster.CreateTopic(PositionStore.DefaultTopic, 1);
         cluster.CreateTopic(topic, point.Partitions);
+        var settings = await table.PrepareRunAsync(run, cluster);
         var host = Path.Combine(AppContext.BaseDirectory, "DataMesh.ConnectorHost.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-        foreach (var argument in new[] { host, "source", "postgres", cluster.BootstrapServers, "bench", "SlotName=" + slot, "IncludeTables:0=public.curve",
-                     "ConnectionString=" + connectionString, "Snapshot:Initial=None" })
+        foreach (var argument in new[] { host, "source", database.Kind, cluster.BootstrapServers, "bench" }.Concat(settings))
         {
             start.ArgumentList.Add(argument);
         }
@@ -255,7 +233,7 @@ internal sealed class CurvesSuite : IBenchmarkSuite
                 if (acknowledged > 0 && first is null)
                 {
                     first = (now, acknowledged);
-                    walsender = (int)await PgSuite.ScalarAsync(connectionString, $"SELECT coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = '{slot}'");
+                    walsender = await table.LogReaderAsync(run);
                     atFirst = CpuClocks.Read(process.Id, walsender);
                 }
 
@@ -303,17 +281,6 @@ internal sealed class CurvesSuite : IBenchmarkSuite
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
         }
-    }
-
-    /// <summary>Drops a slot once its walsender let go of it (a killed connector's walsender notices a moment later).</summary>
-    private static async Task DropSlotAsync(string connectionString, string slot)
-    {
-        for (var wait = 0; wait < 100 && await PgSuite.ScalarAsync(connectionString, $"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active") > 0; wait++)
-        {
-            await Task.Delay(100);
-        }
-
-        await PgSuite.ExecuteAsync(connectionString, $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{slot}'");
     }
 
     private static string? Value(string[] args, string name)
@@ -379,7 +346,8 @@ internal sealed record RunSample(double Rate, double LaunchRate, double FirstAck
 
 /// <summary>CPU time (or CPU time per 1,000 rows) of the three processes a run keeps busy.</summary>
 /// <param name="Connector">The connector process.</param>
-/// <param name="Walsender">PostgreSQL's walsender of the slot (decoding the log, 0 when its pid was not found).</param>
+/// <param name="Walsender">The server process that reads the log for the connector (<see cref="ICurveDatabase.LogReader"/>):
+/// PostgreSQL's walsender of the slot (decoding the log), MariaDB's <c>mariadbd</c>; 0 when its pid was not found.</param>
 /// <param name="Bench">This process: the embedded Kafka cluster and the watermark polling.</param>
 internal readonly record struct CpuClocks(double Connector, double Walsender, double Bench)
 {
@@ -427,9 +395,9 @@ internal sealed record PointResult(CurvePoint Point, IReadOnlyList<RunSample> Ru
 
     public string Loads => string.Join("/", Runs.Select(r => r.Load));
 
-    /// <summary>The result line, in the harness's style.</summary>
-    public string Line(string name) => Invariant(
-        $"{name}: rows_per_s={Rate:F0} (n={Runs.Count}, min={RateMin:F0}, max={RateMax:F0}) from_launch={LaunchRate:F0} payload_MB_per_s={PayloadMbPerSecond:F1} cpu_ms_per_1k_rows=connector:{Cpu.Connector:F1},walsender:{Cpu.Walsender:F1},kafka:{Cpu.Bench:F1} peak_rss_MB={PeakMb:F0} (min={PeakMbMin:F0}, max={PeakMbMax:F0}) rows={Point.Rows} held={Runs.Min(r => r.Held)} failed_runs={Failures.Count} load={Loads}");
+    /// <summary>The result line, in the harness's style; <paramref name="logReader"/> names the server process's CPU time.</summary>
+    public string Line(string name, string logReader) => Invariant(
+        $"{name}: rows_per_s={Rate:F0} (n={Runs.Count}, min={RateMin:F0}, max={RateMax:F0}) from_launch={LaunchRate:F0} payload_MB_per_s={PayloadMbPerSecond:F1} cpu_ms_per_1k_rows=connector:{Cpu.Connector:F1},{logReader}:{Cpu.Walsender:F1},kafka:{Cpu.Bench:F1} peak_rss_MB={PeakMb:F0} (min={PeakMbMin:F0}, max={PeakMbMax:F0}) rows={Point.Rows} held={Runs.Min(r => r.Held)} failed_runs={Failures.Count} load={Loads}");
 }
 
 /// <summary>One curve: its points, labelled, at their x values.</summary>

@@ -426,11 +426,13 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             return false;
         }
 
-        if (_fence is { } fence && System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref _gateLogged)) >= fence.Validity)
+        if (_fence is { } fence && fence.SinceConfirmed is var since && since >= fence.Validity
+            && System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref _gateLogged)) >= fence.Validity)
         {
-            // Once per validity at most: a stalled check makes the producer ask again every 50 ms.
+            // Once per validity at most: a stalled check makes the producer ask again every 50 ms. (The watcher may have
+            // confirmed the lease since the producer found the gate closed: then there is nothing to say.)
             Volatile.Write(ref _gateLogged, System.Diagnostics.Stopwatch.GetTimestamp());
-            SourceLog.LeaseConfirmationExpired(Logger, Name, lease.Description, fence.SinceConfirmed, fence.Validity);
+            SourceLog.LeaseConfirmationExpired(Logger, Name, lease.Description, since, fence.Validity);
         }
 
         if (await IsLeaseHeldAsync(lease, cancellationToken).ConfigureAwait(false))

@@ -104,7 +104,7 @@ internal sealed class PostgresConformance(PostgresServer server) : SqlConformanc
         await using var command = new NpgsqlCommand(
             """
             SELECT format('server WAL at %s; slot %s active=%s (pid %s) restart %s confirmed %s', pg_current_wal_lsn(), s.slot_name, s.active, s.active_pid, s.restart_lsn, s.confirmed_flush_lsn)
-                   || coalesce(format('; walsender %s sent %s written %s flushed %s', r.state, r.sent_lsn, r.write_lsn, r.flush_lsn), '; no walsender')
+                   || CASE WHEN r.pid IS NULL THEN '; no walsender' ELSE format('; walsender %s sent %s written %s flushed %s', r.state, r.sent_lsn, r.write_lsn, r.flush_lsn) END
               FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = @slot
             UNION ALL
             SELECT format('session %s (%s) %s, waits for %s/%s: %s', pid, application_name, state, wait_event_type, wait_event, left(query, 120))

@@ -244,6 +244,10 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
                     FormatKey(rows, keyColumns, key, json);
                     writer.Row(new BinlogRowImage(rows.Rows, rows.Image, plans, encoder), key.WrittenSpan);
                     count++;
+                    if (writer.IsFull)
+                    {
+                        break; // the chunk's byte budget: the range goes on after this row in the next chunk
+                    }
                 }
             }
 

@@ -464,6 +464,10 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
                 json.Flush();
                 writer.Row(new PgTextRowImage(row, columnTypes, request.Table.Schemas.Options.DecimalHandling), keyText.WrittenSpan);
                 rows++;
+                if (writer.IsFull)
+                {
+                    break; // the chunk's byte budget: the range goes on after this row in the next chunk
+                }
             }
 
             await reader.DisposeAsync().ConfigureAwait(false);

@@ -27,6 +27,13 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
     private static readonly string[] Tenants = ["ábc", "alpha", "Beta", "delta", "ÉCOLE", "Ñandú", "Zulu", "zz"];
 
     [Fact]
+    public async Task Chunks_that_reach_MaxChunkBytes_end_early_and_the_next_goes_on_after_their_last_row_while_a_writer_changes_the_table()
+    {
+        await using var db = await MariaDbSnapshotDatabase.CreateAsync(server);
+        await SnapshotScenarios.ChunksEndAtTheirByteBudgetAsync(db, output);
+    }
+
+    [Fact]
     public async Task A_table_with_rows_before_the_start_is_snapshotted_while_a_writer_changes_it_and_the_topic_equals_the_table()
     {
         await using var db = await MariaDbSnapshotDatabase.CreateAsync(server);

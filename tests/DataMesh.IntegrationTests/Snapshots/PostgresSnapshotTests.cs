@@ -14,6 +14,13 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
     private static readonly string[] SchemaChanges = ["ALTER TABLE t ADD COLUMN extra int DEFAULT 7", "ALTER TABLE t ALTER COLUMN id TYPE bigint", "ALTER TABLE t DROP COLUMN extra"];
 
     [Fact]
+    public async Task Chunks_that_reach_MaxChunkBytes_end_early_and_the_next_goes_on_after_their_last_row_while_a_writer_changes_the_table()
+    {
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server);
+        await SnapshotScenarios.ChunksEndAtTheirByteBudgetAsync(db, output);
+    }
+
+    [Fact]
     public Task A_table_with_rows_before_the_start_is_snapshotted_while_a_writer_changes_it_and_the_topic_equals_the_table() =>
         SnapshotUnderWriterAsync(schemaChanges: null, SnapshotWatermarks.Table);
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DataMesh.IntegrationTests.Infrastructure;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -15,12 +16,13 @@ internal static class SnapshotScenarios
     /// <paramref name="slices"/> equal parts of its time. Once the snapshot is done and the log caught up, the table rebuilt
     /// from the topic (last value per key, deletes removing) has the table's checksum. <paramref name="alongside"/>, if
     /// given, runs from the writer's start until the snapshot is done (then it is cancelled), e.g. to sample lock views.
-    /// <paramref name="configure"/>, if given, changes the source's options after the scenario's own.
+    /// <paramref name="configure"/>, if given, changes the source's options after the scenario's own; <paramref name="each"/>,
+    /// if given, sees every record of the topic.
     /// </summary>
     public static async Task SnapshotUnderWriterAsync(
         SnapshotDatabase db, WrittenTable table, int rows, int chunkSize, int partitions, ITestOutputHelper output,
         int slices = 4, IReadOnlyList<string>? schemaChanges = null, TimeSpan? timeout = null, Func<WrittenTable.Writer, CancellationToken, Task>? alongside = null,
-        Action<SourceOptions>? configure = null)
+        Action<SourceOptions>? configure = null, Action<CdcRecord>? each = null)
     {
         var clock = Stopwatch.StartNew();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
@@ -53,10 +55,34 @@ internal static class SnapshotScenarios
         Assert.True(written > 100 * ((schemaChanges?.Count ?? 0) + 1), $"only {written} changes were written during the snapshot");
 
         // Every change reaches the topic; rebuilt from it (last value per key, deletes removing) the table is exact.
-        var compared = await SnapshotTestKit.AssertTopicEqualsTableAsync(db, table, TableTopic.Of(db, "t", partitions), timeout: timeout);
+        var compared = await SnapshotTestKit.AssertTopicEqualsTableAsync(db, table, TableTopic.Of(db, "t", partitions), each, timeout);
         output.WriteLine($"{db.Server}: {compared.Records} records ({compared.Reads} snapshot rows) read in {compared.Read.TotalSeconds:0.0} s, compared in {compared.Compared.TotalSeconds:0.0} s: " +
             $"topic and table both {compared.Checksum}; {clock.Elapsed.TotalSeconds:0} s in all, {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:0} s of CPU in the test process " +
             "(the source, the embedded Kafka cluster, the writer and the reader; with other tests' when they run alongside)");
         Assert.True(compared.Reads > rows * 3 / 4, $"{compared.Reads} snapshot rows for {rows} rows; log:\n{SnapshotTestKit.SnapshotLog(db)}");
+    }
+
+    /// <summary>
+    /// <see cref="SnapshotOptions.MaxChunkBytes"/> ends chunks before their row count: 20,000 rows under a writer with a
+    /// chunk size above the table's row count (one chunk without the budget) and a budget of 64 KiB are read in many
+    /// chunks, each ending at the row that reached the budget and the next going on after it, and the topic still equals
+    /// the table. (A read that stopped at the budget but counted as the range's end would lose the rest of the table.)
+    /// </summary>
+    public static async Task ChunksEndAtTheirByteBudgetAsync(SnapshotDatabase db, ITestOutputHelper output)
+    {
+        const int Rows = 20_000;
+        // A chunk's rows carry its start time as source.ts_ms (docs/snapshots.md): one value per chunk, unless two start in one millisecond.
+        var chunks = new HashSet<long>();
+        await SnapshotUnderWriterAsync(db, WrittenTable.ById, Rows, chunkSize: 50_000, partitions: 8, output,
+            configure: o => o.Snapshot.MaxChunkBytes = 64 * 1024,
+            each: r =>
+            {
+                if (r.Op == "r")
+                {
+                    chunks.Add((long)r.Source["ts_ms"]);
+                }
+            });
+        output.WriteLine($"{db.Server}: snapshot rows of {chunks.Count} chunks (distinct read times)");
+        Assert.True(chunks.Count >= 10, $"snapshot rows of {chunks.Count} chunks for {Rows} rows with a 64 KiB budget; log:\n{SnapshotTestKit.SnapshotLog(db)}");
     }
 }

@@ -74,7 +74,7 @@ public interface ISnapshotDialect : IAsyncDisposable
     /// (<see cref="SnapshotRowWriter.Matches"/>) and returns <see cref="SnapshotChunkRead.Changed"/> when not; then the rows whose key (the <paramref name="request"/>'s key columns, compared as a row
     /// value) is greater than <see cref="SnapshotChunkRequest.After"/>, in key order, at most
     /// <see cref="SnapshotChunkRequest.Limit"/>, that also satisfy <see cref="SnapshotChunkRequest.Condition"/>; hands each to
-    /// <paramref name="writer"/>. One short read: no lock held after it, no long transaction.</summary>
+    /// <paramref name="writer"/>, and stops after the row that makes <see cref="SnapshotRowWriter.IsFull"/> true. One short read: no lock held after it, no long transaction.</summary>
     /// <param name="request">The chunk.</param>
     /// <param name="writer">Takes each row.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
@@ -112,7 +112,9 @@ public enum WatermarkKind
 /// <param name="Condition">A SQL condition the rows must also satisfy (on-demand snapshots of some rows), or null.</param>
 /// <param name="Keys">When not null, read the rows of these keys (each in the dialect's form, as
 /// <see cref="SnapshotRowWriter.Row"/> was given it), in key order, instead of the range after <paramref name="After"/>.</param>
-public sealed record SnapshotChunkRequest(SourceTable Table, IReadOnlyList<string> KeyColumns, string? After, int Limit, string? Condition, IReadOnlyList<string>? Keys = null);
+/// <param name="MaxBytes">A range chunk's budget of encoded bytes: once its rows reach it,
+/// <see cref="SnapshotRowWriter.IsFull"/> tells the dialect to stop reading (the rest of the range is the next chunk's).</param>
+public sealed record SnapshotChunkRequest(SourceTable Table, IReadOnlyList<string> KeyColumns, string? After, int Limit, string? Condition, IReadOnlyList<string>? Keys = null, int MaxBytes = int.MaxValue);
 
 /// <summary>What a chunk read gave.</summary>
 /// <param name="Rows">Rows read.</param>

@@ -82,6 +82,10 @@ internal sealed class SnapshotChunk
 
     public SnapshotChunkRead Read { get; private set; }
 
+    /// <summary>Whether the read ended at the chunk's byte budget (<see cref="SnapshotRowWriter.IsFull"/>): the table's
+    /// range is not done even if fewer rows than the limit were read.</summary>
+    public bool Full { get; private set; }
+
     public bool IsReady => _ready;
 
     /// <summary>Completes when the chunk's rows were emitted at its high watermark, when it must be read again, or when abandoned.</summary>
@@ -91,6 +95,7 @@ internal sealed class SnapshotChunk
     public void SetReady(SnapshotChunkRead read)
     {
         Read = read;
+        Full = Writer.IsFull;
         _ready = true;
     }
 

@@ -335,7 +335,8 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     {
         var progress = chunk.Progress;
         var keys = chunk.Request?.Keys;
-        var rangeDone = keys is null ? chunk.Read.Rows < _options.ChunkSize || chunk.Read.LastKey is null : progress.RangeDone;
+        // A range chunk with fewer rows than it asked for ends the range, unless its read stopped at the byte budget.
+        var rangeDone = keys is null ? (chunk.Read.Rows < (chunk.Request?.Limit ?? _options.ChunkSize) && !chunk.Full) || chunk.Read.LastKey is null : progress.RangeDone;
         // A recheck chunk read the first keys of the list: what is left, plus what this window asks to read again.
         IEnumerable<string> left = keys is null ? progress.Recheck ?? [] : (progress.Recheck ?? []).Skip(keys.Count);
         var pending = left.Concat(recheck ?? []).Distinct(StringComparer.Ordinal).ToArray();
@@ -490,6 +491,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         SourceTable? previous = null; // the last description, kept while the shape holds (one schema registration)
         int[] match = [];
         List<string> keyColumns = [];
+        // Rows a range chunk asks for: ChunkSize, or as many as fitted in MaxChunkBytes when a chunk filled it (doubling
+        // again while chunks do not), so that wide rows are not read past the budget and thrown away chunk after chunk.
+        var limit = _options.ChunkSize;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -584,7 +588,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 // The range first; then the keys whose rows windows dropped for events that lacked a column.
                 var request = progress.RangeDone && progress.Recheck is { Length: > 0 } recheck
                     ? new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition, recheck.Take(_options.ChunkSize).ToArray())
-                    : new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition);
+                    : new SnapshotChunkRequest(table, keyColumns, progress.After, limit, progress.Condition, MaxBytes: _options.MaxChunkBytes);
                 chunk.Request = request;
                 var read = await _dialect.ReadChunkAsync(request, chunk.Writer, cancellationToken).ConfigureAwait(false);
                 if (read.TableChanged)
@@ -599,6 +603,11 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 }
 
                 chunk.SetReady(read);
+                if (request.Keys is null)
+                {
+                    limit = chunk.Full ? Math.Max(1, read.Rows) : read.Rows >= limit ? Math.Min(_options.ChunkSize, limit * 2) : limit;
+                }
+
                 await _dialect.TakeWatermarkAsync(_source, chunk.HighWatermark, WatermarkKind.High, cancellationToken).ConfigureAwait(false);
                 var outcome = await WaitAsync(chunk, qualified, cancellationToken).ConfigureAwait(false);
                 if (outcome == ChunkOutcome.Abandoned)

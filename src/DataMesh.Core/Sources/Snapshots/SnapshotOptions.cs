@@ -35,8 +35,15 @@ public sealed class SnapshotOptions
     /// <summary>When the source snapshots by itself. Default <see cref="InitialSnapshot.WhenNoPosition"/>.</summary>
     public InitialSnapshot Initial { get; set; } = InitialSnapshot.WhenNoPosition;
 
-    /// <summary>Rows per chunk (one short read each). Default 2048.</summary>
-    public int ChunkSize { get; set; } = 2048;
+    /// <summary>Rows per chunk at most (one short read, two watermarks and a window each). Default 16384: each chunk
+    /// costs the database two watermark transactions and a query, and Kafka a batch per partition, so small chunks cost
+    /// more per row (docs/benchmarks.md, "Snapshots").</summary>
+    public int ChunkSize { get; set; } = 16384;
+
+    /// <summary>Encoded bytes per chunk at most: a chunk's read ends at the row that reaches it, even before
+    /// <see cref="ChunkSize"/> rows, and the table's next chunks ask for as many rows as fitted. It bounds the memory each
+    /// chunk holds until its high watermark, however wide the rows. Default 16 MiB; 64 KiB to 1 GiB.</summary>
+    public int MaxChunkBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>How many tables are read at once. Default 2.</summary>
     public int ParallelTables { get; set; } = 2;
@@ -77,6 +84,11 @@ public sealed class SnapshotOptions
         if (ChunkSize is < 1 or > 1_000_000)
         {
             yield return prefix + $"Snapshot:ChunkSize must be between 1 and 1000000; it is {ChunkSize}.";
+        }
+
+        if (MaxChunkBytes is < 64 * 1024 or > 1024 * 1024 * 1024)
+        {
+            yield return prefix + $"Snapshot:MaxChunkBytes must be between 65536 (64 KiB) and 1073741824 (1 GiB); it is {MaxChunkBytes}.";
         }
 
         if (ParallelTables is < 1 or > 64)

@@ -25,6 +25,12 @@ public sealed class SnapshotRowWriter
         return SourceTable.SameShape(_chunk.Table.Info, current);
     }
 
+    /// <summary>Whether the chunk's encoded rows reached its byte budget (<see cref="SnapshotOptions.MaxChunkBytes"/>): the
+    /// dialect stops reading after the row it just handed over and returns what it read (that row's key is the chunk's
+    /// last), and the range goes on in the next chunk. Always false for a chunk that reads keys again
+    /// (<see cref="SnapshotChunkRequest.Keys"/>), which must read every key it was given.</summary>
+    public bool IsFull => _chunk.Request is { Keys: null } request && _chunk.Buffer.Written >= request.MaxBytes;
+
     /// <summary>Encodes one row of the chunk.</summary>
     /// <typeparam name="TImage">The dialect's row image.</typeparam>
     /// <param name="row">The row, every column present.</param>

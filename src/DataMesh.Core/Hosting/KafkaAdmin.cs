@@ -43,7 +43,7 @@ internal static partial class KafkaAdmin
         // What the client last saw go wrong, for the message: a refused connection, a handshake without an answer ...
         // "1/1 brokers are down" follows the error that says why; keep the why.
         string? lastError = null;
-        using var admin = new AdminClientBuilder(config)
+        var admin = new AdminClientBuilder(config)
             .SetLogHandler((_, m) =>
             {
                 if (m.Facility == "FAIL")
@@ -63,38 +63,50 @@ internal static partial class KafkaAdmin
             .Build();
         try
         {
-            await admin.CreateTopicsAsync([topic], new CreateTopicsOptions { RequestTimeout = timeout, OperationTimeout = timeout })
-                .WaitAsync(timeout + ProbeTimeout, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (CreateTopicsException ex) when (ex.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.TopicAlreadyExists))
-        {
-            return false;
-        }
-        catch (CreateTopicsException ex) when (ex.Results.FirstOrDefault(r => IsRefusal(r.Error.Code)) is { } refused)
-        {
-            throw new InvalidOperationException(
-                $"Kafka at {config.BootstrapServers} refused to create topic '{topic.Name}': {refused.Error.Code} ({refused.Error.Reason}). " +
-                $"Create it beforehand ({Describe(topic)}) with every other topic DataMesh uses and set DataMesh:Kafka:CreateTopics=false, " +
-                "or allow this client to create topics (a CREATE ACL on the cluster or the topics). " + SettingsInUse(userSettings),
-                ex);
-        }
-        catch (Exception ex) when (IsNoAnswer(ex) && !cancellationToken.IsCancellationRequested)
-        {
-            var operation = $"creating topic '{topic.Name}' through the admin API (CreateTopics)";
-            if (await AnswersMetadataAsync(admin, timeout, cancellationToken).ConfigureAwait(false))
+            try
             {
-                throw new TimeoutException(
-                    $"Kafka at {config.BootstrapServers} did not answer the admin API: {operation} got no answer within {Seconds(timeout)}, " +
-                    "although the brokers answer metadata requests. Where the admin API is not allowed or not supported (some managed " +
-                    $"clusters and proxies), create topic '{topic.Name}' beforehand ({Describe(topic)}) with every other topic DataMesh " +
-                    "uses (table topics, positions, schemas, schema history) and set DataMesh:Kafka:CreateTopics=false. " + SettingsInUse(userSettings),
+                await admin.CreateTopicsAsync([topic], new CreateTopicsOptions { RequestTimeout = timeout, OperationTimeout = timeout })
+                    .WaitAsync(timeout + ProbeTimeout, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (CreateTopicsException ex) when (ex.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.TopicAlreadyExists))
+            {
+                return false;
+            }
+            catch (CreateTopicsException ex) when (ex.Results.FirstOrDefault(r => IsRefusal(r.Error.Code)) is { } refused)
+            {
+                throw new InvalidOperationException(
+                    $"Kafka at {config.BootstrapServers} refused to create topic '{topic.Name}': {refused.Error.Code} ({refused.Error.Reason}). " +
+                    $"Create it beforehand ({Describe(topic)}) with every other topic DataMesh uses and set DataMesh:Kafka:CreateTopics=false, " +
+                    "or allow this client to create topics (a CREATE ACL on the cluster or the topics). " + SettingsInUse(userSettings),
                     ex);
             }
+            catch (Exception ex) when (IsNoAnswer(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                var operation = $"creating topic '{topic.Name}' through the admin API (CreateTopics)";
+                if (await AnswersMetadataAsync(admin, timeout, cancellationToken).ConfigureAwait(false))
+                {
+                    throw new TimeoutException(
+                        $"Kafka at {config.BootstrapServers} did not answer the admin API: {operation} got no answer within {Seconds(timeout)}, " +
+                        "although the brokers answer metadata requests. Where the admin API is not allowed or not supported (some managed " +
+                        $"clusters and proxies), create topic '{topic.Name}' beforehand ({Describe(topic)}) with every other topic DataMesh " +
+                        "uses (table topics, positions, schemas, schema history) and set DataMesh:Kafka:CreateTopics=false. " + SettingsInUse(userSettings),
+                        ex);
+                }
 
-            throw NoAnswer(config.BootstrapServers, operation, timeout, lastError, userSettings, ex);
+                throw NoAnswer(config.BootstrapServers, operation, timeout, lastError, userSettings, ex);
+            }
+        }
+        finally
+        {
+            DisposeLater(admin);
         }
     }
+
+    /// <summary>Disposes a Kafka client on a thread-pool thread: librdkafka's destroy waits for the client's threads (about
+    /// 150 ms for an admin client, measured on the embedded cluster), which a caller done with the client need not wait for.</summary>
+    /// <param name="client">The client, no longer used.</param>
+    internal static void DisposeLater(IDisposable client) => _ = Task.Run(client.Dispose);
 
     /// <summary>The error for a cluster where no broker answered.</summary>
     /// <param name="bootstrapServers">The servers tried.</param>

@@ -3,6 +3,7 @@ using Avro;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using DataMesh.Hosting;
+using DataMesh.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -92,6 +93,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             .SetLogHandler((_, m) => SchemaStoreLog.Client(_logger, m.Facility, m.Message))
             .SetErrorHandler((_, e) => SchemaStoreLog.ConsumeError(_logger, _topic, e.Reason))
             .Build();
+        // Its genesis record and first registration must not wait for librdkafka's 500 ms retry of the producer id.
+        ProducerIds.RequestEarly(_producer, _topic, _timeout);
 
         var consumerConfig = new ConsumerConfig(new Dictionary<string, string>(options.ClientSettings))
         {
@@ -418,7 +421,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             }
         }
 
-        using var admin = new AdminClientBuilder(adminConfig)
+        var admin = new AdminClientBuilder(adminConfig)
             .SetLogHandler((_, m) => SchemaStoreLog.Client(logger, m.Facility, m.Message))
             .Build();
         Metadata metadata;
@@ -431,6 +434,10 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         catch (Exception e) when (KafkaAdmin.IsNoAnswer(e) && !cancellationToken.IsCancellationRequested)
         {
             throw KafkaAdmin.NoAnswer(adminConfig.BootstrapServers, $"reading the metadata of schema topic '{options.Topic}'", options.Timeout, null, options.ClientSettings, e);
+        }
+        finally
+        {
+            KafkaAdmin.DisposeLater(admin); // its destroy takes about 150 ms that the store's start need not wait for
         }
 
         var topic = metadata.Topics.SingleOrDefault(t => t.Topic == options.Topic);

@@ -81,7 +81,9 @@ internal sealed class ControllerStore(KafkaConnection kafka, string topic) : IDi
         config.EnableIdempotence = true;
         // Unlike positions, a controller record that Kafka cannot take is an error to report, not a wait without end.
         config.MessageTimeoutMs = (int)Math.Min(int.MaxValue, kafka.Options.RequestTimeout.TotalMilliseconds);
-        return new ProducerBuilder<string, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
+        var producer = new ProducerBuilder<string, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
+        kafka.RequestProducerId(producer, topic);
+        return producer;
     });
 
     private bool _ensured;

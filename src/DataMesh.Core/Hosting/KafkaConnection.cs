@@ -96,23 +96,6 @@ public sealed class KafkaConnection : IDisposable
         return config;
     }
 
-    /// <summary>
-    /// Has a new idempotent producer (one built with <see cref="CreateProducerConfig"/>) ask for its producer id as soon as
-    /// it is connected, by asking for <paramref name="topic"/>'s metadata through it at once and 100 ms later, on a thread
-    /// of its own. Without it librdkafka may leave the id, and the producer's first records with it, until its 500 ms
-    /// retry (half of new producers on the embedded cluster waited 0.5 or 1 s for their first acknowledgement).
-    /// Never fails: a producer disposed meanwhile, or a cluster that does not answer, leaves the id to that retry.
-    /// </summary>
-    /// <param name="producer">The producer, just built or about to send its first record.</param>
-    /// <param name="topic">A topic the producer writes to (where the brokers create topics on demand, asking for its
-    /// metadata may create it, as the producer's first record would).</param>
-    public void RequestProducerId(IClient producer, string topic)
-    {
-        ArgumentNullException.ThrowIfNull(producer);
-        ArgumentException.ThrowIfNullOrEmpty(topic);
-        ProducerIds.RequestEarly(producer, topic, _options.RequestTimeout);
-    }
-
     /// <summary>Settings for a consumer that commits offsets only when told to.</summary>
     /// <param name="groupId">The consumer group, or null for a consumer that only assigns partitions.</param>
     public ConsumerConfig CreateConsumerConfig(string? groupId)

@@ -3,7 +3,6 @@ using Avro;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using DataMesh.Hosting;
-using DataMesh.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -93,8 +92,6 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             .SetLogHandler((_, m) => SchemaStoreLog.Client(_logger, m.Facility, m.Message))
             .SetErrorHandler((_, e) => SchemaStoreLog.ConsumeError(_logger, _topic, e.Reason))
             .Build();
-        // Its genesis record and first registration must not wait for librdkafka's 500 ms retry of the producer id.
-        ProducerIds.RequestEarly(_producer, _topic, _timeout);
 
         var consumerConfig = new ConsumerConfig(new Dictionary<string, string>(options.ClientSettings))
         {

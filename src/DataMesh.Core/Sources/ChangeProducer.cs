@@ -34,8 +34,6 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
     private readonly Stack<Epoch> _pool = new();
     private readonly Message<byte[]?, byte[]?> _message = new();
     private readonly LeaseFence? _fence;
-    private readonly KafkaConnection _kafka;
-    private bool _idRequested;
     private Epoch _current;
     private Epoch? _tail;
     private TPosition? _safe;
@@ -55,7 +53,6 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
         var config = ChangeProducerConfig.Create(kafka);
         configure?.Invoke(config);
         _producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
-        _kafka = kafka;
         _current = Rent();
         _fence = fence;
         if (fence is { Stamp: true })
@@ -117,13 +114,6 @@ internal sealed class ChangeProducer<TPosition> : IDisposable
         {
             // The lease's last confirmation is too old (the process may have been paused): ask again before handing anything over.
             return FencedProduceAsync(fence, target, key, value, cancellationToken);
-        }
-
-        if (!_idRequested)
-        {
-            // The first record: make sure the producer id does not wait for librdkafka's 500 ms retry (ProducerIds).
-            _idRequested = true;
-            _kafka.RequestProducerId(_producer, target.Topic);
         }
 
         var epoch = _current;

@@ -174,7 +174,6 @@ public sealed class PositionStore : IDisposable
             {
                 await _kafka.EnsureTopicAsync(Topic, 1, TopicRetention.Compacted, cancellationToken).ConfigureAwait(false);
                 _producer = new ProducerBuilder<byte[], byte[]?>(_kafka.CreateProducerConfig()).Build();
-                _kafka.RequestProducerId(_producer, Topic);
             }
         }
         finally

@@ -45,12 +45,6 @@ internal sealed partial class EventEmitter
 
             _wire = new WireBuffers(registry.Values, _source);
             _producer = CreateProducer();
-            if (registry.Values.FirstOrDefault() is { } first)
-            {
-                // The first events must not wait for librdkafka's 500 ms retry of the producer id.
-                _kafka.RequestProducerId(_producer, first.Topic);
-            }
-
             _stopSending = new CancellationTokenSource();
             var token = _stopSending.Token;
             _sender = Task.Run(() => SendLoopAsync(token), CancellationToken.None);

@@ -102,7 +102,6 @@ internal sealed class SchemaHistory : IDisposable
         {
             await _kafka.EnsureTopicAsync(_topic, 1, TopicRetention.Compacted, cancellationToken).ConfigureAwait(false);
             _producer = new ProducerBuilder<byte[], byte[]>(_kafka.CreateProducerConfig()).Build();
-            _kafka.RequestProducerId(_producer, _topic);
         }
 
         var message = new Message<byte[], byte[]>

@@ -81,9 +81,7 @@ internal sealed class ControllerStore(KafkaConnection kafka, string topic) : IDi
         config.EnableIdempotence = true;
         // Unlike positions, a controller record that Kafka cannot take is an error to report, not a wait without end.
         config.MessageTimeoutMs = (int)Math.Min(int.MaxValue, kafka.Options.RequestTimeout.TotalMilliseconds);
-        var producer = new ProducerBuilder<string, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
-        kafka.RequestProducerId(producer, topic);
-        return producer;
+        return new ProducerBuilder<string, byte[]?>(config).SetLogHandler((_, _) => { }).Build();
     });
 
     private bool _ensured;

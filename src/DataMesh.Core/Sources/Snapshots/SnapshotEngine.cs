@@ -20,6 +20,14 @@ namespace DataMesh.Sources;
 /// watermark); the control methods by anyone. State changes take a lock.</remarks>
 internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 {
+    /// <summary>Rows the first range chunk of a table's read asks for (then doubling up to <see cref="SnapshotOptions.ChunkSize"/>).</summary>
+    internal const int FirstLimit = 1024;
+
+    /// <summary>Keys a chunk that reads rows again asks for at most: those rows are the wide ones (an unchanged TOASTed
+    /// value), such a chunk cannot stop at <see cref="SnapshotOptions.MaxChunkBytes"/>, and PostgreSQL takes at most 65,535
+    /// parameters per statement (one per key column per key).</summary>
+    internal const int MaxRecheckKeys = 256;
+
     private readonly string _source;
     private readonly SnapshotOptions _options;
     private readonly ISnapshotDialect _dialect;
@@ -491,9 +499,10 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         SourceTable? previous = null; // the last description, kept while the shape holds (one schema registration)
         int[] match = [];
         List<string> keyColumns = [];
-        // Rows a range chunk asks for: ChunkSize, or as many as fitted in MaxChunkBytes when a chunk filled it (doubling
-        // again while chunks do not), so that wide rows are not read past the budget and thrown away chunk after chunk.
-        var limit = _options.ChunkSize;
+        // Rows a range chunk asks for: from FirstLimit doubling up to ChunkSize while chunks stay under MaxChunkBytes, and as
+        // many as fitted when one filled it. A chunk that stops at the budget has its read drain the rest of its LIMIT in the
+        // database (under the read's lock): starting small keeps that short for wide rows.
+        var limit = Math.Min(_options.ChunkSize, FirstLimit);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -587,7 +596,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 await _dialect.TakeWatermarkAsync(_source, chunk.LowWatermark, WatermarkKind.Low, cancellationToken).ConfigureAwait(false);
                 // The range first; then the keys whose rows windows dropped for events that lacked a column.
                 var request = progress.RangeDone && progress.Recheck is { Length: > 0 } recheck
-                    ? new SnapshotChunkRequest(table, keyColumns, progress.After, _options.ChunkSize, progress.Condition, recheck.Take(_options.ChunkSize).ToArray())
+                    ? new SnapshotChunkRequest(table, keyColumns, progress.After, Math.Min(_options.ChunkSize, MaxRecheckKeys), progress.Condition, recheck.Take(Math.Min(_options.ChunkSize, MaxRecheckKeys)).ToArray())
                     : new SnapshotChunkRequest(table, keyColumns, progress.After, limit, progress.Condition, MaxBytes: _options.MaxChunkBytes);
                 chunk.Request = request;
                 var read = await _dialect.ReadChunkAsync(request, chunk.Writer, cancellationToken).ConfigureAwait(false);

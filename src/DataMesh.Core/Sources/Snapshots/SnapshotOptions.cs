@@ -37,12 +37,14 @@ public sealed class SnapshotOptions
 
     /// <summary>Rows per chunk at most (one short read, two watermarks and a window each). Default 16384: each chunk
     /// costs the database two watermark transactions and a query, and Kafka a batch per partition, so small chunks cost
-    /// more per row (docs/benchmarks.md, "Snapshots").</summary>
+    /// more per row (docs/benchmarks.md, "Chunk size (2026-12-05)"). A table's first chunk asks for 1,024 rows, and each
+    /// next one for twice as many up to this, while they stay under <see cref="MaxChunkBytes"/>.</summary>
     public int ChunkSize { get; set; } = 16384;
 
     /// <summary>Encoded bytes per chunk at most: a chunk's read ends at the row that reaches it, even before
     /// <see cref="ChunkSize"/> rows, and the table's next chunks ask for as many rows as fitted. It bounds the memory each
-    /// chunk holds until its high watermark, however wide the rows. Default 16 MiB; 64 KiB to 1 GiB.</summary>
+    /// range chunk holds until its high watermark, however wide the rows (a chunk that reads at most 256 rows again by key
+    /// is not bounded by it). Default 16 MiB; 64 KiB to 1 GiB.</summary>
     public int MaxChunkBytes { get; set; } = 16 * 1024 * 1024;
 
     /// <summary>How many tables are read at once. Default 2.</summary>

@@ -28,7 +28,7 @@ public sealed class SnapshotRowWriter
     /// <summary>Whether the chunk's encoded rows reached its byte budget (<see cref="SnapshotOptions.MaxChunkBytes"/>): the
     /// dialect stops reading after the row it just handed over and returns what it read (that row's key is the chunk's
     /// last), and the range goes on in the next chunk. Always false for a chunk that reads keys again
-    /// (<see cref="SnapshotChunkRequest.Keys"/>), which must read every key it was given.</summary>
+    /// (<see cref="SnapshotChunkRequest.Keys"/>), which must read every key it was given (at most 256 keys).</summary>
     public bool IsFull => _chunk.Request is { Keys: null } request && _chunk.Buffer.Written >= request.MaxBytes;
 
     /// <summary>Encodes one row of the chunk.</summary>

@@ -66,6 +66,7 @@ public sealed class KafkaPipeline
     private readonly IReadOnlyList<MaskedColumn> _masked;
     private readonly ConcurrentDictionary<int, RecordMasking> _keyMaskings = new();
     private readonly Dictionary<TopicPartition, SourcePartition> _partitionsByName = [];
+    private readonly HashSet<TopicPartition> _paused = []; // paused while the workers' pipes drain (backpressure); consumer thread only
     private readonly KeyValuePair<string, object?> _pipelineTag;
     private SourcePartition[] _partitions = [];
     private PipelineWorker[] _workers = [];
@@ -376,12 +377,12 @@ public sealed class KafkaPipeline
             return;
         }
 
-        var paused = consumer.Assignment;
-        consumer.Pause(paused);
         try
         {
             while (!drained.IsCompleted && !IsFaulted && !cancellationToken.IsCancellationRequested)
             {
+                // A rebalance inside Consume may hand over new partitions: they wait too (OnRevoked resumes what leaves).
+                PauseNew(consumer);
                 if (Stopwatch.GetTimestamp() >= _nextHousekeeping)
                 {
                     Housekeep(consumer, paused: true);
@@ -419,6 +420,17 @@ public sealed class KafkaPipeline
         finally
         {
             consumer.Resume(consumer.Assignment);
+            _paused.Clear();
+        }
+    }
+
+    /// <summary>Pauses the assigned partitions not paused yet (backpressure).</summary>
+    private void PauseNew(IConsumer<int, int> consumer)
+    {
+        var assignment = consumer.Assignment;
+        if (!assignment.TrueForAll(_paused.Contains))
+        {
+            consumer.Pause(assignment.Where(_paused.Add).ToList());
         }
     }
 
@@ -822,6 +834,19 @@ public sealed class KafkaPipeline
         }
 
         Commit(consumer, revoked);
+
+        // librdkafka keeps a partition paused by the application after it leaves the assignment, and does not clear that
+        // when the partition is assigned again: one revoked during a backpressure pause would never be fetched again.
+        try
+        {
+            consumer.Resume(revoked);
+            _paused.ExceptWith(revoked);
+        }
+        catch (KafkaException e)
+        {
+            PipelineLog.ConsumerError(_logger, _options.Name, e.Error.Reason);
+        }
+
         foreach (var topicPartition in revoked)
         {
             if (_partitionsByName.TryGetValue(topicPartition, out var partition))

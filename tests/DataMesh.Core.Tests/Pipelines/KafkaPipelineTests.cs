@@ -630,6 +630,59 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         Assert.Contains(logs.WithId(5013), e => e.Message.Contains($"{Source}[0]", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Partitions_paused_by_backpressure_when_a_rebalance_takes_them_are_read_again_when_they_come_back()
+    {
+        // 20 records of 10 KB on each partition; the sink holds its first batch: the 64 KB pipe fills and the consumer pauses.
+        var big = new string('x', 10_000);
+        await ProduceAsync(Enumerable.Range(1, 20).Select(id => Event(ChangeOperation.Create, id, big, quantity: 1)), partition: 0);
+        await ProduceAsync(Enumerable.Range(21, 20).Select(id => Event(ChangeOperation.Create, id, big, quantity: 1)), partition: 1);
+        var (options, sink, gate) = HeldBehindASmallPipe("paused-through-a-rebalance");
+        var logs = new LogRecorder();
+        var pipeline = new KafkaPipeline(options, _kafka, _store, logs) { DrainTimeout = TimeSpan.FromSeconds(5) };
+        using var cts = new CancellationTokenSource();
+        var run = pipeline.RunAsync(cts.Token);
+        await WaitUntil(() => pipeline.Lag >= 25, run);
+
+        // Another member joins: the partitions are revoked while paused, the sink lets go during the revocation (so the
+        // pause ends before the group hands out the partitions again), and the member leaves (its session times out).
+        var config = _kafka.CreateConsumerConfig(options.EffectiveGroupId);
+        foreach (var (name, value) in options.ConsumerSettings)
+        {
+            config.Set(name, value);
+        }
+
+        using (var other = new ConsumerBuilder<byte[], byte[]>(config).Build())
+        {
+            other.Subscribe(Source);
+            using var stopOther = new CancellationTokenSource();
+            var polling = Task.Run(() =>
+            {
+                while (!stopOther.IsCancellationRequested)
+                {
+                    other.Consume(TimeSpan.FromMilliseconds(100));
+                }
+            });
+            await WaitUntil(() => logs.WithId(5007).Any(), run);
+            gate.SetResult();
+            await WaitUntil(() => logs.WithId(5012).Count() >= 2, run);
+            await stopOther.CancelAsync();
+            await polling;
+        }
+
+        // Every record of both partitions arrives, whichever partitions the pipeline holds in between.
+        var deadline = DateTime.UtcNow + Patience;
+        while (sink.Records.Select(r => r.Id).Distinct().Count() < 40 && DateTime.UtcNow < deadline && !run.IsCompleted)
+        {
+            await Task.Delay(100);
+        }
+
+        var missing = Enumerable.Range(1, 40).Select(id => (long)id).Except(sink.Records.Select(r => r.Id)).ToList();
+        await cts.CancelAsync();
+        await run;
+        Assert.True(missing.Count == 0, $"never written: ids [{string.Join(", ", missing)}] (1-20 on partition 0, 21-40 on 1); lag {pipeline.Lag}.{Describe(logs, pipeline)}");
+    }
+
     /// <summary>Runs a pipeline until <paramref name="condition"/> holds, then stops it.</summary>
     private async Task RunUntil(PipelineOptions options, Func<bool> condition)
     {

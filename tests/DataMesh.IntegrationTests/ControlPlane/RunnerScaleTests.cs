@@ -90,25 +90,40 @@ public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper ou
         var writing = Task.Run(() => workload.RunAsync(writer, int.MaxValue, maxBatch: 10, pause: TimeSpan.FromMilliseconds(2), stop: writingStop.Token));
 
         // The group's member on a runner that does not read the source: the kill moves only partitions of the pipeline.
+        var timeline = new List<string>();
+        void Note(string what) => timeline.Add(string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss.fff} {what}"));
+        Note("writing started");
         await Task.Delay(3000);
-        fleet.Kill(runners.First(r => r != holder));
+        var killed = runners.First(r => r != holder);
+        fleet.Kill(killed);
+        Note($"runner {killed.Id} killed");
         await Task.Delay(3000);
         var added = fleet.Start();
         await fleet.WaitForStandbyAsync(added, TimeSpan.FromSeconds(60));
+        Note($"runner {added.Id} added and standing by");
         await Task.Delay(3000);
         await writingStop.CancelAsync();
         await writing;
+        Note("writing stopped");
 
         await using var store = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = harness.Cluster, CreateTopic = false });
         using var tail = new TopicTail(harness.Kafka, store, sinkTopic, Partitions);
         var check = new VersionedWorkload.Check(workload);
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+        var sinkRead = new long[Partitions];
         while (check.Problem() is { } problem)
         {
-            Assert.True(DateTime.UtcNow < deadline, $"sink topic after {check.Records} records for {workload.Changes} committed changes: {problem}; runners' logs:\n{fleet.Log}");
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"sink topic after {check.Records} records for {workload.Changes} committed changes: {problem}; " +
+                    $"sink records read per partition [{string.Join(", ", sinkRead)}]; {await DescribeAsync(harness, store, sinkTopic, workload)}; " +
+                    $"test: {string.Join("; ", timeline)}; runners' logs:\n{fleet.Log}");
+            }
+
             foreach (var record in await tail.PollAsync(TimeSpan.FromMilliseconds(200)))
             {
                 check.Add(record);
+                sinkRead[record.Partition]++;
             }
         }
 
@@ -133,7 +148,46 @@ public sealed class RunnerScaleTests(PostgresServer server, ITestOutputHelper ou
         Assert.Equal(source.OrderBy(r => r.Key), sink.OrderBy(r => r.Key));
         Assert.True(fleet.Overlaps.Count == 0, "two runners read the source at once: " + string.Join("; ", fleet.Overlaps));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"pipeline on 3 runners, one killed and one added: {workload.Changes} changes, {check.Records} sink records ({check.Repeats} repeats), {source.Count} rows equal"));
+            $"pipeline on 3 runners, one killed and one added: {workload.Changes} changes, {check.Records} sink records ({check.Repeats} repeats), {source.Count} rows equal, complete at {DateTime.UtcNow:HH:mm:ss.fff}"));
+        output.WriteLine($"test: {string.Join("; ", timeline)}; the group's assignments:");
+        output.WriteLine(string.Join('\n', fleet.Log.Split('\n').Where(l => l.Contains("partitions assigned", StringComparison.Ordinal) || l.Contains("partitions revoked", StringComparison.Ordinal))));
+    }
+
+    /// <summary>Where records went missing: the source topic checked like the sink, and per partition of both what was
+    /// read, the high watermarks and the pipeline group's committed offsets.</summary>
+    private static async Task<string> DescribeAsync(ConformanceHarness harness, ISchemaStore store, string sinkTopic, VersionedWorkload workload)
+    {
+        var sourceTopic = harness.Topic(Table);
+        using var tail = new TopicTail(harness.Kafka, store, sourceTopic, Partitions);
+        var check = new VersionedWorkload.Check(workload);
+        var read = new long[Partitions];
+        List<CdcRecord> batch;
+        while ((batch = await tail.PollAsync(TimeSpan.FromSeconds(2))).Count > 0)
+        {
+            foreach (var record in batch)
+            {
+                check.Add(record);
+                read[record.Partition]++;
+            }
+        }
+
+        var text = new System.Text.StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"source topic {sourceTopic}: {check.Records} records, {check.Problem() ?? "complete"}; read per partition [{string.Join(", ", read)}]");
+        var config = harness.Kafka.CreateConsumerConfig("datamesh-pipeline-copy-" + harness.Source);
+        using var consumer = new Confluent.Kafka.ConsumerBuilder<byte[], byte[]>(config).Build();
+        foreach (var topic in new[] { sourceTopic, sinkTopic })
+        {
+            var partitions = Enumerable.Range(0, Partitions).Select(p => new Confluent.Kafka.TopicPartition(topic, p)).ToList();
+            var committed = consumer.Committed(partitions, TimeSpan.FromSeconds(10));
+            text.Append(CultureInfo.InvariantCulture, $"; {topic}: ");
+            text.AppendJoin(", ", partitions.Select((p, i) =>
+            {
+                var marks = consumer.QueryWatermarkOffsets(p, TimeSpan.FromSeconds(10));
+                return $"[{i}] {marks.Low.Value}..{marks.High.Value} committed {committed[i].Offset.Value}";
+            }));
+        }
+
+        return text.ToString();
     }
 
     private async Task WaitUntilStreamingAsync(RunnerFleet fleet)

@@ -206,7 +206,7 @@ internal sealed class ConnectorProcess : IDisposable
 
         foreach (var log in (ReadOnlySpan<ConcurrentQueue<string>>)[Log, _log])
         {
-            log.Enqueue($"[{_process.Id}] {line}");
+            log.Enqueue(string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss.fff} [{_process.Id}] {line}"));
             while (log.Count > 400)
             {
                 log.TryDequeue(out _);

@@ -214,6 +214,8 @@ public sealed class KafkaPipeline
         var keys = _keys = new StagingDeserializer();
         var values = _values = new StagingDeserializer();
         var consumerConfig = _kafka.CreateConsumerConfig(_options.EffectiveGroupId);
+        consumerConfig.SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds;
+        consumerConfig.HeartbeatIntervalMs = (int)Math.Min(3000, _options.SessionTimeout.TotalMilliseconds / 3);
         foreach (var (name, value) in _options.ConsumerSettings)
         {
             consumerConfig.Set(name, value);

@@ -86,11 +86,23 @@ public sealed class PipelineOptions
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// librdkafka settings for the pipeline's consumer, applied over DataMesh's (for example <c>session.timeout.ms</c>).
+    /// How long the consumer group waits for a member that stopped answering (a process killed, a host gone) before its
+    /// partitions move to the other members: <c>session.timeout.ms</c>, with heartbeats every third of it (at most every
+    /// 3 seconds). 10 seconds by default (Kafka's own default is 45), from 6 seconds (brokers refuse less unless their
+    /// <c>group.min.session.timeout.ms</c> allows it) to 30 minutes. A member that stops gracefully leaves at once.
+    /// </summary>
+    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// librdkafka settings for the pipeline's consumer, applied over DataMesh's (for example <c>max.poll.interval.ms</c>).
     /// <c>auto.offset.reset</c> is the pipeline's own: a partition without a committed offset starts from its earliest
     /// record, and a committed offset no longer in the log stops the pipeline.
     /// </summary>
     public IDictionary<string, string> ConsumerSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    internal static readonly TimeSpan MinSessionTimeout = TimeSpan.FromSeconds(6);
+
+    internal static readonly TimeSpan MaxSessionTimeout = TimeSpan.FromMinutes(30);
 
     /// <summary>The consumer group, with its default.</summary>
     public string EffectiveGroupId => GroupId ?? "datamesh-pipeline-" + Name;
@@ -149,6 +161,11 @@ public sealed class PipelineOptions
         if (CommitInterval <= TimeSpan.Zero)
         {
             throw new ArgumentException($"PipelineOptions.CommitInterval of pipeline '{Name}' must be positive.");
+        }
+
+        if (SessionTimeout < MinSessionTimeout || SessionTimeout > MaxSessionTimeout)
+        {
+            throw new ArgumentException($"PipelineOptions.SessionTimeout of pipeline '{Name}' must be from 6 seconds to 30 minutes, not {SessionTimeout}.");
         }
     }
 }

@@ -53,6 +53,8 @@ public sealed class DefinitionTests
         Assert.Equal(["dm.billing.billing.invoices"], archive.SourceTopics);
         Assert.Equal(new SinkDefinition(SinkKind.JsonLines, null, null, "/var/lib/datamesh/{topic}.jsonl"), archive.Sink);
         Assert.Equal((ErrorHandling.Stop, TimeSpan.FromSeconds(5), (int?)null), (archive.OnError, archive.CommitInterval, archive.Workers));
+        Assert.Equal((TimeSpan?)TimeSpan.FromSeconds(20), archive.SessionTimeout);
+        Assert.Null(orders.SessionTimeout);
     }
 
     [Fact]

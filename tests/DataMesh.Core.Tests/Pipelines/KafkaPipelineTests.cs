@@ -869,6 +869,11 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         options.SourceTopics[0] = "s";
         options.ConsumerSettings["auto.offset.reset"] = "latest";
         Assert.Contains("must not set auto.offset.reset", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
+        options.ConsumerSettings.Clear();
+        options.SessionTimeout = TimeSpan.FromSeconds(2);
+        Assert.Contains("SessionTimeout of pipeline 'p' must be from 6 seconds", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
+        options.SessionTimeout = TimeSpan.FromSeconds(6);
+        options.Validate();
     }
 
     private static string Header(ConsumeResult<byte[], byte[]?> record, string name) =>

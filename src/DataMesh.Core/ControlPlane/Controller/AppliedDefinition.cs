@@ -128,6 +128,11 @@ internal sealed class AppliedDefinition
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture,
             $"{string.Join(',', pipeline.SourceTopics)}\n{pipeline.Sink}\n{pipeline.Sink.Partitions ?? Definition.Settings.TopicPartitions}\n{pipeline.Workers}\n{pipeline.GroupId}\n{pipeline.OnError}\n{pipeline.DeadLetterTopic}\n{pipeline.MaxBatchSize}\n{pipeline.SinkRetries}\n{pipeline.CommitInterval}\n");
+        if (pipeline.SessionTimeout is { } session)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"session {session}\n"); // only when set: existing pipelines keep their hash
+        }
+
         Append(text, pipeline.Sink.Settings);
         foreach (var transform in pipeline.Transforms)
         {

@@ -26,7 +26,7 @@ internal static partial class DefinitionValidator
     private static readonly string[] PipelineFields =
     [
         "name", "source", "tables", "source_topics", "transforms", "sink", "workers", "group_id", "on_error", "dead_letter_topic",
-        "max_batch_size", "sink_retries", "commit_interval",
+        "max_batch_size", "sink_retries", "commit_interval", "session_timeout",
     ];
 
     public static async ValueTask<DefinitionValidation> ValidateAsync(string text, DefinitionValidationOptions options, CancellationToken cancellationToken)
@@ -308,6 +308,12 @@ internal static partial class DefinitionValidator
                 problems.Add(reader.PathOf("commit_interval"), reader.Entry("commit_interval")!.Value, "must be a positive duration");
             }
 
+            var sessionTimeout = reader.Value<TimeSpan>("session_timeout");
+            if (sessionTimeout is { } session && (session < PipelineOptions.MinSessionTimeout || session > PipelineOptions.MaxSessionTimeout))
+            {
+                problems.Add(reader.PathOf("session_timeout"), reader.Entry("session_timeout")!.Value, "must be from 6s to 30m (brokers refuse a shorter session unless their group.min.session.timeout.ms allows it)");
+            }
+
             var onError = reader.Value<ErrorHandling>("on_error") ?? ErrorHandling.DeadLetter;
             var groupId = reader.String("group_id");
             var deadLetterTopic = reader.String("dead_letter_topic");
@@ -356,7 +362,7 @@ internal static partial class DefinitionValidator
             }
 
             var definition = new PipelineDefinition(name, source, tables, [.. topics.Select(t => t.Topic)], [.. transforms.Select(t => t.Definition)], sink,
-                workers, groupId, onError, deadLetterTopic, maxBatchSize, sinkRetries, commitInterval);
+                workers, groupId, onError, deadLetterTopic, maxBatchSize, sinkRetries, commitInterval, sessionTimeout);
             read.Add(new ReadPipeline(definition, topics, transforms, tableSink));
         }
 

@@ -57,6 +57,8 @@ public sealed record SourceDefinition(
 /// <param name="MaxBatchSize">The most records per sink batch; null for the default.</param>
 /// <param name="SinkRetries">Retries of a failed sink batch; null for the default.</param>
 /// <param name="CommitInterval">How often offsets are committed; null for the default.</param>
+/// <param name="SessionTimeout">How long the group waits for a member that stopped answering before its partitions move
+/// (<see cref="PipelineOptions.SessionTimeout"/>); null for the default.</param>
 public sealed record PipelineDefinition(
     string Name,
     string? Source,
@@ -70,7 +72,8 @@ public sealed record PipelineDefinition(
     string? DeadLetterTopic,
     int? MaxBatchSize,
     int? SinkRetries,
-    TimeSpan? CommitInterval);
+    TimeSpan? CommitInterval,
+    TimeSpan? SessionTimeout = null);
 
 /// <summary>One transform of a pipeline.</summary>
 /// <param name="Kind">The transform: <c>filter</c>, <c>keep</c>, <c>drop</c>, <c>rename</c>, <c>mask</c>, <c>cast</c>,

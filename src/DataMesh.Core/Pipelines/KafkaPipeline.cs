@@ -213,27 +213,18 @@ public sealed class KafkaPipeline
     {
         var keys = _keys = new StagingDeserializer();
         var values = _values = new StagingDeserializer();
-        var consumerConfig = _kafka.CreateConsumerConfig(_options.EffectiveGroupId);
-        consumerConfig.SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds;
-        consumerConfig.HeartbeatIntervalMs = (int)Math.Min(3000, _options.SessionTimeout.TotalMilliseconds / 3);
-        foreach (var (name, value) in _options.ConsumerSettings)
-        {
-            consumerConfig.Set(name, value);
-        }
-
-        // Never jump over records silently: a partition of the group with no committed offset is started from its earliest
-        // record when assigned (OnAssigned); a committed or current offset that is no longer in the log is an error.
-        consumerConfig.AutoOffsetReset = AutoOffsetReset.Error;
-        using var consumer = new ConsumerBuilder<int, int>(consumerConfig)
-            .SetKeyDeserializer(keys)
-            .SetValueDeserializer(values)
-            .SetErrorHandler((_, error) => PipelineLog.ConsumerError(_logger, _options.Name, error.Reason))
-            .SetPartitionsAssignedHandler((c, partitions) => OnAssigned(c, partitions))
-            .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
-            .Build();
-        consumer.Subscribe(_options.SourceTopics);
+        var consumerConfig = BuildConsumerConfig();
+        IConsumer<int, int>? consumer = null;
         try
         {
+            consumer = new ConsumerBuilder<int, int>(consumerConfig)
+                .SetKeyDeserializer(keys)
+                .SetValueDeserializer(values)
+                .SetErrorHandler((_, error) => PipelineLog.ConsumerError(_logger, _options.Name, error.Reason))
+                .SetPartitionsAssignedHandler((c, partitions) => OnAssigned(c, partitions))
+                .SetPartitionsRevokedHandler((c, partitions) => OnRevoked(c, partitions))
+                .Build();
+            consumer.Subscribe(_options.SourceTopics);
             await ReadAsync(consumer, keys, values, cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -246,9 +237,52 @@ public sealed class KafkaPipeline
 
             _sinkStop!.CancelAfter(DrainTimeout);
             await Task.WhenAll(_workerTasks).ConfigureAwait(false);
-            Commit(consumer, null);
-            consumer.Close();
+            if (consumer is not null)
+            {
+                try
+                {
+                    Commit(consumer, null);
+                    consumer.Close();
+                }
+                finally
+                {
+                    consumer.Dispose();
+                }
+            }
         }
+    }
+
+    /// <summary>
+    /// The consumer's settings: the host's (<see cref="KafkaOptions.Settings"/>), then the group session
+    /// (<see cref="PipelineOptions.SessionTimeout"/>, or 10 s unless the host's settings name one; heartbeats every third of
+    /// it, at most every 3 s, unless set), then <see cref="PipelineOptions.ConsumerSettings"/>. The session and heartbeat
+    /// are left alone under <c>group.protocol=consumer</c> (KIP-848), where the broker sets them.
+    /// </summary>
+    internal ConsumerConfig BuildConsumerConfig()
+    {
+        var config = _kafka.CreateConsumerConfig(_options.EffectiveGroupId);
+        var protocol = _options.ConsumerSettings.TryGetValue("group.protocol", out var named) ? named : config.Get("group.protocol");
+        var classic = !string.Equals(protocol, "consumer", StringComparison.OrdinalIgnoreCase);
+        if (classic && (_options.SessionTimeout is not null || config.Get("session.timeout.ms") is null))
+        {
+            config.SessionTimeoutMs = (int)(_options.SessionTimeout ?? PipelineOptions.DefaultSessionTimeout).TotalMilliseconds;
+        }
+
+        var heartbeatSet = config.Get("heartbeat.interval.ms") is not null || _options.ConsumerSettings.ContainsKey("heartbeat.interval.ms");
+        foreach (var (name, value) in _options.ConsumerSettings)
+        {
+            config.Set(name, value);
+        }
+
+        if (classic && !heartbeatSet && config.SessionTimeoutMs is { } session)
+        {
+            config.HeartbeatIntervalMs = Math.Min(3000, session / 3);
+        }
+
+        // Never jump over records silently: a partition of the group with no committed offset is started from its earliest
+        // record when assigned (OnAssigned); a committed or current offset that is no longer in the log is an error.
+        config.AutoOffsetReset = AutoOffsetReset.Error;
+        return config;
     }
 
     private async Task ReadAsync(IConsumer<int, int> consumer, StagingDeserializer keys, StagingDeserializer values, CancellationToken cancellationToken)
@@ -421,7 +455,7 @@ public sealed class KafkaPipeline
         }
         finally
         {
-            consumer.Resume(consumer.Assignment);
+            consumer.Resume(consumer.Assignment.Union(_paused).ToList());
             _paused.Clear();
         }
     }

@@ -88,10 +88,13 @@ public sealed class PipelineOptions
     /// <summary>
     /// How long the consumer group waits for a member that stopped answering (a process killed, a host gone) before its
     /// partitions move to the other members: <c>session.timeout.ms</c>, with heartbeats every third of it (at most every
-    /// 3 seconds). 10 seconds by default (Kafka's own default is 45), from 6 seconds (brokers refuse less unless their
-    /// <c>group.min.session.timeout.ms</c> allows it) to 30 minutes. A member that stops gracefully leaves at once.
+    /// 3 seconds). Null (the default) means 10 seconds unless the host's <see cref="Hosting.KafkaOptions.Settings"/> name a
+    /// <c>session.timeout.ms</c> (Kafka's own default is 45 seconds); from 6 seconds (brokers refuse less unless their
+    /// <c>group.min.session.timeout.ms</c> allows it) to 5 minutes (librdkafka's <c>max.poll.interval.ms</c>). A member
+    /// that stops gracefully leaves at once. <see cref="ConsumerSettings"/> override it; under <c>group.protocol=consumer</c>
+    /// the broker sets the session and this is not used.
     /// </summary>
-    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan? SessionTimeout { get; set; }
 
     /// <summary>
     /// librdkafka settings for the pipeline's consumer, applied over DataMesh's (for example <c>max.poll.interval.ms</c>).
@@ -100,9 +103,11 @@ public sealed class PipelineOptions
     /// </summary>
     public IDictionary<string, string> ConsumerSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    internal static readonly TimeSpan DefaultSessionTimeout = TimeSpan.FromSeconds(10);
+
     internal static readonly TimeSpan MinSessionTimeout = TimeSpan.FromSeconds(6);
 
-    internal static readonly TimeSpan MaxSessionTimeout = TimeSpan.FromMinutes(30);
+    internal static readonly TimeSpan MaxSessionTimeout = TimeSpan.FromMinutes(5);
 
     /// <summary>The consumer group, with its default.</summary>
     public string EffectiveGroupId => GroupId ?? "datamesh-pipeline-" + Name;
@@ -163,9 +168,9 @@ public sealed class PipelineOptions
             throw new ArgumentException($"PipelineOptions.CommitInterval of pipeline '{Name}' must be positive.");
         }
 
-        if (SessionTimeout < MinSessionTimeout || SessionTimeout > MaxSessionTimeout)
+        if (SessionTimeout is { } session && (session < MinSessionTimeout || session > MaxSessionTimeout))
         {
-            throw new ArgumentException($"PipelineOptions.SessionTimeout of pipeline '{Name}' must be from 6 seconds to 30 minutes, not {SessionTimeout}.");
+            throw new ArgumentException($"PipelineOptions.SessionTimeout of pipeline '{Name}' must be from 6 seconds to 5 minutes, not {session}.");
         }
     }
 }

@@ -643,6 +643,7 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         using var cts = new CancellationTokenSource();
         var run = pipeline.RunAsync(cts.Token);
         await WaitUntil(() => pipeline.Lag >= 25, run);
+        Assert.True(pipeline.RecordsRead < 20, $"{pipeline.RecordsRead} records were read past a full 64 KB pipe");
 
         // Another member joins: the partitions are revoked while paused, the sink lets go during the revocation (so the
         // pause ends before the group hands out the partitions again), and the member leaves (its session times out).
@@ -859,6 +860,34 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public void The_group_session_is_ten_seconds_unless_the_host_the_pipeline_or_its_consumer_settings_say_otherwise()
+    {
+        (string? Session, string? Heartbeat) Of(Action<PipelineOptions> set, params (string Name, string Value)[] host)
+        {
+            var options = new PipelineOptions { Name = "p", TargetTopic = "t" };
+            options.SourceTopics.Add("s");
+            set(options);
+            var kafkaOptions = new KafkaOptions { BootstrapServers = "127.0.0.1:9" };
+            foreach (var (name, value) in host)
+            {
+                kafkaOptions.Settings[name] = value;
+            }
+
+            using var kafka = new KafkaConnection(kafkaOptions);
+            var config = new KafkaPipeline(options, kafka, _store).BuildConsumerConfig();
+            return (config.Get("session.timeout.ms"), config.Get("heartbeat.interval.ms"));
+        }
+
+        Assert.Equal(("10000", "3000"), Of(_ => { }));
+        Assert.Equal(("20000", "3000"), Of(_ => { }, ("session.timeout.ms", "20000")));
+        Assert.Equal(("8000", "2666"), Of(o => o.SessionTimeout = TimeSpan.FromSeconds(8), ("session.timeout.ms", "20000")));
+        Assert.Equal(("6000", "2000"), Of(o => o.ConsumerSettings["session.timeout.ms"] = "6000"));
+        Assert.Equal(("10000", "1000"), Of(_ => { }, ("heartbeat.interval.ms", "1000")));
+        Assert.Equal(((string?)null, (string?)null), Of(o => o.ConsumerSettings["group.protocol"] = "consumer"));
+        Assert.Equal(((string?)null, (string?)null), Of(_ => { }, ("group.protocol", "consumer")));
+    }
+
+    [Fact]
     public void Settings_are_validated_with_their_names()
     {
         Assert.Contains("Name", Assert.Throws<ArgumentException>(() => new PipelineOptions().Validate()).Message, StringComparison.Ordinal);
@@ -872,6 +901,8 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
         options.ConsumerSettings.Clear();
         options.SessionTimeout = TimeSpan.FromSeconds(2);
         Assert.Contains("SessionTimeout of pipeline 'p' must be from 6 seconds", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
+        options.SessionTimeout = TimeSpan.FromMinutes(6);
+        Assert.Contains("to 5 minutes", Assert.Throws<ArgumentException>(options.Validate).Message, StringComparison.Ordinal);
         options.SessionTimeout = TimeSpan.FromSeconds(6);
         options.Validate();
     }

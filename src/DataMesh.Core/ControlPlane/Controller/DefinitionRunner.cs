@@ -288,7 +288,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         result.MaxBatchSize = pipeline.MaxBatchSize ?? result.MaxBatchSize;
         result.SinkRetries = pipeline.SinkRetries ?? result.SinkRetries;
         result.CommitInterval = pipeline.CommitInterval ?? result.CommitInterval;
-        result.SessionTimeout = pipeline.SessionTimeout ?? result.SessionTimeout;
+        result.SessionTimeout = pipeline.SessionTimeout;
         result.Validate();
         return result;
     }

@@ -311,7 +311,7 @@ internal static partial class DefinitionValidator
             var sessionTimeout = reader.Value<TimeSpan>("session_timeout");
             if (sessionTimeout is { } session && (session < PipelineOptions.MinSessionTimeout || session > PipelineOptions.MaxSessionTimeout))
             {
-                problems.Add(reader.PathOf("session_timeout"), reader.Entry("session_timeout")!.Value, "must be from 6s to 30m (brokers refuse a shorter session unless their group.min.session.timeout.ms allows it)");
+                problems.Add(reader.PathOf("session_timeout"), reader.Entry("session_timeout")!.Value, "must be from 6s to 5m (brokers refuse a shorter session unless their group.min.session.timeout.ms allows it; a longer one needs more than librdkafka's max.poll.interval.ms)");
             }
 
             var onError = reader.Value<ErrorHandling>("on_error") ?? ErrorHandling.DeadLetter;

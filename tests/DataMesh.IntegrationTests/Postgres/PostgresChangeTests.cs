@@ -168,7 +168,11 @@ public sealed class PostgresChangeTests(PostgresServer server) : IClassFixture<P
         await failing.ExecuteAsync("ALTER TABLE t ADD COLUMN b int NOT NULL DEFAULT 0; INSERT INTO t VALUES (2, 'y', 5)");
         var stopped = new TaskCompletionSource();
         failing.Host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.Register(() => stopped.TrySetResult());
-        await stopped.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        if (await Task.WhenAny(stopped.Task, Task.Delay(TimeSpan.FromSeconds(60))) != stopped.Task)
+        {
+            Assert.Fail("the host did not stop within 60 s of the incompatible change; " + failing.Logs.Diagnose(null, 60));
+        }
+
         Assert.Equal(1, await failing.CountAsync(failing.Topic("t"), TimeSpan.FromMilliseconds(200)));
 
         await using var accepting = await PgCdc.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY, a text)");

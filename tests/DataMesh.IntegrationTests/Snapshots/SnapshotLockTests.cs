@@ -26,8 +26,8 @@ public abstract class SnapshotLockTests : SnapshotDatabaseTests
         await using var db = await CreateDatabaseAsync();
         await PrepareAsync(db);
         var samples = new LockSamples();
-        await SnapshotScenarios.SnapshotUnderWriterAsync(db, WrittenTable.ById, rows: 20_000, chunkSize: 100, partitions: 8, Output, alongside: (writer, stop) =>
-            SampleAsync(db, writer.SessionId, () => db.Snapshots.Progress.Sum(p => p.Rows), samples, stop));
+        await SnapshotScenarios.SnapshotUnderWriterAsync(db, WrittenTable.ById, rows: 20_000, chunkSize: 100, partitions: 8, Output, alongside: (writer, sampled, stop) =>
+            SampleAsync(db, writer.SessionId, () => RowsDone(db), samples, sampled, stop));
         Output.WriteLine($"{db.Server}: {samples.Count} samples, {samples.SharedReads} saw a chunk's shared read lock, the longest held for {samples.LongestMs} ms");
 
         Assert.True(samples.Others.Count == 0, "sessions held other locks on the table: " + string.Join("; ", samples.Others.Take(10)));
@@ -36,13 +36,26 @@ public abstract class SnapshotLockTests : SnapshotDatabaseTests
         Assert.True(samples.WriterWaits == 0, $"the writer waited for a lock in {samples.WriterWaits} samples");
     }
 
+    /// <summary>The snapshot's rows so far: 0 before the source's host is up (sampling starts before the source).</summary>
+    private static long RowsDone(SnapshotDatabase db)
+    {
+        try
+        {
+            return db.Snapshots.Progress.Sum(p => p.Rows);
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException)
+        {
+            return 0;
+        }
+    }
+
     /// <summary>Makes the server's lock views available.</summary>
     private protected virtual Task PrepareAsync(SnapshotDatabase db) => Task.CompletedTask;
 
     /// <summary>Samples, until cancelled, the locks on <c>t</c> of the sessions other than the writer's
     /// (<paramref name="writer"/>) and the sampler's, and the writer's lock waits, with the snapshot's progress
     /// (<paramref name="progress"/>, the rows emitted) before each sample.</summary>
-    private protected abstract Task SampleAsync(SnapshotDatabase db, long writer, Func<long> progress, LockSamples samples, CancellationToken cancellationToken);
+    private protected abstract Task SampleAsync(SnapshotDatabase db, long writer, Func<long> progress, LockSamples samples, Action sampled, CancellationToken cancellationToken);
 
     /// <summary>What the sampling saw.</summary>
     private protected sealed class LockSamples
@@ -73,7 +86,7 @@ public abstract class SnapshotLockTests : SnapshotDatabaseTests
 public sealed class PostgresSnapshotLockTests(PostgresServer server, ITestOutputHelper output)
     : SnapshotLockTests(async () => await PostgresSnapshotDatabase.CreateAsync(server), output), IClassFixture<PostgresServer>
 {
-    private protected override async Task SampleAsync(SnapshotDatabase db, long writer, Func<long> progress, LockSamples samples, CancellationToken cancellationToken)
+    private protected override async Task SampleAsync(SnapshotDatabase db, long writer, Func<long> progress, LockSamples samples, Action sampled, CancellationToken cancellationToken)
     {
         // The snapshot's sessions of this test's database (other tests' sources have the same name); a watermark's INSERT
         // (no lock on t) may still be finishing when the log has decoded its commit and emitted its chunk.
@@ -133,6 +146,7 @@ public sealed class PostgresSnapshotLockTests(PostgresServer server, ITestOutput
             }
 
             samples.Count++;
+            sampled();
         }
     }
 }
@@ -157,7 +171,7 @@ public sealed class MariaDbSnapshotLockTests(MariaDbServer server, ITestOutputHe
         }
     }
 
-    private protected override async Task SampleAsync(SnapshotDatabase db, long writer, Func<long> progress, LockSamples samples, CancellationToken cancellationToken)
+    private protected override async Task SampleAsync(SnapshotDatabase db, long writer, Func<long> progress, LockSamples samples, Action sampled, CancellationToken cancellationToken)
     {
         // Thread 0 is the server's own (InnoDB's purge of the writer's deleted rows takes MDL_SHARED): no session's.
         const string Locks = """
@@ -207,6 +221,7 @@ public sealed class MariaDbSnapshotLockTests(MariaDbServer server, ITestOutputHe
                 }
 
                 samples.Count++;
+                sampled();
             }
         }
         finally

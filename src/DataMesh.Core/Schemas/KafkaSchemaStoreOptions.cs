@@ -47,6 +47,16 @@ public sealed class KafkaSchemaStoreOptions
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// How often a store checks that its topic is still the one it loaded: that the topic has not fewer records than the
+    /// store read and that its first record (the genesis record) names the same store. Default 30 seconds; 1 second to
+    /// 1 hour. A topic deleted and created again is also noticed when the store reads a record of another store, when
+    /// its reader's offset is no longer in the topic, and before every record the store appends (a registration, a
+    /// deletion, a compatibility level); this check covers a new topic that holds as many records as the store read,
+    /// where the reader sees nothing. A store that notices stops: every later call fails.
+    /// </summary>
+    public TimeSpan TopicCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Further librdkafka settings for the store's producer, consumer and admin client (security, client id ...).
     /// Settings the store depends on (idempotence, acks, offsets) are applied after these.
     /// </summary>
@@ -76,6 +86,11 @@ public sealed class KafkaSchemaStoreOptions
         if (Timeout <= TimeSpan.Zero || Timeout > TimeSpan.FromHours(1))
         {
             throw new ArgumentOutOfRangeException(nameof(Timeout), Timeout, "KafkaSchemaStoreOptions.Timeout must be between zero and one hour.");
+        }
+
+        if (TopicCheckInterval < TimeSpan.FromSeconds(1) || TopicCheckInterval > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TopicCheckInterval), TopicCheckInterval, "KafkaSchemaStoreOptions.TopicCheckInterval must be between one second and one hour.");
         }
 
         if (ReplicationFactor is 0 or < -1)

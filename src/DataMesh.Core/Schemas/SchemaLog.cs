@@ -349,7 +349,8 @@ internal sealed class SchemaLog
         return new SchemaLogOutcome.Deleted(subject, version);
     }
 
-    private static InvalidOperationException Missing(long from, long to) =>
+    /// <summary>The error for offsets <paramref name="from"/> to <paramref name="to"/> (exclusive) missing from the log.</summary>
+    internal static InvalidOperationException Missing(long from, long to) =>
         new(from == 0
             ? $"the topic does not start at offset 0: {(to == 1 ? "offset 0 is" : $"offsets 0 to {(to - 1).ToString(CultureInfo.InvariantCulture)} are")} missing. " + Lost
             : $"{(to - from == 1 ? $"offset {from.ToString(CultureInfo.InvariantCulture)} is" : $"offsets {from.ToString(CultureInfo.InvariantCulture)} to {(to - 1).ToString(CultureInfo.InvariantCulture)} are")} missing. " + Lost);

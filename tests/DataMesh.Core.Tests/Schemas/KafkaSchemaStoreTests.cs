@@ -244,7 +244,8 @@ public sealed class KafkaSchemaStoreTests : IDisposable
     public async Task A_topic_deleted_and_created_again_gives_other_ids_and_stops_the_store_still_running_on_the_old_one()
     {
         var logs = new LogRecorder();
-        await using var old = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _cluster, Topic = _topic }, logs.CreateLogger<KafkaSchemaStore>());
+        var options = new KafkaSchemaStoreOptions { EmbeddedCluster = _cluster, Topic = _topic, TopicCheckInterval = TimeSpan.FromSeconds(1) };
+        await using var old = await KafkaSchemaStore.CreateAsync(options, logs.CreateLogger<KafkaSchemaStore>());
         var orderV1 = await old.RegisterAsync("orders-value", Record("Order", Id));
         var customer = await old.RegisterAsync("customers-value", Record("Customer", Id));
 
@@ -260,7 +261,9 @@ public sealed class KafkaSchemaStoreTests : IDisposable
         Assert.Contains("this store never gave it", unknown.Message, StringComparison.Ordinal);
         Assert.Contains("deleted and created again", unknown.Message, StringComparison.Ordinal);
 
-        // The instance still on the old topic stops instead of reading the new store's records as its own.
+        // The instance still on the old topic stops instead of reading the new store's records as its own. When the new
+        // topic has as many records as the old one read, its reader sees nothing: its check of the topic's first record
+        // (every TopicCheckInterval) notices.
         var stopped = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
         {
             var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -277,6 +280,54 @@ public sealed class KafkaSchemaStoreTests : IDisposable
 
         // The new store is not disturbed by the old one's attempts.
         Assert.Equal(renewedOrder, (await renewed.GetLatestAsync("orders-value"))!.Id);
+    }
+
+    [Fact]
+    public async Task A_store_whose_topic_was_created_again_with_as_many_records_as_it_read_refuses_to_register()
+    {
+        // The periodic check is off (an hour): only the check before every append can notice.
+        await using var old = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _cluster, Topic = _topic, TopicCheckInterval = TimeSpan.FromHours(1) });
+        await old.RegisterAsync("a-value", Record("A", Id));
+        await old.RegisterAsync("b-value", Record("B", Id));
+
+        // Another store's genesis and two of its registrations: the old reader's position (3) is the new topic's end, so
+        // it reads nothing and its fetches never leave the log.
+        _cluster.DeleteTopic(_topic);
+        _cluster.CreateTopic(_topic, 1);
+        var other = Guid.NewGuid();
+        using (var producer = new Confluent.Kafka.ProducerBuilder<string, byte[]>(new Confluent.Kafka.ProducerConfig { BootstrapServers = _cluster.BootstrapServers }).Build())
+        {
+            await producer.ProduceAsync(_topic, new Confluent.Kafka.Message<string, byte[]> { Key = "(genesis)", Value = SchemaLog.EncodeGenesis(other, SchemaLog.NewIdBase()) });
+            foreach (var subject in new[] { "x-value", "y-value" })
+            {
+                await producer.ProduceAsync(_topic, new Confluent.Kafka.Message<string, byte[]>
+                {
+                    Key = subject,
+                    Value = SchemaLog.EncodeRegistration(subject, Record("X", Id)),
+                    Headers = new Confluent.Kafka.Headers { { SchemaLog.StoreHeader, other.ToByteArray() } },
+                });
+            }
+        }
+
+        // Registering would append to the other store's log and hand out an id that store never gave.
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(async () => await old.RegisterAsync("c-value", Record("C", Id)));
+        Assert.Contains("deleted and created again", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(other.ToString("D"), refused.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await old.GetLatestAsync("a-value"));
+
+        await using var current = await NewStore();
+        Assert.Null(await current.GetLatestAsync("c-value"));
+        Assert.NotNull(await current.GetLatestAsync("y-value"));
+    }
+
+    [Theory]
+    [InlineData(500)]
+    [InlineData(3_600_001)]
+    public async Task A_topic_check_interval_out_of_range_is_refused_at_start_naming_the_setting(int milliseconds)
+    {
+        var options = new KafkaSchemaStoreOptions { EmbeddedCluster = _cluster, Topic = _topic, TopicCheckInterval = TimeSpan.FromMilliseconds(milliseconds) };
+        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => KafkaSchemaStore.CreateAsync(options));
+        Assert.Contains("KafkaSchemaStoreOptions.TopicCheckInterval", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

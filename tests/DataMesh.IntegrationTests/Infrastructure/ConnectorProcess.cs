@@ -27,11 +27,11 @@ internal sealed class ConnectorProcess : IDisposable
         _process.BeginOutputReadLine();
     }
 
-    /// <summary>The last lines the connector processes wrote (warnings and errors), for failure messages.</summary>
+    /// <summary>The last lines the connector processes wrote, for failure messages.</summary>
     public static string RecentLog => string.Join('\n', Log.TakeLast(40));
 
-    /// <summary>The last lines this process wrote.</summary>
-    public string RecentLines => string.Join('\n', _log.TakeLast(40));
+    /// <summary>The last lines this process wrote (DataMesh's from Information, the libraries' from Warning).</summary>
+    public string RecentLines => string.Join('\n', _log.TakeLast(80));
 
     public int Id => _process.Id;
 

@@ -28,7 +28,9 @@ if (!(args is ["source", _, _, _, ..] || args is ["pipeline", _, _, _, _, _]))
 
 var builder = Host.CreateApplicationBuilder();
 builder.Logging.ClearProviders();
-builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Warning);
+// DataMesh's own lines from Information (a failing test prints the last of them, each stamped with the time it arrived),
+// one line each; the libraries' from Warning.
+builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning).AddFilter("DataMesh", LogLevel.Information);
 var bootstrap = args[0] == "source" ? args[2] : args[1];
 var dataMesh = builder.Services.AddDataMesh(o =>
 {

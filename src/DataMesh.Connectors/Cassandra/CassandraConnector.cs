@@ -180,6 +180,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
 
         var last = start;
         var perNode = Math.Max(1, MaxEntriesPerPoll / _nodes.Count);
+        using var changes = new CdcRawWatcher(_nodes.Select(n => n.Directory), (directory, e) => CassandraLog.WatchUnavailable(_logger, _name, directory, e.Message, _options.PollInterval));
         context.StreamingStarted();
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -255,7 +256,8 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             context.ReportProgress(0);
             if (!full)
             {
-                await Task.Delay(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+                // A new segment or a grown _cdc.idx wakes the loop at once; the interval is the fallback.
+                await changes.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
             }
         }
 

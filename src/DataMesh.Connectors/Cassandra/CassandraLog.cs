@@ -22,4 +22,7 @@ internal static partial class CassandraLog
 
     [LoggerMessage(EventId = 2405, Level = LogLevel.Warning, Message = "Cassandra source '{Source}' forgot {Count} partition update(s) whose copies did not reach {Required} node(s) within {Window}: not published, or a late copy of an update published before (re-read after a restart, a node far behind); a write not published failed its consistency level, or a node was down or far behind")]
     public static partial void Expired(ILogger logger, string source, long count, int required, TimeSpan window);
+
+    [LoggerMessage(EventId = 2406, Level = LogLevel.Warning, Message = "Cassandra source '{Source}' cannot watch {Directory} for changes ({Reason}): it looks for new entries every {Interval} (PollInterval) only")]
+    public static partial void WatchUnavailable(ILogger logger, string source, string directory, string reason, TimeSpan interval);
 }

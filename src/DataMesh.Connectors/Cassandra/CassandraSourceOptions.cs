@@ -58,7 +58,9 @@ public sealed class CassandraSourceOptions : SourceOptions
     public bool KeepSegments { get; set; }
 
     /// <summary>How often <c>cdc_raw</c> is looked at for new segments and grown <c>_cdc.idx</c> offsets while nothing new
-    /// was found. Default 250 ms.</summary>
+    /// was found. Default 250 ms. A change the file system reports (inotify on Linux: a segment linked or moved in, an index
+    /// written after the node synced its commit log) wakes the source at once; the interval is the fallback, for changes
+    /// not reported (a network file system, the watch limit reached: logged at start).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>The node's name: <see cref="Node"/> or this machine's.</summary>

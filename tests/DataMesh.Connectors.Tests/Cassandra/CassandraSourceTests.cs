@@ -322,6 +322,31 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
         Assert.Matches(@"commit-log segment CommitLog-7-400\.log, byte \d+: mutation byte \d+: the partition ends inside a range deletion", monitor.Get("cass")!.Message);
     }
 
+    [Fact]
+    public async Task A_segment_arriving_while_the_source_waits_is_read_at_once_not_at_the_next_poll_interval()
+    {
+        var expected = CassandraFixtures.Expected(Version);
+        var mutations = SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(CassandraFixtures.Segment(Version, "CommitLog-7-1699285478684.log")));
+        var options = Options(Standard1(expected.TableId));
+        options.PollInterval = TimeSpan.FromMinutes(2);
+        var monitor = new SourceMonitor();
+        var runtime = await RuntimeAsync(options, monitor);
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        await WaitUntilAsync(() => monitor.Get("cass")?.State == SourceState.Running, "the source to stream");
+        await Task.Delay(500); // its first poll found cdc_raw empty: it now waits (two minutes without a wake-up)
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var writer = new CdcRawWriter(_directory, 7, 100, [mutations]);
+        writer.Sync(1, completed: true);
+        var records = await ReadAsync(Topic("Keyspace1", "Standard1"), expected.Cells);
+
+        Assert.Equal(expected.Cells, records.Count);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the segment's events took {clock.Elapsed} to arrive");
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+    }
+
     public async ValueTask DisposeAsync()
     {
         _positions.Dispose();

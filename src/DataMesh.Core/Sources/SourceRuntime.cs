@@ -530,20 +530,20 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private async Task RegisterLockedAsync(SourceTable table, CancellationToken cancellationToken)
     {
         var schemas = table.Schemas;
-        if (schemas.KeySchema is { } keySchema)
+        // The key's and the envelope's registrations and the topic's creation do not depend on one another: one wait for
+        // the three (a table's first event waits for them; each registration is a round trip through the schema store).
+        var key = schemas.KeySchema is { } keySchema ? RegisterAsync(table, schemas.KeySubject, keySchema, cancellationToken) : Task.FromResult(0);
+        var value = RegisterAsync(table, schemas.ValueSubject, schemas.EnvelopeSchema, cancellationToken);
+        var topic = _topics.TryGetValue(schemas.Topic, out var known) ? Task.FromResult(known) : CreateTopicAsync(schemas.Topic, cancellationToken);
+        await Task.WhenAll(key, value, topic).ConfigureAwait(false);
+        if (schemas.KeySchema is not null)
         {
-            table.KeySchemaId = await RegisterAsync(table, schemas.KeySubject, keySchema, cancellationToken).ConfigureAwait(false);
+            table.KeySchemaId = await key.ConfigureAwait(false);
         }
 
-        table.ValueSchemaId = await RegisterAsync(table, schemas.ValueSubject, schemas.EnvelopeSchema, cancellationToken).ConfigureAwait(false);
-        if (!_topics.TryGetValue(schemas.Topic, out var partitions))
-        {
-            await _kafka.EnsureTopicAsync(schemas.Topic, _options.TopicPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
-            // Keyed events are partitioned by the runtime (see SourceTable.PartitionOf): it needs the topic's real count.
-            partitions = await _kafka.PartitionCountAsync(schemas.Topic, cancellationToken).ConfigureAwait(false);
-            _topics[schemas.Topic] = partitions;
-        }
-
+        table.ValueSchemaId = await value.ConfigureAwait(false);
+        var partitions = await topic.ConfigureAwait(false);
+        _topics[schemas.Topic] = partitions;
         table.Partitions = partitions;
         table.IsRegistered = true;
         if (table.Role == TableRole.Data)
@@ -580,6 +580,14 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     }
 
     public void ReportAlive() => Interlocked.Exchange(ref _lastAliveTicks, DateTime.UtcNow.Ticks);
+
+    /// <summary>Creates a table's topic if needed and returns its partition count.</summary>
+    private async Task<int> CreateTopicAsync(string topic, CancellationToken cancellationToken)
+    {
+        await _kafka.EnsureTopicAsync(topic, _options.TopicPartitions, TopicRetention.Default, cancellationToken).ConfigureAwait(false);
+        // Keyed events are partitioned by the runtime (see SourceTable.PartitionOf): it needs the topic's real count.
+        return await _kafka.PartitionCountAsync(topic, cancellationToken).ConfigureAwait(false);
+    }
 
     private async Task<int> RegisterAsync(SourceTable table, string subject, global::Avro.Schema schema, CancellationToken cancellationToken)
     {

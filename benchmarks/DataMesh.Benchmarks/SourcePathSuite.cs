@@ -181,6 +181,10 @@ internal sealed class SourcePathSuite : IBenchmarkSuite
         {
         }
 
+        public void RequestStore()
+        {
+        }
+
         public Task RegisterAsync(SourceTable table, CancellationToken cancellationToken)
         {
             table.KeySchemaId = 1;

@@ -251,6 +251,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         {
             context.Checkpoint(position);
             await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+            context.RequestStore();
             CockroachDbLog.StoringStart(_logger, _name, position.ToString());
             await awaited.Stored.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }

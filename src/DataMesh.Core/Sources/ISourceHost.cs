@@ -26,6 +26,9 @@ internal interface ISourceHost
 
     void ReportAlive();
 
+    /// <summary>Asks for the acknowledged position to be stored now rather than at the next save.</summary>
+    void RequestStore();
+
     Task RegisterAsync(SourceTable table, CancellationToken cancellationToken);
 }
 
@@ -54,6 +57,10 @@ internal sealed class EncodingHost(SourceDescription description, ChangeEventOpt
     public (int Key, int Value)? FixedIds { get; init; }
 
     public void ReportAlive()
+    {
+    }
+
+    public void RequestStore()
     {
     }
 

@@ -429,6 +429,13 @@ public sealed class SourceContext<TPosition>
         producer.CloseAbsorbed();
     }
 
+    /// <summary>Asks the runtime to store the last checkpoint that Kafka acknowledged now, rather than at the next
+    /// <see cref="SourceOptions.PositionSaveInterval"/>: for a connector that waits until a position is stored before it
+    /// goes on (<see cref="SourceConnector{TPosition}.OnPositionStoredAsync"/> tells it), such as a first start that must
+    /// find its starting point again after a crash. Call it after <see cref="FlushAsync"/> passed the checkpoint on; a
+    /// checkpoint not yet acknowledged is stored at a later save, as always.</summary>
+    public void RequestStore() => _runtime.RequestStore();
+
     /// <summary>Tells the runtime the connector is alive (it read from its log, a heartbeat included) for the stall
     /// watchdog. <see cref="FlushAsync"/> says it too.</summary>
     public void ReportAlive() => _runtime.ReportAlive();

@@ -33,6 +33,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private readonly ISchemaStore _schemas;
     private readonly PositionStore _positions;
     private readonly SemaphoreSlim _storeLock = new(1, 1);
+    private readonly SemaphoreSlim _storeRequested = new(0, 1);
     private readonly Dictionary<string, int> _topics = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _registering = new(1, 1);
     private readonly Dictionary<string, RegisteredTable> _registered = new(StringComparer.Ordinal);
@@ -581,6 +582,22 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
 
     public void ReportAlive() => Interlocked.Exchange(ref _lastAliveTicks, DateTime.UtcNow.Ticks);
 
+    /// <inheritdoc cref="SourceContext{TPosition}.RequestStore"/>
+    public void RequestStore()
+    {
+        try
+        {
+            if (_storeRequested.CurrentCount == 0)
+            {
+                _storeRequested.Release();
+            }
+        }
+        catch (SemaphoreFullException)
+        {
+            // Requested meanwhile.
+        }
+    }
+
     /// <summary>Creates a table's topic if needed and returns its partition count.</summary>
     private async Task<int> CreateTopicAsync(string topic, CancellationToken cancellationToken)
     {
@@ -804,25 +821,24 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     }
 
     /// <summary>Every <see cref="SourceOptions.PositionSaveInterval"/> (every 100 ms until a first position is stored, so a
-    /// first start has one at once): stores what Kafka acknowledged, and watches for stalls.</summary>
+    /// first start has one at once), and at once when the connector asks (<see cref="RequestStore"/>): stores what Kafka
+    /// acknowledged, and watches for stalls.</summary>
     private async Task KeepAsync(CancellationToken cancellationToken)
     {
         var acknowledged = -1L;
         var acknowledgedAt = DateTime.UtcNow;
         var stalled = false;
         Task? saving = null;
-        using var timer = new PeriodicTimer(_stored is null ? TimeSpan.FromMilliseconds(Math.Min(100, _options.PositionSaveInterval.TotalMilliseconds)) : _options.PositionSaveInterval);
-        var fast = _stored is null;
+        var first = TimeSpan.FromMilliseconds(Math.Min(100, _options.PositionSaveInterval.TotalMilliseconds));
+        var requested = false;
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            while (true)
             {
-                if (fast && _stored is not null)
-                {
-                    // The first position is stored: from now on, the configured interval.
-                    timer.Period = _options.PositionSaveInterval;
-                    fast = false;
-                }
+                // The configured interval once a first position is stored; a connector's request (RequestStore) ends the wait
+                // early, and one that came during a store is served right after it.
+                var wait = requested ? TimeSpan.FromMilliseconds(5) : _stored is null ? first : _options.PositionSaveInterval;
+                requested |= await _storeRequested.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
 
                 // A store waits for Kafka, which may be away: it runs on its own and the watchdog below goes on.
                 if (saving is null || saving.IsCompleted)
@@ -833,6 +849,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     }
 
                     saving = StoreAcknowledgedAsync(cancellationToken);
+                    requested = false;
                 }
 
                 // A failed delivery ends the attempt, even while the connector waits on an idle log.

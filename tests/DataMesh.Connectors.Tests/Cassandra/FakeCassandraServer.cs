@@ -112,6 +112,7 @@ internal sealed class FakeCassandraServer : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            client.NoDelay = true; // as Cassandra's native transport (TCP_NODELAY on by default)
             lock (_connections)
             {
                 _connections.Add(ServeAsync(client));

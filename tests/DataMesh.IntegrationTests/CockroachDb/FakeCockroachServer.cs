@@ -301,6 +301,9 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            // As CockroachDB's (Go's net package sets TCP_NODELAY on every TCP connection): without it, a reply written in
+            // several pieces waits for the client's delayed ACK, about 40 ms per catalog query.
+            client.NoDelay = true;
             _served.Add(Task.Run(() => ServeAsync(client)));
         }
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Avro;
 using Confluent.Kafka;
@@ -68,6 +67,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _watermarkGate = new();
     private readonly Task _reader;
+    private readonly Task _checker;
     private TaskCompletionSource<long>? _nextWatermark;
     private Task _watermarkQueries = Task.CompletedTask;
     private long _position;
@@ -127,6 +127,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
 
         SchemaStoreLog.Started(_logger, _topic);
         _reader = Task.Factory.StartNew(ReadLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        _checker = Task.Factory.StartNew(CheckLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>The schema topic.</summary>
@@ -374,7 +375,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
 
         // The reader polls with a short timeout and a watermark query is bounded by the store's timeout.
-        await Task.WhenAll(_reader, watermarkQueries).WaitAsync(_timeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(_reader, _checker, watermarkQueries).WaitAsync(_timeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         FailWaiters(new ObjectDisposedException(nameof(KafkaSchemaStore)));
         _consumer.Dispose();
         _producer.Dispose();
@@ -516,7 +517,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         if (stamped)
         {
             // A record appended to a topic created again would join another store's log, under an id that store never gave.
-            await Task.Run(CheckTopic, cancellationToken).ConfigureAwait(false);
+            using var checking = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+            await Task.Run(() => CheckTopic(checking.Token), cancellationToken).ConfigureAwait(false);
             lock (_gate)
             {
                 if (_log.StoreId is { } store)
@@ -665,26 +667,10 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private void ReadLoop()
     {
         var released = new List<TaskCompletionSource>();
-        var nextCheck = Stopwatch.GetTimestamp() + (long)(_topicCheckInterval.TotalSeconds * Stopwatch.Frequency);
         try
         {
             while (!_stop.IsCancellationRequested && Volatile.Read(ref _readerFault) is null)
             {
-                if (Stopwatch.GetTimestamp() >= nextCheck)
-                {
-                    try
-                    {
-                        CheckTopic();
-                    }
-                    catch (TimeoutException e)
-                    {
-                        // The cluster did not answer in time: the next check decides.
-                        SchemaStoreLog.ConsumeError(_logger, _topic, e.Message);
-                    }
-
-                    nextCheck = Stopwatch.GetTimestamp() + (long)(_topicCheckInterval.TotalSeconds * Stopwatch.Frequency);
-                }
-
                 ConsumeResult<Ignore, byte[]>? result;
                 try
                 {
@@ -751,9 +737,43 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
                 released.Clear();
             }
         }
-        catch (Exception e) when (e is KafkaException or InvalidOperationException)
+        catch (Exception e) when (e is KafkaException or InvalidOperationException or TimeoutException)
         {
+            // A timeout here: the probe of the topic's first record, after a record of another store, got no answer.
             Fault(new InvalidOperationException($"The schema store stopped reading topic '{_topic}': {e.Message}", e));
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // Disposed during a probe.
+        }
+    }
+
+    /// <summary>
+    /// Every <see cref="KafkaSchemaStoreOptions.TopicCheckInterval"/>, on a thread of its own (the reader reads on meanwhile):
+    /// checks that the topic is still the one this store loaded. A check that gets no answer is logged and tried again at
+    /// the next interval; one that finds another topic stops the store.
+    /// </summary>
+    private void CheckLoop()
+    {
+        while (!_stop.Token.WaitHandle.WaitOne(_topicCheckInterval))
+        {
+            try
+            {
+                CheckTopic(_stop.Token);
+            }
+            catch (Exception e) when (e is TimeoutException or KafkaException)
+            {
+                SchemaStoreLog.ConsumeError(_logger, _topic, e.Message);
+            }
+            catch (InvalidOperationException)
+            {
+                // The store stopped (this check or the reader found out); every call now fails with its fault.
+                return;
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
         }
     }
 
@@ -795,23 +815,23 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private void CheckStillCurrent(long offset, Guid? foreign)
     {
         var loaded = LoadedStore;
-        var (current, _) = ProbeTopic();
+        var (current, _) = ProbeTopic(_stop.Token);
         if (current != loaded)
         {
             throw new InvalidOperationException(
                 $"the record at offset {offset.ToString(CultureInfo.InvariantCulture)} belongs to store {foreign?.ToString("D") ?? "(unstamped)"}, and the topic now starts " +
-                $"{(current is { } c ? $"store {c:D}" : "without a genesis record")}, not store {loaded:D} that this instance loaded: {SchemaLog.Recreated}");
+                $"{Describe(current)}, not {Describe(loaded)} that this instance loaded: {SchemaLog.Recreated}");
         }
     }
 
     /// <summary>
-    /// Checks that the topic is still the one this store loaded: not shorter than what it read, and (when the store has
-    /// an identity) starting with this store's genesis record. A topic created again with as many records as the store
-    /// read gives its reader nothing to read and no offset out of range; only this check notices it. On a mismatch the
-    /// store stops, and this throws the store's fault.
+    /// Checks that the topic is still the one this store loaded: not shorter than what it read, and starting with the same
+    /// genesis record (or, for a topic written before genesis records, with none). A topic created again with as many
+    /// records as the store read gives its reader nothing to read and no offset out of range; only this check notices it.
+    /// On a mismatch the store stops, and this throws the store's fault.
     /// </summary>
     /// <exception cref="TimeoutException">The topic's first record could not be read in time (for example the topic is gone).</exception>
-    private void CheckTopic()
+    private void CheckTopic(CancellationToken cancellationToken)
     {
         ThrowIfFaulted();
         long position;
@@ -821,15 +841,15 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
 
         var loaded = LoadedStore;
-        var (current, high) = ProbeTopic();
+        var (current, high) = ProbeTopic(cancellationToken);
         string? problem = null;
         if (high < position)
         {
             problem = $"it now ends at offset {high.ToString(CultureInfo.InvariantCulture)}, before the {position.ToString(CultureInfo.InvariantCulture)} records this store read from it";
         }
-        else if (loaded is not null && current != loaded)
+        else if (current != loaded)
         {
-            problem = $"it now starts {(current is { } c ? $"store {c:D}" : "without a genesis record")}, not store {loaded:D} that this instance loaded";
+            problem = $"it now starts {Describe(current)}, not {Describe(loaded)} that this instance loaded";
         }
 
         if (problem is not null)
@@ -839,6 +859,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
 
         ThrowIfFaulted();
     }
+
+    private static string Describe(Guid? store) => store is { } id ? $"store {id:D}" : "without a genesis record (a topic written before store identities)";
 
     private void ThrowIfFaulted()
     {
@@ -862,17 +884,22 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     /// <summary>
     /// Reads the topic's first record as the topic is now, with a consumer of its own (the reader's stays where it is):
     /// the store its genesis record names (null: not a genesis record, or offset 0 is gone) and the topic's end as that
-    /// fetch saw it (<see cref="long.MaxValue"/> when unknown). About 2 ms on the embedded cluster.
+    /// fetch saw it (<see cref="long.MaxValue"/> when unknown). About 2 ms on the embedded cluster. The probe fetches from
+    /// the partition's leader (no <c>client.rack</c>: a follower may lag the reader).
     /// </summary>
     /// <exception cref="TimeoutException">Neither offset 0 nor the end of an empty topic arrived within the timeout.</exception>
-    private (Guid? Current, long High) ProbeTopic()
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    private (Guid? Current, long High) ProbeTopic(CancellationToken cancellationToken)
     {
-        var config = new ConsumerConfig(new Dictionary<string, string>(_consumerConfig)) { GroupId = "datamesh-schema-store-" + Guid.NewGuid().ToString("N"), EnablePartitionEof = true };
+        var settings = new Dictionary<string, string>(_consumerConfig);
+        settings.Remove("client.rack");
+        var config = new ConsumerConfig(settings) { GroupId = "datamesh-schema-store-" + Guid.NewGuid().ToString("N"), EnablePartitionEof = true };
         using var probe = new ConsumerBuilder<Ignore, byte[]>(config).SetLogHandler((_, m) => SchemaStoreLog.Client(_logger, m.Facility, m.Message)).Build();
         probe.Assign(new TopicPartitionOffset(_partition, 0));
         var deadline = DateTime.UtcNow + _timeout;
         while (true)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero)
             {
@@ -882,7 +909,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             ConsumeResult<Ignore, byte[]>? first;
             try
             {
-                first = probe.Consume(left);
+                // In short slices, so that a cancellation (a stop, a caller's token) ends the wait.
+                first = probe.Consume(left < TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100));
             }
             catch (ConsumeException e) when (e.Error.Code is ErrorCode.Local_AutoOffsetReset or ErrorCode.OffsetOutOfRange)
             {

@@ -533,6 +533,8 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         var schemas = table.Schemas;
         // The key's and the envelope's registrations and the topic's creation do not depend on one another: one wait for
         // the three (a table's first event waits for them; each registration is a round trip through the schema store).
+        // When one is refused (an incompatible schema, a downstream pipeline's guard) the source stops; the others may
+        // have completed: a registered schema version no event uses, or a topic without events, harms no consumer.
         var key = schemas.KeySchema is { } keySchema ? RegisterAsync(table, schemas.KeySubject, keySchema, cancellationToken) : Task.FromResult(0);
         var value = RegisterAsync(table, schemas.ValueSubject, schemas.EnvelopeSchema, cancellationToken);
         var topic = _topics.TryGetValue(schemas.Topic, out var known) ? Task.FromResult(known) : CreateTopicAsync(schemas.Topic, cancellationToken);
@@ -837,8 +839,17 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
             {
                 // The configured interval once a first position is stored; a connector's request (RequestStore) ends the wait
                 // early, and one that came during a store is served right after it.
-                var wait = requested ? TimeSpan.FromMilliseconds(5) : _stored is null ? first : _options.PositionSaveInterval;
-                requested |= await _storeRequested.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
+                var interval = _stored is null ? first : _options.PositionSaveInterval;
+                if (requested && saving is { IsCompleted: false } inFlight)
+                {
+                    // Served when the store in flight ends (or at the next interval, for the watchdog, if it waits on Kafka).
+                    await Task.WhenAny(inFlight, Task.Delay(interval, cancellationToken)).ConfigureAwait(false);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                else
+                {
+                    requested |= await _storeRequested.WaitAsync(interval, cancellationToken).ConfigureAwait(false);
+                }
 
                 // A store waits for Kafka, which may be away: it runs on its own and the watchdog below goes on.
                 if (saving is null || saving.IsCompleted)

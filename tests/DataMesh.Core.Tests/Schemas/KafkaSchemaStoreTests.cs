@@ -322,6 +322,42 @@ public sealed class KafkaSchemaStoreTests : IDisposable
         Assert.NotNull(await current.GetLatestAsync("y-value"));
     }
 
+    [Fact]
+    public async Task A_store_of_a_topic_written_before_genesis_records_notices_the_topic_created_again_with_one()
+    {
+        // A topic written before genesis records: two registrations, no genesis, no stamps (ids are offset + 1).
+        _cluster.CreateTopic(_topic, 1);
+        using (var producer = new Confluent.Kafka.ProducerBuilder<string, byte[]>(new Confluent.Kafka.ProducerConfig { BootstrapServers = _cluster.BootstrapServers }).Build())
+        {
+            foreach (var subject in new[] { "a-value", "b-value" })
+            {
+                await producer.ProduceAsync(_topic, new Confluent.Kafka.Message<string, byte[]> { Key = subject, Value = SchemaLog.EncodeRegistration(subject, Record(subject[..1].ToUpperInvariant(), Id)) });
+            }
+        }
+
+        await using var old = await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _cluster, Topic = _topic, TopicCheckInterval = TimeSpan.FromHours(1) });
+        Assert.Equal(2, (await old.GetLatestAsync("b-value"))!.Id);
+
+        // Created again by a new store with as many records as the old one read: its genesis and one registration.
+        _cluster.DeleteTopic(_topic);
+        _cluster.CreateTopic(_topic, 1);
+        var other = Guid.NewGuid();
+        using (var producer = new Confluent.Kafka.ProducerBuilder<string, byte[]>(new Confluent.Kafka.ProducerConfig { BootstrapServers = _cluster.BootstrapServers }).Build())
+        {
+            await producer.ProduceAsync(_topic, new Confluent.Kafka.Message<string, byte[]> { Key = "(genesis)", Value = SchemaLog.EncodeGenesis(other, SchemaLog.NewIdBase()) });
+            await producer.ProduceAsync(_topic, new Confluent.Kafka.Message<string, byte[]>
+            {
+                Key = "x-value",
+                Value = SchemaLog.EncodeRegistration("x-value", Record("X", Id)),
+                Headers = new Confluent.Kafka.Headers { { SchemaLog.StoreHeader, other.ToByteArray() } },
+            });
+        }
+
+        // Its next registration would land unstamped in the new store's log, under an id (offset + 1) no other instance knows.
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(async () => await old.RegisterAsync("c-value", Record("C", Id)));
+        Assert.Contains("deleted and created again", refused.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(500)]
     [InlineData(3_600_001)]

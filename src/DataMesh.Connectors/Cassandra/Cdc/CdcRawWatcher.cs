@@ -17,9 +17,10 @@ internal sealed class CdcRawWatcher : IDisposable
     {
         foreach (var directory in directories)
         {
+            FileSystemWatcher? watcher = null;
             try
             {
-                var watcher = new FileSystemWatcher(directory)
+                watcher = new FileSystemWatcher(directory)
                 {
                     NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size,
                     IncludeSubdirectories = false,
@@ -27,13 +28,25 @@ internal sealed class CdcRawWatcher : IDisposable
                 watcher.Created += (_, _) => Wake();
                 watcher.Changed += (_, _) => Wake();
                 watcher.Renamed += (_, _) => Wake();
-                watcher.Error += (_, _) => Wake();
+                var reported = 0;
+                watcher.Error += (_, e) =>
+                {
+                    // On Linux a watch the kernel refuses (fs.inotify.max_user_watches reached, no permission) arrives here,
+                    // not as an exception; a buffer overflow only means changes were missed: a poll reads them anyway.
+                    if (e.GetException() is not InternalBufferOverflowException && Interlocked.Exchange(ref reported, 1) == 0)
+                    {
+                        unavailable(directory, e.GetException());
+                    }
+
+                    Wake();
+                };
                 watcher.EnableRaisingEvents = true;
                 _watchers.Add(watcher);
             }
             catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException)
             {
                 // For example the inotify limit (fs.inotify.max_user_instances) is reached: polling alone still works.
+                watcher?.Dispose();
                 unavailable(directory, e);
             }
         }

@@ -153,6 +153,15 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             return described;
         });
 
+        // Every captured table is registered at start, as the other connectors register theirs: its schemas and topic exist
+        // (and the source's registration lists it) before its first mutation arrives, which then waits for none of it.
+        foreach (var definition in definitions)
+        {
+            var described = context.Table(TableInfo(definition.Table));
+            tables[definition.Table] = described;
+            await context.RegisterAsync(described, cancellationToken).ConfigureAwait(false);
+        }
+
         var replicas = _options.Nodes.Count > 0;
         var required = _options.Replicas.RequiredCopies(_nodes.Count);
         var metrics = replicas ? new ReplicaMetrics(_name) : null;

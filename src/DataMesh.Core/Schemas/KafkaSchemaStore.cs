@@ -71,6 +71,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private TaskCompletionSource<long>? _nextWatermark;
     private Task _watermarkQueries = Task.CompletedTask;
     private long _position;
+    private volatile bool _loaded;
     private Exception? _readerFault;
     private int _disposed;
 
@@ -471,6 +472,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
 
         await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        _loaded = true;
         lock (_gate)
         {
             if (_log.StoreId is { } store)
@@ -757,6 +759,12 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     {
         while (!_stop.Token.WaitHandle.WaitOne(_topicCheckInterval))
         {
+            if (!_loaded)
+            {
+                // Still starting (its genesis record may not be read yet): nothing loaded to compare with.
+                continue;
+            }
+
             try
             {
                 CheckTopic(_stop.Token);

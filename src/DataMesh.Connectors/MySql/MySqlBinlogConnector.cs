@@ -161,13 +161,6 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         MySqlLog.Starting(_logger, _name, from.ToString(), _serverVersion);
         await emitter.RegisterAllAsync(schema, cancellationToken).ConfigureAwait(false);
         await context.FlushAsync(cancellationToken).ConfigureAwait(false);
-        if (start is null)
-        {
-            // Stored now rather than at the next save: until a first position is stored, a restart would begin at the
-            // server's position of that moment, after the changes made since this one.
-            context.RequestStore();
-        }
-
         await StreamAsync(connection, from, schema, emitter, context, cancellationToken).ConfigureAwait(false);
     }
 

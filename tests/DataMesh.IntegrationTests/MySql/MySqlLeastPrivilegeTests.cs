@@ -26,7 +26,16 @@ public sealed class MySqlLeastPrivilegeTests(MariaDbServer server) : IClassFixtu
         var (user, password) = await CreateUserAsync(cdc, Grants(cdc, except: null));
         try
         {
-            await cdc.StartAsync(o => Configure(o, cdc, user, password), logs: _scan);
+            try
+            {
+                await cdc.StartAsync(o => Configure(o, cdc, user, password), logs: _scan);
+            }
+            catch (TimeoutException e)
+            {
+                // The source's log with the failure (it failed once in a full run: the initial snapshot never started).
+                throw new TimeoutException($"{e.Message}\nThe source's last log lines:\n{string.Join('\n', _scan.Texts.TakeLast(60))}", e);
+            }
+
             await cdc.ExecuteAsync("INSERT INTO t VALUES (2, 'after')");
 
             var records = await cdc.ReadAsync(cdc.Topic("t"), 2);

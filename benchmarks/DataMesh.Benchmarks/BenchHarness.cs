@@ -169,7 +169,7 @@ internal static class BenchHarness
     }
 
     /// <summary>The delivery-report settings of a producer, printed so that both sides can be seen to be equal.</summary>
-    public static string DeliveryReports(ProducerConfig config) => string.Join(" ", new[] { "dotnet.producer.enable.delivery.reports", "delivery.report.only.error", "dotnet.producer.delivery.report.fields", "linger.ms", "acks", "enable.idempotence", "queue.buffering.max.kbytes" }
+    public static string DeliveryReports(ProducerConfig config) => string.Join(" ", new[] { "dotnet.producer.enable.delivery.reports", "delivery.report.only.error", "dotnet.producer.delivery.report.fields", "linger.ms", "acks", "enable.idempotence", "queue.buffering.max.kbytes", "reconnect.backoff.ms" }
         .Select(key => $"{key}={config.Get(key) ?? "(default)"}"));
 }
 

@@ -11,6 +11,10 @@ namespace DataMesh.Connectors.CockroachDb;
 internal sealed record CockroachDbTable(SourceTable Table, PgColumnType[] Types, string[] Columns, int[] KeyColumns)
 {
     public string Name => Table.Schemas.Table.Name;
+
+    /// <summary>The columns' names in UTF-8, as the changefeed's JSON names them (computed from <see cref="Columns"/> when
+    /// the table is made; a table is never copied with other columns).</summary>
+    public byte[][] Utf8Columns { get; } = [.. Columns.Select(System.Text.Encoding.UTF8.GetBytes)];
 }
 
 /// <summary>

@@ -46,6 +46,8 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private readonly Dictionary<string, CockroachDbTable> _tables = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CockroachDbTable>> _versions = new(StringComparer.Ordinal);
     private readonly ArrayBufferWriter<byte> _scratch = new(256);
+    private readonly ChangefeedImage _after = new();
+    private readonly ChangefeedImage _before = new();
     private SourceContext<CockroachDbPosition>? _context;
     private NpgsqlDataSource? _dataSource;
     private NpgsqlConnection? _meta;
@@ -509,9 +511,25 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 continue;
             }
 
-            var tableName = reader.GetString(0);
+            var table = TableOf(reader.GetString(0));
             var key = reader.IsDBNull(1) ? [] : reader.GetFieldValue<byte[]>(1);
-            await OnRowAsync(tableName, key, value, scanning ? cursor : null, plan.Scan == FeedScan.Created, cancellationToken).ConfigureAwait(false);
+            var scanCursor = scanning ? cursor : null;
+            var scanAsCreates = plan.Scan == FeedScan.Created;
+            var change = ReadChange(table, value);
+            if (scanAsCreates && (scanCursor is null || Hlc.Compare(change.UpdatedText, scanCursor) > 0))
+            {
+                // A change after the scan of added tables: the changefeed of all the tables that follows, from the scan's
+                // cursor, brings it.
+                continue;
+            }
+
+            if (!change.SameShape)
+            {
+                table = await ShapeOfAsync(table, value, change.UpdatedText, cancellationToken).ConfigureAwait(false);
+                change = ReadChange(table, value);
+            }
+
+            Emit(table, key, change, scanCursor, scanAsCreates);
             if (++unflushed >= FlushEvery)
             {
                 await context.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -540,66 +558,159 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         throw new SourceException($"CockroachDB source '{_name}': a changefeed row with a NULL table is not a resolved timestamp ({{\"resolved\":\"…\"}}): {Excerpt(value)}", isTransient: false);
     }
 
-    private async Task OnRowAsync(string tableName, byte[] key, byte[] value, string? scanCursor, bool scanAsCreates, CancellationToken cancellationToken)
+    /// <summary>The captured table of a changefeed row.</summary>
+    private CockroachDbTable TableOf(string tableName) => _tables.TryGetValue(tableName, out var table) ? table
+        : throw new SourceException($"CockroachDB source '{_name}': the changefeed sent a row of table '{tableName}', which the source did not ask for.", isTransient: false);
+
+    /// <summary>Reads a change's wrapped envelope in one pass: <c>after</c> and <c>before</c> into the connector's two
+    /// images, where <c>updated</c> and <c>mvcc_timestamp</c> are; any other property is skipped.</summary>
+    private Change ReadChange(CockroachDbTable table, byte[] value)
     {
-        if (!_tables.TryGetValue(tableName, out var table))
-        {
-            throw new SourceException($"CockroachDB source '{_name}': the changefeed sent a row of table '{tableName}', which the source did not ask for.", isTransient: false);
-        }
-
-        using var document = JsonDocument.Parse(value);
-        using var keyDocument = key.Length == 0 ? null : JsonDocument.Parse(key);
-        var root = document.RootElement;
-        var after = root.TryGetProperty("after", out var a) ? a : default;
-        var before = root.TryGetProperty("before", out var b) ? b : default;
-        var updated = root.TryGetProperty("updated", out var u) && u.GetString() is { } hlc ? hlc
-            : throw new SourceException($"CockroachDB source '{_name}': a changefeed row of table {tableName} has no 'updated' timestamp; the changefeed must be created WITH updated.", isTransient: false);
-        var mvcc = root.TryGetProperty("mvcc_timestamp", out var m) ? m.GetString() : null;
-        if (scanAsCreates && (scanCursor is null || Hlc.Compare(updated, scanCursor) > 0))
-        {
-            // A change after the scan of added tables: the changefeed of all the tables that follows, from the scan's
-            // cursor, brings it.
-            return;
-        }
-
-        if (after.ValueKind == JsonValueKind.Object && !SameShape(table, after))
-        {
-            table = await ShapeOfAsync(table, after, updated, cancellationToken).ConfigureAwait(false);
-        }
-
-        var keyElement = keyDocument?.RootElement ?? default;
-        var decimals = _context!.Events.DecimalHandling;
-        var block = new CockroachDbSourceBlock(updated, mvcc);
+        Range? updated = null;
+        Range? mvcc = null;
+        var sameShape = true;
+        _after.Clear(table.Columns.Length);
+        _before.Clear(table.Columns.Length);
+        var reader = new Utf8JsonReader(value);
         try
         {
-            var afterImage = new CockroachDbRowImage(table, after, keyElement, _scratch, decimals);
-            var beforeImage = new CockroachDbRowImage(table, before, keyElement, _scratch, decimals);
-            var hasBefore = before.ValueKind == JsonValueKind.Object;
-            if (after.ValueKind != JsonValueKind.Object)
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                _context.Delete(table.Table, beforeImage, block);
+                throw new SourceException($"CockroachDB source '{_name}': a changefeed row of table {table.Table.QualifiedName} is not a JSON object (envelope='wrapped'): {Excerpt(value)}", isTransient: false);
             }
-            else if (scanCursor is not null && !hasBefore && Hlc.Compare(updated, scanCursor) <= 0 && !scanAsCreates)
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                _context.Read(table.Table, afterImage, block);
+                if (reader.ValueTextEquals("after"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        sameShape = _after.ReadRow(ref reader, value, table);
+                        continue;
+                    }
+                }
+                else if (reader.ValueTextEquals("before"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        _before.ReadRow(ref reader, value, table);
+                        continue;
+                    }
+                }
+                else if (reader.ValueTextEquals("updated"u8))
+                {
+                    reader.Read();
+                    updated = Timestamp(ref reader, "updated", table, value);
+                    continue;
+                }
+                else if (reader.ValueTextEquals("mvcc_timestamp"u8))
+                {
+                    reader.Read();
+                    mvcc = reader.TokenType == JsonTokenType.Null ? null : Timestamp(ref reader, "mvcc_timestamp", table, value);
+                    continue;
+                }
+                else
+                {
+                    reader.Read();
+                }
+
+                reader.Skip();
             }
-            else if (hasBefore)
+
+            if (reader.Read())
             {
-                _context.Update(table.Table, beforeImage, hasBefore: true, afterImage, block);
+                throw new JsonException($"'{(char)value[reader.TokenStartIndex]}' follows the envelope's object");
+            }
+        }
+        catch (JsonException ex)
+        {
+            throw new SourceException($"CockroachDB source '{_name}': a changefeed row of table {table.Table.QualifiedName} is not valid JSON at byte {reader.BytesConsumed}: {ex.Message} ({Excerpt(value)})", isTransient: false, ex);
+        }
+
+        return new Change(
+            value,
+            updated ?? throw new SourceException($"CockroachDB source '{_name}': a changefeed row of table {table.Table.QualifiedName} has no 'updated' timestamp; the changefeed must be created WITH updated.", isTransient: false),
+            mvcc,
+            sameShape);
+    }
+
+    /// <summary>Where an HLC timestamp (a JSON string of digits, a point and digits) lies in the message.</summary>
+    private Range Timestamp(ref Utf8JsonReader reader, string property, CockroachDbTable table, byte[] value)
+    {
+        if (reader.TokenType != JsonTokenType.String || reader.ValueIsEscaped || !Hlc.IsValid(reader.ValueSpan))
+        {
+            throw new SourceException($"CockroachDB source '{_name}': a changefeed row of table {table.Table.QualifiedName} has a '{property}' that is not an HLC timestamp (\"<wall nanoseconds>.<logical>\"): {Excerpt(value)}", isTransient: false);
+        }
+
+        var start = (int)reader.TokenStartIndex + 1;
+        return new Range(start, start + reader.ValueSpan.Length);
+    }
+
+    /// <summary>Writes the change read by <see cref="ReadChange"/>: a delete without <c>before</c> takes its key's values
+    /// from the changefeed's key.</summary>
+    private void Emit(CockroachDbTable table, byte[] key, Change change, string? scanCursor, bool scanAsCreates)
+    {
+        var context = _context!;
+        var decimals = context.Events.DecimalHandling;
+        var block = new CockroachDbSourceBlock(change.Value.AsSpan(change.Updated), change.Mvcc is { } mvcc ? change.Value.AsSpan(mvcc) : default, change.Mvcc is not null);
+        try
+        {
+            if (!_after.IsRow)
+            {
+                if (!_before.IsRow)
+                {
+                    ReadKey(table, key, change);
+                }
+
+                context.Delete(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals), block);
+            }
+            else if (_before.IsRow)
+            {
+                context.Update(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals), hasBefore: true, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
+            }
+            else if (scanCursor is not null && Hlc.Compare(change.UpdatedText, scanCursor) <= 0 && !scanAsCreates)
+            {
+                context.Read(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
             }
             else
             {
-                _context.Insert(table.Table, afterImage, block);
+                context.Insert(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
             }
         }
-        catch (FormatException ex)
+        catch (Exception ex) when (ex is FormatException or InvalidOperationException or OverflowException or JsonException)
         {
-            throw new SourceException($"CockroachDB source '{_name}': cannot read the change of table {table.Table.QualifiedName} at {updated}: {ex.Message}", isTransient: false, ex);
+            // FormatException: a value PostgreSQL's text form cannot read; InvalidOperationException: a string whose escapes
+            // are no UTF-16 (a lone surrogate); OverflowException: a number past its column's type; JsonException: an array.
+            throw new SourceException($"CockroachDB source '{_name}': cannot read the change of table {table.Table.QualifiedName} at {change.UpdatedText}: {ex.Message}", isTransient: false, ex);
         }
         catch (SourceValueException ex)
         {
-            throw new SourceException($"CockroachDB source '{_name}': {ex.Message} (change at {updated})", isTransient: false, ex);
+            throw new SourceException($"CockroachDB source '{_name}': {ex.Message} (change at {change.UpdatedText})", isTransient: false, ex);
         }
+    }
+
+    /// <summary>A delete without a before image: its key columns from the changefeed's key.</summary>
+    private void ReadKey(CockroachDbTable table, byte[] key, Change change)
+    {
+        try
+        {
+            _before.ReadKey(key, table);
+        }
+        catch (JsonException ex)
+        {
+            throw new SourceException($"CockroachDB source '{_name}': the key of a delete of table {table.Table.QualifiedName} at {change.UpdatedText} is not valid JSON (byte {ex.BytePositionInLine}): {Excerpt(key)}", isTransient: false, ex);
+        }
+    }
+
+    /// <summary>The column names of a change's <c>after</c> (for a change of shape, which is rare).</summary>
+    private static List<string> AfterColumns(byte[] value)
+    {
+        using var document = JsonDocument.Parse(value);
+        return document.RootElement.TryGetProperty("after", out var after) && after.ValueKind == JsonValueKind.Object
+            ? [.. after.EnumerateObject().Select(p => p.Name)]
+            : [];
     }
 
     /// <summary>
@@ -609,12 +720,12 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     /// rows. So: a version seen before with these columns, or else the table as the catalog showed it at the row's
     /// <c>updated</c> time (<c>AS OF SYSTEM TIME</c>), registered like any new schema version.
     /// </summary>
-    private async Task<CockroachDbTable> ShapeOfAsync(CockroachDbTable current, JsonElement row, string updated, CancellationToken cancellationToken)
+    private async Task<CockroachDbTable> ShapeOfAsync(CockroachDbTable current, byte[] value, string updated, CancellationToken cancellationToken)
     {
         var versions = _versions[current.Name];
         foreach (var version in versions)
         {
-            if (SameShape(version, row))
+            if (ReadChange(version, value).SameShape)
             {
                 return _tables[current.Name] = version;
             }
@@ -622,31 +733,15 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
         CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
         var described = await DescribeAsync(current.Table.Schemas.Table.Schema, current.Name, updated, cancellationToken).ConfigureAwait(false);
-        if (!SameShape(described, row))
+        if (!ReadChange(described, value).SameShape)
         {
             throw new SourceException(
-                $"CockroachDB source '{_name}': a row of table {current.Table.QualifiedName} at {updated} has columns ({string.Join(", ", row.EnumerateObject().Select(p => p.Name))}) " +
+                $"CockroachDB source '{_name}': a row of table {current.Table.QualifiedName} at {updated} has columns ({string.Join(", ", AfterColumns(value))}) " +
                 $"that information_schema.columns as of that time does not show ({string.Join(", ", described.Columns)}).",
                 isTransient: false);
         }
 
         return described;
-    }
-
-    private static bool SameShape(CockroachDbTable table, JsonElement row)
-    {
-        var count = 0;
-        foreach (var property in row.EnumerateObject())
-        {
-            if (Array.IndexOf(table.Columns, property.Name) < 0)
-            {
-                return false;
-            }
-
-            count++;
-        }
-
-        return count == table.Columns.Length;
     }
 
     private static string Excerpt(byte[] value) => value.Length <= 200 ? Encoding.UTF8.GetString(value) : Encoding.UTF8.GetString(value, 0, 200) + "…";
@@ -681,6 +776,12 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             await _dataSource.DisposeAsync().ConfigureAwait(false);
             _dataSource = null;
         }
+    }
+
+    /// <summary>A change row's message and where its timestamps are in it (<see cref="ReadChange"/>).</summary>
+    private readonly record struct Change(byte[] Value, Range Updated, Range? Mvcc, bool SameShape)
+    {
+        public string UpdatedText => Encoding.UTF8.GetString(Value.AsSpan(Updated));
     }
 
     /// <summary>A position the connector waits to see stored (<see cref="StoreBeforeFeedAsync"/>).</summary>

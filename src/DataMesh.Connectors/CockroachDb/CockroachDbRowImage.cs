@@ -9,51 +9,153 @@ using DataMesh.Sources;
 namespace DataMesh.Connectors.CockroachDb;
 
 /// <summary>
-/// One image (<c>after</c> or <c>before</c>) of a changefeed row as a row image: a JSON object of the wrapped envelope
-/// (<c>changefeed-messages</c>, "Message envelopes"), or for a delete without a before image only the key array. Each
-/// value is turned into PostgreSQL's text form and written by <see cref="PgValueWriter"/>, so CockroachDB's types map
-/// exactly as PostgreSQL's do.
+/// Where one image of a changefeed row (<c>after</c> or <c>before</c> of the wrapped envelope, <c>changefeed-messages</c>,
+/// "Message envelopes"; for a delete without a before image, the key array) keeps each column's value: located in the
+/// message's JSON bytes in one pass of <see cref="Utf8JsonReader"/>, by column index, without building a document or a
+/// string. Reused row after row by the connector.
 /// </summary>
-internal readonly ref struct CockroachDbRowImage(CockroachDbTable table, JsonElement row, JsonElement key, ArrayBufferWriter<byte> scratch, DecimalHandling decimals) : IRowImage
+internal sealed class ChangefeedImage
 {
-    private readonly CockroachDbTable _table = table;
-    private readonly JsonElement _row = row;
-    private readonly JsonElement _key = key;
-    private readonly ArrayBufferWriter<byte> _scratch = scratch;
-    private readonly DecimalHandling _decimals = decimals;
+    private int[] _start = [];
+    private int[] _length = [];
+    private JsonTokenType[] _kinds = [];
+    private bool[] _escaped = [];
+    private byte[] _source = [];
 
-    public ColumnValueState State(int column) => Value(column, out var value) switch
+    /// <summary>Whether the image is a row (a JSON object): <c>after</c> of an insert or update, <c>before</c> of an
+    /// update or delete.</summary>
+    public bool IsRow { get; private set; }
+
+    /// <summary>Empties the image for a table of <paramref name="columns"/> columns: every column missing.</summary>
+    public void Clear(int columns)
     {
-        false => ColumnValueState.Missing,
-        true when value.ValueKind == JsonValueKind.Null => ColumnValueState.Null,
+        if (_kinds.Length < columns)
+        {
+            _start = new int[columns];
+            _length = new int[columns];
+            _kinds = new JsonTokenType[columns];
+            _escaped = new bool[columns];
+        }
+        else
+        {
+            Array.Clear(_kinds, 0, columns);
+        }
+
+        IsRow = false;
+        _source = [];
+    }
+
+    /// <summary>Locates an object's properties as <paramref name="table"/>'s columns; the reader is on its
+    /// <see cref="JsonTokenType.StartObject"/> and ends on its <see cref="JsonTokenType.EndObject"/>.</summary>
+    /// <returns>Whether the object has exactly the table's columns (otherwise the table changed shape).</returns>
+    public bool ReadRow(ref Utf8JsonReader reader, byte[] source, CockroachDbTable table)
+    {
+        var names = table.Utf8Columns;
+        Clear(names.Length);
+        IsRow = true;
+        _source = source;
+        var ordinal = 0;
+        var matched = 0;
+        var unknown = false;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var column = ordinal < names.Length && reader.ValueTextEquals(names[ordinal]) ? ordinal : Find(ref reader, names);
+            ordinal++;
+            reader.Read();
+            if (column < 0 || _kinds[column] != JsonTokenType.None)
+            {
+                unknown = true;
+                reader.Skip();
+                continue;
+            }
+
+            Locate(ref reader, column);
+            matched++;
+        }
+
+        return !unknown && matched == names.Length;
+    }
+
+    /// <summary>The key columns' values from the changefeed's key (a JSON array in primary-key order); any other column
+    /// is missing. A key that is not an array leaves every column missing.</summary>
+    public void ReadKey(byte[] key, CockroachDbTable table)
+    {
+        Clear(table.Columns.Length);
+        _source = key;
+        var reader = new Utf8JsonReader(key);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+        {
+            return;
+        }
+
+        var position = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (position < table.KeyColumns.Length)
+            {
+                Locate(ref reader, table.KeyColumns[position]);
+            }
+            else
+            {
+                reader.Skip();
+            }
+
+            position++;
+        }
+    }
+
+    /// <summary>Whether the image has a value, NULL or nothing for a column.</summary>
+    public ColumnValueState State(int column) => _kinds[column] switch
+    {
+        JsonTokenType.None => ColumnValueState.Missing,
+        JsonTokenType.Null => ColumnValueState.Null,
         _ => ColumnValueState.Value,
     };
 
-    public void WriteValue(ref AvroWriter writer, int column)
+    /// <summary>Writes a column's value in PostgreSQL's text form (<see cref="CockroachDbValues.ToPostgresText"/>).</summary>
+    public void ToPostgresText(int column, PgColumnType type, ArrayBufferWriter<byte> output) =>
+        CockroachDbValues.ToPostgresText(_source.AsSpan(_start[column], _length[column]), _kinds[column], _escaped[column], type, output);
+
+    /// <summary>The column the property name the reader is on names, or -1.</summary>
+    private static int Find(ref Utf8JsonReader reader, byte[][] names)
     {
-        Value(column, out var value);
-        var type = _table.Types[column];
-        _scratch.ResetWrittenCount();
-        CockroachDbValues.ToPostgresText(value, type, _scratch);
-        PgValueWriter.Write(ref writer, type, _scratch.WrittenSpan, _decimals);
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (reader.ValueTextEquals(names[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
-    private bool Value(int column, out JsonElement value)
+    /// <summary>Records where the value the reader is on lies, as the column's.</summary>
+    private void Locate(ref Utf8JsonReader reader, int column)
     {
-        if (_row.ValueKind == JsonValueKind.Object)
-        {
-            return _row.TryGetProperty(_table.Columns[column], out value);
-        }
+        _kinds[column] = reader.TokenType;
+        _escaped[column] = reader.TokenType == JsonTokenType.String && reader.ValueIsEscaped;
+        (_start[column], _length[column]) = CockroachDbValues.Extent(ref reader);
+    }
+}
 
-        var position = Array.IndexOf(_table.KeyColumns, column);
-        if (position >= 0 && _key.ValueKind == JsonValueKind.Array && position < _key.GetArrayLength())
-        {
-            value = _key[position];
-            return true;
-        }
+/// <summary>A <see cref="ChangefeedImage"/> as the runtime's row image: each value turned into PostgreSQL's text form and
+/// written by <see cref="PgValueWriter"/>, so CockroachDB's types map exactly as PostgreSQL's do.</summary>
+internal readonly ref struct CockroachDbRowImage(CockroachDbTable table, ChangefeedImage image, ArrayBufferWriter<byte> scratch, DecimalHandling decimals) : IRowImage
+{
+    private readonly CockroachDbTable _table = table;
+    private readonly ChangefeedImage _image = image;
+    private readonly ArrayBufferWriter<byte> _scratch = scratch;
+    private readonly DecimalHandling _decimals = decimals;
 
-        value = default;
-        return false;
+    public ColumnValueState State(int column) => _image.State(column);
+
+    public void WriteValue(ref AvroWriter writer, int column)
+    {
+        var type = _table.Types[column];
+        _scratch.ResetWrittenCount();
+        _image.ToPostgresText(column, type, _scratch);
+        PgValueWriter.Write(ref writer, type, _scratch.WrittenSpan, _decimals);
     }
 }
 
@@ -64,48 +166,92 @@ internal readonly ref struct CockroachDbRowImage(CockroachDbTable table, JsonEle
 /// as <c>\x</c> hex, DECIMAL's <c>NaN</c>/<c>Infinity</c>) as they are.</summary>
 internal static class CockroachDbValues
 {
-    public static void ToPostgresText(JsonElement value, PgColumnType type, ArrayBufferWriter<byte> output)
+    /// <summary>Writes one JSON value in PostgreSQL's text form.</summary>
+    /// <param name="raw">The value's JSON text (a string with its quotes).</param>
+    /// <param name="kind">Its token: a string, number, literal, or the start of an array or object.</param>
+    /// <param name="escaped">Whether a string holds escapes.</param>
+    /// <param name="type">The column's type.</param>
+    /// <param name="output">Where the text goes.</param>
+    public static void ToPostgresText(ReadOnlySpan<byte> raw, JsonTokenType kind, bool escaped, PgColumnType type, ArrayBufferWriter<byte> output)
     {
         if (type.DataType.Kind == DataTypeKind.Json)
         {
-            Write(output, value.GetRawText());
+            output.Write(raw);
             return;
         }
 
-        switch (value.ValueKind)
+        switch (kind)
         {
-            case JsonValueKind.String:
-                var text = value.GetString()!;
-                Write(output, type.ValueKind switch
+            case JsonTokenType.String when type.DataType.Kind == DataTypeKind.Interval:
+                Write(output, Interval(Unescaped(raw, escaped)));
+                break;
+            case JsonTokenType.String:
+                var text = output.GetSpan(raw.Length + 2);
+                var length = Unescape(raw, escaped, text);
+                if (type.ValueKind is PgValueKind.Timestamp or PgValueKind.TimestampTz)
                 {
-                    PgValueKind.Timestamp or PgValueKind.TimestampTz => Timestamp(text),
-                    _ when type.DataType.Kind == DataTypeKind.Interval => Interval(text),
-                    _ => text,
-                });
+                    length = Timestamp(text, length);
+                }
+
+                output.Advance(length);
                 break;
-            case JsonValueKind.Number:
-                Write(output, value.GetRawText());
+            case JsonTokenType.True when type.ValueKind == PgValueKind.Boolean:
+                output.Write("t"u8);
                 break;
-            case JsonValueKind.True:
-            case JsonValueKind.False:
-                Write(output, type.ValueKind == PgValueKind.Boolean ? (value.ValueKind == JsonValueKind.True ? "t" : "f") : value.GetRawText());
+            case JsonTokenType.False when type.ValueKind == PgValueKind.Boolean:
+                output.Write("f"u8);
                 break;
-            case JsonValueKind.Array when type.ValueKind == PgValueKind.Array:
-                Write(output, ArrayLiteral(value, type.Element!));
+            case JsonTokenType.StartArray when type.ValueKind == PgValueKind.Array:
+                ArrayLiteral(raw, type.Element!, output);
                 break;
             default:
-                Write(output, value.GetRawText());
+                output.Write(raw);
                 break;
         }
     }
 
-    /// <summary><c>2016-01-25T10:10:10.555555</c> or <c>…Z</c> / <c>…+05:30</c> in PostgreSQL's ISO form.</summary>
-    public static string Timestamp(string text)
+    /// <summary><c>2016-01-25T10:10:10.555555</c> or <c>…Z</c> / <c>…+05:30</c> in PostgreSQL's ISO form, in place; the
+    /// span has room for two more bytes.</summary>
+    /// <returns>The new length.</returns>
+    private static int Timestamp(Span<byte> text, int length)
     {
-        var t = text.Replace('T', ' ');
-        return t.EndsWith('Z') ? t[..^1] + "+00" : t;
+        text[..length].Replace((byte)'T', (byte)' ');
+        if (length > 0 && text[length - 1] == (byte)'Z')
+        {
+            "+00"u8.CopyTo(text[(length - 1)..]);
+            return length + 2;
+        }
+
+        return length;
     }
 
+    /// <summary>A JSON string's content, unescaped, into <paramref name="destination"/> (as long as the string).</summary>
+    /// <exception cref="FormatException">The string is not valid UTF-8.</exception>
+    private static int Unescape(ReadOnlySpan<byte> raw, bool escaped, Span<byte> destination)
+    {
+        if (!escaped)
+        {
+            var content = raw[1..^1];
+            if (!System.Text.Unicode.Utf8.IsValid(content))
+            {
+                throw new FormatException("a string of the changefeed is not valid UTF-8");
+            }
+
+            content.CopyTo(destination);
+            return content.Length;
+        }
+
+        var reader = new Utf8JsonReader(raw);
+        reader.Read();
+        return reader.CopyString(destination);
+    }
+
+    /// <summary>A JSON string's content, unescaped, as a string.</summary>
+    private static string Unescaped(ReadOnlySpan<byte> raw, bool escaped)
+    {
+        var text = new byte[raw.Length];
+        return Encoding.UTF8.GetString(text, 0, Unescape(raw, escaped, text));
+    }
     /// <summary>An interval in CockroachDB's default <c>postgres</c> style (<c>1 year 2 mons 3 days 04:05:06.7</c>) or
     /// already ISO 8601 (<c>P…</c>), as ISO 8601 with months, days and time kept apart.</summary>
     public static string Interval(string text)
@@ -202,29 +348,63 @@ internal static class CockroachDbValues
         return iso.Length == 1 ? "PT0S" : iso.ToString();
     }
 
-    private static string ArrayLiteral(JsonElement array, PgColumnType element)
+    /// <summary>A JSON array as a PostgreSQL array literal: each element in its text form, quoted, <c>NULL</c> for
+    /// null.</summary>
+    private static void ArrayLiteral(ReadOnlySpan<byte> array, PgColumnType element, ArrayBufferWriter<byte> output)
     {
-        var literal = new StringBuilder("{");
-        var scratch = new ArrayBufferWriter<byte>();
-        foreach (var item in array.EnumerateArray())
+        output.Write("{"u8);
+        var item = new ArrayBufferWriter<byte>();
+        var reader = new Utf8JsonReader(array);
+        reader.Read();
+        var first = true;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            if (literal.Length > 1)
+            if (!first)
             {
-                literal.Append(',');
+                output.Write(","u8);
             }
 
-            if (item.ValueKind == JsonValueKind.Null)
+            first = false;
+            if (reader.TokenType == JsonTokenType.Null)
             {
-                literal.Append("NULL");
+                output.Write("NULL"u8);
                 continue;
             }
 
-            scratch.ResetWrittenCount();
-            ToPostgresText(item, element, scratch);
-            literal.Append('"').Append(Encoding.UTF8.GetString(scratch.WrittenSpan).Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)).Append('"');
+            var kind = reader.TokenType;
+            var escaped = kind == JsonTokenType.String && reader.ValueIsEscaped;
+            var (start, length) = Extent(ref reader);
+            item.ResetWrittenCount();
+            ToPostgresText(array.Slice(start, length), kind, escaped, element, item);
+            output.Write("\""u8);
+            var text = item.WrittenSpan;
+            for (var special = text.IndexOfAny((byte)'\\', (byte)'"'); special >= 0; special = text.IndexOfAny((byte)'\\', (byte)'"'))
+            {
+                output.Write(text[..special]);
+                output.Write("\\"u8);
+                output.Write(text.Slice(special, 1));
+                text = text[(special + 1)..];
+            }
+
+            output.Write(text);
+            output.Write("\""u8);
         }
 
-        return literal.Append('}').ToString();
+        output.Write("}"u8);
+    }
+
+    /// <summary>Where the value the reader is on lies in its input: a string with its quotes, a number or literal, or a
+    /// whole object or array, which the reader skips to its end.</summary>
+    public static (int Start, int Length) Extent(ref Utf8JsonReader reader)
+    {
+        var start = (int)reader.TokenStartIndex;
+        if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+        {
+            reader.Skip();
+            return (start, (int)reader.BytesConsumed - start);
+        }
+
+        return (start, reader.ValueSpan.Length + (reader.TokenType == JsonTokenType.String ? 2 : 0));
     }
 
     private static void Write(ArrayBufferWriter<byte> output, string text)
@@ -235,11 +415,12 @@ internal static class CockroachDbValues
 }
 
 /// <summary>The CockroachDB fields of the envelope's <c>source</c> block: <c>hlc</c>, the change's <c>updated</c>
-/// timestamp, and <c>mvcc</c>, its MVCC timestamp (both as CockroachDB prints them).</summary>
-internal readonly ref struct CockroachDbSourceBlock(string hlc, string? mvcc) : ISourceBlock
+/// timestamp, and <c>mvcc</c>, its MVCC timestamp (both as CockroachDB prints them, in UTF-8 as the message holds them).</summary>
+internal readonly ref struct CockroachDbSourceBlock(ReadOnlySpan<byte> hlc, ReadOnlySpan<byte> mvcc, bool hasMvcc) : ISourceBlock
 {
-    private readonly string _hlc = hlc;
-    private readonly string? _mvcc = mvcc;
+    private readonly ReadOnlySpan<byte> _hlc = hlc;
+    private readonly ReadOnlySpan<byte> _mvcc = mvcc;
+    private readonly bool _hasMvcc = hasMvcc;
 
     public static IReadOnlyList<SourceField> Fields { get; } = [new SourceField("hlc", SourceFieldType.String), new SourceField("mvcc", SourceFieldType.NullableString)];
 
@@ -249,15 +430,15 @@ internal readonly ref struct CockroachDbSourceBlock(string hlc, string? mvcc) : 
 
     public void WritePositionFields(ref AvroWriter writer)
     {
-        writer.WriteString(_hlc);
-        if (_mvcc is null)
+        writer.WriteStringUtf8(_hlc);
+        if (!_hasMvcc)
         {
             writer.WriteUnionIndex(0);
         }
         else
         {
             writer.WriteUnionIndex(1);
-            writer.WriteString(_mvcc);
+            writer.WriteStringUtf8(_mvcc);
         }
     }
 }

@@ -249,6 +249,11 @@ public sealed class KafkaConnection : IDisposable
 
     private void Apply(ClientConfig config)
     {
+        if (IsEmbedded)
+        {
+            EmbeddedKafkaCluster.ApplyClientDefaults(config);
+        }
+
         foreach (var (key, value) in _options.Settings)
         {
             config.Set(key, value);

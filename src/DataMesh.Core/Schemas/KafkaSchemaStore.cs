@@ -3,6 +3,7 @@ using Avro;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using DataMesh.Hosting;
+using DataMesh.Kafka;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -59,6 +60,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private readonly IProducer<string?, byte[]> _producer;
     private readonly IConsumer<Ignore, byte[]> _consumer;
     private readonly ConsumerConfig _consumerConfig;
+    private readonly string _bootstrapServers;
+    private readonly IEnumerable<KeyValuePair<string, string>> _clientSettings;
     private readonly byte[] _origin = Guid.NewGuid().ToByteArray();
     private readonly Lock _gate = new();
     private readonly SchemaLog _log = new();
@@ -70,6 +73,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private readonly Task _checker;
     private TaskCompletionSource<long>? _nextWatermark;
     private Task _watermarkQueries = Task.CompletedTask;
+    /// <summary>The disposal of the admin client of the start's partition check, which uses the producer's handle.</summary>
+    private Task _metadataClientDisposal = Task.CompletedTask;
     private long _position;
     private volatile bool _loaded;
     private Exception? _readerFault;
@@ -83,13 +88,18 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         _logger = logger;
         _partition = new TopicPartition(_topic, new Partition(0));
         var bootstrap = options.ResolveBootstrapServers();
+        _bootstrapServers = bootstrap;
+        _clientSettings = options.ClientSettings;
 
-        var producerConfig = new ProducerConfig(new Dictionary<string, string>(options.ClientSettings))
+        var producerConfig = new ProducerConfig(ClientSettings(options))
         {
             BootstrapServers = bootstrap,
             EnableIdempotence = true,
             Acks = Acks.All,
             LingerMs = 2,
+            // Its metadata requests (the partition check) never make a broker create a missing topic with its defaults
+            // (a time-limited retention would lose schemas).
+            AllowAutoCreateTopics = false,
             MessageTimeoutMs = (int)_timeout.TotalMilliseconds,
         };
         _producer = new ProducerBuilder<string?, byte[]>(producerConfig)
@@ -97,7 +107,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             .SetErrorHandler((_, e) => SchemaStoreLog.ConsumeError(_logger, _topic, e.Reason))
             .Build();
 
-        var consumerConfig = new ConsumerConfig(new Dictionary<string, string>(options.ClientSettings))
+        var consumerConfig = new ConsumerConfig(ClientSettings(options))
         {
             BootstrapServers = bootstrap,
             // Never joins or commits: the partition is assigned, and every instance reads from offset 0.
@@ -378,6 +388,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         // The reader polls with a short timeout and a watermark query is bounded by the store's timeout.
         await Task.WhenAll(_reader, _checker, watermarkQueries).WaitAsync(_timeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         FailWaiters(new ObjectDisposedException(nameof(KafkaSchemaStore)));
+        await _metadataClientDisposal.WaitAsync(_timeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _consumer.Dispose();
         _producer.Dispose();
         _stop.Dispose();
@@ -399,12 +410,12 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             }
         }
 
-        var adminConfig = new AdminClientConfig(new Dictionary<string, string>(options.ClientSettings))
-        {
-            BootstrapServers = options.ResolveBootstrapServers(),
-        };
         if (options.EmbeddedCluster is null && options.CreateTopic)
         {
+            var adminConfig = new AdminClientConfig(new Dictionary<string, string>(options.ClientSettings))
+            {
+                BootstrapServers = options.ResolveBootstrapServers(),
+            };
             var spec = new TopicSpecification
             {
                 Name = options.Topic,
@@ -424,38 +435,59 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
                 SchemaStoreLog.TopicCreated(logger, options.Topic);
             }
         }
+    }
 
-        var admin = new AdminClientBuilder(adminConfig)
-            .SetLogHandler((_, m) => SchemaStoreLog.Client(logger, m.Facility, m.Message))
-            .Build();
+    /// <summary>The user's client settings, over the embedded cluster's (<see cref="EmbeddedKafkaCluster.ApplyClientDefaults"/>)
+    /// when the store runs on it.</summary>
+    private static Dictionary<string, string> ClientSettings(KafkaSchemaStoreOptions options)
+    {
+        var config = new ClientConfig();
+        if (options.EmbeddedCluster is not null && string.IsNullOrWhiteSpace(options.BootstrapServers))
+        {
+            EmbeddedKafkaCluster.ApplyClientDefaults(config);
+        }
+
+        var settings = config.ToDictionary(kv => kv.Key, kv => kv.Value);
+        foreach (var (key, value) in options.ClientSettings)
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
+    /// <summary>Checks that the topic exists with one partition, through the producer's connection (a client of its own
+    /// would connect to the cluster first: about 50 ms at every start on the embedded cluster).</summary>
+    private async Task CheckPartitionsAsync(CancellationToken cancellationToken)
+    {
+        var admin = new DependentAdminClientBuilder(_producer.Handle).Build();
+        var lookup = Task.Run(() => admin.GetMetadata(_topic, _timeout), CancellationToken.None);
+        // The lookup runs on the producer's handle, so the admin client is disposed once it ended, and the store's disposal
+        // waits for that before it closes the producer. Its disposal waits for its polling task's current poll, up to
+        // 100 ms, which the start need not wait for.
+        _metadataClientDisposal = lookup.ContinueWith(_ => admin.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         Metadata metadata;
         try
         {
-            metadata = await Task.Run(() => admin.GetMetadata(options.Topic, options.Timeout), cancellationToken)
-                .WaitAsync(options.Timeout + TimeSpan.FromSeconds(1), cancellationToken)
-                .ConfigureAwait(false);
+            metadata = await lookup.WaitAsync(_timeout + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (KafkaAdmin.IsNoAnswer(e) && !cancellationToken.IsCancellationRequested)
         {
-            throw KafkaAdmin.NoAnswer(adminConfig.BootstrapServers, $"reading the metadata of schema topic '{options.Topic}'", options.Timeout, null, options.ClientSettings, e);
-        }
-        finally
-        {
-            KafkaAdmin.DisposeLater(admin); // its destroy takes about 150 ms that the store's start need not wait for
+            throw KafkaAdmin.NoAnswer(_bootstrapServers, $"reading the metadata of schema topic '{_topic}'", _timeout, null, _clientSettings, e);
         }
 
-        var topic = metadata.Topics.SingleOrDefault(t => t.Topic == options.Topic);
+        var topic = metadata.Topics.SingleOrDefault(t => t.Topic == _topic);
         if (topic is null || topic.Error.Code != ErrorCode.NoError)
         {
             throw new InvalidOperationException(
-                $"Schema topic '{options.Topic}' is not available ({topic?.Error.Reason ?? "not in the metadata"}); " +
+                $"Schema topic '{_topic}' is not available ({topic?.Error.Reason ?? "not in the metadata"}); " +
                 "create it with one partition or set KafkaSchemaStoreOptions.CreateTopic.");
         }
 
         if (topic.Partitions.Count != 1)
         {
             throw new InvalidOperationException(
-                $"Schema topic '{options.Topic}' has {topic.Partitions.Count.ToString(CultureInfo.InvariantCulture)} partitions; " +
+                $"Schema topic '{_topic}' has {topic.Partitions.Count.ToString(CultureInfo.InvariantCulture)} partitions; " +
                 "the schema store needs exactly one, since the topic's offsets order every registration.");
         }
     }
@@ -465,7 +497,20 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     /// <summary>Starts a new store in an empty topic (its genesis record), then reads the topic to its end.</summary>
     private async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (await QueryEndAsync(cancellationToken).ConfigureAwait(false) == 0)
+        // The topic's end is asked meanwhile (the reader's connection), but nothing is written before the check passed.
+        var end = QueryEndAsync(cancellationToken);
+        try
+        {
+            await CheckPartitionsAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The check's error is the one reported; the query's own failure (likely the same cause) is observed here.
+            _ = end.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
+
+        if (await end.ConfigureAwait(false) == 0)
         {
             // Instances that start at once each write one; the one at offset 0 wins, the others are ignored by every reader.
             await AppendAsync(GenesisKey, SchemaLog.EncodeGenesis(Guid.NewGuid(), SchemaLog.NewIdBase()), stamped: false, cancellationToken).ConfigureAwait(false);

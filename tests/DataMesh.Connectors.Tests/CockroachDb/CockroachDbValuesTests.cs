@@ -1,4 +1,9 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
 using DataMesh.Connectors.CockroachDb;
+using DataMesh.Connectors.Postgres;
+using DataMesh.Events;
 using DataMesh.Sources;
 using Xunit;
 
@@ -26,7 +31,101 @@ public sealed class CockroachDbValuesTests
     [InlineData("2024-02-29T12:34:56Z", "2024-02-29 12:34:56+00")]
     [InlineData("2024-02-29T12:34:56+05:30", "2024-02-29 12:34:56+05:30")]
     public void A_timestamp_of_the_changefeed_is_read_in_PostgreSQL_ISO_form(string crdb, string postgres) =>
-        Assert.Equal(postgres, CockroachDbValues.Timestamp(crdb));
+        Assert.Equal(postgres, Text($"\"{crdb}\"", Type("timestamp with time zone", "timestamptz", "TIMESTAMPTZ")));
+
+    [Theory]
+    [InlineData("12345678901", "bigint", "int8", "INT8", "12345678901")]
+    [InlineData("-1.50", "numeric", "numeric", "DECIMAL", "-1.50")]
+    [InlineData("\"NaN\"", "numeric", "numeric", "DECIMAL", "NaN")]
+    [InlineData("true", "boolean", "bool", "BOOL", "t")]
+    [InlineData("false", "boolean", "bool", "BOOL", "f")]
+    [InlineData("\"plain\"", "text", "text", "STRING", "plain")]
+    [InlineData("\"tab\\tquote\\\"snow\\u2603\"", "text", "text", "STRING", "tab\tquote\"snow\u2603")]
+    [InlineData("\"\\\\x00ff\"", "bytea", "bytea", "BYTES", "\\x00ff")]
+    [InlineData("{\"a\": [1, \"x\"]}", "jsonb", "jsonb", "JSONB", "{\"a\": [1, \"x\"]}")]
+    [InlineData("\"a string\"", "jsonb", "jsonb", "JSONB", "\"a string\"")]
+    [InlineData("[\"a\", null, \"b\\\"c\\\\d\"]", "ARRAY", "_text", "STRING[]", "{\"a\",NULL,\"b\\\"c\\\\d\"}")]
+    [InlineData("[1, 2]", "ARRAY", "_int8", "INT8[]", "{\"1\",\"2\"}")]
+    [InlineData("\"1 day 02:00:00\"", "interval", "interval", "INTERVAL", "P1DT2H")]
+    public void A_JSON_value_of_the_changefeed_is_read_in_PostgreSQL_text_form(string json, string dataType, string udtName, string crdbType, string postgres) =>
+        Assert.Equal(postgres, Text(json, Type(dataType, udtName, crdbType)));
+
+    [Fact]
+    public void An_image_finds_columns_in_any_order_and_a_changed_shape_is_seen()
+    {
+        var table = Table(("id", "bigint", "int8", "INT8"), ("na\"me", "text", "text", "STRING"), ("v", "jsonb", "jsonb", "JSONB"));
+        var image = new ChangefeedImage();
+        Assert.True(Read(image, table, """{"v":{"k":[1,{"n":null}]},"na\u0022me":"x\\y","id":7}"""));
+        Assert.True(image.IsRow);
+        Assert.Equal(["7", "x\\y", """{"k":[1,{"n":null}]}"""], Enumerable.Range(0, 3).Select(c => Column(image, table, c)));
+
+        Assert.True(Read(image, table, """{"id":8,"na\"me":null,"v":null}"""));
+        Assert.Equal(ColumnValueState.Null, image.State(1));
+        Assert.False(Read(image, table, """{"id":8,"na\"me":"a"}"""));                        // a column dropped
+        Assert.False(Read(image, table, """{"id":8,"na\"me":"a","v":1,"w":2}"""));           // a column added
+        Assert.False(Read(image, table, """{"id":8,"id":9,"v":1}"""));                        // a name twice
+
+        image.ReadKey("[42]"u8.ToArray(), table);
+        Assert.False(image.IsRow);
+        Assert.Equal("42", Column(image, table, 0));
+        Assert.Equal(ColumnValueState.Missing, image.State(1));
+        image.ReadKey("\"not an array\""u8.ToArray(), table);
+        Assert.Equal(ColumnValueState.Missing, image.State(0));
+    }
+
+    private static bool Read(ChangefeedImage image, CockroachDbTable table, string json)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var reader = new Utf8JsonReader(bytes);
+        reader.Read();
+        return image.ReadRow(ref reader, bytes, table);
+    }
+
+    private static string Column(ChangefeedImage image, CockroachDbTable table, int column)
+    {
+        Assert.Equal(ColumnValueState.Value, image.State(column));
+        var output = new ArrayBufferWriter<byte>();
+        image.ToPostgresText(column, table.Types[column], output);
+        return Encoding.UTF8.GetString(output.WrittenSpan);
+    }
+
+    private static string Text(string json, PgColumnType type)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var reader = new Utf8JsonReader(bytes);
+        reader.Read();
+        var kind = reader.TokenType;
+        var escaped = kind == JsonTokenType.String && reader.ValueIsEscaped;
+        var (start, length) = CockroachDbValues.Extent(ref reader);
+        var output = new ArrayBufferWriter<byte>();
+        CockroachDbValues.ToPostgresText(bytes.AsSpan(start, length), kind, escaped, type, output);
+        return Encoding.UTF8.GetString(output.WrittenSpan);
+    }
+
+    private static PgColumnType Type(string dataType, string udtName, string crdbType) =>
+        CockroachDbTypes.Resolve(dataType, udtName, null, null, null, crdbType);
+
+    private static CockroachDbTable Table(params (string Name, string DataType, string UdtName, string CrdbType)[] columns)
+    {
+        var types = columns.Select(c => Type(c.DataType, c.UdtName, c.CrdbType)).ToArray();
+        var description = new TableDescription("public", "t", [.. columns.Select((c, i) => new ColumnDescription(c.Name, types[i].DataType, IsNullable: i > 0))], [columns[0].Name]);
+        var schemas = ChangeEventSchemas.Build(description, new SourceDescription("cockroachdb", "crdb", CockroachDbSourceBlock.Fields));
+        return new CockroachDbTable(new SourceTable(new SourceTableInfo(description, "db", "public"), schemas), types, [.. columns.Select(c => c.Name)], [0]);
+    }
+
+    [Theory]
+    [InlineData("1700000000000000001.0000000001", true)]
+    [InlineData("1700000000000000001", true)]
+    [InlineData("1700000000000000001.", false)]
+    [InlineData("17000000000000000010.0000000001", false)]
+    [InlineData("1700000000000000001.00x", false)]
+    [InlineData("-1.0", false)]
+    [InlineData("", false)]
+    public void An_HLC_is_digits_of_wall_time_then_optionally_a_point_and_digits(string text, bool valid)
+    {
+        Assert.Equal(valid, Hlc.IsValid(Encoding.UTF8.GetBytes(text)));
+        Assert.Equal(valid, Hlc.IsValid(text));
+    }
 
     [Fact]
     public void HLCs_order_by_wall_time_then_logical_part()

@@ -412,13 +412,33 @@ public sealed class KafkaSchemaStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Create_refuses_a_topic_with_more_than_one_partition()
+    public async Task Create_refuses_a_topic_with_more_than_one_partition_and_writes_nothing()
     {
         _cluster.CreateTopic(_topic, 3);
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => NewStore());
 
         Assert.Contains("has 3 partitions", error.Message, StringComparison.Ordinal);
+        using var consumer = new Confluent.Kafka.ConsumerBuilder<byte[], byte[]>(new Confluent.Kafka.ConsumerConfig { BootstrapServers = _cluster.BootstrapServers, GroupId = "check" }).Build();
+        for (var partition = 0; partition < 3; partition++)
+        {
+            Assert.Equal(0, consumer.QueryWatermarkOffsets(new Confluent.Kafka.TopicPartition(_topic, partition), TimeSpan.FromSeconds(10)).High.Value);
+        }
+    }
+
+    [Fact]
+    public async Task Create_refuses_a_missing_topic_it_may_not_create_at_once_and_does_not_make_the_broker_create_it()
+    {
+        var options = new KafkaSchemaStoreOptions { EmbeddedCluster = _cluster, Topic = _topic, CreateTopic = false, Timeout = TimeSpan.FromSeconds(10) };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => KafkaSchemaStore.CreateAsync(options));
+
+        // The embedded cluster, like a broker with auto.create.topics.enable, creates a topic a client's metadata request
+        // may create: the store's clients never let it (it would have the broker's defaults, a time-limited retention).
+        Assert.Contains($"Schema topic '{_topic}' is not available", error.Message, StringComparison.Ordinal);
+        Assert.Contains("KafkaSchemaStoreOptions.CreateTopic", error.Message, StringComparison.Ordinal);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"the refusal took {watch.Elapsed}, as if it had waited for the timeout");
     }
 
     private static async Task<int> TryRegister(KafkaSchemaStore store, string subject, Schema schema)

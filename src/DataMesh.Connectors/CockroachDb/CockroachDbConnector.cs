@@ -449,6 +449,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     {
         var context = _context!;
         var cursor = plan.Cursor;
+        var cursorUtf8 = Encoding.UTF8.GetBytes(cursor);
         var scanning = plan.Scan != FeedScan.None;
         var names = Names(plan.Tables);
         var unflushed = 0;
@@ -513,10 +514,10 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
             var table = TableOf(reader.GetString(0));
             var key = reader.IsDBNull(1) ? [] : reader.GetFieldValue<byte[]>(1);
-            var scanCursor = scanning ? cursor : null;
+            var scanCursor = scanning ? cursorUtf8 : null;
             var scanAsCreates = plan.Scan == FeedScan.Created;
             var change = ReadChange(table, value);
-            if (scanAsCreates && (scanCursor is null || Hlc.Compare(change.UpdatedText, scanCursor) > 0))
+            if (scanAsCreates && (scanCursor is null || Hlc.Compare(change.UpdatedUtf8, scanCursor) > 0))
             {
                 // A change after the scan of added tables: the changefeed of all the tables that follows, from the scan's
                 // cursor, brings it.
@@ -650,7 +651,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
     /// <summary>Writes the change read by <see cref="ReadChange"/>: a delete without <c>before</c> takes its key's values
     /// from the changefeed's key.</summary>
-    private void Emit(CockroachDbTable table, byte[] key, Change change, string? scanCursor, bool scanAsCreates)
+    private void Emit(CockroachDbTable table, byte[] key, Change change, byte[]? scanCursor, bool scanAsCreates)
     {
         var context = _context!;
         var decimals = context.Events.DecimalHandling;
@@ -670,7 +671,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             {
                 context.Update(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals), hasBefore: true, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
             }
-            else if (scanCursor is not null && Hlc.Compare(change.UpdatedText, scanCursor) <= 0 && !scanAsCreates)
+            else if (scanCursor is not null && Hlc.Compare(change.UpdatedUtf8, scanCursor) <= 0 && !scanAsCreates)
             {
                 context.Read(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
             }
@@ -781,7 +782,9 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     /// <summary>A change row's message and where its timestamps are in it (<see cref="ReadChange"/>).</summary>
     private readonly record struct Change(byte[] Value, Range Updated, Range? Mvcc, bool SameShape)
     {
-        public string UpdatedText => Encoding.UTF8.GetString(Value.AsSpan(Updated));
+        public ReadOnlySpan<byte> UpdatedUtf8 => Value.AsSpan(Updated);
+
+        public string UpdatedText => Encoding.UTF8.GetString(UpdatedUtf8);
     }
 
     /// <summary>A position the connector waits to see stored (<see cref="StoreBeforeFeedAsync"/>).</summary>

@@ -133,6 +133,9 @@ public sealed class CockroachDbValuesTests
         Assert.True(Hlc.Compare("1700000000000000001.0000000000", "1700000000000000000.0000000009") > 0);
         Assert.True(Hlc.Compare("1700000000000000000.0000000002", "1700000000000000000.0000000010") < 0);
         Assert.Equal(0, Hlc.Compare("1700000000000000000", "1700000000000000000.0000000000"));
+        Assert.True(Hlc.Compare("1700000000000000000.1", "1700000000000000000.0900000000") > 0);   // the logical part is a fraction
+        Assert.True(Hlc.Compare("999999999999999999.9", "1000000000000000000") < 0);               // walls of different lengths
+        Assert.True(Hlc.Compare("1700000000000000001.0000000000"u8, "1700000000000000000.0000000009"u8) > 0);
     }
 
     [Fact]

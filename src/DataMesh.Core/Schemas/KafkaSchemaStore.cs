@@ -60,6 +60,7 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private readonly IProducer<string?, byte[]> _producer;
     private readonly IConsumer<Ignore, byte[]> _consumer;
     private readonly ConsumerConfig _consumerConfig;
+    private readonly AdminClientConfig _adminConfig;
     private readonly string _bootstrapServers;
     private readonly IEnumerable<KeyValuePair<string, string>> _clientSettings;
     private readonly byte[] _origin = Guid.NewGuid().ToByteArray();
@@ -73,8 +74,6 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     private readonly Task _checker;
     private TaskCompletionSource<long>? _nextWatermark;
     private Task _watermarkQueries = Task.CompletedTask;
-    /// <summary>The disposal of the admin client of the start's partition check, which uses the producer's handle.</summary>
-    private Task _metadataClientDisposal = Task.CompletedTask;
     private long _position;
     private volatile bool _loaded;
     private Exception? _readerFault;
@@ -120,6 +119,12 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             FetchWaitMaxMs = 20,
         };
         _consumerConfig = consumerConfig;
+        _adminConfig = new AdminClientConfig(ClientSettings(options))
+        {
+            BootstrapServers = bootstrap,
+        };
+        // The partition check never makes a broker create a missing schema topic with its defaults either.
+        _adminConfig.Set("allow.auto.create.topics", "false");
         try
         {
             _consumer = new ConsumerBuilder<Ignore, byte[]>(consumerConfig)
@@ -388,7 +393,6 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         // The reader polls with a short timeout and a watermark query is bounded by the store's timeout.
         await Task.WhenAll(_reader, _checker, watermarkQueries).WaitAsync(_timeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         FailWaiters(new ObjectDisposedException(nameof(KafkaSchemaStore)));
-        await _metadataClientDisposal.WaitAsync(_timeout + TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _consumer.Dispose();
         _producer.Dispose();
         _stop.Dispose();
@@ -456,16 +460,17 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         return settings;
     }
 
-    /// <summary>Checks that the topic exists with one partition, through the producer's connection (a client of its own
-    /// would connect to the cluster first: about 50 ms at every start on the embedded cluster).</summary>
+    /// <summary>Checks that the topic exists with one partition, before anything is asked of or written to it (a start
+    /// cancelled meanwhile ends at once).</summary>
     private async Task CheckPartitionsAsync(CancellationToken cancellationToken)
     {
-        var admin = new DependentAdminClientBuilder(_producer.Handle).Build();
+        var admin = new AdminClientBuilder(_adminConfig)
+            .SetLogHandler((_, m) => SchemaStoreLog.Client(_logger, m.Facility, m.Message))
+            .Build();
         var lookup = Task.Run(() => admin.GetMetadata(_topic, _timeout), CancellationToken.None);
-        // The lookup runs on the producer's handle, so the admin client is disposed once it ended, and the store's disposal
-        // waits for that before it closes the producer. Its disposal waits for its polling task's current poll, up to
-        // 100 ms, which the start need not wait for.
-        _metadataClientDisposal = lookup.ContinueWith(_ => admin.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        // Disposed once its lookup ended (never while it runs on its handle), off the start's path: its disposal waits for
+        // its polling task's current poll, up to 100 ms.
+        _ = lookup.ContinueWith(_ => admin.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         Metadata metadata;
         try
         {
@@ -497,20 +502,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     /// <summary>Starts a new store in an empty topic (its genesis record), then reads the topic to its end.</summary>
     private async Task StartAsync(CancellationToken cancellationToken)
     {
-        // The topic's end is asked meanwhile (the reader's connection), but nothing is written before the check passed.
-        var end = QueryEndAsync(cancellationToken);
-        try
-        {
-            await CheckPartitionsAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            // The check's error is the one reported; the query's own failure (likely the same cause) is observed here.
-            _ = end.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            throw;
-        }
-
-        if (await end.ConfigureAwait(false) == 0)
+        await CheckPartitionsAsync(cancellationToken).ConfigureAwait(false);
+        if (await QueryEndAsync(cancellationToken).ConfigureAwait(false) == 0)
         {
             // Instances that start at once each write one; the one at offset 0 wins, the others are ignored by every reader.
             await AppendAsync(GenesisKey, SchemaLog.EncodeGenesis(Guid.NewGuid(), SchemaLog.NewIdBase()), stamped: false, cancellationToken).ConfigureAwait(false);

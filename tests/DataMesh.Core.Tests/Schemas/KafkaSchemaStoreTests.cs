@@ -441,6 +441,25 @@ public sealed class KafkaSchemaStoreTests : IDisposable
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"the refusal took {watch.Elapsed}, as if it had waited for the timeout");
     }
 
+    [Fact]
+    public async Task A_start_cancelled_while_the_cluster_is_down_ends_at_once_and_a_later_start_works()
+    {
+        _cluster.CreateTopic(_topic, 1);
+        _cluster.SetBrokerDown(-1);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var options = new KafkaSchemaStoreOptions { EmbeddedCluster = _cluster, Topic = _topic, Timeout = TimeSpan.FromSeconds(5) };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        // The partition check's metadata request is in flight when the start is cancelled: the start ends at once, and the
+        // check's client is closed only once its request ended (closing a client under a running request can crash).
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => KafkaSchemaStore.CreateAsync(options, cancellationToken: cancel.Token));
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3), $"the cancelled start took {watch.Elapsed}, as if it had waited for the store's timeout");
+        _cluster.SetBrokerUp(-1);
+        await using var store = await NewStore();
+        Assert.True(await store.RegisterAsync("after-value", Record("After", Id)) > 0);
+    }
+
     private static async Task<int> TryRegister(KafkaSchemaStore store, string subject, Schema schema)
     {
         try

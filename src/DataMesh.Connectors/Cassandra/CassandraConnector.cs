@@ -157,10 +157,10 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         // (and the source's registration lists it) before its first mutation arrives, which then waits for none of it.
         foreach (var definition in definitions)
         {
-            var described = context.Table(TableInfo(definition.Table));
-            tables[definition.Table] = described;
-            await context.RegisterAsync(described, cancellationToken).ConfigureAwait(false);
+            tables[definition.Table] = context.Table(TableInfo(definition.Table));
         }
+
+        await context.RegisterAllAsync(tables.Values, cancellationToken).ConfigureAwait(false);
 
         var replicas = _options.Nodes.Count > 0;
         var required = _options.Replicas.RequiredCopies(_nodes.Count);

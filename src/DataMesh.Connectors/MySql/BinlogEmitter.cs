@@ -115,15 +115,13 @@ internal sealed class BinlogEmitter : IBinlogHandler
     public async Task RegisterAllAsync(SchemaTracker schema, CancellationToken cancellationToken)
     {
         var own = _context.SnapshotTables;
-        foreach (var table in schema.Tables.Where(t => _options.Captures(t.Database, t.Name)).ToList())
-        {
-            if (own is not null && table.Database == own.Schema && (table.Name == own.Watermark || table.Name == own.Signal))
-            {
-                continue; // the snapshots' own tables: read from the binlog, never produced
-            }
-
-            await _context.RegisterAsync(Table(table), cancellationToken).ConfigureAwait(false);
-        }
+        var captured = schema.Tables
+            .Where(t => _options.Captures(t.Database, t.Name))
+            // the snapshots' own tables: read from the binlog, never produced
+            .Where(t => own is null || t.Database != own.Schema || (t.Name != own.Watermark && t.Name != own.Signal))
+            .Select(Table)
+            .ToList();
+        await _context.RegisterAllAsync(captured, cancellationToken).ConfigureAwait(false);
     }
 
     private SourceTable Table(MySqlTable table)

@@ -30,6 +30,15 @@ internal interface ISourceHost
     void RequestStore();
 
     Task RegisterAsync(SourceTable table, CancellationToken cancellationToken);
+
+    /// <summary>Registers tables, several at a time where the host can (this default: one after another).</summary>
+    async Task RegisterAllAsync(IEnumerable<SourceTable> tables, CancellationToken cancellationToken)
+    {
+        foreach (var table in tables)
+        {
+            await RegisterAsync(table, cancellationToken).ConfigureAwait(false);
+        }
+    }
 }
 
 /// <summary>A host that registers tables with fixed or counted schema ids and has no Kafka: for tests and benchmarks.</summary>
@@ -63,7 +72,6 @@ internal sealed class EncodingHost(SourceDescription description, ChangeEventOpt
     public void RequestStore()
     {
     }
-
 
     public Task RegisterAsync(SourceTable table, CancellationToken cancellationToken)
     {

@@ -130,6 +130,16 @@ public sealed class SourceContext<TPosition>
         return table.IsRegistered ? ValueTask.CompletedTask : new ValueTask(_runtime.RegisterAsync(table, cancellationToken));
     }
 
+    /// <summary>Registers tables' schemas and creates their topics, several at a time (what a connector does with its
+    /// captured tables at start, so that a source of many tables does not wait for each in turn).</summary>
+    /// <param name="tables">The tables; those registered already are skipped.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    public Task RegisterAllAsync(IEnumerable<SourceTable> tables, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        return _runtime.RegisterAllAsync(tables, cancellationToken);
+    }
+
     /// <summary>Writes an insert.</summary>
     /// <typeparam name="TImage">The connector's row image type.</typeparam>
     /// <typeparam name="TBlock">The connector's source block type.</typeparam>

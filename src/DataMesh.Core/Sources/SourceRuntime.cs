@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
@@ -34,7 +35,10 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private readonly PositionStore _positions;
     private readonly SemaphoreSlim _storeLock = new(1, 1);
     private readonly SemaphoreSlim _storeRequested = new(0, 1);
-    private readonly Dictionary<string, int> _topics = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _topics = new(StringComparer.Ordinal);
+    /// <summary>How many tables <see cref="RegisterAllAsync"/> registers at a time.</summary>
+    private const int ConcurrentRegistrations = 8;
+
     private readonly SemaphoreSlim _registering = new(1, 1);
     private readonly Dictionary<string, RegisteredTable> _registered = new(StringComparer.Ordinal);
     private readonly Lock _registeredLock = new();
@@ -521,6 +525,34 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         try
         {
             await RegisterLockedAsync(table, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _registering.Release();
+        }
+    }
+
+    /// <summary>Registers tables (a connector's captured tables at start) up to <see cref="ConcurrentRegistrations"/> at a
+    /// time: each registration is a few round trips to the schema store and the cluster, so a source of hundreds of
+    /// tables would otherwise wait for hundreds of them in a row before its first change. Tables of one topic share its
+    /// subjects and are registered one after another, in the given order.</summary>
+    public async Task RegisterAllAsync(IEnumerable<SourceTable> tables, CancellationToken cancellationToken)
+    {
+        await _registering.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var byTopic = tables.Where(t => !t.IsRegistered).GroupBy(t => t.Schemas.Topic, StringComparer.Ordinal).ToList();
+            var options = new ParallelOptions { MaxDegreeOfParallelism = ConcurrentRegistrations, CancellationToken = cancellationToken };
+            await Parallel.ForEachAsync(byTopic, options, async (topic, token) =>
+            {
+                foreach (var table in topic)
+                {
+                    if (!table.IsRegistered)
+                    {
+                        await RegisterLockedAsync(table, token).ConfigureAwait(false);
+                    }
+                }
+            }).ConfigureAwait(false);
         }
         finally
         {

@@ -102,28 +102,25 @@ internal static class Hlc
     /// <summary>Whether text is an HLC (<see cref="IsValid(ReadOnlySpan{byte})"/>).</summary>
     public static bool IsValid(string text) => IsValid(System.Text.Encoding.UTF8.GetBytes(text));
 
-    /// <summary>Whether UTF-8 text is an HLC: 1 to 19 digits of wall time, then optionally a point and the logical part's
-    /// digits.</summary>
+    /// <summary>Whether UTF-8 text is an HLC: 1 to 19 digits of wall time (within a <see cref="long"/>), then optionally a
+    /// point and the logical part's digits.</summary>
     public static bool IsValid(ReadOnlySpan<byte> text)
     {
         var point = text.IndexOf((byte)'.');
         var wall = point < 0 ? text : text[..point];
-        return wall.Length is > 0 and <= 19 && !wall.ContainsAnyExceptInRange((byte)'0', (byte)'9') && long.TryParse(wall, System.Globalization.CultureInfo.InvariantCulture, out _) &&
+        return long.TryParse(wall, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _) &&
             (point < 0 || (point < text.Length - 1 && !text[(point + 1)..].ContainsAnyExceptInRange((byte)'0', (byte)'9')));
     }
 
-    public static long WallNanos(string text)
-    {
-        var point = text.IndexOf('.', StringComparison.Ordinal);
-        return long.Parse(point < 0 ? text : text.AsSpan(0, point), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    /// <summary>The wall time of an HLC (<see cref="WallNanos(ReadOnlySpan{byte})"/>).</summary>
+    public static long WallNanos(string text) => WallNanos(System.Text.Encoding.UTF8.GetBytes(text));
 
     /// <summary>The wall time of an HLC in UTF-8 (<see cref="IsValid(ReadOnlySpan{byte})"/>), in nanoseconds since the Unix
     /// epoch.</summary>
     public static long WallNanos(ReadOnlySpan<byte> text)
     {
         var point = text.IndexOf((byte)'.');
-        return long.Parse(point < 0 ? text : text[..point], System.Globalization.CultureInfo.InvariantCulture);
+        return long.Parse(point < 0 ? text : text[..point], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>Orders two HLCs (wall time, then the logical part).</summary>

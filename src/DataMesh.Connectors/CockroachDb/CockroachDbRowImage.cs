@@ -16,10 +16,7 @@ namespace DataMesh.Connectors.CockroachDb;
 /// </summary>
 internal sealed class ChangefeedImage
 {
-    private int[] _start = [];
-    private int[] _length = [];
-    private JsonTokenType[] _kinds = [];
-    private bool[] _escaped = [];
+    private JsonValueToken[] _values = [];
     private byte[] _source = [];
 
     /// <summary>Whether the image is a row (a JSON object): <c>after</c> of an insert or update, <c>before</c> of an
@@ -29,16 +26,13 @@ internal sealed class ChangefeedImage
     /// <summary>Empties the image for a table of <paramref name="columns"/> columns: every column missing.</summary>
     public void Clear(int columns)
     {
-        if (_kinds.Length < columns)
+        if (_values.Length < columns)
         {
-            _start = new int[columns];
-            _length = new int[columns];
-            _kinds = new JsonTokenType[columns];
-            _escaped = new bool[columns];
+            _values = new JsonValueToken[columns];
         }
         else
         {
-            Array.Clear(_kinds, 0, columns);
+            Array.Clear(_values, 0, columns);
         }
 
         IsRow = false;
@@ -62,14 +56,14 @@ internal sealed class ChangefeedImage
             var column = ordinal < names.Length && reader.ValueTextEquals(names[ordinal]) ? ordinal : Find(ref reader, names);
             ordinal++;
             reader.Read();
-            if (column < 0 || _kinds[column] != JsonTokenType.None)
+            if (column < 0 || _values[column].Kind != JsonTokenType.None)
             {
                 unknown = true;
                 reader.Skip();
                 continue;
             }
 
-            Locate(ref reader, column);
+            _values[column] = JsonValueToken.Read(ref reader);
             matched++;
         }
 
@@ -93,7 +87,7 @@ internal sealed class ChangefeedImage
         {
             if (position < table.KeyColumns.Length)
             {
-                Locate(ref reader, table.KeyColumns[position]);
+                _values[table.KeyColumns[position]] = JsonValueToken.Read(ref reader);
             }
             else
             {
@@ -105,7 +99,7 @@ internal sealed class ChangefeedImage
     }
 
     /// <summary>Whether the image has a value, NULL or nothing for a column.</summary>
-    public ColumnValueState State(int column) => _kinds[column] switch
+    public ColumnValueState State(int column) => _values[column].Kind switch
     {
         JsonTokenType.None => ColumnValueState.Missing,
         JsonTokenType.Null => ColumnValueState.Null,
@@ -114,7 +108,7 @@ internal sealed class ChangefeedImage
 
     /// <summary>Writes a column's value in PostgreSQL's text form (<see cref="CockroachDbValues.ToPostgresText"/>).</summary>
     public void ToPostgresText(int column, PgColumnType type, ArrayBufferWriter<byte> output) =>
-        CockroachDbValues.ToPostgresText(_source.AsSpan(_start[column], _length[column]), _kinds[column], _escaped[column], type, output);
+        CockroachDbValues.ToPostgresText(_source, _values[column], type, output);
 
     /// <summary>The column the property name the reader is on names, or -1.</summary>
     private static int Find(ref Utf8JsonReader reader, byte[][] names)
@@ -128,14 +122,6 @@ internal sealed class ChangefeedImage
         }
 
         return -1;
-    }
-
-    /// <summary>Records where the value the reader is on lies, as the column's.</summary>
-    private void Locate(ref Utf8JsonReader reader, int column)
-    {
-        _kinds[column] = reader.TokenType;
-        _escaped[column] = reader.TokenType == JsonTokenType.String && reader.ValueIsEscaped;
-        (_start[column], _length[column]) = CockroachDbValues.Extent(ref reader);
     }
 }
 
@@ -166,13 +152,17 @@ internal readonly ref struct CockroachDbRowImage(CockroachDbTable table, Changef
 /// as <c>\x</c> hex, DECIMAL's <c>NaN</c>/<c>Infinity</c>) as they are.</summary>
 internal static class CockroachDbValues
 {
+    /// <summary>Writes a JSON value found in <paramref name="source"/> in PostgreSQL's text form.</summary>
+    public static void ToPostgresText(ReadOnlySpan<byte> source, JsonValueToken value, PgColumnType type, ArrayBufferWriter<byte> output) =>
+        WriteText(value.Of(source), value.Kind, value.Escaped, type, output);
+
     /// <summary>Writes one JSON value in PostgreSQL's text form.</summary>
     /// <param name="raw">The value's JSON text (a string with its quotes).</param>
     /// <param name="kind">Its token: a string, number, literal, or the start of an array or object.</param>
     /// <param name="escaped">Whether a string holds escapes.</param>
     /// <param name="type">The column's type.</param>
     /// <param name="output">Where the text goes.</param>
-    public static void ToPostgresText(ReadOnlySpan<byte> raw, JsonTokenType kind, bool escaped, PgColumnType type, ArrayBufferWriter<byte> output)
+    private static void WriteText(ReadOnlySpan<byte> raw, JsonTokenType kind, bool escaped, PgColumnType type, ArrayBufferWriter<byte> output)
     {
         if (type.DataType.Kind == DataTypeKind.Json)
         {
@@ -371,11 +361,9 @@ internal static class CockroachDbValues
                 continue;
             }
 
-            var kind = reader.TokenType;
-            var escaped = kind == JsonTokenType.String && reader.ValueIsEscaped;
-            var (start, length) = Extent(ref reader);
+            var value = JsonValueToken.Read(ref reader);
             item.ResetWrittenCount();
-            ToPostgresText(array.Slice(start, length), kind, escaped, element, item);
+            ToPostgresText(array, value, element, item);
             output.Write("\""u8);
             var text = item.WrittenSpan;
             for (var special = text.IndexOfAny((byte)'\\', (byte)'"'); special >= 0; special = text.IndexOfAny((byte)'\\', (byte)'"'))
@@ -393,25 +381,34 @@ internal static class CockroachDbValues
         output.Write("}"u8);
     }
 
-    /// <summary>Where the value the reader is on lies in its input: a string with its quotes, a number or literal, or a
-    /// whole object or array, which the reader skips to its end.</summary>
-    public static (int Start, int Length) Extent(ref Utf8JsonReader reader)
-    {
-        var start = (int)reader.TokenStartIndex;
-        if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
-        {
-            reader.Skip();
-            return (start, (int)reader.BytesConsumed - start);
-        }
-
-        return (start, reader.ValueSpan.Length + (reader.TokenType == JsonTokenType.String ? 2 : 0));
-    }
-
     private static void Write(ArrayBufferWriter<byte> output, string text)
     {
         var span = output.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
         output.Advance(Encoding.UTF8.GetBytes(text, span));
     }
+}
+
+/// <summary>Where one JSON value lies in its input, and what it is: a string with its quotes (and whether it holds
+/// escapes), a number or literal, or a whole object or array.</summary>
+internal readonly record struct JsonValueToken(JsonTokenType Kind, int Start, int Length, bool Escaped)
+{
+    /// <summary>The value the reader is on; an object or array is skipped to its end.</summary>
+    public static JsonValueToken Read(ref Utf8JsonReader reader)
+    {
+        var kind = reader.TokenType;
+        var start = (int)reader.TokenStartIndex;
+        if (kind is JsonTokenType.StartObject or JsonTokenType.StartArray)
+        {
+            reader.Skip();
+            return new JsonValueToken(kind, start, (int)reader.BytesConsumed - start, Escaped: false);
+        }
+
+        var isString = kind == JsonTokenType.String;
+        return new JsonValueToken(kind, start, reader.ValueSpan.Length + (isString ? 2 : 0), isString && reader.ValueIsEscaped);
+    }
+
+    /// <summary>The value's JSON text in its input.</summary>
+    public ReadOnlySpan<byte> Of(ReadOnlySpan<byte> input) => input.Slice(Start, Length);
 }
 
 /// <summary>The CockroachDB fields of the envelope's <c>source</c> block: <c>hlc</c>, the change's <c>updated</c>

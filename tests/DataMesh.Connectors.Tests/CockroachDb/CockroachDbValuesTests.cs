@@ -94,11 +94,9 @@ public sealed class CockroachDbValuesTests
         var bytes = Encoding.UTF8.GetBytes(json);
         var reader = new Utf8JsonReader(bytes);
         reader.Read();
-        var kind = reader.TokenType;
-        var escaped = kind == JsonTokenType.String && reader.ValueIsEscaped;
-        var (start, length) = CockroachDbValues.Extent(ref reader);
+        var value = JsonValueToken.Read(ref reader);
         var output = new ArrayBufferWriter<byte>();
-        CockroachDbValues.ToPostgresText(bytes.AsSpan(start, length), kind, escaped, type, output);
+        CockroachDbValues.ToPostgresText(bytes, value, type, output);
         return Encoding.UTF8.GetString(output.WrittenSpan);
     }
 

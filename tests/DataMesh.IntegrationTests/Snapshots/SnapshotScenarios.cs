@@ -20,7 +20,8 @@ internal static class SnapshotScenarios
     /// <paramref name="configure"/>, if given, changes the source's options after the scenario's own; <paramref name="each"/>,
     /// if given, sees every record of the topic.
     /// </summary>
-    public static async Task SnapshotUnderWriterAsync(
+    /// <returns>The comparison of the topic with the table (already asserted equal).</returns>
+    public static async Task<TopicComparison> SnapshotUnderWriterAsync(
         SnapshotDatabase db, WrittenTable table, int rows, int chunkSize, int partitions, ITestOutputHelper output,
         int slices = 4, IReadOnlyList<string>? schemaChanges = null, TimeSpan? timeout = null, Func<WrittenTable.Writer, Action, CancellationToken, Task>? alongside = null,
         Action<SourceOptions>? configure = null, Action<CdcRecord>? each = null)
@@ -69,6 +70,7 @@ internal static class SnapshotScenarios
             $"topic and table both {compared.Checksum}; {clock.Elapsed.TotalSeconds:0} s in all, {(Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds:0} s of CPU in the test process " +
             "(the source, the embedded Kafka cluster, the writer and the reader; with other tests' when they run alongside)");
         Assert.True(compared.Reads > rows * 3 / 4, $"{compared.Reads} snapshot rows for {rows} rows; log:\n{SnapshotTestKit.SnapshotLog(db)}");
+        return compared;
     }
 
     /// <summary>

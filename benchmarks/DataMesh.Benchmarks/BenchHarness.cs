@@ -88,7 +88,7 @@ internal static class BenchHarness
                 Console.WriteLine(Invariant($"# {suite} run {round}, {side.Name}: {sample.Rate:F0}/s")
                     + (double.IsNaN(sample.Steady) ? string.Empty : Invariant($", steady {sample.Steady:F0}/s"))
                     + (sample.Detail.Length == 0 ? string.Empty : "; " + sample.Detail)
-                    + $" (load average {load})");
+                    + (sample.Detail.Contains("(load average", StringComparison.Ordinal) ? string.Empty : $" (load average {load})"));
             }
         }
 

@@ -56,11 +56,11 @@ internal sealed class PgSnapshot
 
     /// <summary>Whether the transaction <paramref name="xid"/> (32 bits, as pgoutput's BEGIN carries it) had ended when the
     /// snapshot was taken: committed, it is visible to the snapshot and to every later one.</summary>
-    public bool HasEnded(uint xid)
-    {
-        var full = Widen(xid);
-        return full < Xmin || (full < Xmax && !_inProgress.Contains(full));
-    }
+    public bool HasEnded(uint xid) => HasEnded(Widen(xid));
+
+    /// <summary>Whether the transaction <paramref name="xid"/> (64 bits, as <c>pg_current_snapshot()</c> shows it) had ended
+    /// when the snapshot was taken.</summary>
+    public bool HasEnded(ulong xid) => xid < Xmin || (xid < Xmax && !_inProgress.Contains(xid));
 
     /// <summary>The 64-bit id of a 32-bit one: the id with those low bits nearest to <see cref="Xmax"/> (PostgreSQL keeps
     /// every live transaction within 2^31 of every other).</summary>

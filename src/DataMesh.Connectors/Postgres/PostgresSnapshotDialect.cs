@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using DataMesh.Avro;
@@ -25,6 +26,12 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     /// <summary>How often a low watermark looks again at transactions delivered but not yet visible.</summary>
     private static readonly TimeSpan InvisibleRetry = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>How often a low watermark looks again at the transactions that were running after its commit.</summary>
+    private static readonly TimeSpan RunningRetry = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>How long a low watermark looks at them before it waits for the log instead (which warns when late).</summary>
+    private static readonly TimeSpan RunningLookLimit = TimeSpan.FromSeconds(10);
 
     private readonly string _source;
     private readonly PostgresSourceOptions _options;
@@ -177,11 +184,14 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         $"INSERT INTO {Quote(Tables.Schema)}.{Quote(Tables.Watermark!)} (source, watermark) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET watermark = EXCLUDED.watermark";
 
     /// <summary>
-    /// A low watermark row: written, then, once the log has handled its commit (so every transaction committed before it,
-    /// whose events precede the chunk's window), returns when each transaction the log delivered so far is visible to a
-    /// snapshot taken now, so to the chunk's read after it. Without that wait a transaction whose commit the log delivered
-    /// before the watermark but which had not yet left the process array (for microseconds, or while a synchronous standby
-    /// acknowledges it) is missing from the read, whose older row would then be emitted after the transaction's change.
+    /// A low watermark row: written, then returns once every transaction committed before it (whose events precede the
+    /// chunk's window) is visible to a snapshot taken now, so to the chunk's read after it. Without that wait a
+    /// transaction whose commit the log delivered before the watermark but which had not yet left the process array (for
+    /// microseconds, or while a synchronous standby acknowledges it) is missing from the read, whose older row would then
+    /// be emitted after the transaction's change. Usually the transactions running right after the commit have ended
+    /// within a look or two (<see cref="RunningEndedAsync"/>); otherwise it waits until the log has handled the commit and
+    /// each transaction the log delivered so far is visible. (Waiting for the log every time put each chunk's read behind
+    /// the log thread's production of the previous chunk's rows.)
     /// </summary>
     private async Task TableLowAsync(string source, string watermark, CancellationToken cancellationToken)
     {
@@ -201,6 +211,11 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
             try
             {
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                if (await RunningEndedAsync(connection, handled, cancellationToken).ConfigureAwait(false))
+                {
+                    Delivered.ForgetCommitWait(xid);
+                    return;
+                }
             }
             catch
             {
@@ -223,6 +238,37 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
 
         await WaitVisibleAsync(Delivered.Mark(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether every transaction running right after a low watermark row's commit has ended, looking until the log handles
+    /// that commit (<paramref name="handled"/>) or for at most <see cref="RunningLookLimit"/>: then the chunk's read can
+    /// start without waiting for the log. A transaction whose commit record precedes the watermark's had its id before the
+    /// first look, so it was either no longer running (it had left the process array: visible to that snapshot and every
+    /// later one) or among those running. Once each of those has ended, the read's snapshot sees every transaction the
+    /// log delivers before the watermark, which is all the low watermark must ensure; the log may meanwhile still be
+    /// producing the previous chunk's rows. False: the caller waits for the log and for what it delivered, as before.
+    /// </summary>
+    private async Task<bool> RunningEndedAsync(NpgsqlConnection connection, Task handled, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand($"SELECT {CurrentSnapshot(connection)}::text", connection);
+        await using var scope = command.ConfigureAwait(false);
+        var running = PgSnapshot.Parse((string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!).InProgress.ToList();
+        var started = Stopwatch.GetTimestamp();
+        while (running.Count > 0)
+        {
+            if (handled.IsCompleted || Stopwatch.GetElapsedTime(started) >= RunningLookLimit)
+            {
+                return false;
+            }
+
+            await Task.WhenAny(handled, Task.Delay(RunningRetry, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            var now = PgSnapshot.Parse((string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
+            running.RemoveAll(now.HasEnded);
+        }
+
+        return true;
     }
 
     /// <summary>Returns once every transaction the log delivered up to <paramref name="mark"/> is visible to a snapshot taken

@@ -54,6 +54,18 @@ public sealed class ReadOnlyWatermarksTests
         Assert.Equal(Epoch + 7, snapshot.Widen(7));
     }
 
+    [Fact]
+    public void Sixty_four_bit_xids_have_ended_below_xmin_and_below_xmax_when_not_running()
+    {
+        // What a table low watermark checks of the transactions that were running after its commit.
+        var snapshot = PgSnapshot.Parse("105:110:105,108");
+        Assert.True(snapshot.HasEnded(104UL));
+        Assert.False(snapshot.HasEnded(105UL));
+        Assert.True(snapshot.HasEnded(107UL));
+        Assert.False(snapshot.HasEnded(108UL));
+        Assert.False(snapshot.HasEnded(110UL)); // not yet ended (or not started) when taken
+    }
+
     [Theory]
     [InlineData("1:1")]
     [InlineData("5:3:")]

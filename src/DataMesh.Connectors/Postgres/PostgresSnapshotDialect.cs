@@ -27,7 +27,8 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     /// <summary>How often a low watermark looks again at transactions delivered but not yet visible.</summary>
     private static readonly TimeSpan InvisibleRetry = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>How often a low watermark looks again at the transactions that were running after its commit.</summary>
+    /// <summary>How soon a low watermark looks again at the transactions that were running after its commit (then twice as
+    /// late each time, up to <see cref="InvisibleRetry"/>).</summary>
     private static readonly TimeSpan RunningRetry = TimeSpan.FromMilliseconds(1);
 
     /// <summary>How long a low watermark looks at them before it waits for the log instead (which warns when late).</summary>
@@ -249,12 +250,41 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     /// log delivers before the watermark, which is all the low watermark must ensure; the log may meanwhile still be
     /// producing the previous chunk's rows. False: the caller waits for the log and for what it delivered, as before.
     /// </summary>
+    /// <remarks>A snapshot lists as running only the transactions below its xmax, one past the newest transaction that
+    /// ended, so a transaction numbered after the watermark's that is still running (its commit already in the log, waiting
+    /// for a synchronous standby) would be in no list if no later-numbered one had ended. So the first look takes a
+    /// transaction id and rolls it back (nothing reaches the log) just before its snapshot: that snapshot's xmax is then
+    /// past every transaction id given out before it.</remarks>
     private async Task<bool> RunningEndedAsync(NpgsqlConnection connection, Task handled, CancellationToken cancellationToken)
     {
-        var command = new NpgsqlCommand($"SELECT {CurrentSnapshot(connection)}::text", connection);
+        var snapshotSql = $"SELECT {CurrentSnapshot(connection)}::text";
+        var first = new NpgsqlBatch(connection)
+        {
+            BatchCommands = { new("BEGIN"), new("SELECT txid_current()"), new("ROLLBACK"), new(snapshotSql) },
+        };
+        await using var firstScope = first.ConfigureAwait(false);
+        string? text = null;
+        var reader = await first.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            do
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (reader.GetValue(0) is string value)
+                    {
+                        text = value; // the snapshot's row (the transaction id's is a number)
+                    }
+                }
+            }
+            while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        var running = PgSnapshot.Parse(text ?? throw new InvalidOperationException("The server returned no snapshot.")).InProgress.ToList();
+        var command = new NpgsqlCommand(snapshotSql, connection);
         await using var scope = command.ConfigureAwait(false);
-        var running = PgSnapshot.Parse((string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!).InProgress.ToList();
         var started = Stopwatch.GetTimestamp();
+        var retry = RunningRetry;
         while (running.Count > 0)
         {
             if (handled.IsCompleted || Stopwatch.GetElapsedTime(started) >= RunningLookLimit)
@@ -262,8 +292,9 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
                 return false;
             }
 
-            await Task.WhenAny(handled, Task.Delay(RunningRetry, cancellationToken)).ConfigureAwait(false);
+            await Task.WhenAny(handled, Task.Delay(retry, cancellationToken)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
+            retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, InvisibleRetry.Ticks));
             var now = PgSnapshot.Parse((string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!);
             running.RemoveAll(now.HasEnded);
         }

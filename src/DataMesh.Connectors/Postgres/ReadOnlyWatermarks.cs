@@ -90,7 +90,8 @@ internal sealed class ReadOnlyWatermarks
         }
     }
 
-    /// <summary>Forgets the wait for <paramref name="xid"/> (its transaction did not commit).</summary>
+    /// <summary>Forgets the wait for <paramref name="xid"/> (its transaction did not commit, or the low watermark no longer
+    /// needs the log: every transaction running after its commit had ended).</summary>
     public void ForgetCommitWait(uint xid)
     {
         lock (_lock)

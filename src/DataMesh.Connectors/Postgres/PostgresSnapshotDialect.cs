@@ -253,7 +253,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     /// <remarks>A snapshot lists as running only the transactions below its xmax, one past the newest transaction that
     /// ended, so a transaction numbered after the watermark's that is still running (its commit already in the log, waiting
     /// for a synchronous standby) would be in no list if no later-numbered one had ended. So the first look takes a
-    /// transaction id and rolls it back (nothing reaches the log) just before its snapshot: that snapshot's xmax is then
+    /// transaction id and rolls it back (logical decoding sends nothing for it) just before its snapshot: that snapshot's xmax is then
     /// past every transaction id given out before it.</remarks>
     private async Task<bool> RunningEndedAsync(NpgsqlConnection connection, Task handled, CancellationToken cancellationToken)
     {

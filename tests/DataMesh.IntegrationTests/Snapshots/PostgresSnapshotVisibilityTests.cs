@@ -119,7 +119,7 @@ public sealed class PostgresSnapshotVisibilityTests(PostgresServer server, ITest
 
             db.Snapshots.Request(["public.t"]);
             await WaitForAsync(
-                async () => await db.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'datamesh-{db.SourceName}-snapshot' AND wait_event_type = 'Lock'") == 1,
+                async () => await db.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'datamesh-{db.SourceName}-snapshot' AND wait_event_type = 'Lock' AND wait_event = 'advisory'") == 1,
                 "the low watermark's write did not wait for the advisory lock");
 
             // Numbered after the watermark's transaction, committed (and streamed) before it, not yet visible.
@@ -211,7 +211,8 @@ public sealed class PostgresSnapshotVisibilityTests(PostgresServer server, ITest
     }
 
     /// <summary>Waits until a commit waits for the (absent) synchronous standby: the server applies the setting when its
-    /// checkpointer has read it. The probe's wait is cancelled (its commit stays), so that no probe is left running.</summary>
+    /// checkpointer has read it. A probe's commit that waits (seen in pg_stat_activity as SyncRep) is cancelled, which
+    /// ends the wait (its commit stays), so that no probe is left running.</summary>
     private static async Task WaitForSynchronousCommitsAsync(PostgresSnapshotDatabase db)
     {
         for (var attempt = 1; ; attempt++)
@@ -225,14 +226,22 @@ public sealed class PostgresSnapshotVisibilityTests(PostgresServer server, ITest
                 await using var command = new NpgsqlCommand($"SET synchronous_commit = on; UPDATE t SET note = 'probe {attempt}' WHERE id = 7", connection) { CommandTimeout = 120 };
                 return await command.ExecuteNonQueryAsync();
             });
-            if (await Task.WhenAny(probe, Task.Delay(500)) != probe)
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!probe.IsCompleted)
             {
-                await db.ExecuteAsync($"SELECT pg_cancel_backend({pid})");
-                await probe; // PostgreSQL warns that the transaction committed locally, and returns
-                return;
+                if (await db.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND wait_event = 'SyncRep'") == 1)
+                {
+                    await db.ExecuteAsync($"SELECT pg_cancel_backend({pid})");
+                    await probe; // PostgreSQL warns that the transaction committed locally, and returns
+                    return;
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, "the probe's commit neither ended nor waited for the standby");
+                await Task.Delay(20);
             }
 
-            await probe;
+            await probe; // committed without waiting: the setting is not applied yet
+            await Task.Delay(100);
         }
     }
 

@@ -353,7 +353,7 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
     }
 
     /// <summary>The database's current MVCC snapshot as text (<see cref="PostgresSnapshotDialect.CurrentSnapshot"/>).</summary>
-    public Task<string> CurrentSnapshotAsync(CancellationToken cancellationToken) => ScalarAsync<string>($"SELECT {PostgresSnapshotDialect.CurrentSnapshot(connection)}::text", cancellationToken);
+    public Task<string> CurrentSnapshotAsync(CancellationToken cancellationToken) => ScalarAsync<string>(PostgresSnapshotDialect.CurrentSnapshotQuery(connection), cancellationToken);
 
     private async Task<T> ScalarAsync<T>(string sql, CancellationToken cancellationToken)
     {

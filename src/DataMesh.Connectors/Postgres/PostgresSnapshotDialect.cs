@@ -142,6 +142,9 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     internal static string CurrentSnapshot(NpgsqlConnection connection) =>
         connection.PostgreSqlVersion.Major >= 13 ? "pg_current_snapshot()" : "txid_current_snapshot()";
 
+    /// <summary>The query of the current MVCC snapshot as text (<see cref="PgSnapshot.Parse"/>).</summary>
+    internal static string CurrentSnapshotQuery(NpgsqlConnection connection) => $"SELECT {CurrentSnapshot(connection)}::text";
+
     /// <summary>Why a server cannot take read-only watermarks (before 13 it has no <c>pg_current_snapshot()</c>), or null.</summary>
     internal static string? ReadOnlyRefusal(string source, Version version, string server) => version.Major >= 13 ? null :
         $"PostgreSQL source '{source}': Snapshot:Watermarks is ReadOnly, which needs PostgreSQL 13 or later (pg_current_snapshot()); {server} runs {version}. " +
@@ -257,7 +260,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     /// past every transaction id given out before it.</remarks>
     private async Task<bool> RunningEndedAsync(NpgsqlConnection connection, Task handled, CancellationToken cancellationToken)
     {
-        var snapshotSql = $"SELECT {CurrentSnapshot(connection)}::text";
+        var snapshotSql = CurrentSnapshotQuery(connection);
         var first = new NpgsqlBatch(connection)
         {
             BatchCommands = { new("BEGIN"), new("SELECT txid_current()"), new("ROLLBACK"), new(snapshotSql) },
@@ -308,7 +311,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
-        var command = new NpgsqlCommand($"SELECT {CurrentSnapshot(connection)}::text", connection);
+        var command = new NpgsqlCommand(CurrentSnapshotQuery(connection), connection);
         await using var commandScope = command.ConfigureAwait(false);
         var waited = TimeSpan.Zero;
         var warn = TimeSpan.FromSeconds(10);

@@ -28,6 +28,9 @@ internal enum SourceOutcome
 internal sealed class SourceRuntime<TPosition> : ISourceHost
     where TPosition : class
 {
+    /// <summary>How many tables <see cref="RegisterAllAsync"/> registers at a time.</summary>
+    private const int ConcurrentRegistrations = 8;
+
     private readonly SourceConnector<TPosition> _connector;
     private readonly SourceOptions _options;
     private readonly KafkaConnection _kafka;
@@ -36,9 +39,6 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private readonly SemaphoreSlim _storeLock = new(1, 1);
     private readonly SemaphoreSlim _storeRequested = new(0, 1);
     private readonly ConcurrentDictionary<string, int> _topics = new(StringComparer.Ordinal);
-    /// <summary>How many tables <see cref="RegisterAllAsync"/> registers at a time.</summary>
-    private const int ConcurrentRegistrations = 8;
-
     private readonly SemaphoreSlim _registering = new(1, 1);
     private readonly Dictionary<string, RegisteredTable> _registered = new(StringComparer.Ordinal);
     private readonly Lock _registeredLock = new();

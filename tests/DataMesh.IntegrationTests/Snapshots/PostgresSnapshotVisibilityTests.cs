@@ -71,12 +71,18 @@ public sealed class PostgresSnapshotVisibilityTests(PostgresServer server, ITest
         }
         finally
         {
-            await ResetAsync("synchronous_standby_names");
-            await ResetAsync("synchronous_commit");
-            if (waiting is not null)
-            {
-                await waiting.WaitAsync(TimeSpan.FromSeconds(30));
-            }
+            await RestoreAsync(waiting);
+        }
+    }
+
+    /// <summary>Puts the server's settings back and lets the waiting change's commit end.</summary>
+    private async Task RestoreAsync(Task<int>? waiting)
+    {
+        await ResetAsync("synchronous_standby_names");
+        await ResetAsync("synchronous_commit");
+        if (waiting is not null)
+        {
+            await waiting.WaitAsync(TimeSpan.FromSeconds(30));
         }
     }
 
@@ -87,8 +93,8 @@ public sealed class PostgresSnapshotVisibilityTests(PostgresServer server, ITest
     /// <summary>
     /// A snapshot lists as running only transactions below its xmax (one past the newest that ended). Here a change's
     /// transaction gets its id after the low watermark row's (whose write a trigger holds), commits in the log before it
-    /// and waits for the standby; no transaction numbered after it ends. A look at "what was running after the watermark's commit" that trusted the
-    /// snapshot's list alone would not see it and read the chunk without its change.
+    /// and waits for the standby; no transaction numbered after it ends. A look at "what was running after the
+    /// watermark's commit" that trusted the snapshot's list alone would not see it and read the chunk without its change.
     /// </summary>
     [Fact]
     public async Task A_change_numbered_after_the_low_watermark_but_committed_before_it_holds_the_chunk_until_it_is_visible()
@@ -142,12 +148,7 @@ public sealed class PostgresSnapshotVisibilityTests(PostgresServer server, ITest
         }
         finally
         {
-            await ResetAsync("synchronous_standby_names");
-            await ResetAsync("synchronous_commit");
-            if (change is not null)
-            {
-                await change.WaitAsync(TimeSpan.FromSeconds(30));
-            }
+            await RestoreAsync(change);
         }
     }
 

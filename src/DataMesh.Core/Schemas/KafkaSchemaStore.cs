@@ -116,7 +116,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             EnablePartitionEof = true,
             // An offset that is no longer in the log (the topic was deleted and created again) is an error, never a jump.
             AutoOffsetReset = AutoOffsetReset.Error,
-            FetchWaitMaxMs = 20,
+            // A registration waits for its own record to be read back: not behind a fetch parked at the end (shorter on the embedded cluster).
+            FetchWaitMaxMs = EmbeddedKafkaCluster.ReaderFetchWaitMs(OnEmbeddedCluster(options)),
         };
         _consumerConfig = consumerConfig;
         _adminConfig = new AdminClientConfig(ClientSettings(options))
@@ -441,12 +442,16 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
     }
 
+    /// <summary>Whether the store runs on the embedded cluster (given, and no bootstrap servers instead).</summary>
+    private static bool OnEmbeddedCluster(KafkaSchemaStoreOptions options) =>
+        options.EmbeddedCluster is not null && string.IsNullOrWhiteSpace(options.BootstrapServers);
+
     /// <summary>The user's client settings, over the embedded cluster's (<see cref="EmbeddedKafkaCluster.ApplyClientDefaults"/>)
     /// when the store runs on it.</summary>
     private static Dictionary<string, string> ClientSettings(KafkaSchemaStoreOptions options)
     {
         var config = new ClientConfig();
-        if (options.EmbeddedCluster is not null && string.IsNullOrWhiteSpace(options.BootstrapServers))
+        if (OnEmbeddedCluster(options))
         {
             EmbeddedKafkaCluster.ApplyClientDefaults(config);
         }

@@ -17,7 +17,8 @@ public sealed class KafkaOptions
     /// <summary>
     /// librdkafka settings applied to every client DataMesh creates, after its own defaults: TLS and SASL
     /// (<c>security.protocol</c>, <c>ssl.ca.location</c>, <c>sasl.mechanism</c>, <c>sasl.username</c>,
-    /// <c>sasl.password</c> ...) or tuning (<c>linger.ms</c>, <c>compression.type</c> ...).
+    /// <c>sasl.password</c> ...) or tuning (<c>linger.ms</c>, <c>compression.type</c> ...). DataMesh's own readers (the
+    /// schema store's, the reads of its topics to their end) set their <c>fetch.wait.max.ms</c> over these.
     /// </summary>
     public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 

@@ -64,18 +64,6 @@ public sealed class EmbeddedKafkaCluster : IDisposable
         config.ReconnectBackoffMs = 10;
     }
 
-    /// <summary>
-    /// <c>fetch.wait.max.ms</c> of DataMesh's own readers that wait to read back what was just written (the schema store's
-    /// reader, the reads of a topic to its end at a source's start): how long a fetch at the end of a partition may wait
-    /// for new records. A Kafka broker answers such a fetch as soon as a record arrives, so the wait only bounds idle
-    /// traffic: 20 ms. The embedded cluster (librdkafka's mock) answers it only when the wait is over, so a record written
-    /// just after the fetch was sent is read up to the whole wait later (a schema registration's read-back, and each of
-    /// the store's catch-ups at its start, took about 17 ms with 20); on it the wait is 5 ms, at about 8 ms of CPU per
-    /// second more for an idle store (13 against 5, measured on 2 cores).
-    /// </summary>
-    /// <param name="embedded">Whether the reader reads from the embedded cluster.</param>
-    internal static int ReaderFetchWaitMs(bool embedded) => embedded ? 5 : 20;
-
     private EmbeddedKafkaCluster(LibRdKafkaMock native, nint owner, nint cluster, int brokers)
     {
         _native = native;

@@ -116,8 +116,8 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
             EnablePartitionEof = true,
             // An offset that is no longer in the log (the topic was deleted and created again) is an error, never a jump.
             AutoOffsetReset = AutoOffsetReset.Error,
-            // A registration waits for its own record to be read back: not behind a fetch parked at the end (shorter on the embedded cluster).
-            FetchWaitMaxMs = EmbeddedKafkaCluster.ReaderFetchWaitMs(OnEmbeddedCluster(options)),
+            // A registration waits for its own record to be read back, a catch-up for a watermark query behind the parked fetch.
+            FetchWaitMaxMs = ReaderFetchWait.SchemaStore(options.UsesEmbeddedCluster),
         };
         _consumerConfig = consumerConfig;
         _adminConfig = new AdminClientConfig(ClientSettings(options))
@@ -407,15 +407,15 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
 
     private static async Task EnsureTopicAsync(KafkaSchemaStoreOptions options, ILogger logger, CancellationToken cancellationToken)
     {
-        if (options.EmbeddedCluster is { } embedded && options.CreateTopic)
+        if (options.UsesEmbeddedCluster && options.CreateTopic)
         {
-            if (embedded.EnsureTopic(options.Topic, partitions: 1, replicationFactor: 1))
+            if (options.EmbeddedCluster!.EnsureTopic(options.Topic, partitions: 1, replicationFactor: 1))
             {
                 SchemaStoreLog.TopicCreated(logger, options.Topic);
             }
         }
 
-        if (options.EmbeddedCluster is null && options.CreateTopic)
+        if (!options.UsesEmbeddedCluster && options.CreateTopic)
         {
             var adminConfig = new AdminClientConfig(new Dictionary<string, string>(options.ClientSettings))
             {
@@ -442,16 +442,12 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         }
     }
 
-    /// <summary>Whether the store runs on the embedded cluster (given, and no bootstrap servers instead).</summary>
-    private static bool OnEmbeddedCluster(KafkaSchemaStoreOptions options) =>
-        options.EmbeddedCluster is not null && string.IsNullOrWhiteSpace(options.BootstrapServers);
-
     /// <summary>The user's client settings, over the embedded cluster's (<see cref="EmbeddedKafkaCluster.ApplyClientDefaults"/>)
     /// when the store runs on it.</summary>
     private static Dictionary<string, string> ClientSettings(KafkaSchemaStoreOptions options)
     {
         var config = new ClientConfig();
-        if (OnEmbeddedCluster(options))
+        if (options.UsesEmbeddedCluster)
         {
             EmbeddedKafkaCluster.ApplyClientDefaults(config);
         }

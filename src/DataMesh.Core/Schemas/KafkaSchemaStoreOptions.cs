@@ -58,9 +58,13 @@ public sealed class KafkaSchemaStoreOptions
 
     /// <summary>
     /// Further librdkafka settings for the store's producer, consumer and admin client (security, client id ...).
-    /// Settings the store depends on (idempotence, acks, offsets) are applied after these.
+    /// Settings the store depends on (idempotence, acks, offsets, its reader's <c>fetch.wait.max.ms</c>) are applied after these.
     /// </summary>
     public IDictionary<string, string> ClientSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Whether the store runs on <see cref="EmbeddedCluster"/>: it is given and <see cref="BootstrapServers"/> is
+    /// not (which then wins).</summary>
+    internal bool UsesEmbeddedCluster => EmbeddedCluster is not null && string.IsNullOrWhiteSpace(BootstrapServers);
 
     internal string ResolveBootstrapServers()
     {

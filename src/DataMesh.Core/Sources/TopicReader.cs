@@ -44,7 +44,7 @@ public static class TopicReader
                 // The watermarks asked after the read go to the partition's leader on the connection that carries the
                 // fetches; a fetch at the end of the partition waits there up to fetch.wait.max.ms (500 ms by default) and
                 // the question waits behind it: half a second per read, three reads when a source starts.
-                config.FetchWaitMaxMs = EmbeddedKafkaCluster.ReaderFetchWaitMs(kafka.IsEmbedded);
+                config.FetchWaitMaxMs = ReaderFetchWait.Short;
                 using var consumer = new ConsumerBuilder<byte[], byte[]?>(config).Build();
                 var partition = new TopicPartition(topic, 0);
                 var watermarks = consumer.QueryWatermarkOffsets(partition, timeout);

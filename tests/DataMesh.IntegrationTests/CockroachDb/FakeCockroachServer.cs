@@ -802,8 +802,20 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
         public void Abort()
         {
-            client.Client.LingerState = new LingerOption(true, 0);
-            client.Client.Close();
+            try
+            {
+                // Null once the session's own handler closed the client (a dropped connection): nothing left to abort.
+                if (client.Client is { } socket)
+                {
+                    socket.LingerState = new LingerOption(true, 0);
+                    socket.Close();
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed by its handler meanwhile.
+            }
+
             Feed?.Rows.Writer.TryComplete();
         }
     }

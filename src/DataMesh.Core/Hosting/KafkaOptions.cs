@@ -18,7 +18,8 @@ public sealed class KafkaOptions
     /// librdkafka settings applied to every client DataMesh creates, after its own defaults: TLS and SASL
     /// (<c>security.protocol</c>, <c>ssl.ca.location</c>, <c>sasl.mechanism</c>, <c>sasl.username</c>,
     /// <c>sasl.password</c> ...) or tuning (<c>linger.ms</c>, <c>compression.type</c> ...). DataMesh's own readers (the
-    /// schema store's, the reads of its topics to their end) set their <c>fetch.wait.max.ms</c> over these.
+    /// schema store's, the reads of its topics to their end) set their <c>fetch.wait.max.ms</c> over these; other consumers
+    /// on the embedded cluster get 10 ms before these.
     /// </summary>
     public IDictionary<string, string> Settings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 

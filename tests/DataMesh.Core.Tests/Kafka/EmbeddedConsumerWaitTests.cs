@@ -52,5 +52,7 @@ public sealed class EmbeddedConsumerWaitTests
         Assert.Equal(250, kafka.CreateConsumerConfig(null).FetchWaitMaxMs);
         using var plain = new KafkaConnection(new KafkaOptions());
         Assert.Equal(10, plain.CreateConsumerConfig(null).FetchWaitMaxMs);
+        using var real = new KafkaConnection(new KafkaOptions { BootstrapServers = "localhost:1" });
+        Assert.Null(real.CreateConsumerConfig(null).FetchWaitMaxMs); // a broker answers a waiting fetch when a record arrives
     }
 }

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using DataMesh.Connectors.CockroachDb;
 using DataMesh.Events;
 using DataMesh.IntegrationTests.CockroachDb;
-using DataMesh.Sources;
-using Xunit;
 using Xunit.Abstractions;
 
 namespace DataMesh.IntegrationTests.Conformance;
@@ -79,27 +78,10 @@ internal sealed class CockroachDbConformance : ConformanceDriver
     /// then past them (before it, the changes after the last resolved timestamp are repeated after a restart, by design).
     /// Without this wait the check passed only when the test read the topic slowly enough for the next resolved timestamp
     /// (every 100 ms here) to arrive first.</summary>
-    public override async Task WaitUntilCheckpointedAsync(string source, ConformanceHarness harness, TimeSpan timeout)
+    public override Task WaitUntilCheckpointedAsync(string source, ConformanceHarness harness, TimeSpan timeout)
     {
-        var resolved = Server.Resolve();
-        using var positions = new PositionStore(harness.Kafka);
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var stored = await positions.LoadAsync(source, CancellationToken.None);
-            if (stored is not null)
-            {
-                // {"resolved":"<nanos>.<logical>","tables":[...]} (no snapshot runs in the suite, so it is not wrapped).
-                using var position = System.Text.Json.JsonDocument.Parse(stored);
-                if (position.RootElement.TryGetProperty("resolved", out var at) && long.Parse(at.GetString()!.Split('.')[0], CultureInfo.InvariantCulture) >= resolved)
-                {
-                    return;
-                }
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' did not store resolved timestamp {resolved} within {timeout} (stored: {stored}); its log:\n{harness.SourceLog}");
-            await Task.Delay(100);
-        }
+        var resolved = FakeCockroachServer.Hlc(Server.Resolve());
+        return WaitForStoredPositionAsync(source, harness, timeout, stored => CockroachDbPosition.Parse(stored) is { ScanPending: false } position && Hlc.Compare(position.Resolved, resolved) >= 0);
     }
 
     public override Task CreateTableAsync(string table, IReadOnlyList<Column> columns, bool captured = true)

@@ -61,13 +61,18 @@ internal abstract class ConformanceDriver : IAsyncDisposable
 
     /// <summary>Waits until the source stored a position: a connector that stores its first start's position before it
     /// streams captures, across restarts and kills, everything committed after that.</summary>
-    protected static async Task WaitForStoredPositionAsync(string source, ConformanceHarness harness, TimeSpan timeout)
+    /// <param name="source">The source.</param>
+    /// <param name="harness">The harness (its Kafka, its source log for the failure message).</param>
+    /// <param name="timeout">How long to wait.</param>
+    /// <param name="reached">Whether a stored position (as stored) is far enough, or null for any.</param>
+    protected static async Task WaitForStoredPositionAsync(string source, ConformanceHarness harness, TimeSpan timeout, Func<string, bool>? reached = null)
     {
         using var positions = new PositionStore(harness.Kafka);
         var deadline = DateTime.UtcNow + timeout;
-        while (await positions.LoadAsync(source, CancellationToken.None) is null)
+        string? stored;
+        while ((stored = await positions.LoadAsync(source, CancellationToken.None)) is null || (reached is not null && !reached(stored)))
         {
-            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' stored no position within {timeout}; its log:\n{harness.SourceLog}");
+            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' stored no position {(reached is null ? "" : "far enough ")}within {timeout} (stored: {stored}); its log:\n{harness.SourceLog}");
             await Task.Delay(100);
         }
     }

@@ -90,7 +90,7 @@ internal sealed class SourcePathSuite : IBenchmarkSuite
         {
             // Confirmed for the whole run, as a lease checked every second keeps it: the gate's check per record and the header.
             fence = new LeaseFence(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), TimeSpan.FromHours(1), _ => Task.FromResult(true));
-            fence.Confirmed(Stopwatch.GetTimestamp());
+            fence.Confirmed(LeaseFence.Timestamp());
         }
 
         using var producer = new ChangeProducer<SourceCheckpoint<string>>(kafka, fence: fence);

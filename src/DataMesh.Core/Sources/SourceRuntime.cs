@@ -869,7 +869,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
     private async Task KeepAsync(CancellationToken cancellationToken)
     {
         var acknowledged = -1L;
-        var acknowledgedAt = DateTime.UtcNow;
+        var acknowledgedAtMs = Environment.TickCount64;
         var stalled = false;
         Task? saving = null;
         var first = TimeSpan.FromMilliseconds(Math.Min(100, _options.PositionSaveInterval.TotalMilliseconds));
@@ -911,20 +911,22 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
                     await attemptStop.CancelAsync().ConfigureAwait(false);
                 }
 
-                // The watchdog: Kafka silent while records wait, or the log reader silent.
-                var now = DateTime.UtcNow;
+                // The watchdog, on the monotonic clock (a wall-clock step neither raises nor hides a stall): Kafka silent
+                // while records wait, or the log reader silent.
+                var nowMs = Environment.TickCount64;
+                var stallMs = (long)_options.EffectiveStallTimeout.TotalMilliseconds;
                 if (producer is null || producer.InFlight == 0 || producer.Acknowledged != acknowledged)
                 {
                     acknowledged = producer?.Acknowledged ?? -1;
-                    acknowledgedAt = now;
+                    acknowledgedAtMs = nowMs;
                 }
 
                 string? reason = null;
-                if (now - acknowledgedAt > _options.EffectiveStallTimeout)
+                if (nowMs - acknowledgedAtMs > stallMs)
                 {
-                    reason = $"Kafka has acknowledged nothing for {(now - acknowledgedAt).TotalSeconds:0} s while {producer!.InFlight} records wait (is the cluster reachable?)";
+                    reason = $"Kafka has acknowledged nothing for {(nowMs - acknowledgedAtMs) / 1000.0:0} s while {producer!.InFlight} records wait (is the cluster reachable?)";
                 }
-                else if (_state is SourceState.Running or SourceState.Stalled && Environment.TickCount64 - Volatile.Read(ref _lastAliveMs) > (long)_options.EffectiveStallTimeout.TotalMilliseconds)
+                else if (_state is SourceState.Running or SourceState.Stalled && nowMs - Volatile.Read(ref _lastAliveMs) > stallMs)
                 {
                     reason = $"the log reader has been silent for more than {_options.EffectiveStallTimeout.TotalSeconds:0} s (no change, no heartbeat)";
                 }

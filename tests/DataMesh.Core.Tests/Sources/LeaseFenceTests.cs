@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using DataMesh.Sources.Leases;
 using Xunit;
 
@@ -28,8 +29,38 @@ public sealed class LeaseFenceTests
 
         // A check that started the validity less the margin ago lets nothing through any more.
         var expired = Fence();
-        expired.Confirmed(LeaseFence.Timestamp() - ((long)Validity.TotalMilliseconds - LeaseFence.ClockMarginMs));
+        Assert.Equal(Validity - TimeSpan.FromMilliseconds(LeaseFence.ClockMarginMs), expired.Validity);
+        expired.Confirmed(LeaseFence.Timestamp() - (long)expired.Validity.TotalMilliseconds);
         Assert.False(expired.IsOpen);
+    }
+
+    [Fact]
+    public void Measured_with_an_exact_clock_the_gate_never_stays_open_past_the_validity_asked_for()
+    {
+        // The coarse clock lags the exact one by up to a timer tick: the margin must cover it. The exact time is read
+        // before the check's start and before each look at the gate, so the assertion cannot fail on a slow machine.
+        var asked = TimeSpan.FromMilliseconds(200);
+        var fence = new LeaseFence(1, asked, _ => Task.FromResult(true));
+        var start = Stopwatch.GetTimestamp();
+        fence.Confirmed(LeaseFence.Timestamp());
+        var sawOpen = false;
+        var sawClosed = false;
+        while (Stopwatch.GetElapsedTime(start) < TimeSpan.FromMilliseconds(400))
+        {
+            var before = Stopwatch.GetTimestamp();
+            if (fence.IsOpen)
+            {
+                sawOpen = true;
+                Assert.True(Stopwatch.GetElapsedTime(start, before) < asked, $"open {Stopwatch.GetElapsedTime(start, before).TotalMilliseconds:F1} ms after the check started");
+            }
+            else
+            {
+                sawClosed = true;
+            }
+        }
+
+        Assert.True(sawOpen);
+        Assert.True(sawClosed);
     }
 
     [Fact]

@@ -28,11 +28,13 @@ internal sealed class LeaseFence
     public const string Header = "datamesh.epoch";
 
     private readonly Func<CancellationToken, Task<bool>> _confirm;
+    private readonly long _validityMs;
     private long _validUntil;
 
     /// <summary>Creates the fence of a term.</summary>
     /// <param name="epoch">The term's epoch.</param>
-    /// <param name="validity">How long a confirmation of the lease lets records through.</param>
+    /// <param name="validity">How long a confirmation of the lease may let records through (<see cref="Validity"/> is this less
+    /// <see cref="ClockMarginMs"/>).</param>
     /// <param name="confirm">Asks whether the lease is still held (and, when not, ends the term); called by a producer whose
     /// confirmation expired.</param>
     /// <param name="stamp">Whether records carry the epoch header.</param>
@@ -40,7 +42,9 @@ internal sealed class LeaseFence
     {
         Epoch = epoch;
         Stamp = stamp;
-        Validity = validity;
+        // Shortened for the coarse clock's lag, so that the gate closes in time when measured with an exact clock.
+        _validityMs = Math.Max(1, (long)validity.TotalMilliseconds - ClockMarginMs);
+        Validity = TimeSpan.FromMilliseconds(_validityMs);
         _confirm = confirm;
         EpochBytes = new byte[8];
         BinaryPrimitives.WriteInt64BigEndian(EpochBytes, epoch);
@@ -55,7 +59,8 @@ internal sealed class LeaseFence
     /// <summary>The epoch as the header's value.</summary>
     public byte[] EpochBytes { get; }
 
-    /// <summary>How long a confirmation lets records through.</summary>
+    /// <summary>How long a confirmation lets records through, from the start of the check that confirmed it: the validity
+    /// given less <see cref="ClockMarginMs"/>.</summary>
     public TimeSpan Validity { get; }
 
     /// <summary>How long ago the last confirming check started (<see cref="TimeSpan.MaxValue"/> before the first).</summary>
@@ -64,7 +69,7 @@ internal sealed class LeaseFence
         get
         {
             var until = Volatile.Read(ref _validUntil);
-            return until == 0 ? TimeSpan.MaxValue : TimeSpan.FromMilliseconds(Timestamp() - (until - ValidityMs));
+            return until == 0 ? TimeSpan.MaxValue : TimeSpan.FromMilliseconds(Timestamp() - (until - _validityMs));
         }
     }
 
@@ -73,17 +78,16 @@ internal sealed class LeaseFence
     public bool IsOpen => Timestamp() < Volatile.Read(ref _validUntil);
 
     /// <summary>The fence's clock, for <see cref="Confirmed"/>: milliseconds of the monotonic clock as
-    /// <see cref="Environment.TickCount64"/> reads it. That read is coarse (it can lag by one timer tick, a few
-    /// milliseconds), which the validity allows for (<see cref="ClockMarginMs"/>).</summary>
+    /// <see cref="Environment.TickCount64"/> reads it. That read is coarse (it lags the exact clock by up to one timer tick:
+    /// 4 ms at Linux's usual 250 Hz, 10 ms at 100 Hz, about 16 ms on Windows), which the validity allows for
+    /// (<see cref="ClockMarginMs"/>).</summary>
     /// <returns>The time, in milliseconds.</returns>
     public static long Timestamp() => Environment.TickCount64;
 
-    /// <summary>What a confirmation's validity is shortened by, so that the coarse clock's lag (one timer tick: 4 ms at the
-    /// kernel's usual 250 Hz, 10 ms at 100 Hz) never lets a record through after the validity measured exactly.</summary>
-    internal const long ClockMarginMs = 16;
-
-    /// <summary>The validity in the fence's clock, shortened by <see cref="ClockMarginMs"/>.</summary>
-    private long ValidityMs => Math.Max(1, (long)Validity.TotalMilliseconds - ClockMarginMs);
+    /// <summary>What a confirmation's validity is shortened by, so that the coarse clock's lag never lets a record through
+    /// after the validity asked for, measured exactly from the check's start (a lag of several ticks, as a VM whose
+    /// time-keeping vCPU is descheduled may show, is covered too; against validities of seconds it costs nothing).</summary>
+    internal const long ClockMarginMs = 50;
 
     /// <summary>The longest validity: below the quickest way a quiet session of a frozen holder ends on its own (PostgreSQL's
     /// TCP keepalives, 10 s + 3 × 5 s; the idle timeouts are at least 30 s), so a successor cannot hold the lease while the
@@ -114,7 +118,7 @@ internal sealed class LeaseFence
     /// <param name="checkStarted">When the check started, read from <see cref="Timestamp"/> before it was sent.</param>
     public void Confirmed(long checkStarted)
     {
-        var until = checkStarted + ValidityMs;
+        var until = checkStarted + _validityMs;
         long current;
         do
         {

@@ -311,6 +311,9 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private async Task ServeAsync(TcpClient client)
     {
         using var _ = client;
+        // The server's stop closes every connection, also one still in its startup (no session registered yet to abort):
+        // its handler's read ends then, and the disposal's wait for the handlers cannot hang on a client that sends nothing.
+        using var stopping = _stop.Token.Register(static c => ((TcpClient)c!).Dispose(), client);
         var stream = client.GetStream();
         Session? session = null;
         try

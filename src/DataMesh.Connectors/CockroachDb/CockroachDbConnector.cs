@@ -33,7 +33,9 @@ namespace DataMesh.Connectors.CockroachDb;
 /// <para>Tables created while it runs: see <see cref="RunFromAsync"/>.</para>
 /// <para>Stop: the reader's cancellation makes Npgsql send a CancelRequest (CockroachDB's way to end a sinkless
 /// changefeed besides closing the connection) and, if the server does not answer within the connection's
-/// <c>Cancellation Timeout</c>, break the connection; the connection is then closed.</para>
+/// <c>Cancellation Timeout</c>, break the connection; the connection is then closed. When changes were handed over after
+/// the last resolved timestamp, the feed first reads on until a resolved timestamp past them all is checkpointed (at most
+/// <see cref="StopWait"/>), so that the position the runtime stores repeats nothing after a restart.</para>
 /// </remarks>
 internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition>
 {
@@ -360,7 +362,9 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         var targets = string.Join(", ", plan.Tables.Select(t => $"{Quote(_database)}.{Quote(t.Table.Schemas.Table.Schema)}.{Quote(t.Name)}"));
         var resolved = ((long)Math.Max(1, _options.ResolvedInterval.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
         var policy = _options.SchemaChangePolicy == CockroachDbSchemaChangePolicy.Stop ? "stop" : "backfill";
-        return $"CREATE CHANGEFEED FOR TABLE {targets} WITH updated, resolved = '{resolved}', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped', " +
+        // min_checkpoint_frequency as well: since 22.1 CockroachDB sends resolved timestamps no more often than it (30 s unless
+        // set), whatever `resolved` asks for.
+        return $"CREATE CHANGEFEED FOR TABLE {targets} WITH updated, resolved = '{resolved}', min_checkpoint_frequency = '{resolved}', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped', " +
             $"schema_change_policy = '{policy}', cursor = '{plan.Cursor}', initial_scan = '{(plan.Scan == FeedScan.None ? "no" : "yes")}'";
     }
 
@@ -369,13 +373,20 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     /// <summary>Runs one changefeed until <see cref="ReadFeedAsync"/> ends it; returns the resolved timestamp it ended at.</summary>
     private async Task<string> StreamAsync(FeedPlan plan, CancellationToken cancellationToken)
     {
-        _feed = await _dataSource!.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        // The feed's own end (Npgsql cancels the query when the token given to ExecuteReaderAsync is cancelled, for as long
+        // as its reader reads): on the source's stop at once when no change handed over is past the last resolved
+        // timestamp; else at the first resolved timestamp past them all (stored, so a restart repeats nothing), or after
+        // StopWait.
+        using var feedStop = new CancellationTokenSource();
+        var ahead = new AheadOfResolved();
+        using var onStop = cancellationToken.UnsafeRegister(_ => ahead.Stop(feedStop, StopWait, _logger, _name), null);
+        _feed = await _dataSource!.OpenConnectionAsync(feedStop.Token).ConfigureAwait(false);
         var command = new NpgsqlCommand(Statement(plan), _feed) { CommandTimeout = 0 };
         await using var commandScope = command.ConfigureAwait(false);
-        var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleResult, cancellationToken).ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleResult, feedStop.Token).ConfigureAwait(false);
         try
         {
-            return await ReadFeedAsync(reader, plan, cancellationToken).ConfigureAwait(false);
+            return await ReadFeedAsync(reader, plan, ahead, feedStop, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -443,17 +454,20 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     /// timestamp at or after the cursor: the stored position stays what it was) and in a changefeed of added tables
     /// (<see cref="FeedScan.Created"/>), which ends at its first resolved timestamp at or after the cursor with the position
     /// <see cref="FeedPlan.Done"/>. A changefeed of the covered tables looks for new tables and ends, after its checkpoint,
-    /// at the first resolved timestamp at or after the time they were seen.
+    /// at the first resolved timestamp at or after the time they were seen. On the source's stop it ends as
+    /// <paramref name="ahead"/> says: at once, or after the checkpoint of a resolved timestamp past every change handed over.
     /// </summary>
-    private async Task<string> ReadFeedAsync(NpgsqlDataReader reader, FeedPlan plan, CancellationToken cancellationToken)
+    private async Task<string> ReadFeedAsync(NpgsqlDataReader reader, FeedPlan plan, AheadOfResolved ahead, CancellationTokenSource feedStop, CancellationToken cancellationToken)
     {
         var context = _context!;
         var cursor = plan.Cursor;
         var cursorUtf8 = Encoding.UTF8.GetBytes(cursor);
         var scanning = plan.Scan != FeedScan.None;
+        ahead.Scanning = scanning;
         var names = Names(plan.Tables);
         var unflushed = 0;
-        using var reads = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var reads = CancellationTokenSource.CreateLinkedTokenSource(feedStop.Token);
+        var work = feedStop.Token;
         while (true)
         {
             var next = reader.ReadAsync(reads.Token);
@@ -461,13 +475,20 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             {
                 // Nothing more has arrived: what was written goes to Kafka now, while the read waits (a change never waits
                 // for the next resolved timestamp; a busy feed is handed over in batches).
-                await FlushWhileReadingAsync(context, next, reads, cancellationToken).ConfigureAwait(false);
+                await FlushWhileReadingAsync(context, next, reads, work).ConfigureAwait(false);
                 unflushed = 0;
             }
 
             if (!await next.ConfigureAwait(false))
             {
                 break;
+            }
+
+            if (work.IsCancellationRequested)
+            {
+                // The feed ends (a stop with nothing to wait for, or whose wait ran out): a row Npgsql had already received
+                // is not handed over (the restart reads it again), so nothing goes past the last checkpoint.
+                throw new OperationCanceledException(cancellationToken);
             }
 
             var value = reader.GetFieldValue<byte[]>(2);
@@ -484,21 +505,30 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                     }
 
                     scanning = false;
+                    ahead.Scanning = false;
                     CockroachDbLog.ScanDone(_logger, _name, resolved);
                 }
 
                 if (plan.Done is { } done)
                 {
                     context.Checkpoint(done);
-                    await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    await context.FlushAsync(work).ConfigureAwait(false);
                     return resolved;
                 }
 
                 context.Checkpoint(new CockroachDbPosition(resolved, ScanPending: false, names));
-                await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await context.FlushAsync(work).ConfigureAwait(false);
                 unflushed = 0;
                 context.ReportProgress(Hlc.WallNanos(resolved) / 1_000_000);
                 CockroachDbLog.Resolved(_logger, _name, resolved);
+                if (ahead.Resolved(resolved))
+                {
+                    // Stopping, and every change handed over is at or before this checkpoint: the runtime stores it once
+                    // Kafka acknowledged them.
+                    CockroachDbLog.StoppedAtResolved(_logger, _name, resolved);
+                    throw new OperationCanceledException(cancellationToken);
+                }
+
                 if (_addedAt is { } addedAt && Hlc.Compare(resolved, addedAt) >= 0)
                 {
                     return resolved;
@@ -506,7 +536,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
                 if (_addedAt is null && DateTime.UtcNow >= _nextPoll)
                 {
-                    await PollForNewTablesAsync(cancellationToken).ConfigureAwait(false);
+                    await PollForNewTablesAsync(work).ConfigureAwait(false);
                 }
 
                 continue;
@@ -526,14 +556,15 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
             if (!change.SameShape)
             {
-                table = await ShapeOfAsync(table, value, change.UpdatedText, cancellationToken).ConfigureAwait(false);
+                table = await ShapeOfAsync(table, value, change.UpdatedText, work).ConfigureAwait(false);
                 change = ReadChange(table, value);
             }
 
             Emit(table, key, change, scanCursor, scanAsCreates);
+            ahead.Emitted(change.UpdatedUtf8);
             if (++unflushed >= FlushEvery)
             {
-                await context.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await context.FlushAsync(work).ConfigureAwait(false);
                 unflushed = 0;
             }
         }
@@ -776,6 +807,80 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         {
             await _dataSource.DisposeAsync().ConfigureAwait(false);
             _dataSource = null;
+        }
+    }
+
+    /// <summary>How long a stop waits for a resolved timestamp past the changes handed over: three resolved intervals and at
+    /// least 5 s (a real cluster's resolved timestamps trail its changes by its closed-timestamp interval, a few seconds), at
+    /// most half the source's <see cref="SourceOptions.ShutdownTimeout"/>. The runtime's wait for Kafka's acknowledgements
+    /// (up to <see cref="SourceOptions.ShutdownTimeout"/>) follows it.</summary>
+    private TimeSpan StopWait => TimeSpan.FromTicks(Math.Min(Math.Max(_options.ResolvedInterval.Ticks * 3, TimeSpan.FromSeconds(5).Ticks), _options.ShutdownTimeout.Ticks / 2));
+
+    /// <summary>The latest <c>updated</c> of the changes handed over since the last resolved timestamp past them (the feed's
+    /// loop writes it; a stop, on another thread, reads whether there is one), and whether the source is stopping.</summary>
+    private sealed class AheadOfResolved
+    {
+        private byte[] _latest = new byte[48];
+        private volatile int _length;
+        private volatile bool _stopping;
+
+        /// <summary>Whether the feed is in its scan (no resolved timestamp can end a stop's wait before the scan's end: a
+        /// stop then ends the feed at once, and the restart scans again).</summary>
+        public volatile bool Scanning;
+
+        /// <summary>A change was handed over (the feed's loop).</summary>
+        public void Emitted(ReadOnlySpan<byte> updated)
+        {
+            var length = _length;
+            if (length > 0 && !After(updated, _latest.AsSpan(0, length)))
+            {
+                return;
+            }
+
+            if (updated.Length > _latest.Length)
+            {
+                _latest = new byte[updated.Length];
+            }
+
+            updated.CopyTo(_latest);
+            _length = updated.Length;
+        }
+
+        /// <summary>Whether HLC <paramref name="a"/> is after <paramref name="b"/>, for every row without parsing: with wall
+        /// parts of one length, the bytes' order is the HLCs' (a logical part printed longer but equal may count as after,
+        /// which only copies an equal value); otherwise <see cref="Hlc.Compare(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>.</summary>
+        private static bool After(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
+        {
+            var wallA = a.IndexOf((byte)'.') is var pointA and >= 0 ? pointA : a.Length;
+            var wallB = b.IndexOf((byte)'.') is var pointB and >= 0 ? pointB : b.Length;
+            return wallA == wallB ? a.SequenceCompareTo(b) > 0 : Hlc.Compare(a, b) > 0;
+        }
+
+        /// <summary>A resolved timestamp was passed on as a checkpoint (the feed's loop).</summary>
+        /// <returns>Whether the source is stopping and nothing handed over is past this checkpoint: the feed ends.</returns>
+        public bool Resolved(string resolved)
+        {
+            if (_length > 0 && Hlc.Compare(_latest.AsSpan(0, _length), Encoding.UTF8.GetBytes(resolved)) <= 0)
+            {
+                _length = 0;
+            }
+
+            return _stopping && _length == 0;
+        }
+
+        /// <summary>The source stops: the feed ends now when nothing handed over is past the last checkpoint, else at the
+        /// next resolved timestamp past it all, or after <paramref name="wait"/>.</summary>
+        public void Stop(CancellationTokenSource feedStop, TimeSpan wait, ILogger logger, string source)
+        {
+            _stopping = true;
+            if (_length == 0 || Scanning)
+            {
+                feedStop.Cancel();
+                return;
+            }
+
+            CockroachDbLog.StopWaitsForResolved(logger, source, wait);
+            feedStop.CancelAfter(wait);
         }
     }
 

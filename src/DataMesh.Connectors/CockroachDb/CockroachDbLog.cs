@@ -34,4 +34,10 @@ internal static partial class CockroachDbLog
 
     [LoggerMessage(1409, LogLevel.Information, "CockroachDB source '{Source}' adding tables {Tables}: their rows as of {Cursor} (as creates), then one changefeed of every table from {Cursor}")]
     public static partial void AddingTables(ILogger logger, string source, string tables, string cursor);
+
+    [LoggerMessage(1410, LogLevel.Information, "CockroachDB source '{Source}' stopping: waiting up to {Wait} for a resolved timestamp past the changes it handed over, so that a restart repeats none of them")]
+    public static partial void StopWaitsForResolved(ILogger logger, string source, TimeSpan wait);
+
+    [LoggerMessage(1411, LogLevel.Information, "CockroachDB source '{Source}' stopping at resolved timestamp {Resolved}, past every change it handed over")]
+    public static partial void StoppedAtResolved(ILogger logger, string source, string resolved);
 }

@@ -48,7 +48,7 @@ public sealed class CockroachDbSourceTests
         Assert.Equal("true", records[0].Source["snapshot"]?.ToString());
 
         var feed = Assert.Single(cdc.Server.Statements, s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal));
-        Assert.Contains("WITH updated, resolved = '1000ms', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped'", feed, StringComparison.Ordinal);
+        Assert.Contains("WITH updated, resolved = '1000ms', min_checkpoint_frequency = '1000ms', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped'", feed, StringComparison.Ordinal);
         Assert.Contains("initial_scan = 'yes'", feed, StringComparison.Ordinal);
     }
 
@@ -127,7 +127,9 @@ public sealed class CockroachDbSourceTests
     {
         await using var cdc = new CrdbCdc();
         cdc.Server.CreateTable(Items with { Rows = [] });
-        await cdc.StartAsync();
+        // The fake sends resolved timestamps only when told to: none arrives during the stop's wait for one (here half the
+        // shutdown timeout), so the stop stores the last one before row 2.
+        await cdc.StartAsync(o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
         cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
         var resolved = cdc.Server.Resolve();
         await cdc.WaitForStoredAsync(resolved);
@@ -146,6 +148,33 @@ public sealed class CockroachDbSourceTests
         Assert.Equal(["c", "c", "c", "c"], records.Select(r => r.Op));
         var second = cdc.Server.Statements.Where(s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal)).Last();
         Assert.Contains($"cursor = '{FakeCockroachServer.Hlc(resolved)}', initial_scan = 'no'", second, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_graceful_stop_waits_for_a_resolved_timestamp_past_its_last_change_so_a_restart_repeats_nothing()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        await cdc.WaitForStoredAsync(cdc.Server.Resolve());
+        var last = cdc.Server.Upsert("items", """{"id": 2, "name": "after the last resolved timestamp", "qty": 2}""");
+        await cdc.ReadAsync("items", 2);
+
+        // The stop begins with row 2 past the last resolved timestamp; the next one comes while it waits.
+        var stopping = cdc.StopAsync();
+        await Task.Delay(300);
+        Assert.False(stopping.IsCompleted, "the stop did not wait for a resolved timestamp");
+        cdc.Server.Resolve();
+        await stopping;
+        Assert.True(CrdbCdc.StoredHlc(cdc.Status!.StoredPosition!) >= last, $"stored {cdc.Status.StoredPosition}, the last change at {FakeCockroachServer.Hlc(last)}; {cdc.Logs.Diagnose(cdc.Status.ToString())}");
+        Assert.Equal(0, cdc.Server.RunningFeeds);
+
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 3, "name": "after the restart", "qty": 3}""");
+        cdc.Server.Resolve();
+        // A repeat of row 2 would come before row 3.
+        Assert.Equal([1L, 2L, 3L], (await cdc.ReadAsync("items", 3)).Select(r => (long)r.Key!["id"]));
     }
 
     [Fact]

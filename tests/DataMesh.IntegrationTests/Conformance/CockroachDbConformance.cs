@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using DataMesh.Connectors.CockroachDb;
 using DataMesh.Events;
 using DataMesh.IntegrationTests.CockroachDb;
 using Xunit.Abstractions;
@@ -73,16 +72,6 @@ internal sealed class CockroachDbConformance : ConformanceDriver
     /// with that cursor: from then on every change is captured, across restarts and kills.</summary>
     public override Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout) =>
         WaitForStoredPositionAsync(source, harness, timeout);
-
-    /// <summary>A resolved timestamp after every change so far, then its storing: the position a graceful stop stores is
-    /// then past them (before it, the changes after the last resolved timestamp are repeated after a restart, by design).
-    /// Without this wait the check passed only when the test read the topic slowly enough for the next resolved timestamp
-    /// (every 100 ms here) to arrive first.</summary>
-    public override Task WaitUntilCheckpointedAsync(string source, ConformanceHarness harness, TimeSpan timeout)
-    {
-        var resolved = FakeCockroachServer.Hlc(Server.Resolve());
-        return WaitForStoredPositionAsync(source, harness, timeout, stored => CockroachDbPosition.Parse(stored) is { ScanPending: false } position && Hlc.Compare(position.Resolved, resolved) >= 0);
-    }
 
     public override Task CreateTableAsync(string table, IReadOnlyList<Column> columns, bool captured = true)
     {

@@ -49,10 +49,9 @@ internal abstract class ConformanceDriver : IAsyncDisposable
     public abstract Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout);
 
     /// <summary>Waits until the changes committed so far are behind a checkpoint, before a graceful stop that must repeat
-    /// nothing. Every transaction is one for most connectors: nothing to wait for, and the stop itself must store the last
-    /// acknowledged one. CockroachDB's checkpoints are resolved timestamps, and the changes after the last one are repeated
-    /// after a restart by design (docs/cockroachdb.md, "Positions and restarts"): its driver waits until a resolved
-    /// timestamp after them is stored (the stop's own storing is then not what the check sees; the other drivers check it).</summary>
+    /// nothing. No driver overrides it: every transaction is a checkpoint for most connectors, and CockroachDB's stop waits
+    /// for a resolved timestamp past the changes it handed over (docs/cockroachdb.md, "Positions and restarts"), so the
+    /// stop itself must store a position that repeats nothing.</summary>
     public virtual Task WaitUntilCheckpointedAsync(string source, ConformanceHarness harness, TimeSpan timeout) => Task.CompletedTask;
 
     /// <summary>What the database says about the source's reading of its log (for failure messages); empty when the driver

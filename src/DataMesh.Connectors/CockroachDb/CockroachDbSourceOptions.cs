@@ -34,8 +34,10 @@ public sealed class CockroachDbSourceOptions : SourceOptions
     /// tables and the CHANGEFEED privilege (or, before v22.2, the admin role). Required.</summary>
     public string ConnectionString { get; set; } = string.Empty;
 
-    /// <summary>How often CockroachDB sends a resolved timestamp (the changefeed's <c>resolved</c> option): the source's
-    /// positions move only at resolved timestamps. Default 1 second; at least 1 ms.</summary>
+    /// <summary>How often CockroachDB sends a resolved timestamp (the changefeed's <c>resolved</c> and
+    /// <c>min_checkpoint_frequency</c> options: without the second, CockroachDB sends one every 30 s at most): the source's
+    /// positions move only at resolved timestamps, and a graceful stop waits for one past its last change. Default
+    /// 1 second; at least 1 ms (CockroachDB advises against less than 500 ms).</summary>
     public TimeSpan ResolvedInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>What to do when the stored position is older than the garbage-collection threshold. Default

@@ -48,12 +48,6 @@ internal abstract class ConformanceDriver : IAsyncDisposable
     /// <summary>Waits until a source that starts for the first time captures every change committed from now on.</summary>
     public abstract Task WaitUntilStreamingAsync(string source, ConformanceHarness harness, TimeSpan timeout);
 
-    /// <summary>Waits until the changes committed so far are behind a checkpoint, before a graceful stop that must repeat
-    /// nothing. No driver overrides it: every transaction is a checkpoint for most connectors, and CockroachDB's stop waits
-    /// for a resolved timestamp past the changes it handed over (docs/cockroachdb.md, "Positions and restarts"), so the
-    /// stop itself must store a position that repeats nothing.</summary>
-    public virtual Task WaitUntilCheckpointedAsync(string source, ConformanceHarness harness, TimeSpan timeout) => Task.CompletedTask;
-
     /// <summary>What the database says about the source's reading of its log (for failure messages); empty when the driver
     /// has nothing to say.</summary>
     public virtual Task<string> DescribeLogReaderAsync() => Task.FromResult(string.Empty);
@@ -63,15 +57,13 @@ internal abstract class ConformanceDriver : IAsyncDisposable
     /// <param name="source">The source.</param>
     /// <param name="harness">The harness (its Kafka, its source log for the failure message).</param>
     /// <param name="timeout">How long to wait.</param>
-    /// <param name="reached">Whether a stored position (as stored) is far enough, or null for any.</param>
-    protected static async Task WaitForStoredPositionAsync(string source, ConformanceHarness harness, TimeSpan timeout, Func<string, bool>? reached = null)
+    protected static async Task WaitForStoredPositionAsync(string source, ConformanceHarness harness, TimeSpan timeout)
     {
         using var positions = new PositionStore(harness.Kafka);
         var deadline = DateTime.UtcNow + timeout;
-        string? stored;
-        while ((stored = await positions.LoadAsync(source, CancellationToken.None)) is null || (reached is not null && !reached(stored)))
+        while (await positions.LoadAsync(source, CancellationToken.None) is null)
         {
-            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' stored no position {(reached is null ? "" : "far enough ")}within {timeout} (stored: {stored}); its log:\n{harness.SourceLog}");
+            Assert.True(DateTime.UtcNow < deadline, $"Source '{source}' stored no position within {timeout}; its log:\n{harness.SourceLog}");
             await Task.Delay(100);
         }
     }

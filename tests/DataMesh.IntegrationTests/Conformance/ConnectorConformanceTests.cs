@@ -58,7 +58,6 @@ public abstract class ConnectorConformanceTests : HarnessTestBase
     {
         var (source, _, writer) = await StartAndWriteAsync(seed: 3);
         await using var disposeWriter = writer;
-        await Driver.WaitUntilCheckpointedAsync(H.Source, H, Arrival);
         await source.StopAsync();
         var before = H.Count(Table);
         await H.StartInProcessAsync(new SourceRequest(H.Source));

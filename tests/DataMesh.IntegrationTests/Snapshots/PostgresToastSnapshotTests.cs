@@ -32,36 +32,37 @@ public sealed class PostgresToastSnapshotTests(PostgresServer server, ITestOutpu
             ALTER TABLE t ALTER COLUMN body SET STORAGE EXTERNAL;
             INSERT INTO t SELECT g, 0, (SELECT string_agg(md5(g::text || '-' || s), '') FROM generate_series(1, 80) s) FROM generate_series(1, {Rows}) g;
             """);
-        await db.StartAsync(
-            o =>
-            {
-                o.TopicPartitions = Partitions;
-                o.Snapshot.ChunkSize = 200;
-                o.Snapshot.Watermarks = watermarks;
-            },
-            waitForSnapshot: false);
-
-        // A writer updates only v of random rows (body unchanged, so not sent) all through the snapshot.
+        // A writer updates only v of random rows (body unchanged, so not sent) all through the snapshot. It starts before
+        // the source, so that a slow machine's connection start-up does not eat into the snapshot's windows.
         using var stopWriter = new CancellationTokenSource();
+        var count = 0;
         var writes = Task.Run(async () =>
         {
             var random = new Random(5);
             await using var connection = new NpgsqlConnection(db.Cdc.ConnectionString);
             await connection.OpenAsync();
-            var count = 0;
             while (!stopWriter.IsCancellationRequested)
             {
                 await using var command = new NpgsqlCommand($"UPDATE t SET v = v + 1 WHERE id = {random.Next(1, Rows + 1)}", connection);
                 await command.ExecuteNonQueryAsync();
-                count++;
+                Interlocked.Increment(ref count);
             }
-
-            return count;
         });
+        await SnapshotTestKit.WaitUntilAsync(() => Volatile.Read(ref count) >= 10 || writes.IsCompleted, TimeSpan.FromMinutes(1), () => "the writer made no update");
+        await db.StartAsync(
+            o =>
+            {
+                o.TopicPartitions = Partitions;
+                o.Snapshot.ChunkSize = 100;
+                o.Snapshot.Watermarks = watermarks;
+            },
+            waitForSnapshot: false);
+        var before = Volatile.Read(ref count);
         await SnapshotTestKit.WaitIdleAsync(db, TimeSpan.FromMinutes(3));
 
+        var written = Volatile.Read(ref count) - before;
         await stopWriter.CancelAsync();
-        var written = await writes;
+        await writes;
         output.WriteLine($"{written} updates during the snapshot");
         Assert.True(written > 100, $"only {written} updates during the snapshot");
 

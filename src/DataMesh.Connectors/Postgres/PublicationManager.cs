@@ -45,7 +45,7 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
     private string _user = string.Empty;
     private bool _maintain;
     private bool _trigger;
-    private DateTime _next = DateTime.MaxValue;
+    private long _nextMs = long.MaxValue; // Environment.TickCount64: a step of the wall clock neither delays nor hurries a look
 
     /// <summary>How often the catalog is looked at: promptly when polling is the only way new tables join.</summary>
     private TimeSpan Interval => _trigger ? options.HeartbeatInterval : options.NewTablePollInterval;
@@ -102,12 +102,12 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
         }
 
         _known = [.. (await catalog.PublicationTablesAsync(publication, cancellationToken).ConfigureAwait(false)).Keys];
-        _next = DateTime.UtcNow + Interval;
+        _nextMs = Environment.TickCount64 + (long)Interval.TotalMilliseconds;
     }
 
     /// <summary>Looks for new tables when the interval has passed since the last look.</summary>
     public Task RefreshIfDueAsync(CancellationToken cancellationToken) =>
-        _maintain && DateTime.UtcNow >= _next ? RefreshAsync(cancellationToken) : Task.CompletedTask;
+        _maintain && Environment.TickCount64 >= _nextMs ? RefreshAsync(cancellationToken) : Task.CompletedTask;
 
     /// <summary>Adds the source's own tables (the snapshots' watermark and signal tables), just created, when DataMesh
     /// maintains the publication; a publication the user maintains must list them.</summary>
@@ -117,7 +117,7 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
     /// <summary>Adds the selected tables the publication lacks, one by one, and warns once about each that cannot be captured.</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
-        _next = DateTime.UtcNow + Interval;
+        _nextMs = Environment.TickCount64 + (long)Interval.TotalMilliseconds;
         var members = await catalog.PublicationTablesAsync(_publication, cancellationToken).ConfigureAwait(false);
         var candidates = await catalog.ListTablesAsync(_filter, cancellationToken).ConfigureAwait(false);
         var joined = members.Where(m => !_known.Contains(m.Key)).Select(m => $"{CapturedTable.Quote(m.Value.Schema)}.{CapturedTable.Quote(m.Value.Name)}").ToList();

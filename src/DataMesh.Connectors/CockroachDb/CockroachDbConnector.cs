@@ -58,7 +58,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private string _database = string.Empty;
     private volatile AwaitedStore? _awaitedStore;
     private string? _addedAt;
-    private DateTime _nextPoll;
+    private long _nextPollMs; // Environment.TickCount64
 
     public CockroachDbConnector(string name, CockroachDbSourceOptions options, ILogger logger)
     {
@@ -187,7 +187,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         var covered = _tables.Values.Where(t => position.Tables is null || position.Tables.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
         var coveredNames = covered.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         _addedAt = null;
-        _nextPoll = DateTime.UtcNow + _options.NewTablePollInterval;
+        _nextPollMs = Environment.TickCount64 + (long)_options.NewTablePollInterval.TotalMilliseconds;
         var cursor = position.Resolved;
         var added = position.Adding is null ? [] : _tables.Values.Where(t => !coveredNames.Contains(t.Name) && position.Adding.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
         if (added.Count == 0)
@@ -318,7 +318,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     /// (<see cref="RunFromAsync"/>).</summary>
     private async Task PollForNewTablesAsync(CancellationToken cancellationToken)
     {
-        _nextPoll = DateTime.UtcNow + _options.NewTablePollInterval;
+        _nextPollMs = Environment.TickCount64 + (long)_options.NewTablePollInterval.TotalMilliseconds;
         var found = new List<string>();
         foreach (var (schema, name) in await CapturedTablesAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -534,7 +534,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                     return resolved;
                 }
 
-                if (_addedAt is null && DateTime.UtcNow >= _nextPoll)
+                if (_addedAt is null && Environment.TickCount64 >= _nextPollMs)
                 {
                     await PollForNewTablesAsync(work).ConfigureAwait(false);
                 }

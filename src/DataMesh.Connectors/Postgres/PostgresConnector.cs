@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Net.Sockets;
 using DataMesh.Connectors.Leases;
 using DataMesh.Events;
@@ -642,7 +643,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
 
     private async Task<(int? ActivePid, ulong ConfirmedFlush)?> WaitForSlotAsync(string slot, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + _options.SlotBusyTimeout;
+        var started = Stopwatch.GetTimestamp(); // monotonic: a step of the wall clock does not end the wait early
         var logged = false;
         while (true)
         {
@@ -652,7 +653,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
                 return state;
             }
 
-            if (DateTime.UtcNow >= deadline)
+            if (Stopwatch.GetElapsedTime(started) >= _options.SlotBusyTimeout)
             {
                 // Transient: a connector that just died holds its slot until PostgreSQL notices (wal_sender_timeout), so the
                 // runtime retries with backoff and logs this message each time.

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Avro;
 using Confluent.Kafka;
@@ -943,11 +944,11 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
         var config = new ConsumerConfig(settings) { GroupId = "datamesh-schema-store-" + Guid.NewGuid().ToString("N"), EnablePartitionEof = true };
         using var probe = new ConsumerBuilder<Ignore, byte[]>(config).SetLogHandler((_, m) => SchemaStoreLog.Client(_logger, m.Facility, m.Message)).Build();
         probe.Assign(new TopicPartitionOffset(_partition, 0));
-        var deadline = DateTime.UtcNow + _timeout;
+        var started = Stopwatch.GetTimestamp();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var left = deadline - DateTime.UtcNow;
+            var left = _timeout - Stopwatch.GetElapsedTime(started);
             if (left <= TimeSpan.Zero)
             {
                 throw new TimeoutException($"The schema store could not read the first record of topic '{_topic}' within {_timeout}.");

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Confluent.Kafka;
 using DataMesh.Hosting;
 using DataMesh.Kafka;
@@ -68,7 +69,7 @@ public static class TopicReader
     {
         var first = watermarks.Low.Value;
         consumer.Assign(new TopicPartitionOffset(partition, watermarks.Low));
-        var deadline = DateTime.UtcNow + timeout;
+        var lastRecord = Stopwatch.GetTimestamp();
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -92,7 +93,7 @@ public static class TopicReader
 
             if (result is null)
             {
-                if (DateTime.UtcNow > deadline)
+                if (Stopwatch.GetElapsedTime(lastRecord) > timeout)
                 {
                     throw new TimeoutException($"Reading {what} from topic '{topic}' did not reach its end (offset {watermarks.High.Value}) within {timeout}.");
                 }
@@ -100,7 +101,7 @@ public static class TopicReader
                 continue;
             }
 
-            deadline = DateTime.UtcNow + timeout;
+            lastRecord = Stopwatch.GetTimestamp();
             onRecord(result.Message);
             if (result.Offset.Value >= watermarks.High.Value - 1)
             {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
@@ -196,7 +197,7 @@ public sealed class DataMeshController : IDisposable
         // The resources of what is applied, once no runner runs it any more: a source still running would store its
         // position again, a producer would create a deleted topic again, and a group with members cannot be deleted.
         definition = await AppliedDefinition.ReadAsync(applied.Text, _options, cancellationToken).ConfigureAwait(false);
-        var deadline = DateTimeOffset.UtcNow + StopWait;
+        var started = Stopwatch.GetTimestamp();
         while (true)
         {
             var running = (await _store.ReadStatusAsync(cancellationToken).ConfigureAwait(false))
@@ -206,7 +207,7 @@ public sealed class DataMeshController : IDisposable
                 break;
             }
 
-            if (DateTimeOffset.UtcNow > deadline)
+            if (Stopwatch.GetElapsedTime(started) > StopWait)
             {
                 notes.Add($"Runners still ran {string.Join(", ", running)} after {StopWait.TotalSeconds:0} s: topics, consumer groups and positions are kept; run delete --with-resources again once they stopped.");
                 return new DataMeshPlan(changes, notes, applied.Generation);

@@ -492,7 +492,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private async Task ReadTableAsync(string schema, string name, CancellationToken cancellationToken)
     {
         var qualified = $"{schema}.{name}";
-        var nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        var nextReportMs = Environment.TickCount64 + 10_000;
         long? estimate = null;
         var keyChecked = false;
         SourceTable? table = null;
@@ -631,9 +631,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     continue;
                 }
 
-                if (DateTime.UtcNow >= nextReport && Progress.FirstOrDefault(p => p.Table == qualified) is { } status)
+                if (Environment.TickCount64 >= nextReportMs && Progress.FirstOrDefault(p => p.Table == qualified) is { } status)
                 {
-                    nextReport = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+                    nextReportMs = Environment.TickCount64 + 10_000;
                     SnapshotLog.Progress(_logger, _source, qualified, status.Rows, status.EstimatedRows, status.RowsPerSecond, status.TimeLeft);
                 }
             }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using DataMesh.Events;
 using Microsoft.Extensions.Logging;
 
@@ -75,11 +76,10 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         get
         {
             var state = _state;
-            var now = DateTime.UtcNow;
             return state.Tables.Select(t =>
             {
                 var clock = _clocks.GetValueOrDefault(t.QualifiedName);
-                var rate = clock is null ? 0 : Math.Max(0, t.Rows - clock.RowsAtStart) / Math.Max(0.001, (now - clock.Started).TotalSeconds);
+                var rate = clock is null ? 0 : Math.Max(0, t.Rows - clock.RowsAtStart) / Math.Max(0.001, Stopwatch.GetElapsedTime(clock.Started).TotalSeconds);
                 var estimate = clock?.Estimate is { } e ? Math.Max(e, t.Rows) : (long?)null;
                 TimeSpan? left = estimate is { } total && rate > 0 ? TimeSpan.FromSeconds((total - t.Rows) / rate) : null;
                 bool reading;
@@ -562,7 +562,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 {
                     // The rate counts from here: rows emitted before a restart are not this run's.
                     estimate = await _dialect.EstimateRowsAsync(table, cancellationToken).ConfigureAwait(false) ?? -1;
-                    _clocks[qualified] = new TableClock(DateTime.UtcNow, progress.Rows, estimate < 0 ? null : estimate);
+                    _clocks[qualified] = new TableClock(Stopwatch.GetTimestamp(), progress.Rows, estimate < 0 ? null : estimate);
                 }
                 var chunk = new SnapshotChunk(table, match, _dialect, progress.Initial ? SnapshotMarker.Snapshot : SnapshotMarker.Incremental, progress, RentStorage());
                 lock (_lock)
@@ -782,5 +782,5 @@ public interface ISnapshotControl
 /// <param name="TimeLeft">The estimated time left at that rate, or null.</param>
 public sealed record SnapshotTableStatus(string Table, long Rows, string? Condition, bool Reading, bool Paused, long? EstimatedRows = null, double RowsPerSecond = 0, TimeSpan? TimeLeft = null);
 
-/// <summary>When this run started reading a table, its rows emitted then, and its estimated size.</summary>
-internal sealed record TableClock(DateTime Started, long RowsAtStart, long? Estimate);
+/// <summary>When this run started reading a table (a <see cref="Stopwatch"/> timestamp), its rows emitted then, and its estimated size.</summary>
+internal sealed record TableClock(long Started, long RowsAtStart, long? Estimate);

@@ -78,6 +78,43 @@ public sealed class CliRunHttpTests
     }
 
     [Fact]
+    public async Task Plan_apply_and_delete_given_the_kafka_of_run_reach_its_embedded_cluster_which_has_no_admin_API()
+    {
+        var folder = Directory.CreateTempSubdirectory("datamesh-run-plan-");
+        try
+        {
+            await using var run = await RunAsync(folder, "127.0.0.1:0", new Dictionary<string, string>());
+            // "Embedded Kafka at HOST:PORT: give --kafka HOST:PORT to plan, apply, status ..."
+            var kafka = run.Lines.Single(l => l.StartsWith("Embedded Kafka at ", StringComparison.Ordinal)).Split(' ')[3].TrimEnd(':');
+            var file = Path.Combine(folder.FullName, "copy.yaml");
+            foreach (var command in new[] { "plan", "apply" })
+            {
+                using var output = new StringWriter();
+                using var error = new StringWriter();
+                var watch = Stopwatch.StartNew();
+                var code = await CliCommands.RunAsync([command, file, "--kafka", kafka], output, error, CancellationToken.None);
+                Assert.True(code == CliCommands.Ok, $"{command}: exit {code}\n{output}\n{error}");
+                // A CreateTopics request waits out its 30 s timeout there: the topics that exist are looked for first.
+                Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"{command} took {watch.Elapsed}\n{output}\n{error}");
+            }
+
+            // Deleting with resources forgets positions and keeps what only the admin API could delete, saying so.
+            using (var output = new StringWriter())
+            using (var error = new StringWriter())
+            {
+                var code = await CliCommands.RunAsync(["delete", file, "--with-resources", "--kafka", kafka], output, error, CancellationToken.None);
+                Assert.True(code == CliCommands.Ok, $"delete: exit {code}\n{output}\n{error}");
+                Assert.Contains("has no admin API", output.ToString(), StringComparison.Ordinal);
+                Assert.Contains("kept (no admin API)", output.ToString(), StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Run_with_https_and_a_client_CA_answers_the_API_to_its_certificates_only_and_the_registry_to_anyone()
     {
         var folder = Directory.CreateTempSubdirectory("datamesh-run-https-");

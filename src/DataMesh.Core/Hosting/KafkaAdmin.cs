@@ -20,7 +20,7 @@ internal static partial class KafkaAdmin
     /// <summary>The longest wait for the metadata request that tells "no broker answers" from "only the admin API does not".</summary>
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>Creates a topic unless it exists.</summary>
+    /// <summary>Creates a topic unless it exists (asked first, so a cluster without the admin API serves topics that exist).</summary>
     /// <param name="config">The admin client's settings (bootstrap servers, the user's settings).</param>
     /// <param name="userSettings">The settings the user gave, for messages (names, and the values of harmless ones).</param>
     /// <param name="topic">The topic to create.</param>
@@ -61,8 +61,27 @@ internal static partial class KafkaAdmin
                 }
             })
             .Build();
+        Task<Metadata>? lookup = null;
         try
         {
+            // Asked first, with a request that creates nothing: a topic that exists needs no admin API (a cluster without
+            // one, such as another process's embedded cluster reached over TCP, then works with the topics it has).
+            Metadata metadata;
+            try
+            {
+                lookup = Task.Run(() => admin.GetMetadata(timeout), CancellationToken.None);
+                metadata = await lookup.WaitAsync(timeout + ProbeTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsNoAnswer(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                throw NoAnswer(config.BootstrapServers, $"listing the topics before creating topic '{topic.Name}'", timeout, lastError, userSettings, ex);
+            }
+
+            if (metadata.Topics.Any(t => t.Topic == topic.Name && !t.Error.IsError))
+            {
+                return false;
+            }
+
             try
             {
                 await admin.CreateTopicsAsync([topic], new CreateTopicsOptions { RequestTimeout = timeout, OperationTimeout = timeout })
@@ -99,7 +118,15 @@ internal static partial class KafkaAdmin
         }
         finally
         {
-            DisposeLater(admin);
+            if (lookup is { IsCompleted: false })
+            {
+                // Cancelled while the lookup runs on the client's handle: disposed once it ended, never under it.
+                _ = lookup.ContinueWith(_ => admin.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
+            else
+            {
+                DisposeLater(admin);
+            }
         }
     }
 

@@ -172,20 +172,7 @@ public sealed class KafkaConnection : IDisposable
             return embedded.EnsureTopic(topic, partitions);
         }
 
-        // Asked first: a topic that exists needs no admin API (a cluster without one, such as another process's embedded
-        // cluster reached over TCP, then works with the topics it has).
-        try
-        {
-            if ((await ListTopicsAsync(cancellationToken).ConfigureAwait(false)).ContainsKey(topic))
-            {
-                return false;
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // No answer to metadata either: the admin call below says why, with the settings to check.
-        }
-
+        // KafkaAdmin asks first: a topic that exists needs no admin API.
         return await KafkaAdmin.CreateTopicAsync(
             CreateAdminConfig(),
             _options.Settings,

@@ -412,6 +412,23 @@ public sealed class KafkaSchemaStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Create_uses_an_existing_topic_of_a_cluster_without_the_admin_API_and_asks_it_to_create_nothing()
+    {
+        // Another process's embedded cluster, reached over TCP as `datamesh plan --kafka` reaches `datamesh run`'s: it
+        // answers metadata, produce and fetch requests, never CreateTopics.
+        _cluster.CreateTopic(_topic, 1);
+        var options = new KafkaSchemaStoreOptions { BootstrapServers = _cluster.BootstrapServers, Topic = _topic, Timeout = TimeSpan.FromSeconds(10) };
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        await using var store = await KafkaSchemaStore.CreateAsync(options);
+        var id = await store.RegisterAsync("remote-value", Record("Remote", Id));
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"the start took {watch.Elapsed} (a CreateTopics request waits out its timeout there)");
+        await using var local = await NewStore();
+        Assert.Equal(id, (await local.GetLatestAsync("remote-value"))!.Id);
+    }
+
+    [Fact]
     public async Task Create_refuses_a_topic_with_more_than_one_partition_and_writes_nothing()
     {
         _cluster.CreateTopic(_topic, 3);

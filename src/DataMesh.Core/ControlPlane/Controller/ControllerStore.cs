@@ -203,9 +203,9 @@ internal sealed class ControllerStore(KafkaConnection kafka, string topic) : IDi
     {
         if (!_ensured)
         {
-            // Asked first: a cluster reached without the admin API (the embedded one of another process) has them already.
-            var existing = await kafka.ListTopicsAsync(cancellationToken).ConfigureAwait(false);
-            foreach (var name in new[] { topic, StatusTopic }.Where(t => !existing.ContainsKey(t)))
+            // Each is looked for first (KafkaAdmin): a cluster reached without the admin API (the embedded one of another
+            // process) has them already.
+            foreach (var name in new[] { topic, StatusTopic })
             {
                 await kafka.EnsureTopicAsync(name, 1, TopicRetention.Compacted, cancellationToken).ConfigureAwait(false);
             }

@@ -249,10 +249,21 @@ public sealed class DataMeshController : IDisposable
         var existing = await _kafka.ListTopicsAsync(cancellationToken).ConfigureAwait(false);
         topics = [.. topics.Distinct().Where(existing.ContainsKey)];
         var groups = definition.Definition.Pipelines.Select(GroupOf).ToList();
+        // Asked first, as a plan does: a cluster that does not answer DescribeConfigs has no admin API (the embedded cluster
+        // reached over TCP), and DeleteTopics would only wait out its timeout there.
+        var adminless = !_kafka.IsEmbedded && (topics.Count > 0 || groups.Count > 0) &&
+            await DescribeConfigsAsync(topics.DefaultIfEmpty(existing.Keys.FirstOrDefault()).OfType<string>().Take(1), cancellationToken).ConfigureAwait(false) is null;
         if (_kafka.IsEmbedded)
         {
             notes.Add("The embedded cluster cannot delete topics or consumer groups; they end with the process that hosts it.");
             changes.AddRange(topics.Select(t => new PlanChange(PlanAction.Unchanged, "topic", t, "kept (embedded cluster)")));
+        }
+        else if (adminless)
+        {
+            notes.Add($"Kafka at {_kafka.BootstrapServers} has no admin API (DescribeConfigs got no answer; the embedded cluster reached over TCP has none): " +
+                "its topics and consumer groups are kept. Delete them with the cluster's own tools; an embedded cluster's end with the process that hosts it.");
+            changes.AddRange(topics.Select(t => new PlanChange(PlanAction.Unchanged, "topic", t, "kept (no admin API)")));
+            changes.AddRange(groups.Select(g => new PlanChange(PlanAction.Unchanged, "consumer group", g, "kept (no admin API)")));
         }
         else
         {

@@ -76,7 +76,8 @@ internal static class CliCommands
     /// <returns>The exit code.</returns>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        if (args.Length == 1 && args[0] is "-h" or "--help" or "help")
+        // "help", or -h/--help anywhere ("datamesh plan --help"): the usage, which covers every command.
+        if ((args.Length > 0 && args[0] == "help") || args.Any(a => a is "-h" or "--help"))
         {
             await output.WriteLineAsync(UsageText).ConfigureAwait(false);
             return Ok;

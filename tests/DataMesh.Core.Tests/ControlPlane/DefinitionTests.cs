@@ -252,6 +252,22 @@ public sealed class DefinitionTests
         }
     }
 
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("help")]
+    [InlineData("plan", "--help")]
+    [InlineData("status", "-h")]
+    [InlineData("run", "shop.yaml", "--help")]
+    [InlineData("help", "delete")]
+    public async Task Help_anywhere_prints_the_usage_and_exits_0(params string[] args)
+    {
+        var (code, output, error) = await RunAsync(args);
+
+        Assert.Equal(CliCommands.Ok, code);
+        Assert.Contains("usage: datamesh COMMAND FILE [OPTIONS]", output, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, error);
+    }
+
     [Fact]
     public async Task The_built_tool_process_prints_one_line_per_problem_and_exits_2()
     {

@@ -32,6 +32,9 @@ internal static partial class PostgresLog
     [LoggerMessage(1013, LogLevel.Warning, "PostgreSQL source '{Source}' added new tables to its publication: {Tables}; their changes are captured from now on (earlier rows need a snapshot)")]
     public static partial void TablesAdded(ILogger logger, string source, string tables);
 
+    [LoggerMessage(1021, LogLevel.Information, "PostgreSQL source '{Source}' added its own tables to its publication: {Tables} (snapshot watermarks and signals, read from the log and never produced)")]
+    public static partial void OwnTablesAdded(ILogger logger, string source, string tables);
+
     [LoggerMessage(1014, LogLevel.Warning, "PostgreSQL source '{Source}' does not capture table {Table}: {Reason} (looked at again every {Interval})")]
     public static partial void TableNotCaptured(ILogger logger, string source, string table, string reason, TimeSpan interval);
 

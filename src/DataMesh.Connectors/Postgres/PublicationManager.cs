@@ -127,6 +127,7 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
         }
 
         var added = new List<string>();
+        var addedOwn = new List<string>();
         foreach (var (table, canSelect) in candidates)
         {
             if (members.ContainsKey(table.Oid))
@@ -150,7 +151,7 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
                 try
                 {
                     await catalog.ExecuteAsync($"ALTER PUBLICATION {CapturedTable.Quote(_publication)} ADD TABLE {table.Quoted}", cancellationToken).ConfigureAwait(false);
-                    added.Add(table.Quoted);
+                    (ownTables.Contains(table.Schema + "." + table.Name) ? addedOwn : added).Add(table.Quoted);
                     members[table.Oid] = (table.Schema, table.Name);
                 }
                 catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable)
@@ -187,6 +188,11 @@ internal sealed class PublicationManager(string sourceName, PostgresSourceOption
         if (added.Count > 0)
         {
             PostgresLog.TablesAdded(logger, sourceName, string.Join(", ", added));
+        }
+
+        if (addedOwn.Count > 0)
+        {
+            PostgresLog.OwnTablesAdded(logger, sourceName, string.Join(", ", addedOwn));
         }
 
         _known = [.. members.Keys];

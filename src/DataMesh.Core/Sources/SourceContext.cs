@@ -121,23 +121,25 @@ public sealed class SourceContext<TPosition>
     }
 
     /// <summary>Registers a table's schemas (following <see cref="SourceOptions.IncompatibleSchemaChange"/>) and creates its
-    /// topic, if not done yet.</summary>
+    /// topic, if not done yet. The source's own tables (snapshot watermarks and signals) are never produced: they get
+    /// neither.</summary>
     /// <param name="table">The table.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
     public ValueTask RegisterAsync(SourceTable table, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(table);
-        return table.IsRegistered ? ValueTask.CompletedTask : new ValueTask(_runtime.RegisterAsync(table, cancellationToken));
+        return table.IsRegistered || table.Role != TableRole.Data ? ValueTask.CompletedTask : new ValueTask(_runtime.RegisterAsync(table, cancellationToken));
     }
 
     /// <summary>Registers tables' schemas and creates their topics, several at a time (what a connector does with its
-    /// captured tables at start, so that a source of many tables does not wait for each in turn).</summary>
+    /// captured tables at start, so that a source of many tables does not wait for each in turn); the source's own tables
+    /// are skipped, as by <see cref="RegisterAsync"/>.</summary>
     /// <param name="tables">The tables; those registered already are skipped.</param>
     /// <param name="cancellationToken">Cancels the work.</param>
     public Task RegisterAllAsync(IEnumerable<SourceTable> tables, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(tables);
-        return _runtime.RegisterAllAsync(tables, cancellationToken);
+        return _runtime.RegisterAllAsync(tables.Where(t => t.Role == TableRole.Data), cancellationToken);
     }
 
     /// <summary>Writes an insert.</summary>

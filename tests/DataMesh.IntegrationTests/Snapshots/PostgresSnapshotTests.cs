@@ -49,6 +49,21 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
     }
 
     [Fact]
+    public async Task The_watermark_table_gets_no_topic_and_no_schemas_and_joining_the_publication_is_no_warning()
+    {
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 300) g");
+        await db.StartAsync(o => o.Snapshot.ChunkSize = 100);
+        Assert.Equal(300, (await SnapshotTestKit.ReadAllAsync(db, "t", partitions: 1, until: r => r.Count >= 300)).Count);
+
+        // Three chunks, so six watermark rows went through the log: read there, never produced, nothing registered for them.
+        var subjects = await db.Store.GetSubjectsAsync();
+        Assert.DoesNotContain(subjects, s => s.Contains("datamesh_watermarks", StringComparison.Ordinal));
+        Assert.Contains(subjects, s => s.EndsWith(".t-value", StringComparison.Ordinal));
+        Assert.DoesNotContain((await db.Kafka.ListTopicsAsync(CancellationToken.None)).Keys, t => t.Contains("datamesh_watermarks", StringComparison.Ordinal));
+        Assert.DoesNotContain(db.Logs.Entries, e => e.Level >= LogLevel.Warning && e.Message.Contains("datamesh_watermarks", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_snapshot_request_for_a_table_the_source_does_not_capture_is_refused_and_reads_none_of_its_rows()
     {
         await using var db = await PostgresSnapshotDatabase.CreateAsync(server, """

@@ -231,7 +231,11 @@ internal static class CliCommands
         builder.Logging.ClearProviders();
         if (command == "run")
         {
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
+            // ASP.NET Core's per-request lines (the page polls every 1.5 s) only from Warning; appsettings.json's
+            // Logging:LogLevel (e.g. "Microsoft.AspNetCore": "Information") overrides it.
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information)
+                .AddFilter("Microsoft.AspNetCore", LogLevel.Warning)
+                .AddConfiguration(configuration.GetSection("Logging"));
         }
 
         var controllerOptions = new DataMeshControllerOptions { Configuration = configuration };

@@ -229,6 +229,11 @@ internal static class TransformDefinitions
         catch (ArgumentException)
         {
             var keyNode = mask.Entry("hash_key")?.Value;
+            if (key is null && keyNode is not null)
+            {
+                return null; // written, but a reference that did not resolve: that problem is reported where it is read
+            }
+
             var reason = mode == MaskMode.Hash && key is null
                 ? "is required with mode hash: a secret of at least 16 bytes, as ${env:NAME} or ${config:Key}"
                 : "must hold a secret of at least 16 bytes (UTF-8)";

@@ -478,7 +478,15 @@ internal static partial class DefinitionValidator
         for (var i = 0; i < sequence.Items.Count; i++)
         {
             var path = string.Create(CultureInfo.InvariantCulture, $"{reader.PathOf("transforms")}[{i}]");
-            if (TransformDefinitions.Read(sequence.Items[i], path, problems, secrets) is { } transform)
+            var before = problems.Count;
+            var read = TransformDefinitions.Read(sequence.Items[i], path, problems, secrets);
+            if (read is null && problems.Count == before)
+            {
+                // Never dropped in silence: a pipeline without one of its transforms (a mask) would pass data it should not.
+                problems.Add(path, sequence.Items[i], "could not be read as a transform");
+            }
+
+            if (read is { } transform)
             {
                 if (transform.Definition.Kind == "outbox_router" && i < sequence.Items.Count - 1)
                 {

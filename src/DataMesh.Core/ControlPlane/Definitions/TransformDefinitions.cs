@@ -203,7 +203,9 @@ internal static class TransformDefinitions
 
         var fields = mask.Strings("fields", "is required: the fields to mask");
         var mode = mask.Value<MaskMode>("mode") ?? MaskMode.Redact;
+        var before = problems.Count;
         var key = mask.String("hash_key");
+        var keyUnresolved = problems.Count > before; // a reference that did not resolve, reported where it is read
         var options = new MaskOptions
         {
             Mode = mode,
@@ -229,9 +231,9 @@ internal static class TransformDefinitions
         catch (ArgumentException)
         {
             var keyNode = mask.Entry("hash_key")?.Value;
-            if (key is null && keyNode is not null)
+            if (keyUnresolved)
             {
-                return null; // written, but a reference that did not resolve: that problem is reported where it is read
+                return null; // the problem is reported already; a null or empty hash_key is reported below
             }
 
             var reason = mode == MaskMode.Hash && key is null

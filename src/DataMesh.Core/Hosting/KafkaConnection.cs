@@ -172,7 +172,20 @@ public sealed class KafkaConnection : IDisposable
             return embedded.EnsureTopic(topic, partitions);
         }
 
-        // KafkaAdmin asks first: a topic that exists needs no admin API.
+        // Asked first, of the connection's own client (KafkaAdmin would build a client for the question: a source of
+        // hundreds of tables asks it for each): a topic that exists needs no admin API.
+        try
+        {
+            if ((await ListTopicsAsync(cancellationToken).ConfigureAwait(false)).ContainsKey(topic))
+            {
+                return false;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // No answer to metadata either: the admin call below says why, with the settings to check.
+        }
+
         return await KafkaAdmin.CreateTopicAsync(
             CreateAdminConfig(),
             _options.Settings,

@@ -252,7 +252,7 @@ public sealed class DataMeshController : IDisposable
         // Asked first, as a plan does: a cluster that does not answer DescribeConfigs has no admin API (the embedded cluster
         // reached over TCP), and DeleteTopics would only wait out its timeout there.
         var adminless = !_kafka.IsEmbedded && (topics.Count > 0 || groups.Count > 0) &&
-            await DescribeConfigsAsync(topics.DefaultIfEmpty(existing.Keys.FirstOrDefault()).OfType<string>().Take(1), cancellationToken).ConfigureAwait(false) is null;
+            !await AnswersAdminApiAsync(topics.DefaultIfEmpty(existing.Keys.FirstOrDefault()).FirstOrDefault(), cancellationToken).ConfigureAwait(false);
         if (_kafka.IsEmbedded)
         {
             notes.Add("The embedded cluster cannot delete topics or consumer groups; they end with the process that hosts it.");
@@ -601,6 +601,32 @@ public sealed class DataMeshController : IDisposable
         }
 
         return results.ToDictionary(r => r.ConfigResource.Name, r => r.Entries.ToDictionary(e => e.Key, e => e.Value.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+    }
+
+    /// <summary>Whether the cluster answers the admin API (DescribeConfigs of <paramref name="topic"/> within 5 s): only no
+    /// answer at all says no; a refusal (authorisation, a topic gone) says yes, and the call that follows reports it.</summary>
+    private async Task<bool> AnswersAdminApiAsync(string? topic, CancellationToken cancellationToken)
+    {
+        if (topic is null)
+        {
+            return true;
+        }
+
+        try
+        {
+            await _kafka.Admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = topic }],
+                    new DescribeConfigsOptions { RequestTimeout = TimeSpan.FromSeconds(Math.Min(5, _kafka.Options.RequestTimeout.TotalSeconds)) })
+                .WaitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (KafkaException ex) when (KafkaAdmin.IsNoAnswer(ex))
+        {
+            return false;
+        }
+        catch (KafkaException)
+        {
+            return true;
+        }
     }
 
     private async Task<long?> LagAsync(string group, IReadOnlyList<string> topics, IReadOnlyDictionary<string, int> existing, CancellationToken cancellationToken)

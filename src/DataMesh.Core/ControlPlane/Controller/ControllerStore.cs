@@ -203,8 +203,8 @@ internal sealed class ControllerStore(KafkaConnection kafka, string topic) : IDi
     {
         if (!_ensured)
         {
-            // Each is looked for first (KafkaAdmin): a cluster reached without the admin API (the embedded one of another
-            // process) has them already.
+            // Each is looked for first (KafkaConnection.CreateTopicAsync): a cluster reached without the admin API (the
+            // embedded one of another process) has them already.
             foreach (var name in new[] { topic, StatusTopic })
             {
                 await kafka.EnsureTopicAsync(name, 1, TopicRetention.Compacted, cancellationToken).ConfigureAwait(false);

@@ -24,6 +24,10 @@ public sealed class MySqlLeastPrivilegeTests(MariaDbServer server) : IClassFixtu
     {
         await using var cdc = await MySqlCdc.CreateAsync(server, Setup);
         var (user, password) = await CreateUserAsync(cdc, Grants(cdc, except: null));
+        // A table this user cannot see (no grant on its database), so not in the schema read at start; its DDL in the log
+        // while the source runs must not stop it (it did, when another test altered its own table at that moment).
+        var hidden = "hidden_" + Guid.NewGuid().ToString("N")[..12];
+        await server.ExecuteAsync($"CREATE DATABASE `{hidden}`; CREATE TABLE `{hidden}`.s (id INT PRIMARY KEY, v INT)");
         try
         {
             try
@@ -36,6 +40,7 @@ public sealed class MySqlLeastPrivilegeTests(MariaDbServer server) : IClassFixtu
                 throw new TimeoutException($"{e.Message}\nThe source's last log lines:\n{string.Join('\n', _scan.Texts.TakeLast(60))}", e);
             }
 
+            await server.ExecuteAsync($"ALTER TABLE `{hidden}`.s ADD COLUMN w INT; ALTER TABLE `{hidden}`.s DROP COLUMN v; RENAME TABLE `{hidden}`.s TO `{hidden}`.s2");
             await cdc.ExecuteAsync("INSERT INTO t VALUES (2, 'after')");
 
             var records = await cdc.ReadAsync(cdc.Topic("t"), 2);
@@ -47,6 +52,7 @@ public sealed class MySqlLeastPrivilegeTests(MariaDbServer server) : IClassFixtu
         finally
         {
             await server.ExecuteAsync($"DROP USER '{user}'@'%'");
+            await server.ExecuteAsync($"DROP DATABASE `{hidden}`");
         }
     }
 

@@ -361,6 +361,17 @@ internal sealed class BinlogProcessor
         }
     }
 
+    private bool Captured(TableName name) => name.Database is not null && _captured(name.Database, name.Name);
+
+    /// <summary>Whether the statement creates or renames a table into one this source captures.</summary>
+    private bool ProducesCaptured(DdlStatement statement, string? database) => statement switch
+    {
+        CreateTableLikeStatement like => Captured(like.Table.Qualify(database)),
+        RenameTablesStatement rename => rename.Renames.Any(r => Captured(r.To.Qualify(database))),
+        AlterTableStatement alter => alter.Actions.OfType<RenameTableAction>().Any(r => Captured(r.NewName.Qualify(database))),
+        _ => false,
+    };
+
     // DDL commits implicitly; XA and savepoint statements and DML logged as statements stay inside their transaction.
     private static bool IsInsideTransaction(string sql)
     {
@@ -373,12 +384,18 @@ internal sealed class BinlogProcessor
 
     private void ApplyDdl(string sql, string? database, long position)
     {
-        DdlStatement statement;
+        DdlStatement? statement = null;
         IReadOnlyList<TableChange> changes;
         try
         {
             statement = DdlParser.Parse(sql);
             changes = _schema.Apply(statement, database);
+        }
+        catch (DdlParseException ex) when (ex.UnknownTable is { } unknown && !Captured(unknown) && statement is not null && !ProducesCaptured(statement, database))
+        {
+            // A table the tracked schema never had (one the user may not see, e.g. without SELECT on its database) and that
+            // this source does not capture, nor makes a captured one: nothing of it is ever decoded.
+            return;
         }
         catch (DdlParseException ex)
         {

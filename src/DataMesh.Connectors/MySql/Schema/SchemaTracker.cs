@@ -372,7 +372,7 @@ internal sealed class SchemaTracker
 
     private MySqlTable Require(TableName name) =>
         _tables.GetValueOrDefault((name.Database!, name.Name))
-        ?? throw new DdlParseException($"the statement changes table {name}, which the tracked schema does not have (was it created before the schema history began?)");
+        ?? throw new DdlParseException($"the statement changes table {name}, which the tracked schema does not have (was it created before the schema history began?)") { UnknownTable = name };
 
     private void Store(List<TableChange> changes, MySqlTable table)
     {

@@ -221,6 +221,9 @@ internal static class SqlTokenizer
 /// <summary>A DDL statement the parser cannot read; the connector stops with the statement and its position.</summary>
 internal sealed class DdlParseException : FormatException
 {
+    /// <summary>The table the statement changes that the tracked schema does not have, when that is the problem.</summary>
+    public TableName? UnknownTable { get; init; }
+
     public DdlParseException()
     {
     }

@@ -35,9 +35,10 @@ internal sealed class DataMeshOptionsValidator : IValidateOptions<DataMeshOption
                 failures.Add($"{Kafka}EmbeddedBrokers must be between 1 and 32; it is {options.Kafka.EmbeddedBrokers}.");
             }
 
-            if (options.Kafka.RequestTimeout <= TimeSpan.Zero)
+            if (options.Kafka.RequestTimeout <= TimeSpan.Zero || options.Kafka.RequestTimeout > TimeSpan.FromHours(1))
             {
-                failures.Add($"{Kafka}RequestTimeout must be positive; it is {options.Kafka.RequestTimeout}.");
+                // Bounded: it becomes timers and librdkafka timeouts in milliseconds (an int), which a month would overflow.
+                failures.Add($"{Kafka}RequestTimeout must be more than 0 and at most 1 hour; it is {options.Kafka.RequestTimeout}.");
             }
 
             foreach (var key in options.Kafka.Settings.Keys)

@@ -30,6 +30,7 @@ public sealed class KafkaOptions
     /// </summary>
     public bool CreateTopics { get; set; } = true;
 
-    /// <summary>How long a client may wait for the cluster before DataMesh reports it unreachable. Default 30 seconds.</summary>
+    /// <summary>How long a client may wait for the cluster before DataMesh reports it unreachable: more than 0, at most 1
+    /// hour. Default 30 seconds.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

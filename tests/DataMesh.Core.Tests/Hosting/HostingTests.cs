@@ -102,6 +102,8 @@ public sealed class HostingTests
     [Theory]
     [InlineData("DataMesh:Kafka:BootstrapServers", "kafka1", "DataMesh:Kafka:BootstrapServers: 'kafka1' is not host:port")]
     [InlineData("DataMesh:Kafka:EmbeddedBrokers", "0", "DataMesh:Kafka:EmbeddedBrokers must be between 1 and 32")]
+    [InlineData("DataMesh:Kafka:RequestTimeout", "00:00:00", "DataMesh:Kafka:RequestTimeout must be more than 0 and at most 1 hour")]
+    [InlineData("DataMesh:Kafka:RequestTimeout", "30.00:00:00", "DataMesh:Kafka:RequestTimeout must be more than 0 and at most 1 hour")]
     [InlineData("DataMesh:Kafka:Settings:enable.idempotence", "false", "DataMesh:Kafka:Settings:enable.idempotence is managed by DataMesh")]
     [InlineData("DataMesh:SchemaStore:Kind", "ConfluentSchemaRegistry", "DataMesh:SchemaStore:RegistryUrl is required")]
     [InlineData("DataMesh:SchemaStore:Topic", "bad topic", "DataMesh:SchemaStore:Topic is not a valid topic name")]

@@ -591,8 +591,7 @@ public sealed class DataMeshController : IDisposable
         List<DescribeConfigsResult> results;
         try
         {
-            results = await _kafka.Admin.DescribeConfigsAsync(resources, new DescribeConfigsOptions { RequestTimeout = TimeSpan.FromSeconds(Math.Min(5, _kafka.Options.RequestTimeout.TotalSeconds)) })
-                .WaitAsync(cancellationToken).ConfigureAwait(false);
+            results = await DescribeAsync(resources, cancellationToken).ConfigureAwait(false);
         }
         catch (KafkaException)
         {
@@ -614,9 +613,7 @@ public sealed class DataMeshController : IDisposable
 
         try
         {
-            await _kafka.Admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = topic }],
-                    new DescribeConfigsOptions { RequestTimeout = TimeSpan.FromSeconds(Math.Min(5, _kafka.Options.RequestTimeout.TotalSeconds)) })
-                .WaitAsync(cancellationToken).ConfigureAwait(false);
+            await DescribeAsync([new ConfigResource { Type = ResourceType.Topic, Name = topic }], cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (KafkaException ex) when (KafkaAdmin.IsNoAnswer(ex))
@@ -628,6 +625,11 @@ public sealed class DataMeshController : IDisposable
             return true;
         }
     }
+
+    /// <summary>The admin API's DescribeConfigs, given 5 s at most (a cluster without the admin API never answers it).</summary>
+    private Task<List<DescribeConfigsResult>> DescribeAsync(List<ConfigResource> resources, CancellationToken cancellationToken) =>
+        _kafka.Admin.DescribeConfigsAsync(resources, new DescribeConfigsOptions { RequestTimeout = TimeSpan.FromSeconds(Math.Min(5, _kafka.Options.RequestTimeout.TotalSeconds)) })
+            .WaitAsync(cancellationToken);
 
     private async Task<long?> LagAsync(string group, IReadOnlyList<string> topics, IReadOnlyDictionary<string, int> existing, CancellationToken cancellationToken)
     {

@@ -13,7 +13,7 @@ namespace DataMesh.Connectors.Cassandra;
 
 /// <summary>
 /// The Cassandra connector on the source runtime: follows one node's <c>cdc_raw</c> directory (<see cref="CdcRawFollower"/>),
-/// or several nodes' (<see cref="CassandraSourceOptions.Nodes"/>) with their copies of each write de-duplicated
+/// or several nodes' (<see cref="CassandraSourceOptions.Nodes"/>: directories, or agents over HTTPS) with their copies of each write de-duplicated
 /// (<see cref="ReplicaDeduplicator"/>), decodes the mutations of the tables declared in
 /// <see cref="CassandraSourceOptions.Tables"/> and hands each row to the runtime (<see cref="CassandraEventWriter"/>). A
 /// position is, per node, the end of the last mutation handed over (or the start of its oldest copy still waiting for the
@@ -167,7 +167,11 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         var metrics = replicas ? new ReplicaMetrics(_name) : null;
         var reader = new EntryReader(this, new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table))), writer,
             replicas ? new ReplicaDeduplicator(_nodes.Count, required, _options.Replicas.Window, _options.Replicas.MaxEntries, _time) : null, metrics, tableSource);
-        var followers = _nodes.Select(n => new CdcRawFollower(n.Directory, readerOptions) { KeepSegments = _options.KeepSegments }).ToArray();
+        var stores = _nodes.Select(n => CassandraAgentConnection.IsAgent(n.Directory)
+            ? (ICdcRawStore)new CdcRawAgentClient(_name, n.Name, new Uri(n.Directory), _options.Agent)
+            : new CdcRawDirectory(n.Directory)).ToArray();
+        using var storesScope = new Disposables(stores);
+        var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments }).ToArray();
         lock (_storedLock)
         {
             for (var i = 0; i < read.Length; i++)
@@ -189,7 +193,8 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
 
         var last = start;
         var perNode = Math.Max(1, MaxEntriesPerPoll / _nodes.Count);
-        using var changes = new CdcRawWatcher(_nodes.Select(n => n.Directory), (directory, e) => CassandraLog.WatchUnavailable(_logger, _name, directory, e.Message, _options.PollInterval));
+        // Directories are watched; an agent is asked at every poll interval.
+        using var changes = new CdcRawWatcher(stores.OfType<CdcRawDirectory>().Select(d => d.Location), (directory, e) => CassandraLog.WatchUnavailable(_logger, _name, directory, e.Message, _options.PollInterval));
         context.StreamingStarted();
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -202,7 +207,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 reader.Handled = read[i];
                 try
                 {
-                    read[i] = followers[i].Poll(read[i], reader.Handle, perNode);
+                    read[i] = followers[i].Poll(read[i], reader.Handle, perNode, cancellationToken);
                 }
                 catch (CassandraSchemaChangedException changed)
                 {
@@ -255,7 +260,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                     stored = _stored[i];
                 }
 
-                var deleted = followers[i].DeleteAcknowledged(stored);
+                var deleted = followers[i].DeleteAcknowledged(stored, cancellationToken);
                 if (deleted.Count > 0)
                 {
                     CassandraLog.SegmentsDeleted(_logger, _name, deleted.Count, string.Join(", ", deleted));
@@ -379,6 +384,18 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             }
 
             return true;
+        }
+    }
+
+    /// <summary>Disposes the nodes' stores (an agent's HTTP client) when the run ends.</summary>
+    private sealed class Disposables(IEnumerable<IDisposable> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items)
+            {
+                item.Dispose();
+            }
         }
     }
 

@@ -17,12 +17,17 @@ public sealed class CassandraSourceOptions : SourceOptions
     public string CdcRawDirectory { get; set; } = string.Empty;
 
     /// <summary>
-    /// The <c>cdc_raw</c> directories of several nodes, by node name, for a source that reads the replicas of one cluster
-    /// (a shared volume on which each node's <c>cdc_raw</c> is mounted) and publishes each write once
-    /// (<see cref="Replicas"/>). Instead of <see cref="CdcRawDirectory"/> and <see cref="Node"/>. The position holds each
-    /// node's segment and offset. See docs/cassandra.md, "Replica de-duplication".
+    /// The <c>cdc_raw</c> of several nodes, by node name, for a source that reads the replicas of one cluster and publishes
+    /// each write once (<see cref="Replicas"/>): each value is either the node's <c>cdc_raw</c> directory as this process
+    /// sees it (a shared volume), or the <c>https://</c> address of the DataMesh agent that runs beside the node and serves
+    /// its <c>cdc_raw</c> (<see cref="Agent"/>). Instead of <see cref="CdcRawDirectory"/> and <see cref="Node"/>. The
+    /// position holds each node's segment and offset. See docs/cassandra.md, "Replica de-duplication" and "Agents".
     /// </summary>
     public IDictionary<string, string> Nodes { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>How the agents of the nodes given as <c>https://</c> addresses in <see cref="Nodes"/> are reached: their
+    /// token, the CA of their certificates, the request timeout.</summary>
+    public CassandraAgentConnection Agent { get; } = new();
 
     /// <summary>How the copies of a write read from <see cref="Nodes"/> are de-duplicated.</summary>
     public CassandraReplicaOptions Replicas { get; } = new();
@@ -97,16 +102,36 @@ public sealed class CassandraSourceOptions : SourceOptions
             {
                 yield return prefix + $"{nameof(Nodes)} has an entry without a node name.";
             }
+            else if (directory is not null && CassandraAgentConnection.IsAgent(directory))
+            {
+                if (!Uri.TryCreate(directory, UriKind.Absolute, out var agent) || agent.Query.Length > 0 || agent.Fragment.Length > 0 || agent.UserInfo.Length > 0)
+                {
+                    yield return prefix + $"{nameof(Nodes)}:{node} '{directory}' is not an agent address: give https://host:port/ (and a path, if the agent is served under one), without a query, fragment or user.";
+                }
+            }
+            else if (directory is not null && directory.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+            {
+                yield return prefix + $"{nameof(Nodes)}:{node} '{directory}' is plain HTTP: an agent serves commit-log data and takes a token, so it is reached over HTTPS only (https://…).";
+            }
             else if (string.IsNullOrWhiteSpace(directory) || !Directory.Exists(directory))
             {
                 yield return prefix + $"{nameof(Nodes)}:{node} '{directory}' does not exist: give node {node}'s cdc_raw directory as this process sees it (a mounted volume), with cdc_enabled: true on the node.";
             }
         }
 
-        var duplicates = Nodes.GroupBy(n => Path.GetFullPath(string.IsNullOrWhiteSpace(n.Value) ? "." : n.Value)).Where(g => g.Count() > 1).Select(g => string.Join(", ", g.Select(n => n.Key)));
+        var duplicates = Nodes.GroupBy(n => CassandraAgentConnection.IsAgent(n.Value ?? string.Empty) ? n.Value!.TrimEnd('/').ToUpperInvariant() : Path.GetFullPath(string.IsNullOrWhiteSpace(n.Value) ? "." : n.Value))
+            .Where(g => g.Count() > 1).Select(g => string.Join(", ", g.Select(n => n.Key)));
         foreach (var same in duplicates)
         {
-            yield return prefix + $"{nameof(Nodes)}: nodes {same} have the same directory; each node has its own cdc_raw.";
+            yield return prefix + $"{nameof(Nodes)}: nodes {same} have the same directory or agent; each node has its own cdc_raw.";
+        }
+
+        if (Nodes.Values.Any(v => v is not null && CassandraAgentConnection.IsAgent(v)))
+        {
+            foreach (var problem in Agent.Validate(prefix))
+            {
+                yield return problem;
+            }
         }
 
         var factor = Replicas.ReplicationFactor ?? Nodes.Count;

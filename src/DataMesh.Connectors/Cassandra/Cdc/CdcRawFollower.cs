@@ -1,4 +1,3 @@
-using System.Globalization;
 using DataMesh.Connectors.Cassandra.CommitLog;
 
 namespace DataMesh.Connectors.Cassandra.Cdc;
@@ -9,24 +8,24 @@ namespace DataMesh.Connectors.Cassandra.Cdc;
 internal delegate void CdcEntryHandler(string segment, in CommitLogEntry entry);
 
 /// <summary>
-/// Follows a node's <c>cdc_raw</c> directory: the segments that held mutations of tables with <c>cdc = true</c>, in
+/// Follows a node's <c>cdc_raw</c> (a directory, or the node's agent: <see cref="ICdcRawStore"/>): the segments that held mutations of tables with <c>cdc = true</c>, in
 /// segment-id order, each read up to the durable offset of its <c>_cdc.idx</c> and again as that offset grows, until
 /// the index says <c>COMPLETED</c>. Segments of Cassandra 3.x (commit-log version 6) have no index: the node moves them
 /// to <c>cdc_raw</c> only once finished, so they are read whole. A segment (and its index) is deleted only once the
 /// position stored after Kafka acknowledged its events is past its last entry, unless <see cref="KeepSegments"/>: until
 /// then it counts against the node's <c>cdc_total_space</c>, and writes to CDC tables fail when that is full.
 /// </summary>
-/// <remarks>Not thread-safe: one follower per directory, polled by one loop. Every segment is read from its start
+/// <remarks>Not thread-safe: one follower per node, polled by one loop. Every segment is read from its start
 /// on each poll that finds it grown (at most <c>commitlog_segment_size</c>, 32 MiB by default); entries at or before
 /// the given position are skipped, so a restart from a stored position repeats nothing that was acknowledged. A poll
 /// that stops after <c>maxEntries</c> keeps the segment's reader for the next poll from the position it returned.</remarks>
 internal sealed class CdcRawFollower
 {
-    private readonly string _directory;
+    private readonly ICdcRawStore _store;
     private readonly CommitLogReaderOptions _options;
 
     /// <summary>Completed segments read to their end: id → the end of their last entry (their header's end if none).</summary>
-    private readonly Dictionary<long, (string Path, long End)> _completed = [];
+    private readonly Dictionary<long, (CdcSegmentFile Segment, long End)> _completed = [];
 
     /// <summary>The segment last read to its durable offset (not completed), that offset, and the position the poll
     /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
@@ -39,8 +38,13 @@ internal sealed class CdcRawFollower
     private (long Id, long Durable, CommitLogPosition Returned, CommitLogSegmentReader Reader)? _partial;
 
     public CdcRawFollower(string directory, CommitLogReaderOptions? options = null)
+        : this(new CdcRawDirectory(directory), options)
     {
-        _directory = directory;
+    }
+
+    public CdcRawFollower(ICdcRawStore store, CommitLogReaderOptions? options = null)
+    {
+        _store = store;
         _options = options ?? new CommitLogReaderOptions();
     }
 
@@ -55,14 +59,15 @@ internal sealed class CdcRawFollower
     /// returned): a bound on what one poll makes its caller hold.</param>
     /// <returns>The position of the last entry handed over, or the end of the last completed segment read when that is
     /// later (a segment without entries); <paramref name="after"/> if neither.</returns>
+    /// <param name="cancellationToken">Cancels a request to the node's agent.</param>
     /// <exception cref="CommitLogFormatException">A segment that cannot be read; the message names it and the offset.</exception>
-    public CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries = int.MaxValue)
+    public CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries = int.MaxValue, CancellationToken cancellationToken = default)
     {
         var partial = _partial;
         _partial = null;
         try
         {
-            return Poll(after, handler, maxEntries, ref partial);
+            return Poll(after, handler, maxEntries, ref partial, cancellationToken);
         }
         finally
         {
@@ -71,12 +76,13 @@ internal sealed class CdcRawFollower
         }
     }
 
-    private CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries, ref (long Id, long Durable, CommitLogPosition Returned, CommitLogSegmentReader Reader)? partial)
+    private CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries, ref (long Id, long Durable, CommitLogPosition Returned, CommitLogSegmentReader Reader)? partial, CancellationToken cancellationToken)
     {
         var position = after;
         var handed = 0;
-        foreach (var (id, version, path) in Segments())
+        foreach (var segment in _store.List(cancellationToken))
         {
+            var (id, version) = (segment.Id, segment.Version);
             if (id < after.SegmentId || (id == after.SegmentId && _completed.TryGetValue(id, out var done) && after.Offset >= done.End))
             {
                 // Handed over before, or completed and read to its end: nothing new can come from it.
@@ -84,10 +90,9 @@ internal sealed class CdcRawFollower
             }
 
             CdcIndex index;
-            var indexPath = CdcIndex.PathOf(path);
-            if (File.Exists(indexPath))
+            if (_store.ReadIndex(segment, cancellationToken) is { } indexText)
             {
-                if (!CdcIndex.TryParse(ReadText(indexPath), out index))
+                if (!CdcIndex.TryParse(indexText, out index))
                 {
                     break;
                 }
@@ -108,7 +113,7 @@ internal sealed class CdcRawFollower
                 break;
             }
 
-            var name = Path.GetFileName(path);
+            var name = segment.Name;
             var skipThrough = id == after.SegmentId ? after.Offset : 0;
             CommitLogSegmentReader reader;
             if (partial is { } left && left.Id == id && left.Durable == index.Offset && left.Returned == after)
@@ -119,7 +124,7 @@ internal sealed class CdcRawFollower
             }
             else
             {
-                reader = new CommitLogSegmentReader(name, File.ReadAllBytes(path), _options, index.Offset);
+                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Offset);
             }
 
             var keep = false;
@@ -144,7 +149,7 @@ internal sealed class CdcRawFollower
                 if (index.Completed)
                 {
                     var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
-                    _completed[id] = (path, end);
+                    _completed[id] = (segment, end);
                     if (new CommitLogPosition(id, end) > position)
                     {
                         // A completed segment without entries (a closing one): the position passes it, so that once
@@ -174,10 +179,10 @@ internal sealed class CdcRawFollower
     /// <summary>Deletes the completed segments (and their indexes) whose every entry is at or before the acknowledged
     /// position, unless <see cref="KeepSegments"/>.</summary>
     /// <returns>The segments deleted.</returns>
-    public IReadOnlyList<string> DeleteAcknowledged(CommitLogPosition acknowledged)
+    public IReadOnlyList<string> DeleteAcknowledged(CommitLogPosition acknowledged, CancellationToken cancellationToken = default)
     {
         List<string> deleted = [];
-        foreach (var (id, (path, end)) in _completed.OrderBy(pair => pair.Key).ToList())
+        foreach (var (id, (segment, end)) in _completed.OrderBy(pair => pair.Key).ToList())
         {
             if (id > acknowledged.SegmentId || (id == acknowledged.SegmentId && acknowledged.Offset < end))
             {
@@ -186,9 +191,8 @@ internal sealed class CdcRawFollower
 
             if (!KeepSegments)
             {
-                File.Delete(path);
-                File.Delete(CdcIndex.PathOf(path));
-                deleted.Add(Path.GetFileName(path));
+                _store.Delete(segment, cancellationToken);
+                deleted.Add(segment.Name);
             }
 
             _completed.Remove(id);
@@ -210,37 +214,5 @@ internal sealed class CdcRawFollower
         }
 
         return reader.Descriptor.HeaderLength;
-    }
-
-    /// <summary>The segment files of the directory, by id: <c>CommitLog-&lt;version&gt;-&lt;id&gt;.log</c>.</summary>
-    private IEnumerable<(long Id, int Version, string Path)> Segments()
-    {
-        List<(long, int, string)> segments = [];
-        foreach (var path in Directory.EnumerateFiles(_directory, "CommitLog-*.log"))
-        {
-            var parts = Path.GetFileNameWithoutExtension(path).Split('-');
-            if (parts.Length == 3
-                && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var version)
-                && long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-            {
-                segments.Add((id, version, path));
-            }
-        }
-
-        return segments.OrderBy(s => s.Item1);
-    }
-
-    private static string ReadText(string path)
-    {
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            return reader.ReadToEnd();
-        }
-        catch (FileNotFoundException)
-        {
-            return string.Empty;
-        }
     }
 }

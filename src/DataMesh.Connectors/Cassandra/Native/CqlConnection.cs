@@ -157,7 +157,7 @@ internal sealed class CqlConnection : IAsyncDisposable
             // As MySqlConnector by default: revocation is not checked (a node's CA seldom publishes lists it can reach,
             // and an unreachable list would read as an untrusted chain).
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            CertificateChainPolicy = roots is null ? null : CustomRoots(roots),
+            CertificateChainPolicy = roots is null ? null : CassandraTls.CustomRoots(roots),
             RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
             {
                 problem = CertificateProblem(certificate, errors, roots is not null);
@@ -172,17 +172,6 @@ internal sealed class CqlConnection : IAsyncDisposable
         {
             throw new AuthenticationException($"Cassandra {_settings.Endpoint}: the TLS certificate is refused: {problem ?? ex.Message}. No credential was sent.", ex);
         }
-    }
-
-    private static X509ChainPolicy CustomRoots(X509Certificate2Collection roots)
-    {
-        var policy = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck,
-        };
-        policy.CustomTrustStore.AddRange(roots);
-        return policy;
     }
 
     private string? CertificateProblem(X509Certificate? certificate, SslPolicyErrors errors, bool customRoots)

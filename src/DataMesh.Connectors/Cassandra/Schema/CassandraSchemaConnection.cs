@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
+using DataMesh.Connectors.Cassandra;
 using DataMesh.Connectors.Cassandra.Native;
 
 namespace DataMesh;
@@ -74,29 +73,12 @@ public sealed class CassandraSchemaConnection
             {
                 yield return prefix + $"{Name}.{nameof(TlsCaCertificate)} is set but {Name}.{nameof(Tls)} is false: set Tls to true, or remove the CA file.";
             }
-            else if (!File.Exists(TlsCaCertificate))
-            {
-                yield return prefix + $"{Name}.{nameof(TlsCaCertificate)} '{TlsCaCertificate}' does not exist: give the PEM file of the CA that signed the node's certificate.";
-            }
             else
             {
-                string? problem = null;
-                try
-                {
-                    using var certificates = new DisposableCollection(LoadCa());
-                    if (certificates.Collection.Count == 0)
-                    {
-                        problem = "holds no certificate";
-                    }
-                }
-                catch (CryptographicException ex)
-                {
-                    problem = "is not a PEM file of certificates: " + ex.Message;
-                }
-
+                var problem = CassandraTls.CaProblem(TlsCaCertificate);
                 if (problem is not null)
                 {
-                    yield return prefix + $"{Name}.{nameof(TlsCaCertificate)} '{TlsCaCertificate}' {problem}.";
+                    yield return prefix + $"{Name}.{nameof(TlsCaCertificate)} '{TlsCaCertificate}' {problem}: give the PEM file of the CA that signed the node's certificate.";
                 }
             }
         }
@@ -126,7 +108,7 @@ public sealed class CassandraSchemaConnection
         }
 
         return new CqlConnectionSettings(host, port, string.IsNullOrEmpty(User) ? null : User, Password, Tls,
-            Tls && !string.IsNullOrEmpty(TlsCaCertificate) ? LoadCa() : null, ConnectTimeout, RequestTimeout);
+            Tls && !string.IsNullOrEmpty(TlsCaCertificate) ? CassandraTls.LoadCa(TlsCaCertificate) : null, ConnectTimeout, RequestTimeout);
     }
 
     /// <summary>Parses <c>host</c>, <c>host:port</c>, <c>[ipv6]</c>, <c>[ipv6]:port</c> or a bare IPv6 address.</summary>
@@ -190,24 +172,4 @@ public sealed class CassandraSchemaConnection
 
     private static bool IsLocal(string host) =>
         string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
-
-    private X509Certificate2Collection LoadCa()
-    {
-        var certificates = new X509Certificate2Collection();
-        certificates.ImportFromPemFile(TlsCaCertificate!);
-        return certificates;
-    }
-
-    private sealed class DisposableCollection(X509Certificate2Collection collection) : IDisposable
-    {
-        public X509Certificate2Collection Collection { get; } = collection;
-
-        public void Dispose()
-        {
-            foreach (var certificate in Collection)
-            {
-                certificate.Dispose();
-            }
-        }
-    }
 }

@@ -1,0 +1,207 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using DataMesh.Sources;
+
+namespace DataMesh.Connectors.Cassandra.Cdc;
+
+/// <summary>
+/// A node's <c>cdc_raw</c> read through the DataMesh agent that runs beside the node (<c>MapCassandraCdcAgent</c> in
+/// DataMesh.Server; <c>samples/CassandraAgent</c>), over HTTPS with a bearer token, after Apache Cassandra Sidecar, through
+/// which cassandra-analytics' CDC reads replicas' commit logs: <c>GET cdc/segments</c> lists the segments with their
+/// indexes' text, <c>GET cdc/segments/{name}</c> (with a byte range up to the durable offset) gives a segment's bytes,
+/// <c>DELETE cdc/segments/{name}</c> deletes an acknowledged one. The certificate is always verified (against
+/// <see cref="CassandraAgentConnection.TlsCaCertificate"/> when given, else the system's CAs); the token goes only to a
+/// verified agent.
+/// </summary>
+/// <remarks>Synchronous, as the follower reads a directory: the source's poll loop waits on its own thread.</remarks>
+internal sealed class CdcRawAgentClient : ICdcRawStore
+{
+    /// <summary>A segment's bytes at most (Cassandra's <c>commitlog_segment_size</c> is below 2 GiB).</summary>
+    private const long MaxSegmentLength = int.MaxValue;
+
+    private readonly string _source;
+    private readonly string _node;
+    private readonly Uri _base;
+    private readonly HttpClient _client;
+    private readonly X509Certificate2Collection? _roots;
+    private readonly Dictionary<string, string?> _indexes = new(StringComparer.Ordinal);
+    private string? _tlsProblem;
+
+    public CdcRawAgentClient(string source, string node, Uri agent, CassandraAgentConnection connection)
+    {
+        _source = source;
+        _node = node;
+        _base = agent.AbsoluteUri.EndsWith('/') ? agent : new Uri(agent.AbsoluteUri + "/");
+        _roots = connection.LoadCa();
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+            AutomaticDecompression = DecompressionMethods.None,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                EnabledSslProtocols = SslProtocols.None, // the system's choice: TLS 1.2 and 1.3
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                CertificateChainPolicy = _roots is null ? null : CassandraTls.CustomRoots(_roots),
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    _tlsProblem = CertificateProblem(certificate, errors);
+                    return _tlsProblem is null;
+                },
+            },
+        };
+        _client = new HttpClient(handler) { Timeout = connection.RequestTimeout };
+        _client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", connection.Token);
+    }
+
+    public string Location => _base.AbsoluteUri;
+
+    public IReadOnlyList<CdcSegmentFile> List(CancellationToken cancellationToken)
+    {
+        using var response = Send(HttpMethod.Get, "cdc/segments", null, cancellationToken);
+        Listing? listing;
+        try
+        {
+            using var body = response.Content.ReadAsStream(cancellationToken);
+            listing = JsonSerializer.Deserialize(body, CdcAgentJson.Default.Listing);
+        }
+        catch (JsonException ex)
+        {
+            throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} answered GET cdc/segments with something that is not its listing: {ex.Message}", isTransient: false, ex);
+        }
+
+        _indexes.Clear();
+        List<CdcSegmentFile> segments = [];
+        foreach (var entry in listing?.Segments ?? [])
+        {
+            if (entry.Name is { } name && CdcSegmentFile.TryParse(name, out var segment))
+            {
+                segments.Add(segment);
+                _indexes[name] = entry.Index;
+            }
+        }
+
+        segments.Sort((a, b) => a.Id.CompareTo(b.Id));
+        return segments;
+    }
+
+    public string? ReadIndex(CdcSegmentFile segment, CancellationToken cancellationToken) => _indexes.GetValueOrDefault(segment.Name);
+
+    public byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken)
+    {
+        var range = durable is > 0 and < long.MaxValue ? new RangeHeaderValue(0, durable - 1) : null;
+        using var response = Send(HttpMethod.Get, "cdc/segments/" + Uri.EscapeDataString(segment.Name), range, cancellationToken);
+        var length = response.Content.Headers.ContentLength;
+        if (length > MaxSegmentLength)
+        {
+            throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} sends segment {segment.Name} of {length} bytes; a segment has at most {MaxSegmentLength}.", isTransient: false);
+        }
+
+        using var body = response.Content.ReadAsStream(cancellationToken);
+        using var copy = new MemoryStream(length is { } known ? (int)known : 64 * 1024);
+        body.CopyTo(copy);
+        return copy.ToArray();
+    }
+
+    public void Delete(CdcSegmentFile segment, CancellationToken cancellationToken)
+    {
+        using var response = Send(HttpMethod.Delete, "cdc/segments/" + Uri.EscapeDataString(segment.Name), null, cancellationToken, notFoundIsAnswer: true);
+    }
+
+    public void Dispose()
+    {
+        _client.Dispose();
+        CassandraTls.Dispose(_roots);
+    }
+
+    private HttpResponseMessage Send(HttpMethod method, string path, RangeHeaderValue? range, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(_base, path));
+        request.Headers.Range = range;
+        HttpResponseMessage response;
+        try
+        {
+            _tlsProblem = null;
+            response = _client.Send(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException || _tlsProblem is not null)
+        {
+            throw new SourceException($"Cassandra source '{_source}': the TLS certificate of node {_node}'s agent at {Location} is refused: {_tlsProblem ?? ex.InnerException?.Message ?? ex.Message}. The token was not sent.", isTransient: false, ex);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new IOException($"Cassandra source '{_source}': the agent of node {_node} at {Location} cannot be reached ({method} {path}): {ex.Message}", ex);
+        }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"Cassandra source '{_source}': the agent of node {_node} at {Location} did not answer {method} {path} within {_client.Timeout.TotalSeconds:0.#} s (Agent:RequestTimeout).", ex);
+        }
+
+        if (response.IsSuccessStatusCode || (notFoundIsAnswer && response.StatusCode == HttpStatusCode.NotFound))
+        {
+            return response;
+        }
+
+        var status = (int)response.StatusCode;
+        var reason = Reason(response, cancellationToken);
+        response.Dispose();
+        if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+        {
+            throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} refused the request ({method} {path}: HTTP {status}{reason}): set Agent:Token to the token the agent was started with.", isTransient: false);
+        }
+
+        // A segment deleted or rewritten meanwhile, the agent restarting, its disk: read again later.
+        throw new IOException($"Cassandra source '{_source}': the agent of node {_node} at {Location} answered {method} {path} with HTTP {status}{reason}.");
+    }
+
+    private static string Reason(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var body = response.Content.ReadAsStream(cancellationToken);
+            using var reader = new StreamReader(body);
+            var buffer = new char[300];
+            var read = reader.ReadBlock(buffer, 0, buffer.Length);
+            var text = new string(buffer, 0, read).ReplaceLineEndings(" ").Trim();
+            return text.Length == 0 ? string.Empty : ": " + text;
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            return string.Empty;
+        }
+    }
+
+    private string? CertificateProblem(X509Certificate? certificate, SslPolicyErrors errors)
+    {
+        if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0)
+        {
+            return "the agent sent no certificate";
+        }
+
+        if ((errors & SslPolicyErrors.RemoteCertificateChainErrors) != 0)
+        {
+            return $"the certificate '{certificate.Subject}' (issued by '{certificate.Issuer}') is not signed by a CA {(_roots is null ? "this system trusts" : "of Agent:TlsCaCertificate")}, or is not valid now: set Agent:TlsCaCertificate to the PEM of the CA that signed the agent's certificate";
+        }
+
+        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+        {
+            return $"the certificate '{certificate.Subject}' does not name the host '{_base.Host}': give the agent's address by a name its certificate has";
+        }
+
+        return errors == SslPolicyErrors.None ? null : errors.ToString();
+    }
+
+    /// <summary>The agent's answer to <c>GET cdc/segments</c>.</summary>
+    internal sealed record Listing(IReadOnlyList<ListedSegment>? Segments);
+
+    /// <summary>One segment of the listing: its file name and its index's text (null without one).</summary>
+    internal sealed record ListedSegment(string? Name, string? Index);
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(CdcRawAgentClient.Listing))]
+internal sealed partial class CdcAgentJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,222 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
+using DataMesh.Connectors.Cassandra.CommitLog;
+using DataMesh.Server.Tests;
+using DataMesh.Sources;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Xunit;
+
+namespace DataMesh.Tests.Cassandra;
+
+/// <summary>
+/// Nodes read through their agents (docs/cassandra.md, "Agents"): each node's <c>cdc_raw</c> served by
+/// <c>MapCassandraCdcAgent</c> on Kestrel over HTTPS (a certificate of a CA made at test time), the source reading the three
+/// agents with the CA's PEM and the token, de-duplicating their copies as it does for directories.
+/// </summary>
+public sealed partial class CassandraSourceTests
+{
+    private const string AgentToken = "a-test-token-of-the-agents-0123456789";
+
+    [Fact]
+    public async Task Three_nodes_read_through_their_agents_over_https_publish_each_write_once_and_their_acknowledged_segments_are_deleted()
+    {
+        using var copies = new CopyCounter();
+        var writes = Enumerable.Range(1, 10).Select(i => Insert(i, 1, i * 10)).ToArray();
+        var nodes = NodeDirectories(ThreeNodes);
+        var node1 = new CdcRawWriter(nodes[0], 7, 100, [writes]);
+        var node2 = new CdcRawWriter(nodes[1], 7, 300, [writes.AsEnumerable().Reverse()]);
+        var node3 = new CdcRawWriter(nodes[2], 7, 200, [writes.Skip(5), writes.Take(5)]);
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync(nodes, pki.Server);
+        var options = ReplicaOptions(nodes, CassandraConsistencyLevel.Quorum);
+        options.Nodes.Clear();
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            options.Nodes[ThreeNodes[i]] = agents.Urls[i];
+        }
+
+        options.Agent.Token = AgentToken;
+        options.Agent.TlsCaCertificate = pki.CaFile;
+        Assert.Empty(options.Validate("cass"));
+        var runtime = await RuntimeAsync(options);
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+
+        // node3's first section is durable before its segment completes: read by range up to its index's offset.
+        node3.Sync(1);
+        node1.Sync(1, completed: true);
+        await WaitUntilAsync(() => copies.Total >= 15, "node1's copies and node3's first five");
+        node3.Sync(2, completed: true);
+        node2.Sync(1, completed: true);
+        await WaitUntilAsync(() => runtime.StoredPosition is { } p
+            && p.Of("node1") >= new CommitLogPosition(100, node1.End(1)) && p.Of("node2") >= new CommitLogPosition(300, node2.End(1)) && p.Of("node3") >= new CommitLogPosition(200, node3.End(2)),
+            "every node's position past its last write");
+
+        var records = await ReadAsync(Topic("shop", "orders"), 10, exact: true);
+        Assert.Equal(Enumerable.Range(1, 10), records.Select(r => (int)r.Key!["id"]).Order());
+        Assert.Equal((10, 10, 10), (copies["published"], copies["held"], copies["duplicate"]));
+        // Deleted by the agents, once acknowledged: the node's cdc_total_space is given back.
+        await WaitUntilAsync(() => nodes.All(d => Directory.GetFiles(d).Length == 0), "every node's acknowledged segments to be deleted through its agent");
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+    }
+
+    [Theory]
+    [InlineData("token")]
+    [InlineData("certificate")]
+    public async Task A_wrong_token_or_an_agent_certificate_of_an_untrusted_ca_stops_the_source_saying_what_to_set(string wrong)
+    {
+        var nodes = NodeDirectories(["node1"]);
+        new CdcRawWriter(nodes[0], 7, 100, [[Insert(1, 1, 10)]]).Sync(1, completed: true);
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync(nodes, pki.Server);
+        var options = ReplicaOptions(nodes, CassandraConsistencyLevel.One);
+        options.Nodes["node1"] = agents.Urls[0];
+        options.Agent.Token = wrong == "token" ? "another-token-of-some-other-agent" : AgentToken;
+        if (wrong == "token")
+        {
+            options.Agent.TlsCaCertificate = pki.CaFile;
+        }
+
+        var monitor = new SourceMonitor();
+        var runtime = await RuntimeAsync(options, monitor);
+
+        Assert.Equal(SourceOutcome.Failed, await runtime.RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+        var message = monitor.Get("cass")!.Message!;
+        Assert.Contains(wrong == "token"
+            ? $"the agent of node node1 at {agents.Urls[0]} refused the request (GET cdc/segments: HTTP 401"
+            : $"the TLS certificate of node node1's agent at {agents.Urls[0]} is refused: the certificate 'CN=localhost, O=DataMesh tests' (issued by 'CN=DataMesh tests agent CA, O=DataMesh tests') is not signed by a CA this system trusts", message, StringComparison.Ordinal);
+        Assert.Contains(wrong == "token" ? "set Agent:Token" : "set Agent:TlsCaCertificate", message, StringComparison.Ordinal);
+        Assert.DoesNotContain(AgentToken, message, StringComparison.Ordinal);
+        Assert.Single(Directory.GetFiles(nodes[0], "*.log"));
+    }
+
+    [Fact]
+    public async Task The_agent_refuses_requests_without_its_token_files_other_than_segments_and_the_deletion_of_a_segment_still_written()
+    {
+        var nodes = NodeDirectories(["node1"]);
+        var writer = new CdcRawWriter(nodes[0], 7, 100, [[Insert(1, 1, 10)], [Insert(2, 1, 20)]]);
+        writer.Sync(1);
+        File.WriteAllText(Path.Combine(_directory, "secret.txt"), "not served");
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync(nodes, pki.Server);
+        using var client = TestPki.Client(agents.Urls[0], pki.Server, null);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("cdc/segments")).StatusCode);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "wrong-token-wrong-token");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("cdc/segments")).StatusCode);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AgentToken);
+        Assert.Contains("\"name\":\"CommitLog-7-100.log\"", await client.GetStringAsync("cdc/segments"), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("cdc/segments/..%2Fsecret.txt")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("cdc/segments/CommitLog-7-100_cdc.idx")).StatusCode);
+
+        // A byte range: what the source asks for up to the durable offset.
+        using var range = new HttpRequestMessage(HttpMethod.Get, "cdc/segments/CommitLog-7-100.log") { Headers = { Range = new RangeHeaderValue(0, 99) } };
+        using var partial = await client.SendAsync(range);
+        Assert.Equal((HttpStatusCode.PartialContent, 100), (partial.StatusCode, (await partial.Content.ReadAsByteArrayAsync()).Length));
+
+        Assert.Equal(HttpStatusCode.Conflict, (await client.DeleteAsync("cdc/segments/CommitLog-7-100.log")).StatusCode);
+        writer.Sync(2, completed: true);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("cdc/segments/CommitLog-7-100.log")).StatusCode);
+        Assert.Empty(Directory.GetFiles(nodes[0]));
+        Assert.True(File.Exists(Path.Combine(_directory, "secret.txt")));
+    }
+
+    [Fact]
+    public void Agent_settings_are_checked_at_start_with_what_to_set()
+    {
+        var options = ReplicaOptions(NodeDirectories(["a"]), CassandraConsistencyLevel.One);
+        options.Nodes["b"] = "http://node-b:7480/";
+        options.Nodes["c"] = "https://node-c:7480/?x=1";
+        options.Nodes["d"] = "https://node-d:7480/";
+        options.Agent.TlsCaCertificate = Path.Combine(_directory, "missing-ca.pem");
+        options.Agent.RequestTimeout = TimeSpan.Zero;
+
+        var problems = options.Validate("cass").ToList();
+
+        Assert.Contains(problems, p => p.Contains("Nodes:b 'http://node-b:7480/' is plain HTTP", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Nodes:c 'https://node-c:7480/?x=1' is not an agent address", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Agent:Token is required", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Agent:RequestTimeout must be between 1 second and 10 minutes", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Agent:TlsCaCertificate '" + options.Agent.TlsCaCertificate + "' does not exist: give the PEM file", StringComparison.Ordinal));
+        Assert.DoesNotContain(problems, p => p.Contains("node-d", StringComparison.Ordinal));
+
+        var agent = new DataMesh.CassandraCdcAgentOptions { CdcRawDirectory = Path.Combine(_directory, "nowhere"), Token = "short" };
+        var failures = new ServiceCollection().AddCassandraCdcAgent(o => (o.CdcRawDirectory, o.Token) = (agent.CdcRawDirectory, agent.Token))
+            .BuildServiceProvider().GetRequiredService<IEnumerable<IValidateOptions<DataMesh.CassandraCdcAgentOptions>>>()
+            .Single().Validate(null, agent).Failures!.ToList();
+        Assert.Contains(failures, f => f.Contains("DataMesh:CassandraAgent:CdcRawDirectory '" + agent.CdcRawDirectory + "' does not exist", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("DataMesh:CassandraAgent:Token is required, at least 16 characters", StringComparison.Ordinal));
+        Assert.DoesNotContain(failures, f => f.Contains("short", StringComparison.Ordinal));
+    }
+
+    /// <summary>A CA and the agents' server certificate it issues (for 127.0.0.1 and localhost), the CA's PEM in a file.</summary>
+    private sealed class AgentPki : IDisposable
+    {
+        private readonly X509Certificate2 _ca = TestPki.Ca("DataMesh tests agent CA");
+
+        public AgentPki(string directory)
+        {
+            Server = TestPki.Issue(_ca, "localhost", usages: TestPki.ServerAuthentication);
+            CaFile = TestPki.WritePem(new DirectoryInfo(directory), "agent-ca.pem", _ca);
+        }
+
+        public X509Certificate2 Server { get; }
+
+        public string CaFile { get; }
+
+        public void Dispose()
+        {
+            Server.Dispose();
+            _ca.Dispose();
+        }
+    }
+
+    /// <summary>One agent per directory, each on Kestrel over HTTPS on a free loopback port.</summary>
+    private sealed class Agents : IAsyncDisposable
+    {
+        private readonly List<WebApplication> _apps = [];
+
+        public List<string> Urls { get; } = [];
+
+        public static async Task<Agents> StartAsync(IEnumerable<string> directories, X509Certificate2 certificate)
+        {
+            var agents = new Agents();
+            foreach (var directory in directories)
+            {
+                var builder = WebApplication.CreateSlimBuilder();
+                builder.Logging.ClearProviders();
+                builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
+                builder.Services.AddCassandraCdcAgent(o =>
+                {
+                    o.CdcRawDirectory = directory;
+                    o.Token = AgentToken;
+                });
+                var app = builder.Build();
+                app.MapCassandraCdcAgent();
+                await app.StartAsync();
+                agents._apps.Add(app);
+                var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+                agents.Urls.Add($"https://localhost:{address.Port}/");
+            }
+
+            return agents;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var app in _apps)
+            {
+                await app.StopAsync();
+                await app.DisposeAsync();
+            }
+        }
+    }
+}

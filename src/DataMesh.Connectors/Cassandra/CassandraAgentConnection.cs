@@ -32,6 +32,10 @@ public sealed class CassandraAgentConnection
         {
             yield return prefix + $"Agent:{nameof(Token)} is required: a node is read through its agent, which refuses requests without the token it was started with.";
         }
+        else if (Token.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            yield return prefix + $"Agent:{nameof(Token)} holds white space or control characters (its text is not shown here): give the agent's token alone.";
+        }
 
         if (RequestTimeout < TimeSpan.FromSeconds(1) || RequestTimeout > TimeSpan.FromMinutes(10))
         {

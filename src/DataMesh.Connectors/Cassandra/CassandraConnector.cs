@@ -260,7 +260,19 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                     stored = _stored[i];
                 }
 
-                var deleted = followers[i].DeleteAcknowledged(stored, cancellationToken);
+                IReadOnlyList<string> deleted;
+                try
+                {
+                    deleted = followers[i].DeleteAcknowledged(stored, cancellationToken);
+                }
+                catch (IOException ex)
+                {
+                    // An agent away or a file system error: the segment stays acknowledged and is deleted at a later loop;
+                    // restarting the source for it would forget the replica window's state.
+                    CassandraLog.DeleteFailed(_logger, _name, _nodes[i].Name, ex.Message);
+                    continue;
+                }
+
                 if (deleted.Count > 0)
                 {
                     CassandraLog.SegmentsDeleted(_logger, _name, deleted.Count, string.Join(", ", deleted));

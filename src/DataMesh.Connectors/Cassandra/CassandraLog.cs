@@ -25,4 +25,7 @@ internal static partial class CassandraLog
 
     [LoggerMessage(EventId = 2406, Level = LogLevel.Warning, Message = "Cassandra source '{Source}' cannot watch {Directory} for changes ({Reason}): it looks for new entries every {Interval} (PollInterval) only")]
     public static partial void WatchUnavailable(ILogger logger, string source, string directory, string reason, TimeSpan interval);
+
+    [LoggerMessage(EventId = 2407, Level = LogLevel.Warning, Message = "Cassandra source '{Source}' could not delete node {Node}'s acknowledged segments ({Reason}): tried again at the next poll")]
+    public static partial void DeleteFailed(ILogger logger, string source, string node, string reason);
 }

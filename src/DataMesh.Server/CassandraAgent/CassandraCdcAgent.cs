@@ -72,10 +72,10 @@ public static class CassandraCdcAgentExtensions
 internal sealed partial class CassandraCdcAgent(IOptions<CassandraCdcAgentOptions> options, ILogger<CassandraCdcAgent> logger)
 {
     private readonly CassandraCdcAgentOptions _options = options.Value;
-    private readonly byte[] _tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.Token ?? string.Empty));
+    private readonly byte[] _tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.Token?.Trim() ?? string.Empty));
 
     /// <summary>The file name of a commit-log segment, the only files served: <c>CommitLog-&lt;version&gt;-&lt;id&gt;.log</c>.</summary>
-    [GeneratedRegex(@"^CommitLog-[0-9]{1,9}-[0-9]{1,19}\.log$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^CommitLog-[0-9]{1,9}-[0-9]{1,19}\.log\z", RegexOptions.CultureInvariant)]
     private static partial Regex SegmentName();
 
     public void LogMapped() => AgentLog.Mapped(logger, Path.GetFullPath(_options.CdcRawDirectory), _options.AllowDelete);

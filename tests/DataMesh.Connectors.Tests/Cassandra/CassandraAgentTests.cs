@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography.X509Certificates;
+using DataMesh.Connectors.Cassandra.Cdc;
 using DataMesh.Connectors.Cassandra.CommitLog;
 using DataMesh.Server.Tests;
 using DataMesh.Sources;
@@ -49,7 +50,7 @@ public sealed partial class CassandraSourceTests
         using var stop = new CancellationTokenSource();
         var run = runtime.RunAsync(stop.Token);
 
-        // node3's first section is durable before its segment completes: read by range up to its index's offset.
+        // node3's first section is durable before its segment completes: read up to its index's offset, then again.
         node3.Sync(1);
         node1.Sync(1, completed: true);
         await WaitUntilAsync(() => copies.Total >= 15, "node1's copies and node3's first five");
@@ -117,7 +118,7 @@ public sealed partial class CassandraSourceTests
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("cdc/segments/..%2Fsecret.txt")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("cdc/segments/CommitLog-7-100_cdc.idx")).StatusCode);
 
-        // A byte range: what the source asks for up to the durable offset.
+        // Byte ranges are honoured (the source asks for whole segments: an index's offset is logical).
         using var range = new HttpRequestMessage(HttpMethod.Get, "cdc/segments/CommitLog-7-100.log") { Headers = { Range = new RangeHeaderValue(0, 99) } };
         using var partial = await client.SendAsync(range);
         Assert.Equal((HttpStatusCode.PartialContent, 100), (partial.StatusCode, (await partial.Content.ReadAsByteArrayAsync()).Length));
@@ -127,6 +128,42 @@ public sealed partial class CassandraSourceTests
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync("cdc/segments/CommitLog-7-100.log")).StatusCode);
         Assert.Empty(Directory.GetFiles(nodes[0]));
         Assert.True(File.Exists(Path.Combine(_directory, "secret.txt")));
+    }
+
+    [Theory]
+    [InlineData("DeflateCompressor")]
+    [InlineData("LZ4Compressor")]
+    public async Task A_compressed_segment_read_through_its_agent_gives_the_entries_and_position_it_gives_from_its_directory(string compressor)
+    {
+        // Its _cdc.idx holds a logical (uncompressed) offset, which the file's bytes may run past: a read cut at that
+        // offset in file bytes would lose the last section (found by review).
+        var directory = NodeDirectories(["node1"])[0];
+        var bytes = SegmentWriter.Compressed(7, 100, compressor, [[Insert(1, 1, 10)], [Insert(2, 1, 20)], [Insert(3, 1, 30)]]);
+        long logicalEnd;
+        using (var reader = new CommitLogSegmentReader("CommitLog-7-100.log", bytes))
+        {
+            while (reader.TryReadEntry(out _))
+            {
+            }
+
+            var last = reader.Sections[^1];
+            logicalEnd = last.LogicalStart + 8 + last.Length;
+        }
+
+        File.WriteAllBytes(Path.Combine(directory, "CommitLog-7-100.log"), bytes);
+        File.WriteAllText(Path.Combine(directory, "CommitLog-7-100_cdc.idx"), logicalEnd + "\nCOMPLETED");
+        var fromDirectory = new List<CommitLogPosition>();
+        var directoryEnd = new CdcRawFollower(directory).Poll(default, (string _, in CommitLogEntry e) => fromDirectory.Add(e.Position));
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync([directory], pki.Server);
+        using var client = new CdcRawAgentClient("cass", "node1", new Uri(agents.Urls[0]), new CassandraAgentConnection { Token = AgentToken, TlsCaCertificate = pki.CaFile });
+        var fromAgent = new List<CommitLogPosition>();
+
+        var agentEnd = new CdcRawFollower(client).Poll(default, (string _, in CommitLogEntry e) => fromAgent.Add(e.Position));
+
+        Assert.Equal(3, fromDirectory.Count);
+        Assert.Equal(fromDirectory, fromAgent);
+        Assert.Equal(directoryEnd, agentEnd);
     }
 
     [Fact]

@@ -12,7 +12,8 @@ namespace DataMesh.Connectors.Cassandra.Cdc;
 /// A node's <c>cdc_raw</c> read through the DataMesh agent that runs beside the node (<c>MapCassandraCdcAgent</c> in
 /// DataMesh.Server; <c>samples/CassandraAgent</c>), over HTTPS with a bearer token, after Apache Cassandra Sidecar, through
 /// which cassandra-analytics' CDC reads replicas' commit logs: <c>GET cdc/segments</c> lists the segments with their
-/// indexes' text, <c>GET cdc/segments/{name}</c> (with a byte range up to the durable offset) gives a segment's bytes,
+/// indexes' text, <c>GET cdc/segments/{name}</c> gives a segment's bytes (all of them: the index's durable offset is logical,
+/// and a compressed or encrypted segment's bytes may run past it),
 /// <c>DELETE cdc/segments/{name}</c> deletes an acknowledged one. The certificate is always verified (against
 /// <see cref="CassandraAgentConnection.TlsCaCertificate"/> when given, else the system's CAs); the token goes only to a
 /// verified agent.
@@ -20,9 +21,6 @@ namespace DataMesh.Connectors.Cassandra.Cdc;
 /// <remarks>Synchronous, as the follower reads a directory: the source's poll loop waits on its own thread.</remarks>
 internal sealed class CdcRawAgentClient : ICdcRawStore
 {
-    /// <summary>A segment's bytes at most (Cassandra's <c>commitlog_segment_size</c> is below 2 GiB).</summary>
-    private const long MaxSegmentLength = int.MaxValue;
-
     private readonly string _source;
     private readonly string _node;
     private readonly Uri _base;
@@ -54,7 +52,8 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
                 },
             },
         };
-        _client = new HttpClient(handler) { Timeout = connection.RequestTimeout };
+        // A segment's bytes at most: Cassandra's commitlog_segment_size is below 2 GiB.
+        _client = new HttpClient(handler) { Timeout = connection.RequestTimeout, MaxResponseContentBufferSize = int.MaxValue };
         _client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", connection.Token);
     }
 
@@ -62,7 +61,7 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
 
     public IReadOnlyList<CdcSegmentFile> List(CancellationToken cancellationToken)
     {
-        using var response = Send(HttpMethod.Get, "cdc/segments", null, cancellationToken);
+        using var response = Send(HttpMethod.Get, "cdc/segments", cancellationToken);
         Listing? listing;
         try
         {
@@ -93,23 +92,15 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
 
     public byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken)
     {
-        var range = durable is > 0 and < long.MaxValue ? new RangeHeaderValue(0, durable - 1) : null;
-        using var response = Send(HttpMethod.Get, "cdc/segments/" + Uri.EscapeDataString(segment.Name), range, cancellationToken);
-        var length = response.Content.Headers.ContentLength;
-        if (length > MaxSegmentLength)
-        {
-            throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} sends segment {segment.Name} of {length} bytes; a segment has at most {MaxSegmentLength}.", isTransient: false);
-        }
-
-        using var body = response.Content.ReadAsStream(cancellationToken);
-        using var copy = new MemoryStream(length is { } known ? (int)known : 64 * 1024);
-        body.CopyTo(copy);
-        return copy.ToArray();
+        // The whole segment, not a range up to the durable offset: that offset is logical (uncompressed), and a compressed
+        // or encrypted segment's bytes may run past it; the reader stops at the durable offset itself.
+        using var response = Send(HttpMethod.Get, "cdc/segments/" + Uri.EscapeDataString(segment.Name), cancellationToken);
+        return response.Content.ReadAsByteArrayAsync(cancellationToken).GetAwaiter().GetResult();
     }
 
     public void Delete(CdcSegmentFile segment, CancellationToken cancellationToken)
     {
-        using var response = Send(HttpMethod.Delete, "cdc/segments/" + Uri.EscapeDataString(segment.Name), null, cancellationToken, notFoundIsAnswer: true);
+        using var response = Send(HttpMethod.Delete, "cdc/segments/" + Uri.EscapeDataString(segment.Name), cancellationToken, notFoundIsAnswer: true);
     }
 
     public void Dispose()
@@ -118,15 +109,16 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
         CassandraTls.Dispose(_roots);
     }
 
-    private HttpResponseMessage Send(HttpMethod method, string path, RangeHeaderValue? range, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
+    private HttpResponseMessage Send(HttpMethod method, string path, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
     {
         using var request = new HttpRequestMessage(method, new Uri(_base, path));
-        request.Headers.Range = range;
         HttpResponseMessage response;
         try
         {
             _tlsProblem = null;
-            response = _client.Send(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            // The whole answer read within Agent:RequestTimeout (and the stop's cancellation): an agent that stalls
+            // mid-answer cannot hold the poll loop.
+            response = _client.Send(request, HttpCompletionOption.ResponseContentRead, cancellationToken);
         }
         catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException || _tlsProblem is not null)
         {
@@ -149,9 +141,17 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
         var status = (int)response.StatusCode;
         var reason = Reason(response, cancellationToken);
         response.Dispose();
-        if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
         {
             throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} refused the request ({method} {path}: HTTP {status}{reason}): set Agent:Token to the token the agent was started with.", isTransient: false);
+        }
+
+        if (response.StatusCode == HttpStatusCode.Forbidden)
+        {
+            var what = method == HttpMethod.Delete
+                ? "the agent keeps its segments (AllowDelete false): set KeepSegments on this source, or AllowDelete on the agent"
+                : "the agent answers plain HTTP only from its own machine: serve it over HTTPS";
+            throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} refused the request ({method} {path}: HTTP {status}{reason}): {what}.", isTransient: false);
         }
 
         // A segment deleted or rewritten meanwhile, the agent restarting, its disk: read again later.

@@ -47,8 +47,8 @@ internal interface ICdcRawStore : IDisposable
     /// it has none.</summary>
     string? ReadIndex(CdcSegmentFile segment, CancellationToken cancellationToken);
 
-    /// <summary>The segment's bytes from its start: at least up to <paramref name="durable"/> when the segment is that long,
-    /// the whole segment when <paramref name="durable"/> is <see cref="long.MaxValue"/>.</summary>
+    /// <summary>The segment's bytes, all of them (<paramref name="durable"/>, the index's offset, is logical: a compressed
+    /// or encrypted segment's bytes may run past it; the reader stops at it).</summary>
     byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken);
 
     /// <summary>Deletes a segment and its index (nothing when already gone).</summary>

@@ -58,6 +58,9 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private string _database = string.Empty;
     private volatile AwaitedStore? _awaitedStore;
     private string? _addedAt;
+
+    /// <summary>Tables of a position (schema.table) found dropped in this run: said once.</summary>
+    private readonly HashSet<string> _gone = new(StringComparer.Ordinal);
     private long _nextPollMs; // Environment.TickCount64
 
     public CockroachDbConnector(string name, CockroachDbSourceOptions options, ILogger logger)
@@ -105,6 +108,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         await CloseAsync().ConfigureAwait(false);
         _context = context;
         _tables.Clear();
+        _gone.Clear();
         _dataSource = DataSource(_options.ConnectionString, _name);
         var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString);
         CockroachDbLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, builder.SslMode.ToString());
@@ -161,7 +165,18 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 await StoreBeforeFeedAsync(context, position, cancellationToken).ConfigureAwait(false);
                 from = "rescan after an expired cursor";
             }
-            catch (PostgresException ex) when (IsSchemaChangeStop(ex))
+            catch (PostgresException ex) when (DroppedTable(ex) is { } dropped)
+            {
+                // CockroachDB ends a changefeed whose target was dropped, and no changefeed can target a dropped table:
+                // the others go on from the last resolved timestamp handed over (what followed it comes again).
+                var resume = context.LastCheckpoint ?? position;
+                _gone.Add(ShortName(dropped));
+                CockroachDbLog.TableDropped(_logger, _name, dropped, resume.Resolved);
+                await CloseFeedAsync().ConfigureAwait(false);
+                position = resume;
+                from = "a table dropped";
+            }
+                        catch (PostgresException ex) when (IsSchemaChangeStop(ex))
             {
                 throw new SourceException(
                     $"CockroachDB source '{_name}': CockroachDB stopped the changefeed at a schema change ({ex.MessageText}) because SchemaChangePolicy is Stop. " +
@@ -185,6 +200,16 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     {
         await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
         var covered = _tables.Values.Where(t => position.Tables is null || position.Tables.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
+        var current = Names(_tables.Values);
+        foreach (var gone in (position.Tables ?? []).Concat(position.Adding ?? []).Except(current, StringComparer.Ordinal).Distinct(StringComparer.Ordinal))
+        {
+            if (_gone.Add(gone))
+            {
+                // Dropped while the source was stopped (or no longer matched by the table filters).
+                CockroachDbLog.TableGone(_logger, _name, gone, position.Resolved);
+            }
+        }
+
         var coveredNames = covered.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         _addedAt = null;
         _nextPollMs = Environment.TickCount64 + (long)_options.NewTablePollInterval.TotalMilliseconds;
@@ -217,6 +242,22 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         var next = new CockroachDbPosition(cursor, ScanPending: false, Names([.. covered, .. added]));
         await StreamAsync(new FeedPlan(added, cursor, FeedScan.Created) { Done = next }, cancellationToken).ConfigureAwait(false);
         return next;
+    }
+
+    /// <summary>The table a changefeed error says was dropped (<c>"db.schema.table" was dropped</c>, changefeedbase's check of
+    /// each target's descriptor), or null.</summary>
+    private static string? DroppedTable(PostgresException ex)
+    {
+        const string Suffix = "\" was dropped";
+        var text = ex.MessageText;
+        return text.Length > Suffix.Length + 1 && text[0] == '"' && text.EndsWith(Suffix, StringComparison.Ordinal) ? text[1..^Suffix.Length] : null;
+    }
+
+    /// <summary>A table's name as a position records it (<c>schema.table</c>) from a name that may lead with the database.</summary>
+    private static string ShortName(string name)
+    {
+        var parts = name.Split('.');
+        return parts.Length >= 2 ? parts[^2] + "." + parts[^1] : name;
     }
 
     /// <summary>The captured tables' names as a position records them, in ordinal order.</summary>

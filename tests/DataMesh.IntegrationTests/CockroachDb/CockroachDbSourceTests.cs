@@ -255,6 +255,57 @@ public sealed class CockroachDbSourceTests
     }
 
     [Fact]
+    public async Task A_table_dropped_while_the_source_runs_ends_its_capture_with_a_warning_and_the_other_tables_go_on()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.EmitResolved = true;
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.CreateTable(Items with { Name = "gone", Rows = [] });
+        await cdc.StartAsync(o => { o.ResolvedInterval = TimeSpan.FromMilliseconds(50); o.RetryDelay = TimeSpan.FromMilliseconds(50); });
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        cdc.Server.Upsert("gone", """{"id": 1, "name": "last words", "qty": 1}""");
+        await cdc.ReadAsync("gone", 1);
+
+        cdc.Server.DropTable("gone");
+        await CrdbCdc.WaitAsync(() => Feeds(cdc).Count >= 2 && cdc.Server.RunningFeeds == 1, "a changefeed of the remaining table");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2}""");
+
+        var items = await cdc.ReadAsync("items", 2);
+        Assert.Equal([1L, 2L], items.Select(r => (long)r.Key!["id"]).Distinct());
+        Assert.DoesNotContain("\"gone\"", Feeds(cdc)[^1], StringComparison.Ordinal);
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+        var warning = Assert.Single(cdc.Logs.Find(LogLevel.Warning, "was dropped"));
+        Assert.Contains("defaultdb.public.gone", warning, StringComparison.Ordinal);
+        Assert.Contains("changes to it after", warning, StringComparison.Ordinal);
+        var resolved = cdc.Server.Resolve();
+        await cdc.WaitForStoredAsync(resolved);
+        Assert.EndsWith(" of 1 table", cdc.Status.StoredPosition, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_table_dropped_while_the_source_is_stopped_is_said_at_the_restart_and_the_other_tables_resume()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.EmitResolved = true;
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.CreateTable(Items with { Name = "gone", Rows = [] });
+        await cdc.StartAsync(o => o.ResolvedInterval = TimeSpan.FromMilliseconds(50));
+        cdc.Server.Upsert("gone", """{"id": 1, "name": "x", "qty": 1}""");
+        await cdc.ReadAsync("gone", 1);
+        await cdc.WaitForStoredAsync(cdc.Server.Resolve());
+        await cdc.StopAsync();
+
+        cdc.Server.DropTable("gone");
+        cdc.Server.Upsert("items", """{"id": 1, "name": "while stopped", "qty": 1}""");
+        await cdc.StartAsync(o => o.ResolvedInterval = TimeSpan.FromMilliseconds(50));
+
+        Assert.Equal("while stopped", (await cdc.ReadAsync("items", 1))[0].After!["name"]);
+        var warning = Assert.Single(cdc.Logs.Find(LogLevel.Warning, "public.gone", "no longer exists"));
+        Assert.Contains("may be missing", warning, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"gone\"", Feeds(cdc)[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_table_created_while_the_source_is_stopped_is_added_at_the_restart()
     {
         await using var cdc = new CrdbCdc();

@@ -213,6 +213,28 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// <c>DROP TABLE</c>: the table leaves the catalog, and a changefeed watching it ends with an error, as CockroachDB's
+    /// changefeeds do on a dropped target ("Many DDL queries (including TRUNCATE, DROP TABLE …) will cause errors on a
+    /// changefeed watching the affected tables", <c>use-changefeeds</c>; the text is changefeedbase's check of each table
+    /// descriptor: <c>"&lt;name at statement time&gt;" was dropped</c>).
+    /// </summary>
+    public void DropTable(string table)
+    {
+        lock (_lock)
+        {
+            var old = Table(table);
+            _tables.Remove((old.Schema, old.Name));
+            foreach (var session in _sessions.Values)
+            {
+                if (session.Feed is { } feed && feed.Tables.Contains(old.Name))
+                {
+                    feed.Rows.Writer.TryComplete(new FakeServerError("XXUUU", $"\"defaultdb.{old.Schema}.{old.Name}\" was dropped"));
+                }
+            }
+        }
+    }
+
     /// <summary>Drops every connection running a changefeed, as a node restart or a network failure does.</summary>
     public void DropFeedConnections()
     {

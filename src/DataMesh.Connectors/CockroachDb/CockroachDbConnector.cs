@@ -59,7 +59,11 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private volatile AwaitedStore? _awaitedStore;
     private string? _addedAt;
 
-    /// <summary>Tables of a position (schema.table) found dropped in this run: said once.</summary>
+    /// <summary>Tables (schema.table) CockroachDB said were dropped in this run: left out of every changefeed that resumes
+    /// from a cursor before the drop (one of that name found again is added as a new table).</summary>
+    private readonly HashSet<string> _dropped = new(StringComparer.Ordinal);
+
+    /// <summary>Tables of a position found missing from the catalog in this run: said once (warning 1413).</summary>
     private readonly HashSet<string> _gone = new(StringComparer.Ordinal);
     private long _nextPollMs; // Environment.TickCount64
 
@@ -108,6 +112,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         await CloseAsync().ConfigureAwait(false);
         _context = context;
         _tables.Clear();
+        _dropped.Clear();
         _gone.Clear();
         _dataSource = DataSource(_options.ConnectionString, _name);
         var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString);
@@ -168,15 +173,26 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             catch (PostgresException ex) when (DroppedTable(ex) is { } dropped)
             {
                 // CockroachDB ends a changefeed whose target was dropped, and no changefeed can target a dropped table:
-                // the others go on from the last resolved timestamp handed over (what followed it comes again).
+                // the others go on from the last resolved timestamp handed over (what followed it comes again). A table
+                // of that name that exists now was created again: CockroachDB resolves a changefeed's targets as of its
+                // cursor, so it is added as a new table (scanned as of a time it exists), not resumed.
                 var resume = context.LastCheckpoint ?? position;
-                _gone.Add(ShortName(dropped));
-                CockroachDbLog.TableDropped(_logger, _name, dropped, resume.Resolved);
+                var names = DroppedNames(dropped, resume);
+                if (names.Count == 0 || names.Any(n => !_dropped.Add(n)))
+                {
+                    throw new SourceException(
+                        $"CockroachDB source '{_name}': CockroachDB ended the changefeed because table {dropped} was dropped ({ex.MessageText}), " +
+                        $"{(names.Count == 0 ? "a table this source does not know by that name" : "again after the source had left it out")}. Restart the source; if this repeats, reset its stored position.",
+                        isTransient: false, ex);
+                }
+
+                CockroachDbLog.TableDropped(_logger, _name, string.Join(", ", names), resume.Resolved);
                 await CloseFeedAsync().ConfigureAwait(false);
                 position = resume;
                 from = "a table dropped";
             }
-                        catch (PostgresException ex) when (IsSchemaChangeStop(ex))
+
+            catch (PostgresException ex) when (IsSchemaChangeStop(ex))
             {
                 throw new SourceException(
                     $"CockroachDB source '{_name}': CockroachDB stopped the changefeed at a schema change ({ex.MessageText}) because SchemaChangePolicy is Stop. " +
@@ -199,13 +215,14 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private async Task<CockroachDbPosition> RunFromAsync(CockroachDbPosition position, string from, CancellationToken cancellationToken)
     {
         await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
-        var covered = _tables.Values.Where(t => position.Tables is null || position.Tables.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
+        // A table CockroachDB said was dropped is not resumed: one of that name now is another table, added as new.
+        var covered = _tables.Values.Where(t => (position.Tables is null || position.Tables.Contains(QualifiedName(t), StringComparer.Ordinal)) && !_dropped.Contains(QualifiedName(t))).ToList();
         var current = Names(_tables.Values);
         foreach (var gone in (position.Tables ?? []).Concat(position.Adding ?? []).Except(current, StringComparer.Ordinal).Distinct(StringComparer.Ordinal))
         {
-            if (_gone.Add(gone))
+            if (!_dropped.Contains(gone) && _gone.Add(gone))
             {
-                // Dropped while the source was stopped (or no longer matched by the table filters).
+                // Dropped (or no longer matched by the table settings) before this run looked: said once.
                 CockroachDbLog.TableGone(_logger, _name, gone, position.Resolved);
             }
         }
@@ -214,7 +231,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         _addedAt = null;
         _nextPollMs = Environment.TickCount64 + (long)_options.NewTablePollInterval.TotalMilliseconds;
         var cursor = position.Resolved;
-        var added = position.Adding is null ? [] : _tables.Values.Where(t => !coveredNames.Contains(t.Name) && position.Adding.Contains(QualifiedName(t), StringComparer.Ordinal)).ToList();
+        var added = position.Adding is null ? [] : _tables.Values.Where(t => !coveredNames.Contains(t.Name) && position.Adding.Contains(QualifiedName(t), StringComparer.Ordinal) && !_dropped.Contains(QualifiedName(t))).ToList();
         if (added.Count == 0)
         {
             added = [.. _tables.Values.Where(t => !coveredNames.Contains(t.Name))];
@@ -241,11 +258,17 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         CockroachDbLog.AddingTables(_logger, _name, string.Join(", ", added.Select(QualifiedName)), cursor);
         var next = new CockroachDbPosition(cursor, ScanPending: false, Names([.. covered, .. added]));
         await StreamAsync(new FeedPlan(added, cursor, FeedScan.Created) { Done = next }, cancellationToken).ConfigureAwait(false);
+        foreach (var table in added)
+        {
+            // Created again after a drop and now added as of a time it exists: resumed from here on like any other.
+            _dropped.Remove(QualifiedName(table));
+        }
+
         return next;
     }
 
-    /// <summary>The table a changefeed error says was dropped (<c>"db.schema.table" was dropped</c>, changefeedbase's check of
-    /// each target's descriptor), or null.</summary>
+    /// <summary>The table a changefeed error says was dropped (<c>"name" was dropped</c>, changefeedbase's check of each
+    /// target's descriptor: the table's name, or its full name with <c>full_table_name</c>), or null.</summary>
     private static string? DroppedTable(PostgresException ex)
     {
         const string Suffix = "\" was dropped";
@@ -253,11 +276,15 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         return text.Length > Suffix.Length + 1 && text[0] == '"' && text.EndsWith(Suffix, StringComparison.Ordinal) ? text[1..^Suffix.Length] : null;
     }
 
-    /// <summary>A table's name as a position records it (<c>schema.table</c>) from a name that may lead with the database.</summary>
-    private static string ShortName(string name)
+    /// <summary>The captured tables (schema.table) that <paramref name="reported"/> (a table's name, or
+    /// <c>database.schema.table</c>) names, among those of the changefeed that ended and those described.</summary>
+    private List<string> DroppedNames(string reported, CockroachDbPosition resume)
     {
-        var parts = name.Split('.');
-        return parts.Length >= 2 ? parts[^2] + "." + parts[^1] : name;
+        var parts = reported.Split('.');
+        var table = parts[^1];
+        var schema = parts.Length >= 2 ? parts[^2] : null;
+        return [.. (resume.Tables ?? []).Concat(resume.Adding ?? []).Concat(Names(_tables.Values)).Distinct(StringComparer.Ordinal)
+            .Where(n => n.EndsWith("." + table, StringComparison.Ordinal) && (schema is null || n == schema + "." + table))];
     }
 
     /// <summary>The captured tables' names as a position records them, in ordinal order.</summary>

@@ -41,9 +41,9 @@ internal static partial class CockroachDbLog
     [LoggerMessage(1411, LogLevel.Information, "CockroachDB source '{Source}' stopping at resolved timestamp {Resolved}, past every change it handed over")]
     public static partial void StoppedAtResolved(ILogger logger, string source, string resolved);
 
-    [LoggerMessage(1412, LogLevel.Warning, "CockroachDB source '{Source}': table {Table} was dropped, and CockroachDB ended the changefeed; the other tables go on from resolved timestamp {Resolved}. The table is no longer captured (its topic is kept); changes to it after {Resolved} that had not arrived before the drop may be missing: a changefeed cannot target a dropped table")]
+    [LoggerMessage(1412, LogLevel.Warning, "CockroachDB source '{Source}': table {Table} was dropped, and CockroachDB ended the changefeed; the other tables go on from resolved timestamp {Resolved}. The dropped table is no longer captured (its topic is kept; a table created again with its name is added as a new table); changes to it after {Resolved} that had not arrived before the drop may be missing: a changefeed cannot target a dropped table")]
     public static partial void TableDropped(ILogger logger, string source, string table, string resolved);
 
-    [LoggerMessage(1413, LogLevel.Warning, "CockroachDB source '{Source}': table {Table} of the stored position no longer exists (dropped, or no longer matched by the table settings, while the source was stopped) and is no longer captured (its topic is kept); changes to it after {Resolved} may be missing")]
+    [LoggerMessage(1413, LogLevel.Warning, "CockroachDB source '{Source}': table {Table} of the position it resumes from ({Resolved}) no longer exists (dropped, or no longer matched by the table settings) and is no longer captured (its topic is kept); changes to it after {Resolved} may be missing")]
     public static partial void TableGone(ILogger logger, string source, string table, string resolved);
 }

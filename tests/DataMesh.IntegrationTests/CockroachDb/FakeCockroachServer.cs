@@ -57,6 +57,9 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private readonly object _lock = new();
     private readonly Dictionary<(string Schema, string Name), FakeTable> _tables = [];
     private readonly List<(long Hlc, FakeTable Table)> _history = [];
+
+    /// <summary>When each dropped table was dropped (a table created again with its name is another table).</summary>
+    private readonly Dictionary<string, long> _droppedAt = new(StringComparer.Ordinal);
     private readonly List<FeedEvent> _log = [];
     private readonly ConcurrentDictionary<int, Session> _sessions = new();
     private readonly ConcurrentBag<Task> _served = [];
@@ -217,7 +220,9 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     /// <c>DROP TABLE</c>: the table leaves the catalog, and a changefeed watching it ends with an error, as CockroachDB's
     /// changefeeds do on a dropped target ("Many DDL queries (including TRUNCATE, DROP TABLE …) will cause errors on a
     /// changefeed watching the affected tables", <c>use-changefeeds</c>; the text is changefeedbase's check of each table
-    /// descriptor: <c>"&lt;name at statement time&gt;" was dropped</c>).
+    /// descriptor: <c>"&lt;table&gt;" was dropped</c>, the table's own name without <c>full_table_name</c>). A changefeed
+    /// created later resolves its targets as of its cursor: one whose cursor is before the drop and that names a table
+    /// created again with the same name ends the same way.
     /// </summary>
     public void DropTable(string table)
     {
@@ -229,9 +234,11 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             {
                 if (session.Feed is { } feed && feed.Tables.Contains(old.Name))
                 {
-                    feed.Rows.Writer.TryComplete(new FakeServerError("XXUUU", $"\"defaultdb.{old.Schema}.{old.Name}\" was dropped"));
+                    feed.Rows.Writer.TryComplete(new FakeServerError("XXUUU", $"\"{old.Name}\" was dropped"));
                 }
             }
+
+            _droppedAt[old.Name] = NextHlc();
         }
     }
 
@@ -549,9 +556,17 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
                     return false;
                 }
 
+                // Targets are resolved as of the cursor: before a drop, that is the dropped table (a table created again
+                // with its name is another one).
+                if (feed.Cursor is { } before && _droppedAt.TryGetValue(name, out var droppedAt) && before < droppedAt)
+                {
+                    WriteError(reply, "XXUUU", $"\"{name}\" was dropped");
+                    return false;
+                }
+
                 // A cursor before a target existed is refused (create-changefeed, option cursor: the targets must exist at
                 // the cursor's time).
-                if (feed.Cursor is { } at && _history.First(h => h.Table.Name == name).Hlc > at)
+                if (feed.Cursor is { } at && _history.Where(h => h.Table.Name == name && !(_droppedAt.TryGetValue(name, out var gone) && h.Hlc <= gone)).Min(h => h.Hlc) > at)
                 {
                     WriteError(reply, "XXUUU", $"table \"{name}\" not found at {Hlc(at)}: do the targets exist at the specified cursor time {Hlc(at)}?");
                     return false;
@@ -565,7 +580,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
                 // Each row with its own MVCC timestamp ("even during the changefeed's initial backfill", create-changefeed
                 // option mvcc_timestamp) and updated = the scan's time.
                 var state = new Dictionary<(string, string), (string After, long Hlc)>();
-                foreach (var change in _log.Where(c => c.Table is not null && c.Hlc <= start && feed.Tables.Contains(c.Table)))
+                foreach (var change in _log.Where(c => c.Table is not null && c.Hlc <= start && feed.Tables.Contains(c.Table) && !(_droppedAt.TryGetValue(c.Table, out var gone) && c.Hlc <= gone)))
                 {
                     var after = JsonNode.Parse(change.Value)!["after"];
                     if (after is null)

@@ -9,9 +9,24 @@
 //
 // with the token in the environment: DataMesh__CassandraAgent__Token=$(cat /etc/datamesh/agent.token)
 using DataMesh;
+using Microsoft.Extensions.Options;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddCassandraCdcAgent(builder.Configuration.GetSection(CassandraCdcAgentOptions.SectionName));
 var app = builder.Build();
-app.MapCassandraCdcAgent();
-app.Run();
+try
+{
+    app.MapCassandraCdcAgent();
+    app.Run();
+    return 0;
+}
+catch (OptionsValidationException ex)
+{
+    // Settings checked at start: each problem on its own line, then exit code 1.
+    foreach (var failure in ex.Failures)
+    {
+        Console.Error.WriteLine(failure);
+    }
+
+    return 1;
+}

@@ -168,7 +168,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         var reader = new EntryReader(this, new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table))), writer,
             replicas ? new ReplicaDeduplicator(_nodes.Count, required, _options.Replicas.Window, _options.Replicas.MaxEntries, _time) : null, metrics, tableSource);
         var stores = _nodes.Select(n => CassandraAgentConnection.IsAgent(n.Directory)
-            ? (ICdcRawStore)new CdcRawAgentClient(_name, n.Name, new Uri(n.Directory), _options.Agent)
+            ? (ICdcRawStore)new CdcRawAgentClient(_name, n.Name, new Uri(n.Directory), _options.Agent, _options.KeepSegments)
             : new CdcRawDirectory(n.Directory)).ToArray();
         using var storesScope = new Disposables(stores);
         var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments }).ToArray();
@@ -193,6 +193,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
 
         var last = start;
         var perNode = Math.Max(1, MaxEntriesPerPoll / _nodes.Count);
+        var unreachable = new bool[_nodes.Count];
         // Directories are watched; an agent is asked at every poll interval.
         using var changes = new CdcRawWatcher(stores.OfType<CdcRawDirectory>().Select(d => d.Location), (directory, e) => CassandraLog.WatchUnavailable(_logger, _name, directory, e.Message, _options.PollInterval));
         context.StreamingStarted();
@@ -209,7 +210,22 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 {
                     read[i] = followers[i].Poll(read[i], reader.Handle, perNode, cancellationToken);
                 }
-                catch (CassandraSchemaChangedException changed)
+                catch (IOException ex) when (replicas && _nodes.Count > 1)
+                {
+                    // One node out of reach (its agent down, its volume not mounted): the others go on, since what the
+                    // consistency level needs may come from them. Its position stays where it was (after what was handed
+                    // over before the error); it is read again at the next poll.
+                    read[i] = reader.Handled > read[i] ? reader.Handled : read[i];
+                    if (!unreachable[i])
+                    {
+                        unreachable[i] = true;
+                        CassandraLog.NodeUnreachable(_logger, _name, _nodes[i].Name, ex.Message);
+                    }
+
+                    entries += (int)(reader.Entries - before);
+                    continue;
+                }
+                                catch (CassandraSchemaChangedException changed)
                 {
                     // The schema changed while the source ran: the entries before this one were handed over; read
                     // system_schema again and go on from this entry (once: the same error again stops the source).
@@ -218,6 +234,12 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                     read[i] = reader.Handled;
                     definitions = await tableSource.LoadAsync(cancellationToken).ConfigureAwait(false);
                     reader.Decoder = new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table)));
+                }
+
+                if (unreachable[i])
+                {
+                    unreachable[i] = false;
+                    CassandraLog.NodeReachable(_logger, _name, _nodes[i].Name);
                 }
 
                 entries += (int)(reader.Entries - before);

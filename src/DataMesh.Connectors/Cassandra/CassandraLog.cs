@@ -28,4 +28,10 @@ internal static partial class CassandraLog
 
     [LoggerMessage(EventId = 2407, Level = LogLevel.Warning, Message = "Cassandra source '{Source}' could not delete node {Node}'s acknowledged segments ({Reason}): tried again at the next poll")]
     public static partial void DeleteFailed(ILogger logger, string source, string node, string reason);
+
+    [LoggerMessage(EventId = 2408, Level = LogLevel.Warning, Message = "Cassandra source '{Source}': node {Node} cannot be reached ({Reason}); the other nodes go on (their copies may reach the consistency level without it), and it is asked again at every poll")]
+    public static partial void NodeUnreachable(ILogger logger, string source, string node, string reason);
+
+    [LoggerMessage(EventId = 2409, Level = LogLevel.Information, Message = "Cassandra source '{Source}': node {Node} is read again")]
+    public static partial void NodeReachable(ILogger logger, string source, string node);
 }

@@ -96,7 +96,7 @@ internal sealed partial class CassandraCdcAgent(IOptions<CassandraCdcAgentOption
         {
             AgentLog.Refused(logger, context.Request.Method, context.Request.Path.Value ?? string.Empty, remote?.ToString() ?? "?", given.Length == 0 ? "no bearer token" : "a wrong token");
             context.Response.Headers.WWWAuthenticate = "Bearer";
-            return Results.Text("A bearer token is required: the one this agent was started with (the source's Agent:Token).", statusCode: StatusCodes.Status401Unauthorized);
+            return Results.Text("The bearer token is missing or wrong: give the one this agent was started with (the source's Agent:Token).", statusCode: StatusCodes.Status401Unauthorized);
         }
 
         return null;
@@ -114,7 +114,7 @@ internal sealed partial class CassandraCdcAgent(IOptions<CassandraCdcAgentOption
             }
         }
 
-        return Results.Json(new { segments }, JsonSerializerOptions.Web);
+        return Results.Json(new { segments, allowDelete = _options.AllowDelete }, JsonSerializerOptions.Web);
     }
 
     public IResult Get(string name)
@@ -131,6 +131,7 @@ internal sealed partial class CassandraCdcAgent(IOptions<CassandraCdcAgentOption
     {
         if (!_options.AllowDelete)
         {
+            AgentLog.DeleteRefused(logger, name);
             return Results.Text("This agent keeps its segments (AllowDelete is false): set the source's KeepSegments.", statusCode: StatusCodes.Status403Forbidden);
         }
 
@@ -213,4 +214,7 @@ internal static partial class AgentLog
 
     [LoggerMessage(EventId = 8043, Level = LogLevel.Information, Message = "Cassandra agent: segment {Segment} and its index deleted (acknowledged by the source)")]
     public static partial void Deleted(ILogger logger, string segment);
+
+    [LoggerMessage(EventId = 8044, Level = LogLevel.Warning, Message = "Cassandra agent: the deletion of segment {Segment} refused: AllowDelete is false (the source should set KeepSegments)")]
+    public static partial void DeleteRefused(ILogger logger, string segment);
 }

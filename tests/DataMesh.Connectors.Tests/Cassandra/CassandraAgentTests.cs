@@ -69,6 +69,51 @@ public sealed partial class CassandraSourceTests
         Assert.Equal(SourceOutcome.Stopped, await run);
     }
 
+    [Fact]
+    public async Task A_node_whose_agent_is_down_does_not_hold_up_the_others_under_quorum_and_is_read_once_back()
+    {
+        // A node down is the case Quorum is for: the other two nodes' copies publish every write (found by a new-user pass:
+        // an unreachable agent failed the whole source, and nothing was published until it came back).
+        using var copies = new CopyCounter();
+        var writes = Enumerable.Range(1, 5).Select(i => Insert(i, 1, i)).ToArray();
+        var nodes = NodeDirectories(ThreeNodes);
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            new CdcRawWriter(nodes[i], 7, 100 + i, [writes]).Sync(1, completed: true);
+        }
+
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync(nodes, pki.Server);
+        var options = ReplicaOptions(nodes, CassandraConsistencyLevel.Quorum);
+        options.KeepSegments = true;
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            options.Nodes[ThreeNodes[i]] = agents.Urls[i];
+        }
+
+        options.Agent.Token = AgentToken;
+        options.Agent.TlsCaCertificate = pki.CaFile;
+        await agents.StopAsync(2);
+        var monitor = new SourceMonitor();
+        var logger = new ListLogger();
+        var runtime = await RuntimeAsync(options, monitor, logger: logger);
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+
+        var records = await ReadAsync(Topic("shop", "orders"), 5, exact: true);
+        Assert.Equal(Enumerable.Range(1, 5), records.Select(r => (int)r.Key!["id"]).Order());
+        Assert.Equal(SourceState.Running, monitor.Get("cass")!.State);
+        Assert.Single(logger.Lines, l => l.Contains("node3", StringComparison.Ordinal) && l.Contains("cannot be reached", StringComparison.Ordinal));
+
+        // Back: its copies are late duplicates of what the others published.
+        await agents.RestartAsync(2, nodes[2], pki.Server);
+        await WaitUntilAsync(() => copies["duplicate"] == 5, "node3's copies read once it is back");
+        Assert.Contains(logger.Lines, l => l.Contains("node3", StringComparison.Ordinal) && l.Contains("is read again", StringComparison.Ordinal));
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+        Assert.Equal(5, (await ReadAsync(Topic("shop", "orders"), 5, exact: true)).Count);
+    }
+
     [Theory]
     [InlineData("token")]
     [InlineData("certificate")]
@@ -96,6 +141,24 @@ public sealed partial class CassandraSourceTests
             : $"the TLS certificate of node node1's agent at {agents.Urls[0]} is refused: the certificate 'CN=localhost, O=DataMesh tests' (issued by 'CN=DataMesh tests agent CA, O=DataMesh tests') is not signed by a CA this system trusts", message, StringComparison.Ordinal);
         Assert.Contains(wrong == "token" ? "set Agent:Token" : "set Agent:TlsCaCertificate", message, StringComparison.Ordinal);
         Assert.DoesNotContain(AgentToken, message, StringComparison.Ordinal);
+        Assert.Single(Directory.GetFiles(nodes[0], "*.log"));
+    }
+
+    [Fact]
+    public async Task An_agent_that_keeps_its_segments_stops_a_source_that_would_delete_them_before_anything_is_read()
+    {
+        var nodes = NodeDirectories(["node1"]);
+        new CdcRawWriter(nodes[0], 7, 100, [[Insert(1, 1, 10)]]).Sync(1, completed: true);
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync(nodes, pki.Server, allowDelete: false);
+        var options = ReplicaOptions(nodes, CassandraConsistencyLevel.One);
+        options.Nodes["node1"] = agents.Urls[0];
+        options.Agent.Token = AgentToken;
+        options.Agent.TlsCaCertificate = pki.CaFile;
+        var monitor = new SourceMonitor();
+
+        Assert.Equal(SourceOutcome.Failed, await (await RuntimeAsync(options, monitor)).RunAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("keeps its segments (AllowDelete false), and this source deletes them once acknowledged: set KeepSegments on this source", monitor.Get("cass")!.Message, StringComparison.Ordinal);
         Assert.Single(Directory.GetFiles(nodes[0], "*.log"));
     }
 
@@ -194,6 +257,27 @@ public sealed partial class CassandraSourceTests
         Assert.DoesNotContain(failures, f => f.Contains("short", StringComparison.Ordinal));
     }
 
+    /// <summary>Keeps the connector's log lines (Information and up).</summary>
+    private sealed class ListLogger : ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+
+        public IReadOnlyCollection<string> Lines => _lines;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                _lines.Enqueue($"{logLevel} {eventId.Id} {formatter(state, exception)}");
+            }
+        }
+    }
+
     /// <summary>A CA and the agents' server certificate it issues (for 127.0.0.1 and localhost), the CA's PEM in a file.</summary>
     private sealed class AgentPki : IDisposable
     {
@@ -219,26 +303,16 @@ public sealed partial class CassandraSourceTests
     /// <summary>One agent per directory, each on Kestrel over HTTPS on a free loopback port.</summary>
     private sealed class Agents : IAsyncDisposable
     {
-        private readonly List<WebApplication> _apps = [];
+        private readonly List<WebApplication?> _apps = [];
 
         public List<string> Urls { get; } = [];
 
-        public static async Task<Agents> StartAsync(IEnumerable<string> directories, X509Certificate2 certificate)
+        public static async Task<Agents> StartAsync(IEnumerable<string> directories, X509Certificate2 certificate, bool allowDelete = true)
         {
             var agents = new Agents();
             foreach (var directory in directories)
             {
-                var builder = WebApplication.CreateSlimBuilder();
-                builder.Logging.ClearProviders();
-                builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
-                builder.Services.AddCassandraCdcAgent(o =>
-                {
-                    o.CdcRawDirectory = directory;
-                    o.Token = AgentToken;
-                });
-                var app = builder.Build();
-                app.MapCassandraCdcAgent();
-                await app.StartAsync();
+                var app = await StartOneAsync(directory, certificate, 0, allowDelete);
                 agents._apps.Add(app);
                 var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
                 agents.Urls.Add($"https://localhost:{address.Port}/");
@@ -247,13 +321,44 @@ public sealed partial class CassandraSourceTests
             return agents;
         }
 
-        public async ValueTask DisposeAsync()
+        /// <summary>Stops agent <paramref name="index"/>, as a node going down does.</summary>
+        public async Task StopAsync(int index)
         {
-            foreach (var app in _apps)
+            if (_apps[index] is { } app)
             {
                 await app.StopAsync();
                 await app.DisposeAsync();
+                _apps[index] = null;
             }
+        }
+
+        /// <summary>Starts agent <paramref name="index"/> again on its port.</summary>
+        public async Task RestartAsync(int index, string directory, X509Certificate2 certificate) =>
+            _apps[index] = await StartOneAsync(directory, certificate, new Uri(Urls[index]).Port);
+
+        public async ValueTask DisposeAsync()
+        {
+            for (var i = 0; i < _apps.Count; i++)
+            {
+                await StopAsync(i);
+            }
+        }
+
+        private static async Task<WebApplication> StartOneAsync(string directory, X509Certificate2 certificate, int port, bool allowDelete = true)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, listen => listen.UseHttps(certificate)));
+            builder.Services.AddCassandraCdcAgent(o =>
+            {
+                o.CdcRawDirectory = directory;
+                o.Token = AgentToken;
+                o.AllowDelete = allowDelete;
+            });
+            var app = builder.Build();
+            app.MapCassandraCdcAgent();
+            await app.StartAsync();
+            return app;
         }
     }
 }

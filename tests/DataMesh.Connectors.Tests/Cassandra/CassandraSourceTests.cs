@@ -8,6 +8,7 @@ using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
 using DataMesh.Sources;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
 
@@ -450,10 +451,10 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
         return options;
     }
 
-    private async Task<SourceRuntime<CassandraPosition>> RuntimeAsync(CassandraSourceOptions options, SourceMonitor? monitor = null, TimeProvider? time = null)
+    private async Task<SourceRuntime<CassandraPosition>> RuntimeAsync(CassandraSourceOptions options, SourceMonitor? monitor = null, TimeProvider? time = null, ILogger? logger = null)
     {
         _schemas ??= await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _kafka.EmbeddedCluster, Topic = "schemas-" + Guid.NewGuid().ToString("N") });
-        return new SourceRuntime<CassandraPosition>("cass", new CassandraConnector("cass", options, NullLogger.Instance, time), options, new ChangeEventOptions { TopicPrefix = _prefix },
+        return new SourceRuntime<CassandraPosition>("cass", new CassandraConnector("cass", options, logger ?? NullLogger.Instance, time), options, new ChangeEventOptions { TopicPrefix = _prefix },
             _kafka, _schemas, _positions, monitor, NullLogger.Instance);
     }
 

@@ -27,10 +27,12 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
     private readonly HttpClient _client;
     private readonly X509Certificate2Collection? _roots;
     private readonly Dictionary<string, string?> _indexes = new(StringComparer.Ordinal);
+    private readonly bool _keepSegments;
     private string? _tlsProblem;
 
-    public CdcRawAgentClient(string source, string node, Uri agent, CassandraAgentConnection connection)
+    public CdcRawAgentClient(string source, string node, Uri agent, CassandraAgentConnection connection, bool keepSegments = false)
     {
+        _keepSegments = keepSegments;
         _source = source;
         _node = node;
         _base = agent.AbsoluteUri.EndsWith('/') ? agent : new Uri(agent.AbsoluteUri + "/");
@@ -71,6 +73,12 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
         catch (JsonException ex)
         {
             throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} answered GET cdc/segments with something that is not its listing: {ex.Message}", isTransient: false, ex);
+        }
+
+        if (listing?.AllowDelete == false && !_keepSegments)
+        {
+            // Said before anything is read: else the source would stop at its first acknowledged segment, some nodes' deleted.
+            throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} keeps its segments (AllowDelete false), and this source deletes them once acknowledged: set KeepSegments on this source, or AllowDelete on the agent.", isTransient: false);
         }
 
         _indexes.Clear();
@@ -195,8 +203,8 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
         return errors == SslPolicyErrors.None ? null : errors.ToString();
     }
 
-    /// <summary>The agent's answer to <c>GET cdc/segments</c>.</summary>
-    internal sealed record Listing(IReadOnlyList<ListedSegment>? Segments);
+    /// <summary>The agent's answer to <c>GET cdc/segments</c>: the segments, and whether it deletes acknowledged ones.</summary>
+    internal sealed record Listing(IReadOnlyList<ListedSegment>? Segments, bool? AllowDelete);
 
     /// <summary>One segment of the listing: its file name and its index's text (null without one).</summary>
     internal sealed record ListedSegment(string? Name, string? Index);

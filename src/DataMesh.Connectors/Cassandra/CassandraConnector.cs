@@ -225,7 +225,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                     entries += (int)(reader.Entries - before);
                     continue;
                 }
-                                catch (CassandraSchemaChangedException changed)
+                catch (CassandraSchemaChangedException changed)
                 {
                     // The schema changed while the source ran: the entries before this one were handed over; read
                     // system_schema again and go on from this entry (once: the same error again stops the source).

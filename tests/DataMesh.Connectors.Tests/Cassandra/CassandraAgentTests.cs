@@ -230,6 +230,35 @@ public sealed partial class CassandraSourceTests
     }
 
     [Fact]
+    public async Task A_plain_segment_growing_through_its_agent_is_fetched_whole_once_then_only_what_became_durable()
+    {
+        var directory = NodeDirectories(["node1"])[0];
+        var writes = Enumerable.Range(1, 30).Select(i => Insert(i, 1, i)).ToArray();
+        var writer = new CdcRawWriter(directory, 7, 100, [writes.Take(10), writes.Skip(10).Take(10), writes.Skip(20)]);
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync([directory], pki.Server);
+        using var client = new CdcRawAgentClient("cass", "node1", new Uri(agents.Urls[0]), new CassandraAgentConnection { Token = AgentToken, TlsCaCertificate = pki.CaFile });
+        var throughAgent = new CdcRawFollower(client);
+        var fromDirectory = new CdcRawFollower(directory);
+        var (agentEntries, directoryEntries) = (new List<CommitLogPosition>(), new List<CommitLogPosition>());
+        var (agentAt, directoryAt) = (default(CommitLogPosition), default(CommitLogPosition));
+
+        foreach (var (sections, completed) in new[] { (1, false), (2, false), (3, true) })
+        {
+            writer.Sync(sections, completed);
+            agentAt = throughAgent.Poll(agentAt, (string _, in CommitLogEntry e) => agentEntries.Add(e.Position));
+            directoryAt = fromDirectory.Poll(directoryAt, (string _, in CommitLogEntry e) => directoryEntries.Add(e.Position));
+        }
+
+        Assert.Equal(30, directoryEntries.Count);
+        Assert.Equal(directoryEntries, agentEntries);
+        Assert.Equal(directoryAt, agentAt);
+        // The pre-sized file once, then the two sections that became durable after the first.
+        var size = new FileInfo(writer.Path).Length;
+        Assert.Equal(size + (writer.End(3) - writer.End(1)), client.BytesFetched);
+    }
+
+    [Fact]
     public void Agent_settings_are_checked_at_start_with_what_to_set()
     {
         var options = ReplicaOptions(NodeDirectories(["a"]), CassandraConsistencyLevel.One);

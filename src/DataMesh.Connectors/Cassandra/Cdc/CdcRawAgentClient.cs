@@ -12,8 +12,9 @@ namespace DataMesh.Connectors.Cassandra.Cdc;
 /// A node's <c>cdc_raw</c> read through the DataMesh agent that runs beside the node (<c>MapCassandraCdcAgent</c> in
 /// DataMesh.Server; <c>samples/CassandraAgent</c>), over HTTPS with a bearer token, after Apache Cassandra Sidecar, through
 /// which cassandra-analytics' CDC reads replicas' commit logs: <c>GET cdc/segments</c> lists the segments with their
-/// indexes' text, <c>GET cdc/segments/{name}</c> gives a segment's bytes (all of them: the index's durable offset is logical,
-/// and a compressed or encrypted segment's bytes may run past it),
+/// indexes' text, <c>GET cdc/segments/{name}</c> gives a segment's bytes (all of them the first time: the index's durable
+/// offset is logical, and a compressed or encrypted segment's bytes may run past it; of a plain segment that grows, only
+/// the range that became durable since),
 /// <c>DELETE cdc/segments/{name}</c> deletes an acknowledged one. The certificate is always verified (against
 /// <see cref="CassandraAgentConnection.TlsCaCertificate"/> when given, else the system's CAs); the token goes only to a
 /// verified agent.
@@ -29,6 +30,10 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
     private readonly Dictionary<string, string?> _indexes = new(StringComparer.Ordinal);
     private readonly bool _keepSegments;
     private string? _tlsProblem;
+
+    /// <summary>The plain segment read last (neither compressed nor encrypted) and its bytes, final up to
+    /// <c>Trusted</c> (a durable offset): a growing segment is then fetched only from there. One segment's bytes at most.</summary>
+    private (string Name, byte[] Bytes, int Trusted)? _plain;
 
     public CdcRawAgentClient(string source, string node, Uri agent, CassandraAgentConnection connection, bool keepSegments = false)
     {
@@ -100,11 +105,45 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
 
     public byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken)
     {
-        // The whole segment, not a range up to the durable offset: that offset is logical (uncompressed), and a compressed
-        // or encrypted segment's bytes may run past it; the reader stops at the durable offset itself.
-        using var response = Send(HttpMethod.Get, "cdc/segments/" + Uri.EscapeDataString(segment.Name), cancellationToken);
-        return response.Content.ReadAsByteArrayAsync(cancellationToken).GetAwaiter().GetResult();
+        var path = "cdc/segments/" + Uri.EscapeDataString(segment.Name);
+        if (_plain is { } plain && plain.Name == segment.Name && durable >= plain.Trusted && durable <= int.MaxValue)
+        {
+            // A plain segment read before up to a durable offset: its bytes below that offset are final (the node only
+            // appends sections), so only what became durable since is fetched.
+            if (durable == plain.Trusted)
+            {
+                return plain.Bytes;
+            }
+
+            using var tail = Send(HttpMethod.Get, path, cancellationToken, range: new RangeHeaderValue(plain.Trusted, durable - 1));
+            var added = tail.Content.ReadAsByteArrayAsync(cancellationToken).GetAwaiter().GetResult();
+            BytesFetched += added.Length;
+            if (tail.StatusCode == HttpStatusCode.PartialContent && added.Length == durable - plain.Trusted)
+            {
+                var grown = new byte[durable];
+                plain.Bytes.AsSpan(0, plain.Trusted).CopyTo(grown);
+                added.CopyTo(grown.AsSpan(plain.Trusted));
+                _plain = (segment.Name, grown, (int)durable);
+                return grown;
+            }
+        }
+
+        // The whole segment, not a range up to the durable offset: for a compressed or encrypted segment that offset is
+        // logical (uncompressed), and its bytes may run past it; the reader stops at the durable offset itself.
+        _plain = null;
+        using var response = Send(HttpMethod.Get, path, cancellationToken);
+        var bytes = response.Content.ReadAsByteArrayAsync(cancellationToken).GetAwaiter().GetResult();
+        BytesFetched += bytes.Length;
+        if (durable is > 0 and < int.MaxValue && bytes.Length >= durable && IsPlain(bytes, segment.Name))
+        {
+            _plain = (segment.Name, bytes, (int)durable);
+        }
+
+        return bytes;
     }
+
+    /// <summary>Segment bytes received so far (for tests and diagnostics).</summary>
+    internal long BytesFetched { get; private set; }
 
     public void Delete(CdcSegmentFile segment, CancellationToken cancellationToken)
     {
@@ -117,9 +156,10 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
         CassandraTls.Dispose(_roots);
     }
 
-    private HttpResponseMessage Send(HttpMethod method, string path, CancellationToken cancellationToken, bool notFoundIsAnswer = false)
+    private HttpResponseMessage Send(HttpMethod method, string path, CancellationToken cancellationToken, bool notFoundIsAnswer = false, RangeHeaderValue? range = null)
     {
         using var request = new HttpRequestMessage(method, new Uri(_base, path));
+        request.Headers.Range = range;
         HttpResponseMessage response;
         try
         {
@@ -164,6 +204,21 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
 
         // A segment deleted or rewritten meanwhile, the agent restarting, its disk: read again later.
         throw new IOException($"Cassandra source '{_source}': the agent of node {_node} at {Location} answered {method} {path} with HTTP {status}{reason}.");
+    }
+
+    /// <summary>Whether a segment's header says its sections are plain (neither compressed nor encrypted); false when the
+    /// header cannot be read (the reader then says why).</summary>
+    private static bool IsPlain(byte[] bytes, string name)
+    {
+        try
+        {
+            var descriptor = CommitLog.CommitLogDescriptor.Read(bytes, name);
+            return !descriptor.IsCompressed && !descriptor.IsEncrypted;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
     }
 
     private static string Reason(HttpResponseMessage response, CancellationToken cancellationToken)

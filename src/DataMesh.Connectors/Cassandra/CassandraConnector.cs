@@ -210,14 +210,22 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 {
                     read[i] = followers[i].Poll(read[i], reader.Handle, perNode, cancellationToken);
                 }
-                catch (IOException ex) when (replicas && _nodes.Count > 1)
+                catch (IOException ex) when (replicas && _nodes.Count - unreachable.Count(u => u) - (unreachable[i] ? 0 : 1) >= required)
                 {
-                    // One node out of reach (its agent down, its volume not mounted): the others go on, since what the
-                    // consistency level needs may come from them. Its position stays where it was (after what was handed
-                    // over before the error); it is read again at the next poll.
+                    // One node out of reach (its agent down, its volume not mounted) while the others can still bring
+                    // every write to the consistency level: they go on. Its position stays where it was (after what was
+                    // handed over before the error); it is read again at the next poll. Meanwhile the replica window stands
+                    // still, as during backpressure: no copy waiting for it expires, so none that it holds is dropped as
+                    // late when it is back. With too few nodes left the error stops the run, which retries from the
+                    // stored positions, as before.
                     read[i] = reader.Handled > read[i] ? reader.Handled : read[i];
                     if (!unreachable[i])
                     {
+                        if (!unreachable.Any(u => u))
+                        {
+                            reader.Deduplicator!.Pause();
+                        }
+
                         unreachable[i] = true;
                         CassandraLog.NodeUnreachable(_logger, _name, _nodes[i].Name, ex.Message);
                     }
@@ -240,6 +248,10 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 {
                     unreachable[i] = false;
                     CassandraLog.NodeReachable(_logger, _name, _nodes[i].Name);
+                    if (!unreachable.Any(u => u))
+                    {
+                        reader.Deduplicator!.Resume();
+                    }
                 }
 
                 entries += (int)(reader.Entries - before);
@@ -262,15 +274,24 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             if (context.HasPending)
             {
                 // Waiting for the sink (backpressure) is not reading: the replica window stands still meanwhile, or
-                // copies read before and after a long stall would no longer be matched (docs/cassandra.md).
-                reader.Deduplicator?.Pause();
+                // copies read before and after a long stall would no longer be matched (docs/cassandra.md). (It stands
+                // still already while a node is out of reach.)
+                var pause = !unreachable.Any(u => u);
+                if (pause)
+                {
+                    reader.Deduplicator?.Pause();
+                }
+
                 try
                 {
                     await context.FlushAsync(cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
-                    reader.Deduplicator?.Resume();
+                    if (pause)
+                    {
+                        reader.Deduplicator?.Resume();
+                    }
                 }
             }
 

@@ -29,7 +29,7 @@ internal static partial class CassandraLog
     [LoggerMessage(EventId = 2407, Level = LogLevel.Warning, Message = "Cassandra source '{Source}' could not delete node {Node}'s acknowledged segments ({Reason}): tried again at the next poll")]
     public static partial void DeleteFailed(ILogger logger, string source, string node, string reason);
 
-    [LoggerMessage(EventId = 2408, Level = LogLevel.Warning, Message = "Cassandra source '{Source}': node {Node} cannot be reached ({Reason}); the other nodes go on (their copies may reach the consistency level without it), and it is asked again at every poll")]
+    [LoggerMessage(EventId = 2408, Level = LogLevel.Warning, Message = "Cassandra source '{Source}': node {Node} cannot be reached ({Reason}); the other nodes go on (their copies bring writes to the consistency level without it), the replica window stands still until it is back (copies waiting for it keep the other nodes' positions back), and it is asked again at every poll")]
     public static partial void NodeUnreachable(ILogger logger, string source, string node, string reason);
 
     [LoggerMessage(EventId = 2409, Level = LogLevel.Information, Message = "Cassandra source '{Source}': node {Node} is read again")]

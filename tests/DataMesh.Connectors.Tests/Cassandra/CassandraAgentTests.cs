@@ -115,6 +115,51 @@ public sealed partial class CassandraSourceTests
     }
 
     [Theory]
+    [InlineData(CassandraConsistencyLevel.Quorum)]
+    [InlineData(CassandraConsistencyLevel.All)]
+    public async Task Writes_whose_copies_wait_for_a_node_out_of_reach_longer_than_the_window_are_published_once_it_is_back(CassandraConsistencyLevel level)
+    {
+        // Found by review: passing a node over while the replica window ran let a copy waiting for it expire, and dropped
+        // the write as late when the node came back. Under All (too few nodes left) the run stops and retries instead.
+        using var copies = new CopyCounter();
+        var time = new ManualClock();
+        var (w1, w2, w3) = (Insert(1, 1, 1), Insert(2, 1, 2), Insert(3, 1, 3));
+        var nodes = NodeDirectories(ThreeNodes);
+        new CdcRawWriter(nodes[0], 7, 100, [[w1, w2, w3]]).Sync(1, completed: true);
+        new CdcRawWriter(nodes[1], 7, 200, [[w1, w2]]).Sync(1, completed: true); // node2 missed w3
+        new CdcRawWriter(nodes[2], 7, 300, [[w1, w2, w3]]).Sync(1, completed: true);
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync(nodes, pki.Server);
+        var options = ReplicaOptions(nodes, level);
+        options.Replicas.Window = TimeSpan.FromSeconds(10);
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            options.Nodes[ThreeNodes[i]] = agents.Urls[i];
+        }
+
+        options.Agent.Token = AgentToken;
+        options.Agent.TlsCaCertificate = pki.CaFile;
+        await agents.StopAsync(2);
+        var runtime = await RuntimeAsync(options, time: time);
+        using var stop = new CancellationTokenSource();
+        var run = runtime.RunAsync(stop.Token);
+        await WaitUntilAsync(() => copies.Total >= 5, "node1's and node2's copies read"); // under Quorum w1 and w2 published, w3 held
+        await Task.Delay(300);
+        time.Advance(TimeSpan.FromSeconds(60)); // far past the window while node3 is out of reach
+        await Task.Delay(300);
+        await agents.RestartAsync(2, nodes[2], pki.Server);
+
+        // Under All, w3 (two copies: node2 missed it) never reaches the level; w1 and w2 wait for node3, whose copies come
+        // after the window ran far past them.
+        int[] expected = level == CassandraConsistencyLevel.Quorum ? [1, 2, 3] : [1, 2];
+        var records = await ReadAsync(Topic("shop", "orders"), expected.Length, exact: true);
+        Assert.Equal(expected, records.Select(r => (int)r.Key!["id"]).Order());
+        Assert.Equal(0, copies.Expired);
+        await stop.CancelAsync();
+        Assert.Equal(SourceOutcome.Stopped, await run);
+    }
+
+    [Theory]
     [InlineData("token")]
     [InlineData("certificate")]
     public async Task A_wrong_token_or_an_agent_certificate_of_an_untrusted_ca_stops_the_source_saying_what_to_set(string wrong)

@@ -82,7 +82,8 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
 
         if (listing?.AllowDelete == false && !_keepSegments)
         {
-            // Said before anything is read: else the source would stop at its first acknowledged segment, some nodes' deleted.
+            // Said at the first listing, before any segment is deleted: else the source would stop at its first acknowledged
+            // segment, with some nodes' segments deleted.
             throw new SourceException($"Cassandra source '{_source}': the agent of node {_node} at {Location} keeps its segments (AllowDelete false), and this source deletes them once acknowledged: set KeepSegments on this source, or AllowDelete on the agent.", isTransient: false);
         }
 

@@ -116,6 +116,8 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
                 return plain.Bytes;
             }
 
+            // Forgotten until the range arrives whole: a failed request (the file replaced, say) reads it whole next time.
+            _plain = null;
             using var tail = Send(HttpMethod.Get, path, cancellationToken, range: new RangeHeaderValue(plain.Trusted, durable - 1));
             var added = tail.Content.ReadAsByteArrayAsync(cancellationToken).GetAwaiter().GetResult();
             BytesFetched += added.Length;

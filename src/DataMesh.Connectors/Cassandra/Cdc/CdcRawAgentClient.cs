@@ -119,7 +119,7 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
             // Forgotten until the range arrives whole: a failed request (the file replaced, say) reads it whole next time.
             _plain = null;
             using var tail = Send(HttpMethod.Get, path, cancellationToken, range: new RangeHeaderValue(plain.Trusted, durable - 1));
-            var added = tail.Content.ReadAsByteArrayAsync(cancellationToken).GetAwaiter().GetResult();
+            var added = Body(tail, cancellationToken);
             BytesFetched += added.Length;
             if (tail.StatusCode == HttpStatusCode.PartialContent && added.Length == durable - plain.Trusted)
             {
@@ -135,7 +135,7 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
         // logical (uncompressed), and its bytes may run past it; the reader stops at the durable offset itself.
         _plain = null;
         using var response = Send(HttpMethod.Get, path, cancellationToken);
-        var bytes = response.Content.ReadAsByteArrayAsync(cancellationToken).GetAwaiter().GetResult();
+        var bytes = Body(response, cancellationToken);
         BytesFetched += bytes.Length;
         if (durable is > 0 and < int.MaxValue && bytes.Length >= durable && IsPlain(bytes, segment.Name))
         {
@@ -207,6 +207,16 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
 
         // A segment deleted or rewritten meanwhile, the agent restarting, its disk: read again later.
         throw new IOException($"Cassandra source '{_source}': the agent of node {_node} at {Location} answered {method} {path} with HTTP {status}{reason}.");
+    }
+
+    /// <summary>An answer's body, read in whole by <see cref="Send"/> already (<see cref="HttpCompletionOption.ResponseContentRead"/>):
+    /// copied from its buffer synchronously, as the follower reads a directory.</summary>
+    private static byte[] Body(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        using var body = response.Content.ReadAsStream(cancellationToken);
+        using var copy = new MemoryStream(response.Content.Headers.ContentLength is { } length and <= int.MaxValue ? (int)length : 0);
+        body.CopyTo(copy);
+        return copy.ToArray();
     }
 
     /// <summary>Whether a segment's header says its sections are plain (neither compressed nor encrypted); false when the

@@ -124,7 +124,16 @@ internal sealed class CdcRawFollower
             }
             else
             {
-                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Offset);
+                var bytes = _store.Read(segment, index.Offset, cancellationToken);
+                try
+                {
+                    reader = new CommitLogSegmentReader(name, bytes, _options, index.Offset);
+                }
+                catch
+                {
+                    bytes.Dispose();
+                    throw;
+                }
             }
 
             var keep = false;

@@ -255,7 +255,7 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
         }
         catch (MySqlException ex) when (ex.ErrorCode is MySqlErrorCode.ParseError or MySqlErrorCode.BadFieldError or MySqlErrorCode.WrongValueCountOnRow && request.Condition is not null)
         {
-            throw new MySqlSchemaException($"MySQL source '{_source}': the snapshot condition '{request.Condition}' on `{table.Schema}`.`{table.Name}` is not valid SQL: {ex.Message}", ex);
+            throw new SnapshotConditionException($"the condition '{request.Condition}' is not valid SQL on it: {ex.Message}", ex);
         }
         catch (FormatException ex)
         {

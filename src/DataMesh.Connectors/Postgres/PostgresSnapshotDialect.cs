@@ -555,7 +555,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         }
         catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SyntaxError or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedFunction && request.Condition is not null)
         {
-            throw new PostgresSourceException($"PostgreSQL source '{_source}': the snapshot condition '{request.Condition}' on {table.Schema}.{table.Name} is not valid SQL: {ex.MessageText}", ex);
+            throw new SnapshotConditionException($"the condition '{request.Condition}' is not valid SQL on it: {ex.MessageText}", ex);
         }
         finally
         {

@@ -136,6 +136,81 @@ public sealed class SnapshotEngineControlTests
         Assert.True(nothingDue.IsIdle);
     }
 
+    [Fact]
+    public async Task A_pause_made_before_the_stored_state_is_restored_holds_after_it_and_a_resume_then_lets_it_go_on()
+    {
+        // A caller may pause right after the host's start, while the source still reads its stored position: the pause
+        // must not be overwritten by the stored state (before, it was logged as done and then lost).
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, NullLogger.Instance);
+        engine.Pause();
+        engine.Restore(SnapshotState.Empty, requestInitial: true);
+        Assert.True(engine.Current.Paused);
+        Assert.True(engine.Current.InitialPending);
+
+        // The same while standing by for the lease (Suspend), then restored with what the holder stored.
+        engine.Suspend();
+        engine.Resume();
+        engine.Restore(SnapshotState.Empty with { Paused = true });
+        Assert.False(engine.Current.Paused);
+    }
+
+    [Fact]
+    public async Task A_cancel_made_before_the_stored_state_is_restored_ends_the_stored_and_the_initial_snapshot_and_requests_made_before_it()
+    {
+        var stored = SnapshotState.Empty with { Tables = [new SnapshotTableProgress("public", "t", "1", 10, "id > 1", false)] };
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, NullLogger.Instance);
+        engine.Request(["public.u"]);
+        engine.Cancel();
+        engine.Restore(stored, requestInitial: true);
+        Assert.Empty(engine.Current.Tables);
+        Assert.False(engine.Current.InitialPending);
+        Assert.True(engine.IsIdle);
+
+        // Calls keep their order: a request after the cancel stands.
+        await using var later = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, NullLogger.Instance);
+        later.Cancel();
+        later.Request(["public.u"]);
+        later.Restore(stored);
+        Assert.Equal(["public.u"], later.Current.Tables.Select(t => t.QualifiedName));
+    }
+
+    [Fact]
+    public async Task An_execute_snapshot_signal_with_one_bad_table_name_is_refused_whole_and_requests_none_of_its_tables()
+    {
+        var logs = new LogRecorder();
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, logs.CreateLogger("test"));
+        engine.Restore(SnapshotState.Empty);
+        engine.OnSignal("s1", "execute-snapshot", """{"data-collections": ["public.t", "t"], "additional-conditions": [{"data-collection": "public.t", "filter": "id <= 10"}]}""");
+
+        Assert.Empty(engine.Current.Tables);
+        var refused = Assert.Single(logs.WithId(7106));
+        Assert.Contains("'t'", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("wildcards", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(logs.WithId(7100));
+    }
+
+    [Fact]
+    public async Task A_condition_the_database_cannot_run_ends_that_tables_snapshot_with_an_error_and_the_source_and_other_tables_go_on()
+    {
+        // A typo in a signal's condition must not stop the source (and again at every restart, since the request travels
+        // with the stored position): that table's snapshot ends with error 7103 naming the condition.
+        var logs = new LogRecorder();
+        var dialect = new ScriptedDialect { GatedDescriptions = 0, BadCondition = "kk > 1" };
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions { ChunkSize = 10, ParallelTables = 1 }, dialect, Host, logs.CreateLogger("test"));
+        dialect.Engine = engine;
+        engine.Restore(SnapshotState.Empty);
+        engine.Request(["public.t"], "kk > 1");
+        engine.Request(["public.u"]);
+        engine.StreamingStarted();
+        await WaitIdleAsync(engine);
+
+        Assert.Null(engine.Fault);
+        Assert.Equal(ScriptedDialect.Chunks, dialect.Emitted);
+        var error = Assert.Single(logs.WithId(7103));
+        Assert.Contains("public.t", error.Message, StringComparison.Ordinal);
+        Assert.Contains("kk > 1", error.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>An engine on <paramref name="dialect"/> asked for <c>public.t</c>, streaming, its worker describing the table.</summary>
     private static async Task<(SnapshotEngine Engine, ScriptedDialect Dialect)> StartAsync(ScriptedDialect dialect)
     {
@@ -174,6 +249,9 @@ public sealed class SnapshotEngineControlTests
         public SnapshotEngine? Engine { get; set; }
 
         public int GatedDescriptions { get; init; } = 1;
+
+        /// <summary>A condition whose chunks the "database" refuses as not valid SQL.</summary>
+        public string? BadCondition { get; init; }
 
         public ConcurrentQueue<string> Watermarks { get; } = new();
 
@@ -219,6 +297,11 @@ public sealed class SnapshotEngineControlTests
 
         public Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken)
         {
+            if (request.Condition is { } condition && condition == BadCondition)
+            {
+                throw new SnapshotConditionException($"the snapshot condition '{condition}' on {request.Table.QualifiedName} is not valid SQL: column \"kk\" does not exist");
+            }
+
             var chunk = request.After is null ? 1 : int.Parse(request.After, System.Globalization.CultureInfo.InvariantCulture) + 1;
             return Task.FromResult(new SnapshotChunkRead(chunk < Chunks ? request.Limit : 0, chunk.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }

@@ -42,7 +42,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private readonly SemaphoreSlim _wake = new(0);
     private readonly ConcurrentBag<SnapshotChunkStorage> _storage = [];
     private volatile SnapshotState _state = SnapshotState.Empty;
-    private readonly List<(List<(string, string)> Tables, string? Condition)> _early = [];
+    private readonly List<Action> _early = []; // control calls made before the stored state was known, in their order
     private volatile bool _restored; // until the source read its stored state, what is due is not known: not idle
     private CancellationTokenSource? _attempt;
     private Task? _scheduler;
@@ -100,19 +100,19 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     /// snapshot is requested in the same step (so the engine never looks idle in between).</summary>
     public void Restore(SnapshotState state, bool requestInitial = false)
     {
-        List<(List<(string, string)> Tables, string? Condition)> early;
         lock (_lock)
         {
             _state = requestInitial ? state with { InitialPending = true } : state;
             _restored = true;
-            early = [.. _early];
-            _early.Clear();
-        }
 
-        // Requests made before the stored state was known (at start, or while the source stood by for its lease).
-        foreach (var (tables, condition) in early)
-        {
-            Add(tables, condition, initial: false);
+            // Requests, pauses, resumes and cancels made before the stored state was known (at start, or while the source
+            // stood by for its lease), in their order, under the same lock: none is overwritten by the stored state.
+            foreach (var early in _early)
+            {
+                early();
+            }
+
+            _early.Clear();
         }
     }
 
@@ -201,11 +201,32 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     /// <inheritdoc />
     public void Request(IEnumerable<string> tables, string? condition = null)
     {
+        var names = Names(tables);
+        Control(() => Add(names, condition, initial: false), $"requested {string.Join(", ", names.Select(n => $"{n.Schema}.{n.Name}"))}");
+    }
+
+    /// <inheritdoc />
+    public void Pause() => Control(() => Update(s => s with { Paused = true }, "paused"), "paused");
+
+    /// <inheritdoc />
+    public void Resume() => Control(() => Update(s => s with { Paused = false }, "resumed"), "resumed");
+
+    /// <inheritdoc />
+    public void Cancel() => Control(CancelNow, "cancelled");
+
+    /// <summary>Exact <c>schema.table</c> names, checked.</summary>
+    /// <exception cref="ArgumentException">A name is not of that form (or is a pattern).</exception>
+    private List<(string Schema, string Name)> Names(IEnumerable<string> tables)
+    {
         ArgumentNullException.ThrowIfNull(tables);
         var names = new List<(string, string)>();
         foreach (var table in tables)
         {
-            if (TableFilter.Check(table) is { } problem)
+            var problem = string.IsNullOrWhiteSpace(table) ? "is empty"
+                : table.IndexOfAny(['*', '?']) >= 0 ? "is a pattern: a snapshot takes exact schema.table names (MySQL: database.table)"
+                : TableFilter.Check(table) is not null ? "must have the form schema.table (MySQL: database.table)"
+                : null;
+            if (problem is not null)
             {
                 throw new ArgumentException($"Snapshot request for source '{_source}': table '{table}' {problem}.", nameof(tables));
             }
@@ -214,28 +235,27 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             names.Add((table[..dot], table[(dot + 1)..]));
         }
 
+        return names;
+    }
+
+    /// <summary>Runs a control call now, or once the stored state is known (<see cref="Restore"/>).</summary>
+    private void Control(Action action, string what)
+    {
         lock (_lock)
         {
             if (!_restored)
             {
-                // The stored state is not known yet (starting, or standing by for the lease): added once it is.
-                _early.Add((names, condition));
-                SnapshotLog.Control(_logger, _source, $"requested {string.Join(", ", names.Select(n => $"{n.Item1}.{n.Item2}"))} (kept until the source reads)");
+                // The stored state is not known yet (starting, or standing by for the lease): applied once it is, in order.
+                _early.Add(action);
+                SnapshotLog.Control(_logger, _source, $"{what} (kept until the source reads)");
                 return;
             }
         }
 
-        Add(names, condition, initial: false);
+        action();
     }
 
-    /// <inheritdoc />
-    public void Pause() => Update(s => s with { Paused = true }, "paused");
-
-    /// <inheritdoc />
-    public void Resume() => Update(s => s with { Paused = false }, "resumed");
-
-    /// <inheritdoc />
-    public void Cancel()
+    private void CancelNow()
     {
         Update(s => SnapshotState.Empty, "cancelled");
         lock (_lock)
@@ -261,10 +281,11 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             switch (type)
             {
                 case "execute-snapshot":
-                    var request = SnapshotSignal.Parse(data);
-                    foreach (var (tables, condition) in request)
+                    // Every name checked before any is requested: a refused signal requests nothing.
+                    var request = SnapshotSignal.Parse(data).Select(r => (Names: Names(r.Tables), r.Condition)).ToList();
+                    foreach (var (names, condition) in request)
                     {
-                        Request(tables, condition);
+                        Control(() => Add(names, condition, initial: false), $"requested {string.Join(", ", names.Select(n => $"{n.Schema}.{n.Name}"))}");
                     }
 
                     break;
@@ -599,7 +620,21 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     ? new SnapshotChunkRequest(table, keyColumns, progress.After, Math.Min(_options.ChunkSize, MaxRecheckKeys), progress.Condition, recheck.Take(Math.Min(_options.ChunkSize, MaxRecheckKeys)).ToArray())
                     : new SnapshotChunkRequest(table, keyColumns, progress.After, limit, progress.Condition, MaxBytes: _options.MaxChunkBytes);
                 chunk.Request = request;
-                var read = await _dialect.ReadChunkAsync(request, chunk.Writer, cancellationToken).ConfigureAwait(false);
+                SnapshotChunkRead read;
+                try
+                {
+                    read = await _dialect.ReadChunkAsync(request, chunk.Writer, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SnapshotConditionException ex)
+                {
+                    // The database refused the request's condition: that request ends (what it emitted stays), the source
+                    // and the other tables go on. Its low watermark, if the log brings it, is ignored.
+                    Forget(chunk);
+                    Return(chunk);
+                    SnapshotLog.TableSkipped(_logger, _source, qualified, $"{ex.Message}; the request is dropped (ask again with a condition that a SELECT on the table accepts)");
+                    Remove(progress);
+                    return;
+                }
                 if (read.TableChanged)
                 {
                     // A schema change between the description and the read: forget the chunk (its low watermark, if the

@@ -69,7 +69,34 @@ public sealed class MariaDbBinlogComparisonTests(MariaDbServer server) : IClassF
         }
     }
 
-    private async Task<List<DataMesh.Connectors.MySql.BinlogRowChange>> StreamAsync(string file, long start, long end)
+    [Fact]
+    public async Task A_create_table_as_select_is_one_transaction_whose_rows_carry_its_gtid_and_that_commits_only_after_them()
+    {
+        // MariaDB logs CREATE TABLE ... SELECT as one event group (GTID without FL_STANDALONE, the CREATE, the rows, then
+        // XID). Committing at the CREATE stored a position inside the group with the group's GTID as done: a restart
+        // while its rows were being produced skipped the rest of them (9,090 of 20,000 rows arrived in a new user's test).
+        await using var database = await server.CreateDatabaseAsync("ctas");
+        var (file, start) = await server.GetBinlogPositionAsync();
+        await using (var connection = await database.OpenConnectionAsync())
+        {
+            await using var command = new MySqlConnector.MySqlCommand("CREATE TABLE s (PRIMARY KEY (id)) AS SELECT seq AS id FROM seq_1_to_3000", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var (_, end) = await server.GetBinlogPositionAsync();
+        var collector = new Collector();
+        await StreamAsync(file, start, end, collector);
+
+        var ours = collector.Events.SkipWhile(e => !e.StartsWith("row", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3000, ours.Count(e => e.StartsWith("row", StringComparison.Ordinal)));
+        var gtid = ours[0]["row ".Length..];
+        Assert.Matches(@"^\d+-\d+-\d+$", gtid);
+        Assert.All(ours.Take(3000), e => Assert.Equal("row " + gtid, e));
+        Assert.Equal("commit " + gtid, ours[3000]);
+        Assert.DoesNotContain("commit " + gtid, collector.Events.TakeWhile(e => !e.StartsWith("row", StringComparison.Ordinal)));
+    }
+
+    private async Task<List<DataMesh.Connectors.MySql.BinlogRowChange>> StreamAsync(string file, long start, long end, Collector? collector = null)
     {
         var builder = new MySqlConnector.MySqlConnectionStringBuilder(server.ConnectionString);
         var settings = new ReplicationConnectionSettings(builder.Server, (int)builder.Port, builder.UserID, builder.Password) { Tls = TlsMode.None };
@@ -77,7 +104,7 @@ public sealed class MariaDbBinlogComparisonTests(MariaDbServer server) : IClassF
         await connection.QueryAsync("SET @master_binlog_checksum = @@global.binlog_checksum", CancellationToken.None);
         await connection.QueryAsync("SET @mariadb_slave_capability = 4", CancellationToken.None);
         await connection.StartBinlogDumpAsync(file, start, 4_000_003, nonBlocking: true, CancellationToken.None);
-        var collector = new Collector();
+        collector ??= new Collector();
         var processor = new BinlogProcessor(new BinlogDecoder(file, 4), new SchemaTracker(), collector, static (_, _) => true);
         while (processor.Decoder.NextPosition < end || processor.Decoder.File != file)
         {
@@ -123,8 +150,12 @@ public sealed class MariaDbBinlogComparisonTests(MariaDbServer server) : IClassF
     {
         public List<DataMesh.Connectors.MySql.BinlogRowChange> Changes { get; } = [];
 
+        /// <summary>Rows and commits in order, each with its transaction's GTID.</summary>
+        public List<string> Events { get; } = [];
+
         public void OnRow(scoped in RowChange change, TransactionState transaction)
         {
+            Events.Add("row " + transaction.Gtid);
             var binding = change.Binding;
             object?[]? Values(RowImage? image, ReadOnlySpan<byte> rows)
             {
@@ -148,9 +179,7 @@ public sealed class MariaDbBinlogComparisonTests(MariaDbServer server) : IClassF
                 Values(change.Before, change.Rows), Values(change.After, change.Rows), string.Empty, change.Position, change.Row, transaction.Gtid));
         }
 
-        public void OnCommit(TransactionState transaction)
-        {
-        }
+        public void OnCommit(TransactionState transaction) => Events.Add("commit " + transaction.Gtid);
 
         public void OnSchemaChange(SchemaChange change)
         {

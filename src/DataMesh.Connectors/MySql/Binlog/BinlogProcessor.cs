@@ -355,6 +355,14 @@ internal sealed class BinlogProcessor
 
         _transaction.ThreadId = query.ThreadId;
         ApplyDdl(sql, database, e.Position);
+        if (_transaction.MariaDbGtid is not null && !_transaction.Standalone)
+        {
+            // A MariaDB event group without FL_STANDALONE ends with its own XID or COMMIT: a DDL inside it (CREATE TABLE
+            // ... SELECT, whose rows follow) does not end it. Committing here would store a position inside the group with
+            // its GTID counted as done, and a restart would skip the rest of its rows.
+            return;
+        }
+
         if (_transaction.Standalone || !IsInsideTransaction(sql))
         {
             Commit();

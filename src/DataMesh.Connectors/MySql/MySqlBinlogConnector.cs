@@ -426,9 +426,9 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
         // agree (no DDL ran around it). A DDL in between makes it try again (DDL is rare; a few tries are enough).
         for (var attempt = 1; ; attempt++)
         {
-            var (tables, databases, serverCharset) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken).ConfigureAwait(false);
+            var (tables, databases, serverCharset) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken, captured: _options.Captures).ConfigureAwait(false);
             var start = await CurrentPositionAsync(connection, cancellationToken).ConfigureAwait(false);
-            var (after, afterDatabases, _) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken).ConfigureAwait(false);
+            var (after, afterDatabases, _) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken, captured: _options.Captures).ConfigureAwait(false);
             if (System.Text.Json.JsonSerializer.Serialize(tables) != System.Text.Json.JsonSerializer.Serialize(after) ||
                 !databases.OrderBy(d => d.Key).SequenceEqual(afterDatabases.OrderBy(d => d.Key)))
             {

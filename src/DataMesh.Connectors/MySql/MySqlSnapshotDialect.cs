@@ -103,7 +103,7 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
-        var (tables, _, _) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken).ConfigureAwait(false);
+        var (tables, _, _) = await InformationSchemaLoader.LoadAsync(connection, cancellationToken, captured: Captures).ConfigureAwait(false);
         return tables
             .Where(t => Captures(t.Database, t.Name))
             .Select(MySqlBinlogConnector.TableInfo)

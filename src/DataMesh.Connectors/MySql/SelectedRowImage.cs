@@ -57,6 +57,11 @@ internal sealed class SelectedRowImage
         _ => $"CAST({column} AS BINARY)",
     };
 
+    /// <summary>The 64 bits of a <c>col+0</c> value: MariaDB sends a SET or BIT value whose top bit is set as a negative
+    /// signed BIGINT, the others as unsigned.</summary>
+    private static ulong UnsignedBits(MySqlDataReader reader, int i) =>
+        reader.GetFieldType(i) == typeof(long) ? unchecked((ulong)reader.GetInt64(i)) : reader.GetUInt64(i);
+
     /// <summary>Reads the reader's current row (its columns selected by <see cref="SelectExpression"/>, in plan order).</summary>
     /// <exception cref="FormatException">A value that does not fit its column's binlog form.</exception>
     public void Read(MySqlDataReader reader)
@@ -118,15 +123,13 @@ internal sealed class SelectedRowImage
             case ValueDecoder.Boolean or ValueDecoder.Bits:
                 var bits = (plan.Binlog.Meta + 7) / 8;
                 Ensure(_length + bits);
-                CellValues.WriteBits(reader.GetUInt64(i), _row.AsSpan(_length, bits));
+                CellValues.WriteBits(UnsignedBits(reader, i), _row.AsSpan(_length, bits));
                 return bits;
             case ValueDecoder.Year:
                 var year = reader.GetInt32(i);
                 return WriteInteger(year == 0 ? 0 : (ulong)(year - 1900), 1);
-            case ValueDecoder.Enum:
-                return WriteInteger(reader.GetUInt64(i), plan.Binlog.Meta);
-            case ValueDecoder.Set:
-                return WriteInteger(reader.GetUInt64(i), plan.Binlog.Meta);
+            case ValueDecoder.Enum or ValueDecoder.Set:
+                return WriteInteger(UnsignedBits(reader, i), plan.Binlog.Meta);
         }
 
         // The rest is selected AS BINARY. Text and blobs: the bytes after their length prefix, as they are.

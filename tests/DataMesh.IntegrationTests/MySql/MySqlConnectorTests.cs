@@ -44,6 +44,36 @@ public sealed class MySqlConnectorTests(MariaDbServer server) : IClassFixture<Ma
     }
 
     [Fact]
+    public async Task Tables_the_source_does_not_capture_with_types_it_does_not_map_stop_it_neither_at_start_nor_while_it_runs()
+    {
+        // MariaDB's INET4, INET6 and UUID columns have no mapping. In a table the source does not capture they must not
+        // matter: before, one such table anywhere on the server stopped every MySQL source at its first start, and one
+        // created while it ran stopped it too (found by a new user's pass).
+        await using var other = await server.CreateDatabaseAsync("myother");
+        await using (var connection = await other.OpenConnectionAsync())
+        {
+            await using var command = new MySqlConnector.MySqlCommand("CREATE TABLE atstart (id INT PRIMARY KEY, a INET4, b INET6, u UUID)", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE orders (id INT PRIMARY KEY, item VARCHAR(50))");
+        await cdc.StartAsync();
+        await cdc.WaitForSavedPositionAsync();
+        await using (var connection = await other.OpenConnectionAsync())
+        {
+            foreach (var sql in new[] { "CREATE TABLE later (id INT PRIMARY KEY, u UUID, i INET6)", "INSERT INTO later VALUES (1, UUID(), '::1')", "ALTER TABLE atstart ADD COLUMN c INET6", "INSERT INTO atstart (id) VALUES (1)" })
+            {
+                await using var command = new MySqlConnector.MySqlCommand(sql, connection);
+                await command.ExecuteNonQueryAsync();
+            }
+        }
+
+        await cdc.ExecuteAsync("INSERT INTO orders VALUES (1, 'pen')");
+        var records = await cdc.ReadAsync(cdc.Topic("orders"), 1);
+        Assert.Equal("pen", records[0].After!["item"]);
+    }
+
+    [Fact]
     public async Task Ddl_mid_stream_changes_the_schema_of_the_rows_after_it()
     {
         await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE items (id BIGINT UNSIGNED PRIMARY KEY, name VARCHAR(20), qty INT)");

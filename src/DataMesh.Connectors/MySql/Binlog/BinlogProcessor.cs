@@ -405,6 +405,14 @@ internal sealed class BinlogProcessor
             // this source does not capture, nor makes a captured one: nothing of it is ever decoded.
             return;
         }
+        catch (DdlParseException ex) when (statement is null && ex.Table?.Qualify(database) is { Database: { } db } failed && !Captured(failed) && db.Length > 0)
+        {
+            // A CREATE TABLE or ALTER TABLE of a table this source does not capture that cannot be read (a type without a
+            // mapping, such as MariaDB's INET6): nothing of that table is ever decoded. It is no longer tracked, so a later
+            // statement that would make it a captured table (a RENAME into the captured set) stops the source as unknown.
+            _schema.Remove(db, failed.Name);
+            return;
+        }
         catch (DdlParseException ex)
         {
             if (SkipUnparseableDdl)

@@ -52,6 +52,9 @@ internal sealed class TableMapEvent
     /// <summary>Primary-key column indexes (<c>FULL</c>), or null.</summary>
     public int[]? PrimaryKey { get; private set; }
 
+    private byte[]?[]?[]? _enumBytes;
+    private byte[]?[]?[]? _setBytes;
+
     /// <summary>ENUM labels by column index (<c>FULL</c>), or null.</summary>
     public string[]?[]? EnumValues { get; private set; }
 
@@ -132,6 +135,8 @@ internal sealed class TableMapEvent
             map.ReadOptional(fieldType, ref fieldReader);
         }
 
+        map.EnumValues = map.Labels(map._enumBytes);
+        map.SetValues = map.Labels(map._setBytes);
         return map;
     }
 
@@ -249,7 +254,8 @@ internal sealed class TableMapEvent
                 PrimaryKey = [.. prefixed];
                 break;
             case EnumValuesField or SetValuesField:
-                var values = new string[]?[Columns.Length];
+                // Kept as bytes: they are in the column's charset, which the ENUM_AND_SET charset fields give after them.
+                var values = new byte[]?[]?[Columns.Length];
                 var wanted = fieldType == EnumValuesField ? MySqlColumnType.Enum : MySqlColumnType.Set;
                 for (var i = 0; i < Columns.Length; i++)
                 {
@@ -258,10 +264,10 @@ internal sealed class TableMapEvent
                         continue;
                     }
 
-                    var labels = new string[reader.ReadLengthEncodedCount("value_count")];
+                    var labels = new byte[]?[reader.ReadLengthEncodedCount("value_count")];
                     for (var j = 0; j < labels.Length; j++)
                     {
-                        labels[j] = Encoding.UTF8.GetString(reader.ReadLengthEncodedBytes("value"));
+                        labels[j] = reader.ReadLengthEncodedBytes("value").ToArray();
                     }
 
                     values[i] = labels;
@@ -269,11 +275,11 @@ internal sealed class TableMapEvent
 
                 if (fieldType == EnumValuesField)
                 {
-                    EnumValues = values;
+                    _enumBytes = values;
                 }
                 else
                 {
-                    SetValues = values;
+                    _setBytes = values;
                 }
 
                 break;
@@ -295,6 +301,41 @@ internal sealed class TableMapEvent
             default:
                 // Geometry types, visibility: skipped by length.
                 break;
+        }
+    }
+
+    /// <summary>Labels as text, each column's in its own charset (its collation in <see cref="Collations"/>; UTF-8 when the
+    /// metadata gives none or one this reader does not know).</summary>
+    private string[]?[]? Labels(byte[]?[]?[]? bytes)
+    {
+        if (bytes is null)
+        {
+            return null;
+        }
+
+        var labels = new string[]?[bytes.Length];
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] is not { } column)
+            {
+                continue;
+            }
+
+            var charset = (Collations.Length > i ? MySqlCharsets.FromCollationId(Collations[i]) : null) ?? MySqlCharset.Utf8;
+            labels[i] = [.. column.Select(label => Text(label!, charset))];
+        }
+
+        return labels;
+
+        static string Text(byte[] label, MySqlCharset charset)
+        {
+            if (charset is MySqlCharset.Utf8 or MySqlCharset.Binary)
+            {
+                return Encoding.UTF8.GetString(label);
+            }
+
+            var utf8 = new byte[MySqlCharsets.MaxUtf8Length(charset, label.Length)];
+            return Encoding.UTF8.GetString(utf8, 0, MySqlCharsets.ToUtf8(charset, label, utf8));
         }
     }
 

@@ -15,6 +15,7 @@ internal sealed class DdlParser
     private readonly List<SqlToken> _tokens;
     private readonly string _sql;
     private int _at;
+    private TableName? _table; // the table of the CREATE TABLE or ALTER TABLE being read, for errors
 
     private DdlParser(string sql)
     {
@@ -36,7 +37,7 @@ internal sealed class DdlParser
         }
         catch (DdlParseException ex)
         {
-            throw new DdlParseException($"{ex.Message} in DDL statement: {Shorten(sql)}", ex);
+            throw new DdlParseException($"{ex.Message} in DDL statement: {Shorten(sql)}", ex) { Table = ex.Table, UnknownTable = ex.UnknownTable };
         }
     }
 
@@ -158,6 +159,7 @@ internal sealed class DdlParser
     {
         var ifNotExists = AcceptIfExists("NOT");
         var table = ReadTableName();
+        _table = table;
         if (Accept("LIKE"))
         {
             return new CreateTableLikeStatement(table, ReadTableName(), ifNotExists);
@@ -209,6 +211,7 @@ internal sealed class DdlParser
     private AlterTableStatement ParseAlterTable()
     {
         var table = ReadTableName();
+        _table = table;
         var actions = new List<AlterAction>();
         if (Current.Kind == SqlTokenKind.End)
         {
@@ -943,5 +946,5 @@ internal sealed class DdlParser
         }
     }
 
-    private DdlParseException Error(string message) => new($"{message} (at offset {Current.Offset} of {_sql.Length})");
+    private DdlParseException Error(string message) => new($"{message} (at offset {Current.Offset} of {_sql.Length})") { Table = _table };
 }

@@ -12,8 +12,11 @@ internal static partial class InformationSchemaLoader
     /// <param name="cancellationToken">Cancels the work.</param>
     /// <param name="only">One table to read (and its database), or null for every table.</param>
     /// <param name="collations">When given, receives each character column's collation.</param>
+    /// <param name="captured">When given, which tables the source captures: a table it does not capture whose columns
+    /// cannot be read (a type without a mapping) is left out instead of failing the load.</param>
     public static async Task<(List<MySqlTable> Tables, Dictionary<string, string> DatabaseCharsets, string ServerCharset)> LoadAsync(
-        MySqlConnection connection, CancellationToken cancellationToken, (string Database, string Table)? only = null, Dictionary<(string Database, string Table, string Column), string>? collations = null)
+        MySqlConnection connection, CancellationToken cancellationToken, (string Database, string Table)? only = null, Dictionary<(string Database, string Table, string Column), string>? collations = null,
+        Func<string, string, bool>? captured = null)
     {
         const string system = "('mysql','information_schema','performance_schema','sys')";
         string Only(string schema, string? table) => only is null ? string.Empty : $" AND {schema} = @database" + (table is null ? string.Empty : $" AND {table} = @table");
@@ -67,6 +70,7 @@ internal static partial class InformationSchemaLoader
 
         var columns = new Dictionary<(string, string), List<MySqlColumn>>();
         var order = new List<(string, string)>();
+        var unreadable = new HashSet<(string, string)>();
         await ReadAsync(connection,
             "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.IS_NULLABLE, c.COLUMN_TYPE, c.CHARACTER_SET_NAME, c.DATA_TYPE, c.COLLATION_NAME FROM information_schema.COLUMNS c "
             // One table: looked up by name (a join with TABLES makes the server scan it); a view has no TABLES row above.
@@ -82,6 +86,13 @@ internal static partial class InformationSchemaLoader
                 try
                 {
                     column = DdlParser.ParseColumnType(name, r.GetString(4));
+                }
+                catch (DdlParseException) when (captured is not null && !captured(key.Item1, key.Item2))
+                {
+                    // Not captured: never decoded. Left out, so a later statement that makes it a captured table stops the
+                    // source as unknown rather than mapping it wrongly.
+                    unreadable.Add(key);
+                    return;
                 }
                 catch (DdlParseException ex)
                 {
@@ -116,7 +127,7 @@ internal static partial class InformationSchemaLoader
             cancellationToken,
             only).ConfigureAwait(false);
 
-        var tables = order.Where(key => only is null || tableCharsets.ContainsKey(key)).Select(key => new MySqlTable
+        var tables = order.Where(key => (only is null || tableCharsets.ContainsKey(key)) && !unreadable.Contains(key)).Select(key => new MySqlTable
         {
             Database = key.Item1,
             Name = key.Item2,

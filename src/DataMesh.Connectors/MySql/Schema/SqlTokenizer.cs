@@ -224,6 +224,9 @@ internal sealed class DdlParseException : FormatException
     /// <summary>The table the statement changes that the tracked schema does not have, when that is the problem.</summary>
     public TableName? UnknownTable { get; init; }
 
+    /// <summary>The table a CREATE TABLE or ALTER TABLE that could not be read was about, when the parser got that far.</summary>
+    public TableName? Table { get; init; }
+
     public DdlParseException()
     {
     }

@@ -74,6 +74,23 @@ public sealed class MySqlConnectorTests(MariaDbServer server) : IClassFixture<Ma
     }
 
     [Fact]
+    public async Task Text_is_decoded_in_the_charset_the_server_gives_its_column_where_the_tracked_schema_reads_a_ddl_otherwise()
+    {
+        // The server applies a table's new default charset before the columns the same ALTER adds; the DDL tracker applies
+        // the actions in written order and took the added column for latin1, so '日本😀' arrived as mojibake (found by a new
+        // user's pass). The TABLE_MAP's charsets (binlog_row_metadata=FULL) are the server's: text is decoded in them.
+        await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE b (id INT PRIMARY KEY, s VARCHAR(10)) DEFAULT CHARSET latin1");
+        await cdc.StartAsync();
+        await cdc.WaitForSavedPositionAsync();
+        await cdc.ExecuteAsync("ALTER TABLE b ADD COLUMN n VARCHAR(10), DEFAULT CHARSET utf8mb4");
+        await cdc.ExecuteAsync("INSERT INTO b VALUES (1, 'é', '日本😀')");
+
+        var records = await cdc.ReadAsync(cdc.Topic("b"), 1);
+        Assert.Equal("é", records[0].After!["s"]);
+        Assert.Equal("日本😀", records[0].After!["n"]);
+    }
+
+    [Fact]
     public async Task Ddl_mid_stream_changes_the_schema_of_the_rows_after_it()
     {
         await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE items (id BIGINT UNSIGNED PRIMARY KEY, name VARCHAR(20), qty INT)");

@@ -142,7 +142,21 @@ internal sealed class TableBinding
                 throw new BinlogFormatException("TABLE_MAP", "null_bitmap", BinlogEventHeader.Length, Problem("says it admits NULL"));
             }
 
-            plans[i] = Plan(column, binlog, map.EnumValues?[i] ?? map.SetValues?[i] ?? column.Labels);
+            // The server's charset of a text column (binlog_row_metadata=FULL) decides how its bytes are read: where the
+            // tracked schema read a DDL otherwise (an ALTER that also changes the table's default charset, say), text would
+            // be decoded in the wrong charset without an error. Text against binary is a different type: that stops.
+            MySqlCharset? serverCharset = null;
+            if (column.IsCharacter && map.Collations.Length > i && map.Collations[i] != 0 && MySqlCharsets.FromCollationId(map.Collations[i]) is { } mapped && mapped != column.BinlogCharset)
+            {
+                if (mapped == MySqlCharset.Binary || column.BinlogCharset == MySqlCharset.Binary)
+                {
+                    throw new BinlogFormatException("TABLE_MAP", "column_charset", BinlogEventHeader.Length, Problem($"gives it collation {map.Collations[i]} ({mapped})"));
+                }
+
+                serverCharset = mapped;
+            }
+
+            plans[i] = Plan(column, binlog, map.EnumValues?[i] ?? map.SetValues?[i] ?? column.Labels, serverCharset);
         }
 
         return new TableBinding(map, table, plans);
@@ -275,10 +289,10 @@ internal sealed class TableBinding
         return plans;
     }
 
-    private static ColumnPlan Plan(MySqlColumn column, BinlogColumn binlog, IReadOnlyList<string> labelTexts)
+    private static ColumnPlan Plan(MySqlColumn column, BinlogColumn binlog, IReadOnlyList<string> labelTexts, MySqlCharset? serverCharset = null)
     {
         var type = column.ToDataType();
-        var charset = column.BinlogCharset;
+        var charset = serverCharset ?? column.BinlogCharset;
         var decoder = binlog.Type switch
         {
             MySqlColumnType.Tiny or MySqlColumnType.Short or MySqlColumnType.Int24 or MySqlColumnType.Long =>

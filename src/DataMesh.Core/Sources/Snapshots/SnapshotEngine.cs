@@ -104,6 +104,10 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         {
             _state = requestInitial ? state with { InitialPending = true } : state;
             _restored = true;
+            if (state.Paused && state.Tables.Count > 0)
+            {
+                SnapshotLog.Control(_logger, _source, $"paused, as stored ({string.Join(", ", state.Tables.Select(t => t.QualifiedName))}): Resume() or a resume-snapshot signal goes on");
+            }
 
             // Requests, pauses, resumes and cancels made before the stored state was known (at start, or while the source
             // stood by for its lease), in their order, under the same lock: none is overwritten by the stored state.
@@ -422,7 +426,9 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             {
                 if (list.Any(t => t.Schema == schema && t.Name == name))
                 {
-                    continue; // already being read
+                    // Already requested and not done: left as it is (a new condition for it is not used).
+                    SnapshotLog.Control(_logger, _source, $"of {schema}.{name} requested again while one is pending or running: the pending one goes on, the new request is dropped");
+                    continue;
                 }
 
                 list = list.Add(new SnapshotTableProgress(schema, name, null, 0, condition, initial));

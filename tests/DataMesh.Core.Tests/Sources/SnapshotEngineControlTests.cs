@@ -175,6 +175,31 @@ public sealed class SnapshotEngineControlTests
     }
 
     [Fact]
+    public async Task A_cancel_is_not_undone_by_a_retry_from_a_checkpoint_taken_before_it_but_a_request_made_after_it_stands()
+    {
+        // The runtime restores the stored state, then starts its first attempt from it (Reset); every retry starts again from
+        // the last acknowledged checkpoint. A cancel made before either must not bring the cancelled tables back (found by
+        // review: a Cancel() right after the start was undone by the first attempt's Reset).
+        var stored = SnapshotState.Empty with { Tables = [new SnapshotTableProgress("public", "t", "1", 10, null, true)], InitialPending = true };
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, NullLogger.Instance);
+        engine.Cancel();
+        engine.Restore(stored);
+        engine.Reset(stored);
+        Assert.Empty(engine.Current.Tables);
+        Assert.False(engine.Current.InitialPending);
+
+        // While running: checkpoint, cancel, a new request, then a retry from the checkpoint.
+        await using var running = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, NullLogger.Instance);
+        running.Restore(stored);
+        var checkpoint = running.Current;
+        running.Cancel();
+        running.Request(["public.u"]);
+        running.Reset(checkpoint);
+        var left = Assert.Single(running.Current.Tables);
+        Assert.Equal(("public.u", null, 0L), (left.QualifiedName, left.After, left.Rows));
+    }
+
+    [Fact]
     public async Task An_execute_snapshot_signal_with_one_bad_table_name_is_refused_whole_and_requests_none_of_its_tables()
     {
         var logs = new LogRecorder();

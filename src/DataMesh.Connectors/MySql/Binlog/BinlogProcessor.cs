@@ -371,6 +371,21 @@ internal sealed class BinlogProcessor
 
     private bool Captured(TableName name) => name.Database is not null && _captured(name.Database, name.Name);
 
+    /// <summary>Whether a CREATE or ALTER that could not be read is of a table this source does not capture, whatever the
+    /// case of its name (and the tracked table it names, if any); a statement that renames is never taken for one.</summary>
+    private bool IsOfUncapturedTable(TableName? table, string? database, string sql, out MySqlTable? tracked)
+    {
+        tracked = null;
+        if (table?.Qualify(database) is not { Database: { Length: > 0 } db } qualified || sql.Contains("RENAME", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        tracked = _schema.Resolve(qualified, database);
+        return !Captured(qualified) && !_captured(db.ToLowerInvariant(), qualified.Name.ToLowerInvariant())
+            && (tracked is null || !_captured(tracked.Database, tracked.Name));
+    }
+
     /// <summary>Whether the statement creates or renames a table into one this source captures.</summary>
     private bool ProducesCaptured(DdlStatement statement, string? database) => statement switch
     {
@@ -405,12 +420,18 @@ internal sealed class BinlogProcessor
             // this source does not capture, nor makes a captured one: nothing of it is ever decoded.
             return;
         }
-        catch (DdlParseException ex) when (statement is null && ex.Table?.Qualify(database) is { Database: { } db } failed && !Captured(failed) && db.Length > 0)
+        catch (DdlParseException ex) when (statement is null && IsOfUncapturedTable(ex.Table, database, sql, out var tracked))
         {
             // A CREATE TABLE or ALTER TABLE of a table this source does not capture that cannot be read (a type without a
-            // mapping, such as MariaDB's INET6): nothing of that table is ever decoded. It is no longer tracked, so a later
-            // statement that would make it a captured table (a RENAME into the captured set) stops the source as unknown.
-            _schema.Remove(db, failed.Name);
+            // mapping, such as MariaDB's INET6): nothing of that table is ever decoded. It is no longer tracked, and the
+            // schema history records it so (a restart must not bring its old definition back), so that a later statement
+            // making it a captured table (a RENAME into the captured set) stops the source as unknown.
+            if (tracked is not null)
+            {
+                _schema.Remove(tracked.Database, tracked.Name);
+                _handler.OnSchemaChange(new SchemaChange(string.Empty, database, [new TableChange(tracked.Database, tracked.Name, null)], Decoder.File, position));
+            }
+
             return;
         }
         catch (DdlParseException ex)

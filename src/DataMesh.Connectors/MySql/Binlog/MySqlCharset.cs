@@ -68,8 +68,12 @@ internal static class MySqlCharsets
         54 or 55 or (>= 101 and <= 124) or 122 => MySqlCharset.Utf16,
         56 or 62 => MySqlCharset.Utf16Le,
         60 or 61 or (>= 160 and <= 183) => MySqlCharset.Utf32,
-        // MariaDB 10.10+ UCA 14.0 collations are numbered from 2048 per charset family; utf8mb4's and utf8mb3's are the usual ones.
-        >= 2048 and < 4096 => MySqlCharset.Utf8,
+        // MariaDB 10.10+ UCA 14.0 collations: 2048 + (charset << 8) + ..., the charset being utf8mb3 0, utf8mb4 1, ucs2 2,
+        // utf16 3, utf32 4 (my_uca1400_make_builtin_collation_id).
+        >= 2048 and < 2048 + (2 << 8) => MySqlCharset.Utf8,
+        >= 2048 + (2 << 8) and < 2048 + (3 << 8) => MySqlCharset.Ucs2,
+        >= 2048 + (3 << 8) and < 2048 + (4 << 8) => MySqlCharset.Utf16,
+        >= 2048 + (4 << 8) and < 2048 + (5 << 8) => MySqlCharset.Utf32,
         _ => null,
     };
 

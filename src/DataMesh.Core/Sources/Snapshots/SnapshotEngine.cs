@@ -103,7 +103,6 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         lock (_lock)
         {
             _state = requestInitial ? state with { InitialPending = true } : state;
-            _restored = true;
             if (state.Paused && state.Tables.Count > 0)
             {
                 SnapshotLog.Control(_logger, _source, $"paused, as stored ({string.Join(", ", state.Tables.Select(t => t.QualifiedName))}): Resume() or a resume-snapshot signal goes on");
@@ -117,6 +116,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             }
 
             _early.Clear();
+            _restored = true; // after the replay: IsIdle (read without the lock) never sees the state before it
         }
     }
 
@@ -138,6 +138,12 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     {
         lock (_lock)
         {
+            if (acknowledged.Cancels < _state.Cancels)
+            {
+                // Cancelled after that checkpoint: nothing it was reading is due any more (only what was requested since).
+                acknowledged = acknowledged with { Tables = [], InitialPending = false };
+            }
+
             var tables = acknowledged.Tables;
             foreach (var table in _state.Tables)
             {
@@ -148,7 +154,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 }
             }
 
-            ResetLocked(acknowledged with { Tables = tables, Paused = _state.Paused, InitialPending = acknowledged.InitialPending || _state.InitialPending });
+            ResetLocked(acknowledged with { Tables = tables, Paused = _state.Paused, InitialPending = acknowledged.InitialPending || _state.InitialPending, Cancels = _state.Cancels });
         }
     }
 
@@ -261,7 +267,8 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
     private void CancelNow()
     {
-        Update(s => SnapshotState.Empty, "cancelled");
+        // Counted, so that a retry from a checkpoint taken before the cancel (Reset) does not bring its tables back.
+        Update(s => SnapshotState.Empty with { Cancels = s.Cancels + 1 }, "cancelled");
         lock (_lock)
         {
             foreach (var chunk in _byWatermark.Values)
@@ -638,7 +645,15 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     Forget(chunk);
                     Return(chunk);
                     SnapshotLog.TableSkipped(_logger, _source, qualified, $"{ex.Message}; the request is dropped (ask again with a condition that a SELECT on the table accepts)");
-                    Remove(progress);
+                    lock (_lock)
+                    {
+                        // This request only: one made anew meanwhile (after a cancel, with another condition) stays.
+                        if (_state.Tables.Any(t => ReferenceEquals(t, progress)))
+                        {
+                            Remove(progress);
+                        }
+                    }
+
                     return;
                 }
                 if (read.TableChanged)

@@ -24,7 +24,7 @@ internal sealed record SnapshotTableProgress(string Schema, string Name, string?
 /// <summary>A source's snapshot state: the tables still to read (in order), whether it is paused, and whether the initial
 /// snapshot is yet to list its tables. Immutable: the log thread captures it with each checkpoint, so a stored position
 /// carries the snapshot progress Kafka acknowledged.</summary>
-internal sealed record SnapshotState(ImmutableList<SnapshotTableProgress> Tables, bool Paused, bool InitialPending = false)
+internal sealed record SnapshotState(ImmutableList<SnapshotTableProgress> Tables, bool Paused, bool InitialPending = false, int Cancels = 0)
 {
     public static readonly SnapshotState Empty = new([], false);
 

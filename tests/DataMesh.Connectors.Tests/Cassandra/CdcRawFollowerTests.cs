@@ -203,26 +203,6 @@ public sealed class CdcRawFollowerTests : IDisposable
         Assert.Equal(100, position.SegmentId);
     }
 
-    [Fact]
-    public void A_segment_read_into_a_pooled_array_is_exactly_its_file_even_after_a_larger_one_used_the_pool()
-    {
-        var large = Path.Combine(_directory, "large.bin");
-        File.WriteAllBytes(large, Enumerable.Repeat((byte)0xAB, 100_003).ToArray());
-        using (var first = SegmentBytes.ReadFile(large))
-        {
-            Assert.Equal(100_003, first.Memory.Length);
-        }
-
-        var small = Path.Combine(_directory, "small.bin");
-        File.WriteAllBytes(small, Enumerable.Range(0, 70_001).Select(i => (byte)(i % 251)).ToArray());
-        var bytes = SegmentBytes.ReadFile(small);
-        Assert.Equal(File.ReadAllBytes(small), bytes.Memory.ToArray());
-
-        bytes.Dispose();
-        bytes.Dispose();
-        Assert.True(bytes.Memory.IsEmpty);
-    }
-
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     private static byte[] Prefix(byte[] whole, int end)

@@ -104,10 +104,7 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
 
     public string? ReadIndex(CdcSegmentFile segment, CancellationToken cancellationToken) => _indexes.GetValueOrDefault(segment.Name);
 
-    public SegmentBytes Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken) => SegmentBytes.Of(ReadBytes(segment, durable, cancellationToken));
-
-    /// <summary>The segment's bytes (<see cref="Read"/>): from the cache and a range, or whole.</summary>
-    private byte[] ReadBytes(CdcSegmentFile segment, long durable, CancellationToken cancellationToken)
+    public byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken)
     {
         var path = "cdc/segments/" + Uri.EscapeDataString(segment.Name);
         if (_plain is { } plain && plain.Name == segment.Name && durable >= plain.Trusted && durable <= int.MaxValue)

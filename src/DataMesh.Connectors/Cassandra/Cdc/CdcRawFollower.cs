@@ -124,16 +124,7 @@ internal sealed class CdcRawFollower
             }
             else
             {
-                var bytes = _store.Read(segment, index.Offset, cancellationToken);
-                try
-                {
-                    reader = new CommitLogSegmentReader(name, bytes, _options, index.Offset);
-                }
-                catch
-                {
-                    bytes.Dispose();
-                    throw;
-                }
+                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Offset);
             }
 
             var keep = false;

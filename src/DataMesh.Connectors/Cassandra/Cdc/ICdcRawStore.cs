@@ -48,8 +48,8 @@ internal interface ICdcRawStore : IDisposable
     string? ReadIndex(CdcSegmentFile segment, CancellationToken cancellationToken);
 
     /// <summary>The segment's bytes, all of them (<paramref name="durable"/>, the index's offset, is logical: a compressed
-    /// or encrypted segment's bytes may run past it; the reader stops at it). The caller disposes them when done.</summary>
-    SegmentBytes Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken);
+    /// or encrypted segment's bytes may run past it; the reader stops at it).</summary>
+    byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken);
 
     /// <summary>Deletes a segment and its index (nothing when already gone).</summary>
     void Delete(CdcSegmentFile segment, CancellationToken cancellationToken);
@@ -89,7 +89,7 @@ internal sealed class CdcRawDirectory(string directory) : ICdcRawStore
         }
     }
 
-    public SegmentBytes Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken) => SegmentBytes.ReadFile(Path.Combine(directory, segment.Name));
+    public byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken) => File.ReadAllBytes(Path.Combine(directory, segment.Name));
 
     public void Delete(CdcSegmentFile segment, CancellationToken cancellationToken)
     {

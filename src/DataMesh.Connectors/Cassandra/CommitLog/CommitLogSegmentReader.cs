@@ -41,7 +41,6 @@ internal sealed class CommitLogSegmentReader : IDisposable
     private readonly SectionCodecs.Codec _codec;
     private readonly Aes? _aes;
     private readonly Crc32 _crc = new();
-    private IMemoryOwner<byte>? _owner;
     private byte[]? _plaintext;
     private byte[]? _chunk;
 
@@ -83,16 +82,6 @@ internal sealed class CommitLogSegmentReader : IDisposable
             throw new CommitLogFormatException(CommitLogError.Unsupported, segment, 14, $"the segment's compressor '{Descriptor.CompressionClass}' is not supported: this reader knows LZ4Compressor, SnappyCompressor, DeflateCompressor, ZstdCompressor and NoopCompressor (set commitlog_compression to one of them)");
         }
     }
-
-    /// <summary>Opens a segment whose bytes this reader then owns: <see cref="Dispose"/> disposes them (returns a pooled
-    /// array). When the header cannot be read the caller still owns them.</summary>
-    /// <param name="segment">The segment's file name, for errors.</param>
-    /// <param name="owner">The segment's bytes.</param>
-    /// <param name="options">Keys and limits, or null for the defaults.</param>
-    /// <param name="durableOffset">Where the durable data end (<see cref="long.MaxValue"/> to read all).</param>
-    /// <exception cref="CommitLogFormatException">An unreadable header, an unknown version, compressor, cipher or key.</exception>
-    public CommitLogSegmentReader(string segment, IMemoryOwner<byte> owner, CommitLogReaderOptions? options = null, long durableOffset = long.MaxValue)
-        : this(segment, owner.Memory, options, durableOffset) => _owner = owner;
 
     public string Segment { get; }
 
@@ -140,8 +129,6 @@ internal sealed class CommitLogSegmentReader : IDisposable
     public void Dispose()
     {
         _aes?.Dispose();
-        _owner?.Dispose();
-        _owner = null;
         if (_plaintext is not null)
         {
             ArrayPool<byte>.Shared.Return(_plaintext);

@@ -182,6 +182,14 @@ public sealed class TemporaryMariaDbDatabase : IAsyncDisposable
     public Task<MySqlConnection> OpenConnectionAsync(CancellationToken cancellationToken = default) =>
         MariaDbServer.OpenConnectionAsync(ConnectionString, cancellationToken);
 
+    /// <summary>Runs statements (several may be separated by ';') on one connection to this database.</summary>
+    public async Task ExecuteAsync(string sql, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenConnectionAsync(cancellationToken);
+        await using var command = new MySqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await using (var pooled = new MySqlConnection(ConnectionString))

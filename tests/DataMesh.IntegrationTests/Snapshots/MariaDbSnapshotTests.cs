@@ -112,22 +112,7 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
             """;
         await using var db = await MariaDbSnapshotDatabase.CreateAsync(server, $"SET SESSION sql_mode = '', time_zone = '+00:00'; CREATE TABLE every ({EveryType}); INSERT INTO every VALUES {Edge}, {nulls}, {Usual}");
         await db.StartAsync(o => o.Snapshot.ChunkSize = 2);
-
-        // The binlog's rows of the same data: the before images of their deletes.
-        await db.ExecuteAsync("DELETE FROM every");
-        // Decoded without logical types: a zero date is a number of days that no DateTime holds.
-        var records = await SnapshotTestKit.ReadAllAsync(db, "every", 1, withoutLogicalTypes: true, until: r => r.Count(x => x.Op == "d") >= 3);
-        for (var id = 1; id <= 3; id++)
-        {
-            var read = records.Single(r => r.Op == "r" && (int)r.After!["id"] == id);
-            var deleted = records.Single(r => r.Op == "d" && (int)r.Before!["id"] == id);
-            Assert.Equal(deleted.KeyBytes, read.KeyBytes);
-            Assert.Equal(deleted.ValueBytes.AsSpan(0, ConfluentWireFormat.HeaderLength).ToArray(), read.ValueBytes.AsSpan(0, ConfluentWireFormat.HeaderLength).ToArray());
-            var snapshot = Encode(read.After!);
-            var binlog = Encode(deleted.Before!);
-            var differ = read.After!.Schema.Fields.Where(f => !Equals(Encode(read.After!, f.Name), Encode(deleted.Before!, f.Name))).Select(f => f.Name).ToList();
-            Assert.True(snapshot.SequenceEqual(binlog), $"row {id}: the snapshot's and the binlog's bytes differ in {string.Join(", ", differ)}");
-        }
+        await AssertSnapshotRowsEqualBinlogRowsAsync(db, "every", 3);
     }
 
     [Fact]
@@ -140,13 +125,27 @@ public sealed class MariaDbSnapshotTests(MariaDbServer server, ITestOutputHelper
             $"CREATE TABLE wide (id INT PRIMARY KEY, st SET({members}), b BIT(64)); " +
             "INSERT INTO wide VALUES (1, 'm0,m7,m8,m63', b'1000000000000000000000000000000000000000000000000000000000000001'), (2, 'm63', x'FFFFFFFFFFFFFFFF'), (3, 'm1', b'1')");
         await db.StartAsync(o => o.Snapshot.ChunkSize = 2);
-        await db.ExecuteAsync("DELETE FROM wide");
-        var records = await SnapshotTestKit.ReadAllAsync(db, "wide", 1, withoutLogicalTypes: true, until: r => r.Count(x => x.Op == "d") >= 3);
-        for (var id = 1; id <= 3; id++)
+        await AssertSnapshotRowsEqualBinlogRowsAsync(db, "wide", 3);
+    }
+
+    /// <summary>Deletes every row of <paramref name="table"/> (ids 1 to <paramref name="rows"/>), whose snapshot is done: each
+    /// row's snapshot record must equal, byte for byte, the binlog's before image of its delete.</summary>
+    private static async Task AssertSnapshotRowsEqualBinlogRowsAsync(MariaDbSnapshotDatabase db, string table, int rows)
+    {
+        // The binlog's rows of the same data: the before images of their deletes.
+        await db.ExecuteAsync($"DELETE FROM {table}");
+        // Decoded without logical types: a zero date is a number of days that no DateTime holds.
+        var records = await SnapshotTestKit.ReadAllAsync(db, table, 1, withoutLogicalTypes: true, until: r => r.Count(x => x.Op == "d") >= rows);
+        for (var id = 1; id <= rows; id++)
         {
             var read = records.Single(r => r.Op == "r" && (int)r.After!["id"] == id);
             var deleted = records.Single(r => r.Op == "d" && (int)r.Before!["id"] == id);
-            Assert.True(Encode(read.After!).SequenceEqual(Encode(deleted.Before!)), $"row {id}: the snapshot's and the binlog's bytes differ");
+            Assert.Equal(deleted.KeyBytes, read.KeyBytes);
+            Assert.Equal(deleted.ValueBytes.AsSpan(0, ConfluentWireFormat.HeaderLength).ToArray(), read.ValueBytes.AsSpan(0, ConfluentWireFormat.HeaderLength).ToArray());
+            var snapshot = Encode(read.After!);
+            var binlog = Encode(deleted.Before!);
+            var differ = read.After!.Schema.Fields.Where(f => !Equals(Encode(read.After!, f.Name), Encode(deleted.Before!, f.Name))).Select(f => f.Name).ToList();
+            Assert.True(snapshot.SequenceEqual(binlog), $"row {id}: the snapshot's and the binlog's bytes differ in {string.Join(", ", differ)}");
         }
     }
 

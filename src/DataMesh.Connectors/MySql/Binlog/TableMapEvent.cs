@@ -322,21 +322,11 @@ internal sealed class TableMapEvent
             }
 
             var charset = (Collations.Length > i ? MySqlCharsets.FromCollationId(Collations[i]) : null) ?? MySqlCharset.Utf8;
-            labels[i] = [.. column.Select(label => Text(label!, charset))];
+            // UTF-8 (or unknown) as before, leniently; another charset through the text cells' own conversion.
+            labels[i] = [.. column.Select(label => charset is MySqlCharset.Utf8 or MySqlCharset.Binary ? Encoding.UTF8.GetString(label!) : MySqlCharsets.ToString(charset, label!))];
         }
 
         return labels;
-
-        static string Text(byte[] label, MySqlCharset charset)
-        {
-            if (charset is MySqlCharset.Utf8 or MySqlCharset.Binary)
-            {
-                return Encoding.UTF8.GetString(label);
-            }
-
-            var utf8 = new byte[MySqlCharsets.MaxUtf8Length(charset, label.Length)];
-            return Encoding.UTF8.GetString(utf8, 0, MySqlCharsets.ToUtf8(charset, label, utf8));
-        }
     }
 
     private static bool IsCharsetColumn(BinlogColumn column, bool enumAndSet) =>

@@ -209,11 +209,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public void Request(IEnumerable<string> tables, string? condition = null)
-    {
-        var names = Names(tables);
-        Control(() => Add(names, condition, initial: false), $"requested {string.Join(", ", names.Select(n => $"{n.Schema}.{n.Name}"))}");
-    }
+    public void Request(IEnumerable<string> tables, string? condition = null) => Request(Names(tables), condition);
 
     /// <inheritdoc />
     public void Pause() => Control(() => Update(s => s with { Paused = true }, "paused"), "paused");
@@ -247,6 +243,10 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
         return names;
     }
+
+    /// <summary>Requests checked names (now, or once the stored state is known).</summary>
+    private void Request(List<(string Schema, string Name)> names, string? condition) =>
+        Control(() => Add(names, condition, initial: false), $"requested {string.Join(", ", names.Select(n => $"{n.Schema}.{n.Name}"))}");
 
     /// <summary>Runs a control call now, or once the stored state is known (<see cref="Restore"/>).</summary>
     private void Control(Action action, string what)
@@ -296,7 +296,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     var request = SnapshotSignal.Parse(data).Select(r => (Names: Names(r.Tables), r.Condition)).ToList();
                     foreach (var (names, condition) in request)
                     {
-                        Control(() => Add(names, condition, initial: false), $"requested {string.Join(", ", names.Select(n => $"{n.Schema}.{n.Name}"))}");
+                        Request(names, condition);
                     }
 
                     break;

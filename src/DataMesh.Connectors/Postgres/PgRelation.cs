@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text;
+using DataMesh.Avro;
 using DataMesh.Events;
 using DataMesh.Sources;
 
@@ -38,9 +41,11 @@ internal sealed class PgRelation
     public static TableDescription Describe(RelationMessage message, CatalogColumns catalog, PgColumnType[] types, TableDescription? previous, IReadOnlySet<string> relaxed)
     {
         var notNull = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var missing = new Dictionary<string, (uint TypeOid, string? Value)>(StringComparer.Ordinal);
         for (var i = 0; i < catalog.Names.Count; i++)
         {
             notNull[catalog.Names[i]] = catalog.NotNull[i];
+            missing[catalog.Names[i]] = catalog.Missing[i];
         }
 
         var names = message.Columns.Select(c => c.Name).ToArray();
@@ -66,9 +71,34 @@ internal sealed class PgRelation
             var name = names[i];
             var wasNullable = previous?.Columns.FirstOrDefault(c => c.Name == name) is { IsNullable: true };
             var nullable = !key.Contains(name) && (wasNullable || relaxed.Contains(name) || !notNull.GetValueOrDefault(name));
-            columns[i] = new ColumnDescription(name, types[i].DataType, nullable);
+            columns[i] = new ColumnDescription(name, types[i].DataType, nullable)
+            {
+                // Only while the catalog's column is still of the stream's type (the catalog may be ahead of it).
+                Default = missing.TryGetValue(name, out var value) && value.Value is { } text && value.TypeOid == message.Columns[i].TypeOid
+                    ? EncodeDefault(types[i], text)
+                    : null,
+            };
         }
 
         return new TableDescription(message.Namespace, message.Name, columns, key);
+    }
+
+    /// <summary>A default's text (the type's output form) encoded as the column's values are, or null when it does not
+    /// encode (a form the value writer refuses: the column then has no default, as before defaults were carried).</summary>
+    private static ColumnDefault? EncodeDefault(PgColumnType type, string text)
+    {
+        var buffer = new ArrayBufferWriter<byte>(64);
+        try
+        {
+            var writer = new AvroWriter(buffer);
+            PgValueWriter.Write(ref writer, type, Encoding.UTF8.GetBytes(text), DecimalHandling.Precise);
+            writer.Flush();
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
+        {
+            return null;
+        }
+
+        return new ColumnDefault(buffer.WrittenSpan);
     }
 }

@@ -16,8 +16,14 @@ internal sealed record CapturedTable(uint Oid, string Schema, string Name, char 
     public static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }
 
-/// <summary>A table's columns as the catalog has them now: names in order, NOT NULL flags and key columns.</summary>
-internal sealed record CatalogColumns(IReadOnlyList<string> Names, IReadOnlyList<bool> NotNull, IReadOnlyList<string> PrimaryKey, IReadOnlyList<string> IdentityIndex);
+/// <summary>A table's columns as the catalog has them now: names in order, NOT NULL flags, key columns and added columns' values.</summary>
+/// <param name="Names">The columns' names, in attribute order.</param>
+/// <param name="NotNull">Per column, whether it is NOT NULL.</param>
+/// <param name="PrimaryKey">The primary key's columns, in key order.</param>
+/// <param name="IdentityIndex">The replica identity index's columns, in index order.</param>
+/// <param name="Missing">Per column, its type and the text of the value rows written before it was added read as
+/// (<c>pg_attribute.attmissingval</c>, PostgreSQL 11+: a column added with a non-volatile default), or null.</param>
+internal sealed record CatalogColumns(IReadOnlyList<string> Names, IReadOnlyList<bool> NotNull, IReadOnlyList<string> PrimaryKey, IReadOnlyList<string> IdentityIndex, IReadOnlyList<(uint TypeOid, string? Value)> Missing);
 
 /// <summary>Checks and queries on the source database's catalog through an ordinary connection.</summary>
 internal sealed class PostgresCatalog(NpgsqlConnection connection, string sourceName)
@@ -259,16 +265,21 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
     /// <summary>The table's columns as the catalog has them now.</summary>
     public async Task<CatalogColumns> GetColumnsAsync(uint relationId, CancellationToken cancellationToken)
     {
+        // attmissingval: the value of a column added with a non-volatile default, as an array of one element (PostgreSQL 11+;
+        // attgenerated needs 12+ already).
         const string Sql = """
             SELECT a.attname, a.attnotnull,
                    COALESCE((SELECT k.ord FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum), 0)::int,
-                   COALESCE((SELECT k.ord FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) WHERE i.indrelid = a.attrelid AND i.indisreplident AND k.attnum = a.attnum), 0)::int
+                   COALESCE((SELECT k.ord FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) WHERE i.indrelid = a.attrelid AND i.indisreplident AND k.attnum = a.attnum), 0)::int,
+                   a.atttypid,
+                   CASE WHEN a.atthasmissing AND cardinality(a.attmissingval::text::text[]) = 1 THEN (a.attmissingval::text::text[])[1] END
             FROM pg_attribute a WHERE a.attrelid = @r AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum
             """;
         var names = new List<string>();
         var notNull = new List<bool>();
         var primary = new SortedList<int, string>();
         var identity = new SortedList<int, string>();
+        var missing = new List<(uint, string?)>();
         var command = new NpgsqlCommand(Sql, connection);
         await using var commandScope = command.ConfigureAwait(false);
         command.Parameters.AddWithValue("r", NpgsqlTypes.NpgsqlDbType.Oid, relationId);
@@ -287,9 +298,11 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
             {
                 identity.Add(reader.GetInt32(3), reader.GetString(0));
             }
+
+            missing.Add((reader.GetFieldValue<uint>(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
         }
 
-        return new CatalogColumns(names, notNull, [.. primary.Values], [.. identity.Values]);
+        return new CatalogColumns(names, notNull, [.. primary.Values], [.. identity.Values], missing);
     }
 
     /// <summary>pg_type rows of the given types and every element and base type they reach.</summary>

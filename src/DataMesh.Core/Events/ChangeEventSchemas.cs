@@ -1,7 +1,10 @@
 using System.Buffers;
+using System.Globalization;
+using System.Numerics;
 using System.Reflection;
 using System.Text;
 using System.Text.Json;
+using DataMesh.Avro;
 
 namespace DataMesh.Events;
 
@@ -150,6 +153,11 @@ public sealed class ChangeEventSchemas
                 else
                 {
                     WriteType(writer, column.Type, options, defined);
+                    if (column.Default is { } value && DefaultJson(column, value, options) is { } json)
+                    {
+                        writer.WritePropertyName("default");
+                        writer.WriteRawValue(json);
+                    }
                 }
 
                 if (!string.Equals(fieldNames[index], column.Name, StringComparison.Ordinal))
@@ -383,6 +391,62 @@ public sealed class ChangeEventSchemas
         writer.WriteEndArray();
         writer.WriteNull("default");
         writer.WriteEndObject();
+    }
+
+    /// <summary>The Avro JSON form of a column's default for the field type <see cref="WriteType"/> writes, or null for a
+    /// type whose default is not written (records and arrays).</summary>
+    /// <exception cref="ArgumentException">The value is not one encoded value of the column's type.</exception>
+    private static string? DefaultJson(ColumnDescription column, ColumnDefault value, ChangeEventOptions options)
+    {
+        var type = column.Type;
+        if (type.Kind is DataTypeKind.Geometry or DataTypeKind.Array or DataTypeKind.VariableDecimal || (type.Kind == DataTypeKind.Decimal && type.Scale < 0))
+        {
+            return null;
+        }
+
+        var reader = new AvroReader(value.AvroValue.Span);
+        string? json;
+        try
+        {
+            json = type.Kind switch
+            {
+                DataTypeKind.Boolean => reader.ReadBoolean() ? "true" : "false",
+                DataTypeKind.Int32 or DataTypeKind.Date => reader.ReadInt().ToString(CultureInfo.InvariantCulture),
+                DataTypeKind.Int64 or DataTypeKind.Time or DataTypeKind.DurationMicros or DataTypeKind.LocalTimestamp or DataTypeKind.Timestamp =>
+                    reader.ReadLong().ToString(CultureInfo.InvariantCulture),
+                DataTypeKind.Float32 => Finite(reader.ReadFloat()),
+                DataTypeKind.Float64 => Finite(reader.ReadDouble()),
+                DataTypeKind.Bytes or DataTypeKind.UInt64 => AvroBytes(reader.ReadBytes()),
+                DataTypeKind.Decimal when options.DecimalHandling == DecimalHandling.Precise => AvroBytes(reader.ReadBytes()),
+                DataTypeKind.Decimal => JsonSerializer.Serialize(DecimalText(reader.ReadDecimalUnscaled(), type.Scale)),
+                _ => JsonSerializer.Serialize(reader.ReadString()),
+            };
+        }
+        catch (FormatException ex)
+        {
+            throw new ArgumentException($"The default of column '{column.Name}' is not a value of its type {type.DatabaseType}: {ex.Message}", nameof(value), ex);
+        }
+
+        if (!reader.End)
+        {
+            throw new ArgumentException($"The default of column '{column.Name}' holds {reader.Remaining} bytes after a value of its type {type.DatabaseType}.", nameof(value));
+        }
+
+        return json;
+
+        // The text of unscaled / 10^scale with exactly scale fraction digits, as the events carry a decimal as text.
+        static string DecimalText(BigInteger unscaled, int scale)
+        {
+            var digits = BigInteger.Abs(unscaled).ToString(CultureInfo.InvariantCulture).PadLeft(scale + 1, '0');
+            var text = scale == 0 ? digits : digits[..^scale] + "." + digits[^scale..];
+            return unscaled.Sign < 0 ? "-" + text : text;
+        }
+
+        // NaN and the infinities have no JSON form: no default.
+        static string? Finite(double number) => double.IsFinite(number) ? number.ToString("R", CultureInfo.InvariantCulture) : null;
+
+        // Avro's JSON form of bytes: a string whose code points U+0000 to U+00FF are the bytes.
+        static string AvroBytes(ReadOnlySpan<byte> bytes) => JsonSerializer.Serialize(Encoding.Latin1.GetString(bytes));
     }
 
     private static string Json(Action<Utf8JsonWriter> write)

@@ -4,7 +4,47 @@ namespace DataMesh.Events;
 /// <param name="Name">The column's name exactly as the database spells it; any characters are allowed.</param>
 /// <param name="Type">The column's type.</param>
 /// <param name="IsNullable">Whether the column admits NULL.</param>
-public sealed record ColumnDescription(string Name, DataType Type, bool IsNullable);
+public sealed record ColumnDescription(string Name, DataType Type, bool IsNullable)
+{
+    /// <summary>
+    /// The value rows written before the column existed read as (a column added with a constant default), or null.
+    /// A <c>NOT NULL</c> column's Avro field carries it as its <c>default</c>, so that adding such a column is a
+    /// compatible schema change; a nullable column's field keeps the default <c>null</c>.
+    /// </summary>
+    public ColumnDefault? Default { get; init; }
+}
+
+/// <summary>
+/// A column's default value, encoded exactly as the source encodes the column's values in an event under
+/// <see cref="DecimalHandling.Precise"/>, whatever the events' setting: the Avro binary encoding of the column's type
+/// (without the union branch of a nullable column). Under <see cref="DecimalHandling.String"/> a decimal's default is
+/// written as its text at the column's scale, as the events carry it.
+/// </summary>
+public sealed class ColumnDefault : IEquatable<ColumnDefault>
+{
+    private readonly byte[] _value;
+
+    /// <summary>Keeps a copy of an encoded value.</summary>
+    /// <param name="avroValue">The value in Avro binary, as <see cref="Sources.IRowImage.WriteValue"/> writes it.</param>
+    public ColumnDefault(ReadOnlySpan<byte> avroValue) => _value = avroValue.ToArray();
+
+    /// <summary>The value in Avro binary.</summary>
+    public ReadOnlyMemory<byte> AvroValue => _value;
+
+    /// <inheritdoc/>
+    public bool Equals(ColumnDefault? other) => other is not null && _value.AsSpan().SequenceEqual(other._value);
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as ColumnDefault);
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        hash.AddBytes(_value);
+        return hash.ToHashCode();
+    }
+}
 
 /// <summary>
 /// A captured table as the change-event contract sees it: where it lives, its columns in table order, and the

@@ -7,6 +7,8 @@ public sealed class ChangeEventSchemasTests
 {
     private static readonly SourceDescription Source = new("postgresql", "shop", [new SourceField("lsn", SourceFieldType.NullableLong)]);
 
+    private delegate void WriteValue(ref DataMesh.Avro.AvroWriter writer);
+
     private static ColumnDescription Col(string name, DataTypeKind kind, bool nullable = true) => new(name, DataType.Of(kind, kind.ToString().ToLowerInvariant()), nullable);
 
     [Fact]
@@ -50,6 +52,47 @@ public sealed class ChangeEventSchemasTests
 
         Assert.NotNull(schemas.KeySchema);
         Assert.Equal(["c_Int64"], schemas.KeySchema!.Fields.Select(f => f.Name));
+    }
+
+    [Theory]
+    [InlineData(DecimalHandling.Precise)]
+    [InlineData(DecimalHandling.String)]
+    public void A_not_null_columns_default_is_its_fields_avro_default_in_the_fields_type_and_a_nullable_ones_stays_null(DecimalHandling decimals)
+    {
+        static ColumnDefault Encoded(WriteValue write)
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            var writer = new DataMesh.Avro.AvroWriter(buffer);
+            write(ref writer);
+            writer.Flush();
+            return new ColumnDefault(buffer.WrittenSpan);
+        }
+
+        var columns = new List<ColumnDescription>
+        {
+            Col("id", DataTypeKind.Int64, false),
+            Col("i", DataTypeKind.Int32, false) with { Default = Encoded((ref DataMesh.Avro.AvroWriter w) => w.WriteInt(-7)) },
+            Col("s", DataTypeKind.String, false) with { Default = Encoded((ref DataMesh.Avro.AvroWriter w) => w.WriteString("a \"b\" é")) },
+            new ColumnDescription("n", DataType.DecimalOf(10, 2, "numeric(10,2)"), false) { Default = Encoded((ref DataMesh.Avro.AvroWriter w) => w.WriteDecimal(-0.05m, 10, 2)) },
+            Col("b", DataTypeKind.Bytes, false) with { Default = Encoded((ref DataMesh.Avro.AvroWriter w) => w.WriteBytes([0, 0xFF])) },
+            Col("f", DataTypeKind.Float64, false) with { Default = Encoded((ref DataMesh.Avro.AvroWriter w) => w.WriteDouble(double.NaN)) },
+            Col("nullable", DataTypeKind.Int32) with { Default = Encoded((ref DataMesh.Avro.AvroWriter w) => w.WriteInt(3)) },
+        };
+        var schemas = ChangeEventSchemas.Build(new TableDescription("public", "t", columns, ["id"]), Source, new ChangeEventOptions { DecimalHandling = decimals });
+
+        var row = schemas.RowSchema;
+        Assert.Null(row["id"].DefaultValue);
+        Assert.Equal("-7", row["i"].DefaultValue.ToString());
+        Assert.Equal("a \"b\" é", (string?)row["s"].DefaultValue);
+        Assert.Equal(decimals == DecimalHandling.Precise ? "\u00fb" : "-0.05", (string?)row["n"].DefaultValue);
+        Assert.Equal("\u0000\u00ff", (string?)row["b"].DefaultValue);
+        Assert.Null(row["f"].DefaultValue); // NaN has no JSON form
+        Assert.Equal(global::Newtonsoft.Json.Linq.JTokenType.Null, row["nullable"].DefaultValue.Type);
+
+        var wrong = columns.ToList();
+        wrong[1] = wrong[1] with { Default = Encoded((ref DataMesh.Avro.AvroWriter w) => w.WriteString("not an int")) };
+        var error = Assert.Throws<ArgumentException>(() => ChangeEventSchemas.Build(new TableDescription("public", "t", wrong, ["id"]), Source));
+        Assert.Contains("column 'i'", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

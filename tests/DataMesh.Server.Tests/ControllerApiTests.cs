@@ -182,6 +182,68 @@ public sealed class ControllerApiTests
     }
 
     [Fact]
+    public async Task A_request_a_browser_sends_for_another_sites_page_or_under_a_rebound_host_name_gets_403_and_changes_nothing()
+    {
+        // Found by a new-user pass: a page of any site could post a definition (text/plain needs no CORS preflight) to the
+        // loopback-only API, whose sinks then sent ${env:...} secrets to a host of the page's choosing; with DNS rebinding
+        // (a name of the attacker's pointed at 127.0.0.1) it could read the answers too.
+        await using var host = await ControllerHost.StartAsync();
+        var port = new Uri(host.Url).Port;
+        var refused = new (string Header, string Value)[]
+        {
+            ("Origin", "http://evil.example"),
+            ("Origin", "null"),
+            ("Origin", $"http://127.0.0.1:{port + 1}"),
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Sec-Fetch-Site", "same-site"),
+            ("Host", $"rebind.attacker.example:{port}"),
+        };
+        foreach (var (header, value) in refused)
+        {
+            foreach (var (method, path) in new[] { (HttpMethod.Post, "/api/apply"), (HttpMethod.Get, "/api/definition") })
+            {
+                using var request = new HttpRequestMessage(method, path);
+                if (method == HttpMethod.Post)
+                {
+                    request.Content = new StringContent(Pipeline(), System.Text.Encoding.UTF8, "text/plain");
+                }
+
+                if (header == "Host")
+                {
+                    request.Headers.Host = value;
+                }
+                else
+                {
+                    request.Headers.TryAddWithoutValidation(header, value);
+                }
+
+                using var response = await host.Http.SendAsync(request);
+                Assert.True(response.StatusCode == HttpStatusCode.Forbidden, $"{method} {path} with {header}: {value} answered {(int)response.StatusCode}");
+            }
+        }
+
+        var (status, _, _) = await host.SendAsync(HttpMethod.Get, "/api/definition");
+        Assert.Equal(404, status); // nothing was applied
+
+        // The server's own page (its origin, same-origin) and clients that are not browsers are answered.
+        foreach (var own in new[] { host.Url.TrimEnd('/'), $"http://localhost:{port}" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/validate") { Content = new StringContent(Pipeline(), System.Text.Encoding.UTF8, "text/plain") };
+            request.Headers.TryAddWithoutValidation("Origin", own);
+            request.Headers.TryAddWithoutValidation("Sec-Fetch-Site", "same-origin");
+            if (own.Contains("localhost", StringComparison.Ordinal))
+            {
+                request.Headers.Host = $"localhost:{port}";
+            }
+
+            using var response = await host.Http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Contains(host.Logs.Lines, l => l.Id.Id == 8014 && l.Message.Contains("evil.example", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Without_a_token_the_start_says_the_API_answers_only_loopback_and_a_request_from_elsewhere_gets_401()
     {
         await using var host = await ControllerHost.StartAsync();

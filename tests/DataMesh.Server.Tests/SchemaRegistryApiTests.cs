@@ -69,6 +69,22 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_request_a_browser_sends_for_another_sites_page_gets_40301_and_registers_nothing()
+    {
+        // A page of any site could post a schema or change the compatibility level: a simple request needs no preflight.
+        foreach (var (header, value) in new[] { ("Origin", "http://evil.example"), ("Sec-Fetch-Site", "cross-site") })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "subjects/evil-value/versions") { Content = new StringContent(Body(V1), Encoding.UTF8, "text/plain") };
+            request.Headers.TryAddWithoutValidation(header, value);
+            using var response = await _http.SendAsync(request);
+            var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+            AssertError((response.StatusCode, json), HttpStatusCode.Forbidden, 40301, header);
+        }
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/evil-value/versions"), HttpStatusCode.NotFound, 40401);
+    }
+
+    [Fact]
     public async Task Registration_lookup_and_reads_answer_in_Confluent_shapes()
     {
         var id1 = await RegisterAsync("orders-value", V1);

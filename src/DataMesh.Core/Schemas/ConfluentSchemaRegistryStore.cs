@@ -44,8 +44,52 @@ public sealed class ConfluentSchemaRegistryStore : ISchemaStore, IDisposable
     public ConfluentSchemaRegistryStore(SchemaRegistryConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        _client = new CachedSchemaRegistryClient(config);
+        _client = new CachedSchemaRegistryClient(WithUrlCredentials(config));
         _ownsClient = true;
+    }
+
+    /// <summary>
+    /// The settings with a URL's user information (<c>https://user:password@host</c>) moved to Basic credentials
+    /// (<see cref="SchemaRegistryConfig.BasicAuthUserInfo"/>, unless set already): Confluent's client neither sends it
+    /// nor keeps it out of its error messages, which name the URL.
+    /// </summary>
+    internal static SchemaRegistryConfig WithUrlCredentials(SchemaRegistryConfig config)
+    {
+        if (config.Url is not { } urls || !urls.Contains('@', StringComparison.Ordinal))
+        {
+            return config;
+        }
+
+        string? userInfo = null;
+        var stripped = urls.Split(',').Select(url =>
+        {
+            var trimmed = url.Trim();
+            if (!Uri.TryCreate(trimmed, UriKind.Absolute, out var uri) || uri.UserInfo.Length == 0)
+            {
+                return trimmed;
+            }
+
+            var colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
+            userInfo ??= colon < 0
+                ? Uri.UnescapeDataString(uri.UserInfo)
+                : Uri.UnescapeDataString(uri.UserInfo[..colon]) + ":" + Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]);
+            return new UriBuilder(uri) { UserName = string.Empty, Password = string.Empty }.Uri.ToString();
+        }).ToList();
+
+        var copy = new SchemaRegistryConfig();
+        foreach (var (key, value) in config)
+        {
+            copy.Set(key, value);
+        }
+
+        copy.Url = string.Join(",", stripped);
+        if (userInfo is not null && string.IsNullOrEmpty(config.BasicAuthUserInfo))
+        {
+            copy.BasicAuthCredentialsSource = AuthCredentialsSource.UserInfo;
+            copy.BasicAuthUserInfo = userInfo;
+        }
+
+        return copy;
     }
 
     /// <inheritdoc />

@@ -277,6 +277,13 @@ internal sealed class ControllerApi : IDisposable
     private async Task RunAsync(HttpContext context, Func<CancellationToken, Task> handle)
     {
         var ct = context.RequestAborted;
+        if (CrossSiteRequests.Check(context.Request, _authorization.IsLoopbackOnly) is { } crossSite)
+        {
+            ServerLog.ControllerRefused(_logger, context.Request.Method, Route(context), crossSite);
+            await WriteErrorAsync(context, 403, crossSite, ct).ConfigureAwait(false);
+            return;
+        }
+
         if (await _authorization.CheckAsync(context).ConfigureAwait(false) is { } refusal)
         {
             if (refusal.Certificate is { } certificate)

@@ -531,13 +531,18 @@ internal sealed class SchemaRegistryApi
         SchemaRegistryError error;
         try
         {
+            if (Controller.CrossSiteRequests.Check(context.Request, loopbackOnly: false) is { } crossSite)
+            {
+                throw SchemaRegistryError.CrossSite(crossSite);
+            }
+
             await handler(ct).ConfigureAwait(false);
             return;
         }
         catch (SchemaRegistryError e)
         {
             error = e;
-            if (e.ErrorCode == 42205)
+            if (e.ErrorCode is 42205 or 40301)
             {
                 ServerLog.Refused(_logger, context.Request.Method, Route(context), e.Message);
             }

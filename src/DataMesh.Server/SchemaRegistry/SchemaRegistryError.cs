@@ -52,11 +52,13 @@ internal sealed class SchemaRegistryError : Exception
     public static SchemaRegistryError InvalidSubject(string subject) =>
         new(422, 42208, $"Invalid subject '{subject}': a subject must not be blank or contain control characters.");
 
+    public static SchemaRegistryError CrossSite(string reason) => new(403, 40301, reason);
+
     public static SchemaRegistryError NotPermitted(string reason) => new(422, 42205, "Operation not permitted: " + reason);
 
     public static SchemaRegistryError Incompatible(string details) => new(409, 409, "Schema being registered is incompatible with an earlier schema; " + details);
 
-    public static SchemaRegistryError Store(string message) => new(500, 50001, "Error in the backend data store: " + message);
+    public static SchemaRegistryError Store(string message) => new(500, 50001, "Error in the backend data store: " + Controller.SecretScrubber.Scrub(message));
 
     public static SchemaRegistryError Timeout(string message) => new(500, 50002, "Operation timed out: " + message);
 }

@@ -30,6 +30,25 @@ public sealed class ConfluentSchemaRegistryStoreTests : IAsyncLifetime
         Schema.Parse($$"""{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"long"}{{string.Concat(extra.Select(f => "," + f))}}]}""");
 
     [Fact]
+    public async Task Credentials_in_the_url_are_sent_as_basic_credentials_and_never_appear_in_an_error()
+    {
+        // Found by a new-user pass: https://user:password@host was neither sent nor kept out of the client's messages,
+        // which the CLI and the Schema Registry API repeated.
+        var url = _registry.Url.Replace("http://", "http://reg%40user:Reg%3APass123@", StringComparison.Ordinal);
+        using (var store = new ConfluentSchemaRegistryStore(new SchemaRegistryConfig { Url = url, RequestTimeoutMs = 10_000 }))
+        {
+            await store.GetCompatibilityAsync(null);
+        }
+
+        Assert.Equal("Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("reg@user:Reg:Pass123")), Assert.Single(_registry.Authorizations));
+
+        using var unreachable = new ConfluentSchemaRegistryStore(new SchemaRegistryConfig { Url = "http://reguser:RegPass123@127.0.0.1:1", RequestTimeoutMs = 5_000 });
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () => await unreachable.GetSubjectsAsync());
+        Assert.DoesNotContain("RegPass123", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:1", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Register_lookup_latest_and_by_id_round_trip()
     {
         var v1 = Order();

@@ -37,6 +37,9 @@ internal sealed class FakeSchemaRegistry : IAsyncDisposable
 
     public string Url { get; }
 
+    /// <summary>Every Authorization header received.</summary>
+    public List<string> Authorizations { get; } = [];
+
     /// <summary>Every request served, as "METHOD /path".</summary>
     public List<string> Requests { get; } = [];
 
@@ -98,6 +101,13 @@ internal sealed class FakeSchemaRegistry : IAsyncDisposable
                     if (colon > 0 && header[..colon].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
                     {
                         contentLength = int.Parse(header[(colon + 1)..].Trim(), CultureInfo.InvariantCulture);
+                    }
+                    else if (colon > 0 && header[..colon].Trim().Equals("Authorization", StringComparison.OrdinalIgnoreCase))
+                    {
+                        lock (_gate)
+                        {
+                            Authorizations.Add(header[(colon + 1)..].Trim());
+                        }
                     }
                 }
 

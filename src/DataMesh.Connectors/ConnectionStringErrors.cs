@@ -57,6 +57,7 @@ internal static partial class ConnectionStringErrors
         }
     }
 
-    [GeneratedRegex(@"(?:^|;)\s*(?:password|pwd)\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    // Password, Pwd, and the keys that end in Password (Npgsql's SSL Password, MySqlConnector's CertificatePassword).
+    [GeneratedRegex(@"(?:^|;)\s*(?:[\w ]*password|pwd|psw)\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex PasswordKey();
 }

@@ -50,10 +50,43 @@ public sealed class ControllerTests
         Assert.Equal(0, (await controller.GetStatusAsync()).Generation);
 
         // A password beside a reference, or under another of its names, is as literal.
-        foreach (var connection in new[] { "Host=${env:HOME};Username=u;Password=hunter2-secret", "Host=db;Username=u;PSW=hunter2-secret" })
+        foreach (var connection in new[]
+        {
+            "Host=${env:HOME};Username=u;Password=hunter2-secret", "Host=db;Username=u;PSW=hunter2-secret",
+            "Host=db;Username=u;Password=${env:HOME};SSL Password=hunter2-secret", "Host=db;Username=u;Password=${env:HOME};CertificatePassword=hunter2-secret",
+        })
         {
             var refused = await Assert.ThrowsAsync<DefinitionInvalidException>(() => controller.PlanAsync(text.Replace("Host=db;Username=u;Password=hunter2-secret", connection, StringComparison.Ordinal)));
             Assert.Equal("sources[0].connection_string", Assert.Single(refused.Problems).Path);
+        }
+    }
+
+    [Fact]
+    public async Task A_plan_shows_a_setting_as_written_never_the_value_its_reference_resolved_to()
+    {
+        // Found by a new-user pass: a topic, path or group named with ${env:...} showed the variable's value in the plan,
+        // so any API client could read any environment variable of the server.
+        const string Variable = "DATAMESH_TEST_PLAN_SECRET_7f3a";
+        Environment.SetEnvironmentVariable(Variable, "s3cr3t-value-of-the-server");
+        try
+        {
+            using var kafka = new KafkaConnection(new KafkaOptions());
+            using var controller = Controller(kafka);
+            var plan = await controller.PlanAsync($$"""
+                pipelines:
+                  - name: leak
+                    source_topics: [in.one]
+                    on_error: dead_letter
+                    sink:
+                      kafka: {topic: "leak.${env:{{Variable}}}"}
+                """);
+            var text = string.Join("\n", plan.Changes.Select(c => c.ToString()).Concat(plan.Notes));
+            Assert.DoesNotContain("s3cr3t", text, StringComparison.Ordinal);
+            Assert.Contains("+   topic leak.***: sink of pipeline leak", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Variable, null);
         }
     }
 

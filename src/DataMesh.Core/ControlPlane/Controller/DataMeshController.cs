@@ -191,7 +191,7 @@ public sealed class DataMeshController : IDisposable
         if (!withResources)
         {
             notes.Add("Topics, consumer groups and stored positions are kept; delete with --with-resources to remove them.");
-            return new DataMeshPlan(changes, notes, applied.Generation);
+            return Redacted(new DataMeshPlan(changes, notes, applied.Generation), definition);
         }
 
         // The resources of what is applied, once no runner runs it any more: a source still running would store its
@@ -210,7 +210,7 @@ public sealed class DataMeshController : IDisposable
             if (Stopwatch.GetElapsedTime(started) > StopWait)
             {
                 notes.Add($"Runners still ran {string.Join(", ", running)} after {StopWait.TotalSeconds:0} s: topics, consumer groups and positions are kept; run delete --with-resources again once they stopped.");
-                return new DataMeshPlan(changes, notes, applied.Generation);
+                return Redacted(new DataMeshPlan(changes, notes, applied.Generation), definition);
             }
 
             await Task.Delay(_options.PollInterval, cancellationToken).ConfigureAwait(false);
@@ -288,7 +288,7 @@ public sealed class DataMeshController : IDisposable
             changes.AddRange(groups.Select(g => new PlanChange(PlanAction.Delete, "consumer group", g, string.Empty)));
         }
 
-        return new DataMeshPlan(changes, notes, applied.Generation);
+        return Redacted(new DataMeshPlan(changes, notes, applied.Generation), definition);
     }
 
     /// <summary>The state of every component of the applied definition: what is wanted (running or paused), what each
@@ -577,8 +577,17 @@ public sealed class DataMeshController : IDisposable
         }
 
         var generation = (state.Definition?.Generation ?? 0) + (state.Definition?.Text == definition.Text ? 0 : 1);
-        return (new DataMeshPlan([.. steps.Select(s => s.Item1)], notes, generation), steps);
+        // What a plan shows is the definition as written: a value a reference resolved to (a topic named with ${env:...})
+        // is shown as ***, never as itself.
+        var redacted = steps.Select(s => (Redacted(s.Item1, definition), s.Item2)).ToList();
+        return (new DataMeshPlan([.. redacted.Select(s => s.Item1)], [.. notes.Select(definition.Parts.Redact)], generation), redacted);
     }
+
+    private static PlanChange Redacted(PlanChange change, AppliedDefinition definition) =>
+        change with { Name = definition.Parts.Redact(change.Name), Detail = definition.Parts.Redact(change.Detail) };
+
+    private static DataMeshPlan Redacted(DataMeshPlan plan, AppliedDefinition definition) =>
+        new([.. plan.Changes.Select(c => Redacted(c, definition))], [.. plan.Notes.Select(definition.Parts.Redact)], plan.Generation);
 
     private async Task<Dictionary<string, Dictionary<string, string>>?> DescribeConfigsAsync(IEnumerable<string> topics, CancellationToken cancellationToken)
     {

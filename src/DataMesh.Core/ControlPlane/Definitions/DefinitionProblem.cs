@@ -33,11 +33,18 @@ public sealed record DefinitionValidation(DataMeshDefinition? Definition, IReadO
 /// <param name="Transforms">Each pipeline's transforms, by pipeline name.</param>
 /// <param name="Sinks">Each pipeline with a table sink: its type and bound options (secrets resolved), by pipeline name.</param>
 /// <param name="LiteralSecrets">The settings holding a secret written in the file rather than referenced.</param>
+/// <param name="Secrets">Every value a reference resolved to and every password-like value, longest first: what
+/// <see cref="Redact"/> hides in any text shown of the definition (a plan's topic named with a reference).</param>
 internal sealed record DefinitionParts(
     IReadOnlyDictionary<string, (ISourceType? Type, SourceOptions Options)> Sources,
     IReadOnlyDictionary<string, IReadOnlyList<Pipelines.Transforms.Transform>> Transforms,
     IReadOnlyDictionary<string, (ISinkType Type, object Options)> Sinks,
-    IReadOnlyList<DefinitionProblem> LiteralSecrets);
+    IReadOnlyList<DefinitionProblem> LiteralSecrets,
+    IReadOnlyList<string> Secrets)
+{
+    /// <summary><paramref name="text"/> with every one of <see cref="Secrets"/> replaced by <c>***</c>.</summary>
+    public string Redact(string text) => ControlPlane.Definitions.ProblemList.Redact(text, Secrets);
+}
 
 /// <summary>What a definition is validated against.</summary>
 public sealed class DefinitionValidationOptions

@@ -75,7 +75,8 @@ internal static partial class DefinitionValidator
                     sources.ToDictionary(s => s.Definition.Name, s => (s.Type, s.Options), StringComparer.Ordinal),
                     pipelines.ToDictionary(p => p.Definition.Name, p => (IReadOnlyList<Transform>)[.. p.Transforms.Select(t => t.Transform)], StringComparer.Ordinal),
                     pipelines.Where(p => p.TableSink is not null).ToDictionary(p => p.Definition.Name, p => p.TableSink!.Value, StringComparer.Ordinal),
-                    [.. secrets.LiteralSecrets]),
+                    [.. secrets.LiteralSecrets],
+                    problems.Secrets),
             };
     }
 

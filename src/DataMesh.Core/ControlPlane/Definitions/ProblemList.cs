@@ -28,9 +28,12 @@ internal sealed class ProblemList
         }
     }
 
+    /// <summary>The secrets met, longest first (the order <see cref="Redact"/> needs).</summary>
+    public IReadOnlyList<string> Secrets => _secrets.OrderByDescending(s => s.Length).ToArray();
+
     public IReadOnlyList<DefinitionProblem> Result()
     {
-        var secrets = _secrets.OrderByDescending(s => s.Length).ToArray();
+        var secrets = Secrets;
         return _problems
             .Select(p => secrets.Any(s => p.Reason.Contains(s, StringComparison.Ordinal) || p.Path.Contains(s, StringComparison.Ordinal))
                 ? p with { Reason = Redact(p.Reason, secrets), Path = Redact(p.Path, secrets) }
@@ -40,7 +43,8 @@ internal sealed class ProblemList
             .ToArray();
     }
 
-    private static string Redact(string text, string[] secrets)
+    /// <summary><paramref name="text"/> with every one of <paramref name="secrets"/> (longest first) replaced by <c>***</c>.</summary>
+    public static string Redact(string text, IReadOnlyList<string> secrets)
     {
         foreach (var secret in secrets)
         {

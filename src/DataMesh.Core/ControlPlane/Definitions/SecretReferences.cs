@@ -131,7 +131,8 @@ internal sealed partial class SecretReferences(DefinitionValidationOptions optio
     [GeneratedRegex(@"pass(word)?|pwd|secret|token|credential|hash_key|encryption_key|user_info|api_key", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex SecretKey();
 
-    [GeneratedRegex(@"(?:^|;)\s*(?:password|pwd|psw)\s*=\s*(?<value>""[^""]*""|'[^']*'|[^;]*)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    // Password, Pwd, Psw, and the keys that end in Password (Npgsql's SSL Password, MySqlConnector's CertificatePassword).
+    [GeneratedRegex(@"(?:^|;)\s*(?:[\w ]*password|pwd|psw)\s*=\s*(?<value>""[^""]*""|'[^']*'|[^;]*)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex ConnectionStringPassword();
 
     [GeneratedRegex(@"\$\{[^}]*\}", RegexOptions.CultureInvariant)]

@@ -22,6 +22,33 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
 
     [Fact]
+    public async Task A_sources_status_never_repeats_a_value_a_reference_resolved_to()
+    {
+        // Found by a new-user pass: the driver's message of a source that cannot start (the database named by a
+        // reference does not exist) reached the status, and so the API and the status topic, with the value in it.
+        var source = UniqueName.Create("ctlsecret");
+        var database = "dm_secret_" + Guid.NewGuid().ToString("N")[..12];
+        var runner = await Runner.StartAsync(new() { ["Pg"] = postgres.ConnectionString, ["Db"] = database });
+        try
+        {
+            await runner.Controller.ApplyAsync($$"""
+                sources:
+                  - name: {{source}}
+                    type: postgres
+                    connection_string: "${config:Pg};Database=${config:Db}"
+                """);
+            var report = await WaitForAsync(async () => (await runner.Controller.GetStatusAsync()).Components.Single(c => c.Component == $"source/{source}").Runners
+                .SingleOrDefault(r => r.Message?.Contains("3D000", StringComparison.Ordinal) == true));
+            Assert.DoesNotContain(database, report.Message, StringComparison.Ordinal);
+            Assert.Contains("***", report.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await runner.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Plan_and_apply_against_PostgreSQL_then_an_update_touches_only_what_changed()
     {
         var source = UniqueName.Create("ctl");

@@ -350,6 +350,8 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 (recordsRead, deadLettered) = running.Pipeline is { } pipeline ? (pipeline.RecordsRead, pipeline.DeadLettered) : (0L, 0L);
             }
 
+            // A driver's message may repeat a value a reference resolved to (a database name, a query): never in a status.
+            message = message is null ? null : running.Definition.Parts.Redact(message);
             var registration = $"{running.Component.Hash}/{position}/{string.Join(',', tables?.Select(t => $"{t.Table}={t.KeySchemaId}:{t.ValueSchemaId}") ?? [])}/{deadLettered}";
             var changed = !_reported.TryGetValue(key, out var last) || last.State != state || last.Message != message || last.Hash != registration || now - last.At >= options.StatusInterval;
             if (!changed)

@@ -20,12 +20,7 @@ internal sealed class PipelineHostedService(KafkaPipeline pipeline, IHostApplica
         catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
         {
             PipelineLog.Fatal(logger, ex, pipeline.Options.Name, ex.Message);
-            if (Environment.ExitCode == 0)
-            {
-                Environment.ExitCode = 1;
-            }
-
-            lifetime?.StopApplication();
+            Hosting.HostStop.AfterFatalError(lifetime);
         }
         catch (OperationCanceledException)
         {

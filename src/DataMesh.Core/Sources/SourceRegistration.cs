@@ -155,12 +155,7 @@ public static class SourceRegistration
             var stopped = await RunAsync(services, name, options, create, stoppingToken).ConfigureAwait(false);
             if (!stopped && options.OnFatalError == FatalErrorPolicy.StopHost)
             {
-                if (Environment.ExitCode == 0)
-                {
-                    Environment.ExitCode = 1;
-                }
-
-                services.GetService<IHostApplicationLifetime>()?.StopApplication();
+                Hosting.HostStop.AfterFatalError(services.GetService<IHostApplicationLifetime>());
             }
         }
     }

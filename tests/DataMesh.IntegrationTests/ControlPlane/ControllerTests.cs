@@ -41,10 +41,40 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
                 .SingleOrDefault(r => r.Message?.Contains("3D000", StringComparison.Ordinal) == true));
             Assert.DoesNotContain(database, report.Message, StringComparison.Ordinal);
             Assert.Contains("***", report.Message, StringComparison.Ordinal);
+            // The runner went on (on_fatal_error defaults to stop_source in a definition), and its log says so.
+            Assert.False(runner.Lifetime.ApplicationStopping.IsCancellationRequested);
+            Assert.DoesNotContain(runner.Logs.Entries, e => e.Message.Contains("stopping the host", StringComparison.Ordinal));
         }
         finally
         {
             await runner.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_source_declared_with_on_fatal_error_stop_host_stops_the_runners_process_when_it_fails()
+    {
+        // Found by a new-user pass: the log said "stopping the host with exit code 1" and the runner went on.
+        var source = UniqueName.Create("ctlstop");
+        var runner = await Runner.StartAsync(new() { ["Pg"] = postgres.ConnectionString, ["Db"] = "dm_missing_" + Guid.NewGuid().ToString("N")[..12] });
+        try
+        {
+            var stopping = new TaskCompletionSource();
+            using var registration = runner.Lifetime.ApplicationStopping.Register(() => stopping.TrySetResult());
+            await runner.Controller.ApplyAsync($$"""
+                sources:
+                  - name: {{source}}
+                    type: postgres
+                    connection_string: "${config:Pg};Database=${config:Db}"
+                    on_fatal_error: stop_host
+                """);
+            await stopping.Task.WaitAsync(Wait);
+            Assert.Contains(runner.Logs.Entries, e => e.Message.Contains("stopping the host with exit code 1", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await runner.DisposeAsync();
+            Environment.ExitCode = 0; // the test process's, which the stop set
         }
     }
 
@@ -381,6 +411,8 @@ public sealed class ControllerTests(PostgresServer postgres, MariaDbServer maria
         public LogCollector Logs { get; }
 
         public ISchemaStore Schemas => _host.Services.GetRequiredService<ISchemaStore>();
+
+        public IHostApplicationLifetime Lifetime => _host.Services.GetRequiredService<IHostApplicationLifetime>();
 
         public static async Task<Runner> StartAsync(Dictionary<string, string?> secrets)
         {

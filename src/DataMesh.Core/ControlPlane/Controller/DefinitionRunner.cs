@@ -205,6 +205,12 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 {
                     running.Fail(services.GetService<SourceMonitor>()?.Get(source.Name)?.Message ?? "the source failed; its log says why");
                     ControlPlaneMetrics.ComponentChanged(options.RunnerId, component.Key, "failed");
+                    if (sourceOptions.OnFatalError == FatalErrorPolicy.StopHost)
+                    {
+                        // As a host running the source itself would: the runner's process stops with exit code 1 (the
+                        // source's log said so), and what supervises it decides what comes next.
+                        Hosting.HostStop.AfterFatalError(services.GetService<IHostApplicationLifetime>());
+                    }
                 }
             }
             else

@@ -170,6 +170,9 @@ internal static partial class DefinitionValidator
             var type = ReadType(mapping, path, problems);
             var sourceType = type is null ? null : options.SourceTypes.FirstOrDefault(t => t.Name == type);
             var sourceOptions = sourceType?.CreateOptions() ?? new UncheckedSourceOptions();
+            // A runner runs many components: by default a fatal error fails this source (reported "failed") and the runner
+            // goes on; on_fatal_error: stop_host stops the runner's process instead, as for a host's own source.
+            sourceOptions.OnFatalError = FatalErrorPolicy.StopSource;
             var binder = new OptionsBinder(problems, secrets);
             binder.Bind(sourceOptions, mapping, path, ["name", "type"], $"a {type ?? "source"} source", reportUnknown: sourceType is not null);
             if (name is not null && type is not null)

@@ -57,6 +57,26 @@ internal static partial class ConnectionStringErrors
         }
     }
 
+    /// <summary>Why <paramref name="connectionString"/> is missing or not a valid MySqlConnector connection string (the
+    /// driver's error, redacted), or null when it parses; each reason starts with <paramref name="prefix"/>.</summary>
+    public static string? CheckMySql(string prefix, string? connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            return prefix + "ConnectionString is required.";
+        }
+
+        try
+        {
+            _ = new MySqlConnector.MySqlConnectionStringBuilder(connectionString);
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return prefix + "ConnectionString is not a valid MySqlConnector connection string: " + Redact(ex.Message, connectionString);
+        }
+    }
+
     // Password, Pwd, and the keys that end in Password (Npgsql's SSL Password, MySqlConnector's CertificatePassword).
     [GeneratedRegex(@"(?:^|;)\s*(?:[\w ]*password|pwd|psw)\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex PasswordKey();

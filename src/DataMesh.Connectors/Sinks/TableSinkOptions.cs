@@ -45,6 +45,10 @@ public abstract class TableSinkOptions
     /// </summary>
     public string? UnavailableValuePlaceholder { get; set; } = Events.ChangeEventOptions.DefaultUnavailableValuePlaceholder;
 
+    /// <summary>Why <see cref="ConnectionString"/> is not a valid connection string of the sink's driver (the driver's error,
+    /// redacted), or null; the reason starts with <paramref name="prefix"/>.</summary>
+    private protected abstract string? ConnectionStringProblem(string prefix);
+
     /// <summary>Checks the settings.</summary>
     /// <param name="typeName">The options type, for messages.</param>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
@@ -53,6 +57,11 @@ public abstract class TableSinkOptions
         if (string.IsNullOrWhiteSpace(ConnectionString) == (DataSource is null))
         {
             throw new ArgumentException($"{typeName}: set exactly one of ConnectionString and DataSource.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(ConnectionString) && ConnectionStringProblem(typeName + ".") is { } connectionStringProblem)
+        {
+            throw new ArgumentException(connectionStringProblem);
         }
 
         if (Table is not null)
@@ -99,9 +108,11 @@ public abstract class TableSinkOptions
 /// <summary>Settings of a <see cref="PostgresTableSink"/>.</summary>
 public sealed class PostgresTableSinkOptions : TableSinkOptions
 {
+    private protected override string? ConnectionStringProblem(string prefix) => ConnectionStringErrors.CheckNpgsql(prefix, ConnectionString);
 }
 
 /// <summary>Settings of a <see cref="MySqlTableSink"/> (MySQL 8, MariaDB 10.11).</summary>
 public sealed class MySqlTableSinkOptions : TableSinkOptions
 {
+    private protected override string? ConnectionStringProblem(string prefix) => ConnectionStringErrors.CheckMySql(prefix, ConnectionString);
 }

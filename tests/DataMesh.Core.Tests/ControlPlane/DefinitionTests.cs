@@ -132,6 +132,22 @@ public sealed class DefinitionTests
         Assert.Equal(["a.json:3:24: sources[0].topic_partitions: must be a whole number, not 'zero'"], json);
     }
 
+    [Fact]
+    public async Task Nesting_past_the_limit_is_a_syntax_problem_where_it_starts_not_a_stack_overflow()
+    {
+        // 30,000 levels of [ overflowed the stack: the process ended, an HTTP server's with it.
+        const int Limit = DefinitionReader.MaxDepth;
+        Assert.NotNull(DefinitionReader.Read(new string('[', Limit) + new string(']', Limit)));
+        var reason = $"(syntax): lists and mappings nest deeper than {Limit} levels here; a definition needs far fewer";
+        foreach (var levels in new[] { Limit + 1, 1_000_000 })
+        {
+            Assert.Equal([$"d.json:1:{Limit + 1}: {reason}"], await DefinitionTestSupport.LinesAsync("d.json", new string('[', levels) + new string(']', levels)));
+            Assert.Equal([$"d.json:1:{(6 * Limit) + 1}: {reason}"],
+                await DefinitionTestSupport.LinesAsync("d.json", string.Concat(Enumerable.Repeat("{\"a\": ", levels)) + "1" + new string('}', levels)));
+            Assert.Equal([$"d.yaml:1:{(2 * Limit) + 1}: {reason}"], await DefinitionTestSupport.LinesAsync("d.yaml", string.Concat(Enumerable.Repeat("- ", levels)) + "x\n"));
+        }
+    }
+
     [Theory]
     [InlineData("customer_id", "custmer_id", true)]
     [InlineData("quantity", "quantiy", true)]

@@ -3,8 +3,10 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using DataMesh.Cli;
 using DataMesh.ControlPlane.Definitions;
+using DataMesh.Events;
 using DataMesh.Pipelines;
 using DataMesh.Schemas;
+using DataMesh.Tests.Pipelines;
 using Json.Schema;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -130,6 +132,24 @@ public sealed class DefinitionTests
 
         Assert.Equal(["a.yaml:5:23: sources[0].topic_partitions: must be a whole number, not 'zero'"], yaml);
         Assert.Equal(["a.json:3:24: sources[0].topic_partitions: must be a whole number, not 'zero'"], json);
+    }
+
+    [Fact]
+    public async Task A_redacting_mask_needs_no_hash_key_and_an_invalid_mode_is_reported_as_the_mode()
+    {
+        // A key left out became an empty key, and was refused as too short, in redact mode too.
+        const string Definition = "pipelines:\n  - name: p\n    source_topics: [t]\n    transforms:\n      - mask: {fields: [email]MODE}\n    sink:\n      kafka: {topic: out}\n";
+        foreach (var mode in new[] { string.Empty, ", mode: redact" })
+        {
+            var validation = await DefinitionFile.ValidateAsync(Definition.Replace("MODE", mode, StringComparison.Ordinal), DefinitionTestSupport.Options());
+            Assert.Empty(validation.Problems);
+            var planned = validation.Parts!.Transforms["p"].Single().Plan(PipelineTestData.SchemasOf().EnvelopeSchema);
+            var after = PipelineTestData.After(PipelineTestData.Run(planned, PipelineTestData.Envelope(ChangeOperation.Create, null, PipelineTestData.Row(5))).Record!);
+            Assert.Equal("***", after["email"]);
+        }
+
+        Assert.Equal(["d.yaml:5:39: pipelines[0].transforms[0].mask.mode: must be one of redact, hash, not 'scramble'"],
+            await DefinitionTestSupport.LinesAsync("d.yaml", Definition.Replace("MODE", ", mode: scramble", StringComparison.Ordinal)));
     }
 
     [Fact]

@@ -133,6 +133,7 @@ public sealed class ControllerApiTests
             (status, body, _) = await host.SendAsync(HttpMethod.Post, path);
             Assert.True(status == 404, $"{path}: {status}");
             Assert.Contains("not in the applied definition", body.GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.EndsWith("(its components: pipeline/copy).", body.GetProperty("error").GetString(), StringComparison.Ordinal); // no "(Parameter 'components')"
         }
 
         (status, body, _) = await host.SendAsync(HttpMethod.Post, "/api/apply", Pipeline());

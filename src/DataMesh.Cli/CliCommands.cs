@@ -288,14 +288,15 @@ internal static class CliCommands
             });
         }
 
-        using var host = builder switch
-        {
-            WebApplicationBuilder webBuilder => MapServer(webBuilder.Build()),
-            HostApplicationBuilder hostBuilder => hostBuilder.Build(),
-            _ => throw new InvalidOperationException("unreachable"),
-        };
         try
         {
+            // Built inside the try: mapping the server reads its options, and settings it refuses are a failed run, not a crash.
+            using var host = builder switch
+            {
+                WebApplicationBuilder webBuilder => MapServer(webBuilder.Build()),
+                HostApplicationBuilder hostBuilder => hostBuilder.Build(),
+                _ => throw new InvalidOperationException("unreachable"),
+            };
             var kafka = host.Services.GetRequiredService<KafkaConnection>();
             using var controller = new DataMeshController(kafka, host.Services.GetRequiredService<ISchemaStore>(), controllerOptions);
             return command switch

@@ -158,25 +158,35 @@ public sealed class CliRunHttpTests
         }
     }
 
+    [Theory]
+    [InlineData("Controller__BearerToken", "shorttok", "DataMesh:Server:Controller:BearerToken must be 16 characters or more, without spaces; the one set has 8.")]
+    [InlineData("Controller__ClientCertificates__CaPaths__0", "/nonexistent.pem", "DataMesh:Server:Controller:ClientCertificates:CaPaths: '/nonexistent.pem' cannot be read as PEM certificates")]
+    [InlineData("SchemaRegistry__MaxRequestBytes", "-1", "DataMesh:Server:SchemaRegistry:MaxRequestBytes must be between 1024 and 67108864 (64 MiB); it is -1.")]
+    public async Task Server_settings_it_refuses_end_run_with_exit_1_and_the_setting_named_on_one_line(string setting, string value, string reason)
+    {
+        // They ended the process with an unhandled OptionsValidationException, its stack trace and exit code 134.
+        var folder = Directory.CreateTempSubdirectory("datamesh-run-settings-");
+        using var process = await StartAsync(folder, "127.0.0.1:0", new Dictionary<string, string> { ["DATAMESH__DataMesh__Server__" + setting] = value });
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+            var error = await process.StandardError.ReadToEndAsync(timeout.Token);
+            await process.WaitForExitAsync(timeout.Token);
+            Assert.Equal(CliCommands.Failed, process.ExitCode);
+            Assert.StartsWith("datamesh: run failed: " + reason, error, StringComparison.Ordinal);
+            Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true); // when it did not end by itself
+            folder.Delete(recursive: true);
+        }
+    }
+
     /// <summary>Starts <c>datamesh run copy.yaml --http ADDRESS</c> in <paramref name="folder"/> and waits for its <c>Serving at</c> line.</summary>
     private static async Task<RunningTool> RunAsync(DirectoryInfo folder, string address, Dictionary<string, string> environment)
     {
-        var tool = Path.Combine(AppContext.BaseDirectory, "datamesh.dll");
-        Assert.True(File.Exists(tool), $"{tool} was not built beside the tests");
-        var file = Path.Combine(folder.FullName, "copy.yaml");
-        await File.WriteAllTextAsync(file, ControllerApiTests.Pipeline());
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = folder.FullName };
-        foreach (var argument in new[] { tool, "run", file, "--http", address })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
-        var process = Process.Start(start)!;
+        var process = await StartAsync(folder, address, environment);
         var lines = new List<string>();
         string? url = null;
         try
@@ -199,6 +209,27 @@ public sealed class CliRunHttpTests
             await new RunningTool(process, string.Empty, lines).DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Starts <c>datamesh run copy.yaml --http ADDRESS</c> in <paramref name="folder"/>, its output redirected.</summary>
+    private static async Task<Process> StartAsync(DirectoryInfo folder, string address, Dictionary<string, string> environment)
+    {
+        var tool = Path.Combine(AppContext.BaseDirectory, "datamesh.dll");
+        Assert.True(File.Exists(tool), $"{tool} was not built beside the tests");
+        var file = Path.Combine(folder.FullName, "copy.yaml");
+        await File.WriteAllTextAsync(file, ControllerApiTests.Pipeline());
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = folder.FullName };
+        foreach (var argument in new[] { tool, "run", file, "--http", address })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
+        return Process.Start(start)!;
     }
 
     /// <summary>The tool's process, ended (with its children) when disposed.</summary>

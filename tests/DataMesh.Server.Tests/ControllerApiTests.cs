@@ -133,13 +133,20 @@ public sealed class ControllerApiTests
             (status, body, _) = await host.SendAsync(HttpMethod.Post, path);
             Assert.True(status == 404, $"{path}: {status}");
             Assert.Contains("not in the applied definition", body.GetProperty("error").GetString(), StringComparison.Ordinal);
+            Assert.EndsWith("(its components: pipeline/copy).", body.GetProperty("error").GetString(), StringComparison.Ordinal); // no "(Parameter 'components')"
         }
 
         (status, body, _) = await host.SendAsync(HttpMethod.Post, "/api/apply", Pipeline());
         Assert.Equal(200, status);
         Assert.False(body.GetProperty("has_changes").GetBoolean());
 
-        (status, body, _) = await host.SendAsync(HttpMethod.Delete, "/api/definition");
+        // A with_resources that is neither true nor false deleted the definition as if it were false.
+        (status, body, _) = await host.SendAsync(HttpMethod.Delete, "/api/definition?with_resources=maybe");
+        Assert.Equal(400, status);
+        Assert.Equal("with_resources must be true or false (or 1 or 0), not 'maybe'; nothing was deleted.", body.GetProperty("error").GetString());
+        Assert.Equal(200, (await host.SendAsync(HttpMethod.Get, "/api/definition")).Status);
+
+        (status, body, _) = await host.SendAsync(HttpMethod.Delete, "/api/definition?with_resources=false");
         Assert.Equal(200, status);
         Assert.Contains(body.GetProperty("changes").EnumerateArray(), c => c.GetProperty("action").GetString() == "stop" && c.GetProperty("name").GetString() == "copy");
         (status, _, _) = await host.SendAsync(HttpMethod.Delete, "/api/definition?with_resources=true");

@@ -175,7 +175,7 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal([2], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
         AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/1"), HttpStatusCode.NotFound, 40402);
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, $"schemas/ids/{id1}")).Status);
-        AssertError(await SendAsync(HttpMethod.Post, "subjects/orders-value", Body(V1)), HttpStatusCode.NotFound, 40403);
+        AssertError(await SendAsync(HttpMethod.Post, "subjects/orders-value", Body(V1)), HttpStatusCode.NotFound, 40403, "Schema under subject 'orders-value' not found.");
 
         Assert.Equal(2, (await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/latest")).Json.GetInt32());
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, $"schemas/ids/{id2}")).Status);

@@ -155,7 +155,14 @@ internal sealed class ControllerApi : IDisposable
     /// <summary><c>DELETE /definition[?with_resources=true]</c>: deletes the applied definition (and its resources).</summary>
     public Task DeleteAsync(HttpContext context) => RunAsync(context, async ct =>
     {
-        var withResources = context.Request.Query["with_resources"].ToString() is "true" or "1";
+        var parameter = context.Request.Query["with_resources"].ToString();
+        if (parameter is not ("" or "true" or "1" or "false" or "0"))
+        {
+            await WriteErrorAsync(context, 400, $"with_resources must be true or false (or 1 or 0), not '{parameter}'; nothing was deleted.", ct).ConfigureAwait(false);
+            return;
+        }
+
+        var withResources = parameter is "true" or "1";
         var result = await ChangeAsync<DataMeshPlan?>(async () =>
         {
             var applied = await _controller.Value.GetAppliedDefinitionAsync(ct).ConfigureAwait(false);

@@ -241,7 +241,7 @@ internal sealed class SchemaRegistryApi
         {
             throw await _store.GetLatestAsync(subject, ct).ConfigureAwait(false) is null
                 ? SchemaRegistryError.SubjectNotFound(subject)
-                : SchemaRegistryError.SchemaNotFound($"not found under subject '{subject}'; it");
+                : SchemaRegistryError.SchemaNotFound($"under subject '{subject}'");
         }
 
         await WriteJsonAsync(context, json => WriteRegistered(json, found), ct).ConfigureAwait(false);

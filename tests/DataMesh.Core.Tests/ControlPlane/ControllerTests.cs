@@ -131,7 +131,9 @@ public sealed class ControllerTests
         Assert.All(status.Components, c => Assert.Equal(("running", 0), (c.Desired, c.Runners.Count)));
 
         var unknown = await Assert.ThrowsAsync<ArgumentException>(() => next.PauseAsync(["pipeline/frist"]));
-        Assert.StartsWith("'pipeline/frist' is not in the applied definition; did you mean 'pipeline/first'?", unknown.Message, StringComparison.Ordinal);
+        Assert.Equal("'pipeline/frist' is not in the applied definition; did you mean 'pipeline/first'? (its components: pipeline/first, pipeline/second).", unknown.Message);
+        var table = await Assert.ThrowsAsync<ArgumentException>(() => next.RequestSnapshotAsync("shop", ["orders"]));
+        Assert.Equal("Table 'orders' cannot be snapshotted: must have the form schema.table (MySQL: database.table), wildcards * and ? allowed", table.Message);
     }
 
     [Fact]

@@ -3,8 +3,10 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using DataMesh.Cli;
 using DataMesh.ControlPlane.Definitions;
+using DataMesh.Events;
 using DataMesh.Pipelines;
 using DataMesh.Schemas;
+using DataMesh.Tests.Pipelines;
 using Json.Schema;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -130,6 +132,40 @@ public sealed class DefinitionTests
 
         Assert.Equal(["a.yaml:5:23: sources[0].topic_partitions: must be a whole number, not 'zero'"], yaml);
         Assert.Equal(["a.json:3:24: sources[0].topic_partitions: must be a whole number, not 'zero'"], json);
+    }
+
+    [Fact]
+    public async Task A_redacting_mask_needs_no_hash_key_and_an_invalid_mode_is_reported_as_the_mode()
+    {
+        // A key left out became an empty key, and was refused as too short, in redact mode too.
+        const string Definition = "pipelines:\n  - name: p\n    source_topics: [t]\n    transforms:\n      - mask: {fields: [email]MODE}\n    sink:\n      kafka: {topic: out}\n";
+        foreach (var mode in new[] { string.Empty, ", mode: redact" })
+        {
+            var validation = await DefinitionFile.ValidateAsync(Definition.Replace("MODE", mode, StringComparison.Ordinal), DefinitionTestSupport.Options());
+            Assert.Empty(validation.Problems);
+            var planned = validation.Parts!.Transforms["p"].Single().Plan(PipelineTestData.SchemasOf().EnvelopeSchema);
+            var after = PipelineTestData.After(PipelineTestData.Run(planned, PipelineTestData.Envelope(ChangeOperation.Create, null, PipelineTestData.Row(5))).Record!);
+            Assert.Equal("***", after["email"]);
+        }
+
+        Assert.Equal(["d.yaml:5:39: pipelines[0].transforms[0].mask.mode: must be one of redact, hash, not 'scramble'"],
+            await DefinitionTestSupport.LinesAsync("d.yaml", Definition.Replace("MODE", ", mode: scramble", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Nesting_past_the_limit_is_a_syntax_problem_where_it_starts_not_a_stack_overflow()
+    {
+        // 30,000 levels of [ overflowed the stack: the process ended, an HTTP server's with it.
+        const int Limit = DefinitionReader.MaxDepth;
+        Assert.NotNull(DefinitionReader.Read(new string('[', Limit) + new string(']', Limit)));
+        var reason = $"(syntax): lists and mappings nest deeper than {Limit} levels here; a definition needs far fewer";
+        foreach (var levels in new[] { Limit + 1, 1_000_000 })
+        {
+            Assert.Equal([$"d.json:1:{Limit + 1}: {reason}"], await DefinitionTestSupport.LinesAsync("d.json", new string('[', levels) + new string(']', levels)));
+            Assert.Equal([$"d.json:1:{(6 * Limit) + 1}: {reason}"],
+                await DefinitionTestSupport.LinesAsync("d.json", string.Concat(Enumerable.Repeat("{\"a\": ", levels)) + "1" + new string('}', levels)));
+            Assert.Equal([$"d.yaml:1:{(2 * Limit) + 1}: {reason}"], await DefinitionTestSupport.LinesAsync("d.yaml", string.Concat(Enumerable.Repeat("- ", levels)) + "x\n"));
+        }
     }
 
     [Theory]

@@ -141,7 +141,7 @@ public sealed class DataMeshController : IDisposable
         {
             if (TableFilter.Check(table) is { } reason)
             {
-                throw new ArgumentException($"Table '{table}' cannot be snapshotted: {reason}", nameof(tables));
+                throw new ArgumentException($"Table '{table}' cannot be snapshotted: {reason}"); // no parameter name: it would add "(Parameter 'tables')" to what users read
             }
         }
 
@@ -386,9 +386,10 @@ public sealed class DataMeshController : IDisposable
         {
             if (!known.Contains(component))
             {
+                // The message is what the CLI and the API show: no parameter name, which would add "(Parameter 'components')".
                 throw new ArgumentException(known.Count == 0
                     ? $"'{component}' is not applied: nothing is (apply a definition first)."
-                    : $"'{component}' is not in the applied definition{NearestName.Hint(component, known)} (its components: {string.Join(", ", known)}).", nameof(components));
+                    : $"'{component}' is not in the applied definition{NearestName.Hint(component, known)} (its components: {string.Join(", ", known)}).");
             }
         }
 

@@ -22,6 +22,12 @@ internal sealed class DefinitionReader
     /// <summary>The most nodes a file may expand to through its aliases (a "billion laughs" file is refused, not expanded).</summary>
     internal const long MaxExpandedNodes = 1_000_000;
 
+    /// <summary>
+    /// The most sequences and mappings a file may nest inside one another. Reading recurses once per level, so deeper input
+    /// (<c>[[[[...</c> thousands deep) is refused before it can exhaust the stack; a definition nests fewer than ten.
+    /// </summary>
+    internal const int MaxDepth = 64;
+
     private readonly Parser _parser;
     private readonly Dictionary<string, (DefinitionNode Node, long Weight)> _anchors = new(StringComparer.Ordinal);
 
@@ -55,7 +61,7 @@ internal sealed class DefinitionReader
         }
 
         _parser.Consume<DocumentStart>();
-        var root = ReadNode();
+        var root = ReadNode(0);
         _parser.Consume<DocumentEnd>();
         if (_parser.Accept<DocumentStart>(out var second))
         {
@@ -66,7 +72,8 @@ internal sealed class DefinitionReader
         return root;
     }
 
-    private DefinitionNode ReadNode()
+    /// <summary>Reads one node; <paramref name="depth"/> is the number of sequences and mappings around it.</summary>
+    private DefinitionNode ReadNode(int depth)
     {
         if (_parser.TryConsume<AnchorAlias>(out var alias))
         {
@@ -94,10 +101,11 @@ internal sealed class DefinitionReader
         else if (_parser.TryConsume<SequenceStart>(out var sequenceStart))
         {
             anchor = sequenceStart.Anchor;
+            CheckDepth(depth, sequenceStart.Start);
             var items = new List<DefinitionNode>();
             while (!_parser.TryConsume<SequenceEnd>(out _))
             {
-                items.Add(ReadNode());
+                items.Add(ReadNode(depth + 1));
             }
 
             node = new SequenceNode(items, (int)sequenceStart.Start.Line, (int)sequenceStart.Start.Column);
@@ -105,11 +113,12 @@ internal sealed class DefinitionReader
         else if (_parser.TryConsume<MappingStart>(out var mappingStart))
         {
             anchor = mappingStart.Anchor;
+            CheckDepth(depth, mappingStart.Start);
             var entries = new List<MappingEntry>();
             while (!_parser.TryConsume<MappingEnd>(out _))
             {
-                var key = ReadNode();
-                var value = ReadNode();
+                var key = ReadNode(depth + 1);
+                var value = ReadNode(depth + 1);
                 if (key is not ScalarNode keyScalar)
                 {
                     throw new DefinitionSyntaxException($"a key must be a name, not {key.Describe()}", key.Line, key.Column);
@@ -141,6 +150,17 @@ internal sealed class DefinitionReader
         {
             throw new DefinitionSyntaxException(
                 string.Create(CultureInfo.InvariantCulture, $"the file expands to more than {MaxExpandedNodes:N0} values through its aliases; a definition needs far fewer"),
+                (int)at.Line,
+                (int)at.Column);
+        }
+    }
+
+    private static void CheckDepth(int depth, Mark at)
+    {
+        if (depth >= MaxDepth)
+        {
+            throw new DefinitionSyntaxException(
+                string.Create(CultureInfo.InvariantCulture, $"lists and mappings nest deeper than {MaxDepth} levels here; a definition needs far fewer"),
                 (int)at.Line,
                 (int)at.Column);
         }

@@ -210,7 +210,7 @@ internal static class TransformDefinitions
         {
             Mode = mode,
             Replacement = mask.String("replacement") ?? "***",
-            HashKey = key is null ? null : Encoding.UTF8.GetBytes(key),
+            HashKey = key is null ? null : (ReadOnlyMemory<byte>?)Encoding.UTF8.GetBytes(key), // typed: a bare null would become an empty key, not none
             HashFormat = mask.Value<HashFormat>("hash_format") ?? HashFormat.Hex,
         };
         if (fields is null)

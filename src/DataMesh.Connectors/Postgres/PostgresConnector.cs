@@ -91,7 +91,7 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         var idle = (long)SessionLockLease.IdleTimeout(_options.LeaseCheckInterval).TotalMilliseconds;
         // hashtextextended (PostgreSQL 11+) keys the lock by the name's 64-bit hash; the session holds at most this one.
         return new SessionLockLease(
-            $"PostgreSQL advisory lock on hashtextextended('{name}', 0) in database {builder.Database}",
+            $"PostgreSQL advisory lock on hashtextextended('{name}', 0) in database {(string.IsNullOrEmpty(builder.Database) ? "(the user's default)" : builder.Database)}",
             name,
             async cancellationToken => await DbConnections.OpenAsync(new NpgsqlConnection(connectionString), cancellationToken).ConfigureAwait(false),
             "SELECT pg_try_advisory_lock(hashtextextended(@name, 0))",

@@ -866,7 +866,15 @@ public sealed class KafkaPipeline
         var undrained = revoked.Where(p => _partitionsByName.TryGetValue(p, out var partition) && !partition.Drained).ToList();
         if (undrained.Count > 0)
         {
-            PipelineLog.DrainTimedOut(_logger, _options.Name, string.Join(", ", undrained.Select(static p => $"{p.Topic}[{p.Partition.Value}]")), DrainTimeout.TotalSeconds);
+            var names = string.Join(", ", undrained.Select(static p => $"{p.Topic}[{p.Partition.Value}]"));
+            if (IsFaulted)
+            {
+                PipelineLog.DrainStoppedByError(_logger, _options.Name, names);
+            }
+            else
+            {
+                PipelineLog.DrainTimedOut(_logger, _options.Name, names, DrainTimeout.TotalSeconds);
+            }
         }
 
         Commit(consumer, revoked);

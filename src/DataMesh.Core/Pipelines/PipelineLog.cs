@@ -47,6 +47,9 @@ internal static partial class PipelineLog
     [LoggerMessage(EventId = 5013, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}': revoked partitions {Partitions} were not written within the {Seconds} s drain; what was read of them and not handed to the sink is dropped, and their next owner reads it again from the committed offset")]
     public static partial void DrainTimedOut(ILogger logger, string pipeline, string partitions, double seconds);
 
+    [LoggerMessage(EventId = 5016, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}': revoked partitions {Partitions} were not written, as the pipeline stopped on an error; what was read of them and not handed to the sink is dropped, and their next owner reads it again from the committed offset")]
+    public static partial void DrainStoppedByError(ILogger logger, string pipeline, string partitions);
+
     [LoggerMessage(EventId = 5014, Level = LogLevel.Critical, Message = "Pipeline '{Pipeline}' stopped by an error: {Reason}; stopping the host with exit code 1")]
     public static partial void Fatal(ILogger logger, Exception exception, string pipeline, string reason);
 

@@ -51,7 +51,7 @@ public sealed class ProducerHealthCheck : IHealthCheck
         {
             result = HealthCheckResult.Unhealthy(string.Create(CultureInfo.InvariantCulture, $"Kafka is unreachable ({reason}); {outstanding} events wait, the SDK keeps retrying."), data: data);
         }
-        else if (outstanding >= _emitter.Capacity * 9L / 10)
+        else if (outstanding > 0 && outstanding * 10L >= _emitter.Capacity * 9L) // 90 % full, exactly for small capacities too
         {
             result = HealthCheckResult.Degraded(string.Create(CultureInfo.InvariantCulture, $"The queue holds {outstanding} of {_emitter.Capacity} events."), data: data);
         }

@@ -16,6 +16,7 @@ public sealed class HostingTests
     [InlineData("DataMesh:Producer:QueueCapacity", "0", "DataMesh:Producer:QueueCapacity must be between 1 and 10000000")]
     [InlineData("DataMesh:Producer:Outbox:Table", "x; drop table y", "DataMesh:Producer:Outbox:Table 'x; drop table y' must be an identifier")]
     [InlineData("DataMesh:Producer:KafkaSettings:enable.idempotence", "false", "DataMesh:Producer:KafkaSettings:enable.idempotence is managed by DataMesh")]
+    [InlineData("DataMesh:Producer:KafkaSettings:dotnet.producer.enable.delivery.reports", "false", "DataMesh:Producer:KafkaSettings:dotnet.producer.enable.delivery.reports is managed by DataMesh")]
     [InlineData("DataMesh:Producer:Topics:OrderPlaced", "bad topic", "topic 'bad topic' is not valid")]
     [InlineData("DataMesh:Producer:ShutdownTimeout", "-00:00:01", "DataMesh:Producer:ShutdownTimeout must be positive")]
     public async Task Bad_settings_from_configuration_stop_the_host_at_start_naming_the_setting(string key, string value, string expected)

@@ -102,6 +102,61 @@ public sealed class OutboxTests
         }
     }
 
+    [Theory]
+    [InlineData(OutboxDialect.PostgreSql)]
+    [InlineData(OutboxDialect.MySql)]
+    public async Task A_row_against_the_tables_layout_holds_the_relay_at_it_naming_the_row_and_never_stops_the_host(OutboxDialect dialect)
+    {
+        // Found by review: a row of another writer with headers that are not JSON (or an id that is not a UUID) escaped the
+        // relay's retry loop, and the host stopped, again at every start.
+        await using var dataSource = DataSource(dialect);
+        var table = "outbox_" + Guid.NewGuid().ToString("N")[..12];
+        try
+        {
+            var logs = new LogCollector();
+            using var host = ProducerFixture.Build(o =>
+            {
+                o.AddEvent<AccountEvent>();
+                o.Outbox.Table = table;
+                o.Outbox.PollInterval = TimeSpan.FromMilliseconds(50);
+                o.Outbox.UseRelay(_ => dataSource);
+            }, logs: logs);
+            await host.StartAsync();
+            var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            var emitter = host.Services.GetRequiredService<IEventEmitter>();
+            var kafka = host.Services.GetRequiredService<KafkaConnection>();
+            var topic = ProducerFixture.TopicOf<AccountEvent>(host);
+            var now = dialect == OutboxDialect.PostgreSql ? "clock_timestamp()" : "NOW(6)";
+            await ExecuteAsync(dataSource, $"INSERT INTO {table} (id, topic, event_type, payload, headers, created_at) VALUES ('{Guid.NewGuid()}', '{topic}', 't', 'x', 'not json', {now})");
+            await using (var connection = await dataSource.OpenConnectionAsync())
+            await using (var transaction = await connection.BeginTransactionAsync())
+            {
+                await emitter.EmitAsync(new AccountEvent("a", 1, 1m), transaction);
+                await transaction.CommitAsync();
+            }
+
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!logs.Entries.Any(e => e.Message.Contains($"Row 1 of outbox table {table} cannot be published", StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Contains(logs.Entries, e => e.Id.Id == 3022 && e.Message.Contains($"Row 1 of outbox table {table} cannot be published", StringComparison.Ordinal));
+            Assert.False(lifetime.ApplicationStopping.IsCancellationRequested);
+
+            // Once the row is fixed (deleted here), the relay goes on with the rows after it.
+            await ExecuteAsync(dataSource, $"DELETE FROM {table} WHERE sequence = 1");
+            Assert.Single(ProducerFixture.Read(kafka, topic, 1, 3));
+            await WaitForEmptyAsync(dataSource, table);
+            await host.StopAsync();
+        }
+        finally
+        {
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}");
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}_lease");
+        }
+    }
+
     /// <summary>
     /// Relay A hands rows 1..3 of key k to Kafka, which refuses the request; A's client tries again only 4 s later, longer
     /// than A's hold on the outbox (a 2 s lease; on PostgreSQL the old advisory lock lasted as long as the batch's transaction,

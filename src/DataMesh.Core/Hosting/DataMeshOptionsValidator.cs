@@ -43,7 +43,12 @@ internal sealed class DataMeshOptionsValidator : IValidateOptions<DataMeshOption
 
             foreach (var key in options.Kafka.Settings.Keys)
             {
-                if (key is "bootstrap.servers" or "enable.idempotence" or "enable.auto.commit" or "acks" or "request.required.acks" or "enable.auto.offset.store")
+                // message.timeout.ms (and its alias delivery.timeout.ms) is 0 for every DataMesh producer: a stored position
+                // or a deleted outbox row never moves past an event Kafka has not acknowledged; delivery reports and their
+                // background poll are how an acknowledgement is known at all.
+                if (key is "bootstrap.servers" or "enable.idempotence" or "enable.auto.commit" or "acks" or "request.required.acks" or "enable.auto.offset.store"
+                    or "message.timeout.ms" or "delivery.timeout.ms" or "transactional.id"
+                    or "dotnet.producer.delivery.report.fields" or "dotnet.producer.enable.delivery.reports" or "dotnet.producer.enable.background.poll")
                 {
                     failures.Add($"{Kafka}Settings:{key} is managed by DataMesh and cannot be overridden.");
                 }

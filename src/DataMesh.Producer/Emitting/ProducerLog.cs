@@ -53,8 +53,8 @@ internal static partial class ProducerLog
     [LoggerMessage(EventId = 3021, Level = LogLevel.Debug, Message = "Outbox relay published and deleted {Count} rows of {Table}, sequences {First}-{Last}")]
     public static partial void Relayed(ILogger logger, int count, string table, long first, long last);
 
-    [LoggerMessage(EventId = 3022, Level = LogLevel.Error, Message = "Outbox relay on {Table} failed; retrying in {Delay}")]
-    public static partial void RelayFailed(ILogger logger, string table, TimeSpan delay, Exception exception);
+    [LoggerMessage(EventId = 3022, Level = LogLevel.Error, Message = "Outbox relay on {Table} failed ({Reason}); retrying in {Delay}")]
+    public static partial void RelayFailed(ILogger logger, string table, string reason, TimeSpan delay, Exception exception);
 
     [LoggerMessage(EventId = 3023, Level = LogLevel.Information, Message = "Outbox table {Table} ({Dialect}) is in place")]
     public static partial void OutboxTableReady(ILogger logger, string table, OutboxDialect dialect);

@@ -47,7 +47,8 @@ internal sealed class ProducerOptionsValidator(IOptions<DataMeshOptions> dataMes
 
         foreach (var key in options.KafkaSettings.Keys)
         {
-            if (key is "bootstrap.servers" or "enable.idempotence" or "acks" or "message.timeout.ms" or "delivery.timeout.ms" or "dotnet.producer.delivery.report.fields" or "transactional.id")
+            if (key is "bootstrap.servers" or "enable.idempotence" or "acks" or "message.timeout.ms" or "delivery.timeout.ms" or "dotnet.producer.delivery.report.fields" or "transactional.id"
+                or "dotnet.producer.enable.delivery.reports" or "dotnet.producer.enable.background.poll")
             {
                 failures.Add($"{Path}KafkaSettings:{key} is managed by DataMesh and cannot be overridden.");
             }

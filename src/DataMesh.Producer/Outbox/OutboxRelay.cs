@@ -89,10 +89,12 @@ internal sealed class OutboxRelay : BackgroundService
                 {
                     break;
                 }
-                catch (Exception ex) when (ex is DbException or KafkaException or EventDeliveryException or InvalidOperationException or TimeoutException)
+                catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
+                    // Any failure of a batch (the database, Kafka, a row the producer refuses or cannot read) is logged and
+                    // tried again with a backoff: the relay never ends, and never takes the host down with it.
                     var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, Math.Min(failures++, 10))));
-                    ProducerLog.RelayFailed(_logger, sql.Table, delay, ex);
+                    ProducerLog.RelayFailed(_logger, sql.Table, ex.Message, delay, ex);
                     await Task.Delay(delay, stoppingToken).ConfigureAwait(false);
                     continue;
                 }
@@ -209,19 +211,29 @@ internal sealed class OutboxRelay : BackgroundService
             {
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    var id = reader.GetValue(1) switch
+                    var sequence = reader.GetInt64(0);
+                    try
                     {
-                        Guid guid => guid,
-                        var other => Guid.Parse(Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture)!),
-                    };
-                    var message = new Message<byte[], byte[]>
+                        var id = reader.GetValue(1) switch
+                        {
+                            Guid guid => guid,
+                            var other => Guid.Parse(Convert.ToString(other, System.Globalization.CultureInfo.InvariantCulture)!),
+                        };
+                        var message = new Message<byte[], byte[]>
+                        {
+                            Key = reader.IsDBNull(3) ? null! : (byte[])reader.GetValue(3),
+                            Value = (byte[])reader.GetValue(4),
+                            Headers = ParseHeaders(reader.GetString(5)),
+                            Timestamp = new Timestamp(DateTime.SpecifyKind(reader.GetDateTime(6), DateTimeKind.Utc)),
+                        };
+                        rows.Add(new Row(sequence, id, reader.GetString(2), message));
+                    }
+                    catch (Exception ex) when (ex is FormatException or JsonException or InvalidOperationException or InvalidCastException)
                     {
-                        Key = reader.IsDBNull(3) ? null! : (byte[])reader.GetValue(3),
-                        Value = (byte[])reader.GetValue(4),
-                        Headers = ParseHeaders(reader.GetString(5)),
-                        Timestamp = new Timestamp(DateTime.SpecifyKind(reader.GetDateTime(6), DateTimeKind.Utc)),
-                    };
-                    rows.Add(new Row(reader.GetInt64(0), id, reader.GetString(2), message));
+                        // A row another writer put in the table against its documented layout: named, and left in place.
+                        throw new InvalidOperationException(
+                            $"Row {sequence} of outbox table {sql.Table} cannot be published: {ex.Message} (id must be a UUID, headers a JSON object of strings). Fix or delete the row; the relay stops at it and tries again with a backoff.", ex);
+                    }
                 }
             }
         }
@@ -275,7 +287,7 @@ internal sealed class OutboxRelay : BackgroundService
         }
         catch (Exception ex) when (ex is DbException or OperationCanceledException)
         {
-            ProducerLog.RelayFailed(_logger, sql.Table, patience, ex);
+            ProducerLog.RelayFailed(_logger, sql.Table, ex.Message, patience, ex);
             return false;
         }
     }
@@ -344,7 +356,7 @@ internal sealed class OutboxRelay : BackgroundService
         catch (Exception ex) when (ex is DbException or OperationCanceledException)
         {
             // The lease expires by itself after LeaseDuration.
-            ProducerLog.RelayFailed(_logger, sql.Table, _options.LeaseDuration, ex);
+            ProducerLog.RelayFailed(_logger, sql.Table, ex.Message, _options.LeaseDuration, ex);
         }
     }
 

@@ -78,6 +78,7 @@ internal static partial class ConnectionStringErrors
     }
 
     // Password, Pwd, and the keys that end in Password (Npgsql's SSL Password, MySqlConnector's CertificatePassword).
-    [GeneratedRegex(@"(?:^|;)\s*(?:[\w ]*password|pwd|psw)\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    // Linear time (NonBacktracking): the spaces the key may hold would otherwise backtrack on a long run of them.
+    [GeneratedRegex(@"(?:^|;)\s*(?:[\w ]*password|pwd|psw)\s*=", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex PasswordKey();
 }

@@ -200,7 +200,7 @@ public sealed class ControllerApiTests
         {
             ("Origin", "http://evil.example"),
             ("Origin", "null"),
-            ("Origin", $"http://127.0.0.1:{port + 1}"),
+            ("Origin", "http://127.0.0.2"),
             ("Sec-Fetch-Site", "cross-site"),
             ("Sec-Fetch-Site", "same-site"),
             ("Host", $"rebind.attacker.example:{port}"),
@@ -232,8 +232,9 @@ public sealed class ControllerApiTests
         var (status, _, _) = await host.SendAsync(HttpMethod.Get, "/api/definition");
         Assert.Equal(404, status); // nothing was applied
 
-        // The server's own page (its origin, same-origin) and clients that are not browsers are answered.
-        foreach (var own in new[] { host.Url.TrimEnd('/'), $"http://localhost:{port}" })
+        // The server's own page (its origin, same-origin, also as https behind a proxy that ends TLS) and clients that are
+        // not browsers are answered.
+        foreach (var own in new[] { host.Url.TrimEnd('/'), $"http://localhost:{port}", "https://127.0.0.1" })
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/api/validate") { Content = new StringContent(Pipeline(), System.Text.Encoding.UTF8, "text/plain") };
             request.Headers.TryAddWithoutValidation("Origin", own);

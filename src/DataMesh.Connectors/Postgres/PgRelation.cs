@@ -71,12 +71,15 @@ internal sealed class PgRelation
             var name = names[i];
             var wasNullable = previous?.Columns.FirstOrDefault(c => c.Name == name) is { IsNullable: true };
             var nullable = !key.Contains(name) && (wasNullable || relaxed.Contains(name) || !notNull.GetValueOrDefault(name));
+            var was = previous?.Columns.FirstOrDefault(c => c.Name == name);
             columns[i] = new ColumnDescription(name, types[i].DataType, nullable)
             {
-                // Only while the catalog's column is still of the stream's type (the catalog may be ahead of it).
+                // Only while the catalog's column is still of the stream's type (the catalog may be ahead of it). A default
+                // once described is kept while the column's type is the same: a table rewrite (VACUUM FULL, a rewriting
+                // ALTER TABLE) clears attmissingval, and the schema would lose its default.
                 Default = missing.TryGetValue(name, out var value) && value.Value is { } text && value.TypeOid == message.Columns[i].TypeOid
                     ? EncodeDefault(types[i], text)
-                    : null,
+                    : was is { Default: { } kept } && was.Type == types[i].DataType ? kept : null,
             };
         }
 

@@ -39,11 +39,12 @@ public sealed class ChangeEventSchemas
         FieldNames = fieldNames;
         KeyColumnIndexes = keyIndexes;
         var ns = AvroNames.Namespace(topic);
-        RowSchemaJson = BuildRecord(ns, "Value", table, fieldNames, Enumerable.Range(0, table.Columns.Count).ToArray(), options);
+        RowSchemaJson = BuildRecord(ns, "Value", table, fieldNames, Enumerable.Range(0, table.Columns.Count).ToArray(), options, defaults: true);
         RowSchema = (global::Avro.RecordSchema)global::Avro.Schema.Parse(RowSchemaJson);
         if (keyIndexes.Length > 0)
         {
-            KeySchemaJson = BuildRecord(ns, "Key", table, fieldNames, keyIndexes, options);
+            // Never a default in a key: a key schema that changes changes every key's bytes, and compaction keeps the old ones.
+            KeySchemaJson = BuildRecord(ns, "Key", table, fieldNames, keyIndexes, options, defaults: false);
             KeySchema = (global::Avro.RecordSchema)global::Avro.Schema.Parse(KeySchemaJson);
         }
 
@@ -126,7 +127,7 @@ public sealed class ChangeEventSchemas
         return new ChangeEventSchemas(table, source, options, topic, fieldNames, keyIndexes);
     }
 
-    private static string BuildRecord(string ns, string name, TableDescription table, string[] fieldNames, int[] columns, ChangeEventOptions options)
+    private static string BuildRecord(string ns, string name, TableDescription table, string[] fieldNames, int[] columns, ChangeEventOptions options, bool defaults)
     {
         var defined = new HashSet<string>(StringComparer.Ordinal);
         return Json(writer =>
@@ -153,7 +154,7 @@ public sealed class ChangeEventSchemas
                 else
                 {
                     WriteType(writer, column.Type, options, defined);
-                    if (column.Default is { } value && DefaultJson(column, value, options) is { } json)
+                    if (defaults && column.Default is { } value && DefaultJson(column, value, options) is { } json)
                     {
                         writer.WritePropertyName("default");
                         writer.WriteRawValue(json);

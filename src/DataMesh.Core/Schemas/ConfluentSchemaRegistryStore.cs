@@ -69,9 +69,10 @@ public sealed class ConfluentSchemaRegistryStore : ISchemaStore, IDisposable
                 return trimmed;
             }
 
+            // user:password; a user alone (a token) has an empty password.
             var colon = uri.UserInfo.IndexOf(':', StringComparison.Ordinal);
             userInfo ??= colon < 0
-                ? Uri.UnescapeDataString(uri.UserInfo)
+                ? Uri.UnescapeDataString(uri.UserInfo) + ":"
                 : Uri.UnescapeDataString(uri.UserInfo[..colon]) + ":" + Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]);
             return new UriBuilder(uri) { UserName = string.Empty, Password = string.Empty }.Uri.ToString();
         }).ToList();

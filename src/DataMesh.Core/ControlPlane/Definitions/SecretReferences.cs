@@ -132,7 +132,8 @@ internal sealed partial class SecretReferences(DefinitionValidationOptions optio
     private static partial Regex SecretKey();
 
     // Password, Pwd, Psw, and the keys that end in Password (Npgsql's SSL Password, MySqlConnector's CertificatePassword).
-    [GeneratedRegex(@"(?:^|;)\s*(?:[\w ]*password|pwd|psw)\s*=\s*(?<value>""[^""]*""|'[^']*'|[^;]*)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    // Linear time (NonBacktracking): the spaces the key may hold would otherwise backtrack on a long run of them.
+    [GeneratedRegex(@"(?:^|;)\s*(?:[\w ]*password|pwd|psw)\s*=\s*(?<value>""[^""]*""|'[^']*'|[^;]*)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.NonBacktracking)]
     private static partial Regex ConnectionStringPassword();
 
     [GeneratedRegex(@"\$\{[^}]*\}", RegexOptions.CultureInvariant)]

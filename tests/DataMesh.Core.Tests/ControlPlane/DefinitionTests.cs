@@ -166,6 +166,17 @@ public sealed class DefinitionTests
                 await DefinitionTestSupport.LinesAsync("d.json", string.Concat(Enumerable.Repeat("{\"a\": ", levels)) + "1" + new string('}', levels)));
             Assert.Equal([$"d.yaml:1:{(2 * Limit) + 1}: {reason}"], await DefinitionTestSupport.LinesAsync("d.yaml", string.Concat(Enumerable.Repeat("- ", levels)) + "x\n"));
         }
+
+        // Aliases count as their anchored nodes: anchors of 40 levels, each holding the one before, stack past the limit
+        // (found by review: each anchor alone is within it).
+        var stacked = new System.Text.StringBuilder("a0: &a0 " + new string('[', 40) + new string(']', 40) + "\n");
+        for (var i = 1; i < 4; i++)
+        {
+            stacked.Append(System.Globalization.CultureInfo.InvariantCulture, $"a{i}: &a{i} {new string('[', 39)}*a{i - 1}{new string(']', 39)}\n");
+        }
+
+        var lines = await DefinitionTestSupport.LinesAsync("d.yaml", stacked.ToString());
+        Assert.Contains(lines, l => l.EndsWith(reason, StringComparison.Ordinal));
     }
 
     [Theory]

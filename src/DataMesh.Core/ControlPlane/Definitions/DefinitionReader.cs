@@ -29,7 +29,11 @@ internal sealed class DefinitionReader
     internal const int MaxDepth = 64;
 
     private readonly Parser _parser;
-    private readonly Dictionary<string, (DefinitionNode Node, long Weight)> _anchors = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (DefinitionNode Node, long Weight, int Height)> _anchors = new(StringComparer.Ordinal);
+
+    /// <summary>The height of the node <see cref="ReadNode"/> read last: 0 for a scalar, one more than its deepest child
+    /// for a list or mapping (an alias counts as its anchored node, so that aliases cannot stack past <see cref="MaxDepth"/>).</summary>
+    private int _height;
 
     /// <summary>The nodes read so far, each alias counting the nodes it stands for.</summary>
     private long _expanded;
@@ -83,6 +87,12 @@ internal sealed class DefinitionReader
             }
 
             Count(anchored.Weight, alias.Start);
+            if (anchored.Height > 0)
+            {
+                CheckDepth(depth + anchored.Height - 1, alias.Start);
+            }
+
+            _height = anchored.Height;
             return anchored.Node;
         }
 
@@ -97,16 +107,21 @@ internal sealed class DefinitionReader
             var oneLine = scalar.Start.Line == scalar.End.Line && scalar.Style is ScalarStyle.Plain or ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted;
             var textColumn = !oneLine ? 0 : (int)scalar.Start.Column + (scalar.Style == ScalarStyle.Plain ? 0 : 1);
             node = new ScalarNode(scalar.Value, scalar.Style == ScalarStyle.Plain, (int)scalar.Start.Line, (int)scalar.Start.Column, textColumn);
+            _height = 0;
         }
         else if (_parser.TryConsume<SequenceStart>(out var sequenceStart))
         {
             anchor = sequenceStart.Anchor;
             CheckDepth(depth, sequenceStart.Start);
             var items = new List<DefinitionNode>();
+            var height = 0;
             while (!_parser.TryConsume<SequenceEnd>(out _))
             {
                 items.Add(ReadNode(depth + 1));
+                height = Math.Max(height, _height);
             }
+
+            _height = height + 1;
 
             node = new SequenceNode(items, (int)sequenceStart.Start.Line, (int)sequenceStart.Start.Column);
         }
@@ -115,10 +130,13 @@ internal sealed class DefinitionReader
             anchor = mappingStart.Anchor;
             CheckDepth(depth, mappingStart.Start);
             var entries = new List<MappingEntry>();
+            var height = 0;
             while (!_parser.TryConsume<MappingEnd>(out _))
             {
                 var key = ReadNode(depth + 1);
+                height = Math.Max(height, _height);
                 var value = ReadNode(depth + 1);
+                height = Math.Max(height, _height);
                 if (key is not ScalarNode keyScalar)
                 {
                     throw new DefinitionSyntaxException($"a key must be a name, not {key.Describe()}", key.Line, key.Column);
@@ -128,6 +146,7 @@ internal sealed class DefinitionReader
             }
 
             node = new MappingNode(entries, (int)mappingStart.Start.Line, (int)mappingStart.Start.Column);
+            _height = height + 1;
         }
         else
         {
@@ -137,7 +156,7 @@ internal sealed class DefinitionReader
 
         if (!anchor.IsEmpty)
         {
-            _anchors[anchor.Value] = (node, _expanded - before);
+            _anchors[anchor.Value] = (node, _expanded - before, _height);
         }
 
         return node;

@@ -33,17 +33,17 @@ public sealed class DataMeshControllerOptions
     {
         if (!Events.TopicNames.IsValid(StateTopic, out var reason))
         {
-            throw new ArgumentException($"{nameof(StateTopic)} '{StateTopic}' is not a valid topic name: {reason}", nameof(StateTopic));
+            throw new ArgumentException($"{nameof(StateTopic)} '{StateTopic}' is not a valid topic name: {reason}");
         }
 
         if (PollInterval <= TimeSpan.Zero || StatusInterval <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"{nameof(PollInterval)} and {nameof(StatusInterval)} must be positive; they are {PollInterval} and {StatusInterval}.", nameof(PollInterval));
+            throw new ArgumentException($"{nameof(PollInterval)} and {nameof(StatusInterval)} must be positive; they are {PollInterval} and {StatusInterval}.");
         }
 
         if (string.IsNullOrWhiteSpace(RunnerId))
         {
-            throw new ArgumentException($"{nameof(RunnerId)} must not be empty.", nameof(RunnerId));
+            throw new ArgumentException($"{nameof(RunnerId)} must not be empty.");
         }
     }
 }

@@ -99,11 +99,15 @@ internal sealed class MySqlCdc : IAsyncDisposable
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         await WaitForSavedPositionAsync(timeout: timeout);
-        while (!Snapshots.IsIdle)
+        // Null until the source's run registers its snapshots, which on a restart can come after the stored position is read
+        // (flaky in a clean run: a NullReferenceException here).
+        var monitor = _host!.Services.GetRequiredService<DataMesh.Sources.SourceMonitor>();
+        DataMesh.Sources.ISnapshotControl? snapshots;
+        while ((snapshots = monitor.Snapshots(SourceName)) is not { IsIdle: true })
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"The snapshot of source '{SourceName}' did not end: {string.Join(", ", Snapshots.Progress)}.");
+                throw new TimeoutException($"The snapshot of source '{SourceName}' did not end: {(snapshots is null ? "no snapshot control yet" : string.Join(", ", snapshots.Progress))}.");
             }
 
             await Task.Delay(50);

@@ -37,6 +37,44 @@ public sealed class DeliveryTests
         Assert.Throws<InvalidOperationException>(() => emitter.Emit(new OrderPlaced("late", 0, 0, Priority.Low)));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Emits_that_wait_for_room_enter_the_queue_in_the_order_they_were_made(bool blockingEmitsBetween)
+    {
+        // Found by review: with the queue full, emits waiting for room were woken on pool threads in any order (and a later
+        // call that found a slot free went ahead of them): one key's events, emitted without awaiting each, left out of order.
+        using var host = ProducerFixture.Build(o =>
+        {
+            o.AddEvent<OrderPlaced>();
+            o.QueueCapacity = 2;
+            o.QueueFullPolicy = QueueFullPolicy.Block;
+            o.QueueFullTimeout = TimeSpan.FromMinutes(1);
+        });
+        await host.StartAsync();
+        var emitter = host.Services.GetRequiredService<IEventEmitter>();
+        const int Count = 600;
+        var sends = new List<Task>();
+        for (var i = 0; i < Count; i++)
+        {
+            if (blockingEmitsBetween && i % 3 == 2)
+            {
+                emitter.Emit(new OrderPlaced("one-key", i, i, Priority.Normal)); // blocks this thread until accepted, in turn
+            }
+            else
+            {
+                sends.Add(emitter.EmitAsync(new OrderPlaced("one-key", i, i, Priority.Normal)).AsTask());
+            }
+        }
+
+        await Task.WhenAll(sends).WaitAsync(TimeSpan.FromMinutes(2));
+        await host.StopAsync();
+
+        var messages = ProducerFixture.Read(host.Services.GetRequiredService<KafkaConnection>(), ProducerFixture.TopicOf<OrderPlaced>(host), Count, 3);
+        var sequences = messages.OrderBy(m => m.Offset.Value).Select(m => SequenceOf(m.Message.Value!)).ToList();
+        Assert.Equal(Enumerable.Range(0, Count), sequences);
+    }
+
     [Fact]
     public async Task Events_that_cannot_be_delivered_by_the_shutdown_timeout_are_reported_never_dropped_silently()
     {

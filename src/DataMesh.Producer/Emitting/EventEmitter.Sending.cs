@@ -210,7 +210,7 @@ internal sealed partial class EventEmitter
         pending.Partition = partition;
         pending.Offset = offset;
         pending.Activity?.Stop();
-        _slots.Release();
+        _admission.Release();
         if (pending.Awaited)
         {
             pending.SetResult();
@@ -241,7 +241,7 @@ internal sealed partial class EventEmitter
 
         pending.Activity?.SetStatus(ActivityStatusCode.Error, message);
         pending.Activity?.Stop();
-        _slots.Release();
+        _admission.Release();
         if (pending.Awaited)
         {
             pending.SetException(error);

@@ -28,7 +28,7 @@ internal sealed partial class EventEmitter : IEventEmitter, IAsyncDisposable, ID
     private readonly ILogger _logger;
     private readonly string _source;
     private readonly Lazy<FrozenDictionary<Type, RegisteredEvent>> _registry;
-    private readonly SemaphoreSlim _slots;
+    private readonly Admission _admission;
     private readonly Channel<PendingEvent> _queue;
     private readonly Lock _gate = new();
     private readonly Stack<PendingEvent> _pool = new();
@@ -56,7 +56,7 @@ internal sealed partial class EventEmitter : IEventEmitter, IAsyncDisposable, ID
         _source = _options.Source ?? "app";
         var prefix = _options.TopicPrefix ?? dataMesh.Value.Events.TopicPrefix;
         _registry = new Lazy<FrozenDictionary<Type, RegisteredEvent>>(() => BuildRegistry(_options, prefix, _source), LazyThreadSafetyMode.ExecutionAndPublication);
-        _slots = new SemaphoreSlim(_options.QueueCapacity, _options.QueueCapacity);
+        _admission = new Admission(_options.QueueCapacity, Accept);
         _queue = Channel.CreateBounded<PendingEvent>(new BoundedChannelOptions(_options.QueueCapacity)
         {
             SingleReader = true,
@@ -88,14 +88,9 @@ internal sealed partial class EventEmitter : IEventEmitter, IAsyncDisposable, ID
         cancellationToken.ThrowIfCancellationRequested();
         var pending = Prepare(ref @event);
         pending.Awaited = true;
-        if (!_slots.Wait(0))
-        {
-            return WaitForRoomAsync(pending, cancellationToken);
-        }
-
+        // Taken before it is accepted: once accepted, it may complete and go back to the pool on another thread.
         var token = pending.Version;
-        Accept(pending);
-        return new ValueTask(pending, token);
+        return _admission.TryEnter(pending) ? new ValueTask(pending, token) : WaitForRoomAsync(pending, token, cancellationToken);
     }
 
     public Guid Emit<TEvent>(TEvent @event, Action<EventDelivery>? onDelivered = null)
@@ -109,12 +104,11 @@ internal sealed partial class EventEmitter : IEventEmitter, IAsyncDisposable, ID
         pending.Awaited = false;
         pending.Callback = onDelivered;
         var id = pending.EventId;
-        if (!_slots.Wait(0) && !HandleFullQueue(pending))
+        if (!_admission.TryEnter(pending))
         {
-            return id;
+            HandleFullQueue(pending); // accepts it in turn, or rejects it
         }
 
-        Accept(pending);
         return id;
     }
 
@@ -164,9 +158,10 @@ internal sealed partial class EventEmitter : IEventEmitter, IAsyncDisposable, ID
         pending.EventId = eventId;
         pending.TimeTicks = message.Time.Ticks;
         pending.Awaited = true;
+        var token = pending.Version;
         try
         {
-            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _admission.EnterAsync(pending, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -174,8 +169,6 @@ internal sealed partial class EventEmitter : IEventEmitter, IAsyncDisposable, ID
             throw;
         }
 
-        var token = pending.Version;
-        Accept(pending);
         await new ValueTask(pending, token).ConfigureAwait(false);
     }
 
@@ -247,11 +240,12 @@ internal sealed partial class EventEmitter : IEventEmitter, IAsyncDisposable, ID
         return pending;
     }
 
-    private async ValueTask WaitForRoomAsync(PendingEvent pending, CancellationToken cancellationToken)
+    private async ValueTask WaitForRoomAsync(PendingEvent pending, short token, CancellationToken cancellationToken)
     {
         try
         {
-            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Accepted in turn, behind every call that waited before it.
+            await _admission.EnterAsync(pending, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -260,15 +254,13 @@ internal sealed partial class EventEmitter : IEventEmitter, IAsyncDisposable, ID
             throw;
         }
 
-        var token = pending.Version;
-        Accept(pending);
         await new ValueTask(pending, token).ConfigureAwait(false);
     }
 
-    /// <summary>Applies the queue-full policy of <c>Emit</c>; returns true when a slot was taken after all.</summary>
+    /// <summary>Applies the queue-full policy of <c>Emit</c>; returns true when the event was accepted after all (in turn).</summary>
     private bool HandleFullQueue(PendingEvent pending)
     {
-        if (_options.QueueFullPolicy == QueueFullPolicy.Block && _slots.Wait(_options.QueueFullTimeout))
+        if (_options.QueueFullPolicy == QueueFullPolicy.Block && _admission.Enter(pending, _options.QueueFullTimeout))
         {
             return true;
         }

@@ -39,27 +39,15 @@ internal static partial class ConnectionStringErrors
 
     /// <summary>Why <paramref name="connectionString"/> is missing or not a valid Npgsql connection string (the driver's
     /// error, redacted), or null when it parses; each reason starts with <paramref name="prefix"/>.</summary>
-    public static string? CheckNpgsql(string prefix, string? connectionString)
-    {
-        if (string.IsNullOrWhiteSpace(connectionString))
-        {
-            return prefix + "ConnectionString is required.";
-        }
-
-        try
-        {
-            _ = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
-            return null;
-        }
-        catch (ArgumentException ex)
-        {
-            return prefix + "ConnectionString is not a valid Npgsql connection string: " + Redact(ex.Message, connectionString);
-        }
-    }
+    public static string? CheckNpgsql(string prefix, string? connectionString) =>
+        Check(prefix, connectionString, "Npgsql", static c => new Npgsql.NpgsqlConnectionStringBuilder(c));
 
     /// <summary>Why <paramref name="connectionString"/> is missing or not a valid MySqlConnector connection string (the
     /// driver's error, redacted), or null when it parses; each reason starts with <paramref name="prefix"/>.</summary>
-    public static string? CheckMySql(string prefix, string? connectionString)
+    public static string? CheckMySql(string prefix, string? connectionString) =>
+        Check(prefix, connectionString, "MySqlConnector", static c => new MySqlConnector.MySqlConnectionStringBuilder(c));
+
+    private static string? Check(string prefix, string? connectionString, string driver, Func<string, object> parse)
     {
         if (string.IsNullOrWhiteSpace(connectionString))
         {
@@ -68,12 +56,12 @@ internal static partial class ConnectionStringErrors
 
         try
         {
-            _ = new MySqlConnector.MySqlConnectionStringBuilder(connectionString);
+            _ = parse(connectionString);
             return null;
         }
         catch (ArgumentException ex)
         {
-            return prefix + "ConnectionString is not a valid MySqlConnector connection string: " + Redact(ex.Message, connectionString);
+            return prefix + $"ConnectionString is not a valid {driver} connection string: " + Redact(ex.Message, connectionString);
         }
     }
 

@@ -66,7 +66,9 @@ internal sealed class Admission(int capacity, Action<PendingEvent> accept)
 
         using (waiter.Signal)
         {
-            // Either it was accepted in time, or it is withdrawn now; accepted meanwhile counts as accepted.
+            // Blocking on purpose: this is Emit's QueueFullPolicy.Block, a synchronous call that waits at most QueueFullTimeout
+            // (a kernel wait on an event, no task and no synchronization context involved). Either it was accepted in time,
+            // or it is withdrawn now; accepted meanwhile counts as accepted.
             return waiter.Signal!.Wait(timeout) || !Withdraw(waiter);
         }
     }

@@ -29,7 +29,7 @@ internal sealed class SelectedRowImage
     private byte[] _keyText = new byte[256];
     private int _keyTextLength;
 
-    /// <param name="plans">The table's plans (<see cref="TableBinding.PlanSelected"/>), in the order of the selected columns.</param>
+    /// <param name="plans">The table's plans (<see cref="TableBinding.PlanSelected(Schema.MySqlTable)"/>), in the order of the selected columns.</param>
     /// <param name="keys">The key columns, whose values each row keeps in their selected form (<see cref="KeyValue"/>).</param>
     public SelectedRowImage(ColumnPlan[] plans, int[] keys)
     {

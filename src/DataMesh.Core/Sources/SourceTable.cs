@@ -141,7 +141,8 @@ public sealed class SourceTable
 
     internal byte[] TableUtf8 { get; }
 
-    /// <summary>Whether two descriptions give the same schemas (names, types, nullability, key, and source block).</summary>
+    /// <summary>Whether two descriptions give records of the same shape (names, types, nullability, key, and source block;
+    /// column defaults aside).</summary>
     internal static bool SameShape(SourceTableInfo a, SourceTableInfo b)
     {
         if (a.Database != b.Database || a.Schema != b.Schema || a.MissingValues != b.MissingValues || a.MissingValueHint != b.MissingValueHint)
@@ -151,7 +152,12 @@ public sealed class SourceTable
 
         var x = a.Table;
         var y = b.Table;
-        return x.Schema == y.Schema && x.Name == y.Name && x.Columns.SequenceEqual(y.Columns) && x.KeyColumns.SequenceEqual(y.KeyColumns);
+        // Column defaults are not compared: they change no record's bytes, only its schema's text. A snapshot describes a
+        // table from the catalog as it is now; the log may know a default the catalog no longer shows (MySQL: a column
+        // added while the source ran), and the first of the two to reach the runtime stands for both.
+        return x.Schema == y.Schema && x.Name == y.Name && x.KeyColumns.SequenceEqual(y.KeyColumns)
+            && x.Columns.Count == y.Columns.Count
+            && x.Columns.Zip(y.Columns).All(c => c.First.Name == c.Second.Name && c.First.Type == c.Second.Type && c.First.IsNullable == c.Second.IsNullable);
     }
 }
 

@@ -25,6 +25,26 @@ internal sealed record CdcRecord(GenericRecord? Key, GenericRecord? Value, long 
     /// <summary>The message's value as it was in the topic (Confluent framing included), when the reader kept it.</summary>
     public byte[]? ValueBytes { get; init; }
 
+    /// <summary>A record written with <paramref name="writer"/>, read with <paramref name="reader"/>, as a consumer on a newer
+    /// schema reads it (Avro schema resolution: a field the writer lacks takes the reader's default).</summary>
+    public static GenericRecord Resolve(GenericRecord record, global::Avro.Schema writer, global::Avro.Schema reader)
+    {
+        using var stream = new MemoryStream();
+        new GenericDatumWriter<GenericRecord>(writer).Write(record, new BinaryEncoder(stream));
+        stream.Position = 0;
+        return new GenericDatumReader<GenericRecord>(writer, reader).Read(null!, new BinaryDecoder(stream));
+    }
+
+    /// <summary>A decoded field's value as comparable text: bytes in hex, decimals as unscaled and scale (Apache.Avro's
+    /// AvroDecimal recurses without end in Convert.ToString).</summary>
+    public static string Canonical(object? value) => value switch
+    {
+        null => "null",
+        byte[] bytes => Convert.ToHexString(bytes),
+        global::Avro.AvroDecimal number => $"{number.UnscaledValue}e-{number.Scale}",
+        _ => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)!,
+    };
+
     /// <summary>
     /// Decodes a Confluent-framed Avro record with the writer schema its id names in <paramref name="store"/>
     /// (independently of the connector's own code), or null for null (a tombstone's value, a keyless record's key).

@@ -1,5 +1,7 @@
 using System.Numerics;
+using DataMesh.Events;
 using DataMesh.IntegrationTests.Infrastructure;
+using DataMesh.Schemas;
 using Xunit;
 
 namespace DataMesh.IntegrationTests.MySql;
@@ -154,6 +156,62 @@ public sealed class MySqlConnectorTests(MariaDbServer server) : IClassFixture<Ma
             Assert.True(seen[i] > seen[i - 1] || seen.Take(i).Contains(seen[i]), $"record {i} ({seen[i]}) comes after {seen[i - 1]}");
         }
     }
+
+    [Fact]
+    public async Task A_not_null_column_added_with_a_constant_or_implicit_default_is_a_compatible_change_whose_old_records_read_as_the_servers_rows()
+    {
+        // Found by review: ADD COLUMN ... NOT NULL [DEFAULT ...], the most common migration, stopped the source under the
+        // default IncompatibleSchemaChange = Fail, as its field had no Avro default for the records before it.
+        await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE t (id INT PRIMARY KEY, touched INT NOT NULL DEFAULT 0)");
+        await cdc.StartAsync();
+        await cdc.ExecuteAsync("INSERT INTO t (id) VALUES (1)");
+        await cdc.ReadAsync(cdc.Topic("t"), 1);
+        string[] added = ["i", "u", "s", "ch", "n", "f", "fl", "b", "bo", "y", "d", "tm", "dt", "bi", "vb", "e", "st", "j", "ii", "ss", "ee", "nn", "bb", "tt"];
+        await cdc.ExecuteAsync("""
+            ALTER TABLE t ADD COLUMN i INT NOT NULL DEFAULT -7, ADD COLUMN u BIGINT UNSIGNED NOT NULL DEFAULT 18446744073709551615,
+                ADD COLUMN s VARCHAR(20) NOT NULL DEFAULT 'a ''b'', {c} ✒', ADD COLUMN ch CHAR(4) NOT NULL DEFAULT 'x  ',
+                ADD COLUMN n DECIMAL(10,2) NOT NULL DEFAULT 1.5, ADD COLUMN f DOUBLE NOT NULL DEFAULT 0.25,
+                ADD COLUMN fl FLOAT NOT NULL DEFAULT 0.1, ADD COLUMN b BIT(3) NOT NULL DEFAULT b'101',
+                ADD COLUMN bo BOOLEAN NOT NULL DEFAULT TRUE, ADD COLUMN y YEAR NOT NULL DEFAULT 2024,
+                ADD COLUMN d DATE NOT NULL DEFAULT '2020-02-29', ADD COLUMN tm TIME(3) NOT NULL DEFAULT '-12:34:56.5',
+                ADD COLUMN dt DATETIME NOT NULL DEFAULT '2020-01-02 03:04:05', ADD COLUMN bi BINARY(4) NOT NULL DEFAULT x'00AB',
+                ADD COLUMN vb VARBINARY(8) NOT NULL DEFAULT 'ab', ADD COLUMN e ENUM('p','q') NOT NULL DEFAULT 'Q',
+                ADD COLUMN st SET('x','y','z') NOT NULL DEFAULT 'z,x', ADD COLUMN j JSON NOT NULL DEFAULT '{"a": 1}',
+                ADD COLUMN ii INT NOT NULL, ADD COLUMN ss VARCHAR(5) NOT NULL, ADD COLUMN ee ENUM('first','second') NOT NULL,
+                ADD COLUMN nn DECIMAL(5,1) NOT NULL, ADD COLUMN bb BINARY(2) NOT NULL, ADD COLUMN tt TIME NOT NULL
+            """);
+        // The old row as the server now holds it: the value it gave every row from before the columns.
+        await cdc.ExecuteAsync("UPDATE t SET touched = 1 WHERE id = 1");
+        var records = await cdc.ReadAsync(cdc.Topic("t"), 2);
+
+        var subject = TopicNames.ValueSubject(cdc.Topic("t"));
+        var versions = await cdc.Store.GetVersionsAsync(subject);
+        Assert.Equal(2, versions.Count);
+        Assert.Equal(CompatibilityLevel.Backward, await cdc.Store.GetCompatibilityAsync(subject));
+
+        // The first record, read as a consumer on the new schema reads it (Avro schema resolution).
+        var row = (global::Avro.Generic.GenericRecord)CdcRecord.Resolve(records[0].Value!, versions[0].Schema, versions[1].Schema)["after"];
+        var stored = records[1].After!;
+        foreach (var column in added)
+        {
+            Assert.True(CdcRecord.Canonical(stored[column]) == CdcRecord.Canonical(row[column]), $"column {column}: the server's rows hold {CdcRecord.Canonical(stored[column])}, the default is {CdcRecord.Canonical(row[column])}");
+        }
+
+        Assert.Equal("a 'b', {c} ✒", row["s"]);
+        Assert.Equal(new byte[] { 0, 0xAB, 0, 0 }, row["bi"]);
+        Assert.Equal("first", row["ee"]);
+
+        // A later MODIFY restates the column with another DEFAULT: the old rows keep theirs, and so does the schema. A
+        // restart replays the schema history and describes the table the same way: no new version either way.
+        await cdc.ExecuteAsync("ALTER TABLE t MODIFY COLUMN i INT NOT NULL DEFAULT 5");
+        await cdc.StopAsync();
+        await cdc.StartAsync();
+        await cdc.ExecuteAsync("INSERT INTO t (id, ii, ss, ee, nn, bb, tt) VALUES (2, 0, '', 'first', 0, '', '00:00:00')");
+        var after = await cdc.ReadAsync(cdc.Topic("t"), 3);
+        Assert.Equal(5, after[2].After!["i"]);
+        Assert.Equal(2, (await cdc.Store.GetVersionsAsync(subject)).Count);
+    }
+
 
     [Fact]
     public async Task A_graceful_stop_stores_the_position_after_the_last_acknowledged_transaction()

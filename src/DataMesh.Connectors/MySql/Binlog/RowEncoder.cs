@@ -22,7 +22,7 @@ internal sealed class RowEncoder
     /// <summary>Writes one column's value (no union branch) from a row image; the runtime has checked it is present and not NULL.</summary>
     /// <exception cref="FormatException">A value that is not valid for its column.</exception>
     public void WriteValue(ref AvroWriter writer, ReadOnlySpan<byte> rows, RowImage image, ColumnPlan plan, int index) =>
-        WriteValue(ref writer, image.Cell(rows, index), plan);
+        WriteCell(ref writer, image.Cell(rows, index), plan);
 
     /// <summary>Writes the row record's fields for every column.</summary>
     /// <exception cref="BinlogFormatException">A value that is not valid for its column.</exception>
@@ -77,7 +77,7 @@ internal sealed class RowEncoder
         var cell = image.Cell(rows, index);
         try
         {
-            WriteValue(ref writer, cell, plan);
+            WriteCell(ref writer, cell, plan);
         }
         catch (FormatException ex)
         {
@@ -85,7 +85,9 @@ internal sealed class RowEncoder
         }
     }
 
-    private void WriteValue(ref AvroWriter writer, ReadOnlySpan<byte> cell, ColumnPlan plan)
+    /// <summary>Writes one value (no union branch) from its cell in the binlog's form.</summary>
+    /// <exception cref="FormatException">A value that is not valid for its column.</exception>
+    public void WriteCell(ref AvroWriter writer, ReadOnlySpan<byte> cell, ColumnPlan plan)
     {
         var type = plan.Binlog.Type;
         switch (plan.Decoder)

@@ -254,39 +254,48 @@ internal sealed class TableBinding
         var plans = new ColumnPlan[table.Columns.Count];
         for (var i = 0; i < plans.Length; i++)
         {
-            var column = table.Columns[i];
-            var binlog = column.TypeName switch
-            {
-                "tinyint" => new BinlogColumn(MySqlColumnType.Tiny, 0, 0),
-                "smallint" => new BinlogColumn(MySqlColumnType.Short, 0, 0),
-                "mediumint" => new BinlogColumn(MySqlColumnType.Int24, 0, 0),
-                "int" => new BinlogColumn(MySqlColumnType.Long, 0, 0),
-                "bigint" => new BinlogColumn(MySqlColumnType.LongLong, 0, 0),
-                "float" => new BinlogColumn(MySqlColumnType.Float, 4, 0),
-                "double" => new BinlogColumn(MySqlColumnType.Double, 8, 0),
-                "decimal" => new BinlogColumn(MySqlColumnType.NewDecimal, column.Precision, column.Scale),
-                "bit" => new BinlogColumn(MySqlColumnType.Bit, column.Length, 0),
-                "year" => new BinlogColumn(MySqlColumnType.Year, 0, 0),
-                "date" => new BinlogColumn(MySqlColumnType.Date, 0, 0),
-                "time" => new BinlogColumn(MySqlColumnType.Time2, column.Fsp, 0),
-                "datetime" => new BinlogColumn(MySqlColumnType.DateTime2, column.Fsp, 0),
-                "timestamp" => new BinlogColumn(MySqlColumnType.Timestamp2, column.Fsp, 0),
-                // The most bytes a value may take (n characters of at most 4 bytes, or n bytes): a BINARY(n) is padded to n.
-                "char" or "binary" => new BinlogColumn(MySqlColumnType.String, column.Charset == "binary" ? column.Length : column.Length * 4, 0),
-                "varchar" or "varbinary" => new BinlogColumn(MySqlColumnType.VarChar, column.Charset == "binary" ? column.Length : column.Length * 4, 0),
-                "tinytext" or "tinyblob" => new BinlogColumn(MySqlColumnType.Blob, 1, 0),
-                "text" or "blob" => new BinlogColumn(MySqlColumnType.Blob, 2, 0),
-                "mediumtext" or "mediumblob" => new BinlogColumn(MySqlColumnType.Blob, 3, 0),
-                "longtext" or "longblob" or "json" => new BinlogColumn(MySqlColumnType.Blob, 4, 0),
-                "enum" => new BinlogColumn(MySqlColumnType.Enum, column.Labels.Count > 255 ? 2 : 1, 0),
-                "set" => new BinlogColumn(MySqlColumnType.Set, (column.Labels.Count + 7) / 8 > 4 ? 8 : (column.Labels.Count + 7) / 8, 0),
-                _ when column.IsGeometry => new BinlogColumn(MySqlColumnType.Geometry, 4, 0),
-                _ => throw new NotSupportedException($"column '{column.Name}' of `{table.Database}`.`{table.Name}` has type '{column.DatabaseType}', which the MySQL connector does not map (see docs/type-mapping.md)"),
-            };
-            plans[i] = Plan(column, binlog, column.Labels);
+            plans[i] = PlanSelected(table.Columns[i], $"`{table.Database}`.`{table.Name}`");
         }
 
         return plans;
+    }
+
+    /// <summary>The plan of one column as <see cref="PlanSelected(MySqlTable)"/> gives it.</summary>
+    /// <param name="column">The column.</param>
+    /// <param name="table">The table's name, for the error.</param>
+    /// <param name="charset">The charset of the column's text bytes, when not the column's own.</param>
+    /// <exception cref="NotSupportedException">The column's type has no mapping.</exception>
+    public static ColumnPlan PlanSelected(MySqlColumn column, string table, MySqlCharset? charset = null)
+    {
+        var binlog = column.TypeName switch
+        {
+            "tinyint" => new BinlogColumn(MySqlColumnType.Tiny, 0, 0),
+            "smallint" => new BinlogColumn(MySqlColumnType.Short, 0, 0),
+            "mediumint" => new BinlogColumn(MySqlColumnType.Int24, 0, 0),
+            "int" => new BinlogColumn(MySqlColumnType.Long, 0, 0),
+            "bigint" => new BinlogColumn(MySqlColumnType.LongLong, 0, 0),
+            "float" => new BinlogColumn(MySqlColumnType.Float, 4, 0),
+            "double" => new BinlogColumn(MySqlColumnType.Double, 8, 0),
+            "decimal" => new BinlogColumn(MySqlColumnType.NewDecimal, column.Precision, column.Scale),
+            "bit" => new BinlogColumn(MySqlColumnType.Bit, column.Length, 0),
+            "year" => new BinlogColumn(MySqlColumnType.Year, 0, 0),
+            "date" => new BinlogColumn(MySqlColumnType.Date, 0, 0),
+            "time" => new BinlogColumn(MySqlColumnType.Time2, column.Fsp, 0),
+            "datetime" => new BinlogColumn(MySqlColumnType.DateTime2, column.Fsp, 0),
+            "timestamp" => new BinlogColumn(MySqlColumnType.Timestamp2, column.Fsp, 0),
+            // The most bytes a value may take (n characters of at most 4 bytes, or n bytes): a BINARY(n) is padded to n.
+            "char" or "binary" => new BinlogColumn(MySqlColumnType.String, column.Charset == "binary" ? column.Length : column.Length * 4, 0),
+            "varchar" or "varbinary" => new BinlogColumn(MySqlColumnType.VarChar, column.Charset == "binary" ? column.Length : column.Length * 4, 0),
+            "tinytext" or "tinyblob" => new BinlogColumn(MySqlColumnType.Blob, 1, 0),
+            "text" or "blob" => new BinlogColumn(MySqlColumnType.Blob, 2, 0),
+            "mediumtext" or "mediumblob" => new BinlogColumn(MySqlColumnType.Blob, 3, 0),
+            "longtext" or "longblob" or "json" => new BinlogColumn(MySqlColumnType.Blob, 4, 0),
+            "enum" => new BinlogColumn(MySqlColumnType.Enum, column.Labels.Count > 255 ? 2 : 1, 0),
+            "set" => new BinlogColumn(MySqlColumnType.Set, (column.Labels.Count + 7) / 8 > 4 ? 8 : (column.Labels.Count + 7) / 8, 0),
+            _ when column.IsGeometry => new BinlogColumn(MySqlColumnType.Geometry, 4, 0),
+            _ => throw new NotSupportedException($"column '{column.Name}' of {table} has type '{column.DatabaseType}', which the MySQL connector does not map (see docs/type-mapping.md)"),
+        };
+        return Plan(column, binlog, column.Labels, charset);
     }
 
     private static ColumnPlan Plan(MySqlColumn column, BinlogColumn binlog, IReadOnlyList<string> labelTexts, MySqlCharset? serverCharset = null)

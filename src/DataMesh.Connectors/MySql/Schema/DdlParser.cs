@@ -466,11 +466,16 @@ internal sealed class DdlParser
     private ColumnDefinition ParseColumnDefinition()
     {
         var name = ReadName();
+        // SERIAL is BIGINT UNSIGNED NOT NULL AUTO_INCREMENT UNIQUE.
+        var serial = Current.Is("SERIAL");
         var column = ParseType(name);
         var nullable = column.Nullable;
         var primary = false;
         string? charset = column.Charset;
         string? collation = null;
+        ColumnDefaultLiteral? defaultLiteral = null;
+        var hasDefault = false;
+        var computed = serial;
 
         while (!Current.IsSymbol(',') && !Current.IsSymbol(')') && Current.Kind != SqlTokenKind.End && !IsPlacementKeyword(Current))
         {
@@ -517,7 +522,8 @@ internal sealed class DdlParser
             }
             else if (Accept("DEFAULT"))
             {
-                SkipExpression();
+                hasDefault = true;
+                defaultLiteral = ReadDefault();
             }
             else if (Accept("ON"))
             {
@@ -550,7 +556,13 @@ internal sealed class DdlParser
             else
             {
                 // AUTO_INCREMENT, GENERATED ALWAYS AS (...), VIRTUAL, STORED, INVISIBLE, COLUMN_FORMAT x, CHECK (...),
-                // BINARY (a _bin collation), ASCII/UNICODE shorthands: none changes the mapping but the last two.
+                // BINARY (a _bin collation), ASCII/UNICODE shorthands: none changes the mapping but the last two. The rows a
+                // column is added to get no one value from the first two.
+                if (Current.Is("AUTO_INCREMENT") || Current.Is("GENERATED") || Current.Is("AS"))
+                {
+                    computed = true;
+                }
+
                 if (Current.Is("ASCII"))
                 {
                     charset = "latin1";
@@ -573,7 +585,69 @@ internal sealed class DdlParser
             charset = CharsetOfCollation(collation);
         }
 
-        return new ColumnDefinition(column with { Nullable = nullable, Charset = charset }, primary, collation);
+        // The value the table's existing rows get when the column is added: its constant DEFAULT, or a NOT NULL column's
+        // implicit default (0, '', the first ENUM label ...) when it has no DEFAULT clause.
+        var added = computed ? null : hasDefault ? defaultLiteral : nullable ? null : ColumnDefaultLiteral.Implicit;
+        return new ColumnDefinition(column with { Nullable = nullable, Charset = charset, Default = added }, primary, collation);
+    }
+
+    /// <summary>Reads a DEFAULT clause's value after the keyword: a constant (a number, a string, <c>x'..'</c>, <c>b'..'</c>,
+    /// TRUE, FALSE), or null for NULL and anything evaluated per row (<c>CURRENT_TIMESTAMP</c>, a function, an
+    /// expression in parentheses).</summary>
+    private ColumnDefaultLiteral? ReadDefault()
+    {
+        var negative = AcceptSymbol('-');
+        if (!negative)
+        {
+            AcceptSymbol('+');
+        }
+
+        if (AcceptSymbol('('))
+        {
+            SkipBalanced();
+            return null;
+        }
+
+        var token = Next();
+        if (AcceptSymbol('('))
+        {
+            SkipBalanced();
+            return null;
+        }
+
+        var sign = negative ? "-" : string.Empty;
+        switch (token.Kind)
+        {
+            case SqlTokenKind.Number:
+                return new ColumnDefaultLiteral(DefaultLiteralKind.Number, sign + token.Text);
+            case SqlTokenKind.String when !negative && Current.Kind != SqlTokenKind.String:
+                return new ColumnDefaultLiteral(DefaultLiteralKind.String, token.Text);
+            case SqlTokenKind.Word when Current.Kind == SqlTokenKind.String && !negative:
+                // x'1F', b'101', a charset introducer (_utf8mb4'a') or N'a'.
+                var literal = Next().Text;
+                if (token.Text is "x" or "X")
+                {
+                    return new ColumnDefaultLiteral(DefaultLiteralKind.Hex, literal);
+                }
+
+                if (token.Text is "b" or "B")
+                {
+                    return new ColumnDefaultLiteral(DefaultLiteralKind.Bits, literal);
+                }
+
+                return token.Text.StartsWith('_') || token.Text is "N" or "n" ? new ColumnDefaultLiteral(DefaultLiteralKind.String, literal) : null;
+            case SqlTokenKind.Word when token.Text.Length > 2 && token.Text[0] == '0' && token.Text[1] is 'x' or 'b' && !negative:
+                return new ColumnDefaultLiteral(token.Text[1] == 'x' ? DefaultLiteralKind.Hex : DefaultLiteralKind.Bits, token.Text[2..]);
+            case SqlTokenKind.Word when token.Is("TRUE") || token.Is("FALSE"):
+                return new ColumnDefaultLiteral(DefaultLiteralKind.Number, sign + (token.Is("TRUE") ? "1" : "0"));
+            case SqlTokenKind.Word when token.Text.Length > 0 && char.IsAsciiDigit(token.Text[0])
+                && double.TryParse(token.Text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _):
+                // 1e3, 1.5E2
+                return new ColumnDefaultLiteral(DefaultLiteralKind.Number, sign + token.Text);
+            default:
+                // NULL, CURRENT_TIMESTAMP, LOCALTIME, a string followed by another (concatenated) ...
+                return null;
+        }
     }
 
     /// <summary>The charset a collation belongs to: its name up to the first underscore (<c>utf8mb4_bin</c> → <c>utf8mb4</c>).</summary>

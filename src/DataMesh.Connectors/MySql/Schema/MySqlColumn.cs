@@ -44,6 +44,11 @@ internal sealed record MySqlColumn
     /// <summary>A MariaDB JSON column (LONGTEXT with a <c>json_valid</c> check), or a MySQL JSON column.</summary>
     public bool IsJson { get; init; }
 
+    /// <summary>The value rows that existed before the column was added got from its DDL (its constant DEFAULT, or a NOT
+    /// NULL column's implicit default), or null: unknown (read from <c>information_schema</c> or a TABLE_MAP), NULL, or
+    /// evaluated per row. Kept when MODIFY or CHANGE restates the column: those rows keep the value they got.</summary>
+    public ColumnDefaultLiteral? Default { get; init; }
+
     /// <summary>The type's text for <c>"dm.dbtype"</c>: lower case, integer display widths dropped (<c>int unsigned</c>,
     /// <c>decimal(10,2)</c>, <c>varchar(100)</c>, <c>enum('a','b')</c>).</summary>
     [JsonIgnore]
@@ -193,7 +198,7 @@ internal sealed record MySqlTable
         {
             try
             {
-                columns.Add(new ColumnDescription(column.Name, column.ToDataType(), column.Nullable));
+                columns.Add(new ColumnDescription(column.Name, column.ToDataType(), column.Nullable) { Default = column.Default?.Encode(column) });
             }
             catch (NotSupportedException ex)
             {

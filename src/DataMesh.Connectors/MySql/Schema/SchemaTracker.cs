@@ -126,7 +126,9 @@ internal sealed class SchemaTracker
                 }
 
                 var charset = create.DefaultCharset ?? DatabaseCharset(name.Database!);
-                var columns = create.Columns.Select(c => Resolve(c, charset)).ToList();
+                // A new table has no rows from before its columns: no column default (as information_schema's view,
+                // which snapshots and the first start describe tables from, has none).
+                var columns = create.Columns.Select(c => Resolve(c, charset) with { Default = null }).ToList();
                 var key = create.PrimaryKey.Select(k => columns.First(c => string.Equals(c.Name, k, StringComparison.OrdinalIgnoreCase)).Name).ToList();
                 columns = columns.Select(c => key.Contains(c.Name, StringComparer.OrdinalIgnoreCase) ? c with { Nullable = false } : c).ToList();
                 Store(changes, new MySqlTable { Database = name.Database!, Name = name.Name, Columns = columns, PrimaryKey = key, DefaultCharset = charset });
@@ -142,7 +144,7 @@ internal sealed class SchemaTracker
                 }
 
                 var source = Require(Qualify(like.Source, defaultDatabase));
-                Store(changes, source with { Database = name.Database!, Name = name.Name });
+                Store(changes, source with { Database = name.Database!, Name = name.Name, Columns = source.Columns.Select(c => c with { Default = null }).ToList() });
                 break;
             }
 
@@ -250,7 +252,8 @@ internal sealed class SchemaTracker
                         throw new DdlParseException($"ALTER TABLE {name} changes column '{change.OldName}', which the tracked schema does not have");
                     }
 
-                    var resolved = Resolve(change.Definition, charset);
+                    // The rows from before the column was added keep the value they got then, whatever the new DEFAULT.
+                    var resolved = Resolve(change.Definition, charset) with { Default = columns[at].Default };
                     var inKey = key.FindIndex(k => string.Equals(k, change.OldName, StringComparison.OrdinalIgnoreCase));
                     if (inKey >= 0)
                     {

@@ -23,6 +23,9 @@ internal sealed class BinlogEmitter : IBinlogHandler
     private readonly RowEncoder _rows;
     private readonly Dictionary<MySqlTable, SourceTable> _tables = new(ReferenceEqualityComparer.Instance);
     private readonly ArrayBufferWriter<byte> _missing = new(64);
+
+    /// <summary>Columns whose DEFAULT was already named in warning 2016.</summary>
+    private readonly HashSet<(string, string, string)> _uncarried = [];
     private string? _file;
     private byte[] _fileUtf8 = [];
 
@@ -133,7 +136,17 @@ internal sealed class BinlogEmitter : IBinlogHandler
                 _tables.Clear();
             }
 
-            described = _context.Table(MySqlBinlogConnector.TableInfo(table));
+            var info = MySqlBinlogConnector.TableInfo(table);
+            for (var i = 0; i < table.Columns.Count; i++)
+            {
+                if (table.Columns[i] is { Nullable: false, Default: { Kind: not DefaultLiteralKind.Implicit } literal } column && info.Table.Columns[i].Default is null
+                    && _uncarried.Add((table.Database, table.Name, column.Name)))
+                {
+                    MySqlLog.DefaultNotCarried(_logger, _source, table.Database, table.Name, column.Name, $"{literal.Kind} {literal.Text}");
+                }
+            }
+
+            described = _context.Table(info);
             _tables[table] = described;
         }
 

@@ -42,4 +42,7 @@ internal static partial class MySqlLog
 
     [LoggerMessage(EventId = 2015, Level = LogLevel.Warning, Message = "MySQL source '{Source}': the server has binlog_row_image={RowImage}; rows logged without whole images stop the source. Run SET GLOBAL binlog_row_image=FULL and set it in the server's configuration (a session can still set its own; see docs/mysql.md)")]
     public static partial void RowImageNotFull(ILogger logger, string source, string rowImage);
+
+    [LoggerMessage(EventId = 2016, Level = LogLevel.Warning, Message = "MySQL source '{Source}': the DEFAULT of column '{Column}' of `{Database}`.`{Table}` ({Literal}) is not carried into its Avro field's default, since the value the server gave the older rows cannot be told exactly from it (a TIMESTAMP, a form the server rounds or normalises, a non-ASCII or escaped string; see docs/mysql.md, Column defaults): a NOT NULL field without a default follows IncompatibleSchemaChange")]
+    public static partial void DefaultNotCarried(ILogger logger, string source, string database, string table, string column, string literal);
 }

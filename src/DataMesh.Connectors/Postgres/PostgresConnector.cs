@@ -31,6 +31,9 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     private readonly Dictionary<uint, PgRelation> _relations = [];
     private readonly HashSet<uint> _ignored = [];
     private readonly Dictionary<uint, HashSet<string>> _relaxed = [];
+
+    /// <summary>The columns (relation id, name) already named in a warning that an unchanged TOASTed value of theirs would stop the source.</summary>
+    private readonly HashSet<(uint, string)> _toastWarned = [];
     private readonly RowMessage _row = new();
     private byte[] _message = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private SourceContext<PostgresPosition>? _context;
@@ -501,9 +504,33 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _relations.TryGetValue(relation.RelationId, out var known);
         var relaxed = _relaxed.TryGetValue(relation.RelationId, out var set) ? set : [];
         var description = PgRelation.Describe(relation, catalog, columnTypes, known?.Table.Schemas.Table, relaxed);
-        var table = _context!.Table(TableInfo(description, _database, relation.Namespace, relation.Name));
+        var info = TableInfo(description, _database, relation.Namespace, relation.Name);
+        WarnOfUnplaceableToast(relation, info);
+        var table = _context!.Table(info);
         await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
         _relations[relation.RelationId] = new PgRelation(relation, table, columnTypes);
+    }
+
+    /// <summary>Warns once per column when an UPDATE that leaves a large (TOASTed) value of it unchanged would stop the source:
+    /// without REPLICA IDENTITY FULL PostgreSQL does not send such a value, and arrays, geometries and precise numerics
+    /// have no placeholder to stand for it. Values under about 2 kB are never TOASTed, so most such tables never meet it.</summary>
+    private void WarnOfUnplaceableToast(RelationMessage relation, SourceTableInfo info)
+    {
+        if (relation.ReplicaIdentity == 'f')
+        {
+            return;
+        }
+
+        var columns = info.Table.Columns
+            .Where(c => c.Type.Kind is DataTypeKind.Array or DataTypeKind.Geometry
+                || (c.Type.Kind is DataTypeKind.Decimal or DataTypeKind.VariableDecimal && _context!.Events.DecimalHandling != DecimalHandling.String))
+            .Where(c => _toastWarned.Add((relation.RelationId, c.Name)))
+            .Select(c => c.Name)
+            .ToList();
+        if (columns.Count > 0)
+        {
+            PostgresLog.UnplaceableToast(_logger, _name, $"{relation.Namespace}.{relation.Name}", string.Join(", ", columns), info.MissingValueHint!);
+        }
     }
 
     private async Task OnRowAsync(ReadOnlyMemory<byte> message, ulong lsn, CancellationToken cancellationToken)

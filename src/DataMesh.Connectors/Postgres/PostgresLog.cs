@@ -35,6 +35,9 @@ internal static partial class PostgresLog
     [LoggerMessage(1021, LogLevel.Information, "PostgreSQL source '{Source}' added its own tables to its publication: {Tables} (snapshot watermarks and signals, read from the log and never produced)")]
     public static partial void OwnTablesAdded(ILogger logger, string source, string tables);
 
+    [LoggerMessage(1022, LogLevel.Warning, "PostgreSQL source '{Source}': an UPDATE of table {Table} that leaves a large (TOASTed, over about 2 kB) value of column(s) {Columns} unchanged will stop the source, since PostgreSQL does not send that value and these types have no placeholder for it. {Hint}")]
+    public static partial void UnplaceableToast(ILogger logger, string source, string table, string columns, string hint);
+
     [LoggerMessage(1014, LogLevel.Warning, "PostgreSQL source '{Source}' does not capture table {Table}: {Reason} (looked at again every {Interval})")]
     public static partial void TableNotCaptured(ILogger logger, string source, string table, string reason, TimeSpan interval);
 

@@ -117,6 +117,7 @@ public sealed class SourceContext<TPosition>
         }
 
         _tables[id] = table;
+        _snapshots?.LogDescribed(table);
         return table;
     }
 

@@ -52,7 +52,8 @@ public static class SourceRegistration
         return options;
     }
 
-    /// <summary>Binds options from a configuration section.</summary>
+    /// <summary>Binds options from a configuration section. A key the options do not have (a misspelt
+    /// <c>IncludeTable</c>) fails the host's start with an error naming it, rather than being ignored.</summary>
     /// <typeparam name="TOptions">The options.</typeparam>
     /// <param name="configuration">The section.</param>
     /// <returns>A configure action for <see cref="AddSource{TOptions, TPosition}"/>.</returns>
@@ -60,7 +61,7 @@ public static class SourceRegistration
         where TOptions : class
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        return o => o.Bind(configuration);
+        return o => o.Bind(configuration, binder => binder.ErrorOnUnknownConfiguration = true);
     }
 
     private sealed record SourceName(string Name);

@@ -70,6 +70,26 @@ public sealed class HostingTests
     }
 
     [Fact]
+    public void A_source_section_with_a_key_its_options_do_not_have_is_an_error_naming_the_key()
+    {
+        // Found by a new user: IncludeTable (singular) was ignored, and the source captured every table of the server.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["DataMesh:Sources:shop:HeartbeatInterval"] = "00:00:05",
+            ["DataMesh:Sources:shop:IncludeTable:0"] = "shop.orders",
+        }).Build();
+        var services = new ServiceCollection();
+        var options = services.AddOptions<ShopOptions>("shop");
+        DataMesh.Sources.SourceRegistration.Bind<ShopOptions>(configuration.GetSection("DataMesh:Sources:shop"))(options);
+        using var provider = services.BuildServiceProvider();
+
+        var error = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IOptionsMonitor<ShopOptions>>().Get("shop"));
+        Assert.Contains("'IncludeTable'", error.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class ShopOptions : SourceOptions;
+
+    [Fact]
     public void Options_bind_from_configuration()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>

@@ -40,7 +40,7 @@ internal enum DefaultLiteralKind
 /// </summary>
 /// <param name="Kind">How the literal was written.</param>
 /// <param name="Text">Its text: the number, the unescaped string, or the digits of a hexadecimal or bit-value literal.</param>
-internal sealed record ColumnDefaultLiteral(DefaultLiteralKind Kind, string Text)
+internal sealed partial record ColumnDefaultLiteral(DefaultLiteralKind Kind, string Text)
 {
     /// <summary>A NOT NULL column without a DEFAULT clause.</summary>
     public static ColumnDefaultLiteral Implicit { get; } = new(DefaultLiteralKind.Implicit, string.Empty);
@@ -95,13 +95,15 @@ internal sealed record ColumnDefaultLiteral(DefaultLiteralKind Kind, string Text
             case ValueDecoder.SignedInt or ValueDecoder.UnsignedInt or ValueDecoder.UnsignedInt64:
                 return Integer(plan);
             case ValueDecoder.Float or ValueDecoder.Double:
-                if (!implicitDefault && (Kind is not (DefaultLiteralKind.Number or DefaultLiteralKind.String)
+                // FLOAT(m,d) and DOUBLE(m,d): the server rounds to d digits, which is not repeated here.
+                if (column.Scale > 0 || !implicitDefault && (Kind is not (DefaultLiteralKind.Number or DefaultLiteralKind.String)
                     || !double.TryParse(Text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
                 {
                     return null;
                 }
 
-                var number = implicitDefault ? 0 : double.Parse(Text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture);
+                // (-0 is stored as 0.)
+                var number = implicitDefault ? 0 : double.Parse(Text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture) + 0.0;
                 var bytes = new byte[plan.Decoder == ValueDecoder.Float ? 4 : 8];
                 if (plan.Decoder == ValueDecoder.Float)
                 {
@@ -143,11 +145,13 @@ internal sealed record ColumnDefaultLiteral(DefaultLiteralKind Kind, string Text
                 var datetime = implicitDefault ? "0000-00-00 00:00:00" : Text.Length == 10 ? Text + " 00:00:00" : Text;
                 return Temporal(datetime, (text, cell) => CellValues.WriteDateTime2(text, plan.Binlog.Meta, cell), plan.Binlog.Meta);
             case ValueDecoder.Text or ValueDecoder.JsonText:
+                // A statement's string is in its connection's charset (or an introducer's), and its bytes are read here
+                // as UTF-8: only ASCII is certain. A number is the server's text of it only in its shortest form.
                 string? value = Kind switch
                 {
                     DefaultLiteralKind.Implicit when plan.Decoder == ValueDecoder.Text => string.Empty,
-                    DefaultLiteralKind.String => Text,
-                    DefaultLiteralKind.Number when plan.Decoder == ValueDecoder.Text && IsPlainNumber(Text) => Text,
+                    DefaultLiteralKind.String when Ascii.IsValid(Text) => Text,
+                    DefaultLiteralKind.Number when plan.Decoder == ValueDecoder.Text && IsCanonicalNumber(Text) => Text,
                     _ => null,
                 };
                 // CHAR(n) values lose their trailing spaces, in the binlog as in a SELECT.
@@ -159,7 +163,7 @@ internal sealed record ColumnDefaultLiteral(DefaultLiteralKind Kind, string Text
                     DefaultLiteralKind.Hex => Hex(Text),
                     // The statement's bytes of a string are those of its connection's charset: only ASCII is certain.
                     DefaultLiteralKind.String when Ascii.IsValid(Text) => Encoding.ASCII.GetBytes(Text),
-                    DefaultLiteralKind.Number when IsPlainNumber(Text) => Encoding.ASCII.GetBytes(Text),
+                    DefaultLiteralKind.Number when IsCanonicalNumber(Text) => Encoding.ASCII.GetBytes(Text),
                     _ => null,
                 };
                 return payload is null || (plan.BinaryLength > 0 && payload.Length > plan.BinaryLength) ? null : Prefixed(plan, payload);
@@ -322,20 +326,43 @@ internal sealed record ColumnDefaultLiteral(DefaultLiteralKind Kind, string Text
         _ => null,
     };
 
-    /// <summary>The index of the ENUM label or SET member <paramref name="text"/> (compared as the server does: case and
-    /// trailing spaces ignored), or -1.</summary>
+    /// <summary>The index of the ENUM label or SET member <paramref name="text"/>, or -1: the label it equals, else the one
+    /// label it equals ignoring case (under a case-insensitive collation labels cannot differ in case only; under a
+    /// binary one the server refuses a default that matches no label exactly), trailing spaces ignored either way.</summary>
     private static int Label(IReadOnlyList<string> labels, string text)
     {
+        var wanted = text.TrimEnd(' ');
+        var found = -1;
         for (var i = 0; i < labels.Count; i++)
         {
-            if (string.Equals(labels[i].TrimEnd(' '), text.TrimEnd(' '), StringComparison.OrdinalIgnoreCase))
+            var label = labels[i].TrimEnd(' ');
+            if (string.Equals(label, wanted, StringComparison.Ordinal))
             {
                 return i;
             }
+
+            if (string.Equals(label, wanted, StringComparison.OrdinalIgnoreCase))
+            {
+                if (found >= 0)
+                {
+                    return -1;
+                }
+
+                found = i;
+            }
         }
 
-        return -1;
+        return found;
     }
+
+    /// <summary>A number written as the server writes it as text: no exponent, no sign but a minus of a non-zero number, no
+    /// leading zero but the units', digits on both sides of a point (<c>-12.50</c>, <c>0.5</c>, <c>7</c>; not <c>-0</c>,
+    /// <c>.5</c>, <c>007</c>, <c>1.</c>, <c>+3</c>).</summary>
+    private static bool IsCanonicalNumber(string text) =>
+        CanonicalNumber().IsMatch(text) && !(text.StartsWith('-') && text.All(c => c is '-' or '0' or '.'));
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")]
+    private static partial System.Text.RegularExpressions.Regex CanonicalNumber();
 
     /// <summary>A decimal number without an exponent: <c>-12.50</c>, <c>+3</c>, <c>.5</c>.</summary>
     private static bool IsPlainNumber(string text)

@@ -620,11 +620,21 @@ internal sealed class DdlParser
         {
             case SqlTokenKind.Number:
                 return new ColumnDefaultLiteral(DefaultLiteralKind.Number, sign + token.Text);
+            case SqlTokenKind.String when token.Escaped:
+                // Under NO_BACKSLASH_ESCAPES (the statement's sql_mode, not read here) a backslash is a character.
+                return null;
             case SqlTokenKind.String when !negative && Current.Kind != SqlTokenKind.String:
                 return new ColumnDefaultLiteral(DefaultLiteralKind.String, token.Text);
             case SqlTokenKind.Word when Current.Kind == SqlTokenKind.String && !negative:
                 // x'1F', b'101', a charset introducer (_utf8mb4'a') or N'a'.
-                var literal = Next().Text;
+                var quoted = Next();
+                var literal = quoted.Text;
+                if (quoted.Escaped || Current.Kind == SqlTokenKind.String)
+                {
+                    // An escape (see above), or strings written one after another (the server joins them).
+                    return null;
+                }
+
                 if (token.Text is "x" or "X")
                 {
                     return new ColumnDefaultLiteral(DefaultLiteralKind.Hex, literal);
@@ -787,10 +797,11 @@ internal sealed class DdlParser
                 case "decimal":
                     return column with { Precision = Argument(0, 10), Scale = Argument(1, 0) };
                 case "float":
-                    // FLOAT(p) with p > 24 is a DOUBLE; FLOAT(m,d) stays a FLOAT.
-                    return arguments.Count == 1 && Argument(0, 0) > 24 ? column with { TypeName = "double" } : column;
+                    // FLOAT(p) with p > 24 is a DOUBLE; FLOAT(m,d) stays a FLOAT (whose values the server rounds to d digits).
+                    return arguments.Count == 1 && Argument(0, 0) > 24 ? column with { TypeName = "double" }
+                        : arguments.Count == 2 ? column with { Precision = Argument(0, 0), Scale = Argument(1, 0) } : column;
                 case "double":
-                    return column;
+                    return arguments.Count == 2 ? column with { Precision = Argument(0, 0), Scale = Argument(1, 0) } : column;
                 case "bit":
                     return column with { Length = Argument(0, 1) };
                 case "char" or "binary":

@@ -200,6 +200,11 @@ internal sealed class SchemaTracker
         return changes;
     }
 
+    /// <summary>Whether a restated column keeps its values as they are: the same type, parameters, labels and charset.</summary>
+    private static bool SameType(MySqlColumn a, MySqlColumn b) =>
+        a.TypeName == b.TypeName && a.Unsigned == b.Unsigned && a.Length == b.Length && a.Precision == b.Precision && a.Scale == b.Scale
+        && a.Fsp == b.Fsp && a.Charset == b.Charset && a.IsJson == b.IsJson && a.Labels.SequenceEqual(b.Labels, StringComparer.Ordinal);
+
     private void ApplyAlter(AlterTableStatement alter, string? defaultDatabase, List<TableChange> changes)
     {
         var name = Qualify(alter.Table, defaultDatabase);
@@ -252,8 +257,10 @@ internal sealed class SchemaTracker
                         throw new DdlParseException($"ALTER TABLE {name} changes column '{change.OldName}', which the tracked schema does not have");
                     }
 
-                    // The rows from before the column was added keep the value they got then, whatever the new DEFAULT.
-                    var resolved = Resolve(change.Definition, charset) with { Default = columns[at].Default };
+                    // The rows from before the column was added keep the value they got then, whatever the new DEFAULT; a
+                    // new type converts their values, which is not repeated here (no default then).
+                    var resolved = Resolve(change.Definition, charset);
+                    resolved = resolved with { Default = SameType(resolved, columns[at]) ? columns[at].Default : null };
                     var inKey = key.FindIndex(k => string.Equals(k, change.OldName, StringComparison.OrdinalIgnoreCase));
                     if (inKey >= 0)
                     {

@@ -25,7 +25,11 @@ internal enum SqlTokenKind
 }
 
 /// <summary>One token; <see cref="Offset"/> is its place in the statement, for error messages.</summary>
-internal readonly record struct SqlToken(SqlTokenKind Kind, string Text, int Offset)
+/// <param name="Kind">What the token is.</param>
+/// <param name="Text">Its text; a string literal's unescaped.</param>
+/// <param name="Offset">Its place in the statement.</param>
+/// <param name="Escaped">A string literal that held a backslash escape.</param>
+internal readonly record struct SqlToken(SqlTokenKind Kind, string Text, int Offset, bool Escaped = false)
 {
     public bool Is(string keyword) => Kind == SqlTokenKind.Word && string.Equals(Text, keyword, StringComparison.OrdinalIgnoreCase);
 
@@ -130,7 +134,9 @@ internal static class SqlTokenizer
 
             if (c is '\'' or '"')
             {
-                tokens.Add(new SqlToken(SqlTokenKind.String, ReadString(sql, ref i, c), i));
+                var start = i;
+                var text = ReadString(sql, ref i, c, out var escaped);
+                tokens.Add(new SqlToken(SqlTokenKind.String, text, start, escaped));
                 continue;
             }
 
@@ -170,8 +176,9 @@ internal static class SqlTokenizer
 
     private static char Peek(string sql, int index) => index < sql.Length ? sql[index] : '\0';
 
-    private static string ReadString(string sql, ref int i, char quote)
+    private static string ReadString(string sql, ref int i, char quote, out bool escaped)
     {
+        escaped = false;
         var start = i++;
         var text = new StringBuilder();
         while (true)
@@ -197,7 +204,16 @@ internal static class SqlTokenizer
 
             if (c == '\\' && i + 1 < sql.Length)
             {
+                escaped = true;
                 var next = sql[i + 1];
+                if (next is '%' or '_')
+                {
+                    // \% and \_ keep their backslash (they are for LIKE patterns).
+                    text.Append(c).Append(next);
+                    i += 2;
+                    continue;
+                }
+
                 text.Append(next switch
                 {
                     'n' => '\n',

@@ -34,6 +34,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     private readonly ISnapshotDialect _dialect;
     private readonly ISourceHost _host;
     private readonly ILogger _logger;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Schema, string Name), SourceTable> _logTables = new();
     private readonly object _lock = new();
     private readonly Dictionary<string, SnapshotChunk> _byWatermark = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Schema, string Name), SnapshotChunk> _windows = [];
@@ -63,6 +64,10 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
     /// <summary>The watermark and signal tables.</summary>
     public SnapshotTables Tables => _dialect.Tables;
+
+    /// <summary>Takes the log's latest description of a table (called on the log's thread when it describes one), which
+    /// the snapshot's rows use while it has the shape the snapshot reads.</summary>
+    internal void LogDescribed(SourceTable table) => _logTables[(table.Schemas.Table.Schema, table.Schemas.Table.Name)] = table;
 
     /// <summary>Whether some chunk's window is open (a cheap check on the log thread's hot path).</summary>
     public bool HasOpenWindows => _openWindows > 0;
@@ -560,8 +565,12 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                         return;
                     }
 
-                    // The last description while the shape holds: its schemas are registered once, not once per description.
-                    var described = previous is not null && SourceTable.SameShape(previous.Info, info)
+                    // The log's description while the shape holds (it may know column defaults the catalog no longer
+                    // shows: the rows' schema must not drop them), else the last one of the snapshot's: its schemas are
+                    // registered once, not once per description.
+                    var described = _logTables.TryGetValue((schema, name), out var logged) && SourceTable.SameShape(logged.Info, info)
+                        ? logged
+                        : previous is not null && SourceTable.SameShape(previous.Info, info)
                         ? previous
                         : new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
                     if (MatchIndexes(info.Table) is not { } indexes)

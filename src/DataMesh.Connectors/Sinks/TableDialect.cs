@@ -72,3 +72,21 @@ internal interface ITableDialect : IAsyncDisposable
     /// <summary>The reason for rejecting one row that failed with a data error, naming the table, the column when it can be found, and the cause.</summary>
     ValueTask<string> DescribeDataErrorAsync(TableInfo table, SinkColumn[] columns, object?[] row, Exception exception, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A database's error text without the row's values it quotes, for logs and dead-letter reasons, which never carry a
+/// value (a column that is not masked may still hold what no log should: docs/pipelines.md). PostgreSQL quotes a value
+/// after a colon (<c>invalid input syntax for type integer: "20.50"</c>), MySQL/MariaDB after a colon or "entry"
+/// (<c>Incorrect integer value: '20.50' for column 'bal'</c>, <c>Duplicate entry '5' for key 'PRIMARY'</c>); the names
+/// they quote (columns, relations, constraints, keys) follow other words and stay.
+/// </summary>
+internal static partial class DataErrorText
+{
+    /// <summary>The text with each quoted value replaced by <c>"…"</c> (or <c>'…'</c>).</summary>
+    /// <param name="message">The database's message.</param>
+    public static string WithoutValues(string message) =>
+        QuotedValue().Replace(message, match => match.Value[0] == '"' ? "\"…\"" : "'…'");
+
+    [System.Text.RegularExpressions.GeneratedRegex("""(?<=(?:: |entry ))(?:"(?:[^"]|"")*"|'(?:[^'\\]|''|\\.)*')""")]
+    private static partial System.Text.RegularExpressions.Regex QuotedValue();
+}

@@ -479,7 +479,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
         catch (Exception e) when (_dialect.IsDataError(e))
         {
             var count = tables.Sum(t => t.Work.Count);
-            SinkLog.RetryingRowByRow(_logger, Name, count, e.Message);
+            SinkLog.RetryingRowByRow(_logger, Name, count, DataErrorText.WithoutValues(e.Message));
         }
 
         // Row by row, each in its own transaction: the rows at fault are rejected, the others written.

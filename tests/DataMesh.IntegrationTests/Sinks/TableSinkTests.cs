@@ -292,6 +292,23 @@ public abstract class TableSinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_refused_rows_values_are_not_in_its_reason()
+    {
+        // Found by a new user: the database's own message quoted the value ("invalid input syntax for type integer:
+        // \"20.50\""), and reasons reach logs and dead-letter headers, which never carry a value.
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id bigint NOT NULL PRIMARY KEY, nick int)");
+        await using var sink = await StartAsync(SchemaEvolution.None, table);
+        var batch = Kit.Batch("t").Upsert(Key(1), RowSchema, Row(1, "secret-20.50")).Upsert(Key(2), RowSchema, Row(2, "7")).Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal(1, batch.RejectedCount);
+        var reason = batch.GetRejection(0)!;
+        Assert.Contains(table, reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Records_a_refused_last_record_stood_for_are_dead_lettered_with_it()
     {
         var table = NewTable();

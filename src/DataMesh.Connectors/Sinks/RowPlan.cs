@@ -325,7 +325,7 @@ internal static class AvroValues
 
     /// <summary>
     /// Writes a datum as JSON: records and maps as objects, unions as their branch's value, bytes and fixed as base64,
-    /// decimals as exact numbers, other logical types as their underlying number or string, non-finite floats as strings.
+    /// decimals (variable-scale ones too) as exact numbers, other logical types as their underlying number or string, non-finite floats as strings.
     /// </summary>
     private static void WriteJson(ref AvroReader reader, global::Avro.Schema schema, Utf8JsonWriter writer)
     {
@@ -345,6 +345,10 @@ internal static class AvroValues
 
         switch (schema)
         {
+            case global::Avro.RecordSchema { Fullname: "io.datamesh.data.VariableScaleDecimal" }:
+                // A decimal as an exact number, as a column of its own is (an array of PostgreSQL numeric without a scale).
+                writer.WriteRawValue(ReadVariableDecimal(ref reader));
+                return;
             case global::Avro.RecordSchema record:
                 writer.WriteStartObject();
                 foreach (var field in record.Fields)

@@ -175,6 +175,10 @@ internal sealed class MySqlTableDialect : ITableDialect
 
         switch (column.Kind)
         {
+            case SinkKind.Float32:
+                // As the double it is exactly: MySqlConnector sends a float as its shortest text, which a DOUBLE column
+                // reads as another number (3.4028235E+38 is not float.MaxValue).
+                return (double)(float)value;
             case SinkKind.Date:
                 var days = (int)value;
                 if (days is int.MaxValue or int.MinValue)
@@ -325,8 +329,8 @@ internal sealed class MySqlTableDialect : ITableDialect
         SinkKind.Boolean => "BOOLEAN",
         SinkKind.Int32 => "INT",
         SinkKind.Int64 => "BIGINT",
-        SinkKind.Float32 => "FLOAT",
-        SinkKind.Float64 => "DOUBLE",
+        // MySQL's FLOAT refuses the largest floats (its bound is 3.402823466E+38): a DOUBLE holds every float exactly.
+        SinkKind.Float32 or SinkKind.Float64 => "DOUBLE",
         SinkKind.Decimal when column.Precision is >= 1 and <= 65 && column.Scale is >= 0 and <= 30 && column.Scale <= column.Precision =>
             string.Create(CultureInfo.InvariantCulture, $"DECIMAL({column.Precision},{column.Scale})"),
         SinkKind.Decimal or SinkKind.VariableDecimal => isKey ? "VARCHAR(255)" : "LONGTEXT",

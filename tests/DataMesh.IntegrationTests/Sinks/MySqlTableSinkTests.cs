@@ -66,7 +66,7 @@ public sealed class MySqlTableSinkTests(MariaDbServer db) : TableSinkTests, ICla
         Assert.Equal(true, row[0]);
         Assert.Equal(-123_456, row[1]);
         Assert.Equal(long.MinValue + 1, row[2]);
-        Assert.Equal(0.1f, row[3]);
+        Assert.Equal((double)float.MaxValue, row[3]);
         Assert.Equal(Math.PI, row[4]);
         Assert.Equal(SampleString, row[5]);
         Assert.Equal(SampleBytes, row[6]);
@@ -93,7 +93,7 @@ public sealed class MySqlTableSinkTests(MariaDbServer db) : TableSinkTests, ICla
             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'
             """))[0][0];
         Assert.Equal(
-            "id bigint(20), b tinyint(1), i int(11), l bigint(20), f float, d double, s longtext, by longblob, dec decimal(38,10), decf decimal(18,4), "
+            "id bigint(20), b tinyint(1), i int(11), l bigint(20), f double, d double, s longtext, by longblob, dec decimal(38,10), decf decimal(18,4), "
             + "dt date, tm time(6), tms time(6), ts datetime(6), tsm datetime(6), lts datetime(6), u char(36), e longtext, arr longtext, m longtext, "
             + "j longtext, dur time(6), n longtext, n2 int(11), order-id longtext",
             types);

@@ -66,7 +66,7 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
         Assert.Equal(true, row[0]);
         Assert.Equal(-123_456, row[1]);
         Assert.Equal(long.MinValue + 1, row[2]);
-        Assert.Equal(0.1f, row[3]);
+        Assert.Equal(float.MaxValue, row[3]);
         Assert.Equal(Math.PI, row[4]);
         Assert.Equal(SampleString, row[5]);
         Assert.Equal(SampleBytes, row[6]);

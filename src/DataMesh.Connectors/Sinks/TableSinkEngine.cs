@@ -329,7 +329,8 @@ internal sealed class TableSinkEngine : IAsyncDisposable
         var shape = plan.ShapeFor(keyPlan, _dialect.ColumnComparer);
         if (shape.MissingKey is { } missing)
         {
-            throw new RejectException($"table {_dialect.Display(table)}: the row has no field for key column \"{missing}\"");
+            // Transforms change the value only: a Rename or Drop of a key field leaves the Kafka key's field as it was.
+            throw new RejectException($"table {_dialect.Display(table)}: the row has no field for key column \"{missing}\" of the record's key (transforms such as Rename and Drop change the value's fields, not the key's: keep the key's fields under their names in the value)");
         }
 
         var unavailable = UnavailableColumns(rowPlan, row);

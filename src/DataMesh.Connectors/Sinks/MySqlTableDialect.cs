@@ -308,7 +308,7 @@ internal sealed class MySqlTableDialect : ITableDialect
     {
         // The server's messages name the column ("Data too long for column 'v' at row 1").
         var error = (MySqlException)exception;
-        return ValueTask.FromResult(string.Create(CultureInfo.InvariantCulture, $"table {table.Display}: {DataErrorText.WithoutValues(error.Message)} [error {error.Number}]"));
+        return ValueTask.FromResult(string.Create(CultureInfo.InvariantCulture, $"table {table.Display}: {DataErrorText.WithoutValues(error.Message, row)} [error {error.Number}]"));
     }
 
     public async ValueTask DisposeAsync()

@@ -282,7 +282,7 @@ internal sealed class PostgresTableDialect : ITableDialect
             }
         }
 
-        builder.Append(": ").Append(DataErrorText.WithoutValues(error.MessageText));
+        builder.Append(": ").Append(DataErrorText.WithoutValues(error.MessageText, row));
         if (error.ConstraintName is { } constraint)
         {
             builder.Append(" (constraint ").Append(constraint).Append(')');

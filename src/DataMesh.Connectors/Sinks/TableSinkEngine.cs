@@ -480,7 +480,8 @@ internal sealed class TableSinkEngine : IAsyncDisposable
         catch (Exception e) when (_dialect.IsDataError(e))
         {
             var count = tables.Sum(t => t.Work.Count);
-            SinkLog.RetryingRowByRow(_logger, Name, count, DataErrorText.WithoutValues(e.Message));
+            var sent = tables.SelectMany(t => t.Work.All()).SelectMany(o => (o.Values ?? []).Concat(o.Key));
+            SinkLog.RetryingRowByRow(_logger, Name, count, DataErrorText.WithoutValues(e.Message, sent));
         }
 
         // Row by row, each in its own transaction: the rows at fault are rejected, the others written.

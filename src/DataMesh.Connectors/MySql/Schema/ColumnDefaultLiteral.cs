@@ -95,8 +95,8 @@ internal sealed partial record ColumnDefaultLiteral(DefaultLiteralKind Kind, str
             case ValueDecoder.SignedInt or ValueDecoder.UnsignedInt or ValueDecoder.UnsignedInt64:
                 return Integer(plan);
             case ValueDecoder.Float or ValueDecoder.Double:
-                // FLOAT(m,d) and DOUBLE(m,d): the server rounds to d digits, which is not repeated here.
-                if (column.Scale > 0 || !implicitDefault && (Kind is not (DefaultLiteralKind.Number or DefaultLiteralKind.String)
+                // FLOAT(m,d) and DOUBLE(m,d), d = 0 too: the server rounds to d digits, which is not repeated here.
+                if (column.Precision > 0 || !implicitDefault && (Kind is not (DefaultLiteralKind.Number or DefaultLiteralKind.String)
                     || !double.TryParse(Text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
                 {
                     return null;

@@ -67,7 +67,17 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
     /// <summary>Takes the log's latest description of a table (called on the log's thread when it describes one), which
     /// the snapshot's rows use while it has the shape the snapshot reads.</summary>
-    internal void LogDescribed(SourceTable table) => _logTables[(table.Schemas.Table.Schema, table.Schemas.Table.Name)] = table;
+    internal void LogDescribed(SourceTable table)
+    {
+        if (_logTables.Count >= 4096)
+        {
+            // Bounded (tables created and dropped by the thousand): a snapshot of a table the log described before that
+            // describes it again itself.
+            _logTables.Clear();
+        }
+
+        _logTables[(table.Schemas.Table.Schema, table.Schemas.Table.Name)] = table;
+    }
 
     /// <summary>Whether some chunk's window is open (a cheap check on the log thread's hot path).</summary>
     public bool HasOpenWindows => _openWindows > 0;

@@ -504,32 +504,32 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _relations.TryGetValue(relation.RelationId, out var known);
         var relaxed = _relaxed.TryGetValue(relation.RelationId, out var set) ? set : [];
         var description = PgRelation.Describe(relation, catalog, columnTypes, known?.Table.Schemas.Table, relaxed);
-        var info = TableInfo(description, _database, relation.Namespace, relation.Name);
-        WarnOfUnplaceableToast(relation, info);
-        var table = _context!.Table(info);
+        var table = _context!.Table(TableInfo(description, _database, relation.Namespace, relation.Name));
+        WarnOfUnplaceableToast(relation, table);
         await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
         _relations[relation.RelationId] = new PgRelation(relation, table, columnTypes);
     }
 
     /// <summary>Warns once per column when an UPDATE that leaves a large (TOASTed) value of it unchanged would stop the source:
-    /// without REPLICA IDENTITY FULL PostgreSQL does not send such a value, and arrays, geometries and precise numerics
-    /// have no placeholder to stand for it. Values under about 2 kB are never TOASTed, so most such tables never meet it.</summary>
-    private void WarnOfUnplaceableToast(RelationMessage relation, SourceTableInfo info)
+    /// without REPLICA IDENTITY FULL PostgreSQL does not send such a value, and the runtime has no placeholder for the
+    /// column (<see cref="SourceTable.CarriesPlaceholder"/>). Of such columns, PostgreSQL can TOAST only its variable-length
+    /// ones (arrays, geometries, numerics); values under about 2 kB never are, so most such tables never meet it.</summary>
+    private void WarnOfUnplaceableToast(RelationMessage relation, SourceTable table)
     {
         if (relation.ReplicaIdentity == 'f')
         {
             return;
         }
 
-        var columns = info.Table.Columns
-            .Where(c => c.Type.Kind is DataTypeKind.Array or DataTypeKind.Geometry
-                || (c.Type.Kind is DataTypeKind.Decimal or DataTypeKind.VariableDecimal && _context!.Events.DecimalHandling != DecimalHandling.String))
-            .Where(c => _toastWarned.Add((relation.RelationId, c.Name)))
-            .Select(c => c.Name)
+        var described = table.Schemas.Table.Columns;
+        var columns = Enumerable.Range(0, described.Count)
+            .Where(i => !table.CarriesPlaceholder(i) && described[i].Type.Kind is DataTypeKind.Array or DataTypeKind.Geometry or DataTypeKind.Decimal or DataTypeKind.VariableDecimal)
+            .Select(i => described[i].Name)
+            .Where(name => _toastWarned.Add((relation.RelationId, name)))
             .ToList();
         if (columns.Count > 0)
         {
-            PostgresLog.UnplaceableToast(_logger, _name, $"{relation.Namespace}.{relation.Name}", string.Join(", ", columns), info.MissingValueHint!);
+            PostgresLog.UnplaceableToast(_logger, _name, table.QualifiedName, string.Join(", ", columns), table.Info.MissingValueHint!);
         }
     }
 

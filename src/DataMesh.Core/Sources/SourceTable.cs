@@ -70,6 +70,12 @@ public sealed class SourceTable
     /// <summary>The connector's description.</summary>
     public SourceTableInfo Info { get; }
 
+    /// <summary>Whether a value of column <paramref name="index"/> that neither row image holds is written as
+    /// <see cref="ChangeEventOptions.UnavailableValuePlaceholder"/> (<see cref="MissingValuePolicy.Placeholder"/>, and a
+    /// text, bytes or text-carried type); when not, such a value stops the source.</summary>
+    /// <param name="index">The column's index in the table's description.</param>
+    public bool CarriesPlaceholder(int index) => PlaceholderAllowed[index];
+
     /// <summary>The table's schemas and topic.</summary>
     public ChangeEventSchemas Schemas { get; }
 

@@ -152,13 +152,7 @@ internal sealed class PostgresTableDialect : ITableDialect
 
                 return TimeSpan.FromTicks(micros * TimeSpan.TicksPerMicrosecond);
             case SinkKind.Timestamp or SinkKind.LocalTimestamp:
-                var kind = column.Kind == SinkKind.Timestamp ? DateTimeKind.Utc : DateTimeKind.Unspecified;
-                return (long)value switch
-                {
-                    long.MaxValue => DateTime.SpecifyKind(DateTime.MaxValue, kind), // Npgsql writes infinity
-                    long.MinValue => DateTime.SpecifyKind(DateTime.MinValue, kind), // and -infinity
-                    var units => ToDateTime(column, units, kind),
-                };
+                return ToPostgresTimestamp(column, (long)value);
             case SinkKind.Duration:
                 return TimeSpan.FromTicks(checked((long)value * TimeSpan.TicksPerMicrosecond));
             case SinkKind.Array:
@@ -363,16 +357,26 @@ internal sealed class PostgresTableDialect : ITableDialect
         return StageType(column).DbType == NpgsqlDbType.Text && !target.IsString ? $"CAST({source} AS {target.BaseType})" : source;
     }
 
-    private static DateTime ToDateTime(SinkColumn column, long micros, DateTimeKind kind)
+    /// <summary>A timestamp as PostgreSQL holds it, which Npgsql writes as it is: microseconds since 2000-01-01, with
+    /// <see cref="long.MaxValue"/> and <see cref="long.MinValue"/> being infinity and -infinity, as in the events. Not a
+    /// <see cref="DateTime"/>: Npgsql writes <see cref="DateTime.MinValue"/> (0001-01-01 00:00:00, a real timestamp) as
+    /// -infinity, and PostgreSQL's range (4713 BC to 294276 AD) reaches beyond DateTime's years 1 to 9999.</summary>
+    private static long ToPostgresTimestamp(SinkColumn column, long micros)
     {
-        const long MinMicros = -62_135_596_800_000_000L;
-        const long MaxMicros = 253_402_300_799_999_999L;
-        if (micros is < MinMicros or > MaxMicros)
+        const long PostgresEpochMicros = 946_684_800_000_000L; // 2000-01-01 after 1970-01-01
+        const long Earliest = -211_813_488_000_000_000L; // 4714-11-24 00:00:00 BC, PostgreSQL's MIN_TIMESTAMP
+        if (micros is long.MaxValue or long.MinValue)
         {
-            throw new SinkValueException(column.Name, string.Create(CultureInfo.InvariantCulture, $"timestamp {micros} µs from 1970 is outside years 1 to 9999"));
+            return micros;
         }
 
-        return new DateTime(DateTime.UnixEpoch.Ticks + (micros * TimeSpan.TicksPerMicrosecond), kind);
+        // Every later value fits: PostgreSQL's end (294277 AD) lies past long.MaxValue microseconds from 1970.
+        if (micros < Earliest + PostgresEpochMicros)
+        {
+            throw new SinkValueException(column.Name, string.Create(CultureInfo.InvariantCulture, $"timestamp {micros} µs from 1970 is outside PostgreSQL's range (4713 BC to 294276 AD)"));
+        }
+
+        return micros - PostgresEpochMicros;
     }
 
     private async ValueTask StageAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken)

@@ -124,4 +124,48 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
         Assert.Equal(["infinity", "infinity", "24:00:00"], rows[0]);
         Assert.Equal(["-infinity", "-infinity", "00:00:00"], rows[1]);
     }
+
+    [Fact]
+    public async Task Timestamps_at_and_beyond_the_edges_of_DateTime_travel_exactly_and_one_outside_PostgreSQLs_range_is_rejected_by_name()
+    {
+        // 0001-01-01 00:00:00 is .NET's DateTime.MinValue, which Npgsql writes as -infinity; PostgreSQL's range reaches
+        // 4713 BC and 294276 AD, beyond DateTime's years 1 to 9999, and a PostgreSQL source sends such values; an event's
+        // long reaches 294247 AD.
+        var table = NewTable();
+        var schema = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":"long"},
+              {"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}},
+              {"name":"lts","type":{"type":"long","logicalType":"local-timestamp-micros"}}]}
+            """);
+        const long YearOne = -62_135_596_800_000_000L; // 0001-01-01 00:00:00
+        const long Year20000 = 568_971_820_800_000_000L; // 20000-01-01 00:00:00
+        const long Earliest = -210_866_803_200_000_000L; // 4714-11-24 00:00:00 BC
+        const long Latest = long.MaxValue - 1; // 294247-01-10 04:00:54.775806, the last before infinity
+        await using var sink = CreateSink(SchemaEvolution.CreateTable);
+        await sink.StartAsync(Kit.Context, CancellationToken.None);
+        var batch = Kit.Batch(TopicOf(table))
+            .Upsert(Key(1), schema, SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(1); w.WriteLong(YearOne); w.WriteLong(YearOne); }))
+            .Upsert(Key(2), schema, SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(2); w.WriteLong(YearOne + 1); w.WriteLong(YearOne - 1); }))
+            .Upsert(Key(3), schema, SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(3); w.WriteLong(Year20000); w.WriteLong(Earliest); }))
+            .Upsert(Key(4), schema, SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(4); w.WriteLong(Latest); w.WriteLong(Earliest - 1); }))
+            .Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        var rows = await QueryAsync($"""SELECT id, ts::text, lts::text FROM "{table}" ORDER BY id""");
+        Assert.Equal([1L, "0001-01-01 00:00:00+00", "0001-01-01 00:00:00"], rows[0]);
+        Assert.Equal([2L, "0001-01-01 00:00:00.000001+00", "0001-12-31 23:59:59.999999 BC"], rows[1]);
+        Assert.Equal([3L, "20000-01-01 00:00:00+00", "4714-11-24 00:00:00 BC"], rows[2]);
+        Assert.Equal(3, rows.Count);
+        Assert.Equal(1, batch.RejectedCount);
+        var reason = batch.GetRejection(3)!;
+        Assert.Contains("lts", reason, StringComparison.Ordinal);
+        Assert.Contains("4713 BC", reason, StringComparison.Ordinal);
+
+        // The last timestamp before infinity fits too (its row rejected above for its other column).
+        var latest = Kit.Batch(TopicOf(table)).Upsert(Key(4), schema, SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(4); w.WriteLong(Latest); w.WriteLong(0); })).Batch;
+        await sink.WriteAsync(latest, CancellationToken.None);
+        Assert.Equal(0, latest.RejectedCount);
+        Assert.Equal([4L, "294247-01-10 04:00:54.775806+00", "1970-01-01 00:00:00"], (await QueryAsync($"""SELECT id, ts::text, lts::text FROM "{table}" WHERE id = 4"""))[0]);
+    }
 }

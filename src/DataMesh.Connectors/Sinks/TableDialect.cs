@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Data.Common;
 
 namespace DataMesh.Connectors.Sinks;
@@ -10,7 +11,28 @@ internal readonly record struct TableName(string? Schema, string Name);
 /// <param name="Type">The full type (<c>character varying(5)</c>, <c>decimal(10,2)</c>).</param>
 /// <param name="BaseType">The type without modifiers (PostgreSQL: for casts of text values).</param>
 /// <param name="IsString">Whether the type is a string type, which text values are assigned to without a cast.</param>
-internal sealed record TableColumn(string Name, string Type, string BaseType, bool IsString);
+internal sealed record TableColumn(string Name, string Type, string BaseType, bool IsString)
+{
+    /// <summary>The scale <c>s</c> of a <c>NUMERIC(p,s)</c>/<c>DECIMAL(p,s)</c> column, as both databases' catalogs write the
+    /// type (<c>numeric(10,2)</c>; MySQL <c>decimal(10,2) unsigned</c>), or null for any other type.</summary>
+    public int? DecimalScale { get; } = ParseScale(Type);
+
+    private static int? ParseScale(string type)
+    {
+        if (!type.StartsWith("numeric(", StringComparison.OrdinalIgnoreCase) && !type.StartsWith("decimal(", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var comma = type.IndexOf(',', StringComparison.Ordinal);
+        var close = type.IndexOf(')', StringComparison.Ordinal);
+        var rest = close < 0 ? string.Empty : type[(close + 1)..];
+        return comma > 0 && close > comma && (rest.Length == 0 || rest[0] == ' ')
+            && int.TryParse(type.AsSpan(comma + 1, close - comma - 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var scale)
+            ? scale
+            : null; // an array of numerics, say
+    }
+}
 
 /// <summary>A target table as loaded from the catalog.</summary>
 internal sealed class TableInfo(TableName name, string sql, string display, Dictionary<string, TableColumn> columns, string[] primaryKey)

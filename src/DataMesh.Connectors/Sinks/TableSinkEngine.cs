@@ -467,6 +467,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
             }
         }
 
+        tables = WithoutRounded(batch, tables);
         try
         {
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -514,6 +515,94 @@ internal sealed class TableSinkEngine : IAsyncDisposable
         }
 
         return (upserted, deleted);
+    }
+
+    /// <summary>
+    /// Rejects the upserts that hold a decimal with more digits after the point than the target column's scale, and
+    /// returns the work without them: both databases round such a value without an error (MySQL only notes it, even in
+    /// strict mode), and in a key column the rounded row would overwrite another key's row. Trailing zeros do not count.
+    /// </summary>
+    private List<(TableWork Work, TableInfo Info)> WithoutRounded(SinkBatch batch, List<(TableWork Work, TableInfo Info)> tables)
+    {
+        List<(TableWork, TableInfo)>? kept = null;
+        for (var t = 0; t < tables.Count; t++)
+        {
+            var (work, info) = tables[t];
+            List<Operation>? refused = null;
+            foreach (var group in work.Upserts)
+            {
+                for (var c = 0; c < group.Columns.Length; c++)
+                {
+                    var column = group.Columns[c];
+                    if (column.Kind is not (SinkKind.Decimal or SinkKind.VariableDecimal) || !info.Columns.TryGetValue(column.Name, out var target) || target.DecimalScale is not { } scale)
+                    {
+                        continue;
+                    }
+
+                    foreach (var operation in group.Operations)
+                    {
+                        if (operation.WrittenValues()[c] is string text && DecimalScale(text) > scale && (refused is null || !refused.Contains(operation)))
+                        {
+                            RejectWithSuperseded(batch, operation,
+                                $"table {info.Display}, column \"{target.Name}\" ({target.Type}): the value has more digits after the decimal point than the column's scale of {scale.ToString(CultureInfo.InvariantCulture)}, " +
+                                "and the database would round it without an error. Widen the column's scale (ALTER TABLE), or round the value in a transform.");
+                            (refused ??= []).Add(operation);
+                        }
+                    }
+                }
+            }
+
+            if (refused is not null)
+            {
+                kept ??= tables.Take(t).ToList();
+                var remaining = new TableWork(work.Name);
+                foreach (var operation in work.All().Where(o => !refused.Contains(o)))
+                {
+                    remaining.Add(operation);
+                }
+
+                if (remaining.Count > 0)
+                {
+                    kept.Add((remaining, info));
+                }
+            }
+            else
+            {
+                kept?.Add((work, info));
+            }
+        }
+
+        return kept ?? tables;
+    }
+
+    /// <summary>The scale a decimal's exact text needs: its digits after the point without trailing zeros, or minus the
+    /// trailing zeros of a whole number (<c>1.250</c>: 2; <c>1200</c>: -2; <c>0</c>: 0).</summary>
+    internal static int DecimalScale(string text)
+    {
+        var point = text.IndexOf('.', StringComparison.Ordinal);
+        if (point >= 0)
+        {
+            var end = text.Length;
+            while (end > point + 1 && text[end - 1] == '0')
+            {
+                end--;
+            }
+
+            if (end > point + 1)
+            {
+                return end - point - 1;
+            }
+
+            text = text[..point];
+        }
+
+        var zeros = 0;
+        for (var i = text.Length - 1; i >= 0 && text[i] == '0'; i--)
+        {
+            zeros++;
+        }
+
+        return zeros == text.Length || text[text.Length - zeros - 1] == '-' ? 0 : -zeros;
     }
 
     /// <summary>Rejects a record with <paramref name="reason"/>, and the earlier records of its key in the batch that it stood for.</summary>

@@ -311,6 +311,65 @@ public abstract class TableSinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_decimal_with_more_fraction_digits_than_an_existing_columns_scale_is_rejected_not_rounded()
+    {
+        // Both databases round 1.25 into DECIMAL(4,1) without an error (MySQL only notes it, even in strict mode); in a key
+        // column the rounded row would even overwrite another key's row.
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id DECIMAL(4,1) NOT NULL PRIMARY KEY, amount DECIMAL(6,1), big DECIMAL(8,0))");
+        var schema = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":{"type":"bytes","logicalType":"decimal","precision":6,"scale":2}},
+              {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":8,"scale":3}},
+              {"name":"big","type":["null",{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}]}]}
+            """);
+        var keySchema = SinkTestKit.Schema("""
+            {"type":"record","name":"Key","namespace":"sinktest","fields":[{"name":"id","type":{"type":"bytes","logicalType":"decimal","precision":6,"scale":2}}]}
+            """);
+        var keyId = await Kit.RegisterAsync("sinktest-decimal-key", keySchema);
+        await using var sink = await StartAsync(SchemaEvolution.None, table);
+        byte[] KeyOf(decimal id) => SinkTestKit.Key(keyId, (ref AvroWriter w) => w.WriteDecimal(id, 6, 2));
+        byte[] ValueOf(decimal id, decimal amount, decimal? big) => SinkTestKit.Datum((ref AvroWriter w) =>
+        {
+            w.WriteDecimal(id, 6, 2);
+            w.WriteDecimal(amount, 8, 3);
+            if (big is { } b)
+            {
+                w.WriteUnionIndex(1);
+                w.WriteDecimal(b, 9, 2);
+            }
+            else
+            {
+                w.WriteUnionIndex(0);
+            }
+        });
+        var batch = Kit.Batch("t")
+            .Upsert(KeyOf(1.30m), schema, ValueOf(1.30m, 2.500m, 100.00m)) // trailing zeros only: fits
+            .Upsert(KeyOf(1.25m), schema, ValueOf(1.25m, 1.000m, null)) // the key would become 1.3
+            .Upsert(KeyOf(2.00m), schema, ValueOf(2.00m, 3.125m, null)) // amount would become 3.1
+            .Upsert(KeyOf(3.00m), schema, ValueOf(3.00m, -0.050m, 7.50m)) // both would be rounded
+            .Upsert(KeyOf(4.00m), schema, ValueOf(4.00m, 0.000m, -9.00m))
+            .Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        var rows = await QueryAsync($"SELECT CAST(id AS CHAR(10)), CAST(amount AS CHAR(10)), CAST(big AS CHAR(10)) FROM {Q(table)} ORDER BY id");
+        Assert.Equal(2, rows.Count);
+        Assert.Equal("1.3|2.5|100", string.Join('|', rows[0].Select(v => v?.ToString()?.TrimEnd())));
+        Assert.Equal("4.0|0.0|-9", string.Join('|', rows[1].Select(v => v?.ToString()?.TrimEnd())));
+        Assert.Equal(3, batch.RejectedCount);
+        Assert.Contains("\"id\"", batch.GetRejection(1)!, StringComparison.Ordinal);
+        Assert.Contains("\"amount\"", batch.GetRejection(2)!, StringComparison.Ordinal);
+        Assert.Contains("\"amount\"", batch.GetRejection(3)!, StringComparison.Ordinal);
+        foreach (var index in new[] { 1, 2, 3 })
+        {
+            var reason = batch.GetRejection(index)!;
+            Assert.Contains(table, reason, StringComparison.Ordinal);
+            Assert.Contains("round", reason, StringComparison.Ordinal);
+            Assert.DoesNotContain("125", reason, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Records_a_refused_last_record_stood_for_are_dead_lettered_with_it()
     {
         var table = NewTable();

@@ -54,6 +54,9 @@ public sealed class ControllerTests
         {
             "Host=${env:HOME};Username=u;Password=hunter2-secret", "Host=db;Username=u;PSW=hunter2-secret",
             "Host=db;Username=u;Password=${env:HOME};SSL Password=hunter2-secret", "Host=db;Username=u;Password=${env:HOME};CertificatePassword=hunter2-secret",
+
+            // Found by a new user: a password only partly a reference was taken for a reference, and stored.
+            "Host=db;Username=u;Password=${env:HOME}hunter2-secret", "Host=db;Username=u;Password=hunter2-${env:HOME}", "Host=db;Username=u;Password='${env:HOME} hunter2'",
         })
         {
             var refused = await Assert.ThrowsAsync<DefinitionInvalidException>(() => controller.PlanAsync(text.Replace("Host=db;Username=u;Password=hunter2-secret", connection, StringComparison.Ordinal)));

@@ -108,13 +108,13 @@ internal sealed partial class SecretReferences(DefinitionValidationOptions optio
         return result;
     }
 
-    /// <summary>Hands the secrets in a resolved value to the problem list.</summary>
     /// <summary>Whether <paramref name="text"/> holds a secret as written rather than as a reference: a password-like
-    /// setting with anything outside its references, or a connection string whose password is not a reference.</summary>
+    /// setting, or a connection string's password, with anything outside its references.</summary>
     private static bool IsLiteralSecret(string key, string text) =>
         (IsSecretKey(key) && Reference().Replace(text, string.Empty).Trim().Length > 0)
-        || ConnectionStringPassword().Matches(text).Any(m => m.Groups["value"].Value.Trim().Trim('"', '\'') is { Length: > 0 } value && !value.Contains("${", StringComparison.Ordinal));
+        || ConnectionStringPassword().Matches(text).Any(m => Reference().Replace(m.Groups["value"].Value.Trim().Trim('"', '\''), string.Empty).Trim().Length > 0);
 
+    /// <summary>Hands the secrets in a resolved value to the problem list.</summary>
     private void Guard(string key, string value)
     {
         if (IsSecretKey(key))

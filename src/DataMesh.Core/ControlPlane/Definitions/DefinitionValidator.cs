@@ -60,6 +60,11 @@ internal static partial class DefinitionValidator
         {
             problems.Add("(file)", mapping, "a definition declares sources, pipelines or both; this one has neither");
         }
+        else if (DeclaresNone(top.Entry("sources")) && DeclaresNone(top.Entry("pipelines")))
+        {
+            // Applied, it would stop every source and pipeline: that is what datamesh delete is for.
+            problems.Add("(file)", mapping, "a definition declares sources, pipelines or both; this one's lists are empty (to stop everything, use datamesh delete)");
+        }
 
         if (options.SchemaStore is { } store)
         {
@@ -79,6 +84,10 @@ internal static partial class DefinitionValidator
                     problems.Secrets),
             };
     }
+
+    /// <summary>Whether a top-level list is absent, null or empty.</summary>
+    private static bool DeclaresNone(MappingEntry? entry) =>
+        entry is null || entry.Value is ScalarNode { IsNull: true } || entry.Value is SequenceNode { Items.Count: 0 };
 
     /// <summary>Writes every scalar under <paramref name="node"/> to <paramref name="flat"/> by its path (<c>a:b:0</c>), as written.</summary>
     internal static void Flatten(DefinitionNode node, string prefix, Dictionary<string, string> flat)

@@ -80,15 +80,16 @@ internal sealed partial class OptionsBinder(ProblemList problems, SecretReferenc
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in mapping.Entries)
         {
-            if (reserved.Contains(entry.Key))
-            {
-                continue;
-            }
-
             var entryPath = path + "." + entry.Key;
             if (!seen.Add(entry.Key))
             {
+                // The reserved keys too: a second name or type would otherwise be ignored (the first wins).
                 problems.Add(entryPath, entry.Line, entry.Column, $"'{entry.Key}' is given twice in {owner}");
+                continue;
+            }
+
+            if (reserved.Contains(entry.Key))
+            {
                 continue;
             }
 

@@ -133,7 +133,11 @@ internal static partial class ScalarConverter
             return true;
         }
 
-        return TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out value);
+        // hh:mm:ss (with d. and .fffffff); not a bare number, which TimeSpan reads as days (5 would be 5 days), nor a
+        // negative duration.
+        value = default;
+        return text.Contains(':', StringComparison.Ordinal) && !text.StartsWith('-')
+            && TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out value);
     }
 
     [GeneratedRegex(@"^(?<n>[0-9]+(\.[0-9]+)?)(?<u>ms|s|m|h|d)$", RegexOptions.CultureInvariant)]

@@ -1,3 +1,4 @@
+using Confluent.Kafka;
 using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
@@ -96,6 +97,37 @@ public sealed class CliRunHttpTests
                 Assert.True(code == CliCommands.Ok, $"{command}: exit {code}\n{output}\n{error}");
                 // A CreateTopics request waits out its 30 s timeout there: the topics that exist are looked for first.
                 Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"{command} took {watch.Elapsed}\n{output}\n{error}");
+            }
+
+            // A topic that exists cannot grow there: apply says so at once (found by a new user: it waited out the
+            // CreatePartitions timeout, 30 s, then failed without naming the topic).
+            using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = kafka }).Build())
+            {
+                await producer.ProduceAsync("orders-copy", new Message<Null, string> { Value = "makes the topic" });
+            }
+
+            await File.WriteAllTextAsync(file, ControllerApiTests.Pipeline() + "\n        partitions: 64\n");
+            for (var attempt = 0; ; attempt++)
+            {
+                // The topic made by the producer shows in the cluster's metadata shortly after.
+                using var output = new StringWriter();
+                await CliCommands.RunAsync(["plan", file, "--kafka", kafka], output, new StringWriter(), CancellationToken.None);
+                if (output.ToString().Contains("Topic 'orders-copy' has", StringComparison.Ordinal) || attempt == 20)
+                {
+                    Assert.Contains("cannot grow on a cluster without an admin API", output.ToString(), StringComparison.Ordinal);
+                    break;
+                }
+
+                await Task.Delay(250);
+            }
+
+            using (var output = new StringWriter())
+            using (var error = new StringWriter())
+            {
+                var watch = Stopwatch.StartNew();
+                var code = await CliCommands.RunAsync(["apply", file, "--kafka", kafka], output, error, CancellationToken.None);
+                Assert.True(code == CliCommands.Ok, $"apply: exit {code}\n{output}\n{error}");
+                Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"apply took {watch.Elapsed}\n{output}\n{error}");
             }
 
             // Deleting with resources forgets positions and keeps what only the admin API could delete, saying so.

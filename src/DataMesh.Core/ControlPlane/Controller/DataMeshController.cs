@@ -84,7 +84,15 @@ public sealed class DataMeshController : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             if (execute is not null)
             {
-                await execute(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await execute(cancellationToken).ConfigureAwait(false);
+                }
+                catch (KafkaException ex)
+                {
+                    throw new InvalidOperationException(
+                        $"Apply stopped at '{change}': Kafka answered {ex.Error.Reason}. The changes listed before it were made and the definition was not stored; apply again once Kafka can make this change.", ex);
+                }
             }
 
             progress?.Report(change);
@@ -523,10 +531,11 @@ public sealed class DataMeshController : IDisposable
             if (has < partitions)
             {
                 differences.Add($"partitions {has} -> {partitions} (keys already written stay where they are: per-key order holds for new records only)");
-                update = _kafka.IsEmbedded ? null : ct => _kafka.Admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = topic, IncreaseTo = partitions }]).WaitAsync(ct);
-                if (_kafka.IsEmbedded)
+                update = _kafka.IsEmbedded || adminless ? null : ct => _kafka.Admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = topic, IncreaseTo = partitions }]).WaitAsync(ct);
+                if (_kafka.IsEmbedded || adminless)
                 {
-                    notes.Add($"Topic '{topic}' has {has} partitions and cannot grow on the embedded cluster.");
+                    // Reached over TCP, the embedded cluster answers no CreatePartitions either (the apply waited out its timeout).
+                    notes.Add($"Topic '{topic}' has {has} partitions and cannot grow on {(adminless ? "a cluster without an admin API" : "the embedded cluster")}.");
                     differences.Clear();
                 }
             }

@@ -61,6 +61,9 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
 
     public SnapshotTables Tables { get; }
 
+    /// <summary>Backslash escapes in quoted text (the default sql_mode, without NO_BACKSLASH_ESCAPES), # comments.</summary>
+    public SqlQuoting ConditionQuoting => new(BackslashEscapes: true, PostgresStrings: false, HashComments: true);
+
     /// <summary>The snapshots' own tables as <c>database.table</c>, captured whatever the table patterns say.</summary>
     public IReadOnlyList<string> OwnTables => [Tables.Schema + "." + _watermark, .. Tables.Signal is { } signal ? [Tables.Schema + "." + signal] : Array.Empty<string>()];
 
@@ -253,9 +256,12 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
 
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (MySqlException ex) when (ex.ErrorCode is MySqlErrorCode.ParseError or MySqlErrorCode.BadFieldError or MySqlErrorCode.WrongValueCountOnRow && request.Condition is not null)
+        catch (MySqlException ex) when (request.Condition is not null && !ex.IsTransient && (int)ex.ErrorCode is > 0 and (< 2000 or >= 3000))
         {
-            throw new SnapshotConditionException($"the condition '{request.Condition}' is not valid SQL on it: {ex.Message}", ex);
+            // Whatever the server (not the client: 2000-2999) refuses for good while the query has a condition ends this
+            // request, not the source: it would stop the source again at every restart, since the request is stored with
+            // its position.
+            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: error {(int)ex.ErrorCode}: {ex.Message}", ex);
         }
         catch (FormatException ex)
         {

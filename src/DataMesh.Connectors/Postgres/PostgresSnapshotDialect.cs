@@ -64,6 +64,10 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     public SnapshotTables Tables { get; }
 
+    /// <summary>Standard strings (a backslash is a character; <c>E'...'</c> is then read as unterminated and refused),
+    /// dollar quotes.</summary>
+    public SqlQuoting ConditionQuoting => new(BackslashEscapes: false, PostgresStrings: true, HashComments: false);
+
     /// <summary>The state of read-only watermarks, which the connector's log thread shares, or null with table watermarks.</summary>
     public ReadOnlyWatermarks? ReadOnly { get; }
 
@@ -553,9 +557,12 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
             await reader.DisposeAsync().ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SyntaxError or PostgresErrorCodes.UndefinedColumn or PostgresErrorCodes.UndefinedFunction && request.Condition is not null)
+        catch (PostgresException ex) when (request.Condition is not null && !ex.IsTransient)
         {
-            throw new SnapshotConditionException($"the condition '{request.Condition}' is not valid SQL on it: {ex.MessageText}", ex);
+            // Whatever the server refuses for good while the query has a condition (a syntax error, an unknown name, a value
+            // of the wrong type, a subquery's table missing) ends this request, not the source: it would stop the source
+            // again at every restart, since the request is stored with its position.
+            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: {ex.SqlState}: {ex.MessageText}", ex);
         }
         finally
         {

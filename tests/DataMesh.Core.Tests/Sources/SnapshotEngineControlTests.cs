@@ -106,6 +106,10 @@ public sealed class SnapshotEngineControlTests
     [InlineData("""{"data-collections": [1]}""")]
     [InlineData("""{"data-collections": ["public.t"], "type": 1}""")]
     [InlineData("""["public.t"]""")]
+    [InlineData("""{"data-collections": ["public.t"], "additional-conditons": [{"data-collection": "public.t", "filter": "id > 1"}]}""")]
+    [InlineData("""{"data-collections": ["public.t"], "additional-conditions": [{"data-collection": "public.t", "filtre": "id > 1"}]}""")]
+    [InlineData("""{"data-collections": ["public.t"], "additional-conditions": [{"data-collection": "public.u", "filter": "id > 1"}]}""")]
+    [InlineData("""{"data-collections": ["public.t"], "additional-condition": "id > 1", "additional-conditions": []}""")]
     public async Task An_execute_snapshot_signal_of_the_wrong_shape_is_refused_with_a_warning_and_requests_nothing(string data)
     {
         // The log thread hands the signal row over: an exception here would stop the source at this row, and at the same
@@ -219,21 +223,97 @@ public sealed class SnapshotEngineControlTests
     {
         // A typo in a signal's condition must not stop the source (and again at every restart, since the request travels
         // with the stored position): that table's snapshot ends with error 7103 naming the condition.
-        var logs = new LogRecorder();
         var dialect = new ScriptedDialect { GatedDescriptions = 0, BadCondition = "kk > 1" };
+        var error = await RunConditionAndAnotherTableAsync(dialect, "kk > 1");
+
+        Assert.Equal(ScriptedDialect.Chunks, dialect.Emitted);
+        Assert.Contains("kk > 1", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Debeziums_older_additional_condition_applies_to_every_table_of_the_signal()
+    {
+        // Found by a new user: it was ignored, and every row of the table was read.
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, NullLogger.Instance);
+        engine.Restore(SnapshotState.Empty);
+        engine.OnSignal("s1", "execute-snapshot", """{"data-collections": ["public.t", "public.u"], "additional-condition": "id < 5"}""");
+
+        Assert.Equal([("public.t", "id < 5"), ("public.u", "id < 5")], engine.Progress.Select(p => (p.Table, p.Condition)).Order());
+    }
+
+    [Fact]
+    public async Task A_condition_whose_chunks_do_not_move_past_their_key_ends_that_request_with_an_error_and_the_source_goes_on()
+    {
+        // Found by a new user: "id < 0) OR (1=1" read the first rows again for ever (18,704 copies of each in a minute).
+        // Such a condition is refused when requested; this is the engine's own guard behind that check.
+        var dialect = new ScriptedDialect { GatedDescriptions = 0, StuckCondition = "id > 1" };
+        var error = await RunConditionAndAnotherTableAsync(dialect, "id > 1");
+
+        Assert.Equal(1 + ScriptedDialect.Chunks, dialect.Emitted); // public.t's first chunk, then every chunk of public.u
+        Assert.Contains("does not move on", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_read_without_a_condition_that_does_not_move_past_its_key_stops_the_source_rather_than_loop()
+    {
+        var dialect = new ScriptedDialect { GatedDescriptions = 0, Stuck = true };
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions { ChunkSize = 10 }, dialect, Host, NullLogger.Instance);
+        dialect.Engine = engine;
+        engine.Restore(SnapshotState.Empty);
+        engine.Request(["public.t"]);
+        engine.StreamingStarted();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (engine.Fault is null && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Contains("does not move on", Assert.IsType<SourceException>(engine.Fault).Message, StringComparison.Ordinal);
+        Assert.Equal(1, dialect.Emitted);
+    }
+
+    [Theory]
+    [InlineData("id < 0) OR (1=1")]
+    [InlineData("id > 1; DELETE FROM t")]
+    [InlineData("id > 1 --")]
+    [InlineData("(id > 1")]
+    [InlineData("v = 'x")]
+    public async Task A_condition_that_would_leave_its_parentheses_is_refused_when_requested_by_the_API_or_a_signal(string condition)
+    {
+        var logs = new LogRecorder();
+        await using var engine = new SnapshotEngine("src", new SnapshotOptions(), new ScriptedDialect(), Host, logs.CreateLogger("test"));
+        engine.Restore(SnapshotState.Empty);
+
+        var refused = Assert.Throws<ArgumentException>(() => engine.Request(["public.t"], condition));
+        Assert.Contains(condition, refused.Message, StringComparison.Ordinal);
+        engine.OnSignal("s1", "execute-snapshot", System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["data-collections"] = new[] { "public.t" },
+            ["additional-conditions"] = new[] { new Dictionary<string, string> { ["data-collection"] = "public.t", ["filter"] = condition } },
+        }));
+
+        Assert.True(engine.IsIdle);
+        Assert.Contains("cannot be used", Assert.Single(logs.WithId(7106)).Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Snapshots <c>public.t</c> with <paramref name="condition"/>, then <c>public.u</c>, one table at a time, until
+    /// idle; the source must not be faulted, and <c>public.t</c>'s request must end with error 7103.</summary>
+    /// <returns>The error's message.</returns>
+    private static async Task<string> RunConditionAndAnotherTableAsync(ScriptedDialect dialect, string condition)
+    {
+        var logs = new LogRecorder();
         await using var engine = new SnapshotEngine("src", new SnapshotOptions { ChunkSize = 10, ParallelTables = 1 }, dialect, Host, logs.CreateLogger("test"));
         dialect.Engine = engine;
         engine.Restore(SnapshotState.Empty);
-        engine.Request(["public.t"], "kk > 1");
+        engine.Request(["public.t"], condition);
         engine.Request(["public.u"]);
         engine.StreamingStarted();
         await WaitIdleAsync(engine);
 
         Assert.Null(engine.Fault);
-        Assert.Equal(ScriptedDialect.Chunks, dialect.Emitted);
-        var error = Assert.Single(logs.WithId(7103));
-        Assert.Contains("public.t", error.Message, StringComparison.Ordinal);
-        Assert.Contains("kk > 1", error.Message, StringComparison.Ordinal);
+        var error = Assert.Single(logs.WithId(7103)).Message;
+        Assert.Contains("public.t", error, StringComparison.Ordinal);
+        return error;
     }
 
     /// <summary>An engine on <paramref name="dialect"/> asked for <c>public.t</c>, streaming, its worker describing the table.</summary>
@@ -284,6 +364,14 @@ public sealed class SnapshotEngineControlTests
 
         public SnapshotTables Tables { get; } = new("public", "wm", null);
 
+        public SqlQuoting ConditionQuoting => new(BackslashEscapes: false, PostgresStrings: true, HashComments: false);
+
+        /// <summary>A condition whose every chunk ends at the key it started after (one that escapes its parentheses).</summary>
+        public string? StuckCondition { get; init; }
+
+        /// <summary>Whether every chunk after the first ends at the key it started after, whatever the condition.</summary>
+        public bool Stuck { get; init; }
+
         public Task PrepareAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
         public Task TakeWatermarkAsync(string source, string watermark, WatermarkKind kind, CancellationToken cancellationToken)
@@ -325,6 +413,11 @@ public sealed class SnapshotEngineControlTests
             if (request.Condition is { } condition && condition == BadCondition)
             {
                 throw new SnapshotConditionException($"the snapshot condition '{condition}' on {request.Table.QualifiedName} is not valid SQL: column \"kk\" does not exist");
+            }
+
+            if (request.After is { } after && (Stuck || (request.Condition is { } c && c == StuckCondition)))
+            {
+                return Task.FromResult(new SnapshotChunkRead(request.Limit, after));
             }
 
             var chunk = request.After is null ? 1 : int.Parse(request.After, System.Globalization.CultureInfo.InvariantCulture) + 1;

@@ -45,6 +45,31 @@ public abstract class SnapshotControlTests : SnapshotDatabaseTests
         Assert.Empty(await SnapshotTestKit.ReadAllAsync(db, "datamesh_watermarks", partitions: 1, settle: TimeSpan.FromMilliseconds(500)));
     }
 
+    /// <summary>Found by a new user: a condition the database refuses for another reason than its syntax or an unknown
+    /// column (a subquery's table missing, a value of the wrong type) stopped the whole source, and again at every restart,
+    /// since the request is stored with the position. It ends that request with error 7103; the source goes on.</summary>
+    [Fact]
+    public async Task A_condition_the_database_refuses_for_any_lasting_reason_ends_that_request_and_the_source_goes_on()
+    {
+        await using var db = await CreateDatabaseAsync();
+        await db.ExecuteAsync($"""
+            CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT n, CONCAT('v', n) FROM {db.Series(30)};
+            CREATE TABLE other (id int PRIMARY KEY, v text); INSERT INTO other SELECT n, CONCAT('o', n) FROM {db.Series(20)}
+            """);
+        await StartWithSignalsAsync(db, chunkSize: 4);
+
+        db.Snapshots.Request([db.Qualified("t")], "id IN (SELECT x FROM no_such_table)");
+        await SnapshotTestKit.WaitUntilAsync(
+            () => db.Logs.Entries.Any(e => e.Id.Id == 7103 && e.Message.Contains("no_such_table", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(30), () => $"no error 7103 for the condition; log:\n{SnapshotTestKit.SnapshotLog(db)}");
+        db.Snapshots.Request([db.Qualified("other")], "id <= 10");
+        await SnapshotTestKit.WaitDoneAsync(db, db.Qualified("other"), times: 1);
+
+        AssertIncrementalReads(await SnapshotTestKit.ReadAllAsync(db, "other", partitions: 1, until: r => r.Count >= 10), "o", Enumerable.Range(1, 10));
+        Assert.DoesNotContain(db.Logs.Entries, e => e.Level >= Microsoft.Extensions.Logging.LogLevel.Critical);
+        Assert.True(db.Snapshots.IsIdle);
+    }
+
     /// <summary>A snapshot paused after some chunks makes no progress (no chunk read, no row emitted) until resumed, then
     /// emits every row once; one cancelled after some chunks stops at once, and the rows it emitted stay. Controlled
     /// through the signal table (<paramref name="signals"/>) or the API.</summary>

@@ -27,6 +27,10 @@ public interface ISnapshotDialect : IAsyncDisposable
     /// <summary>The watermark and signal tables, as the log names them.</summary>
     SnapshotTables Tables { get; }
 
+    /// <summary>How the database quotes text: a snapshot's condition is checked with it when requested, so that it stays
+    /// inside the parentheses the chunk's query puts it in.</summary>
+    SqlQuoting ConditionQuoting { get; }
+
     /// <summary>Creates the watermark table (and the signal table, if named) when missing: watermark table
     /// <c>(source varchar PRIMARY KEY, watermark varchar)</c>, signal table <c>(id varchar PRIMARY KEY, type varchar, data text)</c>.
     /// With <see cref="SnapshotWatermarks.ReadOnly"/> nothing is created: it checks that the server can take read-only

@@ -224,7 +224,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public void Request(IEnumerable<string> tables, string? condition = null) => Request(Names(tables), condition);
+    public void Request(IEnumerable<string> tables, string? condition = null) => Request(Names(tables), Checked(condition));
 
     /// <inheritdoc />
     public void Pause() => Control(() => Update(s => s with { Paused = true }, "paused"), "paused");
@@ -257,6 +257,18 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         }
 
         return names;
+    }
+
+    /// <summary>The condition, checked to stay inside its parentheses in a chunk's query (<see cref="SnapshotCondition"/>).</summary>
+    /// <exception cref="ArgumentException">It does not.</exception>
+    private string? Checked(string? condition)
+    {
+        if (condition is not null && SnapshotCondition.Problem(condition, _dialect.ConditionQuoting) is { } problem)
+        {
+            throw new ArgumentException($"Snapshot request for source '{_source}': the condition '{condition}' cannot be used: {problem}.", nameof(condition));
+        }
+
+        return condition;
     }
 
     /// <summary>Requests checked names (now, or once the stored state is known).</summary>
@@ -308,7 +320,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             {
                 case "execute-snapshot":
                     // Every name checked before any is requested: a refused signal requests nothing.
-                    var request = SnapshotSignal.Parse(data).Select(r => (Names: Names(r.Tables), r.Condition)).ToList();
+                    var request = SnapshotSignal.Parse(data).Select(r => (Names: Names(r.Tables), Condition: Checked(r.Condition))).ToList();
                     foreach (var (names, condition) in request)
                     {
                         Request(names, condition);
@@ -660,21 +672,26 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                 catch (SnapshotConditionException ex)
                 {
                     // The database refused the request's condition: that request ends (what it emitted stays), the source
-                    // and the other tables go on. Its low watermark, if the log brings it, is ignored.
-                    Forget(chunk);
-                    Return(chunk);
-                    SnapshotLog.TableSkipped(_logger, _source, qualified, $"{ex.Message}; the request is dropped (ask again with a condition that a SELECT on the table accepts)");
-                    lock (_lock)
-                    {
-                        // This request only: one made anew meanwhile (after a cancel, with another condition) stays.
-                        if (_state.Tables.Any(t => ReferenceEquals(t, progress)))
-                        {
-                            Remove(progress);
-                        }
-                    }
-
+                    // and the other tables go on.
+                    Drop(chunk, progress, $"{ex.Message}; the request is dropped (ask again with a condition that a SELECT on the table accepts)");
                     return;
                 }
+
+                if (request.Keys is null && read.Rows > 0 && request.After is { } after && read.LastKey == after)
+                {
+                    // A keyset read moves past its last key: a chunk that ends where it began would be read again for ever.
+                    var reason = $"the chunk read after key {after} ended at that same key, so the read does not move on";
+                    if (progress.Condition is null)
+                    {
+                        Forget(chunk);
+                        Return(chunk);
+                        throw new InvalidOperationException(reason);
+                    }
+
+                    Drop(chunk, progress, $"{reason} with the condition '{progress.Condition}'; the request is dropped");
+                    return;
+                }
+
                 if (read.TableChanged)
                 {
                     // A schema change between the description and the read: forget the chunk (its low watermark, if the
@@ -739,6 +756,23 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
             }
 
             Wake();
+        }
+    }
+
+    /// <summary>Ends a request whose chunks cannot be read (its condition): its chunk is forgotten (its low watermark, if the
+    /// log brings it, is ignored) and its progress removed, with error 7103; what it emitted stays.</summary>
+    private void Drop(SnapshotChunk chunk, SnapshotTableProgress progress, string reason)
+    {
+        Forget(chunk);
+        Return(chunk);
+        SnapshotLog.TableSkipped(_logger, _source, $"{progress.Schema}.{progress.Name}", reason);
+        lock (_lock)
+        {
+            // This request only: one made anew meanwhile (after a cancel, with another condition) stays.
+            if (_state.Tables.Any(t => ReferenceEquals(t, progress)))
+            {
+                Remove(progress);
+            }
         }
     }
 

@@ -3,7 +3,8 @@ using System.Text.Json;
 namespace DataMesh.Sources;
 
 /// <summary>Reads the <c>data</c> of an <c>execute-snapshot</c> signal, in Debezium's shape:
-/// <c>{"data-collections": ["schema.table", ...], "type": "incremental", "additional-conditions": [{"data-collection": "schema.table", "filter": "id &gt; 10"}]}</c>.</summary>
+/// <c>{"data-collections": ["schema.table", ...], "type": "incremental", "additional-conditions": [{"data-collection": "schema.table", "filter": "id &gt; 10"}]}</c>,
+/// or Debezium 1.x's <c>"additional-condition": "id &gt; 10"</c> for every table of the signal. Any other field is refused.</summary>
 internal static class SnapshotSignal
 {
     /// <summary>The tables to read, grouped by their condition (null: every row).</summary>
@@ -33,7 +34,32 @@ internal static class SnapshotSignal
             throw new FormatException($"snapshot type '{kind}' is not supported: every snapshot is incremental (interleaved with the log, without locks)");
         }
 
+        foreach (var property in root.EnumerateObject())
+        {
+            if (property.Name is not ("data-collections" or "type" or "additional-conditions" or "additional-condition"))
+            {
+                // A misspelt key would otherwise be ignored: a snapshot of every row where a condition was meant.
+                throw new FormatException($"the data has no field '{property.Name}' (its fields: data-collections, type, additional-conditions)");
+            }
+        }
+
+        var tables = collections.EnumerateArray().Select(c => Text(c, "a data-collection")).ToList();
         var conditions = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (root.TryGetProperty("additional-condition", out var single))
+        {
+            // Debezium 1.x's form: one condition for every table of the signal.
+            if (root.TryGetProperty("additional-conditions", out _))
+            {
+                throw new FormatException("give additional-conditions or the older additional-condition, not both");
+            }
+
+            var condition = Text(single, "additional-condition");
+            foreach (var table in tables)
+            {
+                conditions[table] = condition;
+            }
+        }
+
         if (root.TryGetProperty("additional-conditions", out var additional))
         {
             if (additional.ValueKind != JsonValueKind.Array)
@@ -49,13 +75,25 @@ internal static class SnapshotSignal
                 }
 
                 var table = Text(collection, "an additional-conditions entry's data-collection");
+                foreach (var property in entry.EnumerateObject())
+                {
+                    if (property.Name is not ("data-collection" or "filter"))
+                    {
+                        throw new FormatException($"the additional-conditions entry for {table} has no field '{property.Name}' (its fields: data-collection, filter)");
+                    }
+                }
+
+                if (!tables.Contains(table, StringComparer.Ordinal))
+                {
+                    throw new FormatException($"additional-conditions names {table}, which is not in data-collections");
+                }
+
                 conditions[table] = entry.TryGetProperty("filter", out var filter)
                     ? Text(filter, $"the filter of additional-conditions entry {table}")
                     : throw new FormatException($"additional-conditions entry for {table} without filter");
             }
         }
 
-        var tables = collections.EnumerateArray().Select(c => Text(c, "a data-collection")).ToList();
         return tables.GroupBy(t => conditions.GetValueOrDefault(t)).Select(g => ((IReadOnlyList<string>)g.ToList(), g.Key)).ToList();
     }
 

@@ -136,6 +136,18 @@ public sealed class ControllerApiTests
             Assert.EndsWith("(its components: pipeline/copy).", body.GetProperty("error").GetString(), StringComparison.Ordinal); // no "(Parameter 'components')"
         }
 
+        // Found by new users: a misspelt field snapshotted every table (200), a pattern or a name without its schema
+        // answered 200 or 404. The request is wrong, not the source: 400, saying why.
+        foreach (var (request, reason) in new[]
+        {
+            ("""{"tabels": ["public.orders"]}""", "tabels"), ("""{"tables": ["public.*"]}""", "is a pattern"), ("""{"tables": ["orders"]}""", "schema.table"),
+        })
+        {
+            (status, body, _) = await host.SendAsync(HttpMethod.Post, "/api/sources/copy/snapshot", request);
+            Assert.True(status == 400, $"{request}: {status} {body}");
+            Assert.Contains(reason, body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+
         (status, body, _) = await host.SendAsync(HttpMethod.Post, "/api/apply", Pipeline());
         Assert.Equal(200, status);
         Assert.False(body.GetProperty("has_changes").GetBoolean());

@@ -235,6 +235,12 @@ internal sealed class ControllerApi : IDisposable
                 return true;
             }, ct).ConfigureAwait(false);
         }
+        catch (SnapshotRequestException ex)
+        {
+            // A table name the request cannot take (a pattern, no schema): the request, not the component, is wrong.
+            await WriteErrorAsync(context, 400, SecretScrubber.Scrub(ex.Message), ct).ConfigureAwait(false);
+            return;
+        }
         catch (ArgumentException ex)
         {
             // The controller's own message: the component is not applied, with the applied ones' names.
@@ -385,6 +391,8 @@ internal sealed class ControllerApi : IDisposable
 
     private sealed record ComponentChangeBody(string Component, string Requested);
 
+    /// <summary>Any other field is refused: a misspelt "tables" would otherwise snapshot every table.</summary>
+    [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
     private sealed record SnapshotRequestBody(List<string>? Tables, string? Condition);
 
     private sealed record PlanChangeBody(PlanAction Action, string Kind, string Name, string Detail, string Line);

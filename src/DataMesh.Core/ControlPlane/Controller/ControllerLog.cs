@@ -23,6 +23,9 @@ internal static partial class ControllerLog
     [LoggerMessage(EventId = 9005, Level = LogLevel.Information, Message = "Runner {Runner}: snapshot {Id} of source {Source} handed to the source ({Tables})")]
     public static partial void SnapshotRequested(ILogger logger, string runner, string id, string source, string tables);
 
+    [LoggerMessage(EventId = 9007, Level = LogLevel.Warning, Message = "Runner {Runner}: snapshot {Id} of source {Source} was refused: {Reason}; the source goes on")]
+    public static partial void SnapshotRefused(ILogger logger, string runner, string id, string source, string reason);
+
     [LoggerMessage(EventId = 9006, Level = LogLevel.Warning, Message = "Runner {Runner}: the status of {Component} could not be reported ({Reason})")]
     public static partial void StatusUnwritten(ILogger logger, string runner, string component, string reason);
 }

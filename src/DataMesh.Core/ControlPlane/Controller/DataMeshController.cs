@@ -141,15 +141,16 @@ public sealed class DataMeshController : IDisposable
     /// <param name="tables">The tables, as <c>schema.table</c>; empty for every captured table.</param>
     /// <param name="condition">A condition on the rows (SQL), or null for every row.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
+    /// <exception cref="SnapshotRequestException">A table name is not an exact <c>schema.table</c>.</exception>
     /// <exception cref="ArgumentException">The source is not in the applied definition.</exception>
     public async Task RequestSnapshotAsync(string source, IReadOnlyList<string> tables, string? condition = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tables);
         foreach (var table in tables)
         {
-            if (TableFilter.Check(table) is { } reason)
+            if (SnapshotEngine.NameProblem(table) is { } problem)
             {
-                throw new ArgumentException($"Table '{table}' cannot be snapshotted: {reason}"); // no parameter name: it would add "(Parameter 'tables')" to what users read
+                throw new SnapshotRequestException($"Table '{table}' cannot be snapshotted: it {problem}.");
             }
         }
 

@@ -163,17 +163,28 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 continue;
             }
 
-            var tables = request.Tables.Count > 0 ? request.Tables : running.Component.Source!.IncludeTables.ToList();
+            // Every captured table: those named, or, for patterns (or none: every table), those the source registered.
+            var include = running.Component.Source!.IncludeTables;
+            IReadOnlyList<string> tables = request.Tables.Count > 0 ? request.Tables
+                : include.Count > 0 && include.All(t => t.IndexOfAny(['*', '?']) < 0) ? [.. include]
+                : monitor.Get(source)?.Tables.Select(t => t.Table).ToList() ?? [];
             _handledSnapshots.Add(request.Id);
             try
             {
+                if (tables.Count == 0)
+                {
+                    throw new ArgumentException("the source has registered no table yet, so there is none to snapshot; name the tables");
+                }
+
                 snapshots.Request(tables, request.Condition);
-                ControllerLog.SnapshotRequested(_logger, options.RunnerId, request.Id, source, tables.Count == 0 ? "every table" : string.Join(", ", tables));
+                ControllerLog.SnapshotRequested(_logger, options.RunnerId, request.Id, source, string.Join(", ", tables));
+                running.Note = null;
             }
             catch (ArgumentException ex)
             {
+                // The source goes on: the refusal is its status's message until a later request is handed over.
                 running.Note = $"snapshot {request.Id} was refused: {ex.Message}";
-                ControllerLog.ComponentFailed(_logger, ex, options.RunnerId, running.Component.Key, ex.Message);
+                ControllerLog.SnapshotRefused(_logger, options.RunnerId, request.Id, source, ex.Message);
             }
 
             await store.WriteAsync("snapshot/" + key, null, cancellationToken).ConfigureAwait(false);

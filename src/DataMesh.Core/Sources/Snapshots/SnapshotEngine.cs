@@ -243,11 +243,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
         var names = new List<(string, string)>();
         foreach (var table in tables)
         {
-            var problem = string.IsNullOrWhiteSpace(table) ? "is empty"
-                : table.IndexOfAny(['*', '?']) >= 0 ? "is a pattern: a snapshot takes exact schema.table names (MySQL: database.table)"
-                : TableFilter.Check(table) is not null ? "must have the form schema.table (MySQL: database.table)"
-                : null;
-            if (problem is not null)
+            if (NameProblem(table) is { } problem)
             {
                 throw new ArgumentException($"Snapshot request for source '{_source}': table '{table}' {problem}.", nameof(tables));
             }
@@ -270,6 +266,13 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
 
         return condition;
     }
+
+    /// <summary>What is wrong with a table name of a snapshot request, or null for an exact <c>schema.table</c>.</summary>
+    internal static string? NameProblem(string table) =>
+        string.IsNullOrWhiteSpace(table) ? "is empty"
+        : table.IndexOfAny(['*', '?']) >= 0 ? "is a pattern: a snapshot takes exact schema.table names (MySQL: database.table)"
+        : TableFilter.Check(table) is not null ? "must have the form schema.table (MySQL: database.table)"
+        : null;
 
     /// <summary>Requests checked names (now, or once the stored state is known).</summary>
     private void Request(List<(string Schema, string Name)> names, string? condition) =>

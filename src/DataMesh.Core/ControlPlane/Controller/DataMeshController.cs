@@ -500,8 +500,10 @@ public sealed class DataMeshController : IDisposable
         foreach (var gone in applied.Keys.Except(definition.Components.Select(c => c.Key)).Order(StringComparer.Ordinal))
         {
             var slash = gone.IndexOf('/', StringComparison.Ordinal);
-            steps.Add((new PlanChange(PlanAction.Stop, gone[..slash], gone[(slash + 1)..],
-                "no longer declared: runners stop it; its topics, consumer group and position are kept (datamesh delete --with-resources removes them)"), null));
+            steps.Add((new PlanChange(PlanAction.Stop, gone[..slash], gone[(slash + 1)..], gone.StartsWith("source/", StringComparison.Ordinal)
+                ? "no longer declared: runners stop it; its topics and position are kept, and so is what it made in its database (a PostgreSQL slot keeps its WAL): " +
+                  "to remove them, run datamesh delete --with-resources on the applied definition before this change, or drop them by hand"
+                : "no longer declared: runners stop it; its topics and consumer group are kept (datamesh delete --with-resources on the applied definition removes them)"), null));
         }
 
         // Asked of the planned topics that exist, or of any topic: a cluster that does not answer has no admin API (the

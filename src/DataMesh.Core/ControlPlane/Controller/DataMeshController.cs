@@ -437,7 +437,8 @@ public sealed class DataMeshController : IDisposable
                 var detail = action switch
                 {
                     PlanAction.Create => $"{source.Type}, tables {Tables(source)}, initial snapshot {source.InitialSnapshot}",
-                    PlanAction.Restart => "settings changed: this source restarts from its stored position; its pipelines are not touched",
+                    PlanAction.Restart => "settings changed: this source restarts from its stored position; its pipelines are not touched; " +
+                        $"a table it newly captures brings its changes from now on, not the rows it holds (for those: datamesh snapshot FILE --source {source.Name} --tables schema.table)",
                     _ => string.Empty,
                 };
                 steps.Add((new PlanChange(action, "source", source.Name, detail), null));

@@ -442,6 +442,32 @@ public sealed class ControllerTests
                 orders.GetProperty("value_schema_id").GetInt32(), orders.GetProperty("value_schema_version").GetInt32()));
     }
 
+    [Fact]
+    public async Task A_definition_applied_before_a_rule_was_added_is_still_read_as_it_was_applied_by_runners_status_and_delete()
+    {
+        // Found by review: runners read the applied definition with the validation of new files, so a file applied before a
+        // bare number was refused as a duration (or a second source name, a password only partly a reference) would stop
+        // every source and pipeline after an upgrade. New files are refused; what is stored is read as it was.
+        var options = new DataMeshControllerOptions();
+        options.AddConnectorTypes();
+        const string text = """
+            pipelines:
+              - name: first
+                source_topics: [in.one]
+                commit_interval: 5
+                sink:
+                  kafka: {topic: out.one}
+            """;
+
+        var refused = await Assert.ThrowsAsync<DefinitionInvalidException>(() => AppliedDefinition.ReadAsync(text, options, CancellationToken.None));
+        Assert.Contains("commit_interval", Assert.Single(refused.Problems).Path, StringComparison.Ordinal);
+        var stored = await AppliedDefinition.ReadAsync(text, options, CancellationToken.None, stored: true);
+        Assert.Equal(TimeSpan.FromDays(5), stored.Definition.Pipelines[0].CommitInterval);
+
+        var emptied = await AppliedDefinition.ReadAsync("sources: []\npipelines: []\n", options, CancellationToken.None, stored: true);
+        Assert.Empty(emptied.Components);
+    }
+
     private static DataMeshController Controller(KafkaConnection kafka, string? stateTopic = null)
     {
         var options = new DataMeshControllerOptions();

@@ -43,10 +43,17 @@ internal sealed class AppliedDefinition
 
     /// <summary>Validates <paramref name="text"/>; with <paramref name="schemas"/>, also plans each pipeline's transforms
     /// against the latest value schema of each of its topics that has one (what plan and apply check; a runner does not).</summary>
+    /// <param name="text">The definition's text.</param>
+    /// <param name="options">The controller's options (source and sink types, configuration).</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <param name="schemas">The schema store to plan transforms against, or null.</param>
+    /// <param name="stored">Whether <paramref name="text"/> is the applied definition read back from the state topic (by a
+    /// runner, status, delete): read as the version that applied it read it (<see cref="DefinitionValidationOptions.StoredDefinition"/>),
+    /// so that rules added since do not stop what runs; a literal secret in it is not refused again (it is stored already).</param>
     /// <exception cref="DefinitionInvalidException">It has problems, or a literal secret.</exception>
-    public static async Task<AppliedDefinition> ReadAsync(string text, DataMeshControllerOptions options, CancellationToken cancellationToken, Schemas.ISchemaStore? schemas = null)
+    public static async Task<AppliedDefinition> ReadAsync(string text, DataMeshControllerOptions options, CancellationToken cancellationToken, Schemas.ISchemaStore? schemas = null, bool stored = false)
     {
-        var validationOptions = new DefinitionValidationOptions { Configuration = options.Configuration, SchemaStore = schemas, RequireSchemas = false };
+        var validationOptions = new DefinitionValidationOptions { Configuration = options.Configuration, SchemaStore = schemas, RequireSchemas = false, StoredDefinition = stored };
         foreach (var type in options.SourceTypes)
         {
             validationOptions.SourceTypes.Add(type);
@@ -64,7 +71,7 @@ internal sealed class AppliedDefinition
         }
 
         var parts = validation.Parts!;
-        if (parts.LiteralSecrets.Count > 0)
+        if (parts.LiteralSecrets.Count > 0 && !stored)
         {
             throw new DefinitionInvalidException(parts.LiteralSecrets);
         }

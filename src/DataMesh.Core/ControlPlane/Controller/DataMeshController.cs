@@ -205,7 +205,7 @@ public sealed class DataMeshController : IDisposable
 
         // The resources of what is applied, once no runner runs it any more: a source still running would store its
         // position again, a producer would create a deleted topic again, and a group with members cannot be deleted.
-        definition = await AppliedDefinition.ReadAsync(applied.Text, _options, cancellationToken).ConfigureAwait(false);
+        definition = await AppliedDefinition.ReadAsync(applied.Text, _options, cancellationToken, stored: true).ConfigureAwait(false);
         var started = Stopwatch.GetTimestamp();
         while (true)
         {
@@ -316,7 +316,7 @@ public sealed class DataMeshController : IDisposable
         AppliedDefinition? definition = null;
         try
         {
-            definition = await AppliedDefinition.ReadAsync(applied.Text, _options, cancellationToken).ConfigureAwait(false);
+            definition = await AppliedDefinition.ReadAsync(applied.Text, _options, cancellationToken, stored: true).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is DefinitionInvalidException or InvalidOperationException)
         {

@@ -101,7 +101,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         {
             try
             {
-                _definition = await AppliedDefinition.ReadAsync(state.Definition.Text, options, cancellationToken).ConfigureAwait(false);
+                _definition = await AppliedDefinition.ReadAsync(state.Definition.Text, options, cancellationToken, stored: true).ConfigureAwait(false);
                 ControllerLog.Generation(_logger, options.RunnerId, state.Definition.Generation, _definition.Components.Count);
             }
             catch (Exception ex) when (ex is DefinitionInvalidException or InvalidOperationException)

@@ -49,6 +49,11 @@ internal sealed record DefinitionParts(
 /// <summary>What a definition is validated against.</summary>
 public sealed class DefinitionValidationOptions
 {
+    /// <summary>Whether the text is a definition applied before, read back (by runners): it is read as the version that
+    /// applied it read it. Rules added since for new files (a bare number as a duration, read then as days; a second name or
+    /// type in a source; empty lists) would otherwise stop what runs after an upgrade.</summary>
+    internal bool StoredDefinition { get; init; }
+
     /// <summary>
     /// The source types whose settings can be checked (the connectors' <c>ConnectorSourceTypes.All</c>). A source whose
     /// type is one of the five known names but not listed here is checked for its name, type and tables only.

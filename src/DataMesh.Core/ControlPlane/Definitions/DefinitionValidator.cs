@@ -60,7 +60,7 @@ internal static partial class DefinitionValidator
         {
             problems.Add("(file)", mapping, "a definition declares sources, pipelines or both; this one has neither");
         }
-        else if (DeclaresNone(top.Entry("sources")) && DeclaresNone(top.Entry("pipelines")))
+        else if (!options.StoredDefinition && DeclaresNone(top.Entry("sources")) && DeclaresNone(top.Entry("pipelines")))
         {
             // Applied, it would stop every source and pipeline: that is what datamesh delete is for.
             problems.Add("(file)", mapping, "a definition declares sources, pipelines or both; this one's lists are empty (to stop everything, use datamesh delete)");

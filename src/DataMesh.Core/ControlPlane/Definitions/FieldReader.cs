@@ -104,7 +104,7 @@ internal sealed class FieldReader
             return null;
         }
 
-        if (!ScalarConverter.TryConvert(text, false, typeof(T), !SecretReferences.IsSensitive(key, scalar.Text), out var value, out var reason))
+        if (!ScalarConverter.TryConvert(text, false, typeof(T), !SecretReferences.IsSensitive(key, scalar.Text), out var value, out var reason, _secrets.Options.StoredDefinition))
         {
             _problems.Add(PathOf(key), scalar, reason);
             return null;

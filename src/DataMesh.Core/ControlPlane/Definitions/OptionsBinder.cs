@@ -81,6 +81,11 @@ internal sealed partial class OptionsBinder(ProblemList problems, SecretReferenc
         foreach (var entry in mapping.Entries)
         {
             var entryPath = path + "." + entry.Key;
+            if (reserved.Contains(entry.Key) && secrets.Options.StoredDefinition)
+            {
+                continue; // as read before a second name or type was refused (the first wins)
+            }
+
             if (!seen.Add(entry.Key))
             {
                 // The reserved keys too: a second name or type would otherwise be ignored (the first wins).
@@ -135,7 +140,7 @@ internal sealed partial class OptionsBinder(ProblemList problems, SecretReferenc
                 return false;
             }
 
-            if (!ScalarConverter.TryConvert(text, scalar.IsNull, type, !SecretReferences.IsSensitive(entry.Key, scalar.Text), out var value, out var reason))
+            if (!ScalarConverter.TryConvert(text, scalar.IsNull, type, !SecretReferences.IsSensitive(entry.Key, scalar.Text), out var value, out var reason, secrets.Options.StoredDefinition))
             {
                 problems.Add(path, node, reason);
                 return false;

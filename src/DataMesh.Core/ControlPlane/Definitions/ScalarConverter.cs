@@ -52,8 +52,8 @@ internal static partial class ScalarConverter
     }
 
     /// <summary>Converts <paramref name="text"/>; on failure <paramref name="reason"/> says what was expected (quoting the
-    /// value only when <paramref name="quote"/>).</summary>
-    public static bool TryConvert(string text, bool isNull, Type type, bool quote, out object? value, out string reason)
+    /// value only when <paramref name="quote"/>). <paramref name="storedDefinition"/>: see <see cref="TryParseDuration"/>.</summary>
+    public static bool TryConvert(string text, bool isNull, Type type, bool quote, out object? value, out string reason, bool storedDefinition = false)
     {
         value = null;
         reason = string.Empty;
@@ -83,6 +83,11 @@ internal static partial class ScalarConverter
 
             value = Enum.Parse(type, match);
             ok = true;
+        }
+        else if (type == typeof(TimeSpan))
+        {
+            ok = TryParseDuration(text, out var duration, storedDefinition);
+            value = duration;
         }
         else if (Parsers.TryGetValue(type, out var parse))
         {
@@ -116,7 +121,10 @@ internal static partial class ScalarConverter
             : type.Name;
     }
 
-    public static bool TryParseDuration(string text, out TimeSpan value)
+    /// <summary>A duration: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>2h</c>, <c>1d</c> or <c>[d.]hh:mm:ss[.fffffff]</c>, not negative.
+    /// With <paramref name="storedDefinition"/> (a definition applied before, read back) also a bare number, as days: how
+    /// such a definition was read when applied.</summary>
+    public static bool TryParseDuration(string text, out TimeSpan value, bool storedDefinition = false)
     {
         if (Duration().Match(text) is { Success: true } match)
         {
@@ -136,8 +144,8 @@ internal static partial class ScalarConverter
         // hh:mm:ss (with d. and .fffffff); not a bare number, which TimeSpan reads as days (5 would be 5 days), nor a
         // negative duration.
         value = default;
-        return text.Contains(':', StringComparison.Ordinal) && !text.StartsWith('-')
-            && TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out value);
+        return (storedDefinition || text.Contains(':', StringComparison.Ordinal))
+            && TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out value) && (storedDefinition || value >= TimeSpan.Zero);
     }
 
     [GeneratedRegex(@"^(?<n>[0-9]+(\.[0-9]+)?)(?<u>ms|s|m|h|d)$", RegexOptions.CultureInvariant)]

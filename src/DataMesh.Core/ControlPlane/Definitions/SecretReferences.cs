@@ -14,6 +14,9 @@ internal sealed partial class SecretReferences(DefinitionValidationOptions optio
 {
     private readonly List<DefinitionProblem> _literal = [];
 
+    /// <summary>The validation's options (the validator's readers reach them through this).</summary>
+    public DefinitionValidationOptions Options => options;
+
     /// <summary>The settings that hold a secret written in the file rather than referenced: a controller that keeps
     /// definitions in Kafka refuses them (<c>datamesh apply</c>).</summary>
     public IReadOnlyList<DefinitionProblem> LiteralSecrets => _literal;

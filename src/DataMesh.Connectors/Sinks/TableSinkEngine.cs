@@ -576,7 +576,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     }
 
     /// <summary>The scale a decimal's exact text needs: its digits after the point without trailing zeros, or minus the
-    /// trailing zeros of a whole number (<c>1.250</c>: 2; <c>1200</c>: -2; <c>0</c>: 0).</summary>
+    /// trailing zeros of a whole number (<c>1.250</c>: 2; <c>1200</c>: -2); zero fits every scale (<see cref="int.MinValue"/>).</summary>
     internal static int DecimalScale(string text)
     {
         var point = text.IndexOf('.', StringComparison.Ordinal);
@@ -602,7 +602,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
             zeros++;
         }
 
-        return zeros == text.Length || text[text.Length - zeros - 1] == '-' ? 0 : -zeros;
+        return zeros == text.Length || text[text.Length - zeros - 1] == '-' ? int.MinValue : -zeros;
     }
 
     /// <summary>Rejects a record with <paramref name="reason"/>, and the earlier records of its key in the batch that it stood for.</summary>

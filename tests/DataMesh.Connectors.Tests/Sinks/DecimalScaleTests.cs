@@ -13,9 +13,9 @@ public sealed class DecimalScaleTests
     [InlineData("2.000", 0)]
     [InlineData("1200", -2)]
     [InlineData("-1200.00", -2)]
-    [InlineData("0", 0)]
-    [InlineData("0.000", 0)]
-    [InlineData("-0", 0)]
+    [InlineData("0", int.MinValue)]
+    [InlineData("0.000", int.MinValue)]
+    [InlineData("-0", int.MinValue)]
     [InlineData("7", 0)]
     [InlineData("10.5", 1)]
     public void A_decimals_text_needs_its_significant_fraction_digits(string text, int scale) =>

@@ -502,8 +502,9 @@ public sealed class DataMeshController : IDisposable
         {
             var slash = gone.IndexOf('/', StringComparison.Ordinal);
             steps.Add((new PlanChange(PlanAction.Stop, gone[..slash], gone[(slash + 1)..], gone.StartsWith("source/", StringComparison.Ordinal)
-                ? "no longer declared: runners stop it; its topics and position are kept, and so is what it made in its database (a PostgreSQL slot keeps its WAL): " +
-                  "to remove them, run datamesh delete --with-resources on the applied definition before this change, or drop them by hand"
+                ? "no longer declared: runners stop it; its topics and position are kept, and so is what it made in its database: a PostgreSQL source's slot keeps " +
+                  $"its WAL until dropped (with the default names: SELECT pg_drop_replication_slot('datamesh_{gone[(slash + 1)..]}'); DROP PUBLICATION datamesh_{gone[(slash + 1)..]}; " +
+                  $"DROP EVENT TRIGGER datamesh_{gone[(slash + 1)..]}; DROP FUNCTION public.datamesh_{gone[(slash + 1)..]}(); docs/postgres.md)"
                 : "no longer declared: runners stop it; its topics and consumer group are kept (datamesh delete --with-resources on the applied definition removes them)"), null));
         }
 

@@ -144,6 +144,7 @@ internal static partial class ScalarConverter
         // hh:mm:ss (with d. and .fffffff); not a bare number, which TimeSpan reads as days (5 would be 5 days), nor a
         // negative duration.
         value = default;
+        text = text.Trim(); // TimeSpan's own parse skips spaces: " -00:00:05" is negative too
         return (storedDefinition || text.Contains(':', StringComparison.Ordinal))
             && TimeSpan.TryParseExact(text, "c", CultureInfo.InvariantCulture, out value) && (storedDefinition || value >= TimeSpan.Zero);
     }

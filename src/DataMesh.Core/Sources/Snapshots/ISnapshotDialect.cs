@@ -28,8 +28,9 @@ public interface ISnapshotDialect : IAsyncDisposable
     SnapshotTables Tables { get; }
 
     /// <summary>How the database quotes text: a snapshot's condition is checked with it when requested, so that it stays
-    /// inside the parentheses the chunk's query puts it in.</summary>
-    SqlQuoting ConditionQuoting { get; }
+    /// inside the parentheses the chunk's query puts it in. The default assumes PostgreSQL's standard strings; a dialect
+    /// of another database says how it quotes.</summary>
+    SqlQuoting ConditionQuoting => new(BackslashEscapes: false, PostgresStrings: true, HashComments: false);
 
     /// <summary>Creates the watermark table (and the signal table, if named) when missing: watermark table
     /// <c>(source varchar PRIMARY KEY, watermark varchar)</c>, signal table <c>(id varchar PRIMARY KEY, type varchar, data text)</c>.

@@ -39,7 +39,7 @@ internal static class SnapshotSignal
             if (property.Name is not ("data-collections" or "type" or "additional-conditions" or "additional-condition"))
             {
                 // A misspelt key would otherwise be ignored: a snapshot of every row where a condition was meant.
-                throw new FormatException($"the data has no field '{property.Name}' (its fields: data-collections, type, additional-conditions)");
+                throw new FormatException($"the data has no field '{property.Name}' (its fields: data-collections, type, additional-conditions, or Debezium 1.x's additional-condition)");
             }
         }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Collections.Concurrent;
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -60,6 +61,16 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
     }
 
     public SnapshotTables Tables { get; }
+
+    /// <summary>The server's errors a snapshot condition can cause: syntax (1064), unknown names (1054, 1146, 1109, 1305,
+    /// 1630), ambiguous or misused names and groups (1052, 1066, 1111, 1140, 1247, 1248), operands and subqueries (1241,
+    /// 1242, 1222), wrong values and arguments (1292, 1366, 1365, 1690, 1139, 1582, 1583, 1584, 4078), collations (1267,
+    /// 1270, 1271), what the server does not support (1235). A timeout, a kill, a privilege or a lost connection is not.</summary>
+    private static readonly FrozenSet<int> ConditionErrors = FrozenSet.ToFrozenSet(
+    [
+        1064, 1054, 1146, 1109, 1305, 1630, 1052, 1066, 1111, 1140, 1247, 1248, 1241, 1242, 1222,
+        1292, 1366, 1365, 1690, 1139, 1582, 1583, 1584, 4078, 1267, 1270, 1271, 1235,
+    ]);
 
     /// <summary>Backslash escapes in quoted text (the default sql_mode, without NO_BACKSLASH_ESCAPES), # comments.</summary>
     public SqlQuoting ConditionQuoting => new(BackslashEscapes: true, PostgresStrings: false, HashComments: true);
@@ -256,12 +267,11 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
 
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (MySqlException ex) when (request.Condition is not null && !ex.IsTransient && (int)ex.ErrorCode is > 0 and (< 2000 or >= 3000))
+        catch (MySqlException ex) when (request.Condition is not null && ConditionErrors.Contains((int)ex.ErrorCode))
         {
-            // Whatever the server (not the client: 2000-2999) refuses for good while the query has a condition ends this
-            // request, not the source: it would stop the source again at every restart, since the request is stored with
-            // its position.
-            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: error {(int)ex.ErrorCode}: {ex.Message}", ex);
+            // What a condition can cause ends this request, not the source: it would stop the source again at every restart,
+            // since the request is stored with its position. Values the message quotes are left out.
+            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: error {(int)ex.ErrorCode}: {Sinks.DataErrorText.WithoutValues(ex.Message)}", ex);
         }
         catch (FormatException ex)
         {
@@ -379,8 +389,13 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
     private static async Task<string> FingerprintAsync(MySqlConnection connection, string database, string name, bool lockTable, CancellationToken cancellationToken)
     {
         var qualified = $"{Quote(database)}.{Quote(name)}";
-        // UTC: TIMESTAMP values are read and compared as UTC text; no PAD_CHAR_TO_FULL_LENGTH: CHAR values as the binlog has them.
-        var sql = (lockTable ? $"SET SESSION time_zone = '+00:00', SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', ''); SELECT 1 FROM {qualified} LIMIT 0; " : string.Empty)
+        // UTC: TIMESTAMP values are read and compared as UTC text; no PAD_CHAR_TO_FULL_LENGTH: CHAR values as the binlog has
+        // them; no NO_BACKSLASH_ESCAPES or ANSI_QUOTES: a snapshot's condition is checked as the default sql_mode reads it
+        // (ConditionQuoting).
+        var sql = (lockTable
+            ? "SET SESSION time_zone = '+00:00', SESSION sql_mode = REPLACE(REPLACE(REPLACE(@@SESSION.sql_mode, 'PAD_CHAR_TO_FULL_LENGTH', ''), 'NO_BACKSLASH_ESCAPES', ''), 'ANSI_QUOTES', ''); " +
+              $"SELECT 1 FROM {qualified} LIMIT 0; "
+            : string.Empty)
             + $"SHOW CREATE TABLE {qualified}; SHOW CREATE DATABASE {Quote(database)}; SELECT @@character_set_server";
         var command = new MySqlCommand(sql, connection);
         await using var commandScope = command.ConfigureAwait(false);

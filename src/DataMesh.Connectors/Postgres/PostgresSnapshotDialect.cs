@@ -49,7 +49,9 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         _options = options;
         _logger = logger;
         var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
-        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? PostgresConnector.SessionOptions : builder.Options + " " + PostgresConnector.SessionOptions;
+        // Standard strings whatever the server's setting: a snapshot's condition is checked as they read it (ConditionQuoting).
+        const string Strings = " -c standard_conforming_strings=on";
+        builder.Options = string.IsNullOrWhiteSpace(builder.Options) ? PostgresConnector.SessionOptions + Strings : builder.Options + " " + PostgresConnector.SessionOptions + Strings;
         builder.ApplicationName = "datamesh-" + source + "-snapshot";
         PostgresTls.Secure(builder);
         _connectionString = builder.ConnectionString;
@@ -557,12 +559,12 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
             await reader.DisposeAsync().ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (PostgresException ex) when (request.Condition is not null && !ex.IsTransient)
+        catch (PostgresException ex) when (request.Condition is not null && IsConditionError(ex.SqlState))
         {
-            // Whatever the server refuses for good while the query has a condition (a syntax error, an unknown name, a value
-            // of the wrong type, a subquery's table missing) ends this request, not the source: it would stop the source
-            // again at every restart, since the request is stored with its position.
-            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: {ex.SqlState}: {ex.MessageText}", ex);
+            // What a condition can cause (a syntax error, an unknown name, a value of the wrong type, a subquery's table
+            // missing or its many rows) ends this request, not the source: it would stop the source again at every restart,
+            // since the request is stored with its position. Values the message quotes are left out.
+            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: {ex.SqlState}: {Sinks.DataErrorText.WithoutValues(ex.MessageText)}", ex);
         }
         finally
         {
@@ -573,6 +575,12 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         var lastKey = rows == 0 ? null : Encoding.UTF8.GetString(keyText.WrittenSpan);
         return new SnapshotChunkRead(rows, lastKey);
     }
+
+    /// <summary>Whether an error of a chunk's query can be its condition's: syntax and names (class 42, not a missing
+    /// privilege), data (22), a subquery's rows (21), a feature (0A). A timeout, a cancel or a server's fault is not.</summary>
+    private static bool IsConditionError(string state) =>
+        state.StartsWith("22", StringComparison.Ordinal) || state.StartsWith("21", StringComparison.Ordinal) || state.StartsWith("0A", StringComparison.Ordinal)
+        || (state.StartsWith("42", StringComparison.Ordinal) && state != PostgresErrorCodes.InsufficientPrivilege);
 
     public void WritePositionFields(ref AvroWriter writer)
     {

@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using DataMesh.Avro;
 using DataMesh.Pipelines.Sinks;
 using DataMesh.Pipelines.Transforms;
@@ -19,7 +20,7 @@ namespace DataMesh.Connectors.Sinks;
 /// source did not send: its column is left as it is in the target (filled from an earlier record of the key in the same
 /// batch when there is one), and a row that is not in the target yet is refused.
 /// </summary>
-internal sealed class TableSinkEngine : IAsyncDisposable
+internal sealed partial class TableSinkEngine : IAsyncDisposable
 {
     private readonly TableSinkOptions _options;
     private readonly ITableDialect _dialect;
@@ -467,7 +468,7 @@ internal sealed class TableSinkEngine : IAsyncDisposable
             }
         }
 
-        tables = WithoutRounded(batch, tables);
+        tables = await WithoutRoundedAsync(batch, connection, tables, cancellationToken).ConfigureAwait(false);
         try
         {
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -521,42 +522,33 @@ internal sealed class TableSinkEngine : IAsyncDisposable
     /// Rejects the upserts that hold a decimal with more digits after the point than the target column's scale, and
     /// returns the work without them: both databases round such a value without an error (MySQL only notes it, even in
     /// strict mode), and in a key column the rounded row would overwrite another key's row. Trailing zeros do not count.
+    /// A table with such a value is read from the catalog again first: its column may have been widened since it was read
+    /// (what the rejection asks for).
     /// </summary>
-    private List<(TableWork Work, TableInfo Info)> WithoutRounded(SinkBatch batch, List<(TableWork Work, TableInfo Info)> tables)
+    private async ValueTask<List<(TableWork Work, TableInfo Info)>> WithoutRoundedAsync(
+        SinkBatch batch, DbConnection connection, List<(TableWork Work, TableInfo Info)> tables, CancellationToken cancellationToken)
     {
         List<(TableWork, TableInfo)>? kept = null;
         for (var t = 0; t < tables.Count; t++)
         {
             var (work, info) = tables[t];
-            List<Operation>? refused = null;
-            foreach (var group in work.Upserts)
+            var refused = Rounded(work, info);
+            if (refused.Count > 0 && await _dialect.LoadTableAsync(connection, work.Name, cancellationToken).ConfigureAwait(false) is { } fresh)
             {
-                for (var c = 0; c < group.Columns.Length; c++)
-                {
-                    var column = group.Columns[c];
-                    if (column.Kind is not (SinkKind.Decimal or SinkKind.VariableDecimal) || !info.Columns.TryGetValue(column.Name, out var target) || target.DecimalScale is not { } scale)
-                    {
-                        continue;
-                    }
-
-                    foreach (var operation in group.Operations)
-                    {
-                        if (operation.WrittenValues()[c] is string text && DecimalScale(text) > scale && (refused is null || !refused.Contains(operation)))
-                        {
-                            RejectWithSuperseded(batch, operation,
-                                $"table {info.Display}, column \"{target.Name}\" ({target.Type}): the value has more digits after the decimal point than the column's scale of {scale.ToString(CultureInfo.InvariantCulture)}, " +
-                                "and the database would round it without an error. Widen the column's scale (ALTER TABLE), or round the value in a transform.");
-                            (refused ??= []).Add(operation);
-                        }
-                    }
-                }
+                _tables[work.Name] = info = fresh;
+                refused = Rounded(work, info);
             }
 
-            if (refused is not null)
+            if (refused.Count > 0)
             {
+                foreach (var (operation, reason) in refused)
+                {
+                    RejectWithSuperseded(batch, operation, reason);
+                }
+
                 kept ??= tables.Take(t).ToList();
                 var remaining = new TableWork(work.Name);
-                foreach (var operation in work.All().Where(o => !refused.Contains(o)))
+                foreach (var operation in work.All().Where(o => !refused.Any(r => ReferenceEquals(r.Operation, o))))
                 {
                     remaining.Add(operation);
                 }
@@ -574,6 +566,41 @@ internal sealed class TableSinkEngine : IAsyncDisposable
 
         return kept ?? tables;
     }
+
+    /// <summary>The upserts of <paramref name="work"/> that hold a decimal (or a string that is a plain decimal: Debezium's
+    /// and our string decimal handling) with more digits after the point than <paramref name="info"/>'s column, each once,
+    /// with the reason.</summary>
+    private static List<(Operation Operation, string Reason)> Rounded(TableWork work, TableInfo info)
+    {
+        var refused = new List<(Operation, string)>();
+        foreach (var group in work.Upserts)
+        {
+            for (var c = 0; c < group.Columns.Length; c++)
+            {
+                var column = group.Columns[c];
+                if (column.Kind is not (SinkKind.Decimal or SinkKind.VariableDecimal or SinkKind.String) || !info.Columns.TryGetValue(column.Name, out var target) || target.DecimalScale is not { } scale)
+                {
+                    continue;
+                }
+
+                foreach (var operation in group.Operations)
+                {
+                    if (operation.WrittenValues()[c] is string text && (column.Kind != SinkKind.String || PlainDecimal().IsMatch(text))
+                        && DecimalScale(text) > scale && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
+                    {
+                        refused.Add((operation,
+                            $"table {info.Display}, column \"{target.Name}\" ({target.Type}): the value has more digits after the decimal point than the column's scale of {scale.ToString(CultureInfo.InvariantCulture)}, " +
+                            "and the database would round it without an error. Widen the column's scale (ALTER TABLE), or round the value in a transform."));
+                    }
+                }
+            }
+        }
+
+        return refused;
+    }
+
+    [GeneratedRegex(@"^-?[0-9]+(\.[0-9]+)?$", RegexOptions.CultureInvariant)]
+    private static partial Regex PlainDecimal();
 
     /// <summary>The scale a decimal's exact text needs: its digits after the point without trailing zeros, or minus the
     /// trailing zeros of a whole number (<c>1.250</c>: 2; <c>1200</c>: -2); zero fits every scale (<see cref="int.MinValue"/>).</summary>

@@ -28,6 +28,8 @@ public sealed class SnapshotConditionTests
     [InlineData("id > 1 /* x */", "comment")]
     [InlineData("v = 'open", "not closed")]
     [InlineData("v = $$'$$) OR (1=1 OR '$$'='$$", "dollar-quoted")]
+    [InlineData("v = $\u20AC$'$\u20AC$ ) OR 1=1 --'", "dollar-quoted")] // found by review: a tag of a non-ASCII character
+    [InlineData("v = $\u00A0$'$\u00A0$ ) OR 1=1 --'", "dollar-quoted")]
     [InlineData("v = E'a\\' ) OR (1=1 '", "escape string")]
     [InlineData("v=e'x'", "escape string")]
     [InlineData("   ", "empty")]

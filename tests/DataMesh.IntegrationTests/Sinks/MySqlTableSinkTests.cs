@@ -56,6 +56,8 @@ public sealed class MySqlTableSinkTests(MariaDbServer db) : TableSinkTests, ICla
 
     protected override string VarChar(int length) => $"varchar({length})";
 
+    protected override string AlterColumnType(string table, string column, string type) => $"ALTER TABLE {Q(table)} MODIFY {Q(column)} {type}";
+
     protected override async Task ReadAllTypesAsync(string table)
     {
         var rows = await QueryAsync($"""

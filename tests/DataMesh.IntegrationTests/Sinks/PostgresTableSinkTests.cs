@@ -56,6 +56,8 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
 
     protected override string VarChar(int length) => $"varchar({length})";
 
+    protected override string AlterColumnType(string table, string column, string type) => $"ALTER TABLE {Q(table)} ALTER COLUMN {Q(column)} TYPE {type}";
+
     protected override async Task ReadAllTypesAsync(string table)
     {
         var rows = await QueryAsync($"""

@@ -69,6 +69,9 @@ public abstract class TableSinkTests : IAsyncLifetime
     /// <summary>The database's name of a bounded string type, e.g. <c>varchar(5)</c>.</summary>
     protected abstract string VarChar(int length);
 
+    /// <summary>The statement that gives a column another type.</summary>
+    protected abstract string AlterColumnType(string table, string column, string type);
+
     protected string NewTable()
     {
         var name = UniqueName.Create("sink");
@@ -367,6 +370,30 @@ public abstract class TableSinkTests : IAsyncLifetime
             Assert.Contains("round", reason, StringComparison.Ordinal);
             Assert.DoesNotContain("125", reason, StringComparison.Ordinal);
         }
+
+        // Found by review: a decimal sent as text (Debezium's decimal.handling.mode=string, our DecimalHandling.String) was
+        // not checked; and the column's scale was the one first read, so widening it, as the rejection asks, changed nothing.
+        var textSchema = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":{"type":"bytes","logicalType":"decimal","precision":6,"scale":2}},
+              {"name":"amount","type":"string"}]}
+            """);
+        byte[] TextValueOf(decimal id, string amount) => SinkTestKit.Datum((ref AvroWriter w) =>
+        {
+            w.WriteDecimal(id, 6, 2);
+            w.WriteString(amount);
+        });
+        var text = Kit.Batch("t").Upsert(KeyOf(5.00m), textSchema, TextValueOf(5.00m, "7.25")).Upsert(KeyOf(6.00m), textSchema, TextValueOf(6.00m, "7.20")).Batch;
+        await sink.WriteAsync(text, CancellationToken.None);
+        Assert.Equal(1, text.RejectedCount);
+        Assert.Contains("\"amount\"", text.GetRejection(0)!, StringComparison.Ordinal);
+
+        await ExecuteAsync(AlterColumnType(table, "amount", "DECIMAL(6,3)"));
+        var widened = Kit.Batch("t").Upsert(KeyOf(5.00m), textSchema, TextValueOf(5.00m, "7.25")).Upsert(KeyOf(2.00m), schema, ValueOf(2.00m, 3.125m, null)).Batch;
+        await sink.WriteAsync(widened, CancellationToken.None);
+        Assert.Equal(0, widened.RejectedCount);
+        rows = await QueryAsync($"SELECT CAST(id AS CHAR(10)), CAST(amount AS CHAR(10)) FROM {Q(table)} ORDER BY id");
+        Assert.Equal("1.3|2.500 2.0|3.125 4.0|0.000 5.0|7.250 6.0|7.200", string.Join(' ', rows.Select(r => string.Join('|', r.Select(v => v?.ToString()?.TrimEnd())))));
     }
 
     [Fact]

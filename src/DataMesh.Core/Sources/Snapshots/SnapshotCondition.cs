@@ -103,7 +103,8 @@ internal static class SnapshotCondition
                 return true;
             }
 
-            if (!(char.IsLetter(text[i]) || text[i] == '_' || (i > start + 1 && char.IsDigit(text[i]))))
+            // PostgreSQL's lexer: a tag is letters, _, any byte from 0x80 (any non-ASCII character), digits after the first.
+            if (!(char.IsAsciiLetter(text[i]) || text[i] == '_' || text[i] >= '\u0080' || (i > start + 1 && char.IsAsciiDigit(text[i]))))
             {
                 return false;
             }

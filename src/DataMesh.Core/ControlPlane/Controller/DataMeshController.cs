@@ -511,8 +511,13 @@ public sealed class DataMeshController : IDisposable
         // Asked of the planned topics that exist, or of any topic: a cluster that does not answer has no admin API (the
         // embedded cluster reached over TCP), and the runners' sources and pipelines create their topics themselves.
         var toDescribe = wanted.Select(w => w.Topic).Where(existing.ContainsKey).DefaultIfEmpty(existing.Keys.FirstOrDefault()).OfType<string>();
-        var described = _kafka.IsEmbedded ? [] : await DescribeConfigsAsync(toDescribe, cancellationToken).ConfigureAwait(false);
+        var (described, refused) = _kafka.IsEmbedded ? ([], null) : await DescribeConfigsAsync(toDescribe, cancellationToken).ConfigureAwait(false);
         var adminless = !_kafka.IsEmbedded && described is null;
+        if (refused is not null)
+        {
+            notes.Add($"Kafka at {_kafka.BootstrapServers} refused DescribeConfigs ({refused}): the compaction and retention of the topics that exist are not checked.");
+        }
+
         if (_kafka.IsEmbedded || adminless)
         {
             notes.Add(_kafka.IsEmbedded
@@ -604,12 +609,12 @@ public sealed class DataMeshController : IDisposable
     private static DataMeshPlan Redacted(DataMeshPlan plan, AppliedDefinition definition) =>
         new([.. plan.Changes.Select(c => Redacted(c, definition))], [.. plan.Notes.Select(definition.Parts.Redact)], plan.Generation);
 
-    private async Task<Dictionary<string, Dictionary<string, string>>?> DescribeConfigsAsync(IEnumerable<string> topics, CancellationToken cancellationToken)
+    private async Task<(Dictionary<string, Dictionary<string, string>>? Described, string? Refused)> DescribeConfigsAsync(IEnumerable<string> topics, CancellationToken cancellationToken)
     {
         var resources = topics.Distinct().Select(t => new ConfigResource { Type = ResourceType.Topic, Name = t }).ToList();
         if (resources.Count == 0)
         {
-            return [];
+            return ([], null);
         }
 
         List<DescribeConfigsResult> results;
@@ -617,13 +622,18 @@ public sealed class DataMeshController : IDisposable
         {
             results = await DescribeAsync(resources, cancellationToken).ConfigureAwait(false);
         }
-        catch (KafkaException)
+        catch (KafkaException ex) when (KafkaAdmin.IsNoAnswer(ex))
         {
-            // A cluster without the admin API (the embedded cluster reached over TCP, some proxies).
-            return null;
+            // A cluster without the admin API (the embedded cluster reached over TCP, some proxies), as AnswersAdminApiAsync says.
+            return (null, null);
+        }
+        catch (KafkaException ex)
+        {
+            // An answer that refuses (authorisation): the cluster has the admin API, the configurations are not known.
+            return ([], ex.Error.Reason);
         }
 
-        return results.ToDictionary(r => r.ConfigResource.Name, r => r.Entries.ToDictionary(e => e.Key, e => e.Value.Value, StringComparer.Ordinal), StringComparer.Ordinal);
+        return (results.ToDictionary(r => r.ConfigResource.Name, r => r.Entries.ToDictionary(e => e.Key, e => e.Value.Value, StringComparer.Ordinal), StringComparer.Ordinal), null);
     }
 
     /// <summary>Whether the cluster answers the admin API (DescribeConfigs of <paramref name="topic"/> within 5 s): only no

@@ -640,6 +640,8 @@ internal static partial class DefinitionValidator
                     continue;
                 }
 
+                // Every transform's problem at once: one that cannot be planned is passed over (the next is planned on its
+                // input), so a second typo shows beside the first.
                 foreach (var transform in pipeline.Transforms)
                 {
                     try
@@ -649,12 +651,10 @@ internal static partial class DefinitionValidator
                     catch (FilterExpressionException ex) when (transform.Node is ScalarNode expression)
                     {
                         TransformDefinitions.AddFilterProblem(problems, transform.Path, expression, ex, $", in the schema of {input.Topic}");
-                        break;
                     }
                     catch (TransformPlanException ex)
                     {
                         problems.Add(transform.Path, transform.Node, $"{ex.Message.TrimEnd('.')} (in the schema of {input.Topic})");
-                        break;
                     }
                 }
             }

@@ -66,8 +66,8 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     public SnapshotTables Tables { get; }
 
-    /// <summary>Standard strings (a backslash is a character; <c>E'...'</c> is then read as unterminated and refused),
-    /// dollar quotes.</summary>
+    /// <summary>Standard strings (a backslash is a character; the sessions set <c>standard_conforming_strings</c>), and
+    /// PostgreSQL's dollar-quoted and <c>E'...'</c> strings, which a condition may not hold.</summary>
     public SqlQuoting ConditionQuoting => new(BackslashEscapes: false, PostgresStrings: true, HashComments: false);
 
     /// <summary>The state of read-only watermarks, which the connector's log thread shares, or null with table watermarks.</summary>

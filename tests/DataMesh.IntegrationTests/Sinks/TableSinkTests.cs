@@ -434,6 +434,13 @@ public abstract class TableSinkTests : IAsyncLifetime
 
         AssertNoRejections(batch);
         Assert.Equal(["a", "b"], (await QueryAsync($"SELECT nick FROM {Q(table)} ORDER BY id")).Select(r => (string)r[0]!));
+
+        // Deleted and updated by their timestamp keys (PostgreSQL binds them as its own microseconds since 2000).
+        var second = Kit.Batch(TopicOf(table)).Tombstone(TsKey(At + 100_000)).Upsert(TsKey(At + 200_000), rowSchema, TsRow(At + 200_000, "B")).Batch;
+        await sink.WriteAsync(second, CancellationToken.None);
+
+        AssertNoRejections(second);
+        Assert.Equal(["B"], (await QueryAsync($"SELECT nick FROM {Q(table)} ORDER BY id")).Select(r => (string)r[0]!));
     }
 
     [Fact]

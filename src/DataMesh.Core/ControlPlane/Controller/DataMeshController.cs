@@ -501,10 +501,11 @@ public sealed class DataMeshController : IDisposable
         foreach (var gone in applied.Keys.Except(definition.Components.Select(c => c.Key)).Order(StringComparer.Ordinal))
         {
             var slash = gone.IndexOf('/', StringComparison.Ordinal);
-            steps.Add((new PlanChange(PlanAction.Stop, gone[..slash], gone[(slash + 1)..], gone.StartsWith("source/", StringComparison.Ordinal)
+            var (kind, name) = (gone[..slash], gone[(slash + 1)..]);
+            steps.Add((new PlanChange(PlanAction.Stop, kind, name, kind == "source"
                 ? "no longer declared: runners stop it; its topics and position are kept, and so is what it made in its database: a PostgreSQL source's slot keeps " +
-                  $"its WAL until dropped (with the default names: SELECT pg_drop_replication_slot('datamesh_{gone[(slash + 1)..]}'); DROP PUBLICATION datamesh_{gone[(slash + 1)..]}; " +
-                  $"DROP EVENT TRIGGER datamesh_{gone[(slash + 1)..]}; DROP FUNCTION public.datamesh_{gone[(slash + 1)..]}(); docs/postgres.md)"
+                  $"its WAL until dropped (with the default names: SELECT pg_drop_replication_slot('datamesh_{name}'); DROP PUBLICATION datamesh_{name}; " +
+                  $"DROP EVENT TRIGGER datamesh_{name}; DROP FUNCTION public.datamesh_{name}(); docs/postgres.md)"
                 : "no longer declared: runners stop it; its topics and consumer group are kept (datamesh delete --with-resources on the applied definition removes them)"), null));
         }
 

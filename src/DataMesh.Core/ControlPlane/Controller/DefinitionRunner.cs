@@ -166,7 +166,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             // Every captured table: those named, or, for patterns (or none: every table), those the source registered.
             var include = running.Component.Source!.IncludeTables;
             IReadOnlyList<string> tables = request.Tables.Count > 0 ? request.Tables
-                : include.Count > 0 && include.All(t => t.IndexOfAny(['*', '?']) < 0) ? [.. include]
+                : include.Count > 0 && include.All(t => SnapshotEngine.NameProblem(t) is null) ? [.. include]
                 : monitor.Get(source)?.Tables.Select(t => t.Table).ToList() ?? [];
             _handledSnapshots.Add(request.Id);
             try

@@ -271,7 +271,7 @@ internal sealed partial class MySqlSnapshotDialect : ISnapshotDialect
         {
             // What a condition can cause ends this request, not the source: it would stop the source again at every restart,
             // since the request is stored with its position. Values the message quotes are left out.
-            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: error {(int)ex.ErrorCode}: {Sinks.DataErrorText.WithoutValues(ex.Message)}", ex);
+            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: error {(int)ex.ErrorCode}: {DataErrorText.WithoutValues(ex.Message)}", ex);
         }
         catch (FormatException ex)
         {

@@ -564,7 +564,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
             // What a condition can cause (a syntax error, an unknown name, a value of the wrong type, a subquery's table
             // missing or its many rows) ends this request, not the source: it would stop the source again at every restart,
             // since the request is stored with its position. Values the message quotes are left out.
-            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: {ex.SqlState}: {Sinks.DataErrorText.WithoutValues(ex.MessageText)}", ex);
+            throw new SnapshotConditionException($"the condition '{request.Condition}' was refused on it: {ex.SqlState}: {DataErrorText.WithoutValues(ex.MessageText)}", ex);
         }
         finally
         {

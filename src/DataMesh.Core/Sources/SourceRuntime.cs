@@ -665,7 +665,7 @@ internal sealed class SourceRuntime<TPosition> : ISourceHost
         {
             throw new SourceException(
                 $"Source '{Name}': the new schema of table {table.QualifiedName} is incompatible with subject '{subject}': {ex.Message} " +
-                "Set IncompatibleSchemaChange to NewVersionWithNone to register it anyway (consumers must then handle the break).",
+                "Set the source's IncompatibleSchemaChange to NewVersionWithNone (in a definition: incompatible_schema_change: new_version_with_none) to register it anyway (consumers must then handle the break).",
                 isTransient: false, ex);
         }
     }

@@ -1,7 +1,7 @@
-using DataMesh.Connectors.Sinks;
+using DataMesh.Connectors;
 using Xunit;
 
-namespace DataMesh.Tests.Sinks;
+namespace DataMesh.Tests;
 
 /// <summary>Found by a new user: a table sink's logs and dead-letter reasons carried the refused row's values in the
 /// database's own error text, which docs/pipelines.md says they never do.</summary>

@@ -8,7 +8,7 @@ namespace DataMesh.Connectors.CockroachDb;
 
 /// <summary>A captured table: its description for the runtime, each column's type (parsed like PostgreSQL's), and the
 /// JSON property name of each column as UTF-8.</summary>
-internal sealed record CockroachDbTable(SourceTable Table, PgColumnType[] Types, string[] Columns, int[] KeyColumns)
+internal sealed record CockroachDbTable(SourceTable Table, PgColumnType[] Types, string[] Columns, int[] KeyColumns, bool[] Computed)
 {
     public string Name => Table.Schemas.Table.Name;
 
@@ -30,6 +30,15 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
 
     public async Task<string> VersionAsync(CancellationToken cancellationToken) =>
         (await ScalarAsync("SELECT version()", cancellationToken).ConfigureAwait(false)) ?? string.Empty;
+
+    /// <summary>Makes the catalog connection's transactions SERIALIZABLE whatever the role's or database's default:
+    /// <c>cluster_logical_timestamp()</c> is refused under READ COMMITTED (23.2+).</summary>
+    public async Task SerializableAsync(CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand("SET default_transaction_isolation = 'serializable'", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>The cluster's current HLC (<c>cluster_logical_timestamp()</c>) in the cursor's form.</summary>
     public async Task<string> NowAsync(CancellationToken cancellationToken) =>
@@ -53,21 +62,24 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
     }
 
     /// <summary>Describes a table: its columns in order with types mapped like PostgreSQL's (<c>docs/type-mapping.md</c>),
-    /// and its primary key. Hidden columns are included: a table declared without a primary key has CockroachDB's hidden
-    /// <c>rowid</c> as its key, and its changefeed rows carry it.</summary>
+    /// whether each is computed, and its primary key. Hidden columns are included: a table declared without a primary key
+    /// has CockroachDB's hidden <c>rowid</c> as its key, and its changefeed rows carry it.</summary>
     /// <param name="schema">The table's schema.</param>
     /// <param name="table">The table.</param>
     /// <param name="asOf">An HLC to read the catalog as of (<c>AS OF SYSTEM TIME</c>), or null for now.</param>
+    /// <param name="omit">Computed columns to leave out (virtual ones, which changefeed rows do not carry), or null.</param>
     /// <param name="cancellationToken">Cancels the queries.</param>
-    public async Task<(TableDescription Description, PgColumnType[] Types)> DescribeAsync(string schema, string table, string? asOf, CancellationToken cancellationToken)
+    public async Task<(TableDescription Description, PgColumnType[] Types, bool[] Computed)> DescribeAsync(
+        string schema, string table, string? asOf, IReadOnlySet<string>? omit, CancellationToken cancellationToken)
     {
         // An HLC checked by Hlc.IsValid (digits and one point) is safe in the statement's text.
         var at = asOf is not null && Hlc.IsValid(asOf) ? $" AS OF SYSTEM TIME '{asOf}'" : string.Empty;
         var columns = new List<ColumnDescription>();
         var types = new List<PgColumnType>();
+        var computed = new List<bool>();
         var command = new NpgsqlCommand(
             "SELECT column_name::STRING, ordinal_position::STRING, data_type::STRING, udt_name::STRING, is_nullable::STRING, numeric_precision::STRING, " +
-            "numeric_scale::STRING, character_maximum_length::STRING, crdb_sql_type::STRING FROM information_schema.columns" + at +
+            "numeric_scale::STRING, character_maximum_length::STRING, crdb_sql_type::STRING, is_generated::STRING FROM information_schema.columns" + at +
             " WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position", connection);
         await using (command.ConfigureAwait(false))
         {
@@ -77,6 +89,13 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
             await using var readerScope = reader.ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
+                var isComputed = !reader.IsDBNull(9) && reader.GetString(9) is "YES" or "ALWAYS";
+                if (isComputed && omit is not null && omit.Contains(reader.GetString(0)))
+                {
+                    continue;
+                }
+
+                computed.Add(isComputed);
                 var type = CockroachDbTypes.Resolve(reader.GetString(2), reader.GetString(3), Int(reader, 5), Int(reader, 6), Int(reader, 7), reader.IsDBNull(8) ? null : reader.GetString(8));
                 columns.Add(new ColumnDescription(reader.GetString(0), type.DataType, reader.GetString(4) == "YES"));
                 types.Add(type);
@@ -105,7 +124,7 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
             }
         }
 
-        return (new TableDescription(schema, table, columns, key), [.. types]);
+        return (new TableDescription(schema, table, columns, key), [.. types], [.. computed]);
     }
 
     private static int? Int(NpgsqlDataReader reader, int ordinal) =>

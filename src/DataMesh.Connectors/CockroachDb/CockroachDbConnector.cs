@@ -47,6 +47,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private readonly ILogger _logger;
     private readonly Dictionary<string, CockroachDbTable> _tables = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CockroachDbTable>> _versions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _virtual = new(StringComparer.Ordinal);
     private readonly ArrayBufferWriter<byte> _scratch = new(256);
     private readonly ChangefeedImage _after = new();
     private readonly ChangefeedImage _before = new();
@@ -127,6 +128,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
 
         CockroachDbLog.Connected(_logger, _name, version);
+        await _catalog.SerializableAsync(cancellationToken).ConfigureAwait(false);
         await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
 
         var position = start;
@@ -172,26 +174,24 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             }
             catch (PostgresException ex) when (DroppedTable(ex) is { } dropped)
             {
-                // CockroachDB ends a changefeed whose target was dropped, and no changefeed can target a dropped table:
-                // the others go on from the last resolved timestamp handed over (what followed it comes again). A table
-                // of that name that exists now was created again: CockroachDB resolves a changefeed's targets as of its
-                // cursor, so it is added as a new table (scanned as of a time it exists), not resumed.
-                var resume = context.LastCheckpoint ?? position;
-                var names = DroppedNames(dropped, resume);
-                if (names.Count == 0 || names.Any(n => !_dropped.Add(n)))
-                {
-                    throw new SourceException(
-                        $"CockroachDB source '{_name}': CockroachDB ended the changefeed because table {dropped} was dropped ({ex.MessageText}), " +
-                        $"{(names.Count == 0 ? "a table this source does not know by that name" : "again after the source had left it out")}. Restart the source; if this repeats, reset its stored position.",
-                        isTransient: false, ex);
-                }
-
-                CockroachDbLog.TableDropped(_logger, _name, string.Join(", ", names), resume.Resolved);
-                await CloseFeedAsync().ConfigureAwait(false);
-                position = resume;
+                position = await LeaveDroppedAsync(dropped, ex, context.LastCheckpoint ?? position).ConfigureAwait(false);
                 from = "a table dropped";
             }
+            catch (PostgresException ex) when (OfflineTable(ex) is { } offline)
+            {
+                // Since 22.2 a DROP TABLE takes the table offline first, and CockroachDB ends the changefeed with this
+                // error rather than "was dropped"; so do an IMPORT INTO or RESTORE, after which the table comes back.
+                if ((await _catalog.TablesAsync(cancellationToken).ConfigureAwait(false)).Any(t => t.Name == offline || t.Schema + "." + t.Name == offline))
+                {
+                    throw new SourceException(
+                        $"CockroachDB source '{_name}': CockroachDB ended the changefeed because table {offline} is offline ({ex.MessageText}: an IMPORT INTO or RESTORE, or a DROP under way); " +
+                        "the changefeed is created again from the last stored position once it is back.",
+                        isTransient: true, ex);
+                }
 
+                position = await LeaveDroppedAsync(offline, ex, context.LastCheckpoint ?? position).ConfigureAwait(false);
+                from = "a table dropped";
+            }
             catch (PostgresException ex) when (IsSchemaChangeStop(ex))
             {
                 throw new SourceException(
@@ -265,6 +265,45 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
 
         return next;
+    }
+
+    /// <summary>
+    /// Leaves a dropped table out: CockroachDB ends a changefeed whose target was dropped, and no changefeed can target a
+    /// dropped table, so the others go on from the last resolved timestamp handed over (<paramref name="resume"/>; what
+    /// followed it comes again). A table of that name that exists now was created again: CockroachDB resolves a
+    /// changefeed's targets as of its cursor, so it is added as a new table (scanned as of a time it exists), not resumed.
+    /// </summary>
+    /// <returns>The position to go on from.</returns>
+    private async Task<CockroachDbPosition> LeaveDroppedAsync(string dropped, PostgresException ex, CockroachDbPosition resume)
+    {
+        var names = DroppedNames(dropped, resume);
+        if (names.Count == 0 || names.Any(n => !_dropped.Add(n)))
+        {
+            throw new SourceException(
+                $"CockroachDB source '{_name}': CockroachDB ended the changefeed because table {dropped} was dropped ({ex.MessageText}), " +
+                $"{(names.Count == 0 ? "a table this source does not know by that name" : "again after the source had left it out")}. Restart the source; if this repeats, reset its stored position.",
+                isTransient: false, ex);
+        }
+
+        CockroachDbLog.TableDropped(_logger, _name, string.Join(", ", names), resume.Resolved);
+        await CloseFeedAsync().ConfigureAwait(false);
+        return resume;
+    }
+
+    /// <summary>The table a changefeed error says is offline (<c>CHANGEFEED cannot target offline table: name (offline
+    /// reason: "…")</c>, changefeedvalidators' check of each target's descriptor), or null.</summary>
+    private static string? OfflineTable(PostgresException ex)
+    {
+        const string Prefix = "CHANGEFEED cannot target offline table: ";
+        var text = ex.MessageText;
+        if (!text.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var name = text[Prefix.Length..];
+        var reason = name.IndexOf(" (offline reason", StringComparison.Ordinal);
+        return (reason >= 0 ? name[..reason] : name).Trim() is { Length: > 0 } table ? table : null;
     }
 
     /// <summary>The table a changefeed error says was dropped (<c>"name" was dropped</c>, changefeedbase's check of each
@@ -406,7 +445,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
     private async Task<CockroachDbTable> DescribeAsync(string schema, string name, string? asOf, CancellationToken cancellationToken)
     {
-        var (description, types) = await _catalog!.DescribeAsync(schema, name, asOf, cancellationToken).ConfigureAwait(false);
+        var (description, types, computed) = await _catalog!.DescribeAsync(schema, name, asOf, _virtual.GetValueOrDefault(name), cancellationToken).ConfigureAwait(false);
         var table = _context!.Table(new SourceTableInfo(description, _database, schema));
         await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
         var columns = description.Columns.Select(c => c.Name).ToArray();
@@ -418,7 +457,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
 
         if (versions.FirstOrDefault(v => ReferenceEquals(v.Table, table)) is not { } described)
         {
-            described = new CockroachDbTable(table, types, columns, key);
+            described = new CockroachDbTable(table, types, columns, key, computed);
             versions.Add(described);
         }
 
@@ -804,12 +843,15 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
     }
 
-    /// <summary>The column names of a change's <c>after</c> (for a change of shape, which is rare).</summary>
+    /// <summary>The column names of a change's <c>after</c>, or of its <c>before</c> for a delete (for a change of shape,
+    /// which is rare).</summary>
     private static List<string> AfterColumns(byte[] value)
     {
         using var document = JsonDocument.Parse(value);
-        return document.RootElement.TryGetProperty("after", out var after) && after.ValueKind == JsonValueKind.Object
-            ? [.. after.EnumerateObject().Select(p => p.Name)]
+        var root = document.RootElement;
+        return root.TryGetProperty("after", out var image) && image.ValueKind == JsonValueKind.Object
+            || root.TryGetProperty("before", out image) && image.ValueKind == JsonValueKind.Object
+            ? [.. image.EnumerateObject().Select(p => p.Name)]
             : [];
     }
 
@@ -831,8 +873,19 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             }
         }
 
+        if (await WithoutVirtualColumnsAsync(current, value, updated, cancellationToken).ConfigureAwait(false) is { } withoutVirtual)
+        {
+            return withoutVirtual;
+        }
+
         CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
         var described = await DescribeAsync(current.Table.Schemas.Table.Schema, current.Name, updated, cancellationToken).ConfigureAwait(false);
+        if (!ReadChange(described, value).SameShape
+            && await WithoutVirtualColumnsAsync(described, value, updated, cancellationToken).ConfigureAwait(false) is { } narrower)
+        {
+            described = narrower;
+        }
+
         if (!ReadChange(described, value).SameShape)
         {
             throw new SourceException(
@@ -842,6 +895,34 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
 
         return described;
+    }
+
+    /// <summary>
+    /// The table without the computed columns a row lacks, when that is all that differs: CockroachDB leaves VIRTUAL
+    /// computed columns (a hash-sharded index's shard column among them) out of a changefeed's rows, and its catalog lists
+    /// them like stored ones. They are left out of the table's description from then on (not captured; logged once), and
+    /// the table is described again (as of <paramref name="asOf"/>) and registered without them. Null when the row lacks
+    /// other columns, or has columns the table does not.
+    /// </summary>
+    private async Task<CockroachDbTable?> WithoutVirtualColumnsAsync(CockroachDbTable version, byte[] value, string asOf, CancellationToken cancellationToken)
+    {
+        var present = AfterColumns(value).ToHashSet(StringComparer.Ordinal);
+        var absent = version.Columns.Where((column, i) => !present.Contains(column)).ToList();
+        if (present.Count == 0 || absent.Count == 0 || !present.IsSubsetOf(version.Columns)
+            || absent.Any(column => Array.IndexOf(version.Columns, column) is var i && (!version.Computed[i] || version.KeyColumns.Contains(i))))
+        {
+            return null;
+        }
+
+        if (!_virtual.TryGetValue(version.Name, out var left))
+        {
+            _virtual[version.Name] = left = new HashSet<string>(StringComparer.Ordinal);
+        }
+
+        left.UnionWith(absent);
+        CockroachDbLog.VirtualColumnsLeftOut(_logger, _name, version.Table.QualifiedName, string.Join(", ", absent));
+        var described = await DescribeAsync(version.Table.Schemas.Table.Schema, version.Name, asOf, cancellationToken).ConfigureAwait(false);
+        return ReadChange(described, value).SameShape ? described : null;
     }
 
     private static string Excerpt(byte[] value) => value.Length <= 200 ? Encoding.UTF8.GetString(value) : Encoding.UTF8.GetString(value, 0, 200) + "…";

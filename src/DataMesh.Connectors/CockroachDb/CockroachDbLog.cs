@@ -46,4 +46,7 @@ internal static partial class CockroachDbLog
 
     [LoggerMessage(1413, LogLevel.Warning, "CockroachDB source '{Source}': table {Table} of the position it resumes from ({Resolved}) no longer exists (dropped, or no longer matched by the table settings) and is no longer captured (its topic is kept); changes to it after {Resolved} may be missing")]
     public static partial void TableGone(ILogger logger, string source, string table, string resolved);
+
+    [LoggerMessage(1414, LogLevel.Information, "CockroachDB source '{Source}': table {Table}'s computed columns {Columns} are not in its changefeed's rows (VIRTUAL columns, which a changefeed leaves out) and are not captured; the table is registered without them")]
+    public static partial void VirtualColumnsLeftOut(ILogger logger, string source, string table, string columns);
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using DataMesh.Avro;
@@ -194,11 +195,96 @@ internal static class CockroachDbValues
             case JsonTokenType.StartArray when type.ValueKind == PgValueKind.Array:
                 ArrayLiteral(raw, type.Element!, output);
                 break;
+            case JsonTokenType.Number when type.ValueKind == PgValueKind.Numeric && raw.IndexOfAny((byte)'e', (byte)'E') >= 0:
+                PlainDecimal(raw, output);
+                break;
             default:
                 output.Write(raw);
                 break;
         }
     }
+
+    /// <summary>
+    /// A DECIMAL that CockroachDB wrote in exponent form (it prints decimals as <c>apd</c>'s scientific notation when the
+    /// exponent is positive or the value is below 10^-6: <c>1E-7</c>, <c>1.5E+3</c>, <c>0E-8</c>) as PostgreSQL's plain
+    /// text, keeping its scale: the digits after the point are the exponent's (<c>0E-8</c> is <c>0.00000000</c>, scale 8;
+    /// <c>1.5E+3</c> is <c>1500</c>, scale 0).
+    /// </summary>
+    /// <exception cref="FormatException">The number is malformed, or its plain form would exceed PostgreSQL's numeric
+    /// range (131,072 digits before the point, 16,383 after).</exception>
+    internal static void PlainDecimal(ReadOnlySpan<byte> number, IBufferWriter<byte> output)
+    {
+        var e = number.IndexOfAny((byte)'e', (byte)'E');
+        var mantissa = number[..e];
+        var negative = !mantissa.IsEmpty && mantissa[0] == (byte)'-';
+        if (negative)
+        {
+            mantissa = mantissa[1..];
+        }
+
+        var point = mantissa.IndexOf((byte)'.');
+        var whole = point < 0 ? mantissa : mantissa[..point];
+        var fraction = point < 0 ? [] : mantissa[(point + 1)..];
+        if (whole.IsEmpty || whole.ContainsAnyExceptInRange((byte)'0', (byte)'9') || fraction.ContainsAnyExceptInRange((byte)'0', (byte)'9')
+            || !int.TryParse(number[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var exponent))
+        {
+            throw NotNumeric(number);
+        }
+
+        // The digits as one run, with the point after `at` of them (zeros added before or after when outside).
+        var digits = whole.Length + fraction.Length;
+        var at = whole.Length + (long)exponent;
+        if (at > 131_072 || digits - at > 16_383)
+        {
+            throw NotNumeric(number);
+        }
+
+        var plain = new byte[digits + (int)Math.Abs(at) + 2];
+        var length = 0;
+        if (at <= 0)
+        {
+            "0."u8.CopyTo(plain);
+            plain.AsSpan(2, (int)-at).Fill((byte)'0');
+            length = 2 + (int)-at;
+            whole.CopyTo(plain.AsSpan(length));
+            fraction.CopyTo(plain.AsSpan(length + whole.Length));
+            length += digits;
+        }
+        else
+        {
+            whole.CopyTo(plain);
+            fraction.CopyTo(plain.AsSpan(whole.Length));
+            length = digits;
+            if (at >= digits)
+            {
+                plain.AsSpan(digits, (int)at - digits).Fill((byte)'0');
+                length = (int)at;
+            }
+            else
+            {
+                plain.AsSpan((int)at, digits - (int)at).CopyTo(plain.AsSpan((int)at + 1));
+                plain[(int)at] = (byte)'.';
+                length = digits + 1;
+            }
+        }
+
+        // Leading zeros of the whole part go; one stays before the point, or alone.
+        var start = 0;
+        while (start < length - 1 && plain[start] == (byte)'0' && plain[start + 1] != (byte)'.')
+        {
+            start++;
+        }
+
+        if (negative)
+        {
+            output.Write("-"u8);
+        }
+
+        output.Write(plain.AsSpan(start, length - start));
+    }
+
+    private static FormatException NotNumeric(ReadOnlySpan<byte> number) =>
+        new($"the DECIMAL '{Encoding.UTF8.GetString(number)}' of the changefeed is not a number PostgreSQL's numeric can hold (131,072 digits before the point, 16,383 after)");
 
     /// <summary><c>2016-01-25T10:10:10.555555</c> or <c>…Z</c> / <c>…+05:30</c> in PostgreSQL's ISO form, in place; the
     /// span has room for two more bytes.</summary>

@@ -37,6 +37,15 @@ public sealed class CockroachDbValuesTests
     [InlineData("12345678901", "bigint", "int8", "INT8", "12345678901")]
     [InlineData("-1.50", "numeric", "numeric", "DECIMAL", "-1.50")]
     [InlineData("\"NaN\"", "numeric", "numeric", "DECIMAL", "NaN")]
+    [InlineData("1E-7", "numeric", "numeric", "DECIMAL", "0.0000001")]
+    [InlineData("1.0E-7", "numeric", "numeric", "DECIMAL", "0.00000010")]
+    [InlineData("-1.23E-7", "numeric", "numeric", "DECIMAL", "-0.000000123")]
+    [InlineData("1.5E+3", "numeric", "numeric", "DECIMAL", "1500")]
+    [InlineData("1E+2", "numeric", "numeric", "DECIMAL", "100")]
+    [InlineData("1.25e1", "numeric", "numeric", "DECIMAL", "12.5")]
+    [InlineData("0E-8", "numeric", "numeric", "DECIMAL", "0.00000000")]
+    [InlineData("0E+2", "numeric", "numeric", "DECIMAL", "0")]
+    [InlineData("[1E-7, 2]", "ARRAY", "_numeric", "DECIMAL[]", "{\"0.0000001\",\"2\"}")]
     [InlineData("true", "boolean", "bool", "BOOL", "t")]
     [InlineData("false", "boolean", "bool", "BOOL", "f")]
     [InlineData("\"plain\"", "text", "text", "STRING", "plain")]
@@ -49,6 +58,16 @@ public sealed class CockroachDbValuesTests
     [InlineData("\"1 day 02:00:00\"", "interval", "interval", "INTERVAL", "P1DT2H")]
     public void A_JSON_value_of_the_changefeed_is_read_in_PostgreSQL_text_form(string json, string dataType, string udtName, string crdbType, string postgres) =>
         Assert.Equal(postgres, Text(json, Type(dataType, udtName, crdbType)));
+
+    [Theory]
+    [InlineData("1E+200000")]
+    [InlineData("1E-20000")]
+    [InlineData("1E+2147483648")]
+    public void A_DECIMAL_in_exponent_form_beyond_PostgreSQLs_numeric_or_malformed_is_refused_naming_it(string json)
+    {
+        var error = Assert.Throws<FormatException>(() => Text(json, Type("numeric", "numeric", "DECIMAL")));
+        Assert.Contains(json, error.Message, StringComparison.Ordinal);
+    }
 
     [Fact]
     public void An_image_finds_columns_in_any_order_and_a_changed_shape_is_seen()
@@ -108,7 +127,7 @@ public sealed class CockroachDbValuesTests
         var types = columns.Select(c => Type(c.DataType, c.UdtName, c.CrdbType)).ToArray();
         var description = new TableDescription("public", "t", [.. columns.Select((c, i) => new ColumnDescription(c.Name, types[i].DataType, IsNullable: i > 0))], [columns[0].Name]);
         var schemas = ChangeEventSchemas.Build(description, new SourceDescription("cockroachdb", "crdb", CockroachDbSourceBlock.Fields));
-        return new CockroachDbTable(new SourceTable(new SourceTableInfo(description, "db", "public"), schemas), types, [.. columns.Select(c => c.Name)], [0]);
+        return new CockroachDbTable(new SourceTable(new SourceTableInfo(description, "db", "public"), schemas), types, [.. columns.Select(c => c.Name)], [0], new bool[columns.Length]);
     }
 
     [Theory]

@@ -111,6 +111,47 @@ public sealed class CockroachDbSourceTests
     }
 
     [Fact]
+    public async Task Virtual_computed_columns_which_changefeed_rows_leave_out_are_left_out_of_the_table_and_stored_ones_travel()
+    {
+        // Both kinds show is_generated YES in information_schema.columns; only the stored one is in the rows. A hash-sharded
+        // index's shard column is such a hidden VIRTUAL column.
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(new FakeTable("public", "lines",
+        [
+            new("id", "bigint", "int8", "INT8", Nullable: false), new("price", "bigint", "int8", "INT8"), new("qty", "bigint", "int8", "INT8"),
+            new("total", "bigint", "int8", "INT8", Computed: true), new("crdb_internal_price_shard_8", "bigint", "int8", "INT8", Nullable: false, Virtual: true),
+        ], ["id"]) { Rows = [] });
+        cdc.Server.Upsert("lines", """{"id": 1, "price": 3, "qty": 2, "total": 6, "crdb_internal_price_shard_8": 5}""");
+        await cdc.StartAsync();
+        cdc.Server.Upsert("lines", """{"id": 2, "price": 4, "qty": 5, "total": 20, "crdb_internal_price_shard_8": 1}""");
+        cdc.Server.Upsert("lines", """{"id": 2, "price": 4, "qty": 6, "total": 24, "crdb_internal_price_shard_8": 1}""");
+        cdc.Server.Delete("lines", "[1]");
+        cdc.Server.Resolve();
+
+        var records = await cdc.ReadAsync("lines", 5);
+        Assert.Equal(["r", "c", "u", "d", null], records.Select(r => r.Op));
+        Assert.Equal(6L, records[0].After!["total"]);
+        Assert.Equal(24L, records[2].After!["total"]);
+        Assert.Equal(20L, records[2].Before!["total"]);
+        Assert.Equal(6L, records[3].Before!["total"]);
+        Assert.All(records.Take(4), r => Assert.DoesNotContain((r.After ?? r.Before)!.Schema.Fields, f => f.Name == "crdb_internal_price_shard_8"));
+    }
+
+    [Fact]
+    public async Task A_first_start_reads_the_clock_in_a_serializable_session_when_the_database_defaults_to_read_committed()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.ReadCommittedByDefault = true;
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync();
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        cdc.Server.Resolve();
+
+        var record = Assert.Single(await cdc.ReadAsync("items", 1));
+        Assert.Equal("c", record.Op);
+    }
+
+    [Fact]
     public async Task A_decimal_NaN_travels_as_text_with_DecimalHandling_String()
     {
         await using var cdc = new CrdbCdc();
@@ -255,8 +296,10 @@ public sealed class CockroachDbSourceTests
         Assert.Single(cdc.Logs.Find(LogLevel.Information, "found new tables", "public.late"));
     }
 
-    [Fact]
-    public async Task A_table_dropped_while_the_source_runs_ends_its_capture_with_a_warning_and_the_other_tables_go_on_without_a_gap()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_table_dropped_while_the_source_runs_ends_its_capture_with_a_warning_and_the_other_tables_go_on_without_a_gap(bool offlineFirst)
     {
         await using var cdc = new CrdbCdc();
         cdc.Server.EmitResolved = true;
@@ -270,7 +313,7 @@ public sealed class CockroachDbSourceTests
 
         // A change of another table right before the drop may not have arrived when the changefeed ends: it comes again.
         cdc.Server.Upsert("items", """{"id": 3, "name": "just before the drop", "qty": 3}""");
-        cdc.Server.DropTable("gone");
+        cdc.Server.DropTable("gone", offlineFirst);
         await CrdbCdc.WaitAsync(() => Feeds(cdc).Count >= 2 && cdc.Server.RunningFeeds == 1, "a changefeed of the remaining table");
         cdc.Server.Upsert("items", """{"id": 2, "name": "b", "qty": 2}""");
         await cdc.WaitForStoredAsync(cdc.Server.Resolve());
@@ -284,6 +327,29 @@ public sealed class CockroachDbSourceTests
         Assert.Contains("changes to it after", warning, StringComparison.Ordinal);
         Assert.EndsWith(" of 1 table", cdc.Status.StoredPosition, StringComparison.Ordinal);
         Assert.Empty(cdc.Logs.Find(LogLevel.Warning, "no longer exists"));
+    }
+
+    [Fact]
+    public async Task A_table_offline_for_an_import_ends_the_changefeed_which_is_created_again_once_it_is_back_without_a_gap()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.EmitResolved = true;
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        await cdc.StartAsync(o => o.ResolvedInterval = TimeSpan.FromMilliseconds(50));
+        cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
+        await cdc.WaitForStoredAsync(cdc.Server.Resolve());
+
+        cdc.Server.TakeOffline("items");
+        await CrdbCdc.WaitAsync(() => cdc.Logs.Find(LogLevel.Warning, "is offline").Count > 0, "the offline table's retry");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "imported", "qty": 2}""");
+        cdc.Server.BringOnline("items");
+        cdc.Server.Upsert("items", """{"id": 3, "name": "after", "qty": 3}""");
+        await cdc.WaitForStoredAsync(cdc.Server.Resolve());
+
+        var items = await cdc.ReadAsync("items", await RecordsAsync(cdc, "items"));
+        Assert.Equal([1L, 2L, 3L], items.Select(r => (long)r.Key!["id"]).Distinct().Order());
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+        Assert.Empty(cdc.Logs.Find(LogLevel.Warning, "was dropped"));
     }
 
     [Fact]

@@ -60,6 +60,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
     /// <summary>When each dropped table was dropped (a table created again with its name is another table).</summary>
     private readonly Dictionary<string, long> _droppedAt = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _offline = new(StringComparer.Ordinal);
     private readonly List<FeedEvent> _log = [];
     private readonly ConcurrentDictionary<int, Session> _sessions = new();
     private readonly ConcurrentBag<Task> _served = [];
@@ -88,6 +89,11 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     /// CockroachDB sends them (<c>changefeed-messages</c>, "Resolved messages"); off, they come only from <see cref="Resolve"/>.
     /// </summary>
     public bool EmitResolved { get; set; }
+
+    /// <summary>Sessions start in READ COMMITTED (a role's or database's default_transaction_isolation, 23.2+), where
+    /// <c>cluster_logical_timestamp()</c> fails ("unsupported in READ COMMITTED isolation", cockroachdb/cockroach#107090)
+    /// unless the session set <c>default_transaction_isolation</c> to serializable.</summary>
+    public bool ReadCommittedByDefault { get; set; }
 
     /// <summary>The statements received, in order (catalog queries and CREATE CHANGEFEED).</summary>
     public ConcurrentQueue<string> Statements { get; } = new();
@@ -224,21 +230,51 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     /// created later resolves its targets as of its cursor: one whose cursor is before the drop and that names a table
     /// created again with the same name ends the same way.
     /// </summary>
-    public void DropTable(string table)
+    /// <param name="table">The table.</param>
+    /// <param name="offline">End the changefeed as 22.2 and later often do: the declarative schema changer takes the table
+    /// offline first, and changefeedvalidators' check of each target finds it offline before dropped (the release note of
+    /// cockroachdb/cockroach#83915: "cannot target offline table").</param>
+    public void DropTable(string table, bool offline = false)
     {
         lock (_lock)
         {
             var old = Table(table);
             _tables.Remove((old.Schema, old.Name));
-            foreach (var session in _sessions.Values)
-            {
-                if (session.Feed is { } feed && feed.Tables.Contains(old.Name))
-                {
-                    feed.Rows.Writer.TryComplete(new FakeServerError("XXUUU", $"\"{old.Name}\" was dropped"));
-                }
-            }
-
+            EndFeeds(old.Name, offline ? Offline(old.Name, "dropping") : $"\"{old.Name}\" was dropped");
             _droppedAt[old.Name] = NextHlc();
+        }
+    }
+
+    /// <summary>Takes a table offline as an <c>IMPORT INTO</c> or a <c>RESTORE</c> does: it stays in the catalog, changefeeds
+    /// watching it end, and none can target it until <see cref="BringOnline"/>.</summary>
+    public void TakeOffline(string table)
+    {
+        lock (_lock)
+        {
+            _offline.Add(Table(table).Name);
+            EndFeeds(table, Offline(table, "importing"));
+        }
+    }
+
+    /// <summary>Ends an <see cref="TakeOffline"/>.</summary>
+    public void BringOnline(string table)
+    {
+        lock (_lock)
+        {
+            _offline.Remove(table);
+        }
+    }
+
+    private static string Offline(string table, string reason) => $"CHANGEFEED cannot target offline table: {table} (offline reason: \"{reason}\")";
+
+    private void EndFeeds(string table, string error)
+    {
+        foreach (var session in _sessions.Values)
+        {
+            if (session.Feed is { } feed && feed.Tables.Contains(table))
+            {
+                feed.Rows.Writer.TryComplete(new FakeServerError("XXUUU", error));
+            }
         }
     }
 
@@ -306,10 +342,26 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
                 table.Rows[key] = row;
             }
 
-            var value = new JsonObject { ["after"] = row?.DeepClone(), ["before"] = before?.DeepClone(), ["updated"] = Hlc(hlc), ["mvcc_timestamp"] = Hlc(hlc) };
+            var value = new JsonObject { ["after"] = Emitted(table, row), ["before"] = Emitted(table, before), ["updated"] = Hlc(hlc), ["mvcc_timestamp"] = Hlc(hlc) };
             Publish(new FeedEvent(hlc, table.Name, key, value.ToJsonString()), _log.Count);
             return hlc;
         }
+    }
+
+    /// <summary>A row as a changefeed emits it: a copy without the table's VIRTUAL columns.</summary>
+    private static JsonObject? Emitted(FakeTable table, JsonObject? row)
+    {
+        if (row?.DeepClone() is not JsonObject copy)
+        {
+            return null;
+        }
+
+        foreach (var column in table.Columns.Where(c => c.Virtual))
+        {
+            copy.Remove(column.Name);
+        }
+
+        return copy;
     }
 
     /// <summary>Under the lock: appends to the log and sends to the running feeds that watch the table.</summary>
@@ -501,6 +553,19 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             return await ChangefeedAsync(stream, session, reply, sql, formats, describe);
         }
 
+        if (sql.StartsWith("SET default_transaction_isolation", StringComparison.OrdinalIgnoreCase))
+        {
+            session.Serializable = sql.Contains("serializable", StringComparison.OrdinalIgnoreCase);
+            reply.Begin('C').CString("SET").End();
+            return true;
+        }
+
+        if (ReadCommittedByDefault && !session.Serializable && sql.Contains("cluster_logical_timestamp()", StringComparison.Ordinal))
+        {
+            WriteError(reply, "0A000", "cluster_logical_timestamp(): unsupported in READ COMMITTED isolation");
+            return false;
+        }
+
         if (Answer(sql, parameters) is not { } result)
         {
             WriteError(reply, "42601", $"the fake CockroachDB does not know this statement: {sql}");
@@ -558,6 +623,12 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
                 // Targets are resolved as of the cursor: before a drop, that is the dropped table (a table created again
                 // with its name is another one).
+                if (_offline.Contains(name))
+                {
+                    WriteError(reply, "XXUUU", Offline(name, "importing"));
+                    return false;
+                }
+
                 if (feed.Cursor is { } before && _droppedAt.TryGetValue(name, out var droppedAt) && before < droppedAt)
                 {
                     WriteError(reply, "XXUUU", $"\"{name}\" was dropped");
@@ -717,9 +788,9 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
                 {
                     c.Name, (i + 1).ToString(CultureInfo.InvariantCulture), c.DataType, c.UdtName, c.Nullable ? "YES" : "NO",
                     c.Precision?.ToString(CultureInfo.InvariantCulture), c.Scale?.ToString(CultureInfo.InvariantCulture),
-                    c.Length?.ToString(CultureInfo.InvariantCulture), c.CrdbType,
+                    c.Length?.ToString(CultureInfo.InvariantCulture), c.CrdbType, c.Computed || c.Virtual ? "YES" : "NO",
                 }).ToList() ?? [];
-                return (["column_name", "ordinal_position", "data_type", "udt_name", "is_nullable", "numeric_precision", "numeric_scale", "character_maximum_length", "crdb_sql_type"], rows);
+                return (["column_name", "ordinal_position", "data_type", "udt_name", "is_nullable", "numeric_precision", "numeric_scale", "character_maximum_length", "crdb_sql_type", "is_generated"], rows);
             }
 
             if (sql.Contains("PRIMARY KEY", StringComparison.Ordinal))
@@ -839,6 +910,8 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         public int Secret { get; } = secret;
 
         public volatile Feed? Feed;
+
+        public bool Serializable;
 
         public void Abort()
         {
@@ -969,8 +1042,10 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     }
 }
 
-/// <summary>A column as CockroachDB's <c>information_schema.columns</c> shows it.</summary>
-internal sealed record FakeColumn(string Name, string DataType, string UdtName, string CrdbType, bool Nullable = true, int? Precision = null, int? Scale = null, int? Length = null);
+/// <summary>A column as CockroachDB's <c>information_schema.columns</c> shows it. A computed column has
+/// <c>is_generated</c> YES; a VIRTUAL one besides is left out of changefeed rows (create-changefeed, option
+/// <c>virtual_columns</c>: "omitted" by default), which the catalog does not tell apart from a stored one.</summary>
+internal sealed record FakeColumn(string Name, string DataType, string UdtName, string CrdbType, bool Nullable = true, int? Precision = null, int? Scale = null, int? Length = null, bool Computed = false, bool Virtual = false);
 
 /// <summary>A table of the fake: its columns, primary key and current rows (JSON objects by key array).</summary>
 internal sealed record FakeTable(string Schema, string Name, IReadOnlyList<FakeColumn> Columns, IReadOnlyList<string> Key)

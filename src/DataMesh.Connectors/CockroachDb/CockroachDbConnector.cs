@@ -179,17 +179,27 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             }
             catch (PostgresException ex) when (OfflineTable(ex) is { } offline)
             {
-                // Since 22.2 a DROP TABLE takes the table offline first, and CockroachDB ends the changefeed with this
-                // error rather than "was dropped"; so do an IMPORT INTO or RESTORE, after which the table comes back.
-                if ((await _catalog.TablesAsync(cancellationToken).ConfigureAwait(false)).Any(t => t.Name == offline || t.Schema + "." + t.Name == offline))
+                // Since 22.2 a DROP TABLE often takes the table offline first, and CockroachDB then ends the changefeed with
+                // this error rather than "was dropped". An IMPORT INTO or a RESTORE takes a table offline too; their rows
+                // never reach a changefeed (CockroachDB's own changefeeds fail on them), so going on would leave a gap.
+                if (offline.Reason.Contains("import", StringComparison.OrdinalIgnoreCase) || offline.Reason.Contains("restor", StringComparison.OrdinalIgnoreCase))
                 {
                     throw new SourceException(
-                        $"CockroachDB source '{_name}': CockroachDB ended the changefeed because table {offline} is offline ({ex.MessageText}: an IMPORT INTO or RESTORE, or a DROP under way); " +
-                        "the changefeed is created again from the last stored position once it is back.",
+                        $"CockroachDB source '{_name}': CockroachDB ended the changefeed because table {offline.Table} is offline ({ex.MessageText}). " +
+                        "The rows an IMPORT INTO or a RESTORE writes never reach a changefeed, so the source cannot go on without missing them. " +
+                        "Once it is done, reset the source's stored position to capture the tables again with an initial scan, or exclude the table (ExcludeTables).",
+                        isTransient: false, ex);
+                }
+
+                if ((await _catalog.TablesAsync(cancellationToken).ConfigureAwait(false)).Any(t => t.Name == offline.Table || t.Schema + "." + t.Name == offline.Table))
+                {
+                    throw new SourceException(
+                        $"CockroachDB source '{_name}': CockroachDB ended the changefeed because table {offline.Table} is offline ({ex.MessageText}), a DROP under way it seems; " +
+                        "the changefeed is created again from the last stored position.",
                         isTransient: true, ex);
                 }
 
-                position = await LeaveDroppedAsync(offline, ex, context.LastCheckpoint ?? position).ConfigureAwait(false);
+                position = await LeaveDroppedAsync(offline.Table, ex, context.LastCheckpoint ?? position).ConfigureAwait(false);
                 from = "a table dropped";
             }
             catch (PostgresException ex) when (IsSchemaChangeStop(ex))
@@ -290,20 +300,23 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         return resume;
     }
 
-    /// <summary>The table a changefeed error says is offline (<c>CHANGEFEED cannot target offline table: name (offline
-    /// reason: "…")</c>, changefeedvalidators' check of each target's descriptor), or null.</summary>
-    private static string? OfflineTable(PostgresException ex)
+    /// <summary>The table a changefeed error says is offline, and why (<c>CHANGEFEED cannot target offline table: name
+    /// (offline reason: "importing")</c>, changefeedvalidators' check of each target's descriptor), or null.</summary>
+    private static (string Table, string Reason)? OfflineTable(PostgresException ex)
     {
         const string Prefix = "CHANGEFEED cannot target offline table: ";
+        const string ReasonStart = " (offline reason: ";
         var text = ex.MessageText;
         if (!text.StartsWith(Prefix, StringComparison.Ordinal))
         {
             return null;
         }
 
-        var name = text[Prefix.Length..];
-        var reason = name.IndexOf(" (offline reason", StringComparison.Ordinal);
-        return (reason >= 0 ? name[..reason] : name).Trim() is { Length: > 0 } table ? table : null;
+        var rest = text[Prefix.Length..];
+        var at = rest.IndexOf(ReasonStart, StringComparison.Ordinal);
+        var table = (at >= 0 ? rest[..at] : rest).Trim();
+        var reason = at >= 0 ? rest[(at + ReasonStart.Length)..].TrimEnd(')').Trim('"') : string.Empty;
+        return table.Length > 0 ? (table, reason) : null;
     }
 
     /// <summary>The table a changefeed error says was dropped (<c>"name" was dropped</c>, changefeedbase's check of each

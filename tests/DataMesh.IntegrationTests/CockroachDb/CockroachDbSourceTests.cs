@@ -330,25 +330,22 @@ public sealed class CockroachDbSourceTests
     }
 
     [Fact]
-    public async Task A_table_offline_for_an_import_ends_the_changefeed_which_is_created_again_once_it_is_back_without_a_gap()
+    public async Task A_table_offline_for_an_import_stops_the_source_saying_the_imported_rows_cannot_be_captured()
     {
+        // CockroachDB's own changefeeds fail on an IMPORT INTO (changefeedccl's test "import fails changefeed"): its rows
+        // never reach a changefeed. Going on would leave a gap; stopping says what to do.
         await using var cdc = new CrdbCdc();
-        cdc.Server.EmitResolved = true;
         cdc.Server.CreateTable(Items with { Rows = [] });
-        await cdc.StartAsync(o => o.ResolvedInterval = TimeSpan.FromMilliseconds(50));
+        await cdc.StartAsync();
         cdc.Server.Upsert("items", """{"id": 1, "name": "a", "qty": 1}""");
         await cdc.WaitForStoredAsync(cdc.Server.Resolve());
 
         cdc.Server.TakeOffline("items");
-        await CrdbCdc.WaitAsync(() => cdc.Logs.Find(LogLevel.Warning, "is offline").Count > 0, "the offline table's retry");
-        cdc.Server.Upsert("items", """{"id": 2, "name": "imported", "qty": 2}""");
-        cdc.Server.BringOnline("items");
-        cdc.Server.Upsert("items", """{"id": 3, "name": "after", "qty": 3}""");
-        await cdc.WaitForStoredAsync(cdc.Server.Resolve());
-
-        var items = await cdc.ReadAsync("items", await RecordsAsync(cdc, "items"));
-        Assert.Equal([1L, 2L, 3L], items.Select(r => (long)r.Key!["id"]).Distinct().Order());
-        Assert.Equal(SourceState.Running, cdc.Status!.State);
+        await CrdbCdc.WaitAsync(() => cdc.Status?.State == SourceState.Failed, "the source stopped");
+        var message = cdc.Status!.Message!;
+        Assert.Contains("is offline", message, StringComparison.Ordinal);
+        Assert.Contains("IMPORT INTO", message, StringComparison.Ordinal);
+        Assert.Contains("reset the source's stored position", message, StringComparison.Ordinal);
         Assert.Empty(cdc.Logs.Find(LogLevel.Warning, "was dropped"));
     }
 

@@ -240,28 +240,20 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         {
             var old = Table(table);
             _tables.Remove((old.Schema, old.Name));
-            EndFeeds(old.Name, offline ? Offline(old.Name, "dropping") : $"\"{old.Name}\" was dropped");
+            EndFeeds(old.Name, offline ? Offline(old.Name, string.Empty) : $"\"{old.Name}\" was dropped");
             _droppedAt[old.Name] = NextHlc();
         }
     }
 
-    /// <summary>Takes a table offline as an <c>IMPORT INTO</c> or a <c>RESTORE</c> does: it stays in the catalog, changefeeds
-    /// watching it end, and none can target it until <see cref="BringOnline"/>.</summary>
+    /// <summary>Takes a table offline as an <c>IMPORT INTO</c> does: it stays in the catalog, changefeeds watching it end
+    /// (<c>offline reason: "importing"</c>, as changefeedccl's own test of an import expects), and none can target it
+    /// afterwards.</summary>
     public void TakeOffline(string table)
     {
         lock (_lock)
         {
             _offline.Add(Table(table).Name);
             EndFeeds(table, Offline(table, "importing"));
-        }
-    }
-
-    /// <summary>Ends an <see cref="TakeOffline"/>.</summary>
-    public void BringOnline(string table)
-    {
-        lock (_lock)
-        {
-            _offline.Remove(table);
         }
     }
 

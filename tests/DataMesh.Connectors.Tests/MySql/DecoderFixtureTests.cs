@@ -47,6 +47,23 @@ public sealed class DecoderFixtureTests
     }
 
     [Fact]
+    public void A_tracked_primary_key_that_differs_from_the_TABLE_MAPs_stops_the_binding_rather_than_key_events_wrongly()
+    {
+        // binlog_row_metadata=FULL gives the primary key (or none): `bins` has (id), `xa` has (id).
+        var map = TableMaps().First(m => m.Table == "bins");
+        var described = TableBinding.DescribeFromMap(map, mariaDb: true);
+        Assert.Equal(["id"], described.PrimaryKey);
+        TableBinding.Create(map, described, mariaDb: true);
+
+        foreach (var wrong in new string[][] { [], ["b"], ["id", "b"] })
+        {
+            var error = Assert.Throws<BinlogFormatException>(() => TableBinding.Create(map, described with { PrimaryKey = wrong }, mariaDb: true));
+            Assert.Contains("primary key (id)", error.Message, StringComparison.Ordinal);
+            Assert.Contains("`bins`", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task BINARY_values_keep_their_trailing_zero_bytes_and_CHAR_values_read_as_a_SELECT_returns_them()
     {
         var bins = (await ReadAsync()).Where(c => c.Table == "bins").ToList();

@@ -100,6 +100,18 @@ internal sealed class TableBinding
                 $"the TABLE_MAP of {name} has {map.Columns.Length} columns but the tracked schema has {table.Columns.Count} ({string.Join(", ", table.Columns.Select(c => c.Name))}): the schema history does not match the binlog");
         }
 
+        // With binlog_row_metadata=FULL (column names given) the map says the primary key, or has none: a key the tracked
+        // schema follows otherwise (a DDL form it read wrongly) would key every event wrongly without an error.
+        if (map.ColumnNames is not null)
+        {
+            var serverKey = (map.PrimaryKey ?? []).Select(k => k < table.Columns.Count ? table.Columns[k].Name : "#" + k.ToString(CultureInfo.InvariantCulture)).ToArray();
+            if (!serverKey.SequenceEqual(table.PrimaryKey, StringComparer.OrdinalIgnoreCase))
+            {
+                throw new BinlogFormatException("TABLE_MAP", "primary_key", BinlogEventHeader.Length,
+                    $"the TABLE_MAP of {name} gives it primary key ({string.Join(", ", serverKey)}) but the tracked schema has ({string.Join(", ", table.PrimaryKey)}): the schema history does not match the binlog");
+            }
+        }
+
         var plans = new ColumnPlan[map.Columns.Length];
         for (var i = 0; i < plans.Length; i++)
         {

@@ -125,6 +125,20 @@ internal sealed class DdlParser
                 return new DatabaseStatement(ReadName(), true, null);
             }
 
+            if (!temporary && Accept("INDEX"))
+            {
+                // DROP INDEX [IF EXISTS] `PRIMARY` ON t drops the primary key; another index changes no column.
+                AcceptIfExists("EXISTS");
+                if (!IsPrimaryName(Current))
+                {
+                    return new IgnoredStatement("DROP INDEX of an index other than the primary key");
+                }
+
+                Next();
+                Expect("ON");
+                return new AlterTableStatement(ReadTableName(), [new DropPrimaryKeyAction()]);
+            }
+
             return new IgnoredStatement("DROP of something other than a table");
         }
 
@@ -135,15 +149,26 @@ internal sealed class DdlParser
                 return new IgnoredStatement("RENAME of something other than a table");
             }
 
+            // MariaDB: RENAME TABLE [IF EXISTS] t [WAIT n | NOWAIT] TO t2 [, ...]; with IF EXISTS a missing table is passed over.
+            var ifExists = AcceptIfExists("EXISTS");
             var renames = new List<(TableName, TableName)>();
             do
             {
                 var from = ReadTableName();
+                if (Accept("WAIT"))
+                {
+                    Next();
+                }
+                else
+                {
+                    Accept("NOWAIT");
+                }
+
                 Expect("TO");
                 renames.Add((from, ReadTableName()));
             }
             while (AcceptSymbol(','));
-            return new RenameTablesStatement(renames);
+            return new RenameTablesStatement(renames, ifExists);
         }
 
         if (Accept("TRUNCATE"))
@@ -282,8 +307,21 @@ internal sealed class DdlParser
                 return;
             }
 
-            if (Current.Is("INDEX") || Current.Is("KEY") || Current.Is("FOREIGN") || Current.Is("CONSTRAINT") || Current.Is("CHECK")
-                || Current.Is("PARTITION") || Current.Is("SYSTEM") || Current.Is("PERIOD"))
+            if (Current.Is("INDEX") || Current.Is("KEY") || Current.Is("CONSTRAINT"))
+            {
+                // DROP INDEX|KEY|CONSTRAINT [IF EXISTS] `PRIMARY` drops the primary key (its index is named PRIMARY).
+                Next();
+                AcceptIfExists("EXISTS");
+                if (IsPrimaryName(Current))
+                {
+                    actions.Add(new DropPrimaryKeyAction());
+                }
+
+                SkipToSpecificationEnd();
+                return;
+            }
+
+            if (Current.Is("FOREIGN") || Current.Is("CHECK") || Current.Is("PARTITION") || Current.Is("SYSTEM") || Current.Is("PERIOD"))
             {
                 SkipToSpecificationEnd();
                 return;
@@ -964,6 +1002,10 @@ internal sealed class DdlParser
 
         return Next().Text;
     }
+
+    /// <summary>Whether the token names the primary key's index (<c>PRIMARY</c>, quoted or not, in any case).</summary>
+    private static bool IsPrimaryName(SqlToken token) =>
+        (token.IsName || token.Kind == SqlTokenKind.String) && string.Equals(token.Text, "PRIMARY", StringComparison.OrdinalIgnoreCase);
 
     private bool AcceptIfExists(string notOrExists)
     {

@@ -26,7 +26,7 @@ internal sealed record CreateTableLikeStatement(TableName Table, TableName Sourc
 
 internal sealed record DropTablesStatement(IReadOnlyList<TableName> Tables) : DdlStatement;
 
-internal sealed record RenameTablesStatement(IReadOnlyList<(TableName From, TableName To)> Renames) : DdlStatement;
+internal sealed record RenameTablesStatement(IReadOnlyList<(TableName From, TableName To)> Renames, bool IfExists = false) : DdlStatement;
 
 internal sealed record TruncateTableStatement(TableName Table) : DdlStatement;
 

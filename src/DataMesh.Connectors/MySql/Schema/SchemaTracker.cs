@@ -164,6 +164,11 @@ internal sealed class SchemaTracker
                 {
                     var source = Qualify(from, defaultDatabase);
                     var target = Qualify(to, defaultDatabase);
+                    if (rename.IfExists && !_tables.ContainsKey((source.Database!, source.Name)))
+                    {
+                        continue;
+                    }
+
                     var table = Require(source);
                     _tables.Remove((source.Database!, source.Name));
                     changes.Add(new TableChange(source.Database!, source.Name, null));
@@ -229,6 +234,12 @@ internal sealed class SchemaTracker
                     }
 
                     columns.Insert(Place(columns, add.Placement, columns.Count, name), Resolve(add.Definition, charset));
+                    if (add.Definition.InlinePrimaryKey)
+                    {
+                        // ADD c ... PRIMARY KEY (or KEY): the column is the key (the server refuses it beside another one).
+                        key = [add.Definition.Column.Name];
+                    }
+
                     break;
                 case DropColumnAction drop:
                     var dropAt = IndexOf(columns, drop.Name);
@@ -266,6 +277,12 @@ internal sealed class SchemaTracker
                     {
                         key[inKey] = resolved.Name;
                         resolved = resolved with { Nullable = false };
+                    }
+
+                    if (change.Definition.InlinePrimaryKey)
+                    {
+                        // MODIFY / CHANGE c ... PRIMARY KEY: the column becomes the key.
+                        key = [resolved.Name];
                     }
 
                     columns.RemoveAt(at);

@@ -1,0 +1,85 @@
+using DataMesh.Connectors.MySql.Schema;
+using Xunit;
+
+namespace DataMesh.Tests.MySql;
+
+/// <summary>The schema tracker through DDL forms a new user's pass on MariaDB 10.11 found it missed (checked against
+/// <c>SHOW CREATE TABLE</c>): a primary key declared on a column in ALTER TABLE (events went without a key), one dropped
+/// by its index name (events kept the old key), and MariaDB's <c>RENAME TABLE IF EXISTS</c> (the source stopped).</summary>
+public sealed class SchemaTrackerDdlTests
+{
+    [Theory]
+    [InlineData("ALTER TABLE t ADD COLUMN nid INT AUTO_INCREMENT PRIMARY KEY FIRST", "nid")]
+    [InlineData("ALTER TABLE t ADD k INT NOT NULL KEY", "k")]
+    [InlineData("ALTER TABLE t MODIFY v INT NOT NULL PRIMARY KEY", "v")]
+    [InlineData("ALTER TABLE t CHANGE v v2 INT NOT NULL PRIMARY KEY", "v2")]
+    [InlineData("ALTER TABLE t ADD COLUMN (k INT NOT NULL PRIMARY KEY, k2 INT)", "k")]
+    [InlineData("ALTER TABLE t ADD COLUMN k INT, ADD PRIMARY KEY (k, id)", "k,id")]
+    public void A_primary_key_declared_on_a_column_in_ALTER_TABLE_becomes_the_key(string alter, string key)
+    {
+        var schema = Tracker("CREATE TABLE t (id INT NOT NULL, v INT)");
+        schema.Apply(DdlParser.Parse(alter), "shop");
+        var table = schema.Find("shop", "t")!;
+        Assert.Equal(key.Split(','), table.PrimaryKey);
+        Assert.All(key.Split(','), k => Assert.False(table.Columns.Single(c => c.Name == k).Nullable));
+    }
+
+    [Fact]
+    public void A_primary_key_dropped_and_declared_on_a_new_column_in_one_statement_becomes_the_key()
+    {
+        var schema = Tracker("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v INT)");
+        schema.Apply(DdlParser.Parse("ALTER TABLE t DROP PRIMARY KEY, ADD COLUMN nid INT AUTO_INCREMENT PRIMARY KEY"), "shop");
+        Assert.Equal(["nid"], schema.Find("shop", "t")!.PrimaryKey);
+    }
+
+    [Fact]
+    public void A_column_added_if_not_exists_that_exists_adds_no_primary_key()
+    {
+        var schema = Tracker("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v INT)");
+        schema.Apply(DdlParser.Parse("ALTER TABLE t ADD COLUMN IF NOT EXISTS v INT NOT NULL PRIMARY KEY"), "shop");
+        Assert.Equal(["id"], schema.Find("shop", "t")!.PrimaryKey);
+    }
+
+    [Theory]
+    [InlineData("ALTER TABLE t DROP INDEX `PRIMARY`")]
+    [InlineData("ALTER TABLE t DROP KEY `PRIMARY`")]
+    [InlineData("ALTER TABLE t DROP INDEX IF EXISTS `PRIMARY`")]
+    [InlineData("ALTER TABLE t DROP CONSTRAINT `PRIMARY`")]
+    [InlineData("ALTER TABLE t DROP INDEX `primary`, ADD INDEX v_idx (v)")]
+    [InlineData("DROP INDEX `PRIMARY` ON t")]
+    public void A_primary_key_dropped_by_its_index_name_is_dropped(string drop)
+    {
+        var schema = Tracker("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v INT, KEY v_idx (v))");
+        schema.Apply(DdlParser.Parse(drop), "shop");
+        Assert.Empty(schema.Find("shop", "t")!.PrimaryKey);
+    }
+
+    [Theory]
+    [InlineData("ALTER TABLE t DROP INDEX v_idx")]
+    [InlineData("ALTER TABLE t DROP KEY `v_idx`")]
+    [InlineData("DROP INDEX v_idx ON t")]
+    public void Dropping_another_index_keeps_the_primary_key(string drop)
+    {
+        var schema = Tracker("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v INT, KEY v_idx (v))");
+        schema.Apply(DdlParser.Parse(drop), "shop");
+        Assert.Equal(["id"], schema.Find("shop", "t")!.PrimaryKey);
+    }
+
+    [Fact]
+    public void RENAME_TABLE_IF_EXISTS_renames_the_tables_that_exist_and_passes_over_the_others()
+    {
+        var schema = Tracker("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v INT)");
+        schema.Apply(DdlParser.Parse("RENAME TABLE IF EXISTS missing TO m2, t WAIT 5 TO t2, t2 NOWAIT TO t3"), "shop");
+        Assert.Null(schema.Find("shop", "t"));
+        Assert.Equal(["id"], schema.Find("shop", "t3")!.PrimaryKey);
+        Assert.Null(schema.Find("shop", "m2"));
+    }
+
+    private static SchemaTracker Tracker(string create)
+    {
+        var schema = new SchemaTracker();
+        schema.SetDatabaseCharset("shop", "utf8mb4");
+        schema.Apply(DdlParser.Parse(create), "shop");
+        return schema;
+    }
+}

@@ -173,6 +173,15 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         {
             await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject)
+        {
+            // Another source created it at the same moment: IF NOT EXISTS does not guard the catalog's own unique index
+            // (pg_type's row type of the table), so the loser of the race gets 23505 or 42P07. The table is there now.
+            if (!await ExistsAsync(connection, qualified, cancellationToken).ConfigureAwait(false))
+            {
+                throw;
+            }
+        }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
             throw new PostgresSourceException(

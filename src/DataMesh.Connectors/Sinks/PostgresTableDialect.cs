@@ -36,6 +36,9 @@ internal sealed class PostgresTableDialect : ITableDialect
                 // The same protection as the PostgreSQL source's: no password in clear to a server that is not verified.
                 var builder = new NpgsqlConnectionStringBuilder(options.ConnectionString!);
                 PostgresTls.Secure(builder);
+                // Instants go into `timestamp` columns as UTC, as on MySQL/MariaDB: PostgreSQL casts a timestamptz to
+                // timestamp in the session's time zone, which a database or role default would otherwise decide.
+                builder.Timezone = "UTC";
                 _dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
             }
             catch (ArgumentException e)
@@ -68,8 +71,32 @@ internal sealed class PostgresTableDialect : ITableDialect
 
     public string Display(TableName name) => Sql(name);
 
-    public async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
-        await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+    public async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        if (_ownsDataSource)
+        {
+            return connection;
+        }
+
+        try
+        {
+            // A data source of the application's: its session time zone is set here (its own connections are opened with
+            // Timezone=UTC), so that instants go into `timestamp` columns as UTC.
+            var command = new NpgsqlCommand("SET TIME ZONE 'UTC'", connection);
+            await using (command.ConfigureAwait(false))
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
 
     public async ValueTask<TableInfo?> LoadTableAsync(DbConnection connection, TableName name, CancellationToken cancellationToken)
     {

@@ -127,6 +127,34 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
         Assert.Equal(["-infinity", "-infinity", "00:00:00"], rows[1]);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_instant_goes_into_an_existing_timestamp_column_as_UTC_whatever_the_sessions_time_zone(bool dataSource)
+    {
+        // The database's or role's default time zone (here the connection string's) decided the wall time before.
+        var table = NewTable();
+        await pg.ExecuteAsync($"""CREATE TABLE "{table}" (id bigint PRIMARY KEY, ts timestamp, tstz timestamptz)""");
+        var schema = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":"long"},
+              {"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}},
+              {"name":"tstz","type":{"type":"long","logicalType":"timestamp-micros"}}]}
+            """);
+        const long Instant = 1_711_848_600_000_000L; // 2024-03-31 01:30:00 UTC
+        var connectionString = new NpgsqlConnectionStringBuilder(pg.ConnectionString) { Timezone = "Asia/Kolkata" }.ConnectionString;
+        await using var source = NpgsqlDataSource.Create(connectionString);
+        await using var sink = new PostgresTableSink(dataSource
+            ? new PostgresTableSinkOptions { DataSource = source, Table = table }
+            : new PostgresTableSinkOptions { ConnectionString = connectionString, Table = table });
+        await sink.StartAsync(Kit.Context, CancellationToken.None);
+        var batch = Kit.Batch(TopicOf(table)).Upsert(Key(1), schema, SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(1); w.WriteLong(Instant); w.WriteLong(Instant); })).Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal(0, batch.RejectedCount);
+        Assert.Equal([1L, "2024-03-31 01:30:00", "2024-03-31 01:30:00+00"], (await QueryAsync($"""SELECT id, ts::text, tstz::text FROM "{table}" """))[0]);
+    }
+
     [Fact]
     public async Task Timestamps_at_and_beyond_the_edges_of_DateTime_travel_exactly_and_one_outside_PostgreSQLs_range_is_rejected_by_name()
     {

@@ -49,6 +49,48 @@ public sealed class PostgresSnapshotTests(PostgresServer server, ITestOutputHelp
     }
 
     [Fact]
+    public async Task A_watermark_table_another_source_creates_at_the_same_moment_is_used_not_a_fatal_error()
+    {
+        // Two sources starting together both run CREATE TABLE IF NOT EXISTS; the one that waits on the other's uncommitted
+        // catalog row gets 23505 (pg_type's unique index) when that commits, which IF NOT EXISTS does not cover. Held
+        // open here so the race is certain: the source's CREATE waits on this transaction, which then commits.
+        // A first start creates the slot, which waits for every running transaction: started and stopped once before.
+        await using var db = await PostgresSnapshotDatabase.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 300) g");
+        await db.StartAsync(o => o.Snapshot.Initial = InitialSnapshot.None, waitForSnapshot: false);
+        await db.Cdc.StopAsync();
+        await using var other = await db.OpenConnectionAsync();
+        await using (var begin = other.CreateCommand())
+        {
+            begin.CommandText = "BEGIN; CREATE TABLE public.datamesh_watermarks_2 (source text PRIMARY KEY, watermark text NOT NULL)";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        var starting = db.StartAsync(o => (o.Snapshot.ChunkSize, o.Snapshot.WatermarkTable) = (100, "datamesh_watermarks_2"), waitForSnapshot: false);
+        await using (var waiting = await db.OpenConnectionAsync())
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            await using var query = waiting.CreateCommand();
+            query.CommandText = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'";
+            while (Convert.ToInt64(await query.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the source's CREATE TABLE never waited on the other transaction");
+                await Task.Delay(20);
+            }
+        }
+
+        await using (var commit = other.CreateCommand())
+        {
+            commit.CommandText = "COMMIT";
+            await commit.ExecuteNonQueryAsync();
+        }
+
+        await starting;
+        db.Snapshots.Request(["public.t"]);
+        Assert.Equal(300, (await SnapshotTestKit.ReadAllAsync(db, "t", partitions: 1, until: r => r.Count >= 300)).Count);
+        Assert.DoesNotContain(db.Logs.Entries, e => e.Level >= LogLevel.Warning && !e.Message.Contains("embedded Kafka", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_watermark_table_gets_no_topic_and_no_schemas_and_joining_the_publication_is_no_warning()
     {
         await using var db = await PostgresSnapshotDatabase.CreateAsync(server, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 300) g");

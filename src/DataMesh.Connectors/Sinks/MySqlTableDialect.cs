@@ -140,8 +140,22 @@ internal sealed class MySqlTableDialect : ITableDialect
             sql.Append(Quote(column.Name)).Append(' ').Append(ColumnType(column, isKey)).Append(isKey ? " NOT NULL, " : " NULL, ");
         }
 
-        sql.Append("PRIMARY KEY (").AppendJoin(", ", key.Select(Quote)).Append(")) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+        sql.Append("PRIMARY KEY (").AppendJoin(", ", key.Select(Quote)).Append(")) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=").Append(BinaryCollation((MySqlConnection)connection));
         await ExecuteAsync((MySqlConnection)connection, null, sql.ToString(), [], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A binary collation that does not pad with spaces, so that keys compare as the source's do ('a' and 'a ' are
+    /// two keys): MariaDB's <c>utf8mb4_nopad_bin</c> (10.2+), MySQL's <c>utf8mb4_0900_bin</c> (8.0.17+); older servers have
+    /// only <c>utf8mb4_bin</c>, which pads (docs/pipelines.md).</summary>
+    internal static string BinaryCollation(MySqlConnection connection)
+    {
+        var version = connection.ServerVersion;
+        if (version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase))
+        {
+            return "utf8mb4_nopad_bin";
+        }
+
+        return Version.TryParse(version.Split('-', 2)[0], out var parsed) && parsed >= new Version(8, 0, 17) ? "utf8mb4_0900_bin" : "utf8mb4_bin";
     }
 
     public async ValueTask AddColumnsAsync(DbConnection connection, TableInfo table, IReadOnlyList<SinkColumn> columns, CancellationToken cancellationToken)

@@ -381,7 +381,16 @@ internal sealed class PostgresTableDialect : ITableDialect
             return $"CASE {source} WHEN 2147483647 THEN 'infinity'::date WHEN -2147483648 THEN '-infinity'::date ELSE DATE '1970-01-01' + {source} END";
         }
 
-        return StageType(column).DbType == NpgsqlDbType.Text && !target.IsString ? $"CAST({source} AS {target.BaseType})" : source;
+        if (StageType(column).DbType != NpgsqlDbType.Text || target.IsString)
+        {
+            return source;
+        }
+
+        // A decimal's text goes through numeric first: an integer column takes 12.00 (trailing zeros, which the sink's
+        // scale check lets through) only from a numeric, not from its text.
+        return column.Kind is SinkKind.Decimal or SinkKind.VariableDecimal
+            ? $"CAST(CAST({source} AS numeric) AS {target.BaseType})"
+            : $"CAST({source} AS {target.BaseType})";
     }
 
     /// <summary>A timestamp as PostgreSQL holds it, which Npgsql writes as it is: microseconds since 2000-01-01, with

@@ -14,11 +14,18 @@ internal readonly record struct TableName(string? Schema, string Name);
 internal sealed record TableColumn(string Name, string Type, string BaseType, bool IsString)
 {
     /// <summary>The scale <c>s</c> of a <c>NUMERIC(p,s)</c>/<c>DECIMAL(p,s)</c> column, as both databases' catalogs write the
-    /// type (<c>numeric(10,2)</c>; MySQL <c>decimal(10,2) unsigned</c>), or null for any other type.</summary>
+    /// type (<c>numeric(10,2)</c>; MySQL <c>decimal(10,2) unsigned</c>), 0 for an integer column (MySQL rounds a fraction
+    /// into one without an error), or null for any other type.</summary>
     public int? DecimalScale { get; } = ParseScale(Type);
 
     private static int? ParseScale(string type)
     {
+        var end = type.AsSpan().IndexOfAny('(', ' ');
+        if ((end < 0 ? type : type[..end]).ToLowerInvariant() is "smallint" or "integer" or "bigint" or "tinyint" or "mediumint" or "int")
+        {
+            return 0;
+        }
+
         if (!type.StartsWith("numeric(", StringComparison.OrdinalIgnoreCase) && !type.StartsWith("decimal(", StringComparison.OrdinalIgnoreCase))
         {
             return null;

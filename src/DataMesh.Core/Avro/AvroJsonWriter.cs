@@ -15,7 +15,8 @@ namespace DataMesh.Avro;
 /// <c>-Infinity</c> as strings; decimal as a string with the exact digits and the schema's scale (<c>"-12.30"</c>);
 /// <c>date</c> as <c>yyyy-MM-dd</c>; <c>time-millis</c>/<c>time-micros</c> as <c>HH:mm:ss.ffffff</c>;
 /// <c>timestamp-*</c> as ISO-8601 UTC with microseconds (<c>2026-01-02T03:04:05.000006Z</c>), <c>local-timestamp-*</c>
-/// the same without <c>Z</c>; <c>uuid</c> as its string; DataMesh's
+/// the same without <c>Z</c>; a date or timestamp beyond years 1 to 9999 (the sources' sentinels for infinity and zero
+/// dates, PostgreSQL's far values) as its number; <c>uuid</c> as its string; DataMesh's
 /// <c>io.datamesh.data.VariableScaleDecimal</c> record as a decimal string. Other logical types as their underlying type.
 /// </remarks>
 internal sealed class AvroJsonWriter
@@ -366,8 +367,18 @@ internal sealed class AvroJsonWriter
 
         public override void Write(Utf8JsonWriter json, ref AvroReader reader, int depth)
         {
+            var days = reader.ReadInt();
+            var dayNumber = (long)days + AvroTime.EpochDayNumber;
+            if (dayNumber < DateOnly.MinValue.DayNumber || dayNumber > DateOnly.MaxValue.DayNumber)
+            {
+                // Beyond years 1 to 9999 (a source's sentinel for infinity or a zero date, or PostgreSQL's far dates): the
+                // number of days from 1970-01-01 as it is.
+                json.WriteNumberValue(days);
+                return;
+            }
+
             Span<byte> text = stackalloc byte[16];
-            reader.ReadDate().TryFormat(text, out var length, "yyyy-MM-dd", CultureInfo.InvariantCulture);
+            DateOnly.FromDayNumber((int)dayNumber).TryFormat(text, out var length, "yyyy-MM-dd", CultureInfo.InvariantCulture);
             json.WriteStringValue(text[..length]);
         }
     }
@@ -412,11 +423,12 @@ internal sealed class AvroJsonWriter
     {
         public override void Write(Utf8JsonWriter json, ref AvroReader reader, int depth)
         {
-            var start = reader.Position;
             var units = reader.ReadLong();
             if (!AvroTime.TryToTicks(units, ticksPerUnit, out var ticks))
             {
-                throw reader.Error(start, AvroReader.Format("timestamp {0} is outside the years 1 to 9999", units));
+                // Beyond years 1 to 9999 (a source's sentinel, or PostgreSQL's far timestamps): the number as it is.
+                json.WriteNumberValue(units);
+                return;
             }
 
             Span<byte> text = stackalloc byte[32];

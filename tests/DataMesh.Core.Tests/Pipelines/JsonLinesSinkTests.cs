@@ -221,6 +221,35 @@ public sealed class JsonLinesSinkTests : IAsyncLifetime
         Assert.Throws<AvroFormatException>(() => Render(SmallSchema, [2, 0]));
     }
 
+    [Fact]
+    public void Dates_and_timestamps_beyond_years_1_to_9999_are_written_as_their_numbers_not_refused()
+    {
+        // The sources' sentinels (PostgreSQL's infinity, MySQL's zero dates: int/long Min and MaxValue, docs/type-mapping.md)
+        // and PostgreSQL's own far dates have no yyyy-MM-dd form; they were sent to the dead-letter topic.
+        var schema = global::Avro.Schema.Parse("""
+            {"type":"record","name":"Edges","fields":[
+              {"name":"zero","type":{"type":"int","logicalType":"date"}},
+              {"name":"inf","type":{"type":"int","logicalType":"date"}},
+              {"name":"far","type":{"type":"int","logicalType":"date"}},
+              {"name":"ts","type":{"type":"long","logicalType":"timestamp-micros"}},
+              {"name":"lts","type":{"type":"long","logicalType":"local-timestamp-micros"}},
+              {"name":"ok","type":{"type":"int","logicalType":"date"}}]}
+            """);
+        var datum = Datum((ref AvroWriter w) =>
+        {
+            w.WriteInt(int.MinValue);
+            w.WriteInt(int.MaxValue);
+            w.WriteInt(2_146_764_000);
+            w.WriteLong(long.MaxValue);
+            w.WriteLong(long.MinValue);
+            w.WriteInt(0);
+        });
+
+        Assert.Equal(
+            """{"zero":-2147483648,"inf":2147483647,"far":2146764000,"ts":9223372036854775807,"lts":-9223372036854775808,"ok":"1970-01-01"}""",
+            Render(schema, datum));
+    }
+
     private static string Render(global::Avro.Schema schema, byte[] datum)
     {
         var buffer = new ArrayBufferWriter<byte>();

@@ -166,7 +166,7 @@ internal sealed class MySqlTableDialect : ITableDialect
             try
             {
                 await ExecuteAsync((MySqlConnection)connection, null,
-                    "ALTER TABLE " + table.Sql + " ADD COLUMN " + Quote(column.Name) + " " + ColumnType(column, isKey: false) + " NULL",
+                    "ALTER TABLE " + table.Sql + " ADD COLUMN " + Quote(column.Name) + " " + ColumnType(column, isKey: false) + " NULL" + DefaultClause(column),
                     [], cancellationToken).ConfigureAwait(false);
             }
             catch (MySqlException e) when (e.Number == 1060)
@@ -175,6 +175,16 @@ internal sealed class MySqlTableDialect : ITableDialect
             }
         }
     }
+
+    /// <summary><c> DEFAULT literal</c> for a column added to an existing table, so the rows already written get the field's
+    /// default, or nothing. A string is an expression default (MySQL 8 takes no literal default on TEXT and JSON columns)
+    /// of its UTF-8 bytes in hex, which no sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) reads otherwise.</summary>
+    private static string DefaultClause(SinkColumn column) => column.Default switch
+    {
+        null => string.Empty,
+        { } text when column.DefaultIsText => " DEFAULT (CONVERT(X'" + Convert.ToHexString(Encoding.UTF8.GetBytes(text)) + "' USING utf8mb4))",
+        { } literal => " DEFAULT " + literal,
+    };
 
     public object? ToParameter(SinkColumn column, object? value)
     {

@@ -157,9 +157,19 @@ internal sealed class PostgresTableDialect : ITableDialect
     public async ValueTask AddColumnsAsync(DbConnection connection, TableInfo table, IReadOnlyList<SinkColumn> columns, CancellationToken cancellationToken)
     {
         var sql = new StringBuilder("ALTER TABLE ").Append(table.Sql).Append(' ')
-            .AppendJoin(", ", columns.Select(c => "ADD COLUMN IF NOT EXISTS " + Quote(c.Name) + " " + ColumnType(c)));
+            .AppendJoin(", ", columns.Select(c => "ADD COLUMN IF NOT EXISTS " + Quote(c.Name) + " " + ColumnType(c) + DefaultClause(c)));
         await ExecuteAsync((NpgsqlConnection)connection, null, sql.ToString(), cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary><c> DEFAULT literal</c> for a column added to an existing table, so the rows already written get the field's
+    /// default (a string as an escape string, <c>E'…'</c>, which reads the same whatever standard_conforming_strings), or
+    /// nothing.</summary>
+    private static string DefaultClause(SinkColumn column) => column.Default switch
+    {
+        null => string.Empty,
+        { } text when column.DefaultIsText => " DEFAULT E'" + text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "''", StringComparison.Ordinal) + "'",
+        { } literal => " DEFAULT " + literal,
+    };
 
     public object? ToParameter(SinkColumn column, object? value)
     {

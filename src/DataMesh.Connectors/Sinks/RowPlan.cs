@@ -18,7 +18,7 @@ internal sealed class RowPlan
     public RowPlan(global::Avro.RecordSchema schema)
     {
         Schema = schema;
-        Columns = schema.Fields.Select(f => new SinkColumn(AvroNames.OriginalName(f), f.Name, f.Schema)).ToArray();
+        Columns = schema.Fields.Select(f => new SinkColumn(AvroNames.OriginalName(f), f.Name, f.Schema, f.DefaultValue)).ToArray();
     }
 
     public global::Avro.RecordSchema Schema { get; }

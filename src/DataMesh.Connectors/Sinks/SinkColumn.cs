@@ -52,7 +52,11 @@ internal enum SinkKind
 /// <summary>One column of a key or row record: its original name, kind and how to read it.</summary>
 internal sealed class SinkColumn
 {
-    public SinkColumn(string name, string fieldName, global::Avro.Schema fieldSchema)
+    /// <param name="name">The database column name.</param>
+    /// <param name="fieldName">The Avro field name.</param>
+    /// <param name="fieldSchema">The field's schema.</param>
+    /// <param name="fieldDefault">The field's default (Apache.Avro's JSON of it), or null.</param>
+    public SinkColumn(string name, string fieldName, global::Avro.Schema fieldSchema, Newtonsoft.Json.Linq.JToken? fieldDefault = null)
     {
         Name = name;
         FieldName = fieldName;
@@ -77,7 +81,16 @@ internal sealed class SinkColumn
         Scale = scale;
         ElementKind = elementKind;
         FixedSize = (schema is global::Avro.LogicalSchema ls ? ls.BaseSchema : schema) is global::Avro.FixedSchema f ? f.Size : 0;
+        Default = DefaultOf(Kind, fieldDefault);
     }
+
+    /// <summary>The field's default for a column added to an existing table (the rows already written get it), as invariant
+    /// text: a number, <c>true</c>/<c>false</c>, or a string's text (<see cref="DefaultIsText"/>); null when the field has
+    /// none, its default is null, or its kind has no plain literal here (decimals, dates, bytes, ...: those rows get NULL).</summary>
+    public string? Default { get; }
+
+    /// <summary>Whether <see cref="Default"/> is a string to quote rather than a number or a boolean.</summary>
+    public bool DefaultIsText => Kind is SinkKind.String or SinkKind.Enum or SinkKind.Uuid or SinkKind.Json;
 
     /// <summary>The database column name (the field's <c>dm.name</c>, else its Avro name).</summary>
     public string Name { get; }
@@ -115,6 +128,25 @@ internal sealed class SinkColumn
         SinkKind.Array => "array of " + ElementKind.ToString().ToLowerInvariant(),
         _ => Kind.ToString().ToLowerInvariant(),
     };
+
+    private static string? DefaultOf(SinkKind kind, Newtonsoft.Json.Linq.JToken? value)
+    {
+        if (value is null)
+        {
+            return null;
+        }
+
+        var type = value.Type;
+        return kind switch
+        {
+            SinkKind.Boolean when type == Newtonsoft.Json.Linq.JTokenType.Boolean => (bool)value ? "true" : "false",
+            SinkKind.Int32 or SinkKind.Int64 when type == Newtonsoft.Json.Linq.JTokenType.Integer => ((long)value).ToString(CultureInfo.InvariantCulture),
+            SinkKind.Float32 or SinkKind.Float64 when type is Newtonsoft.Json.Linq.JTokenType.Float or Newtonsoft.Json.Linq.JTokenType.Integer
+                && (double)value is var d && double.IsFinite(d) => d.ToString("R", CultureInfo.InvariantCulture),
+            SinkKind.String or SinkKind.Enum or SinkKind.Uuid or SinkKind.Json when type == Newtonsoft.Json.Linq.JTokenType.String => (string?)value,
+            _ => null,
+        };
+    }
 
     internal static SinkKind KindOf(global::Avro.Schema schema, out int precision, out int scale, out SinkKind elementKind)
     {

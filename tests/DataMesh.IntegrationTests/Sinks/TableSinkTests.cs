@@ -211,6 +211,56 @@ public abstract class TableSinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_added_column_gives_the_rows_already_written_its_fields_default()
+    {
+        // A source's ADD COLUMN c int NOT NULL DEFAULT 7 gives its older rows 7, and the Avro field says so; the column
+        // the sink added left those rows NULL in the target (a new user's pass).
+        var table = NewTable();
+        var topic = TopicOf(table);
+        var v2 = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":"long"},
+              {"name":"nick","type":["null","string"],"default":null},
+              {"name":"c","type":"int","default":7},
+              {"name":"big","type":"long","default":-9000000000},
+              {"name":"on","type":"boolean","default":true},
+              {"name":"ratio","type":"double","default":0.25},
+              {"name":"s","type":"string","default":"it's a \\ test"},
+              {"name":"opt","type":["null","int"],"default":null}]}
+            """);
+        var rowV2 = SinkTestKit.Datum((ref AvroWriter w) =>
+        {
+            w.WriteLong(2);
+            w.WriteUnionIndex(1);
+            w.WriteString("two");
+            w.WriteInt(8);
+            w.WriteLong(1);
+            w.WriteBoolean(false);
+            w.WriteDouble(0.5);
+            w.WriteString("new");
+            w.WriteUnionIndex(0);
+        });
+
+        await using var sink = await StartAsync(SchemaEvolution.CreateAndAddColumns);
+        await sink.WriteAsync(Kit.Batch(topic).Upsert(Key(1), RowSchema, Row(1, "one")).Batch, CancellationToken.None);
+        var batch = Kit.Batch(topic).Upsert(Key(2), v2, rowV2).Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        AssertNoRejections(batch);
+        var rows = await QueryAsync($"SELECT id, c, big, {Q("on")}, ratio, s, opt FROM {Q(table)} ORDER BY id");
+        Assert.Equal("1|7|-9000000000|True|0.25|it's a \\ test|", string.Join('|', rows[0].Select(Text)));
+        Assert.Equal("2|8|1|False|0.5|new|", string.Join('|', rows[1].Select(Text)));
+
+        static string Text(object? value) => value switch
+        {
+            null or DBNull => string.Empty,
+            bool b => b.ToString(),
+            IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+            _ => value.ToString()!,
+        };
+    }
+
+    [Fact]
     public async Task New_fields_add_nullable_columns_only_with_CreateAndAddColumns()
     {
         var table = NewTable();

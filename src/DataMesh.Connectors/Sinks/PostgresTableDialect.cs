@@ -391,9 +391,22 @@ internal sealed class PostgresTableDialect : ITableDialect
             return $"CASE {source} WHEN 2147483647 THEN 'infinity'::date WHEN -2147483648 THEN '-infinity'::date ELSE DATE '1970-01-01' + {source} END";
         }
 
+        if (column.Kind == SinkKind.Boolean && target.BaseType is "bit" or "bit varying")
+        {
+            // A bit(1) column travels as a boolean; PostgreSQL has no cast from boolean to bit, but one through integer.
+            return $"CAST(CAST({source} AS integer) AS bit(1))";
+        }
+
         if (StageType(column).DbType != NpgsqlDbType.Text || target.IsString)
         {
             return source;
+        }
+
+        if (target.BaseType == "bit")
+        {
+            // format_type(…, NULL) says `bit`, which a cast reads as bit(1) (cutting '10100101' to '1' into a varbit column
+            // altered since, or refusing it for bit(8)): cast to bit varying, and the assignment checks the length.
+            return $"CAST({source} AS bit varying)";
         }
 
         // A decimal's text goes through numeric first: an integer column takes 12.00 (trailing zeros, which the sink's

@@ -127,6 +127,42 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
         Assert.Equal(["-infinity", "-infinity", "00:00:00"], rows[1]);
     }
 
+    [Fact]
+    public async Task Bit_strings_and_bit_1_booleans_go_into_existing_bit_columns_whole()
+    {
+        // A PostgreSQL source sends bit(n>1) and varbit as strings of 0 and 1 ("dm.type": "bits") and bit(1) as a boolean.
+        var table = NewTable();
+        await pg.ExecuteAsync($"""CREATE TABLE "{table}" (id bigint PRIMARY KEY, b bit(8), vb varbit(8), flag bit(1))""");
+        var schema = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":"long"},
+              {"name":"b","type":{"type":"string","dm.type":"bits"}},
+              {"name":"vb","type":{"type":"string","dm.type":"bits"}},
+              {"name":"flag","type":"boolean"}]}
+            """);
+        await using var sink = CreateSink(SchemaEvolution.None, table);
+        await sink.StartAsync(Kit.Context, CancellationToken.None);
+        byte[] ValueOf(long id, string b, string vb, bool flag) => SinkTestKit.Datum((ref Avro.AvroWriter w) =>
+        {
+            w.WriteLong(id);
+            w.WriteString(b);
+            w.WriteString(vb);
+            w.WriteBoolean(flag);
+        });
+        var batch = Kit.Batch(TopicOf(table)).Upsert(Key(1), schema, ValueOf(1, "10100101", "101", true)).Upsert(Key(2), schema, ValueOf(2, "1", "1", false)).Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal([[1L, "10100101", "101", "1"]], await QueryAsync($"""SELECT id, b::text, vb::text, flag::text FROM "{table}" ORDER BY id"""));
+        Assert.Equal(1, batch.RejectedCount);
+        Assert.Contains("\"b\"", batch.GetRejection(1)!, StringComparison.Ordinal); // '1' is not 8 bits: refused, not padded
+
+        // A column altered to varbit after the sink read the table: the whole string, not its first bit.
+        await pg.ExecuteAsync($"""ALTER TABLE "{table}" ALTER COLUMN b TYPE varbit(8)""");
+        var later = Kit.Batch(TopicOf(table)).Upsert(Key(3), schema, ValueOf(3, "11110000", "0", false)).Batch;
+        await sink.WriteAsync(later, CancellationToken.None);
+        Assert.Equal([[3L, "11110000", "0", "0"]], await QueryAsync($"""SELECT id, b::text, vb::text, flag::text FROM "{table}" WHERE id = 3"""));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -47,7 +47,6 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private readonly ILogger _logger;
     private readonly Dictionary<string, CockroachDbTable> _tables = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CockroachDbTable>> _versions = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, HashSet<string>> _virtual = new(StringComparer.Ordinal);
     private readonly ArrayBufferWriter<byte> _scratch = new(256);
     private readonly ChangefeedImage _after = new();
     private readonly ChangefeedImage _before = new();
@@ -182,7 +181,9 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 // Since 22.2 a DROP TABLE often takes the table offline first, and CockroachDB then ends the changefeed with
                 // this error rather than "was dropped". An IMPORT INTO or a RESTORE takes a table offline too; their rows
                 // never reach a changefeed (CockroachDB's own changefeeds fail on them), so going on would leave a gap.
-                if (offline.Reason.Contains("import", StringComparison.OrdinalIgnoreCase) || offline.Reason.Contains("restor", StringComparison.OrdinalIgnoreCase))
+                // The reason is "importing" or "restoring" for those; for a DROP it is the statement's text, which may name
+                // a table or database that holds those words.
+                if (offline.Reason.Equals("importing", StringComparison.OrdinalIgnoreCase) || offline.Reason.Equals("restoring", StringComparison.OrdinalIgnoreCase))
                 {
                     throw new SourceException(
                         $"CockroachDB source '{_name}': CockroachDB ended the changefeed because table {offline.Table} is offline ({ex.MessageText}). " +
@@ -456,9 +457,14 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
     }
 
-    private async Task<CockroachDbTable> DescribeAsync(string schema, string name, string? asOf, CancellationToken cancellationToken)
+    private async Task<CockroachDbTable> DescribeAsync(string schema, string name, string? asOf, CancellationToken cancellationToken) =>
+        await DescribeAsync(schema, name, asOf, omit: null, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Describes and registers a table (as of <paramref name="asOf"/>), leaving out the computed columns in
+    /// <paramref name="omit"/> (virtual ones a row was found without), and makes it the table's current version.</summary>
+    private async Task<CockroachDbTable> DescribeAsync(string schema, string name, string? asOf, IReadOnlySet<string>? omit, CancellationToken cancellationToken)
     {
-        var (description, types, computed) = await _catalog!.DescribeAsync(schema, name, asOf, _virtual.GetValueOrDefault(name), cancellationToken).ConfigureAwait(false);
+        var (description, types, computed) = await _catalog!.DescribeAsync(schema, name, asOf, omit, cancellationToken).ConfigureAwait(false);
         var table = _context!.Table(new SourceTableInfo(description, _database, schema));
         await _context.RegisterAsync(table, cancellationToken).ConfigureAwait(false);
         var columns = description.Columns.Select(c => c.Name).ToArray();
@@ -886,11 +892,6 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             }
         }
 
-        if (await WithoutVirtualColumnsAsync(current, value, updated, cancellationToken).ConfigureAwait(false) is { } withoutVirtual)
-        {
-            return withoutVirtual;
-        }
-
         CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
         var described = await DescribeAsync(current.Table.Schemas.Table.Schema, current.Name, updated, cancellationToken).ConfigureAwait(false);
         if (!ReadChange(described, value).SameShape
@@ -911,11 +912,12 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     }
 
     /// <summary>
-    /// The table without the computed columns a row lacks, when that is all that differs: CockroachDB leaves VIRTUAL
-    /// computed columns (a hash-sharded index's shard column among them) out of a changefeed's rows, and its catalog lists
-    /// them like stored ones. They are left out of the table's description from then on (not captured; logged once), and
-    /// the table is described again (as of <paramref name="asOf"/>) and registered without them. Null when the row lacks
-    /// other columns, or has columns the table does not.
+    /// The table without the computed columns a row lacks, when that is all that differs from <paramref name="version"/>
+    /// (the catalog as of the row's time): CockroachDB leaves VIRTUAL computed columns (a hash-sharded secondary index's
+    /// shard column among them) out of a changefeed's rows, and its catalog lists them like stored ones. The table is
+    /// described again as of <paramref name="asOf"/> without them and registered (logged, 1414); that version stays
+    /// among the table's versions for the rows that follow. Null when the row lacks other columns (or key columns), or
+    /// has columns the table does not.
     /// </summary>
     private async Task<CockroachDbTable?> WithoutVirtualColumnsAsync(CockroachDbTable version, byte[] value, string asOf, CancellationToken cancellationToken)
     {
@@ -927,14 +929,8 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             return null;
         }
 
-        if (!_virtual.TryGetValue(version.Name, out var left))
-        {
-            _virtual[version.Name] = left = new HashSet<string>(StringComparer.Ordinal);
-        }
-
-        left.UnionWith(absent);
         CockroachDbLog.VirtualColumnsLeftOut(_logger, _name, version.Table.QualifiedName, string.Join(", ", absent));
-        var described = await DescribeAsync(version.Table.Schemas.Table.Schema, version.Name, asOf, cancellationToken).ConfigureAwait(false);
+        var described = await DescribeAsync(version.Table.Schemas.Table.Schema, version.Name, asOf, absent.ToHashSet(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
         return ReadChange(described, value).SameShape ? described : null;
     }
 

@@ -275,7 +275,8 @@ internal static class CockroachDbValues
             start++;
         }
 
-        if (negative)
+        // PostgreSQL's numeric has no negative zero: -0E-8 is 0.00000000.
+        if (negative && plain.AsSpan(start, length - start).ContainsAnyExcept((byte)'0', (byte)'.'))
         {
             output.Write("-"u8);
         }

@@ -149,13 +149,15 @@ internal sealed class MySqlTableDialect : ITableDialect
     /// only <c>utf8mb4_bin</c>, which pads (docs/pipelines.md).</summary>
     internal static string BinaryCollation(MySqlConnection connection)
     {
-        var version = connection.ServerVersion;
-        if (version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase))
-        {
-            return "utf8mb4_nopad_bin";
-        }
+        var (mariaDb, version) = Server(connection);
+        return mariaDb ? "utf8mb4_nopad_bin" : version >= new Version(8, 0, 17) ? "utf8mb4_0900_bin" : "utf8mb4_bin";
+    }
 
-        return Version.TryParse(version.Split('-', 2)[0], out var parsed) && parsed >= new Version(8, 0, 17) ? "utf8mb4_0900_bin" : "utf8mb4_bin";
+    /// <summary>Whether the server is MariaDB, and its version (0.0 when it cannot be read).</summary>
+    private static (bool MariaDb, Version Version) Server(MySqlConnection connection)
+    {
+        var text = connection.ServerVersion;
+        return (text.Contains("MariaDB", StringComparison.OrdinalIgnoreCase), Version.TryParse(text.Split('-', 2)[0], out var version) ? version : new Version(0, 0));
     }
 
     public async ValueTask AddColumnsAsync(DbConnection connection, TableInfo table, IReadOnlyList<SinkColumn> columns, CancellationToken cancellationToken)
@@ -166,7 +168,7 @@ internal sealed class MySqlTableDialect : ITableDialect
             try
             {
                 await ExecuteAsync((MySqlConnection)connection, null,
-                    "ALTER TABLE " + table.Sql + " ADD COLUMN " + Quote(column.Name) + " " + ColumnType(column, isKey: false) + " NULL" + DefaultClause(column),
+                    "ALTER TABLE " + table.Sql + " ADD COLUMN " + Quote(column.Name) + " " + ColumnType(column, isKey: false) + " NULL" + DefaultClause(column, (MySqlConnection)connection),
                     [], cancellationToken).ConfigureAwait(false);
             }
             catch (MySqlException e) when (e.Number == 1060)
@@ -178,13 +180,18 @@ internal sealed class MySqlTableDialect : ITableDialect
 
     /// <summary><c> DEFAULT literal</c> for a column added to an existing table, so the rows already written get the field's
     /// default, or nothing. A string is an expression default (MySQL 8 takes no literal default on TEXT and JSON columns)
-    /// of its UTF-8 bytes in hex, which no sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) reads otherwise.</summary>
-    private static string DefaultClause(SinkColumn column) => column.Default switch
+    /// of its UTF-8 bytes in hex, which no sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) reads otherwise; MySQL before
+    /// 8.0.13 has no expression defaults, so there a string's rows are left NULL.</summary>
+    private static string DefaultClause(SinkColumn column, MySqlConnection connection) => column.Default switch
     {
         null => string.Empty,
+        { } when column.DefaultIsText && !ExpressionDefaults(connection) => string.Empty,
         { } text when column.DefaultIsText => " DEFAULT (CONVERT(X'" + Convert.ToHexString(Encoding.UTF8.GetBytes(text)) + "' USING utf8mb4))",
         { } literal => " DEFAULT " + literal,
     };
+
+    /// <summary>Whether the server takes expression defaults: MariaDB (10.2.1+), MySQL 8.0.13+.</summary>
+    private static bool ExpressionDefaults(MySqlConnection connection) => Server(connection) is var (mariaDb, version) && (mariaDb || version >= new Version(8, 0, 13));
 
     public object? ToParameter(SinkColumn column, object? value)
     {

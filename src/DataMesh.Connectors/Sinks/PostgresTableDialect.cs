@@ -409,9 +409,10 @@ internal sealed class PostgresTableDialect : ITableDialect
             return $"CAST({source} AS bit varying)";
         }
 
-        // A decimal's text goes through numeric first: an integer column takes 12.00 (trailing zeros, which the sink's
-        // scale check lets through) only from a numeric, not from its text.
-        return column.Kind is SinkKind.Decimal or SinkKind.VariableDecimal
+        // A decimal's text goes into an integer column through numeric: it takes 12.00 (trailing zeros, which the sink's
+        // scale check lets through, TableColumn.DecimalScale) only from a numeric, not from its text. Only there: other
+        // types (a domain, boolean, jsonb ...) have no cast from numeric, or one that would round unchecked.
+        return column.Kind is SinkKind.Decimal or SinkKind.VariableDecimal && target.BaseType is "smallint" or "integer" or "bigint"
             ? $"CAST(CAST({source} AS numeric) AS {target.BaseType})"
             : $"CAST({source} AS {target.BaseType})";
     }

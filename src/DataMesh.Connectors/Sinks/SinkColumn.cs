@@ -140,7 +140,8 @@ internal sealed class SinkColumn
         return kind switch
         {
             SinkKind.Boolean when type == Newtonsoft.Json.Linq.JTokenType.Boolean => (bool)value ? "true" : "false",
-            SinkKind.Int32 or SinkKind.Int64 when type == Newtonsoft.Json.Linq.JTokenType.Integer => ((long)value).ToString(CultureInfo.InvariantCulture),
+            SinkKind.Int32 when type == Newtonsoft.Json.Linq.JTokenType.Integer && value.ToObject<object>() is long l && l is >= int.MinValue and <= int.MaxValue => l.ToString(CultureInfo.InvariantCulture),
+            SinkKind.Int64 when type == Newtonsoft.Json.Linq.JTokenType.Integer && value.ToObject<object>() is long l => l.ToString(CultureInfo.InvariantCulture),
             SinkKind.Float32 or SinkKind.Float64 when type is Newtonsoft.Json.Linq.JTokenType.Float or Newtonsoft.Json.Linq.JTokenType.Integer
                 && (double)value is var d && double.IsFinite(d) => d.ToString("R", CultureInfo.InvariantCulture),
             SinkKind.String or SinkKind.Enum or SinkKind.Uuid or SinkKind.Json when type == Newtonsoft.Json.Linq.JTokenType.String => (string?)value,

@@ -45,6 +45,7 @@ public sealed class CockroachDbValuesTests
     [InlineData("1.25e1", "numeric", "numeric", "DECIMAL", "12.5")]
     [InlineData("0E-8", "numeric", "numeric", "DECIMAL", "0.00000000")]
     [InlineData("0E+2", "numeric", "numeric", "DECIMAL", "0")]
+    [InlineData("-0E-8", "numeric", "numeric", "DECIMAL", "0.00000000")]
     [InlineData("[1E-7, 2]", "ARRAY", "_numeric", "DECIMAL[]", "{\"0.0000001\",\"2\"}")]
     [InlineData("true", "boolean", "bool", "BOOL", "t")]
     [InlineData("false", "boolean", "bool", "BOOL", "f")]

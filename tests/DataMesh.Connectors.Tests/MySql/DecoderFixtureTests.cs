@@ -55,12 +55,16 @@ public sealed class DecoderFixtureTests
         Assert.Equal(["id"], described.PrimaryKey);
         TableBinding.Create(map, described, mariaDb: true);
 
-        foreach (var wrong in new string[][] { [], ["b"], ["id", "b"] })
+        foreach (var wrong in new string[][] { ["b"], ["id", "b"] })
         {
             var error = Assert.Throws<BinlogFormatException>(() => TableBinding.Create(map, described with { PrimaryKey = wrong }, mariaDb: true));
             Assert.Contains("primary key (id)", error.Message, StringComparison.Ordinal);
             Assert.Contains("`bins`", error.Message, StringComparison.Ordinal);
         }
+
+        // A table without a declared key may have one to the server: the first UNIQUE key of NOT NULL columns (a SERIAL
+        // column, say), which the map gives and the tracked schema does not follow. Not a mismatch.
+        TableBinding.Create(map, described with { PrimaryKey = [] }, mariaDb: true);
     }
 
     [Fact]

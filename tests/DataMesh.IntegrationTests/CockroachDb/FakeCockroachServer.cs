@@ -232,15 +232,15 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     /// </summary>
     /// <param name="table">The table.</param>
     /// <param name="offline">End the changefeed as 22.2 and later often do: the declarative schema changer takes the table
-    /// offline first, and changefeedvalidators' check of each target finds it offline before dropped (the release note of
-    /// cockroachdb/cockroach#83915: "cannot target offline table").</param>
+    /// offline first, its reason the DROP statement's text, and changefeedvalidators' check of each target finds it offline
+    /// before dropped (the release note of cockroachdb/cockroach#83915: "cannot target offline table").</param>
     public void DropTable(string table, bool offline = false)
     {
         lock (_lock)
         {
             var old = Table(table);
             _tables.Remove((old.Schema, old.Name));
-            EndFeeds(old.Name, offline ? Offline(old.Name, string.Empty) : $"\"{old.Name}\" was dropped");
+            EndFeeds(old.Name, offline ? Offline(old.Name, $"DROP TABLE defaultdb.{old.Schema}.{old.Name}") : $"\"{old.Name}\" was dropped");
             _droppedAt[old.Name] = NextHlc();
         }
     }

@@ -101,8 +101,11 @@ internal sealed class TableBinding
         }
 
         // With binlog_row_metadata=FULL (column names given) the map says the primary key, or has none: a key the tracked
-        // schema follows otherwise (a DDL form it read wrongly) would key every event wrongly without an error.
-        if (map.ColumnNames is not null)
+        // schema follows otherwise (a DDL form it read wrongly) would key every event wrongly without an error. Checked
+        // only when the tracked schema has a key: without a declared PRIMARY KEY both servers promote the first UNIQUE key
+        // of NOT NULL columns to the table's primary key, which the map then gives and the tracked schema (declared keys
+        // only) does not.
+        if (map.ColumnNames is not null && table.PrimaryKey.Count > 0)
         {
             var serverKey = (map.PrimaryKey ?? []).Select(k => k < table.Columns.Count ? table.Columns[k].Name : "#" + k.ToString(CultureInfo.InvariantCulture)).ToArray();
             if (!serverKey.SequenceEqual(table.PrimaryKey, StringComparer.OrdinalIgnoreCase))

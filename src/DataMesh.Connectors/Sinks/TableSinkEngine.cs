@@ -519,7 +519,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
     }
 
     /// <summary>
-    /// Rejects the upserts that hold a decimal with more digits after the point than the target column's scale, and
+    /// Rejects the upserts that hold a decimal or float with more digits after the point than the target column's scale, and
     /// returns the work without them: both databases round such a value without an error (MySQL only notes it, even in
     /// strict mode), and in a key column the rounded row would overwrite another key's row. Trailing zeros do not count.
     /// A table with such a value is read from the catalog again first: its column may have been widened since it was read
@@ -568,8 +568,8 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
     }
 
     /// <summary>The upserts of <paramref name="work"/> that hold a decimal (or a string that is a plain decimal: Debezium's
-    /// and our string decimal handling) with more digits after the point than <paramref name="info"/>'s column, each once,
-    /// with the reason.</summary>
+    /// and our string decimal handling) or a float with more digits after the point than <paramref name="info"/>'s integer
+    /// or decimal column, each once, with the reason.</summary>
     private static List<(Operation Operation, string Reason)> Rounded(TableWork work, TableInfo info)
     {
         var refused = new List<(Operation, string)>();
@@ -578,15 +578,23 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
             for (var c = 0; c < group.Columns.Length; c++)
             {
                 var column = group.Columns[c];
-                if (column.Kind is not (SinkKind.Decimal or SinkKind.VariableDecimal or SinkKind.String) || !info.Columns.TryGetValue(column.Name, out var target) || target.DecimalScale is not { } scale)
+                if (column.Kind is not (SinkKind.Decimal or SinkKind.VariableDecimal or SinkKind.String or SinkKind.Float32 or SinkKind.Float64)
+                    || !info.Columns.TryGetValue(column.Name, out var target) || target.DecimalScale is not { } scale)
                 {
                     continue;
                 }
 
                 foreach (var operation in group.Operations)
                 {
-                    if (operation.WrittenValues()[c] is string text && (column.Kind != SinkKind.String || PlainDecimal().IsMatch(text))
-                        && DecimalScale(text) > scale && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
+                    var needed = operation.WrittenValues()[c] switch
+                    {
+                        string text when column.Kind != SinkKind.String || PlainDecimal().IsMatch(text) => DecimalScale(text),
+                        float f when float.IsFinite(f) => FloatScale(f.ToString("R", CultureInfo.InvariantCulture)),
+                        double d when column.Kind == SinkKind.Float32 && double.IsFinite(d) => FloatScale(((float)d).ToString("R", CultureInfo.InvariantCulture)), // MySQL's parameter
+                        double d when double.IsFinite(d) => FloatScale(d.ToString("R", CultureInfo.InvariantCulture)),
+                        _ => int.MinValue, // null, another string, or NaN and infinities, which the databases refuse themselves
+                    };
+                    if (needed > scale && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
                     {
                         refused.Add((operation,
                             $"table {info.Display}, column \"{target.Name}\" ({target.Type}): the value has more digits after the decimal point than the column's scale of {scale.ToString(CultureInfo.InvariantCulture)}, " +
@@ -630,6 +638,22 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
         }
 
         return zeros == text.Length || text[text.Length - zeros - 1] == '-' ? int.MinValue : -zeros;
+    }
+
+    /// <summary>The scale a float's shortest round-trip text needs (<c>12.5</c>: 1; <c>2.5E-07</c>: 8; <c>1E+20</c>: -20): both
+    /// databases round a float into an integer or decimal column without an error, so one that needs more digits after
+    /// the point than the column has is refused like a decimal.</summary>
+    internal static int FloatScale(string roundTrip)
+    {
+        var e = roundTrip.IndexOf('E', StringComparison.Ordinal);
+        if (e < 0)
+        {
+            return DecimalScale(roundTrip);
+        }
+
+        var mantissa = DecimalScale(roundTrip[..e]);
+        var exponent = int.Parse(roundTrip.AsSpan(e + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        return mantissa == int.MinValue ? int.MinValue : mantissa - exponent;
     }
 
     /// <summary>Rejects a record with <paramref name="reason"/>, and the earlier records of its key in the batch that it stood for.</summary>

@@ -496,6 +496,49 @@ public abstract class TableSinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_float_with_more_digits_than_an_existing_integer_or_decimal_column_is_rejected_not_rounded()
+    {
+        // Both databases round a double into an INT or DECIMAL(p,s) column without an error (PostgreSQL's assignment cast
+        // from double precision rounds half to even; MariaDB rounds half away from zero): 12.5 became 12 or 13.
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id BIGINT NOT NULL PRIMARY KEY, i INT, d DECIMAL(6,2), f DECIMAL(6,2))");
+        var schema = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":"long"},
+              {"name":"i","type":"double"},
+              {"name":"d","type":"double"},
+              {"name":"f","type":"float"}]}
+            """);
+        await using var sink = await StartAsync(SchemaEvolution.None, table);
+        byte[] ValueOf(long id, double i, double d, float f) => SinkTestKit.Datum((ref AvroWriter w) =>
+        {
+            w.WriteLong(id);
+            w.WriteDouble(i);
+            w.WriteDouble(d);
+            w.WriteFloat(f);
+        });
+        var batch = Kit.Batch("t")
+            .Upsert(Key(1), schema, ValueOf(1, 12.5, 1, 1f))
+            .Upsert(Key(2), schema, ValueOf(2, 7, 1.125, 1f))
+            .Upsert(Key(3), schema, ValueOf(3, 7, 1, 2.5e-7f))
+            .Upsert(Key(4), schema, ValueOf(4, 1e3, 0.1, 0.1f))
+            .Upsert(Key(5), schema, ValueOf(5, -40, -2.5, 1234.5f))
+            .Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Null(batch.GetRejection(3));
+        Assert.Null(batch.GetRejection(4));
+        var rows = await QueryAsync($"SELECT id, i, CAST(d AS CHAR(10)), CAST(f AS CHAR(10)) FROM {Q(table)} ORDER BY id");
+        Assert.Equal("4|1000|0.10|0.10 5|-40|-2.50|1234.50", string.Join(' ', rows.Select(r => string.Join('|', r.Select(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)?.TrimEnd())))));
+        Assert.Equal(3, batch.RejectedCount);
+        Assert.Contains("\"i\"", batch.GetRejection(0)!, StringComparison.Ordinal);
+        Assert.Contains("\"d\"", batch.GetRejection(1)!, StringComparison.Ordinal);
+        Assert.Contains("\"f\"", batch.GetRejection(2)!, StringComparison.Ordinal);
+        Assert.Contains("round", batch.GetRejection(0)!, StringComparison.Ordinal);
+        Assert.DoesNotContain("12.5", batch.GetRejection(0)!, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Text_keys_that_differ_only_by_trailing_spaces_stay_distinct_rows_in_a_created_table()
     {
         // MariaDB's utf8mb4_bin pads with spaces when it compares ('a' = 'a '), so a created table merged such keys and a

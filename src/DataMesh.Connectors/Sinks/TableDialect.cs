@@ -18,6 +18,11 @@ internal sealed record TableColumn(string Name, string Type, string BaseType, bo
     /// into one without an error), or null for any other type.</summary>
     public int? DecimalScale { get; } = ParseScale(Type);
 
+    /// <summary>Whether the column holds single-precision floats (PostgreSQL <c>real</c>; MySQL <c>float</c>, which
+    /// MySQL turns into <c>double</c> from <c>FLOAT(25)</c> on).</summary>
+    public bool IsSingleFloat { get; } = Type.Equals("real", StringComparison.OrdinalIgnoreCase)
+        || Type.StartsWith("float", StringComparison.OrdinalIgnoreCase) && (Type.Length == 5 || Type[5] is ' ' or '(');
+
     private static int? ParseScale(string type)
     {
         var end = type.AsSpan().IndexOfAny('(', ' ');

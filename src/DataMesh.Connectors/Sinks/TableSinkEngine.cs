@@ -569,7 +569,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
 
     /// <summary>The upserts of <paramref name="work"/> that hold a decimal (or a string that is a plain decimal: Debezium's
     /// and our string decimal handling) or a float with more digits after the point than <paramref name="info"/>'s integer
-    /// or decimal column, each once, with the reason.</summary>
+    /// or decimal column, or a double too close to zero for a single-precision column, each once, with the reason.</summary>
     private static List<(Operation Operation, string Reason)> Rounded(TableWork work, TableInfo info)
     {
         var refused = new List<(Operation, string)>();
@@ -578,8 +578,29 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
             for (var c = 0; c < group.Columns.Length; c++)
             {
                 var column = group.Columns[c];
+                if (!info.Columns.TryGetValue(column.Name, out var target))
+                {
+                    continue;
+                }
+
+                if (column.Kind == SinkKind.Float64 && target.IsSingleFloat)
+                {
+                    foreach (var operation in group.Operations)
+                    {
+                        // MariaDB stores a double too small for a FLOAT as 0 without an error (PostgreSQL refuses it).
+                        if (operation.WrittenValues()[c] is double d && d != 0 && (float)d == 0 && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
+                        {
+                            refused.Add((operation,
+                                $"table {info.Display}, column \"{target.Name}\" ({target.Type}): the value is too close to zero for the column's single precision, " +
+                                "and the database would store 0 without an error. Make the column DOUBLE, or round the value in a transform."));
+                        }
+                    }
+
+                    continue;
+                }
+
                 if (column.Kind is not (SinkKind.Decimal or SinkKind.VariableDecimal or SinkKind.String or SinkKind.Float32 or SinkKind.Float64)
-                    || !info.Columns.TryGetValue(column.Name, out var target) || target.DecimalScale is not { } scale)
+                    || target.DecimalScale is not { } scale)
                 {
                     continue;
                 }

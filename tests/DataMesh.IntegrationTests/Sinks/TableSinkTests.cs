@@ -539,6 +539,27 @@ public abstract class TableSinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_double_too_close_to_zero_for_an_existing_single_precision_column_is_rejected_not_stored_as_zero()
+    {
+        // MariaDB stored 1e-50 in a FLOAT column as 0 without an error (a new user's pass); PostgreSQL refuses it itself.
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id BIGINT NOT NULL PRIMARY KEY, f FLOAT4)");
+        var schema = SinkTestKit.Schema("""{"type":"record","name":"Value","namespace":"sinktest","fields":[{"name":"id","type":"long"},{"name":"f","type":"double"}]}""");
+        await using var sink = await StartAsync(SchemaEvolution.None, table);
+        byte[] ValueOf(long id, double f) => SinkTestKit.Datum((ref AvroWriter w) =>
+        {
+            w.WriteLong(id);
+            w.WriteDouble(f);
+        });
+        var batch = Kit.Batch("t").Upsert(Key(1), schema, ValueOf(1, 1e-50)).Upsert(Key(2), schema, ValueOf(2, 0)).Upsert(Key(3), schema, ValueOf(3, -2.5)).Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal([2L, 3L], (await QueryAsync($"SELECT id FROM {Q(table)} ORDER BY id")).Select(r => Convert.ToInt64(r[0], System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(1, batch.RejectedCount);
+        Assert.Contains("\"f\"", batch.GetRejection(0)!, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Text_keys_that_differ_only_by_trailing_spaces_stay_distinct_rows_in_a_created_table()
     {
         // MariaDB's utf8mb4_bin pads with spaces when it compares ('a' = 'a '), so a created table merged such keys and a

@@ -165,7 +165,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         var replicas = _options.Nodes.Count > 0;
         var required = _options.Replicas.RequiredCopies(_nodes.Count);
         var metrics = replicas ? new ReplicaMetrics(_name) : null;
-        var reader = new EntryReader(this, new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table))), writer,
+        var reader = new EntryReader(this, new MutationDecoder(tableSource.Schema(definitions)), writer,
             replicas ? new ReplicaDeduplicator(_nodes.Count, required, _options.Replicas.Window, _options.Replicas.MaxEntries, _time) : null, metrics, tableSource);
         var stores = _nodes.Select(n => CassandraAgentConnection.IsAgent(n.Directory)
             ? (ICdcRawStore)new CdcRawAgentClient(_name, n.Name, new Uri(n.Directory), _options.Agent, _options.KeepSegments)
@@ -241,7 +241,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                     reader.RereadAt = changed.At;
                     read[i] = reader.Handled;
                     definitions = await tableSource.LoadAsync(cancellationToken).ConfigureAwait(false);
-                    reader.Decoder = new MutationDecoder(new CassandraSchema(definitions.Select(d => d.Table)));
+                    reader.Decoder = new MutationDecoder(tableSource.Schema(definitions));
                 }
 
                 if (unreachable[i])
@@ -451,30 +451,6 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             {
                 item.Dispose();
             }
-        }
-    }
-
-    /// <summary>A handler that takes nothing: decoding with it finds the partition updates' bytes.</summary>
-    private struct NoHandler : IMutationHandler
-    {
-        public readonly void OnPartition(in PartitionUpdate partition)
-        {
-        }
-
-        public readonly void OnRow(in RowHeader row)
-        {
-        }
-
-        public readonly void OnComplexDeletion(in RowHeader row, CassandraColumn column, DeletionTime deletion)
-        {
-        }
-
-        public readonly void OnCell(in RowHeader row, in Cell cell)
-        {
-        }
-
-        public readonly void OnRangeTombstone(in RangeTombstoneMarker marker)
-        {
         }
     }
 }

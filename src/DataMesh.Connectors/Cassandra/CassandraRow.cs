@@ -124,7 +124,7 @@ internal sealed class CassandraRow
         HasCells = true;
         if (!cell.Column.Type.IsMultiCell)
         {
-            _slots[column] = cell.IsTombstone
+            _slots[column] = cell.IsTombstone || CassandraValueWriter.IsEmptyNull(cell.Column.Type, cell.Value)
                 ? new ColumnSlot(SlotState.Null, 0, 0)
                 : new ColumnSlot(SlotState.Value, Copy(cell.Value), cell.Value.Length);
             return;

@@ -132,10 +132,17 @@ internal static class CassandraValueWriter
     }
 
     /// <summary>Writes a value as JSON: numbers as numbers (NaN and infinities as strings), text, blobs as base64, UUIDs,
-    /// timestamps (ISO-8601, UTC), dates, times and durations as text, lists, sets and tuples as arrays, maps and UDTs as
+    /// timestamps (ISO-8601, UTC), dates, times and durations as text (timestamps and dates outside years 1-9999 as their
+    /// milliseconds or days since 1970-01-01), lists, sets and tuples as arrays, maps and UDTs as
     /// objects (map keys as their text).</summary>
     public static void WriteJson(Utf8JsonWriter json, CqlType type, ReadOnlySpan<byte> value)
     {
+        if (IsEmptyNull(type, value))
+        {
+            json.WriteNullValue();
+            return;
+        }
+
         switch (type.Kind)
         {
             case CqlKind.List or CqlKind.Set:
@@ -214,18 +221,12 @@ internal static class CassandraValueWriter
         }
     }
 
-    /// <summary>A map key or set element as JSON object key text.</summary>
+    /// <summary>A map key as JSON object key text: the text of the key's JSON value (a string's content, a number's or a
+    /// boolean's JSON text, a frozen collection's JSON), so a key reads as the same value does anywhere else.</summary>
     public static string KeyText(CqlType type, ReadOnlySpan<byte> value)
     {
-        var o = CqlValues.ToObject(type, value);
-        return o switch
-        {
-            string s => s,
-            byte[] b => Convert.ToBase64String(b),
-            _ when type.Kind is CqlKind.List or CqlKind.Set or CqlKind.Map or CqlKind.Tuple or CqlKind.Udt => JsonText(type, value),
-            IFormattable f => f.ToString(type.Kind == CqlKind.Timestamp ? "O" : null, CultureInfo.InvariantCulture),
-            _ => o?.ToString() ?? "null",
-        };
+        var text = JsonText(type, value);
+        return text.StartsWith('"') ? System.Text.Json.JsonSerializer.Deserialize<string>(text)! : text;
     }
 
     /// <summary>A value's JSON text.</summary>
@@ -266,6 +267,10 @@ internal static class CassandraValueWriter
                 return;
             case CqlKind.Duration:
                 json.WriteStringValue(Iso(CqlValues.ReadDuration(value)));
+                return;
+            case CqlKind.Timestamp or CqlKind.Date when !CqlValues.IsInCalendarRange(type, value):
+                // Cassandra takes any 64-bit milliseconds (any 32-bit day): outside years 1-9999, the number itself.
+                json.WriteNumberValue(type.Kind == CqlKind.Timestamp ? CqlValues.ReadTimestamp(value) : CqlValues.ReadDate(value));
                 return;
             case CqlKind.Time:
                 var nanos = CqlValues.ReadTime(value);
@@ -357,6 +362,13 @@ internal static class CassandraValueWriter
         }
     }
 
+    /// <summary>Whether a value is empty and its type has no empty value of its own: Cassandra accepts an empty value of
+    /// every type (<c>blobAsInt(0x)</c>), which CQL drivers read as null, and so do we (docs/cassandra.md).</summary>
+    public static bool IsEmptyNull(CqlType type, ReadOnlySpan<byte> value) =>
+        value.IsEmpty && type.Kind is not (CqlKind.Ascii or CqlKind.Text or CqlKind.Blob);
+
     private static ReadOnlySpan<byte> Fixed(ReadOnlySpan<byte> value, int length, CqlType type) =>
-        value.Length == length ? value : throw new FormatException($"a {type} has {length} bytes, not {value.Length}");
+        value.Length == length ? value
+        : value.IsEmpty ? throw new FormatException($"an empty {type} value (Cassandra allows one, e.g. blobAs{type}(0x)), which a key column cannot carry: a key has no null of its own")
+        : throw new FormatException($"a {type} has {length} bytes, not {value.Length}");
 }

@@ -151,7 +151,7 @@ public sealed class CassandraEventTests
         Assert.Equal(["c key={region=eu, sku=7} after={region=eu, sku=7, qty=12}"], context.TakeEncoded().Select(r => Describe(r)));
     }
 
-    private static string Describe(SourceContext<CassandraPosition>.EncodedRecord record)
+    internal static string Describe(SourceContext<CassandraPosition>.EncodedRecord record)
     {
         var key = Decode(record.Table.Schemas.KeySchema!, record.Key!);
         if (record.Value is null)

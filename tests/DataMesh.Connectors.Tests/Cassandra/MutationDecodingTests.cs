@@ -282,11 +282,11 @@ public sealed class MutationDecodingTests
         w.Byte(Row).VBytes(MutationWriter.Elements(null, MutationWriter.Int(3), MutationWriter.Text("x")));
         w.Byte(Row).VBytes(MutationWriter.Elements(null, MutationWriter.Text("Main St"), MutationWriter.Int(12345)));
         w.Byte(Row).VBytes(MutationWriter.Elements(1, MutationWriter.Text("k"), MutationWriter.Int(9)));
-        w.UVInt(2).Byte(Row).VBytes(ListPath1.ToByteArray(bigEndian: true)).Raw(MutationWriter.Int(10))
-            .Byte(Row).VBytes(ListPath2.ToByteArray(bigEndian: true)).Raw(MutationWriter.Int(20));
+        w.UVInt(2).Byte(Row).VBytes(ListPath1.ToByteArray(bigEndian: true)).VBytes(MutationWriter.Int(10))
+            .Byte(Row).VBytes(ListPath2.ToByteArray(bigEndian: true)).VBytes(MutationWriter.Int(20));
         w.UVInt(1).Byte(Row | 0x04).VText("member");
-        w.UVInt(1).Byte(Row).VText("key").Raw(MutationWriter.Int(99));
-        w.UVInt(2).Byte(Row).VBytes([0, 0]).VText("Elm St").Byte(Row).VBytes([0, 1]).Raw(MutationWriter.Int(54321));
+        w.UVInt(1).Byte(Row).VText("key").VBytes(MutationWriter.Int(99));
+        w.UVInt(2).Byte(Row).VBytes([0, 0]).VText("Elm St").Byte(Row).VBytes([0, 1]).VBytes(MutationWriter.Int(54321));
 
         // Row 2: some columns (a bitmap of the missing ones), a complex deletion, a tombstone and an expiring cell.
         var present = new[] { "c_int", "c_text", "c_list" }.Select(c => Array.IndexOf(Regulars, c)).ToArray();
@@ -294,7 +294,7 @@ public sealed class MutationDecodingTests
         w.Byte(0x04 | 0x40).ClusteringHeader().VText("b").Raw(MutationWriter.Long(ck2)).Timestamp(T0 + 20).UVInt(missing);
         w.Byte(0x02).Timestamp(T0 + 21).LocalDeletionTime(L0 + 60).UVInt(60).Raw(MutationWriter.Int(8));
         w.Byte(0x01 | 0x04).Timestamp(T0 + 20).LocalDeletionTime(L0 + 5);
-        w.Deletion(T0 + 19, L0 + 5).UVInt(1).Byte(0x08).VBytes(ListPath1.ToByteArray(bigEndian: true)).Raw(MutationWriter.Int(30));
+        w.Deletion(T0 + 19, L0 + 5).UVInt(1).Byte(0x08).VBytes(ListPath1.ToByteArray(bigEndian: true)).VBytes(MutationWriter.Int(30));
 
         // Row 3: a row deletion, no columns.
         w.Byte(0x10).ClusteringHeader().VText("c").Raw(MutationWriter.Long(ck2)).Deletion(T0 + 30, L0 + 7).UVInt((1UL << Regulars.Length) - 1);

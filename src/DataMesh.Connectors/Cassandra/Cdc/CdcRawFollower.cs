@@ -80,8 +80,10 @@ internal sealed class CdcRawFollower
     {
         var position = after;
         var handed = 0;
-        foreach (var segment in _store.List(cancellationToken))
+        var segments = _store.List(cancellationToken).ToList();
+        for (var s = 0; s < segments.Count; s++)
         {
+            var segment = segments[s];
             var (id, version) = (segment.Id, segment.Version);
             if (id < after.SegmentId || (id == after.SegmentId && _completed.TryGetValue(id, out var done) && after.Offset >= done.End))
             {
@@ -100,6 +102,13 @@ internal sealed class CdcRawFollower
             else if (version == CommitLogDescriptor.Version30)
             {
                 index = new CdcIndex(long.MaxValue, Completed: true);
+            }
+            else if (LaterHasIndex(segments, s, cancellationToken) && _store.ReadIndex(segment, cancellationToken) is null)
+            {
+                // Cassandra 4.0 links every new segment into cdc_raw and writes its index only at a sync once it holds a
+                // CDC mutation, the older segments first: a later segment with an index means this one never had one
+                // (it held no CDC mutation). The node deletes it when it discards it; meanwhile the later ones are read.
+                continue;
             }
             else
             {
@@ -124,7 +133,11 @@ internal sealed class CdcRawFollower
             }
             else
             {
-                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Offset);
+                // A completed segment is read to the end of the bytes up to its offset: the offset Cassandra's replay
+                // writes into the index of a segment it replayed is the file's length
+                // (CommitLogReplayer.handleCDCReplayCompletion), which for a compressed or encrypted segment falls short
+                // of the logical offsets the reader counts in (a sync's offset is logical, and beyond the file's end).
+                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Completed ? long.MaxValue : index.Offset);
             }
 
             var keep = false;
@@ -199,6 +212,19 @@ internal sealed class CdcRawFollower
         }
 
         return deleted;
+    }
+
+    private bool LaterHasIndex(List<CdcSegmentFile> segments, int index, CancellationToken cancellationToken)
+    {
+        for (var i = index + 1; i < segments.Count; i++)
+        {
+            if (segments[i].Version != CommitLogDescriptor.Version30 && _store.ReadIndex(segments[i], cancellationToken) is not null)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static long LastEnd(CommitLogSegmentReader reader)

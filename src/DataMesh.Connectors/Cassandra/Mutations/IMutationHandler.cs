@@ -30,7 +30,33 @@ internal enum MutationOutcome
     /// <summary>Every partition update was decoded.</summary>
     Decoded,
 
-    /// <summary>A partition update of a table the schema does not know: the mutation's rest cannot be read without the
-    /// table's columns, so it was skipped from there (see <see cref="MutationDecoder.UnknownTableId"/>).</summary>
+    /// <summary>Nothing captured: a first partition update of a table the schema does not know (the mutation's rest cannot
+    /// be read without the table's columns, so it was skipped from there), or updates only of tables read past (see
+    /// <see cref="MutationDecoder.UnknownTableId"/>).</summary>
     UnknownTable,
+}
+
+/// <summary>A handler that takes nothing: decoding with it finds the partition updates' bytes, or reads past the updates
+/// of tables that are not captured.</summary>
+internal struct NoHandler : IMutationHandler
+{
+    public readonly void OnPartition(in PartitionUpdate partition)
+    {
+    }
+
+    public readonly void OnRow(in RowHeader row)
+    {
+    }
+
+    public readonly void OnComplexDeletion(in RowHeader row, Schema.CassandraColumn column, DeletionTime deletion)
+    {
+    }
+
+    public readonly void OnCell(in RowHeader row, in Cell cell)
+    {
+    }
+
+    public readonly void OnRangeTombstone(in RangeTombstoneMarker marker)
+    {
+    }
 }

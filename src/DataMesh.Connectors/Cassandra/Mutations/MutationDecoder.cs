@@ -47,7 +47,7 @@ internal sealed class MutationDecoder
         _schema = schema;
     }
 
-    /// <summary>The partition updates the last <see cref="Decode{THandler}"/> decoded.</summary>
+    /// <summary>The partition updates of captured tables the last <see cref="Decode{THandler}"/> decoded and handed over.</summary>
     public int PartitionCount { get; private set; }
 
     /// <summary>Where partition update <paramref name="index"/> of the last decoded mutation is in it: from its table id to
@@ -93,26 +93,38 @@ internal sealed class MutationDecoder
             throw reader.Error(0, "a mutation without partition updates");
         }
 
+        Guid? uncaptured = null;
         for (var i = 0; i < count; i++)
         {
             var idAt = reader.Position;
             var id = new Guid(reader.ReadBytes(16, "table id"), bigEndian: true);
-            if (!_schema.TryGetTable(id, out var table))
+            if (!_schema.TryGetTable(id, out var table, out var captured))
             {
-                if (i > 0)
+                if (PartitionCount > 0)
                 {
-                    throw reader.Error(idAt, $"partition update {i} is of table {id}, which the schema does not know, after updates of known tables: add the table to the schema");
+                    // Its length is not written: what follows cannot be found without the table's columns. (Before any
+                    // captured update nothing tells whether one follows; a mutation of system tables holds none.)
+                    throw reader.Error(idAt, $"partition update {i} is of table {id}, which the schema does not know, in a mutation that also updates a captured table (a batch on one partition key): give the source that table's schema (its CREATE TABLE statement, or read system_schema)");
                 }
 
                 UnknownTableId = id;
                 return MutationOutcome.UnknownTable;
             }
 
+            if (!captured)
+            {
+                // Read past, not handed over (nor counted: the partitions counted are those the handler sees).
+                uncaptured ??= id;
+                var skip = default(NoHandler);
+                DecodePartition(ref reader, table, ref skip);
+                continue;
+            }
+
             DecodePartition(ref reader, table, ref handler);
-            EnsureCapacity(ref _bounds, 2 * (i + 1));
-            _bounds[2 * i] = idAt;
-            _bounds[(2 * i) + 1] = reader.Position - idAt;
-            PartitionCount = i + 1;
+            EnsureCapacity(ref _bounds, 2 * (PartitionCount + 1));
+            _bounds[2 * PartitionCount] = idAt;
+            _bounds[(2 * PartitionCount) + 1] = reader.Position - idAt;
+            PartitionCount++;
         }
 
         if (reader.Remaining != 0)
@@ -120,8 +132,15 @@ internal sealed class MutationDecoder
             throw reader.Error($"{reader.Remaining} bytes follow the last partition update");
         }
 
+        if (PartitionCount == 0)
+        {
+            UnknownTableId = uncaptured!.Value;
+            return MutationOutcome.UnknownTable;
+        }
+
         return MutationOutcome.Decoded;
     }
+
 
     /// <summary>The type of a cell's value: the column's, or for a multi-cell column its element's (a list's element, a
     /// map's value, a set's nothing, a UDT's field named by the path).</summary>
@@ -338,7 +357,9 @@ internal sealed class MutationDecoder
         ReadOnlySpan<byte> value = default;
         if ((flags & CellHasEmptyValue) == 0 && valueType is not null)
         {
-            var fixedLength = valueType.FixedLength;
+            // A cell of a non-frozen collection or UDT is written with the column's type (Cell.Serializer, through
+            // SerializationHeader.getType), which has no fixed length: its value is length-prefixed even for an int.
+            var fixedLength = column.Type.IsMultiCell ? -1 : valueType.FixedLength;
             var range = fixedLength >= 0 ? reader.ReadRange(fixedLength, "cell value") : reader.ReadLengthPrefixed("cell value");
             value = reader.Data.Slice(range.Offset, range.Length);
         }

@@ -143,18 +143,41 @@ internal sealed class CassandraTable
     }
 }
 
-/// <summary>The tables a reader can decode, by table id.</summary>
+/// <summary>The tables a reader can decode, by table id: the captured ones, and others it only reads past (a batch on
+/// one partition key writes one mutation with an update per table, captured or not, in no set order).</summary>
 internal sealed class CassandraSchema
 {
-    private readonly Dictionary<Guid, CassandraTable> _tables = [];
+    private readonly Dictionary<Guid, (CassandraTable Table, bool Captured)> _tables = [];
 
     public CassandraSchema(params IEnumerable<CassandraTable> tables)
+        : this(tables, [])
     {
-        foreach (var table in tables)
+    }
+
+    /// <param name="captured">The tables whose changes are published.</param>
+    /// <param name="uncaptured">Tables known only to read past their updates.</param>
+    public CassandraSchema(IEnumerable<CassandraTable> captured, IEnumerable<CassandraTable> uncaptured)
+    {
+        foreach (var table in uncaptured)
         {
-            _tables[table.Id] = table;
+            _tables[table.Id] = (table, false);
+        }
+
+        foreach (var table in captured)
+        {
+            _tables[table.Id] = (table, true);
+            CapturedIds.Add(table.Id);
         }
     }
 
-    public bool TryGetTable(Guid id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CassandraTable? table) => _tables.TryGetValue(id, out table);
+    /// <summary>The ids of the captured tables.</summary>
+    public List<Guid> CapturedIds { get; } = [];
+
+    /// <summary>Finds a table, captured or not.</summary>
+    public bool TryGetTable(Guid id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CassandraTable? table, out bool captured)
+    {
+        var found = _tables.TryGetValue(id, out var entry);
+        (table, captured) = (entry.Table, entry.Captured);
+        return found;
+    }
 }

@@ -41,7 +41,9 @@ internal sealed class CassandraTableSource
     {
         if (!FromSystemSchema)
         {
-            return [.. _options.ParseTables().Where(t => _filter.Captures(t.Table.Keyspace, t.Table.Name))];
+            var given = _options.ParseTables();
+            Uncaptured = [.. given.Where(t => !_filter.Captures(t.Table.Keyspace, t.Table.Name)).Select(t => t.Table)];
+            return [.. given.Where(t => _filter.Captures(t.Table.Keyspace, t.Table.Name))];
         }
 
         var schema = await ReadSystemSchemaAsync(cancellationToken).ConfigureAwait(false);
@@ -58,8 +60,17 @@ internal sealed class CassandraTableSource
         }
 
         _allIds = schema.AllTableIds;
+        Uncaptured = schema.Uncaptured;
         return schema.Tables;
     }
+
+    /// <summary>The tables of the last load that are not captured but known, to read past their updates in a mutation
+    /// that also updates a captured table: from <c>system_schema</c> the other tables of the captured tables' keyspaces,
+    /// from statements those the filter leaves out.</summary>
+    public IReadOnlyList<CassandraTable> Uncaptured { get; private set; } = [];
+
+    /// <summary>The schema the reader decodes with: the captured tables of the last load and <see cref="Uncaptured"/>.</summary>
+    public CassandraSchema Schema(IEnumerable<CqlTableDefinition> captured) => new(captured.Select(d => d.Table), Uncaptured);
 
     /// <summary>Whether a mutation of <paramref name="tableId"/>, which the tables do not hold, calls for reading
     /// <c>system_schema</c> again: only from <c>system_schema</c>, only for an id the last read did not know (a table

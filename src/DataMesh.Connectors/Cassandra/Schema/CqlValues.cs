@@ -47,6 +47,14 @@ internal static class CqlValues
     /// <summary>Nanoseconds since midnight of a <c>time</c>.</summary>
     public static long ReadTime(ReadOnlySpan<byte> value) => BinaryPrimitives.ReadInt64BigEndian(Fixed(value, 8, "time"));
 
+    /// <summary>Whether a <c>timestamp</c> or <c>date</c> falls in years 1-9999, which <see cref="ToObject"/> can return.</summary>
+    public static bool IsInCalendarRange(CqlType type, ReadOnlySpan<byte> value) => type.Kind == CqlKind.Timestamp
+        ? ReadTimestamp(value) is >= MinMilliseconds and <= MaxMilliseconds
+        : (long)DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + ReadDate(value) is >= 0 and <= 3_652_058;
+
+    private const long MinMilliseconds = -62_135_596_800_000; // 0001-01-01T00:00:00Z
+    private const long MaxMilliseconds = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
     /// <summary>Milliseconds since the epoch of a <c>timestamp</c>.</summary>
     public static long ReadTimestamp(ReadOnlySpan<byte> value) => BinaryPrimitives.ReadInt64BigEndian(Fixed(value, 8, "timestamp"));
 
@@ -121,16 +129,15 @@ internal static class CqlValues
             case CqlKind.Timestamp:
             {
                 var milliseconds = ReadTimestamp(value);
-                return milliseconds is >= -62_135_596_800_000 and <= 253_402_300_799_999
+                return IsInCalendarRange(type, value)
                     ? DateTimeOffset.UnixEpoch.AddMilliseconds(milliseconds)
                     : throw new FormatException($"timestamp {milliseconds} ms is outside years 1–9999 (use {nameof(ReadTimestamp)} for the raw value)");
             }
 
             case CqlKind.Date:
             {
-                var day = (long)DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + ReadDate(value);
-                return day is >= 0 and <= 3_652_058
-                    ? DateOnly.FromDayNumber((int)day)
+                return IsInCalendarRange(type, value)
+                    ? DateOnly.FromDayNumber(DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber + ReadDate(value))
                     : throw new FormatException($"date {ReadDate(value)} days from 1970-01-01 is outside years 1–9999 (use {nameof(ReadDate)} for the raw value)");
             }
 

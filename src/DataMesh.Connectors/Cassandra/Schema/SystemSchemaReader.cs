@@ -7,7 +7,9 @@ namespace DataMesh.Connectors.Cassandra.Schema;
 /// <param name="Tables">The tables that <c>captures</c> selected and that have CDC on.</param>
 /// <param name="CdcOff">The tables that <c>captures</c> selected but have CDC off (<c>keyspace.table</c>); not built.</param>
 /// <param name="AllTableIds">The ids of every table of every keyspace (system ones too).</param>
-internal sealed record SystemSchema(IReadOnlyList<CqlTableDefinition> Tables, IReadOnlyList<string> CdcOff, IReadOnlySet<Guid> AllTableIds);
+/// <param name="Uncaptured">The other tables of the captured tables' keyspaces, to read past their updates in a
+/// mutation that also updates a captured table (a batch on one partition key).</param>
+internal sealed record SystemSchema(IReadOnlyList<CqlTableDefinition> Tables, IReadOnlyList<string> CdcOff, IReadOnlySet<Guid> AllTableIds, IReadOnlyList<CassandraTable> Uncaptured);
 
 /// <summary>
 /// Reads tables from <c>system_schema</c> (Cassandra 3.0+) into the model the commit-log reader uses, the same one that
@@ -50,6 +52,7 @@ internal static class SystemSchemaReader
         var droppedByTable = dropped.Rows.GroupBy(r => (Text(dropped, r, "keyspace_name"), Text(dropped, r, "table_name"))).ToDictionary(g => g.Key, g => g.ToList());
         List<CqlTableDefinition> definitions = [];
         List<string> cdcOff = [];
+        List<object?[]> others = [];
         foreach (var row in tables.Rows)
         {
             var keyspace = Text(tables, row, "keyspace_name");
@@ -58,30 +61,22 @@ internal static class SystemSchemaReader
             ids.Add(id);
             if (!captures(keyspace, name))
             {
+                others.Add(row);
                 continue;
             }
 
             if (!Cdc(tables, row))
             {
                 cdcOff.Add($"{keyspace}.{name}");
+                others.Add(row);
                 continue;
             }
 
             var flags = tables.Get<List<object?>>(row, "flags")?.OfType<string>().ToHashSet(StringComparer.OrdinalIgnoreCase) ?? [];
-            var own = columnsByTable.GetValueOrDefault((keyspace, name)) ?? [];
-            var keyed = own.Select(r => (Row: r, Kind: Kind(columns, r, keyspace, name))).ToList();
-            var ordered = keyed.Where(c => c.Kind == CassandraColumnKind.PartitionKey).OrderBy(c => columns.Get<int>(c.Row, "position"))
-                .Concat(keyed.Where(c => c.Kind == CassandraColumnKind.Clustering).OrderBy(c => columns.Get<int>(c.Row, "position")))
-                .Concat(keyed.Where(c => c.Kind is CassandraColumnKind.Static or CassandraColumnKind.Regular).OrderBy(c => Text(columns, c.Row, "column_name"), StringComparer.Ordinal))
-                .ToList();
-            var descending = ordered.Where(c => c.Kind == CassandraColumnKind.Clustering)
-                .Select(c => string.Equals(columns.Get<string>(c.Row, "clustering_order"), "desc", StringComparison.OrdinalIgnoreCase)).ToList();
-            var droppedColumns = (droppedByTable.GetValueOrDefault((keyspace, name)) ?? []).Select(r => (Text(dropped, r, "column_name"), Text(dropped, r, "type")));
             CassandraTable table;
             try
             {
-                table = new CassandraTable(id, keyspace, name, ordered.Select(c => (Text(columns, c.Row, "column_name"), Text(columns, c.Row, "type"), c.Kind)),
-                    userTypes.GetValueOrDefault(keyspace), droppedColumns, descending);
+                table = Table(keyspace, name, id);
             }
             catch (FormatException ex)
             {
@@ -93,7 +88,37 @@ internal static class SystemSchemaReader
             definitions.Add(new CqlTableDefinition(table, Cdc: true, compact));
         }
 
-        return new SystemSchema(definitions, cdcOff, ids);
+        var keyspaces = definitions.Select(d => d.Table.Keyspace).ToHashSet(StringComparer.Ordinal);
+        List<CassandraTable> uncaptured = [];
+        foreach (var row in others.Where(r => keyspaces.Contains(Text(tables, r, "keyspace_name"))))
+        {
+            try
+            {
+                uncaptured.Add(Table(Text(tables, row, "keyspace_name"), Text(tables, row, "table_name"), tables.Get<Guid>(row, "id")));
+            }
+            catch (FormatException)
+            {
+                // Not captured: a table the reader cannot model stays unknown (a mutation updating it with a captured
+                // table then stops the source, naming its id).
+            }
+        }
+
+        return new SystemSchema(definitions, cdcOff, ids, uncaptured);
+
+        CassandraTable Table(string keyspace, string name, Guid id)
+        {
+            var own = columnsByTable.GetValueOrDefault((keyspace, name)) ?? [];
+            var keyed = own.Select(r => (Row: r, Kind: Kind(columns, r, keyspace, name))).ToList();
+            var ordered = keyed.Where(c => c.Kind == CassandraColumnKind.PartitionKey).OrderBy(c => columns.Get<int>(c.Row, "position"))
+                .Concat(keyed.Where(c => c.Kind == CassandraColumnKind.Clustering).OrderBy(c => columns.Get<int>(c.Row, "position")))
+                .Concat(keyed.Where(c => c.Kind is CassandraColumnKind.Static or CassandraColumnKind.Regular).OrderBy(c => Text(columns, c.Row, "column_name"), StringComparer.Ordinal))
+                .ToList();
+            var descending = ordered.Where(c => c.Kind == CassandraColumnKind.Clustering)
+                .Select(c => string.Equals(columns.Get<string>(c.Row, "clustering_order"), "desc", StringComparison.OrdinalIgnoreCase)).ToList();
+            var droppedColumns = (droppedByTable.GetValueOrDefault((keyspace, name)) ?? []).Select(r => (Text(dropped, r, "column_name"), Text(dropped, r, "type")));
+            return new CassandraTable(id, keyspace, name, ordered.Select(c => (Text(columns, c.Row, "column_name"), Text(columns, c.Row, "type"), c.Kind)),
+                userTypes.GetValueOrDefault(keyspace), droppedColumns, descending);
+        }
     }
 
     /// <summary>The table's <c>cdc</c> column (Cassandra 3.8+), else a <c>cdc</c> entry of its <c>extensions</c>.</summary>

@@ -708,8 +708,9 @@ public sealed class KafkaPipeline
         }
 
         // What cannot be masked is left out rather than sent in clear.
-        var maskedKey = hasKey ? MaskForDeadLetter(key, isKey: true) : null;
-        var maskedValue = hasValue ? MaskForDeadLetter(value, isKey: false) : null;
+        var withholdsKey = false;
+        var maskedValue = hasValue ? MaskForDeadLetter(value, isKey: false, out withholdsKey) : null;
+        var maskedKey = hasKey && !withholdsKey ? MaskForDeadLetter(key, isKey: true, out _) : null;
         var headers = DeadLetterHeadersOf(partition, offset, stage, reason);
         headers.Add(DeadLetterHeaders.Masked, "true"u8.ToArray());
         var withheld = (hasKey && maskedKey is null, hasValue && maskedValue is null) switch
@@ -748,8 +749,9 @@ public sealed class KafkaPipeline
     /// topic; as read when its schema has no masked column (or, for a key, when it is not Avro: it has no columns); null when
     /// it cannot be masked (not Avro, an unknown schema, malformed bytes).
     /// </summary>
-    private byte[]? MaskForDeadLetter(ReadOnlySpan<byte> bytes, bool isKey)
+    private byte[]? MaskForDeadLetter(ReadOnlySpan<byte> bytes, bool isKey, out bool withholdsKey)
     {
+        withholdsKey = false;
         if (!ConfluentWireFormat.TryReadHeader(bytes, out var id, out var datum))
         {
             return isKey ? bytes.ToArray() : null;
@@ -758,6 +760,7 @@ public sealed class KafkaPipeline
         var masking = isKey
             ? _keyMaskings.TryGetValue(id, out var keyMasking) ? keyMasking : null
             : _plans.TryGetValue(id, out var plan) ? plan.DeadLetterMasking : null;
+        withholdsKey = masking?.WithholdsKey == true;
         if (masking is null || masking.Error is not null)
         {
             return null;

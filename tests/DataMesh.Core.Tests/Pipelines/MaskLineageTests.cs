@@ -38,6 +38,9 @@ public sealed class MaskLineageTests
         Assert.Contains("Put the mask before the route", e.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => new TransformChain([Transform.Rename(("email", "mail")), Transform.Route("mail", "t.{value}"), Transform.Mask(new MaskOptions(), "mail")]));
 
+        // A new user's pass: a column e-mail is the field e_mail; the route named it one way and the mask the other.
+        Assert.Throws<ArgumentException>(() => new TransformChain([Transform.Unwrap(), Transform.Route("e_mail", "people.{value}"), Transform.Mask(new MaskOptions(), "e-mail")]));
+
         // A route after the mask names topics after the masked values; a route on another column is no concern.
         Assert.Single(new TransformChain([mask, Transform.Route("email", "mail.{value}")]).MaskedColumns);
         Assert.Single(new TransformChain([Transform.RouteByTable("t.{value}"), Transform.Route("country", "c.{value}"), mask]).MaskedColumns);

@@ -55,7 +55,9 @@ internal static class MaskLineage
                             continue;
                         }
 
-                        if (routes.FirstOrDefault(r => r.Column == column).Route is { } leaking)
+                        // A field is named by its Avro name or its column's original one (e_mail, e-mail): compare both
+                        // as Avro names, whichever each transform used.
+                        if (routes.FirstOrDefault(r => r.Column == column || Events.AvroNames.Sanitize(r.Column) == Events.AvroNames.Sanitize(column)).Route is { } leaking)
                         {
                             throw new ArgumentException(
                                 $"{leaking.Name} names topics after the values of '{column}', which {mask.Name} masks after it: the topic names would carry " +
@@ -94,11 +96,16 @@ internal sealed class RecordMasking
     /// <summary>The record has no masked column: it travels as it was read.</summary>
     public static readonly RecordMasking AsRead = new(null, null);
 
-    private RecordMasking(PlannedChain? chain, string? error)
+    private RecordMasking(PlannedChain? chain, string? error, bool withholdsKey = false)
     {
         Chain = chain;
         Error = error;
+        WithholdsKey = withholdsKey;
     }
+
+    /// <summary>A value whose record lacks a masked column: its key, masked by the columns it has, may still hold the
+    /// value in clear under another name, so a dead letter leaves it out too.</summary>
+    public bool WithholdsKey { get; }
 
     /// <summary>The masks, planned for the record's schema; null for <see cref="AsRead"/> and when <see cref="Error"/> says why it cannot be masked.</summary>
     public PlannedChain? Chain { get; }
@@ -114,12 +121,22 @@ internal sealed class RecordMasking
 
     /// <summary>
     /// Plans the masks of <paramref name="masked"/> that apply to <paramref name="record"/>: its fields, or on a change-event
-    /// envelope its row in <c>before</c> and <c>after</c>. On a key (<paramref name="isKey"/>) a redacted column is replaced by
+    /// envelope its row in <c>before</c> and <c>after</c>. A value (not <paramref name="isKey"/>) without every masked column
+    /// cannot be masked (<see cref="Error"/>): the chain's masks would refuse it. On a key (<paramref name="isKey"/>) a redacted column is replaced by
     /// its keyed hash under <see cref="MaskOptions.HashKey"/> instead, so that equal keys stay equal and distinct keys distinct.
     /// </summary>
     public static RecordMasking Plan(IReadOnlyList<MaskedColumn> masked, global::Avro.RecordSchema record, bool isKey)
     {
         var row = EnvelopeShape.Detect(record)?.Row ?? record;
+        if (!isKey && masked.FirstOrDefault(m => Layouts.Find(row, m.Column) is null) is { } absent)
+        {
+            // The chain's mask refuses such a record too, which is why it is dead-lettered: a misspelt name, or a column
+            // renamed in the source, whose value the record may hold under another name. Not sent in clear.
+            return new RecordMasking(null,
+                $"{absent.Transform}: the record {record.Fullname} has no column '{absent.Column}', which the chain masks; it may hold that value under " +
+                "another name (a misspelt mask, a renamed column), so neither it nor its key can be sent masked.", withholdsKey: true);
+        }
+
         var transforms = new List<Transform>();
         foreach (var group in masked.Where(m => Layouts.Find(row, m.Column) is not null).GroupBy(m => (m.Options, m.Transform)))
         {

@@ -308,7 +308,14 @@ internal sealed class MySqlTableDialect : ITableDialect
         var head = new StringBuilder("INSERT INTO ").Append(table.Sql).Append(" (").AppendJoin(", ", columns.Select(c => Quote(c.Name))).Append(") VALUES ").ToString();
         var updates = columns.Where(c => !table.PrimaryKey.Contains(c.Name, StringComparer.OrdinalIgnoreCase))
             .Select(c => Quote(c.Name) + " = VALUES(" + Quote(c.Name) + ")").ToList();
-        var tail = " ON DUPLICATE KEY UPDATE " + (updates.Count > 0 ? string.Join(", ", updates) : Quote(table.PrimaryKey[0]) + " = " + Quote(table.PrimaryKey[0]));
+        // ON DUPLICATE KEY UPDATE updates the row that any unique index finds: one of another key (an equal value in a
+        // secondary unique index) would be written over. The first assignment keeps the key when the row found is the
+        // record's own, and otherwise sets a key column NULL, which the strict session refuses (error 1048): the record is
+        // then rejected (DescribeDataErrorAsync) as PostgreSQL rejects it (23505).
+        var same = string.Join(" AND ", table.PrimaryKey.Select(k => Quote(k) + " <=> VALUES(" + Quote(k) + ")"));
+        var first = Quote(table.PrimaryKey[0]);
+        updates.Insert(0, $"{first} = IF({same}, {first}, NULL)");
+        var tail = " ON DUPLICATE KEY UPDATE " + string.Join(", ", updates);
         var perStatement = Math.Max(1, Math.Min(_maxRows, 60_000 / columns.Length));
         for (var start = 0; start < rows.Count; start += perStatement)
         {
@@ -339,6 +346,14 @@ internal sealed class MySqlTableDialect : ITableDialect
     {
         // The server's messages name the column ("Data too long for column 'v' at row 1").
         var error = (MySqlException)exception;
+        if (error.ErrorCode == MySqlErrorCode.ColumnCannotBeNull && table.PrimaryKey.Any(k => error.Message.Contains($"'{k}'", StringComparison.OrdinalIgnoreCase))
+            && table.PrimaryKey.All(k => Array.FindIndex(columns, c => string.Equals(c.Name, k, StringComparison.OrdinalIgnoreCase)) is var i && i >= 0 && row[i] is not null))
+        {
+            // The guard of UpsertAsync: the row a unique index found is another key's.
+            return ValueTask.FromResult($"table {table.Display}: the record's values equal another key's row in a unique index of the table, which an upsert would write over; " +
+                "it is refused as a duplicate (drop or widen the unique index, or correct the source)");
+        }
+
         return ValueTask.FromResult(string.Create(CultureInfo.InvariantCulture, $"table {table.Display}: {DataErrorText.WithoutValues(error.Message, row)} [error {error.Number}]"));
     }
 

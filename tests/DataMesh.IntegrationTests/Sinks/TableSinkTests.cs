@@ -447,6 +447,29 @@ public abstract class TableSinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_record_whose_value_another_keys_row_holds_in_a_unique_index_is_rejected_not_written_over_that_row()
+    {
+        // MariaDB's INSERT ... ON DUPLICATE KEY UPDATE updates the row any unique index finds: key 2 overwrote key 1's row
+        // (nick UNIQUE), and both records were reported written (a new user's pass). PostgreSQL refuses it (23505).
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id bigint NOT NULL PRIMARY KEY, nick {VarChar(20)} UNIQUE)");
+        await using var sink = await StartAsync(SchemaEvolution.None, table);
+
+        var together = Kit.Batch("t").Upsert(Key(1), RowSchema, Row(1, "zq9")).Upsert(Key(2), RowSchema, Row(2, "zq9")).Batch;
+        await sink.WriteAsync(together, CancellationToken.None);
+        var apart = Kit.Batch("t").Upsert(Key(3), RowSchema, Row(3, "zq9")).Upsert(Key(1), RowSchema, Row(1, "zq9")).Batch;
+        await sink.WriteAsync(apart, CancellationToken.None);
+
+        Assert.Equal([(1L, "zq9")], await RowsAsync(table));
+        Assert.Null(together.GetRejection(0));
+        Assert.Contains(table, together.GetRejection(1)!, StringComparison.Ordinal);
+        Assert.Contains("unique", together.GetRejection(1)!, StringComparison.Ordinal);
+        Assert.DoesNotContain("zq9", together.GetRejection(1)!, StringComparison.Ordinal);
+        Assert.NotNull(apart.GetRejection(0));
+        Assert.Null(apart.GetRejection(1));
+    }
+
+    [Fact]
     public async Task Records_a_refused_last_record_stood_for_are_dead_lettered_with_it()
     {
         var table = NewTable();

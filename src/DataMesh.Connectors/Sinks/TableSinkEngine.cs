@@ -346,7 +346,37 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
             }
         }
 
-        return new Operation(index, table, keyPlan, ConvertAll(table, keyPlan.Columns, key), rowPlan, ConvertAll(table, rowPlan.Columns, row)) { Unavailable = unavailable };
+        var keyValues = ConvertAll(table, keyPlan.Columns, key);
+        var values = ConvertAll(table, rowPlan.Columns, row);
+        KeyColumnsFromKey(table, keyPlan, keyValues, rowPlan, values);
+        return new Operation(index, table, keyPlan, keyValues, rowPlan, values) { Unavailable = unavailable };
+    }
+
+    /// <summary>
+    /// Writes the record key's values into the row's key columns: a row is upserted and deleted by the same key. They
+    /// differ when a transform changed the value's copy of a key column and not the key's (a mask that redacts the value's
+    /// and hashes the key's: every row would have been "***", one row for all keys, none of them found by a delete).
+    /// A key column whose value a transform gave another type (a Cast before a Hash) cannot be told apart, and is refused.
+    /// </summary>
+    private void KeyColumnsFromKey(TableName table, RowPlan keyPlan, object?[] keyValues, RowPlan rowPlan, object?[] values)
+    {
+        for (var k = 0; k < keyPlan.Columns.Length; k++)
+        {
+            var i = Array.FindIndex(rowPlan.Columns, c => _dialect.ColumnComparer.Equals(c.Name, keyPlan.Columns[k].Name));
+            if (i < 0 || SameValue(values[i], keyValues[k]))
+            {
+                continue;
+            }
+
+            if (rowPlan.Columns[i].Kind != keyPlan.Columns[k].Kind)
+            {
+                throw new RejectException($"table {_dialect.Display(table)}, key column \"{rowPlan.Columns[i].Name}\": the value's field differs from the record key's and has another type ({rowPlan.Columns[i].Kind} against {keyPlan.Columns[k].Kind}; a transform such as Cast changed the value's and not the key's), so the row cannot be written under its key");
+            }
+
+            values[i] = keyValues[k];
+        }
+
+        static bool SameValue(object? a, object? b) => a is byte[] x && b is byte[] y ? x.AsSpan().SequenceEqual(y) : Equals(a, b);
     }
 
     /// <summary>The columns whose value is the placeholder of a value the source did not send, or null when there is none.</summary>

@@ -470,6 +470,47 @@ public abstract class TableSinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_key_column_whose_value_a_mask_changed_is_written_as_the_records_key_has_it()
+    {
+        // A new user's pass: Redact with HashKey hashes a key column in the Kafka key and writes *** in the value; the sink
+        // upserted by the value's columns, so every customer became one row "***" while deletes (by the key) found nothing.
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (k {VarChar(64)} NOT NULL PRIMARY KEY, v bigint)");
+        var keyId = await Kit.RegisterAsync("sinktest-maskedkey", SinkTestKit.Schema("""{"type":"record","name":"MaskedKey","namespace":"sinktest","fields":[{"name":"k","type":"string"}]}"""));
+        var rowSchema = SinkTestKit.Schema("""{"type":"record","name":"MaskedValue","namespace":"sinktest","fields":[{"name":"k","type":"string"},{"name":"v","type":"long"}]}""");
+        byte[] KeyOf(string hash) => SinkTestKit.Key(keyId, (ref AvroWriter w) => w.WriteString(hash));
+        byte[] Redacted(long v) => SinkTestKit.Datum((ref AvroWriter w) =>
+        {
+            w.WriteString("***");
+            w.WriteLong(v);
+        });
+        await using var sink = await StartAsync(SchemaEvolution.None, table);
+
+        var upserts = Kit.Batch("t").Upsert(KeyOf("h1"), rowSchema, Redacted(1)).Upsert(KeyOf("h2"), rowSchema, Redacted(2)).Upsert(KeyOf("h3"), rowSchema, Redacted(3)).Batch;
+        await sink.WriteAsync(upserts, CancellationToken.None);
+        AssertNoRejections(upserts);
+        var delete = Kit.Batch("t").Tombstone(KeyOf("h2")).Batch;
+        await sink.WriteAsync(delete, CancellationToken.None);
+
+        var rows = await QueryAsync($"SELECT k, v FROM {Q(table)} ORDER BY k");
+        Assert.Equal("h1=1 h3=3", string.Join(' ', rows.Select(r => $"{r[0]}={Convert.ToInt64(r[1], System.Globalization.CultureInfo.InvariantCulture)}")));
+
+        // A key column whose value a transform gave another type and value (Cast, then Hash): refused, naming the column.
+        var textId = SinkTestKit.Schema("""{"type":"record","name":"TextId","namespace":"sinktest","fields":[{"name":"id","type":"string"},{"name":"nick","type":["null","string"]}]}""");
+        var other = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(other)} (id {VarChar(64)} NOT NULL PRIMARY KEY, nick {VarChar(20)})");
+        await using var second = await StartAsync(SchemaEvolution.None, other);
+        var cast = Kit.Batch("t").Upsert(Key(1), textId, SinkTestKit.Datum((ref AvroWriter w) =>
+        {
+            w.WriteString("739d");
+            w.WriteUnionIndex(0);
+        })).Batch;
+        await second.WriteAsync(cast, CancellationToken.None);
+        Assert.Contains("\"id\"", cast.GetRejection(0)!, StringComparison.Ordinal);
+        Assert.Empty(await QueryAsync($"SELECT id FROM {Q(other)}"));
+    }
+
+    [Fact]
     public async Task Records_a_refused_last_record_stood_for_are_dead_lettered_with_it()
     {
         var table = NewTable();

@@ -145,6 +145,24 @@ public sealed class MySqlSourceOptions : SourceOptions
         _captures = null;
     }
 
+    /// <inheritdoc/>
+    protected override IEnumerable<(string Setting, string Resource)> ExclusiveResources(string sourceName)
+    {
+        MySqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new MySqlConnectionStringBuilder(ConnectionString);
+        }
+        catch (ArgumentException)
+        {
+            yield break; // Validate says why
+        }
+
+        // The server ends an older replica connection when another registers with the same id.
+        yield return ("server_id", string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"server_id {EffectiveServerId(sourceName)} on {builder.Server.ToLowerInvariant()}:{builder.Port}"));
+    }
+
     /// <summary>The server id to register with.</summary>
     internal uint EffectiveServerId(string sourceName)
     {

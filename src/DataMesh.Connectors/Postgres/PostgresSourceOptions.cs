@@ -107,6 +107,25 @@ public sealed class PostgresSourceOptions : SourceOptions
         }
     }
 
+    /// <inheritdoc/>
+    protected override IEnumerable<(string Setting, string Resource)> ExclusiveResources(string sourceName)
+    {
+        Npgsql.NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
+        }
+        catch (ArgumentException)
+        {
+            yield break; // Validate says why
+        }
+
+        // A slot belongs to the server, a publication to a database.
+        var server = (builder.Host ?? string.Empty).ToLowerInvariant() + ":" + builder.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        yield return ("slot_name", $"replication slot '{Slot(sourceName)}' on {server}");
+        yield return ("publication_name", $"publication '{Publication(sourceName)}' in database '{builder.Database}' on {server}");
+    }
+
     private static string Identifier(string name) =>
         new(name.ToLowerInvariant().Select(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') ? c : '_').ToArray());
 }

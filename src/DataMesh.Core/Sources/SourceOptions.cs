@@ -95,6 +95,16 @@ public abstract class SourceOptions
     /// <summary>The change-event contract's settings for this source; null to use <c>DataMeshOptions.Events</c>.</summary>
     public ChangeEventOptions? Events { get; set; }
 
+    /// <summary>
+    /// What this source holds alone on its database server and no other source may share (a PostgreSQL replication slot
+    /// or publication, a MySQL replica's server id): per resource the setting that names it (as a definition file writes
+    /// it, <c>slot_name</c>) and a text equal for two sources exactly when they would share it (the server and the name).
+    /// A definition with two sources that share one is refused.
+    /// </summary>
+    /// <param name="sourceName">The source's name (defaults are derived from it).</param>
+    /// <returns>The resources; none by default.</returns>
+    protected internal virtual IEnumerable<(string Setting, string Resource)> ExclusiveResources(string sourceName) => [];
+
     /// <summary>Checks the settings; each message names the setting.</summary>
     /// <param name="sourceName">The source's name, for the messages.</param>
     /// <returns>The problems; empty when the settings are valid.</returns>

@@ -21,6 +21,55 @@ public sealed class DefinitionTests
     private static readonly string Samples = Path.Combine(AppContext.BaseDirectory, "ControlPlane", "Samples");
 
     [Fact]
+    public async Task Sources_that_would_share_a_slot_a_publication_or_a_server_id_on_one_server_are_refused()
+    {
+        // A new user's pass: shop-x and shop_x both got slot and publication datamesh_shop_x (one source then rewrote the
+        // other's publication: changes lost); two MariaDB sources with one server_id made the server drop the first's stream.
+        const string Yaml = """
+            sources:
+              - name: shop-x
+                type: postgres
+                connection_string: Host=db1;Database=shop;Username=u
+              - name: shop_x
+                type: postgres
+                connection_string: Host=db1;Database=shop;Username=u
+              - name: elsewhere
+                type: postgres
+                connection_string: Host=db2;Database=shop;Username=u
+                slot_name: datamesh_shop_x
+                publication_name: datamesh_shop_x
+              - name: wh
+                type: mariadb
+                connection_string: Server=db3;User ID=u
+                server_id: 4711
+              - name: wh2
+                type: mariadb
+                connection_string: Server=db3;User ID=u
+                server_id: 4711
+              - name: wh3
+                type: mariadb
+                connection_string: Server=db4;User ID=u
+                server_id: 4711
+            """;
+
+        var problems = (await DefinitionFile.ValidateAsync(Yaml, DefinitionTestSupport.Options())).Problems;
+
+        Assert.Equal(["sources[1].publication_name", "sources[1].slot_name", "sources[4].server_id"], problems.Select(p => p.Path).Order());
+        Assert.All(problems, p => Assert.Contains(p.Path.StartsWith("sources[1]", StringComparison.Ordinal) ? "'shop-x'" : "'wh'", p.Reason, StringComparison.Ordinal));
+        Assert.Contains("datamesh_shop_x", problems[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_duration_longer_than_a_timespan_holds_is_a_problem_not_a_crash()
+    {
+        // A new user's pass: retention: 99999999999d ended `datamesh validate` with an unhandled OverflowException (exit 134).
+        var problems = (await DefinitionFile.ValidateAsync("settings:\n  retention: 99999999999d\n", DefinitionTestSupport.Options())).Problems;
+
+        var problem = Assert.Single(problems, p => p.Path == "settings.retention");
+        Assert.Contains("duration", problem.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_shop_sample_parses_to_its_sources_pipelines_and_settings()
     {
         var validation = await DefinitionFile.ValidateAsync(await File.ReadAllTextAsync(Path.Combine(Samples, "shop.yaml")), DefinitionTestSupport.Options());

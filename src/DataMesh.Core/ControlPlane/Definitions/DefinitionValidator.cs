@@ -166,6 +166,7 @@ internal static partial class DefinitionValidator
         }
 
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        var held = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < items.Count; i++)
         {
             var path = string.Create(CultureInfo.InvariantCulture, $"sources[{i}]");
@@ -203,6 +204,18 @@ internal static partial class DefinitionValidator
             foreach (var entry in mapping.Entries.Where(e => e.Key is not ("name" or "type")))
             {
                 Flatten(entry.Value, entry.Key, flat);
+            }
+
+            if (name is not null && type is not null)
+            {
+                foreach (var (setting, resource) in sourceOptions.ExclusiveResources(name))
+                {
+                    if (!held.TryAdd(resource, name))
+                    {
+                        problems.Add($"{path}.{setting}", mapping.Find(setting)?.Value ?? mapping,
+                            $"source '{name}' would use the {resource}, as source '{held[resource]}' does: two sources cannot share it (one would take over or end the other's stream, and changes would be lost). Set {setting} to another value.");
+                    }
+                }
             }
 
             if (name is not null)

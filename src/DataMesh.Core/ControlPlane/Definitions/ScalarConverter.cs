@@ -137,8 +137,9 @@ internal static partial class ScalarConverter
                 "h" => number * 3_600_000,
                 _ => number * 86_400_000,
             };
-            value = TimeSpan.FromMilliseconds(milliseconds);
-            return true;
+            // Longer than TimeSpan holds (about 29,000 years, 99999999999d) is not a duration either.
+            value = milliseconds < TimeSpan.MaxValue.TotalMilliseconds ? TimeSpan.FromMilliseconds(milliseconds) : default;
+            return milliseconds < TimeSpan.MaxValue.TotalMilliseconds;
         }
 
         // hh:mm:ss (with d. and .fffffff); not a bare number, which TimeSpan reads as days (5 would be 5 days), nor a

@@ -126,6 +126,17 @@ public sealed class PostgresSourceOptions : SourceOptions
         yield return ("publication_name", $"publication '{Publication(sourceName)}' in database '{builder.Database}' on {server}");
     }
 
+    /// <inheritdoc/>
+    protected override string? LeftInDatabase(string sourceName)
+    {
+        var slot = Slot(sourceName).Replace("'", "''", StringComparison.Ordinal);
+        var publication = CapturedTable.Quote(Publication(sourceName));
+        var trigger = CapturedTable.Quote(PublicationManager.TriggerName(Publication(sourceName)));
+        return $"a PostgreSQL source's slot keeps its WAL until dropped: SELECT pg_drop_replication_slot('{slot}');" +
+            (ManagePublication ? $" DROP PUBLICATION {publication}; and, as a superuser, DROP EVENT TRIGGER IF EXISTS {trigger}; DROP FUNCTION IF EXISTS <schema>.{trigger}(); (the schema the source's user created it in, public by default)" : string.Empty) +
+            " (docs/postgres.md)";
+    }
+
     private static string Identifier(string name) =>
         new(name.ToLowerInvariant().Select(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') ? c : '_').ToArray());
 }

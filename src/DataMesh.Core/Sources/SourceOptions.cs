@@ -105,6 +105,12 @@ public abstract class SourceOptions
     /// <returns>The resources; none by default.</returns>
     protected internal virtual IEnumerable<(string Setting, string Resource)> ExclusiveResources(string sourceName) => [];
 
+    /// <summary>What a source with these settings leaves in its database when it is removed, and how to remove it (the
+    /// statements with its own names), for the controller's plan; null when it leaves nothing there.</summary>
+    /// <param name="sourceName">The source's name (defaults are derived from it).</param>
+    /// <returns>The advice, or null.</returns>
+    protected internal virtual string? LeftInDatabase(string sourceName) => null;
+
     /// <summary>Checks the settings; each message names the setting.</summary>
     /// <param name="sourceName">The source's name, for the messages.</param>
     /// <returns>The problems; empty when the settings are valid.</returns>

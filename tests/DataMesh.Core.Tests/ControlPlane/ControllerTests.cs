@@ -94,6 +94,30 @@ public sealed class ControllerTests
     }
 
     [Fact]
+    public async Task The_plan_for_a_removed_source_names_what_it_left_in_its_database_by_its_own_names()
+    {
+        // A new user's pass: the advice always named datamesh_<name> unnormalised (datamesh_shop-x: not the slot, and a syntax
+        // error), ignored slot_name, gave PostgreSQL statements for MariaDB, and could name another running source's slot.
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        using var controller = Controller(kafka);
+        await controller.ApplyAsync("""
+            sources:
+              - {name: shop-x, type: postgres, connection_string: "Host=db;Username=u", include_tables: [public.orders]}
+              - {name: named, type: postgres, connection_string: "Host=db;Username=u", slot_name: cpu_slot, publication_name: cpu_pub, include_tables: [public.orders]}
+              - {name: wh, type: mariadb, connection_string: "Server=db;User ID=u", include_tables: [shop.orders]}
+            """ + "\n" + Pipelines);
+
+        var plan = await controller.PlanAsync(Pipelines);
+
+        string Stop(string name) => plan.Changes.Single(c => c.Kind == "source" && c.Name == name).ToString();
+        Assert.Contains("SELECT pg_drop_replication_slot('datamesh_shop_x'); DROP PUBLICATION \"datamesh_shop_x\";", Stop("shop-x"), StringComparison.Ordinal);
+        Assert.Contains("SELECT pg_drop_replication_slot('cpu_slot'); DROP PUBLICATION \"cpu_pub\";", Stop("named"), StringComparison.Ordinal);
+        Assert.DoesNotContain("datamesh_named", Stop("named"), StringComparison.Ordinal);
+        Assert.DoesNotContain("pg_drop", Stop("wh"), StringComparison.Ordinal);
+        Assert.Contains("its topics and position are kept", Stop("wh"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_apply_stopped_midway_keeps_what_it_made_and_the_next_controller_finishes_it()
     {
         using var kafka = new KafkaConnection(new KafkaOptions());

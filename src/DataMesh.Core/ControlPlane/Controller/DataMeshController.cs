@@ -3,6 +3,7 @@ using System.Globalization;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using DataMesh.ControlPlane.Controller;
+using DataMesh.ControlPlane.Definitions;
 using DataMesh.Events;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
@@ -107,6 +108,39 @@ public sealed class DataMeshController : IDisposable
 
         ControlPlaneMetrics.Applied(_options.StateTopic, unchanged ? "unchanged" : "applied");
         return plan;
+    }
+
+    /// <summary>What a source of the applied definition <paramref name="text"/> left in its database and how to remove it,
+    /// with the names its own settings give (a slot or publication named in the file, or the defaults from its name).
+    /// Its settings are read without resolving secrets; null when the source leaves nothing or cannot be read.</summary>
+    private string? LeftInDatabase(string text, string name)
+    {
+        try
+        {
+            if (DefinitionReader.Read(text) is not MappingNode top || top.Find("sources")?.Value is not SequenceNode sources)
+            {
+                return null;
+            }
+
+            foreach (var item in sources.Items.OfType<MappingNode>())
+            {
+                if (item.Find("name")?.Value is ScalarNode { Text: var itemName } && itemName == name
+                    && item.Find("type")?.Value is ScalarNode { Text: var type } && _options.SourceTypes.FirstOrDefault(t => t.Name == type) is { } sourceType)
+                {
+                    var options = sourceType.CreateOptions();
+                    var problems = new ProblemList();
+                    var secrets = new SecretReferences(new DefinitionValidationOptions { Configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), StoredDefinition = true }, problems);
+                    new OptionsBinder(problems, secrets).Bind(options, item, "source", ["name", "type"], "a source", reportUnknown: false);
+                    return options.LeftInDatabase(name);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidOperationException or ArgumentException)
+        {
+            // A definition applied before always reads; should it not, the plan says nothing of the database.
+        }
+
+        return null;
     }
 
     /// <summary>Pauses sources or pipelines of the applied definition: runners stop them (a source's position and a
@@ -503,9 +537,8 @@ public sealed class DataMeshController : IDisposable
             var slash = gone.IndexOf('/', StringComparison.Ordinal);
             var (kind, name) = (gone[..slash], gone[(slash + 1)..]);
             steps.Add((new PlanChange(PlanAction.Stop, kind, name, kind == "source"
-                ? "no longer declared: runners stop it; its topics and position are kept, and so is what it made in its database: a PostgreSQL source's slot keeps " +
-                  $"its WAL until dropped (with the default names: SELECT pg_drop_replication_slot('datamesh_{name}'); DROP PUBLICATION datamesh_{name}; " +
-                  $"DROP EVENT TRIGGER datamesh_{name}; DROP FUNCTION public.datamesh_{name}(); docs/postgres.md)"
+                ? "no longer declared: runners stop it; its topics and position are kept" +
+                  (LeftInDatabase(state.Definition!.Text, name) is { } left ? ", and so is what it made in its database: " + left : string.Empty)
                 : "no longer declared: runners stop it; its topics and consumer group are kept (datamesh delete --with-resources on the applied definition removes them)"), null));
         }
 

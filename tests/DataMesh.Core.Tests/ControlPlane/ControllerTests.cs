@@ -297,6 +297,71 @@ public sealed class ControllerTests
     }
 
     [Fact]
+    public async Task A_runner_that_cannot_run_a_new_generation_says_why_in_every_components_status()
+    {
+        // A new user's pass: a generation whose reference the runner could not resolve stopped everything it ran, logged as
+        // "stopped (no longer declared)", and the status said "running; no runner reports it".
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        var stateTopic = "datamesh.controller.refused-" + Guid.NewGuid().ToString("N")[..8];
+        var controllerOptions = new DataMeshControllerOptions
+        {
+            StateTopic = stateTopic,
+            Configuration = Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions
+                .AddInMemoryCollection(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), new Dictionary<string, string?> { ["Topics:Third"] = "out.three" }).Build(),
+        };
+        controllerOptions.AddConnectorTypes();
+        using var controller = new DataMeshController(kafka, DefinitionTestSupport.OrdersStore(), controllerOptions);
+        await controller.ApplyAsync(Pipelines);
+
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSingleton(kafka);
+        builder.Services.AddDataMesh().AddDefinitionRunner(o =>
+        {
+            o.AddConnectorTypes();
+            o.StateTopic = stateTopic;
+            o.RunnerId = "refusing";
+            o.PollInterval = TimeSpan.FromMilliseconds(200);
+        });
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            async Task<DataMeshStatus> WaitFor(string what, Func<DataMeshStatus, bool> done)
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(60);
+                while (true)
+                {
+                    var status = await controller.GetStatusAsync();
+                    if (done(status))
+                    {
+                        return status;
+                    }
+
+                    Assert.True(DateTime.UtcNow < deadline, $"{what}: {string.Join("; ", status.Components.Select(c => $"{c.Component} {string.Join(",", c.Runners.Select(r => r.State + " " + r.Message))}"))}");
+                    await Task.Delay(200);
+                }
+            }
+
+            await WaitFor("both pipelines running", s => s.Components.Count == 2 && s.Components.All(c => c.Runners.Any(r => r.State == "running")));
+            await controller.ApplyAsync(Pipelines + """
+
+                  - name: third
+                    source_topics: [in.three]
+                    sink:
+                      kafka: {topic: "${config:Topics:Third}"}
+                """);
+
+            var refused = await WaitFor("every component refused", s => s.Components.Count == 3 && s.Components.All(c => c.Runners.Any(r => r.State == "refused")));
+            Assert.All(refused.Components, c => Assert.Contains("cannot run generation 2 of the definition", Assert.Single(c.Runners).Message, StringComparison.Ordinal));
+            Assert.All(refused.Components, c => Assert.Contains("Topics:Third", Assert.Single(c.Runners).Message, StringComparison.Ordinal));
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task Two_snapshot_requests_made_before_a_runner_reads_them_are_both_kept_and_one_handled_leaves_the_other()
     {
         using var kafka = new KafkaConnection(new KafkaOptions());

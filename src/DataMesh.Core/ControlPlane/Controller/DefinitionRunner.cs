@@ -1,3 +1,4 @@
+using System.Globalization;
 using Confluent.Kafka;
 using DataMesh.Events;
 using DataMesh.Hosting;
@@ -29,6 +30,9 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
     private readonly ILogger _logger = (services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance).CreateLogger("DataMesh.Runner");
     private readonly Dictionary<string, (string State, string? Message, string Hash, DateTimeOffset At)> _reported = new(StringComparer.Ordinal);
     private AppliedDefinition? _definition;
+
+    /// <summary>Why this runner cannot run the applied definition, and its components (reported "refused"), or null.</summary>
+    private (string Reason, IReadOnlyDictionary<string, string> Components)? _refused;
     private (long Generation, DateTimeOffset AppliedAt) _generation = (-1, default);
     private volatile RunnerCounts _counts = new(-1, 0, 0);
 
@@ -95,6 +99,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         if (state.Definition is null)
         {
             _definition = null;
+            _refused = null;
             _generation = (0, default);
         }
         else if ((state.Definition.Generation, state.Definition.AppliedAt) != _generation)
@@ -102,6 +107,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             try
             {
                 _definition = await AppliedDefinition.ReadAsync(state.Definition.Text, options, cancellationToken, stored: true).ConfigureAwait(false);
+                _refused = null;
                 ControllerLog.Generation(_logger, options.RunnerId, state.Definition.Generation, _definition.Components.Count);
             }
             catch (Exception ex) when (ex is DefinitionInvalidException or InvalidOperationException)
@@ -110,6 +116,7 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 // until a version it can run is applied (what changed stops now, the rest at the next pass), so that no
                 // old transform runs beside the new ones elsewhere; the other runners go on.
                 ControllerLog.DefinitionRefused(_logger, options.RunnerId, state.Definition.Generation, ex.Message);
+                _refused = ($"this runner cannot run generation {state.Definition.Generation.ToString(CultureInfo.InvariantCulture)} of the definition, so it runs none of it: {ex.Message}", state.Definition.Components);
                 _generation = (state.Definition.Generation, state.Definition.AppliedAt);
                 foreach (var (key, running) in _running.ToList())
                 {
@@ -131,7 +138,8 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         {
             if (!wanted.TryGetValue(key, out var component))
             {
-                await StopAsync(key, state.Paused.Contains(key) ? "paused" : "stopped (no longer declared)", state.Paused.Contains(key) ? "paused" : "stopped").ConfigureAwait(false);
+                var why = state.Paused.Contains(key) ? "paused" : _refused is { } refused ? "stopped: " + refused.Reason : "stopped (no longer declared)";
+                await StopAsync(key, why, state.Paused.Contains(key) ? "paused" : "stopped").ConfigureAwait(false);
             }
             else if (component.Hash != running.Component.Hash)
             {
@@ -388,7 +396,29 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             }
         }
 
-        foreach (var key in _reported.Keys.Except(_running.Keys).ToList())
+        if (_refused is { } refused)
+        {
+            // What runs nowhere else would show "running; no runner reports it": each component says why not here.
+            foreach (var (key, hash) in refused.Components.Where(c => !_running.ContainsKey(c.Key)))
+            {
+                if (_reported.TryGetValue(key, out var last) && last.State == "refused" && last.Message == refused.Reason && now - last.At < options.StatusInterval)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await store.WriteStatusAsync(new StatusRecord(key, options.RunnerId, "refused", refused.Reason, hash, now, null), cancellationToken).ConfigureAwait(false);
+                    _reported[key] = ("refused", refused.Reason, hash, now);
+                }
+                catch (Exception ex) when (ex is KafkaException or InvalidOperationException or TimeoutException)
+                {
+                    ControllerLog.StatusUnwritten(_logger, options.RunnerId, key, ex.Message);
+                }
+            }
+        }
+
+        foreach (var key in _reported.Keys.Except(_running.Keys).Where(k => _refused?.Components.ContainsKey(k) != true).ToList())
         {
             await store.DeleteStatusAsync(key, options.RunnerId, cancellationToken).ConfigureAwait(false);
             _reported.Remove(key);

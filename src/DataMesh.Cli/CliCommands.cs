@@ -52,7 +52,9 @@ internal static class CliCommands
                           its topics, consumer groups and stored positions
           run FILE [--http ADDRESS]
                           host everything the file declares: apply it, then run its sources and pipelines, following
-                          later applies, until Ctrl-C; several runs of one file share the work. With --http
+                          later applies, until Ctrl-C. Each start applies FILE again: a supervisor that restarts a run
+                          re-applies that file, undoing later applies of another. Runs share the work only on one
+                          cluster (the same --kafka; without it each starts its own embedded one). With --http
                           (e.g. 127.0.0.1:8080), also serve the Schema Registry API, the controller's API (/api) and
                           its web page (/ui/) at that address; without a bearer token
                           (DataMesh:Server:Controller:BearerToken) or client certificates
@@ -116,7 +118,7 @@ internal static class CliCommands
         {
             if (HttpUrl(http) is not { } httpUrl)
             {
-                return await UsageAsync(error, $"--http needs an address such as 127.0.0.1:8080, http://0.0.0.0:8080 or https://0.0.0.0:8443; '{http}' is not one").ConfigureAwait(false);
+                return await UsageAsync(error, $"--http needs an address such as 127.0.0.1:8080, http://0.0.0.0:8080 or https://0.0.0.0:8443 (a port alone is not one); '{http}' is not one").ConfigureAwait(false);
             }
 
             if (httpUrl.StartsWith("https://", StringComparison.Ordinal) && Configuration(options).GetSection("Kestrel:Certificates:Default") is var certificate &&
@@ -445,8 +447,28 @@ internal static class CliCommands
             await output.WriteLineAsync($"Embedded Kafka at {kafka.BootstrapServers}: give --kafka {kafka.BootstrapServers} to plan, apply, status and the other commands while this runs.").ConfigureAwait(false);
         }
 
-        var plan = await controller.ApplyAsync(text, new Progress(output), cancellationToken).ConfigureAwait(false);
-        await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        // The host first: an address that cannot be served (in use, not this machine's) fails the run before anything is
+        // applied. Its runner runs what is applied until the apply below makes the file's definition the applied one.
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)
+        {
+            throw new IOException($"the --http address cannot be served, nothing was applied: {ex.Message}", ex);
+        }
+
+        DataMeshPlan plan;
+        try
+        {
+            plan = await controller.ApplyAsync(text, new Progress(output), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
         if (host.Services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses is { Count: > 0 } addresses)
         {
             var options = host.Services.GetRequiredService<IOptions<DataMeshServerOptions>>().Value;
@@ -478,6 +500,11 @@ internal static class CliCommands
     /// <summary><c>HOST:PORT</c> or an <c>http://HOST:PORT</c> or <c>https://HOST:PORT</c> URL, as Kestrel takes it; null when it is none.</summary>
     internal static string? HttpUrl(string address)
     {
+        if (address.All(char.IsAsciiDigit))
+        {
+            return null; // a port alone: "http://8080" would name the host 8080
+        }
+
         var url = address.Contains("://", StringComparison.Ordinal) ? address : "http://" + address;
         return Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps) && uri.AbsolutePath == "/" &&
             uri.UserInfo.Length == 0 && uri.Query.Length == 0 && uri.Fragment.Length == 0

@@ -26,6 +26,7 @@ public sealed class CliRunHttpTests
     [InlineData("https://u:p@127.0.0.1:1", null)]
     [InlineData("127.0.0.1:8080/x", null)]
     [InlineData("not an address", null)]
+    [InlineData("8080", null)] // a port alone is not an address: it was taken as the host "8080" (a new user's pass)
     public void The_http_address_is_HOST_PORT_or_an_http_or_https_URL(string address, string? url) => Assert.Equal(url, CliCommands.HttpUrl(address));
 
     [Fact]

@@ -118,6 +118,27 @@ public sealed class ControllerTests
     }
 
     [Fact]
+    public async Task A_snapshot_of_a_table_the_source_does_not_capture_is_refused_naming_the_nearest_one()
+    {
+        // A new user's pass: a misspelt table was accepted (exit 0) and then skipped by the runner, seen only in its log.
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        using var controller = Controller(kafka);
+        await controller.ApplyAsync("""
+            sources:
+              - {name: shop, type: postgres, connection_string: "Host=db;Username=u", include_tables: [public.orders, public.customers]}
+              - {name: wild, type: postgres, connection_string: "Host=db;Username=u", include_tables: [public.*], exclude_tables: [public.secret]}
+            """ + "\n" + Pipelines);
+
+        var misspelt = await Assert.ThrowsAsync<SnapshotRequestException>(() => controller.RequestSnapshotAsync("shop", ["public.ordres"]));
+        Assert.Equal("Table 'public.ordres' cannot be snapshotted: source 'shop' does not capture it (include_tables: public.orders, public.customers); did you mean 'public.orders'?", misspelt.Message);
+        var excluded = await Assert.ThrowsAsync<SnapshotRequestException>(() => controller.RequestSnapshotAsync("wild", ["public.secret"]));
+        Assert.Contains("exclude_tables: public.secret", excluded.Message, StringComparison.Ordinal);
+
+        await controller.RequestSnapshotAsync("shop", ["public.orders"]);
+        await controller.RequestSnapshotAsync("wild", ["public.anything"]);
+    }
+
+    [Fact]
     public async Task An_apply_stopped_midway_keeps_what_it_made_and_the_next_controller_finishes_it()
     {
         using var kafka = new KafkaConnection(new KafkaOptions());

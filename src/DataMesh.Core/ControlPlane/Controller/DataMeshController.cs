@@ -111,9 +111,14 @@ public sealed class DataMeshController : IDisposable
     }
 
     /// <summary>What a source of the applied definition <paramref name="text"/> left in its database and how to remove it,
-    /// with the names its own settings give (a slot or publication named in the file, or the defaults from its name).
-    /// Its settings are read without resolving secrets; null when the source leaves nothing or cannot be read.</summary>
-    private string? LeftInDatabase(string text, string name)
+    /// with the names its own settings give (a slot or publication named in the file, or the defaults from its name);
+    /// null when the source leaves nothing or cannot be read.</summary>
+    private string? LeftInDatabase(string text, string name) => AppliedSourceOptions(text, name)?.LeftInDatabase(name);
+
+    /// <summary>The options of source <paramref name="name"/> of the applied definition <paramref name="text"/>, bound from
+    /// its settings without resolving secrets (the names, patterns and flags a plan or request needs); null when the
+    /// source is not there or its type unknown.</summary>
+    private SourceOptions? AppliedSourceOptions(string text, string name)
     {
         try
         {
@@ -131,13 +136,13 @@ public sealed class DataMeshController : IDisposable
                     var problems = new ProblemList();
                     var secrets = new SecretReferences(new DefinitionValidationOptions { Configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build(), StoredDefinition = true }, problems);
                     new OptionsBinder(problems, secrets).Bind(options, item, "source", ["name", "type"], "a source", reportUnknown: false);
-                    return options.LeftInDatabase(name);
+                    return options;
                 }
             }
         }
         catch (Exception ex) when (ex is FormatException or InvalidOperationException or ArgumentException)
         {
-            // A definition applied before always reads; should it not, the plan says nothing of the database.
+            // A definition applied before always reads; should it not, the caller goes without.
         }
 
         return null;
@@ -189,6 +194,22 @@ public sealed class DataMeshController : IDisposable
         }
 
         await KnownAsync([AppliedDefinition.SourceKey(source)], cancellationToken).ConfigureAwait(false);
+        if ((await _store.ReadAsync(cancellationToken).ConfigureAwait(false)).Definition is { } applied && AppliedSourceOptions(applied.Text, source) is { } options)
+        {
+            // A table the source does not capture would be skipped by its runner, seen only in that runner's log.
+            var filter = new TableFilter(options, []);
+            foreach (var table in tables)
+            {
+                var dot = table.IndexOf('.', StringComparison.Ordinal);
+                if (!filter.Captures(table[..dot], table[(dot + 1)..]))
+                {
+                    throw new SnapshotRequestException(
+                        $"Table '{table}' cannot be snapshotted: source '{source}' does not capture it (include_tables: {(options.IncludeTables.Count == 0 ? "every table" : string.Join(", ", options.IncludeTables))}" +
+                        $"{(options.ExcludeTables.Count > 0 ? "; exclude_tables: " + string.Join(", ", options.ExcludeTables) : string.Empty)}){NearestName.Hint(table, options.IncludeTables.Where(t => SnapshotEngine.NameProblem(t) is null))}");
+                }
+            }
+        }
+
         var id = Guid.NewGuid().ToString("n");
         await _store.WriteAsync("snapshot/" + ControllerState.SnapshotKey(source, id), new SnapshotRequestRecord(id, [.. tables], condition, DateTimeOffset.UtcNow), cancellationToken)
             .ConfigureAwait(false);

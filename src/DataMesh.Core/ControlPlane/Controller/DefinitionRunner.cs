@@ -354,7 +354,13 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
                 var status = monitor?.Get(source.Name);
                 state = status is null ? "starting" : status.State.ToString().ToLowerInvariant();
                 message = status?.Message ?? running.Note;
-                snapshot = monitor?.Snapshots(source.Name)?.Progress.ToList();
+                var snapshots = monitor?.Snapshots(source.Name);
+                snapshot = snapshots?.Progress.ToList();
+                if (snapshots?.LastSkipped is { } skipped)
+                {
+                    // Skipped by the source (a table gone, without a key): otherwise only in this runner's log.
+                    message = (message is null ? string.Empty : message + "; ") + "snapshot skipped " + skipped;
+                }
                 if (status?.State == SourceState.Running)
                 {
                     position = status.StoredPosition;

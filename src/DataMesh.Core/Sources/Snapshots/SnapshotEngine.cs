@@ -224,7 +224,21 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public void Request(IEnumerable<string> tables, string? condition = null) => Request(Names(tables), Checked(condition));
+    public void Request(IEnumerable<string> tables, string? condition = null)
+    {
+        LastSkipped = null;
+        Request(Names(tables), Checked(condition));
+    }
+
+    /// <inheritdoc />
+    public string? LastSkipped { get; private set; }
+
+    /// <summary>Logs that a table cannot be snapshotted (error 7103) and keeps it as <see cref="LastSkipped"/>.</summary>
+    private void Skipped(string table, string reason)
+    {
+        SnapshotLog.TableSkipped(_logger, _source, table, reason);
+        LastSkipped = $"{table}: {reason}";
+    }
 
     /// <inheritdoc />
     public void Pause() => Control(() => Update(s => s with { Paused = true }, "paused"), "paused");
@@ -585,7 +599,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                     var info = await _dialect.DescribeTableAsync(schema, name, cancellationToken).ConfigureAwait(false);
                     if (info is null)
                     {
-                        SnapshotLog.TableSkipped(_logger, _source, qualified, "it does not exist or is not captured");
+                        Skipped(qualified, "it does not exist or is not captured");
                         Remove(progress);
                         return;
                     }
@@ -600,7 +614,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                         : new SourceTable(info, ChangeEventSchemas.Build(info.Table, _host.Description, _host.Events));
                     if (MatchIndexes(info.Table) is not { } indexes)
                     {
-                        SnapshotLog.TableSkipped(_logger, _source, qualified,
+                        Skipped(qualified,
                             $"it has no primary key; name a unique key for it in Snapshot:KeyColumns (\"{qualified}\": [\"column\", ...])");
                         Remove(progress);
                         return;
@@ -612,7 +626,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
                         // A named key must be unique and NOT NULL, or the reads after a key would skip rows.
                         if (await _dialect.CheckKeyAsync(described, keyColumns, cancellationToken).ConfigureAwait(false) is { } problem)
                         {
-                            SnapshotLog.TableSkipped(_logger, _source, qualified, problem);
+                            Skipped(qualified, problem);
                             Remove(progress);
                             return;
                         }
@@ -768,7 +782,7 @@ internal sealed class SnapshotEngine : ISnapshotControl, IAsyncDisposable
     {
         Forget(chunk);
         Return(chunk);
-        SnapshotLog.TableSkipped(_logger, _source, $"{progress.Schema}.{progress.Name}", reason);
+        Skipped($"{progress.Schema}.{progress.Name}", reason);
         lock (_lock)
         {
             // This request only: one made anew meanwhile (after a cancel, with another condition) stays.
@@ -872,6 +886,10 @@ public interface ISnapshotControl
     /// <param name="tables">The tables.</param>
     /// <param name="condition">A SQL condition, or null for every row.</param>
     void Request(IEnumerable<string> tables, string? condition = null);
+
+    /// <summary>The last table a request could not snapshot and why (<c>public.ordres: it does not exist or is not
+    /// captured</c>), until the next request; null when none.</summary>
+    string? LastSkipped { get; }
 
     /// <summary>Pauses after the chunks being read.</summary>
     void Pause();

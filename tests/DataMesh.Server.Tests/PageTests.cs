@@ -107,4 +107,45 @@ public sealed class PageTests(ITestOutputHelper output)
         Assert.Empty(consoleErrors);
         Assert.Empty(failedRequests);
     }
+
+    [Fact]
+    public async Task A_failed_component_has_a_resume_button_and_a_repeated_error_is_listed_once()
+    {
+        // A new user's pass: a failed source showed only Pause (resume restarts a failed component), and the errors list
+        // filled with the same messages of two failing components at every poll. The status is the API's shape, served by
+        // the test: a runner that fails on demand is not what is tested here.
+        var chromium = Environment.GetEnvironmentVariable("DATAMESH_CHROMIUM") is { Length: > 0 } path ? path : DefaultChromium;
+        await using var host = await ControllerHost.StartAsync();
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox"] });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { BaseURL = host.Url });
+        page.SetDefaultTimeout(30_000);
+        const string Status = """
+            {"generation":2,"applied_at":"2026-12-07T12:00:00Z","components":[
+              {"component":"source/wh","desired":"running","lag":null,"runners":[{"runner":"r1","state":"failed","message":"server error 4052","current":true,"snapshot":[]}]},
+              {"component":"pipeline/copy","desired":"running","lag":0,"runners":[{"runner":"r1","state":"refused","message":"cannot run generation 2","current":true}]}]}
+            """;
+        await page.RouteAsync("**/api/status", route => route.FulfillAsync(new() { Status = 200, ContentType = "application/json", Body = Status }));
+        var resumes = 0;
+        await page.RouteAsync("**/api/sources/wh/resume", route =>
+        {
+            resumes++;
+            return route.FulfillAsync(new() { Status = 409, ContentType = "application/json", Body = """{"error":"not now"}""" });
+        });
+
+        await page.GotoAsync("/ui/");
+        var row = page.Locator("tr[data-component='source/wh']");
+        await Assertions.Expect(row.Locator("td.state")).ToHaveTextAsync("failed");
+        await Assertions.Expect(row.GetByRole(AriaRole.Button, new() { Name = "pause source/wh" })).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("tr[data-component='pipeline/copy'] td.state")).ToHaveTextAsync("refused");
+
+        for (var i = 0; i < 3; i++)
+        {
+            await row.GetByRole(AriaRole.Button, new() { Name = "resume source/wh" }).ClickAsync();
+        }
+
+        await Assertions.Expect(page.Locator("#errors li", new() { HasText = "resume source/wh: not now" })).ToHaveCountAsync(1);
+        output.WriteLine(string.Join("\n", await page.Locator("#errors li").AllTextContentsAsync()));
+        Assert.Equal(3, resumes);
+    }
 }

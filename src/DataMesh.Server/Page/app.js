@@ -29,7 +29,10 @@
 
   function addError(text) {
     const stamp = new Date().toLocaleTimeString();
-    if (errors.length && errors[0].text === text) { errors[0].stamp = stamp; } else { errors.unshift({ text, stamp }); }
+    // The same error again (a failing component, every poll) moves to the top instead of filling the list.
+    const seen = errors.findIndex((e) => e.text === text);
+    if (seen >= 0) errors.splice(seen, 1);
+    errors.unshift({ text, stamp });
     errors.length = Math.min(errors.length, 20);
     $("errors").replaceChildren(...errors.map((e) => el("li", { textContent: `${e.stamp} ${e.text}` })));
   }
@@ -150,7 +153,7 @@
   function stateOf(component) {
     if (component.desired === "paused") return "paused";
     const states = component.runners.map((r) => r.state);
-    for (const s of ["running", "failed", "retrying", "starting", "standby", "paused", "stopped"]) if (states.includes(s)) return s;
+    for (const s of ["running", "failed", "refused", "retrying", "starting", "standby", "paused", "stopped"]) if (states.includes(s)) return s;
     return "waiting";
   }
 
@@ -188,6 +191,8 @@
       const state = stateOf(c);
       const messages = c.runners.filter((r) => r.message).map((r) => `${r.runner}: ${r.message}`);
       const actions = el("td", {}, actionButton(c, c.desired === "paused" ? "resume" : "pause"));
+      // Resume also restarts a failed component (docs/server.md).
+      if (c.desired !== "paused" && c.runners.some((r) => r.state === "failed")) actions.append(" ", actionButton(c, "resume"));
       if (c.component.startsWith("source/")) actions.append(" ", actionButton(c, "snapshot"));
       const runners = c.runners.map((r) => `${r.runner} ${r.state}${r.current ? "" : " (older version)"}`).join("; ");
       const row = el("tr", {},

@@ -19,6 +19,8 @@ public sealed class OutboxTests
 {
     public sealed record AccountEvent([property: EventKey] string Account, int Sequence, [property: AvroDecimal(18, 2)] decimal Balance);
 
+    public sealed record BlobEvent([property: EventKey] string Name, byte[] Data);
+
     [Theory]
     [InlineData(OutboxDialect.PostgreSql)]
     [InlineData(OutboxDialect.MySql)]
@@ -117,6 +119,7 @@ public sealed class OutboxTests
             using var host = ProducerFixture.Build(o =>
             {
                 o.AddEvent<AccountEvent>();
+                o.AddEvent<BlobEvent>();
                 o.Outbox.Table = table;
                 o.Outbox.PollInterval = TimeSpan.FromMilliseconds(50);
                 o.Outbox.UseRelay(_ => dataSource);
@@ -147,6 +150,26 @@ public sealed class OutboxTests
             // Once the row is fixed (deleted here), the relay goes on with the rows after it.
             await ExecuteAsync(dataSource, $"DELETE FROM {table} WHERE sequence = 1");
             Assert.Single(ProducerFixture.Read(kafka, topic, 1, 3));
+            await WaitForEmptyAsync(dataSource, table);
+
+            // A new user's pass: a row larger than the producer takes was retried forever, logged without its row.
+            await using (var connection = await dataSource.OpenConnectionAsync())
+            await using (var transaction = await connection.BeginTransactionAsync())
+            {
+                await emitter.EmitAsync(new BlobEvent("big", new byte[2_000_000]), transaction);
+                await emitter.EmitAsync(new AccountEvent("a", 3, 1m), transaction);
+                await transaction.CommitAsync();
+            }
+
+            deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!logs.Entries.Any(e => e.Message.Contains("the Kafka producer refuses row 3 of outbox table", StringComparison.Ordinal)) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Contains(logs.Entries, e => e.Message.Contains($"the Kafka producer refuses row 3 of outbox table {table}", StringComparison.Ordinal) && e.Message.Contains("message.max.bytes", StringComparison.Ordinal));
+            await ExecuteAsync(dataSource, $"DELETE FROM {table} WHERE sequence = 3");
+            Assert.Equal(2, ProducerFixture.Read(kafka, topic, 2, 3).Count);
             await WaitForEmptyAsync(dataSource, table);
             await host.StopAsync();
         }

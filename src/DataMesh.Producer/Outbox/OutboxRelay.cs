@@ -161,8 +161,17 @@ internal sealed class OutboxRelay : BackgroundService
             }
             catch (Exception ex) when (ex is KafkaException or ArgumentException)
             {
-                // The producer refused a row (a bad topic name ...): the rows before it are waited for all the same.
-                failure = ex;
+                // The producer refused a row (a bad topic name, a message larger than message.max.bytes ...): the rows
+                // before it are waited for all the same. It is refused again at every try, and every later row waits.
+                var row = rows[Math.Min(deliveries.Count, rows.Count - 1)];
+                failure = new EventDeliveryException(
+                    row.Id,
+                    row.Topic,
+                    EventDeliveryFailure.Kafka,
+                    $"the Kafka producer refuses row {row.Sequence} of outbox table {sql.Table} (event {row.Id}, topic '{row.Topic}'): {ex.Message}. " +
+                    "It stays in the table, and the rows after it wait behind it until it is corrected or deleted " +
+                    "(a message larger than the producer's and the topic's limits: raise message.max.bytes and max.message.bytes, or delete the row).",
+                    ex);
             }
 
             // Whatever happened, and even when stopping, wait for what was handed over: it may still reach Kafka until then.

@@ -120,10 +120,14 @@ public sealed class PostgresSourceOptions : SourceOptions
             yield break; // Validate says why
         }
 
-        // A slot belongs to the server, a publication to a database.
+        // A slot belongs to the server, a publication to a database; one the source does not manage (FOR ALL TABLES, made
+        // by a DBA) may serve several sources, each with its own slot.
         var server = (builder.Host ?? string.Empty).ToLowerInvariant() + ":" + builder.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         yield return ("slot_name", $"replication slot '{Slot(sourceName)}' on {server}");
-        yield return ("publication_name", $"publication '{Publication(sourceName)}' in database '{builder.Database}' on {server}");
+        if (ManagePublication)
+        {
+            yield return ("publication_name", $"publication '{Publication(sourceName)}' in database '{builder.Database ?? builder.Username}' on {server}");
+        }
     }
 
     /// <inheritdoc/>

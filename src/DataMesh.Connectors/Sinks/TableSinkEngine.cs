@@ -370,13 +370,30 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
 
             if (rowPlan.Columns[i].Kind != keyPlan.Columns[k].Kind)
             {
-                throw new RejectException($"table {_dialect.Display(table)}, key column \"{rowPlan.Columns[i].Name}\": the value's field differs from the record key's and has another type ({rowPlan.Columns[i].Kind} against {keyPlan.Columns[k].Kind}; a transform such as Cast changed the value's and not the key's), so the row cannot be written under its key");
+                // Another type in the value (a Cast: int to long or to text) holding the same value is the same key.
+                if (SameText(values[i], keyValues[k]))
+                {
+                    continue;
+                }
+
+                throw new RejectException($"table {_dialect.Display(table)}, key column \"{rowPlan.Columns[i].Name}\": the value's field differs from the record key's and has another type ({rowPlan.Columns[i].Kind} against {keyPlan.Columns[k].Kind}; a transform such as Cast then Hash changed the value's and not the key's), so the row cannot be written under its key");
             }
 
             values[i] = keyValues[k];
         }
 
         static bool SameValue(object? a, object? b) => a is byte[] x && b is byte[] y ? x.AsSpan().SequenceEqual(y) : Equals(a, b);
+
+        // Numbers compare as numbers (7, 7L, "7", "7.0"); anything else by its invariant text.
+        static bool SameText(object? a, object? b) =>
+            Number(a) is { } x && Number(b) is { } y ? x == y : string.Equals(Convert.ToString(a, CultureInfo.InvariantCulture), Convert.ToString(b, CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+        static decimal? Number(object? value) => value switch
+        {
+            int or long or short or sbyte or byte or decimal => Convert.ToDecimal(value, CultureInfo.InvariantCulture),
+            string text when decimal.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var parsed) => parsed,
+            _ => null,
+        };
     }
 
     /// <summary>The columns whose value is the placeholder of a value the source did not send, or null when there is none.</summary>

@@ -57,6 +57,18 @@ public sealed class DefinitionTests
         Assert.Equal(["sources[1].publication_name", "sources[1].slot_name", "sources[4].server_id"], problems.Select(p => p.Path).Order());
         Assert.All(problems, p => Assert.Contains(p.Path.StartsWith("sources[1]", StringComparison.Ordinal) ? "'shop-x'" : "'wh'", p.Reason, StringComparison.Ordinal));
         Assert.Contains("datamesh_shop_x", problems[0].Reason, StringComparison.Ordinal);
+
+        // Found by review: a publication the sources do not manage (FOR ALL TABLES) may serve several, each with its own
+        // slot; and a definition applied before this check, read back by a runner, still runs.
+        const string Shared = """
+            sources:
+              - {name: orders, type: postgres, connection_string: Host=db1;Database=shop;Username=u, publication_name: all_tables, manage_publication: false, new_tables: poll, include_tables: [public.orders]}
+              - {name: customers, type: postgres, connection_string: Host=db1;Database=shop;Username=u, publication_name: all_tables, manage_publication: false, new_tables: poll, include_tables: [public.customers]}
+            """;
+        Assert.Empty((await DefinitionFile.ValidateAsync(Shared, DefinitionTestSupport.Options())).Problems);
+        var stored = new DefinitionValidationOptions { Configuration = DefinitionTestSupport.Options().Configuration, StoredDefinition = true };
+        stored.AddConnectorTypes();
+        Assert.Empty((await DefinitionFile.ValidateAsync(Yaml, stored)).Problems);
     }
 
     [Fact]

@@ -508,6 +508,23 @@ public abstract class TableSinkTests : IAsyncLifetime
         await second.WriteAsync(cast, CancellationToken.None);
         Assert.Contains("\"id\"", cast.GetRejection(0)!, StringComparison.Ordinal);
         Assert.Empty(await QueryAsync($"SELECT id FROM {Q(other)}"));
+
+        // Found by review: the same value in another type (a Cast of the value's key field: int to long, long to text) is
+        // the same key, written as before.
+        var third = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(third)} (id bigint NOT NULL PRIMARY KEY, nick {VarChar(20)})");
+        var intKey = await Kit.RegisterAsync("sinktest-intkey", SinkTestKit.Schema("""{"type":"record","name":"IntKey","namespace":"sinktest","fields":[{"name":"id","type":"int"}]}"""));
+        await using var widened = await StartAsync(SchemaEvolution.None, third);
+        var same = Kit.Batch("t").Upsert(SinkTestKit.Key(intKey, (ref AvroWriter w) => w.WriteInt(7)), RowSchema, Row(7, "a"))
+            .Upsert(Key(8), textId, SinkTestKit.Datum((ref AvroWriter w) =>
+            {
+                w.WriteString("8");
+                w.WriteUnionIndex(1);
+                w.WriteString("b");
+            })).Batch;
+        await widened.WriteAsync(same, CancellationToken.None);
+        AssertNoRejections(same);
+        Assert.Equal([(7L, "a"), (8L, "b")], await RowsAsync(third));
     }
 
     [Fact]

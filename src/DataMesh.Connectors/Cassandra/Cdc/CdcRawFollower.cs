@@ -37,6 +37,9 @@ internal sealed class CdcRawFollower
     /// 20,000 entries, the copying and CRC checks cost more than decoding them). Holds the segment's bytes until then.</summary>
     private (long Id, long Durable, CommitLogPosition Returned, CommitLogSegmentReader Reader)? _partial;
 
+    /// <summary>Segments seen without an index while a later one had one (see <see cref="Poll(CommitLogPosition, CdcEntryHandler, int, CancellationToken)"/>).</summary>
+    private readonly HashSet<long> _withoutIndex = [];
+
     public CdcRawFollower(string directory, CommitLogReaderOptions? options = null)
         : this(new CdcRawDirectory(directory), options)
     {
@@ -103,11 +106,13 @@ internal sealed class CdcRawFollower
             {
                 index = new CdcIndex(long.MaxValue, Completed: true);
             }
-            else if (LaterHasIndex(segments, s, cancellationToken) && _store.ReadIndex(segment, cancellationToken) is null)
+            else if (LaterHasIndex(segments, s, cancellationToken) && !_withoutIndex.Add(id))
             {
                 // Cassandra 4.0 links every new segment into cdc_raw and writes its index only at a sync once it holds a
-                // CDC mutation, the older segments first: a later segment with an index means this one never had one
-                // (it held no CDC mutation). The node deletes it when it discards it; meanwhile the later ones are read.
+                // CDC mutation, the older segments first: a later segment with an index, seen at two polls with this one
+                // still without, means this one never had one (it held no CDC mutation; one sync writing both indexes
+                // between two reads of one poll is ruled out by the second poll). The node deletes it when it discards
+                // it; meanwhile the later ones are read.
                 continue;
             }
             else

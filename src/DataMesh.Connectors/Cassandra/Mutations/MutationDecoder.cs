@@ -116,7 +116,18 @@ internal sealed class MutationDecoder
                 // Read past, not handed over (nor counted: the partitions counted are those the handler sees).
                 uncaptured ??= id;
                 var skip = default(NoHandler);
-                DecodePartition(ref reader, table, ref skip);
+                try
+                {
+                    DecodePartition(ref reader, table, ref skip);
+                }
+                catch (CommitLogFormatException) when (PartitionCount == 0)
+                {
+                    // Its schema may be out of date (a table only read past, given by statements): with nothing captured
+                    // before it, the rest of the mutation is skipped, as for a table the schema does not know.
+                    UnknownTableId = id;
+                    return MutationOutcome.UnknownTable;
+                }
+
                 continue;
             }
 

@@ -166,12 +166,8 @@ internal sealed class CassandraSchema
         foreach (var table in captured)
         {
             _tables[table.Id] = (table, true);
-            CapturedIds.Add(table.Id);
         }
     }
-
-    /// <summary>The ids of the captured tables.</summary>
-    public List<Guid> CapturedIds { get; } = [];
 
     /// <summary>Finds a table, captured or not.</summary>
     public bool TryGetTable(Guid id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CassandraTable? table, out bool captured)

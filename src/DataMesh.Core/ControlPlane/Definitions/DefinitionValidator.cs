@@ -206,7 +206,8 @@ internal static partial class DefinitionValidator
                 Flatten(entry.Value, entry.Key, flat);
             }
 
-            if (name is not null && type is not null)
+            // Checked for a definition being applied, not for one applied before (a runner reading it), which ran as it is.
+            if (name is not null && type is not null && !options.StoredDefinition)
             {
                 foreach (var (setting, resource) in sourceOptions.ExclusiveResources(name))
                 {

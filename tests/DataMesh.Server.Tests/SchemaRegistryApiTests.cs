@@ -266,6 +266,13 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
             Body("{"),
             JsonSerializer.Serialize(new { schema = V2, schemaType = "PROTOBUF" }),
             JsonSerializer.Serialize(new { schema = V2, references = new[] { new { name = "a", subject = "b", version = 1 } } }),
+
+            // A default that is not a value of its field's type (a new user's pass: registered, which Confluent refuses).
+            Body("""{"type":"record","name":"D","fields":[{"name":"n","type":"int","default":"notanint"}]}"""),
+            Body("""{"type":"record","name":"D","fields":[{"name":"n","type":"int","default":3000000000}]}"""),
+            Body("""{"type":"record","name":"D","fields":[{"name":"e","type":{"type":"enum","name":"E","symbols":["A"]},"default":"B"}]}"""),
+            Body("""{"type":"record","name":"D","fields":[{"name":"r","type":{"type":"record","name":"R","fields":[{"name":"x","type":"string"}]},"default":{}}]}"""),
+            Body("""{"type":"record","name":"D","fields":[{"name":"a","type":{"type":"array","items":"long"},"default":[1,"2"]}]}"""),
         ];
         foreach (var body in bodies)
         {
@@ -273,6 +280,15 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         }
 
         Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+        // Defaults that fit: a union's default of any branch, numbers for floats, a logical type's underlying value.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "subjects/defaults-value/versions", Body("""
+            {"type":"record","name":"D","fields":[
+              {"name":"u","type":["null","string"],"default":null},{"name":"v","type":["string","null"],"default":"x"},
+              {"name":"f","type":"double","default":1},{"name":"t","type":{"type":"long","logicalType":"timestamp-micros"},"default":0},
+              {"name":"m","type":{"type":"map","values":"int"},"default":{"a":1}},
+              {"name":"r","type":{"type":"record","name":"R","fields":[{"name":"x","type":"string","default":"y"}]},"default":{}}]}
+            """))).Status);
+
         // An explicit AVRO type is fine.
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "subjects/orders-value/versions", JsonSerializer.Serialize(new { schema = V2, schemaType = "AVRO" }))).Status);
     }

@@ -462,7 +462,8 @@ internal sealed class SchemaRegistryApi
         {
             // Apache.Avro returns null for some JSON it does not take as a schema, and throws its own exceptions, its JSON
             // reader's and others on text it cannot parse.
-            return AvroSchema.Parse(schemaText.GetString()) ?? throw new FormatException("it is not an Avro schema");
+            var schema = AvroSchema.Parse(schemaText.GetString()) ?? throw new FormatException("it is not an Avro schema");
+            return AvroDefaults.Problem(schema) is { } problem ? throw new FormatException(problem) : schema;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -193,6 +193,10 @@ public sealed class DefinitionTests
 
         Assert.Equal(["a.yaml:5:23: sources[0].topic_partitions: must be a whole number, not 'zero'"], yaml);
         Assert.Equal(["a.json:3:24: sources[0].topic_partitions: must be a whole number, not 'zero'"], json);
+
+        // A new user's pass: a tab on line 4 was reported at line 1.
+        var tab = await DefinitionTestSupport.LinesAsync("t.yaml", "sources:\n  - name: wh\n    type: mariadb\n\t  server_id: 4711\n    include_tables: [a.b]\n");
+        Assert.StartsWith("t.yaml:4:", Assert.Single(tab), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -52,7 +52,10 @@ internal sealed class DefinitionReader
         }
         catch (YamlException ex)
         {
-            throw new DefinitionSyntaxException(Reason(ex), (int)ex.Start.Line, (int)ex.Start.Column);
+            // Where the construct the scanner was reading began (an unclosed quote), except for a tab, which is where the
+            // scanner found it: the construct may have begun at line 1.
+            var mark = ex.Message.Contains("tab", StringComparison.OrdinalIgnoreCase) ? ex.End : ex.Start;
+            throw new DefinitionSyntaxException(Reason(ex), (int)mark.Line, (int)mark.Column);
         }
     }
 

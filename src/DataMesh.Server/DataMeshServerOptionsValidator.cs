@@ -6,6 +6,9 @@ namespace DataMesh.Server;
 /// <summary>Checks <see cref="DataMeshServerOptions"/> at start; each failure names the setting by its configuration path.</summary>
 internal sealed class DataMeshServerOptionsValidator : IValidateOptions<DataMeshServerOptions>
 {
+    /// <summary>The first segments of the Schema Registry API's paths (<see cref="SchemaRegistry.SchemaRegistryEndpoints"/>).</summary>
+    private static readonly string[] RegistryRoots = ["/subjects", "/schemas", "/config", "/compatibility", "/associations"];
+
     public ValidateOptionsResult Validate(string? name, DataMeshServerOptions options)
     {
         const string Registry = DataMeshServerOptions.SectionName + ":SchemaRegistry:";
@@ -51,6 +54,20 @@ internal sealed class DataMeshServerOptionsValidator : IValidateOptions<DataMesh
             if (!string.IsNullOrEmpty(options.Controller.PagePath) && !IsPath(options.Controller.PagePath))
             {
                 failures.Add($"{Controller}PagePath must be empty or a path like '/ui' (a leading '/', no trailing '/', no spaces, '?', '#' or braces); it is '{options.Controller.PagePath}'.");
+            }
+
+            // Two endpoints for one path answer 500 (ambiguous routes): the page and the API stay off the registry's paths.
+            foreach (var (setting, path) in new[] { ("PathPrefix", options.Controller.PathPrefix), ("PagePath", options.Controller.PagePath) })
+            {
+                if (options.SchemaRegistry.Enabled && !string.IsNullOrEmpty(path) && RegistryRoots.Select(r => prefix + r).FirstOrDefault(r => path == r || path.StartsWith(r + "/", StringComparison.Ordinal)) is { } taken)
+                {
+                    failures.Add($"{Controller}{setting} '{path}' is a path of the Schema Registry API ('{taken}'); choose another, or set {Registry}PathPrefix.");
+                }
+            }
+
+            if (!string.IsNullOrEmpty(options.Controller.PagePath) && options.Controller.PagePath == options.Controller.PathPrefix)
+            {
+                failures.Add($"{Controller}PagePath and {Controller}PathPrefix must differ; both are '{options.Controller.PagePath}'.");
             }
 
             if (options.Controller.BearerToken is { } token && (token.Length < 16 || token.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))

@@ -32,6 +32,30 @@ public sealed class ServerHostingTests
         Assert.Contains(error, failure.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("/subjects", null, "PagePath '/subjects' is a path of the Schema Registry API")]
+    [InlineData("/ui", "/config/x", "PathPrefix '/config/x' is a path of the Schema Registry API")]
+    [InlineData("/api", "/api", "PagePath and DataMesh:Server:Controller:PathPrefix must differ")]
+    [InlineData("/ui", "/api", null)]
+    [InlineData("/subjectsx", "/api", null)]
+    public void The_page_and_the_controllers_api_cannot_take_the_registrys_paths(string page, string? api, string? error)
+    {
+        // A new user's pass: PagePath=/subjects was accepted, then GET /subjects answered 500 (two endpoints for one path).
+        var options = new DataMeshServerOptions();
+        options.Controller.Enabled = true;
+        options.Controller.PagePath = page;
+        options.Controller.PathPrefix = api ?? options.Controller.PathPrefix;
+        var result = new DataMeshServerOptionsValidator().Validate(null, options);
+        if (error is null)
+        {
+            Assert.True(result.Succeeded, result.FailureMessage);
+        }
+        else
+        {
+            Assert.Contains(error, result.FailureMessage, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void MaxRequestBytes_out_of_range_is_refused_naming_the_setting()
     {

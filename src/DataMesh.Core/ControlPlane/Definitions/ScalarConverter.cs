@@ -114,7 +114,7 @@ internal static partial class ScalarConverter
         return type == typeof(string) ? "a string"
             : type == typeof(bool) ? "true or false"
             : type == typeof(int) || type == typeof(long) ? "a whole number"
-            : type == typeof(uint) ? "a whole number from 0"
+            : type == typeof(uint) ? "a whole number from 0 to 4294967295"
             : type == typeof(double) ? "a number"
             : type == typeof(TimeSpan) ? "a duration such as 500ms, 30s, 5m, 2h, 1d or 00:00:30"
             : type.IsEnum ? "one of " + string.Join(", ", EnumNames(type))

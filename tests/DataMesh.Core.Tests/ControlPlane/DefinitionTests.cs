@@ -72,6 +72,25 @@ public sealed class DefinitionTests
     }
 
     [Fact]
+    public async Task Pipelines_that_would_share_a_consumer_group_are_refused()
+    {
+        // A new user's pass: two pipelines with one group_id split the partitions between them, each reading only part.
+        const string Yaml = """
+            pipelines:
+              - {name: a, source_topics: [t1], group_id: shared, sink: {kafka: {topic: o1}}}
+              - {name: b, source_topics: [t1], group_id: shared, sink: {kafka: {topic: o2}}}
+              - {name: c, source_topics: [t1], group_id: datamesh-pipeline-d, sink: {kafka: {topic: o3}}}
+              - {name: d, source_topics: [t1], sink: {kafka: {topic: o4}}}
+            """;
+
+        var problems = (await DefinitionFile.ValidateAsync(Yaml, DefinitionTestSupport.Options())).Problems;
+
+        Assert.Equal(["pipelines[1].group_id", "pipelines[3].group_id"], problems.Select(p => p.Path));
+        Assert.Contains("as pipeline 'a' does", problems[0].Reason, StringComparison.Ordinal);
+        Assert.Contains("consumer group 'datamesh-pipeline-d', as pipeline 'c' does", problems[1].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_duration_longer_than_a_timespan_holds_is_a_problem_not_a_crash()
     {
         // A new user's pass: retention: 99999999999d ended `datamesh validate` with an unhandled OverflowException (exit 134).

@@ -311,6 +311,7 @@ internal static partial class DefinitionValidator
         }
 
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        var groups = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < items.Count; i++)
         {
             var path = string.Create(CultureInfo.InvariantCulture, $"pipelines[{i}]");
@@ -343,6 +344,13 @@ internal static partial class DefinitionValidator
 
             var onError = reader.Value<ErrorHandling>("on_error") ?? ErrorHandling.DeadLetter;
             var groupId = reader.String("group_id");
+            if (name is not null && !options.StoredDefinition && !groups.TryAdd(groupId ?? "datamesh-pipeline-" + name, name))
+            {
+                // Members of one group share its partitions: each pipeline would see only some of the records of a topic
+                // both read, and commit the others' offsets.
+                problems.Add(reader.PathOf("group_id"), reader.Entry("group_id")?.Value ?? mapping,
+                    $"pipeline '{name}' would join consumer group '{groupId ?? "datamesh-pipeline-" + name}', as pipeline '{groups[groupId ?? "datamesh-pipeline-" + name]}' does: each would read only part of the records. Give each pipeline its own group_id (or none).");
+            }
             var deadLetterTopic = reader.String("dead_letter_topic");
             if (deadLetterTopic is not null)
             {

@@ -348,7 +348,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
 
         var keyValues = ConvertAll(table, keyPlan.Columns, key);
         var values = ConvertAll(table, rowPlan.Columns, row);
-        KeyColumnsFromKey(table, keyPlan, keyValues, rowPlan, values);
+        KeyColumnsFromKey(table, keyPlan, keyValues, rowPlan, values, shape.KeyIndexes);
         return new Operation(index, table, keyPlan, keyValues, rowPlan, values) { Unavailable = unavailable };
     }
 
@@ -358,11 +358,11 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
     /// and hashes the key's: every row would have been "***", one row for all keys, none of them found by a delete).
     /// A key column whose value a transform gave another type (a Cast before a Hash) cannot be told apart, and is refused.
     /// </summary>
-    private void KeyColumnsFromKey(TableName table, RowPlan keyPlan, object?[] keyValues, RowPlan rowPlan, object?[] values)
+    private void KeyColumnsFromKey(TableName table, RowPlan keyPlan, object?[] keyValues, RowPlan rowPlan, object?[] values, int[] keyIndexes)
     {
         for (var k = 0; k < keyPlan.Columns.Length; k++)
         {
-            var i = Array.FindIndex(rowPlan.Columns, c => _dialect.ColumnComparer.Equals(c.Name, keyPlan.Columns[k].Name));
+            var i = keyIndexes[k];
             if (i < 0 || SameValue(values[i], keyValues[k]))
             {
                 continue;
@@ -978,9 +978,14 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
         public RowPlan Row { get; }
 
         public Shape ShapeFor(RowPlan key, StringComparer comparer) => _shapes.GetOrAdd(key, k =>
-            new Shape(k.Columns.Select(c => c.Name).FirstOrDefault(name => Row.IndexOf(name, comparer) < 0)));
+        {
+            var indexes = k.Columns.Select(c => Row.IndexOf(c.Name, comparer)).ToArray();
+            return new Shape(Array.IndexOf(indexes, -1) is var missing and >= 0 ? k.Columns[missing].Name : null, indexes);
+        });
 
-        public sealed record Shape(string? MissingKey);
+        /// <param name="MissingKey">A key column the row lacks, or null.</param>
+        /// <param name="KeyIndexes">Per key column, its index in the row (-1 when missing).</param>
+        public sealed record Shape(string? MissingKey, int[] KeyIndexes);
     }
 
     /// <summary>A record refused on its own merits; the message is the reason.</summary>

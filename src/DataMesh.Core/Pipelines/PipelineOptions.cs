@@ -110,7 +110,10 @@ public sealed class PipelineOptions
     internal static readonly TimeSpan MaxSessionTimeout = TimeSpan.FromMinutes(5);
 
     /// <summary>The consumer group, with its default.</summary>
-    public string EffectiveGroupId => GroupId ?? "datamesh-pipeline-" + Name;
+    public string EffectiveGroupId => GroupOf(Name, GroupId);
+
+    /// <summary>A pipeline's consumer group: the one given, else <c>datamesh-pipeline-&lt;name&gt;</c>.</summary>
+    internal static string GroupOf(string name, string? groupId) => groupId ?? "datamesh-pipeline-" + name;
 
     /// <summary>The dead-letter topic, with its default.</summary>
     public string EffectiveDeadLetterTopic => DeadLetterTopic ?? (string.IsNullOrWhiteSpace(TargetTopic) ? Name : TargetTopic) + ".dlq";

@@ -53,8 +53,8 @@ internal static class AvroDefaults
         {
             global::Avro.Schema.Type.Null => value.Type == JTokenType.Null,
             global::Avro.Schema.Type.Boolean => value.Type == JTokenType.Boolean,
-            global::Avro.Schema.Type.Int => value.Type == JTokenType.Integer && value.Value<long>() is >= int.MinValue and <= int.MaxValue,
-            global::Avro.Schema.Type.Long => value.Type == JTokenType.Integer,
+            global::Avro.Schema.Type.Int => value is JValue { Value: long n } && n is >= int.MinValue and <= int.MaxValue,
+            global::Avro.Schema.Type.Long => value is JValue { Value: long }, // a larger integer is a BigInteger
             global::Avro.Schema.Type.Float or global::Avro.Schema.Type.Double =>
                 value.Type is JTokenType.Integer or JTokenType.Float || (value.Type == JTokenType.String && value.Value<string>() is "NaN" or "Infinity" or "-Infinity"),
             global::Avro.Schema.Type.String or global::Avro.Schema.Type.Bytes or global::Avro.Schema.Type.Fixed => value.Type == JTokenType.String,

@@ -26,6 +26,10 @@ internal static class CassandraFixtures
 
     public static string Segment(string version, string file) => Path.Combine(Directory(version), file);
 
+    /// <summary>The mutations of the real 4.0.11 segment (<c>CommitLog-7-1699285478684.log</c>), for segments of our making.</summary>
+    public static List<byte[]> Mutations40() =>
+        SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(Segment("4.0.11-encrypted", "CommitLog-7-1699285478684.log")));
+
     public static IReadOnlyList<string> Segments(string version) =>
         [.. System.IO.Directory.GetFiles(Directory(version), "*.log").Order(StringComparer.Ordinal)];
 

@@ -142,7 +142,7 @@ public sealed class CassandraReviewTests : IDisposable
     [Fact]
     public void A_linked_segment_without_cdc_data_does_not_block_later_segments()
     {
-        var mutations = SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(CassandraFixtures.Segment("4.0.11-encrypted", "CommitLog-7-1699285478684.log")));
+        var mutations = CassandraFixtures.Mutations40();
         // Segment 100: written with non-CDC mutations only, no index (PERMITTED, never CONTAINS).
         File.WriteAllBytes(Path.Combine(_directory, "CommitLog-7-100.log"), SegmentWriter.Plain(7, 100, [mutations.Take(2)], size: 1 << 16));
         // Segment 101: CDC data, index COMPLETED.
@@ -170,11 +170,7 @@ public sealed class CassandraReviewTests : IDisposable
     [Fact]
     public void A_compressed_segment_indexed_by_cassandras_replay_is_read_to_its_end()
     {
-        var mutations = SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(CassandraFixtures.Segment("4.0.11-encrypted", "CommitLog-7-1699285478684.log")));
-        var path = Path.Combine(_directory, "CommitLog-7-100.log");
-        var bytes = SegmentWriter.Compressed(7, 100, "LZ4Compressor", [mutations.Take(3), mutations.Skip(3).Take(100), mutations.Skip(103)]);
-        File.WriteAllBytes(path, bytes);
-        File.WriteAllText(CdcIndex.PathOf(path), $"{bytes.Length}\nCOMPLETED"); // as handleCDCReplayCompletion writes it
+        var mutations = ReplayIndexedCompressedSegment();
         var count = 0;
         var follower = new CdcRawFollower(_directory);
 
@@ -187,11 +183,8 @@ public sealed class CassandraReviewTests : IDisposable
     [Fact]
     public void A_compressed_segment_indexed_by_cassandras_replay_is_not_deleted_with_entries_unread()
     {
-        var mutations = SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(CassandraFixtures.Segment("4.0.11-encrypted", "CommitLog-7-1699285478684.log")));
+        var mutations = ReplayIndexedCompressedSegment();
         var path = Path.Combine(_directory, "CommitLog-7-100.log");
-        var bytes = SegmentWriter.Compressed(7, 100, "LZ4Compressor", [mutations.Take(3), mutations.Skip(3).Take(100), mutations.Skip(103)]);
-        File.WriteAllBytes(path, bytes);
-        File.WriteAllText(CdcIndex.PathOf(path), $"{bytes.Length}\nCOMPLETED");
         var handed = new List<CommitLogPosition>();
         var follower = new CdcRawFollower(_directory);
 
@@ -256,6 +249,18 @@ public sealed class CassandraReviewTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    /// <summary>CommitLog-7-100.log: the fixture's mutations in three LZ4 sections, with the index Cassandra's replay writes
+    /// (CommitLogReplayer.handleCDCReplayCompletion: the file's length, COMPLETED).</summary>
+    private List<byte[]> ReplayIndexedCompressedSegment()
+    {
+        var mutations = CassandraFixtures.Mutations40();
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        var bytes = SegmentWriter.Compressed(7, 100, "LZ4Compressor", [mutations.Take(3), mutations.Skip(3).Take(100), mutations.Skip(103)]);
+        File.WriteAllBytes(path, bytes);
+        File.WriteAllText(CdcIndex.PathOf(path), $"{bytes.Length}\nCOMPLETED");
+        return mutations;
+    }
 
     private static List<string> Events(byte[] mutation, params CassandraTable[] uncaptured)
     {

@@ -43,7 +43,7 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
     public async Task The_real_4_0_segment_arrives_as_one_create_per_row_with_the_fixture_cells_and_hash_while_its_cdc_index_grows()
     {
         var expected = CassandraFixtures.Expected(Version);
-        var mutations = SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(CassandraFixtures.Segment(Version, "CommitLog-7-1699285478684.log")));
+        var mutations = CassandraFixtures.Mutations40();
         var writer = new CdcRawWriter(_directory, 7, 100, [mutations.Take(3), mutations.Skip(3).Take(150), mutations.Skip(153)]);
         var options = Options(Standard1(expected.TableId));
         var runtime = await RuntimeAsync(options);
@@ -327,7 +327,7 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
     public async Task A_segment_arriving_while_the_source_waits_is_read_at_once_not_at_the_next_poll_interval()
     {
         var expected = CassandraFixtures.Expected(Version);
-        var mutations = SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(CassandraFixtures.Segment(Version, "CommitLog-7-1699285478684.log")));
+        var mutations = CassandraFixtures.Mutations40();
         var options = Options(Standard1(expected.TableId));
         options.PollInterval = TimeSpan.FromMinutes(2);
         var monitor = new SourceMonitor();

@@ -16,7 +16,7 @@ public sealed class CdcRawFollowerTests : IDisposable
 {
     private const string Version = "4.0.11-encrypted";
     private readonly string _directory = Directory.CreateTempSubdirectory("datamesh-cdc-raw-").FullName;
-    private readonly List<byte[]> _mutations = SegmentWriter.Mutations("CommitLog-7-1699285478684.log", File.ReadAllBytes(CassandraFixtures.Segment(Version, "CommitLog-7-1699285478684.log")));
+    private readonly List<byte[]> _mutations = CassandraFixtures.Mutations40();
 
     [Fact]
     public void A_segment_is_read_as_its_cdc_index_grows_and_every_entry_is_handed_over_once()

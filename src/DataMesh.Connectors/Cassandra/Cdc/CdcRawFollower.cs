@@ -199,6 +199,9 @@ internal sealed class CdcRawFollower
     /// <returns>The segments deleted.</returns>
     public IReadOnlyList<string> DeleteAcknowledged(CommitLogPosition acknowledged, CancellationToken cancellationToken = default)
     {
+        // Index-less segments the position passed are the node's to delete; they are not met again.
+        _withoutIndex.RemoveWhere(id => id < acknowledged.SegmentId);
+
         List<string> deleted = [];
         foreach (var (id, (segment, end)) in _completed.OrderBy(pair => pair.Key).ToList())
         {

@@ -418,7 +418,7 @@ public sealed class DataMeshController : IDisposable
     /// <summary>Whether a runner's report is recent: runners report at least every <see cref="DataMeshControllerOptions.StatusInterval"/>.</summary>
     private bool IsLive(StatusRecord report) => DateTimeOffset.UtcNow - report.UpdatedAt <= 3 * _options.StatusInterval;
 
-    private static string GroupOf(PipelineDefinition pipeline) => pipeline.GroupId ?? "datamesh-pipeline-" + pipeline.Name;
+    private static string GroupOf(PipelineDefinition pipeline) => Pipelines.PipelineOptions.GroupOf(pipeline.Name, pipeline.GroupId);
 
     private static IEnumerable<(string Name, int Partitions, string Role)> PipelineTopics(PipelineDefinition pipeline, AppliedDefinition definition)
     {

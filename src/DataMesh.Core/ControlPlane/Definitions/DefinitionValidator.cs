@@ -344,12 +344,12 @@ internal static partial class DefinitionValidator
 
             var onError = reader.Value<ErrorHandling>("on_error") ?? ErrorHandling.DeadLetter;
             var groupId = reader.String("group_id");
-            if (name is not null && !options.StoredDefinition && !groups.TryAdd(groupId ?? "datamesh-pipeline-" + name, name))
+            if (name is not null && !options.StoredDefinition && PipelineOptions.GroupOf(name, groupId) is var group && !groups.TryAdd(group, name))
             {
                 // Members of one group share its partitions: each pipeline would see only some of the records of a topic
                 // both read, and commit the others' offsets.
                 problems.Add(reader.PathOf("group_id"), reader.Entry("group_id")?.Value ?? mapping,
-                    $"pipeline '{name}' would join consumer group '{groupId ?? "datamesh-pipeline-" + name}', as pipeline '{groups[groupId ?? "datamesh-pipeline-" + name]}' does: each would read only part of the records. Give each pipeline its own group_id (or none).");
+                    $"pipeline '{name}' would join consumer group '{group}', as pipeline '{groups[group]}' does: each would read only part of the records. Give each pipeline its own group_id (or none).");
             }
             var deadLetterTopic = reader.String("dead_letter_topic");
             if (deadLetterTopic is not null)

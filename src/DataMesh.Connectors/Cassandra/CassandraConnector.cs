@@ -39,6 +39,9 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
     private readonly TimeProvider _time;
     private readonly IReadOnlyList<(string Name, string Directory)> _nodes;
     private readonly CommitLogPosition[] _stored;
+
+    /// <summary>Per node, the 3.x segments that stored positions listed as read (so their events were acknowledged).</summary>
+    private readonly HashSet<long>[] _storedRead;
     private readonly Lock _storedLock = new();
 
     public CassandraConnector(string name, CassandraSourceOptions options, ILogger logger, TimeProvider? time = null)
@@ -49,6 +52,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         _time = time ?? TimeProvider.System;
         _nodes = options.NodeDirectories;
         _stored = new CommitLogPosition[_nodes.Count];
+        _storedRead = [.. _nodes.Select(_ => new HashSet<long>())];
     }
 
     public override string Kind => "cassandra";
@@ -78,6 +82,11 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 if (position.Of(_nodes[i].Name) is { } log && log > _stored[i])
                 {
                     _stored[i] = log;
+                }
+
+                if (position.ReadOf(_nodes[i].Name) is { } read)
+                {
+                    _storedRead[i].UnionWith(read);
                 }
             }
         }
@@ -172,6 +181,10 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             : new CdcRawDirectory(n.Directory)).ToArray();
         using var storesScope = new Disposables(stores);
         var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments }).ToArray();
+        for (var i = 0; i < followers.Length; i++)
+        {
+            followers[i].Resume(read[i], start?.ReadOf(_nodes[i].Name));
+        }
         lock (_storedLock)
         {
             for (var i = 0; i < read.Length; i++)
@@ -236,10 +249,11 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 catch (CassandraSchemaChangedException changed)
                 {
                     // The schema changed while the source ran: the entries before this one were handed over; read
-                    // system_schema again and go on from this entry (once: the same error again stops the source).
+                    // system_schema again and go on from this entry (once: the same error again stops the source). In a
+                    // 3.x segment read late (below the position) the position stays: the segment is read again whole.
                     tableSource.Rereading(changed.Message);
                     reader.RereadAt = changed.At;
-                    read[i] = reader.Handled;
+                    read[i] = reader.Handled > read[i] ? reader.Handled : read[i];
                     definitions = await tableSource.LoadAsync(cancellationToken).ConfigureAwait(false);
                     reader.Decoder = new MutationDecoder(tableSource.Schema(definitions));
                 }
@@ -298,15 +312,17 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             for (var i = 0; i < _nodes.Count; i++)
             {
                 CommitLogPosition stored;
+                HashSet<long>? storedRead;
                 lock (_storedLock)
                 {
                     stored = _stored[i];
+                    storedRead = _storedRead[i].Count > 0 ? [.. _storedRead[i]] : null;
                 }
 
                 IReadOnlyList<string> deleted;
                 try
                 {
-                    deleted = followers[i].DeleteAcknowledged(stored, cancellationToken);
+                    deleted = followers[i].DeleteAcknowledged(stored, storedRead, cancellationToken);
                 }
                 catch (IOException ex)
                 {
@@ -334,12 +350,14 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
         {
             if (!replicas)
             {
-                return new CassandraPosition(_nodes[0].Name, read[0]);
+                return new CassandraPosition(_nodes[0].Name, read[0], followers[0].Read(read[0].SegmentId));
             }
 
             // Forget what the window has passed first: an update that can no longer be published holds nothing.
             deduplicator!.Expire();
-            return new CassandraPosition([.. _nodes.Select((n, i) => (Node: n.Name, Log: deduplicator.SafePosition(i, read[i])))], replicas: true);
+            var safe = _nodes.Select((n, i) => (Node: n.Name, Log: deduplicator.SafePosition(i, read[i]))).ToList();
+            // A 3.x segment is listed as read only below the node's safe position: none of its copies still waits.
+            return new CassandraPosition(safe, replicas: true, [.. safe.Select((n, i) => followers[i].Read(n.Log.SegmentId))]);
         }
     }
 

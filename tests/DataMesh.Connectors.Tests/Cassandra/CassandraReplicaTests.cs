@@ -145,6 +145,54 @@ public sealed partial class CassandraSourceTests
     }
 
     [Fact]
+    public async Task A_cassandra_3_segment_moved_into_one_nodes_cdc_raw_after_a_newer_one_still_brings_its_copies_to_quorum_once()
+    {
+        using var copies = new CopyCounter();
+        var nodes = NodeDirectories(["node1", "node2"]);
+        var writes = Enumerable.Range(1, 10).Select(i => Insert(i, 1, i)).ToArray();
+        void Segment(string directory, long id, IEnumerable<byte[]> mutations) =>
+            MoveIn(directory, $"CommitLog-6-{id}.log", SegmentWriter.Plain(6, id, [mutations], size: 1 << 16));
+
+        var options = ReplicaOptions(nodes, CassandraConsistencyLevel.All);
+        options.Replicas.ReplicationFactor = 2;
+        options.KeepSegments = true;
+        Segment(nodes[0], 101, writes.Skip(5));
+        Segment(nodes[1], 200, writes.Take(5));
+        Segment(nodes[1], 201, writes.Skip(5));
+        var runtime = await RuntimeAsync(options);
+        using (var stop = new CancellationTokenSource())
+        {
+            var run = runtime.RunAsync(stop.Token);
+            await ReadAsync(Topic("shop", "orders"), 5);
+
+            // node1 discards its older segment only now: its copies of writes 1-5 complete them.
+            Segment(nodes[0], 100, writes.Take(5));
+            await WaitUntilAsync(() => runtime.StoredPosition?.ReadOf("node1") is [100] && runtime.StoredPosition?.Of("node2") >= new CommitLogPosition(201, 1),
+                "node1's stored position listing segment 100 as read");
+            await stop.CancelAsync();
+            Assert.Equal(SourceOutcome.Stopped, await run);
+        }
+
+        // Each write's first copy waits for its second.
+        Assert.Equal((10, 10), (copies["published"], copies["held"]));
+
+        // A restart reads nothing again: node1's 100 is listed as read.
+        runtime = await RuntimeAsync(options);
+        using (var stop = new CancellationTokenSource())
+        {
+            var run = runtime.RunAsync(stop.Token);
+            await WaitUntilAsync(() => runtime.StoredPosition is not null, "a stored position");
+            await Task.Delay(300);
+            await stop.CancelAsync();
+            Assert.Equal(SourceOutcome.Stopped, await run);
+        }
+
+        var records = await ReadAsync(Topic("shop", "orders"), 10, exact: true);
+        Assert.Equal(Enumerable.Range(1, 10), records.Select(r => (int)r.Key!["id"]).Order());
+        Assert.Equal((10, 10), (copies["published"], copies["held"]));
+    }
+
+    [Fact]
     public void Replica_options_are_checked_naming_the_setting()
     {
         var nodes = NodeDirectories(["a", "b"]);

@@ -144,6 +144,59 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
         Assert.True(File.Exists(second.Path));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Cassandra_3_segments_moved_into_cdc_raw_after_newer_ones_arrive_while_running_and_across_a_restart(bool keep)
+    {
+        // Cassandra 3.x moves a segment into cdc_raw when it discards it, and can discard an older one after a newer one.
+        string Segment(long id, int from, int count)
+        {
+            return MoveIn(_directory, $"CommitLog-6-{id}.log", SegmentWriter.Plain(6, id, [Enumerable.Range(from, count).Select(i => Insert(i, 1, i))], size: 1 << 16));
+        }
+
+        var options = Options(OrdersTable());
+        options.KeepSegments = keep;
+        var newest = Segment(602, 1, 5);
+        var runtime = await RuntimeAsync(options);
+        using (var stop = new CancellationTokenSource())
+        {
+            var run = runtime.RunAsync(stop.Token);
+            await WaitForStoredAsync(runtime, 602, 1);
+            var late = Segment(601, 6, 5);
+            await ReadAsync(Topic("shop", "orders"), 10);
+            if (keep)
+            {
+                await WaitUntilAsync(() => runtime.StoredPosition?.ReadOf(Node) is [601], "a stored position listing segment 601 as read");
+            }
+            else
+            {
+                // Deleted once a stored position listed it as read; the list then forgets it.
+                await WaitUntilAsync(() => !File.Exists(late) && !File.Exists(newest), "both segments to be deleted once acknowledged");
+                await WaitUntilAsync(() => runtime.StoredPosition?.ReadOf(Node) is [], "a stored position with an empty list");
+            }
+
+            await stop.CancelAsync();
+            Assert.Equal(SourceOutcome.Stopped, await run);
+        }
+
+        // Discarded while the source is stopped.
+        Segment(600, 11, 5);
+        runtime = await RuntimeAsync(options);
+        using (var stop = new CancellationTokenSource())
+        {
+            var run = runtime.RunAsync(stop.Token);
+            await WaitUntilAsync(() => keep ? runtime.StoredPosition?.ReadOf(Node) is [600, 601] : Directory.GetFiles(_directory).Length == 0, "segment 600 to be read and acknowledged");
+            await stop.CancelAsync();
+            Assert.Equal(SourceOutcome.Stopped, await run);
+        }
+
+        var records = await ReadAsync(Topic("shop", "orders"), 15, exact: true);
+        Assert.Equal(Enumerable.Range(1, 15), records.Select(r => (int)r.Key!["id"]).Order());
+        Assert.Equal(keep ? ["CommitLog-6-600.log", "CommitLog-6-601.log", "CommitLog-6-602.log"] : [],
+            Directory.GetFiles(_directory).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public async Task A_segment_stays_in_cdc_raw_until_a_position_past_it_is_stored_after_kafka_acknowledged_its_events()
     {
@@ -456,6 +509,17 @@ public sealed partial class CassandraSourceTests : IAsyncDisposable
         _schemas ??= await KafkaSchemaStore.CreateAsync(new KafkaSchemaStoreOptions { EmbeddedCluster = _kafka.EmbeddedCluster, Topic = "schemas-" + Guid.NewGuid().ToString("N") });
         return new SourceRuntime<CassandraPosition>("cass", new CassandraConnector("cass", options, logger ?? NullLogger.Instance, time), options, new ChangeEventOptions { TopicPrefix = _prefix },
             _kafka, _schemas, _positions, monitor, NullLogger.Instance);
+    }
+
+    /// <summary>Moves a whole segment into a <c>cdc_raw</c> directory as Cassandra 3.x does when it discards it (a rename:
+    /// a reader never sees it half written).</summary>
+    private static string MoveIn(string directory, string name, byte[] segment)
+    {
+        var written = Path.Combine(Path.GetDirectoryName(directory)!, Guid.NewGuid().ToString("N") + ".tmp");
+        File.WriteAllBytes(written, segment);
+        var path = Path.Combine(directory, name);
+        File.Move(written, path);
+        return path;
     }
 
     private string Topic(string keyspace, string table) => TopicNames.ForTable(_prefix, "cass", keyspace, table);

@@ -1,7 +1,9 @@
+using DataMesh.Connectors.Cassandra;
 using DataMesh.Connectors.Cassandra.Cdc;
 using DataMesh.Connectors.Cassandra.CommitLog;
 using DataMesh.Connectors.Cassandra.Mutations;
 using DataMesh.Connectors.Cassandra.Schema;
+using DataMesh.Sources;
 using Xunit;
 
 namespace DataMesh.Tests.Cassandra;
@@ -201,6 +203,88 @@ public sealed class CdcRawFollowerTests : IDisposable
 
         Assert.Equal(5, collected.Entries);
         Assert.Equal(100, position.SegmentId);
+    }
+
+    [Fact]
+    public void A_cassandra_3_segment_moved_into_cdc_raw_after_a_newer_one_is_read_and_deleted_only_once_a_stored_position_lists_it()
+    {
+        // Cassandra 3.x moves a segment into cdc_raw when it discards it: 101 first, 100 later (its tables flushed later).
+        File.WriteAllBytes(Path.Combine(_directory, "CommitLog-6-101.log"), SegmentWriter.Plain(6, 101, [_mutations.Take(5)], size: 1 << 16));
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var offsets = new List<(string Segment, long Offset)>();
+        void Add(string segment, in CommitLogEntry entry) => offsets.Add((segment, entry.Offset));
+        var position = follower.Poll(new CommitLogPosition(0, 0), Add);
+        Assert.Equal((101, 5), (position.SegmentId, offsets.Count));
+        Assert.Equal<long>([], follower.Read(position.SegmentId)!);
+
+        File.WriteAllBytes(Path.Combine(_directory, "CommitLog-6-100.log"), SegmentWriter.Plain(6, 100, [_mutations.Skip(5).Take(7)], size: 1 << 16));
+        Assert.Equal(position, follower.Poll(position, Add));
+        Assert.Equal(12, offsets.Count);
+        Assert.All(offsets.Skip(5), o => Assert.Equal("CommitLog-6-100.log", o.Segment));
+        Assert.Equal<long>([100], follower.Read(position.SegmentId)!);
+        Assert.Equal(position, follower.Poll(position, Add));
+        Assert.Equal(12, offsets.Count);
+
+        // The position passed 100 before its events were produced: it goes only once a stored position lists it as read.
+        Assert.Equal(["CommitLog-6-101.log"], follower.DeleteAcknowledged(position));
+        Assert.Empty(follower.DeleteAcknowledged(position, new HashSet<long> { 99 }));
+        Assert.Equal(["CommitLog-6-100.log"], follower.DeleteAcknowledged(position, new HashSet<long> { 100 }));
+        Assert.Empty(Directory.GetFiles(_directory));
+        follower.Poll(position, Add);
+        Assert.Equal<long>([], follower.Read(position.SegmentId)!);
+    }
+
+    [Fact]
+    public void A_restart_reads_the_cassandra_3_segments_below_its_position_that_it_does_not_list_as_read()
+    {
+        File.WriteAllBytes(Path.Combine(_directory, "CommitLog-6-100.log"), SegmentWriter.Plain(6, 100, [_mutations.Take(5)], size: 1 << 16));
+        File.WriteAllBytes(Path.Combine(_directory, "CommitLog-6-102.log"), SegmentWriter.Plain(6, 102, [_mutations.Skip(5).Take(5)], size: 1 << 16));
+        var first = new CdcRawFollower(_directory) { KeepSegments = true };
+        first.Resume(new CommitLogPosition(0, 0), read: null);
+        var handed = new List<long>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add(entry.SegmentId);
+        var stored = first.Poll(new CommitLogPosition(0, 0), Add);
+        var storedRead = first.Read(stored.SegmentId);
+        Assert.Equal((102, 10), (stored.SegmentId, handed.Count));
+        Assert.Equal<long>([100], storedRead!);
+
+        // While the source is stopped the node discards 101, and 99 of an older run.
+        File.WriteAllBytes(Path.Combine(_directory, "CommitLog-6-101.log"), SegmentWriter.Plain(6, 101, [_mutations.Skip(10).Take(3)], size: 1 << 16));
+        handed.Clear();
+        var resumed = new CdcRawFollower(_directory) { KeepSegments = true };
+        resumed.Resume(stored, storedRead);
+        Assert.Equal(stored, resumed.Poll(stored, Add));
+        Assert.Equal<long>([101, 101, 101], handed);
+        Assert.Equal<long>([100, 101], resumed.Read(stored.SegmentId)!);
+
+        // A position stored before the list existed: what cdc_raw holds below it counts as read, as it did; what arrives
+        // below it later is read.
+        handed.Clear();
+        var legacy = new CdcRawFollower(_directory) { KeepSegments = true };
+        legacy.Resume(stored, read: null);
+        Assert.Equal(stored, legacy.Poll(stored, Add));
+        Assert.Empty(handed);
+        File.WriteAllBytes(Path.Combine(_directory, "CommitLog-6-99.log"), SegmentWriter.Plain(6, 99, [_mutations.Skip(13).Take(2)], size: 1 << 16));
+        legacy.Poll(stored, Add);
+        Assert.Equal<long>([99, 99], handed);
+        Assert.Equal<long>([99, 100, 101], legacy.Read(stored.SegmentId)!);
+    }
+
+    [Fact]
+    public void A_position_lists_the_cassandra_3_segments_read_below_it_and_one_without_the_list_reads_as_before()
+    {
+        var one = new CassandraPosition("node1", new CommitLogPosition(102, 28), [99, 100]);
+        Assert.Equal("""{"node":"node1","segment":102,"offset":28,"read":[99,100]}""", one.ToJson());
+        Assert.Equal(one, CassandraPosition.Parse(one.ToJson()));
+        Assert.NotEqual(one, new CassandraPosition("node1", new CommitLogPosition(102, 28), [99]));
+        Assert.NotEqual(new CassandraPosition("node1", new CommitLogPosition(102, 28), []), new CassandraPosition("node1", new CommitLogPosition(102, 28)));
+        Assert.Null(CassandraPosition.Parse("""{"node":"node1","segment":102,"offset":28}""").ReadOf("node1"));
+
+        var several = new CassandraPosition([("a", new CommitLogPosition(5, 1)), ("b", new CommitLogPosition(7, 2))], replicas: true, [null, [3]]);
+        Assert.Equal("""{"nodes":{"a":{"segment":5,"offset":1},"b":{"segment":7,"offset":2,"read":[3]}}}""", several.ToJson());
+        Assert.Equal(several, CassandraPosition.Parse(several.ToJson()));
+        Assert.Contains("read holds a negative segment id", Assert.Throws<SourceException>(() => CassandraPosition.Parse("""{"node":"n","segment":1,"offset":0,"read":[-1]}""")).Message, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);

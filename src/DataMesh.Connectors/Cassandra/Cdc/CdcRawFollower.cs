@@ -11,7 +11,10 @@ internal delegate void CdcEntryHandler(string segment, in CommitLogEntry entry);
 /// Follows a node's <c>cdc_raw</c> (a directory, or the node's agent: <see cref="ICdcRawStore"/>): the segments that held mutations of tables with <c>cdc = true</c>, in
 /// segment-id order, each read up to the durable offset of its <c>_cdc.idx</c> and again as that offset grows, until
 /// the index says <c>COMPLETED</c>. Segments of Cassandra 3.x (commit-log version 6) have no index: the node moves them
-/// to <c>cdc_raw</c> only once finished, so they are read whole. A segment (and its index) is deleted only once the
+/// to <c>cdc_raw</c> only once finished, so they are read whole; and it moves each when it discards it, which can be after
+/// a newer one (a segment is discarded once every table it holds data of was flushed). So a 3.x segment below the
+/// position that is not known as read (<see cref="Read"/>) arrived late, and is read whole; its entries are handed over
+/// without moving the position back. A segment (and its index) is deleted only once the
 /// position stored after Kafka acknowledged its events is past its last entry, unless <see cref="KeepSegments"/>: until
 /// then it counts against the node's <c>cdc_total_space</c>, and writes to CDC tables fail when that is full.
 /// </summary>
@@ -24,8 +27,20 @@ internal sealed class CdcRawFollower
     private readonly ICdcRawStore _store;
     private readonly CommitLogReaderOptions _options;
 
-    /// <summary>Completed segments read to their end: id → the end of their last entry (their header's end if none).</summary>
-    private readonly Dictionary<long, (CdcSegmentFile Segment, long End)> _completed = [];
+    /// <summary>Completed segments read to their end: id → the end of their last entry (their header's end if none), and
+    /// whether it was a 3.x segment read late (below the position).</summary>
+    private readonly Dictionary<long, (CdcSegmentFile Segment, long End, bool Late)> _completed = [];
+
+    /// <summary>The 3.x segments read to their end that are still in <c>cdc_raw</c> (at the last listing).</summary>
+    private readonly SortedSet<long> _read = [];
+
+    /// <summary>Whether 3.x segments are tracked in <see cref="_read"/>: since one was met, or since a position with its list
+    /// was resumed from.</summary>
+    private bool _tracksRead;
+
+    /// <summary>A position without a list of 3.x segments read was resumed from (stored before the list existed): at the
+    /// first listing, every 3.x segment below its segment counts as read, as it did then.</summary>
+    private long? _readBelow;
 
     /// <summary>The segment last read to its durable offset (not completed), that offset, and the position the poll
     /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
@@ -53,6 +68,25 @@ internal sealed class CdcRawFollower
 
     /// <summary>Keep segments after their events were acknowledged (an operator or another consumer deletes them).</summary>
     public bool KeepSegments { get; init; }
+
+    /// <summary>Where a run resumes: the stored position and its list of 3.x segments read below it (null: a position
+    /// without one, below which every segment counts as read).</summary>
+    public void Resume(CommitLogPosition position, IReadOnlyList<long>? read)
+    {
+        if (read is null)
+        {
+            _readBelow = position.SegmentId;
+            return;
+        }
+
+        _tracksRead = true;
+        _read.UnionWith(read);
+    }
+
+    /// <summary>The ids of the 3.x segments below <paramref name="segmentId"/> read to their end and still in
+    /// <c>cdc_raw</c>, for a position at that segment; null when this node has none to track (no 3.x segment met, and
+    /// none listed by the position resumed from).</summary>
+    public IReadOnlyList<long>? Read(long segmentId) => _tracksRead ? [.. _read.GetViewBetween(long.MinValue, segmentId - 1)] : null;
 
     /// <summary>Reads what became durable after <paramref name="after"/> and hands each entry over in order.</summary>
     /// <param name="after">The position of the last entry already handled (the stored position), or id 0 to start at
@@ -84,14 +118,29 @@ internal sealed class CdcRawFollower
         var position = after;
         var handed = 0;
         var segments = _store.List(cancellationToken).ToList();
+        Listed(segments);
         for (var s = 0; s < segments.Count; s++)
         {
             var segment = segments[s];
             var (id, version) = (segment.Id, segment.Version);
+            var late = false;
+            if (version == CommitLogDescriptor.Version30 && _read.Contains(id))
+            {
+                // A 3.x segment read to its end (in this run, or before the stored position that lists it).
+                continue;
+            }
+
             if (id < after.SegmentId || (id == after.SegmentId && _completed.TryGetValue(id, out var done) && after.Offset >= done.End))
             {
-                // Handed over before, or completed and read to its end: nothing new can come from it.
-                continue;
+                if (version != CommitLogDescriptor.Version30 || id == after.SegmentId || _completed.ContainsKey(id))
+                {
+                    // Handed over before, or completed and read to its end: nothing new can come from it.
+                    continue;
+                }
+
+                // A 3.x segment the node moved into cdc_raw after a newer one was read (it discarded this one later): read
+                // whole now; its entries do not move the position back, and it joins the position's list once read.
+                late = true;
             }
 
             CdcIndex index;
@@ -128,7 +177,7 @@ internal sealed class CdcRawFollower
             }
 
             var name = segment.Name;
-            var skipThrough = id == after.SegmentId ? after.Offset : 0;
+            var skipThrough = !late && id == after.SegmentId ? after.Offset : 0;
             CommitLogSegmentReader reader;
             if (partial is { } left && left.Id == id && left.Durable == index.Offset && left.Returned == after)
             {
@@ -153,7 +202,11 @@ internal sealed class CdcRawFollower
                     if (entry.End > skipThrough)
                     {
                         handler(name, entry);
-                        position = entry.Position;
+                        if (entry.Position > position)
+                        {
+                            position = entry.Position;
+                        }
+
                         if (++handed >= maxEntries)
                         {
                             // Not read to its end: not recorded as completed, the next poll reads on from here.
@@ -167,7 +220,13 @@ internal sealed class CdcRawFollower
                 if (index.Completed)
                 {
                     var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
-                    _completed[id] = (segment, end);
+                    _completed[id] = (segment, end, late);
+                    if (version == CommitLogDescriptor.Version30)
+                    {
+                        _tracksRead = true;
+                        _read.Add(id);
+                    }
+
                     if (new CommitLogPosition(id, end) > position)
                     {
                         // A completed segment without entries (a closing one): the position passes it, so that once
@@ -195,19 +254,28 @@ internal sealed class CdcRawFollower
     }
 
     /// <summary>Deletes the completed segments (and their indexes) whose every entry is at or before the acknowledged
-    /// position, unless <see cref="KeepSegments"/>.</summary>
+    /// position, unless <see cref="KeepSegments"/>; a 3.x segment read late only once a stored position lists it as read.</summary>
+    /// <param name="acknowledged">The stored position (acknowledged by Kafka).</param>
+    /// <param name="acknowledgedRead">The 3.x segments listed as read by a stored position.</param>
+    /// <param name="cancellationToken">Cancels a request to the node's agent.</param>
     /// <returns>The segments deleted.</returns>
-    public IReadOnlyList<string> DeleteAcknowledged(CommitLogPosition acknowledged, CancellationToken cancellationToken = default)
+    public IReadOnlyList<string> DeleteAcknowledged(CommitLogPosition acknowledged, IReadOnlySet<long>? acknowledgedRead = null, CancellationToken cancellationToken = default)
     {
         // Index-less segments the position passed are the node's to delete; they are not met again.
         _withoutIndex.RemoveWhere(id => id < acknowledged.SegmentId);
 
         List<string> deleted = [];
-        foreach (var (id, (segment, end)) in _completed.OrderBy(pair => pair.Key).ToList())
+        foreach (var (id, (segment, end, late)) in _completed.OrderBy(pair => pair.Key).ToList())
         {
             if (id > acknowledged.SegmentId || (id == acknowledged.SegmentId && acknowledged.Offset < end))
             {
                 break;
+            }
+
+            if (late && acknowledgedRead?.Contains(id) != true)
+            {
+                // Read after newer segments: the position passed it before its events were produced.
+                continue;
             }
 
             if (!KeepSegments)
@@ -220,6 +288,29 @@ internal sealed class CdcRawFollower
         }
 
         return deleted;
+    }
+
+    /// <summary>Forgets the 3.x segments no longer in <c>cdc_raw</c> (deleted here, or by the operator when kept): they are
+    /// not met again. After resuming from a position without a list, first counts every 3.x segment below it as read.</summary>
+    private void Listed(List<CdcSegmentFile> segments)
+    {
+        if (_readBelow is { } below)
+        {
+            _readBelow = null;
+            foreach (var segment in segments)
+            {
+                if (segment.Version == CommitLogDescriptor.Version30 && segment.Id < below)
+                {
+                    _tracksRead = true;
+                    _read.Add(segment.Id);
+                }
+            }
+        }
+
+        if (_read.Count > 0)
+        {
+            _read.IntersectWith(segments.Select(segment => segment.Id));
+        }
     }
 
     private bool LaterHasIndex(List<CdcSegmentFile> segments, int index, CancellationToken cancellationToken)

@@ -54,5 +54,7 @@ public interface IEventEmitter
     /// <param name="cancellationToken">Cancels the insert.</param>
     /// <returns>The event's id.</returns>
     /// <exception cref="NotSupportedException">The connection is neither PostgreSQL nor MySQL and <see cref="OutboxOptions.Dialect"/> is not set.</exception>
+    /// <exception cref="ArgumentException">A value cannot be represented by the event's schema, or (MySQL/MariaDB) the key's
+    /// text, the encoded key or the type's name is longer than the outbox table's column holds (docs/producer.md).</exception>
     ValueTask<Guid> EmitAsync<TEvent>(TEvent @event, DbTransaction transaction, CancellationToken cancellationToken = default);
 }

@@ -336,6 +336,52 @@ public sealed class OutboxTests
     }
 
     [Theory]
+    [InlineData("")]
+    [InlineData("STRICT_TRANS_TABLES")]
+    public async Task A_key_longer_than_the_mysql_outbox_columns_hold_is_refused_naming_the_column_even_where_the_server_would_cut_it(string sqlMode)
+    {
+        await using var dataSource = DataSource(OutboxDialect.MySql);
+        var table = "outbox_" + Guid.NewGuid().ToString("N")[..12];
+        try
+        {
+            using var host = ProducerFixture.Build(o =>
+            {
+                o.AddEvent<AccountEvent>();
+                o.Outbox.Table = table;
+            });
+            await host.StartAsync();
+            var emitter = host.Services.GetRequiredService<IEventEmitter>();
+            await using var connection = await dataSource.OpenConnectionAsync();
+            await OutboxTable.EnsureCreatedAsync(connection, OutboxDialect.Auto, table);
+            await using (var mode = connection.CreateCommand())
+            {
+                // A server (or a session) without strict mode cuts a value too long for its column, with a warning only.
+                mode.CommandText = $"SET SESSION sql_mode = '{sqlMode}'";
+                await mode.ExecuteNonQueryAsync();
+            }
+
+            await using (var transaction = await connection.BeginTransactionAsync())
+            {
+                var text = await Assert.ThrowsAsync<ArgumentException>(async () => await emitter.EmitAsync(new AccountEvent(new string('k', 1025), 1, 1m), transaction));
+                Assert.Contains("aggregate_id holds at most 1024", text.Message, StringComparison.Ordinal);
+                await emitter.EmitAsync(new AccountEvent(new string('k', 1024), 1, 1m), transaction);
+                await transaction.CommitAsync();
+            }
+
+            await using var count = dataSource.CreateCommand($"SELECT COUNT(*), MAX(CHAR_LENGTH(aggregate_id)) FROM {table}");
+            await using var reader = await count.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync());
+            Assert.Equal((1L, 1024L), (reader.GetInt64(0), reader.GetInt64(1)));
+            await host.StopAsync();
+        }
+        finally
+        {
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}");
+            await ExecuteAsync(dataSource, $"DROP TABLE IF EXISTS {table}_lease");
+        }
+    }
+
+    [Theory]
     [InlineData(OutboxDialect.PostgreSql)]
     [InlineData(OutboxDialect.MySql)]
     public async Task The_outbox_table_has_the_documented_layout(OutboxDialect dialect)

@@ -8,6 +8,15 @@ namespace DataMesh.Producer.Outbox;
 /// every value travels as a parameter.</summary>
 internal sealed partial class OutboxSql
 {
+    /// <summary>The MySQL/MariaDB table's <c>aggregate_id</c> length in characters.</summary>
+    public const int MySqlAggregateIdLength = 1024;
+
+    /// <summary>The MySQL/MariaDB table's <c>event_key</c> length in bytes.</summary>
+    public const int MySqlEventKeyLength = 8192;
+
+    /// <summary>The MySQL/MariaDB table's <c>event_type</c> length in characters.</summary>
+    public const int MySqlEventTypeLength = 512;
+
     public OutboxSql(OutboxDialect dialect, string table)
     {
         if (!IsValidTableName(table))
@@ -55,9 +64,9 @@ internal sealed partial class OutboxSql
                     sequence BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
                     id CHAR(36) NOT NULL,
                     topic VARCHAR(249) NOT NULL,
-                    aggregate_id VARCHAR(1024) NULL,
-                    event_key VARBINARY(8192) NULL,
-                    event_type VARCHAR(512) NOT NULL,
+                    aggregate_id VARCHAR({MySqlAggregateIdLength}) NULL,
+                    event_key VARBINARY({MySqlEventKeyLength}) NULL,
+                    event_type VARCHAR({MySqlEventTypeLength}) NOT NULL,
                     payload LONGBLOB NOT NULL,
                     headers TEXT NOT NULL,
                     created_at DATETIME(6) NOT NULL

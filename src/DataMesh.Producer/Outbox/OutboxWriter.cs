@@ -14,6 +14,11 @@ internal sealed class OutboxWriter(OutboxOptions options)
         var connection = transaction.Connection
             ?? throw new ArgumentException("The transaction has no connection: it was committed or rolled back already.", nameof(transaction));
         var sql = SqlFor(OutboxSql.Detect(options.Dialect, connection));
+        if (sql.Dialect == OutboxDialect.MySql)
+        {
+            CheckMySqlLengths(row, sql.Table);
+        }
+
         var command = connection.CreateCommand();
         await using (command.ConfigureAwait(false))
         {
@@ -37,6 +42,24 @@ internal sealed class OutboxWriter(OutboxOptions options)
             OutboxSql.Parameter(command, "@created_at", row.CreatedAt, DbType.DateTime);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The MySQL/MariaDB outbox table's columns have limits (<see cref="OutboxSql"/>); a server whose
+    /// <c>sql_mode</c> is not strict would cut a longer value silently (a key cut short is another key), so the row is
+    /// refused before the insert, naming the column.</summary>
+    private static void CheckMySqlLengths(OutboxRow row, string table)
+    {
+        static void Check(string table, string column, string what, long length, int limit)
+        {
+            if (length > limit)
+            {
+                throw new ArgumentException($"The event cannot go into the outbox table {table}: {what} is {length} long, and the column {column} holds at most {limit} on MySQL/MariaDB (a server whose sql_mode is not strict would cut it silently). Use a shorter key.", "event");
+            }
+        }
+
+        Check(table, "aggregate_id", "the key's text", row.AggregateId?.Length ?? 0, OutboxSql.MySqlAggregateIdLength);
+        Check(table, "event_key", "the encoded key (bytes)", row.Key?.Length ?? 0, OutboxSql.MySqlEventKeyLength);
+        Check(table, "event_type", "the event type's name", row.EventType.Length, OutboxSql.MySqlEventTypeLength);
     }
 
     private OutboxSql SqlFor(OutboxDialect dialect) => dialect == OutboxDialect.PostgreSql

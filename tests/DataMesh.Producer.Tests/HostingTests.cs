@@ -15,6 +15,7 @@ public sealed class HostingTests
     [Theory]
     [InlineData("DataMesh:Producer:QueueCapacity", "0", "DataMesh:Producer:QueueCapacity must be between 1 and 10000000")]
     [InlineData("DataMesh:Producer:Outbox:Table", "x; drop table y", "DataMesh:Producer:Outbox:Table 'x; drop table y' must be an identifier")]
+    [InlineData("DataMesh:Producer:Outbox:Table", "app.outbox_of_the_order_service_in_the_eu_region_for_the_year_2026", "the table's own name at most 57 characters")]
     [InlineData("DataMesh:Producer:KafkaSettings:enable.idempotence", "false", "DataMesh:Producer:KafkaSettings:enable.idempotence is managed by DataMesh")]
     [InlineData("DataMesh:Producer:KafkaSettings:dotnet.producer.enable.delivery.reports", "false", "DataMesh:Producer:KafkaSettings:dotnet.producer.enable.delivery.reports is managed by DataMesh")]
     [InlineData("DataMesh:Producer:Topics:OrderPlaced", "bad topic", "topic 'bad topic' is not valid")]

@@ -58,7 +58,7 @@ internal sealed class ProducerOptionsValidator(IOptions<DataMeshOptions> dataMes
         {
             if (!OutboxSql.IsValidTableName(outbox.Table))
             {
-                failures.Add($"{Path}Outbox:Table '{outbox.Table}' must be an identifier or schema.identifier of letters, digits and '_'.");
+                failures.Add($"{Path}Outbox:Table '{outbox.Table}' must be an identifier or schema.identifier of letters, digits and '_', the table's own name at most 57 characters (its lease table adds '_lease'; PostgreSQL cuts names at 63).");
             }
 
             if (!Enum.IsDefined(outbox.Dialect))

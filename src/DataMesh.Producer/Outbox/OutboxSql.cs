@@ -21,7 +21,7 @@ internal sealed partial class OutboxSql
     {
         if (!IsValidTableName(table))
         {
-            throw new ArgumentException($"Outbox table name '{table}' is not an identifier or schema.identifier of letters, digits and '_'.", nameof(table));
+            throw new ArgumentException($"Outbox table name '{table}' is not an identifier or schema.identifier of letters, digits and '_' (the table's own name at most 57 characters: its lease table adds '_lease').", nameof(table));
         }
 
         if (dialect is not (OutboxDialect.PostgreSql or OutboxDialect.MySql))
@@ -160,6 +160,9 @@ internal sealed partial class OutboxSql
         return parameter;
     }
 
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")]
+    /// <summary>An identifier or schema.identifier; the table's own name at most 57 characters: its lease table adds
+    /// <c>_lease</c>, and PostgreSQL cuts longer names at 63 (so two long names could share a lease table), MySQL refuses
+    /// names over 64.</summary>
+    [GeneratedRegex("^([A-Za-z_][A-Za-z0-9_]{0,62}\\.)?[A-Za-z_][A-Za-z0-9_]{0,56}$")]
     private static partial Regex TableName();
 }

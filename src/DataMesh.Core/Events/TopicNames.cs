@@ -31,6 +31,25 @@ public static class TopicNames
         ArgumentException.ThrowIfNullOrEmpty(sourceName);
         ArgumentException.ThrowIfNullOrEmpty(schemaOrDatabase);
         ArgumentException.ThrowIfNullOrEmpty(table);
+        var builder = SourcePart(prefix, sourceName);
+        AppendPart(builder, schemaOrDatabase);
+        AppendPart(builder, table);
+        return Limit(builder.ToString());
+    }
+
+    /// <summary>Whether a topic name is among a source's table topics (<c>&lt;prefix&gt;.&lt;source name&gt;.…</c>).</summary>
+    /// <param name="topic">The topic.</param>
+    /// <param name="prefix">The source's prefix.</param>
+    /// <param name="sourceName">The source's name.</param>
+    /// <param name="space">What its topics start with.</param>
+    internal static bool IsOfSource(string topic, string prefix, string sourceName, out string space)
+    {
+        space = SourcePart(prefix, sourceName).Append('.').ToString();
+        return topic.StartsWith(space, StringComparison.Ordinal);
+    }
+
+    private static StringBuilder SourcePart(string prefix, string sourceName)
+    {
         var builder = new StringBuilder();
         if (prefix.Length > 0)
         {
@@ -42,9 +61,7 @@ public static class TopicNames
         }
 
         AppendPart(builder, sourceName);
-        AppendPart(builder, schemaOrDatabase);
-        AppendPart(builder, table);
-        return Limit(builder.ToString());
+        return builder;
     }
 
     /// <summary>The schema subject of a topic's keys.</summary>

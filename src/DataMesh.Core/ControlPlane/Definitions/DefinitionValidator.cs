@@ -326,7 +326,7 @@ internal static partial class DefinitionValidator
             var name = ReadName(mapping, path, "pipeline", PipelineName(), names, problems);
             var (source, tables, topics) = ReadInputs(reader, sources, problems);
             var transforms = ReadTransforms(reader, problems, secrets);
-            var (sink, tableSink) = ReadSink(reader, options, problems, secrets);
+            var (sink, tableSink) = ReadSink(reader, options, sources, problems, secrets);
             var workers = reader.Number("workers", 1, 1024);
             var maxBatchSize = reader.Number("max_batch_size", 1);
             var sinkRetries = reader.Number("sink_retries", 0);
@@ -535,7 +535,7 @@ internal static partial class DefinitionValidator
         return transforms;
     }
 
-    private static (SinkDefinition? Sink, (ISinkType Type, object Options)? Table) ReadSink(FieldReader reader, DefinitionValidationOptions options, ProblemList problems, SecretReferences secrets)
+    private static (SinkDefinition? Sink, (ISinkType Type, object Options)? Table) ReadSink(FieldReader reader, DefinitionValidationOptions options, List<ReadSource> sources, ProblemList problems, SecretReferences secrets)
     {
         string[] sinkKinds = [.. SinkKinds, .. options.SinkTypes.Select(t => t.Name)];
         string[] described = ["kafka: {topic: ...}", "json_lines: {path: ...}", .. options.SinkTypes.Select(t => t.Name + ": {...}")];
@@ -595,6 +595,18 @@ internal static partial class DefinitionValidator
             if (topic is not null && !TopicNames.IsValid(topic, out var reason))
             {
                 problems.Add(kafka.PathOf("topic"), kafka.Entry("topic")!.Value, TopicProblem(topic, reason));
+            }
+            else if (topic is not null)
+            {
+                foreach (var source in sources)
+                {
+                    if (TopicNames.IsOfSource(topic, source.TopicPrefix, source.Definition.Name, out var space))
+                    {
+                        problems.Add(kafka.PathOf("topic"), kafka.Entry("topic")!.Value,
+                            $"'{topic}' is among the topics of source '{source.Definition.Name}' ({space}<schema>.<table>): the pipeline's records would be mixed with the source's change events (and a table the source captures later could have that very topic). Give the pipeline a topic of its own.");
+                        break;
+                    }
+                }
             }
 
             return (new SinkDefinition(SinkKind.Kafka, topic, kafka.Number("partitions", 1, 10_000), null), null);

@@ -596,8 +596,9 @@ internal static partial class DefinitionValidator
             {
                 problems.Add(kafka.PathOf("topic"), kafka.Entry("topic")!.Value, TopicProblem(topic, reason));
             }
-            else if (topic is not null)
+            else if (topic is not null && !options.StoredDefinition)
             {
+                // New definitions only: a stored one (applied before this check) is still read, run and deleted.
                 foreach (var source in sources)
                 {
                     if (TopicNames.IsOfSource(topic, source.TopicPrefix, source.Definition.Name, out var space))

@@ -50,6 +50,12 @@ internal sealed record PgColumnType(DataType DataType, PgValueKind ValueKind, Pg
             return resolved with { DataType = Rename(resolved.DataType, display) };
         }
 
+        if (type.Schema is "pg_catalog" && type.Name is "int2vector" or "oidvector")
+        {
+            // Subscriptable like arrays (category 'A'), but their text has no braces: "1 2 3".
+            return Text(display);
+        }
+
         if (type.Category == 'A' && type.ElementOid != 0)
         {
             var element = Resolve(type.ElementOid, typeModifier, types, moneyScale);

@@ -297,7 +297,10 @@ internal sealed class PostgresTableDialect : ITableDialect
     public async ValueTask<string> DescribeDataErrorAsync(TableInfo table, SinkColumn[] columns, object?[] row, Exception exception, CancellationToken cancellationToken)
     {
         var error = (PostgresException)exception;
-        var column = error.ColumnName;
+        // 22021 (character_not_in_repertoire) is what a U+0000 in a string meets: PostgreSQL's text cannot hold it, and the
+        // staging COPY refuses the row before any column is assigned, in the probe's staging too.
+        var nul = error.ColumnName is null && error.SqlState == PostgresErrorCodes.CharacterNotInRepertoire ? NulColumn(columns, row) : null;
+        var column = error.ColumnName ?? nul;
         if (column is null && error.SqlState.StartsWith("22", StringComparison.Ordinal))
         {
             column = await ProbeAsync(table, columns, row, cancellationToken).ConfigureAwait(false);
@@ -314,6 +317,11 @@ internal sealed class PostgresTableDialect : ITableDialect
         }
 
         builder.Append(": ").Append(DataErrorText.WithoutValues(error.MessageText, row));
+        if (nul is not null)
+        {
+            builder.Append(" (the value holds the NUL character U+0000, which PostgreSQL's text types cannot store)");
+        }
+
         if (error.ConstraintName is { } constraint)
         {
             builder.Append(" (constraint ").Append(constraint).Append(')');
@@ -467,6 +475,20 @@ internal sealed class PostgresTableDialect : ITableDialect
         }
 
         await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The first column whose string value (or an item of whose array) holds U+0000, or null.</summary>
+    private static string? NulColumn(SinkColumn[] columns, object?[] row)
+    {
+        for (var i = 0; i < columns.Length; i++)
+        {
+            if (row[i] switch { string s => s.Contains('\0', StringComparison.Ordinal), object?[] items => items.Any(x => x is string s && s.Contains('\0', StringComparison.Ordinal)), _ => false })
+            {
+                return columns[i].Name;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Finds the column whose value the table's column type refuses: each value is assigned alone to an unconstrained copy of the table.</summary>

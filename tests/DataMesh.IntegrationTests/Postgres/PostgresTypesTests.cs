@@ -97,7 +97,8 @@ public sealed class PostgresTypesTests(PostgresServer server) : IClassFixture<Po
 
     }
 
-    private static async Task<List<GenericRecord>> RawValuesAsync(PgCdc cdc, string table, int count)
+    /// <summary>A table topic's values as written, with the logical types left out.</summary>
+    internal static async Task<List<GenericRecord>> RawValuesAsync(PgCdc cdc, string table, int count)
     {
         var list = new List<GenericRecord>();
         using var consumer = new Confluent.Kafka.ConsumerBuilder<byte[]?, byte[]?>(cdc.Kafka.CreateConsumerConfig(null)).Build();

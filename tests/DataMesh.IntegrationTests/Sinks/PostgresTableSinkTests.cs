@@ -52,6 +52,25 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
         return rows;
     }
 
+    [Fact]
+    public async Task A_NUL_character_in_text_is_refused_naming_the_table_and_the_column()
+    {
+        // PostgreSQL's text cannot hold U+0000 (MySQL's can); the staging COPY refused the row with 22021 and the column
+        // probe, which stages the row the same way, failed too: the reason named the table only.
+        var table = NewTable();
+        await ExecuteAsync($"CREATE TABLE {Q(table)} (id bigint NOT NULL PRIMARY KEY, nick text)");
+        await using var sink = await StartAsync(SchemaEvolution.None, table);
+        var batch = Kit.Batch("t").Upsert(Key(1), RowSchema, Row(1, "a\0b")).Upsert(Key(2), RowSchema, Row(2, "fine")).Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal([(2L, "fine")], await RowsAsync(table));
+        Assert.Equal(1, batch.RejectedCount);
+        var reason = batch.GetRejection(0)!;
+        Assert.Contains(table, reason, StringComparison.Ordinal);
+        Assert.Contains("column \"nick\"", reason, StringComparison.Ordinal);
+        Assert.Contains("NUL character U+0000", reason, StringComparison.Ordinal);
+    }
+
     protected override string Q(string identifier) => "\"" + identifier + "\"";
 
     protected override string VarChar(int length) => $"varchar({length})";

@@ -250,7 +250,8 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 {
                     // The schema changed while the source ran: the entries before this one were handed over; read
                     // system_schema again and go on from this entry (once: the same error again stops the source). In a
-                    // 3.x segment read late (below the position) the position stays: the segment is read again whole.
+                    // 3.x segment read late (below the position) the position stays: the follower reads on after the entries
+                    // it handed over.
                     tableSource.Rereading(changed.Message);
                     reader.RereadAt = changed.At;
                     read[i] = reader.Handled > read[i] ? reader.Handled : read[i];

@@ -287,6 +287,68 @@ public sealed class CdcRawFollowerTests : IDisposable
         Assert.Contains("read holds a negative segment id", Assert.Throws<SourceException>(() => CassandraPosition.Parse("""{"node":"n","segment":1,"offset":0,"read":[-1]}""")).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Entries_of_a_late_cassandra_3_segment_handed_over_before_a_failed_entry_are_not_handed_over_again()
+    {
+        // The connector reads system_schema again when an entry names an unknown table or column, and polls again from
+        // the same position: in a late 3.x segment (below the position) the entries before that one were handed over.
+        MoveIn("CommitLog-6-101.log", SegmentWriter.Plain(6, 101, [_mutations.Take(5)], size: 1 << 16));
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<(long Segment, long Offset)>();
+        var position = follower.Poll(new CommitLogPosition(0, 0), (string _, in CommitLogEntry entry) => handed.Add((entry.SegmentId, entry.Offset)));
+        Assert.Equal(5, handed.Count);
+
+        MoveIn("CommitLog-6-100.log", SegmentWriter.Plain(6, 100, [_mutations.Skip(5).Take(7)], size: 1 << 16));
+        var fail = true;
+        void FailAtThird(string segment, in CommitLogEntry entry)
+        {
+            if (fail && handed.Count == 7)
+            {
+                fail = false;
+                throw new InvalidOperationException("the schema changed");
+            }
+
+            handed.Add((entry.SegmentId, entry.Offset));
+        }
+
+        Assert.Throws<InvalidOperationException>(() => follower.Poll(position, FailAtThird));
+        Assert.Equal(position, follower.Poll(position, FailAtThird));
+        Assert.Equal(7, handed.Count(h => h.Segment == 100));
+        Assert.Equal(7, handed.Where(h => h.Segment == 100).Distinct().Count());
+    }
+
+    [Fact]
+    public void A_late_cassandra_3_segment_left_after_some_entries_is_not_read_again_from_its_start_when_an_older_one_arrives_meanwhile()
+    {
+        MoveIn("CommitLog-6-102.log", SegmentWriter.Plain(6, 102, [_mutations.Take(2)], size: 1 << 16));
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<(long Segment, long Offset)>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add((entry.SegmentId, entry.Offset));
+        var position = follower.Poll(new CommitLogPosition(0, 0), Add, maxEntries: 4);
+        Assert.Equal(102, position.SegmentId);
+
+        // 101 arrives late and is larger than a poll; 100 arrives late while 101 is half read, also larger than a poll.
+        MoveIn("CommitLog-6-101.log", SegmentWriter.Plain(6, 101, [_mutations.Skip(2).Take(6)], size: 1 << 16));
+        Assert.Equal(position, follower.Poll(position, Add, maxEntries: 4));
+        MoveIn("CommitLog-6-100.log", SegmentWriter.Plain(6, 100, [_mutations.Skip(8).Take(6)], size: 1 << 16));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(position, follower.Poll(position, Add, maxEntries: 4));
+        }
+
+        Assert.Equal((6, 6), (handed.Count(h => h.Segment == 100), handed.Count(h => h.Segment == 101)));
+        Assert.Equal(handed.Count, handed.Distinct().Count());
+    }
+
+    private void MoveIn(string name, byte[] segment)
+    {
+        var written = Path.Combine(Path.GetDirectoryName(_directory)!, Guid.NewGuid().ToString("N") + ".tmp");
+        File.WriteAllBytes(written, segment);
+        File.Move(written, Path.Combine(_directory, name));
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     private static byte[] Prefix(byte[] whole, int end)

@@ -42,6 +42,11 @@ internal sealed class CdcRawFollower
     /// first listing, every 3.x segment below its segment counts as read, as it did then.</summary>
     private long? _readBelow;
 
+    /// <summary>Late 3.x segments not read to their end in this run: id → the end of the last entry handed over. A poll
+    /// that stopped in one (<c>maxEntries</c>, or the handler threw: the connector reads <c>system_schema</c> again and polls
+    /// from the same position) reads on after it, as the position does for a segment above it.</summary>
+    private readonly Dictionary<long, long> _lateHanded = [];
+
     /// <summary>The segment last read to its durable offset (not completed), that offset, and the position the poll
     /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
     private (long Id, long Durable, CommitLogPosition Returned)? _readThrough;
@@ -177,7 +182,7 @@ internal sealed class CdcRawFollower
             }
 
             var name = segment.Name;
-            var skipThrough = !late && id == after.SegmentId ? after.Offset : 0;
+            var skipThrough = late ? _lateHanded.GetValueOrDefault(id) : id == after.SegmentId ? after.Offset : 0;
             CommitLogSegmentReader reader;
             if (partial is { } left && left.Id == id && left.Durable == index.Offset && left.Returned == after)
             {
@@ -202,7 +207,11 @@ internal sealed class CdcRawFollower
                     if (entry.End > skipThrough)
                     {
                         handler(name, entry);
-                        if (entry.Position > position)
+                        if (late)
+                        {
+                            _lateHanded[id] = entry.End;
+                        }
+                        else if (entry.Position > position)
                         {
                             position = entry.Position;
                         }
@@ -221,6 +230,7 @@ internal sealed class CdcRawFollower
                 {
                     var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
                     _completed[id] = (segment, end, late);
+                    _lateHanded.Remove(id);
                     if (version == CommitLogDescriptor.Version30)
                     {
                         _tracksRead = true;
@@ -307,9 +317,14 @@ internal sealed class CdcRawFollower
             }
         }
 
-        if (_read.Count > 0)
+        if (_read.Count > 0 || _lateHanded.Count > 0)
         {
-            _read.IntersectWith(segments.Select(segment => segment.Id));
+            var listed = segments.Select(segment => segment.Id).ToHashSet();
+            _read.IntersectWith(listed);
+            foreach (var id in _lateHanded.Keys.Where(id => !listed.Contains(id)).ToList())
+            {
+                _lateHanded.Remove(id);
+            }
         }
     }
 

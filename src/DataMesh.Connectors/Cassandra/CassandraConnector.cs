@@ -316,6 +316,10 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 HashSet<long>? storedRead;
                 lock (_storedLock)
                 {
+                    // Only the late segments still waiting for a listing matter: the other ids (one per 3.x segment read in
+                    // order, listed until deleted) are forgotten, or the set would grow for as long as the source runs.
+                    var follower = followers[i];
+                    _storedRead[i].RemoveWhere(id => !follower.AwaitsListing(id));
                     stored = _stored[i];
                     storedRead = _storedRead[i].Count > 0 ? [.. _storedRead[i]] : null;
                 }

@@ -300,6 +300,10 @@ internal sealed class CdcRawFollower
         return deleted;
     }
 
+    /// <summary>Whether a 3.x segment read late waits for a stored position that lists it before it is deleted (the
+    /// connector forgets the other ids stored positions listed).</summary>
+    public bool AwaitsListing(long segmentId) => _completed.TryGetValue(segmentId, out var completed) && completed.Late;
+
     /// <summary>Forgets the 3.x segments no longer in <c>cdc_raw</c> (deleted here, or by the operator when kept): they are
     /// not met again. After resuming from a position without a list, first counts every 3.x segment below it as read.</summary>
     private void Listed(List<CdcSegmentFile> segments)
@@ -324,6 +328,12 @@ internal sealed class CdcRawFollower
             foreach (var id in _lateHanded.Keys.Where(id => !listed.Contains(id)).ToList())
             {
                 _lateHanded.Remove(id);
+            }
+
+            foreach (var id in _completed.Where(c => c.Value.Late && !listed.Contains(c.Key)).Select(c => c.Key).ToList())
+            {
+                // Read late and deleted by the operator (KeepSegments) before a stored position listed it: never listed now.
+                _completed.Remove(id);
             }
         }
     }

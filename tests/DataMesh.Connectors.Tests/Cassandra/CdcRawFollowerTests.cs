@@ -342,6 +342,31 @@ public sealed class CdcRawFollowerTests : IDisposable
         Assert.Equal(handed.Count, handed.Distinct().Count());
     }
 
+    [Fact]
+    public void A_cassandra_3_segment_copied_into_cdc_raw_is_not_taken_as_whole_before_the_copy_ends()
+    {
+        // Cassandra 3.x moves a discarded segment with Files.move: atomic on one file system, a copy (the target growing)
+        // when cdc_raw is on another one. A reader can see the copy stopped right after a section.
+        var whole = SegmentWriter.Plain(6, 100, [_mutations.Take(3), _mutations.Skip(3).Take(4)], size: 1 << 16);
+        var path = Path.Combine(_directory, "CommitLog-6-100.log");
+        File.WriteAllBytes(path, whole.AsSpan(0, SectionEnds(whole)[0]).ToArray());
+        var follower = new CdcRawFollower(_directory) { SettleTime = TimeSpan.Zero };
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<(long Segment, long Offset)>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add((entry.SegmentId, entry.Offset));
+        var position = follower.Poll(new CommitLogPosition(0, 0), Add);
+        Assert.Empty(handed);
+
+        File.WriteAllBytes(path, whole);
+        for (var i = 0; i < 3; i++)
+        {
+            position = follower.Poll(position, Add);
+        }
+
+        Assert.Equal(7, handed.Count);
+        Assert.Equal(7, handed.Distinct().Count());
+    }
+
     private void MoveIn(string name, byte[] segment)
     {
         var written = Path.Combine(Path.GetDirectoryName(_directory)!, Guid.NewGuid().ToString("N") + ".tmp");

@@ -47,6 +47,10 @@ internal sealed class CdcRawFollower
     /// from the same position) reads on after it, as the position does for a segment above it.</summary>
     private readonly Dictionary<long, long> _lateHanded = [];
 
+    /// <summary>3.x segments not yet read (or not to their end) whose length is watched until it stays the same for
+    /// <see cref="SettleTime"/>: id → the length, and when it was first seen.</summary>
+    private readonly Dictionary<long, (long Length, long Since)> _settling = [];
+
     /// <summary>The segment last read to its durable offset (not completed), that offset, and the position the poll
     /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
     private (long Id, long Durable, CommitLogPosition Returned)? _readThrough;
@@ -73,6 +77,15 @@ internal sealed class CdcRawFollower
 
     /// <summary>Keep segments after their events were acknowledged (an operator or another consumer deletes them).</summary>
     public bool KeepSegments { get; init; }
+
+    /// <summary>How long a 3.x segment's length must stay the same, at two polls at least, before it is read; null: read
+    /// at once. 3.x moves a segment into <c>cdc_raw</c> with Java's <c>Files.move</c>, which copies it when
+    /// <c>cdc_raw</c> is on another file system than the commit log: a copy stopped right after a section would read as a
+    /// whole segment, and the rest of it would be lost.</summary>
+    public TimeSpan? SettleTime { get; init; }
+
+    /// <summary>The clock of <see cref="SettleTime"/>.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>Where a run resumes: the stored position and its list of 3.x segments read below it (null: a position
     /// without one, below which every segment counts as read).</summary>
@@ -158,6 +171,17 @@ internal sealed class CdcRawFollower
             }
             else if (version == CommitLogDescriptor.Version30)
             {
+                if (!Settled(segment, cancellationToken))
+                {
+                    // Perhaps still being copied in: read once its length has stayed the same (a late one waits alone).
+                    if (late)
+                    {
+                        continue;
+                    }
+
+                    break;
+                }
+
                 index = new CdcIndex(long.MaxValue, Completed: true);
             }
             else if (LaterHasIndex(segments, s, cancellationToken) && !_withoutIndex.Add(id))
@@ -231,6 +255,7 @@ internal sealed class CdcRawFollower
                     var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
                     _completed[id] = (segment, end, late);
                     _lateHanded.Remove(id);
+                    _settling.Remove(id);
                     if (version == CommitLogDescriptor.Version30)
                     {
                         _tracksRead = true;
@@ -321,7 +346,7 @@ internal sealed class CdcRawFollower
             }
         }
 
-        if (_read.Count > 0 || _lateHanded.Count > 0)
+        if (_read.Count > 0 || _lateHanded.Count > 0 || _settling.Count > 0)
         {
             var listed = segments.Select(segment => segment.Id).ToHashSet();
             _read.IntersectWith(listed);
@@ -330,12 +355,35 @@ internal sealed class CdcRawFollower
                 _lateHanded.Remove(id);
             }
 
+            foreach (var id in _settling.Keys.Where(id => !listed.Contains(id)).ToList())
+            {
+                _settling.Remove(id);
+            }
+
             foreach (var id in _completed.Where(c => c.Value.Late && !listed.Contains(c.Key)).Select(c => c.Key).ToList())
             {
                 // Read late and deleted by the operator (KeepSegments) before a stored position listed it: never listed now.
                 _completed.Remove(id);
             }
         }
+    }
+
+    /// <summary>Whether a 3.x segment's length stayed the same for <see cref="SettleTime"/>, seen at two polls at least.</summary>
+    private bool Settled(CdcSegmentFile segment, CancellationToken cancellationToken)
+    {
+        if (SettleTime is not { } settle || _store.Length(segment, cancellationToken) is not { } length)
+        {
+            return true;
+        }
+
+        var now = Time.GetTimestamp();
+        if (_settling.TryGetValue(segment.Id, out var seen) && seen.Length == length)
+        {
+            return Time.GetElapsedTime(seen.Since, now) >= settle;
+        }
+
+        _settling[segment.Id] = (length, now);
+        return false;
     }
 
     private bool LaterHasIndex(List<CdcSegmentFile> segments, int index, CancellationToken cancellationToken)

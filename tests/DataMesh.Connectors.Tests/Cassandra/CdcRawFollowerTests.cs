@@ -367,6 +367,27 @@ public sealed class CdcRawFollowerTests : IDisposable
         Assert.Equal(7, handed.Distinct().Count());
     }
 
+    [Fact]
+    public void A_position_stored_before_the_list_gets_one_at_the_first_poll_so_a_segment_arriving_between_two_later_runs_is_read()
+    {
+        // A position stored by a version without the list; cdc_raw empty (its segments deleted once acknowledged).
+        var stored = new CommitLogPosition(102, 28);
+        var first = new CdcRawFollower(_directory);
+        first.Resume(stored, read: null);
+        Assert.Equal(stored, first.Poll(stored, (string _, in CommitLogEntry _) => { }));
+
+        // The run stops without having read anything: what it stores is the position and its list.
+        var list = first.Read(stored.SegmentId);
+
+        // The node discards an older segment while the source is stopped.
+        MoveIn("CommitLog-6-101.log", SegmentWriter.Plain(6, 101, [_mutations.Take(3)], size: 1 << 16));
+        var handed = new List<long>();
+        var second = new CdcRawFollower(_directory);
+        second.Resume(stored, list);
+        second.Poll(stored, (string _, in CommitLogEntry entry) => handed.Add(entry.SegmentId));
+        Assert.Equal<long>([101, 101, 101], handed);
+    }
+
     private void MoveIn(string name, byte[] segment)
     {
         var written = Path.Combine(Path.GetDirectoryName(_directory)!, Guid.NewGuid().ToString("N") + ".tmp");

@@ -344,6 +344,14 @@ internal sealed class CdcRawFollower
                     _read.Add(segment.Id);
                 }
             }
+
+            if (segments.All(segment => segment.Version == CommitLogDescriptor.Version30))
+            {
+                // No 4.0 segment (a 4.0 node links each segment into cdc_raw when it creates it): the next position carries a
+                // list, empty if need be, so that a 3.x segment the node moves in while the source is stopped is read at the
+                // next start; without one it would count as read again, however many runs later.
+                _tracksRead = true;
+            }
         }
 
         if (_read.Count > 0 || _lateHanded.Count > 0 || _settling.Count > 0)

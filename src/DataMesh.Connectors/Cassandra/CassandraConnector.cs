@@ -26,6 +26,10 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
     /// hundreds of thousands).</summary>
     internal const int MaxEntriesPerPoll = 20_000;
 
+    /// <summary>How long a Cassandra 3.x segment's length must stay the same before it is read: 3.x moves a segment into
+    /// <c>cdc_raw</c> with Java's Files.move, a copy when <c>cdc_raw</c> is on another file system (<see cref="CdcRawFollower.SettleTime"/>).</summary>
+    internal static readonly TimeSpan Version30SettleTime = TimeSpan.FromSeconds(1);
+
     /// <summary>The column after a clustered table's own that holds a range deletion's start bound (JSON; null in every
     /// other event). docs/cassandra.md, "Range deletions".</summary>
     internal const string RangeStartColumn = "_range_start";
@@ -180,7 +184,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             ? (ICdcRawStore)new CdcRawAgentClient(_name, n.Name, new Uri(n.Directory), _options.Agent, _options.KeepSegments)
             : new CdcRawDirectory(n.Directory)).ToArray();
         using var storesScope = new Disposables(stores);
-        var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments }).ToArray();
+        var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments, SettleTime = Version30SettleTime }).ToArray();
         for (var i = 0; i < followers.Length; i++)
         {
             followers[i].Resume(read[i], start?.ReadOf(_nodes[i].Name));
@@ -250,7 +254,8 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 {
                     // The schema changed while the source ran: the entries before this one were handed over; read
                     // system_schema again and go on from this entry (once: the same error again stops the source). In a
-                    // 3.x segment read late (below the position) the position stays: the segment is read again whole.
+                    // 3.x segment read late (below the position) the position stays: the follower reads on after the entries
+                    // it handed over.
                     tableSource.Rereading(changed.Message);
                     reader.RereadAt = changed.At;
                     read[i] = reader.Handled > read[i] ? reader.Handled : read[i];
@@ -315,6 +320,10 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
                 HashSet<long>? storedRead;
                 lock (_storedLock)
                 {
+                    // Only the late segments still waiting for a listing matter: the other ids (one per 3.x segment read in
+                    // order, listed until deleted) are forgotten, or the set would grow for as long as the source runs.
+                    var follower = followers[i];
+                    _storedRead[i].RemoveWhere(id => !follower.AwaitsListing(id));
                     stored = _stored[i];
                     storedRead = _storedRead[i].Count > 0 ? [.. _storedRead[i]] : null;
                 }

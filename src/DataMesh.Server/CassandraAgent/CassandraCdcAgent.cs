@@ -110,7 +110,13 @@ internal sealed partial class CassandraCdcAgent(IOptions<CassandraCdcAgentOption
             var name = Path.GetFileName(path);
             if (SegmentName().IsMatch(name))
             {
-                segments.Add(new { name, index = ReadIndex(path) });
+                // The length lets a source wait until a Cassandra 3.x segment stops growing: 3.x moves a segment into
+                // cdc_raw with Files.move, a copy when cdc_raw is on another file system.
+                var file = new FileInfo(path);
+                if (file.Exists)
+                {
+                    segments.Add(new { name, index = ReadIndex(path), length = file.Length });
+                }
             }
         }
 

@@ -307,6 +307,40 @@ public sealed partial class CassandraSourceTests
     }
 
     [Fact]
+    public async Task A_cassandra_3_segment_still_being_copied_into_cdc_raw_is_read_through_its_agent_only_once_its_length_stays_the_same()
+    {
+        var directory = NodeDirectories(["node1"])[0];
+        var whole = SegmentWriter.Plain(6, 100, [[Insert(1, 1, 10), Insert(2, 1, 20)], [Insert(3, 1, 30)]], size: 1 << 14);
+        int firstSectionEnd;
+        using (var reader = new CommitLogSegmentReader("CommitLog-6-100.log", whole))
+        {
+            while (reader.TryReadEntry(out _))
+            {
+            }
+
+            firstSectionEnd = reader.Sections[0].Next;
+        }
+
+        var path = Path.Combine(directory, "CommitLog-6-100.log");
+        File.WriteAllBytes(path, whole.AsSpan(0, firstSectionEnd).ToArray());
+        using var pki = new AgentPki(_directory);
+        await using var agents = await Agents.StartAsync([directory], pki.Server);
+        using var client = new CdcRawAgentClient("cass", "node1", new Uri(agents.Urls[0]), new CassandraAgentConnection { Token = AgentToken, TlsCaCertificate = pki.CaFile });
+        var follower = new CdcRawFollower(client) { SettleTime = TimeSpan.Zero };
+        var entries = new List<CommitLogPosition>();
+        var at = follower.Poll(default, (string _, in CommitLogEntry e) => entries.Add(e.Position));
+        Assert.Empty(entries);
+
+        File.WriteAllBytes(path, whole);
+        for (var i = 0; i < 3; i++)
+        {
+            at = follower.Poll(at, (string _, in CommitLogEntry e) => entries.Add(e.Position));
+        }
+
+        Assert.Equal(3, entries.Count);
+    }
+
+    [Fact]
     public void Agent_settings_are_checked_at_start_with_what_to_set()
     {
         var options = ReplicaOptions(NodeDirectories(["a"]), CassandraConsistencyLevel.One);

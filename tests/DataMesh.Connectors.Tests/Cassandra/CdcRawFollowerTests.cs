@@ -287,6 +287,114 @@ public sealed class CdcRawFollowerTests : IDisposable
         Assert.Contains("read holds a negative segment id", Assert.Throws<SourceException>(() => CassandraPosition.Parse("""{"node":"n","segment":1,"offset":0,"read":[-1]}""")).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Entries_of_a_late_cassandra_3_segment_handed_over_before_a_failed_entry_are_not_handed_over_again()
+    {
+        // The connector reads system_schema again when an entry names an unknown table or column, and polls again from
+        // the same position: in a late 3.x segment (below the position) the entries before that one were handed over.
+        MoveIn("CommitLog-6-101.log", SegmentWriter.Plain(6, 101, [_mutations.Take(5)], size: 1 << 16));
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<(long Segment, long Offset)>();
+        var position = follower.Poll(new CommitLogPosition(0, 0), (string _, in CommitLogEntry entry) => handed.Add((entry.SegmentId, entry.Offset)));
+        Assert.Equal(5, handed.Count);
+
+        MoveIn("CommitLog-6-100.log", SegmentWriter.Plain(6, 100, [_mutations.Skip(5).Take(7)], size: 1 << 16));
+        var fail = true;
+        void FailAtThird(string segment, in CommitLogEntry entry)
+        {
+            if (fail && handed.Count == 7)
+            {
+                fail = false;
+                throw new InvalidOperationException("the schema changed");
+            }
+
+            handed.Add((entry.SegmentId, entry.Offset));
+        }
+
+        Assert.Throws<InvalidOperationException>(() => follower.Poll(position, FailAtThird));
+        Assert.Equal(position, follower.Poll(position, FailAtThird));
+        Assert.Equal(7, handed.Count(h => h.Segment == 100));
+        Assert.Equal(7, handed.Where(h => h.Segment == 100).Distinct().Count());
+    }
+
+    [Fact]
+    public void A_late_cassandra_3_segment_left_after_some_entries_is_not_read_again_from_its_start_when_an_older_one_arrives_meanwhile()
+    {
+        MoveIn("CommitLog-6-102.log", SegmentWriter.Plain(6, 102, [_mutations.Take(2)], size: 1 << 16));
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<(long Segment, long Offset)>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add((entry.SegmentId, entry.Offset));
+        var position = follower.Poll(new CommitLogPosition(0, 0), Add, maxEntries: 4);
+        Assert.Equal(102, position.SegmentId);
+
+        // 101 arrives late and is larger than a poll; 100 arrives late while 101 is half read, also larger than a poll.
+        MoveIn("CommitLog-6-101.log", SegmentWriter.Plain(6, 101, [_mutations.Skip(2).Take(6)], size: 1 << 16));
+        Assert.Equal(position, follower.Poll(position, Add, maxEntries: 4));
+        MoveIn("CommitLog-6-100.log", SegmentWriter.Plain(6, 100, [_mutations.Skip(8).Take(6)], size: 1 << 16));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(position, follower.Poll(position, Add, maxEntries: 4));
+        }
+
+        Assert.Equal((6, 6), (handed.Count(h => h.Segment == 100), handed.Count(h => h.Segment == 101)));
+        Assert.Equal(handed.Count, handed.Distinct().Count());
+    }
+
+    [Fact]
+    public void A_cassandra_3_segment_copied_into_cdc_raw_is_not_taken_as_whole_before_the_copy_ends()
+    {
+        // Cassandra 3.x moves a discarded segment with Files.move: atomic on one file system, a copy (the target growing)
+        // when cdc_raw is on another one. A reader can see the copy stopped right after a section.
+        var whole = SegmentWriter.Plain(6, 100, [_mutations.Take(3), _mutations.Skip(3).Take(4)], size: 1 << 16);
+        var path = Path.Combine(_directory, "CommitLog-6-100.log");
+        File.WriteAllBytes(path, whole.AsSpan(0, SectionEnds(whole)[0]).ToArray());
+        var follower = new CdcRawFollower(_directory) { SettleTime = TimeSpan.Zero };
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<(long Segment, long Offset)>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add((entry.SegmentId, entry.Offset));
+        var position = follower.Poll(new CommitLogPosition(0, 0), Add);
+        Assert.Empty(handed);
+
+        File.WriteAllBytes(path, whole);
+        for (var i = 0; i < 3; i++)
+        {
+            position = follower.Poll(position, Add);
+        }
+
+        Assert.Equal(7, handed.Count);
+        Assert.Equal(7, handed.Distinct().Count());
+    }
+
+    [Fact]
+    public void A_position_stored_before_the_list_gets_one_at_the_first_poll_so_a_segment_arriving_between_two_later_runs_is_read()
+    {
+        // A position stored by a version without the list; cdc_raw empty (its segments deleted once acknowledged).
+        var stored = new CommitLogPosition(102, 28);
+        var first = new CdcRawFollower(_directory);
+        first.Resume(stored, read: null);
+        Assert.Equal(stored, first.Poll(stored, (string _, in CommitLogEntry _) => { }));
+
+        // The run stops without having read anything: what it stores is the position and its list.
+        var list = first.Read(stored.SegmentId);
+
+        // The node discards an older segment while the source is stopped.
+        MoveIn("CommitLog-6-101.log", SegmentWriter.Plain(6, 101, [_mutations.Take(3)], size: 1 << 16));
+        var handed = new List<long>();
+        var second = new CdcRawFollower(_directory);
+        second.Resume(stored, list);
+        second.Poll(stored, (string _, in CommitLogEntry entry) => handed.Add(entry.SegmentId));
+        Assert.Equal<long>([101, 101, 101], handed);
+    }
+
+    private void MoveIn(string name, byte[] segment)
+    {
+        var written = Path.Combine(Path.GetDirectoryName(_directory)!, Guid.NewGuid().ToString("N") + ".tmp");
+        File.WriteAllBytes(written, segment);
+        File.Move(written, Path.Combine(_directory, name));
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     private static byte[] Prefix(byte[] whole, int end)

@@ -28,6 +28,7 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
     private readonly HttpClient _client;
     private readonly X509Certificate2Collection? _roots;
     private readonly Dictionary<string, string?> _indexes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long?> _lengths = new(StringComparer.Ordinal);
     private readonly bool _keepSegments;
     private string? _tlsProblem;
 
@@ -88,6 +89,7 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
         }
 
         _indexes.Clear();
+        _lengths.Clear();
         List<CdcSegmentFile> segments = [];
         foreach (var entry in listing?.Segments ?? [])
         {
@@ -95,6 +97,7 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
             {
                 segments.Add(segment);
                 _indexes[name] = entry.Index;
+                _lengths[name] = entry.Length;
             }
         }
 
@@ -103,6 +106,9 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
     }
 
     public string? ReadIndex(CdcSegmentFile segment, CancellationToken cancellationToken) => _indexes.GetValueOrDefault(segment.Name);
+
+    /// <summary>The length the listing gave (an agent before 2026-12-07 gives none).</summary>
+    public long? Length(CdcSegmentFile segment, CancellationToken cancellationToken) => _lengths.GetValueOrDefault(segment.Name);
 
     public byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken)
     {
@@ -274,8 +280,8 @@ internal sealed class CdcRawAgentClient : ICdcRawStore
     /// <summary>The agent's answer to <c>GET cdc/segments</c>: the segments, and whether it deletes acknowledged ones.</summary>
     internal sealed record Listing(IReadOnlyList<ListedSegment>? Segments, bool? AllowDelete);
 
-    /// <summary>One segment of the listing: its file name and its index's text (null without one).</summary>
-    internal sealed record ListedSegment(string? Name, string? Index);
+    /// <summary>One segment of the listing: its file name, its index's text (null without one) and the file's length.</summary>
+    internal sealed record ListedSegment(string? Name, string? Index, long? Length = null);
 }
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]

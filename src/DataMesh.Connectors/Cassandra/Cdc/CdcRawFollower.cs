@@ -42,6 +42,15 @@ internal sealed class CdcRawFollower
     /// first listing, every 3.x segment below its segment counts as read, as it did then.</summary>
     private long? _readBelow;
 
+    /// <summary>Late 3.x segments not read to their end in this run: id → the end of the last entry handed over. A poll
+    /// that stopped in one (<c>maxEntries</c>, or the handler threw: the connector reads <c>system_schema</c> again and polls
+    /// from the same position) reads on after it, as the position does for a segment above it.</summary>
+    private readonly Dictionary<long, long> _lateHanded = [];
+
+    /// <summary>3.x segments not yet read (or not to their end) whose length is watched until it stays the same for
+    /// <see cref="SettleTime"/>: id → the length, and when it was first seen.</summary>
+    private readonly Dictionary<long, (long Length, long Since)> _settling = [];
+
     /// <summary>The segment last read to its durable offset (not completed), that offset, and the position the poll
     /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
     private (long Id, long Durable, CommitLogPosition Returned)? _readThrough;
@@ -68,6 +77,15 @@ internal sealed class CdcRawFollower
 
     /// <summary>Keep segments after their events were acknowledged (an operator or another consumer deletes them).</summary>
     public bool KeepSegments { get; init; }
+
+    /// <summary>How long a 3.x segment's length must stay the same, at two polls at least, before it is read; null: read
+    /// at once. 3.x moves a segment into <c>cdc_raw</c> with Java's <c>Files.move</c>, which copies it when
+    /// <c>cdc_raw</c> is on another file system than the commit log: a copy stopped right after a section would read as a
+    /// whole segment, and the rest of it would be lost.</summary>
+    public TimeSpan? SettleTime { get; init; }
+
+    /// <summary>The clock of <see cref="SettleTime"/>.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>Where a run resumes: the stored position and its list of 3.x segments read below it (null: a position
     /// without one, below which every segment counts as read).</summary>
@@ -153,6 +171,17 @@ internal sealed class CdcRawFollower
             }
             else if (version == CommitLogDescriptor.Version30)
             {
+                if (!Settled(segment, cancellationToken))
+                {
+                    // Perhaps still being copied in: read once its length has stayed the same (a late one waits alone).
+                    if (late)
+                    {
+                        continue;
+                    }
+
+                    break;
+                }
+
                 index = new CdcIndex(long.MaxValue, Completed: true);
             }
             else if (LaterHasIndex(segments, s, cancellationToken) && !_withoutIndex.Add(id))
@@ -177,7 +206,7 @@ internal sealed class CdcRawFollower
             }
 
             var name = segment.Name;
-            var skipThrough = !late && id == after.SegmentId ? after.Offset : 0;
+            var skipThrough = late ? _lateHanded.GetValueOrDefault(id) : id == after.SegmentId ? after.Offset : 0;
             CommitLogSegmentReader reader;
             if (partial is { } left && left.Id == id && left.Durable == index.Offset && left.Returned == after)
             {
@@ -202,7 +231,11 @@ internal sealed class CdcRawFollower
                     if (entry.End > skipThrough)
                     {
                         handler(name, entry);
-                        if (entry.Position > position)
+                        if (late)
+                        {
+                            _lateHanded[id] = entry.End;
+                        }
+                        else if (entry.Position > position)
                         {
                             position = entry.Position;
                         }
@@ -221,6 +254,8 @@ internal sealed class CdcRawFollower
                 {
                     var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
                     _completed[id] = (segment, end, late);
+                    _lateHanded.Remove(id);
+                    _settling.Remove(id);
                     if (version == CommitLogDescriptor.Version30)
                     {
                         _tracksRead = true;
@@ -290,6 +325,10 @@ internal sealed class CdcRawFollower
         return deleted;
     }
 
+    /// <summary>Whether a 3.x segment read late waits for a stored position that lists it before it is deleted (the
+    /// connector forgets the other ids stored positions listed).</summary>
+    public bool AwaitsListing(long segmentId) => _completed.TryGetValue(segmentId, out var completed) && completed.Late;
+
     /// <summary>Forgets the 3.x segments no longer in <c>cdc_raw</c> (deleted here, or by the operator when kept): they are
     /// not met again. After resuming from a position without a list, first counts every 3.x segment below it as read.</summary>
     private void Listed(List<CdcSegmentFile> segments)
@@ -305,12 +344,54 @@ internal sealed class CdcRawFollower
                     _read.Add(segment.Id);
                 }
             }
+
+            if (segments.All(segment => segment.Version == CommitLogDescriptor.Version30))
+            {
+                // No 4.0 segment (a 4.0 node links each segment into cdc_raw when it creates it): the next position carries a
+                // list, empty if need be, so that a 3.x segment the node moves in while the source is stopped is read at the
+                // next start; without one it would count as read again, however many runs later.
+                _tracksRead = true;
+            }
         }
 
-        if (_read.Count > 0)
+        if (_read.Count > 0 || _lateHanded.Count > 0 || _settling.Count > 0)
         {
-            _read.IntersectWith(segments.Select(segment => segment.Id));
+            var listed = segments.Select(segment => segment.Id).ToHashSet();
+            _read.IntersectWith(listed);
+            foreach (var id in _lateHanded.Keys.Where(id => !listed.Contains(id)).ToList())
+            {
+                _lateHanded.Remove(id);
+            }
+
+            foreach (var id in _settling.Keys.Where(id => !listed.Contains(id)).ToList())
+            {
+                _settling.Remove(id);
+            }
+
+            foreach (var id in _completed.Where(c => c.Value.Late && !listed.Contains(c.Key)).Select(c => c.Key).ToList())
+            {
+                // Read late and deleted by the operator (KeepSegments) before a stored position listed it: never listed now.
+                _completed.Remove(id);
+            }
         }
+    }
+
+    /// <summary>Whether a 3.x segment's length stayed the same for <see cref="SettleTime"/>, seen at two polls at least.</summary>
+    private bool Settled(CdcSegmentFile segment, CancellationToken cancellationToken)
+    {
+        if (SettleTime is not { } settle || _store.Length(segment, cancellationToken) is not { } length)
+        {
+            return true;
+        }
+
+        var now = Time.GetTimestamp();
+        if (_settling.TryGetValue(segment.Id, out var seen) && seen.Length == length)
+        {
+            return Time.GetElapsedTime(seen.Since, now) >= settle;
+        }
+
+        _settling[segment.Id] = (length, now);
+        return false;
     }
 
     private bool LaterHasIndex(List<CdcSegmentFile> segments, int index, CancellationToken cancellationToken)

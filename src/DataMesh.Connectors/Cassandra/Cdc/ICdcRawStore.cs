@@ -47,6 +47,10 @@ internal interface ICdcRawStore : IDisposable
     /// it has none.</summary>
     string? ReadIndex(CdcSegmentFile segment, CancellationToken cancellationToken);
 
+    /// <summary>The segment file's length now, or null when the store cannot tell (an agent of an older version) or the
+    /// file is gone.</summary>
+    long? Length(CdcSegmentFile segment, CancellationToken cancellationToken);
+
     /// <summary>The segment's bytes, all of them (<paramref name="durable"/>, the index's offset, is logical: a compressed
     /// or encrypted segment's bytes may run past it; the reader stops at it).</summary>
     byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken);
@@ -87,6 +91,12 @@ internal sealed class CdcRawDirectory(string directory) : ICdcRawStore
         {
             return null;
         }
+    }
+
+    public long? Length(CdcSegmentFile segment, CancellationToken cancellationToken)
+    {
+        var file = new FileInfo(Path.Combine(directory, segment.Name));
+        return file.Exists ? file.Length : null;
     }
 
     public byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken) => File.ReadAllBytes(Path.Combine(directory, segment.Name));

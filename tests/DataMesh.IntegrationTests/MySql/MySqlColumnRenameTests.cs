@@ -30,6 +30,11 @@ public sealed class MySqlColumnRenameTests(MariaDbServer server) : IClassFixture
     [InlineData("ALTER TABLE t RENAME COLUMN name TO NAME, ADD COLUMN x INT AFTER NAME")]
     [InlineData("ALTER TABLE t CHANGE a A INT, CHANGE ID Id INT NOT NULL")]
     [InlineData("ALTER TABLE t CHANGE name a VARCHAR(20), CHANGE a Name INT")]
+    [InlineData("ALTER TABLE t DROP PRIMARY KEY, CHANGE id a INT NOT NULL, CHANGE a id INT NOT NULL, ADD PRIMARY KEY (id)")]
+    [InlineData("ALTER TABLE t MODIFY a INT AFTER b, MODIFY b VARCHAR(10) FIRST")]
+    [InlineData("ALTER TABLE t DROP COLUMN a, ADD COLUMN a VARCHAR(5) FIRST")]
+    [InlineData("ALTER TABLE t CHANGE a a2 INT AFTER name, ADD COLUMN z INT AFTER a2")]
+    [InlineData("ALTER TABLE t ADD COLUMN z INT FIRST, CHANGE id id2 INT NOT NULL AFTER z")]
     public async Task The_tracked_schema_after_an_ALTER_is_the_one_the_server_has(string alter)
     {
         await using var database = await server.CreateDatabaseAsync("myren");

@@ -453,35 +453,63 @@ internal sealed class MySqlBinlogConnector : SourceConnector<MySqlPosition>
     /// <summary>The server's binlog file, position and the GTID state there, read consistently: MySQL's SHOW MASTER STATUS
     /// gives its executed GTID set in the same row; MariaDB's BINLOG_GTID_POS gives the GTID position of that file and
     /// position (a separate read of @@gtid_binlog_pos could include a transaction committed after them).</summary>
+    /// <remarks>BINLOG_GTID_POS answers NULL when it cannot read the file up to the position: MariaDB reads it with the
+    /// session's max_allowed_packet, so one event larger than that earlier in the file (a row of several large blobs, an
+    /// UPDATE of a large row) makes it fail for every later position of the file. Starting without the GTID state would
+    /// store positions with only the domains seen since, and a restart from one of them would ask the server for every
+    /// other domain from its beginning (replaying it, or failing as purged). The state is then @@gtid_binlog_pos read
+    /// before and after SHOW MASTER STATUS, taken when both reads agree: SHOW MASTER STATUS waits for an event group being
+    /// written (the binlog's lock), so a GTID in the first read is wholly before the position, and a transaction written
+    /// between the reads would change the second.</remarks>
     private async Task<MySqlPosition> CurrentPositionAsync(MySqlConnection connection, CancellationToken cancellationToken)
     {
-        string file;
-        long offset;
-        string? gtid = null;
-        using (var command = new MySqlCommand("SHOW MASTER STATUS", connection))
-        using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                throw new MySqlReplicationException($"SHOW MASTER STATUS returned nothing for MySQL source '{_name}': is the binlog on?");
-            }
-
-            file = reader.GetString(0);
-            offset = Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture);
-            if (!_mariaDb && reader.FieldCount > 4 && !reader.IsDBNull(4))
-            {
-                gtid = reader.GetString(4);
-            }
-        }
-
+        var (file, offset, gtid) = await MasterStatusAsync(connection, cancellationToken).ConfigureAwait(false);
         if (_mariaDb)
         {
             using var command = new MySqlCommand("SELECT BINLOG_GTID_POS(@file, @position)", connection);
             command.Parameters.AddWithValue("@file", file);
             command.Parameters.AddWithValue("@position", offset);
             gtid = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+            for (var attempt = 1; gtid is null; attempt++)
+            {
+                if (attempt > 10)
+                {
+                    throw new SourceException(
+                        $"MySQL source '{_name}': BINLOG_GTID_POS('{file}', {offset}) gave no GTID state (an event larger than max_allowed_packet earlier in the binlog file makes it fail), " +
+                        $"and transactions kept committing between the reads of @@gtid_binlog_pos around SHOW MASTER STATUS ({attempt - 1} tries); it tries again shortly.",
+                        isTransient: true);
+                }
+
+                var before = await GtidBinlogPosAsync(connection, cancellationToken).ConfigureAwait(false);
+                (file, offset, _) = await MasterStatusAsync(connection, cancellationToken).ConfigureAwait(false);
+                if (await GtidBinlogPosAsync(connection, cancellationToken).ConfigureAwait(false) == before)
+                {
+                    gtid = before;
+                }
+            }
         }
 
         return new MySqlPosition { File = file, Position = offset, Gtid = string.IsNullOrWhiteSpace(gtid) ? null : gtid.Replace("\n", string.Empty, StringComparison.Ordinal), MariaDb = _mariaDb };
+    }
+
+    /// <summary>SHOW MASTER STATUS: the binlog file, the position, and MySQL's executed GTID set (null on MariaDB).</summary>
+    private async Task<(string File, long Position, string? Gtid)> MasterStatusAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    {
+        using var command = new MySqlCommand("SHOW MASTER STATUS", connection);
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new MySqlReplicationException($"SHOW MASTER STATUS returned nothing for MySQL source '{_name}': is the binlog on?");
+        }
+
+        var gtid = !_mariaDb && reader.FieldCount > 4 && !reader.IsDBNull(4) ? reader.GetString(4) : null;
+        return (reader.GetString(0), Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture), gtid);
+    }
+
+    /// <summary>MariaDB's @@gtid_binlog_pos: the last GTID of each domain written to the binlog.</summary>
+    private static async Task<string> GtidBinlogPosAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    {
+        using var command = new MySqlCommand("SELECT @@global.gtid_binlog_pos", connection);
+        return Convert.ToString(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture) ?? string.Empty;
     }
 }

@@ -75,6 +75,28 @@ public sealed class SchemaTrackerDdlTests
         Assert.Null(schema.Find("shop", "m2"));
     }
 
+    [Theory]
+    [InlineData("INSERT INTO t VALUES (1)", "INSERT", "t")]
+    [InlineData("INSERT LOW_PRIORITY IGNORE shop.t (id) SELECT id FROM other", "INSERT", "shop.t")]
+    [InlineData("REPLACE DELAYED INTO `t` SET id = 1", "REPLACE", "t")]
+    [InlineData("LOAD DATA LOCAL INFILE '/tmp/x' REPLACE INTO TABLE db.t FIELDS TERMINATED BY ','", "LOAD", "db.t")]
+    [InlineData("UPDATE IGNORE t AS a JOIN u ON a.id = u.id, w SET a.v = (SELECT 1 FROM x) WHERE u.id IN (1, 2)", "UPDATE", "t,u,w")]
+    [InlineData("DELETE QUICK FROM db.t WHERE id IN (SELECT id FROM x) ORDER BY id LIMIT 1", "DELETE", "db.t")]
+    [InlineData("DELETE a.*, b FROM t AS a JOIN db.u b ON a.id = b.id WHERE a.id = 1", "DELETE", "a,b,t,db.u")]
+    [InlineData("DELETE FROM t, u USING t JOIN u JOIN v WHERE t.id = u.id", "DELETE", "t,u,t,u,v")]
+    public void A_row_change_logged_as_a_statement_names_the_tables_it_may_change(string sql, string verb, string tables)
+    {
+        var statement = Assert.IsType<LoggedRowChangeStatement>(DdlParser.Parse(sql));
+        Assert.Equal(verb, statement.Verb);
+        Assert.Equal(tables.Split(','), statement.Tables.Select(t => t.Database is null ? t.Name : $"{t.Database}.{t.Name}"));
+    }
+
+    [Fact]
+    public void A_row_change_statement_in_a_form_not_read_changes_no_table_as_before()
+    {
+        Assert.IsType<IgnoredStatement>(DdlParser.Parse("LOAD INDEX INTO CACHE t"));
+    }
+
     private static SchemaTracker Tracker(string create)
     {
         var schema = new SchemaTracker();

@@ -81,8 +81,17 @@ internal sealed class ConformanceHarness : IAsyncDisposable
         ConnectorHostSources.Add(builder.Services.AddDataMesh(), _driver.Kind, request.Name, _driver.Settings(request));
         var host = builder.Build();
         _hosts.Add(host);
+        Mark($"starting in-process host {_hosts.Count} of source {request.Name}");
         await host.StartAsync();
-        return new InProcessSource(host);
+        return new InProcessSource(host, Mark);
+    }
+
+    /// <summary>Notes a step of the test in the source log (a failure then shows when each host started and stopped).</summary>
+    private void Mark(string step)
+    {
+        var line = $"{DateTime.UtcNow:HH:mm:ss.fff} harness: {step}";
+        _log.Enqueue(line);
+        SuiteLog.Write(line);
     }
 
     /// <summary>Starts the source in a process of its own (tests/tools/DataMesh.ConnectorHost), on this test's cluster.</summary>
@@ -173,8 +182,9 @@ internal sealed class ConformanceHarness : IAsyncDisposable
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            log.Enqueue($"{logLevel} {category}: {formatter(state, exception)}{(exception is null ? string.Empty : " " + exception.GetType().Name + ": " + exception.Message)}");
-            SuiteLog.Write($"{logLevel} {category}: {formatter(state, exception)}{(exception is null ? string.Empty : " " + exception)}");
+            var time = DateTime.UtcNow.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture);
+            log.Enqueue($"{time} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? string.Empty : " " + exception.GetType().Name + ": " + exception.Message)}");
+            SuiteLog.Write($"{time} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? string.Empty : " " + exception)}");
             while (log.Count > 400)
             {
                 log.TryDequeue(out _);
@@ -184,7 +194,7 @@ internal sealed class ConformanceHarness : IAsyncDisposable
 }
 
 /// <summary>A source running in a host of the test's process.</summary>
-internal sealed class InProcessSource(IHost host)
+internal sealed class InProcessSource(IHost host, Action<string> mark)
 {
     /// <summary>Whether the host is stopping although the test did not stop it: the source failed.</summary>
     public bool Failed => !Stopped && host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
@@ -198,7 +208,9 @@ internal sealed class InProcessSource(IHost host)
     public async Task StopAsync()
     {
         Stopped = true;
+        mark("stopping an in-process host");
         await host.StopAsync(TimeSpan.FromSeconds(30));
+        mark("in-process host stopped");
     }
 }
 

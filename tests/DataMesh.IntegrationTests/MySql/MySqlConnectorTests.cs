@@ -110,6 +110,38 @@ public sealed class MySqlConnectorTests(MariaDbServer server) : IClassFixture<Ma
     }
 
     [Fact]
+    public async Task A_first_start_after_an_event_larger_than_max_allowed_packet_stores_the_GTID_state_with_its_position()
+    {
+        // MariaDB's BINLOG_GTID_POS reads the binlog file with the session's max_allowed_packet: after a rows event larger
+        // than that it answers NULL for every later position of the file. The first start then stored its position without
+        // a GTID state, and the positions stored after it had only the domains seen since: a restart from one asks the
+        // server for every other domain from its beginning (a replay, or a failure as purged).
+        await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE big (id INT PRIMARY KEY, a LONGBLOB, b LONGBLOB)");
+        ulong bigSequence;
+        await using (var connection = await cdc.OpenConnectionAsync())
+        {
+            var half = (Convert.ToInt64(await MariaDbServer.ScalarAsync<object>(connection, "SELECT @@max_allowed_packet"), System.Globalization.CultureInfo.InvariantCulture) / 2) + 4096;
+            await using (var insert = new MySqlConnector.MySqlCommand($"INSERT INTO big VALUES (1, REPEAT('a', {half}), REPEAT('b', {half}))", connection))
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            bigSequence = DataMesh.Connectors.MySql.Binlog.MariaDbGtid.Parse(await MariaDbServer.ScalarAsync<string>(connection, "SELECT @@last_gtid")).Sequence;
+        }
+
+        var (file, position) = await server.GetBinlogPositionAsync();
+        Assert.True(
+            await server.ScalarAsync<object>($"SELECT BINLOG_GTID_POS('{file}', {position})") is DBNull,
+            "BINLOG_GTID_POS answers after the large event: the test no longer shows what it is about");
+
+        await cdc.StartAsync(o => o.Snapshot.Initial = InitialSnapshot.None);
+        var stored = DataMesh.Connectors.MySql.MySqlPosition.FromJson(await cdc.WaitForSavedPositionAsync());
+        var now = DataMesh.Connectors.MySql.Binlog.MariaDbGtidPosition.Parse(await server.ScalarAsync<string>("SELECT @@gtid_binlog_pos")).Gtids.Single(g => g.Domain == 0).Sequence;
+        var domain0 = DataMesh.Connectors.MySql.Binlog.MariaDbGtidPosition.Parse(stored.Gtid).Gtids.Where(g => g.Domain == 0).Select(g => (ulong?)g.Sequence).SingleOrDefault();
+        Assert.True(domain0 >= bigSequence && domain0 <= now, $"the first start stored {stored}; the large insert was 0-{bigSequence}, the server is at 0-{now}");
+    }
+
+    [Fact]
     public async Task A_restart_resumes_from_the_saved_position_with_every_change_accounted_for()
     {
         await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE counter (id INT PRIMARY KEY, v INT NOT NULL)");

@@ -92,6 +92,31 @@ public sealed class MySqlDecoderTests(MariaDbServer server) : IClassFixture<Mari
         Assert.True(error.Position > 4);
     }
 
+    [Theory]
+    [InlineData("STATEMENT", "INSERT INTO s VALUES (1, 'x')", "an INSERT")]
+    [InlineData("STATEMENT", "UPDATE LOW_PRIORITY s SET v = 'y' WHERE id = 0", "an UPDATE")]
+    [InlineData("STATEMENT", "DELETE FROM s WHERE id = 0", "a DELETE")]
+    [InlineData("STATEMENT", "DELETE s.* FROM s WHERE s.id = 0", "a DELETE")]
+    [InlineData("MIXED", "REPLACE INTO s (id, v) VALUES (0, 'z')", "a REPLACE")]
+    public async Task A_change_logged_as_a_statement_stops_the_source_with_the_table_position_and_what_to_do(string format, string change, string what)
+    {
+        // A session may log with its own binlog_format whatever the server's is: STATEMENT, or MIXED (MariaDB's default) for
+        // a deterministic statement, logs the statement's text and no rows. The source took it for a statement that changes
+        // no table and went on: the change was lost without a word.
+        await using var cdc = await MySqlCdc.CreateAsync(server, "CREATE TABLE s (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO s VALUES (0, 'a')");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var run = cdc.RunConnectorAsync(NullLogger.Instance, timeout.Token);
+        await cdc.WaitForSavedPositionAsync();
+
+        await cdc.ExecuteAsync($"SET SESSION binlog_format = '{format}'; {change}");
+
+        var error = await Assert.ThrowsAsync<MySqlSchemaException>(() => run);
+        Assert.Contains($"{what} of `{cdc.Database}`.`s` was logged as a statement, without its rows", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SET GLOBAL binlog_format=ROW", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"{error.File}:{error.Position}", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("'x'", error.Message, StringComparison.Ordinal);
+    }
+
     private async Task<string> SelectAsync(MySqlCdc cdc, string column, string idHex) =>
         await server.ScalarAsync<string>($"SELECT `{column}` FROM `{cdc.Database}`.b WHERE id = x'{idHex}'");
 }

@@ -412,6 +412,12 @@ internal sealed class BinlogProcessor
         try
         {
             statement = DdlParser.Parse(sql);
+            if (statement is LoggedRowChangeStatement rowChange)
+            {
+                ThrowIfCaptured(rowChange, database, position);
+                return;
+            }
+
             changes = _schema.Apply(statement, database);
         }
         catch (DdlParseException ex) when (ex.UnknownTable is { } unknown && !Captured(unknown) && statement is not null && !ProducesCaptured(statement, database))
@@ -460,6 +466,31 @@ internal sealed class BinlogProcessor
             }
 
             _handler.OnTruncate(table, position, _transaction);
+        }
+    }
+
+    /// <summary>A change of a captured table logged as a statement has no rows to read: it stops the source (as a row image
+    /// that lacks columns does) rather than be passed over.</summary>
+    private void ThrowIfCaptured(LoggedRowChangeStatement statement, string? database, long position)
+    {
+        foreach (var name in statement.Tables)
+        {
+            var qualified = name.Qualify(database);
+            var table = _schema.Resolve(qualified, database);
+            if (!Captured(qualified) && (table is null || !_captured(table.Database, table.Name)))
+            {
+                continue;
+            }
+
+            throw new MySqlSchemaException(
+                $"Binlog {Decoder.File}:{position}: {statement.Verb switch { "INSERT" or "UPDATE" => "an " + statement.Verb, "LOAD" => "a LOAD DATA", var verb => "a " + verb }} of `{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}` was logged as a statement, without its rows: "
+                + "the session that ran it had binlog_format=STATEMENT or MIXED, and a change event needs the rows. "
+                + "Run SET GLOBAL binlog_format=ROW and set binlog_format=ROW in the server's configuration; a session can set its own binlog_format too (with SUPER or BINLOG ADMIN), "
+                + "so make sure no application sets it. The change cannot be read from the binlog: after the fix, reset this source's stored position and take a snapshot to go on.")
+            {
+                File = Decoder.File,
+                Position = position,
+            };
         }
     }
 

@@ -177,7 +177,83 @@ internal sealed class DdlParser
             return new TruncateTableStatement(ReadTableName());
         }
 
+        if (Current.Is("INSERT") || Current.Is("REPLACE") || Current.Is("UPDATE") || Current.Is("DELETE") || Current.Is("LOAD"))
+        {
+            return ParseRowChange();
+        }
+
         return new IgnoredStatement("not DDL about tables");
+    }
+
+    /// <summary>The tables a row change logged as a statement may change (see <see cref="LoggedRowChangeStatement"/>); a form
+    /// it cannot read is taken for a statement that changes no table, as before it was read at all.</summary>
+    private DdlStatement ParseRowChange()
+    {
+        var verb = Next().Text.ToUpperInvariant();
+        var tables = new List<TableName>();
+        try
+        {
+            while (Current.Is("LOW_PRIORITY") || Current.Is("DELAYED") || Current.Is("HIGH_PRIORITY") || Current.Is("QUICK") || Current.Is("IGNORE") || Current.Is("CONCURRENT") || Current.Is("LOCAL"))
+            {
+                Next();
+            }
+
+            if (verb == "LOAD")
+            {
+                // LOAD DATA|XML ... INTO TABLE t
+                while (Current.Kind != SqlTokenKind.End && !(Current.Is("INTO") && _tokens[_at + 1].Is("TABLE")))
+                {
+                    Next();
+                }
+
+                Expect("INTO");
+                Expect("TABLE");
+                tables.Add(ReadTableName());
+            }
+            else if (verb is "INSERT" or "REPLACE")
+            {
+                Accept("INTO");
+                tables.Add(ReadTableName());
+            }
+            else
+            {
+                // UPDATE refs SET ...; DELETE [t1, ...] FROM refs [USING refs] [WHERE ...]: a name at the start, after a comma, a
+                // JOIN, FROM or USING (outside parentheses) is a table (or an alias, which resolves to no table).
+                var depth = 0;
+                var expectName = verb == "UPDATE" || !Current.Is("FROM");
+                while (Current.Kind != SqlTokenKind.End && !(depth == 0 && (Current.Is("SET") || Current.Is("WHERE") || Current.Is("ORDER") || Current.Is("LIMIT") || Current.Is("RETURNING"))))
+                {
+                    if (Current.IsSymbol('('))
+                    {
+                        depth++;
+                    }
+                    else if (Current.IsSymbol(')'))
+                    {
+                        depth--;
+                    }
+                    else if (depth == 0 && expectName && Current.IsName && !Current.Is("FROM") && !Current.Is("USING"))
+                    {
+                        // A DELETE target may be written t.* or db.t.*.
+                        var first = ReadName();
+                        var table = AcceptSymbol('.') && !AcceptSymbol('*') ? new TableName(first, ReadName()) : new TableName(null, first);
+                        AcceptSymbol('.');
+                        AcceptSymbol('*');
+                        tables.Add(table);
+                        expectName = false;
+                        continue;
+                    }
+
+                    expectName = depth == 0 && (Current.IsSymbol(',') || Current.Is("JOIN") || Current.Is("FROM") || Current.Is("USING"));
+                    Next();
+                }
+            }
+        }
+        catch (DdlParseException)
+        {
+            return new IgnoredStatement($"{verb} logged as a statement, in a form not read");
+        }
+
+        return new LoggedRowChangeStatement(verb, tables);
     }
 
     private DdlStatement ParseCreateTable(bool orReplace)

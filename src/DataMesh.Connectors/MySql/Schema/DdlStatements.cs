@@ -32,6 +32,13 @@ internal sealed record TruncateTableStatement(TableName Table) : DdlStatement;
 
 internal sealed record AlterTableStatement(TableName Table, IReadOnlyList<AlterAction> Actions) : DdlStatement;
 
+/// <summary>A row change logged as a statement (a session with <c>binlog_format</c> STATEMENT or MIXED): INSERT, REPLACE,
+/// UPDATE, DELETE or LOAD DATA. Its rows are not in the binlog.</summary>
+/// <param name="Verb">INSERT, REPLACE, UPDATE, DELETE or LOAD, upper case.</param>
+/// <param name="Tables">The tables it may change: the target of INSERT, REPLACE and LOAD DATA; every table UPDATE and DELETE
+/// name outside subqueries (a multi-table statement may change any of them).</param>
+internal sealed record LoggedRowChangeStatement(string Verb, IReadOnlyList<TableName> Tables) : DdlStatement;
+
 internal sealed record DatabaseStatement(string Database, bool Dropped, string? DefaultCharset) : DdlStatement;
 
 /// <summary>Where ADD, MODIFY or CHANGE puts a column: FIRST, AFTER a column, or (both null) where it was / at the end.</summary>

@@ -210,14 +210,31 @@ internal sealed class SchemaTracker
         a.TypeName == b.TypeName && a.Unsigned == b.Unsigned && a.Length == b.Length && a.Precision == b.Precision && a.Scale == b.Scale
         && a.Fsp == b.Fsp && a.Charset == b.Charset && a.IsJson == b.IsJson && a.Labels.SequenceEqual(b.Labels, StringComparer.Ordinal);
 
+    /// <summary>
+    /// Applies an ALTER TABLE's actions in written order. As on the server, the old name that a CHANGE, MODIFY, DROP or RENAME
+    /// COLUMN gives is a column of the table as it was before the statement, whatever the actions before it renamed
+    /// (<c>CHANGE a b INT, CHANGE b a INT</c> swaps two columns; <c>CHANGE a b INT, DROP b</c> drops the former b), while an
+    /// AFTER and the columns of ADD PRIMARY KEY name columns of the new table. Each column is therefore followed by its
+    /// identity (its index before the statement, or a new one for an added column), and so is the key.
+    /// </summary>
     private void ApplyAlter(AlterTableStatement alter, string? defaultDatabase, List<TableChange> changes)
     {
         var name = Qualify(alter.Table, defaultDatabase);
         var table = Require(name);
         var columns = table.Columns.ToList();
-        var key = table.PrimaryKey.ToList();
+        var ids = Enumerable.Range(0, columns.Count).ToList();
+        var nextId = columns.Count;
+        var key = table.PrimaryKey.Select(table.IndexOf).Where(i => i >= 0).ToList();
         var charset = table.DefaultCharset ?? DatabaseCharset(name.Database!);
         var target = name;
+
+        // Where the column the statement names by its name before the statement is now, or -1 (dropped, or never there).
+        int IndexOfOld(string old)
+        {
+            var id = table.IndexOf(old);
+            return id < 0 ? -1 : ids.IndexOf(id);
+        }
+
         foreach (var action in alter.Actions)
         {
             switch (action)
@@ -233,16 +250,18 @@ internal sealed class SchemaTracker
                         throw new DdlParseException($"ALTER TABLE {name} adds column '{add.Definition.Column.Name}', which the tracked schema already has");
                     }
 
-                    columns.Insert(Place(columns, add.Placement, columns.Count, name), Resolve(add.Definition, charset));
+                    var addAt = Place(columns, add.Placement, columns.Count, name);
+                    columns.Insert(addAt, Resolve(add.Definition, charset));
+                    ids.Insert(addAt, nextId++);
                     if (add.Definition.InlinePrimaryKey)
                     {
                         // ADD c ... PRIMARY KEY (or KEY): the column is the key (the server refuses it beside another one).
-                        key = [add.Definition.Column.Name];
+                        key = [ids[addAt]];
                     }
 
                     break;
                 case DropColumnAction drop:
-                    var dropAt = IndexOf(columns, drop.Name);
+                    var dropAt = IndexOfOld(drop.Name);
                     if (dropAt < 0)
                     {
                         if (drop.IfExists)
@@ -253,11 +272,12 @@ internal sealed class SchemaTracker
                         throw new DdlParseException($"ALTER TABLE {name} drops column '{drop.Name}', which the tracked schema does not have");
                     }
 
+                    key.Remove(ids[dropAt]);
                     columns.RemoveAt(dropAt);
-                    key.RemoveAll(k => string.Equals(k, drop.Name, StringComparison.OrdinalIgnoreCase));
+                    ids.RemoveAt(dropAt);
                     break;
                 case ChangeColumnAction change:
-                    var at = IndexOf(columns, change.OldName);
+                    var at = IndexOfOld(change.OldName);
                     if (at < 0)
                     {
                         if (change.IfExists)
@@ -272,46 +292,42 @@ internal sealed class SchemaTracker
                     // new type converts their values, which is not repeated here (no default then).
                     var resolved = Resolve(change.Definition, charset);
                     resolved = resolved with { Default = SameType(resolved, columns[at]) ? columns[at].Default : null };
-                    var inKey = key.FindIndex(k => string.Equals(k, change.OldName, StringComparison.OrdinalIgnoreCase));
-                    if (inKey >= 0)
-                    {
-                        key[inKey] = resolved.Name;
-                        resolved = resolved with { Nullable = false };
-                    }
-
+                    var changed = ids[at];
                     if (change.Definition.InlinePrimaryKey)
                     {
                         // MODIFY / CHANGE c ... PRIMARY KEY: the column becomes the key.
-                        key = [resolved.Name];
+                        key = [changed];
+                    }
+
+                    if (key.Contains(changed))
+                    {
+                        resolved = resolved with { Nullable = false };
                     }
 
                     columns.RemoveAt(at);
-                    columns.Insert(change.Placement.First || change.Placement.After is not null ? Place(columns, change.Placement, at, name) : at, resolved);
+                    ids.RemoveAt(at);
+                    var placeAt = change.Placement.First || change.Placement.After is not null ? Place(columns, change.Placement, at, name) : at;
+                    columns.Insert(placeAt, resolved);
+                    ids.Insert(placeAt, changed);
                     break;
                 case RenameColumnAction rename:
-                    var renameAt = IndexOf(columns, rename.OldName);
+                    var renameAt = IndexOfOld(rename.OldName);
                     if (renameAt < 0)
                     {
                         throw new DdlParseException($"ALTER TABLE {name} renames column '{rename.OldName}', which the tracked schema does not have");
                     }
 
                     columns[renameAt] = columns[renameAt] with { Name = rename.NewName };
-                    var keyAt = key.FindIndex(k => string.Equals(k, rename.OldName, StringComparison.OrdinalIgnoreCase));
-                    if (keyAt >= 0)
-                    {
-                        key[keyAt] = rename.NewName;
-                    }
-
                     break;
                 case AddPrimaryKeyAction primary:
                     key = primary.Columns.Select(c =>
                     {
                         var index = IndexOf(columns, c);
-                        return index >= 0 ? columns[index].Name : throw new DdlParseException($"ALTER TABLE {name} adds a primary key on column '{c}', which the tracked schema does not have");
+                        return index >= 0 ? ids[index] : throw new DdlParseException($"ALTER TABLE {name} adds a primary key on column '{c}', which the tracked schema does not have");
                     }).ToList();
                     for (var i = 0; i < columns.Count; i++)
                     {
-                        if (key.Contains(columns[i].Name, StringComparer.OrdinalIgnoreCase))
+                        if (key.Contains(ids[i]))
                         {
                             columns[i] = columns[i] with { Nullable = false };
                         }
@@ -341,7 +357,8 @@ internal sealed class SchemaTracker
             }
         }
 
-        var updated = table with { Database = target.Database!, Name = target.Name, Columns = columns, PrimaryKey = key, DefaultCharset = charset };
+        var primaryKey = key.Select(id => columns[ids.IndexOf(id)].Name).ToList();
+        var updated = table with { Database = target.Database!, Name = target.Name, Columns = columns, PrimaryKey = primaryKey, DefaultCharset = charset };
         if (target != name)
         {
             _tables.Remove((name.Database!, name.Name));

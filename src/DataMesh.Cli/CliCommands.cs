@@ -85,11 +85,8 @@ internal static class CliCommands
             return Ok;
         }
 
-        if (Parse(args) is not { } parsed)
+        if (Parse(args, out var problem) is not { } parsed)
         {
-            var problem = args.Length == 0 ? "no command given"
-                : !Commands.Contains(args[0]) ? $"unknown command '{args[0]}'"
-                : $"'{args[0]}' takes one definition file and the options below; '{string.Join(' ', args.Skip(1))}' is not that";
             return await UsageAsync(error, problem).ConfigureAwait(false);
         }
 
@@ -149,27 +146,46 @@ internal static class CliCommands
     }
 
     /// <summary>The command, its file (null for a status without one: it reads the applied definition) and its options.</summary>
-    private static (string Command, string? File, Dictionary<string, string> Options)? Parse(string[] args)
+    /// <summary>The command, its file and its options; null with the problem (what is missing or not understood) else.</summary>
+    private static (string Command, string? File, Dictionary<string, string> Options)? Parse(string[] args, out string problem)
     {
-        var withoutFile = args is ["status", ..] && (args.Length == 1 || args[1].StartsWith("--", StringComparison.Ordinal));
-        if (!withoutFile && (args.Length < 2 || !Commands.Contains(args[0]) || args[1].StartsWith("--", StringComparison.Ordinal)))
+        problem = string.Empty;
+        if (args.Length == 0 || !Commands.Contains(args[0]))
         {
+            problem = args.Length == 0 ? "no command given" : $"unknown command '{args[0]}'";
+            return null;
+        }
+
+        var withoutFile = args is ["status", ..] && (args.Length == 1 || args[1].StartsWith("--", StringComparison.Ordinal));
+        if (!withoutFile && (args.Length < 2 || args[1].StartsWith("--", StringComparison.Ordinal)))
+        {
+            problem = $"'{args[0]}' needs a definition file: datamesh {args[0]} FILE [OPTIONS]";
             return null;
         }
 
         var options = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = withoutFile ? 1 : 2; i < args.Length; i++)
         {
-            if (Flags.Contains(args[i]) && !options.ContainsKey(args[i]))
+            var known = Flags.Contains(args[i]) || Valued.Contains(args[i]);
+            if (known && options.ContainsKey(args[i]))
+            {
+                problem = $"{args[i]} is given twice";
+                return null;
+            }
+
+            if (Flags.Contains(args[i]))
             {
                 options[args[i]] = "true";
             }
-            else if (Valued.Contains(args[i]) && i + 1 < args.Length && !options.ContainsKey(args[i]))
+            else if (Valued.Contains(args[i]) && i + 1 < args.Length)
             {
                 options[args[i]] = args[++i];
             }
             else
             {
+                problem = Valued.Contains(args[i]) ? $"{args[i]} needs a value"
+                    : args[i].StartsWith('-') ? $"unknown option '{args[i]}'"
+                    : $"'{args[0]}' takes one definition file; '{args[i]}' is one too many";
                 return null;
             }
         }

@@ -24,10 +24,21 @@ public static class ConnectorSourceTypes
         new SourceType<CassandraSourceOptions, CassandraPosition>("cassandra", CassandraSourceExtensions.Create, null),
     ];
 
+    // What the plan says of each must match what delete --with-resources does (PostgresResourceDeletion): it drops only
+    // a slot and a publication the source made under its default names; one named in the options, or that the source
+    // does not make (create_slot, manage_publication off), may be someone else's and is kept.
     private static IEnumerable<SourceResource> PostgresResources(string name, PostgresSourceOptions options) =>
     [
-        new("replication slot", options.Slot(name), "created by the source at its first start; dropped by delete --with-resources"),
-        new("publication", options.Publication(name), "created or extended by the source at start; dropped by delete --with-resources"),
+        new("replication slot", options.Slot(name), !options.CreateSlot
+            ? "must exist (create_slot off); kept by delete --with-resources"
+            : options.SlotName is null
+                ? "created by the source at its first start; dropped by delete --with-resources"
+                : "created by the source at its first start; kept by delete --with-resources (slot_name set: it may not be DataMesh's)"),
+        new("publication", options.Publication(name), !options.ManagePublication
+            ? "must exist (manage_publication off); kept by delete --with-resources"
+            : options.PublicationName is null
+                ? "created or extended by the source at start; dropped by delete --with-resources"
+                : "created or extended by the source at start; kept by delete --with-resources (publication_name set: it may not be DataMesh's)"),
     ];
 
     private sealed class SourceType<TOptions, TPosition>(

@@ -308,6 +308,14 @@ public sealed class ControllerTests
             await WaitFor("pipeline/second paused", () =>
                 measured.GetValueOrDefault("datamesh.runner.component.changes|paused,pipeline/second") == 1 && measured.GetValueOrDefault("datamesh.runner.components|running") == 1);
             Assert.False(measured.ContainsKey("datamesh.runner.component.changes|paused,pipeline/first"));
+
+            // A resume starts what is paused and restarts what failed: the running pipeline is not touched (datamesh
+            // resume FILE names every component of the file).
+            await controller.ResumeAsync(["pipeline/first", "pipeline/second"]);
+            await WaitFor("pipeline/second started again", () =>
+                measured.GetValueOrDefault("datamesh.runner.component.changes|started,pipeline/second") == 2 && measured.GetValueOrDefault("datamesh.runner.components|running") == 2);
+            Assert.Equal(1, measured["datamesh.runner.component.changes|started,pipeline/first"]);
+            Assert.False(measured.ContainsKey("datamesh.runner.component.changes|restarted,pipeline/first"));
         }
         finally
         {

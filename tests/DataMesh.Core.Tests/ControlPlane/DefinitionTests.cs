@@ -352,6 +352,26 @@ public sealed class DefinitionTests
             Assert.Equal(64, (await RunAsync("plan", valid, "--with-resources")).Code);
             Assert.Equal(64, (await RunAsync("status", valid, "--kafka")).Code);
             Assert.Equal(64, (await RunAsync("apply", "--kafka", "x:1")).Code);
+
+            // A usage error says what is wrong, on the first line, before the usage.
+            foreach (var (args, problem) in new (string[] Args, string Problem)[]
+            {
+                ([], "no command given"),
+                (["lint", valid], "unknown command 'lint'"),
+                (["validate"], "'validate' needs a definition file: datamesh validate FILE [OPTIONS]"),
+                (["apply", "--kafka", "x:1"], "'apply' needs a definition file: datamesh apply FILE [OPTIONS]"),
+                (["plan", valid, "--kafka"], "--kafka needs a value"),
+                (["status", "--kafka"], "--kafka needs a value"),
+                (["plan", valid, "--kafka", "x:1", "--kafka", "y:1"], "--kafka is given twice"),
+                (["plan", valid, "--dry-run"], "unknown option '--dry-run'"),
+                (["plan", valid, valid], $"'plan' takes one definition file; '{valid}' is one too many"),
+            })
+            {
+                var result = await RunAsync(args);
+                Assert.Equal((64, string.Empty), (result.Code, result.Output));
+                Assert.Equal("datamesh: " + problem, result.Error.Split('\n')[0]);
+                Assert.Contains("usage: datamesh COMMAND FILE", result.Error, StringComparison.Ordinal);
+            }
         }
         finally
         {

@@ -147,7 +147,16 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
             }
             else if (state.Restarts.GetValueOrDefault(key) is { } restart && restart != running.RestartId)
             {
-                await StopAsync(key, "restarting (resume)", "restarted").ConfigureAwait(false);
+                // A resume restarts a failed component; one that runs (or stands by) goes on untouched, and this request
+                // is done for it (a later failure waits for the next resume).
+                if (running.Failure is not null)
+                {
+                    await StopAsync(key, "restarting (resume)", "restarted").ConfigureAwait(false);
+                }
+                else
+                {
+                    running.RestartId = restart;
+                }
             }
         }
 
@@ -464,7 +473,8 @@ internal sealed class DefinitionRunner(IServiceProvider services, DataMeshContro
         /// <summary>The definition it was started from (the runner's may change while it starts).</summary>
         public AppliedDefinition Definition { get; } = definition;
 
-        public string? RestartId { get; } = restartId;
+        /// <summary>The last resume request this component has seen (it restarts on a newer one only if it failed).</summary>
+        public string? RestartId { get; set; } = restartId;
 
         public CancellationTokenSource Stop { get; } = stop;
 

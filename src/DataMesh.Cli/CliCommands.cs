@@ -145,8 +145,8 @@ internal static class CliCommands
             : await ControlAsync(command, file, text, options, output, error, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The command, its file (null for a status without one: it reads the applied definition) and its options.</summary>
-    /// <summary>The command, its file and its options; null with the problem (what is missing or not understood) else.</summary>
+    /// <summary>The command, its file (null for a status without one: it reads the applied definition) and its options;
+    /// null with the problem (what is missing or not understood) else.</summary>
     private static (string Command, string? File, Dictionary<string, string> Options)? Parse(string[] args, out string problem)
     {
         problem = string.Empty;

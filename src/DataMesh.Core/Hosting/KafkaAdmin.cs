@@ -46,10 +46,7 @@ internal static partial class KafkaAdmin
         var admin = new AdminClientBuilder(config)
             .SetLogHandler((_, m) =>
             {
-                if (m.Facility == "FAIL")
-                {
-                    lastError = ThreadPrefix().Replace(m.Message, string.Empty);
-                }
+                lastError = Failure(m) ?? lastError;
 
                 HostingLog.AdminClient(logger, m.Facility, m.Message);
             })
@@ -134,6 +131,10 @@ internal static partial class KafkaAdmin
     /// 150 ms for an admin client, measured on the embedded cluster), which a caller done with the client need not wait for.</summary>
     /// <param name="client">The client, no longer used.</param>
     internal static void DisposeLater(IDisposable client) => _ = Task.Run(client.Dispose);
+
+    /// <summary>What a client's log line says went wrong with a connection (librdkafka's FAIL lines: a refused
+    /// connection, a handshake without an answer), without the thread prefix; null for any other line.</summary>
+    public static string? Failure(LogMessage message) => message.Facility == "FAIL" ? ThreadPrefix().Replace(message.Message, string.Empty) : null;
 
     /// <summary>The error for a cluster where no broker answered.</summary>
     /// <param name="bootstrapServers">The servers tried.</param>

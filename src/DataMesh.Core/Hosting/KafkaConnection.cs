@@ -31,6 +31,10 @@ public sealed class KafkaConnection : IDisposable
     private readonly Lazy<EmbeddedKafkaCluster?> _embedded;
     private readonly Lazy<IAdminClient> _metadata;
 
+    /// <summary>What the shared admin client last saw go wrong with a connection, for the message of a request without an
+    /// answer.</summary>
+    private volatile string? _lastFailure;
+
     /// <summary>Creates a connection; the embedded cluster, if used, starts on first use.</summary>
     /// <param name="options">The settings.</param>
     public KafkaConnection(KafkaOptions options)
@@ -63,7 +67,7 @@ public sealed class KafkaConnection : IDisposable
                 return cluster;
             },
             LazyThreadSafetyMode.ExecutionAndPublication);
-        _metadata = new Lazy<IAdminClient>(() => new AdminClientBuilder(CreateAdminConfig()).SetLogHandler((_, _) => { }).Build(), LazyThreadSafetyMode.ExecutionAndPublication);
+        _metadata = new Lazy<IAdminClient>(() => new AdminClientBuilder(CreateAdminConfig()).SetLogHandler((_, m) => _lastFailure = KafkaAdmin.Failure(m) ?? _lastFailure).Build(), LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>Whether this connection runs the embedded cluster.</summary>
@@ -181,9 +185,15 @@ public sealed class KafkaConnection : IDisposable
                 return false;
             }
         }
+        catch (InvalidOperationException ex) when (ex.InnerException is { } inner && KafkaAdmin.IsNoAnswer(inner) && !cancellationToken.IsCancellationRequested)
+        {
+            // No answer to metadata within the request timeout: said at once, with the settings to check (asking again
+            // through the admin call below would wait the timeout a second time).
+            throw KafkaAdmin.NoAnswer(BootstrapServers, $"listing the topics before creating topic '{topic}'", _options.RequestTimeout, _lastFailure, _options.Settings, inner);
+        }
         catch (InvalidOperationException)
         {
-            // No answer to metadata either: the admin call below says why, with the settings to check.
+            // Another failure of the metadata request: the admin call below says why, with the settings to check.
         }
 
         return await KafkaAdmin.CreateTopicAsync(

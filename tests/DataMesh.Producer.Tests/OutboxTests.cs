@@ -365,13 +365,19 @@ public sealed class OutboxTests
                 var text = await Assert.ThrowsAsync<ArgumentException>(async () => await emitter.EmitAsync(new AccountEvent(new string('k', 1025), 1, 1m), transaction));
                 Assert.Contains("aggregate_id holds at most 1024", text.Message, StringComparison.Ordinal);
                 await emitter.EmitAsync(new AccountEvent(new string('k', 1024), 1, 1m), transaction);
+
+                // The column counts characters: 1,024 outside the BMP (2,048 UTF-16 units) fit, 1,025 do not.
+                var astral = string.Concat(Enumerable.Repeat("\U0001F600", 1024));
+                await emitter.EmitAsync(new AccountEvent(astral, 1, 1m), transaction);
+                var astralText = await Assert.ThrowsAsync<ArgumentException>(async () => await emitter.EmitAsync(new AccountEvent(astral + "\U0001F600", 1, 1m), transaction));
+                Assert.Contains("aggregate_id holds at most 1024", astralText.Message, StringComparison.Ordinal);
                 await transaction.CommitAsync();
             }
 
             await using var count = dataSource.CreateCommand($"SELECT COUNT(*), MAX(CHAR_LENGTH(aggregate_id)) FROM {table}");
             await using var reader = await count.ExecuteReaderAsync();
             Assert.True(await reader.ReadAsync());
-            Assert.Equal((1L, 1024L), (reader.GetInt64(0), reader.GetInt64(1)));
+            Assert.Equal((2L, 1024L), (reader.GetInt64(0), reader.GetInt64(1)));
             await host.StopAsync();
         }
         finally

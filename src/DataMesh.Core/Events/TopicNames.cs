@@ -37,7 +37,9 @@ public static class TopicNames
         return Limit(builder.ToString());
     }
 
-    /// <summary>Whether a topic name is among a source's table topics (<c>&lt;prefix&gt;.&lt;source name&gt;.…</c>).</summary>
+    /// <summary>Whether a topic name could be one of a source's table topics: <c>&lt;prefix&gt;.&lt;source name&gt;.</c>
+    /// followed by two parts (a part's own dots are replaced, so a table topic always has both), or a name cut to
+    /// <see cref="MaxLength"/> there. <c>&lt;prefix&gt;.&lt;source name&gt;.big-orders</c> is no table's topic.</summary>
     /// <param name="topic">The topic.</param>
     /// <param name="prefix">The source's prefix.</param>
     /// <param name="sourceName">The source's name.</param>
@@ -45,7 +47,8 @@ public static class TopicNames
     internal static bool IsOfSource(string topic, string prefix, string sourceName, out string space)
     {
         space = SourcePart(prefix, sourceName).Append('.').ToString();
-        return topic.StartsWith(space, StringComparison.Ordinal);
+        return topic.StartsWith(space, StringComparison.Ordinal)
+            && (topic.AsSpan(space.Length).Contains('.') || topic.Length == MaxLength);
     }
 
     private static StringBuilder SourcePart(string prefix, string sourceName)

@@ -57,9 +57,12 @@ internal sealed class OutboxWriter(OutboxOptions options)
             }
         }
 
-        Check(table, "aggregate_id", "the key's text", row.AggregateId?.Length ?? 0, OutboxSql.MySqlAggregateIdLength);
+        // VARCHAR(n) holds n characters (code points), not n UTF-16 units: a character outside the BMP is one of them.
+        static int Characters(string? text) => text is null ? 0 : text.EnumerateRunes().Count();
+
+        Check(table, "aggregate_id", "the key's text", Characters(row.AggregateId), OutboxSql.MySqlAggregateIdLength);
         Check(table, "event_key", "the encoded key (bytes)", row.Key?.Length ?? 0, OutboxSql.MySqlEventKeyLength);
-        Check(table, "event_type", "the event type's name", row.EventType.Length, OutboxSql.MySqlEventTypeLength);
+        Check(table, "event_type", "the event type's name", Characters(row.EventType), OutboxSql.MySqlEventTypeLength);
     }
 
     private OutboxSql SqlFor(OutboxDialect dialect) => dialect == OutboxDialect.PostgreSql

@@ -72,6 +72,26 @@ public sealed class DefinitionTests
     }
 
     [Fact]
+    public async Task A_kafka_sink_topic_with_one_part_after_the_source_is_no_table_topic_and_is_accepted()
+    {
+        // A table's topic has two parts after <prefix>.<source> (schema and table, their own dots replaced): with an empty
+        // prefix, the sample's 'shop.big-orders' for source 'shop' can never be one; 'shop.public.orders_big' can.
+        const string Yaml = """
+            settings: {topic_prefix: ""}
+            sources:
+              - {name: shop, type: postgres, connection_string: Host=db;Username=u, include_tables: [public.orders]}
+            pipelines:
+              - {name: big, source: shop, tables: [public.orders], sink: {kafka: {topic: shop.big-orders}}}
+              - {name: mixed, source: shop, tables: [public.orders], sink: {kafka: {topic: shop.public.orders_big}}}
+            """;
+
+        var problems = (await DefinitionFile.ValidateAsync(Yaml, DefinitionTestSupport.Options())).Problems;
+
+        Assert.Equal(["pipelines[1].sink.kafka.topic"], problems.Select(p => p.Path));
+        Assert.Contains("among the topics of source 'shop'", problems[0].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Pipelines_that_would_share_a_consumer_group_are_refused()
     {
         // A new user's pass: two pipelines with one group_id split the partitions between them, each reading only part.

@@ -184,7 +184,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             ? (ICdcRawStore)new CdcRawAgentClient(_name, n.Name, new Uri(n.Directory), _options.Agent, _options.KeepSegments)
             : new CdcRawDirectory(n.Directory)).ToArray();
         using var storesScope = new Disposables(stores);
-        var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments, SettleTime = Version30SettleTime }).ToArray();
+        var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments, SettleTime = Version30SettleTime, Time = _time }).ToArray();
         for (var i = 0; i < followers.Length; i++)
         {
             followers[i].Resume(read[i], start?.ReadOf(_nodes[i].Name));

@@ -46,10 +46,16 @@ public static class TopicNames
     /// <param name="space">What its topics start with.</param>
     internal static bool IsOfSource(string topic, string prefix, string sourceName, out string space)
     {
-        space = SourcePart(prefix, sourceName).Append('.').ToString();
+        space = ForSource(prefix, sourceName);
         return topic.StartsWith(space, StringComparison.Ordinal)
             && (topic.AsSpan(space.Length).Contains('.') || topic.Length == MaxLength);
     }
+
+    /// <summary>What every table topic of a source starts with: <c>&lt;prefix&gt;.&lt;source name&gt;.</c> (its parts as
+    /// <see cref="ForTable"/> writes them).</summary>
+    /// <param name="prefix">The source's prefix.</param>
+    /// <param name="sourceName">The source's name.</param>
+    internal static string ForSource(string prefix, string sourceName) => SourcePart(prefix, sourceName).Append('.').ToString();
 
     private static StringBuilder SourcePart(string prefix, string sourceName)
     {

@@ -58,7 +58,8 @@ internal sealed class OutboxWriter(OutboxOptions options)
         }
 
         // VARCHAR(n) holds n characters (code points), not n UTF-16 units: a character outside the BMP is one of them.
-        static int Characters(string? text) => text is null ? 0 : text.EnumerateRunes().Count();
+        // (Counted only when the UTF-16 length is over the limit: never fewer characters than units.)
+        static int Characters(string? text) => text is null ? 0 : text.Length <= OutboxSql.MySqlEventTypeLength ? text.Length : text.EnumerateRunes().Count();
 
         Check(table, "aggregate_id", "the key's text", Characters(row.AggregateId), OutboxSql.MySqlAggregateIdLength);
         Check(table, "event_key", "the encoded key (bytes)", row.Key?.Length ?? 0, OutboxSql.MySqlEventKeyLength);

@@ -89,7 +89,7 @@ internal sealed class ConformanceHarness : IAsyncDisposable
     /// <summary>Notes a step of the test in the source log (a failure then shows when each host started and stopped).</summary>
     private void Mark(string step)
     {
-        var line = $"{DateTime.UtcNow:HH:mm:ss.fff} harness: {step}";
+        var line = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss.fff} harness: {step}");
         _log.Enqueue(line);
         SuiteLog.Write(line);
     }

@@ -110,7 +110,7 @@ internal sealed class AppliedDefinition
     /// are the tables named exactly (<see cref="TableTopics"/> has them).</summary>
     public List<(string Table, string Topic)> RegisteredTableTopics(SourceDefinition source, IEnumerable<TableRegistration> registered)
     {
-        var prefix = TopicNames.ForTable(TopicPrefix(source.Name), source.Name, "s", "t")[..^"s.t".Length];
+        var prefix = TopicNames.ForSource(TopicPrefix(source.Name), source.Name);
         var filter = new TableFilter(Parts.Sources[source.Name].Options, []);
         var named = TableTopics(source).ToHashSet(StringComparer.Ordinal);
         return [.. registered

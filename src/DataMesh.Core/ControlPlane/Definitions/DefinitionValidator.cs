@@ -658,7 +658,7 @@ internal static partial class DefinitionValidator
                     string hint;
                     if (input.Source is { } source)
                     {
-                        var sourcePrefix = TopicNames.ForTable(source.TopicPrefix, source.Definition.Name, "s", "t")[..^"s.t".Length];
+                        var sourcePrefix = TopicNames.ForSource(source.TopicPrefix, source.Definition.Name);
                         hint = NearestName.Hint(input.Table!, topicsWithSchemas.Where(t => t.StartsWith(sourcePrefix, StringComparison.Ordinal)).Select(t => t[sourcePrefix.Length..]));
                     }
                     else

@@ -57,13 +57,19 @@ internal sealed class OutboxWriter(OutboxOptions options)
             }
         }
 
-        // VARCHAR(n) holds n characters (code points), not n UTF-16 units: a character outside the BMP is one of them.
-        // (Counted only when the UTF-16 length is over the limit: never fewer characters than units.)
-        static int Characters(string? text) => text is null ? 0 : text.Length <= OutboxSql.MySqlEventTypeLength ? text.Length : text.EnumerateRunes().Count();
+        // VARCHAR(n) holds n characters (code points), not n UTF-16 units: a character outside the BMP is one of them. A
+        // text has never more characters than units, so they are counted only past the limit.
+        static void CheckText(string table, string column, string what, string? text, int limit)
+        {
+            if (text is not null && text.Length > limit)
+            {
+                Check(table, column, what, text.EnumerateRunes().Count(), limit);
+            }
+        }
 
-        Check(table, "aggregate_id", "the key's text", Characters(row.AggregateId), OutboxSql.MySqlAggregateIdLength);
+        CheckText(table, "aggregate_id", "the key's text", row.AggregateId, OutboxSql.MySqlAggregateIdLength);
         Check(table, "event_key", "the encoded key (bytes)", row.Key?.Length ?? 0, OutboxSql.MySqlEventKeyLength);
-        Check(table, "event_type", "the event type's name", Characters(row.EventType), OutboxSql.MySqlEventTypeLength);
+        CheckText(table, "event_type", "the event type's name", row.EventType, OutboxSql.MySqlEventTypeLength);
     }
 
     private OutboxSql SqlFor(OutboxDialect dialect) => dialect == OutboxDialect.PostgreSql

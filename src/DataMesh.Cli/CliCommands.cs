@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Reflection;
 using System.Text.Json;
 using DataMesh.Hosting;
 using DataMesh.Schemas;
@@ -32,7 +33,7 @@ internal static class CliCommands
     private static readonly string[] Commands = ["validate", "plan", "apply", "status", "pause", "resume", "snapshot", "delete", "run"];
 
     private const string UsageText = """
-        usage: datamesh COMMAND FILE [OPTIONS]
+        usage: datamesh COMMAND FILE [OPTIONS]       (datamesh --version: the tool's version)
 
           validate FILE [--schema-registry URL]
                           check a definition file (YAML or JSON); exit 0 when it is valid, 2 with one line per problem
@@ -71,6 +72,12 @@ internal static class CliCommands
         docs/definitions.md.
         """;
 
+    /// <summary>The tool's version: the informational version the build stamps (the package version, and the commit
+    /// where the build knows it).</summary>
+    private static string ToolVersion =>
+        typeof(CliCommands).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(CliCommands).Assembly.GetName().Version?.ToString() ?? "unknown";
+
     private static readonly HashSet<string> Flags = ["--json", "--with-resources"];
     private static readonly HashSet<string> Valued = ["--schema-registry", "--kafka", "--state-topic", "--only", "--source", "--tables", "--condition", "--http"];
 
@@ -82,6 +89,13 @@ internal static class CliCommands
         if ((args.Length > 0 && args[0] == "help") || args.Any(a => a is "-h" or "--help"))
         {
             await output.WriteLineAsync(UsageText).ConfigureAwait(false);
+            return Ok;
+        }
+
+        // "version" or --version alone: the version of the tool (that of the DataMesh packages it was built with).
+        if (args is ["version"] or ["--version"])
+        {
+            await output.WriteLineAsync($"datamesh {ToolVersion}").ConfigureAwait(false);
             return Ok;
         }
 

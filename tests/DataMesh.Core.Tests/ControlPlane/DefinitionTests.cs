@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using System.Text.Json.Nodes;
 using DataMesh.Cli;
 using DataMesh.ControlPlane.Definitions;
@@ -436,6 +437,20 @@ public sealed class DefinitionTests
 
         Assert.Equal(CliCommands.Ok, code);
         Assert.Contains("usage: datamesh COMMAND FILE [OPTIONS]", output, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, error);
+    }
+
+    [Theory]
+    [InlineData("--version")]
+    [InlineData("version")]
+    public async Task Version_prints_the_tools_version_and_exits_0(string argument)
+    {
+        var (code, output, error) = await RunAsync(argument);
+
+        Assert.Equal(CliCommands.Ok, code);
+        var expected = typeof(CliCommands).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+        Assert.Equal($"datamesh {expected}\n", output);
+        Assert.Matches(@"^datamesh \d+\.\d+\.\d+", output);
         Assert.Equal(string.Empty, error);
     }
 

@@ -379,37 +379,48 @@ internal static class CliCommands
             return Ok;
         }
 
-        if (status.Generation == 0)
+        foreach (var line in StatusLines(status))
         {
-            await output.WriteLineAsync("Nothing is applied.").ConfigureAwait(false);
-            return Ok;
+            await output.WriteLineAsync(line).ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"Generation {status.Generation}, applied {status.AppliedAt:u}")).ConfigureAwait(false);
+        return Ok;
+    }
+
+    /// <summary>The lines <c>status</c> prints: what each runner reports comes first, the desired state in brackets after
+    /// the component (<c>source/shop [desired: running]: runner-a failed: …</c>), so that a failed or waiting component
+    /// does not read as running.</summary>
+    internal static IEnumerable<string> StatusLines(DataMeshStatus status)
+    {
+        if (status.Generation == 0)
+        {
+            yield return "Nothing is applied.";
+            yield break;
+        }
+
+        yield return string.Create(CultureInfo.InvariantCulture, $"Generation {status.Generation}, applied {status.AppliedAt:u}");
         foreach (var component in status.Components)
         {
             var runners = component.Runners.Count == 0 ? "no runner reports it"
                 : string.Join("; ", component.Runners.Select(r => $"{r.Runner} {r.State}{(r.Current ? string.Empty : " (an older version)")}{(r.Message is null ? string.Empty : ": " + r.Message)}"));
-            var lag = component.Lag is { } l ? string.Create(CultureInfo.InvariantCulture, $", lag {l}") : string.Empty;
-            await output.WriteLineAsync($"{component.Component}: {component.Desired}{lag}; {runners}").ConfigureAwait(false);
+            var lag = component.Lag is { } l ? string.Create(CultureInfo.InvariantCulture, $"; lag {l} records") : string.Empty;
+            yield return $"{component.Component} [desired: {component.Desired}]: {runners}{lag}";
             foreach (var runner in component.Runners.Where(r => r.Tables.Count > 0 || r.Position is not null))
             {
-                await output.WriteLineAsync($"  registered by {runner.Runner}: position {runner.Position ?? "(none stored yet)"}; " +
-                    (runner.Tables.Count == 0 ? "no table yet" : string.Create(CultureInfo.InvariantCulture, $"{runner.Tables.Count} table{(runner.Tables.Count == 1 ? string.Empty : "s")}"))).ConfigureAwait(false);
+                yield return $"  registered by {runner.Runner}: position {runner.Position ?? "(none stored yet)"}; " +
+                    (runner.Tables.Count == 0 ? "no table yet" : string.Create(CultureInfo.InvariantCulture, $"{runner.Tables.Count} table{(runner.Tables.Count == 1 ? string.Empty : "s")}"));
                 foreach (var table in runner.Tables)
                 {
-                    await output.WriteLineAsync(TableLine(table)).ConfigureAwait(false);
+                    yield return TableLine(table);
                 }
             }
 
             foreach (var table in component.Runners.SelectMany(r => r.Snapshot))
             {
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                    $"  snapshot {table.Table}: {table.Rows} rows{(table.EstimatedRows is { } e ? $" of about {e}" : string.Empty)}{(table.Reading ? ", reading" : string.Empty)}{(table.Paused ? ", paused" : string.Empty)}")).ConfigureAwait(false);
+                yield return string.Create(CultureInfo.InvariantCulture,
+                    $"  snapshot {table.Table}: {table.Rows} rows{(table.EstimatedRows is { } e ? $" of about {e}" : string.Empty)}{(table.Reading ? ", reading" : string.Empty)}{(table.Paused ? ", paused" : string.Empty)}");
             }
         }
-
-        return Ok;
     }
 
     /// <summary>A registered table as <c>status</c> prints it: <c>    public.orders: topic dm.shop.public.orders, key schema 3, value schema 4 (v2)</c>.</summary>

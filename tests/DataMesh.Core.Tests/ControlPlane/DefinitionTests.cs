@@ -455,6 +455,30 @@ public sealed class DefinitionTests
     }
 
     [Fact]
+    public void Status_lines_put_what_runners_report_first_and_the_desired_state_in_brackets()
+    {
+        var at = new DateTimeOffset(2026, 12, 7, 21, 0, 0, TimeSpan.Zero);
+        var status = new DataMeshStatus(3, at,
+        [
+            new ComponentStatus("source/shop", "running",
+                [
+                    new RunnerReport("runner-a", "failed", "PostgreSQL refused the login", at, true, [], null, []),
+                    new RunnerReport("runner-b", "standby", null, at, false, [], null, []),
+                ], null),
+            new ComponentStatus("pipeline/orders", "paused", [], 12),
+        ]);
+
+        Assert.Equal(
+            [
+                "Generation 3, applied 2026-12-07 21:00:00Z",
+                "source/shop [desired: running]: runner-a failed: PostgreSQL refused the login; runner-b standby (an older version)",
+                "pipeline/orders [desired: paused]: no runner reports it; lag 12 records",
+            ],
+            CliCommands.StatusLines(status));
+        Assert.Equal(["Nothing is applied."], CliCommands.StatusLines(new DataMeshStatus(0, null, [])));
+    }
+
+    [Fact]
     public async Task The_built_tool_process_prints_one_line_per_problem_and_exits_2()
     {
         var tool = Path.Combine(AppContext.BaseDirectory, "datamesh.dll");

@@ -50,7 +50,7 @@ internal static partial class PipelineLog
     [LoggerMessage(EventId = 5016, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}': revoked partitions {Partitions} were not written, as the pipeline stopped on an error; what was read of them and not handed to the sink is dropped, and their next owner reads it again from the committed offset")]
     public static partial void DrainStoppedByError(ILogger logger, string pipeline, string partitions);
 
-    [LoggerMessage(EventId = 5014, Level = LogLevel.Critical, Message = "Pipeline '{Pipeline}' stopped by an error: {Reason}; stopping the host with exit code 1")]
+    [LoggerMessage(EventId = 5014, Level = LogLevel.Critical, Message = "Pipeline '{Pipeline}' stopped by an error, stopping the host with exit code 1: {Reason}")]
     public static partial void Fatal(ILogger logger, Exception exception, string pipeline, string reason);
 
     [LoggerMessage(EventId = 5015, Level = LogLevel.Warning, Message = "Pipeline '{Pipeline}' drops records of {Partition} from offset {Offset}: they carry fencing epoch {Epoch}, written by a source process that had lost its lease to the writer of epoch {Latest}, whose records came first (the new holder writes those changes again)")]

@@ -11,7 +11,7 @@ internal static partial class SourceLog
     [LoggerMessage(7001, LogLevel.Debug, "Source '{Source}' stored position {Position}")]
     public static partial void PositionStored(ILogger logger, string source, string position);
 
-    [LoggerMessage(7002, LogLevel.Warning, "Source '{Source}' failed (attempt {Attempt}): {Reason}; retrying from {Position} in {Delay}")]
+    [LoggerMessage(7002, LogLevel.Warning, "Source '{Source}' failed (attempt {Attempt}) and retries from {Position} in {Delay}: {Reason}")]
     public static partial void Retrying(ILogger logger, Exception exception, string source, int attempt, string reason, string position, TimeSpan delay);
 
     [LoggerMessage(7003, LogLevel.Critical, "Source '{Source}' stopped by a fatal error: {Reason} ({Outcome})")]
@@ -50,7 +50,7 @@ internal static partial class SourceLog
     [LoggerMessage(7014, LogLevel.Warning, "Source '{Source}' lost its lease ({Lease}): it stopped reading and stores no position until it holds the lease again")]
     public static partial void LeaseLost(ILogger logger, string source, string lease);
 
-    [LoggerMessage(7015, LogLevel.Warning, "Source '{Source}' could not check or take its lease ({Lease}): {Reason}; trying again")]
+    [LoggerMessage(7015, LogLevel.Warning, "Source '{Source}' could not check or take its lease ({Lease}) and tries again: {Reason}")]
     public static partial void LeaseError(ILogger logger, Exception exception, string source, string lease, string reason);
 
     [LoggerMessage(7016, LogLevel.Information, "Source '{Source}' writes with fencing epoch {Epoch} while it holds its lease ({Lease})")]

@@ -38,7 +38,7 @@ internal static partial class ProducerLog
     [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "DataMesh producer stopping: waiting up to {Timeout} for {Count} queued events")]
     public static partial void Stopping(ILogger logger, TimeSpan timeout, int count);
 
-    [LoggerMessage(EventId = 3011, Level = LogLevel.Critical, Message = "Kafka client fatal error {Code}: {Reason}; events fail until the application restarts")]
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Critical, Message = "Kafka client fatal error {Code}; events fail until the application restarts: {Reason}")]
     public static partial void KafkaFatal(ILogger logger, Confluent.Kafka.ErrorCode code, string reason);
 
     [LoggerMessage(EventId = 3012, Level = LogLevel.Debug, Message = "Kafka client ({Facility}): {Message}")]
@@ -53,7 +53,7 @@ internal static partial class ProducerLog
     [LoggerMessage(EventId = 3021, Level = LogLevel.Debug, Message = "Outbox relay published and deleted {Count} rows of {Table}, sequences {First}-{Last}")]
     public static partial void Relayed(ILogger logger, int count, string table, long first, long last);
 
-    [LoggerMessage(EventId = 3022, Level = LogLevel.Error, Message = "Outbox relay on {Table} failed ({Reason}); retrying in {Delay}")]
+    [LoggerMessage(EventId = 3022, Level = LogLevel.Error, Message = "Outbox relay on {Table} failed and retries in {Delay}: {Reason}")]
     public static partial void RelayFailed(ILogger logger, string table, string reason, TimeSpan delay, Exception exception);
 
     [LoggerMessage(EventId = 3023, Level = LogLevel.Information, Message = "Outbox table {Table} ({Dialect}) is in place")]

@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
 using Confluent.Kafka;
 using DataMesh.Hosting;
 using DataMesh.Kafka;
@@ -63,6 +66,18 @@ public static class TopicReader
             TaskScheduler.Default);
     }
 
+    /// <summary>A record the store cannot read (not what it wrote: written by hand, by another tool, or cut), named by
+    /// its topic, offset and key, rather than the parser's bare message.</summary>
+    private static InvalidDataException Unreadable(string what, string topic, ConsumeResult<byte[], byte[]?> result, JsonException ex)
+    {
+        var key = result.Message.Key is { } bytes ? Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 200)) : "(none)";
+        var offset = result.Offset.Value.ToString(CultureInfo.InvariantCulture);
+        return new InvalidDataException(
+            $"{char.ToUpperInvariant(what[0])}{what[1..]} in topic '{topic}': the record at offset {offset} (key '{key}') cannot be read: {ex.Message} " +
+            "It was not written by DataMesh, or was cut. Write a correct record for that key (or a tombstone, a null value, to remove it) and start again.",
+            ex);
+    }
+
     /// <summary>Reads from the low to the high watermark; returns the first offset read from (higher than the low watermark
     /// when the records ahead of the read were deleted while it ran).</summary>
     private static long Read(IConsumer<byte[], byte[]?> consumer, TopicPartition partition, WatermarkOffsets watermarks, TimeSpan timeout, string topic, string what, Action<Message<byte[], byte[]?>> onRecord, CancellationToken cancellationToken)
@@ -102,7 +117,15 @@ public static class TopicReader
             }
 
             lastRecord = Stopwatch.GetTimestamp();
-            onRecord(result.Message);
+            try
+            {
+                onRecord(result.Message);
+            }
+            catch (JsonException ex)
+            {
+                throw Unreadable(what, topic, result, ex);
+            }
+
             if (result.Offset.Value >= watermarks.High.Value - 1)
             {
                 return first;

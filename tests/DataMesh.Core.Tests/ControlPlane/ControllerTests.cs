@@ -586,6 +586,29 @@ public sealed class ControllerTests
         Assert.Empty(emptied.Components);
     }
 
+    [Fact]
+    public async Task A_state_record_that_is_not_json_is_reported_with_its_topic_offset_and_key()
+    {
+        using var kafka = new KafkaConnection(new KafkaOptions());
+        var stateTopic = "datamesh.controller.corrupt-" + Guid.NewGuid().ToString("N")[..8];
+        using var store = new ControllerStore(kafka, stateTopic);
+        await store.WriteAsync("paused/source/shop", true, CancellationToken.None);
+        using (var producer = new Confluent.Kafka.ProducerBuilder<byte[], byte[]>(kafka.CreateProducerConfig()).Build())
+        {
+            await producer.ProduceAsync(stateTopic, new() { Key = "definition"u8.ToArray(), Value = "{\"generation\": 2, trunc"u8.ToArray() });
+        }
+
+        var failed = await Assert.ThrowsAsync<InvalidDataException>(() => store.ReadAsync(CancellationToken.None));
+        Assert.StartsWith($"The controller's state in topic '{stateTopic}': the record at offset 1 (key 'definition') cannot be read: ", failed.Message, StringComparison.Ordinal);
+        Assert.IsType<System.Text.Json.JsonException>(failed.InnerException);
+
+        // The tool says the same on one line, with exit code 1.
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        Assert.Equal(1, await DataMesh.Cli.CliCommands.RunAsync(["status", "--kafka", kafka.EmbeddedCluster!.BootstrapServers, "--state-topic", stateTopic], output, error, CancellationToken.None));
+        Assert.Contains("the record at offset 1 (key 'definition') cannot be read", error.ToString(), StringComparison.Ordinal);
+    }
+
     private static DataMeshController Controller(KafkaConnection kafka, string? stateTopic = null)
     {
         var options = new DataMeshControllerOptions();

@@ -15,6 +15,7 @@ public static class ServerEnvironment
     public const string MariaDbData = "DATAMESH_MARIADB_DATA";
     public const string MariaDbBinlogDirectory = "DATAMESH_MARIADB_BINLOG_DIR";
     public const string MariaDbControl = "DATAMESH_MARIADB_CTL_COMMAND";
+    public const string MariaDbLog = "DATAMESH_MARIADB_LOG";
 
     /// <summary>The folder of the servers' throwaway CA (ca.pem, ca.key) and server certificate (for IP 127.0.0.1).</summary>
     public const string TlsDirectory = "DATAMESH_TLS_DIR";

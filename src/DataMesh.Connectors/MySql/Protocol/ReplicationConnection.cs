@@ -75,6 +75,7 @@ internal sealed record ReplicationConnectionSettings(string Host, int Port, stri
 /// </summary>
 internal sealed class ReplicationConnection : IAsyncDisposable
 {
+    private const byte ComQuit = 0x01;
     private const byte ComQuery = 0x03;
     private const byte ComBinlogDump = 0x12;
     private const byte ComRegisterSlave = 0x15;
@@ -83,6 +84,10 @@ internal sealed class ReplicationConnection : IAsyncDisposable
     private const ushort BinlogThroughGtid = 4;
 
     private readonly PacketChannel _channel;
+
+    /// <summary>Whether a binlog stream was asked for: the server then only writes, and the connection ends without a
+    /// goodbye.</summary>
+    private bool _streaming;
 
     private readonly X509Certificate2Collection? _certificates;
 
@@ -244,6 +249,7 @@ internal sealed class ReplicationConnection : IAsyncDisposable
         BinaryPrimitives.WriteUInt16LittleEndian(span[5..], nonBlocking ? BinlogDumpNonBlock : (ushort)0);
         BinaryPrimitives.WriteUInt32LittleEndian(span[7..], serverId);
         name.CopyTo(span[11..]);
+        _streaming = true;
         _channel.ResetSequence();
         await _channel.WritePayloadAsync(payload, cancellationToken).ConfigureAwait(false);
     }
@@ -269,6 +275,7 @@ internal sealed class ReplicationConnection : IAsyncDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(span[at..], (ulong)position);
         BinaryPrimitives.WriteUInt32LittleEndian(span[(at + 8)..], (uint)encodedGtidSet.Length);
         encodedGtidSet.CopyTo(span[(at + 12)..]);
+        _streaming = true;
         _channel.ResetSequence();
         await _channel.WritePayloadAsync(payload, cancellationToken).ConfigureAwait(false);
     }
@@ -300,6 +307,23 @@ internal sealed class ReplicationConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (!_streaming)
+        {
+            // COM_QUIT, as every MySQL client sends before it closes: without it the server counts an aborted client and
+            // logs "Aborted connection … (Got an error reading communication packets)" for each lease check and start.
+            // The server answers nothing; a connection already broken or stuck is closed all the same, after at most 1 s.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            try
+            {
+                _channel.ResetSequence();
+                await _channel.WritePayloadAsync(new[] { ComQuit }, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or SocketException or InvalidOperationException or NotSupportedException)
+            {
+                // Closed below regardless.
+            }
+        }
+
         await _channel.DisposeAsync().ConfigureAwait(false);
         DisposeAll(_certificates);
     }

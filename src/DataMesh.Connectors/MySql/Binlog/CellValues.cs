@@ -194,6 +194,174 @@ internal static class CellValues
     }
 
     /// <summary>An ENUM cell's index: 1-based, 0 for the empty error value.</summary>
+    /// <summary>The most UTF-8 bytes <see cref="FormatBinaryText"/> writes (an IPv6 address of eight full groups).</summary>
+    public const int BinaryTextMaxLength = 39;
+
+    /// <summary>
+    /// Writes the text MariaDB shows for a UUID, INET6 or INET4 value, from its binlog bytes (which lose their trailing 0x00
+    /// bytes, put back here): a UUID as <c>8-4-4-4-12</c> lower-case hex digits; an IPv6 address with lower-case groups
+    /// without leading zeros, the first longest run of zero groups written <c>::</c> (also a run of one group, unlike RFC
+    /// 5952), and an IPv4-mapped (<c>::ffff:a.b.c.d</c>) or IPv4-compatible (<c>::a.b.c.d</c>, not <c>::1</c>) address with
+    /// a dotted tail, as the server's <c>Inet6::to_string</c> does; an IPv4 address as a dotted quad.
+    /// </summary>
+    /// <returns>The bytes written to <paramref name="destination"/> (at least <see cref="BinaryTextMaxLength"/> long).</returns>
+    /// <exception cref="FormatException">More bytes than the type holds.</exception>
+    public static int FormatBinaryText(ReadOnlySpan<byte> payload, BinaryText kind, Span<byte> destination)
+    {
+        var size = kind == BinaryText.Inet4 ? 4 : 16;
+        if (payload.Length > size)
+        {
+            throw new FormatException($"a {kind} value of {payload.Length} bytes (at most {size})");
+        }
+
+        Span<byte> value = stackalloc byte[16];
+        value.Clear();
+        payload.CopyTo(value);
+        value = value[..size];
+        switch (kind)
+        {
+            case BinaryText.Uuid:
+                var at = 0;
+                for (var i = 0; i < 16; i++)
+                {
+                    if (i is 4 or 6 or 8 or 10)
+                    {
+                        destination[at++] = (byte)'-';
+                    }
+
+                    destination[at++] = (byte)"0123456789abcdef"[value[i] >> 4];
+                    destination[at++] = (byte)"0123456789abcdef"[value[i] & 0xF];
+                }
+
+                return at;
+            case BinaryText.Inet4:
+                return FormatIPv4(value, destination);
+            default:
+                return FormatIPv6(value, destination);
+        }
+    }
+
+    /// <summary>The binlog bytes of a UUID, INET6 or INET4 written as <paramref name="text"/> in a statement (a column's
+    /// DEFAULT), or null where the form is not one read here with certainty: a UUID in its 36- or 32-digit form, an IPv6
+    /// address without a zone, an IPv4 address as a dotted quad of decimal numbers.</summary>
+    public static byte[]? ParseBinaryText(string text, BinaryText kind)
+    {
+        switch (kind)
+        {
+            case BinaryText.Uuid:
+                if (!Guid.TryParseExact(text, "D", out var uuid) && !Guid.TryParseExact(text, "N", out uuid))
+                {
+                    return null;
+                }
+
+                var bytes = new byte[16];
+                return uuid.TryWriteBytes(bytes, bigEndian: true, out _) ? bytes : null;
+            case BinaryText.Inet4:
+                var parts = text.Split('.');
+                var quad = new byte[4];
+                if (parts.Length != 4)
+                {
+                    return null;
+                }
+
+                for (var i = 0; i < 4; i++)
+                {
+                    if (parts[i].Length is 0 or > 3 || !byte.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out quad[i]))
+                    {
+                        return null;
+                    }
+                }
+
+                return quad;
+            case BinaryText.Inet6:
+                return text.Contains(':', StringComparison.Ordinal) && !text.Contains('%', StringComparison.Ordinal) && !text.Contains('[', StringComparison.Ordinal)
+                    && System.Net.IPAddress.TryParse(text, out var address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+                    ? address.GetAddressBytes()
+                    : null;
+            default:
+                return null;
+        }
+    }
+
+    private static int FormatIPv4(ReadOnlySpan<byte> quad, Span<byte> destination)
+    {
+        var at = 0;
+        for (var i = 0; i < 4; i++)
+        {
+            if (i > 0)
+            {
+                destination[at++] = (byte)'.';
+            }
+
+            System.Buffers.Text.Utf8Formatter.TryFormat(quad[i], destination[at..], out var written);
+            at += written;
+        }
+
+        return at;
+    }
+
+    private static int FormatIPv6(ReadOnlySpan<byte> address, Span<byte> destination)
+    {
+        Span<ushort> groups = stackalloc ushort[8];
+        for (var i = 0; i < 8; i++)
+        {
+            groups[i] = BinaryPrimitives.ReadUInt16BigEndian(address[(2 * i)..]);
+        }
+
+        // The first longest run of zero groups, one group long at least.
+        int gap = -1, gapLength = 0;
+        for (var i = 0; i < 8;)
+        {
+            if (groups[i] != 0)
+            {
+                i++;
+                continue;
+            }
+
+            var start = i;
+            while (i < 8 && groups[i] == 0)
+            {
+                i++;
+            }
+
+            if (i - start > gapLength)
+            {
+                (gap, gapLength) = (start, i - start);
+            }
+        }
+
+        var at = 0;
+        for (var i = 0; i < 8; i++)
+        {
+            if (i == gap)
+            {
+                if (i == 0)
+                {
+                    destination[at++] = (byte)':';
+                }
+
+                destination[at++] = (byte)':';
+                i += gapLength - 1;
+            }
+            else if (i == 6 && gap == 0 && (gapLength == 6 || (gapLength == 5 && groups[5] == 0xFFFF)))
+            {
+                // IPv4-compatible (::a.b.c.d) or IPv4-mapped (::ffff:a.b.c.d): the last 32 bits as IPv4.
+                return at + FormatIPv4(address[12..], destination[at..]);
+            }
+            else
+            {
+                System.Buffers.Text.Utf8Formatter.TryFormat(groups[i], destination[at..], out var written, new System.Buffers.StandardFormat('x'));
+                at += written;
+                if (i != 7)
+                {
+                    destination[at++] = (byte)':';
+                }
+            }
+        }
+
+        return at;
+    }
+
     public static int ReadEnumIndex(ReadOnlySpan<byte> cell) => cell.Length == 1 ? cell[0] : BinaryPrimitives.ReadUInt16LittleEndian(cell);
 
     /// <summary>A SET cell's member bits.</summary>
@@ -245,6 +413,9 @@ internal static class CellValues
             case ValueDecoder.Timestamp: return ReadTimestamp(cell);
             case ValueDecoder.Timestamp2: return ReadTimestamp2(cell, plan.Binlog.Meta);
             case ValueDecoder.Text: return MySqlCharsets.ToString(plan.Charset, Payload(cell, plan.LengthPrefix));
+            case ValueDecoder.Bytes when plan.BinaryText != BinaryText.None:
+                Span<byte> utf8 = stackalloc byte[BinaryTextMaxLength];
+                return Encoding.ASCII.GetString(utf8[..FormatBinaryText(Payload(cell, plan.LengthPrefix), plan.BinaryText, utf8)]);
             case ValueDecoder.Bytes:
                 var bytes = Payload(cell, plan.LengthPrefix);
                 if (bytes.Length >= plan.BinaryLength)

@@ -140,6 +140,10 @@ internal sealed class RowEncoder
             case ValueDecoder.JsonText:
                 WriteText(ref writer, CellValues.Payload(cell, plan.LengthPrefix), plan.Charset == MySqlCharset.Binary ? MySqlCharset.Utf8 : plan.Charset);
                 break;
+            case ValueDecoder.Bytes when plan.BinaryText != BinaryText.None:
+                Span<byte> text = stackalloc byte[CellValues.BinaryTextMaxLength];
+                writer.WriteStringUtf8(text[..CellValues.FormatBinaryText(CellValues.Payload(cell, plan.LengthPrefix), plan.BinaryText, text)]);
+                break;
             case ValueDecoder.Bytes:
                 var bytes = CellValues.Payload(cell, plan.LengthPrefix);
                 if (bytes.Length < plan.BinaryLength)

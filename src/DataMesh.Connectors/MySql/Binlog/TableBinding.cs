@@ -66,6 +66,27 @@ internal sealed class ColumnPlan
     /// columns. CHAR(n) of a character set loses its trailing spaces in the binlog as in a SELECT (without
     /// PAD_CHAR_TO_FULL_LENGTH), and is not padded back.</summary>
     public int BinaryLength { get; init; }
+
+    /// <summary>For MariaDB's UUID, INET6 and INET4 (BINARY(16) and BINARY(4) in the binlog), the text the server shows
+    /// them as, which the event carries (<see cref="CellValues.FormatBinaryText"/>); <see cref="BinaryText.None"/> for
+    /// bytes.</summary>
+    public BinaryText BinaryText { get; init; }
+}
+
+/// <summary>How the bytes of a fixed-size binary type are written as text: MariaDB's UUID, INET6 and INET4.</summary>
+internal enum BinaryText : byte
+{
+    /// <summary>Bytes, as they are.</summary>
+    None,
+
+    /// <summary>16 bytes as <c>8-4-4-4-12</c> lower-case hex digits.</summary>
+    Uuid,
+
+    /// <summary>16 bytes as MariaDB writes an IPv6 address.</summary>
+    Inet6,
+
+    /// <summary>4 bytes as a dotted quad.</summary>
+    Inet4,
 }
 
 /// <summary>
@@ -300,6 +321,7 @@ internal sealed class TableBinding
             "timestamp" => new BinlogColumn(MySqlColumnType.Timestamp2, column.Fsp, 0),
             // The most bytes a value may take (n characters of at most 4 bytes, or n bytes): a BINARY(n) is padded to n.
             "char" or "binary" => new BinlogColumn(MySqlColumnType.String, column.Charset == "binary" ? column.Length : column.Length * 4, 0),
+            _ when column.BinaryText != BinaryText.None => new BinlogColumn(MySqlColumnType.String, column.Length, 0),
             "varchar" or "varbinary" => new BinlogColumn(MySqlColumnType.VarChar, column.Charset == "binary" ? column.Length : column.Length * 4, 0),
             "tinytext" or "tinyblob" => new BinlogColumn(MySqlColumnType.Blob, 1, 0),
             "text" or "blob" => new BinlogColumn(MySqlColumnType.Blob, 2, 0),
@@ -317,6 +339,7 @@ internal sealed class TableBinding
     {
         var type = column.ToDataType();
         var charset = serverCharset ?? column.BinlogCharset;
+        var binaryText = column.BinaryText;
         var decoder = binlog.Type switch
         {
             MySqlColumnType.Tiny or MySqlColumnType.Short or MySqlColumnType.Int24 or MySqlColumnType.Long =>
@@ -339,7 +362,7 @@ internal sealed class TableBinding
             MySqlColumnType.Json => ValueDecoder.JsonBinary,
             MySqlColumnType.Geometry => ValueDecoder.Geometry,
             _ when type.Kind == DataTypeKind.Json => ValueDecoder.JsonText,
-            _ when charset == MySqlCharset.Binary || type.Kind == DataTypeKind.Bytes => ValueDecoder.Bytes,
+            _ when charset == MySqlCharset.Binary || type.Kind == DataTypeKind.Bytes || binaryText != BinaryText.None => ValueDecoder.Bytes,
             _ => ValueDecoder.Text,
         };
         var prefix = binlog.Type switch
@@ -364,6 +387,7 @@ internal sealed class TableBinding
             BitLength = column.Length,
             LengthPrefix = prefix,
             BinaryLength = binlog.Type == MySqlColumnType.String && decoder == ValueDecoder.Bytes ? binlog.Meta : 0,
+            BinaryText = binaryText,
         };
     }
 }

@@ -156,6 +156,15 @@ internal sealed partial record ColumnDefaultLiteral(DefaultLiteralKind Kind, str
                 };
                 // CHAR(n) values lose their trailing spaces, in the binlog as in a SELECT.
                 return value is null ? null : Prefixed(plan, Encoding.UTF8.GetBytes(column.TypeName == "char" ? value.TrimEnd(' ') : value));
+            case ValueDecoder.Bytes when plan.BinaryText != BinaryText.None:
+                // UUID, INET6, INET4: the implicit default is all zero bytes (which the binlog drops: none at all).
+                var parsed = Kind switch
+                {
+                    DefaultLiteralKind.Implicit => [],
+                    DefaultLiteralKind.String => CellValues.ParseBinaryText(Text, plan.BinaryText),
+                    _ => null,
+                };
+                return parsed is null ? null : Prefixed(plan, parsed);
             case ValueDecoder.Bytes:
                 byte[]? payload = Kind switch
                 {

@@ -928,6 +928,9 @@ internal sealed class DdlParser
                     return column;
                 case "enum" or "set":
                     return column with { Labels = arguments };
+                case "uuid" or "inet6" or "inet4":
+                    // MariaDB's fixed-size binary types (10.5+, UUID 10.7+): BINARY(16) or BINARY(4) in the binlog.
+                    return column with { Length = canonical == "inet4" ? 4 : 16, Charset = "binary" };
                 default:
                     if (column.IsGeometry)
                     {

@@ -18,7 +18,7 @@ internal sealed record MySqlColumn
     /// <summary>The canonical type name, lower case: <c>tinyint</c> … <c>bigint</c>, <c>decimal</c>, <c>float</c>,
     /// <c>double</c>, <c>bit</c>, <c>year</c>, <c>date</c>, <c>time</c>, <c>datetime</c>, <c>timestamp</c>,
     /// <c>char</c>, <c>varchar</c>, <c>binary</c>, <c>varbinary</c>, the text and blob types, <c>enum</c>,
-    /// <c>set</c>, <c>json</c>, the geometry types.</summary>
+    /// <c>set</c>, <c>json</c>, the geometry types, MariaDB's <c>uuid</c>, <c>inet6</c> and <c>inet4</c>.</summary>
     public required string TypeName { get; init; }
 
     public bool Unsigned { get; init; }
@@ -80,6 +80,17 @@ internal sealed record MySqlColumn
     [JsonIgnore]
     public bool IsGeometry => TypeName is "geometry" or "point" or "linestring" or "polygon" or "multipoint" or "multilinestring" or "multipolygon" or "geometrycollection";
 
+    /// <summary>MariaDB's fixed-size binary types, which travel as the server's text of their bytes: <c>uuid</c>,
+    /// <c>inet6</c>, <c>inet4</c>; <see cref="BinaryText.None"/> for the others.</summary>
+    [JsonIgnore]
+    public BinaryText BinaryText => TypeName switch
+    {
+        "uuid" => BinaryText.Uuid,
+        "inet6" => BinaryText.Inet6,
+        "inet4" => BinaryText.Inet4,
+        _ => BinaryText.None,
+    };
+
     /// <summary>Whether the column holds text in <see cref="Charset"/>.</summary>
     [JsonIgnore]
     public bool IsCharacter => TypeName is "char" or "varchar" or "tinytext" or "text" or "mediumtext" or "longtext";
@@ -107,6 +118,8 @@ internal sealed record MySqlColumn
             case "json": kind = DataTypeKind.Json; break;
             case "enum" or "set": kind = DataTypeKind.Text; break;
             case "binary" or "varbinary" or "tinyblob" or "blob" or "mediumblob" or "longblob": kind = DataTypeKind.Bytes; break;
+            case "uuid": kind = DataTypeKind.Uuid; break;
+            case "inet6" or "inet4": kind = DataTypeKind.String; break;
             case "char" or "varchar" or "tinytext" or "text" or "mediumtext" or "longtext":
                 kind = IsJson ? DataTypeKind.Json : Charset == "binary" ? DataTypeKind.Bytes : DataTypeKind.String;
                 break;
@@ -128,6 +141,7 @@ internal sealed record MySqlColumn
     public MySqlCharset BinlogCharset => TypeName switch
     {
         "binary" or "varbinary" or "tinyblob" or "blob" or "mediumblob" or "longblob" => MySqlCharset.Binary,
+        _ when BinaryText != BinaryText.None => MySqlCharset.Binary,
         "json" => MySqlCharset.Utf8,
         _ when IsCharacter || TypeName is "enum" or "set" => MySqlCharsets.FromName(Charset ?? "utf8mb4")
             ?? throw new NotSupportedException($"column '{Name}' has character set '{Charset}', which the MySQL connector does not decode (utf8mb4, utf8mb3, latin1, ascii, binary, ucs2, utf16, utf16le, utf32 are)"),
@@ -152,6 +166,7 @@ internal sealed record MySqlColumn
         "datetime" => type is MySqlColumnType.DateTime2 or MySqlColumnType.DateTime,
         "timestamp" => type is MySqlColumnType.Timestamp2 or MySqlColumnType.Timestamp,
         "char" or "binary" => type == MySqlColumnType.String,
+        _ when BinaryText != BinaryText.None => type == MySqlColumnType.String,
         "varchar" or "varbinary" => type is MySqlColumnType.VarChar or MySqlColumnType.VarString,
         "tinytext" or "text" or "mediumtext" or "longtext" or "tinyblob" or "blob" or "mediumblob" or "longblob" =>
             type is MySqlColumnType.Blob or MySqlColumnType.TinyBlob or MySqlColumnType.MediumBlob or MySqlColumnType.LongBlob,

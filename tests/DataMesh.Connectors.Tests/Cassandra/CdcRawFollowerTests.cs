@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using DataMesh.Connectors.Cassandra;
 using DataMesh.Connectors.Cassandra.Cdc;
 using DataMesh.Connectors.Cassandra.CommitLog;
@@ -386,6 +387,125 @@ public sealed class CdcRawFollowerTests : IDisposable
         second.Resume(stored, list);
         second.Poll(stored, (string _, in CommitLogEntry entry) => handed.Add(entry.SegmentId));
         Assert.Equal<long>([101, 101, 101], handed);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_torn_last_section_of_a_compressed_or_encrypted_segment_is_waited_for_until_the_segment_is_completed_then_ends_it(bool encrypted)
+    {
+        // A node that crashed while writing a section: its marker is in the file, not all of its bytes. Until the index
+        // says COMPLETED the segment may still be written; the replay at the node's restart writes COMPLETED (with the
+        // file's length), and the segment never grows again: its torn section ends it, as it ends Cassandra's replay.
+        var key = RandomNumberGenerator.GetBytes(16);
+        var options = new CommitLogReaderOptions();
+        options.EncryptionKeys["k"] = key;
+        List<IEnumerable<byte[]>> sections = [_mutations.Take(3), _mutations.Skip(3).Take(100), _mutations.Skip(103)];
+        var whole = encrypted
+            ? SegmentWriter.Encrypted(7, 100, key, RandomNumberGenerator.GetBytes(16), "k", sections)
+            : SegmentWriter.Compressed(7, 100, "LZ4Compressor", sections);
+        CommitLogSection torn;
+        long secondEnd;
+        using (var reader = new CommitLogSegmentReader("x.log", whole, options))
+        {
+            while (reader.TryReadEntry(out _))
+            {
+            }
+
+            (torn, secondEnd) = (reader.Sections[2], reader.Sections[1].LogicalStart + 8 + reader.Sections[1].Length);
+        }
+
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, whole.AsSpan(0, torn.Next - 100).ToArray());
+        File.WriteAllText(CdcIndex.PathOf(path), $"{secondEnd}");
+        var logger = new ListLogger();
+        var follower = new CdcRawFollower(_directory, options) { Logger = logger, Source = "shop" };
+        var collected = new Collected(CassandraFixtures.Expected(Version).TableId);
+        var position = follower.Poll(new CommitLogPosition(0, 0), collected.Add);
+        Assert.Equal((new CommitLogPosition(100, secondEnd), 103), (position, collected.Entries));
+        Assert.Equal(position, follower.Poll(position, collected.Add));
+
+        // The node restarted: the replay completed the segment and the node writes the next one.
+        File.WriteAllText(CdcIndex.PathOf(path), $"{torn.Next - 100}\nCOMPLETED");
+        var next = Path.Combine(_directory, "CommitLog-7-101.log");
+        File.WriteAllBytes(next, SegmentWriter.Plain(7, 101, [_mutations.Take(5)], size: 1 << 16));
+        File.WriteAllText(CdcIndex.PathOf(next), "65536\nCOMPLETED");
+        position = follower.Poll(position, collected.Add);
+
+        Assert.Equal(108, collected.Entries);
+        Assert.Equal(101, position.SegmentId);
+        var warning = Assert.Single(logger.Lines);
+        Assert.StartsWith("Warning 2410 Cassandra source 'shop': completed segment CommitLog-7-100.log in " + _directory, warning, StringComparison.Ordinal);
+        Assert.Contains($"marker at file offset {torn.MarkerOffset} (commit-log offset {torn.LogicalStart}) declares its end at {torn.Next}, the file ends at {torn.Next - 100}, 100 bytes short", warning, StringComparison.Ordinal);
+        Assert.Equal(["CommitLog-7-100.log", "CommitLog-7-101.log"], follower.DeleteAcknowledged(position));
+    }
+
+    [Fact]
+    public void A_cassandra_3_segment_that_ends_in_a_torn_encrypted_section_is_taken_as_torn_only_once_its_length_has_stayed_the_same_for_the_torn_settle_time()
+    {
+        // 3.x moves a replayed segment into cdc_raw whole (it has no index): a torn last section is known torn only by the
+        // file's length staying the same, for longer than a copy into cdc_raw may be held up inside a section.
+        var key = RandomNumberGenerator.GetBytes(16);
+        var options = new CommitLogReaderOptions();
+        options.EncryptionKeys["k"] = key;
+        var whole = SegmentWriter.Encrypted(6, 100, key, RandomNumberGenerator.GetBytes(16), "k", [_mutations.Take(10), _mutations.Skip(10).Take(10)]);
+        var path = Path.Combine(_directory, "CommitLog-6-100.log");
+        var clock = new ManualClock();
+        var logger = new ListLogger();
+        var follower = new CdcRawFollower(_directory, options) { SettleTime = TimeSpan.FromSeconds(1), TornSettleTime = TimeSpan.FromSeconds(30), Time = clock, Logger = logger };
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<CommitLogPosition>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add(entry.Position);
+
+        // A copy held up inside the second section: its first section is read once settled, the rest waited for.
+        File.WriteAllBytes(path, whole.AsSpan(0, whole.Length - 40).ToArray());
+        var position = new CommitLogPosition(0, 0);
+        for (var i = 0; i < 3; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(10, handed.Count);
+        Assert.Empty(logger.Lines);
+        Assert.Equal<long>([], follower.Read(101)!);
+
+        // The copy goes on: the whole segment is read, nothing twice.
+        File.WriteAllBytes(path, whole);
+        for (var i = 0; i < 3; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(20, handed.Count);
+        Assert.Equal(20, handed.Distinct().Count());
+        Assert.Equal<long>([100], follower.Read(101)!);
+        Assert.Empty(logger.Lines);
+
+        // A torn segment (no closing section, the last one cut) that keeps its length for 30 s ends in its torn section.
+        var tornPath = Path.Combine(_directory, "CommitLog-6-101.log");
+        var torn = SegmentWriter.Encrypted(6, 101, key, RandomNumberGenerator.GetBytes(16), "k", [_mutations.Take(4), _mutations.Skip(4).Take(4)]);
+        File.WriteAllBytes(tornPath, torn.AsSpan(0, torn.Length - 12 - 40).ToArray());
+        for (var i = 0; i < 10; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(24, handed.Count);
+        Assert.Empty(logger.Lines);
+        Assert.DoesNotContain(101, follower.Read(102)!);
+        for (var i = 0; i < 10; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(24, handed.Count);
+        Assert.Contains("40 bytes short", Assert.Single(logger.Lines), StringComparison.Ordinal);
+        Assert.Equal<long>([100, 101], follower.Read(102)!);
+        Assert.Equal(["CommitLog-6-100.log", "CommitLog-6-101.log"], follower.DeleteAcknowledged(position));
     }
 
     private void MoveIn(string name, byte[] segment)

@@ -1,4 +1,6 @@
 using DataMesh.Connectors.Cassandra.CommitLog;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DataMesh.Connectors.Cassandra.Cdc;
 
@@ -84,8 +86,20 @@ internal sealed class CdcRawFollower
     /// whole segment, and the rest of it would be lost.</summary>
     public TimeSpan? SettleTime { get; init; }
 
+    /// <summary>How long a 3.x segment whose file ends inside its last compressed or encrypted section must keep its
+    /// length before that section is taken as torn (written at a crash) and the segment as read; null: as soon as it is
+    /// settled (<see cref="SettleTime"/>). A 3.x segment is known finished only by its length: a copy into <c>cdc_raw</c>
+    /// held up longer than <see cref="SettleTime"/> also ends inside a section, and the rest of it would be lost.</summary>
+    public TimeSpan? TornSettleTime { get; init; }
+
     /// <summary>The clock of <see cref="SettleTime"/>.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Where a completed segment that ends in a torn section is reported (a warning).</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+
+    /// <summary>The source's name, for <see cref="Logger"/>.</summary>
+    public string Source { get; init; } = string.Empty;
 
     /// <summary>Where a run resumes: the stored position and its list of 3.x segments read below it (null: a position
     /// without one, below which every segment counts as read).</summary>
@@ -220,10 +234,13 @@ internal sealed class CdcRawFollower
                 // writes into the index of a segment it replayed is the file's length
                 // (CommitLogReplayer.handleCDCReplayCompletion), which for a compressed or encrypted segment falls short
                 // of the logical offsets the reader counts in (a sync's offset is logical, and beyond the file's end).
-                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Completed ? long.MaxValue : index.Offset);
+                // A torn last section ends a completed segment (it will not grow): Cassandra's replay wrote COMPLETED after
+                // reading it so; before that, the node may still write the section.
+                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Completed ? long.MaxValue : index.Offset, complete: index.Completed);
             }
 
             var keep = false;
+            var tornUnsettled = false;
             try
             {
                 while (reader.TryReadEntry(out var entry))
@@ -250,8 +267,20 @@ internal sealed class CdcRawFollower
                     }
                 }
 
-                if (index.Completed)
+                if (index.Completed && reader.End == CommitLogEnd.TornSection && version == CommitLogDescriptor.Version30 && !TornSettled(id))
                 {
+                    // Perhaps a copy held up inside a section: read again (after what was handed over) until it has kept its
+                    // length for TornSettleTime.
+                    tornUnsettled = true;
+                }
+                else if (index.Completed)
+                {
+                    if (reader.End == CommitLogEnd.TornSection)
+                    {
+                        var torn = reader.Sections[^1];
+                        CassandraLog.TornSection(Logger, Source, name, _store.Location, torn.MarkerOffset, torn.LogicalStart, reader.MissingBytes, torn.Next - reader.MissingBytes, torn.Next);
+                    }
+
                     var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
                     _completed[id] = (segment, end, late);
                     _lateHanded.Remove(id);
@@ -276,6 +305,16 @@ internal sealed class CdcRawFollower
                 {
                     reader.Dispose();
                 }
+            }
+
+            if (tornUnsettled)
+            {
+                if (late)
+                {
+                    continue;
+                }
+
+                break;
             }
 
             if (!index.Completed)
@@ -393,6 +432,11 @@ internal sealed class CdcRawFollower
         _settling[segment.Id] = (length, now);
         return false;
     }
+
+    /// <summary>Whether a 3.x segment that ends in a torn section has kept its length for <see cref="TornSettleTime"/>
+    /// (since first seen at that length by <see cref="Settled"/>; at once when its length is not watched).</summary>
+    private bool TornSettled(long id) =>
+        TornSettleTime is not { } wait || !_settling.TryGetValue(id, out var seen) || Time.GetElapsedTime(seen.Since) >= wait;
 
     private bool LaterHasIndex(List<CdcSegmentFile> segments, int index, CancellationToken cancellationToken)
     {

@@ -508,6 +508,56 @@ public sealed class CdcRawFollowerTests : IDisposable
         Assert.Equal(["CommitLog-6-100.log", "CommitLog-6-101.log"], follower.DeleteAcknowledged(position));
     }
 
+    [Fact]
+    public void With_kept_segments_the_list_of_cassandra_3_segments_read_names_only_those_still_in_cdc_raw_and_restarts_read_each_segment_once()
+    {
+        // KeepSegments: an operator (or another consumer) deletes the segments, here all but the newest ones, at its own
+        // pace; the node moves segments in, now and then one below the position (late). Restarts resume from the position
+        // and list of the last poll (as if stored at once).
+        var handed = new List<(long Segment, long Offset)>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add((entry.SegmentId, entry.Offset));
+        var position = new CommitLogPosition(0, 0);
+        IReadOnlyList<long>? list = [];
+        CdcRawFollower? follower = null;
+        var movedIn = 0;
+        for (var step = 0; step < 40; step++)
+        {
+            if (step % 3 == 0)
+            {
+                follower = new CdcRawFollower(_directory) { KeepSegments = true };
+                follower.Resume(position, list);
+            }
+
+            MoveIn($"CommitLog-6-{1000 + (2 * step)}.log", SegmentWriter.Plain(6, 1000 + (2 * step), [_mutations.Skip(step).Take(2)], size: 1 << 12));
+            movedIn++;
+            if (step % 5 == 4)
+            {
+                MoveIn($"CommitLog-6-{1000 + (2 * step) - 5}.log", SegmentWriter.Plain(6, 1000 + (2 * step) - 5, [_mutations.Skip(step).Take(2)], size: 1 << 12));
+                movedIn++;
+            }
+
+            position = follower!.Poll(position, Add);
+            list = follower.Read(position.SegmentId);
+            follower.DeleteAcknowledged(position, list?.ToHashSet());
+
+            // The operator keeps the four newest segments.
+            foreach (var old in Directory.GetFiles(_directory, "CommitLog-*.log").Order(StringComparer.Ordinal).SkipLast(4))
+            {
+                File.Delete(old);
+            }
+
+            // The next listing forgets what the operator deleted.
+            position = follower.Poll(position, Add);
+            list = follower.Read(position.SegmentId);
+            var present = Directory.GetFiles(_directory, "CommitLog-*.log").Select(f => long.Parse(Path.GetFileNameWithoutExtension(f).Split('-')[2], System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+            Assert.True(list!.Count <= 4, $"step {step}: the list names {list.Count} segments: {string.Join(", ", list)}");
+            Assert.All(list, id => Assert.Contains(id, present));
+        }
+
+        Assert.Equal(2 * movedIn, handed.Count);
+        Assert.Equal(handed.Count, handed.Distinct().Count());
+    }
+
     private void MoveIn(string name, byte[] segment)
     {
         var written = Path.Combine(Path.GetDirectoryName(_directory)!, Guid.NewGuid().ToString("N") + ".tmp");

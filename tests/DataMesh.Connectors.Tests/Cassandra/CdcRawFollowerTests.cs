@@ -558,6 +558,53 @@ public sealed class CdcRawFollowerTests : IDisposable
         Assert.Equal(handed.Count, handed.Distinct().Count());
     }
 
+    [Fact]
+    public void A_first_start_on_an_empty_cdc_raw_or_on_cassandra_4_segments_stores_no_list_of_cassandra_3_segments_read()
+    {
+        // No stored position: nothing lies below it, so no list is needed until a 3.x segment is met.
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(new CommitLogPosition(0, 0), read: null);
+        var position = follower.Poll(new CommitLogPosition(0, 0), (string _, in CommitLogEntry _) => { });
+        Assert.Null(follower.Read(position.SegmentId));
+
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, SegmentWriter.Plain(7, 100, [_mutations.Take(3)], size: 1 << 16));
+        File.WriteAllText(CdcIndex.PathOf(path), "65536\nCOMPLETED");
+        position = follower.Poll(position, (string _, in CommitLogEntry _) => { });
+        Assert.Equal(100, position.SegmentId);
+        Assert.Null(follower.Read(position.SegmentId));
+    }
+
+    [Fact]
+    public void A_cassandra_3_segment_met_among_cassandra_4_ones_gives_the_position_a_list_before_it_is_read_to_its_end()
+    {
+        // A position stored without a list (before the list existed, or of a 4.0 node), over a 4.0 segment.
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, SegmentWriter.Plain(7, 100, [_mutations.Take(3)], size: 1 << 16));
+        File.WriteAllText(CdcIndex.PathOf(path), "65536\nCOMPLETED");
+        var position = new CommitLogPosition(100, SectionEnds(File.ReadAllBytes(path))[0]);
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(position, read: null);
+        Assert.Equal(position, follower.Poll(position, (string _, in CommitLogEntry _) => { }));
+        Assert.Null(follower.Read(position.SegmentId));
+
+        // A node being upgraded from 3.x links the 3.x segments it replays into cdc_raw after its first 4.0 one: below the
+        // position, read late. The position lists what was read below it from that poll on, before 99 is read to its end.
+        MoveIn("CommitLog-6-99.log", SegmentWriter.Plain(6, 99, [_mutations.Skip(3).Take(4)], size: 1 << 16));
+        var handed = new List<long>();
+        Assert.Equal(position, follower.Poll(position, (string _, in CommitLogEntry entry) => handed.Add(entry.Offset), maxEntries: 2));
+        Assert.Equal(2, handed.Count);
+        var list = follower.Read(position.SegmentId);
+        Assert.Equal<long>([], list!);
+
+        // Stopped there: the restart reads 99 again (repeats, no gap); without a list it would count as read.
+        var resumed = new CdcRawFollower(_directory);
+        resumed.Resume(position, list);
+        resumed.Poll(position, (string _, in CommitLogEntry entry) => handed.Add(entry.Offset));
+        Assert.Equal(6, handed.Count);
+        Assert.Equal(4, handed.Distinct().Count());
+    }
+
     private void MoveIn(string name, byte[] segment)
     {
         var written = Path.Combine(Path.GetDirectoryName(_directory)!, Guid.NewGuid().ToString("N") + ".tmp");

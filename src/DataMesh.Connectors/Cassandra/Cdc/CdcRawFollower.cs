@@ -102,12 +102,16 @@ internal sealed class CdcRawFollower
     public string Source { get; init; } = string.Empty;
 
     /// <summary>Where a run resumes: the stored position and its list of 3.x segments read below it (null: a position
-    /// without one, below which every segment counts as read).</summary>
+    /// without one, below which every segment counts as read; or none stored, id 0, below which there is nothing).</summary>
     public void Resume(CommitLogPosition position, IReadOnlyList<long>? read)
     {
         if (read is null)
         {
-            _readBelow = position.SegmentId;
+            if (position.SegmentId > 0)
+            {
+                _readBelow = position.SegmentId;
+            }
+
             return;
         }
 
@@ -375,22 +379,24 @@ internal sealed class CdcRawFollower
         if (_readBelow is { } below)
         {
             _readBelow = null;
-            foreach (var segment in segments)
+            _read.UnionWith(segments.Where(segment => segment.Version == CommitLogDescriptor.Version30 && segment.Id < below).Select(segment => segment.Id));
+            if (segments.Count == 0)
             {
-                if (segment.Version == CommitLogDescriptor.Version30 && segment.Id < below)
-                {
-                    _tracksRead = true;
-                    _read.Add(segment.Id);
-                }
-            }
-
-            if (segments.All(segment => segment.Version == CommitLogDescriptor.Version30))
-            {
-                // No 4.0 segment (a 4.0 node links each segment into cdc_raw when it creates it): the next position carries a
-                // list, empty if need be, so that a 3.x segment the node moves in while the source is stopped is read at the
-                // next start; without one it would count as read again, however many runs later.
+                // Nothing to tell a 3.x node from a 4.0 one (a 4.0 node links each segment into cdc_raw when it creates it,
+                // so its cdc_raw is empty only while it is down): the next position carries a list, empty if need be, so that
+                // a 3.x segment the node moves in while the source is stopped is read at the next start; without one it
+                // would count as read again, however many runs later.
                 _tracksRead = true;
             }
+        }
+
+        if (!_tracksRead && segments.Any(segment => segment.Version == CommitLogDescriptor.Version30))
+        {
+            // A 3.x segment met (a 3.x node; a node upgraded to 4.0 links the 3.x segments it replays after its first 4.0
+            // one): from this poll on the position lists what was read below it, so that a restart while this segment is
+            // read in part, or before it is read, does not count it as read. Until then (no stored position, or only 4.0
+            // segments met) the position needs no list.
+            _tracksRead = true;
         }
 
         if (_read.Count > 0 || _lateHanded.Count > 0 || _settling.Count > 0)

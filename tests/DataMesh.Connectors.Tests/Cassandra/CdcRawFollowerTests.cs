@@ -605,6 +605,38 @@ public sealed class CdcRawFollowerTests : IDisposable
         Assert.Equal(4, handed.Distinct().Count());
     }
 
+    [Fact]
+    public void A_poll_left_in_a_compressed_segment_is_not_read_on_when_its_index_is_completed_at_the_same_offset()
+    {
+        // The index a node's replay completes holds the file's length, which for a compressed segment may equal a logical
+        // durable offset written before: the reader left by the earlier poll stops there, the completed segment must not.
+        List<IEnumerable<byte[]>> sections = [_mutations.Take(50), _mutations.Skip(50).Take(50), _mutations.Skip(100).Take(20)];
+        var whole = SegmentWriter.Compressed(7, 100, "LZ4Compressor", sections);
+        long secondEnd;
+        using (var reader = new CommitLogSegmentReader("x.log", whole))
+        {
+            while (reader.TryReadEntry(out _))
+            {
+            }
+
+            secondEnd = reader.Sections[1].LogicalStart + 8 + reader.Sections[1].Length;
+        }
+
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, whole);
+        File.WriteAllText(CdcIndex.PathOf(path), $"{secondEnd}");
+        var follower = new CdcRawFollower(_directory);
+        var collected = new Collected(CassandraFixtures.Expected(Version).TableId);
+        var position = follower.Poll(new CommitLogPosition(0, 0), collected.Add, maxEntries: 70);
+        Assert.Equal(70, collected.Entries);
+
+        File.WriteAllText(CdcIndex.PathOf(path), $"{secondEnd}\nCOMPLETED");
+        position = follower.Poll(position, collected.Add);
+
+        Assert.Equal(120, collected.Entries);
+        Assert.Equal(["CommitLog-7-100.log"], follower.DeleteAcknowledged(position));
+    }
+
     private void MoveIn(string name, byte[] segment)
     {
         var written = Path.Combine(Path.GetDirectoryName(_directory)!, Guid.NewGuid().ToString("N") + ".tmp");

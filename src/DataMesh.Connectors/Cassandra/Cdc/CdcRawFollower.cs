@@ -57,11 +57,11 @@ internal sealed class CdcRawFollower
     /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
     private (long Id, long Durable, CommitLogPosition Returned)? _readThrough;
 
-    /// <summary>The segment a poll left after <c>maxEntries</c> entries (not read to its durable offset): its reader, that
-    /// offset and the position the poll returned. The next poll from that position with the index unchanged reads on with
+    /// <summary>The segment a poll left after <c>maxEntries</c> entries (not read to its durable offset): its reader, its
+    /// index (that offset, and whether <c>COMPLETED</c>) and the position the poll returned. The next poll from that position with the index unchanged reads on with
     /// it, instead of reading the file again from its start (a 32 MiB segment holds some 100,000 entries: read whole every
     /// 20,000 entries, the copying and CRC checks cost more than decoding them). Holds the segment's bytes until then.</summary>
-    private (long Id, long Durable, CommitLogPosition Returned, CommitLogSegmentReader Reader)? _partial;
+    private (long Id, CdcIndex Index, CommitLogPosition Returned, CommitLogSegmentReader Reader)? _partial;
 
     /// <summary>Segments seen without an index while a later one had one (see <see cref="Poll(CommitLogPosition, CdcEntryHandler, int, CancellationToken)"/>).</summary>
     private readonly HashSet<long> _withoutIndex = [];
@@ -149,7 +149,7 @@ internal sealed class CdcRawFollower
         }
     }
 
-    private CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries, ref (long Id, long Durable, CommitLogPosition Returned, CommitLogSegmentReader Reader)? partial, CancellationToken cancellationToken)
+    private CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries, ref (long Id, CdcIndex Index, CommitLogPosition Returned, CommitLogSegmentReader Reader)? partial, CancellationToken cancellationToken)
     {
         var position = after;
         var handed = 0;
@@ -226,9 +226,11 @@ internal sealed class CdcRawFollower
             var name = segment.Name;
             var skipThrough = late ? _lateHanded.GetValueOrDefault(id) : id == after.SegmentId ? after.Offset : 0;
             CommitLogSegmentReader reader;
-            if (partial is { } left && left.Id == id && left.Durable == index.Offset && left.Returned == after)
+            if (partial is { } left && left.Id == id && left.Index == index && left.Returned == after)
             {
-                // The previous poll stopped in this segment at this position, and nothing was added to it since.
+                // The previous poll stopped in this segment at this position, and nothing was added to it since. (An index
+                // now COMPLETED is read again: its reader stopped at the durable offset, a completed one reads to the end,
+                // and the offset a replay completes with, the file's length, may equal an earlier logical one.)
                 reader = left.Reader;
                 partial = null;
             }
@@ -264,7 +266,7 @@ internal sealed class CdcRawFollower
                         if (++handed >= maxEntries)
                         {
                             // Not read to its end: not recorded as completed, the next poll reads on from here.
-                            _partial = (id, index.Offset, position, reader);
+                            _partial = (id, index, position, reader);
                             keep = true;
                             return position;
                         }

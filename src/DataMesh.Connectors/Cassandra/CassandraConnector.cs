@@ -30,6 +30,11 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
     /// <c>cdc_raw</c> with Java's Files.move, a copy when <c>cdc_raw</c> is on another file system (<see cref="CdcRawFollower.SettleTime"/>).</summary>
     internal static readonly TimeSpan Version30SettleTime = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a Cassandra 3.x segment that ends inside a compressed or encrypted section must keep its length
+    /// before that section is taken as torn at a crash and the segment as read (<see cref="CdcRawFollower.TornSettleTime"/>):
+    /// longer than <see cref="Version30SettleTime"/>, as a copy held up there loses the rest of the segment.</summary>
+    internal static readonly TimeSpan Version30TornSettleTime = TimeSpan.FromSeconds(30);
+
     /// <summary>The column after a clustered table's own that holds a range deletion's start bound (JSON; null in every
     /// other event). docs/cassandra.md, "Range deletions".</summary>
     internal const string RangeStartColumn = "_range_start";
@@ -184,7 +189,7 @@ internal sealed class CassandraConnector : SourceConnector<CassandraPosition>
             ? (ICdcRawStore)new CdcRawAgentClient(_name, n.Name, new Uri(n.Directory), _options.Agent, _options.KeepSegments)
             : new CdcRawDirectory(n.Directory)).ToArray();
         using var storesScope = new Disposables(stores);
-        var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments, SettleTime = Version30SettleTime, Time = _time }).ToArray();
+        var followers = stores.Select(store => new CdcRawFollower(store, readerOptions) { KeepSegments = _options.KeepSegments, SettleTime = Version30SettleTime, TornSettleTime = Version30TornSettleTime, Time = _time, Logger = _logger, Source = _name }).ToArray();
         for (var i = 0; i < followers.Length; i++)
         {
             followers[i].Resume(read[i], start?.ReadOf(_nodes[i].Name));

@@ -34,4 +34,7 @@ internal static partial class CassandraLog
 
     [LoggerMessage(EventId = 2409, Level = LogLevel.Information, Message = "Cassandra source '{Source}': node {Node} is read again")]
     public static partial void NodeReachable(ILogger logger, string source, string node);
+
+    [LoggerMessage(EventId = 2410, Level = LogLevel.Warning, Message = "Cassandra source '{Source}': completed segment {Segment} in {Location} ends inside its last section, which is torn (written when the node crashed): the section's marker at file offset {Marker} (commit-log offset {Offset}) declares its end at {Next}, the file ends at {Length}, {Missing} bytes short. The segment ends there, as it ended Cassandra's replay; the mutations of that section were lost to the node too")]
+    public static partial void TornSection(ILogger logger, string source, string segment, string location, int marker, long offset, int missing, int length, int next);
 }

@@ -368,27 +368,6 @@ public sealed partial class CassandraSourceTests
         Assert.DoesNotContain(failures, f => f.Contains("short", StringComparison.Ordinal));
     }
 
-    /// <summary>Keeps the connector's log lines (Information and up).</summary>
-    private sealed class ListLogger : ILogger
-    {
-        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
-
-        public IReadOnlyCollection<string> Lines => _lines;
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (IsEnabled(logLevel))
-            {
-                _lines.Enqueue($"{logLevel} {eventId.Id} {formatter(state, exception)}");
-            }
-        }
-    }
-
     /// <summary>A CA and the agents' server certificate it issues (for 127.0.0.1 and localhost), the CA's PEM in a file.</summary>
     private sealed class AgentPki : IDisposable
     {

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using DataMesh.Connectors.Cassandra;
 using DataMesh.Connectors.Cassandra.Cdc;
 using DataMesh.Connectors.Cassandra.CommitLog;
@@ -386,6 +387,254 @@ public sealed class CdcRawFollowerTests : IDisposable
         second.Resume(stored, list);
         second.Poll(stored, (string _, in CommitLogEntry entry) => handed.Add(entry.SegmentId));
         Assert.Equal<long>([101, 101, 101], handed);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_torn_last_section_of_a_compressed_or_encrypted_segment_is_waited_for_until_the_segment_is_completed_then_ends_it(bool encrypted)
+    {
+        // A node that crashed while writing a section: its marker is in the file, not all of its bytes. Until the index
+        // says COMPLETED the segment may still be written; the replay at the node's restart writes COMPLETED (with the
+        // file's length), and the segment never grows again: its torn section ends it, as it ends Cassandra's replay.
+        var key = RandomNumberGenerator.GetBytes(16);
+        var options = new CommitLogReaderOptions();
+        options.EncryptionKeys["k"] = key;
+        List<IEnumerable<byte[]>> sections = [_mutations.Take(3), _mutations.Skip(3).Take(100), _mutations.Skip(103)];
+        var whole = encrypted
+            ? SegmentWriter.Encrypted(7, 100, key, RandomNumberGenerator.GetBytes(16), "k", sections)
+            : SegmentWriter.Compressed(7, 100, "LZ4Compressor", sections);
+        CommitLogSection torn;
+        long secondEnd;
+        using (var reader = new CommitLogSegmentReader("x.log", whole, options))
+        {
+            while (reader.TryReadEntry(out _))
+            {
+            }
+
+            (torn, secondEnd) = (reader.Sections[2], reader.Sections[1].LogicalStart + 8 + reader.Sections[1].Length);
+        }
+
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, whole.AsSpan(0, torn.Next - 100).ToArray());
+        File.WriteAllText(CdcIndex.PathOf(path), $"{secondEnd}");
+        var logger = new ListLogger();
+        var follower = new CdcRawFollower(_directory, options) { Logger = logger, Source = "shop" };
+        var collected = new Collected(CassandraFixtures.Expected(Version).TableId);
+        var position = follower.Poll(new CommitLogPosition(0, 0), collected.Add);
+        Assert.Equal((new CommitLogPosition(100, secondEnd), 103), (position, collected.Entries));
+        Assert.Equal(position, follower.Poll(position, collected.Add));
+
+        // The node restarted: the replay completed the segment and the node writes the next one.
+        File.WriteAllText(CdcIndex.PathOf(path), $"{torn.Next - 100}\nCOMPLETED");
+        var next = Path.Combine(_directory, "CommitLog-7-101.log");
+        File.WriteAllBytes(next, SegmentWriter.Plain(7, 101, [_mutations.Take(5)], size: 1 << 16));
+        File.WriteAllText(CdcIndex.PathOf(next), "65536\nCOMPLETED");
+        position = follower.Poll(position, collected.Add);
+
+        Assert.Equal(108, collected.Entries);
+        Assert.Equal(101, position.SegmentId);
+        var warning = Assert.Single(logger.Lines);
+        Assert.StartsWith("Warning 2410 Cassandra source 'shop': completed segment CommitLog-7-100.log in " + _directory, warning, StringComparison.Ordinal);
+        Assert.Contains($"marker at file offset {torn.MarkerOffset} (commit-log offset {torn.LogicalStart}) declares its end at {torn.Next}, the file ends at {torn.Next - 100}, 100 bytes short", warning, StringComparison.Ordinal);
+        Assert.Equal(["CommitLog-7-100.log", "CommitLog-7-101.log"], follower.DeleteAcknowledged(position));
+    }
+
+    [Fact]
+    public void A_cassandra_3_segment_that_ends_in_a_torn_encrypted_section_is_taken_as_torn_only_once_its_length_has_stayed_the_same_for_the_torn_settle_time()
+    {
+        // 3.x moves a replayed segment into cdc_raw whole (it has no index): a torn last section is known torn only by the
+        // file's length staying the same, for longer than a copy into cdc_raw may be held up inside a section.
+        var key = RandomNumberGenerator.GetBytes(16);
+        var options = new CommitLogReaderOptions();
+        options.EncryptionKeys["k"] = key;
+        var whole = SegmentWriter.Encrypted(6, 100, key, RandomNumberGenerator.GetBytes(16), "k", [_mutations.Take(10), _mutations.Skip(10).Take(10)]);
+        var path = Path.Combine(_directory, "CommitLog-6-100.log");
+        var clock = new ManualClock();
+        var logger = new ListLogger();
+        var follower = new CdcRawFollower(_directory, options) { SettleTime = TimeSpan.FromSeconds(1), TornSettleTime = TimeSpan.FromSeconds(30), Time = clock, Logger = logger };
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<CommitLogPosition>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add(entry.Position);
+
+        // A copy held up inside the second section: its first section is read once settled, the rest waited for.
+        File.WriteAllBytes(path, whole.AsSpan(0, whole.Length - 40).ToArray());
+        var position = new CommitLogPosition(0, 0);
+        for (var i = 0; i < 3; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(10, handed.Count);
+        Assert.Empty(logger.Lines);
+        Assert.Equal<long>([], follower.Read(101)!);
+
+        // The copy goes on: the whole segment is read, nothing twice.
+        File.WriteAllBytes(path, whole);
+        for (var i = 0; i < 3; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(20, handed.Count);
+        Assert.Equal(20, handed.Distinct().Count());
+        Assert.Equal<long>([100], follower.Read(101)!);
+        Assert.Empty(logger.Lines);
+
+        // A torn segment (no closing section, the last one cut) that keeps its length for 30 s ends in its torn section.
+        var tornPath = Path.Combine(_directory, "CommitLog-6-101.log");
+        var torn = SegmentWriter.Encrypted(6, 101, key, RandomNumberGenerator.GetBytes(16), "k", [_mutations.Take(4), _mutations.Skip(4).Take(4)]);
+        File.WriteAllBytes(tornPath, torn.AsSpan(0, torn.Length - 12 - 40).ToArray());
+        for (var i = 0; i < 10; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(24, handed.Count);
+        Assert.Empty(logger.Lines);
+        Assert.DoesNotContain(101, follower.Read(102)!);
+        for (var i = 0; i < 10; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(24, handed.Count);
+        Assert.Contains("40 bytes short", Assert.Single(logger.Lines), StringComparison.Ordinal);
+        Assert.Equal<long>([100, 101], follower.Read(102)!);
+        Assert.Equal(["CommitLog-6-100.log", "CommitLog-6-101.log"], follower.DeleteAcknowledged(position));
+    }
+
+    [Fact]
+    public void With_kept_segments_the_list_of_cassandra_3_segments_read_names_only_those_still_in_cdc_raw_and_restarts_read_each_segment_once()
+    {
+        // KeepSegments: an operator (or another consumer) deletes the segments, here all but the newest ones, at its own
+        // pace; the node moves segments in, now and then one below the position (late). Restarts resume from the position
+        // and list of the last poll (as if stored at once).
+        var handed = new List<(long Segment, long Offset)>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add((entry.SegmentId, entry.Offset));
+        var position = new CommitLogPosition(0, 0);
+        IReadOnlyList<long>? list = [];
+        CdcRawFollower? follower = null;
+        var movedIn = 0;
+        for (var step = 0; step < 40; step++)
+        {
+            if (step % 3 == 0)
+            {
+                follower = new CdcRawFollower(_directory) { KeepSegments = true };
+                follower.Resume(position, list);
+            }
+
+            MoveIn($"CommitLog-6-{1000 + (2 * step)}.log", SegmentWriter.Plain(6, 1000 + (2 * step), [_mutations.Skip(step).Take(2)], size: 1 << 12));
+            movedIn++;
+            if (step % 5 == 4)
+            {
+                MoveIn($"CommitLog-6-{1000 + (2 * step) - 5}.log", SegmentWriter.Plain(6, 1000 + (2 * step) - 5, [_mutations.Skip(step).Take(2)], size: 1 << 12));
+                movedIn++;
+            }
+
+            position = follower!.Poll(position, Add);
+            list = follower.Read(position.SegmentId);
+            follower.DeleteAcknowledged(position, list?.ToHashSet());
+
+            // The operator keeps the four newest segments.
+            foreach (var old in Directory.GetFiles(_directory, "CommitLog-*.log").Order(StringComparer.Ordinal).SkipLast(4))
+            {
+                File.Delete(old);
+            }
+
+            // The next listing forgets what the operator deleted.
+            position = follower.Poll(position, Add);
+            list = follower.Read(position.SegmentId);
+            var present = Directory.GetFiles(_directory, "CommitLog-*.log").Select(f => long.Parse(Path.GetFileNameWithoutExtension(f).Split('-')[2], System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
+            Assert.True(list!.Count <= 4, $"step {step}: the list names {list.Count} segments: {string.Join(", ", list)}");
+            Assert.All(list, id => Assert.Contains(id, present));
+        }
+
+        Assert.Equal(2 * movedIn, handed.Count);
+        Assert.Equal(handed.Count, handed.Distinct().Count());
+    }
+
+    [Fact]
+    public void A_first_start_on_an_empty_cdc_raw_or_on_cassandra_4_segments_stores_no_list_of_cassandra_3_segments_read()
+    {
+        // No stored position: nothing lies below it, so no list is needed until a 3.x segment is met.
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(new CommitLogPosition(0, 0), read: null);
+        var position = follower.Poll(new CommitLogPosition(0, 0), (string _, in CommitLogEntry _) => { });
+        Assert.Null(follower.Read(position.SegmentId));
+
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, SegmentWriter.Plain(7, 100, [_mutations.Take(3)], size: 1 << 16));
+        File.WriteAllText(CdcIndex.PathOf(path), "65536\nCOMPLETED");
+        position = follower.Poll(position, (string _, in CommitLogEntry _) => { });
+        Assert.Equal(100, position.SegmentId);
+        Assert.Null(follower.Read(position.SegmentId));
+    }
+
+    [Fact]
+    public void A_cassandra_3_segment_met_among_cassandra_4_ones_gives_the_position_a_list_before_it_is_read_to_its_end()
+    {
+        // A position stored without a list (before the list existed, or of a 4.0 node), over a 4.0 segment.
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, SegmentWriter.Plain(7, 100, [_mutations.Take(3)], size: 1 << 16));
+        File.WriteAllText(CdcIndex.PathOf(path), "65536\nCOMPLETED");
+        var position = new CommitLogPosition(100, SectionEnds(File.ReadAllBytes(path))[0]);
+        var follower = new CdcRawFollower(_directory);
+        follower.Resume(position, read: null);
+        Assert.Equal(position, follower.Poll(position, (string _, in CommitLogEntry _) => { }));
+        Assert.Null(follower.Read(position.SegmentId));
+
+        // A node being upgraded from 3.x links the 3.x segments it replays into cdc_raw after its first 4.0 one: below the
+        // position, read late. The position lists what was read below it from that poll on, before 99 is read to its end.
+        MoveIn("CommitLog-6-99.log", SegmentWriter.Plain(6, 99, [_mutations.Skip(3).Take(4)], size: 1 << 16));
+        var handed = new List<long>();
+        Assert.Equal(position, follower.Poll(position, (string _, in CommitLogEntry entry) => handed.Add(entry.Offset), maxEntries: 2));
+        Assert.Equal(2, handed.Count);
+        var list = follower.Read(position.SegmentId);
+        Assert.Equal<long>([], list!);
+
+        // Stopped there: the restart reads 99 again (repeats, no gap); without a list it would count as read.
+        var resumed = new CdcRawFollower(_directory);
+        resumed.Resume(position, list);
+        resumed.Poll(position, (string _, in CommitLogEntry entry) => handed.Add(entry.Offset));
+        Assert.Equal(6, handed.Count);
+        Assert.Equal(4, handed.Distinct().Count());
+    }
+
+    [Fact]
+    public void A_poll_left_in_a_compressed_segment_is_not_read_on_when_its_index_is_completed_at_the_same_offset()
+    {
+        // The index a node's replay completes holds the file's length, which for a compressed segment may equal a logical
+        // durable offset written before: the reader left by the earlier poll stops there, the completed segment must not.
+        List<IEnumerable<byte[]>> sections = [_mutations.Take(50), _mutations.Skip(50).Take(50), _mutations.Skip(100).Take(20)];
+        var whole = SegmentWriter.Compressed(7, 100, "LZ4Compressor", sections);
+        long secondEnd;
+        using (var reader = new CommitLogSegmentReader("x.log", whole))
+        {
+            while (reader.TryReadEntry(out _))
+            {
+            }
+
+            secondEnd = reader.Sections[1].LogicalStart + 8 + reader.Sections[1].Length;
+        }
+
+        var path = Path.Combine(_directory, "CommitLog-7-100.log");
+        File.WriteAllBytes(path, whole);
+        File.WriteAllText(CdcIndex.PathOf(path), $"{secondEnd}");
+        var follower = new CdcRawFollower(_directory);
+        var collected = new Collected(CassandraFixtures.Expected(Version).TableId);
+        var position = follower.Poll(new CommitLogPosition(0, 0), collected.Add, maxEntries: 70);
+        Assert.Equal(70, collected.Entries);
+
+        File.WriteAllText(CdcIndex.PathOf(path), $"{secondEnd}\nCOMPLETED");
+        position = follower.Poll(position, collected.Add);
+
+        Assert.Equal(120, collected.Entries);
+        Assert.Equal(["CommitLog-7-100.log"], follower.DeleteAcknowledged(position));
     }
 
     private void MoveIn(string name, byte[] segment)

@@ -71,6 +71,21 @@ public sealed class CommitLogErrorTests(ITestOutputHelper output)
         Assert.Contains("marker is at 125", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_torn_encrypted_section_ends_a_complete_segment_but_a_plain_file_cut_inside_a_section_stays_truncated()
+    {
+        var path = CassandraFixtures.Segment("3.4-encrypted", "CommitLog-6-1480001790338.log");
+        var torn = File.ReadAllBytes(path).AsSpan(0, 1_000_000).ToArray();
+        using var encrypted = new CommitLogSegmentReader("CommitLog-6-1480001790338.log", torn, CassandraFixtures.Options(), complete: true);
+        Drain(encrypted);
+        Assert.Equal((CommitLogEnd.TornSection, 125, 1_452_345 - 1_000_000), (encrypted.End, encrypted.EndOffset, encrypted.MissingBytes));
+
+        // A plain segment is pre-sized: a crash leaves zeros, not a short file.
+        var whole = Segment40();
+        using var plain = new CommitLogSegmentReader(Name, whole.AsSpan(0, 74_990).ToArray(), complete: true);
+        Assert.Equal(CommitLogError.Truncated, Assert.Throws<CommitLogFormatException>(() => Drain(plain)).Error);
+    }
+
     [Theory]
     [InlineData(32, 28, "entry size CRC mismatch")]
     [InlineData(389, 28, "mutation CRC mismatch")]

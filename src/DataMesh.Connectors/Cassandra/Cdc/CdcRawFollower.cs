@@ -1,4 +1,6 @@
 using DataMesh.Connectors.Cassandra.CommitLog;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DataMesh.Connectors.Cassandra.Cdc;
 
@@ -55,11 +57,11 @@ internal sealed class CdcRawFollower
     /// returned: while its index shows the same offset, the segment holds nothing new and is not read again.</summary>
     private (long Id, long Durable, CommitLogPosition Returned)? _readThrough;
 
-    /// <summary>The segment a poll left after <c>maxEntries</c> entries (not read to its durable offset): its reader, that
-    /// offset and the position the poll returned. The next poll from that position with the index unchanged reads on with
+    /// <summary>The segment a poll left after <c>maxEntries</c> entries (not read to its durable offset): its reader, its
+    /// index (that offset, and whether <c>COMPLETED</c>) and the position the poll returned. The next poll from that position with the index unchanged reads on with
     /// it, instead of reading the file again from its start (a 32 MiB segment holds some 100,000 entries: read whole every
     /// 20,000 entries, the copying and CRC checks cost more than decoding them). Holds the segment's bytes until then.</summary>
-    private (long Id, long Durable, CommitLogPosition Returned, CommitLogSegmentReader Reader)? _partial;
+    private (long Id, CdcIndex Index, CommitLogPosition Returned, CommitLogSegmentReader Reader)? _partial;
 
     /// <summary>Segments seen without an index while a later one had one (see <see cref="Poll(CommitLogPosition, CdcEntryHandler, int, CancellationToken)"/>).</summary>
     private readonly HashSet<long> _withoutIndex = [];
@@ -84,16 +86,32 @@ internal sealed class CdcRawFollower
     /// whole segment, and the rest of it would be lost.</summary>
     public TimeSpan? SettleTime { get; init; }
 
+    /// <summary>How long a 3.x segment whose file ends inside its last compressed or encrypted section must keep its
+    /// length before that section is taken as torn (written at a crash) and the segment as read; null: as soon as it is
+    /// settled (<see cref="SettleTime"/>). A 3.x segment is known finished only by its length: a copy into <c>cdc_raw</c>
+    /// held up longer than <see cref="SettleTime"/> also ends inside a section, and the rest of it would be lost.</summary>
+    public TimeSpan? TornSettleTime { get; init; }
+
     /// <summary>The clock of <see cref="SettleTime"/>.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>Where a completed segment that ends in a torn section is reported (a warning).</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+
+    /// <summary>The source's name, for <see cref="Logger"/>.</summary>
+    public string Source { get; init; } = string.Empty;
+
     /// <summary>Where a run resumes: the stored position and its list of 3.x segments read below it (null: a position
-    /// without one, below which every segment counts as read).</summary>
+    /// without one, below which every segment counts as read; or none stored, id 0, below which there is nothing).</summary>
     public void Resume(CommitLogPosition position, IReadOnlyList<long>? read)
     {
         if (read is null)
         {
-            _readBelow = position.SegmentId;
+            if (position.SegmentId > 0)
+            {
+                _readBelow = position.SegmentId;
+            }
+
             return;
         }
 
@@ -131,7 +149,7 @@ internal sealed class CdcRawFollower
         }
     }
 
-    private CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries, ref (long Id, long Durable, CommitLogPosition Returned, CommitLogSegmentReader Reader)? partial, CancellationToken cancellationToken)
+    private CommitLogPosition Poll(CommitLogPosition after, CdcEntryHandler handler, int maxEntries, ref (long Id, CdcIndex Index, CommitLogPosition Returned, CommitLogSegmentReader Reader)? partial, CancellationToken cancellationToken)
     {
         var position = after;
         var handed = 0;
@@ -208,9 +226,11 @@ internal sealed class CdcRawFollower
             var name = segment.Name;
             var skipThrough = late ? _lateHanded.GetValueOrDefault(id) : id == after.SegmentId ? after.Offset : 0;
             CommitLogSegmentReader reader;
-            if (partial is { } left && left.Id == id && left.Durable == index.Offset && left.Returned == after)
+            if (partial is { } left && left.Id == id && left.Index == index && left.Returned == after)
             {
-                // The previous poll stopped in this segment at this position, and nothing was added to it since.
+                // The previous poll stopped in this segment at this position, and nothing was added to it since. (An index
+                // now COMPLETED is read again: its reader stopped at the durable offset, a completed one reads to the end,
+                // and the offset a replay completes with, the file's length, may equal an earlier logical one.)
                 reader = left.Reader;
                 partial = null;
             }
@@ -220,10 +240,13 @@ internal sealed class CdcRawFollower
                 // writes into the index of a segment it replayed is the file's length
                 // (CommitLogReplayer.handleCDCReplayCompletion), which for a compressed or encrypted segment falls short
                 // of the logical offsets the reader counts in (a sync's offset is logical, and beyond the file's end).
-                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Completed ? long.MaxValue : index.Offset);
+                // A torn last section ends a completed segment (it will not grow): Cassandra's replay wrote COMPLETED after
+                // reading it so; before that, the node may still write the section.
+                reader = new CommitLogSegmentReader(name, _store.Read(segment, index.Offset, cancellationToken), _options, index.Completed ? long.MaxValue : index.Offset, complete: index.Completed);
             }
 
             var keep = false;
+            var tornUnsettled = false;
             try
             {
                 while (reader.TryReadEntry(out var entry))
@@ -243,15 +266,27 @@ internal sealed class CdcRawFollower
                         if (++handed >= maxEntries)
                         {
                             // Not read to its end: not recorded as completed, the next poll reads on from here.
-                            _partial = (id, index.Offset, position, reader);
+                            _partial = (id, index, position, reader);
                             keep = true;
                             return position;
                         }
                     }
                 }
 
-                if (index.Completed)
+                if (index.Completed && reader.End == CommitLogEnd.TornSection && version == CommitLogDescriptor.Version30 && !TornSettled(id))
                 {
+                    // Perhaps a copy held up inside a section: read again (after what was handed over) until it has kept its
+                    // length for TornSettleTime.
+                    tornUnsettled = true;
+                }
+                else if (index.Completed)
+                {
+                    if (reader.End == CommitLogEnd.TornSection)
+                    {
+                        var torn = reader.Sections[^1];
+                        CassandraLog.TornSection(Logger, Source, name, _store.Location, torn.MarkerOffset, torn.LogicalStart, reader.MissingBytes, torn.Next - reader.MissingBytes, torn.Next);
+                    }
+
                     var end = reader.Sections.Count == 0 ? reader.Descriptor.HeaderLength : LastEnd(reader);
                     _completed[id] = (segment, end, late);
                     _lateHanded.Remove(id);
@@ -276,6 +311,16 @@ internal sealed class CdcRawFollower
                 {
                     reader.Dispose();
                 }
+            }
+
+            if (tornUnsettled)
+            {
+                if (late)
+                {
+                    continue;
+                }
+
+                break;
             }
 
             if (!index.Completed)
@@ -336,22 +381,24 @@ internal sealed class CdcRawFollower
         if (_readBelow is { } below)
         {
             _readBelow = null;
-            foreach (var segment in segments)
+            _read.UnionWith(segments.Where(segment => segment.Version == CommitLogDescriptor.Version30 && segment.Id < below).Select(segment => segment.Id));
+            if (segments.Count == 0)
             {
-                if (segment.Version == CommitLogDescriptor.Version30 && segment.Id < below)
-                {
-                    _tracksRead = true;
-                    _read.Add(segment.Id);
-                }
-            }
-
-            if (segments.All(segment => segment.Version == CommitLogDescriptor.Version30))
-            {
-                // No 4.0 segment (a 4.0 node links each segment into cdc_raw when it creates it): the next position carries a
-                // list, empty if need be, so that a 3.x segment the node moves in while the source is stopped is read at the
-                // next start; without one it would count as read again, however many runs later.
+                // Nothing to tell a 3.x node from a 4.0 one (a 4.0 node links each segment into cdc_raw when it creates it,
+                // so its cdc_raw is empty only while it is down): the next position carries a list, empty if need be, so that
+                // a 3.x segment the node moves in while the source is stopped is read at the next start; without one it
+                // would count as read again, however many runs later.
                 _tracksRead = true;
             }
+        }
+
+        if (!_tracksRead && segments.Any(segment => segment.Version == CommitLogDescriptor.Version30))
+        {
+            // A 3.x segment met (a 3.x node; a node upgraded to 4.0 links the 3.x segments it replays after its first 4.0
+            // one): from this poll on the position lists what was read below it, so that a restart while this segment is
+            // read in part, or before it is read, does not count it as read. Until then (no stored position, or only 4.0
+            // segments met) the position needs no list.
+            _tracksRead = true;
         }
 
         if (_read.Count > 0 || _lateHanded.Count > 0 || _settling.Count > 0)
@@ -393,6 +440,11 @@ internal sealed class CdcRawFollower
         _settling[segment.Id] = (length, now);
         return false;
     }
+
+    /// <summary>Whether a 3.x segment that ends in a torn section has kept its length for <see cref="TornSettleTime"/>
+    /// (since first seen at that length by <see cref="Settled"/>; at once when its length is not watched).</summary>
+    private bool TornSettled(long id) =>
+        TornSettleTime is not { } wait || !_settling.TryGetValue(id, out var seen) || Time.GetElapsedTime(seen.Since) >= wait;
 
     private bool LaterHasIndex(List<CdcSegmentFile> segments, int index, CancellationToken cancellationToken)
     {

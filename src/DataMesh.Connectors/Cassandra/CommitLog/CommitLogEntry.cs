@@ -54,4 +54,9 @@ internal enum CommitLogEnd
 
     /// <summary>The next section ends beyond the durable offset the reader was given.</summary>
     DurableOffset,
+
+    /// <summary>The file ends inside the last section of a compressed or encrypted segment that will not grow (read as
+    /// complete): a section written at a crash whose bytes did not all reach the file. Cassandra's replay ends the last
+    /// segment there too.</summary>
+    TornSection,
 }

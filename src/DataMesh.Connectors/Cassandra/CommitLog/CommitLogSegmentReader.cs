@@ -36,6 +36,7 @@ internal sealed class CommitLogSegmentReader : IDisposable
 
     private readonly ReadOnlyMemory<byte> _data;
     private readonly long _durableOffset;
+    private readonly bool _complete;
     private readonly CommitLogReaderOptions _options;
     private readonly List<CommitLogSection> _sections = [];
     private readonly SectionCodecs.Codec _codec;
@@ -59,12 +60,18 @@ internal sealed class CommitLogSegmentReader : IDisposable
     /// <param name="options">Keys and limits, or null for the defaults.</param>
     /// <param name="durableOffset">Where the durable data end (a CDC index's offset): no section that ends beyond it is
     /// read. <see cref="long.MaxValue"/> to read all.</param>
+    /// <param name="complete">The segment will not grow (its index says <c>COMPLETED</c>, or a 3.x segment moved into
+    /// <c>cdc_raw</c> once finished): a compressed or encrypted section that the file ends inside is a write torn at a
+    /// crash and ends the data (<see cref="CommitLogEnd.TornSection"/>) instead of being <see cref="CommitLogError.Truncated"/>.
+    /// A plain segment is pre-sized, so a crash leaves zeros in it, which end it as unwritten space; a plain file that ends
+    /// inside a section is a copy or a cut file and stays <see cref="CommitLogError.Truncated"/>.</param>
     /// <exception cref="CommitLogFormatException">An unreadable header, an unknown version, compressor, cipher or key.</exception>
-    public CommitLogSegmentReader(string segment, ReadOnlyMemory<byte> data, CommitLogReaderOptions? options = null, long durableOffset = long.MaxValue)
+    public CommitLogSegmentReader(string segment, ReadOnlyMemory<byte> data, CommitLogReaderOptions? options = null, long durableOffset = long.MaxValue, bool complete = false)
     {
         Segment = segment;
         _data = data;
         _durableOffset = durableOffset;
+        _complete = complete;
         _options = options ?? new CommitLogReaderOptions();
         Descriptor = CommitLogDescriptor.Read(data.Span, segment);
         _next = Descriptor.HeaderLength;
@@ -95,6 +102,10 @@ internal sealed class CommitLogSegmentReader : IDisposable
 
     /// <summary>The file offset where the data ended (the zeroed marker, the file's end, the zero-size entry).</summary>
     public long EndOffset { get; private set; } = -1;
+
+    /// <summary>How many bytes of the torn last section the file lacks, once <see cref="End"/> is
+    /// <see cref="CommitLogEnd.TornSection"/> (its marker is the last of <see cref="Sections"/>).</summary>
+    public int MissingBytes { get; private set; }
 
     /// <summary>Whether the segment's sections are decoded (compressed or encrypted) rather than read in place.</summary>
     private bool Decoded => Descriptor.IsEncrypted || Descriptor.IsCompressed;
@@ -284,6 +295,17 @@ internal sealed class CommitLogSegmentReader : IDisposable
             // A compressed or encrypted section cannot be decoded in part.
             _sections.Add(new CommitLogSection(marker, next, logicalStart, 0, 0));
             _payloadStart = _payloadEnd = _read = 0;
+            if (_complete)
+            {
+                // Its marker and bytes are written at one sync, with no fsync between them (CompressedSegment.write,
+                // EncryptedSegment.write): in a segment that no longer grows, a file that ends inside them is a write torn
+                // at a crash. Nothing follows it; Cassandra's replay, which read this segment before completing it, ended
+                // there too (it tolerates a torn last section in the last segment it replays).
+                End = CommitLogEnd.TornSection;
+                EndOffset = marker;
+                MissingBytes = next - data.Length;
+            }
+
             return;
         }
 

@@ -257,14 +257,15 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         await RegisterAsync("orders-value", V1);
         string[] bodies =
         [
-            "not json",
-            "[1]",
             """{"schema":42}""",
+            """{"schema":null}""",
+            """{"schema":"  "}""",
             """{"nothing":"here"}""",
             Body("""{"type":"record","name":"X"}"""),
             Body("""{"type":"nonsense"}"""),
             Body("{"),
             JsonSerializer.Serialize(new { schema = V2, schemaType = "PROTOBUF" }),
+            JsonSerializer.Serialize(new { schema = V2, schemaType = 5 }),
             JsonSerializer.Serialize(new { schema = V2, references = new[] { new { name = "a", subject = "b", version = 1 } } }),
 
             // A default that is not a value of its field's type (a new user's pass: registered, which Confluent refuses).
@@ -310,13 +311,37 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
     [InlineData("config/orders-value")]
     public async Task Unknown_compatibility_levels_are_42203(string path)
     {
-        foreach (var body in new[] { """{"compatibility":"SIDEWAYS"}""", """{"compatibility":null}""", """{"compatibilityLevel":"FULL"}""", "{}", """{"compatibility":3}""" })
+        foreach (var body in new[] { """{"compatibility":"SIDEWAYS"}""", """{"compatibility":null}""", """{"compatibilityLevel":"FULL"}""", "{}", """{"compatibility":3}""", """{"compatibility":true}""" })
         {
             AssertError(await SendAsync(HttpMethod.Put, path, body), HttpStatusCode.UnprocessableEntity, 42203, "Invalid compatibility level");
         }
 
-        AssertError(await SendAsync(HttpMethod.Put, path, "no json"), HttpStatusCode.UnprocessableEntity, 42201);
         Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, path)).Json.GetProperty("compatibilityLevel").GetString());
+    }
+
+    /// <summary>
+    /// Confluent's registry reads bodies with Jackson and maps its errors with rest-utils' JsonParseExceptionMapper (text
+    /// that is not JSON) and JsonMappingExceptionMapper (JSON of the wrong shape: an array for the request object, an
+    /// object for a string field): both answer status 400 with error code 400, before the handler looks at the schema or
+    /// the level.
+    /// </summary>
+    [Theory]
+    [InlineData("PUT", "config", """{"compatibility":["FULL"]}""")]
+    [InlineData("PUT", "config/orders-value", """{"compatibility":{"level":"FULL"}}""")]
+    [InlineData("POST", "subjects/orders-value/versions", """{"schema":{"type":"string"}}""")]
+    [InlineData("POST", "subjects/orders-value", """{"schema":["string"]}""")]
+    [InlineData("POST", "compatibility/subjects/orders-value/versions/latest", """{"schema":"\"string\"","schemaType":{}}""")]
+    [InlineData("POST", "compatibility/subjects/orders-value/versions", """{"schema":"\"string\"","references":{}}""")]
+    public async Task A_body_that_is_not_JSON_or_not_of_the_requests_shape_is_400_as_Confluents_JSON_errors(string method, string path, string wrongShape)
+    {
+        await RegisterAsync("orders-value", V1);
+        foreach (var body in new[] { "no json", """{"compatibility":"FULL",""", "[1]", "\"FULL\"", "42", wrongShape })
+        {
+            AssertError(await SendAsync(new HttpMethod(method), path, body), HttpStatusCode.BadRequest, 400);
+        }
+
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, "config/orders-value")).Json.GetProperty("compatibilityLevel").GetString());
     }
 
     [Fact]

@@ -287,14 +287,7 @@ internal sealed class SchemaRegistryApi
         EnsureWritable("setting a compatibility level");
         var subject = OptionalSubject(context);
         using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
-        if (body.RootElement.ValueKind != JsonValueKind.Object ||
-            !body.RootElement.TryGetProperty("compatibility", out var value) ||
-            value.ValueKind != JsonValueKind.String)
-        {
-            throw SchemaRegistryError.InvalidCompatibilityLevel(null);
-        }
-
-        var text = value.GetString();
+        var text = StringField(body.RootElement, "compatibility");
         if (!TryParseLevel(text, out var level))
         {
             throw SchemaRegistryError.InvalidCompatibilityLevel(text);
@@ -442,18 +435,23 @@ internal sealed class SchemaRegistryApi
     {
         using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
         var root = body.RootElement;
-        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("schema", out var schemaText) || schemaText.ValueKind != JsonValueKind.String)
+        var schemaText = StringField(root, "schema");
+        if (string.IsNullOrWhiteSpace(schemaText))
         {
-            throw SchemaRegistryError.InvalidSchema("the request body must be a JSON object with the schema as a string in \"schema\".");
+            throw SchemaRegistryError.InvalidSchema("the request has no schema; send it as a string in \"schema\".");
         }
 
-        if (root.TryGetProperty("schemaType", out var type) && type.ValueKind != JsonValueKind.Null &&
-            !string.Equals(type.GetString(), "AVRO", StringComparison.OrdinalIgnoreCase))
+        if (StringField(root, "schemaType") is { } type && !string.Equals(type, "AVRO", StringComparison.OrdinalIgnoreCase))
         {
             throw SchemaRegistryError.InvalidSchema($"schema type '{type}' is not supported; this registry holds Avro schemas only (schemaType AVRO).");
         }
 
-        if (root.TryGetProperty("references", out var references) && references.ValueKind == JsonValueKind.Array && references.GetArrayLength() > 0)
+        if (root.TryGetProperty("references", out var references) && references.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
+        {
+            throw SchemaRegistryError.BadRequest($"\"references\" must be an array, not {KindName(references.ValueKind)}.");
+        }
+
+        if (references.ValueKind == JsonValueKind.Array && references.GetArrayLength() > 0)
         {
             throw SchemaRegistryError.InvalidSchema("schema references are not supported; send the schema with its named types inline.");
         }
@@ -462,7 +460,7 @@ internal sealed class SchemaRegistryApi
         {
             // Apache.Avro returns null for some JSON it does not take as a schema, and throws its own exceptions, its JSON
             // reader's and others on text it cannot parse.
-            var schema = AvroSchema.Parse(schemaText.GetString()) ?? throw new FormatException("it is not an Avro schema");
+            var schema = AvroSchema.Parse(schemaText) ?? throw new FormatException("it is not an Avro schema");
             return AvroDefaults.Problem(schema) is { } problem ? throw new FormatException(problem) : schema;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -489,13 +487,49 @@ internal sealed class SchemaRegistryApi
         }
         catch (JsonException e)
         {
-            throw SchemaRegistryError.InvalidSchema("the request body is not JSON: " + e.Message);
+            throw SchemaRegistryError.BadRequest("The request body is not JSON: " + e.Message);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw new SchemaRegistryError(413, 413, $"The request body is larger than {_options.MaxRequestBytes.ToString(CultureInfo.InvariantCulture)} bytes (DataMesh:Server:SchemaRegistry:MaxRequestBytes).");
         }
     }
+
+    /// <summary>
+    /// A string field of a request object, read as Confluent's Jackson reads it into a Java string: <see langword="null"/>
+    /// when missing or null, a number's or a boolean's text as it was sent; an object or an array, or a body that is not a
+    /// JSON object, is a request of the wrong shape (400, as rest-utils' JsonMappingExceptionMapper answers).
+    /// </summary>
+    private static string? StringField(JsonElement request, string name)
+    {
+        if (request.ValueKind != JsonValueKind.Object)
+        {
+            throw SchemaRegistryError.BadRequest($"The request body must be a JSON object, not {KindName(request.ValueKind)}.");
+        }
+
+        if (!request.TryGetProperty(name, out var value))
+        {
+            return null;
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString(),
+            JsonValueKind.Null => null,
+            JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => value.GetRawText(),
+            _ => throw SchemaRegistryError.BadRequest($"\"{name}\" must be a string, not {KindName(value.ValueKind)}."),
+        };
+    }
+
+    private static string KindName(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        _ => "null",
+    };
 
     private static void WriteRegistered(Utf8JsonWriter json, RegisteredSchema registered)
     {

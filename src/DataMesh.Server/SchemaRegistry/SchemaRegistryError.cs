@@ -34,6 +34,9 @@ internal sealed class SchemaRegistryError : Exception
 
     public int ErrorCode { get; } = 50001;
 
+    /// <summary>A body that is not JSON, or JSON of the wrong shape: Confluent answers these from rest-utils' Jackson exception mappers, status and code 400.</summary>
+    public static SchemaRegistryError BadRequest(string message) => new(400, 400, message);
+
     public static SchemaRegistryError SubjectNotFound(string subject) => new(404, 40401, $"Subject '{subject}' not found.");
 
     public static SchemaRegistryError VersionNotFound(string subject, int version) =>

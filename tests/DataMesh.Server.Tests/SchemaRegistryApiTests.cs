@@ -169,6 +169,55 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal(CompatibilityLevel.Full, await _host.Store.GetCompatibilityAsync(null));
     }
 
+    /// <summary>
+    /// Confluent's CompatibilityResource: "latest" of a subject without versions has nothing to break, so a valid schema is
+    /// compatible (a build can check a schema before its first registration); a numbered version it lacks is 40402 "Version
+    /// N not found." whether or not the subject exists.
+    /// </summary>
+    [Fact]
+    public async Task A_compatibility_check_against_a_subject_without_versions_is_compatible_for_latest_and_40402_for_a_number()
+    {
+        foreach (var version in new[] { "latest", "-1" })
+        {
+            var answer = await SendAsync(HttpMethod.Post, $"compatibility/subjects/new-value/versions/{version}?verbose=true", Body(V1));
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.True(answer.Json.GetProperty("is_compatible").GetBoolean());
+            Assert.Empty(answer.Json.GetProperty("messages").EnumerateArray());
+        }
+
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/new-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40402, "Version 1 not found");
+        // The schema is still checked.
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/new-value/versions/latest", Body("""{"type":"nonsense"}""")), HttpStatusCode.UnprocessableEntity, 42201);
+
+        // A subject whose versions were all deleted has none to check against either.
+        await RegisterAsync("gone-value", V1);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Delete, "subjects/gone-value/versions/1")).Status);
+        Assert.True((await SendAsync(HttpMethod.Post, "compatibility/subjects/gone-value/versions/latest", Body(Breaking))).Json.GetProperty("is_compatible").GetBoolean());
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/gone-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40402);
+    }
+
+    /// <summary>
+    /// Confluent's CompatibilityResource reads the version before the schema (42202, then 40402, then 42201), and with
+    /// <c>verbose=true</c> answers an invalid schema as not compatible, the parser's message in <c>messages</c>.
+    /// </summary>
+    [Theory]
+    [InlineData("compatibility/subjects/orders-value/versions/latest")]
+    [InlineData("compatibility/subjects/orders-value/versions/1")]
+    [InlineData("compatibility/subjects/orders-value/versions")]
+    public async Task A_compatibility_check_names_a_bad_version_before_a_bad_schema_and_verbose_answers_an_invalid_schema_as_incompatible(string path)
+    {
+        await RegisterAsync("orders-value", V1);
+        var invalid = Body("""{"type":"record","name":"X"}""");
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions/0", invalid), HttpStatusCode.UnprocessableEntity, 42202);
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions/7", invalid), HttpStatusCode.NotFound, 40402);
+
+        AssertError(await SendAsync(HttpMethod.Post, path, invalid), HttpStatusCode.UnprocessableEntity, 42201);
+        var verbose = await SendAsync(HttpMethod.Post, path + "?verbose=true", invalid);
+        Assert.Equal(HttpStatusCode.OK, verbose.Status);
+        Assert.False(verbose.Json.GetProperty("is_compatible").GetBoolean());
+        Assert.Contains("Invalid schema", Assert.Single(verbose.Json.GetProperty("messages").EnumerateArray()).GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_deleted_version_is_gone_from_the_subject_but_its_id_still_resolves()
     {
@@ -215,7 +264,8 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         AssertError(await SendAsync(HttpMethod.Get, "subjects/missing-value/versions/1/schema"), HttpStatusCode.NotFound, 40401);
         AssertError(await SendAsync(HttpMethod.Delete, "subjects/missing-value/versions/1"), HttpStatusCode.NotFound, 40401);
         AssertError(await SendAsync(HttpMethod.Post, "subjects/missing-value", Body(V1)), HttpStatusCode.NotFound, 40401);
-        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/missing-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40401);
+        // Confluent's compatibility check names the version it lacks, not the subject (40402; "latest" is compatible).
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/missing-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40402);
 
         AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/2"), HttpStatusCode.NotFound, 40402, "Version 2 not found");
         AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/2"), HttpStatusCode.NotFound, 40402);

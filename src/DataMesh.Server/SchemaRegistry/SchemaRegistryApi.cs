@@ -249,23 +249,29 @@ internal sealed class SchemaRegistryApi
 
     /// <summary>
     /// <c>POST /compatibility/subjects/{subject}/versions/{version|latest}</c>: <c>{"is_compatible": bool}</c> against that
-    /// version at the subject's level (<c>"messages"</c> too with <c>verbose=true</c>).
+    /// version at the subject's level (<c>"messages"</c> too with <c>verbose=true</c>). As Confluent's: the version is
+    /// checked before the schema (42202, 40402 also when the subject has no versions), and <c>latest</c> of a subject
+    /// without versions is compatible with any valid schema.
     /// </summary>
     public Task CheckCompatibilityAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         var subject = Subject(context);
-        var schema = await ReadSchemaAsync(context, ct).ConfigureAwait(false);
-        var against = await ResolveVersionAsync(subject, context, ct).ConfigureAwait(false);
-        await WriteCompatibilityAsync(context, subject, schema, [against], ct).ConfigureAwait(false);
+        using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
+        var number = ParseVersion(context);
+        var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
+        RegisteredSchema[] against = number is { } wanted
+            ? [versions.FirstOrDefault(v => v.Version == wanted) ?? throw SchemaRegistryError.VersionNotFound(subject, wanted)]
+            : versions.Count == 0 ? [] : [versions.MaxBy(v => v.Version)!];
+        await WriteCompatibilityAsync(context, subject, body.RootElement, against, ct).ConfigureAwait(false);
     });
 
     /// <summary><c>POST /compatibility/subjects/{subject}/versions</c>: as registration would check, against the versions its level names.</summary>
     public Task CheckCompatibilityWithAllAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         var subject = Subject(context);
-        var schema = await ReadSchemaAsync(context, ct).ConfigureAwait(false);
+        using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
         var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
-        await WriteCompatibilityAsync(context, subject, schema, versions, ct).ConfigureAwait(false);
+        await WriteCompatibilityAsync(context, subject, body.RootElement, versions, ct).ConfigureAwait(false);
     });
 
     /// <summary><c>GET /config</c> and <c>GET /config/{subject}</c>: <c>{"compatibilityLevel": "BACKWARD"}</c>.</summary>
@@ -330,21 +336,39 @@ internal sealed class SchemaRegistryApi
         return false;
     }
 
-    private async Task WriteCompatibilityAsync(HttpContext context, string subject, AvroSchema schema, IReadOnlyCollection<RegisteredSchema> against, CancellationToken ct)
+    /// <summary>
+    /// Checks the request's schema against <paramref name="against"/> at the subject's level and answers. With
+    /// <c>verbose=true</c> an invalid schema is answered as not compatible, its reason the one message, as Confluent's
+    /// CompatibilityResource answers it; without, it is 42201.
+    /// </summary>
+    private async Task WriteCompatibilityAsync(HttpContext context, string subject, JsonElement request, IReadOnlyCollection<RegisteredSchema> against, CancellationToken ct)
     {
-        var level = await _store.GetCompatibilityAsync(subject, ct).ConfigureAwait(false);
-        var problems = SchemaCompatibility.Check(level, schema, against);
         var verbose = IsTrue(context, "verbose");
+        List<string> messages = [];
+        try
+        {
+            var schema = ParseSchema(request);
+            var level = await _store.GetCompatibilityAsync(subject, ct).ConfigureAwait(false);
+            foreach (var problem in SchemaCompatibility.Check(level, schema, against))
+            {
+                messages.Add($"{problem.Message} (version {problem.Version.ToString(CultureInfo.InvariantCulture)}, {LevelName(problem.Direction)})");
+            }
+        }
+        catch (SchemaRegistryError e) when (verbose && e.ErrorCode == 42201)
+        {
+            messages.Add(e.Message);
+        }
+
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartObject();
-            json.WriteBoolean("is_compatible", problems.Count == 0);
+            json.WriteBoolean("is_compatible", messages.Count == 0);
             if (verbose)
             {
                 json.WriteStartArray("messages");
-                foreach (var problem in problems)
+                foreach (var message in messages)
                 {
-                    json.WriteStringValue($"{problem.Message} (version {problem.Version.ToString(CultureInfo.InvariantCulture)}, {LevelName(problem.Direction)})");
+                    json.WriteStringValue(message);
                 }
 
                 json.WriteEndArray();
@@ -366,21 +390,24 @@ internal sealed class SchemaRegistryApi
         }
     }
 
+    /// <summary>The route's <c>{version}</c>: a number from 1, or <see langword="null"/> for <c>latest</c> or <c>-1</c>; 42202 otherwise.</summary>
+    private static int? ParseVersion(HttpContext context)
+    {
+        var text = context.Request.RouteValues["version"] as string ?? string.Empty;
+        if (text.Equals("latest", StringComparison.OrdinalIgnoreCase) || text == "-1")
+        {
+            return null;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) && parsed >= 1
+            ? parsed
+            : throw SchemaRegistryError.InvalidVersion(text);
+    }
+
     /// <summary>The subject's version named by the route's <c>{version}</c>: a number from 1, <c>latest</c> or <c>-1</c>.</summary>
     private async Task<RegisteredSchema> ResolveVersionAsync(string subject, HttpContext context, CancellationToken ct)
     {
-        var text = context.Request.RouteValues["version"] as string ?? string.Empty;
-        int? number = null;
-        if (!text.Equals("latest", StringComparison.OrdinalIgnoreCase) && text != "-1")
-        {
-            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) || parsed < 1)
-            {
-                throw SchemaRegistryError.InvalidVersion(text);
-            }
-
-            number = parsed;
-        }
-
+        var number = ParseVersion(context);
         var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
         if (versions.Count == 0)
         {
@@ -434,7 +461,12 @@ internal sealed class SchemaRegistryApi
     private async Task<AvroSchema> ReadSchemaAsync(HttpContext context, CancellationToken ct)
     {
         using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
-        var root = body.RootElement;
+        return ParseSchema(body.RootElement);
+    }
+
+    /// <summary>The Avro schema of a request <c>{"schema": "...", "schemaType": "AVRO", "references": []}</c>; 42201 when it is not one.</summary>
+    private static AvroSchema ParseSchema(JsonElement root)
+    {
         var schemaText = StringField(root, "schema");
         if (string.IsNullOrWhiteSpace(schemaText))
         {

@@ -394,6 +394,77 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, "config/orders-value")).Json.GetProperty("compatibilityLevel").GetString());
     }
 
+    /// <summary>
+    /// Confluent's resources consume <c>application/vnd.schemaregistry.v1+json</c>, <c>application/vnd.schemaregistry+json</c>,
+    /// <c>application/json</c> and <c>application/octet-stream</c> (what Jersey takes a body without a Content-Type as);
+    /// another type is 415 with error code 415 (rest-utils' WebApplicationExceptionMapper).
+    /// </summary>
+    [Fact]
+    public async Task Bodies_are_taken_in_Confluents_content_types_and_another_type_is_415()
+    {
+        var accepted = new[] { "application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json", "application/json", "application/json; charset=utf-8", "application/octet-stream", null };
+        foreach (var type in accepted)
+        {
+            var (status, _) = await SendTypedAsync(HttpMethod.Post, "subjects/orders-value/versions", Body(V1), type);
+            Assert.True(status == HttpStatusCode.OK, $"{type ?? "no content type"}: {status}");
+            Assert.Equal(HttpStatusCode.OK, (await SendTypedAsync(HttpMethod.Put, "config/orders-value", """{"compatibility":"FULL"}""", type)).Status);
+        }
+
+        foreach (var type in new[] { "text/plain", "application/x-www-form-urlencoded", "application/xml" })
+        {
+            foreach (var (method, path, body) in new[] { (HttpMethod.Post, "subjects/other-value/versions", Body(V1)), (HttpMethod.Put, "config", """{"compatibility":"NONE"}""") })
+            {
+                var (status, json) = await SendTypedAsync(method, path, body, type);
+                Assert.Equal(HttpStatusCode.UnsupportedMediaType, status);
+                Assert.Equal(415, json.GetProperty("error_code").GetInt32());
+            }
+        }
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/other-value/versions"), HttpStatusCode.NotFound, 40401);
+        Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, "config")).Json.GetProperty("compatibilityLevel").GetString());
+    }
+
+    /// <summary>
+    /// Confluent's resources produce <c>application/vnd.schemaregistry.v1+json</c> (qs 1), <c>application/vnd.schemaregistry+json</c>
+    /// (qs 0.9) and <c>application/json</c> (qs 0.5): a client that accepts only <c>application/json</c> gets that, errors too.
+    /// </summary>
+    [Theory]
+    [InlineData(null, "application/vnd.schemaregistry.v1+json")]
+    [InlineData("*/*", "application/vnd.schemaregistry.v1+json")]
+    [InlineData("application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json", "application/vnd.schemaregistry.v1+json")]
+    [InlineData("application/json", "application/json")]
+    [InlineData("application/json, */*; q=0.1", "application/json")]
+    [InlineData("application/*", "application/vnd.schemaregistry.v1+json")]
+    [InlineData("application/vnd.schemaregistry+json", "application/vnd.schemaregistry+json")]
+    public async Task Answers_are_in_the_content_type_the_client_accepts(string? accept, string expected)
+    {
+        await RegisterAsync("orders-value", V1);
+        foreach (var path in new[] { "subjects/orders-value/versions/latest", "schemas/ids/1/schema", "subjects/missing-value/versions" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            if (accept is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Accept", accept);
+            }
+
+            using var response = await _http.SendAsync(request);
+            Assert.Equal(expected, response.Content.Headers.ContentType?.MediaType);
+            JsonDocument.Parse(await response.Content.ReadAsStringAsync()).Dispose();
+        }
+    }
+
+    private async Task<(HttpStatusCode Status, JsonElement Json)> SendTypedAsync(HttpMethod method, string path, string body, string? contentType)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body)) };
+        if (contentType is not null)
+        {
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+
+        using var response = await _http.SendAsync(request);
+        return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
+    }
+
     [Fact]
     public async Task A_permanent_delete_is_refused_with_42205()
     {

@@ -13,8 +13,8 @@ namespace DataMesh.Server.SchemaRegistry;
 
 /// <summary>
 /// The handlers of the Confluent-compatible Schema Registry REST API, over whichever <see cref="ISchemaStore"/> is
-/// registered. Request and response bodies, status codes and error codes follow Confluent's documented API; every
-/// response is <c>application/vnd.schemaregistry.v1+json</c>.
+/// registered. Request and response bodies, status codes and error codes follow Confluent's documented API; media types
+/// are <see cref="SchemaRegistryMediaTypes"/>'.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -30,9 +30,6 @@ namespace DataMesh.Server.SchemaRegistry;
 /// </remarks>
 internal sealed class SchemaRegistryApi
 {
-    /// <summary>Confluent's media type for the API's requests and responses.</summary>
-    public const string ContentType = "application/vnd.schemaregistry.v1+json";
-
     /// <summary>How many <c>GET /schemas/ids/{id}</c> bodies are kept.</summary>
     public const int MaxCachedBodies = 10_000;
 
@@ -503,6 +500,11 @@ internal sealed class SchemaRegistryApi
 
     private async Task<JsonDocument> ReadBodyAsync(HttpContext context, CancellationToken ct)
     {
+        if (!SchemaRegistryMediaTypes.IsReadable(context.Request.ContentType))
+        {
+            throw new SchemaRegistryError(415, 415, $"HTTP 415 Unsupported Media Type: send the body as {SchemaRegistryMediaTypes.V1Json} or application/json, not '{context.Request.ContentType}'.");
+        }
+
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
             limit.MaxRequestBodySize = _options.MaxRequestBytes;
@@ -575,7 +577,7 @@ internal sealed class SchemaRegistryApi
 
     private static Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write, CancellationToken ct)
     {
-        context.Response.ContentType = ContentType;
+        context.Response.ContentType = SchemaRegistryMediaTypes.ResponseType(context.Request);
         using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
         {
             write(json);
@@ -586,7 +588,7 @@ internal sealed class SchemaRegistryApi
 
     private static Task WriteAsync(HttpContext context, byte[] body, CancellationToken ct)
     {
-        context.Response.ContentType = ContentType;
+        context.Response.ContentType = SchemaRegistryMediaTypes.ResponseType(context.Request);
         context.Response.ContentLength = body.Length;
         return context.Response.Body.WriteAsync(body, ct).AsTask();
     }

@@ -137,6 +137,42 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal((1, id1, "orders-value"), (found.Json.GetProperty("version").GetInt32(), found.Json.GetProperty("id").GetInt32(), found.Json.GetProperty("subject").GetString()));
     }
 
+    /// <summary>
+    /// Confluent's SubjectsResource.list and SubjectVersionsResource.listVersions: <c>subjectPrefix</c> keeps the subjects
+    /// that start with it (<c>:*:</c>, its default, every one); <c>offset</c> and <c>limit</c> page (a limit of 0 or less is
+    /// no limit).
+    /// </summary>
+    [Fact]
+    public async Task Subject_listings_take_Confluents_subjectPrefix_offset_and_limit()
+    {
+        foreach (var subject in new[] { "orders-key", "orders-value", "stock-value" })
+        {
+            await RegisterAsync(subject, V1);
+        }
+
+        await RegisterAsync("orders-value", V2);
+        await RegisterAsync("orders-value", Breaking.Replace("\"total\",\"type\":\"double\"", "\"total\",\"type\":\"double\",\"default\":0", StringComparison.Ordinal));
+
+        async Task<string[]> Subjects(string query) =>
+            [.. (await SendAsync(HttpMethod.Get, "subjects" + query)).Json.EnumerateArray().Select(e => e.GetString()!)];
+
+        Assert.Equal(["orders-key", "orders-value"], await Subjects("?subjectPrefix=orders"));
+        Assert.Equal(["orders-key", "orders-value", "stock-value"], await Subjects("?subjectPrefix=:*:"));
+        Assert.Equal(["orders-key", "orders-value", "stock-value"], await Subjects("?subjectPrefix="));
+        Assert.Empty(await Subjects("?subjectPrefix=Orders"));
+        Assert.Equal(["orders-value", "stock-value"], await Subjects("?offset=1"));
+        Assert.Equal(["orders-value"], await Subjects("?offset=1&limit=1"));
+        Assert.Equal(["orders-key", "orders-value", "stock-value"], await Subjects("?limit=-1"));
+        Assert.Equal(["orders-value"], await Subjects("?subjectPrefix=orders&offset=1&limit=5"));
+
+        async Task<int[]> Versions(string query) =>
+            [.. (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions" + query)).Json.EnumerateArray().Select(e => e.GetInt32())];
+
+        Assert.Equal(new[] { 1, 2, 3 }, await Versions(string.Empty));
+        Assert.Equal(new[] { 2 }, await Versions("?offset=1&limit=1"));
+        Assert.Equal(new[] { 3 }, await Versions("?offset=2"));
+    }
+
     [Fact]
     public async Task Compatibility_checks_and_config_answer_as_Confluent_does()
     {

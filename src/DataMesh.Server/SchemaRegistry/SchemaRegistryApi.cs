@@ -121,14 +121,19 @@ internal sealed class SchemaRegistryApi
             json.WriteEndArray();
         }, ct));
 
-    /// <summary><c>GET /subjects</c>: <c>["a-value", ...]</c>.</summary>
+    /// <summary>
+    /// <c>GET /subjects</c>: <c>["a-value", ...]</c>; <c>subjectPrefix</c> keeps those that start with it (<c>:*:</c>, every
+    /// one), <c>offset</c> and <c>limit</c> page, as Confluent's.
+    /// </summary>
     public Task GetSubjectsAsync(HttpContext context) => RunAsync(context, async ct =>
     {
+        var prefix = context.Request.Query["subjectPrefix"].ToString();
         var subjects = await _store.GetSubjectsAsync(ct).ConfigureAwait(false);
+        var listed = Page(context, prefix is "" or ":*:" ? subjects : subjects.Where(s => s.StartsWith(prefix, StringComparison.Ordinal)));
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartArray();
-            foreach (var subject in subjects)
+            foreach (var subject in listed)
             {
                 json.WriteStringValue(subject);
             }
@@ -137,7 +142,7 @@ internal sealed class SchemaRegistryApi
         }, ct).ConfigureAwait(false);
     });
 
-    /// <summary><c>GET /subjects/{subject}/versions</c>: <c>[1, 2, ...]</c>; 40401 when the subject has none.</summary>
+    /// <summary><c>GET /subjects/{subject}/versions</c>: <c>[1, 2, ...]</c>, paged by <c>offset</c> and <c>limit</c>; 40401 when the subject has none.</summary>
     public Task GetVersionNumbersAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         var subject = Subject(context);
@@ -150,7 +155,7 @@ internal sealed class SchemaRegistryApi
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartArray();
-            foreach (var version in versions)
+            foreach (var version in Page(context, versions))
             {
                 json.WriteNumberValue(version.Version);
             }
@@ -441,6 +446,25 @@ internal sealed class SchemaRegistryApi
         return string.IsNullOrWhiteSpace(subject) || subject.Any(char.IsControl)
             ? throw SchemaRegistryError.InvalidSubject(subject)
             : subject;
+    }
+
+    /// <summary>
+    /// A listing's page, as Confluent's <c>offset</c> (how many to skip) and <c>limit</c> (how many at most, 0 or less for
+    /// all) give it; a value that is not a number is left out, as a negative offset is.
+    /// </summary>
+    private static IEnumerable<T> Page<T>(HttpContext context, IEnumerable<T> items)
+    {
+        if (int.TryParse(context.Request.Query["offset"], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var offset) && offset > 0)
+        {
+            items = items.Skip(offset);
+        }
+
+        if (int.TryParse(context.Request.Query["limit"], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var limit) && limit > 0)
+        {
+            items = items.Take(limit);
+        }
+
+        return items;
     }
 
     private static bool IsTrue(HttpContext context, string parameter) =>

@@ -173,6 +173,28 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal(new[] { 3 }, await Versions("?offset=2"));
     }
 
+    /// <summary>
+    /// Confluent's SchemasResource.getSubjects: <c>GET /schemas/ids/{id}/subjects</c> lists the subjects that hold the id
+    /// (its Java client's getAllSubjectsById), 40403 for an unknown id; it and <c>/versions</c> page by <c>offset</c> and
+    /// <c>limit</c>.
+    /// </summary>
+    [Fact]
+    public async Task The_subjects_of_a_schema_id_are_listed_and_its_listings_page()
+    {
+        var id = await RegisterAsync("orders-value", V1);
+        await RegisterAsync("copy-value", V1);
+        await RegisterAsync("orders-value", V2);
+
+        var subjects = await SendAsync(HttpMethod.Get, $"schemas/ids/{id}/subjects");
+        Assert.Equal(HttpStatusCode.OK, subjects.Status);
+        Assert.Equal(["copy-value", "orders-value"], subjects.Json.EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["orders-value"], (await SendAsync(HttpMethod.Get, $"schemas/ids/{id}/subjects?offset=1&limit=1")).Json.EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(
+            ["orders-value"],
+            (await SendAsync(HttpMethod.Get, $"schemas/ids/{id}/versions?offset=1")).Json.EnumerateArray().Select(e => e.GetProperty("subject").GetString()));
+        AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/77/subjects"), HttpStatusCode.NotFound, 40403);
+    }
+
     [Fact]
     public async Task Compatibility_checks_and_config_answer_as_Confluent_does()
     {

@@ -78,23 +78,32 @@ internal sealed class SchemaRegistryApi
     /// <summary><c>GET /schemas/ids/{id}/versions</c>: <c>[{"subject": "...", "version": N}]</c>, every subject version with the id.</summary>
     public Task GetVersionsOfIdAsync(HttpContext context) => RunAsync(context, async ct =>
     {
-        var id = ParseId(context);
-        await GetByIdAsync(id, ct).ConfigureAwait(false);
-        var found = new List<RegisteredSchema>();
-        foreach (var subject in await _store.GetSubjectsAsync(ct).ConfigureAwait(false))
-        {
-            found.AddRange((await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false)).Where(v => v.Id == id));
-        }
-
+        var found = await FindVersionsOfIdAsync(ParseId(context), ct).ConfigureAwait(false);
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartArray();
-            foreach (var version in found)
+            foreach (var version in Page(context, found))
             {
                 json.WriteStartObject();
                 json.WriteString("subject", version.Subject);
                 json.WriteNumber("version", version.Version);
                 json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /schemas/ids/{id}/subjects</c>: <c>["...", ...]</c>, every subject with a version of the id.</summary>
+    public Task GetSubjectsOfIdAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var found = await FindVersionsOfIdAsync(ParseId(context), ct).ConfigureAwait(false);
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            foreach (var subject in Page(context, found.Select(v => v.Subject).Distinct(StringComparer.Ordinal)))
+            {
+                json.WriteStringValue(subject);
             }
 
             json.WriteEndArray();
@@ -378,6 +387,19 @@ internal sealed class SchemaRegistryApi
 
             json.WriteEndObject();
         }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Every subject version with schema id <paramref name="id"/>, by subject; 40403 when no schema has the id.</summary>
+    private async Task<List<RegisteredSchema>> FindVersionsOfIdAsync(int id, CancellationToken ct)
+    {
+        await GetByIdAsync(id, ct).ConfigureAwait(false);
+        var found = new List<RegisteredSchema>();
+        foreach (var subject in await _store.GetSubjectsAsync(ct).ConfigureAwait(false))
+        {
+            found.AddRange((await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false)).Where(v => v.Id == id));
+        }
+
+        return found;
     }
 
     private async Task<AvroSchema> GetByIdAsync(int id, CancellationToken ct)

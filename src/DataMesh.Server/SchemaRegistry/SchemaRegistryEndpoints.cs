@@ -12,6 +12,7 @@ internal static class SchemaRegistryEndpoints
         group.MapGet("/schemas/ids/{id}", (RequestDelegate)api.GetSchemaByIdAsync);
         group.MapGet("/schemas/ids/{id}/schema", (RequestDelegate)api.GetRawSchemaByIdAsync);
         group.MapGet("/schemas/ids/{id}/versions", (RequestDelegate)api.GetVersionsOfIdAsync);
+        group.MapGet("/schemas/ids/{id}/subjects", (RequestDelegate)api.GetSubjectsOfIdAsync);
         group.MapGet("/schemas/types", (RequestDelegate)api.GetSchemaTypesAsync);
         group.MapGet("/associations/resources/{**resource}", (RequestDelegate)api.GetAssociationsAsync);
         group.MapGet("/subjects", (RequestDelegate)api.GetSubjectsAsync);

@@ -531,6 +531,24 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
     }
 
+    /// <summary>
+    /// Confluent offers <c>DELETE /subjects/{s}</c> (SubjectsResource.deleteSubject), <c>DELETE /config</c> and
+    /// <c>DELETE /config/{s}</c> (ConfigResource); DataMesh does not, and refuses them in Confluent's shape (42205, as a
+    /// registry that does not permit the operation answers), saying what to do instead, not with a 405 without a body
+    /// that Confluent's clients cannot read.
+    /// </summary>
+    [Theory]
+    [InlineData("subjects/orders-value", "versions")]
+    [InlineData("subjects/orders-value?permanent=true", "versions")]
+    [InlineData("config", "PUT /config")]
+    [InlineData("config/orders-value", "PUT /config/orders-value")]
+    public async Task Deletes_DataMesh_does_not_offer_are_refused_with_42205_saying_what_to_do(string path, string instead)
+    {
+        await RegisterAsync("orders-value", V1);
+        AssertError(await SendAsync(HttpMethod.Delete, path), HttpStatusCode.UnprocessableEntity, 42205, instead);
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+    }
+
     [Fact]
     public async Task A_store_that_failed_answers_50001_and_the_server_logs_it_without_the_schema()
     {

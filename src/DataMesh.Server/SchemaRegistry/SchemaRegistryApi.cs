@@ -217,6 +217,14 @@ internal sealed class SchemaRegistryApi
         await WriteJsonAsync(context, json => json.WriteNumberValue(registered.Version), ct).ConfigureAwait(false);
     });
 
+    /// <summary><c>DELETE /subjects/{subject}</c>: refused (42205); Confluent deletes the whole subject, DataMesh deletes version by version.</summary>
+    public Task DeleteSubjectAsync(HttpContext context) => RunAsync(context, _ =>
+    {
+        var subject = Subject(context);
+        throw SchemaRegistryError.NotPermitted(
+            $"DataMesh does not delete a whole subject; delete its versions one by one (DELETE /subjects/{subject}/versions/{{version}}), softly: their schema ids keep resolving.");
+    });
+
     /// <summary><c>POST /subjects/{subject}/versions</c> with <c>{"schema": "..."}</c>: registers, answers <c>{"id": N}</c>; 409 when incompatible.</summary>
     public Task RegisterAsync(HttpContext context) => RunAsync(context, async ct =>
     {
@@ -318,6 +326,14 @@ internal sealed class SchemaRegistryApi
             json.WriteString("compatibility", LevelName(level));
             json.WriteEndObject();
         }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>DELETE /config</c> and <c>DELETE /config/{subject}</c>: refused (42205); the store keeps a level until another is set.</summary>
+    public Task DeleteConfigAsync(HttpContext context) => RunAsync(context, _ =>
+    {
+        var path = OptionalSubject(context) is { } subject ? $"/config/{subject}" : "/config";
+        throw SchemaRegistryError.NotPermitted(
+            $"DataMesh does not delete a compatibility level; set the one you want with PUT {path}.");
     });
 
     internal static string LevelName(CompatibilityLevel level) => level switch

@@ -17,6 +17,7 @@ internal static class SchemaRegistryEndpoints
         group.MapGet("/associations/resources/{**resource}", (RequestDelegate)api.GetAssociationsAsync);
         group.MapGet("/subjects", (RequestDelegate)api.GetSubjectsAsync);
         group.MapPost("/subjects/{subject}", (RequestDelegate)api.LookUpAsync);
+        group.MapDelete("/subjects/{subject}", (RequestDelegate)api.DeleteSubjectAsync);
         group.MapGet("/subjects/{subject}/versions", (RequestDelegate)api.GetVersionNumbersAsync);
         group.MapPost("/subjects/{subject}/versions", (RequestDelegate)api.RegisterAsync);
         group.MapGet("/subjects/{subject}/versions/{version}", (RequestDelegate)api.GetVersionAsync);
@@ -28,5 +29,7 @@ internal static class SchemaRegistryEndpoints
         group.MapPut("/config", (RequestDelegate)api.SetConfigAsync);
         group.MapGet("/config/{subject}", (RequestDelegate)api.GetConfigAsync);
         group.MapPut("/config/{subject}", (RequestDelegate)api.SetConfigAsync);
+        group.MapDelete("/config", (RequestDelegate)api.DeleteConfigAsync);
+        group.MapDelete("/config/{subject}", (RequestDelegate)api.DeleteConfigAsync);
     }
 }

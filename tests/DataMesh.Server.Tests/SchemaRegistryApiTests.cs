@@ -549,6 +549,25 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
     }
 
+    /// <summary>
+    /// Confluent's ModeResource as a registry with <c>mode.mutability=false</c> answers it: <c>GET /mode</c> is READWRITE
+    /// (READONLY for a read-only API); a subject has no mode of its own (40409, unless <c>defaultToGlobal=true</c>);
+    /// changing a mode is 42205 "Mode changes are not allowed", an unknown one 42204.
+    /// </summary>
+    [Fact]
+    public async Task The_mode_is_READWRITE_and_changing_it_is_refused_as_Confluent_refuses_it_without_mode_mutability()
+    {
+        Assert.Equal("READWRITE", (await SendAsync(HttpMethod.Get, "mode")).Json.GetProperty("mode").GetString());
+        Assert.Equal("READWRITE", (await SendAsync(HttpMethod.Get, "mode/orders-value?defaultToGlobal=true")).Json.GetProperty("mode").GetString());
+        AssertError(await SendAsync(HttpMethod.Get, "mode/orders-value"), HttpStatusCode.NotFound, 40409, "orders-value");
+
+        AssertError(await SendAsync(HttpMethod.Put, "mode", """{"mode":"READONLY"}"""), HttpStatusCode.UnprocessableEntity, 42205, "Mode changes are not allowed");
+        AssertError(await SendAsync(HttpMethod.Put, "mode/orders-value", """{"mode":"import"}"""), HttpStatusCode.UnprocessableEntity, 42205);
+        AssertError(await SendAsync(HttpMethod.Put, "mode", """{"mode":"SIDEWAYS"}"""), HttpStatusCode.UnprocessableEntity, 42204, "Invalid mode");
+        AssertError(await SendAsync(HttpMethod.Put, "mode", "no json"), HttpStatusCode.BadRequest, 400);
+        Assert.Equal("READWRITE", (await SendAsync(HttpMethod.Get, "mode")).Json.GetProperty("mode").GetString());
+    }
+
     [Fact]
     public async Task A_store_that_failed_answers_50001_and_the_server_logs_it_without_the_schema()
     {

@@ -106,6 +106,9 @@ public sealed class ServerHostingTests
         Assert.Contains("42205", await delete.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal([1], await client.GetSubjectVersionsAsync("orders-value"));
         Assert.Equal(CompatibilityLevel.Backward, await host.Store.GetCompatibilityAsync(null));
+
+        // Confluent's mode for a registry that registers nothing.
+        Assert.Contains("\"mode\":\"READONLY\"", await http.GetStringAsync(host.Url + "/mode"), StringComparison.Ordinal);
     }
 
     /// <summary>A store no test calls: hosts built only to check their options.</summary>

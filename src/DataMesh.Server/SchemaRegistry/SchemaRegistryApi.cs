@@ -30,6 +30,9 @@ namespace DataMesh.Server.SchemaRegistry;
 /// </remarks>
 internal sealed class SchemaRegistryApi
 {
+    /// <summary>Confluent's modes, which <c>PUT /mode</c> knows (and refuses to set).</summary>
+    private static readonly string[] Modes = ["READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT", "FORWARD"];
+
     /// <summary>How many <c>GET /schemas/ids/{id}</c> bodies are kept.</summary>
     public const int MaxCachedBodies = 10_000;
 
@@ -334,6 +337,44 @@ internal sealed class SchemaRegistryApi
         var path = OptionalSubject(context) is { } subject ? $"/config/{subject}" : "/config";
         throw SchemaRegistryError.NotPermitted(
             $"DataMesh does not delete a compatibility level; set the one you want with PUT {path}.");
+    });
+
+    /// <summary>
+    /// <c>GET /mode</c>: <c>{"mode": "READWRITE"}</c>, or READONLY for a read-only API. <c>GET /mode/{subject}</c>: no
+    /// subject has a mode of its own, so 40409 as Confluent's, unless <c>defaultToGlobal=true</c> asks for the mode in force.
+    /// </summary>
+    public Task GetModeAsync(HttpContext context) => RunAsync(context, ct =>
+    {
+        if (OptionalSubject(context) is { } subject && !IsTrue(context, "defaultToGlobal"))
+        {
+            throw SchemaRegistryError.SubjectModeNotConfigured(subject);
+        }
+
+        return WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("mode", _options.ReadOnly ? "READONLY" : "READWRITE");
+            json.WriteEndObject();
+        }, ct);
+    });
+
+    /// <summary>
+    /// <c>PUT /mode</c> and <c>PUT /mode/{subject}</c> with <c>{"mode": "..."}</c>: refused (42205) as Confluent's registry
+    /// refuses it with <c>mode.mutability=false</c>; an unknown mode is 42204. The mode follows
+    /// <c>DataMesh:Server:SchemaRegistry:ReadOnly</c>.
+    /// </summary>
+    public Task SetModeAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        OptionalSubject(context);
+        using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
+        var mode = StringField(body.RootElement, "mode");
+        if (mode is not null && !Modes.Contains(mode, StringComparer.OrdinalIgnoreCase))
+        {
+            throw SchemaRegistryError.InvalidMode(mode);
+        }
+
+        throw SchemaRegistryError.NotPermitted(
+            "Mode changes are not allowed: the API is READWRITE, or READONLY with DataMesh:Server:SchemaRegistry:ReadOnly, for every subject.");
     });
 
     internal static string LevelName(CompatibilityLevel level) => level switch

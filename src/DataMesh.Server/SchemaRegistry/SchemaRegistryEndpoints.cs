@@ -29,6 +29,10 @@ internal static class SchemaRegistryEndpoints
         group.MapPut("/config", (RequestDelegate)api.SetConfigAsync);
         group.MapGet("/config/{subject}", (RequestDelegate)api.GetConfigAsync);
         group.MapPut("/config/{subject}", (RequestDelegate)api.SetConfigAsync);
+        group.MapGet("/mode", (RequestDelegate)api.GetModeAsync);
+        group.MapGet("/mode/{subject}", (RequestDelegate)api.GetModeAsync);
+        group.MapPut("/mode", (RequestDelegate)api.SetModeAsync);
+        group.MapPut("/mode/{subject}", (RequestDelegate)api.SetModeAsync);
         group.MapDelete("/config", (RequestDelegate)api.DeleteConfigAsync);
         group.MapDelete("/config/{subject}", (RequestDelegate)api.DeleteConfigAsync);
     }

@@ -35,6 +35,7 @@ public sealed class ServerHostingTests
     [Theory]
     [InlineData("/subjects", null, "PagePath '/subjects' is a path of the Schema Registry API")]
     [InlineData("/ui", "/config/x", "PathPrefix '/config/x' is a path of the Schema Registry API")]
+    [InlineData("/mode", null, "PagePath '/mode' is a path of the Schema Registry API")]
     [InlineData("/api", "/api", "PagePath and DataMesh:Server:Controller:PathPrefix must differ")]
     [InlineData("/ui", "/api", null)]
     [InlineData("/subjectsx", "/api", null)]

@@ -13,8 +13,8 @@ namespace DataMesh.Server.SchemaRegistry;
 
 /// <summary>
 /// The handlers of the Confluent-compatible Schema Registry REST API, over whichever <see cref="ISchemaStore"/> is
-/// registered. Request and response bodies, status codes and error codes follow Confluent's documented API; media types
-/// are <see cref="SchemaRegistryMediaTypes"/>'.
+/// registered. Request and response bodies, status codes and error codes follow Confluent's API as its registry answers
+/// (its resources and rest-utils' exception mappers); media types are those of <see cref="SchemaRegistryMediaTypes"/>.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -25,7 +25,9 @@ namespace DataMesh.Server.SchemaRegistry;
 /// Where DataMesh differs from Confluent's registry: Avro only (<c>schemaType</c> other than AVRO, and schema references,
 /// are refused as invalid, 42201); <c>GET /config/{subject}</c> answers the level in force for the subject (its own, else
 /// the default, as Confluent's <c>defaultToGlobal=true</c>); deletes are soft only (<c>permanent=true</c> is refused,
-/// 42205); <c>deleted=true</c> listings are not supported (deleted versions are not listed).
+/// 42205, as are <c>DELETE /subjects/{subject}</c> and <c>DELETE /config</c>); <c>deleted=true</c> listings are not
+/// supported (deleted versions are not listed); the mode is READWRITE (READONLY for a read-only API) and cannot be changed,
+/// as with Confluent's <c>mode.mutability=false</c>.
 /// </para>
 /// </remarks>
 internal sealed class SchemaRegistryApi

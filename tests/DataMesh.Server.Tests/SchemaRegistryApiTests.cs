@@ -195,6 +195,26 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/77/subjects"), HttpStatusCode.NotFound, 40403);
     }
 
+    /// <summary>
+    /// Confluent's SubjectVersionsResource.getReferencedBy: the ids of the schemas that reference a version. DataMesh refuses
+    /// references, so none does: <c>[]</c> for a version the subject has, its errors (42202, 40401, 40402) otherwise.
+    /// </summary>
+    [Fact]
+    public async Task No_schema_references_a_version()
+    {
+        await RegisterAsync("orders-value", V1);
+        foreach (var version in new[] { "1", "latest" })
+        {
+            var answer = await SendAsync(HttpMethod.Get, $"subjects/orders-value/versions/{version}/referencedby");
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.Empty(answer.Json.EnumerateArray());
+        }
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/2/referencedby"), HttpStatusCode.NotFound, 40402);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/missing-value/versions/1/referencedby"), HttpStatusCode.NotFound, 40401);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/0/referencedby"), HttpStatusCode.UnprocessableEntity, 42202);
+    }
+
     [Fact]
     public async Task Compatibility_checks_and_config_answer_as_Confluent_does()
     {

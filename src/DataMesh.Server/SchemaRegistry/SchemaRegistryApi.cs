@@ -192,6 +192,20 @@ internal sealed class SchemaRegistryApi
         await WriteAsync(context, System.Text.Encoding.UTF8.GetBytes(registered.Schema.ToString()), ct).ConfigureAwait(false);
     });
 
+    /// <summary>
+    /// <c>GET /subjects/{subject}/versions/{version|latest}/referencedby</c>: the ids of the schemas that reference the
+    /// version, always <c>[]</c> since references are refused; the version's errors as for reading it.
+    /// </summary>
+    public Task GetReferencedByAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        await ResolveVersionAsync(Subject(context), context, ct).ConfigureAwait(false);
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            json.WriteEndArray();
+        }, ct).ConfigureAwait(false);
+    });
+
     /// <summary><c>DELETE /subjects/{subject}/versions/{version|latest}</c>: the deleted version's number (a soft delete).</summary>
     public Task DeleteVersionAsync(HttpContext context) => RunAsync(context, async ct =>
     {

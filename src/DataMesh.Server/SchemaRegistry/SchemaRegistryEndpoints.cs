@@ -22,6 +22,7 @@ internal static class SchemaRegistryEndpoints
         group.MapPost("/subjects/{subject}/versions", (RequestDelegate)api.RegisterAsync);
         group.MapGet("/subjects/{subject}/versions/{version}", (RequestDelegate)api.GetVersionAsync);
         group.MapGet("/subjects/{subject}/versions/{version}/schema", (RequestDelegate)api.GetRawVersionAsync);
+        group.MapGet("/subjects/{subject}/versions/{version}/referencedby", (RequestDelegate)api.GetReferencedByAsync);
         group.MapDelete("/subjects/{subject}/versions/{version}", (RequestDelegate)api.DeleteVersionAsync);
         group.MapPost("/compatibility/subjects/{subject}/versions/{version}", (RequestDelegate)api.CheckCompatibilityAsync);
         group.MapPost("/compatibility/subjects/{subject}/versions", (RequestDelegate)api.CheckCompatibilityWithAllAsync);

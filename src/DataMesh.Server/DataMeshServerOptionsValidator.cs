@@ -7,7 +7,7 @@ namespace DataMesh.Server;
 internal sealed class DataMeshServerOptionsValidator : IValidateOptions<DataMeshServerOptions>
 {
     /// <summary>The first segments of the Schema Registry API's paths (<see cref="SchemaRegistry.SchemaRegistryEndpoints"/>).</summary>
-    private static readonly string[] RegistryRoots = ["/subjects", "/schemas", "/config", "/compatibility", "/associations"];
+    private static readonly string[] RegistryRoots = ["/subjects", "/schemas", "/config", "/compatibility", "/mode", "/associations"];
 
     public ValidateOptionsResult Validate(string? name, DataMeshServerOptions options)
     {

@@ -65,6 +65,8 @@ public sealed class ConfluentClientTests : IAsyncLifetime
 
         Assert.True(await _client.IsCompatibleAsync("orders-value", new RegistrySchema(V2, SchemaType.Avro)));
         Assert.False(await _client.IsCompatibleAsync("orders-value", new RegistrySchema(Breaking, SchemaType.Avro)));
+        // A subject without versions: compatible, as Confluent's registry answers (a build checks before the first registration).
+        Assert.True(await _client.IsCompatibleAsync("new-value", new RegistrySchema(Breaking, SchemaType.Avro)));
 
         Assert.Equal(Compatibility.Backward, await _client.GetCompatibilityAsync(null));
         Assert.Equal(Compatibility.Full, await _client.UpdateCompatibilityAsync(Compatibility.Full, "orders-value"));

@@ -137,6 +137,84 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal((1, id1, "orders-value"), (found.Json.GetProperty("version").GetInt32(), found.Json.GetProperty("id").GetInt32(), found.Json.GetProperty("subject").GetString()));
     }
 
+    /// <summary>
+    /// Confluent's SubjectsResource.list and SubjectVersionsResource.listVersions: <c>subjectPrefix</c> keeps the subjects
+    /// that start with it (<c>:*:</c>, its default, every one); <c>offset</c> and <c>limit</c> page (a limit of 0 or less is
+    /// no limit).
+    /// </summary>
+    [Fact]
+    public async Task Subject_listings_take_Confluents_subjectPrefix_offset_and_limit()
+    {
+        foreach (var subject in new[] { "orders-key", "orders-value", "stock-value" })
+        {
+            await RegisterAsync(subject, V1);
+        }
+
+        await RegisterAsync("orders-value", V2);
+        await RegisterAsync("orders-value", Breaking.Replace("\"total\",\"type\":\"double\"", "\"total\",\"type\":\"double\",\"default\":0", StringComparison.Ordinal));
+
+        async Task<string[]> Subjects(string query) =>
+            [.. (await SendAsync(HttpMethod.Get, "subjects" + query)).Json.EnumerateArray().Select(e => e.GetString()!)];
+
+        Assert.Equal(["orders-key", "orders-value"], await Subjects("?subjectPrefix=orders"));
+        Assert.Equal(["orders-key", "orders-value", "stock-value"], await Subjects("?subjectPrefix=:*:"));
+        Assert.Equal(["orders-key", "orders-value", "stock-value"], await Subjects("?subjectPrefix="));
+        Assert.Empty(await Subjects("?subjectPrefix=Orders"));
+        Assert.Equal(["orders-value", "stock-value"], await Subjects("?offset=1"));
+        Assert.Equal(["orders-value"], await Subjects("?offset=1&limit=1"));
+        Assert.Equal(["orders-key", "orders-value", "stock-value"], await Subjects("?limit=-1"));
+        Assert.Equal(["orders-value"], await Subjects("?subjectPrefix=orders&offset=1&limit=5"));
+
+        async Task<int[]> Versions(string query) =>
+            [.. (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions" + query)).Json.EnumerateArray().Select(e => e.GetInt32())];
+
+        Assert.Equal(new[] { 1, 2, 3 }, await Versions(string.Empty));
+        Assert.Equal(new[] { 2 }, await Versions("?offset=1&limit=1"));
+        Assert.Equal(new[] { 3 }, await Versions("?offset=2"));
+    }
+
+    /// <summary>
+    /// Confluent's SchemasResource.getSubjects: <c>GET /schemas/ids/{id}/subjects</c> lists the subjects that hold the id
+    /// (its Java client's getAllSubjectsById), 40403 for an unknown id; it and <c>/versions</c> page by <c>offset</c> and
+    /// <c>limit</c>.
+    /// </summary>
+    [Fact]
+    public async Task The_subjects_of_a_schema_id_are_listed_and_its_listings_page()
+    {
+        var id = await RegisterAsync("orders-value", V1);
+        await RegisterAsync("copy-value", V1);
+        await RegisterAsync("orders-value", V2);
+
+        var subjects = await SendAsync(HttpMethod.Get, $"schemas/ids/{id}/subjects");
+        Assert.Equal(HttpStatusCode.OK, subjects.Status);
+        Assert.Equal(["copy-value", "orders-value"], subjects.Json.EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["orders-value"], (await SendAsync(HttpMethod.Get, $"schemas/ids/{id}/subjects?offset=1&limit=1")).Json.EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(
+            ["orders-value"],
+            (await SendAsync(HttpMethod.Get, $"schemas/ids/{id}/versions?offset=1")).Json.EnumerateArray().Select(e => e.GetProperty("subject").GetString()));
+        AssertError(await SendAsync(HttpMethod.Get, "schemas/ids/77/subjects"), HttpStatusCode.NotFound, 40403);
+    }
+
+    /// <summary>
+    /// Confluent's SubjectVersionsResource.getReferencedBy: the ids of the schemas that reference a version. DataMesh refuses
+    /// references, so none does: <c>[]</c> for a version the subject has, its errors (42202, 40401, 40402) otherwise.
+    /// </summary>
+    [Fact]
+    public async Task No_schema_references_a_version()
+    {
+        await RegisterAsync("orders-value", V1);
+        foreach (var version in new[] { "1", "latest" })
+        {
+            var answer = await SendAsync(HttpMethod.Get, $"subjects/orders-value/versions/{version}/referencedby");
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.Empty(answer.Json.EnumerateArray());
+        }
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/2/referencedby"), HttpStatusCode.NotFound, 40402);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/missing-value/versions/1/referencedby"), HttpStatusCode.NotFound, 40401);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/0/referencedby"), HttpStatusCode.UnprocessableEntity, 42202);
+    }
+
     [Fact]
     public async Task Compatibility_checks_and_config_answer_as_Confluent_does()
     {
@@ -167,6 +245,55 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
 
         Assert.Equal("FULL", (await SendAsync(HttpMethod.Put, "config", """{"compatibility":"FULL"}""")).Json.GetProperty("compatibility").GetString());
         Assert.Equal(CompatibilityLevel.Full, await _host.Store.GetCompatibilityAsync(null));
+    }
+
+    /// <summary>
+    /// Confluent's CompatibilityResource: "latest" of a subject without versions has nothing to break, so a valid schema is
+    /// compatible (a build can check a schema before its first registration); a numbered version it lacks is 40402 "Version
+    /// N not found." whether or not the subject exists.
+    /// </summary>
+    [Fact]
+    public async Task A_compatibility_check_against_a_subject_without_versions_is_compatible_for_latest_and_40402_for_a_number()
+    {
+        foreach (var version in new[] { "latest", "-1" })
+        {
+            var answer = await SendAsync(HttpMethod.Post, $"compatibility/subjects/new-value/versions/{version}?verbose=true", Body(V1));
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.True(answer.Json.GetProperty("is_compatible").GetBoolean());
+            Assert.Empty(answer.Json.GetProperty("messages").EnumerateArray());
+        }
+
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/new-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40402, "Version 1 not found");
+        // The schema is still checked.
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/new-value/versions/latest", Body("""{"type":"nonsense"}""")), HttpStatusCode.UnprocessableEntity, 42201);
+
+        // A subject whose versions were all deleted has none to check against either.
+        await RegisterAsync("gone-value", V1);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Delete, "subjects/gone-value/versions/1")).Status);
+        Assert.True((await SendAsync(HttpMethod.Post, "compatibility/subjects/gone-value/versions/latest", Body(Breaking))).Json.GetProperty("is_compatible").GetBoolean());
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/gone-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40402);
+    }
+
+    /// <summary>
+    /// Confluent's CompatibilityResource reads the version before the schema (42202, then 40402, then 42201), and with
+    /// <c>verbose=true</c> answers an invalid schema as not compatible, the parser's message in <c>messages</c>.
+    /// </summary>
+    [Theory]
+    [InlineData("compatibility/subjects/orders-value/versions/latest")]
+    [InlineData("compatibility/subjects/orders-value/versions/1")]
+    [InlineData("compatibility/subjects/orders-value/versions")]
+    public async Task A_compatibility_check_names_a_bad_version_before_a_bad_schema_and_verbose_answers_an_invalid_schema_as_incompatible(string path)
+    {
+        await RegisterAsync("orders-value", V1);
+        var invalid = Body("""{"type":"record","name":"X"}""");
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions/0", invalid), HttpStatusCode.UnprocessableEntity, 42202);
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/orders-value/versions/7", invalid), HttpStatusCode.NotFound, 40402);
+
+        AssertError(await SendAsync(HttpMethod.Post, path, invalid), HttpStatusCode.UnprocessableEntity, 42201);
+        var verbose = await SendAsync(HttpMethod.Post, path + "?verbose=true", invalid);
+        Assert.Equal(HttpStatusCode.OK, verbose.Status);
+        Assert.False(verbose.Json.GetProperty("is_compatible").GetBoolean());
+        Assert.Contains("Invalid schema", Assert.Single(verbose.Json.GetProperty("messages").EnumerateArray()).GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -215,7 +342,8 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         AssertError(await SendAsync(HttpMethod.Get, "subjects/missing-value/versions/1/schema"), HttpStatusCode.NotFound, 40401);
         AssertError(await SendAsync(HttpMethod.Delete, "subjects/missing-value/versions/1"), HttpStatusCode.NotFound, 40401);
         AssertError(await SendAsync(HttpMethod.Post, "subjects/missing-value", Body(V1)), HttpStatusCode.NotFound, 40401);
-        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/missing-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40401);
+        // Confluent's compatibility check names the version it lacks, not the subject (40402; "latest" is compatible).
+        AssertError(await SendAsync(HttpMethod.Post, "compatibility/subjects/missing-value/versions/1", Body(V1)), HttpStatusCode.NotFound, 40402);
 
         AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/2"), HttpStatusCode.NotFound, 40402, "Version 2 not found");
         AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/2"), HttpStatusCode.NotFound, 40402);
@@ -257,14 +385,15 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         await RegisterAsync("orders-value", V1);
         string[] bodies =
         [
-            "not json",
-            "[1]",
             """{"schema":42}""",
+            """{"schema":null}""",
+            """{"schema":"  "}""",
             """{"nothing":"here"}""",
             Body("""{"type":"record","name":"X"}"""),
             Body("""{"type":"nonsense"}"""),
             Body("{"),
             JsonSerializer.Serialize(new { schema = V2, schemaType = "PROTOBUF" }),
+            JsonSerializer.Serialize(new { schema = V2, schemaType = 5 }),
             JsonSerializer.Serialize(new { schema = V2, references = new[] { new { name = "a", subject = "b", version = 1 } } }),
 
             // A default that is not a value of its field's type (a new user's pass: registered, which Confluent refuses).
@@ -310,13 +439,108 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
     [InlineData("config/orders-value")]
     public async Task Unknown_compatibility_levels_are_42203(string path)
     {
-        foreach (var body in new[] { """{"compatibility":"SIDEWAYS"}""", """{"compatibility":null}""", """{"compatibilityLevel":"FULL"}""", "{}", """{"compatibility":3}""" })
+        foreach (var body in new[] { """{"compatibility":"SIDEWAYS"}""", """{"compatibility":null}""", """{"compatibilityLevel":"FULL"}""", "{}", """{"compatibility":3}""", """{"compatibility":true}""" })
         {
             AssertError(await SendAsync(HttpMethod.Put, path, body), HttpStatusCode.UnprocessableEntity, 42203, "Invalid compatibility level");
         }
 
-        AssertError(await SendAsync(HttpMethod.Put, path, "no json"), HttpStatusCode.UnprocessableEntity, 42201);
         Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, path)).Json.GetProperty("compatibilityLevel").GetString());
+    }
+
+    /// <summary>
+    /// Confluent's registry reads bodies with Jackson and maps its errors with rest-utils' JsonParseExceptionMapper (text
+    /// that is not JSON) and JsonMappingExceptionMapper (JSON of the wrong shape: an array for the request object, an
+    /// object for a string field): both answer status 400 with error code 400, before the handler looks at the schema or
+    /// the level.
+    /// </summary>
+    [Theory]
+    [InlineData("PUT", "config", """{"compatibility":["FULL"]}""")]
+    [InlineData("PUT", "config/orders-value", """{"compatibility":{"level":"FULL"}}""")]
+    [InlineData("POST", "subjects/orders-value/versions", """{"schema":{"type":"string"}}""")]
+    [InlineData("POST", "subjects/orders-value", """{"schema":["string"]}""")]
+    [InlineData("POST", "compatibility/subjects/orders-value/versions/latest", """{"schema":"\"string\"","schemaType":{}}""")]
+    [InlineData("POST", "compatibility/subjects/orders-value/versions", """{"schema":"\"string\"","references":{}}""")]
+    public async Task A_body_that_is_not_JSON_or_not_of_the_requests_shape_is_400_as_Confluents_JSON_errors(string method, string path, string wrongShape)
+    {
+        await RegisterAsync("orders-value", V1);
+        foreach (var body in new[] { "no json", """{"compatibility":"FULL",""", "[1]", "\"FULL\"", "42", wrongShape })
+        {
+            AssertError(await SendAsync(new HttpMethod(method), path, body), HttpStatusCode.BadRequest, 400);
+        }
+
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, "config/orders-value")).Json.GetProperty("compatibilityLevel").GetString());
+    }
+
+    /// <summary>
+    /// Confluent's resources consume <c>application/vnd.schemaregistry.v1+json</c>, <c>application/vnd.schemaregistry+json</c>,
+    /// <c>application/json</c> and <c>application/octet-stream</c> (what Jersey takes a body without a Content-Type as);
+    /// another type is 415 with error code 415 (rest-utils' WebApplicationExceptionMapper).
+    /// </summary>
+    [Fact]
+    public async Task Bodies_are_taken_in_Confluents_content_types_and_another_type_is_415()
+    {
+        var accepted = new[] { "application/vnd.schemaregistry.v1+json", "application/vnd.schemaregistry+json", "application/json", "application/json; charset=utf-8", "application/octet-stream", null };
+        foreach (var type in accepted)
+        {
+            var (status, _) = await SendTypedAsync(HttpMethod.Post, "subjects/orders-value/versions", Body(V1), type);
+            Assert.True(status == HttpStatusCode.OK, $"{type ?? "no content type"}: {status}");
+            Assert.Equal(HttpStatusCode.OK, (await SendTypedAsync(HttpMethod.Put, "config/orders-value", """{"compatibility":"FULL"}""", type)).Status);
+        }
+
+        foreach (var type in new[] { "text/plain", "application/x-www-form-urlencoded", "application/xml" })
+        {
+            foreach (var (method, path, body) in new[] { (HttpMethod.Post, "subjects/other-value/versions", Body(V1)), (HttpMethod.Put, "config", """{"compatibility":"NONE"}""") })
+            {
+                var (status, json) = await SendTypedAsync(method, path, body, type);
+                Assert.Equal(HttpStatusCode.UnsupportedMediaType, status);
+                Assert.Equal(415, json.GetProperty("error_code").GetInt32());
+            }
+        }
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/other-value/versions"), HttpStatusCode.NotFound, 40401);
+        Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, "config")).Json.GetProperty("compatibilityLevel").GetString());
+    }
+
+    /// <summary>
+    /// Confluent's resources produce <c>application/vnd.schemaregistry.v1+json</c> (qs 1), <c>application/vnd.schemaregistry+json</c>
+    /// (qs 0.9) and <c>application/json</c> (qs 0.5): a client that accepts only <c>application/json</c> gets that, errors too.
+    /// </summary>
+    [Theory]
+    [InlineData(null, "application/vnd.schemaregistry.v1+json")]
+    [InlineData("*/*", "application/vnd.schemaregistry.v1+json")]
+    [InlineData("application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json", "application/vnd.schemaregistry.v1+json")]
+    [InlineData("application/json", "application/json")]
+    [InlineData("application/json, */*; q=0.1", "application/json")]
+    [InlineData("application/*", "application/vnd.schemaregistry.v1+json")]
+    [InlineData("application/vnd.schemaregistry+json", "application/vnd.schemaregistry+json")]
+    public async Task Answers_are_in_the_content_type_the_client_accepts(string? accept, string expected)
+    {
+        await RegisterAsync("orders-value", V1);
+        foreach (var path in new[] { "subjects/orders-value/versions/latest", "schemas/ids/1/schema", "subjects/missing-value/versions" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, path);
+            if (accept is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Accept", accept);
+            }
+
+            using var response = await _http.SendAsync(request);
+            Assert.Equal(expected, response.Content.Headers.ContentType?.MediaType);
+            JsonDocument.Parse(await response.Content.ReadAsStringAsync()).Dispose();
+        }
+    }
+
+    private async Task<(HttpStatusCode Status, JsonElement Json)> SendTypedAsync(HttpMethod method, string path, string body, string? contentType)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body)) };
+        if (contentType is not null)
+        {
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+
+        using var response = await _http.SendAsync(request);
+        return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
     }
 
     [Fact]
@@ -325,6 +549,43 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         await RegisterAsync("orders-value", V1);
         AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/1?permanent=true"), HttpStatusCode.UnprocessableEntity, 42205, "softly only");
         Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+    }
+
+    /// <summary>
+    /// Confluent offers <c>DELETE /subjects/{s}</c> (SubjectsResource.deleteSubject), <c>DELETE /config</c> and
+    /// <c>DELETE /config/{s}</c> (ConfigResource); DataMesh does not, and refuses them in Confluent's shape (42205, as a
+    /// registry that does not permit the operation answers), saying what to do instead, not with a 405 without a body
+    /// that Confluent's clients cannot read.
+    /// </summary>
+    [Theory]
+    [InlineData("subjects/orders-value", "versions")]
+    [InlineData("subjects/orders-value?permanent=true", "versions")]
+    [InlineData("config", "PUT /config")]
+    [InlineData("config/orders-value", "PUT /config/orders-value")]
+    public async Task Deletes_DataMesh_does_not_offer_are_refused_with_42205_saying_what_to_do(string path, string instead)
+    {
+        await RegisterAsync("orders-value", V1);
+        AssertError(await SendAsync(HttpMethod.Delete, path), HttpStatusCode.UnprocessableEntity, 42205, instead);
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+    }
+
+    /// <summary>
+    /// Confluent's ModeResource as a registry with <c>mode.mutability=false</c> answers it: <c>GET /mode</c> is READWRITE
+    /// (READONLY for a read-only API); a subject has no mode of its own (40409, unless <c>defaultToGlobal=true</c>);
+    /// changing a mode is 42205 "Mode changes are not allowed", an unknown one 42204.
+    /// </summary>
+    [Fact]
+    public async Task The_mode_is_READWRITE_and_changing_it_is_refused_as_Confluent_refuses_it_without_mode_mutability()
+    {
+        Assert.Equal("READWRITE", (await SendAsync(HttpMethod.Get, "mode")).Json.GetProperty("mode").GetString());
+        Assert.Equal("READWRITE", (await SendAsync(HttpMethod.Get, "mode/orders-value?defaultToGlobal=true")).Json.GetProperty("mode").GetString());
+        AssertError(await SendAsync(HttpMethod.Get, "mode/orders-value"), HttpStatusCode.NotFound, 40409, "orders-value");
+
+        AssertError(await SendAsync(HttpMethod.Put, "mode", """{"mode":"READONLY"}"""), HttpStatusCode.UnprocessableEntity, 42205, "Mode changes are not allowed");
+        AssertError(await SendAsync(HttpMethod.Put, "mode/orders-value", """{"mode":"import"}"""), HttpStatusCode.UnprocessableEntity, 42205);
+        AssertError(await SendAsync(HttpMethod.Put, "mode", """{"mode":"SIDEWAYS"}"""), HttpStatusCode.UnprocessableEntity, 42204, "Invalid mode");
+        AssertError(await SendAsync(HttpMethod.Put, "mode", "no json"), HttpStatusCode.BadRequest, 400);
+        Assert.Equal("READWRITE", (await SendAsync(HttpMethod.Get, "mode")).Json.GetProperty("mode").GetString());
     }
 
     [Fact]

@@ -35,6 +35,7 @@ public sealed class ServerHostingTests
     [Theory]
     [InlineData("/subjects", null, "PagePath '/subjects' is a path of the Schema Registry API")]
     [InlineData("/ui", "/config/x", "PathPrefix '/config/x' is a path of the Schema Registry API")]
+    [InlineData("/mode", null, "PagePath '/mode' is a path of the Schema Registry API")]
     [InlineData("/api", "/api", "PagePath and DataMesh:Server:Controller:PathPrefix must differ")]
     [InlineData("/ui", "/api", null)]
     [InlineData("/subjectsx", "/api", null)]
@@ -106,6 +107,9 @@ public sealed class ServerHostingTests
         Assert.Contains("42205", await delete.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal([1], await client.GetSubjectVersionsAsync("orders-value"));
         Assert.Equal(CompatibilityLevel.Backward, await host.Store.GetCompatibilityAsync(null));
+
+        // Confluent's mode for a registry that registers nothing.
+        Assert.Contains("\"mode\":\"READONLY\"", await http.GetStringAsync(host.Url + "/mode"), StringComparison.Ordinal);
     }
 
     /// <summary>A store no test calls: hosts built only to check their options.</summary>

@@ -13,8 +13,8 @@ namespace DataMesh.Server.SchemaRegistry;
 
 /// <summary>
 /// The handlers of the Confluent-compatible Schema Registry REST API, over whichever <see cref="ISchemaStore"/> is
-/// registered. Request and response bodies, status codes and error codes follow Confluent's documented API; every
-/// response is <c>application/vnd.schemaregistry.v1+json</c>.
+/// registered. Request and response bodies, status codes and error codes follow Confluent's API as its registry answers
+/// (its resources and rest-utils' exception mappers); media types are those of <see cref="SchemaRegistryMediaTypes"/>.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -25,13 +25,15 @@ namespace DataMesh.Server.SchemaRegistry;
 /// Where DataMesh differs from Confluent's registry: Avro only (<c>schemaType</c> other than AVRO, and schema references,
 /// are refused as invalid, 42201); <c>GET /config/{subject}</c> answers the level in force for the subject (its own, else
 /// the default, as Confluent's <c>defaultToGlobal=true</c>); deletes are soft only (<c>permanent=true</c> is refused,
-/// 42205); <c>deleted=true</c> listings are not supported (deleted versions are not listed).
+/// 42205, as are <c>DELETE /subjects/{subject}</c> and <c>DELETE /config</c>); <c>deleted=true</c> listings are not
+/// supported (deleted versions are not listed); the mode is READWRITE (READONLY for a read-only API) and cannot be changed,
+/// as with Confluent's <c>mode.mutability=false</c>.
 /// </para>
 /// </remarks>
 internal sealed class SchemaRegistryApi
 {
-    /// <summary>Confluent's media type for the API's requests and responses.</summary>
-    public const string ContentType = "application/vnd.schemaregistry.v1+json";
+    /// <summary>Confluent's modes, which <c>PUT /mode</c> knows (and refuses to set).</summary>
+    private static readonly string[] Modes = ["READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT", "FORWARD"];
 
     /// <summary>How many <c>GET /schemas/ids/{id}</c> bodies are kept.</summary>
     public const int MaxCachedBodies = 10_000;
@@ -81,23 +83,32 @@ internal sealed class SchemaRegistryApi
     /// <summary><c>GET /schemas/ids/{id}/versions</c>: <c>[{"subject": "...", "version": N}]</c>, every subject version with the id.</summary>
     public Task GetVersionsOfIdAsync(HttpContext context) => RunAsync(context, async ct =>
     {
-        var id = ParseId(context);
-        await GetByIdAsync(id, ct).ConfigureAwait(false);
-        var found = new List<RegisteredSchema>();
-        foreach (var subject in await _store.GetSubjectsAsync(ct).ConfigureAwait(false))
-        {
-            found.AddRange((await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false)).Where(v => v.Id == id));
-        }
-
+        var found = await FindVersionsOfIdAsync(ParseId(context), ct).ConfigureAwait(false);
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartArray();
-            foreach (var version in found)
+            foreach (var version in Page(context, found))
             {
                 json.WriteStartObject();
                 json.WriteString("subject", version.Subject);
                 json.WriteNumber("version", version.Version);
                 json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>GET /schemas/ids/{id}/subjects</c>: <c>["...", ...]</c>, every subject with a version of the id.</summary>
+    public Task GetSubjectsOfIdAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        var found = await FindVersionsOfIdAsync(ParseId(context), ct).ConfigureAwait(false);
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            foreach (var subject in Page(context, found.Select(v => v.Subject).Distinct(StringComparer.Ordinal)))
+            {
+                json.WriteStringValue(subject);
             }
 
             json.WriteEndArray();
@@ -124,14 +135,19 @@ internal sealed class SchemaRegistryApi
             json.WriteEndArray();
         }, ct));
 
-    /// <summary><c>GET /subjects</c>: <c>["a-value", ...]</c>.</summary>
+    /// <summary>
+    /// <c>GET /subjects</c>: <c>["a-value", ...]</c>; <c>subjectPrefix</c> keeps those that start with it (<c>:*:</c>, every
+    /// one), <c>offset</c> and <c>limit</c> page, as Confluent's.
+    /// </summary>
     public Task GetSubjectsAsync(HttpContext context) => RunAsync(context, async ct =>
     {
+        var prefix = context.Request.Query["subjectPrefix"].ToString();
         var subjects = await _store.GetSubjectsAsync(ct).ConfigureAwait(false);
+        var listed = Page(context, prefix is "" or ":*:" ? subjects : subjects.Where(s => s.StartsWith(prefix, StringComparison.Ordinal)));
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartArray();
-            foreach (var subject in subjects)
+            foreach (var subject in listed)
             {
                 json.WriteStringValue(subject);
             }
@@ -140,7 +156,7 @@ internal sealed class SchemaRegistryApi
         }, ct).ConfigureAwait(false);
     });
 
-    /// <summary><c>GET /subjects/{subject}/versions</c>: <c>[1, 2, ...]</c>; 40401 when the subject has none.</summary>
+    /// <summary><c>GET /subjects/{subject}/versions</c>: <c>[1, 2, ...]</c>, paged by <c>offset</c> and <c>limit</c>; 40401 when the subject has none.</summary>
     public Task GetVersionNumbersAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         var subject = Subject(context);
@@ -153,7 +169,7 @@ internal sealed class SchemaRegistryApi
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartArray();
-            foreach (var version in versions)
+            foreach (var version in Page(context, versions))
             {
                 json.WriteNumberValue(version.Version);
             }
@@ -174,6 +190,20 @@ internal sealed class SchemaRegistryApi
     {
         var registered = await ResolveVersionAsync(Subject(context), context, ct).ConfigureAwait(false);
         await WriteAsync(context, System.Text.Encoding.UTF8.GetBytes(registered.Schema.ToString()), ct).ConfigureAwait(false);
+    });
+
+    /// <summary>
+    /// <c>GET /subjects/{subject}/versions/{version|latest}/referencedby</c>: the ids of the schemas that reference the
+    /// version, always <c>[]</c> since references are refused; the version's errors as for reading it.
+    /// </summary>
+    public Task GetReferencedByAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        await ResolveVersionAsync(Subject(context), context, ct).ConfigureAwait(false);
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartArray();
+            json.WriteEndArray();
+        }, ct).ConfigureAwait(false);
     });
 
     /// <summary><c>DELETE /subjects/{subject}/versions/{version|latest}</c>: the deleted version's number (a soft delete).</summary>
@@ -204,6 +234,14 @@ internal sealed class SchemaRegistryApi
 
         ServerLog.Deleted(_logger, subject, registered.Version);
         await WriteJsonAsync(context, json => json.WriteNumberValue(registered.Version), ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>DELETE /subjects/{subject}</c>: refused (42205); Confluent deletes the whole subject, DataMesh deletes version by version.</summary>
+    public Task DeleteSubjectAsync(HttpContext context) => RunAsync(context, _ =>
+    {
+        var subject = Subject(context);
+        throw SchemaRegistryError.NotPermitted(
+            $"DataMesh does not delete a whole subject; delete its versions one by one (DELETE /subjects/{subject}/versions/{{version}}), softly: their schema ids keep resolving.");
     });
 
     /// <summary><c>POST /subjects/{subject}/versions</c> with <c>{"schema": "..."}</c>: registers, answers <c>{"id": N}</c>; 409 when incompatible.</summary>
@@ -249,23 +287,29 @@ internal sealed class SchemaRegistryApi
 
     /// <summary>
     /// <c>POST /compatibility/subjects/{subject}/versions/{version|latest}</c>: <c>{"is_compatible": bool}</c> against that
-    /// version at the subject's level (<c>"messages"</c> too with <c>verbose=true</c>).
+    /// version at the subject's level (<c>"messages"</c> too with <c>verbose=true</c>). As Confluent's: the version is
+    /// checked before the schema (42202, 40402 also when the subject has no versions), and <c>latest</c> of a subject
+    /// without versions is compatible with any valid schema.
     /// </summary>
     public Task CheckCompatibilityAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         var subject = Subject(context);
-        var schema = await ReadSchemaAsync(context, ct).ConfigureAwait(false);
-        var against = await ResolveVersionAsync(subject, context, ct).ConfigureAwait(false);
-        await WriteCompatibilityAsync(context, subject, schema, [against], ct).ConfigureAwait(false);
+        using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
+        var number = ParseVersion(context);
+        var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
+        RegisteredSchema[] against = number is { } wanted
+            ? [versions.FirstOrDefault(v => v.Version == wanted) ?? throw SchemaRegistryError.VersionNotFound(subject, wanted)]
+            : versions.Count == 0 ? [] : [versions.MaxBy(v => v.Version)!];
+        await WriteCompatibilityAsync(context, subject, body.RootElement, against, ct).ConfigureAwait(false);
     });
 
     /// <summary><c>POST /compatibility/subjects/{subject}/versions</c>: as registration would check, against the versions its level names.</summary>
     public Task CheckCompatibilityWithAllAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         var subject = Subject(context);
-        var schema = await ReadSchemaAsync(context, ct).ConfigureAwait(false);
+        using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
         var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
-        await WriteCompatibilityAsync(context, subject, schema, versions, ct).ConfigureAwait(false);
+        await WriteCompatibilityAsync(context, subject, body.RootElement, versions, ct).ConfigureAwait(false);
     });
 
     /// <summary><c>GET /config</c> and <c>GET /config/{subject}</c>: <c>{"compatibilityLevel": "BACKWARD"}</c>.</summary>
@@ -287,14 +331,7 @@ internal sealed class SchemaRegistryApi
         EnsureWritable("setting a compatibility level");
         var subject = OptionalSubject(context);
         using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
-        if (body.RootElement.ValueKind != JsonValueKind.Object ||
-            !body.RootElement.TryGetProperty("compatibility", out var value) ||
-            value.ValueKind != JsonValueKind.String)
-        {
-            throw SchemaRegistryError.InvalidCompatibilityLevel(null);
-        }
-
-        var text = value.GetString();
+        var text = StringField(body.RootElement, "compatibility");
         if (!TryParseLevel(text, out var level))
         {
             throw SchemaRegistryError.InvalidCompatibilityLevel(text);
@@ -308,6 +345,52 @@ internal sealed class SchemaRegistryApi
             json.WriteString("compatibility", LevelName(level));
             json.WriteEndObject();
         }, ct).ConfigureAwait(false);
+    });
+
+    /// <summary><c>DELETE /config</c> and <c>DELETE /config/{subject}</c>: refused (42205); the store keeps a level until another is set.</summary>
+    public Task DeleteConfigAsync(HttpContext context) => RunAsync(context, _ =>
+    {
+        var path = OptionalSubject(context) is { } subject ? $"/config/{subject}" : "/config";
+        throw SchemaRegistryError.NotPermitted(
+            $"DataMesh does not delete a compatibility level; set the one you want with PUT {path}.");
+    });
+
+    /// <summary>
+    /// <c>GET /mode</c>: <c>{"mode": "READWRITE"}</c>, or READONLY for a read-only API. <c>GET /mode/{subject}</c>: no
+    /// subject has a mode of its own, so 40409 as Confluent's, unless <c>defaultToGlobal=true</c> asks for the mode in force.
+    /// </summary>
+    public Task GetModeAsync(HttpContext context) => RunAsync(context, ct =>
+    {
+        if (OptionalSubject(context) is { } subject && !IsTrue(context, "defaultToGlobal"))
+        {
+            throw SchemaRegistryError.SubjectModeNotConfigured(subject);
+        }
+
+        return WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("mode", _options.ReadOnly ? "READONLY" : "READWRITE");
+            json.WriteEndObject();
+        }, ct);
+    });
+
+    /// <summary>
+    /// <c>PUT /mode</c> and <c>PUT /mode/{subject}</c> with <c>{"mode": "..."}</c>: refused (42205) as Confluent's registry
+    /// refuses it with <c>mode.mutability=false</c>; an unknown mode is 42204. The mode follows
+    /// <c>DataMesh:Server:SchemaRegistry:ReadOnly</c>.
+    /// </summary>
+    public Task SetModeAsync(HttpContext context) => RunAsync(context, async ct =>
+    {
+        OptionalSubject(context);
+        using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
+        var mode = StringField(body.RootElement, "mode");
+        if (mode is not null && !Modes.Contains(mode, StringComparer.OrdinalIgnoreCase))
+        {
+            throw SchemaRegistryError.InvalidMode(mode);
+        }
+
+        throw SchemaRegistryError.NotPermitted(
+            "Mode changes are not allowed: the API is READWRITE, or READONLY with DataMesh:Server:SchemaRegistry:ReadOnly, for every subject.");
     });
 
     internal static string LevelName(CompatibilityLevel level) => level switch
@@ -337,21 +420,39 @@ internal sealed class SchemaRegistryApi
         return false;
     }
 
-    private async Task WriteCompatibilityAsync(HttpContext context, string subject, AvroSchema schema, IReadOnlyCollection<RegisteredSchema> against, CancellationToken ct)
+    /// <summary>
+    /// Checks the request's schema against <paramref name="against"/> at the subject's level and answers. With
+    /// <c>verbose=true</c> an invalid schema is answered as not compatible, its reason the one message, as Confluent's
+    /// CompatibilityResource answers it; without, it is 42201.
+    /// </summary>
+    private async Task WriteCompatibilityAsync(HttpContext context, string subject, JsonElement request, IReadOnlyCollection<RegisteredSchema> against, CancellationToken ct)
     {
-        var level = await _store.GetCompatibilityAsync(subject, ct).ConfigureAwait(false);
-        var problems = SchemaCompatibility.Check(level, schema, against);
         var verbose = IsTrue(context, "verbose");
+        List<string> messages = [];
+        try
+        {
+            var schema = ParseSchema(request);
+            var level = await _store.GetCompatibilityAsync(subject, ct).ConfigureAwait(false);
+            foreach (var problem in SchemaCompatibility.Check(level, schema, against))
+            {
+                messages.Add($"{problem.Message} (version {problem.Version.ToString(CultureInfo.InvariantCulture)}, {LevelName(problem.Direction)})");
+            }
+        }
+        catch (SchemaRegistryError e) when (verbose && e.ErrorCode == 42201)
+        {
+            messages.Add(e.Message);
+        }
+
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartObject();
-            json.WriteBoolean("is_compatible", problems.Count == 0);
+            json.WriteBoolean("is_compatible", messages.Count == 0);
             if (verbose)
             {
                 json.WriteStartArray("messages");
-                foreach (var problem in problems)
+                foreach (var message in messages)
                 {
-                    json.WriteStringValue($"{problem.Message} (version {problem.Version.ToString(CultureInfo.InvariantCulture)}, {LevelName(problem.Direction)})");
+                    json.WriteStringValue(message);
                 }
 
                 json.WriteEndArray();
@@ -359,6 +460,19 @@ internal sealed class SchemaRegistryApi
 
             json.WriteEndObject();
         }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Every subject version with schema id <paramref name="id"/>, by subject; 40403 when no schema has the id.</summary>
+    private async Task<List<RegisteredSchema>> FindVersionsOfIdAsync(int id, CancellationToken ct)
+    {
+        await GetByIdAsync(id, ct).ConfigureAwait(false);
+        var found = new List<RegisteredSchema>();
+        foreach (var subject in await _store.GetSubjectsAsync(ct).ConfigureAwait(false))
+        {
+            found.AddRange((await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false)).Where(v => v.Id == id));
+        }
+
+        return found;
     }
 
     private async Task<AvroSchema> GetByIdAsync(int id, CancellationToken ct)
@@ -373,21 +487,24 @@ internal sealed class SchemaRegistryApi
         }
     }
 
+    /// <summary>The route's <c>{version}</c>: a number from 1, or <see langword="null"/> for <c>latest</c> or <c>-1</c>; 42202 otherwise.</summary>
+    private static int? ParseVersion(HttpContext context)
+    {
+        var text = context.Request.RouteValues["version"] as string ?? string.Empty;
+        if (text.Equals("latest", StringComparison.OrdinalIgnoreCase) || text == "-1")
+        {
+            return null;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) && parsed >= 1
+            ? parsed
+            : throw SchemaRegistryError.InvalidVersion(text);
+    }
+
     /// <summary>The subject's version named by the route's <c>{version}</c>: a number from 1, <c>latest</c> or <c>-1</c>.</summary>
     private async Task<RegisteredSchema> ResolveVersionAsync(string subject, HttpContext context, CancellationToken ct)
     {
-        var text = context.Request.RouteValues["version"] as string ?? string.Empty;
-        int? number = null;
-        if (!text.Equals("latest", StringComparison.OrdinalIgnoreCase) && text != "-1")
-        {
-            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) || parsed < 1)
-            {
-                throw SchemaRegistryError.InvalidVersion(text);
-            }
-
-            number = parsed;
-        }
-
+        var number = ParseVersion(context);
         var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
         if (versions.Count == 0)
         {
@@ -426,6 +543,25 @@ internal sealed class SchemaRegistryApi
             : subject;
     }
 
+    /// <summary>
+    /// A listing's page, as Confluent's <c>offset</c> (how many to skip) and <c>limit</c> (how many at most, 0 or less for
+    /// all) give it; a value that is not a number is left out, as a negative offset is.
+    /// </summary>
+    private static IEnumerable<T> Page<T>(HttpContext context, IEnumerable<T> items)
+    {
+        if (int.TryParse(context.Request.Query["offset"], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var offset) && offset > 0)
+        {
+            items = items.Skip(offset);
+        }
+
+        if (int.TryParse(context.Request.Query["limit"], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var limit) && limit > 0)
+        {
+            items = items.Take(limit);
+        }
+
+        return items;
+    }
+
     private static bool IsTrue(HttpContext context, string parameter) =>
         context.Request.Query.TryGetValue(parameter, out var values) && string.Equals(values.ToString(), "true", StringComparison.OrdinalIgnoreCase);
 
@@ -441,19 +577,29 @@ internal sealed class SchemaRegistryApi
     private async Task<AvroSchema> ReadSchemaAsync(HttpContext context, CancellationToken ct)
     {
         using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
-        var root = body.RootElement;
-        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("schema", out var schemaText) || schemaText.ValueKind != JsonValueKind.String)
+        return ParseSchema(body.RootElement);
+    }
+
+    /// <summary>The Avro schema of a request <c>{"schema": "...", "schemaType": "AVRO", "references": []}</c>; 42201 when it is not one.</summary>
+    private static AvroSchema ParseSchema(JsonElement root)
+    {
+        var schemaText = StringField(root, "schema");
+        if (string.IsNullOrWhiteSpace(schemaText))
         {
-            throw SchemaRegistryError.InvalidSchema("the request body must be a JSON object with the schema as a string in \"schema\".");
+            throw SchemaRegistryError.InvalidSchema("the request has no schema; send it as a string in \"schema\".");
         }
 
-        if (root.TryGetProperty("schemaType", out var type) && type.ValueKind != JsonValueKind.Null &&
-            !string.Equals(type.GetString(), "AVRO", StringComparison.OrdinalIgnoreCase))
+        if (StringField(root, "schemaType") is { } type && !string.Equals(type, "AVRO", StringComparison.OrdinalIgnoreCase))
         {
             throw SchemaRegistryError.InvalidSchema($"schema type '{type}' is not supported; this registry holds Avro schemas only (schemaType AVRO).");
         }
 
-        if (root.TryGetProperty("references", out var references) && references.ValueKind == JsonValueKind.Array && references.GetArrayLength() > 0)
+        if (root.TryGetProperty("references", out var references) && references.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
+        {
+            throw SchemaRegistryError.BadRequest($"\"references\" must be an array, not {KindName(references.ValueKind)}.");
+        }
+
+        if (references.ValueKind == JsonValueKind.Array && references.GetArrayLength() > 0)
         {
             throw SchemaRegistryError.InvalidSchema("schema references are not supported; send the schema with its named types inline.");
         }
@@ -462,7 +608,7 @@ internal sealed class SchemaRegistryApi
         {
             // Apache.Avro returns null for some JSON it does not take as a schema, and throws its own exceptions, its JSON
             // reader's and others on text it cannot parse.
-            var schema = AvroSchema.Parse(schemaText.GetString()) ?? throw new FormatException("it is not an Avro schema");
+            var schema = AvroSchema.Parse(schemaText) ?? throw new FormatException("it is not an Avro schema");
             return AvroDefaults.Problem(schema) is { } problem ? throw new FormatException(problem) : schema;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -473,6 +619,11 @@ internal sealed class SchemaRegistryApi
 
     private async Task<JsonDocument> ReadBodyAsync(HttpContext context, CancellationToken ct)
     {
+        if (!SchemaRegistryMediaTypes.IsReadable(context.Request.ContentType))
+        {
+            throw new SchemaRegistryError(415, 415, $"HTTP 415 Unsupported Media Type: send the body as {SchemaRegistryMediaTypes.V1Json} or application/json, not '{context.Request.ContentType}'.");
+        }
+
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
             limit.MaxRequestBodySize = _options.MaxRequestBytes;
@@ -489,13 +640,49 @@ internal sealed class SchemaRegistryApi
         }
         catch (JsonException e)
         {
-            throw SchemaRegistryError.InvalidSchema("the request body is not JSON: " + e.Message);
+            throw SchemaRegistryError.BadRequest("The request body is not JSON: " + e.Message);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             throw new SchemaRegistryError(413, 413, $"The request body is larger than {_options.MaxRequestBytes.ToString(CultureInfo.InvariantCulture)} bytes (DataMesh:Server:SchemaRegistry:MaxRequestBytes).");
         }
     }
+
+    /// <summary>
+    /// A string field of a request object, read as Confluent's Jackson reads it into a Java string: <see langword="null"/>
+    /// when missing or null, a number's or a boolean's text as it was sent; an object or an array, or a body that is not a
+    /// JSON object, is a request of the wrong shape (400, as rest-utils' JsonMappingExceptionMapper answers).
+    /// </summary>
+    private static string? StringField(JsonElement request, string name)
+    {
+        if (request.ValueKind != JsonValueKind.Object)
+        {
+            throw SchemaRegistryError.BadRequest($"The request body must be a JSON object, not {KindName(request.ValueKind)}.");
+        }
+
+        if (!request.TryGetProperty(name, out var value))
+        {
+            return null;
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString(),
+            JsonValueKind.Null => null,
+            JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => value.GetRawText(),
+            _ => throw SchemaRegistryError.BadRequest($"\"{name}\" must be a string, not {KindName(value.ValueKind)}."),
+        };
+    }
+
+    private static string KindName(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        _ => "null",
+    };
 
     private static void WriteRegistered(Utf8JsonWriter json, RegisteredSchema registered)
     {
@@ -509,7 +696,7 @@ internal sealed class SchemaRegistryApi
 
     private static Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write, CancellationToken ct)
     {
-        context.Response.ContentType = ContentType;
+        context.Response.ContentType = SchemaRegistryMediaTypes.ResponseType(context.Request);
         using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
         {
             write(json);
@@ -520,7 +707,7 @@ internal sealed class SchemaRegistryApi
 
     private static Task WriteAsync(HttpContext context, byte[] body, CancellationToken ct)
     {
-        context.Response.ContentType = ContentType;
+        context.Response.ContentType = SchemaRegistryMediaTypes.ResponseType(context.Request);
         context.Response.ContentLength = body.Length;
         return context.Response.Body.WriteAsync(body, ct).AsTask();
     }

@@ -34,6 +34,9 @@ internal sealed class SchemaRegistryError : Exception
 
     public int ErrorCode { get; } = 50001;
 
+    /// <summary>A body that is not JSON, or JSON of the wrong shape: Confluent answers these from rest-utils' Jackson exception mappers, status and code 400.</summary>
+    public static SchemaRegistryError BadRequest(string message) => new(400, 400, message);
+
     public static SchemaRegistryError SubjectNotFound(string subject) => new(404, 40401, $"Subject '{subject}' not found.");
 
     public static SchemaRegistryError VersionNotFound(string subject, int version) =>
@@ -48,6 +51,12 @@ internal sealed class SchemaRegistryError : Exception
 
     public static SchemaRegistryError InvalidCompatibilityLevel(string? level) =>
         new(422, 42203, $"Invalid compatibility level '{level}'. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive.");
+
+    public static SchemaRegistryError SubjectModeNotConfigured(string subject) =>
+        new(404, 40409, $"Subject '{subject}' does not have subject-level mode configured.");
+
+    public static SchemaRegistryError InvalidMode(string mode) =>
+        new(422, 42204, $"Invalid mode '{mode}'. Valid values are READWRITE, READONLY, READONLY_OVERRIDE, IMPORT and FORWARD.");
 
     public static SchemaRegistryError InvalidSubject(string subject) =>
         new(422, 42208, $"Invalid subject '{subject}': a subject must not be blank or contain control characters.");

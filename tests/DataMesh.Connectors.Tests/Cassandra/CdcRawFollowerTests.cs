@@ -509,6 +509,78 @@ public sealed class CdcRawFollowerTests : IDisposable
     }
 
     [Fact]
+    public void Through_an_agent_that_gives_no_lengths_a_cassandra_3_segment_copied_in_part_inside_an_encrypted_section_is_waited_for()
+    {
+        // Found by review: an agent of an older version lists no lengths, so a 3.x segment is read at once; a copy into
+        // cdc_raw held up inside a compressed or encrypted section was Truncated and read again, and with torn sections
+        // taken at once it ended the segment there, the rest of it lost (then deleted once acknowledged). The bytes the
+        // store serves are watched instead of the length it does not give.
+        var key = RandomNumberGenerator.GetBytes(16);
+        var options = new CommitLogReaderOptions();
+        options.EncryptionKeys["k"] = key;
+        var whole = SegmentWriter.Encrypted(6, 100, key, RandomNumberGenerator.GetBytes(16), "k", [_mutations.Take(10), _mutations.Skip(10).Take(10)]);
+        var path = Path.Combine(_directory, "CommitLog-6-100.log");
+        var clock = new ManualClock();
+        var logger = new ListLogger();
+        using var store = new WithoutLengths(new CdcRawDirectory(_directory));
+        var follower = new CdcRawFollower(store, options) { SettleTime = TimeSpan.FromSeconds(1), TornSettleTime = TimeSpan.FromSeconds(30), Time = clock, Logger = logger };
+        follower.Resume(new CommitLogPosition(0, 0), read: []);
+        var handed = new List<CommitLogPosition>();
+        void Add(string segment, in CommitLogEntry entry) => handed.Add(entry.Position);
+
+        File.WriteAllBytes(path, whole.AsSpan(0, whole.Length - 40).ToArray());
+        var position = new CommitLogPosition(0, 0);
+        for (var i = 0; i < 3; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(10, handed.Count);
+        Assert.Empty(logger.Lines);
+        Assert.Equal<long>([], follower.Read(101)!);
+
+        // The copy goes on: the whole segment is read, nothing twice.
+        File.WriteAllBytes(path, whole);
+        position = follower.Poll(position, Add);
+        Assert.Equal(20, handed.Count);
+        Assert.Equal(20, handed.Distinct().Count());
+        Assert.Equal<long>([100], follower.Read(101)!);
+
+        // A torn segment whose bytes stay the same for 30 s ends in its torn section.
+        var tornPath = Path.Combine(_directory, "CommitLog-6-101.log");
+        var torn = SegmentWriter.Encrypted(6, 101, key, RandomNumberGenerator.GetBytes(16), "k", [_mutations.Take(4), _mutations.Skip(4).Take(4)]);
+        File.WriteAllBytes(tornPath, torn.AsSpan(0, torn.Length - 12 - 40).ToArray());
+        for (var i = 0; i < 20; i++)
+        {
+            position = follower.Poll(position, Add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        Assert.Equal(24, handed.Count);
+        Assert.Contains("40 bytes short", Assert.Single(logger.Lines), StringComparison.Ordinal);
+        Assert.Equal<long>([100, 101], follower.Read(102)!);
+    }
+
+    /// <summary>A store that gives no segment lengths, as an agent of an older version.</summary>
+    private sealed class WithoutLengths(ICdcRawStore store) : ICdcRawStore
+    {
+        public string Location => store.Location;
+
+        public IReadOnlyList<CdcSegmentFile> List(CancellationToken cancellationToken) => store.List(cancellationToken);
+
+        public string? ReadIndex(CdcSegmentFile segment, CancellationToken cancellationToken) => store.ReadIndex(segment, cancellationToken);
+
+        public long? Length(CdcSegmentFile segment, CancellationToken cancellationToken) => null;
+
+        public byte[] Read(CdcSegmentFile segment, long durable, CancellationToken cancellationToken) => store.Read(segment, durable, cancellationToken);
+
+        public void Delete(CdcSegmentFile segment, CancellationToken cancellationToken) => store.Delete(segment, cancellationToken);
+
+        public void Dispose() => store.Dispose();
+    }
+
+    [Fact]
     public void With_kept_segments_the_list_of_cassandra_3_segments_read_names_only_those_still_in_cdc_raw_and_restarts_read_each_segment_once()
     {
         // KeepSegments: an operator (or another consumer) deletes the segments, here all but the newest ones, at its own

@@ -273,7 +273,8 @@ internal sealed class CdcRawFollower
                     }
                 }
 
-                if (index.Completed && reader.End == CommitLogEnd.TornSection && version == CommitLogDescriptor.Version30 && !TornSettled(id))
+                if (index.Completed && reader.End == CommitLogEnd.TornSection && version == CommitLogDescriptor.Version30
+                    && !TornSettled(id, reader.Sections[^1].Next - reader.MissingBytes))
                 {
                     // Perhaps a copy held up inside a section: read again (after what was handed over) until it has kept its
                     // length for TornSettleTime.
@@ -441,10 +442,25 @@ internal sealed class CdcRawFollower
         return false;
     }
 
-    /// <summary>Whether a 3.x segment that ends in a torn section has kept its length for <see cref="TornSettleTime"/>
-    /// (since first seen at that length by <see cref="Settled"/>; at once when its length is not watched).</summary>
-    private bool TornSettled(long id) =>
-        TornSettleTime is not { } wait || !_settling.TryGetValue(id, out var seen) || Time.GetElapsedTime(seen.Since) >= wait;
+    /// <summary>Whether a 3.x segment that ends in a torn section has kept its length for <see cref="TornSettleTime"/>:
+    /// since first seen at that length by <see cref="Settled"/>, or, when the store gives no lengths (an older agent), by
+    /// the bytes read (<paramref name="length"/>), so that a copy held up inside a section is waited for there too.</summary>
+    private bool TornSettled(long id, long length)
+    {
+        if (TornSettleTime is not { } wait)
+        {
+            return true;
+        }
+
+        var now = Time.GetTimestamp();
+        if (_settling.TryGetValue(id, out var seen) && seen.Length == length)
+        {
+            return Time.GetElapsedTime(seen.Since, now) >= wait;
+        }
+
+        _settling[id] = (length, now);
+        return false;
+    }
 
     private bool LaterHasIndex(List<CdcSegmentFile> segments, int index, CancellationToken cancellationToken)
     {

@@ -687,7 +687,8 @@ internal sealed class BinlogProcessor
         {
             if (map.ColumnNames is null)
             {
-                throw new BinlogFormatException("TABLE_MAP", "table", BinlogEventHeader.Length, $"table `{map.Database}`.`{map.Table}` is not in the tracked schema and its TABLE_MAP has no column names (binlog_row_metadata=FULL)");
+                throw new BinlogFormatException("TABLE_MAP", "table", BinlogEventHeader.Length, $"table `{map.Database}`.`{map.Table}` is not in the tracked schema and its TABLE_MAP has no column names (binlog_row_metadata=FULL). " +
+                    "A table with a MariaDB UUID, INET6 or INET4 column that an earlier DataMesh left out of this source's schema history is one: capture it with a new source (a new name starts a new history; see docs/mysql.md)");
             }
 
             table = TableBinding.DescribeFromMap(map, IsMariaDb);

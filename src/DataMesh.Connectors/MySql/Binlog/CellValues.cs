@@ -379,7 +379,7 @@ internal static class CellValues
     /// <summary>The value of a cell as the object that <see cref="ChangeEventEncoder"/> takes for its column kind:
     /// <see cref="int"/>, <see cref="long"/>, <see cref="ulong"/>, <see cref="float"/>, <see cref="double"/>,
     /// <see cref="BigInteger"/> (a decimal's unscaled value, or its text under DecimalHandling.String), <see cref="bool"/>,
-    /// <see cref="string"/>, <see cref="byte"/>[], <see cref="GeometryValue"/>; days and microseconds as <see cref="int"/>
+    /// <see cref="string"/>, <see cref="byte"/>[], <see cref="Guid"/> (MariaDB's UUID), <see cref="GeometryValue"/>; days and microseconds as <see cref="int"/>
     /// and <see cref="long"/>.</summary>
     /// <exception cref="FormatException">The bytes are not a valid value of the column.</exception>
     public static object ToObject(ReadOnlySpan<byte> cell, ColumnPlan plan, bool decimalsAsText = false)
@@ -413,6 +413,10 @@ internal static class CellValues
             case ValueDecoder.Timestamp: return ReadTimestamp(cell);
             case ValueDecoder.Timestamp2: return ReadTimestamp2(cell, plan.Binlog.Meta);
             case ValueDecoder.Text: return MySqlCharsets.ToString(plan.Charset, Payload(cell, plan.LengthPrefix));
+            case ValueDecoder.Bytes when plan.BinaryText == BinaryText.Uuid:
+                // A Guid, as ChangeEventEncoder takes for the Uuid kind.
+                Span<byte> uuid = stackalloc byte[BinaryTextMaxLength];
+                return Guid.ParseExact(Encoding.ASCII.GetString(uuid[..FormatBinaryText(Payload(cell, plan.LengthPrefix), plan.BinaryText, uuid)]), "D");
             case ValueDecoder.Bytes when plan.BinaryText != BinaryText.None:
                 Span<byte> utf8 = stackalloc byte[BinaryTextMaxLength];
                 return Encoding.ASCII.GetString(utf8[..FormatBinaryText(Payload(cell, plan.LengthPrefix), plan.BinaryText, utf8)]);

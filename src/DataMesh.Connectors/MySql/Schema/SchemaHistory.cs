@@ -141,7 +141,11 @@ internal sealed class SchemaHistory : IDisposable
             {
                 records.Add(record);
             }
-        }, cancellationToken).ConfigureAwait(false);
+        },
+        // Removing a record would drop a schema change from the restore: later rows would be read with the columns before it.
+        "It was cut, or written by another program or a newer version of DataMesh. Do not remove schema history records: the schemas are restored from all of them. " +
+        $"Run the version that wrote it, or reset the source's position (PositionStore.SaveAsync(\"{source}\", null)) to start it afresh with a new schema snapshot (changes made until it starts again are not captured).",
+        cancellationToken).ConfigureAwait(false);
         if (TryRestore(records, position, schema, out var problem))
         {
             return;

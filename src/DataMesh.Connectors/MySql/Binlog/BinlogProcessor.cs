@@ -240,6 +240,9 @@ internal sealed class BinlogProcessor
                 case BinlogEventType.Query:
                     ProcessQuery(e);
                     break;
+                case BinlogEventType.ExecuteLoadQuery:
+                    ProcessExecuteLoadQuery(e);
+                    break;
                 case BinlogEventType.Xid:
                     XidEvent.Parse(e.Body);
                     Commit();
@@ -369,6 +372,39 @@ internal sealed class BinlogProcessor
         }
     }
 
+    /// <summary>A LOAD DATA logged as a statement: its rows are the file's bytes (BEGIN_LOAD_QUERY and APPEND_BLOCK, passed
+    /// over) read by the statement. Into a captured table it stops the source, as any row change logged as a statement
+    /// does; so does one whose table cannot be read from it. It stays inside its transaction, which ends with its own XID
+    /// or COMMIT.</summary>
+    private void ProcessExecuteLoadQuery(BinlogEvent e)
+    {
+        var query = QueryEvent.ParseExecuteLoadQuery(e.Body);
+        var sql = Encoding.UTF8.GetString(query.Query);
+        var database = query.Database.IsEmpty ? null : Encoding.UTF8.GetString(query.Database);
+        if (!_transaction.Active)
+        {
+            Begin(e);
+        }
+
+        _transaction.ThreadId = query.ThreadId;
+        DdlStatement? statement;
+        try
+        {
+            statement = DdlParser.Parse(sql);
+        }
+        catch (DdlParseException)
+        {
+            statement = null;
+        }
+
+        if (statement is not LoggedRowChangeStatement { Verb: "LOAD" } load)
+        {
+            throw StatementLoggedError("a LOAD DATA whose table could not be read from its statement", e.Position);
+        }
+
+        ThrowIfCaptured(load, database, e.Position);
+    }
+
     private bool Captured(TableName name) => name.Database is not null && _captured(name.Database, name.Name);
 
     /// <summary>Whether a CREATE or ALTER that could not be read is of a table this source does not capture, whatever the
@@ -482,17 +518,23 @@ internal sealed class BinlogProcessor
                 continue;
             }
 
-            throw new MySqlSchemaException(
-                $"Binlog {Decoder.File}:{position}: {statement.Verb switch { "INSERT" or "UPDATE" => "an " + statement.Verb, "LOAD" => "a LOAD DATA", var verb => "a " + verb }} of `{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}` was logged as a statement, without its rows: "
-                + "the session that ran it had binlog_format=STATEMENT or MIXED, and a change event needs the rows. "
-                + "Run SET GLOBAL binlog_format=ROW and set binlog_format=ROW in the server's configuration; a session can set its own binlog_format too (with SUPER or BINLOG ADMIN), "
-                + "so make sure no application sets it. The change cannot be read from the binlog: after the fix, reset this source's stored position and take a snapshot to go on.")
-            {
-                File = Decoder.File,
-                Position = position,
-            };
+            throw StatementLoggedError(
+                $"{statement.Verb switch { "INSERT" or "UPDATE" => "an " + statement.Verb, "LOAD" => "a LOAD DATA", var verb => "a " + verb }} of `{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}`",
+                position);
         }
     }
+
+    /// <summary>The error that stops the source at a row change logged as a statement (<paramref name="what"/>: "an INSERT
+    /// of `db`.`t`"); no statement text, which holds row values.</summary>
+    private MySqlSchemaException StatementLoggedError(string what, long position) => new(
+        $"Binlog {Decoder.File}:{position}: {what} was logged as a statement, without its rows: "
+        + "the session that ran it had binlog_format=STATEMENT or MIXED, and a change event needs the rows. "
+        + "Run SET GLOBAL binlog_format=ROW and set binlog_format=ROW in the server's configuration; a session can set its own binlog_format too (with SUPER or BINLOG ADMIN), "
+        + "so make sure no application sets it. The change cannot be read from the binlog: after the fix, reset this source's stored position and take a snapshot to go on.")
+    {
+        File = Decoder.File,
+        Position = position,
+    };
 
     private void Commit()
     {

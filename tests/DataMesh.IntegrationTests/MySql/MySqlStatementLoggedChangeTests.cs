@@ -54,6 +54,50 @@ public sealed class MySqlStatementLoggedChangeTests(MariaDbServer server) : ICla
         Assert.Equal(4L, await server.ScalarAsync<long>($"SELECT COUNT(*) FROM `{cdc.Database}`.ha_u"));
     }
 
+    [Theory]
+    [InlineData("DELETE u FROM ha_u u JOIN ha_c c ON u.id = c.id WHERE c.id = 0")]
+    [InlineData("DELETE FROM ha_u USING ha_u JOIN ha_c ON ha_u.id = ha_c.id WHERE ha_c.id = 0")]
+    [InlineData("DELETE `{db}`.`ha_u`.* FROM `{db}`.`ha_u` INNER JOIN `{db}`.ha_c AS `c` ON `ha_u`.id = c.id WHERE c.id = 0")]
+    [InlineData("DELETE LOW_PRIORITY QUICK IGNORE `ha_u` FROM ha_c, (ha_u) WHERE ha_u.id = ha_c.id AND ha_c.id = 0")]
+    [InlineData("UPDATE ha_u u JOIN ha_c c ON u.id = c.id SET u.x = u.x + 1, `u`.`x` = 5 WHERE c.v = 'a'")]
+    [InlineData("UPDATE ha_u, ha_c SET x = 5 WHERE ha_u.id = ha_c.id")]
+    [InlineData("UPDATE ha_c AS c STRAIGHT_JOIN `{db}`.ha_u ON c.id = ha_u.id SET `{db}`.`ha_u`.`x` = LENGTH(c.v)")]
+    [InlineData("UPDATE ha_u AS u LEFT OUTER JOIN (SELECT id, v FROM ha_c) AS d USING (id) SET u.x = IF(d.v = 'a', 1, 2)")]
+    [InlineData("UPDATE ha_u SET x = (SELECT COUNT(*) FROM ha_c) WHERE id IN (SELECT id FROM ha_c)")]
+    public async Task A_change_of_an_uncaptured_table_logged_as_a_statement_passes_also_when_it_reads_a_captured_one(string change)
+    {
+        // The source stopped at any statement-logged UPDATE or DELETE that named a captured table, also where the table was
+        // only read: a multi-table statement changes only its targets (DELETE's list, UPDATE's SET columns).
+        await using var cdc = await MySqlCdc.CreateAsync(server, Setup);
+        await cdc.StartAsync(o => CaptureOnly(o, cdc));
+
+        await cdc.ExecuteAsync("SET SESSION binlog_format = 'STATEMENT'; " + change.Replace("{db}", cdc.Database, StringComparison.Ordinal));
+        Assert.Equal("0:a,1:b", await server.ScalarAsync<string>($"SELECT GROUP_CONCAT(id, ':', v ORDER BY id) FROM `{cdc.Database}`.ha_c"));
+        await AssertStillRunningAsync(cdc);
+    }
+
+    [Theory]
+    [InlineData("DELETE c FROM ha_u u JOIN ha_c c ON u.id = c.id WHERE c.id = 0", "a DELETE")]
+    [InlineData("DELETE ha_u, `ha_c`.* FROM ha_u JOIN ha_c ON ha_u.id = ha_c.id WHERE ha_c.id = 0", "a DELETE")]
+    [InlineData("DELETE FROM `{db}`.ha_c USING ha_u JOIN `{db}`.`ha_c` ON ha_u.id = ha_c.id WHERE ha_u.id = 0", "a DELETE")]
+    [InlineData("UPDATE ha_u u JOIN ha_c c ON u.id = c.id SET u.x = 1, c.v = 'y'", "an UPDATE")]
+    [InlineData("UPDATE ha_u, ha_c SET v = 'w' WHERE ha_u.id = ha_c.id", "an UPDATE")]
+    [InlineData("UPDATE ha_u JOIN `{db}`.`ha_c` ON ha_u.id = ha_c.id SET `{db}`.`ha_c`.`v` = 'q'", "an UPDATE")]
+    [InlineData("UPDATE ha_c AS c SET c.v = 'z' WHERE c.id = 1", "an UPDATE")]
+    public async Task A_multi_table_change_of_a_captured_table_logged_as_a_statement_stops_the_source(string change, string what)
+    {
+        await using var cdc = await MySqlCdc.CreateAsync(server, Setup);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var run = cdc.RunConnectorAsync(NullLogger.Instance, timeout.Token, o => CaptureOnly(o, cdc));
+        await cdc.WaitForSavedPositionAsync();
+
+        await cdc.ExecuteAsync("SET SESSION binlog_format = 'STATEMENT'; " + change.Replace("{db}", cdc.Database, StringComparison.Ordinal));
+
+        var error = await Assert.ThrowsAsync<MySqlSchemaException>(() => run);
+        Assert.Contains($"{what} of `{cdc.Database}`.`ha_c` was logged as a statement, without its rows", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"{error.File}:{error.Position}", error.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Inserts a row into the captured table (logged as a row) and reads it after the snapshot's two rows: the
     /// source read past what came before and runs.</summary>
     private static async Task AssertStillRunningAsync(MySqlCdc cdc)

@@ -397,11 +397,8 @@ internal sealed class BinlogProcessor
             statement = null;
         }
 
-        if (statement is not LoggedRowChangeStatement { Verb: "LOAD" } load)
-        {
-            throw StatementLoggedError("a LOAD DATA whose table could not be read from its statement", e.Position);
-        }
-
+        // A statement not read as a LOAD DATA is one whose table is unknown: it stops the source.
+        var load = statement is LoggedRowChangeStatement { Verb: "LOAD" } read ? read : new LoggedRowChangeStatement("LOAD", null);
         ThrowIfCaptured(load, database, e.Position);
     }
 
@@ -506,21 +503,36 @@ internal sealed class BinlogProcessor
     }
 
     /// <summary>A change of a captured table logged as a statement has no rows to read: it stops the source (as a row image
-    /// that lacks columns does) rather than be passed over.</summary>
+    /// that lacks columns does) rather than be passed over; so does one whose tables cannot be read from it. A table only read
+    /// by it (a multi-table UPDATE or DELETE, a subquery) does not stop it.</summary>
     private void ThrowIfCaptured(LoggedRowChangeStatement statement, string? database, long position)
     {
+        var what = statement.Verb switch { "INSERT" or "UPDATE" => "an " + statement.Verb, "LOAD" => "a LOAD DATA", var verb => "a " + verb };
+        if (statement.Tables is null)
+        {
+            throw StatementLoggedError($"{what} whose tables could not be read from its statement", position);
+        }
+
         foreach (var name in statement.Tables)
         {
-            var qualified = name.Qualify(database);
-            var table = _schema.Resolve(qualified, database);
-            if (!Captured(qualified) && (table is null || !_captured(table.Database, table.Name)))
-            {
-                continue;
-            }
+            ThrowIfCaptured(name, database, what, position, static _ => true);
+        }
 
-            throw StatementLoggedError(
-                $"{statement.Verb switch { "INSERT" or "UPDATE" => "an " + statement.Verb, "LOAD" => "a LOAD DATA", var verb => "a " + verb }} of `{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}`",
-                position);
+        foreach (var name in statement.ColumnTables)
+        {
+            // A column set without its table's name changes that table when the table has it; a table whose columns are not
+            // tracked may have it.
+            ThrowIfCaptured(name, database, what, position, table => table is null || statement.Columns.Any(c => table.IndexOf(c) >= 0));
+        }
+    }
+
+    private void ThrowIfCaptured(TableName name, string? database, string what, long position, Func<MySqlTable?, bool> changes)
+    {
+        var qualified = name.Qualify(database);
+        var table = _schema.Resolve(qualified, database);
+        if ((Captured(qualified) || (table is not null && _captured(table.Database, table.Name))) && changes(table))
+        {
+            throw StatementLoggedError($"{what} of `{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}`", position);
         }
     }
 

@@ -63,6 +63,11 @@ public sealed class MySqlColumnRenameTests(MariaDbServer server) : IClassFixture
     [InlineData("ALTER TABLE t ADD COLUMN c INT, ADD COLUMN d INT, MODIFY c BIGINT AFTER d, MODIFY d SMALLINT FIRST")]
     [InlineData("ALTER TABLE t ADD COLUMN c INT NOT NULL, MODIFY c BIGINT NOT NULL, DROP PRIMARY KEY, ADD PRIMARY KEY (c)")]
     [InlineData("ALTER TABLE t ADD COLUMN c INT, MODIFY COLUMN IF EXISTS c BIGINT")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT PRIMARY KEY, DROP PRIMARY KEY")]
+    [InlineData("ALTER TABLE t ADD PRIMARY KEY (a), DROP PRIMARY KEY")]
+    [InlineData("ALTER TABLE t MODIFY a INT PRIMARY KEY, DROP INDEX `PRIMARY`")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, MODIFY c BIGINT PRIMARY KEY, DROP PRIMARY KEY")]
+    [InlineData("ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (a, id)")]
     public async Task The_tracked_schema_after_an_ALTER_is_the_one_the_server_has(string alter)
     {
         await using var database = await server.CreateDatabaseAsync("myren");

@@ -225,6 +225,7 @@ internal sealed class SchemaTracker
         var ids = Enumerable.Range(0, columns.Count).ToList();
         var nextId = columns.Count;
         var key = table.PrimaryKey.Select(table.IndexOf).Where(i => i >= 0).ToList();
+        var tableKey = key; // the key before the statement: a primary key the statement adds replaces the list
         var charset = table.DefaultCharset ?? DatabaseCharset(name.Database!);
         var target = name;
 
@@ -374,7 +375,13 @@ internal sealed class SchemaTracker
 
                     break;
                 case DropPrimaryKeyAction:
-                    key.Clear();
+                    // DROP PRIMARY KEY drops the table's key as it was before the statement, wherever it is written: a key
+                    // the statement adds (ADD PRIMARY KEY, a column's PRIMARY KEY) stays, also when written before it.
+                    if (ReferenceEquals(key, tableKey))
+                    {
+                        key.Clear();
+                    }
+
                     break;
                 case RenameTableAction renameTable:
                     target = Qualify(renameTable.NewName, name.Database);

@@ -93,6 +93,8 @@ public sealed class SchemaTrackerDdlTests
     [InlineData("DELETE FROM t, u USING t JOIN u JOIN v WHERE t.id = u.id", "DELETE", "t,u")]
     [InlineData("DELETE u FROM t NATURAL LEFT OUTER JOIN db.u CROSS JOIN (v) WHERE t.id = 1", "DELETE", "db.u")]
     [InlineData("DELETE db.u.* FROM t, db.u WHERE t.id = u.id", "DELETE", "db.u")]
+    [InlineData("WITH x AS (SELECT 1 AS id) DELETE FROM t WHERE id IN (SELECT id FROM x)", "DELETE", "t")]
+    [InlineData("WITH RECURSIVE x (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM x WHERE n < 3), y AS (SELECT 2) UPDATE u JOIN x ON u.id = x.n SET u.v = 1", "UPDATE", "u")]
     public void A_row_change_logged_as_a_statement_names_the_tables_it_changes(string sql, string verb, string tables)
     {
         var statement = Assert.IsType<LoggedRowChangeStatement>(DdlParser.Parse(sql));
@@ -118,6 +120,8 @@ public sealed class SchemaTrackerDdlTests
     [InlineData("UPDATE t AS a SET t.v = 1")]
     [InlineData("UPDATE t JOIN u ON t.id = u.id WINDOW w AS () SET v = 1")]
     [InlineData("INSERT INTO")]
+    [InlineData("WITH x AS (SELECT 1) SELECT f() FROM x")]
+    [InlineData("WITH x SELECT 1")]
     [InlineData("DELETE")]
     public void A_row_change_whose_tables_cannot_be_read_has_none_so_that_the_source_stops(string sql)
     {

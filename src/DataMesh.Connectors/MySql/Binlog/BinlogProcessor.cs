@@ -435,6 +435,7 @@ internal sealed class BinlogProcessor
         return trimmed.StartsWith("XA ", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("SAVEPOINT", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("INSERT", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase)
+            || trimmed.StartsWith("WITH", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("ROLLBACK", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("RELEASE", StringComparison.OrdinalIgnoreCase);
     }
 

@@ -52,6 +52,37 @@ internal sealed partial class DdlParser
         }
     }
 
+    /// <summary>MySQL 8's WITH [RECURSIVE] cte [(columns)] AS (...), ... UPDATE|DELETE ...: the row change after its common
+    /// table expressions. Such a statement reaches the binlog only when it changes rows: one that cannot be read as an UPDATE
+    /// or a DELETE has unknown tables.</summary>
+    private DdlStatement ParseWithRowChange()
+    {
+        try
+        {
+            Next();
+            Accept("RECURSIVE");
+            do
+            {
+                ReadName();
+                if (AcceptSymbol('('))
+                {
+                    SkipBalanced();
+                }
+
+                Expect("AS");
+                ExpectSymbol('(');
+                SkipBalanced();
+            }
+            while (AcceptSymbol(','));
+        }
+        catch (DdlParseException)
+        {
+            return new LoggedRowChangeStatement("WITH", null);
+        }
+
+        return Current.Is("UPDATE") || Current.Is("DELETE") ? ParseRowChange() : new LoggedRowChangeStatement("WITH", null);
+    }
+
     /// <summary>DELETE FROM t ...; DELETE t1[.*], ... FROM refs ...; DELETE FROM t1[.*], ... USING refs ...: the tables
     /// deleted from, a target named by its alias or its table's name in the references.</summary>
     private List<TableName> ReadDeleteTargets()

@@ -177,6 +177,11 @@ internal sealed partial class DdlParser
             return new TruncateTableStatement(ReadTableName());
         }
 
+        if (Current.Is("WITH"))
+        {
+            return ParseWithRowChange();
+        }
+
         if (Current.Is("INSERT") || Current.Is("REPLACE") || Current.Is("UPDATE") || Current.Is("DELETE") || Current.Is("LOAD"))
         {
             return ParseRowChange();

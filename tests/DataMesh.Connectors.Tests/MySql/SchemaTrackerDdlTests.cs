@@ -80,19 +80,57 @@ public sealed class SchemaTrackerDdlTests
     [InlineData("INSERT LOW_PRIORITY IGNORE shop.t (id) SELECT id FROM other", "INSERT", "shop.t")]
     [InlineData("REPLACE DELAYED INTO `t` SET id = 1", "REPLACE", "t")]
     [InlineData("LOAD DATA LOCAL INFILE '/tmp/x' REPLACE INTO TABLE db.t FIELDS TERMINATED BY ','", "LOAD", "db.t")]
-    [InlineData("UPDATE IGNORE t AS a JOIN u ON a.id = u.id, w SET a.v = (SELECT 1 FROM x) WHERE u.id IN (1, 2)", "UPDATE", "t,u,w")]
+    [InlineData("LOAD XML INFILE '/tmp/x' INTO TABLE `db`.`t` ROWS IDENTIFIED BY '<r>'", "LOAD", "db.t")]
+    [InlineData("UPDATE IGNORE t AS a JOIN u ON a.id = u.id, w SET a.v = (SELECT 1 FROM x) WHERE u.id IN (1, 2)", "UPDATE", "t")]
+    [InlineData("UPDATE t SET v = 1, w = LEFT(v, 2) WHERE id = 1", "UPDATE", "t")]
+    [InlineData("UPDATE LOW_PRIORITY `db`.`t` AS `a` SET `a`.`v` = 1 ORDER BY id LIMIT 1", "UPDATE", "db.t")]
+    [InlineData("UPDATE u JOIN db.t USING (id) SET db.t.v = 1, `u`.w = 2", "UPDATE", "db.t,u")]
+    [InlineData("UPDATE (u, t) LEFT JOIN (SELECT id FROM t) AS d ON LEFT(d.id, 1) = u.id SET T.v = 1", "UPDATE", "t")]
+    [InlineData("UPDATE u USE INDEX (i) STRAIGHT_JOIN t PARTITION (p0) FORCE KEY FOR JOIN (PRIMARY) ON u.id = t.id SET u.v = t.v", "UPDATE", "u")]
     [InlineData("DELETE QUICK FROM db.t WHERE id IN (SELECT id FROM x) ORDER BY id LIMIT 1", "DELETE", "db.t")]
-    [InlineData("DELETE a.*, b FROM t AS a JOIN db.u b ON a.id = b.id WHERE a.id = 1", "DELETE", "a,b,t,db.u")]
-    [InlineData("DELETE FROM t, u USING t JOIN u JOIN v WHERE t.id = u.id", "DELETE", "t,u,t,u,v")]
-    public void A_row_change_logged_as_a_statement_names_the_tables_it_may_change(string sql, string verb, string tables)
+    [InlineData("DELETE FROM t PARTITION (p0) RETURNING id", "DELETE", "t")]
+    [InlineData("DELETE a.*, b FROM t AS a JOIN db.u b ON a.id = b.id WHERE a.id = 1", "DELETE", "t,db.u")]
+    [InlineData("DELETE FROM t, u USING t JOIN u JOIN v WHERE t.id = u.id", "DELETE", "t,u")]
+    [InlineData("DELETE u FROM t NATURAL LEFT OUTER JOIN db.u CROSS JOIN (v) WHERE t.id = 1", "DELETE", "db.u")]
+    [InlineData("DELETE db.u.* FROM t, db.u WHERE t.id = u.id", "DELETE", "db.u")]
+    [InlineData("WITH x AS (SELECT 1 AS id) DELETE FROM t WHERE id IN (SELECT id FROM x)", "DELETE", "t")]
+    [InlineData("WITH RECURSIVE x (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM x WHERE n < 3), y AS (SELECT 2) UPDATE u JOIN x ON u.id = x.n SET u.v = 1", "UPDATE", "u")]
+    public void A_row_change_logged_as_a_statement_names_the_tables_it_changes(string sql, string verb, string tables)
     {
         var statement = Assert.IsType<LoggedRowChangeStatement>(DdlParser.Parse(sql));
         Assert.Equal(verb, statement.Verb);
-        Assert.Equal(tables.Split(','), statement.Tables.Select(t => t.Database is null ? t.Name : $"{t.Database}.{t.Name}"));
+        Assert.Equal(tables.Split(','), statement.Tables!.Select(t => t.Database is null ? t.Name : $"{t.Database}.{t.Name}"));
+        Assert.Empty(statement.Columns);
     }
 
     [Fact]
-    public void A_row_change_statement_in_a_form_not_read_changes_no_table_as_before()
+    public void A_multi_table_UPDATE_of_columns_without_their_table_names_the_columns_and_the_tables_they_may_be_of()
+    {
+        var statement = Assert.IsType<LoggedRowChangeStatement>(DdlParser.Parse("UPDATE u, db.t AS a, (SELECT 1 AS k) d SET v = 1, a.w = 2, `x` = 3 WHERE u.id = a.id"));
+        Assert.Equal([new TableName("db", "t")], statement.Tables);
+        Assert.Equal(["v", "x"], statement.Columns);
+        Assert.Equal([new TableName(null, "u"), new TableName("db", "t")], statement.ColumnTables);
+    }
+
+    [Theory]
+    [InlineData("DELETE x FROM t WHERE id = 1")]
+    [InlineData("DELETE d FROM t JOIN (SELECT 1 AS id) AS d USING (id)")]
+    [InlineData("DELETE FROM t, u WHERE id = 1")]
+    [InlineData("UPDATE t JOIN u ON t.id = u.id SET q.v = 1")]
+    [InlineData("UPDATE t AS a SET t.v = 1")]
+    [InlineData("UPDATE t JOIN u ON t.id = u.id WINDOW w AS () SET v = 1")]
+    [InlineData("INSERT INTO")]
+    [InlineData("WITH x AS (SELECT 1) SELECT f() FROM x")]
+    [InlineData("WITH x SELECT 1")]
+    [InlineData("DELETE")]
+    public void A_row_change_whose_tables_cannot_be_read_has_none_so_that_the_source_stops(string sql)
+    {
+        var statement = Assert.IsType<LoggedRowChangeStatement>(DdlParser.Parse(sql));
+        Assert.Null(statement.Tables);
+    }
+
+    [Fact]
+    public void LOAD_INDEX_is_not_a_row_change()
     {
         Assert.IsType<IgnoredStatement>(DdlParser.Parse("LOAD INDEX INTO CACHE t"));
     }

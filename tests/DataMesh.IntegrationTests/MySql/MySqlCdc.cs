@@ -125,7 +125,10 @@ internal sealed class MySqlCdc : IAsyncDisposable
     public Task<MySqlConnection> OpenConnectionAsync() => _database.OpenConnectionAsync();
 
     /// <summary>Runs the source's connector without a host, so that the test sees the error that stops it and what it logs.</summary>
-    public async Task RunConnectorAsync(ILogger logger, CancellationToken cancellationToken)
+    /// <param name="logger">Receives what the connector logs.</param>
+    /// <param name="cancellationToken">Stops the run.</param>
+    /// <param name="configure">Changes the options.</param>
+    public async Task RunConnectorAsync(ILogger logger, CancellationToken cancellationToken, Action<MySqlSourceOptions>? configure = null)
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -134,6 +137,7 @@ internal sealed class MySqlCdc : IAsyncDisposable
         await using var provider = services.BuildServiceProvider();
         var options = new MySqlSourceOptions();
         Configure(options);
+        configure?.Invoke(options);
         await using var connector = new MySqlBinlogConnector(SourceName, options, Kafka, logger);
         var runtime = new DataMesh.Sources.SourceRuntime<MySqlPosition>(SourceName, connector, options, new ChangeEventOptions(), Kafka,
             provider.GetRequiredService<ISchemaStore>(), provider.GetRequiredService<DataMesh.Sources.PositionStore>(), null, logger);

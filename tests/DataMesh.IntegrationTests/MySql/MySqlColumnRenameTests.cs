@@ -35,6 +35,39 @@ public sealed class MySqlColumnRenameTests(MariaDbServer server) : IClassFixture
     [InlineData("ALTER TABLE t DROP COLUMN a, ADD COLUMN a VARCHAR(5) FIRST")]
     [InlineData("ALTER TABLE t CHANGE a a2 INT AFTER name, ADD COLUMN z INT AFTER a2")]
     [InlineData("ALTER TABLE t ADD COLUMN z INT FIRST, CHANGE id id2 INT NOT NULL AFTER z")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, MODIFY c BIGINT")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, MODIFY COLUMN c BIGINT FIRST")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, ALTER COLUMN c SET DEFAULT 5")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, ADD COLUMN d INT AFTER c")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT FIRST, DROP COLUMN id")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT NOT NULL, DROP PRIMARY KEY, ADD PRIMARY KEY (c)")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, ADD INDEX (c)")]
+    [InlineData("ALTER TABLE t ADD COLUMN IF NOT EXISTS c INT, DROP COLUMN IF EXISTS c")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, DROP COLUMN IF EXISTS c")]
+    [InlineData("ALTER TABLE t ADD COLUMN IF NOT EXISTS a BIGINT, ADD COLUMN c INT")]
+    [InlineData("ALTER TABLE t DROP COLUMN IF EXISTS zz, ADD COLUMN c INT")]
+    [InlineData("ALTER TABLE t RENAME COLUMN a TO c, ADD COLUMN a INT")]
+    [InlineData("ALTER TABLE t CHANGE a c INT, ADD COLUMN a BIGINT AFTER c")]
+    [InlineData("ALTER TABLE t DROP COLUMN a, RENAME COLUMN b TO a")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT AFTER b, MODIFY b VARCHAR(10) FIRST")]
+    [InlineData("ALTER TABLE t MODIFY b VARCHAR(10) FIRST, ADD COLUMN c INT AFTER b")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, MODIFY a INT AFTER c")]
+    [InlineData("ALTER TABLE t ADD (c INT, d INT), MODIFY c BIGINT AFTER d")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT FIRST, MODIFY c BIGINT")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT 3 AFTER a, MODIFY c BIGINT AFTER b")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, MODIFY c BIGINT, MODIFY c SMALLINT NOT NULL")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, CHANGE COLUMN c C BIGINT")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, CHANGE zz c BIGINT")]
+    [InlineData("ALTER TABLE t CHANGE a c INT, ADD COLUMN a BIGINT, MODIFY a SMALLINT")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, ADD COLUMN d INT AFTER c, MODIFY c BIGINT")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, ADD COLUMN d INT, MODIFY c BIGINT AFTER d, MODIFY d SMALLINT FIRST")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT NOT NULL, MODIFY c BIGINT NOT NULL, DROP PRIMARY KEY, ADD PRIMARY KEY (c)")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, MODIFY COLUMN IF EXISTS c BIGINT")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT PRIMARY KEY, DROP PRIMARY KEY")]
+    [InlineData("ALTER TABLE t ADD PRIMARY KEY (a), DROP PRIMARY KEY")]
+    [InlineData("ALTER TABLE t MODIFY a INT PRIMARY KEY, DROP INDEX `PRIMARY`")]
+    [InlineData("ALTER TABLE t ADD COLUMN c INT, MODIFY c BIGINT PRIMARY KEY, DROP PRIMARY KEY")]
+    [InlineData("ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (a, id)")]
     public async Task The_tracked_schema_after_an_ALTER_is_the_one_the_server_has(string alter)
     {
         await using var database = await server.CreateDatabaseAsync("myren");
@@ -86,8 +119,8 @@ public sealed class MySqlColumnRenameTests(MariaDbServer server) : IClassFixture
         return Assert.Single(tables);
     }
 
-    /// <summary>The columns in order (names as the server spells them, types) and the primary key: what maps the binlog's
-    /// positional values to fields.</summary>
+    /// <summary>The columns in order (names as the server spells them, types, nullability) and the primary key: what maps the
+    /// binlog's positional values to fields.</summary>
     private static string Describe(MySqlTable table) =>
-        string.Join(", ", table.Columns.Select(c => $"{c.Name} {c.DatabaseType}")) + "; key " + string.Join(", ", table.PrimaryKey);
+        string.Join(", ", table.Columns.Select(c => $"{c.Name} {c.DatabaseType}{(c.Nullable ? string.Empty : " not null")}")) + "; key " + string.Join(", ", table.PrimaryKey);
 }

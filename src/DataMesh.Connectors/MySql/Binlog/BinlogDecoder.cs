@@ -189,5 +189,6 @@ internal sealed class BinlogDecoder
         or BinlogEventType.AnnotateRows or BinlogEventType.BinlogCheckpoint or BinlogEventType.MariaDbGtid or BinlogEventType.GtidList
         or BinlogEventType.StartEncryption or BinlogEventType.Incident or BinlogEventType.XaPrepare or BinlogEventType.TransactionContext
         or BinlogEventType.ViewChange or BinlogEventType.Ignorable or BinlogEventType.GtidTagged
+        or BinlogEventType.BeginLoadQuery or BinlogEventType.AppendBlock or BinlogEventType.ExecuteLoadQuery or BinlogEventType.DeleteFile
         || RowsEvent.IsRowsEvent(type);
 }

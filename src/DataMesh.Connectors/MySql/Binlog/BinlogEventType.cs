@@ -106,6 +106,10 @@ internal static class BinlogEventTypes
         Set(BinlogEventType.UserVar, "USER_VAR");
         Set(BinlogEventType.Incident, "INCIDENT");
         Set(BinlogEventType.XaPrepare, "XA_PREPARE");
+        Set(BinlogEventType.BeginLoadQuery, "BEGIN_LOAD_QUERY");
+        Set(BinlogEventType.AppendBlock, "APPEND_BLOCK");
+        Set(BinlogEventType.ExecuteLoadQuery, "EXECUTE_LOAD_QUERY");
+        Set(BinlogEventType.DeleteFile, "DELETE_FILE");
         return names;
     }
 }

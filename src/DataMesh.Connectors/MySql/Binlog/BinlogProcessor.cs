@@ -240,6 +240,9 @@ internal sealed class BinlogProcessor
                 case BinlogEventType.Query:
                     ProcessQuery(e);
                     break;
+                case BinlogEventType.ExecuteLoadQuery:
+                    ProcessExecuteLoadQuery(e);
+                    break;
                 case BinlogEventType.Xid:
                     XidEvent.Parse(e.Body);
                     Commit();
@@ -369,6 +372,36 @@ internal sealed class BinlogProcessor
         }
     }
 
+    /// <summary>A LOAD DATA logged as a statement: its rows are the file's bytes (BEGIN_LOAD_QUERY and APPEND_BLOCK, passed
+    /// over) read by the statement. Into a captured table it stops the source, as any row change logged as a statement
+    /// does; so does one whose table cannot be read from it. It stays inside its transaction, which ends with its own XID
+    /// or COMMIT.</summary>
+    private void ProcessExecuteLoadQuery(BinlogEvent e)
+    {
+        var query = QueryEvent.ParseExecuteLoadQuery(e.Body);
+        var sql = Encoding.UTF8.GetString(query.Query);
+        var database = query.Database.IsEmpty ? null : Encoding.UTF8.GetString(query.Database);
+        if (!_transaction.Active)
+        {
+            Begin(e);
+        }
+
+        _transaction.ThreadId = query.ThreadId;
+        DdlStatement? statement;
+        try
+        {
+            statement = DdlParser.Parse(sql);
+        }
+        catch (DdlParseException)
+        {
+            statement = null;
+        }
+
+        // A statement not read as a LOAD DATA is one whose table is unknown: it stops the source.
+        var load = statement is LoggedRowChangeStatement { Verb: "LOAD" } read ? read : new LoggedRowChangeStatement("LOAD", null);
+        ThrowIfCaptured(load, database, e.Position);
+    }
+
     private bool Captured(TableName name) => name.Database is not null && _captured(name.Database, name.Name);
 
     /// <summary>Whether a CREATE or ALTER that could not be read is of a table this source does not capture, whatever the
@@ -402,6 +435,7 @@ internal sealed class BinlogProcessor
         return trimmed.StartsWith("XA ", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("SAVEPOINT", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("INSERT", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase)
+            || trimmed.StartsWith("WITH", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("ROLLBACK", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("RELEASE", StringComparison.OrdinalIgnoreCase);
     }
 
@@ -470,29 +504,50 @@ internal sealed class BinlogProcessor
     }
 
     /// <summary>A change of a captured table logged as a statement has no rows to read: it stops the source (as a row image
-    /// that lacks columns does) rather than be passed over.</summary>
+    /// that lacks columns does) rather than be passed over; so does one whose tables cannot be read from it. A table only read
+    /// by it (a multi-table UPDATE or DELETE, a subquery) does not stop it.</summary>
     private void ThrowIfCaptured(LoggedRowChangeStatement statement, string? database, long position)
     {
+        var what = statement.Verb switch { "INSERT" or "UPDATE" => "an " + statement.Verb, "LOAD" => "a LOAD DATA", var verb => "a " + verb };
+        if (statement.Tables is null)
+        {
+            throw StatementLoggedError($"{what} whose tables could not be read from its statement", position);
+        }
+
         foreach (var name in statement.Tables)
         {
-            var qualified = name.Qualify(database);
-            var table = _schema.Resolve(qualified, database);
-            if (!Captured(qualified) && (table is null || !_captured(table.Database, table.Name)))
-            {
-                continue;
-            }
+            ThrowIfCaptured(name, database, what, position, static _ => true);
+        }
 
-            throw new MySqlSchemaException(
-                $"Binlog {Decoder.File}:{position}: {statement.Verb switch { "INSERT" or "UPDATE" => "an " + statement.Verb, "LOAD" => "a LOAD DATA", var verb => "a " + verb }} of `{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}` was logged as a statement, without its rows: "
-                + "the session that ran it had binlog_format=STATEMENT or MIXED, and a change event needs the rows. "
-                + "Run SET GLOBAL binlog_format=ROW and set binlog_format=ROW in the server's configuration; a session can set its own binlog_format too (with SUPER or BINLOG ADMIN), "
-                + "so make sure no application sets it. The change cannot be read from the binlog: after the fix, reset this source's stored position and take a snapshot to go on.")
-            {
-                File = Decoder.File,
-                Position = position,
-            };
+        foreach (var name in statement.ColumnTables)
+        {
+            // A column set without its table's name changes that table when the table has it; a table whose columns are not
+            // tracked may have it.
+            ThrowIfCaptured(name, database, what, position, table => table is null || statement.Columns.Any(c => table.IndexOf(c) >= 0));
         }
     }
+
+    private void ThrowIfCaptured(TableName name, string? database, string what, long position, Func<MySqlTable?, bool> changes)
+    {
+        var qualified = name.Qualify(database);
+        var table = _schema.Resolve(qualified, database);
+        if ((Captured(qualified) || (table is not null && _captured(table.Database, table.Name))) && changes(table))
+        {
+            throw StatementLoggedError($"{what} of `{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}`", position);
+        }
+    }
+
+    /// <summary>The error that stops the source at a row change logged as a statement (<paramref name="what"/>: "an INSERT
+    /// of `db`.`t`"); no statement text, which holds row values.</summary>
+    private MySqlSchemaException StatementLoggedError(string what, long position) => new(
+        $"Binlog {Decoder.File}:{position}: {what} was logged as a statement, without its rows: "
+        + "the session that ran it had binlog_format=STATEMENT or MIXED, and a change event needs the rows. "
+        + "Run SET GLOBAL binlog_format=ROW and set binlog_format=ROW in the server's configuration; a session can set its own binlog_format too (with SUPER or BINLOG ADMIN), "
+        + "so make sure no application sets it. The change cannot be read from the binlog: after the fix, reset this source's stored position and take a snapshot to go on.")
+    {
+        File = Decoder.File,
+        Position = position,
+    };
 
     private void Commit()
     {

@@ -6,11 +6,11 @@ namespace DataMesh.Connectors.MySql.Schema;
 /// Reads the DDL that changes captured tables from the statements of QUERY events: CREATE TABLE (columns, keys,
 /// charsets), CREATE TABLE ... LIKE, ALTER TABLE (ADD/DROP/MODIFY/CHANGE/RENAME COLUMN, ADD/DROP PRIMARY KEY,
 /// RENAME TO, CONVERT TO CHARACTER SET, DEFAULT CHARSET and the options that change no column), DROP TABLE,
-/// RENAME TABLE, TRUNCATE and CREATE/ALTER/DROP DATABASE. Every other statement is recognised as not changing a
-/// table. A table statement that it cannot read throws <see cref="DdlParseException"/>: the connector never guesses
+/// RENAME TABLE, TRUNCATE and CREATE/ALTER/DROP DATABASE; and the tables a row change logged as a statement changes
+/// (<c>DdlParser.RowChanges.cs</c>). Every other statement is recognised as not changing a table. A table statement that it cannot read throws <see cref="DdlParseException"/>: the connector never guesses
 /// a column mapping.
 /// </summary>
-internal sealed class DdlParser
+internal sealed partial class DdlParser
 {
     private readonly List<SqlToken> _tokens;
     private readonly string _sql;
@@ -177,83 +177,17 @@ internal sealed class DdlParser
             return new TruncateTableStatement(ReadTableName());
         }
 
+        if (Current.Is("WITH"))
+        {
+            return ParseWithRowChange();
+        }
+
         if (Current.Is("INSERT") || Current.Is("REPLACE") || Current.Is("UPDATE") || Current.Is("DELETE") || Current.Is("LOAD"))
         {
             return ParseRowChange();
         }
 
         return new IgnoredStatement("not DDL about tables");
-    }
-
-    /// <summary>The tables a row change logged as a statement may change (see <see cref="LoggedRowChangeStatement"/>); a form
-    /// it cannot read is taken for a statement that changes no table, as before it was read at all.</summary>
-    private DdlStatement ParseRowChange()
-    {
-        var verb = Next().Text.ToUpperInvariant();
-        var tables = new List<TableName>();
-        try
-        {
-            while (Current.Is("LOW_PRIORITY") || Current.Is("DELAYED") || Current.Is("HIGH_PRIORITY") || Current.Is("QUICK") || Current.Is("IGNORE") || Current.Is("CONCURRENT") || Current.Is("LOCAL"))
-            {
-                Next();
-            }
-
-            if (verb == "LOAD")
-            {
-                // LOAD DATA|XML ... INTO TABLE t
-                while (Current.Kind != SqlTokenKind.End && !(Current.Is("INTO") && _tokens[_at + 1].Is("TABLE")))
-                {
-                    Next();
-                }
-
-                Expect("INTO");
-                Expect("TABLE");
-                tables.Add(ReadTableName());
-            }
-            else if (verb is "INSERT" or "REPLACE")
-            {
-                Accept("INTO");
-                tables.Add(ReadTableName());
-            }
-            else
-            {
-                // UPDATE refs SET ...; DELETE [t1, ...] FROM refs [USING refs] [WHERE ...]: a name at the start, after a comma, a
-                // JOIN, FROM or USING (outside parentheses) is a table (or an alias, which resolves to no table).
-                var depth = 0;
-                var expectName = verb == "UPDATE" || !Current.Is("FROM");
-                while (Current.Kind != SqlTokenKind.End && !(depth == 0 && (Current.Is("SET") || Current.Is("WHERE") || Current.Is("ORDER") || Current.Is("LIMIT") || Current.Is("RETURNING"))))
-                {
-                    if (Current.IsSymbol('('))
-                    {
-                        depth++;
-                    }
-                    else if (Current.IsSymbol(')'))
-                    {
-                        depth--;
-                    }
-                    else if (depth == 0 && expectName && Current.IsName && !Current.Is("FROM") && !Current.Is("USING"))
-                    {
-                        // A DELETE target may be written t.* or db.t.*.
-                        var first = ReadName();
-                        var table = AcceptSymbol('.') && !AcceptSymbol('*') ? new TableName(first, ReadName()) : new TableName(null, first);
-                        AcceptSymbol('.');
-                        AcceptSymbol('*');
-                        tables.Add(table);
-                        expectName = false;
-                        continue;
-                    }
-
-                    expectName = depth == 0 && (Current.IsSymbol(',') || Current.Is("JOIN") || Current.Is("FROM") || Current.Is("USING"));
-                    Next();
-                }
-            }
-        }
-        catch (DdlParseException)
-        {
-            return new IgnoredStatement($"{verb} logged as a statement, in a form not read");
-        }
-
-        return new LoggedRowChangeStatement(verb, tables);
     }
 
     private DdlStatement ParseCreateTable(bool orReplace)

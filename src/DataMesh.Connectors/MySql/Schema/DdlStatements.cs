@@ -35,9 +35,17 @@ internal sealed record AlterTableStatement(TableName Table, IReadOnlyList<AlterA
 /// <summary>A row change logged as a statement (a session with <c>binlog_format</c> STATEMENT or MIXED): INSERT, REPLACE,
 /// UPDATE, DELETE or LOAD DATA. Its rows are not in the binlog.</summary>
 /// <param name="Verb">INSERT, REPLACE, UPDATE, DELETE or LOAD, upper case.</param>
-/// <param name="Tables">The tables it may change: the target of INSERT, REPLACE and LOAD DATA; every table UPDATE and DELETE
-/// name outside subqueries (a multi-table statement may change any of them).</param>
-internal sealed record LoggedRowChangeStatement(string Verb, IReadOnlyList<TableName> Tables) : DdlStatement;
+/// <param name="Tables">The tables it changes: the target of INSERT, REPLACE and LOAD DATA; the tables DELETE deletes from;
+/// the tables of the columns UPDATE sets. Null when they cannot be read from the statement: it may change any table.</param>
+internal sealed record LoggedRowChangeStatement(string Verb, IReadOnlyList<TableName>? Tables) : DdlStatement
+{
+    /// <summary>The columns a multi-table UPDATE sets without naming their table: each is a column of one of
+    /// <see cref="ColumnTables"/>, to be looked up in their schemas.</summary>
+    public IReadOnlyList<string> Columns { get; init; } = [];
+
+    /// <summary>The tables of a multi-table UPDATE that <see cref="Columns"/> may belong to.</summary>
+    public IReadOnlyList<TableName> ColumnTables { get; init; } = [];
+}
 
 internal sealed record DatabaseStatement(string Database, bool Dropped, string? DefaultCharset) : DdlStatement;
 

@@ -225,6 +225,7 @@ internal sealed class SchemaTracker
         var ids = Enumerable.Range(0, columns.Count).ToList();
         var nextId = columns.Count;
         var key = table.PrimaryKey.Select(table.IndexOf).Where(i => i >= 0).ToList();
+        var tableKey = key; // the key before the statement: a primary key the statement adds replaces the list
         var charset = table.DefaultCharset ?? DatabaseCharset(name.Database!);
         var target = name;
 
@@ -233,6 +234,43 @@ internal sealed class SchemaTracker
         {
             var id = table.IndexOf(old);
             return id < 0 ? -1 : ids.IndexOf(id);
+        }
+
+        // The columns of the table before the statement that a CHANGE or MODIFY changed: the server matches each to the first
+        // that names it, and a later one is taken for one of a column the statement adds (below).
+        var changedOld = new HashSet<int>();
+
+        // MariaDB: a MODIFY or CHANGE of no column of the table before the statement (or of one an earlier clause changed)
+        // whose new name is that of a column the statement adds, ignoring case, replaces that column's definition with its
+        // own, at the end of the table unless it says FIRST or AFTER (ADD c INT FIRST, MODIFY c BIGINT puts c last).
+        void ChangeAddedColumn(ChangeColumnAction change)
+        {
+            var newName = change.Definition.Column.Name;
+            var added = IndexOf(columns, newName);
+            if (added < 0 || ids[added] < table.Columns.Count)
+            {
+                throw new DdlParseException($"ALTER TABLE {name} changes column '{change.OldName}', which the tracked schema does not have");
+            }
+
+            var id = ids[added];
+            columns.RemoveAt(added);
+            ids.RemoveAt(added);
+
+            // A new column: the rows from before the statement get the value of this definition's default.
+            var definition = Resolve(change.Definition, charset);
+            if (change.Definition.InlinePrimaryKey)
+            {
+                key = [id];
+            }
+
+            if (key.Contains(id))
+            {
+                definition = definition with { Nullable = false };
+            }
+
+            var placeAt = change.Placement.First || change.Placement.After is not null ? Place(columns, change.Placement, columns.Count, name) : columns.Count;
+            columns.Insert(placeAt, definition);
+            ids.Insert(placeAt, id);
         }
 
         foreach (var action in alter.Actions)
@@ -277,7 +315,8 @@ internal sealed class SchemaTracker
                     ids.RemoveAt(dropAt);
                     break;
                 case ChangeColumnAction change:
-                    var at = IndexOfOld(change.OldName);
+                    var oldId = table.IndexOf(change.OldName);
+                    var at = oldId >= 0 && changedOld.Add(oldId) ? ids.IndexOf(oldId) : -1;
                     if (at < 0)
                     {
                         if (change.IfExists)
@@ -285,7 +324,8 @@ internal sealed class SchemaTracker
                             continue;
                         }
 
-                        throw new DdlParseException($"ALTER TABLE {name} changes column '{change.OldName}', which the tracked schema does not have");
+                        ChangeAddedColumn(change);
+                        break;
                     }
 
                     // The rows from before the column was added keep the value they got then, whatever the new DEFAULT; a
@@ -335,7 +375,13 @@ internal sealed class SchemaTracker
 
                     break;
                 case DropPrimaryKeyAction:
-                    key.Clear();
+                    // DROP PRIMARY KEY drops the table's key as it was before the statement, wherever it is written: a key
+                    // the statement adds (ADD PRIMARY KEY, a column's PRIMARY KEY) stays, also when written before it.
+                    if (ReferenceEquals(key, tableKey))
+                    {
+                        key.Clear();
+                    }
+
                     break;
                 case RenameTableAction renameTable:
                     target = Qualify(renameTable.NewName, name.Database);

@@ -533,17 +533,21 @@ internal sealed class BinlogProcessor
         var table = _schema.Resolve(qualified, database);
         if ((Captured(qualified) || (table is not null && _captured(table.Database, table.Name))) && changes(table))
         {
-            throw StatementLoggedError($"{what} of `{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}`", position);
+            var shown = $"`{table?.Database ?? qualified.Database}`.`{table?.Name ?? qualified.Name}`";
+            throw StatementLoggedError($"{what} of {shown}", position, what == "a DELETE"
+                ? $" If {shown} is a MEMORY table, the server itself logs DELETE FROM it, whatever binlog_format is, when it first opens the table after a restart (its rows were lost with the restart): "
+                  + "capture no MEMORY table (they lose their rows at every restart), or convert it to InnoDB."
+                : string.Empty);
         }
     }
 
     /// <summary>The error that stops the source at a row change logged as a statement (<paramref name="what"/>: "an INSERT
     /// of `db`.`t`"); no statement text, which holds row values.</summary>
-    private MySqlSchemaException StatementLoggedError(string what, long position) => new(
+    private MySqlSchemaException StatementLoggedError(string what, long position, string also = "") => new(
         $"Binlog {Decoder.File}:{position}: {what} was logged as a statement, without its rows: "
         + "the session that ran it had binlog_format=STATEMENT or MIXED, and a change event needs the rows. "
         + "Run SET GLOBAL binlog_format=ROW and set binlog_format=ROW in the server's configuration; a session can set its own binlog_format too (with SUPER or BINLOG ADMIN), "
-        + "so make sure no application sets it. The change cannot be read from the binlog: after the fix, reset this source's stored position and take a snapshot to go on.")
+        + "so make sure no application sets it. The change cannot be read from the binlog: after the fix, reset this source's stored position and take a snapshot to go on." + also)
     {
         File = Decoder.File,
         Position = position,

@@ -64,7 +64,8 @@ internal sealed record PgColumnType(DataType DataType, PgValueKind ValueKind, Pg
                 return Text(display);
             }
 
-            return new PgColumnType(DataType.ArrayOf(element.DataType, display), PgValueKind.Array, element, (byte)type.Delimiter);
+            // Named as its element's column is, with "[]": the column's type modifier is the element's (numeric(6,2)[]).
+            return new PgColumnType(DataType.ArrayOf(element.DataType, element.DataType.DatabaseType + "[]"), PgValueKind.Array, element, (byte)type.Delimiter);
         }
 
         if (type.TypType is 'e' or 'c' or 'r' or 'm' or 'p' || type.Schema != "pg_catalog")

@@ -46,6 +46,8 @@ dm_ensure_prerequisites() {
     command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
     # The page test's headless browser (tests/DataMesh.Server.Tests/PageTests.cs; Microsoft.Playwright drives it by path).
     [[ -x /usr/lib/chromium/chromium ]] || missing+=(chromium)
+    # The locale sources localedef compiles (below).
+    [[ -f /usr/share/i18n/locales/es_AR ]] || missing+=(locales)
 
     if ((${#missing[@]} > 0)); then
         local sudo=()
@@ -63,6 +65,16 @@ dm_ensure_prerequisites() {
         "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
             --no-install-recommends "${missing[@]}" >&2 || dm_die "apt-get install ${missing[*]} failed"
     fi
+
+    # PostgresMoneyTests: money under a database's lc_monetary whose form is not C's. PostgreSQL accepts a locale only
+    # when the operating system has it, and sees one compiled while it runs.
+    local locale as_root=()
+    [[ $EUID -eq 0 ]] || as_root=(sudo -n)
+    for locale in de_DE es_AR ja_JP; do
+        locale -a 2>/dev/null | grep -qix "$locale\.utf-\?8" && continue
+        "${as_root[@]}" localedef --no-archive -i "$locale" -f UTF-8 "$locale.UTF-8" >&2 \
+            || dm_log "warning: no locale $locale.UTF-8 (PostgresMoneyTests will fail); as root: localedef --no-archive -i $locale -f UTF-8 $locale.UTF-8"
+    done
 
     command -v dotnet >/dev/null || dm_die "the .NET SDK is not on PATH; install the SDK that global.json names (10.0.x)"
     if [[ $EUID -eq 0 ]]; then

@@ -34,7 +34,7 @@ internal sealed record PgColumnType(DataType DataType, PgValueKind ValueKind, Pg
     /// <param name="oid">The column's type.</param>
     /// <param name="typeModifier">The column's type modifier (-1 when none).</param>
     /// <param name="types">Every type reachable from <paramref name="oid"/> (element and base types included).</param>
-    /// <param name="moneyScale">The server's money fraction digits.</param>
+    /// <param name="moneyScale">The money fraction digits of the database's own lc_monetary (<see cref="PostgresCatalog.UseCMoneyAsync"/>).</param>
     public static PgColumnType Resolve(uint oid, int typeModifier, IReadOnlyDictionary<uint, PgTypeInfo> types, int moneyScale)
     {
         if (!types.TryGetValue(oid, out var type))
@@ -64,7 +64,8 @@ internal sealed record PgColumnType(DataType DataType, PgValueKind ValueKind, Pg
                 return Text(display);
             }
 
-            return new PgColumnType(DataType.ArrayOf(element.DataType, display), PgValueKind.Array, element, (byte)type.Delimiter);
+            // Named as its element's column is, with "[]": the column's type modifier is the element's (numeric(6,2)[]).
+            return new PgColumnType(DataType.ArrayOf(element.DataType, element.DataType.DatabaseType + "[]"), PgValueKind.Array, element, (byte)type.Delimiter);
         }
 
         if (type.TypType is 'e' or 'c' or 'r' or 'm' or 'p' || type.Schema != "pg_catalog")

@@ -10,7 +10,7 @@ namespace DataMesh.Connectors.Postgres;
 
 /// <summary>
 /// Writes PostgreSQL text-format values (as pgoutput sends them, under the session settings the connector sets:
-/// DateStyle ISO, IntervalStyle iso_8601, TimeZone UTC, extra_float_digits 3) as the Avro values of
+/// DateStyle ISO, IntervalStyle iso_8601, TimeZone UTC, extra_float_digits 3, lc_monetary C) as the Avro values of
 /// <c>docs/type-mapping.md</c>, straight from the message bytes.
 /// </summary>
 internal static class PgValueWriter
@@ -183,25 +183,75 @@ internal static class PgValueWriter
         return BigInteger.TryParse(digits[..n], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) ? value : Fail<BigInteger>(text, "numeric");
     }
 
+    /// <summary>
+    /// money in the C locale's form, the only one the connector's sessions print (<c>lc_monetary</c> C: see
+    /// <see cref="PostgresConnector.MoneyOptions"/>): <c>$1,234.56</c>, <c>-$1,234.56</c>, always two digits after the
+    /// point. Its digits are the stored 64-bit count of the smallest unit, which is written with the type's scale: the
+    /// fraction digits of the database's own <c>lc_monetary</c> (0 for ja_JP, whose <c>￥1,235</c> C prints <c>$12.35</c>).
+    /// Any other form is refused: read with another locale's separators it would be another number.
+    /// </summary>
     private static void WriteMoney(ref AvroWriter writer, DataType type, ReadOnlySpan<byte> text, DecimalHandling decimals)
     {
-        // C-locale money text: "$1,234.56", "-$1,234.56". Keep the sign, the digits and the point.
-        Span<byte> clean = stackalloc byte[text.Length];
-        var n = 0;
-        foreach (var c in text)
+        var negative = text.Length > 0 && text[0] == (byte)'-';
+        var rest = negative ? text[1..] : text;
+        if (rest.Length < 5 || rest[0] != (byte)'$' || rest[^3] != (byte)'.')
         {
-            if (c is >= (byte)'0' and <= (byte)'9' or (byte)'.' or (byte)'-')
+            FailMoney(text);
+        }
+
+        // UInt128: the magnitude of long.MinValue (92233720368547758.08) does not fit a long.
+        UInt128 count = 0;
+        var digits = 0;
+        var group = -1; // digits since the last ',' (-1: none yet)
+        for (var i = 1; i < rest.Length; i++)
+        {
+            var c = rest[i];
+            if (c is >= (byte)'0' and <= (byte)'9')
             {
-                clean[n++] = c;
+                count = count * 10 + (uint)(c - '0');
+                digits++;
+                group = group < 0 ? group : group + 1;
             }
-            else if (c is not ((byte)'$' or (byte)',' or (byte)' '))
+            else if (c == (byte)',' && i < rest.Length - 3 && digits > 0 && (group < 0 ? digits <= 3 : group == 3))
             {
-                Fail<int>(text, "money");
+                group = 0;
+            }
+            else if (c == (byte)'.' && i == rest.Length - 3 && digits > 0 && (group < 0 || group == 3))
+            {
+                group = -1;
+            }
+            else
+            {
+                FailMoney(text);
+            }
+
+            if (digits > 20)
+            {
+                FailMoney(text);
             }
         }
 
-        WriteNumeric(ref writer, type, clean[..n], decimals);
+        var unscaled = negative ? -(BigInteger)count : (BigInteger)count;
+        if (unscaled < long.MinValue || unscaled > long.MaxValue)
+        {
+            FailMoney(text);
+        }
+
+        if (decimals == DecimalHandling.String)
+        {
+            var magnitude = count.ToString(CultureInfo.InvariantCulture).PadLeft(type.Scale + 1, '0');
+            var plain = type.Scale == 0 ? magnitude : magnitude[..^type.Scale] + "." + magnitude[^type.Scale..];
+            writer.WriteString(negative ? "-" + plain : plain);
+            return;
+        }
+
+        writer.WriteDecimal(unscaled, type.Precision);
     }
+
+    private static void FailMoney(ReadOnlySpan<byte> text) =>
+        throw new FormatException(
+            $"a {text.Length}-byte value of money is not in the C locale's form ($1,234.56) the source sets for its sessions (lc_monetary=C), " +
+            "so its number cannot be read exactly; connect to PostgreSQL directly (a connection pooler may drop the startup options -c lc_monetary=C)");
 
     private static void WriteBytea(ref AvroWriter writer, ReadOnlySpan<byte> text)
     {

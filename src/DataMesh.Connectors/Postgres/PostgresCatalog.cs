@@ -28,6 +28,9 @@ internal sealed record CatalogColumns(IReadOnlyList<string> Names, IReadOnlyList
 /// <summary>Checks and queries on the source database's catalog through an ordinary connection.</summary>
 internal sealed class PostgresCatalog(NpgsqlConnection connection, string sourceName)
 {
+    /// <summary>The session setting <see cref="UseCMoneyAsync"/> keeps the database's money fraction digits in.</summary>
+    public const string MoneyScaleSetting = "datamesh.money_scale";
+
     private readonly Dictionary<uint, PgTypeInfo> _types = [];
 
     /// <summary>Refuses, with the fix in the message, a server or a user that cannot do logical replication.</summary>
@@ -259,8 +262,51 @@ internal sealed class PostgresCatalog(NpgsqlConnection connection, string source
         return (pid, confirmed);
     }
 
-    /// <summary>The money type's fraction digits under the server's lc_monetary.</summary>
-    public Task<int> MoneyScaleAsync(CancellationToken cancellationToken) => ScalarAsync<int>("SELECT scale('1'::money::numeric)", cancellationToken);
+    /// <summary>
+    /// Reads the money type's fraction digits under the session's own <c>lc_monetary</c> (the database's or role's setting,
+    /// as the database's users read money), keeps them in the session as <see cref="MoneyScaleSetting"/>, and sets
+    /// <c>lc_monetary</c> to <c>C</c> for the rest of the session, as the replication connection does (its startup
+    /// options): money's text then has one form whatever the database's locale, <see cref="PgValueWriter"/>'s.
+    /// </summary>
+    /// <returns>The fraction digits: the scale of every money value the source writes.</returns>
+    public async Task<int> UseCMoneyAsync(CancellationToken cancellationToken)
+    {
+        // RESET first: a pooled session kept without a reset (No Reset On Close) may still be in C.
+        var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("RESET lc_monetary"),
+                new NpgsqlBatchCommand($"SELECT set_config('{MoneyScaleSetting}', scale('1'::money::numeric)::text, false)::int"),
+                new NpgsqlBatchCommand("SET lc_monetary TO 'C'"),
+            },
+        };
+        await using var batchScope = batch.ConfigureAwait(false);
+        return await FirstValueAsync<int?>(batch, cancellationToken).ConfigureAwait(false) ?? throw new InvalidOperationException("The money scale query returned no row.");
+    }
+
+    /// <summary>The first value of the first row of the last of a batch's statements that return rows (those that do not, such as <c>LOCK</c> or
+    /// <c>SET</c>, passed over), or the default when none returns a row.</summary>
+    public static async Task<T?> FirstValueAsync<T>(NpgsqlBatch batch, CancellationToken cancellationToken)
+    {
+        var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        T? result = default;
+        do
+        {
+            if (reader.FieldCount > 0 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                result = reader.GetFieldValue<T>(0);
+            }
+        }
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+
+        return result;
+    }
+
+    /// <summary>The money fraction digits <see cref="UseCMoneyAsync"/> read in this session.</summary>
+    public Task<int> MoneyScaleAsync(CancellationToken cancellationToken) =>
+        ScalarAsync<int>($"SELECT current_setting('{MoneyScaleSetting}')::int", cancellationToken);
 
     /// <summary>The table's columns as the catalog has them now.</summary>
     public async Task<CatalogColumns> GetColumnsAsync(uint relationId, CancellationToken cancellationToken)

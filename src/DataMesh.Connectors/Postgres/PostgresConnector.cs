@@ -75,6 +75,11 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     /// <summary>The session settings under which pgoutput's text values have the forms <see cref="PgValueWriter"/> reads.</summary>
     internal static string SessionOptions => "-c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex";
 
+    /// <summary>The replication connection's further setting: money in the C locale's form (<c>-$1,234.56</c>), whatever the
+    /// database's <c>lc_monetary</c> (the walsender formats pgoutput's values under it). The ordinary sessions set it after
+    /// reading the database's money fraction digits (<see cref="PostgresCatalog.UseCMoneyAsync"/>).</summary>
+    internal const string MoneyOptions = " -c lc_monetary=C";
+
     /// <summary>How a table is described to the runtime (the log and the snapshots alike).</summary>
     internal static SourceTableInfo TableInfo(TableDescription description, string database, string schema, string name) => new(description, database, schema)
     {
@@ -163,12 +168,12 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         _catalog = new PostgresCatalog(_meta, _name);
         await _catalog.CheckServerAsync(cancellationToken).ConfigureAwait(false);
         _filter = new TableFilter(_options, SystemSchemas, OwnTables());
-        _moneyScale = await _catalog.MoneyScaleAsync(cancellationToken).ConfigureAwait(false);
+        _moneyScale = await _catalog.UseCMoneyAsync(cancellationToken).ConfigureAwait(false);
         _tables = new PublicationManager(_name, _options, _catalog, _logger, OwnTables());
         await _tables.StartAsync(publication, cancellationToken).ConfigureAwait(false);
 
         var existing = await WaitForSlotAsync(slot, cancellationToken).ConfigureAwait(false);
-        _replication = new LogicalReplicationConnection(builder.ConnectionString);
+        _replication = new LogicalReplicationConnection(new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Options = builder.Options + MoneyOptions }.ConnectionString);
         try
         {
             await _replication.Open(cancellationToken).ConfigureAwait(false);

@@ -363,7 +363,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     public async Task<IReadOnlyList<SourceTableInfo>> ListTablesAsync(CancellationToken cancellationToken)
     {
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await OpenForRowsAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         var catalog = new PostgresCatalog(connection, _source);
         var tables = await catalog.ResolveTablesAsync(_options, _filter, cancellationToken).ConfigureAwait(false);
@@ -391,7 +391,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
             return null; // not captured: the log does not bring its changes, so the snapshot must not bring its rows
         }
 
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await OpenForRowsAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         var fingerprint = await FingerprintAsync(connection, null, schema, name, cancellationToken).ConfigureAwait(false);
         return fingerprint is null ? null : (await DescribeAsync(connection, schema, name, fingerprint, cancellationToken).ConfigureAwait(false))?.Info;
@@ -452,7 +452,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     public async Task<SnapshotChunkRead> ReadChunkAsync(SnapshotChunkRequest request, SnapshotRowWriter writer, CancellationToken cancellationToken)
     {
         var table = request.Table.Schemas.Table;
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await OpenForRowsAsync(cancellationToken).ConfigureAwait(false);
         await using var scope = connection.ConfigureAwait(false);
         // One short transaction: the ACCESS SHARE lock the read takes anyway, taken first, keeps the table's definition
         // from the description to the read (an ALTER waits for it; a change committed before it is seen and the chunk is read again).
@@ -610,6 +610,24 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
 
     private Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken) => DbConnections.OpenAsync(new NpgsqlConnection(_connectionString), cancellationToken);
 
+    /// <summary>A session to describe tables and read rows in: money in the C locale's form, as the log has it, and the
+    /// database's money fraction digits kept for <see cref="FingerprintAsync"/> and <see cref="DescribeAsync(NpgsqlConnection, string, string, CancellationToken)"/>
+    /// (<see cref="PostgresCatalog.UseCMoneyAsync"/>).</summary>
+    private async Task<NpgsqlConnection> OpenForRowsAsync(CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await new PostgresCatalog(connection, _source).UseCMoneyAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     private static async Task<bool> ExistsAsync(NpgsqlConnection connection, string qualified, CancellationToken cancellationToken)
     {
         var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
@@ -636,13 +654,13 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
     /// The versions of the catalog rows a description is made of, or null when the table does not exist: the table's
     /// <c>pg_class</c> row, its <c>pg_attribute</c> rows (dropped ones too), its <c>pg_index</c> rows, the <c>pg_type</c> rows of
     /// its columns' types and of every element and base type they reach, with their schemas' <c>pg_namespace</c> rows,
-    /// each as its oid or number and its <c>xmin</c>, and <c>lc_monetary</c> (the money type's scale). Any change to one of
-    /// these rows writes a new version with a new <c>xmin</c>, so an equal fingerprint means the same description. One
+    /// each as its oid or number and its <c>xmin</c>, and the database's money fraction digits (the money type's scale, kept by
+    /// <see cref="OpenForRowsAsync"/>). Any change to one of these rows writes a new version with a new <c>xmin</c>, so an equal fingerprint means the same description. One
     /// round trip, with the chunk's <c>LOCK TABLE</c> when <paramref name="transaction"/> is given.
     /// </summary>
     private static async Task<string?> FingerprintAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string schema, string name, CancellationToken cancellationToken)
     {
-        const string Sql = """
+        const string Sql = $"""
             WITH RECURSIVE rel AS (
                 SELECT c.oid, c.xmin FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),
             types (oid) AS (
@@ -654,7 +672,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
                    (SELECT string_agg(i.indexrelid || ':' || i.xmin, ',' ORDER BY i.indexrelid) FROM pg_index i WHERE i.indrelid = rel.oid),
                    (SELECT string_agg(t.oid || ':' || t.xmin || ':' || n.oid || ':' || n.xmin, ',' ORDER BY t.oid)
                     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM types)),
-                   current_setting('lc_monetary'))
+                   current_setting('{PostgresCatalog.MoneyScaleSetting}'))
             FROM rel
             """;
         var batch = new NpgsqlBatch(connection, transaction);
@@ -669,19 +687,7 @@ internal sealed class PostgresSnapshotDialect : ISnapshotDialect
         fingerprint.Parameters.Add(new NpgsqlParameter { Value = schema });
         fingerprint.Parameters.Add(new NpgsqlParameter { Value = name });
         batch.BatchCommands.Add(fingerprint);
-        var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using var readerScope = reader.ConfigureAwait(false);
-        string? result = null;
-        do
-        {
-            if (reader.FieldCount > 0 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                result = reader.GetString(0);
-            }
-        }
-        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
-
-        return result;
+        return await PostgresCatalog.FirstValueAsync<string>(batch, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The table's description, from the cache when its catalog rows are those of <paramref name="fingerprint"/>

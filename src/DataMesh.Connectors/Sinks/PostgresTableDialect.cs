@@ -405,6 +405,16 @@ internal sealed class PostgresTableDialect : ITableDialect
             return $"CAST(CAST({source} AS integer) AS bit(1))";
         }
 
+        if (StageType(column).DbType == (NpgsqlDbType.Array | NpgsqlDbType.Text) && target.BaseType.EndsWith("[]", StringComparison.Ordinal) && target.BaseType != "text[]")
+        {
+            // Strings of an array (interval[]'s ISO 8601 forms from a PostgreSQL source) into an array of another element
+            // type: text[] has no assignment cast to it (42804 failed the whole batch), only an explicit one, element by
+            // element through the type's input, which refuses a malformed element as a scalar's cast does. To the type
+            // without its modifier: the assignment then checks it (varchar(3)[] refuses a longer element, which an explicit
+            // cast to varchar(3)[] would cut).
+            return $"CAST({source} AS {target.BaseType})";
+        }
+
         if (StageType(column).DbType != NpgsqlDbType.Text || target.IsString)
         {
             return source;

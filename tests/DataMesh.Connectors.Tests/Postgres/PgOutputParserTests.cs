@@ -160,10 +160,32 @@ public sealed class PgOutputParserTests
     public void Numeric_text_that_does_not_fit_its_declared_precision_and_scale_is_a_FormatException_without_the_value(string text)
     {
         // Found by PgOutputFuzzTests: the writer's ArgumentException escaped, which the source does not expect from a value.
-        var type = new PgColumnType(DataType.DecimalOf(10, 2, "numeric(10,2)"), PgValueKind.Numeric);
-        var ex = Assert.Throws<FormatException>(() => Decode(type, text, r => r.ReadLong()));
-        Assert.Contains("numeric(10,2)", ex.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain(text, ex.Message, StringComparison.Ordinal);
+        AssertRefusedWithoutTheValue(new PgColumnType(DataType.DecimalOf(10, 2, "numeric(10,2)"), PgValueKind.Numeric), text, "numeric(10,2)");
+    }
+
+    [Theory]
+    [InlineData("$1,234.56", 2, "123456")]
+    [InlineData("-$92,233,720,368,547,758.08", 2, "-9223372036854775808")]
+    [InlineData("$92,233,720,368,547,758.07", 2, "9223372036854775807")]
+    [InlineData("$0.00", 2, "0")]
+    [InlineData("-$12.35", 0, "-1235")] // ja_JP's ￥-1,235 as C prints it: the digits are the stored count, the scale the locale's
+    public void Money_in_the_C_form_is_its_stored_count_at_the_databases_scale(string text, int scale, string unscaled)
+    {
+        var type = new PgColumnType(DataType.DecimalOf(19, scale, "money"), PgValueKind.Money);
+        Assert.Equal(System.Numerics.BigInteger.Parse(unscaled, System.Globalization.CultureInfo.InvariantCulture), Decode(type, text, r => r.ReadDecimalUnscaled()));
+    }
+
+    [Theory]
+    [InlineData("$ 12,34")] // es_AR: read as C's it was 1234.00
+    [InlineData("-1.234,56 €")] // de_DE
+    [InlineData("￥-1,235")] // ja_JP
+    [InlineData("$1234,56")]
+    [InlineData("$12.3")]
+    [InlineData("$1,23.45")]
+    [InlineData("$92,233,720,368,547,758.08")]
+    public void Money_in_another_form_than_Cs_is_refused_without_the_value(string text)
+    {
+        AssertRefusedWithoutTheValue(new PgColumnType(DataType.DecimalOf(19, 2, "money"), PgValueKind.Money), text, "not in the C locale's form");
     }
 
     [Fact]
@@ -171,6 +193,15 @@ public sealed class PgOutputParserTests
     {
         var ex = Assert.Throws<FormatException>(() => PgValueWriter.ParseTimestamp("294276-12-31 23:59:59.999999+00"u8));
         Assert.Contains("range of Avro timestamp-micros", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The text is a FormatException whose message says <paramref name="says"/> and never shows the value (messages
+    /// reach logs, status and health data, where row content must not).</summary>
+    private static void AssertRefusedWithoutTheValue(PgColumnType type, string text, string says)
+    {
+        var ex = Assert.Throws<FormatException>(() => Decode(type, text, r => r.ReadLong()));
+        Assert.Contains(says, ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(text, ex.Message, StringComparison.Ordinal);
     }
 
     private static PgColumnType Simple(PgValueKind kind, DataTypeKind dataKind) => new(DataType.Of(dataKind, kind.ToString()), kind);

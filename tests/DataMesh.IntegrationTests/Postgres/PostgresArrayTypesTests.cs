@@ -62,6 +62,63 @@ public sealed class PostgresArrayTypesTests(PostgresServer server) : IClassFixtu
         }
     }
 
+    [Fact]
+    public async Task An_array_columns_dbtype_carries_its_elements_modifier_as_the_elements_column_does()
+    {
+        // The array column's atttypmod (in the catalog and in pgoutput's RELATION message) is its element's: numeric(6,2)[]
+        // has the typmod of numeric(6,2). Its dm.dbtype said _numeric, the modifier lost.
+        string[] types = ["numeric(6,2)", "varchar(10)", "char(3)", "bit(3)", "varbit(5)", "numeric", "integer", "mood", "posint"];
+        var columns = string.Join(", ", types.Select((t, i) => $"s{i} {t}, a{i} {t}[]"));
+        var values = string.Join(", ", types.Select((t, i) => $"NULL, ARRAY[NULL::{t}]"));
+        await using var cdc = await PgCdc.CreateAsync(server, $"""
+            CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+            CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+            CREATE TABLE mods (id int PRIMARY KEY, {columns});
+            INSERT INTO mods VALUES (1, {values});
+            """);
+        await cdc.StartAsync(o => o.IncludeTables.Add("public.mods"));
+        await cdc.ExecuteAsync($"INSERT INTO mods VALUES (2, {values})");
+        var records = await cdc.ReadAsync(cdc.Topic("mods"), 2);
+
+        // The snapshot's description (from the catalog) and the log's (from the RELATION message) are one schema.
+        Assert.Single(await cdc.Store.GetVersionsAsync(global::DataMesh.Events.TopicNames.ValueSubject(cdc.Topic("mods"))));
+        var row = records[1].After!.Schema;
+        for (var i = 0; i < types.Length; i++)
+        {
+            var scalar = row[$"s{i}"].GetProperty("dm.dbtype");
+            Assert.Equal($"{scalar.Trim('"')}[]", row[$"a{i}"].GetProperty("dm.dbtype").Trim('"'));
+        }
+
+        Assert.Equal("\"numeric(6,2)\"", row["s0"].GetProperty("dm.dbtype"));
+
+        // A table sink creates its table from the topic as before (from the Avro types, not dm.dbtype).
+        await using var sinkDatabase = await server.CreateDatabaseAsync("sink");
+        var sinkConnection = server.ConnectionStringFor(sinkDatabase.Name);
+        await using var sink = new global::DataMesh.Connectors.Sinks.PostgresTableSink(new global::DataMesh.Connectors.Sinks.PostgresTableSinkOptions { ConnectionString = sinkConnection, Table = "mods_copy", SchemaEvolution = global::DataMesh.Connectors.Sinks.SchemaEvolution.CreateTable });
+        var options = new global::DataMesh.Pipelines.PipelineOptions { Name = "mods-" + Guid.NewGuid().ToString("N")[..8], CommitInterval = TimeSpan.FromMilliseconds(200), Sink = sink };
+        options.SourceTopics.Add(cdc.Topic("mods"));
+        using var stop = new CancellationTokenSource();
+        var run = new global::DataMesh.Pipelines.KafkaPipeline(options, cdc.Kafka, cdc.Store).RunAsync(stop.Token);
+        await using var connection = new Npgsql.NpgsqlConnection(sinkConnection);
+        await connection.OpenAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        long copied = 0;
+        while (copied < 2 && DateTime.UtcNow < deadline && !run.IsCompleted)
+        {
+            await Task.Delay(200);
+            await using var exists = new Npgsql.NpgsqlCommand("SELECT to_regclass('mods_copy') IS NOT NULL", connection);
+            if (await exists.ExecuteScalarAsync() is true)
+            {
+                await using var count = new Npgsql.NpgsqlCommand("SELECT count(*) FROM mods_copy WHERE a0::text = '[null]'", connection);
+                copied = (long)(await count.ExecuteScalarAsync())!;
+            }
+        }
+
+        await stop.CancelAsync();
+        await run;
+        Assert.Equal(2, copied);
+    }
+
     private static string Show(object? value) => value switch
     {
         GenericRecord record => record.ToString(),

@@ -103,6 +103,22 @@ public sealed class SchemaTrackerDdlTests
         Assert.Empty(statement.Columns);
     }
 
+    [Theory]
+    // lower_case_table_names=0 (Linux's default): aliases and table names compare exactly; an alias that differs from a
+    // table's name only in case does not hide the table (MariaDB 10.11: the first deletes from t, the second updates t).
+    [InlineData("DELETE t FROM u AS T, t WHERE t.id = T.id", "t")]
+    [InlineData("UPDATE t, u AS T SET t.v = 1 WHERE t.id = T.id", "t")]
+    [InlineData("UPDATE t AS x, u AS X SET X.v = 1 WHERE x.id = X.id", "u")]
+    [InlineData("DELETE T FROM u AS T, t WHERE t.id = T.id", "u")]
+    // lower_case_table_names=1 or 2: no name in the same case, any equal ignoring case (more tables, never fewer).
+    [InlineData("DELETE A FROM t AS a JOIN u ON a.id = u.id", "t")]
+    [InlineData("UPDATE t, u SET T.v = 1", "t")]
+    public void An_alias_or_a_table_name_in_the_same_case_comes_first(string sql, string tables)
+    {
+        var statement = Assert.IsType<LoggedRowChangeStatement>(DdlParser.Parse(sql));
+        Assert.Equal(tables.Split(','), statement.Tables!.Select(t => t.Database is null ? t.Name : $"{t.Database}.{t.Name}"));
+    }
+
     [Fact]
     public void A_multi_table_UPDATE_of_columns_without_their_table_names_the_columns_and_the_tables_they_may_be_of()
     {

@@ -179,12 +179,19 @@ internal sealed partial class DdlParser
         return new LoggedRowChangeStatement("UPDATE", tables) { Columns = columns, ColumnTables = candidates };
     }
 
-    /// <summary>The table an alias or a table name of the references stands for (aliases first, as the server resolves
-    /// them); names compare ignoring case, so that a doubt gives more tables, never fewer.</summary>
+    /// <summary>The table an alias or a table name of the references stands for. The server compares a name with the
+    /// aliases and with the names of the tables without one (a table's own name is its alias) exactly under
+    /// lower_case_table_names 0, ignoring case under 1 and 2: with 0, <c>DELETE t FROM u AS T, t</c> deletes from t, and
+    /// <c>UPDATE t AS x, u AS X SET X.v = 1</c> changes u. So a match in the same case is the one (under 1 and 2 no other can
+    /// differ from it only in case: the server refuses such aliases as not unique); without one, every alias and table name
+    /// equal ignoring case, so that a doubt gives more tables, never fewer.</summary>
     private List<TableName> Resolve(string name, List<TableReference> references)
     {
-        var aliased = references.Where(r => string.Equals(r.Alias, name, StringComparison.OrdinalIgnoreCase)).ToList();
-        var matches = aliased.Count > 0 ? aliased : references.Where(r => r.Alias is null && r.Table is not null && string.Equals(r.Table.Name, name, StringComparison.OrdinalIgnoreCase)).ToList();
+        bool Names(TableReference r, StringComparison comparison) =>
+            r.Alias is not null ? string.Equals(r.Alias, name, comparison) : r.Table is not null && string.Equals(r.Table.Name, name, comparison);
+
+        var exact = references.Where(r => Names(r, StringComparison.Ordinal)).ToList();
+        var matches = exact.Count > 0 ? exact : references.Where(r => Names(r, StringComparison.OrdinalIgnoreCase)).ToList();
         if (matches.Count == 0 || matches.Any(m => m.Table is null))
         {
             throw Error($"'{name}' names no table of the statement");

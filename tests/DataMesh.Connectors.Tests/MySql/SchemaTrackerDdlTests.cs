@@ -65,6 +65,23 @@ public sealed class SchemaTrackerDdlTests
         Assert.Equal(["id"], schema.Find("shop", "t")!.PrimaryKey);
     }
 
+    [Theory]
+    // MariaDB 10.11 (SHOW CREATE TABLE after each): a column a statement redefines without NOT NULL is NOT NULL only when it
+    // is in the key the statement leaves, wherever DROP PRIMARY KEY is written; one it does not redefine keeps its NOT NULL.
+    [InlineData("ALTER TABLE t MODIFY id BIGINT, DROP PRIMARY KEY, ADD PRIMARY KEY (v)", "v", "id")]
+    [InlineData("ALTER TABLE t MODIFY id BIGINT, DROP PRIMARY KEY", "", "id,v")]
+    [InlineData("ALTER TABLE t DROP PRIMARY KEY, MODIFY id BIGINT", "", "id,v")]
+    [InlineData("ALTER TABLE t CHANGE id id2 BIGINT, ADD PRIMARY KEY (v), DROP PRIMARY KEY", "v", "id2")]
+    [InlineData("ALTER TABLE t MODIFY id BIGINT, ADD w INT, DROP PRIMARY KEY, ADD PRIMARY KEY (id)", "id", "v,w")]
+    public void A_column_redefined_by_an_ALTER_that_drops_the_key_it_was_in_is_nullable(string alter, string key, string nullable)
+    {
+        var schema = Tracker("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v INT)");
+        schema.Apply(DdlParser.Parse(alter), "shop");
+        var table = schema.Find("shop", "t")!;
+        Assert.Equal(key.Split(',', StringSplitOptions.RemoveEmptyEntries), table.PrimaryKey);
+        Assert.Equal(nullable.Split(',').Order(), table.Columns.Where(c => c.Nullable).Select(c => c.Name).Order());
+    }
+
     [Fact]
     public void RENAME_TABLE_IF_EXISTS_renames_the_tables_that_exist_and_passes_over_the_others()
     {

@@ -240,6 +240,11 @@ internal sealed class SchemaTracker
         // that names it, and a later one is taken for one of a column the statement adds (below).
         var changedOld = new HashSet<int>();
 
+        // The nullability of the columns the statement defines or redefines (ADD, CHANGE, MODIFY) as written: the server makes
+        // such a column NOT NULL for the key the statement leaves, not for one it drops (MODIFY id BIGINT, DROP PRIMARY KEY
+        // makes id nullable, wherever the DROP is written); a column it does not redefine keeps what it had.
+        var written = new Dictionary<int, bool>();
+
         // MariaDB: a MODIFY or CHANGE of no column of the table before the statement (or of one an earlier clause changed)
         // whose new name is that of a column the statement adds, ignoring case, replaces that column's definition with its
         // own, at the end of the table unless it says FIRST or AFTER (ADD c INT FIRST, MODIFY c BIGINT puts c last).
@@ -258,6 +263,7 @@ internal sealed class SchemaTracker
 
             // A new column: the rows from before the statement get the value of this definition's default.
             var definition = Resolve(change.Definition, charset);
+            written[id] = definition.Nullable;
             if (change.Definition.InlinePrimaryKey)
             {
                 key = [id];
@@ -291,6 +297,7 @@ internal sealed class SchemaTracker
                     var addAt = Place(columns, add.Placement, columns.Count, name);
                     columns.Insert(addAt, Resolve(add.Definition, charset));
                     ids.Insert(addAt, nextId++);
+                    written[ids[addAt]] = columns[addAt].Nullable;
                     if (add.Definition.InlinePrimaryKey)
                     {
                         // ADD c ... PRIMARY KEY (or KEY): the column is the key (the server refuses it beside another one).
@@ -333,6 +340,7 @@ internal sealed class SchemaTracker
                     var resolved = Resolve(change.Definition, charset);
                     resolved = resolved with { Default = SameType(resolved, columns[at]) ? columns[at].Default : null };
                     var changed = ids[at];
+                    written[changed] = resolved.Nullable;
                     if (change.Definition.InlinePrimaryKey)
                     {
                         // MODIFY / CHANGE c ... PRIMARY KEY: the column becomes the key.
@@ -400,6 +408,14 @@ internal sealed class SchemaTracker
                 case DefaultCharsetAction defaultCharset:
                     charset = defaultCharset.Charset;
                     break;
+            }
+        }
+
+        for (var i = 0; i < columns.Count; i++)
+        {
+            if (written.TryGetValue(ids[i], out var nullable) && !key.Contains(ids[i]))
+            {
+                columns[i] = columns[i] with { Nullable = nullable };
             }
         }
 

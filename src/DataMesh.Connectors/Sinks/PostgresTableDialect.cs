@@ -412,7 +412,16 @@ internal sealed class PostgresTableDialect : ITableDialect
             // element through the type's input, which refuses a malformed element as a scalar's cast does. To the type
             // without its modifier: the assignment then checks it (varchar(3)[] refuses a longer element, which an explicit
             // cast to varchar(3)[] would cut).
-            return $"CAST({source} AS {target.BaseType})";
+            // Not for elements of a type without modifier that a cast reads with one: character means character(1) and bit
+            // bit(1), whose explicit casts cut ('abcd' into a char(4)[] column landed as 'a   '): text[] has an assignment
+            // cast to character(n)[], which refuses a longer element, and bit varying[] one to bit(n)[], which refuses
+            // another length.
+            return target.BaseType switch
+            {
+                "character[]" => source,
+                "bit[]" => $"CAST({source} AS bit varying[])",
+                _ => $"CAST({source} AS {target.BaseType})",
+            };
         }
 
         if (StageType(column).DbType != NpgsqlDbType.Text || target.IsString)

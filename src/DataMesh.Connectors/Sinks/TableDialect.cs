@@ -18,6 +18,9 @@ internal sealed record TableColumn(string Name, string Type, string BaseType, bo
     /// into one without an error), or null for any other type.</summary>
     public int? DecimalScale { get; } = ParseScale(Type);
 
+    /// <summary>The <see cref="DecimalScale"/> of an array column's elements (PostgreSQL <c>numeric(6,2)[]</c>: 2), or null.</summary>
+    public int? ElementDecimalScale { get; } = Type.EndsWith("[]", StringComparison.Ordinal) ? ParseScale(Type[..^2]) : null;
+
     /// <summary>Whether the column holds single-precision floats (PostgreSQL <c>real</c>; MySQL <c>float</c>, which
     /// MySQL turns into <c>double</c> from <c>FLOAT(25)</c> on).</summary>
     public bool IsSingleFloat { get; } = Type.Equals("real", StringComparison.OrdinalIgnoreCase)

@@ -646,6 +646,25 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
                     continue;
                 }
 
+                if (column is { Kind: SinkKind.Array, ElementKind: SinkKind.String } && target.ElementDecimalScale is { } elementScale)
+                {
+                    // Decimal strings of an array (a PostgreSQL source's numeric[] under DecimalHandling.String) into a
+                    // numeric(p,s)[] column: the cast rounds each element without an error, as it does a scalar's.
+                    foreach (var operation in group.Operations)
+                    {
+                        if (operation.WrittenValues()[c] is object?[] items
+                            && items.Any(i => i is string text && PlainDecimal().IsMatch(text) && DecimalScale(text) > elementScale)
+                            && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
+                        {
+                            refused.Add((operation,
+                                $"table {info.Display}, column \"{target.Name}\" ({target.Type}): an element has more digits after the decimal point than the column's scale of {elementScale.ToString(CultureInfo.InvariantCulture)}, " +
+                                "and the database would round it without an error. Widen the column's scale (ALTER TABLE), or round the value in a transform."));
+                        }
+                    }
+
+                    continue;
+                }
+
                 if (column.Kind is not (SinkKind.Decimal or SinkKind.VariableDecimal or SinkKind.String or SinkKind.Float32 or SinkKind.Float64)
                     || target.DecimalScale is not { } scale)
                 {

@@ -246,6 +246,56 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
             await QueryAsync($"""SELECT id, CASE WHEN id = 1 THEN (iv::text = {expected})::text ELSE iv::text END, tags::text FROM "{table}" ORDER BY id"""));
     }
 
+    [Fact]
+    public async Task Strings_of_an_array_go_into_existing_char_bit_and_numeric_array_columns_exactly_or_are_rejected_by_name()
+    {
+        // character and bit without modifier are character(1) and bit(1) in a cast: an explicit cast to character[] cut
+        // 'abcd' to 'a' (stored 'a   ' in char(4)[], no error) and one to bit[] cut '10100101' to '1'. A numeric(6,2)[]
+        // column rounded '1.234' (a PostgreSQL source's numeric[] under DecimalHandling.String) to 1.23 without an error.
+        var (table, schema, sink) = await ExistingTableAsync("c char(4)[], b bit(8)[], n numeric(6,2)[]", """
+            {"name":"c","type":["null",{"type":"array","items":["null","string"]}],"default":null},
+            {"name":"b","type":["null",{"type":"array","items":["null","string"]}],"default":null},
+            {"name":"n","type":["null",{"type":"array","items":["null","string"]}],"default":null}
+            """);
+        await using var sinkScope = sink;
+        byte[] ValueOf(long id, string?[]? chars, string?[]? bits, string?[]? numbers) => SinkTestKit.Datum((ref Avro.AvroWriter w) =>
+        {
+            w.WriteLong(id);
+            foreach (var array in new[] { chars, bits, numbers })
+            {
+                w.WriteUnionIndex(array is null ? 0 : 1);
+                if (array is not null)
+                {
+                    w.WriteArrayStart(array.Length);
+                    foreach (var item in array)
+                    {
+                        w.WriteUnionIndex(item is null ? 0 : 1);
+                        if (item is not null)
+                        {
+                            w.WriteString(item);
+                        }
+                    }
+
+                    w.WriteArrayEnd();
+                }
+            }
+        });
+        var batch = Kit.Batch(TopicOf(table))
+            .Upsert(Key(1), schema, ValueOf(1, ["abcd", "ab", null], ["10100101", null], ["1.23", "-4.5", "7", null]))
+            .Upsert(Key(2), schema, ValueOf(2, ["abcde"], null, null))
+            .Upsert(Key(3), schema, ValueOf(3, null, ["1"], null))
+            .Upsert(Key(4), schema, ValueOf(4, null, null, ["1.20", "1.234"]))
+            .Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal([[1L, "{abcd,\"ab  \",NULL}", "{10100101,NULL}", "{1.23,-4.50,7.00,NULL}"]],
+            await QueryAsync($"""SELECT id, c::text, b::text, n::text FROM "{table}" ORDER BY id"""));
+        Assert.Equal(3, batch.RejectedCount);
+        Assert.Contains("\"c\"", batch.GetRejection(1)!, StringComparison.Ordinal);
+        Assert.Contains("\"b\"", batch.GetRejection(2)!, StringComparison.Ordinal);
+        Assert.Contains("\"n\"", batch.GetRejection(3)!, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -162,6 +162,19 @@ public sealed class SchemaTrackerDdlTests
         Assert.Null(statement.Tables);
     }
 
+    [Theory]
+    [InlineData("/* app=shop */ UPDATE t SET v = 1", true)]
+    [InlineData("-- trace\n# more\n  /* x */ DELETE FROM t", true)]
+    [InlineData("/* a */ /* b */ WITH x AS (SELECT 1) UPDATE t SET v = 1", true)]
+    [InlineData("/* a */ INSERT INTO t VALUES (1)", true)]
+    [InlineData("/* a */ ALTER TABLE t ADD c INT", false)]
+    [InlineData("/*!40000 ALTER TABLE t DISABLE KEYS */", false)]
+    [InlineData("CREATE TABLE t (id INT) /* UPDATE */", false)]
+    public void A_statement_after_comments_is_a_row_change_that_stays_inside_its_transaction(string sql, bool inside)
+    {
+        Assert.Equal(inside, DataMesh.Connectors.MySql.Binlog.BinlogProcessor.IsInsideTransaction(sql));
+    }
+
     [Fact]
     public void LOAD_INDEX_is_not_a_row_change()
     {

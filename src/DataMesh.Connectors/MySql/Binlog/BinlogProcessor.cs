@@ -428,15 +428,51 @@ internal sealed class BinlogProcessor
         _ => false,
     };
 
-    // DDL commits implicitly; XA and savepoint statements and DML logged as statements stay inside their transaction.
-    private static bool IsInsideTransaction(string sql)
+    // DDL commits implicitly; XA and savepoint statements and DML logged as statements stay inside their transaction. The
+    // statement is logged as the client sent it: comments before it (/* app */ UPDATE ...) are passed over, or a DML logged
+    // as a statement would commit its transaction halfway (its GTID counted as done before its later rows).
+    internal static bool IsInsideTransaction(string sql)
     {
-        var trimmed = sql.AsSpan().TrimStart();
+        var trimmed = SkipLeadingComments(sql.AsSpan());
         return trimmed.StartsWith("XA ", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("SAVEPOINT", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("INSERT", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("WITH", StringComparison.OrdinalIgnoreCase)
             || trimmed.StartsWith("ROLLBACK", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("RELEASE", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>The statement after its leading white space and comments (<c>/* */</c>, <c>-- </c>, <c>#</c>), not the
+    /// versioned ones (<c>/*!50100 ... */</c>, <c>/*M!...*/</c>), whose text is SQL.</summary>
+    private static ReadOnlySpan<char> SkipLeadingComments(ReadOnlySpan<char> sql)
+    {
+        while (true)
+        {
+            sql = sql.TrimStart();
+            if (sql.StartsWith("/*", StringComparison.Ordinal) && !sql.StartsWith("/*!", StringComparison.Ordinal) && !sql.StartsWith("/*M!", StringComparison.Ordinal))
+            {
+                var end = sql[2..].IndexOf("*/", StringComparison.Ordinal);
+                if (end < 0)
+                {
+                    return sql;
+                }
+
+                sql = sql[(end + 4)..];
+            }
+            else if (sql.StartsWith("#", StringComparison.Ordinal) || (sql.StartsWith("--", StringComparison.Ordinal) && (sql.Length == 2 || char.IsWhiteSpace(sql[2]) || char.IsControl(sql[2]))))
+            {
+                var end = sql.IndexOf('\n');
+                if (end < 0)
+                {
+                    return [];
+                }
+
+                sql = sql[(end + 1)..];
+            }
+            else
+            {
+                return sql;
+            }
+        }
     }
 
     private void ApplyDdl(string sql, string? database, long position)

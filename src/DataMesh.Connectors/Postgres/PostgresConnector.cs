@@ -80,6 +80,9 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
     /// reading the database's money fraction digits (<see cref="PostgresCatalog.UseCMoneyAsync"/>).</summary>
     internal const string MoneyOptions = " -c lc_monetary=C";
 
+    /// <summary>How long a description waits for the catalog to show the columns a RELATION message names.</summary>
+    private static readonly TimeSpan CatalogCatchUp = TimeSpan.FromSeconds(2);
+
     /// <summary>How a table is described to the runtime (the log and the snapshots alike).</summary>
     internal static SourceTableInfo TableInfo(TableDescription description, string database, string schema, string name) => new(description, database, schema)
     {
@@ -506,6 +509,16 @@ internal sealed partial class PostgresConnector : SourceConnector<PostgresPositi
         var types = await _catalog!.GetTypesAsync(relation.Columns.Select(c => c.TypeOid), cancellationToken).ConfigureAwait(false);
         var columnTypes = relation.Columns.Select(c => PgColumnType.Resolve(c.TypeOid, c.TypeModifier, types, _moneyScale)).ToArray();
         var catalog = await _catalog.GetColumnsAsync(relation.RelationId, cancellationToken).ConfigureAwait(false);
+        // PostgreSQL streams a commit before new snapshots see it: the RELATION message of a transaction that added a column
+        // can arrive before the catalog shows the column, which was then described without its NOT NULL and its default
+        // (old records read null where PostgreSQL gives them the default). Read again while the catalog lacks a column the
+        // message names, for a while: a column a later statement dropped (a catalog ahead of the log) never comes back.
+        for (var since = Stopwatch.GetTimestamp(); relation.Columns.Any(c => !catalog.Names.Contains(c.Name)) && Stopwatch.GetElapsedTime(since) < CatalogCatchUp;)
+        {
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+            catalog = await _catalog.GetColumnsAsync(relation.RelationId, cancellationToken).ConfigureAwait(false);
+        }
+
         _relations.TryGetValue(relation.RelationId, out var known);
         var relaxed = _relaxed.TryGetValue(relation.RelationId, out var set) ? set : [];
         var description = PgRelation.Describe(relation, catalog, columnTypes, known?.Table.Schemas.Table, relaxed);

@@ -460,11 +460,7 @@ public sealed class CdcRawFollowerTests : IDisposable
         // A copy held up inside the second section: its first section is read once settled, the rest waited for.
         File.WriteAllBytes(path, whole.AsSpan(0, whole.Length - 40).ToArray());
         var position = new CommitLogPosition(0, 0);
-        for (var i = 0; i < 3; i++)
-        {
-            position = follower.Poll(position, Add);
-            clock.Advance(TimeSpan.FromSeconds(2));
-        }
+        position = PollEvery2s(follower, position, Add, clock, 3);
 
         Assert.Equal(10, handed.Count);
         Assert.Empty(logger.Lines);
@@ -472,11 +468,7 @@ public sealed class CdcRawFollowerTests : IDisposable
 
         // The copy goes on: the whole segment is read, nothing twice.
         File.WriteAllBytes(path, whole);
-        for (var i = 0; i < 3; i++)
-        {
-            position = follower.Poll(position, Add);
-            clock.Advance(TimeSpan.FromSeconds(2));
-        }
+        position = PollEvery2s(follower, position, Add, clock, 3);
 
         Assert.Equal(20, handed.Count);
         Assert.Equal(20, handed.Distinct().Count());
@@ -487,20 +479,12 @@ public sealed class CdcRawFollowerTests : IDisposable
         var tornPath = Path.Combine(_directory, "CommitLog-6-101.log");
         var torn = SegmentWriter.Encrypted(6, 101, key, RandomNumberGenerator.GetBytes(16), "k", [_mutations.Take(4), _mutations.Skip(4).Take(4)]);
         File.WriteAllBytes(tornPath, torn.AsSpan(0, torn.Length - 12 - 40).ToArray());
-        for (var i = 0; i < 10; i++)
-        {
-            position = follower.Poll(position, Add);
-            clock.Advance(TimeSpan.FromSeconds(2));
-        }
+        position = PollEvery2s(follower, position, Add, clock, 10);
 
         Assert.Equal(24, handed.Count);
         Assert.Empty(logger.Lines);
         Assert.DoesNotContain(101, follower.Read(102)!);
-        for (var i = 0; i < 10; i++)
-        {
-            position = follower.Poll(position, Add);
-            clock.Advance(TimeSpan.FromSeconds(2));
-        }
+        position = PollEvery2s(follower, position, Add, clock, 10);
 
         Assert.Equal(24, handed.Count);
         Assert.Contains("40 bytes short", Assert.Single(logger.Lines), StringComparison.Ordinal);
@@ -530,11 +514,7 @@ public sealed class CdcRawFollowerTests : IDisposable
 
         File.WriteAllBytes(path, whole.AsSpan(0, whole.Length - 40).ToArray());
         var position = new CommitLogPosition(0, 0);
-        for (var i = 0; i < 3; i++)
-        {
-            position = follower.Poll(position, Add);
-            clock.Advance(TimeSpan.FromSeconds(2));
-        }
+        position = PollEvery2s(follower, position, Add, clock, 3);
 
         Assert.Equal(10, handed.Count);
         Assert.Empty(logger.Lines);
@@ -551,15 +531,23 @@ public sealed class CdcRawFollowerTests : IDisposable
         var tornPath = Path.Combine(_directory, "CommitLog-6-101.log");
         var torn = SegmentWriter.Encrypted(6, 101, key, RandomNumberGenerator.GetBytes(16), "k", [_mutations.Take(4), _mutations.Skip(4).Take(4)]);
         File.WriteAllBytes(tornPath, torn.AsSpan(0, torn.Length - 12 - 40).ToArray());
-        for (var i = 0; i < 20; i++)
-        {
-            position = follower.Poll(position, Add);
-            clock.Advance(TimeSpan.FromSeconds(2));
-        }
+        position = PollEvery2s(follower, position, Add, clock, 20);
 
         Assert.Equal(24, handed.Count);
         Assert.Contains("40 bytes short", Assert.Single(logger.Lines), StringComparison.Ordinal);
         Assert.Equal<long>([100, 101], follower.Read(102)!);
+    }
+
+    /// <summary>Polls <paramref name="times"/> times, 2 s apart on <paramref name="clock"/>; returns the last position.</summary>
+    private static CommitLogPosition PollEvery2s(CdcRawFollower follower, CommitLogPosition position, CdcEntryHandler add, ManualClock clock, int times)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            position = follower.Poll(position, add);
+            clock.Advance(TimeSpan.FromSeconds(2));
+        }
+
+        return position;
     }
 
     /// <summary>A store that gives no segment lengths, as an agent of an older version.</summary>

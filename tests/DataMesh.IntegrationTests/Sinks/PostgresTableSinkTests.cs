@@ -202,28 +202,7 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
             {"name":"tags","type":["null",{"type":"array","items":["null","string"]}],"default":null}
             """);
         await using var sinkScope = sink;
-        byte[] ValueOf(long id, string?[]? intervals, string?[]? tags) => SinkTestKit.Datum((ref Avro.AvroWriter w) =>
-        {
-            w.WriteLong(id);
-            foreach (var array in new[] { intervals, tags })
-            {
-                w.WriteUnionIndex(array is null ? 0 : 1);
-                if (array is not null)
-                {
-                    w.WriteArrayStart(array.Length);
-                    foreach (var item in array)
-                    {
-                        w.WriteUnionIndex(item is null ? 0 : 1);
-                        if (item is not null)
-                        {
-                            w.WriteString(item);
-                        }
-                    }
-
-                    w.WriteArrayEnd();
-                }
-            }
-        });
+        byte[] ValueOf(long id, string?[]? intervals, string?[]? tags) => IdAndStringArrays(id, intervals, tags);
         // PostgreSQL's own ISO 8601 forms (IntervalStyle iso_8601), signs apart per field, to the microsecond.
         string[] forms = ["P1Y2M3DT4H5M6.789S", "P-1Y-2M3DT-4H-5M-6.000001S", "PT0S", "P-178000000Y", "PT2562047788H54.775807S"];
         var batch = Kit.Batch(TopicOf(table))
@@ -258,28 +237,7 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
             {"name":"n","type":["null",{"type":"array","items":["null","string"]}],"default":null}
             """);
         await using var sinkScope = sink;
-        byte[] ValueOf(long id, string?[]? chars, string?[]? bits, string?[]? numbers) => SinkTestKit.Datum((ref Avro.AvroWriter w) =>
-        {
-            w.WriteLong(id);
-            foreach (var array in new[] { chars, bits, numbers })
-            {
-                w.WriteUnionIndex(array is null ? 0 : 1);
-                if (array is not null)
-                {
-                    w.WriteArrayStart(array.Length);
-                    foreach (var item in array)
-                    {
-                        w.WriteUnionIndex(item is null ? 0 : 1);
-                        if (item is not null)
-                        {
-                            w.WriteString(item);
-                        }
-                    }
-
-                    w.WriteArrayEnd();
-                }
-            }
-        });
+        byte[] ValueOf(long id, string?[]? chars, string?[]? bits, string?[]? numbers) => IdAndStringArrays(id, chars, bits, numbers);
         var batch = Kit.Batch(TopicOf(table))
             .Upsert(Key(1), schema, ValueOf(1, ["abcd", "ab", null], ["10100101", null], ["1.23", "-4.5", "7", null]))
             .Upsert(Key(2), schema, ValueOf(2, ["abcde"], null, null))
@@ -367,4 +325,28 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
         Assert.Equal(0, latest.RejectedCount);
         Assert.Equal([4L, "294247-01-10 04:00:54.775806+00", "1970-01-01 00:00:00"], (await QueryAsync($"""SELECT id, ts::text, lts::text FROM "{table}" WHERE id = 4"""))[0]);
     }
+
+    /// <summary>A record of a long id and nullable arrays of nullable strings, in that order.</summary>
+    private static byte[] IdAndStringArrays(long id, params string?[]?[] arrays) => SinkTestKit.Datum((ref Avro.AvroWriter w) =>
+    {
+        w.WriteLong(id);
+        foreach (var array in arrays)
+        {
+            w.WriteUnionIndex(array is null ? 0 : 1);
+            if (array is not null)
+            {
+                w.WriteArrayStart(array.Length);
+                foreach (var item in array)
+                {
+                    w.WriteUnionIndex(item is null ? 0 : 1);
+                    if (item is not null)
+                    {
+                        w.WriteString(item);
+                    }
+                }
+
+                w.WriteArrayEnd();
+            }
+        }
+    });
 }

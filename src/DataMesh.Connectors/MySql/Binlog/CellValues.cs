@@ -414,9 +414,15 @@ internal static class CellValues
             case ValueDecoder.Timestamp2: return ReadTimestamp2(cell, plan.Binlog.Meta);
             case ValueDecoder.Text: return MySqlCharsets.ToString(plan.Charset, Payload(cell, plan.LengthPrefix));
             case ValueDecoder.Bytes when plan.BinaryText == BinaryText.Uuid:
-                // A Guid, as ChangeEventEncoder takes for the Uuid kind.
-                Span<byte> uuid = stackalloc byte[BinaryTextMaxLength];
-                return Guid.ParseExact(Encoding.ASCII.GetString(uuid[..FormatBinaryText(Payload(cell, plan.LengthPrefix), plan.BinaryText, uuid)]), "D");
+                // A Guid, as ChangeEventEncoder takes for the Uuid kind: the 16 bytes in their written order.
+                var payload = Payload(cell, plan.LengthPrefix);
+                if (payload.Length > 16)
+                {
+                    throw new FormatException($"a Uuid value of {payload.Length} bytes (at most 16)");
+                }
+
+                Span<byte> uuid = stackalloc byte[16];
+                return new Guid(PadBinary(payload, 16, uuid), bigEndian: true);
             case ValueDecoder.Bytes when plan.BinaryText != BinaryText.None:
                 Span<byte> utf8 = stackalloc byte[BinaryTextMaxLength];
                 return Encoding.ASCII.GetString(utf8[..FormatBinaryText(Payload(cell, plan.LengthPrefix), plan.BinaryText, utf8)]);

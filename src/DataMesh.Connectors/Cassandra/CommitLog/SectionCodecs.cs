@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
-using System.IO.Compression;
+using DataMesh.Connectors.Compression;
 using K4os.Compression.LZ4;
-using ZstdSharp;
 
 namespace DataMesh.Connectors.Cassandra.CommitLog;
 
@@ -42,19 +41,22 @@ internal static class SectionCodecs
     /// <returns>Null on success, else what was wrong.</returns>
     public static string? Decompress(Codec codec, ReadOnlySpan<byte> input, Span<byte> output)
     {
+        if (codec is Codec.Deflate or Codec.Zstd)
+        {
+            return codec == Codec.Deflate ? ExactDecompression.Zlib(input, output) : ExactDecompression.Zstd(input, output);
+        }
+
         try
         {
             var length = codec switch
             {
                 Codec.Lz4 => Lz4(input, output),
                 Codec.Snappy => Snappier.Snappy.GetUncompressedLength(input) == output.Length ? Snappier.Snappy.Decompress(input, output) : -2,
-                Codec.Deflate => Inflate(input, output),
-                Codec.Zstd => Zstd(input, output),
                 _ => input.TryCopyTo(output) ? input.Length : -1,
             };
             return length == output.Length ? null : $"the {codec} data decompress to {(length < 0 ? "nothing readable" : length + " bytes")}, not the {output.Length} the section declares";
         }
-        catch (Exception ex) when (ex is InvalidDataException or ZstdException or ArgumentException or IndexOutOfRangeException or InvalidOperationException)
+        catch (Exception ex) when (ex is InvalidDataException or ArgumentException or IndexOutOfRangeException or InvalidOperationException)
         {
             return $"the {codec} data are corrupt: {ex.Message}";
         }
@@ -68,25 +70,5 @@ internal static class SectionCodecs
         }
 
         return LZ4Codec.Decode(input[4..], output);
-    }
-
-    private static int Zstd(ReadOnlySpan<byte> input, Span<byte> output)
-    {
-        using var decompressor = new Decompressor();
-        return decompressor.Unwrap(input, output);
-    }
-
-    private static int Inflate(ReadOnlySpan<byte> input, Span<byte> output)
-    {
-        using var stream = new ZLibStream(new MemoryStream(input.ToArray(), writable: false), CompressionMode.Decompress);
-        var total = 0;
-        int read;
-        while (total < output.Length && (read = stream.Read(output[total..])) > 0)
-        {
-            total += read;
-        }
-
-        // Data beyond the declared length are an error too.
-        return total == output.Length && stream.ReadByte() < 0 ? total : -1;
     }
 }

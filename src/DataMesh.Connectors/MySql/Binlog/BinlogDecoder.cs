@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DataMesh.Connectors.Compression;
 
 namespace DataMesh.Connectors.MySql.Binlog;
 
@@ -7,8 +8,15 @@ namespace DataMesh.Connectors.MySql.Binlog;
 internal readonly ref struct BinlogEvent
 {
     public BinlogEvent(BinlogEventHeader header, ReadOnlySpan<byte> data, ReadOnlySpan<byte> body, long position)
+        : this(header, header.EventType, data, body, position)
+    {
+    }
+
+    /// <summary>An event read as another type than its header's: a compressed event inflated (<see cref="CompressedEvent"/>).</summary>
+    public BinlogEvent(BinlogEventHeader header, BinlogEventType type, ReadOnlySpan<byte> data, ReadOnlySpan<byte> body, long position)
     {
         Header = header;
+        Type = type;
         Data = data;
         Body = body;
         Position = position;
@@ -16,12 +24,15 @@ internal readonly ref struct BinlogEvent
 
     public BinlogEventHeader Header { get; }
 
-    public BinlogEventType Type => Header.EventType;
+    /// <summary>The type to read the event as: its header's, except for a MariaDB compressed event, which is read as the plain
+    /// event it was made from (QUERY, WRITE_ROWS_v1, ...; its <see cref="Header"/> keeps the compressed type).</summary>
+    public BinlogEventType Type { get; }
 
-    /// <summary>The whole event, header and checksum included.</summary>
+    /// <summary>The whole event, header and checksum included (compressed, for a compressed event).</summary>
     public ReadOnlySpan<byte> Data { get; }
 
-    /// <summary>The bytes after the header, without the checksum.</summary>
+    /// <summary>The bytes after the header, without the checksum (inflated, for a compressed event: valid until the next
+    /// event is decoded).</summary>
     public ReadOnlySpan<byte> Body { get; }
 
     /// <summary>The event's start position in the current file (-1 when unknown, e.g. for artificial events).</summary>
@@ -38,6 +49,8 @@ internal sealed class BinlogDecoder
 {
     private readonly Dictionary<long, TableMapEvent> _tableMaps = [];
     private int _tableIdLength = 6;
+    private byte[] _inflated = [];
+    private byte[] _payload = [];
 
     /// <summary>Creates a decoder.</summary>
     /// <param name="file">The file the events come from, or null until a ROTATE names it.</param>
@@ -105,19 +118,14 @@ internal sealed class BinlogDecoder
                     NextPosition = rotate.Position;
                     return new BinlogEvent(header, data, body, start);
                 case BinlogEventType.TableMap:
-                    var id = TableMapEvent.ReadTableId(body, _tableIdLength);
-                    if (!_tableMaps.TryGetValue(id, out var existing) || !existing.Matches(body))
-                    {
-                        _tableMaps[id] = TableMapEvent.Parse(body, _tableIdLength);
-                    }
-
+                    TrackTableMap(body);
                     break;
                 case BinlogEventType.QueryCompressed or >= BinlogEventType.WriteRowsCompressedV1 and <= BinlogEventType.DeleteRowsCompressed:
-                    throw new BinlogFormatException(BinlogEventTypes.Name(header.Type), "type", 4, "compressed binlog events (log_bin_compress=ON) are not supported; turn log_bin_compress off");
-                case BinlogEventType.TransactionPayload:
-                    throw new BinlogFormatException("TRANSACTION_PAYLOAD", "type", 4, "compressed transactions (binlog_transaction_compression=ON) are not supported; turn it off");
+                    var plainType = CompressedEvent.Inflate(header.EventType, body, Format, ref _inflated, out var inflated);
+                    AdvancePast(header);
+                    return new BinlogEvent(header, plainType, data, _inflated.AsSpan(0, inflated), start);
                 case BinlogEventType.PartialUpdateRows:
-                    throw new BinlogFormatException("PARTIAL_UPDATE_ROWS", "type", 4, "partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported; set binlog_row_value_options to ''");
+                    throw PartialUpdates();
                 default:
                     if (!IsKnown(header.EventType))
                     {
@@ -127,16 +135,94 @@ internal sealed class BinlogDecoder
                     break;
             }
 
-            if (header.NextPosition != 0 && !header.IsArtificial)
-            {
-                NextPosition = header.NextPosition;
-            }
-
+            AdvancePast(header);
             return new BinlogEvent(header, data, body, start);
         }
         catch (BinlogFormatException ex)
         {
             throw BinlogFormatException.At(ex, File, start);
+        }
+    }
+
+    /// <summary>The events a TRANSACTION_PAYLOAD holds (MySQL's <c>binlog_transaction_compression=ON</c>), decompressed, one
+    /// after another: each read with <see cref="DecodeEmbedded"/>. Valid until the next payload is unpacked.</summary>
+    /// <exception cref="BinlogFormatException">A header that cannot be read, an uncompressed size over 1 GiB, or a payload
+    /// that does not decompress to exactly that size.</exception>
+    public ReadOnlySpan<byte> UnpackPayload(BinlogEvent payload)
+    {
+        var e = TransactionPayloadEvent.Parse(payload.Body);
+        if (e.UncompressedSize > CompressedEvent.MaxUncompressedLength)
+        {
+            throw new BinlogFormatException("TRANSACTION_PAYLOAD", "uncompressed_size", BinlogEventHeader.Length, $"the uncompressed size {e.UncompressedSize} is over 1 GiB, more than a transaction's events may hold here");
+        }
+
+        if (e.Compression == TransactionPayloadEvent.None)
+        {
+            return e.UncompressedSize == e.Payload.Length
+                ? e.Payload
+                : throw new BinlogFormatException("TRANSACTION_PAYLOAD", "uncompressed_size", BinlogEventHeader.Length, $"an uncompressed payload of {e.Payload.Length} bytes gives its size as {e.UncompressedSize}");
+        }
+
+        var size = (int)e.UncompressedSize;
+        if (_payload.Length < size || _payload.Length > 16 * 1024 * 1024 && size < _payload.Length / 4)
+        {
+            _payload = new byte[Math.Max(size, 64 * 1024)];
+        }
+
+        var events = _payload.AsSpan(0, size);
+        return ExactDecompression.Zstd(e.Payload, events) is { } problem
+            ? throw new BinlogFormatException("TRANSACTION_PAYLOAD", "payload", e.PayloadOffset, problem)
+            : events;
+    }
+
+    /// <summary>Checks, frames and tracks one event of a TRANSACTION_PAYLOAD (<see cref="UnpackPayload"/>): it has no
+    /// checksum, and its header's next position is no place in the file. Every position of it is the payload event's
+    /// (<paramref name="position"/>); the decoder's <see cref="NextPosition"/> stays after the payload event, where a
+    /// restart resumes once the transaction committed.</summary>
+    /// <exception cref="BinlogFormatException">A truncated event, or one that cannot be inside a transaction's payload (a
+    /// FORMAT_DESCRIPTION, ROTATE, TRANSACTION_PAYLOAD or compressed event).</exception>
+    public BinlogEvent DecodeEmbedded(ReadOnlySpan<byte> data, long position)
+    {
+        var header = BinlogEventHeader.Parse(data);
+        if (header.EventType is BinlogEventType.FormatDescription or BinlogEventType.Rotate or BinlogEventType.TransactionPayload
+            || header.EventType is BinlogEventType.QueryCompressed or >= BinlogEventType.WriteRowsCompressedV1 and <= BinlogEventType.DeleteRowsCompressed)
+        {
+            throw new BinlogFormatException(BinlogEventTypes.Name(header.Type), "type", 4, "this event cannot be inside a TRANSACTION_PAYLOAD");
+        }
+
+        var body = data[BinlogEventHeader.Length..];
+        Events++;
+        if (header.EventType == BinlogEventType.TableMap)
+        {
+            TrackTableMap(body);
+        }
+        else if (header.EventType is BinlogEventType.PartialUpdateRows)
+        {
+            throw PartialUpdates();
+        }
+        else if (!IsKnown(header.EventType))
+        {
+            UnknownEvents++;
+        }
+
+        return new BinlogEvent(header, data, body, position);
+    }
+
+    /// <summary>Keeps a TABLE_MAP's table by its id (parsed again only when its bytes changed).</summary>
+    private void TrackTableMap(ReadOnlySpan<byte> body)
+    {
+        var id = TableMapEvent.ReadTableId(body, _tableIdLength);
+        if (!_tableMaps.TryGetValue(id, out var existing) || !existing.Matches(body))
+        {
+            _tableMaps[id] = TableMapEvent.Parse(body, _tableIdLength);
+        }
+    }
+
+    private void AdvancePast(BinlogEventHeader header)
+    {
+        if (header.NextPosition != 0 && !header.IsArtificial)
+        {
+            NextPosition = header.NextPosition;
         }
     }
 
@@ -161,6 +247,9 @@ internal sealed class BinlogDecoder
         ChecksumLength = checksumLength;
         Format = FormatDescriptionEvent.Default;
     }
+
+    private static BinlogFormatException PartialUpdates() =>
+        new("PARTIAL_UPDATE_ROWS", "type", 4, "partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported; set binlog_row_value_options to ''");
 
     private static int FormatChecksumLength(ReadOnlySpan<byte> data)
     {

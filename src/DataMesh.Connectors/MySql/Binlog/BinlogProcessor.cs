@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using DataMesh.Connectors.MySql.Schema;
@@ -208,9 +209,10 @@ internal sealed class BinlogProcessor
     /// <summary>Reads one event.</summary>
     /// <exception cref="BinlogFormatException">Bytes that cannot be decoded, with their position.</exception>
     /// <exception cref="MySqlSchemaException">A DDL statement that cannot be parsed or applied, with its position.</exception>
-    public void Process(ReadOnlySpan<byte> data)
+    public void Process(ReadOnlySpan<byte> data) => Handle(Decoder.Decode(data));
+
+    private void Handle(BinlogEvent e)
     {
-        var e = Decoder.Decode(data);
         try
         {
             switch (e.Type)
@@ -270,6 +272,9 @@ internal sealed class BinlogProcessor
                 case BinlogEventType.BinlogCheckpoint:
                     BinlogCheckpointEvent.Parse(e.Body);
                     break;
+                case BinlogEventType.TransactionPayload:
+                    ProcessPayload(e);
+                    break;
                 case BinlogEventType.Incident:
                     throw new BinlogFormatException("INCIDENT", "type", 4, "the server logged an incident: changes may be missing from the binlog after this point; a new snapshot is needed");
             }
@@ -286,6 +291,34 @@ internal sealed class BinlogProcessor
         {
             throw BinlogFormatException.At(new BinlogFormatException($"{BinlogEventTypes.Name(e.Header.Type)} event: {ex.Message}", ex), Decoder.File, e.Position);
         }
+    }
+
+    /// <summary>A MySQL compressed transaction (TRANSACTION_PAYLOAD): its events, read as if they stood in the binlog
+    /// one after another at the payload event's position.</summary>
+    private void ProcessPayload(BinlogEvent payload)
+    {
+        var events = Decoder.UnpackPayload(payload);
+        // Framed whole before any event is handled: a payload that does not split into events hands out no row.
+        var end = 0;
+        while (end < events.Length)
+        {
+            end += EmbeddedSize(events, end);
+        }
+
+        for (var offset = 0; offset < events.Length;)
+        {
+            var size = EmbeddedSize(events, offset);
+            Handle(Decoder.DecodeEmbedded(events.Slice(offset, size), payload.Position));
+            offset += size;
+        }
+    }
+
+    private static int EmbeddedSize(ReadOnlySpan<byte> events, int offset)
+    {
+        var size = events.Length - offset >= BinlogEventHeader.Length ? BinaryPrimitives.ReadUInt32LittleEndian(events[(offset + 9)..]) : 0;
+        return size >= BinlogEventHeader.Length && size <= events.Length - offset
+            ? (int)size
+            : throw new BinlogFormatException("TRANSACTION_PAYLOAD", "payload", BinlogEventHeader.Length, $"the event at byte {offset} of the uncompressed payload ({events.Length} bytes) gives its size as {size}");
     }
 
     private void Begin(BinlogEvent e)

@@ -12,6 +12,8 @@ namespace DataMesh.IntegrationTests.MySql;
 /// value by value with what the server's own decoder prints for the same binlog
 /// (<c>mariadb-binlog --read-from-remote-server --verbose --base64-output=DECODE-ROWS</c>).
 /// </summary>
+/// <remarks>Alone (<see cref="ServerRestartCollection"/>): one test turns the server's global <c>log_bin_compress</c> on.</remarks>
+[Collection(ServerRestartCollection.Name)]
 public sealed class MariaDbBinlogComparisonTests(MariaDbServer server) : IClassFixture<MariaDbServer>
 {
     [Fact]
@@ -30,8 +32,7 @@ public sealed class MariaDbBinlogComparisonTests(MariaDbServer server) : IClassF
     {
         // log_bin_compress=ON makes the server write QUERY_COMPRESSED and *_ROWS_COMPRESSED_V1 events (zlib) for every
         // statement or rows event of at least log_bin_compress_min_len bytes; a source used to stop at the first one
-        // ("compressed binlog events are not supported"). It is a global setting: other tests' events meanwhile are
-        // compressed too, which the decoder now reads like any other.
+        // ("compressed binlog events are not supported"). It is a global setting, so the class runs alone.
         await using var database = await server.CreateDatabaseAsync("cmpz");
         var (file, start) = await server.GetBinlogPositionAsync();
         await server.ExecuteAsync("SET GLOBAL log_bin_compress = ON; SET GLOBAL log_bin_compress_min_len = 10");

@@ -5,9 +5,10 @@ namespace DataMesh.IntegrationTests.MySql;
 
 /// <summary>
 /// A MariaDB source on a server with <c>log_bin_compress=ON</c>: DDL arrives as QUERY_COMPRESSED and rows as
-/// *_ROWS_COMPRESSED_V1 events (zlib). It used to stop at the first of them. The setting is global and dynamic, so the test
-/// turns it on for its own statements only (other tests' events meanwhile are compressed too and read alike).
+/// *_ROWS_COMPRESSED_V1 events (zlib). It used to stop at the first of them. The setting is global and dynamic: the test
+/// turns it on for its own statements only, and runs alone (<see cref="ServerRestartCollection"/>).
 /// </summary>
+[Collection(ServerRestartCollection.Name)]
 public sealed class MariaDbCompressedBinlogTests(MariaDbServer server) : IClassFixture<MariaDbServer>
 {
     [Fact]

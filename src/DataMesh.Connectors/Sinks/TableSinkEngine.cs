@@ -646,14 +646,15 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
                     continue;
                 }
 
-                if (column is { Kind: SinkKind.Array, ElementKind: SinkKind.String } && target.ElementDecimalScale is { } elementScale)
+                if (column is { Kind: SinkKind.Array, Element: { } element } && target.ElementDecimalScale is { } elementScale)
                 {
-                    // Decimal strings of an array (a PostgreSQL source's numeric[] under DecimalHandling.String) into a
-                    // numeric(p,s)[] column: the cast rounds each element without an error, as it does a scalar's.
+                    // The items of an array into a numeric(p,s)[] or integer array column (decimals, decimal strings of a
+                    // PostgreSQL source's numeric[] under DecimalHandling.String, floats): the cast rounds each element
+                    // without an error, as it does a scalar's.
                     foreach (var operation in group.Operations)
                     {
-                        if (operation.WrittenValues()[c] is object?[] items
-                            && items.Any(i => i is string text && PlainDecimal().IsMatch(text) && DecimalScale(text) > elementScale)
+                        if (operation.WrittenValues()[c] is SinkArray array
+                            && array.Items.Cast<object?>().Any(i => NeededScale(element, i) > elementScale)
                             && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
                         {
                             refused.Add((operation,
@@ -673,14 +674,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
 
                 foreach (var operation in group.Operations)
                 {
-                    var needed = operation.WrittenValues()[c] switch
-                    {
-                        string text when column.Kind != SinkKind.String || PlainDecimal().IsMatch(text) => DecimalScale(text),
-                        float f when float.IsFinite(f) => FloatScale(f.ToString("R", CultureInfo.InvariantCulture)),
-                        double d when column.Kind == SinkKind.Float32 && double.IsFinite(d) => FloatScale(((float)d).ToString("R", CultureInfo.InvariantCulture)), // MySQL's parameter
-                        double d when double.IsFinite(d) => FloatScale(d.ToString("R", CultureInfo.InvariantCulture)),
-                        _ => int.MinValue, // null, another string, or NaN and infinities, which the databases refuse themselves
-                    };
+                    var needed = NeededScale(column, operation.WrittenValues()[c]);
                     if (needed > scale && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
                     {
                         refused.Add((operation,
@@ -693,6 +687,17 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
 
         return refused;
     }
+
+    /// <summary>The scale a value of <paramref name="column"/> needs (<see cref="DecimalScale"/>, <see cref="FloatScale"/>), as
+    /// the dialect binds it, or <see cref="int.MinValue"/> for a value without digits after the point to lose.</summary>
+    private static int NeededScale(SinkColumn column, object? value) => value switch
+    {
+        string text when column.Kind is SinkKind.Decimal or SinkKind.VariableDecimal || column.Kind == SinkKind.String && PlainDecimal().IsMatch(text) => DecimalScale(text),
+        float f when float.IsFinite(f) => FloatScale(f.ToString("R", CultureInfo.InvariantCulture)),
+        double d when column.Kind == SinkKind.Float32 && double.IsFinite(d) => FloatScale(((float)d).ToString("R", CultureInfo.InvariantCulture)), // MySQL's parameter
+        double d when double.IsFinite(d) => FloatScale(d.ToString("R", CultureInfo.InvariantCulture)),
+        _ => int.MinValue, // null, another string, or NaN and infinities, which the databases refuse themselves
+    };
 
     [GeneratedRegex(@"^-?[0-9]+(\.[0-9]+)?$", RegexOptions.CultureInvariant)]
     private static partial Regex PlainDecimal();

@@ -216,7 +216,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
     {
         var table = TableOf(record.Topic);
         if (!record.IsTombstone && record.ValueSchema is { } schema
-            && _valuePlans.GetOrAdd(schema, static s => new ValuePlan(s)) is { Envelope: { } truncateEnvelope }
+            && _valuePlans.GetOrAdd(schema, static (s, comparer) => new ValuePlan(s, comparer), _dialect.ColumnComparer) is { Envelope: { } truncateEnvelope }
             && ReadOp(record.Value, schema, truncateEnvelope.Op) == "t")
         {
             // A truncate has no key (MySQL's) or an empty one: it is skipped before the key is required.
@@ -267,7 +267,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
         }
 
         var valueSchema = record.ValueSchema ?? throw new RejectException($"table {_dialect.Display(table)}: the record has a value but no value schema");
-        var plan = _valuePlans.GetOrAdd(valueSchema, static s => new ValuePlan(s));
+        var plan = _valuePlans.GetOrAdd(valueSchema, static (s, comparer) => new ValuePlan(s, comparer), _dialect.ColumnComparer);
         var reader = new AvroReader(record.Value);
         RowPlan rowPlan;
         object?[] row;
@@ -325,6 +325,16 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
         catch (SinkValueException e)
         {
             throw new RejectException($"table {_dialect.Display(table)}, {e.Message}");
+        }
+
+        if (plan.SameColumn is var (first, second))
+        {
+            // MySQL compares column names without case: CREATE TABLE failed (duplicate column name), an INSERT named the
+            // column twice, and the pipeline stopped after its retries. Each record is refused instead; the others go on.
+            throw new RejectException(
+                $"table {_dialect.Display(table)}: the fields \"{first}\" and \"{second}\" name the same column" +
+                $"{(_dialect.ColumnComparer.Equals("a", "A") ? $" on {_dialect.Product}, which compares column names without case" : string.Empty)}; " +
+                "rename one of them (Transform.Rename) so that each field has a column of its own");
         }
 
         var shape = plan.ShapeFor(keyPlan, _dialect.ColumnComparer);
@@ -991,11 +1001,22 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
     {
         private readonly ConcurrentDictionary<RowPlan, Shape> _shapes = new(ReferenceEqualityComparer.Instance);
 
-        public ValuePlan(global::Avro.RecordSchema schema)
+        public ValuePlan(global::Avro.RecordSchema schema, StringComparer comparer)
         {
             Envelope = EnvelopeShape.Detect(schema);
             Row = new RowPlan(Envelope?.Row ?? schema);
+            for (var i = 0; i < Row.Columns.Length && SameColumn is null; i++)
+            {
+                if (Row.IndexOf(Row.Columns[i].Name, comparer) is var first && first < i)
+                {
+                    SameColumn = (Row.Columns[first].Name, Row.Columns[i].Name);
+                }
+            }
         }
+
+        /// <summary>Two fields of the row whose column names the database takes for one column (<c>MixedCase</c> and
+        /// <c>mixedcase</c> on MySQL), or null.</summary>
+        public (string First, string Second)? SameColumn { get; }
 
         public EnvelopeShape? Envelope { get; }
 

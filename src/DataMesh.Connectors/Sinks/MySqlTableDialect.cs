@@ -236,7 +236,7 @@ internal sealed class MySqlTableDialect : ITableDialect
                     ? new DateTime(DateTime.UnixEpoch.Ticks + (micros * TimeSpan.TicksPerMicrosecond), DateTimeKind.Unspecified)
                     : throw new SinkValueException(column.Name, string.Create(CultureInfo.InvariantCulture, $"timestamp {micros} µs from 1970 is outside years 1 to 9999"));
             case SinkKind.Array:
-                return AvroValues.ArrayJson((object?[])value);
+                return ((SinkArray)value).Json;
             default:
                 return value;
         }

@@ -103,11 +103,12 @@ internal sealed class PostgresTableDialect : ITableDialect
         var command = new NpgsqlCommand(
             """
             SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL), t.typcategory = 'S',
-                   coalesce(a.attnum = ANY (i.indkey), false)
+                   coalesce(a.attnum = ANY (i.indkey), false), e.typcategory = 'S'
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
             JOIN pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
             LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
             WHERE c.relname = @table AND n.nspname = coalesce(@schema, current_schema()) AND c.relkind IN ('r', 'p')
             ORDER BY a.attnum
@@ -124,7 +125,14 @@ internal sealed class PostgresTableDialect : ITableDialect
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var column = new TableColumn(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetBoolean(3));
+                var (columnName, type, baseType) = (reader.GetString(0), reader.GetString(1), reader.GetString(2));
+                var column = new TableColumn(columnName, type, baseType, reader.GetBoolean(3))
+                {
+                    // format_type writes an array type as its element type's name and `[]`, modifier included.
+                    Element = reader.IsDBNull(5) || !type.EndsWith("[]", StringComparison.Ordinal) || !baseType.EndsWith("[]", StringComparison.Ordinal)
+                        ? null
+                        : new TableColumn(columnName, type[..^2], baseType[..^2], reader.GetBoolean(5)),
+                };
                 columns[column.Name] = column;
                 if (reader.GetBoolean(4))
                 {
@@ -193,16 +201,22 @@ internal sealed class PostgresTableDialect : ITableDialect
             case SinkKind.Duration:
                 return TimeSpan.FromTicks(checked((long)value * TimeSpan.TicksPerMicrosecond));
             case SinkKind.Array:
-                var items = (object?[])value;
-                return column.ElementKind switch
+                // Each item converted as a column of the items' kind is (the same checks), into the typed array that
+                // stages it (StageType); the JSON form is kept for a JSON column.
+                var array = (SinkArray)value;
+                var element = column.Element!;
+                var items = ((object?[])array.Items).Select(i => ToParameter(element, i));
+                return new SinkArray(element.Kind switch
                 {
                     SinkKind.Boolean => items.Select(i => (bool?)i).ToArray(),
-                    SinkKind.Int32 => items.Select(i => (int?)i).ToArray(),
-                    SinkKind.Int64 => items.Select(i => (long?)i).ToArray(),
+                    SinkKind.Int32 or SinkKind.Date => items.Select(i => (int?)i).ToArray(),
+                    SinkKind.Int64 or SinkKind.Timestamp or SinkKind.LocalTimestamp => items.Select(i => (long?)i).ToArray(),
                     SinkKind.Float32 => items.Select(i => (float?)i).ToArray(),
                     SinkKind.Float64 => items.Select(i => (double?)i).ToArray(),
+                    SinkKind.Time or SinkKind.Duration => items.Select(i => (TimeSpan?)i).ToArray(),
+                    SinkKind.Bytes or SinkKind.Fixed => items.Select(i => (byte[]?)i).ToArray(),
                     _ => items.Select(i => (string?)i).ToArray(),
-                };
+                }, array.Json);
             default:
                 return value;
         }
@@ -225,8 +239,9 @@ internal sealed class PostgresTableDialect : ITableDialect
                 for (var k = 0; k < key.Length; k++)
                 {
                     var name = "p" + command.Parameters.Count.ToString(CultureInfo.InvariantCulture);
-                    command.Parameters.Add(new NpgsqlParameter(name, StageType(key[k]).DbType) { Value = keys[start + r][k] ?? DBNull.Value });
-                    sql.Append(k == 0 ? string.Empty : ", ").Append(Expression(key[k], table.Columns[key[k].Name], "@" + name));
+                    var target = table.Columns[key[k].Name];
+                    command.Parameters.Add(new NpgsqlParameter(name, StageType(key[k], target).DbType) { Value = Bound(key[k], target, keys[start + r][k]) ?? DBNull.Value });
+                    sql.Append(k == 0 ? string.Empty : ", ").Append(Expression(key[k], target, "@" + name));
                 }
 
                 sql.Append(')');
@@ -253,8 +268,9 @@ internal sealed class PostgresTableDialect : ITableDialect
                 for (var k = 0; k < key.Length; k++)
                 {
                     var name = "p" + command.Parameters.Count.ToString(CultureInfo.InvariantCulture);
-                    command.Parameters.Add(new NpgsqlParameter(name, StageType(key[k]).DbType) { Value = keys[start + r][k] ?? DBNull.Value });
-                    sql.Append(", ").Append(Expression(key[k], table.Columns[key[k].Name], "@" + name));
+                    var target = table.Columns[key[k].Name];
+                    command.Parameters.Add(new NpgsqlParameter(name, StageType(key[k], target).DbType) { Value = Bound(key[k], target, keys[start + r][k]) ?? DBNull.Value });
+                    sql.Append(", ").Append(Expression(key[k], target, "@" + name));
                 }
 
                 sql.Append(')');
@@ -280,7 +296,7 @@ internal sealed class PostgresTableDialect : ITableDialect
     {
         var npgsql = (NpgsqlConnection)connection;
         var tx = (NpgsqlTransaction)transaction;
-        await StageAsync(npgsql, tx, columns, rows, cancellationToken).ConfigureAwait(false);
+        await StageAsync(npgsql, tx, table, columns, rows, cancellationToken).ConfigureAwait(false);
         var sql = new StringBuilder("INSERT INTO ").Append(table.Sql).Append(" (")
             .AppendJoin(", ", columns.Select(c => Quote(c.Name))).Append(") SELECT ")
             .AppendJoin(", ", columns.Select((c, i) => Expression(c, table.Columns[c.Name], "s.c" + i.ToString(CultureInfo.InvariantCulture))))
@@ -362,12 +378,13 @@ internal sealed class PostgresTableDialect : ITableDialect
         SinkKind.Timestamp => "timestamptz",
         SinkKind.LocalTimestamp => "timestamp",
         SinkKind.Duration => "interval",
-        SinkKind.Array => StageType(column).Sql,
+        SinkKind.Array => column.CreatedAsJson ? "jsonb" : StageType(column).Sql,
         _ => throw new NotSupportedException($"column \"{column.Name}\": no PostgreSQL type for {column.Kind}"),
     };
 
-    /// <summary>The staging column's type (and the parameters' type): what the value travels as.</summary>
-    private static (string Sql, NpgsqlDbType DbType) StageType(SinkColumn column) => column.Kind switch
+    /// <summary>The staging column's type (and the parameters' type): what the value travels as; an array as an array of
+    /// what its items travel as, or as its JSON text (<see cref="AsJson"/>).</summary>
+    private static (string Sql, NpgsqlDbType DbType) StageType(SinkColumn column, TableColumn? target = null) => column.Kind switch
     {
         SinkKind.Boolean => ("boolean", NpgsqlDbType.Boolean),
         SinkKind.Int32 or SinkKind.Date => ("integer", NpgsqlDbType.Integer),
@@ -379,21 +396,50 @@ internal sealed class PostgresTableDialect : ITableDialect
         SinkKind.Timestamp => ("timestamptz", NpgsqlDbType.TimestampTz),
         SinkKind.LocalTimestamp => ("timestamp", NpgsqlDbType.Timestamp),
         SinkKind.Duration => ("interval", NpgsqlDbType.Interval),
-        SinkKind.Array => column.ElementKind switch
-        {
-            SinkKind.Boolean => ("boolean[]", NpgsqlDbType.Array | NpgsqlDbType.Boolean),
-            SinkKind.Int32 => ("integer[]", NpgsqlDbType.Array | NpgsqlDbType.Integer),
-            SinkKind.Int64 => ("bigint[]", NpgsqlDbType.Array | NpgsqlDbType.Bigint),
-            SinkKind.Float32 => ("real[]", NpgsqlDbType.Array | NpgsqlDbType.Real),
-            SinkKind.Float64 => ("double precision[]", NpgsqlDbType.Array | NpgsqlDbType.Double),
-            _ => ("text[]", NpgsqlDbType.Array | NpgsqlDbType.Text),
-        },
+        SinkKind.Array when target is not null && AsJson(column, target) => ("text", NpgsqlDbType.Text),
+        SinkKind.Array => ArrayOf(StageType(column.Element!)),
         _ => ("text", NpgsqlDbType.Text),
     };
+
+    private static (string Sql, NpgsqlDbType DbType) ArrayOf((string Sql, NpgsqlDbType DbType) element) => (element.Sql + "[]", NpgsqlDbType.Array | element.DbType);
+
+    /// <summary>Whether an array goes into <paramref name="target"/> as its JSON document (<see cref="SinkArray.Json"/>): into
+    /// a column that is not an array, an array of a kind the sink creates as JSON (<see cref="SinkColumn.CreatedAsJson"/>:
+    /// what such columns held before the sink wrote arrays of those kinds as arrays), and any array into a json or jsonb
+    /// column (an array of integers or strings failed the whole batch there, 42804).</summary>
+    private static bool AsJson(SinkColumn column, TableColumn target) =>
+        target.Element is null && (column.CreatedAsJson || target.BaseType is "jsonb" or "json");
+
+    /// <summary>The value a staged column or parameter is given: an array's typed items or its JSON text, as <see cref="StageType"/> says.</summary>
+    private static object? Bound(SinkColumn column, TableColumn target, object? value) =>
+        value is SinkArray array ? (AsJson(column, target) ? array.Json : array.Items) : value;
 
     /// <summary>The SQL that turns a staged value or parameter into the target column's value.</summary>
     private static string Expression(SinkColumn column, TableColumn target, string source)
     {
+        if (column.Kind == SinkKind.Array)
+        {
+            if (AsJson(column, target))
+            {
+                return target.IsString ? source : $"CAST({source} AS {target.BaseType})";
+            }
+
+            if (target.Element is not { } element)
+            {
+                return source; // an array into a column of another kind (text: PostgreSQL's array text), as the assignment makes it
+            }
+
+            // Into an array column, each item as a column of the items' kind goes into a column of the element type: the
+            // scalars' conversions (a date's infinities, a decimal into integers, a string's cast through the type's input,
+            // a time's offset) apply to every item, and the assignment to the column checks the modifier (varchar(3)[],
+            // char(4)[], bit(8)[] refuse an element that does not fit, which an explicit cast to them would cut). Where an
+            // item needs no conversion, the staged array is assigned whole.
+            var each = Expression(column.Element!, element, "u.e");
+            return each == "u.e"
+                ? source
+                : $"CASE WHEN {source} IS NULL THEN NULL ELSE ARRAY(SELECT {each} FROM unnest({source}) WITH ORDINALITY AS u (e, o) ORDER BY u.o) END";
+        }
+
         if (column.Kind == SinkKind.Date)
         {
             return $"CASE {source} WHEN 2147483647 THEN 'infinity'::date WHEN -2147483648 THEN '-infinity'::date ELSE DATE '1970-01-01' + {source} END";
@@ -403,25 +449,6 @@ internal sealed class PostgresTableDialect : ITableDialect
         {
             // A bit(1) column travels as a boolean; PostgreSQL has no cast from boolean to bit, but one through integer.
             return $"CAST(CAST({source} AS integer) AS bit(1))";
-        }
-
-        if (StageType(column).DbType == (NpgsqlDbType.Array | NpgsqlDbType.Text) && target.BaseType.EndsWith("[]", StringComparison.Ordinal) && target.BaseType != "text[]")
-        {
-            // Strings of an array (interval[]'s ISO 8601 forms from a PostgreSQL source) into an array of another element
-            // type: text[] has no assignment cast to it (42804 failed the whole batch), only an explicit one, element by
-            // element through the type's input, which refuses a malformed element as a scalar's cast does. To the type
-            // without its modifier: the assignment then checks it (varchar(3)[] refuses a longer element, which an explicit
-            // cast to varchar(3)[] would cut).
-            // Not for elements of a type without modifier that a cast reads with one: character means character(1) and bit
-            // bit(1), whose explicit casts cut ('abcd' into a char(4)[] column landed as 'a   '): text[] has an assignment
-            // cast to character(n)[], which refuses a longer element, and bit varying[] one to bit(n)[], which refuses
-            // another length.
-            return target.BaseType switch
-            {
-                "character[]" => source,
-                "bit[]" => $"CAST({source} AS bit varying[])",
-                _ => $"CAST({source} AS {target.BaseType})",
-            };
         }
 
         if (StageType(column).DbType != NpgsqlDbType.Text || target.IsString)
@@ -434,6 +461,15 @@ internal sealed class PostgresTableDialect : ITableDialect
             // format_type(…, NULL) says `bit`, which a cast reads as bit(1) (cutting '10100101' to '1' into a varbit column
             // altered since, or refusing it for bit(8)): cast to bit varying, and the assignment checks the length.
             return $"CAST({source} AS bit varying)";
+        }
+
+        if (target.BaseType == "time without time zone")
+        {
+            // A time with an offset (a PostgreSQL source's timetz, 12:34:56+05:30) is its UTC time of day, as an instant is
+            // a UTC wall time in a timestamp column: the cast to time dropped the offset (12:34:56). Without an offset, or
+            // with +00, the cast as it is: AT TIME ZONE would make 24:00:00 00:00:00.
+            var withOffset = $"CAST({source} AS time with time zone)";
+            return $"CASE WHEN extract(timezone FROM {withOffset}) = 0 THEN CAST({source} AS time) ELSE CAST({withOffset} AT TIME ZONE 'UTC' AS time) END";
         }
 
         // A decimal's text goes into an integer column through numeric: it takes 12.00 (trailing zeros, which the sink's
@@ -466,14 +502,15 @@ internal sealed class PostgresTableDialect : ITableDialect
         return micros - PostgresEpochMicros;
     }
 
-    private async ValueTask StageAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken)
+    private async ValueTask StageAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, TableInfo table, SinkColumn[] columns, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken)
     {
+        var targets = columns.Select(c => table.Columns[c.Name]).ToArray();
         var create = new StringBuilder("CREATE TEMP TABLE ").Append(Stage["pg_temp.".Length..]).Append(" (")
-            .AppendJoin(", ", columns.Select((c, i) => "c" + i.ToString(CultureInfo.InvariantCulture) + " " + StageType(c).Sql))
+            .AppendJoin(", ", columns.Select((c, i) => "c" + i.ToString(CultureInfo.InvariantCulture) + " " + StageType(c, targets[i]).Sql))
             .Append(") ON COMMIT DROP");
         await ExecuteAsync(connection, transaction, create.ToString(), cancellationToken).ConfigureAwait(false);
         var copy = "COPY " + Stage + " (" + string.Join(", ", columns.Select((_, i) => "c" + i.ToString(CultureInfo.InvariantCulture))) + ") FROM STDIN (FORMAT BINARY)";
-        var types = columns.Select(c => StageType(c).DbType).ToArray();
+        var types = columns.Select((c, i) => StageType(c, targets[i]).DbType).ToArray();
         var importer = await connection.BeginBinaryImportAsync(copy, cancellationToken).ConfigureAwait(false);
         await using var importerScope = importer.ConfigureAwait(false);
         importer.Timeout = TimeSpan.FromSeconds(_timeoutSeconds);
@@ -488,7 +525,7 @@ internal sealed class PostgresTableDialect : ITableDialect
                 }
                 else
                 {
-                    await importer.WriteAsync(row[i], types[i], cancellationToken).ConfigureAwait(false);
+                    await importer.WriteAsync(Bound(columns[i], targets[i], row[i]), types[i], cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -501,7 +538,7 @@ internal sealed class PostgresTableDialect : ITableDialect
     {
         for (var i = 0; i < columns.Length; i++)
         {
-            if (row[i] switch { string s => s.Contains('\0', StringComparison.Ordinal), object?[] items => items.Any(x => x is string s && s.Contains('\0', StringComparison.Ordinal)), _ => false })
+            if (row[i] switch { string s => s.Contains('\0', StringComparison.Ordinal), SinkArray array => array.Items.OfType<string>().Any(s => s.Contains('\0', StringComparison.Ordinal)), _ => false })
             {
                 return columns[i].Name;
             }
@@ -522,7 +559,7 @@ internal sealed class PostgresTableDialect : ITableDialect
             await ExecuteAsync(connection, transaction,
                 "CREATE TEMP TABLE " + Probe["pg_temp.".Length..] + " ON COMMIT DROP AS SELECT " + string.Join(", ", columns.Select(c => Quote(c.Name))) + " FROM " + table.Sql + " WITH NO DATA",
                 cancellationToken).ConfigureAwait(false);
-            await StageAsync(connection, transaction, columns, [row], cancellationToken).ConfigureAwait(false);
+            await StageAsync(connection, transaction, table, columns, [row], cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < columns.Length; i++)
             {
                 if (row[i] is null)

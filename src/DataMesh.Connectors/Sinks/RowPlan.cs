@@ -11,7 +11,8 @@ namespace DataMesh.Connectors.Sinks;
 /// <summary>
 /// The columns of one Avro record schema (a key, a flat row, or the row inside an envelope) and how to decode a datum
 /// of it into neutral values: bool, int, long, float, double, string (decimals as exact text), byte[], int days for
-/// dates, long microseconds for times, timestamps and durations, <c>object?[]</c> for simple arrays, JSON text for the rest.
+/// dates, long microseconds for times, timestamps and durations, <see cref="SinkArray"/> for arrays of one scalar kind,
+/// JSON text for the rest.
 /// </summary>
 internal sealed class RowPlan
 {
@@ -60,6 +61,22 @@ internal sealed class RowPlan
     }
 }
 
+/// <summary>
+/// The value of a <see cref="SinkKind.Array"/> column: its items, and the same datum as the JSON document a table the sink
+/// creates, or a JSON column, holds (what <see cref="SinkKind.Document"/> values are: decimals as exact numbers, bytes as
+/// base64, other logical types as their underlying number). Decoded, <see cref="Items"/> holds neutral values (an
+/// <c>object?[]</c>, each as a column of the items' kind holds it); a dialect's <see cref="ITableDialect.ToParameter"/> may
+/// replace them with the typed array it binds, keeping <see cref="Json"/>.
+/// </summary>
+internal sealed class SinkArray(Array items, string json)
+{
+    /// <summary>The items, null for a null item.</summary>
+    public Array Items { get; } = items;
+
+    /// <summary>The array as a JSON document.</summary>
+    public string Json { get; } = json;
+}
+
 /// <summary>A value that cannot be decoded or written; names the column.</summary>
 internal sealed class SinkValueException(string column, string reason, Exception? inner = null)
     : Exception($"column \"{column}\": {reason}", inner)
@@ -102,7 +119,7 @@ internal static class AvroValues
             SinkKind.Time => IsMillis(column.ValueSchema) ? reader.ReadInt() * 1000L : reader.ReadLong(),
             SinkKind.Timestamp or SinkKind.LocalTimestamp => IsMillis(column.ValueSchema) ? MillisToMicros(reader.ReadLong()) : reader.ReadLong(),
             SinkKind.Duration => reader.ReadLong(),
-            SinkKind.Array => ReadArray(ref reader, (global::Avro.ArraySchema)column.ValueSchema, column.ElementKind),
+            SinkKind.Array => ReadArray(ref reader, column),
             _ => ReadJson(ref reader, column.ValueSchema),
         };
     }
@@ -208,6 +225,7 @@ internal static class AvroValues
             {
                 case null: builder.Append("\u0000N"); break;
                 case byte[] bytes: builder.Append(Convert.ToHexString(bytes)); break;
+                case SinkArray array: builder.Append(array.Json.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(array.Json); break;
                 case object?[] items:
                     builder.Append('[');
                     foreach (var item in items)
@@ -233,34 +251,6 @@ internal static class AvroValues
         }
     }
 
-    /// <summary>A simple array's items as JSON text (for databases without array columns).</summary>
-    public static string ArrayJson(object?[] items)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartArray();
-            foreach (var item in items)
-            {
-                switch (item)
-                {
-                    case null: writer.WriteNullValue(); break;
-                    case bool b: writer.WriteBooleanValue(b); break;
-                    case int i: writer.WriteNumberValue(i); break;
-                    case long l: writer.WriteNumberValue(l); break;
-                    case float f when float.IsFinite(f): writer.WriteNumberValue(f); break;
-                    case double d when double.IsFinite(d): writer.WriteNumberValue(d); break;
-                    case IFormattable other: writer.WriteStringValue(other.ToString(null, CultureInfo.InvariantCulture)); break;
-                    default: writer.WriteStringValue(item.ToString()); break;
-                }
-            }
-
-            writer.WriteEndArray();
-        }
-
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
     private static global::Avro.Schema.Type BaseTag(global::Avro.Schema schema) =>
         schema is global::Avro.LogicalSchema logical ? logical.BaseSchema.Tag : schema.Tag;
 
@@ -277,39 +267,22 @@ internal static class AvroValues
         return DecimalText(unscaled, scale);
     }
 
-    private static object?[] ReadArray(ref AvroReader reader, global::Avro.ArraySchema schema, SinkKind kind)
+    /// <summary>Reads an array's items as columns of <see cref="SinkColumn.Element"/>, and the same bytes again as JSON.</summary>
+    private static SinkArray ReadArray(ref AvroReader reader, SinkColumn column)
     {
+        var again = reader;
+        var json = ReadJson(ref again, column.ValueSchema);
+        var element = column.Element!;
         var items = new List<object?>();
-        var itemSchema = schema.ItemSchema;
-        var nullBranch = -1;
-        if (itemSchema is global::Avro.UnionSchema union)
-        {
-            nullBranch = union[0].Tag == global::Avro.Schema.Type.Null ? 0 : 1;
-        }
-
         for (var n = reader.ReadBlockCount(); n != 0; n = reader.ReadBlockCount())
         {
             for (long i = 0; i < n; i++)
             {
-                if (nullBranch >= 0 && reader.ReadUnionIndex(2) == nullBranch)
-                {
-                    items.Add(null);
-                    continue;
-                }
-
-                items.Add(kind switch
-                {
-                    SinkKind.Boolean => reader.ReadBoolean(),
-                    SinkKind.Int32 => reader.ReadInt(),
-                    SinkKind.Int64 => reader.ReadLong(),
-                    SinkKind.Float32 => reader.ReadFloat(),
-                    SinkKind.Float64 => reader.ReadDouble(),
-                    _ => reader.ReadString(),
-                });
+                items.Add(ReadColumn(ref reader, element));
             }
         }
 
-        return items.ToArray();
+        return new SinkArray(items.ToArray(), json);
     }
 
     private static string ReadJson(ref AvroReader reader, global::Avro.Schema schema)

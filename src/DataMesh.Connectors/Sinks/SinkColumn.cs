@@ -42,7 +42,8 @@ internal enum SinkKind
     /// <summary>A long marked <c>"dm.type":"duration-micros"</c>: signed microseconds.</summary>
     Duration,
 
-    /// <summary>An array whose items are a simple scalar (boolean, int, long, float, double, string): decoded to <c>object?[]</c>.</summary>
+    /// <summary>An array whose items are of one scalar kind (any kind above; nullable items too): decoded to a
+    /// <see cref="SinkArray"/>, its items read as a column of <see cref="SinkColumn.Element"/> is.</summary>
     Array,
 
     /// <summary>Anything else (maps, records, other arrays, unions of several types): a JSON text.</summary>
@@ -80,6 +81,7 @@ internal sealed class SinkColumn
         Precision = precision;
         Scale = scale;
         ElementKind = elementKind;
+        Element = Kind == SinkKind.Array ? new SinkColumn(name, fieldName, ((global::Avro.ArraySchema)schema).ItemSchema) : null;
         FixedSize = (schema is global::Avro.LogicalSchema ls ? ls.BaseSchema : schema) is global::Avro.FixedSchema f ? f.Size : 0;
         Default = DefaultOf(Kind, fieldDefault);
     }
@@ -120,6 +122,15 @@ internal sealed class SinkColumn
 
     /// <summary>For <see cref="SinkKind.Array"/>: the items' kind.</summary>
     public SinkKind ElementKind { get; }
+
+    /// <summary>For <see cref="SinkKind.Array"/>: an item as a column of its own (the array's name; its schema the items'),
+    /// which reads and converts each item as a scalar column of that kind is read and converted.</summary>
+    public SinkColumn? Element { get; }
+
+    /// <summary>Whether a table the sink creates holds this array as a JSON document (the form of
+    /// <see cref="SinkArray.Json"/>) rather than as an array of the items' kind: arrays of logical types, bytes, enums and
+    /// JSON strings, which the sink created as <c>jsonb</c> before it wrote them into array columns.</summary>
+    public bool CreatedAsJson => Kind == SinkKind.Array && ElementKind is not (SinkKind.Boolean or SinkKind.Int32 or SinkKind.Int64 or SinkKind.Float32 or SinkKind.Float64 or SinkKind.String);
 
     /// <summary>The column's kind in words, for error messages.</summary>
     public string Describe() => Kind switch
@@ -212,7 +223,7 @@ internal sealed class SinkColumn
                 }
 
                 var itemKind = KindOf(items, out _, out _, out _);
-                if (itemKind is SinkKind.Boolean or SinkKind.Int32 or SinkKind.Int64 or SinkKind.Float32 or SinkKind.Float64 or SinkKind.String)
+                if (itemKind is not (SinkKind.Array or SinkKind.Document))
                 {
                     elementKind = itemKind;
                     return SinkKind.Array;

@@ -13,6 +13,10 @@ internal readonly record struct TableName(string? Schema, string Name);
 /// <param name="IsString">Whether the type is a string type, which text values are assigned to without a cast.</param>
 internal sealed record TableColumn(string Name, string Type, string BaseType, bool IsString)
 {
+    /// <summary>For a PostgreSQL array column: its element as a column of its own (the array's name; <c>numeric(6,2)</c>
+    /// of <c>numeric(6,2)[]</c>), to which each item of an array is written as a scalar is; null otherwise.</summary>
+    public TableColumn? Element { get; init; }
+
     /// <summary>The scale <c>s</c> of a <c>NUMERIC(p,s)</c>/<c>DECIMAL(p,s)</c> column, as both databases' catalogs write the
     /// type (<c>numeric(10,2)</c>; MySQL <c>decimal(10,2) unsigned</c>), 0 for an integer column (MySQL rounds a fraction
     /// into one without an error), or null for any other type.</summary>

@@ -216,7 +216,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
     {
         var table = TableOf(record.Topic);
         if (!record.IsTombstone && record.ValueSchema is { } schema
-            && _valuePlans.GetOrAdd(schema, static s => new ValuePlan(s)) is { Envelope: { } truncateEnvelope }
+            && _valuePlans.GetOrAdd(schema, static (s, comparer) => new ValuePlan(s, comparer), _dialect.ColumnComparer) is { Envelope: { } truncateEnvelope }
             && ReadOp(record.Value, schema, truncateEnvelope.Op) == "t")
         {
             // A truncate has no key (MySQL's) or an empty one: it is skipped before the key is required.
@@ -267,7 +267,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
         }
 
         var valueSchema = record.ValueSchema ?? throw new RejectException($"table {_dialect.Display(table)}: the record has a value but no value schema");
-        var plan = _valuePlans.GetOrAdd(valueSchema, static s => new ValuePlan(s));
+        var plan = _valuePlans.GetOrAdd(valueSchema, static (s, comparer) => new ValuePlan(s, comparer), _dialect.ColumnComparer);
         var reader = new AvroReader(record.Value);
         RowPlan rowPlan;
         object?[] row;
@@ -325,6 +325,16 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
         catch (SinkValueException e)
         {
             throw new RejectException($"table {_dialect.Display(table)}, {e.Message}");
+        }
+
+        if (plan.SameColumn is var (first, second))
+        {
+            // MySQL compares column names without case: CREATE TABLE failed (duplicate column name), an INSERT named the
+            // column twice, and the pipeline stopped after its retries. Each record is refused instead; the others go on.
+            throw new RejectException(
+                $"table {_dialect.Display(table)}: the fields \"{first}\" and \"{second}\" name the same column" +
+                $"{(_dialect.ColumnComparer.Equals("a", "A") ? $" on {_dialect.Product}, which compares column names without case" : string.Empty)}; " +
+                "rename one of them (Transform.Rename) so that each field has a column of its own");
         }
 
         var shape = plan.ShapeFor(keyPlan, _dialect.ColumnComparer);
@@ -646,14 +656,15 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
                     continue;
                 }
 
-                if (column is { Kind: SinkKind.Array, ElementKind: SinkKind.String } && target.ElementDecimalScale is { } elementScale)
+                if (column is { Kind: SinkKind.Array, Element: { } element } && target.ElementDecimalScale is { } elementScale)
                 {
-                    // Decimal strings of an array (a PostgreSQL source's numeric[] under DecimalHandling.String) into a
-                    // numeric(p,s)[] column: the cast rounds each element without an error, as it does a scalar's.
+                    // The items of an array into a numeric(p,s)[] or integer array column (decimals, decimal strings of a
+                    // PostgreSQL source's numeric[] under DecimalHandling.String, floats): the cast rounds each element
+                    // without an error, as it does a scalar's.
                     foreach (var operation in group.Operations)
                     {
-                        if (operation.WrittenValues()[c] is object?[] items
-                            && items.Any(i => i is string text && PlainDecimal().IsMatch(text) && DecimalScale(text) > elementScale)
+                        if (operation.WrittenValues()[c] is SinkArray array
+                            && array.Items.Cast<object?>().Any(i => NeededScale(element, i) > elementScale)
                             && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
                         {
                             refused.Add((operation,
@@ -673,14 +684,7 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
 
                 foreach (var operation in group.Operations)
                 {
-                    var needed = operation.WrittenValues()[c] switch
-                    {
-                        string text when column.Kind != SinkKind.String || PlainDecimal().IsMatch(text) => DecimalScale(text),
-                        float f when float.IsFinite(f) => FloatScale(f.ToString("R", CultureInfo.InvariantCulture)),
-                        double d when column.Kind == SinkKind.Float32 && double.IsFinite(d) => FloatScale(((float)d).ToString("R", CultureInfo.InvariantCulture)), // MySQL's parameter
-                        double d when double.IsFinite(d) => FloatScale(d.ToString("R", CultureInfo.InvariantCulture)),
-                        _ => int.MinValue, // null, another string, or NaN and infinities, which the databases refuse themselves
-                    };
+                    var needed = NeededScale(column, operation.WrittenValues()[c]);
                     if (needed > scale && !refused.Exists(r => ReferenceEquals(r.Item1, operation)))
                     {
                         refused.Add((operation,
@@ -693,6 +697,17 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
 
         return refused;
     }
+
+    /// <summary>The scale a value of <paramref name="column"/> needs (<see cref="DecimalScale"/>, <see cref="FloatScale"/>), as
+    /// the dialect binds it, or <see cref="int.MinValue"/> for a value without digits after the point to lose.</summary>
+    private static int NeededScale(SinkColumn column, object? value) => value switch
+    {
+        string text when column.Kind is SinkKind.Decimal or SinkKind.VariableDecimal || column.Kind == SinkKind.String && PlainDecimal().IsMatch(text) => DecimalScale(text),
+        float f when float.IsFinite(f) => FloatScale(f.ToString("R", CultureInfo.InvariantCulture)),
+        double d when column.Kind == SinkKind.Float32 && double.IsFinite(d) => FloatScale(((float)d).ToString("R", CultureInfo.InvariantCulture)), // MySQL's parameter
+        double d when double.IsFinite(d) => FloatScale(d.ToString("R", CultureInfo.InvariantCulture)),
+        _ => int.MinValue, // null, another string, or NaN and infinities, which the databases refuse themselves
+    };
 
     [GeneratedRegex(@"^-?[0-9]+(\.[0-9]+)?$", RegexOptions.CultureInvariant)]
     private static partial Regex PlainDecimal();
@@ -986,11 +1001,22 @@ internal sealed partial class TableSinkEngine : IAsyncDisposable
     {
         private readonly ConcurrentDictionary<RowPlan, Shape> _shapes = new(ReferenceEqualityComparer.Instance);
 
-        public ValuePlan(global::Avro.RecordSchema schema)
+        public ValuePlan(global::Avro.RecordSchema schema, StringComparer comparer)
         {
             Envelope = EnvelopeShape.Detect(schema);
             Row = new RowPlan(Envelope?.Row ?? schema);
+            for (var i = 0; i < Row.Columns.Length && SameColumn is null; i++)
+            {
+                if (Row.IndexOf(Row.Columns[i].Name, comparer) is var first && first < i)
+                {
+                    SameColumn = (Row.Columns[first].Name, Row.Columns[i].Name);
+                }
+            }
         }
+
+        /// <summary>Two fields of the row whose column names the database takes for one column (<c>MixedCase</c> and
+        /// <c>mixedcase</c> on MySQL), or null.</summary>
+        public (string First, string Second)? SameColumn { get; }
 
         public EnvelopeShape? Envelope { get; }
 

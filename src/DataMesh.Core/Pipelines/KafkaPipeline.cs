@@ -256,7 +256,9 @@ public sealed class KafkaPipeline
     /// The consumer's settings: the host's (<see cref="KafkaOptions.Settings"/>), then the group session
     /// (<see cref="PipelineOptions.SessionTimeout"/>, or 10 s unless the host's settings name one; heartbeats every third of
     /// it, at most every 3 s, unless set), then <see cref="PipelineOptions.ConsumerSettings"/>. The session and heartbeat
-    /// are left alone under <c>group.protocol=consumer</c> (KIP-848), where the broker sets them.
+    /// are left alone under <c>group.protocol=consumer</c> (KIP-848), where the broker sets them. A pipeline with a topic
+    /// pattern among its source topics refreshes the topics' metadata every
+    /// <see cref="PipelineOptions.PatternMetadataRefreshInterval"/> unless <c>topic.metadata.refresh.interval.ms</c> is set.
     /// </summary>
     internal ConsumerConfig BuildConsumerConfig()
     {
@@ -277,6 +279,12 @@ public sealed class KafkaPipeline
         if (classic && !heartbeatSet && config.SessionTimeoutMs is { } session)
         {
             config.HeartbeatIntervalMs = Math.Min(3000, session / 3);
+        }
+
+        if (config.Get("topic.metadata.refresh.interval.ms") is null && _options.SourceTopics.Any(t => t.StartsWith('^')))
+        {
+            // A pattern subscription matches a topic created later only at a metadata refresh: every 5 minutes by default.
+            config.TopicMetadataRefreshIntervalMs = (int)PipelineOptions.PatternMetadataRefreshInterval.TotalMilliseconds;
         }
 
         // Never jump over records silently: a partition of the group with no committed offset is started from its earliest

@@ -18,7 +18,10 @@ public sealed class PipelineOptions
     /// <summary>The pipeline's name, used in logs, metrics and dead-letter headers.</summary>
     public string Name { get; set; } = string.Empty;
 
-    /// <summary>The topics read (change events or other Avro records in the Confluent wire format).</summary>
+    /// <summary>The topics read (change events or other Avro records in the Confluent wire format). A name that starts with
+    /// <c>^</c> is a regular expression: every topic it matches is read, a topic created later within about 5 seconds (the
+    /// consumer then refreshes the topics every 5 seconds unless <see cref="ConsumerSettings"/> or the host's settings set
+    /// <c>topic.metadata.refresh.interval.ms</c>).</summary>
     public IList<string> SourceTopics { get; } = [];
 
     /// <summary>The consumer group; offsets are committed to it. Defaults to <c>datamesh-pipeline-&lt;Name&gt;</c>.</summary>
@@ -104,6 +107,11 @@ public sealed class PipelineOptions
     public IDictionary<string, string> ConsumerSettings { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     internal static readonly TimeSpan DefaultSessionTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the consumer of a pipeline with a topic pattern (<c>^dm\.shop\..*</c>) reads the cluster's topics
+    /// unless <c>topic.metadata.refresh.interval.ms</c> is set: a topic created after the start that matches is read within
+    /// about this (and a rebalance), where librdkafka's default waits up to 5 minutes.</summary>
+    internal static readonly TimeSpan PatternMetadataRefreshInterval = TimeSpan.FromSeconds(5);
 
     internal static readonly TimeSpan MinSessionTimeout = TimeSpan.FromSeconds(6);
 

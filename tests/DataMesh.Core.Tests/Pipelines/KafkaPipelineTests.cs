@@ -888,6 +888,43 @@ public sealed class KafkaPipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_topic_created_after_a_pattern_pipeline_started_is_read_within_seconds()
+    {
+        // librdkafka looks for new topics that match a subscribed pattern at its metadata refresh, every 5 minutes by
+        // default: a topic created after the pipeline started was read only minutes later.
+        await ProduceAsync([Event(ChangeOperation.Create, 1)]);
+        var options = Options("pattern");
+        options.SourceTopics[0] = "^" + Source + ".*";
+        Assert.Equal("5000", new KafkaPipeline(options, _kafka, _store).BuildConsumerConfig().Get("topic.metadata.refresh.interval.ms"));
+        using var cts = new CancellationTokenSource();
+        var logs = new LogRecorder();
+        var pipeline = new KafkaPipeline(options, _kafka, _store, logs);
+        var run = pipeline.RunAsync(cts.Token);
+        Assert.Single(ReadAll(Target, 1, run, logs, pipeline));
+
+        var late = Source + "-late";
+        _kafka.EmbeddedCluster!.CreateTopic(late, 1);
+        var created = System.Diagnostics.Stopwatch.StartNew();
+        using (var producer = new ProducerBuilder<byte[], byte[]?>(_kafka.CreateProducerConfig()).Build())
+        {
+            var (key, value) = Event(ChangeOperation.Create, 5);
+            await producer.ProduceAsync(late, new Message<byte[], byte[]?> { Key = key, Value = value });
+        }
+
+        var target = ReadAll(Target, 2, run, logs, pipeline);
+        var elapsed = created.Elapsed;
+        await cts.CancelAsync();
+        await run;
+        Assert.Equal(2, target.Count);
+        Assert.True(elapsed < TimeSpan.FromSeconds(30), $"the new topic's record arrived after {elapsed}");
+
+        // A refresh interval set in the pipeline's consumer settings is kept; a pipeline of named topics is left alone.
+        options.ConsumerSettings["topic.metadata.refresh.interval.ms"] = "60000";
+        Assert.Equal("60000", new KafkaPipeline(options, _kafka, _store).BuildConsumerConfig().Get("topic.metadata.refresh.interval.ms"));
+        Assert.Null(new KafkaPipeline(Options("named"), _kafka, _store).BuildConsumerConfig().Get("topic.metadata.refresh.interval.ms"));
+    }
+
+    [Fact]
     public void Settings_are_validated_with_their_names()
     {
         Assert.Contains("Name", Assert.Throws<ArgumentException>(() => new PipelineOptions().Validate()).Message, StringComparison.Ordinal);

@@ -125,4 +125,39 @@ public sealed class MySqlTableSinkTests(MariaDbServer db) : TableSinkTests, ICla
         Assert.Null(batch.GetRejection(2));
         Assert.Equal(3L, Assert.Single(await QueryAsync($"SELECT id FROM `{table}`"))[0]);
     }
+
+    [Fact]
+    public async Task Two_fields_whose_names_differ_only_in_case_reject_their_records_naming_both_and_the_table_and_the_batch_goes_on()
+    {
+        // MariaDB's column names compare without case: CREATE TABLE failed (duplicate column name 'mixedcase') and the
+        // batch with it, every retry again, until the pipeline stopped.
+        var clash = NewTable();
+        var fine = NewTable();
+        var schema = SinkTestKit.Schema("""
+            {"type":"record","name":"Value","namespace":"sinktest","fields":[
+              {"name":"id","type":"long"},
+              {"name":"MixedCase","type":"string"},
+              {"name":"mixedcase","type":"string"}]}
+            """);
+        byte[] ValueOf(long id) => SinkTestKit.Datum((ref Avro.AvroWriter w) => { w.WriteLong(id); w.WriteString("upper"); w.WriteString("lower"); });
+        await using var sink = CreateSink(SchemaEvolution.CreateTable);
+        await sink.StartAsync(Kit.Context, CancellationToken.None);
+        var batch = Kit.Batch(TopicOf(clash))
+            .Upsert(Key(1), schema, ValueOf(1))
+            .Upsert(Key(2), RowSchema, Row(2, "two"), TopicOf(fine))
+            .Upsert(Key(3), schema, ValueOf(3))
+            .Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal(2, batch.RejectedCount);
+        foreach (var index in new[] { 0, 2 })
+        {
+            var reason = batch.GetRejection(index)!;
+            Assert.Contains(clash, reason, StringComparison.Ordinal);
+            Assert.Contains("\"MixedCase\" and \"mixedcase\"", reason, StringComparison.Ordinal);
+            Assert.Contains("without case", reason, StringComparison.Ordinal);
+        }
+
+        Assert.Equal([(2L, "two")], await RowsAsync(fine));
+    }
 }

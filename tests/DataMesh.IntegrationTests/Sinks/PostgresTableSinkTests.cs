@@ -254,6 +254,137 @@ public sealed class PostgresTableSinkTests(PostgresServer pg) : TableSinkTests, 
         Assert.Contains("\"n\"", batch.GetRejection(3)!, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Arrays_of_logical_types_go_into_existing_array_columns_of_their_types_exactly_and_a_value_they_cannot_hold_rejects_its_record_by_name()
+    {
+        // Such arrays travelled as JSON text, which only a json column takes: into numeric[], uuid[], date[], timestamptz[],
+        // time[], jsonb[] or bytea[] columns every record was refused as a malformed array literal. A string with an
+        // offset into time[] lost the offset (12:34:56+05:30 landed as 12:34:56); into a jsonb column an array of ints
+        // failed the whole batch (42804).
+        var (table, schema, sink) = await ExistingTableAsync(
+            "n numeric(8,3)[], v numeric[], u uuid[], d date[], tz timestamptz[], ts timestamp[], t time[], ttz timetz[], j jsonb[], b bytea[], st time[], sttz timetz[], jd jsonb, ji jsonb",
+            """
+            {"name":"n","type":["null",{"type":"array","items":["null",{"type":"bytes","logicalType":"decimal","precision":10,"scale":4}]}]},
+            {"name":"v","type":{"type":"array","items":{"type":"record","name":"VariableScaleDecimal","namespace":"io.datamesh.data","fields":[{"name":"scale","type":"int"},{"name":"value","type":"bytes"}]}}},
+            {"name":"u","type":{"type":"array","items":{"type":"string","logicalType":"uuid"}}},
+            {"name":"d","type":{"type":"array","items":{"type":"int","logicalType":"date"}}},
+            {"name":"tz","type":{"type":"array","items":{"type":"long","logicalType":"timestamp-micros"}}},
+            {"name":"ts","type":{"type":"array","items":{"type":"long","logicalType":"timestamp-millis"}}},
+            {"name":"t","type":{"type":"array","items":{"type":"long","logicalType":"time-micros"}}},
+            {"name":"ttz","type":{"type":"array","items":{"type":"int","logicalType":"time-millis"}}},
+            {"name":"j","type":{"type":"array","items":{"type":"string","dm.type":"json"}}},
+            {"name":"b","type":{"type":"array","items":"bytes"}},
+            {"name":"st","type":{"type":"array","items":{"type":"string","dm.type":"time-offset"}}},
+            {"name":"sttz","type":{"type":"array","items":{"type":"string","dm.type":"time-offset"}}},
+            {"name":"jd","type":{"type":"array","items":{"type":"int","logicalType":"date"}}},
+            {"name":"ji","type":{"type":"array","items":"int"}}
+            """);
+        await using var sinkScope = sink;
+        const long Instant = 1_711_848_600_000_000L; // 2024-03-31 01:30:00 UTC
+        const long BeforePostgres = -210_866_803_200_000_001L; // a microsecond before 4714-11-24 00:00:00 BC
+        byte[] ValueOf(long id, long?[]? n = null, string[]? u = null, long[]? tz = null, string[]? j = null) => SinkTestKit.Datum((ref Avro.AvroWriter w) =>
+        {
+            w.WriteLong(id);
+            w.WriteUnionIndex(1);
+            n ??= [12_340, -10, null]; // 1.2340, -0.0010 at scale 4
+            w.WriteArrayStart(n.Length);
+            foreach (var unscaled in n)
+            {
+                w.WriteUnionIndex(unscaled is null ? 0 : 1);
+                if (unscaled is { } value)
+                {
+                    w.WriteDecimal(new System.Numerics.BigInteger(value), 10);
+                }
+            }
+
+            w.WriteArrayEnd();
+            w.WriteArrayStart(2);
+            w.WriteInt(3);
+            w.WriteBytes([0x30, 0x39]); // 12.345
+            w.WriteInt(0);
+            w.WriteBytes([0x07]);
+            w.WriteArrayEnd();
+            Strings(ref w, u ?? ["0b5e9c7a-2f3d-4a7b-9c1e-5d6f7a8b9c0d"]);
+            w.WriteArrayStart(3);
+            w.WriteInt(19_782); // 2024-02-29
+            w.WriteInt(int.MaxValue);
+            w.WriteInt(int.MinValue);
+            w.WriteArrayEnd();
+            Longs(ref w, tz ?? [Instant, long.MaxValue]);
+            Longs(ref w, [(Instant / 1000) + 123]);
+            Longs(ref w, [86_400_000_000, 3_723_000_004]);
+            w.WriteArrayStart(1);
+            w.WriteInt(45_296_789); // 12:34:56.789
+            w.WriteArrayEnd();
+            Strings(ref w, j ?? ["""{"a":[1,2]}""", "3"]);
+            w.WriteArrayStart(2);
+            w.WriteBytes([0x00, 0xFF, 0x10]);
+            w.WriteBytes([]);
+            w.WriteArrayEnd();
+            Strings(ref w, ["12:34:56.789+05:30", "24:00:00", "00:30:00+01", "10:00:00Z"]);
+            Strings(ref w, ["12:34:56.789+05:30", "10:00:00Z", "23:59:59"]);
+            w.WriteArrayStart(1);
+            w.WriteInt(19_782);
+            w.WriteArrayEnd();
+            w.WriteArrayStart(2);
+            w.WriteInt(1);
+            w.WriteInt(2);
+            w.WriteArrayEnd();
+        });
+        var batch = Kit.Batch(TopicOf(table))
+            .Upsert(Key(1), schema, ValueOf(1))
+            .Upsert(Key(2), schema, ValueOf(2, n: [12_345])) // 1.2345: the column's scale is 3
+            .Upsert(Key(3), schema, ValueOf(3, u: ["not a uuid"]))
+            .Upsert(Key(4), schema, ValueOf(4, j: ["{"]))
+            .Upsert(Key(5), schema, ValueOf(5, tz: [BeforePostgres]))
+            .Upsert(Key(6), schema, ValueOf(6, n: [], u: [], tz: [], j: []))
+            .Batch;
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        // Each value that a column cannot hold rejects its record alone, naming the column; the others are written.
+        Assert.Equal(4, batch.RejectedCount);
+        Assert.Contains("\"n\"", batch.GetRejection(1)!, StringComparison.Ordinal);
+        Assert.Contains("\"u\"", batch.GetRejection(2)!, StringComparison.Ordinal);
+        Assert.Contains("\"j\"", batch.GetRejection(3)!, StringComparison.Ordinal);
+        Assert.Contains("\"tz\"", batch.GetRejection(4)!, StringComparison.Ordinal);
+        var rows = await QueryAsync($"""
+            SELECT id, n::text, v::text, u::text, d::text, tz::text, ts::text, t::text, ttz::text, j::text, b::text, st::text, sttz::text, jd::text, ji::text
+            FROM "{table}" ORDER BY id
+            """);
+        Assert.Equal(2, rows.Count);
+        Assert.Equal(
+            [1L, "{1.234,-0.001,NULL}", "{12.345,7}", "{0b5e9c7a-2f3d-4a7b-9c1e-5d6f7a8b9c0d}", "{2024-02-29,infinity,-infinity}",
+             "{\"2024-03-31 01:30:00+00\",infinity}", "{\"2024-03-31 01:30:00.123\"}", "{24:00:00,01:02:03.000004}", "{12:34:56.789+00}",
+             "{\"{\\\"a\\\": [1, 2]}\",3}", "{\"\\\\x00ff10\",\"\\\\x\"}",
+             "{07:04:56.789,24:00:00,23:30:00,10:00:00}", "{12:34:56.789+05:30,10:00:00+00,23:59:59+00}", "[19782]", "[1, 2]"],
+            rows[0]);
+        Assert.Equal([6L, "{}", "{12.345,7}", "{}"], rows[1][..4]);
+    }
+
+    /// <summary>Writes a non-null array of strings.</summary>
+    private static void Strings(ref Avro.AvroWriter w, string[] items)
+    {
+        w.WriteArrayStart(items.Length);
+        foreach (var item in items)
+        {
+            w.WriteString(item);
+        }
+
+        w.WriteArrayEnd();
+    }
+
+    /// <summary>Writes a non-null array of longs.</summary>
+    private static void Longs(ref Avro.AvroWriter w, long[] items)
+    {
+        w.WriteArrayStart(items.Length);
+        foreach (var item in items)
+        {
+            w.WriteLong(item);
+        }
+
+        w.WriteArrayEnd();
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

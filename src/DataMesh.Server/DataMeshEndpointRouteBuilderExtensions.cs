@@ -42,7 +42,7 @@ public static class DataMeshEndpointRouteBuilderExtensions
         if (options.SchemaRegistry.Enabled)
         {
             var api = endpoints.ServiceProvider.GetRequiredService<SchemaRegistryApi>();
-            SchemaRegistryEndpoints.Map(group.MapGroup(options.SchemaRegistry.PathPrefix ?? string.Empty), api);
+            SchemaRegistryEndpoints.Map(group.MapGroup(options.SchemaRegistry.PathPrefix ?? string.Empty), options.SchemaRegistry.PathPrefix ?? string.Empty, api);
             api.LogMapped();
         }
 

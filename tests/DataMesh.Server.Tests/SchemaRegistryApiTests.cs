@@ -321,6 +321,97 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         Assert.Equal((3, id1), (again.Json.GetProperty("version").GetInt32(), again.Json.GetProperty("id").GetInt32()));
     }
 
+    /// <summary>
+    /// Follows Confluent's SubjectVersionsResource (getSchemaByVersion, getSchemaOnly, getReferencedBy, listVersions) and
+    /// AbstractSchemaRegistry (get, validateDeleteSchemaVersion): a deleted version is 40402 unless asked for with
+    /// <c>deleted=true</c>, deleting it again is 40406, <c>latest</c> is the latest version not deleted, and a subject whose
+    /// versions are all deleted is 40401 to reads without <c>deleted=true</c>, 40402 with it and to deletes.
+    /// </summary>
+    [Fact]
+    public async Task A_deleted_version_is_40402_unless_asked_for_with_deleted_true_and_deleting_it_again_is_40406()
+    {
+        var id1 = await RegisterAsync("orders-value", V1);
+        var id2 = await RegisterAsync("orders-value", V2);
+        Assert.Equal(1, (await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/1")).Json.GetInt32());
+
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/1"), HttpStatusCode.NotFound, 40402);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/1/schema"), HttpStatusCode.NotFound, 40402);
+        var read = await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/1?deleted=true");
+        Assert.Equal(HttpStatusCode.OK, read.Status);
+        Assert.Equal((1, id1), (read.Json.GetProperty("version").GetInt32(), read.Json.GetProperty("id").GetInt32()));
+        Assert.Equal("Order", (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/1/schema?deleted=true")).Json.GetProperty("name").GetString());
+        Assert.Empty((await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/1/referencedby")).Json.EnumerateArray());
+        Assert.Equal([1, 2], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions?deleted=true")).Json.EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions?deletedOnly=true")).Json.EnumerateArray().Select(e => e.GetInt32()));
+        AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/1"), HttpStatusCode.NotFound, 40406, "Version 1 was soft deleted");
+        Assert.Equal(id2, (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/latest?deleted=true")).Json.GetProperty("id").GetInt32());
+
+        Assert.Equal(2, (await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/latest")).Json.GetInt32());
+        AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/2"), HttpStatusCode.NotFound, 40406);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/latest"), HttpStatusCode.NotFound, 40401);
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/latest?deleted=true"), HttpStatusCode.NotFound, 40402);
+        AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/latest"), HttpStatusCode.NotFound, 40402);
+        AssertError(await SendAsync(HttpMethod.Delete, "subjects/orders-value/versions/3"), HttpStatusCode.NotFound, 40402);
+        Assert.Equal(id2, (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions/2?deleted=true")).Json.GetProperty("id").GetInt32());
+        AssertError(await SendAsync(HttpMethod.Get, "subjects/orders-value/versions"), HttpStatusCode.NotFound, 40401);
+        Assert.Equal([1, 2], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions?deleted=true")).Json.EnumerateArray().Select(e => e.GetInt32()));
+    }
+
+    /// <summary>
+    /// Confluent's registry answers a path Jersey has no resource for, and a method its resource lacks, through
+    /// rest-utils' WebApplicationExceptionMapper: <c>{"error_code":404,"message":"HTTP 404 Not Found"}</c> and
+    /// <c>{"error_code":405,"message":"HTTP 405 Method Not Allowed"}</c>. Only the API's paths: the host's others stay its own.
+    /// </summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("/registry")]
+    public async Task Unknown_paths_and_methods_of_the_API_answer_Confluents_404_and_405_bodies(string prefix)
+    {
+        await using var host = await RegistryHost.StartAsync(o => o.SchemaRegistry.PathPrefix = prefix);
+        _http.Dispose();
+        var http = _http = new HttpClient { BaseAddress = new Uri(host.Url + "/") };
+        foreach (var path in new[] { "schemas", "schemas/ids", "subjects/orders-value/versions/1/nothing", "config/a/b", "modes", "compatibility" }.Where(p => prefix != "" || !p.StartsWith("modes", StringComparison.Ordinal)))
+        {
+            var answer = await SendAsync(HttpMethod.Get, path);
+            AssertError(answer, HttpStatusCode.NotFound, 404, "HTTP 404 Not Found");
+        }
+
+        foreach (var (method, path, allow) in new[] { ("GET", "subjects/orders-value", "POST, DELETE"), ("PATCH", "config", "GET, PUT, DELETE"), ("POST", "schemas/types", "GET"), ("DELETE", "subjects", "GET") })
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(method), path);
+            using var response = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+            Assert.Equal(allow, string.Join(", ", response.Content.Headers.Allow));
+            Assert.Equal("""{"error_code":405,"message":"HTTP 405 Method Not Allowed"}""", await response.Content.ReadAsStringAsync());
+        }
+
+        // The API's routes still answer, and the host's own paths are not the API's.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, "subjects")).Status);
+        using var outside = new HttpClient();
+        using var other = await outside.GetAsync(new Uri(new Uri(host.Url[..^prefix.Length] + "/"), "not-the-registry"));
+        Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+        Assert.Empty(await other.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>
+    /// Confluent's <c>normalize=true</c> registers and looks up AvroSchema.normalize()'s form (AvroSchemaUtils.toNormalizedString:
+    /// full names, attributes in a fixed order, properties and aliases sorted), so that schemas differing only in those
+    /// are one version. DataMesh compares schemas by a form that leaves out all of that already (SchemaCanonicalForm), with
+    /// or without the parameter; the registered text is the schema as first sent.
+    /// </summary>
+    [Fact]
+    public async Task Schemas_that_Confluents_normalization_makes_equal_are_one_version_with_normalize_true()
+    {
+        const string written = """{"type":"record","name":"Order","namespace":"shop","aliases":["b","a"],"fields":[{"name":"id","type":"long","x-b":1,"x-a":2}]}""";
+        const string normalized = """{"name":"shop.Order","type":"record","fields":[{"name":"id","type":"long","x-a":2,"x-b":1}],"aliases":["a","b"]}""";
+        var id = await RegisterAsync("orders-value", written);
+        var again = await SendAsync(HttpMethod.Post, "subjects/orders-value/versions?normalize=true", Body(normalized));
+        Assert.Equal(id, again.Json.GetProperty("id").GetInt32());
+        var found = await SendAsync(HttpMethod.Post, "subjects/orders-value?normalize=true", Body(normalized));
+        Assert.Equal((1, id), (found.Json.GetProperty("version").GetInt32(), found.Json.GetProperty("id").GetInt32()));
+        Assert.Equal([1], (await SendAsync(HttpMethod.Get, "subjects/orders-value/versions")).Json.EnumerateArray().Select(e => e.GetInt32()));
+    }
+
     [Fact]
     public async Task Schema_ids_errors_are_40403()
     {
@@ -439,12 +530,35 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
     [InlineData("config/orders-value")]
     public async Task Unknown_compatibility_levels_are_42203(string path)
     {
-        foreach (var body in new[] { """{"compatibility":"SIDEWAYS"}""", """{"compatibility":null}""", """{"compatibilityLevel":"FULL"}""", "{}", """{"compatibility":3}""", """{"compatibility":true}""" })
+        foreach (var body in new[] { """{"compatibility":"SIDEWAYS"}""", """{"compatibility":""}""", """{"compatibility":3}""", """{"compatibility":true}""" })
         {
             AssertError(await SendAsync(HttpMethod.Put, path, body), HttpStatusCode.UnprocessableEntity, 42203, "Invalid compatibility level");
         }
 
         Assert.Equal("BACKWARD", (await SendAsync(HttpMethod.Get, path)).Json.GetProperty("compatibilityLevel").GetString());
+    }
+
+    /// <summary>
+    /// Follows Confluent's ConfigResource.updateTopLevelConfig / updateSubjectLevelConfig and ConfigValue.update: 42203
+    /// only for a level it does not know; a body without <c>"compatibility"</c> (<c>{}</c>, or fields it ignores, as
+    /// ConfigUpdateRequest's Jackson mapping ignores unknown ones) changes nothing and answers the config; a
+    /// <c>"compatibility": null</c> removes the level there, which DataMesh refuses as it refuses <c>DELETE /config</c>.
+    /// </summary>
+    [Theory]
+    [InlineData("config")]
+    [InlineData("config/orders-value")]
+    public async Task A_config_update_without_a_level_changes_nothing_and_answers_the_level_in_force(string path)
+    {
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Put, "config", """{"compatibility":"FULL"}""")).Status);
+        foreach (var body in new[] { "{}", """{"compatibilityLevel":"NONE"}""" })
+        {
+            var answer = await SendAsync(HttpMethod.Put, path, body);
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.Equal("""{"compatibility":"FULL"}""", answer.Json.GetRawText());
+        }
+
+        AssertError(await SendAsync(HttpMethod.Put, path, """{"compatibility":null}"""), HttpStatusCode.UnprocessableEntity, 42205, $"PUT /{path}");
+        Assert.Equal("FULL", (await SendAsync(HttpMethod.Get, path)).Json.GetProperty("compatibilityLevel").GetString());
     }
 
     /// <summary>

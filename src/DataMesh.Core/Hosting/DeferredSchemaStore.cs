@@ -38,6 +38,9 @@ internal sealed class DeferredSchemaStore : ISchemaStore, IAsyncDisposable, IDis
     public async ValueTask<IReadOnlyList<RegisteredSchema>> GetVersionsAsync(string subject, CancellationToken cancellationToken = default) =>
         await (await OpenAsync(cancellationToken).ConfigureAwait(false)).GetVersionsAsync(subject, cancellationToken).ConfigureAwait(false);
 
+    public async ValueTask<IReadOnlyList<RegisteredSchema>> GetDeletedVersionsAsync(string subject, CancellationToken cancellationToken = default) =>
+        await (await OpenAsync(cancellationToken).ConfigureAwait(false)).GetDeletedVersionsAsync(subject, cancellationToken).ConfigureAwait(false);
+
     public async ValueTask<IReadOnlyList<string>> GetSubjectsAsync(CancellationToken cancellationToken = default) =>
         await (await OpenAsync(cancellationToken).ConfigureAwait(false)).GetSubjectsAsync(cancellationToken).ConfigureAwait(false);
 

@@ -43,6 +43,16 @@ public interface ISchemaStore
     /// <returns>The versions.</returns>
     ValueTask<IReadOnlyList<RegisteredSchema>> GetVersionsAsync(string subject, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Gets the versions of <paramref name="subject"/> deleted by <see cref="DeleteVersionAsync"/>, by version (empty if
+    /// none). Their ids still resolve; the Schema Registry API answers reads with Confluent's <c>deleted=true</c> from them.
+    /// </summary>
+    /// <param name="subject">The subject.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <returns>The deleted versions; the default implementation, for a store that keeps none, returns none.</returns>
+    ValueTask<IReadOnlyList<RegisteredSchema>> GetDeletedVersionsAsync(string subject, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult<IReadOnlyList<RegisteredSchema>>([]);
+
     /// <summary>Gets every subject that has at least one version, in ordinal order.</summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>The subjects.</returns>

@@ -293,6 +293,18 @@ public sealed class KafkaSchemaStore : ISchemaStore, IAsyncDisposable, IDisposab
     }
 
     /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<RegisteredSchema>> GetDeletedVersionsAsync(string subject, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(subject);
+        ThrowIfDisposed();
+        await CatchUpAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            return _log.DeletedVersions(subject);
+        }
+    }
+
+    /// <inheritdoc />
     public async ValueTask<IReadOnlyList<string>> GetSubjectsAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();

@@ -256,6 +256,10 @@ internal sealed class SchemaLog
     public IReadOnlyList<RegisteredSchema> Versions(string subject) =>
         _subjects.TryGetValue(subject, out var s) ? [.. s.Versions] : [];
 
+    /// <summary>The versions of <paramref name="subject"/> that were deleted, by version.</summary>
+    public IReadOnlyList<RegisteredSchema> DeletedVersions(string subject) =>
+        _subjects.TryGetValue(subject, out var s) ? [.. s.Deleted.OrderBy(v => v.Version)] : [];
+
     public CompatibilityLevel LevelOf(string? subject) =>
         subject is not null && _levels.TryGetValue(subject, out var level) ? level : _defaultLevel;
 
@@ -337,6 +341,7 @@ internal sealed class SchemaLog
 
         var deleted = state.Versions[index];
         state.Versions.RemoveAt(index);
+        state.Deleted.Add(deleted);
         foreach (var (canonical, registered) in state.ByCanonical)
         {
             if (registered == deleted)
@@ -427,6 +432,9 @@ internal sealed class SchemaLog
         public List<RegisteredSchema> Versions { get; } = [];
 
         public Dictionary<string, RegisteredSchema> ByCanonical { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The versions deleted (softly: their ids still resolve), in the order they were deleted.</summary>
+        public List<RegisteredSchema> Deleted { get; } = [];
 
         /// <summary>The highest version the subject ever had, deleted or not; 0 before its first.</summary>
         public int LastVersion { get; set; }

@@ -25,8 +25,8 @@ namespace DataMesh.Server.SchemaRegistry;
 /// Where DataMesh differs from Confluent's registry: Avro only (<c>schemaType</c> other than AVRO, and schema references,
 /// are refused as invalid, 42201); <c>GET /config/{subject}</c> answers the level in force for the subject (its own, else
 /// the default, as Confluent's <c>defaultToGlobal=true</c>); deletes are soft only (<c>permanent=true</c> is refused,
-/// 42205, as are <c>DELETE /subjects/{subject}</c> and <c>DELETE /config</c>); <c>deleted=true</c> listings are not
-/// supported (deleted versions are not listed); the mode is READWRITE (READONLY for a read-only API) and cannot be changed,
+/// 42205, as are <c>DELETE /subjects/{subject}</c> and <c>DELETE /config</c>); <c>deleted=true</c> reaches deleted
+/// versions in a subject's reads and version listing only; the mode is READWRITE (READONLY for a read-only API) and cannot be changed,
 /// as with Confluent's <c>mode.mutability=false</c>.
 /// </para>
 /// </remarks>
@@ -156,12 +156,22 @@ internal sealed class SchemaRegistryApi
         }, ct).ConfigureAwait(false);
     });
 
-    /// <summary><c>GET /subjects/{subject}/versions</c>: <c>[1, 2, ...]</c>, paged by <c>offset</c> and <c>limit</c>; 40401 when the subject has none.</summary>
+    /// <summary>
+    /// <c>GET /subjects/{subject}/versions</c>: <c>[1, 2, ...]</c>, paged by <c>offset</c> and <c>limit</c>; 40401 when the
+    /// subject has none. With <c>deleted=true</c> deleted versions are listed too, with <c>deletedOnly=true</c> only they
+    /// (Confluent's SubjectVersionsResource.listVersions).
+    /// </summary>
     public Task GetVersionNumbersAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         var subject = Subject(context);
-        var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
-        if (versions.Count == 0)
+        var deletedOnly = IsTrue(context, "deletedOnly");
+        IReadOnlyList<RegisteredSchema> versions = deletedOnly ? [] : await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
+        if (deletedOnly || IsTrue(context, "deleted"))
+        {
+            versions = [.. versions.Concat(await _store.GetDeletedVersionsAsync(subject, ct).ConfigureAwait(false)).OrderBy(v => v.Version)];
+        }
+
+        if (versions.Count == 0 && (!deletedOnly || (await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false)).Count == 0))
         {
             throw SchemaRegistryError.SubjectNotFound(subject);
         }
@@ -178,27 +188,31 @@ internal sealed class SchemaRegistryApi
         }, ct).ConfigureAwait(false);
     });
 
-    /// <summary><c>GET /subjects/{subject}/versions/{version|latest}</c>: <c>{"subject", "id", "version", "schema"}</c>.</summary>
+    /// <summary>
+    /// <c>GET /subjects/{subject}/versions/{version|latest}</c>: <c>{"subject", "id", "version", "schema"}</c>; a deleted
+    /// version only with <c>deleted=true</c> (40402 without).
+    /// </summary>
     public Task GetVersionAsync(HttpContext context) => RunAsync(context, async ct =>
     {
-        var registered = await ResolveVersionAsync(Subject(context), context, ct).ConfigureAwait(false);
+        var registered = await ResolveVersionAsync(Subject(context), context, IsTrue(context, "deleted"), ct).ConfigureAwait(false);
         await WriteJsonAsync(context, json => WriteRegistered(json, registered), ct).ConfigureAwait(false);
     });
 
     /// <summary><c>GET /subjects/{subject}/versions/{version|latest}/schema</c>: the schema itself.</summary>
     public Task GetRawVersionAsync(HttpContext context) => RunAsync(context, async ct =>
     {
-        var registered = await ResolveVersionAsync(Subject(context), context, ct).ConfigureAwait(false);
+        var registered = await ResolveVersionAsync(Subject(context), context, IsTrue(context, "deleted"), ct).ConfigureAwait(false);
         await WriteAsync(context, System.Text.Encoding.UTF8.GetBytes(registered.Schema.ToString()), ct).ConfigureAwait(false);
     });
 
     /// <summary>
     /// <c>GET /subjects/{subject}/versions/{version|latest}/referencedby</c>: the ids of the schemas that reference the
-    /// version, always <c>[]</c> since references are refused; the version's errors as for reading it.
+    /// version, always <c>[]</c> since references are refused; the version's errors as for reading it with
+    /// <c>deleted=true</c> (Confluent's SubjectVersionsResource.getReferencedBy looks deleted versions up too).
     /// </summary>
     public Task GetReferencedByAsync(HttpContext context) => RunAsync(context, async ct =>
     {
-        await ResolveVersionAsync(Subject(context), context, ct).ConfigureAwait(false);
+        await ResolveVersionAsync(Subject(context), context, includeDeleted: true, ct).ConfigureAwait(false);
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartArray();
@@ -206,7 +220,11 @@ internal sealed class SchemaRegistryApi
         }, ct).ConfigureAwait(false);
     });
 
-    /// <summary><c>DELETE /subjects/{subject}/versions/{version|latest}</c>: the deleted version's number (a soft delete).</summary>
+    /// <summary>
+    /// <c>DELETE /subjects/{subject}/versions/{version|latest}</c>: the deleted version's number (a soft delete). A version
+    /// deleted already is 40406, as Confluent's AbstractSchemaRegistry.validateDeleteSchemaVersion answers it; a subject
+    /// whose versions are all deleted is 40402, not 40401.
+    /// </summary>
     public Task DeleteVersionAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         EnsureWritable("deleting a version");
@@ -216,7 +234,13 @@ internal sealed class SchemaRegistryApi
         }
 
         var subject = Subject(context);
-        var registered = await ResolveVersionAsync(subject, context, ct).ConfigureAwait(false);
+        if (ParseVersion(context) is { } number
+            && (await _store.GetDeletedVersionsAsync(subject, ct).ConfigureAwait(false)).Any(v => v.Version == number))
+        {
+            throw SchemaRegistryError.VersionDeleted(subject, number);
+        }
+
+        var registered = await ResolveVersionAsync(subject, context, includeDeleted: true, ct).ConfigureAwait(false);
         bool deleted;
         try
         {
@@ -234,6 +258,15 @@ internal sealed class SchemaRegistryApi
 
         ServerLog.Deleted(_logger, subject, registered.Version);
         await WriteJsonAsync(context, json => json.WriteNumberValue(registered.Version), ct).ConfigureAwait(false);
+    });
+
+    /// <summary>
+    /// A path of the API that no route takes (404), or a method that none of the path's routes takes (405, with
+    /// <c>Allow</c> naming <paramref name="methods"/>), in Confluent's error body.
+    /// </summary>
+    public Task AnswerUnknownAsync(HttpContext context, IReadOnlyList<string> methods) => RunAsync(context, _ =>
+    {
+        throw methods.Count == 0 ? SchemaRegistryError.NotFound() : SchemaRegistryError.MethodNotAllowed(methods);
     });
 
     /// <summary><c>DELETE /subjects/{subject}</c>: refused (42205); Confluent deletes the whole subject, DataMesh deletes version by version.</summary>
@@ -325,20 +358,39 @@ internal sealed class SchemaRegistryApi
         }, ct).ConfigureAwait(false);
     });
 
-    /// <summary><c>PUT /config</c> and <c>PUT /config/{subject}</c> with <c>{"compatibility": "FULL"}</c>: echoes it; 42203 for an unknown level.</summary>
+    /// <summary>
+    /// <c>PUT /config</c> and <c>PUT /config/{subject}</c> with <c>{"compatibility": "FULL"}</c>: sets the level and answers
+    /// <c>{"compatibility": "FULL"}</c>; 42203 for an unknown level. As Confluent's ConfigResource and ConfigValue.update: a
+    /// body without <c>"compatibility"</c> (<c>{}</c>, or only fields DataMesh does not keep) changes nothing and answers the
+    /// level in force; <c>"compatibility": null</c>, which removes the level in Confluent's registry, is refused as
+    /// <c>DELETE /config</c> is (42205).
+    /// </summary>
     public Task SetConfigAsync(HttpContext context) => RunAsync(context, async ct =>
     {
         EnsureWritable("setting a compatibility level");
         var subject = OptionalSubject(context);
         using var body = await ReadBodyAsync(context, ct).ConfigureAwait(false);
-        var text = StringField(body.RootElement, "compatibility");
-        if (!TryParseLevel(text, out var level))
+        var given = StringField(body.RootElement, "compatibility");
+        CompatibilityLevel level;
+        if (given is null && body.RootElement.TryGetProperty("compatibility", out _))
         {
-            throw SchemaRegistryError.InvalidCompatibilityLevel(text);
+            throw NoLevelRemoval(subject);
         }
 
-        await _store.SetCompatibilityAsync(subject, level, ct).ConfigureAwait(false);
-        ServerLog.CompatibilitySet(_logger, subject is null ? "the default" : $"subject '{subject}'", LevelName(level));
+        if (given is null)
+        {
+            level = await _store.GetCompatibilityAsync(subject, ct).ConfigureAwait(false);
+        }
+        else if (TryParseLevel(given, out level))
+        {
+            await _store.SetCompatibilityAsync(subject, level, ct).ConfigureAwait(false);
+            ServerLog.CompatibilitySet(_logger, subject is null ? "the default" : $"subject '{subject}'", LevelName(level));
+        }
+        else
+        {
+            throw SchemaRegistryError.InvalidCompatibilityLevel(given);
+        }
+
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartObject();
@@ -348,12 +400,11 @@ internal sealed class SchemaRegistryApi
     });
 
     /// <summary><c>DELETE /config</c> and <c>DELETE /config/{subject}</c>: refused (42205); the store keeps a level until another is set.</summary>
-    public Task DeleteConfigAsync(HttpContext context) => RunAsync(context, _ =>
-    {
-        var path = OptionalSubject(context) is { } subject ? $"/config/{subject}" : "/config";
-        throw SchemaRegistryError.NotPermitted(
-            $"DataMesh does not delete a compatibility level; set the one you want with PUT {path}.");
-    });
+    public Task DeleteConfigAsync(HttpContext context) => RunAsync(context, _ => throw NoLevelRemoval(OptionalSubject(context)));
+
+    private static SchemaRegistryError NoLevelRemoval(string? subject) =>
+        SchemaRegistryError.NotPermitted(
+            $"DataMesh does not delete a compatibility level; set the one you want with PUT {(subject is null ? "/config" : $"/config/{subject}")}.");
 
     /// <summary>
     /// <c>GET /mode</c>: <c>{"mode": "READWRITE"}</c>, or READONLY for a read-only API. <c>GET /mode/{subject}</c>: no
@@ -501,22 +552,31 @@ internal sealed class SchemaRegistryApi
             : throw SchemaRegistryError.InvalidVersion(text);
     }
 
-    /// <summary>The subject's version named by the route's <c>{version}</c>: a number from 1, <c>latest</c> or <c>-1</c>.</summary>
-    private async Task<RegisteredSchema> ResolveVersionAsync(string subject, HttpContext context, CancellationToken ct)
+    /// <summary>
+    /// The subject's version named by the route's <c>{version}</c>: a number from 1, <c>latest</c> or <c>-1</c> (the
+    /// latest version not deleted). With <paramref name="includeDeleted"/> (Confluent's <c>deleted=true</c>) a numbered
+    /// version may be a deleted one, and a subject whose versions are all deleted is known (40402, not 40401), as
+    /// Confluent's SubjectVersionsResource.getSchemaByVersion and AbstractSchemaRegistry.get answer.
+    /// </summary>
+    private async Task<RegisteredSchema> ResolveVersionAsync(string subject, HttpContext context, bool includeDeleted, CancellationToken ct)
     {
         var number = ParseVersion(context);
         var versions = await _store.GetVersionsAsync(subject, ct).ConfigureAwait(false);
-        if (versions.Count == 0)
+        var found = number is null ? versions.MaxBy(v => v.Version) : versions.FirstOrDefault(v => v.Version == number);
+        if (found is not null)
         {
-            throw SchemaRegistryError.SubjectNotFound(subject);
+            return found;
         }
 
-        if (number is null)
+        var deleted = includeDeleted ? await _store.GetDeletedVersionsAsync(subject, ct).ConfigureAwait(false) : [];
+        if (number is not null && deleted.FirstOrDefault(v => v.Version == number) is { } wasDeleted)
         {
-            return versions.MaxBy(v => v.Version)!;
+            return wasDeleted;
         }
 
-        return versions.FirstOrDefault(v => v.Version == number) ?? throw SchemaRegistryError.VersionNotFound(subject, number.Value);
+        throw versions.Count == 0 && deleted.Count == 0
+            ? SchemaRegistryError.SubjectNotFound(subject)
+            : SchemaRegistryError.VersionNotFound(subject, number ?? -1);
     }
 
     private static int ParseId(HttpContext context)
@@ -761,6 +821,11 @@ internal sealed class SchemaRegistryApi
 
         context.Response.Clear();
         context.Response.StatusCode = error.Status;
+        if (error.Allow is not null)
+        {
+            context.Response.Headers.Allow = error.Allow;
+        }
+
         await WriteJsonAsync(context, json =>
         {
             json.WriteStartObject();

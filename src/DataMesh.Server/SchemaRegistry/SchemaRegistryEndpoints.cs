@@ -1,40 +1,96 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Routing.Template;
 
 namespace DataMesh.Server.SchemaRegistry;
 
 /// <summary>The routes of the Schema Registry API, as Confluent's REST API names them.</summary>
 internal static class SchemaRegistryEndpoints
 {
-    public static void Map(RouteGroupBuilder group, SchemaRegistryApi api)
+    /// <summary>The first segments of the API's paths: with no path prefix, the paths under them are the API's.</summary>
+    private static readonly string[] Roots = ["schemas", "subjects", "compatibility", "config", "mode", "associations"];
+
+    /// <summary>
+    /// Maps the API's routes in <paramref name="group"/>, and after them a fallback that answers the API's other paths as
+    /// Confluent's registry does (Jersey's NotFoundException and NotAllowedException through rest-utils'
+    /// WebApplicationExceptionMapper): <c>{"error_code":404,"message":"HTTP 404 Not Found"}</c>, and 405 likewise for a
+    /// path of the API asked with another method (with <c>Allow</c>). The API's paths are every path under
+    /// <paramref name="prefix"/>, or with no prefix those under the API's own first segments (<see cref="Roots"/>): the
+    /// host's other paths are left to the host.
+    /// </summary>
+    public static void Map(RouteGroupBuilder group, string prefix, SchemaRegistryApi api)
     {
-        group.MapGet("/schemas/ids/{id}", (RequestDelegate)api.GetSchemaByIdAsync);
-        group.MapGet("/schemas/ids/{id}/schema", (RequestDelegate)api.GetRawSchemaByIdAsync);
-        group.MapGet("/schemas/ids/{id}/versions", (RequestDelegate)api.GetVersionsOfIdAsync);
-        group.MapGet("/schemas/ids/{id}/subjects", (RequestDelegate)api.GetSubjectsOfIdAsync);
-        group.MapGet("/schemas/types", (RequestDelegate)api.GetSchemaTypesAsync);
-        group.MapGet("/associations/resources/{**resource}", (RequestDelegate)api.GetAssociationsAsync);
-        group.MapGet("/subjects", (RequestDelegate)api.GetSubjectsAsync);
-        group.MapPost("/subjects/{subject}", (RequestDelegate)api.LookUpAsync);
-        group.MapDelete("/subjects/{subject}", (RequestDelegate)api.DeleteSubjectAsync);
-        group.MapGet("/subjects/{subject}/versions", (RequestDelegate)api.GetVersionNumbersAsync);
-        group.MapPost("/subjects/{subject}/versions", (RequestDelegate)api.RegisterAsync);
-        group.MapGet("/subjects/{subject}/versions/{version}", (RequestDelegate)api.GetVersionAsync);
-        group.MapGet("/subjects/{subject}/versions/{version}/schema", (RequestDelegate)api.GetRawVersionAsync);
-        group.MapGet("/subjects/{subject}/versions/{version}/referencedby", (RequestDelegate)api.GetReferencedByAsync);
-        group.MapDelete("/subjects/{subject}/versions/{version}", (RequestDelegate)api.DeleteVersionAsync);
-        group.MapPost("/compatibility/subjects/{subject}/versions/{version}", (RequestDelegate)api.CheckCompatibilityAsync);
-        group.MapPost("/compatibility/subjects/{subject}/versions", (RequestDelegate)api.CheckCompatibilityWithAllAsync);
-        group.MapGet("/config", (RequestDelegate)api.GetConfigAsync);
-        group.MapPut("/config", (RequestDelegate)api.SetConfigAsync);
-        group.MapGet("/config/{subject}", (RequestDelegate)api.GetConfigAsync);
-        group.MapPut("/config/{subject}", (RequestDelegate)api.SetConfigAsync);
-        group.MapGet("/mode", (RequestDelegate)api.GetModeAsync);
-        group.MapGet("/mode/{subject}", (RequestDelegate)api.GetModeAsync);
-        group.MapPut("/mode", (RequestDelegate)api.SetModeAsync);
-        group.MapPut("/mode/{subject}", (RequestDelegate)api.SetModeAsync);
-        group.MapDelete("/config", (RequestDelegate)api.DeleteConfigAsync);
-        group.MapDelete("/config/{subject}", (RequestDelegate)api.DeleteConfigAsync);
+        var routes = new RouteTable();
+        routes.Add(HttpMethods.Get, "/schemas/ids/{id}", api.GetSchemaByIdAsync);
+        routes.Add(HttpMethods.Get, "/schemas/ids/{id}/schema", api.GetRawSchemaByIdAsync);
+        routes.Add(HttpMethods.Get, "/schemas/ids/{id}/versions", api.GetVersionsOfIdAsync);
+        routes.Add(HttpMethods.Get, "/schemas/ids/{id}/subjects", api.GetSubjectsOfIdAsync);
+        routes.Add(HttpMethods.Get, "/schemas/types", api.GetSchemaTypesAsync);
+        routes.Add(HttpMethods.Get, "/associations/resources/{**resource}", api.GetAssociationsAsync);
+        routes.Add(HttpMethods.Get, "/subjects", api.GetSubjectsAsync);
+        routes.Add(HttpMethods.Post, "/subjects/{subject}", api.LookUpAsync);
+        routes.Add(HttpMethods.Delete, "/subjects/{subject}", api.DeleteSubjectAsync);
+        routes.Add(HttpMethods.Get, "/subjects/{subject}/versions", api.GetVersionNumbersAsync);
+        routes.Add(HttpMethods.Post, "/subjects/{subject}/versions", api.RegisterAsync);
+        routes.Add(HttpMethods.Get, "/subjects/{subject}/versions/{version}", api.GetVersionAsync);
+        routes.Add(HttpMethods.Get, "/subjects/{subject}/versions/{version}/schema", api.GetRawVersionAsync);
+        routes.Add(HttpMethods.Get, "/subjects/{subject}/versions/{version}/referencedby", api.GetReferencedByAsync);
+        routes.Add(HttpMethods.Delete, "/subjects/{subject}/versions/{version}", api.DeleteVersionAsync);
+        routes.Add(HttpMethods.Post, "/compatibility/subjects/{subject}/versions/{version}", api.CheckCompatibilityAsync);
+        routes.Add(HttpMethods.Post, "/compatibility/subjects/{subject}/versions", api.CheckCompatibilityWithAllAsync);
+        routes.Add(HttpMethods.Get, "/config", api.GetConfigAsync);
+        routes.Add(HttpMethods.Put, "/config", api.SetConfigAsync);
+        routes.Add(HttpMethods.Get, "/config/{subject}", api.GetConfigAsync);
+        routes.Add(HttpMethods.Put, "/config/{subject}", api.SetConfigAsync);
+        routes.Add(HttpMethods.Get, "/mode", api.GetModeAsync);
+        routes.Add(HttpMethods.Get, "/mode/{subject}", api.GetModeAsync);
+        routes.Add(HttpMethods.Put, "/mode", api.SetModeAsync);
+        routes.Add(HttpMethods.Put, "/mode/{subject}", api.SetModeAsync);
+        routes.Add(HttpMethods.Delete, "/config", api.DeleteConfigAsync);
+        routes.Add(HttpMethods.Delete, "/config/{subject}", api.DeleteConfigAsync);
+
+        foreach (var (method, template, handler) in routes.Routes)
+        {
+            group.MapMethods(template, [method], handler);
+        }
+
+        RequestDelegate unknown = context => api.AnswerUnknownAsync(context, routes.MethodsOf(context.Request.Path.Value ?? string.Empty, prefix));
+        foreach (var pattern in string.IsNullOrEmpty(prefix) ? Roots.SelectMany(r => new[] { "/" + r, "/" + r + "/{**rest}" }) : ["/", "/{**rest}"])
+        {
+            // After every route of the API and of the host: only a path nothing else takes, or a method no route of the
+            // path takes, comes here (ASP.NET Core's own 405 would have an empty body).
+            group.Map(pattern, unknown).WithOrder(int.MaxValue);
+        }
+    }
+
+    /// <summary>The API's routes, and which methods a path has among them.</summary>
+    private sealed class RouteTable
+    {
+        private readonly List<(string Method, TemplateMatcher Matcher)> _matchers = [];
+
+        public List<(string Method, string Template, RequestDelegate Handler)> Routes { get; } = [];
+
+        public void Add(string method, string template, Func<HttpContext, Task> handler)
+        {
+            Routes.Add((method, template, new RequestDelegate(handler)));
+            _matchers.Add((method, new TemplateMatcher(TemplateParser.Parse(template.TrimStart('/')), [])));
+        }
+
+        /// <summary>The methods of the routes that match <paramref name="path"/> (under <paramref name="prefix"/>), in order.</summary>
+        public IReadOnlyList<string> MethodsOf(string path, string prefix)
+        {
+            var local = new PathString(path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? path[prefix.Length..] : path);
+            var methods = new List<string>();
+            foreach (var (method, matcher) in _matchers)
+            {
+                if (!methods.Contains(method) && matcher.TryMatch(local, []))
+                {
+                    methods.Add(method);
+                }
+            }
+
+            return methods;
+        }
     }
 }

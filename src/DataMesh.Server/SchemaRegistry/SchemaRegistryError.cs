@@ -34,13 +34,30 @@ internal sealed class SchemaRegistryError : Exception
 
     public int ErrorCode { get; } = 50001;
 
+    /// <summary>The methods a path has, for the <c>Allow</c> header of a 405; <see langword="null"/> otherwise.</summary>
+    public string? Allow { get; private init; }
+
+    /// <summary>A path of the API that no route takes: Jersey's 404 as rest-utils maps it.</summary>
+    public static SchemaRegistryError NotFound() => new(404, 404, "HTTP 404 Not Found");
+
+    /// <summary>A path of the API asked with a method none of its routes takes: Jersey's 405 as rest-utils maps it.</summary>
+    public static SchemaRegistryError MethodNotAllowed(IEnumerable<string> allowed) =>
+        new(405, 405, "HTTP 405 Method Not Allowed") { Allow = string.Join(", ", allowed) };
+
     /// <summary>A body that is not JSON, or JSON of the wrong shape: Confluent answers these from rest-utils' Jackson exception mappers, status and code 400.</summary>
     public static SchemaRegistryError BadRequest(string message) => new(400, 400, message);
 
     public static SchemaRegistryError SubjectNotFound(string subject) => new(404, 40401, $"Subject '{subject}' not found.");
 
+    /// <summary>40402; <paramref name="version"/> -1 is <c>latest</c> of a subject whose versions are all deleted.</summary>
     public static SchemaRegistryError VersionNotFound(string subject, int version) =>
-        new(404, 40402, $"Version {version.ToString(CultureInfo.InvariantCulture)} not found (subject '{subject}').");
+        new(404, 40402, version == -1
+            ? $"Version latest not found (subject '{subject}': every version of it was deleted)."
+            : $"Version {version.ToString(CultureInfo.InvariantCulture)} not found (subject '{subject}').");
+
+    /// <summary>A version deleted already, deleted again: 40406, as Confluent's Errors.schemaVersionSoftDeletedException.</summary>
+    public static SchemaRegistryError VersionDeleted(string subject, int version) =>
+        new(404, 40406, $"Subject '{subject}' Version {version.ToString(CultureInfo.InvariantCulture)} was soft deleted already; DataMesh does not delete permanently.");
 
     public static SchemaRegistryError SchemaNotFound(string what) => new(404, 40403, $"Schema {what} not found.");
 

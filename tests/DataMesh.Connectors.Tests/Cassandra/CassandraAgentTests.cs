@@ -143,13 +143,30 @@ public sealed partial class CassandraSourceTests
         options.Agent.Token = AgentToken;
         options.Agent.TlsCaCertificate = pki.CaFile;
         await agents.StopAsync(2);
-        var runtime = await RuntimeAsync(options, time: time);
+        var logger = new ListLogger();
+        var runtime = await RuntimeAsync(options, time: time, logger: logger);
         using var stop = new CancellationTokenSource();
         var run = runtime.RunAsync(stop.Token);
         await WaitUntilAsync(() => copies.Total >= 5, "node1's and node2's copies read"); // under Quorum w1 and w2 published, w3 held
-        await Task.Delay(300);
+
+        // The clock moves only while node3 is out of reach as the source sees it; otherwise the jump stands for 60 s
+        // spent within one pass over the nodes, after which a copy read before it has expired, as the window is meant to.
+        if (level == CassandraConsistencyLevel.Quorum)
+        {
+            // Once the source found node3 out of reach: the window stands still from then on.
+            await WaitUntilAsync(() => logger.Lines.Any(l => l.Contains("node node3 cannot be reached", StringComparison.Ordinal)), "node3 found out of reach");
+        }
+
+        var attempts = Attempts(logger);
         time.Advance(TimeSpan.FromSeconds(60)); // far past the window while node3 is out of reach
-        await Task.Delay(300);
+        if (level == CassandraConsistencyLevel.All)
+        {
+            // Every attempt stops at node3 and the next reads afresh: node3 comes back only once an attempt began after the
+            // jump. Else an attempt that read node1's copies before the jump and is slow to reach node2 (a loaded machine)
+            // finds node3 back after it: node1's copies expire by the window, and w1 and w2 are never published.
+            await WaitUntilAsync(() => Attempts(logger) > attempts, "an attempt begun after the clock moved");
+        }
+
         await agents.RestartAsync(2, nodes[2], pki.Server);
 
         // Under All, w3 (two copies: node2 missed it) never reaches the level; w1 and w2 wait for node3, whose copies come
@@ -161,6 +178,9 @@ public sealed partial class CassandraSourceTests
         await stop.CancelAsync();
         Assert.Equal(SourceOutcome.Stopped, await run);
     }
+
+    /// <summary>How many times the source began to read (it logs each node's start at each attempt).</summary>
+    private static int Attempts(ListLogger logger) => logger.Lines.Count(l => l.StartsWith("Information 2400 ", StringComparison.Ordinal) && l.Contains("of node node1 ", StringComparison.Ordinal));
 
     [Theory]
     [InlineData("token")]

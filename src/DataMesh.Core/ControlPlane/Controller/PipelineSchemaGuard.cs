@@ -35,6 +35,8 @@ internal sealed class PipelineSchemaGuard(ISchemaStore store, Func<AppliedDefini
 
     public ValueTask<IReadOnlyList<RegisteredSchema>> GetVersionsAsync(string subject, CancellationToken cancellationToken = default) => store.GetVersionsAsync(subject, cancellationToken);
 
+    public ValueTask<IReadOnlyList<RegisteredSchema>> GetDeletedVersionsAsync(string subject, CancellationToken cancellationToken = default) => store.GetDeletedVersionsAsync(subject, cancellationToken);
+
     public ValueTask<IReadOnlyList<string>> GetSubjectsAsync(CancellationToken cancellationToken = default) => store.GetSubjectsAsync(cancellationToken);
 
     public ValueTask<RegisteredSchema?> FindAsync(string subject, AvroSchema schema, CancellationToken cancellationToken = default) => store.FindAsync(subject, schema, cancellationToken);

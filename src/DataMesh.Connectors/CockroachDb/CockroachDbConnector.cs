@@ -680,9 +680,9 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 continue;
             }
 
-            if (!change.SameShape)
+            if (!change.SameShape || !HasKey(table, key))
             {
-                table = await ShapeOfAsync(table, value, change.UpdatedText, work).ConfigureAwait(false);
+                table = await VersionOfAsync(table, value, key, change.UpdatedText, work).ConfigureAwait(false);
                 change = ReadChange(table, value);
             }
 
@@ -874,25 +874,43 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             : [];
     }
 
+    /// <summary>Whether the changefeed's key of the change just read as <paramref name="table"/> (<see cref="ReadChange"/>) is
+    /// its image's values of the table's key columns (<see cref="ChangefeedImage.HasKey"/>); a row without a key (none in a changefeed) has nothing to
+    /// compare.</summary>
+    private bool HasKey(CockroachDbTable table, byte[] key) => key.Length == 0 || (_after.IsRow ? _after : _before).HasKey(key, table);
+
     /// <summary>
-    /// The table version a row's columns belong to. A column added or dropped makes CockroachDB (schema_change_policy
+    /// The table version a row's columns and key belong to. A column added or dropped makes CockroachDB (schema_change_policy
     /// backfill) emit every row again in the new shape; rows of other keys in the old shape may still follow within the
     /// same resolved interval (no order across keys), and a restart from a cursor before the change replays old-shape
-    /// rows. So: a version seen before with these columns, or else the table as the catalog showed it at the row's
-    /// <c>updated</c> time (<c>AS OF SYSTEM TIME</c>), registered like any new schema version.
+    /// rows. An <c>ALTER PRIMARY KEY</c> re-emits no row (changefeedccl's kvfeed restarts the feed at the change and skips
+    /// the backfill of a change that is only of the primary index, <c>kvfeed/kv_feed.go</c>, <c>scanIfShould</c>): the
+    /// rows changed after it have the same columns and come keyed by the new key columns (a key array of their values), and
+    /// a restart from a cursor before it replays rows keyed by the old ones. So: a version seen before with these columns
+    /// and this key, or else the table as the catalog showed it at the row's <c>updated</c> time (<c>AS OF SYSTEM
+    /// TIME</c>), registered like any new schema version (its key schema too), so that each event's key is the table's
+    /// primary key at the event.
     /// </summary>
-    private async Task<CockroachDbTable> ShapeOfAsync(CockroachDbTable current, byte[] value, string updated, CancellationToken cancellationToken)
+    private async Task<CockroachDbTable> VersionOfAsync(CockroachDbTable current, byte[] value, byte[] key, string updated, CancellationToken cancellationToken)
     {
         var versions = _versions[current.Name];
         foreach (var version in versions)
         {
-            if (ReadChange(version, value).SameShape)
+            if (ReadChange(version, value).SameShape && HasKey(version, key))
             {
                 return _tables[current.Name] = version;
             }
         }
 
-        CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
+        if (ReadChange(current, value).SameShape)
+        {
+            CockroachDbLog.KeyChanged(_logger, _name, current.Table.QualifiedName, updated);
+        }
+        else
+        {
+            CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
+        }
+
         var described = await DescribeAsync(current.Table.Schemas.Table.Schema, current.Name, updated, cancellationToken).ConfigureAwait(false);
         if (!ReadChange(described, value).SameShape
             && await WithoutVirtualColumnsAsync(described, value, updated, cancellationToken).ConfigureAwait(false) is { } narrower)
@@ -905,6 +923,14 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             throw new SourceException(
                 $"CockroachDB source '{_name}': a row of table {current.Table.QualifiedName} at {updated} has columns ({string.Join(", ", AfterColumns(value))}) " +
                 $"that information_schema.columns as of that time does not show ({string.Join(", ", described.Columns)}).",
+                isTransient: false);
+        }
+
+        if (!HasKey(described, key))
+        {
+            throw new SourceException(
+                $"CockroachDB source '{_name}': a row of table {current.Table.QualifiedName} at {updated} has the key {Excerpt(key)}, which is not its values of the primary key " +
+                $"({string.Join(", ", described.KeyColumns.Select(i => described.Columns[i]))}) that information_schema shows as of that time.",
                 isTransient: false);
         }
 

@@ -99,6 +99,38 @@ internal sealed class ChangefeedImage
         }
     }
 
+    /// <summary>Whether the changefeed's key (a JSON array of the primary-key values in key order, <c>changefeed-messages</c>,
+    /// "Responses") holds as many values as <paramref name="table"/> has key columns, each the same JSON as this image's
+    /// value of that column (CockroachDB writes a key's values and a row's with one encoder). A column the image lacks (a
+    /// delete without a before image) is not compared. False when the key is not an array: after <c>ALTER PRIMARY KEY</c>
+    /// the rows come keyed by the new key columns while the table's version still has the old ones.</summary>
+    public bool HasKey(byte[] key, CockroachDbTable table)
+    {
+        var reader = new Utf8JsonReader(key);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+        {
+            return false;
+        }
+
+        var position = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var element = JsonValueToken.Read(ref reader);
+            if (position >= table.KeyColumns.Length)
+            {
+                return false;
+            }
+
+            var value = _values[table.KeyColumns[position++]];
+            if (value.Kind != JsonTokenType.None && !element.Of(key).SequenceEqual(value.Of(_source)))
+            {
+                return false;
+            }
+        }
+
+        return position == table.KeyColumns.Length;
+    }
+
     /// <summary>Whether the image has a value, NULL or nothing for a column.</summary>
     public ColumnValueState State(int column) => _values[column].Kind switch
     {

@@ -59,6 +59,10 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private volatile AwaitedStore? _awaitedStore;
     private string? _addedAt;
 
+    /// <summary>Whether the server takes <c>encode_json_value_null_as_object</c> (24.2 and later: cockroachdb/cockroach#122848),
+    /// so that a JSONB column's JSON null and SQL NULL differ in the changefeed's rows.</summary>
+    private bool _jsonNullAsObject;
+
     /// <summary>Tables (schema.table) CockroachDB said were dropped in this run: left out of every changefeed that resumes
     /// from a cursor before the drop (one of that name found again is added as a new table).</summary>
     private readonly HashSet<string> _dropped = new(StringComparer.Ordinal);
@@ -127,6 +131,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
 
         CockroachDbLog.Connected(_logger, _name, version);
+        _jsonNullAsObject = CockroachDbCatalog.IsAtLeast(version, 24, 2);
         await _catalog.SerializableAsync(cancellationToken).ConfigureAwait(false);
         await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
 
@@ -491,6 +496,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         // min_checkpoint_frequency as well: since 22.1 CockroachDB sends resolved timestamps no more often than it (30 s unless
         // set), whatever `resolved` asks for.
         return $"CREATE CHANGEFEED FOR TABLE {targets} WITH updated, resolved = '{resolved}', min_checkpoint_frequency = '{resolved}', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped', " +
+            (_jsonNullAsObject ? "encode_json_value_null_as_object, " : string.Empty) +
             $"schema_change_policy = '{policy}', cursor = '{plan.Cursor}', initial_scan = '{(plan.Scan == FeedScan.None ? "no" : "yes")}'";
     }
 
@@ -822,19 +828,19 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                     ReadKey(table, key, change);
                 }
 
-                context.Delete(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals), block);
+                context.Delete(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals, _jsonNullAsObject), block);
             }
             else if (_before.IsRow)
             {
-                context.Update(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals), hasBefore: true, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
+                context.Update(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals, _jsonNullAsObject), hasBefore: true, new CockroachDbRowImage(table, _after, _scratch, decimals, _jsonNullAsObject), block);
             }
             else if (scanCursor is not null && Hlc.Compare(change.UpdatedUtf8, scanCursor) <= 0 && !scanAsCreates)
             {
-                context.Read(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
+                context.Read(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals, _jsonNullAsObject), block);
             }
             else
             {
-                context.Insert(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
+                context.Insert(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals, _jsonNullAsObject), block);
             }
         }
         catch (Exception ex) when (ex is FormatException or InvalidOperationException or OverflowException or JsonException)

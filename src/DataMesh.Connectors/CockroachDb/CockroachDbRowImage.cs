@@ -131,6 +131,22 @@ internal sealed class ChangefeedImage
         return position == table.KeyColumns.Length;
     }
 
+    /// <summary>Whether a column's value is <c>{"__crdb_json_null__": true}</c>, the form of JSON's <c>null</c> in the rows of a
+    /// changefeed created <c>WITH encode_json_value_null_as_object</c> (<c>create-changefeed</c>, that option;
+    /// <c>changefeed-messages</c>, "JSON"; changefeedccl's encoder writes it for a column's top-level JSON null only).</summary>
+    public bool IsJsonNullObject(int column)
+    {
+        var value = _values[column];
+        if (value.Kind != JsonTokenType.StartObject)
+        {
+            return false;
+        }
+
+        var reader = new Utf8JsonReader(value.Of(_source));
+        return reader.Read() && reader.Read() && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("__crdb_json_null__"u8)
+            && reader.Read() && reader.TokenType == JsonTokenType.True && reader.Read() && reader.TokenType == JsonTokenType.EndObject;
+    }
+
     /// <summary>Whether the image has a value, NULL or nothing for a column.</summary>
     public ColumnValueState State(int column) => _values[column].Kind switch
     {
@@ -160,20 +176,35 @@ internal sealed class ChangefeedImage
 
 /// <summary>A <see cref="ChangefeedImage"/> as the runtime's row image: each value turned into PostgreSQL's text form and
 /// written by <see cref="PgValueWriter"/>, so CockroachDB's types map exactly as PostgreSQL's do.</summary>
-internal readonly ref struct CockroachDbRowImage(CockroachDbTable table, ChangefeedImage image, ArrayBufferWriter<byte> scratch, DecimalHandling decimals) : IRowImage
+/// <remarks>A JSONB column's JSON <c>null</c>: with <paramref name="jsonNullAsObject"/> (the changefeed was created
+/// <c>WITH encode_json_value_null_as_object</c>) it is the object <see cref="ChangefeedImage.IsJsonNullObject"/> tells,
+/// and <c>null</c> is SQL NULL. Without it the changefeed writes both as <c>null</c> (cockroachdb/cockroach#103289):
+/// SQL NULL, except on a NOT NULL column, where it can only be JSON's null.</remarks>
+internal readonly ref struct CockroachDbRowImage(CockroachDbTable table, ChangefeedImage image, ArrayBufferWriter<byte> scratch, DecimalHandling decimals, bool jsonNullAsObject) : IRowImage
 {
     private readonly CockroachDbTable _table = table;
     private readonly ChangefeedImage _image = image;
     private readonly ArrayBufferWriter<byte> _scratch = scratch;
     private readonly DecimalHandling _decimals = decimals;
+    private readonly bool _jsonNullAsObject = jsonNullAsObject;
 
-    public ColumnValueState State(int column) => _image.State(column);
+    public ColumnValueState State(int column) => _image.State(column) is var state && state == ColumnValueState.Null && !_jsonNullAsObject && _table.JsonNotNull[column]
+        ? ColumnValueState.Value
+        : state;
 
     public void WriteValue(ref AvroWriter writer, int column)
     {
         var type = _table.Types[column];
         _scratch.ResetWrittenCount();
-        _image.ToPostgresText(column, type, _scratch);
+        if (_jsonNullAsObject && type.DataType.Kind == DataTypeKind.Json && _image.IsJsonNullObject(column))
+        {
+            _scratch.Write("null"u8);
+        }
+        else
+        {
+            _image.ToPostgresText(column, type, _scratch);
+        }
+
         PgValueWriter.Write(ref writer, type, _scratch.WrittenSpan, _decimals);
     }
 }

@@ -93,6 +93,36 @@ public sealed class CockroachDbValuesTests
         Assert.Equal(ColumnValueState.Missing, image.State(0));
     }
 
+    [Fact]
+    public void An_image_tells_whether_the_changefeed_key_holds_its_key_columns_values_and_the_JSON_null_object()
+    {
+        var table = Table(("id", "bigint", "int8", "INT8"), ("sku", "text", "text", "STRING"), ("v", "jsonb", "jsonb", "JSONB"));
+        var image = new ChangefeedImage();
+        Assert.True(Read(image, table, """{"id":7,"sku":"a\"b","v":{"__crdb_json_null__": true}}"""));
+        Assert.True(image.HasKey("[7]"u8.ToArray(), table));
+        Assert.False(image.HasKey("[\"a\\\"b\"]"u8.ToArray(), table)); // keyed by sku: another primary key
+        Assert.False(image.HasKey("[7, \"a\\\"b\"]"u8.ToArray(), table));
+        Assert.False(image.HasKey("{}"u8.ToArray(), table));
+        Assert.True(image.IsJsonNullObject(2));
+        Assert.False(image.IsJsonNullObject(0));
+        Assert.True(Read(image, table, """{"id":7,"sku":"x","v":{"__crdb_json_null__":true,"more":1}}"""));
+        Assert.False(image.IsJsonNullObject(2));
+
+        image.Clear(3); // a delete without a before image: only the count is compared
+        Assert.True(image.HasKey("[9]"u8.ToArray(), table));
+        Assert.False(image.HasKey("[9, 1]"u8.ToArray(), table));
+    }
+
+    [Theory]
+    [InlineData("CockroachDB CCL v24.2.3 (x86_64-pc-linux-gnu, built 2024/09/23, go1.22.5)", true)]
+    [InlineData("CockroachDB CCL v25.1.0 (x86_64-pc-linux-gnu)", true)]
+    [InlineData("CockroachDB OSS v24.10.1 (x86_64-pc-linux-gnu)", true)]
+    [InlineData("CockroachDB CCL v24.1.9 (x86_64-pc-linux-gnu)", false)]
+    [InlineData("CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/08)", false)]
+    [InlineData("PostgreSQL 15.4", false)]
+    public void The_server_version_is_read_from_version(string version, bool atLeast24_2) =>
+        Assert.Equal(atLeast24_2, CockroachDbCatalog.IsAtLeast(version, 24, 2));
+
     private static bool Read(ChangefeedImage image, CockroachDbTable table, string json)
     {
         var bytes = Encoding.UTF8.GetBytes(json);

@@ -151,6 +151,31 @@ public sealed class CockroachDbSourceTests
         Assert.Equal("c", record.Op);
     }
 
+    [Theory]
+    [InlineData("CockroachDB CCL v24.2.1 (x86_64-pc-linux-gnu, built 2024/08/30, go1.22.5 X:nocoverageredesign)", true)]
+    [InlineData("CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/08, go1.21.9 X:nocoverageredesign)", false)]
+    public async Task A_JSONB_null_is_told_from_SQL_NULL_where_the_server_can_and_is_JSON_null_on_a_NOT_NULL_column(string version, bool tells)
+    {
+        const string Table = "crdbfix_docs";
+        await using var cdc = new CrdbCdc();
+        cdc.Server.Version = version;
+        cdc.Server.CreateTable(new FakeTable("public", Table,
+            [new("id", "bigint", "int8", "INT8", Nullable: false), new("doc", "jsonb", "jsonb", "JSONB"), new("meta", "jsonb", "jsonb", "JSONB", Nullable: false)], ["id"]));
+        await cdc.StartAsync();
+        cdc.Server.Upsert(Table, $$"""{"id": 1, "doc": null, "meta": {{FakeCockroachServer.JsonNull}}}""");
+        cdc.Server.Upsert(Table, $$$"""{"id": 2, "doc": {{{FakeCockroachServer.JsonNull}}}, "meta": {"a": null}}""");
+        cdc.Server.Resolve();
+
+        var records = await cdc.ReadAsync(Table, 2);
+        Assert.Null(records[0].After!["doc"]); // SQL NULL
+        Assert.Equal("null", records[0].After!["meta"]); // JSON null: with the option told apart; without it, NOT NULL says so
+        Assert.Equal(tells ? "null" : null, records[1].After!["doc"]); // JSON null on a nullable column: told apart only with the option
+        Assert.Equal("""{"a":null}""", records[1].After!["meta"]);
+        var feed = Assert.Single(cdc.Server.Statements, s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal));
+        Assert.Equal(tells, feed.Contains("encode_json_value_null_as_object", StringComparison.Ordinal));
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
     [Fact]
     public async Task A_decimal_NaN_travels_as_text_with_DecimalHandling_String()
     {

@@ -46,7 +46,18 @@ namespace DataMesh.IntegrationTests.CockroachDb;
 /// </summary>
 internal sealed class FakeCockroachServer : IAsyncDisposable
 {
-    public const string Version = "CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/08, go1.21.9 X:nocoverageredesign)";
+    /// <summary>What <c>version()</c> and the <c>crdb_version</c> parameter say (23.2.4 unless set). From 24.2 the fake
+    /// takes the changefeed option <c>encode_json_value_null_as_object</c> (cockroachdb/cockroach#122848, in 24.2's
+    /// <c>create-changefeed</c>); before, it refuses it as an unknown option (the text of CockroachDB's error is not
+    /// copied: the source must never send the option there).</summary>
+    public string Version { get; set; } = "CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/08, go1.21.9 X:nocoverageredesign)";
+
+    /// <summary>A JSONB column's JSON <c>null</c> in a row given to <see cref="Upsert"/> (the fake's own marker: a JSON
+    /// object cannot hold a JSON null apart from SQL NULL). On the wire it is <c>null</c>, the same as SQL NULL
+    /// (cockroachdb/cockroach#103289), or <c>{"__crdb_json_null__":true}</c> in a changefeed created
+    /// <c>WITH encode_json_value_null_as_object</c> (changefeedccl's encoder test writes it so, for values and keys;
+    /// <c>changefeed-messages</c>, "JSON").</summary>
+    public const string JsonNull = """{"__fake_json_null__":true}""";
     private const int SslRequestCode = 80877103;
     private const int GssEncRequestCode = 80877104;
     private const int CancelRequestCode = 80877102;
@@ -635,6 +646,12 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private async Task<bool> ChangefeedAsync(NetworkStream stream, Session session, MessageWriter reply, string sql, short[] formats, bool describe)
     {
         var feed = ParseFeed(sql);
+        if (feed.JsonNullAsObject && !Regex.IsMatch(Version, @"\bv(2[4-9]\.[2-9]|2[5-9]\.|[3-9]\d\.)"))
+        {
+            WriteError(reply, "42601", "invalid option \"encode_json_value_null_as_object\"");
+            return false;
+        }
+
         if (feed.Cursor is { } cursor && cursor < GcThreshold)
         {
             WriteError(reply, "XXUUU", $"batch timestamp {Hlc(cursor)} must be after replica GC threshold {Hlc(GcThreshold)}");
@@ -724,7 +741,9 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             {
                 for (var n = 0; n < 512 && feed.Rows.Reader.TryRead(out var change); n++)
                 {
-                    DataRow(rows, [change.Table is null ? null : Encoding.UTF8.GetBytes(change.Table), change.Key is null ? null : Encoding.UTF8.GetBytes(change.Key), Encoding.UTF8.GetBytes(change.Value)], formats, [25, 17, 17]);
+                    var jsonNull = feed.JsonNullAsObject ? """{"__crdb_json_null__":true}""" : "null";
+                    DataRow(rows, [change.Table is null ? null : Encoding.UTF8.GetBytes(change.Table), change.Key is null ? null : Encoding.UTF8.GetBytes(change.Key.Replace(JsonNull, jsonNull, StringComparison.Ordinal)),
+                        Encoding.UTF8.GetBytes(change.Value.Replace(JsonNull, jsonNull, StringComparison.Ordinal))], formats, [25, 17, 17]);
                 }
 
                 await rows.SendAsync(stream);
@@ -783,7 +802,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         var resolved = Regex.Match(options, @"resolved\s*=\s*'(?<n>\d+)(?<unit>ms|s)'") is { Success: true } r
             ? TimeSpan.FromMilliseconds(int.Parse(r.Groups["n"].Value, CultureInfo.InvariantCulture) * (r.Groups["unit"].Value == "s" ? 1000 : 1))
             : TimeSpan.FromSeconds(1);
-        return new Feed(tables, cursor, scan, stop) { ResolvedInterval = resolved };
+        return new Feed(tables, cursor, scan, stop) { ResolvedInterval = resolved, JsonNullAsObject = Regex.IsMatch(options, @"\bencode_json_value_null_as_object\b") };
     }
 
     private (string[] Columns, List<string?[]> Rows)? Answer(string sql, List<string?>? parameters)
@@ -929,6 +948,8 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private sealed record Feed(HashSet<string> Tables, long? Cursor, bool InitialScan, bool StopOnSchemaChange)
     {
         public TimeSpan ResolvedInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+        public bool JsonNullAsObject { get; init; }
 
         public Channel<FeedEvent> Rows { get; } = Channel.CreateUnbounded<FeedEvent>();
     }

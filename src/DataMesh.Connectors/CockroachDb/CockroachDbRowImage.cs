@@ -240,7 +240,7 @@ internal static class CockroachDbValues
                 Write(output, Interval(Unescaped(raw, escaped)));
                 break;
             case JsonTokenType.String:
-                var text = output.GetSpan(raw.Length + 2);
+                var text = output.GetSpan(raw.Length + 4);
                 var length = Unescape(raw, escaped, text);
                 if (type.ValueKind is PgValueKind.Timestamp or PgValueKind.TimestampTz)
                 {
@@ -351,7 +351,7 @@ internal static class CockroachDbValues
         new($"the DECIMAL '{Encoding.UTF8.GetString(number)}' of the changefeed is not a number PostgreSQL's numeric can hold (131,072 digits before the point, 16,383 after)");
 
     /// <summary><c>2016-01-25T10:10:10.555555</c> or <c>…Z</c> / <c>…+05:30</c> in PostgreSQL's ISO form, in place; the
-    /// span has room for two more bytes.</summary>
+    /// span has room for six more bytes. A year outside 0001–9999 takes <see cref="OutsideCommonEra"/>.</summary>
     /// <returns>The new length.</returns>
     private static int Timestamp(Span<byte> text, int length)
     {
@@ -359,10 +359,63 @@ internal static class CockroachDbValues
         if (length > 0 && text[length - 1] == (byte)'Z')
         {
             "+00"u8.CopyTo(text[(length - 1)..]);
-            return length + 2;
+            length += 2;
         }
 
-        return length;
+        return length > 0 && (text[0] == (byte)'-' || text[..length].IndexOf((byte)'-') != 4 || text.StartsWith("0000-"u8))
+            ? OutsideCommonEra(text, length)
+            : length;
+    }
+
+    /// <summary>The last CockroachDB TIMESTAMP before 24.3 stores for <c>'infinity'</c> (its largest:
+    /// <c>pgdate.TimeInfinity</c>, <c>pkg/util/timeutil/pgdate/parsing.go</c>), in PostgreSQL's form without an offset.</summary>
+    private const string InfinityStored = "294276-12-31 23:59:59.999999";
+
+    /// <summary>
+    /// A timestamp of a year outside 0001–9999 as a changefeed writes it (Go's <c>time.Format</c> in <c>tree.AsJSON</c>,
+    /// <c>pkg/sql/sem/tree/datum.go</c>: an astronomical year, <c>0000</c> for 1 BC and <c>-4713</c> for 4714 BC) in
+    /// PostgreSQL's text form, which the PostgreSQL map reads as it reads PostgreSQL's own values (<c>docs/type-mapping.md</c>):
+    /// a BC year with <c> BC</c> after it; CockroachDB's stored forms of <c>'infinity'</c> and <c>'-infinity'</c> (its
+    /// largest and smallest timestamps, 294276-12-31 23:59:59.999999 and 4714-11-24 00:00:00 BC:
+    /// <c>pgdate.TimeInfinity</c> / <c>TimeNegativeInfinity</c>, which it stores for them before 24.3) and anything past
+    /// them as <c>infinity</c> and <c>-infinity</c>. Any other text is left for the map to read (or refuse).
+    /// </summary>
+    /// <returns>The new length (at most six bytes more).</returns>
+    private static int OutsideCommonEra(Span<byte> text, int length)
+    {
+        var value = Encoding.ASCII.GetString(text[..length]);
+        var negative = value.StartsWith('-');
+        var yearEnd = value.IndexOf('-', negative ? 1 : 0);
+        if (yearEnd < (negative ? 5 : 4) || !long.TryParse(value.AsSpan(negative ? 1 : 0, yearEnd - (negative ? 1 : 0)), NumberStyles.None, CultureInfo.InvariantCulture, out var year))
+        {
+            return length;
+        }
+
+        var astronomical = negative ? -year : year;
+        var rest = value[yearEnd..];
+        // The clock without the offset (+00, +05:30): the offset's sign comes after the time's 8 characters.
+        var offsetAt = rest.Length > 15 ? rest.IndexOfAny(['+', '-'], 15) : -1;
+        var clock = offsetAt < 0 ? rest : rest[..offsetAt];
+        var plain = astronomical.ToString("D4", CultureInfo.InvariantCulture) + clock;
+        string postgres;
+        if (astronomical > 294_276 || string.CompareOrdinal(plain, InfinityStored) >= 0 && astronomical == 294_276)
+        {
+            postgres = "infinity";
+        }
+        else if (astronomical < -4713 || astronomical == -4713 && string.CompareOrdinal(clock, "-11-24 00:00:00") <= 0)
+        {
+            postgres = "-infinity";
+        }
+        else if (astronomical <= 0)
+        {
+            postgres = (1 - astronomical).ToString("D4", CultureInfo.InvariantCulture) + rest + " BC";
+        }
+        else
+        {
+            return length;
+        }
+
+        return Encoding.ASCII.GetBytes(postgres, text);
     }
 
     /// <summary>A JSON string's content, unescaped, into <paramref name="destination"/> (as long as the string).</summary>

@@ -67,6 +67,16 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     /// from a cursor before the drop (one of that name found again is added as a new table).</summary>
     private readonly HashSet<string> _dropped = new(StringComparer.Ordinal);
 
+    /// <summary>How long a changefeed refused for a cursor in the future is created again before the source gives up: ten
+    /// times CockroachDB's default maximum clock offset between nodes (500 ms, <c>--max-offset</c>; a node further off
+    /// stops itself), so a cursor read from one node's clock that another node's is behind of is retried, and a cursor
+    /// that is far ahead (a position from another cluster) is not retried for ever.</summary>
+    private static readonly TimeSpan ClockSkewWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>When the retries of a cursor in the future end (<see cref="Environment.TickCount64"/>), or null when the last
+    /// changefeed started.</summary>
+    private long? _skewDeadline;
+
     /// <summary>Tables of a position found missing from the catalog in this run: said once (warning 1413).</summary>
     private readonly HashSet<string> _gone = new(StringComparer.Ordinal);
     private long _nextPollMs; // Environment.TickCount64
@@ -118,6 +128,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         _tables.Clear();
         _dropped.Clear();
         _gone.Clear();
+        _skewDeadline = null;
         _dataSource = DataSource(_options.ConnectionString, _name);
         var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString);
         CockroachDbLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, builder.SslMode.ToString());
@@ -175,6 +186,30 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 position = new CockroachDbPosition(await _catalog.NowAsync(cancellationToken).ConfigureAwait(false), ScanPending: true, Names(_tables.Values));
                 await StoreBeforeFeedAsync(context, position, cancellationToken).ConfigureAwait(false);
                 from = "rescan after an expired cursor";
+            }
+            catch (PostgresException ex) when (IsCursorInFuture(ex))
+            {
+                // The cursor is a clock reading of the catalog connection's node (a first start, tables added) and the
+                // changefeed's node, whose clock is behind, plans it: CockroachDB evaluates the cursor as AS OF SYSTEM TIME
+                // and refuses a time after its own clock (changefeed_stmt.go; changefeed_test.go expects "cannot specify
+                // timestamp in the future" for a cursor an hour ahead). The stored position stays; the same changefeed is
+                // created again shortly, when that clock has passed the cursor.
+                await CloseFeedAsync().ConfigureAwait(false);
+                var cursor = (context.LastCheckpoint ?? position).Resolved;
+                _skewDeadline ??= Environment.TickCount64 + (long)ClockSkewWait.TotalMilliseconds;
+                if (Environment.TickCount64 >= _skewDeadline)
+                {
+                    throw new SourceException(
+                        $"CockroachDB source '{_name}': CockroachDB refused the changefeed's cursor {cursor} as in the future ({ex.MessageText}) for {ClockSkewWait.TotalSeconds:0} s. " +
+                        "The cursor is ahead of the clock of the node that plans the changefeed: check the nodes' clock synchronization (CockroachDB's --max-offset), " +
+                        "and if the stored position comes from another cluster, reset it.",
+                        isTransient: false, ex);
+                }
+
+                CockroachDbLog.CursorInFuture(_logger, _name, cursor, ex.MessageText);
+                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+                position = context.LastCheckpoint ?? position;
+                from = "a cursor in the future retried";
             }
             catch (PostgresException ex) when (DroppedTable(ex) is { } dropped)
             {
@@ -394,6 +429,10 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private static bool IsExpiredCursor(PostgresException ex) =>
         ex.MessageText.Contains("gc threshold", StringComparison.OrdinalIgnoreCase) || ex.MessageText.Contains("do the targets exist", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>CockroachDB's refusal of a cursor after its clock (<c>AS OF SYSTEM TIME: cannot specify timestamp in the
+    /// future</c>, <c>pkg/sql/sem/tree</c>'s evaluation of AS OF SYSTEM TIME, which the cursor goes through).</summary>
+    private static bool IsCursorInFuture(PostgresException ex) => ex.MessageText.Contains("cannot specify timestamp in the future", StringComparison.OrdinalIgnoreCase);
+
     private static bool IsSchemaChangeStop(PostgresException ex) => ex.MessageText.Contains("schema change occurred", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Lists the captured tables and describes them (again: the same description is the same table).</summary>
@@ -516,6 +555,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         var command = new NpgsqlCommand(Statement(plan), _feed) { CommandTimeout = 0 };
         await using var commandScope = command.ConfigureAwait(false);
         var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleResult, feedStop.Token).ConfigureAwait(false);
+        _skewDeadline = null;
         try
         {
             return await ReadFeedAsync(reader, plan, ahead, feedStop, cancellationToken).ConfigureAwait(false);

@@ -177,6 +177,39 @@ public sealed class CockroachDbSourceTests
     }
 
     [Fact]
+    public async Task A_first_start_whose_cursor_is_ahead_of_the_changefeed_nodes_clock_is_retried_until_that_clock_passes_it()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.Upsert("items", """{"id": 1, "name": "there before", "qty": 1}""");
+        cdc.Server.ClockSkew = 300_000_000; // the catalog's node 300 ms ahead
+        await cdc.StartAsync(waitForFeed: false);
+        await CrdbCdc.WaitAsync(() => cdc.Logs.Find(LogLevel.Warning, "as in the future").Count >= 2, "the cursor in the future to be retried");
+        Assert.Equal(0, cdc.Server.RunningFeeds);
+        cdc.Server.AdvanceClock(400_000_000); // the changefeed's node catches up
+        await CrdbCdc.WaitAsync(() => cdc.Server.RunningFeeds > 0, "the changefeed to start");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "after", "qty": 2}""");
+        cdc.Server.Resolve();
+
+        var records = await cdc.ReadAsync("items", 2);
+        Assert.Equal(["r", "c"], records.Select(r => r.Op));
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
+    [Fact]
+    public async Task A_cursor_that_stays_ahead_of_the_clock_stops_the_source_saying_why_after_a_few_seconds()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.ClockSkew = 3_600_000_000_000; // an hour: no clock skew a cluster survives
+        await cdc.StartAsync(waitForFeed: false);
+        await CrdbCdc.WaitAsync(() => cdc.Status?.State == SourceState.Failed, "the source to fail");
+        Assert.Contains("as in the future", cdc.Status!.Message, StringComparison.Ordinal);
+        Assert.Contains("clock synchronization", cdc.Status.Message, StringComparison.Ordinal);
+        Assert.Equal(0, cdc.Server.RunningFeeds);
+    }
+
+    [Fact]
     public async Task A_decimal_NaN_travels_as_text_with_DecimalHandling_String()
     {
         await using var cdc = new CrdbCdc();

@@ -115,6 +115,17 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     /// <summary>The number of changefeeds streaming now.</summary>
     public int RunningFeeds => _sessions.Values.Count(s => s.Feed is not null);
 
+    /// <summary>How far (nanoseconds) the clock of the node answering <c>cluster_logical_timestamp()</c> is ahead of the
+    /// node that plans changefeeds (clock skew between nodes, within CockroachDB's <c>--max-offset</c>). A changefeed
+    /// whose cursor is after the planning node's clock (<see cref="Now"/>) is refused as CockroachDB refuses it: the cursor
+    /// is evaluated as AS OF SYSTEM TIME (<c>changefeed_stmt.go</c>), which rejects a time in the future
+    /// ("AS OF SYSTEM TIME: cannot specify timestamp in the future", <c>pkg/sql/sem/tree</c>; changefeedccl's test of a
+    /// cursor an hour ahead expects that text). <see cref="AdvanceClock"/> lets the planning node's clock catch up.</summary>
+    public long ClockSkew { get; set; }
+
+    /// <summary>Moves the fake's clock (the planning node's) forward by <paramref name="nanos"/>.</summary>
+    public void AdvanceClock(long nanos) => Interlocked.Add(ref _hlc, nanos);
+
     /// <summary>The HLC the next change gets.</summary>
     public long Now => Interlocked.Read(ref _hlc);
 
@@ -652,6 +663,12 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             return false;
         }
 
+        if (feed.Cursor is { } ahead && ahead > Now)
+        {
+            WriteError(reply, "XXUUU", $"AS OF SYSTEM TIME: cannot specify timestamp in the future ({Hlc(ahead)} > {Hlc(Now)})");
+            return false;
+        }
+
         if (feed.Cursor is { } cursor && cursor < GcThreshold)
         {
             WriteError(reply, "XXUUU", $"batch timestamp {Hlc(cursor)} must be after replica GC threshold {Hlc(GcThreshold)}");
@@ -822,7 +839,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
             if (sql.Contains("cluster_logical_timestamp()", StringComparison.Ordinal))
             {
-                return (["now"], [[Hlc(NextHlc())]]);
+                return (["now"], [[Hlc(NextHlc() + ClockSkew)]]);
             }
 
             if (sql.Contains("information_schema.tables", StringComparison.Ordinal))

@@ -15,6 +15,9 @@ internal sealed record CockroachDbTable(SourceTable Table, PgColumnType[] Types,
     /// <summary>The columns' names in UTF-8, as the changefeed's JSON names them (computed from <see cref="Columns"/> when
     /// the table is made; a table is never copied with other columns).</summary>
     public byte[][] Utf8Columns { get; } = [.. Columns.Select(System.Text.Encoding.UTF8.GetBytes)];
+
+    /// <summary>Which columns are JSONB and NOT NULL: their <c>null</c> in a changefeed row can only be JSON's null.</summary>
+    public bool[] JsonNotNull { get; } = [.. Table.Schemas.Table.Columns.Select(c => c.Type.Kind == DataTypeKind.Json && !c.IsNullable)];
 }
 
 /// <summary>
@@ -30,6 +33,16 @@ internal sealed class CockroachDbCatalog(NpgsqlConnection connection, string sou
 
     public async Task<string> VersionAsync(CancellationToken cancellationToken) =>
         (await ScalarAsync("SELECT version()", cancellationToken).ConfigureAwait(false)) ?? string.Empty;
+
+    /// <summary>Whether <c>version()</c>'s text (<c>CockroachDB CCL v24.2.3 (…)</c>) names a release at or after
+    /// <paramref name="major"/>.<paramref name="minor"/>; false when it names none.</summary>
+    public static bool IsAtLeast(string version, int major, int minor)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(version, @"\bv(?<major>\d{1,4})\.(?<minor>\d{1,4})\b");
+        return match.Success
+            && int.Parse(match.Groups["major"].Value, CultureInfo.InvariantCulture) is var found
+            && (found > major || found == major && int.Parse(match.Groups["minor"].Value, CultureInfo.InvariantCulture) >= minor);
+    }
 
     /// <summary>Makes the catalog connection's transactions SERIALIZABLE whatever the role's or database's default:
     /// <c>cluster_logical_timestamp()</c> is refused under READ COMMITTED (23.2+).</summary>

@@ -59,9 +59,23 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private volatile AwaitedStore? _awaitedStore;
     private string? _addedAt;
 
+    /// <summary>Whether the server takes <c>encode_json_value_null_as_object</c> (24.2 and later: cockroachdb/cockroach#122848),
+    /// so that a JSONB column's JSON null and SQL NULL differ in the changefeed's rows.</summary>
+    private bool _jsonNullAsObject;
+
     /// <summary>Tables (schema.table) CockroachDB said were dropped in this run: left out of every changefeed that resumes
     /// from a cursor before the drop (one of that name found again is added as a new table).</summary>
     private readonly HashSet<string> _dropped = new(StringComparer.Ordinal);
+
+    /// <summary>How long a changefeed refused for a cursor in the future is created again before the source gives up: ten
+    /// times CockroachDB's default maximum clock offset between nodes (500 ms, <c>--max-offset</c>; a node further off
+    /// stops itself), so a cursor read from one node's clock that another node's is behind of is retried, and a cursor
+    /// that is far ahead (a position from another cluster) is not retried for ever.</summary>
+    private static readonly TimeSpan ClockSkewWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>When the retries of a cursor in the future end (<see cref="Environment.TickCount64"/>), or null when the last
+    /// changefeed started.</summary>
+    private long? _skewDeadline;
 
     /// <summary>Tables of a position found missing from the catalog in this run: said once (warning 1413).</summary>
     private readonly HashSet<string> _gone = new(StringComparer.Ordinal);
@@ -114,6 +128,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         _tables.Clear();
         _dropped.Clear();
         _gone.Clear();
+        _skewDeadline = null;
         _dataSource = DataSource(_options.ConnectionString, _name);
         var builder = new NpgsqlConnectionStringBuilder(_options.ConnectionString);
         CockroachDbLog.Connecting(_logger, _name, builder.Host, builder.Port, builder.Database, builder.Username, builder.SslMode.ToString());
@@ -127,6 +142,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         }
 
         CockroachDbLog.Connected(_logger, _name, version);
+        _jsonNullAsObject = CockroachDbCatalog.IsAtLeast(version, 24, 2);
         await _catalog.SerializableAsync(cancellationToken).ConfigureAwait(false);
         await DescribeTablesAsync(cancellationToken).ConfigureAwait(false);
 
@@ -170,6 +186,30 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 position = new CockroachDbPosition(await _catalog.NowAsync(cancellationToken).ConfigureAwait(false), ScanPending: true, Names(_tables.Values));
                 await StoreBeforeFeedAsync(context, position, cancellationToken).ConfigureAwait(false);
                 from = "rescan after an expired cursor";
+            }
+            catch (PostgresException ex) when (IsCursorInFuture(ex))
+            {
+                // The cursor is a clock reading of the catalog connection's node (a first start, tables added) and the
+                // changefeed's node, whose clock is behind, plans it: CockroachDB evaluates the cursor as AS OF SYSTEM TIME
+                // and refuses a time after its own clock (changefeed_stmt.go; changefeed_test.go expects "cannot specify
+                // timestamp in the future" for a cursor an hour ahead). The stored position stays; the same changefeed is
+                // created again shortly, when that clock has passed the cursor.
+                await CloseFeedAsync().ConfigureAwait(false);
+                var cursor = (context.LastCheckpoint ?? position).Resolved;
+                _skewDeadline ??= Environment.TickCount64 + (long)ClockSkewWait.TotalMilliseconds;
+                if (Environment.TickCount64 >= _skewDeadline)
+                {
+                    throw new SourceException(
+                        $"CockroachDB source '{_name}': CockroachDB refused the changefeed's cursor {cursor} as in the future ({ex.MessageText}) for {ClockSkewWait.TotalSeconds:0} s. " +
+                        "The cursor is ahead of the clock of the node that plans the changefeed: check the nodes' clock synchronization (CockroachDB's --max-offset), " +
+                        "and if the stored position comes from another cluster, reset it.",
+                        isTransient: false, ex);
+                }
+
+                CockroachDbLog.CursorInFuture(_logger, _name, cursor, ex.MessageText);
+                await Task.Delay(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+                position = context.LastCheckpoint ?? position;
+                from = "a cursor in the future retried";
             }
             catch (PostgresException ex) when (DroppedTable(ex) is { } dropped)
             {
@@ -389,6 +429,10 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
     private static bool IsExpiredCursor(PostgresException ex) =>
         ex.MessageText.Contains("gc threshold", StringComparison.OrdinalIgnoreCase) || ex.MessageText.Contains("do the targets exist", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>CockroachDB's refusal of a cursor after its clock (<c>AS OF SYSTEM TIME: cannot specify timestamp in the
+    /// future</c>, <c>pkg/sql/sem/tree</c>'s evaluation of AS OF SYSTEM TIME, which the cursor goes through).</summary>
+    private static bool IsCursorInFuture(PostgresException ex) => ex.MessageText.Contains("cannot specify timestamp in the future", StringComparison.OrdinalIgnoreCase);
+
     private static bool IsSchemaChangeStop(PostgresException ex) => ex.MessageText.Contains("schema change occurred", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Lists the captured tables and describes them (again: the same description is the same table).</summary>
@@ -491,6 +535,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         // min_checkpoint_frequency as well: since 22.1 CockroachDB sends resolved timestamps no more often than it (30 s unless
         // set), whatever `resolved` asks for.
         return $"CREATE CHANGEFEED FOR TABLE {targets} WITH updated, resolved = '{resolved}', min_checkpoint_frequency = '{resolved}', diff, mvcc_timestamp, format = 'json', envelope = 'wrapped', " +
+            (_jsonNullAsObject ? "encode_json_value_null_as_object, " : string.Empty) +
             $"schema_change_policy = '{policy}', cursor = '{plan.Cursor}', initial_scan = '{(plan.Scan == FeedScan.None ? "no" : "yes")}'";
     }
 
@@ -510,6 +555,7 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
         var command = new NpgsqlCommand(Statement(plan), _feed) { CommandTimeout = 0 };
         await using var commandScope = command.ConfigureAwait(false);
         var reader = await command.ExecuteReaderAsync(CommandBehavior.SingleResult, feedStop.Token).ConfigureAwait(false);
+        _skewDeadline = null;
         try
         {
             return await ReadFeedAsync(reader, plan, ahead, feedStop, cancellationToken).ConfigureAwait(false);
@@ -680,9 +726,9 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                 continue;
             }
 
-            if (!change.SameShape)
+            if (!change.SameShape || !HasKey(table, key))
             {
-                table = await ShapeOfAsync(table, value, change.UpdatedText, work).ConfigureAwait(false);
+                table = await VersionOfAsync(table, value, key, change.UpdatedText, work).ConfigureAwait(false);
                 change = ReadChange(table, value);
             }
 
@@ -822,19 +868,19 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
                     ReadKey(table, key, change);
                 }
 
-                context.Delete(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals), block);
+                context.Delete(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals, _jsonNullAsObject), block);
             }
             else if (_before.IsRow)
             {
-                context.Update(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals), hasBefore: true, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
+                context.Update(table.Table, new CockroachDbRowImage(table, _before, _scratch, decimals, _jsonNullAsObject), hasBefore: true, new CockroachDbRowImage(table, _after, _scratch, decimals, _jsonNullAsObject), block);
             }
             else if (scanCursor is not null && Hlc.Compare(change.UpdatedUtf8, scanCursor) <= 0 && !scanAsCreates)
             {
-                context.Read(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
+                context.Read(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals, _jsonNullAsObject), block);
             }
             else
             {
-                context.Insert(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals), block);
+                context.Insert(table.Table, new CockroachDbRowImage(table, _after, _scratch, decimals, _jsonNullAsObject), block);
             }
         }
         catch (Exception ex) when (ex is FormatException or InvalidOperationException or OverflowException or JsonException)
@@ -874,25 +920,43 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             : [];
     }
 
+    /// <summary>Whether the changefeed's key of the change just read as <paramref name="table"/> (<see cref="ReadChange"/>) is
+    /// its image's values of the table's key columns (<see cref="ChangefeedImage.HasKey"/>); a row without a key (none in a changefeed) has nothing to
+    /// compare.</summary>
+    private bool HasKey(CockroachDbTable table, byte[] key) => key.Length == 0 || (_after.IsRow ? _after : _before).HasKey(key, table);
+
     /// <summary>
-    /// The table version a row's columns belong to. A column added or dropped makes CockroachDB (schema_change_policy
+    /// The table version a row's columns and key belong to. A column added or dropped makes CockroachDB (schema_change_policy
     /// backfill) emit every row again in the new shape; rows of other keys in the old shape may still follow within the
     /// same resolved interval (no order across keys), and a restart from a cursor before the change replays old-shape
-    /// rows. So: a version seen before with these columns, or else the table as the catalog showed it at the row's
-    /// <c>updated</c> time (<c>AS OF SYSTEM TIME</c>), registered like any new schema version.
+    /// rows. An <c>ALTER PRIMARY KEY</c> re-emits no row (changefeedccl's kvfeed restarts the feed at the change and skips
+    /// the backfill of a change that is only of the primary index, <c>kvfeed/kv_feed.go</c>, <c>scanIfShould</c>): the
+    /// rows changed after it have the same columns and come keyed by the new key columns (a key array of their values), and
+    /// a restart from a cursor before it replays rows keyed by the old ones. So: a version seen before with these columns
+    /// and this key, or else the table as the catalog showed it at the row's <c>updated</c> time (<c>AS OF SYSTEM
+    /// TIME</c>), registered like any new schema version (its key schema too), so that each event's key is the table's
+    /// primary key at the event.
     /// </summary>
-    private async Task<CockroachDbTable> ShapeOfAsync(CockroachDbTable current, byte[] value, string updated, CancellationToken cancellationToken)
+    private async Task<CockroachDbTable> VersionOfAsync(CockroachDbTable current, byte[] value, byte[] key, string updated, CancellationToken cancellationToken)
     {
         var versions = _versions[current.Name];
         foreach (var version in versions)
         {
-            if (ReadChange(version, value).SameShape)
+            if (ReadChange(version, value).SameShape && HasKey(version, key))
             {
                 return _tables[current.Name] = version;
             }
         }
 
-        CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
+        if (ReadChange(current, value).SameShape)
+        {
+            CockroachDbLog.KeyChanged(_logger, _name, current.Table.QualifiedName, updated);
+        }
+        else
+        {
+            CockroachDbLog.SchemaChanged(_logger, _name, current.Table.QualifiedName, updated);
+        }
+
         var described = await DescribeAsync(current.Table.Schemas.Table.Schema, current.Name, updated, cancellationToken).ConfigureAwait(false);
         if (!ReadChange(described, value).SameShape
             && await WithoutVirtualColumnsAsync(described, value, updated, cancellationToken).ConfigureAwait(false) is { } narrower)
@@ -905,6 +969,14 @@ internal sealed class CockroachDbConnector : SourceConnector<CockroachDbPosition
             throw new SourceException(
                 $"CockroachDB source '{_name}': a row of table {current.Table.QualifiedName} at {updated} has columns ({string.Join(", ", AfterColumns(value))}) " +
                 $"that information_schema.columns as of that time does not show ({string.Join(", ", described.Columns)}).",
+                isTransient: false);
+        }
+
+        if (!HasKey(described, key))
+        {
+            throw new SourceException(
+                $"CockroachDB source '{_name}': a row of table {current.Table.QualifiedName} at {updated} has the key {Excerpt(key)}, which is not its values of the primary key " +
+                $"({string.Join(", ", described.KeyColumns.Select(i => described.Columns[i]))}) that information_schema shows as of that time.",
                 isTransient: false);
         }
 

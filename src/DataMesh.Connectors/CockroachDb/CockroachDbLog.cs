@@ -49,4 +49,10 @@ internal static partial class CockroachDbLog
 
     [LoggerMessage(1414, LogLevel.Information, "CockroachDB source '{Source}': table {Table}'s computed columns {Columns} are not in its changefeed's rows (VIRTUAL columns, which a changefeed leaves out) and are not captured; the table is registered without them")]
     public static partial void VirtualColumnsLeftOut(ILogger logger, string source, string table, string columns);
+
+    [LoggerMessage(1415, LogLevel.Information, "CockroachDB source '{Source}': table {Table}'s rows at {Hlc} are keyed by other columns than its primary key as the source knew it (ALTER PRIMARY KEY); registering the table with the key of that time")]
+    public static partial void KeyChanged(ILogger logger, string source, string table, string hlc);
+
+    [LoggerMessage(1416, LogLevel.Warning, "CockroachDB source '{Source}': CockroachDB refused the changefeed's cursor {Cursor} as in the future ({Reason}): the clock of the node planning the changefeed is behind the one the cursor was read from; creating it again shortly")]
+    public static partial void CursorInFuture(ILogger logger, string source, string cursor, string reason);
 }

@@ -99,6 +99,54 @@ internal sealed class ChangefeedImage
         }
     }
 
+    /// <summary>Whether the changefeed's key (a JSON array of the primary-key values in key order, <c>changefeed-messages</c>,
+    /// "Responses") holds as many values as <paramref name="table"/> has key columns, each the same JSON as this image's
+    /// value of that column (CockroachDB writes a key's values and a row's with one encoder). A column the image lacks (a
+    /// delete without a before image) is not compared. False when the key is not an array: after <c>ALTER PRIMARY KEY</c>
+    /// the rows come keyed by the new key columns while the table's version still has the old ones.</summary>
+    public bool HasKey(byte[] key, CockroachDbTable table)
+    {
+        var reader = new Utf8JsonReader(key);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+        {
+            return false;
+        }
+
+        var position = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var element = JsonValueToken.Read(ref reader);
+            if (position >= table.KeyColumns.Length)
+            {
+                return false;
+            }
+
+            var value = _values[table.KeyColumns[position++]];
+            if (value.Kind != JsonTokenType.None && !element.Of(key).SequenceEqual(value.Of(_source)))
+            {
+                return false;
+            }
+        }
+
+        return position == table.KeyColumns.Length;
+    }
+
+    /// <summary>Whether a column's value is <c>{"__crdb_json_null__": true}</c>, the form of JSON's <c>null</c> in the rows of a
+    /// changefeed created <c>WITH encode_json_value_null_as_object</c> (<c>create-changefeed</c>, that option;
+    /// <c>changefeed-messages</c>, "JSON"; changefeedccl's encoder writes it for a column's top-level JSON null only).</summary>
+    public bool IsJsonNullObject(int column)
+    {
+        var value = _values[column];
+        if (value.Kind != JsonTokenType.StartObject)
+        {
+            return false;
+        }
+
+        var reader = new Utf8JsonReader(value.Of(_source));
+        return reader.Read() && reader.Read() && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("__crdb_json_null__"u8)
+            && reader.Read() && reader.TokenType == JsonTokenType.True && reader.Read() && reader.TokenType == JsonTokenType.EndObject;
+    }
+
     /// <summary>Whether the image has a value, NULL or nothing for a column.</summary>
     public ColumnValueState State(int column) => _values[column].Kind switch
     {
@@ -128,20 +176,35 @@ internal sealed class ChangefeedImage
 
 /// <summary>A <see cref="ChangefeedImage"/> as the runtime's row image: each value turned into PostgreSQL's text form and
 /// written by <see cref="PgValueWriter"/>, so CockroachDB's types map exactly as PostgreSQL's do.</summary>
-internal readonly ref struct CockroachDbRowImage(CockroachDbTable table, ChangefeedImage image, ArrayBufferWriter<byte> scratch, DecimalHandling decimals) : IRowImage
+/// <remarks>A JSONB column's JSON <c>null</c>: with <paramref name="jsonNullAsObject"/> (the changefeed was created
+/// <c>WITH encode_json_value_null_as_object</c>) it is the object <see cref="ChangefeedImage.IsJsonNullObject"/> tells,
+/// and <c>null</c> is SQL NULL. Without it the changefeed writes both as <c>null</c> (cockroachdb/cockroach#103289):
+/// SQL NULL, except on a NOT NULL column, where it can only be JSON's null.</remarks>
+internal readonly ref struct CockroachDbRowImage(CockroachDbTable table, ChangefeedImage image, ArrayBufferWriter<byte> scratch, DecimalHandling decimals, bool jsonNullAsObject) : IRowImage
 {
     private readonly CockroachDbTable _table = table;
     private readonly ChangefeedImage _image = image;
     private readonly ArrayBufferWriter<byte> _scratch = scratch;
     private readonly DecimalHandling _decimals = decimals;
+    private readonly bool _jsonNullAsObject = jsonNullAsObject;
 
-    public ColumnValueState State(int column) => _image.State(column);
+    public ColumnValueState State(int column) => _image.State(column) is var state && state == ColumnValueState.Null && !_jsonNullAsObject && _table.JsonNotNull[column]
+        ? ColumnValueState.Value
+        : state;
 
     public void WriteValue(ref AvroWriter writer, int column)
     {
         var type = _table.Types[column];
         _scratch.ResetWrittenCount();
-        _image.ToPostgresText(column, type, _scratch);
+        if (_jsonNullAsObject && type.DataType.Kind == DataTypeKind.Json && _image.IsJsonNullObject(column))
+        {
+            _scratch.Write("null"u8);
+        }
+        else
+        {
+            _image.ToPostgresText(column, type, _scratch);
+        }
+
         PgValueWriter.Write(ref writer, type, _scratch.WrittenSpan, _decimals);
     }
 }
@@ -177,7 +240,7 @@ internal static class CockroachDbValues
                 Write(output, Interval(Unescaped(raw, escaped)));
                 break;
             case JsonTokenType.String:
-                var text = output.GetSpan(raw.Length + 2);
+                var text = output.GetSpan(raw.Length + 4);
                 var length = Unescape(raw, escaped, text);
                 if (type.ValueKind is PgValueKind.Timestamp or PgValueKind.TimestampTz)
                 {
@@ -288,7 +351,7 @@ internal static class CockroachDbValues
         new($"the DECIMAL '{Encoding.UTF8.GetString(number)}' of the changefeed is not a number PostgreSQL's numeric can hold (131,072 digits before the point, 16,383 after)");
 
     /// <summary><c>2016-01-25T10:10:10.555555</c> or <c>…Z</c> / <c>…+05:30</c> in PostgreSQL's ISO form, in place; the
-    /// span has room for two more bytes.</summary>
+    /// span has room for six more bytes. A year outside 0001–9999 takes <see cref="OutsideCommonEra"/>.</summary>
     /// <returns>The new length.</returns>
     private static int Timestamp(Span<byte> text, int length)
     {
@@ -296,10 +359,63 @@ internal static class CockroachDbValues
         if (length > 0 && text[length - 1] == (byte)'Z')
         {
             "+00"u8.CopyTo(text[(length - 1)..]);
-            return length + 2;
+            length += 2;
         }
 
-        return length;
+        return length > 0 && (text[0] == (byte)'-' || text[..length].IndexOf((byte)'-') != 4 || text.StartsWith("0000-"u8))
+            ? OutsideCommonEra(text, length)
+            : length;
+    }
+
+    /// <summary>The last CockroachDB TIMESTAMP before 24.3 stores for <c>'infinity'</c> (its largest:
+    /// <c>pgdate.TimeInfinity</c>, <c>pkg/util/timeutil/pgdate/parsing.go</c>), in PostgreSQL's form without an offset.</summary>
+    private const string InfinityStored = "294276-12-31 23:59:59.999999";
+
+    /// <summary>
+    /// A timestamp of a year outside 0001–9999 as a changefeed writes it (Go's <c>time.Format</c> in <c>tree.AsJSON</c>,
+    /// <c>pkg/sql/sem/tree/datum.go</c>: an astronomical year, <c>0000</c> for 1 BC and <c>-4713</c> for 4714 BC) in
+    /// PostgreSQL's text form, which the PostgreSQL map reads as it reads PostgreSQL's own values (<c>docs/type-mapping.md</c>):
+    /// a BC year with <c> BC</c> after it; CockroachDB's stored forms of <c>'infinity'</c> and <c>'-infinity'</c> (its
+    /// largest and smallest timestamps, 294276-12-31 23:59:59.999999 and 4714-11-24 00:00:00 BC:
+    /// <c>pgdate.TimeInfinity</c> / <c>TimeNegativeInfinity</c>, which it stores for them before 24.3) and anything past
+    /// them as <c>infinity</c> and <c>-infinity</c>. Any other text is left for the map to read (or refuse).
+    /// </summary>
+    /// <returns>The new length (at most six bytes more).</returns>
+    private static int OutsideCommonEra(Span<byte> text, int length)
+    {
+        var value = Encoding.ASCII.GetString(text[..length]);
+        var negative = value.StartsWith('-');
+        var yearEnd = value.IndexOf('-', negative ? 1 : 0);
+        if (yearEnd < (negative ? 5 : 4) || !long.TryParse(value.AsSpan(negative ? 1 : 0, yearEnd - (negative ? 1 : 0)), NumberStyles.None, CultureInfo.InvariantCulture, out var year))
+        {
+            return length;
+        }
+
+        var astronomical = negative ? -year : year;
+        var rest = value[yearEnd..];
+        // The clock without the offset (+00, +05:30): the offset's sign comes after the time's 8 characters.
+        var offsetAt = rest.Length > 15 ? rest.IndexOfAny(['+', '-'], 15) : -1;
+        var clock = offsetAt < 0 ? rest : rest[..offsetAt];
+        var plain = astronomical.ToString("D4", CultureInfo.InvariantCulture) + clock;
+        string postgres;
+        if (astronomical > 294_276 || string.CompareOrdinal(plain, InfinityStored) >= 0 && astronomical == 294_276)
+        {
+            postgres = "infinity";
+        }
+        else if (astronomical < -4713 || astronomical == -4713 && string.CompareOrdinal(clock, "-11-24 00:00:00") <= 0)
+        {
+            postgres = "-infinity";
+        }
+        else if (astronomical <= 0)
+        {
+            postgres = (1 - astronomical).ToString("D4", CultureInfo.InvariantCulture) + rest + " BC";
+        }
+        else
+        {
+            return length;
+        }
+
+        return Encoding.ASCII.GetBytes(postgres, text);
     }
 
     /// <summary>A JSON string's content, unescaped, into <paramref name="destination"/> (as long as the string).</summary>

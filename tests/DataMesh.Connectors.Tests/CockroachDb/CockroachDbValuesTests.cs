@@ -30,8 +30,37 @@ public sealed class CockroachDbValuesTests
     [InlineData("2024-02-29T12:34:56.123456", "2024-02-29 12:34:56.123456")]
     [InlineData("2024-02-29T12:34:56Z", "2024-02-29 12:34:56+00")]
     [InlineData("2024-02-29T12:34:56+05:30", "2024-02-29 12:34:56+05:30")]
+    // Years outside 0001-9999 as Go's time.Format writes them in tree.AsJSON (pkg/sql/sem/tree/datum.go): astronomical,
+    // with a sign; CockroachDB's stored 'infinity' / '-infinity' (pgdate.TimeInfinity / TimeNegativeInfinity before 24.3).
+    [InlineData("-0043-03-15T12:00:00.123456Z", "0044-03-15 12:00:00.123456+00 BC")]
+    [InlineData("0000-01-01T00:00:00Z", "0001-01-01 00:00:00+00 BC")]
+    [InlineData("-4713-11-24T00:00:00.000001Z", "4714-11-24 00:00:00.000001+00 BC")]
+    [InlineData("-4713-11-24T00:00:00Z", "-infinity")]
+    [InlineData("294276-12-31T23:59:59.999999Z", "infinity")]
+    [InlineData("294277-01-01T00:00:00Z", "infinity")]
+    [InlineData("12345-06-07T08:09:10Z", "12345-06-07 08:09:10+00")]
     public void A_timestamp_of_the_changefeed_is_read_in_PostgreSQL_ISO_form(string crdb, string postgres) =>
         Assert.Equal(postgres, Text($"\"{crdb}\"", Type("timestamp with time zone", "timestamptz", "TIMESTAMPTZ")));
+
+    [Theory]
+    [InlineData("\"-4713-11-24T00:00:00\"", long.MinValue)]
+    [InlineData("\"294276-12-31T23:59:59.999999\"", long.MaxValue)]
+    [InlineData("\"-0043-03-15T12:00:00\"", -63_517_780_800_000_000L)]
+    [InlineData("[\"0000-12-31T23:59:59\", null]", -62_135_596_801_000_000L)]
+    public void An_infinite_or_BC_timestamp_maps_as_PostgreSQLs_does(string json, long micros)
+    {
+        var type = Type("timestamp without time zone", "timestamp", "TIMESTAMP");
+        if (json.StartsWith('['))
+        {
+            var array = Text(json, Type("ARRAY", "_timestamp", "TIMESTAMP[]"));
+            Assert.Equal("{\"0001-12-31 23:59:59 BC\",NULL}", array);
+            json = "\"0000-12-31T23:59:59\"";
+        }
+
+        // The PostgreSQL map reads the text: infinity as long.MaxValue / MinValue, BC as astronomical years.
+        Assert.Equal(micros, PgValueWriter.ParseTimestamp(Encoding.UTF8.GetBytes(Text(json, type))));
+        Assert.Equal(micros, PgValueWriter.ParseTimestamp(Encoding.UTF8.GetBytes(Text(json.Insert(json.Length - 1, "Z"), Type("timestamp with time zone", "timestamptz", "TIMESTAMPTZ")))));
+    }
 
     [Theory]
     [InlineData("12345678901", "bigint", "int8", "INT8", "12345678901")]
@@ -92,6 +121,36 @@ public sealed class CockroachDbValuesTests
         image.ReadKey("\"not an array\""u8.ToArray(), table);
         Assert.Equal(ColumnValueState.Missing, image.State(0));
     }
+
+    [Fact]
+    public void An_image_tells_whether_the_changefeed_key_holds_its_key_columns_values_and_the_JSON_null_object()
+    {
+        var table = Table(("id", "bigint", "int8", "INT8"), ("sku", "text", "text", "STRING"), ("v", "jsonb", "jsonb", "JSONB"));
+        var image = new ChangefeedImage();
+        Assert.True(Read(image, table, """{"id":7,"sku":"a\"b","v":{"__crdb_json_null__": true}}"""));
+        Assert.True(image.HasKey("[7]"u8.ToArray(), table));
+        Assert.False(image.HasKey("[\"a\\\"b\"]"u8.ToArray(), table)); // keyed by sku: another primary key
+        Assert.False(image.HasKey("[7, \"a\\\"b\"]"u8.ToArray(), table));
+        Assert.False(image.HasKey("{}"u8.ToArray(), table));
+        Assert.True(image.IsJsonNullObject(2));
+        Assert.False(image.IsJsonNullObject(0));
+        Assert.True(Read(image, table, """{"id":7,"sku":"x","v":{"__crdb_json_null__":true,"more":1}}"""));
+        Assert.False(image.IsJsonNullObject(2));
+
+        image.Clear(3); // a delete without a before image: only the count is compared
+        Assert.True(image.HasKey("[9]"u8.ToArray(), table));
+        Assert.False(image.HasKey("[9, 1]"u8.ToArray(), table));
+    }
+
+    [Theory]
+    [InlineData("CockroachDB CCL v24.2.3 (x86_64-pc-linux-gnu, built 2024/09/23, go1.22.5)", true)]
+    [InlineData("CockroachDB CCL v25.1.0 (x86_64-pc-linux-gnu)", true)]
+    [InlineData("CockroachDB OSS v24.10.1 (x86_64-pc-linux-gnu)", true)]
+    [InlineData("CockroachDB CCL v24.1.9 (x86_64-pc-linux-gnu)", false)]
+    [InlineData("CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/08)", false)]
+    [InlineData("PostgreSQL 15.4", false)]
+    public void The_server_version_is_read_from_version(string version, bool atLeast24_2) =>
+        Assert.Equal(atLeast24_2, CockroachDbCatalog.IsAtLeast(version, 24, 2));
 
     private static bool Read(ChangefeedImage image, CockroachDbTable table, string json)
     {

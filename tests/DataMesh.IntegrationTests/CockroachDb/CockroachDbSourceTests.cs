@@ -151,6 +151,64 @@ public sealed class CockroachDbSourceTests
         Assert.Equal("c", record.Op);
     }
 
+    [Theory]
+    [InlineData("CockroachDB CCL v24.2.1 (x86_64-pc-linux-gnu, built 2024/08/30, go1.22.5 X:nocoverageredesign)", true)]
+    [InlineData("CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/08, go1.21.9 X:nocoverageredesign)", false)]
+    public async Task A_JSONB_null_is_told_from_SQL_NULL_where_the_server_can_and_is_JSON_null_on_a_NOT_NULL_column(string version, bool tells)
+    {
+        const string Table = "crdbfix_docs";
+        await using var cdc = new CrdbCdc();
+        cdc.Server.Version = version;
+        cdc.Server.CreateTable(new FakeTable("public", Table,
+            [new("id", "bigint", "int8", "INT8", Nullable: false), new("doc", "jsonb", "jsonb", "JSONB"), new("meta", "jsonb", "jsonb", "JSONB", Nullable: false)], ["id"]));
+        await cdc.StartAsync();
+        cdc.Server.Upsert(Table, $$"""{"id": 1, "doc": null, "meta": {{FakeCockroachServer.JsonNull}}}""");
+        cdc.Server.Upsert(Table, $$$"""{"id": 2, "doc": {{{FakeCockroachServer.JsonNull}}}, "meta": {"a": null}}""");
+        cdc.Server.Resolve();
+
+        var records = await cdc.ReadAsync(Table, 2);
+        Assert.Null(records[0].After!["doc"]); // SQL NULL
+        Assert.Equal("null", records[0].After!["meta"]); // JSON null: with the option told apart; without it, NOT NULL says so
+        Assert.Equal(tells ? "null" : null, records[1].After!["doc"]); // JSON null on a nullable column: told apart only with the option
+        Assert.Equal("""{"a":null}""", records[1].After!["meta"]);
+        var feed = Assert.Single(cdc.Server.Statements, s => s.StartsWith("CREATE CHANGEFEED", StringComparison.Ordinal));
+        Assert.Equal(tells, feed.Contains("encode_json_value_null_as_object", StringComparison.Ordinal));
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
+    [Fact]
+    public async Task A_first_start_whose_cursor_is_ahead_of_the_changefeed_nodes_clock_is_retried_until_that_clock_passes_it()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.Upsert("items", """{"id": 1, "name": "there before", "qty": 1}""");
+        cdc.Server.ClockSkew = 300_000_000; // the catalog's node 300 ms ahead
+        await cdc.StartAsync(waitForFeed: false);
+        await CrdbCdc.WaitAsync(() => cdc.Logs.Find(LogLevel.Warning, "as in the future").Count >= 2, "the cursor in the future to be retried");
+        Assert.Equal(0, cdc.Server.RunningFeeds);
+        cdc.Server.AdvanceClock(400_000_000); // the changefeed's node catches up
+        await CrdbCdc.WaitAsync(() => cdc.Server.RunningFeeds > 0, "the changefeed to start");
+        cdc.Server.Upsert("items", """{"id": 2, "name": "after", "qty": 2}""");
+        cdc.Server.Resolve();
+
+        var records = await cdc.ReadAsync("items", 2);
+        Assert.Equal(["r", "c"], records.Select(r => r.Op));
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
+    [Fact]
+    public async Task A_cursor_that_stays_ahead_of_the_clock_stops_the_source_saying_why_after_a_few_seconds()
+    {
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(Items with { Rows = [] });
+        cdc.Server.ClockSkew = 3_600_000_000_000; // an hour: no clock skew a cluster survives
+        await cdc.StartAsync(waitForFeed: false);
+        await CrdbCdc.WaitAsync(() => cdc.Status?.State == SourceState.Failed, "the source to fail");
+        Assert.Contains("as in the future", cdc.Status!.Message, StringComparison.Ordinal);
+        Assert.Contains("clock synchronization", cdc.Status.Message, StringComparison.Ordinal);
+        Assert.Equal(0, cdc.Server.RunningFeeds);
+    }
+
     [Fact]
     public async Task A_decimal_NaN_travels_as_text_with_DecimalHandling_String()
     {
@@ -628,6 +686,48 @@ public sealed class CockroachDbSourceTests
         Assert.All(later.Skip(5), r => Assert.NotNull(r.After!["note"]));
         Assert.All(later.Skip(5), r => Assert.Equal(7L, r.After!["extra"]));
         Assert.Empty(cdc.Logs.Find(LogLevel.Information, "not in its changefeed's rows"));
+        Assert.Equal(SourceState.Running, cdc.Status!.State);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // changed while the source is stopped: the catalog already shows the new key when old-key rows replay
+    public async Task After_ALTER_PRIMARY_KEY_each_event_is_keyed_by_the_primary_key_of_its_time(bool whileStopped)
+    {
+        // No row is re-emitted at the change (the fake's AlterPrimaryKey says which CockroachDB source this follows); rows
+        // changed after it come keyed by the new key columns, with the same columns as before.
+        const string Table = "crdbfix_skus";
+        await using var cdc = new CrdbCdc();
+        cdc.Server.CreateTable(new FakeTable("public", Table,
+            [new("id", "bigint", "int8", "INT8", Nullable: false), new("sku", "text", "text", "STRING", Nullable: false), new("name", "text", "text", "STRING")], ["id"]));
+        void Configure(CockroachDbSourceOptions o) => o.IncompatibleSchemaChange = IncompatibleSchemaChangePolicy.NewVersionWithNone;
+        await cdc.StartAsync(Configure);
+        cdc.Server.Upsert(Table, """{"id": 1, "sku": "A", "name": "one"}""");
+        if (whileStopped)
+        {
+            await cdc.WaitForStoredAsync(cdc.Server.Resolve());
+            await cdc.StopAsync();
+        }
+
+        cdc.Server.Upsert(Table, """{"id": 2, "sku": "B", "name": "two"}""");
+        cdc.Server.AlterPrimaryKey(Table, ["sku"]);
+        cdc.Server.Upsert(Table, """{"id": 1, "sku": "A", "name": "one!"}""");
+        cdc.Server.Delete(Table, """["B"]""");
+        if (whileStopped)
+        {
+            await cdc.StartAsync(Configure);
+        }
+
+        cdc.Server.Resolve();
+        var records = await cdc.ReadAsync(Table, 5);
+        Assert.Equal(["c", "c", "u", "d", null], records.Select(r => r.Op));
+        Assert.Equal(1L, records[0].Key!["id"]);
+        Assert.Equal(2L, records[1].Key!["id"]);
+        Assert.All(records.Skip(2), r => Assert.False(r.Key!.Schema.TryGetField("id", out _)));
+        Assert.Equal(["A", "B", "B"], records.Skip(2).Select(r => (string)r.Key!["sku"]));
+        Assert.Equal("one!", records[2].After!["name"]);
+        Assert.Equal("two", records[3].Before!["name"]);
+        Assert.Single(cdc.Logs.Find(LogLevel.Information, "keyed by other columns"));
         Assert.Equal(SourceState.Running, cdc.Status!.State);
     }
 

@@ -46,7 +46,18 @@ namespace DataMesh.IntegrationTests.CockroachDb;
 /// </summary>
 internal sealed class FakeCockroachServer : IAsyncDisposable
 {
-    public const string Version = "CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/08, go1.21.9 X:nocoverageredesign)";
+    /// <summary>What <c>version()</c> and the <c>crdb_version</c> parameter say (23.2.4 unless set). From 24.2 the fake
+    /// takes the changefeed option <c>encode_json_value_null_as_object</c> (cockroachdb/cockroach#122848, in 24.2's
+    /// <c>create-changefeed</c>); before, it refuses it as an unknown option (the text of CockroachDB's error is not
+    /// copied: the source must never send the option there).</summary>
+    public string Version { get; set; } = "CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/08, go1.21.9 X:nocoverageredesign)";
+
+    /// <summary>A JSONB column's JSON <c>null</c> in a row given to <see cref="Upsert"/> (the fake's own marker: a JSON
+    /// object cannot hold a JSON null apart from SQL NULL). On the wire it is <c>null</c>, the same as SQL NULL
+    /// (cockroachdb/cockroach#103289), or <c>{"__crdb_json_null__":true}</c> in a changefeed created
+    /// <c>WITH encode_json_value_null_as_object</c> (changefeedccl's encoder test writes it so, for values and keys;
+    /// <c>changefeed-messages</c>, "JSON").</summary>
+    public const string JsonNull = """{"__fake_json_null__":true}""";
     private const int SslRequestCode = 80877103;
     private const int GssEncRequestCode = 80877104;
     private const int CancelRequestCode = 80877102;
@@ -103,6 +114,17 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
     /// <summary>The number of changefeeds streaming now.</summary>
     public int RunningFeeds => _sessions.Values.Count(s => s.Feed is not null);
+
+    /// <summary>How far (nanoseconds) the clock of the node answering <c>cluster_logical_timestamp()</c> is ahead of the
+    /// node that plans changefeeds (clock skew between nodes, within CockroachDB's <c>--max-offset</c>). A changefeed
+    /// whose cursor is after the planning node's clock (<see cref="Now"/>) is refused as CockroachDB refuses it: the cursor
+    /// is evaluated as AS OF SYSTEM TIME (<c>changefeed_stmt.go</c>), which rejects a time in the future
+    /// ("AS OF SYSTEM TIME: cannot specify timestamp in the future", <c>pkg/sql/sem/tree</c>; changefeedccl's test of a
+    /// cursor an hour ahead expects that text). <see cref="AdvanceClock"/> lets the planning node's clock catch up.</summary>
+    public long ClockSkew { get; set; }
+
+    /// <summary>Moves the fake's clock (the planning node's) forward by <paramref name="nanos"/>.</summary>
+    public void AdvanceClock(long nanos) => Interlocked.Add(ref _hlc, nanos);
 
     /// <summary>The HLC the next change gets.</summary>
     public long Now => Interlocked.Read(ref _hlc);
@@ -201,13 +223,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             _tables[(old.Schema, old.Name)] = changed;
             var hlc = NextHlc();
             _history.Add((hlc, changed));
-            foreach (var session in _sessions.Values)
-            {
-                if (session.Feed is { StopOnSchemaChange: true } feed && feed.Tables.Contains(old.Name))
-                {
-                    feed.Rows.Writer.TryComplete(new FakeServerError("XXUUU", $"schema change occurred at {Hlc(hlc)}"));
-                }
-            }
+            StopOnSchemaChange(old.Name, hlc);
 
             foreach (var key in changed.Rows.Keys.ToList())
             {
@@ -219,6 +235,50 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             }
 
             return hlc;
+        }
+    }
+
+    /// <summary>
+    /// <c>ALTER TABLE … ALTER PRIMARY KEY USING COLUMNS (…)</c>: the catalog shows the new key from the change's timestamp on,
+    /// and no row is emitted again. changefeedccl's kvfeed (<c>kvfeed/kv_feed.go</c>) ends its run at a primary-key change
+    /// with a RESTART boundary under <c>schema_change_policy = 'backfill'</c> (an EXIT, "schema change occurred", under
+    /// <c>'stop'</c>, as the key columns changed), and on the restart <c>scanIfShould</c> skips the backfill of an event
+    /// that is only a primary index change (<c>schemafeed.IsOnlyPrimaryIndexChange</c>); changefeedccl's multi-region test
+    /// expects "No backfill, but we should see the newly insert value" keyed by the new column. Rows changed afterwards
+    /// come keyed by the new key columns (their values, in key order), with the same columns as before.
+    /// </summary>
+    /// <returns>The change's HLC.</returns>
+    public long AlterPrimaryKey(string table, IReadOnlyList<string> key)
+    {
+        lock (_lock)
+        {
+            var old = Table(table);
+            var rows = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
+            foreach (var row in old.Rows.Values)
+            {
+                rows[new JsonArray([.. key.Select(k => row[k]?.DeepClone())]).ToJsonString()] = row;
+            }
+
+            var changed = old with { Key = key, Rows = rows };
+            _tables[(old.Schema, old.Name)] = changed;
+            var hlc = NextHlc();
+            _history.Add((hlc, changed));
+            StopOnSchemaChange(old.Name, hlc);
+
+            return hlc;
+        }
+    }
+
+    /// <summary>Under the lock: ends the changefeeds of a table created with <c>schema_change_policy = 'stop'</c> at a schema
+    /// change (<c>changefeed-messages</c>, "Schema changes").</summary>
+    private void StopOnSchemaChange(string table, long hlc)
+    {
+        foreach (var session in _sessions.Values)
+        {
+            if (session.Feed is { StopOnSchemaChange: true } feed && feed.Tables.Contains(table))
+            {
+                feed.Rows.Writer.TryComplete(new FakeServerError("XXUUU", $"schema change occurred at {Hlc(hlc)}"));
+            }
         }
     }
 
@@ -597,6 +657,18 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private async Task<bool> ChangefeedAsync(NetworkStream stream, Session session, MessageWriter reply, string sql, short[] formats, bool describe)
     {
         var feed = ParseFeed(sql);
+        if (feed.JsonNullAsObject && !Regex.IsMatch(Version, @"\bv(2[4-9]\.[2-9]|2[5-9]\.|[3-9]\d\.)"))
+        {
+            WriteError(reply, "42601", "invalid option \"encode_json_value_null_as_object\"");
+            return false;
+        }
+
+        if (feed.Cursor is { } ahead && ahead > Now)
+        {
+            WriteError(reply, "XXUUU", $"AS OF SYSTEM TIME: cannot specify timestamp in the future ({Hlc(ahead)} > {Hlc(Now)})");
+            return false;
+        }
+
         if (feed.Cursor is { } cursor && cursor < GcThreshold)
         {
             WriteError(reply, "XXUUU", $"batch timestamp {Hlc(cursor)} must be after replica GC threshold {Hlc(GcThreshold)}");
@@ -686,7 +758,9 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
             {
                 for (var n = 0; n < 512 && feed.Rows.Reader.TryRead(out var change); n++)
                 {
-                    DataRow(rows, [change.Table is null ? null : Encoding.UTF8.GetBytes(change.Table), change.Key is null ? null : Encoding.UTF8.GetBytes(change.Key), Encoding.UTF8.GetBytes(change.Value)], formats, [25, 17, 17]);
+                    var jsonNull = feed.JsonNullAsObject ? """{"__crdb_json_null__":true}""" : "null";
+                    DataRow(rows, [change.Table is null ? null : Encoding.UTF8.GetBytes(change.Table), change.Key is null ? null : Encoding.UTF8.GetBytes(change.Key.Replace(JsonNull, jsonNull, StringComparison.Ordinal)),
+                        Encoding.UTF8.GetBytes(change.Value.Replace(JsonNull, jsonNull, StringComparison.Ordinal))], formats, [25, 17, 17]);
                 }
 
                 await rows.SendAsync(stream);
@@ -745,7 +819,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
         var resolved = Regex.Match(options, @"resolved\s*=\s*'(?<n>\d+)(?<unit>ms|s)'") is { Success: true } r
             ? TimeSpan.FromMilliseconds(int.Parse(r.Groups["n"].Value, CultureInfo.InvariantCulture) * (r.Groups["unit"].Value == "s" ? 1000 : 1))
             : TimeSpan.FromSeconds(1);
-        return new Feed(tables, cursor, scan, stop) { ResolvedInterval = resolved };
+        return new Feed(tables, cursor, scan, stop) { ResolvedInterval = resolved, JsonNullAsObject = Regex.IsMatch(options, @"\bencode_json_value_null_as_object\b") };
     }
 
     private (string[] Columns, List<string?[]> Rows)? Answer(string sql, List<string?>? parameters)
@@ -765,7 +839,7 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
 
             if (sql.Contains("cluster_logical_timestamp()", StringComparison.Ordinal))
             {
-                return (["now"], [[Hlc(NextHlc())]]);
+                return (["now"], [[Hlc(NextHlc() + ClockSkew)]]);
             }
 
             if (sql.Contains("information_schema.tables", StringComparison.Ordinal))
@@ -891,6 +965,8 @@ internal sealed class FakeCockroachServer : IAsyncDisposable
     private sealed record Feed(HashSet<string> Tables, long? Cursor, bool InitialScan, bool StopOnSchemaChange)
     {
         public TimeSpan ResolvedInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+        public bool JsonNullAsObject { get; init; }
 
         public Channel<FeedEvent> Rows { get; } = Channel.CreateUnbounded<FeedEvent>();
     }

@@ -186,6 +186,63 @@ public sealed class CompressedEventTests
         Assert.Contains("gives its size as", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Mutated_compressed_events_and_payloads_give_only_documented_errors()
+    {
+        // The shared fuzz harness over the new paths: each real QUERY or rows event compressed as MariaDB does, or a real
+        // transaction wrapped as MySQL does (zstd or none), then mutated and framed again with a valid CRC.
+        var events = BinlogEvents.Workload();
+        var gtids = Enumerable.Range(0, events.Count).Where(i => events[i][4] == (byte)BinlogEventType.MariaDbGtid
+            && events.FindIndex(i + 1, e => e[4] is (byte)BinlogEventType.Xid or (byte)BinlogEventType.MariaDbGtid) is var end && end > 0
+            && events[end][4] == (byte)BinlogEventType.Xid).ToList();
+        var compressible = Enumerable.Range(0, events.Count).Where(i => events[i][4] is (byte)BinlogEventType.Query
+            or (byte)BinlogEventType.WriteRowsV1 or (byte)BinlogEventType.UpdateRowsV1 or (byte)BinlogEventType.DeleteRowsV1).ToList();
+        var run = Fuzz.Run(
+            "compressed binlog events",
+            seed: 20261208,
+            iterations: 1500,
+            random =>
+            {
+                int target;
+                byte[] data;
+                var skip = 0;
+                if (random.Next(2) == 0)
+                {
+                    target = compressible[random.Next(compressible.Count)];
+                    data = Compress(events[target]);
+                }
+                else
+                {
+                    var gtid = gtids[random.Next(gtids.Count)];
+                    var xid = events.FindIndex(gtid + 1, e => e[4] == (byte)BinlogEventType.Xid);
+                    target = gtid + 1;
+                    skip = xid - gtid - 1;
+                    data = Payload(events.GetRange(gtid + 1, xid - gtid), random.Next(2) == 0 ? TransactionPayloadEvent.Zstd : TransactionPayloadEvent.None);
+                }
+
+                data = Fuzz.Mutate(data, random);
+                if (data.Length >= 23)
+                {
+                    data = MalformedBinlogTests.Reframe(data.AsSpan(0, data.Length - 4).ToArray());
+                }
+
+                return (Target: target, Skip: skip, Data: data);
+            },
+            input =>
+            {
+                var processor = BinlogEvents.Processor(new RecordingHandler());
+                for (var i = 0; i < events.Count; i++)
+                {
+                    processor.Process(i == input.Target ? input.Data : events[i]);
+                    i += i == input.Target ? input.Skip : 0;
+                }
+            },
+            input => $"event {input.Target} (type {input.Data.ElementAtOrDefault(4)}): {Convert.ToHexString(input.Data)}",
+            [typeof(BinlogFormatException), typeof(MySqlSchemaException)]);
+
+        Assert.True(run.Refused > run.Iterations / 10, $"only {run.Refused} of {run.Iterations} mutations were detected");
+    }
+
     /// <summary>Writes the events as a binlog file and reads it: the changes equal the recorded workload's.</summary>
     private static async Task AssertReadsAsTheWorkloadAsync(List<byte[]> events)
     {

@@ -27,8 +27,10 @@ internal static class ExactDecompression
 
             return stream.Read(stackalloc byte[1]) > 0 ? $"the zlib data inflate to more than the {output.Length} bytes stated" : null;
         }
-        catch (InvalidDataException ex)
+        catch (Exception ex) when (ex is InvalidDataException or IOException)
         {
+            // IOException: .NET's ZLibException for what inflate answers other than a data error, such as Z_NEED_DICT for a
+            // header asking for a preset dictionary (FDICT), which no writer here uses.
             return $"the data are not a valid zlib stream ({ex.Message})";
         }
         finally

@@ -40,6 +40,16 @@ public sealed class CompressedSegmentTests
     }
 
     [Fact]
+    public void Deflate_data_asking_for_a_preset_dictionary_are_refused_with_a_reason_not_thrown()
+    {
+        // A zlib header with FDICT set (78 20): inflate answers Z_NEED_DICT, which .NET throws as an IOException.
+        byte[] input = [0x78, 0x20, 0x01, 0x02, 0x03, 0x04, 0x03, 0x00];
+        var problem = SectionCodecs.Decompress(SectionCodecs.Codec.Deflate, input, new byte[16]);
+        Assert.NotNull(problem);
+        Assert.Contains("zlib", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_encrypted_segment_with_small_chunks_joins_entries_across_chunks()
     {
         var mutations = SegmentWriter.Mutations(Name, File.ReadAllBytes(CassandraFixtures.Segment(Version, Name)));

@@ -162,6 +162,11 @@ internal sealed class BinlogProcessor
     private readonly List<HeldRowsEvent> _xaEvents = [];
     private long _xaBytes;
 
+    /// <summary>While a TRANSACTION_PAYLOAD's events are read: the next row's number. All its rows carry the payload
+    /// event's position, so they are numbered through the transaction (as an XA COMMIT's held rows are), each change
+    /// keeping a file, pos and row of its own, in order.</summary>
+    private int? _payloadRow;
+
     public BinlogProcessor(BinlogDecoder decoder, SchemaTracker schema, IBinlogHandler handler, Func<string, string, bool> captured)
     {
         Decoder = decoder;
@@ -305,11 +310,19 @@ internal sealed class BinlogProcessor
             end += EmbeddedSize(events, end);
         }
 
-        for (var offset = 0; offset < events.Length;)
+        _payloadRow = 0;
+        try
         {
-            var size = EmbeddedSize(events, offset);
-            Handle(Decoder.DecodeEmbedded(events.Slice(offset, size), payload.Position));
-            offset += size;
+            for (var offset = 0; offset < events.Length;)
+            {
+                var size = EmbeddedSize(events, offset);
+                Handle(Decoder.DecodeEmbedded(events.Slice(offset, size), payload.Position));
+                offset += size;
+            }
+        }
+        finally
+        {
+            _payloadRow = null;
         }
     }
 
@@ -736,8 +749,12 @@ internal sealed class BinlogProcessor
             return;
         }
 
-        var row = 0;
+        var row = _payloadRow ?? 0;
         DeliverRows(rows, map, name, e.Position, ref row);
+        if (_payloadRow is not null)
+        {
+            _payloadRow = row;
+        }
     }
 
     private void DeliverRows(RowsEvent rows, TableMapEvent map, string name, long position, ref int row)

@@ -36,6 +36,8 @@ public sealed class SinkJsonTests
         writer.Flush();
 
         var reader = new AvroReader(buffer.WrittenSpan);
-        Assert.Equal("[1.5,null,-0.001]", AvroValues.ReadColumn(ref reader, column));
+        var array = Assert.IsType<SinkArray>(AvroValues.ReadColumn(ref reader, column));
+        Assert.Equal("[1.5,null,-0.001]", array.Json);
+        Assert.Equal(["1.5", null, "-0.001"], ((object?[])array.Items).Select(i => i?.ToString()));
     }
 }

@@ -55,12 +55,19 @@ internal static class SchemaRegistryEndpoints
             group.MapMethods(template, [method], handler);
         }
 
-        RequestDelegate unknown = context => api.AnswerUnknownAsync(context, routes.MethodsOf(context.Request.Path.Value ?? string.Empty, prefix));
-        foreach (var pattern in string.IsNullOrEmpty(prefix) ? Roots.SelectMany(r => new[] { "/" + r, "/" + r + "/{**rest}" }) : ["/", "/{**rest}"])
+        foreach (var root in string.IsNullOrEmpty(prefix) ? Roots.Select(r => "/" + r) : [string.Empty])
         {
-            // After every route of the API and of the host: only a path nothing else takes, or a method no route of the
-            // path takes, comes here (ASP.NET Core's own 405 would have an empty body).
-            group.Map(pattern, unknown).WithOrder(int.MaxValue);
+            // The path within the API comes from the route's own values, not from the request's path: the host may have
+            // mapped DataMesh inside a group of its own (app.MapGroup("/api").MapDataMesh()), whose prefix the request's
+            // path has too.
+            RequestDelegate unknown = context => api.AnswerUnknownAsync(
+                context, routes.MethodsOf(context.Request.RouteValues["rest"] is { } rest ? root + "/" + rest : root));
+            foreach (var pattern in new[] { root.Length == 0 ? "/" : root, root + "/{**rest}" })
+            {
+                // After every route of the API and of the host: only a path nothing else takes, or a method no route of the
+                // path takes, comes here (ASP.NET Core's own 405 would have an empty body).
+                group.Map(pattern, unknown).WithOrder(int.MaxValue);
+            }
         }
     }
 
@@ -77,10 +84,10 @@ internal static class SchemaRegistryEndpoints
             _matchers.Add((method, new TemplateMatcher(TemplateParser.Parse(template.TrimStart('/')), [])));
         }
 
-        /// <summary>The methods of the routes that match <paramref name="path"/> (under <paramref name="prefix"/>), in order.</summary>
-        public IReadOnlyList<string> MethodsOf(string path, string prefix)
+        /// <summary>The methods of the routes that match <paramref name="path"/> (within the API: without its prefix), in order.</summary>
+        public IReadOnlyList<string> MethodsOf(string path)
         {
-            var local = new PathString(path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? path[prefix.Length..] : path);
+            var local = new PathString(path.Length == 0 ? "/" : path);
             var methods = new List<string>();
             foreach (var (method, matcher) in _matchers)
             {

@@ -60,8 +60,20 @@ internal static class SchemaRegistryEndpoints
             // The path within the API comes from the route's own values, not from the request's path: the host may have
             // mapped DataMesh inside a group of its own (app.MapGroup("/api").MapDataMesh()), whose prefix the request's
             // path has too.
-            RequestDelegate unknown = context => api.AnswerUnknownAsync(
-                context, routes.MethodsOf(context.Request.RouteValues["rest"] is { } rest ? root + "/" + rest : root));
+            RequestDelegate unknown = context =>
+            {
+                var methods = routes.MethodsOf(context.Request.RouteValues["rest"] is { } rest ? root + "/" + rest : root);
+                if (methods.Count == 0 && OtherMethodsOf(context) is { Count: > 0 } others)
+                {
+                    // A route of the host's, or of DataMesh's controller API when it shares the prefix, asked with another
+                    // method: ASP.NET Core's own 405, as without the API's fallback.
+                    context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+                    context.Response.Headers.Allow = string.Join(", ", others);
+                    return Task.CompletedTask;
+                }
+
+                return api.AnswerUnknownAsync(context, methods);
+            };
             foreach (var pattern in new[] { root.Length == 0 ? "/" : root, root + "/{**rest}" })
             {
                 // After every route of the API and of the host: only a path nothing else takes, or a method no route of the
@@ -69,6 +81,31 @@ internal static class SchemaRegistryEndpoints
                 group.Map(pattern, unknown).WithOrder(int.MaxValue);
             }
         }
+    }
+
+    /// <summary>
+    /// The methods of the application's other routes (not the API's, not a fallback) whose pattern takes the request's path,
+    /// in order; asked only for a path of the API's fallback that no route of the API takes.
+    /// </summary>
+    private static List<string> OtherMethodsOf(HttpContext context)
+    {
+        var methods = new List<string>();
+        if (context.RequestServices.GetService(typeof(EndpointDataSource)) is not EndpointDataSource endpoints)
+        {
+            return methods;
+        }
+
+        foreach (var endpoint in endpoints.Endpoints)
+        {
+            if (endpoint is RouteEndpoint route
+                && endpoint.Metadata.GetMetadata<IHttpMethodMetadata>() is { HttpMethods.Count: > 0 } accepted
+                && new TemplateMatcher(new RouteTemplate(route.RoutePattern), new RouteValueDictionary(route.RoutePattern.Defaults)).TryMatch(context.Request.Path, []))
+            {
+                methods.AddRange(accepted.HttpMethods.Where(m => !methods.Contains(m, StringComparer.OrdinalIgnoreCase)));
+            }
+        }
+
+        return methods;
     }
 
     /// <summary>The API's routes, and which methods a path has among them.</summary>

@@ -31,6 +31,30 @@ public sealed class ControllerApiTests
                 topic: {to}
         """;
 
+    /// <summary>
+    /// The Schema Registry API answers the unknown paths under its PathPrefix in Confluent's words; when the controller's
+    /// API shares that prefix (both <c>/api</c>, which the options allow), a method a controller route lacks stays
+    /// ASP.NET Core's 405 naming the route's methods, not the registry's 404.
+    /// </summary>
+    [Fact]
+    public async Task A_method_a_controller_route_lacks_is_405_when_the_registry_shares_its_prefix()
+    {
+        await using var host = await ControllerHost.StartAsync(o => o.SchemaRegistry.PathPrefix = "/api");
+        using (var ok = await host.Http.GetAsync(new Uri("/api/status", UriKind.Relative)))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        using var response = await host.Http.PutAsync(new Uri("/api/status", UriKind.Relative), new StringContent("{}"));
+        Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal("GET", string.Join(", ", response.Content.Headers.Allow));
+
+        // The registry's own paths under the prefix still answer in Confluent's words.
+        using var registry = await host.Http.PatchAsync(new Uri("/api/config", UriKind.Relative), new StringContent("{}"));
+        Assert.Equal(System.Net.HttpStatusCode.MethodNotAllowed, registry.StatusCode);
+        Assert.Equal("""{"error_code":405,"message":"HTTP 405 Method Not Allowed"}""", await registry.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public async Task Validate_answers_200_with_each_problem_at_its_line_and_column_in_the_CLIs_words()
     {

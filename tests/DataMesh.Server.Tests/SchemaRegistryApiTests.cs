@@ -3,6 +3,11 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using DataMesh.Schemas;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace DataMesh.Server.Tests;
@@ -391,6 +396,39 @@ public sealed class SchemaRegistryApiTests : IAsyncLifetime
         using var other = await outside.GetAsync(new Uri(new Uri(host.Url[..^prefix.Length] + "/"), "not-the-registry"));
         Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
         Assert.Empty(await other.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>
+    /// The host may map DataMesh inside a group of its own (<c>app.MapGroup("/api").MapDataMesh()</c>): a method that the
+    /// API's routes of a path lack is still Confluent's 405 naming the methods they have, as when mapped at the root.
+    /// </summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("/registry")]
+    public async Task A_method_the_API_lacks_is_405_when_the_host_maps_DataMesh_in_a_group_of_its_own(string prefix)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
+        builder.Services.AddSingleton<ISchemaStore>(_host.Store);
+        builder.Services.AddDataMeshServer(o => o.SchemaRegistry.PathPrefix = prefix);
+        await using var app = builder.Build();
+        app.MapGroup("/api").MapDataMesh();
+        await app.StartAsync();
+        try
+        {
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+            using var http = new HttpClient { BaseAddress = new Uri(address + "/api" + prefix + "/") };
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("subjects")).StatusCode);
+            using var request = new HttpRequestMessage(HttpMethod.Delete, "subjects");
+            using var response = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+            Assert.Equal("GET", string.Join(", ", response.Content.Headers.Allow));
+            Assert.Equal("""{"error_code":405,"message":"HTTP 405 Method Not Allowed"}""", await response.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            await app.StopAsync();
+        }
     }
 
     /// <summary>

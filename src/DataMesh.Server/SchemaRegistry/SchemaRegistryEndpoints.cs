@@ -55,13 +55,57 @@ internal static class SchemaRegistryEndpoints
             group.MapMethods(template, [method], handler);
         }
 
-        RequestDelegate unknown = context => api.AnswerUnknownAsync(context, routes.MethodsOf(context.Request.Path.Value ?? string.Empty, prefix));
-        foreach (var pattern in string.IsNullOrEmpty(prefix) ? Roots.SelectMany(r => new[] { "/" + r, "/" + r + "/{**rest}" }) : ["/", "/{**rest}"])
+        foreach (var root in string.IsNullOrEmpty(prefix) ? Roots.Select(r => "/" + r) : [string.Empty])
         {
-            // After every route of the API and of the host: only a path nothing else takes, or a method no route of the
-            // path takes, comes here (ASP.NET Core's own 405 would have an empty body).
-            group.Map(pattern, unknown).WithOrder(int.MaxValue);
+            // The path within the API comes from the route's own values, not from the request's path: the host may have
+            // mapped DataMesh inside a group of its own (app.MapGroup("/api").MapDataMesh()), whose prefix the request's
+            // path has too.
+            RequestDelegate unknown = context =>
+            {
+                var methods = routes.MethodsOf(context.Request.RouteValues["rest"] is { } rest ? root + "/" + rest : root);
+                if (methods.Count == 0 && OtherMethodsOf(context) is { Count: > 0 } others)
+                {
+                    // A route of the host's, or of DataMesh's controller API when it shares the prefix, asked with another
+                    // method: ASP.NET Core's own 405, as without the API's fallback.
+                    context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+                    context.Response.Headers.Allow = string.Join(", ", others);
+                    return Task.CompletedTask;
+                }
+
+                return api.AnswerUnknownAsync(context, methods);
+            };
+            foreach (var pattern in new[] { root.Length == 0 ? "/" : root, root + "/{**rest}" })
+            {
+                // After every route of the API and of the host: only a path nothing else takes, or a method no route of the
+                // path takes, comes here (ASP.NET Core's own 405 would have an empty body).
+                group.Map(pattern, unknown).WithOrder(int.MaxValue);
+            }
         }
+    }
+
+    /// <summary>
+    /// The methods of the application's other routes (not the API's, not a fallback) whose pattern takes the request's path,
+    /// in order; asked only for a path of the API's fallback that no route of the API takes.
+    /// </summary>
+    private static List<string> OtherMethodsOf(HttpContext context)
+    {
+        var methods = new List<string>();
+        if (context.RequestServices.GetService(typeof(EndpointDataSource)) is not EndpointDataSource endpoints)
+        {
+            return methods;
+        }
+
+        foreach (var endpoint in endpoints.Endpoints)
+        {
+            if (endpoint is RouteEndpoint route
+                && endpoint.Metadata.GetMetadata<IHttpMethodMetadata>() is { HttpMethods.Count: > 0 } accepted
+                && new TemplateMatcher(new RouteTemplate(route.RoutePattern), new RouteValueDictionary(route.RoutePattern.Defaults)).TryMatch(context.Request.Path, []))
+            {
+                methods.AddRange(accepted.HttpMethods.Where(m => !methods.Contains(m, StringComparer.OrdinalIgnoreCase)));
+            }
+        }
+
+        return methods;
     }
 
     /// <summary>The API's routes, and which methods a path has among them.</summary>
@@ -77,10 +121,10 @@ internal static class SchemaRegistryEndpoints
             _matchers.Add((method, new TemplateMatcher(TemplateParser.Parse(template.TrimStart('/')), [])));
         }
 
-        /// <summary>The methods of the routes that match <paramref name="path"/> (under <paramref name="prefix"/>), in order.</summary>
-        public IReadOnlyList<string> MethodsOf(string path, string prefix)
+        /// <summary>The methods of the routes that match <paramref name="path"/> (within the API: without its prefix), in order.</summary>
+        public IReadOnlyList<string> MethodsOf(string path)
         {
-            var local = new PathString(path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? path[prefix.Length..] : path);
+            var local = new PathString(path.Length == 0 ? "/" : path);
             var methods = new List<string>();
             foreach (var (method, matcher) in _matchers)
             {

@@ -117,9 +117,16 @@ public sealed class KafkaSchemaStoreTests : IDisposable
         Assert.Equal(id2, await second.RegisterAsync("orders-value", Record("Order", Id, Optional("note"))));
         Assert.Equal(3, (await first.GetLatestAsync("orders-value"))!.Version);
 
-        // A new instance replays the deletes to the same state.
+        // A new instance replays the deletes to the same state, deleted versions included (the Schema Registry API's
+        // deleted=true reads them), also a version whose schema was registered again since.
         await using var third = await NewStore();
         Assert.Equal([(3, id2)], (await third.GetVersionsAsync("orders-value")).Select(v => (v.Version, v.Id)));
+        foreach (var store in new[] { first, second, third })
+        {
+            Assert.Equal([(1, id1), (2, id2)], (await store.GetDeletedVersionsAsync("orders-value")).Select(v => (v.Version, v.Id)));
+            Assert.Empty(await store.GetDeletedVersionsAsync("other-value"));
+            Assert.Empty(await store.GetDeletedVersionsAsync("missing-value"));
+        }
     }
 
     [Fact]

@@ -10,6 +10,38 @@ namespace DataMesh.Connectors.Compression;
 /// </summary>
 internal static class ExactDecompression
 {
+    /// <summary>The most deflate can expand its input (a run of one byte: 258 bytes per 2 bits, about 1,032 to 1), rounded up.</summary>
+    private const long MaxZlibRatio = 1040;
+
+    /// <summary>The most zstd can expand its input: a block of at most 128 KiB from 4 bytes (an RLE block's 3-byte header
+    /// and its byte), frame headers aside.</summary>
+    private const long MaxZstdRatio = 128 * 1024 / 4;
+
+    private const int ShrinkAbove = 16 * 1024 * 1024;
+
+    /// <summary>Whether <paramref name="compressedLength"/> bytes of zlib data can inflate to <paramref name="stated"/>
+    /// bytes: checked before a buffer of the stated size is allocated, so a broken length cannot make the host allocate
+    /// up to what the container allows.</summary>
+    public static bool ZlibCanHold(int compressedLength, long stated) => stated <= (compressedLength * MaxZlibRatio) + 64;
+
+    /// <summary>Whether <paramref name="compressedLength"/> bytes of zstd frames can decompress to <paramref name="stated"/>
+    /// bytes (see <see cref="ZlibCanHold"/>).</summary>
+    public static bool ZstdCanHold(int compressedLength, long stated) => stated <= (compressedLength * MaxZstdRatio) + 64;
+
+    /// <summary>Makes a buffer reused across calls hold at least <paramref name="size"/> bytes: grown (doubling) to the
+    /// largest size so far, and given back for a smaller one once sizes far below a large one follow.</summary>
+    public static void Fit(ref byte[] buffer, int size)
+    {
+        if (buffer.Length < size)
+        {
+            buffer = new byte[Math.Max(size, (int)Math.Min(Array.MaxLength, buffer.Length * 2L))];
+        }
+        else if (buffer.Length > ShrinkAbove && size < buffer.Length / 4)
+        {
+            buffer = new byte[Math.Max(size, 64 * 1024)];
+        }
+    }
+
     /// <summary>Inflates a zlib stream (RFC 1950: header, deflate data, Adler-32) into exactly <paramref name="output"/>.</summary>
     /// <returns>Null on success, else what was wrong.</returns>
     public static string? Zlib(ReadOnlySpan<byte> input, Span<byte> output)

@@ -52,10 +52,6 @@ internal sealed class BinlogDecoder
     private byte[] _inflated = [];
     private byte[] _payload = [];
 
-    /// <summary>The most zstd can expand its input: a block of at most 128 KiB from 4 bytes (an RLE block's 3-byte header
-    /// and its byte; a compressed block with a sequence takes more), frame headers aside.</summary>
-    private const long MaxZstdRatio = 128 * 1024 / 4;
-
     /// <summary>Creates a decoder.</summary>
     /// <param name="file">The file the events come from, or null until a ROTATE names it.</param>
     /// <param name="checksumLength">The checksum bytes of events before the first FORMAT_DESCRIPTION (4 when the
@@ -167,17 +163,14 @@ internal sealed class BinlogDecoder
                 : throw new BinlogFormatException("TRANSACTION_PAYLOAD", "uncompressed_size", BinlogEventHeader.Length, $"an uncompressed payload of {e.Payload.Length} bytes gives its size as {e.UncompressedSize}");
         }
 
-        if (e.UncompressedSize > (e.Payload.Length * MaxZstdRatio) + 64)
+        if (!ExactDecompression.ZstdCanHold(e.Payload.Length, e.UncompressedSize))
         {
             // Checked before anything is allocated: a broken size in a small event must not make the host allocate up to 1 GiB.
             throw new BinlogFormatException("TRANSACTION_PAYLOAD", "uncompressed_size", BinlogEventHeader.Length, $"the uncompressed size {e.UncompressedSize} is more than {e.Payload.Length} bytes of zstd data can decompress to");
         }
 
         var size = (int)e.UncompressedSize;
-        if (_payload.Length < size || _payload.Length > 16 * 1024 * 1024 && size < _payload.Length / 4)
-        {
-            _payload = new byte[Math.Max(size, 64 * 1024)];
-        }
+        ExactDecompression.Fit(ref _payload, size);
 
         var events = _payload.AsSpan(0, size);
         return ExactDecompression.Zstd(e.Payload, events) is { } problem

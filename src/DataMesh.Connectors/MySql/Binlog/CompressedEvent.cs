@@ -19,11 +19,6 @@ internal static class CompressedEvent
     /// no event is larger).</summary>
     internal const int MaxUncompressedLength = 1024 * 1024 * 1024;
 
-    /// <summary>The most deflate can expand its input (a run of one byte: 258 bytes per 2 bits, about 1,032 to 1), rounded up.</summary>
-    private const long MaxZlibRatio = 1040;
-
-    private const int ShrinkAbove = 16 * 1024 * 1024;
-
     /// <summary>Inflates a compressed event's body into <paramref name="buffer"/> (grown when too small).</summary>
     /// <param name="type">The event's type (QUERY_COMPRESSED or a compressed rows event).</param>
     /// <param name="body">The event's body: after the common header, without the checksum.</param>
@@ -69,18 +64,14 @@ internal static class CompressedEvent
 
         var data = record[(1 + lengthBytes)..];
         var dataOffset = recordOffset + 1 + lengthBytes;
-        if (stated > (data.Length * MaxZlibRatio) + 64)
+        if (!ExactDecompression.ZlibCanHold(data.Length, stated))
         {
             // Checked before anything is allocated: a broken length must not make the host allocate up to 1 GiB.
             throw new BinlogFormatException(name, "compressed_record", recordOffset + 1, $"the uncompressed length {stated} is more than {data.Length} bytes of zlib data can inflate to");
         }
 
         var size = start + (int)stated;
-        if (buffer.Length < size || (buffer.Length > ShrinkAbove && size < buffer.Length / 4))
-        {
-            // Grown for the largest event so far; given back once events are much smaller again.
-            buffer = new byte[size > buffer.Length ? Math.Max(size, (int)Math.Min(MaxUncompressedLength + (long)start, buffer.Length * 2L)) : Math.Max(size, 64 * 1024)];
-        }
+        ExactDecompression.Fit(ref buffer, size);
 
         body[..start].CopyTo(buffer);
         if (ExactDecompression.Zlib(data, buffer.AsSpan(start, (int)stated)) is { } problem)
